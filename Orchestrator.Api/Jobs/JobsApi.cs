@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Orchestrator.Jobs;
+using Orchestrator.ServiceDefaults;
+
+namespace Orchestrator.Api.Jobs;
+
+/// <summary>The job endpoints: submit, get, and the dead-letter list.</summary>
+public static class JobsApi
+{
+    /// <summary>Maps <c>POST /jobs</c>, <c>GET /jobs/{jobId}</c> and <c>GET /dead-letters</c>.</summary>
+    public static IEndpointRouteBuilder MapJobsApi(this IEndpointRouteBuilder app)
+    {
+        var jobs = app.MapGroup("/jobs").WithTags("Jobs");
+
+        jobs.MapPost("", SubmitAsync)
+            .WithName("SubmitJob")
+            .WithSummary("Submit a prompt; answers 202 with the job id at once.")
+            .Accepts<SubmitJobRequest>("application/json")
+            .Produces<SubmitJobResponse>(StatusCodes.Status202Accepted)
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        jobs.MapGet("/{jobId}", GetAsync)
+            .WithName("GetJob")
+            .WithSummary("A job's status, result or error, and the history of its attempts.")
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        app.MapGet("/dead-letters", ListDeadLettersAsync)
+            .WithTags("Jobs")
+            .WithName("ListDeadLetters")
+            .WithSummary("Jobs that failed for good (retries exhausted or a permanent error), newest first.")
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        return app;
+    }
+
+    internal static async Task<IResult> SubmitAsync(
+        HttpContext context,
+        JobStore store,
+        IOptions<ApiOptions> apiOptions,
+        IOptions<RetryOptions> retryOptions,
+        TimeProvider timeProvider,
+        OrchestratorMetrics metrics,
+        CancellationToken cancellationToken)
+    {
+        var options = apiOptions.Value;
+        var (key, keyError) = IdempotencyKeyHeader.Read(context.Request.Headers);
+        if (keyError is not null)
+        {
+            return TypedResults.Problem(keyError, statusCode: StatusCodes.Status400BadRequest, title: "Invalid idempotency key");
+        }
+
+        var read = await SubmitRequestReader.ReadAsync(context.Request, options, cancellationToken);
+        if (read.Request is not { } request)
+        {
+            return read.Errors is { } errors
+                ? TypedResults.ValidationProblem(errors, title: read.Title)
+                : TypedResults.Problem(read.Detail, statusCode: read.StatusCode, title: read.Title);
+        }
+
+        var jobId = JobIds.New();
+        // Millisecond precision, as stored: the 202 body and later GETs show the same instant.
+        var createdAt = DateTimeOffset.FromUnixTimeMilliseconds(timeProvider.GetUtcNow().ToUnixTimeMilliseconds());
+        var response = JsonSerializer.Serialize(
+            new SubmitJobResponse(jobId, JobStatus.Queued, createdAt.UtcDateTime), ApiJsonContext.Default.SubmitJobResponse);
+        var activity = Activity.Current;
+        var job = new NewJob(jobId, request, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
+            activity?.Id, activity?.TraceStateString);
+        var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl, response);
+
+        var submitted = await store.SubmitAsync(job, claim);
+        switch (submitted.Outcome)
+        {
+            case SubmitOutcome.Conflict:
+                return TypedResults.Problem(
+                    $"The idempotency key '{key}' was already used with different request parameters. " +
+                    "Reuse a key only to retry the same request; use a new key for a new job.",
+                    statusCode: StatusCodes.Status422UnprocessableEntity,
+                    title: "Idempotency key reused with other parameters");
+            case SubmitOutcome.Replayed:
+                activity?.SetTag(OrchestratorTags.IdempotentReplay, true);
+                activity?.SetTag(OrchestratorTags.JobId, submitted.JobId);
+                context.Response.Headers["Idempotent-Replayed"] = "true";
+                metrics.IdempotentReplays.Add(1);
+                return Accepted(submitted.JobId, submitted.ReplayedResponseBody!);
+            default:
+                activity?.SetTag(OrchestratorTags.IdempotentReplay, false);
+                activity?.SetTag(OrchestratorTags.JobId, jobId);
+                metrics.JobsSubmitted.Add(1);
+                return Accepted(jobId, response);
+        }
+    }
+
+    internal static async Task<Results<Ok<JobResource>, ProblemHttpResult>> GetAsync(string jobId, JobStore store)
+    {
+        var job = JobIds.IsWellFormed(jobId) ? await store.GetAsync(jobId) : null;
+        return job is null
+            ? TypedResults.Problem($"No job with id '{jobId}' exists (job ids are 22 characters; finished jobs expire after Api:JobRetention).",
+                statusCode: StatusCodes.Status404NotFound, title: "Job not found")
+            : TypedResults.Ok(JobResource.From(job));
+    }
+
+    internal static async Task<Results<Ok<DeadLetterPageResource>, ProblemHttpResult>> ListDeadLettersAsync(
+        JobStore store, int? limit, string? cursor)
+    {
+        if (limit is < 1 or > DeadLetterPageLimit)
+        {
+            return TypedResults.Problem($"limit must be from 1 to {DeadLetterPageLimit}.",
+                statusCode: StatusCodes.Status400BadRequest, title: "Invalid limit");
+        }
+
+        if (!JobStore.IsValidDeadLetterCursor(cursor))
+        {
+            return TypedResults.Problem("cursor is not one this API handed out; pass nextCursor from the previous page.",
+                statusCode: StatusCodes.Status400BadRequest, title: "Invalid cursor");
+        }
+
+        var page = await store.ListDeadLettersAsync(limit ?? 50, cursor);
+        return TypedResults.Ok(new DeadLetterPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
+    }
+
+    private const int DeadLetterPageLimit = 500;
+
+    private static IResult Accepted(string jobId, string body) => new AcceptedJson($"/jobs/{jobId}", body);
+
+    /// <summary>202 with a pre-serialised body, so a replay is byte for byte the first answer.</summary>
+    private sealed class AcceptedJson(string location, string body) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.StatusCode = StatusCodes.Status202Accepted;
+            httpContext.Response.Headers.Location = location;
+            httpContext.Response.ContentType = "application/json; charset=utf-8";
+            return httpContext.Response.WriteAsync(body);
+        }
+    }
+}

@@ -1,0 +1,20 @@
+namespace Orchestrator.Jobs;
+
+/// <summary>How one attempt ended, as recorded in a job's history and on its attempt span.</summary>
+public static class AttemptOutcome
+{
+    /// <summary>The LLM answered.</summary>
+    public const string Succeeded = "succeeded";
+
+    /// <summary>A transient error (rate limit, overload, network); the attempt may be retried.</summary>
+    public const string TransientFailure = "transient-failure";
+
+    /// <summary>A permanent error (invalid request); never retried.</summary>
+    public const string PermanentFailure = "permanent-failure";
+
+    /// <summary>The attempt ran past <c>Retry:AttemptTimeout</c>; retried like a transient failure.</summary>
+    public const string Timeout = "timeout";
+
+    /// <summary>The worker running the attempt died or lost its lease before recording an outcome.</summary>
+    public const string WorkerLost = "worker-lost";
+}

@@ -1,0 +1,76 @@
+using System.Globalization;
+using System.Text.Json;
+using StackExchange.Redis;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>Turns the job hash and history list (as the Lua scripts write them) into a <see cref="Job"/>.</summary>
+internal static class JobParser
+{
+    public static Job Parse(HashEntry[] fields, RedisValue[] history)
+    {
+        var map = new Dictionary<string, string>(fields.Length, StringComparer.Ordinal);
+        foreach (var field in fields)
+        {
+            map[field.Name!] = field.Value!;
+        }
+
+        return Parse(map, history);
+    }
+
+    public static Job Parse(IReadOnlyDictionary<string, string> map, RedisValue[] history)
+    {
+        var metadata = map.TryGetValue(JobFields.Metadata, out var metadataJson)
+            ? JsonSerializer.Deserialize(metadataJson, JobsJsonContext.Default.DictionaryStringString)
+            : null;
+
+        return new Job
+        {
+            Id = map[JobFields.Id],
+            Status = map[JobFields.Status],
+            Request = new JobRequest(
+                map[JobFields.Prompt],
+                map.GetValueOrDefault(JobFields.Model),
+                Int(map, JobFields.MaxTokens),
+                map.TryGetValue(JobFields.Temperature, out var t) ? double.Parse(t, CultureInfo.InvariantCulture) : null,
+                metadata),
+            Attempts = Int(map, JobFields.Attempts) ?? 0,
+            MaxAttempts = Int(map, JobFields.MaxAttempts),
+            Deliveries = Int(map, JobFields.Deliveries) ?? 0,
+            CreatedAt = Time(map, JobFields.CreatedAt) ?? DateTimeOffset.UnixEpoch,
+            UpdatedAt = Time(map, JobFields.UpdatedAt) ?? DateTimeOffset.UnixEpoch,
+            FirstAttemptAt = Time(map, JobFields.FirstAttemptAt),
+            CompletedAt = Time(map, JobFields.CompletedAt),
+            NextAttemptAt = Time(map, JobFields.NextAttemptAt),
+            Result = Json(map, JobFields.Result, JobsJsonContext.Default.JobResult),
+            Error = Json(map, JobFields.Error, JobsJsonContext.Default.JobError),
+            History = [.. history.Select(ParseAttempt)],
+            TraceParent = map.GetValueOrDefault(JobFields.TraceParent),
+            TraceState = map.GetValueOrDefault(JobFields.TraceState),
+        };
+    }
+
+    private static AttemptRecord ParseAttempt(RedisValue json)
+    {
+        var stored = JsonSerializer.Deserialize((string)json!, JobsJsonContext.Default.StoredAttempt)!;
+        return new AttemptRecord(
+            stored.Attempt,
+            DateTimeOffset.FromUnixTimeMilliseconds(stored.StartedAt),
+            stored.EndedAt is { } ended ? DateTimeOffset.FromUnixTimeMilliseconds(ended) : null,
+            stored.Outcome,
+            stored.Error,
+            stored.RetryDelayMs);
+    }
+
+    private static int? Int(IReadOnlyDictionary<string, string> map, string field) =>
+        map.TryGetValue(field, out var value) && value.Length > 0 ? int.Parse(value, CultureInfo.InvariantCulture) : null;
+
+    private static DateTimeOffset? Time(IReadOnlyDictionary<string, string> map, string field) =>
+        map.TryGetValue(field, out var value) && value.Length > 0
+            ? DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(value, CultureInfo.InvariantCulture))
+            : null;
+
+    private static T? Json<T>(IReadOnlyDictionary<string, string> map, string field, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+        where T : class =>
+        map.TryGetValue(field, out var value) && value.Length > 0 ? JsonSerializer.Deserialize(value, type) : null;
+}

@@ -1,0 +1,23 @@
+namespace Orchestrator.Jobs;
+
+/// <summary>The status values of a job, exactly as clients see them and as the Lua scripts compare them.</summary>
+public static class JobStatus
+{
+    /// <summary>Accepted and waiting for a worker.</summary>
+    public const string Queued = "queued";
+
+    /// <summary>A worker is running an attempt.</summary>
+    public const string Processing = "processing";
+
+    /// <summary>An attempt failed transiently; the next one starts at <c>nextAttemptAt</c>.</summary>
+    public const string Retrying = "retrying";
+
+    /// <summary>Terminal: the LLM answered and the result is stored.</summary>
+    public const string Completed = "completed";
+
+    /// <summary>Terminal: attempts exhausted or a permanent error; the job is dead-lettered.</summary>
+    public const string Failed = "failed";
+
+    /// <summary>Whether <paramref name="status"/> is a final state.</summary>
+    public static bool IsTerminal(string status) => status is Completed or Failed;
+}

@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Text.Json;
+using StackExchange.Redis;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>
+/// Owns every Redis command of the job system. Multi-key changes are Lua scripts
+/// (<c>Scripts/*.lua</c>); every state transition is a compare-and-set on the expected state
+/// and, for workers, on the lease token.
+/// </summary>
+public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider timeProvider, RedisKeys? keys = null)
+{
+    private readonly RedisKeys _keys = keys ?? new RedisKeys();
+
+    private IDatabase Db => redis.GetDatabase();
+
+    /// <summary>The key schema this store uses.</summary>
+    public RedisKeys Keys => _keys;
+
+    /// <summary>
+    /// Creates and enqueues a job in one script; with an idempotency key, answers instead for the
+    /// job the key already created (or reports the conflict) without creating anything.
+    /// </summary>
+    public async Task<SubmitResult> SubmitAsync(NewJob job, IdempotencyClaim? idempotency)
+    {
+        RedisKey[] keys = idempotency is null
+            ? [_keys.Job(job.Id), _keys.Stream]
+            : [_keys.Job(job.Id), _keys.Stream, _keys.Idempotency(idempotency.Key)];
+
+        var values = new List<RedisValue>(32)
+        {
+            job.Id,
+            idempotency?.Fingerprint ?? RedisValue.EmptyString,
+            idempotency is null ? 0 : (long)idempotency.Ttl.TotalMilliseconds,
+            idempotency?.ResponseBody ?? RedisValue.EmptyString,
+        };
+        AddField(values, JobFields.Id, job.Id);
+        AddField(values, JobFields.Status, JobStatus.Queued);
+        AddField(values, JobFields.Prompt, job.Request.Prompt);
+        AddField(values, JobFields.Model, job.Request.Model);
+        AddField(values, JobFields.MaxTokens, job.Request.MaxTokens?.ToString(CultureInfo.InvariantCulture));
+        AddField(values, JobFields.Temperature, job.Request.Temperature?.ToString("R", CultureInfo.InvariantCulture));
+        if (job.Request.Metadata is { Count: > 0 } metadata)
+        {
+            AddField(values, JobFields.Metadata, JsonSerializer.Serialize(
+                new Dictionary<string, string>(metadata), JobsJsonContext.Default.DictionaryStringString));
+        }
+
+        var created = job.CreatedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
+        AddField(values, JobFields.Attempts, "0");
+        AddField(values, JobFields.MaxAttempts, job.MaxAttempts.ToString(CultureInfo.InvariantCulture));
+        AddField(values, JobFields.CreatedAt, created);
+        AddField(values, JobFields.UpdatedAt, created);
+        AddField(values, JobFields.RetentionMs, ((long)job.Retention.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+        AddField(values, JobFields.TraceParent, job.TraceParent);
+        AddField(values, JobFields.TraceState, job.TraceState);
+
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Submit, keys, [.. values]).ConfigureAwait(false))!;
+        return (string)reply[0]! switch
+        {
+            "created" => new SubmitResult(SubmitOutcome.Created, (string)reply[1]!),
+            "replayed" => new SubmitResult(SubmitOutcome.Replayed, (string)reply[1]!, (string?)reply[2]),
+            "conflict" => new SubmitResult(SubmitOutcome.Conflict, (string)reply[1]!),
+            var other => throw new InvalidOperationException($"submit.lua answered '{other}'."),
+        };
+    }
+
+    /// <summary>The job with this id, or null when it is unknown or has expired.</summary>
+    public async Task<Job?> GetAsync(string jobId)
+    {
+        var batch = Db.CreateBatch();
+        var hash = batch.HashGetAllAsync(_keys.Job(jobId));
+        var history = batch.ListRangeAsync(_keys.History(jobId));
+        batch.Execute();
+        var fields = await hash.ConfigureAwait(false);
+        return fields.Length == 0 ? null : JobParser.Parse(fields, await history.ConfigureAwait(false));
+    }
+
+    /// <summary>How many entries wait in the stream, are in progress, and are dead-lettered.</summary>
+    public async Task<QueueStats> GetStatsAsync()
+    {
+        var batch = Db.CreateBatch();
+        var length = batch.StreamLengthAsync(_keys.Stream);
+        var pending = batch.ExecuteAsync("XPENDING", _keys.Stream, RedisKeys.ConsumerGroup);
+        var dead = batch.SortedSetLengthAsync(_keys.DeadLetters);
+        batch.Execute();
+
+        long pendingCount = 0;
+        try
+        {
+            var summary = (RedisResult[])(await pending.ConfigureAwait(false))!;
+            pendingCount = (long)summary[0];
+        }
+        catch (RedisServerException)
+        {
+            // No consumer group yet: no worker has started, so nothing is pending.
+        }
+
+        return new QueueStats(await length.ConfigureAwait(false), pendingCount, await dead.ConfigureAwait(false));
+    }
+
+    private long NowMs => timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private static void AddField(List<RedisValue> values, string field, string? value)
+    {
+        if (value is not null)
+        {
+            values.Add(field);
+            values.Add(value);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+namespace Orchestrator.Jobs;
+
+/// <summary>A job about to be submitted.</summary>
+/// <param name="Retention">How long the job is kept once it reaches a final state.</param>
+public sealed record NewJob(
+    string Id,
+    JobRequest Request,
+    DateTimeOffset CreatedAt,
+    int MaxAttempts,
+    TimeSpan Retention,
+    string? TraceParent = null,
+    string? TraceState = null);
+
+/// <summary>The idempotency key a submission carries, and what to remember with it.</summary>
+/// <param name="Fingerprint">Identifies the request body; a replay must carry the same one.</param>
+/// <param name="ResponseBody">The first answer's body, replayed verbatim.</param>
+public sealed record IdempotencyClaim(string Key, string Fingerprint, TimeSpan Ttl, string ResponseBody);
+
+/// <summary>What happened to a submission.</summary>
+public enum SubmitOutcome
+{
+    /// <summary>A new job was created and enqueued.</summary>
+    Created,
+
+    /// <summary>The idempotency key was seen with the same request: nothing was created.</summary>
+    Replayed,
+
+    /// <summary>The idempotency key was seen with a different request: nothing was created.</summary>
+    Conflict,
+}
+
+/// <summary>The answer of <see cref="JobStore.SubmitAsync"/>.</summary>
+public sealed record SubmitResult(SubmitOutcome Outcome, string JobId, string? ReplayedResponseBody = null);
+
+/// <summary>One page of dead-lettered jobs, newest first.</summary>
+/// <param name="NextCursor">Pass back to get the next page; null on the last page.</param>
+public sealed record DeadLetterPage(IReadOnlyList<Job> Items, string? NextCursor);
+
+/// <summary>The size of the queue, for gauges and operators.</summary>
+/// <param name="StreamLength">Entries in the jobs stream: queued plus in progress.</param>
+/// <param name="Pending">Entries delivered to a worker and not yet finished.</param>
+/// <param name="DeadLetters">Jobs in the dead-letter list.</param>
+public sealed record QueueStats(long StreamLength, long Pending, long DeadLetters);
+
+/// <summary>A stream entry handed to this worker: by a fresh read or by reclaiming an expired lease.</summary>
+public sealed record Delivery(string EntryId, string JobId, bool Reclaimed);
+
+/// <summary>The right to work on a job, proven by a token every state write checks.</summary>
+public sealed record JobLease(string JobId, string EntryId, string Token, string Consumer);
+
+/// <summary>What a worker got when it claimed a delivery.</summary>
+public enum ClaimOutcome
+{
+    /// <summary>The lease is the caller's; <see cref="ClaimResult.Job"/> holds the job.</summary>
+    Claimed,
+
+    /// <summary>The job no longer exists (expired); the entry was acknowledged.</summary>
+    Missing,
+
+    /// <summary>The job is already final (a duplicate delivery); the entry was acknowledged.</summary>
+    AlreadyFinal,
+
+    /// <summary>Attempts or deliveries were exhausted; the job was dead-lettered.</summary>
+    DeadLettered,
+}
+
+/// <summary>The answer of <see cref="JobStore.ClaimAsync"/>.</summary>
+public sealed record ClaimResult(ClaimOutcome Outcome, JobLease Lease, Job? Job);
+
+/// <summary>The answer of <see cref="JobStore.StartAttemptAsync"/>.</summary>
+public enum StartAttemptOutcome
+{
+    /// <summary>The attempt is recorded; call the LLM.</summary>
+    Started,
+
+    /// <summary>Another worker holds the job now; stop working on it.</summary>
+    LeaseLost,
+
+    /// <summary>No attempt is left; dead-letter the job.</summary>
+    Exhausted,
+}

@@ -1,0 +1,25 @@
+using System.Text.Json.Serialization;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>
+/// An attempt as the Lua scripts store it (times in Unix ms). Numbers may come back from Lua's
+/// cjson as strings or floats, so reading is lenient.
+/// </summary>
+internal sealed record StoredAttempt(
+    int Attempt,
+    long StartedAt,
+    long? EndedAt,
+    string? Outcome,
+    JobError? Error,
+    long? RetryDelayMs);
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    NumberHandling = JsonNumberHandling.AllowReadingFromString,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(StoredAttempt))]
+[JsonSerializable(typeof(JobResult))]
+[JsonSerializable(typeof(JobError))]
+[JsonSerializable(typeof(Dictionary<string, string>))]
+internal sealed partial class JobsJsonContext : JsonSerializerContext;

@@ -1,0 +1,31 @@
+using StackExchange.Redis;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>
+/// Every Redis key the orchestrator uses. All keys share the hash tag <c>{orch}</c> so that the
+/// multi-key Lua scripts stay valid on Redis Cluster (one slot for the whole job system).
+/// </summary>
+public sealed class RedisKeys(string prefix = RedisKeys.DefaultPrefix)
+{
+    /// <summary>The default key prefix, including the cluster hash tag.</summary>
+    public const string DefaultPrefix = "{orch}";
+
+    /// <summary>The consumer group every worker reads the jobs stream through.</summary>
+    public const string ConsumerGroup = "workers";
+
+    /// <summary>The stream of job ids waiting to be processed (a consumer group gives acks and pending lists).</summary>
+    public RedisKey Stream { get; } = $"{prefix}:stream";
+
+    /// <summary>Dead-lettered job ids, scored by the time (Unix ms) they were dead-lettered.</summary>
+    public RedisKey DeadLetters { get; } = $"{prefix}:dead";
+
+    /// <summary>The hash holding one job's state.</summary>
+    public RedisKey Job(string jobId) => $"{prefix}:job:{jobId}";
+
+    /// <summary>The list of one job's attempts, one JSON object per attempt, in order.</summary>
+    public RedisKey History(string jobId) => $"{prefix}:job:{jobId}:attempts";
+
+    /// <summary>The hash remembering which job an idempotency key created, and with what request.</summary>
+    public RedisKey Idempotency(string key) => $"{prefix}:idem:{key}";
+}

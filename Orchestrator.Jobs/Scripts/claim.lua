@@ -1,0 +1,79 @@
+--[[
+  claim: a worker takes a delivered (or reclaimed) stream entry and becomes the job's lease holder.
+  A new random lease token fences out any earlier holder: every later write checks it.
+
+  KEYS[1]  job hash            KEYS[2]  job history list
+  KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set
+
+  ARGV[1]  consumer group      ARGV[2]  stream entry id
+  ARGV[3]  new lease token     ARGV[4]  consumer name
+  ARGV[5]  now, Unix ms        ARGV[6]  max attempts (also the cap on deliveries: poison jobs)
+
+  Returns  {'missing'}        job expired or never existed; entry acknowledged
+         | {'terminal'}       job already final; entry acknowledged (a late duplicate delivery)
+         | {'dead-lettered'}  attempts or deliveries exhausted; job failed and dead-lettered
+         | {'ok', field, value, …}  the job hash after the claim (HGETALL shape)
+]]
+local function ack()
+  redis.call('XACK', KEYS[3], ARGV[1], ARGV[2])
+  redis.call('XDEL', KEYS[3], ARGV[2])
+end
+
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then
+  ack()
+  return {'missing'}
+end
+if status == 'completed' or status == 'failed' then
+  ack()
+  return {'terminal'}
+end
+
+local now = ARGV[5]
+local maxAttempts = tonumber(ARGV[6])
+local deliveries = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+redis.call('HSET', KEYS[1], 'lease', ARGV[3], 'leaseOwner', ARGV[4], 'maxAttempts', ARGV[6], 'entryId', ARGV[2])
+
+local deadError
+if status == 'processing' then
+  -- The previous holder died or lost its lease mid-attempt. That attempt counts: close it as lost.
+  local last = redis.call('LINDEX', KEYS[2], -1)
+  if last then
+    local entry = cjson.decode(last)
+    if entry.outcome == nil then
+      entry.endedAt = tonumber(now)
+      entry.outcome = 'worker-lost'
+      entry.error = {type = 'worker-lost', message = 'The worker running this attempt stopped before recording an outcome.'}
+      redis.call('LSET', KEYS[2], -1, cjson.encode(entry))
+    end
+  end
+  redis.call('HSET', KEYS[1], 'status', 'retrying', 'nextAttemptAt', now, 'updatedAt', now,
+    'error', cjson.encode({type = 'worker-lost', message = 'The worker running attempt ' .. attempts .. ' stopped before recording an outcome.'}))
+  status = 'retrying'
+end
+
+if attempts >= maxAttempts then
+  deadError = {type = 'attempts-exhausted', message = 'All ' .. maxAttempts .. ' attempts were used; the last one did not finish.'}
+  local lastError = redis.call('HGET', KEYS[1], 'error')
+  if lastError then deadError = cjson.decode(lastError) end
+elseif deliveries > maxAttempts then
+  deadError = {type = 'poison-job', message = 'Delivered ' .. deliveries .. ' times without finishing; a job that keeps stopping its worker is dead-lettered.'}
+end
+
+if deadError then
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', cjson.encode(deadError), 'completedAt', now, 'updatedAt', now)
+  redis.call('HDEL', KEYS[1], 'lease', 'leaseOwner', 'nextAttemptAt')
+  redis.call('ZADD', KEYS[4], now, redis.call('HGET', KEYS[1], 'id'))
+  ack()
+  local retention = tonumber(redis.call('HGET', KEYS[1], 'retentionMs') or '0')
+  if retention > 0 then
+    redis.call('PEXPIRE', KEYS[1], retention)
+    redis.call('PEXPIRE', KEYS[2], retention)
+  end
+  return {'dead-lettered'}
+end
+
+local result = redis.call('HGETALL', KEYS[1])
+table.insert(result, 1, 'ok')
+return result

@@ -1,0 +1,30 @@
+--[[
+  start-attempt: record an attempt durably before the LLM is called, so a crash during the call
+  still counts it (the attempt count is never reset).
+
+  KEYS[1]  job hash            KEYS[2]  job history list
+  ARGV[1]  lease token         ARGV[2]  now, Unix ms
+
+  Returns  {'ok', attempt}       the number of the attempt now running
+         | {'lost'}              the caller no longer holds the lease
+         | {'exhausted'}         no attempt left (the caller dead-letters the job)
+         | {'unexpected', status}
+]]
+local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts')
+if job[1] ~= ARGV[1] then
+  return {'lost'}
+end
+if job[2] ~= 'queued' and job[2] ~= 'retrying' then
+  return {'unexpected', job[2] or 'missing'}
+end
+
+local attempt = tonumber(job[3] or '0') + 1
+if attempt > tonumber(job[4]) then
+  return {'exhausted'}
+end
+
+redis.call('HSET', KEYS[1], 'status', 'processing', 'attempts', attempt, 'updatedAt', ARGV[2])
+redis.call('HSETNX', KEYS[1], 'firstAttemptAt', ARGV[2])
+redis.call('HDEL', KEYS[1], 'nextAttemptAt')
+redis.call('RPUSH', KEYS[2], cjson.encode({attempt = attempt, startedAt = tonumber(ARGV[2])}))
+return {'ok', attempt}

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using Orchestrator.Jobs;
+using Orchestrator.ServiceDefaults;
+
+namespace Orchestrator.Worker.Processing;
+
+/// <summary>
+/// The span of one attempt. It starts a trace of its own and links to the submission's span, so
+/// a job retried over an hour is several short traces tied to one submission, not one hour-long trace.
+/// </summary>
+internal static class AttemptSpan
+{
+    public const string Name = "llm attempt";
+
+    public static Activity? Start(JobExecution execution)
+    {
+        var job = execution.Job;
+        ActivityLink[]? links = ActivityContext.TryParse(job.TraceParent, job.TraceState, isRemote: true, out var submission)
+            ? [new ActivityLink(submission)]
+            : null;
+
+        // The attempt must not become a child of whatever span happens to be ambient.
+        Activity.Current = null;
+        var activity = OrchestratorTelemetry.ActivitySource.StartActivity(
+            Name, ActivityKind.Client, parentContext: default, tags: null, links: links);
+        if (activity is null)
+        {
+            return null;
+        }
+
+        activity.SetTag(OrchestratorTags.JobId, job.Id);
+        activity.SetTag(OrchestratorTags.Attempt, execution.Attempt);
+        activity.SetTag(OrchestratorTags.MaxAttempts, execution.MaxAttempts);
+        activity.SetTag("gen_ai.operation.name", "chat");
+        activity.SetTag("gen_ai.request.model", job.Request.Model ?? "default");
+        if (job.Request.MaxTokens is { } maxTokens)
+        {
+            activity.SetTag("gen_ai.request.max_tokens", maxTokens);
+        }
+
+        activity.SetTag(OrchestratorTags.Reclaimed, execution.Reclaimed);
+        return activity;
+    }
+
+    public static void End(Activity? activity, string outcome, Exception? exception, TimeSpan? retryDelay)
+    {
+        if (activity is null)
+        {
+            return;
+        }
+
+        activity.SetTag(OrchestratorTags.Outcome, outcome);
+        if (retryDelay is { } delay)
+        {
+            activity.SetTag(OrchestratorTags.RetryDelayMs, (long)delay.TotalMilliseconds);
+        }
+
+        if (exception is not null)
+        {
+            activity.SetTag(OrchestratorTags.ErrorType, AttemptFailure.ErrorOf(exception).Type);
+            activity.SetStatus(ActivityStatusCode.Error, exception.Message);
+        }
+        else
+        {
+            activity.SetStatus(ActivityStatusCode.Ok);
+        }
+
+        activity.Stop();
+        activity.Dispose();
+    }
+}

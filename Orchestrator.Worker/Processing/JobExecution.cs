@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.Worker.Processing;
+
+/// <summary>
+/// One job held by this worker: its lease, the attempt running, and the token that stops work on it
+/// (lease lost, shutdown hand-off, or the host's hard stop).
+/// </summary>
+internal sealed class JobExecution : IAttemptState, IDisposable
+{
+    private readonly CancellationTokenSource _cancellation;
+    private readonly Lock _gate = new();
+    private bool _inAttempt;
+    private bool _draining;
+
+    public JobExecution(JobLease lease, Job job, int maxAttempts, CancellationToken hardStop)
+    {
+        Lease = lease;
+        Job = job;
+        MaxAttempts = maxAttempts;
+        Attempt = job.Attempts;
+        _cancellation = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
+    }
+
+    public JobLease Lease { get; }
+
+    public Job Job { get; }
+
+    public int Attempt { get; set; }
+
+    public int MaxAttempts { get; }
+
+    /// <summary>Whether this worker took the job over from one whose lease lapsed.</summary>
+    public bool Reclaimed { get; init; }
+
+    /// <summary>Set when a renewal or a write found that another worker holds the job now.</summary>
+    public bool LeaseLost { get; private set; }
+
+    /// <summary>The span of the attempt running (or just ended), so the outcome lands on it.</summary>
+    public Activity? AttemptActivity { get; set; }
+
+    public long AttemptStartedTimestamp { get; set; }
+
+    public CancellationToken Token => _cancellation.Token;
+
+    /// <summary>Set by the processor; records the retry durably.</summary>
+    public Func<JobExecution, Exception, TimeSpan, ValueTask>? RetryRecorder { get; init; }
+
+    public ValueTask OnRetryAsync(Exception exception, TimeSpan delay) =>
+        RetryRecorder?.Invoke(this, exception, delay) ?? ValueTask.CompletedTask;
+
+    /// <summary>Marks the LLM call as running: a shutdown lets it finish instead of cancelling it.</summary>
+    public void EnterAttempt()
+    {
+        lock (_gate)
+        {
+            _inAttempt = true;
+        }
+    }
+
+    /// <summary>Marks the LLM call as over; a pending shutdown now stops the job at its next wait.</summary>
+    public void ExitAttempt()
+    {
+        lock (_gate)
+        {
+            _inAttempt = false;
+        }
+    }
+
+    /// <summary>
+    /// Shutdown began: a job waiting (for its first attempt or a retry) stops now and is handed
+    /// back; a job mid-call finishes the call and stops after recording its outcome.
+    /// </summary>
+    public void BeginDrain()
+    {
+        lock (_gate)
+        {
+            _draining = true;
+            if (!_inAttempt)
+            {
+                Cancel();
+            }
+        }
+    }
+
+    /// <summary>Called once an outcome is recorded and a wait would follow: stop if draining.</summary>
+    public void StopIfDraining()
+    {
+        lock (_gate)
+        {
+            if (_draining)
+            {
+                Cancel();
+            }
+        }
+    }
+
+    public void OnLeaseLost()
+    {
+        LeaseLost = true;
+        Cancel();
+    }
+
+    public void Dispose() => _cancellation.Dispose();
+
+    private void Cancel()
+    {
+        try
+        {
+            _cancellation.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The job finished meanwhile.
+        }
+    }
+}

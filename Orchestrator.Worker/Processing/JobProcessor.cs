@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+using Orchestrator.Jobs;
+using Orchestrator.ServiceDefaults;
+using Orchestrator.Worker.Llm;
+using Polly;
+using Polly.Registry;
+
+namespace Orchestrator.Worker.Processing;
+
+/// <summary>
+/// Runs one delivered job to a recorded outcome. The checkpoints, in order: claim (lease) →
+/// record attempt start → call the LLM through the pipeline → record the outcome (completed,
+/// retrying, or failed and dead-lettered). Every write is fenced by the lease token.
+/// </summary>
+internal sealed class JobProcessor(
+    JobStore store,
+    IChatClient chatClient,
+    ResiliencePipelineProvider<string> pipelines,
+    IOptions<RetryOptions> retryOptions,
+    LeaseKeeper leases,
+    OrchestratorMetrics metrics,
+    TimeProvider timeProvider,
+    ILogger<JobProcessor> logger)
+{
+    private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(LlmPipeline.Name);
+
+    public async Task ProcessAsync(Delivery delivery, string consumer, Action<JobExecution> onHeld, CancellationToken hardStop)
+    {
+        var maxAttempts = retryOptions.Value.MaxAttempts;
+        var claim = await RedisRetry.RunAsync(() => store.ClaimAsync(delivery, consumer, maxAttempts), "claim", logger, timeProvider, hardStop);
+        switch (claim.Outcome)
+        {
+            case ClaimOutcome.Missing or ClaimOutcome.AlreadyFinal:
+                WorkerLog.Skipped(logger, delivery.JobId, claim.Outcome.ToString());
+                return;
+            case ClaimOutcome.DeadLettered:
+                WorkerLog.DeadLetteredOnClaim(logger, delivery.JobId, maxAttempts);
+                metrics.JobsDeadLettered.Add(1);
+                return;
+        }
+
+        var job = claim.Job!;
+        if (delivery.Reclaimed)
+        {
+            metrics.JobsReclaimed.Add(1);
+            WorkerLog.Reclaimed(logger, job.Id, job.Attempts);
+        }
+
+        using var execution = new JobExecution(claim.Lease, job, maxAttempts, hardStop) { RetryRecorder = RecordRetryAsync, Reclaimed = delivery.Reclaimed };
+        leases.Track(execution);
+        onHeld(execution);
+        try
+        {
+            await RunAsync(execution).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (execution.Token.IsCancellationRequested)
+        {
+            await HandBackAsync(execution).ConfigureAwait(false);
+        }
+        finally
+        {
+            leases.Untrack(execution);
+            execution.AttemptActivity?.Dispose();
+        }
+    }
+
+    private async Task RunAsync(JobExecution execution)
+    {
+        // A reclaimed job that was waiting for a retry keeps its schedule.
+        if (execution.Job.NextAttemptAt is { } next && next > timeProvider.GetUtcNow())
+        {
+            await Task.Delay(next - timeProvider.GetUtcNow(), timeProvider, execution.Token).ConfigureAwait(false);
+        }
+
+        var context = ResilienceContextPool.Shared.Get(execution.Token);
+        context.Properties.Set(LlmPipeline.StateKey, execution);
+        ChatResponse response;
+        try
+        {
+            response = await _pipeline.ExecuteAsync(
+                static (ctx, state) => state.Processor.RunAttemptAsync(state.Execution, ctx.CancellationToken),
+                context,
+                (Processor: this, Execution: execution)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !execution.Token.IsCancellationRequested)
+        {
+            if (e is LeaseLostException)
+            {
+                throw new OperationCanceledException(execution.Token);
+            }
+
+            await RecordFailureAsync(execution, e).ConfigureAwait(false);
+            return;
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+
+        await RecordSuccessAsync(execution, response).ConfigureAwait(false);
+    }
+
+    private async ValueTask<ChatResponse> RunAttemptAsync(JobExecution execution, CancellationToken cancellationToken)
+    {
+        var (outcome, attempt) = await RedisRetry.RunAsync(
+            () => store.StartAttemptAsync(execution.Lease), "start attempt", logger, timeProvider, cancellationToken).ConfigureAwait(false);
+        if (outcome != StartAttemptOutcome.Started)
+        {
+            execution.OnLeaseLost();
+            throw new LeaseLostException();
+        }
+
+        execution.Attempt = attempt;
+        execution.AttemptStartedTimestamp = timeProvider.GetTimestamp();
+        execution.AttemptActivity?.Dispose();
+        execution.AttemptActivity = AttemptSpan.Start(execution);
+        WorkerLog.AttemptStarted(logger, execution.Job.Id, attempt);
+        if (attempt == 1)
+        {
+            metrics.QueueWait.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds);
+        }
+
+        var request = execution.Job.Request;
+        var options = new ChatOptions
+        {
+            ModelId = request.Model,
+            MaxOutputTokens = request.MaxTokens,
+            Temperature = request.Temperature is { } t ? (float)t : null,
+            AdditionalProperties = new AdditionalPropertiesDictionary
+            {
+                [SimulatorHints.AttemptProperty] = attempt,
+                [SimulatorHints.MetadataProperty] = request.Metadata,
+            },
+        };
+
+        execution.EnterAttempt();
+        try
+        {
+            return await chatClient.GetResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            execution.ExitAttempt();
+        }
+    }
+
+    private async ValueTask RecordRetryAsync(JobExecution execution, Exception exception, TimeSpan delay)
+    {
+        var outcome = AttemptFailure.OutcomeOf(exception);
+        var recorded = await RedisRetry.RunAsync(
+            () => store.ScheduleRetryAsync(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception), delay),
+            "record retry", logger, timeProvider, execution.Token).ConfigureAwait(false);
+        EndAttempt(execution, outcome, exception, delay);
+        if (!recorded)
+        {
+            WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
+            execution.OnLeaseLost();
+            return;
+        }
+
+        WorkerLog.Retrying(logger, execution.Job.Id, execution.Attempt, outcome, delay, exception);
+        execution.StopIfDraining();
+    }
+
+    private async Task RecordSuccessAsync(JobExecution execution, ChatResponse response)
+    {
+        var usage = new TokenUsage(response.Usage?.InputTokenCount ?? 0, response.Usage?.OutputTokenCount ?? 0);
+        var result = new JobResult(response.Text, response.ModelId, usage);
+        execution.AttemptActivity?.SetTag("gen_ai.response.model", response.ModelId);
+        execution.AttemptActivity?.SetTag("gen_ai.usage.input_tokens", usage.PromptTokens);
+        execution.AttemptActivity?.SetTag("gen_ai.usage.output_tokens", usage.CompletionTokens);
+
+        // Recording runs to the end even during shutdown: the LLM has answered, the result must land.
+        var recorded = await RedisRetry.RunAsync(
+            () => store.CompleteAsync(execution.Lease, execution.Attempt, result),
+            "record completion", logger, timeProvider, execution.LeaseLost ? execution.Token : CancellationToken.None).ConfigureAwait(false);
+        EndAttempt(execution, AttemptOutcome.Succeeded, exception: null, delay: null);
+        if (!recorded)
+        {
+            WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
+            return;
+        }
+
+        metrics.JobsCompleted.Add(1);
+        metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds);
+        WorkerLog.Completed(logger, execution.Job.Id, execution.Attempt);
+    }
+
+    private async Task RecordFailureAsync(JobExecution execution, Exception exception)
+    {
+        var outcome = AttemptFailure.OutcomeOf(exception);
+        var recorded = await RedisRetry.RunAsync(
+            () => store.FailAsync(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception)),
+            "record failure", logger, timeProvider, CancellationToken.None).ConfigureAwait(false);
+        EndAttempt(execution, outcome, exception, delay: null);
+        if (!recorded)
+        {
+            WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
+            return;
+        }
+
+        metrics.JobsDeadLettered.Add(1);
+        metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds);
+        WorkerLog.DeadLettered(logger, execution.Job.Id, execution.Attempt, outcome, exception);
+    }
+
+    private async Task HandBackAsync(JobExecution execution)
+    {
+        if (execution.LeaseLost)
+        {
+            return;
+        }
+
+        try
+        {
+            if (await store.ReleaseAsync(execution.Lease).ConfigureAwait(false))
+            {
+                WorkerLog.Released(logger, execution.Job.Id, execution.Attempt);
+            }
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisConnectionException or StackExchange.Redis.RedisTimeoutException)
+        {
+            // Not released: another worker reclaims the job once the lease lapses. Nothing is lost.
+            WorkerLog.RedisUnavailable(logger, "release", TimeSpan.Zero, e);
+        }
+    }
+
+    private void EndAttempt(JobExecution execution, string outcome, Exception? exception, TimeSpan? delay)
+    {
+        var tag = new KeyValuePair<string, object?>(OrchestratorTags.Outcome, outcome);
+        metrics.Attempts.Add(1, tag);
+        metrics.AttemptDuration.Record(timeProvider.GetElapsedTime(execution.AttemptStartedTimestamp).TotalSeconds, tag);
+        AttemptSpan.End(execution.AttemptActivity, outcome, exception, delay);
+        execution.AttemptActivity = null;
+    }
+
+    private sealed class LeaseLostException : Exception;
+}

@@ -1,0 +1,32 @@
+using StackExchange.Redis;
+
+namespace Orchestrator.Worker.Processing;
+
+/// <summary>
+/// Retries a store call while Redis is unreachable, with capped backoff, until it succeeds or the
+/// token stops it: the worker neither crashes nor spins during a Redis outage.
+/// </summary>
+internal static class RedisRetry
+{
+    private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(2);
+
+    public static async Task<T> RunAsync<T>(
+        Func<Task<T>> operation, string name, ILogger logger, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        var delay = FirstDelay;
+        while (true)
+        {
+            try
+            {
+                return await operation().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException && !cancellationToken.IsCancellationRequested)
+            {
+                WorkerLog.RedisUnavailable(logger, name, delay, e);
+                await Task.Delay(delay, timeProvider, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+namespace Orchestrator.Worker.Processing;
+
+/// <summary>The worker's log messages; job lines carry JobId and Attempt as structured properties.</summary>
+internal static partial class WorkerLog
+{
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker {Consumer} started: concurrency {Concurrency}, lease {LeaseTimeout}")]
+    public static partial void Started(ILogger logger, string consumer, int concurrency, TimeSpan leaseTimeout);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker {Consumer} draining: {InFlight} job(s) in flight")]
+    public static partial void Draining(ILogger logger, string consumer, int inFlight);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable in {Operation}; retrying in {Delay}")]
+    public static partial void RedisUnavailable(ILogger logger, string operation, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} reclaimed from a lapsed lease (attempts so far {Attempt})")]
+    public static partial void Reclaimed(ILogger logger, string jobId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId} attempt {Attempt} started")]
+    public static partial void AttemptStarted(ILogger logger, string jobId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} completed on attempt {Attempt}")]
+    public static partial void Completed(ILogger logger, string jobId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} failed ({Outcome}); retrying in {RetryDelay}")]
+    public static partial void Retrying(ILogger logger, string jobId, int attempt, string outcome, TimeSpan retryDelay, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} failed on attempt {Attempt} ({Outcome}) and was dead-lettered")]
+    public static partial void DeadLettered(ILogger logger, string jobId, int attempt, string outcome, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} dead-lettered when claimed: attempts or deliveries exhausted (attempts {Attempt})")]
+    public static partial void DeadLetteredOnClaim(ILogger logger, string jobId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: lease lost to another worker; this worker's result is discarded")]
+    public static partial void LeaseLost(ILogger logger, string jobId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} handed back at shutdown after attempt {Attempt}")]
+    public static partial void Released(ILogger logger, string jobId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Delivery of job {JobId} skipped: {Reason}")]
+    public static partial void Skipped(ILogger logger, string jobId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} attempt {Attempt}: unexpected error in the worker")]
+    public static partial void Unexpected(ILogger logger, string jobId, int attempt, Exception exception);
+}

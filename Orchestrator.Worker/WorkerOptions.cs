@@ -1,0 +1,45 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Orchestrator.Worker;
+
+/// <summary>How a worker process takes and holds jobs, bound from the <c>Worker</c> section.</summary>
+public sealed class WorkerOptions : IValidatableObject
+{
+    /// <summary>The configuration section name.</summary>
+    public const string Section = "Worker";
+
+    /// <summary>Jobs this process holds at once, including those waiting for their next attempt. Default 32.</summary>
+    [Range(1, 10_000)]
+    public int Concurrency { get; set; } = 32;
+
+    /// <summary>
+    /// How long a job stays with a worker that stopped renewing its lease (crashed, paused,
+    /// partitioned) before another worker reclaims it. Renewed every third of this. Default 30 s.
+    /// </summary>
+    public TimeSpan LeaseTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often this worker looks for jobs whose lease has lapsed. Default 1 s.</summary>
+    public TimeSpan ReclaimInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest wait of one blocking read for new jobs; bounds how long shutdown waits for it. Default 1 s.</summary>
+    public TimeSpan PollTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (LeaseTimeout < TimeSpan.FromSeconds(1) || LeaseTimeout > TimeSpan.FromHours(1))
+        {
+            yield return new ValidationResult("Worker:LeaseTimeout must be from 00:00:01 to 01:00:00.", [nameof(LeaseTimeout)]);
+        }
+
+        if (ReclaimInterval < TimeSpan.FromMilliseconds(10) || ReclaimInterval > LeaseTimeout)
+        {
+            yield return new ValidationResult("Worker:ReclaimInterval must be from 10 ms up to Worker:LeaseTimeout.", [nameof(ReclaimInterval)]);
+        }
+
+        if (PollTimeout < TimeSpan.FromMilliseconds(10) || PollTimeout > TimeSpan.FromSeconds(10))
+        {
+            yield return new ValidationResult("Worker:PollTimeout must be from 10 ms to 10 s.", [nameof(PollTimeout)]);
+        }
+    }
+}
