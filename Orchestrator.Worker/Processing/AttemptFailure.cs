@@ -11,6 +11,8 @@ public static class AttemptFailure
     public static bool IsTransient(Exception exception) => exception switch
     {
         TransientLlmException or TimeoutRejectedException => true,
+        // HttpClient reports its own timeout as a cancellation with a TimeoutException inside.
+        TaskCanceledException { InnerException: TimeoutException } => true,
         HttpRequestException { StatusCode: null } => true,
         HttpRequestException { StatusCode: { } code } => (int)code is 408 or 429 or >= 500,
         _ => false,

@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Configuration;
+using Orchestrator.AppHost;
+
+// The dependency graph. Settings (README "Configuration"): Redis:Mode, Redis:DataPath, Redis:Port,
+// Api:Port, Worker:Replicas; the Simulator, Retry, Worker and Api sections are handed on to the services.
+var builder = DistributedApplication.CreateBuilder(args);
+
+var redis = builder.AddOrchestratorRedis("redis");
+
+builder.AddProject<Projects.Orchestrator_Api>("api")
+    .WithReference(redis).WaitFor(redis)
+    .WithHttpEndpointPort(builder.Configuration.GetValue("Api:Port", defaultValue: 3000))
+    .WithConfigurationSection("Api", except: "Port")
+    .WithConfigurationSection("Retry")
+    .WithHttpHealthCheck("/health");
+
+builder.AddProject<Projects.Orchestrator_Worker>("worker")
+    .WithReference(redis).WaitFor(redis)
+    .WithHttpEndpointPort(port: 0)
+    .WithConfigurationSection("Simulator")
+    .WithConfigurationSection("Retry")
+    .WithConfigurationSection("Worker", except: "Replicas")
+    .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", defaultValue: 1))
+    .WithHttpHealthCheck("/health");
+
+builder.Build().Run();

@@ -1,0 +1,37 @@
+using System.Diagnostics.Metrics;
+
+namespace Orchestrator.ServiceDefaults;
+
+/// <summary>
+/// The <c>orchestrator.*</c> instruments, on the one <see cref="OrchestratorTelemetry.MeterName"/>
+/// meter. The API records submissions; the Worker records attempts, outcomes and durations.
+/// </summary>
+public sealed class OrchestratorMetrics
+{
+    public OrchestratorMetrics(IMeterFactory meterFactory)
+    {
+        Meter = meterFactory.Create(OrchestratorTelemetry.MeterName);
+        JobsSubmitted = Meter.CreateCounter<long>("orchestrator.jobs.submitted", "{job}", "Jobs accepted by POST /jobs (replays excluded).");
+        IdempotentReplays = Meter.CreateCounter<long>("orchestrator.jobs.idempotent_replays", "{request}", "Submissions answered from an idempotency key without creating a job.");
+        Attempts = Meter.CreateCounter<long>("orchestrator.attempts", "{attempt}", "LLM attempts, by outcome (tag orchestrator.attempt.outcome).");
+        JobsCompleted = Meter.CreateCounter<long>("orchestrator.jobs.completed", "{job}", "Jobs that reached 'completed'.");
+        JobsDeadLettered = Meter.CreateCounter<long>("orchestrator.jobs.dead_lettered", "{job}", "Jobs that reached 'failed' and were dead-lettered.");
+        JobsReclaimed = Meter.CreateCounter<long>("orchestrator.jobs.reclaimed", "{job}", "Jobs taken over from a worker whose lease lapsed.");
+        AttemptDuration = Meter.CreateHistogram<double>("orchestrator.attempt.duration", "s", "Duration of one LLM attempt.");
+        QueueWait = Meter.CreateHistogram<double>("orchestrator.job.queue_wait", "s", "From submission to the start of the first attempt.");
+        EndToEnd = Meter.CreateHistogram<double>("orchestrator.job.duration", "s", "From submission to the final state.");
+    }
+
+    /// <summary>The meter, for observable instruments a process adds (the Worker's queue gauges).</summary>
+    public Meter Meter { get; }
+
+    public Counter<long> JobsSubmitted { get; }
+    public Counter<long> IdempotentReplays { get; }
+    public Counter<long> Attempts { get; }
+    public Counter<long> JobsCompleted { get; }
+    public Counter<long> JobsDeadLettered { get; }
+    public Counter<long> JobsReclaimed { get; }
+    public Histogram<double> AttemptDuration { get; }
+    public Histogram<double> QueueWait { get; }
+    public Histogram<double> EndToEnd { get; }
+}

@@ -1,0 +1,29 @@
+namespace Orchestrator.ServiceDefaults;
+
+/// <summary>Span attribute names the API and the Worker put on job spans.</summary>
+public static class OrchestratorTags
+{
+    /// <summary>The job's id.</summary>
+    public const string JobId = "orchestrator.job.id";
+
+    /// <summary>True on a submission answered from an idempotency key (no new job was created).</summary>
+    public const string IdempotentReplay = "orchestrator.idempotent_replay";
+
+    /// <summary>The attempt number, 1-based, never reset across workers.</summary>
+    public const string Attempt = "orchestrator.attempt";
+
+    /// <summary>The job's attempt limit (<c>Retry:MaxAttempts</c>).</summary>
+    public const string MaxAttempts = "orchestrator.max_attempts";
+
+    /// <summary>How the attempt ended: succeeded, transient-failure, permanent-failure, timeout.</summary>
+    public const string Outcome = "orchestrator.attempt.outcome";
+
+    /// <summary>The delay chosen before the next attempt, in ms (absent when no retry follows).</summary>
+    public const string RetryDelayMs = "orchestrator.retry.delay_ms";
+
+    /// <summary>Whether the job was reclaimed from a worker whose lease lapsed.</summary>
+    public const string Reclaimed = "orchestrator.job.reclaimed";
+
+    /// <summary>OpenTelemetry's standard error type attribute.</summary>
+    public const string ErrorType = "error.type";
+}
