@@ -1,0 +1,166 @@
+using System.Globalization;
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.Benchmarks.Infrastructure;
+
+/// <summary>What every scenario shares: the Redis server, a client connection, the real job store, and the service builds.</summary>
+internal sealed class BenchmarkContext(RedisProcess redis, ConnectionMultiplexer connection, string repositoryRoot, TextWriter log)
+{
+#if DEBUG
+    public const string Configuration = "Debug";
+#else
+    public const string Configuration = "Release";
+#endif
+
+    /// <summary>Environment variables with this prefix are passed to every worker without it.</summary>
+    public const string WorkerOverridePrefix = "ORCHESTRATOR_BENCH_WORKER_";
+
+    public static bool IsRelease { get; } = Configuration == "Release";
+
+    public RedisProcess Redis { get; } = redis;
+
+    public IConnectionMultiplexer Connection { get; } = connection;
+
+    public IDatabase Db { get; } = connection.GetDatabase();
+
+    public RedisKeys Keys { get; } = new();
+
+    /// <summary>The store the API and the worker use, so seeded jobs are exactly what <c>POST /jobs</c> creates.</summary>
+    public JobStore Store { get; } = new(connection, TimeProvider.System);
+
+    public TextWriter Log { get; } = log;
+
+    public string ApiAssembly => Path.Combine(repositoryRoot, "Orchestrator.Api", "bin", Configuration, "net10.0", "Orchestrator.Api.dll");
+
+    public string WorkerAssembly => Path.Combine(repositoryRoot, "Orchestrator.Worker", "bin", Configuration, "net10.0", "Orchestrator.Worker.dll");
+
+    /// <summary>Starts a fresh scenario: no keys, no consumer group.</summary>
+    public async Task FlushAsync() => await Db.ExecuteAsync("FLUSHALL", "SYNC");
+
+    /// <summary>Entries still in the stream: queued or in progress (a final transition deletes its entry).</summary>
+    public async Task<long> UnfinishedAsync() => await Db.StreamLengthAsync(Keys.Stream);
+
+    /// <summary>Polls <c>XLEN</c> (O(1), one round trip every 20 ms) until the stream is empty.</summary>
+    public async Task WaitUntilDrainedAsync(ServiceProcess worker, TimeSpan timeout, Action? onPoll = null)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (await UnfinishedAsync() > 0)
+        {
+            onPoll?.Invoke();
+            if (worker.HasExited)
+            {
+                throw new InvalidOperationException($"The worker exited early:{Environment.NewLine}{worker.Tail()}");
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"{await UnfinishedAsync()} job(s) unfinished after {timeout}.{Environment.NewLine}{worker.Tail()}");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>
+    /// Commands Redis has executed so far, by command (<c>INFO commandstats</c>; a script's inner
+    /// calls count under their own names). The suite's own polling adds a few per second.
+    /// </summary>
+    public async Task<Dictionary<string, long>> RedisCallsAsync()
+    {
+        var info = (string)(await Db.ExecuteAsync("INFO", "commandstats"))!;
+        var calls = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var line in info.Split('\n'))
+        {
+            var start = line.IndexOf("calls=", StringComparison.Ordinal);
+            if (line.StartsWith("cmdstat_", StringComparison.Ordinal) && start > 0)
+            {
+                var end = line.IndexOf(',', start);
+                calls[line[8..line.IndexOf(':', StringComparison.Ordinal)]] =
+                    long.Parse(line.AsSpan(start + 6, end - start - 6), CultureInfo.InvariantCulture);
+            }
+        }
+
+        return calls;
+    }
+
+    /// <summary>
+    /// The worker's CPU time once it has started (consumer group created, first read issued), so
+    /// start-up (JIT, host build) is not charged to the jobs. Polls every 10 ms for the group.
+    /// </summary>
+    public async Task<TimeSpan?> WorkerStartupCpuAsync(ServiceProcess worker)
+    {
+        while (!worker.HasExited)
+        {
+            var groups = (RedisResult[])(await Db.ExecuteAsync("XINFO", "GROUPS", Keys.Stream))!;
+            if (groups.Length > 0)
+            {
+                return ProcessCpu.Of(worker.ProcessId);
+            }
+
+            await Task.Delay(10);
+        }
+
+        return null;
+    }
+
+    /// <summary>Starts the real worker (Release build) against this Redis.</summary>
+    public ServiceProcess StartWorker(int concurrency, TimeSpan latency, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["ConnectionStrings__redis"] = Redis.ConnectionString,
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            ["Worker__Concurrency"] = concurrency.ToString(CultureInfo.InvariantCulture),
+            ["Simulator__Latency"] = latency.ToString("c", CultureInfo.InvariantCulture),
+            ["Simulator__FailureRate"] = "0",
+            ["Simulator__PermanentFailureRate"] = "0",
+        };
+        foreach (var (name, value) in extra ?? new Dictionary<string, string>())
+        {
+            environment[name] = value;
+        }
+
+        // Experiments: ORCHESTRATOR_BENCH_WORKER_Logging__LogLevel__Default=Warning reaches the worker as Logging__LogLevel__Default.
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
+        {
+            if (variable.Key is string name && name.StartsWith(WorkerOverridePrefix, StringComparison.Ordinal))
+            {
+                environment[name[WorkerOverridePrefix.Length..]] = (string)variable.Value!;
+            }
+        }
+
+        return ServiceProcess.Start(WorkerAssembly, environment);
+    }
+
+    /// <summary>Submits <paramref name="count"/> jobs through <see cref="JobStore.SubmitAsync"/>, up to 256 at a time.</summary>
+    public async Task<string[]> SeedAsync(int count, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var ids = new string[count];
+        using var gate = new SemaphoreSlim(256);
+        var tasks = new List<Task>(count);
+        for (var i = 0; i < count; i++)
+        {
+            await gate.WaitAsync();
+            var index = i;
+            tasks.Add(SubmitOneAsync(metadata).ContinueWith(t =>
+            {
+                gate.Release();
+                ids[index] = t.Result;
+            }, TaskScheduler.Default));
+        }
+
+        await Task.WhenAll(tasks);
+        return ids;
+    }
+
+    /// <summary>One job, exactly as the API would create it (createdAt stamped now, 5 attempts, 7 days' retention).</summary>
+    public async Task<string> SubmitOneAsync(IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var id = JobIds.New();
+        var createdAt = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        var job = new NewJob(id, new JobRequest($"benchmark prompt {id}", Metadata: metadata), createdAt, MaxAttempts: 5, TimeSpan.FromDays(7));
+        var result = await Store.SubmitAsync(job, idempotency: null);
+        return result.JobId;
+    }
+}

@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using System.Globalization;
+using Orchestrator.Benchmarks;
+using Orchestrator.Benchmarks.Infrastructure;
+using Orchestrator.Benchmarks.Scenarios;
+using StackExchange.Redis;
+
+// dotnet run -c Release --project Orchestrator.Benchmarks [-- --scenario S2[,S3]] [--runs N] [--json]
+var options = SuiteOptions.Parse(args);
+if (options is null)
+{
+    Console.Error.WriteLine("usage: Orchestrator.Benchmarks [--scenario BASE|S1|S2|S3|S4|S5[,…]] [--runs N] [--json]");
+    return 2;
+}
+
+// With --json, stdout carries only the JSON lines; progress and the table go to stderr.
+var log = options.Json ? Console.Error : Console.Out;
+IScenario[] all = [new BaseScenario(), new EnqueueOverHttp(), new DrainNoOp(), new SteadyLatency(), new RetryTwice(), new CrashRecovery()];
+// BASE always runs: every ratio is to the BASE figure of the same run.
+var selected = all.Where(s => s.Id == "BASE" || options.Scenarios is null || options.Scenarios.Contains(s.Id)).ToArray();
+
+var machine = MachineInfo.Describe();
+log.WriteLine($"Orchestrator benchmarks ({BenchmarkContext.Configuration}), {machine}; {options.Runs} run(s), median reported");
+if (!BenchmarkContext.IsRelease)
+{
+    log.WriteLine("WARNING: not a Release build; figures are not comparable. Use 'dotnet run -c Release'.");
+}
+
+var root = RepositoryRoot();
+await using var redis = await RedisProcess.StartAsync();
+await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+var context = new BenchmarkContext(redis, connection, root, log);
+log.WriteLine($"redis-server on port {redis.Port} (no persistence); services from {Path.GetDirectoryName(context.WorkerAssembly)}");
+
+var suite = Stopwatch.StartNew();
+var runs = new List<IReadOnlyList<ScenarioResult>>();
+for (var run = 1; run <= options.Runs; run++)
+{
+    var results = new List<ScenarioResult>();
+    foreach (var scenario in selected)
+    {
+        var started = Stopwatch.StartNew();
+        log.Write($"run {run}/{options.Runs} {scenario.Id,-4} {scenario.Description} … ");
+        var figures = await scenario.RunAsync(context);
+        log.WriteLine($"{started.Elapsed.TotalSeconds:0.0} s: {string.Join("; ", figures.Select(f => $"{f.Variant} {f.JobsPerSecond:0} jobs/s"))}");
+        results.AddRange(figures);
+    }
+
+    var enqueue = results.Single(r => r.Key == "BASE/enqueue").JobsPerSecond;
+    var drain = results.Single(r => r.Key == "BASE/drain").JobsPerSecond;
+    foreach (var result in results)
+    {
+        result.Ratio = result.ComparedWith switch
+        {
+            Baseline.Enqueue => result.JobsPerSecond / enqueue,
+            Baseline.Drain => result.JobsPerSecond / drain,
+            _ => null,
+        };
+    }
+
+    runs.Add(results);
+}
+
+var summary = Summary.Of(runs);
+log.WriteLine();
+log.WriteLine($"Medians of {options.Runs} run(s); suite time {suite.Elapsed.TotalSeconds:0} s; load average now {MachineInfo.LoadAverage()}");
+Summary.WriteTable(log, summary);
+if (options.Json)
+{
+    foreach (var line in summary)
+    {
+        Console.Out.WriteLine(Summary.ToJson(line, options.Runs));
+    }
+}
+
+return 0;
+
+static string RepositoryRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "Orchestrator.sln")))
+        {
+            return dir.FullName;
+        }
+    }
+
+    throw new InvalidOperationException("Orchestrator.sln not found above " + AppContext.BaseDirectory);
+}
+
+/// <summary>The command line.</summary>
+internal sealed record SuiteOptions(HashSet<string>? Scenarios, int Runs, bool Json)
+{
+    public static SuiteOptions? Parse(string[] args)
+    {
+        HashSet<string>? scenarios = null;
+        var runs = 3;
+        var json = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--scenario" when i + 1 < args.Length:
+                    scenarios = [.. args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => s.ToUpperInvariant())];
+                    break;
+                case "--runs" when i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0:
+                    runs = n;
+                    i++;
+                    break;
+                case "--json":
+                    json = true;
+                    break;
+                default:
+                    return null;
+            }
+        }
+
+        return new SuiteOptions(scenarios, runs, json);
+    }
+}

@@ -1,0 +1,63 @@
+using System.Globalization;
+using Orchestrator.Benchmarks.Infrastructure;
+
+namespace Orchestrator.Benchmarks.Scenarios;
+
+/// <summary>
+/// S2: 20,000 jobs enqueued through the real <c>JobStore.SubmitAsync</c>, then drained by the real
+/// worker process with a no-op LLM (latency 0, no failures), at concurrency 1 and 64. The rate is
+/// taken from the jobs' own timestamps (first attempt start → last completion), so worker start-up
+/// and the completion polling are outside the measured window. A third variant runs concurrency 64
+/// with the Redis client's per-command spans switched off (<c>Aspire:StackExchange:Redis:DisableTracing</c>),
+/// to show what that instrumentation costs.
+/// </summary>
+internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
+{
+    private static readonly (int Concurrency, bool RedisSpans)[] Variants = [(1, true), (64, true), (64, false)];
+
+    public string Id => "S2";
+
+    public string Description => $"drain {jobs:N0} pre-enqueued jobs, no-op LLM, worker concurrency 1 and 64 (and 64 without Redis command spans)";
+
+    public async Task<IReadOnlyList<ScenarioResult>> RunAsync(BenchmarkContext context)
+    {
+        var results = new List<ScenarioResult>();
+        foreach (var (concurrency, redisSpans) in Variants)
+        {
+            await context.FlushAsync();
+            var ids = await context.SeedAsync(jobs);
+            var callsBefore = await context.RedisCallsAsync();
+            var redisBefore = ProcessCpu.Of(context.Redis.ProcessId);
+            TimeSpan? workerCpu;
+            var settings = redisSpans ? null : new Dictionary<string, string> { ["Aspire__StackExchange__Redis__DisableTracing"] = "true" };
+            await using (var worker = context.StartWorker(concurrency, TimeSpan.Zero, settings))
+            {
+                var startupCpu = await context.WorkerStartupCpuAsync(worker);
+                await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(3));
+                workerCpu = ProcessCpu.Of(worker.ProcessId) - startupCpu;
+            }
+
+            var redisCpu = ProcessCpu.Of(context.Redis.ProcessId) - redisBefore;
+            var callsAfter = await context.RedisCallsAsync();
+            double PerJob(string command) => (callsAfter.GetValueOrDefault(command) - callsBefore.GetValueOrDefault(command)) / (double)jobs;
+
+            var timings = await JobTiming.ReadAsync(context, ids, withHistory: false);
+            results.Add(new ScenarioResult(Id, $"concurrency={concurrency.ToString(CultureInfo.InvariantCulture)}{(redisSpans ? "" : ",redis-spans-off")}",
+                JobTiming.Throughput(timings), null, null, Baseline.Drain,
+                Extras: new Dictionary<string, double>
+                {
+                    // Costs per job, to see where the time goes (polling and start-up excluded as far as possible).
+                    ["worker_cpu_us_per_job"] = (workerCpu?.TotalMicroseconds ?? double.NaN) / jobs,
+                    ["redis_cpu_us_per_job"] = (redisCpu?.TotalMicroseconds ?? double.NaN) / jobs,
+                    ["redis_commands_per_job"] = callsAfter.Keys.Sum(PerJob),
+                    // Client round trips: scripts (EVAL/EVALSHA) and reads; the rest run inside scripts.
+                    ["scripts_per_job"] = PerJob("evalsha") + PerJob("eval"),
+                    ["eval_with_source_per_job"] = PerJob("eval"),
+                    ["xreadgroup_per_job"] = PerJob("xreadgroup"),
+                },
+                Checks: new Dictionary<string, double> { ["not_completed"] = timings.Count(t => t.Status != "completed") }));
+        }
+
+        return results;
+    }
+}

@@ -1,0 +1,48 @@
+using Orchestrator.Benchmarks.Infrastructure;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.Benchmarks.Scenarios;
+
+/// <summary>
+/// S4: 2,000 jobs whose first two attempts fail transiently (simulator hint), base delay 10 ms, no
+/// jitter, worker concurrency 64. Every job is then checked: completed, exactly one succeeded
+/// attempt in its history, three attempts.
+/// </summary>
+internal sealed class RetryTwice : IScenario
+{
+    public const int Jobs = 2_000;
+    public const int Concurrency = 64;
+
+    public string Id => "S4";
+
+    public string Description => $"{Jobs:N0} jobs failing twice then succeeding, base delay 10 ms, concurrency {Concurrency}";
+
+    public async Task<IReadOnlyList<ScenarioResult>> RunAsync(BenchmarkContext context)
+    {
+        await context.FlushAsync();
+        var ids = await context.SeedAsync(Jobs, new Dictionary<string, string> { ["simulator.failFirstAttempts"] = "2" });
+        await using (var worker = context.StartWorker(Concurrency, TimeSpan.Zero, new Dictionary<string, string>
+        {
+            ["Retry__BaseDelay"] = "00:00:00.010",
+            ["Retry__UseJitter"] = "false",
+        }))
+        {
+            await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(2));
+        }
+
+        var timings = await JobTiming.ReadAsync(context, ids, withHistory: true);
+        var latencies = timings.Where(t => t.CompletedAt is not null && t.FirstAttemptAt is not null)
+            .Select(t => (double)(t.CompletedAt!.Value - t.FirstAttemptAt!.Value)).ToArray();
+        return
+        [
+            new ScenarioResult(Id, "fail-2-then-succeed", JobTiming.Throughput(timings),
+                Percentile.Of(latencies, 50), Percentile.Of(latencies, 99), Baseline.Drain,
+                Checks: new Dictionary<string, double>
+                {
+                    ["lost"] = timings.Count(t => t.Status != JobStatus.Completed),
+                    ["completed_twice"] = timings.Count(t => t.Outcomes.Count(o => o == AttemptOutcome.Succeeded) > 1),
+                    ["not_3_attempts"] = timings.Count(t => t.Attempts != 3 || t.Outcomes.Count != 3),
+                }),
+        ];
+    }
+}

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using Orchestrator.Benchmarks.Infrastructure;
+
+namespace Orchestrator.Benchmarks.Scenarios;
+
+/// <summary>
+/// S3: LLM latency 100 ms, worker concurrency 500, so the ideal is 5,000 jobs/s.
+/// Burst: 5,000 pre-enqueued jobs; jobs/s as a share of the ideal, and the worker's peak RSS
+/// while it holds up to 500 jobs. Steady: the same worker, 5,000 jobs submitted at a steady
+/// 500 jobs/s; p50/p99 of submit → complete (the job's completedAt − createdAt).
+/// </summary>
+internal sealed class SteadyLatency : IScenario
+{
+    public const int Jobs = 5_000;
+    public const int Concurrency = 500;
+    public const int SteadyRate = 500;
+    public static readonly TimeSpan Latency = TimeSpan.FromMilliseconds(100);
+
+    public string Id => "S3";
+
+    public string Description => $"{Jobs:N0} jobs, LLM {Latency.TotalMilliseconds:0} ms, concurrency {Concurrency}; then {SteadyRate} jobs/s steady";
+
+    public static double Ideal => Concurrency / Latency.TotalSeconds;
+
+    public async Task<IReadOnlyList<ScenarioResult>> RunAsync(BenchmarkContext context)
+    {
+        await context.FlushAsync();
+        var burstIds = await context.SeedAsync(Jobs);
+        await using var worker = context.StartWorker(Concurrency, Latency);
+
+        double peakRss = 0;
+        long peakPending = 0;
+        await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(2), () =>
+        {
+            // /proc read and one XPENDING summary (O(1)) every 20 ms.
+            peakRss = Math.Max(peakRss, worker.ResidentMiB() ?? 0);
+            try
+            {
+                var pending = (StackExchange.Redis.RedisResult[])context.Db.Execute("XPENDING", context.Keys.Stream, "workers")!;
+                peakPending = Math.Max(peakPending, (long)pending[0]);
+            }
+            catch (StackExchange.Redis.RedisServerException)
+            {
+                // NOGROUP: the worker has not created the consumer group yet.
+            }
+        });
+        var burst = await JobTiming.ReadAsync(context, burstIds, withHistory: false);
+        var burstRate = JobTiming.Throughput(burst);
+
+        // Steady phase: submit on a schedule (job i at i / rate seconds), without waiting for answers.
+        var submissions = new List<Task<string>>(Jobs);
+        var clock = Stopwatch.StartNew();
+        while (submissions.Count < Jobs)
+        {
+            var due = Math.Min(Jobs, (int)(clock.Elapsed.TotalSeconds * SteadyRate) + 1);
+            while (submissions.Count < due)
+            {
+                submissions.Add(context.SubmitOneAsync());
+            }
+
+            await Task.Delay(1);
+        }
+
+        var steadyIds = await Task.WhenAll(submissions);
+        var offered = Jobs / clock.Elapsed.TotalSeconds;
+        await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(2));
+        var steady = await JobTiming.ReadAsync(context, steadyIds, withHistory: false);
+        var latencies = steady.Where(t => t.CompletedAt is not null).Select(t => (double)(t.CompletedAt!.Value - t.CreatedAt)).ToArray();
+
+        return
+        [
+            new ScenarioResult(Id, "burst", burstRate, null, null, Baseline.Drain,
+                Extras: new Dictionary<string, double>
+                {
+                    ["share_of_ideal"] = burstRate / Ideal,
+                    ["worker_rss_mb"] = peakRss,
+                    ["peak_in_flight"] = peakPending,
+                },
+                Checks: new Dictionary<string, double> { ["not_completed"] = burst.Count(t => t.Status != "completed") }),
+            new ScenarioResult(Id, "steady-500/s", null, Percentile.Of(latencies, 50), Percentile.Of(latencies, 99), Baseline.None,
+                Extras: new Dictionary<string, double>
+                {
+                    ["offered_jobs_per_s"] = offered,
+                    ["p99_overhead_ms"] = Percentile.Of(latencies, 99) - Latency.TotalMilliseconds,
+                    ["max_ms"] = latencies.Max(),
+                },
+                Checks: new Dictionary<string, double> { ["not_completed"] = steady.Count(t => t.Status != "completed") }),
+        ];
+    }
+}
