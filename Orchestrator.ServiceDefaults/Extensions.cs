@@ -65,7 +65,9 @@ public static class Extensions
             })
             .WithTracing(tracing =>
             {
-                tracing.AddSource(builder.Environment.ApplicationName)
+                // Drops Redis spans outside any recorded span (idle polling, health probes); see the class.
+                tracing.SetSampler(new Orchestrator.ServiceDefaults.OrphanRedisSpanSampler())
+                    .AddSource(builder.Environment.ApplicationName)
                     .AddSource(Orchestrator.ServiceDefaults.OrchestratorTelemetry.ActivitySourceName)
                     .AddAspNetCoreInstrumentation(aspNetCore =>
                         // Health probes arrive every few seconds; tracing them only adds noise.

@@ -36,6 +36,7 @@ local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 redis.call('HSET', KEYS[1], 'lease', ARGV[3], 'leaseOwner', ARGV[4], 'maxAttempts', ARGV[6], 'entryId', ARGV[2])
 
 local deadError
+local lastAttemptLost = false
 if status == 'processing' then
   -- The previous holder died or lost its lease mid-attempt. That attempt counts: close it as lost.
   local last = redis.call('LINDEX', KEYS[2], -1)
@@ -51,12 +52,15 @@ if status == 'processing' then
   redis.call('HSET', KEYS[1], 'status', 'retrying', 'nextAttemptAt', now, 'updatedAt', now,
     'error', cjson.encode({type = 'worker-lost', message = 'The worker running attempt ' .. attempts .. ' stopped before recording an outcome.'}))
   status = 'retrying'
+  lastAttemptLost = true
 end
 
 if attempts >= maxAttempts then
   deadError = {type = 'attempts-exhausted', message = 'All ' .. maxAttempts .. ' attempts were used; the last one did not finish.'}
+  -- A job whose last attempt finished keeps that attempt's error; one whose last attempt was lost
+  -- with its worker says that its attempts are used up (the attempt itself is marked worker-lost).
   local lastError = redis.call('HGET', KEYS[1], 'error')
-  if lastError then deadError = cjson.decode(lastError) end
+  if lastError and not lastAttemptLost then deadError = cjson.decode(lastError) end
 elseif deliveries > maxAttempts then
   deadError = {type = 'poison-job', message = 'Delivered ' .. deliveries .. ' times without finishing; a job that keeps stopping its worker is dead-lettered.'}
 end

@@ -87,8 +87,15 @@ public sealed class SimulatedChatClient(IOptions<SimulatorOptions> options, Time
     }
 
     /// <inheritdoc />
+    /// <remarks>Answers <see cref="ChatClientMetadata"/> too, so spans name the model used when a job names none.</remarks>
     public object? GetService(Type serviceType, object? serviceKey = null) =>
-        serviceKey is null && serviceType.IsInstanceOfType(this) ? this : null;
+        serviceKey is not null ? null
+        : serviceType == typeof(ChatClientMetadata) ? new ChatClientMetadata(ProviderName, defaultModelId: _options.Model)
+        : serviceType.IsInstanceOfType(this) ? this
+        : null;
+
+    /// <summary>The provider name reported in <see cref="ChatClientMetadata"/> (<c>gen_ai.provider.name</c>).</summary>
+    public const string ProviderName = "simulated";
 
     /// <inheritdoc />
     public void Dispose()

@@ -12,12 +12,11 @@ internal static class AttemptSpan
 {
     public const string Name = "llm attempt";
 
-    public static Activity? Start(JobExecution execution)
+    /// <param name="provider">The chat client's metadata: the model used when the job names none.</param>
+    public static Activity? Start(JobExecution execution, Microsoft.Extensions.AI.ChatClientMetadata? provider)
     {
         var job = execution.Job;
-        ActivityLink[]? links = ActivityContext.TryParse(job.TraceParent, job.TraceState, isRemote: true, out var submission)
-            ? [new ActivityLink(submission)]
-            : null;
+        ActivityLink[]? links = TryGetSubmission(job, out var submission) ? [new ActivityLink(submission)] : null;
 
         // The attempt must not become a child of whatever span happens to be ambient.
         Activity.Current = null;
@@ -32,7 +31,8 @@ internal static class AttemptSpan
         activity.SetTag(OrchestratorTags.Attempt, execution.Attempt);
         activity.SetTag(OrchestratorTags.MaxAttempts, execution.MaxAttempts);
         activity.SetTag("gen_ai.operation.name", "chat");
-        activity.SetTag("gen_ai.request.model", job.Request.Model ?? "default");
+        activity.SetTag("gen_ai.provider.name", provider?.ProviderName);
+        activity.SetTag("gen_ai.request.model", job.Request.Model ?? provider?.DefaultModelId);
         if (job.Request.MaxTokens is { } maxTokens)
         {
             activity.SetTag("gen_ai.request.max_tokens", maxTokens);
@@ -41,6 +41,13 @@ internal static class AttemptSpan
         activity.SetTag(OrchestratorTags.Reclaimed, execution.Reclaimed);
         return activity;
     }
+
+    /// <summary>The trace id of the job's submission, for log lines written outside an attempt span.</summary>
+    public static string? SubmissionTraceId(Job job) =>
+        TryGetSubmission(job, out var submission) ? submission.TraceId.ToHexString() : null;
+
+    private static bool TryGetSubmission(Job job, out ActivityContext submission) =>
+        ActivityContext.TryParse(job.TraceParent, job.TraceState, isRemote: true, out submission);
 
     public static void End(Activity? activity, string outcome, Exception? exception, TimeSpan? retryDelay)
     {

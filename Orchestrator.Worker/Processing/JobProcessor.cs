@@ -25,6 +25,7 @@ internal sealed class JobProcessor(
     ILogger<JobProcessor> logger)
 {
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(LlmPipeline.Name);
+    private readonly ChatClientMetadata? _chatClientMetadata = chatClient.GetService<ChatClientMetadata>();
 
     public async Task ProcessAsync(Delivery delivery, string consumer, Action<JobExecution> onHeld, CancellationToken hardStop)
     {
@@ -45,7 +46,7 @@ internal sealed class JobProcessor(
         if (delivery.Reclaimed)
         {
             metrics.JobsReclaimed.Add(1);
-            WorkerLog.Reclaimed(logger, job.Id, job.Attempts);
+            WorkerLog.Reclaimed(logger, job.Id, job.Attempts, AttemptSpan.SubmissionTraceId(job));
         }
 
         using var execution = new JobExecution(claim.Lease, job, maxAttempts, hardStop) { RetryRecorder = RecordRetryAsync, Reclaimed = delivery.Reclaimed };
@@ -115,7 +116,7 @@ internal sealed class JobProcessor(
         execution.Attempt = attempt;
         execution.AttemptStartedTimestamp = timeProvider.GetTimestamp();
         execution.AttemptActivity?.Dispose();
-        execution.AttemptActivity = AttemptSpan.Start(execution);
+        execution.AttemptActivity = AttemptSpan.Start(execution, _chatClientMetadata);
         WorkerLog.AttemptStarted(logger, execution.Job.Id, attempt);
         if (attempt == 1)
         {
@@ -149,18 +150,23 @@ internal sealed class JobProcessor(
     private async ValueTask RecordRetryAsync(JobExecution execution, Exception exception, TimeSpan delay)
     {
         var outcome = AttemptFailure.OutcomeOf(exception);
+        // Polly calls this outside the attempt's async flow. The outcome's Redis write and log line
+        // belong to the attempt (child span, its trace id on the log): make its span current again.
+        // Setting it here lasts only until this async method returns.
+        Activity.Current = execution.AttemptActivity;
         var recorded = await RedisRetry.RunAsync(
             () => store.ScheduleRetryAsync(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception), delay),
             "record retry", logger, timeProvider, execution.Token).ConfigureAwait(false);
-        EndAttempt(execution, outcome, exception, delay);
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
+            EndAttempt(execution, outcome, exception, delay);
             execution.OnLeaseLost();
             return;
         }
 
         WorkerLog.Retrying(logger, execution.Job.Id, execution.Attempt, outcome, delay, exception);
+        EndAttempt(execution, outcome, exception, delay);
         execution.StopIfDraining();
     }
 
@@ -172,38 +178,44 @@ internal sealed class JobProcessor(
         execution.AttemptActivity?.SetTag("gen_ai.usage.input_tokens", usage.PromptTokens);
         execution.AttemptActivity?.SetTag("gen_ai.usage.output_tokens", usage.CompletionTokens);
 
+        // The attempt's span is current while its outcome is written and logged (see RecordRetryAsync).
+        Activity.Current = execution.AttemptActivity;
         // Recording runs to the end even during shutdown: the LLM has answered, the result must land.
         var recorded = await RedisRetry.RunAsync(
             () => store.CompleteAsync(execution.Lease, execution.Attempt, result),
             "record completion", logger, timeProvider, execution.LeaseLost ? execution.Token : CancellationToken.None).ConfigureAwait(false);
-        EndAttempt(execution, AttemptOutcome.Succeeded, exception: null, delay: null);
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
+            EndAttempt(execution, AttemptOutcome.Succeeded, exception: null, delay: null);
             return;
         }
 
         metrics.JobsCompleted.Add(1);
         metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds);
         WorkerLog.Completed(logger, execution.Job.Id, execution.Attempt);
+        EndAttempt(execution, AttemptOutcome.Succeeded, exception: null, delay: null);
     }
 
     private async Task RecordFailureAsync(JobExecution execution, Exception exception)
     {
         var outcome = AttemptFailure.OutcomeOf(exception);
+        // The attempt's span is current while its outcome is written and logged (see RecordRetryAsync).
+        Activity.Current = execution.AttemptActivity;
         var recorded = await RedisRetry.RunAsync(
             () => store.FailAsync(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception)),
             "record failure", logger, timeProvider, CancellationToken.None).ConfigureAwait(false);
-        EndAttempt(execution, outcome, exception, delay: null);
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
+            EndAttempt(execution, outcome, exception, delay: null);
             return;
         }
 
         metrics.JobsDeadLettered.Add(1);
         metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds);
         WorkerLog.DeadLettered(logger, execution.Job.Id, execution.Attempt, outcome, exception);
+        EndAttempt(execution, outcome, exception, delay: null);
     }
 
     private async Task HandBackAsync(JobExecution execution)
@@ -217,7 +229,7 @@ internal sealed class JobProcessor(
         {
             if (await store.ReleaseAsync(execution.Lease).ConfigureAwait(false))
             {
-                WorkerLog.Released(logger, execution.Job.Id, execution.Attempt);
+                WorkerLog.Released(logger, execution.Job.Id, execution.Attempt, AttemptSpan.SubmissionTraceId(execution.Job));
             }
         }
         catch (Exception e) when (e is StackExchange.Redis.RedisConnectionException or StackExchange.Redis.RedisTimeoutException)

@@ -47,9 +47,9 @@ internal sealed class JobWorker(
             await RedisRetry.RunAsync(async () => { await store.EnsureConsumerGroupAsync().ConfigureAwait(false); return true; },
                 "create consumer group", logger, timeProvider, stoppingToken).ConfigureAwait(false);
             var leaseLoop = leases.RunAsync(_hardStop.Token);
-            var reclaimLoop = ReclaimLoopAsync(stoppingToken);
+            var statsLoop = StatsLoopAsync(stoppingToken);
             await FetchLoopAsync(stoppingToken).ConfigureAwait(false);
-            await reclaimLoop.ConfigureAwait(false);
+            await statsLoop.ConfigureAwait(false);
             _ = leaseLoop;
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -95,13 +95,31 @@ internal sealed class JobWorker(
     {
         var connection = await blockingConnection.GetAsync().ConfigureAwait(false);
         var backoff = TimeSpan.FromMilliseconds(100);
+        // The read blocks at most until the next reclaim is due.
+        var block = _options.PollTimeout < _options.ReclaimInterval ? _options.PollTimeout : _options.ReclaimInterval;
+        var lastReclaim = long.MinValue;
         while (!stoppingToken.IsCancellationRequested)
         {
             var taken = await TakeSlotsAsync(stoppingToken).ConfigureAwait(false);
+
+            // Lapsed leases are taken over here, with the slots this loop holds, and not in a loop
+            // of their own: during the blocking read below this loop holds every free slot, so a
+            // separate reclaimer would (almost) never find one and an idle worker would leave a
+            // crashed worker's jobs pending forever.
+            if (lastReclaim == long.MinValue || timeProvider.GetElapsedTime(lastReclaim) >= _options.ReclaimInterval)
+            {
+                lastReclaim = timeProvider.GetTimestamp();
+                taken -= await ReclaimAsync(taken).ConfigureAwait(false);
+                if (taken == 0)
+                {
+                    continue;
+                }
+            }
+
             IReadOnlyList<Delivery> batch;
             try
             {
-                batch = await store.ReadNewAsync(connection, Consumer, taken, _options.PollTimeout).ConfigureAwait(false);
+                batch = await store.ReadNewAsync(connection, Consumer, taken, block).ConfigureAwait(false);
                 backoff = TimeSpan.FromMilliseconds(100);
             }
             catch (RedisServerException e) when (e.Message.StartsWith("NOGROUP", StringComparison.Ordinal))
@@ -141,43 +159,49 @@ internal sealed class JobWorker(
         }
     }
 
-    private async Task ReclaimLoopAsync(CancellationToken stoppingToken)
+    /// <summary>Takes over up to <paramref name="slots"/> entries whose lease lapsed; returns how many slots it used.</summary>
+    private async Task<int> ReclaimAsync(int slots)
     {
-        using var timer = new PeriodicTimer(_options.ReclaimInterval, timeProvider);
-        var lastStats = long.MinValue;
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        try
         {
-            try
+            var used = 0;
+            var reclaimed = await store.ReclaimExpiredAsync(Consumer, _options.LeaseTimeout, slots).ConfigureAwait(false);
+            foreach (var delivery in reclaimed)
             {
-                if (timeProvider.GetElapsedTime(lastStats) >= StatsInterval || lastStats == long.MinValue)
-                {
-                    _stats = await store.GetStatsAsync().ConfigureAwait(false);
-                    lastStats = timeProvider.GetTimestamp();
-                }
-
-                var free = _slots.CurrentCount;
-                if (free == 0)
+                // Our own entry, idle because renewals failed during a Redis outage: still ours.
+                if (leases.IsHeld(delivery.EntryId))
                 {
                     continue;
                 }
 
-                var reclaimed = await store.ReclaimExpiredAsync(Consumer, _options.LeaseTimeout, Math.Min(free, MaxBatch)).ConfigureAwait(false);
-                foreach (var delivery in reclaimed)
-                {
-                    // Our own entry, idle because renewals failed during a Redis outage: still ours.
-                    if (leases.IsHeld(delivery.EntryId) || !_slots.Wait(0))
-                    {
-                        continue;
-                    }
+                used++;
+                Start(delivery);
+            }
 
-                    Start(delivery);
-                }
+            return used;
+        }
+        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or RedisServerException)
+        {
+            WorkerLog.RedisUnavailable(logger, "reclaim", _options.ReclaimInterval, e);
+            return 0;
+        }
+    }
+
+    private async Task StatsLoopAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(StatsInterval, timeProvider);
+        do
+        {
+            try
+            {
+                _stats = await store.GetStatsAsync().ConfigureAwait(false);
             }
             catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or RedisServerException)
             {
-                WorkerLog.RedisUnavailable(logger, "reclaim", _options.ReclaimInterval, e);
+                WorkerLog.RedisUnavailable(logger, "queue stats", StatsInterval, e);
             }
         }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
 
     private async Task<int> TakeSlotsAsync(CancellationToken stoppingToken)

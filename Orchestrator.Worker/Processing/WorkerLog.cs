@@ -12,8 +12,9 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable in {Operation}; retrying in {Delay}")]
     public static partial void RedisUnavailable(ILogger logger, string operation, TimeSpan delay, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} reclaimed from a lapsed lease (attempts so far {Attempt})")]
-    public static partial void Reclaimed(ILogger logger, string jobId, int attempt);
+    // Logged outside any attempt span, so the submission's trace id is carried explicitly.
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} reclaimed from a lapsed lease (attempts so far {Attempt}, submission trace {SubmissionTraceId})")]
+    public static partial void Reclaimed(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId} attempt {Attempt} started")]
     public static partial void AttemptStarted(ILogger logger, string jobId, int attempt);
@@ -33,8 +34,8 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: lease lost to another worker; this worker's result is discarded")]
     public static partial void LeaseLost(ILogger logger, string jobId, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} handed back at shutdown after attempt {Attempt}")]
-    public static partial void Released(ILogger logger, string jobId, int attempt);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} handed back at shutdown after attempt {Attempt} (submission trace {SubmissionTraceId})")]
+    public static partial void Released(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Delivery of job {JobId} skipped: {Reason}")]
     public static partial void Skipped(ILogger logger, string jobId, string reason);
