@@ -21,7 +21,7 @@ public sealed class RetryOptions : IValidatableObject
     /// <summary>Upper bound on any retry delay. Default 60 s.</summary>
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Whether delays are randomised (decorrelated jitter) so retries of many jobs do not arrive in waves. Default true.</summary>
+    /// <summary>Whether each delay is spread uniformly within ±25 % (still capped) so retries of many jobs do not arrive in waves. Default true.</summary>
     public bool UseJitter { get; set; } = true;
 
     /// <summary>How long one LLM call may take before it is abandoned and counted as a timeout. Default 30 s.</summary>
