@@ -17,10 +17,14 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
         switch (exception)
         {
             case RedisConnectionException or RedisTimeoutException:
+            case RedisServerException when IsNotReady(exception):
+            case not BadHttpRequestException when IsSocketFailure(exception):
                 LogRedisUnavailable(logger, exception.GetType().Name, exception.Message);
                 status = StatusCodes.Status503ServiceUnavailable;
                 title = "Job store unavailable";
-                detail = "The job store (Redis) is not answering. Nothing was recorded; retry with the same idempotency key.";
+                // A connection lost mid-command may have run it: the honest advice is the idempotent retry.
+                detail = "The job store (Redis) is not answering. Retry with the same idempotency key: the retry answers for " +
+                    "the job if this request created one, and creates it otherwise.";
                 context.Response.Headers.RetryAfter = "1";
                 break;
             case BadHttpRequestException bad:
@@ -39,6 +43,27 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
             Exception = exception,
             ProblemDetails = { Status = status, Title = title, Detail = detail },
         });
+    }
+
+    // Found by the chaos run: a Redis restarting with AOF answers LOADING until its data is back,
+    // and a connection reset mid-command can surface as the socket's own exception; both were 500s.
+    private static bool IsNotReady(Exception exception) =>
+        exception.Message.StartsWith("LOADING ", StringComparison.Ordinal)
+        || exception.Message.StartsWith("BUSY ", StringComparison.Ordinal)
+        || exception.Message.StartsWith("MASTERDOWN ", StringComparison.Ordinal)
+        || exception.Message.StartsWith("TRYAGAIN ", StringComparison.Ordinal);
+
+    private static bool IsSocketFailure(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is System.Net.Sockets.SocketException || e.GetType().Namespace == "Pipelines.Sockets.Unofficial")
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable ({ExceptionType}): {Reason}")]

@@ -121,14 +121,20 @@ internal static class SubmitRequestReader
 
         foreach (var property in root.EnumerateObject())
         {
-            if (!seen.Add(property.Name))
+            if (!TryGetName(property, out var name))
             {
-                errors[property.Name] = ["The property appears more than once."];
+                errors["body"] = ["A property name contains an invalid Unicode escape (a lone surrogate)."];
+                continue;
+            }
+
+            if (!seen.Add(name))
+            {
+                errors[name] = ["The property appears more than once."];
                 continue;
             }
 
             var value = property.Value;
-            switch (property.Name)
+            switch (name)
             {
                 case "prompt":
                     prompt = ReadPrompt(value, options, errors);
@@ -262,7 +268,8 @@ internal static class SubmitRequestReader
                 break;
             }
 
-            if (entry.Name.Length is 0 or > MaxMetadataKeyLength || HasLoneSurrogate(entry.Name))
+            // The name is unescaped on read: an escaped lone surrogate ("\ud800") throws, it is not a 500.
+            if (!TryGetName(entry, out var key) || key.Length is 0 or > MaxMetadataKeyLength || HasLoneSurrogate(key))
             {
                 problems.Add($"metadata keys must be 1 to {MaxMetadataKeyLength} characters of valid Unicode.");
                 continue;
@@ -270,19 +277,19 @@ internal static class SubmitRequestReader
 
             if (entry.Value.ValueKind != JsonValueKind.String || !TryGetString(entry.Value, out var text))
             {
-                problems.Add($"metadata['{entry.Name}'] must be a string, not {Describe(entry.Value.ValueKind)}.");
+                problems.Add($"metadata['{key}'] must be a string, not {Describe(entry.Value.ValueKind)}.");
                 continue;
             }
 
             if (text.Length > MaxMetadataValueLength)
             {
-                problems.Add($"metadata['{entry.Name}'] is {text.Length:N0} characters; the limit is {MaxMetadataValueLength:N0}.");
+                problems.Add($"metadata['{key}'] is {text.Length:N0} characters; the limit is {MaxMetadataValueLength:N0}.");
                 continue;
             }
 
-            if (!metadata.TryAdd(entry.Name, text))
+            if (!metadata.TryAdd(key, text))
             {
-                problems.Add($"metadata['{entry.Name}'] appears more than once.");
+                problems.Add($"metadata['{key}'] appears more than once.");
             }
         }
 
@@ -293,6 +300,21 @@ internal static class SubmitRequestReader
         }
 
         return metadata;
+    }
+
+    private static bool TryGetName(JsonProperty property, out string name)
+    {
+        try
+        {
+            name = property.Name;
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            // An escaped lone surrogate in a property name, as in a string value.
+            name = string.Empty;
+            return false;
+        }
     }
 
     private static bool TryGetString(JsonElement value, out string text)

@@ -1,0 +1,105 @@
+using System.Globalization;
+
+namespace Orchestrator.Chaos;
+
+/// <summary>The command line of the chaos run. Every duration is in seconds on the command line.</summary>
+internal sealed record ChaosOptions
+{
+    /// <summary>How long clients submit and faults are injected. Default 60 s.</summary>
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Worker processes kept running. Default 3.</summary>
+    public int Workers { get; init; } = 3;
+
+    /// <summary>Seed of every random choice of the run (job mix, replays, faults); printed so a run can be repeated.</summary>
+    public int Seed { get; init; } = Random.Shared.Next();
+
+    /// <summary>Submissions per second, all clients together. Default 20.</summary>
+    public double Rate { get; init; } = 20;
+
+    /// <summary>Concurrent submitting clients. Default 4.</summary>
+    public int Clients { get; init; } = 4;
+
+    /// <summary>Mean pause between two faults. Default 4 s (uniform from half to one and a half of it).</summary>
+    public TimeSpan FaultInterval { get; init; } = TimeSpan.FromSeconds(4);
+
+    /// <summary>Worker:LeaseTimeout given to the workers. Default 3 s.</summary>
+    public TimeSpan LeaseTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Retry:MaxAttempts given to the API and workers, and checked. Default 5.</summary>
+    public int MaxAttempts { get; init; } = 5;
+
+    /// <summary>Longest wait, after the faults stop, for every acknowledged job to be final. Default 60 s + the lease.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(63);
+
+    /// <summary>
+    /// Also restart Redis with SIGKILL (off by default). AOF <c>everysec</c> may then lose the last
+    /// second of writes, which can break invariants 1 and 2 through no fault of the orchestrator;
+    /// the report names such runs.
+    /// </summary>
+    public bool RedisSigkill { get; init; }
+
+    /// <summary>Folder for logs and the client history; a temporary one (deleted after a passing run) if not given.</summary>
+    public string? OutputPath { get; init; }
+
+    public const string Usage = """
+        Orchestrator.Chaos: runs Redis (AOF), the API and N workers as real processes, submits jobs while
+        killing, pausing and restarting them, then checks that every accepted job reached exactly one final state.
+
+          --duration <s>        seconds of load and faults (default 60)
+          --workers <n>         worker processes (default 3)
+          --seed <n>            seed for every random choice (default: random, printed)
+          --rate <n>            submissions per second, all clients together (default 20)
+          --clients <n>         concurrent clients (default 4)
+          --fault-interval <s>  mean seconds between faults (default 4)
+          --lease <s>           Worker:LeaseTimeout (default 3)
+          --max-attempts <n>    Retry:MaxAttempts (default 5)
+          --drain <s>           longest wait for all jobs to finish after the faults stop (default 60 + lease)
+          --redis-sigkill       also SIGKILL Redis (may lose the last AOF second; see README)
+          --out <dir>           keep logs and the client history there
+          --preset ci           the CI run: --duration 60 with the defaults above
+        Exit code: 0 when every invariant held, 1 when one failed, 2 on a usage or startup error.
+        """;
+
+    public static ChaosOptions Parse(string[] args)
+    {
+        var options = new ChaosOptions();
+        var drainGiven = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            var name = args[i];
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+            double Number() => double.TryParse(Next(), NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) && v > 0
+                ? v
+                : throw new ArgumentException($"{name} needs a positive number.");
+            int Integer() => int.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0
+                ? v
+                : throw new ArgumentException($"{name} needs a positive integer.");
+
+            options = name switch
+            {
+                "--duration" => options with { Duration = TimeSpan.FromSeconds(Number()) },
+                "--workers" => options with { Workers = Integer() },
+                "--seed" => options with { Seed = int.TryParse(Next(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var s) ? s : throw new ArgumentException("--seed needs an integer.") },
+                "--rate" => options with { Rate = Number() },
+                "--clients" => options with { Clients = Integer() },
+                "--fault-interval" => options with { FaultInterval = TimeSpan.FromSeconds(Number()) },
+                "--lease" => options with { LeaseTimeout = TimeSpan.FromSeconds(Math.Max(1, Number())) },
+                "--max-attempts" => options with { MaxAttempts = Integer() },
+                "--drain" => SetDrain(options with { DrainTimeout = TimeSpan.FromSeconds(Number()) }),
+                "--redis-sigkill" => options with { RedisSigkill = true },
+                "--out" => options with { OutputPath = Next() },
+                "--preset" => Next() == "ci" ? options with { Duration = TimeSpan.FromSeconds(60) } : throw new ArgumentException("The only preset is 'ci'."),
+                _ => throw new ArgumentException($"Unknown option '{name}'."),
+            };
+        }
+
+        return drainGiven ? options : options with { DrainTimeout = TimeSpan.FromSeconds(60) + options.LeaseTimeout };
+
+        ChaosOptions SetDrain(ChaosOptions o)
+        {
+            drainGiven = true;
+            return o;
+        }
+    }
+}

@@ -1,0 +1,215 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Orchestrator.Chaos;
+
+/// <summary>
+/// The API and worker processes of the run, started with short leases and small retry delays so
+/// that faults play out within seconds. Counts the completions the workers report.
+/// </summary>
+internal sealed partial class ServiceCluster(ChaosOptions options, RedisProcess redis, string logFolder, HttpClient probe) : IDisposable
+{
+    private readonly List<ChildProcess> _workers = [];
+    private readonly List<ChildProcess> _everStarted = [];
+    private readonly Lock _gate = new();
+    private int _workerCount;
+    private int _apiCount;
+    private int _staleWritesRejected;
+
+    /// <summary>Writes or renewals of a worker whose lease had passed to another, rejected by the fence (from the workers' logs).</summary>
+    public int StaleWritesRejected => _staleWritesRejected;
+
+    public int ApiPort { get; } = RedisProcess.FreeLoopbackPort();
+
+    public Uri ApiAddress => new($"http://127.0.0.1:{ApiPort.ToString(CultureInfo.InvariantCulture)}");
+
+    public ChildProcess? Api { get; private set; }
+
+    /// <summary>"Job … completed" lines per job id, across every worker process: successful fenced completions.</summary>
+    public ConcurrentDictionary<string, int> ReportedCompletions { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Every process this cluster ever started (for the no-process-left-behind check).</summary>
+    public IReadOnlyList<ChildProcess> EverStarted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _everStarted];
+            }
+        }
+    }
+
+    public IReadOnlyList<ChildProcess> Workers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _workers];
+            }
+        }
+    }
+
+    private Dictionary<string, string> CommonEnvironment() => new()
+    {
+        ["ConnectionStrings__redis"] = redis.ConnectionString,
+        ["DOTNET_ENVIRONMENT"] = "Production",
+        ["ASPNETCORE_ENVIRONMENT"] = "Production",
+        ["Retry__MaxAttempts"] = options.MaxAttempts.ToString(CultureInfo.InvariantCulture),
+        ["Retry__BaseDelay"] = "00:00:00.200",
+        ["Retry__MaxDelay"] = "00:00:02",
+        ["Retry__AttemptTimeout"] = "00:00:10",
+        ["Logging__Console__FormatterName"] = "simple",
+        ["Logging__Console__FormatterOptions__SingleLine"] = "true",
+        ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
+        ["OTEL_SDK_DISABLED"] = "true",
+    };
+
+    public async Task StartApiAsync(TimeSpan readyTimeout)
+    {
+        var environment = CommonEnvironment();
+        environment["ASPNETCORE_URLS"] = ApiAddress.ToString().TrimEnd('/');
+        var number = Interlocked.Increment(ref _apiCount);
+        var api = ChildProcess.Start($"api-{number}", "dotnet", [ServiceAssemblies.Api], environment,
+            Path.Combine(logFolder, $"api-{number}.log"), workingDirectory: Path.GetDirectoryName(ServiceAssemblies.Api));
+        lock (_gate)
+        {
+            _everStarted.Add(api);
+            Api = api;
+        }
+
+        await WaitReadyAsync(api, readyTimeout);
+    }
+
+    public async Task RestartApiAsync(bool kill, TimeSpan readyTimeout)
+    {
+        if (Api is { } api)
+        {
+            if (kill)
+            {
+                await api.KillAsync(TimeSpan.FromSeconds(10));
+            }
+            else
+            {
+                await api.StopAsync(TimeSpan.FromSeconds(10));
+            }
+        }
+
+        await StartApiAsync(readyTimeout);
+    }
+
+    public ChildProcess StartWorker()
+    {
+        var environment = CommonEnvironment();
+        environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        environment["Worker__LeaseTimeout"] = options.LeaseTimeout.ToString("c", CultureInfo.InvariantCulture);
+        environment["Worker__ReclaimInterval"] = "00:00:00.500";
+        environment["Worker__PollTimeout"] = "00:00:00.500";
+        environment["Worker__Concurrency"] = "16";
+        environment["Simulator__FailureRate"] = "0";
+        environment["Simulator__Latency"] = "00:00:00.100";
+        environment["HostOptions__ShutdownTimeout"] = "00:00:05";
+        var number = Interlocked.Increment(ref _workerCount);
+        var worker = ChildProcess.Start($"worker-{number}", "dotnet", [ServiceAssemblies.Worker], environment,
+            Path.Combine(logFolder, $"worker-{number}.log"), OnWorkerLine, Path.GetDirectoryName(ServiceAssemblies.Worker));
+        lock (_gate)
+        {
+            _everStarted.Add(worker);
+            _workers.Add(worker);
+        }
+
+        return worker;
+    }
+
+    public async Task ReplaceWorkerAsync(ChildProcess worker)
+    {
+        await worker.KillAsync(TimeSpan.FromSeconds(10));
+        lock (_gate)
+        {
+            _workers.Remove(worker);
+        }
+
+        StartWorker();
+    }
+
+    /// <summary>Makes sure <c>--workers</c> workers are running and none is paused (before the drain).</summary>
+    public void Heal()
+    {
+        foreach (var worker in Workers)
+        {
+            worker.Resume();
+            if (worker.HasExited)
+            {
+                lock (_gate)
+                {
+                    _workers.Remove(worker);
+                }
+            }
+        }
+
+        while (Workers.Count < options.Workers)
+        {
+            StartWorker();
+        }
+    }
+
+    /// <summary>Graceful stop of every service (SIGTERM, bounded, then SIGKILL).</summary>
+    public async Task StopAllAsync()
+    {
+        var stops = EverStarted.Where(p => !p.HasExited).Select(p => p.StopAsync(TimeSpan.FromSeconds(15)));
+        await Task.WhenAll(stops);
+    }
+
+    public void Dispose()
+    {
+        foreach (var process in EverStarted)
+        {
+            process.Dispose();
+        }
+    }
+
+    private async Task WaitReadyAsync(ChildProcess api, TimeSpan timeout)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        while (stopwatch.Elapsed < timeout && !api.HasExited)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                using var response = await probe.GetAsync(new Uri(ApiAddress, "/health"), cts.Token);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+            {
+                // Not listening yet.
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new InvalidOperationException($"{api.Name} was not healthy within {timeout.TotalSeconds:0} s (exited: {api.HasExited}); see its log.");
+    }
+
+    private void OnWorkerLine(string line)
+    {
+        if (line.Contains("lease lost to another worker", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _staleWritesRejected);
+        }
+
+        var match = CompletedLine().Match(line);
+        if (match.Success)
+        {
+            ReportedCompletions.AddOrUpdate(match.Groups[1].Value, 1, static (_, n) => n + 1);
+        }
+    }
+
+    [GeneratedRegex(@"Job (\S+) completed on attempt \d+")]
+    private static partial Regex CompletedLine();
+}
