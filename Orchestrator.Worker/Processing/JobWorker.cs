@@ -130,7 +130,7 @@ internal sealed class JobWorker(
                     "create consumer group", logger, timeProvider, stoppingToken).ConfigureAwait(false);
                 continue;
             }
-            catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException)
+            catch (Exception e) when (RedisRetry.IsUnavailable(e))
             {
                 _slots.Release(taken);
                 WorkerLog.RedisUnavailable(logger, "read new jobs", backoff, e);
@@ -253,7 +253,7 @@ internal sealed class JobWorker(
         {
             await store.ReturnUnclaimedAsync(Consumer, [.. batch.Select(d => d.EntryId)]).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException)
+        catch (Exception e) when (RedisRetry.IsUnavailable(e))
         {
             // They stay pending here and are reclaimed once idle past the lease. Nothing is lost.
             WorkerLog.RedisUnavailable(logger, "return entries", TimeSpan.Zero, e);

@@ -52,7 +52,7 @@ internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> option
                     Untrack(execution);
                 }
             }
-            catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException)
+            catch (Exception e) when (RedisRetry.IsUnavailable(e))
             {
                 // Keep the job: if Redis is back before the lease lapses nothing was lost; if not,
                 // another worker reclaims it and this worker's next write is rejected.
