@@ -65,7 +65,12 @@ public enum ClaimOutcome
 }
 
 /// <summary>The answer of <see cref="JobStore.ClaimAsync"/>.</summary>
-public sealed record ClaimResult(ClaimOutcome Outcome, JobLease Lease, Job? Job);
+/// <param name="Job">The job as claimed, before any attempt the claim started.</param>
+/// <param name="StartedAttempt">
+/// The attempt the claim started (recorded durably; call the LLM for it), or 0 when it started
+/// none: not asked to, or the job waits for a retry; then <see cref="JobStore.StartAttemptAsync"/> starts it.
+/// </param>
+public sealed record ClaimResult(ClaimOutcome Outcome, JobLease Lease, Job? Job, int StartedAttempt = 0);
 
 /// <summary>The answer of <see cref="JobStore.StartAttemptAsync"/>.</summary>
 public enum StartAttemptOutcome

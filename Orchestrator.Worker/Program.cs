@@ -17,6 +17,10 @@ builder.AddRedisClient("redis", configureOptions: options =>
 {
     options.AbortOnConnectFail = false;
     options.BacklogPolicy = BacklogPolicy.FailFast;
+    // Replies are read and completed on the .NET thread pool, not on the client's own pool of
+    // dedicated threads: on a small machine those threads and the thread pool's contend for the same
+    // cores, and handing each reply from one to the other cost more CPU per job than the job itself.
+    options.SocketManager = SocketManager.ThreadPool;
 });
 
 builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();

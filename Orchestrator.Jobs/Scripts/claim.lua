@@ -8,11 +8,20 @@
   ARGV[1]  consumer group      ARGV[2]  stream entry id
   ARGV[3]  new lease token     ARGV[4]  consumer name
   ARGV[5]  now, Unix ms        ARGV[6]  max attempts (also the cap on deliveries: poison jobs)
+  ARGV[7]  '1' to start the next attempt too, when the job may start now; '' or absent: claim only
+
+  Starting here does what start-attempt.lua does, in the same round trip: the attempt is recorded
+  durably before the LLM is called. It starts only a job that is queued or retrying, due
+  (nextAttemptAt ≤ now) and has an attempt left; a job waiting for a retry is only claimed, and
+  its caller waits and calls start-attempt.lua itself. A draining worker passes '' (it must not
+  start work it would hand back at once).
 
   Returns  {'missing'}        job expired or never existed; entry acknowledged
          | {'terminal'}       job already final; entry acknowledged (a late duplicate delivery)
          | {'dead-lettered'}  attempts or deliveries exhausted; job failed and dead-lettered
-         | {'ok', field, value, …}  the job hash after the claim (HGETALL shape)
+         | {'ok', started, field, value, …}  started: the number of the attempt this claim started,
+                              or 0 when none; then the job hash as claimed, before that attempt
+                              started (HGETALL shape)
 ]]
 local function ack()
   redis.call('XACK', KEYS[3], ARGV[1], ARGV[2])
@@ -79,5 +88,18 @@ if deadError then
 end
 
 local result = redis.call('HGETALL', KEYS[1])
+local started = 0
+if ARGV[7] == '1' and (status == 'queued' or status == 'retrying') then
+  local nextAttemptAt = tonumber(redis.call('HGET', KEYS[1], 'nextAttemptAt') or '0')
+  if nextAttemptAt <= tonumber(now) and attempts < maxAttempts then
+    -- As start-attempt.lua: the attempt counts from here, even if the worker dies before the call.
+    started = attempts + 1
+    redis.call('HSET', KEYS[1], 'status', 'processing', 'attempts', started, 'updatedAt', now)
+    redis.call('HSETNX', KEYS[1], 'firstAttemptAt', now)
+    redis.call('HDEL', KEYS[1], 'nextAttemptAt')
+    redis.call('RPUSH', KEYS[2], cjson.encode({attempt = started, startedAt = tonumber(now)}))
+  end
+end
+table.insert(result, 1, started)
 table.insert(result, 1, 'ok')
 return result

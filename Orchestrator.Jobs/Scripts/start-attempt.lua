@@ -1,6 +1,8 @@
 --[[
   start-attempt: record an attempt durably before the LLM is called, so a crash during the call
-  still counts it (the attempt count is never reset).
+  still counts it (the attempt count is never reset). claim.lua does the same for a job that may
+  start at once (its ARGV[7]); this script starts the attempts after that, and the first one of a
+  job claimed while waiting for its retry time or by a draining worker.
 
   KEYS[1]  job hash            KEYS[2]  job history list
   ARGV[1]  lease token         ARGV[2]  now, Unix ms

@@ -23,6 +23,7 @@ internal sealed class BlockingRedisConnection(IConfiguration configuration, Micr
                 var config = ConfigurationOptions.Parse(connectionString);
                 config.AbortOnConnectFail = false;
                 config.ClientName = "orchestrator-worker-reader";
+                config.SocketManager = SocketManager.ThreadPool; // as the shared connection (Program.cs)
                 // Longer than the BLOCK time, or every idle read would count as a timeout.
                 config.AsyncTimeout = config.SyncTimeout = (int)(options.Value.PollTimeout + TimeSpan.FromSeconds(5)).TotalMilliseconds;
                 _connection = await ConnectionMultiplexer.ConnectAsync(config).ConfigureAwait(false);

@@ -13,6 +13,7 @@ internal sealed class JobExecution : IAttemptState, IDisposable
     private readonly Lock _gate = new();
     private bool _inAttempt;
     private bool _draining;
+    private int _startedAttempt;
 
     public JobExecution(JobLease lease, Job job, int maxAttempts, CancellationToken hardStop)
     {
@@ -49,6 +50,29 @@ internal sealed class JobExecution : IAttemptState, IDisposable
 
     public ValueTask OnRetryAsync(Exception exception, TimeSpan delay) =>
         RetryRecorder?.Invoke(this, exception, delay) ?? ValueTask.CompletedTask;
+
+    /// <summary>Whether the claim started an attempt that has not run yet.</summary>
+    public bool HasStartedAttempt => Volatile.Read(ref _startedAttempt) > 0;
+
+    /// <summary>
+    /// Keeps the attempt the claim started for the first run of the pipeline. It is recorded
+    /// already, so it counts as running: a drain lets it finish instead of handing the job back.
+    /// </summary>
+    public void HoldStartedAttempt(int attempt)
+    {
+        lock (_gate)
+        {
+            _startedAttempt = attempt;
+            _inAttempt = true;
+        }
+    }
+
+    /// <summary>The attempt the claim started, once (later attempts start on their own); null when none.</summary>
+    public int? TakeStartedAttempt()
+    {
+        var attempt = Interlocked.Exchange(ref _startedAttempt, 0);
+        return attempt > 0 ? attempt : null;
+    }
 
     /// <summary>Marks the LLM call as running: a shutdown lets it finish instead of cancelling it.</summary>
     public void EnterAttempt()

@@ -12,7 +12,9 @@ namespace Orchestrator.Worker.Processing;
 /// <summary>
 /// Runs one delivered job to a recorded outcome. The checkpoints, in order: claim (lease) →
 /// record attempt start → call the LLM through the pipeline → record the outcome (completed,
-/// retrying, or failed and dead-lettered). Every write is fenced by the lease token.
+/// retrying, or failed and dead-lettered). Every write is fenced by the lease token. A job that may
+/// start at once is claimed and its attempt started in one script (one round trip fewer per job);
+/// later attempts, and a job waiting for its retry time, start theirs separately.
 /// </summary>
 internal sealed class JobProcessor(
     JobStore store,
@@ -27,10 +29,16 @@ internal sealed class JobProcessor(
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(LlmPipeline.Name);
     private readonly ChatClientMetadata? _chatClientMetadata = chatClient.GetService<ChatClientMetadata>();
 
-    public async Task ProcessAsync(Delivery delivery, string consumer, Action<JobExecution> onHeld, CancellationToken hardStop)
+    /// <param name="draining">
+    /// Whether the worker is shutting down: then the claim starts no attempt, so the job is handed
+    /// back with no attempt spent on it.
+    /// </param>
+    public async Task ProcessAsync(
+        Delivery delivery, string consumer, Func<bool> draining, Action<JobExecution> onHeld, CancellationToken hardStop)
     {
         var maxAttempts = retryOptions.Value.MaxAttempts;
-        var claim = await RedisRetry.RunAsync(() => store.ClaimAsync(delivery, consumer, maxAttempts), "claim", logger, timeProvider, hardStop);
+        var claim = await RedisRetry.RunAsync(
+            () => store.ClaimAsync(delivery, consumer, maxAttempts, startAttempt: !draining()), "claim", logger, timeProvider, hardStop);
         switch (claim.Outcome)
         {
             case ClaimOutcome.Missing or ClaimOutcome.AlreadyFinal:
@@ -50,6 +58,12 @@ internal sealed class JobProcessor(
         }
 
         using var execution = new JobExecution(claim.Lease, job, maxAttempts, hardStop) { RetryRecorder = RecordRetryAsync, Reclaimed = delivery.Reclaimed };
+        if (claim.StartedAttempt > 0)
+        {
+            // The attempt is recorded: it runs even if a drain begins now, as a started call would.
+            execution.HoldStartedAttempt(claim.StartedAttempt);
+        }
+
         leases.Track(execution);
         onHeld(execution);
         try
@@ -69,8 +83,8 @@ internal sealed class JobProcessor(
 
     private async Task RunAsync(JobExecution execution)
     {
-        // A reclaimed job that was waiting for a retry keeps its schedule.
-        if (execution.Job.NextAttemptAt is { } next && next > timeProvider.GetUtcNow())
+        // A reclaimed job that was waiting for a retry keeps its schedule (the claim started no attempt).
+        if (!execution.HasStartedAttempt && execution.Job.NextAttemptAt is { } next && next > timeProvider.GetUtcNow())
         {
             await Task.Delay(next - timeProvider.GetUtcNow(), timeProvider, execution.Token).ConfigureAwait(false);
         }
@@ -105,12 +119,16 @@ internal sealed class JobProcessor(
 
     private async ValueTask<ChatResponse> RunAttemptAsync(JobExecution execution, CancellationToken cancellationToken)
     {
-        var (outcome, attempt) = await RedisRetry.RunAsync(
-            () => store.StartAttemptAsync(execution.Lease), "start attempt", logger, timeProvider, cancellationToken).ConfigureAwait(false);
-        if (outcome != StartAttemptOutcome.Started)
+        if (execution.TakeStartedAttempt() is not { } attempt)
         {
-            execution.OnLeaseLost();
-            throw new LeaseLostException();
+            StartAttemptOutcome outcome;
+            (outcome, attempt) = await RedisRetry.RunAsync(
+                () => store.StartAttemptAsync(execution.Lease), "start attempt", logger, timeProvider, cancellationToken).ConfigureAwait(false);
+            if (outcome != StartAttemptOutcome.Started)
+            {
+                execution.OnLeaseLost();
+                throw new LeaseLostException();
+            }
         }
 
         execution.Attempt = attempt;

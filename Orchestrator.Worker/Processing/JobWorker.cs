@@ -222,7 +222,7 @@ internal sealed class JobWorker(
         {
             try
             {
-                await processor.ProcessAsync(delivery, Consumer, execution =>
+                await processor.ProcessAsync(delivery, Consumer, () => _draining, execution =>
                 {
                     if (_draining)
                     {
