@@ -93,6 +93,13 @@ internal sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends a signal by name (STOP, CONT, …) through kill(1).</summary>
+    public async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", [$"-{signal}", _process.Id.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
     /// <summary>SIGTERM (graceful shutdown), then SIGKILL after a few seconds.</summary>
     public async Task StopAsync()
     {
