@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Diagnostics;
+using Orchestrator.Jobs;
 using StackExchange.Redis;
 
 namespace Orchestrator.Api;
@@ -16,8 +17,7 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
         string title, detail;
         switch (exception)
         {
-            case RedisConnectionException or RedisTimeoutException:
-            case RedisServerException when IsNotReady(exception):
+            case var _ when RedisUnavailability.IsUnavailable(exception):
             case not BadHttpRequestException when IsSocketFailure(exception):
                 LogRedisUnavailable(logger, exception.GetType().Name, exception.Message);
                 status = StatusCodes.Status503ServiceUnavailable;
@@ -45,14 +45,8 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
         });
     }
 
-    // Found by the chaos run: a Redis restarting with AOF answers LOADING until its data is back,
-    // and a connection reset mid-command can surface as the socket's own exception; both were 500s.
-    private static bool IsNotReady(Exception exception) =>
-        exception.Message.StartsWith("LOADING ", StringComparison.Ordinal)
-        || exception.Message.StartsWith("BUSY ", StringComparison.Ordinal)
-        || exception.Message.StartsWith("MASTERDOWN ", StringComparison.Ordinal)
-        || exception.Message.StartsWith("TRYAGAIN ", StringComparison.Ordinal);
-
+    // Found by the chaos run: a connection reset mid-command can surface as the socket's own
+    // exception rather than a RedisConnectionException; it was a 500.
     private static bool IsSocketFailure(Exception exception)
     {
         for (var e = exception; e is not null; e = e.InnerException)

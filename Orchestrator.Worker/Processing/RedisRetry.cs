@@ -1,3 +1,4 @@
+using Orchestrator.Jobs;
 using StackExchange.Redis;
 
 namespace Orchestrator.Worker.Processing;
@@ -11,20 +12,8 @@ internal static class RedisRetry
     private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(2);
 
-    /// <summary>
-    /// Whether <paramref name="exception"/> means "Redis cannot answer now, later it will": no
-    /// connection, a timeout, or a server still loading its data after a restart (LOADING) or
-    /// otherwise not ready. The chaos run found LOADING stopping workers: it was not retried.
-    /// </summary>
-    public static bool IsUnavailable(Exception exception) => exception switch
-    {
-        RedisConnectionException or RedisTimeoutException => true,
-        RedisServerException server => server.Message.StartsWith("LOADING ", StringComparison.Ordinal)
-            || server.Message.StartsWith("BUSY ", StringComparison.Ordinal)
-            || server.Message.StartsWith("MASTERDOWN ", StringComparison.Ordinal)
-            || server.Message.StartsWith("TRYAGAIN ", StringComparison.Ordinal),
-        _ => false,
-    };
+    /// <summary>Whether <paramref name="exception"/> means Redis cannot answer now but will later.</summary>
+    public static bool IsUnavailable(Exception exception) => RedisUnavailability.IsUnavailable(exception);
 
     public static async Task<T> RunAsync<T>(
         Func<Task<T>> operation, string name, ILogger logger, TimeProvider timeProvider, CancellationToken cancellationToken)
