@@ -13,7 +13,7 @@ namespace Orchestrator.Chaos;
 /// timeout would), some acknowledged ones are re-sent on purpose, some twice at once. An observer
 /// reads finished jobs to catch a result that changes afterwards.
 /// </summary>
-internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient http, ClientHistory history)
+internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient http, ClientHistory history, TimeProvider time)
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(5);
     private readonly ConcurrentBag<Task> _operations = [];
@@ -42,17 +42,17 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
     private async Task ClientLoopAsync(int client, Random random, CancellationToken stop, DateTimeOffset giveUpAt)
     {
         var interval = TimeSpan.FromSeconds(options.Clients / options.Rate);
-        var next = DateTimeOffset.UtcNow;
+        var next = time.GetUtcNow();
         var sequence = 0;
         while (!stop.IsCancellationRequested)
         {
             next += interval;
-            var wait = next - DateTimeOffset.UtcNow;
+            var wait = next - time.GetUtcNow();
             if (wait > TimeSpan.Zero)
             {
                 try
                 {
-                    await Task.Delay(wait, stop);
+                    await Task.Delay(wait, time, stop);
                 }
                 catch (OperationCanceledException)
                 {
@@ -98,7 +98,7 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
         if (mode == Mode.ResendLater && attempts[0])
         {
             Interlocked.Increment(ref _deliberateReplays);
-            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(0, 3000)));
+            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(0, 3000)), time);
             await SubmitUntilAnsweredAsync(client, "resend", key, body, random, giveUpAt);
         }
     }
@@ -115,12 +115,12 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
                 return true;
             }
 
-            if (answer is not (0 or 503) || DateTimeOffset.UtcNow + delay > giveUpAt)
+            if (answer is not (0 or 503) || time.GetUtcNow() + delay > giveUpAt)
             {
                 return false;
             }
 
-            await Task.Delay(delay * (0.75 + (random.NextDouble() / 2)));
+            await Task.Delay(delay * (0.75 + (random.NextDouble() / 2)), time);
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
         }
     }
@@ -136,7 +136,7 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
             request.Headers.Add("Idempotency-Key", key);
         }
 
-        var sentAt = DateTimeOffset.UtcNow;
+        var sentAt = time.GetUtcNow();
         using var cts = new CancellationTokenSource(RequestTimeout);
         try
         {
@@ -157,13 +157,13 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
                 error = text.Length > 300 ? text[..300] : text;
             }
 
-            history.Add(new ClientEvent(sentAt, DateTimeOffset.UtcNow, client, operation, key, attempt, (int)response.StatusCode, error, jobId,
+            history.Add(new ClientEvent(sentAt, time.GetUtcNow(), client, operation, key, attempt, (int)response.StatusCode, error, jobId,
                 response.Headers.Contains("Idempotent-Replayed")));
             return (int)response.StatusCode;
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException or JsonException)
         {
-            history.Add(new ClientEvent(sentAt, DateTimeOffset.UtcNow, client, operation, key, attempt, 0,
+            history.Add(new ClientEvent(sentAt, time.GetUtcNow(), client, operation, key, attempt, 0,
                 $"{e.GetType().Name}: {e.Message}", null, false));
             return 0;
         }
@@ -176,7 +176,7 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
         {
             try
             {
-                await Task.Delay(50, stop);
+                await Task.Delay(TimeSpan.FromMilliseconds(50), time, stop);
             }
             catch (OperationCanceledException)
             {

@@ -10,7 +10,7 @@ namespace Orchestrator.Chaos;
 /// One chaos run: start everything, load and faults for <c>--duration</c>, heal and drain, stop
 /// everything, check the invariants, print the summary. Returns the exit code.
 /// </summary>
-internal sealed class ChaosRun(ChaosOptions options)
+internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly Stopwatch _clock = Stopwatch.StartNew();
@@ -52,14 +52,14 @@ internal sealed class ChaosRun(ChaosOptions options)
             }
 
             Log($"redis on {redis.Port}, API on {cluster.ApiPort}, {options.Workers} workers started");
-            faults = new FaultInjector(options, redis, cluster, Log);
-            clients = new ChaosClients(options, cluster.ApiAddress, http, history);
+            faults = new FaultInjector(options, redis, cluster, Log, time);
+            clients = new ChaosClients(options, cluster.ApiAddress, http, history, time);
 
             using var stopLoad = new CancellationTokenSource(options.Duration);
             var random = new Random(options.Seed);
             var faultLoop = faults.RunAsync(new Random(random.Next()), stopLoad.Token);
             // Keyed submissions keep retrying (as clients would) for a while after the load stops.
-            var clientRun = clients.RunAsync(stopLoad.Token, DateTimeOffset.UtcNow + options.Duration + TimeSpan.FromSeconds(30));
+            var clientRun = clients.RunAsync(stopLoad.Token, time.GetUtcNow() + options.Duration + TimeSpan.FromSeconds(30));
             await faultLoop;
             Log("faults stopped; healing (resume paused workers, restore the worker count)");
             cluster.Heal();
@@ -80,7 +80,7 @@ internal sealed class ChaosRun(ChaosOptions options)
             var checker = new InvariantChecker(options, history, cluster.ReportedCompletions);
             await using (var connection = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},abortConnect=false,syncTimeout=10000,asyncTimeout=10000"))
             {
-                var store = new JobStore(connection, TimeProvider.System);
+                var store = new JobStore(connection, time);
                 results.AddRange(await checker.CheckServiceStateAsync(store, connection.GetDatabase()));
             }
 

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Orchestrator.Chaos;
 
 /// <summary>The faults, one at a time at random intervals, drawn from a shuffled deck so every kind recurs.</summary>
-internal sealed class FaultInjector(ChaosOptions options, RedisProcess redis, ServiceCluster cluster, Action<string> log)
+internal sealed class FaultInjector(ChaosOptions options, RedisProcess redis, ServiceCluster cluster, Action<string> log, TimeProvider time)
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
 
@@ -77,7 +77,7 @@ internal sealed class FaultInjector(ChaosOptions options, RedisProcess redis, Se
             case Fault.RestartRedis:
                 if (options.RedisSigkill && random.Next(2) == 0)
                 {
-                    RedisKills.Add(DateTimeOffset.UtcNow);
+                    RedisKills.Add(time.GetUtcNow());
                     await redis.KillAsync(TimeSpan.FromSeconds(10));
                 }
                 else if (random.Next(2) == 0)

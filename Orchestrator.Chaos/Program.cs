@@ -18,4 +18,4 @@ catch (ArgumentException e)
     return 2;
 }
 
-return await new ChaosRun(options).RunAsync();
+return await new ChaosRun(options, TimeProvider.System).RunAsync();

@@ -18,6 +18,18 @@ internal static class JobParser
         return Parse(map, history);
     }
 
+    /// <summary>A job from a script's flat field, value, … reply (HGETALL shape), without its history.</summary>
+    public static Job Parse(ReadOnlySpan<RedisResult> fields)
+    {
+        var map = new Dictionary<string, string>(fields.Length / 2, StringComparer.Ordinal);
+        for (var i = 0; i + 1 < fields.Length; i += 2)
+        {
+            map[(string)fields[i]!] = (string)fields[i + 1]!;
+        }
+
+        return Parse(map, []);
+    }
+
     public static Job Parse(IReadOnlyDictionary<string, string> map, RedisValue[] history)
     {
         var metadata = map.TryGetValue(JobFields.Metadata, out var metadataJson)

@@ -87,13 +87,7 @@ public sealed partial class JobStore
             case "dead-lettered": return new ClaimResult(ClaimOutcome.DeadLettered, lease, null);
         }
 
-        var map = new Dictionary<string, string>(reply.Length / 2, StringComparer.Ordinal);
-        for (var i = 2; i + 1 < reply.Length; i += 2)
-        {
-            map[(string)reply[i]!] = (string)reply[i + 1]!;
-        }
-
-        return new ClaimResult(ClaimOutcome.Claimed, lease, JobParser.Parse(map, []), StartedAttempt: (int)reply[1]);
+        return new ClaimResult(ClaimOutcome.Claimed, lease, JobParser.Parse(reply.AsSpan(2)), StartedAttempt: (int)reply[1]);
     }
 
     /// <summary>Extends the lease. False means another worker owns the job now: stop working on it.</summary>
