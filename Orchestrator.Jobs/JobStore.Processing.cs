@@ -71,31 +71,87 @@ public sealed partial class JobStore
     /// job may start now (as <see cref="StartAttemptAsync"/> would, one round trip fewer); see
     /// <see cref="ClaimResult.StartedAttempt"/>.
     /// </summary>
-    public async Task<ClaimResult> ClaimAsync(Delivery delivery, string consumer, int maxAttempts, bool startAttempt = false)
-    {
-        var lease = new JobLease(delivery.JobId, delivery.EntryId, NewToken(), consumer);
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
-            LuaScripts.Claim,
-            [_keys.Job(lease.JobId), _keys.History(lease.JobId), _keys.Stream, _keys.DeadLetters],
-            [RedisKeys.ConsumerGroup, lease.EntryId, lease.Token, consumer, NowMs, maxAttempts, startAttempt ? "1" : RedisValue.EmptyString])
-            .ConfigureAwait(false))!;
+    public async Task<ClaimResult> ClaimAsync(Delivery delivery, string consumer, int maxAttempts, bool startAttempt = false) =>
+        (await ClaimManyAsync([delivery], consumer, maxAttempts, startAttempt).ConfigureAwait(false))[0];
 
-        switch ((string)reply[0]!)
+    /// <summary>
+    /// <see cref="ClaimAsync"/> for a whole batch of deliveries in one script: one round trip, each
+    /// job claimed exactly as it would be alone. Results are in the order of <paramref name="deliveries"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<ClaimResult>> ClaimManyAsync(
+        IReadOnlyList<Delivery> deliveries, string consumer, int maxAttempts, bool startAttempt = false)
+    {
+        if (deliveries.Count == 0)
         {
-            case "missing": return new ClaimResult(ClaimOutcome.Missing, lease, null);
-            case "terminal": return new ClaimResult(ClaimOutcome.AlreadyFinal, lease, null);
-            case "dead-lettered": return new ClaimResult(ClaimOutcome.DeadLettered, lease, null);
+            return [];
         }
 
-        return new ClaimResult(ClaimOutcome.Claimed, lease, JobParser.Parse(reply.AsSpan(2)), StartedAttempt: (int)reply[1]);
+        var keys = new RedisKey[2 + (2 * deliveries.Count)];
+        var values = new RedisValue[5 + (2 * deliveries.Count)];
+        keys[0] = _keys.Stream;
+        keys[1] = _keys.DeadLetters;
+        values[0] = RedisKeys.ConsumerGroup;
+        values[1] = consumer;
+        values[2] = NowMs;
+        values[3] = maxAttempts;
+        values[4] = startAttempt ? "1" : RedisValue.EmptyString;
+        var leases = new JobLease[deliveries.Count];
+        for (var i = 0; i < deliveries.Count; i++)
+        {
+            var lease = leases[i] = new JobLease(deliveries[i].JobId, deliveries[i].EntryId, NewToken(), consumer);
+            keys[2 + (2 * i)] = _keys.Job(lease.JobId);
+            keys[3 + (2 * i)] = _keys.History(lease.JobId);
+            values[5 + (2 * i)] = lease.EntryId;
+            values[6 + (2 * i)] = lease.Token;
+        }
+
+        var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Claim, keys, values).ConfigureAwait(false))!;
+        var results = new ClaimResult[deliveries.Count];
+        for (var i = 0; i < results.Length; i++)
+        {
+            var reply = (RedisResult[])replies[i]!;
+            results[i] = (string)reply[0]! switch
+            {
+                "missing" => new ClaimResult(ClaimOutcome.Missing, leases[i], null),
+                "terminal" => new ClaimResult(ClaimOutcome.AlreadyFinal, leases[i], null),
+                "dead-lettered" => new ClaimResult(ClaimOutcome.DeadLettered, leases[i], null),
+                _ => new ClaimResult(ClaimOutcome.Claimed, leases[i], JobParser.Parse(reply.AsSpan(2)), StartedAttempt: (int)reply[1]),
+            };
+        }
+
+        return results;
     }
 
     /// <summary>Extends the lease. False means another worker owns the job now: stop working on it.</summary>
     public async Task<bool> RenewLeaseAsync(JobLease lease) =>
-        (long)await Db.ScriptEvaluateAsync(
-            LuaScripts.Renew,
-            [_keys.Job(lease.JobId), _keys.Stream],
-            [RedisKeys.ConsumerGroup, lease.EntryId, lease.Token, lease.Consumer]).ConfigureAwait(false) == 1;
+        (await RenewLeasesAsync([lease]).ConfigureAwait(false))[0];
+
+    /// <summary>
+    /// <see cref="RenewLeaseAsync"/> for many leases of one consumer in one script; the answers are
+    /// in the order of <paramref name="leases"/>.
+    /// </summary>
+    public async Task<bool[]> RenewLeasesAsync(IReadOnlyList<JobLease> leases)
+    {
+        if (leases.Count == 0)
+        {
+            return [];
+        }
+
+        var keys = new RedisKey[1 + leases.Count];
+        var values = new RedisValue[2 + (2 * leases.Count)];
+        keys[0] = _keys.Stream;
+        values[0] = RedisKeys.ConsumerGroup;
+        values[1] = leases[0].Consumer;
+        for (var i = 0; i < leases.Count; i++)
+        {
+            keys[1 + i] = _keys.Job(leases[i].JobId);
+            values[2 + (2 * i)] = leases[i].EntryId;
+            values[3 + (2 * i)] = leases[i].Token;
+        }
+
+        var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Renew, keys, values).ConfigureAwait(false))!;
+        return [.. replies.Select(r => (long)r == 1)];
+    }
 
     /// <summary>Records the start of the next attempt, durably, before the LLM is called.</summary>
     public async Task<(StartAttemptOutcome Outcome, int Attempt)> StartAttemptAsync(JobLease lease)
@@ -114,16 +170,56 @@ public sealed partial class JobStore
 
     /// <summary>Stores the result; the job is completed. False when the caller's lease or attempt is stale.</summary>
     public Task<bool> CompleteAsync(JobLease lease, int attempt, JobResult result) =>
-        FinishAttemptAsync(lease, attempt, AttemptOutcome.Succeeded, JobStatus.Completed,
-            JsonSerializer.Serialize(result, JobsJsonContext.Default.JobResult), error: null, retryDelay: null);
+        FinishAttemptAsync(AttemptFinish.Completed(lease, attempt, result));
 
     /// <summary>Records a failed attempt and when the next one starts; the job is retrying.</summary>
     public Task<bool> ScheduleRetryAsync(JobLease lease, int attempt, string outcome, JobError error, TimeSpan delay) =>
-        FinishAttemptAsync(lease, attempt, outcome, JobStatus.Retrying, result: null, error, delay);
+        FinishAttemptAsync(AttemptFinish.Retrying(lease, attempt, outcome, error, delay));
 
     /// <summary>Records the final failed attempt; the job is failed and dead-lettered.</summary>
     public Task<bool> FailAsync(JobLease lease, int attempt, string outcome, JobError error) =>
-        FinishAttemptAsync(lease, attempt, outcome, JobStatus.Failed, result: null, error, retryDelay: null);
+        FinishAttemptAsync(AttemptFinish.Failed(lease, attempt, outcome, error));
+
+    /// <summary>Records one attempt's outcome. False when the caller's lease or attempt is stale.</summary>
+    public async Task<bool> FinishAttemptAsync(AttemptFinish finish) =>
+        (await FinishAttemptsAsync([finish]).ConfigureAwait(false))[0];
+
+    /// <summary>
+    /// Records the outcomes of many attempts in one script, each its own compare-and-set on lease,
+    /// attempt and status. The answers are in the order of <paramref name="finishes"/>.
+    /// </summary>
+    public async Task<bool[]> FinishAttemptsAsync(IReadOnlyList<AttemptFinish> finishes)
+    {
+        if (finishes.Count == 0)
+        {
+            return [];
+        }
+
+        var keys = new RedisKey[2 + (2 * finishes.Count)];
+        var values = new RedisValue[2 + (8 * finishes.Count)];
+        keys[0] = _keys.Stream;
+        keys[1] = _keys.DeadLetters;
+        values[0] = RedisKeys.ConsumerGroup;
+        values[1] = NowMs;
+        for (var i = 0; i < finishes.Count; i++)
+        {
+            var finish = finishes[i];
+            keys[2 + (2 * i)] = _keys.Job(finish.Lease.JobId);
+            keys[3 + (2 * i)] = _keys.History(finish.Lease.JobId);
+            var at = 2 + (8 * i);
+            values[at] = finish.Lease.Token;
+            values[at + 1] = finish.Attempt;
+            values[at + 2] = finish.Outcome;
+            values[at + 3] = finish.NextStatus;
+            values[at + 4] = finish.Lease.EntryId;
+            values[at + 5] = finish.Result is null ? RedisValue.EmptyString : JsonSerializer.Serialize(finish.Result, JobsJsonContext.Default.JobResult);
+            values[at + 6] = finish.Error is null ? RedisValue.EmptyString : JsonSerializer.Serialize(finish.Error, JobsJsonContext.Default.JobError);
+            values[at + 7] = finish.RetryDelay is { } delay ? (long)delay.TotalMilliseconds : RedisValue.EmptyString;
+        }
+
+        var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.FinishAttempt, keys, values).ConfigureAwait(false))!;
+        return [.. replies.Select(r => (long)r == 1)];
+    }
 
     /// <summary>
     /// Hands a job back at shutdown: the lease is dropped and the entry made claimable at once.
@@ -150,23 +246,6 @@ public sealed partial class JobStore
         args.AddRange(entryIds);
         args.AddRange(["IDLE", (long)TimeSpan.FromDays(1).TotalMilliseconds, "JUSTID"]);
         await Db.ExecuteAsync("XCLAIM", [.. args]).ConfigureAwait(false);
-    }
-
-    private async Task<bool> FinishAttemptAsync(
-        JobLease lease, int attempt, string outcome, string nextStatus, string? result, JobError? error, TimeSpan? retryDelay)
-    {
-        var now = NowMs;
-        var reply = await Db.ScriptEvaluateAsync(
-            LuaScripts.FinishAttempt,
-            [_keys.Job(lease.JobId), _keys.History(lease.JobId), _keys.Stream, _keys.DeadLetters],
-            [
-                lease.Token, attempt, now, outcome, nextStatus, RedisKeys.ConsumerGroup, lease.EntryId,
-                result ?? RedisValue.EmptyString,
-                error is null ? RedisValue.EmptyString : JsonSerializer.Serialize(error, JobsJsonContext.Default.JobError),
-                retryDelay is { } d ? (long)d.TotalMilliseconds : RedisValue.EmptyString,
-                retryDelay is { } d2 ? now + (long)d2.TotalMilliseconds : RedisValue.EmptyString,
-            ]).ConfigureAwait(false);
-        return (long)reply == 1;
     }
 
     private static string JobIdOf(RedisResult[] fields)

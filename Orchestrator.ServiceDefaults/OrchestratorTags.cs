@@ -24,6 +24,12 @@ public static class OrchestratorTags
     /// <summary>Whether the job was reclaimed from a worker whose lease lapsed.</summary>
     public const string Reclaimed = "orchestrator.job.reclaimed";
 
+    /// <summary>
+    /// How many attempt outcomes were committed to Redis in the same call as this one (present when
+    /// more than one; a lone outcome's write is a child span of its attempt instead).
+    /// </summary>
+    public const string OutcomeBatchSize = "orchestrator.outcome.batch_size";
+
     /// <summary>OpenTelemetry's standard error type attribute.</summary>
     public const string ErrorType = "error.type";
 }

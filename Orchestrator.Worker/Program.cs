@@ -32,6 +32,7 @@ builder.Services.AddSingleton<OrchestratorMetrics>();
 builder.Services.AddSingleton<IChatClient, SimulatedChatClient>();
 builder.Services.AddLlmPipeline();
 builder.Services.AddSingleton<LeaseKeeper>();
+builder.Services.AddSingleton<OutcomeWriter>();
 builder.Services.AddSingleton<JobProcessor>();
 builder.Services.AddSingleton<BlockingRedisConnection>();
 builder.Services.AddHostedService<JobWorker>();

@@ -1,57 +1,71 @@
 --[[
-  finish-attempt: record how an attempt ended and move the job on, as one compare-and-set:
-  only the lease holder, for the attempt that is running, with the job still 'processing'.
-  A stale worker (paused past its lease, then resumed) gets 0 and changes nothing.
+  finish-attempt: record how attempts ended and move each job on, any number of jobs in one call
+  (the worker commits the outcomes that are ready together). Each job is its own compare-and-set:
+  only the lease holder, for the attempt that is running, with the job still 'processing'. A stale
+  worker (paused past its lease, then resumed) gets 0 for that job and changes nothing there.
 
-  KEYS[1]  job hash            KEYS[2]  job history list
-  KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set
+  KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set
+  KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
 
-  ARGV[1]  lease token         ARGV[2]  attempt number
-  ARGV[3]  now, Unix ms        ARGV[4]  attempt outcome (succeeded, transient-failure, …)
-  ARGV[5]  next status: completed | retrying | failed
-  ARGV[6]  consumer group      ARGV[7]  stream entry id
-  ARGV[8]  result JSON or ''   ARGV[9]  error JSON or ''
-  ARGV[10] retry delay ms or ''  ARGV[11] next attempt at, Unix ms, or ''
+  ARGV[1]  consumer group      ARGV[2]  now, Unix ms
+  ARGV[3 + 8(i-1)] …           job i's eight values:
+    lease token, attempt number, attempt outcome (succeeded, transient-failure, …),
+    next status (completed | retrying | failed), stream entry id, result JSON or '',
+    error JSON or '', retry delay ms or ''
 
-  Returns  1 when recorded, 0 when the caller's lease or attempt is stale.
+  Returns one integer per job, in order: 1 when recorded, 0 when the caller's lease or attempt is stale.
 ]]
-local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'retentionMs', 'id')
-if job[1] ~= ARGV[1] or job[2] ~= 'processing' or job[3] ~= ARGV[2] then
-  return 0
-end
+local stream, deadLetters = KEYS[1], KEYS[2]
+local group, now = ARGV[1], ARGV[2]
 
-local now = ARGV[3]
-local index = tonumber(ARGV[2]) - 1
-local entry = cjson.decode(redis.call('LINDEX', KEYS[2], index))
-entry.endedAt = tonumber(now)
-entry.outcome = ARGV[4]
-if ARGV[9] ~= '' then entry.error = cjson.decode(ARGV[9]) end
-if ARGV[10] ~= '' then entry.retryDelayMs = tonumber(ARGV[10]) end
-redis.call('LSET', KEYS[2], index, cjson.encode(entry))
+local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay)
+  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id')
+  if fields[1] ~= token or fields[2] ~= 'processing' or fields[3] ~= attempt then
+    return 0
+  end
 
-local nextStatus = ARGV[5]
-if nextStatus == 'retrying' then
-  redis.call('HSET', KEYS[1], 'status', 'retrying', 'nextAttemptAt', ARGV[11], 'error', ARGV[9], 'updatedAt', now)
+  local index = tonumber(attempt) - 1
+  local entry = cjson.decode(redis.call('LINDEX', history, index))
+  entry.endedAt = tonumber(now)
+  entry.outcome = outcome
+  if err ~= '' then entry.error = cjson.decode(err) end
+  if retryDelay ~= '' then entry.retryDelayMs = tonumber(retryDelay) end
+  redis.call('LSET', history, index, cjson.encode(entry))
+
+  if nextStatus == 'retrying' then
+    redis.call('HSET', job, 'status', 'retrying', 'nextAttemptAt', string.format('%d', tonumber(now) + tonumber(retryDelay)),
+      'error', err, 'updatedAt', now)
+    return 1
+  end
+
+  if nextStatus == 'completed' then
+    redis.call('HSET', job, 'status', 'completed', 'result', result, 'completedAt', now, 'updatedAt', now)
+    redis.call('HDEL', job, 'error', 'nextAttemptAt', 'lease', 'leaseOwner')
+  else
+    redis.call('HSET', job, 'status', 'failed', 'error', err, 'completedAt', now, 'updatedAt', now)
+    redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner')
+    redis.call('ZADD', deadLetters, now, fields[5])
+  end
+
+  -- Final: the stream entry is done with. Acknowledge and delete it so the stream stays short.
+  redis.call('XACK', stream, group, entryId)
+  redis.call('XDEL', stream, entryId)
+
+  local retention = tonumber(fields[4] or '0')
+  if retention > 0 then
+    redis.call('PEXPIRE', job, retention)
+    redis.call('PEXPIRE', history, retention)
+    if nextStatus == 'failed' then
+      redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. (tonumber(now) - retention))
+    end
+  end
   return 1
 end
 
-if nextStatus == 'completed' then
-  redis.call('HSET', KEYS[1], 'status', 'completed', 'result', ARGV[8], 'completedAt', now, 'updatedAt', now)
-  redis.call('HDEL', KEYS[1], 'error', 'nextAttemptAt', 'lease', 'leaseOwner')
-else
-  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[9], 'completedAt', now, 'updatedAt', now)
-  redis.call('HDEL', KEYS[1], 'nextAttemptAt', 'lease', 'leaseOwner')
-  redis.call('ZADD', KEYS[4], now, job[5])
+local replies = {}
+for i = 1, (#KEYS - 2) / 2 do
+  local a = 3 + 8 * (i - 1)
+  replies[i] = finish(KEYS[1 + 2 * i], KEYS[2 + 2 * i],
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
-
--- Final: the stream entry is done with. Acknowledge and delete it so the stream stays short.
-redis.call('XACK', KEYS[3], ARGV[6], ARGV[7])
-redis.call('XDEL', KEYS[3], ARGV[7])
-
-local retention = tonumber(job[4] or '0')
-if retention > 0 then
-  redis.call('PEXPIRE', KEYS[1], retention)
-  redis.call('PEXPIRE', KEYS[2], retention)
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (tonumber(now) - retention))
-end
-return 1
+return replies

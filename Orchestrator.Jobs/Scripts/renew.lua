@@ -1,15 +1,22 @@
 --[[
-  renew: extend the lease of a job the caller still holds, by resetting the idle time of its
-  pending stream entry (XAUTOCLAIM in other workers only takes entries idle past the lease).
+  renew: extend the leases of jobs the caller still holds, any number in one call, by resetting
+  the idle time of each pending stream entry (XAUTOCLAIM in other workers only takes entries idle
+  past the lease).
 
-  KEYS[1]  job hash            KEYS[2]  jobs stream
-  ARGV[1]  consumer group      ARGV[2]  stream entry id
-  ARGV[3]  lease token         ARGV[4]  consumer name
+  KEYS[1]  jobs stream         KEYS[1 + i]  job i's hash (i = 1 … n)
+  ARGV[1]  consumer group      ARGV[2]  consumer name
+  ARGV[1 + 2i], ARGV[2 + 2i]   job i's stream entry id and lease token
 
-  Returns  1 when the lease is still the caller's, 0 when another worker has claimed the job.
+  Returns one integer per job, in order: 1 when the lease is still the caller's, 0 when another
+  worker has claimed the job.
 ]]
-if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[3] then
-  return 0
+local replies = {}
+for i = 1, #KEYS - 1 do
+  if redis.call('HGET', KEYS[1 + i], 'lease') == ARGV[2 + 2 * i] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[1 + 2 * i], 'JUSTID')
+    replies[i] = 1
+  else
+    replies[i] = 0
+  end
 end
-redis.call('XCLAIM', KEYS[2], ARGV[1], ARGV[4], 0, ARGV[2], 'JUSTID')
-return 1
+return replies

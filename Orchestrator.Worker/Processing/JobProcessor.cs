@@ -22,6 +22,7 @@ internal sealed class JobProcessor(
     ResiliencePipelineProvider<string> pipelines,
     IOptions<RetryOptions> retryOptions,
     LeaseKeeper leases,
+    OutcomeWriter outcomes,
     OrchestratorMetrics metrics,
     TimeProvider timeProvider,
     ILogger<JobProcessor> logger)
@@ -29,16 +30,13 @@ internal sealed class JobProcessor(
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(LlmPipeline.Name);
     private readonly ChatClientMetadata? _chatClientMetadata = chatClient.GetService<ChatClientMetadata>();
 
-    /// <param name="draining">
-    /// Whether the worker is shutting down: then the claim starts no attempt, so the job is handed
-    /// back with no attempt spent on it.
-    /// </param>
-    public async Task ProcessAsync(
-        Delivery delivery, string consumer, Func<bool> draining, Action<JobExecution> onHeld, CancellationToken hardStop)
+    /// <summary>
+    /// Runs a job the worker has claimed (<see cref="JobWorker"/> claims each batch it reads in one
+    /// call); a claim that found nothing to run is only logged.
+    /// </summary>
+    public async Task ProcessAsync(ClaimResult claim, Delivery delivery, Action<JobExecution> onHeld, CancellationToken hardStop)
     {
         var maxAttempts = retryOptions.Value.MaxAttempts;
-        var claim = await RedisRetry.RunAsync(
-            () => store.ClaimAsync(delivery, consumer, maxAttempts, startAttempt: !draining()), "claim", logger, timeProvider, hardStop);
         switch (claim.Outcome)
         {
             case ClaimOutcome.Missing or ClaimOutcome.AlreadyFinal:
@@ -168,13 +166,13 @@ internal sealed class JobProcessor(
     private async ValueTask RecordRetryAsync(JobExecution execution, Exception exception, TimeSpan delay)
     {
         var outcome = AttemptFailure.OutcomeOf(exception);
-        // Polly calls this outside the attempt's async flow. The outcome's Redis write and log line
-        // belong to the attempt (child span, its trace id on the log): make its span current again.
-        // Setting it here lasts only until this async method returns.
+        // Polly calls this outside the attempt's async flow. The outcome's log line belongs to the
+        // attempt (its trace id on the line): make its span current again. Setting it here lasts only
+        // until this async method returns. (OutcomeWriter parents the Redis write itself.)
         Activity.Current = execution.AttemptActivity;
-        var recorded = await RedisRetry.RunAsync(
-            () => store.ScheduleRetryAsync(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception), delay),
-            "record retry", logger, timeProvider, execution.Token).ConfigureAwait(false);
+        var recorded = await outcomes.WriteAsync(
+            AttemptFinish.Retrying(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception), delay),
+            execution.AttemptActivity, execution.Token).ConfigureAwait(false);
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
@@ -196,12 +194,12 @@ internal sealed class JobProcessor(
         execution.AttemptActivity?.SetTag("gen_ai.usage.input_tokens", usage.PromptTokens);
         execution.AttemptActivity?.SetTag("gen_ai.usage.output_tokens", usage.CompletionTokens);
 
-        // The attempt's span is current while its outcome is written and logged (see RecordRetryAsync).
+        // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
         Activity.Current = execution.AttemptActivity;
         // Recording runs to the end even during shutdown: the LLM has answered, the result must land.
-        var recorded = await RedisRetry.RunAsync(
-            () => store.CompleteAsync(execution.Lease, execution.Attempt, result),
-            "record completion", logger, timeProvider, execution.LeaseLost ? execution.Token : CancellationToken.None).ConfigureAwait(false);
+        var recorded = await outcomes.WriteAsync(
+            AttemptFinish.Completed(execution.Lease, execution.Attempt, result),
+            execution.AttemptActivity, execution.LeaseLost ? execution.Token : CancellationToken.None).ConfigureAwait(false);
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
@@ -218,11 +216,11 @@ internal sealed class JobProcessor(
     private async Task RecordFailureAsync(JobExecution execution, Exception exception)
     {
         var outcome = AttemptFailure.OutcomeOf(exception);
-        // The attempt's span is current while its outcome is written and logged (see RecordRetryAsync).
+        // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
         Activity.Current = execution.AttemptActivity;
-        var recorded = await RedisRetry.RunAsync(
-            () => store.FailAsync(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception)),
-            "record failure", logger, timeProvider, CancellationToken.None).ConfigureAwait(false);
+        var recorded = await outcomes.WriteAsync(
+            AttemptFinish.Failed(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception)),
+            execution.AttemptActivity, CancellationToken.None).ConfigureAwait(false);
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);

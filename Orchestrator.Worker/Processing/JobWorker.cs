@@ -15,6 +15,7 @@ namespace Orchestrator.Worker.Processing;
 internal sealed class JobWorker(
     JobStore store,
     JobProcessor processor,
+    IOptions<RetryOptions> retryOptions,
     LeaseKeeper leases,
     BlockingRedisConnection blockingConnection,
     OrchestratorMetrics metrics,
@@ -93,6 +94,21 @@ internal sealed class JobWorker(
 
     private async Task FetchLoopAsync(CancellationToken stoppingToken)
     {
+        // Claims run beside the next read instead of before it, so a busy worker refills its free
+        // slots without waiting a claim's round trip; the loop ends only once they are done.
+        var claims = new List<Task>();
+        try
+        {
+            await FetchAsync(claims, stoppingToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await Task.WhenAll(claims).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        }
+    }
+
+    private async Task FetchAsync(List<Task> claims, CancellationToken stoppingToken)
+    {
         var connection = await blockingConnection.GetAsync().ConfigureAwait(false);
         var backoff = TimeSpan.FromMilliseconds(100);
         // The read blocks at most until the next reclaim is due.
@@ -109,7 +125,7 @@ internal sealed class JobWorker(
             if (lastReclaim == long.MinValue || timeProvider.GetElapsedTime(lastReclaim) >= _options.ReclaimInterval)
             {
                 lastReclaim = timeProvider.GetTimestamp();
-                taken -= await ReclaimAsync(taken).ConfigureAwait(false);
+                taken -= await ReclaimAsync(taken, stoppingToken).ConfigureAwait(false);
                 if (taken == 0)
                 {
                     continue;
@@ -152,33 +168,59 @@ internal sealed class JobWorker(
                 break;
             }
 
-            foreach (var delivery in batch)
-            {
-                Start(delivery);
-            }
+            claims.RemoveAll(static t => t.IsCompleted);
+            claims.Add(ClaimAndStartAsync(batch, stoppingToken));
+        }
+    }
+
+    /// <summary>
+    /// Claims a batch in one script call (retrying while Redis is unavailable) and starts a task
+    /// per job. Each delivery holds a slot, released when its job is done.
+    /// </summary>
+    private async Task ClaimAndStartAsync(IReadOnlyList<Delivery> deliveries, CancellationToken stoppingToken)
+    {
+        if (deliveries.Count == 0)
+        {
+            return;
+        }
+
+        IReadOnlyList<ClaimResult> claims;
+        try
+        {
+            // A draining worker claims without starting an attempt: the job is handed back unspent.
+            claims = await RedisRetry.RunAsync(
+                () => store.ClaimManyAsync(deliveries, Consumer, retryOptions.Value.MaxAttempts, startAttempt: !_draining),
+                "claim", logger, timeProvider, stoppingToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Unclaimed, the entries stay pending and are reclaimed once idle past the lease.
+            _slots.Release(deliveries.Count);
+            WorkerLog.Unexpected(logger, deliveries[0].JobId, 0, e);
+            return;
+        }
+        catch (OperationCanceledException)
+        {
+            _slots.Release(deliveries.Count);
+            throw;
+        }
+
+        for (var i = 0; i < deliveries.Count; i++)
+        {
+            Start(deliveries[i], claims[i]);
         }
     }
 
     /// <summary>Takes over up to <paramref name="slots"/> entries whose lease lapsed; returns how many slots it used.</summary>
-    private async Task<int> ReclaimAsync(int slots)
+    private async Task<int> ReclaimAsync(int slots, CancellationToken stoppingToken)
     {
         try
         {
-            var used = 0;
             var reclaimed = await store.ReclaimExpiredAsync(Consumer, _options.LeaseTimeout, slots).ConfigureAwait(false);
-            foreach (var delivery in reclaimed)
-            {
-                // Our own entry, idle because renewals failed during a Redis outage: still ours.
-                if (leases.IsHeld(delivery.EntryId))
-                {
-                    continue;
-                }
-
-                used++;
-                Start(delivery);
-            }
-
-            return used;
+            // Skip our own entries, idle because renewals failed during a Redis outage: still ours.
+            var taken = reclaimed.Where(d => !leases.IsHeld(d.EntryId)).ToList();
+            await ClaimAndStartAsync(taken, stoppingToken).ConfigureAwait(false);
+            return taken.Count;
         }
         catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or RedisServerException)
         {
@@ -216,13 +258,13 @@ internal sealed class JobWorker(
         return taken;
     }
 
-    private void Start(Delivery delivery)
+    private void Start(Delivery delivery, ClaimResult claim)
     {
         var task = Task.Run(async () =>
         {
             try
             {
-                await processor.ProcessAsync(delivery, Consumer, () => _draining, execution =>
+                await processor.ProcessAsync(claim, delivery, execution =>
                 {
                     if (_draining)
                     {

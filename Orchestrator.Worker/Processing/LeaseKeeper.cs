@@ -12,6 +12,8 @@ namespace Orchestrator.Worker.Processing;
 /// </summary>
 internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> options, TimeProvider timeProvider, ILogger<LeaseKeeper> logger)
 {
+    private const int RenewBatch = 256;
+
     private readonly ConcurrentDictionary<string, JobExecution> _held = new(StringComparer.Ordinal);
 
     public int Count => _held.Count;
@@ -41,24 +43,31 @@ internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> option
 
     internal async Task RenewAllAsync()
     {
-        var renewals = _held.Values.Select(async execution =>
+        // One script call per chunk of leases, not one per job: 500 jobs in flight are 2 calls.
+        foreach (var chunk in _held.Values.Chunk(RenewBatch))
         {
+            bool[] renewed;
             try
             {
-                if (!await store.RenewLeaseAsync(execution.Lease).ConfigureAwait(false))
-                {
-                    WorkerLog.LeaseLost(logger, execution.Lease.JobId, execution.Attempt);
-                    execution.OnLeaseLost();
-                    Untrack(execution);
-                }
+                renewed = await store.RenewLeasesAsync([.. chunk.Select(e => e.Lease)]).ConfigureAwait(false);
             }
             catch (Exception e) when (RedisRetry.IsUnavailable(e))
             {
-                // Keep the job: if Redis is back before the lease lapses nothing was lost; if not,
-                // another worker reclaims it and this worker's next write is rejected.
+                // Keep the jobs: if Redis is back before the leases lapse nothing was lost; if not,
+                // other workers reclaim them and this worker's next writes are rejected.
                 WorkerLog.RedisUnavailable(logger, "lease renewal", options.Value.LeaseTimeout / 3, e);
+                return;
             }
-        });
-        await Task.WhenAll(renewals).ConfigureAwait(false);
+
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                if (!renewed[i])
+                {
+                    WorkerLog.LeaseLost(logger, chunk[i].Lease.JobId, chunk[i].Attempt);
+                    chunk[i].OnLeaseLost();
+                    Untrack(chunk[i]);
+                }
+            }
+        }
     }
 }

@@ -9,11 +9,14 @@ namespace Orchestrator.Worker.Processing;
 /// </summary>
 internal static class RedisRetry
 {
-    private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(100);
+    public static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(2);
 
     /// <summary>Whether <paramref name="exception"/> means Redis cannot answer now but will later.</summary>
     public static bool IsUnavailable(Exception exception) => RedisUnavailability.IsUnavailable(exception);
+
+    /// <summary>The wait after <paramref name="delay"/>: doubled, capped.</summary>
+    public static TimeSpan NextDelay(TimeSpan delay) => TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
 
     public static async Task<T> RunAsync<T>(
         Func<Task<T>> operation, string name, ILogger logger, TimeProvider timeProvider, CancellationToken cancellationToken)
@@ -29,7 +32,7 @@ internal static class RedisRetry
             {
                 WorkerLog.RedisUnavailable(logger, name, delay, e);
                 await Task.Delay(delay, timeProvider, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
+                delay = NextDelay(delay);
             }
         }
     }
