@@ -63,6 +63,8 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisProcess 
         ["Retry__MaxDelay"] = "00:00:02",
         ["Retry__AttemptTimeout"] = "00:00:10",
         ["Logging__Console__FormatterName"] = "simple",
+        // The per-job "completed" line (Debug) feeds the "no job completed twice" check.
+        ["Logging__LogLevel__Orchestrator.Worker.Processing.JobProcessor"] = "Debug",
         ["Logging__Console__FormatterOptions__SingleLine"] = "true",
         ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
         ["OTEL_SDK_DISABLED"] = "true",

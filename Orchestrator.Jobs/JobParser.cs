@@ -18,7 +18,10 @@ internal static class JobParser
         return Parse(map, history);
     }
 
-    /// <summary>A job from a script's flat field, value, … reply (HGETALL shape), without its history.</summary>
+    /// <summary>
+    /// A job from a script's flat field, value, … reply (HGETALL shape), without its history. A field
+    /// may appear twice (claim.lua appends what it changed); the later value wins.
+    /// </summary>
     public static Job Parse(ReadOnlySpan<RedisResult> fields)
     {
         var map = new Dictionary<string, string>(fields.Length / 2, StringComparer.Ordinal);

@@ -24,7 +24,7 @@
          | {'dead-lettered'}  attempts or deliveries exhausted; job failed and dead-lettered
          | {'ok', started, field, value, …}  started: the number of the attempt this claim started,
                               or 0 when none; then the job hash as claimed, before that attempt
-                              started (HGETALL shape)
+                              started (HGETALL shape; a field may repeat, the later value wins)
 ]]
 local stream, deadLetters = KEYS[1], KEYS[2]
 local group, consumer, now = ARGV[1], ARGV[2], ARGV[3]
@@ -37,21 +37,26 @@ local function claim(job, history, entryId, token)
     redis.call('XDEL', stream, entryId)
   end
 
-  local status = redis.call('HGET', job, 'status')
-  if not status then
+  -- One read gives every field this needs and the reply; the writes are gathered into one HSET.
+  local hash = redis.call('HGETALL', job)
+  if #hash == 0 then
     ack()
     return {'missing'}
   end
+  local f = {}
+  for i = 1, #hash, 2 do f[hash[i]] = hash[i + 1] end
+  local status = f.status
   if status == 'completed' or status == 'failed' then
     ack()
     return {'terminal'}
   end
 
-  local deliveries = redis.call('HINCRBY', job, 'deliveries', 1)
-  local attempts = tonumber(redis.call('HGET', job, 'attempts') or '0')
-  redis.call('HSET', job, 'lease', token, 'leaseOwner', consumer, 'maxAttempts', maxAttempts, 'entryId', entryId)
+  local deliveries = tonumber(f.deliveries or '0') + 1
+  local attempts = tonumber(f.attempts or '0')
+  local nextAttemptAt = f.nextAttemptAt
+  -- The fields this claim sets: written below and appended to the reply (later pairs win).
+  local claimed = {'deliveries', deliveries, 'lease', token, 'leaseOwner', consumer, 'maxAttempts', maxAttempts, 'entryId', entryId}
 
-  local deadError
   local lastAttemptLost = false
   if status == 'processing' then
     -- The previous holder died or lost its lease mid-attempt. That attempt counts: close it as lost.
@@ -65,28 +70,31 @@ local function claim(job, history, entryId, token)
         redis.call('LSET', history, -1, cjson.encode(entry))
       end
     end
-    redis.call('HSET', job, 'status', 'retrying', 'nextAttemptAt', now, 'updatedAt', now,
-      'error', cjson.encode({type = 'worker-lost', message = 'The worker running attempt ' .. attempts .. ' stopped before recording an outcome.'}))
+    local lost = cjson.encode({type = 'worker-lost', message = 'The worker running attempt ' .. attempts .. ' stopped before recording an outcome.'})
+    for _, v in ipairs({'status', 'retrying', 'nextAttemptAt', now, 'updatedAt', now, 'error', lost}) do
+      table.insert(claimed, v)
+    end
     status = 'retrying'
+    nextAttemptAt = now
     lastAttemptLost = true
   end
 
+  local deadError
   if attempts >= maxAttempts then
     deadError = {type = 'attempts-exhausted', message = 'All ' .. maxAttempts .. ' attempts were used; the last one did not finish.'}
     -- A job whose last attempt finished keeps that attempt's error; one whose last attempt was lost
     -- with its worker says that its attempts are used up (the attempt itself is marked worker-lost).
-    local lastError = redis.call('HGET', job, 'error')
-    if lastError and not lastAttemptLost then deadError = cjson.decode(lastError) end
+    if f.error and not lastAttemptLost then deadError = cjson.decode(f.error) end
   elseif deliveries > maxAttempts then
     deadError = {type = 'poison-job', message = 'Delivered ' .. deliveries .. ' times without finishing; a job that keeps stopping its worker is dead-lettered.'}
   end
 
   if deadError then
-    redis.call('HSET', job, 'status', 'failed', 'error', cjson.encode(deadError), 'completedAt', now, 'updatedAt', now)
+    redis.call('HSET', job, 'deliveries', deliveries, 'maxAttempts', maxAttempts, 'entryId', entryId, 'status', 'failed', 'error', cjson.encode(deadError), 'completedAt', now, 'updatedAt', now)
     redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
-    redis.call('ZADD', deadLetters, now, redis.call('HGET', job, 'id'))
+    redis.call('ZADD', deadLetters, now, f.id)
     ack()
-    local retention = tonumber(redis.call('HGET', job, 'retentionMs') or '0')
+    local retention = tonumber(f.retentionMs or '0')
     if retention > 0 then
       redis.call('PEXPIRE', job, retention)
       redis.call('PEXPIRE', history, retention)
@@ -94,22 +102,31 @@ local function claim(job, history, entryId, token)
     return {'dead-lettered'}
   end
 
-  local result = redis.call('HGETALL', job)
+  local writes = {unpack(claimed)}
   local started = 0
-  if startNow and (status == 'queued' or status == 'retrying') then
-    local nextAttemptAt = tonumber(redis.call('HGET', job, 'nextAttemptAt') or '0')
-    if nextAttemptAt <= tonumber(now) and attempts < maxAttempts then
-      -- As start-attempt.lua: the attempt counts from here, even if the worker dies before the call.
-      started = attempts + 1
-      redis.call('HSET', job, 'status', 'processing', 'attempts', started, 'updatedAt', now)
-      redis.call('HSETNX', job, 'firstAttemptAt', now)
-      redis.call('HDEL', job, 'nextAttemptAt')
-      redis.call('RPUSH', history, cjson.encode({attempt = started, startedAt = tonumber(now)}))
+  if startNow and (status == 'queued' or status == 'retrying')
+      and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < maxAttempts then
+    -- As start-attempt.lua: the attempt counts from here, even if the worker dies before the call.
+    started = attempts + 1
+    for _, v in ipairs({'status', 'processing', 'attempts', started, 'updatedAt', now}) do
+      table.insert(writes, v)
+    end
+    if not f.firstAttemptAt then
+      table.insert(writes, 'firstAttemptAt')
+      table.insert(writes, now)
     end
   end
-  table.insert(result, 1, started)
-  table.insert(result, 1, 'ok')
-  return result
+  redis.call('HSET', job, unpack(writes))
+  if started > 0 then
+    if nextAttemptAt then redis.call('HDEL', job, 'nextAttemptAt') end
+    redis.call('RPUSH', history, cjson.encode({attempt = started, startedAt = tonumber(now)}))
+  end
+
+  -- The job as claimed, before the attempt this claim started: the hash as read, then the claim's fields.
+  local reply = {'ok', started}
+  for i = 1, #hash do reply[i + 2] = hash[i] end
+  for i = 1, #claimed do reply[#hash + 2 + i] = claimed[i] end
+  return reply
 end
 
 local replies = {}

@@ -104,6 +104,8 @@ public sealed partial class WorkerProcess : IAsyncDisposable
         startInfo.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
         // The Redis client logs every connection step at Information; keep the worker's own lines readable.
         startInfo.Environment["Logging__LogLevel__StackExchange.Redis"] = "Warning";
+        // The per-job "completed" line (Debug) is how these tests see which worker finished a job.
+        startInfo.Environment["Logging__LogLevel__Orchestrator.Worker.Processing.JobProcessor"] = "Debug";
         startInfo.Environment["Logging__Console__FormatterName"] = "simple";
         startInfo.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
         startInfo.Environment["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ";
