@@ -44,7 +44,10 @@ public sealed class SimulatedChatClient(IOptions<SimulatorOptions> options, Time
 
         if (latency > TimeSpan.Zero)
         {
-            await Task.Delay(latency, timeProvider, cancellationToken).ConfigureAwait(false);
+            // On the real clock, wait precisely (see LatencyClock); a test's fake clock is obeyed as is.
+            await (ReferenceEquals(timeProvider, TimeProvider.System)
+                ? LatencyClock.Shared.WaitAsync(latency, cancellationToken)
+                : Task.Delay(latency, timeProvider, cancellationToken)).ConfigureAwait(false);
         }
 
         if (metadata?.GetValueOrDefault(SimulatorHints.PermanentFailure) == "true" || roll >= 1 - _options.PermanentFailureRate)
