@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -137,7 +138,10 @@ public static class JobsApi
             httpContext.Response.StatusCode = StatusCodes.Status202Accepted;
             httpContext.Response.Headers.Location = location;
             httpContext.Response.ContentType = "application/json; charset=utf-8";
-            return httpContext.Response.WriteAsync(body);
+            // A known length: one write with Content-Length instead of chunked framing.
+            var bytes = Encoding.UTF8.GetBytes(body);
+            httpContext.Response.ContentLength = bytes.Length;
+            return httpContext.Response.Body.WriteAsync(bytes).AsTask();
         }
     }
 }

@@ -26,9 +26,12 @@ if #KEYS >= 3 then
   end
 end
 
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+-- The stream entry first, so the hash is written once with its entryId (atomic either way).
 local entryId = redis.call('XADD', KEYS[2], '*', 'jobId', ARGV[1])
-redis.call('HSET', KEYS[1], 'entryId', entryId)
+local fields = {unpack(ARGV, 5)}
+fields[#fields + 1] = 'entryId'
+fields[#fields + 1] = entryId
+redis.call('HSET', KEYS[1], unpack(fields))
 
 if #KEYS >= 3 then
   redis.call('HSET', KEYS[3], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'response', ARGV[4])
