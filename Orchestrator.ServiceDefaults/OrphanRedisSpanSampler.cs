@@ -13,7 +13,8 @@ namespace Orchestrator.ServiceDefaults;
 /// <remarks>
 /// A sampler, because the StackExchange.Redis instrumentation creates its spans later, on its own
 /// drain thread, from profiled commands: a <c>SuppressInstrumentationScope</c> around the caller is
-/// no longer in effect there, and Aspire's copy of the instrumentation does not expose its filter.
+/// no longer in effect there, and its filter would make it hold every command until the parent span
+/// ends instead of draining them every 100 ms.
 /// Other spans follow their parent, and root spans are recorded (OpenTelemetry's default). Set in
 /// code, this sampler replaces the <c>OTEL_TRACES_SAMPLER=always_on</c> the AppHost passes, under
 /// which the children of filtered-out health probes were recorded as orphans.

@@ -7,30 +7,27 @@ namespace Orchestrator.Benchmarks.Scenarios;
 /// S2: 20,000 jobs enqueued through the real <c>JobStore.SubmitAsync</c>, then drained by the real
 /// worker process with a no-op LLM (latency 0, no failures), at concurrency 1 and 64. The rate is
 /// taken from the jobs' own timestamps (first attempt start → last completion), so worker start-up
-/// and the completion polling are outside the measured window. A third variant runs concurrency 64
-/// with the Redis client's per-command spans switched off (<c>Aspire:StackExchange:Redis:DisableTracing</c>),
-/// to show what that instrumentation costs.
+/// and the completion polling are outside the measured window.
 /// </summary>
 internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
 {
-    private static readonly (int Concurrency, bool RedisSpans)[] Variants = [(1, true), (64, true), (64, false)];
+    private static readonly int[] Variants = [1, 64];
 
     public string Id => "S2";
 
-    public string Description => $"drain {jobs:N0} pre-enqueued jobs, no-op LLM, worker concurrency 1 and 64 (and 64 without Redis command spans)";
+    public string Description => $"drain {jobs:N0} pre-enqueued jobs, no-op LLM, worker concurrency 1 and 64";
 
     public async Task<IReadOnlyList<ScenarioResult>> RunAsync(BenchmarkContext context)
     {
         var results = new List<ScenarioResult>();
-        foreach (var (concurrency, redisSpans) in Variants)
+        foreach (var concurrency in Variants)
         {
             await context.FlushAsync();
             var ids = await context.SeedAsync(jobs);
             var callsBefore = await context.RedisCallsAsync();
             var redisBefore = ProcessCpu.Of(context.Redis.ProcessId);
             TimeSpan? workerCpu;
-            var settings = redisSpans ? null : new Dictionary<string, string> { ["Aspire__StackExchange__Redis__DisableTracing"] = "true" };
-            await using (var worker = context.StartWorker(concurrency, TimeSpan.Zero, settings))
+            await using (var worker = context.StartWorker(concurrency, TimeSpan.Zero))
             {
                 var startupCpu = await context.WorkerStartupCpuAsync(worker);
                 await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(3));
@@ -42,7 +39,7 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
             double PerJob(string command) => (callsAfter.GetValueOrDefault(command) - callsBefore.GetValueOrDefault(command)) / (double)jobs;
 
             var timings = await JobTiming.ReadAsync(context, ids, withHistory: false);
-            results.Add(new ScenarioResult(Id, $"concurrency={concurrency.ToString(CultureInfo.InvariantCulture)}{(redisSpans ? "" : ",redis-spans-off")}",
+            results.Add(new ScenarioResult(Id, $"concurrency={concurrency.ToString(CultureInfo.InvariantCulture)}",
                 JobTiming.Throughput(timings), null, null, Baseline.Drain,
                 Extras: new Dictionary<string, double>
                 {
