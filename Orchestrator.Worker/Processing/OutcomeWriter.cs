@@ -55,7 +55,10 @@ internal sealed class OutcomeWriter(JobStore store, TimeProvider timeProvider, I
 
             if (batch.Count == 0)
             {
-                Volatile.Write(ref _writing, 0);
+                // A full fence, not a release write: the IsEmpty read below must not move before this
+                // store, or a producer's CompareExchange could still see 1 while this writer saw an
+                // empty queue, and its outcome would wait for the next WriteAsync (a lost wakeup).
+                Interlocked.Exchange(ref _writing, 0);
                 // An outcome queued between the last TryDequeue and the line above found the flag
                 // set and started no writer: take it, unless a new writer already has.
                 if (_queue.IsEmpty || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
