@@ -14,6 +14,7 @@ internal sealed class JobExecution : IAttemptState, IDisposable
     private bool _inAttempt;
     private bool _draining;
     private int _startedAttempt;
+    private bool _recordingOutcome;
 
     public JobExecution(JobLease lease, Job job, int maxAttempts, CancellationToken hardStop)
     {
@@ -42,6 +43,17 @@ internal sealed class JobExecution : IAttemptState, IDisposable
     public Activity? AttemptActivity { get; set; }
 
     public long AttemptStartedTimestamp { get; set; }
+
+    /// <summary>
+    /// Set while the attempt's outcome is being written. A renewal that finds the lease gone then
+    /// proves nothing: the write itself may have ended the lease (a final outcome drops it), and if
+    /// another worker holds the job the write is refused and says so.
+    /// </summary>
+    public bool RecordingOutcome
+    {
+        get => Volatile.Read(ref _recordingOutcome);
+        set => Volatile.Write(ref _recordingOutcome, value);
+    }
 
     public CancellationToken Token => _cancellation.Token;
 

@@ -170,9 +170,12 @@ internal sealed class JobProcessor(
         // attempt (its trace id on the line): make its span current again. Setting it here lasts only
         // until this async method returns. (OutcomeWriter parents the Redis write itself.)
         Activity.Current = execution.AttemptActivity;
+        execution.RecordingOutcome = true;
         var recorded = await outcomes.WriteAsync(
             AttemptFinish.Retrying(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception), delay),
             execution.AttemptActivity, execution.Token).ConfigureAwait(false);
+        // The job waits for its next attempt under the same lease: renewals speak for it again.
+        execution.RecordingOutcome = false;
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
@@ -197,6 +200,7 @@ internal sealed class JobProcessor(
         // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
         Activity.Current = execution.AttemptActivity;
         // Recording runs to the end even during shutdown: the LLM has answered, the result must land.
+        execution.RecordingOutcome = true;
         var recorded = await outcomes.WriteAsync(
             AttemptFinish.Completed(execution.Lease, execution.Attempt, result),
             execution.AttemptActivity, execution.LeaseLost ? execution.Token : CancellationToken.None).ConfigureAwait(false);
@@ -218,6 +222,7 @@ internal sealed class JobProcessor(
         var outcome = AttemptFailure.OutcomeOf(exception);
         // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
         Activity.Current = execution.AttemptActivity;
+        execution.RecordingOutcome = true;
         var recorded = await outcomes.WriteAsync(
             AttemptFinish.Failed(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception)),
             execution.AttemptActivity, CancellationToken.None).ConfigureAwait(false);

@@ -61,7 +61,8 @@ internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> option
 
             for (var i = 0; i < chunk.Length; i++)
             {
-                if (!renewed[i])
+                // An outcome being written may have just ended the lease itself: that write decides.
+                if (!renewed[i] && !chunk[i].RecordingOutcome)
                 {
                     WorkerLog.LeaseLost(logger, chunk[i].Lease.JobId, chunk[i].Attempt);
                     chunk[i].OnLeaseLost();
