@@ -12,7 +12,7 @@ builder.AddServiceDefaults();
 // Registers IConnectionMultiplexer and a Redis health check, so /health is ready only when Redis
 // answers. AbortOnConnectFail=false: start even while Redis is down and reconnect in the background;
 // FailFast + short timeouts: while Redis is away a request fails (503) within seconds, not a hang.
-builder.AddRedisClient("redis", configureSettings: settings => settings.DisableTracing = true, configureOptions: options =>
+builder.AddTracedRedisClient("redis", options =>
 {
     options.AbortOnConnectFail = false;
     options.BacklogPolicy = BacklogPolicy.FailFast;
@@ -20,8 +20,6 @@ builder.AddRedisClient("redis", configureSettings: settings => settings.DisableT
     options.AsyncTimeout = 3000;
     options.SyncTimeout = 3000;
 });
-// Redis commands as child spans (in place of the client's own tracing, switched off above; see the method).
-builder.AddRedisCommandTracing();
 
 builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();

@@ -13,7 +13,7 @@ builder.AddServiceDefaults();
 
 // Registers IConnectionMultiplexer and a Redis health check, so /health is ready only when Redis
 // answers. AbortOnConnectFail=false: start even while Redis is down and reconnect in the background.
-builder.AddRedisClient("redis", configureSettings: settings => settings.DisableTracing = true, configureOptions: options =>
+builder.AddTracedRedisClient("redis", options =>
 {
     options.AbortOnConnectFail = false;
     options.BacklogPolicy = BacklogPolicy.FailFast;
@@ -22,8 +22,6 @@ builder.AddRedisClient("redis", configureSettings: settings => settings.DisableT
     // cores, and handing each reply from one to the other cost more CPU per job than the job itself.
     options.SocketManager = SocketManager.ThreadPool;
 });
-// Redis commands as child spans (in place of the client's own tracing, switched off above; see the method).
-builder.AddRedisCommandTracing();
 
 builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();

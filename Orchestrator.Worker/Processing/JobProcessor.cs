@@ -170,10 +170,9 @@ internal sealed class JobProcessor(
         // attempt (its trace id on the line): make its span current again. Setting it here lasts only
         // until this async method returns. (OutcomeWriter parents the Redis write itself.)
         Activity.Current = execution.AttemptActivity;
-        execution.RecordingOutcome = true;
-        var recorded = await outcomes.WriteAsync(
-            AttemptFinish.Retrying(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception), delay),
-            execution.AttemptActivity, execution.Token).ConfigureAwait(false);
+        var recorded = await WriteOutcomeAsync(
+            execution, AttemptFinish.Retrying(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception), delay),
+            execution.Token).ConfigureAwait(false);
         // The job waits for its next attempt under the same lease: renewals speak for it again.
         execution.RecordingOutcome = false;
         if (!recorded)
@@ -200,10 +199,9 @@ internal sealed class JobProcessor(
         // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
         Activity.Current = execution.AttemptActivity;
         // Recording runs to the end even during shutdown: the LLM has answered, the result must land.
-        execution.RecordingOutcome = true;
-        var recorded = await outcomes.WriteAsync(
-            AttemptFinish.Completed(execution.Lease, execution.Attempt, result),
-            execution.AttemptActivity, execution.LeaseLost ? execution.Token : CancellationToken.None).ConfigureAwait(false);
+        var recorded = await WriteOutcomeAsync(
+            execution, AttemptFinish.Completed(execution.Lease, execution.Attempt, result),
+            execution.LeaseLost ? execution.Token : CancellationToken.None).ConfigureAwait(false);
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
@@ -222,10 +220,9 @@ internal sealed class JobProcessor(
         var outcome = AttemptFailure.OutcomeOf(exception);
         // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
         Activity.Current = execution.AttemptActivity;
-        execution.RecordingOutcome = true;
-        var recorded = await outcomes.WriteAsync(
-            AttemptFinish.Failed(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception)),
-            execution.AttemptActivity, CancellationToken.None).ConfigureAwait(false);
+        var recorded = await WriteOutcomeAsync(
+            execution, AttemptFinish.Failed(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception)),
+            CancellationToken.None).ConfigureAwait(false);
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
@@ -237,6 +234,16 @@ internal sealed class JobProcessor(
         metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds);
         WorkerLog.DeadLettered(logger, execution.Job.Id, execution.Attempt, outcome, exception);
         EndAttempt(execution, outcome, exception, delay: null);
+    }
+
+    /// <summary>
+    /// Writes the attempt's outcome (see <see cref="OutcomeWriter"/>); until it is recorded a renewal
+    /// that finds the lease gone does not count as a loss (see <see cref="JobExecution.RecordingOutcome"/>).
+    /// </summary>
+    private Task<bool> WriteOutcomeAsync(JobExecution execution, AttemptFinish finish, CancellationToken cancellationToken)
+    {
+        execution.RecordingOutcome = true;
+        return outcomes.WriteAsync(finish, execution.AttemptActivity, cancellationToken);
     }
 
     private async Task HandBackAsync(JobExecution execution)

@@ -192,17 +192,17 @@ internal sealed class JobWorker(
                 () => store.ClaimManyAsync(deliveries, Consumer, retryOptions.Value.MaxAttempts, startAttempt: !_draining),
                 "claim", logger, timeProvider, stoppingToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
         {
             // Unclaimed, the entries stay pending and are reclaimed once idle past the lease.
             _slots.Release(deliveries.Count);
+            if (e is OperationCanceledException)
+            {
+                throw;
+            }
+
             WorkerLog.Unexpected(logger, deliveries[0].JobId, 0, e);
             return;
-        }
-        catch (OperationCanceledException)
-        {
-            _slots.Release(deliveries.Count);
-            throw;
         }
 
         for (var i = 0; i < deliveries.Count; i++)

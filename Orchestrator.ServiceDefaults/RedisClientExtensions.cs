@@ -1,0 +1,27 @@
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Trace;
+using StackExchange.Redis;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>The services' shared Redis connection, with its commands as child spans.</summary>
+public static class RedisClientExtensions
+{
+    /// <summary>
+    /// Registers the <see cref="IConnectionMultiplexer"/> and its health check (Aspire's
+    /// <c>AddRedisClient</c>), and turns its commands into child spans with OpenTelemetry's
+    /// StackExchange.Redis instrumentation instead of the copy inside Aspire's client: that copy turns
+    /// profiled commands into spans in one batch every 10 s, a burst that delayed the jobs running at
+    /// that moment (S3 steady p99 107–109 ms with it, 103–104 ms without). This one drains every
+    /// 100 ms while commands come in and backs off to 10 s when idle. Both are set here so the two can
+    /// never run together.
+    /// </summary>
+    public static TBuilder AddTracedRedisClient<TBuilder>(
+        this TBuilder builder, string connectionName, Action<ConfigurationOptions> configureOptions)
+        where TBuilder : IHostApplicationBuilder
+    {
+        builder.AddRedisClient(connectionName, settings => settings.DisableTracing = true, configureOptions);
+        builder.Services.AddOpenTelemetry().WithTracing(tracing => tracing.AddRedisInstrumentation());
+        return builder;
+    }
+}
