@@ -6,6 +6,13 @@ using Orchestrator.Benchmarks.Scenarios;
 using StackExchange.Redis;
 
 // dotnet run -c Release --project Orchestrator.Benchmarks [-- --scenario S2[,S3]] [--runs N] [--json]
+if (args is [HttpFloor.Argument])
+{
+    // S1 starts this binary again as its HTTP floor server (see HttpFloor).
+    await HttpFloor.ServeAsync();
+    return 0;
+}
+
 var options = SuiteOptions.Parse(args);
 if (options is null)
 {

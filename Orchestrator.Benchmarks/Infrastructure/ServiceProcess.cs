@@ -19,7 +19,7 @@ internal sealed class ServiceProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static ServiceProcess Start(string assemblyPath, IReadOnlyDictionary<string, string> environment)
+    public static ServiceProcess Start(string assemblyPath, IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         if (!File.Exists(assemblyPath))
         {
@@ -46,6 +46,11 @@ internal sealed class ServiceProcess : IAsyncDisposable
         }
 
         startInfo.ArgumentList.Add(assemblyPath);
+        foreach (var argument in arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
         startInfo.Environment["DOTNET_ENVIRONMENT"] = "Production";
         startInfo.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         foreach (var (name, value) in environment)

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Globalization;
 using Orchestrator.Benchmarks.Infrastructure;
+using Orchestrator.Jobs;
 
 namespace Orchestrator.Benchmarks.Scenarios;
 
@@ -55,6 +57,48 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
                 Checks: new Dictionary<string, double> { ["not_completed"] = timings.Count(t => t.Status != "completed") }));
         }
 
+        results.Add(await StoreOnlyAsync(context));
         return results;
+    }
+
+    /// <summary>
+    /// The ceiling of the job model itself: the worker's Redis transitions (read 64, claim them in one
+    /// <c>claim.lua</c> call with the first attempt started, complete them in one
+    /// <c>finish-attempt.lua</c> call), driven one batch at a time by a bare loop, as BASE drives its
+    /// two plain commands. No worker process: what this misses of 0.8 × BASE is Redis work per job.
+    /// </summary>
+    private async Task<ScenarioResult> StoreOnlyAsync(BenchmarkContext context)
+    {
+        await context.FlushAsync();
+        await context.SeedAsync(jobs);
+        await context.Store.EnsureConsumerGroupAsync();
+        var result = new JobResult("ok", "bench", new TokenUsage(1, 1));
+        var redisBefore = ProcessCpu.Of(context.Redis.ProcessId);
+        var clientBefore = ProcessCpu.Of(Environment.ProcessId);
+        var stopwatch = Stopwatch.StartNew();
+        var drained = 0;
+        while (true)
+        {
+            var deliveries = await context.Store.ReadNewAsync(context.Connection, "store-only", 64, TimeSpan.FromMilliseconds(1));
+            if (deliveries.Count == 0)
+            {
+                break;
+            }
+
+            var claims = await context.Store.ClaimManyAsync(deliveries, "store-only", maxAttempts: 3, startAttempt: true);
+            var finished = await context.Store.FinishAttemptsAsync([.. claims.Select(c => AttemptFinish.Completed(c.Lease, c.StartedAttempt, result))]);
+            drained += finished.Count(f => f);
+        }
+
+        var rate = drained / stopwatch.Elapsed.TotalSeconds;
+        var redisCpu = ProcessCpu.Of(context.Redis.ProcessId) - redisBefore;
+        var clientCpu = ProcessCpu.Of(Environment.ProcessId) - clientBefore;
+        return new ScenarioResult(Id, "store-only", rate, null, null, Baseline.Drain,
+            Extras: new Dictionary<string, double>
+            {
+                ["redis_cpu_us_per_job"] = (redisCpu?.TotalMicroseconds ?? double.NaN) / jobs,
+                ["client_cpu_us_per_job"] = (clientCpu?.TotalMicroseconds ?? double.NaN) / jobs,
+            },
+            Checks: new Dictionary<string, double> { ["not_completed"] = jobs - drained });
     }
 }

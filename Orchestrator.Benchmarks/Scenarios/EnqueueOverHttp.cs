@@ -27,48 +27,61 @@ internal sealed class EnqueueOverHttp : IScenario
     {
         await context.FlushAsync();
         var port = FreePort.Next();
-        await using var api = ServiceProcess.Start(context.ApiAssembly, new Dictionary<string, string>
+        ScenarioResult api;
+        await using (var server = ServiceProcess.Start(context.ApiAssembly, new Dictionary<string, string>
         {
             ["ConnectionStrings__redis"] = context.Redis.ConnectionString,
-            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}",
-        });
-        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = InFlight, UseProxy = false })
+            ["ASPNETCORE_URLS"] = Url(port),
+        }))
         {
-            BaseAddress = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"),
-        };
-        await WaitUntilAliveAsync(client, api);
+            api = await MeasureAsync(context, server, port, "http", "api_cpu_us_per_job");
+        }
+
+        var enqueued = await context.UnfinishedAsync();
+        api = api with { Checks = new Dictionary<string, double>(api.Checks!) { ["missing_entries"] = WarmUp + Jobs - api.Checks!["non_202"] - enqueued } };
+
+        // The floor: the same client against Kestrel doing nothing but HTTP, with the API's runtime settings.
+        port = FreePort.Next();
+        await using var floor = ServiceProcess.Start(typeof(HttpFloor).Assembly.Location, new Dictionary<string, string>
+        {
+            ["ASPNETCORE_URLS"] = Url(port),
+            ["DOTNET_gcServer"] = "1",
+            ["DOTNET_TieredPGO"] = "0",
+        }, HttpFloor.Argument);
+        return [api, await MeasureAsync(context, floor, port, "http-floor", "server_cpu_us_per_job")];
+    }
+
+    private static string Url(int port) => $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
+
+    private static async Task<ScenarioResult> MeasureAsync(BenchmarkContext context, ServiceProcess server, int port, string variant, string serverCpuName)
+    {
+        using (var client = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = new Uri(Url(port)) })
+        {
+            await WaitUntilAliveAsync(client, server);
+        }
 
         var request = EncodeRequest(port);
         await using var connections = await LeanHttpConnections.OpenAsync(port, InFlight);
         await PostManyAsync(connections, request, WarmUp, null);
         var latencies = new double[Jobs];
-        var apiBefore = ProcessCpu.Of(api.ProcessId);
+        var serverBefore = ProcessCpu.Of(server.ProcessId);
         var redisBefore = ProcessCpu.Of(context.Redis.ProcessId);
         var clientBefore = ProcessCpu.Of(Environment.ProcessId);
         var stopwatch = Stopwatch.StartNew();
         var failures = await PostManyAsync(connections, request, Jobs, latencies);
         var rate = Jobs / stopwatch.Elapsed.TotalSeconds;
-        var apiCpu = ProcessCpu.Of(api.ProcessId) - apiBefore;
+        var serverCpu = ProcessCpu.Of(server.ProcessId) - serverBefore;
         var redisCpu = ProcessCpu.Of(context.Redis.ProcessId) - redisBefore;
         var clientCpu = ProcessCpu.Of(Environment.ProcessId) - clientBefore;
-
-        var enqueued = await context.UnfinishedAsync();
-        return
-        [
-            new ScenarioResult(Id, "http", rate, Percentile.Of(latencies, 50), Percentile.Of(latencies, 99), Baseline.Enqueue,
-                Extras: new Dictionary<string, double>
-                {
-                    // Where a request's CPU goes: all three processes share the machine's cores.
-                    ["api_cpu_us_per_job"] = (apiCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
-                    ["redis_cpu_us_per_job"] = (redisCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
-                    ["client_cpu_us_per_job"] = (clientCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
-                },
-                Checks: new Dictionary<string, double>
-                {
-                    ["non_202"] = failures,
-                    ["missing_entries"] = WarmUp + Jobs - failures - enqueued,
-                }),
-        ];
+        return new ScenarioResult("S1", variant, rate, Percentile.Of(latencies, 50), Percentile.Of(latencies, 99), Baseline.Enqueue,
+            Extras: new Dictionary<string, double>
+            {
+                // Where a request's CPU goes: all three processes share the machine's cores.
+                [serverCpuName] = (serverCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
+                ["redis_cpu_us_per_job"] = (redisCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
+                ["client_cpu_us_per_job"] = (clientCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
+            },
+            Checks: new Dictionary<string, double> { ["non_202"] = failures });
     }
 
     private static async Task<int> PostManyAsync(LeanHttpConnections connections, ReadOnlyMemory<byte> request, int count, double[]? latencies)
@@ -106,14 +119,14 @@ internal sealed class EnqueueOverHttp : IScenario
         return [.. head, .. body];
     }
 
-    private static async Task WaitUntilAliveAsync(HttpClient client, ServiceProcess api)
+    private static async Task WaitUntilAliveAsync(HttpClient client, ServiceProcess server)
     {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < TimeSpan.FromSeconds(60))
         {
-            if (api.HasExited)
+            if (server.HasExited)
             {
-                throw new InvalidOperationException($"The API exited:{Environment.NewLine}{api.Tail()}");
+                throw new InvalidOperationException($"The server exited:{Environment.NewLine}{server.Tail()}");
             }
 
             try
@@ -132,6 +145,6 @@ internal sealed class EnqueueOverHttp : IScenario
             await Task.Delay(100);
         }
 
-        throw new TimeoutException($"The API did not answer /alive within 60 s:{Environment.NewLine}{api.Tail()}");
+        throw new TimeoutException($"The server did not answer /alive within 60 s:{Environment.NewLine}{server.Tail()}");
     }
 }
