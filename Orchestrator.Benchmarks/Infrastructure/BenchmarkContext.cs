@@ -16,6 +16,9 @@ internal sealed class BenchmarkContext(RedisProcess redis, ConnectionMultiplexer
     /// <summary>Environment variables with this prefix are passed to every worker without it.</summary>
     public const string WorkerOverridePrefix = "ORCHESTRATOR_BENCH_WORKER_";
 
+    /// <summary>Environment variables with this prefix are passed to the API (S1) without it.</summary>
+    public const string ApiOverridePrefix = "ORCHESTRATOR_BENCH_API_";
+
     public static bool IsRelease { get; } = Configuration == "Release";
 
     public RedisProcess Redis { get; } = redis;
@@ -121,16 +124,24 @@ internal sealed class BenchmarkContext(RedisProcess redis, ConnectionMultiplexer
             environment[name] = value;
         }
 
-        // Experiments: ORCHESTRATOR_BENCH_WORKER_Logging__LogLevel__Default=Warning reaches the worker as Logging__LogLevel__Default.
+        return ServiceProcess.Start(WorkerAssembly, WithOverrides(environment, WorkerOverridePrefix));
+    }
+
+    /// <summary>
+    /// Adds the experiment settings given as environment variables with <paramref name="prefix"/>:
+    /// ORCHESTRATOR_BENCH_WORKER_Logging__LogLevel__Default=Warning reaches the worker as Logging__LogLevel__Default.
+    /// </summary>
+    public static Dictionary<string, string> WithOverrides(Dictionary<string, string> environment, string prefix)
+    {
         foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
         {
-            if (variable.Key is string name && name.StartsWith(WorkerOverridePrefix, StringComparison.Ordinal))
+            if (variable.Key is string name && name.StartsWith(prefix, StringComparison.Ordinal))
             {
-                environment[name[WorkerOverridePrefix.Length..]] = (string)variable.Value!;
+                environment[name[prefix.Length..]] = (string)variable.Value!;
             }
         }
 
-        return ServiceProcess.Start(WorkerAssembly, environment);
+        return environment;
     }
 
     /// <summary>Submits <paramref name="count"/> jobs through <see cref="JobStore.SubmitAsync"/>, up to 256 at a time.</summary>

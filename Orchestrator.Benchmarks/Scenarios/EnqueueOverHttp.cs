@@ -11,7 +11,8 @@ namespace Orchestrator.Benchmarks.Scenarios;
 /// <c>POST /jobs</c> from 64 concurrent clients: 64 keep-alive HTTP/1.1 connections, one request in
 /// flight on each, sent by <see cref="LeanHttpConnection"/> (HttpClient cost the shared cores about
 /// 20 µs of CPU per request, taken from the API being measured). A warm-up of 2,000 requests runs
-/// first (JIT, connections), unmeasured.
+/// first (JIT, connections), unmeasured. The same client then measures two floors (see
+/// <see cref="HttpFloor"/>): Kestrel doing only HTTP, and HTTP plus one XADD per request.
 /// </summary>
 internal sealed class EnqueueOverHttp : IScenario
 {
@@ -28,11 +29,11 @@ internal sealed class EnqueueOverHttp : IScenario
         await context.FlushAsync();
         var port = FreePort.Next();
         ScenarioResult api;
-        await using (var server = ServiceProcess.Start(context.ApiAssembly, new Dictionary<string, string>
+        await using (var server = ServiceProcess.Start(context.ApiAssembly, BenchmarkContext.WithOverrides(new Dictionary<string, string>
         {
             ["ConnectionStrings__redis"] = context.Redis.ConnectionString,
             ["ASPNETCORE_URLS"] = Url(port),
-        }))
+        }, BenchmarkContext.ApiOverridePrefix)))
         {
             api = await MeasureAsync(context, server, port, "http", "api_cpu_us_per_job");
         }
@@ -40,15 +41,26 @@ internal sealed class EnqueueOverHttp : IScenario
         var enqueued = await context.UnfinishedAsync();
         api = api with { Checks = new Dictionary<string, double>(api.Checks!) { ["missing_entries"] = WarmUp + Jobs - api.Checks!["non_202"] - enqueued } };
 
-        // The floor: the same client against Kestrel doing nothing but HTTP, with the API's runtime settings.
-        port = FreePort.Next();
-        await using var floor = ServiceProcess.Start(typeof(HttpFloor).Assembly.Location, new Dictionary<string, string>
+        // The floors: the same client against Kestrel doing only HTTP, then HTTP and one XADD, with the API's runtime settings.
+        var results = new List<ScenarioResult> { api };
+        foreach (var (variant, redis) in new[] { ("http-floor", null), ("http-floor+xadd", context.Redis.ConnectionString) })
         {
-            ["ASPNETCORE_URLS"] = Url(port),
-            ["DOTNET_gcServer"] = "1",
-            ["DOTNET_TieredPGO"] = "0",
-        }, HttpFloor.Argument);
-        return [api, await MeasureAsync(context, floor, port, "http-floor", "server_cpu_us_per_job")];
+            var environment = new Dictionary<string, string>
+            {
+                ["ASPNETCORE_URLS"] = Url(port = FreePort.Next()),
+                ["DOTNET_gcServer"] = "1",
+                ["DOTNET_TieredPGO"] = "0",
+            };
+            if (redis is not null)
+            {
+                environment[HttpFloor.RedisVariable] = redis;
+            }
+
+            await using var floor = ServiceProcess.Start(typeof(HttpFloor).Assembly.Location, environment, HttpFloor.Argument);
+            results.Add(await MeasureAsync(context, floor, port, variant, "server_cpu_us_per_job"));
+        }
+
+        return results;
     }
 
     private static string Url(int port) => $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
