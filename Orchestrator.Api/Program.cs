@@ -24,6 +24,7 @@ builder.AddTracedRedisClient("redis", options =>
 builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddJobStore();
+builder.Services.AddSingleton<SubmitWriter>();
 builder.Services.AddSingleton<OrchestratorMetrics>();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>

@@ -24,6 +24,30 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
     /// </summary>
     public async Task<SubmitResult> SubmitAsync(NewJob job, IdempotencyClaim? idempotency)
     {
+        var (keys, values) = SubmitArguments(job, idempotency);
+        return SubmitResultOf(await Db.ScriptEvaluateAsync(LuaScripts.Submit, keys, values).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// <see cref="SubmitAsync"/> for many jobs in one round trip: each its own script call, pipelined
+    /// and sent in one write. The results are in the order of <paramref name="submissions"/>.
+    /// </summary>
+    public async Task<SubmitResult[]> SubmitManyAsync(IReadOnlyList<(NewJob Job, IdempotencyClaim? Idempotency)> submissions)
+    {
+        var batch = Db.CreateBatch();
+        var replies = new Task<RedisResult>[submissions.Count];
+        for (var i = 0; i < replies.Length; i++)
+        {
+            var (keys, values) = SubmitArguments(submissions[i].Job, submissions[i].Idempotency);
+            replies[i] = batch.ScriptEvaluateAsync(LuaScripts.Submit, keys, values);
+        }
+
+        batch.Execute();
+        return [.. (await Task.WhenAll(replies).ConfigureAwait(false)).Select(SubmitResultOf)];
+    }
+
+    private (RedisKey[] Keys, RedisValue[] Values) SubmitArguments(NewJob job, IdempotencyClaim? idempotency)
+    {
         RedisKey[] keys = idempotency is null
             ? [_keys.Job(job.Id), _keys.Stream]
             : [_keys.Job(job.Id), _keys.Stream, _keys.Idempotency(idempotency.Key)];
@@ -55,8 +79,12 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
         AddField(values, JobFields.RetentionMs, ((long)job.Retention.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         AddField(values, JobFields.TraceParent, job.TraceParent);
         AddField(values, JobFields.TraceState, job.TraceState);
+        return (keys, [.. values]);
+    }
 
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Submit, keys, [.. values]).ConfigureAwait(false))!;
+    private static SubmitResult SubmitResultOf(RedisResult result)
+    {
+        var reply = (RedisResult[])result!;
         return (string)reply[0]! switch
         {
             "created" => new SubmitResult(SubmitOutcome.Created, (string)reply[1]!),

@@ -30,6 +30,12 @@ public static class OrchestratorTags
     /// </summary>
     public const string OutcomeBatchSize = "orchestrator.outcome.batch_size";
 
+    /// <summary>
+    /// On a submission's request span: how many submissions were written to Redis in the same
+    /// round trip (only when more than one; a lone submission's write is a child span of its request).
+    /// </summary>
+    public const string SubmitBatchSize = "orchestrator.submit.batch_size";
+
     /// <summary>OpenTelemetry's standard error type attribute.</summary>
     public const string ErrorType = "error.type";
 }

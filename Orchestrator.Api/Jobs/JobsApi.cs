@@ -43,7 +43,7 @@ public static class JobsApi
 
     internal static async Task<IResult> SubmitAsync(
         HttpContext context,
-        JobStore store,
+        SubmitWriter submissions,
         IOptions<ApiOptions> apiOptions,
         IOptions<RetryOptions> retryOptions,
         TimeProvider timeProvider,
@@ -75,7 +75,7 @@ public static class JobsApi
             activity?.Id, activity?.TraceStateString);
         var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl, response);
 
-        var submitted = await store.SubmitAsync(job, claim);
+        var submitted = await submissions.SubmitAsync(job, claim, activity);
         switch (submitted.Outcome)
         {
             case SubmitOutcome.Conflict:

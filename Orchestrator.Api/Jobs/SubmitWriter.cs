@@ -1,0 +1,29 @@
+using System.Diagnostics;
+using Orchestrator.Jobs;
+using Orchestrator.ServiceDefaults;
+
+namespace Orchestrator.Api.Jobs;
+
+/// <summary>
+/// Writes submissions by group commit (<see cref="GroupCommit{TItem, TResult}"/>): requests that
+/// arrive while a write is in flight go to Redis together, each still its own <c>submit.lua</c>
+/// call, so concurrent requests do not contend for the Redis client's write lock or pay a socket
+/// write each. A lone request is written at once. Nothing is retried: while Redis is unavailable
+/// the request fails fast (503), as before.
+/// </summary>
+internal sealed class SubmitWriter(JobStore store)
+    : GroupCommit<(NewJob Job, IdempotencyClaim? Idempotency), SubmitResult>(OrchestratorTags.SubmitBatchSize)
+{
+    /// <summary>
+    /// Creates the job (or answers from its idempotency key). <paramref name="requestSpan"/> becomes
+    /// the parent of the Redis call when the submission is written alone.
+    /// </summary>
+    public Task<SubmitResult> SubmitAsync(NewJob job, IdempotencyClaim? idempotency, Activity? requestSpan) =>
+        // Not cancellable: as with a direct call, a job whose client went away is still created.
+        CommitAsync((job, idempotency), requestSpan, CancellationToken.None);
+
+    protected override async Task WriteBatchAsync(List<Pending> batch) =>
+        Complete(batch, batch.Count == 1
+            ? [await store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency).ConfigureAwait(false)]
+            : await store.SubmitManyAsync([.. batch.Select(p => p.Item)]).ConfigureAwait(false));
+}
