@@ -87,26 +87,6 @@ internal sealed class BenchmarkContext(RedisProcess redis, ConnectionMultiplexer
         return calls;
     }
 
-    /// <summary>
-    /// The worker's CPU time once it has started (consumer group created, first read issued), so
-    /// start-up (JIT, host build) is not charged to the jobs. Polls every 10 ms for the group.
-    /// </summary>
-    public async Task<TimeSpan?> WorkerStartupCpuAsync(ServiceProcess worker)
-    {
-        while (!worker.HasExited)
-        {
-            var groups = (RedisResult[])(await Db.ExecuteAsync("XINFO", "GROUPS", Keys.Stream))!;
-            if (groups.Length > 0)
-            {
-                return ProcessCpu.Of(worker.ProcessId);
-            }
-
-            await Task.Delay(10);
-        }
-
-        return null;
-    }
-
     /// <summary>Starts the real worker (Release build) against this Redis.</summary>
     public ServiceProcess StartWorker(int concurrency, TimeSpan latency, IReadOnlyDictionary<string, string>? extra = null)
     {
