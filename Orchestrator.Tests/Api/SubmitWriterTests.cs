@@ -94,6 +94,5 @@ public sealed class SubmitWriterTests
         Assert.Equal(JobStatus.Queued, (await harness.GetAsync(after.JobId)).Status);
     }
 
-    private static NewJob NewJob(string prompt) =>
-        new(JobIds.New(), new JobRequest(prompt), DateTimeOffset.UtcNow, MaxAttempts: 3, Retention: TimeSpan.FromDays(1));
+    private static NewJob NewJob(string prompt) => WorkerHarness.NewJob(prompt, maxAttempts: 3);
 }

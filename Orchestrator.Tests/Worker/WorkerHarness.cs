@@ -66,11 +66,14 @@ internal sealed class WorkerHarness : IAsyncDisposable
     /// <summary>Submits one job through the real store, as the API does.</summary>
     public async Task<string> SubmitAsync(int maxAttempts, IReadOnlyDictionary<string, string>? metadata = null, string prompt = "Explain leases in one sentence.")
     {
-        var job = new NewJob(JobIds.New(), new JobRequest(prompt, Metadata: metadata), DateTimeOffset.UtcNow, maxAttempts, TimeSpan.FromDays(1));
-        var result = await Store.SubmitAsync(job, idempotency: null).WaitAsync(CommandTimeout, TestContext.Current.CancellationToken);
+        var result = await Store.SubmitAsync(NewJob(prompt, maxAttempts, metadata), idempotency: null).WaitAsync(CommandTimeout, TestContext.Current.CancellationToken);
         Assert.Equal(SubmitOutcome.Created, result.Outcome);
         return result.JobId;
     }
+
+    /// <summary>A new job as the API would create it now (the store's clock is the system's).</summary>
+    public static NewJob NewJob(string prompt, int maxAttempts, IReadOnlyDictionary<string, string>? metadata = null) =>
+        new(JobIds.New(), new JobRequest(prompt, Metadata: metadata), TimeProvider.System.GetUtcNow(), maxAttempts, TimeSpan.FromDays(1));
 
     /// <summary>Submits <paramref name="count"/> jobs concurrently.</summary>
     public async Task<IReadOnlyList<string>> SubmitManyAsync(int count, int maxAttempts, Func<int, IReadOnlyDictionary<string, string>?>? metadata = null) =>
