@@ -24,13 +24,18 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
     /// </summary>
     public async Task<SubmitResult> SubmitAsync(NewJob job, IdempotencyClaim? idempotency)
     {
+        // Not a batch of one: a batch fails at once while the client is disconnected, whatever its
+        // backlog policy, where this call waits for the reconnect as the connection is configured
+        // to; and only a direct call's Redis span is a child of the caller's span.
         var (keys, values) = SubmitArguments(job, idempotency);
         return SubmitResultOf(await Db.ScriptEvaluateAsync(LuaScripts.Submit, keys, values).ConfigureAwait(false));
     }
 
     /// <summary>
     /// <see cref="SubmitAsync"/> for many jobs in one round trip: each its own script call, pipelined
-    /// and sent in one write. The results are in the order of <paramref name="submissions"/>.
+    /// and sent in one write. The results are in the order of <paramref name="submissions"/>. While
+    /// the client is disconnected it throws at once (a batch is never backlogged), as a fail-fast
+    /// connection does for a single call.
     /// </summary>
     public async Task<SubmitResult[]> SubmitManyAsync(IReadOnlyList<(NewJob Job, IdempotencyClaim? Idempotency)> submissions)
     {

@@ -22,6 +22,8 @@ internal sealed class SubmitWriter(JobStore store)
         // Not cancellable: as with a direct call, a job whose client went away is still created.
         CommitAsync((job, idempotency), requestSpan, CancellationToken.None);
 
+    // A lone submission is a direct call, not a batch of one: only a direct call's Redis span is a
+    // child of the request (the instrumentation does not attribute a batch's commands to it).
     protected override async Task WriteBatchAsync(List<Pending> batch) =>
         Complete(batch, batch.Count == 1
             ? [await store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency).ConfigureAwait(false)]

@@ -15,6 +15,7 @@ namespace Orchestrator.Tests.Observability;
 /// <summary>The API's side of a job's telemetry: the submission span, its stored context, and the replay attribute.</summary>
 public sealed class SubmissionSpanTests(ApiFactory api) : IClassFixture<ApiFactory>
 {
+    private const string RedisInstrumentation = "OpenTelemetry.Instrumentation.StackExchangeRedis";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     [Fact]
@@ -53,6 +54,13 @@ public sealed class SubmissionSpanTests(ApiFactory api) : IClassFixture<ApiFacto
         Assert.NotNull(job);
         Assert.Equal(created.Id, job.TraceParent);
         Assert.Equal($"00-{created.TraceId}-{created.SpanId}-01", job.TraceParent);
+
+        // Each request was written alone (one at a time), so its submit script is a Redis child span
+        // of it, not a batch call outside any span (the instrumentation reports spans every 100 ms).
+        await AsyncWait.WaitUntilAsync(
+            () => new[] { created, replayed }.All(r => spans.Spans.Any(s => s.Source.Name == RedisInstrumentation && s.ParentSpanId == r.SpanId)),
+            Timeout, "each POST /jobs span has a Redis child span", TimeSpan.FromMilliseconds(200));
+        Assert.All(new[] { created, replayed }, r => Assert.Null(r.GetTagItem(OrchestratorTags.SubmitBatchSize)));
 
         Assert.Equal(1, submitted.GetMeasurementSnapshot().Sum(m => m.Value));
         Assert.Equal(1, replays.GetMeasurementSnapshot().Sum(m => m.Value));
