@@ -12,8 +12,7 @@ internal static class AttemptSpan
 {
     public const string Name = "llm attempt";
 
-    /// <param name="provider">The chat client's metadata: the model used when the job names none.</param>
-    public static Activity? Start(JobExecution execution, Microsoft.Extensions.AI.ChatClientMetadata? provider)
+    public static Activity? Start(JobExecution execution)
     {
         var job = execution.Job;
         ActivityLink[]? links = TryGetSubmission(job, out var submission) ? [new ActivityLink(submission)] : null;
@@ -31,8 +30,7 @@ internal static class AttemptSpan
         activity.SetTag(OrchestratorTags.Attempt, execution.Attempt);
         activity.SetTag(OrchestratorTags.MaxAttempts, execution.MaxAttempts);
         activity.SetTag("gen_ai.operation.name", "chat");
-        activity.SetTag("gen_ai.provider.name", provider?.ProviderName);
-        activity.SetTag("gen_ai.request.model", job.Request.Model ?? provider?.DefaultModelId);
+        activity.SetTag("gen_ai.request.model", job.Request.Model);
         if (job.Request.MaxTokens is { } maxTokens)
         {
             activity.SetTag("gen_ai.request.max_tokens", maxTokens);
@@ -40,6 +38,22 @@ internal static class AttemptSpan
 
         activity.SetTag(OrchestratorTags.Reclaimed, execution.Reclaimed);
         return activity;
+    }
+
+    /// <summary>Tags what the call used: the model that answered (maybe a fallback), its provider, tokens and cost.</summary>
+    public static void Answered(Activity? activity, Llm.LlmAnswer answer)
+    {
+        if (activity is null)
+        {
+            return;
+        }
+
+        activity.SetTag("gen_ai.provider.name", answer.Model.ProviderName);
+        activity.SetTag("gen_ai.request.model", answer.Model.Name);
+        activity.SetTag("gen_ai.response.model", answer.Response.ModelId ?? answer.Model.Name);
+        activity.SetTag("gen_ai.usage.input_tokens", answer.InputTokens);
+        activity.SetTag("gen_ai.usage.output_tokens", answer.OutputTokens);
+        activity.SetTag("orchestrator.llm.cost", (double)answer.Cost);
     }
 
     /// <summary>The trace id of the job's submission, for log lines written outside an attempt span.</summary>
