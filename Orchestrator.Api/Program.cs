@@ -1,6 +1,7 @@
 using Orchestrator.Api;
 using Orchestrator.Api.Jobs;
 using Orchestrator.Jobs;
+using Orchestrator.Llm;
 using Orchestrator.ServiceDefaults;
 using Scalar.AspNetCore;
 using StackExchange.Redis;
@@ -24,6 +25,7 @@ builder.AddTracedRedisClient("redis", options =>
 builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddJobStore();
+builder.Services.AddModelCatalog();
 builder.Services.AddSingleton<SubmitWriter>();
 builder.Services.AddSingleton<OrchestratorMetrics>();
 
@@ -59,5 +61,6 @@ if (app.Environment.IsDevelopment())
 
 app.MapDefaultEndpoints();
 app.MapJobsApi();
+app.MapModelsApi();
 
 app.Run();

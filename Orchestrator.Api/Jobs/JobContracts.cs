@@ -4,21 +4,24 @@ namespace Orchestrator.Api.Jobs;
 
 /// <summary>The body of <c>POST /jobs</c> (documents the contract; the body is parsed by <see cref="SubmitRequestReader"/>).</summary>
 /// <param name="Prompt">Required, not blank, at most <c>Api:MaxPromptLength</c> characters.</param>
-/// <param name="Model">Optional model name, at most 200 characters.</param>
+/// <param name="Model">Optional; a model <c>GET /models</c> lists (else 400). Absent: <c>Llm:DefaultModel</c>.</param>
 /// <param name="MaxTokens">Optional, 1 to 1,000,000.</param>
 /// <param name="Temperature">Optional, 0 to 2.</param>
 /// <param name="Metadata">Optional string map: at most 32 entries, keys up to 64 and values up to 1,024 characters.</param>
+/// <param name="FallbackModels">Optional, up to 8 served models tried in order when the model's circuit is open or its context window is too small.</param>
 public sealed record SubmitJobRequest(
     string Prompt,
     string? Model,
     int? MaxTokens,
     double? Temperature,
-    Dictionary<string, string>? Metadata);
+    Dictionary<string, string>? Metadata,
+    List<string>? FallbackModels = null);
 
 /// <summary>The 202 answer to a submission (and, byte for byte, to its idempotent replays).</summary>
 public sealed record SubmitJobResponse(string JobId, string Status, DateTime CreatedAt);
 
 /// <summary>A job as clients see it. Times are ISO-8601 UTC.</summary>
+/// <param name="Usage">Tokens and cost of all its attempts.</param>
 public sealed record JobResource(
     string JobId,
     string Status,
@@ -35,7 +38,9 @@ public sealed record JobResource(
     DateTime? NextAttemptAt,
     JobResult? Result,
     JobError? Error,
-    IReadOnlyList<AttemptResource> History)
+    IReadOnlyList<AttemptResource> History,
+    IReadOnlyList<string>? FallbackModels,
+    LlmUsage Usage)
 {
     public static JobResource From(Job job) => new(
         job.Id,
@@ -53,20 +58,26 @@ public sealed record JobResource(
         job.NextAttemptAt?.UtcDateTime,
         job.Result,
         job.Error,
-        [.. job.History.Select(AttemptResource.From)]);
+        [.. job.History.Select(AttemptResource.From)],
+        job.Request.FallbackModels,
+        job.Usage);
 }
 
 /// <summary>One attempt of a job.</summary>
+/// <param name="Model">The model that answered (the job's, or a fallback); null when none did.</param>
+/// <param name="Usage">Tokens and cost of the attempt; null when the provider answered no usage.</param>
 public sealed record AttemptResource(
     int Attempt,
     DateTime StartedAt,
     DateTime? EndedAt,
     string? Outcome,
     JobError? Error,
-    long? RetryDelayMs)
+    long? RetryDelayMs,
+    string? Model,
+    LlmUsage? Usage)
 {
     public static AttemptResource From(AttemptRecord a) =>
-        new(a.Attempt, a.StartedAt.UtcDateTime, a.EndedAt?.UtcDateTime, a.Outcome, a.Error, a.RetryDelayMs);
+        new(a.Attempt, a.StartedAt.UtcDateTime, a.EndedAt?.UtcDateTime, a.Outcome, a.Error, a.RetryDelayMs, a.Model, a.Usage);
 }
 
 /// <summary>A page of dead-lettered jobs, newest first.</summary>

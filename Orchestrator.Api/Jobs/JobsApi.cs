@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
+using Orchestrator.Llm;
 using Orchestrator.ServiceDefaults;
 
 namespace Orchestrator.Api.Jobs;
@@ -48,6 +49,7 @@ public static class JobsApi
         IOptions<RetryOptions> retryOptions,
         TimeProvider timeProvider,
         OrchestratorMetrics metrics,
+        ModelCatalog models,
         CancellationToken cancellationToken)
     {
         var options = apiOptions.Value;
@@ -65,13 +67,20 @@ public static class JobsApi
                 : TypedResults.Problem(read.Detail, statusCode: read.StatusCode, title: read.Title);
         }
 
+        if (ModelsApi.Unserved(request, models) is { } unserved)
+        {
+            return TypedResults.ValidationProblem(unserved, title: "Model not served");
+        }
+
         var jobId = JobIds.New();
         // Millisecond precision, as stored: the 202 body and later GETs show the same instant.
         var createdAt = DateTimeOffset.FromUnixTimeMilliseconds(timeProvider.GetUtcNow().ToUnixTimeMilliseconds());
         var response = JsonSerializer.Serialize(
             new SubmitJobResponse(jobId, JobStatus.Queued, createdAt.UtcDateTime), ApiJsonContext.Default.SubmitJobResponse);
         var activity = Activity.Current;
-        var job = new NewJob(jobId, request, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
+        // The job names the model it will get: the default is resolved now, not when a worker runs it.
+        var stored = request.Model is null && !models.ServesAnyModel ? request with { Model = models.DefaultModel } : request;
+        var job = new NewJob(jobId, stored, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
             activity?.Id, activity?.TraceStateString);
         var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl, response);
 

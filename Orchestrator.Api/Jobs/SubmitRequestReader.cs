@@ -15,6 +15,7 @@ internal static class SubmitRequestReader
 {
     public const int MaxModelLength = 200;
     public const int MaxMetadataEntries = 32;
+    public const int MaxFallbackModels = 8;
     public const int MaxMetadataKeyLength = 64;
     public const int MaxMetadataValueLength = 1024;
     public const int MaxTokensLimit = 1_000_000;
@@ -118,6 +119,7 @@ internal static class SubmitRequestReader
         int? maxTokens = null;
         double? temperature = null;
         Dictionary<string, string>? metadata = null;
+        List<string>? fallbackModels = null;
 
         foreach (var property in root.EnumerateObject())
         {
@@ -181,6 +183,9 @@ internal static class SubmitRequestReader
                 case "metadata":
                     metadata = ReadMetadata(value, errors);
                     break;
+                case "fallbackModels":
+                    fallbackModels = ReadFallbackModels(value, errors);
+                    break;
             }
         }
 
@@ -191,7 +196,38 @@ internal static class SubmitRequestReader
 
         return errors.Count > 0
             ? SubmitReadResult.Invalid(errors)
-            : SubmitReadResult.Ok(new JobRequest(prompt!, model, maxTokens, temperature, metadata));
+            : SubmitReadResult.Ok(new JobRequest(prompt!, model, maxTokens, temperature, metadata, fallbackModels));
+    }
+
+    private static List<string>? ReadFallbackModels(JsonElement value, Dictionary<string, string[]> errors)
+    {
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        var models = new List<string>();
+        if (value.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in value.EnumerateArray())
+            {
+                if (item.ValueKind != JsonValueKind.String || !TryGetString(item, out var name) || name.Length is 0 or > MaxModelLength)
+                {
+                    errors["fallbackModels"] = [$"fallbackModels must be an array of model names (1 to {MaxModelLength} characters each)."];
+                    return null;
+                }
+
+                models.Add(name);
+            }
+
+            if (models.Count <= MaxFallbackModels)
+            {
+                return models.Count == 0 ? null : models;
+            }
+        }
+
+        errors["fallbackModels"] = [$"fallbackModels must be an array of at most {MaxFallbackModels} model names."];
+        return null;
     }
 
     private static string? ReadPrompt(JsonElement value, ApiOptions options, Dictionary<string, string[]> errors)

@@ -12,7 +12,8 @@ internal static class AttemptSpan
 {
     public const string Name = "llm attempt";
 
-    public static Activity? Start(JobExecution execution)
+    /// <param name="model">The model the job asks for (the default when it names none), before any fallback.</param>
+    public static Activity? Start(JobExecution execution, Orchestrator.Llm.ServedModel? model)
     {
         var job = execution.Job;
         ActivityLink[]? links = TryGetSubmission(job, out var submission) ? [new ActivityLink(submission)] : null;
@@ -30,7 +31,8 @@ internal static class AttemptSpan
         activity.SetTag(OrchestratorTags.Attempt, execution.Attempt);
         activity.SetTag(OrchestratorTags.MaxAttempts, execution.MaxAttempts);
         activity.SetTag("gen_ai.operation.name", "chat");
-        activity.SetTag("gen_ai.request.model", job.Request.Model);
+        activity.SetTag("gen_ai.provider.name", model?.ProviderName);
+        activity.SetTag("gen_ai.request.model", model?.Name ?? job.Request.Model);
         if (job.Request.MaxTokens is { } maxTokens)
         {
             activity.SetTag("gen_ai.request.max_tokens", maxTokens);

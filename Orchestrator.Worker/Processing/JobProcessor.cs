@@ -20,6 +20,7 @@ namespace Orchestrator.Worker.Processing;
 internal sealed class JobProcessor(
     JobStore store,
     LlmCaller llm,
+    ModelCatalog models,
     ResiliencePipelineProvider<string> pipelines,
     IOptions<RetryOptions> retryOptions,
     LeaseKeeper leases,
@@ -139,7 +140,7 @@ internal sealed class JobProcessor(
         execution.Attempt = attempt;
         execution.AttemptStartedTimestamp = timeProvider.GetTimestamp();
         execution.AttemptActivity?.Dispose();
-        execution.AttemptActivity = AttemptSpan.Start(execution);
+        execution.AttemptActivity = AttemptSpan.Start(execution, models.Find(execution.Job.Request.Model));
         WorkerLog.AttemptStarted(logger, execution.Job.Id, attempt);
         if (attempt == 1)
         {
