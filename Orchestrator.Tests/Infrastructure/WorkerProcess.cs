@@ -92,6 +92,7 @@ public sealed partial class WorkerProcess : IAsyncDisposable
                 || key.StartsWith("Worker__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("Retry__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("Simulator__", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("Llm__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("ASPNETCORE_", StringComparison.Ordinal))
             {
                 startInfo.Environment.Remove(key);
