@@ -31,6 +31,9 @@ public enum LlmErrorKind
     Transient,
 }
 
+/// <summary>The per-minute limits a provider announced in its <c>x-ratelimit-limit-*</c> headers.</summary>
+public sealed record AnnouncedLimits(int? RequestsPerMinute, int? TokensPerMinute);
+
 /// <summary>What each <see cref="LlmErrorKind"/> means for a job.</summary>
 public static class LlmErrorKinds
 {
@@ -78,6 +81,9 @@ public static class LlmErrorKinds
 public sealed class LlmException(LlmErrorKind kind, string message, TimeSpan? retryAfter = null, Exception? inner = null)
     : Exception(message, inner)
 {
+    /// <summary>The limits a 429 announced (<c>x-ratelimit-limit-requests</c>, <c>-tokens</c>), when it did.</summary>
+    public AnnouncedLimits? Limits { get; init; }
+
     /// <summary>What kind of error this is.</summary>
     public LlmErrorKind Kind { get; } = kind;
 

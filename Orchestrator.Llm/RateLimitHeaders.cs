@@ -37,6 +37,16 @@ public static partial class RateLimitHeaders
         return requests is null && tokens is null ? null : TimeSpan.FromTicks(Math.Max(requests?.Ticks ?? 0, tokens?.Ticks ?? 0));
     }
 
+    /// <summary>The limits announced in <c>x-ratelimit-limit-requests</c> and <c>x-ratelimit-limit-tokens</c>, or null.</summary>
+    public static AnnouncedLimits? Limits(Func<string, string?> header)
+    {
+        static int? Parse(string? value) =>
+            int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : null;
+        var requests = Parse(header("x-ratelimit-limit-requests"));
+        var tokens = Parse(header("x-ratelimit-limit-tokens"));
+        return requests is null && tokens is null ? null : new AnnouncedLimits(requests, tokens);
+    }
+
     /// <summary>Formats a duration as OpenAI's reset headers do (<c>1m2.5s</c>, <c>20ms</c>).</summary>
     public static string FormatDuration(TimeSpan duration)
     {

@@ -57,7 +57,8 @@ public sealed class SimulationEngine
     private readonly GcraLimiter? _tokens;
     private readonly long _startedTimestamp;
     private double _announcedUntilMs;
-    private long _calls, _rateLimited, _callsInsideRetryAfter, _servedTokens, _aborted, _completed, _failed;
+    private double _windowOpenedMs;
+    private long _calls, _rateLimited, _callsInsideRetryAfter, _callsInsideRetryAfterPastGrace, _servedTokens, _aborted, _completed, _failed;
 
     /// <summary>Creates an engine with its own limits and counters.</summary>
     public SimulationEngine(SimulatorOptions options, TimeProvider timeProvider)
@@ -91,6 +92,10 @@ public sealed class SimulationEngine
             if (now < _announcedUntilMs)
             {
                 _callsInsideRetryAfter++;
+                if (now - _windowOpenedMs > _options.AnnouncementGrace.TotalMilliseconds)
+                {
+                    _callsInsideRetryAfterPastGrace++;
+                }
             }
 
             var forced = Forced(hints?.GetValueOrDefault(SimulatorHints.Error), call.Model);
@@ -185,13 +190,19 @@ public sealed class SimulationEngine
         lock (_gate)
         {
             var minutes = Math.Max(1e-9, _time.GetElapsedTime(_startedTimestamp).TotalMinutes);
-            return new SimulatorStats(_calls, _rateLimited, _callsInsideRetryAfter, _servedTokens, _servedTokens / minutes, _aborted, _completed, _failed);
+            return new SimulatorStats(_calls, _rateLimited, _callsInsideRetryAfter, _callsInsideRetryAfterPastGrace,
+                _servedTokens, _servedTokens / minutes, _aborted, _completed, _failed);
         }
     }
 
     private SimulatedPlan Refuse(SimulatedError error, double now, int promptTokens, int completionTokens, TimeSpan latency, string text)
     {
         _rateLimited++;
+        if (now >= _announcedUntilMs)
+        {
+            _windowOpenedMs = now;
+        }
+
         // Every later call before this moment arrived inside a Retry-After window announced to someone.
         _announcedUntilMs = Math.Max(_announcedUntilMs, now + (error.RetryAfter ?? TimeSpan.Zero).TotalMilliseconds);
         return new SimulatedPlan(error, null, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
@@ -249,10 +260,15 @@ public sealed class SimulationEngine
 /// <param name="Calls">Chat-completion requests received, refused ones included.</param>
 /// <param name="RateLimited">429s sent (rate limit, forced or not).</param>
 /// <param name="CallsInsideRetryAfter">Calls that arrived while a Retry-After the simulator had announced to anyone was running.</param>
+/// <param name="CallsInsideRetryAfterPastGrace">
+/// Of those, the calls that arrived more than <c>Simulator:AnnouncementGrace</c> after the window opened: calls
+/// sent by a client that could have heard of the 429 (the others were on the wire, or past their
+/// client's check, when it was sent).
+/// </param>
 /// <param name="Tokens">Prompt plus completion tokens of answers served in full.</param>
 /// <param name="TokensPerMinute">Tokens per minute since the simulator started.</param>
 /// <param name="Aborted">Calls whose client hung up before the answer ended.</param>
 /// <param name="Completed">Calls answered in full.</param>
 /// <param name="Failed">Calls answered with an error other than a rate limit.</param>
 public sealed record SimulatorStats(
-    long Calls, long RateLimited, long CallsInsideRetryAfter, long Tokens, double TokensPerMinute, long Aborted, long Completed, long Failed);
+    long Calls, long RateLimited, long CallsInsideRetryAfter, long CallsInsideRetryAfterPastGrace, long Tokens, double TokensPerMinute, long Aborted, long Completed, long Failed);

@@ -51,6 +51,12 @@ public sealed class SimulatorOptions : IValidatableObject
     [Range(1, int.MaxValue)]
     public int? ContextWindow { get; set; }
 
+    /// <summary>
+    /// How long after a 429 opens a Retry-After window a call still counts as one that could not
+    /// have known (<c>/stats</c> <c>callsInsideRetryAfterPastGrace</c>). Default 100 ms.
+    /// </summary>
+    public TimeSpan AnnouncementGrace { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

@@ -149,4 +149,4 @@ public sealed class LlmSimulatorProcess : IAsyncDisposable
 
 /// <summary>What <c>GET /stats</c> answers.</summary>
 public sealed record SimulatorStatsSnapshot(
-    long Calls, long RateLimited, long CallsInsideRetryAfter, long Tokens, double TokensPerMinute, long Aborted, long Completed, long Failed);
+    long Calls, long RateLimited, long CallsInsideRetryAfter, long CallsInsideRetryAfterPastGrace, long Tokens, double TokensPerMinute, long Aborted, long Completed, long Failed);

@@ -91,5 +91,6 @@ public sealed class ProviderErrorTests
         Assert.Equal(4, stats.RateLimited);
         // Each call waited out the Retry-After the previous 429 announced.
         Assert.Equal(0, stats.CallsInsideRetryAfter);
+        Assert.Equal(0, stats.CallsInsideRetryAfterPastGrace);
     }
 }

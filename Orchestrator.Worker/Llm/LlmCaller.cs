@@ -134,7 +134,7 @@ public sealed class LlmCaller(
             used = 0;
             var cooldown = e.RetryAfter ?? DefaultCooldown;
             LlmLog.RateLimited(logger, provider, model.Name, cooldown);
-            await flow.ExtendCooldownAsync(provider, cooldown).ConfigureAwait(false);
+            await flow.ExtendCooldownAsync(provider, model.Provider, cooldown, e.Limits).ConfigureAwait(false);
             throw new CapacityWaitException(cooldown, "rate-limited", provider);
         }
         catch (LlmException e) when (e.Kind is not LlmErrorKind.Transient)

@@ -54,10 +54,13 @@ public static class LlmFailure
         }
 
         var kind = LlmErrorKinds.FromHttp(exception.Status, code, type);
-        var retryAfter = kind is LlmErrorKind.RateLimited && response is not null
-            ? RateLimitHeaders.RetryAfter(name => response.Headers.TryGetValue(name, out var value) ? value : null, timeProvider.GetUtcNow())
-            : null;
-        return new LlmException(kind, $"{exception.Status} {code ?? type}: {message ?? exception.Message}", retryAfter, exception);
+        Func<string, string?> header = name => response is not null && response.Headers.TryGetValue(name, out var value) ? value : null;
+        var rateLimited = kind is LlmErrorKind.RateLimited;
+        return new LlmException(kind, $"{exception.Status} {code ?? type}: {message ?? exception.Message}",
+            rateLimited ? RateLimitHeaders.RetryAfter(header, timeProvider.GetUtcNow()) : null, exception)
+        {
+            Limits = rateLimited ? RateLimitHeaders.Limits(header) : null,
+        };
     }
 
     private static string? Text(JsonElement element, string property) =>

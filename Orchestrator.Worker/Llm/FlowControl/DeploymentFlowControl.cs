@@ -53,7 +53,7 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
     {
         var permitId = options.MaxConcurrency is null ? null : Guid.NewGuid().ToString("N");
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(Reserve,
-            [Key(provider, "cooldown"), Key(provider, "rpm"), Key(provider, "tpm"), Key(provider, "permits")],
+            [Key(provider, "cooldown"), Key(provider, "rpm"), Key(provider, "tpm"), Key(provider, "permits"), Key(provider, "learned")],
             [
                 options.RequestsPerMinute ?? 0,
                 options.TokensPerMinute ?? 0,
@@ -73,12 +73,25 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
     /// <summary>Corrects the tokens limit by the real usage and gives the permit back.</summary>
     public Task SettleAsync(FlowReservation reservation, long actualTokens) =>
         Db.ScriptEvaluateAsync(Settle,
-            [Key(reservation.Provider, "tpm"), Key(reservation.Provider, "permits")],
+            [Key(reservation.Provider, "tpm"), Key(reservation.Provider, "permits"), Key(reservation.Provider, "learned")],
             [reservation.Options.TokensPerMinute ?? 0, actualTokens - reservation.EstimatedTokens, reservation.PermitId ?? ""]);
 
-    /// <summary>Extends the deployment's cooldown to at least <paramref name="wait"/> from now, fleet-wide.</summary>
-    public Task ExtendCooldownAsync(string provider, TimeSpan wait) =>
-        Db.ScriptEvaluateAsync(Cooldown, [Key(provider, "cooldown")], [(long)Math.Ceiling(wait.TotalMilliseconds)]);
+    /// <summary>
+    /// After a 429: extends the deployment's cooldown to at least <paramref name="wait"/> from now,
+    /// fleet-wide; remembers the limits the provider announced where none are configured; and
+    /// starts the limits full at the cooldown's end, so calls resume at the limit's pace, not in a burst.
+    /// </summary>
+    public Task ExtendCooldownAsync(string provider, ProviderOptions options, TimeSpan wait, AnnouncedLimits? announced) =>
+        Db.ScriptEvaluateAsync(Cooldown,
+            [Key(provider, "cooldown"), Key(provider, "learned"), Key(provider, "rpm"), Key(provider, "tpm")],
+            [
+                (long)Math.Ceiling(wait.TotalMilliseconds),
+                options.RequestsPerMinute ?? 0,
+                options.TokensPerMinute ?? 0,
+                announced?.RequestsPerMinute ?? 0,
+                announced?.TokensPerMinute ?? 0,
+                (long)Burst.TotalMilliseconds,
+            ]);
 
     /// <summary>Keeps a running call's permit for another lease; false when it had lapsed.</summary>
     public async Task<bool> RenewPermitAsync(FlowReservation reservation, TimeSpan lease) =>

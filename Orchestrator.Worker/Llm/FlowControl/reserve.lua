@@ -10,8 +10,10 @@
   KEYS[2]  requests TAT     {orch}:llm:<provider>:rpm        ms (string)
   KEYS[3]  tokens TAT       {orch}:llm:<provider>:tpm        ms (string)
   KEYS[4]  permits          {orch}:llm:<provider>:permits    sorted set: permit id -> expiry, Unix ms
+  KEYS[5]  learned limits   {orch}:llm:<provider>:learned    hash: rpm, tpm (from 429s; see cooldown.lua)
 
-  ARGV[1]  requests per minute, 0 = unknown      ARGV[2]  tokens per minute, 0 = unknown
+  ARGV[1]  requests per minute, 0 = unknown (then the learned one, if any)
+  ARGV[2]  tokens per minute, 0 = unknown (likewise)
   ARGV[3]  estimated tokens of this call         ARGV[4]  burst, ms at the limit's rate
   ARGV[5]  max concurrency, 0 = unbounded        ARGV[6]  permit id (unique per call)
   ARGV[7]  permit lease, ms
@@ -30,6 +32,11 @@ if notBefore > now then
 end
 
 local rpm, tpm, cost, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if rpm == 0 or tpm == 0 then
+  local learned = redis.call('HMGET', KEYS[5], 'rpm', 'tpm')
+  if rpm == 0 then rpm = tonumber(learned[1] or '0') end
+  if tpm == 0 then tpm = tonumber(learned[2] or '0') end
+end
 local function next_tat(key, limit, units)
   local interval = 60000 / limit
   local tat = math.max(tonumber(redis.call('GET', key) or '0'), now) + units * interval

@@ -5,12 +5,14 @@
   and accepts that a lost reply leaves the limit slightly stricter, never looser.
 
   KEYS[1]  tokens TAT  {orch}:llm:<provider>:tpm       KEYS[2]  permits  {orch}:llm:<provider>:permits
-  ARGV[1]  tokens per minute, 0 = unknown            ARGV[2]  actual − estimated tokens
+  KEYS[3]  learned limits {orch}:llm:<provider>:learned
+  ARGV[1]  tokens per minute, 0 = unknown (then the learned one)   ARGV[2]  actual − estimated tokens
   ARGV[3]  permit id, '' when none was taken
 
   Returns 1.
 ]]
 local tpm, delta = tonumber(ARGV[1]), tonumber(ARGV[2])
+if tpm == 0 then tpm = tonumber(redis.call('HGET', KEYS[3], 'tpm') or '0') end
 if tpm > 0 and delta ~= 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
