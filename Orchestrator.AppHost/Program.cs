@@ -2,19 +2,19 @@ using Microsoft.Extensions.Configuration;
 using Orchestrator.AppHost;
 
 // The dependency graph. Settings (README "Configuration"): Redis:Mode, Redis:DataPath, Redis:Port,
-// Api:Port, Worker:Replicas; the Simulator, Retry, Worker and Api sections are handed on to the services.
+// Api:Port, Worker:Replicas; the Simulator, Retry, Worker, Api and Llm sections are handed on to the services.
 var builder = DistributedApplication.CreateBuilder(args);
 
 var redis = builder.AddOrchestratorRedis("redis");
 
-builder.AddProject<Projects.Orchestrator_Api>("api")
+var api = builder.AddProject<Projects.Orchestrator_Api>("api")
     .WithReference(redis).WaitFor(redis)
     .WithHttpEndpointPort(builder.Configuration.GetValue("Api:Port", defaultValue: 3000))
     .WithConfigurationSection("Api", except: "Port")
     .WithConfigurationSection("Retry")
     .WithHttpHealthCheck("/health");
 
-builder.AddProject<Projects.Orchestrator_Worker>("worker")
+var worker = builder.AddProject<Projects.Orchestrator_Worker>("worker")
     .WithReference(redis).WaitFor(redis)
     .WithHttpEndpointPort(port: 0)
     .WithConfigurationSection("Simulator")
@@ -22,5 +22,23 @@ builder.AddProject<Projects.Orchestrator_Worker>("worker")
     .WithConfigurationSection("Worker", except: "Replicas")
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", defaultValue: 1))
     .WithHttpHealthCheck("/health");
+
+// Llm:Providers configured: API and worker read them (each provider's API key from a secret
+// parameter). None configured: the OpenAI-compatible simulator runs and is the one provider, so a
+// job takes the real HTTP path.
+if (builder.Configuration.GetSection("Llm:Providers").GetChildren().Any())
+{
+    api.WithLlmProviders();
+    worker.WithLlmProviders();
+}
+else
+{
+    var simulator = builder.AddProject<Projects.Orchestrator_LlmSimulator>("llm-simulator")
+        .WithHttpEndpointPort(port: 0)
+        .WithConfigurationSection("Simulator")
+        .WithHttpHealthCheck("/health");
+    api.WithSimulatorProvider(simulator);
+    worker.WithSimulatorProvider(simulator);
+}
 
 builder.Build().Run();

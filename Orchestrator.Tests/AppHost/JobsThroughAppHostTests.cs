@@ -5,7 +5,7 @@ using Orchestrator.Tests.Infrastructure;
 
 namespace Orchestrator.Tests.AppHost;
 
-/// <summary>A job through the whole distributed app: API → Redis → Worker → Redis → API.</summary>
+/// <summary>A job through the whole distributed app: API → Redis → Worker → LLM simulator (HTTP) → Redis → API.</summary>
 [Collection("apphost")]
 public sealed class JobsThroughAppHostTests(AppHostFixture fixture)
 {
@@ -50,6 +50,31 @@ public sealed class JobsThroughAppHostTests(AppHostFixture fixture)
         Assert.Equal(2, history.Count);
         Assert.Equal("transient-failure", history[0].GetProperty("outcome").GetString());
         Assert.Equal("succeeded", history[1].GetProperty("outcome").GetString());
+    }
+
+    [Fact]
+    public async Task Submit_NoProviderConfigured_AnsweredByTheSimulatorServiceOverHttp_WithUsage()
+    {
+        using var client = fixture.CreateHttpClient("api");
+        using var simulator = fixture.CreateHttpClient("llm-simulator");
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var before = await StatsAsync(simulator);
+
+        var jobId = await SubmitAsync(client, """{"prompt":"Answer over HTTP.","maxTokens":40,"metadata":{"simulator.failureRate":"0"}}""", idempotencyKey: null);
+        Assert.Equal("completed", await WaitForFinalStateAsync(client, jobId));
+
+        using var job = await GetJobAsync(client, jobId);
+        var root = job.RootElement;
+        Assert.Equal("simulated-llm", root.GetProperty("model").GetString());
+        var attempt = root.GetProperty("history").EnumerateArray().Last();
+        Assert.Equal("simulated-llm", attempt.GetProperty("model").GetString());
+        Assert.True(attempt.GetProperty("usage").GetProperty("outputTokens").GetInt64() is > 0 and <= 40);
+        Assert.Equal(attempt.GetProperty("usage").GetProperty("inputTokens").GetInt64(), root.GetProperty("usage").GetProperty("inputTokens").GetInt64());
+        var after = await StatsAsync(simulator);
+        Assert.True(after.GetProperty("completed").GetInt64() > before.GetProperty("completed").GetInt64(), "the simulator service answered no call");
+
+        async Task<JsonElement> StatsAsync(HttpClient http) =>
+            JsonDocument.Parse(await http.GetStringAsync("/stats", cancellationToken).WaitAsync(RequestTimeout, cancellationToken)).RootElement.Clone();
     }
 
     private static async Task<string> SubmitAsync(HttpClient client, string body, string? idempotencyKey)
