@@ -25,6 +25,7 @@ public static class JobsApi
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         jobs.MapGet("/{jobId}", GetAsync)
@@ -84,6 +85,10 @@ public static class JobsApi
                     "Reuse a key only to retry the same request; use a new key for a new job.",
                     statusCode: StatusCodes.Status422UnprocessableEntity,
                     title: "Idempotency key reused with other parameters");
+            case SubmitOutcome.QueueFull:
+                return SubmitProblems.QueueFull(context, submitted.QueuedJobs, options.MaxQueuedJobs);
+            case SubmitOutcome.StorageFull:
+                return SubmitProblems.StorageFull(context);
             case SubmitOutcome.Replayed:
                 activity?.SetTag(OrchestratorTags.IdempotentReplay, true);
                 activity?.SetTag(OrchestratorTags.JobId, submitted.JobId);
