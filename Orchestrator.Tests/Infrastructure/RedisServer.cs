@@ -20,6 +20,9 @@ public sealed record RedisServerOptions
 
     /// <summary>The loopback port; a free one if not given.</summary>
     public int? Port { get; init; }
+
+    /// <summary>More <c>redis-server</c> arguments, after the others (e.g. <c>--rename-command CONFIG ""</c>).</summary>
+    public IReadOnlyList<string> ExtraArguments { get; init; } = [];
 }
 
 /// <summary>
@@ -205,6 +208,10 @@ public sealed class RedisServer : IAsyncDisposable
         yield return "everysec";
         yield return "--loglevel";
         yield return "warning";
+        foreach (var argument in _options.ExtraArguments)
+        {
+            yield return argument;
+        }
     }
 
     private async Task WaitForExitOrKillAsync(CancellationToken cancellationToken)

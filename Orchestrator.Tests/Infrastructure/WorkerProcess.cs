@@ -72,16 +72,22 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     /// Starts a worker against <paramref name="redisConnectionString"/>. <paramref name="settings"/>
     /// are configuration keys as <c>Section:Key</c> (passed as <c>Section__Key</c> environment variables).
     /// </summary>
-    public static WorkerProcess Start(string redisConnectionString, IReadOnlyDictionary<string, string>? settings = null, string name = "worker")
+    /// <remarks>
+    /// <paramref name="assemblyPath"/> runs another service the same way (<see cref="ApiAssemblyPath"/>
+    /// for the API); only the worker logs the start line <see cref="WaitUntilStartedAsync"/> waits for.
+    /// </remarks>
+    public static WorkerProcess Start(
+        string redisConnectionString, IReadOnlyDictionary<string, string>? settings = null, string name = "worker", string? assemblyPath = null)
     {
+        assemblyPath ??= WorkerAssemblyPath;
         var startInfo = new ProcessStartInfo(DotnetHost())
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(WorkerAssemblyPath)!,
+            WorkingDirectory = Path.GetDirectoryName(assemblyPath)!,
         };
-        startInfo.ArgumentList.Add(WorkerAssemblyPath);
+        startInfo.ArgumentList.Add(assemblyPath);
 
         // Nothing from the test host's environment may redirect the worker (an OTLP endpoint, a
         // developer's ConnectionStrings__redis, another section's settings).
@@ -125,7 +131,25 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     }
 
     /// <summary>The worker assembly built next to the tests (same configuration).</summary>
-    public static string WorkerAssemblyPath { get; } = FindWorkerAssembly();
+    public static string WorkerAssemblyPath { get; } = FindServiceAssembly("Orchestrator.Worker");
+
+    /// <summary>The API assembly built next to the tests (same configuration).</summary>
+    public static string ApiAssemblyPath { get; } = FindServiceAssembly("Orchestrator.Api");
+
+    /// <summary>Waits up to <paramref name="timeout"/> for the process to exit and returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"{Name} did not exit within {timeout}.{Environment.NewLine}{Tail()}");
+        }
+
+        return _process.ExitCode;
+    }
 
     /// <summary>Waits until the worker has logged "Worker … started" (it is then reading jobs), or fails with its output.</summary>
     public async Task WaitUntilStartedAsync(CancellationToken cancellationToken = default)
@@ -275,9 +299,9 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     private static string DotnetHost() =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
 
-    // The tests run from <repo>/Orchestrator.Tests/bin/<Configuration>/net10.0/; the worker is built
-    // (a project reference) to <repo>/Orchestrator.Worker/bin/<Configuration>/net10.0/.
-    private static string FindWorkerAssembly()
+    // The tests run from <repo>/Orchestrator.Tests/bin/<Configuration>/net10.0/; a service is built
+    // (a project reference) to <repo>/<project>/bin/<Configuration>/net10.0/.
+    private static string FindServiceAssembly(string project)
     {
         var testBin = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory));
         var targetFramework = testBin.Name;
@@ -295,10 +319,10 @@ public sealed partial class WorkerProcess : IAsyncDisposable
             throw new InvalidOperationException($"No Orchestrator.sln above {testBin.FullName}.");
         }
 
-        var path = Path.Combine(root.FullName, "Orchestrator.Worker", "bin", configuration, targetFramework, "Orchestrator.Worker.dll");
+        var path = Path.Combine(root.FullName, project, "bin", configuration, targetFramework, project + ".dll");
         return File.Exists(path)
             ? path
-            : throw new InvalidOperationException($"{path} does not exist; build Orchestrator.Worker ({configuration}) first.");
+            : throw new InvalidOperationException($"{path} does not exist; build {project} ({configuration}) first.");
     }
 
     [GeneratedRegex(@"Worker (?<consumer>\S+) started:")]
