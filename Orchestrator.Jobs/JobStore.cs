@@ -80,8 +80,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
         AddField(values, JobFields.Temperature, job.Request.Temperature?.ToString("R", CultureInfo.InvariantCulture));
         if (job.Request.Metadata is { Count: > 0 } metadata)
         {
-            AddField(values, JobFields.Metadata, JsonSerializer.Serialize(
-                new Dictionary<string, string>(metadata), JobsJsonContext.Default.DictionaryStringString));
+            AddField(values, JobFields.Metadata, JobMetadata.ToJson(metadata));
         }
 
         var created = job.CreatedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);

@@ -72,8 +72,9 @@ public static class JobsApi
         var response = JsonSerializer.Serialize(
             new SubmitJobResponse(jobId, JobStatus.Queued, createdAt.UtcDateTime), ApiJsonContext.Default.SubmitJobResponse);
         var activity = Activity.Current;
+        var traceState = activity?.TraceStateString is { Length: > 0 and <= SubmitRequestReader.MaxTraceStateLength } kept ? kept : null;
         var job = new NewJob(jobId, request, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
-            activity?.Id, activity?.TraceStateString);
+            activity?.Id, traceState);
         var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl, response);
 
         var submitted = await submissions.SubmitAsync(job, claim, activity);
