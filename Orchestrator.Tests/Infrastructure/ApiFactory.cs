@@ -62,7 +62,7 @@ public class ApiFactory : WebApplicationFactory<OrchestratorApi::Program>, IAsyn
     /// <inheritdoc />
     public virtual async ValueTask InitializeAsync()
     {
-        _redisServer = await Infrastructure.RedisServer.StartAsync(new RedisServerOptions(), TestContext.Current.CancellationToken);
+        _redisServer = await RedisServer.StartAsync(new RedisServerOptions(), TestContext.Current.CancellationToken);
         _redis = await ConnectionMultiplexer.ConnectAsync($"{_redisServer.ConnectionString},abortConnect=false,allowAdmin=true")
             .WaitAsync(RequestTimeout, TestContext.Current.CancellationToken);
     }

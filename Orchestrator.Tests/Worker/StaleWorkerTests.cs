@@ -124,7 +124,7 @@ public sealed class StaleWorkerTests
         await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(jobId)).Status == JobStatus.Processing,
             TimeSpan.FromSeconds(30), "the stale worker is running attempt 1", TimeSpan.FromMilliseconds(20));
 
-        await stale.PauseAsync();
+        stale.Pause();
         try
         {
             await harness.StartWorkerAsync(new Dictionary<string, string>
@@ -143,7 +143,7 @@ public sealed class StaleWorkerTests
         }
         finally
         {
-            await stale.ResumeAsync();
+            stale.Resume();
         }
 
         var before = await harness.GetAsync(jobId);

@@ -1,13 +1,20 @@
 using System.Runtime.InteropServices;
 
-namespace Orchestrator.Chaos;
+namespace Orchestrator.Testing;
 
 /// <summary>POSIX signals, for the faults .NET's Process class cannot send (pause, resume, polite stop).</summary>
-internal static class Signals
+public static class Signals
 {
+    /// <summary>SIGTERM: a polite stop, as Kubernetes or systemd send.</summary>
     public const int Term = 15;
+
+    /// <summary>SIGKILL.</summary>
     public const int Kill = 9;
+
+    /// <summary>SIGSTOP: freezes the process.</summary>
     public const int Stop = 19;
+
+    /// <summary>SIGCONT: lets a stopped process run again.</summary>
     public const int Continue = 18;
 
     /// <summary>Sends <paramref name="signal"/>; false when the process is already gone.</summary>

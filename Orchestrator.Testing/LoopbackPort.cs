@@ -1,11 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Orchestrator.Benchmarks.Infrastructure;
+namespace Orchestrator.Testing;
 
-/// <summary>A loopback port nobody listens on right now.</summary>
-internal static class FreePort
+/// <summary>Loopback ports for servers a test or a run starts.</summary>
+public static class LoopbackPort
 {
+    /// <summary>A loopback port nobody listens on right now (the OS picks it).</summary>
     public static int Next()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
