@@ -7,7 +7,7 @@ namespace Orchestrator.Api.Jobs;
 /// <param name="Model">Optional; a model <c>GET /models</c> lists (else 400). Absent: <c>Llm:DefaultModel</c>.</param>
 /// <param name="MaxTokens">Optional, 1 to 1,000,000.</param>
 /// <param name="Temperature">Optional, 0 to 2.</param>
-/// <param name="Metadata">Optional string map: at most 32 entries, keys up to 64 and values up to 1,024 characters.</param>
+/// <param name="Metadata">Optional string map: at most 32 entries, keys up to 64 and values up to 1,024 characters, at most <c>Api:MaxMetadataBytes</c> in all as stored.</param>
 /// <param name="FallbackModels">Optional, up to 8 served models tried in order when the model's circuit is open or its context window is too small.</param>
 public sealed record SubmitJobRequest(
     string Prompt,
