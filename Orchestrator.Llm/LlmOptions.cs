@@ -23,7 +23,7 @@ public sealed class LlmOptions
     public TimeSpan MaxRateLimitWait { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
-    /// Consecutive-failure share that opens a deployment's circuit: within
+    /// Share of failed calls that opens a deployment's circuit: within
     /// <see cref="CircuitSamplingDuration"/>, at least <see cref="CircuitMinimumThroughput"/> calls and
     /// this share failed transiently. Default 0.5.
     /// </summary>
@@ -35,8 +35,8 @@ public sealed class LlmOptions
     /// <summary>The window over which a circuit counts failures. Default 30 s.</summary>
     public TimeSpan CircuitSamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long an open circuit stays open before one probe call is let through. Default 15 s.</summary>
-    public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromSeconds(15);
+    /// <summary>How long an open circuit stays open before one probe call is let through. Default 5 s.</summary>
+    public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>One provider deployment: an OpenAI-compatible endpoint (or the simulator) and its limits.</summary>

@@ -32,7 +32,8 @@ public sealed class LlmSimulatorProcess : IAsyncDisposable
     public string Endpoint => $"http://127.0.0.1:{Port}/v1";
 
     /// <summary>Starts the simulator with <paramref name="settings"/> (<c>Simulator:*</c> keys) and waits until it answers.</summary>
-    public static async Task<LlmSimulatorProcess> StartAsync(IReadOnlyDictionary<string, string> settings)
+    /// <param name="port">The port to listen on (to restart one in place); a free one when null.</param>
+    public static async Task<LlmSimulatorProcess> StartAsync(IReadOnlyDictionary<string, string> settings, int? port = null)
     {
         var assembly = WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", "Orchestrator.LlmSimulator", StringComparison.Ordinal);
         if (!File.Exists(assembly))
@@ -40,7 +41,7 @@ public sealed class LlmSimulatorProcess : IAsyncDisposable
             throw new InvalidOperationException($"{assembly} does not exist; build Orchestrator.LlmSimulator first.");
         }
 
-        var port = FreePort();
+        var listenPort = port ?? FreePort();
         var startInfo = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
         {
             RedirectStandardOutput = true,
@@ -55,7 +56,7 @@ public sealed class LlmSimulatorProcess : IAsyncDisposable
             startInfo.Environment.Remove(key);
         }
 
-        startInfo.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+        startInfo.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{listenPort}";
         startInfo.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
         startInfo.Environment["Logging__Console__FormatterName"] = "simple";
         startInfo.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
@@ -65,7 +66,7 @@ public sealed class LlmSimulatorProcess : IAsyncDisposable
         }
 
         var process = Process.Start(startInfo) ?? throw new InvalidOperationException("The simulator did not start.");
-        var simulator = new LlmSimulatorProcess(process, port);
+        var simulator = new LlmSimulatorProcess(process, listenPort);
         process.OutputDataReceived += (_, e) => simulator.Capture(e.Data);
         process.ErrorDataReceived += (_, e) => simulator.Capture(e.Data);
         process.BeginOutputReadLine();
@@ -109,12 +110,22 @@ public sealed class LlmSimulatorProcess : IAsyncDisposable
         return JsonSerializer.Deserialize<SimulatorStatsSnapshot>(json, JsonSerializerOptions.Web)!;
     }
 
+    /// <summary>Kills the process (SIGKILL): the endpoint refuses connections from now on.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync().WaitAsync(WorkerProcess.KillTimeout);
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         }
 
         var output = Output;

@@ -51,7 +51,8 @@ public sealed class ProviderErrorTests
             var (type, attempts) = ids[job.Id];
             Assert.True(job.Status == JobStatus.Failed, $"{type}: {WorkerHarness.Describe([job])}");
             Assert.Equal(type, job.Error!.Type);
-            Assert.Equal(attempts, job.Attempts);
+            Assert.True(attempts == job.Attempts, $"{type}: {job.Attempts} attempts: " +
+                string.Join("; ", job.History.Select(a => $"{a.Attempt} {a.Outcome} {a.Error?.Type} {a.Error?.Message}")));
         }
 
         Assert.Equal(ids.Count, await harness.Db.SortedSetLengthAsync(harness.Keys.DeadLetters));

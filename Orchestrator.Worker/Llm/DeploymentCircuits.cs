@@ -29,6 +29,16 @@ public sealed class DeploymentCircuits(IOptions<LlmOptions> options, TimeProvide
         return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 
+    /// <summary>
+    /// Whether the next call to the deployment is the probe of a circuit that was open: its failure
+    /// says the deployment is still down, not that the job's attempt failed.
+    /// </summary>
+    public bool IsProbing(string provider) =>
+        Get(provider).State.CircuitState is CircuitState.HalfOpen or CircuitState.Open;
+
+    /// <summary>How long a circuit stays open (<c>Llm:CircuitBreakDuration</c>).</summary>
+    public TimeSpan BreakDuration => options.Value.CircuitBreakDuration;
+
     /// <summary>Runs one call through the deployment's circuit.</summary>
     public ValueTask<T> ExecuteAsync<T, TState>(string provider, Func<TState, CancellationToken, ValueTask<T>> call, TState state, CancellationToken cancellationToken) =>
         Get(provider).Pipeline.ExecuteAsync(static (s, ct) => s.Call(s.State, ct), (Call: call, State: state), cancellationToken);

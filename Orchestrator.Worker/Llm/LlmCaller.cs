@@ -115,6 +115,7 @@ public sealed class LlmCaller(
 
         // What the provider counted unless it says otherwise: a refused call counted nothing.
         long used = estimated;
+        var probing = circuits.IsProbing(provider);
         using var renewal = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var renewing = reservation.PermitId is null ? Task.CompletedTask : RenewPermitAsync(reservation, lease, renewal.Token);
         try
@@ -141,6 +142,13 @@ public sealed class LlmCaller(
         {
             used = 0;
             throw;
+        }
+        catch (LlmException e) when (probing)
+        {
+            // The probe of an open circuit failed: the deployment is still down. The job waits for the
+            // next probe (or a fallback) without spending its attempt on a known outage.
+            LlmLog.ProbeFailed(logger, provider, e.Message);
+            throw new CapacityWaitException(circuits.BreakDuration, "circuit-open", provider);
         }
         finally
         {
