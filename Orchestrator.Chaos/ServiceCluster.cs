@@ -74,6 +74,8 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisProcess 
     {
         var environment = CommonEnvironment();
         environment["ASPNETCORE_URLS"] = ApiAddress.ToString().TrimEnd('/');
+        // The chaos clients send no API key: they act as tenant 'default'.
+        environment["Auth__AllowAnonymous"] = "true";
         var number = Interlocked.Increment(ref _apiCount);
         var api = ChildProcess.Start($"api-{number}", "dotnet", [ServiceAssemblies.Api], environment,
             Path.Combine(logFolder, $"api-{number}.log"), workingDirectory: Path.GetDirectoryName(ServiceAssemblies.Api));
