@@ -53,7 +53,7 @@ internal sealed class JobProcessor(
         using var tenantScope = logger.BeginScope(new KeyValuePair<string, object>[] { new(OrchestratorTags.Tenant, job.Tenant) });
         if (delivery.Reclaimed)
         {
-            metrics.JobsReclaimed.Add(1);
+            metrics.JobsReclaimed.Add(1, new KeyValuePair<string, object?>(OrchestratorTags.Tenant, job.Tenant));
             WorkerLog.Reclaimed(logger, job.Id, job.Attempts, AttemptSpan.SubmissionTraceId(job));
         }
 
