@@ -51,6 +51,12 @@ var app = builder.Build();
 // with Redis up. With AbortOnConnectFail=false this returns even while Redis is down.
 app.Services.GetRequiredService<IConnectionMultiplexer>();
 
+// An evicting maxmemory-policy could delete the jobs stream: refuse to run on one (logged, exit 1).
+if (!await app.Services.CheckRedisEvictionPolicyAsync())
+{
+    return 1;
+}
+
 app.UseNoSniff();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
@@ -69,3 +75,6 @@ app.MapDefaultEndpoints();
 app.MapJobsApi();
 
 app.Run();
+
+// 1 when the eviction-policy guard stopped the service after start.
+return Environment.ExitCode;

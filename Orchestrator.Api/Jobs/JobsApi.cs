@@ -30,6 +30,7 @@ public static class JobsApi
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         jobs.MapGet("/{jobId}", GetAsync)
@@ -81,11 +82,12 @@ public static class JobsApi
         var response = JsonSerializer.Serialize(
             new SubmitJobResponse(jobId, JobStatus.Queued, createdAt.UtcDateTime), ApiJsonContext.Default.SubmitJobResponse);
         var activity = Activity.Current;
+        var traceState = activity?.TraceStateString is { Length: > 0 and <= SubmitRequestReader.MaxTraceStateLength } kept ? kept : null;
         // The tenant policy guarantees a tenant claim (an admin key gets 403 before this runs).
         var tenant = context.User.TenantOf()!;
         var tenantTag = new KeyValuePair<string, object?>(OrchestratorTags.Tenant, tenant);
         var job = new NewJob(jobId, request, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
-            activity?.Id, activity?.TraceStateString) { Tenant = tenant };
+            activity?.Id, traceState) { Tenant = tenant };
         var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl, response);
 
         var submitted = await submissions.SubmitAsync(job, claim, activity);
@@ -97,6 +99,10 @@ public static class JobsApi
                     "Reuse a key only to retry the same request; use a new key for a new job.",
                     statusCode: StatusCodes.Status422UnprocessableEntity,
                     title: "Idempotency key reused with other parameters");
+            case SubmitOutcome.QueueFull:
+                return SubmitProblems.QueueFull(context, submitted.QueuedJobs, options.MaxQueuedJobs);
+            case SubmitOutcome.StorageFull:
+                return SubmitProblems.StorageFull(context);
             case SubmitOutcome.Replayed:
                 activity?.SetTag(OrchestratorTags.IdempotentReplay, true);
                 activity?.SetTag(OrchestratorTags.JobId, submitted.JobId);
