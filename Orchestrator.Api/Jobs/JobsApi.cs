@@ -82,10 +82,10 @@ public static class JobsApi
         var response = JsonSerializer.Serialize(
             new SubmitJobResponse(jobId, JobStatus.Queued, createdAt.UtcDateTime), ApiJsonContext.Default.SubmitJobResponse);
         var activity = Activity.Current;
-        var traceState = activity?.TraceStateString is { Length: > 0 and <= SubmitRequestReader.MaxTraceStateLength } kept ? kept : null;
         // The tenant policy guarantees a tenant claim (an admin key gets 403 before this runs).
         var tenant = context.User.TenantOf()!;
         var tenantTag = new KeyValuePair<string, object?>(OrchestratorTags.Tenant, tenant);
+        var traceState = activity?.TraceStateString is { Length: > 0 and <= SubmitRequestReader.MaxTraceStateLength } kept ? kept : null;
         var job = new NewJob(jobId, request, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
             activity?.Id, traceState) { Tenant = tenant };
         var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl, response);
