@@ -31,6 +31,14 @@ public sealed class ApiOptions : IValidatableObject
     [Range(64, 1024 * 1024)]
     public int MaxMetadataBytes { get; set; } = 16 * 1024;
 
+    /// <summary>
+    /// Largest <c>GET /dead-letters</c> page, in bytes of its items' JSON: items stop being added
+    /// before one would pass it (the first is always included) and <c>nextCursor</c> continues from
+    /// there. Default 1 MiB.
+    /// </summary>
+    [Range(1024, 256 * 1024 * 1024)]
+    public int MaxDeadLetterPageBytes { get; set; } = 1024 * 1024;
+
     /// <summary>How long an idempotency key is remembered. Default 24 h.</summary>
     public TimeSpan IdempotencyKeyTtl { get; set; } = TimeSpan.FromHours(24);
 

@@ -1,5 +1,7 @@
 using Orchestrator.Api;
+using Orchestrator.Api.Auth;
 using Orchestrator.Api.Jobs;
+using Orchestrator.Api.OpenApi;
 using Orchestrator.Jobs;
 using Orchestrator.Llm;
 using Orchestrator.ServiceDefaults;
@@ -24,6 +26,7 @@ builder.AddTracedRedisClient("redis", options =>
 
 builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddApiKeyAuthentication();
 builder.Services.AddJobStore();
 builder.Services.AddModelCatalog();
 builder.Services.AddSingleton<SubmitWriter>();
@@ -40,7 +43,7 @@ builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = 
 });
 builder.Services.AddExceptionHandler<RedisUnavailableHandler>();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
-builder.Services.AddOpenApi();
+builder.Services.AddOpenApi(options => options.AddDocumentTransformer<ApiKeySecurityTransformer>());
 
 var app = builder.Build();
 
@@ -56,13 +59,18 @@ if (!await app.Services.CheckRedisEvictionPolicyAsync())
     return 1;
 }
 
+app.UseNoSniff();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseTenantLogScope();
 
-app.MapOpenApi();
+// The contract is public; the operations it describes need a key.
+app.MapOpenApi().AllowAnonymous();
 if (app.Environment.IsDevelopment())
 {
-    app.MapScalarApiReference();
+    app.MapScalarApiReference().AllowAnonymous();
 }
 
 app.MapDefaultEndpoints();

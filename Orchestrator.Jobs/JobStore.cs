@@ -62,7 +62,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
     {
         RedisKey[] keys = idempotency is null
             ? [_keys.Job(job.Id), _keys.Stream]
-            : [_keys.Job(job.Id), _keys.Stream, _keys.Idempotency(idempotency.Key)];
+            : [_keys.Job(job.Id), _keys.Stream, _keys.Idempotency(job.Tenant, idempotency.Key)];
 
         var values = new List<RedisValue>(32)
         {
@@ -73,6 +73,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
             maxQueuedJobs,
         };
         AddField(values, JobFields.Id, job.Id);
+        AddField(values, JobFields.Tenant, job.Tenant);
         AddField(values, JobFields.Status, JobStatus.Queued);
         AddField(values, JobFields.Prompt, job.Request.Prompt);
         AddField(values, JobFields.Model, job.Request.Model);

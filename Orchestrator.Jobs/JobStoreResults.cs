@@ -9,9 +9,13 @@ public sealed record NewJob(
     int MaxAttempts,
     TimeSpan Retention,
     string? TraceParent = null,
-    string? TraceState = null);
+    string? TraceState = null)
+{
+    /// <summary>The tenant the job belongs to; its idempotency keys are scoped to it.</summary>
+    public string Tenant { get; init; } = TenantNames.Default;
+}
 
-/// <summary>The idempotency key a submission carries, and what to remember with it.</summary>
+/// <summary>The idempotency key a submission carries (scoped to the job's tenant), and what to remember with it.</summary>
 /// <param name="Fingerprint">Identifies the request body; a replay must carry the same one.</param>
 /// <param name="ResponseBody">The first answer's body, replayed verbatim.</param>
 public sealed record IdempotencyClaim(string Key, string Fingerprint, TimeSpan Ttl, string ResponseBody);
