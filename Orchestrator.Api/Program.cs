@@ -1,3 +1,6 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 using Orchestrator.Api;
 using Orchestrator.Api.Jobs;
 using Orchestrator.Jobs;
@@ -22,6 +25,9 @@ builder.AddTracedRedisClient("redis", options =>
 });
 
 builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+// Kestrel refuses a larger body itself (413) while it is read, before it is buffered.
+builder.Services.AddOptions<KestrelServerOptions>().Configure<IOptions<ApiOptions>>((kestrel, api) =>
+    kestrel.Limits.MaxRequestBodySize = api.Value.MaxRequestBodySize);
 builder.Services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<SubmitWriter>();
@@ -37,7 +43,12 @@ builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = 
     }
 });
 builder.Services.AddExceptionHandler<RedisUnavailableHandler>();
-builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+builder.Services.ConfigureHttpJsonOptions(o =>
+{
+    o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+    // Numbers are numbers: the OpenAPI document then types them as such, not "integer | string".
+    o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+});
 builder.Services.AddOpenApi();
 
 var app = builder.Build();

@@ -57,7 +57,7 @@ public static class JobsApi
             return TypedResults.Problem(keyError, statusCode: StatusCodes.Status400BadRequest, title: "Invalid idempotency key");
         }
 
-        var read = await SubmitRequestReader.ReadAsync(context.Request, options, cancellationToken);
+        var read = await SubmitRequestReader.ReadAsync(context, options, cancellationToken);
         if (read.Request is not { } request)
         {
             return read.Errors is { } errors

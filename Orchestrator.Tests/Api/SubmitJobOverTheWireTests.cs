@@ -56,6 +56,22 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
         Assert.True(status == 202, $"Answered {status}: {body}");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Submit_BodyOverLimitOnKestrel_Returns413Problem(bool announced)
+    {
+        // Kestrel enforces Api:MaxRequestBodySize itself: up front for a Content-Length, while reading for chunked.
+        using var client = new HttpClient { BaseAddress = api.ServerAddress, Timeout = ApiFactory.RequestTimeout };
+        var body = Encoding.UTF8.GetBytes($$"""{"prompt":"{{new string('p', ApiFactory.MaxRequestBodySize)}}"}""");
+        HttpContent content = announced ? new ByteArrayContent(body) : new StreamContent(new NonSeekableStream(body));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+
+        using var response = await ApiFactory.PostJobAsync(client, content);
+
+        await ProblemAssert.IsProblemNamingAsync(response, System.Net.HttpStatusCode.RequestEntityTooLarge, "MaxRequestBodySize");
+    }
+
     /// <summary>Sends one HTTP/1.1 <c>POST /jobs</c> with the given extra header lines; returns status, content type and body.</summary>
     private async Task<(int Status, string ContentType, string Body)> SendAsync(byte[] extraHeaderLines)
     {
@@ -110,5 +126,11 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
             result.Append(chunked, lineEnd + 2, size);
             position = lineEnd + 2 + size + 2;
         }
+    }
+
+    /// <summary>A stream without a length, so <see cref="HttpClient"/> sends it chunked.</summary>
+    private sealed class NonSeekableStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
     }
 }
