@@ -14,7 +14,8 @@ namespace Orchestrator.Api;
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     NumberHandling = JsonNumberHandling.Strict,
     AllowDuplicateProperties = false,
-    MaxDepth = JobLimits.MaxJsonDepth)]
+    MaxDepth = JobLimits.MaxJsonDepth,
+    Converters = [typeof(UtcTimestampConverter)])]
 [JsonSerializable(typeof(SubmitJobRequest))]
 [JsonSerializable(typeof(SubmitJobResponse))]
 [JsonSerializable(typeof(JobResource))]

@@ -1,6 +1,4 @@
 using System.Text.Json.Serialization;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Options;
 using Orchestrator.Api;
 using Orchestrator.Api.Jobs;
 using Orchestrator.Jobs;
@@ -24,11 +22,17 @@ builder.AddTracedRedisClient("redis", options =>
     options.SyncTimeout = 3000;
 });
 
-builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-// Kestrel refuses a larger body itself (413) while it is read, before it is buffered.
-builder.Services.AddOptions<KestrelServerOptions>().Configure<IOptions<ApiOptions>>((kestrel, api) =>
-    kestrel.Limits.MaxRequestBodySize = api.Value.MaxRequestBodySize);
-builder.Services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddValidatedOptions<ApiOptions>(ApiOptions.Section);
+// Kestrel answers what it refuses before the app runs with an empty body (not customisable), so
+// the refusals that matter here happen in the app, as problems: a header value with a non-ASCII
+// byte reaches the app (read as Latin-1) and gets a 400 problem from the header's own check, and
+// headers are limited by RequestHeadersLimit (431 problem) below Kestrel's own, larger limit.
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.RequestHeaderEncodingSelector = _ => System.Text.Encoding.Latin1;
+    kestrel.Limits.MaxRequestHeadersTotalSize = 2 * RequestHeadersLimit.MaxTotalSize;
+});
+builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<SubmitWriter>();
 builder.Services.AddSingleton<OrchestratorMetrics>();
@@ -48,10 +52,18 @@ builder.Services.ConfigureHttpJsonOptions(o =>
     o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
     // Numbers are numbers: the OpenAPI document then types them as such, not "integer | string".
     o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+    // The context's own options do not carry over to these: times are fixed-width here too.
+    o.SerializerOptions.Converters.Add(new UtcTimestampConverter());
 });
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
+
+// A bad setting ends the start with one line naming its key and exit code 1, not a stack trace.
+if (!app.ConfigurationIsValid())
+{
+    return 1;
+}
 
 // Connect to Redis before the first request, not during it: the client connects synchronously
 // (up to ConnectTimeout), and when an API restarted under load resolves it inside a burst of
@@ -61,6 +73,7 @@ app.Services.GetRequiredService<IConnectionMultiplexer>();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseMiddleware<RequestHeadersLimit>();
 
 app.MapOpenApi();
 if (app.Environment.IsDevelopment())
@@ -72,3 +85,4 @@ app.MapDefaultEndpoints();
 app.MapJobsApi();
 
 app.Run();
+return 0;

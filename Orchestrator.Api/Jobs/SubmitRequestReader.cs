@@ -3,6 +3,7 @@ using System.ComponentModel.DataAnnotations;
 using System.IO.Pipelines;
 using System.Text.Json;
 using System.Text.Unicode;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Net.Http.Headers;
 
 namespace Orchestrator.Api.Jobs;
@@ -22,12 +23,17 @@ internal static class SubmitRequestReader
                 "Send the job as JSON with 'Content-Type: application/json'.");
         }
 
+        // Kestrel enforces Api:MaxRequestBodySize while the body is read (413 past it), on this endpoint only.
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = options.MaxRequestBodySize;
+        }
+
         PipeReader pipe = request.BodyReader;
         ReadResult read;
         try
         {
-            // Kestrel enforces Api:MaxRequestBodySize (it throws 413 past it); the length check also
-            // bounds hosts that do not (TestServer).
+            // The length check bounds hosts without that feature (TestServer).
             while (!(read = await pipe.ReadAsync(cancellationToken)).IsCompleted && read.Buffer.Length <= options.MaxRequestBodySize)
             {
                 pipe.AdvanceTo(read.Buffer.Start, read.Buffer.End);

@@ -35,17 +35,28 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
         Assert.Contains("idempotency", problem.RootElement.GetProperty("detail").GetString(), StringComparison.OrdinalIgnoreCase);
     }
 
-    [Fact]
-    public async Task Submit_NonAsciiIdempotencyKeyBytes_Returns400NeverAccepted()
+    [Theory]
+    [InlineData(new byte[] { 0xC3, 0xA9 })]
+    [InlineData(new byte[] { 0xE9 })]
+    public async Task Submit_NonAsciiIdempotencyKeyBytes_Returns400Problem(byte[] nonAscii)
     {
-        // UTF-8 "clé": Kestrel either refuses the header itself or hands the API a non-ASCII key.
-        var (status, contentType, body) = await SendAsync([.. "x-idempotency-key: cl"u8, 0xC3, 0xA9, .. "\r\n"u8]);
+        // UTF-8 "clé", or Latin-1 "clé": Kestrel hands the key to the API (read as Latin-1), which refuses it.
+        var (status, contentType, body) = await SendAsync([.. "x-idempotency-key: cl"u8, .. nonAscii, .. "\r\n"u8]);
 
         Assert.True(status == 400, $"Answered {status}: {body}");
-        if (body.Length > 0)
-        {
-            Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
-        }
+        Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
+        using var problem = JsonDocument.Parse(body);
+        Assert.Contains("ASCII", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Submit_40KBHeader_Returns431Problem()
+    {
+        var (status, contentType, body) = await SendAsync(Encoding.ASCII.GetBytes($"X-Padding: {new string('p', 40 * 1024)}\r\n"));
+
+        Assert.True(status == 431, $"Answered {status}: {body}");
+        Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
+        Assert.Equal(431, JsonDocument.Parse(body).RootElement.GetProperty("status").GetInt32());
     }
 
     [Fact]
