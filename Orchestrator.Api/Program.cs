@@ -55,7 +55,7 @@ builder.Services.ConfigureHttpJsonOptions(o =>
     // The context's own options do not carry over to these: times are fixed-width here too.
     o.SerializerOptions.Converters.Add(new UtcTimestampConverter());
 });
-builder.Services.AddOpenApi();
+builder.Services.AddOpenApi(options => options.AddOrchestratorContract());
 
 var app = builder.Build();
 

@@ -21,21 +21,27 @@ public static class JobsApi
             .WithSummary("Submit a prompt; answers 202 with the job id at once.")
             .Accepts<SubmitJobRequest>("application/json")
             .Produces<SubmitJobResponse>(StatusCodes.Status202Accepted)
+            // Also a plain problem (no errors) for a malformed body or idempotency key.
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         jobs.MapGet("/{jobId}", GetAsync)
             .WithName("GetJob")
             .WithSummary("A job's status, result or error, and the history of its attempts.")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         app.MapGet("/dead-letters", ListDeadLettersAsync)
             .WithTags("Jobs")
             .WithName("ListDeadLetters")
             .WithSummary("Jobs that failed for good (retries exhausted or a permanent error), newest first.")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         return app;
@@ -122,11 +128,15 @@ public static class JobsApi
                 statusCode: StatusCodes.Status400BadRequest, title: "Invalid cursor");
         }
 
-        var page = await store.ListDeadLettersAsync(limit ?? 50, cursor);
+        var page = await store.ListDeadLettersAsync(limit ?? DeadLetterPageDefault, cursor);
         return TypedResults.Ok(new DeadLetterPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
     }
 
-    private const int DeadLetterPageLimit = 500;
+    /// <summary>Largest <c>limit</c> of <c>GET /dead-letters</c>.</summary>
+    internal const int DeadLetterPageLimit = 500;
+
+    /// <summary>The <c>limit</c> of <c>GET /dead-letters</c> when none is given.</summary>
+    internal const int DeadLetterPageDefault = 50;
 
     private static IResult Accepted(string jobId, string body) => new AcceptedJson($"/jobs/{jobId}", body);
 
