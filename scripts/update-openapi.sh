@@ -3,6 +3,6 @@
 # that otherwise fails when the file and the generated document differ.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-UPDATE_OPENAPI=1 dotnet test --project Orchestrator.Tests/Orchestrator.Tests.csproj -c Release -- \
+UPDATE_OPENAPI=1 dotnet test --project Orchestrator.IntegrationTests/Orchestrator.IntegrationTests.csproj -c Release -- \
     --filter-method "*CheckedInDocument_IsTheGeneratedDocument"
 echo "docs/openapi.json regenerated; lint it with: (cd tools/contract && npm ci && npm run lint)"
