@@ -71,7 +71,7 @@ internal static class OpenApiContract
 
                     if (operation.Responses?["202"] is OpenApiResponse accepted)
                     {
-                        AddHeader(accepted, "Location", "The job's URL (/jobs/{jobId}).", new OpenApiSchema { Type = JsonSchemaType.String, Format = "uri-reference" });
+                        AddHeader(accepted, "Location", "The job's URL (/jobs/{jobId}).", new OpenApiSchema { Type = JsonSchemaType.String });
                         AddHeader(accepted, "Idempotent-Replayed", "Present (true) when this answer replays an earlier submission with the same key.",
                             new OpenApiSchema { Type = JsonSchemaType.String, Enum = [JsonValue.Create("true")] });
                     }
