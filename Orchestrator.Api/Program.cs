@@ -1,6 +1,8 @@
 using System.Text.Json.Serialization;
 using Orchestrator.Api;
+using Orchestrator.Api.Auth;
 using Orchestrator.Api.Jobs;
+using Orchestrator.Api.OpenApi;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
 using Scalar.AspNetCore;
@@ -33,6 +35,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.Limits.MaxRequestHeadersTotalSize = 2 * RequestHeadersLimit.MaxTotalSize;
 });
 builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
+builder.Services.AddApiKeyAuthentication();
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<SubmitWriter>();
 builder.Services.AddSingleton<OrchestratorMetrics>();
@@ -55,7 +58,7 @@ builder.Services.ConfigureHttpJsonOptions(o =>
     // The context's own options do not carry over to these: times are fixed-width here too.
     o.SerializerOptions.Converters.Add(new UtcTimestampConverter());
 });
-builder.Services.AddOpenApi(options => options.AddOrchestratorContract());
+builder.Services.AddOpenApi(options => options.AddOrchestratorContract().AddDocumentTransformer<ApiKeySecurityTransformer>());
 
 var app = builder.Build();
 
@@ -71,18 +74,31 @@ if (!app.ConfigurationIsValid())
 // with Redis up. With AbortOnConnectFail=false this returns even while Redis is down.
 app.Services.GetRequiredService<IConnectionMultiplexer>();
 
+// An evicting maxmemory-policy could delete the jobs stream: refuse to run on one (logged, exit 1).
+if (!await app.Services.CheckRedisEvictionPolicyAsync())
+{
+    return 1;
+}
+
+app.UseNoSniff();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseMiddleware<RequestHeadersLimit>();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseTenantLogScope();
 
-app.MapOpenApi();
+// The contract is public; the operations it describes need a key.
+app.MapOpenApi().AllowAnonymous();
 if (app.Environment.IsDevelopment())
 {
-    app.MapScalarApiReference();
+    app.MapScalarApiReference().AllowAnonymous();
 }
 
 app.MapDefaultEndpoints();
 app.MapJobsApi();
 
 app.Run();
-return 0;
+
+// 1 when the eviction-policy guard stopped the service after start.
+return Environment.ExitCode;

@@ -27,6 +27,11 @@ public sealed class OrchestratorClient
         _http = http ?? throw new ArgumentNullException(nameof(http));
         _options = options ?? new OrchestratorClientOptions();
         _time = timeProvider ?? TimeProvider.System;
+        if (_options.ApiKey is { Length: > 0 } apiKey)
+        {
+            _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
+        }
+
         var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time };
         if (_options.MaxSubmitRetries > 0)
         {

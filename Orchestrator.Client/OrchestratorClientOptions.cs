@@ -3,6 +3,9 @@ namespace Orchestrator.Client;
 /// <summary>How <see cref="OrchestratorClient"/> re-sends submissions and waits for jobs.</summary>
 public sealed class OrchestratorClientOptions
 {
+    /// <summary>The API key sent as <c>Authorization: Bearer</c> on every request. Default none (an API that allows anonymous callers).</summary>
+    public string? ApiKey { get; set; }
+
     /// <summary>
     /// Re-sends of one submission (same idempotency key) after a 503, a timeout or a connection
     /// failure. Default 5; 0 sends once.

@@ -9,6 +9,9 @@ public sealed class ApiProcessFixture : IAsyncLifetime
     private RedisServer? _redis;
     private ChildProcess? _api;
 
+    /// <summary>The API key of the tenant the examples run as (<c>Tenants:readme:ApiKeys:0</c>).</summary>
+    public string ApiKey { get; } = $"readme-{Guid.NewGuid():N}";
+
     /// <summary>The API's address.</summary>
     public Uri Address { get; } = new($"http://127.0.0.1:{LoopbackPort.Next()}/");
 
@@ -27,9 +30,11 @@ public sealed class ApiProcessFixture : IAsyncLifetime
                 ["ConnectionStrings__redis"] = _redis.ConnectionString,
                 ["ASPNETCORE_URLS"] = Address.ToString().TrimEnd('/'),
                 ["Logging__LogLevel__Default"] = "Warning",
+                ["Tenants__readme__ApiKeys__0"] = ApiKey,
             },
             DropInherited = static key => key.StartsWith("ASPNETCORE_", StringComparison.Ordinal) || key.StartsWith("OTEL_", StringComparison.Ordinal)
-                || key.StartsWith("Api__", StringComparison.OrdinalIgnoreCase) || key.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase),
+                || key.StartsWith("Api__", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("Auth__", StringComparison.OrdinalIgnoreCase) || key.StartsWith("Tenants__", StringComparison.OrdinalIgnoreCase) || key.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase),
         });
         using var probe = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(5) };
         await AsyncWait.WaitUntilAsync(async () =>

@@ -13,7 +13,15 @@ namespace Orchestrator.ContractTests;
 /// </summary>
 public sealed class ReadmeExamplesTests(ApiProcessFixture api) : IClassFixture<ApiProcessFixture>
 {
-    private readonly ContractClient _client = new(new HttpClientRequestAdapter(new AnonymousAuthenticationProvider()) { BaseUrl = api.Address.ToString().TrimEnd('/') });
+    // The key in x-api-key, one of the document's security schemes (Kiota's own API-key provider insists on https).
+    private readonly ContractClient _client = new(new HttpClientRequestAdapter(new AnonymousAuthenticationProvider(), httpClient: WithApiKey(api.ApiKey)) { BaseUrl = api.Address.ToString().TrimEnd('/') });
+
+    private static HttpClient WithApiKey(string key)
+    {
+        var client = KiotaClientFactory.Create();
+        client.DefaultRequestHeaders.Add("x-api-key", key);
+        return client;
+    }
 
     [Fact]
     public async Task SubmitWithKey_ReplaySameBody_422OtherBody_ThenGetTheJob()

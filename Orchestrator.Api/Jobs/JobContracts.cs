@@ -31,6 +31,13 @@ public static class JobLimits
 
     /// <summary>Deepest nesting of objects and arrays a body may have.</summary>
     public const int MaxJsonDepth = 16;
+
+    /// <summary>
+    /// The longest W3C <c>tracestate</c> kept with a job, in characters (ASCII by the spec). The
+    /// spec asks vendors to propagate at least 512; a longer header is dropped (the trace still
+    /// links through <c>traceparent</c>), not refused: it is a client's tracing, not its job.
+    /// </summary>
+    public const int MaxTraceStateLength = 512;
 }
 
 /// <summary>The body of <c>POST /jobs</c>: only <c>prompt</c> is required.</summary>
@@ -52,13 +59,14 @@ public sealed class SubmitJobRequest : IValidatableObject
     [Range(0, JobLimits.MaxTemperature, ErrorMessage = "temperature must be a number from 0 to 2.")]
     public double? Temperature { get; init; }
 
-    /// <summary>Optional string map: at most 32 entries, keys 1 to 64 and values up to 1,024 characters.</summary>
+    /// <summary>Optional string map: at most 32 entries, keys 1 to 64 and values up to 1,024 characters, at most <c>Api:MaxMetadataBytes</c> in all as stored.</summary>
     public Dictionary<string, string>? Metadata { get; init; }
 
     /// <summary>The rules attributes cannot state: a configured prompt limit, and metadata entries.</summary>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        var maxPromptLength = validationContext.GetRequiredService<IOptions<ApiOptions>>().Value.MaxPromptLength;
+        var options = validationContext.GetRequiredService<IOptions<ApiOptions>>().Value;
+        var maxPromptLength = options.MaxPromptLength;
         if (string.IsNullOrWhiteSpace(Prompt))
         {
             yield return new ValidationResult("prompt must not be blank.", ["prompt"]);
@@ -71,22 +79,30 @@ public sealed class SubmitJobRequest : IValidatableObject
         if (Metadata is { Count: > JobLimits.MaxMetadataEntries })
         {
             yield return new ValidationResult($"metadata has more than {JobLimits.MaxMetadataEntries} entries.", ["metadata"]);
+            yield break;
         }
 
+        var entriesValid = true;
         foreach (var (key, value) in Metadata ?? [])
         {
-            if (CharacterLengthAttribute.Count(key) is 0 or > JobLimits.MaxMetadataKeyLength)
+            var problem = CharacterLengthAttribute.Count(key) is 0 or > JobLimits.MaxMetadataKeyLength
+                ? $"metadata keys must be 1 to {JobLimits.MaxMetadataKeyLength} characters of valid Unicode."
+                : value is null
+                    ? $"metadata['{key}'] must be a string, not null."
+                    : CharacterLengthAttribute.Count(value) is var chars && chars > JobLimits.MaxMetadataValueLength
+                        ? $"metadata['{key}'] is {chars:N0} characters; the limit is {JobLimits.MaxMetadataValueLength:N0}."
+                        : null;
+            if (problem is not null)
             {
-                yield return new ValidationResult($"metadata keys must be 1 to {JobLimits.MaxMetadataKeyLength} characters of valid Unicode.", ["metadata"]);
+                entriesValid = false;
+                yield return new ValidationResult(problem, ["metadata"]);
             }
-            else if (value is null)
-            {
-                yield return new ValidationResult($"metadata['{key}'] must be a string, not null.", ["metadata"]);
-            }
-            else if (CharacterLengthAttribute.Count(value) is var chars && chars > JobLimits.MaxMetadataValueLength)
-            {
-                yield return new ValidationResult($"metadata['{key}'] is {chars:N0} characters; the limit is {JobLimits.MaxMetadataValueLength:N0}.", ["metadata"]);
-            }
+        }
+
+        if (entriesValid && Metadata is { Count: > 0 } && JobMetadata.StoredBytes(Metadata) is var bytes && bytes > options.MaxMetadataBytes)
+        {
+            yield return new ValidationResult($"metadata takes {bytes:N0} bytes as stored (JSON, UTF-8; non-ASCII characters escaped, 6 bytes each); " +
+                $"the limit is {options.MaxMetadataBytes:N0} (Api:MaxMetadataBytes).", ["metadata"]);
         }
     }
 }

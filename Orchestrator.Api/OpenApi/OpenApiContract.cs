@@ -6,7 +6,7 @@ using Microsoft.OpenApi;
 using Orchestrator.Api.Jobs;
 using Orchestrator.Jobs;
 
-namespace Orchestrator.Api;
+namespace Orchestrator.Api.OpenApi;
 
 /// <summary>
 /// What the generator cannot see in the code and the OpenAPI document must still state: header
@@ -33,17 +33,15 @@ internal static class OpenApiContract
             // A fixed address, not the one a request came in on: the document is checked in.
             document.Servers = [new OpenApiServer { Url = DefaultServer, Description = "The AppHost's default (Api:Port)." }];
             document.Tags = new HashSet<OpenApiTag> { new() { Name = "Jobs", Description = "Jobs and dead letters." } };
-            // No authentication (yet): an empty requirement says so explicitly.
-            document.Security = [new OpenApiSecurityRequirement()];
             return Task.CompletedTask;
         });
         options.AddOperationTransformer((operation, context, _) =>
         {
             foreach (var (status, response) in operation.Responses ?? [])
             {
-                if (status == "503" && response is OpenApiResponse unavailable)
+                if (status is "429" or "503" && response is OpenApiResponse later)
                 {
-                    AddHeader(unavailable, "Retry-After", "Seconds to wait before retrying.", Integer(minimum: 0));
+                    AddHeader(later, "Retry-After", "Seconds to wait before retrying.", Integer(minimum: 0));
                 }
             }
 
