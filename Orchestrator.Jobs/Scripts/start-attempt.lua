@@ -1,11 +1,15 @@
 --[[
   start-attempt: record an attempt durably before the LLM is called, so a crash during the call
   still counts it (the attempt count is never reset). claim.lua does the same for a job that may
-  start at once (its ARGV[7]); this script starts the attempts after that, and the first one of a
+  start at once (its ARGV[4]); this script starts the attempts after that, and the first one of a
   job claimed while waiting for its retry time or by a draining worker.
 
   KEYS[1]  job hash            KEYS[2]  job history list
   ARGV[1]  lease token         ARGV[2]  now, Unix ms
+  ARGV[3]  the attempt to start (the job's attempts + 1 as the caller knows them)
+
+  Re-sent: the call is identified by its lease token and attempt. One that already applied (the
+  job is 'processing' that attempt under that lease) answers {'ok', attempt} again, changing nothing.
 
   Returns  {'ok', attempt}       the number of the attempt now running
          | {'lost'}              the caller no longer holds the lease
@@ -16,11 +20,15 @@ local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAtte
 if job[1] ~= ARGV[1] then
   return {'lost'}
 end
+local attempts = tonumber(job[3] or '0')
+if job[2] == 'processing' and attempts == tonumber(ARGV[3]) then
+  return {'ok', attempts}
+end
 if job[2] ~= 'queued' and job[2] ~= 'retrying' then
   return {'unexpected', job[2] or 'missing'}
 end
 
-local attempt = tonumber(job[3] or '0') + 1
+local attempt = attempts + 1
 if attempt > tonumber(job[4]) then
   return {'exhausted'}
 end

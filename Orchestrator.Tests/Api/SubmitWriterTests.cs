@@ -84,7 +84,7 @@ public sealed class SubmitWriterTests
             await Record.ExceptionAsync(() => writer.SubmitAsync(NewJob($"during {i}"), null, null).Bounded()))).Bounded();
 
         // The API answers these 503: the error each request sees is the one that says Redis is away.
-        Assert.All(failed, e => Assert.True(e is not null && RedisUnavailability.IsUnavailable(e), $"not a Redis-unavailable error: {e}"));
+        Assert.All(failed, e => Assert.True(e is not null && RedisFailure.IsTransient(e), $"not a Redis-unavailable error: {e}"));
 
         await harness.Redis.StartAsync(TestContext.Current.CancellationToken).Bounded();
         await AsyncWait.WaitUntilAsync(() => connection.IsConnected, TimeSpan.FromSeconds(30), "the client has reconnected");

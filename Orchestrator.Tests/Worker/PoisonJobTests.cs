@@ -21,13 +21,13 @@ public sealed class PoisonJobTests
 
         for (var crash = 1; crash <= MaxAttempts; crash++)
         {
-            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}", MaxAttempts).Bounded();
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}").Bounded();
             Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
             // The worker dies here, before recording attempt 1. Another worker reclaims the entry.
             delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{crash + 1}", TimeSpan.Zero, 10).Bounded());
         }
 
-        var last = await harness.Store.ClaimAsync(delivery, "worker-last", MaxAttempts).Bounded();
+        var last = await harness.Store.ClaimAsync(delivery, "worker-last").Bounded();
 
         Assert.Equal(ClaimOutcome.DeadLettered, last.Outcome);
         var job = await harness.GetAsync(jobId);
@@ -47,14 +47,14 @@ public sealed class PoisonJobTests
 
         for (var crash = 1; crash <= MaxAttempts; crash++)
         {
-            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}", MaxAttempts).Bounded();
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}").Bounded();
             Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
-            Assert.Equal((StartAttemptOutcome.Started, crash), await harness.Store.StartAttemptAsync(claim.Lease).Bounded());
+            Assert.Equal((StartAttemptOutcome.Started, crash), await harness.Store.StartAttemptAsync(claim.Lease, crash).Bounded());
             // The worker dies mid-call.
             delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{crash + 1}", TimeSpan.Zero, 10).Bounded());
         }
 
-        var last = await harness.Store.ClaimAsync(delivery, "worker-last", MaxAttempts).Bounded();
+        var last = await harness.Store.ClaimAsync(delivery, "worker-last").Bounded();
 
         Assert.Equal(ClaimOutcome.DeadLettered, last.Outcome);
         var job = await harness.GetAsync(jobId);
@@ -76,13 +76,13 @@ public sealed class PoisonJobTests
         // Many shutdowns in a row, each handing the job back: never a reason to dead-letter it.
         for (var handBack = 1; handBack <= MaxAttempts * 2; handBack++)
         {
-            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{handBack}", MaxAttempts).Bounded();
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{handBack}").Bounded();
             Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
             Assert.True(await harness.Store.ReleaseAsync(claim.Lease).Bounded());
             delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{handBack + 1}", TimeSpan.FromSeconds(30), 10).Bounded());
         }
 
-        var final = await harness.Store.ClaimAsync(delivery, "worker-last", MaxAttempts).Bounded();
+        var final = await harness.Store.ClaimAsync(delivery, "worker-last").Bounded();
 
         Assert.Equal(ClaimOutcome.Claimed, final.Outcome);
         Assert.Equal(1, (await harness.GetAsync(jobId)).Deliveries);

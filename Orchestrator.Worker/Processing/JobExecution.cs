@@ -16,11 +16,12 @@ internal sealed class JobExecution : IAttemptState, IDisposable
     private int _startedAttempt;
     private bool _recordingOutcome;
 
-    public JobExecution(JobLease lease, Job job, int maxAttempts, CancellationToken hardStop)
+    public JobExecution(JobLease lease, Job job, CancellationToken hardStop)
     {
         Lease = lease;
         Job = job;
-        MaxAttempts = maxAttempts;
+        // The job's own budget, fixed when it was submitted (claim.lua enforces the same number).
+        MaxAttempts = job.MaxAttempts ?? 1;
         Attempt = job.Attempts;
         _cancellation = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
     }
