@@ -99,13 +99,19 @@ public sealed partial class JobStore
             return [];
         }
 
+        return await ClaimManyAsync(NewLeases(deliveries, consumer), startAttempt).ConfigureAwait(false);
+    }
+
+    /// <summary>A new lease (a fresh random token) on each delivery, for <see cref="ClaimManyAsync(IReadOnlyList{JobLease}, bool)"/>.</summary>
+    public static JobLease[] NewLeases(IReadOnlyList<Delivery> deliveries, string consumer)
+    {
         var leases = new JobLease[deliveries.Count];
         for (var i = 0; i < deliveries.Count; i++)
         {
             leases[i] = new JobLease(deliveries[i].JobId, deliveries[i].EntryId, NewToken(), consumer);
         }
 
-        return await ClaimManyAsync(leases, startAttempt).ConfigureAwait(false);
+        return leases;
     }
 
     /// <summary>

@@ -171,12 +171,16 @@ internal sealed class JobWorker(
             return;
         }
 
+        // The leases (their tokens identify this claim) are made once: a claim sent again after a
+        // timeout must be the same claim, which claim.lua then answers as it did the first time.
+        var leases = JobStore.NewLeases(deliveries, Consumer);
+        // A draining worker claims without starting an attempt: the job is handed back unspent.
+        var startAttempt = !_draining;
         IReadOnlyList<ClaimResult> claims;
         try
         {
-            // A draining worker claims without starting an attempt: the job is handed back unspent.
             claims = await _redis.ExecuteRedisAsync(
-                "claim", _ => store.ClaimManyAsync(deliveries, Consumer, startAttempt: !_draining), stoppingToken).ConfigureAwait(false);
+                "claim", _ => store.ClaimManyAsync(leases, startAttempt), stoppingToken).ConfigureAwait(false);
             loops.Succeeded(loop);
         }
         catch (Exception e)
