@@ -4,6 +4,7 @@ using Orchestrator.Benchmarks;
 using Orchestrator.Benchmarks.Infrastructure;
 using Orchestrator.Benchmarks.Scenarios;
 using StackExchange.Redis;
+using Orchestrator.Testing;
 
 // dotnet run -c Release --project Orchestrator.Benchmarks [-- --scenario S2[,S3]] [--runs N] [--json]
 if (args is [HttpFloor.Argument])
@@ -34,7 +35,7 @@ if (!BenchmarkContext.IsRelease)
 }
 
 var root = RepositoryRoot();
-await using var redis = await RedisProcess.StartAsync();
+await using var redis = await RedisServer.StartAsync();
 await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
 var context = new BenchmarkContext(redis, connection, root, log);
 log.WriteLine($"redis-server on port {redis.Port} (no persistence); services from {Path.GetDirectoryName(context.WorkerAssembly)}");

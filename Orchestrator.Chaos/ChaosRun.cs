@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Orchestrator.Jobs;
+using Orchestrator.Testing;
 using StackExchange.Redis;
 
 namespace Orchestrator.Chaos;
@@ -31,7 +32,13 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
         })
         { Timeout = Timeout.InfiniteTimeSpan };
         var history = new ClientHistory();
-        using var redis = new RedisProcess(Path.Combine(output, "redis"), Path.Combine(output, "redis.log"), RedisProcess.FreeLoopbackPort());
+        using var redis = RedisServer.Create(new RedisServerOptions
+        {
+            AppendOnly = true,
+            DataPath = Path.Combine(output, "redis"),
+            LogPath = Path.Combine(output, "redis.log"),
+            LogLevel = "notice",
+        });
         using var cluster = new ServiceCluster(options, redis, output, http);
 
         // If this process is stopped (Ctrl+C, a test timeout's SIGTERM), take the children with it.
@@ -44,7 +51,7 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
         ChaosClients clients;
         try
         {
-            await redis.StartAsync(StartTimeout);
+            await redis.StartAsync();
             await cluster.StartApiAsync(StartTimeout);
             for (var i = 0; i < options.Workers; i++)
             {
@@ -75,7 +82,7 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
                 await clients.ObserveOneAsync(id);
             }
 
-            var died = cluster.EverStarted.Where(p => p.HasExited && !p.StoppedByRun).Select(p => $"{p.Name} (pid {p.Pid}) exited by itself; see its log").ToList();
+            var died = cluster.EverStarted.Where(p => p.HasExited && !p.StoppedByOwner).Select(p => $"{p.Name} (pid {p.Pid}) exited by itself; see its log").ToList();
             await cluster.StopAllAsync();
             var checker = new InvariantChecker(options, history, cluster.ReportedCompletions);
             await using (var connection = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},abortConnect=false,syncTimeout=10000,asyncTimeout=10000"))
@@ -86,7 +93,7 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
 
             results.Add(checker.CheckAnswers());
             results.Add(new InvariantResult(7, "no API or worker process died by itself", cluster.EverStarted.Count, died));
-            await redis.ShutdownAsync(TimeSpan.FromSeconds(30));
+            await redis.StopAsync();
             cluster.Dispose();
             results.Add(InvariantChecker.CheckProcesses([.. cluster.EverStarted.Select(p => p.Pid), .. redis.StartedPids]));
             results.Sort((a, b) => a.Number.CompareTo(b.Number));
@@ -155,7 +162,7 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
     }
 
     /// <summary>Waits (bounded) until every acknowledged job is completed or failed.</summary>
-    private async Task<bool> DrainAsync(RedisProcess redis, ClientHistory history)
+    private async Task<bool> DrainAsync(RedisServer redis, ClientHistory history)
     {
         var ids = history.AcknowledgedJobs().ToList();
         var keys = new RedisKeys();
@@ -200,7 +207,7 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
         }
     }
 
-    private static void KillAll(ServiceCluster cluster, RedisProcess redis)
+    private static void KillAll(ServiceCluster cluster, RedisServer redis)
     {
         cluster.Dispose();
         redis.Dispose();

@@ -1,9 +1,10 @@
+using Orchestrator.Testing;
 using System.Diagnostics;
 
 namespace Orchestrator.Chaos;
 
 /// <summary>The faults, one at a time at random intervals, drawn from a shuffled deck so every kind recurs.</summary>
-internal sealed class FaultInjector(ChaosOptions options, RedisProcess redis, ServiceCluster cluster, Action<string> log, TimeProvider time)
+internal sealed class FaultInjector(ChaosOptions options, RedisServer redis, ServiceCluster cluster, Action<string> log, TimeProvider time)
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
 
@@ -78,20 +79,20 @@ internal sealed class FaultInjector(ChaosOptions options, RedisProcess redis, Se
                 if (options.RedisSigkill && random.Next(2) == 0)
                 {
                     RedisKills.Add(time.GetUtcNow());
-                    await redis.KillAsync(TimeSpan.FromSeconds(10));
+                    await redis.KillAsync();
                 }
                 else if (random.Next(2) == 0)
                 {
-                    await redis.ShutdownAsync(TimeSpan.FromSeconds(30));
+                    await redis.StopAsync();
                 }
                 else
                 {
-                    await redis.TerminateAsync(TimeSpan.FromSeconds(30));
+                    await redis.TerminateAsync();
                 }
 
                 // Down for a moment: clients see 503s and connection errors, workers back off.
                 await Task.Delay(TimeSpan.FromMilliseconds(random.Next(200, 2000)));
-                await redis.StartAsync(ReadyTimeout);
+                await redis.StartAsync();
                 RedisRestarts++;
                 break;
         }

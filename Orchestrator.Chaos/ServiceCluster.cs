@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Chaos;
 
@@ -9,7 +10,7 @@ namespace Orchestrator.Chaos;
 /// The API and worker processes of the run, started with short leases and small retry delays so
 /// that faults play out within seconds. Counts the completions the workers report.
 /// </summary>
-internal sealed partial class ServiceCluster(ChaosOptions options, RedisProcess redis, string logFolder, HttpClient probe) : IDisposable
+internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer redis, string logFolder, HttpClient probe) : IDisposable
 {
     private readonly List<ChildProcess> _workers = [];
     private readonly List<ChildProcess> _everStarted = [];
@@ -21,7 +22,7 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisProcess 
     /// <summary>Writes or renewals of a worker whose lease had passed to another, rejected by the fence (from the workers' logs).</summary>
     public int StaleWritesRejected => _staleWritesRejected;
 
-    public int ApiPort { get; } = RedisProcess.FreeLoopbackPort();
+    public int ApiPort { get; } = LoopbackPort.Next();
 
     public Uri ApiAddress => new($"http://127.0.0.1:{ApiPort.ToString(CultureInfo.InvariantCulture)}");
 
@@ -75,8 +76,7 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisProcess 
         var environment = CommonEnvironment();
         environment["ASPNETCORE_URLS"] = ApiAddress.ToString().TrimEnd('/');
         var number = Interlocked.Increment(ref _apiCount);
-        var api = ChildProcess.Start($"api-{number}", "dotnet", [ServiceAssemblies.Api], environment,
-            Path.Combine(logFolder, $"api-{number}.log"), workingDirectory: Path.GetDirectoryName(ServiceAssemblies.Api));
+        var api = StartService($"api-{number}", ServiceAssemblies.Api, environment, onLine: null);
         lock (_gate)
         {
             _everStarted.Add(api);
@@ -115,8 +115,7 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisProcess 
         environment["Simulator__Latency"] = "00:00:00.100";
         environment["HostOptions__ShutdownTimeout"] = "00:00:05";
         var number = Interlocked.Increment(ref _workerCount);
-        var worker = ChildProcess.Start($"worker-{number}", "dotnet", [ServiceAssemblies.Worker], environment,
-            Path.Combine(logFolder, $"worker-{number}.log"), OnWorkerLine, Path.GetDirectoryName(ServiceAssemblies.Worker));
+        var worker = StartService($"worker-{number}", ServiceAssemblies.Worker, environment, OnWorkerLine);
         lock (_gate)
         {
             _everStarted.Add(worker);
@@ -172,6 +171,20 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisProcess 
             process.Dispose();
         }
     }
+
+    // Only the log file keeps the output: a run's services write too much to hold in memory.
+    private ChildProcess StartService(string name, string assembly, Dictionary<string, string> environment, Action<string>? onLine) =>
+        ChildProcess.Start(new ChildProcessOptions
+        {
+            Name = name,
+            FileName = "dotnet",
+            Arguments = [assembly],
+            Environment = environment,
+            WorkingDirectory = Path.GetDirectoryName(assembly),
+            LogPath = Path.Combine(logFolder, $"{name}.log"),
+            OnLine = onLine,
+            MaxBufferedChars = 0,
+        });
 
     private async Task WaitReadyAsync(ChildProcess api, TimeSpan timeout)
     {

@@ -1,11 +1,12 @@
 using System.Globalization;
 using Orchestrator.Jobs;
 using StackExchange.Redis;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Benchmarks.Infrastructure;
 
 /// <summary>What every scenario shares: the Redis server, a client connection, the real job store, and the service builds.</summary>
-internal sealed class BenchmarkContext(RedisProcess redis, ConnectionMultiplexer connection, string repositoryRoot, TextWriter log)
+internal sealed class BenchmarkContext(RedisServer redis, ConnectionMultiplexer connection, string repositoryRoot, TextWriter log)
 {
 #if DEBUG
     public const string Configuration = "Debug";
@@ -21,7 +22,7 @@ internal sealed class BenchmarkContext(RedisProcess redis, ConnectionMultiplexer
 
     public static bool IsRelease { get; } = Configuration == "Release";
 
-    public RedisProcess Redis { get; } = redis;
+    public RedisServer Redis { get; } = redis;
 
     public IConnectionMultiplexer Connection { get; } = connection;
 
@@ -45,7 +46,7 @@ internal sealed class BenchmarkContext(RedisProcess redis, ConnectionMultiplexer
     public async Task<long> UnfinishedAsync() => await Db.StreamLengthAsync(Keys.Stream);
 
     /// <summary>Polls <c>XLEN</c> (O(1), one round trip every 20 ms) until the stream is empty.</summary>
-    public async Task WaitUntilDrainedAsync(ServiceProcess worker, TimeSpan timeout, Action? onPoll = null)
+    public async Task WaitUntilDrainedAsync(ChildProcess worker, TimeSpan timeout, Action? onPoll = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (await UnfinishedAsync() > 0)
@@ -88,7 +89,7 @@ internal sealed class BenchmarkContext(RedisProcess redis, ConnectionMultiplexer
     }
 
     /// <summary>Starts the real worker (Release build) against this Redis.</summary>
-    public ServiceProcess StartWorker(int concurrency, TimeSpan latency, IReadOnlyDictionary<string, string>? extra = null)
+    public ChildProcess StartWorker(int concurrency, TimeSpan latency, IReadOnlyDictionary<string, string>? extra = null)
     {
         var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Orchestrator.Benchmarks.Infrastructure;
 using Orchestrator.Jobs;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Benchmarks.Scenarios;
 
@@ -35,14 +36,14 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
             {
                 await context.SeedAsync(WarmUpJobs);
                 await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(3));
-                await worker.SignalAsync("STOP");
+                worker.Pause();
                 ids = await context.SeedAsync(jobs);
                 callsBefore = await context.RedisCallsAsync();
                 var redisBefore = ProcessCpu.Of(context.Redis.ProcessId);
-                var workerBefore = ProcessCpu.Of(worker.ProcessId);
-                await worker.SignalAsync("CONT");
+                var workerBefore = ProcessCpu.Of(worker.Pid);
+                worker.Resume();
                 await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(3));
-                workerCpu = ProcessCpu.Of(worker.ProcessId) - workerBefore;
+                workerCpu = ProcessCpu.Of(worker.Pid) - workerBefore;
                 redisCpu = ProcessCpu.Of(context.Redis.ProcessId) - redisBefore;
                 callsAfter = await context.RedisCallsAsync();
             }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using Orchestrator.Benchmarks.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Benchmarks.Scenarios;
 
@@ -27,7 +28,7 @@ internal sealed class EnqueueOverHttp : IScenario
     public async Task<IReadOnlyList<ScenarioResult>> RunAsync(BenchmarkContext context)
     {
         await context.FlushAsync();
-        var port = FreePort.Next();
+        var port = LoopbackPort.Next();
         ScenarioResult api;
         await using (var server = ServiceProcess.Start(context.ApiAssembly, BenchmarkContext.WithOverrides(new Dictionary<string, string>
         {
@@ -47,7 +48,7 @@ internal sealed class EnqueueOverHttp : IScenario
         {
             var environment = new Dictionary<string, string>
             {
-                ["ASPNETCORE_URLS"] = Url(port = FreePort.Next()),
+                ["ASPNETCORE_URLS"] = Url(port = LoopbackPort.Next()),
                 ["DOTNET_gcServer"] = "1",
                 ["DOTNET_TieredPGO"] = "0",
             };
@@ -65,7 +66,7 @@ internal sealed class EnqueueOverHttp : IScenario
 
     private static string Url(int port) => $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
 
-    private static async Task<ScenarioResult> MeasureAsync(BenchmarkContext context, ServiceProcess server, int port, string variant, string serverCpuName)
+    private static async Task<ScenarioResult> MeasureAsync(BenchmarkContext context, ChildProcess server, int port, string variant, string serverCpuName)
     {
         using (var client = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = new Uri(Url(port)) })
         {
@@ -76,13 +77,13 @@ internal sealed class EnqueueOverHttp : IScenario
         await using var connections = await LeanHttpConnections.OpenAsync(port, InFlight);
         await PostManyAsync(connections, request, WarmUp, null);
         var latencies = new double[Jobs];
-        var serverBefore = ProcessCpu.Of(server.ProcessId);
+        var serverBefore = ProcessCpu.Of(server.Pid);
         var redisBefore = ProcessCpu.Of(context.Redis.ProcessId);
         var clientBefore = ProcessCpu.Of(Environment.ProcessId);
         var stopwatch = Stopwatch.StartNew();
         var failures = await PostManyAsync(connections, request, Jobs, latencies);
         var rate = Jobs / stopwatch.Elapsed.TotalSeconds;
-        var serverCpu = ProcessCpu.Of(server.ProcessId) - serverBefore;
+        var serverCpu = ProcessCpu.Of(server.Pid) - serverBefore;
         var redisCpu = ProcessCpu.Of(context.Redis.ProcessId) - redisBefore;
         var clientCpu = ProcessCpu.Of(Environment.ProcessId) - clientBefore;
         return new ScenarioResult("S1", variant, rate, Percentile.Of(latencies, 50), Percentile.Of(latencies, 99), Baseline.Enqueue,
@@ -131,7 +132,7 @@ internal sealed class EnqueueOverHttp : IScenario
         return [.. head, .. body];
     }
 
-    private static async Task WaitUntilAliveAsync(HttpClient client, ServiceProcess server)
+    private static async Task WaitUntilAliveAsync(HttpClient client, ChildProcess server)
     {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < TimeSpan.FromSeconds(60))

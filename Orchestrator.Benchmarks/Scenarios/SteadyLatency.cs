@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Orchestrator.Benchmarks.Infrastructure;
+using Orchestrator.Testing;
 
 namespace Orchestrator.Benchmarks.Scenarios;
 
@@ -79,9 +80,9 @@ internal sealed class SteadyLatency : IScenario
         // pools and timers warm), so the figure is the steady throughput and not mostly start-up.
         // The worker is paused (SIGSTOP; it holds no job then) while they are seeded, so all are
         // waiting when it resumes, as in the cold burst.
-        await worker.SignalAsync("STOP");
+        worker.Pause();
         var warmIds = await context.SeedAsync(Jobs);
-        await worker.SignalAsync("CONT");
+        worker.Resume();
         await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(2));
         var warm = await JobTiming.ReadAsync(context, warmIds, withHistory: false);
         var warmRate = JobTiming.Throughput(warm);

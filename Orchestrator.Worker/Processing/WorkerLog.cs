@@ -20,7 +20,8 @@ internal static partial class WorkerLog
     public static partial void AttemptStarted(ILogger logger, string jobId, int attempt);
 
     // Debug: success is the common case, counted by orchestrator.jobs.completed and shown by the
-    // attempt's span; a line per success cost about a seventh of the worker's CPU per job (measured).
+    // attempt's span; a line per success is a measurable share of the worker's CPU per job
+    // (docs/performance.md, "Settings chosen by measurement").
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId} completed on attempt {Attempt}")]
     public static partial void Completed(ILogger logger, string jobId, int attempt);
 

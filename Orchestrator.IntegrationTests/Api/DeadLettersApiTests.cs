@@ -1,0 +1,200 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Jobs;
+using Orchestrator.IntegrationTests.Jobs;
+
+namespace Orchestrator.IntegrationTests.Api;
+
+/// <summary>
+/// <c>GET /dead-letters</c>: newest first, keyset paging that returns every job exactly once, and
+/// 400 (never 500) for a bad <c>limit</c> or <c>cursor</c>. Jobs are dead-lettered through the
+/// store's real worker-side API (read → claim → start attempt → fail), not by writing keys.
+/// </summary>
+public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
+{
+    public ValueTask InitializeAsync() => new(api.FlushAsync());
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    [Fact]
+    public async Task List_NoDeadLetters_Returns200EmptyPage()
+    {
+        using var client = api.CreateApiClient();
+
+        using var response = await ApiFactory.GetAsync(client, "/dead-letters");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var page = JsonDocument.Parse(await ReadAsync(response));
+        Assert.Equal(0, page.RootElement.GetProperty("items").GetArrayLength());
+        Assert.Equal(JsonValueKind.Null, page.RootElement.GetProperty("nextCursor").ValueKind);
+    }
+
+    [Fact]
+    public async Task List_DeadLetteredJobs_NewestFirstWithTheFailedJobResource()
+    {
+        using var client = api.CreateApiClient();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var jobIds = await SubmitAsync(client, 3);
+
+        // One millisecond apart, in submission order: the last one failed is the newest.
+        var failedOrder = await DeadLetterAsync(time, jobIds, sameInstantGroupSize: 1);
+
+        using var response = await ApiFactory.GetAsync(client, "/dead-letters");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var page = JsonDocument.Parse(await ReadAsync(response));
+        var items = page.RootElement.GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(failedOrder.AsEnumerable().Reverse(), items.Select(i => i.GetProperty("jobId").GetString()));
+        Assert.Equal(JsonValueKind.Null, page.RootElement.GetProperty("nextCursor").ValueKind);
+        Assert.All(items, item =>
+        {
+            Assert.Equal("failed", item.GetProperty("status").GetString());
+            Assert.Equal(1, item.GetProperty("attempts").GetInt32());
+            Assert.Equal(AttemptOutcome.PermanentFailure, item.GetProperty("error").GetProperty("type").GetString());
+            Assert.NotEqual(JsonValueKind.Null, item.GetProperty("completedAt").ValueKind);
+            var attempt = Assert.Single(item.GetProperty("history").EnumerateArray());
+            Assert.Equal(AttemptOutcome.PermanentFailure, attempt.GetProperty("outcome").GetString());
+        });
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(11)]
+    [InlineData(12)]
+    public async Task List_PagedWithLimitAndCursor_ReturnsEveryJobExactlyOnceNewestFirst(int limit)
+    {
+        using var client = api.CreateApiClient();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var jobIds = await SubmitAsync(client, 11);
+
+        // Groups of three fail at the same instant: paging must also split ties on the score.
+        await DeadLetterAsync(time, jobIds, sameInstantGroupSize: 3);
+        var expected = await ExpectedNewestFirstAsync();
+        Assert.Equal(jobIds.Order(StringComparer.Ordinal), expected.Order(StringComparer.Ordinal));
+
+        var seen = new List<string>();
+        string? cursor = null;
+        var pages = 0;
+        do
+        {
+            var path = $"/dead-letters?limit={limit}" + (cursor is null ? "" : $"&cursor={Uri.EscapeDataString(cursor)}");
+            using var response = await ApiFactory.GetAsync(client, path);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            using var page = JsonDocument.Parse(await ReadAsync(response));
+            var items = page.RootElement.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("jobId").GetString()!).ToList();
+            Assert.InRange(items.Count, 1, limit);
+            seen.AddRange(items);
+            var next = page.RootElement.GetProperty("nextCursor");
+            cursor = next.ValueKind == JsonValueKind.Null ? null : next.GetString();
+            pages++;
+            Assert.True(pages <= jobIds.Count, "Paging did not end.");
+        }
+        while (cursor is not null);
+
+        Assert.Equal(expected, seen);
+        Assert.Equal((jobIds.Count + limit - 1) / limit, pages);
+    }
+
+    [Theory]
+    [InlineData("limit=0")]
+    [InlineData("limit=-1")]
+    [InlineData("limit=501")]
+    [InlineData("limit=x")]
+    [InlineData("limit=1.5")]
+    [InlineData("limit=99999999999")]
+    [InlineData("cursor=x")]
+    [InlineData("cursor=%21%21%21")]
+    [InlineData("cursor=")]
+    [InlineData("limit=10&cursor=bm90LWEtY3Vyc29y")]
+    public async Task List_BadLimitOrCursor_Returns400Problem(string query)
+    {
+        using var client = api.CreateApiClient();
+
+        using var response = await ApiFactory.GetAsync(client, "/dead-letters?" + query);
+
+        var mention = query.StartsWith("limit=", StringComparison.Ordinal) && !query.Contains("cursor", StringComparison.Ordinal) ? "limit" : "cursor";
+        await ProblemAssert.IsProblemNamingAsync(response, HttpStatusCode.BadRequest, mention);
+    }
+
+    [Theory]
+    [InlineData("1:short")]
+    [InlineData("-5:AAAAAAAAAAAAAAAAAAAAAA")]
+    [InlineData("abc:AAAAAAAAAAAAAAAAAAAAAA")]
+    [InlineData(":AAAAAAAAAAAAAAAAAAAAAA")]
+    [InlineData("1AAAAAAAAAAAAAAAAAAAAAA")]
+    public async Task List_CursorWellEncodedButMalformedInside_Returns400Problem(string inside)
+    {
+        using var client = api.CreateApiClient();
+        var cursor = System.Buffers.Text.Base64Url.EncodeToString(Encoding.UTF8.GetBytes(inside));
+
+        using var response = await ApiFactory.GetAsync(client, "/dead-letters?cursor=" + cursor);
+
+        await ProblemAssert.IsProblemNamingAsync(response, HttpStatusCode.BadRequest, "cursor");
+    }
+
+    [Fact]
+    public async Task List_VeryLongCursor_Returns400Problem()
+    {
+        using var client = api.CreateApiClient();
+
+        using var response = await ApiFactory.GetAsync(client, "/dead-letters?cursor=" + new string('A', 4000));
+
+        await ProblemAssert.IsProblemNamingAsync(response, HttpStatusCode.BadRequest, "cursor");
+    }
+
+    private async Task<List<string>> SubmitAsync(HttpClient client, int count)
+    {
+        var ids = new List<string>(count);
+        for (var i = 0; i < count; i++)
+        {
+            using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"dead letter {{i}}"}"""));
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            using var json = JsonDocument.Parse(await ReadAsync(response));
+            ids.Add(json.RootElement.GetProperty("jobId").GetString()!);
+        }
+
+        return ids;
+    }
+
+    /// <summary>
+    /// Fails every job for good the way a worker does, the clock moving 1 ms after every
+    /// <paramref name="sameInstantGroupSize"/> jobs; returns the job ids in the order they failed.
+    /// </summary>
+    private async Task<List<string>> DeadLetterAsync(FakeTimeProvider time, IReadOnlyCollection<string> jobIds, int sameInstantGroupSize)
+    {
+        await using var worker = await TestWorker.StartAsync(api, time);
+        var started = await worker.StartAttemptsAsync(jobIds.Count);
+        Assert.Equal(jobIds.Order(StringComparer.Ordinal), started.Select(s => s.Lease.JobId).Order(StringComparer.Ordinal));
+
+        var failed = new List<string>();
+        foreach (var (lease, attempt) in started)
+        {
+            await worker.FailAsync(lease, attempt);
+            failed.Add(lease.JobId);
+            if (failed.Count % sameInstantGroupSize == 0)
+            {
+                time.Advance(TimeSpan.FromMilliseconds(1));
+            }
+        }
+
+        return failed;
+    }
+
+    /// <summary>Newest first; jobs dead-lettered at the same instant in reverse id order (the zset's reverse order).</summary>
+    private async Task<List<string>> ExpectedNewestFirstAsync()
+    {
+        var entries = await api.Redis.GetDatabase().SortedSetRangeByRankWithScoresAsync(new RedisKeys().DeadLetters)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        return [.. entries
+            .OrderByDescending(e => e.Score)
+            .ThenByDescending(e => (string)e.Element!, StringComparer.Ordinal)
+            .Select(e => (string)e.Element!)];
+    }
+
+    private static Task<string> ReadAsync(HttpResponseMessage response) =>
+        response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+}

@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+
+namespace Orchestrator.IntegrationTests.Api;
+
+/// <summary>
+/// Redis goes away: the API answers 503 problem details quickly (the issue's bound is 5 s), and
+/// recovers by itself when Redis is back, without a restart.
+/// </summary>
+public sealed class RedisOutageTests(ApiFactory api) : IClassFixture<ApiFactory>
+{
+    /// <summary>The issue's behavioural bound on answering while Redis is down.</summary>
+    private static readonly TimeSpan UnavailableAnswerBound = TimeSpan.FromSeconds(5);
+
+    private static readonly TimeSpan RecoveryTimeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task RedisStopped_SubmitAndGetAnswer503Within5s_ThenRecoverWhenRedisIsBack()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        using var client = api.CreateApiClient();
+        var jobId = await SubmitAsync(client);
+
+        await api.RedisServer.StopAsync(cancellationToken);
+        try
+        {
+            await AssertUnavailableAsync(() => ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"while down"}"""),
+                ("x-idempotency-key", "outage-" + Guid.NewGuid().ToString("N"))));
+            await AssertUnavailableAsync(() => ApiFactory.GetAsync(client, $"/jobs/{jobId}"));
+            await AssertUnavailableAsync(() => ApiFactory.GetAsync(client, "/dead-letters"));
+            // A second submit: not only the first request after the drop fails fast.
+            await AssertUnavailableAsync(() => ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"still down"}""")));
+        }
+        finally
+        {
+            await api.RedisServer.StartAsync(cancellationToken);
+        }
+
+        // No restart of the API: its connection comes back on its own.
+        var recovery = Stopwatch.StartNew();
+        await AsyncWait.WaitUntilAsync(async () =>
+        {
+            using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"after the outage"}"""));
+            return response.StatusCode == HttpStatusCode.Accepted;
+        }, RecoveryTimeout, "POST /jobs answers 202 again after Redis restarted", TimeSpan.FromMilliseconds(250));
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"POST /jobs → 202 again {recovery.Elapsed.TotalMilliseconds:0} ms after Redis answered PING");
+        var after = await SubmitAsync(client);
+        using var get = await ApiFactory.GetAsync(client, $"/jobs/{after}");
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+    }
+
+    private static async Task AssertUnavailableAsync(Func<Task<HttpResponseMessage>> send)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        using var response = await send();
+        stopwatch.Stop();
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri?.PathAndQuery} → {(int)response.StatusCode} in {stopwatch.Elapsed.TotalMilliseconds:0} ms");
+
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.ServiceUnavailable);
+        Assert.True(stopwatch.Elapsed < UnavailableAnswerBound,
+            $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} took {stopwatch.Elapsed.TotalSeconds:0.00} s to answer 503.");
+        Assert.NotNull(response.Headers.RetryAfter);
+        Assert.Contains("Redis", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    private static async Task<string> SubmitAsync(HttpClient client)
+    {
+        using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"before the outage"}"""));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+        return json.RootElement.GetProperty("jobId").GetString()!;
+    }
+}

@@ -1,0 +1,113 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Orchestrator.IntegrationTests.Api;
+
+/// <summary>
+/// Idempotency-key headers as they arrive on a real socket (Kestrel): an empty value, a header
+/// line sent twice, raw non-ASCII bytes — things <see cref="HttpClient"/> drops, merges or refuses.
+/// </summary>
+public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFixture<KestrelApiFactory>
+{
+    private const string Body = """{"prompt":"hello"}""";
+
+    public static TheoryData<string, string> BadKeyHeaders => new()
+    {
+        { "empty", "x-idempotency-key: \r\n" },
+        { "empty standard header", "Idempotency-Key:\r\n" },
+        { "header line twice", "x-idempotency-key: one\r\nx-idempotency-key: two\r\n" },
+        { "same key on two lines", "x-idempotency-key: one\r\nx-idempotency-key: one\r\n" },
+        { "different keys in the two headers", "x-idempotency-key: one\r\nIdempotency-Key: two\r\n" },
+        { "256 characters", $"x-idempotency-key: {new string('k', 256)}\r\n" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadKeyHeaders))]
+    public async Task Submit_BadIdempotencyKeyOnTheWire_Returns400Problem(string name, string headerLines)
+    {
+        var (status, contentType, body) = await SendAsync(Encoding.ASCII.GetBytes(headerLines));
+
+        Assert.True(status == 400, $"{name}: answered {status}: {body}");
+        Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
+        using var problem = JsonDocument.Parse(body);
+        Assert.Contains("idempotency", problem.RootElement.GetProperty("detail").GetString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Submit_NonAsciiIdempotencyKeyBytes_Returns400NeverAccepted()
+    {
+        // UTF-8 "clé": Kestrel either refuses the header itself or hands the API a non-ASCII key.
+        var (status, contentType, body) = await SendAsync([.. "x-idempotency-key: cl"u8, 0xC3, 0xA9, .. "\r\n"u8]);
+
+        Assert.True(status == 400, $"Answered {status}: {body}");
+        if (body.Length > 0)
+        {
+            Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Submit_ValidKeyOnTheWire_Returns202()
+    {
+        var (status, _, body) = await SendAsync(Encoding.ASCII.GetBytes($"x-idempotency-key: wire-{Guid.NewGuid():N}\r\n"));
+
+        Assert.True(status == 202, $"Answered {status}: {body}");
+    }
+
+    /// <summary>Sends one HTTP/1.1 <c>POST /jobs</c> with the given extra header lines; returns status, content type and body.</summary>
+    private async Task<(int Status, string ContentType, string Body)> SendAsync(byte[] extraHeaderLines)
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var address = api.ServerAddress;
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(address.Host, address.Port, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+        var stream = tcp.GetStream();
+        var body = Encoding.UTF8.GetBytes(Body);
+        byte[] request =
+        [
+            .. Encoding.ASCII.GetBytes($"POST /jobs HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\n" +
+                $"Content-Length: {body.Length}\r\nConnection: close\r\n"),
+            .. extraHeaderLines,
+            .. "\r\n"u8,
+            .. body,
+        ];
+        await stream.WriteAsync(request, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var response = await reader.ReadToEndAsync(cancellationToken).WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+        var headerEnd = response.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        var head = headerEnd < 0 ? response : response[..headerEnd];
+        var lines = head.Split("\r\n");
+        var status = int.Parse(lines[0].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        var contentType = lines.Skip(1)
+            .Where(l => l.StartsWith("Content-Type:", StringComparison.OrdinalIgnoreCase))
+            .Select(l => l["Content-Type:".Length..].Trim())
+            .FirstOrDefault() ?? "";
+        var payload = headerEnd < 0 ? "" : response[(headerEnd + 4)..];
+        if (lines.Any(l => l.Equals("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase)))
+        {
+            payload = Unchunk(payload);
+        }
+
+        return (status, contentType, payload);
+    }
+
+    private static string Unchunk(string chunked)
+    {
+        var result = new StringBuilder();
+        var position = 0;
+        while (true)
+        {
+            var lineEnd = chunked.IndexOf("\r\n", position, StringComparison.Ordinal);
+            var size = Convert.ToInt32(chunked[position..lineEnd], 16);
+            if (size == 0)
+            {
+                return result.ToString();
+            }
+
+            result.Append(chunked, lineEnd + 2, size);
+            position = lineEnd + 2 + size + 2;
+        }
+    }
+}

@@ -1,0 +1,183 @@
+using System.Net;
+using System.Text;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.IntegrationTests.Api;
+
+/// <summary>
+/// Every way a <c>POST /jobs</c> can be wrong answers a 4xx <c>application/problem+json</c> that
+/// names what to fix, and records nothing.
+/// </summary>
+public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
+{
+    private const string ValidBody = """{"prompt":"hello"}""";
+
+    private static readonly Dictionary<string, BadSubmission> Cases = BuildCases();
+
+    public static TheoryData<string> CaseNames => new(Cases.Keys);
+
+    public ValueTask InitializeAsync() => new(api.FlushAsync());
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    [Theory]
+    [MemberData(nameof(CaseNames))]
+    public async Task Submit_BadInput_Returns4xxProblemNamingTheField(string caseName)
+    {
+        var bad = Cases[caseName];
+        using var client = api.CreateApiClient();
+
+        using var response = await ApiFactory.PostJobAsync(client, bad.Content(), bad.Headers);
+
+        await ProblemAssert.IsProblemNamingAsync(response, bad.Status, bad.Mention);
+        Assert.Null(response.Headers.Location);
+        Assert.Equal(0, await api.Redis.GetDatabase().StreamLengthAsync(new RedisKeys().Stream).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task Submit_BodyExactlyAtSizeLimit_IsNotRejectedForSize()
+    {
+        // The limit is inclusive: a body of exactly Api:MaxRequestBodySize bytes is read and validated.
+        var body = Pad("""{"prompt":"hello"}""", ApiFactory.MaxRequestBodySize);
+        using var client = api.CreateApiClient();
+
+        using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Bytes(body));
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Submit_PromptExactlyAtLengthLimit_Returns202()
+    {
+        using var client = api.CreateApiClient();
+
+        using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"{{new string('p', ApiFactory.MaxPromptLength)}}"}"""));
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+    }
+
+    private static Dictionary<string, BadSubmission> BuildCases()
+    {
+        var cases = new Dictionary<string, BadSubmission>(StringComparer.Ordinal);
+        void Json(string name, string json, string mention, HttpStatusCode status = HttpStatusCode.BadRequest) =>
+            cases.Add(name, new BadSubmission(() => ApiFactory.Json(json), status, mention));
+        void Raw(string name, byte[] body, string? contentType, string mention, HttpStatusCode status) =>
+            cases.Add(name, new BadSubmission(() => ApiFactory.Bytes(body, contentType), status, mention));
+        void Key(string name, string mention, params (string, string)[] headers) =>
+            cases.Add(name, new BadSubmission(() => ApiFactory.Json(ValidBody), HttpStatusCode.BadRequest, mention, headers));
+
+        // The body as a whole.
+        Json("empty body", "", "body");
+        Json("whitespace body", " \r\n\t ", "body");
+        Json("not JSON", "prompt=hello", "JSON");
+        Json("truncated JSON", """{"prompt":"hello" """, "JSON");
+        Json("root array", """[{"prompt":"hello"}]""", "JSON object");
+        Json("root string", "\"hello\"", "JSON object");
+        Json("root number", "42", "JSON object");
+        Json("root null", "null", "JSON object");
+        Json("nested 100 levels in metadata", """{"prompt":"hello","metadata":""" + Nested(100) + "}", "nested");
+        Json("nested 100 levels at root", new string('[', 100) + new string(']', 100), "nested");
+        Raw("invalid UTF-8", [.. """{"prompt":"caf"""u8, 0xC3, 0x28, .. "\"}"u8], "application/json", "UTF-8", HttpStatusCode.BadRequest);
+        Raw("over size limit", Pad(ValidBody, ApiFactory.MaxRequestBodySize + 1), "application/json", "MaxRequestBodySize",
+            HttpStatusCode.RequestEntityTooLarge);
+        cases.Add("over size limit, chunked", new BadSubmission(
+            () => new UnknownLengthContent(Pad(ValidBody, ApiFactory.MaxRequestBodySize * 3)), HttpStatusCode.RequestEntityTooLarge,
+            "MaxRequestBodySize"));
+        Raw("text/plain", Encoding.UTF8.GetBytes(ValidBody), "text/plain", "Content-Type", HttpStatusCode.UnsupportedMediaType);
+        Raw("application/xml", Encoding.UTF8.GetBytes(ValidBody), "application/xml", "Content-Type", HttpStatusCode.UnsupportedMediaType);
+        Raw("no content type", Encoding.UTF8.GetBytes(ValidBody), null, "Content-Type", HttpStatusCode.UnsupportedMediaType);
+
+        // prompt
+        Json("missing prompt", """{"model":"m"}""", "prompt");
+        Json("empty prompt", """{"prompt":""}""", "prompt");
+        Json("blank prompt", """{"prompt":" \t\n "}""", "prompt");
+        Json("prompt number", """{"prompt":42}""", "prompt");
+        Json("prompt object", """{"prompt":{"text":"hello"}}""", "prompt");
+        Json("prompt null", """{"prompt":null}""", "prompt");
+        Json("prompt array", """{"prompt":["hello"]}""", "prompt");
+        Json("prompt boolean", """{"prompt":true}""", "prompt");
+        Json("prompt lone surrogate", """{"prompt":"\ud800"}""", "prompt");
+        Json("prompt twice", """{"prompt":"a","prompt":"b"}""", "prompt");
+        Json("prompt over MaxPromptLength", $$"""{"prompt":"{{new string('p', ApiFactory.MaxPromptLength + 1)}}"}""", "prompt");
+
+        // model
+        Json("model over 200 chars", $$"""{"prompt":"hello","model":"{{new string('m', 201)}}"}""", "model");
+        Json("model number", """{"prompt":"hello","model":7}""", "model");
+
+        // maxTokens
+        Json("maxTokens 0", """{"prompt":"hello","maxTokens":0}""", "maxTokens");
+        Json("maxTokens -1", """{"prompt":"hello","maxTokens":-1}""", "maxTokens");
+        Json("maxTokens 1000001", """{"prompt":"hello","maxTokens":1000001}""", "maxTokens");
+        Json("maxTokens 1.5", """{"prompt":"hello","maxTokens":1.5}""", "maxTokens");
+        Json("maxTokens string", """{"prompt":"hello","maxTokens":"10"}""", "maxTokens");
+        Json("maxTokens beyond int", """{"prompt":"hello","maxTokens":99999999999999999999}""", "maxTokens");
+
+        // temperature
+        Json("temperature -0.1", """{"prompt":"hello","temperature":-0.1}""", "temperature");
+        Json("temperature 2.1", """{"prompt":"hello","temperature":2.1}""", "temperature");
+        Json("temperature string", """{"prompt":"hello","temperature":"hot"}""", "temperature");
+        Json("temperature 1e400", """{"prompt":"hello","temperature":1e400}""", "temperature");
+
+        // metadata
+        Json("metadata string", """{"prompt":"hello","metadata":"tag"}""", "metadata");
+        Json("metadata array", """{"prompt":"hello","metadata":["tag"]}""", "metadata");
+        Json("metadata 33 entries", """{"prompt":"hello","metadata":{""" +
+            string.Join(',', Enumerable.Range(0, 33).Select(i => $"\"k{i}\":\"v\"")) + "}}", "metadata");
+        Json("metadata key 65 chars", $$$"""{"prompt":"hello","metadata":{"{{{new string('k', 65)}}}":"v"}}""", "metadata");
+        Json("metadata empty key", """{"prompt":"hello","metadata":{"":"v"}}""", "metadata");
+        Json("metadata value 1025 chars", $$$"""{"prompt":"hello","metadata":{"k":"{{{new string('v', 1025)}}}"}}""", "metadata");
+        Json("metadata value number", """{"prompt":"hello","metadata":{"k":1}}""", "metadata");
+        Json("metadata value null", """{"prompt":"hello","metadata":{"k":null}}""", "metadata");
+        Json("metadata value object", """{"prompt":"hello","metadata":{"k":{"v":"1"}}}""", "metadata");
+
+        // The idempotency key (with a valid body: the key alone is wrong).
+        // An empty key is in SubmitJobOverTheWireTests: HttpClient drops an empty header value.
+        Key("idempotency key 256 chars", "idempotency", ("x-idempotency-key", new string('k', 256)));
+        Key("idempotency key non-ASCII", "idempotency", ("Idempotency-Key", "clé-1"));
+        Key("idempotency key control char", "idempotency", ("x-idempotency-key", "key\u0001one"));
+        Key("idempotency key DEL char", "idempotency", ("x-idempotency-key", "key\u007f"));
+        Key("idempotency keys differ across headers", "idempotency", ("x-idempotency-key", "one"), ("Idempotency-Key", "two"));
+        Key("idempotency key sent twice", "idempotency", ("x-idempotency-key", "one"), ("x-idempotency-key", "two"));
+        return cases;
+    }
+
+    private static string Nested(int depth) =>
+        string.Concat(Enumerable.Repeat("""{"a":""", depth - 1)) + "\"x\"" + new string('}', depth - 1);
+
+    /// <summary>Valid JSON of exactly <paramref name="length"/> bytes: <paramref name="json"/> padded with trailing spaces.</summary>
+    private static byte[] Pad(string json, int length)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var padded = new byte[length];
+        padded.AsSpan().Fill((byte)' ');
+        bytes.CopyTo(padded, 0);
+        return padded;
+    }
+
+    private sealed record BadSubmission(
+        Func<HttpContent> Content, HttpStatusCode Status, string Mention, (string Name, string Value)[]? KeyHeaders = null)
+    {
+        public (string Name, string Value)[] Headers => KeyHeaders ?? [];
+    }
+
+    /// <summary>A JSON body sent without a Content-Length (chunked), so the API cannot refuse it up front.</summary>
+    private sealed class UnknownLengthContent : HttpContent
+    {
+        private readonly byte[] _body;
+
+        public UnknownLengthContent(byte[] body)
+        {
+            _body = body;
+            Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        }
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            stream.WriteAsync(_body).AsTask();
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text;
+
+namespace Orchestrator.IntegrationTests.Chaos;
+
+/// <summary>
+/// The 60-second chaos run in CI: the built <c>Orchestrator.Chaos</c> program, run as a process
+/// (real Redis with AOF, the API and three workers as real processes, worker kills and pauses, API
+/// and Redis restarts), must exit 0 with every invariant held.
+/// </summary>
+[Collection(ChaosCollection.Name)]
+public sealed class ChaosRunTests
+{
+    /// <summary>60 s of faults, start-up, the bounded drain (60 s + lease) and shutdown, with room for a loaded machine.</summary>
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromSeconds(240);
+
+    [Fact]
+    public async Task ChaosRun_SixtySecondsOfFaults_AllInvariantsHold()
+    {
+        var chaos = typeof(ChaosRunTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .Single(a => a.Key == "Orchestrator.Chaos.Assembly").Value!;
+        Assert.True(File.Exists(chaos), $"The chaos program was not built at {chaos}.");
+
+        var startInfo = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in (string[])[chaos, "--preset", "ci", "--duration", "60"])
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        var output = new StringBuilder();
+        using var process = Process.Start(startInfo)!;
+        process.OutputDataReceived += (_, e) => Append(output, e.Data);
+        process.ErrorDataReceived += (_, e) => Append(output, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(RunTimeout);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // The whole tree: the chaos run and its Redis, API and workers.
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
+            Assert.Fail($"The chaos run did not finish within {RunTimeout.TotalSeconds:0} s.{Environment.NewLine}{Text(output)}");
+        }
+
+        process.WaitForExit(); // Drains the redirected output.
+        var text = Text(output);
+        TestContext.Current.TestOutputHelper?.WriteLine(text);
+        Assert.True(process.ExitCode == 0, $"The chaos run exited with {process.ExitCode}.{Environment.NewLine}{text}");
+        Assert.Contains("CHAOS PASSED: 7/7 invariants held", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("BROKEN", text, StringComparison.Ordinal);
+        // The run really did inject each kind of fault.
+        Assert.Matches(@"faults\s+worker kills [1-9]\d*, worker pauses [1-9]\d*, API restarts [1-9]\d*, Redis restarts [1-9]\d*", text);
+    }
+
+    private static void Append(StringBuilder output, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (output)
+        {
+            output.AppendLine(line);
+        }
+    }
+
+    private static string Text(StringBuilder output)
+    {
+        lock (output)
+        {
+            return output.ToString();
+        }
+    }
+}
+
+/// <summary>The chaos run loads both cores for a minute: it runs alone, after the parallel tests.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ChaosCollection
+{
+    public const string Name = "chaos";
+}

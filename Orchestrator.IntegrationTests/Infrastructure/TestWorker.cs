@@ -1,0 +1,61 @@
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// Drives jobs through the store's real worker-side API, as <c>JobProcessor</c> does but with no
+/// LLM: read from the consumer group → claim → start the attempt. The test then records the
+/// outcome with <see cref="Store"/> (<c>CompleteAsync</c>, <c>FailAsync</c>, …).
+/// </summary>
+internal sealed class TestWorker : IAsyncDisposable
+{
+    private const string Consumer = "test-worker";
+
+    private readonly ConnectionMultiplexer _blocking;
+
+    private TestWorker(JobStore store, ConnectionMultiplexer blocking)
+    {
+        Store = store;
+        _blocking = blocking;
+    }
+
+    /// <summary>The worker's store, on the test's connection and clock.</summary>
+    public JobStore Store { get; }
+
+    /// <summary>Joins the consumer group of the API's Redis, with its own connection for the blocking read.</summary>
+    public static async Task<TestWorker> StartAsync(ApiFactory api, TimeProvider time)
+    {
+        var store = new JobStore(api.Redis, time);
+        await store.EnsureConsumerGroupAsync().WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        var blocking = await ConnectionMultiplexer.ConnectAsync(api.RedisServer.ConnectionString).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        return new TestWorker(store, blocking);
+    }
+
+    /// <summary>Reads exactly <paramref name="count"/> new entries and starts an attempt on each, in stream order.</summary>
+    public async Task<IReadOnlyList<(JobLease Lease, int Attempt)>> StartAttemptsAsync(int count)
+    {
+        var deliveries = await Store.ReadNewAsync(_blocking, Consumer, count + 1, TimeSpan.FromSeconds(1))
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        Assert.Equal(count, deliveries.Count);
+
+        var started = new List<(JobLease, int)>(count);
+        foreach (var delivery in deliveries)
+        {
+            var claim = await Store.ClaimAsync(delivery, Consumer).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+            Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
+            var (outcome, attempt) = await Store.StartAttemptAsync(claim.Lease, claim.Job!.Attempts + 1).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+            Assert.Equal(StartAttemptOutcome.Started, outcome);
+            started.Add((claim.Lease, attempt));
+        }
+
+        return started;
+    }
+
+    /// <summary>Records a permanent failure: the job is failed and dead-lettered.</summary>
+    public async Task FailAsync(JobLease lease, int attempt) =>
+        Assert.True(await Store.FailAsync(lease, attempt, AttemptOutcome.PermanentFailure,
+            new JobError(AttemptOutcome.PermanentFailure, "The test worker failed the job for good.")).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+
+    public ValueTask DisposeAsync() => _blocking.DisposeAsync();
+}

@@ -1,0 +1,159 @@
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// What the worker process tests share: a Redis server of the test's own, a client connection,
+/// the real <see cref="JobStore"/> to submit and inspect jobs, and the worker processes the test
+/// started (all killed on dispose, their output written to the test's output).
+/// </summary>
+internal sealed class WorkerHarness : IAsyncDisposable
+{
+    /// <summary>The bound on one Redis command from the test.</summary>
+    public static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly List<WorkerProcess> _workers = [];
+
+    private WorkerHarness(RedisServer redis, ConnectionMultiplexer connection)
+    {
+        Redis = redis;
+        Connection = connection;
+        Store = new JobStore(connection, TimeProvider.System);
+    }
+
+    public RedisServer Redis { get; }
+
+    public ConnectionMultiplexer Connection { get; }
+
+    public JobStore Store { get; }
+
+    public RedisKeys Keys => Store.Keys;
+
+    public IDatabase Db => Connection.GetDatabase();
+
+    public IServer Server => Connection.GetServers()[0];
+
+    public static async Task<WorkerHarness> StartAsync(RedisServerOptions? options = null)
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var redis = await RedisServer.StartAsync(options, cancellationToken);
+        try
+        {
+            // abortConnect=false: the outage test stops Redis under this connection; it must come back.
+            // allowAdmin: some tests look at CLIENT LIST.
+            var connection = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},abortConnect=false,allowAdmin=true")
+                .WaitAsync(CommandTimeout, cancellationToken);
+            return new WorkerHarness(redis, connection);
+        }
+        catch
+        {
+            await redis.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts a worker process on this Redis; it is killed when the harness is disposed.
+    /// <paramref name="connectionOptions"/> are appended to its connection string (",asyncTimeout=1000").
+    /// </summary>
+    public async Task<WorkerProcess> StartWorkerAsync(IReadOnlyDictionary<string, string> settings, string name, string connectionOptions = "")
+    {
+        var worker = WorkerProcess.Start(Redis.ConnectionString + connectionOptions, settings, name);
+        _workers.Add(worker);
+        await worker.WaitUntilStartedAsync(TestContext.Current.CancellationToken);
+        return worker;
+    }
+
+    /// <summary>Submits one job through the real store, as the API does.</summary>
+    public async Task<string> SubmitAsync(int maxAttempts, IReadOnlyDictionary<string, string>? metadata = null, string prompt = "Explain leases in one sentence.")
+    {
+        var result = await Store.SubmitAsync(NewJob(prompt, maxAttempts, metadata), idempotency: null).WaitAsync(CommandTimeout, TestContext.Current.CancellationToken);
+        Assert.Equal(SubmitOutcome.Created, result.Outcome);
+        return result.JobId;
+    }
+
+    /// <summary>A new job as the API would create it now (the store's clock is the system's).</summary>
+    public static NewJob NewJob(string prompt, int maxAttempts, IReadOnlyDictionary<string, string>? metadata = null) =>
+        new(JobIds.New(), new JobRequest(prompt, Metadata: metadata), TimeProvider.System.GetUtcNow(), maxAttempts, TimeSpan.FromDays(1));
+
+    /// <summary>Submits <paramref name="count"/> jobs concurrently.</summary>
+    public async Task<IReadOnlyList<string>> SubmitManyAsync(int count, int maxAttempts, Func<int, IReadOnlyDictionary<string, string>?>? metadata = null) =>
+        await Task.WhenAll(Enumerable.Range(0, count).Select(i => SubmitAsync(maxAttempts, metadata?.Invoke(i), $"Prompt number {i}: explain leases.")));
+
+    public async Task<Job> GetAsync(string jobId) =>
+        await Store.GetAsync(jobId).WaitAsync(CommandTimeout, TestContext.Current.CancellationToken)
+        ?? throw new InvalidOperationException($"Job {jobId} does not exist.");
+
+    public async Task<IReadOnlyList<Job>> GetAllAsync(IReadOnlyList<string> jobIds) =>
+        await Task.WhenAll(jobIds.Select(GetAsync));
+
+    /// <summary>Waits until every job is completed or failed; the message lists the statuses of those that are not.</summary>
+    public async Task<IReadOnlyList<Job>> WaitUntilAllFinalAsync(IReadOnlyList<string> jobIds, TimeSpan timeout)
+    {
+        IReadOnlyList<Job> jobs = [];
+        try
+        {
+            await AsyncWait.WaitUntilAsync(
+                async () =>
+                {
+                    jobs = await GetAllAsync(jobIds);
+                    return jobs.All(j => JobStatus.IsTerminal(j.Status));
+                },
+                timeout,
+                $"all {jobIds.Count} jobs are completed or failed",
+                TimeSpan.FromMilliseconds(200));
+        }
+        catch (Xunit.Sdk.FailException e)
+        {
+            Assert.Fail($"{e.Message} Statuses at the end: {Describe(jobs)}.");
+        }
+
+        return jobs;
+    }
+
+    /// <summary>Entries in the jobs stream (0 once every job is final: final entries are deleted).</summary>
+    public async Task<long> StreamLengthAsync() =>
+        await Db.StreamLengthAsync(Keys.Stream).WaitAsync(CommandTimeout, TestContext.Current.CancellationToken);
+
+    /// <summary>Entries delivered to some consumer and not acknowledged.</summary>
+    public async Task<long> PendingCountAsync() =>
+        (await Store.GetStatsAsync().WaitAsync(CommandTimeout, TestContext.Current.CancellationToken)).Pending;
+
+    public static string Describe(IEnumerable<Job> jobs) =>
+        string.Join(", ", jobs.GroupBy(j => j.Status).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key}: {g.Count()}"));
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var worker in _workers)
+        {
+            await worker.DisposeAsync();
+        }
+
+        await Connection.DisposeAsync();
+        await Redis.DisposeAsync();
+    }
+}
+
+/// <summary>Bounds for the awaits of the worker tests.</summary>
+internal static class BoundedTasks
+{
+    /// <summary>Waits at most <see cref="WorkerHarness.CommandTimeout"/> (and honours the test's cancellation).</summary>
+    public static Task<T> Bounded<T>(this Task<T> task) =>
+        task.WaitAsync(WorkerHarness.CommandTimeout, TestContext.Current.CancellationToken);
+
+    /// <inheritdoc cref="Bounded{T}(Task{T})"/>
+    public static Task Bounded(this Task task) =>
+        task.WaitAsync(WorkerHarness.CommandTimeout, TestContext.Current.CancellationToken);
+}
+
+/// <summary>
+/// Tests that run real worker processes. They run one at a time (each starts several processes
+/// and measures timings on a 2-core machine), in parallel with the other collections.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class WorkerProcessCollection
+{
+    /// <summary>The collection's name, for <c>[Collection(WorkerProcessCollection.Name)]</c>.</summary>
+    public const string Name = "worker-processes";
+}

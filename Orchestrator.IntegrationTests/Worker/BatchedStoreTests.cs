@@ -1,0 +1,255 @@
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Worker;
+
+/// <summary>
+/// The store's batch calls (claim, finish, renew many jobs in one script) must treat each job
+/// exactly as the single-job call would: its own compare-and-set, its own answer in input order,
+/// and no effect on the other jobs of the batch when one of them is stale.
+/// </summary>
+public sealed class BatchedStoreTests
+{
+    private const int MaxAttempts = 3;
+    private static readonly TimeSpan Block = TimeSpan.FromMilliseconds(100);
+    private static readonly JobResult Result = new("answer", "model", new TokenUsage(3, 2));
+
+    [Fact]
+    public async Task ClaimMany_FreshFinalMissingAndLostJobs_OneScriptAnswersEachInInputOrder()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
+
+        // Lost: worker-a claimed it and started attempt 1, then died; worker-b took the entry over.
+        var lostId = await harness.SubmitAsync(MaxAttempts);
+        var lostFirst = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded());
+        Assert.Equal(1, (await store.ClaimAsync(lostFirst, "worker-a", startAttempt: true).Bounded()).StartedAttempt);
+        var lost = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 10).Bounded());
+
+        // Final: completed through its entry; a second entry for it (a duplicate enqueue) arrives late.
+        var finalId = await harness.SubmitAsync(MaxAttempts);
+        var finalFirst = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded());
+        var finalClaim = await store.ClaimAsync(finalFirst, "worker-a", startAttempt: true).Bounded();
+        Assert.True(await store.CompleteAsync(finalClaim.Lease, 1, Result).Bounded());
+        await harness.Db.StreamAddAsync(harness.Keys.Stream, "jobId", finalId).Bounded();
+
+        // Missing: its hash is gone (deleted, evicted) while its entry still waits.
+        var missingId = await harness.SubmitAsync(MaxAttempts);
+        var freshId = await harness.SubmitAsync(MaxAttempts);
+        var read = await store.ReadNewAsync(reader, "worker-b", 10, Block).Bounded();
+        Assert.Equal([finalId, missingId, freshId], read.Select(d => d.JobId));
+        await harness.Db.KeyDeleteAsync([harness.Keys.Job(missingId), harness.Keys.History(missingId)]).Bounded();
+        Assert.Equal(4, (await PendingAsync(harness)).Length);
+
+        Delivery[] batch = [read[1], read[2], lost, read[0]];
+        var scriptCallsBefore = await ScriptCalls.CountAsync(harness.Db);
+        var results = await store.ClaimManyAsync(batch, "worker-b", startAttempt: true).Bounded();
+        var scriptCalls = await ScriptCalls.CountAsync(harness.Db) - scriptCallsBefore;
+
+        Assert.Equal(1, scriptCalls);
+        Assert.Equal([ClaimOutcome.Missing, ClaimOutcome.Claimed, ClaimOutcome.Claimed, ClaimOutcome.AlreadyFinal], results.Select(r => r.Outcome));
+        Assert.Equal(batch.Select(d => (d.JobId, d.EntryId)), results.Select(r => (r.Lease.JobId, r.Lease.EntryId)));
+        Assert.All(results, r => Assert.Equal("worker-b", r.Lease.Consumer));
+        Assert.Equal(4, results.Select(r => r.Lease.Token).Distinct().Count());
+        Assert.Null(results[0].Job);
+        Assert.Null(results[3].Job);
+        Assert.Equal(0, results[0].StartedAttempt);
+        Assert.Equal(0, results[3].StartedAttempt);
+
+        // Fresh: attempt 1 started and recorded; the returned job is as the claim left it.
+        var fresh = results[1];
+        Assert.Equal(1, fresh.StartedAttempt);
+        Assert.Equal(freshId, fresh.Job!.Id);
+        Assert.Equal(JobStatus.Processing, fresh.Job.Status);
+        Assert.Equal(1, fresh.Job.Attempts);
+        Assert.Equal(1, fresh.Job.Deliveries);
+        var freshStored = await harness.GetAsync(freshId);
+        Assert.Equal(JobStatus.Processing, freshStored.Status);
+        Assert.Equal(1, freshStored.Attempts);
+        Assert.NotNull(freshStored.FirstAttemptAt);
+        var freshAttempt = Assert.Single(freshStored.History);
+        Assert.Equal(1, freshAttempt.Attempt);
+        Assert.Null(freshAttempt.Outcome);
+
+        // Lost: attempt 1 closed as worker-lost, attempt 2 started; the job returned as the claim left it.
+        var reclaimed = results[2];
+        Assert.Equal(2, reclaimed.StartedAttempt);
+        Assert.Equal(lostId, reclaimed.Job!.Id);
+        Assert.Equal(JobStatus.Processing, reclaimed.Job.Status);
+        Assert.Equal(2, reclaimed.Job.Attempts);
+        Assert.Equal(2, reclaimed.Job.Deliveries);
+        Assert.Equal(AttemptOutcome.WorkerLost, reclaimed.Job.Error?.Type);
+        var lostStored = await harness.GetAsync(lostId);
+        Assert.Equal(JobStatus.Processing, lostStored.Status);
+        Assert.Equal(2, lostStored.Attempts);
+        Assert.Equal([AttemptOutcome.WorkerLost, null], lostStored.History.Select(a => a.Outcome));
+
+        // Missing and final: nothing recreated or changed; their entries acknowledged and deleted.
+        Assert.Null(await store.GetAsync(missingId).Bounded());
+        var finalStored = await harness.GetAsync(finalId);
+        Assert.Equal(JobStatus.Completed, finalStored.Status);
+        Assert.Equal(Result, finalStored.Result);
+        Assert.Equal(1, finalStored.Attempts);
+        var pending = await PendingAsync(harness);
+        Assert.Equal(
+            new[] { (lost.EntryId, "worker-b"), (read[2].EntryId, "worker-b") }.Order(),
+            pending.Select(p => ((string)p.MessageId!, (string)p.ConsumerName!)).Order());
+        var stream = await harness.Db.StreamRangeAsync(harness.Keys.Stream).Bounded();
+        Assert.Equal(new[] { lost.EntryId, read[2].EntryId }.Order(), stream.Select(e => (string)e.Id!).Order());
+
+        // The claimed leases are live: each finishes its own started attempt.
+        Assert.True(await store.CompleteAsync(fresh.Lease, 1, Result).Bounded());
+        Assert.True(await store.CompleteAsync(reclaimed.Lease, 2, Result).Bounded());
+    }
+
+    [Fact]
+    public async Task FinishAttempts_OneStaleLeaseInTheBatch_RefusesOnlyItAndRecordsTheOthers()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
+        var ids = await harness.SubmitManyAsync(4, MaxAttempts);
+        var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
+        Assert.Equal(4, deliveries.Count);
+        var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
+        Assert.All(claims, c => Assert.Equal(1, c.StartedAttempt));
+        var (complete, stale, retry, fail) = (claims[0].Lease, claims[1].Lease, claims[2].Lease, claims[3].Lease);
+
+        // worker-a's lease on one job lapses; worker-b reclaims it and starts attempt 2.
+        await store.ReturnUnclaimedAsync("worker-a", [stale.EntryId]).Bounded();
+        var taken = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.FromHours(1), 10).Bounded());
+        Assert.Equal(stale.EntryId, taken.EntryId);
+        var staleTakeover = await store.ClaimAsync(taken, "worker-b", startAttempt: true).Bounded();
+        Assert.Equal(2, staleTakeover.StartedAttempt);
+        var staleBefore = await RawAsync(harness, stale.JobId);
+
+        // The batch is recorded on a fixed clock, so every time it writes is known exactly.
+        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+        var now = time.GetUtcNow();
+        var finisher = new JobStore(harness.Connection, time);
+        var retryDelay = TimeSpan.FromSeconds(7);
+        var transient = new JobError("transient", "overloaded");
+        var permanent = new JobError("invalid-request", "prompt rejected");
+        AttemptFinish[] batch =
+        [
+            AttemptFinish.Completed(complete, 1, Result),
+            AttemptFinish.Completed(stale, 1, new JobResult("stale answer", "stale-model", new TokenUsage(1, 1))),
+            AttemptFinish.Retrying(retry, 1, AttemptOutcome.TransientFailure, transient, retryDelay),
+            AttemptFinish.Failed(fail, 1, AttemptOutcome.PermanentFailure, permanent),
+        ];
+        var scriptCallsBefore = await ScriptCalls.CountAsync(harness.Db);
+        var recorded = await finisher.FinishAttemptsAsync(batch).Bounded();
+        var scriptCalls = await ScriptCalls.CountAsync(harness.Db) - scriptCallsBefore;
+
+        Assert.Equal(1, scriptCalls);
+        Assert.Equal([true, false, true, true], recorded);
+
+        // The stale job: not a byte changed, its entry still worker-b's.
+        Assert.Equal(staleBefore, await RawAsync(harness, stale.JobId));
+
+        var completed = await harness.GetAsync(complete.JobId);
+        Assert.Equal(JobStatus.Completed, completed.Status);
+        Assert.Equal(Result, completed.Result);
+        Assert.Equal(now, completed.CompletedAt);
+        var completedAttempt = Assert.Single(completed.History);
+        Assert.Equal(AttemptOutcome.Succeeded, completedAttempt.Outcome);
+        Assert.Equal(now, completedAttempt.EndedAt);
+        Assert.NotNull(await harness.Db.KeyTimeToLiveAsync(harness.Keys.Job(complete.JobId)).Bounded());
+
+        var retrying = await harness.GetAsync(retry.JobId);
+        Assert.Equal(JobStatus.Retrying, retrying.Status);
+        Assert.Equal(now + retryDelay, retrying.NextAttemptAt);
+        Assert.Equal(transient, retrying.Error);
+        Assert.Null(retrying.CompletedAt);
+        var retryingAttempt = Assert.Single(retrying.History);
+        Assert.Equal(AttemptOutcome.TransientFailure, retryingAttempt.Outcome);
+        Assert.Equal((long)retryDelay.TotalMilliseconds, retryingAttempt.RetryDelayMs);
+        Assert.Null(await harness.Db.KeyTimeToLiveAsync(harness.Keys.Job(retry.JobId)).Bounded());
+
+        var failed = await harness.GetAsync(fail.JobId);
+        Assert.Equal(JobStatus.Failed, failed.Status);
+        Assert.Equal(permanent, failed.Error);
+        Assert.Equal(now, failed.CompletedAt);
+        Assert.Equal(AttemptOutcome.PermanentFailure, Assert.Single(failed.History).Outcome);
+        Assert.Equal(now.ToUnixTimeMilliseconds(), await harness.Db.SortedSetScoreAsync(harness.Keys.DeadLetters, fail.JobId).Bounded());
+        Assert.Equal(1, await harness.Db.SortedSetLengthAsync(harness.Keys.DeadLetters).Bounded());
+        Assert.NotNull(await harness.Db.KeyTimeToLiveAsync(harness.Keys.Job(fail.JobId)).Bounded());
+
+        // Final jobs' entries are acknowledged and deleted; the retrying one and the stale one stay with their holders.
+        var pending = await PendingAsync(harness);
+        Assert.Equal(
+            new[] { (stale.EntryId, "worker-b"), (retry.EntryId, "worker-a") }.Order(),
+            pending.Select(p => ((string)p.MessageId!, (string)p.ConsumerName!)).Order());
+        var stream = await harness.Db.StreamRangeAsync(harness.Keys.Stream).Bounded();
+        Assert.Equal(new[] { stale.EntryId, retry.EntryId }.Order(), stream.Select(e => (string)e.Id!).Order());
+        Assert.Equal(ids.Order(), claims.Select(c => c.Lease.JobId).Order());
+
+        // The current holder of the stale job still finishes it.
+        Assert.True(await store.CompleteAsync(staleTakeover.Lease, 2, Result).Bounded());
+        Assert.Equal(Result, (await harness.GetAsync(stale.JobId)).Result);
+    }
+
+    [Fact]
+    public async Task RenewLeases_OneStaleLeaseInTheBatch_RenewsOnlyTheCurrentOnes()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
+        await harness.SubmitManyAsync(3, MaxAttempts);
+        var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
+        Assert.Equal(3, deliveries.Count);
+        var leases = (await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded()).Select(c => c.Lease).ToArray();
+
+        // worker-a's lease on the middle job lapses and worker-b claims it.
+        await store.ReturnUnclaimedAsync("worker-a", [leases[1].EntryId]).Bounded();
+        var taken = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.FromHours(1), 10).Bounded());
+        var takeover = await store.ClaimAsync(taken, "worker-b", startAttempt: true).Bounded();
+        Assert.Equal(ClaimOutcome.Claimed, takeover.Outcome);
+
+        // Every entry looks a day idle: a renewal is what makes one fresh again (no clock race).
+        await store.ReturnUnclaimedAsync("worker-a", [leases[0].EntryId, leases[2].EntryId]).Bounded();
+        await store.ReturnUnclaimedAsync("worker-b", [leases[1].EntryId]).Bounded();
+        Assert.All(await PendingAsync(harness), p => Assert.True(p.IdleTimeInMilliseconds >= Hours(23)));
+
+        var renewed = await store.RenewLeasesAsync(leases).Bounded();
+
+        Assert.Equal([true, false, true], renewed);
+        var pending = (await PendingAsync(harness)).ToDictionary(p => (string)p.MessageId!);
+        Assert.Equal(3, pending.Count);
+        foreach (var current in new[] { leases[0], leases[2] })
+        {
+            Assert.Equal("worker-a", (string?)pending[current.EntryId].ConsumerName);
+            Assert.True(pending[current.EntryId].IdleTimeInMilliseconds < Hours(1), "a renewed entry is fresh again");
+        }
+
+        // The stale renewal neither took the entry back nor refreshed it for worker-b.
+        Assert.Equal("worker-b", (string?)pending[leases[1].EntryId].ConsumerName);
+        Assert.True(pending[leases[1].EntryId].IdleTimeInMilliseconds >= Hours(23), "the stale renewal touched worker-b's entry");
+
+        // worker-b's own renewal of it succeeds.
+        var ownRenewal = await store.RenewLeasesAsync([takeover.Lease]).Bounded();
+        Assert.Equal([true], ownRenewal);
+        var afterOwnRenewal = (await PendingAsync(harness)).Single(p => p.MessageId == leases[1].EntryId);
+        Assert.Equal("worker-b", (string?)afterOwnRenewal.ConsumerName);
+        Assert.True(afterOwnRenewal.IdleTimeInMilliseconds < Hours(1));
+    }
+
+    private static long Hours(int hours) => (long)TimeSpan.FromHours(hours).TotalMilliseconds;
+
+    private static async Task<StreamPendingMessageInfo[]> PendingAsync(WorkerHarness harness) =>
+        await harness.Db.StreamPendingMessagesAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, 100, RedisValue.Null).Bounded();
+
+    /// <summary>The job's hash and history exactly as stored, to show a write changed nothing.</summary>
+    private static async Task<string> RawAsync(WorkerHarness harness, string jobId)
+    {
+        var hash = await harness.Db.HashGetAllAsync(harness.Keys.Job(jobId)).Bounded();
+        var history = await harness.Db.ListRangeAsync(harness.Keys.History(jobId)).Bounded();
+        return string.Join('\n', hash.OrderBy(e => (string)e.Name!, StringComparer.Ordinal).Select(e => $"{e.Name}={e.Value}"))
+            + "\n--\n" + string.Join('\n', history.Select(h => (string)h!));
+    }
+}

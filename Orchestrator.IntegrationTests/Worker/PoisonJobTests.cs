@@ -1,0 +1,108 @@
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Worker;
+
+/// <summary>
+/// A job whose deliveries keep dying (the worker crashes on it every time) is dead-lettered after
+/// Retry:MaxAttempts deliveries instead of taking workers down forever. Driven at the store level:
+/// each "crash" is a claim that never records an outcome, followed by a reclaim.
+/// </summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class PoisonJobTests
+{
+    private const int MaxAttempts = 3;
+
+    [Fact]
+    public async Task CrashBeforeAttemptStarts_EveryDelivery_DeadLettersAsPoisonJob()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var (jobId, delivery) = await SubmitAndReadAsync(harness);
+
+        for (var crash = 1; crash <= MaxAttempts; crash++)
+        {
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}").Bounded();
+            Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
+            // The worker dies here, before recording attempt 1. Another worker reclaims the entry.
+            delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{crash + 1}", TimeSpan.Zero, 10).Bounded());
+        }
+
+        var last = await harness.Store.ClaimAsync(delivery, "worker-last").Bounded();
+
+        Assert.Equal(ClaimOutcome.DeadLettered, last.Outcome);
+        var job = await harness.GetAsync(jobId);
+        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal("poison-job", job.Error?.Type);
+        Assert.Equal(0, job.Attempts);
+        Assert.Equal(MaxAttempts + 1, job.Deliveries);
+        Assert.NotNull(job.CompletedAt);
+        await AssertDeadLetteredAndOffTheStreamAsync(harness, jobId);
+    }
+
+    [Fact]
+    public async Task CrashMidAttempt_EveryDelivery_DeadLettersAfterMaxAttemptsWithEachAttemptLost()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var (jobId, delivery) = await SubmitAndReadAsync(harness);
+
+        for (var crash = 1; crash <= MaxAttempts; crash++)
+        {
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}").Bounded();
+            Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
+            Assert.Equal((StartAttemptOutcome.Started, crash), await harness.Store.StartAttemptAsync(claim.Lease, crash).Bounded());
+            // The worker dies mid-call.
+            delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{crash + 1}", TimeSpan.Zero, 10).Bounded());
+        }
+
+        var last = await harness.Store.ClaimAsync(delivery, "worker-last").Bounded();
+
+        Assert.Equal(ClaimOutcome.DeadLettered, last.Outcome);
+        var job = await harness.GetAsync(jobId);
+        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal(MaxAttempts, job.Attempts);
+        Assert.Equal(Enumerable.Repeat(AttemptOutcome.WorkerLost, MaxAttempts), job.History.Select(a => a.Outcome));
+        Assert.All(job.History, a => Assert.NotNull(a.EndedAt));
+        // The job's error says why it is dead: its attempts are used up (each lost with its worker).
+        Assert.Equal("attempts-exhausted", job.Error?.Type);
+        await AssertDeadLetteredAndOffTheStreamAsync(harness, jobId);
+    }
+
+    [Fact]
+    public async Task GracefulHandBacks_DoNotCountTowardsThePoisonCap()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var (jobId, delivery) = await SubmitAndReadAsync(harness);
+
+        // Many shutdowns in a row, each handing the job back: never a reason to dead-letter it.
+        for (var handBack = 1; handBack <= MaxAttempts * 2; handBack++)
+        {
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{handBack}").Bounded();
+            Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
+            Assert.True(await harness.Store.ReleaseAsync(claim.Lease).Bounded());
+            delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{handBack + 1}", TimeSpan.FromSeconds(30), 10).Bounded());
+        }
+
+        var final = await harness.Store.ClaimAsync(delivery, "worker-last").Bounded();
+
+        Assert.Equal(ClaimOutcome.Claimed, final.Outcome);
+        Assert.Equal(1, (await harness.GetAsync(jobId)).Deliveries);
+    }
+
+    private static async Task<(string JobId, Delivery Delivery)> SubmitAndReadAsync(WorkerHarness harness)
+    {
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        var jobId = await harness.SubmitAsync(MaxAttempts);
+        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
+        var delivery = Assert.Single(await harness.Store.ReadNewAsync(reader, "worker-0", 10, TimeSpan.FromMilliseconds(100)).Bounded());
+        Assert.Equal(jobId, delivery.JobId);
+        return (jobId, delivery);
+    }
+
+    private static async Task AssertDeadLetteredAndOffTheStreamAsync(WorkerHarness harness, string jobId)
+    {
+        var deadLetters = await harness.Store.ListDeadLettersAsync(50, cursor: null).Bounded();
+        Assert.Contains(jobId, deadLetters.Items.Select(j => j.Id));
+        Assert.Equal(0, await harness.StreamLengthAsync());
+        Assert.Equal(0, await harness.PendingCountAsync());
+    }
+}

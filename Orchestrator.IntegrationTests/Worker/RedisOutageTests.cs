@@ -1,0 +1,51 @@
+using Orchestrator.Jobs;
+
+namespace Orchestrator.IntegrationTests.Worker;
+
+/// <summary>Redis goes away under a running worker and comes back (same port, data kept in the append-only file).</summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class RedisOutageTests
+{
+    private static readonly TimeSpan Outage = TimeSpan.FromSeconds(6);
+
+    [Fact]
+    public async Task RedisStoppedAndRestarted_WorkerSurvivesWithoutSpinningAndFinishesEveryJob()
+    {
+        await using var harness = await WorkerHarness.StartAsync(new RedisServerOptions { AppendOnly = true });
+        var worker = await harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.05",
+            ["Retry:BaseDelay"] = "00:00:00.1",
+        }, "worker");
+
+        var before = await harness.SubmitManyAsync(5, maxAttempts: 5);
+        await harness.WaitUntilAllFinalAsync(before, TimeSpan.FromSeconds(30));
+        // In flight when Redis goes: their answers arrive during the outage and must still be recorded.
+        var inFlight = await harness.SubmitManyAsync(5, maxAttempts: 5, _ => new Dictionary<string, string> { ["simulator.latencyMs"] = "2000" });
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAllAsync(inFlight)).All(j => j.Status == JobStatus.Processing),
+            TimeSpan.FromSeconds(30), "the slow jobs are mid-call", TimeSpan.FromMilliseconds(20));
+
+        await harness.Redis.StopAsync(TestContext.Current.CancellationToken).Bounded();
+        var cpuAtStop = worker.TotalProcessorTime;
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        await AsyncWait.WaitUntilAsync(() => stopwatch.Elapsed >= Outage, Outage + TimeSpan.FromSeconds(5), $"Redis has been down for {Outage}");
+        var cpuDuringOutage = worker.TotalProcessorTime - cpuAtStop;
+        var aliveDuringOutage = !worker.HasExited;
+        await harness.Redis.StartAsync(TestContext.Current.CancellationToken).Bounded();
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"worker CPU during the {Outage.TotalSeconds:0} s outage: {cpuDuringOutage.TotalMilliseconds:0} ms");
+        Assert.True(aliveDuringOutage, "the worker died while Redis was down");
+        // Reconnect attempts with backoff cost little; a retry loop without delay would burn about a core.
+        Assert.True(cpuDuringOutage < Outage * 0.25, $"the worker used {cpuDuringOutage} of CPU during a {Outage} outage");
+
+        var after = await harness.SubmitManyAsync(5, maxAttempts: 5);
+        var jobs = await harness.WaitUntilAllFinalAsync([.. before, .. inFlight, .. after], TimeSpan.FromSeconds(90));
+
+        Assert.False(worker.HasExited, "the worker exited after the outage");
+        Assert.All(jobs, j => Assert.Equal(JobStatus.Completed, j.Status));
+        Assert.All(jobs, j => Assert.Single(j.History, a => a.Outcome == AttemptOutcome.Succeeded));
+        Assert.Equal(0, await harness.StreamLengthAsync());
+        Assert.Equal(0, await harness.PendingCountAsync());
+    }
+}

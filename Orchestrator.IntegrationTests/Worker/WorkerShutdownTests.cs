@@ -1,0 +1,72 @@
+using Orchestrator.Jobs;
+
+namespace Orchestrator.IntegrationTests.Worker;
+
+/// <summary>SIGTERM mid-flight: the worker drains within its shutdown timeout and hands back what it did not finish.</summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class WorkerShutdownTests
+{
+    private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(10);
+
+    private static readonly Dictionary<string, string> Settings = new()
+    {
+        ["Simulator:FailureRate"] = "0",
+        ["Simulator:Latency"] = "00:00:02",
+        ["Retry:UseJitter"] = "false",
+        // Long enough that the jobs whose first attempt failed are still waiting for their retry at SIGTERM.
+        ["Retry:BaseDelay"] = "00:00:05",
+        ["Worker:LeaseTimeout"] = "00:00:03",
+        ["Worker:ReclaimInterval"] = "00:00:00.2",
+        // The host's shutdown timeout (HostOptions reads "shutdownTimeoutSeconds").
+        ["shutdownTimeoutSeconds"] = ((int)ShutdownTimeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    [Fact]
+    public async Task SigtermMidFlight_ExitsWithinShutdownTimeoutAndSecondWorkerFinishesEveryJob()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var first = await harness.StartWorkerAsync(Settings, "worker-1");
+
+        // Ten jobs fail their first attempt quickly and wait 5 s for attempt 2; ten take 2 s per call.
+        var waiting = await harness.SubmitManyAsync(10, maxAttempts: 5, _ => new Dictionary<string, string>
+        {
+            ["simulator.failFirstAttempts"] = "1",
+            ["simulator.latencyMs"] = "10",
+        });
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAllAsync(waiting)).All(j => j.Status == JobStatus.Retrying),
+            TimeSpan.FromSeconds(30), "the ten failing jobs wait for their retry", TimeSpan.FromMilliseconds(20));
+        var calling = await harness.SubmitManyAsync(10, maxAttempts: 5);
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAllAsync(calling)).All(j => j.Status == JobStatus.Processing),
+            TimeSpan.FromSeconds(30), "the ten slow jobs are mid-call", TimeSpan.FromMilliseconds(20));
+
+        var exit = await first.StopGracefullyAsync(ShutdownTimeout + TimeSpan.FromSeconds(10));
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"worker-1 exited {exit.TotalMilliseconds:0} ms after SIGTERM with code {first.ExitCode}");
+        Assert.True(exit < ShutdownTimeout, $"worker-1 took {exit} to exit; its shutdown timeout is {ShutdownTimeout}");
+        Assert.Equal(0, first.ExitCode);
+
+        // What worker-1 left: the calls it was making finished and were recorded; nothing is left 'processing'.
+        var atExit = await harness.GetAllAsync([.. waiting, .. calling]);
+        Assert.DoesNotContain(atExit, j => j.Status == JobStatus.Processing);
+        Assert.All(await harness.GetAllAsync(calling), j => Assert.Equal(JobStatus.Completed, j.Status));
+        Assert.All(await harness.GetAllAsync(waiting), j => Assert.Equal(JobStatus.Retrying, j.Status));
+
+        // The waiting jobs were handed back: a second worker takes them over, keeping their schedule.
+        await harness.StartWorkerAsync(Settings, "worker-2");
+        var jobs = await harness.WaitUntilAllFinalAsync([.. waiting, .. calling], TimeSpan.FromSeconds(60));
+
+        Assert.All(jobs, j => Assert.Equal(JobStatus.Completed, j.Status));
+        Assert.All(jobs, j => Assert.Single(j.History, a => a.Outcome == AttemptOutcome.Succeeded));
+        Assert.All(jobs, j => Assert.DoesNotContain(j.History, a => a.Outcome == AttemptOutcome.WorkerLost));
+        foreach (var job in jobs.Where(j => waiting.Contains(j.Id)))
+        {
+            Assert.Equal([AttemptOutcome.TransientFailure, AttemptOutcome.Succeeded], job.History.Select(a => a.Outcome));
+            Assert.True(job.History[1].StartedAt >= job.History[0].EndedAt!.Value.AddSeconds(5), "the retry kept its 5 s delay across the hand-over");
+            // Handed back, not crashed: worker-1's delivery was given back and does not count towards the poison cap.
+            Assert.Equal(1, job.Deliveries);
+        }
+
+        Assert.Equal(0, await harness.StreamLengthAsync());
+        Assert.Equal(0, await harness.PendingCountAsync());
+    }
+}

@@ -1,0 +1,71 @@
+using System.Net.Sockets;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Orchestrator.Api;
+using StackExchange.Redis;
+
+namespace Orchestrator.UnitTests.Api;
+
+/// <summary>
+/// Regressions found by the chaos run: while Redis restarts (AOF), the API met a <c>LOADING</c>
+/// server error and a raw connection-reset socket exception, and answered 500 to both. Both mean
+/// "the job store is not answering": 503 problem details with <c>Retry-After</c>.
+/// </summary>
+public sealed class RedisUnavailableHandlerTests
+{
+    public static TheoryData<string> NotReadyErrors => new()
+    {
+        "LOADING Redis is loading the dataset in memory",
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+        "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        "TRYAGAIN Multiple keys request during rehashing of slot",
+    };
+
+    [Theory]
+    [MemberData(nameof(NotReadyErrors))]
+    public async Task RedisNotReady_Returns503ProblemWithRetryAfter(string message)
+    {
+        await AssertServiceUnavailableAsync(new RedisServerException(message));
+    }
+
+    [Fact]
+    public async Task ConnectionResetMidCommand_Returns503ProblemWithRetryAfter()
+    {
+        // What StackExchange.Redis surfaced: the transport's exception around ECONNRESET (104).
+        await AssertServiceUnavailableAsync(new IOException("Connection reset by peer", new SocketException(104)));
+    }
+
+    [Fact]
+    public async Task OtherRedisServerError_IsNotHidden()
+    {
+        // A script bug is a real 500, not an outage to retry.
+        var (handled, _) = await HandleAsync(new RedisServerException("ERR user_script:1: Script attempted to access nonexistent global variable"));
+
+        Assert.False(handled);
+    }
+
+    private static async Task AssertServiceUnavailableAsync(Exception exception)
+    {
+        var (handled, context) = await HandleAsync(exception);
+
+        Assert.True(handled);
+        Assert.Equal(StatusCodes.Status503ServiceUnavailable, context.Response.StatusCode);
+        Assert.Equal("1", context.Response.Headers.RetryAfter.ToString());
+        Assert.StartsWith("application/problem+json", context.Response.ContentType, StringComparison.Ordinal);
+        context.Response.Body.Position = 0;
+        using var problem = await JsonDocument.ParseAsync(context.Response.Body, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(503, problem.RootElement.GetProperty("status").GetInt32());
+    }
+
+    private static async Task<(bool Handled, HttpContext Context)> HandleAsync(Exception exception)
+    {
+        var services = new ServiceCollection().AddLogging().AddProblemDetails().BuildServiceProvider();
+        var context = new DefaultHttpContext { RequestServices = services };
+        context.Response.Body = new MemoryStream();
+        var handler = new RedisUnavailableHandler(services.GetRequiredService<IProblemDetailsService>(), NullLogger<RedisUnavailableHandler>.Instance);
+        var handled = await handler.TryHandleAsync(context, exception, TestContext.Current.CancellationToken);
+        return (handled, context);
+    }
+}

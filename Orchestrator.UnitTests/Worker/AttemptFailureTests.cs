@@ -1,0 +1,51 @@
+using System.Net;
+using Orchestrator.Jobs;
+using Orchestrator.Worker.Llm;
+using Orchestrator.Worker.Processing;
+using Polly.Timeout;
+
+namespace Orchestrator.UnitTests.Worker;
+
+public sealed class AttemptFailureTests
+{
+    public static TheoryData<Exception, bool, string, string> Cases => new()
+    {
+        { new TransientLlmException("overloaded"), true, AttemptOutcome.TransientFailure, "transient" },
+        { new PermanentLlmException("invalid request"), false, AttemptOutcome.PermanentFailure, "invalid-request" },
+        { new TimeoutRejectedException("too slow"), true, AttemptOutcome.Timeout, "timeout" },
+        { new HttpRequestException("rate limited", null, HttpStatusCode.TooManyRequests), true, AttemptOutcome.TransientFailure, "transient" },
+        { new HttpRequestException("unavailable", null, HttpStatusCode.ServiceUnavailable), true, AttemptOutcome.TransientFailure, "transient" },
+        { new HttpRequestException("server error", null, HttpStatusCode.InternalServerError), true, AttemptOutcome.TransientFailure, "transient" },
+        { new HttpRequestException("request timeout", null, HttpStatusCode.RequestTimeout), true, AttemptOutcome.TransientFailure, "transient" },
+        { new HttpRequestException("connection refused"), true, AttemptOutcome.TransientFailure, "transient" },
+        { new HttpRequestException("bad request", null, HttpStatusCode.BadRequest), false, AttemptOutcome.PermanentFailure, "provider-error" },
+        { new HttpRequestException("unauthorized", null, HttpStatusCode.Unauthorized), false, AttemptOutcome.PermanentFailure, "provider-error" },
+        { new HttpRequestException("not found", null, HttpStatusCode.NotFound), false, AttemptOutcome.PermanentFailure, "provider-error" },
+        { new InvalidOperationException("a bug"), false, AttemptOutcome.PermanentFailure, "unexpected" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Classify_KnownException_GivesTransienceOutcomeAndErrorType(Exception exception, bool transient, string outcome, string errorType)
+    {
+        Assert.Equal(transient, AttemptFailure.IsTransient(exception));
+        Assert.Equal(outcome, AttemptFailure.OutcomeOf(exception));
+        Assert.Equal(errorType, AttemptFailure.ErrorOf(exception).Type);
+    }
+
+    [Fact]
+    public void ErrorOf_ProviderException_KeepsItsMessage()
+    {
+        var error = AttemptFailure.ErrorOf(new TransientLlmException("simulated overload (503)"));
+
+        Assert.Equal("simulated overload (503)", error.Message);
+    }
+
+    [Fact]
+    public void ErrorOf_UnexpectedException_NamesItsType()
+    {
+        var error = AttemptFailure.ErrorOf(new InvalidOperationException("a bug"));
+
+        Assert.Contains(nameof(InvalidOperationException), error.Message, StringComparison.Ordinal);
+    }
+}
