@@ -82,8 +82,11 @@ public sealed partial class JobStore
     /// job may start now (as <see cref="StartAttemptAsync"/> would, one round trip fewer); see
     /// <see cref="ClaimResult.StartedAttempt"/>. The attempt budget is the job's own (fixed at submission).
     /// </summary>
-    public async Task<ClaimResult> ClaimAsync(Delivery delivery, string consumer, bool startAttempt = false) =>
-        (await ClaimManyAsync([delivery], consumer, startAttempt).ConfigureAwait(false))[0];
+    public async Task<ClaimResult> ClaimAsync(Delivery delivery, string consumer, bool startAttempt = false, int maxCrashes = DefaultMaxCrashes) =>
+        (await ClaimManyAsync(NewLeases([delivery], consumer), startAttempt, maxCrashes).ConfigureAwait(false))[0];
+
+    /// <summary>Crashes while running alone before a job is dead-lettered as poison, unless the caller says otherwise.</summary>
+    public const int DefaultMaxCrashes = 2;
 
     /// <summary>
     /// <see cref="ClaimAsync"/> for a whole batch of deliveries in one script: one round trip, each
@@ -92,14 +95,14 @@ public sealed partial class JobStore
     /// Re-sent after it applied (the reply was lost), the call answers the same.
     /// </summary>
     public async Task<IReadOnlyList<ClaimResult>> ClaimManyAsync(
-        IReadOnlyList<Delivery> deliveries, string consumer, bool startAttempt = false)
+        IReadOnlyList<Delivery> deliveries, string consumer, bool startAttempt = false, int maxCrashes = DefaultMaxCrashes)
     {
         if (deliveries.Count == 0)
         {
             return [];
         }
 
-        return await ClaimManyAsync(NewLeases(deliveries, consumer), startAttempt).ConfigureAwait(false);
+        return await ClaimManyAsync(NewLeases(deliveries, consumer), startAttempt, maxCrashes).ConfigureAwait(false);
     }
 
     /// <summary>A new lease (a fresh random token) on each delivery, for <see cref="ClaimManyAsync(IReadOnlyList{JobLease}, bool)"/>.</summary>
@@ -118,22 +121,24 @@ public sealed partial class JobStore
     /// Claims with the given leases (their tokens identify the claims): sending the same leases
     /// again after the call applied answers as the first call did and changes nothing.
     /// </summary>
-    public async Task<IReadOnlyList<ClaimResult>> ClaimManyAsync(IReadOnlyList<JobLease> leases, bool startAttempt)
+    /// <param name="maxCrashes">Crashes while running alone before the job is dead-lettered as poison (<c>Worker:MaxCrashes</c>).</param>
+    public async Task<IReadOnlyList<ClaimResult>> ClaimManyAsync(IReadOnlyList<JobLease> leases, bool startAttempt, int maxCrashes = DefaultMaxCrashes)
     {
         var keys = new RedisKey[2 + (2 * leases.Count)];
-        var values = new RedisValue[4 + (2 * leases.Count)];
+        var values = new RedisValue[5 + (2 * leases.Count)];
         keys[0] = _keys.Stream;
         keys[1] = _keys.DeadLetters;
         values[0] = RedisKeys.ConsumerGroup;
         values[1] = leases[0].Consumer;
         values[2] = NowMs;
         values[3] = startAttempt ? "1" : RedisValue.EmptyString;
+        values[4] = maxCrashes;
         for (var i = 0; i < leases.Count; i++)
         {
             keys[2 + (2 * i)] = _keys.Job(leases[i].JobId);
             keys[3 + (2 * i)] = _keys.History(leases[i].JobId);
-            values[4 + (2 * i)] = leases[i].EntryId;
-            values[5 + (2 * i)] = leases[i].Token;
+            values[5 + (2 * i)] = leases[i].EntryId;
+            values[6 + (2 * i)] = leases[i].Token;
         }
 
         var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Claim, keys, values).ConfigureAwait(false))!;
@@ -214,12 +219,13 @@ public sealed partial class JobStore
     /// Records the start of attempt <paramref name="attempt"/> (the job's attempts so far + 1),
     /// durably, before the LLM is called. Sent again after it applied, it answers the same.
     /// </summary>
-    public async Task<(StartAttemptOutcome Outcome, int Attempt)> StartAttemptAsync(JobLease lease, int attempt)
+    /// <param name="alone">Whether the caller runs this attempt with nothing else in its process (a suspect; see <see cref="Job.Suspect"/>).</param>
+    public async Task<(StartAttemptOutcome Outcome, int Attempt)> StartAttemptAsync(JobLease lease, int attempt, bool alone = false)
     {
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
             LuaScripts.StartAttempt,
             [_keys.Job(lease.JobId), _keys.History(lease.JobId)],
-            [lease.Token, NowMs, attempt]).ConfigureAwait(false))!;
+            [lease.Token, NowMs, attempt, alone ? "1" : RedisValue.EmptyString]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
             "ok" => (StartAttemptOutcome.Started, (int)reply[1]),

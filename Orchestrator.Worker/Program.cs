@@ -35,6 +35,7 @@ builder.Services.AddLlmPipeline();
 builder.Services.AddSingleton<LoopSupervisor>();
 builder.Services.AddHealthChecks().AddCheck<WorkerLoopsHealthCheck>("worker-loops");
 builder.Services.AddSingleton<LeaseKeeper>();
+builder.Services.AddSingleton<SoloGate>();
 builder.Services.AddSingleton<OutcomeWriter>();
 builder.Services.AddSingleton<JobProcessor>();
 builder.Services.AddSingleton<BlockingRedisConnection>();

@@ -74,12 +74,15 @@ public sealed class BatchedStoreTests
         Assert.Equal(1, freshAttempt.Attempt);
         Assert.Null(freshAttempt.Outcome);
 
-        // Lost: attempt 1 closed as worker-lost, attempt 2 started; the job returned as the claim left it.
+        // Lost: attempt 1 closed as worker-lost; the job is a suspect, claimed without starting (its
+        // worker starts it once it runs nothing else), returned as the claim left it.
         var reclaimed = results[2];
-        Assert.Equal(2, reclaimed.StartedAttempt);
+        Assert.Equal(0, reclaimed.StartedAttempt);
         Assert.Equal(lostId, reclaimed.Job!.Id);
-        Assert.Equal(JobStatus.Processing, reclaimed.Job.Status);
-        Assert.Equal(2, reclaimed.Job.Attempts);
+        Assert.True(reclaimed.Job.Suspect);
+        Assert.Equal(JobStatus.Retrying, reclaimed.Job.Status);
+        Assert.Equal(1, reclaimed.Job.Attempts);
+        Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(reclaimed.Lease, 2, alone: true).Bounded());
         Assert.Equal(2, reclaimed.Job.Deliveries);
         Assert.Equal(AttemptOutcome.WorkerLost, reclaimed.Job.Error?.Type);
         var lostStored = await harness.GetAsync(lostId);
@@ -124,7 +127,8 @@ public sealed class BatchedStoreTests
         var taken = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.FromHours(1), 10).Bounded());
         Assert.Equal(stale.EntryId, taken.EntryId);
         var staleTakeover = await store.ClaimAsync(taken, "worker-b", startAttempt: true).Bounded();
-        Assert.Equal(2, staleTakeover.StartedAttempt);
+        Assert.True(staleTakeover.Job!.Suspect);
+        Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(staleTakeover.Lease, 2, alone: true).Bounded());
         var staleBefore = await RawAsync(harness, stale.JobId);
 
         // The batch is recorded on a fixed clock, so every time it writes is known exactly.

@@ -63,7 +63,7 @@ public sealed class ClaimAndStartTests
     }
 
     [Fact]
-    public async Task ClaimWithStart_AttemptLostWithItsWorker_ClosesItAndStartsTheNext()
+    public async Task ClaimWithStart_AttemptLostWithItsWorker_ClosesItAndClaimsTheJobAsASuspect()
     {
         await using var harness = await WorkerHarness.StartAsync();
         var (jobId, delivery) = await SubmitAndReadAsync(harness);
@@ -74,7 +74,10 @@ public sealed class ClaimAndStartTests
         var reclaimed = Assert.Single(await harness.Store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 10).Bounded());
         var claim = await harness.Store.ClaimAsync(reclaimed, "worker-b", startAttempt: true).Bounded();
 
-        Assert.Equal(2, claim.StartedAttempt);
+        // A suspect (its worker died mid-attempt) is only claimed: B starts it once it runs nothing else.
+        Assert.Equal(0, claim.StartedAttempt);
+        Assert.True(claim.Job!.Suspect);
+        Assert.Equal((StartAttemptOutcome.Started, 2), await harness.Store.StartAttemptAsync(claim.Lease, 2, alone: true).Bounded());
         var job = await harness.GetAsync(jobId);
         Assert.Equal(JobStatus.Processing, job.Status);
         Assert.Equal(2, job.Attempts);
@@ -90,14 +93,15 @@ public sealed class ClaimAndStartTests
         await using var harness = await WorkerHarness.StartAsync();
         var (jobId, delivery) = await SubmitAndReadAsync(harness);
 
+        // Each attempt runs alone and is lost with its worker; crashes are not capped here (max crashes above the budget).
         for (var crash = 1; crash <= MaxAttempts; crash++)
         {
-            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}", startAttempt: true).Bounded();
-            Assert.Equal(crash, claim.StartedAttempt);
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}", maxCrashes: 100).Bounded();
+            Assert.Equal((StartAttemptOutcome.Started, crash), await harness.Store.StartAttemptAsync(claim.Lease, crash, alone: true).Bounded());
             delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{crash + 1}", TimeSpan.Zero, 10).Bounded());
         }
 
-        var last = await harness.Store.ClaimAsync(delivery, "worker-last", startAttempt: true).Bounded();
+        var last = await harness.Store.ClaimAsync(delivery, "worker-last", startAttempt: true, maxCrashes: 100).Bounded();
 
         Assert.Equal(ClaimOutcome.DeadLettered, last.Outcome);
         Assert.Equal(0, last.StartedAttempt);

@@ -33,7 +33,8 @@ public sealed class OutcomeWriterTests
         var staleDelivery = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded());
         var stale = (await store.ClaimAsync(staleDelivery, "worker-a", startAttempt: true).Bounded()).Lease;
         var taken = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 10).Bounded());
-        Assert.Equal(2, (await store.ClaimAsync(taken, "worker-b", startAttempt: true).Bounded()).StartedAttempt);
+        var takeover = await store.ClaimAsync(taken, "worker-b", startAttempt: true).Bounded();
+        Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(takeover.Lease, 2, alone: true).Bounded());
 
         var ids = await harness.SubmitManyAsync(JobCount, MaxAttempts);
         var deliveries = await store.ReadNewAsync(reader, "worker-a", JobCount + 1, Block).Bounded();

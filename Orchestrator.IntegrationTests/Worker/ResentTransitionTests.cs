@@ -46,13 +46,13 @@ public sealed class ResentTransitionTests
         Assert.Equal(new[] { true }, await SentTwiceAsync(harness, () => store.RenewLeasesAsync([c]), r => string.Join(',', r)));
         Assert.True(await SentTwiceAsync(harness, () => store.ReleaseAsync(c), r => r.ToString()));
 
-        // claim that dead-letters: the job's attempts are used up by workers that died
+        // claim that dead-letters: the job crashed its worker while running alone
         var lastId = await harness.SubmitAsync(maxAttempts: 1);
-        var first = await store.ClaimAsync(Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded()), "worker-a", startAttempt: true).Bounded();
-        Assert.Equal(1, first.StartedAttempt);
+        var first = await store.ClaimAsync(Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded()), "worker-a").Bounded();
+        Assert.Equal((StartAttemptOutcome.Started, 1), await store.StartAttemptAsync(first.Lease, 1, alone: true).Bounded());
         var lapsed = (await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 100).Bounded()).Single(d => d.JobId == lastId);
         var deadLease = new JobLease(lapsed.JobId, lapsed.EntryId, Guid.NewGuid().ToString("N"), "worker-b");
-        var dead = await SentTwiceAsync(harness, () => store.ClaimManyAsync([deadLease], startAttempt: true), Describe);
+        var dead = await SentTwiceAsync(harness, () => store.ClaimManyAsync([deadLease], startAttempt: true, maxCrashes: 1), Describe);
         Assert.Equal(ClaimOutcome.DeadLettered, Assert.Single(dead).Outcome);
 
         var jobs = await harness.GetAllAsync([ids[0], ids[1], ids[2], lastId]);

@@ -11,13 +11,22 @@
   ARGV[1]  consumer group      ARGV[2]  consumer name
   ARGV[3]  now, Unix ms
   ARGV[4]  '1' to start the next attempt too, when the job may start now; '' claim only
-  ARGV[3 + 2i], ARGV[4 + 2i]   job i's stream entry id and new lease token
+  ARGV[5]  max crashes (Worker:MaxCrashes): crashes while running alone before 'poison-job'
+  ARGV[4 + 2i], ARGV[5 + 2i]   job i's stream entry id and new lease token
 
   The attempt budget is the job's own maxAttempts, fixed when it was submitted. Starting here does
   what start-attempt.lua does, in the same round trip: the attempt is recorded durably before the
   LLM is called. It starts only a job that is queued or retrying, due (nextAttemptAt ≤ now) and
   has an attempt left; a job waiting for a retry is only claimed, and its caller waits and calls
   start-attempt.lua itself. A draining worker passes '' (it must not start work it would hand back).
+
+  Poison isolation: a job found 'processing' lost its worker mid-attempt. It becomes a suspect
+  (suspect = 1): this claim does not start it, and its worker runs it alone (start-attempt.lua
+  records aloneAttempt). If the lost attempt ran alone, the crash was the job's: crashes + 1, and at
+  max crashes it is dead-lettered as 'poison-job'. If it ran beside other jobs, nobody can tell
+  whose crash it was: the attempt stays in the history as worker-lost but is not charged to the
+  job's budget (sharedLosses + 1; the budget is maxAttempts + sharedLosses attempts, and the
+  delivery cap, for jobs that are not suspects, maxAttempts + sharedLosses deliveries).
 
   Re-sent: the claim is identified by its lease token. A call that already applied (its reply was
   lost) finds its token in lastClaim, with claimReply ('dead-lettered', 'corrupt' or the attempt
@@ -34,6 +43,7 @@
 local stream, deadLetters = KEYS[1], KEYS[2]
 local group, consumer, now = ARGV[1], ARGV[2], ARGV[3]
 local startNow = ARGV[4] == '1'
+local maxCrashes = tonumber(ARGV[5])
 
 --@include job
 
@@ -70,6 +80,8 @@ local function claim(job, history, entryId, token)
   local deliveries = tonumber(f.deliveries or '0') + 1
   local attempts = tonumber(f.attempts or '0') + 0
   local maxAttempts = tonumber(f.maxAttempts) + 0
+  local crashes = tonumber(f.crashes or '0') + 0
+  local sharedLosses = tonumber(f.sharedLosses or '0') + 0
   if status ~= 'queued' and status ~= 'retrying' and status ~= 'processing' then
     error('unknown status ' .. tostring(status))
   end
@@ -96,7 +108,12 @@ local function claim(job, history, entryId, token)
       lostEntry.error = {type = 'worker-lost', message = 'The worker running this attempt stopped before recording an outcome.'}
       redis.call('LSET', history, -1, cjson.encode(lostEntry))
     end
-    put('status', 'retrying', 'nextAttemptAt', now, 'updatedAt', now,
+    if f.aloneAttempt == tostring(attempts) then
+      crashes = crashes + 1
+    else
+      sharedLosses = sharedLosses + 1
+    end
+    put('status', 'retrying', 'nextAttemptAt', now, 'updatedAt', now, 'suspect', '1', 'crashes', crashes, 'sharedLosses', sharedLosses,
       'error', cjson.encode({type = 'worker-lost', message = 'The worker running attempt ' .. attempts .. ' stopped before recording an outcome.'}))
     status = 'retrying'
     nextAttemptAt = now
@@ -104,12 +121,18 @@ local function claim(job, history, entryId, token)
   end
 
   local deadError
-  if attempts >= maxAttempts then
+  local budget = maxAttempts + sharedLosses
+  if crashes >= maxCrashes then
+    deadError = {type = 'poison-job', message = 'Crashed its worker ' .. crashes .. ' times while running alone; a job that keeps stopping its worker is dead-lettered.'}
+  elseif attempts >= budget then
     deadError = {type = 'attempts-exhausted', message = 'All ' .. maxAttempts .. ' attempts were used; the last one did not finish.'}
     -- A job whose last attempt finished keeps that attempt's error; one whose last attempt was lost
     -- with its worker says that its attempts are used up (the attempt itself is marked worker-lost).
     if lastError and not lastAttemptLost then deadError = lastError end
-  elseif deliveries > maxAttempts then
+  elseif deliveries > budget and f.suspect ~= '1' and not lastAttemptLost then
+    -- The delivery cap catches a job that stops its worker before its attempt starts. A suspect is
+    -- bounded by max crashes instead: waiting for its turn in a worker that another job crashed is
+    -- not its doing.
     deadError = {type = 'poison-job', message = 'Delivered ' .. deliveries .. ' times without finishing; a job that keeps stopping its worker is dead-lettered.'}
   end
 
@@ -122,8 +145,9 @@ local function claim(job, history, entryId, token)
   end
 
   local started = 0
-  if startNow and (status == 'queued' or status == 'retrying')
-      and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < maxAttempts then
+  -- A suspect is only claimed: its worker starts it once it runs nothing else.
+  if startNow and f.suspect ~= '1' and not lastAttemptLost and (status == 'queued' or status == 'retrying')
+      and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < budget then
     -- As start-attempt.lua: the attempt counts from here, even if the worker dies before the call.
     started = attempts + 1
     put('status', 'processing', 'attempts', started, 'updatedAt', now)
@@ -140,8 +164,8 @@ end
 
 local replies = {}
 for i = 1, (#KEYS - 2) / 2 do
-  local job, history, entryId = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[3 + 2 * i]
-  local token = ARGV[4 + 2 * i]
+  local job, history, entryId = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[4 + 2 * i]
+  local token = ARGV[5 + 2 * i]
   replies[i] = isolated(stream, group, deadLetters, job, history, entryId, now, claim, job, history, entryId, token)
   if replies[i][1] == 'corrupt' and redis.call('TYPE', job).ok == 'hash' then
     -- Remembered, so that this claim sent again answers the same.

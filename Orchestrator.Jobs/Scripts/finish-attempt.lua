@@ -46,6 +46,8 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   if err ~= '' then entry.error = cjson.decode(err) end
   if retryDelay ~= '' then entry.retryDelayMs = tonumber(retryDelay) end
   redis.call('LSET', history, index, cjson.encode(entry))
+  -- The attempt ended without a crash: the job is no longer a suspect.
+  redis.call('HDEL', job, 'suspect')
 
   if nextStatus == 'retrying' then
     redis.call('HSET', job, 'status', 'retrying', 'nextAttemptAt', string.format('%d', tonumber(now) + tonumber(retryDelay)),

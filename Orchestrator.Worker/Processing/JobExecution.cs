@@ -20,8 +20,9 @@ internal sealed class JobExecution : IAttemptState, IDisposable
     {
         Lease = lease;
         Job = job;
-        // The job's own budget, fixed when it was submitted (claim.lua enforces the same number).
-        MaxAttempts = job.MaxAttempts ?? 1;
+        // The job's own budget, fixed when it was submitted (claim.lua enforces the same number),
+        // plus the attempts lost beside a crashing job, which are not charged to it.
+        MaxAttempts = (job.MaxAttempts ?? 1) + job.UnchargedAttempts;
         Attempt = job.Attempts;
         _cancellation = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
     }
@@ -33,6 +34,9 @@ internal sealed class JobExecution : IAttemptState, IDisposable
     public int Attempt { get; set; }
 
     public int MaxAttempts { get; }
+
+    /// <summary>Whether the job is a suspect and runs alone (see <see cref="SoloGate"/>).</summary>
+    public bool Alone { get; init; }
 
     /// <summary>Whether this worker took the job over from one whose lease lapsed.</summary>
     public bool Reclaimed { get; init; }

@@ -21,6 +21,7 @@ internal sealed class JobProcessor(
     IChatClient chatClient,
     ResiliencePipelineProvider<string> pipelines,
     LeaseKeeper leases,
+    SoloGate solo,
     OutcomeWriter outcomes,
     OrchestratorMetrics metrics,
     TimeProvider timeProvider,
@@ -59,7 +60,7 @@ internal sealed class JobProcessor(
             WorkerLog.Reclaimed(logger, job.Id, claim.StartedAttempt > 0 ? job.Attempts - 1 : job.Attempts, AttemptSpan.SubmissionTraceId(job));
         }
 
-        using var execution = new JobExecution(claim.Lease, job, hardStop) { RetryRecorder = RecordRetryAsync, Reclaimed = delivery.Reclaimed };
+        using var execution = new JobExecution(claim.Lease, job, hardStop) { RetryRecorder = RecordRetryAsync, Reclaimed = delivery.Reclaimed, Alone = job.Suspect };
         if (claim.StartedAttempt > 0)
         {
             // The attempt is recorded: it runs even if a drain begins now, as a started call would.
@@ -73,6 +74,8 @@ internal sealed class JobProcessor(
         }
         try
         {
+            // A suspect waits until nothing else runs here; any other job while a suspect is held.
+            using var turn = await solo.EnterAsync(execution.Alone, execution.Token).ConfigureAwait(false);
             await RunAsync(execution).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (execution.Token.IsCancellationRequested)
@@ -129,7 +132,7 @@ internal sealed class JobProcessor(
             StartAttemptOutcome outcome;
             var next = execution.Attempt + 1;
             (outcome, attempt) = await _redis.ExecuteRedisAsync(
-                "start attempt", _ => store.StartAttemptAsync(execution.Lease, next), cancellationToken).ConfigureAwait(false);
+                "start attempt", _ => store.StartAttemptAsync(execution.Lease, next, execution.Alone), cancellationToken).ConfigureAwait(false);
             if (outcome != StartAttemptOutcome.Started)
             {
                 execution.OnLeaseLost();

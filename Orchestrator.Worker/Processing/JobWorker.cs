@@ -20,6 +20,7 @@ internal sealed class JobWorker(
     JobStore store,
     JobProcessor processor,
     LeaseKeeper leases,
+    SoloGate solo,
     LoopSupervisor loops,
     ResiliencePipelineProvider<string> pipelines,
     BlockingRedisConnection blockingConnection,
@@ -33,6 +34,7 @@ internal sealed class JobWorker(
     // covers 10,000 of them; a longer list is covered over the next rounds (the cursor is kept).
     private const int MaxReclaimSteps = 1_000;
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan SuspectPause = TimeSpan.FromMilliseconds(20);
 
     private readonly WorkerOptions _options = options.Value;
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
@@ -110,6 +112,13 @@ internal sealed class JobWorker(
     /// <summary>One turn of the fetch loop: take free slots, reclaim lapsed leases when due, read new entries.</summary>
     private async Task FetchStepAsync(CancellationToken stoppingToken)
     {
+        if (solo.SuspectHeld)
+        {
+            // A suspect runs alone: no new work until it has run (its turn ends it).
+            await Task.Delay(SuspectPause, timeProvider, stoppingToken).ConfigureAwait(false);
+            return;
+        }
+
         var connection = await blockingConnection.GetAsync().ConfigureAwait(false);
         // The read blocks at most until the next reclaim is due.
         var block = _options.PollTimeout < _options.ReclaimInterval ? _options.PollTimeout : _options.ReclaimInterval;
@@ -180,7 +189,7 @@ internal sealed class JobWorker(
         try
         {
             claims = await _redis.ExecuteRedisAsync(
-                "claim", _ => store.ClaimManyAsync(leases, startAttempt), stoppingToken).ConfigureAwait(false);
+                "claim", _ => store.ClaimManyAsync(leases, startAttempt, _options.MaxCrashes), stoppingToken).ConfigureAwait(false);
             loops.Succeeded(loop);
         }
         catch (Exception e)
