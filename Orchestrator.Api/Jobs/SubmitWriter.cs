@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
 
@@ -9,11 +10,15 @@ namespace Orchestrator.Api.Jobs;
 /// arrive while a write is in flight go to Redis together, each still its own <c>submit.lua</c>
 /// call, so concurrent requests do not contend for the Redis client's write lock or pay a socket
 /// write each. A lone request is written at once. Nothing is retried: while Redis is unavailable
-/// the request fails fast (503), as before.
+/// the request fails fast (503), as before. Each script checks the backlog bound
+/// (<see cref="ApiOptions.MaxQueuedJobs"/>) itself, so submissions that share a round trip are
+/// counted one after the other, never together.
 /// </summary>
-internal sealed class SubmitWriter(JobStore store)
+internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options)
     : GroupCommit<(NewJob Job, IdempotencyClaim? Idempotency), SubmitResult>(OrchestratorTags.SubmitBatchSize)
 {
+    private readonly long _maxQueuedJobs = options.Value.MaxQueuedJobs;
+
     /// <summary>
     /// Creates the job (or answers from its idempotency key). <paramref name="requestSpan"/> becomes
     /// the parent of the Redis call when the submission is written alone.
@@ -28,6 +33,6 @@ internal sealed class SubmitWriter(JobStore store)
     // request) leaves the others' 202s alone, so a saved job is never reported as failed.
     protected override Task WriteBatchAsync(List<Pending> batch) =>
         CompleteEachAsync(batch, batch.Count == 1
-            ? [store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency)]
-            : store.SubmitManyAsync([.. batch.Select(p => p.Item)]));
+            ? [store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, _maxQueuedJobs)]
+            : store.SubmitManyAsync([.. batch.Select(p => p.Item)], _maxQueuedJobs));
 }

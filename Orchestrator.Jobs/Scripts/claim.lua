@@ -5,7 +5,8 @@
   per job low; each job is claimed exactly as it would be alone, and a job that cannot be claimed
   (a value that does not parse, a step that fails) is set aside without touching the others.
 
-  KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set
+  KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set (all tenants); the tenant's own
+                               set is KEYS[2] .. ':' .. tenant (same hash tag), written beside it
   KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
 
   ARGV[1]  consumer group      ARGV[2]  consumer name
@@ -140,7 +141,7 @@ local function claim(job, history, entryId, token)
     put('status', 'failed', 'error', cjson.encode(deadError), 'completedAt', now, 'updatedAt', now, 'claimReply', 'dead-lettered')
     redis.call('HSET', job, unpack(writes))
     redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
-    finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, true, now)
+    finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, true, now, f.tenant)
     return {'dead-lettered'}
   end
 

@@ -5,7 +5,8 @@
   worker (paused past its lease, then resumed) gets 0 for that job and changes nothing there. A
   job whose step fails (a history entry that does not parse) is set aside without touching the others.
 
-  KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set
+  KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set (all tenants); the tenant's own
+                               set is KEYS[2] .. ':' .. tenant (same hash tag), written beside it
   KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
 
   ARGV[1]  consumer group      ARGV[2]  now, Unix ms
@@ -27,7 +28,7 @@ local group, now = ARGV[1], ARGV[2]
 --@include job
 
 local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay)
-  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error')
+  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant')
   local identity = token .. ':' .. attempt .. ':' .. outcome .. ':' .. nextStatus
   if fields[6] == identity then
     -- The same call again only if it carries the same result or error; another one is stale.
@@ -62,7 +63,7 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     redis.call('HSET', job, 'status', 'failed', 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
     redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner')
   end
-  finalize(stream, group, deadLetters, job, history, fields[5], entryId, fields[4], nextStatus == 'failed', now)
+  finalize(stream, group, deadLetters, job, history, fields[5], entryId, fields[4], nextStatus == 'failed', now, fields[9])
   return 1
 end
 

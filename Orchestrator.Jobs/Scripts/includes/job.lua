@@ -13,11 +13,16 @@ local function ack(stream, group, entryId)
 end
 
 -- A job reached a final state. Its entry is done with; it expires after its retention (ms, 0 =
--- kept); a failed job joins the dead letters, which keep only what is younger than the retention.
-local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now)
+-- kept); a failed job joins the dead letters, the global set and its tenant's own
+-- (deadLetters .. ':' .. tenant, same hash tag; a job stored before tenants existed belongs to
+-- 'default'), which keep only what is younger than the retention. Every path that dead-letters a
+-- job comes here, so every one prunes.
+local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now, tenant)
   ack(stream, group, entryId)
+  local tenantDeadLetters = deadLetters .. ':' .. (tenant or 'default')
   if failed then
     redis.call('ZADD', deadLetters, now, jobId)
+    redis.call('ZADD', tenantDeadLetters, now, jobId)
   end
   local retention = tonumber(retentionMs or '0') or 0
   if retention > 0 then
@@ -25,6 +30,7 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
     redis.call('PEXPIRE', history, retention)
     if failed then
       redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. (tonumber(now) - retention))
+      redis.call('ZREMRANGEBYSCORE', tenantDeadLetters, '-inf', '(' .. (tonumber(now) - retention))
     end
   end
 end
@@ -48,15 +54,16 @@ end
 -- and checks everything before its first write, so a job set aside was not half changed.
 -- Returns the message stored in the job's error.
 local function setAside(stream, group, deadLetters, job, history, entryId, message, now)
-  local retention = '0'
+  local retention, tenant = '0', nil
   message = 'The job could not be processed: ' .. message
   if redis.call('TYPE', job).ok == 'hash' then
     redis.call('HSET', job, 'status', 'failed', 'completedAt', now, 'updatedAt', now,
       'error', cjson.encode({type = 'corrupt', message = message}))
     redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
-    retention = redis.call('HGET', job, 'retentionMs') or '0'
+    local stored = redis.call('HMGET', job, 'retentionMs', 'tenant')
+    retention, tenant = stored[1] or '0', stored[2] or nil
   end
-  finalize(stream, group, deadLetters, job, history, jobIdOf(job), entryId, retention, true, now)
+  finalize(stream, group, deadLetters, job, history, jobIdOf(job), entryId, retention, true, now, tenant)
   return message
 end
 
