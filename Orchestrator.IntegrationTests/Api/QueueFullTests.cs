@@ -46,7 +46,7 @@ public sealed class QueueFullTests(QueueFullTests.BoundedApiFactory api) : IClas
 
         Assert.Equal(BoundedApiFactory.MaxQueuedJobs, accepted.Count);
         Assert.Equal(BoundedApiFactory.MaxQueuedJobs, await api.Redis.GetDatabase().StreamLengthAsync(_keys.Stream));
-        Assert.False(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Idempotency($"{run}-{refused[0]}")));
+        Assert.False(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Idempotency(TenantNames.Default, $"{run}-{refused[0]}")));
 
         // At the bound, a replay of an accepted submission is still its 202.
         using (var replay = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"job {{accepted[0]}}"}"""),

@@ -62,7 +62,7 @@ public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>
         // Nothing was written: no job hash, no stream entry, no idempotency key.
         Assert.Equal(keysBefore, await AllKeysAsync());
         Assert.Equal(streamBefore, await StreamLengthAsync());
-        Assert.False(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Idempotency(key)));
+        Assert.False(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Idempotency(TenantNames.Default, key)));
 
         await SetMaxMemoryAsync(0);
         using var recovered = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body), ("x-idempotency-key", key));
