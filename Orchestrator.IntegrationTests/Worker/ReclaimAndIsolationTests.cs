@@ -35,20 +35,9 @@ public sealed class ReclaimAndIsolationTests
         Assert.Equal(5, deadEntries.Length);
 
         using var stopRenewing = new CancellationTokenSource();
-        var renewDoomed = true;
-        var renewer = Task.Run(async () =>
-        {
-            while (!stopRenewing.IsCancellationRequested)
-            {
-                await db.StreamClaimIdsOnlyAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, "live", 0, liveIds);
-                if (Volatile.Read(ref renewDoomed))
-                {
-                    await db.StreamClaimIdsOnlyAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, "doomed", 0, [.. deadEntries.Select(e => e.Id)]);
-                }
-
-                await Task.Delay(200, stopRenewing.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
-            }
-        }, TestContext.Current.CancellationToken);
+        using var doomedDies = new CancellationTokenSource();
+        var renewer = Renew("live", liveIds, stopRenewing.Token);
+        var doomedRenewer = Renew("doomed", [.. deadEntries.Select(e => e.Id)], doomedDies.Token);
 
         try
         {
@@ -56,13 +45,14 @@ public sealed class ReclaimAndIsolationTests
             {
                 ["Simulator:FailureRate"] = "0",
                 ["Simulator:Latency"] = "00:00:00.05",
-                ["Worker:Concurrency"] = "4",
+                ["Worker:Concurrency"] = "8",
                 ["Worker:LeaseTimeout"] = Lease.ToString(),
                 ["Worker:ReclaimInterval"] = ReclaimInterval.ToString(),
             }, "worker");
 
             // The doomed consumer dies now: its entries' idle time starts.
-            Volatile.Write(ref renewDoomed, false);
+            await doomedDies.CancelAsync();
+            await doomedRenewer.Bounded();
             await db.StreamClaimIdsOnlyAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, "doomed", 0, [.. deadEntries.Select(e => e.Id)]).Bounded();
             var died = Stopwatch.StartNew();
             var bound = Lease + ReclaimInterval + TimeSpan.FromSeconds(1);
@@ -90,8 +80,19 @@ public sealed class ReclaimAndIsolationTests
         finally
         {
             await stopRenewing.CancelAsync();
-            await renewer.Bounded();
+            await doomedDies.CancelAsync();
+            await Task.WhenAll(renewer, doomedRenewer).Bounded();
         }
+
+        // A consumer that keeps its entries fresh, as a live worker's renewals do.
+        Task Renew(string consumer, RedisValue[] ids, CancellationToken stop) => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await db.StreamClaimIdsOnlyAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, consumer, 0, ids);
+                await Task.Delay(200, stop).ContinueWith(static _ => { }, TaskScheduler.Default);
+            }
+        }, TestContext.Current.CancellationToken);
     }
 
     [Fact]
