@@ -77,6 +77,14 @@ public sealed partial class JobStore
     }
 
     /// <summary>
+    /// Removes consumers that hold no pending entry and were not seen for <paramref name="idle"/>
+    /// (stopped workers), never <paramref name="self"/>. Returns how many went.
+    /// </summary>
+    public async Task<long> PruneConsumersAsync(string self, TimeSpan idle) =>
+        (long)await Db.ScriptEvaluateAsync(
+            LuaScripts.PruneConsumers, [_keys.Stream], [RedisKeys.ConsumerGroup, (long)idle.TotalMilliseconds, self]).ConfigureAwait(false);
+
+    /// <summary>
     /// Makes the caller the job's lease holder (fencing out any earlier one) and returns the job.
     /// With <paramref name="startAttempt"/>, the same script also starts the next attempt when the
     /// job may start now (as <see cref="StartAttemptAsync"/> would, one round trip fewer); see

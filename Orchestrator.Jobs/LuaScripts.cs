@@ -17,6 +17,7 @@ internal static partial class LuaScripts
     public static readonly string FinishAttempt = Load("finish-attempt");
     public static readonly string Release = Load("release");
     public static readonly string SetAside = Load("set-aside");
+    public static readonly string PruneConsumers = Load("prune-consumers");
 
     private static string Load(string name) =>
         Include().Replace(Read(name), match => Read("includes/" + match.Groups["name"].Value));

@@ -38,6 +38,9 @@ public sealed class RedisFaultTests
         await AsyncWait.WaitUntilAsync(async () => (await harness.GetAllAsync(ids)).Any(j => j.Status == JobStatus.Processing),
             TimeSpan.FromSeconds(30), "jobs are in flight", TimeSpan.FromMilliseconds(20));
         await harness.Db.ExecuteAsync("CLIENT", "PAUSE", "5000", "ALL").Bounded();
+        // The test's own connection is paused too (and times out at 5 s): read again once the pause is over.
+        var paused = System.Diagnostics.Stopwatch.StartNew();
+        await AsyncWait.WaitUntilAsync(() => paused.Elapsed > TimeSpan.FromSeconds(5.2), TimeSpan.FromSeconds(10), "the pause is over");
 
         var jobs = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(120));
 

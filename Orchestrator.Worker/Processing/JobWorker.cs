@@ -33,6 +33,8 @@ internal sealed class JobWorker(
     // Bounds one reclaim round: with one free slot a step looks at 10 pending entries, so this
     // covers 10,000 of them; a longer list is covered over the next rounds (the cursor is kept).
     private const int MaxReclaimSteps = 1_000;
+    // A consumer unseen this many leases with nothing pending is a stopped worker's.
+    private const int ConsumerIdleLeases = 10;
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan SuspectPause = TimeSpan.FromMilliseconds(20);
 
@@ -47,6 +49,7 @@ internal sealed class JobWorker(
     private volatile bool _draining;
     private Task _leaseLoop = Task.CompletedTask;
     private long _lastReclaim = long.MinValue;
+    private long _lastPrune = long.MinValue;
     private string _reclaimCursor = ReclaimPage.Start;
     private QueueStats? _stats;
 
@@ -132,6 +135,7 @@ internal sealed class JobWorker(
             if (_lastReclaim == long.MinValue || timeProvider.GetElapsedTime(_lastReclaim) >= _options.ReclaimInterval)
             {
                 _lastReclaim = timeProvider.GetTimestamp();
+                await PruneConsumersAsync().ConfigureAwait(false);
                 var used = await ReclaimAsync(taken, stoppingToken).ConfigureAwait(false);
                 taken -= used;
                 if (taken == 0)
@@ -242,6 +246,33 @@ internal sealed class JobWorker(
         {
             loops.Fault("reclaim", e);
             return 0;
+        }
+    }
+
+    /// <summary>
+    /// Housekeeping beside reclaim, once per lease: consumers of stopped workers that hold nothing
+    /// and were not seen for <see cref="ConsumerIdleLeases"/> leases leave the group.
+    /// </summary>
+    private async Task PruneConsumersAsync()
+    {
+        if (_lastPrune != long.MinValue && timeProvider.GetElapsedTime(_lastPrune) < _options.LeaseTimeout)
+        {
+            return;
+        }
+
+        _lastPrune = timeProvider.GetTimestamp();
+        try
+        {
+            await store.PruneConsumersAsync(Consumer, _options.LeaseTimeout * ConsumerIdleLeases).ConfigureAwait(false);
+            loops.Succeeded("prune");
+        }
+        catch (Exception e) when (RedisFailure.IsTransient(e))
+        {
+            // Housekeeping only: the next round tries again.
+        }
+        catch (Exception e)
+        {
+            loops.Fault("prune", e);
         }
     }
 
