@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Orchestrator.Jobs;
-using StackExchange.Redis;
 
 namespace Orchestrator.Api;
 
@@ -15,16 +14,20 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
     {
         int status;
         string title, detail;
+        // Kestrel's own request errors are not Redis's, even when a broken connection lies beneath.
+        var kind = exception is BadHttpRequestException ? RedisFailureKind.None : RedisFailure.Classify(exception);
         switch (exception)
         {
-            case var _ when RedisUnavailability.IsUnavailable(exception):
-            case not BadHttpRequestException when IsSocketFailure(exception):
-                LogRedisUnavailable(logger, exception.GetType().Name, exception.Message);
+            case not BadHttpRequestException when kind != RedisFailureKind.None:
+                LogRedisUnavailable(logger, kind, exception.GetType().Name, exception.Message);
                 status = StatusCodes.Status503ServiceUnavailable;
                 title = "Job store unavailable";
-                // A connection lost mid-command may have run it: the honest advice is the idempotent retry.
-                detail = "The job store (Redis) is not answering. Retry with the same idempotency key: the retry answers for " +
-                    "the job if this request created one, and creates it otherwise.";
+                // A connection lost mid-command may have run it: for a submission the honest advice is the
+                // idempotent retry; a read has no key and changes nothing, so it is simply retried.
+                detail = HttpMethods.IsPost(context.Request.Method)
+                    ? "The job store (Redis) is not answering. Retry with the same idempotency key: the retry answers for " +
+                      "the job if this request created one, and creates it otherwise."
+                    : "The job store (Redis) is not answering. Retry after the Retry-After delay.";
                 context.Response.Headers.RetryAfter = "1";
                 break;
             case BadHttpRequestException bad:
@@ -45,21 +48,6 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
         });
     }
 
-    // Found by the chaos run: a connection reset mid-command can surface as the socket's own
-    // exception rather than a RedisConnectionException; it was a 500.
-    private static bool IsSocketFailure(Exception exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is System.Net.Sockets.SocketException || e.GetType().Namespace == "Pipelines.Sockets.Unofficial")
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable ({ExceptionType}): {Reason}")]
-    private static partial void LogRedisUnavailable(ILogger logger, string exceptionType, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable ({Kind}, {ExceptionType}): {Reason}")]
+    private static partial void LogRedisUnavailable(ILogger logger, RedisFailureKind kind, string exceptionType, string reason);
 }

@@ -83,7 +83,7 @@ internal sealed record ChaosOptions
           --poison-rate <x>     share of jobs (0..1) whose worker dies when it starts them (default 0)
           --out <dir>           keep logs and the client history there
           --preset ci           the CI run: --duration 60, faults kill-worker, pause-worker, restart-api, restart-redis
-          --preset full         every fault above, and --poison-rate 0.02
+          --preset full         every fault above, and --poison-rate 0.004
         Exit code: 0 when every invariant held, 1 when one failed, 2 on a usage or startup error.
         """;
 
@@ -120,7 +120,7 @@ internal sealed record ChaosOptions
                 "--preset" => Next() switch
                 {
                     "ci" => options with { Duration = TimeSpan.FromSeconds(60), Faults = CiFaults },
-                    "full" => options with { Duration = TimeSpan.FromSeconds(60), Faults = new HashSet<Fault>(Enum.GetValues<Fault>()), PoisonRate = 0.02 },
+                    "full" => options with { Duration = TimeSpan.FromSeconds(60), Faults = new HashSet<Fault>(Enum.GetValues<Fault>()), PoisonRate = 0.004 },
                     var other => throw new ArgumentException($"Unknown preset '{other}'; use ci or full."),
                 },
                 _ => throw new ArgumentException($"Unknown option '{name}'."),

@@ -29,8 +29,10 @@ internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options)
 
     // A lone submission is a direct call, not a batch of one: only a direct call's Redis span is a
     // child of the request (the instrumentation does not attribute a batch's commands to it).
-    protected override async Task WriteBatchAsync(List<Pending> batch) =>
-        Complete(batch, batch.Count == 1
-            ? [await store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, _maxQueuedJobs).ConfigureAwait(false)]
-            : await store.SubmitManyAsync([.. batch.Select(p => p.Item)], _maxQueuedJobs).ConfigureAwait(false));
+    // Each submission of a round trip gets its own answer: one that fails (503 or 500 for its
+    // request) leaves the others' 202s alone, so a saved job is never reported as failed.
+    protected override Task WriteBatchAsync(List<Pending> batch) =>
+        CompleteEachAsync(batch, batch.Count == 1
+            ? [store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, _maxQueuedJobs)]
+            : store.SubmitManyAsync([.. batch.Select(p => p.Item)], _maxQueuedJobs));
 }

@@ -16,12 +16,14 @@ public sealed class SimulatedChatClient : IChatClient
 
     private readonly SimulationEngine _engine;
     private readonly string _model;
+    private readonly bool _allowCrashHint;
 
     /// <summary>Creates a client with its own engine (its own limits and counters).</summary>
     public SimulatedChatClient(IOptions<SimulatorOptions> options, TimeProvider timeProvider)
     {
         _engine = new SimulationEngine(options.Value, timeProvider);
         _model = options.Value.Model;
+        _allowCrashHint = options.Value.AllowCrashHint;
     }
 
     /// <summary>The engine's counters.</summary>
@@ -45,11 +47,18 @@ public sealed class SimulatedChatClient : IChatClient
         IEnumerable<ChatMessage> messages, ChatOptions? chatOptions = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var model = chatOptions?.ModelId ?? _model;
+        var metadata = chatOptions?.AdditionalProperties?.TryGetValue(SimulatorHints.MetadataProperty, out var m) == true ? m as IReadOnlyDictionary<string, string> : null;
+        if (_allowCrashHint && metadata?.GetValueOrDefault(SimulatorHints.CrashProcess) == "true")
+        {
+            // As a native crash or an OOM kill would: no shutdown, nothing handed back.
+            Environment.FailFast("simulator.crashProcess: this job crashes its worker (Simulator:AllowCrashHint is on).");
+        }
+
         var plan = _engine.Plan(new SimulatedCall(
             model,
             string.Join("\n", messages.Select(m => m.Text)),
             chatOptions?.MaxOutputTokens,
-            chatOptions?.AdditionalProperties?.TryGetValue(SimulatorHints.MetadataProperty, out var m) == true ? m as IReadOnlyDictionary<string, string> : null,
+            metadata,
             chatOptions?.AdditionalProperties?.TryGetValue(SimulatorHints.AttemptProperty, out var a) == true && a is int n ? n : 1));
         if (plan.Rejection is { } rejection)
         {
