@@ -35,7 +35,11 @@ public static class ModelsApi
         app.MapGet("/models", List)
             .WithTags("Models")
             .WithName("ListModels")
-            .WithSummary("The models this deployment serves (Llm:Providers), with their provider, context window, prices and limits.");
+            .WithSummary("The models this deployment serves (Llm:Providers), with their provider, context window, prices and limits.")
+            // Any valid key (tenant or admin) may list them; the fallback policy answers 401 without one.
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge);
         return app;
     }
 
