@@ -22,6 +22,7 @@ builder.AddTracedRedisClient("redis", options =>
 });
 
 builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddOptions<RedisWaitOptions>().BindConfiguration(RedisWaitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<SubmitWriter>();
@@ -37,6 +38,7 @@ builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = 
     }
 });
 builder.Services.AddExceptionHandler<RedisUnavailableHandler>();
+builder.Services.AddExceptionHandler<ReplicasNotConfirmedHandler>();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
 builder.Services.AddOpenApi();
 

@@ -126,6 +126,15 @@ public sealed class RedisCluster : IAsyncDisposable
         return masters;
     }
 
+    /// <summary>The running nodes that replicate <paramref name="master"/>, as it reports them now.</summary>
+    public async Task<IReadOnlyList<RedisServer>> ReplicasOfAsync(RedisServer master)
+    {
+        var lines = await NodesLinesAsync(master) ?? throw new InvalidOperationException($"The node on port {master.Port} does not answer.");
+        var masterId = lines.Single(l => l.Flags.Contains("myself", StringComparer.Ordinal)).Id;
+        var ports = lines.Where(l => l.MasterId == masterId).Select(l => PortOf(l.Address)).ToHashSet();
+        return [.. RunningNodes.Where(n => ports.Contains(n.Port))];
+    }
+
     /// <summary>Kills <paramref name="node"/> (SIGKILL), as a crash would: whatever it had not replicated is gone.</summary>
     public Task KillAsync(RedisServer node) => node.KillAsync();
 
@@ -257,7 +266,11 @@ public sealed class RedisCluster : IAsyncDisposable
             ? myself.Flags.Contains("master", StringComparer.Ordinal) ? "master" : "replica"
             : null;
 
-    private async Task<List<(string Id, string[] Flags, string MasterId, string LinkState, string[] Slots)>?> NodesLinesAsync(RedisServer node)
+    // "127.0.0.1:7000@17000" → 7000
+    private static int PortOf(string address) =>
+        int.Parse(address[(address.LastIndexOf(':') + 1)..].Split('@')[0], CultureInfo.InvariantCulture);
+
+    private async Task<List<(string Id, string Address, string[] Flags, string MasterId, string LinkState, string[] Slots)>?> NodesLinesAsync(RedisServer node)
     {
         var text = await CommandAsync(node, "CLUSTER", "NODES");
         if (text is null)
@@ -269,7 +282,7 @@ public sealed class RedisCluster : IAsyncDisposable
         return [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(line => line.Split(' '))
             .Where(parts => parts.Length >= 8)
-            .Select(parts => (parts[0], parts[2].Split(','), parts[3], parts[7], parts[8..]))];
+            .Select(parts => (parts[0], parts[1], parts[2].Split(','), parts[3], parts[7], parts[8..]))];
     }
 
     private async Task<bool> AllRunningNodesOkAsync()

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
 
@@ -9,9 +10,10 @@ namespace Orchestrator.Api.Jobs;
 /// arrive while a write is in flight go to Redis together, each still its own <c>submit.lua</c>
 /// call, so concurrent requests do not contend for the Redis client's write lock or pay a socket
 /// write each. A lone request is written at once. Nothing is retried: while Redis is unavailable
-/// the request fails fast (503), as before.
+/// the request fails fast (503), as before. With <c>Redis:WaitReplicas</c> above 0, each round trip
+/// is acknowledged only once that many replicas confirm it (one <c>WAIT</c> per round trip).
 /// </summary>
-internal sealed class SubmitWriter(JobStore store)
+internal sealed class SubmitWriter(JobStore store, IOptions<RedisWaitOptions>? waitOptions = null)
     : GroupCommit<(NewJob Job, IdempotencyClaim? Idempotency), SubmitResult>(OrchestratorTags.SubmitBatchSize)
 {
     /// <summary>
@@ -24,8 +26,23 @@ internal sealed class SubmitWriter(JobStore store)
 
     // A lone submission is a direct call, not a batch of one: only a direct call's Redis span is a
     // child of the request (the instrumentation does not attribute a batch's commands to it).
-    protected override async Task WriteBatchAsync(List<Pending> batch) =>
-        Complete(batch, batch.Count == 1
+    protected override async Task WriteBatchAsync(List<Pending> batch)
+    {
+        var wait = waitOptions?.Value;
+        // Pinned before the writes: WAIT must reach the master (and connection) that took them.
+        var master = wait is { WaitReplicas: > 0 } ? store.SubmissionMaster() : null;
+        var results = batch.Count == 1
             ? [await store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency).ConfigureAwait(false)]
-            : await store.SubmitManyAsync([.. batch.Select(p => p.Item)]).ConfigureAwait(false));
+            : await store.SubmitManyAsync([.. batch.Select(p => p.Item)]).ConfigureAwait(false);
+        if (master is not null)
+        {
+            var confirmed = await store.WaitForReplicasAsync(master, wait!.WaitReplicas, wait.WaitTimeout).ConfigureAwait(false);
+            if (confirmed < wait.WaitReplicas)
+            {
+                throw new ReplicasNotConfirmedException(wait.WaitReplicas, confirmed);
+            }
+        }
+
+        Complete(batch, results);
+    }
 }
