@@ -16,6 +16,29 @@ public sealed class ApiOptions : IValidatableObject
     [Range(1024, 256 * 1024 * 1024)]
     public int MaxRequestBodySize { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// The backlog bound: how many jobs may be not yet final (queued, processing or waiting for a
+    /// retry) before <c>POST /jobs</c> answers 429. Checked atomically with the write. Default 100,000.
+    /// </summary>
+    [Range(1, 100_000_000)]
+    public int MaxQueuedJobs { get; set; } = 100_000;
+
+    /// <summary>
+    /// Largest total size of a job's <c>metadata</c>, in bytes as stored: its compact JSON in UTF-8,
+    /// characters outside ASCII escaped (<c>\uXXXX</c>, 6 bytes each). Larger metadata gets 400.
+    /// Default 16 KiB (16,384).
+    /// </summary>
+    [Range(64, 1024 * 1024)]
+    public int MaxMetadataBytes { get; set; } = 16 * 1024;
+
+    /// <summary>
+    /// Largest <c>GET /dead-letters</c> page, in bytes of its items' JSON: items stop being added
+    /// before one would pass it (the first is always included) and <c>nextCursor</c> continues from
+    /// there. Default 1 MiB.
+    /// </summary>
+    [Range(1024, 256 * 1024 * 1024)]
+    public int MaxDeadLetterPageBytes { get; set; } = 1024 * 1024;
+
     /// <summary>How long an idempotency key is remembered. Default 24 h.</summary>
     public TimeSpan IdempotencyKeyTtl { get; set; } = TimeSpan.FromHours(24);
 

@@ -1,5 +1,7 @@
 using Orchestrator.Api;
+using Orchestrator.Api.Auth;
 using Orchestrator.Api.Jobs;
+using Orchestrator.Api.OpenApi;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
 using Scalar.AspNetCore;
@@ -24,6 +26,7 @@ builder.AddTracedRedisClient("redis", options =>
 builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddOptions<RedisWaitOptions>().BindConfiguration(RedisWaitOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddApiKeyAuthentication();
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<SubmitWriter>();
 builder.Services.AddSingleton<OrchestratorMetrics>();
@@ -40,7 +43,7 @@ builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = 
 builder.Services.AddExceptionHandler<RedisUnavailableHandler>();
 builder.Services.AddExceptionHandler<ReplicasNotConfirmedHandler>();
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
-builder.Services.AddOpenApi();
+builder.Services.AddOpenApi(options => options.AddDocumentTransformer<ApiKeySecurityTransformer>());
 
 var app = builder.Build();
 
@@ -50,16 +53,30 @@ var app = builder.Build();
 // with Redis up. With AbortOnConnectFail=false this returns even while Redis is down.
 app.Services.GetRequiredService<IConnectionMultiplexer>();
 
+// An evicting maxmemory-policy could delete the jobs stream: refuse to run on one (logged, exit 1).
+if (!await app.Services.CheckRedisEvictionPolicyAsync())
+{
+    return 1;
+}
+
+app.UseNoSniff();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseTenantLogScope();
 
-app.MapOpenApi();
+// The contract is public; the operations it describes need a key.
+app.MapOpenApi().AllowAnonymous();
 if (app.Environment.IsDevelopment())
 {
-    app.MapScalarApiReference();
+    app.MapScalarApiReference().AllowAnonymous();
 }
 
 app.MapDefaultEndpoints();
 app.MapJobsApi();
 
 app.Run();
+
+// 1 when the eviction-policy guard stopped the service after start.
+return Environment.ExitCode;

@@ -35,7 +35,8 @@ public static class LocalRedisResourceBuilderExtensions
     /// <summary>
     /// Runs <c>redis-server</c> from PATH on a loopback port with append-only persistence in
     /// <paramref name="dataPath"/> (<c>appendfsync everysec</c>: at most about a second of
-    /// acknowledged writes is lost if the machine dies; none on a clean stop). No RDB snapshots.
+    /// acknowledged writes is lost if the machine dies; none on a clean stop), no RDB snapshots,
+    /// and at most <paramref name="maxMemory"/> of data with <c>maxmemory-policy noeviction</c>.
     /// </summary>
     /// <param name="builder">The application builder.</param>
     /// <param name="name">The resource name, also the connection string name.</param>
@@ -43,9 +44,11 @@ public static class LocalRedisResourceBuilderExtensions
     /// <param name="port">
     /// The port to listen on; <see langword="null"/> picks a free loopback port at start-up.
     /// </param>
+    /// <param name="maxMemory">Redis's <c>maxmemory</c> (<c>1gb</c>, <c>512mb</c>, bytes).</param>
     /// <exception cref="DistributedApplicationException"><c>redis-server</c> is not on PATH.</exception>
     public static IResourceBuilder<LocalRedisResource> AddLocalRedis(
-        this IDistributedApplicationBuilder builder, [ResourceName] string name, string dataPath, int? port = null)
+        this IDistributedApplicationBuilder builder, [ResourceName] string name, string dataPath, int? port = null,
+        string maxMemory = RedisServerArgs.DefaultMaxMemory)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrEmpty(name);
@@ -95,13 +98,10 @@ public static class LocalRedisResourceBuilderExtensions
                 context.Args.Add("no");
                 context.Args.Add("--dir");
                 context.Args.Add(redis.DataPath);
-                // Durability comes from the append-only file; RDB snapshots are off.
-                context.Args.Add("--appendonly");
-                context.Args.Add("yes");
-                context.Args.Add("--appendfsync");
-                context.Args.Add("everysec");
-                context.Args.Add("--save");
-                context.Args.Add("");
+                foreach (var arg in RedisServerArgs.Durability(maxMemory, emptyArgument: ""))
+                {
+                    context.Args.Add(arg);
+                }
             })
             .WithHealthCheck(healthCheckKey)
             .WithIconName("Database");

@@ -2,7 +2,8 @@ using Microsoft.Extensions.Configuration;
 using Orchestrator.AppHost;
 
 // The dependency graph. Settings (README "Configuration"): Redis:Mode, Redis:DataPath, Redis:Port,
-// Api:Port, Worker:Replicas; the Simulator, Retry, Worker and Api sections are handed on to the services.
+// Api:Port, Worker:Replicas; the Simulator, Retry, Worker, Api, Auth and Tenants sections are handed
+// on to the services. A local run also opens the API to anonymous callers and gives it a dev key.
 var builder = DistributedApplication.CreateBuilder(args);
 
 var redis = builder.AddOrchestratorRedis("redis");
@@ -12,6 +13,10 @@ builder.AddProject<Projects.Orchestrator_Api>("api")
     .WithHttpEndpointPort(builder.Configuration.GetValue("Api:Port", defaultValue: 3000))
     .WithConfigurationSection("Api", except: "Port")
     .WithConfigurationSection("Retry")
+    // First, so that the Auth and Tenants sections below can override it (Auth__AllowAnonymous=false).
+    .WithDevelopmentAccess()
+    .WithConfigurationSection("Auth")
+    .WithConfigurationSection("Tenants")
     .WithHttpHealthCheck("/health");
 
 builder.AddProject<Projects.Orchestrator_Worker>("worker")

@@ -10,11 +10,15 @@ namespace Orchestrator.AppHost;
 /// <list type="bullet">
 /// <item><c>auto</c> (default): a container when <c>docker info</c> answers within a few seconds,
 /// otherwise a local <c>redis-server</c> process.</item>
-/// <item><c>container</c>: Aspire's Redis container (needs Docker or Podman).</item>
+/// <item><c>container</c>: Aspire's Redis container (needs Docker or Podman), append-only file
+/// in a data volume.</item>
 /// <item><c>local</c>: <c>redis-server</c> from PATH, append-only file in <c>Redis:DataPath</c>
 /// (default <c>.data/redis</c> at the repository root, git-ignored).</item>
 /// <item><c>connection-string</c>: an existing Redis named by <c>ConnectionStrings:redis</c>.</item>
 /// </list>
+/// The Redis the AppHost starts (container or local) keeps no RDB snapshots and runs with
+/// <c>maxmemory</c> = <c>Redis:MaxMemory</c> (default <c>1gb</c>) and <c>noeviction</c>
+/// (<see cref="RedisServerArgs"/>); an existing Redis is configured by its operator.
 /// </summary>
 internal static class RedisSourceExtensions
 {
@@ -29,15 +33,32 @@ internal static class RedisSourceExtensions
             mode = ContainerRuntimeAnswers() ? "container" : "local";
         }
 
+        var maxMemory = RedisServerArgs.MaxMemory(builder.Configuration["Redis:MaxMemory"]);
         return mode.ToUpperInvariant() switch
         {
-            "CONTAINER" => builder.AddRedis(name).WithDataVolume(),
-            "LOCAL" => builder.AddLocalRedis(name, DataPath(builder), builder.Configuration.GetValue<int?>("Redis:Port")),
+            "CONTAINER" => builder.AddRedis(name).WithAppendOnlyDataVolume(maxMemory),
+            "LOCAL" => builder.AddLocalRedis(name, DataPath(builder), builder.Configuration.GetValue<int?>("Redis:Port"), maxMemory),
             "CONNECTION-STRING" => builder.AddConnectionString(name),
             _ => throw new DistributedApplicationException(
                 $"Redis:Mode '{mode}' is not known; use auto, container, local or connection-string."),
         };
     }
+
+    /// <summary>
+    /// A data volume holding an append-only file, instead of the RDB snapshots Aspire's
+    /// <c>WithDataVolume</c> configures (<c>--save 60 1</c>: up to a minute of accepted jobs lost on
+    /// a crash), with the memory bound of <see cref="RedisServerArgs.Durability"/>. These arguments
+    /// follow Aspire's: Redis applies options in order, and a later <c>--save ''</c> clears every
+    /// snapshot point an earlier <c>--save</c> set.
+    /// </summary>
+    private static IResourceBuilder<RedisResource> WithAppendOnlyDataVolume(this IResourceBuilder<RedisResource> redis, string maxMemory) =>
+        redis.WithDataVolume().WithArgs(context =>
+        {
+            foreach (var arg in RedisServerArgs.Durability(maxMemory, emptyArgument: "''"))
+            {
+                context.Args.Add(arg);
+            }
+        });
 
     private static string DataPath(IDistributedApplicationBuilder builder)
     {

@@ -94,7 +94,7 @@ internal sealed class InvariantChecker(ChaosOptions options, ClientHistory histo
         var keyViolations = new List<string>();
         var keys = history.Events.Where(e => e.IdempotencyKey is not null).GroupBy(e => e.IdempotencyKey!).ToList();
         var keyBatch = db.CreateBatch();
-        var stored = keys.Select(g => (g.Key, Stored: keyBatch.HashGetAsync(store.Keys.Idempotency(g.Key), "jobId"))).ToList();
+        var stored = keys.Select(g => (g.Key, Stored: keyBatch.HashGetAsync(store.Keys.Idempotency(TenantNames.Default, g.Key), "jobId"))).ToList();
         keyBatch.Execute();
         var acknowledgedKeys = 0;
         foreach (var (key, storedJob) in stored)

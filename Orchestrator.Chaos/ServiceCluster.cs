@@ -75,6 +75,8 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
     {
         var environment = CommonEnvironment();
         environment["ASPNETCORE_URLS"] = ApiAddress.ToString().TrimEnd('/');
+        // The chaos clients send no API key: they act as tenant 'default'.
+        environment["Auth__AllowAnonymous"] = "true";
         var number = Interlocked.Increment(ref _apiCount);
         var api = StartService($"api-{number}", ServiceAssemblies.Api, environment, onLine: null);
         lock (_gate)

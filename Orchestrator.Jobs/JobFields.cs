@@ -4,6 +4,7 @@ namespace Orchestrator.Jobs;
 internal static class JobFields
 {
     public const string Id = "id";
+    public const string Tenant = "tenant";
     public const string Status = "status";
     public const string Prompt = "prompt";
     public const string Model = "model";

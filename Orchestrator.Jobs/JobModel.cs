@@ -30,6 +30,10 @@ public sealed record AttemptRecord(
 public sealed record Job
 {
     public required string Id { get; init; }
+
+    /// <summary>The tenant that submitted the job (<see cref="TenantNames.Default"/> for jobs stored before tenants existed).</summary>
+    public string Tenant { get; init; } = TenantNames.Default;
+
     public required string Status { get; init; }
     public required JobRequest Request { get; init; }
     public int Attempts { get; init; }

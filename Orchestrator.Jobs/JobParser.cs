@@ -42,6 +42,7 @@ internal static class JobParser
         return new Job
         {
             Id = map[JobFields.Id],
+            Tenant = map.GetValueOrDefault(JobFields.Tenant) ?? TenantNames.Default,
             Status = map[JobFields.Status],
             Request = new JobRequest(
                 map[JobFields.Prompt],

@@ -12,8 +12,15 @@ public sealed partial class JobStore
     /// <summary>Whether <paramref name="cursor"/> is one this store handed out.</summary>
     public static bool IsValidDeadLetterCursor(string? cursor) => cursor is null || TryDecodeCursor(cursor, out _, out _);
 
-    /// <summary>One page of dead-lettered jobs, newest first. Jobs past their retention are skipped.</summary>
-    public async Task<DeadLetterPage> ListDeadLettersAsync(int limit, string? cursor)
+    /// <summary>
+    /// One page of dead-lettered jobs, newest first: at most <paramref name="limit"/> jobs, and no
+    /// more than <paramref name="maxBytes"/> as <paramref name="sizeOf"/> measures them (the first job
+    /// is always included, so paging moves on). Jobs are read in small chunks, so a page of large jobs
+    /// holds little more than the bound in memory. Jobs past their retention are skipped.
+    /// </summary>
+    /// <param name="tenant">Only this tenant's dead letters; null for every tenant's.</param>
+    public async Task<DeadLetterPage> ListDeadLettersAsync(
+        int limit, string? cursor, string? tenant = null, long maxBytes = long.MaxValue, Func<Job, long>? sizeOf = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         double maxScore = double.PositiveInfinity;
@@ -23,6 +30,8 @@ public sealed partial class JobStore
             throw new ArgumentException("Malformed cursor.", nameof(cursor));
         }
 
+        var set = tenant is null ? _keys.DeadLetters : _keys.TenantDeadLetters(tenant);
+
         // Members sharing the cursor's score sort in reverse lexical order; skip up to and including it.
         var ids = new List<SortedSetEntry>(limit + 1);
         var skip = 0;
@@ -30,7 +39,7 @@ public sealed partial class JobStore
         {
             var batchSize = limit + 1 + 16;
             var batch = await Db.SortedSetRangeByScoreWithScoresAsync(
-                _keys.DeadLetters, double.NegativeInfinity, maxScore, Exclude.None, Order.Descending, skip, batchSize).ConfigureAwait(false);
+                set, double.NegativeInfinity, maxScore, Exclude.None, Order.Descending, skip, batchSize).ConfigureAwait(false);
             foreach (var entry in batch)
             {
                 var tied = afterId is not null && entry.Score == maxScore && string.CompareOrdinal(entry.Element!, afterId) >= 0;
@@ -49,10 +58,38 @@ public sealed partial class JobStore
         }
 
         var page = ids.Take(limit).ToList();
-        var jobs = await Task.WhenAll(page.Select(e => GetAsync(e.Element!))).ConfigureAwait(false);
+        var jobs = new List<Job>(page.Count);
+        long bytes = 0;
+        for (var start = 0; start < page.Count; start += DeadLetterReadChunk)
+        {
+            var chunk = page.Skip(start).Take(DeadLetterReadChunk).ToList();
+            var read = await Task.WhenAll(chunk.Select(e => GetAsync(e.Element!))).ConfigureAwait(false);
+            for (var i = 0; i < read.Length; i++)
+            {
+                if (read[i] is not { } job)
+                {
+                    continue;
+                }
+
+                var size = sizeOf?.Invoke(job) ?? 0;
+                if (jobs.Count > 0 && bytes + size > maxBytes)
+                {
+                    // Full: the next page starts at this job (the cursor names the last one consumed).
+                    var last = start + i - 1;
+                    return new DeadLetterPage(jobs, EncodeCursor(page[last].Score, page[last].Element!));
+                }
+
+                jobs.Add(job);
+                bytes += size;
+            }
+        }
+
         var next = ids.Count > limit ? EncodeCursor(page[^1].Score, page[^1].Element!) : null;
-        return new DeadLetterPage([.. jobs.OfType<Job>()], next);
+        return new DeadLetterPage(jobs, next);
     }
+
+    /// <summary>Dead-lettered jobs read per round trip while a page is filled.</summary>
+    private const int DeadLetterReadChunk = 16;
 
     private static string EncodeCursor(double score, string jobId) =>
         Base64Url.EncodeToString(Encoding.UTF8.GetBytes(

@@ -18,16 +18,22 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
     /// <summary>The key schema this store uses.</summary>
     public RedisKeys Keys => _keys;
 
+    /// <summary>No bound on the backlog: for callers that are not the API (tests, tools).</summary>
+    public const long Unbounded = long.MaxValue;
+
     /// <summary>
     /// Creates and enqueues a job in one script; with an idempotency key, answers instead for the
-    /// job the key already created (or reports the conflict) without creating anything.
+    /// job the key already created (or reports the conflict) without creating anything. Creates
+    /// nothing either when <paramref name="maxQueuedJobs"/> jobs are not yet final
+    /// (<see cref="SubmitOutcome.QueueFull"/>) or when Redis is at its memory limit
+    /// (<see cref="SubmitOutcome.StorageFull"/>); an idempotent replay is answered in both cases.
     /// </summary>
-    public async Task<SubmitResult> SubmitAsync(NewJob job, IdempotencyClaim? idempotency)
+    public async Task<SubmitResult> SubmitAsync(NewJob job, IdempotencyClaim? idempotency, long maxQueuedJobs = Unbounded)
     {
         // Not a batch of one: a batch fails at once while the client is disconnected, whatever its
         // backlog policy, where this call waits for the reconnect as the connection is configured
         // to; and only a direct call's Redis span is a child of the caller's span.
-        var (keys, values) = SubmitArguments(job, idempotency);
+        var (keys, values) = SubmitArguments(job, idempotency, maxQueuedJobs);
         return SubmitResultOf(await Db.ScriptEvaluateAsync(LuaScripts.Submit, keys, values).ConfigureAwait(false));
     }
 
@@ -37,13 +43,14 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
     /// the client is disconnected it throws at once (a batch is never backlogged), as a fail-fast
     /// connection does for a single call.
     /// </summary>
-    public async Task<SubmitResult[]> SubmitManyAsync(IReadOnlyList<(NewJob Job, IdempotencyClaim? Idempotency)> submissions)
+    public async Task<SubmitResult[]> SubmitManyAsync(
+        IReadOnlyList<(NewJob Job, IdempotencyClaim? Idempotency)> submissions, long maxQueuedJobs = Unbounded)
     {
         var batch = Db.CreateBatch();
         var replies = new Task<RedisResult>[submissions.Count];
         for (var i = 0; i < replies.Length; i++)
         {
-            var (keys, values) = SubmitArguments(submissions[i].Job, submissions[i].Idempotency);
+            var (keys, values) = SubmitArguments(submissions[i].Job, submissions[i].Idempotency, maxQueuedJobs);
             replies[i] = batch.ScriptEvaluateAsync(LuaScripts.Submit, keys, values);
         }
 
@@ -51,11 +58,11 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
         return [.. (await Task.WhenAll(replies).ConfigureAwait(false)).Select(SubmitResultOf)];
     }
 
-    private (RedisKey[] Keys, RedisValue[] Values) SubmitArguments(NewJob job, IdempotencyClaim? idempotency)
+    private (RedisKey[] Keys, RedisValue[] Values) SubmitArguments(NewJob job, IdempotencyClaim? idempotency, long maxQueuedJobs)
     {
         RedisKey[] keys = idempotency is null
             ? [_keys.Job(job.Id), _keys.Stream]
-            : [_keys.Job(job.Id), _keys.Stream, _keys.Idempotency(idempotency.Key)];
+            : [_keys.Job(job.Id), _keys.Stream, _keys.Idempotency(job.Tenant, idempotency.Key)];
 
         var values = new List<RedisValue>(32)
         {
@@ -63,8 +70,10 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
             idempotency?.Fingerprint ?? RedisValue.EmptyString,
             idempotency is null ? 0 : (long)idempotency.Ttl.TotalMilliseconds,
             idempotency?.ResponseBody ?? RedisValue.EmptyString,
+            maxQueuedJobs,
         };
         AddField(values, JobFields.Id, job.Id);
+        AddField(values, JobFields.Tenant, job.Tenant);
         AddField(values, JobFields.Status, JobStatus.Queued);
         AddField(values, JobFields.Prompt, job.Request.Prompt);
         AddField(values, JobFields.Model, job.Request.Model);
@@ -72,8 +81,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
         AddField(values, JobFields.Temperature, job.Request.Temperature?.ToString("R", CultureInfo.InvariantCulture));
         if (job.Request.Metadata is { Count: > 0 } metadata)
         {
-            AddField(values, JobFields.Metadata, JsonSerializer.Serialize(
-                new Dictionary<string, string>(metadata), JobsJsonContext.Default.DictionaryStringString));
+            AddField(values, JobFields.Metadata, JobMetadata.ToJson(metadata));
         }
 
         var created = job.CreatedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
@@ -95,6 +103,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
             "created" => new SubmitResult(SubmitOutcome.Created, (string)reply[1]!),
             "replayed" => new SubmitResult(SubmitOutcome.Replayed, (string)reply[1]!, (string?)reply[2]),
             "conflict" => new SubmitResult(SubmitOutcome.Conflict, (string)reply[1]!),
+            "queue-full" => new SubmitResult(SubmitOutcome.QueueFull, string.Empty, QueuedJobs: (long)reply[1]),
+            "storage-full" => new SubmitResult(SubmitOutcome.StorageFull, string.Empty),
             var other => throw new InvalidOperationException($"submit.lua answered '{other}'."),
         };
     }

@@ -8,13 +8,15 @@ public static class JobStoreServiceCollectionExtensions
 {
     /// <summary>
     /// Adds <see cref="JobStore"/> (singleton) over the registered <c>IConnectionMultiplexer</c>, with
-    /// <see cref="TimeProvider.System"/> unless another <see cref="TimeProvider"/> is registered.
+    /// <see cref="TimeProvider.System"/> unless another <see cref="TimeProvider"/> is registered, and
+    /// the <see cref="EvictionPolicyGuard"/> each service runs at start.
     /// </summary>
     public static IServiceCollection AddJobStore(this IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(new RedisKeys());
         services.TryAddSingleton<JobStore>();
+        services.TryAddSingleton<EvictionPolicyGuard>();
         return services;
     }
 }

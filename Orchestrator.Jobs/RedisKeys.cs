@@ -17,8 +17,14 @@ public sealed class RedisKeys(string prefix = RedisKeys.DefaultPrefix)
     /// <summary>The stream of job ids waiting to be processed (a consumer group gives acks and pending lists).</summary>
     public RedisKey Stream { get; } = $"{prefix}:stream";
 
-    /// <summary>Dead-lettered job ids, scored by the time (Unix ms) they were dead-lettered.</summary>
+    /// <summary>Dead-lettered job ids of every tenant, scored by the time (Unix ms) they were dead-lettered.</summary>
     public RedisKey DeadLetters { get; } = $"{prefix}:dead";
+
+    /// <summary>
+    /// One tenant's dead-lettered job ids, beside <see cref="DeadLetters"/> (same members and scores).
+    /// The scripts that dead-letter derive it as <c>KEYS[dead] .. ':' .. tenant</c>.
+    /// </summary>
+    public RedisKey TenantDeadLetters(string tenant) => $"{prefix}:dead:{CheckTenant(tenant)}";
 
     /// <summary>The hash holding one job's state.</summary>
     public RedisKey Job(string jobId) => $"{prefix}:job:{jobId}";
@@ -26,6 +32,14 @@ public sealed class RedisKeys(string prefix = RedisKeys.DefaultPrefix)
     /// <summary>The list of one job's attempts, one JSON object per attempt, in order.</summary>
     public RedisKey History(string jobId) => $"{prefix}:job:{jobId}:attempts";
 
-    /// <summary>The hash remembering which job an idempotency key created, and with what request.</summary>
-    public RedisKey Idempotency(string key) => $"{prefix}:idem:{key}";
+    /// <summary>
+    /// The hash remembering which job a tenant's idempotency key created, and with what request. A
+    /// tenant name holds no <c>:</c> (<see cref="TenantNames"/>), so the tenant segment ends at the
+    /// first colon and no tenant's key can equal another tenant's, whatever the key holds.
+    /// </summary>
+    public RedisKey Idempotency(string tenant, string key) => $"{prefix}:idem:{CheckTenant(tenant)}:{key}";
+
+    private static string CheckTenant(string tenant) => TenantNames.IsValid(tenant)
+        ? tenant
+        : throw new ArgumentException($"A tenant name is {TenantNames.Rule}.", nameof(tenant));
 }

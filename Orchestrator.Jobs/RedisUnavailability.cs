@@ -24,5 +24,7 @@ public static class RedisUnavailability
         exception.Message.StartsWith("LOADING ", StringComparison.Ordinal)
         || exception.Message.StartsWith("BUSY ", StringComparison.Ordinal)
         || exception.Message.StartsWith("MASTERDOWN ", StringComparison.Ordinal)
-        || exception.Message.StartsWith("TRYAGAIN ", StringComparison.Ordinal);
+        || exception.Message.StartsWith("TRYAGAIN ", StringComparison.Ordinal)
+        // Redis Cluster while a slot has no master (a master died and its replica is not elected yet).
+        || exception.Message.StartsWith("CLUSTERDOWN ", StringComparison.Ordinal);
 }

@@ -111,16 +111,17 @@ public static class Extensions
     /// Maps <c>/health</c> (ready: every check passes, Redis included) and <c>/alive</c> (live:
     /// only the checks tagged <c>live</c>). Unlike the template these are mapped in every
     /// environment: the AppHost, operators and tests probe them. They reveal only
-    /// Healthy/Degraded/Unhealthy.
+    /// Healthy/Degraded/Unhealthy, and are open to callers without an API key.
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
-        app.MapHealthChecks(HealthEndpointPath);
+        // Open without credentials: orchestrators and load balancers probe them with none.
+        app.MapHealthChecks(HealthEndpointPath).AllowAnonymous();
 
         app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions
         {
             Predicate = r => r.Tags.Contains("live"),
-        });
+        }).AllowAnonymous();
 
         return app;
     }

@@ -6,6 +6,13 @@ public static class OrchestratorTags
     /// <summary>The job's id.</summary>
     public const string JobId = "orchestrator.job.id";
 
+    /// <summary>
+    /// The tenant a request acts for, or a job belongs to: on request and attempt spans, on the
+    /// job metrics, and on log scopes. Tenants are configured (<c>Tenants:{tenant}</c>), so the
+    /// tag's cardinality is bounded by configuration.
+    /// </summary>
+    public const string Tenant = "orchestrator.tenant";
+
     /// <summary>True on a submission answered from an idempotency key (no new job was created).</summary>
     public const string IdempotentReplay = "orchestrator.idempotent_replay";
 

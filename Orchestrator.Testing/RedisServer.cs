@@ -31,6 +31,12 @@ public sealed record RedisServerOptions
 
     /// <summary>Further configuration directives (<c>maxmemory</c> → <c>100mb</c>), passed as <c>--name value</c> after the defaults.</summary>
     public IReadOnlyDictionary<string, string> Config { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// Raw arguments after <see cref="Config"/>, for directives that take several values or repeat
+    /// (<c>--rename-command CONFIG ""</c>).
+    /// </summary>
+    public IReadOnlyList<string> ExtraArguments { get; init; } = [];
 }
 
 /// <summary>
@@ -247,6 +253,11 @@ public sealed class RedisServer : IAsyncDisposable, IDisposable
         {
             yield return "--" + name;
             yield return value;
+        }
+
+        foreach (var argument in _options.ExtraArguments)
+        {
+            yield return argument;
         }
     }
 

@@ -41,4 +41,13 @@ var app = builder.Build();
 
 app.MapDefaultEndpoints();
 
+// An evicting maxmemory-policy could delete the jobs stream: refuse to run on one (logged, exit 1).
+if (!await app.Services.CheckRedisEvictionPolicyAsync())
+{
+    return 1;
+}
+
 app.Run();
+
+// 1 when the eviction-policy guard stopped the service after start.
+return Environment.ExitCode;

@@ -7,7 +7,7 @@ namespace Orchestrator.Api.Jobs;
 /// <param name="Model">Optional model name, at most 200 characters.</param>
 /// <param name="MaxTokens">Optional, 1 to 1,000,000.</param>
 /// <param name="Temperature">Optional, 0 to 2.</param>
-/// <param name="Metadata">Optional string map: at most 32 entries, keys up to 64 and values up to 1,024 characters.</param>
+/// <param name="Metadata">Optional string map: at most 32 entries, keys up to 64 and values up to 1,024 characters, at most <c>Api:MaxMetadataBytes</c> in all as stored.</param>
 public sealed record SubmitJobRequest(
     string Prompt,
     string? Model,

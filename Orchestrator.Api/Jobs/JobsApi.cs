@@ -1,8 +1,10 @@
 using System.Diagnostics;
+using System.Security.Claims;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
+using Orchestrator.Api.Auth;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
 
@@ -14,9 +16,12 @@ public static class JobsApi
     /// <summary>Maps <c>POST /jobs</c>, <c>GET /jobs/{jobId}</c> and <c>GET /dead-letters</c>.</summary>
     public static IEndpointRouteBuilder MapJobsApi(this IEndpointRouteBuilder app)
     {
-        var jobs = app.MapGroup("/jobs").WithTags("Jobs");
+        // Every job endpoint needs an API key (401 without one); a job belongs to the caller's tenant.
+        var jobs = app.MapGroup("/jobs").WithTags("Jobs").RequireAuthorization().ProducesProblem(StatusCodes.Status401Unauthorized);
 
         jobs.MapPost("", SubmitAsync)
+            .RequireAuthorization(AuthServiceCollectionExtensions.TenantPolicy)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
             .WithName("SubmitJob")
             .WithSummary("Submit a prompt; answers 202 with the job id at once.")
             .Accepts<SubmitJobRequest>("application/json")
@@ -25,17 +30,23 @@ public static class JobsApi
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         jobs.MapGet("/{jobId}", GetAsync)
             .WithName("GetJob")
-            .WithSummary("A job's status, result or error, and the history of its attempts.")
+            .WithSummary("A job's status, result or error, and the history of its attempts (404 for another tenant's job, as for an unknown one).")
+            .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         app.MapGet("/dead-letters", ListDeadLettersAsync)
             .WithTags("Jobs")
             .WithName("ListDeadLetters")
-            .WithSummary("Jobs that failed for good (retries exhausted or a permanent error), newest first.")
+            .WithSummary("The caller's tenant's jobs that failed for good (retries exhausted or a permanent error), newest first; an admin key sees every tenant's, or one with ?tenant=.")
+            .RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         return app;
@@ -71,8 +82,12 @@ public static class JobsApi
         var response = JsonSerializer.Serialize(
             new SubmitJobResponse(jobId, JobStatus.Queued, createdAt.UtcDateTime), ApiJsonContext.Default.SubmitJobResponse);
         var activity = Activity.Current;
+        // The tenant policy guarantees a tenant claim (an admin key gets 403 before this runs).
+        var tenant = context.User.TenantOf()!;
+        var tenantTag = new KeyValuePair<string, object?>(OrchestratorTags.Tenant, tenant);
+        var traceState = activity?.TraceStateString is { Length: > 0 and <= SubmitRequestReader.MaxTraceStateLength } kept ? kept : null;
         var job = new NewJob(jobId, request, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
-            activity?.Id, activity?.TraceStateString);
+            activity?.Id, traceState) { Tenant = tenant };
         var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl, response);
 
         var submitted = await submissions.SubmitAsync(job, claim, activity);
@@ -84,31 +99,37 @@ public static class JobsApi
                     "Reuse a key only to retry the same request; use a new key for a new job.",
                     statusCode: StatusCodes.Status422UnprocessableEntity,
                     title: "Idempotency key reused with other parameters");
+            case SubmitOutcome.QueueFull:
+                return SubmitProblems.QueueFull(context, submitted.QueuedJobs, options.MaxQueuedJobs);
+            case SubmitOutcome.StorageFull:
+                return SubmitProblems.StorageFull(context);
             case SubmitOutcome.Replayed:
                 activity?.SetTag(OrchestratorTags.IdempotentReplay, true);
                 activity?.SetTag(OrchestratorTags.JobId, submitted.JobId);
                 context.Response.Headers["Idempotent-Replayed"] = "true";
-                metrics.IdempotentReplays.Add(1);
+                metrics.IdempotentReplays.Add(1, tenantTag);
                 return Accepted(submitted.JobId, submitted.ReplayedResponseBody!);
             default:
                 activity?.SetTag(OrchestratorTags.IdempotentReplay, false);
                 activity?.SetTag(OrchestratorTags.JobId, jobId);
-                metrics.JobsSubmitted.Add(1);
+                metrics.JobsSubmitted.Add(1, tenantTag);
                 return Accepted(jobId, response);
         }
     }
 
-    internal static async Task<Results<Ok<JobResource>, ProblemHttpResult>> GetAsync(string jobId, JobStore store)
+    internal static async Task<Results<Ok<JobResource>, ProblemHttpResult>> GetAsync(string jobId, JobStore store, ClaimsPrincipal user)
     {
         var job = JobIds.IsWellFormed(jobId) ? await store.GetAsync(jobId) : null;
-        return job is null
-            ? TypedResults.Problem($"No job with id '{jobId}' exists (job ids are 22 characters; finished jobs expire after Api:JobRetention).",
+        // Another tenant's job is answered exactly as a job that does not exist: the answer must not
+        // tell a caller which ids exist. The detail does not echo the id (it is the raw path).
+        return job is null || !(user.IsAdmin() || job.Tenant == user.TenantOf())
+            ? TypedResults.Problem("No such job (job ids are 22 characters; finished jobs expire after Api:JobRetention).",
                 statusCode: StatusCodes.Status404NotFound, title: "Job not found")
             : TypedResults.Ok(JobResource.From(job));
     }
 
     internal static async Task<Results<Ok<DeadLetterPageResource>, ProblemHttpResult>> ListDeadLettersAsync(
-        JobStore store, int? limit, string? cursor)
+        JobStore store, IOptions<ApiOptions> apiOptions, ClaimsPrincipal user, int? limit, string? cursor, string? tenant)
     {
         if (limit is < 1 or > DeadLetterPageLimit)
         {
@@ -122,7 +143,22 @@ public static class JobsApi
                 statusCode: StatusCodes.Status400BadRequest, title: "Invalid cursor");
         }
 
-        var page = await store.ListDeadLettersAsync(limit ?? 50, cursor);
+        if (tenant is not null && !TenantNames.IsValid(tenant))
+        {
+            return TypedResults.Problem($"tenant must be a tenant name: {TenantNames.Rule}.",
+                statusCode: StatusCodes.Status400BadRequest, title: "Invalid tenant");
+        }
+
+        // A tenant's key lists its own tenant; an admin key lists every tenant, or the one asked for.
+        var listed = user.IsAdmin() ? tenant : user.TenantOf();
+        if (!user.IsAdmin() && tenant is not null && tenant != listed)
+        {
+            return TypedResults.Problem("Only an admin key lists another tenant's dead letters.",
+                statusCode: StatusCodes.Status403Forbidden, title: "Not allowed with this key");
+        }
+
+        var page = await store.ListDeadLettersAsync(limit ?? 50, cursor, listed, apiOptions.Value.MaxDeadLetterPageBytes,
+            static job => JsonSerializer.SerializeToUtf8Bytes(JobResource.From(job), ApiJsonContext.Default.JobResource).Length + 1);
         return TypedResults.Ok(new DeadLetterPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
     }
 

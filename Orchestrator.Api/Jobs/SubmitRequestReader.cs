@@ -18,6 +18,13 @@ internal static class SubmitRequestReader
     public const int MaxMetadataKeyLength = 64;
     public const int MaxMetadataValueLength = 1024;
     public const int MaxTokensLimit = 1_000_000;
+
+    /// <summary>
+    /// The longest W3C <c>tracestate</c> kept with a job, in characters (ASCII by the spec). The
+    /// spec asks vendors to propagate at least 512; a longer header is dropped (the trace still
+    /// links through <c>traceparent</c>), not refused: it is a client's tracing, not its job.
+    /// </summary>
+    public const int MaxTraceStateLength = 512;
     private const int MaxJsonDepth = 16;
 
     public static async Task<SubmitReadResult> ReadAsync(HttpRequest request, ApiOptions options, CancellationToken cancellationToken)
@@ -179,7 +186,7 @@ internal static class SubmitRequestReader
 
                     break;
                 case "metadata":
-                    metadata = ReadMetadata(value, errors);
+                    metadata = ReadMetadata(value, options, errors);
                     break;
             }
         }
@@ -245,7 +252,7 @@ internal static class SubmitRequestReader
         return text;
     }
 
-    private static Dictionary<string, string>? ReadMetadata(JsonElement value, Dictionary<string, string[]> errors)
+    private static Dictionary<string, string>? ReadMetadata(JsonElement value, ApiOptions options, Dictionary<string, string[]> errors)
     {
         if (value.ValueKind == JsonValueKind.Null)
         {
@@ -291,6 +298,12 @@ internal static class SubmitRequestReader
             {
                 problems.Add($"metadata['{key}'] appears more than once.");
             }
+        }
+
+        if (problems.Count == 0 && JobMetadata.StoredBytes(metadata) is var bytes && bytes > options.MaxMetadataBytes)
+        {
+            problems.Add($"metadata takes {bytes:N0} bytes as stored (JSON, UTF-8; non-ASCII characters escaped, 6 bytes each); " +
+                $"the limit is {options.MaxMetadataBytes:N0} (Api:MaxMetadataBytes).");
         }
 
         if (problems.Count > 0)

@@ -10,12 +10,16 @@ namespace Orchestrator.Api.Jobs;
 /// arrive while a write is in flight go to Redis together, each still its own <c>submit.lua</c>
 /// call, so concurrent requests do not contend for the Redis client's write lock or pay a socket
 /// write each. A lone request is written at once. Nothing is retried: while Redis is unavailable
-/// the request fails fast (503), as before. With <c>Redis:WaitReplicas</c> above 0, each round trip
-/// is acknowledged only once that many replicas confirm it (one <c>WAIT</c> per round trip).
+/// the request fails fast (503), as before. Each script checks the backlog bound
+/// (<see cref="ApiOptions.MaxQueuedJobs"/>) itself, so submissions that share a round trip are
+/// counted one after the other, never together. With <c>Redis:WaitReplicas</c> above 0, each round
+/// trip is acknowledged only once that many replicas confirm it (one <c>WAIT</c> per round trip).
 /// </summary>
-internal sealed class SubmitWriter(JobStore store, IOptions<RedisWaitOptions>? waitOptions = null)
+internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options, IOptions<RedisWaitOptions>? waitOptions = null)
     : GroupCommit<(NewJob Job, IdempotencyClaim? Idempotency), SubmitResult>(OrchestratorTags.SubmitBatchSize)
 {
+    private readonly long _maxQueuedJobs = options.Value.MaxQueuedJobs;
+
     /// <summary>
     /// Creates the job (or answers from its idempotency key). <paramref name="requestSpan"/> becomes
     /// the parent of the Redis call when the submission is written alone.
@@ -32,8 +36,8 @@ internal sealed class SubmitWriter(JobStore store, IOptions<RedisWaitOptions>? w
         // Pinned before the writes: WAIT must reach the master (and connection) that took them.
         var master = wait is { WaitReplicas: > 0 } ? store.SubmissionMaster() : null;
         var results = batch.Count == 1
-            ? [await store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency).ConfigureAwait(false)]
-            : await store.SubmitManyAsync([.. batch.Select(p => p.Item)]).ConfigureAwait(false);
+            ? [await store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, _maxQueuedJobs).ConfigureAwait(false)]
+            : await store.SubmitManyAsync([.. batch.Select(p => p.Item)], _maxQueuedJobs).ConfigureAwait(false);
         if (master is not null)
         {
             var confirmed = await store.WaitForReplicasAsync(master, wait!.WaitReplicas, wait.WaitTimeout).ConfigureAwait(false);

@@ -34,6 +34,9 @@ internal sealed class EnqueueOverHttp : IScenario
         {
             ["ConnectionStrings__redis"] = context.Redis.ConnectionString,
             ["ASPNETCORE_URLS"] = Url(port),
+            // The load generator sends no API key (ORCHESTRATOR_BENCH_API_Auth__AllowAnonymous=false
+            // with a configured key would measure the key check too).
+            ["Auth__AllowAnonymous"] = "true",
         }, BenchmarkContext.ApiOverridePrefix)))
         {
             api = await MeasureAsync(context, server, port, "http", "api_cpu_us_per_job");

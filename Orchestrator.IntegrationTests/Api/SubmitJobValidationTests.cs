@@ -126,6 +126,10 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
         Json("metadata key 65 chars", $$$"""{"prompt":"hello","metadata":{"{{{new string('k', 65)}}}":"v"}}""", "metadata");
         Json("metadata empty key", """{"prompt":"hello","metadata":{"":"v"}}""", "metadata");
         Json("metadata value 1025 chars", $$$"""{"prompt":"hello","metadata":{"k":"{{{new string('v', 1025)}}}"}}""", "metadata");
+        Json("metadata over Api:MaxMetadataBytes", """{"prompt":"hello","metadata":{""" +
+            string.Join(',', Enumerable.Range(0, 3).Select(i => $"\"k{i}\":\"{new string('v', 1000)}\"")) + "}}", "metadata");
+        // 800 bytes of UTF-8, 2,409 stored: what is stored counts.
+        Json("metadata non-ASCII over Api:MaxMetadataBytes as stored", $$$"""{"prompt":"hello","metadata":{"k":"{{{new string('é', 400)}}}"}}""", "metadata");
         Json("metadata value number", """{"prompt":"hello","metadata":{"k":1}}""", "metadata");
         Json("metadata value null", """{"prompt":"hello","metadata":{"k":null}}""", "metadata");
         Json("metadata value object", """{"prompt":"hello","metadata":{"k":{"v":"1"}}}""", "metadata");

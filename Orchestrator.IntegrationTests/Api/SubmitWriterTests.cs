@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Options;
+using Orchestrator.Api;
 using Orchestrator.Api.Jobs;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
@@ -21,7 +23,7 @@ public sealed class SubmitWriterTests
     public async Task SubmitAsync_BurstWithRepeatedKeys_EachAnsweredInOrderOneJobPerKeyFewerRoundTrips()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        var writer = new SubmitWriter(harness.Store);
+        var writer = new SubmitWriter(harness.Store, Options.Create(new ApiOptions()));
         var key = "burst-" + Guid.NewGuid().ToString("N");
         // Loads the script first, so the burst below runs as it would on a warm API.
         Assert.Equal(SubmitOutcome.Created, (await writer.SubmitAsync(NewJob("warm-up"), null, null).Bounded()).Outcome);
@@ -75,7 +77,7 @@ public sealed class SubmitWriterTests
         options.AbortOnConnectFail = false;
         options.BacklogPolicy = BacklogPolicy.FailFast;
         await using var connection = await ConnectionMultiplexer.ConnectAsync(options).Bounded();
-        var writer = new SubmitWriter(new JobStore(connection, TimeProvider.System));
+        var writer = new SubmitWriter(new JobStore(connection, TimeProvider.System), Options.Create(new ApiOptions()));
         Assert.Equal(SubmitOutcome.Created, (await writer.SubmitAsync(NewJob("before"), null, null).Bounded()).Outcome);
 
         await harness.Redis.StopAsync(TestContext.Current.CancellationToken).Bounded();

@@ -1,4 +1,5 @@
 using System.Net;
+using StackExchange.Redis;
 
 namespace Orchestrator.IntegrationTests.AppHost;
 
@@ -41,5 +42,22 @@ public sealed class AppHostStartupTests(AppHostFixture fixture)
         var connectionString = await fixture.GetRedisConnectionStringAsync(TestContext.Current.CancellationToken);
 
         Assert.StartsWith("localhost:", connectionString, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_LocalRedis_RunsAppendOnlyWithMaxMemoryAndNoEviction()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var connectionString = await fixture.GetRedisConnectionStringAsync(cancellationToken);
+        await using var redis = await ConnectionMultiplexer.ConnectAsync($"{connectionString},allowAdmin=true").WaitAsync(RequestTimeout, cancellationToken);
+        var server = redis.GetServer(redis.GetEndPoints().Single());
+
+        var config = (await server.ConfigGetAsync("*").WaitAsync(RequestTimeout, cancellationToken)).ToDictionary(p => p.Key, p => p.Value);
+
+        Assert.Equal("noeviction", config["maxmemory-policy"]);
+        Assert.Equal((1024L * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture), config["maxmemory"]);
+        Assert.Equal("yes", config["appendonly"]);
+        Assert.Equal("everysec", config["appendfsync"]);
+        Assert.Equal("", config["save"]);
     }
 }

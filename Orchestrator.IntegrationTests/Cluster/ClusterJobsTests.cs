@@ -57,7 +57,7 @@ public sealed class ClusterJobsTests
             ["Redis:WaitReplicas"] = "1",
             ["Redis:WaitTimeout"] = "00:00:00.500",
         }, "api-1");
-        using var client = api.CreateClient(ClusterHarness.RequestTimeout);
+        using var client = api.CreateClient(key: null);
         var master = await harness.Cluster.MasterOfAsync(harness.Store.Keys.Stream);
         var replica = Assert.Single(await harness.Cluster.ReplicasOfAsync(master));
 
@@ -89,6 +89,44 @@ public sealed class ClusterJobsTests
             Assert.Equal(JobStatus.Queued, (await harness.Store.GetAsync(jobId).WaitAsync(ClusterHarness.RequestTimeout, TestContext.Current.CancellationToken))?.Status);
             Assert.Equal(2, await harness.Connection.GetDatabase().StreamLengthAsync(harness.Store.Keys.Stream).WaitAsync(ClusterHarness.RequestTimeout, TestContext.Current.CancellationToken));
         }
+    }
+
+    [Fact]
+    public async Task KillOrchMaster_WaitReplicas1_1000JobsFlowing_EveryAcknowledgedJobCompletesOnceNoProcessExits()
+    {
+        const int Jobs = 1000;
+        await using var harness = await ClusterHarness.StartAsync(
+            new RedisClusterOptions { Masters = 3, ReplicasPerMaster = 1, NodeTimeout = TimeSpan.FromSeconds(2) });
+        var api = await harness.StartApiAsync(new Dictionary<string, string> { ["Redis:WaitReplicas"] = "1" }, "api-1");
+        await harness.StartWorkerAsync(WorkerSettings, "worker-1");
+        await harness.StartWorkerAsync(WorkerSettings, "worker-2");
+        var master = await harness.Cluster.MasterOfAsync(harness.Store.Keys.Stream);
+
+        // The kill comes once a fifth of the jobs are acknowledged, while submissions and processing flow.
+        var killAt = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var submitting = ClusterHarness.SubmitAsync(api, Jobs, concurrency: 16, deadline: TimeSpan.FromSeconds(45),
+            onAcknowledged: n => { if (n >= Jobs / 5) killAt.TrySetResult(); });
+        await killAt.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        await harness.Cluster.KillAsync(master);
+        var promoted = await harness.Cluster.WaitForFailoverAsync(harness.Store.Keys.Stream, master, TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        // The crashed node comes back (as a supervisor would restart it) and rejoins as the new master's
+        // replica: until then WAIT finds no replica, and submissions are refused (503), not acknowledged.
+        await master.StartAsync(TestContext.Current.CancellationToken);
+        var submitted = await submitting;
+        var jobs = await harness.WaitUntilAllFinalAsync([.. submitted.Acknowledged.Values], TimeSpan.FromSeconds(60));
+
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"master :{master.Port} killed, :{promoted.Port} promoted; {submitted.Acknowledged.Count} acknowledged, {submitted.Refused} 503s, {submitted.Lost} lost answers");
+        Assert.NotEqual(master.Port, promoted.Port);
+        Assert.Equal(Jobs, submitted.Acknowledged.Count);
+        Assert.Equal(Jobs, submitted.Acknowledged.Values.Distinct(StringComparer.Ordinal).Count());
+        Assert.All(jobs, job =>
+        {
+            Assert.Equal(JobStatus.Completed, job.Status);
+            Assert.Equal(AttemptOutcome.Succeeded, Assert.Single(job.History, h => h.Outcome == AttemptOutcome.Succeeded).Outcome);
+        });
+        Assert.All(harness.Apis, a => Assert.False(a.HasExited, $"{a.Name} exited"));
+        Assert.All(harness.Workers, w => Assert.False(w.HasExited, $"{w.Name} exited"));
     }
 
     private static Task<HttpResponseMessage> PostAsync(HttpClient client, string idempotencyKey)

@@ -30,6 +30,9 @@ public class ApiFactory : WebApplicationFactory<OrchestratorApi::Program>, IAsyn
     /// <summary><c>Api:MaxRequestBodySize</c> as configured here, in bytes.</summary>
     public const int MaxRequestBodySize = 8192;
 
+    /// <summary><c>Api:MaxMetadataBytes</c> as configured here.</summary>
+    public const int MaxMetadataBytes = 2048;
+
     /// <summary><c>Api:IdempotencyKeyTtl</c> as configured here.</summary>
     public static readonly TimeSpan IdempotencyKeyTtl = TimeSpan.FromMinutes(10);
 
@@ -47,10 +50,13 @@ public class ApiFactory : WebApplicationFactory<OrchestratorApi::Program>, IAsyn
     {
         ["Api:MaxPromptLength"] = MaxPromptLength.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Api:MaxRequestBodySize"] = MaxRequestBodySize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Api:MaxMetadataBytes"] = MaxMetadataBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Api:IdempotencyKeyTtl"] = IdempotencyKeyTtl.ToString("c"),
         ["Api:JobRetention"] = JobRetention.ToString("c"),
         ["Retry:MaxAttempts"] = MaxAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Logging:LogLevel:Default"] = "Warning",
+        // The tests written before API keys call without one; the tenant tests send keys.
+        ["Auth:AllowAnonymous"] = "true",
     };
 
     /// <summary>The API's Redis.</summary>

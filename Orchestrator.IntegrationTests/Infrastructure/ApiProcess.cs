@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using Orchestrator.Testing;
 
 namespace Orchestrator.IntegrationTests.Infrastructure;
 
@@ -11,7 +9,7 @@ namespace Orchestrator.IntegrationTests.Infrastructure;
 /// </summary>
 public sealed class ApiProcess : IAsyncDisposable
 {
-    /// <summary>The longest wait for the API to answer <c>/health</c> with 200 (the 2 cores are often busy).</summary>
+    /// <summary>The longest wait for the API to answer <c>/health</c> (the 2 cores are often busy).</summary>
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
 
     private readonly ChildProcess _process;
@@ -22,7 +20,7 @@ public sealed class ApiProcess : IAsyncDisposable
         Address = address;
     }
 
-    /// <summary>Where the API listens (<c>http://127.0.0.1:{port}/</c>).</summary>
+    /// <summary>Where the API listens.</summary>
     public Uri Address { get; }
 
     /// <summary>A label for diagnostics ("api-1").</summary>
@@ -31,51 +29,70 @@ public sealed class ApiProcess : IAsyncDisposable
     /// <summary>Whether the process has exited.</summary>
     public bool HasExited => _process.HasExited;
 
-    /// <summary>The API assembly built next to the tests (same configuration).</summary>
+    /// <summary>The built API of the tests' configuration and framework (the test project references it, so it is built).</summary>
     public static string AssemblyPath { get; } = ServiceAssembly.Find("Orchestrator.Api");
 
     /// <summary>
-    /// Starts an API against <paramref name="redisConnectionString"/> and waits until <c>/health</c>
+    /// Starts the API against <paramref name="redisConnectionString"/> and waits until <c>/health</c>
     /// answers 200. <paramref name="settings"/> are configuration keys as <c>Section:Key</c>.
     /// </summary>
-    public static async Task<ApiProcess> StartAsync(
-        string redisConnectionString, IReadOnlyDictionary<string, string>? settings = null, string name = "api")
+    public static async Task<ApiProcess> StartAsync(string redisConnectionString, IReadOnlyDictionary<string, string> settings, string name = "api")
     {
-        var address = new Uri($"http://127.0.0.1:{LoopbackPort.Next().ToString(CultureInfo.InvariantCulture)}/");
+        var address = new Uri($"http://127.0.0.1:{LoopbackPort.Next().ToString(CultureInfo.InvariantCulture)}");
         var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["ConnectionStrings__redis"] = redisConnectionString,
             ["ASPNETCORE_URLS"] = address.ToString().TrimEnd('/'),
             ["DOTNET_ENVIRONMENT"] = "Production",
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            ["Logging__LogLevel__StackExchange.Redis"] = "Warning",
+            ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__Console__FormatterName"] = "simple",
             ["Logging__Console__FormatterOptions__SingleLine"] = "true",
             ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
         };
-        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        foreach (var (key, value) in settings)
         {
             environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         }
 
-        var api = new ApiProcess(ChildProcess.Start(new ChildProcessOptions
+        var process = ChildProcess.Start(new ChildProcessOptions
         {
             Name = name,
             FileName = ChildProcess.DotnetHost,
             Arguments = [AssemblyPath],
             Environment = environment,
-            // Nothing from the test host's environment may redirect the API.
+            // Nothing from the test host's environment may redirect or reconfigure the API.
             DropInherited = static key => key.StartsWith("OTEL_", StringComparison.Ordinal)
                 || key.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("Api__", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("Auth__", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("Tenants__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("Redis__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("Retry__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("ASPNETCORE_", StringComparison.Ordinal),
             WorkingDirectory = Path.GetDirectoryName(AssemblyPath),
-        }), address);
+        });
+        var api = new ApiProcess(process, address);
         try
         {
-            await api.WaitUntilHealthyAsync();
+            using var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(5) };
+            await AsyncWait.WaitUntilAsync(async () =>
+            {
+                if (process.HasExited)
+                {
+                    Assert.Fail($"{name} exited with code {process.ExitCode} before it answered /health:{Environment.NewLine}{process.Output}");
+                }
+
+                try
+                {
+                    using var response = await client.GetAsync("/health", TestContext.Current.CancellationToken);
+                    return response.IsSuccessStatusCode;
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !TestContext.Current.CancellationToken.IsCancellationRequested)
+                {
+                    return false;
+                }
+            }, StartTimeout, $"{name} answers /health", TimeSpan.FromMilliseconds(200));
             return api;
         }
         catch
@@ -85,8 +102,17 @@ public sealed class ApiProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>An <see cref="HttpClient"/> to this API; every request bounded by <paramref name="timeout"/>.</summary>
-    public HttpClient CreateClient(TimeSpan timeout) => new() { BaseAddress = Address, Timeout = timeout };
+    /// <summary>An <see cref="HttpClient"/> to the API sending <paramref name="key"/> as a bearer token (none when null).</summary>
+    public HttpClient CreateClient(string? key)
+    {
+        var client = new HttpClient { BaseAddress = Address, Timeout = ApiFactory.RequestTimeout };
+        if (key is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        }
+
+        return client;
+    }
 
     /// <summary>The last part of the output, for failure messages.</summary>
     public string Tail(int chars = 20_000) => _process.Tail(chars);
@@ -96,38 +122,5 @@ public sealed class ApiProcess : IAsyncDisposable
     {
         await _process.DisposeAsync();
         TestContext.Current.TestOutputHelper?.WriteLine($"--- {Name} (pid {_process.Pid}) output, last part ---{Environment.NewLine}{Tail()}");
-    }
-
-    private async Task WaitUntilHealthyAsync()
-    {
-        using var probe = CreateClient(TimeSpan.FromSeconds(2));
-        var stopwatch = Stopwatch.StartNew();
-        while (true)
-        {
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"{Name} exited with code {_process.ExitCode} before it was healthy.{Environment.NewLine}{Tail()}");
-            }
-
-            try
-            {
-                using var response = await probe.GetAsync("/health", TestContext.Current.CancellationToken);
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-                // Not listening yet.
-            }
-
-            if (stopwatch.Elapsed > StartTimeout)
-            {
-                throw new TimeoutException($"{Name} did not answer /health with 200 within {StartTimeout}.{Environment.NewLine}{Tail()}");
-            }
-
-            await Task.Delay(100, TestContext.Current.CancellationToken);
-        }
     }
 }

@@ -29,13 +29,17 @@ internal sealed class SpanCapture : BaseProcessor<Activity>
     }
 }
 
-/// <summary>A log record as OpenTelemetry exports it: its structured attributes and the span it was written in.</summary>
+/// <summary>A log record as OpenTelemetry exports it: its structured attributes, its scopes' values and the span it was written in.</summary>
 internal sealed record CapturedLog(
     string? Category,
     string? Message,
     IReadOnlyDictionary<string, object?> Attributes,
     ActivityTraceId TraceId,
-    ActivitySpanId SpanId);
+    ActivitySpanId SpanId)
+{
+    /// <summary>The key/value pairs of the scopes the record was written in (inner scopes win).</summary>
+    public IReadOnlyDictionary<string, object?> Scopes { get; init; } = new Dictionary<string, object?>();
+}
 
 /// <summary>Keeps a copy of every log record a logger provider exports (log records are pooled, so they are copied).</summary>
 internal sealed class LogCapture : BaseProcessor<LogRecord>
@@ -52,6 +56,14 @@ internal sealed class LogCapture : BaseProcessor<LogRecord>
             attributes[key] = value;
         }
 
-        _records.Enqueue(new CapturedLog(data.CategoryName, data.FormattedMessage ?? data.Body, attributes, data.TraceId, data.SpanId));
+        var scopes = new Dictionary<string, object?>(StringComparer.Ordinal);
+        data.ForEachScope(static (scope, values) =>
+        {
+            foreach (var (key, value) in scope)
+            {
+                values[key] = value;
+            }
+        }, scopes);
+        _records.Enqueue(new CapturedLog(data.CategoryName, data.FormattedMessage ?? data.Body, attributes, data.TraceId, data.SpanId) { Scopes = scopes });
     }
 }

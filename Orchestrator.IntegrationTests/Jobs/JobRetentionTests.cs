@@ -30,7 +30,7 @@ public sealed class JobRetentionTests(ApiFactory api) : IClassFixture<ApiFactory
 
         var db = api.Redis.GetDatabase();
         Assert.Null(await db.KeyTimeToLiveAsync(_keys.Job(jobId)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
-        var keyTtl = await db.KeyTimeToLiveAsync(_keys.Idempotency(key)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        var keyTtl = await db.KeyTimeToLiveAsync(_keys.Idempotency(TenantNames.Default, key)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         Assert.NotNull(keyTtl);
         Assert.InRange(keyTtl.Value, ApiFactory.IdempotencyKeyTtl - Slack, ApiFactory.IdempotencyKeyTtl);
     }

@@ -74,6 +74,8 @@ public sealed class JobTelemetryTests(ApiFactory api) : IClassFixture<ApiFactory
         var submission = Assert.Single(apiSpans.Spans, s => s.Kind == ActivityKind.Server && Tag(s, OrchestratorTags.JobId) == jobId);
         Assert.Equal(false, submission.GetTagItem(OrchestratorTags.IdempotentReplay));
         Assert.Equal(submission.Id, job!.TraceParent);
+        // Anonymous (the fixture allows it): tenant 'default', on the request span and on every attempt span.
+        Assert.Equal(TenantNames.Default, submission.GetTagItem(OrchestratorTags.Tenant));
 
         // The attempts: three short traces of their own, each linked to the submission.
         var spans = AttemptSpans(worker.Spans, jobId);
@@ -88,6 +90,7 @@ public sealed class JobTelemetryTests(ApiFactory api) : IClassFixture<ApiFactory
             Assert.Equal(ApiFactory.MaxAttempts, span.GetTagItem(OrchestratorTags.MaxAttempts));
             Assert.Equal("simulated-llm", span.GetTagItem("gen_ai.request.model"));
             Assert.Equal(false, span.GetTagItem(OrchestratorTags.Reclaimed));
+            Assert.Equal(TenantNames.Default, span.GetTagItem(OrchestratorTags.Tenant));
         });
         Assert.Equal(3, spans.Select(s => s.TraceId).Distinct().Count());
         Assert.Equal(new object?[] { 1, 2, 3 }, spans.Select(s => s.GetTagItem(OrchestratorTags.Attempt)));
@@ -107,6 +110,8 @@ public sealed class JobTelemetryTests(ApiFactory api) : IClassFixture<ApiFactory
         Assert.Equal(1, Sum(attempts, AttemptOutcome.Succeeded));
         Assert.Equal(3, attemptDuration.GetMeasurementSnapshot().Count);
         Assert.Equal(1, completed.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.All(completed.GetMeasurementSnapshot(), m => Assert.Equal(TenantNames.Default, m.Tags[OrchestratorTags.Tenant]));
+        Assert.All(attempts.GetMeasurementSnapshot(), m => Assert.Equal(TenantNames.Default, m.Tags[OrchestratorTags.Tenant]));
         Assert.Empty(deadLettered.GetMeasurementSnapshot());
         Assert.Empty(reclaimed.GetMeasurementSnapshot());
         var wait = Assert.Single(queueWait.GetMeasurementSnapshot()).Value;
@@ -121,6 +126,7 @@ public sealed class JobTelemetryTests(ApiFactory api) : IClassFixture<ApiFactory
         Assert.All(lines, line =>
         {
             var attempt = Assert.IsType<int>(line.Attributes["Attempt"]);
+            Assert.Equal(TenantNames.Default, line.Scopes.GetValueOrDefault(OrchestratorTags.Tenant));
             var span = spans[attempt - 1];
             Assert.Equal(span.TraceId, line.TraceId);
             Assert.Equal(span.SpanId, line.SpanId);

@@ -4,7 +4,8 @@
   later write checks it. One call for a whole XREADGROUP batch keeps Redis work and round trips
   per job low; each job is claimed exactly as it would be alone.
 
-  KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set
+  KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set (all tenants); the tenant's own
+                               set is KEYS[2] .. ':' .. tenant (same hash tag), written beside it
   KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
 
   ARGV[1]  consumer group      ARGV[2]  consumer name
@@ -93,6 +94,11 @@ local function claim(job, history, entryId, token)
     redis.call('HSET', job, 'deliveries', deliveries, 'maxAttempts', maxAttempts, 'entryId', entryId, 'status', 'failed', 'error', cjson.encode(deadError), 'completedAt', now, 'updatedAt', now)
     redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
     redis.call('ZADD', deadLetters, now, f.id)
+    -- [tenant dead letters] The tenant's own dead-letter set beside the global one, so a tenant's
+    -- listing reads only its jobs: KEYS[2] .. ':' .. tenant (same hash tag, so same slot).
+    -- A job stored before tenants existed has no 'tenant' field and belongs to 'default'.
+    redis.call('ZADD', deadLetters .. ':' .. (f.tenant or 'default'), now, f.id)
+    -- [/tenant dead letters]
     ack()
     local retention = tonumber(f.retentionMs or '0')
     if retention > 0 then

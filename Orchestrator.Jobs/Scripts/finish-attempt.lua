@@ -4,7 +4,8 @@
   only the lease holder, for the attempt that is running, with the job still 'processing'. A stale
   worker (paused past its lease, then resumed) gets 0 for that job and changes nothing there.
 
-  KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set
+  KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set (all tenants); the tenant's own
+                               set is KEYS[2] .. ':' .. tenant (same hash tag), written beside it
   KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
 
   ARGV[1]  consumer group      ARGV[2]  now, Unix ms
@@ -19,7 +20,7 @@ local stream, deadLetters = KEYS[1], KEYS[2]
 local group, now = ARGV[1], ARGV[2]
 
 local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay)
-  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id')
+  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'tenant')
   if fields[1] ~= token or fields[2] ~= 'processing' or fields[3] ~= attempt then
     return 0
   end
@@ -47,6 +48,15 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     redis.call('ZADD', deadLetters, now, fields[5])
   end
 
+  -- [tenant dead letters] The tenant's own dead-letter set beside the global one, so a tenant's
+  -- listing reads only its jobs: KEYS[2] .. ':' .. tenant (same hash tag, so same slot). A job
+  -- stored before tenants existed has no 'tenant' field and belongs to 'default'.
+  local tenantDeadLetters = deadLetters .. ':' .. (fields[6] or 'default')
+  if nextStatus == 'failed' then
+    redis.call('ZADD', tenantDeadLetters, now, fields[5])
+  end
+  -- [/tenant dead letters]
+
   -- Final: the stream entry is done with. Acknowledge and delete it so the stream stays short.
   redis.call('XACK', stream, group, entryId)
   redis.call('XDEL', stream, entryId)
@@ -57,6 +67,7 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     redis.call('PEXPIRE', history, retention)
     if nextStatus == 'failed' then
       redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. (tonumber(now) - retention))
+      redis.call('ZREMRANGEBYSCORE', tenantDeadLetters, '-inf', '(' .. (tonumber(now) - retention)) -- [tenant dead letters]
     end
   end
   return 1

@@ -1,6 +1,7 @@
 --[[
   submit: create a job and enqueue it, or answer for the job an idempotency key already created.
-  One script, so N concurrent submits with one new key create exactly one job and one stream entry.
+  One script, so N concurrent submits with one new key create exactly one job and one stream entry,
+  and N concurrent submits against the backlog bound accept exactly as many as it has room for.
 
   KEYS[1]  job hash            {orch}:job:<id>
   KEYS[2]  jobs stream         {orch}:stream
@@ -10,11 +11,14 @@
   ARGV[2]  request fingerprint (SHA-256 of the normalised request)
   ARGV[3]  idempotency key TTL, ms
   ARGV[4]  the 202 response body, stored so a replay answers byte for byte the same
-  ARGV[5…] job hash field, value, field, value, …
+  ARGV[5]  backlog bound (Api:MaxQueuedJobs): jobs not yet final, counted as the stream's length
+  ARGV[6…] job hash field, value, field, value, …
 
   Returns  {'created', jobId}
          | {'replayed', jobId, responseBody}   same key, same request
          | {'conflict', jobId}                 same key, other request
+         | {'queue-full', queued}              the backlog bound is reached: nothing written
+         | {'storage-full', error}             Redis is at maxmemory (noeviction): nothing written
 ]]
 if #KEYS >= 3 then
   local known = redis.call('HMGET', KEYS[3], 'jobId', 'fingerprint', 'response')
@@ -26,11 +30,29 @@ if #KEYS >= 3 then
   end
 end
 
--- The stream entry first, so the hash is written once with its entryId (atomic either way).
-local entryId = redis.call('XADD', KEYS[2], '*', 'jobId', ARGV[1])
-local fields = {unpack(ARGV, 5)}
+-- Final jobs are deleted from the stream (finish-attempt.lua, claim.lua), so its length is the
+-- number of jobs not yet final: queued, processing or waiting for a retry.
+local queued = redis.call('XLEN', KEYS[2])
+if queued >= tonumber(ARGV[5]) then
+  return {'queue-full', queued}
+end
+
+-- XADD must stay this script's first write. Redis (7.0, a script without flags) refuses a script's
+-- first write command with OOM when the script started above maxmemory, and lets every later write
+-- through so as not to stop a script half-way: refused here, nothing is written and the client may
+-- re-send with the same idempotency key. The stream entry goes first also so that the hash is
+-- written once with its entryId.
+local added = redis.pcall('XADD', KEYS[2], '*', 'jobId', ARGV[1])
+if type(added) == 'table' and added.err then
+  if string.sub(added.err, 1, 4) == 'OOM ' then
+    return {'storage-full', added.err}
+  end
+  return redis.error_reply(added.err)
+end
+
+local fields = {unpack(ARGV, 6)}
 fields[#fields + 1] = 'entryId'
-fields[#fields + 1] = entryId
+fields[#fields + 1] = added
 redis.call('HSET', KEYS[1], unpack(fields))
 
 if #KEYS >= 3 then

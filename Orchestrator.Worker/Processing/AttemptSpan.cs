@@ -28,6 +28,7 @@ internal static class AttemptSpan
         }
 
         activity.SetTag(OrchestratorTags.JobId, job.Id);
+        activity.SetTag(OrchestratorTags.Tenant, job.Tenant);
         activity.SetTag(OrchestratorTags.Attempt, execution.Attempt);
         activity.SetTag(OrchestratorTags.MaxAttempts, execution.MaxAttempts);
         activity.SetTag("gen_ai.operation.name", "chat");

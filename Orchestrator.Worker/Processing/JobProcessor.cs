@@ -49,9 +49,11 @@ internal sealed class JobProcessor(
         }
 
         var job = claim.Job!;
+        // Every log line about the job carries its tenant (OrchestratorTags.Tenant).
+        using var tenantScope = logger.BeginScope(new KeyValuePair<string, object>[] { new(OrchestratorTags.Tenant, job.Tenant) });
         if (delivery.Reclaimed)
         {
-            metrics.JobsReclaimed.Add(1);
+            metrics.JobsReclaimed.Add(1, new KeyValuePair<string, object?>(OrchestratorTags.Tenant, job.Tenant));
             WorkerLog.Reclaimed(logger, job.Id, job.Attempts, AttemptSpan.SubmissionTraceId(job));
         }
 
@@ -136,7 +138,7 @@ internal sealed class JobProcessor(
         WorkerLog.AttemptStarted(logger, execution.Job.Id, attempt);
         if (attempt == 1)
         {
-            metrics.QueueWait.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds);
+            metrics.QueueWait.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
         }
 
         var request = execution.Job.Request;
@@ -209,8 +211,8 @@ internal sealed class JobProcessor(
             return;
         }
 
-        metrics.JobsCompleted.Add(1);
-        metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds);
+        metrics.JobsCompleted.Add(1, TenantTag(execution));
+        metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
         WorkerLog.Completed(logger, execution.Job.Id, execution.Attempt);
         EndAttempt(execution, AttemptOutcome.Succeeded, exception: null, delay: null);
     }
@@ -230,8 +232,8 @@ internal sealed class JobProcessor(
             return;
         }
 
-        metrics.JobsDeadLettered.Add(1);
-        metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds);
+        metrics.JobsDeadLettered.Add(1, TenantTag(execution));
+        metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
         WorkerLog.DeadLettered(logger, execution.Job.Id, execution.Attempt, outcome, exception);
         EndAttempt(execution, outcome, exception, delay: null);
     }
@@ -270,11 +272,13 @@ internal sealed class JobProcessor(
     private void EndAttempt(JobExecution execution, string outcome, Exception? exception, TimeSpan? delay)
     {
         var tag = new KeyValuePair<string, object?>(OrchestratorTags.Outcome, outcome);
-        metrics.Attempts.Add(1, tag);
-        metrics.AttemptDuration.Record(timeProvider.GetElapsedTime(execution.AttemptStartedTimestamp).TotalSeconds, tag);
+        metrics.Attempts.Add(1, tag, TenantTag(execution));
+        metrics.AttemptDuration.Record(timeProvider.GetElapsedTime(execution.AttemptStartedTimestamp).TotalSeconds, tag, TenantTag(execution));
         AttemptSpan.End(execution.AttemptActivity, outcome, exception, delay);
         execution.AttemptActivity = null;
     }
+
+    private static KeyValuePair<string, object?> TenantTag(JobExecution execution) => new(OrchestratorTags.Tenant, execution.Job.Tenant);
 
     private sealed class LeaseLostException : Exception;
 }

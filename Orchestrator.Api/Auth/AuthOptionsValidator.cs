@@ -1,0 +1,61 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Options;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.Api.Auth;
+
+/// <summary>
+/// Refuses to start on keys that cannot be used or that would make a caller ambiguous: a malformed
+/// entry, a bad tenant name, or one key configured for two tenants (or a tenant and the admins).
+/// Messages name the tenant and the entry's position, never the key.
+/// </summary>
+internal sealed class AuthOptionsValidator : IValidateOptions<AuthOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AuthOptions options)
+    {
+        var errors = new List<string>();
+        var owners = new List<(byte[] Hash, string Owner)>();
+
+        void Add(string path, string? entry, string owner)
+        {
+            var (hash, error) = ApiKeyEntry.Parse(entry);
+            if (hash is null)
+            {
+                errors.Add($"{path} {error}.");
+                return;
+            }
+
+            foreach (var (known, knownOwner) in owners)
+            {
+                if (knownOwner != owner && CryptographicOperations.FixedTimeEquals(known, hash))
+                {
+                    errors.Add($"{path}: the same key is configured for {knownOwner}; a key identifies one tenant (or an admin).");
+                    return;
+                }
+            }
+
+            owners.Add((hash, owner));
+        }
+
+        for (var i = 0; i < options.AdminKeys.Count; i++)
+        {
+            Add($"{AuthOptions.Section}:{nameof(AuthOptions.AdminKeys)}:{i}", options.AdminKeys[i], "the admins (Auth:AdminKeys)");
+        }
+
+        foreach (var (tenant, tenantOptions) in options.Tenants)
+        {
+            if (!TenantNames.IsValid(tenant))
+            {
+                errors.Add($"Tenant name '{tenant}' (section {AuthOptions.TenantsSection}:{tenant}) is not valid: a tenant name is {TenantNames.Rule}.");
+                continue;
+            }
+
+            for (var i = 0; i < tenantOptions.ApiKeys.Count; i++)
+            {
+                Add($"{AuthOptions.TenantsSection}:{tenant}:{nameof(TenantOptions.ApiKeys)}:{i}", tenantOptions.ApiKeys[i], $"tenant '{tenant}'");
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,29 @@
+using Orchestrator.ServiceDefaults;
+
+namespace Orchestrator.Api.Auth;
+
+/// <summary>Puts the caller's tenant on every log record written while its request runs.</summary>
+internal static class TenantLogScope
+{
+    /// <summary>
+    /// After authentication: opens a log scope holding <c>orchestrator.tenant</c> (scopes are shared
+    /// by every logger of the factory, and the OpenTelemetry exporter includes them).
+    /// </summary>
+    public static IApplicationBuilder UseTenantLogScope(this WebApplication app)
+    {
+        var logger = app.Logger;
+        return app.Use(async (context, next) =>
+        {
+            if (context.User.TenantOf() is not { } tenant)
+            {
+                await next(context);
+                return;
+            }
+
+            using (logger.BeginScope(new KeyValuePair<string, object>[] { new(OrchestratorTags.Tenant, tenant) }))
+            {
+                await next(context);
+            }
+        });
+    }
+}

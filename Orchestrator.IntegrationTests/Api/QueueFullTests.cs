@@ -1,0 +1,86 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.IntegrationTests.Api;
+
+/// <summary>
+/// The backlog bound (<c>Api:MaxQueuedJobs</c>): concurrent submissions against a small bound get
+/// exactly as many 202s as it has room for, the rest 429 <c>queue-full</c> with <c>Retry-After</c>;
+/// a replay is still answered; room made by a final job is taken by the next submission.
+/// </summary>
+public sealed class QueueFullTests(QueueFullTests.BoundedApiFactory api) : IClassFixture<QueueFullTests.BoundedApiFactory>, IAsyncLifetime
+{
+    private const int Submissions = 60;
+
+    private readonly RedisKeys _keys = new();
+
+    public ValueTask InitializeAsync() => new(api.FlushAsync());
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    [Fact]
+    public async Task Submit_ConcurrentAboveTheBound_ExactlyTheBoundAccepted_Rest429QueueFull_ReplayStillAnswered()
+    {
+        using var client = api.CreateApiClient();
+        var run = Guid.NewGuid().ToString("N");
+        var responses = await Task.WhenAll(Enumerable.Range(0, Submissions).Select(i => ApiFactory.PostJobAsync(client,
+            ApiFactory.Json($$"""{"prompt":"job {{i}}"}"""), ("x-idempotency-key", $"{run}-{i}"))));
+        var accepted = new List<int>();
+        var refused = new List<int>();
+        for (var i = 0; i < responses.Length; i++)
+        {
+            using var response = responses[i];
+            if (response.StatusCode == HttpStatusCode.Accepted)
+            {
+                accepted.Add(i);
+                continue;
+            }
+
+            using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.TooManyRequests);
+            Assert.EndsWith("queue-full", problem.RootElement.GetProperty("type").GetString(), StringComparison.Ordinal);
+            Assert.Contains("Api:MaxQueuedJobs", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            Assert.NotNull(response.Headers.RetryAfter?.Delta);
+            refused.Add(i);
+        }
+
+        Assert.Equal(BoundedApiFactory.MaxQueuedJobs, accepted.Count);
+        Assert.Equal(BoundedApiFactory.MaxQueuedJobs, await api.Redis.GetDatabase().StreamLengthAsync(_keys.Stream));
+        Assert.False(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Idempotency(TenantNames.Default, $"{run}-{refused[0]}")));
+
+        // At the bound, a replay of an accepted submission is still its 202.
+        using (var replay = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"job {{accepted[0]}}"}"""),
+            ("x-idempotency-key", $"{run}-{accepted[0]}")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, replay.StatusCode);
+            Assert.Equal(["true"], replay.Headers.GetValues("Idempotent-Replayed"));
+        }
+
+        // A job reaching a final state leaves the stream (finish-attempt.lua deletes its entry): room for one more.
+        var entry = (await api.Redis.GetDatabase().StreamRangeAsync(_keys.Stream, count: 1)).Single();
+        await api.Redis.GetDatabase().StreamDeleteAsync(_keys.Stream, [entry.Id]);
+        using (var next = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"job {{refused[0]}}"}"""),
+            ("x-idempotency-key", $"{run}-{refused[0]}")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, next.StatusCode);
+        }
+
+        using var again = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"job {{refused[1]}}"}"""),
+            ("x-idempotency-key", $"{run}-{refused[1]}"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, again.StatusCode);
+    }
+
+    /// <summary>The API with <c>Api:MaxQueuedJobs</c> = <see cref="MaxQueuedJobs"/>.</summary>
+    public sealed class BoundedApiFactory : ApiFactory
+    {
+        /// <summary>The bound as configured here.</summary>
+        public const int MaxQueuedJobs = 25;
+
+        /// <inheritdoc />
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.UseSetting("Api:MaxQueuedJobs", MaxQueuedJobs.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+}

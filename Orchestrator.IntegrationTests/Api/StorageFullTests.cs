@@ -1,0 +1,110 @@
+using System.Net;
+using System.Text.Json;
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Api;
+
+/// <summary>
+/// Redis at its memory limit (<c>maxmemory</c> below what it uses, policy <c>noeviction</c>, set with
+/// <c>CONFIG SET</c> on a real server): <c>POST /jobs</c> answers 503 <c>storage-full</c> with
+/// <c>Retry-After</c> and writes nothing; once memory is back the same request with the same key
+/// creates its job. Regression: this was a 500.
+/// </summary>
+public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
+{
+    private const string Body = """{"prompt":"Summarise the memory policy.","metadata":{"team":"storage"}}""";
+
+    private readonly RedisKeys _keys = new();
+
+    public ValueTask InitializeAsync() => new(api.FlushAsync());
+
+    public async ValueTask DisposeAsync() => await SetMaxMemoryAsync(0);
+
+    [Fact]
+    public async Task Submit_RedisAtMaxMemory_Answers503StorageFullWritesNothing_SameKeyCreatesAfterRecovery()
+    {
+        using var client = api.CreateApiClient();
+        var savedKey = "before-" + Guid.NewGuid().ToString("N");
+        using (var before = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body), ("x-idempotency-key", savedKey)))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, before.StatusCode);
+        }
+
+        var keysBefore = await AllKeysAsync();
+        var streamBefore = await StreamLengthAsync();
+        await SetMaxMemoryAsync(Math.Max(1, await UsedMemoryAsync() / 2));
+
+        var key = "full-" + Guid.NewGuid().ToString("N");
+        using (var full = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body), ("x-idempotency-key", key)))
+        {
+            await AssertStorageFullAsync(full);
+        }
+
+        // Concurrent submissions share round trips (group commit): each is refused on its own, none is a 500.
+        var burst = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => ApiFactory.PostJobAsync(client,
+            ApiFactory.Json($$"""{"prompt":"burst {{i}}"}"""), ("x-idempotency-key", $"burst-{i}-{key}"))));
+        foreach (var response in burst)
+        {
+            using (response)
+            {
+                await AssertStorageFullAsync(response);
+            }
+        }
+
+        // A replay only reads: the job an earlier request created is still answered.
+        using (var replay = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body), ("x-idempotency-key", savedKey)))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, replay.StatusCode);
+            Assert.Equal(["true"], replay.Headers.GetValues("Idempotent-Replayed"));
+        }
+
+        // Nothing was written: no job hash, no stream entry, no idempotency key.
+        Assert.Equal(keysBefore, await AllKeysAsync());
+        Assert.Equal(streamBefore, await StreamLengthAsync());
+        Assert.False(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Idempotency(TenantNames.Default, key)));
+
+        await SetMaxMemoryAsync(0);
+        using var recovered = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body), ("x-idempotency-key", key));
+        Assert.Equal(HttpStatusCode.Accepted, recovered.StatusCode);
+        Assert.False(recovered.Headers.Contains("Idempotent-Replayed"), "The refused request created a job after all.");
+        using var json = JsonDocument.Parse(await recovered.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        var jobId = json.RootElement.GetProperty("jobId").GetString()!;
+        Assert.Equal(streamBefore + 1, await StreamLengthAsync());
+        Assert.Equal(keysBefore.Length + 2, (await AllKeysAsync()).Length); // the job hash and the key
+        Assert.True(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Job(jobId)));
+    }
+
+    private static async Task AssertStorageFullAsync(HttpResponseMessage response)
+    {
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.ServiceUnavailable);
+        Assert.EndsWith("storage-full", problem.RootElement.GetProperty("type").GetString(), StringComparison.Ordinal);
+        Assert.Equal(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta);
+    }
+
+    private async Task<string[]> AllKeysAsync()
+    {
+        var server = api.Redis.GetServer(api.Redis.GetEndPoints().Single());
+        var keys = new List<string>();
+        await foreach (var key in server.KeysAsync(pattern: "*").WithCancellation(TestContext.Current.CancellationToken))
+        {
+            keys.Add(key!);
+        }
+
+        return [.. keys.Order(StringComparer.Ordinal)];
+    }
+
+    private Task<long> StreamLengthAsync() =>
+        api.Redis.GetDatabase().StreamLengthAsync(_keys.Stream).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+    private async Task<long> UsedMemoryAsync()
+    {
+        var info = (string)(await api.Redis.GetDatabase().ExecuteAsync("INFO", "memory"))!;
+        var line = info.Split('\n').Single(l => l.StartsWith("used_memory:", StringComparison.Ordinal));
+        return long.Parse(line["used_memory:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private Task SetMaxMemoryAsync(long bytes) =>
+        api.Redis.GetServer(api.Redis.GetEndPoints().Single()).ConfigSetAsync("maxmemory", bytes)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+}

@@ -1,0 +1,118 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Jobs;
+
+/// <summary>
+/// An evicting <c>maxmemory-policy</c> can delete the jobs stream itself (the review saw 11 jobs
+/// stay <c>queued</c> for ever under <c>allkeys-lru</c>): the API and the Worker refuse to run on
+/// one, with exit code 1 and one line saying why and how to fix it, no stack trace.
+/// </summary>
+[Collection("worker-processes")]
+public sealed class EvictionPolicyTests
+{
+    private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(90);
+
+    [Theory]
+    [InlineData("api")]
+    [InlineData("worker")]
+    public async Task Start_RedisEvictsAllKeysLru_ProcessExits1SayingWhyWithoutStackTrace(string service)
+    {
+        await using var redis = await RedisServer.StartAsync(new RedisServerOptions
+        {
+            Config = new Dictionary<string, string> { ["maxmemory"] = "64mb", ["maxmemory-policy"] = "allkeys-lru" },
+        }, TestContext.Current.CancellationToken);
+
+        // The API is built beside the worker (both are project references of the tests).
+        var assembly = service == "api"
+            ? WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", "Orchestrator.Api", StringComparison.Ordinal)
+            : WorkerProcess.WorkerAssemblyPath;
+        await using var process = ChildProcess.Start(new ChildProcessOptions
+        {
+            Name = service,
+            FileName = ChildProcess.DotnetHost,
+            Arguments = [assembly],
+            WorkingDirectory = Path.GetDirectoryName(assembly),
+            Environment = new Dictionary<string, string>
+            {
+                ["ConnectionStrings__redis"] = redis.ConnectionString,
+                ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            },
+            DropInherited = static key => key.StartsWith("OTEL_", StringComparison.Ordinal)
+                || key.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase),
+        });
+
+        Assert.True(await process.WaitForExitAsync(ExitTimeout, TestContext.Current.CancellationToken),
+            $"{service} did not exit within {ExitTimeout}:{Environment.NewLine}{process.Tail()}");
+        Assert.True(process.ExitCode == 1, $"{service} exited with {process.ExitCode}:{Environment.NewLine}{process.Tail()}");
+        var output = process.Output;
+        var line = Assert.Single(output.Split('\n'), l => l.Contains("maxmemory-policy is 'allkeys-lru'", StringComparison.Ordinal));
+        Assert.Contains("set maxmemory-policy to noeviction", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+
+        // It ran nothing: no consumer group, no job.
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        Assert.False(await connection.GetDatabase().KeyExistsAsync(new RedisKeys().Stream));
+    }
+
+    [Fact]
+    public async Task Check_ConfigDisabledByProvider_ReadsThePolicyFromInfo()
+    {
+        await using var redis = await RedisServer.StartAsync(new RedisServerOptions
+        {
+            ExtraArguments = ["--maxmemory-policy", "volatile-lru", "--rename-command", "CONFIG", ""],
+        }, TestContext.Current.CancellationToken);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        var logger = new FakeLogger<EvictionPolicyGuard>();
+        var guard = new EvictionPolicyGuard(new JobStore(connection, TimeProvider.System), connection, new Lifetime(), logger);
+
+        Assert.False(await guard.CheckAtStartAsync());
+        Assert.Contains("'volatile-lru'", logger.LatestRecord.Message, StringComparison.Ordinal);
+        Assert.Equal(LogLevel.Critical, logger.LatestRecord.Level);
+    }
+
+    [Fact]
+    public async Task Check_ConfigAndInfoDisabledByProvider_WarnsAndLetsTheServiceStart()
+    {
+        await using var redis = await RedisServer.StartAsync(new RedisServerOptions
+        {
+            ExtraArguments = ["--rename-command", "CONFIG", "", "--rename-command", "INFO", ""],
+        }, TestContext.Current.CancellationToken);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        var logger = new FakeLogger<EvictionPolicyGuard>();
+        var guard = new EvictionPolicyGuard(new JobStore(connection, TimeProvider.System), connection, new Lifetime(), logger);
+
+        Assert.True(await guard.CheckAtStartAsync());
+        Assert.Equal(LogLevel.Warning, logger.LatestRecord.Level);
+        Assert.Contains("Could not read Redis maxmemory-policy", logger.LatestRecord.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Check_NoEviction_Accepts()
+    {
+        await using var redis = await RedisServer.StartAsync(cancellationToken: TestContext.Current.CancellationToken);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        var logger = new FakeLogger<EvictionPolicyGuard>();
+        var guard = new EvictionPolicyGuard(new JobStore(connection, TimeProvider.System), connection, new Lifetime(), logger);
+
+        Assert.True(await guard.CheckAtStartAsync());
+        Assert.Empty(logger.Collector.GetSnapshot());
+    }
+
+    private sealed class Lifetime : IHostApplicationLifetime
+    {
+        public CancellationToken ApplicationStarted => CancellationToken.None;
+
+        public CancellationToken ApplicationStopping => CancellationToken.None;
+
+        public CancellationToken ApplicationStopped => CancellationToken.None;
+
+        public void StopApplication()
+        {
+        }
+    }
+}

@@ -1,0 +1,114 @@
+using Orchestrator.Jobs;
+using Orchestrator.IntegrationTests.Worker;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Jobs;
+
+/// <summary>
+/// The per-tenant dead-letter sets the scripts write beside the global one (both dead-lettering
+/// paths: a failed attempt in <c>finish-attempt.lua</c>, exhausted attempts in <c>claim.lua</c>), jobs
+/// stored before tenants existed, and dead-letter pages bounded in bytes. Real Redis, real scripts.
+/// </summary>
+public sealed class TenantDeadLetterStoreTests
+{
+    private const int MaxAttempts = 1;
+
+    [Fact]
+    public async Task ClaimDeadLettersExhaustedJob_IntoItsTenantsSetOnly()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        var jobId = await SubmitAsync(harness, "tenant-one");
+        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
+        var delivery = Assert.Single(await harness.Store.ReadNewAsync(reader, "worker-1", 10, TimeSpan.FromMilliseconds(100)).Bounded());
+        var claim = await harness.Store.ClaimAsync(delivery, "worker-1", MaxAttempts).Bounded();
+        Assert.Equal((StartAttemptOutcome.Started, 1), await harness.Store.StartAttemptAsync(claim.Lease).Bounded());
+        // The worker dies mid-attempt; the next claim finds the only attempt used and dead-letters the job.
+        delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync("worker-2", TimeSpan.Zero, 10).Bounded());
+
+        Assert.Equal(ClaimOutcome.DeadLettered, (await harness.Store.ClaimAsync(delivery, "worker-2", MaxAttempts).Bounded()).Outcome);
+
+        Assert.Equal([jobId], await IdsAsync(harness, "tenant-one"));
+        Assert.Empty(await IdsAsync(harness, "tenant-two"));
+        Assert.Equal([jobId], await IdsAsync(harness, tenant: null));
+        Assert.Equal("tenant-one", (await harness.GetAsync(jobId)).Tenant);
+    }
+
+    [Fact]
+    public async Task FailedJobStoredBeforeTenants_BelongsToDefault()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        var jobId = await SubmitAsync(harness, "tenant-one");
+        // As a job written by a version without tenants: no 'tenant' field.
+        Assert.True(await harness.Db.HashDeleteAsync(harness.Keys.Job(jobId), "tenant").Bounded());
+
+        await FailAllAsync(harness, 1);
+
+        Assert.Equal(TenantNames.Default, (await harness.GetAsync(jobId)).Tenant);
+        Assert.Equal([jobId], await IdsAsync(harness, TenantNames.Default));
+        Assert.Empty(await IdsAsync(harness, "tenant-one"));
+    }
+
+    [Theory]
+    [InlineData(250, 2)]
+    [InlineData(100, 1)]
+    [InlineData(99, 1)]
+    [InlineData(1000, 5)]
+    public async Task ListDeadLetters_BoundedInBytes_StopsBeforeTheBoundAndPagesOnFromThere(long maxBytes, int perPage)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        var jobIds = new List<string>();
+        for (var i = 0; i < 7; i++)
+        {
+            jobIds.Add(await SubmitAsync(harness, "tenant-one"));
+        }
+
+        await FailAllAsync(harness, jobIds.Count);
+
+        var seen = new List<string>();
+        string? cursor = null;
+        var pages = 0;
+        do
+        {
+            // Every job counts 100 bytes; a page holds as many as fit, at least one, at most the limit.
+            var page = await harness.Store.ListDeadLettersAsync(5, cursor, "tenant-one", maxBytes, _ => 100).Bounded();
+            Assert.Equal(pages * perPage + perPage <= jobIds.Count ? perPage : jobIds.Count - (pages * perPage), page.Items.Count);
+            seen.AddRange(page.Items.Select(j => j.Id));
+            cursor = page.NextCursor;
+            pages++;
+            Assert.True(pages <= jobIds.Count, "Paging did not end.");
+        }
+        while (cursor is not null);
+
+        Assert.Equal(jobIds.Order(StringComparer.Ordinal), seen.Order(StringComparer.Ordinal));
+        Assert.Equal(seen.Count, seen.Distinct().Count());
+        Assert.Equal((jobIds.Count + perPage - 1) / perPage, pages);
+    }
+
+    private static async Task<string> SubmitAsync(WorkerHarness harness, string tenant)
+    {
+        var result = await harness.Store.SubmitAsync(WorkerHarness.NewJob("a prompt", MaxAttempts) with { Tenant = tenant }, idempotency: null).Bounded();
+        Assert.Equal(SubmitOutcome.Created, result.Outcome);
+        return result.JobId;
+    }
+
+    /// <summary>Reads, claims, starts and fails every job for good, as a worker whose LLM refuses them.</summary>
+    private static async Task FailAllAsync(WorkerHarness harness, int count)
+    {
+        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
+        var deliveries = await harness.Store.ReadNewAsync(reader, "worker-1", count + 1, TimeSpan.FromMilliseconds(100)).Bounded();
+        Assert.Equal(count, deliveries.Count);
+        foreach (var delivery in deliveries)
+        {
+            var claim = await harness.Store.ClaimAsync(delivery, "worker-1", MaxAttempts).Bounded();
+            var (_, attempt) = await harness.Store.StartAttemptAsync(claim.Lease).Bounded();
+            Assert.True(await harness.Store.FailAsync(claim.Lease, attempt, AttemptOutcome.PermanentFailure,
+                new JobError(AttemptOutcome.PermanentFailure, "refused")).Bounded());
+        }
+    }
+
+    private static async Task<List<string>> IdsAsync(WorkerHarness harness, string? tenant) =>
+        [.. (await harness.Store.ListDeadLettersAsync(50, cursor: null, tenant).Bounded()).Items.Select(j => j.Id)];
+}

@@ -1,0 +1,116 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>
+/// Keeps the API and the Worker off a Redis that may evict keys: with an evicting
+/// <c>maxmemory-policy</c> Redis frees memory by deleting keys, and the key it deletes can be the
+/// jobs stream or a job — accepted jobs would vanish without an error. The policy is read at start
+/// and again whenever the connection is restored (a failover may land on a node configured
+/// otherwise); an evicting policy ends the process with exit code 1 and one log line saying why.
+/// </summary>
+public sealed partial class EvictionPolicyGuard(
+    JobStore store, IConnectionMultiplexer redis, IHostApplicationLifetime lifetime, ILogger<EvictionPolicyGuard> logger)
+{
+    private int _watching;
+
+    /// <summary>
+    /// Reads the policy. Returns <see langword="false"/> (after logging why) when it evicts: the
+    /// caller exits with code 1 before it starts. When Redis cannot be reached yet, or the provider
+    /// disables both <c>CONFIG</c> and <c>INFO</c>, logs a warning and returns <see langword="true"/>;
+    /// the policy is then checked when the connection comes (back).
+    /// </summary>
+    public async Task<bool> CheckAtStartAsync()
+    {
+        if (Interlocked.Exchange(ref _watching, 1) == 0)
+        {
+            redis.ConnectionRestored += OnConnectionRestored;
+        }
+
+        try
+        {
+            return Accept(await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false));
+        }
+        catch (Exception e) when (RedisUnavailability.IsUnavailable(e))
+        {
+            LogNotReachable(logger, e.GetType().Name);
+            return true;
+        }
+    }
+
+    private bool Accept(MaxMemoryPolicy found)
+    {
+        if (found.Evicts)
+        {
+            LogEvicting(logger, found.Policy!);
+            return false;
+        }
+
+        if (found.Unreadable is { } reason)
+        {
+            LogUnreadable(logger, reason);
+        }
+
+        return true;
+    }
+
+    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
+    {
+        if (e.ConnectionType != ConnectionType.Interactive)
+        {
+            return;
+        }
+
+        // The event is raised on the client's own thread: the check runs beside it, every outcome handled inside.
+        _ = Task.Run(RecheckAsync);
+    }
+
+    private async Task RecheckAsync()
+    {
+        try
+        {
+            if (!Accept(await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false)))
+            {
+                // Main returns Environment.ExitCode once the host has stopped.
+                Environment.ExitCode = 1;
+                lifetime.StopApplication();
+            }
+        }
+        catch (Exception e)
+        {
+            // Gone again, or anything else: the next restored connection checks again.
+            LogRecheckFailed(logger, e.GetType().Name, e.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not re-check Redis maxmemory-policy after a reconnect ({ExceptionType}): {Reason}")]
+    private static partial void LogRecheckFailed(ILogger logger, string exceptionType, string reason);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message =
+        "Redis maxmemory-policy is '{Policy}': at its memory limit Redis would evict keys, and an evicted key can be the jobs " +
+        "stream or a job, so accepted jobs would be lost. Exiting. Fix: set maxmemory-policy to noeviction (redis.conf, " +
+        "'CONFIG SET maxmemory-policy noeviction', or your provider's parameter group); at the limit new jobs then get 503.")]
+    private static partial void LogEvicting(ILogger logger, string policy);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message =
+        "Could not read Redis maxmemory-policy ({Reason}); continuing. Make sure it is noeviction: an evicting policy can drop the jobs stream.")]
+    private static partial void LogUnreadable(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message =
+        "Redis is not reachable yet ({ExceptionType}); its maxmemory-policy will be checked when it connects.")]
+    private static partial void LogNotReachable(ILogger logger, string exceptionType);
+}
+
+/// <summary>Registers and runs the <see cref="EvictionPolicyGuard"/>.</summary>
+public static class EvictionPolicyGuardExtensions
+{
+    /// <summary>
+    /// Checks Redis's <c>maxmemory-policy</c> before the host runs; <see langword="false"/> means
+    /// it evicts and the process must exit with code 1 (the reason is logged).
+    /// </summary>
+    public static Task<bool> CheckRedisEvictionPolicyAsync(this IServiceProvider services) =>
+        services.GetRequiredService<EvictionPolicyGuard>().CheckAtStartAsync();
+}
