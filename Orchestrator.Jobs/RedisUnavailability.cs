@@ -26,5 +26,7 @@ public static class RedisUnavailability
         || exception.Message.StartsWith("MASTERDOWN ", StringComparison.Ordinal)
         || exception.Message.StartsWith("TRYAGAIN ", StringComparison.Ordinal)
         // Redis Cluster while a slot has no master (a master died and its replica is not elected yet).
-        || exception.Message.StartsWith("CLUSTERDOWN ", StringComparison.Ordinal);
+        || exception.Message.StartsWith("CLUSTERDOWN ", StringComparison.Ordinal)
+        // A node that was master and came back as a replica, before the client learns the new layout.
+        || exception.Message.StartsWith("READONLY ", StringComparison.Ordinal);
 }
