@@ -5,8 +5,17 @@ using Orchestrator.Api.Jobs;
 
 namespace Orchestrator.Api;
 
-/// <summary>Source-generated JSON for everything the API writes (no reflection on the hot path).</summary>
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+/// <summary>
+/// Source-generated JSON for everything the API reads and writes (no reflection on the hot path).
+/// Names are camelCase and exact, numbers are JSON numbers (never strings), a property appears once,
+/// and nesting is bounded: what a <c>POST /jobs</c> body may be, and what the OpenAPI document says.
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    NumberHandling = JsonNumberHandling.Strict,
+    AllowDuplicateProperties = false,
+    MaxDepth = JobLimits.MaxJsonDepth,
+    Converters = [typeof(UtcTimestampConverter)])]
 [JsonSerializable(typeof(SubmitJobRequest))]
 [JsonSerializable(typeof(SubmitJobResponse))]
 [JsonSerializable(typeof(JobResource))]

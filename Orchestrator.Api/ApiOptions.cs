@@ -8,11 +8,11 @@ public sealed class ApiOptions : IValidatableObject
     /// <summary>The configuration section name.</summary>
     public const string Section = "Api";
 
-    /// <summary>Longest accepted prompt, in characters (UTF-16 code units). Default 100,000.</summary>
+    /// <summary>Longest accepted prompt, in characters (Unicode scalar values: an emoji is one). Default 100,000.</summary>
     [Range(1, 10_000_000)]
     public int MaxPromptLength { get; set; } = 100_000;
 
-    /// <summary>Largest accepted request body, in bytes; larger bodies get 413. Default 1 MiB.</summary>
+    /// <summary>Largest accepted request body, in bytes; larger bodies get 413 (Kestrel enforces it while reading). Default 1 MiB.</summary>
     [Range(1024, 256 * 1024 * 1024)]
     public int MaxRequestBodySize { get; set; } = 1024 * 1024;
 

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Orchestrator.Api;
 using Orchestrator.Api.Auth;
 using Orchestrator.Api.Jobs;
@@ -23,8 +24,17 @@ builder.AddTracedRedisClient("redis", options =>
     options.SyncTimeout = 3000;
 });
 
-builder.Services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-builder.Services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddValidatedOptions<ApiOptions>(ApiOptions.Section);
+// Kestrel answers what it refuses before the app runs with an empty body (not customisable), so
+// the refusals that matter here happen in the app, as problems: a header value with a non-ASCII
+// byte reaches the app (read as Latin-1) and gets a 400 problem from the header's own check, and
+// headers are limited by RequestHeadersLimit (431 problem) below Kestrel's own, larger limit.
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.RequestHeaderEncodingSelector = _ => System.Text.Encoding.Latin1;
+    kestrel.Limits.MaxRequestHeadersTotalSize = 2 * RequestHeadersLimit.MaxTotalSize;
+});
+builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
 builder.Services.AddApiKeyAuthentication();
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<SubmitWriter>();
@@ -40,10 +50,23 @@ builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = 
     }
 });
 builder.Services.AddExceptionHandler<RedisUnavailableHandler>();
-builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
-builder.Services.AddOpenApi(options => options.AddDocumentTransformer<ApiKeySecurityTransformer>());
+builder.Services.ConfigureHttpJsonOptions(o =>
+{
+    o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+    // Numbers are numbers: the OpenAPI document then types them as such, not "integer | string".
+    o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+    // The context's own options do not carry over to these: times are fixed-width here too.
+    o.SerializerOptions.Converters.Add(new UtcTimestampConverter());
+});
+builder.Services.AddOpenApi(options => options.AddOrchestratorContract().AddDocumentTransformer<ApiKeySecurityTransformer>());
 
 var app = builder.Build();
+
+// A bad setting ends the start with one line naming its key and exit code 1, not a stack trace.
+if (!app.ConfigurationIsValid())
+{
+    return 1;
+}
 
 // Connect to Redis before the first request, not during it: the client connects synchronously
 // (up to ConnectTimeout), and when an API restarted under load resolves it inside a burst of
@@ -60,6 +83,7 @@ if (!await app.Services.CheckRedisEvictionPolicyAsync())
 app.UseNoSniff();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseMiddleware<RequestHeadersLimit>();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseTenantLogScope();

@@ -22,9 +22,12 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
                 LogRedisUnavailable(logger, kind, exception.GetType().Name, exception.Message);
                 status = StatusCodes.Status503ServiceUnavailable;
                 title = "Job store unavailable";
-                // A connection lost mid-command may have run it: the honest advice is the idempotent retry.
-                detail = "The job store (Redis) is not answering. Retry with the same idempotency key: the retry answers for " +
-                    "the job if this request created one, and creates it otherwise.";
+                // A connection lost mid-command may have run it: for a submission the honest advice is the
+                // idempotent retry; a read has no key and changes nothing, so it is simply retried.
+                detail = HttpMethods.IsPost(context.Request.Method)
+                    ? "The job store (Redis) is not answering. Retry with the same idempotency key: the retry answers for " +
+                      "the job if this request created one, and creates it otherwise."
+                    : "The job store (Redis) is not answering. Retry after the Retry-After delay.";
                 context.Response.Headers.RetryAfter = "1";
                 break;
             case BadHttpRequestException bad:

@@ -24,7 +24,8 @@ builder.AddProject<Projects.Orchestrator_Worker>("worker")
     .WithHttpEndpointPort(port: 0)
     .WithConfigurationSection("Simulator")
     .WithConfigurationSection("Retry")
-    .WithConfigurationSection("Worker", except: "Replicas")
+    // The AppHost gives each replica its port (ASPNETCORE_URLS); Worker:HealthPort is for workers run by hand.
+    .WithConfigurationSection("Worker", "Replicas", "HealthPort")
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", defaultValue: 1))
     .WithHttpHealthCheck("/health");
 

@@ -244,6 +244,22 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
         }
 
         metadata["simulator.latencyMs"] = latency.ToString(CultureInfo.InvariantCulture);
+        if (options.PoisonRate > 0)
+        {
+            bool poison;
+            lock (random)
+            {
+                poison = random.NextDouble() < options.PoisonRate;
+            }
+
+            if (poison)
+            {
+                // The worker that starts this job dies (Simulator:AllowCrashHint): it must end failed/poison-job.
+                metadata[PoisonJobs.CrashHint] = "true";
+                return JsonSerializer.Serialize(new SubmitBody($"chaos poison job {client}-{sequence}", metadata), ChaosJsonContext.Default.SubmitBody);
+            }
+        }
+
         switch (roll)
         {
             case < 0.40:

@@ -39,6 +39,27 @@ internal sealed record ChaosOptions
     /// </summary>
     public bool RedisSigkill { get; init; }
 
+    /// <summary>The kinds of fault injected, each in every round of the deck. Default: the CI preset's (<see cref="CiFaults"/>).</summary>
+    public IReadOnlySet<Fault> Faults { get; init; } = CiFaults;
+
+    /// <summary>
+    /// Share of submissions (0…1) that carry <c>simulator.crashProcess: "true"</c>: the worker that
+    /// starts such a job dies, its job must end <c>failed</c>/<c>poison-job</c>, and the run restarts
+    /// the worker. Workers get <c>Simulator:AllowCrashHint=true</c> when above 0. Default 0.
+    /// </summary>
+    public double PoisonRate { get; init; }
+
+    /// <summary>
+    /// The faults the CI preset injects. Failover, client pause, the memory limit and poison jobs
+    /// need the worker to treat <c>READONLY</c>/<c>UNBLOCKED</c>/OOM as transient in every loop,
+    /// re-send its scripts idempotently and isolate poison jobs (issue 12, worker half); until then
+    /// they are only in <c>--preset full</c> (a worker meeting OOM today stops its host).
+    /// </summary>
+    public static readonly IReadOnlySet<Fault> CiFaults = new HashSet<Fault>
+    {
+        Fault.KillWorker, Fault.PauseWorker, Fault.RestartApi, Fault.RestartRedis,
+    };
+
     /// <summary>Folder for logs and the client history; a temporary one (deleted after a passing run) if not given.</summary>
     public string? OutputPath { get; init; }
 
@@ -56,8 +77,13 @@ internal sealed record ChaosOptions
           --max-attempts <n>    Retry:MaxAttempts (default 5)
           --drain <s>           longest wait for all jobs to finish after the faults stop (default 60 + lease)
           --redis-sigkill       also SIGKILL Redis (may lose the last AOF second; see README)
+          --faults <list>       comma-separated: kill-worker, pause-worker, restart-api, restart-redis,
+                                failover (REPLICAOF away ~2.5 s and back), client-pause (CLIENT PAUSE 3000 ALL),
+                                memory-limit (maxmemory just above used memory for ~3 s) (default: the ci preset's)
+          --poison-rate <x>     share of jobs (0..1) whose worker dies when it starts them (default 0)
           --out <dir>           keep logs and the client history there
-          --preset ci           the CI run: --duration 60 with the defaults above
+          --preset ci           the CI run: --duration 60, faults kill-worker, pause-worker, restart-api, restart-redis
+          --preset full         every fault above, and --poison-rate 0.004
         Exit code: 0 when every invariant held, 1 when one failed, 2 on a usage or startup error.
         """;
 
@@ -89,7 +115,14 @@ internal sealed record ChaosOptions
                 "--drain" => SetDrain(options with { DrainTimeout = TimeSpan.FromSeconds(Number()) }),
                 "--redis-sigkill" => options with { RedisSigkill = true },
                 "--out" => options with { OutputPath = Next() },
-                "--preset" => Next() == "ci" ? options with { Duration = TimeSpan.FromSeconds(60) } : throw new ArgumentException("The only preset is 'ci'."),
+                "--faults" => options with { Faults = ParseFaults(Next()) },
+                "--poison-rate" => options with { PoisonRate = Share(Next()) },
+                "--preset" => Next() switch
+                {
+                    "ci" => options with { Duration = TimeSpan.FromSeconds(60), Faults = CiFaults },
+                    "full" => options with { Duration = TimeSpan.FromSeconds(60), Faults = new HashSet<Fault>(Enum.GetValues<Fault>()), PoisonRate = 0.004 },
+                    var other => throw new ArgumentException($"Unknown preset '{other}'; use ci or full."),
+                },
                 _ => throw new ArgumentException($"Unknown option '{name}'."),
             };
         }
@@ -101,5 +134,52 @@ internal sealed record ChaosOptions
             drainGiven = true;
             return o;
         }
+
+        static double Share(string text) =>
+            double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v is >= 0 and <= 1
+                ? v
+                : throw new ArgumentException("--poison-rate needs a number from 0 to 1.");
     }
+
+    private static HashSet<Fault> ParseFaults(string list)
+    {
+        var faults = new HashSet<Fault>();
+        foreach (var name in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            faults.Add(Enum.GetValues<Fault>().FirstOrDefault(f => FaultName(f) == name, (Fault)(-1)) is var fault && fault >= 0
+                ? fault
+                : throw new ArgumentException($"Unknown fault '{name}'."));
+        }
+
+        return faults.Count > 0 ? faults : throw new ArgumentException("--faults needs at least one fault.");
+    }
+
+    /// <summary>The command-line name of a fault (<c>KillWorker</c> → <c>kill-worker</c>).</summary>
+    public static string FaultName(Fault fault) =>
+        string.Concat(fault.ToString().Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+}
+
+/// <summary>The kinds of fault the run injects.</summary>
+internal enum Fault
+{
+    /// <summary>SIGKILL a worker; a new one replaces it.</summary>
+    KillWorker,
+
+    /// <summary>SIGSTOP a worker for longer than its lease, then SIGCONT: a stale worker.</summary>
+    PauseWorker,
+
+    /// <summary>Stop (SIGTERM or SIGKILL) and start the API.</summary>
+    RestartApi,
+
+    /// <summary>SHUTDOWN or SIGTERM Redis (SIGKILL with <c>--redis-sigkill</c>), then start it again.</summary>
+    RestartRedis,
+
+    /// <summary><c>REPLICAOF 127.0.0.1 &lt;unused port&gt;</c> for ~2.5 s, then <c>REPLICAOF NO ONE</c>: what a failover does to the node clients are on.</summary>
+    Failover,
+
+    /// <summary><c>CLIENT PAUSE 3000 ALL</c>: every client's commands wait 3 s.</summary>
+    ClientPause,
+
+    /// <summary><c>maxmemory</c> just above used memory for ~3 s (<c>noeviction</c>), then back.</summary>
+    MemoryLimit,
 }

@@ -63,6 +63,8 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
             clients = new ChaosClients(options, cluster.ApiAddress, http, history, time);
 
             using var stopLoad = new CancellationTokenSource(options.Duration);
+            using var stopSupervising = new CancellationTokenSource();
+            var supervisor = cluster.SuperviseAsync(stopSupervising.Token);
             var random = new Random(options.Seed);
             var faultLoop = faults.RunAsync(new Random(random.Next()), stopLoad.Token);
             // Keyed submissions keep retrying (as clients would) for a while after the load stops.
@@ -82,7 +84,15 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
                 await clients.ObserveOneAsync(id);
             }
 
-            var died = cluster.EverStarted.Where(p => p.HasExited && !p.StoppedByOwner).Select(p => $"{p.Name} (pid {p.Pid}) exited by itself; see its log").ToList();
+            await stopSupervising.CancelAsync();
+            await supervisor;
+            var deaths = cluster.Deaths.ToList();
+            var died = deaths.Where(d => d.CrashHintJobs.Count == 0)
+                .Select(d => $"{d.Name} (pid {d.Pid}) exited with {d.ExitCode} by itself, holding no crash-hint job; see its log")
+                .Concat(cluster.EverStarted.Where(p => p.HasExited && !p.StoppedByOwner && deaths.All(d => d.Pid != p.Pid))
+                    .Select(p => $"{p.Name} (pid {p.Pid}) exited by itself; see its log"))
+                .ToList();
+            var crashHintDeaths = deaths.Count(d => d.CrashHintJobs.Count > 0);
             await cluster.StopAllAsync();
             var checker = new InvariantChecker(options, history, cluster.ReportedCompletions);
             await using (var connection = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},abortConnect=false,syncTimeout=10000,asyncTimeout=10000"))
@@ -92,7 +102,8 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
             }
 
             results.Add(checker.CheckAnswers());
-            results.Add(new InvariantResult(7, "no API or worker process died by itself", cluster.EverStarted.Count, died));
+            results.Add(new InvariantResult(7, "no API or worker process exited unless the run stopped it (a worker holding a crash-hint job excepted)",
+                cluster.EverStarted.Count, died));
             await redis.StopAsync();
             cluster.Dispose();
             results.Add(InvariantChecker.CheckProcesses([.. cluster.EverStarted.Select(p => p.Pid), .. redis.StartedPids]));
@@ -104,8 +115,8 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
             summary.Add($"jobs acknowledged  {acknowledged} (202 answers {events.Count(e => e.Answer == 202)}, of them replays {events.Count(e => e.Replayed)}; deliberate re-sends {clients.DeliberateReplays})");
             summary.Add($"answers            " + string.Join(", ", events.GroupBy(e => e.Answer).OrderBy(g => g.Key)
                 .Select(g => $"{(g.Key == 0 ? "no answer" : g.Key.ToString(CultureInfo.InvariantCulture))}: {g.Count()}")));
-            summary.Add($"faults             worker kills {faults.WorkerKills}, worker pauses {faults.WorkerPauses}, API restarts {faults.ApiRestarts}, " +
-                $"Redis restarts {faults.RedisRestarts}{(options.RedisSigkill ? $" (of them SIGKILL {faults.RedisKills.Count})" : "")}");
+            summary.Add($"faults             {faults.Summary()}");
+            summary.Add($"crash-hint deaths  {crashHintDeaths} worker(s) died holding a crash-hint job (poison rate {options.PoisonRate:0.###}), restarted by the run");
             summary.Add($"worker processes   {cluster.EverStarted.Count(p => p.Name.StartsWith("worker", StringComparison.Ordinal))} started in all; stale-lease writes fenced off {cluster.StaleWritesRejected}");
             if (!drained)
             {

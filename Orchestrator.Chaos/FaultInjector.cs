@@ -1,5 +1,6 @@
-using Orchestrator.Testing;
 using System.Diagnostics;
+using Orchestrator.Testing;
+using StackExchange.Redis;
 
 namespace Orchestrator.Chaos;
 
@@ -15,6 +16,24 @@ internal sealed class FaultInjector(ChaosOptions options, RedisServer redis, Ser
     public int ApiRestarts { get; private set; }
 
     public int RedisRestarts { get; private set; }
+
+    public int Failovers { get; private set; }
+
+    public int ClientPauses { get; private set; }
+
+    public int MemoryLimits { get; private set; }
+
+    /// <summary>One line of counts, every kind of fault the run was asked for.</summary>
+    public string Summary() => string.Join(", ", options.Faults.Order().Select(f => f switch
+    {
+        Fault.KillWorker => $"worker kills {WorkerKills}",
+        Fault.PauseWorker => $"worker pauses {WorkerPauses}",
+        Fault.RestartApi => $"API restarts {ApiRestarts}",
+        Fault.RestartRedis => $"Redis restarts {RedisRestarts}{(options.RedisSigkill ? $" (of them SIGKILL {RedisKills.Count})" : "")}",
+        Fault.Failover => $"failovers {Failovers}",
+        Fault.ClientPause => $"client pauses {ClientPauses}",
+        _ => $"memory limits {MemoryLimits}",
+    }));
 
     /// <summary>When Redis was SIGKILLed (only with <c>--redis-sigkill</c>): writes in the second before may be gone.</summary>
     public List<DateTimeOffset> RedisKills { get; } = [];
@@ -37,7 +56,7 @@ internal sealed class FaultInjector(ChaosOptions options, RedisServer redis, Ser
 
             if (deck.Count == 0)
             {
-                foreach (var fault in Enum.GetValues<Fault>().OrderBy(_ => random.Next()))
+                foreach (var fault in options.Faults.Order().OrderBy(_ => random.Next()))
                 {
                     deck.Enqueue(fault);
                 }
@@ -95,14 +114,58 @@ internal sealed class FaultInjector(ChaosOptions options, RedisServer redis, Ser
                 await redis.StartAsync();
                 RedisRestarts++;
                 break;
+
+            case Fault.Failover:
+                // The node every client is on turns replica of a primary that does not answer (its
+                // data stays: it never syncs), then primary again: blocked reads are unblocked with
+                // UNBLOCKED, writes answer READONLY meanwhile.
+                await AdminAsync(async db =>
+                {
+                    await db.ExecuteAsync("REPLICAOF", "127.0.0.1", LoopbackPort.Next());
+                    await Task.Delay(TimeSpan.FromMilliseconds(2500));
+                    await db.ExecuteAsync("REPLICAOF", "NO", "ONE");
+                });
+                Failovers++;
+                break;
+
+            case Fault.ClientPause:
+                await AdminAsync(async db =>
+                {
+                    await db.ExecuteAsync("CLIENT", "PAUSE", 3000, "ALL");
+                    await Task.Delay(TimeSpan.FromMilliseconds(3000));
+                });
+                ClientPauses++;
+                break;
+
+            case Fault.MemoryLimit:
+                // Just above what Redis uses: the next few writes fill it, then every write is refused
+                // with OOM (noeviction) until the limit is put back.
+                await AdminAsync(async db =>
+                {
+                    var server = db.Multiplexer.GetServer(db.Multiplexer.GetEndPoints()[0]);
+                    var before = (await server.ConfigGetAsync("maxmemory")).Single().Value;
+                    var info = (string?)await db.ExecuteAsync("INFO", "memory") ?? "";
+                    var used = long.Parse(info.Split('\n').Single(l => l.StartsWith("used_memory:", StringComparison.Ordinal))["used_memory:".Length..].Trim(),
+                        System.Globalization.CultureInfo.InvariantCulture);
+                    await server.ConfigSetAsync("maxmemory", used + 32 * 1024);
+                    try
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(random.Next(2000, 4000)));
+                    }
+                    finally
+                    {
+                        await server.ConfigSetAsync("maxmemory", before);
+                    }
+                });
+                MemoryLimits++;
+                break;
         }
     }
 
-    private enum Fault
+    /// <summary>Runs <paramref name="fault"/> on a fresh admin connection (Redis may have restarted since the last fault).</summary>
+    private async Task AdminAsync(Func<IDatabase, Task> fault)
     {
-        KillWorker,
-        PauseWorker,
-        RestartApi,
-        RestartRedis,
+        await using var connection = await redis.ConnectAsync("allowAdmin=true,abortConnect=false,connectTimeout=2000,syncTimeout=5000,asyncTimeout=5000");
+        await fault(connection.GetDatabase());
     }
 }

@@ -117,6 +117,17 @@ internal sealed class InvariantChecker(ChaosOptions options, ClientHistory histo
             }
         }
 
+        // 8. Every crash-hint job was set aside as a poison job, not completed nor failed otherwise.
+        var poisonViolations = new List<string>();
+        var poison = jobs.Where(p => PoisonJobs.IsPoison(p.Value?.Request.Metadata)).ToList();
+        foreach (var (id, job) in poison)
+        {
+            if (job!.Status != JobStatus.Failed || job.Error?.Type != PoisonJobs.ErrorType)
+            {
+                poisonViolations.Add($"{id}: a crash-hint job ended {job.Status} ({job.Error?.Type ?? "no error"}), not failed/{PoisonJobs.ErrorType}");
+            }
+        }
+
         var completed = jobs.Values.Count(j => j?.Status == JobStatus.Completed);
         return
         [
@@ -124,16 +135,20 @@ internal sealed class InvariantChecker(ChaosOptions options, ClientHistory histo
             new(2, "no job completed more than once; histories consistent; results never overwritten", completed + failedIds.Count, completedTwice),
             new(3, $"attempts <= {options.MaxAttempts}; every failed job is dead-lettered", jobs.Count, overAttempts),
             new(4, "every idempotency key maps to exactly one job", acknowledgedKeys, keyViolations),
+            new(8, $"every crash-hint job failed as {PoisonJobs.ErrorType}", poison.Count, poisonViolations),
         ];
     }
 
-    /// <summary>Answers other than 202, a 503 while Redis is away, or no answer at all, are bugs (a 500, a 4xx to a valid request).</summary>
+    /// <summary>
+    /// Answers other than 202, a 503 (Redis away, or at its memory limit: storage-full), or no answer
+    /// at all, are bugs (a 500, a 4xx to a valid request).
+    /// </summary>
     public InvariantResult CheckAnswers()
     {
         var wrong = history.Events.Where(e => e.Answer is not (0 or 202 or 503))
             .Select(e => $"{e.Operation} key {e.IdempotencyKey ?? "-"} try {e.Try}: {e.Answer} {e.Error}")
             .ToList();
-        return new(6, "every request answered 202, 503 (Redis away) or not at all (API down)", history.Events.Count, wrong);
+        return new(6, "every request answered 202, 503 (Redis away or full) or not at all (API down)", history.Events.Count, wrong);
     }
 
     /// <summary>Every process the run started is gone, and no child of this process is left.</summary>

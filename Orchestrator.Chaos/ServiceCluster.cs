@@ -15,6 +15,8 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
     private readonly List<ChildProcess> _workers = [];
     private readonly List<ChildProcess> _everStarted = [];
     private readonly Lock _gate = new();
+    private readonly ConcurrentDictionary<string, string> _consumers = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<ProcessDeath> _deaths = new();
     private int _workerCount;
     private int _apiCount;
     private int _staleWritesRejected;
@@ -27,6 +29,9 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
     public Uri ApiAddress => new($"http://127.0.0.1:{ApiPort.ToString(CultureInfo.InvariantCulture)}");
 
     public ChildProcess? Api { get; private set; }
+
+    /// <summary>Processes that exited without the run stopping them, each with what it held.</summary>
+    public IReadOnlyCollection<ProcessDeath> Deaths => _deaths;
 
     /// <summary>"Job … completed" lines per job id, across every worker process: successful fenced completions.</summary>
     public ConcurrentDictionary<string, int> ReportedCompletions { get; } = new(StringComparer.Ordinal);
@@ -116,8 +121,14 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
         environment["Simulator__FailureRate"] = "0";
         environment["Simulator__Latency"] = "00:00:00.100";
         environment["HostOptions__ShutdownTimeout"] = "00:00:05";
+        if (options.PoisonRate > 0)
+        {
+            environment["Simulator__AllowCrashHint"] = "true";
+        }
+
         var number = Interlocked.Increment(ref _workerCount);
-        var worker = StartService($"worker-{number}", ServiceAssemblies.Worker, environment, OnWorkerLine);
+        var name = $"worker-{number}";
+        var worker = StartService(name, ServiceAssemblies.Worker, environment, line => OnWorkerLine(name, line));
         lock (_gate)
         {
             _everStarted.Add(worker);
@@ -156,6 +167,81 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
         while (Workers.Count < options.Workers)
         {
             StartWorker();
+        }
+    }
+
+    /// <summary>
+    /// Until <paramref name="stop"/>: a worker or API that exits without the run stopping it is
+    /// recorded in <see cref="Deaths"/> (for a worker, with the crash-hint jobs it held) and
+    /// replaced, as a process supervisor (systemd, Kubernetes) would.
+    /// </summary>
+    public async Task SuperviseAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200), stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            foreach (var worker in Workers.Where(w => w.HasExited && !w.StoppedByOwner))
+            {
+                lock (_gate)
+                {
+                    _workers.Remove(worker);
+                }
+
+                _deaths.Enqueue(new ProcessDeath(worker.Name, worker.Pid, worker.ExitCode, await CrashHintJobsHeldAsync(worker.Name)));
+                StartWorker();
+            }
+
+            if (Api is { HasExited: true, StoppedByOwner: false } api)
+            {
+                _deaths.Enqueue(new ProcessDeath(api.Name, api.Pid, api.ExitCode, []));
+                await StartApiAsync(TimeSpan.FromSeconds(60));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The crash-hint jobs a dead worker still held: its consumer's pending stream entries whose job
+    /// carries the hint. Read at once, before another worker reclaims them (a lease later).
+    /// </summary>
+    private async Task<IReadOnlyList<string>> CrashHintJobsHeldAsync(string worker)
+    {
+        if (!_consumers.TryGetValue(worker, out var consumer))
+        {
+            return [];
+        }
+
+        try
+        {
+            var keys = new Orchestrator.Jobs.RedisKeys();
+            await using var connection = await redis.ConnectAsync("abortConnect=false,connectTimeout=2000,asyncTimeout=5000");
+            var db = connection.GetDatabase();
+            var store = new Orchestrator.Jobs.JobStore(connection, TimeProvider.System);
+            var pending = await db.StreamPendingMessagesAsync(keys.Stream, Orchestrator.Jobs.RedisKeys.ConsumerGroup, 1000, consumer);
+            var held = new List<string>();
+            foreach (var entry in pending)
+            {
+                var fields = await db.StreamRangeAsync(keys.Stream, entry.MessageId, entry.MessageId);
+                if (fields.FirstOrDefault().Values?.FirstOrDefault(v => v.Name == "jobId").Value is { IsNull: false } jobId
+                    && await store.GetAsync(jobId!) is { } job && PoisonJobs.IsPoison(job.Request.Metadata))
+                {
+                    held.Add(jobId!);
+                }
+            }
+
+            return held;
+        }
+        catch (StackExchange.Redis.RedisException)
+        {
+            // Redis is being restarted by another fault: the death stays unexplained, which the checker reports.
+            return [];
         }
     }
 
@@ -213,8 +299,13 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
         throw new InvalidOperationException($"{api.Name} was not healthy within {timeout.TotalSeconds:0} s (exited: {api.HasExited}); see its log.");
     }
 
-    private void OnWorkerLine(string line)
+    private void OnWorkerLine(string worker, string line)
     {
+        if (!_consumers.ContainsKey(worker) && StartedLine().Match(line) is { Success: true } started)
+        {
+            _consumers[worker] = started.Groups[1].Value;
+        }
+
         if (line.Contains("lease lost to another worker", StringComparison.Ordinal))
         {
             Interlocked.Increment(ref _staleWritesRejected);
@@ -229,4 +320,11 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
 
     [GeneratedRegex(@"Job (\S+) completed on attempt \d+")]
     private static partial Regex CompletedLine();
+
+    [GeneratedRegex(@"Worker (\S+) started:")]
+    private static partial Regex StartedLine();
 }
+
+/// <summary>A service process that exited without the run stopping it.</summary>
+/// <param name="CrashHintJobs">For a worker: the crash-hint jobs it held when it died (a death they explain).</param>
+internal sealed record ProcessDeath(string Name, int Pid, int ExitCode, IReadOnlyList<string> CrashHintJobs);

@@ -12,6 +12,15 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 
+// Without this every worker would listen on ASP.NET Core's default, localhost:5000, and a second
+// worker on the same host would fail to start.
+// (An unreadable value is left to the options validation, which names the key.)
+_ = int.TryParse(builder.Configuration[$"{WorkerOptions.Section}:{nameof(WorkerOptions.HealthPort)}"], out var healthPort);
+if (healthPort != 0 || string.IsNullOrEmpty(builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey)))
+{
+    builder.WebHost.UseUrls($"http://127.0.0.1:{healthPort}");
+}
+
 // Registers IConnectionMultiplexer and a Redis health check, so /health is ready only when Redis
 // answers. AbortOnConnectFail=false: start even while Redis is down and reconnect in the background.
 builder.AddTracedRedisClient("redis", options =>
@@ -24,9 +33,9 @@ builder.AddTracedRedisClient("redis", options =>
     options.SocketManager = SocketManager.ThreadPool;
 });
 
-builder.Services.AddOptions<WorkerOptions>().BindConfiguration(WorkerOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-builder.Services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-builder.Services.AddOptions<SimulatorOptions>().BindConfiguration(SimulatorOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddValidatedOptions<WorkerOptions>(WorkerOptions.Section);
+builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
+builder.Services.AddValidatedOptions<SimulatorOptions>(SimulatorOptions.Section);
 
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<OrchestratorMetrics>();
@@ -42,6 +51,12 @@ builder.Services.AddSingleton<BlockingRedisConnection>();
 builder.Services.AddHostedService<JobWorker>();
 
 var app = builder.Build();
+
+// A bad setting ends the start with one line naming its key and exit code 1, not a stack trace.
+if (!app.ConfigurationIsValid())
+{
+    return 1;
+}
 
 app.MapDefaultEndpoints();
 

@@ -32,6 +32,14 @@ public sealed class WorkerOptions : IValidatableObject
     /// <summary>Longest wait of one blocking read for new jobs; bounds how long shutdown waits for it. Default 1 s.</summary>
     public TimeSpan PollTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Port of the health endpoints (<c>/health</c>, <c>/alive</c>) on 127.0.0.1. Default 0: a free
+    /// port, so several workers run on one host; with 0, URLs given the usual way
+    /// (<c>ASPNETCORE_URLS</c>, as the AppHost does) are used instead. Kestrel logs the bound address.
+    /// </summary>
+    [Range(0, 65_535)]
+    public int HealthPort { get; set; }
+
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using Orchestrator.Jobs;
 
 namespace Orchestrator.Api.Auth;
@@ -44,6 +43,5 @@ public sealed class TenantOptions
     /// key itself (at least <see cref="ApiKeyEntry.MinKeyLength"/> characters) or
     /// <c>sha256:&lt;64 hex digits&gt;</c>. Default none.
     /// </summary>
-    [Required]
     public List<string> ApiKeys { get; set; } = [];
 }

@@ -1,19 +1,111 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
 
 namespace Orchestrator.Api.Jobs;
 
-/// <summary>The body of <c>POST /jobs</c> (documents the contract; the body is parsed by <see cref="SubmitRequestReader"/>).</summary>
-/// <param name="Prompt">Required, not blank, at most <c>Api:MaxPromptLength</c> characters.</param>
-/// <param name="Model">Optional model name, at most 200 characters.</param>
-/// <param name="MaxTokens">Optional, 1 to 1,000,000.</param>
-/// <param name="Temperature">Optional, 0 to 2.</param>
-/// <param name="Metadata">Optional string map: at most 32 entries, keys up to 64 and values up to 1,024 characters, at most <c>Api:MaxMetadataBytes</c> in all as stored.</param>
-public sealed record SubmitJobRequest(
-    string Prompt,
-    string? Model,
-    int? MaxTokens,
-    double? Temperature,
-    Dictionary<string, string>? Metadata);
+/// <summary>
+/// The limits of a submission, written once: the validation attributes on <see cref="SubmitJobRequest"/>,
+/// its rules, and the OpenAPI document read them. Lengths count Unicode scalar values (what JSON
+/// Schema's <c>maxLength</c> counts), so an emoji is one character.
+/// </summary>
+public static class JobLimits
+{
+    /// <summary>Longest <c>model</c>, in characters.</summary>
+    public const int MaxModelLength = 200;
+
+    /// <summary>Largest <c>maxTokens</c>.</summary>
+    public const int MaxTokens = 1_000_000;
+
+    /// <summary>Largest <c>temperature</c>.</summary>
+    public const double MaxTemperature = 2;
+
+    /// <summary>Most <c>metadata</c> entries.</summary>
+    public const int MaxMetadataEntries = 32;
+
+    /// <summary>Longest <c>metadata</c> key, in characters.</summary>
+    public const int MaxMetadataKeyLength = 64;
+
+    /// <summary>Longest <c>metadata</c> value, in characters.</summary>
+    public const int MaxMetadataValueLength = 1024;
+
+    /// <summary>Deepest nesting of objects and arrays a body may have.</summary>
+    public const int MaxJsonDepth = 16;
+
+    /// <summary>
+    /// The longest W3C <c>tracestate</c> kept with a job, in characters (ASCII by the spec). The
+    /// spec asks vendors to propagate at least 512; a longer header is dropped (the trace still
+    /// links through <c>traceparent</c>), not refused: it is a client's tracing, not its job.
+    /// </summary>
+    public const int MaxTraceStateLength = 512;
+}
+
+/// <summary>The body of <c>POST /jobs</c>: only <c>prompt</c> is required.</summary>
+public sealed class SubmitJobRequest : IValidatableObject
+{
+    /// <summary>Required, not blank, at most <c>Api:MaxPromptLength</c> characters.</summary>
+    [Required(AllowEmptyStrings = true, ErrorMessage = "prompt is required.")]
+    public string? Prompt { get; init; }
+
+    /// <summary>Optional model name, at most 200 characters.</summary>
+    [CharacterLength(JobLimits.MaxModelLength)]
+    public string? Model { get; init; }
+
+    /// <summary>Optional, 1 to 1,000,000.</summary>
+    [Range(1, JobLimits.MaxTokens, ErrorMessage = "maxTokens must be an integer from 1 to 1,000,000.")]
+    public int? MaxTokens { get; init; }
+
+    /// <summary>Optional, 0 to 2.</summary>
+    [Range(0, JobLimits.MaxTemperature, ErrorMessage = "temperature must be a number from 0 to 2.")]
+    public double? Temperature { get; init; }
+
+    /// <summary>Optional string map: at most 32 entries, keys 1 to 64 and values up to 1,024 characters, at most <c>Api:MaxMetadataBytes</c> in all as stored.</summary>
+    public Dictionary<string, string>? Metadata { get; init; }
+
+    /// <summary>The rules attributes cannot state: a configured prompt limit, and metadata entries.</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        var options = validationContext.GetRequiredService<IOptions<ApiOptions>>().Value;
+        var maxPromptLength = options.MaxPromptLength;
+        if (string.IsNullOrWhiteSpace(Prompt))
+        {
+            yield return new ValidationResult("prompt must not be blank.", ["prompt"]);
+        }
+        else if (CharacterLengthAttribute.Count(Prompt) is var length && length > maxPromptLength)
+        {
+            yield return new ValidationResult($"prompt is {length:N0} characters; the limit is {maxPromptLength:N0}.", ["prompt"]);
+        }
+
+        if (Metadata is { Count: > JobLimits.MaxMetadataEntries })
+        {
+            yield return new ValidationResult($"metadata has more than {JobLimits.MaxMetadataEntries} entries.", ["metadata"]);
+            yield break;
+        }
+
+        var entriesValid = true;
+        foreach (var (key, value) in Metadata ?? [])
+        {
+            var problem = CharacterLengthAttribute.Count(key) is 0 or > JobLimits.MaxMetadataKeyLength
+                ? $"metadata keys must be 1 to {JobLimits.MaxMetadataKeyLength} characters of valid Unicode."
+                : value is null
+                    ? $"metadata['{key}'] must be a string, not null."
+                    : CharacterLengthAttribute.Count(value) is var chars && chars > JobLimits.MaxMetadataValueLength
+                        ? $"metadata['{key}'] is {chars:N0} characters; the limit is {JobLimits.MaxMetadataValueLength:N0}."
+                        : null;
+            if (problem is not null)
+            {
+                entriesValid = false;
+                yield return new ValidationResult(problem, ["metadata"]);
+            }
+        }
+
+        if (entriesValid && Metadata is { Count: > 0 } && JobMetadata.StoredBytes(Metadata) is var bytes && bytes > options.MaxMetadataBytes)
+        {
+            yield return new ValidationResult($"metadata takes {bytes:N0} bytes as stored (JSON, UTF-8; non-ASCII characters escaped, 6 bytes each); " +
+                $"the limit is {options.MaxMetadataBytes:N0} (Api:MaxMetadataBytes).", ["metadata"]);
+        }
+    }
+}
 
 /// <summary>The 202 answer to a submission (and, byte for byte, to its idempotent replays).</summary>
 public sealed record SubmitJobResponse(string JobId, string Status, DateTime CreatedAt);

@@ -26,17 +26,20 @@ public static class JobsApi
             .WithSummary("Submit a prompt; answers 202 with the job id at once.")
             .Accepts<SubmitJobRequest>("application/json")
             .Produces<SubmitJobResponse>(StatusCodes.Status202Accepted)
+            // Also a plain problem (no errors) for a malformed body or idempotency key.
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         jobs.MapGet("/{jobId}", GetAsync)
             .WithName("GetJob")
             .WithSummary("A job's status, result or error, and the history of its attempts (404 for another tenant's job, as for an unknown one).")
             .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         app.MapGet("/dead-letters", ListDeadLettersAsync)
@@ -47,6 +50,7 @@ public static class JobsApi
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         return app;
@@ -68,7 +72,7 @@ public static class JobsApi
             return TypedResults.Problem(keyError, statusCode: StatusCodes.Status400BadRequest, title: "Invalid idempotency key");
         }
 
-        var read = await SubmitRequestReader.ReadAsync(context.Request, options, cancellationToken);
+        var read = await SubmitRequestReader.ReadAsync(context, options, cancellationToken);
         if (read.Request is not { } request)
         {
             return read.Errors is { } errors
@@ -85,7 +89,7 @@ public static class JobsApi
         // The tenant policy guarantees a tenant claim (an admin key gets 403 before this runs).
         var tenant = context.User.TenantOf()!;
         var tenantTag = new KeyValuePair<string, object?>(OrchestratorTags.Tenant, tenant);
-        var traceState = activity?.TraceStateString is { Length: > 0 and <= SubmitRequestReader.MaxTraceStateLength } kept ? kept : null;
+        var traceState = activity?.TraceStateString is { Length: > 0 and <= JobLimits.MaxTraceStateLength } kept ? kept : null;
         var job = new NewJob(jobId, request, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
             activity?.Id, traceState) { Tenant = tenant };
         var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl, response);
@@ -157,12 +161,16 @@ public static class JobsApi
                 statusCode: StatusCodes.Status403Forbidden, title: "Not allowed with this key");
         }
 
-        var page = await store.ListDeadLettersAsync(limit ?? 50, cursor, listed, apiOptions.Value.MaxDeadLetterPageBytes,
+        var page = await store.ListDeadLettersAsync(limit ?? DeadLetterPageDefault, cursor, listed, apiOptions.Value.MaxDeadLetterPageBytes,
             static job => JsonSerializer.SerializeToUtf8Bytes(JobResource.From(job), ApiJsonContext.Default.JobResource).Length + 1);
         return TypedResults.Ok(new DeadLetterPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
     }
 
-    private const int DeadLetterPageLimit = 500;
+    /// <summary>Largest <c>limit</c> of <c>GET /dead-letters</c>.</summary>
+    internal const int DeadLetterPageLimit = 500;
+
+    /// <summary>The <c>limit</c> of <c>GET /dead-letters</c> when none is given.</summary>
+    internal const int DeadLetterPageDefault = 50;
 
     private static IResult Accepted(string jobId, string body) => new AcceptedJson($"/jobs/{jobId}", body);
 

@@ -1,24 +1,92 @@
+extern alias OrchestratorApi;
+
 using System.Net;
 using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
 
 namespace Orchestrator.IntegrationTests.Api;
 
-/// <summary>The OpenAPI document is served and describes the job endpoints.</summary>
-public sealed class OpenApiTests(ApiFactory api) : IClassFixture<ApiFactory>
+/// <summary>
+/// The OpenAPI document generated from the code states the contract, and <c>docs/openapi.json</c> is
+/// that document: a change to the API that changes it fails here until the file is regenerated
+/// (<c>scripts/update-openapi.sh</c>). CI lints the file with Redocly (<c>tools/contract</c>).
+/// </summary>
+public sealed class OpenApiTests : IAsyncLifetime
 {
-    [Fact]
-    public async Task GetOpenApiDocument_Returns200DescribingTheJobEndpoints()
+    private const string UpdateVariable = "UPDATE_OPENAPI";
+
+    // The API with its default settings (the document states the configured prompt limit), and no Redis: the document needs none.
+    private readonly WebApplicationFactory<OrchestratorApi::Program> _api = new WebApplicationFactory<OrchestratorApi::Program>()
+        .WithWebHostBuilder(b => b.UseSetting("ConnectionStrings:redis", "127.0.0.1:1,connectTimeout=100"));
+
+    private string _document = "";
+
+    public async ValueTask InitializeAsync()
     {
-        using var client = api.CreateApiClient();
-
-        using var response = await ApiFactory.GetAsync(client, "/openapi/v1.json");
-
+        using var client = _api.CreateClient();
+        using var response = await client.GetAsync("/openapi/v1.json", TestContext.Current.CancellationToken).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)
-            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
-        var paths = document.RootElement.GetProperty("paths");
-        Assert.True(paths.GetProperty("/jobs").TryGetProperty("post", out _));
-        Assert.True(paths.GetProperty("/jobs/{jobId}").TryGetProperty("get", out _));
-        Assert.True(paths.GetProperty("/dead-letters").TryGetProperty("get", out _));
+        _document = (await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).ReplaceLineEndings("\n");
+    }
+
+    public ValueTask DisposeAsync() => _api.DisposeAsync();
+
+    [Fact]
+    public void CheckedInDocument_IsTheGeneratedDocument()
+    {
+        var path = Path.Combine(RepositoryRoot(), "docs", "openapi.json");
+        if (Environment.GetEnvironmentVariable(UpdateVariable) == "1")
+        {
+            File.WriteAllText(path, _document);
+        }
+
+        var checkedIn = File.Exists(path) ? File.ReadAllText(path).ReplaceLineEndings("\n") : "";
+        Assert.True(checkedIn == _document,
+            $"docs/openapi.json differs from the document the API generates; run scripts/update-openapi.sh and commit the result.");
+    }
+
+    [Fact]
+    public void Document_StatesStatusesHeadersAndConstraints()
+    {
+        using var json = JsonDocument.Parse(_document);
+        var paths = json.RootElement.GetProperty("paths");
+        var submit = paths.GetProperty("/jobs").GetProperty("post");
+        var get = paths.GetProperty("/jobs/{jobId}").GetProperty("get");
+        var deadLetters = paths.GetProperty("/dead-letters").GetProperty("get");
+
+        Assert.Equal(["202", "400", "413", "415", "422", "431", "503"], Statuses(submit).Intersect(["202", "400", "413", "415", "422", "431", "503"]));
+        Assert.Contains("404", Statuses(get));
+        Assert.Contains("400", Statuses(deadLetters));
+        Assert.Equal(["x-idempotency-key", "Idempotency-Key"], submit.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()));
+        var accepted = submit.GetProperty("responses").GetProperty("202").GetProperty("headers");
+        Assert.True(accepted.TryGetProperty("Location", out _) && accepted.TryGetProperty("Idempotent-Replayed", out _));
+        Assert.True(get.GetProperty("responses").GetProperty("503").GetProperty("headers").TryGetProperty("Retry-After", out _));
+
+        var schemas = json.RootElement.GetProperty("components").GetProperty("schemas");
+        var request = schemas.GetProperty("SubmitJobRequest");
+        Assert.Equal(["prompt"], request.GetProperty("required").EnumerateArray().Select(r => r.GetString()));
+        var properties = request.GetProperty("properties");
+        Assert.Equal(100_000, properties.GetProperty("prompt").GetProperty("maxLength").GetInt32());
+        Assert.Equal(1_000_000, properties.GetProperty("maxTokens").GetProperty("maximum").GetInt32());
+        Assert.Equal(32, properties.GetProperty("metadata").GetProperty("maxProperties").GetInt32());
+        // Numbers are numbers: no "integer | string" with a digit pattern.
+        Assert.DoesNotContain("\"pattern\": \"^-?(?:0|[1-9]\\\\d*)$\"", _document, StringComparison.Ordinal);
+        Assert.True(schemas.GetProperty("ProblemDetails").GetProperty("properties").TryGetProperty("traceId", out _));
+        Assert.True(schemas.GetProperty("JobResource").GetProperty("properties").GetProperty("status").TryGetProperty("enum", out _));
+    }
+
+    private static IEnumerable<string> Statuses(JsonElement operation) =>
+        operation.GetProperty("responses").EnumerateObject().Select(r => r.Name);
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Orchestrator.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("The repository root (Orchestrator.sln) was not found.");
     }
 }

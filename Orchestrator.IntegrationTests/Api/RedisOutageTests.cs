@@ -63,7 +63,10 @@ public sealed class RedisOutageTests(ApiFactory api) : IClassFixture<ApiFactory>
         Assert.True(stopwatch.Elapsed < UnavailableAnswerBound,
             $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} took {stopwatch.Elapsed.TotalSeconds:0.00} s to answer 503.");
         Assert.NotNull(response.Headers.RetryAfter);
-        Assert.Contains("Redis", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        var detail = problem.RootElement.GetProperty("detail").GetString();
+        Assert.Contains("Redis", detail, StringComparison.Ordinal);
+        // Only a submission has an idempotency key to retry with.
+        Assert.Equal(response.RequestMessage?.Method == HttpMethod.Post, detail!.Contains("idempotency key", StringComparison.Ordinal));
     }
 
     private static async Task<string> SubmitAsync(HttpClient client)

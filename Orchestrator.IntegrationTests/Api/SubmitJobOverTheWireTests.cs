@@ -34,17 +34,28 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
         Assert.Contains("idempotency", problem.RootElement.GetProperty("detail").GetString(), StringComparison.OrdinalIgnoreCase);
     }
 
-    [Fact]
-    public async Task Submit_NonAsciiIdempotencyKeyBytes_Returns400NeverAccepted()
+    [Theory]
+    [InlineData(new byte[] { 0xC3, 0xA9 })]
+    [InlineData(new byte[] { 0xE9 })]
+    public async Task Submit_NonAsciiIdempotencyKeyBytes_Returns400Problem(byte[] nonAscii)
     {
-        // UTF-8 "clé": Kestrel either refuses the header itself or hands the API a non-ASCII key.
-        var (status, contentType, body) = await SendAsync([.. "x-idempotency-key: cl"u8, 0xC3, 0xA9, .. "\r\n"u8]);
+        // UTF-8 "clé", or Latin-1 "clé": Kestrel hands the key to the API (read as Latin-1), which refuses it.
+        var (status, contentType, body) = await SendAsync([.. "x-idempotency-key: cl"u8, .. nonAscii, .. "\r\n"u8]);
 
         Assert.True(status == 400, $"Answered {status}: {body}");
-        if (body.Length > 0)
-        {
-            Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
-        }
+        Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
+        using var problem = JsonDocument.Parse(body);
+        Assert.Contains("ASCII", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Submit_40KBHeader_Returns431Problem()
+    {
+        var (status, contentType, body) = await SendAsync(Encoding.ASCII.GetBytes($"X-Padding: {new string('p', 40 * 1024)}\r\n"));
+
+        Assert.True(status == 431, $"Answered {status}: {body}");
+        Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
+        Assert.Equal(431, JsonDocument.Parse(body).RootElement.GetProperty("status").GetInt32());
     }
 
     [Fact]
@@ -53,6 +64,22 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
         var (status, _, body) = await SendAsync(Encoding.ASCII.GetBytes($"x-idempotency-key: wire-{Guid.NewGuid():N}\r\n"));
 
         Assert.True(status == 202, $"Answered {status}: {body}");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Submit_BodyOverLimitOnKestrel_Returns413Problem(bool announced)
+    {
+        // Kestrel enforces Api:MaxRequestBodySize itself: up front for a Content-Length, while reading for chunked.
+        using var client = new HttpClient { BaseAddress = api.ServerAddress, Timeout = ApiFactory.RequestTimeout };
+        var body = Encoding.UTF8.GetBytes($$"""{"prompt":"{{new string('p', ApiFactory.MaxRequestBodySize)}}"}""");
+        HttpContent content = announced ? new ByteArrayContent(body) : new StreamContent(new NonSeekableStream(body));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+
+        using var response = await ApiFactory.PostJobAsync(client, content);
+
+        await ProblemAssert.IsProblemNamingAsync(response, System.Net.HttpStatusCode.RequestEntityTooLarge, "MaxRequestBodySize");
     }
 
     /// <summary>Sends one HTTP/1.1 <c>POST /jobs</c> with the given extra header lines; returns status, content type and body.</summary>
@@ -109,5 +136,11 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
             result.Append(chunked, lineEnd + 2, size);
             position = lineEnd + 2 + size + 2;
         }
+    }
+
+    /// <summary>A stream without a length, so <see cref="HttpClient"/> sends it chunked.</summary>
+    private sealed class NonSeekableStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
     }
 }

@@ -56,6 +56,17 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
     }
 
+    [Fact]
+    public async Task Submit_PromptOfEmojiAtLengthLimit_Returns202()
+    {
+        // Limits count characters (Unicode scalar values): an emoji is one, though it is two UTF-16 code units.
+        using var client = api.CreateApiClient();
+
+        using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"{{string.Concat(Enumerable.Repeat("😀", ApiFactory.MaxPromptLength))}}"}"""));
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+    }
+
     private static Dictionary<string, BadSubmission> BuildCases()
     {
         var cases = new Dictionary<string, BadSubmission>(StringComparer.Ordinal);
@@ -99,6 +110,8 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
         Json("prompt lone surrogate", """{"prompt":"\ud800"}""", "prompt");
         Json("prompt twice", """{"prompt":"a","prompt":"b"}""", "prompt");
         Json("prompt over MaxPromptLength", $$"""{"prompt":"{{new string('p', ApiFactory.MaxPromptLength + 1)}}"}""", "prompt");
+
+        Json("prompt over MaxPromptLength in emoji", $$"""{"prompt":"{{string.Concat(Enumerable.Repeat("😀", ApiFactory.MaxPromptLength + 1))}}"}""", "prompt");
 
         // model
         Json("model over 200 chars", $$"""{"prompt":"hello","model":"{{new string('m', 201)}}"}""", "model");

@@ -5,7 +5,7 @@
 
   KEYS[1]  job hash            {orch}:job:<id>
   KEYS[2]  jobs stream         {orch}:stream
-  KEYS[3]  idempotency hash    {orch}:idem:<key>   (absent when the request carries no key)
+  KEYS[3]  idempotency hash    {orch}:idem:<tenant>:<key>   (absent when the request carries no key)
 
   ARGV[1]  job id
   ARGV[2]  request fingerprint (SHA-256 of the normalised request)

@@ -1,0 +1,154 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
+using Orchestrator.Api.Jobs;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.Api.OpenApi;
+
+/// <summary>
+/// What the generator cannot see in the code and the OpenAPI document must still state: header
+/// parameters and response headers, problem extension members, enums, the configured prompt limit,
+/// metadata limits, and times as strings. The statuses themselves are endpoint metadata
+/// (<see cref="JobsApi"/>); the limits are read from <see cref="JobLimits"/> and <see cref="ApiOptions"/>.
+/// </summary>
+internal static class OpenApiContract
+{
+    /// <summary>The API's address when run by the AppHost with its defaults.</summary>
+    private const string DefaultServer = "http://localhost:3000";
+
+    public static OpenApiOptions AddOrchestratorContract(this OpenApiOptions options)
+    {
+        options.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info = new OpenApiInfo
+            {
+                Title = "Orchestrator API",
+                Version = "v1",
+                Description = "Submit LLM jobs, read their status and result, and list the jobs that failed for good. " +
+                    "Every error is an RFC 9457 problem (application/problem+json).",
+            };
+            // A fixed address, not the one a request came in on: the document is checked in.
+            document.Servers = [new OpenApiServer { Url = DefaultServer, Description = "The AppHost's default (Api:Port)." }];
+            document.Tags = new HashSet<OpenApiTag> { new() { Name = "Jobs", Description = "Jobs and dead letters." } };
+            return Task.CompletedTask;
+        });
+        options.AddOperationTransformer((operation, context, _) =>
+        {
+            foreach (var (status, response) in operation.Responses ?? [])
+            {
+                if (status is "429" or "503" && response is OpenApiResponse later)
+                {
+                    AddHeader(later, "Retry-After", "Seconds to wait before retrying.", Integer(minimum: 0));
+                }
+            }
+
+            switch (operation.OperationId)
+            {
+                case "SubmitJob":
+                    operation.Parameters ??= [];
+                    foreach (var name in (string[])[IdempotencyKeyHeader.Custom, IdempotencyKeyHeader.Standard])
+                    {
+                        operation.Parameters.Add(new OpenApiParameter
+                        {
+                            Name = name,
+                            In = ParameterLocation.Header,
+                            Description = "Makes a retried submission answer for the first one (same key, same body: the same 202). " +
+                                $"'{IdempotencyKeyHeader.Custom}' and '{IdempotencyKeyHeader.Standard}' mean the same; send one.",
+                            Schema = new OpenApiSchema
+                            {
+                                Type = JsonSchemaType.String,
+                                MinLength = 1,
+                                MaxLength = IdempotencyKeyHeader.MaxLength,
+                                Pattern = "^[\\x20-\\x7E]+$",
+                            },
+                        });
+                    }
+
+                    if (operation.Responses?["202"] is OpenApiResponse accepted)
+                    {
+                        AddHeader(accepted, "Location", "The job's URL (/jobs/{jobId}).", new OpenApiSchema { Type = JsonSchemaType.String });
+                        AddHeader(accepted, "Idempotent-Replayed", "Present (true) when this answer replays an earlier submission with the same key.",
+                            new OpenApiSchema { Type = JsonSchemaType.String, Enum = [JsonValue.Create("true")] });
+                    }
+
+                    break;
+                case "ListDeadLetters":
+                    foreach (var parameter in operation.Parameters?.OfType<OpenApiParameter>() ?? [])
+                    {
+                        (parameter.Description, parameter.Schema) = parameter.Name switch
+                        {
+                            "limit" => ("Items per page.", Integer(minimum: 1, maximum: JobsApi.DeadLetterPageLimit, defaultValue: JobsApi.DeadLetterPageDefault)),
+                            _ => ("nextCursor from the previous page; omit for the first page.", parameter.Schema),
+                        };
+                    }
+
+                    break;
+            }
+
+            return Task.CompletedTask;
+        });
+        options.AddSchemaTransformer((schema, context, _) =>
+        {
+            var type = context.JsonTypeInfo.Type;
+            if (schema.Format == "date-time")
+            {
+                // Written by UtcTimestampConverter, which the generator cannot look into.
+                schema.Type = Nullable.GetUnderlyingType(type) is null ? JsonSchemaType.String : JsonSchemaType.String | JsonSchemaType.Null;
+            }
+            else if (type == typeof(ProblemDetails) || type == typeof(HttpValidationProblemDetails))
+            {
+                schema.Properties ??= new Dictionary<string, IOpenApiSchema>();
+                schema.Properties["traceId"] = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.String,
+                    Description = "The W3C trace id of the request, to find it in the telemetry.",
+                };
+            }
+            else if (type == typeof(SubmitJobRequest) && schema.Properties is { } request)
+            {
+                var maxPromptLength = context.ApplicationServices.GetRequiredService<IOptions<ApiOptions>>().Value.MaxPromptLength;
+                request["prompt"] = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = maxPromptLength, Description = "Not blank; lengths count Unicode characters." };
+                request["metadata"] = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.Object | JsonSchemaType.Null,
+                    MaxProperties = JobLimits.MaxMetadataEntries,
+                    PropertyNames = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = JobLimits.MaxMetadataKeyLength },
+                    AdditionalProperties = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = JobLimits.MaxMetadataValueLength },
+                };
+            }
+            else if (type == typeof(JobResource) && schema.Properties?["status"] is OpenApiSchema status)
+            {
+                status.Enum = Values(JobStatus.Queued, JobStatus.Processing, JobStatus.Retrying, JobStatus.Completed, JobStatus.Failed);
+            }
+            else if (type == typeof(AttemptResource) && schema.Properties?["outcome"] is OpenApiSchema outcome)
+            {
+                // Null while the attempt runs.
+                // (A JSON null is a null JsonNode; the model's annotation does not allow for it.)
+                outcome.Enum = [.. Values(AttemptOutcome.Succeeded, AttemptOutcome.TransientFailure, AttemptOutcome.PermanentFailure, AttemptOutcome.Timeout), null!];
+            }
+
+            return Task.CompletedTask;
+        });
+        return options;
+    }
+
+    private static void AddHeader(OpenApiResponse response, string name, string description, OpenApiSchema schema)
+    {
+        response.Headers ??= new Dictionary<string, IOpenApiHeader>();
+        response.Headers[name] = new OpenApiHeader { Description = description, Schema = schema };
+    }
+
+    private static OpenApiSchema Integer(int minimum, int? maximum = null, int? defaultValue = null) => new()
+    {
+        Type = JsonSchemaType.Integer,
+        Format = "int32",
+        Minimum = minimum.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        Maximum = maximum?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        Default = defaultValue is { } value ? JsonValue.Create(value) : null,
+    };
+
+    private static List<JsonNode> Values(params string[] values) => [.. values.Select(v => (JsonNode)JsonValue.Create(v))];
+}

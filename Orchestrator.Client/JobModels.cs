@@ -1,0 +1,85 @@
+namespace Orchestrator.Client;
+
+/// <summary>What to submit: only <see cref="Prompt"/> is required (see <c>docs/openapi.json</c> for the limits).</summary>
+/// <param name="Prompt">The prompt; not blank.</param>
+/// <param name="Model">Optional model name.</param>
+/// <param name="MaxTokens">Optional, 1 to 1,000,000.</param>
+/// <param name="Temperature">Optional, 0 to 2.</param>
+/// <param name="Metadata">Optional string map (at most 32 entries).</param>
+public sealed record JobSubmission(
+    string Prompt,
+    string? Model = null,
+    int? MaxTokens = null,
+    double? Temperature = null,
+    IReadOnlyDictionary<string, string>? Metadata = null);
+
+/// <summary>The answer to a submission.</summary>
+/// <param name="JobId">The job's id.</param>
+/// <param name="Status">Its status when accepted (<c>queued</c>).</param>
+/// <param name="CreatedAt">When it was created.</param>
+/// <param name="IdempotencyKey">The key the submission was sent with (the caller's, or one the client made).</param>
+/// <param name="Replayed">True when the API answered for an earlier submission with the same key.</param>
+public sealed record SubmittedJob(string JobId, string Status, DateTimeOffset CreatedAt, string IdempotencyKey, bool Replayed);
+
+/// <summary>A job as the API shows it.</summary>
+public sealed record Job(
+    string JobId,
+    string Status,
+    string Prompt,
+    string? Model,
+    int? MaxTokens,
+    double? Temperature,
+    IReadOnlyDictionary<string, string>? Metadata,
+    int Attempts,
+    int? MaxAttempts,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    DateTimeOffset? CompletedAt,
+    DateTimeOffset? NextAttemptAt,
+    JobResult? Result,
+    JobError? Error,
+    IReadOnlyList<JobAttempt> History)
+{
+    /// <summary>True once the job is <c>completed</c> or <c>failed</c>: it will not change again.</summary>
+    public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed;
+}
+
+/// <summary>The statuses a job can have.</summary>
+public static class JobStatuses
+{
+    /// <summary>Waiting for a worker.</summary>
+    public const string Queued = "queued";
+
+    /// <summary>A worker runs it.</summary>
+    public const string Processing = "processing";
+
+    /// <summary>An attempt failed; another is due at <see cref="Job.NextAttemptAt"/>.</summary>
+    public const string Retrying = "retrying";
+
+    /// <summary>Final: <see cref="Job.Result"/> holds the answer.</summary>
+    public const string Completed = "completed";
+
+    /// <summary>Final: <see cref="Job.Error"/> says why; the job is a dead letter.</summary>
+    public const string Failed = "failed";
+}
+
+/// <summary>The LLM's answer.</summary>
+public sealed record JobResult(string Text, string? Model, TokenUsage Usage);
+
+/// <summary>Token counts reported by the LLM provider.</summary>
+public sealed record TokenUsage(long PromptTokens, long CompletionTokens);
+
+/// <summary>Why an attempt or a job failed.</summary>
+public sealed record JobError(string Type, string Message);
+
+/// <summary>One attempt of a job.</summary>
+public sealed record JobAttempt(int Attempt, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, string? Outcome, JobError? Error, long? RetryDelayMs);
+
+/// <summary>A page of dead letters.</summary>
+internal sealed record DeadLetterPage(IReadOnlyList<Job> Items, string? NextCursor);
+
+/// <summary>The body of <c>POST /jobs</c>'s 202.</summary>
+internal sealed record SubmitAnswer(string JobId, string Status, DateTimeOffset CreatedAt);
+
+/// <summary>An RFC 9457 problem as the API writes it.</summary>
+internal sealed record ProblemBody(string? Type, string? Title, int? Status, string? Detail, string? TraceId, IReadOnlyDictionary<string, string[]>? Errors);

@@ -1,0 +1,182 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace Orchestrator.Client;
+
+/// <summary>
+/// A typed client for the Orchestrator API. Submissions always carry an idempotency key (the caller's,
+/// or a new one), so re-sending one after a 503, a timeout or a lost connection never makes a
+/// second job: this client owns those re-sends (one Polly pipeline), honouring <c>Retry-After</c>.
+/// </summary>
+public sealed class OrchestratorClient
+{
+    private const string IdempotencyKeyHeader = "Idempotency-Key";
+    private readonly HttpClient _http;
+    private readonly OrchestratorClientOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ResiliencePipeline<HttpResponseMessage> _submitPipeline;
+
+    /// <summary>A client over <paramref name="http"/>, whose <see cref="HttpClient.BaseAddress"/> is the API's address.</summary>
+    public OrchestratorClient(HttpClient http, OrchestratorClientOptions? options = null, TimeProvider? timeProvider = null)
+    {
+        _http = http ?? throw new ArgumentNullException(nameof(http));
+        _options = options ?? new OrchestratorClientOptions();
+        _time = timeProvider ?? TimeProvider.System;
+        if (_options.ApiKey is { Length: > 0 } apiKey)
+        {
+            _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
+        }
+
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time };
+        if (_options.MaxSubmitRetries > 0)
+        {
+            pipeline.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+            {
+                MaxRetryAttempts = _options.MaxSubmitRetries,
+                BackoffType = DelayBackoffType.Exponential,
+                Delay = _options.SubmitRetryDelay,
+                UseJitter = true,
+                // A timeout or a lost connection may have created the job: the same key makes the re-send answer for it.
+                ShouldHandle = static args => ValueTask.FromResult(args.Outcome switch
+                {
+                    { Result.StatusCode: HttpStatusCode.ServiceUnavailable } => true,
+                    { Exception: HttpRequestException or TimeoutRejectedException } => true,
+                    { Exception: OperationCanceledException } => !args.Context.CancellationToken.IsCancellationRequested,
+                    _ => false,
+                }),
+                DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result, _time)),
+            });
+        }
+
+        _submitPipeline = pipeline.AddTimeout(_options.SubmitAttemptTimeout).Build();
+    }
+
+    /// <summary>
+    /// Submits a job. Without <paramref name="idempotencyKey"/> a new key is made, so the re-sends of
+    /// this call are safe; pass your own to make retries of your own (a restarted process) safe too.
+    /// </summary>
+    /// <exception cref="OrchestratorProblemException">The API refused the job (400, 413, 422 …), or stayed unavailable.</exception>
+    public async Task<SubmittedJob> SubmitAsync(JobSubmission job, string? idempotencyKey = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var key = idempotencyKey ?? Guid.NewGuid().ToString("N");
+        using var response = await _submitPipeline.ExecuteAsync(static async (state, ct) =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "jobs")
+            {
+                Content = JsonContent.Create(state.job, ClientJsonContext.Default.JobSubmission),
+            };
+            request.Headers.Add(IdempotencyKeyHeader, state.key);
+            return await state._http.SendAsync(request, ct).ConfigureAwait(false);
+        }, (job, key, _http), cancellationToken).ConfigureAwait(false);
+
+        if (response.StatusCode != HttpStatusCode.Accepted)
+        {
+            throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+
+        var answer = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.SubmitAnswer, cancellationToken).ConfigureAwait(false)
+            ?? throw new OrchestratorProblemException(202, null, "Empty answer", "The API accepted the job but sent no body.");
+        var replayed = response.Headers.TryGetValues("Idempotent-Replayed", out var values) && values.Contains("true");
+        return new SubmittedJob(answer.JobId, answer.Status, answer.CreatedAt, key, replayed);
+    }
+
+    /// <summary>The job, or null when no job has that id (or it expired).</summary>
+    /// <exception cref="OrchestratorProblemException">The API could not answer (503 …).</exception>
+    public async Task<Job?> GetAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(jobId);
+        using var response = await _http.GetAsync($"jobs/{Uri.EscapeDataString(jobId)}", cancellationToken).ConfigureAwait(false);
+        return response.StatusCode switch
+        {
+            HttpStatusCode.OK => await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false),
+            HttpStatusCode.NotFound => null,
+            _ => throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false),
+        };
+    }
+
+    /// <summary>
+    /// Polls the job, with a pause that doubles up to <see cref="OrchestratorClientOptions.MaxPollInterval"/>,
+    /// until it is <c>completed</c> or <c>failed</c>, and returns it. Bound the wait with <paramref name="cancellationToken"/>.
+    /// </summary>
+    /// <exception cref="OrchestratorProblemException">404 when no job has that id.</exception>
+    public async Task<Job> WaitAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        var pause = _options.PollInterval;
+        while (true)
+        {
+            try
+            {
+                var job = await GetAsync(jobId, cancellationToken).ConfigureAwait(false)
+                    ?? throw new OrchestratorProblemException(404, null, "Job not found", $"No job with id '{jobId}' exists.");
+                if (job.IsFinal)
+                {
+                    return job;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or OrchestratorProblemException { Status: 503 })
+            {
+                // The API or its store is briefly away: the job is still there; keep waiting.
+            }
+
+            await Task.Delay(pause, _time, cancellationToken).ConfigureAwait(false);
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, _options.MaxPollInterval.Ticks));
+        }
+    }
+
+    /// <summary>Every dead-lettered job, newest first, fetched a page of <paramref name="pageSize"/> (1 to 500) at a time.</summary>
+    public async IAsyncEnumerable<Job> GetDeadLettersAsync(int pageSize = 50, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        string? cursor = null;
+        do
+        {
+            var uri = $"dead-letters?limit={pageSize}" + (cursor is null ? "" : $"&cursor={Uri.EscapeDataString(cursor)}");
+            using var response = await _http.GetAsync(uri, cancellationToken).ConfigureAwait(false);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
+            }
+
+            var page = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.DeadLetterPage, cancellationToken).ConfigureAwait(false);
+            foreach (var job in page?.Items ?? [])
+            {
+                yield return job;
+            }
+
+            cursor = page?.NextCursor;
+        }
+        while (cursor is not null);
+    }
+
+    private static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider time) => response?.Headers.RetryAfter switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date - time.GetUtcNow() is { Ticks: > 0 } wait ? wait : TimeSpan.Zero,
+        _ => null,
+    };
+
+    private static async Task<OrchestratorProblemException> ProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        ProblemBody? problem = null;
+        if (response.Content.Headers.ContentType?.MediaType is "application/problem+json" or "application/json")
+        {
+            try
+            {
+                problem = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.ProblemBody, cancellationToken).ConfigureAwait(false);
+            }
+            catch (JsonException)
+            {
+                // Not a problem body after all: the status and reason still say what happened.
+            }
+        }
+
+        return new OrchestratorProblemException((int)response.StatusCode, problem?.Type, problem?.Title ?? response.ReasonPhrase,
+            problem?.Detail, problem?.Errors, problem?.TraceId);
+    }
+}

@@ -1,0 +1,39 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Orchestrator.Client;
+
+/// <summary>Registers <see cref="OrchestratorClient"/> as a typed client of <see cref="IHttpClientFactory"/>.</summary>
+public static class OrchestratorClientServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="OrchestratorClient"/> for the API at <paramref name="baseAddress"/>: an
+    /// address (<c>http://localhost:3000</c>) or, with Aspire service discovery, a service name
+    /// (<c>http://api</c>). Returns the client's <see cref="IHttpClientBuilder"/> for handlers.
+    /// </summary>
+    /// <remarks>
+    /// The client re-sends submissions itself; do not add a retrying handler (such as the standard
+    /// resilience handler) to this client as well.
+    /// </remarks>
+    public static IHttpClientBuilder AddOrchestratorClient(this IServiceCollection services, string baseAddress,
+        Action<OrchestratorClientOptions>? configure = null) =>
+        services.AddOrchestratorClient(new Uri(baseAddress, UriKind.Absolute), configure);
+
+    /// <inheritdoc cref="AddOrchestratorClient(IServiceCollection, string, Action{OrchestratorClientOptions}?)"/>
+    public static IHttpClientBuilder AddOrchestratorClient(this IServiceCollection services, Uri baseAddress,
+        Action<OrchestratorClientOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(baseAddress);
+        // Relative paths ("jobs") resolve under the whole base address only when it ends with '/'.
+        var root = baseAddress.AbsoluteUri.EndsWith('/') ? baseAddress : new Uri(baseAddress.AbsoluteUri + "/");
+        var options = services.AddOptions<OrchestratorClientOptions>();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        return services.AddHttpClient(nameof(OrchestratorClient), http => http.BaseAddress = root)
+            .AddTypedClient((http, provider) => new OrchestratorClient(
+                http, provider.GetRequiredService<IOptions<OrchestratorClientOptions>>().Value, provider.GetService<TimeProvider>()));
+    }
+}

@@ -1,0 +1,144 @@
+using System.Net;
+using Orchestrator.Client;
+
+namespace Orchestrator.IntegrationTests.Client;
+
+/// <summary>
+/// <see cref="OrchestratorClient"/> against the real API on Kestrel, its real redis-server (stopped and
+/// started for real) and, where jobs must finish, a real worker process.
+/// </summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class OrchestratorClientTests(KestrelApiFactory api) : IClassFixture<KestrelApiFactory>
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public async Task Submit_WithKeyThroughRedisRestart_ResendsTheSameKeyAndMakesOneJob()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await api.FlushAsync();
+        var attempts = new AttemptRecorder();
+        using var http = new HttpClient(attempts) { BaseAddress = api.ServerAddress, Timeout = ApiFactory.RequestTimeout };
+        var client = new OrchestratorClient(http, new OrchestratorClientOptions { MaxSubmitRetries = 30, SubmitRetryDelay = TimeSpan.FromMilliseconds(200) });
+        var key = $"restart-{Guid.NewGuid():N}";
+
+        await api.RedisServer.StopAsync(cancellationToken);
+        Task<SubmittedJob> submit;
+        try
+        {
+            submit = client.SubmitAsync(new JobSubmission("through a Redis restart"), key, cancellationToken);
+            await AsyncWait.WaitUntilAsync(() => attempts.Statuses.Contains(HttpStatusCode.ServiceUnavailable), Bound, "the API answered 503 while Redis is down");
+        }
+        finally
+        {
+            await api.RedisServer.StartAsync(cancellationToken);
+        }
+
+        var submitted = await submit.WaitAsync(Bound, cancellationToken);
+        var again = await client.SubmitAsync(new JobSubmission("through a Redis restart"), key, cancellationToken).WaitAsync(Bound, cancellationToken);
+
+        Assert.Equal(HttpStatusCode.Accepted, attempts.Statuses[^2]);
+        Assert.All(attempts.Keys, k => Assert.Equal(key, k));
+        Assert.Equal(submitted.JobId, again.JobId);
+        Assert.True(again.Replayed);
+        Assert.Equal(1, await api.Redis.GetDatabase().StreamLengthAsync(new Orchestrator.Jobs.RedisKeys().Stream).WaitAsync(Bound, cancellationToken));
+        Assert.Equal(JobStatuses.Queued, (await client.GetAsync(submitted.JobId, cancellationToken))!.Status);
+    }
+
+    [Fact]
+    public async Task WaitAsync_JobProcessedByAWorker_ReturnsTheFinalJob()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await using var worker = WorkerProcess.Start(api.RedisServer.ConnectionString,
+            new Dictionary<string, string> { ["Simulator:FailureRate"] = "0", ["Simulator:Latency"] = "00:00:00.010" });
+        await worker.WaitUntilStartedAsync(cancellationToken);
+        using var http = new HttpClient { BaseAddress = api.ServerAddress, Timeout = ApiFactory.RequestTimeout };
+        var client = new OrchestratorClient(http);
+
+        var submitted = await client.SubmitAsync(new JobSubmission("Explain leases in one sentence."), cancellationToken: cancellationToken);
+        var completed = await client.WaitAsync(submitted.JobId, cancellationToken).WaitAsync(Bound, cancellationToken);
+        var failed = await client.WaitAsync((await client.SubmitAsync(
+            new JobSubmission("fails for good", Metadata: new Dictionary<string, string> { ["simulator.permanentFailure"] = "true" }),
+            cancellationToken: cancellationToken)).JobId, cancellationToken).WaitAsync(Bound, cancellationToken);
+        var deadLetters = new List<string>();
+        await foreach (var job in client.GetDeadLettersAsync(pageSize: 1, cancellationToken))
+        {
+            deadLetters.Add(job.JobId);
+        }
+
+        Assert.Equal(JobStatuses.Completed, completed.Status);
+        Assert.False(string.IsNullOrEmpty(completed.Result?.Text));
+        Assert.Equal(JobStatuses.Failed, failed.Status);
+        Assert.NotNull(failed.Error);
+        Assert.Contains(failed.JobId, deadLetters);
+    }
+
+    [Fact]
+    public async Task SubmitAndGet_ProblemAnswers_AreTypedExceptionsOrNull()
+    {
+        using var http = new HttpClient { BaseAddress = api.ServerAddress, Timeout = ApiFactory.RequestTimeout };
+        var client = new OrchestratorClient(http);
+
+        var invalid = await Assert.ThrowsAsync<OrchestratorProblemException>(() =>
+            client.SubmitAsync(new JobSubmission(" "), cancellationToken: TestContext.Current.CancellationToken));
+        var key = $"conflict-{Guid.NewGuid():N}";
+        await client.SubmitAsync(new JobSubmission("one"), key, TestContext.Current.CancellationToken);
+        var conflict = await Assert.ThrowsAsync<OrchestratorProblemException>(() =>
+            client.SubmitAsync(new JobSubmission("another"), key, TestContext.Current.CancellationToken));
+
+        Assert.Equal(400, invalid.Status);
+        Assert.Contains("prompt", invalid.Errors.Keys);
+        Assert.NotNull(invalid.TraceId);
+        Assert.Equal(422, conflict.Status);
+        Assert.Contains("idempotency key", conflict.Detail, StringComparison.Ordinal);
+        Assert.Null(await client.GetAsync(new string('A', 22), TestContext.Current.CancellationToken));
+    }
+
+    /// <summary>Records each attempt's status (0 when no answer) and idempotency key, as the server saw them.</summary>
+    private sealed class AttemptRecorder() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        private readonly List<HttpStatusCode> _statuses = [];
+        private readonly List<string> _keys = [];
+
+        public IReadOnlyList<HttpStatusCode> Statuses
+        {
+            get
+            {
+                lock (_statuses)
+                {
+                    return [.. _statuses];
+                }
+            }
+        }
+
+        public IReadOnlyList<string> Keys
+        {
+            get
+            {
+                lock (_statuses)
+                {
+                    return [.. _keys];
+                }
+            }
+        }
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            HttpStatusCode status = 0;
+            try
+            {
+                var response = await base.SendAsync(request, cancellationToken);
+                status = response.StatusCode;
+                return response;
+            }
+            finally
+            {
+                lock (_statuses)
+                {
+                    _statuses.Add(status);
+                    _keys.Add(request.Headers.TryGetValues("Idempotency-Key", out var values) ? values.Single() : "");
+                }
+            }
+        }
+    }
+}

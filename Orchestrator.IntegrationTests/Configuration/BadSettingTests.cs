@@ -1,0 +1,46 @@
+
+namespace Orchestrator.IntegrationTests.Configuration;
+
+/// <summary>
+/// A bad setting ends a real service process with one line naming the configuration key, exit code 1
+/// and no stack trace; not an unhandled exception naming a C# member.
+/// </summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class BadSettingTests
+{
+    private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(60);
+
+    [Theory]
+    [InlineData("Orchestrator.Worker", "Simulator:FailureRate", "2", "Simulator:FailureRate must be between 0 and 1")]
+    [InlineData("Orchestrator.Worker", "Worker:Concurrency", "0", "Worker:Concurrency must be between 1 and 10000")]
+    [InlineData("Orchestrator.Worker", "Worker:HealthPort", "http", "'http' at 'Worker:HealthPort'")]
+    [InlineData("Orchestrator.Api", "Api:MaxPromptLength", "0", "Api:MaxPromptLength must be between 1 and 10000000")]
+    [InlineData("Orchestrator.Api", "Api:JobRetention", "00:00:00", "Api:JobRetention must be at least 00:00:01")]
+    public async Task Start_WithBadSetting_PrintsOneLineNamingTheKeyAndExits1(string service, string key, string value, string expected)
+    {
+        var assembly = WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", service, StringComparison.Ordinal);
+        await using var process = ChildProcess.Start(new ChildProcessOptions
+        {
+            Name = service,
+            FileName = ChildProcess.DotnetHost,
+            Arguments = [assembly],
+            Environment = new Dictionary<string, string>
+            {
+                ["ConnectionStrings__redis"] = "127.0.0.1:1",
+                ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+                [key.Replace(":", "__", StringComparison.Ordinal)] = value,
+            },
+            DropInherited = static name => name.StartsWith("ASPNETCORE_", StringComparison.Ordinal) || name.StartsWith("OTEL_", StringComparison.Ordinal),
+            WorkingDirectory = Path.GetDirectoryName(assembly),
+        });
+
+        Assert.True(await process.WaitForExitAsync(ExitTimeout, TestContext.Current.CancellationToken), $"{service} did not exit: {process.Tail()}");
+        // ChildProcess's own "--- name started" marker aside, what the service wrote.
+        var output = process.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(line => !line.StartsWith("--- ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(1, process.ExitCode);
+        var line = Assert.Single(output);
+        Assert.Contains(expected, line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", line, StringComparison.Ordinal);
+    }
+}

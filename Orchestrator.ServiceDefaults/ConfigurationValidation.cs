@@ -1,0 +1,82 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>
+/// Options validated at start with messages that name the configuration key an operator sets
+/// (<c>Simulator:FailureRate must be between 0 and 1</c>), not the C# member; and a start that ends
+/// with those lines and exit code 1 instead of an unhandled exception.
+/// </summary>
+public static class ConfigurationValidation
+{
+    /// <summary>
+    /// Binds <typeparamref name="TOptions"/> to <paramref name="section"/> and validates its data
+    /// annotations (and <see cref="IValidatableObject"/>) when the host starts.
+    /// </summary>
+    public static OptionsBuilder<TOptions> AddValidatedOptions<TOptions>(this IServiceCollection services, string section)
+        where TOptions : class
+    {
+        services.AddSingleton<IValidateOptions<TOptions>>(new ConfigurationKeyValidator<TOptions>(section));
+        return services.AddOptions<TOptions>().BindConfiguration(section).ValidateOnStart();
+    }
+
+    /// <summary>
+    /// Validates every option registered with <c>ValidateOnStart</c>; on a bad setting writes one line per
+    /// problem to standard error and returns false (the caller exits with 1).
+    /// </summary>
+    public static bool ConfigurationIsValid(this IHost host)
+    {
+        try
+        {
+            host.Services.GetService<IStartupValidator>()?.Validate();
+            return true;
+        }
+        // A value the binder cannot convert is an InvalidOperationException naming the key.
+        catch (Exception e) when (e is OptionsValidationException or AggregateException or InvalidOperationException)
+        {
+            foreach (var failure in e is AggregateException all ? all.InnerExceptions : [e])
+            {
+                Console.Error.WriteLine(failure is OptionsValidationException invalid
+                    ? string.Join(Environment.NewLine, invalid.Failures)
+                    : failure.Message);
+            }
+
+            return false;
+        }
+    }
+
+    private sealed class ConfigurationKeyValidator<TOptions>(string section) : IValidateOptions<TOptions>
+        where TOptions : class
+    {
+        public ValidateOptionsResult Validate(string? name, TOptions options)
+        {
+            var results = new List<ValidationResult>();
+            return Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true)
+                ? ValidateOptionsResult.Success
+                : ValidateOptionsResult.Fail(results.Select(KeyNamed));
+        }
+
+        /// <summary>"The field FailureRate must be …" becomes "Simulator:FailureRate must be …".</summary>
+        private string KeyNamed(ValidationResult result)
+        {
+            var message = (result.ErrorMessage ?? "is not valid.").TrimEnd('.');
+            if (message.Contains(section + ":", StringComparison.Ordinal) || result.MemberNames.FirstOrDefault() is not { } member)
+            {
+                return message;
+            }
+
+            var key = $"{section}:{member}";
+            foreach (var phrase in (string[])[$"The field {member}", $"The {member} field"])
+            {
+                if (message.StartsWith(phrase, StringComparison.Ordinal))
+                {
+                    return key + message[phrase.Length..];
+                }
+            }
+
+            return $"{key}: {message}";
+        }
+    }
+}
