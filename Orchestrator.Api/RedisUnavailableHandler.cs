@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Orchestrator.Jobs;
-using StackExchange.Redis;
 
 namespace Orchestrator.Api;
 
@@ -15,11 +14,12 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
     {
         int status;
         string title, detail;
+        // Kestrel's own request errors are not Redis's, even when a broken connection lies beneath.
+        var kind = exception is BadHttpRequestException ? RedisFailureKind.None : RedisFailure.Classify(exception);
         switch (exception)
         {
-            case var _ when RedisUnavailability.IsUnavailable(exception):
-            case not BadHttpRequestException when IsSocketFailure(exception):
-                LogRedisUnavailable(logger, exception.GetType().Name, exception.Message);
+            case not BadHttpRequestException when kind != RedisFailureKind.None:
+                LogRedisUnavailable(logger, kind, exception.GetType().Name, exception.Message);
                 status = StatusCodes.Status503ServiceUnavailable;
                 title = "Job store unavailable";
                 // A connection lost mid-command may have run it: for a submission the honest advice is the
@@ -48,21 +48,6 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
         });
     }
 
-    // Found by the chaos run: a connection reset mid-command can surface as the socket's own
-    // exception rather than a RedisConnectionException; it was a 500.
-    private static bool IsSocketFailure(Exception exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is System.Net.Sockets.SocketException || e.GetType().Namespace == "Pipelines.Sockets.Unofficial")
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable ({ExceptionType}): {Reason}")]
-    private static partial void LogRedisUnavailable(ILogger logger, string exceptionType, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable ({Kind}, {ExceptionType}): {Reason}")]
+    private static partial void LogRedisUnavailable(ILogger logger, RedisFailureKind kind, string exceptionType, string reason);
 }

@@ -34,7 +34,7 @@ public sealed partial class EvictionPolicyGuard(
         {
             return Accept(await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false));
         }
-        catch (Exception e) when (RedisUnavailability.IsUnavailable(e))
+        catch (Exception e) when (RedisFailure.IsTransient(e))
         {
             LogNotReachable(logger, e.GetType().Name);
             return true;

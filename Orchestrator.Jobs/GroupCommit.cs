@@ -59,6 +59,30 @@ public abstract class GroupCommit<TItem, TResult>(string batchSizeTag, int maxBa
         }
     }
 
+    /// <summary>
+    /// Gives each item the outcome of its own task, in order: an item whose write failed gets its
+    /// exception and the others their results (one bad item never fails its round trip's others).
+    /// </summary>
+    protected async Task CompleteEachAsync(List<Pending> batch, IReadOnlyList<Task<TResult>> results)
+    {
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (batch.Count > 1)
+            {
+                batch[i].Span?.SetTag(batchSizeTag, batch.Count);
+            }
+
+            try
+            {
+                batch[i].Completion.TrySetResult(await results[i].ConfigureAwait(false));
+            }
+            catch (Exception e)
+            {
+                batch[i].Completion.TrySetException(e);
+            }
+        }
+    }
+
     private async Task WriteQueuedAsync()
     {
         var batch = new List<Pending>(maxBatch);

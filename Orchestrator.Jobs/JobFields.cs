@@ -24,4 +24,6 @@ internal static class JobFields
     public const string RetentionMs = "retentionMs";
     public const string TraceParent = "traceparent";
     public const string TraceState = "tracestate";
+    public const string Suspect = "suspect";
+    public const string SharedLosses = "sharedLosses";
 }

@@ -48,6 +48,15 @@ public sealed record Job
     public JobError? Error { get; init; }
     public IReadOnlyList<AttemptRecord> History { get; init; } = [];
 
+    /// <summary>
+    /// Taken over from a worker that died mid-attempt: it must run alone until an attempt of it ends
+    /// (see claim.lua, poison isolation).
+    /// </summary>
+    public bool Suspect { get; init; }
+
+    /// <summary>Attempts lost with a worker while other jobs ran beside them: recorded, not charged to the budget.</summary>
+    public int UnchargedAttempts { get; init; }
+
     /// <summary>W3C <c>traceparent</c> of the submission, so every attempt span can link to it.</summary>
     public string? TraceParent { get; init; }
 

@@ -61,6 +61,8 @@ internal static class JobParser
             Result = Json(map, JobFields.Result, JobsJsonContext.Default.JobResult),
             Error = Json(map, JobFields.Error, JobsJsonContext.Default.JobError),
             History = [.. history.Select(ParseAttempt)],
+            Suspect = map.GetValueOrDefault(JobFields.Suspect) == "1",
+            UnchargedAttempts = Int(map, JobFields.SharedLosses) ?? 0,
             TraceParent = map.GetValueOrDefault(JobFields.TraceParent),
             TraceState = map.GetValueOrDefault(JobFields.TraceState),
         };

@@ -53,60 +53,104 @@ public sealed partial class JobStore
 
     /// <summary>
     /// Takes over entries whose holder has not renewed its lease for <paramref name="leaseTimeout"/>
-    /// (a crashed, paused or partitioned worker).
+    /// (a crashed, paused or partitioned worker), scanning the pending entries from the start.
     /// </summary>
-    public async Task<IReadOnlyList<Delivery>> ReclaimExpiredAsync(string consumer, TimeSpan leaseTimeout, int count)
+    public async Task<IReadOnlyList<Delivery>> ReclaimExpiredAsync(string consumer, TimeSpan leaseTimeout, int count) =>
+        (await ReclaimExpiredAsync(consumer, leaseTimeout, count, ReclaimPage.Start).ConfigureAwait(false)).Deliveries;
+
+    /// <summary>
+    /// One XAUTOCLAIM step from <paramref name="cursor"/>: takes up to <paramref name="count"/>
+    /// entries idle past <paramref name="leaseTimeout"/>. Redis examines at most 10 × count pending
+    /// entries per call, so the caller keeps <see cref="ReclaimPage.Next"/> and passes it back: the
+    /// scan moves on across calls instead of restarting where live entries hide lapsed ones.
+    /// </summary>
+    public async Task<ReclaimPage> ReclaimExpiredAsync(string consumer, TimeSpan leaseTimeout, int count, string cursor)
     {
         var result = await Db.StreamAutoClaimAsync(
             _keys.Stream, RedisKeys.ConsumerGroup, consumer,
-            (long)leaseTimeout.TotalMilliseconds, "0-0", count).ConfigureAwait(false);
-        return [.. result.ClaimedEntries
-            .Where(e => !e.IsNull)
-            .Select(e => new Delivery(e.Id!, (string)e["jobId"]!, Reclaimed: true))];
+            (long)leaseTimeout.TotalMilliseconds, cursor, count).ConfigureAwait(false);
+        return new ReclaimPage(
+            [.. result.ClaimedEntries
+                .Where(e => !e.IsNull)
+                .Select(e => new Delivery(e.Id!, (string)e["jobId"]!, Reclaimed: true))],
+            (string?)result.NextStartId ?? ReclaimPage.Start);
     }
+
+    /// <summary>
+    /// Removes consumers that hold no pending entry and were not seen for <paramref name="idle"/>
+    /// (stopped workers), never <paramref name="self"/>. Returns how many went.
+    /// </summary>
+    public async Task<long> PruneConsumersAsync(string self, TimeSpan idle) =>
+        (long)await Db.ScriptEvaluateAsync(
+            LuaScripts.PruneConsumers, [_keys.Stream], [RedisKeys.ConsumerGroup, (long)idle.TotalMilliseconds, self]).ConfigureAwait(false);
 
     /// <summary>
     /// Makes the caller the job's lease holder (fencing out any earlier one) and returns the job.
     /// With <paramref name="startAttempt"/>, the same script also starts the next attempt when the
     /// job may start now (as <see cref="StartAttemptAsync"/> would, one round trip fewer); see
-    /// <see cref="ClaimResult.StartedAttempt"/>.
+    /// <see cref="ClaimResult.StartedAttempt"/>. The attempt budget is the job's own (fixed at submission).
     /// </summary>
-    public async Task<ClaimResult> ClaimAsync(Delivery delivery, string consumer, int maxAttempts, bool startAttempt = false) =>
-        (await ClaimManyAsync([delivery], consumer, maxAttempts, startAttempt).ConfigureAwait(false))[0];
+    public async Task<ClaimResult> ClaimAsync(Delivery delivery, string consumer, bool startAttempt = false, int maxCrashes = DefaultMaxCrashes) =>
+        (await ClaimManyAsync(NewLeases([delivery], consumer), startAttempt, maxCrashes).ConfigureAwait(false))[0];
+
+    /// <summary>Crashes while running alone before a job is dead-lettered as poison, unless the caller says otherwise.</summary>
+    public const int DefaultMaxCrashes = 2;
 
     /// <summary>
     /// <see cref="ClaimAsync"/> for a whole batch of deliveries in one script: one round trip, each
     /// job claimed exactly as it would be alone. Results are in the order of <paramref name="deliveries"/>.
+    /// A job that cannot be claimed or parsed is set aside (<see cref="ClaimOutcome.Corrupt"/>) alone.
+    /// Re-sent after it applied (the reply was lost), the call answers the same.
     /// </summary>
     public async Task<IReadOnlyList<ClaimResult>> ClaimManyAsync(
-        IReadOnlyList<Delivery> deliveries, string consumer, int maxAttempts, bool startAttempt = false)
+        IReadOnlyList<Delivery> deliveries, string consumer, bool startAttempt = false, int maxCrashes = DefaultMaxCrashes)
     {
         if (deliveries.Count == 0)
         {
             return [];
         }
 
-        var keys = new RedisKey[2 + (2 * deliveries.Count)];
-        var values = new RedisValue[5 + (2 * deliveries.Count)];
-        keys[0] = _keys.Stream;
-        keys[1] = _keys.DeadLetters;
-        values[0] = RedisKeys.ConsumerGroup;
-        values[1] = consumer;
-        values[2] = NowMs;
-        values[3] = maxAttempts;
-        values[4] = startAttempt ? "1" : RedisValue.EmptyString;
+        return await ClaimManyAsync(NewLeases(deliveries, consumer), startAttempt, maxCrashes).ConfigureAwait(false);
+    }
+
+    /// <summary>A new lease (a fresh random token) on each delivery, for <see cref="ClaimManyAsync(IReadOnlyList{JobLease}, bool)"/>.</summary>
+    public static JobLease[] NewLeases(IReadOnlyList<Delivery> deliveries, string consumer)
+    {
         var leases = new JobLease[deliveries.Count];
         for (var i = 0; i < deliveries.Count; i++)
         {
-            var lease = leases[i] = new JobLease(deliveries[i].JobId, deliveries[i].EntryId, NewToken(), consumer);
-            keys[2 + (2 * i)] = _keys.Job(lease.JobId);
-            keys[3 + (2 * i)] = _keys.History(lease.JobId);
-            values[5 + (2 * i)] = lease.EntryId;
-            values[6 + (2 * i)] = lease.Token;
+            leases[i] = new JobLease(deliveries[i].JobId, deliveries[i].EntryId, NewToken(), consumer);
+        }
+
+        return leases;
+    }
+
+    /// <summary>
+    /// Claims with the given leases (their tokens identify the claims): sending the same leases
+    /// again after the call applied answers as the first call did and changes nothing.
+    /// </summary>
+    /// <param name="maxCrashes">Crashes while running alone before the job is dead-lettered as poison (<c>Worker:MaxCrashes</c>).</param>
+    public async Task<IReadOnlyList<ClaimResult>> ClaimManyAsync(IReadOnlyList<JobLease> leases, bool startAttempt, int maxCrashes = DefaultMaxCrashes)
+    {
+        var keys = new RedisKey[2 + (2 * leases.Count)];
+        var values = new RedisValue[5 + (2 * leases.Count)];
+        keys[0] = _keys.Stream;
+        keys[1] = _keys.DeadLetters;
+        values[0] = RedisKeys.ConsumerGroup;
+        values[1] = leases[0].Consumer;
+        values[2] = NowMs;
+        values[3] = startAttempt ? "1" : RedisValue.EmptyString;
+        values[4] = maxCrashes;
+        for (var i = 0; i < leases.Count; i++)
+        {
+            keys[2 + (2 * i)] = _keys.Job(leases[i].JobId);
+            keys[3 + (2 * i)] = _keys.History(leases[i].JobId);
+            values[5 + (2 * i)] = leases[i].EntryId;
+            values[6 + (2 * i)] = leases[i].Token;
         }
 
         var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Claim, keys, values).ConfigureAwait(false))!;
-        var results = new ClaimResult[deliveries.Count];
+        var results = new ClaimResult[leases.Count];
         for (var i = 0; i < results.Length; i++)
         {
             var reply = (RedisResult[])replies[i]!;
@@ -115,12 +159,38 @@ public sealed partial class JobStore
                 "missing" => new ClaimResult(ClaimOutcome.Missing, leases[i], null),
                 "terminal" => new ClaimResult(ClaimOutcome.AlreadyFinal, leases[i], null),
                 "dead-lettered" => new ClaimResult(ClaimOutcome.DeadLettered, leases[i], null),
-                _ => new ClaimResult(ClaimOutcome.Claimed, leases[i], JobParser.Parse(reply.AsSpan(2)), StartedAttempt: (int)reply[1]),
+                "corrupt" => new ClaimResult(ClaimOutcome.Corrupt, leases[i], null, Reason: (string?)reply[1]),
+                _ => await ParseClaimedAsync(leases[i], reply).ConfigureAwait(false),
             };
         }
 
         return results;
     }
+
+    // A job whose hash the worker cannot read is set aside, as claim.lua sets aside one it cannot claim.
+    private async Task<ClaimResult> ParseClaimedAsync(JobLease lease, RedisResult[] reply)
+    {
+        try
+        {
+            return new ClaimResult(ClaimOutcome.Claimed, lease, JobParser.Parse(reply.AsSpan(2)), StartedAttempt: (int)reply[1]);
+        }
+        catch (Exception e) when (e is FormatException or JsonException or KeyNotFoundException or OverflowException)
+        {
+            var reason = $"{e.GetType().Name}: {e.Message}";
+            await SetAsideAsync(lease, reason).ConfigureAwait(false);
+            return new ClaimResult(ClaimOutcome.Corrupt, lease, null, Reason: reason);
+        }
+    }
+
+    /// <summary>
+    /// Sets aside a job the caller holds but cannot run: failed, dead-lettered with error type
+    /// <c>corrupt</c>. False when the caller no longer held the lease.
+    /// </summary>
+    public async Task<bool> SetAsideAsync(JobLease lease, string reason) =>
+        (long)await Db.ScriptEvaluateAsync(
+            LuaScripts.SetAside,
+            [_keys.Stream, _keys.DeadLetters, _keys.Job(lease.JobId), _keys.History(lease.JobId)],
+            [RedisKeys.ConsumerGroup, NowMs, lease.Token, lease.EntryId, reason]).ConfigureAwait(false) == 1;
 
     /// <summary>Extends the lease. False means another worker owns the job now: stop working on it.</summary>
     public async Task<bool> RenewLeaseAsync(JobLease lease) =>
@@ -153,13 +223,17 @@ public sealed partial class JobStore
         return [.. replies.Select(r => (long)r == 1)];
     }
 
-    /// <summary>Records the start of the next attempt, durably, before the LLM is called.</summary>
-    public async Task<(StartAttemptOutcome Outcome, int Attempt)> StartAttemptAsync(JobLease lease)
+    /// <summary>
+    /// Records the start of attempt <paramref name="attempt"/> (the job's attempts so far + 1),
+    /// durably, before the LLM is called. Sent again after it applied, it answers the same.
+    /// </summary>
+    /// <param name="alone">Whether the caller runs this attempt with nothing else in its process (a suspect; see <see cref="Job.Suspect"/>).</param>
+    public async Task<(StartAttemptOutcome Outcome, int Attempt)> StartAttemptAsync(JobLease lease, int attempt, bool alone = false)
     {
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
             LuaScripts.StartAttempt,
             [_keys.Job(lease.JobId), _keys.History(lease.JobId)],
-            [lease.Token, NowMs]).ConfigureAwait(false))!;
+            [lease.Token, NowMs, attempt, alone ? "1" : RedisValue.EmptyString]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
             "ok" => (StartAttemptOutcome.Started, (int)reply[1]),
@@ -186,7 +260,9 @@ public sealed partial class JobStore
 
     /// <summary>
     /// Records the outcomes of many attempts in one script, each its own compare-and-set on lease,
-    /// attempt and status. The answers are in the order of <paramref name="finishes"/>.
+    /// attempt and status. The answers are in the order of <paramref name="finishes"/>: true when
+    /// recorded (also when this very outcome was recorded by an earlier send of the call), false when
+    /// the lease or attempt was stale or the job was set aside as corrupt.
     /// </summary>
     public async Task<bool[]> FinishAttemptsAsync(IReadOnlyList<AttemptFinish> finishes)
     {
@@ -218,7 +294,7 @@ public sealed partial class JobStore
         }
 
         var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.FinishAttempt, keys, values).ConfigureAwait(false))!;
-        return [.. replies.Select(r => (long)r == 1)];
+        return [.. replies.Select(r => r.Resp2Type == ResultType.Integer && (long)r == 1)];
     }
 
     /// <summary>

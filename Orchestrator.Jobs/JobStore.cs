@@ -39,24 +39,28 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
 
     /// <summary>
     /// <see cref="SubmitAsync"/> for many jobs in one round trip: each its own script call, pipelined
-    /// and sent in one write. The results are in the order of <paramref name="submissions"/>. While
-    /// the client is disconnected it throws at once (a batch is never backlogged), as a fail-fast
-    /// connection does for a single call.
+    /// and sent in one write. Each submission gets its own answer, in the order of
+    /// <paramref name="submissions"/>: one that fails (its task faults) does not fail the others. While
+    /// the client is disconnected every call fails at once (a batch is never backlogged), as a
+    /// fail-fast connection does for a single call.
     /// </summary>
-    public async Task<SubmitResult[]> SubmitManyAsync(
+    public Task<SubmitResult>[] SubmitManyAsync(
         IReadOnlyList<(NewJob Job, IdempotencyClaim? Idempotency)> submissions, long maxQueuedJobs = Unbounded)
     {
         var batch = Db.CreateBatch();
-        var replies = new Task<RedisResult>[submissions.Count];
+        var replies = new Task<SubmitResult>[submissions.Count];
         for (var i = 0; i < replies.Length; i++)
         {
             var (keys, values) = SubmitArguments(submissions[i].Job, submissions[i].Idempotency, maxQueuedJobs);
-            replies[i] = batch.ScriptEvaluateAsync(LuaScripts.Submit, keys, values);
+            replies[i] = SubmitResultOfAsync(batch.ScriptEvaluateAsync(LuaScripts.Submit, keys, values));
         }
 
         batch.Execute();
-        return [.. (await Task.WhenAll(replies).ConfigureAwait(false)).Select(SubmitResultOf)];
+        return replies;
     }
+
+    private static async Task<SubmitResult> SubmitResultOfAsync(Task<RedisResult> reply) =>
+        SubmitResultOf(await reply.ConfigureAwait(false));
 
     private (RedisKey[] Keys, RedisValue[] Values) SubmitArguments(NewJob job, IdempotencyClaim? idempotency, long maxQueuedJobs)
     {

@@ -74,15 +74,30 @@ public enum ClaimOutcome
 
     /// <summary>Attempts or deliveries were exhausted; the job was dead-lettered.</summary>
     DeadLettered,
+
+    /// <summary>
+    /// The job could not be claimed or read (a value that does not parse, a failing step): it was
+    /// set aside, failed and dead-lettered with error type <c>corrupt</c>; the rest of its batch is unaffected.
+    /// </summary>
+    Corrupt,
 }
 
 /// <summary>The answer of <see cref="JobStore.ClaimAsync"/>.</summary>
-/// <param name="Job">The job as claimed, before any attempt the claim started.</param>
+/// <param name="Job">The job as the claim left it (with the attempt it started, if any).</param>
 /// <param name="StartedAttempt">
 /// The attempt the claim started (recorded durably; call the LLM for it), or 0 when it started
 /// none: not asked to, or the job waits for a retry; then <see cref="JobStore.StartAttemptAsync"/> starts it.
 /// </param>
-public sealed record ClaimResult(ClaimOutcome Outcome, JobLease Lease, Job? Job, int StartedAttempt = 0);
+/// <param name="Reason">Why a <see cref="ClaimOutcome.Corrupt"/> job was set aside.</param>
+public sealed record ClaimResult(ClaimOutcome Outcome, JobLease Lease, Job? Job, int StartedAttempt = 0, string? Reason = null);
+
+/// <summary>What one XAUTOCLAIM step took, and where the next step starts.</summary>
+/// <param name="Next">The cursor to pass to the next step; <see cref="Start"/> after a full pass.</param>
+public sealed record ReclaimPage(IReadOnlyList<Delivery> Deliveries, string Next)
+{
+    /// <summary>The cursor at the start of the pending entries.</summary>
+    public const string Start = "0-0";
+}
 
 /// <summary>The answer of <see cref="JobStore.StartAttemptAsync"/>.</summary>
 public enum StartAttemptOutcome

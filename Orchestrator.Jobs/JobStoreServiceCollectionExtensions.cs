@@ -9,7 +9,8 @@ public static class JobStoreServiceCollectionExtensions
     /// <summary>
     /// Adds <see cref="JobStore"/> (singleton) over the registered <c>IConnectionMultiplexer</c>, with
     /// <see cref="TimeProvider.System"/> unless another <see cref="TimeProvider"/> is registered, and
-    /// the <see cref="EvictionPolicyGuard"/> each service runs at start.
+    /// the <see cref="EvictionPolicyGuard"/> each service runs at start, and the <c>redis</c>
+    /// resilience pipeline (<see cref="RedisPipeline"/>) both API and worker use.
     /// </summary>
     public static IServiceCollection AddJobStore(this IServiceCollection services)
     {
@@ -17,6 +18,7 @@ public static class JobStoreServiceCollectionExtensions
         services.TryAddSingleton(new RedisKeys());
         services.TryAddSingleton<JobStore>();
         services.TryAddSingleton<EvictionPolicyGuard>();
+        services.AddRedisPipeline();
         return services;
     }
 }

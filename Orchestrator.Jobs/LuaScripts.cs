@@ -1,9 +1,14 @@
 using System.Reflection;
+using System.Text.RegularExpressions;
 
 namespace Orchestrator.Jobs;
 
-/// <summary>The job store's Lua scripts, read once from embedded resources (see <c>Scripts/*.lua</c>).</summary>
-internal static class LuaScripts
+/// <summary>
+/// The job store's Lua scripts, read once from embedded resources (see <c>Scripts/*.lua</c>). A
+/// line <c>--@include name</c> is replaced by <c>Scripts/includes/name.lua</c>, so fragments such
+/// as the finishing of a job are written once (as BullMQ's <c>includes/</c>).
+/// </summary>
+internal static partial class LuaScripts
 {
     public static readonly string Submit = Load("submit");
     public static readonly string Claim = Load("claim");
@@ -11,8 +16,13 @@ internal static class LuaScripts
     public static readonly string StartAttempt = Load("start-attempt");
     public static readonly string FinishAttempt = Load("finish-attempt");
     public static readonly string Release = Load("release");
+    public static readonly string SetAside = Load("set-aside");
+    public static readonly string PruneConsumers = Load("prune-consumers");
 
-    private static string Load(string name)
+    private static string Load(string name) =>
+        Include().Replace(Read(name), match => Read("includes/" + match.Groups["name"].Value));
+
+    private static string Read(string name)
     {
         var resource = $"Orchestrator.Jobs.Scripts.{name}.lua";
         using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(resource)
@@ -20,4 +30,7 @@ internal static class LuaScripts
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
     }
+
+    [GeneratedRegex(@"^--@include (?<name>[a-z-]+)\s*$", RegexOptions.Multiline)]
+    private static partial Regex Include();
 }

@@ -17,6 +17,7 @@ public sealed class OrchestratorMetrics
         JobsCompleted = Meter.CreateCounter<long>("orchestrator.jobs.completed", "{job}", "Jobs that reached 'completed'.");
         JobsDeadLettered = Meter.CreateCounter<long>("orchestrator.jobs.dead_lettered", "{job}", "Jobs that reached 'failed' and were dead-lettered.");
         JobsReclaimed = Meter.CreateCounter<long>("orchestrator.jobs.reclaimed", "{job}", "Jobs taken over from a worker whose lease lapsed.");
+        LoopFaults = Meter.CreateCounter<long>("orchestrator.worker.loop.faults", "{fault}", "Exceptions a worker loop met and survived, by loop (tag orchestrator.worker.loop).");
         AttemptDuration = Meter.CreateHistogram<double>("orchestrator.attempt.duration", "s", "Duration of one LLM attempt.");
         QueueWait = Meter.CreateHistogram<double>("orchestrator.job.queue_wait", "s", "From submission to the start of the first attempt.");
         EndToEnd = Meter.CreateHistogram<double>("orchestrator.job.duration", "s", "From submission to the final state.");
@@ -31,6 +32,7 @@ public sealed class OrchestratorMetrics
     public Counter<long> JobsCompleted { get; }
     public Counter<long> JobsDeadLettered { get; }
     public Counter<long> JobsReclaimed { get; }
+    public Counter<long> LoopFaults { get; }
     public Histogram<double> AttemptDuration { get; }
     public Histogram<double> QueueWait { get; }
     public Histogram<double> EndToEnd { get; }

@@ -43,6 +43,9 @@ public static class OrchestratorTags
     /// </summary>
     public const string SubmitBatchSize = "orchestrator.submit.batch_size";
 
+    /// <summary>On <c>orchestrator.worker.loop.faults</c>: the worker loop that met the fault (fetch, reclaim, claim, lease, outcome, stats).</summary>
+    public const string Loop = "orchestrator.worker.loop";
+
     /// <summary>OpenTelemetry's standard error type attribute.</summary>
     public const string ErrorType = "error.type";
 }

@@ -4,6 +4,7 @@ using Orchestrator.ServiceDefaults;
 using Orchestrator.Worker;
 using Orchestrator.Worker.Llm;
 using Orchestrator.Worker.Processing;
+using Orchestrator.Worker.Resilience;
 using StackExchange.Redis;
 
 // The worker is a web application only so that it can answer /health and /alive.
@@ -40,7 +41,10 @@ builder.Services.AddJobStore();
 builder.Services.AddSingleton<OrchestratorMetrics>();
 builder.Services.AddSingleton<IChatClient, SimulatedChatClient>();
 builder.Services.AddLlmPipeline();
+builder.Services.AddSingleton<LoopSupervisor>();
+builder.Services.AddHealthChecks().AddCheck<WorkerLoopsHealthCheck>("worker-loops");
 builder.Services.AddSingleton<LeaseKeeper>();
+builder.Services.AddSingleton<SoloGate>();
 builder.Services.AddSingleton<OutcomeWriter>();
 builder.Services.AddSingleton<JobProcessor>();
 builder.Services.AddSingleton<BlockingRedisConnection>();

@@ -21,6 +21,14 @@ public sealed class WorkerOptions : IValidatableObject
     /// <summary>How often this worker looks for jobs whose lease has lapsed. Default 1 s.</summary>
     public TimeSpan ReclaimInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Crashes of its worker a job may cause while running alone before it is dead-lettered as
+    /// <c>poison-job</c>. A job taken over from a worker that died mid-attempt is a suspect and runs
+    /// alone (its worker runs nothing else meanwhile); only crashes while alone count. Default 2.
+    /// </summary>
+    [Range(1, 100)]
+    public int MaxCrashes { get; set; } = 2;
+
     /// <summary>Longest wait of one blocking read for new jobs; bounds how long shutdown waits for it. Default 1 s.</summary>
     public TimeSpan PollTimeout { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -112,7 +112,7 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
                     break;
                 }
 
-                var claims = await context.Store.ClaimManyAsync(deliveries, "store-only", maxAttempts: 3, startAttempt: true);
+                var claims = await context.Store.ClaimManyAsync(deliveries, "store-only", startAttempt: true);
                 var finished = await context.Store.FinishAttemptsAsync([.. claims.Select(c => AttemptFinish.Completed(c.Lease, c.StartedAttempt, result))]);
                 completed += finished.Count(f => f);
             }

@@ -85,7 +85,7 @@ public sealed class SubmitWriterTests
             await Record.ExceptionAsync(() => writer.SubmitAsync(NewJob($"during {i}"), null, null).Bounded()))).Bounded();
 
         // The API answers these 503: the error each request sees is the one that says Redis is away.
-        Assert.All(failed, e => Assert.True(e is not null && RedisUnavailability.IsUnavailable(e), $"not a Redis-unavailable error: {e}"));
+        Assert.All(failed, e => Assert.True(e is not null && RedisFailure.IsTransient(e), $"not a Redis-unavailable error: {e}"));
 
         await harness.Redis.StartAsync(TestContext.Current.CancellationToken).Bounded();
         await AsyncWait.WaitUntilAsync(() => connection.IsConnected, TimeSpan.FromSeconds(30), "the client has reconnected");
@@ -93,6 +93,37 @@ public sealed class SubmitWriterTests
         var after = await writer.SubmitAsync(NewJob("after"), null, null).Bounded();
         Assert.Equal(SubmitOutcome.Created, after.Outcome);
         Assert.Equal(JobStatus.Queued, (await harness.GetAsync(after.JobId)).Status);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_OneSubmissionOfARoundTripFails_EveryOtherIsAnsweredCreated()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var writer = new SubmitWriter(harness.Store, Options.Create(new ApiOptions()));
+        Assert.Equal(SubmitOutcome.Created, (await writer.SubmitAsync(NewJob("warm-up"), null, null).Bounded()).Outcome);
+        // This key's record is not a hash: its submit.lua call fails (WRONGTYPE), the others must not.
+        await harness.Db.StringSetAsync(harness.Keys.Idempotency(TenantNames.Default, "broken"), "not a hash").Bounded();
+
+        const int count = 50, broken = 25;
+        var jobs = Enumerable.Range(0, count).Select(i => NewJob($"prompt {i}")).ToArray();
+        var spans = jobs.Select(j => new Activity("POST /jobs " + j.Id)).ToArray();
+        var submissions = jobs.Select((job, i) => writer.SubmitAsync(
+            job, i == broken ? new IdempotencyClaim("broken", "fingerprint", TimeSpan.FromHours(1), "{}") : null, spans[i])).ToArray();
+        var outcomes = await Task.WhenAll(submissions.Select(async t => await Record.ExceptionAsync(() => t))).Bounded();
+
+        Assert.IsType<RedisServerException>(outcomes[broken]);
+        Assert.InRange(Assert.IsType<int>(spans[broken].GetTagItem(OrchestratorTags.SubmitBatchSize)), 2, 64);
+        for (var i = 0; i < count; i++)
+        {
+            if (i != broken)
+            {
+                Assert.Null(outcomes[i]);
+                Assert.Equal(new SubmitResult(SubmitOutcome.Created, jobs[i].Id), await submissions[i]);
+                Assert.Equal(JobStatus.Queued, (await harness.GetAsync(jobs[i].Id)).Status);
+            }
+        }
+
+        Assert.False(await harness.Db.KeyExistsAsync(harness.Keys.Job(jobs[broken].Id)).Bounded());
     }
 
     private static NewJob NewJob(string prompt) => WorkerHarness.NewJob(prompt, maxAttempts: 3);

@@ -1,96 +1,53 @@
-using System.Net;
-using System.Text;
-using System.Text.Json;
+using Orchestrator.Client;
 
 namespace Orchestrator.IntegrationTests.AppHost;
 
-/// <summary>A job through the whole distributed app: API → Redis → Worker → Redis → API.</summary>
+/// <summary>A job through the whole distributed app: API → Redis → Worker → Redis → API, with <see cref="OrchestratorClient"/>.</summary>
 [Collection("apphost")]
 public sealed class JobsThroughAppHostTests(AppHostFixture fixture)
 {
-    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan FinalStateTimeout = TimeSpan.FromSeconds(60);
-    private static readonly string[] States = ["queued", "processing", "retrying", "completed", "failed"];
+    private static readonly string[] States = [JobStatuses.Queued, JobStatuses.Processing, JobStatuses.Retrying, JobStatuses.Completed, JobStatuses.Failed];
 
     [Fact]
     public async Task Submit_ThroughApi_WorkerBringsJobToAFinalState()
     {
-        using var client = fixture.CreateHttpClient("api");
+        using var http = fixture.CreateHttpClient("api");
+        var client = new OrchestratorClient(http);
         var key = "apphost-" + Guid.NewGuid().ToString("N");
 
-        var jobId = await SubmitAsync(client, """{"prompt":"Say hello through the AppHost."}""", key);
-        using (var first = await GetJobAsync(client, jobId))
-        {
-            Assert.Contains(first.RootElement.GetProperty("status").GetString(), States);
-        }
+        var submitted = await client.SubmitAsync(new JobSubmission("Say hello through the AppHost."), key, TestContext.Current.CancellationToken);
+        var first = await client.GetAsync(submitted.JobId, TestContext.Current.CancellationToken);
+        var job = await WaitAsync(client, submitted.JobId);
 
-        var status = await WaitForFinalStateAsync(client, jobId);
-
-        Assert.True(status is "completed" or "failed", $"Job {jobId} ended as '{status}'.");
+        Assert.Equal(key, submitted.IdempotencyKey);
+        Assert.Contains(first!.Status, States);
+        Assert.True(job.IsFinal, $"Job {job.JobId} ended as '{job.Status}'.");
     }
 
     [Fact]
     public async Task Submit_FirstAttemptFailsTransiently_CompletesOnTheSecondAttemptWithHistory()
     {
-        using var client = fixture.CreateHttpClient("api");
+        using var http = fixture.CreateHttpClient("api");
+        var client = new OrchestratorClient(http);
         // Per-job simulator hints: the first attempt fails transiently, none fails at random.
-        const string body = """{"prompt":"Retry me once.","metadata":{"simulator.failFirstAttempts":"1","simulator.failureRate":"0"}}""";
+        var submission = new JobSubmission("Retry me once.",
+            Metadata: new Dictionary<string, string> { ["simulator.failFirstAttempts"] = "1", ["simulator.failureRate"] = "0" });
 
-        var jobId = await SubmitAsync(client, body, idempotencyKey: null);
-        var status = await WaitForFinalStateAsync(client, jobId);
+        var submitted = await client.SubmitAsync(submission, cancellationToken: TestContext.Current.CancellationToken);
+        var job = await WaitAsync(client, submitted.JobId);
 
-        Assert.Equal("completed", status);
-        using var job = await GetJobAsync(client, jobId);
-        var root = job.RootElement;
-        Assert.Equal(2, root.GetProperty("attempts").GetInt32());
-        Assert.False(string.IsNullOrEmpty(root.GetProperty("result").GetProperty("text").GetString()));
-        Assert.NotEqual(JsonValueKind.Null, root.GetProperty("completedAt").ValueKind);
-        var history = root.GetProperty("history").EnumerateArray().ToList();
-        Assert.Equal(2, history.Count);
-        Assert.Equal("transient-failure", history[0].GetProperty("outcome").GetString());
-        Assert.Equal("succeeded", history[1].GetProperty("outcome").GetString());
+        Assert.Equal(JobStatuses.Completed, job.Status);
+        Assert.Equal(2, job.Attempts);
+        Assert.False(string.IsNullOrEmpty(job.Result?.Text));
+        Assert.NotNull(job.CompletedAt);
+        Assert.Equal(["transient-failure", "succeeded"], job.History.Select(a => a.Outcome));
     }
 
-    private static async Task<string> SubmitAsync(HttpClient client, string body, string? idempotencyKey)
+    private static async Task<Job> WaitAsync(OrchestratorClient client, string jobId)
     {
-        var cancellationToken = TestContext.Current.CancellationToken;
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/jobs")
-        {
-            Content = new StringContent(body, Encoding.UTF8, "application/json"),
-        };
-        if (idempotencyKey is not null)
-        {
-            request.Headers.Add("x-idempotency-key", idempotencyKey);
-        }
-
-        using var response = await client.SendAsync(request, cancellationToken).WaitAsync(RequestTimeout, cancellationToken);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken).WaitAsync(RequestTimeout, cancellationToken);
-        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"POST /jobs answered {(int)response.StatusCode}: {text}");
-        using var json = JsonDocument.Parse(text);
-        var jobId = json.RootElement.GetProperty("jobId").GetString()!;
-        Assert.Equal($"/jobs/{jobId}", response.Headers.Location?.OriginalString);
-        return jobId;
-    }
-
-    private static async Task<JsonDocument> GetJobAsync(HttpClient client, string jobId)
-    {
-        var cancellationToken = TestContext.Current.CancellationToken;
-        using var response = await client.GetAsync($"/jobs/{jobId}", cancellationToken).WaitAsync(RequestTimeout, cancellationToken);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken).WaitAsync(RequestTimeout, cancellationToken);
-        Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET /jobs/{jobId} answered {(int)response.StatusCode}: {text}");
-        return JsonDocument.Parse(text);
-    }
-
-    private static async Task<string> WaitForFinalStateAsync(HttpClient client, string jobId)
-    {
-        string? status = null;
-        await AsyncWait.WaitUntilAsync(async () =>
-        {
-            using var job = await GetJobAsync(client, jobId);
-            status = job.RootElement.GetProperty("status").GetString();
-            Assert.Contains(status, States);
-            return status is "completed" or "failed";
-        }, FinalStateTimeout, $"job {jobId} is completed or failed", TimeSpan.FromMilliseconds(200));
-        return status!;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(FinalStateTimeout);
+        return await client.WaitAsync(jobId, timeout.Token);
     }
 }

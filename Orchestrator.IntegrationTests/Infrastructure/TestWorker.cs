@@ -42,9 +42,9 @@ internal sealed class TestWorker : IAsyncDisposable
         var started = new List<(JobLease, int)>(count);
         foreach (var delivery in deliveries)
         {
-            var claim = await Store.ClaimAsync(delivery, Consumer, ApiFactory.MaxAttempts).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+            var claim = await Store.ClaimAsync(delivery, Consumer).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
             Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
-            var (outcome, attempt) = await Store.StartAttemptAsync(claim.Lease).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+            var (outcome, attempt) = await Store.StartAttemptAsync(claim.Lease, claim.Job!.Attempts + 1).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
             Assert.Equal(StartAttemptOutcome.Started, outcome);
             started.Add((claim.Lease, attempt));
         }

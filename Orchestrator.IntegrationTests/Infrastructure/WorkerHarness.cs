@@ -53,10 +53,13 @@ internal sealed class WorkerHarness : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts a worker process on this Redis; it is killed when the harness is disposed.</summary>
-    public async Task<WorkerProcess> StartWorkerAsync(IReadOnlyDictionary<string, string> settings, string name)
+    /// <summary>
+    /// Starts a worker process on this Redis; it is killed when the harness is disposed.
+    /// <paramref name="connectionOptions"/> are appended to its connection string (",asyncTimeout=1000").
+    /// </summary>
+    public async Task<WorkerProcess> StartWorkerAsync(IReadOnlyDictionary<string, string> settings, string name, string connectionOptions = "")
     {
-        var worker = WorkerProcess.Start(Redis.ConnectionString, settings, name);
+        var worker = WorkerProcess.Start(Redis.ConnectionString + connectionOptions, settings, name);
         _workers.Add(worker);
         await worker.WaitUntilStartedAsync(TestContext.Current.CancellationToken);
         return worker;

@@ -21,12 +21,12 @@ public sealed class TenantDeadLetterStoreTests
         var jobId = await SubmitAsync(harness, "tenant-one");
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
         var delivery = Assert.Single(await harness.Store.ReadNewAsync(reader, "worker-1", 10, TimeSpan.FromMilliseconds(100)).Bounded());
-        var claim = await harness.Store.ClaimAsync(delivery, "worker-1", MaxAttempts).Bounded();
-        Assert.Equal((StartAttemptOutcome.Started, 1), await harness.Store.StartAttemptAsync(claim.Lease).Bounded());
-        // The worker dies mid-attempt; the next claim finds the only attempt used and dead-letters the job.
+        var claim = await harness.Store.ClaimAsync(delivery, "worker-1").Bounded();
+        Assert.Equal((StartAttemptOutcome.Started, 1), await harness.Store.StartAttemptAsync(claim.Lease, 1, alone: true).Bounded());
+        // The worker dies mid-attempt, running the job alone; the next claim (one crash allowed) dead-letters the job.
         delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync("worker-2", TimeSpan.Zero, 10).Bounded());
 
-        Assert.Equal(ClaimOutcome.DeadLettered, (await harness.Store.ClaimAsync(delivery, "worker-2", MaxAttempts).Bounded()).Outcome);
+        Assert.Equal(ClaimOutcome.DeadLettered, (await harness.Store.ClaimAsync(delivery, "worker-2", maxCrashes: 1).Bounded()).Outcome);
 
         Assert.Equal([jobId], await IdsAsync(harness, "tenant-one"));
         Assert.Empty(await IdsAsync(harness, "tenant-two"));
@@ -102,8 +102,8 @@ public sealed class TenantDeadLetterStoreTests
         Assert.Equal(count, deliveries.Count);
         foreach (var delivery in deliveries)
         {
-            var claim = await harness.Store.ClaimAsync(delivery, "worker-1", MaxAttempts).Bounded();
-            var (_, attempt) = await harness.Store.StartAttemptAsync(claim.Lease).Bounded();
+            var claim = await harness.Store.ClaimAsync(delivery, "worker-1").Bounded();
+            var (_, attempt) = await harness.Store.StartAttemptAsync(claim.Lease, 1).Bounded();
             Assert.True(await harness.Store.FailAsync(claim.Lease, attempt, AttemptOutcome.PermanentFailure,
                 new JobError(AttemptOutcome.PermanentFailure, "refused")).Bounded());
         }

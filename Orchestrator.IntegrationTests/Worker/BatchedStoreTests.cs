@@ -26,13 +26,13 @@ public sealed class BatchedStoreTests
         // Lost: worker-a claimed it and started attempt 1, then died; worker-b took the entry over.
         var lostId = await harness.SubmitAsync(MaxAttempts);
         var lostFirst = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded());
-        Assert.Equal(1, (await store.ClaimAsync(lostFirst, "worker-a", MaxAttempts, startAttempt: true).Bounded()).StartedAttempt);
+        Assert.Equal(1, (await store.ClaimAsync(lostFirst, "worker-a", startAttempt: true).Bounded()).StartedAttempt);
         var lost = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 10).Bounded());
 
         // Final: completed through its entry; a second entry for it (a duplicate enqueue) arrives late.
         var finalId = await harness.SubmitAsync(MaxAttempts);
         var finalFirst = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded());
-        var finalClaim = await store.ClaimAsync(finalFirst, "worker-a", MaxAttempts, startAttempt: true).Bounded();
+        var finalClaim = await store.ClaimAsync(finalFirst, "worker-a", startAttempt: true).Bounded();
         Assert.True(await store.CompleteAsync(finalClaim.Lease, 1, Result).Bounded());
         await harness.Db.StreamAddAsync(harness.Keys.Stream, "jobId", finalId).Bounded();
 
@@ -46,7 +46,7 @@ public sealed class BatchedStoreTests
 
         Delivery[] batch = [read[1], read[2], lost, read[0]];
         var scriptCallsBefore = await ScriptCalls.CountAsync(harness.Db);
-        var results = await store.ClaimManyAsync(batch, "worker-b", MaxAttempts, startAttempt: true).Bounded();
+        var results = await store.ClaimManyAsync(batch, "worker-b", startAttempt: true).Bounded();
         var scriptCalls = await ScriptCalls.CountAsync(harness.Db) - scriptCallsBefore;
 
         Assert.Equal(1, scriptCalls);
@@ -59,12 +59,12 @@ public sealed class BatchedStoreTests
         Assert.Equal(0, results[0].StartedAttempt);
         Assert.Equal(0, results[3].StartedAttempt);
 
-        // Fresh: attempt 1 started and recorded; the returned job is as claimed, before it started.
+        // Fresh: attempt 1 started and recorded; the returned job is as the claim left it.
         var fresh = results[1];
         Assert.Equal(1, fresh.StartedAttempt);
         Assert.Equal(freshId, fresh.Job!.Id);
-        Assert.Equal(JobStatus.Queued, fresh.Job.Status);
-        Assert.Equal(0, fresh.Job.Attempts);
+        Assert.Equal(JobStatus.Processing, fresh.Job.Status);
+        Assert.Equal(1, fresh.Job.Attempts);
         Assert.Equal(1, fresh.Job.Deliveries);
         var freshStored = await harness.GetAsync(freshId);
         Assert.Equal(JobStatus.Processing, freshStored.Status);
@@ -74,12 +74,15 @@ public sealed class BatchedStoreTests
         Assert.Equal(1, freshAttempt.Attempt);
         Assert.Null(freshAttempt.Outcome);
 
-        // Lost: attempt 1 closed as worker-lost, the job returned as retrying, attempt 2 started.
+        // Lost: attempt 1 closed as worker-lost; the job is a suspect, claimed without starting (its
+        // worker starts it once it runs nothing else), returned as the claim left it.
         var reclaimed = results[2];
-        Assert.Equal(2, reclaimed.StartedAttempt);
+        Assert.Equal(0, reclaimed.StartedAttempt);
         Assert.Equal(lostId, reclaimed.Job!.Id);
+        Assert.True(reclaimed.Job.Suspect);
         Assert.Equal(JobStatus.Retrying, reclaimed.Job.Status);
         Assert.Equal(1, reclaimed.Job.Attempts);
+        Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(reclaimed.Lease, 2, alone: true).Bounded());
         Assert.Equal(2, reclaimed.Job.Deliveries);
         Assert.Equal(AttemptOutcome.WorkerLost, reclaimed.Job.Error?.Type);
         var lostStored = await harness.GetAsync(lostId);
@@ -115,7 +118,7 @@ public sealed class BatchedStoreTests
         var ids = await harness.SubmitManyAsync(4, MaxAttempts);
         var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
         Assert.Equal(4, deliveries.Count);
-        var claims = await store.ClaimManyAsync(deliveries, "worker-a", MaxAttempts, startAttempt: true).Bounded();
+        var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
         Assert.All(claims, c => Assert.Equal(1, c.StartedAttempt));
         var (complete, stale, retry, fail) = (claims[0].Lease, claims[1].Lease, claims[2].Lease, claims[3].Lease);
 
@@ -123,8 +126,9 @@ public sealed class BatchedStoreTests
         await store.ReturnUnclaimedAsync("worker-a", [stale.EntryId]).Bounded();
         var taken = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.FromHours(1), 10).Bounded());
         Assert.Equal(stale.EntryId, taken.EntryId);
-        var staleTakeover = await store.ClaimAsync(taken, "worker-b", MaxAttempts, startAttempt: true).Bounded();
-        Assert.Equal(2, staleTakeover.StartedAttempt);
+        var staleTakeover = await store.ClaimAsync(taken, "worker-b", startAttempt: true).Bounded();
+        Assert.True(staleTakeover.Job!.Suspect);
+        Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(staleTakeover.Lease, 2, alone: true).Bounded());
         var staleBefore = await RawAsync(harness, stale.JobId);
 
         // The batch is recorded on a fixed clock, so every time it writes is known exactly.
@@ -203,12 +207,12 @@ public sealed class BatchedStoreTests
         await harness.SubmitManyAsync(3, MaxAttempts);
         var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
         Assert.Equal(3, deliveries.Count);
-        var leases = (await store.ClaimManyAsync(deliveries, "worker-a", MaxAttempts, startAttempt: true).Bounded()).Select(c => c.Lease).ToArray();
+        var leases = (await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded()).Select(c => c.Lease).ToArray();
 
         // worker-a's lease on the middle job lapses and worker-b claims it.
         await store.ReturnUnclaimedAsync("worker-a", [leases[1].EntryId]).Bounded();
         var taken = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.FromHours(1), 10).Bounded());
-        var takeover = await store.ClaimAsync(taken, "worker-b", MaxAttempts, startAttempt: true).Bounded();
+        var takeover = await store.ClaimAsync(taken, "worker-b", startAttempt: true).Bounded();
         Assert.Equal(ClaimOutcome.Claimed, takeover.Outcome);
 
         // Every entry looks a day idle: a renewal is what makes one fresh again (no clock race).

@@ -19,13 +19,13 @@ public sealed class ClaimAndStartTests
         await using var harness = await WorkerHarness.StartAsync();
         var (jobId, delivery) = await SubmitAndReadAsync(harness);
 
-        var claim = await harness.Store.ClaimAsync(delivery, "worker-a", MaxAttempts, startAttempt: true).Bounded();
+        var claim = await harness.Store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
 
         Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
         Assert.Equal(1, claim.StartedAttempt);
-        // The job as claimed, before its attempt started.
-        Assert.Equal(JobStatus.Queued, claim.Job!.Status);
-        Assert.Equal(0, claim.Job.Attempts);
+        // The job as the claim left it: its attempt started.
+        Assert.Equal(JobStatus.Processing, claim.Job!.Status);
+        Assert.Equal(1, claim.Job.Attempts);
         var job = await harness.GetAsync(jobId);
         Assert.Equal(JobStatus.Processing, job.Status);
         Assert.Equal(1, job.Attempts);
@@ -44,13 +44,13 @@ public sealed class ClaimAndStartTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         var (jobId, delivery) = await SubmitAndReadAsync(harness);
-        var first = await harness.Store.ClaimAsync(delivery, "worker-a", MaxAttempts, startAttempt: true).Bounded();
+        var first = await harness.Store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
         Assert.True(await harness.Store.ScheduleRetryAsync(
             first.Lease, first.StartedAttempt, AttemptOutcome.TransientFailure, new JobError("transient", "overloaded"), TimeSpan.FromHours(1)).Bounded());
 
         // Worker A dies while waiting; B reclaims the entry long before the retry is due.
         var reclaimed = Assert.Single(await harness.Store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 10).Bounded());
-        var claim = await harness.Store.ClaimAsync(reclaimed, "worker-b", MaxAttempts, startAttempt: true).Bounded();
+        var claim = await harness.Store.ClaimAsync(reclaimed, "worker-b", startAttempt: true).Bounded();
 
         Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
         Assert.Equal(0, claim.StartedAttempt);
@@ -59,22 +59,25 @@ public sealed class ClaimAndStartTests
         Assert.Equal(1, job.Attempts);
         Assert.NotNull(job.NextAttemptAt);
         // B waits for the schedule, then starts attempt 2 itself.
-        Assert.Equal((StartAttemptOutcome.Started, 2), await harness.Store.StartAttemptAsync(claim.Lease).Bounded());
+        Assert.Equal((StartAttemptOutcome.Started, 2), await harness.Store.StartAttemptAsync(claim.Lease, 2).Bounded());
     }
 
     [Fact]
-    public async Task ClaimWithStart_AttemptLostWithItsWorker_ClosesItAndStartsTheNext()
+    public async Task ClaimWithStart_AttemptLostWithItsWorker_ClosesItAndClaimsTheJobAsASuspect()
     {
         await using var harness = await WorkerHarness.StartAsync();
         var (jobId, delivery) = await SubmitAndReadAsync(harness);
-        var first = await harness.Store.ClaimAsync(delivery, "worker-a", MaxAttempts, startAttempt: true).Bounded();
+        var first = await harness.Store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
         Assert.Equal(1, first.StartedAttempt);
 
         // Worker A dies mid-call; B takes the entry over.
         var reclaimed = Assert.Single(await harness.Store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 10).Bounded());
-        var claim = await harness.Store.ClaimAsync(reclaimed, "worker-b", MaxAttempts, startAttempt: true).Bounded();
+        var claim = await harness.Store.ClaimAsync(reclaimed, "worker-b", startAttempt: true).Bounded();
 
-        Assert.Equal(2, claim.StartedAttempt);
+        // A suspect (its worker died mid-attempt) is only claimed: B starts it once it runs nothing else.
+        Assert.Equal(0, claim.StartedAttempt);
+        Assert.True(claim.Job!.Suspect);
+        Assert.Equal((StartAttemptOutcome.Started, 2), await harness.Store.StartAttemptAsync(claim.Lease, 2, alone: true).Bounded());
         var job = await harness.GetAsync(jobId);
         Assert.Equal(JobStatus.Processing, job.Status);
         Assert.Equal(2, job.Attempts);
@@ -90,14 +93,15 @@ public sealed class ClaimAndStartTests
         await using var harness = await WorkerHarness.StartAsync();
         var (jobId, delivery) = await SubmitAndReadAsync(harness);
 
+        // Each attempt runs alone and is lost with its worker; crashes are not capped here (max crashes above the budget).
         for (var crash = 1; crash <= MaxAttempts; crash++)
         {
-            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}", MaxAttempts, startAttempt: true).Bounded();
-            Assert.Equal(crash, claim.StartedAttempt);
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}", maxCrashes: 100).Bounded();
+            Assert.Equal((StartAttemptOutcome.Started, crash), await harness.Store.StartAttemptAsync(claim.Lease, crash, alone: true).Bounded());
             delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{crash + 1}", TimeSpan.Zero, 10).Bounded());
         }
 
-        var last = await harness.Store.ClaimAsync(delivery, "worker-last", MaxAttempts, startAttempt: true).Bounded();
+        var last = await harness.Store.ClaimAsync(delivery, "worker-last", startAttempt: true, maxCrashes: 100).Bounded();
 
         Assert.Equal(ClaimOutcome.DeadLettered, last.Outcome);
         Assert.Equal(0, last.StartedAttempt);

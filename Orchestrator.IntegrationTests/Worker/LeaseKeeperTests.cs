@@ -50,11 +50,11 @@ public sealed class LeaseKeeperTests
         await harness.SubmitAsync(MaxAttempts);
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
         var delivery = Assert.Single(await harness.Store.ReadNewAsync(reader, "worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
-        var claim = await harness.Store.ClaimAsync(delivery, "worker-a", MaxAttempts, startAttempt: true).Bounded();
+        var claim = await harness.Store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
         Assert.True(await harness.Store.CompleteAsync(claim.Lease, 1, Result).Bounded());
 
-        var keeper = new LeaseKeeper(harness.Store, Options.Create(new WorkerOptions()), TimeProvider.System, NullLogger<LeaseKeeper>.Instance);
-        var execution = new JobExecution(claim.Lease, claim.Job!, MaxAttempts, CancellationToken.None) { RecordingOutcome = recordingOutcome };
+        var keeper = new LeaseKeeper(harness.Store, Options.Create(new WorkerOptions()), NullLogger<LeaseKeeper>.Instance);
+        var execution = new JobExecution(claim.Lease, claim.Job!, CancellationToken.None) { RecordingOutcome = recordingOutcome };
         keeper.Track(execution);
         return (keeper, execution);
     }

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Testing;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
@@ -31,14 +31,15 @@ public sealed class OutcomeWriterTests
         // The stale job: worker-a's lease lapsed mid-attempt and worker-b runs attempt 2 now.
         var staleId = await harness.SubmitAsync(MaxAttempts);
         var staleDelivery = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded());
-        var stale = (await store.ClaimAsync(staleDelivery, "worker-a", MaxAttempts, startAttempt: true).Bounded()).Lease;
+        var stale = (await store.ClaimAsync(staleDelivery, "worker-a", startAttempt: true).Bounded()).Lease;
         var taken = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 10).Bounded());
-        Assert.Equal(2, (await store.ClaimAsync(taken, "worker-b", MaxAttempts, startAttempt: true).Bounded()).StartedAttempt);
+        var takeover = await store.ClaimAsync(taken, "worker-b", startAttempt: true).Bounded();
+        Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(takeover.Lease, 2, alone: true).Bounded());
 
         var ids = await harness.SubmitManyAsync(JobCount, MaxAttempts);
         var deliveries = await store.ReadNewAsync(reader, "worker-a", JobCount + 1, Block).Bounded();
         Assert.Equal(JobCount, deliveries.Count);
-        var claims = await store.ClaimManyAsync(deliveries, "worker-a", MaxAttempts, startAttempt: true).Bounded();
+        var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
         Assert.All(claims, c => Assert.Equal(1, c.StartedAttempt));
 
         var finishes = claims.Select(c => AttemptFinish.Completed(c.Lease, 1, Result)).ToList();
@@ -46,7 +47,8 @@ public sealed class OutcomeWriterTests
         finishes.Insert(staleIndex, AttemptFinish.Completed(stale, 1, new JobResult("stale answer", "stale-model", new TokenUsage(1, 1))));
         // Unstarted spans: they only collect the batch-size tag the writer sets.
         var spans = finishes.Select(f => new Activity("attempt " + f.Lease.JobId)).ToArray();
-        var writer = new OutcomeWriter(store, TimeProvider.System, NullLogger<OutcomeWriter>.Instance);
+        await using var parts = WorkerParts.Create(harness.Connection);
+        var writer = parts.GetRequiredService<OutcomeWriter>();
         // Loads the script first, so every call counted below is one round trip.
         Assert.False(await writer.WriteAsync(AttemptFinish.Completed(new JobLease(JobIds.New(), "0-1", "no-lease", "worker-a"), 1, Result), null, TestContext.Current.CancellationToken).Bounded());
 
@@ -91,17 +93,18 @@ public sealed class OutcomeWriterTests
         await harness.SubmitManyAsync(2, MaxAttempts);
         var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
         Assert.Equal(2, deliveries.Count);
-        var claims = await store.ClaimManyAsync(deliveries, "worker-a", MaxAttempts, startAttempt: true).Bounded();
+        var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
         var (dropped, kept) = (claims[0].Lease, claims[1].Lease);
-        // The log shows when a write has failed for want of Redis (and will be retried).
-        var logger = new FakeLogger<OutcomeWriter>();
-        var writer = new OutcomeWriter(store, TimeProvider.System, logger);
+        // The log shows when a write has failed for want of Redis (and will be retried by the redis pipeline).
+        using var logs = new FakeLoggerProvider();
+        await using var parts = WorkerParts.Create(harness.Connection, logs);
+        var writer = parts.GetRequiredService<OutcomeWriter>();
 
         await harness.Redis.StopAsync(TestContext.Current.CancellationToken).Bounded();
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         var droppedWrite = writer.WriteAsync(AttemptFinish.Completed(dropped, 1, Result), null, cancel.Token);
         var keptWrite = writer.WriteAsync(AttemptFinish.Completed(kept, 1, Result), null, CancellationToken.None);
-        await AsyncWait.WaitUntilAsync(() => logger.Collector.Count > 0, TimeSpan.FromSeconds(30), "the writer has failed to reach Redis");
+        await AsyncWait.WaitUntilAsync(() => logs.Collector.GetSnapshot().Any(r => r.Category == typeof(RedisPipeline).FullName), TimeSpan.FromSeconds(30), "the writer has failed to reach Redis");
         cancel.Cancel();
 
         // While Redis is still down: the cancelled outcome is given up, the other keeps waiting.

@@ -21,13 +21,13 @@ public sealed class PoisonJobTests
 
         for (var crash = 1; crash <= MaxAttempts; crash++)
         {
-            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}", MaxAttempts).Bounded();
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}").Bounded();
             Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
             // The worker dies here, before recording attempt 1. Another worker reclaims the entry.
             delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{crash + 1}", TimeSpan.Zero, 10).Bounded());
         }
 
-        var last = await harness.Store.ClaimAsync(delivery, "worker-last", MaxAttempts).Bounded();
+        var last = await harness.Store.ClaimAsync(delivery, "worker-last").Bounded();
 
         Assert.Equal(ClaimOutcome.DeadLettered, last.Outcome);
         var job = await harness.GetAsync(jobId);
@@ -40,31 +40,64 @@ public sealed class PoisonJobTests
     }
 
     [Fact]
-    public async Task CrashMidAttempt_EveryDelivery_DeadLettersAfterMaxAttemptsWithEachAttemptLost()
+    public async Task CrashMidAttempt_AloneMaxCrashesTimes_DeadLettersAsPoisonJob()
     {
         await using var harness = await WorkerHarness.StartAsync();
         var (jobId, delivery) = await SubmitAndReadAsync(harness);
 
-        for (var crash = 1; crash <= MaxAttempts; crash++)
+        // Crash 1 happens beside other jobs; the job is then a suspect and runs alone: crashes 2 and 3 are its own.
+        for (var crash = 1; crash <= 1 + JobStore.DefaultMaxCrashes; crash++)
         {
-            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}", MaxAttempts).Bounded();
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}", startAttempt: true).Bounded();
             Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
-            Assert.Equal((StartAttemptOutcome.Started, crash), await harness.Store.StartAttemptAsync(claim.Lease).Bounded());
+            Assert.Equal(crash > 1, claim.Job!.Suspect);
+            // A suspect is claimed without starting it: its worker starts it once it runs nothing else.
+            Assert.Equal(crash == 1 ? 1 : 0, claim.StartedAttempt);
+            if (crash > 1)
+            {
+                Assert.Equal((StartAttemptOutcome.Started, crash), await harness.Store.StartAttemptAsync(claim.Lease, crash, alone: true).Bounded());
+            }
+
             // The worker dies mid-call.
             delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{crash + 1}", TimeSpan.Zero, 10).Bounded());
         }
 
-        var last = await harness.Store.ClaimAsync(delivery, "worker-last", MaxAttempts).Bounded();
+        var last = await harness.Store.ClaimAsync(delivery, "worker-last").Bounded();
 
         Assert.Equal(ClaimOutcome.DeadLettered, last.Outcome);
         var job = await harness.GetAsync(jobId);
         Assert.Equal(JobStatus.Failed, job.Status);
-        Assert.Equal(MaxAttempts, job.Attempts);
-        Assert.Equal(Enumerable.Repeat(AttemptOutcome.WorkerLost, MaxAttempts), job.History.Select(a => a.Outcome));
+        Assert.Equal("poison-job", job.Error?.Type);
+        Assert.Equal(3, job.Attempts);
+        Assert.Equal(Enumerable.Repeat(AttemptOutcome.WorkerLost, 3), job.History.Select(a => a.Outcome));
         Assert.All(job.History, a => Assert.NotNull(a.EndedAt));
-        // The job's error says why it is dead: its attempts are used up (each lost with its worker).
-        Assert.Equal("attempts-exhausted", job.Error?.Type);
         await AssertDeadLetteredAndOffTheStreamAsync(harness, jobId);
+    }
+
+    [Fact]
+    public async Task CrashMidAttempt_AlwaysBesideOtherJobs_NeverChargedNorDeadLettered()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var (jobId, delivery) = await SubmitAndReadAsync(harness);
+
+        // More crashes than attempts, each while the job shared its process: none is the job's doing.
+        for (var crash = 1; crash <= MaxAttempts + 1; crash++)
+        {
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}").Bounded();
+            Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
+            Assert.Equal((StartAttemptOutcome.Started, crash), await harness.Store.StartAttemptAsync(claim.Lease, crash).Bounded());
+            delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{crash + 1}", TimeSpan.Zero, 10).Bounded());
+        }
+
+        var last = await harness.Store.ClaimAsync(delivery, "worker-last").Bounded();
+
+        Assert.Equal(ClaimOutcome.Claimed, last.Outcome);
+        Assert.True(last.Job!.Suspect);
+        Assert.Equal(MaxAttempts + 1, last.Job.UnchargedAttempts);
+        var job = await harness.GetAsync(jobId);
+        Assert.Equal(Enumerable.Repeat(AttemptOutcome.WorkerLost, MaxAttempts + 1), job.History.Select(a => a.Outcome));
+        // Run alone, it still has its whole budget.
+        Assert.Equal((StartAttemptOutcome.Started, MaxAttempts + 2), await harness.Store.StartAttemptAsync(last.Lease, MaxAttempts + 2, alone: true).Bounded());
     }
 
     [Fact]
@@ -76,13 +109,13 @@ public sealed class PoisonJobTests
         // Many shutdowns in a row, each handing the job back: never a reason to dead-letter it.
         for (var handBack = 1; handBack <= MaxAttempts * 2; handBack++)
         {
-            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{handBack}", MaxAttempts).Bounded();
+            var claim = await harness.Store.ClaimAsync(delivery, $"worker-{handBack}").Bounded();
             Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
             Assert.True(await harness.Store.ReleaseAsync(claim.Lease).Bounded());
             delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{handBack + 1}", TimeSpan.FromSeconds(30), 10).Bounded());
         }
 
-        var final = await harness.Store.ClaimAsync(delivery, "worker-last", MaxAttempts).Bounded();
+        var final = await harness.Store.ClaimAsync(delivery, "worker-last").Bounded();
 
         Assert.Equal(ClaimOutcome.Claimed, final.Outcome);
         Assert.Equal(1, (await harness.GetAsync(jobId)).Deliveries);

@@ -25,15 +25,15 @@ public sealed class StaleWorkerTests
 
         // Worker A reads, claims and starts attempt 1 ...
         var delivery = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
-        var claimA = await store.ClaimAsync(delivery, "worker-a", 5).Bounded();
+        var claimA = await store.ClaimAsync(delivery, "worker-a").Bounded();
         Assert.Equal(ClaimOutcome.Claimed, claimA.Outcome);
         var leaseA = claimA.Lease;
-        Assert.Equal((StartAttemptOutcome.Started, 1), await store.StartAttemptAsync(leaseA).Bounded());
+        Assert.Equal((StartAttemptOutcome.Started, 1), await store.StartAttemptAsync(leaseA, 1).Bounded());
 
         // ... then stalls; worker B's reclaim takes the entry over (idle time 0 stands in for a lapsed lease).
         var reclaimed = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 10).Bounded());
         Assert.Equal(delivery.EntryId, reclaimed.EntryId);
-        var claimB = await store.ClaimAsync(reclaimed, "worker-b", 5).Bounded();
+        var claimB = await store.ClaimAsync(reclaimed, "worker-b").Bounded();
         Assert.Equal(ClaimOutcome.Claimed, claimB.Outcome);
         var leaseB = claimB.Lease;
         Assert.NotEqual(leaseA.Token, leaseB.Token);
@@ -45,7 +45,7 @@ public sealed class StaleWorkerTests
         Assert.False(await store.ScheduleRetryAsync(leaseA, 1, AttemptOutcome.TransientFailure, new JobError("transient", "stale"), TimeSpan.FromSeconds(1)).Bounded());
         Assert.False(await store.FailAsync(leaseA, 1, AttemptOutcome.PermanentFailure, new JobError("invalid-request", "stale")).Bounded());
         Assert.False(await store.ReleaseAsync(leaseA).Bounded());
-        Assert.Equal(StartAttemptOutcome.LeaseLost, (await store.StartAttemptAsync(leaseA).Bounded()).Outcome);
+        Assert.Equal(StartAttemptOutcome.LeaseLost, (await store.StartAttemptAsync(leaseA, 2).Bounded()).Outcome);
 
         var afterStale = await harness.GetAsync(jobId);
         Assert.Equal(JobStatus.Retrying, afterStale.Status);
@@ -58,7 +58,7 @@ public sealed class StaleWorkerTests
 
         // B's attempt 2 runs and completes.
         Assert.True(await store.RenewLeaseAsync(leaseB).Bounded());
-        Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(leaseB).Bounded());
+        Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(leaseB, 2).Bounded());
         Assert.True(await store.CompleteAsync(leaseB, 2, FreshResult).Bounded());
 
         // A's late completion, after B finished, is still rejected and overwrites nothing.
@@ -81,10 +81,10 @@ public sealed class StaleWorkerTests
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString)
             .WaitAsync(WorkerHarness.CommandTimeout, TestContext.Current.CancellationToken);
         var delivery = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
-        var lease = (await store.ClaimAsync(delivery, "worker-a", 5).Bounded()).Lease;
-        Assert.Equal((StartAttemptOutcome.Started, 1), await store.StartAttemptAsync(lease).Bounded());
+        var lease = (await store.ClaimAsync(delivery, "worker-a").Bounded()).Lease;
+        Assert.Equal((StartAttemptOutcome.Started, 1), await store.StartAttemptAsync(lease, 1).Bounded());
         Assert.True(await store.ScheduleRetryAsync(lease, 1, AttemptOutcome.TransientFailure, new JobError("transient", "overloaded"), TimeSpan.Zero).Bounded());
-        Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(lease).Bounded());
+        Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(lease, 2).Bounded());
 
         // A duplicate record for attempt 1 (a retried write whose first try did land) changes nothing.
         Assert.False(await store.CompleteAsync(lease, 1, StaleResult).Bounded());

@@ -2,141 +2,175 @@
   claim: a worker takes delivered (or reclaimed) stream entries, any number in one call, and
   becomes each job's lease holder. A new random lease token fences out any earlier holder: every
   later write checks it. One call for a whole XREADGROUP batch keeps Redis work and round trips
-  per job low; each job is claimed exactly as it would be alone.
+  per job low; each job is claimed exactly as it would be alone, and a job that cannot be claimed
+  (a value that does not parse, a step that fails) is set aside without touching the others.
 
   KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set (all tenants); the tenant's own
                                set is KEYS[2] .. ':' .. tenant (same hash tag), written beside it
   KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
 
   ARGV[1]  consumer group      ARGV[2]  consumer name
-  ARGV[3]  now, Unix ms        ARGV[4]  max attempts (also the cap on deliveries: poison jobs)
-  ARGV[5]  '1' to start the next attempt too, when the job may start now; '' claim only
+  ARGV[3]  now, Unix ms
+  ARGV[4]  '1' to start the next attempt too, when the job may start now; '' claim only
+  ARGV[5]  max crashes (Worker:MaxCrashes): crashes while running alone before 'poison-job'
   ARGV[4 + 2i], ARGV[5 + 2i]   job i's stream entry id and new lease token
 
-  Starting here does what start-attempt.lua does, in the same round trip: the attempt is recorded
-  durably before the LLM is called. It starts only a job that is queued or retrying, due
-  (nextAttemptAt ≤ now) and has an attempt left; a job waiting for a retry is only claimed, and
-  its caller waits and calls start-attempt.lua itself. A draining worker passes '' (it must not
-  start work it would hand back at once).
+  The attempt budget is the job's own maxAttempts, fixed when it was submitted. Starting here does
+  what start-attempt.lua does, in the same round trip: the attempt is recorded durably before the
+  LLM is called. It starts only a job that is queued or retrying, due (nextAttemptAt ≤ now) and
+  has an attempt left; a job waiting for a retry is only claimed, and its caller waits and calls
+  start-attempt.lua itself. A draining worker passes '' (it must not start work it would hand back).
+
+  Poison isolation: a job found 'processing' lost its worker mid-attempt. It becomes a suspect
+  (suspect = 1): this claim does not start it, and its worker runs it alone (start-attempt.lua
+  records aloneAttempt). If the lost attempt ran alone, the crash was the job's: crashes + 1, and at
+  max crashes it is dead-lettered as 'poison-job'. If it ran beside other jobs, nobody can tell
+  whose crash it was: the attempt stays in the history as worker-lost but is not charged to the
+  job's budget (sharedLosses + 1; the budget is maxAttempts + sharedLosses attempts, and the
+  delivery cap, for jobs that are not suspects, maxAttempts + sharedLosses deliveries).
+
+  Re-sent: the claim is identified by its lease token. A call that already applied (its reply was
+  lost) finds its token in lastClaim, with claimReply ('dead-lettered', 'corrupt' or the attempt
+  it started), and answers as it did, changing nothing.
 
   Returns one reply per job, in order:
            {'missing'}        job expired or never existed; entry acknowledged
          | {'terminal'}       job already final; entry acknowledged (a late duplicate delivery)
          | {'dead-lettered'}  attempts or deliveries exhausted; job failed and dead-lettered
+         | {'corrupt', why}   job set aside: failed, dead-lettered with error type 'corrupt'
          | {'ok', started, field, value, …}  started: the number of the attempt this claim started,
-                              or 0 when none; then the job hash as claimed, before that attempt
-                              started (HGETALL shape; a field may repeat, the later value wins)
+                              or 0 when none; then the job hash as this claim left it (HGETALL shape)
 ]]
 local stream, deadLetters = KEYS[1], KEYS[2]
 local group, consumer, now = ARGV[1], ARGV[2], ARGV[3]
-local maxAttempts = tonumber(ARGV[4])
-local startNow = ARGV[5] == '1'
+local startNow = ARGV[4] == '1'
+local maxCrashes = tonumber(ARGV[5])
+
+--@include job
+
+local function hashReply(job, started)
+  local reply = {'ok', started}
+  local hash = redis.call('HGETALL', job)
+  for i = 1, #hash do reply[i + 2] = hash[i] end
+  return reply
+end
 
 local function claim(job, history, entryId, token)
-  local function ack()
-    redis.call('XACK', stream, group, entryId)
-    redis.call('XDEL', stream, entryId)
-  end
-
-  -- One read gives every field this needs and the reply; the writes are gathered into one HSET.
   local hash = redis.call('HGETALL', job)
   if #hash == 0 then
-    ack()
+    ack(stream, group, entryId)
     return {'missing'}
   end
   local f = {}
   for i = 1, #hash, 2 do f[hash[i]] = hash[i + 1] end
+
+  if f.lastClaim == token then
+    -- This very claim applied already; its reply was lost.
+    if f.claimReply == 'dead-lettered' then return {'dead-lettered'} end
+    if f.claimReply == 'corrupt' then return {'corrupt', cjson.decode(f.error).message} end
+    return hashReply(job, tonumber(f.claimReply))
+  end
+
   local status = f.status
   if status == 'completed' or status == 'failed' then
-    ack()
+    ack(stream, group, entryId)
     return {'terminal'}
   end
 
+  -- Everything is read and checked before the first write: a job that fails here is set aside unchanged.
   local deliveries = tonumber(f.deliveries or '0') + 1
-  local attempts = tonumber(f.attempts or '0')
-  local nextAttemptAt = f.nextAttemptAt
-  -- The fields this claim sets: written below and appended to the reply (later pairs win).
-  local claimed = {'deliveries', deliveries, 'lease', token, 'leaseOwner', consumer, 'maxAttempts', maxAttempts, 'entryId', entryId}
+  local attempts = tonumber(f.attempts or '0') + 0
+  local maxAttempts = tonumber(f.maxAttempts) + 0
+  local crashes = tonumber(f.crashes or '0') + 0
+  local sharedLosses = tonumber(f.sharedLosses or '0') + 0
+  if status ~= 'queued' and status ~= 'retrying' and status ~= 'processing' then
+    error('unknown status ' .. tostring(status))
+  end
+  local lostEntry
+  if status == 'processing' then
+    local last = redis.call('LINDEX', history, -1)
+    if last then lostEntry = cjson.decode(last) end
+  end
+  local lastError = f.error and f.error ~= '' and cjson.decode(f.error) or nil
 
+  -- The fields this claim sets.
+  local writes = {'deliveries', deliveries, 'lease', token, 'leaseOwner', consumer, 'entryId', entryId, 'lastClaim', token}
+  local function put(...)
+    for _, v in ipairs({...}) do writes[#writes + 1] = v end
+  end
+
+  local nextAttemptAt = f.nextAttemptAt
   local lastAttemptLost = false
   if status == 'processing' then
     -- The previous holder died or lost its lease mid-attempt. That attempt counts: close it as lost.
-    local last = redis.call('LINDEX', history, -1)
-    if last then
-      local entry = cjson.decode(last)
-      if entry.outcome == nil then
-        entry.endedAt = tonumber(now)
-        entry.outcome = 'worker-lost'
-        entry.error = {type = 'worker-lost', message = 'The worker running this attempt stopped before recording an outcome.'}
-        redis.call('LSET', history, -1, cjson.encode(entry))
-      end
+    if lostEntry and lostEntry.outcome == nil then
+      lostEntry.endedAt = tonumber(now)
+      lostEntry.outcome = 'worker-lost'
+      lostEntry.error = {type = 'worker-lost', message = 'The worker running this attempt stopped before recording an outcome.'}
+      redis.call('LSET', history, -1, cjson.encode(lostEntry))
     end
-    local lost = cjson.encode({type = 'worker-lost', message = 'The worker running attempt ' .. attempts .. ' stopped before recording an outcome.'})
-    for _, v in ipairs({'status', 'retrying', 'nextAttemptAt', now, 'updatedAt', now, 'error', lost}) do
-      table.insert(claimed, v)
+    if f.aloneAttempt == tostring(attempts) then
+      crashes = crashes + 1
+    else
+      sharedLosses = sharedLosses + 1
     end
+    put('status', 'retrying', 'nextAttemptAt', now, 'updatedAt', now, 'suspect', '1', 'crashes', crashes, 'sharedLosses', sharedLosses,
+      'error', cjson.encode({type = 'worker-lost', message = 'The worker running attempt ' .. attempts .. ' stopped before recording an outcome.'}))
     status = 'retrying'
     nextAttemptAt = now
     lastAttemptLost = true
   end
 
   local deadError
-  if attempts >= maxAttempts then
+  local budget = maxAttempts + sharedLosses
+  if crashes >= maxCrashes then
+    deadError = {type = 'poison-job', message = 'Crashed its worker ' .. crashes .. ' times while running alone; a job that keeps stopping its worker is dead-lettered.'}
+  elseif attempts >= budget then
     deadError = {type = 'attempts-exhausted', message = 'All ' .. maxAttempts .. ' attempts were used; the last one did not finish.'}
     -- A job whose last attempt finished keeps that attempt's error; one whose last attempt was lost
     -- with its worker says that its attempts are used up (the attempt itself is marked worker-lost).
-    if f.error and not lastAttemptLost then deadError = cjson.decode(f.error) end
-  elseif deliveries > maxAttempts then
+    if lastError and not lastAttemptLost then deadError = lastError end
+  elseif deliveries > budget and f.suspect ~= '1' and not lastAttemptLost then
+    -- The delivery cap catches a job that stops its worker before its attempt starts. A suspect is
+    -- bounded by max crashes instead: waiting for its turn in a worker that another job crashed is
+    -- not its doing.
     deadError = {type = 'poison-job', message = 'Delivered ' .. deliveries .. ' times without finishing; a job that keeps stopping its worker is dead-lettered.'}
   end
 
   if deadError then
-    redis.call('HSET', job, 'deliveries', deliveries, 'maxAttempts', maxAttempts, 'entryId', entryId, 'status', 'failed', 'error', cjson.encode(deadError), 'completedAt', now, 'updatedAt', now)
+    put('status', 'failed', 'error', cjson.encode(deadError), 'completedAt', now, 'updatedAt', now, 'claimReply', 'dead-lettered')
+    redis.call('HSET', job, unpack(writes))
     redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
-    redis.call('ZADD', deadLetters, now, f.id)
-    -- [tenant dead letters] The tenant's own dead-letter set beside the global one, so a tenant's
-    -- listing reads only its jobs: KEYS[2] .. ':' .. tenant (same hash tag, so same slot).
-    -- A job stored before tenants existed has no 'tenant' field and belongs to 'default'.
-    redis.call('ZADD', deadLetters .. ':' .. (f.tenant or 'default'), now, f.id)
-    -- [/tenant dead letters]
-    ack()
-    local retention = tonumber(f.retentionMs or '0')
-    if retention > 0 then
-      redis.call('PEXPIRE', job, retention)
-      redis.call('PEXPIRE', history, retention)
-    end
+    finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, true, now, f.tenant)
     return {'dead-lettered'}
   end
 
-  local writes = {unpack(claimed)}
   local started = 0
-  if startNow and (status == 'queued' or status == 'retrying')
-      and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < maxAttempts then
+  -- A suspect is only claimed: its worker starts it once it runs nothing else.
+  if startNow and f.suspect ~= '1' and not lastAttemptLost and (status == 'queued' or status == 'retrying')
+      and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < budget then
     -- As start-attempt.lua: the attempt counts from here, even if the worker dies before the call.
     started = attempts + 1
-    for _, v in ipairs({'status', 'processing', 'attempts', started, 'updatedAt', now}) do
-      table.insert(writes, v)
-    end
-    if not f.firstAttemptAt then
-      table.insert(writes, 'firstAttemptAt')
-      table.insert(writes, now)
-    end
+    put('status', 'processing', 'attempts', started, 'updatedAt', now)
+    if not f.firstAttemptAt then put('firstAttemptAt', now) end
   end
+  put('claimReply', started)
   redis.call('HSET', job, unpack(writes))
   if started > 0 then
     if nextAttemptAt then redis.call('HDEL', job, 'nextAttemptAt') end
     redis.call('RPUSH', history, cjson.encode({attempt = started, startedAt = tonumber(now)}))
   end
-
-  -- The job as claimed, before the attempt this claim started: the hash as read, then the claim's fields.
-  local reply = {'ok', started}
-  for i = 1, #hash do reply[i + 2] = hash[i] end
-  for i = 1, #claimed do reply[#hash + 2 + i] = claimed[i] end
-  return reply
+  return hashReply(job, started)
 end
 
 local replies = {}
 for i = 1, (#KEYS - 2) / 2 do
-  replies[i] = claim(KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[4 + 2 * i], ARGV[5 + 2 * i])
+  local job, history, entryId = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[4 + 2 * i]
+  local token = ARGV[5 + 2 * i]
+  replies[i] = isolated(stream, group, deadLetters, job, history, entryId, now, claim, job, history, entryId, token)
+  if replies[i][1] == 'corrupt' and redis.call('TYPE', job).ok == 'hash' then
+    -- Remembered, so that this claim sent again answers the same.
+    redis.call('HSET', job, 'lastClaim', token, 'claimReply', 'corrupt')
+  end
 end
 return replies

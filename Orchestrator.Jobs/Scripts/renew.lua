@@ -1,18 +1,19 @@
 --[[
   renew: extend the leases of jobs the caller still holds, any number in one call, by resetting
   the idle time of each pending stream entry (XAUTOCLAIM in other workers only takes entries idle
-  past the lease).
+  past the lease). Idempotent: sent again, it does the same again.
 
   KEYS[1]  jobs stream         KEYS[1 + i]  job i's hash (i = 1 … n)
   ARGV[1]  consumer group      ARGV[2]  consumer name
   ARGV[1 + 2i], ARGV[2 + 2i]   job i's stream entry id and lease token
 
   Returns one integer per job, in order: 1 when the lease is still the caller's, 0 when another
-  worker has claimed the job.
+  worker has claimed the job (or its key is no longer a job hash: the claim that comes next sets it aside).
 ]]
 local replies = {}
 for i = 1, #KEYS - 1 do
-  if redis.call('HGET', KEYS[1 + i], 'lease') == ARGV[2 + 2 * i] then
+  local ok, lease = pcall(redis.call, 'HGET', KEYS[1 + i], 'lease')
+  if ok and lease == ARGV[2 + 2 * i] then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[1 + 2 * i], 'JUSTID')
     replies[i] = 1
   else

@@ -31,6 +31,20 @@ public sealed class LatencyClockTests
     }
 
     [Fact]
+    public async Task WaitAsync_Cancelled_LeavesTheQueueAtOnce()
+    {
+        var clock = new LatencyClock();
+        using var cancellation = new CancellationTokenSource();
+        var wait = clock.WaitAsync(TimeSpan.FromMinutes(5), cancellation.Token);
+        Assert.Equal(1, clock.Pending);
+
+        await cancellation.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => wait.WaitAsync(Bound, TestContext.Current.CancellationToken));
+        Assert.Equal(0, clock.Pending);
+    }
+
+    [Fact]
     public async Task WaitAsync_Cancelled_EndsCancelledBeforeItsDeadline()
     {
         using var cancellation = new CancellationTokenSource();

@@ -18,7 +18,8 @@ internal sealed class LatencyClock
     // A monitor, not a Lock: the clock sleeps with Monitor.Wait and is woken with Monitor.Pulse.
     private readonly object _gate = new();
 
-    private LatencyClock()
+    /// <summary>A clock of its own (tests); the worker uses <see cref="Shared"/>.</summary>
+    internal LatencyClock()
     {
         new Thread(Run) { IsBackground = true, Name = "Simulator latency clock" }.Start();
     }
@@ -27,6 +28,18 @@ internal sealed class LatencyClock
     public static LatencyClock Shared => LazyShared.Value;
 
     private static Lazy<LatencyClock> LazyShared { get; } = new(() => new LatencyClock());
+
+    /// <summary>Waits queued and not yet due (a cancelled wait leaves the queue at once).</summary>
+    internal int Pending
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _due.Count;
+            }
+        }
+    }
 
     public Task WaitAsync(TimeSpan delay, CancellationToken cancellationToken)
     {
@@ -43,8 +56,26 @@ internal sealed class LatencyClock
             }
         }
 
-        // A cancelled wait stays queued until its deadline; completing it then does nothing.
-        return cancellationToken.CanBeCanceled ? wait.Task.WaitAsync(cancellationToken) : wait.Task;
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return wait.Task;
+        }
+
+        // A cancelled wait leaves the queue at once: a long wait cancelled early (an attempt timed
+        // out, a shutdown) must not stay queued, holding its task, until its deadline.
+        var registration = cancellationToken.Register(static state =>
+        {
+            var (clock, wait, token) = ((LatencyClock, TaskCompletionSource, CancellationToken))state!;
+            lock (clock._gate)
+            {
+                clock._due.Remove(wait, out _, out _);
+            }
+
+            wait.TrySetCanceled(token);
+        }, (this, wait, cancellationToken));
+        _ = wait.Task.ContinueWith(static (_, r) => ((CancellationTokenRegistration)r!).Dispose(), registration, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return wait.Task;
     }
 
     private void Run()

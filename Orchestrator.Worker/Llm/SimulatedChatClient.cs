@@ -34,6 +34,12 @@ public sealed class SimulatedChatClient(IOptions<SimulatorOptions> options, Time
             : null;
         var attempt = chatOptions?.AdditionalProperties?.TryGetValue(SimulatorHints.AttemptProperty, out var a) == true && a is int n ? n : 1;
 
+        if (_options.AllowCrashHint && metadata?.GetValueOrDefault(SimulatorHints.CrashProcess) == "true")
+        {
+            // As a native crash or an OOM kill would: no shutdown, nothing handed back.
+            Environment.FailFast("simulator.crashProcess: this job crashes its worker (Simulator:AllowCrashHint is on).");
+        }
+
         var latency = Hint(metadata, SimulatorHints.LatencyMs) is { } ms ? TimeSpan.FromMilliseconds(ms) : _options.Latency;
         var failureRate = Hint(metadata, SimulatorHints.FailureRate) ?? _options.FailureRate;
         double roll;

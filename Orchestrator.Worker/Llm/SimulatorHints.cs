@@ -15,6 +15,12 @@ public static class SimulatorHints
     /// <summary>"true": every attempt fails with a permanent error.</summary>
     public const string PermanentFailure = "simulator.permanentFailure";
 
+    /// <summary>
+    /// "true": the worker process dies abruptly when an attempt of this job starts, as a job that
+    /// crashes its worker would (a poison job). Obeyed only with <c>Simulator:AllowCrashHint</c>.
+    /// </summary>
+    public const string CrashProcess = "simulator.crashProcess";
+
     /// <summary>Overrides <c>Simulator:Latency</c> for this job, in milliseconds.</summary>
     public const string LatencyMs = "simulator.latencyMs";
 

@@ -22,6 +22,13 @@ public sealed class SimulatorOptions : IValidatableObject
     /// <summary>Seed for reproducible failures; unset means a different sequence every run.</summary>
     public int? Seed { get; set; }
 
+    /// <summary>
+    /// Whether the job metadata hint <c>simulator.crashProcess: "true"</c> is obeyed: the worker
+    /// process then dies abruptly when such a job's attempt starts (tests and demos of poison-job
+    /// isolation). Default false: the hint is ignored, so no client can crash a worker.
+    /// </summary>
+    public bool AllowCrashHint { get; set; }
+
     /// <summary>The model name the simulator reports. Default "simulated-llm".</summary>
     [Required]
     public string Model { get; set; } = "simulated-llm";

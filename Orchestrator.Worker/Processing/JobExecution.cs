@@ -16,11 +16,13 @@ internal sealed class JobExecution : IAttemptState, IDisposable
     private int _startedAttempt;
     private bool _recordingOutcome;
 
-    public JobExecution(JobLease lease, Job job, int maxAttempts, CancellationToken hardStop)
+    public JobExecution(JobLease lease, Job job, CancellationToken hardStop)
     {
         Lease = lease;
         Job = job;
-        MaxAttempts = maxAttempts;
+        // The job's own budget, fixed when it was submitted (claim.lua enforces the same number),
+        // plus the attempts lost beside a crashing job, which are not charged to it.
+        MaxAttempts = (job.MaxAttempts ?? 1) + job.UnchargedAttempts;
         Attempt = job.Attempts;
         _cancellation = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
     }
@@ -32,6 +34,9 @@ internal sealed class JobExecution : IAttemptState, IDisposable
     public int Attempt { get; set; }
 
     public int MaxAttempts { get; }
+
+    /// <summary>Whether the job is a suspect and runs alone (see <see cref="SoloGate"/>).</summary>
+    public bool Alone { get; init; }
 
     /// <summary>Whether this worker took the job over from one whose lease lapsed.</summary>
     public bool Reclaimed { get; init; }

@@ -20,30 +20,35 @@ internal sealed class JobProcessor(
     JobStore store,
     IChatClient chatClient,
     ResiliencePipelineProvider<string> pipelines,
-    IOptions<RetryOptions> retryOptions,
     LeaseKeeper leases,
+    SoloGate solo,
     OutcomeWriter outcomes,
     OrchestratorMetrics metrics,
     TimeProvider timeProvider,
     ILogger<JobProcessor> logger)
 {
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(LlmPipeline.Name);
+    private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
     private readonly ChatClientMetadata? _chatClientMetadata = chatClient.GetService<ChatClientMetadata>();
 
     /// <summary>
     /// Runs a job the worker has claimed (<see cref="JobWorker"/> claims each batch it reads in one
     /// call); a claim that found nothing to run is only logged.
     /// </summary>
-    public async Task ProcessAsync(ClaimResult claim, Delivery delivery, Action<JobExecution> onHeld, CancellationToken hardStop)
+    /// <param name="drain">Whether the worker is shutting down; read once the job is tracked, so no drain is missed.</param>
+    public async Task ProcessAsync(ClaimResult claim, Delivery delivery, Func<bool> drain, CancellationToken hardStop)
     {
-        var maxAttempts = retryOptions.Value.MaxAttempts;
         switch (claim.Outcome)
         {
             case ClaimOutcome.Missing or ClaimOutcome.AlreadyFinal:
                 WorkerLog.Skipped(logger, delivery.JobId, claim.Outcome.ToString());
                 return;
             case ClaimOutcome.DeadLettered:
-                WorkerLog.DeadLetteredOnClaim(logger, delivery.JobId, maxAttempts);
+                WorkerLog.DeadLetteredOnClaim(logger, delivery.JobId);
+                metrics.JobsDeadLettered.Add(1);
+                return;
+            case ClaimOutcome.Corrupt:
+                WorkerLog.SetAside(logger, delivery.JobId, claim.Reason ?? "unknown");
                 metrics.JobsDeadLettered.Add(1);
                 return;
         }
@@ -54,10 +59,10 @@ internal sealed class JobProcessor(
         if (delivery.Reclaimed)
         {
             metrics.JobsReclaimed.Add(1, new KeyValuePair<string, object?>(OrchestratorTags.Tenant, job.Tenant));
-            WorkerLog.Reclaimed(logger, job.Id, job.Attempts, AttemptSpan.SubmissionTraceId(job));
+            WorkerLog.Reclaimed(logger, job.Id, claim.StartedAttempt > 0 ? job.Attempts - 1 : job.Attempts, AttemptSpan.SubmissionTraceId(job));
         }
 
-        using var execution = new JobExecution(claim.Lease, job, maxAttempts, hardStop) { RetryRecorder = RecordRetryAsync, Reclaimed = delivery.Reclaimed };
+        using var execution = new JobExecution(claim.Lease, job, hardStop) { RetryRecorder = RecordRetryAsync, Reclaimed = delivery.Reclaimed, Alone = job.Suspect };
         if (claim.StartedAttempt > 0)
         {
             // The attempt is recorded: it runs even if a drain begins now, as a started call would.
@@ -65,9 +70,14 @@ internal sealed class JobProcessor(
         }
 
         leases.Track(execution);
-        onHeld(execution);
+        if (drain())
+        {
+            execution.BeginDrain();
+        }
         try
         {
+            // A suspect waits until nothing else runs here; any other job while a suspect is held.
+            using var turn = await solo.EnterAsync(execution.Alone, execution.Token).ConfigureAwait(false);
             await RunAsync(execution).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (execution.Token.IsCancellationRequested)
@@ -122,8 +132,9 @@ internal sealed class JobProcessor(
         if (execution.TakeStartedAttempt() is not { } attempt)
         {
             StartAttemptOutcome outcome;
-            (outcome, attempt) = await RedisRetry.RunAsync(
-                () => store.StartAttemptAsync(execution.Lease), "start attempt", logger, timeProvider, cancellationToken).ConfigureAwait(false);
+            var next = execution.Attempt + 1;
+            (outcome, attempt) = await _redis.ExecuteRedisAsync(
+                "start attempt", _ => store.StartAttemptAsync(execution.Lease, next, execution.Alone), cancellationToken).ConfigureAwait(false);
             if (outcome != StartAttemptOutcome.Started)
             {
                 execution.OnLeaseLost();
@@ -262,7 +273,7 @@ internal sealed class JobProcessor(
                 WorkerLog.Released(logger, execution.Job.Id, execution.Attempt, AttemptSpan.SubmissionTraceId(execution.Job));
             }
         }
-        catch (Exception e) when (e is StackExchange.Redis.RedisConnectionException or StackExchange.Redis.RedisTimeoutException)
+        catch (Exception e) when (RedisFailure.IsTransient(e))
         {
             // Not released: another worker reclaims the job once the lease lapses. Nothing is lost.
             WorkerLog.RedisUnavailable(logger, "release", TimeSpan.Zero, e);

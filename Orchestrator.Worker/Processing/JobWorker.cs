@@ -2,21 +2,27 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
-using StackExchange.Redis;
+using Orchestrator.Worker.Resilience;
+using Polly;
+using Polly.Registry;
 
 namespace Orchestrator.Worker.Processing;
 
 /// <summary>
 /// The worker loop: fetch new entries (blocking read) and reclaim lapsed ones, up to
 /// <c>Worker:Concurrency</c> jobs at once, each run by <see cref="JobProcessor"/> in its own task so
-/// one bad job never stops the host. On shutdown: stop fetching, hand back waiting jobs at once,
+/// one bad job never stops the host. Every loop (fetch, lease, stats) runs under the
+/// <see cref="LoopSupervisor"/> and every Redis call through the <c>redis</c> pipeline, so nothing
+/// but a stop request ends the process. On shutdown: stop fetching, hand back waiting jobs at once,
 /// let running LLM calls finish within the host's shutdown timeout, then hand back the rest.
 /// </summary>
 internal sealed class JobWorker(
     JobStore store,
     JobProcessor processor,
-    IOptions<RetryOptions> retryOptions,
     LeaseKeeper leases,
+    SoloGate solo,
+    LoopSupervisor loops,
+    ResiliencePipelineProvider<string> pipelines,
     BlockingRedisConnection blockingConnection,
     OrchestratorMetrics metrics,
     IOptions<WorkerOptions> options,
@@ -24,13 +30,27 @@ internal sealed class JobWorker(
     ILogger<JobWorker> logger) : BackgroundService
 {
     private const int MaxBatch = 64;
+    // Bounds one reclaim round: with one free slot a step looks at 10 pending entries, so this
+    // covers 10,000 of them; a longer list is covered over the next rounds (the cursor is kept).
+    private const int MaxReclaimSteps = 1_000;
+    // A consumer unseen this many leases with nothing pending is a stopped worker's.
+    private const int ConsumerIdleLeases = 10;
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan SuspectPause = TimeSpan.FromMilliseconds(20);
 
     private readonly WorkerOptions _options = options.Value;
+    private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
     private readonly SemaphoreSlim _slots = new(options.Value.Concurrency, options.Value.Concurrency);
     private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _hardStop = new();
+    // Claims run beside the next read instead of before it, so a busy worker refills its free slots
+    // without waiting a claim's round trip; the fetch loop ends only once they are done.
+    private readonly List<Task> _claims = [];
     private volatile bool _draining;
+    private Task _leaseLoop = Task.CompletedTask;
+    private long _lastReclaim = long.MinValue;
+    private long _lastPrune = long.MinValue;
+    private string _reclaimCursor = ReclaimPage.Start;
     private QueueStats? _stats;
 
     /// <summary>This process's consumer name in the group: unique per process, readable in XINFO.</summary>
@@ -43,18 +63,17 @@ internal sealed class JobWorker(
         metrics.Meter.CreateObservableGauge("orchestrator.dead_letters", () => _stats?.DeadLetters ?? 0, "{job}", "Jobs in the dead-letter list.");
 
         WorkerLog.Started(logger, Consumer, _options.Concurrency, _options.LeaseTimeout);
+        // Leases are renewed until the hard stop (StopAsync awaits it): jobs finishing during a drain keep theirs.
+        _leaseLoop = RunLeaseLoopAsync(_hardStop.Token);
+        var statsLoop = RunStatsLoopAsync(stoppingToken);
         try
         {
-            await RedisRetry.RunAsync(async () => { await store.EnsureConsumerGroupAsync().ConfigureAwait(false); return true; },
-                "create consumer group", logger, timeProvider, stoppingToken).ConfigureAwait(false);
-            var leaseLoop = leases.RunAsync(_hardStop.Token);
-            var statsLoop = StatsLoopAsync(stoppingToken);
-            await FetchLoopAsync(stoppingToken).ConfigureAwait(false);
-            await statsLoop.ConfigureAwait(false);
-            _ = leaseLoop;
+            await loops.RunAsync("fetch", FetchStepAsync, stoppingToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        finally
         {
+            await Task.WhenAll(_claims).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            await statsLoop.ConfigureAwait(false);
         }
     }
 
@@ -82,6 +101,7 @@ internal sealed class JobWorker(
         finally
         {
             await _hardStop.CancelAsync().ConfigureAwait(false);
+            await _leaseLoop.ConfigureAwait(false);
         }
     }
 
@@ -92,116 +112,99 @@ internal sealed class JobWorker(
         base.Dispose();
     }
 
-    private async Task FetchLoopAsync(CancellationToken stoppingToken)
+    /// <summary>One turn of the fetch loop: take free slots, reclaim lapsed leases when due, read new entries.</summary>
+    private async Task FetchStepAsync(CancellationToken stoppingToken)
     {
-        // Claims run beside the next read instead of before it, so a busy worker refills its free
-        // slots without waiting a claim's round trip; the loop ends only once they are done.
-        var claims = new List<Task>();
-        try
+        if (solo.SuspectHeld)
         {
-            await FetchAsync(claims, stoppingToken).ConfigureAwait(false);
+            // A suspect runs alone: no new work until it has run (its turn ends it).
+            await Task.Delay(SuspectPause, timeProvider, stoppingToken).ConfigureAwait(false);
+            return;
         }
-        finally
-        {
-            await Task.WhenAll(claims).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
-        }
-    }
 
-    private async Task FetchAsync(List<Task> claims, CancellationToken stoppingToken)
-    {
         var connection = await blockingConnection.GetAsync().ConfigureAwait(false);
-        var backoff = TimeSpan.FromMilliseconds(100);
         // The read blocks at most until the next reclaim is due.
         var block = _options.PollTimeout < _options.ReclaimInterval ? _options.PollTimeout : _options.ReclaimInterval;
-        var lastReclaim = long.MinValue;
-        while (!stoppingToken.IsCancellationRequested)
+        var taken = await TakeSlotsAsync(stoppingToken).ConfigureAwait(false);
+        try
         {
-            var taken = await TakeSlotsAsync(stoppingToken).ConfigureAwait(false);
-
             // Lapsed leases are taken over here, with the slots this loop holds, and not in a loop
             // of their own: during the blocking read below this loop holds every free slot, so a
             // separate reclaimer would (almost) never find one and an idle worker would leave a
             // crashed worker's jobs pending forever.
-            if (lastReclaim == long.MinValue || timeProvider.GetElapsedTime(lastReclaim) >= _options.ReclaimInterval)
+            if (_lastReclaim == long.MinValue || timeProvider.GetElapsedTime(_lastReclaim) >= _options.ReclaimInterval)
             {
-                lastReclaim = timeProvider.GetTimestamp();
-                taken -= await ReclaimAsync(taken, stoppingToken).ConfigureAwait(false);
+                _lastReclaim = timeProvider.GetTimestamp();
+                await PruneConsumersAsync().ConfigureAwait(false);
+                var used = await ReclaimAsync(taken, stoppingToken).ConfigureAwait(false);
+                taken -= used;
                 if (taken == 0)
                 {
-                    continue;
+                    return;
                 }
             }
 
-            IReadOnlyList<Delivery> batch;
-            try
-            {
-                batch = await store.ReadNewAsync(connection, Consumer, taken, block).ConfigureAwait(false);
-                backoff = TimeSpan.FromMilliseconds(100);
-            }
-            catch (RedisServerException e) when (e.Message.StartsWith("NOGROUP", StringComparison.Ordinal))
-            {
-                // Redis lost the group (restarted without persistence): create it again.
-                _slots.Release(taken);
-                await RedisRetry.RunAsync(async () => { await store.EnsureConsumerGroupAsync().ConfigureAwait(false); return true; },
-                    "create consumer group", logger, timeProvider, stoppingToken).ConfigureAwait(false);
-                continue;
-            }
-            catch (Exception e) when (RedisRetry.IsUnavailable(e))
-            {
-                _slots.Release(taken);
-                WorkerLog.RedisUnavailable(logger, "read new jobs", backoff, e);
-                await Task.Delay(backoff, timeProvider, stoppingToken).ConfigureAwait(false);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-                continue;
-            }
-
+            var batch = await _redis.ExecuteRedisAsync(
+                "read new jobs", _ => store.ReadNewAsync(connection, Consumer, taken, block), stoppingToken).ConfigureAwait(false);
             if (taken > batch.Count)
             {
                 _slots.Release(taken - batch.Count);
             }
 
+            taken = 0;
             if (_draining && batch.Count > 0)
             {
                 // Read while shutting down: hand the entries straight back for another worker.
                 _slots.Release(batch.Count);
                 await ReturnAsync(batch).ConfigureAwait(false);
-                break;
+                return;
             }
 
-            claims.RemoveAll(static t => t.IsCompleted);
-            claims.Add(ClaimAndStartAsync(batch, stoppingToken));
+            _claims.RemoveAll(static t => t.IsCompleted);
+            _claims.Add(ClaimAndStartAsync(batch, "claim", stoppingToken));
+        }
+        finally
+        {
+            // Slots not handed to a claim (a fault or a stop mid-step) go back.
+            if (taken > 0)
+            {
+                _slots.Release(taken);
+            }
         }
     }
 
     /// <summary>
-    /// Claims a batch in one script call (retrying while Redis is unavailable) and starts a task
-    /// per job. Each delivery holds a slot, released when its job is done.
+    /// Claims a batch in one script call (through the <c>redis</c> pipeline) and starts a task per
+    /// job. Each delivery holds a slot, released when its job is done.
     /// </summary>
-    private async Task ClaimAndStartAsync(IReadOnlyList<Delivery> deliveries, CancellationToken stoppingToken)
+    private async Task ClaimAndStartAsync(IReadOnlyList<Delivery> deliveries, string loop, CancellationToken stoppingToken)
     {
         if (deliveries.Count == 0)
         {
             return;
         }
 
+        // The leases (their tokens identify this claim) are made once: a claim sent again after a
+        // timeout must be the same claim, which claim.lua then answers as it did the first time.
+        var leases = JobStore.NewLeases(deliveries, Consumer);
+        // A draining worker claims without starting an attempt: the job is handed back unspent.
+        var startAttempt = !_draining;
         IReadOnlyList<ClaimResult> claims;
         try
         {
-            // A draining worker claims without starting an attempt: the job is handed back unspent.
-            claims = await RedisRetry.RunAsync(
-                () => store.ClaimManyAsync(deliveries, Consumer, retryOptions.Value.MaxAttempts, startAttempt: !_draining),
-                "claim", logger, timeProvider, stoppingToken).ConfigureAwait(false);
+            claims = await _redis.ExecuteRedisAsync(
+                "claim", _ => store.ClaimManyAsync(leases, startAttempt, _options.MaxCrashes), stoppingToken).ConfigureAwait(false);
+            loops.Succeeded(loop);
         }
         catch (Exception e)
         {
             // Unclaimed, the entries stay pending and are reclaimed once idle past the lease.
             _slots.Release(deliveries.Count);
-            if (e is OperationCanceledException)
+            if (e is not OperationCanceledException)
             {
-                throw;
+                loops.Fault(loop, e);
             }
 
-            WorkerLog.Unexpected(logger, deliveries[0].JobId, 0, e);
             return;
         }
 
@@ -211,39 +214,97 @@ internal sealed class JobWorker(
         }
     }
 
-    /// <summary>Takes over up to <paramref name="slots"/> entries whose lease lapsed; returns how many slots it used.</summary>
+    /// <summary>
+    /// Takes over up to <paramref name="slots"/> entries whose lease lapsed; returns how many slots
+    /// it used. XAUTOCLAIM looks at no more than 10 × COUNT pending entries per call, so a scan that
+    /// restarted at the first pending entry each time would never get past live entries ahead of a
+    /// dead worker's. The cursor is kept across rounds, and within a round the scan goes on until
+    /// the slots are used or it has gone once round the whole pending list.
+    /// </summary>
     private async Task<int> ReclaimAsync(int slots, CancellationToken stoppingToken)
     {
         try
         {
-            var reclaimed = await store.ReclaimExpiredAsync(Consumer, _options.LeaseTimeout, slots).ConfigureAwait(false);
-            // Skip our own entries, idle because renewals failed during a Redis outage: still ours.
-            var taken = reclaimed.Where(d => !leases.IsHeld(d.EntryId)).ToList();
-            await ClaimAndStartAsync(taken, stoppingToken).ConfigureAwait(false);
+            var taken = new List<Delivery>(slots);
+            var wrapped = false;
+            for (var step = 0; step < MaxReclaimSteps && taken.Count < slots && !wrapped; step++)
+            {
+                var from = _reclaimCursor;
+                var page = await _redis.ExecuteRedisAsync(
+                    "reclaim", _ => store.ReclaimExpiredAsync(Consumer, _options.LeaseTimeout, slots - taken.Count, from), stoppingToken).ConfigureAwait(false);
+                _reclaimCursor = page.Next;
+                wrapped = page.Next == ReclaimPage.Start;
+                // Skip our own entries, idle because renewals failed during a Redis outage: still ours.
+                taken.AddRange(page.Deliveries.Where(d => !leases.IsHeld(d.EntryId)));
+            }
+
+            await ClaimAndStartAsync(taken, "reclaim", stoppingToken).ConfigureAwait(false);
+            loops.Succeeded("reclaim");
             return taken.Count;
         }
-        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or RedisServerException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            WorkerLog.RedisUnavailable(logger, "reclaim", _options.ReclaimInterval, e);
+            loops.Fault("reclaim", e);
             return 0;
         }
     }
 
-    private async Task StatsLoopAsync(CancellationToken stoppingToken)
+    /// <summary>
+    /// Housekeeping beside reclaim, once per lease: consumers of stopped workers that hold nothing
+    /// and were not seen for <see cref="ConsumerIdleLeases"/> leases leave the group.
+    /// </summary>
+    private async Task PruneConsumersAsync()
     {
-        using var timer = new PeriodicTimer(StatsInterval, timeProvider);
-        do
+        if (_lastPrune != long.MinValue && timeProvider.GetElapsedTime(_lastPrune) < _options.LeaseTimeout)
+        {
+            return;
+        }
+
+        _lastPrune = timeProvider.GetTimestamp();
+        try
+        {
+            await store.PruneConsumersAsync(Consumer, _options.LeaseTimeout * ConsumerIdleLeases).ConfigureAwait(false);
+            loops.Succeeded("prune");
+        }
+        catch (Exception e) when (RedisFailure.IsTransient(e))
+        {
+            // Housekeeping only: the next round tries again.
+        }
+        catch (Exception e)
+        {
+            loops.Fault("prune", e);
+        }
+    }
+
+    private Task RunLeaseLoopAsync(CancellationToken cancellationToken)
+    {
+        var timer = new PeriodicTimer(_options.LeaseTimeout / 3, timeProvider);
+        return loops.RunAsync("lease", async ct =>
+        {
+            if (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+            {
+                await leases.RenewAllAsync().ConfigureAwait(false);
+            }
+        }, cancellationToken).ContinueWith(_ => timer.Dispose(), TaskScheduler.Default);
+    }
+
+    private Task RunStatsLoopAsync(CancellationToken stoppingToken)
+    {
+        var timer = new PeriodicTimer(StatsInterval, timeProvider);
+        return loops.RunAsync("stats", async ct =>
         {
             try
             {
                 _stats = await store.GetStatsAsync().ConfigureAwait(false);
             }
-            catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or RedisServerException)
+            catch (Exception e) when (RedisFailure.IsTransient(e))
             {
+                // Gauges only: the next tick tries again.
                 WorkerLog.RedisUnavailable(logger, "queue stats", StatsInterval, e);
             }
-        }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+
+            await timer.WaitForNextTickAsync(ct).ConfigureAwait(false);
+        }, stoppingToken).ContinueWith(_ => timer.Dispose(), TaskScheduler.Default);
     }
 
     private async Task<int> TakeSlotsAsync(CancellationToken stoppingToken)
@@ -260,33 +321,31 @@ internal sealed class JobWorker(
 
     private void Start(Delivery delivery, ClaimResult claim)
     {
-        var task = Task.Run(async () =>
+        // Registered before it starts, so its own removal (in its finally) can never come first.
+        var run = new Task<Task>(() => RunJobAsync(delivery, claim));
+        _inFlight[delivery.EntryId] = run.Unwrap();
+        run.Start(TaskScheduler.Default);
+    }
+
+    private async Task RunJobAsync(Delivery delivery, ClaimResult claim)
+    {
+        try
         {
-            try
-            {
-                await processor.ProcessAsync(claim, delivery, execution =>
-                {
-                    if (_draining)
-                    {
-                        execution.BeginDrain();
-                    }
-                }, _hardStop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
-            {
-            }
-            catch (Exception e)
-            {
-                // One bad job never stops the host; its entry stays pending and is reclaimed later.
-                WorkerLog.Unexpected(logger, delivery.JobId, 0, e);
-            }
-            finally
-            {
-                _inFlight.TryRemove(delivery.EntryId, out _);
-                _slots.Release();
-            }
-        });
-        _inFlight[delivery.EntryId] = task;
+            await processor.ProcessAsync(claim, delivery, () => _draining, _hardStop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            // One bad job never stops the host; its entry stays pending and is reclaimed later.
+            WorkerLog.Unexpected(logger, delivery.JobId, 0, e);
+        }
+        finally
+        {
+            _inFlight.TryRemove(delivery.EntryId, out _);
+            _slots.Release();
+        }
     }
 
     private async Task ReturnAsync(IReadOnlyList<Delivery> batch)
@@ -295,7 +354,7 @@ internal sealed class JobWorker(
         {
             await store.ReturnUnclaimedAsync(Consumer, [.. batch.Select(d => d.EntryId)]).ConfigureAwait(false);
         }
-        catch (Exception e) when (RedisRetry.IsUnavailable(e))
+        catch (Exception e) when (RedisFailure.IsTransient(e))
         {
             // They stay pending here and are reclaimed once idle past the lease. Nothing is lost.
             WorkerLog.RedisUnavailable(logger, "return entries", TimeSpan.Zero, e);

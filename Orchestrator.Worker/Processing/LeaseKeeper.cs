@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
-using StackExchange.Redis;
 
 namespace Orchestrator.Worker.Processing;
 
@@ -10,7 +9,7 @@ namespace Orchestrator.Worker.Processing;
 /// <c>Worker:LeaseTimeout</c> (also while a job waits between attempts). A renewal that finds the
 /// job claimed by another worker stops this worker's work on it.
 /// </summary>
-internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> options, TimeProvider timeProvider, ILogger<LeaseKeeper> logger)
+internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> options, ILogger<LeaseKeeper> logger)
 {
     private const int RenewBatch = 256;
 
@@ -26,22 +25,11 @@ internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> option
 
     public bool IsHeld(string entryId) => _held.ContainsKey(entryId);
 
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        using var timer = new PeriodicTimer(options.Value.LeaseTimeout / 3, timeProvider);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-            {
-                await RenewAllAsync().ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-        }
-    }
-
-    internal async Task RenewAllAsync()
+    /// <summary>
+    /// Renews every lease held, once (the worker's lease loop calls this every third of the lease).
+    /// A Redis failure skips this round: if Redis is back before the leases lapse nothing was lost.
+    /// </summary>
+    public async Task RenewAllAsync()
     {
         // One script call per chunk of leases, not one per job: 500 jobs in flight are 2 calls.
         foreach (var chunk in _held.Values.Chunk(RenewBatch))
@@ -51,7 +39,7 @@ internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> option
             {
                 renewed = await store.RenewLeasesAsync([.. chunk.Select(e => e.Lease)]).ConfigureAwait(false);
             }
-            catch (Exception e) when (RedisRetry.IsUnavailable(e))
+            catch (Exception e) when (RedisFailure.IsTransient(e))
             {
                 // Keep the jobs: if Redis is back before the leases lapse nothing was lost; if not,
                 // other workers reclaim them and this worker's next writes are rejected.

@@ -1,21 +1,30 @@
 using System.Diagnostics;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
+using Orchestrator.Worker.Resilience;
+using Polly;
+using Polly.Registry;
 
 namespace Orchestrator.Worker.Processing;
 
 /// <summary>
 /// Records attempt outcomes by group commit (<see cref="GroupCommit{TItem, TResult}"/>): outcomes
 /// that arrive while a write is in flight are recorded together in one script call, each still its
-/// own fenced compare-and-set. While Redis is unavailable it keeps trying, giving up only the
-/// outcomes whose callers stopped waiting.
+/// own fenced compare-and-set. A write that fails transiently (Redis down, a timeout, OOM at
+/// <c>maxmemory</c>, a failover) is sent again through the <c>redis</c> pipeline without limit: the
+/// worker keeps the outcome (and keeps renewing the job's lease) until it is written, so an LLM
+/// answer is never thrown away and the LLM never called twice because a write failed. Sending
+/// again is safe: finish-attempt.lua answers a repeat of a call that applied as it did the first
+/// time. Only outcomes whose callers stopped waiting (their lease was lost) are given up.
 /// </summary>
-internal sealed class OutcomeWriter(JobStore store, TimeProvider timeProvider, ILogger<OutcomeWriter> logger)
+internal sealed class OutcomeWriter(JobStore store, ResiliencePipelineProvider<string> pipelines, LoopSupervisor loops)
     : GroupCommit<AttemptFinish, bool>(OrchestratorTags.OutcomeBatchSize)
 {
+    private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
+
     /// <summary>
     /// Records <paramref name="finish"/>; true when recorded, false when the lease or attempt was
-    /// stale. While Redis is unavailable it keeps trying until <paramref name="cancellationToken"/>
+    /// stale. While Redis cannot take it, it keeps trying until <paramref name="cancellationToken"/>
     /// stops it. <paramref name="attemptSpan"/> becomes the parent of the Redis call when the outcome
     /// is written alone.
     /// </summary>
@@ -24,21 +33,21 @@ internal sealed class OutcomeWriter(JobStore store, TimeProvider timeProvider, I
 
     protected override async Task WriteBatchAsync(List<Pending> batch)
     {
-        var delay = RedisRetry.FirstDelay;
-        while (batch.Count > 0)
+        try
         {
-            try
+            var results = await _redis.ExecuteRedisAsync("record outcomes", _ =>
             {
-                Complete(batch, await store.FinishAttemptsAsync([.. batch.Select(p => p.Item)]).ConfigureAwait(false));
-                return;
-            }
-            catch (Exception e) when (RedisRetry.IsUnavailable(e))
-            {
-                WorkerLog.RedisUnavailable(logger, "record outcomes", delay, e);
-                await Task.Delay(delay, timeProvider).ConfigureAwait(false);
-                delay = RedisRetry.NextDelay(delay);
+                // Between tries, outcomes whose callers stopped waiting are dropped.
                 batch.RemoveAll(p => p.TryCancel());
-            }
+                return batch.Count == 0 ? Task.FromResult<bool[]>([]) : store.FinishAttemptsAsync([.. batch.Select(p => p.Item)]);
+            }, CancellationToken.None).ConfigureAwait(false);
+            Complete(batch, results);
+            loops.Succeeded("outcome");
+        }
+        catch (Exception e)
+        {
+            loops.Fault("outcome", e);
+            throw;
         }
     }
 }

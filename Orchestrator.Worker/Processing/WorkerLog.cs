@@ -31,8 +31,11 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} failed on attempt {Attempt} ({Outcome}) and was dead-lettered")]
     public static partial void DeadLettered(ILogger logger, string jobId, int attempt, string outcome, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} dead-lettered when claimed: attempts or deliveries exhausted (attempts {Attempt})")]
-    public static partial void DeadLetteredOnClaim(ILogger logger, string jobId, int attempt);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} dead-lettered when claimed: attempts or deliveries exhausted")]
+    public static partial void DeadLetteredOnClaim(ILogger logger, string jobId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} set aside as corrupt (failed, dead-lettered): {Reason}")]
+    public static partial void SetAside(ILogger logger, string jobId, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: lease lost to another worker; this worker's result is discarded")]
     public static partial void LeaseLost(ILogger logger, string jobId, int attempt);

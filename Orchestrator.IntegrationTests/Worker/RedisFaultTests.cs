@@ -1,0 +1,136 @@
+using Orchestrator.Jobs;
+using Orchestrator.Testing;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Worker;
+
+/// <summary>
+/// What Redis really does under a running worker process, reproduced for real: a client pause that
+/// turns calls into timeouts that later apply (ambiguous replies), memory full at maxmemory, a
+/// failover round trip and a FLUSHALL under a blocked read. The worker never exits, never runs an
+/// attempt twice because a write failed, and finishes every job that still exists.
+/// </summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class RedisFaultTests
+{
+    private static Dictionary<string, string> Settings(string latency = "00:00:00.3", string lease = "00:00:20") => new()
+    {
+        ["Simulator:FailureRate"] = "0",
+        ["Simulator:Latency"] = latency,
+        ["Worker:Concurrency"] = "16",
+        ["Worker:LeaseTimeout"] = lease,
+        ["Worker:ReclaimInterval"] = "00:00:00.5",
+        ["Retry:BaseDelay"] = "00:00:00.1",
+        // The Redis pipeline's retry lines are how the test sees that calls were really re-sent.
+        ["Logging:LogLevel:Orchestrator.Jobs.RedisPipeline"] = "Warning",
+    };
+
+    [Fact]
+    public async Task ClientPause_WhileJobsAreClaimedAndFinished_EveryJobOneAttemptOneDelivery()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        // Calls time out (and are sent again) long before the pause ends: each is applied later, twice.
+        var worker = await harness.StartWorkerAsync(Settings(), "worker", ",asyncTimeout=1000,syncTimeout=1000");
+        var warmUp = await harness.SubmitManyAsync(5, maxAttempts: 5);
+        await harness.WaitUntilAllFinalAsync(warmUp, TimeSpan.FromSeconds(60));
+
+        var ids = await harness.SubmitManyAsync(40, maxAttempts: 5);
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAllAsync(ids)).Any(j => j.Status == JobStatus.Processing),
+            TimeSpan.FromSeconds(30), "jobs are in flight", TimeSpan.FromMilliseconds(20));
+        await harness.Db.ExecuteAsync("CLIENT", "PAUSE", "5000", "ALL").Bounded();
+        // The test's own connection is paused too (and times out at 5 s): read again once the pause is over.
+        var paused = System.Diagnostics.Stopwatch.StartNew();
+        await AsyncWait.WaitUntilAsync(() => paused.Elapsed > TimeSpan.FromSeconds(5.2), TimeSpan.FromSeconds(10), "the pause is over");
+
+        var jobs = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(120));
+
+        Assert.False(worker.HasExited, $"the worker exited{Environment.NewLine}{worker.Tail()}");
+        Assert.All(jobs, job =>
+        {
+            Assert.Equal(JobStatus.Completed, job.Status);
+            Assert.Equal(1, job.Attempts);
+            Assert.Equal(1, job.Deliveries);
+            Assert.Equal([AttemptOutcome.Succeeded], job.History.Select(a => a.Outcome));
+        });
+        Assert.Equal(0, await harness.PendingCountAsync());
+        // The pause did turn calls into timeouts that were sent again.
+        Assert.Matches(@"Redis (claim|record outcomes|start attempt|read new jobs) failed \(Unavailable", worker.Output);
+    }
+
+    [Fact]
+    public async Task MaxMemoryReached_WhileCallsAreInFlight_OutcomesKeptAndWrittenLaterNoCallRepeated()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        // A short lease: a worker that dropped an outcome would reclaim the job and call the LLM again.
+        var worker = await harness.StartWorkerAsync(Settings(latency: "00:00:01", lease: "00:00:03"), "worker");
+        var ids = await harness.SubmitManyAsync(30, maxAttempts: 5);
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAllAsync(ids)).Count(j => j.Status == JobStatus.Processing) >= 10,
+            TimeSpan.FromSeconds(30), "calls are in flight", TimeSpan.FromMilliseconds(20));
+
+        await harness.Server.ConfigSetAsync("maxmemory-policy", "noeviction").Bounded();
+        await harness.Server.ConfigSetAsync("maxmemory", "1").Bounded();
+        // Longer than the lease (and than the calls in flight): their outcomes cannot be written, and
+        // only renewals (which Redis still takes) keep the jobs with this worker.
+        var full = System.Diagnostics.Stopwatch.StartNew();
+        await AsyncWait.WaitUntilAsync(() => full.Elapsed > TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10), "memory has been full for 5 s");
+        await harness.Server.ConfigSetAsync("maxmemory", "0").Bounded();
+
+        var jobs = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(120));
+
+        Assert.False(worker.HasExited, $"the worker exited{Environment.NewLine}{worker.Tail()}");
+        Assert.All(jobs, job =>
+        {
+            Assert.Equal(JobStatus.Completed, job.Status);
+            // One attempt is one LLM call: none was repeated because its outcome could not be written.
+            Assert.Equal([AttemptOutcome.Succeeded], job.History.Select(a => a.Outcome));
+            Assert.Equal(1, job.Deliveries);
+        });
+        Assert.Contains("(OutOfMemory", worker.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task FailoverRoundTrip_WhileBlockedInReadUnderLoad_NoExitAndEveryJobCompletes()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var worker = await harness.StartWorkerAsync(Settings(), "worker");
+        var ids = await harness.SubmitManyAsync(60, maxAttempts: 5);
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAllAsync(ids)).Any(j => j.Status == JobStatus.Completed),
+            TimeSpan.FromSeconds(30), "the worker is working", TimeSpan.FromMilliseconds(20));
+
+        // What a failover does to the node a worker is blocked on: it becomes a replica (of a primary
+        // that does not answer here, so it keeps its data), then a primary again.
+        await harness.Db.ExecuteAsync("REPLICAOF", "127.0.0.1", "1").Bounded();
+        var replica = System.Diagnostics.Stopwatch.StartNew();
+        await AsyncWait.WaitUntilAsync(() => replica.Elapsed > TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(10), "2.5 s as a replica");
+        await harness.Db.ExecuteAsync("REPLICAOF", "NO", "ONE").Bounded();
+
+        var after = await harness.SubmitManyAsync(10, maxAttempts: 5);
+        var jobs = await harness.WaitUntilAllFinalAsync([.. ids, .. after], TimeSpan.FromSeconds(120));
+
+        Assert.False(worker.HasExited, $"the worker exited{Environment.NewLine}{worker.Tail()}");
+        Assert.Matches(@"failed \((Unblocked|ReadOnly|Unavailable)", worker.Output);
+        Assert.All(jobs, job => Assert.Equal(JobStatus.Completed, job.Status));
+    }
+
+    [Fact]
+    public async Task FlushAllWhileBlocked_WorkerRecreatesItsGroupAndCompletesNewJobs()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var worker = await harness.StartWorkerAsync(Settings(), "worker");
+        var before = await harness.SubmitManyAsync(20, maxAttempts: 5);
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAllAsync(before)).Any(j => j.Status == JobStatus.Completed),
+            TimeSpan.FromSeconds(30), "the worker is working", TimeSpan.FromMilliseconds(20));
+
+        // Every key goes, the stream and its group with it, while the worker is blocked reading it.
+        await harness.Server.FlushAllDatabasesAsync().Bounded();
+
+        await AsyncWait.WaitUntilAsync(async () => await harness.Db.KeyExistsAsync(harness.Keys.Stream).Bounded(),
+            TimeSpan.FromSeconds(30), "the worker created the stream and its group again");
+        var after = await harness.SubmitManyAsync(20, maxAttempts: 5);
+        var jobs = await harness.WaitUntilAllFinalAsync(after, TimeSpan.FromSeconds(120));
+
+        Assert.False(worker.HasExited, $"the worker exited{Environment.NewLine}{worker.Tail()}");
+        Assert.All(jobs, job => Assert.Equal(JobStatus.Completed, job.Status));
+        Assert.Equal(0, await harness.PendingCountAsync());
+    }
+}

@@ -1,0 +1,112 @@
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Worker;
+
+/// <summary>
+/// Every Redis call can fail after it applied (a timeout, a dropped connection), and the worker then
+/// sends it again. Each transition script is identified by what the call carries (lease token,
+/// attempt, outcome) and answers a repeat as it answered the first time, changing nothing.
+/// Regression: a re-sent start answered 'unexpected' (taken as a lost lease: the job lost an
+/// attempt and waited a lease), and a re-sent finish answered 0 (the saved result was discarded).
+/// </summary>
+public sealed class ResentTransitionTests
+{
+    private static readonly TimeSpan Block = TimeSpan.FromMilliseconds(100);
+    private static readonly JobResult Result = new("answer", "model", new TokenUsage(3, 2));
+
+    [Fact]
+    public async Task EveryTransition_SentAgainAfterItApplied_AnswersTheSameAndChangesNothing()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
+        var ids = await harness.SubmitManyAsync(4, maxAttempts: 3);
+        // The fourth job cannot be claimed: its attempt count is not a number.
+        await harness.Db.HashSetAsync(harness.Keys.Job(ids[3]), "attempts", "x").Bounded();
+        var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
+        Assert.Equal(4, deliveries.Count);
+        var leases = deliveries.Select(d => new JobLease(d.JobId, d.EntryId, Guid.NewGuid().ToString("N"), "worker-a")).ToArray();
+
+        // claim (a batch, with a job set aside as corrupt)
+        var claims = await SentTwiceAsync(harness, () => store.ClaimManyAsync(leases, startAttempt: true), Describe);
+        Assert.Equal([ClaimOutcome.Claimed, ClaimOutcome.Claimed, ClaimOutcome.Claimed, ClaimOutcome.Corrupt], claims.Select(c => c.Outcome));
+        var (a, b, c) = (leases[0], leases[1], leases[2]);
+
+        // finish: completed, retrying, failed
+        Assert.True(await SentTwiceAsync(harness, () => store.CompleteAsync(a, 1, Result), r => r.ToString()));
+        Assert.True(await SentTwiceAsync(harness, () => store.ScheduleRetryAsync(b, 1, AttemptOutcome.TransientFailure, new JobError("transient", "busy"), TimeSpan.Zero), r => r.ToString()));
+
+        // start
+        Assert.Equal((StartAttemptOutcome.Started, 2), await SentTwiceAsync(harness, () => store.StartAttemptAsync(b, 2), r => r.ToString()));
+        Assert.True(await SentTwiceAsync(harness, () => store.FailAsync(b, 2, AttemptOutcome.PermanentFailure, new JobError("invalid-request", "no")), r => r.ToString()));
+
+        // renew (idle times aside, nothing changes) and release
+        Assert.Equal(new[] { true }, await SentTwiceAsync(harness, () => store.RenewLeasesAsync([c]), r => string.Join(',', r)));
+        Assert.True(await SentTwiceAsync(harness, () => store.ReleaseAsync(c), r => r.ToString()));
+
+        // claim that dead-letters: the job crashed its worker while running alone
+        var lastId = await harness.SubmitAsync(maxAttempts: 1);
+        var first = await store.ClaimAsync(Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded()), "worker-a").Bounded();
+        Assert.Equal((StartAttemptOutcome.Started, 1), await store.StartAttemptAsync(first.Lease, 1, alone: true).Bounded());
+        var lapsed = (await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 100).Bounded()).Single(d => d.JobId == lastId);
+        var deadLease = new JobLease(lapsed.JobId, lapsed.EntryId, Guid.NewGuid().ToString("N"), "worker-b");
+        var dead = await SentTwiceAsync(harness, () => store.ClaimManyAsync([deadLease], startAttempt: true, maxCrashes: 1), Describe);
+        Assert.Equal(ClaimOutcome.DeadLettered, Assert.Single(dead).Outcome);
+
+        var jobs = await harness.GetAllAsync([ids[0], ids[1], ids[2], lastId]);
+        Assert.Equal([JobStatus.Completed, JobStatus.Failed, JobStatus.Processing, JobStatus.Failed], jobs.Select(j => j.Status));
+        Assert.Equal(Result, jobs[0].Result);
+        Assert.Equal(0, jobs[2].Deliveries);
+        // The corrupt job does not parse (that is why it was set aside): its fields, as stored.
+        Assert.Equal(JobStatus.Failed, (string?)await harness.Db.HashGetAsync(harness.Keys.Job(ids[3]), "status").Bounded());
+        Assert.Contains("\"corrupt\"", (string?)await harness.Db.HashGetAsync(harness.Keys.Job(ids[3]), "error").Bounded(), StringComparison.Ordinal);
+    }
+
+    /// <summary>Sends the call, then again; both answers and the whole of Redis after each must agree.</summary>
+    private static async Task<T> SentTwiceAsync<T>(WorkerHarness harness, Func<Task<T>> call, Func<T, string> describe)
+    {
+        var first = await call().Bounded();
+        var after = await SnapshotAsync(harness);
+        var again = await call().Bounded();
+        Assert.Equal(describe(first), describe(again));
+        Assert.Equal(after, await SnapshotAsync(harness));
+        return first;
+    }
+
+    private static string Describe(IReadOnlyList<ClaimResult> claims) =>
+        string.Join(" | ", claims.Select(c => $"{c.Outcome} {c.Lease.Token} {c.StartedAttempt} {c.Reason} {c.Job?.Status} {c.Job?.Attempts} {c.Job?.Deliveries} {c.Job?.Error}"));
+
+    /// <summary>Every key's content, and who holds which pending entry (idle times left out: a renewal resets them).</summary>
+    private static async Task<string> SnapshotAsync(WorkerHarness harness)
+    {
+        var lines = new List<string>();
+        await foreach (var key in harness.Server.KeysAsync(pattern: "*"))
+        {
+            var type = await harness.Db.KeyTypeAsync(key).Bounded();
+            var ttl = await harness.Db.KeyTimeToLiveAsync(key).Bounded();
+            lines.Add($"{key} {type} ttl={(ttl is null ? "none" : "set")}");
+            switch (type)
+            {
+                case RedisType.Hash:
+                    lines.AddRange((await harness.Db.HashGetAllAsync(key).Bounded()).Select(e => $"  {e.Name}={e.Value}").Order(StringComparer.Ordinal));
+                    break;
+                case RedisType.List:
+                    lines.AddRange((await harness.Db.ListRangeAsync(key).Bounded()).Select(v => $"  {v}"));
+                    break;
+                case RedisType.SortedSet:
+                    lines.AddRange((await harness.Db.SortedSetRangeByRankWithScoresAsync(key).Bounded()).Select(e => $"  {e.Element} {e.Score}"));
+                    break;
+                case RedisType.Stream:
+                    lines.AddRange((await harness.Db.StreamRangeAsync(key).Bounded()).Select(e => $"  entry {e.Id}"));
+                    lines.AddRange((await harness.Db.StreamPendingMessagesAsync(key, RedisKeys.ConsumerGroup, 1000, RedisValue.Null).Bounded())
+                        .Select(p => $"  pending {p.MessageId} {p.ConsumerName}"));
+                    break;
+            }
+        }
+
+        lines.Sort(StringComparer.Ordinal);
+        return string.Join('\n', lines);
+    }
+}

@@ -1,0 +1,91 @@
+using System.Net.Sockets;
+using StackExchange.Redis;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>What kind of failure a Redis call met; every kind but <see cref="None"/> passes.</summary>
+public enum RedisFailureKind
+{
+    /// <summary>Not a transient Redis failure: a bug or a bad request, not something to wait out.</summary>
+    None,
+
+    /// <summary>No connection, a dropped connection or a timeout. The command may have run.</summary>
+    Unavailable,
+
+    /// <summary>The server cannot answer yet: LOADING, BUSY (a script), MASTERDOWN, TRYAGAIN, CLUSTERDOWN (a cluster electing a new master).</summary>
+    NotReady,
+
+    /// <summary>READONLY: the node became a replica (a failover); the new primary will take the write.</summary>
+    ReadOnly,
+
+    /// <summary>UNBLOCKED: a blocking read was ended by the server (failover, or the key was deleted).</summary>
+    Unblocked,
+
+    /// <summary>
+    /// OOM: <c>maxmemory</c> is reached under <c>noeviction</c>; writes are refused (nothing was
+    /// written) until memory is freed. Kept apart: the API answers it as "storage full".
+    /// </summary>
+    OutOfMemory,
+
+    /// <summary>NOSCRIPT: the server lost its script cache (a restart); the client loads the script again.</summary>
+    NoScript,
+
+    /// <summary>NOGROUP: the stream or its consumer group is gone (a restart without data, FLUSHALL); create it again.</summary>
+    NoGroup,
+}
+
+/// <summary>
+/// The one definition of a transient Redis failure, shared by the API (which answers 503) and the
+/// worker (which retries through the <c>redis</c> pipeline, <see cref="RedisPipeline"/>).
+/// </summary>
+public static class RedisFailure
+{
+    // Error codes as Redis sends them, also inside a script's error ("OOM command not allowed … script: …").
+    private static readonly (string Prefix, RedisFailureKind Kind)[] ServerErrors =
+    [
+        ("LOADING ", RedisFailureKind.NotReady),
+        ("BUSY ", RedisFailureKind.NotReady),
+        ("MASTERDOWN ", RedisFailureKind.NotReady),
+        ("TRYAGAIN ", RedisFailureKind.NotReady),
+        ("CLUSTERDOWN ", RedisFailureKind.NotReady),
+        ("READONLY ", RedisFailureKind.ReadOnly),
+        ("UNBLOCKED ", RedisFailureKind.Unblocked),
+        ("OOM ", RedisFailureKind.OutOfMemory),
+        ("NOSCRIPT ", RedisFailureKind.NoScript),
+        ("NOGROUP ", RedisFailureKind.NoGroup),
+    ];
+
+    /// <summary>Classifies <paramref name="exception"/>; <see cref="RedisFailureKind.None"/> when it is not transient.</summary>
+    public static RedisFailureKind Classify(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case RedisConnectionException or RedisTimeoutException or SocketException:
+                    return RedisFailureKind.Unavailable;
+                case RedisServerException server:
+                    foreach (var (prefix, kind) in ServerErrors)
+                    {
+                        if (server.Message.StartsWith(prefix, StringComparison.Ordinal))
+                        {
+                            return kind;
+                        }
+                    }
+
+                    return RedisFailureKind.None;
+            }
+
+            // A connection reset mid-command can surface as the transport's own exception (found by the chaos run).
+            if (e.GetType().Namespace == "Pipelines.Sockets.Unofficial")
+            {
+                return RedisFailureKind.Unavailable;
+            }
+        }
+
+        return RedisFailureKind.None;
+    }
+
+    /// <summary>Whether <paramref name="exception"/> means Redis cannot do it now but will later.</summary>
+    public static bool IsTransient(Exception exception) => Classify(exception) != RedisFailureKind.None;
+}

@@ -1,0 +1,82 @@
+-- Fragments the job scripts share, pasted where a script says `--@include job` when the scripts
+-- are loaded (LuaScripts.cs), as BullMQ's includes/ are: one copy of the finishing logic.
+
+-- The job id of a job hash key '<prefix>:job:<id>'.
+local function jobIdOf(jobKey)
+  return string.match(jobKey, ':job:([^:]+)$')
+end
+
+-- The stream entry is done with: acknowledge and delete it so the stream stays short.
+local function ack(stream, group, entryId)
+  redis.call('XACK', stream, group, entryId)
+  redis.call('XDEL', stream, entryId)
+end
+
+-- A job reached a final state. Its entry is done with; it expires after its retention (ms, 0 =
+-- kept); a failed job joins the dead letters, the global set and its tenant's own
+-- (deadLetters .. ':' .. tenant, same hash tag; a job stored before tenants existed belongs to
+-- 'default'), which keep only what is younger than the retention. Every path that dead-letters a
+-- job comes here, so every one prunes.
+local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now, tenant)
+  ack(stream, group, entryId)
+  local tenantDeadLetters = deadLetters .. ':' .. (tenant or 'default')
+  if failed then
+    redis.call('ZADD', deadLetters, now, jobId)
+    redis.call('ZADD', tenantDeadLetters, now, jobId)
+  end
+  local retention = tonumber(retentionMs or '0') or 0
+  if retention > 0 then
+    redis.call('PEXPIRE', job, retention)
+    redis.call('PEXPIRE', history, retention)
+    if failed then
+      redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. (tonumber(now) - retention))
+      redis.call('ZREMRANGEBYSCORE', tenantDeadLetters, '-inf', '(' .. (tonumber(now) - retention))
+    end
+  end
+end
+
+-- What a job's own step raised, as text; nil when the error is the server's (OOM, READONLY,
+-- BUSY, …), which must fail the whole call so that the caller sends it again. A job's own error is
+-- a Lua runtime error on one of its values, a value that is not JSON, or a key of the wrong type.
+local function jobError(e)
+  if type(e) ~= 'table' then
+    return tostring(e)
+  end
+  local message = e.err or ''
+  if string.sub(message, 1, 9) == 'WRONGTYPE' then
+    return message
+  end
+  return nil
+end
+
+-- Sets aside a job that cannot be processed (a value that does not parse, a step that fails):
+-- failed and dead-lettered with error type 'corrupt', its entry acknowledged. A job's step reads
+-- and checks everything before its first write, so a job set aside was not half changed.
+-- Returns the message stored in the job's error.
+local function setAside(stream, group, deadLetters, job, history, entryId, message, now)
+  local retention, tenant = '0', nil
+  message = 'The job could not be processed: ' .. message
+  if redis.call('TYPE', job).ok == 'hash' then
+    redis.call('HSET', job, 'status', 'failed', 'completedAt', now, 'updatedAt', now,
+      'error', cjson.encode({type = 'corrupt', message = message}))
+    redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
+    local stored = redis.call('HMGET', job, 'retentionMs', 'tenant')
+    retention, tenant = stored[1] or '0', stored[2] or nil
+  end
+  finalize(stream, group, deadLetters, job, history, jobIdOf(job), entryId, retention, true, now, tenant)
+  return message
+end
+
+-- Runs one job's step of a batch script; a job's own error sets that job aside and answers
+-- {'corrupt', message}, leaving the other jobs of the batch alone.
+local function isolated(stream, group, deadLetters, job, history, entryId, now, step, ...)
+  local ok, reply = pcall(step, ...)
+  if ok then
+    return reply
+  end
+  local message = jobError(reply)
+  if message == nil then
+    error(reply)
+  end
+  return {'corrupt', setAside(stream, group, deadLetters, job, history, entryId, message, now)}
+end

@@ -1,0 +1,106 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Jobs;
+using Polly;
+using StackExchange.Redis;
+
+namespace Orchestrator.UnitTests.Worker;
+
+/// <summary>
+/// The one definition of a transient Redis failure (<see cref="RedisFailure"/>) and the one policy
+/// for it (the <c>redis</c> pipeline). Regressions: LOADING (chaos run: a restarting Redis took two
+/// of three workers down), UNBLOCKED and READONLY (a failover stopped every worker for good), OOM (a
+/// finished LLM result was thrown away at maxmemory).
+/// </summary>
+public sealed class RedisPipelineTests
+{
+    public static TheoryData<string, RedisFailureKind> ServerErrors => new()
+    {
+        { "LOADING Redis is loading the dataset in memory", RedisFailureKind.NotReady },
+        { "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.", RedisFailureKind.NotReady },
+        { "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", RedisFailureKind.NotReady },
+        { "TRYAGAIN Multiple keys request during rehashing of slot", RedisFailureKind.NotReady },
+        { "READONLY You can't write against a read only replica.", RedisFailureKind.ReadOnly },
+        { "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)", RedisFailureKind.Unblocked },
+        { "UNBLOCKED the stream key no longer exists", RedisFailureKind.Unblocked },
+        { "OOM command not allowed when used memory > 'maxmemory'.", RedisFailureKind.OutOfMemory },
+        { "OOM command not allowed when used memory > 'maxmemory'. script: 1a2b, on @user_script:12.", RedisFailureKind.OutOfMemory },
+        { "NOSCRIPT No matching script. Please use EVAL.", RedisFailureKind.NoScript },
+        { "NOGROUP No such key '{orch}:stream' or consumer group 'workers' in XREADGROUP with GROUP option", RedisFailureKind.NoGroup },
+        { "ERR user_script:1: Script attempted to access nonexistent global variable 'x'", RedisFailureKind.None },
+        { "WRONGTYPE Operation against a key holding the wrong kind of value", RedisFailureKind.None },
+    };
+
+    [Theory]
+    [MemberData(nameof(ServerErrors))]
+    public void Classify_ServerError_NamesItsKind(string message, RedisFailureKind kind) =>
+        Assert.Equal(kind, RedisFailure.Classify(new RedisServerException(message)));
+
+    [Fact]
+    public void Classify_TransportFailures_AreUnavailable()
+    {
+        Assert.Equal(RedisFailureKind.Unavailable, RedisFailure.Classify(new RedisConnectionException(ConnectionFailureType.SocketFailure, "down")));
+        Assert.Equal(RedisFailureKind.Unavailable, RedisFailure.Classify(new RedisTimeoutException("slow", CommandStatus.Sent)));
+        Assert.Equal(RedisFailureKind.Unavailable, RedisFailure.Classify(new IOException("Connection reset by peer", new SocketException(104))));
+        Assert.Equal(RedisFailureKind.None, RedisFailure.Classify(new InvalidOperationException("a bug")));
+    }
+
+    [Theory]
+    [InlineData("LOADING Redis is loading the dataset in memory")]
+    [InlineData("UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)")]
+    [InlineData("READONLY You can't write against a read only replica.")]
+    [InlineData("OOM command not allowed when used memory > 'maxmemory'.")]
+    public async Task Execute_TransientError_RetriesOnTheInjectedClockUntilItAnswers(string error)
+    {
+        var time = new FakeTimeProvider();
+        var pipeline = Pipeline(time, () => Task.CompletedTask);
+        var calls = 0;
+
+        var run = pipeline.ExecuteRedisAsync(
+            "test", _ => ++calls < 4 ? throw new RedisServerException(error) : Task.FromResult(42), TestContext.Current.CancellationToken).AsTask();
+        for (var i = 0; i < 50 && !run.IsCompleted; i++)
+        {
+            time.Advance(RedisPipeline.MaxDelay);
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(42, await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        Assert.Equal(4, calls);
+    }
+
+    [Fact]
+    public async Task Execute_OtherError_IsNotRetried()
+    {
+        var pipeline = Pipeline(new FakeTimeProvider(), () => Task.CompletedTask);
+        var calls = 0;
+
+        await Assert.ThrowsAsync<RedisServerException>(() => pipeline.ExecuteRedisAsync<int>(
+            "test", _ => { calls++; throw new RedisServerException("ERR user_script:1: bug"); }, TestContext.Current.CancellationToken)
+            .AsTask().WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+
+        Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public async Task Execute_NoGroup_RecreatesTheGroupBeforeTheNextTry()
+    {
+        var time = new FakeTimeProvider();
+        var recreated = 0;
+        var pipeline = Pipeline(time, () => { recreated++; return Task.CompletedTask; });
+        var calls = 0;
+
+        var run = pipeline.ExecuteRedisAsync(
+            "read", _ => ++calls == 1 ? throw new RedisServerException("NOGROUP No such key") : Task.FromResult(recreated), TestContext.Current.CancellationToken).AsTask();
+        for (var i = 0; i < 50 && !run.IsCompleted; i++)
+        {
+            time.Advance(RedisPipeline.MaxDelay);
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(1, await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+    }
+
+    private static ResiliencePipeline Pipeline(TimeProvider time, Func<Task> recreateGroup) =>
+        RedisPipeline.Configure(new ResiliencePipelineBuilder { TimeProvider = time }, NullLogger.Instance, recreateGroup).Build();
+}
