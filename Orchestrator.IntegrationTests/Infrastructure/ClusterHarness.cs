@@ -138,7 +138,7 @@ internal sealed class ClusterHarness : IAsyncDisposable
                 {
                     jobs = await Task.WhenAll(jobIds.Select(id => Store.GetAsync(id))).WaitAsync(RequestTimeout, TestContext.Current.CancellationToken);
                 }
-                catch (Exception e) when (RedisUnavailability.IsUnavailable(e) || e is TimeoutException)
+                catch (Exception e) when (RedisFailure.IsTransient(e) || e is TimeoutException)
                 {
                     return false; // the cluster is still settling after a failover
                 }
