@@ -26,6 +26,7 @@ builder.AddTracedRedisClient("redis", options =>
 });
 
 builder.Services.AddValidatedOptions<ApiOptions>(ApiOptions.Section);
+builder.Services.AddValidatedOptions<RedisWaitOptions>(RedisWaitOptions.Section);
 // Kestrel answers what it refuses before the app runs with an empty body (not customisable), so
 // the refusals that matter here happen in the app, as problems: a header value with a non-ASCII
 // byte reaches the app (read as Latin-1) and gets a 400 problem from the header's own check, and
@@ -52,6 +53,7 @@ builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = 
     }
 });
 builder.Services.AddExceptionHandler<RedisUnavailableHandler>();
+builder.Services.AddExceptionHandler<ReplicasNotConfirmedHandler>();
 builder.Services.ConfigureHttpJsonOptions(o =>
 {
     o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);

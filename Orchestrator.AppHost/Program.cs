@@ -1,17 +1,20 @@
 using Microsoft.Extensions.Configuration;
 using Orchestrator.AppHost;
 
-// The dependency graph. Settings (README "Configuration"): Redis:Mode, Redis:DataPath, Redis:Port,
-// Api:Port, Worker:Replicas; the Simulator, Retry, Worker, Api, Auth, Tenants and Llm sections are
-// handed on to the services. A local run also opens the API to anonymous callers and gives it a dev key.
+// The dependency graph. Settings (docs/configuration.md): Redis:Mode, Redis:DataPath, Redis:Port,
+// Redis:NodeTimeout, Api:Port, Api:Replicas, Worker:Replicas; Redis:WaitReplicas, Redis:WaitTimeout and
+// the Simulator, Retry, Worker, Api, Auth, Tenants and Llm sections are handed on to the services.
+// A local run also opens the API to anonymous callers and gives it a dev key.
 var builder = DistributedApplication.CreateBuilder(args);
 
 var redis = builder.AddOrchestratorRedis("redis");
 
 var api = builder.AddProject<Projects.Orchestrator_Api>("api")
-    .WithReference(redis).WaitFor(redis)
+    .WithReference(redis).WaitForRedis(redis)
     .WithHttpEndpointPort(builder.Configuration.GetValue("Api:Port", defaultValue: 3000))
-    .WithConfigurationSection("Api", except: "Port")
+    .WithConfigurationSection("Api", except: ["Port", "Replicas"])
+    .WithConfigurationSection("Redis", except: ["Mode", "DataPath", "Port", "MaxMemory", "NodeTimeout"])
+    .WithReplicas(builder.Configuration.GetValue("Api:Replicas", defaultValue: 1))
     .WithConfigurationSection("Retry")
     // First, so that the Auth and Tenants sections below can override it (Auth__AllowAnonymous=false).
     .WithDevelopmentAccess()
@@ -20,7 +23,7 @@ var api = builder.AddProject<Projects.Orchestrator_Api>("api")
     .WithHttpHealthCheck("/health");
 
 var worker = builder.AddProject<Projects.Orchestrator_Worker>("worker")
-    .WithReference(redis).WaitFor(redis)
+    .WithReference(redis).WaitForRedis(redis)
     .WithHttpEndpointPort(port: 0)
     .WithConfigurationSection("Simulator")
     .WithConfigurationSection("Retry")

@@ -14,7 +14,11 @@ namespace Orchestrator.AppHost;
 /// in a data volume.</item>
 /// <item><c>local</c>: <c>redis-server</c> from PATH, append-only file in <c>Redis:DataPath</c>
 /// (default <c>.data/redis</c> at the repository root, git-ignored).</item>
-/// <item><c>connection-string</c>: an existing Redis named by <c>ConnectionStrings:redis</c>.</item>
+/// <item><c>cluster</c>: a local Redis Cluster of 3 masters and 3 replicas from PATH, on ports
+/// <c>Redis:Port</c> (default 7000) to +5, data in <c>Redis:DataPath</c>/cluster
+/// (<see cref="LocalRedisClusterResourceBuilderExtensions.AddLocalRedisCluster"/>).</item>
+/// <item><c>connection-string</c>: an existing Redis named by <c>ConnectionStrings:redis</c>; listing
+/// several nodes of a Redis Cluster (<c>host1:port,host2:port,…</c>) uses that cluster.</item>
 /// </list>
 /// The Redis the AppHost starts (container or local) keeps no RDB snapshots and runs with
 /// <c>maxmemory</c> = <c>Redis:MaxMemory</c> (default <c>1gb</c>) and <c>noeviction</c>
@@ -38,9 +42,12 @@ internal static class RedisSourceExtensions
         {
             "CONTAINER" => builder.AddRedis(name).WithAppendOnlyDataVolume(maxMemory),
             "LOCAL" => builder.AddLocalRedis(name, DataPath(builder), builder.Configuration.GetValue<int?>("Redis:Port"), maxMemory),
+            "CLUSTER" => builder.AddLocalRedisCluster(name, Path.Combine(DataPath(builder), "cluster"),
+                builder.Configuration.GetValue("Redis:Port", defaultValue: 7000), maxMemory,
+                builder.Configuration.GetValue("Redis:NodeTimeout", defaultValue: TimeSpan.FromSeconds(5))),
             "CONNECTION-STRING" => builder.AddConnectionString(name),
             _ => throw new DistributedApplicationException(
-                $"Redis:Mode '{mode}' is not known; use auto, container, local or connection-string."),
+                $"Redis:Mode '{mode}' is not known; use auto, container, local, cluster or connection-string."),
         };
     }
 

@@ -12,9 +12,10 @@ namespace Orchestrator.Api.Jobs;
 /// write each. A lone request is written at once. Nothing is retried: while Redis is unavailable
 /// the request fails fast (503), as before. Each script checks the backlog bound
 /// (<see cref="ApiOptions.MaxQueuedJobs"/>) itself, so submissions that share a round trip are
-/// counted one after the other, never together.
+/// counted one after the other, never together. With <c>Redis:WaitReplicas</c> above 0, each round
+/// trip is acknowledged only once that many replicas confirm it (one <c>WAIT</c> per round trip).
 /// </summary>
-internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options)
+internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options, IOptions<RedisWaitOptions>? waitOptions = null)
     : GroupCommit<(NewJob Job, IdempotencyClaim? Idempotency), SubmitResult>(OrchestratorTags.SubmitBatchSize)
 {
     private readonly long _maxQueuedJobs = options.Value.MaxQueuedJobs;
@@ -31,8 +32,26 @@ internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options)
     // child of the request (the instrumentation does not attribute a batch's commands to it).
     // Each submission of a round trip gets its own answer: one that fails (503 or 500 for its
     // request) leaves the others' 202s alone, so a saved job is never reported as failed.
-    protected override Task WriteBatchAsync(List<Pending> batch) =>
-        CompleteEachAsync(batch, batch.Count == 1
+    protected override async Task WriteBatchAsync(List<Pending> batch)
+    {
+        var wait = waitOptions?.Value;
+        // Pinned before the writes: WAIT must reach the master (and connection) that took them.
+        var master = wait is { WaitReplicas: > 0 } ? store.SubmissionMaster() : null;
+        IReadOnlyList<Task<SubmitResult>> results = batch.Count == 1
             ? [store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, _maxQueuedJobs)]
-            : store.SubmitManyAsync([.. batch.Select(p => p.Item)], _maxQueuedJobs));
+            : store.SubmitManyAsync([.. batch.Select(p => p.Item)], _maxQueuedJobs);
+        if (master is not null)
+        {
+            // A write that applied is acknowledged only once a replica has it (one WAIT per round trip).
+            await Task.WhenAll(results).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            var confirmed = await store.WaitForReplicasAsync(master, wait!.WaitReplicas, wait.WaitTimeout).ConfigureAwait(false);
+            if (confirmed < wait.WaitReplicas)
+            {
+                var notConfirmed = new ReplicasNotConfirmedException(wait.WaitReplicas, confirmed);
+                results = [.. results.Select(r => r.IsCompletedSuccessfully ? Task.FromException<SubmitResult>(notConfirmed) : r)];
+            }
+        }
+
+        await CompleteEachAsync(batch, results).ConfigureAwait(false);
+    }
 }

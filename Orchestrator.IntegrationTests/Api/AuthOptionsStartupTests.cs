@@ -1,36 +1,41 @@
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.Options;
-
 namespace Orchestrator.IntegrationTests.Api;
 
 /// <summary>
-/// <c>Auth</c> and <c>Tenants</c> are validated at start: the API refuses to start on one key
-/// configured for two tenants, naming the tenants, never the key (the validator's rules are unit-tested).
+/// <c>Auth</c> and <c>Tenants</c> are validated at start: a real API process refuses to start on one
+/// key configured for two tenants (exit code 1), naming the tenants, never the key (the validator's
+/// rules are unit-tested).
 /// </summary>
+[Collection(WorkerProcessCollection.Name)]
 public sealed class AuthOptionsStartupTests
 {
     private const string Key = "a-perfectly-good-key-0123456789";
+    private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(60);
 
     [Fact]
-    public async Task Start_SameKeyForTwoTenants_RefusesToStartWithoutNamingTheKey()
+    public async Task Start_SameKeyForTwoTenants_Exits1NamingBothTenantsNotTheKey()
     {
-        await using var api = new MisconfiguredApiFactory();
-        await api.InitializeAsync();
-
-        var error = Assert.Throws<OptionsValidationException>(() => api.Server);
-
-        Assert.Contains("tenant-a", error.Message, StringComparison.Ordinal);
-        Assert.Contains("tenant-b", error.Message, StringComparison.Ordinal);
-        Assert.DoesNotContain(Key, error.Message, StringComparison.Ordinal);
-    }
-
-    private sealed class MisconfiguredApiFactory : ApiFactory
-    {
-        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        await using var process = ChildProcess.Start(new ChildProcessOptions
         {
-            base.ConfigureWebHost(builder);
-            builder.UseSetting("Tenants:tenant-a:ApiKeys:0", Key);
-            builder.UseSetting("Tenants:tenant-b:ApiKeys:0", Key);
-        }
+            Name = "api",
+            FileName = ChildProcess.DotnetHost,
+            Arguments = [ApiProcess.AssemblyPath],
+            Environment = new Dictionary<string, string>
+            {
+                ["ConnectionStrings__redis"] = "127.0.0.1:1",
+                ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+                ["Tenants__tenant-a__ApiKeys__0"] = Key,
+                ["Tenants__tenant-b__ApiKeys__0"] = Key,
+            },
+            DropInherited = static name => name.StartsWith("ASPNETCORE_", StringComparison.Ordinal) || name.StartsWith("OTEL_", StringComparison.Ordinal)
+                || name.StartsWith("Auth__", StringComparison.OrdinalIgnoreCase) || name.StartsWith("Tenants__", StringComparison.OrdinalIgnoreCase),
+            WorkingDirectory = Path.GetDirectoryName(ApiProcess.AssemblyPath),
+        });
+
+        Assert.True(await process.WaitForExitAsync(ExitTimeout, TestContext.Current.CancellationToken), $"the API did not exit: {process.Tail()}");
+        Assert.Equal(1, process.ExitCode);
+        var output = process.Output;
+        Assert.Contains("tenant-a", output, StringComparison.Ordinal);
+        Assert.Contains("tenant-b", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(Key, output, StringComparison.Ordinal);
     }
 }

@@ -4,7 +4,8 @@ namespace Orchestrator.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// A real <c>Orchestrator.Api</c> process (<c>dotnet Orchestrator.Api.dll</c> from the same build
-/// configuration as the tests) on a free loopback port, pointed at a test's Redis. Disposing kills it.
+/// configuration as the tests) on a free loopback port, pointed at a test's Redis. Started, it
+/// answers <c>/health</c>. Its output goes to the test's output on dispose; disposing kills it.
 /// </summary>
 public sealed class ApiProcess : IAsyncDisposable
 {
@@ -22,6 +23,15 @@ public sealed class ApiProcess : IAsyncDisposable
     /// <summary>Where the API listens.</summary>
     public Uri Address { get; }
 
+    /// <summary>A label for diagnostics ("api-1").</summary>
+    public string Name => _process.Name;
+
+    /// <summary>Whether the process has exited.</summary>
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>The built API of the tests' configuration and framework (the test project references it, so it is built).</summary>
+    public static string AssemblyPath { get; } = ServiceAssembly.Find("Orchestrator.Api");
+
     /// <summary>
     /// Starts the API against <paramref name="redisConnectionString"/> and waits until <c>/health</c>
     /// answers 200. <paramref name="settings"/> are configuration keys as <c>Section:Key</c>.
@@ -36,6 +46,9 @@ public sealed class ApiProcess : IAsyncDisposable
             ["DOTNET_ENVIRONMENT"] = "Production",
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["Logging__LogLevel__Default"] = "Warning",
+            ["Logging__Console__FormatterName"] = "simple",
+            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
+            ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
         };
         foreach (var (key, value) in settings)
         {
@@ -54,6 +67,8 @@ public sealed class ApiProcess : IAsyncDisposable
                 || key.StartsWith("Api__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("Auth__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("Tenants__", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("Redis__", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("Retry__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("ASPNETCORE_", StringComparison.Ordinal),
             WorkingDirectory = Path.GetDirectoryName(AssemblyPath),
         });
@@ -73,7 +88,7 @@ public sealed class ApiProcess : IAsyncDisposable
                     using var response = await client.GetAsync("/health", TestContext.Current.CancellationToken);
                     return response.IsSuccessStatusCode;
                 }
-                catch (HttpRequestException)
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !TestContext.Current.CancellationToken.IsCancellationRequested)
                 {
                     return false;
                 }
@@ -85,26 +100,6 @@ public sealed class ApiProcess : IAsyncDisposable
             await api.DisposeAsync();
             throw;
         }
-    }
-
-    /// <summary>The built API of the tests' configuration and framework (the test project references it, so it is built).</summary>
-    public static string AssemblyPath { get; } = FindAssembly();
-
-    private static string FindAssembly()
-    {
-        var testBin = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory));
-        var root = testBin;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Orchestrator.sln")))
-        {
-            root = root.Parent;
-        }
-
-        var path = root is null || testBin.Parent is null
-            ? null
-            : Path.Combine(root.FullName, "Orchestrator.Api", "bin", testBin.Parent.Name, testBin.Name, "Orchestrator.Api.dll");
-        return path is not null && File.Exists(path)
-            ? path
-            : throw new InvalidOperationException($"The built API was not found for the tests in {testBin.FullName}.");
     }
 
     /// <summary>An <see cref="HttpClient"/> to the API sending <paramref name="key"/> as a bearer token (none when null).</summary>
@@ -119,5 +114,13 @@ public sealed class ApiProcess : IAsyncDisposable
         return client;
     }
 
-    public ValueTask DisposeAsync() => _process.DisposeAsync();
+    /// <summary>The last part of the output, for failure messages.</summary>
+    public string Tail(int chars = 20_000) => _process.Tail(chars);
+
+    /// <summary>Kills the process if it still runs and writes the tail of its output to the test's output.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _process.DisposeAsync();
+        TestContext.Current.TestOutputHelper?.WriteLine($"--- {Name} (pid {_process.Pid}) output, last part ---{Environment.NewLine}{Tail()}");
+    }
 }

@@ -45,7 +45,7 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     public string Output => _process.Output;
 
     /// <summary>The worker assembly built next to the tests (same configuration).</summary>
-    public static string WorkerAssemblyPath { get; } = FindWorkerAssembly();
+    public static string WorkerAssemblyPath { get; } = ServiceAssembly.Find("Orchestrator.Worker");
 
     /// <summary>
     /// Starts a worker against <paramref name="redisConnectionString"/>. <paramref name="settings"/>
@@ -165,32 +165,6 @@ public sealed partial class WorkerProcess : IAsyncDisposable
         {
             _started.TrySetResult(match.Groups["consumer"].Value);
         }
-    }
-
-    // The tests run from <repo>/<test project>/bin/<Configuration>/net10.0/; the worker is built
-    // (a project reference) to <repo>/Orchestrator.Worker/bin/<Configuration>/net10.0/.
-    private static string FindWorkerAssembly()
-    {
-        var testBin = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory));
-        var targetFramework = testBin.Name;
-        var configuration = testBin.Parent?.Name
-            ?? throw new InvalidOperationException($"Cannot tell the build configuration from {testBin.FullName}.");
-
-        var root = testBin;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Orchestrator.sln")))
-        {
-            root = root.Parent;
-        }
-
-        if (root is null)
-        {
-            throw new InvalidOperationException($"No Orchestrator.sln above {testBin.FullName}.");
-        }
-
-        var path = Path.Combine(root.FullName, "Orchestrator.Worker", "bin", configuration, targetFramework, "Orchestrator.Worker.dll");
-        return File.Exists(path)
-            ? path
-            : throw new InvalidOperationException($"{path} does not exist; build Orchestrator.Worker ({configuration}) first.");
     }
 
     [GeneratedRegex(@"Worker (?<consumer>\S+) started:")]

@@ -12,7 +12,7 @@ public enum RedisFailureKind
     /// <summary>No connection, a dropped connection or a timeout. The command may have run.</summary>
     Unavailable,
 
-    /// <summary>The server cannot answer yet: LOADING, BUSY (a script), MASTERDOWN, TRYAGAIN.</summary>
+    /// <summary>The server cannot answer yet: LOADING, BUSY (a script), MASTERDOWN, TRYAGAIN, CLUSTERDOWN (a cluster electing a new master).</summary>
     NotReady,
 
     /// <summary>READONLY: the node became a replica (a failover); the new primary will take the write.</summary>
@@ -47,6 +47,7 @@ public static class RedisFailure
         ("BUSY ", RedisFailureKind.NotReady),
         ("MASTERDOWN ", RedisFailureKind.NotReady),
         ("TRYAGAIN ", RedisFailureKind.NotReady),
+        ("CLUSTERDOWN ", RedisFailureKind.NotReady),
         ("READONLY ", RedisFailureKind.ReadOnly),
         ("UNBLOCKED ", RedisFailureKind.Unblocked),
         ("OOM ", RedisFailureKind.OutOfMemory),

@@ -1,0 +1,40 @@
+using Microsoft.AspNetCore.Diagnostics;
+using Orchestrator.Api.Jobs;
+
+namespace Orchestrator.Api;
+
+/// <summary>
+/// Turns a submission that <c>Redis:WaitReplicas</c> replicas did not confirm in time into 503
+/// problem details with <c>Retry-After</c>: not acknowledged, so not promised to survive a failover.
+/// </summary>
+internal sealed partial class ReplicasNotConfirmedHandler(IProblemDetailsService problems, ILogger<ReplicasNotConfirmedHandler> logger)
+    : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    {
+        if (exception is not ReplicasNotConfirmedException notConfirmed)
+        {
+            return false;
+        }
+
+        LogNotConfirmed(logger, notConfirmed.Confirmed, notConfirmed.Required);
+        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        context.Response.Headers.RetryAfter = "1";
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            Exception = exception,
+            ProblemDetails =
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "Job not replicated",
+                Detail = $"The job store could not confirm the job on {notConfirmed.Required} replica(s) in time " +
+                    $"({notConfirmed.Confirmed} confirmed), so it is not acknowledged. Retry with the same idempotency key: " +
+                    "the retry answers for the job if it was created, and creates it otherwise.",
+            },
+        });
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Submission not acknowledged: {Confirmed} of {Required} replicas confirmed it in time")]
+    private static partial void LogNotConfirmed(ILogger logger, long confirmed, int required);
+}
