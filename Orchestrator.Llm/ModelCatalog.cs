@@ -26,7 +26,12 @@ public sealed class ModelCatalog
     private readonly ProviderOptions? _implicitProvider;
 
     /// <summary>Builds the catalogue from validated options.</summary>
-    public ModelCatalog(IOptions<LlmOptions> options)
+    /// <param name="options">The <c>Llm</c> section.</param>
+    /// <param name="simulator">
+    /// The <c>Simulator</c> section: with no provider configured and no <c>Llm:DefaultModel</c>, a job
+    /// naming no model gets <c>Simulator:Model</c>, as before providers existed.
+    /// </param>
+    public ModelCatalog(IOptions<LlmOptions> options, IOptions<Simulation.SimulatorOptions>? simulator = null)
     {
         var llm = options.Value;
         foreach (var (providerName, provider) in llm.Providers)
@@ -41,7 +46,7 @@ public sealed class ModelCatalog
         {
             // Today's behaviour: the in-process simulator answers any model name.
             _implicitProvider = new ProviderOptions { Kind = ProviderKinds.Simulated };
-            DefaultModel = llm.DefaultModel ?? ImplicitDefaultModel;
+            DefaultModel = llm.DefaultModel ?? (simulator?.Value.Model is { Length: > 0 } simulated ? simulated : ImplicitDefaultModel);
         }
         else
         {

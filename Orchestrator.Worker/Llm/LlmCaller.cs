@@ -5,7 +5,9 @@ using Orchestrator.Jobs;
 using Orchestrator.Llm;
 using Orchestrator.Llm.Simulation;
 using Orchestrator.Worker.Llm.FlowControl;
+using Polly;
 using Polly.CircuitBreaker;
+using Polly.Registry;
 using ChatMessage = Microsoft.Extensions.AI.ChatMessage;
 
 namespace Orchestrator.Worker.Llm;
@@ -26,12 +28,18 @@ public sealed class LlmCaller(
     ChatClientRegistry clients,
     DeploymentCircuits circuits,
     DeploymentFlowControl flow,
+    ResiliencePipelineProvider<string> pipelines,
     IOptions<WorkerOptions> workerOptions,
     TimeProvider timeProvider,
     ILogger<LlmCaller> logger)
 {
     /// <summary>The cooldown after a 429 that announced no wait.</summary>
     public static readonly TimeSpan DefaultCooldown = TimeSpan.FromSeconds(1);
+
+    // Flow-control writes ride out a Redis that is slow or paused like every other Redis call (one
+    // retry owner): re-sent, a reservation only counts stricter (the same permit id, tokens counted
+    // twice) and a cooldown only extends to the same end.
+    private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
 
     /// <summary>Calls the LLM for <paramref name="request"/>'s attempt <paramref name="attempt"/>.</summary>
     public async Task<LlmAnswer> CallAsync(JobRequest request, int attempt, CancellationToken cancellationToken)
@@ -102,7 +110,8 @@ public sealed class LlmCaller(
         var provider = model.ProviderName;
         var estimated = promptTokens + (request.MaxTokens ?? model.Provider.DefaultMaxTokens);
         var lease = workerOptions.Value.LeaseTimeout;
-        var (wait, delay, reservation) = await flow.ReserveAsync(provider, model.Provider, estimated, lease).ConfigureAwait(false);
+        var (wait, delay, reservation) = await _redis.ExecuteRedisAsync(
+            "reserve capacity", _ => flow.ReserveAsync(provider, model.Provider, estimated, lease), cancellationToken).ConfigureAwait(false);
         if (reservation is null)
         {
             throw new CapacityWaitException(delay, wait switch
@@ -135,7 +144,9 @@ public sealed class LlmCaller(
             used = 0;
             var cooldown = e.RetryAfter ?? DefaultCooldown;
             LlmLog.RateLimited(logger, provider, model.Name, cooldown);
-            await flow.ExtendCooldownAsync(provider, model.Provider, cooldown, e.Limits).ConfigureAwait(false);
+            await _redis.ExecuteRedisAsync(
+                "extend cooldown", async _ => { await flow.ExtendCooldownAsync(provider, model.Provider, cooldown, e.Limits).ConfigureAwait(false); return true; },
+                cancellationToken).ConfigureAwait(false);
             throw new CapacityWaitException(cooldown, "rate-limited", provider);
         }
         catch (LlmException e) when (e.Kind is not LlmErrorKind.Transient)
