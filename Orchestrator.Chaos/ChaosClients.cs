@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Orchestrator.Client;
 
 namespace Orchestrator.Chaos;
 
@@ -13,7 +14,12 @@ namespace Orchestrator.Chaos;
 /// timeout would), some acknowledged ones are re-sent on purpose, some twice at once. An observer
 /// reads finished jobs to catch a result that changes afterwards.
 /// </summary>
-internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient http, ClientHistory history, TimeProvider time)
+/// <remarks>
+/// Submissions go over raw HTTP: the run records every answer (202, 503 or none) and re-sends by its
+/// own rules, which the typed client would hide. Reads go through <see cref="OrchestratorClient"/>,
+/// as an application's would.
+/// </remarks>
+internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient http, OrchestratorClient reader, ClientHistory history, TimeProvider time)
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(5);
     private readonly ConcurrentBag<Task> _operations = [];
@@ -198,14 +204,8 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
         try
         {
             using var cts = new CancellationTokenSource(RequestTimeout);
-            using var response = await http.GetAsync(new Uri(api, $"/jobs/{jobId}"), cts.Token);
-            if (!response.IsSuccessStatusCode)
-            {
-                return;
-            }
-
-            var job = JsonSerializer.Deserialize(await response.Content.ReadAsStringAsync(cts.Token), ChaosJsonContext.Default.JobView);
-            if (job is null || job.Status is not ("completed" or "failed"))
+            var job = await reader.GetAsync(jobId, cts.Token);
+            if (job is null || !job.IsFinal)
             {
                 return;
             }
@@ -218,9 +218,9 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
                     $"{jobId}: first seen {Describe(first)}, later {Describe(seen)}");
             }
         }
-        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException or JsonException)
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException or JsonException or OrchestratorProblemException)
         {
-            // The API is restarting; observe another time.
+            // The API is restarting (or Redis is away: 503); observe another time.
         }
     }
 

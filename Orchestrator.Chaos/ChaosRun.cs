@@ -5,6 +5,8 @@ using Orchestrator.Jobs;
 using Orchestrator.Testing;
 using StackExchange.Redis;
 
+using Orchestrator.Client;
+
 namespace Orchestrator.Chaos;
 
 /// <summary>
@@ -60,7 +62,12 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
 
             Log($"redis on {redis.Port}, API on {cluster.ApiPort}, {options.Workers} workers started");
             faults = new FaultInjector(options, redis, cluster, Log, time);
-            clients = new ChaosClients(options, cluster.ApiAddress, http, history, time);
+            using var readHttp = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(2), PooledConnectionLifetime = TimeSpan.FromSeconds(10) })
+            {
+                BaseAddress = cluster.ApiAddress,
+                Timeout = Timeout.InfiniteTimeSpan,
+            };
+            clients = new ChaosClients(options, cluster.ApiAddress, http, new OrchestratorClient(readHttp), history, time);
 
             using var stopLoad = new CancellationTokenSource(options.Duration);
             using var stopSupervising = new CancellationTokenSource();

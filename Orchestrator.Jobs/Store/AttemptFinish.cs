@@ -1,0 +1,17 @@
+namespace Orchestrator.Jobs;
+
+/// <summary>How one attempt ended, to record with <see cref="JobStore.FinishAttemptsAsync"/>.</summary>
+/// <param name="Outcome">The attempt's outcome (<see cref="AttemptOutcome"/>).</param>
+/// <param name="NextStatus">The job's status after it: completed, retrying or failed.</param>
+public sealed record AttemptFinish(
+    JobLease Lease, int Attempt, string Outcome, string NextStatus, JobResult? Result, JobError? Error, TimeSpan? RetryDelay)
+{
+    public static AttemptFinish Completed(JobLease lease, int attempt, JobResult result) =>
+        new(lease, attempt, AttemptOutcome.Succeeded, JobStatus.Completed, result, null, null);
+
+    public static AttemptFinish Retrying(JobLease lease, int attempt, string outcome, JobError error, TimeSpan delay) =>
+        new(lease, attempt, outcome, JobStatus.Retrying, null, error, delay);
+
+    public static AttemptFinish Failed(JobLease lease, int attempt, string outcome, JobError error) =>
+        new(lease, attempt, outcome, JobStatus.Failed, null, error, null);
+}

@@ -1,0 +1,59 @@
+namespace Orchestrator.Jobs;
+
+/// <summary>A stream entry handed to this worker: by a fresh read or by reclaiming an expired lease.</summary>
+public sealed record Delivery(string EntryId, string JobId, bool Reclaimed);
+
+/// <summary>The right to work on a job, proven by a token every state write checks.</summary>
+public sealed record JobLease(string JobId, string EntryId, string Token, string Consumer);
+
+/// <summary>What a worker got when it claimed a delivery.</summary>
+public enum ClaimOutcome
+{
+    /// <summary>The lease is the caller's; <see cref="ClaimResult.Job"/> holds the job.</summary>
+    Claimed,
+
+    /// <summary>The job no longer exists (expired); the entry was acknowledged.</summary>
+    Missing,
+
+    /// <summary>The job is already final (a duplicate delivery); the entry was acknowledged.</summary>
+    AlreadyFinal,
+
+    /// <summary>Attempts or deliveries were exhausted; the job was dead-lettered.</summary>
+    DeadLettered,
+
+    /// <summary>
+    /// The job could not be claimed or read (a value that does not parse, a failing step): it was
+    /// set aside, failed and dead-lettered with error type <c>corrupt</c>; the rest of its batch is unaffected.
+    /// </summary>
+    Corrupt,
+}
+
+/// <summary>The answer of <see cref="JobStore.ClaimAsync"/>.</summary>
+/// <param name="Job">The job as the claim left it (with the attempt it started, if any).</param>
+/// <param name="StartedAttempt">
+/// The attempt the claim started (recorded durably; call the LLM for it), or 0 when it started
+/// none: not asked to, or the job waits for a retry; then <see cref="JobStore.StartAttemptAsync"/> starts it.
+/// </param>
+/// <param name="Reason">Why a <see cref="ClaimOutcome.Corrupt"/> job was set aside.</param>
+public sealed record ClaimResult(ClaimOutcome Outcome, JobLease Lease, Job? Job, int StartedAttempt = 0, string? Reason = null);
+
+/// <summary>What one XAUTOCLAIM step took, and where the next step starts.</summary>
+/// <param name="Next">The cursor to pass to the next step; <see cref="Start"/> after a full pass.</param>
+public sealed record ReclaimPage(IReadOnlyList<Delivery> Deliveries, string Next)
+{
+    /// <summary>The cursor at the start of the pending entries.</summary>
+    public const string Start = "0-0";
+}
+
+/// <summary>The answer of <see cref="JobStore.StartAttemptAsync"/>.</summary>
+public enum StartAttemptOutcome
+{
+    /// <summary>The attempt is recorded; call the LLM.</summary>
+    Started,
+
+    /// <summary>Another worker holds the job now; stop working on it.</summary>
+    LeaseLost,
+
+    /// <summary>No attempt is left; dead-letter the job.</summary>
+    Exhausted,
+}

@@ -1,0 +1,45 @@
+namespace Orchestrator.Jobs;
+
+/// <summary>A job about to be submitted.</summary>
+/// <param name="Retention">How long the job is kept once it reaches a final state.</param>
+public sealed record NewJob(
+    string Id,
+    JobRequest Request,
+    DateTimeOffset CreatedAt,
+    int MaxAttempts,
+    TimeSpan Retention,
+    string? TraceParent = null,
+    string? TraceState = null)
+{
+    /// <summary>The tenant the job belongs to; its idempotency keys are scoped to it.</summary>
+    public string Tenant { get; init; } = TenantNames.Default;
+}
+
+/// <summary>The idempotency key a submission carries (scoped to the job's tenant), and what to remember with it.</summary>
+/// <param name="Fingerprint">Identifies the request body; a replay must carry the same one.</param>
+/// <param name="ResponseBody">The first answer's body, replayed verbatim.</param>
+public sealed record IdempotencyClaim(string Key, string Fingerprint, TimeSpan Ttl, string ResponseBody);
+
+/// <summary>What happened to a submission.</summary>
+public enum SubmitOutcome
+{
+    /// <summary>A new job was created and enqueued.</summary>
+    Created,
+
+    /// <summary>The idempotency key was seen with the same request: nothing was created.</summary>
+    Replayed,
+
+    /// <summary>The idempotency key was seen with a different request: nothing was created.</summary>
+    Conflict,
+
+    /// <summary>The backlog bound was reached (that many jobs are not yet final): nothing was written.</summary>
+    QueueFull,
+
+    /// <summary>Redis refused the write at its memory limit (<c>maxmemory</c>, <c>noeviction</c>): nothing was written.</summary>
+    StorageFull,
+}
+
+/// <summary>The answer of <see cref="JobStore.SubmitAsync"/>.</summary>
+/// <param name="JobId">The job created or replayed; empty when nothing was created.</param>
+/// <param name="QueuedJobs">With <see cref="SubmitOutcome.QueueFull"/>: the jobs not yet final when the bound was met.</param>
+public sealed record SubmitResult(SubmitOutcome Outcome, string JobId, string? ReplayedResponseBody = null, long QueuedJobs = 0);
