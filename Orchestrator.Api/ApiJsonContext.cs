@@ -20,6 +20,7 @@ namespace Orchestrator.Api;
 [JsonSerializable(typeof(SubmitJobResponse))]
 [JsonSerializable(typeof(JobResource))]
 [JsonSerializable(typeof(DeadLetterPageResource))]
+[JsonSerializable(typeof(ModelListResource))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

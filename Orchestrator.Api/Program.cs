@@ -4,6 +4,7 @@ using Orchestrator.Api.Auth;
 using Orchestrator.Api.Jobs;
 using Orchestrator.Api.OpenApi;
 using Orchestrator.Jobs;
+using Orchestrator.Llm;
 using Orchestrator.ServiceDefaults;
 using Scalar.AspNetCore;
 using StackExchange.Redis;
@@ -38,6 +39,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
 builder.Services.AddApiKeyAuthentication();
 builder.Services.AddJobStore();
+builder.Services.AddModelCatalog();
 builder.Services.AddSingleton<SubmitWriter>();
 builder.Services.AddSingleton<OrchestratorMetrics>();
 
@@ -99,6 +101,7 @@ if (app.Environment.IsDevelopment())
 
 app.MapDefaultEndpoints();
 app.MapJobsApi();
+app.MapModelsApi();
 
 app.Run();
 

@@ -3,12 +3,13 @@ using Orchestrator.AppHost;
 
 // The dependency graph. Settings (docs/configuration.md): Redis:Mode, Redis:DataPath, Redis:Port,
 // Redis:NodeTimeout, Api:Port, Api:Replicas, Worker:Replicas; Redis:WaitReplicas, Redis:WaitTimeout and
-// the Simulator, Retry, Worker, Api, Auth and Tenants sections are handed on to the services. A local run also opens the API to anonymous callers and gives it a dev key.
+// the Simulator, Retry, Worker, Api, Auth, Tenants and Llm sections are handed on to the services.
+// A local run also opens the API to anonymous callers and gives it a dev key.
 var builder = DistributedApplication.CreateBuilder(args);
 
 var redis = builder.AddOrchestratorRedis("redis");
 
-builder.AddProject<Projects.Orchestrator_Api>("api")
+var api = builder.AddProject<Projects.Orchestrator_Api>("api")
     .WithReference(redis).WaitForRedis(redis)
     .WithHttpEndpointPort(builder.Configuration.GetValue("Api:Port", defaultValue: 3000))
     .WithConfigurationSection("Api", except: ["Port", "Replicas"])
@@ -21,7 +22,7 @@ builder.AddProject<Projects.Orchestrator_Api>("api")
     .WithConfigurationSection("Tenants")
     .WithHttpHealthCheck("/health");
 
-builder.AddProject<Projects.Orchestrator_Worker>("worker")
+var worker = builder.AddProject<Projects.Orchestrator_Worker>("worker")
     .WithReference(redis).WaitForRedis(redis)
     .WithHttpEndpointPort(port: 0)
     .WithConfigurationSection("Simulator")
@@ -30,5 +31,23 @@ builder.AddProject<Projects.Orchestrator_Worker>("worker")
     .WithConfigurationSection("Worker", "Replicas", "HealthPort")
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", defaultValue: 1))
     .WithHttpHealthCheck("/health");
+
+// Llm:Providers configured: API and worker read them (each provider's API key from a secret
+// parameter). None configured: the OpenAI-compatible simulator runs and is the one provider, so a
+// job takes the real HTTP path.
+if (builder.Configuration.GetSection("Llm:Providers").GetChildren().Any())
+{
+    api.WithLlmProviders();
+    worker.WithLlmProviders();
+}
+else
+{
+    var simulator = builder.AddProject<Projects.Orchestrator_LlmSimulator>("llm-simulator")
+        .WithHttpEndpointPort(port: 0)
+        .WithConfigurationSection("Simulator")
+        .WithHttpHealthCheck("/health");
+    api.WithSimulatorProvider(simulator);
+    worker.WithSimulatorProvider(simulator);
+}
 
 builder.Build().Run();

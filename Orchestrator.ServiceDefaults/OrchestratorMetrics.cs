@@ -21,6 +21,17 @@ public sealed class OrchestratorMetrics
         AttemptDuration = Meter.CreateHistogram<double>("orchestrator.attempt.duration", "s", "Duration of one LLM attempt.");
         QueueWait = Meter.CreateHistogram<double>("orchestrator.job.queue_wait", "s", "From submission to the start of the first attempt.");
         EndToEnd = Meter.CreateHistogram<double>("orchestrator.job.duration", "s", "From submission to the final state.");
+        LlmTokens = Meter.CreateCounter<long>("orchestrator.llm.tokens", "{token}", "Tokens the LLM counted, by model (gen_ai.request.model) and gen_ai.token.type (input, output).");
+        LlmCost = Meter.CreateCounter<double>("orchestrator.llm.cost", "{currency}", "Cost of LLM calls from the configured prices, by model (gen_ai.request.model).");
+    }
+
+    /// <summary>Counts one answered call's tokens and cost under its model.</summary>
+    public void RecordLlmUsage(string model, long inputTokens, long outputTokens, decimal cost)
+    {
+        var modelTag = new KeyValuePair<string, object?>("gen_ai.request.model", model);
+        LlmTokens.Add(inputTokens, modelTag, new("gen_ai.token.type", "input"));
+        LlmTokens.Add(outputTokens, modelTag, new("gen_ai.token.type", "output"));
+        LlmCost.Add((double)cost, modelTag);
     }
 
     /// <summary>The meter, for observable instruments a process adds (the Worker's queue gauges).</summary>
@@ -36,4 +47,6 @@ public sealed class OrchestratorMetrics
     public Histogram<double> AttemptDuration { get; }
     public Histogram<double> QueueWait { get; }
     public Histogram<double> EndToEnd { get; }
+    public Counter<long> LlmTokens { get; }
+    public Counter<double> LlmCost { get; }
 }

@@ -1,5 +1,7 @@
-using Microsoft.Extensions.AI;
 using Orchestrator.Jobs;
+using Orchestrator.Llm;
+using Orchestrator.Llm.Simulation;
+using Orchestrator.Worker.Llm.FlowControl;
 using Orchestrator.ServiceDefaults;
 using Orchestrator.Worker;
 using Orchestrator.Worker.Llm;
@@ -39,7 +41,12 @@ builder.Services.AddValidatedOptions<SimulatorOptions>(SimulatorOptions.Section)
 
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<OrchestratorMetrics>();
-builder.Services.AddSingleton<IChatClient, SimulatedChatClient>();
+builder.Services.AddModelCatalog();
+builder.Services.AddSingleton<SimulatedChatClient>();
+builder.Services.AddSingleton<ChatClientRegistry>();
+builder.Services.AddSingleton<DeploymentCircuits>();
+builder.Services.AddSingleton<DeploymentFlowControl>();
+builder.Services.AddSingleton<LlmCaller>();
 builder.Services.AddLlmPipeline();
 builder.Services.AddSingleton<LoopSupervisor>();
 builder.Services.AddHealthChecks().AddCheck<WorkerLoopsHealthCheck>("worker-loops");

@@ -14,6 +14,9 @@ public static class JobLimits
     /// <summary>Longest <c>model</c>, in characters.</summary>
     public const int MaxModelLength = 200;
 
+    /// <summary>Most <c>fallbackModels</c> entries.</summary>
+    public const int MaxFallbackModels = 8;
+
     /// <summary>Largest <c>maxTokens</c>.</summary>
     public const int MaxTokens = 1_000_000;
 
@@ -47,7 +50,7 @@ public sealed class SubmitJobRequest : IValidatableObject
     [Required(AllowEmptyStrings = true, ErrorMessage = "prompt is required.")]
     public string? Prompt { get; init; }
 
-    /// <summary>Optional model name, at most 200 characters.</summary>
+    /// <summary>Optional model name, at most 200 characters: one <c>GET /models</c> lists (else 400). Absent: <c>Llm:DefaultModel</c>.</summary>
     [CharacterLength(JobLimits.MaxModelLength)]
     public string? Model { get; init; }
 
@@ -62,6 +65,13 @@ public sealed class SubmitJobRequest : IValidatableObject
     /// <summary>Optional string map: at most 32 entries, keys 1 to 64 and values up to 1,024 characters, at most <c>Api:MaxMetadataBytes</c> in all as stored.</summary>
     public Dictionary<string, string>? Metadata { get; init; }
 
+    /// <summary>
+    /// Optional, up to 8 served models (each 1 to 200 characters) tried in order when the model's
+    /// circuit is open or its context window is too small.
+    /// </summary>
+    [MaxLength(JobLimits.MaxFallbackModels, ErrorMessage = "fallbackModels must be an array of at most 8 model names.")]
+    public List<string>? FallbackModels { get; init; }
+
     /// <summary>The rules attributes cannot state: a configured prompt limit, and metadata entries.</summary>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -74,6 +84,12 @@ public sealed class SubmitJobRequest : IValidatableObject
         else if (CharacterLengthAttribute.Count(Prompt) is var length && length > maxPromptLength)
         {
             yield return new ValidationResult($"prompt is {length:N0} characters; the limit is {maxPromptLength:N0}.", ["prompt"]);
+        }
+
+        if (FallbackModels?.Any(m => m is null || CharacterLengthAttribute.Count(m) is 0 or > JobLimits.MaxModelLength) == true)
+        {
+            yield return new ValidationResult(
+                $"fallbackModels must be an array of model names (1 to {JobLimits.MaxModelLength} characters each).", ["fallbackModels"]);
         }
 
         if (Metadata is { Count: > JobLimits.MaxMetadataEntries })
@@ -111,6 +127,7 @@ public sealed class SubmitJobRequest : IValidatableObject
 public sealed record SubmitJobResponse(string JobId, string Status, DateTime CreatedAt);
 
 /// <summary>A job as clients see it. Times are ISO-8601 UTC.</summary>
+/// <param name="Usage">Tokens and cost of all its attempts.</param>
 public sealed record JobResource(
     string JobId,
     string Status,
@@ -127,7 +144,9 @@ public sealed record JobResource(
     DateTime? NextAttemptAt,
     JobResult? Result,
     JobError? Error,
-    IReadOnlyList<AttemptResource> History)
+    IReadOnlyList<AttemptResource> History,
+    IReadOnlyList<string>? FallbackModels,
+    LlmUsage Usage)
 {
     public static JobResource From(Job job) => new(
         job.Id,
@@ -145,20 +164,26 @@ public sealed record JobResource(
         job.NextAttemptAt?.UtcDateTime,
         job.Result,
         job.Error,
-        [.. job.History.Select(AttemptResource.From)]);
+        [.. job.History.Select(AttemptResource.From)],
+        job.Request.FallbackModels,
+        job.Usage);
 }
 
 /// <summary>One attempt of a job.</summary>
+/// <param name="Model">The model that answered (the job's, or a fallback); null when none did.</param>
+/// <param name="Usage">Tokens and cost of the attempt; null when the provider answered no usage.</param>
 public sealed record AttemptResource(
     int Attempt,
     DateTime StartedAt,
     DateTime? EndedAt,
     string? Outcome,
     JobError? Error,
-    long? RetryDelayMs)
+    long? RetryDelayMs,
+    string? Model,
+    LlmUsage? Usage)
 {
     public static AttemptResource From(AttemptRecord a) =>
-        new(a.Attempt, a.StartedAt.UtcDateTime, a.EndedAt?.UtcDateTime, a.Outcome, a.Error, a.RetryDelayMs);
+        new(a.Attempt, a.StartedAt.UtcDateTime, a.EndedAt?.UtcDateTime, a.Outcome, a.Error, a.RetryDelayMs, a.Model, a.Usage);
 }
 
 /// <summary>A page of dead-lettered jobs, newest first.</summary>

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Orchestrator.Api.Auth;
 using Orchestrator.Jobs;
+using Orchestrator.Llm;
 using Orchestrator.ServiceDefaults;
 
 namespace Orchestrator.Api.Jobs;
@@ -63,6 +64,7 @@ public static class JobsApi
         IOptions<RetryOptions> retryOptions,
         TimeProvider timeProvider,
         OrchestratorMetrics metrics,
+        ModelCatalog models,
         CancellationToken cancellationToken)
     {
         var options = apiOptions.Value;
@@ -80,6 +82,11 @@ public static class JobsApi
                 : TypedResults.Problem(read.Detail, statusCode: read.StatusCode, title: read.Title);
         }
 
+        if (ModelsApi.Unserved(request, models) is { } unserved)
+        {
+            return TypedResults.ValidationProblem(unserved, title: "Model not served");
+        }
+
         var jobId = JobIds.New();
         // Millisecond precision, as stored: the 202 body and later GETs show the same instant.
         var createdAt = DateTimeOffset.FromUnixTimeMilliseconds(timeProvider.GetUtcNow().ToUnixTimeMilliseconds());
@@ -90,7 +97,9 @@ public static class JobsApi
         var tenant = context.User.TenantOf()!;
         var tenantTag = new KeyValuePair<string, object?>(OrchestratorTags.Tenant, tenant);
         var traceState = activity?.TraceStateString is { Length: > 0 and <= JobLimits.MaxTraceStateLength } kept ? kept : null;
-        var job = new NewJob(jobId, request, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
+        // The job names the model it will get: the default is resolved now, not when a worker runs it.
+        var stored = request.Model is null && !models.ServesAnyModel ? request with { Model = models.DefaultModel } : request;
+        var job = new NewJob(jobId, stored, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
             activity?.Id, traceState) { Tenant = tenant };
         var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl, response);
 

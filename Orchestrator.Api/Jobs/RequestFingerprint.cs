@@ -40,6 +40,17 @@ internal static class RequestFingerprint
                 writer.WriteEndObject();
             }
 
+            if (request.FallbackModels is { Count: > 0 } fallbacks)
+            {
+                writer.WriteStartArray("fallbackModels");
+                foreach (var model in fallbacks)
+                {
+                    writer.WriteStringValue(model);
+                }
+
+                writer.WriteEndArray();
+            }
+
             writer.WriteEndObject();
         }
 

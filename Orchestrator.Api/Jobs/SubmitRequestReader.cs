@@ -90,7 +90,9 @@ internal static class SubmitRequestReader
                 .ToDictionary(g => g.Key, g => g.Select(r => r.ErrorMessage ?? "is invalid.").ToArray(), StringComparer.Ordinal));
         }
 
-        return SubmitReadResult.Ok(new(request.Prompt!, request.Model, request.MaxTokens, request.Temperature, request.Metadata));
+        // Whether the models are served is checked by the caller against the configured catalog (ModelsApi.Unserved).
+        return SubmitReadResult.Ok(new(request.Prompt!, request.Model, request.MaxTokens, request.Temperature, request.Metadata,
+            request.FallbackModels is { Count: > 0 } fallbacks ? fallbacks : null));
     }
 
     private static bool IsJson(string? contentType)

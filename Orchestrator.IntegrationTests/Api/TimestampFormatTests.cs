@@ -21,7 +21,7 @@ public sealed partial class TimestampFormatTests(ApiFactory api) : IClassFixture
         var options = api.Services.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
         var at = new DateTime(2026, 11, 28, 2, 51, 28, 940, DateTimeKind.Utc);
 
-        var json = JsonSerializer.Serialize(new AttemptResource(1, at, at.AddSeconds(1), "succeeded", null, null), options);
+        var json = JsonSerializer.Serialize(new AttemptResource(1, at, at.AddSeconds(1), "succeeded", null, null, null, null), options);
 
         Assert.Contains("\"startedAt\":\"2026-11-28T02:51:28.940Z\"", json, StringComparison.Ordinal);
         Assert.Contains("\"endedAt\":\"2026-11-28T02:51:29.940Z\"", json, StringComparison.Ordinal);

@@ -8,7 +8,9 @@ namespace Orchestrator.IntegrationTests.AppHost;
 public sealed class FlakyLlmAppHostFixture() : AppHostFixture(
     "Simulator:FailureRate=0.5",
     "Simulator:Latency=00:00:00.02",
-    "Retry:BaseDelay=00:00:00.05");
+    "Retry:BaseDelay=00:00:00.05",
+    // Half the calls fail at random: that is this test's weather, not a deployment to stop calling.
+    "Llm:CircuitFailureRatio=1");
 
 /// <summary>Its own AppHost (settings differ from the shared one); runs alone, like the "apphost" collection.</summary>
 [CollectionDefinition("apphost-flaky-llm", DisableParallelization = true)]

@@ -1,8 +1,12 @@
+using System.Text.Json;
 using Orchestrator.Client;
 
 namespace Orchestrator.IntegrationTests.AppHost;
 
-/// <summary>A job through the whole distributed app: API → Redis → Worker → Redis → API, with <see cref="OrchestratorClient"/>.</summary>
+/// <summary>
+/// A job through the whole distributed app: API → Redis → Worker → LLM simulator (HTTP) → Redis →
+/// API, with <see cref="OrchestratorClient"/>.
+/// </summary>
 [Collection("apphost")]
 public sealed class JobsThroughAppHostTests(AppHostFixture fixture)
 {
@@ -42,6 +46,34 @@ public sealed class JobsThroughAppHostTests(AppHostFixture fixture)
         Assert.False(string.IsNullOrEmpty(job.Result?.Text));
         Assert.NotNull(job.CompletedAt);
         Assert.Equal(["transient-failure", "succeeded"], job.History.Select(a => a.Outcome));
+    }
+
+    [Fact]
+    public async Task Submit_NoProviderConfigured_AnsweredByTheSimulatorServiceOverHttp_WithUsage()
+    {
+        using var http = fixture.CreateHttpClient("api");
+        var client = new OrchestratorClient(http);
+        using var simulator = fixture.CreateHttpClient("llm-simulator");
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var before = await GetJsonAsync(simulator, "/stats");
+
+        var submission = new JobSubmission("Answer over HTTP.", MaxTokens: 40,
+            Metadata: new Dictionary<string, string> { ["simulator.failureRate"] = "0" });
+        var submitted = await client.SubmitAsync(submission, cancellationToken: cancellationToken);
+        Assert.Equal(JobStatuses.Completed, (await WaitAsync(client, submitted.JobId)).Status);
+
+        // Usage and the answering model are read from the wire: the client library does not model them.
+        var root = await GetJsonAsync(http, $"/jobs/{submitted.JobId}");
+        Assert.Equal("simulated-llm", root.GetProperty("model").GetString());
+        var attempt = root.GetProperty("history").EnumerateArray().Last();
+        Assert.Equal("simulated-llm", attempt.GetProperty("model").GetString());
+        Assert.True(attempt.GetProperty("usage").GetProperty("outputTokens").GetInt64() is > 0 and <= 40);
+        Assert.Equal(attempt.GetProperty("usage").GetProperty("inputTokens").GetInt64(), root.GetProperty("usage").GetProperty("inputTokens").GetInt64());
+        var after = await GetJsonAsync(simulator, "/stats");
+        Assert.True(after.GetProperty("completed").GetInt64() > before.GetProperty("completed").GetInt64(), "the simulator service answered no call");
+
+        async Task<JsonElement> GetJsonAsync(HttpClient httpClient, string path) =>
+            JsonDocument.Parse(await httpClient.GetStringAsync(path, cancellationToken).WaitAsync(FinalStateTimeout, cancellationToken)).RootElement.Clone();
     }
 
     private static async Task<Job> WaitAsync(OrchestratorClient client, string jobId)

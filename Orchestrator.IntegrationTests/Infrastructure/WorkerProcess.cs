@@ -86,6 +86,7 @@ public sealed partial class WorkerProcess : IAsyncDisposable
                 || key.StartsWith("Worker__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("Retry__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("Simulator__", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("Llm__", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("ASPNETCORE_", StringComparison.Ordinal),
             WorkingDirectory = Path.GetDirectoryName(WorkerAssemblyPath),
             OnLine = worker.OnLine,

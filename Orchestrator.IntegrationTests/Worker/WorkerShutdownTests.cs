@@ -15,6 +15,10 @@ public sealed class WorkerShutdownTests
         ["Retry:UseJitter"] = "false",
         // Long enough that the jobs whose first attempt failed are still waiting for their retry at SIGTERM.
         ["Retry:BaseDelay"] = "00:00:05",
+        // The ten deliberate failures would open the deployment's circuit (Llm:Circuit*): the slow
+        // jobs would then wait for it, not call, and be handed back at SIGTERM. This test is about
+        // calls in flight at shutdown, so the circuit stays closed.
+        ["Llm:CircuitMinimumThroughput"] = "100",
         ["Worker:LeaseTimeout"] = "00:00:03",
         ["Worker:ReclaimInterval"] = "00:00:00.2",
         // The host's shutdown timeout (HostOptions reads "shutdownTimeoutSeconds").

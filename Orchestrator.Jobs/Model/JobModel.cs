@@ -1,15 +1,21 @@
 namespace Orchestrator.Jobs;
 
 /// <summary>What a client asked for: the validated body of <c>POST /jobs</c>.</summary>
+/// <param name="FallbackModels">Served models to use, in order, when the model's circuit is open or its context window is too small.</param>
 public sealed record JobRequest(
     string Prompt,
     string? Model = null,
     int? MaxTokens = null,
     double? Temperature = null,
-    IReadOnlyDictionary<string, string>? Metadata = null);
+    IReadOnlyDictionary<string, string>? Metadata = null,
+    IReadOnlyList<string>? FallbackModels = null);
 
 /// <summary>The LLM's answer to a completed job.</summary>
-public sealed record JobResult(string Text, string? Model, TokenUsage Usage);
+/// <param name="Cost">The call's cost from the model's configured prices (0 when none are configured).</param>
+public sealed record JobResult(string Text, string? Model, TokenUsage Usage, decimal? Cost = null);
+
+/// <summary>Tokens used and their cost: of one attempt, or a job's total.</summary>
+public sealed record LlmUsage(long InputTokens, long OutputTokens, decimal Cost);
 
 /// <summary>Token counts reported by the LLM provider.</summary>
 public sealed record TokenUsage(long PromptTokens, long CompletionTokens);
@@ -24,7 +30,9 @@ public sealed record AttemptRecord(
     DateTimeOffset? EndedAt,
     string? Outcome,
     JobError? Error,
-    long? RetryDelayMs);
+    long? RetryDelayMs,
+    string? Model = null,
+    LlmUsage? Usage = null);
 
 /// <summary>A job's full state as stored in Redis.</summary>
 public sealed record Job
@@ -47,6 +55,10 @@ public sealed record Job
     public JobResult? Result { get; init; }
     public JobError? Error { get; init; }
     public IReadOnlyList<AttemptRecord> History { get; init; } = [];
+
+    /// <summary>Tokens and cost of every attempt so far.</summary>
+    public LlmUsage Usage => new(
+        History.Sum(a => a.Usage?.InputTokens ?? 0), History.Sum(a => a.Usage?.OutputTokens ?? 0), History.Sum(a => a.Usage?.Cost ?? 0));
 
     /// <summary>
     /// Taken over from a worker that died mid-attempt: it must run alone until an attempt of it ends

@@ -12,7 +12,9 @@ internal sealed record StoredAttempt(
     long? EndedAt,
     string? Outcome,
     JobError? Error,
-    long? RetryDelayMs);
+    long? RetryDelayMs,
+    string? Model = null,
+    LlmUsage? Usage = null);
 
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
@@ -22,4 +24,5 @@ internal sealed record StoredAttempt(
 [JsonSerializable(typeof(JobResult))]
 [JsonSerializable(typeof(JobError))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
+[JsonSerializable(typeof(IReadOnlyList<string>))]
 internal sealed partial class JobsJsonContext : JsonSerializerContext;

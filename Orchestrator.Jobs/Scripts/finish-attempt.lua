@@ -46,6 +46,12 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   entry.outcome = outcome
   if err ~= '' then entry.error = cjson.decode(err) end
   if retryDelay ~= '' then entry.retryDelayMs = tonumber(retryDelay) end
+  if result ~= '' then
+    -- The attempt's usage and cost, in the history's own names (a job's totals add these up).
+    local r = cjson.decode(result)
+    entry.model = r.model
+    entry.usage = {inputTokens = r.usage.promptTokens, outputTokens = r.usage.completionTokens, cost = r.cost or 0}
+  end
   redis.call('LSET', history, index, cjson.encode(entry))
   -- The attempt ended without a crash: the job is no longer a suspect.
   redis.call('HDEL', job, 'suspect')

@@ -11,6 +11,7 @@ internal static class JobFields
     public const string MaxTokens = "maxTokens";
     public const string Temperature = "temperature";
     public const string Metadata = "metadata";
+    public const string FallbackModels = "fallbackModels";
     public const string Attempts = "attempts";
     public const string MaxAttempts = "maxAttempts";
     public const string Deliveries = "deliveries";

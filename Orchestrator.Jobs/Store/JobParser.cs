@@ -49,7 +49,10 @@ internal static class JobParser
                 map.GetValueOrDefault(JobFields.Model),
                 Int(map, JobFields.MaxTokens),
                 map.TryGetValue(JobFields.Temperature, out var t) ? double.Parse(t, CultureInfo.InvariantCulture) : null,
-                metadata),
+                metadata,
+                map.TryGetValue(JobFields.FallbackModels, out var fallbacks)
+                    ? JsonSerializer.Deserialize(fallbacks, JobsJsonContext.Default.IReadOnlyListString)
+                    : null),
             Attempts = Int(map, JobFields.Attempts) ?? 0,
             MaxAttempts = Int(map, JobFields.MaxAttempts),
             Deliveries = Int(map, JobFields.Deliveries) ?? 0,
@@ -77,7 +80,9 @@ internal static class JobParser
             stored.EndedAt is { } ended ? DateTimeOffset.FromUnixTimeMilliseconds(ended) : null,
             stored.Outcome,
             stored.Error,
-            stored.RetryDelayMs);
+            stored.RetryDelayMs,
+            stored.Model,
+            stored.Usage);
     }
 
     private static int? Int(IReadOnlyDictionary<string, string> map, string field) =>

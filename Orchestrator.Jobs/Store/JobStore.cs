@@ -88,6 +88,11 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
             AddField(values, JobFields.Metadata, JobMetadata.ToJson(metadata));
         }
 
+        if (job.Request.FallbackModels is { Count: > 0 } fallbacks)
+        {
+            AddField(values, JobFields.FallbackModels, JsonSerializer.Serialize(fallbacks, JobsJsonContext.Default.IReadOnlyListString));
+        }
+
         var created = job.CreatedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
         AddField(values, JobFields.Attempts, "0");
         AddField(values, JobFields.MaxAttempts, job.MaxAttempts.ToString(CultureInfo.InvariantCulture));

@@ -11,6 +11,9 @@ public sealed class RedisKeys(string prefix = RedisKeys.DefaultPrefix)
     /// <summary>The default key prefix, including the cluster hash tag.</summary>
     public const string DefaultPrefix = "{orch}";
 
+    /// <summary>The prefix every key starts with (the LLM flow-control keys too).</summary>
+    public string Prefix => prefix;
+
     /// <summary>The consumer group every worker reads the jobs stream through.</summary>
     public const string ConsumerGroup = "workers";
 

@@ -1,5 +1,7 @@
 using System.Net;
 using Orchestrator.Jobs;
+using Orchestrator.Llm;
+using Orchestrator.Llm.Simulation;
 using Orchestrator.Worker.Llm;
 using Orchestrator.Worker.Processing;
 using Polly.Timeout;
@@ -10,17 +12,22 @@ public sealed class AttemptFailureTests
 {
     public static TheoryData<Exception, bool, string, string> Cases => new()
     {
-        { new TransientLlmException("overloaded"), true, AttemptOutcome.TransientFailure, "transient" },
-        { new PermanentLlmException("invalid request"), false, AttemptOutcome.PermanentFailure, "invalid-request" },
+        { new LlmException(LlmErrorKind.Transient, "overloaded"), true, AttemptOutcome.TransientFailure, "transient" },
+        { new LlmException(LlmErrorKind.InvalidRequest, "invalid request"), false, AttemptOutcome.PermanentFailure, "invalid-request" },
         { new TimeoutRejectedException("too slow"), true, AttemptOutcome.Timeout, "timeout" },
-        { new HttpRequestException("rate limited", null, HttpStatusCode.TooManyRequests), true, AttemptOutcome.TransientFailure, "transient" },
+        // A 429 is waited out by LlmCaller (a CapacityWaitException); one that reaches here ends as rate-limited.
+        { new HttpRequestException("rate limited", null, HttpStatusCode.TooManyRequests), false, AttemptOutcome.PermanentFailure, "rate-limited" },
+        { new CapacityWaitException(TimeSpan.FromSeconds(1), "rate-limited", "openai"), false, AttemptOutcome.PermanentFailure, "rate-limited" },
+        { new LlmException(LlmErrorKind.InsufficientQuota, "quota"), false, AttemptOutcome.PermanentFailure, "insufficient-quota" },
+        { new LlmException(LlmErrorKind.ContextLengthExceeded, "too long"), false, AttemptOutcome.PermanentFailure, "context-length-exceeded" },
+        { new LlmException(LlmErrorKind.Permission, "forbidden"), false, AttemptOutcome.PermanentFailure, "permission" },
         { new HttpRequestException("unavailable", null, HttpStatusCode.ServiceUnavailable), true, AttemptOutcome.TransientFailure, "transient" },
         { new HttpRequestException("server error", null, HttpStatusCode.InternalServerError), true, AttemptOutcome.TransientFailure, "transient" },
         { new HttpRequestException("request timeout", null, HttpStatusCode.RequestTimeout), true, AttemptOutcome.TransientFailure, "transient" },
         { new HttpRequestException("connection refused"), true, AttemptOutcome.TransientFailure, "transient" },
-        { new HttpRequestException("bad request", null, HttpStatusCode.BadRequest), false, AttemptOutcome.PermanentFailure, "provider-error" },
-        { new HttpRequestException("unauthorized", null, HttpStatusCode.Unauthorized), false, AttemptOutcome.PermanentFailure, "provider-error" },
-        { new HttpRequestException("not found", null, HttpStatusCode.NotFound), false, AttemptOutcome.PermanentFailure, "provider-error" },
+        { new HttpRequestException("bad request", null, HttpStatusCode.BadRequest), false, AttemptOutcome.PermanentFailure, "invalid-request" },
+        { new HttpRequestException("unauthorized", null, HttpStatusCode.Unauthorized), false, AttemptOutcome.PermanentFailure, "authentication" },
+        { new HttpRequestException("not found", null, HttpStatusCode.NotFound), false, AttemptOutcome.PermanentFailure, "model-not-found" },
         { new InvalidOperationException("a bug"), false, AttemptOutcome.PermanentFailure, "unexpected" },
     };
 
@@ -36,7 +43,7 @@ public sealed class AttemptFailureTests
     [Fact]
     public void ErrorOf_ProviderException_KeepsItsMessage()
     {
-        var error = AttemptFailure.ErrorOf(new TransientLlmException("simulated overload (503)"));
+        var error = AttemptFailure.ErrorOf(new LlmException(LlmErrorKind.Transient, "simulated overload (503)"));
 
         Assert.Equal("simulated overload (503)", error.Message);
     }

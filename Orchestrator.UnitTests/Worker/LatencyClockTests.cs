@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using Orchestrator.Llm;
+using Orchestrator.Llm.Simulation;
 using Orchestrator.Worker.Llm;
 
 namespace Orchestrator.UnitTests.Worker;

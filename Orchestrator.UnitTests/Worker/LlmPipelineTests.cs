@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Jobs;
+using Orchestrator.Llm;
+using Orchestrator.Llm.Simulation;
 using Orchestrator.Worker.Llm;
 using Orchestrator.Worker.Processing;
 using Polly;
@@ -30,7 +32,7 @@ public sealed class LlmPipelineTests
     public async Task Execute_TransientFailures_RetriesOnlyAfterEachScheduledDelay()
     {
         var state = new FakeAttemptState(_clock, attempt: 0, maxAttempts: 4);
-        var llm = new ScriptedLlm(_clock, (_, _) => throw new TransientLlmException("overloaded"));
+        var llm = new ScriptedLlm(_clock, (_, _) => throw new LlmException(LlmErrorKind.Transient, "overloaded"));
 
         var run = Run(Options(), state, llm);
 
@@ -45,7 +47,7 @@ public sealed class LlmPipelineTests
             await llm.WaitForCallsAsync(nextCall);
         }
 
-        await Assert.ThrowsAsync<TransientLlmException>(() => run.WaitAsync(Progress, TestContext.Current.CancellationToken));
+        await Assert.ThrowsAsync<LlmException>(() => run.WaitAsync(Progress, TestContext.Current.CancellationToken));
         var start = _clock.Start;
         Assert.Equal([start, start.AddMilliseconds(100), start.AddMilliseconds(300), start.AddMilliseconds(700)], llm.Calls.Select(c => c.At));
         Assert.Equal([1, 2, 3, 4], llm.Calls.Select(c => c.Attempt));
@@ -57,7 +59,7 @@ public sealed class LlmPipelineTests
     {
         // Two attempts were used by a worker that died; this worker may only use the remaining three.
         var state = new FakeAttemptState(_clock, attempt: 2, maxAttempts: 5);
-        var llm = new ScriptedLlm(_clock, (_, _) => throw new TransientLlmException("overloaded"));
+        var llm = new ScriptedLlm(_clock, (_, _) => throw new LlmException(LlmErrorKind.Transient, "overloaded"));
 
         var run = Run(Options(maxAttempts: 5), state, llm);
 
@@ -66,7 +68,7 @@ public sealed class LlmPipelineTests
         await llm.WaitForCallsAsync(2);
         _clock.Advance(TimeSpan.FromMilliseconds(800));
         await llm.WaitForCallsAsync(3);
-        await Assert.ThrowsAsync<TransientLlmException>(() => run.WaitAsync(Progress, TestContext.Current.CancellationToken));
+        await Assert.ThrowsAsync<LlmException>(() => run.WaitAsync(Progress, TestContext.Current.CancellationToken));
 
         Assert.Equal([3, 4, 5], llm.Calls.Select(c => c.Attempt));
         Assert.Equal([TimeSpan.FromMilliseconds(400), TimeSpan.FromMilliseconds(800)], state.Retries.Select(r => r.Delay));
@@ -77,12 +79,36 @@ public sealed class LlmPipelineTests
     public async Task Execute_MaxAttemptsOne_DoesNotRetry()
     {
         var state = new FakeAttemptState(_clock, attempt: 0, maxAttempts: 1);
-        var llm = new ScriptedLlm(_clock, (_, _) => throw new TransientLlmException("overloaded"));
+        var llm = new ScriptedLlm(_clock, (_, _) => throw new LlmException(LlmErrorKind.Transient, "overloaded"));
 
-        await Assert.ThrowsAsync<TransientLlmException>(() => Run(Options(maxAttempts: 1), state, llm).WaitAsync(Progress, TestContext.Current.CancellationToken));
+        await Assert.ThrowsAsync<LlmException>(() => Run(Options(maxAttempts: 1), state, llm).WaitAsync(Progress, TestContext.Current.CancellationToken));
 
         Assert.Single(llm.Calls);
         Assert.Empty(state.Retries);
+    }
+
+    [Fact]
+    public async Task Execute_DeploymentWaits_WaitTheAnnouncedTimeWithoutSpendingAttempts_UpToMaxRateLimitWait()
+    {
+        var state = new FakeAttemptState(_clock, attempt: 0, maxAttempts: 3);
+        var llm = new ScriptedLlm(_clock, (_, _) => throw new CapacityWaitException(TimeSpan.FromSeconds(20), "rate-limited", "openai"));
+
+        var run = Run(Options(), state, llm, maxDeploymentWait: TimeSpan.FromSeconds(50));
+
+        await llm.WaitForCallsAsync(1);
+        _clock.Advance(TimeSpan.FromSeconds(20) - TimeSpan.FromMilliseconds(1));
+        Assert.Single(llm.Calls);
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
+        await llm.WaitForCallsAsync(2);
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        await llm.WaitForCallsAsync(3);
+
+        // A third wait would bring the job's total to 60 s, past the 50 s bound: it fails instead.
+        var thrown = await Assert.ThrowsAsync<CapacityWaitException>(() => run.WaitAsync(Progress, TestContext.Current.CancellationToken));
+        Assert.Equal("rate-limited", AttemptFailure.ErrorOf(thrown).Type);
+        Assert.Equal([1, 1, 1], llm.Calls.Select(c => c.Attempt));
+        Assert.Empty(state.Retries);
+        Assert.Equal(TimeSpan.FromSeconds(40), state.DeploymentWait);
     }
 
     public static TheoryData<string> PermanentErrors => ["permanent-llm", "http-400"];
@@ -94,7 +120,7 @@ public sealed class LlmPipelineTests
         var state = new FakeAttemptState(_clock, attempt: 0, maxAttempts: 5);
         Exception error = kind == "http-400"
             ? new HttpRequestException("bad request", null, HttpStatusCode.BadRequest)
-            : new PermanentLlmException("invalid request");
+            : new LlmException(LlmErrorKind.InvalidRequest, "invalid request");
         var llm = new ScriptedLlm(_clock, (_, _) => throw error);
 
         var thrown = await Assert.ThrowsAnyAsync<Exception>(() => Run(Options(maxAttempts: 5), state, llm).WaitAsync(Progress, TestContext.Current.CancellationToken));
@@ -163,7 +189,7 @@ public sealed class LlmPipelineTests
         var recorded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         state.OnRetry = () => new ValueTask(recorded.Task);
         var llm = new ScriptedLlm(_clock, (attempt, _) =>
-            attempt == 1 ? throw new TransientLlmException("overloaded") : ValueTask.FromResult("answer"));
+            attempt == 1 ? throw new LlmException(LlmErrorKind.Transient, "overloaded") : ValueTask.FromResult("answer"));
 
         var run = Run(Options(), state, llm);
         await llm.WaitForCallsAsync(1);
@@ -191,9 +217,9 @@ public sealed class LlmPipelineTests
         Assert.True(llm.Calls[1].At >= recordedAt + TimeSpan.FromMilliseconds(100), $"second attempt at {llm.Calls[1].At:O}, recorded at {recordedAt:O}");
     }
 
-    private Task<string> Run(RetryOptions options, FakeAttemptState state, ScriptedLlm llm)
+    private Task<string> Run(RetryOptions options, FakeAttemptState state, ScriptedLlm llm, TimeSpan? maxDeploymentWait = null)
     {
-        var pipeline = LlmPipeline.Configure(new ResiliencePipelineBuilder { TimeProvider = _clock }, options, static () => 0.5).Build();
+        var pipeline = LlmPipeline.Configure(new ResiliencePipelineBuilder { TimeProvider = _clock }, options, static () => 0.5, maxDeploymentWait).Build();
         return RunAsync();
 
         async Task<string> RunAsync()
@@ -206,7 +232,13 @@ public sealed class LlmPipelineTests
                 return await pipeline.ExecuteAsync(
                     static (ctx, s) =>
                     {
-                        s.State.Attempt++;
+                        // After a wait for the deployment the attempt resumes; otherwise a new one starts.
+                        if (!s.State.Resume)
+                        {
+                            s.State.Attempt++;
+                        }
+
+                        s.State.Resume = false;
                         return s.Llm.CallAsync(s.State.Attempt, ctx.CancellationToken);
                     },
                     context,
@@ -229,6 +261,24 @@ public sealed class LlmPipelineTests
         public int MaxAttempts => maxAttempts;
 
         public Func<ValueTask>? OnRetry { get; set; }
+
+        public TimeSpan DeploymentWait { get; private set; }
+
+        public List<(int Attempt, TimeSpan Delay, DateTimeOffset At)> Waits { get; } = [];
+
+        public bool Resume { get; set; }
+
+        public ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay)
+        {
+            DeploymentWait += delay;
+            Resume = true;
+            lock (Waits)
+            {
+                Waits.Add((Attempt, delay, clock.GetUtcNow()));
+            }
+
+            return ValueTask.CompletedTask;
+        }
 
         public List<(int Attempt, Exception Exception, TimeSpan Delay, DateTimeOffset At)> Retries { get; } = [];
 

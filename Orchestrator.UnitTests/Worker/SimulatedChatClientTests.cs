@@ -1,6 +1,8 @@
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Llm;
+using Orchestrator.Llm.Simulation;
 using Orchestrator.Worker.Llm;
 
 namespace Orchestrator.UnitTests.Worker;
@@ -92,7 +94,7 @@ public sealed class SimulatedChatClientTests
 
         for (var i = 0; i < 200; i++)
         {
-            await Assert.ThrowsAsync<TransientLlmException>(() => Ask(client).WaitAsync(Progress, TestContext.Current.CancellationToken));
+            await Assert.ThrowsAsync<LlmException>(() => Ask(client).WaitAsync(Progress, TestContext.Current.CancellationToken));
         }
     }
 
@@ -103,7 +105,7 @@ public sealed class SimulatedChatClientTests
 
         for (var i = 0; i < 50; i++)
         {
-            await Assert.ThrowsAsync<PermanentLlmException>(() => Ask(client).WaitAsync(Progress, TestContext.Current.CancellationToken));
+            await Assert.ThrowsAsync<LlmException>(() => Ask(client).WaitAsync(Progress, TestContext.Current.CancellationToken));
         }
     }
 
@@ -129,7 +131,7 @@ public sealed class SimulatedChatClientTests
                     await Ask(client).WaitAsync(Progress, TestContext.Current.CancellationToken);
                     outcomes.Add(false);
                 }
-                catch (TransientLlmException)
+                catch (LlmException e) when (e.Kind == LlmErrorKind.Transient)
                 {
                     outcomes.Add(true);
                 }
@@ -145,8 +147,8 @@ public sealed class SimulatedChatClientTests
         var client = Client(failureRate: 0);
         var metadata = new Dictionary<string, string> { [SimulatorHints.FailFirstAttempts] = "2" };
 
-        await Assert.ThrowsAsync<TransientLlmException>(() => Ask(client, Call(1, metadata)).WaitAsync(Progress, TestContext.Current.CancellationToken));
-        await Assert.ThrowsAsync<TransientLlmException>(() => Ask(client, Call(2, metadata)).WaitAsync(Progress, TestContext.Current.CancellationToken));
+        await Assert.ThrowsAsync<LlmException>(() => Ask(client, Call(1, metadata)).WaitAsync(Progress, TestContext.Current.CancellationToken));
+        await Assert.ThrowsAsync<LlmException>(() => Ask(client, Call(2, metadata)).WaitAsync(Progress, TestContext.Current.CancellationToken));
         var answer = await Ask(client, Call(3, metadata)).WaitAsync(Progress, TestContext.Current.CancellationToken);
 
         Assert.False(string.IsNullOrWhiteSpace(answer.Text));
@@ -160,7 +162,7 @@ public sealed class SimulatedChatClientTests
 
         for (var attempt = 1; attempt <= 3; attempt++)
         {
-            await Assert.ThrowsAsync<PermanentLlmException>(() => Ask(client, Call(attempt, metadata)).WaitAsync(Progress, TestContext.Current.CancellationToken));
+            await Assert.ThrowsAsync<LlmException>(() => Ask(client, Call(attempt, metadata)).WaitAsync(Progress, TestContext.Current.CancellationToken));
         }
     }
 
@@ -170,7 +172,7 @@ public sealed class SimulatedChatClientTests
         var client = Client(failureRate: 0);
         var metadata = new Dictionary<string, string> { [SimulatorHints.FailureRate] = "1" };
 
-        await Assert.ThrowsAsync<TransientLlmException>(() => Ask(client, Call(1, metadata)).WaitAsync(Progress, TestContext.Current.CancellationToken));
+        await Assert.ThrowsAsync<LlmException>(() => Ask(client, Call(1, metadata)).WaitAsync(Progress, TestContext.Current.CancellationToken));
     }
 
     [Fact]

@@ -1,21 +1,26 @@
 using Orchestrator.Jobs;
+using Orchestrator.Llm;
 using Orchestrator.Worker.Llm;
 using Polly.Timeout;
 
 namespace Orchestrator.Worker.Processing;
 
-/// <summary>Where an LLM error is judged transient (retry) or permanent (dead-letter now).</summary>
+/// <summary>
+/// Where an LLM error is judged transient (retry) or permanent (dead-letter now), by the one
+/// taxonomy of <see cref="LlmErrorKind"/> (README "Errors"). Waits for a deployment
+/// (<see cref="CapacityWaitException"/>) are neither: the pipeline waits them out without spending
+/// an attempt, and only one that exceeds <c>Llm:MaxRateLimitWait</c> reaches here, as <c>rate-limited</c>.
+/// </summary>
 public static class AttemptFailure
 {
     /// <summary>Whether another attempt could succeed where this one failed.</summary>
     public static bool IsTransient(Exception exception) => exception switch
     {
-        TransientLlmException or TimeoutRejectedException => true,
+        LlmException llm => LlmErrorKinds.IsTransient(llm.Kind),
+        TimeoutRejectedException => true,
         // HttpClient reports its own timeout as a cancellation with a TimeoutException inside.
         TaskCanceledException { InnerException: TimeoutException } => true,
-        HttpRequestException { StatusCode: null } => true,
-        HttpRequestException { StatusCode: { } code } => (int)code is 408 or 429 or >= 500,
-        _ => false,
+        _ => LlmFailure.IsTransient(exception),
     };
 
     /// <summary>The outcome recorded for the attempt that threw <paramref name="exception"/>.</summary>
@@ -30,9 +35,10 @@ public static class AttemptFailure
     public static JobError ErrorOf(Exception exception) => exception switch
     {
         TimeoutRejectedException => new JobError("timeout", "The LLM call exceeded Retry:AttemptTimeout."),
-        TransientLlmException => new JobError("transient", exception.Message),
-        PermanentLlmException => new JobError("invalid-request", exception.Message),
-        HttpRequestException http => new JobError(IsTransient(http) ? "transient" : "provider-error", http.Message),
+        LlmException llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), llm.Message),
+        CapacityWaitException wait => new JobError(LlmErrorKinds.TypeOf(LlmErrorKind.RateLimited),
+            $"Waited longer than Llm:MaxRateLimitWait for deployment '{wait.Provider}' ({wait.Reason})."),
+        _ when LlmFailure.Classify(exception, TimeProvider.System) is { } llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), exception.Message),
         _ => new JobError("unexpected", $"{exception.GetType().Name}: {exception.Message}"),
     };
 }

@@ -12,8 +12,8 @@ internal static class AttemptSpan
 {
     public const string Name = "llm attempt";
 
-    /// <param name="provider">The chat client's metadata: the model used when the job names none.</param>
-    public static Activity? Start(JobExecution execution, Microsoft.Extensions.AI.ChatClientMetadata? provider)
+    /// <param name="model">The model the job asks for (the default when it names none), before any fallback.</param>
+    public static Activity? Start(JobExecution execution, Orchestrator.Llm.ServedModel? model)
     {
         var job = execution.Job;
         ActivityLink[]? links = TryGetSubmission(job, out var submission) ? [new ActivityLink(submission)] : null;
@@ -32,8 +32,8 @@ internal static class AttemptSpan
         activity.SetTag(OrchestratorTags.Attempt, execution.Attempt);
         activity.SetTag(OrchestratorTags.MaxAttempts, execution.MaxAttempts);
         activity.SetTag("gen_ai.operation.name", "chat");
-        activity.SetTag("gen_ai.provider.name", provider?.ProviderName);
-        activity.SetTag("gen_ai.request.model", job.Request.Model ?? provider?.DefaultModelId);
+        activity.SetTag("gen_ai.provider.name", model?.ProviderName);
+        activity.SetTag("gen_ai.request.model", model?.Name ?? job.Request.Model);
         if (job.Request.MaxTokens is { } maxTokens)
         {
             activity.SetTag("gen_ai.request.max_tokens", maxTokens);
@@ -41,6 +41,22 @@ internal static class AttemptSpan
 
         activity.SetTag(OrchestratorTags.Reclaimed, execution.Reclaimed);
         return activity;
+    }
+
+    /// <summary>Tags what the call used: the model that answered (maybe a fallback), its provider, tokens and cost.</summary>
+    public static void Answered(Activity? activity, Llm.LlmAnswer answer)
+    {
+        if (activity is null)
+        {
+            return;
+        }
+
+        activity.SetTag("gen_ai.provider.name", answer.Model.ProviderName);
+        activity.SetTag("gen_ai.request.model", answer.Model.Name);
+        activity.SetTag("gen_ai.response.model", answer.Response.ModelId ?? answer.Model.Name);
+        activity.SetTag("gen_ai.usage.input_tokens", answer.InputTokens);
+        activity.SetTag("gen_ai.usage.output_tokens", answer.OutputTokens);
+        activity.SetTag("orchestrator.llm.cost", (double)answer.Cost);
     }
 
     /// <summary>The trace id of the job's submission, for log lines written outside an attempt span.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Orchestrator.Jobs;
+using Orchestrator.Worker.Llm;
 
 namespace Orchestrator.Worker.Processing;
 
@@ -67,6 +68,20 @@ internal sealed class JobExecution : IAttemptState, IDisposable
 
     public ValueTask OnRetryAsync(Exception exception, TimeSpan delay) =>
         RetryRecorder?.Invoke(this, exception, delay) ?? ValueTask.CompletedTask;
+
+    public TimeSpan DeploymentWait { get; private set; }
+
+    /// <summary>Set while the attempt waits for its deployment: the next run resumes it instead of starting one.</summary>
+    public bool ResumeAttempt { get; set; }
+
+    public ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay)
+    {
+        DeploymentWait += delay;
+        ResumeAttempt = true;
+        // Waiting is not calling: a shutdown now hands the job back instead of waiting with it.
+        StopIfDraining();
+        return ValueTask.CompletedTask;
+    }
 
     /// <summary>Whether the claim started an attempt that has not run yet.</summary>
     public bool HasStartedAttempt => Volatile.Read(ref _startedAttempt) > 0;

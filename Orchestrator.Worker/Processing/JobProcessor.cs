@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
 using Orchestrator.Worker.Llm;
+using Orchestrator.Llm;
 using Polly;
 using Polly.Registry;
 
@@ -18,7 +19,8 @@ namespace Orchestrator.Worker.Processing;
 /// </summary>
 internal sealed class JobProcessor(
     JobStore store,
-    IChatClient chatClient,
+    LlmCaller llm,
+    ModelCatalog models,
     ResiliencePipelineProvider<string> pipelines,
     LeaseKeeper leases,
     SoloGate solo,
@@ -29,7 +31,6 @@ internal sealed class JobProcessor(
 {
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(LlmPipeline.Name);
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
-    private readonly ChatClientMetadata? _chatClientMetadata = chatClient.GetService<ChatClientMetadata>();
 
     /// <summary>
     /// Runs a job the worker has claimed (<see cref="JobWorker"/> claims each batch it reads in one
@@ -101,7 +102,7 @@ internal sealed class JobProcessor(
 
         var context = ResilienceContextPool.Shared.Get(execution.Token);
         context.Properties.Set(LlmPipeline.StateKey, execution);
-        ChatResponse response;
+        LlmAnswer response;
         try
         {
             response = await _pipeline.ExecuteAsync(
@@ -127,8 +128,15 @@ internal sealed class JobProcessor(
         await RecordSuccessAsync(execution, response).ConfigureAwait(false);
     }
 
-    private async ValueTask<ChatResponse> RunAttemptAsync(JobExecution execution, CancellationToken cancellationToken)
+    private async ValueTask<LlmAnswer> RunAttemptAsync(JobExecution execution, CancellationToken cancellationToken)
     {
+        if (execution.ResumeAttempt)
+        {
+            // The attempt waited for its deployment (429 cooldown, capacity, open circuit): it goes on, unspent.
+            execution.ResumeAttempt = false;
+            return await CallLlmAsync(execution, execution.Attempt, cancellationToken).ConfigureAwait(false);
+        }
+
         if (execution.TakeStartedAttempt() is not { } attempt)
         {
             StartAttemptOutcome outcome;
@@ -145,30 +153,22 @@ internal sealed class JobProcessor(
         execution.Attempt = attempt;
         execution.AttemptStartedTimestamp = timeProvider.GetTimestamp();
         execution.AttemptActivity?.Dispose();
-        execution.AttemptActivity = AttemptSpan.Start(execution, _chatClientMetadata);
+        execution.AttemptActivity = AttemptSpan.Start(execution, models.Find(execution.Job.Request.Model));
         WorkerLog.AttemptStarted(logger, execution.Job.Id, attempt);
         if (attempt == 1)
         {
             metrics.QueueWait.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
         }
 
-        var request = execution.Job.Request;
-        var options = new ChatOptions
-        {
-            ModelId = request.Model,
-            MaxOutputTokens = request.MaxTokens,
-            Temperature = request.Temperature is { } t ? (float)t : null,
-            AdditionalProperties = new AdditionalPropertiesDictionary
-            {
-                [SimulatorHints.AttemptProperty] = attempt,
-                [SimulatorHints.MetadataProperty] = request.Metadata,
-            },
-        };
+        return await CallLlmAsync(execution, attempt, cancellationToken).ConfigureAwait(false);
+    }
 
+    private async ValueTask<LlmAnswer> CallLlmAsync(JobExecution execution, int attempt, CancellationToken cancellationToken)
+    {
         execution.EnterAttempt();
         try
         {
-            return await chatClient.GetResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, cancellationToken).ConfigureAwait(false);
+            return await llm.CallAsync(execution.Job.Request, attempt, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -201,13 +201,12 @@ internal sealed class JobProcessor(
         execution.StopIfDraining();
     }
 
-    private async Task RecordSuccessAsync(JobExecution execution, ChatResponse response)
+    private async Task RecordSuccessAsync(JobExecution execution, LlmAnswer answer)
     {
-        var usage = new TokenUsage(response.Usage?.InputTokenCount ?? 0, response.Usage?.OutputTokenCount ?? 0);
-        var result = new JobResult(response.Text, response.ModelId, usage);
-        execution.AttemptActivity?.SetTag("gen_ai.response.model", response.ModelId);
-        execution.AttemptActivity?.SetTag("gen_ai.usage.input_tokens", usage.PromptTokens);
-        execution.AttemptActivity?.SetTag("gen_ai.usage.output_tokens", usage.CompletionTokens);
+        var usage = new TokenUsage(answer.InputTokens, answer.OutputTokens);
+        var result = new JobResult(answer.Response.Text, answer.Response.ModelId ?? answer.Model.Name, usage, answer.Cost);
+        AttemptSpan.Answered(execution.AttemptActivity, answer);
+        metrics.RecordLlmUsage(answer.Model.Name, answer.InputTokens, answer.OutputTokens, answer.Cost);
 
         // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
         Activity.Current = execution.AttemptActivity;

@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Options;
+using Orchestrator.Llm;
+using Orchestrator.Worker.Llm;
 using Orchestrator.Jobs;
 using Polly;
 using Polly.Retry;
@@ -16,12 +18,21 @@ public interface IAttemptState
 
     /// <summary>Records the failed attempt and the chosen delay, durably, before the wait begins.</summary>
     ValueTask OnRetryAsync(Exception exception, TimeSpan delay);
+
+    /// <summary>Time this job has waited for deployments so far (429 cooldowns, capacity, open circuits).</summary>
+    TimeSpan DeploymentWait { get; }
+
+    /// <summary>The attempt waits <paramref name="delay"/> for its deployment and then runs on, not spent.</summary>
+    ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay);
 }
 
 /// <summary>
 /// The one resilience pipeline around the LLM call, and the one retry owner: the chat client
 /// underneath must not retry on its own. Retry (exponential backoff, attempt count taken from the
-/// job, not from Polly's per-process counter) wraps a per-attempt timeout.
+/// job, not from Polly's per-process counter) wraps a per-attempt timeout. A wait for the
+/// deployment (<see cref="CapacityWaitException"/>: 429 cooldown, capacity, open circuit) is
+/// retried too, after the wait it names and without spending an attempt, until the job's waits
+/// add up to <c>Llm:MaxRateLimitWait</c>.
 /// </summary>
 public static class LlmPipeline
 {
@@ -37,30 +48,36 @@ public static class LlmPipeline
         services.AddResiliencePipeline(Name, static (builder, context) =>
         {
             builder.TimeProvider = context.ServiceProvider.GetRequiredService<TimeProvider>();
-            Configure(builder, context.ServiceProvider.GetRequiredService<IOptions<RetryOptions>>().Value, Random.Shared.NextDouble);
+            Configure(builder, context.ServiceProvider.GetRequiredService<IOptions<RetryOptions>>().Value, Random.Shared.NextDouble,
+                context.ServiceProvider.GetRequiredService<IOptions<LlmOptions>>().Value.MaxRateLimitWait);
         });
         return services;
     }
 
     /// <summary>Adds the retry and timeout strategies to <paramref name="builder"/>.</summary>
     /// <param name="random">Source of jitter, a number in [0, 1).</param>
-    public static ResiliencePipelineBuilder Configure(ResiliencePipelineBuilder builder, RetryOptions options, Func<double> random)
+    /// <param name="maxDeploymentWait">A job's longest total wait for deployments (<c>Llm:MaxRateLimitWait</c>).</param>
+    public static ResiliencePipelineBuilder Configure(ResiliencePipelineBuilder builder, RetryOptions options, Func<double> random, TimeSpan? maxDeploymentWait = null)
     {
+        var maxWait = maxDeploymentWait ?? TimeSpan.FromHours(1);
         return builder
             .AddRetry(new RetryStrategyOptions
             {
-                // The real bound is the job's persisted attempt count (ShouldHandle); this one only
-                // matters for a job that starts fresh here, where the two agree.
-                MaxRetryAttempts = Math.Max(1, options.MaxAttempts - 1),
-                ShouldHandle = static args => ValueTask.FromResult(
+                // The bound is the job's persisted attempt count and its deployment waits (ShouldHandle),
+                // not Polly's counter: waits for a deployment do not spend attempts.
+                MaxRetryAttempts = int.MaxValue,
+                ShouldHandle = args => ValueTask.FromResult(
                     args.Outcome.Exception is { } e
-                    && AttemptFailure.IsTransient(e)
                     && args.Context.Properties.TryGetValue(StateKey, out var state)
-                    && state.Attempt < state.MaxAttempts),
-                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(
-                    RetryDelay.After(args.Context.Properties.GetValue(StateKey, null!).Attempt, options, random())),
-                OnRetry = static args => args.Context.Properties.GetValue(StateKey, null!)
-                    .OnRetryAsync(args.Outcome.Exception!, args.RetryDelay),
+                    && (e is CapacityWaitException wait
+                        ? state.DeploymentWait + wait.Wait <= maxWait
+                        : AttemptFailure.IsTransient(e) && state.Attempt < state.MaxAttempts)),
+                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(args.Outcome.Exception is CapacityWaitException wait
+                    ? wait.Wait
+                    : RetryDelay.After(args.Context.Properties.GetValue(StateKey, null!).Attempt, options, random())),
+                OnRetry = static args => args.Outcome.Exception is CapacityWaitException wait
+                    ? args.Context.Properties.GetValue(StateKey, null!).OnDeploymentWaitAsync(wait, args.RetryDelay)
+                    : args.Context.Properties.GetValue(StateKey, null!).OnRetryAsync(args.Outcome.Exception!, args.RetryDelay),
             })
             .AddTimeout(options.AttemptTimeout);
     }

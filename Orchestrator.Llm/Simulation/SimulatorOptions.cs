@@ -1,8 +1,11 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Orchestrator.Worker.Llm;
+namespace Orchestrator.Llm.Simulation;
 
-/// <summary>The simulated LLM (the default provider), bound from the <c>Simulator</c> section.</summary>
+/// <summary>
+/// The simulated LLM, bound from the <c>Simulator</c> section: read by the in-process simulated
+/// provider and by the <c>Orchestrator.LlmSimulator</c> service alike (one simulation logic).
+/// </summary>
 public sealed class SimulatorOptions : IValidatableObject
 {
     /// <summary>The configuration section name.</summary>
@@ -26,6 +29,7 @@ public sealed class SimulatorOptions : IValidatableObject
     /// Whether the job metadata hint <c>simulator.crashProcess: "true"</c> is obeyed: the worker
     /// process then dies abruptly when such a job's attempt starts (tests and demos of poison-job
     /// isolation). Default false: the hint is ignored, so no client can crash a worker.
+    /// Only the in-process simulated provider obeys it: the simulator service never crashes.
     /// </summary>
     public bool AllowCrashHint { get; set; }
 
@@ -33,12 +37,45 @@ public sealed class SimulatorOptions : IValidatableObject
     [Required]
     public string Model { get; set; } = "simulated-llm";
 
+    /// <summary>Requests per minute served; beyond it, 429 with <c>Retry-After</c>. Unset: no limit.</summary>
+    [Range(1, int.MaxValue)]
+    public int? RequestsPerMinute { get; set; }
+
+    /// <summary>Tokens (prompt + completion) per minute served; beyond it, 429. Unset: no limit.</summary>
+    [Range(1, int.MaxValue)]
+    public int? TokensPerMinute { get; set; }
+
+    /// <summary>
+    /// How far ahead of the steady rate a burst may go, as time at the limit's rate: with 60,000
+    /// tokens per minute and 10 s, 10,000 tokens may arrive at once. Default 10 s.
+    /// </summary>
+    public TimeSpan Burst { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Completion tokens streamed per second after <see cref="Latency"/>; unset: all at once.</summary>
+    [Range(0.001, double.MaxValue)]
+    public double? TokensPerSecond { get; set; }
+
+    /// <summary>Prompt plus completion tokens accepted; beyond it, 400 <c>context_length_exceeded</c>. Unset: no limit.</summary>
+    [Range(1, int.MaxValue)]
+    public int? ContextWindow { get; set; }
+
+    /// <summary>
+    /// How long after a 429 opens a Retry-After window a call still counts as one that could not
+    /// have known (<c>/stats</c> <c>callsInsideRetryAfterPastGrace</c>). Default 100 ms.
+    /// </summary>
+    public TimeSpan AnnouncementGrace { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Latency < TimeSpan.Zero || Latency > TimeSpan.FromHours(1))
         {
             yield return new ValidationResult("Simulator:Latency must be from 00:00:00 to 01:00:00.", [nameof(Latency)]);
+        }
+
+        if (Burst < TimeSpan.Zero || Burst > TimeSpan.FromMinutes(1))
+        {
+            yield return new ValidationResult("Simulator:Burst must be from 00:00:00 to 00:01:00.", [nameof(Burst)]);
         }
 
         if (FailureRate + PermanentFailureRate > 1)

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Orchestrator.Worker.Llm;
+namespace Orchestrator.Llm.Simulation;
 
 /// <summary>
 /// Ends simulated calls on time. .NET timers fire up to a few milliseconds late on Linux (they run

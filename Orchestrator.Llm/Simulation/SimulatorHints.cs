@@ -1,8 +1,9 @@
-namespace Orchestrator.Worker.Llm;
+namespace Orchestrator.Llm.Simulation;
 
 /// <summary>
 /// Per-job controls of the simulated LLM, read from the job's <c>metadata</c>, so one run can mix
-/// behaviours (tests, benchmarks, the chaos run). A real provider ignores them.
+/// behaviours (tests, benchmarks, the chaos run). Over HTTP they travel in the request's OpenAI
+/// <c>metadata</c> field (only when the job has a <c>simulator.*</c> key; see <see cref="Prefix"/>).
 /// </summary>
 public static class SimulatorHints
 {
@@ -23,6 +24,19 @@ public static class SimulatorHints
 
     /// <summary>Overrides <c>Simulator:Latency</c> for this job, in milliseconds.</summary>
     public const string LatencyMs = "simulator.latencyMs";
+
+    /// <summary>
+    /// Forces one error kind: <c>rate_limit</c>, <c>insufficient_quota</c>, <c>invalid_request</c>,
+    /// <c>context_length_exceeded</c>, <c>authentication</c>, <c>permission</c>, <c>model_not_found</c>,
+    /// <c>server_error</c>.
+    /// </summary>
+    public const string Error = "simulator.error";
+
+    /// <summary>The attempt number, sent with the hints so <see cref="FailFirstAttempts"/> works over HTTP.</summary>
+    public const string Attempt = "simulator.attempt";
+
+    /// <summary>The prefix of every hint; a job's metadata is sent to a provider only when it has one.</summary>
+    public const string Prefix = "simulator.";
 
     /// <summary>The ChatOptions property carrying the job's metadata to the chat client.</summary>
     public const string MetadataProperty = "orchestrator.metadata";

@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Configuration;
+
+namespace Orchestrator.AppHost;
+
+/// <summary>How the API and the worker get their <c>Llm</c> section.</summary>
+internal static class LlmProviderExtensions
+{
+    /// <summary>The provider name the simulator is configured under when no provider is.</summary>
+    public const string SimulatorProvider = "simulator";
+
+    /// <summary>
+    /// Hands the AppHost's <c>Llm</c> section on, except API keys: each provider's key comes from the
+    /// secret parameter <c>llm-{provider}-api-key</c> (<c>Parameters:llm-openai-api-key</c> in user
+    /// secrets), so it is never in a settings file or a log.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithLlmProviders(this IResourceBuilder<ProjectResource> builder)
+    {
+        var app = builder.ApplicationBuilder;
+        var providers = app.Configuration.GetSection("Llm:Providers").GetChildren().ToList();
+        builder.WithConfigurationSection("Llm", except: [.. providers.Select(p => $"Providers:{p.Key}:ApiKey")]);
+        foreach (var provider in providers.Where(p => string.Equals(p["Kind"], "openai", StringComparison.OrdinalIgnoreCase)))
+        {
+            var name = $"llm-{provider.Key.ToLowerInvariant()}-api-key";
+            var key = app.Resources.OfType<ParameterResource>().FirstOrDefault(r => r.Name == name) is { } existing
+                ? app.CreateResourceBuilder(existing)
+                : app.AddParameter(name, secret: true);
+            builder.WithEnvironment($"Llm__Providers__{provider.Key}__ApiKey", key);
+        }
+
+        return builder;
+    }
+
+    /// <summary>Points the service's one provider at the simulator, serving <c>Simulator:Model</c>.</summary>
+    public static IResourceBuilder<ProjectResource> WithSimulatorProvider(
+        this IResourceBuilder<ProjectResource> builder, IResourceBuilder<ProjectResource> simulator)
+    {
+        var model = builder.ApplicationBuilder.Configuration["Simulator:Model"] is { Length: > 0 } configured ? configured : "simulated-llm";
+        return builder
+            .WithConfigurationSection("Llm")
+            .WithEnvironment($"Llm__Providers__{SimulatorProvider}__Kind", "openai")
+            .WithEnvironment($"Llm__Providers__{SimulatorProvider}__Endpoint", ReferenceExpression.Create($"{simulator.GetEndpoint("http")}/v1"))
+            .WithEnvironment($"Llm__Providers__{SimulatorProvider}__Models__0__Name", model)
+            .WithEnvironment("Llm__DefaultModel", model)
+            .WaitFor(simulator);
+    }
+}

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Globalization;
+using Orchestrator.Jobs;
+
+using Orchestrator.IntegrationTests.Worker;
+
+namespace Orchestrator.IntegrationTests.Providers;
+
+/// <summary>
+/// Three worker processes share one deployment's limits through Redis, against the simulator
+/// service enforcing the same limits over HTTP. Scaled for CI by default (60,000 TPM / 600 RPM,
+/// 150 jobs); <c>ORCHESTRATOR_PROVIDER_LOAD=full</c> runs the figures (20,000 TPM / 200 RPM,
+/// 300 jobs, some two and a half minutes a test).
+/// </summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class FleetFlowControlTests
+{
+    private static readonly bool Full = Environment.GetEnvironmentVariable("ORCHESTRATOR_PROVIDER_LOAD") == "full";
+    private static readonly int TokensPerMinute = Full ? 20_000 : 60_000;
+    private static readonly int RequestsPerMinute = Full ? 200 : 600;
+    private static readonly int JobCount = Full ? 300 : 150;
+
+    [Fact]
+    public async Task LimitsKnown_ThreeWorkers_AllComplete_AtMostOnePercent429_ThroughputAtLeast85PercentOfLimit()
+    {
+        var (jobs, stats, tokensPerMinute) = await RunLoadAsync(providerKnowsLimits: true);
+
+        Assert.All(jobs, j => Assert.Equal(JobStatus.Completed, j.Status));
+        Assert.True(stats.RateLimited <= stats.Calls / 100.0, $"{stats.RateLimited} of {stats.Calls} calls answered 429");
+        Assert.True(tokensPerMinute >= 0.85 * TokensPerMinute, $"{tokensPerMinute:N0} tokens/min served against a limit of {TokensPerMinute:N0}");
+    }
+
+    [Fact]
+    public async Task LimitsUnknown_ThreeWorkers_NoDeadLetter_NoAttemptSpentOn429_NoCallInsideRetryAfter()
+    {
+        var (jobs, stats, _) = await RunLoadAsync(providerKnowsLimits: false);
+
+        Assert.All(jobs, j => Assert.Equal(JobStatus.Completed, j.Status));
+        // The simulator fails nothing but 429s here: any second attempt would be one spent on a 429.
+        Assert.All(jobs, j => Assert.True(j.Attempts == 1,
+            string.Join("; ", j.History.Select(a => $"{a.Attempt} {a.Outcome} {a.Error?.Type} {a.Error?.Message}"))));
+        Assert.True(stats.RateLimited > 0, "the load never met the simulator's limits; the test proves nothing");
+        // Calls already on their way when a 429 went out may land inside its window; none sent after the
+        // fleet could have heard of it (Simulator:AnnouncementGrace) may.
+        Assert.Equal(0, stats.CallsInsideRetryAfterPastGrace);
+    }
+
+    private static async Task<(IReadOnlyList<Job> Jobs, SimulatorStatsSnapshot Stats, double TokensPerMinute)> RunLoadAsync(bool providerKnowsLimits)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var simulator = await LlmSimulatorProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.050",
+            ["Simulator:TokensPerMinute"] = TokensPerMinute.ToString(CultureInfo.InvariantCulture),
+            ["Simulator:RequestsPerMinute"] = RequestsPerMinute.ToString(CultureInfo.InvariantCulture),
+            // On two busy shared cores a call can sit a good while between its reservation and the wire.
+            ["Simulator:AnnouncementGrace"] = "00:00:00.250",
+        });
+        var settings = ProviderSetup.Worker(simulator,
+            requestsPerMinute: providerKnowsLimits ? RequestsPerMinute : null,
+            tokensPerMinute: providerKnowsLimits ? TokensPerMinute : null,
+            more: new() { ["Worker:Concurrency"] = "16", ["Llm:MaxRateLimitWait"] = "00:10:00" });
+        for (var i = 1; i <= 3; i++)
+        {
+            await harness.StartWorkerAsync(settings, $"worker-{i}");
+        }
+
+        // Some 100 prompt tokens each: a numbered question padded with a sentence of fixed length.
+        var padding = string.Join(' ', Enumerable.Repeat("Consider leases, retries and rate limits in a distributed queue.", 7));
+        var before = await simulator.StatsAsync();
+        var stopwatch = Stopwatch.StartNew();
+        var ids = await Task.WhenAll(Enumerable.Range(0, JobCount).Select(i => ProviderSetup.SubmitAsync(harness,
+            new JobRequest($"Question {i}: {padding}", "sim-model", MaxTokens: 100))));
+        var jobs = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromMinutes(Full ? 6 : 3));
+        var elapsed = stopwatch.Elapsed;
+        var stats = await simulator.StatsAsync();
+        var tokensPerMinute = (stats.Tokens - before.Tokens) / elapsed.TotalMinutes;
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"{JobCount} jobs in {elapsed.TotalSeconds:0.0} s: {tokensPerMinute:N0} tokens/min of {TokensPerMinute:N0} ({tokensPerMinute / TokensPerMinute:P0}); " +
+            $"calls {stats.Calls}, 429s {stats.RateLimited}, inside Retry-After {stats.CallsInsideRetryAfter} ({stats.CallsInsideRetryAfterPastGrace} past the grace); " +
+            $"prompt tokens ~{jobs[0].Result?.Usage.PromptTokens}, completion ~{jobs[0].Result?.Usage.CompletionTokens}");
+        return (jobs, stats, tokensPerMinute);
+    }
+}

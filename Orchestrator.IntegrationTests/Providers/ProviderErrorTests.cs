@@ -1,0 +1,97 @@
+using Orchestrator.Jobs;
+using Orchestrator.Llm.Simulation;
+
+using Orchestrator.IntegrationTests.Worker;
+
+namespace Orchestrator.IntegrationTests.Providers;
+
+/// <summary>
+/// Every error kind of the taxonomy, produced by the simulator service over HTTP and met by a real
+/// worker process, reaches its outcome; an answered job records its usage and cost.
+/// </summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class ProviderErrorTests
+{
+    public static TheoryData<string, string, int> PermanentErrors => new()
+    {
+        { "insufficient_quota", "insufficient-quota", 1 },
+        { "invalid_request", "invalid-request", 1 },
+        { "context_length_exceeded", "context-length-exceeded", 1 },
+        { "authentication", "authentication", 1 },
+        { "permission", "permission", 1 },
+        { "model_not_found", "model-not-found", 1 },
+        // Transient: retried with backoff until the attempts run out.
+        { "server_error", "transient", 3 },
+    };
+
+    [Fact]
+    public async Task EachErrorKind_OverHttp_ReachesItsOutcome()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var simulator = await LlmSimulatorProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.005",
+        });
+        _ = await harness.StartWorkerAsync(ProviderSetup.Worker(simulator), "worker");
+
+        var ids = new Dictionary<string, (string Type, int Attempts)>();
+        foreach (var (error, type, attempts) in PermanentErrors.Select(r => ((string)r.Data.Item1, (string)r.Data.Item2, (int)r.Data.Item3)))
+        {
+            var id = await ProviderSetup.SubmitAsync(harness, new JobRequest("Explain leases.", "sim-model",
+                Metadata: new Dictionary<string, string> { [SimulatorHints.Error] = error }));
+            ids[id] = (type, attempts);
+        }
+
+        var answered = await ProviderSetup.SubmitAsync(harness, new JobRequest("Explain leases in one sentence.", "sim-model", MaxTokens: 30));
+        var jobs = await harness.WaitUntilAllFinalAsync([.. ids.Keys, answered], TimeSpan.FromSeconds(60));
+
+        foreach (var job in jobs.Where(j => j.Id != answered))
+        {
+            var (type, attempts) = ids[job.Id];
+            Assert.True(job.Status == JobStatus.Failed, $"{type}: {WorkerHarness.Describe([job])}");
+            Assert.Equal(type, job.Error!.Type);
+            Assert.True(attempts == job.Attempts, $"{type}: {job.Attempts} attempts: " +
+                string.Join("; ", job.History.Select(a => $"{a.Attempt} {a.Outcome} {a.Error?.Type} {a.Error?.Message}")));
+        }
+
+        Assert.Equal(ids.Count, await harness.Db.SortedSetLengthAsync(harness.Keys.DeadLetters));
+        var ok = jobs.Single(j => j.Id == answered);
+        Assert.Equal(JobStatus.Completed, ok.Status);
+        var usage = Assert.Single(ok.History).Usage!;
+        Assert.Equal(ok.Result!.Usage.PromptTokens, usage.InputTokens);
+        Assert.InRange(usage.OutputTokens, 1, 30);
+        // Prices: 1.5 per million prompt tokens, 6 per million completion tokens.
+        Assert.Equal(((usage.InputTokens * 1.5m) + (usage.OutputTokens * 6m)) / 1_000_000m, usage.Cost);
+        Assert.Equal(usage, ok.Usage);
+        Assert.Equal("sim-model", ok.History[0].Model);
+    }
+
+    [Fact]
+    public async Task RateLimitedForever_WaitsWithoutSpendingAttempts_ThenFailsAsRateLimited()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var simulator = await LlmSimulatorProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.005",
+        });
+        _ = await harness.StartWorkerAsync(
+            ProviderSetup.Worker(simulator, more: new() { ["Llm:MaxRateLimitWait"] = "00:00:03" }), "worker");
+
+        // Every call answers 429 with Retry-After 1 s: the job waits 1 s three times, then gives up.
+        var id = await ProviderSetup.SubmitAsync(harness, new JobRequest("Explain leases.", "sim-model",
+            Metadata: new Dictionary<string, string> { [SimulatorHints.Error] = "rate_limit" }), maxAttempts: 5);
+        var job = Assert.Single(await harness.WaitUntilAllFinalAsync([id], TimeSpan.FromSeconds(60)));
+
+        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal("rate-limited", job.Error!.Type);
+        Assert.Equal(1, job.Attempts);
+        var stats = await simulator.StatsAsync();
+        Assert.Equal(4, stats.Calls);
+        Assert.Equal(4, stats.RateLimited);
+        // Each call waited out the Retry-After the previous 429 announced.
+        Assert.Equal(0, stats.CallsInsideRetryAfter);
+        Assert.Equal(0, stats.CallsInsideRetryAfterPastGrace);
+    }
+}

@@ -1,0 +1,92 @@
+namespace Orchestrator.Llm;
+
+/// <summary>
+/// The one taxonomy of provider errors (README "Errors"). Each kind decides what the worker does:
+/// wait without spending an attempt, retry with backoff, or dead-letter at once.
+/// </summary>
+public enum LlmErrorKind
+{
+    /// <summary>429 (not quota): wait the announced time; no attempt spent; the deployment pauses fleet-wide.</summary>
+    RateLimited,
+
+    /// <summary>429 <c>insufficient_quota</c>: the account is out of credit. Permanent.</summary>
+    InsufficientQuota,
+
+    /// <summary>400: the request is wrong. Permanent.</summary>
+    InvalidRequest,
+
+    /// <summary>400 <c>context_length_exceeded</c>, or a prompt too long for every model a job may use. Permanent.</summary>
+    ContextLengthExceeded,
+
+    /// <summary>401: the API key is missing or wrong. Permanent.</summary>
+    Authentication,
+
+    /// <summary>403: the key may not use this model or endpoint. Permanent.</summary>
+    Permission,
+
+    /// <summary>404: the deployment does not serve the model. Permanent.</summary>
+    ModelNotFound,
+
+    /// <summary>408, 409, 5xx, timeouts, dropped connections: retried with backoff.</summary>
+    Transient,
+}
+
+/// <summary>The per-minute limits a provider announced in its <c>x-ratelimit-limit-*</c> headers.</summary>
+public sealed record AnnouncedLimits(int? RequestsPerMinute, int? TokensPerMinute);
+
+/// <summary>What each <see cref="LlmErrorKind"/> means for a job.</summary>
+public static class LlmErrorKinds
+{
+    /// <summary>The error type stored on the job (<c>error.type</c>).</summary>
+    public static string TypeOf(LlmErrorKind kind) => kind switch
+    {
+        LlmErrorKind.RateLimited => "rate-limited",
+        LlmErrorKind.InsufficientQuota => "insufficient-quota",
+        LlmErrorKind.InvalidRequest => "invalid-request",
+        LlmErrorKind.ContextLengthExceeded => "context-length-exceeded",
+        LlmErrorKind.Authentication => "authentication",
+        LlmErrorKind.Permission => "permission",
+        LlmErrorKind.ModelNotFound => "model-not-found",
+        _ => "transient",
+    };
+
+    /// <summary>Whether trying again (after backoff) may succeed.</summary>
+    public static bool IsTransient(LlmErrorKind kind) => kind is LlmErrorKind.Transient;
+
+    /// <summary>
+    /// The kind of an HTTP error answer from an OpenAI-compatible endpoint, from its status and the
+    /// <c>error.code</c> / <c>error.type</c> of its body.
+    /// </summary>
+    public static LlmErrorKind FromHttp(int status, string? code, string? type)
+    {
+        if (code == "insufficient_quota" || type == "insufficient_quota")
+        {
+            return LlmErrorKind.InsufficientQuota;
+        }
+
+        return status switch
+        {
+            429 => LlmErrorKind.RateLimited,
+            400 when code == "context_length_exceeded" => LlmErrorKind.ContextLengthExceeded,
+            401 => LlmErrorKind.Authentication,
+            403 => LlmErrorKind.Permission,
+            404 => LlmErrorKind.ModelNotFound,
+            408 or 409 or >= 500 => LlmErrorKind.Transient,
+            _ => LlmErrorKind.InvalidRequest,
+        };
+    }
+}
+
+/// <summary>A provider's error, classified (see <see cref="LlmErrorKind"/>).</summary>
+public sealed class LlmException(LlmErrorKind kind, string message, TimeSpan? retryAfter = null, Exception? inner = null)
+    : Exception(message, inner)
+{
+    /// <summary>The limits a 429 announced (<c>x-ratelimit-limit-requests</c>, <c>-tokens</c>), when it did.</summary>
+    public AnnouncedLimits? Limits { get; init; }
+
+    /// <summary>What kind of error this is.</summary>
+    public LlmErrorKind Kind { get; } = kind;
+
+    /// <summary>How long the provider asked to wait (429s), when it said.</summary>
+    public TimeSpan? RetryAfter { get; } = retryAfter;
+}

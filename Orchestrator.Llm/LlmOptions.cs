@@ -1,0 +1,97 @@
+namespace Orchestrator.Llm;
+
+/// <summary>
+/// The LLM providers and the models they serve, bound from the <c>Llm</c> section. The API and the
+/// worker read the same section: the API accepts only models served here, the worker calls them.
+/// With no provider configured, every model is served by the in-process simulator (<c>Simulator:*</c>).
+/// </summary>
+public sealed class LlmOptions
+{
+    /// <summary>The configuration section name.</summary>
+    public const string Section = "Llm";
+
+    /// <summary>The providers, by name (<c>Llm:Providers:{name}</c>). Default: none.</summary>
+    public Dictionary<string, ProviderOptions> Providers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The model a job gets when it names none; must be served. Default: the first model of the first provider.</summary>
+    public string? DefaultModel { get; set; }
+
+    /// <summary>
+    /// The longest a job waits in total for a provider's rate limits (429 cooldowns and reserved
+    /// capacity) before it fails as <c>rate-limited</c>. Default 1 hour.
+    /// </summary>
+    public TimeSpan MaxRateLimitWait { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Share of failed calls that opens a deployment's circuit: within
+    /// <see cref="CircuitSamplingDuration"/>, at least <see cref="CircuitMinimumThroughput"/> calls and
+    /// this share failed transiently. Default 0.5.
+    /// </summary>
+    public double CircuitFailureRatio { get; set; } = 0.5;
+
+    /// <summary>Calls needed in the sampling window before a circuit may open. Default 10.</summary>
+    public int CircuitMinimumThroughput { get; set; } = 10;
+
+    /// <summary>The window over which a circuit counts failures. Default 30 s.</summary>
+    public TimeSpan CircuitSamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an open circuit stays open before one probe call is let through. Default 5 s.</summary>
+    public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>One provider deployment: an OpenAI-compatible endpoint (or the simulator) and its limits.</summary>
+public sealed class ProviderOptions
+{
+    /// <summary><c>openai</c> (any OpenAI-compatible endpoint) or <c>simulated</c> (in-process). Required.</summary>
+    public string Kind { get; set; } = "";
+
+    /// <summary>The base URL, e.g. <c>https://api.openai.com/v1</c> or <c>http://localhost:11434/v1</c>. Required for <c>openai</c>.</summary>
+    public Uri? Endpoint { get; set; }
+
+    /// <summary>The API key sent as a bearer token; never logged. Optional (local servers need none).</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>The models this provider serves; at least one.</summary>
+    public List<ModelOptions> Models { get; set; } = [];
+
+    /// <summary>Requests per minute the deployment allows; absent = unknown (learnt from its 429s).</summary>
+    public int? RequestsPerMinute { get; set; }
+
+    /// <summary>Tokens (prompt + completion) per minute the deployment allows; absent = unknown.</summary>
+    public int? TokensPerMinute { get; set; }
+
+    /// <summary>Calls in flight at once across the whole fleet; absent = unbounded.</summary>
+    public int? MaxConcurrency { get; set; }
+
+    /// <summary>Completion tokens reserved for a job that sets no <c>maxTokens</c>. Default 1,024.</summary>
+    public int DefaultMaxTokens { get; set; } = 1024;
+
+    /// <summary>Whether this is the in-process simulator.</summary>
+    public bool IsSimulated => string.Equals(Kind, ProviderKinds.Simulated, StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>One model of a provider.</summary>
+public sealed class ModelOptions
+{
+    /// <summary>The model name sent to the provider and accepted in <c>POST /jobs</c>. Required.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Prompt plus completion tokens the model accepts; absent = unknown (no check before the call).</summary>
+    public int? ContextWindow { get; set; }
+
+    /// <summary>Price of one million prompt tokens, in the account's currency. Default 0.</summary>
+    public decimal InputCostPerMillion { get; set; }
+
+    /// <summary>Price of one million completion tokens, in the account's currency. Default 0.</summary>
+    public decimal OutputCostPerMillion { get; set; }
+}
+
+/// <summary>The values of <see cref="ProviderOptions.Kind"/>.</summary>
+public static class ProviderKinds
+{
+    /// <summary>Any endpoint speaking OpenAI's chat-completions protocol.</summary>
+    public const string OpenAI = "openai";
+
+    /// <summary>The in-process simulator.</summary>
+    public const string Simulated = "simulated";
+}

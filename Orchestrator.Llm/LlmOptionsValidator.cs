@@ -1,0 +1,103 @@
+using Microsoft.Extensions.Options;
+
+namespace Orchestrator.Llm;
+
+/// <summary>Checks the <c>Llm</c> section at start; each failure is one line naming the bad key.</summary>
+public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, LlmOptions options)
+    {
+        var failures = new List<string>();
+        var served = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (provider, p) in options.Providers)
+        {
+            var key = $"Llm:Providers:{provider}";
+            if (!string.Equals(p.Kind, ProviderKinds.OpenAI, StringComparison.OrdinalIgnoreCase) && !p.IsSimulated)
+            {
+                failures.Add($"{key}:Kind must be '{ProviderKinds.OpenAI}' or '{ProviderKinds.Simulated}' (was '{p.Kind}').");
+            }
+
+            if (!p.IsSimulated && p.Endpoint is not { IsAbsoluteUri: true } endpoint)
+            {
+                failures.Add($"{key}:Endpoint must be an absolute URL, e.g. https://api.openai.com/v1.");
+            }
+
+            if (p.Models.Count == 0)
+            {
+                failures.Add($"{key}:Models must list at least one model (Models:0:Name).");
+            }
+
+            for (var i = 0; i < p.Models.Count; i++)
+            {
+                var m = p.Models[i];
+                var modelKey = $"{key}:Models:{i}";
+                if (string.IsNullOrWhiteSpace(m.Name))
+                {
+                    failures.Add($"{modelKey}:Name is required.");
+                }
+                else if (!served.TryAdd(m.Name, provider))
+                {
+                    failures.Add($"{modelKey}:Name '{m.Name}' is already served by provider '{served[m.Name]}'; a model name must be unique.");
+                }
+
+                if (m.ContextWindow is < 1)
+                {
+                    failures.Add($"{modelKey}:ContextWindow must be at least 1.");
+                }
+
+                if (m.InputCostPerMillion < 0 || m.OutputCostPerMillion < 0)
+                {
+                    failures.Add($"{modelKey}:InputCostPerMillion and OutputCostPerMillion must not be negative.");
+                }
+            }
+
+            if (p.RequestsPerMinute is < 1)
+            {
+                failures.Add($"{key}:RequestsPerMinute must be at least 1 (omit it when unknown).");
+            }
+
+            if (p.TokensPerMinute is < 1)
+            {
+                failures.Add($"{key}:TokensPerMinute must be at least 1 (omit it when unknown).");
+            }
+
+            if (p.MaxConcurrency is < 1)
+            {
+                failures.Add($"{key}:MaxConcurrency must be at least 1 (omit it for no bound).");
+            }
+
+            if (p.DefaultMaxTokens < 1)
+            {
+                failures.Add($"{key}:DefaultMaxTokens must be at least 1.");
+            }
+        }
+
+        if (options.DefaultModel is { } defaultModel && options.Providers.Count > 0 && !served.ContainsKey(defaultModel))
+        {
+            failures.Add($"Llm:DefaultModel '{defaultModel}' is not served by any provider under Llm:Providers.");
+        }
+
+        if (options.MaxRateLimitWait < TimeSpan.Zero)
+        {
+            failures.Add("Llm:MaxRateLimitWait must not be negative.");
+        }
+
+        if (options.CircuitFailureRatio is <= 0 or > 1)
+        {
+            failures.Add("Llm:CircuitFailureRatio must be above 0 and at most 1.");
+        }
+
+        if (options.CircuitMinimumThroughput < 2)
+        {
+            failures.Add("Llm:CircuitMinimumThroughput must be at least 2.");
+        }
+
+        if (options.CircuitSamplingDuration < TimeSpan.FromMilliseconds(500) || options.CircuitBreakDuration < TimeSpan.FromMilliseconds(500))
+        {
+            failures.Add("Llm:CircuitSamplingDuration and Llm:CircuitBreakDuration must be at least 00:00:00.5.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,274 @@
+using System.Globalization;
+
+namespace Orchestrator.Llm.Simulation;
+
+/// <summary>One call to the simulator, as either entry point (HTTP or in-process) received it.</summary>
+/// <param name="Hints">The job's <c>simulator.*</c> metadata (see <see cref="SimulatorHints"/>).</param>
+public sealed record SimulatedCall(string Model, string Prompt, int? MaxTokens, IReadOnlyDictionary<string, string>? Hints, int Attempt);
+
+/// <summary>An error the simulator answers, with the HTTP status and OpenAI error body fields it sends.</summary>
+public sealed record SimulatedError(LlmErrorKind Kind, int Status, string Type, string? Code, string Message, TimeSpan? RetryAfter = null)
+{
+    /// <summary>The same error as the worker sees it from a real provider.</summary>
+    public LlmException ToException() => new(Kind, $"{Status} {Code ?? Type}: {Message}", RetryAfter);
+}
+
+/// <summary>The state of the simulator's limits after a call, for the <c>x-ratelimit-*</c> headers.</summary>
+public sealed record RateLimitState(
+    int? RequestLimit, long RemainingRequests, TimeSpan ResetRequests, int? TokenLimit, long RemainingTokens, TimeSpan ResetTokens);
+
+/// <summary>
+/// What the simulator will do with a call, decided when it arrives: refuse it now
+/// (<see cref="Rejection"/>: rate limit, forced error, context window), or answer after
+/// <see cref="Latency"/> with <see cref="Text"/> streamed at <see cref="TokensPerSecond"/>, or
+/// fail after the latency (<see cref="LateFailure"/>: a simulated overload).
+/// </summary>
+public sealed record SimulatedPlan(
+    SimulatedError? Rejection,
+    SimulatedError? LateFailure,
+    string Text,
+    int PromptTokens,
+    int CompletionTokens,
+    TimeSpan Latency,
+    double? TokensPerSecond,
+    RateLimitState Limits);
+
+/// <summary>
+/// The one simulation logic: latency, failures, rate limits, context window and the answer's
+/// text and token counts. The <c>Orchestrator.LlmSimulator</c> service puts it behind OpenAI's
+/// HTTP protocol; <see cref="SimulatedChatClient"/> behind <c>IChatClient</c>, in process.
+/// Thread-safe.
+/// </summary>
+public sealed class SimulationEngine
+{
+    private static readonly string[] Openings =
+    [
+        "Here is a concise answer.",
+        "In short:",
+        "Let's break this down.",
+        "The key idea is simple.",
+    ];
+
+    private readonly SimulatorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly Lock _gate = new();
+    private readonly GcraLimiter? _requests;
+    private readonly GcraLimiter? _tokens;
+    private readonly long _startedTimestamp;
+    private double _announcedUntilMs;
+    private double _windowOpenedMs;
+    private long _calls, _rateLimited, _callsInsideRetryAfter, _callsInsideRetryAfterPastGrace, _servedTokens, _aborted, _completed, _failed;
+
+    /// <summary>Creates an engine with its own limits and counters.</summary>
+    public SimulationEngine(SimulatorOptions options, TimeProvider timeProvider)
+    {
+        _options = options;
+        _time = timeProvider;
+        _random = options.Seed is { } seed ? new Random(seed) : new Random();
+        _requests = options.RequestsPerMinute is { } rpm ? new GcraLimiter(rpm, options.Burst) : null;
+        _tokens = options.TokensPerMinute is { } tpm ? new GcraLimiter(tpm, options.Burst) : null;
+        _startedTimestamp = timeProvider.GetTimestamp();
+    }
+
+    /// <summary>The settings the engine runs with.</summary>
+    public SimulatorOptions Options => _options;
+
+    /// <summary>Decides what happens to <paramref name="call"/> and counts it.</summary>
+    public SimulatedPlan Plan(SimulatedCall call)
+    {
+        var hints = call.Hints;
+        var promptTokens = TokenCounter.CountPrompt(call.Prompt);
+        var text = Compose(call.Prompt, call.MaxTokens);
+        var completionTokens = TokenCounter.Count(text);
+        var latency = Number(hints, SimulatorHints.LatencyMs) is { } ms ? TimeSpan.FromMilliseconds(ms) : _options.Latency;
+        var failureRate = Number(hints, SimulatorHints.FailureRate) ?? _options.FailureRate;
+        var failFirst = Number(hints, SimulatorHints.FailFirstAttempts);
+
+        lock (_gate)
+        {
+            var now = NowMs();
+            _calls++;
+            if (now < _announcedUntilMs)
+            {
+                _callsInsideRetryAfter++;
+                if (now - _windowOpenedMs > _options.AnnouncementGrace.TotalMilliseconds)
+                {
+                    _callsInsideRetryAfterPastGrace++;
+                }
+            }
+
+            var forced = Forced(hints?.GetValueOrDefault(SimulatorHints.Error), call.Model);
+            if (forced is not null)
+            {
+                if (forced.Kind is LlmErrorKind.RateLimited)
+                {
+                    return Refuse(forced, now, promptTokens, completionTokens, latency, text);
+                }
+
+                _failed++;
+                return new SimulatedPlan(forced, null, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+            }
+
+            if (_options.ContextWindow is { } window && promptTokens + (call.MaxTokens ?? 0) > window)
+            {
+                _failed++;
+                var tooLong = new SimulatedError(LlmErrorKind.ContextLengthExceeded, 400, "invalid_request_error", "context_length_exceeded",
+                    $"This model's maximum context length is {window} tokens. However, you requested {promptTokens + (call.MaxTokens ?? 0)} tokens "
+                    + $"({promptTokens} in the messages, {call.MaxTokens ?? 0} in the completion).");
+                return new SimulatedPlan(tooLong, null, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+            }
+
+            // OpenAI counts a request against its limits as it arrives; the answer's size is known here.
+            var cost = promptTokens + completionTokens;
+            var wait = Math.Max(_requests?.WaitMs(now, 1) ?? 0, _tokens?.WaitMs(now, cost) ?? 0);
+            if (wait > 0)
+            {
+                var which = (_tokens?.WaitMs(now, cost) ?? 0) >= wait ? "tokens per min (TPM)" : "requests per min (RPM)";
+                var limit = which.StartsWith('t') ? _tokens!.Limit : _requests!.Limit;
+                var error = new SimulatedError(LlmErrorKind.RateLimited, 429, "rate_limit_exceeded", "rate_limit_exceeded",
+                    $"Rate limit reached for {call.Model} on {which}: Limit {limit}. Please try again in {RateLimitHeaders.FormatDuration(TimeSpan.FromMilliseconds(wait))}.",
+                    TimeSpan.FromMilliseconds(Math.Ceiling(wait)));
+                return Refuse(error, now, promptTokens, completionTokens, latency, text);
+            }
+
+            _requests?.Take(now, 1);
+            _tokens?.Take(now, cost);
+            var roll = _random.NextDouble();
+            SimulatedError? late = null;
+            if (hints?.GetValueOrDefault(SimulatorHints.PermanentFailure) == "true" || roll >= 1 - _options.PermanentFailureRate)
+            {
+                _failed++;
+                var invalid = new SimulatedError(LlmErrorKind.InvalidRequest, 400, "invalid_request_error", null, "The simulated provider rejected this prompt.");
+                return new SimulatedPlan(invalid, null, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+            }
+
+            if (failFirst is { } n && call.Attempt <= n)
+            {
+                late = new SimulatedError(LlmErrorKind.Transient, 503, "server_error", null,
+                    $"Simulated overload (attempt {call.Attempt} of the first {n:0} that fail).");
+            }
+            else if (roll < failureRate)
+            {
+                late = new SimulatedError(LlmErrorKind.Transient, 503, "server_error", null, "Simulated transient failure: the engine is overloaded.");
+            }
+
+            return new SimulatedPlan(null, late, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+        }
+    }
+
+    /// <summary>Waits out a delay: precisely on the real clock (see <see cref="LatencyClock"/>), as told on a test's fake clock.</summary>
+    public Task DelayAsync(TimeSpan delay, CancellationToken cancellationToken) =>
+        delay <= TimeSpan.Zero ? Task.CompletedTask
+        : ReferenceEquals(_time, TimeProvider.System) ? LatencyClock.Shared.WaitAsync(delay, cancellationToken)
+        : Task.Delay(delay, _time, cancellationToken);
+
+    /// <summary>Counts the end of a planned call: answered in full, failed late, or abandoned by its client.</summary>
+    public void Finished(SimulatedPlan plan, bool answered, bool aborted)
+    {
+        lock (_gate)
+        {
+            if (aborted)
+            {
+                _aborted++;
+            }
+            else if (answered)
+            {
+                _completed++;
+                _servedTokens += plan.PromptTokens + plan.CompletionTokens;
+            }
+            else
+            {
+                _failed++;
+            }
+        }
+    }
+
+    /// <summary>The counters, as <c>GET /stats</c> shows them.</summary>
+    public SimulatorStats Stats()
+    {
+        lock (_gate)
+        {
+            var minutes = Math.Max(1e-9, _time.GetElapsedTime(_startedTimestamp).TotalMinutes);
+            return new SimulatorStats(_calls, _rateLimited, _callsInsideRetryAfter, _callsInsideRetryAfterPastGrace,
+                _servedTokens, _servedTokens / minutes, _aborted, _completed, _failed);
+        }
+    }
+
+    private SimulatedPlan Refuse(SimulatedError error, double now, int promptTokens, int completionTokens, TimeSpan latency, string text)
+    {
+        _rateLimited++;
+        if (now >= _announcedUntilMs)
+        {
+            _windowOpenedMs = now;
+        }
+
+        // Every later call before this moment arrived inside a Retry-After window announced to someone.
+        _announcedUntilMs = Math.Max(_announcedUntilMs, now + (error.RetryAfter ?? TimeSpan.Zero).TotalMilliseconds);
+        return new SimulatedPlan(error, null, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+    }
+
+    private RateLimitState LimitsAt(double now) => new(
+        _requests?.Limit, _requests?.Remaining(now) ?? 0, _requests?.Reset(now) ?? TimeSpan.Zero,
+        _tokens?.Limit, _tokens?.Remaining(now) ?? 0, _tokens?.Reset(now) ?? TimeSpan.Zero);
+
+    private double NowMs() => _time.GetElapsedTime(_startedTimestamp).TotalMilliseconds;
+
+    private static SimulatedError? Forced(string? error, string model) => error switch
+    {
+        null or "" => null,
+        "rate_limit" => new(LlmErrorKind.RateLimited, 429, "rate_limit_exceeded", "rate_limit_exceeded", "Rate limit reached (forced by simulator.error).", TimeSpan.FromSeconds(1)),
+        "insufficient_quota" => new(LlmErrorKind.InsufficientQuota, 429, "insufficient_quota", "insufficient_quota",
+            "You exceeded your current quota, please check your plan and billing details."),
+        "invalid_request" => new(LlmErrorKind.InvalidRequest, 400, "invalid_request_error", "invalid_request", "Invalid request (forced by simulator.error)."),
+        "context_length_exceeded" => new(LlmErrorKind.ContextLengthExceeded, 400, "invalid_request_error", "context_length_exceeded",
+            "This model's maximum context length was exceeded (forced by simulator.error)."),
+        "authentication" => new(LlmErrorKind.Authentication, 401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+        "permission" => new(LlmErrorKind.Permission, 403, "permission_error", "permission_denied", "You are not allowed to use this model."),
+        "model_not_found" => new(LlmErrorKind.ModelNotFound, 404, "invalid_request_error", "model_not_found", $"The model '{model}' does not exist."),
+        "server_error" => new(LlmErrorKind.Transient, 500, "server_error", null, "The server had an error (forced by simulator.error)."),
+        _ => new(LlmErrorKind.InvalidRequest, 400, "invalid_request_error", "invalid_request", $"Unknown simulator.error '{error}'."),
+    };
+
+    private static string Compose(string prompt, int? maxOutputTokens)
+    {
+        var subject = prompt.Length > 80 ? prompt[..80].TrimEnd() + "…" : prompt.Trim();
+        var opening = Openings[(uint)prompt.Length % Openings.Length];
+        var text = $"{opening} You asked: \"{subject}\". A production model would answer here; this is the simulated provider, "
+            + "which returns text of a realistic shape so the pipeline around it can be exercised end to end.";
+        if (maxOutputTokens is { } max && TokenCounter.Count(text) > max)
+        {
+            // Cut to about max tokens (some four characters each), then trim to the exact count.
+            text = text[..Math.Min(text.Length, Math.Max(1, max * 4))];
+            while (text.Length > 1 && TokenCounter.Count(text) > max)
+            {
+                text = text[..^Math.Max(1, text.Length / 20)];
+            }
+        }
+
+        return text;
+    }
+
+    private static double? Number(IReadOnlyDictionary<string, string>? hints, string key) =>
+        hints?.TryGetValue(key, out var value) == true
+        && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed)
+            ? parsed
+            : null;
+}
+
+/// <summary>The simulator's counters (<c>GET /stats</c>).</summary>
+/// <param name="Calls">Chat-completion requests received, refused ones included.</param>
+/// <param name="RateLimited">429s sent (rate limit, forced or not).</param>
+/// <param name="CallsInsideRetryAfter">Calls that arrived while a Retry-After the simulator had announced to anyone was running.</param>
+/// <param name="CallsInsideRetryAfterPastGrace">
+/// Of those, the calls that arrived more than <c>Simulator:AnnouncementGrace</c> after the window opened: calls
+/// sent by a client that could have heard of the 429 (the others were on the wire, or past their
+/// client's check, when it was sent).
+/// </param>
+/// <param name="Tokens">Prompt plus completion tokens of answers served in full.</param>
+/// <param name="TokensPerMinute">Tokens per minute since the simulator started.</param>
+/// <param name="Aborted">Calls whose client hung up before the answer ended.</param>
+/// <param name="Completed">Calls answered in full.</param>
+/// <param name="Failed">Calls answered with an error other than a rate limit.</param>
+public sealed record SimulatorStats(
+    long Calls, long RateLimited, long CallsInsideRetryAfter, long CallsInsideRetryAfterPastGrace, long Tokens, double TokensPerMinute, long Aborted, long Completed, long Failed);

@@ -1,0 +1,55 @@
+using System.ClientModel;
+using System.ClientModel.Primitives;
+using System.Collections.Concurrent;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+using OpenAI;
+using Orchestrator.Llm;
+using Orchestrator.Llm.Simulation;
+
+namespace Orchestrator.Worker.Llm;
+
+/// <summary>
+/// The chat client for each served model: one OpenAI client per provider (its HTTP pipeline with
+/// the SDK's retries off and no SDK timeout: the Polly pipeline is the one retry owner and its
+/// attempt timeout the one timeout), one in-process simulator shared by every simulated provider.
+/// </summary>
+public sealed class ChatClientRegistry : IDisposable
+{
+    private readonly ConcurrentDictionary<string, OpenAIClient> _providers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Provider, string Model), IChatClient> _clients = new();
+    private readonly Lazy<IChatClient> _simulated;
+
+    public ChatClientRegistry(IServiceProvider services)
+    {
+        _simulated = new(() => services.GetRequiredService<SimulatedChatClient>());
+    }
+
+    /// <summary>The client that calls <paramref name="model"/>.</summary>
+    public IChatClient For(ServedModel model) =>
+        model.Provider.IsSimulated
+            ? _simulated.Value
+            : _clients.GetOrAdd((model.ProviderName, model.Name), static (key, state) =>
+                state.Registry.ProviderClient(key.Provider, state.Model.Provider).GetChatClient(key.Model).AsIChatClient(),
+                (Registry: this, Model: model));
+
+    private OpenAIClient ProviderClient(string name, ProviderOptions provider) =>
+        _providers.GetOrAdd(name, static (_, p) => new OpenAIClient(
+            // Local servers (Ollama, vLLM) take any key; the SDK insists on one.
+            new ApiKeyCredential(string.IsNullOrEmpty(p.ApiKey) ? "unused" : p.ApiKey),
+            new OpenAIClientOptions
+            {
+                Endpoint = p.Endpoint,
+                RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+                NetworkTimeout = Timeout.InfiniteTimeSpan,
+            }), provider);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var client in _clients.Values)
+        {
+            client.Dispose();
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using Orchestrator.Llm;
+using Polly;
+using Polly.CircuitBreaker;
+
+namespace Orchestrator.Worker.Llm;
+
+/// <summary>
+/// A Polly circuit breaker per deployment (provider), in this worker: when a share of its calls
+/// fail transiently, calls to it stop for <c>Llm:CircuitBreakDuration</c>, then one probe decides.
+/// Jobs meanwhile fall back to another model or wait, without spending attempts (see <see cref="LlmCaller"/>).
+/// </summary>
+public sealed class DeploymentCircuits(IOptions<LlmOptions> options, TimeProvider timeProvider)
+{
+    private readonly ConcurrentDictionary<string, Circuit> _circuits = new(StringComparer.Ordinal);
+
+    /// <summary>How long the deployment's circuit stays open from now; zero when calls may go.</summary>
+    public TimeSpan OpenFor(string provider)
+    {
+        var circuit = Get(provider);
+        if (circuit.State.CircuitState is not (CircuitState.Open or CircuitState.Isolated))
+        {
+            return TimeSpan.Zero;
+        }
+
+        var left = circuit.OpenUntil - timeProvider.GetUtcNow();
+        // Open past its break: the next call is the probe. Let it through.
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
+    /// <summary>
+    /// Whether the next call to the deployment is the probe of a circuit that was open: its failure
+    /// says the deployment is still down, not that the job's attempt failed.
+    /// </summary>
+    public bool IsProbing(string provider) =>
+        Get(provider).State.CircuitState is CircuitState.HalfOpen or CircuitState.Open;
+
+    /// <summary>How long a circuit stays open (<c>Llm:CircuitBreakDuration</c>).</summary>
+    public TimeSpan BreakDuration => options.Value.CircuitBreakDuration;
+
+    /// <summary>Runs one call through the deployment's circuit.</summary>
+    public ValueTask<T> ExecuteAsync<T, TState>(string provider, Func<TState, CancellationToken, ValueTask<T>> call, TState state, CancellationToken cancellationToken) =>
+        Get(provider).Pipeline.ExecuteAsync(static (s, ct) => s.Call(s.State, ct), (Call: call, State: state), cancellationToken);
+
+    private Circuit Get(string provider) => _circuits.GetOrAdd(provider, static (_, self) => self.Create(), this);
+
+    private Circuit Create()
+    {
+        var o = options.Value;
+        var circuit = new Circuit();
+        circuit.Pipeline = new ResiliencePipelineBuilder { TimeProvider = timeProvider }
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                FailureRatio = o.CircuitFailureRatio,
+                MinimumThroughput = o.CircuitMinimumThroughput,
+                SamplingDuration = o.CircuitSamplingDuration,
+                BreakDuration = o.CircuitBreakDuration,
+                StateProvider = circuit.State,
+                // Only the deployment's own failures count: not a rate limit, not a bad request.
+                ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is { } e && LlmFailure.IsTransient(e)),
+                OnOpened = args =>
+                {
+                    circuit.OpenUntil = timeProvider.GetUtcNow() + args.BreakDuration;
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+        return circuit;
+    }
+
+    private sealed class Circuit
+    {
+        public CircuitBreakerStateProvider State { get; } = new();
+
+        public ResiliencePipeline Pipeline { get; set; } = ResiliencePipeline.Empty;
+
+        public DateTimeOffset OpenUntil { get; set; }
+    }
+}

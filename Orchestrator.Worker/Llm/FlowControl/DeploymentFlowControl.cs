@@ -1,0 +1,122 @@
+using System.Globalization;
+using System.Reflection;
+using Orchestrator.Jobs;
+using Orchestrator.Llm;
+using StackExchange.Redis;
+
+namespace Orchestrator.Worker.Llm.FlowControl;
+
+/// <summary>Why a call may not go out yet.</summary>
+public enum FlowWait
+{
+    /// <summary>Nothing: the call is reserved.</summary>
+    None,
+
+    /// <summary>The deployment is cooling down after a 429.</summary>
+    Cooldown,
+
+    /// <summary>Its requests or tokens per minute are used up for now.</summary>
+    Capacity,
+
+    /// <summary>All of its concurrency permits are taken.</summary>
+    Concurrency,
+}
+
+/// <summary>A reservation made before a call: what to settle after it.</summary>
+/// <param name="PermitId">The concurrency permit taken, or null when the deployment has no bound.</param>
+public sealed record FlowReservation(string Provider, ProviderOptions Options, long EstimatedTokens, string? PermitId);
+
+/// <summary>
+/// Flow control shared by every worker of the fleet, per deployment (provider), kept in Redis and
+/// changed only by the scripts in this folder, on Redis's clock: a cooldown learnt from 429s, the
+/// requests and tokens per minute (GCRA), and a concurrency semaphore whose permits are leased.
+/// Keys and scripts: docs/design/job-store.md "Flow control".
+/// </summary>
+public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKeys keys)
+{
+    private static readonly string Reserve = Load("reserve");
+    private static readonly string Settle = Load("settle");
+    private static readonly string Cooldown = Load("cooldown");
+    private static readonly string RenewPermit = Load("renew-permit");
+
+    /// <summary>
+    /// How far ahead of the steady rate the fleet may go, as time at the limit's rate. Kept below a
+    /// provider's own burst allowance so that pacing, not 429s, shapes the flow.
+    /// </summary>
+    public static readonly TimeSpan Burst = TimeSpan.FromSeconds(2);
+
+    private IDatabase Db => redis.GetDatabase();
+
+    /// <summary>Reserves one request and <paramref name="estimatedTokens"/> tokens, and a permit; or says how long to wait.</summary>
+    public async Task<(FlowWait Wait, TimeSpan Delay, FlowReservation? Reservation)> ReserveAsync(
+        string provider, ProviderOptions options, long estimatedTokens, TimeSpan permitLease)
+    {
+        var permitId = options.MaxConcurrency is null ? null : Guid.NewGuid().ToString("N");
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(Reserve,
+            [Key(provider, "cooldown"), Key(provider, "rpm"), Key(provider, "tpm"), Key(provider, "permits"), Key(provider, "learned")],
+            [
+                options.RequestsPerMinute ?? 0,
+                options.TokensPerMinute ?? 0,
+                estimatedTokens,
+                (long)Burst.TotalMilliseconds,
+                options.MaxConcurrency ?? 0,
+                permitId ?? "",
+                (long)permitLease.TotalMilliseconds,
+            ]).ConfigureAwait(false))!;
+        var code = (int)reply[0];
+        var delay = TimeSpan.FromMilliseconds((long)reply[1]);
+        return code == 0
+            ? (FlowWait.None, TimeSpan.Zero, new FlowReservation(provider, options, estimatedTokens, permitId))
+            : ((FlowWait)code, delay, null);
+    }
+
+    /// <summary>Corrects the tokens limit by the real usage and gives the permit back.</summary>
+    public Task SettleAsync(FlowReservation reservation, long actualTokens) =>
+        Db.ScriptEvaluateAsync(Settle,
+            [Key(reservation.Provider, "tpm"), Key(reservation.Provider, "permits"), Key(reservation.Provider, "learned")],
+            [reservation.Options.TokensPerMinute ?? 0, actualTokens - reservation.EstimatedTokens, reservation.PermitId ?? ""]);
+
+    /// <summary>
+    /// After a 429: extends the deployment's cooldown to at least <paramref name="wait"/> from now,
+    /// fleet-wide; remembers the limits the provider announced where none are configured; and
+    /// starts the limits full at the cooldown's end, so calls resume at the limit's pace, not in a burst.
+    /// </summary>
+    public Task ExtendCooldownAsync(string provider, ProviderOptions options, TimeSpan wait, AnnouncedLimits? announced) =>
+        Db.ScriptEvaluateAsync(Cooldown,
+            [Key(provider, "cooldown"), Key(provider, "learned"), Key(provider, "rpm"), Key(provider, "tpm")],
+            [
+                (long)Math.Ceiling(wait.TotalMilliseconds),
+                options.RequestsPerMinute ?? 0,
+                options.TokensPerMinute ?? 0,
+                announced?.RequestsPerMinute ?? 0,
+                announced?.TokensPerMinute ?? 0,
+                (long)Burst.TotalMilliseconds,
+            ]);
+
+    /// <summary>Keeps a running call's permit for another lease; false when it had lapsed.</summary>
+    public async Task<bool> RenewPermitAsync(FlowReservation reservation, TimeSpan lease) =>
+        reservation.PermitId is null
+        || (int)await Db.ScriptEvaluateAsync(RenewPermit, [Key(reservation.Provider, "permits")],
+            [reservation.PermitId, (long)lease.TotalMilliseconds]).ConfigureAwait(false) == 1;
+
+    /// <summary>Permits held now (expired ones excluded), for tests and operators.</summary>
+    public async Task<long> PermitsHeldAsync(string provider)
+    {
+        var time = await Db.ExecuteAsync("TIME").ConfigureAwait(false);
+        var parts = (RedisResult[])time!;
+        var now = (long.Parse((string)parts[0]!, CultureInfo.InvariantCulture) * 1000) + (long.Parse((string)parts[1]!, CultureInfo.InvariantCulture) / 1000);
+        return await Db.SortedSetLengthAsync(Key(provider, "permits"), now, double.PositiveInfinity, Exclude.Start).ConfigureAwait(false);
+    }
+
+    /// <summary>The key of one piece of a deployment's state.</summary>
+    public RedisKey Key(string provider, string part) => $"{keys.Prefix}:llm:{provider}:{part}";
+
+    private static string Load(string name)
+    {
+        var resource = $"Orchestrator.Worker.Llm.FlowControl.{name}.lua";
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"Embedded Lua script '{resource}' is missing.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}

@@ -1,0 +1,256 @@
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+using OpenAI.Chat;
+using Orchestrator.Jobs;
+using Orchestrator.Llm;
+using Orchestrator.Llm.Simulation;
+using Orchestrator.Worker.Llm.FlowControl;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Registry;
+using ChatMessage = Microsoft.Extensions.AI.ChatMessage;
+
+namespace Orchestrator.Worker.Llm;
+
+/// <summary>The answer of one call, with what it used and cost.</summary>
+public sealed record LlmAnswer(ChatResponse Response, ServedModel Model, long InputTokens, long OutputTokens, decimal Cost);
+
+/// <summary>
+/// One LLM call for a job's attempt: picks the model (the job's, else the next of its
+/// <c>fallbackModels</c> whose circuit is closed and whose context window fits the prompt), takes
+/// the deployment's flow control (cooldown, requests and tokens per minute, concurrency permit),
+/// streams the answer through the deployment's circuit breaker, and settles with the real usage.
+/// What must wait is thrown as <see cref="CapacityWaitException"/>; provider errors as classified
+/// <see cref="LlmException"/>s.
+/// </summary>
+public sealed class LlmCaller(
+    ModelCatalog catalog,
+    ChatClientRegistry clients,
+    DeploymentCircuits circuits,
+    DeploymentFlowControl flow,
+    ResiliencePipelineProvider<string> pipelines,
+    IOptions<WorkerOptions> workerOptions,
+    TimeProvider timeProvider,
+    ILogger<LlmCaller> logger)
+{
+    /// <summary>The cooldown after a 429 that announced no wait.</summary>
+    public static readonly TimeSpan DefaultCooldown = TimeSpan.FromSeconds(1);
+
+    // Flow-control writes ride out a Redis that is slow or paused like every other Redis call (one
+    // retry owner): re-sent, a reservation only counts stricter (the same permit id, tokens counted
+    // twice) and a cooldown only extends to the same end.
+    private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
+
+    /// <summary>Calls the LLM for <paramref name="request"/>'s attempt <paramref name="attempt"/>.</summary>
+    public async Task<LlmAnswer> CallAsync(JobRequest request, int attempt, CancellationToken cancellationToken)
+    {
+        var promptTokens = TokenCounter.CountPrompt(request.Prompt);
+        TimeSpan? circuitWait = null;
+        string? waitedProvider = null;
+        LlmException? tooLong = null;
+        foreach (var name in Candidates(request))
+        {
+            if (catalog.Find(name) is not { } model)
+            {
+                continue;
+            }
+
+            if (model.Settings.ContextWindow is { } window && promptTokens + (request.MaxTokens ?? 0) > window)
+            {
+                // Never call a model the prompt cannot fit: it would be a paid 400.
+                tooLong ??= new LlmException(LlmErrorKind.ContextLengthExceeded,
+                    $"The prompt ({promptTokens} tokens) plus maxTokens ({request.MaxTokens ?? 0}) exceeds the context window of '{model.Name}' ({window}) and of every fallback.");
+                continue;
+            }
+
+            if (circuits.OpenFor(model.ProviderName) is { } open && open > TimeSpan.Zero)
+            {
+                LlmLog.CircuitOpenSkipped(logger, model.Name, model.ProviderName, open);
+                if (circuitWait is null || open < circuitWait)
+                {
+                    (circuitWait, waitedProvider) = (open, model.ProviderName);
+                }
+
+                continue;
+            }
+
+            try
+            {
+                return await CallModelAsync(model, request, attempt, promptTokens, cancellationToken).ConfigureAwait(false);
+            }
+            catch (LlmException e) when (e.Kind is LlmErrorKind.ContextLengthExceeded)
+            {
+                tooLong = e;
+            }
+            catch (BrokenCircuitException e)
+            {
+                // Opened by another call since the check above: fall back like any open circuit.
+                var wait = e.RetryAfter ?? TimeSpan.FromMilliseconds(100);
+                if (circuitWait is null || wait < circuitWait)
+                {
+                    (circuitWait, waitedProvider) = (wait, model.ProviderName);
+                }
+            }
+        }
+
+        if (circuitWait is { } circuit)
+        {
+            throw new CapacityWaitException(circuit, "circuit-open", waitedProvider!);
+        }
+
+        throw tooLong ?? new LlmException(LlmErrorKind.ModelNotFound,
+            $"None of the job's models ({string.Join(", ", Candidates(request))}) is served by the Llm configuration.");
+    }
+
+    private IEnumerable<string> Candidates(JobRequest request) =>
+        new[] { request.Model ?? catalog.DefaultModel }.Concat(request.FallbackModels ?? []).Distinct(StringComparer.Ordinal);
+
+    private async Task<LlmAnswer> CallModelAsync(ServedModel model, JobRequest request, int attempt, int promptTokens, CancellationToken cancellationToken)
+    {
+        var provider = model.ProviderName;
+        var estimated = promptTokens + (request.MaxTokens ?? model.Provider.DefaultMaxTokens);
+        var lease = workerOptions.Value.LeaseTimeout;
+        var (wait, delay, reservation) = await _redis.ExecuteRedisAsync(
+            "reserve capacity", _ => flow.ReserveAsync(provider, model.Provider, estimated, lease), cancellationToken).ConfigureAwait(false);
+        if (reservation is null)
+        {
+            throw new CapacityWaitException(delay, wait switch
+            {
+                FlowWait.Cooldown => "rate-limited",
+                FlowWait.Concurrency => "concurrency",
+                _ => "capacity",
+            }, provider);
+        }
+
+        // What the provider counted unless it says otherwise: a refused call counted nothing.
+        long used = estimated;
+        var probing = circuits.IsProbing(provider);
+        using var renewal = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var renewing = reservation.PermitId is null ? Task.CompletedTask : RenewPermitAsync(reservation, lease, renewal.Token);
+        try
+        {
+            var response = await circuits.ExecuteAsync(
+                provider,
+                static (s, ct) => s.Self.StreamAsync(s.Model, s.Request, s.Attempt, ct),
+                (Self: this, Model: model, Request: request, Attempt: attempt),
+                cancellationToken).ConfigureAwait(false);
+            var input = response.Usage?.InputTokenCount ?? promptTokens;
+            var output = response.Usage?.OutputTokenCount ?? TokenCounter.Count(response.Text);
+            used = input + output;
+            return new LlmAnswer(response, model, input, output, model.CostOf(input, output));
+        }
+        catch (LlmException e) when (e.Kind is LlmErrorKind.RateLimited)
+        {
+            used = 0;
+            var cooldown = e.RetryAfter ?? DefaultCooldown;
+            LlmLog.RateLimited(logger, provider, model.Name, cooldown);
+            await _redis.ExecuteRedisAsync(
+                "extend cooldown", async _ => { await flow.ExtendCooldownAsync(provider, model.Provider, cooldown, e.Limits).ConfigureAwait(false); return true; },
+                cancellationToken).ConfigureAwait(false);
+            throw new CapacityWaitException(cooldown, "rate-limited", provider);
+        }
+        catch (LlmException e) when (e.Kind is not LlmErrorKind.Transient)
+        {
+            used = 0;
+            throw;
+        }
+        catch (LlmException e) when (probing)
+        {
+            // The probe of an open circuit failed: the deployment is still down. The job waits for the
+            // next probe (or a fallback) without spending its attempt on a known outage.
+            LlmLog.ProbeFailed(logger, provider, e.Message);
+            throw new CapacityWaitException(circuits.BreakDuration, "circuit-open", provider);
+        }
+        finally
+        {
+            await renewal.CancelAsync().ConfigureAwait(false);
+            await renewing.ConfigureAwait(false);
+            try
+            {
+                await flow.SettleAsync(reservation, used).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+            {
+                // Unsettled: the tokens limit stays as reserved (stricter, never looser), the permit lapses with its lease.
+                LlmLog.SettleFailed(logger, provider, e);
+            }
+        }
+    }
+
+    private async ValueTask<ChatResponse> StreamAsync(ServedModel model, JobRequest request, int attempt, CancellationToken cancellationToken)
+    {
+        var options = new ChatOptions
+        {
+            ModelId = model.Name,
+            MaxOutputTokens = request.MaxTokens,
+            Temperature = request.Temperature is { } t ? (float)t : null,
+            AdditionalProperties = new AdditionalPropertiesDictionary
+            {
+                [SimulatorHints.AttemptProperty] = attempt,
+                [SimulatorHints.MetadataProperty] = request.Metadata,
+            },
+        };
+        if (request.Metadata?.Keys.Any(k => k.StartsWith(SimulatorHints.Prefix, StringComparison.Ordinal)) == true)
+        {
+            // Over HTTP the simulator's hints ride in OpenAI's metadata field; a real provider never sees them
+            // unless a job sets simulator.* keys.
+            options.RawRepresentationFactory = _ => SimulatorMetadata(request.Metadata, attempt);
+        }
+
+        try
+        {
+            var updates = new List<ChatResponseUpdate>();
+            await foreach (var update in clients.For(model)
+                .GetStreamingResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, cancellationToken).ConfigureAwait(false))
+            {
+                updates.Add(update);
+            }
+
+            return updates.ToChatResponse();
+        }
+        catch (Exception e) when (e is not OperationCanceledException && LlmFailure.Classify(e, timeProvider) is { } classified && !ReferenceEquals(classified, e))
+        {
+            throw classified;
+        }
+    }
+
+    private static ChatCompletionOptions SimulatorMetadata(IReadOnlyDictionary<string, string> metadata, int attempt)
+    {
+        var options = new ChatCompletionOptions();
+        foreach (var (key, value) in metadata)
+        {
+            if (key.StartsWith(SimulatorHints.Prefix, StringComparison.Ordinal))
+            {
+                options.Metadata[key] = value;
+            }
+        }
+
+        options.Metadata[SimulatorHints.Attempt] = attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return options;
+    }
+
+    private async Task RenewPermitAsync(FlowReservation reservation, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        // Renewed at a third of the lease, as job leases are: a worker that dies stops renewing and
+        // its permit lapses within one lease.
+        using var timer = new PeriodicTimer(lease / 3, timeProvider);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    await flow.RenewPermitAsync(reservation, lease).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+                {
+                    LlmLog.SettleFailed(logger, reservation.Provider, e);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The call ended.
+        }
+    }
+}

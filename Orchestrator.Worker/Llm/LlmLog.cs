@@ -1,0 +1,21 @@
+namespace Orchestrator.Worker.Llm;
+
+/// <summary>Log lines of the LLM-call layer.</summary>
+internal static partial class LlmLog
+{
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information,
+        Message = "Deployment {Provider} answered 429 for {Model}: every worker pauses it for {Cooldown}")]
+    public static partial void RateLimited(ILogger logger, string provider, string model, TimeSpan cooldown);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Debug,
+        Message = "Skipping {Model}: the circuit of deployment {Provider} is open for {OpenFor}")]
+    public static partial void CircuitOpenSkipped(ILogger logger, string model, string provider, TimeSpan openFor);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Information,
+        Message = "The probe of deployment {Provider}'s open circuit failed ({Error}); the job waits without spending its attempt")]
+    public static partial void ProbeFailed(ILogger logger, string provider, string error);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning,
+        Message = "Flow control of deployment {Provider} could not be settled or renewed in Redis")]
+    public static partial void SettleFailed(ILogger logger, string provider, Exception exception);
+}
