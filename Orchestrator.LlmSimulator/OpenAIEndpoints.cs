@@ -28,7 +28,7 @@ internal static class OpenAIEndpoints
         new ModelListDto("list", [new ModelDto(options.Value.Model, "model", 0, "orchestrator-simulator")]),
         SimulatorJsonContext.Default.ModelListDto);
 
-    private static async Task ChatCompletionsAsync(HttpContext context, SimulationEngine engine)
+    private static async Task ChatCompletionsAsync(HttpContext context, SimulationEngine engine, TimeProvider time)
     {
         var aborted = context.RequestAborted;
         ChatCompletionRequest? request;
@@ -70,7 +70,7 @@ internal static class OpenAIEndpoints
             }
 
             var id = $"chatcmpl-{Guid.NewGuid():N}";
-            var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            var created = time.GetUtcNow().ToUnixTimeSeconds();
             var usage = new UsageDto(plan.PromptTokens, plan.CompletionTokens, plan.PromptTokens + plan.CompletionTokens);
             if (request.Stream != true)
             {

@@ -79,7 +79,7 @@ public sealed class ProviderErrorTests
         _ = await harness.StartWorkerAsync(
             ProviderSetup.Worker(simulator, more: new() { ["Llm:MaxRateLimitWait"] = "00:00:03" }), "worker");
 
-        // Every call answers 429 with Retry-After 1 s: the job waits 1 s three times, then gives up.
+        // Every call answers 429 with Retry-After 1 s: the job waits about 1 s at a time until its 3 s are spent, then gives up.
         var id = await ProviderSetup.SubmitAsync(harness, new JobRequest("Explain leases.", "sim-model",
             Metadata: new Dictionary<string, string> { [SimulatorHints.Error] = "rate_limit" }), maxAttempts: 5);
         var job = Assert.Single(await harness.WaitUntilAllFinalAsync([id], TimeSpan.FromSeconds(60)));
@@ -88,8 +88,11 @@ public sealed class ProviderErrorTests
         Assert.Equal("rate-limited", job.Error!.Type);
         Assert.Equal(1, job.Attempts);
         var stats = await simulator.StatsAsync();
-        Assert.Equal(4, stats.Calls);
-        Assert.Equal(4, stats.RateLimited);
+        // 3 s of budget holds three waits of about 1 s: whether the third fits depends on a few
+        // milliseconds of rounding between the cooldown and the clock (a 1 ms remainder is a wait
+        // too), so the job calls 4 times, or 3 when the third wait would pass the budget.
+        Assert.InRange(stats.Calls, 3, 4);
+        Assert.Equal(stats.Calls, stats.RateLimited);
         // Each call waited out the Retry-After the previous 429 announced.
         Assert.Equal(0, stats.CallsInsideRetryAfter);
         Assert.Equal(0, stats.CallsInsideRetryAfterPastGrace);
