@@ -120,6 +120,10 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
         environment["Worker__Concurrency"] = "16";
         environment["Simulator__FailureRate"] = "0";
         environment["Simulator__Latency"] = "00:00:00.100";
+        // The job mix fails 30–70 % of calls on purpose, per job: a per-deployment circuit breaker
+        // would read that as the one simulated deployment failing and hold every job back, which is
+        // not what this run examines (the breaker has its own tests). It stays closed here.
+        environment["Llm__CircuitFailureRatio"] = "1";
         environment["HostOptions__ShutdownTimeout"] = "00:00:05";
         if (options.PoisonRate > 0)
         {
