@@ -101,6 +101,7 @@ if (app.Environment.IsDevelopment())
 
 app.MapDefaultEndpoints();
 app.MapJobsApi();
+app.MapJobListingApi();
 app.MapModelsApi();
 
 app.Run();

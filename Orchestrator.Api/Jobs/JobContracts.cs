@@ -204,3 +204,13 @@ public sealed record AttemptResource(
 /// <summary>A page of dead-lettered jobs, newest first.</summary>
 /// <param name="NextCursor">Pass as <c>cursor</c> for the next page; null on the last page.</param>
 public sealed record DeadLetterPageResource(IReadOnlyList<JobResource> Items, string? NextCursor);
+
+/// <summary>A page of jobs, newest first.</summary>
+/// <param name="NextCursor">Pass as <c>cursor</c> for the next page; null on the last page.</param>
+public sealed record JobPageResource(IReadOnlyList<JobResource> Items, string? NextCursor);
+
+/// <summary>Jobs by status among the newest <paramref name="Window"/> jobs.</summary>
+/// <param name="ByStatus">Status → number of jobs (statuses with none are absent).</param>
+/// <param name="Counted">Jobs counted (finished jobs past their retention are not).</param>
+/// <param name="Window">How many of the newest jobs were looked at, at most.</param>
+public sealed record JobCountsResource(IReadOnlyDictionary<string, long> ByStatus, long Counted, int Window);

@@ -55,6 +55,17 @@ fields[#fields + 1] = 'entryId'
 fields[#fields + 1] = added
 redis.call('HSET', KEYS[1], unpack(fields))
 
+-- [jobs index] GET /jobs and the jobs page list job ids by creation time, for every tenant and
+-- for the job's own (same hash tag, so the same slot), each trimmed to the newest LISTED_JOBS
+-- (JobStore.ListedJobs): bounded, and an id whose job expired is skipped when listed.
+local LISTED_JOBS = 100000
+local listed = redis.call('HMGET', KEYS[1], 'createdAt', 'tenant')
+local jobsIndex = (string.gsub(KEYS[2], ':stream$', ':jobs'))
+for _, index in ipairs({jobsIndex, jobsIndex .. ':' .. (listed[2] or 'default')}) do
+  redis.call('ZADD', index, listed[1], ARGV[1])
+  redis.call('ZREMRANGEBYRANK', index, 0, -(LISTED_JOBS + 1))
+end
+
 if #KEYS >= 3 then
   redis.call('HSET', KEYS[3], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'response', ARGV[4])
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
