@@ -65,10 +65,10 @@ redis.call('HSET', KEYS[1], unpack(fields))
 -- for the job's own (same hash tag, so the same slot), each trimmed to the newest LISTED_JOBS
 -- (JobStore.ListedJobs): bounded, and an id whose job expired is skipped when listed.
 local LISTED_JOBS = 100000
-local listed = redis.call('HMGET', KEYS[1], 'createdAt', 'tenant')
 local jobsIndex = (string.gsub(KEYS[2], ':stream$', ':jobs'))
-for _, index in ipairs({jobsIndex, jobsIndex .. ':' .. (listed[2] or 'default')}) do
-  redis.call('ZADD', index, listed[1], ARGV[1])
+local tenant = redis.call('HGET', KEYS[1], 'tenant') or 'default'
+for _, index in ipairs({jobsIndex, jobsIndex .. ':' .. tenant}) do
+  redis.call('ZADD', index, now, ARGV[1])
   redis.call('ZREMRANGEBYRANK', index, 0, -(LISTED_JOBS + 1))
 end
 
