@@ -38,11 +38,18 @@ public sealed record Job(
     DateTimeOffset? NextAttemptAt,
     JobResult? Result,
     JobError? Error,
-    IReadOnlyList<JobAttempt> History)
+    IReadOnlyList<JobAttempt> History,
+    IReadOnlyList<string>? FallbackModels = null,
+    JobUsage? Usage = null,
+    string? Tenant = null,
+    string? TraceId = null)
 {
-    /// <summary>True once the job is <c>completed</c> or <c>failed</c>: it will not change again.</summary>
-    public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed;
+    /// <summary>True once the job is <c>completed</c>, <c>failed</c> or <c>canceled</c>: it will not change again (unless redriven).</summary>
+    public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed or JobStatuses.Canceled;
 }
+
+/// <summary>Tokens and cost of a job's attempts (cost in the currency of the configured prices).</summary>
+public sealed record JobUsage(long InputTokens, long OutputTokens, decimal Cost);
 
 /// <summary>The statuses a job can have.</summary>
 public static class JobStatuses
@@ -61,6 +68,9 @@ public static class JobStatuses
 
     /// <summary>Final: <see cref="Job.Error"/> says why; the job is a dead letter.</summary>
     public const string Failed = "failed";
+
+    /// <summary>Final: cancelled by a client (<c>POST /jobs/{id}/cancel</c>); not a dead letter.</summary>
+    public const string Canceled = "canceled";
 }
 
 /// <summary>The LLM's answer.</summary>
