@@ -18,6 +18,8 @@
          | {'exhausted'}         no attempt left (the caller dead-letters the job)
          | {'unexpected', status}
 ]]
+--@include job
+
 local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses')
 if job[1] ~= ARGV[1] then
   return {'lost'}
@@ -43,4 +45,5 @@ if ARGV[4] == '1' then
 end
 redis.call('HDEL', KEYS[1], 'nextAttemptAt')
 redis.call('RPUSH', KEYS[2], cjson.encode({attempt = attempt, startedAt = tonumber(ARGV[2])}))
+emitStatus(KEYS[1], 'processing', attempt, ARGV[2])
 return {'ok', attempt}

@@ -20,6 +20,8 @@
          | {'queue-full', queued}              the backlog bound is reached: nothing written
          | {'storage-full', error}             Redis is at maxmemory (noeviction): nothing written
 ]]
+--@include job
+
 if #KEYS >= 3 then
   local known = redis.call('HMGET', KEYS[3], 'jobId', 'fingerprint', 'response')
   if known[1] then
@@ -59,5 +61,6 @@ if #KEYS >= 3 then
   redis.call('HSET', KEYS[3], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'response', ARGV[4])
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
+emitStatus(KEYS[1], 'queued', 0, redis.call('HGET', KEYS[1], 'createdAt'))
 
 return {'created', ARGV[1]}
