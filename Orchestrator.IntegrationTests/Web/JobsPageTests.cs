@@ -62,9 +62,10 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
 
         var page = await OpenAsync($"/jobs/{jobId}");
         await page.GetByTestId("cancel").ClickAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(page.GetByTestId("notice")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
 
-        await Assertions.Expect(page.GetByTestId("job")).ToHaveAttributeAsync("data-status", "canceled", new() { Timeout = (float)Patience.TotalMilliseconds });
         var canceled = await WaitForAsync(jobId, job => job["status"]!.GetValue<string>() == "canceled");
+        await Assertions.Expect(page.GetByTestId("job")).ToHaveAttributeAsync("data-status", "canceled", new() { Timeout = (float)Patience.TotalMilliseconds });
         Assert.Equal(1, canceled["attempts"]!.GetValue<int>());
     }
 
