@@ -69,11 +69,8 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
         ["Retry__BaseDelay"] = "00:00:00.200",
         ["Retry__MaxDelay"] = "00:00:02",
         ["Retry__AttemptTimeout"] = "00:00:10",
-        ["Logging__Console__FormatterName"] = "simple",
         // The per-job "completed" line (Debug) feeds the "no job completed twice" check.
         ["Logging__LogLevel__Orchestrator.Worker.Processing.JobProcessor"] = "Debug",
-        ["Logging__Console__FormatterOptions__SingleLine"] = "true",
-        ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
         ["OTEL_SDK_DISABLED"] = "true",
     };
 
@@ -267,13 +264,8 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
 
     // Only the log file keeps the output: a run's services write too much to hold in memory.
     private ChildProcess StartService(string name, string assembly, Dictionary<string, string> environment, Action<string>? onLine) =>
-        ChildProcess.Start(new ChildProcessOptions
+        ChildProcess.Start(ServiceProcess.Options(name, assembly, environment) with
         {
-            Name = name,
-            FileName = "dotnet",
-            Arguments = [assembly],
-            Environment = environment,
-            WorkingDirectory = Path.GetDirectoryName(assembly),
             LogPath = Path.Combine(logFolder, $"{name}.log"),
             OnLine = onLine,
             MaxBufferedChars = 0,

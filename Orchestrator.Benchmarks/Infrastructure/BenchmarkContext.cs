@@ -105,7 +105,7 @@ internal sealed class BenchmarkContext(RedisServer redis, ConnectionMultiplexer 
             environment[name] = value;
         }
 
-        return ServiceProcess.Start(WorkerAssembly, WithOverrides(environment, WorkerOverridePrefix));
+        return BenchmarkProcess.Start(WorkerAssembly, WithOverrides(environment, WorkerOverridePrefix));
     }
 
     /// <summary>

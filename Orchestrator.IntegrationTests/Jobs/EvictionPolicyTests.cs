@@ -30,19 +30,10 @@ public sealed class EvictionPolicyTests
         var assembly = service == "api"
             ? WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", "Orchestrator.Api", StringComparison.Ordinal)
             : WorkerProcess.WorkerAssemblyPath;
-        await using var process = ChildProcess.Start(new ChildProcessOptions
+        await using var process = ServiceProcess.Start(service, assembly, new Dictionary<string, string>
         {
-            Name = service,
-            FileName = ChildProcess.DotnetHost,
-            Arguments = [assembly],
-            WorkingDirectory = Path.GetDirectoryName(assembly),
-            Environment = new Dictionary<string, string>
-            {
-                ["ConnectionStrings__redis"] = redis.ConnectionString,
-                ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
-            },
-            DropInherited = static key => key.StartsWith("OTEL_", StringComparison.Ordinal)
-                || key.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase),
+            ["ConnectionStrings:redis"] = redis.ConnectionString,
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
         });
 
         Assert.True(await process.WaitForExitAsync(ExitTimeout, TestContext.Current.CancellationToken),
