@@ -8,8 +8,9 @@
 
   KEYS[1]  job hash            KEYS[2]  job history list
   KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set (only passed on to finalize)
-  ARGV[1]  consumer group      ARGV[2]  now, Unix ms
-  ARGV[3]  cancel channel      ({orch}:cancel; message: the job id)
+  ARGV[1]  consumer group      ARGV[2]  cancel channel ({orch}:cancel; message: the job id)
+
+  Times (completedAt, cancelRequestedAt) are Redis's own (TIME).
 
   Re-sent (or sent twice): a canceled job answers 'canceled' again, a flagged one 'requested'
   again (the workers are told again, which is harmless), changing nothing else.
@@ -20,9 +21,10 @@
          | {'missing'}           no such job (or it expired)
 ]]
 local job, history, stream, deadLetters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local group, now, channel = ARGV[1], ARGV[2], ARGV[3]
-
+--@include clock
 --@include job
+
+local group, channel, now = ARGV[1], ARGV[2], nowMs()
 
 local f = redis.call('HMGET', job, 'status', 'entryId', 'retentionMs', 'tenant', 'id')
 local status = f[1]

@@ -7,10 +7,12 @@
   KEYS[1]  job hash            KEYS[2]  job history list
   KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set (all tenants); the tenant's own is
                                KEYS[4] .. ':' .. tenant
-  ARGV[1]  now, Unix ms        ARGV[2]  backlog bound (Api:MaxQueuedJobs), as submit.lua checks it
-  ARGV[3]  error type the job must have failed with ('' = any)
-  ARGV[4]  dead-lettered no earlier than this (Unix ms; '' = any)
-  ARGV[5]  dead-lettered no later than this (Unix ms; '' = any)
+  ARGV[1]  backlog bound (Api:MaxQueuedJobs), as submit.lua checks it
+  ARGV[2]  error type the job must have failed with ('' = any)
+  ARGV[3]  dead-lettered no earlier than this (Unix ms; '' = any)
+  ARGV[4]  dead-lettered no later than this (Unix ms; '' = any)
+
+  Times (updatedAt, redrivenAt) are Redis's own (TIME).
 
   The budget: attempts stay counted (the history is kept), so the job gets maxAttempts =
   attempts − sharedLosses + its original budget ('budget', kept from the first redrive), and its
@@ -27,9 +29,10 @@
          | {'storage-full', error}     Redis is at maxmemory: nothing written
 ]]
 local job, history, stream, deadLetters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local now = ARGV[1]
-
+--@include clock
 --@include job
+
+local now = nowMs()
 
 local f = redis.call('HMGET', job, 'status', 'error', 'attempts', 'maxAttempts', 'sharedLosses', 'budget', 'tenant', 'id')
 if not f[1] then
@@ -41,19 +44,19 @@ end
 local jobId = f[8] or jobIdOf(job)
 local tenantDeadLetters = deadLetters .. ':' .. (f[7] or 'default')
 local deadAt = redis.call('ZSCORE', deadLetters, jobId)
-if ARGV[3] ~= '' then
+if ARGV[2] ~= '' then
   local ok, e = pcall(cjson.decode, f[2] or '')
-  if not ok or type(e) ~= 'table' or e.type ~= ARGV[3] then
+  if not ok or type(e) ~= 'table' or e.type ~= ARGV[2] then
     return {'skipped'}
   end
 end
-if (ARGV[4] ~= '' and (not deadAt or tonumber(deadAt) < tonumber(ARGV[4])))
-    or (ARGV[5] ~= '' and (not deadAt or tonumber(deadAt) > tonumber(ARGV[5]))) then
+if (ARGV[3] ~= '' and (not deadAt or tonumber(deadAt) < tonumber(ARGV[3])))
+    or (ARGV[4] ~= '' and (not deadAt or tonumber(deadAt) > tonumber(ARGV[4]))) then
   return {'skipped'}
 end
 
 local queued = redis.call('XLEN', stream)
-if queued >= tonumber(ARGV[2]) then
+if queued >= tonumber(ARGV[1]) then
   return {'queue-full', queued}
 end
 -- The first write, as in submit.lua: refused at maxmemory, nothing is written.

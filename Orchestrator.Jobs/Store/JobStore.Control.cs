@@ -16,7 +16,7 @@ public sealed partial class JobStore
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
             LuaScripts.Cancel,
             [_keys.Job(jobId), _keys.History(jobId), _keys.Stream, _keys.DeadLetters],
-            [RedisKeys.ConsumerGroup, NowMs, _keys.CancelChannel.ToString()]).ConfigureAwait(false))!;
+            [RedisKeys.ConsumerGroup, _keys.CancelChannel.ToString()]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
             "canceled" => CancelOutcome.Canceled,
@@ -37,7 +37,6 @@ public sealed partial class JobStore
             LuaScripts.Redrive,
             [_keys.Job(jobId), _keys.History(jobId), _keys.Stream, _keys.DeadLetters],
             [
-                NowMs,
                 maxQueuedJobs,
                 filter.ErrorType ?? RedisValue.EmptyString,
                 filter.From is { } from ? from.ToUnixTimeMilliseconds() : RedisValue.EmptyString,
