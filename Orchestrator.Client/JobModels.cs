@@ -38,18 +38,11 @@ public sealed record Job(
     DateTimeOffset? NextAttemptAt,
     JobResult? Result,
     JobError? Error,
-    IReadOnlyList<JobAttempt> History,
-    IReadOnlyList<string>? FallbackModels = null,
-    JobUsage? Usage = null,
-    string? Tenant = null,
-    string? TraceId = null)
+    IReadOnlyList<JobAttempt> History)
 {
-    /// <summary>True once the job is <c>completed</c>, <c>failed</c> or <c>canceled</c>: it will not change again (unless redriven).</summary>
+    /// <summary>True once the job is <c>completed</c>, <c>failed</c> or <c>canceled</c>: it will not change again (unless a failed job is redriven).</summary>
     public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed or JobStatuses.Canceled;
 }
-
-/// <summary>Tokens and cost of a job's attempts (cost in the currency of the configured prices).</summary>
-public sealed record JobUsage(long InputTokens, long OutputTokens, decimal Cost);
 
 /// <summary>The statuses a job can have.</summary>
 public static class JobStatuses
@@ -69,7 +62,7 @@ public static class JobStatuses
     /// <summary>Final: <see cref="Job.Error"/> says why; the job is a dead letter.</summary>
     public const string Failed = "failed";
 
-    /// <summary>Final: cancelled by a client (<c>POST /jobs/{id}/cancel</c>); not a dead letter.</summary>
+    /// <summary>Final: a client canceled it (<c>POST /jobs/{id}/cancel</c>); not a dead letter.</summary>
     public const string Canceled = "canceled";
 }
 
