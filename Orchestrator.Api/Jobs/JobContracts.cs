@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
 
@@ -47,15 +48,29 @@ public static class JobLimits
 public sealed class SubmitJobRequest : IValidatableObject
 {
     /// <summary>Required, not blank, at most <c>Api:MaxPromptLength</c> characters.</summary>
-    [Required(AllowEmptyStrings = true, ErrorMessage = "prompt is required.")]
-    public string? Prompt { get; init; }
+    [RequiredString]
+    public string? Prompt
+    {
+        get;
+
+        // A setter, not init: the source-generated serializer sets every init property, present or not.
+        set
+        {
+            field = value;
+            PromptSent = true;
+        }
+    }
+
+    /// <summary>Whether the body had a <c>prompt</c> (perhaps <c>null</c>), so a null one is named as such, not as missing.</summary>
+    [JsonIgnore]
+    internal bool PromptSent { get; private set; }
 
     /// <summary>Optional model name, at most 200 characters: one <c>GET /models</c> lists (else 400). Absent: <c>Llm:DefaultModel</c>.</summary>
     [CharacterLength(JobLimits.MaxModelLength)]
     public string? Model { get; init; }
 
     /// <summary>Optional, 1 to 1,000,000.</summary>
-    [Range(1, JobLimits.MaxTokens, ErrorMessage = "maxTokens must be an integer from 1 to 1,000,000.")]
+    [IntegerRange(1, JobLimits.MaxTokens)]
     public int? MaxTokens { get; init; }
 
     /// <summary>Optional, 0 to 2.</summary>

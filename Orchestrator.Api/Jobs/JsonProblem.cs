@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace Orchestrator.Api.Jobs;
@@ -10,10 +12,12 @@ internal static class JsonProblem
 {
     /// <summary>
     /// The serializer stops at the first token it cannot use; this says why in the client's terms:
-    /// first what is wrong with the document as a whole (syntax, depth, one reader pass), then which
-    /// field is wrong, from <see cref="JsonException.Path"/> and the value found there.
+    /// first what is wrong with the document as a whole (syntax, depth, one reader pass), then every
+    /// field that is wrong. A refused field is named from <see cref="JsonException.Path"/> and the
+    /// value found there, taken out of the body (a metadata entry alone), and the rest read again,
+    /// so one answer lists each bad field, as the validation attributes do for well-typed ones.
     /// </summary>
-    public static SubmitReadResult From(ReadOnlySpan<byte> body, JsonException error)
+    public static SubmitReadResult From(ReadOnlySpan<byte> body, JsonException error, IServiceProvider services)
     {
         var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = JobLimits.MaxJsonDepth + 1 });
         try
@@ -31,13 +35,61 @@ internal static class JsonProblem
             return SubmitRequestReader.BadRequest($"The request body is not valid JSON: {syntax.Message}");
         }
 
-        using var document = JsonDocument.Parse(body.ToArray());
-        var root = document.RootElement;
-        if (root.ValueKind != JsonValueKind.Object)
+        var rest = body.ToArray();
+        var refused = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        var removed = new HashSet<string>(StringComparer.Ordinal);
+        SubmitJobRequest? request = null;
+        JsonException? pending = error;
+        do
         {
-            return SubmitRequestReader.BadRequest($"The request body must be a JSON object, not {Describe(root.ValueKind)}.");
+            using var document = JsonDocument.Parse(rest);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return SubmitRequestReader.BadRequest($"The request body must be a JSON object, not {Describe(root.ValueKind)}.");
+            }
+
+            var (field, key, message) = Refusal(root, pending);
+            (refused.TryGetValue(field, out var list) ? list : refused[field] = []).Add(message);
+            if (key is null)
+            {
+                removed.Add(field);
+            }
+
+            var shorter = Without(root, field, key);
+            if (shorter.AsSpan().SequenceEqual(rest))
+            {
+                break; // nothing left to take out: answer with what was found
+            }
+
+            rest = shorter;
+            try
+            {
+                request = JsonSerializer.Deserialize(rest, ApiJsonContext.Default.SubmitJobRequest);
+                pending = null;
+            }
+            catch (JsonException next)
+            {
+                pending = next;
+            }
+        }
+        while (pending is not null);
+
+        // The rules also see what was left: a missing prompt, an out-of-range number beside a bad field.
+        foreach (var (field, messages) in request is null ? [] : SubmitRequestReader.Validate(request, services))
+        {
+            if (!removed.Contains(field))
+            {
+                (refused.TryGetValue(field, out var list) ? list : refused[field] = []).AddRange(messages);
+            }
         }
 
+        return SubmitReadResult.Invalid(refused.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal));
+    }
+
+    /// <summary>The field the serializer refused, the metadata key when one entry is at fault, and why.</summary>
+    private static (string Field, string? Key, string Message) Refusal(JsonElement root, JsonException error)
+    {
         // The path names a known field ("$.prompt", "$.metadata.key"), or the root ("$") when a name
         // there cannot be read: in well-formed JSON, an escaped lone surrogate.
         var path = error.Path ?? "$";
@@ -56,13 +108,71 @@ internal static class JsonProblem
             "maxTokens" => $"maxTokens must be an integer from 1 to {JobLimits.MaxTokens:N0}.",
             "temperature" => "temperature must be a number from 0 to 2.",
             "metadata" when value.ValueKind != JsonValueKind.Object => $"metadata must be an object of string values, not {Describe(value.ValueKind)}.",
-            "metadata" when key is null => $"metadata keys must be 1 to {JobLimits.MaxMetadataKeyLength} characters of valid Unicode.",
+            "metadata" when key is null || CharacterLengthAttribute.Count(key) is 0 or > JobLimits.MaxMetadataKeyLength => $"metadata keys must be 1 to {JobLimits.MaxMetadataKeyLength} characters of valid Unicode.",
             "metadata" when entry.Count > 1 => $"metadata['{key}'] appears more than once.",
             "metadata" when entry.FirstOrDefault().ValueKind is not JsonValueKind.String and var kind => $"metadata['{key}'] must be a string, not {Describe(kind)}.",
             "metadata" => $"metadata['{key}'] contains an invalid Unicode escape (a lone surrogate).",
             _ => $"{field} is not valid.",
         };
-        return SubmitReadResult.Invalid(new Dictionary<string, string[]> { [field] = [message] });
+        var entryAtFault = field == "metadata" && value.ValueKind == JsonValueKind.Object && values.Count == 1;
+        return (field, entryAtFault ? key ?? "" : null, message);
+    }
+
+    /// <summary>
+    /// The object without <paramref name="field"/> (every occurrence), or without one metadata entry
+    /// when <paramref name="key"/> names it ("" for entries whose names cannot be read); names
+    /// that cannot be read go with the root's refusal ("body"). Values are copied as they were
+    /// written (raw), since one may hold an escape the writer would refuse (a lone surrogate).
+    /// </summary>
+    private static byte[] Without(JsonElement root, string field, string? key)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            foreach (var property in root.EnumerateObject())
+            {
+                if (Name(property) is not { } name || (name == field && key is null))
+                {
+                    continue;
+                }
+
+                writer.WritePropertyName(name);
+                if (name != field)
+                {
+                    writer.WriteRawValue(JsonMarshal.GetRawUtf8Value(property.Value), skipInputValidation: true);
+                    continue;
+                }
+
+                writer.WriteStartObject();
+                foreach (var item in property.Value.EnumerateObject())
+                {
+                    if (Name(item) is { } itemName && itemName != key)
+                    {
+                        writer.WritePropertyName(itemName);
+                        writer.WriteRawValue(JsonMarshal.GetRawUtf8Value(item.Value), skipInputValidation: true);
+                    }
+                }
+
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static string? Name(JsonProperty property)
+    {
+        try
+        {
+            return property.Name;
+        }
+        catch (InvalidOperationException)
+        {
+            return null; // an escaped lone surrogate
+        }
     }
 
     /// <summary>The values of <paramref name="name"/> in an object, up to the first name that cannot be read.</summary>

@@ -74,7 +74,7 @@ internal static class SubmitRequestReader
         }
         catch (JsonException e)
         {
-            return JsonProblem.From(body, e);
+            return JsonProblem.From(body, e, services);
         }
 
         if (request is null)
@@ -82,17 +82,30 @@ internal static class SubmitRequestReader
             return BadRequest("The request body must be a JSON object, not null.");
         }
 
-        var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(request, new ValidationContext(request, services, null), results, validateAllProperties: true))
+        var errors = Validate(request, services);
+        if (errors.Count > 0)
         {
-            return SubmitReadResult.Invalid(results
-                .GroupBy(r => JsonNamingPolicy.CamelCase.ConvertName(r.MemberNames.FirstOrDefault() ?? "body"), StringComparer.Ordinal)
-                .ToDictionary(g => g.Key, g => g.Select(r => r.ErrorMessage ?? "is invalid.").ToArray(), StringComparer.Ordinal));
+            return SubmitReadResult.Invalid(errors.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal));
         }
 
         // Whether the models are served is checked by the caller against the configured catalog (ModelsApi.Unserved).
         return SubmitReadResult.Ok(new(request.Prompt!, request.Model, request.MaxTokens, request.Temperature, request.Metadata,
             request.FallbackModels is { Count: > 0 } fallbacks ? fallbacks : null));
+    }
+
+    /// <summary>What the validation attributes and rules of <see cref="SubmitJobRequest"/> refuse, by JSON field.</summary>
+    internal static Dictionary<string, List<string>> Validate(SubmitJobRequest request, IServiceProvider services)
+    {
+        var results = new List<ValidationResult>();
+        Validator.TryValidateObject(request, new ValidationContext(request, services, null), results, validateAllProperties: true);
+        var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var result in results)
+        {
+            var field = JsonNamingPolicy.CamelCase.ConvertName(result.MemberNames.FirstOrDefault() ?? "body");
+            (errors.TryGetValue(field, out var list) ? list : errors[field] = []).Add(result.ErrorMessage ?? "is invalid.");
+        }
+
+        return errors;
     }
 
     private static bool IsJson(string? contentType)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using System.Text.Json.Nodes;
 using Orchestrator.Jobs;
 
 namespace Orchestrator.IntegrationTests.Api;
@@ -32,6 +33,36 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
         await ProblemAssert.IsProblemNamingAsync(response, bad.Status, bad.Mention);
         Assert.Null(response.Headers.Location);
         Assert.Equal(0, await api.Redis.GetDatabase().StreamLengthAsync(new RedisKeys().Stream).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+    }
+
+    /// <summary>
+    /// The exact errors, wording included: a client that reads them (or a person) sees every bad
+    /// field at once, with the value found where one is out of range.
+    /// </summary>
+    [Theory]
+    [InlineData("""{"prompt":"ok","maxTokens":0}""", """{"maxTokens":["maxTokens must be from 1 to 1,000,000; got 0."]}""")]
+    [InlineData("""{"prompt":null}""", """{"prompt":["prompt must be a string, not null."]}""")]
+    [InlineData("""{"model":"m"}""", """{"prompt":["prompt is required."]}""")]
+    [InlineData("""{"temperature":true}""", """{"temperature":["temperature must be a number from 0 to 2."],"prompt":["prompt is required."]}""")]
+    [InlineData("""{"model":"\ud800","prompt":"\ud800"}""",
+        """{"model":["model must be a string or null."],"prompt":["prompt contains an invalid Unicode escape (a lone surrogate)."]}""")]
+    [InlineData("""{"prompt":7,"maxTokens":-1,"metadata":{"":{}}}""",
+        """{"prompt":["prompt must be a string, not a number."],"metadata":["metadata keys must be 1 to 64 characters of valid Unicode."],"maxTokens":["maxTokens must be from 1 to 1,000,000; got -1."]}""")]
+    public async Task Submit_BadFields_AreAllNamedWithTheirExactErrors(string body, string errors)
+    {
+        using var client = api.CreateApiClient();
+
+        using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json(body));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!;
+        var expected = JsonNode.Parse(errors)!.AsObject();
+        var actual = problem["errors"]!.AsObject();
+        Assert.Equal(expected.Select(e => e.Key).Order(), actual.Select(e => e.Key).Order());
+        foreach (var (field, messages) in expected)
+        {
+            Assert.Equal(messages!.ToJsonString(), actual[field]!.ToJsonString());
+        }
     }
 
     [Fact]

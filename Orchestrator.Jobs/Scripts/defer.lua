@@ -17,9 +17,9 @@
   KEYS[5]  delayed sorted set
 
   ARGV[1]  lease token         ARGV[2]  the attempt started for the call (the job's attempts)
-  ARGV[3]  now, Unix ms        ARGV[4]  the wait, ms (due = now + wait)
-  ARGV[5]  the job's total wait for deployments including this one, ms (rateLimitWaitMs)
-  ARGV[6]  consumer group      ARGV[7]  the job's stream entry id
+  ARGV[3]  the wait, ms (due = now + wait, now from Redis's clock: TIME)
+  ARGV[4]  the job's total wait for deployments including this one, ms (rateLimitWaitMs)
+  ARGV[5]  consumer group      ARGV[6]  the job's stream entry id
 
   Re-sent: identified by lease token and attempt, kept in lastDefer. A call that already applied
   answers 1 again and changes nothing (also after another worker took the job up again).
@@ -29,10 +29,12 @@
          | {'corrupt', why}: the job's history could not be read; the job was set aside
 ]]
 local job, history, stream, deadLetters, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local token, attempt, now, wait, waited = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-local group, entryId = ARGV[6], ARGV[7]
-
+--@include clock
 --@include job
+
+local token, attempt, wait, waited = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local group, entryId = ARGV[5], ARGV[6]
+local now = tonumber(nowMs())
 
 local function defer()
   local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'lastDefer', 'id', 'aloneAttempt')

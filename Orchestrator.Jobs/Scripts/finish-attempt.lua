@@ -10,8 +10,8 @@
   KEYS[3]  delayed sorted set (job ids waiting, score = due time)
   KEYS[2 + 2i], KEYS[3 + 2i]   job i's hash and history list (i = 1 … n)
 
-  ARGV[1]  consumer group      ARGV[2]  now, Unix ms
-  ARGV[3 + 9(i-1)] … ARGV[11 + 9(i-1)]   job i's nine values:
+  ARGV[1]  consumer group
+  ARGV[2 + 9(i-1)] … ARGV[10 + 9(i-1)]   job i's nine values:
     lease token, attempt number, attempt outcome (succeeded, transient-failure, …),
     next status (completed | retrying | failed), stream entry id, result JSON or '',
     error JSON or '', retry delay ms or '', and '1' when a retrying job waits in the delayed set
@@ -21,6 +21,8 @@
   deleted, its lease dropped, and promote.lua gives it a new entry when nextAttemptAt is due. It
   holds no worker slot and no lease while it waits.
 
+  Times (endedAt, completedAt, nextAttemptAt = now + retry delay, …) are Redis's own (TIME).
+
   Re-sent: the call is identified by lease token, attempt, outcome and next status, kept in
   lastFinish, and carries the same result or error. One that already applied answers 1 again and
   changes nothing (its result stays stored); any other call for the same attempt is stale (0).
@@ -29,9 +31,10 @@
   stale, {'corrupt', why} when the job was set aside.
 ]]
 local stream, deadLetters, delayed = KEYS[1], KEYS[2], KEYS[3]
-local group, now = ARGV[1], ARGV[2]
-
+--@include clock
 --@include job
+
+local group, now = ARGV[1], nowMs()
 
 local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay, toDelayedSet)
   local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant')
@@ -85,7 +88,7 @@ end
 
 local replies = {}
 for i = 1, (#KEYS - 3) / 2 do
-  local a = 3 + 9 * (i - 1)
+  local a = 2 + 9 * (i - 1)
   local job, history = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
   replies[i] = isolated(stream, group, deadLetters, job, history, ARGV[a + 4], now, finish, job, history,
     ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8])

@@ -10,8 +10,8 @@
   The job hashes are <prefix>:job:<id>, <prefix> being KEYS[1] without ':delayed': the same hash
   tag, so the same slot on Redis Cluster (as BullMQ's scripts derive job keys from their prefix).
 
-  ARGV[1]  now, Unix ms        ARGV[2]  at most this many jobs per call
-  ARGV[3]  consumer group
+  ARGV[1]  at most this many jobs per call   ARGV[2]  consumer group
+  Due means a score at or before now on Redis's clock (TIME), the clock the scores were written by.
 
   Each job is handled in a protected call: one whose hash has the wrong type or an unknown status
   is set aside (failed, error type 'corrupt', dead-lettered) and leaves the set; the others go on.
@@ -20,11 +20,12 @@
   from the set because the job is gone, final, or already has an entry). examined = ARGV[2]
   means more may be due: the caller calls again.
 ]]
-local delayed, stream, deadLetters = KEYS[1], KEYS[2], KEYS[3]
-local now, limit, group = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local prefix = string.sub(delayed, 1, -(string.len(':delayed') + 1))
-
+--@include clock
 --@include job
+
+local delayed, stream, deadLetters = KEYS[1], KEYS[2], KEYS[3]
+local now, limit, group = nowMs(), tonumber(ARGV[1]), ARGV[2]
+local prefix = string.sub(delayed, 1, -(string.len(':delayed') + 1))
 
 local function promote(job, jobId)
   local fields = redis.call('HMGET', job, 'status', 'entryId')
