@@ -6,12 +6,14 @@ namespace Orchestrator.Client;
 /// <param name="MaxTokens">Optional, 1 to 1,000,000.</param>
 /// <param name="Temperature">Optional, 0 to 2.</param>
 /// <param name="Metadata">Optional string map (at most 32 entries).</param>
+/// <param name="CallbackUrl">Optional https URL (public addresses only) that gets a signed webhook at each final transition (docs/webhooks.md).</param>
 public sealed record JobSubmission(
     string Prompt,
     string? Model = null,
     int? MaxTokens = null,
     double? Temperature = null,
-    IReadOnlyDictionary<string, string>? Metadata = null);
+    IReadOnlyDictionary<string, string>? Metadata = null,
+    string? CallbackUrl = null);
 
 /// <summary>The answer to a submission.</summary>
 /// <param name="JobId">The job's id.</param>
@@ -21,7 +23,7 @@ public sealed record JobSubmission(
 /// <param name="Replayed">True when the API answered for an earlier submission with the same key.</param>
 public sealed record SubmittedJob(string JobId, string Status, DateTimeOffset CreatedAt, string IdempotencyKey, bool Replayed);
 
-/// <summary>A job as the API shows it.</summary>
+/// <summary>A job as the API shows it; <c>CallbackUrl</c> and <c>Webhooks</c> (its latest deliveries) only for a job submitted with a callback.</summary>
 public sealed record Job(
     string JobId,
     string Status,
@@ -38,7 +40,9 @@ public sealed record Job(
     DateTimeOffset? NextAttemptAt,
     JobResult? Result,
     JobError? Error,
-    IReadOnlyList<JobAttempt> History)
+    IReadOnlyList<JobAttempt> History,
+    string? CallbackUrl = null,
+    IReadOnlyList<WebhookDelivery>? Webhooks = null)
 {
     /// <summary>True once the job is <c>completed</c> or <c>failed</c>: it will not change again.</summary>
     public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed;
@@ -74,6 +78,29 @@ public sealed record JobError(string Type, string Message);
 
 /// <summary>One attempt of a job.</summary>
 public sealed record JobAttempt(int Attempt, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, string? Outcome, JobError? Error, long? RetryDelayMs);
+
+/// <summary>One webhook delivery of a job; <see cref="Id"/> is the <c>webhook-id</c> of every try.</summary>
+/// <param name="Type"><c>job.completed</c>, <c>job.failed</c>, …</param>
+/// <param name="Status"><c>pending</c>, <c>delivered</c> or <c>failed</c> (given up).</param>
+/// <param name="Id">The delivery's id, sent as <c>webhook-id</c>.</param>
+/// <param name="Attempts">Tries so far.</param>
+/// <param name="CreatedAt">When the final transition enqueued it.</param>
+/// <param name="LastAttemptAt">When it was last tried.</param>
+/// <param name="LastStatusCode">The receiver's HTTP status at the last try; 0 when none came.</param>
+/// <param name="LastError">Why the last try was not a delivery.</param>
+/// <param name="NextAttemptAt">When it is tried next (while <c>pending</c>).</param>
+/// <param name="DeliveredAt">When a 2xx came back.</param>
+public sealed record WebhookDelivery(
+    string Id,
+    string Type,
+    string Status,
+    int Attempts,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? LastAttemptAt,
+    int? LastStatusCode,
+    string? LastError,
+    DateTimeOffset? NextAttemptAt,
+    DateTimeOffset? DeliveredAt);
 
 /// <summary>A page of dead letters.</summary>
 internal sealed record DeadLetterPage(IReadOnlyList<Job> Items, string? NextCursor);

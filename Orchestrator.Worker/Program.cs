@@ -7,6 +7,7 @@ using Orchestrator.Worker;
 using Orchestrator.Worker.Llm;
 using Orchestrator.Worker.Processing;
 using Orchestrator.Worker.Resilience;
+using Orchestrator.Worker.Webhooks;
 using StackExchange.Redis;
 
 // The worker is a web application only so that it can answer /health and /alive.
@@ -38,6 +39,7 @@ builder.AddTracedRedisClient("redis", options =>
 builder.Services.AddValidatedOptions<WorkerOptions>(WorkerOptions.Section);
 builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
 builder.Services.AddValidatedOptions<SimulatorOptions>(SimulatorOptions.Section);
+builder.Services.AddValidatedOptions<WebhookOptions>(WebhookOptions.Section);
 
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<OrchestratorMetrics>();
@@ -56,6 +58,8 @@ builder.Services.AddSingleton<OutcomeWriter>();
 builder.Services.AddSingleton<JobProcessor>();
 builder.Services.AddSingleton<BlockingRedisConnection>();
 builder.Services.AddHostedService<JobWorker>();
+builder.Services.AddSingleton<WebhookHttpClient>();
+builder.Services.AddHostedService<WebhookSender>();
 
 var app = builder.Build();
 

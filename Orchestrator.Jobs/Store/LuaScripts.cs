@@ -18,6 +18,8 @@ internal static partial class LuaScripts
     public static readonly string Release = Load("release");
     public static readonly string SetAside = Load("set-aside");
     public static readonly string PruneConsumers = Load("prune-consumers");
+    public static readonly string ClaimWebhooks = Load("claim-webhooks");
+    public static readonly string RecordWebhook = Load("record-webhook");
 
     private static string Load(string name) =>
         Include().Replace(Read(name), match => Read("includes/" + match.Groups["name"].Value));
