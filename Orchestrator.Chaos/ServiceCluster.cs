@@ -224,7 +224,7 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
             var keys = new Orchestrator.Jobs.RedisKeys();
             await using var connection = await redis.ConnectAsync("abortConnect=false,connectTimeout=2000,asyncTimeout=5000");
             var db = connection.GetDatabase();
-            var store = new Orchestrator.Jobs.JobStore(connection, TimeProvider.System);
+            var store = new Orchestrator.Jobs.JobStore(connection);
             var pending = await db.StreamPendingMessagesAsync(keys.Stream, Orchestrator.Jobs.RedisKeys.ConsumerGroup, 1000, consumer);
             var held = new List<string>();
             foreach (var entry in pending)

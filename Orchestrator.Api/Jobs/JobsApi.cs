@@ -63,7 +63,6 @@ public static class JobsApi
         IOptions<ApiOptions> apiOptions,
         IOptions<RetryOptions> retryOptions,
         IOptions<WebhookOptions> webhookOptions,
-        TimeProvider timeProvider,
         OrchestratorMetrics metrics,
         ModelCatalog models,
         CancellationToken cancellationToken)
@@ -98,10 +97,6 @@ public static class JobsApi
         }
 
         var jobId = JobIds.New();
-        // Millisecond precision, as stored: the 202 body and later GETs show the same instant.
-        var createdAt = DateTimeOffset.FromUnixTimeMilliseconds(timeProvider.GetUtcNow().ToUnixTimeMilliseconds());
-        var response = JsonSerializer.Serialize(
-            new SubmitJobResponse(jobId, JobStatus.Queued, createdAt.UtcDateTime), ApiJsonContext.Default.SubmitJobResponse);
         var activity = Activity.Current;
         // The tenant policy guarantees a tenant claim (an admin key gets 403 before this runs).
         var tenant = context.User.TenantOf()!;
@@ -109,9 +104,9 @@ public static class JobsApi
         var traceState = activity?.TraceStateString is { Length: > 0 and <= JobLimits.MaxTraceStateLength } kept ? kept : null;
         // The job names the model it will get: the default is resolved now, not when a worker runs it.
         var stored = request.Model is null && !models.ServesAnyModel ? request with { Model = models.DefaultModel } : request;
-        var job = new NewJob(jobId, stored, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
+        var job = new NewJob(jobId, stored, retryOptions.Value.MaxAttempts, options.JobRetention,
             activity?.Id, traceState) { Tenant = tenant };
-        var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl, response);
+        var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl);
 
         var submitted = await submissions.SubmitAsync(job, claim, activity);
         switch (submitted.Outcome)
@@ -131,12 +126,12 @@ public static class JobsApi
                 activity?.SetTag(OrchestratorTags.JobId, submitted.JobId);
                 context.Response.Headers["Idempotent-Replayed"] = "true";
                 metrics.IdempotentReplays.Add(1, tenantTag);
-                return Accepted(submitted.JobId, submitted.ReplayedResponseBody!);
+                return Accepted(submitted.JobId, submitted.ReplayedResponseBody ?? AcceptedBody(submitted));
             default:
                 activity?.SetTag(OrchestratorTags.IdempotentReplay, false);
                 activity?.SetTag(OrchestratorTags.JobId, jobId);
                 metrics.JobsSubmitted.Add(1, tenantTag);
-                return Accepted(jobId, response);
+                return Accepted(jobId, AcceptedBody(submitted));
         }
     }
 
@@ -192,6 +187,11 @@ public static class JobsApi
     internal const int DeadLetterPageDefault = 50;
 
     private static IResult Accepted(string jobId, string body) => new AcceptedJson($"/jobs/{jobId}", body);
+
+    // Built from what submit.lua answered (the job and its creation time on Redis's clock, which a
+    // GET shows too), so a replay, built from the same answer, is byte for byte the first 202.
+    private static string AcceptedBody(SubmitResult submitted) => JsonSerializer.Serialize(
+        new SubmitJobResponse(submitted.JobId, JobStatus.Queued, submitted.CreatedAt.UtcDateTime), ApiJsonContext.Default.SubmitJobResponse);
 
     /// <summary>202 with a pre-serialised body, so a replay is byte for byte the first answer.</summary>
     private sealed class AcceptedJson(string location, string body) : IResult

@@ -59,7 +59,7 @@ public sealed class EvictionPolicyTests
         }, TestContext.Current.CancellationToken);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var logger = new FakeLogger<EvictionPolicyGuard>();
-        var guard = new EvictionPolicyGuard(new JobStore(connection, TimeProvider.System), connection, new Lifetime(), logger);
+        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new Lifetime(), logger);
 
         Assert.False(await guard.CheckAtStartAsync());
         Assert.Contains("'volatile-lru'", logger.LatestRecord.Message, StringComparison.Ordinal);
@@ -75,7 +75,7 @@ public sealed class EvictionPolicyTests
         }, TestContext.Current.CancellationToken);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var logger = new FakeLogger<EvictionPolicyGuard>();
-        var guard = new EvictionPolicyGuard(new JobStore(connection, TimeProvider.System), connection, new Lifetime(), logger);
+        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new Lifetime(), logger);
 
         Assert.True(await guard.CheckAtStartAsync());
         Assert.Equal(LogLevel.Warning, logger.LatestRecord.Level);
@@ -88,7 +88,7 @@ public sealed class EvictionPolicyTests
         await using var redis = await RedisServer.StartAsync(cancellationToken: TestContext.Current.CancellationToken);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var logger = new FakeLogger<EvictionPolicyGuard>();
-        var guard = new EvictionPolicyGuard(new JobStore(connection, TimeProvider.System), connection, new Lifetime(), logger);
+        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new Lifetime(), logger);
 
         Assert.True(await guard.CheckAtStartAsync());
         Assert.Empty(logger.Collector.GetSnapshot());

@@ -38,6 +38,9 @@ public sealed record WebhookTry(DateTimeOffset At, int StatusCode, string? Error
 /// <summary>A webhook delivery leased by <see cref="JobStore.ClaimWebhooksAsync"/>, to be sent by the holder of <see cref="LeaseToken"/>.</summary>
 public sealed record LeasedWebhook(WebhookDelivery Delivery, string LeaseToken);
 
+/// <summary>What <see cref="JobStore.RecordWebhookAsync"/> recorded: the outcome and, when retrying, the next try's time (Redis's clock).</summary>
+public sealed record WebhookRecord(WebhookOutcome Outcome, DateTimeOffset? NextAttemptAt);
+
 /// <summary>How one try of a webhook delivery ended, as <see cref="JobStore.RecordWebhookAsync"/> stores it.</summary>
 public enum WebhookOutcome
 {

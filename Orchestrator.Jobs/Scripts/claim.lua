@@ -10,10 +10,11 @@
   KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
 
   ARGV[1]  consumer group      ARGV[2]  consumer name
-  ARGV[3]  now, Unix ms
-  ARGV[4]  '1' to start the next attempt too, when the job may start now; '' claim only
-  ARGV[5]  max crashes (Worker:MaxCrashes): crashes while running alone before 'poison-job'
-  ARGV[4 + 2i], ARGV[5 + 2i]   job i's stream entry id and new lease token
+  ARGV[3]  '1' to start the next attempt too, when the job may start now; '' claim only
+  ARGV[4]  max crashes (Worker:MaxCrashes): crashes while running alone before 'poison-job'
+  ARGV[3 + 2i], ARGV[4 + 2i]   job i's stream entry id and new lease token
+
+  Times (nextAttemptAt, startedAt, …) are Redis's own (TIME), not the caller's.
 
   The attempt budget is the job's own maxAttempts, fixed when it was submitted. Starting here does
   what start-attempt.lua does, in the same round trip: the attempt is recorded durably before the
@@ -42,11 +43,12 @@
                               or 0 when none; then the job hash as this claim left it (HGETALL shape)
 ]]
 local stream, deadLetters = KEYS[1], KEYS[2]
-local group, consumer, now = ARGV[1], ARGV[2], ARGV[3]
-local startNow = ARGV[4] == '1'
-local maxCrashes = tonumber(ARGV[5])
-
+--@include clock
 --@include job
+
+local group, consumer, now = ARGV[1], ARGV[2], nowMs()
+local startNow = ARGV[3] == '1'
+local maxCrashes = tonumber(ARGV[4])
 
 local function hashReply(job, started)
   local reply = {'ok', started}
@@ -165,8 +167,8 @@ end
 
 local replies = {}
 for i = 1, (#KEYS - 2) / 2 do
-  local job, history, entryId = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[4 + 2 * i]
-  local token = ARGV[5 + 2 * i]
+  local job, history, entryId = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[3 + 2 * i]
+  local token = ARGV[4 + 2 * i]
   replies[i] = isolated(stream, group, deadLetters, job, history, entryId, now, claim, job, history, entryId, token)
   if replies[i][1] == 'corrupt' and redis.call('TYPE', job).ok == 'hash' then
     -- Remembered, so that this claim sent again answers the same.

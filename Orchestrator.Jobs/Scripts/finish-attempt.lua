@@ -9,11 +9,13 @@
                                set is KEYS[2] .. ':' .. tenant (same hash tag), written beside it
   KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
 
-  ARGV[1]  consumer group      ARGV[2]  now, Unix ms
-  ARGV[3 + 8(i-1)] … ARGV[10 + 8(i-1)]   job i's eight values:
+  ARGV[1]  consumer group
+  ARGV[2 + 8(i-1)] … ARGV[9 + 8(i-1)]   job i's eight values:
     lease token, attempt number, attempt outcome (succeeded, transient-failure, …),
     next status (completed | retrying | failed), stream entry id, result JSON or '',
     error JSON or '', retry delay ms or ''
+
+  Times (endedAt, completedAt, nextAttemptAt = now + retry delay, …) are Redis's own (TIME).
 
   Re-sent: the call is identified by lease token, attempt, outcome and next status, kept in
   lastFinish, and carries the same result or error. One that already applied answers 1 again and
@@ -23,9 +25,10 @@
   stale, {'corrupt', why} when the job was set aside.
 ]]
 local stream, deadLetters = KEYS[1], KEYS[2]
-local group, now = ARGV[1], ARGV[2]
-
+--@include clock
 --@include job
+
+local group, now = ARGV[1], nowMs()
 
 local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay)
   local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant')
@@ -75,7 +78,7 @@ end
 
 local replies = {}
 for i = 1, (#KEYS - 2) / 2 do
-  local a = 3 + 8 * (i - 1)
+  local a = 2 + 8 * (i - 1)
   local job, history = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
   replies[i] = isolated(stream, group, deadLetters, job, history, ARGV[a + 4], now, finish, job, history,
     ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])

@@ -5,9 +5,9 @@
   job claimed while waiting for its retry time or by a draining worker.
 
   KEYS[1]  job hash            KEYS[2]  job history list
-  ARGV[1]  lease token         ARGV[2]  now, Unix ms
-  ARGV[3]  the attempt to start (the job's attempts + 1 as the caller knows them)
-  ARGV[4]  '1' when the caller runs this attempt alone (nothing else in its process): recorded
+  ARGV[1]  lease token
+  ARGV[2]  the attempt to start (the job's attempts + 1 as the caller knows them)
+  ARGV[3]  '1' when the caller runs this attempt alone (nothing else in its process): recorded
            as aloneAttempt, so that a crash during it counts as the job's (see claim.lua)
 
   Re-sent: the call is identified by its lease token and attempt. One that already applied (the
@@ -17,13 +17,17 @@
          | {'lost'}              the caller no longer holds the lease
          | {'exhausted'}         no attempt left (the caller dead-letters the job)
          | {'unexpected', status}
+
+  Times (updatedAt, firstAttemptAt, startedAt) are Redis's own (TIME).
 ]]
+--@include clock
+
 local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses')
 if job[1] ~= ARGV[1] then
   return {'lost'}
 end
 local attempts = tonumber(job[3] or '0')
-if job[2] == 'processing' and attempts == tonumber(ARGV[3]) then
+if job[2] == 'processing' and attempts == tonumber(ARGV[2]) then
   return {'ok', attempts}
 end
 if job[2] ~= 'queued' and job[2] ~= 'retrying' then
@@ -36,11 +40,12 @@ if attempt > tonumber(job[4]) + tonumber(job[5] or '0') then
   return {'exhausted'}
 end
 
-redis.call('HSET', KEYS[1], 'status', 'processing', 'attempts', attempt, 'updatedAt', ARGV[2])
-redis.call('HSETNX', KEYS[1], 'firstAttemptAt', ARGV[2])
-if ARGV[4] == '1' then
+local now = nowMs()
+redis.call('HSET', KEYS[1], 'status', 'processing', 'attempts', attempt, 'updatedAt', now)
+redis.call('HSETNX', KEYS[1], 'firstAttemptAt', now)
+if ARGV[3] == '1' then
   redis.call('HSET', KEYS[1], 'aloneAttempt', attempt)
 end
 redis.call('HDEL', KEYS[1], 'nextAttemptAt')
-redis.call('RPUSH', KEYS[2], cjson.encode({attempt = attempt, startedAt = tonumber(ARGV[2])}))
+redis.call('RPUSH', KEYS[2], cjson.encode({attempt = attempt, startedAt = tonumber(now)}))
 return {'ok', attempt}

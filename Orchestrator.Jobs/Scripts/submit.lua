@@ -10,21 +10,25 @@
   ARGV[1]  job id
   ARGV[2]  request fingerprint (SHA-256 of the normalised request)
   ARGV[3]  idempotency key TTL, ms
-  ARGV[4]  the 202 response body, stored so a replay answers byte for byte the same
-  ARGV[5]  backlog bound (Api:MaxQueuedJobs): jobs not yet final, counted as the stream's length
-  ARGV[6…] job hash field, value, field, value, …
+  ARGV[4]  backlog bound (Api:MaxQueuedJobs): jobs not yet final, counted as the stream's length
+  ARGV[5…] job hash field, value, field, value, … (createdAt and updatedAt are this script's: TIME)
 
-  Returns  {'created', jobId}
-         | {'replayed', jobId, responseBody}   same key, same request
+  Returns  {'created', jobId, createdAt}      createdAt: Redis's clock (TIME), Unix ms
+         | {'replayed', jobId, createdAt, response}   same key, same request: the first answer's
+                                job and time, from which the API answers byte for byte the same
+                                (a key stored by an older version has no createdAt but the 202
+                                body itself, response; the other one is '')
          | {'conflict', jobId}                 same key, other request
          | {'queue-full', queued}              the backlog bound is reached: nothing written
          | {'storage-full', error}             Redis is at maxmemory (noeviction): nothing written
 ]]
+--@include clock
+
 if #KEYS >= 3 then
-  local known = redis.call('HMGET', KEYS[3], 'jobId', 'fingerprint', 'response')
+  local known = redis.call('HMGET', KEYS[3], 'jobId', 'fingerprint', 'createdAt', 'response')
   if known[1] then
     if known[2] == ARGV[2] then
-      return {'replayed', known[1], known[3]}
+      return {'replayed', known[1], known[3] or '', known[4] or ''}
     end
     return {'conflict', known[1]}
   end
@@ -33,7 +37,7 @@ end
 -- Final jobs are deleted from the stream (finish-attempt.lua, claim.lua), so its length is the
 -- number of jobs not yet final: queued, processing or waiting for a retry.
 local queued = redis.call('XLEN', KEYS[2])
-if queued >= tonumber(ARGV[5]) then
+if queued >= tonumber(ARGV[4]) then
   return {'queue-full', queued}
 end
 
@@ -50,14 +54,16 @@ if type(added) == 'table' and added.err then
   return redis.error_reply(added.err)
 end
 
-local fields = {unpack(ARGV, 6)}
-fields[#fields + 1] = 'entryId'
-fields[#fields + 1] = added
+local now = nowMs()
+local fields = {unpack(ARGV, 5)}
+for _, value in ipairs({'entryId', added, 'createdAt', now, 'updatedAt', now}) do
+  fields[#fields + 1] = value
+end
 redis.call('HSET', KEYS[1], unpack(fields))
 
 if #KEYS >= 3 then
-  redis.call('HSET', KEYS[3], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'response', ARGV[4])
+  redis.call('HSET', KEYS[3], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'createdAt', now)
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
 
-return {'created', ARGV[1]}
+return {'created', ARGV[1], now}

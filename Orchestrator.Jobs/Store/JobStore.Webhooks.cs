@@ -17,7 +17,7 @@ public sealed partial class JobStore
     public async Task<IReadOnlyList<LeasedWebhook>> ClaimWebhooksAsync(int limit, TimeSpan lease, string leaseToken)
     {
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.ClaimWebhooks, [_keys.WebhookOutbox],
-            [NowMs, (long)lease.TotalMilliseconds, limit, leaseToken]).ConfigureAwait(false))!;
+            [(long)lease.TotalMilliseconds, limit, leaseToken]).ConfigureAwait(false))!;
         var leased = new List<LeasedWebhook>(reply.Length);
         foreach (var item in reply)
         {
@@ -35,31 +35,35 @@ public sealed partial class JobStore
     }
 
     /// <summary>
-    /// Records one try of a leased delivery: <paramref name="outcome"/>, the receiver's status (0:
-    /// none), and with <see cref="WebhookOutcome.Retrying"/> when the next try is due. Returns false
-    /// when the lease was lost (another worker holds the delivery now): nothing was written.
-    /// Re-sendable: a call that already applied answers true again.
+    /// Records one try of a leased delivery: whether the receiver answered 2xx, its status (0:
+    /// none) and why not. Without a 2xx the next try is due <paramref name="retryDelay"/> later on
+    /// Redis's clock, unless that is more than <paramref name="maxAge"/> after the first try: then
+    /// the delivery is given up. Returns what was recorded, or null when the lease was lost (another
+    /// worker holds the delivery now) and nothing was written. Re-sendable: a call that already
+    /// applied answers as the first time.
     /// </summary>
-    public async Task<bool> RecordWebhookAsync(
-        LeasedWebhook leased, WebhookOutcome outcome, int statusCode, string? error, DateTimeOffset? nextAttemptAt)
+    public async Task<WebhookRecord?> RecordWebhookAsync(
+        LeasedWebhook leased, bool delivered, int statusCode, string? error, TimeSpan retryDelay, TimeSpan maxAge)
     {
         var id = leased.Delivery.Id;
-        var reply = await Db.ScriptEvaluateAsync(LuaScripts.RecordWebhook,
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.RecordWebhook,
             [_keys.WebhookOutbox, _keys.Webhook(id), _keys.WebhookAttempts(id)],
             [
                 leased.LeaseToken,
-                NowMs,
-                outcome switch
-                {
-                    WebhookOutcome.Delivered => "delivered",
-                    WebhookOutcome.Retrying => "retrying",
-                    _ => "failed",
-                },
+                delivered ? "1" : "0",
                 statusCode,
                 error ?? string.Empty,
-                nextAttemptAt?.ToUnixTimeMilliseconds() ?? 0,
-            ]).ConfigureAwait(false);
-        return (long)reply == 1;
+                (long)retryDelay.TotalMilliseconds,
+                (long)maxAge.TotalMilliseconds,
+            ]).ConfigureAwait(false))!;
+        return (string)reply[0]! switch
+        {
+            "stale" => null,
+            "delivered" => new WebhookRecord(WebhookOutcome.Delivered, null),
+            "retrying" => new WebhookRecord(WebhookOutcome.Retrying, DateTimeOffset.FromUnixTimeMilliseconds((long)reply[1])),
+            "failed" => new WebhookRecord(WebhookOutcome.Failed, null),
+            var other => throw new InvalidOperationException($"record-webhook.lua answered '{other}'."),
+        };
     }
 
     /// <summary>The job's latest deliveries (at most <see cref="WebhooksShown"/>), oldest first; expired ones are left out.</summary>

@@ -61,34 +61,23 @@ internal sealed class WebhookSender(
     {
         var delivery = leased.Delivery;
         var (statusCode, error) = await TryAsync(signer, delivery, cancellationToken).ConfigureAwait(false);
-        var now = timeProvider.GetUtcNow();
         var attempt = delivery.Attempts + 1;
-        var first = delivery.FirstAttemptAt ?? now;
-        var outcome = statusCode is >= 200 and < 300 ? WebhookOutcome.Delivered : WebhookOutcome.Retrying;
-        DateTimeOffset? next = null;
-        if (outcome == WebhookOutcome.Retrying)
-        {
-            next = now + Backoff(attempt, _options.BaseDelay, _options.MaxDelay);
-            if (next - first > _options.MaxAge)
-            {
-                outcome = WebhookOutcome.Failed;
-                next = null;
-            }
-        }
-
+        // The script measures the retry window on Redis's clock (first try to next try), so it
+        // decides between retrying and giving up; the worker says only how long to wait.
         var recorded = await _redis.ExecuteRedisAsync("record-webhook",
-            _ => store.RecordWebhookAsync(leased, outcome, statusCode, error, next), cancellationToken).ConfigureAwait(false);
-        if (!recorded)
+            _ => store.RecordWebhookAsync(leased, statusCode is >= 200 and < 300, statusCode, error,
+                Backoff(attempt, _options.BaseDelay, _options.MaxDelay), _options.MaxAge), cancellationToken).ConfigureAwait(false);
+        if (recorded is null)
         {
             WebhookLog.LeaseLost(logger, delivery.Id);
         }
-        else if (outcome == WebhookOutcome.Delivered)
+        else if (recorded.Outcome == WebhookOutcome.Delivered)
         {
             WebhookLog.Delivered(logger, delivery.Id, delivery.JobId, attempt, statusCode);
         }
-        else if (outcome == WebhookOutcome.Retrying)
+        else if (recorded.Outcome == WebhookOutcome.Retrying)
         {
-            WebhookLog.Retrying(logger, delivery.Id, delivery.JobId, attempt, statusCode, error, next!.Value);
+            WebhookLog.Retrying(logger, delivery.Id, delivery.JobId, attempt, statusCode, error, recorded.NextAttemptAt!.Value);
         }
         else
         {
