@@ -22,6 +22,10 @@ namespace Orchestrator.Api;
 [JsonSerializable(typeof(WebhookDeliveryResource))]
 [JsonSerializable(typeof(DeadLetterPageResource))]
 [JsonSerializable(typeof(ModelListResource))]
+[JsonSerializable(typeof(JobStatusEvent))]
+[JsonSerializable(typeof(JobDeltaEvent))]
+[JsonSerializable(typeof(RedriveRequest))]
+[JsonSerializable(typeof(RedriveResultResource))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

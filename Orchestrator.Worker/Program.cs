@@ -7,6 +7,8 @@ using Orchestrator.Worker;
 using Orchestrator.Worker.Llm;
 using Orchestrator.Worker.Processing;
 using Orchestrator.Worker.Resilience;
+using Orchestrator.Worker.Cancellation;
+using Orchestrator.Worker.Streaming;
 using Orchestrator.Worker.Webhooks;
 using StackExchange.Redis;
 
@@ -57,7 +59,9 @@ builder.Services.AddSingleton<SoloGate>();
 builder.Services.AddSingleton<OutcomeWriter>();
 builder.Services.AddSingleton<JobProcessor>();
 builder.Services.AddSingleton<BlockingRedisConnection>();
+builder.Services.AddSingleton<DeltaWriters>();
 builder.Services.AddHostedService<JobWorker>();
+builder.Services.AddHostedService<CancellationListener>();
 builder.Services.AddSingleton<WebhookHttpClient>();
 builder.Services.AddHostedService<WebhookSender>();
 

@@ -52,7 +52,7 @@ internal sealed class WebhookReceiver : IAsyncDisposable
                 body,
                 DateTimeOffset.UtcNow,
                 status));
-            return Results.StatusCode(status);
+            return TypedResults.StatusCode(status);
         });
         await app.StartAsync(TestContext.Current.CancellationToken);
         return receiver;

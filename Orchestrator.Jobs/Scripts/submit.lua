@@ -23,6 +23,7 @@
          | {'storage-full', error}             Redis is at maxmemory (noeviction): nothing written
 ]]
 --@include clock
+--@include job
 
 if #KEYS >= 3 then
   local known = redis.call('HMGET', KEYS[3], 'jobId', 'fingerprint', 'createdAt', 'response')
@@ -65,5 +66,6 @@ if #KEYS >= 3 then
   redis.call('HSET', KEYS[3], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'createdAt', now)
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
+emitStatus(KEYS[1], 'queued', 0, now)
 
 return {'created', ARGV[1], now}
