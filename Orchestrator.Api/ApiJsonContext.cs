@@ -19,6 +19,7 @@ namespace Orchestrator.Api;
 [JsonSerializable(typeof(SubmitJobRequest))]
 [JsonSerializable(typeof(SubmitJobResponse))]
 [JsonSerializable(typeof(JobResource))]
+[JsonSerializable(typeof(WebhookDeliveryResource))]
 [JsonSerializable(typeof(DeadLetterPageResource))]
 [JsonSerializable(typeof(JobPageResource))]
 [JsonSerializable(typeof(JobCountsResource))]

@@ -37,6 +37,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.Limits.MaxRequestHeadersTotalSize = 2 * RequestHeadersLimit.MaxTotalSize;
 });
 builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
+builder.Services.AddValidatedOptions<WebhookOptions>(WebhookOptions.Section);
 builder.Services.AddApiKeyAuthentication();
 builder.Services.AddJobStore();
 builder.Services.AddModelCatalog();

@@ -10,13 +10,15 @@ namespace Orchestrator.Client;
 /// Optional served models to use, in order, when the model's deployment is unavailable (circuit open)
 /// or the prompt exceeds its context window (<c>GET /models</c> lists them).
 /// </param>
+/// <param name="CallbackUrl">Optional https URL (public addresses only) that gets a signed webhook at each final transition (docs/webhooks.md).</param>
 public sealed record JobSubmission(
     string Prompt,
     string? Model = null,
     int? MaxTokens = null,
     double? Temperature = null,
     IReadOnlyDictionary<string, string>? Metadata = null,
-    IReadOnlyList<string>? FallbackModels = null);
+    IReadOnlyList<string>? FallbackModels = null,
+    string? CallbackUrl = null);
 
 /// <summary>The answer to a submission.</summary>
 /// <param name="JobId">The job's id.</param>
@@ -29,7 +31,8 @@ public sealed record SubmittedJob(string JobId, string Status, DateTimeOffset Cr
 /// <summary>
 /// A job as the API shows it, with the fallback models it was submitted with (if any), the
 /// tokens and cost of all its attempts (<see cref="Usage"/>), its <see cref="Tenant"/> and the
-/// <see cref="TraceId"/> of the trace its submission started.
+/// <see cref="TraceId"/> of the trace its submission started; <c>CallbackUrl</c> and <c>Webhooks</c> (its
+/// latest deliveries) only for a job submitted with a callback.
 /// </summary>
 public sealed record Job(
     string JobId,
@@ -51,7 +54,9 @@ public sealed record Job(
     IReadOnlyList<string>? FallbackModels = null,
     LlmUsage? Usage = null,
     string? Tenant = null,
-    string? TraceId = null)
+    string? TraceId = null,
+    string? CallbackUrl = null,
+    IReadOnlyList<WebhookDelivery>? Webhooks = null)
 {
     /// <summary>True once the job is <c>completed</c>, <c>failed</c> or <c>canceled</c>: it will not change again (unless a failed job is redriven).</summary>
     public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed or JobStatuses.Canceled;
@@ -98,6 +103,29 @@ public sealed record JobError(string Type, string Message);
 public sealed record JobAttempt(
     int Attempt, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, string? Outcome, JobError? Error, long? RetryDelayMs,
     string? Model = null, LlmUsage? Usage = null);
+
+/// <summary>One webhook delivery of a job; <see cref="Id"/> is the <c>webhook-id</c> of every try.</summary>
+/// <param name="Type"><c>job.completed</c>, <c>job.failed</c>, …</param>
+/// <param name="Status"><c>pending</c>, <c>delivered</c> or <c>failed</c> (given up).</param>
+/// <param name="Id">The delivery's id, sent as <c>webhook-id</c>.</param>
+/// <param name="Attempts">Tries so far.</param>
+/// <param name="CreatedAt">When the final transition enqueued it.</param>
+/// <param name="LastAttemptAt">When it was last tried.</param>
+/// <param name="LastStatusCode">The receiver's HTTP status at the last try; 0 when none came.</param>
+/// <param name="LastError">Why the last try was not a delivery.</param>
+/// <param name="NextAttemptAt">When it is tried next (while <c>pending</c>).</param>
+/// <param name="DeliveredAt">When a 2xx came back.</param>
+public sealed record WebhookDelivery(
+    string Id,
+    string Type,
+    string Status,
+    int Attempts,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? LastAttemptAt,
+    int? LastStatusCode,
+    string? LastError,
+    DateTimeOffset? NextAttemptAt,
+    DateTimeOffset? DeliveredAt);
 
 /// <summary>A page of dead letters.</summary>
 internal sealed record DeadLetterPage(IReadOnlyList<Job> Items, string? NextCursor);

@@ -9,6 +9,7 @@ using Orchestrator.Worker.Processing;
 using Orchestrator.Worker.Resilience;
 using Orchestrator.Worker.Cancellation;
 using Orchestrator.Worker.Streaming;
+using Orchestrator.Worker.Webhooks;
 using StackExchange.Redis;
 
 // The worker is a web application only so that it can answer /health and /alive.
@@ -40,6 +41,7 @@ builder.AddTracedRedisClient("redis", options =>
 builder.Services.AddValidatedOptions<WorkerOptions>(WorkerOptions.Section);
 builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
 builder.Services.AddValidatedOptions<SimulatorOptions>(SimulatorOptions.Section);
+builder.Services.AddValidatedOptions<WebhookOptions>(WebhookOptions.Section);
 
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<OrchestratorMetrics>();
@@ -60,6 +62,8 @@ builder.Services.AddSingleton<BlockingRedisConnection>();
 builder.Services.AddSingleton<DeltaWriters>();
 builder.Services.AddHostedService<JobWorker>();
 builder.Services.AddHostedService<CancellationListener>();
+builder.Services.AddSingleton<WebhookHttpClient>();
+builder.Services.AddHostedService<WebhookSender>();
 
 var app = builder.Build();
 

@@ -87,6 +87,14 @@ public sealed class SubmitJobRequest : IValidatableObject
     [MaxLength(JobLimits.MaxFallbackModels, ErrorMessage = "fallbackModels must be an array of at most 8 model names.")]
     public List<string>? FallbackModels { get; init; }
 
+    /// <summary>
+    /// Optional absolute <c>https</c> URL, at most 2,048 characters, whose host resolves only to
+    /// public addresses: a signed webhook (Standard Webhooks) is sent to it at each final transition.
+    /// <c>Webhooks:AllowPrivateNetworks</c> also allows <c>http</c> and private addresses.
+    /// </summary>
+    [MaxLength(WebhookOptions.MaxUrlLength, ErrorMessage = "callbackUrl must be at most 2048 characters.")]
+    public string? CallbackUrl { get; init; }
+
     /// <summary>The rules attributes cannot state: a configured prompt limit, and metadata entries.</summary>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -99,6 +107,12 @@ public sealed class SubmitJobRequest : IValidatableObject
         else if (CharacterLengthAttribute.Count(Prompt) is var length && length > maxPromptLength)
         {
             yield return new ValidationResult($"prompt is {length:N0} characters; the limit is {maxPromptLength:N0}.", ["prompt"]);
+        }
+
+        if (CallbackUrl is { Length: <= WebhookOptions.MaxUrlLength }
+            && CallbackUrls.FormProblem(CallbackUrl, validationContext.GetService<IOptions<WebhookOptions>>()?.Value.AllowPrivateNetworks ?? false) is { } callbackProblem)
+        {
+            yield return new ValidationResult(callbackProblem, ["callbackUrl"]);
         }
 
         if (FallbackModels?.Any(m => m is null || CharacterLengthAttribute.Count(m) is 0 or > JobLimits.MaxModelLength) == true)
@@ -165,7 +179,9 @@ public sealed record JobResource(
     IReadOnlyList<string>? FallbackModels,
     LlmUsage Usage,
     string Tenant,
-    string? TraceId)
+    string? TraceId,
+    string? CallbackUrl,
+    IReadOnlyList<WebhookDeliveryResource> Webhooks)
 {
     public static JobResource From(Job job) => new(
         job.Id,
@@ -187,8 +203,42 @@ public sealed record JobResource(
         job.Request.FallbackModels,
         job.Usage,
         job.Tenant,
-        job.TraceParent is { Length: 55 } traceParent ? traceParent[3..35] : null);
+        job.TraceParent is { Length: 55 } traceParent ? traceParent[3..35] : null,
+        job.Request.CallbackUrl,
+        [.. job.Webhooks.Select(WebhookDeliveryResource.From)]);
 }
+
+/// <summary>
+/// One webhook delivery of a job (issue 19): a final transition sent to the job's <c>callbackUrl</c>.
+/// <c>id</c> is the <c>webhook-id</c> header of every try.
+/// </summary>
+/// <param name="Type">The event: <c>job.completed</c>, <c>job.failed</c>, … (<c>job.</c> + the final status).</param>
+/// <param name="Status"><c>pending</c> (its next try is due at <c>nextAttemptAt</c>), <c>delivered</c> (a 2xx came back) or <c>failed</c> (given up after <c>Webhooks:MaxAge</c>).</param>
+/// <param name="LastStatusCode">The receiver's HTTP status at the last try; 0 when none came.</param>
+/// <param name="Tries">The last 20 tries, oldest first.</param>
+public sealed record WebhookDeliveryResource(
+    string Id,
+    string Type,
+    string Status,
+    int Attempts,
+    DateTime CreatedAt,
+    DateTime? FirstAttemptAt,
+    DateTime? LastAttemptAt,
+    int? LastStatusCode,
+    string? LastError,
+    DateTime? NextAttemptAt,
+    DateTime? DeliveredAt,
+    IReadOnlyList<WebhookTryResource> Tries)
+{
+    public static WebhookDeliveryResource From(WebhookDelivery d) => new(
+        d.Id, d.Type, d.Status, d.Attempts, d.CreatedAt.UtcDateTime, d.FirstAttemptAt?.UtcDateTime, d.LastAttemptAt?.UtcDateTime,
+        d.LastStatusCode, d.LastError, d.NextAttemptAt?.UtcDateTime, d.DeliveredAt?.UtcDateTime,
+        [.. d.Tries.Select(t => new WebhookTryResource(t.At.UtcDateTime, t.StatusCode, t.Error))]);
+}
+
+/// <summary>One try of a webhook delivery.</summary>
+/// <param name="StatusCode">The receiver's HTTP status; 0 when no answer came (refused, timed out, blocked address).</param>
+public sealed record WebhookTryResource(DateTime At, int StatusCode, string? Error);
 
 /// <summary>One attempt of a job.</summary>
 /// <param name="Model">The model that answered (the job's, or a fallback); null when none did.</param>

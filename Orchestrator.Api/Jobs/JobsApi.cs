@@ -64,6 +64,7 @@ public static class JobsApi
         SubmitWriter submissions,
         IOptions<ApiOptions> apiOptions,
         IOptions<RetryOptions> retryOptions,
+        IOptions<WebhookOptions> webhookOptions,
         OrchestratorMetrics metrics,
         ModelCatalog models,
         CancellationToken cancellationToken)
@@ -86,6 +87,15 @@ public static class JobsApi
         if (ModelsApi.Unserved(request, models) is { } unserved)
         {
             return TypedResults.ValidationProblem(unserved, title: "Model not served");
+        }
+
+        // Where the callback's host leads is checked after its form (SubmitJobRequest.Validate):
+        // resolving a name takes a DNS round trip, so only a well-formed URL gets one.
+        if (request.CallbackUrl is { } callbackUrl
+            && await CallbackUrls.AddressProblemAsync(new Uri(callbackUrl), webhookOptions.Value.AllowPrivateNetworks, cancellationToken) is { } addressProblem)
+        {
+            return TypedResults.ValidationProblem(
+                new Dictionary<string, string[]>(StringComparer.Ordinal) { ["callbackUrl"] = [addressProblem] }, title: "Callback URL not allowed");
         }
 
         var jobId = JobIds.New();

@@ -51,6 +51,12 @@ internal static class RequestFingerprint
                 writer.WriteEndArray();
             }
 
+            // Only when present, so that the fingerprints of requests without one stay as they were.
+            if (request.CallbackUrl is { } callbackUrl)
+            {
+                writer.WriteString("callbackUrl", callbackUrl);
+            }
+
             writer.WriteEndObject();
         }
 

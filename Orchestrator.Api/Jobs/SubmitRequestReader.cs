@@ -90,7 +90,7 @@ internal static class SubmitRequestReader
 
         // Whether the models are served is checked by the caller against the configured catalog (ModelsApi.Unserved).
         return SubmitReadResult.Ok(new(request.Prompt!, request.Model, request.MaxTokens, request.Temperature, request.Metadata,
-            request.FallbackModels is { Count: > 0 } fallbacks ? fallbacks : null));
+            request.FallbackModels is { Count: > 0 } fallbacks ? fallbacks : null, request.CallbackUrl));
     }
 
     /// <summary>What the validation attributes and rules of <see cref="SubmitJobRequest"/> refuse, by JSON field.</summary>

@@ -118,6 +118,18 @@ internal static class OpenApiContract
                     PropertyNames = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = JobLimits.MaxMetadataKeyLength },
                     AdditionalProperties = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = JobLimits.MaxMetadataValueLength },
                 };
+                request["callbackUrl"] = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.String | JsonSchemaType.Null,
+                    Format = "uri",
+                    MaxLength = WebhookOptions.MaxUrlLength,
+                    Description = "Absolute https URL whose host resolves only to public addresses (else 400); gets a signed " +
+                        "Standard Webhooks delivery at each final transition (docs/webhooks.md).",
+                };
+            }
+            else if (type == typeof(WebhookDeliveryResource) && schema.Properties?["status"] is OpenApiSchema deliveryStatus)
+            {
+                deliveryStatus.Enum = Values("pending", "delivered", "failed");
             }
             else if (type == typeof(JobResource) && schema.Properties?["status"] is OpenApiSchema status)
             {

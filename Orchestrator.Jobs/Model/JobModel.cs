@@ -2,13 +2,15 @@ namespace Orchestrator.Jobs;
 
 /// <summary>What a client asked for: the validated body of <c>POST /jobs</c>.</summary>
 /// <param name="FallbackModels">Served models to use, in order, when the model's circuit is open or its context window is too small.</param>
+/// <param name="CallbackUrl">Where a signed webhook is sent at each final transition (checked by the API: https, public addresses).</param>
 public sealed record JobRequest(
     string Prompt,
     string? Model = null,
     int? MaxTokens = null,
     double? Temperature = null,
     IReadOnlyDictionary<string, string>? Metadata = null,
-    IReadOnlyList<string>? FallbackModels = null);
+    IReadOnlyList<string>? FallbackModels = null,
+    string? CallbackUrl = null);
 
 /// <summary>The LLM's answer to a completed job.</summary>
 /// <param name="Cost">The call's cost from the model's configured prices (0 when none are configured).</param>
@@ -80,4 +82,10 @@ public sealed record Job
 
     /// <summary>W3C <c>tracestate</c> of the submission.</summary>
     public string? TraceState { get; init; }
+
+    /// <summary>Webhook deliveries made for the job's final transitions (the counter in the job hash).</summary>
+    public int WebhookCount { get; init; }
+
+    /// <summary>The job's latest webhook deliveries, oldest first (at most <see cref="JobStore.WebhooksShown"/>).</summary>
+    public IReadOnlyList<WebhookDelivery> Webhooks { get; init; } = [];
 }

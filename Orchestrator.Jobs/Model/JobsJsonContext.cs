@@ -16,11 +16,15 @@ internal sealed record StoredAttempt(
     string? Model = null,
     LlmUsage? Usage = null);
 
+/// <summary>One try of a webhook delivery as record-webhook.lua stores it (time in Unix ms).</summary>
+internal sealed record StoredWebhookTry(long At, int StatusCode, string? Error);
+
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     NumberHandling = JsonNumberHandling.AllowReadingFromString,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(StoredAttempt))]
+[JsonSerializable(typeof(StoredWebhookTry))]
 [JsonSerializable(typeof(JobResult))]
 [JsonSerializable(typeof(JobError))]
 [JsonSerializable(typeof(Dictionary<string, string>))]

@@ -28,4 +28,6 @@ internal static class JobFields
     public const string Suspect = "suspect";
     public const string SharedLosses = "sharedLosses";
     public const string RateLimitWaitMs = "rateLimitWaitMs";
+    public const string CallbackUrl = "callbackUrl";
+    public const string Webhooks = "webhooks";
 }

@@ -52,7 +52,8 @@ internal static class JobParser
                 metadata,
                 map.TryGetValue(JobFields.FallbackModels, out var fallbacks)
                     ? JsonSerializer.Deserialize(fallbacks, JobsJsonContext.Default.IReadOnlyListString)
-                    : null),
+                    : null,
+                map.GetValueOrDefault(JobFields.CallbackUrl)),
             Attempts = Int(map, JobFields.Attempts) ?? 0,
             MaxAttempts = Int(map, JobFields.MaxAttempts),
             Deliveries = Int(map, JobFields.Deliveries) ?? 0,
@@ -69,6 +70,7 @@ internal static class JobParser
             RateLimitWait = TimeSpan.FromMilliseconds(long.Parse(map.GetValueOrDefault(JobFields.RateLimitWaitMs) ?? "0", CultureInfo.InvariantCulture)),
             TraceParent = map.GetValueOrDefault(JobFields.TraceParent),
             TraceState = map.GetValueOrDefault(JobFields.TraceState),
+            WebhookCount = Int(map, JobFields.Webhooks) ?? 0,
         };
     }
 

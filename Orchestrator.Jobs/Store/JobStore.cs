@@ -98,6 +98,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         AddField(values, JobFields.RetentionMs, ((long)job.Retention.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         AddField(values, JobFields.TraceParent, job.TraceParent);
         AddField(values, JobFields.TraceState, job.TraceState);
+        AddField(values, JobFields.CallbackUrl, job.Request.CallbackUrl);
         return (keys, [.. values]);
     }
 
@@ -125,7 +126,13 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         var history = batch.ListRangeAsync(_keys.History(jobId));
         batch.Execute();
         var fields = await hash.ConfigureAwait(false);
-        return fields.Length == 0 ? null : JobParser.Parse(fields, await history.ConfigureAwait(false));
+        if (fields.Length == 0)
+        {
+            return null;
+        }
+
+        var job = JobParser.Parse(fields, await history.ConfigureAwait(false));
+        return job.WebhookCount == 0 ? job : job with { Webhooks = await GetWebhooksAsync(job).ConfigureAwait(false) };
     }
 
     /// <summary>How many entries wait in the stream, are in progress, and are dead-lettered.</summary>

@@ -23,6 +23,8 @@ internal static partial class LuaScripts
     public static readonly string Cancel = Load("cancel");
     public static readonly string Redrive = Load("redrive");
     public static readonly string AppendDelta = Load("append-delta");
+    public static readonly string ClaimWebhooks = Load("claim-webhooks");
+    public static readonly string RecordWebhook = Load("record-webhook");
 
     private static string Load(string name) =>
         Include().Replace(Read(name), match => Read("includes/" + match.Groups["name"].Value));

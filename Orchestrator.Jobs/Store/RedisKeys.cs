@@ -73,6 +73,15 @@ public sealed class RedisKeys(string prefix = RedisKeys.DefaultPrefix)
     /// </summary>
     public RedisKey Idempotency(string tenant, string key) => $"{prefix}:idem:{CheckTenant(tenant)}:{key}";
 
+    /// <summary>The webhook outbox: delivery ids not yet delivered or given up, scored by when the next try is due (Unix ms).</summary>
+    public RedisKey WebhookOutbox { get; } = $"{prefix}:webhooks";
+
+    /// <summary>One webhook delivery (<c>&lt;jobId&gt;.&lt;n&gt;</c>): its payload fields and progress. finalize in job.lua writes the same name.</summary>
+    public RedisKey Webhook(string deliveryId) => $"{prefix}:webhook:{deliveryId}";
+
+    /// <summary>The tries of one webhook delivery, one JSON object each, the last 20.</summary>
+    public RedisKey WebhookAttempts(string deliveryId) => $"{prefix}:webhook:{deliveryId}:attempts";
+
     private static string CheckTenant(string tenant) => TenantNames.IsValid(tenant)
         ? tenant
         : throw new ArgumentException($"A tenant name is {TenantNames.Rule}.", nameof(tenant));

@@ -51,11 +51,36 @@ local function toDelayed(stream, group, delayed, job, entryId, jobId, due)
   redis.call('ZADD', delayed, due, jobId)
 end
 
+-- Webhooks (issue 19): a job with a callbackUrl gets one delivery per final transition, enqueued
+-- here, in the transition's own script, so that no final state goes without its delivery and a
+-- re-sent transition (answered from lastFinish/lastClaim, never reaching finalize) adds none. The
+-- delivery id '<jobId>.<n>' (n counts the job's deliveries) is the webhook-id of every retry. The
+-- record holds all the payload is built from, so each retry sends the same body. Keys derive from
+-- the job key's prefix (same hash tag, same slot). See docs/design/job-store.md, Webhooks.
+local function enqueueWebhook(job, jobId, now, retention)
+  if redis.call('TYPE', job).ok ~= 'hash' then
+    return
+  end
+  local f = redis.call('HMGET', job, 'callbackUrl', 'status', 'completedAt', 'error')
+  if not f[1] or f[1] == '' then
+    return
+  end
+  local prefix = string.match(job, '^(.*):job:[^:]+$')
+  local deliveryId = jobId .. '.' .. redis.call('HINCRBY', job, 'webhooks', 1)
+  local record = prefix .. ':webhook:' .. deliveryId
+  redis.call('HSET', record, 'jobId', jobId, 'url', f[1], 'type', 'job.' .. f[2], 'jobStatus', f[2],
+    'completedAt', f[3] or now, 'error', f[4] or '', 'createdAt', now, 'status', 'pending', 'attempts', 0)
+  if retention > 0 then
+    redis.call('PEXPIRE', record, retention)
+  end
+  redis.call('ZADD', prefix .. ':webhooks', now, deliveryId)
+end
+
 -- A job reached a final state. Its entry is done with; it expires after its retention (ms, 0 =
 -- kept); a failed job joins the dead letters, the global set and its tenant's own
 -- (deadLetters .. ':' .. tenant, same hash tag; a job stored before tenants existed belongs to
 -- 'default'), which keep only what is younger than the retention. Every path that dead-letters a
--- job comes here, so every one prunes.
+-- job comes here, so every one prunes. A job with a callbackUrl gets its webhook delivery here.
 -- Its final status (already in the hash) and then 'done' are the last events of its stream.
 local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now, tenant)
   ack(stream, group, entryId)
@@ -70,6 +95,7 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
     redis.call('ZADD', tenantDeadLetters, now, jobId)
   end
   local retention = tonumber(retentionMs or '0') or 0
+  enqueueWebhook(job, jobId, now, retention)
   if retention > 0 then
     redis.call('PEXPIRE', job, retention)
     redis.call('PEXPIRE', history, retention)

@@ -1,0 +1,73 @@
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Webhooks;
+
+/// <summary>
+/// The webhook outbox's scripts on a real Redis, driven through the store as workers drive it:
+/// one delivery per final transition even when the transition is re-sent; a lease that keeps other
+/// senders off until it lapses; a stale sender that changes nothing; a re-sent record answered as
+/// the first; the retry window that gives a delivery up.
+/// </summary>
+public sealed class WebhookOutboxTests
+{
+    private const string Consumer = "outbox-test";
+
+    [Fact]
+    public async Task FinalTransition_EnqueuesOneDelivery_LeasedRecordedAndGivenUpByTheScripts()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var blocking = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        var job = WorkerHarness.NewJob("Say hello.", maxAttempts: 3);
+        job = job with { Request = job.Request with { CallbackUrl = "https://hooks.example.com/a" } };
+        Assert.Equal(SubmitOutcome.Created, (await store.SubmitAsync(job, idempotency: null).Bounded()).Outcome);
+
+        var delivery = Assert.Single(await store.ReadNewAsync(blocking, Consumer, 2, TimeSpan.FromSeconds(1)).Bounded());
+        var claim = await store.ClaimAsync(delivery, Consumer).Bounded();
+        var (_, attempt) = await store.StartAttemptAsync(claim.Lease, 1).Bounded();
+        var error = new JobError(AttemptOutcome.PermanentFailure, "no");
+        Assert.True(await store.FailAsync(claim.Lease, attempt, AttemptOutcome.PermanentFailure, error).Bounded());
+        // The same transition again (a lost reply re-sent): answered, and no second delivery.
+        Assert.True(await store.FailAsync(claim.Lease, attempt, AttemptOutcome.PermanentFailure, error).Bounded());
+
+        var id = $"{job.Id}.1";
+        Assert.Equal([id], (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.WebhookOutbox).Bounded()).Select(v => (string)v!));
+        var pending = Assert.Single((await harness.GetAsync(job.Id)).Webhooks);
+        Assert.Equal(("job.failed", "pending", 0), (pending.Type, pending.Status, pending.Attempts));
+        Assert.True(await harness.Db.KeyTimeToLiveAsync(harness.Keys.Webhook(id)).Bounded() > TimeSpan.FromHours(23), "expires with the job's retention");
+
+        // Leased: no other sender gets it until the lease lapses, then another does, same id.
+        var first = Assert.Single(await store.ClaimWebhooksAsync(10, TimeSpan.FromMilliseconds(300), "token-a").Bounded());
+        Assert.Equal((id, "https://hooks.example.com/a", "no"), (first.Delivery.Id, first.Delivery.Url, first.Delivery.Error!.Message));
+        Assert.Empty(await store.ClaimWebhooksAsync(10, TimeSpan.FromSeconds(30), "token-b").Bounded());
+        LeasedWebhook? second = null;
+        await AsyncWait.WaitUntilAsync(async () =>
+            (second = (await store.ClaimWebhooksAsync(10, TimeSpan.FromSeconds(30), "token-c")).SingleOrDefault()) is not null,
+            TimeSpan.FromSeconds(10), "the lapsed lease lets another sender claim it", TimeSpan.FromMilliseconds(50));
+        Assert.Equal(id, second!.Delivery.Id);
+
+        // The first sender, its lease lapsed, records nothing; the holder's record, re-sent, is answered the same.
+        Assert.Null(await store.RecordWebhookAsync(first, false, 500, "HTTP 500", TimeSpan.FromSeconds(1), TimeSpan.FromHours(24)).Bounded());
+        var recorded = await store.RecordWebhookAsync(second, false, 500, "HTTP 500", TimeSpan.FromSeconds(1), TimeSpan.FromHours(24)).Bounded();
+        var again = await store.RecordWebhookAsync(second, false, 500, "HTTP 500", TimeSpan.FromSeconds(1), TimeSpan.FromHours(24)).Bounded();
+        Assert.Equal(WebhookOutcome.Retrying, recorded!.Outcome);
+        Assert.Equal(recorded, again);
+        var retrying = Assert.Single((await harness.GetAsync(job.Id)).Webhooks);
+        Assert.Equal(("pending", 1, 500, 1), (retrying.Status, retrying.Attempts, retrying.LastStatusCode, retrying.Tries.Count));
+        Assert.Equal(recorded.NextAttemptAt, retrying.NextAttemptAt);
+
+        // A next try beyond the retry window: given up, out of the outbox.
+        LeasedWebhook? third = null;
+        await AsyncWait.WaitUntilAsync(async () =>
+            (third = (await store.ClaimWebhooksAsync(10, TimeSpan.FromSeconds(30), "token-d")).SingleOrDefault()) is not null,
+            TimeSpan.FromSeconds(10), "the retry comes due", TimeSpan.FromMilliseconds(50));
+        var gaveUp = await store.RecordWebhookAsync(third!, false, 0, "refused", TimeSpan.FromHours(2), TimeSpan.FromHours(1)).Bounded();
+        Assert.Equal(WebhookOutcome.Failed, gaveUp!.Outcome);
+        Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.WebhookOutbox).Bounded());
+        var failed = Assert.Single((await harness.GetAsync(job.Id)).Webhooks);
+        Assert.Equal(("failed", 2, 0), (failed.Status, failed.Attempts, failed.LastStatusCode));
+        Assert.Equal([500, 0], failed.Tries.Select(t => t.StatusCode));
+    }
+}

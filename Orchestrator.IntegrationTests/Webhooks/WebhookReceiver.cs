@@ -1,0 +1,69 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Orchestrator.IntegrationTests.Webhooks;
+
+/// <summary>
+/// A webhook receiver for tests: Kestrel on 127.0.0.1 only (no test sends traffic beyond loopback),
+/// answering 500 until <see cref="FailUntil"/> and 200 after, and keeping every request it got
+/// with the answer it gave.
+/// </summary>
+internal sealed class WebhookReceiver : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentQueue<ReceivedWebhook> _received = new();
+
+    private WebhookReceiver(WebApplication app, Uri address)
+    {
+        _app = app;
+        Address = address;
+    }
+
+    /// <summary>Where to send webhooks (<c>http://127.0.0.1:port/hooks</c>).</summary>
+    public Uri Address { get; }
+
+    /// <summary>Until when (UTC) every request is answered 500.</summary>
+    public DateTimeOffset FailUntil { get; set; } = DateTimeOffset.MinValue;
+
+    /// <summary>Every request so far, in arrival order.</summary>
+    public IReadOnlyList<ReceivedWebhook> Received => [.. _received];
+
+    public static async Task<WebhookReceiver> StartAsync()
+    {
+        var port = LoopbackPort.Next();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var receiver = new WebhookReceiver(app, new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/hooks"));
+        app.MapPost("/hooks", async (HttpContext context) =>
+        {
+            using var reader = new StreamReader(context.Request.Body);
+            var body = await reader.ReadToEndAsync(context.RequestAborted);
+            var status = DateTimeOffset.UtcNow < receiver.FailUntil ? 500 : 200;
+            receiver._received.Enqueue(new ReceivedWebhook(
+                context.Request.Headers["webhook-id"].ToString(),
+                context.Request.Headers["webhook-timestamp"].ToString(),
+                context.Request.Headers["webhook-signature"].ToString(),
+                body,
+                DateTimeOffset.UtcNow,
+                status));
+            return TypedResults.StatusCode(status);
+        });
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        return receiver;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>One request the receiver got, and the status it answered.</summary>
+internal sealed record ReceivedWebhook(string Id, string Timestamp, string Signature, string Body, DateTimeOffset At, int AnsweredStatus);

@@ -1,0 +1,122 @@
+using System.Globalization;
+using System.Text.Json;
+using StackExchange.Redis;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>The webhook outbox (issue 19): deliveries enqueued by <c>finalize</c>, leased and recorded by workers.</summary>
+public sealed partial class JobStore
+{
+    /// <summary>How many of a job's latest webhook deliveries <see cref="GetAsync"/> reads.</summary>
+    public const int WebhooksShown = 10;
+
+    /// <summary>
+    /// Leases up to <paramref name="limit"/> due deliveries for <paramref name="lease"/> under a new
+    /// token: until the lease lapses no other worker takes them. Expired records are dropped.
+    /// </summary>
+    public async Task<IReadOnlyList<LeasedWebhook>> ClaimWebhooksAsync(int limit, TimeSpan lease, string leaseToken)
+    {
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.ClaimWebhooks, [_keys.WebhookOutbox],
+            [(long)lease.TotalMilliseconds, limit, leaseToken]).ConfigureAwait(false))!;
+        var leased = new List<LeasedWebhook>(reply.Length);
+        foreach (var item in reply)
+        {
+            var entry = (RedisResult[])item!;
+            var map = new Dictionary<string, string>(entry.Length / 2, StringComparer.Ordinal);
+            for (var i = 1; i + 1 < entry.Length; i += 2)
+            {
+                map[(string)entry[i]!] = (string)entry[i + 1]!;
+            }
+
+            leased.Add(new LeasedWebhook(ParseWebhook((string)entry[0]!, map, []), leaseToken));
+        }
+
+        return leased;
+    }
+
+    /// <summary>
+    /// Records one try of a leased delivery: whether the receiver answered 2xx, its status (0:
+    /// none) and why not. Without a 2xx the next try is due <paramref name="retryDelay"/> later on
+    /// Redis's clock, unless that is more than <paramref name="maxAge"/> after the first try: then
+    /// the delivery is given up. Returns what was recorded, or null when the lease was lost (another
+    /// worker holds the delivery now) and nothing was written. Re-sendable: a call that already
+    /// applied answers as the first time.
+    /// </summary>
+    public async Task<WebhookRecord?> RecordWebhookAsync(
+        LeasedWebhook leased, bool delivered, int statusCode, string? error, TimeSpan retryDelay, TimeSpan maxAge)
+    {
+        var id = leased.Delivery.Id;
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.RecordWebhook,
+            [_keys.WebhookOutbox, _keys.Webhook(id), _keys.WebhookAttempts(id)],
+            [
+                leased.LeaseToken,
+                delivered ? "1" : "0",
+                statusCode,
+                error ?? string.Empty,
+                (long)retryDelay.TotalMilliseconds,
+                (long)maxAge.TotalMilliseconds,
+            ]).ConfigureAwait(false))!;
+        return (string)reply[0]! switch
+        {
+            "stale" => null,
+            "delivered" => new WebhookRecord(WebhookOutcome.Delivered, null),
+            "retrying" => new WebhookRecord(WebhookOutcome.Retrying, DateTimeOffset.FromUnixTimeMilliseconds((long)reply[1])),
+            "failed" => new WebhookRecord(WebhookOutcome.Failed, null),
+            var other => throw new InvalidOperationException($"record-webhook.lua answered '{other}'."),
+        };
+    }
+
+    /// <summary>The job's latest deliveries (at most <see cref="WebhooksShown"/>), oldest first; expired ones are left out.</summary>
+    private async Task<IReadOnlyList<WebhookDelivery>> GetWebhooksAsync(Job job)
+    {
+        var first = Math.Max(1, job.WebhookCount - WebhooksShown + 1);
+        var batch = Db.CreateBatch();
+        var reads = new List<(string Id, Task<HashEntry[]> Record, Task<RedisValue[]> Tries)>();
+        for (var n = first; n <= job.WebhookCount; n++)
+        {
+            var id = $"{job.Id}.{n.ToString(CultureInfo.InvariantCulture)}";
+            reads.Add((id, batch.HashGetAllAsync(_keys.Webhook(id)), batch.ListRangeAsync(_keys.WebhookAttempts(id))));
+        }
+
+        batch.Execute();
+        var deliveries = new List<WebhookDelivery>(reads.Count);
+        foreach (var (id, record, tries) in reads)
+        {
+            var fields = await record.ConfigureAwait(false);
+            var stored = await tries.ConfigureAwait(false);
+            if (fields.Length > 0)
+            {
+                deliveries.Add(ParseWebhook(id, fields.ToDictionary(f => (string)f.Name!, f => (string)f.Value!, StringComparer.Ordinal), stored));
+            }
+        }
+
+        return deliveries;
+    }
+
+    private static WebhookDelivery ParseWebhook(string id, Dictionary<string, string> map, RedisValue[] tries)
+    {
+        string? Text(string field) => map.TryGetValue(field, out var value) && value.Length > 0 ? value : null;
+        DateTimeOffset? Time(string field) => Text(field) is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(ms, CultureInfo.InvariantCulture)) : null;
+        int? Int(string field) => Text(field) is { } n ? int.Parse(n, CultureInfo.InvariantCulture) : null;
+
+        return new WebhookDelivery(
+            id,
+            map["jobId"],
+            map["url"],
+            map["type"],
+            map["jobStatus"],
+            Time("completedAt") ?? DateTimeOffset.UnixEpoch,
+            Text("error") is { } error ? JsonSerializer.Deserialize(error, JobsJsonContext.Default.JobError) : null,
+            Time("createdAt") ?? DateTimeOffset.UnixEpoch,
+            map.GetValueOrDefault("status") ?? "pending",
+            Int("attempts") ?? 0,
+            Time("firstAttemptAt"),
+            Time("lastAttemptAt"),
+            Int("lastStatusCode"),
+            Text("lastError"),
+            Time("nextAttemptAt"),
+            Time("deliveredAt"),
+            [.. tries.Select(static t => JsonSerializer.Deserialize((string)t!, JobsJsonContext.Default.StoredWebhookTry)!)
+                .Select(static t => new WebhookTry(DateTimeOffset.FromUnixTimeMilliseconds(t.At), t.StatusCode, t.Error))]);
+    }
+}

@@ -1,0 +1,103 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Orchestrator.Jobs;
+
+/// <summary>
+/// Webhook deliveries (issue 19), bound from the <c>Webhooks</c> section. The API reads
+/// <see cref="AllowPrivateNetworks"/> when it checks a <c>callbackUrl</c>; workers read the rest.
+/// </summary>
+public sealed class WebhookOptions : IValidatableObject
+{
+    /// <summary>The configuration section name.</summary>
+    public const string Section = "Webhooks";
+
+    /// <summary>The longest <c>callbackUrl</c>, in characters.</summary>
+    public const int MaxUrlLength = 2048;
+
+    /// <summary>
+    /// The signing secret, as Standard Webhooks gives it: <c>whsec_</c> followed by base64 of 24 to
+    /// 64 random bytes (the prefix is optional). Default none: without it workers send no webhook
+    /// (deliveries wait in the outbox, and a warning is logged at start).
+    /// </summary>
+    public string? Secret { get; set; }
+
+    /// <summary>
+    /// Lifts both SSRF rules: <c>http</c> callbacks are accepted and any address may be reached
+    /// (loopback, private networks). For tests and local development only. Default false.
+    /// </summary>
+    public bool AllowPrivateNetworks { get; set; }
+
+    /// <summary>Wait before the second try; each later one doubles it, up to <see cref="MaxDelay"/>. Default 5 s.</summary>
+    public TimeSpan BaseDelay { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The longest wait between two tries. Default 1 h.</summary>
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How long after its first try a delivery is retried before it is given up (<c>failed</c>). Default 24 h.</summary>
+    public TimeSpan MaxAge { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How long one try may take (connect, send, answer) before it counts as failed. Default 15 s.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// How long a worker holds a delivery it sends; a worker that dies mid-send leaves it to another
+    /// after this. Must exceed <see cref="RequestTimeout"/>. Default 60 s.
+    /// </summary>
+    public TimeSpan LeaseTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How often an idle worker looks for due deliveries. Default 1 s.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Deliveries one worker sends at once. Default 16.</summary>
+    [Range(1, 1_000)]
+    public int MaxConcurrentDeliveries { get; set; } = 16;
+
+    /// <summary>The secret's key bytes, or null when none is configured.</summary>
+    public byte[]? SecretBytes() => Secret is { Length: > 0 } secret ? Decode(secret) : null;
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Secret is { Length: > 0 } secret && Decode(secret) is not { Length: >= 24 and <= 64 })
+        {
+            yield return new ValidationResult("Webhooks:Secret must be 'whsec_' followed by base64 of 24 to 64 random bytes.", [nameof(Secret)]);
+        }
+
+        if (BaseDelay < TimeSpan.FromMilliseconds(10) || BaseDelay > MaxDelay)
+        {
+            yield return new ValidationResult("Webhooks:BaseDelay must be at least 10 ms and at most Webhooks:MaxDelay.", [nameof(BaseDelay)]);
+        }
+
+        if (MaxDelay > TimeSpan.FromDays(1))
+        {
+            yield return new ValidationResult("Webhooks:MaxDelay must be at most one day.", [nameof(MaxDelay)]);
+        }
+
+        if (MaxAge < TimeSpan.Zero || MaxAge > TimeSpan.FromDays(7))
+        {
+            yield return new ValidationResult("Webhooks:MaxAge must be from 00:00:00 to 7 days.", [nameof(MaxAge)]);
+        }
+
+        if (RequestTimeout < TimeSpan.FromMilliseconds(100) || RequestTimeout > TimeSpan.FromMinutes(5))
+        {
+            yield return new ValidationResult("Webhooks:RequestTimeout must be from 100 ms to 5 min.", [nameof(RequestTimeout)]);
+        }
+
+        if (LeaseTimeout <= RequestTimeout || LeaseTimeout > TimeSpan.FromHours(1))
+        {
+            yield return new ValidationResult("Webhooks:LeaseTimeout must exceed Webhooks:RequestTimeout and be at most 01:00:00.", [nameof(LeaseTimeout)]);
+        }
+
+        if (PollInterval < TimeSpan.FromMilliseconds(10) || PollInterval > TimeSpan.FromMinutes(1))
+        {
+            yield return new ValidationResult("Webhooks:PollInterval must be from 10 ms to 1 min.", [nameof(PollInterval)]);
+        }
+    }
+
+    private static byte[]? Decode(string secret)
+    {
+        var base64 = secret.StartsWith("whsec_", StringComparison.Ordinal) ? secret["whsec_".Length..] : secret;
+        var buffer = new byte[base64.Length];
+        return Convert.TryFromBase64String(base64, buffer, out var written) ? buffer[..written] : null;
+    }
+}

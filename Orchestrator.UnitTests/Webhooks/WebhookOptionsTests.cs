@@ -1,0 +1,44 @@
+using System.ComponentModel.DataAnnotations;
+using Orchestrator.Jobs;
+using Orchestrator.Worker.Webhooks;
+
+namespace Orchestrator.UnitTests.Webhooks;
+
+public sealed class WebhookOptionsTests
+{
+    [Fact]
+    public void Defaults_AreValid() => Assert.Empty(Validate(new WebhookOptions()));
+
+    [Theory]
+    [InlineData("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=", true)]
+    [InlineData("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=", true)]
+    [InlineData("whsec_c2hvcnQ=", false)]          // 5 bytes
+    [InlineData("whsec_not base64!", false)]
+    public void Secret_MustBeBase64Of24To64Bytes(string secret, bool valid) =>
+        Assert.Equal(valid, Validate(new WebhookOptions { Secret = secret }).Count == 0);
+
+    [Fact]
+    public void LeaseTimeout_MustExceedRequestTimeout() =>
+        Assert.NotEmpty(Validate(new WebhookOptions { RequestTimeout = TimeSpan.FromSeconds(30), LeaseTimeout = TimeSpan.FromSeconds(30) }));
+
+    [Fact]
+    public void BaseDelay_AboveMaxDelay_IsInvalid() =>
+        Assert.NotEmpty(Validate(new WebhookOptions { BaseDelay = TimeSpan.FromHours(2), MaxDelay = TimeSpan.FromHours(1) }));
+
+    [Theory]
+    [InlineData(1, 5)]
+    [InlineData(2, 10)]
+    [InlineData(3, 20)]
+    [InlineData(10, 2560)]
+    [InlineData(11, 3600)]   // capped at MaxDelay
+    [InlineData(100, 3600)]
+    public void Backoff_DoublesFromBaseDelayUpToMaxDelay(int attempt, int seconds) =>
+        Assert.Equal(TimeSpan.FromSeconds(seconds), WebhookSender.Backoff(attempt, TimeSpan.FromSeconds(5), TimeSpan.FromHours(1)));
+
+    private static List<ValidationResult> Validate(WebhookOptions options)
+    {
+        var results = new List<ValidationResult>();
+        Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true);
+        return results;
+    }
+}

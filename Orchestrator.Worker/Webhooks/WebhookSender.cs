@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Orchestrator.Jobs;
+using Orchestrator.Worker.Resilience;
+using Polly;
+using Polly.Registry;
+using StandardWebhooks;
+
+namespace Orchestrator.Worker.Webhooks;
+
+/// <summary>
+/// Sends the webhook outbox (issue 19; docs/webhooks.md): every worker leases due deliveries
+/// (<c>claim-webhooks.lua</c>), sends each signed as Standard Webhooks specifies, and records the
+/// try (<c>record-webhook.lua</c>): delivered on a 2xx, else retried with exponential backoff until
+/// <c>Webhooks:MaxAge</c> after the first try. A supervised loop; Redis calls through the
+/// <c>redis</c> pipeline (both scripts may be re-sent). A worker stopped mid-send records nothing:
+/// the delivery comes due again when its lease lapses and is sent again with the same id.
+/// </summary>
+internal sealed class WebhookSender(
+    JobStore store,
+    WebhookHttpClient http,
+    LoopSupervisor loops,
+    ResiliencePipelineProvider<string> pipelines,
+    IOptions<WebhookOptions> options,
+    TimeProvider timeProvider,
+    ILogger<WebhookSender> logger) : BackgroundService
+{
+    private const string Loop = "webhooks";
+    private readonly WebhookOptions _options = options.Value;
+    private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (_options.SecretBytes() is not { } secret)
+        {
+            WebhookLog.NoSecret(logger);
+            return;
+        }
+
+        var signer = new StandardWebhook(secret);
+        await loops.RunAsync(Loop, ct => StepAsync(signer, ct), stoppingToken).ConfigureAwait(false);
+    }
+
+    private async Task StepAsync(StandardWebhook signer, CancellationToken cancellationToken)
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var leased = await _redis.ExecuteRedisAsync("claim-webhooks",
+            _ => store.ClaimWebhooksAsync(_options.MaxConcurrentDeliveries, _options.LeaseTimeout, token), cancellationToken).ConfigureAwait(false);
+        if (leased.Count == 0)
+        {
+            await Task.Delay(_options.PollInterval, timeProvider, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        await Task.WhenAll(leased.Select(l => SendAsync(signer, l, cancellationToken))).ConfigureAwait(false);
+    }
+
+    private async Task SendAsync(StandardWebhook signer, LeasedWebhook leased, CancellationToken cancellationToken)
+    {
+        var delivery = leased.Delivery;
+        var (statusCode, error) = await TryAsync(signer, delivery, cancellationToken).ConfigureAwait(false);
+        var attempt = delivery.Attempts + 1;
+        // The script measures the retry window on Redis's clock (first try to next try), so it
+        // decides between retrying and giving up; the worker says only how long to wait.
+        var recorded = await _redis.ExecuteRedisAsync("record-webhook",
+            _ => store.RecordWebhookAsync(leased, statusCode is >= 200 and < 300, statusCode, error,
+                Backoff(attempt, _options.BaseDelay, _options.MaxDelay), _options.MaxAge), cancellationToken).ConfigureAwait(false);
+        if (recorded is null)
+        {
+            WebhookLog.LeaseLost(logger, delivery.Id);
+        }
+        else if (recorded.Outcome == WebhookOutcome.Delivered)
+        {
+            WebhookLog.Delivered(logger, delivery.Id, delivery.JobId, attempt, statusCode);
+        }
+        else if (recorded.Outcome == WebhookOutcome.Retrying)
+        {
+            WebhookLog.Retrying(logger, delivery.Id, delivery.JobId, attempt, statusCode, error, recorded.NextAttemptAt!.Value);
+        }
+        else
+        {
+            WebhookLog.GivenUp(logger, delivery.Id, delivery.JobId, attempt, statusCode, error);
+        }
+    }
+
+    /// <summary>One try: the receiver's status (0 when none came) and, without a 2xx, why.</summary>
+    private async Task<(int StatusCode, string? Error)> TryAsync(StandardWebhook signer, WebhookDelivery delivery, CancellationToken cancellationToken)
+    {
+        var body = WebhookPayload.Serialize(delivery);
+        var timestamp = timeProvider.GetUtcNow();
+        using var request = new HttpRequestMessage(HttpMethod.Post, delivery.Url)
+        {
+            Content = new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" } } },
+        };
+        request.Headers.Add("webhook-id", delivery.Id);
+        request.Headers.Add("webhook-timestamp", timestamp.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture));
+        request.Headers.Add("webhook-signature", signer.Sign(delivery.Id, timestamp, Encoding.UTF8.GetString(body)));
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.RequestTimeout);
+        try
+        {
+            using var response = await http.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            var code = (int)response.StatusCode;
+            return (code, code is >= 200 and < 300 ? null : $"HTTP {code}");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (0, $"no answer within {_options.RequestTimeout} (Webhooks:RequestTimeout)");
+        }
+        catch (HttpRequestException e)
+        {
+            return (0, Describe(e));
+        }
+    }
+
+    private static string Describe(Exception e)
+    {
+        var inner = e;
+        while (inner.InnerException is not null)
+        {
+            inner = inner.InnerException;
+        }
+
+        var text = ReferenceEquals(inner, e) ? e.Message : $"{e.Message} ({inner.Message})";
+        return text.Length <= 500 ? text : text[..500];
+    }
+
+    /// <summary>The wait after try <paramref name="attempt"/> (1-based): base × 2^(attempt−1), at most <paramref name="max"/>.</summary>
+    internal static TimeSpan Backoff(int attempt, TimeSpan baseDelay, TimeSpan max)
+    {
+        var factor = Math.Pow(2, Math.Min(attempt - 1, 30));
+        return TimeSpan.FromTicks((long)Math.Min(baseDelay.Ticks * factor, max.Ticks));
+    }
+}
