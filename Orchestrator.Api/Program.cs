@@ -41,6 +41,8 @@ builder.Services.AddApiKeyAuthentication();
 builder.Services.AddJobStore();
 builder.Services.AddModelCatalog();
 builder.Services.AddSingleton<SubmitWriter>();
+builder.Services.AddSingleton<JobNotifications>();
+builder.Services.AddHostedService(static services => services.GetRequiredService<JobNotifications>());
 builder.Services.AddSingleton<OrchestratorMetrics>();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
@@ -101,6 +103,8 @@ if (app.Environment.IsDevelopment())
 
 app.MapDefaultEndpoints();
 app.MapJobsApi();
+app.MapJobEventsApi();
+app.MapJobControlApi();
 app.MapModelsApi();
 
 app.Run();

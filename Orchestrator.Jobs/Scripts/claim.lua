@@ -70,11 +70,12 @@ local function claim(job, history, entryId, token)
     -- This very claim applied already; its reply was lost.
     if f.claimReply == 'dead-lettered' then return {'dead-lettered'} end
     if f.claimReply == 'corrupt' then return {'corrupt', cjson.decode(f.error).message} end
+    if f.claimReply == 'terminal' then return {'terminal'} end
     return hashReply(job, tonumber(f.claimReply))
   end
 
   local status = f.status
-  if status == 'completed' or status == 'failed' then
+  if status == 'completed' or status == 'failed' or status == 'canceled' then
     ack(stream, group, entryId)
     return {'terminal'}
   end
@@ -123,6 +124,15 @@ local function claim(job, history, entryId, token)
     lastAttemptLost = true
   end
 
+  if f.cancelRequested == '1' then
+    -- Canceled while its worker was lost (cancel.lua flags a processing job): no further attempt.
+    put('status', 'canceled', 'completedAt', now, 'updatedAt', now, 'claimReply', 'terminal')
+    redis.call('HSET', job, unpack(writes))
+    redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
+    finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, false, now, f.tenant)
+    return {'terminal'}
+  end
+
   local deadError
   local budget = maxAttempts + sharedLosses
   if crashes >= maxCrashes then
@@ -161,6 +171,9 @@ local function claim(job, history, entryId, token)
   if started > 0 then
     if nextAttemptAt then redis.call('HDEL', job, 'nextAttemptAt') end
     redis.call('RPUSH', history, cjson.encode({attempt = started, startedAt = tonumber(now)}))
+    emitStatus(job, 'processing', started, now)
+  elseif lastAttemptLost then
+    emitStatus(job, 'retrying', attempts, now)
   end
   return hashReply(job, started)
 end

@@ -13,7 +13,7 @@
   ARGV[1]  consumer group
   ARGV[2 + 9(i-1)] … ARGV[10 + 9(i-1)]   job i's nine values:
     lease token, attempt number, attempt outcome (succeeded, transient-failure, …),
-    next status (completed | retrying | failed), stream entry id, result JSON or '',
+    next status (completed | retrying | failed | canceled), stream entry id, result JSON or '',
     error JSON or '', retry delay ms or '', and '1' when a retrying job waits in the delayed set
     (the delay is longer than Worker:MaxInProcessDelay) or '' when its worker keeps it and waits
 
@@ -27,6 +27,10 @@
   lastFinish, and carries the same result or error. One that already applied answers 1 again and
   changes nothing (its result stays stored); any other call for the same attempt is stale (0).
 
+  Cancellation (issue 19): 'canceled' is recorded only for a job whose cancel was requested
+  (cancelRequested, set by cancel.lua); such a job that an attempt would leave 'retrying' becomes
+  'canceled' instead (no further attempt). 'completed' and 'failed' stand as sent.
+
   Returns one reply per job, in order: 1 when recorded, 0 when the caller's lease or attempt is
   stale, {'corrupt', why} when the job was set aside.
 ]]
@@ -37,7 +41,7 @@ local stream, deadLetters, delayed = KEYS[1], KEYS[2], KEYS[3]
 local group, now = ARGV[1], nowMs()
 
 local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay, toDelayedSet)
-  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant')
+  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant', 'cancelRequested')
   local identity = token .. ':' .. attempt .. ':' .. outcome .. ':' .. nextStatus
   if fields[6] == identity then
     -- The same call again only if it carries the same result or error; another one is stale.
@@ -45,6 +49,10 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     return same and 1 or 0
   end
   if fields[1] ~= token or fields[2] ~= 'processing' or fields[3] ~= attempt then
+    return 0
+  end
+  local canceling = fields[10] == '1'
+  if nextStatus == 'canceled' and not canceling then
     return 0
   end
 
@@ -65,8 +73,9 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   -- The attempt ended without a crash: the job is no longer a suspect.
   redis.call('HDEL', job, 'suspect')
 
-  if nextStatus == 'retrying' then
+  if nextStatus == 'retrying' and not canceling then
     local due = tonumber(now) + tonumber(retryDelay)
+    emitStatus(job, 'retrying', attempt, now)
     redis.call('HSET', job, 'status', 'retrying', 'nextAttemptAt', string.format('%d', due),
       'error', err, 'updatedAt', now, 'lastFinish', identity)
     if toDelayedSet == '1' then
@@ -78,6 +87,9 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   if nextStatus == 'completed' then
     redis.call('HSET', job, 'status', 'completed', 'result', result, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
     redis.call('HDEL', job, 'error', 'nextAttemptAt', 'lease', 'leaseOwner')
+  elseif nextStatus == 'retrying' or nextStatus == 'canceled' then
+    redis.call('HSET', job, 'status', 'canceled', 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
+    redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner')
   else
     redis.call('HSET', job, 'status', 'failed', 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
     redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner')

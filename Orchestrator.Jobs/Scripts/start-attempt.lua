@@ -21,6 +21,7 @@
   Times (updatedAt, firstAttemptAt, startedAt) are Redis's own (TIME).
 ]]
 --@include clock
+--@include job
 
 local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses')
 if job[1] ~= ARGV[1] then
@@ -48,4 +49,5 @@ if ARGV[3] == '1' then
 end
 redis.call('HDEL', KEYS[1], 'nextAttemptAt')
 redis.call('RPUSH', KEYS[2], cjson.encode({attempt = attempt, startedAt = tonumber(now)}))
+emitStatus(KEYS[1], 'processing', attempt, now)
 return {'ok', attempt}

@@ -25,6 +25,7 @@
          | {'storage-full', error}             Redis is at maxmemory (noeviction): nothing written
 ]]
 --@include clock
+--@include job
 
 if #KEYS >= 4 then
   local known = redis.call('HMGET', KEYS[4], 'jobId', 'fingerprint', 'createdAt', 'response')
@@ -68,5 +69,6 @@ if #KEYS >= 4 then
   redis.call('HSET', KEYS[4], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'createdAt', now)
   redis.call('PEXPIRE', KEYS[4], ARGV[3])
 end
+emitStatus(KEYS[1], 'queued', 0, now)
 
 return {'created', ARGV[1], now}
