@@ -27,8 +27,9 @@ public sealed record JobSubmission(
 public sealed record SubmittedJob(string JobId, string Status, DateTimeOffset CreatedAt, string IdempotencyKey, bool Replayed);
 
 /// <summary>
-/// A job as the API shows it, with the fallback models it was submitted with (if any) and the
-/// tokens and cost of all its attempts (<see cref="Usage"/>).
+/// A job as the API shows it, with the fallback models it was submitted with (if any), the
+/// tokens and cost of all its attempts (<see cref="Usage"/>), its <see cref="Tenant"/> and the
+/// <see cref="TraceId"/> of the trace its submission started.
 /// </summary>
 public sealed record Job(
     string JobId,
@@ -48,10 +49,12 @@ public sealed record Job(
     JobError? Error,
     IReadOnlyList<JobAttempt> History,
     IReadOnlyList<string>? FallbackModels = null,
-    LlmUsage? Usage = null)
+    LlmUsage? Usage = null,
+    string? Tenant = null,
+    string? TraceId = null)
 {
-    /// <summary>True once the job is <c>completed</c> or <c>failed</c>: it will not change again.</summary>
-    public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed;
+    /// <summary>True once the job is <c>completed</c>, <c>failed</c> or <c>canceled</c>: it will not change again (unless a failed job is redriven).</summary>
+    public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed or JobStatuses.Canceled;
 }
 
 /// <summary>The statuses a job can have.</summary>
@@ -71,6 +74,9 @@ public static class JobStatuses
 
     /// <summary>Final: <see cref="Job.Error"/> says why; the job is a dead letter.</summary>
     public const string Failed = "failed";
+
+    /// <summary>Final: a client canceled it (<c>POST /jobs/{id}/cancel</c>); not a dead letter.</summary>
+    public const string Canceled = "canceled";
 }
 
 /// <summary>The LLM's answer; <see cref="Cost"/> from the model's configured prices (0 when none are configured).</summary>

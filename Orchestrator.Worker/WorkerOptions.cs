@@ -69,14 +69,14 @@ public sealed class WorkerOptions : IValidatableObject
             yield return new ValidationResult("Worker:ReclaimInterval must be from 10 ms up to Worker:LeaseTimeout.", [nameof(ReclaimInterval)]);
         }
 
-        if (MaxInProcessDelay < TimeSpan.Zero || MaxInProcessDelay > TimeSpan.FromHours(1))
-        {
-            yield return new ValidationResult("Worker:MaxInProcessDelay must be from 00:00:00 to 01:00:00.", [nameof(MaxInProcessDelay)]);
-        }
-
         if (DeltaInterval != TimeSpan.Zero && (DeltaInterval < TimeSpan.FromMilliseconds(10) || DeltaInterval > TimeSpan.FromSeconds(10)))
         {
             yield return new ValidationResult("Worker:DeltaInterval must be 0 (no deltas) or from 10 ms to 10 s.", [nameof(DeltaInterval)]);
+        }
+
+        if (MaxInProcessDelay < TimeSpan.Zero || MaxInProcessDelay > TimeSpan.FromHours(1))
+        {
+            yield return new ValidationResult("Worker:MaxInProcessDelay must be from 00:00:00 to 01:00:00.", [nameof(MaxInProcessDelay)]);
         }
 
         if (PollTimeout < TimeSpan.FromMilliseconds(10) || PollTimeout > TimeSpan.FromSeconds(10))

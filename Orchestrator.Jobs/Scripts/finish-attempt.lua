@@ -74,8 +74,8 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   redis.call('HDEL', job, 'suspect')
 
   if nextStatus == 'retrying' and not canceling then
-    local due = tonumber(now) + tonumber(retryDelay)
     emitStatus(job, 'retrying', attempt, now)
+    local due = tonumber(now) + tonumber(retryDelay)
     redis.call('HSET', job, 'status', 'retrying', 'nextAttemptAt', string.format('%d', due),
       'error', err, 'updatedAt', now, 'lastFinish', identity)
     if toDelayedSet == '1' then
