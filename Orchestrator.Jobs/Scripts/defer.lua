@@ -7,7 +7,9 @@
   it holds no worker slot and no lease meanwhile; promote.lua gives it a new entry when it is due.
 
   Its status goes back to what it was before the attempt started: 'queued' when no attempt has
-  run yet, else 'retrying' (the statuses clients know; nextAttemptAt says when it goes on).
+  run yet, else 'retrying' (the statuses clients know; nextAttemptAt says when it goes on), and
+  says so on the job's events stream. A job whose cancel was requested meanwhile waits too: the
+  claim that takes it up after its promotion cancels it (claim.lua).
   rateLimitWaitMs, the job's total wait for deployments so far, is stored so that the bound
   Llm:MaxRateLimitWait holds across workers: the next worker starts from it.
 
@@ -54,8 +56,10 @@ local function defer()
   end
 
   local due = now + wait
+  local status = n > 1 and 'retrying' or 'queued'
   redis.call('RPOP', history)
-  redis.call('HSET', job, 'status', n > 1 and 'retrying' or 'queued', 'attempts', n - 1,
+  emitStatus(job, status, n - 1, string.format('%d', now))
+  redis.call('HSET', job, 'status', status, 'attempts', n - 1,
     'rateLimitWaitMs', waited, 'updatedAt', string.format('%d', now), 'lastDefer', identity)
   if n == 1 then
     -- No attempt has run: the job's first attempt is still to come.

@@ -30,7 +30,7 @@ local prefix = string.sub(delayed, 1, -(string.len(':delayed') + 1))
 local function promote(job, jobId)
   local fields = redis.call('HMGET', job, 'status', 'entryId')
   local status = fields[1]
-  if not status or status == 'completed' or status == 'failed' or (fields[2] and fields[2] ~= '') then
+  if not status or status == 'completed' or status == 'failed' or status == 'canceled' or (fields[2] and fields[2] ~= '') then
     -- Gone (expired), final, or promoted already by another worker: only the member is left over.
     redis.call('ZREM', delayed, jobId)
     return 0
