@@ -1,27 +1,41 @@
 --[[
   submit: create a job and enqueue it, or answer for the job an idempotency key already created.
   One script, so N concurrent submits with one new key create exactly one job and one stream entry,
-  and N concurrent submits against the backlog bound accept exactly as many as it has room for.
+  and N concurrent submits against the backlog bound or a tenant's quota accept exactly as many as
+  it has room for, however many API processes send them.
 
   KEYS[1]  job hash            {orch}:job:<id>
   KEYS[2]  jobs stream         {orch}:stream
-  KEYS[3]  idempotency hash    {orch}:idem:<tenant>:<key>   (absent when the request carries no key)
+  KEYS[3]  tenant's backlog    {orch}:tenant:<tenant>:queued   hash: jobs (not yet final),
+                               lastFinalAt, finalEveryMs (see finalize in includes/job.lua)
+  KEYS[4]  tenant's rate       {orch}:tenant:<tenant>:rpm      GCRA theoretical arrival time, Unix ms
+  KEYS[5]  idempotency hash    {orch}:idem:<tenant>:<key>   (absent when the request carries no key)
 
   ARGV[1]  job id
   ARGV[2]  request fingerprint (SHA-256 of the normalised request)
   ARGV[3]  idempotency key TTL, ms
   ARGV[4]  the 202 response body, stored so a replay answers byte for byte the same
   ARGV[5]  backlog bound (Api:MaxQueuedJobs): jobs not yet final, counted as the stream's length
-  ARGV[6…] job hash field, value, field, value, …
+  ARGV[6]  the tenant's MaxQueuedJobs, 0 = none
+  ARGV[7]  the tenant's RequestsPerMinute, 0 = none
+  ARGV[8…] job hash field, value, field, value, …
+
+  The tenant's backlog is always counted (so a quota configured later starts from the truth): the
+  job carries quotaQueued = 1 until finalize takes it off and decrements, once. The rate is a GCRA
+  on Redis's clock (TIME) with a burst of one minute: up to RequestsPerMinute submissions at once,
+  then one every 60,000 / RequestsPerMinute ms. A refused submission writes nothing and spends nothing.
 
   Returns  {'created', jobId}
-         | {'replayed', jobId, responseBody}   same key, same request
+         | {'replayed', jobId, responseBody}   same key, same request (answered even over a quota)
          | {'conflict', jobId}                 same key, other request
          | {'queue-full', queued}              the backlog bound is reached: nothing written
+         | {'quota-exceeded', quota, limit, retryAfterMs}   quota 'MaxQueuedJobs' or
+                                'RequestsPerMinute'; retryAfterMs: the GCRA's wait, or for the backlog
+                                the tenant's recent interval between final transitions: nothing written
          | {'storage-full', error}             Redis is at maxmemory (noeviction): nothing written
 ]]
-if #KEYS >= 3 then
-  local known = redis.call('HMGET', KEYS[3], 'jobId', 'fingerprint', 'response')
+if #KEYS >= 5 then
+  local known = redis.call('HMGET', KEYS[5], 'jobId', 'fingerprint', 'response')
   if known[1] then
     if known[2] == ARGV[2] then
       return {'replayed', known[1], known[3]}
@@ -37,6 +51,29 @@ if queued >= tonumber(ARGV[5]) then
   return {'queue-full', queued}
 end
 
+-- [tenant quotas] Checked after the replay (a replay creates nothing) and before any write.
+local maxQueued, rpm = tonumber(ARGV[6]), tonumber(ARGV[7])
+if maxQueued > 0 then
+  local backlog = redis.call('HMGET', KEYS[3], 'jobs', 'finalEveryMs')
+  if tonumber(backlog[1] or '0') >= maxQueued then
+    -- Room comes back when one of the tenant's jobs reaches a final state: expected after the
+    -- tenant's recent interval between final transitions (5 s while none is known yet).
+    return {'quota-exceeded', 'MaxQueuedJobs', maxQueued, math.ceil(tonumber(backlog[2] or '5000'))}
+  end
+end
+local now, tat = 0, 0
+if rpm > 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local interval = 60000 / rpm
+  tat = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), now) + interval
+  -- Up to a minute ahead of now is allowed (the burst); the tolerance absorbs float rounding.
+  local wait = tat - now - 60000
+  if wait > math.min(1, interval / 2) then
+    return {'quota-exceeded', 'RequestsPerMinute', rpm, math.ceil(wait)}
+  end
+end
+
 -- XADD must stay this script's first write. Redis (7.0, a script without flags) refuses a script's
 -- first write command with OOM when the script started above maxmemory, and lets every later write
 -- through so as not to stop a script half-way: refused here, nothing is written and the client may
@@ -50,14 +87,21 @@ if type(added) == 'table' and added.err then
   return redis.error_reply(added.err)
 end
 
-local fields = {unpack(ARGV, 6)}
-fields[#fields + 1] = 'entryId'
-fields[#fields + 1] = added
+local fields = {unpack(ARGV, 8)}
+for _, value in ipairs({'entryId', added, 'quotaQueued', '1'}) do
+  fields[#fields + 1] = value
+end
 redis.call('HSET', KEYS[1], unpack(fields))
 
-if #KEYS >= 3 then
-  redis.call('HSET', KEYS[3], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'response', ARGV[4])
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+-- [tenant quotas] The job counts until finalize takes quotaQueued off; the rate's TAT expires once past.
+redis.call('HINCRBY', KEYS[3], 'jobs', 1)
+if rpm > 0 then
+  redis.call('SET', KEYS[4], string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1000)
+end
+
+if #KEYS >= 5 then
+  redis.call('HSET', KEYS[5], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'response', ARGV[4])
+  redis.call('PEXPIRE', KEYS[5], ARGV[3])
 end
 
 return {'created', ARGV[1]}

@@ -25,7 +25,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
     /// Creates and enqueues a job in one script; with an idempotency key, answers instead for the
     /// job the key already created (or reports the conflict) without creating anything. Creates
     /// nothing either when <paramref name="maxQueuedJobs"/> jobs are not yet final
-    /// (<see cref="SubmitOutcome.QueueFull"/>) or when Redis is at its memory limit
+    /// (<see cref="SubmitOutcome.QueueFull"/>), when a quota of the job's tenant (<see cref="NewJob.Quotas"/>)
+    /// is used up (<see cref="SubmitOutcome.QuotaExceeded"/>), or when Redis is at its memory limit
     /// (<see cref="SubmitOutcome.StorageFull"/>); an idempotent replay is answered in both cases.
     /// </summary>
     public async Task<SubmitResult> SubmitAsync(NewJob job, IdempotencyClaim? idempotency, long maxQueuedJobs = Unbounded)
@@ -65,8 +66,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
     private (RedisKey[] Keys, RedisValue[] Values) SubmitArguments(NewJob job, IdempotencyClaim? idempotency, long maxQueuedJobs)
     {
         RedisKey[] keys = idempotency is null
-            ? [_keys.Job(job.Id), _keys.Stream]
-            : [_keys.Job(job.Id), _keys.Stream, _keys.Idempotency(job.Tenant, idempotency.Key)];
+            ? [_keys.Job(job.Id), _keys.Stream, _keys.TenantBacklog(job.Tenant), _keys.TenantRate(job.Tenant)]
+            : [_keys.Job(job.Id), _keys.Stream, _keys.TenantBacklog(job.Tenant), _keys.TenantRate(job.Tenant), _keys.Idempotency(job.Tenant, idempotency.Key)];
 
         var values = new List<RedisValue>(32)
         {
@@ -75,6 +76,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
             idempotency is null ? 0 : (long)idempotency.Ttl.TotalMilliseconds,
             idempotency?.ResponseBody ?? RedisValue.EmptyString,
             maxQueuedJobs,
+            job.Quotas?.MaxQueuedJobs ?? 0,
+            job.Quotas?.RequestsPerMinute ?? 0,
         };
         AddField(values, JobFields.Id, job.Id);
         AddField(values, JobFields.Tenant, job.Tenant);
@@ -114,6 +117,10 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
             "conflict" => new SubmitResult(SubmitOutcome.Conflict, (string)reply[1]!),
             "queue-full" => new SubmitResult(SubmitOutcome.QueueFull, string.Empty, QueuedJobs: (long)reply[1]),
             "storage-full" => new SubmitResult(SubmitOutcome.StorageFull, string.Empty),
+            "quota-exceeded" => new SubmitResult(SubmitOutcome.QuotaExceeded, string.Empty)
+            {
+                Quota = new QuotaRefusal((string)reply[1]!, (long)reply[2], TimeSpan.FromMilliseconds((long)reply[3])),
+            },
             var other => throw new InvalidOperationException($"submit.lua answered '{other}'."),
         };
     }

@@ -12,6 +12,35 @@ local function ack(stream, group, entryId)
   redis.call('XDEL', stream, entryId)
 end
 
+-- The key prefix of a job hash key '<prefix>:job:<id>' (the hash tag included).
+local function prefixOf(jobKey)
+  return string.match(jobKey, '^(.*):job:[^:]+$')
+end
+
+-- [tenant quotas] A job counted in its tenant's backlog (submit.lua set quotaQueued) leaves it:
+-- exactly once, however often a final transition is re-sent or whichever path gets there first,
+-- because only the call that removes the flag decrements (and never below zero). The tenant's
+-- interval between final transitions (an average, each interval capped at a minute) is kept for
+-- the Retry-After of a submission refused by MaxQueuedJobs.
+local function leaveBacklog(job, tenant, now)
+  if redis.call('TYPE', job).ok ~= 'hash' or redis.call('HDEL', job, 'quotaQueued') == 0 then
+    return
+  end
+  local backlog = prefixOf(job) .. ':tenant:' .. (tenant or 'default') .. ':queued'
+  if redis.call('HINCRBY', backlog, 'jobs', -1) < 0 then
+    redis.call('HSET', backlog, 'jobs', 0)
+  end
+  local seen = redis.call('HMGET', backlog, 'lastFinalAt', 'finalEveryMs')
+  now = tonumber(now)
+  if seen[1] then
+    local interval = math.min(60000, math.max(0, now - tonumber(seen[1])))
+    local average = seen[2] and (0.8 * tonumber(seen[2]) + 0.2 * interval) or interval
+    redis.call('HSET', backlog, 'lastFinalAt', now, 'finalEveryMs', string.format('%d', math.max(1, math.floor(average))))
+  else
+    redis.call('HSET', backlog, 'lastFinalAt', now)
+  end
+end
+
 -- A job reached a final state. Its entry is done with; it expires after its retention (ms, 0 =
 -- kept); a failed job joins the dead letters, the global set and its tenant's own
 -- (deadLetters .. ':' .. tenant, same hash tag; a job stored before tenants existed belongs to
@@ -19,6 +48,7 @@ end
 -- job comes here, so every one prunes.
 local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now, tenant)
   ack(stream, group, entryId)
+  leaveBacklog(job, tenant, now)
   local tenantDeadLetters = deadLetters .. ':' .. (tenant or 'default')
   if failed then
     redis.call('ZADD', deadLetters, now, jobId)
