@@ -25,4 +25,5 @@ internal sealed record StoredAttempt(
 [JsonSerializable(typeof(JobError))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(IReadOnlyList<string>))]
+[JsonSerializable(typeof(IReadOnlyDictionary<string, int>))]
 internal sealed partial class JobsJsonContext : JsonSerializerContext;

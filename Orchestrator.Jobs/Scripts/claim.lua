@@ -13,13 +13,18 @@
   ARGV[3]  now, Unix ms
   ARGV[4]  '1' to start the next attempt too, when the job may start now; '' claim only
   ARGV[5]  max crashes (Worker:MaxCrashes): crashes while running alone before 'poison-job'
-  ARGV[4 + 2i], ARGV[5 + 2i]   job i's stream entry id and new lease token
+  ARGV[6]  tenants' concurrency limits, JSON {tenant: MaxConcurrency} ('' or {} = none)
+  ARGV[5 + 2i], ARGV[6 + 2i]   job i's stream entry id and new lease token
 
   The attempt budget is the job's own maxAttempts, fixed when it was submitted. Starting here does
   what start-attempt.lua does, in the same round trip: the attempt is recorded durably before the
   LLM is called. It starts only a job that is queued or retrying, due (nextAttemptAt ≤ now) and
   has an attempt left; a job waiting for a retry is only claimed, and its caller waits and calls
   start-attempt.lua itself. A draining worker passes '' (it must not start work it would hand back).
+  A job whose tenant has a MaxConcurrency is only claimed too: its attempt starts with a permit
+  (includes/job.lua [tenant permits]) in start-attempt.lua, which its worker calls once the job
+  may run there (after SoloGate). So a permit is only ever held by an attempt that is running,
+  never by one waiting behind a suspect in its worker, which could wait for that very permit.
 
   Poison isolation: a job found 'processing' lost its worker mid-attempt. It becomes a suspect
   (suspect = 1): this claim does not start it, and its worker runs it alone (start-attempt.lua
@@ -45,6 +50,7 @@ local stream, deadLetters = KEYS[1], KEYS[2]
 local group, consumer, now = ARGV[1], ARGV[2], ARGV[3]
 local startNow = ARGV[4] == '1'
 local maxCrashes = tonumber(ARGV[5])
+local limits = cjson.decode(ARGV[6] ~= '' and ARGV[6] or '{}')
 
 --@include job
 
@@ -119,6 +125,8 @@ local function claim(job, history, entryId, token)
     status = 'retrying'
     nextAttemptAt = now
     lastAttemptLost = true
+    -- The lost attempt's tenant permit (if it has not lapsed yet) goes back now.
+    returnPermit(job, f.id or jobIdOf(job), f.tenant)
   end
 
   local deadError
@@ -148,7 +156,7 @@ local function claim(job, history, entryId, token)
   local started = 0
   -- A suspect is only claimed: its worker starts it once it runs nothing else.
   if startNow and f.suspect ~= '1' and not lastAttemptLost and (status == 'queued' or status == 'retrying')
-      and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < budget then
+      and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < budget and limitOf(limits, f.tenant) <= 0 then
     -- As start-attempt.lua: the attempt counts from here, even if the worker dies before the call.
     started = attempts + 1
     put('status', 'processing', 'attempts', started, 'updatedAt', now)
@@ -165,8 +173,8 @@ end
 
 local replies = {}
 for i = 1, (#KEYS - 2) / 2 do
-  local job, history, entryId = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[4 + 2 * i]
-  local token = ARGV[5 + 2 * i]
+  local job, history, entryId = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[5 + 2 * i]
+  local token = ARGV[6 + 2 * i]
   replies[i] = isolated(stream, group, deadLetters, job, history, entryId, now, claim, job, history, entryId, token)
   if replies[i][1] == 'corrupt' and redis.call('TYPE', job).ok == 'hash' then
     -- Remembered, so that this claim sent again answers the same.

@@ -9,6 +9,11 @@
   ARGV[3]  the attempt to start (the job's attempts + 1 as the caller knows them)
   ARGV[4]  '1' when the caller runs this attempt alone (nothing else in its process): recorded
            as aloneAttempt, so that a crash during it counts as the job's (see claim.lua)
+  ARGV[5]  tenants' concurrency limits, JSON {tenant: MaxConcurrency} ('' or {} = none)
+  ARGV[6]  permit lease, ms (Worker:LeaseTimeout)
+
+  A tenant with MaxConcurrency: the attempt starts only with one of its permits (includes/job.lua
+  [tenant permits]); with none free nothing is written and the caller waits and asks again.
 
   Re-sent: the call is identified by its lease token and attempt. One that already applied (the
   job is 'processing' that attempt under that lease) answers {'ok', attempt} again, changing nothing.
@@ -16,9 +21,12 @@
   Returns  {'ok', attempt}       the number of the attempt now running
          | {'lost'}              the caller no longer holds the lease
          | {'exhausted'}         no attempt left (the caller dead-letters the job)
+         | {'held'}              the tenant's permits are all taken: not started, nothing written
          | {'unexpected', status}
 ]]
-local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses')
+--@include job
+
+local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses', 'tenant', 'id')
 if job[1] ~= ARGV[1] then
   return {'lost'}
 end
@@ -34,6 +42,11 @@ local attempt = attempts + 1
 -- Attempts lost beside other jobs are not charged (claim.lua): the budget grows by them.
 if attempt > tonumber(job[4]) + tonumber(job[5] or '0') then
   return {'exhausted'}
+end
+
+local limits = cjson.decode(ARGV[5] ~= '' and ARGV[5] or '{}')
+if not takePermit(KEYS[1], job[7] or jobIdOf(KEYS[1]), job[6], limitOf(limits, job[6]), tonumber(ARGV[6])) then
+  return {'held'}
 end
 
 redis.call('HSET', KEYS[1], 'status', 'processing', 'attempts', attempt, 'updatedAt', ARGV[2])

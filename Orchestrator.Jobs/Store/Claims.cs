@@ -56,4 +56,7 @@ public enum StartAttemptOutcome
 
     /// <summary>No attempt is left; dead-letter the job.</summary>
     Exhausted,
+
+    /// <summary>The job's tenant runs its <c>MaxConcurrency</c> jobs already: nothing started; ask again later.</summary>
+    Held,
 }

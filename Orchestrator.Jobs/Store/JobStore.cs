@@ -7,11 +7,14 @@ namespace Orchestrator.Jobs;
 /// <summary>
 /// Owns every Redis command of the job system. Multi-key changes are Lua scripts
 /// (<c>Scripts/*.lua</c>); every state transition is a compare-and-set on the expected state
-/// and, for workers, on the lease token.
+/// and, for workers, on the lease token. <paramref name="permits"/>: the tenants' concurrency limits
+/// the scripts that start attempts enforce (none unless given; the worker registers them).
 /// </summary>
-public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider timeProvider, RedisKeys? keys = null)
+public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider timeProvider, RedisKeys? keys = null, TenantPermits? permits = null)
 {
     private readonly RedisKeys _keys = keys ?? new RedisKeys();
+
+    private readonly TenantPermits _permits = permits ?? TenantPermits.None;
 
     private IDatabase Db => redis.GetDatabase();
 

@@ -76,8 +76,14 @@ internal sealed class JobExecution : IAttemptState, IDisposable
 
     public ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay)
     {
-        DeploymentWait += delay;
-        ResumeAttempt = true;
+        // A tenant hold came before the attempt started: the next run starts it (and it is the
+        // tenant's own backlog, not a deployment's wait, so it does not count against the bound).
+        if (!wait.BeforeAttempt)
+        {
+            DeploymentWait += delay;
+            ResumeAttempt = true;
+        }
+
         // Waiting is not calling: a shutdown now hands the job back instead of waiting with it.
         StopIfDraining();
         return ValueTask.CompletedTask;

@@ -41,6 +41,50 @@ local function leaveBacklog(job, tenant, now)
   end
 end
 
+-- [tenant permits] Tenants:{t}:MaxConcurrency: a tenant's jobs running an attempt hold one permit
+-- each, a member (the job id) of '<prefix>:tenant:<t>:permits' scored by lease expiry on Redis's
+-- clock (TIME), as the deployments' permits are. Taken by the script that moves the job to
+-- 'processing' (claim.lua, start-attempt.lua), renewed with the job's lease (renew.lua, for as long
+-- as the job's 'permit' field holds the lease, ms), returned by every script that ends the attempt
+-- (finish-attempt.lua, a claim that finds the worker lost, finalize). A dead worker's permits lapse
+-- with its leases. The member being the job id makes taking and returning idempotent.
+local function permitsOf(job, tenant)
+  return prefixOf(job) .. ':tenant:' .. (tenant or 'default') .. ':permits'
+end
+
+local function permitClock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Takes a permit for the job when its tenant has a limit (limit > 0); true when it may run.
+local function takePermit(job, jobId, tenant, limit, leaseMs)
+  if not limit or limit <= 0 then
+    return true
+  end
+  local permits, now = permitsOf(job, tenant), permitClock()
+  redis.call('ZREMRANGEBYSCORE', permits, '-inf', now)
+  if not redis.call('ZSCORE', permits, jobId) and redis.call('ZCARD', permits) >= limit then
+    return false
+  end
+  redis.call('ZADD', permits, now + leaseMs, jobId)
+  redis.call('PEXPIRE', permits, leaseMs * 2)
+  redis.call('HSET', job, 'permit', leaseMs)
+  return true
+end
+
+-- Returns the job's permit if it holds one (once: only the call that removes 'permit' gives it back).
+local function returnPermit(job, jobId, tenant)
+  if redis.call('TYPE', job).ok == 'hash' and redis.call('HDEL', job, 'permit') == 1 then
+    redis.call('ZREM', permitsOf(job, tenant), jobId)
+  end
+end
+
+-- A job's concurrency limit from a JSON object {tenant: MaxConcurrency} (only tenants with one).
+local function limitOf(limits, tenant)
+  return tonumber(limits[tenant or 'default'] or 0)
+end
+
 -- A job reached a final state. Its entry is done with; it expires after its retention (ms, 0 =
 -- kept); a failed job joins the dead letters, the global set and its tenant's own
 -- (deadLetters .. ':' .. tenant, same hash tag; a job stored before tenants existed belongs to
@@ -49,6 +93,7 @@ end
 local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now, tenant)
   ack(stream, group, entryId)
   leaveBacklog(job, tenant, now)
+  returnPermit(job, jobId, tenant)
   local tenantDeadLetters = deadLetters .. ':' .. (tenant or 'default')
   if failed then
     redis.call('ZADD', deadLetters, now, jobId)
