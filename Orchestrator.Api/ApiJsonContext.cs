@@ -21,6 +21,10 @@ namespace Orchestrator.Api;
 [JsonSerializable(typeof(JobResource))]
 [JsonSerializable(typeof(DeadLetterPageResource))]
 [JsonSerializable(typeof(ModelListResource))]
+[JsonSerializable(typeof(JobStatusEvent))]
+[JsonSerializable(typeof(JobDeltaEvent))]
+[JsonSerializable(typeof(RedriveRequest))]
+[JsonSerializable(typeof(RedriveResultResource))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -39,6 +39,21 @@ public sealed class ApiOptions : IValidatableObject
     [Range(1024, 256 * 1024 * 1024)]
     public int MaxDeadLetterPageBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// Most requests one API process holds open waiting on jobs: <c>GET /jobs/{id}?wait=</c>,
+    /// <c>GET /jobs/{id}/events</c> and a cancel waiting for its job to stop. One more gets 503 with
+    /// <c>Retry-After</c>. Each costs a few hundred bytes and no Redis connection (one subscription
+    /// serves them all). Default 20,000.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxConcurrentWaits { get; set; } = 20_000;
+
+    /// <summary>
+    /// How long <c>POST /jobs/{id}/cancel</c> of a processing job waits for its worker to stop it
+    /// before answering 202 (the job is then still processing; it becomes canceled shortly). Default 3 s.
+    /// </summary>
+    public TimeSpan CancelWait { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>How long an idempotency key is remembered. Default 24 h.</summary>
     public TimeSpan IdempotencyKeyTtl { get; set; } = TimeSpan.FromHours(24);
 
@@ -56,6 +71,11 @@ public sealed class ApiOptions : IValidatableObject
         if (JobRetention < TimeSpan.FromSeconds(1))
         {
             yield return new ValidationResult("Api:JobRetention must be at least 00:00:01.", [nameof(JobRetention)]);
+        }
+
+        if (CancelWait < TimeSpan.Zero || CancelWait > TimeSpan.FromSeconds(60))
+        {
+            yield return new ValidationResult("Api:CancelWait must be from 00:00:00 to 00:01:00.", [nameof(CancelWait)]);
         }
 
         if (MaxRequestBodySize < MaxPromptLength)

@@ -42,6 +42,8 @@ builder.Services.AddTenantQuotas();
 builder.Services.AddJobStore();
 builder.Services.AddModelCatalog();
 builder.Services.AddSingleton<SubmitWriter>();
+builder.Services.AddSingleton<JobNotifications>();
+builder.Services.AddHostedService(static services => services.GetRequiredService<JobNotifications>());
 builder.Services.AddSingleton<OrchestratorMetrics>();
 
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
@@ -102,6 +104,8 @@ if (app.Environment.IsDevelopment())
 
 app.MapDefaultEndpoints();
 app.MapJobsApi();
+app.MapJobEventsApi();
+app.MapJobControlApi();
 app.MapModelsApi();
 
 app.Run();

@@ -104,7 +104,7 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
             var checker = new InvariantChecker(options, history, cluster.ReportedCompletions);
             await using (var connection = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},abortConnect=false,syncTimeout=10000,asyncTimeout=10000"))
             {
-                var store = new JobStore(connection, time);
+                var store = new JobStore(connection);
                 results.AddRange(await checker.CheckServiceStateAsync(store, connection.GetDatabase()));
             }
 

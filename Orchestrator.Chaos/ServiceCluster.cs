@@ -68,11 +68,8 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
         ["Retry__BaseDelay"] = "00:00:00.200",
         ["Retry__MaxDelay"] = "00:00:02",
         ["Retry__AttemptTimeout"] = "00:00:10",
-        ["Logging__Console__FormatterName"] = "simple",
         // The per-job "completed" line (Debug) feeds the "no job completed twice" check.
         ["Logging__LogLevel__Orchestrator.Worker.Processing.JobProcessor"] = "Debug",
-        ["Logging__Console__FormatterOptions__SingleLine"] = "true",
-        ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
         ["OTEL_SDK_DISABLED"] = "true",
     };
 
@@ -227,7 +224,7 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
             var keys = new Orchestrator.Jobs.RedisKeys();
             await using var connection = await redis.ConnectAsync("abortConnect=false,connectTimeout=2000,asyncTimeout=5000");
             var db = connection.GetDatabase();
-            var store = new Orchestrator.Jobs.JobStore(connection, TimeProvider.System);
+            var store = new Orchestrator.Jobs.JobStore(connection);
             var pending = await db.StreamPendingMessagesAsync(keys.Stream, Orchestrator.Jobs.RedisKeys.ConsumerGroup, 1000, consumer);
             var held = new List<string>();
             foreach (var entry in pending)
@@ -266,13 +263,8 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
 
     // Only the log file keeps the output: a run's services write too much to hold in memory.
     private ChildProcess StartService(string name, string assembly, Dictionary<string, string> environment, Action<string>? onLine) =>
-        ChildProcess.Start(new ChildProcessOptions
+        ChildProcess.Start(ServiceProcess.Options(name, assembly, environment) with
         {
-            Name = name,
-            FileName = "dotnet",
-            Arguments = [assembly],
-            Environment = environment,
-            WorkingDirectory = Path.GetDirectoryName(assembly),
             LogPath = Path.Combine(logFolder, $"{name}.log"),
             OnLine = onLine,
             MaxBufferedChars = 0,

@@ -19,22 +19,12 @@ public sealed class ApiProcessFixture : IAsyncLifetime
     {
         _redis = await RedisServer.StartAsync(cancellationToken: TestContext.Current.CancellationToken);
         var assembly = ApiAssembly();
-        _api = ChildProcess.Start(new ChildProcessOptions
+        _api = ServiceProcess.Start("api", assembly, new Dictionary<string, string>
         {
-            Name = "api",
-            FileName = ChildProcess.DotnetHost,
-            Arguments = [assembly],
-            WorkingDirectory = Path.GetDirectoryName(assembly),
-            Environment = new Dictionary<string, string>
-            {
-                ["ConnectionStrings__redis"] = _redis.ConnectionString,
-                ["ASPNETCORE_URLS"] = Address.ToString().TrimEnd('/'),
-                ["Logging__LogLevel__Default"] = "Warning",
-                ["Tenants__readme__ApiKeys__0"] = ApiKey,
-            },
-            DropInherited = static key => key.StartsWith("ASPNETCORE_", StringComparison.Ordinal) || key.StartsWith("OTEL_", StringComparison.Ordinal)
-                || key.StartsWith("Api__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Auth__", StringComparison.OrdinalIgnoreCase) || key.StartsWith("Tenants__", StringComparison.OrdinalIgnoreCase) || key.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase),
+            ["ConnectionStrings:redis"] = _redis.ConnectionString,
+            ["ASPNETCORE_URLS"] = Address.ToString().TrimEnd('/'),
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Tenants:readme:ApiKeys:0"] = ApiKey,
         });
         using var probe = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(5) };
         await AsyncWait.WaitUntilAsync(async () =>

@@ -7,6 +7,8 @@ using Orchestrator.Worker;
 using Orchestrator.Worker.Llm;
 using Orchestrator.Worker.Processing;
 using Orchestrator.Worker.Resilience;
+using Orchestrator.Worker.Cancellation;
+using Orchestrator.Worker.Streaming;
 using StackExchange.Redis;
 
 // The worker is a web application only so that it can answer /health and /alive.
@@ -60,7 +62,9 @@ builder.Services.AddSingleton<SoloGate>();
 builder.Services.AddSingleton<OutcomeWriter>();
 builder.Services.AddSingleton<JobProcessor>();
 builder.Services.AddSingleton<BlockingRedisConnection>();
+builder.Services.AddSingleton<DeltaWriters>();
 builder.Services.AddHostedService<JobWorker>();
+builder.Services.AddHostedService<CancellationListener>();
 
 var app = builder.Build();
 

@@ -40,6 +40,13 @@ public sealed class WorkerOptions : IValidatableObject
     [Range(0, 65_535)]
     public int HealthPort { get; set; }
 
+    /// <summary>
+    /// How often text a provider streams during an attempt is written to the job's events (the
+    /// <c>delta</c> events of <c>GET /jobs/{id}/events</c>), batched: one Redis call per interval
+    /// per streaming job, and one when the call ends. 0 writes no deltas. Default 100 ms.
+    /// </summary>
+    public TimeSpan DeltaInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -51,6 +58,11 @@ public sealed class WorkerOptions : IValidatableObject
         if (ReclaimInterval < TimeSpan.FromMilliseconds(10) || ReclaimInterval > LeaseTimeout)
         {
             yield return new ValidationResult("Worker:ReclaimInterval must be from 10 ms up to Worker:LeaseTimeout.", [nameof(ReclaimInterval)]);
+        }
+
+        if (DeltaInterval != TimeSpan.Zero && (DeltaInterval < TimeSpan.FromMilliseconds(10) || DeltaInterval > TimeSpan.FromSeconds(10)))
+        {
+            yield return new ValidationResult("Worker:DeltaInterval must be 0 (no deltas) or from 10 ms to 10 s.", [nameof(DeltaInterval)]);
         }
 
         if (PollTimeout < TimeSpan.FromMilliseconds(10) || PollTimeout > TimeSpan.FromSeconds(10))

@@ -38,7 +38,9 @@ public static class JobsApi
 
         jobs.MapGet("/{jobId}", GetAsync)
             .WithName("GetJob")
-            .WithSummary("A job's status, result or error, and the history of its attempts (404 for another tenant's job, as for an unknown one).")
+            .WithSummary("A job's status, result or error, and the history of its attempts (404 for another tenant's job, as for an unknown one). " +
+                "With ?wait=<seconds> (at most 60) it answers as soon as the job is final, or with its current state when the wait ends.")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -63,7 +65,6 @@ public static class JobsApi
         IOptions<ApiOptions> apiOptions,
         IOptions<RetryOptions> retryOptions,
         IOptions<TenantQuotaOptions> quotaOptions,
-        TimeProvider timeProvider,
         OrchestratorMetrics metrics,
         ModelCatalog models,
         CancellationToken cancellationToken)
@@ -89,10 +90,6 @@ public static class JobsApi
         }
 
         var jobId = JobIds.New();
-        // Millisecond precision, as stored: the 202 body and later GETs show the same instant.
-        var createdAt = DateTimeOffset.FromUnixTimeMilliseconds(timeProvider.GetUtcNow().ToUnixTimeMilliseconds());
-        var response = JsonSerializer.Serialize(
-            new SubmitJobResponse(jobId, JobStatus.Queued, createdAt.UtcDateTime), ApiJsonContext.Default.SubmitJobResponse);
         var activity = Activity.Current;
         // The tenant policy guarantees a tenant claim (an admin key gets 403 before this runs).
         var tenant = context.User.TenantOf()!;
@@ -100,9 +97,9 @@ public static class JobsApi
         var traceState = activity?.TraceStateString is { Length: > 0 and <= JobLimits.MaxTraceStateLength } kept ? kept : null;
         // The job names the model it will get: the default is resolved now, not when a worker runs it.
         var stored = request.Model is null && !models.ServesAnyModel ? request with { Model = models.DefaultModel } : request;
-        var job = new NewJob(jobId, stored, createdAt, retryOptions.Value.MaxAttempts, options.JobRetention,
+        var job = new NewJob(jobId, stored, retryOptions.Value.MaxAttempts, options.JobRetention,
             activity?.Id, traceState) { Tenant = tenant, Quotas = quotaOptions.Value.For(tenant) };
-        var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl, response);
+        var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl);
 
         var submitted = await submissions.SubmitAsync(job, claim, activity);
         switch (submitted.Outcome)
@@ -126,24 +123,69 @@ public static class JobsApi
                 activity?.SetTag(OrchestratorTags.JobId, submitted.JobId);
                 context.Response.Headers["Idempotent-Replayed"] = "true";
                 metrics.IdempotentReplays.Add(1, tenantTag);
-                return Accepted(submitted.JobId, submitted.ReplayedResponseBody!);
+                return Accepted(submitted.JobId, submitted.ReplayedResponseBody ?? AcceptedBody(submitted));
             default:
                 activity?.SetTag(OrchestratorTags.IdempotentReplay, false);
                 activity?.SetTag(OrchestratorTags.JobId, jobId);
                 metrics.JobsSubmitted.Add(1, tenantTag);
-                return Accepted(jobId, response);
+                return Accepted(jobId, AcceptedBody(submitted));
         }
     }
 
-    internal static async Task<Results<Ok<JobResource>, ProblemHttpResult>> GetAsync(string jobId, JobStore store, ClaimsPrincipal user)
+    internal static async Task<Results<Ok<JobResource>, ProblemHttpResult>> GetAsync(
+        string jobId, string? wait, JobStore store, JobNotifications notifications, TimeProvider timeProvider, HttpContext context)
+    {
+        var timeout = TimeSpan.Zero;
+        if (wait is not null && !JobWaits.TryParse(wait, out timeout))
+        {
+            return TypedResults.Problem($"wait must be a number of seconds from 0 to {JobWaits.MaxWaitSeconds}.",
+                statusCode: StatusCodes.Status400BadRequest, title: "Invalid wait");
+        }
+
+        if (await VisibleJobAsync(jobId, store, context.User) is not { } job)
+        {
+            return JobNotFound();
+        }
+
+        if (timeout > TimeSpan.Zero && !JobStatus.IsTerminal(job.Status))
+        {
+            using var listener = notifications.Listen(jobId, finalOnly: true);
+            if (listener is null)
+            {
+                return TooManyWaits(context);
+            }
+
+            // Read again now that the listener is open: a job that became final between the first
+            // read and the listen would otherwise wait out the whole timeout.
+            job = await store.GetAsync(jobId) is { } again
+                ? await JobWaits.UntilFinalAsync(store, listener, again, timeout, timeProvider, context.RequestAborted) ?? job
+                : job;
+        }
+
+        return TypedResults.Ok(JobResource.From(job));
+    }
+
+    /// <summary>The job when it exists and the caller may see it (its tenant's key or an admin key); else null.</summary>
+    internal static async Task<Job?> VisibleJobAsync(string jobId, JobStore store, ClaimsPrincipal user)
     {
         var job = JobIds.IsWellFormed(jobId) ? await store.GetAsync(jobId) : null;
         // Another tenant's job is answered exactly as a job that does not exist: the answer must not
-        // tell a caller which ids exist. The detail does not echo the id (it is the raw path).
-        return job is null || !(user.IsAdmin() || job.Tenant == user.TenantOf())
-            ? TypedResults.Problem("No such job (job ids are 22 characters; finished jobs expire after Api:JobRetention).",
-                statusCode: StatusCodes.Status404NotFound, title: "Job not found")
-            : TypedResults.Ok(JobResource.From(job));
+        // tell a caller which ids exist.
+        return job is not null && (user.IsAdmin() || job.Tenant == user.TenantOf()) ? job : null;
+    }
+
+    /// <summary>The 404 of an unknown job (also for another tenant's). The detail does not echo the id (it is the raw path).</summary>
+    internal static ProblemHttpResult JobNotFound() =>
+        TypedResults.Problem("No such job (job ids are 22 characters; finished jobs expire after Api:JobRetention).",
+            statusCode: StatusCodes.Status404NotFound, title: "Job not found");
+
+    /// <summary>The 503 answered when <c>Api:MaxConcurrentWaits</c> requests already wait.</summary>
+    internal static ProblemHttpResult TooManyWaits(HttpContext context)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return TypedResults.Problem(
+            "This API process holds as many waiting requests as Api:MaxConcurrentWaits allows. Retry shortly, or read the job without wait.",
+            statusCode: StatusCodes.Status503ServiceUnavailable, title: "Too many waiting requests", type: "urn:orchestrator:problem:too-many-waits");
     }
 
     internal static async Task<Results<Ok<DeadLetterPageResource>, ProblemHttpResult>> ListDeadLettersAsync(
@@ -187,6 +229,11 @@ public static class JobsApi
     internal const int DeadLetterPageDefault = 50;
 
     private static IResult Accepted(string jobId, string body) => new AcceptedJson($"/jobs/{jobId}", body);
+
+    // Built from what submit.lua answered (the job and its creation time on Redis's clock, which a
+    // GET shows too), so a replay, built from the same answer, is byte for byte the first 202.
+    private static string AcceptedBody(SubmitResult submitted) => JsonSerializer.Serialize(
+        new SubmitJobResponse(submitted.JobId, JobStatus.Queued, submitted.CreatedAt.UtcDateTime), ApiJsonContext.Default.SubmitJobResponse);
 
     /// <summary>202 with a pre-serialised body, so a replay is byte for byte the first answer.</summary>
     private sealed class AcceptedJson(string location, string body) : IResult

@@ -121,13 +121,14 @@ internal static class OpenApiContract
             }
             else if (type == typeof(JobResource) && schema.Properties?["status"] is OpenApiSchema status)
             {
-                status.Enum = Values(JobStatus.Queued, JobStatus.Processing, JobStatus.Retrying, JobStatus.Completed, JobStatus.Failed);
+                status.Enum = Values(JobStatus.Queued, JobStatus.Processing, JobStatus.Retrying, JobStatus.Completed, JobStatus.Failed, JobStatus.Canceled);
             }
             else if (type == typeof(AttemptResource) && schema.Properties?["outcome"] is OpenApiSchema outcome)
             {
                 // Null while the attempt runs.
                 // (A JSON null is a null JsonNode; the model's annotation does not allow for it.)
-                outcome.Enum = [.. Values(AttemptOutcome.Succeeded, AttemptOutcome.TransientFailure, AttemptOutcome.PermanentFailure, AttemptOutcome.Timeout), null!];
+                outcome.Enum = [.. Values(AttemptOutcome.Succeeded, AttemptOutcome.TransientFailure, AttemptOutcome.PermanentFailure, AttemptOutcome.Timeout,
+                    AttemptOutcome.WorkerLost, AttemptOutcome.Canceled), null!];
             }
 
             return Task.CompletedTask;

@@ -31,7 +31,7 @@ internal sealed class BenchmarkContext(RedisServer redis, ConnectionMultiplexer 
     public RedisKeys Keys { get; } = new();
 
     /// <summary>The store the API and the worker use, so seeded jobs are exactly what <c>POST /jobs</c> creates.</summary>
-    public JobStore Store { get; } = new(connection, TimeProvider.System);
+    public JobStore Store { get; } = new(connection);
 
     public TextWriter Log { get; } = log;
 
@@ -105,7 +105,7 @@ internal sealed class BenchmarkContext(RedisServer redis, ConnectionMultiplexer 
             environment[name] = value;
         }
 
-        return ServiceProcess.Start(WorkerAssembly, WithOverrides(environment, WorkerOverridePrefix));
+        return BenchmarkProcess.Start(WorkerAssembly, WithOverrides(environment, WorkerOverridePrefix));
     }
 
     /// <summary>
@@ -146,12 +146,11 @@ internal sealed class BenchmarkContext(RedisServer redis, ConnectionMultiplexer 
         return ids;
     }
 
-    /// <summary>One job, exactly as the API would create it (createdAt stamped now, 5 attempts, 7 days' retention).</summary>
+    /// <summary>One job, exactly as the API would create it (createdAt stamped by Redis, 5 attempts, 7 days' retention).</summary>
     public async Task<string> SubmitOneAsync(IReadOnlyDictionary<string, string>? metadata = null)
     {
         var id = JobIds.New();
-        var createdAt = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        var job = new NewJob(id, new JobRequest($"benchmark prompt {id}", Metadata: metadata), createdAt, MaxAttempts: 5, TimeSpan.FromDays(7));
+        var job = new NewJob(id, new JobRequest($"benchmark prompt {id}", Metadata: metadata), MaxAttempts: 5, TimeSpan.FromDays(7));
         var result = await Store.SubmitAsync(job, idempotency: null);
         return result.JobId;
     }

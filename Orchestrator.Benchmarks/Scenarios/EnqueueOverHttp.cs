@@ -30,7 +30,7 @@ internal sealed class EnqueueOverHttp : IScenario
         await context.FlushAsync();
         var port = LoopbackPort.Next();
         ScenarioResult api;
-        await using (var server = ServiceProcess.Start(context.ApiAssembly, BenchmarkContext.WithOverrides(new Dictionary<string, string>
+        await using (var server = BenchmarkProcess.Start(context.ApiAssembly, BenchmarkContext.WithOverrides(new Dictionary<string, string>
         {
             ["ConnectionStrings__redis"] = context.Redis.ConnectionString,
             ["ASPNETCORE_URLS"] = Url(port),
@@ -60,7 +60,7 @@ internal sealed class EnqueueOverHttp : IScenario
                 environment[HttpFloor.RedisVariable] = redis;
             }
 
-            await using var floor = ServiceProcess.Start(typeof(HttpFloor).Assembly.Location, environment, HttpFloor.Argument);
+            await using var floor = BenchmarkProcess.Start(typeof(HttpFloor).Assembly.Location, environment, HttpFloor.Argument);
             results.Add(await MeasureAsync(context, floor, port, variant, "server_cpu_us_per_job"));
         }
 

@@ -14,21 +14,12 @@ public sealed class AuthOptionsStartupTests
     [Fact]
     public async Task Start_SameKeyForTwoTenants_Exits1NamingBothTenantsNotTheKey()
     {
-        await using var process = ChildProcess.Start(new ChildProcessOptions
+        await using var process = ServiceProcess.Start("api", ApiProcess.AssemblyPath, new Dictionary<string, string>
         {
-            Name = "api",
-            FileName = ChildProcess.DotnetHost,
-            Arguments = [ApiProcess.AssemblyPath],
-            Environment = new Dictionary<string, string>
-            {
-                ["ConnectionStrings__redis"] = "127.0.0.1:1",
-                ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
-                ["Tenants__tenant-a__ApiKeys__0"] = Key,
-                ["Tenants__tenant-b__ApiKeys__0"] = Key,
-            },
-            DropInherited = static name => name.StartsWith("ASPNETCORE_", StringComparison.Ordinal) || name.StartsWith("OTEL_", StringComparison.Ordinal)
-                || name.StartsWith("Auth__", StringComparison.OrdinalIgnoreCase) || name.StartsWith("Tenants__", StringComparison.OrdinalIgnoreCase),
-            WorkingDirectory = Path.GetDirectoryName(ApiProcess.AssemblyPath),
+            ["ConnectionStrings:redis"] = "127.0.0.1:1",
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            ["Tenants:tenant-a:ApiKeys:0"] = Key,
+            ["Tenants:tenant-b:ApiKeys:0"] = Key,
         });
 
         Assert.True(await process.WaitForExitAsync(ExitTimeout, TestContext.Current.CancellationToken), $"the API did not exit: {process.Tail()}");

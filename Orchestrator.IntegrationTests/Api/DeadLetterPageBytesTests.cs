@@ -34,7 +34,7 @@ public sealed class DeadLetterPageBytesTests(DeadLetterPageBytesTests.SmallPages
             jobIds.Add(json.RootElement.GetProperty("jobId").GetString()!);
         }
 
-        await using (var worker = await TestWorker.StartAsync(api, TimeProvider.System))
+        await using (var worker = await TestWorker.StartAsync(api))
         {
             foreach (var (lease, attempt) in await worker.StartAttemptsAsync(jobIds.Count))
             {

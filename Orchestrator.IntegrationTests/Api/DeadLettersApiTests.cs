@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Jobs;
 using Orchestrator.IntegrationTests.Jobs;
 
@@ -35,11 +34,10 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
     public async Task List_DeadLetteredJobs_NewestFirstWithTheFailedJobResource()
     {
         using var client = api.CreateApiClient();
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var jobIds = await SubmitAsync(client, 3);
 
-        // One millisecond apart, in submission order: the last one failed is the newest.
-        var failedOrder = await DeadLetterAsync(time, jobIds, sameInstantGroupSize: 1);
+        // At least one millisecond apart, in submission order: the last one failed is the newest.
+        var failedOrder = await DeadLetterAsync(jobIds, sameInstantGroupSize: 1);
 
         using var response = await ApiFactory.GetAsync(client, "/dead-letters");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -68,11 +66,10 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
     public async Task List_PagedWithLimitAndCursor_ReturnsEveryJobExactlyOnceNewestFirst(int limit)
     {
         using var client = api.CreateApiClient();
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var jobIds = await SubmitAsync(client, 11);
 
         // Groups of three fail at the same instant: paging must also split ties on the score.
-        await DeadLetterAsync(time, jobIds, sameInstantGroupSize: 3);
+        await DeadLetterAsync(jobIds, sameInstantGroupSize: 3);
         var expected = await ExpectedNewestFirstAsync();
         Assert.Equal(jobIds.Order(StringComparer.Ordinal), expected.Order(StringComparer.Ordinal));
 
@@ -161,24 +158,22 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
     }
 
     /// <summary>
-    /// Fails every job for good the way a worker does, the clock moving 1 ms after every
-    /// <paramref name="sameInstantGroupSize"/> jobs; returns the job ids in the order they failed.
+    /// Fails every job for good the way a worker does, <paramref name="sameInstantGroupSize"/> jobs
+    /// per script call (so at one instant of Redis's clock, which stamps them), each group at a later
+    /// millisecond than the one before; returns the job ids in the order they failed.
     /// </summary>
-    private async Task<List<string>> DeadLetterAsync(FakeTimeProvider time, IReadOnlyCollection<string> jobIds, int sameInstantGroupSize)
+    private async Task<List<string>> DeadLetterAsync(IReadOnlyCollection<string> jobIds, int sameInstantGroupSize)
     {
-        await using var worker = await TestWorker.StartAsync(api, time);
+        await using var worker = await TestWorker.StartAsync(api);
         var started = await worker.StartAttemptsAsync(jobIds.Count);
         Assert.Equal(jobIds.Order(StringComparer.Ordinal), started.Select(s => s.Lease.JobId).Order(StringComparer.Ordinal));
 
         var failed = new List<string>();
-        foreach (var (lease, attempt) in started)
+        foreach (var group in started.Chunk(sameInstantGroupSize))
         {
-            await worker.FailAsync(lease, attempt);
-            failed.Add(lease.JobId);
-            if (failed.Count % sameInstantGroupSize == 0)
-            {
-                time.Advance(TimeSpan.FromMilliseconds(1));
-            }
+            var instant = await worker.FailTogetherAsync(group);
+            failed.AddRange(group.Select(s => s.Lease.JobId));
+            await RedisClock.WaitPastAsync(api.Redis.GetDatabase(), instant);
         }
 
         return failed;

@@ -31,7 +31,7 @@ public sealed class SubmitWriterTests
         // Every tenth request carries the same key and the same request: the first of them creates
         // the job, the others are replays, whichever round trip they share.
         var jobs = Enumerable.Range(0, Submissions).Select(i => NewJob(i % KeyedEvery == 0 ? "keyed" : $"prompt {i}")).ToArray();
-        var claims = jobs.Select((_, i) => i % KeyedEvery == 0 ? new IdempotencyClaim(key, "fingerprint", TimeSpan.FromHours(1), "{}") : null).ToArray();
+        var claims = jobs.Select((_, i) => i % KeyedEvery == 0 ? new IdempotencyClaim(key, "fingerprint", TimeSpan.FromHours(1)) : null).ToArray();
         // Unstarted spans: they only collect the batch-size tag the writer sets.
         var spans = jobs.Select(j => new Activity("POST /jobs " + j.Id)).ToArray();
         var results = await Task.WhenAll(jobs.Select((job, i) => writer.SubmitAsync(job, claims[i], spans[i]))).Bounded();
@@ -39,10 +39,12 @@ public sealed class SubmitWriterTests
         var keyedJobId = jobs[0].Id;
         for (var i = 0; i < Submissions; i++)
         {
+            // A replay answers with the first submission's job and creation time (Redis's clock).
             var expected = i % KeyedEvery != 0
-                ? new SubmitResult(SubmitOutcome.Created, jobs[i].Id)
-                : i == 0 ? new SubmitResult(SubmitOutcome.Created, keyedJobId) : new SubmitResult(SubmitOutcome.Replayed, keyedJobId, "{}");
+                ? new SubmitResult(SubmitOutcome.Created, jobs[i].Id, results[i].CreatedAt)
+                : i == 0 ? new SubmitResult(SubmitOutcome.Created, keyedJobId, results[0].CreatedAt) : new SubmitResult(SubmitOutcome.Replayed, keyedJobId, results[0].CreatedAt);
             Assert.Equal(expected, results[i]);
+            Assert.NotEqual(default, results[i].CreatedAt);
         }
 
         // What Redis holds agrees: one job and one stream entry per created result, none for a replay.
@@ -77,7 +79,7 @@ public sealed class SubmitWriterTests
         options.AbortOnConnectFail = false;
         options.BacklogPolicy = BacklogPolicy.FailFast;
         await using var connection = await ConnectionMultiplexer.ConnectAsync(options).Bounded();
-        var writer = new SubmitWriter(new JobStore(connection, TimeProvider.System), Options.Create(new ApiOptions()));
+        var writer = new SubmitWriter(new JobStore(connection), Options.Create(new ApiOptions()));
         Assert.Equal(SubmitOutcome.Created, (await writer.SubmitAsync(NewJob("before"), null, null).Bounded()).Outcome);
 
         await harness.Redis.StopAsync(TestContext.Current.CancellationToken).Bounded();
@@ -108,7 +110,7 @@ public sealed class SubmitWriterTests
         var jobs = Enumerable.Range(0, count).Select(i => NewJob($"prompt {i}")).ToArray();
         var spans = jobs.Select(j => new Activity("POST /jobs " + j.Id)).ToArray();
         var submissions = jobs.Select((job, i) => writer.SubmitAsync(
-            job, i == broken ? new IdempotencyClaim("broken", "fingerprint", TimeSpan.FromHours(1), "{}") : null, spans[i])).ToArray();
+            job, i == broken ? new IdempotencyClaim("broken", "fingerprint", TimeSpan.FromHours(1)) : null, spans[i])).ToArray();
         var outcomes = await Task.WhenAll(submissions.Select(async t => await Record.ExceptionAsync(() => t))).Bounded();
 
         Assert.IsType<RedisServerException>(outcomes[broken]);
@@ -118,7 +120,8 @@ public sealed class SubmitWriterTests
             if (i != broken)
             {
                 Assert.Null(outcomes[i]);
-                Assert.Equal(new SubmitResult(SubmitOutcome.Created, jobs[i].Id), await submissions[i]);
+                var submitted = await submissions[i];
+                Assert.Equal((SubmitOutcome.Created, jobs[i].Id), (submitted.Outcome, submitted.JobId));
                 Assert.Equal(JobStatus.Queued, (await harness.GetAsync(jobs[i].Id)).Status);
             }
         }

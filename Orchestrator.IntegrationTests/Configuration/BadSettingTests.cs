@@ -22,19 +22,11 @@ public sealed class BadSettingTests
     public async Task Start_WithBadSetting_PrintsOneLineNamingTheKeyAndExits1(string service, string key, string value, string expected)
     {
         var assembly = WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", service, StringComparison.Ordinal);
-        await using var process = ChildProcess.Start(new ChildProcessOptions
+        await using var process = ServiceProcess.Start(service, assembly, new Dictionary<string, string>
         {
-            Name = service,
-            FileName = ChildProcess.DotnetHost,
-            Arguments = [assembly],
-            Environment = new Dictionary<string, string>
-            {
-                ["ConnectionStrings__redis"] = "127.0.0.1:1",
-                ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
-                [key.Replace(":", "__", StringComparison.Ordinal)] = value,
-            },
-            DropInherited = static name => name.StartsWith("ASPNETCORE_", StringComparison.Ordinal) || name.StartsWith("OTEL_", StringComparison.Ordinal),
-            WorkingDirectory = Path.GetDirectoryName(assembly),
+            ["ConnectionStrings:redis"] = "127.0.0.1:1",
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            [key] = value,
         });
 
         Assert.True(await process.WaitForExitAsync(ExitTimeout, TestContext.Current.CancellationToken), $"{service} did not exit: {process.Tail()}");

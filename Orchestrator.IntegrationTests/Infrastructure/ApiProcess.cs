@@ -41,37 +41,18 @@ public sealed class ApiProcess : IAsyncDisposable
         var address = new Uri($"http://127.0.0.1:{LoopbackPort.Next().ToString(CultureInfo.InvariantCulture)}");
         var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["ConnectionStrings__redis"] = redisConnectionString,
+            ["ConnectionStrings:redis"] = redisConnectionString,
             ["ASPNETCORE_URLS"] = address.ToString().TrimEnd('/'),
             ["DOTNET_ENVIRONMENT"] = "Production",
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
-            ["Logging__LogLevel__Default"] = "Warning",
-            ["Logging__Console__FormatterName"] = "simple",
-            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
-            ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
+            ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (key, value) in settings)
         {
-            environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+            environment[key] = value;
         }
 
-        var process = ChildProcess.Start(new ChildProcessOptions
-        {
-            Name = name,
-            FileName = ChildProcess.DotnetHost,
-            Arguments = [AssemblyPath],
-            Environment = environment,
-            // Nothing from the test host's environment may redirect or reconfigure the API.
-            DropInherited = static key => key.StartsWith("OTEL_", StringComparison.Ordinal)
-                || key.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Api__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Auth__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Tenants__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Redis__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Retry__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("ASPNETCORE_", StringComparison.Ordinal),
-            WorkingDirectory = Path.GetDirectoryName(AssemblyPath),
-        });
+        var process = ServiceProcess.Start(name, AssemblyPath, environment);
         var api = new ApiProcess(process, address);
         try
         {

@@ -24,7 +24,7 @@ internal sealed class ClusterHarness : IAsyncDisposable
     {
         Cluster = cluster;
         Connection = connection;
-        Store = new JobStore(connection, TimeProvider.System);
+        Store = new JobStore(connection);
     }
 
     public RedisCluster Cluster { get; }

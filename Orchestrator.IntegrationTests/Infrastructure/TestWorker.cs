@@ -20,13 +20,13 @@ internal sealed class TestWorker : IAsyncDisposable
         _blocking = blocking;
     }
 
-    /// <summary>The worker's store, on the test's connection and clock.</summary>
+    /// <summary>The worker's store, on the test's connection.</summary>
     public JobStore Store { get; }
 
     /// <summary>Joins the consumer group of the API's Redis, with its own connection for the blocking read.</summary>
-    public static async Task<TestWorker> StartAsync(ApiFactory api, TimeProvider time)
+    public static async Task<TestWorker> StartAsync(ApiFactory api)
     {
-        var store = new JobStore(api.Redis, time);
+        var store = new JobStore(api.Redis);
         await store.EnsureConsumerGroupAsync().WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         var blocking = await ConnectionMultiplexer.ConnectAsync(api.RedisServer.ConnectionString).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         return new TestWorker(store, blocking);
@@ -56,6 +56,21 @@ internal sealed class TestWorker : IAsyncDisposable
     public async Task FailAsync(JobLease lease, int attempt) =>
         Assert.True(await Store.FailAsync(lease, attempt, AttemptOutcome.PermanentFailure,
             new JobError(AttemptOutcome.PermanentFailure, "The test worker failed the job for good.")).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+
+    /// <summary>
+    /// Records a permanent failure of every job given in one script call: they are dead-lettered at
+    /// the same instant (one reading of Redis's clock), which that instant is returned.
+    /// </summary>
+    public async Task<DateTimeOffset> FailTogetherAsync(IReadOnlyList<(JobLease Lease, int Attempt)> started)
+    {
+        var error = new JobError(AttemptOutcome.PermanentFailure, "The test worker failed the job for good.");
+        var recorded = await Store.FinishAttemptsAsync([.. started.Select(s => AttemptFinish.Failed(s.Lease, s.Attempt, AttemptOutcome.PermanentFailure, error))])
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        Assert.All(recorded, Assert.True);
+        var score = await _blocking.GetDatabase().SortedSetScoreAsync(new RedisKeys().DeadLetters, started[0].Lease.JobId)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        return DateTimeOffset.FromUnixTimeMilliseconds((long)score!.Value);
+    }
 
     public ValueTask DisposeAsync() => _blocking.DisposeAsync();
 }

@@ -19,7 +19,7 @@ internal sealed class WorkerHarness : IAsyncDisposable
     {
         Redis = redis;
         Connection = connection;
-        Store = new JobStore(connection, TimeProvider.System);
+        Store = new JobStore(connection);
     }
 
     public RedisServer Redis { get; }
@@ -73,9 +73,9 @@ internal sealed class WorkerHarness : IAsyncDisposable
         return result.JobId;
     }
 
-    /// <summary>A new job as the API would create it now (the store's clock is the system's).</summary>
+    /// <summary>A new job as the API would create it (submit.lua stamps its creation time).</summary>
     public static NewJob NewJob(string prompt, int maxAttempts, IReadOnlyDictionary<string, string>? metadata = null) =>
-        new(JobIds.New(), new JobRequest(prompt, Metadata: metadata), TimeProvider.System.GetUtcNow(), maxAttempts, TimeSpan.FromDays(1));
+        new(JobIds.New(), new JobRequest(prompt, Metadata: metadata), maxAttempts, TimeSpan.FromDays(1));
 
     /// <summary>Submits <paramref name="count"/> jobs concurrently.</summary>
     public async Task<IReadOnlyList<string>> SubmitManyAsync(int count, int maxAttempts, Func<int, IReadOnlyDictionary<string, string>?>? metadata = null) =>

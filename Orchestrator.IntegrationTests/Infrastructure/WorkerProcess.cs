@@ -55,42 +55,22 @@ public sealed partial class WorkerProcess : IAsyncDisposable
     {
         var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["ConnectionStrings__redis"] = redisConnectionString,
+            ["ConnectionStrings:redis"] = redisConnectionString,
             ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
             ["DOTNET_ENVIRONMENT"] = "Development",
             ["ASPNETCORE_ENVIRONMENT"] = "Development",
             // The Redis client logs every connection step at Information; keep the worker's own lines readable.
-            ["Logging__LogLevel__StackExchange.Redis"] = "Warning",
+            ["Logging:LogLevel:StackExchange.Redis"] = "Warning",
             // The per-job "completed" line (Debug) is how these tests see which worker finished a job.
-            ["Logging__LogLevel__Orchestrator.Worker.Processing.JobProcessor"] = "Debug",
-            ["Logging__Console__FormatterName"] = "simple",
-            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
-            ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
+            ["Logging:LogLevel:Orchestrator.Worker.Processing.JobProcessor"] = "Debug",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
-            environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+            environment[key] = value;
         }
 
         var worker = new WorkerProcess();
-        worker._process = ChildProcess.Start(new ChildProcessOptions
-        {
-            Name = name,
-            FileName = ChildProcess.DotnetHost,
-            Arguments = [WorkerAssemblyPath],
-            Environment = environment,
-            // Nothing from the test host's environment may redirect the worker (an OTLP endpoint, a
-            // developer's ConnectionStrings__redis, another section's settings).
-            DropInherited = static key => key.StartsWith("OTEL_", StringComparison.Ordinal)
-                || key.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Worker__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Retry__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Simulator__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("Llm__", StringComparison.OrdinalIgnoreCase)
-                || key.StartsWith("ASPNETCORE_", StringComparison.Ordinal),
-            WorkingDirectory = Path.GetDirectoryName(WorkerAssemblyPath),
-            OnLine = worker.OnLine,
-        });
+        worker._process = ChildProcess.Start(ServiceProcess.Options(name, WorkerAssemblyPath, environment) with { OnLine = worker.OnLine });
         return worker;
     }
 

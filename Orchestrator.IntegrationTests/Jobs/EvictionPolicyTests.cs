@@ -30,19 +30,10 @@ public sealed class EvictionPolicyTests
         var assembly = service == "api"
             ? WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", "Orchestrator.Api", StringComparison.Ordinal)
             : WorkerProcess.WorkerAssemblyPath;
-        await using var process = ChildProcess.Start(new ChildProcessOptions
+        await using var process = ServiceProcess.Start(service, assembly, new Dictionary<string, string>
         {
-            Name = service,
-            FileName = ChildProcess.DotnetHost,
-            Arguments = [assembly],
-            WorkingDirectory = Path.GetDirectoryName(assembly),
-            Environment = new Dictionary<string, string>
-            {
-                ["ConnectionStrings__redis"] = redis.ConnectionString,
-                ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
-            },
-            DropInherited = static key => key.StartsWith("OTEL_", StringComparison.Ordinal)
-                || key.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase),
+            ["ConnectionStrings:redis"] = redis.ConnectionString,
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
         });
 
         Assert.True(await process.WaitForExitAsync(ExitTimeout, TestContext.Current.CancellationToken),
@@ -68,7 +59,7 @@ public sealed class EvictionPolicyTests
         }, TestContext.Current.CancellationToken);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var logger = new FakeLogger<EvictionPolicyGuard>();
-        var guard = new EvictionPolicyGuard(new JobStore(connection, TimeProvider.System), connection, new Lifetime(), logger);
+        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new Lifetime(), logger);
 
         Assert.False(await guard.CheckAtStartAsync());
         Assert.Contains("'volatile-lru'", logger.LatestRecord.Message, StringComparison.Ordinal);
@@ -84,7 +75,7 @@ public sealed class EvictionPolicyTests
         }, TestContext.Current.CancellationToken);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var logger = new FakeLogger<EvictionPolicyGuard>();
-        var guard = new EvictionPolicyGuard(new JobStore(connection, TimeProvider.System), connection, new Lifetime(), logger);
+        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new Lifetime(), logger);
 
         Assert.True(await guard.CheckAtStartAsync());
         Assert.Equal(LogLevel.Warning, logger.LatestRecord.Level);
@@ -97,7 +88,7 @@ public sealed class EvictionPolicyTests
         await using var redis = await RedisServer.StartAsync(cancellationToken: TestContext.Current.CancellationToken);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var logger = new FakeLogger<EvictionPolicyGuard>();
-        var guard = new EvictionPolicyGuard(new JobStore(connection, TimeProvider.System), connection, new Lifetime(), logger);
+        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new Lifetime(), logger);
 
         Assert.True(await guard.CheckAtStartAsync());
         Assert.Empty(logger.Collector.GetSnapshot());

@@ -69,7 +69,7 @@ internal static class ProviderSetup
     /// <summary>Submits one job asking for <paramref name="request"/>, as the API would store it.</summary>
     public static async Task<string> SubmitAsync(WorkerHarness harness, JobRequest request, int maxAttempts = 3)
     {
-        var job = new NewJob(JobIds.New(), request, TimeProvider.System.GetUtcNow(), maxAttempts, TimeSpan.FromDays(1));
+        var job = new NewJob(JobIds.New(), request, maxAttempts, TimeSpan.FromDays(1));
         var result = await harness.Store.SubmitAsync(job, idempotency: null).WaitAsync(WorkerHarness.CommandTimeout, TestContext.Current.CancellationToken);
         Assert.Equal(SubmitOutcome.Created, result.Outcome);
         return result.JobId;

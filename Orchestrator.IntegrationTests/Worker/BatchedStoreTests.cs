@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Jobs;
 using StackExchange.Redis;
 
@@ -131,10 +130,8 @@ public sealed class BatchedStoreTests
         Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(staleTakeover.Lease, 2, alone: true).Bounded());
         var staleBefore = await RawAsync(harness, stale.JobId);
 
-        // The batch is recorded on a fixed clock, so every time it writes is known exactly.
-        var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
-        var now = time.GetUtcNow();
-        var finisher = new JobStore(harness.Connection, time);
+        // The batch is stamped with one reading of Redis's clock, taken between these two.
+        var before = await RedisClock.NowAsync(harness.Db);
         var retryDelay = TimeSpan.FromSeconds(7);
         var transient = new JobError("transient", "overloaded");
         var permanent = new JobError("invalid-request", "prompt rejected");
@@ -146,8 +143,9 @@ public sealed class BatchedStoreTests
             AttemptFinish.Failed(fail, 1, AttemptOutcome.PermanentFailure, permanent),
         ];
         var scriptCallsBefore = await ScriptCalls.CountAsync(harness.Db);
-        var recorded = await finisher.FinishAttemptsAsync(batch).Bounded();
+        var recorded = await store.FinishAttemptsAsync(batch).Bounded();
         var scriptCalls = await ScriptCalls.CountAsync(harness.Db) - scriptCallsBefore;
+        var after = await RedisClock.NowAsync(harness.Db);
 
         Assert.Equal(1, scriptCalls);
         Assert.Equal([true, false, true, true], recorded);
@@ -158,7 +156,8 @@ public sealed class BatchedStoreTests
         var completed = await harness.GetAsync(complete.JobId);
         Assert.Equal(JobStatus.Completed, completed.Status);
         Assert.Equal(Result, completed.Result);
-        Assert.Equal(now, completed.CompletedAt);
+        var now = completed.CompletedAt!.Value;
+        Assert.InRange(now, before, after);
         var completedAttempt = Assert.Single(completed.History);
         Assert.Equal(AttemptOutcome.Succeeded, completedAttempt.Outcome);
         Assert.Equal(now, completedAttempt.EndedAt);

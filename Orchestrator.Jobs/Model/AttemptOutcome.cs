@@ -17,4 +17,7 @@ public static class AttemptOutcome
 
     /// <summary>The worker running the attempt died or lost its lease before recording an outcome.</summary>
     public const string WorkerLost = "worker-lost";
+
+    /// <summary>A client canceled the job while the attempt ran: the LLM call was aborted.</summary>
+    public const string Canceled = "canceled";
 }

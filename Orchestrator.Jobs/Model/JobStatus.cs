@@ -18,6 +18,9 @@ public static class JobStatus
     /// <summary>Terminal: attempts exhausted or a permanent error; the job is dead-lettered.</summary>
     public const string Failed = "failed";
 
+    /// <summary>Terminal: a client canceled the job (<c>POST /jobs/{id}/cancel</c>); not a dead letter.</summary>
+    public const string Canceled = "canceled";
+
     /// <summary>Whether <paramref name="status"/> is a final state.</summary>
-    public static bool IsTerminal(string status) => status is Completed or Failed;
+    public static bool IsTerminal(string status) => status is Completed or Failed or Canceled;
 }

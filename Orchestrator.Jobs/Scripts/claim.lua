@@ -10,11 +10,12 @@
   KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
 
   ARGV[1]  consumer group      ARGV[2]  consumer name
-  ARGV[3]  now, Unix ms
-  ARGV[4]  '1' to start the next attempt too, when the job may start now; '' claim only
-  ARGV[5]  max crashes (Worker:MaxCrashes): crashes while running alone before 'poison-job'
-  ARGV[6]  tenants' concurrency limits, JSON {tenant: MaxConcurrency} ('' or {} = none)
-  ARGV[5 + 2i], ARGV[6 + 2i]   job i's stream entry id and new lease token
+  ARGV[3]  '1' to start the next attempt too, when the job may start now; '' claim only
+  ARGV[4]  max crashes (Worker:MaxCrashes): crashes while running alone before 'poison-job'
+  ARGV[5]  tenants' concurrency limits, JSON {tenant: MaxConcurrency} ('' or {} = none)
+  ARGV[4 + 2i], ARGV[5 + 2i]   job i's stream entry id and new lease token
+
+  Times (nextAttemptAt, startedAt, …) are Redis's own (TIME), not the caller's.
 
   The attempt budget is the job's own maxAttempts, fixed when it was submitted. Starting here does
   what start-attempt.lua does, in the same round trip: the attempt is recorded durably before the
@@ -47,12 +48,13 @@
                               or 0 when none; then the job hash as this claim left it (HGETALL shape)
 ]]
 local stream, deadLetters = KEYS[1], KEYS[2]
-local group, consumer, now = ARGV[1], ARGV[2], ARGV[3]
-local startNow = ARGV[4] == '1'
-local maxCrashes = tonumber(ARGV[5])
-local limits = cjson.decode(ARGV[6] ~= '' and ARGV[6] or '{}')
-
+--@include clock
 --@include job
+
+local group, consumer, now = ARGV[1], ARGV[2], nowMs()
+local startNow = ARGV[3] == '1'
+local maxCrashes = tonumber(ARGV[4])
+local limits = cjson.decode(ARGV[5] ~= '' and ARGV[5] or '{}')
 
 local function hashReply(job, started)
   local reply = {'ok', started}
@@ -74,11 +76,12 @@ local function claim(job, history, entryId, token)
     -- This very claim applied already; its reply was lost.
     if f.claimReply == 'dead-lettered' then return {'dead-lettered'} end
     if f.claimReply == 'corrupt' then return {'corrupt', cjson.decode(f.error).message} end
+    if f.claimReply == 'terminal' then return {'terminal'} end
     return hashReply(job, tonumber(f.claimReply))
   end
 
   local status = f.status
-  if status == 'completed' or status == 'failed' then
+  if status == 'completed' or status == 'failed' or status == 'canceled' then
     ack(stream, group, entryId)
     return {'terminal'}
   end
@@ -129,6 +132,15 @@ local function claim(job, history, entryId, token)
     returnPermit(job, f.id or jobIdOf(job), f.tenant)
   end
 
+  if f.cancelRequested == '1' then
+    -- Canceled while its worker was lost (cancel.lua flags a processing job): no further attempt.
+    put('status', 'canceled', 'completedAt', now, 'updatedAt', now, 'claimReply', 'terminal')
+    redis.call('HSET', job, unpack(writes))
+    redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
+    finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, false, now, f.tenant)
+    return {'terminal'}
+  end
+
   local deadError
   local budget = maxAttempts + sharedLosses
   if crashes >= maxCrashes then
@@ -167,14 +179,17 @@ local function claim(job, history, entryId, token)
   if started > 0 then
     if nextAttemptAt then redis.call('HDEL', job, 'nextAttemptAt') end
     redis.call('RPUSH', history, cjson.encode({attempt = started, startedAt = tonumber(now)}))
+    emitStatus(job, 'processing', started, now)
+  elseif lastAttemptLost then
+    emitStatus(job, 'retrying', attempts, now)
   end
   return hashReply(job, started)
 end
 
 local replies = {}
 for i = 1, (#KEYS - 2) / 2 do
-  local job, history, entryId = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[5 + 2 * i]
-  local token = ARGV[6 + 2 * i]
+  local job, history, entryId = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[4 + 2 * i]
+  local token = ARGV[5 + 2 * i]
   replies[i] = isolated(stream, group, deadLetters, job, history, entryId, now, claim, job, history, entryId, token)
   if replies[i][1] == 'corrupt' and redis.call('TYPE', job).ok == 'hash' then
     -- Remembered, so that this claim sent again answers the same.

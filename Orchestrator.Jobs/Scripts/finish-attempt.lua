@@ -9,26 +9,33 @@
                                set is KEYS[2] .. ':' .. tenant (same hash tag), written beside it
   KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
 
-  ARGV[1]  consumer group      ARGV[2]  now, Unix ms
-  ARGV[3 + 8(i-1)] … ARGV[10 + 8(i-1)]   job i's eight values:
+  ARGV[1]  consumer group
+  ARGV[2 + 8(i-1)] … ARGV[9 + 8(i-1)]   job i's eight values:
     lease token, attempt number, attempt outcome (succeeded, transient-failure, …),
-    next status (completed | retrying | failed), stream entry id, result JSON or '',
+    next status (completed | retrying | failed | canceled), stream entry id, result JSON or '',
     error JSON or '', retry delay ms or ''
+
+  Times (endedAt, completedAt, nextAttemptAt = now + retry delay, …) are Redis's own (TIME).
 
   Re-sent: the call is identified by lease token, attempt, outcome and next status, kept in
   lastFinish, and carries the same result or error. One that already applied answers 1 again and
   changes nothing (its result stays stored); any other call for the same attempt is stale (0).
 
+  Cancellation (issue 19): 'canceled' is recorded only for a job whose cancel was requested
+  (cancelRequested, set by cancel.lua); such a job that an attempt would leave 'retrying' becomes
+  'canceled' instead (no further attempt). 'completed' and 'failed' stand as sent.
+
   Returns one reply per job, in order: 1 when recorded, 0 when the caller's lease or attempt is
   stale, {'corrupt', why} when the job was set aside.
 ]]
 local stream, deadLetters = KEYS[1], KEYS[2]
-local group, now = ARGV[1], ARGV[2]
-
+--@include clock
 --@include job
 
+local group, now = ARGV[1], nowMs()
+
 local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay)
-  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant')
+  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant', 'cancelRequested')
   local identity = token .. ':' .. attempt .. ':' .. outcome .. ':' .. nextStatus
   if fields[6] == identity then
     -- The same call again only if it carries the same result or error; another one is stale.
@@ -36,6 +43,10 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     return same and 1 or 0
   end
   if fields[1] ~= token or fields[2] ~= 'processing' or fields[3] ~= attempt then
+    return 0
+  end
+  local canceling = fields[10] == '1'
+  if nextStatus == 'canceled' and not canceling then
     return 0
   end
 
@@ -57,7 +68,8 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   redis.call('HDEL', job, 'suspect')
   returnPermit(job, fields[5] or jobIdOf(job), fields[9])
 
-  if nextStatus == 'retrying' then
+  if nextStatus == 'retrying' and not canceling then
+    emitStatus(job, 'retrying', attempt, now)
     redis.call('HSET', job, 'status', 'retrying', 'nextAttemptAt', string.format('%d', tonumber(now) + tonumber(retryDelay)),
       'error', err, 'updatedAt', now, 'lastFinish', identity)
     return 1
@@ -66,6 +78,9 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   if nextStatus == 'completed' then
     redis.call('HSET', job, 'status', 'completed', 'result', result, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
     redis.call('HDEL', job, 'error', 'nextAttemptAt', 'lease', 'leaseOwner')
+  elseif nextStatus == 'retrying' or nextStatus == 'canceled' then
+    redis.call('HSET', job, 'status', 'canceled', 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
+    redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner')
   else
     redis.call('HSET', job, 'status', 'failed', 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
     redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner')
@@ -76,7 +91,7 @@ end
 
 local replies = {}
 for i = 1, (#KEYS - 2) / 2 do
-  local a = 3 + 8 * (i - 1)
+  local a = 2 + 8 * (i - 1)
   local job, history = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
   replies[i] = isolated(stream, group, deadLetters, job, history, ARGV[a + 4], now, finish, job, history,
     ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])

@@ -5,18 +5,18 @@
 
   KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set
   KEYS[3]  job hash            KEYS[4]  job history list
-  ARGV[1]  consumer group      ARGV[2]  now, Unix ms
-  ARGV[3]  lease token         ARGV[4]  stream entry id
-  ARGV[5]  why, for the job's error message
+  ARGV[1]  consumer group      ARGV[2]  lease token
+  ARGV[3]  stream entry id     ARGV[4]  why, for the job's error message
 
   Returns  1 when set aside, 0 when the caller no longer held the lease.
 ]]
 local stream, deadLetters = KEYS[1], KEYS[2]
 
+--@include clock
 --@include job
 
-if redis.call('HGET', KEYS[3], 'lease') ~= ARGV[3] then
+if redis.call('HGET', KEYS[3], 'lease') ~= ARGV[2] then
   return 0
 end
-setAside(stream, ARGV[1], deadLetters, KEYS[3], KEYS[4], ARGV[4], ARGV[5], ARGV[2])
+setAside(stream, ARGV[1], deadLetters, KEYS[3], KEYS[4], ARGV[3], ARGV[4], nowMs())
 return 1

@@ -5,12 +5,12 @@
   job claimed while waiting for its retry time or by a draining worker.
 
   KEYS[1]  job hash            KEYS[2]  job history list
-  ARGV[1]  lease token         ARGV[2]  now, Unix ms
-  ARGV[3]  the attempt to start (the job's attempts + 1 as the caller knows them)
-  ARGV[4]  '1' when the caller runs this attempt alone (nothing else in its process): recorded
+  ARGV[1]  lease token
+  ARGV[2]  the attempt to start (the job's attempts + 1 as the caller knows them)
+  ARGV[3]  '1' when the caller runs this attempt alone (nothing else in its process): recorded
            as aloneAttempt, so that a crash during it counts as the job's (see claim.lua)
-  ARGV[5]  tenants' concurrency limits, JSON {tenant: MaxConcurrency} ('' or {} = none)
-  ARGV[6]  permit lease, ms (Worker:LeaseTimeout)
+  ARGV[4]  tenants' concurrency limits, JSON {tenant: MaxConcurrency} ('' or {} = none)
+  ARGV[5]  permit lease, ms (Worker:LeaseTimeout)
 
   A tenant with MaxConcurrency: the attempt starts only with one of its permits (includes/job.lua
   [tenant permits]); with none free nothing is written and the caller waits and asks again.
@@ -23,7 +23,10 @@
          | {'exhausted'}         no attempt left (the caller dead-letters the job)
          | {'held'}              the tenant's permits are all taken: not started, nothing written
          | {'unexpected', status}
+
+  Times (updatedAt, firstAttemptAt, startedAt) are Redis's own (TIME).
 ]]
+--@include clock
 --@include job
 
 local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses', 'tenant', 'id')
@@ -31,7 +34,7 @@ if job[1] ~= ARGV[1] then
   return {'lost'}
 end
 local attempts = tonumber(job[3] or '0')
-if job[2] == 'processing' and attempts == tonumber(ARGV[3]) then
+if job[2] == 'processing' and attempts == tonumber(ARGV[2]) then
   return {'ok', attempts}
 end
 if job[2] ~= 'queued' and job[2] ~= 'retrying' then
@@ -44,16 +47,18 @@ if attempt > tonumber(job[4]) + tonumber(job[5] or '0') then
   return {'exhausted'}
 end
 
-local limits = cjson.decode(ARGV[5] ~= '' and ARGV[5] or '{}')
-if not takePermit(KEYS[1], job[7] or jobIdOf(KEYS[1]), job[6], limitOf(limits, job[6]), tonumber(ARGV[6])) then
+local limits = cjson.decode(ARGV[4] ~= '' and ARGV[4] or '{}')
+if not takePermit(KEYS[1], job[7] or jobIdOf(KEYS[1]), job[6], limitOf(limits, job[6]), tonumber(ARGV[5])) then
   return {'held'}
 end
 
-redis.call('HSET', KEYS[1], 'status', 'processing', 'attempts', attempt, 'updatedAt', ARGV[2])
-redis.call('HSETNX', KEYS[1], 'firstAttemptAt', ARGV[2])
-if ARGV[4] == '1' then
+local now = nowMs()
+redis.call('HSET', KEYS[1], 'status', 'processing', 'attempts', attempt, 'updatedAt', now)
+redis.call('HSETNX', KEYS[1], 'firstAttemptAt', now)
+if ARGV[3] == '1' then
   redis.call('HSET', KEYS[1], 'aloneAttempt', attempt)
 end
 redis.call('HDEL', KEYS[1], 'nextAttemptAt')
-redis.call('RPUSH', KEYS[2], cjson.encode({attempt = attempt, startedAt = tonumber(ARGV[2])}))
+redis.call('RPUSH', KEYS[2], cjson.encode({attempt = attempt, startedAt = tonumber(now)}))
+emitStatus(KEYS[1], 'processing', attempt, now)
 return {'ok', attempt}

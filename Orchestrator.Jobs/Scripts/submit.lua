@@ -14,19 +14,22 @@
   ARGV[1]  job id
   ARGV[2]  request fingerprint (SHA-256 of the normalised request)
   ARGV[3]  idempotency key TTL, ms
-  ARGV[4]  the 202 response body, stored so a replay answers byte for byte the same
-  ARGV[5]  backlog bound (Api:MaxQueuedJobs): jobs not yet final, counted as the stream's length
-  ARGV[6]  the tenant's MaxQueuedJobs, 0 = none
-  ARGV[7]  the tenant's RequestsPerMinute, 0 = none
-  ARGV[8…] job hash field, value, field, value, …
+  ARGV[4]  backlog bound (Api:MaxQueuedJobs): jobs not yet final, counted as the stream's length
+  ARGV[5]  the tenant's MaxQueuedJobs, 0 = none
+  ARGV[6]  the tenant's RequestsPerMinute, 0 = none
+  ARGV[7…] job hash field, value, field, value, … (createdAt and updatedAt are this script's: TIME)
 
   The tenant's backlog is always counted (so a quota configured later starts from the truth): the
   job carries quotaQueued = 1 until finalize takes it off and decrements, once. The rate is a GCRA
   on Redis's clock (TIME) with a burst of one minute: up to RequestsPerMinute submissions at once,
   then one every 60,000 / RequestsPerMinute ms. A refused submission writes nothing and spends nothing.
 
-  Returns  {'created', jobId}
-         | {'replayed', jobId, responseBody}   same key, same request (answered even over a quota)
+  Returns  {'created', jobId, createdAt}      createdAt: Redis's clock (TIME), Unix ms
+         | {'replayed', jobId, createdAt, response}   same key, same request: the first answer's
+                                job and time, from which the API answers byte for byte the same
+                                (answered even over a quota)
+                                (a key stored by an older version has no createdAt but the 202
+                                body itself, response; the other one is '')
          | {'conflict', jobId}                 same key, other request
          | {'queue-full', queued}              the backlog bound is reached: nothing written
          | {'quota-exceeded', quota, limit, retryAfterMs}   quota 'MaxQueuedJobs' or
@@ -34,11 +37,14 @@
                                 the tenant's recent interval between final transitions: nothing written
          | {'storage-full', error}             Redis is at maxmemory (noeviction): nothing written
 ]]
+--@include clock
+--@include job
+
 if #KEYS >= 5 then
-  local known = redis.call('HMGET', KEYS[5], 'jobId', 'fingerprint', 'response')
+  local known = redis.call('HMGET', KEYS[5], 'jobId', 'fingerprint', 'createdAt', 'response')
   if known[1] then
     if known[2] == ARGV[2] then
-      return {'replayed', known[1], known[3]}
+      return {'replayed', known[1], known[3] or '', known[4] or ''}
     end
     return {'conflict', known[1]}
   end
@@ -47,12 +53,12 @@ end
 -- Final jobs are deleted from the stream (finish-attempt.lua, claim.lua), so its length is the
 -- number of jobs not yet final: queued, processing or waiting for a retry.
 local queued = redis.call('XLEN', KEYS[2])
-if queued >= tonumber(ARGV[5]) then
+if queued >= tonumber(ARGV[4]) then
   return {'queue-full', queued}
 end
 
 -- [tenant quotas] Checked after the replay (a replay creates nothing) and before any write.
-local maxQueued, rpm = tonumber(ARGV[6]), tonumber(ARGV[7])
+local maxQueued, rpm = tonumber(ARGV[5]), tonumber(ARGV[6])
 if maxQueued > 0 then
   local backlog = redis.call('HMGET', KEYS[3], 'jobs', 'finalEveryMs')
   if tonumber(backlog[1] or '0') >= maxQueued then
@@ -61,14 +67,13 @@ if maxQueued > 0 then
     return {'quota-exceeded', 'MaxQueuedJobs', maxQueued, math.ceil(tonumber(backlog[2] or '5000'))}
   end
 end
-local now, tat = 0, 0
+local tat, rateNow = 0, 0
 if rpm > 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  rateNow = tonumber(nowMs())
   local interval = 60000 / rpm
-  tat = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), now) + interval
+  tat = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), rateNow) + interval
   -- Up to a minute ahead of now is allowed (the burst); the tolerance absorbs float rounding.
-  local wait = tat - now - 60000
+  local wait = tat - rateNow - 60000
   if wait > math.min(1, interval / 2) then
     return {'quota-exceeded', 'RequestsPerMinute', rpm, math.ceil(wait)}
   end
@@ -87,8 +92,9 @@ if type(added) == 'table' and added.err then
   return redis.error_reply(added.err)
 end
 
-local fields = {unpack(ARGV, 8)}
-for _, value in ipairs({'entryId', added, 'quotaQueued', '1'}) do
+local now = nowMs()
+local fields = {unpack(ARGV, 7)}
+for _, value in ipairs({'entryId', added, 'createdAt', now, 'updatedAt', now, 'quotaQueued', '1'}) do
   fields[#fields + 1] = value
 end
 redis.call('HSET', KEYS[1], unpack(fields))
@@ -96,12 +102,13 @@ redis.call('HSET', KEYS[1], unpack(fields))
 -- [tenant quotas] The job counts until finalize takes quotaQueued off; the rate's TAT expires once past.
 redis.call('HINCRBY', KEYS[3], 'jobs', 1)
 if rpm > 0 then
-  redis.call('SET', KEYS[4], string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1000)
+  redis.call('SET', KEYS[4], string.format('%.3f', tat), 'PX', math.ceil(tat - rateNow) + 1000)
 end
 
 if #KEYS >= 5 then
-  redis.call('HSET', KEYS[5], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'response', ARGV[4])
+  redis.call('HSET', KEYS[5], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'createdAt', now)
   redis.call('PEXPIRE', KEYS[5], ARGV[3])
 end
+emitStatus(KEYS[1], 'queued', 0, now)
 
-return {'created', ARGV[1]}
+return {'created', ARGV[1], now}

@@ -12,6 +12,11 @@ public sealed record AttemptFinish(
     public static AttemptFinish Retrying(JobLease lease, int attempt, string outcome, JobError error, TimeSpan delay) =>
         new(lease, attempt, outcome, JobStatus.Retrying, null, error, delay);
 
+    /// <summary>The attempt was aborted because a client canceled the job (recorded only when it did).</summary>
+    public static AttemptFinish Canceled(JobLease lease, int attempt) =>
+        new(lease, attempt, AttemptOutcome.Canceled, JobStatus.Canceled, null,
+            new JobError(AttemptOutcome.Canceled, "The job was canceled while this attempt ran; the LLM call was aborted."), null);
+
     public static AttemptFinish Failed(JobLease lease, int attempt, string outcome, JobError error) =>
         new(lease, attempt, outcome, JobStatus.Failed, null, error, null);
 }

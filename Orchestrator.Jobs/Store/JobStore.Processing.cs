@@ -133,21 +133,20 @@ public sealed partial class JobStore
     public async Task<IReadOnlyList<ClaimResult>> ClaimManyAsync(IReadOnlyList<JobLease> leases, bool startAttempt, int maxCrashes = DefaultMaxCrashes)
     {
         var keys = new RedisKey[2 + (2 * leases.Count)];
-        var values = new RedisValue[6 + (2 * leases.Count)];
+        var values = new RedisValue[5 + (2 * leases.Count)];
         keys[0] = _keys.Stream;
         keys[1] = _keys.DeadLetters;
         values[0] = RedisKeys.ConsumerGroup;
         values[1] = leases[0].Consumer;
-        values[2] = NowMs;
-        values[3] = startAttempt ? "1" : RedisValue.EmptyString;
-        values[4] = maxCrashes;
-        values[5] = _permits.LimitsJson;
+        values[2] = startAttempt ? "1" : RedisValue.EmptyString;
+        values[3] = maxCrashes;
+        values[4] = _permits.LimitsJson;
         for (var i = 0; i < leases.Count; i++)
         {
             keys[2 + (2 * i)] = _keys.Job(leases[i].JobId);
             keys[3 + (2 * i)] = _keys.History(leases[i].JobId);
-            values[6 + (2 * i)] = leases[i].EntryId;
-            values[7 + (2 * i)] = leases[i].Token;
+            values[5 + (2 * i)] = leases[i].EntryId;
+            values[6 + (2 * i)] = leases[i].Token;
         }
 
         var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Claim, keys, values).ConfigureAwait(false))!;
@@ -191,7 +190,7 @@ public sealed partial class JobStore
         (long)await Db.ScriptEvaluateAsync(
             LuaScripts.SetAside,
             [_keys.Stream, _keys.DeadLetters, _keys.Job(lease.JobId), _keys.History(lease.JobId)],
-            [RedisKeys.ConsumerGroup, NowMs, lease.Token, lease.EntryId, reason]).ConfigureAwait(false) == 1;
+            [RedisKeys.ConsumerGroup, lease.Token, lease.EntryId, reason]).ConfigureAwait(false) == 1;
 
     /// <summary>Extends the lease. False means another worker owns the job now: stop working on it.</summary>
     public async Task<bool> RenewLeaseAsync(JobLease lease) =>
@@ -236,7 +235,7 @@ public sealed partial class JobStore
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
             LuaScripts.StartAttempt,
             [_keys.Job(lease.JobId), _keys.History(lease.JobId)],
-            [lease.Token, NowMs, attempt, alone ? "1" : RedisValue.EmptyString, _permits.LimitsJson, _permits.LeaseMs]).ConfigureAwait(false))!;
+            [lease.Token, attempt, alone ? "1" : RedisValue.EmptyString, _permits.LimitsJson, _permits.LeaseMs]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
             "ok" => (StartAttemptOutcome.Started, (int)reply[1]),
@@ -276,17 +275,16 @@ public sealed partial class JobStore
         }
 
         var keys = new RedisKey[2 + (2 * finishes.Count)];
-        var values = new RedisValue[2 + (8 * finishes.Count)];
+        var values = new RedisValue[1 + (8 * finishes.Count)];
         keys[0] = _keys.Stream;
         keys[1] = _keys.DeadLetters;
         values[0] = RedisKeys.ConsumerGroup;
-        values[1] = NowMs;
         for (var i = 0; i < finishes.Count; i++)
         {
             var finish = finishes[i];
             keys[2 + (2 * i)] = _keys.Job(finish.Lease.JobId);
             keys[3 + (2 * i)] = _keys.History(finish.Lease.JobId);
-            var at = 2 + (8 * i);
+            var at = 1 + (8 * i);
             values[at] = finish.Lease.Token;
             values[at + 1] = finish.Attempt;
             values[at + 2] = finish.Outcome;

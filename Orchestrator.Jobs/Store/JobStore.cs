@@ -7,10 +7,12 @@ namespace Orchestrator.Jobs;
 /// <summary>
 /// Owns every Redis command of the job system. Multi-key changes are Lua scripts
 /// (<c>Scripts/*.lua</c>); every state transition is a compare-and-set on the expected state
-/// and, for workers, on the lease token. <paramref name="permits"/>: the tenants' concurrency limits
-/// the scripts that start attempts enforce (none unless given; the worker registers them).
+/// and, for workers, on the lease token. Every time a script writes is read from Redis's own clock
+/// (<c>TIME</c>): the callers' clocks may be skewed. <paramref name="permits"/>: the tenants'
+/// concurrency limits the scripts that start attempts enforce (none unless given; the worker
+/// registers them).
 /// </summary>
-public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider timeProvider, RedisKeys? keys = null, TenantPermits? permits = null)
+public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? keys = null, TenantPermits? permits = null)
 {
     private readonly RedisKeys _keys = keys ?? new RedisKeys();
 
@@ -77,7 +79,6 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
             job.Id,
             idempotency?.Fingerprint ?? RedisValue.EmptyString,
             idempotency is null ? 0 : (long)idempotency.Ttl.TotalMilliseconds,
-            idempotency?.ResponseBody ?? RedisValue.EmptyString,
             maxQueuedJobs,
             job.Quotas?.MaxQueuedJobs ?? 0,
             job.Quotas?.RequestsPerMinute ?? 0,
@@ -99,11 +100,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
             AddField(values, JobFields.FallbackModels, JsonSerializer.Serialize(fallbacks, JobsJsonContext.Default.IReadOnlyListString));
         }
 
-        var created = job.CreatedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
         AddField(values, JobFields.Attempts, "0");
         AddField(values, JobFields.MaxAttempts, job.MaxAttempts.ToString(CultureInfo.InvariantCulture));
-        AddField(values, JobFields.CreatedAt, created);
-        AddField(values, JobFields.UpdatedAt, created);
         AddField(values, JobFields.RetentionMs, ((long)job.Retention.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         AddField(values, JobFields.TraceParent, job.TraceParent);
         AddField(values, JobFields.TraceState, job.TraceState);
@@ -115,8 +113,10 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
         var reply = (RedisResult[])result!;
         return (string)reply[0]! switch
         {
-            "created" => new SubmitResult(SubmitOutcome.Created, (string)reply[1]!),
-            "replayed" => new SubmitResult(SubmitOutcome.Replayed, (string)reply[1]!, (string?)reply[2]),
+            "created" => new SubmitResult(SubmitOutcome.Created, (string)reply[1]!, UnixMs(reply[2])),
+            "replayed" => (string?)reply[2] is { Length: > 0 }
+                ? new SubmitResult(SubmitOutcome.Replayed, (string)reply[1]!, UnixMs(reply[2]))
+                : new SubmitResult(SubmitOutcome.Replayed, (string)reply[1]!, ReplayedResponseBody: (string?)reply[3]),
             "conflict" => new SubmitResult(SubmitOutcome.Conflict, (string)reply[1]!),
             "queue-full" => new SubmitResult(SubmitOutcome.QueueFull, string.Empty, QueuedJobs: (long)reply[1]),
             "storage-full" => new SubmitResult(SubmitOutcome.StorageFull, string.Empty),
@@ -162,7 +162,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, TimeProvider 
         return new QueueStats(await length.ConfigureAwait(false), pendingCount, await dead.ConfigureAwait(false));
     }
 
-    private long NowMs => timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+    private static DateTimeOffset UnixMs(RedisResult value) => DateTimeOffset.FromUnixTimeMilliseconds((long)value);
 
     private static void AddField(List<RedisValue> values, string field, string? value)
     {

@@ -7,10 +7,10 @@ namespace Orchestrator.Jobs;
 public static class JobStoreServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <see cref="JobStore"/> (singleton) over the registered <c>IConnectionMultiplexer</c>, with
-    /// <see cref="TimeProvider.System"/> unless another <see cref="TimeProvider"/> is registered, and
-    /// the <see cref="EvictionPolicyGuard"/> each service runs at start, and the <c>redis</c>
-    /// resilience pipeline (<see cref="RedisPipeline"/>) both API and worker use.
+    /// Adds <see cref="JobStore"/> (singleton) over the registered <c>IConnectionMultiplexer</c>, the
+    /// <see cref="EvictionPolicyGuard"/> each service runs at start, and the <c>redis</c> resilience
+    /// pipeline (<see cref="RedisPipeline"/>) both API and worker use, timed by
+    /// <see cref="TimeProvider.System"/> unless another <see cref="TimeProvider"/> is registered.
     /// </summary>
     public static IServiceCollection AddJobStore(this IServiceCollection services)
     {

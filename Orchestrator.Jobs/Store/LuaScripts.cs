@@ -18,6 +18,9 @@ internal static partial class LuaScripts
     public static readonly string Release = Load("release");
     public static readonly string SetAside = Load("set-aside");
     public static readonly string PruneConsumers = Load("prune-consumers");
+    public static readonly string Cancel = Load("cancel");
+    public static readonly string Redrive = Load("redrive");
+    public static readonly string AppendDelta = Load("append-delta");
 
     private static string Load(string name) =>
         Include().Replace(Read(name), match => Read("includes/" + match.Groups["name"].Value));

@@ -36,6 +36,22 @@ public sealed class RedisKeys(string prefix = RedisKeys.DefaultPrefix)
     public RedisKey History(string jobId) => $"{prefix}:job:{jobId}:attempts";
 
     /// <summary>
+    /// One job's events (issue 19): a stream capped at <see cref="MaxEventsPerJob"/> entries, each
+    /// <c>type</c> = <c>status</c> | <c>delta</c> | <c>done</c>; it expires with the job. The scripts
+    /// derive it as <c>KEYS[job] .. ':events'</c>.
+    /// </summary>
+    public RedisKey Events(string jobId) => $"{prefix}:job:{jobId}:events";
+
+    /// <summary>Most entries a job's <see cref="Events"/> stream keeps (EVENTS_MAXLEN in <c>includes/job.lua</c>).</summary>
+    public const int MaxEventsPerJob = 1000;
+
+    /// <summary>Where every job event is announced: the message is <c>'&lt;job id&gt; &lt;type&gt;'</c>.</summary>
+    public RedisChannel EventsChannel { get; } = RedisChannel.Literal($"{prefix}:events");
+
+    /// <summary>Where cancellations of processing jobs are announced to the workers: the message is the job id.</summary>
+    public RedisChannel CancelChannel { get; } = RedisChannel.Literal($"{prefix}:cancel");
+
+    /// <summary>
     /// The hash remembering which job a tenant's idempotency key created, and with what request. A
     /// tenant name holds no <c>:</c> (<see cref="TenantNames"/>), so the tenant segment ends at the
     /// first colon and no tenant's key can equal another tenant's, whatever the key holds.

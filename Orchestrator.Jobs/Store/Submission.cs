@@ -1,11 +1,10 @@
 namespace Orchestrator.Jobs;
 
-/// <summary>A job about to be submitted.</summary>
+/// <summary>A job about to be submitted. Its creation time is Redis's (see <see cref="SubmitResult.CreatedAt"/>).</summary>
 /// <param name="Retention">How long the job is kept once it reaches a final state.</param>
 public sealed record NewJob(
     string Id,
     JobRequest Request,
-    DateTimeOffset CreatedAt,
     int MaxAttempts,
     TimeSpan Retention,
     string? TraceParent = null,
@@ -18,10 +17,9 @@ public sealed record NewJob(
     public TenantQuotas? Quotas { get; init; }
 }
 
-/// <summary>The idempotency key a submission carries (scoped to the job's tenant), and what to remember with it.</summary>
+/// <summary>The idempotency key a submission carries (scoped to the job's tenant), and how long to remember it.</summary>
 /// <param name="Fingerprint">Identifies the request body; a replay must carry the same one.</param>
-/// <param name="ResponseBody">The first answer's body, replayed verbatim.</param>
-public sealed record IdempotencyClaim(string Key, string Fingerprint, TimeSpan Ttl, string ResponseBody);
+public sealed record IdempotencyClaim(string Key, string Fingerprint, TimeSpan Ttl);
 
 /// <summary>What happened to a submission.</summary>
 public enum SubmitOutcome
@@ -47,8 +45,17 @@ public enum SubmitOutcome
 
 /// <summary>The answer of <see cref="JobStore.SubmitAsync"/>.</summary>
 /// <param name="JobId">The job created or replayed; empty when nothing was created.</param>
+/// <param name="CreatedAt">
+/// With <see cref="SubmitOutcome.Created"/> and <see cref="SubmitOutcome.Replayed"/>: when the job was
+/// created, on Redis's clock (millisecond precision, as stored).
+/// </param>
 /// <param name="QueuedJobs">With <see cref="SubmitOutcome.QueueFull"/>: the jobs not yet final when the bound was met.</param>
-public sealed record SubmitResult(SubmitOutcome Outcome, string JobId, string? ReplayedResponseBody = null, long QueuedJobs = 0)
+/// <param name="ReplayedResponseBody">
+/// With <see cref="SubmitOutcome.Replayed"/> of a key stored by an earlier version (which kept the
+/// first 202 body itself, not its time): that body, to replay verbatim; otherwise null.
+/// </param>
+public sealed record SubmitResult(
+    SubmitOutcome Outcome, string JobId, DateTimeOffset CreatedAt = default, long QueuedJobs = 0, string? ReplayedResponseBody = null)
 {
     /// <summary>With <see cref="SubmitOutcome.QuotaExceeded"/>: the quota, as configured (<c>MaxQueuedJobs</c>, <c>RequestsPerMinute</c>), and its limit.</summary>
     public QuotaRefusal? Quota { get; init; }

@@ -42,7 +42,8 @@ public sealed class LlmCaller(
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
 
     /// <summary>Calls the LLM for <paramref name="request"/>'s attempt <paramref name="attempt"/>.</summary>
-    public async Task<LlmAnswer> CallAsync(JobRequest request, int attempt, CancellationToken cancellationToken)
+    /// <param name="deltas">Takes the text as the provider streams it (the job's <c>delta</c> events); null: not wanted.</param>
+    public async Task<LlmAnswer> CallAsync(JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null)
     {
         var promptTokens = TokenCounter.CountPrompt(request.Prompt);
         TimeSpan? circuitWait = null;
@@ -76,7 +77,7 @@ public sealed class LlmCaller(
 
             try
             {
-                return await CallModelAsync(model, request, attempt, promptTokens, cancellationToken).ConfigureAwait(false);
+                return await CallModelAsync(model, request, attempt, promptTokens, deltas, cancellationToken).ConfigureAwait(false);
             }
             catch (LlmException e) when (e.Kind is LlmErrorKind.ContextLengthExceeded)
             {
@@ -105,7 +106,8 @@ public sealed class LlmCaller(
     private IEnumerable<string> Candidates(JobRequest request) =>
         new[] { request.Model ?? catalog.DefaultModel }.Concat(request.FallbackModels ?? []).Distinct(StringComparer.Ordinal);
 
-    private async Task<LlmAnswer> CallModelAsync(ServedModel model, JobRequest request, int attempt, int promptTokens, CancellationToken cancellationToken)
+    private async Task<LlmAnswer> CallModelAsync(
+        ServedModel model, JobRequest request, int attempt, int promptTokens, IDeltaSink? deltas, CancellationToken cancellationToken)
     {
         var provider = model.ProviderName;
         var estimated = promptTokens + (request.MaxTokens ?? model.Provider.DefaultMaxTokens);
@@ -131,8 +133,8 @@ public sealed class LlmCaller(
         {
             var response = await circuits.ExecuteAsync(
                 provider,
-                static (s, ct) => s.Self.StreamAsync(s.Model, s.Request, s.Attempt, ct),
-                (Self: this, Model: model, Request: request, Attempt: attempt),
+                static (s, ct) => s.Self.StreamAsync(s.Model, s.Request, s.Attempt, s.Deltas, ct),
+                (Self: this, Model: model, Request: request, Attempt: attempt, Deltas: deltas),
                 cancellationToken).ConfigureAwait(false);
             var input = response.Usage?.InputTokenCount ?? promptTokens;
             var output = response.Usage?.OutputTokenCount ?? TokenCounter.Count(response.Text);
@@ -177,7 +179,7 @@ public sealed class LlmCaller(
         }
     }
 
-    private async ValueTask<ChatResponse> StreamAsync(ServedModel model, JobRequest request, int attempt, CancellationToken cancellationToken)
+    private async ValueTask<ChatResponse> StreamAsync(ServedModel model, JobRequest request, int attempt, IDeltaSink? deltas, CancellationToken cancellationToken)
     {
         var options = new ChatOptions
         {
@@ -204,6 +206,10 @@ public sealed class LlmCaller(
                 .GetStreamingResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, cancellationToken).ConfigureAwait(false))
             {
                 updates.Add(update);
+                if (deltas is not null && update.Text is { Length: > 0 } text)
+                {
+                    deltas.Append(text);
+                }
             }
 
             return updates.ToChatResponse();

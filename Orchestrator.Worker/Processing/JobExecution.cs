@@ -158,6 +158,16 @@ internal sealed class JobExecution : IAttemptState, IDisposable
         }
     }
 
+    /// <summary>Set when a client canceled the job (<see cref="Cancellation.CancellationListener"/>): record it canceled, do not hand it back.</summary>
+    public bool CancelRequested { get; private set; }
+
+    /// <summary>A client canceled the job: stop now, whatever runs (the LLM call is aborted).</summary>
+    public void RequestCancel()
+    {
+        CancelRequested = true;
+        Cancel();
+    }
+
     public void OnLeaseLost()
     {
         LeaseLost = true;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
 using Orchestrator.Worker.Llm;
+using Orchestrator.Worker.Streaming;
 using Orchestrator.Llm;
 using Polly;
 using Polly.Registry;
@@ -25,6 +26,7 @@ internal sealed class JobProcessor(
     LeaseKeeper leases,
     SoloGate solo,
     OutcomeWriter outcomes,
+    DeltaWriters deltaWriters,
     OrchestratorMetrics metrics,
     TimeProvider timeProvider,
     ILogger<JobProcessor> logger)
@@ -80,6 +82,10 @@ internal sealed class JobProcessor(
             // A suspect waits until nothing else runs here; any other job while a suspect is held.
             using var turn = await solo.EnterAsync(execution.Alone, execution.Token).ConfigureAwait(false);
             await RunAsync(execution).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (execution.Token.IsCancellationRequested && execution.CancelRequested)
+        {
+            await RecordCanceledAsync(execution).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (execution.Token.IsCancellationRequested)
         {
@@ -172,12 +178,18 @@ internal sealed class JobProcessor(
     private async ValueTask<LlmAnswer> CallLlmAsync(JobExecution execution, int attempt, CancellationToken cancellationToken)
     {
         execution.EnterAttempt();
+        var deltas = deltaWriters.Start(execution.Lease, attempt);
         try
         {
-            return await llm.CallAsync(execution.Job.Request, attempt, cancellationToken).ConfigureAwait(false);
+            return await llm.CallAsync(execution.Job.Request, attempt, cancellationToken, deltas).ConfigureAwait(false);
         }
         finally
         {
+            if (deltas is not null)
+            {
+                await deltas.DisposeAsync().ConfigureAwait(false);
+            }
+
             execution.ExitAttempt();
         }
     }
@@ -262,6 +274,21 @@ internal sealed class JobProcessor(
     {
         execution.RecordingOutcome = true;
         return outcomes.WriteAsync(finish, execution.AttemptActivity, cancellationToken);
+    }
+
+    /// <summary>
+    /// A client canceled the job and its call was aborted: record the attempt's end as canceled
+    /// (finish-attempt.lua accepts it only for a job whose cancel was requested). A job that was
+    /// waiting, not running, was canceled by cancel.lua already: the write is refused, nothing to do.
+    /// </summary>
+    private async Task RecordCanceledAsync(JobExecution execution)
+    {
+        Activity.Current = execution.AttemptActivity;
+        if (await WriteOutcomeAsync(execution, AttemptFinish.Canceled(execution.Lease, execution.Attempt), CancellationToken.None).ConfigureAwait(false))
+        {
+            WorkerLog.Canceled(logger, execution.Job.Id, execution.Attempt);
+            EndAttempt(execution, AttemptOutcome.Canceled, exception: null, delay: null);
+        }
     }
 
     private async Task HandBackAsync(JobExecution execution)

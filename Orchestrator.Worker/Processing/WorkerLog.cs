@@ -16,6 +16,9 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} reclaimed from a lapsed lease (attempts so far {Attempt}, submission trace {SubmissionTraceId})")]
     public static partial void Reclaimed(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} canceled during attempt {Attempt}; the LLM call was aborted")]
+    public static partial void Canceled(ILogger logger, string jobId, int attempt);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId} attempt {Attempt} started")]
     public static partial void AttemptStarted(ILogger logger, string jobId, int attempt);
 

@@ -6,6 +6,29 @@ local function jobIdOf(jobKey)
   return string.match(jobKey, ':job:([^:]+)$')
 end
 
+-- Job events (issue 19): each job has a capped stream of what happened to it, '<job key>:events'
+-- (same hash tag, so the same slot), and every event is announced on one channel,
+-- '<prefix>:events', with the message '<job id> <type>'. The API holds one subscription to it and
+-- reads the job's stream when told; the stream is the record (ids, resumption), the message only a
+-- wake-up. At most EVENTS_MAXLEN entries are kept (the oldest go first; the last one, 'done', stays),
+-- and the stream expires with the job (finalize).
+local EVENTS_MAXLEN = 1000
+
+local function eventsOf(job)
+  return job .. ':events'
+end
+
+local function emit(job, kind, ...)
+  local id = redis.call('XADD', eventsOf(job), 'MAXLEN', EVENTS_MAXLEN, '*', 'type', kind, ...)
+  redis.call('PUBLISH', string.match(job, '^(.*):job:[^:]+$') .. ':events', jobIdOf(job) .. ' ' .. kind)
+  return id
+end
+
+-- A status transition, as the 'status' event clients see; attempt is the job's attempt count.
+local function emitStatus(job, status, attempt, now)
+  emit(job, 'status', 'status', status, 'attempt', tostring(attempt or 0), 'at', tostring(now))
+end
+
 -- The stream entry is done with: acknowledge and delete it so the stream stays short.
 local function ack(stream, group, entryId)
   redis.call('XACK', stream, group, entryId)
@@ -90,10 +113,16 @@ end
 -- (deadLetters .. ':' .. tenant, same hash tag; a job stored before tenants existed belongs to
 -- 'default'), which keep only what is younger than the retention. Every path that dead-letters a
 -- job comes here, so every one prunes.
+-- Its final status (already in the hash) and then 'done' are the last events of its stream.
 local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now, tenant)
   ack(stream, group, entryId)
   leaveBacklog(job, tenant, now)
   returnPermit(job, jobId, tenant)
+  if redis.call('TYPE', job).ok == 'hash' then
+    local final = redis.call('HMGET', job, 'status', 'attempts')
+    emitStatus(job, final[1], final[2], now)
+    emit(job, 'done', 'status', final[1])
+  end
   local tenantDeadLetters = deadLetters .. ':' .. (tenant or 'default')
   if failed then
     redis.call('ZADD', deadLetters, now, jobId)
@@ -103,6 +132,7 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
   if retention > 0 then
     redis.call('PEXPIRE', job, retention)
     redis.call('PEXPIRE', history, retention)
+    redis.call('PEXPIRE', eventsOf(job), retention)
     if failed then
       redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. (tonumber(now) - retention))
       redis.call('ZREMRANGEBYSCORE', tenantDeadLetters, '-inf', '(' .. (tonumber(now) - retention))

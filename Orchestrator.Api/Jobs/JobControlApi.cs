@@ -1,0 +1,221 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Orchestrator.Api.Auth;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.Api.Jobs;
+
+/// <summary>Cancelling a job, and redriving dead letters (issue 19).</summary>
+public static class JobControlApi
+{
+    /// <summary>Largest <c>limit</c> of <c>POST /dead-letters/redrive</c>.</summary>
+    internal const int RedriveLimit = 1000;
+
+    /// <summary>The <c>limit</c> of <c>POST /dead-letters/redrive</c> when none is given.</summary>
+    internal const int RedriveDefault = 100;
+
+    /// <summary>Dead letters one <c>POST /dead-letters/redrive</c> looks at, at most (matching or not): the call's work is bounded.</summary>
+    internal const int RedriveScanLimit = 10_000;
+
+    /// <summary><c>type</c> of the 409 answered for a job that is already final (cancel) or not a dead letter (redrive).</summary>
+    internal const string ConflictType = "urn:orchestrator:problem:job-state";
+
+    /// <summary>Maps <c>POST /jobs/{jobId}/cancel</c>, <c>POST /dead-letters/{jobId}/redrive</c> and <c>POST /dead-letters/redrive</c>.</summary>
+    public static IEndpointRouteBuilder MapJobControlApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/jobs/{jobId}/cancel", CancelAsync)
+            .WithTags("Jobs")
+            .RequireAuthorization()
+            .WithName("CancelJob")
+            .WithSummary("Cancels a job: a queued or retrying job is canceled at once (200); a processing job's LLM call is aborted by its worker " +
+                "and the answer waits for it (200, or 202 if it takes longer than Api:CancelWait); a completed or failed job → 409. Idempotent.")
+            .Produces<JobResource>(StatusCodes.Status200OK)
+            .Produces<JobResource>(StatusCodes.Status202Accepted)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        app.MapPost("/dead-letters/{jobId}/redrive", RedriveOneAsync)
+            .WithTags("Jobs")
+            .RequireAuthorization()
+            .WithName("RedriveDeadLetter")
+            .WithSummary("Sends a failed job back to queued with a fresh attempt budget; its history is kept and new attempts are appended. " +
+                "409 when the job is not failed (also when it was redriven already).")
+            .Produces<JobResource>(StatusCodes.Status200OK)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        app.MapPost("/dead-letters/redrive", RedriveManyAsync)
+            .WithTags("Jobs")
+            .RequireAuthorization()
+            .WithName("RedriveDeadLetters")
+            .WithSummary("Redrives the caller's tenant's dead letters that match a filter (error type, dead-lettered from/to), oldest first, " +
+                "at most 'limit' (1 to 1,000) per call; an admin key redrives every tenant's, or one with 'tenant'. " +
+                "Sent again, it redrives nothing twice; 'more' says whether another call may find more.")
+            .Accepts<RedriveRequest>("application/json")
+            .Produces<RedriveResultResource>(StatusCodes.Status200OK)
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        return app;
+    }
+
+    internal static async Task<IResult> CancelAsync(
+        string jobId, HttpContext context, JobStore store, JobNotifications notifications, IOptions<ApiOptions> options, TimeProvider timeProvider)
+    {
+        if (await JobsApi.VisibleJobAsync(jobId, store, context.User) is null)
+        {
+            return JobsApi.JobNotFound();
+        }
+
+        // Listening before the cancel: the worker's 'canceled' cannot come before the wait begins.
+        using var listener = notifications.Listen(jobId, finalOnly: true);
+        var outcome = await store.CancelAsync(jobId);
+        var job = await store.GetAsync(jobId);
+        if (outcome == CancelOutcome.Missing || job is null)
+        {
+            return JobsApi.JobNotFound();
+        }
+
+        if (outcome == CancelOutcome.Requested && listener is not null)
+        {
+            job = await JobWaits.UntilFinalAsync(store, listener, job, options.Value.CancelWait, timeProvider, context.RequestAborted) ?? job;
+        }
+
+        return job.Status switch
+        {
+            JobStatus.Canceled => TypedResults.Ok(JobResource.From(job)),
+            JobStatus.Completed or JobStatus.Failed => TypedResults.Problem(
+                $"The job is already {job.Status}; only a job that is not final can be canceled.",
+                statusCode: StatusCodes.Status409Conflict, title: "Job already final", type: ConflictType),
+            // Still processing: its worker stops it shortly (a worker that died: the next claim does).
+            _ => TypedResults.Accepted($"/jobs/{jobId}", JobResource.From(job)),
+        };
+    }
+
+    internal static async Task<IResult> RedriveOneAsync(
+        string jobId, HttpContext context, JobStore store, IOptions<ApiOptions> options)
+    {
+        if (await JobsApi.VisibleJobAsync(jobId, store, context.User) is null)
+        {
+            return JobsApi.JobNotFound();
+        }
+
+        var outcome = await store.RedriveAsync(jobId, RedriveFilter.Any, options.Value.MaxQueuedJobs);
+        switch (outcome)
+        {
+            case RedriveOutcome.Redriven when await store.GetAsync(jobId) is { } job:
+                return TypedResults.Ok(JobResource.From(job));
+            case RedriveOutcome.NotDead:
+                var status = (await store.GetAsync(jobId))?.Status;
+                return TypedResults.Problem(
+                    $"The job is {status}, not a dead letter: only a failed job can be redriven (a redriven job is queued already).",
+                    statusCode: StatusCodes.Status409Conflict, title: "Not a dead letter", type: ConflictType);
+            case RedriveOutcome.QueueFull:
+                return SubmitProblems.QueueFull(context, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs);
+            case RedriveOutcome.StorageFull:
+                return SubmitProblems.StorageFull(context);
+            default:
+                return JobsApi.JobNotFound();
+        }
+    }
+
+    internal static async Task<IResult> RedriveManyAsync(
+        HttpContext context, JobStore store, IOptions<ApiOptions> options, RedriveRequest? filter)
+    {
+        filter ??= new RedriveRequest();
+        var user = context.User;
+        var errors = new Dictionary<string, string[]>();
+        if (filter.Limit is < 1 or > RedriveLimit)
+        {
+            errors["limit"] = [$"limit must be from 1 to {RedriveLimit:N0}."];
+        }
+
+        if (filter.Tenant is not null && !TenantNames.IsValid(filter.Tenant))
+        {
+            errors["tenant"] = [$"tenant must be a tenant name: {TenantNames.Rule}."];
+        }
+
+        if (filter.From > filter.To)
+        {
+            errors["from"] = ["from must not be later than to."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors, title: "Invalid redrive filter");
+        }
+
+        var tenant = user.IsAdmin() ? filter.Tenant : user.TenantOf();
+        if (!user.IsAdmin() && filter.Tenant is not null && filter.Tenant != tenant)
+        {
+            return TypedResults.Problem("Only an admin key redrives another tenant's dead letters.",
+                statusCode: StatusCodes.Status403Forbidden, title: "Not allowed with this key");
+        }
+
+        var limit = filter.Limit ?? RedriveDefault;
+        var match = new RedriveFilter(filter.ErrorType, filter.From, filter.To);
+        var redriven = new List<string>(limit);
+        (long, string)? after = null;
+        var scanned = 0;
+        while (true)
+        {
+            var ids = await store.DeadLetterIdsAsync(tenant, filter.From, filter.To, after, Math.Min(200, RedriveScanLimit - scanned));
+            foreach (var (id, deadAt) in ids)
+            {
+                after = (deadAt, id);
+                scanned++;
+                var outcome = await store.RedriveAsync(id, match, options.Value.MaxQueuedJobs);
+                if (outcome == RedriveOutcome.Redriven)
+                {
+                    redriven.Add(id);
+                }
+                else if (outcome is RedriveOutcome.QueueFull or RedriveOutcome.StorageFull)
+                {
+                    if (redriven.Count == 0)
+                    {
+                        return outcome == RedriveOutcome.QueueFull
+                            ? SubmitProblems.QueueFull(context, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs)
+                            : SubmitProblems.StorageFull(context);
+                    }
+
+                    return TypedResults.Ok(new RedriveResultResource(redriven.Count, redriven, More: true));
+                }
+
+                if (redriven.Count == limit || scanned == RedriveScanLimit)
+                {
+                    return TypedResults.Ok(new RedriveResultResource(redriven.Count, redriven, More: true));
+                }
+            }
+
+            if (ids.Count == 0)
+            {
+                return TypedResults.Ok(new RedriveResultResource(redriven.Count, redriven, More: false));
+            }
+        }
+    }
+}
+
+/// <summary>The body of <c>POST /dead-letters/redrive</c>; every member is optional (an empty body redrives the oldest dead letters).</summary>
+/// <param name="ErrorType">Only jobs that failed with this error type (<c>error.type</c>, e.g. <c>attempts-exhausted</c>).</param>
+/// <param name="From">Only jobs dead-lettered at or after this time.</param>
+/// <param name="To">Only jobs dead-lettered at or before this time.</param>
+/// <param name="Tenant">With an admin key: only this tenant's dead letters (default: every tenant's).</param>
+/// <param name="Limit">Most jobs to redrive in this call, 1 to 1,000 (default 100).</param>
+public sealed record RedriveRequest(
+    string? ErrorType = null, DateTimeOffset? From = null, DateTimeOffset? To = null, string? Tenant = null, int? Limit = null);
+
+/// <summary>What <c>POST /dead-letters/redrive</c> did.</summary>
+/// <param name="Redriven">How many jobs went back to queued.</param>
+/// <param name="JobIds">Their ids, oldest dead letter first.</param>
+/// <param name="More">True when the call stopped at its limit (or its scan bound) and another call may redrive more.</param>
+public sealed record RedriveResultResource(int Redriven, IReadOnlyList<string> JobIds, bool More);

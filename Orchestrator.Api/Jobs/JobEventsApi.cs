@@ -1,0 +1,131 @@
+using System.Text;
+using System.Text.Json;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.Api.Jobs;
+
+/// <summary>
+/// <c>GET /jobs/{jobId}/events</c>: the job's events as Server-Sent Events, read from its events
+/// stream in Redis (<see cref="RedisKeys.Events"/>), woken by <see cref="JobNotifications"/>.
+/// Each event's SSE <c>id</c> is its stream entry id, so a client that reconnects with
+/// <c>Last-Event-ID</c> resumes right after the last event it saw: no gap, no repeat (within what
+/// the stream keeps: <see cref="RedisKeys.MaxEventsPerJob"/> entries, expiring with the job).
+/// </summary>
+public static class JobEventsApi
+{
+    /// <summary>A comment line sent when nothing happened for this long, so proxies and clients see the stream alive.</summary>
+    private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
+
+    /// <summary>Events read from Redis per round trip.</summary>
+    private const int ReadBatch = 100;
+
+    /// <summary>Maps <c>GET /jobs/{jobId}/events</c>.</summary>
+    public static IEndpointRouteBuilder MapJobEventsApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/jobs/{jobId}/events", StreamAsync)
+            .WithTags("Jobs")
+            .RequireAuthorization()
+            .WithName("GetJobEvents")
+            .WithSummary("The job's events as Server-Sent Events: 'status' on every transition, 'delta' with text the provider streams " +
+                "during an attempt, 'done' with the final job (then the stream ends). Reconnect with Last-Event-ID to resume; " +
+                "204 when the job is final and every event was seen.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        return app;
+    }
+
+    internal static async Task<IResult> StreamAsync(
+        string jobId, HttpContext context, JobStore store, JobNotifications notifications, TimeProvider timeProvider)
+    {
+        var lastEventId = context.Request.Headers["Last-Event-ID"].ToString();
+        if (lastEventId.Length > 0 && !JobStore.IsEventId(lastEventId))
+        {
+            return TypedResults.Problem("Last-Event-ID must be the id of an event this stream sent ('<milliseconds>-<sequence>').",
+                statusCode: StatusCodes.Status400BadRequest, title: "Invalid Last-Event-ID");
+        }
+
+        if (await JobsApi.VisibleJobAsync(jobId, store, context.User) is not { } job)
+        {
+            return JobsApi.JobNotFound();
+        }
+
+        using var listener = notifications.Listen(jobId, finalOnly: false);
+        if (listener is null)
+        {
+            return JobsApi.TooManyWaits(context);
+        }
+
+        var after = lastEventId.Length > 0 ? lastEventId : "0-0";
+        var events = await store.ReadEventsAsync(jobId, after, ReadBatch);
+        if (events.Count == 0 && JobStatus.IsTerminal(job.Status))
+        {
+            // Everything was seen (the client reconnected after 'done'): 204 tells an EventSource to stop reconnecting.
+            return TypedResults.NoContent();
+        }
+
+        var response = context.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        var aborted = context.RequestAborted;
+        await response.Body.FlushAsync(aborted);
+        try
+        {
+            while (true)
+            {
+                foreach (var e in events)
+                {
+                    if (e.Type == JobEvent.Done)
+                    {
+                        var final = await store.GetAsync(jobId);
+                        if (final is not null)
+                        {
+                            await WriteAsync(response, e.Id, JobEvent.Done, JsonSerializer.Serialize(JobResource.From(final), ApiJsonContext.Default.JobResource), aborted);
+                        }
+
+                        await response.Body.FlushAsync(aborted);
+                        return TypedResults.Empty;
+                    }
+
+                    var data = e.Type == JobEvent.Delta
+                        ? JsonSerializer.Serialize(new JobDeltaEvent(jobId, e.Attempt ?? 0, e.Text ?? string.Empty), ApiJsonContext.Default.JobDeltaEvent)
+                        : JsonSerializer.Serialize(new JobStatusEvent(jobId, e.Status ?? string.Empty, e.Attempt ?? 0, (e.At ?? DateTimeOffset.UnixEpoch).UtcDateTime),
+                            ApiJsonContext.Default.JobStatusEvent);
+                    await WriteAsync(response, e.Id, e.Type, data, aborted);
+                    after = e.Id;
+                }
+
+                await response.Body.FlushAsync(aborted);
+                if (events.Count < ReadBatch && !await listener.WaitAsync(KeepAlive, timeProvider, aborted))
+                {
+                    await response.WriteAsync(": keep-alive\n\n", aborted);
+                    await response.Body.FlushAsync(aborted);
+                }
+
+                events = await store.ReadEventsAsync(jobId, after, ReadBatch);
+            }
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            // The client went away; it resumes with Last-Event-ID.
+            return TypedResults.Empty;
+        }
+    }
+
+    private static Task WriteAsync(HttpResponse response, string id, string type, string json, CancellationToken cancellationToken) =>
+        // JSON holds no raw line break, so one data line carries it.
+        response.WriteAsync($"id: {id}\nevent: {type}\ndata: {json}\n\n", Encoding.UTF8, cancellationToken);
+}
+
+/// <summary>The data of a <c>status</c> event.</summary>
+/// <param name="Attempt">The job's attempts so far (the one running, for <c>processing</c>).</param>
+/// <param name="At">When the transition happened (UTC).</param>
+public sealed record JobStatusEvent(string JobId, string Status, int Attempt, DateTime At);
+
+/// <summary>The data of a <c>delta</c> event: text the provider streamed, in order, during an attempt.</summary>
+public sealed record JobDeltaEvent(string JobId, int Attempt, string Text);

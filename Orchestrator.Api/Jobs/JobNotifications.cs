@@ -1,0 +1,180 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Options;
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.Api.Jobs;
+
+/// <summary>
+/// Wakes the requests that wait on jobs (<c>?wait=</c>, SSE, cancel) when Redis announces a job
+/// event: one subscription to <see cref="RedisKeys.EventsChannel"/> per API process, and an
+/// in-memory map from job id to the requests listening, so thousands of waits cost no Redis
+/// connection or command while they wait. A wake-up only says "look again": the waiter reads the
+/// job (or its events stream), so a message lost while the subscription reconnects costs at most
+/// the wait; on reconnect every listener is woken to look again.
+/// </summary>
+internal sealed partial class JobNotifications(
+    IConnectionMultiplexer redis, JobStore store, IOptions<ApiOptions> options, ILogger<JobNotifications> logger) : BackgroundService
+{
+    private readonly Dictionary<string, List<JobListener>> _listeners = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private int _count;
+
+    /// <summary>
+    /// Starts listening for <paramref name="jobId"/>'s events (only its final one with
+    /// <paramref name="finalOnly"/>); null when <c>Api:MaxConcurrentWaits</c> listeners are open.
+    /// Listen before reading the job: an event between the read and the wait then still wakes it.
+    /// </summary>
+    public JobListener? Listen(string jobId, bool finalOnly)
+    {
+        lock (_gate)
+        {
+            if (_count >= options.Value.MaxConcurrentWaits)
+            {
+                return null;
+            }
+
+            var listener = new JobListener(this, jobId, finalOnly);
+            if (!_listeners.TryGetValue(jobId, out var list))
+            {
+                _listeners[jobId] = list = new List<JobListener>(1);
+            }
+
+            list.Add(listener);
+            _count++;
+            return listener;
+        }
+    }
+
+    /// <summary>Listeners open now.</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    internal void Remove(JobListener listener)
+    {
+        lock (_gate)
+        {
+            if (_listeners.TryGetValue(listener.JobId, out var list) && list.Remove(listener))
+            {
+                _count--;
+                if (list.Count == 0)
+                {
+                    _listeners.Remove(listener.JobId);
+                }
+            }
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        redis.ConnectionRestored += (_, _) => WakeAll();
+        // Redis may be down when the API starts: keep trying; until then waits end at their timeout.
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await redis.GetSubscriber().SubscribeAsync(store.Keys.EventsChannel, (_, message) => OnMessage(message)).ConfigureAwait(false);
+                WakeAll();
+                return;
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                LogSubscribeFailed(logger, e);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private void OnMessage(RedisValue message)
+    {
+        var text = (string?)message;
+        var space = text?.IndexOf(' ', StringComparison.Ordinal) ?? -1;
+        if (space <= 0)
+        {
+            return;
+        }
+
+        var jobId = text![..space];
+        var final = text.AsSpan(space + 1).SequenceEqual(JobEvent.Done);
+        lock (_gate)
+        {
+            if (_listeners.TryGetValue(jobId, out var list))
+            {
+                foreach (var listener in list)
+                {
+                    if (final || !listener.FinalOnly)
+                    {
+                        listener.Signal();
+                    }
+                }
+            }
+        }
+    }
+
+    private void WakeAll()
+    {
+        lock (_gate)
+        {
+            foreach (var list in _listeners.Values)
+            {
+                foreach (var listener in list)
+                {
+                    listener.Signal();
+                }
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot subscribe to job events yet; waits end at their timeout until Redis answers")]
+    private static partial void LogSubscribeFailed(ILogger logger, Exception exception);
+}
+
+/// <summary>One request waiting on one job's events; dispose it when the request ends.</summary>
+internal sealed class JobListener : IDisposable
+{
+    private readonly JobNotifications _owner;
+
+    // One pending wake-up at most: several events before the waiter looks are one "look again".
+    private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(
+        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+
+    internal JobListener(JobNotifications owner, string jobId, bool finalOnly)
+    {
+        _owner = owner;
+        JobId = jobId;
+        FinalOnly = finalOnly;
+    }
+
+    public string JobId { get; }
+
+    public bool FinalOnly { get; }
+
+    internal void Signal() => _signal.Writer.TryWrite(true);
+
+    /// <summary>True when woken within <paramref name="timeout"/>, false when it passed.</summary>
+    public async Task<bool> WaitAsync(TimeSpan timeout, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        if (_signal.Reader.TryRead(out _))
+        {
+            return true;
+        }
+
+        if (timeout <= TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        using var timer = new CancellationTokenSource(timeout, timeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, cancellationToken);
+        try
+        {
+            await _signal.Reader.ReadAsync(linked.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    public void Dispose() => _owner.Remove(this);
+}

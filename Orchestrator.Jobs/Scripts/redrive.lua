@@ -1,0 +1,90 @@
+--[[
+  redrive: a dead-lettered job goes back to 'queued' with a fresh attempt budget (POST
+  /dead-letters/{id}/redrive, and each job of POST /dead-letters/redrive). Its history stays: the
+  new attempts are appended after the old ones. It leaves both dead-letter sets, gets a new stream
+  entry, and its keys stop expiring (a job not final does not expire).
+
+  KEYS[1]  job hash            KEYS[2]  job history list
+  KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set (all tenants); the tenant's own is
+                               KEYS[4] .. ':' .. tenant
+  ARGV[1]  backlog bound (Api:MaxQueuedJobs), as submit.lua checks it
+  ARGV[2]  error type the job must have failed with ('' = any)
+  ARGV[3]  dead-lettered no earlier than this (Unix ms; '' = any)
+  ARGV[4]  dead-lettered no later than this (Unix ms; '' = any)
+
+  Times (updatedAt, redrivenAt) are Redis's own (TIME).
+
+  The budget: attempts stay counted (the history is kept), so the job gets maxAttempts =
+  attempts − sharedLosses + its original budget ('budget', kept from the first redrive), and its
+  delivery and crash counts start again from its attempts and 0.
+
+  Re-sent after it applied: the job is no longer failed, so it answers {'not-dead', status} and
+  changes nothing; a batch of redrives sent twice redrives each job once.
+
+  Returns  {'redriven', entryId}
+         | {'missing'}
+         | {'not-dead', status}        not failed (already redriven, or never dead-lettered)
+         | {'skipped'}                 failed, but not with that error type or in that time range
+         | {'queue-full', queued}      the backlog bound is reached: nothing written
+         | {'storage-full', error}     Redis is at maxmemory: nothing written
+]]
+local job, history, stream, deadLetters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+--@include clock
+--@include job
+
+local now = nowMs()
+
+local f = redis.call('HMGET', job, 'status', 'error', 'attempts', 'maxAttempts', 'sharedLosses', 'budget', 'tenant', 'id')
+if not f[1] then
+  return {'missing'}
+end
+if f[1] ~= 'failed' then
+  return {'not-dead', f[1]}
+end
+local jobId = f[8] or jobIdOf(job)
+local tenantDeadLetters = deadLetters .. ':' .. (f[7] or 'default')
+local deadAt = redis.call('ZSCORE', deadLetters, jobId)
+if ARGV[2] ~= '' then
+  local ok, e = pcall(cjson.decode, f[2] or '')
+  if not ok or type(e) ~= 'table' or e.type ~= ARGV[2] then
+    return {'skipped'}
+  end
+end
+if (ARGV[3] ~= '' and (not deadAt or tonumber(deadAt) < tonumber(ARGV[3])))
+    or (ARGV[4] ~= '' and (not deadAt or tonumber(deadAt) > tonumber(ARGV[4]))) then
+  return {'skipped'}
+end
+
+local queued = redis.call('XLEN', stream)
+if queued >= tonumber(ARGV[1]) then
+  return {'queue-full', queued}
+end
+-- The first write, as in submit.lua: refused at maxmemory, nothing is written.
+local entryId = redis.pcall('XADD', stream, '*', 'jobId', jobId)
+if type(entryId) == 'table' and entryId.err then
+  if string.sub(entryId.err, 1, 4) == 'OOM ' then
+    return {'storage-full', entryId.err}
+  end
+  return redis.error_reply(entryId.err)
+end
+
+local attempts = tonumber(f[3] or '0')
+local budget = tonumber(f[6] or f[4])
+local sharedLosses = tonumber(f[5] or '0')
+redis.call('HSET', job, 'status', 'queued', 'entryId', entryId, 'updatedAt', now, 'budget', budget,
+  'maxAttempts', attempts - sharedLosses + budget, 'deliveries', attempts, 'crashes', 0, 'redrivenAt', now)
+redis.call('HINCRBY', job, 'redrives', 1)
+redis.call('HDEL', job, 'completedAt', 'error', 'result', 'nextAttemptAt', 'lease', 'leaseOwner', 'suspect', 'aloneAttempt',
+  'cancelRequested', 'cancelRequestedAt')
+redis.call('ZREM', deadLetters, jobId)
+redis.call('ZREM', tenantDeadLetters, jobId)
+redis.call('PERSIST', job)
+redis.call('PERSIST', history)
+redis.call('PERSIST', eventsOf(job))
+-- [tenant quotas] Not final any more: it counts in its tenant's backlog again until its next final
+-- transition (finalize), once. A redrive is not refused by the tenant's MaxQueuedJobs.
+if redis.call('HSETNX', job, 'quotaQueued', '1') == 1 then
+  redis.call('HINCRBY', prefixOf(job) .. ':tenant:' .. (f[7] or 'default') .. ':queued', 'jobs', 1)
+end
+emitStatus(job, 'queued', attempts, now)
+return {'redriven', entryId}

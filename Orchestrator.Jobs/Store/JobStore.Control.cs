@@ -1,0 +1,137 @@
+using System.Globalization;
+using StackExchange.Redis;
+
+namespace Orchestrator.Jobs;
+
+// What clients and operators do to a job besides submitting it (issue 19): cancel it, redrive it
+// from the dead letters, and follow its events.
+public sealed partial class JobStore
+{
+    /// <summary>
+    /// Cancels a job: one that waits (queued, retrying) is canceled at once; one being processed is
+    /// flagged and its worker told on <see cref="RedisKeys.CancelChannel"/>. Idempotent.
+    /// </summary>
+    public async Task<CancelOutcome> CancelAsync(string jobId)
+    {
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
+            LuaScripts.Cancel,
+            [_keys.Job(jobId), _keys.History(jobId), _keys.Stream, _keys.DeadLetters],
+            [RedisKeys.ConsumerGroup, _keys.CancelChannel.ToString()]).ConfigureAwait(false))!;
+        return (string)reply[0]! switch
+        {
+            "canceled" => CancelOutcome.Canceled,
+            "requested" => CancelOutcome.Requested,
+            "final" => CancelOutcome.AlreadyFinal,
+            "missing" => CancelOutcome.Missing,
+            var other => throw new InvalidOperationException($"cancel.lua answered '{other}'."),
+        };
+    }
+
+    /// <summary>
+    /// Sends a dead-lettered job back to <c>queued</c> with a fresh attempt budget, its history kept,
+    /// if it matches <paramref name="filter"/>. A job that is not failed is left alone (<see cref="RedriveOutcome.NotDead"/>).
+    /// </summary>
+    public async Task<RedriveOutcome> RedriveAsync(string jobId, RedriveFilter filter, long maxQueuedJobs = Unbounded)
+    {
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
+            LuaScripts.Redrive,
+            [_keys.Job(jobId), _keys.History(jobId), _keys.Stream, _keys.DeadLetters],
+            [
+                maxQueuedJobs,
+                filter.ErrorType ?? RedisValue.EmptyString,
+                filter.From is { } from ? from.ToUnixTimeMilliseconds() : RedisValue.EmptyString,
+                filter.To is { } to ? to.ToUnixTimeMilliseconds() : RedisValue.EmptyString,
+            ]).ConfigureAwait(false))!;
+        return (string)reply[0]! switch
+        {
+            "redriven" => RedriveOutcome.Redriven,
+            "missing" => RedriveOutcome.Missing,
+            "not-dead" => RedriveOutcome.NotDead,
+            "skipped" => RedriveOutcome.Skipped,
+            "queue-full" => RedriveOutcome.QueueFull,
+            "storage-full" => RedriveOutcome.StorageFull,
+            var other => throw new InvalidOperationException($"redrive.lua answered '{other}'."),
+        };
+    }
+
+    /// <summary>
+    /// Dead-lettered job ids, oldest first, dead-lettered within [<paramref name="from"/>,
+    /// <paramref name="to"/>] and after the member <paramref name="after"/> (exclusive, for paging;
+    /// null to start), at most <paramref name="count"/>, with their scores.
+    /// </summary>
+    public async Task<IReadOnlyList<(string JobId, long DeadAt)>> DeadLetterIdsAsync(
+        string? tenant, DateTimeOffset? from, DateTimeOffset? to, (long Score, string JobId)? after, int count)
+    {
+        var set = tenant is null ? _keys.DeadLetters : _keys.TenantDeadLetters(tenant);
+        var min = after?.Score ?? from?.ToUnixTimeMilliseconds() ?? long.MinValue;
+        var max = to?.ToUnixTimeMilliseconds() ?? long.MaxValue;
+        var result = new List<(string, long)>(count);
+        var skip = 0;
+        while (result.Count < count)
+        {
+            var take = count + 16;
+            var page = await Db.SortedSetRangeByScoreWithScoresAsync(set, min, max, Exclude.None, Order.Ascending, skip, take).ConfigureAwait(false);
+            foreach (var entry in page)
+            {
+                // Members tied on the cursor's score sort by id: skip up to and including the cursor.
+                if (after is { } cursor && (long)entry.Score == cursor.Score && string.CompareOrdinal(entry.Element!, cursor.JobId) <= 0)
+                {
+                    continue;
+                }
+
+                result.Add((entry.Element!, (long)entry.Score));
+                if (result.Count == count)
+                {
+                    break;
+                }
+            }
+
+            if (page.Length < take)
+            {
+                break;
+            }
+
+            skip += page.Length;
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Appends text the provider streamed during an attempt to the job's events (fenced by lease and
+    /// attempt; <paramref name="batch"/> numbers the appends of one attempt, so a re-send is not
+    /// appended twice). False when the lease or attempt is stale.
+    /// </summary>
+    public async Task<bool> AppendDeltaAsync(JobLease lease, int attempt, int batch, string text) =>
+        (long)await Db.ScriptEvaluateAsync(
+            LuaScripts.AppendDelta, [_keys.Job(lease.JobId)], [lease.Token, attempt, batch, text]).ConfigureAwait(false) == 1;
+
+    /// <summary>Up to <paramref name="count"/> of the job's events after <paramref name="afterId"/> (exclusive; "0-0" from the start), in order.</summary>
+    public async Task<IReadOnlyList<JobEvent>> ReadEventsAsync(string jobId, string afterId, int count)
+    {
+        var entries = await Db.StreamRangeAsync(_keys.Events(jobId), "(" + afterId, "+", count).ConfigureAwait(false);
+        var events = new JobEvent[entries.Length];
+        for (var i = 0; i < entries.Length; i++)
+        {
+            var entry = entries[i];
+            events[i] = new JobEvent(
+                entry.Id!,
+                (string?)entry["type"] ?? string.Empty,
+                (string?)entry["status"],
+                int.TryParse((string?)entry["attempt"], NumberStyles.None, CultureInfo.InvariantCulture, out var attempt) ? attempt : null,
+                long.TryParse((string?)entry["at"], NumberStyles.None, CultureInfo.InvariantCulture, out var at) ? DateTimeOffset.FromUnixTimeMilliseconds(at) : null,
+                (string?)entry["text"]);
+        }
+
+        return events;
+    }
+
+    /// <summary>Whether <paramref name="id"/> is a stream entry id (<c>&lt;ms&gt;-&lt;seq&gt;</c>), as an SSE <c>Last-Event-ID</c> must be.</summary>
+    public static bool IsEventId(string id)
+    {
+        var dash = id.IndexOf('-', StringComparison.Ordinal);
+        return dash > 0 && id.Length <= 41
+            && ulong.TryParse(id.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out _)
+            && ulong.TryParse(id.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _);
+    }
+}

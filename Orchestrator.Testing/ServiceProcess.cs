@@ -1,0 +1,56 @@
+namespace Orchestrator.Testing;
+
+/// <summary>
+/// How tests, the chaos run and the benchmarks start an Orchestrator service as it is deployed
+/// (<c>dotnet Orchestrator.X.dll</c> from the caller's build): configured by what the caller passes
+/// and nothing else. The caller's own environment (an OTLP endpoint, a developer's connection
+/// string or worker settings) never reaches the service.
+/// </summary>
+public static class ServiceProcess
+{
+    /// <summary>The configuration sections the services read; inherited variables in them are dropped.</summary>
+    private static readonly string[] Sections =
+        ["ConnectionStrings", "Api", "Auth", "Tenants", "Redis", "Retry", "Worker", "Simulator", "Llm", "Scheduling", "Webhooks", "Jobs", "Logging"];
+
+    /// <summary>
+    /// The options that start <paramref name="assemblyPath"/> with <paramref name="settings"/>
+    /// (configuration keys as <c>Section:Key</c>, or environment names as <c>Section__Key</c>), on
+    /// top of a single-line console log with millisecond timestamps. Adjust with <c>with</c>.
+    /// </summary>
+    public static ChildProcessOptions Options(string name, string assemblyPath, IReadOnlyDictionary<string, string> settings)
+    {
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["Logging__Console__FormatterName"] = "simple",
+            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
+            ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
+        };
+        foreach (var (key, value) in settings)
+        {
+            environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        }
+
+        return new ChildProcessOptions
+        {
+            Name = name,
+            FileName = ChildProcess.DotnetHost,
+            Arguments = [assemblyPath],
+            Environment = environment,
+            DropInherited = IsServiceSetting,
+            WorkingDirectory = Path.GetDirectoryName(assemblyPath),
+        };
+    }
+
+    /// <summary>Starts <paramref name="assemblyPath"/> with <paramref name="settings"/> (see <see cref="Options"/>).</summary>
+    public static ChildProcess Start(string name, string assemblyPath, IReadOnlyDictionary<string, string> settings) =>
+        ChildProcess.Start(Options(name, assemblyPath, settings));
+
+    /// <summary>Whether an inherited environment variable would configure a service (and so is dropped).</summary>
+    public static bool IsServiceSetting(string variable) =>
+        variable.StartsWith("OTEL_", StringComparison.Ordinal)
+        || variable.StartsWith("ASPNETCORE_", StringComparison.Ordinal)
+        || variable.StartsWith("DOTNET_ENVIRONMENT", StringComparison.Ordinal)
+        || Sections.Any(section => variable.Length > section.Length + 2
+            && variable.StartsWith(section, StringComparison.OrdinalIgnoreCase)
+            && variable.AsSpan(section.Length).StartsWith("__"));
+}

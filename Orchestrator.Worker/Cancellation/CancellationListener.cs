@@ -1,0 +1,59 @@
+using Orchestrator.Jobs;
+using Orchestrator.Worker.Processing;
+using StackExchange.Redis;
+
+namespace Orchestrator.Worker.Cancellation;
+
+/// <summary>
+/// Aborts the LLM call of a job a client canceled (<c>POST /jobs/{id}/cancel</c>), whichever worker
+/// process runs it: every worker subscribes to <see cref="RedisKeys.CancelChannel"/>, and the one
+/// holding the job cancels that job's token, which closes the provider's HTTP request. The job is
+/// then recorded <c>canceled</c> (<see cref="JobProcessor"/>). The flag in the job hash
+/// (<c>cancelRequested</c>) is what makes it durable: no script starts another attempt of a flagged
+/// job, whether or not this message arrived.
+/// </summary>
+internal sealed partial class CancellationListener(
+    IConnectionMultiplexer redis, JobStore store, LeaseKeeper leases, ILogger<CancellationListener> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // Redis may be down when the worker starts: keep trying (StackExchange.Redis restores the
+        // subscription itself after a reconnect once it is made).
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await redis.GetSubscriber().SubscribeAsync(store.Keys.CancelChannel, (_, message) => OnCancel((string?)message)).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                LogSubscribeFailed(logger, e);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private void OnCancel(string? jobId)
+    {
+        if (string.IsNullOrEmpty(jobId))
+        {
+            return;
+        }
+
+        foreach (var execution in leases.Held)
+        {
+            if (execution.Lease.JobId == jobId)
+            {
+                LogCanceling(logger, jobId, execution.Attempt);
+                execution.RequestCancel();
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} canceled by a client; aborting attempt {Attempt}")]
+    private static partial void LogCanceling(ILogger logger, string jobId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot subscribe to cancellations yet; retrying")]
+    private static partial void LogSubscribeFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,118 @@
+using System.Text;
+using Microsoft.Extensions.Options;
+using Orchestrator.Jobs;
+using Orchestrator.Worker.Llm;
+
+namespace Orchestrator.Worker.Streaming;
+
+/// <summary>Makes the <see cref="DeltaWriter"/> of each attempt (none when <c>Worker:DeltaInterval</c> is 0).</summary>
+internal sealed class DeltaWriters(JobStore store, IOptions<WorkerOptions> options, TimeProvider timeProvider, ILogger<DeltaWriter> logger)
+{
+    public DeltaWriter? Start(JobLease lease, int attempt) =>
+        options.Value.DeltaInterval > TimeSpan.Zero ? new DeltaWriter(store, lease, attempt, options.Value.DeltaInterval, timeProvider, logger) : null;
+}
+
+/// <summary>
+/// Writes the text a provider streams during one attempt into the job's events stream
+/// (<c>append-delta.lua</c>), batched every <c>Worker:DeltaInterval</c> so a chatty stream costs one
+/// Redis call per interval, not one per token. Its flush loop is awaited when the attempt's call
+/// ends (<see cref="DisposeAsync"/>), which writes what is left before the outcome is recorded, so
+/// the deltas come before the job's final event. A failed write keeps its batch (same number) for
+/// the next flush: a re-send is recognised, never appended twice. Deltas are a view of the call in
+/// progress, not the result: if Redis stays away past <see cref="MaxBuffered"/> characters the rest
+/// of the attempt's text is dropped from the events (the result itself is stored whole).
+/// </summary>
+internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
+{
+    /// <summary>Most characters held while Redis does not take them.</summary>
+    public const int MaxBuffered = 1 << 20;
+
+    private readonly JobStore _store;
+    private readonly JobLease _lease;
+    private readonly int _attempt;
+    private readonly ILogger _logger;
+    private readonly StringBuilder _buffer = new();
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private (int Batch, string Text)? _pending;
+    private int _batches;
+
+    internal DeltaWriter(JobStore store, JobLease lease, int attempt, TimeSpan interval, TimeProvider timeProvider, ILogger logger)
+    {
+        _store = store;
+        _lease = lease;
+        _attempt = attempt;
+        _logger = logger;
+        _loop = FlushLoopAsync(interval, timeProvider, _stop.Token);
+    }
+
+    /// <inheritdoc />
+    public void Append(string text)
+    {
+        lock (_gate)
+        {
+            if (_buffer.Length + text.Length <= MaxBuffered)
+            {
+                _buffer.Append(text);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _loop.ConfigureAwait(false);
+        // What is pending, then what came after it.
+        await FlushAsync().ConfigureAwait(false);
+        await FlushAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    private async Task FlushLoopAsync(TimeSpan interval, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(interval, timeProvider);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await FlushAsync().ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The attempt's call ended; DisposeAsync writes the rest.
+        }
+    }
+
+    private async Task FlushAsync()
+    {
+        if (_pending is null)
+        {
+            lock (_gate)
+            {
+                if (_buffer.Length == 0)
+                {
+                    return;
+                }
+
+                _pending = (++_batches, _buffer.ToString());
+                _buffer.Clear();
+            }
+        }
+
+        var (batch, text) = _pending.Value;
+        try
+        {
+            await _store.AppendDeltaAsync(_lease, _attempt, batch, text).ConfigureAwait(false);
+            _pending = null;
+        }
+        catch (Exception e) when (RedisFailure.IsTransient(e))
+        {
+            LogDeltaFailed(_logger, _lease.JobId, _attempt, e);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: streamed text not written to its events yet; kept for the next flush")]
+    private static partial void LogDeltaFailed(ILogger logger, string jobId, int attempt, Exception exception);
+}
