@@ -6,8 +6,8 @@ namespace Orchestrator.IntegrationTests.Jobs;
 /// <summary>
 /// The tenant backlog counter behind <c>Tenants:{t}:MaxQueuedJobs</c>, through the real store
 /// scripts on a real Redis: counted per tenant by <c>submit.lua</c>, taken off once by the final
-/// transition, never below zero; a refused submission writes nothing. (Re-sent transitions:
-/// <c>ResentTransitionTests</c>.)
+/// transition (cancel too), never below zero; a redriven dead letter counts again; a refused
+/// submission writes nothing. (Re-sent transitions: <c>ResentTransitionTests</c>.)
 /// </summary>
 public sealed class TenantBacklogStoreTests
 {
@@ -48,6 +48,21 @@ public sealed class TenantBacklogStoreTests
         Assert.Equal(0, await BacklogAsync(harness, "globex"));
         Assert.Equal(SubmitOutcome.Created, (await store.SubmitAsync(Job("acme"), null).Bounded()).Outcome);
         Assert.Equal(1, await BacklogAsync(harness, "acme"));
+
+        // Cancel is a final transition: it leaves the backlog, once, however often it is sent.
+        var canceled = await store.SubmitAsync(Job("globex"), null).Bounded();
+        Assert.Equal(CancelOutcome.Canceled, await store.CancelAsync(canceled.JobId).Bounded());
+        Assert.Equal(CancelOutcome.Canceled, await store.CancelAsync(canceled.JobId).Bounded());
+        Assert.Equal(0, await BacklogAsync(harness, "globex"));
+
+        // A dead letter redriven is not final any more: it counts again until it is.
+        var failed = await store.SubmitAsync(Job("globex"), null).Bounded();
+        var toFail = Assert.Single(await store.ReadNewAsync(reader, "w", 10, Block).Bounded(), d => d.JobId == failed.JobId);
+        var held = await store.ClaimAsync(toFail, "w", startAttempt: true).Bounded();
+        Assert.True(await store.FailAsync(held.Lease, 1, AttemptOutcome.PermanentFailure, new JobError("invalid-request", "no")).Bounded());
+        Assert.Equal(0, await BacklogAsync(harness, "globex"));
+        Assert.Equal(RedriveOutcome.Redriven, await store.RedriveAsync(failed.JobId, RedriveFilter.Any).Bounded());
+        Assert.Equal(1, await BacklogAsync(harness, "globex"));
     }
 
     private static async Task<long> BacklogAsync(WorkerHarness harness, string tenant) =>
