@@ -5,7 +5,8 @@ using Orchestrator.AppHost;
 // Redis:NodeTimeout, Api:Port, Api:Replicas, Worker:Replicas; Redis:WaitReplicas, Redis:WaitTimeout and
 // the Simulator, Retry, Worker, Api, Auth, Tenants (to workers: without the API keys) and Llm sections
 // are handed on to the services.
-// A local run also opens the API to anonymous callers and gives it a dev key.
+// A local run also opens the API to anonymous callers and gives it a dev key; the jobs page (Web:Port,
+// default 3300) calls the API with an admin key of its own.
 var builder = DistributedApplication.CreateBuilder(args);
 
 var redis = builder.AddOrchestratorRedis("redis");
@@ -53,5 +54,8 @@ else
     api.WithSimulatorProvider(simulator);
     worker.WithSimulatorProvider(simulator);
 }
+
+// The jobs page, beside the dashboard; its address shows on the API's resource.
+builder.AddJobsPage(api);
 
 builder.Build().Run();

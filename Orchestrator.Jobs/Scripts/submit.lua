@@ -105,6 +105,17 @@ if rpm > 0 then
   redis.call('SET', KEYS[4], string.format('%.3f', tat), 'PX', math.ceil(tat - rateNow) + 1000)
 end
 
+-- [jobs index] GET /jobs and the jobs page list job ids by creation time, for every tenant and
+-- for the job's own (same hash tag, so the same slot), each trimmed to the newest LISTED_JOBS
+-- (JobStore.ListedJobs): bounded, and an id whose job expired is skipped when listed.
+local LISTED_JOBS = 100000
+local jobsIndex = (string.gsub(KEYS[2], ':stream$', ':jobs'))
+local tenant = redis.call('HGET', KEYS[1], 'tenant') or 'default'
+for _, index in ipairs({jobsIndex, jobsIndex .. ':' .. tenant}) do
+  redis.call('ZADD', index, now, ARGV[1])
+  redis.call('ZREMRANGEBYRANK', index, 0, -(LISTED_JOBS + 1))
+end
+
 if #KEYS >= 5 then
   redis.call('HSET', KEYS[5], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'createdAt', now)
   redis.call('PEXPIRE', KEYS[5], ARGV[3])
