@@ -6,15 +6,17 @@
 
   KEYS[1]  job hash            {orch}:job:<id>
   KEYS[2]  jobs stream         {orch}:stream
-  KEYS[3]  tenant's backlog    {orch}:tenant:<tenant>:queued   hash: jobs (not yet final),
+  KEYS[3]  delayed sorted set  {orch}:delayed
+  KEYS[4]  tenant's backlog    {orch}:tenant:<tenant>:queued   hash: jobs (not yet final),
                                lastFinalAt, finalEveryMs (see finalize in includes/job.lua)
-  KEYS[4]  tenant's rate       {orch}:tenant:<tenant>:rpm      GCRA theoretical arrival time, Unix ms
-  KEYS[5]  idempotency hash    {orch}:idem:<tenant>:<key>   (absent when the request carries no key)
+  KEYS[5]  tenant's rate       {orch}:tenant:<tenant>:rpm      GCRA theoretical arrival time, Unix ms
+  KEYS[6]  idempotency hash    {orch}:idem:<tenant>:<key>   (absent when the request carries no key)
 
   ARGV[1]  job id
   ARGV[2]  request fingerprint (SHA-256 of the normalised request)
   ARGV[3]  idempotency key TTL, ms
   ARGV[4]  backlog bound (Api:MaxQueuedJobs): jobs not yet final, counted as the stream's length
+           plus the delayed set's (a job waiting there has no stream entry)
   ARGV[5]  the tenant's MaxQueuedJobs, 0 = none
   ARGV[6]  the tenant's RequestsPerMinute, 0 = none
   ARGV[7…] job hash field, value, field, value, … (createdAt and updatedAt are this script's: TIME)
@@ -40,8 +42,8 @@
 --@include clock
 --@include job
 
-if #KEYS >= 5 then
-  local known = redis.call('HMGET', KEYS[5], 'jobId', 'fingerprint', 'createdAt', 'response')
+if #KEYS >= 6 then
+  local known = redis.call('HMGET', KEYS[6], 'jobId', 'fingerprint', 'createdAt', 'response')
   if known[1] then
     if known[2] == ARGV[2] then
       return {'replayed', known[1], known[3] or '', known[4] or ''}
@@ -50,9 +52,10 @@ if #KEYS >= 5 then
   end
 end
 
--- Final jobs are deleted from the stream (finish-attempt.lua, claim.lua), so its length is the
--- number of jobs not yet final: queued, processing or waiting for a retry.
-local queued = redis.call('XLEN', KEYS[2])
+-- Final jobs are deleted from the stream (finish-attempt.lua, claim.lua), and a job that waits in
+-- the delayed set has no entry there (finish-attempt.lua, defer.lua), so the stream's length plus
+-- the delayed set's is the number of jobs not yet final: queued, processing or waiting.
+local queued = redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3])
 if queued >= tonumber(ARGV[4]) then
   return {'queue-full', queued}
 end
@@ -60,7 +63,7 @@ end
 -- [tenant quotas] Checked after the replay (a replay creates nothing) and before any write.
 local maxQueued, rpm = tonumber(ARGV[5]), tonumber(ARGV[6])
 if maxQueued > 0 then
-  local backlog = redis.call('HMGET', KEYS[3], 'jobs', 'finalEveryMs')
+  local backlog = redis.call('HMGET', KEYS[4], 'jobs', 'finalEveryMs')
   if tonumber(backlog[1] or '0') >= maxQueued then
     -- Room comes back when one of the tenant's jobs reaches a final state: expected after the
     -- tenant's recent interval between final transitions (5 s while none is known yet).
@@ -71,7 +74,7 @@ local tat, rateNow = 0, 0
 if rpm > 0 then
   rateNow = tonumber(nowMs())
   local interval = 60000 / rpm
-  tat = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), rateNow) + interval
+  tat = math.max(tonumber(redis.call('GET', KEYS[5]) or '0'), rateNow) + interval
   -- Up to a minute ahead of now is allowed (the burst); the tolerance absorbs float rounding.
   local wait = tat - rateNow - 60000
   if wait > math.min(1, interval / 2) then
@@ -100,9 +103,9 @@ end
 redis.call('HSET', KEYS[1], unpack(fields))
 
 -- [tenant quotas] The job counts until finalize takes quotaQueued off; the rate's TAT expires once past.
-redis.call('HINCRBY', KEYS[3], 'jobs', 1)
+redis.call('HINCRBY', KEYS[4], 'jobs', 1)
 if rpm > 0 then
-  redis.call('SET', KEYS[4], string.format('%.3f', tat), 'PX', math.ceil(tat - rateNow) + 1000)
+  redis.call('SET', KEYS[5], string.format('%.3f', tat), 'PX', math.ceil(tat - rateNow) + 1000)
 end
 
 -- [jobs index] GET /jobs and the jobs page list job ids by creation time, for every tenant and
@@ -116,9 +119,9 @@ for _, index in ipairs({jobsIndex, jobsIndex .. ':' .. tenant}) do
   redis.call('ZREMRANGEBYRANK', index, 0, -(LISTED_JOBS + 1))
 end
 
-if #KEYS >= 5 then
-  redis.call('HSET', KEYS[5], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'createdAt', now)
-  redis.call('PEXPIRE', KEYS[5], ARGV[3])
+if #KEYS >= 6 then
+  redis.call('HSET', KEYS[6], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'createdAt', now)
+  redis.call('PEXPIRE', KEYS[6], ARGV[3])
 end
 emitStatus(KEYS[1], 'queued', 0, now)
 
