@@ -39,6 +39,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
 builder.Services.AddValidatedOptions<WebhookOptions>(WebhookOptions.Section);
 builder.Services.AddApiKeyAuthentication();
+builder.Services.AddTenantQuotas();
 builder.Services.AddJobStore();
 builder.Services.AddModelCatalog();
 builder.Services.AddSingleton<SubmitWriter>();

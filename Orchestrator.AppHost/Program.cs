@@ -3,7 +3,8 @@ using Orchestrator.AppHost;
 
 // The dependency graph. Settings (docs/configuration.md): Redis:Mode, Redis:DataPath, Redis:Port,
 // Redis:NodeTimeout, Api:Port, Api:Replicas, Worker:Replicas; Redis:WaitReplicas, Redis:WaitTimeout and
-// the Simulator, Retry, Worker, Api, Auth, Tenants and Llm sections are handed on to the services.
+// the Simulator, Retry, Worker, Api, Auth, Tenants (to workers: without the API keys) and Llm sections
+// are handed on to the services.
 // A local run also opens the API to anonymous callers and gives it a dev key; the jobs page (Web:Port,
 // default 3300) calls the API with an admin key of its own.
 var builder = DistributedApplication.CreateBuilder(args);
@@ -30,6 +31,9 @@ var worker = builder.AddProject<Projects.Orchestrator_Worker>("worker")
     .WithConfigurationSection("Retry")
     // The AppHost gives each replica its port (ASPNETCORE_URLS); Worker:HealthPort is for workers run by hand.
     .WithConfigurationSection("Worker", "Replicas", "HealthPort")
+    // Workers enforce Tenants:{t}:MaxConcurrency: they get the tenants' quotas, never their API keys.
+    .WithConfigurationSection("Tenants", except: [.. builder.Configuration.GetSection("Tenants").AsEnumerable(makePathsRelative: true)
+        .Select(setting => setting.Key).Where(key => key.Split(':') is [_, var name, ..] && name.Equals("ApiKeys", StringComparison.OrdinalIgnoreCase))])
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", defaultValue: 1))
     .WithHttpHealthCheck("/health");
 

@@ -13,6 +13,7 @@ public sealed class OrchestratorMetrics
         Meter = meterFactory.Create(OrchestratorTelemetry.MeterName);
         JobsSubmitted = Meter.CreateCounter<long>("orchestrator.jobs.submitted", "{job}", "Jobs accepted by POST /jobs (replays excluded).");
         IdempotentReplays = Meter.CreateCounter<long>("orchestrator.jobs.idempotent_replays", "{request}", "Submissions answered from an idempotency key without creating a job.");
+        QuotaRefusals = Meter.CreateCounter<long>("orchestrator.jobs.quota_refusals", "{request}", "Submissions refused (429) by a tenant quota, by quota (tag orchestrator.quota).");
         Attempts = Meter.CreateCounter<long>("orchestrator.attempts", "{attempt}", "LLM attempts, by outcome (tag orchestrator.attempt.outcome).");
         JobsCompleted = Meter.CreateCounter<long>("orchestrator.jobs.completed", "{job}", "Jobs that reached 'completed'.");
         JobsDeadLettered = Meter.CreateCounter<long>("orchestrator.jobs.dead_lettered", "{job}", "Jobs that reached 'failed' and were dead-lettered.");
@@ -39,6 +40,7 @@ public sealed class OrchestratorMetrics
 
     public Counter<long> JobsSubmitted { get; }
     public Counter<long> IdempotentReplays { get; }
+    public Counter<long> QuotaRefusals { get; }
     public Counter<long> Attempts { get; }
     public Counter<long> JobsCompleted { get; }
     public Counter<long> JobsDeadLettered { get; }

@@ -16,6 +16,12 @@ public static class OrchestratorTags
     /// <summary>True on a submission answered from an idempotency key (no new job was created).</summary>
     public const string IdempotentReplay = "orchestrator.idempotent_replay";
 
+    /// <summary>
+    /// The tenant quota that refused a submission (<c>MaxQueuedJobs</c>, <c>RequestsPerMinute</c>):
+    /// on the request span and on <c>orchestrator.jobs.quota_refusals</c>.
+    /// </summary>
+    public const string Quota = "orchestrator.quota";
+
     /// <summary>The attempt number, 1-based, never reset across workers.</summary>
     public const string Attempt = "orchestrator.attempt";
 

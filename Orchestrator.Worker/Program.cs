@@ -43,6 +43,11 @@ builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
 builder.Services.AddValidatedOptions<SimulatorOptions>(SimulatorOptions.Section);
 builder.Services.AddValidatedOptions<WebhookOptions>(WebhookOptions.Section);
 
+// Tenants:{t}:MaxConcurrency, enforced by the job store's scripts with permits leased like jobs.
+builder.Services.AddTenantQuotas();
+builder.Services.AddSingleton(static sp => TenantPermits.From(
+    sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<TenantQuotaOptions>>().Value,
+    sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkerOptions>>().Value.LeaseTimeout));
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<OrchestratorMetrics>();
 builder.Services.AddModelCatalog();

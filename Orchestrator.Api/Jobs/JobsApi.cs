@@ -65,6 +65,7 @@ public static class JobsApi
         IOptions<ApiOptions> apiOptions,
         IOptions<RetryOptions> retryOptions,
         IOptions<WebhookOptions> webhookOptions,
+        IOptions<TenantQuotaOptions> quotaOptions,
         OrchestratorMetrics metrics,
         ModelCatalog models,
         CancellationToken cancellationToken)
@@ -107,7 +108,7 @@ public static class JobsApi
         // The job names the model it will get: the default is resolved now, not when a worker runs it.
         var stored = request.Model is null && !models.ServesAnyModel ? request with { Model = models.DefaultModel } : request;
         var job = new NewJob(jobId, stored, retryOptions.Value.MaxAttempts, options.JobRetention,
-            activity?.Id, traceState) { Tenant = tenant };
+            activity?.Id, traceState) { Tenant = tenant, Quotas = quotaOptions.Value.For(tenant) };
         var claim = key is null ? null : new IdempotencyClaim(key, RequestFingerprint.Compute(request), options.IdempotencyKeyTtl);
 
         var submitted = await submissions.SubmitAsync(job, claim, activity);
@@ -121,6 +122,10 @@ public static class JobsApi
                     title: "Idempotency key reused with other parameters");
             case SubmitOutcome.QueueFull:
                 return SubmitProblems.QueueFull(context, submitted.QueuedJobs, options.MaxQueuedJobs);
+            case SubmitOutcome.QuotaExceeded when submitted.Quota is { } refusal:
+                activity?.SetTag(OrchestratorTags.Quota, refusal.Name);
+                metrics.QuotaRefusals.Add(1, tenantTag, new KeyValuePair<string, object?>(OrchestratorTags.Quota, refusal.Name));
+                return SubmitProblems.QuotaExceeded(context, tenant, refusal);
             case SubmitOutcome.StorageFull:
                 return SubmitProblems.StorageFull(context);
             case SubmitOutcome.Replayed:

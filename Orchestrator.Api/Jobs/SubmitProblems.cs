@@ -1,3 +1,5 @@
+using Orchestrator.Jobs;
+
 namespace Orchestrator.Api.Jobs;
 
 /// <summary>
@@ -11,6 +13,13 @@ internal static class SubmitProblems
 
     /// <summary><c>type</c> of the 429 answered when <c>Api:MaxQueuedJobs</c> jobs are not yet final.</summary>
     public const string QueueFullType = "urn:orchestrator:problem:queue-full";
+
+    /// <summary>
+    /// <c>type</c> of the 429 answered when a quota of the caller's tenant is used up
+    /// (<c>Tenants:{tenant}:MaxQueuedJobs</c> or <c>:RequestsPerMinute</c>); the extension member
+    /// <c>quota</c> names it, <c>limit</c> gives its value.
+    /// </summary>
+    public const string QuotaExceededType = "urn:orchestrator:problem:quota-exceeded";
 
     /// <summary><c>Retry-After</c> of both, in seconds: room comes back as workers finish jobs or an operator adds memory.</summary>
     public const int RetryAfterSeconds = 5;
@@ -36,5 +45,27 @@ internal static class SubmitProblems
             statusCode: StatusCodes.Status429TooManyRequests,
             title: "Too many jobs queued",
             type: QueueFullType);
+    }
+
+    /// <summary>
+    /// 429 for a tenant's quota, with <c>Retry-After</c> from the quota's state in Redis: the rate
+    /// limit's own wait (GCRA), or for the backlog the tenant's recent interval between jobs reaching
+    /// a final state (when room is expected back), in whole seconds, at least 1.
+    /// </summary>
+    public static IResult QuotaExceeded(HttpContext context, string tenant, QuotaRefusal refusal)
+    {
+        var seconds = Math.Max(1, (long)Math.Ceiling(refusal.RetryAfter.TotalSeconds));
+        context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var detail = refusal.Name == QuotaRefusal.RequestsPerMinute
+            ? $"Tenant '{tenant}' may submit {refusal.Limit:N0} jobs per minute (Tenants:{tenant}:RequestsPerMinute). Nothing was stored. " +
+              $"Retry after {seconds} s with the same idempotency key."
+            : $"Tenant '{tenant}' has {refusal.Limit:N0} jobs waiting or running, its limit (Tenants:{tenant}:MaxQueuedJobs). Nothing was stored. " +
+              $"Retry once some of them have finished (expected in about {seconds} s) with the same idempotency key.";
+        return TypedResults.Problem(
+            detail,
+            statusCode: StatusCodes.Status429TooManyRequests,
+            title: "Tenant quota exceeded",
+            type: QuotaExceededType,
+            extensions: new Dictionary<string, object?> { ["quota"] = refusal.Name, ["limit"] = refusal.Limit });
     }
 }

@@ -15,6 +15,9 @@ public sealed class BadSettingTests
     [InlineData("Orchestrator.Worker", "Worker:Concurrency", "0", "Worker:Concurrency must be between 1 and 10000")]
     [InlineData("Orchestrator.Worker", "Worker:HealthPort", "http", "'http' at 'Worker:HealthPort'")]
     [InlineData("Orchestrator.Api", "Api:MaxPromptLength", "0", "Api:MaxPromptLength must be between 1 and 10000000")]
+    [InlineData("Orchestrator.Worker", "Tenants:acme:MaxConcurrency", "0", "Tenants:acme:MaxConcurrency must be from 1 to 10000000")]
+    [InlineData("Orchestrator.Api", "Tenants:acme:MaxQueuedJobs", "0", "Tenants:acme:MaxQueuedJobs must be from 1 to 10000000")]
+    [InlineData("Orchestrator.Api", "Tenants:acme:RequestsPerMinute", "-5", "Tenants:acme:RequestsPerMinute must be from 1 to 10000000")]
     [InlineData("Orchestrator.Api", "Api:JobRetention", "00:00:00", "Api:JobRetention must be at least 00:00:01")]
     public async Task Start_WithBadSetting_PrintsOneLineNamingTheKeyAndExits1(string service, string key, string value, string expected)
     {

@@ -62,6 +62,9 @@ public sealed class ResentTransitionTests
         // The corrupt job does not parse (that is why it was set aside): its fields, as stored.
         Assert.Equal(JobStatus.Failed, (string?)await harness.Db.HashGetAsync(harness.Keys.Job(ids[3]), "status").Bounded());
         Assert.Contains("\"corrupt\"", (string?)await harness.Db.HashGetAsync(harness.Keys.Job(ids[3]), "error").Bounded(), StringComparison.Ordinal);
+        // Every final transition (completed, failed, set aside, dead-lettered by a claim) took its job
+        // off the tenant's backlog exactly once, sent twice or not: only the job still processing counts.
+        Assert.Equal(1, (long)await harness.Db.HashGetAsync(harness.Keys.TenantBacklog(TenantNames.Default), "jobs").Bounded());
     }
 
     [Fact]

@@ -29,4 +29,5 @@ internal sealed record StoredWebhookTry(long At, int StatusCode, string? Error);
 [JsonSerializable(typeof(JobError))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(IReadOnlyList<string>))]
+[JsonSerializable(typeof(IReadOnlyDictionary<string, int>))]
 internal sealed partial class JobsJsonContext : JsonSerializerContext;

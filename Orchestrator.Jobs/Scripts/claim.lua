@@ -12,7 +12,8 @@
   ARGV[1]  consumer group      ARGV[2]  consumer name
   ARGV[3]  '1' to start the next attempt too, when the job may start now; '' claim only
   ARGV[4]  max crashes (Worker:MaxCrashes): crashes while running alone before 'poison-job'
-  ARGV[3 + 2i], ARGV[4 + 2i]   job i's stream entry id and new lease token
+  ARGV[5]  tenants' concurrency limits, JSON {tenant: MaxConcurrency} ('' or {} = none)
+  ARGV[4 + 2i], ARGV[5 + 2i]   job i's stream entry id and new lease token
 
   Times (nextAttemptAt, startedAt, …) are Redis's own (TIME), not the caller's.
 
@@ -21,6 +22,10 @@
   LLM is called. It starts only a job that is queued or retrying, due (nextAttemptAt ≤ now) and
   has an attempt left; a job waiting for a retry is only claimed, and its caller waits and calls
   start-attempt.lua itself. A draining worker passes '' (it must not start work it would hand back).
+  A job whose tenant has a MaxConcurrency is only claimed too: its attempt starts with a permit
+  (includes/job.lua [tenant permits]) in start-attempt.lua, which its worker calls once the job
+  may run there (after SoloGate). So a permit is only ever held by an attempt that is running,
+  never by one waiting behind a suspect in its worker, which could wait for that very permit.
 
   Poison isolation: a job found 'processing' lost its worker mid-attempt. It becomes a suspect
   (suspect = 1): this claim does not start it, and its worker runs it alone (start-attempt.lua
@@ -49,6 +54,7 @@ local stream, deadLetters = KEYS[1], KEYS[2]
 local group, consumer, now = ARGV[1], ARGV[2], nowMs()
 local startNow = ARGV[3] == '1'
 local maxCrashes = tonumber(ARGV[4])
+local limits = cjson.decode(ARGV[5] ~= '' and ARGV[5] or '{}')
 
 local function hashReply(job, started)
   local reply = {'ok', started}
@@ -122,6 +128,8 @@ local function claim(job, history, entryId, token)
     status = 'retrying'
     nextAttemptAt = now
     lastAttemptLost = true
+    -- The lost attempt's tenant permit (if it has not lapsed yet) goes back now.
+    returnPermit(job, f.id or jobIdOf(job), f.tenant)
   end
 
   if f.cancelRequested == '1' then
@@ -160,7 +168,7 @@ local function claim(job, history, entryId, token)
   local started = 0
   -- A suspect is only claimed: its worker starts it once it runs nothing else.
   if startNow and f.suspect ~= '1' and not lastAttemptLost and (status == 'queued' or status == 'retrying')
-      and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < budget then
+      and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < budget and limitOf(limits, f.tenant) <= 0 then
     -- As start-attempt.lua: the attempt counts from here, even if the worker dies before the call.
     started = attempts + 1
     put('status', 'processing', 'attempts', started, 'updatedAt', now)
@@ -180,8 +188,8 @@ end
 
 local replies = {}
 for i = 1, (#KEYS - 2) / 2 do
-  local job, history, entryId = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[3 + 2 * i]
-  local token = ARGV[4 + 2 * i]
+  local job, history, entryId = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[4 + 2 * i]
+  local token = ARGV[5 + 2 * i]
   replies[i] = isolated(stream, group, deadLetters, job, history, entryId, now, claim, job, history, entryId, token)
   if replies[i][1] == 'corrupt' and redis.call('TYPE', job).ok == 'hash' then
     -- Remembered, so that this claim sent again answers the same.

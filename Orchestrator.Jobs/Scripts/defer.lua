@@ -39,7 +39,7 @@ local group, entryId = ARGV[5], ARGV[6]
 local now = tonumber(nowMs())
 
 local function defer()
-  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'lastDefer', 'id', 'aloneAttempt')
+  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'lastDefer', 'id', 'aloneAttempt', 'tenant')
   local identity = token .. ':' .. attempt
   if fields[4] == identity then
     return 1
@@ -68,6 +68,8 @@ local function defer()
   if fields[6] == attempt then
     redis.call('HDEL', job, 'aloneAttempt')
   end
+  -- [tenant permits] The attempt is taken back: so is its tenant's permit.
+  returnPermit(job, fields[5] or jobIdOf(job), fields[7])
   toDelayed(stream, group, delayed, job, entryId, fields[5] or jobIdOf(job), due)
   return 1
 end

@@ -70,8 +70,9 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     entry.usage = {inputTokens = r.usage.promptTokens, outputTokens = r.usage.completionTokens, cost = r.cost or 0}
   end
   redis.call('LSET', history, index, cjson.encode(entry))
-  -- The attempt ended without a crash: the job is no longer a suspect.
+  -- The attempt ended without a crash: the job is no longer a suspect, and its tenant permit goes back.
   redis.call('HDEL', job, 'suspect')
+  returnPermit(job, fields[5] or jobIdOf(job), fields[9])
 
   if nextStatus == 'retrying' and not canceling then
     emitStatus(job, 'retrying', attempt, now)

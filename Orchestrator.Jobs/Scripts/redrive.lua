@@ -81,5 +81,10 @@ redis.call('ZREM', tenantDeadLetters, jobId)
 redis.call('PERSIST', job)
 redis.call('PERSIST', history)
 redis.call('PERSIST', eventsOf(job))
+-- [tenant quotas] Not final any more: it counts in its tenant's backlog again until its next final
+-- transition (finalize), once. A redrive is not refused by the tenant's MaxQueuedJobs.
+if redis.call('HSETNX', job, 'quotaQueued', '1') == 1 then
+  redis.call('HINCRBY', prefixOf(job) .. ':tenant:' .. (f[7] or 'default') .. ':queued', 'jobs', 1)
+end
 emitStatus(job, 'queued', attempts, now)
 return {'redriven', entryId}

@@ -7,14 +7,24 @@
   ARGV[1]  consumer group      ARGV[2]  consumer name
   ARGV[1 + 2i], ARGV[2 + 2i]   job i's stream entry id and lease token
 
+  A job holding a tenant permit (its 'permit' field: the permit's lease, ms) has the permit renewed
+  with the lease (ZADD XX: a permit that lapsed stays given back); see includes/job.lua [tenant permits].
+
   Returns one integer per job, in order: 1 when the lease is still the caller's, 0 when another
   worker has claimed the job (or its key is no longer a job hash: the claim that comes next sets it aside).
 ]]
+--@include job
+
 local replies = {}
 for i = 1, #KEYS - 1 do
-  local ok, lease = pcall(redis.call, 'HGET', KEYS[1 + i], 'lease')
-  if ok and lease == ARGV[2 + 2 * i] then
+  local ok, held = pcall(redis.call, 'HMGET', KEYS[1 + i], 'lease', 'permit', 'tenant', 'id')
+  if ok and held[1] == ARGV[2 + 2 * i] then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[1 + 2 * i], 'JUSTID')
+    if held[2] then
+      local permits, leaseMs = permitsOf(KEYS[1 + i], held[3]), tonumber(held[2])
+      redis.call('ZADD', permits, 'XX', permitClock() + leaseMs, held[4] or jobIdOf(KEYS[1 + i]))
+      redis.call('PEXPIRE', permits, leaseMs * 2)
+    end
     replies[i] = 1
   else
     replies[i] = 0

@@ -9,6 +9,11 @@
   ARGV[2]  the attempt to start (the job's attempts + 1 as the caller knows them)
   ARGV[3]  '1' when the caller runs this attempt alone (nothing else in its process): recorded
            as aloneAttempt, so that a crash during it counts as the job's (see claim.lua)
+  ARGV[4]  tenants' concurrency limits, JSON {tenant: MaxConcurrency} ('' or {} = none)
+  ARGV[5]  permit lease, ms (Worker:LeaseTimeout)
+
+  A tenant with MaxConcurrency: the attempt starts only with one of its permits (includes/job.lua
+  [tenant permits]); with none free nothing is written and the caller waits and asks again.
 
   Re-sent: the call is identified by its lease token and attempt. One that already applied (the
   job is 'processing' that attempt under that lease) answers {'ok', attempt} again, changing nothing.
@@ -16,6 +21,7 @@
   Returns  {'ok', attempt}       the number of the attempt now running
          | {'lost'}              the caller no longer holds the lease
          | {'exhausted'}         no attempt left (the caller dead-letters the job)
+         | {'held'}              the tenant's permits are all taken: not started, nothing written
          | {'unexpected', status}
 
   Times (updatedAt, firstAttemptAt, startedAt) are Redis's own (TIME).
@@ -23,7 +29,7 @@
 --@include clock
 --@include job
 
-local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses')
+local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses', 'tenant', 'id')
 if job[1] ~= ARGV[1] then
   return {'lost'}
 end
@@ -39,6 +45,11 @@ local attempt = attempts + 1
 -- Attempts lost beside other jobs are not charged (claim.lua): the budget grows by them.
 if attempt > tonumber(job[4]) + tonumber(job[5] or '0') then
   return {'exhausted'}
+end
+
+local limits = cjson.decode(ARGV[4] ~= '' and ARGV[4] or '{}')
+if not takePermit(KEYS[1], job[7] or jobIdOf(KEYS[1]), job[6], limitOf(limits, job[6]), tonumber(ARGV[5])) then
+  return {'held'}
 end
 
 local now = nowMs()

@@ -56,6 +56,9 @@ public enum StartAttemptOutcome
 
     /// <summary>No attempt is left; dead-letter the job.</summary>
     Exhausted,
+
+    /// <summary>The job's tenant runs its <c>MaxConcurrency</c> jobs already: nothing started; ask again later.</summary>
+    Held,
 }
 
 /// <summary>What <see cref="JobStore.DeferAsync"/> did.</summary>

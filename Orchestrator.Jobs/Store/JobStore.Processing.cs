@@ -133,19 +133,20 @@ public sealed partial class JobStore
     public async Task<IReadOnlyList<ClaimResult>> ClaimManyAsync(IReadOnlyList<JobLease> leases, bool startAttempt, int maxCrashes = DefaultMaxCrashes)
     {
         var keys = new RedisKey[2 + (2 * leases.Count)];
-        var values = new RedisValue[4 + (2 * leases.Count)];
+        var values = new RedisValue[5 + (2 * leases.Count)];
         keys[0] = _keys.Stream;
         keys[1] = _keys.DeadLetters;
         values[0] = RedisKeys.ConsumerGroup;
         values[1] = leases[0].Consumer;
         values[2] = startAttempt ? "1" : RedisValue.EmptyString;
         values[3] = maxCrashes;
+        values[4] = _permits.LimitsJson;
         for (var i = 0; i < leases.Count; i++)
         {
             keys[2 + (2 * i)] = _keys.Job(leases[i].JobId);
             keys[3 + (2 * i)] = _keys.History(leases[i].JobId);
-            values[4 + (2 * i)] = leases[i].EntryId;
-            values[5 + (2 * i)] = leases[i].Token;
+            values[5 + (2 * i)] = leases[i].EntryId;
+            values[6 + (2 * i)] = leases[i].Token;
         }
 
         var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Claim, keys, values).ConfigureAwait(false))!;
@@ -224,7 +225,9 @@ public sealed partial class JobStore
 
     /// <summary>
     /// Records the start of attempt <paramref name="attempt"/> (the job's attempts so far + 1),
-    /// durably, before the LLM is called. Sent again after it applied, it answers the same.
+    /// durably, before the LLM is called. Sent again after it applied, it answers the same. When the
+    /// job's tenant has all its <c>MaxConcurrency</c> permits taken, nothing starts
+    /// (<see cref="StartAttemptOutcome.Held"/>): ask again after <see cref="TenantPermits.PollInterval"/>.
     /// </summary>
     /// <param name="alone">Whether the caller runs this attempt with nothing else in its process (a suspect; see <see cref="Job.Suspect"/>).</param>
     public async Task<(StartAttemptOutcome Outcome, int Attempt)> StartAttemptAsync(JobLease lease, int attempt, bool alone = false)
@@ -232,11 +235,12 @@ public sealed partial class JobStore
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
             LuaScripts.StartAttempt,
             [_keys.Job(lease.JobId), _keys.History(lease.JobId)],
-            [lease.Token, attempt, alone ? "1" : RedisValue.EmptyString]).ConfigureAwait(false))!;
+            [lease.Token, attempt, alone ? "1" : RedisValue.EmptyString, _permits.LimitsJson, _permits.LeaseMs]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
             "ok" => (StartAttemptOutcome.Started, (int)reply[1]),
             "exhausted" => (StartAttemptOutcome.Exhausted, 0),
+            "held" => (StartAttemptOutcome.Held, 0),
             _ => (StartAttemptOutcome.LeaseLost, 0),
         };
     }

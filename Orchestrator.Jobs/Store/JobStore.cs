@@ -8,11 +8,15 @@ namespace Orchestrator.Jobs;
 /// Owns every Redis command of the job system. Multi-key changes are Lua scripts
 /// (<c>Scripts/*.lua</c>); every state transition is a compare-and-set on the expected state
 /// and, for workers, on the lease token. Every time a script writes is read from Redis's own clock
-/// (<c>TIME</c>): the callers' clocks may be skewed.
+/// (<c>TIME</c>): the callers' clocks may be skewed. <paramref name="permits"/>: the tenants'
+/// concurrency limits the scripts that start attempts enforce (none unless given; the worker
+/// registers them).
 /// </summary>
-public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? keys = null)
+public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? keys = null, TenantPermits? permits = null)
 {
     private readonly RedisKeys _keys = keys ?? new RedisKeys();
+
+    private readonly TenantPermits _permits = permits ?? TenantPermits.None;
 
     private IDatabase Db => redis.GetDatabase();
 
@@ -26,7 +30,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
     /// Creates and enqueues a job in one script; with an idempotency key, answers instead for the
     /// job the key already created (or reports the conflict) without creating anything. Creates
     /// nothing either when <paramref name="maxQueuedJobs"/> jobs are not yet final
-    /// (<see cref="SubmitOutcome.QueueFull"/>) or when Redis is at its memory limit
+    /// (<see cref="SubmitOutcome.QueueFull"/>), when a quota of the job's tenant (<see cref="NewJob.Quotas"/>)
+    /// is used up (<see cref="SubmitOutcome.QuotaExceeded"/>), or when Redis is at its memory limit
     /// (<see cref="SubmitOutcome.StorageFull"/>); an idempotent replay is answered in both cases.
     /// </summary>
     public async Task<SubmitResult> SubmitAsync(NewJob job, IdempotencyClaim? idempotency, long maxQueuedJobs = Unbounded)
@@ -66,8 +71,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
     private (RedisKey[] Keys, RedisValue[] Values) SubmitArguments(NewJob job, IdempotencyClaim? idempotency, long maxQueuedJobs)
     {
         RedisKey[] keys = idempotency is null
-            ? [_keys.Job(job.Id), _keys.Stream, _keys.Delayed]
-            : [_keys.Job(job.Id), _keys.Stream, _keys.Delayed, _keys.Idempotency(job.Tenant, idempotency.Key)];
+            ? [_keys.Job(job.Id), _keys.Stream, _keys.Delayed, _keys.TenantBacklog(job.Tenant), _keys.TenantRate(job.Tenant)]
+            : [_keys.Job(job.Id), _keys.Stream, _keys.Delayed, _keys.TenantBacklog(job.Tenant), _keys.TenantRate(job.Tenant), _keys.Idempotency(job.Tenant, idempotency.Key)];
 
         var values = new List<RedisValue>(32)
         {
@@ -75,6 +80,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
             idempotency?.Fingerprint ?? RedisValue.EmptyString,
             idempotency is null ? 0 : (long)idempotency.Ttl.TotalMilliseconds,
             maxQueuedJobs,
+            job.Quotas?.MaxQueuedJobs ?? 0,
+            job.Quotas?.RequestsPerMinute ?? 0,
         };
         AddField(values, JobFields.Id, job.Id);
         AddField(values, JobFields.Tenant, job.Tenant);
@@ -114,6 +121,10 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
             "conflict" => new SubmitResult(SubmitOutcome.Conflict, (string)reply[1]!),
             "queue-full" => new SubmitResult(SubmitOutcome.QueueFull, string.Empty, QueuedJobs: (long)reply[1]),
             "storage-full" => new SubmitResult(SubmitOutcome.StorageFull, string.Empty),
+            "quota-exceeded" => new SubmitResult(SubmitOutcome.QuotaExceeded, string.Empty)
+            {
+                Quota = new QuotaRefusal((string)reply[1]!, (long)reply[2], TimeSpan.FromMilliseconds((long)reply[3])),
+            },
             var other => throw new InvalidOperationException($"submit.lua answered '{other}'."),
         };
     }

@@ -82,6 +82,16 @@ public sealed class RedisKeys(string prefix = RedisKeys.DefaultPrefix)
     /// <summary>The tries of one webhook delivery, one JSON object each, the last 20.</summary>
     public RedisKey WebhookAttempts(string deliveryId) => $"{prefix}:webhook:{deliveryId}:attempts";
 
+    /// <summary>
+    /// One tenant's backlog (hash: <c>jobs</c> not yet final, <c>lastFinalAt</c>, <c>finalEveryMs</c>):
+    /// incremented by <c>submit.lua</c>, decremented once per job by <c>finalize</c> (includes/job.lua),
+    /// which derives it from the job key's prefix and the job's tenant.
+    /// </summary>
+    public RedisKey TenantBacklog(string tenant) => $"{prefix}:tenant:{CheckTenant(tenant)}:queued";
+
+    /// <summary>One tenant's submission rate: the GCRA theoretical arrival time (Unix ms) of <c>RequestsPerMinute</c>.</summary>
+    public RedisKey TenantRate(string tenant) => $"{prefix}:tenant:{CheckTenant(tenant)}:rpm";
+
     private static string CheckTenant(string tenant) => TenantNames.IsValid(tenant)
         ? tenant
         : throw new ArgumentException($"A tenant name is {TenantNames.Rule}.", nameof(tenant));

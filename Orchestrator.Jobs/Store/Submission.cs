@@ -12,6 +12,9 @@ public sealed record NewJob(
 {
     /// <summary>The tenant the job belongs to; its idempotency keys are scoped to it.</summary>
     public string Tenant { get; init; } = TenantNames.Default;
+
+    /// <summary>The tenant's quotas that <c>submit.lua</c> checks (<see cref="TenantQuotas.MaxQueuedJobs"/>, <see cref="TenantQuotas.RequestsPerMinute"/>); null: none.</summary>
+    public TenantQuotas? Quotas { get; init; }
 }
 
 /// <summary>The idempotency key a submission carries (scoped to the job's tenant), and how long to remember it.</summary>
@@ -33,6 +36,9 @@ public enum SubmitOutcome
     /// <summary>The backlog bound was reached (that many jobs are not yet final): nothing was written.</summary>
     QueueFull,
 
+    /// <summary>A quota of the tenant is used up (<see cref="SubmitResult.Quota"/>): nothing was written.</summary>
+    QuotaExceeded,
+
     /// <summary>Redis refused the write at its memory limit (<c>maxmemory</c>, <c>noeviction</c>): nothing was written.</summary>
     StorageFull,
 }
@@ -49,4 +55,21 @@ public enum SubmitOutcome
 /// first 202 body itself, not its time): that body, to replay verbatim; otherwise null.
 /// </param>
 public sealed record SubmitResult(
-    SubmitOutcome Outcome, string JobId, DateTimeOffset CreatedAt = default, long QueuedJobs = 0, string? ReplayedResponseBody = null);
+    SubmitOutcome Outcome, string JobId, DateTimeOffset CreatedAt = default, long QueuedJobs = 0, string? ReplayedResponseBody = null)
+{
+    /// <summary>With <see cref="SubmitOutcome.QuotaExceeded"/>: the quota, as configured (<c>MaxQueuedJobs</c>, <c>RequestsPerMinute</c>), and its limit.</summary>
+    public QuotaRefusal? Quota { get; init; }
+}
+
+/// <summary>Why <c>submit.lua</c> refused a submission for its tenant's quota.</summary>
+/// <param name="Name">The quota: <see cref="QuotaRefusal.MaxQueuedJobs"/> or <see cref="QuotaRefusal.RequestsPerMinute"/>.</param>
+/// <param name="Limit">Its configured value.</param>
+/// <param name="RetryAfter">When a submission may pass, from the quota's state in Redis.</param>
+public sealed record QuotaRefusal(string Name, long Limit, TimeSpan RetryAfter)
+{
+    /// <summary>The name of <see cref="TenantQuotas.MaxQueuedJobs"/>.</summary>
+    public const string MaxQueuedJobs = nameof(TenantQuotas.MaxQueuedJobs);
+
+    /// <summary>The name of <see cref="TenantQuotas.RequestsPerMinute"/>.</summary>
+    public const string RequestsPerMinute = nameof(TenantQuotas.RequestsPerMinute);
+}

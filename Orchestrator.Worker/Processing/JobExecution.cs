@@ -87,11 +87,17 @@ internal sealed class JobExecution : IAttemptState, IDisposable
 
     public async ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay)
     {
-        DeploymentWait += delay;
-        ResumeAttempt = true;
-        if (DeferRecorder is not null)
+        // A tenant hold came before the attempt started: the next run starts it, in this worker
+        // (defer.lua takes back a started attempt; a held one has none). It is the tenant's own
+        // backlog, not a deployment's wait, so it does not count against the bound.
+        if (!wait.BeforeAttempt)
         {
-            await DeferRecorder(this, wait, delay).ConfigureAwait(false);
+            DeploymentWait += delay;
+            ResumeAttempt = true;
+            if (DeferRecorder is not null)
+            {
+                await DeferRecorder(this, wait, delay).ConfigureAwait(false);
+            }
         }
 
         // Waiting is not calling: a shutdown now hands the job back instead of waiting with it.

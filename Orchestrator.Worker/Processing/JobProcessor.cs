@@ -154,6 +154,12 @@ internal sealed class JobProcessor(
             var next = execution.Attempt + 1;
             (outcome, attempt) = await _redis.ExecuteRedisAsync(
                 "start attempt", _ => store.StartAttemptAsync(execution.Lease, next, execution.Alone), cancellationToken).ConfigureAwait(false);
+            if (outcome == StartAttemptOutcome.Held)
+            {
+                // Tenants:{t}:MaxConcurrency: held back unstarted, in this worker, until a permit is free.
+                throw CapacityWaitException.TenantConcurrency(execution.Job.Tenant, TenantPermits.PollInterval);
+            }
+
             if (outcome != StartAttemptOutcome.Started)
             {
                 execution.OnLeaseLost();

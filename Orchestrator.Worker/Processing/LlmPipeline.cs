@@ -70,7 +70,7 @@ public static class LlmPipeline
                     args.Outcome.Exception is { } e
                     && args.Context.Properties.TryGetValue(StateKey, out var state)
                     && (e is CapacityWaitException wait
-                        ? state.DeploymentWait + wait.Wait <= maxWait
+                        ? wait.BeforeAttempt || state.DeploymentWait + wait.Wait <= maxWait
                         : AttemptFailure.IsTransient(e) && state.Attempt < state.MaxAttempts)),
                 DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(args.Outcome.Exception is CapacityWaitException wait
                     ? wait.Wait

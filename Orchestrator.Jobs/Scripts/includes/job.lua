@@ -76,6 +76,79 @@ local function enqueueWebhook(job, jobId, now, retention)
   redis.call('ZADD', prefix .. ':webhooks', now, deliveryId)
 end
 
+-- The key prefix of a job hash key '<prefix>:job:<id>' (the hash tag included).
+local function prefixOf(jobKey)
+  return string.match(jobKey, '^(.*):job:[^:]+$')
+end
+
+-- [tenant quotas] A job counted in its tenant's backlog (submit.lua set quotaQueued) leaves it:
+-- exactly once, however often a final transition is re-sent or whichever path gets there first,
+-- because only the call that removes the flag decrements (and never below zero). The tenant's
+-- interval between final transitions (an average, each interval capped at a minute) is kept for
+-- the Retry-After of a submission refused by MaxQueuedJobs.
+local function leaveBacklog(job, tenant, now)
+  if redis.call('TYPE', job).ok ~= 'hash' or redis.call('HDEL', job, 'quotaQueued') == 0 then
+    return
+  end
+  local backlog = prefixOf(job) .. ':tenant:' .. (tenant or 'default') .. ':queued'
+  if redis.call('HINCRBY', backlog, 'jobs', -1) < 0 then
+    redis.call('HSET', backlog, 'jobs', 0)
+  end
+  local seen = redis.call('HMGET', backlog, 'lastFinalAt', 'finalEveryMs')
+  now = tonumber(now)
+  if seen[1] then
+    local interval = math.min(60000, math.max(0, now - tonumber(seen[1])))
+    local average = seen[2] and (0.8 * tonumber(seen[2]) + 0.2 * interval) or interval
+    redis.call('HSET', backlog, 'lastFinalAt', now, 'finalEveryMs', string.format('%d', math.max(1, math.floor(average))))
+  else
+    redis.call('HSET', backlog, 'lastFinalAt', now)
+  end
+end
+
+-- [tenant permits] Tenants:{t}:MaxConcurrency: a tenant's jobs running an attempt hold one permit
+-- each, a member (the job id) of '<prefix>:tenant:<t>:permits' scored by lease expiry on Redis's
+-- clock (TIME), as the deployments' permits are. Taken by the script that moves the job to
+-- 'processing' (claim.lua, start-attempt.lua), renewed with the job's lease (renew.lua, for as long
+-- as the job's 'permit' field holds the lease, ms), returned by every script that ends the attempt
+-- (finish-attempt.lua, a claim that finds the worker lost, finalize). A dead worker's permits lapse
+-- with its leases. The member being the job id makes taking and returning idempotent.
+local function permitsOf(job, tenant)
+  return prefixOf(job) .. ':tenant:' .. (tenant or 'default') .. ':permits'
+end
+
+local function permitClock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Takes a permit for the job when its tenant has a limit (limit > 0); true when it may run.
+local function takePermit(job, jobId, tenant, limit, leaseMs)
+  if not limit or limit <= 0 then
+    return true
+  end
+  local permits, now = permitsOf(job, tenant), permitClock()
+  redis.call('ZREMRANGEBYSCORE', permits, '-inf', now)
+  if not redis.call('ZSCORE', permits, jobId) and redis.call('ZCARD', permits) >= limit then
+    return false
+  end
+  redis.call('ZADD', permits, now + leaseMs, jobId)
+  redis.call('PEXPIRE', permits, leaseMs * 2)
+  redis.call('HSET', job, 'permit', leaseMs)
+  return true
+end
+
+-- Returns the job's permit if it holds one (once: only the call that removes 'permit' gives it back).
+local function returnPermit(job, jobId, tenant)
+  if redis.call('TYPE', job).ok == 'hash' and redis.call('HDEL', job, 'permit') == 1 then
+    redis.call('ZREM', permitsOf(job, tenant), jobId)
+  end
+end
+
+-- A job's concurrency limit from a JSON object {tenant: MaxConcurrency} (only tenants with one).
+local function limitOf(limits, tenant)
+  return tonumber(limits[tenant or 'default'] or 0)
+end
+
 -- A job reached a final state. Its entry is done with; it expires after its retention (ms, 0 =
 -- kept); a failed job joins the dead letters, the global set and its tenant's own
 -- (deadLetters .. ':' .. tenant, same hash tag; a job stored before tenants existed belongs to
@@ -84,6 +157,8 @@ end
 -- Its final status (already in the hash) and then 'done' are the last events of its stream.
 local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now, tenant)
   ack(stream, group, entryId)
+  leaveBacklog(job, tenant, now)
+  returnPermit(job, jobId, tenant)
   if redis.call('TYPE', job).ok == 'hash' then
     local final = redis.call('HMGET', job, 'status', 'attempts')
     emitStatus(job, final[1], final[2], now)

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Worker;
+
+/// <summary>
+/// Issue 16's <c>Tenants:{t}:MaxConcurrency</c> across real worker processes on one real Redis:
+/// permits leased in <c>{orch}:tenant:&lt;t&gt;:permits</c>, taken by the script that moves a job
+/// to <c>processing</c> and returned by the one that ends its attempt, so the tenant never has more
+/// jobs <c>processing</c> than its limit whichever workers run them; a worker killed with SIGKILL
+/// stops renewing and its permits lapse within one lease.
+/// </summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class TenantConcurrencyTests
+{
+    private const string Tenant = "tenant-a";
+    private const string Other = "tenant-b";
+
+    private static Dictionary<string, string> WorkerSettings(string latency, string leaseTimeout = "00:00:30") => new()
+    {
+        [$"Tenants:{Tenant}:MaxConcurrency"] = "2",
+        ["Simulator:FailureRate"] = "0",
+        ["Simulator:Latency"] = latency,
+        ["Worker:Concurrency"] = "4",
+        ["Worker:LeaseTimeout"] = leaseTimeout,
+    };
+
+    [Fact]
+    public async Task MaxConcurrency2_ThreeWorkers_NeverMoreThanTwoProcessing_SampledEvery50ms_AllComplete()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var workers = new List<WorkerProcess>();
+        for (var i = 1; i <= 3; i++)
+        {
+            workers.Add(await harness.StartWorkerAsync(WorkerSettings("00:00:00.300"), $"worker-{i}"));
+        }
+
+        // Submitted once all three read, so that every worker takes some.
+        var ids = await SubmitAsync(harness, Tenant, 12);
+        var others = await SubmitAsync(harness, Other, 6);
+
+        var maxProcessing = 0;
+        var samples = 0;
+        var timeout = Stopwatch.StartNew();
+        while (true)
+        {
+            var statuses = await StatusesAsync(harness, ids);
+            var processing = statuses.Count(s => s == JobStatus.Processing);
+            Assert.True(processing <= 2, $"{processing} of {Tenant}'s jobs processing at once (sample {samples}): {string.Join(", ", statuses)}");
+            maxProcessing = Math.Max(maxProcessing, processing);
+            samples++;
+            if (statuses.All(s => s is not null && JobStatus.IsTerminal(s)) || timeout.Elapsed > TimeSpan.FromSeconds(120))
+            {
+                break;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken);
+        }
+
+        var jobs = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(5));
+        Assert.All(jobs, j => Assert.Equal(JobStatus.Completed, j.Status));
+        // The limit was reached (the test could see a third), and the jobs were spread over the workers.
+        Assert.Equal(2, maxProcessing);
+        Assert.True(workers.Count(w => w.CompletedJobIds().Intersect(ids).Any()) >= 2,
+            string.Join("; ", workers.Select(w => $"{w.Name}: {w.CompletedJobIds().Intersect(ids).Count()}")));
+        // A tenant without a limit is not limited by another's. (Held jobs wait in their worker's
+        // slots until the delayed set takes them out, so B's jobs may queue behind A's held ones.)
+        Assert.All(await harness.WaitUntilAllFinalAsync(others, TimeSpan.FromSeconds(60)), j => Assert.Equal(JobStatus.Completed, j.Status));
+        // Every permit was returned.
+        Assert.Equal(0, await harness.Db.SortedSetLengthAsync(PermitsKey(harness)).Bounded());
+    }
+
+    [Fact]
+    public async Task MaxConcurrency2_WorkerKilled_ItsPermitsLapseWithinOneLease_ThenTheJobsRunElsewhere()
+    {
+        var lease = TimeSpan.FromSeconds(3);
+        await using var harness = await WorkerHarness.StartAsync();
+        var ids = await SubmitAsync(harness, Tenant, 4);
+        // Long calls: the first worker holds both permits while it is killed.
+        var doomed = await harness.StartWorkerAsync(WorkerSettings("00:01:00", "00:00:03"), "doomed");
+        await AsyncWait.WaitUntilAsync(async () => await LivePermitsAsync(harness) == 2, TimeSpan.FromSeconds(30), "the first worker holds both permits");
+        Assert.Equal(2, (await StatusesAsync(harness, ids)).Count(s => s == JobStatus.Processing));
+
+        await doomed.KillAsync();
+        var killed = Stopwatch.StartNew();
+        await AsyncWait.WaitUntilAsync(async () => await LivePermitsAsync(harness) == 0, lease + TimeSpan.FromSeconds(5),
+            "the killed worker's permits have lapsed", TimeSpan.FromMilliseconds(50));
+        var lapsed = killed.Elapsed;
+        TestContext.Current.TestOutputHelper?.WriteLine($"permits lapsed {lapsed.TotalMilliseconds:0} ms after the kill (lease {lease.TotalMilliseconds:0} ms)");
+        // Renewed every third of the lease, so the last renewal was at most a lease before the kill.
+        Assert.True(lapsed <= lease + TimeSpan.FromSeconds(1), $"permits lapsed {lapsed} after the kill; the lease is {lease}");
+
+        // Another worker takes the jobs over once their leases lapse and finishes them all.
+        await harness.StartWorkerAsync(WorkerSettings("00:00:00.100", "00:00:03"), "survivor");
+        var jobs = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(90));
+        Assert.All(jobs, j => Assert.Equal(JobStatus.Completed, j.Status));
+        Assert.Equal(0, await LivePermitsAsync(harness));
+    }
+
+    private static async Task<IReadOnlyList<string>> SubmitAsync(WorkerHarness harness, string tenant, int count) =>
+        await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+        {
+            var result = await harness.Store.SubmitAsync(WorkerHarness.NewJob($"{tenant} job {i}", maxAttempts: 3) with { Tenant = tenant }, idempotency: null).Bounded();
+            Assert.Equal(SubmitOutcome.Created, result.Outcome);
+            return result.JobId;
+        }));
+
+    private static async Task<string?[]> StatusesAsync(WorkerHarness harness, IReadOnlyList<string> ids)
+    {
+        var batch = harness.Db.CreateBatch();
+        var reads = ids.Select(id => batch.HashGetAsync(harness.Keys.Job(id), "status")).ToArray();
+        batch.Execute();
+        return [.. (await Task.WhenAll(reads).Bounded()).Select(v => (string?)v)];
+    }
+
+    private static RedisKey PermitsKey(WorkerHarness harness) => $"{harness.Keys.Prefix}:tenant:{Tenant}:permits";
+
+    /// <summary>Permits whose lease has not lapsed, on Redis's clock.</summary>
+    private static async Task<long> LivePermitsAsync(WorkerHarness harness)
+    {
+        var time = (RedisResult[])(await harness.Db.ExecuteAsync("TIME").Bounded())!;
+        var now = (long.Parse((string)time[0]!, System.Globalization.CultureInfo.InvariantCulture) * 1000)
+            + (long.Parse((string)time[1]!, System.Globalization.CultureInfo.InvariantCulture) / 1000);
+        return await harness.Db.SortedSetLengthAsync(PermitsKey(harness), now, double.PositiveInfinity, Exclude.Start).Bounded();
+    }
+}
