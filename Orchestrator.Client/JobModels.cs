@@ -40,8 +40,8 @@ public sealed record Job(
     JobError? Error,
     IReadOnlyList<JobAttempt> History)
 {
-    /// <summary>True once the job is <c>completed</c> or <c>failed</c>: it will not change again.</summary>
-    public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed;
+    /// <summary>True once the job is <c>completed</c>, <c>failed</c> or <c>canceled</c>: it will not change again (unless a failed job is redriven).</summary>
+    public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed or JobStatuses.Canceled;
 }
 
 /// <summary>The statuses a job can have.</summary>
@@ -61,6 +61,9 @@ public static class JobStatuses
 
     /// <summary>Final: <see cref="Job.Error"/> says why; the job is a dead letter.</summary>
     public const string Failed = "failed";
+
+    /// <summary>Final: a client canceled it (<c>POST /jobs/{id}/cancel</c>); not a dead letter.</summary>
+    public const string Canceled = "canceled";
 }
 
 /// <summary>The LLM's answer.</summary>

@@ -13,7 +13,7 @@ namespace Orchestrator.Client;
 /// or a new one), so re-sending one after a 503, a timeout or a lost connection never makes a
 /// second job: this client owns those re-sends (one Polly pipeline), honouring <c>Retry-After</c>.
 /// </summary>
-public sealed class OrchestratorClient
+public sealed partial class OrchestratorClient
 {
     private const string IdempotencyKeyHeader = "Idempotency-Key";
     private readonly HttpClient _http;
@@ -101,23 +101,35 @@ public sealed class OrchestratorClient
     }
 
     /// <summary>
-    /// Polls the job, with a pause that doubles up to <see cref="OrchestratorClientOptions.MaxPollInterval"/>,
-    /// until it is <c>completed</c> or <c>failed</c>, and returns it. Bound the wait with <paramref name="cancellationToken"/>.
+    /// Waits until the job is final (<c>completed</c>, <c>failed</c> or <c>canceled</c>) and returns it: a
+    /// long poll (<c>GET /jobs/{id}?wait=</c>, answered by the API as soon as the job is final), asked
+    /// again when a wait ends first. While the API is away it pauses (<see cref="OrchestratorClientOptions.PollInterval"/>,
+    /// doubling up to <see cref="OrchestratorClientOptions.MaxPollInterval"/>). Bound the wait with <paramref name="cancellationToken"/>.
     /// </summary>
     /// <exception cref="OrchestratorProblemException">404 when no job has that id.</exception>
     public async Task<Job> WaitAsync(string jobId, CancellationToken cancellationToken = default)
     {
+        ArgumentException.ThrowIfNullOrEmpty(jobId);
         var pause = _options.PollInterval;
         while (true)
         {
             try
             {
-                var job = await GetAsync(jobId, cancellationToken).ConfigureAwait(false)
-                    ?? throw new OrchestratorProblemException(404, null, "Job not found", $"No job with id '{jobId}' exists.");
-                if (job.IsFinal)
+                using var response = await _http.GetAsync($"jobs/{Uri.EscapeDataString(jobId)}?wait={LongPollSeconds}", cancellationToken).ConfigureAwait(false);
+                var job = response.StatusCode switch
+                {
+                    HttpStatusCode.OK => await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false),
+                    HttpStatusCode.NotFound => throw new OrchestratorProblemException(404, null, "Job not found", $"No job with id '{jobId}' exists."),
+                    _ => throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false),
+                };
+                if (job is { IsFinal: true })
                 {
                     return job;
                 }
+
+                // The wait ended with the job still running: ask again at once.
+                pause = _options.PollInterval;
+                continue;
             }
             catch (Exception e) when (e is HttpRequestException or OrchestratorProblemException { Status: 503 })
             {
@@ -127,6 +139,26 @@ public sealed class OrchestratorClient
             await Task.Delay(pause, _time, cancellationToken).ConfigureAwait(false);
             pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, _options.MaxPollInterval.Ticks));
         }
+    }
+
+    /// <summary>Seconds one long poll of <see cref="WaitAsync"/> waits (the API's limit is 60; kept below common HTTP timeouts).</summary>
+    private const int LongPollSeconds = 30;
+
+    /// <summary>
+    /// Cancels the job (<c>POST /jobs/{id}/cancel</c>) and returns it: <c>canceled</c>, or still
+    /// <c>processing</c> when its worker has not stopped it yet (it will). Null when no job has that id.
+    /// </summary>
+    /// <exception cref="OrchestratorProblemException">409 when the job already completed or failed.</exception>
+    public async Task<Job?> CancelAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(jobId);
+        using var response = await _http.PostAsync($"jobs/{Uri.EscapeDataString(jobId)}/cancel", content: null, cancellationToken).ConfigureAwait(false);
+        return response.StatusCode switch
+        {
+            HttpStatusCode.OK or HttpStatusCode.Accepted => await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false),
+            HttpStatusCode.NotFound => null,
+            _ => throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false),
+        };
     }
 
     /// <summary>Every dead-lettered job, newest first, fetched a page of <paramref name="pageSize"/> (1 to 500) at a time.</summary>

@@ -18,7 +18,7 @@ public sealed class OrchestratorClientOptions
     /// <summary>Longest wait for one submission attempt before it counts as timed out and is re-sent. Default 10 s.</summary>
     public TimeSpan SubmitAttemptTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>First pause between polls in <see cref="OrchestratorClient.WaitAsync"/>; doubles up to <see cref="MaxPollInterval"/>. Default 100 ms.</summary>
+    /// <summary>First pause in <see cref="OrchestratorClient.WaitAsync"/> while the API is unreachable (it long-polls otherwise); doubles up to <see cref="MaxPollInterval"/>. Default 100 ms.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Longest pause between polls. Default 2 s.</summary>

@@ -64,6 +64,43 @@ public sealed class ResentTransitionTests
         Assert.Contains("\"corrupt\"", (string?)await harness.Db.HashGetAsync(harness.Keys.Job(ids[3]), "error").Bounded(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task CancelRedriveAndDelta_SentAgainAfterTheyApplied_ChangeNothing()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
+        var ids = await harness.SubmitManyAsync(3, maxAttempts: 1);
+        var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
+        var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
+        var (running, failing, waiting) = (claims[0].Lease, claims[1].Lease, claims[2].Lease);
+        // The third job waits for its retry; the second fails for good.
+        Assert.True(await store.ScheduleRetryAsync(waiting, 1, AttemptOutcome.TransientFailure, new JobError("transient", "busy"), TimeSpan.FromMinutes(1)).Bounded());
+        Assert.True(await store.FailAsync(failing, 1, AttemptOutcome.PermanentFailure, new JobError("invalid-request", "no")).Bounded());
+
+        // A streamed batch, then cancel of a processing job (flagged) and of a retrying one (canceled).
+        Assert.True(await SentTwiceAsync(harness, () => store.AppendDeltaAsync(running, 1, 1, "Hello"), r => r.ToString()));
+        Assert.Equal(CancelOutcome.Requested, await SentTwiceAsync(harness, () => store.CancelAsync(running.JobId), r => r.ToString()));
+        Assert.Equal(CancelOutcome.Canceled, await SentTwiceAsync(harness, () => store.CancelAsync(waiting.JobId), r => r.ToString()));
+        // The canceled attempt's outcome, as its worker records it.
+        Assert.True(await SentTwiceAsync(harness, () => store.FinishAttemptAsync(AttemptFinish.Canceled(running, 1)), r => r.ToString()));
+
+        // Redrive: sent again, the job is no longer a dead letter and nothing changes.
+        Assert.Equal(RedriveOutcome.Redriven, await store.RedriveAsync(failing.JobId, RedriveFilter.Any).Bounded());
+        var after = await SnapshotAsync(harness);
+        Assert.Equal(RedriveOutcome.NotDead, await store.RedriveAsync(failing.JobId, RedriveFilter.Any).Bounded());
+        Assert.Equal(after, await SnapshotAsync(harness));
+
+        var jobs = await harness.GetAllAsync(ids);
+        Assert.Equal([JobStatus.Canceled, JobStatus.Queued, JobStatus.Canceled], jobs.Select(j => j.Status));
+        Assert.Equal(2, jobs[1].MaxAttempts);
+        Assert.Equal(AttemptOutcome.Canceled, Assert.Single(jobs[0].History).Outcome);
+        var events = await store.ReadEventsAsync(running.JobId, "0-0", 100).Bounded();
+        Assert.Equal(["status:queued", "status:processing", "delta:Hello", "status:canceled", "done:canceled"],
+            events.Select(e => $"{e.Type}:{e.Text ?? e.Status}"));
+    }
+
     /// <summary>Sends the call, then again; both answers and the whole of Redis after each must agree.</summary>
     private static async Task<T> SentTwiceAsync<T>(WorkerHarness harness, Func<Task<T>> call, Func<T, string> describe)
     {
@@ -100,13 +137,13 @@ public sealed class ResentTransitionTests
                     break;
                 case RedisType.Stream:
                     lines.AddRange((await harness.Db.StreamRangeAsync(key).Bounded()).Select(e => $"  entry {e.Id}"));
-                    if (key != new RedisKeys().Stream)
+                    // Only the jobs stream has a consumer group (a job's events stream is read by range).
+                    if (key == harness.Keys.Stream)
                     {
-                        break; // a job's events stream: no consumer group
+                        lines.AddRange((await harness.Db.StreamPendingMessagesAsync(key, RedisKeys.ConsumerGroup, 1000, RedisValue.Null).Bounded())
+                            .Select(p => $"  pending {p.MessageId} {p.ConsumerName}"));
                     }
 
-                    lines.AddRange((await harness.Db.StreamPendingMessagesAsync(key, RedisKeys.ConsumerGroup, 1000, RedisValue.Null).Bounded())
-                        .Select(p => $"  pending {p.MessageId} {p.ConsumerName}"));
                     break;
             }
         }

@@ -10,7 +10,7 @@
   KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set (only passed on to finalize)
   ARGV[1]  consumer group      ARGV[2]  cancel channel ({orch}:cancel; message: the job id)
 
-  Times (completedAt, cancelRequestedAt, …) are Redis's own (TIME).
+  Times (completedAt, cancelRequestedAt) are Redis's own (TIME).
 
   Re-sent (or sent twice): a canceled job answers 'canceled' again, a flagged one 'requested'
   again (the workers are told again, which is harmless), changing nothing else.
@@ -21,12 +21,10 @@
          | {'missing'}           no such job (or it expired)
 ]]
 local job, history, stream, deadLetters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local group, channel = ARGV[1], ARGV[2]
-
 --@include clock
 --@include job
 
-local now = nowMs()
+local group, channel, now = ARGV[1], ARGV[2], nowMs()
 
 local f = redis.call('HMGET', job, 'status', 'entryId', 'retentionMs', 'tenant', 'id')
 local status = f[1]
