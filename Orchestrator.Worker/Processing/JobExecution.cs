@@ -26,6 +26,8 @@ internal sealed class JobExecution : IDisposable
         // plus the attempts lost beside a crashing job, which are not charged to it.
         MaxAttempts = (job.MaxAttempts ?? 1) + job.UnchargedAttempts;
         Attempt = job.Attempts;
+        // The waits recorded when the job was deferred: the bound Llm:MaxRateLimitWait is the job's.
+        DeploymentWait = job.RateLimitWait;
         _cancellation = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
     }
 
@@ -45,6 +47,9 @@ internal sealed class JobExecution : IDisposable
 
     /// <summary>Set when a renewal or a write found that another worker holds the job now.</summary>
     public bool LeaseLost { get; private set; }
+
+    /// <summary>Set once the job waits in the delayed set: this worker holds it no longer and hands nothing back.</summary>
+    public bool Deferred { get; private set; }
 
     /// <summary>The span of the attempt running (or just ended), so the outcome lands on it.</summary>
     public Activity? AttemptActivity { get; set; }
@@ -75,8 +80,13 @@ internal sealed class JobExecution : IDisposable
     {
         DeploymentWait += delay;
         ResumeAttempt = true;
-        // Waiting is not calling: a shutdown now hands the job back instead of waiting with it.
-        StopIfDraining();
+    }
+
+    /// <summary>The job waits in the delayed set now: stop this worker's work on it (nothing to hand back).</summary>
+    public void OnDeferred()
+    {
+        Deferred = true;
+        Cancel();
     }
 
     /// <summary>Whether the claim started an attempt that has not run yet.</summary>
