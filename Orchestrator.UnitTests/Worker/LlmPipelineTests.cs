@@ -5,7 +5,7 @@ using Orchestrator.Jobs;
 using Orchestrator.Llm;
 using Orchestrator.Llm.Simulation;
 using Orchestrator.Worker.Llm;
-using Orchestrator.Worker.Processing;
+using Orchestrator.Worker.Resilience;
 using Polly;
 using Polly.Timeout;
 

@@ -1,5 +1,5 @@
 using Orchestrator.Jobs;
-using Orchestrator.Worker.Processing;
+using Orchestrator.Worker.Resilience;
 
 namespace Orchestrator.UnitTests.Worker;
 

@@ -1,14 +1,15 @@
 using System.Diagnostics;
 using Orchestrator.Jobs;
-using Orchestrator.Worker.Llm;
+using Orchestrator.Worker.Resilience;
 
 namespace Orchestrator.Worker.Processing;
 
 /// <summary>
-/// One job held by this worker: its lease, the attempt running, and the token that stops work on it
-/// (lease lost, shutdown hand-off, or the host's hard stop).
+/// One job held by this worker, as state only (what to do with it is <see cref="JobProcessor"/>'s):
+/// its lease, the attempt running, and the token that stops work on it (lease lost, shutdown
+/// hand-off, or the host's hard stop).
 /// </summary>
-internal sealed class JobExecution : IAttemptState, IDisposable
+internal sealed class JobExecution : IDisposable
 {
     private readonly CancellationTokenSource _cancellation;
     private readonly Lock _gate = new();
@@ -68,40 +69,17 @@ internal sealed class JobExecution : IAttemptState, IDisposable
 
     public CancellationToken Token => _cancellation.Token;
 
-    /// <summary>Set by the processor; records the retry durably.</summary>
-    public Func<JobExecution, Exception, TimeSpan, ValueTask>? RetryRecorder { get; init; }
-
-    public ValueTask OnRetryAsync(Exception exception, TimeSpan delay) =>
-        RetryRecorder?.Invoke(this, exception, delay) ?? ValueTask.CompletedTask;
-
+    /// <summary>Time this job has waited for deployments so far (429 cooldowns, capacity, open circuits).</summary>
     public TimeSpan DeploymentWait { get; private set; }
 
     /// <summary>Set while the attempt waits for its deployment: the next run resumes it instead of starting one.</summary>
     public bool ResumeAttempt { get; set; }
 
-    /// <summary>
-    /// Set by the processor; parks the job in the delayed set for a wait longer than the worker holds
-    /// jobs through (<c>Worker:MaxInProcessDelay</c>), and stops this worker's work on it when that is recorded.
-    /// </summary>
-    public Func<JobExecution, CapacityWaitException, TimeSpan, ValueTask>? DeferRecorder { get; init; }
-
-    public async ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay)
+    /// <summary>The attempt waits <paramref name="delay"/> for its deployment and then runs on, not spent.</summary>
+    public void WaitForDeployment(TimeSpan delay)
     {
-        // A tenant hold came before the attempt started: the next run starts it, in this worker
-        // (defer.lua takes back a started attempt; a held one has none). It is the tenant's own
-        // backlog, not a deployment's wait, so it does not count against the bound.
-        if (!wait.BeforeAttempt)
-        {
-            DeploymentWait += delay;
-            ResumeAttempt = true;
-            if (DeferRecorder is not null)
-            {
-                await DeferRecorder(this, wait, delay).ConfigureAwait(false);
-            }
-        }
-
-        // Waiting is not calling: a shutdown now hands the job back instead of waiting with it.
-        StopIfDraining();
+        DeploymentWait += delay;
+        ResumeAttempt = true;
     }
 
     /// <summary>The job waits in the delayed set now: stop this worker's work on it (nothing to hand back).</summary>

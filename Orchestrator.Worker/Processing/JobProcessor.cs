@@ -4,7 +4,9 @@ using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
 using Orchestrator.Worker.Llm;
+using Orchestrator.Worker.Resilience;
 using Orchestrator.Worker.Streaming;
+using Orchestrator.Worker.Telemetry;
 using Orchestrator.Llm;
 using Polly;
 using Polly.Registry;
@@ -12,11 +14,26 @@ using Polly.Registry;
 namespace Orchestrator.Worker.Processing;
 
 /// <summary>
-/// Runs one delivered job to a recorded outcome. The checkpoints, in order: claim (lease) →
-/// record attempt start → call the LLM through the pipeline → record the outcome (completed,
-/// retrying, or failed and dead-lettered). Every write is fenced by the lease token. A job that may
-/// start at once is claimed and its attempt started in one script (one round trip fewer per job);
-/// later attempts, and a job waiting for its retry time, start theirs separately.
+/// Runs one claimed job to a recorded outcome. A job's whole path, top to bottom:
+/// <list type="number">
+/// <item>fetch and claim: <see cref="JobWorker"/> reads a batch (<c>XREADGROUP</c>, or reclaims
+/// lapsed leases) and claims it in one <c>claim.lua</c> call, which also starts the attempt of a
+/// job that may start at once;</item>
+/// <item><see cref="ProcessAsync"/>: the claim's answer, lease renewal (<see cref="LeaseKeeper"/>),
+/// a suspect's turn to run alone (<see cref="SoloGate"/>);</item>
+/// <item><see cref="RunAsync"/>: wait for the retry time, then the attempts through the <c>llm</c>
+/// pipeline (<see cref="LlmPipeline"/>: retry owner, per-attempt timeout);</item>
+/// <item><see cref="RunAttemptAsync"/>: start the attempt (<c>start-attempt.lua</c>) unless the claim
+/// did, then <see cref="CallLlmAsync"/> (<see cref="LlmCaller"/>; streamed text goes to the job's
+/// events through a <see cref="DeltaWriter"/>);</item>
+/// <item>finish: <see cref="RecordRetryAsync"/> between attempts (the pipeline calls it through
+/// <see cref="AttemptState"/>), <see cref="RecordSuccessAsync"/> or <see cref="RecordFailureAsync"/>
+/// at the end, each one <c>finish-attempt.lua</c> write through <see cref="OutcomeWriter"/>;</item>
+/// <item>or, when a client cancels the job (<see cref="Cancellation.CancellationListener"/>),
+/// <see cref="RecordCanceledAsync"/>; at shutdown or when the lease is lost, <see cref="HandBackAsync"/>
+/// (<c>release.lua</c>).</item>
+/// </list>
+/// Every write is fenced by the lease token; <see cref="JobExecution"/> holds the job's state.
 /// </summary>
 internal sealed class JobProcessor(
     JobStore store,
@@ -67,10 +84,7 @@ internal sealed class JobProcessor(
             WorkerLog.Reclaimed(logger, job.Id, claim.StartedAttempt > 0 ? job.Attempts - 1 : job.Attempts, AttemptSpan.SubmissionTraceId(job));
         }
 
-        using var execution = new JobExecution(claim.Lease, job, hardStop)
-        {
-            RetryRecorder = RecordRetryAsync, DeferRecorder = DeferAsync, Reclaimed = delivery.Reclaimed, Alone = job.Suspect,
-        };
+        using var execution = new JobExecution(claim.Lease, job, hardStop) { Reclaimed = delivery.Reclaimed, Alone = job.Suspect };
         if (claim.StartedAttempt > 0)
         {
             // The attempt is recorded: it runs even if a drain begins now, as a started call would.
@@ -112,7 +126,7 @@ internal sealed class JobProcessor(
         }
 
         var context = ResilienceContextPool.Shared.Get(execution.Token);
-        context.Properties.Set(LlmPipeline.StateKey, execution);
+        context.Properties.Set(LlmPipeline.StateKey, new AttemptState(this, execution));
         LlmAnswer response;
         try
         {
@@ -137,6 +151,34 @@ internal sealed class JobProcessor(
         }
 
         await RecordSuccessAsync(execution, response).ConfigureAwait(false);
+    }
+
+    /// <summary>What the <c>llm</c> pipeline's retry strategy reads and calls between two attempts of one job.</summary>
+    private sealed class AttemptState(JobProcessor processor, JobExecution execution) : IAttemptState
+    {
+        public int Attempt => execution.Attempt;
+
+        public int MaxAttempts => execution.MaxAttempts;
+
+        public TimeSpan DeploymentWait => execution.DeploymentWait;
+
+        public ValueTask OnRetryAsync(Exception exception, TimeSpan delay) => processor.RecordRetryAsync(execution, exception, delay);
+
+        public async ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay)
+        {
+            // A tenant hold comes before the attempt starts: the next run starts it, in this worker
+            // (defer.lua takes back a started attempt; a held one has none). It is the tenant's own
+            // backlog, not a deployment's wait, so it does not count against Llm:MaxRateLimitWait.
+            if (!wait.BeforeAttempt)
+            {
+                execution.WaitForDeployment(delay);
+                // A long wait parks the job in the delayed set instead (Worker:MaxInProcessDelay).
+                await processor.DeferAsync(execution, wait, delay).ConfigureAwait(false);
+            }
+
+            // Waiting is not calling: a shutdown now hands the job back instead of waiting with it.
+            execution.StopIfDraining();
+        }
     }
 
     private async ValueTask<LlmAnswer> RunAttemptAsync(JobExecution execution, CancellationToken cancellationToken)

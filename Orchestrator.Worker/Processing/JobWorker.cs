@@ -5,6 +5,7 @@ using Orchestrator.ServiceDefaults;
 using Orchestrator.Worker.Resilience;
 using Polly;
 using Polly.Registry;
+using Orchestrator.Worker.Telemetry;
 
 namespace Orchestrator.Worker.Processing;
 

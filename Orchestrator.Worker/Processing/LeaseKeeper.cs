@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
+using Orchestrator.Worker.Telemetry;
 
 namespace Orchestrator.Worker.Processing;
 

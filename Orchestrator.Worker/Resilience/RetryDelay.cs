@@ -1,6 +1,6 @@
 using Orchestrator.Jobs;
 
-namespace Orchestrator.Worker.Processing;
+namespace Orchestrator.Worker.Resilience;
 
 /// <summary>
 /// Where a retry's wait is decided: <c>BaseDelay × 2^(attempt−1)</c>, capped at <c>MaxDelay</c>;

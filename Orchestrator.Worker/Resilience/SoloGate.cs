@@ -1,4 +1,4 @@
-namespace Orchestrator.Worker.Processing;
+namespace Orchestrator.Worker.Resilience;
 
 /// <summary>
 /// Poison isolation in the worker: a suspect (a job taken over from a worker that died mid-attempt,

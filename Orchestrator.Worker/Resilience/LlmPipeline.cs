@@ -5,7 +5,7 @@ using Orchestrator.Jobs;
 using Polly;
 using Polly.Retry;
 
-namespace Orchestrator.Worker.Processing;
+namespace Orchestrator.Worker.Resilience;
 
 /// <summary>What the retry strategy needs from the job it is retrying.</summary>
 public interface IAttemptState

@@ -3,7 +3,7 @@ using Orchestrator.Llm;
 using Orchestrator.Worker.Llm;
 using Polly.Timeout;
 
-namespace Orchestrator.Worker.Processing;
+namespace Orchestrator.Worker.Resilience;
 
 /// <summary>
 /// Where an LLM error is judged transient (retry) or permanent (dead-letter now), by the one

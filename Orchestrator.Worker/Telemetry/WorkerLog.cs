@@ -1,4 +1,6 @@
-namespace Orchestrator.Worker.Processing;
+using Orchestrator.Worker.Resilience;
+
+namespace Orchestrator.Worker.Telemetry;
 
 /// <summary>The worker's log messages; job lines carry JobId and Attempt as structured properties.</summary>
 internal static partial class WorkerLog

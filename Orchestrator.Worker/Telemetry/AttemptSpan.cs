@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
+using Orchestrator.Worker.Processing;
+using Orchestrator.Worker.Resilience;
 
-namespace Orchestrator.Worker.Processing;
+namespace Orchestrator.Worker.Telemetry;
 
 /// <summary>
 /// The span of one attempt. It starts a trace of its own and links to the submission's span, so
