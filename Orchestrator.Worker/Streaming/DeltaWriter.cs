@@ -27,6 +27,9 @@ internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
     /// <summary>Most characters held while Redis does not take them.</summary>
     public const int MaxBuffered = 1 << 20;
 
+    /// <summary>The longest pause between writes while Redis keeps refusing them.</summary>
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
+
     private readonly JobStore _store;
     private readonly JobLease _lease;
     private readonly int _attempt;
@@ -35,8 +38,15 @@ internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
+    private readonly TimeSpan _interval;
+    private readonly TimeProvider _time;
     private (int Batch, string Text)? _pending;
     private int _batches;
+
+    // Failed writes in a row, and when the next may be tried: an outage costs a few calls, not one
+    // per interval per streaming job (and one log line per outage, not one per call).
+    private int _failures;
+    private long _retryAt;
 
     internal DeltaWriter(JobStore store, JobLease lease, int attempt, TimeSpan interval, TimeProvider timeProvider, ILogger logger)
     {
@@ -44,6 +54,8 @@ internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
         _lease = lease;
         _attempt = attempt;
         _logger = logger;
+        _interval = interval;
+        _time = timeProvider;
         _loop = FlushLoopAsync(interval, timeProvider, _stop.Token);
     }
 
@@ -63,9 +75,9 @@ internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
-        // What is pending, then what came after it.
-        await FlushAsync().ConfigureAwait(false);
-        await FlushAsync().ConfigureAwait(false);
+        // What is pending, then what came after it (tried now, whatever the backoff says).
+        await FlushAsync(force: true).ConfigureAwait(false);
+        await FlushAsync(force: true).ConfigureAwait(false);
         _stop.Dispose();
     }
 
@@ -85,8 +97,13 @@ internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
         }
     }
 
-    private async Task FlushAsync()
+    private async Task FlushAsync(bool force = false)
     {
+        if (!force && _failures > 0 && _time.GetTimestamp() < _retryAt)
+        {
+            return;
+        }
+
         if (_pending is null)
         {
             lock (_gate)
@@ -106,13 +123,20 @@ internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
         {
             await _store.AppendDeltaAsync(_lease, _attempt, batch, text).ConfigureAwait(false);
             _pending = null;
+            _failures = 0;
         }
         catch (Exception e) when (RedisFailure.IsTransient(e))
         {
-            LogDeltaFailed(_logger, _lease.JobId, _attempt, e);
+            _failures++;
+            var backoff = TimeSpan.FromTicks(Math.Min(_interval.Ticks << Math.Min(_failures, 10), MaxBackoff.Ticks));
+            _retryAt = _time.GetTimestamp() + (long)(backoff.TotalSeconds * _time.TimestampFrequency);
+            if (_failures == 1)
+            {
+                LogDeltaFailed(_logger, _lease.JobId, _attempt, e.GetType().Name, e.Message);
+            }
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: streamed text not written to its events yet; kept for the next flush")]
-    private static partial void LogDeltaFailed(ILogger logger, string jobId, int attempt, Exception exception);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: streamed text not written to its events yet ({ErrorType}: {Error}); kept, and tried again with backoff")]
+    private static partial void LogDeltaFailed(ILogger logger, string jobId, int attempt, string errorType, string error);
 }
