@@ -56,24 +56,7 @@ public sealed class ApiProcess : IAsyncDisposable
         var api = new ApiProcess(process, address);
         try
         {
-            using var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(5) };
-            await AsyncWait.WaitUntilAsync(async () =>
-            {
-                if (process.HasExited)
-                {
-                    Assert.Fail($"{name} exited with code {process.ExitCode} before it answered /health:{Environment.NewLine}{process.Output}");
-                }
-
-                try
-                {
-                    using var response = await client.GetAsync("/health", TestContext.Current.CancellationToken);
-                    return response.IsSuccessStatusCode;
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !TestContext.Current.CancellationToken.IsCancellationRequested)
-                {
-                    return false;
-                }
-            }, StartTimeout, $"{name} answers /health", TimeSpan.FromMilliseconds(200));
+            await ServiceHealth.WaitAsync(process, address, StartTimeout);
             return api;
         }
         catch

@@ -56,24 +56,7 @@ public sealed class JobsPageFixture : IAsyncLifetime
             ["Web:RefreshInterval"] = "00:00:00.250",
             ["Logging:LogLevel:Default"] = "Warning",
         });
-        using var probe = new HttpClient { BaseAddress = WebAddress, Timeout = TimeSpan.FromSeconds(5) };
-        await AsyncWait.WaitUntilAsync(async () =>
-        {
-            if (_web.HasExited)
-            {
-                Assert.Fail($"the web process exited with {_web.ExitCode}:{Environment.NewLine}{_web.Tail()}");
-            }
-
-            try
-            {
-                using var health = await probe.GetAsync("health", TestContext.Current.CancellationToken);
-                return health.IsSuccessStatusCode;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !TestContext.Current.CancellationToken.IsCancellationRequested)
-            {
-                return false;
-            }
-        }, ApiProcess.StartTimeout, "the jobs page answers /health", TimeSpan.FromMilliseconds(200));
+        await ServiceHealth.WaitAsync(_web, WebAddress, ApiProcess.StartTimeout);
 
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
