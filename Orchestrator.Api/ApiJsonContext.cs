@@ -20,6 +20,8 @@ namespace Orchestrator.Api;
 [JsonSerializable(typeof(SubmitJobResponse))]
 [JsonSerializable(typeof(JobResource))]
 [JsonSerializable(typeof(DeadLetterPageResource))]
+[JsonSerializable(typeof(JobPageResource))]
+[JsonSerializable(typeof(JobCountsResource))]
 [JsonSerializable(typeof(ModelListResource))]
 [JsonSerializable(typeof(JobStatusEvent))]
 [JsonSerializable(typeof(JobDeltaEvent))]

@@ -103,6 +103,7 @@ if (app.Environment.IsDevelopment())
 
 app.MapDefaultEndpoints();
 app.MapJobsApi();
+app.MapJobListingApi();
 app.MapJobEventsApi();
 app.MapJobControlApi();
 app.MapModelsApi();

@@ -4,7 +4,8 @@ using Orchestrator.AppHost;
 // The dependency graph. Settings (docs/configuration.md): Redis:Mode, Redis:DataPath, Redis:Port,
 // Redis:NodeTimeout, Api:Port, Api:Replicas, Worker:Replicas; Redis:WaitReplicas, Redis:WaitTimeout and
 // the Simulator, Retry, Worker, Api, Auth, Tenants and Llm sections are handed on to the services.
-// A local run also opens the API to anonymous callers and gives it a dev key.
+// A local run also opens the API to anonymous callers and gives it a dev key; the jobs page (Web:Port,
+// default 3300) calls the API with an admin key of its own.
 var builder = DistributedApplication.CreateBuilder(args);
 
 var redis = builder.AddOrchestratorRedis("redis");
@@ -49,5 +50,8 @@ else
     api.WithSimulatorProvider(simulator);
     worker.WithSimulatorProvider(simulator);
 }
+
+// The jobs page, beside the dashboard; its address shows on the API's resource.
+builder.AddJobsPage(api);
 
 builder.Build().Run();

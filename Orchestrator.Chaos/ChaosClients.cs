@@ -68,11 +68,14 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
 
             sequence++;
             Interlocked.Increment(ref _submissions);
-            var body = NewBody(random, client, sequence);
+            // The certain poison jobs (--poison-jobs): the first client's 10th, 20th, … job, keyed and
+            // re-sent until answered, so that each is accepted whatever fault meets its first send.
+            var certainPoison = client == 1 && sequence % PoisonJobSpacing == 0 && sequence / PoisonJobSpacing <= options.PoisonJobs;
+            var body = NewBody(random, client, sequence, certainPoison);
             double roll;
             lock (random)
             {
-                roll = random.NextDouble();
+                roll = certainPoison ? 1 : random.NextDouble();
             }
 
             // 15% without a key (fire once: a client without a key cannot retry safely), 85% keyed.
@@ -227,8 +230,10 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
     public static string Describe(FinalObservation o) =>
         $"{o.Status} at {o.CompletedAt?.ToString("O", CultureInfo.InvariantCulture)} after {o.Attempts} attempt(s)";
 
+    private const int PoisonJobSpacing = 10;
+
     /// <summary>A job with a simulated behaviour drawn from a fixed mix, so both final states occur.</summary>
-    private string NewBody(Random random, int client, int sequence)
+    private string NewBody(Random random, int client, int sequence, bool poison)
     {
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -244,20 +249,19 @@ internal sealed class ChaosClients(ChaosOptions options, Uri api, HttpClient htt
         }
 
         metadata["simulator.latencyMs"] = latency.ToString(CultureInfo.InvariantCulture);
-        if (options.PoisonRate > 0)
+        if (!poison && options.PoisonRate > 0)
         {
-            bool poison;
             lock (random)
             {
                 poison = random.NextDouble() < options.PoisonRate;
             }
+        }
 
-            if (poison)
-            {
-                // The worker that starts this job dies (Simulator:AllowCrashHint): it must end failed/poison-job.
-                metadata[PoisonJobs.CrashHint] = "true";
-                return JsonSerializer.Serialize(new SubmitBody($"chaos poison job {client}-{sequence}", metadata), ChaosJsonContext.Default.SubmitBody);
-            }
+        if (poison)
+        {
+            // The worker that starts this job dies (Simulator:AllowCrashHint): it must end failed/poison-job.
+            metadata[PoisonJobs.CrashHint] = "true";
+            return JsonSerializer.Serialize(new SubmitBody($"chaos poison job {client}-{sequence}", metadata), ChaosJsonContext.Default.SubmitBody);
         }
 
         switch (roll)

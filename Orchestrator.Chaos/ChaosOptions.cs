@@ -45,20 +45,35 @@ internal sealed record ChaosOptions
     /// <summary>
     /// Share of submissions (0…1) that carry <c>simulator.crashProcess: "true"</c>: the worker that
     /// starts such a job dies, its job must end <c>failed</c>/<c>poison-job</c>, and the run restarts
-    /// the worker. Workers get <c>Simulator:AllowCrashHint=true</c> when above 0. Default 0.
+    /// the worker. Default 0.
     /// </summary>
     public double PoisonRate { get; init; }
 
     /// <summary>
-    /// The faults the CI preset injects. Failover, client pause, the memory limit and poison jobs
-    /// need the worker to treat <c>READONLY</c>/<c>UNBLOCKED</c>/OOM as transient in every loop,
-    /// re-send its scripts idempotently and isolate poison jobs (issue 12, worker half); until then
-    /// they are only in <c>--preset full</c> (a worker meeting OOM today stops its host).
+    /// Poison jobs sent whatever the seed, besides <see cref="PoisonRate"/>'s: the first client's
+    /// 10th, 20th, … job, each keyed and re-sent until accepted. Default 0.
     /// </summary>
-    public static readonly IReadOnlySet<Fault> CiFaults = new HashSet<Fault>
-    {
-        Fault.KillWorker, Fault.PauseWorker, Fault.RestartApi, Fault.RestartRedis,
-    };
+    public int PoisonJobs { get; init; }
+
+    /// <summary>Whether the run sends poison jobs: workers then get <c>Simulator:AllowCrashHint=true</c>.</summary>
+    public bool HasPoisonJobs => PoisonRate > 0 || PoisonJobs > 0;
+
+    /// <summary>The faults the CI preset injects: every kind, with one poison job (<see cref="PoisonJobs"/>).</summary>
+    public static readonly IReadOnlySet<Fault> CiFaults = new HashSet<Fault>(Enum.GetValues<Fault>());
+
+    /// <summary><c>--preset full</c>'s poison rate: 0.4 % of jobs.</summary>
+    /// <remarks>
+    /// Not CI's: each poison job kills up to three workers, each restart costs a process start, and
+    /// every job the dead worker held comes back a suspect that runs alone; at this rate a loaded
+    /// 2-core machine does not drain the minute's backlog within the drain timeout.
+    /// </remarks>
+    public const double FullPoisonRate = 0.004;
+
+    /// <summary>
+    /// The CI preset's mean pause between faults: seven kinds, some lasting seconds (a pause past the
+    /// lease, an API restart), must each come at least once in its 60 s.
+    /// </summary>
+    public static readonly TimeSpan CiFaultInterval = TimeSpan.FromSeconds(3);
 
     /// <summary>Folder for logs and the client history; a temporary one (deleted after a passing run) if not given.</summary>
     public string? OutputPath { get; init; }
@@ -81,9 +96,10 @@ internal sealed record ChaosOptions
                                 failover (REPLICAOF away ~2.5 s and back), client-pause (CLIENT PAUSE 3000 ALL),
                                 memory-limit (maxmemory just above used memory for ~3 s) (default: the ci preset's)
           --poison-rate <x>     share of jobs (0..1) whose worker dies when it starts them (default 0)
+          --poison-jobs <n>     that many such jobs whatever the seed: the first client's 10th, 20th, … (default 0)
           --out <dir>           keep logs and the client history there
-          --preset ci           the CI run: --duration 60, faults kill-worker, pause-worker, restart-api, restart-redis
-          --preset full         every fault above, and --poison-rate 0.004
+          --preset ci           the CI run: --duration 60, every fault above, --poison-jobs 1, --fault-interval 3
+          --preset full         --duration 60, every fault above, --poison-rate 0.004, --poison-jobs 1 (default --fault-interval)
         Exit code: 0 when every invariant held, 1 when one failed, 2 on a usage or startup error.
         """;
 
@@ -117,10 +133,11 @@ internal sealed record ChaosOptions
                 "--out" => options with { OutputPath = Next() },
                 "--faults" => options with { Faults = ParseFaults(Next()) },
                 "--poison-rate" => options with { PoisonRate = Share(Next()) },
+                "--poison-jobs" => options with { PoisonJobs = Integer() },
                 "--preset" => Next() switch
                 {
-                    "ci" => options with { Duration = TimeSpan.FromSeconds(60), Faults = CiFaults },
-                    "full" => options with { Duration = TimeSpan.FromSeconds(60), Faults = new HashSet<Fault>(Enum.GetValues<Fault>()), PoisonRate = 0.004 },
+                    "ci" => options with { Duration = TimeSpan.FromSeconds(60), Faults = CiFaults, PoisonJobs = 1, FaultInterval = CiFaultInterval },
+                    "full" => options with { Duration = TimeSpan.FromSeconds(60), Faults = new HashSet<Fault>(Enum.GetValues<Fault>()), PoisonRate = FullPoisonRate, PoisonJobs = 1 },
                     var other => throw new ArgumentException($"Unknown preset '{other}'; use ci or full."),
                 },
                 _ => throw new ArgumentException($"Unknown option '{name}'."),

@@ -94,12 +94,12 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
             await stopSupervising.CancelAsync();
             await supervisor;
             var deaths = cluster.Deaths.ToList();
-            var died = deaths.Where(d => d.CrashHintJobs.Count == 0)
+            var died = deaths.Where(d => !cluster.DiedOfCrashHint(d))
                 .Select(d => $"{d.Name} (pid {d.Pid}) exited with {d.ExitCode} by itself, holding no crash-hint job; see its log")
                 .Concat(cluster.EverStarted.Where(p => p.HasExited && !p.StoppedByOwner && deaths.All(d => d.Pid != p.Pid))
                     .Select(p => $"{p.Name} (pid {p.Pid}) exited by itself; see its log"))
                 .ToList();
-            var crashHintDeaths = deaths.Count(d => d.CrashHintJobs.Count > 0);
+            var crashHintDeaths = deaths.Count(cluster.DiedOfCrashHint);
             await cluster.StopAllAsync();
             var checker = new InvariantChecker(options, history, cluster.ReportedCompletions);
             await using (var connection = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},abortConnect=false,syncTimeout=10000,asyncTimeout=10000"))
@@ -123,7 +123,7 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
             summary.Add($"answers            " + string.Join(", ", events.GroupBy(e => e.Answer).OrderBy(g => g.Key)
                 .Select(g => $"{(g.Key == 0 ? "no answer" : g.Key.ToString(CultureInfo.InvariantCulture))}: {g.Count()}")));
             summary.Add($"faults             {faults.Summary()}");
-            summary.Add($"crash-hint deaths  {crashHintDeaths} worker(s) died holding a crash-hint job (poison rate {options.PoisonRate:0.###}), restarted by the run");
+            summary.Add($"crash-hint deaths  {crashHintDeaths} worker(s) died holding a crash-hint job (poison rate {options.PoisonRate:0.###}, certain poison jobs {options.PoisonJobs}), restarted by the run");
             summary.Add($"worker processes   {cluster.EverStarted.Count(p => p.Name.StartsWith("worker", StringComparison.Ordinal))} started in all; stale-lease writes fenced off {cluster.StaleWritesRejected}");
             if (!drained)
             {
@@ -187,25 +187,35 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
         var deadline = Stopwatch.StartNew();
         await using var connection = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},abortConnect=false");
         var db = connection.GetDatabase();
+        var nextReport = TimeSpan.FromSeconds(10);
         while (true)
         {
             try
             {
                 var batch = db.CreateBatch();
-                var statuses = ids.Select(id => batch.HashGetAsync(keys.Job(id), "status")).ToList();
+                var statuses = ids.Select(id => (Id: id, Status: batch.HashGetAsync(keys.Job(id), "status"))).ToList();
                 batch.Execute();
-                var open = 0;
-                foreach (var status in statuses)
+                var open = new List<(string Id, string Status)>();
+                foreach (var (id, status) in statuses)
                 {
-                    if (!JobStatus.IsTerminal((string?)await status ?? ""))
+                    var value = (string?)await status ?? "missing";
+                    if (!JobStatus.IsTerminal(value))
                     {
-                        open++;
+                        open.Add((id, value));
                     }
                 }
 
-                if (open == 0)
+                if (open.Count == 0)
                 {
                     return true;
+                }
+
+                // What holds the drain up, so a slow one can be read from the log.
+                if (deadline.Elapsed > nextReport)
+                {
+                    nextReport += TimeSpan.FromSeconds(10);
+                    Log($"draining: {open.Count} not final (" + string.Join(", ", open.GroupBy(o => o.Status).Select(g => $"{g.Key} {g.Count()}")) +
+                        "), e.g. " + string.Join(" ", open.Take(3).Select(o => o.Id)));
                 }
 
                 if (deadline.Elapsed > options.DrainTimeout)

@@ -16,6 +16,7 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
     private readonly List<ChildProcess> _everStarted = [];
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<string, string> _consumers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _diedOfCrashHint = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<ProcessDeath> _deaths = new();
     private int _workerCount;
     private int _apiCount;
@@ -122,7 +123,7 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
         // not what this run examines (the breaker has its own tests). It stays closed here.
         environment["Llm__CircuitFailureRatio"] = "1";
         environment["HostOptions__ShutdownTimeout"] = "00:00:05";
-        if (options.PoisonRate > 0)
+        if (options.HasPoisonJobs)
         {
             environment["Simulator__AllowCrashHint"] = "true";
         }
@@ -302,6 +303,11 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
             _consumers[worker] = started.Groups[1].Value;
         }
 
+        if (line.Contains(PoisonJobs.DeathMessage, StringComparison.Ordinal))
+        {
+            _diedOfCrashHint[worker] = true;
+        }
+
         if (line.Contains("lease lost to another worker", StringComparison.Ordinal))
         {
             Interlocked.Increment(ref _staleWritesRejected);
@@ -313,6 +319,12 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
             ReportedCompletions.AddOrUpdate(match.Groups[1].Value, 1, static (_, n) => n + 1);
         }
     }
+
+    /// <summary>
+    /// Whether a crash-hint job explains this death: the worker still held one (its pending entries),
+    /// or said so as it died. Asked once supervision has ended, when all its output has been read.
+    /// </summary>
+    public bool DiedOfCrashHint(ProcessDeath death) => death.CrashHintJobs.Count > 0 || _diedOfCrashHint.ContainsKey(death.Name);
 
     [GeneratedRegex(@"Job (\S+) completed on attempt \d+")]
     private static partial Regex CompletedLine();

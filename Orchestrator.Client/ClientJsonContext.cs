@@ -9,5 +9,7 @@ namespace Orchestrator.Client;
 [JsonSerializable(typeof(SubmitAnswer))]
 [JsonSerializable(typeof(Job))]
 [JsonSerializable(typeof(DeadLetterPage))]
+[JsonSerializable(typeof(JobPage))]
+[JsonSerializable(typeof(JobCounts))]
 [JsonSerializable(typeof(ProblemBody))]
 internal sealed partial class ClientJsonContext : JsonSerializerContext;

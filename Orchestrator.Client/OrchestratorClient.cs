@@ -13,7 +13,7 @@ namespace Orchestrator.Client;
 /// or a new one), so re-sending one after a 503, a timeout or a lost connection never makes a
 /// second job: this client owns those re-sends (one Polly pipeline), honouring <c>Retry-After</c>.
 /// </summary>
-public sealed class OrchestratorClient
+public sealed partial class OrchestratorClient
 {
     private const string IdempotencyKeyHeader = "Idempotency-Key";
     private readonly HttpClient _http;

@@ -143,6 +143,8 @@ public sealed record SubmitJobResponse(string JobId, string Status, DateTime Cre
 
 /// <summary>A job as clients see it. Times are ISO-8601 UTC.</summary>
 /// <param name="Usage">Tokens and cost of all its attempts.</param>
+/// <param name="Tenant">The tenant the job belongs to.</param>
+/// <param name="TraceId">The W3C trace id its submission started (every attempt's span is in that trace); null when none was recorded.</param>
 public sealed record JobResource(
     string JobId,
     string Status,
@@ -161,7 +163,9 @@ public sealed record JobResource(
     JobError? Error,
     IReadOnlyList<AttemptResource> History,
     IReadOnlyList<string>? FallbackModels,
-    LlmUsage Usage)
+    LlmUsage Usage,
+    string Tenant,
+    string? TraceId)
 {
     public static JobResource From(Job job) => new(
         job.Id,
@@ -181,7 +185,9 @@ public sealed record JobResource(
         job.Error,
         [.. job.History.Select(AttemptResource.From)],
         job.Request.FallbackModels,
-        job.Usage);
+        job.Usage,
+        job.Tenant,
+        job.TraceParent is { Length: 55 } traceParent ? traceParent[3..35] : null);
 }
 
 /// <summary>One attempt of a job.</summary>
@@ -204,3 +210,13 @@ public sealed record AttemptResource(
 /// <summary>A page of dead-lettered jobs, newest first.</summary>
 /// <param name="NextCursor">Pass as <c>cursor</c> for the next page; null on the last page.</param>
 public sealed record DeadLetterPageResource(IReadOnlyList<JobResource> Items, string? NextCursor);
+
+/// <summary>A page of jobs, newest first.</summary>
+/// <param name="NextCursor">Pass as <c>cursor</c> for the next page; null on the last page.</param>
+public sealed record JobPageResource(IReadOnlyList<JobResource> Items, string? NextCursor);
+
+/// <summary>Jobs by status among the newest <paramref name="Window"/> jobs.</summary>
+/// <param name="ByStatus">Status → number of jobs (statuses with none are absent).</param>
+/// <param name="Counted">Jobs counted (finished jobs past their retention are not).</param>
+/// <param name="Window">How many of the newest jobs were looked at, at most.</param>
+public sealed record JobCountsResource(IReadOnlyDictionary<string, long> ByStatus, long Counted, int Window);

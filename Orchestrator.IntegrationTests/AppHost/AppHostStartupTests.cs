@@ -36,6 +36,21 @@ public sealed class AppHostStartupTests(AppHostFixture fixture)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
+    /// <summary>The jobs page runs beside the dashboard, healthy, and serves its page (which then calls the API).</summary>
+    [Fact]
+    public async Task Start_LocalRedis_JobsPageIsServed()
+    {
+        using var client = fixture.CreateHttpClient("web");
+        var cancellationToken = TestContext.Current.CancellationToken;
+
+        using var health = await client.GetAsync("/health", cancellationToken).WaitAsync(RequestTimeout, cancellationToken);
+        using var page = await client.GetAsync("/", cancellationToken).WaitAsync(RequestTimeout, cancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("_framework/blazor.web.js", await page.Content.ReadAsStringAsync(cancellationToken), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Start_LocalRedis_ServicesGetLoopbackConnectionString()
     {

@@ -6,8 +6,10 @@ namespace Orchestrator.IntegrationTests.Chaos;
 
 /// <summary>
 /// The 60-second chaos run in CI: the built <c>Orchestrator.Chaos</c> program, run as a process
-/// (real Redis with AOF, the API and three workers as real processes, worker kills and pauses, API
-/// and Redis restarts), must exit 0 with every invariant held.
+/// (real Redis with AOF, the API and three workers as real processes; worker kills and pauses, API
+/// and Redis restarts, failover round trips, client pauses, the memory limit touched, and poison
+/// jobs that kill their worker), must exit 0 with every invariant held, among them that no worker
+/// or API process exited unless the run killed it.
 /// </summary>
 [Collection(ChaosCollection.Name)]
 public sealed class ChaosRunTests
@@ -60,8 +62,15 @@ public sealed class ChaosRunTests
         Assert.True(process.ExitCode == 0, $"The chaos run exited with {process.ExitCode}.{Environment.NewLine}{text}");
         Assert.Contains("CHAOS PASSED: 8/8 invariants held", text, StringComparison.Ordinal);
         Assert.DoesNotContain("BROKEN", text, StringComparison.Ordinal);
-        // The run really did inject each kind of fault.
-        Assert.Matches(@"faults\s+worker kills [1-9]\d*, worker pauses [1-9]\d*, API restarts [1-9]\d*, Redis restarts [1-9]\d*", text);
+        // The run really did inject each kind of fault, and poison jobs killed their workers.
+        Assert.Matches(
+            @"faults\s+worker kills [1-9]\d*, worker pauses [1-9]\d*, API restarts [1-9]\d*, Redis restarts [1-9]\d*, " +
+            @"failovers [1-9]\d*, client pauses [1-9]\d*, memory limits [1-9]\d*",
+            text);
+        Assert.Matches(@"crash-hint deaths\s+[1-9]\d* worker\(s\) died holding a crash-hint job", text);
+        Assert.Matches(@"HELD\s+8\. every crash-hint job failed as poison-job — checked [1-9]\d*, violations 0", text);
+        // Checked on every process the run started, the first API and workers at least.
+        Assert.Matches(@"HELD\s+7\. no API or worker process exited unless the run stopped it .* — checked ([4-9]|\d{2,}), violations 0", text);
     }
 
     private static void Append(StringBuilder output, string? line)

@@ -63,6 +63,7 @@ public class AppHostFixture : IAsyncLifetime
             "--Redis:Mode=local",
             $"--Redis:DataPath={RedisDataPath}",
             "--Api:Port=0",
+            "--Web:Port=0",
             .. _settings.Select(setting => setting.StartsWith("--", StringComparison.Ordinal) ? setting : "--" + setting),
         ];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Orchestrator_AppHost>(args, cancellationToken);
@@ -89,6 +90,7 @@ public class AppHostFixture : IAsyncLifetime
         await _app.ResourceNotifications.WaitForResourceHealthyAsync("redis", cancellationToken);
         await _app.ResourceNotifications.WaitForResourceHealthyAsync("api", cancellationToken);
         await _app.ResourceNotifications.WaitForResourceHealthyAsync("worker", cancellationToken);
+        await _app.ResourceNotifications.WaitForResourceHealthyAsync("web", cancellationToken);
     }
 
     /// <inheritdoc />

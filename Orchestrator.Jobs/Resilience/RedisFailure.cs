@@ -81,6 +81,14 @@ public static class RedisFailure
             {
                 return RedisFailureKind.Unavailable;
             }
+
+            // So can a write to the connection the reset just closed: its pipe refuses it with "Writing
+            // is not allowed after writer was completed" (the chaos run met it as a 500 on POST /jobs
+            // while Redis restarted). Only a pipe throws it from System.IO.Pipelines; a bug of ours does not.
+            if (e is InvalidOperationException { Source: "System.IO.Pipelines" })
+            {
+                return RedisFailureKind.Unavailable;
+            }
         }
 
         return RedisFailureKind.None;

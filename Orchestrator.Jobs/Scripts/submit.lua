@@ -62,6 +62,17 @@ for _, value in ipairs({'entryId', added, 'createdAt', now, 'updatedAt', now}) d
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 
+-- [jobs index] GET /jobs and the jobs page list job ids by creation time, for every tenant and
+-- for the job's own (same hash tag, so the same slot), each trimmed to the newest LISTED_JOBS
+-- (JobStore.ListedJobs): bounded, and an id whose job expired is skipped when listed.
+local LISTED_JOBS = 100000
+local jobsIndex = (string.gsub(KEYS[2], ':stream$', ':jobs'))
+local tenant = redis.call('HGET', KEYS[1], 'tenant') or 'default'
+for _, index in ipairs({jobsIndex, jobsIndex .. ':' .. tenant}) do
+  redis.call('ZADD', index, now, ARGV[1])
+  redis.call('ZREMRANGEBYRANK', index, 0, -(LISTED_JOBS + 1))
+end
+
 if #KEYS >= 3 then
   redis.call('HSET', KEYS[3], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'createdAt', now)
   redis.call('PEXPIRE', KEYS[3], ARGV[3])

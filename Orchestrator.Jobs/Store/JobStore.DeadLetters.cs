@@ -5,8 +5,8 @@ using StackExchange.Redis;
 
 namespace Orchestrator.Jobs;
 
-// Reading the dead-letter list, newest first, with an opaque keyset cursor (score + job id), so
-// pages stay stable while new jobs are dead-lettered at the front.
+// Reading the dead-letter list and the jobs index, newest first, with an opaque keyset cursor (score + job id), so
+// pages stay stable while new jobs arrive at the front.
 public sealed partial class JobStore
 {
     /// <summary>Whether <paramref name="cursor"/> is one this store handed out.</summary>
@@ -19,8 +19,25 @@ public sealed partial class JobStore
     /// holds little more than the bound in memory. Jobs past their retention are skipped.
     /// </summary>
     /// <param name="tenant">Only this tenant's dead letters; null for every tenant's.</param>
-    public async Task<DeadLetterPage> ListDeadLettersAsync(
-        int limit, string? cursor, string? tenant = null, long maxBytes = long.MaxValue, Func<Job, long>? sizeOf = null)
+    public Task<DeadLetterPage> ListDeadLettersAsync(
+        int limit, string? cursor, string? tenant = null, long maxBytes = long.MaxValue, Func<Job, long>? sizeOf = null) =>
+        ListAsync(tenant is null ? _keys.DeadLetters : _keys.TenantDeadLetters(tenant), limit, cursor, where: null, int.MaxValue, maxBytes, sizeOf);
+
+    /// <summary>
+    /// One page of jobs, newest first, from the jobs index (the newest <see cref="ListedJobs"/> of
+    /// every tenant and of each): those <paramref name="where"/> keeps, at most <paramref name="limit"/>.
+    /// A filter that matches little could read the whole index, so one call examines at most
+    /// <paramref name="maxExamined"/> ids and then hands out a cursor, even for a short page.
+    /// </summary>
+    /// <param name="tenant">Only this tenant's jobs; null for every tenant's.</param>
+    public Task<DeadLetterPage> ListJobsAsync(int limit, string? cursor, string? tenant, Func<Job, bool>? where, int maxExamined) =>
+        ListAsync(tenant is null ? _keys.Jobs : _keys.TenantJobs(tenant), limit, cursor, where, maxExamined, long.MaxValue, sizeOf: null);
+
+    /// <summary>How many job ids the jobs index keeps, globally and per tenant (submit.lua trims to it).</summary>
+    public const int ListedJobs = 100_000;
+
+    private async Task<DeadLetterPage> ListAsync(
+        RedisKey set, int limit, string? cursor, Func<Job, bool>? where, int maxExamined, long maxBytes, Func<Job, long>? sizeOf)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         double maxScore = double.PositiveInfinity;
@@ -30,66 +47,62 @@ public sealed partial class JobStore
             throw new ArgumentException("Malformed cursor.", nameof(cursor));
         }
 
-        var set = tenant is null ? _keys.DeadLetters : _keys.TenantDeadLetters(tenant);
-
-        // Members sharing the cursor's score sort in reverse lexical order; skip up to and including it.
-        var ids = new List<SortedSetEntry>(limit + 1);
+        var jobs = new List<Job>(Math.Min(limit, 64));
+        long bytes = 0;
+        var examined = 0;
         var skip = 0;
-        while (ids.Count <= limit)
+        (double Score, string JobId) consumed = default;
+        while (true)
         {
-            var batchSize = limit + 1 + 16;
+            // Members sharing the cursor's score sort in reverse lexical order; skip up to and including it.
+            var batchSize = Math.Min(limit, 64) + 16;
             var batch = await Db.SortedSetRangeByScoreWithScoresAsync(
                 set, double.NegativeInfinity, maxScore, Exclude.None, Order.Descending, skip, batchSize).ConfigureAwait(false);
-            foreach (var entry in batch)
+            skip += batch.Length;
+            var fresh = batch.Where(e => afterId is null || e.Score != maxScore || string.CompareOrdinal(e.Element!, afterId) < 0).ToList();
+            for (var start = 0; start < fresh.Count; start += ListReadChunk)
             {
-                var tied = afterId is not null && entry.Score == maxScore && string.CompareOrdinal(entry.Element!, afterId) >= 0;
-                if (!tied)
+                var chunk = fresh.Skip(start).Take(ListReadChunk).ToList();
+                var read = await Task.WhenAll(chunk.Select(e => GetAsync(e.Element!))).ConfigureAwait(false);
+                for (var i = 0; i < read.Length; i++)
                 {
-                    ids.Add(entry);
+                    var entry = chunk[i];
+                    if (jobs.Count == limit || examined == maxExamined)
+                    {
+                        // Full, or examined enough: the next page starts here (the cursor names the last one consumed).
+                        return new DeadLetterPage(jobs, EncodeCursor(consumed));
+                    }
+
+                    examined++;
+                    if (read[i] is not { } job || where?.Invoke(job) == false)
+                    {
+                        consumed = (entry.Score, entry.Element!);
+                        continue;
+                    }
+
+                    var size = sizeOf?.Invoke(job) ?? 0;
+                    if (jobs.Count > 0 && bytes + size > maxBytes)
+                    {
+                        return new DeadLetterPage(jobs, EncodeCursor(consumed));
+                    }
+
+                    jobs.Add(job);
+                    bytes += size;
+                    consumed = (entry.Score, entry.Element!);
                 }
             }
 
             if (batch.Length < batchSize)
             {
-                break;
-            }
-
-            skip += batch.Length;
-        }
-
-        var page = ids.Take(limit).ToList();
-        var jobs = new List<Job>(page.Count);
-        long bytes = 0;
-        for (var start = 0; start < page.Count; start += DeadLetterReadChunk)
-        {
-            var chunk = page.Skip(start).Take(DeadLetterReadChunk).ToList();
-            var read = await Task.WhenAll(chunk.Select(e => GetAsync(e.Element!))).ConfigureAwait(false);
-            for (var i = 0; i < read.Length; i++)
-            {
-                if (read[i] is not { } job)
-                {
-                    continue;
-                }
-
-                var size = sizeOf?.Invoke(job) ?? 0;
-                if (jobs.Count > 0 && bytes + size > maxBytes)
-                {
-                    // Full: the next page starts at this job (the cursor names the last one consumed).
-                    var last = start + i - 1;
-                    return new DeadLetterPage(jobs, EncodeCursor(page[last].Score, page[last].Element!));
-                }
-
-                jobs.Add(job);
-                bytes += size;
+                return new DeadLetterPage(jobs, null);
             }
         }
-
-        var next = ids.Count > limit ? EncodeCursor(page[^1].Score, page[^1].Element!) : null;
-        return new DeadLetterPage(jobs, next);
     }
 
-    /// <summary>Dead-lettered jobs read per round trip while a page is filled.</summary>
-    private const int DeadLetterReadChunk = 16;
+    /// <summary>Jobs read per round trip while a page is filled.</summary>
+    private const int ListReadChunk = 16;
+
+    private static string EncodeCursor((double Score, string JobId) position) => EncodeCursor(position.Score, position.JobId);
 
     private static string EncodeCursor(double score, string jobId) =>
         Base64Url.EncodeToString(Encoding.UTF8.GetBytes(

@@ -29,6 +29,15 @@ public sealed class RedisKeys(string prefix = RedisKeys.DefaultPrefix)
     /// </summary>
     public RedisKey TenantDeadLetters(string tenant) => $"{prefix}:dead:{CheckTenant(tenant)}";
 
+    /// <summary>Every tenant's job ids by creation time (Unix ms), the newest <c>JobStore.ListedJobs</c>: the jobs listing.</summary>
+    public RedisKey Jobs { get; } = $"{prefix}:jobs";
+
+    /// <summary>
+    /// One tenant's job ids, beside <see cref="Jobs"/> (same members and scores). submit.lua
+    /// derives it as <c>KEYS[stream]</c> with <c>:stream</c> replaced by <c>:jobs:</c> and the tenant.
+    /// </summary>
+    public RedisKey TenantJobs(string tenant) => $"{prefix}:jobs:{CheckTenant(tenant)}";
+
     /// <summary>The hash holding one job's state.</summary>
     public RedisKey Job(string jobId) => $"{prefix}:job:{jobId}";
 

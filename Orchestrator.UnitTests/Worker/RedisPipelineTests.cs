@@ -46,6 +46,17 @@ public sealed class RedisPipelineTests
         Assert.Equal(RedisFailureKind.None, RedisFailure.Classify(new InvalidOperationException("a bug")));
     }
 
+    [Fact]
+    public void Classify_WriteToAPipeTheResetCompleted_IsUnavailable()
+    {
+        // What StackExchange.Redis meets when it writes a command to a connection that just died.
+        var pipe = new System.IO.Pipelines.Pipe();
+        pipe.Writer.Complete();
+        var refused = Assert.Throws<InvalidOperationException>(() => pipe.Writer.GetSpan());
+
+        Assert.Equal(RedisFailureKind.Unavailable, RedisFailure.Classify(refused));
+    }
+
     [Theory]
     [InlineData("LOADING Redis is loading the dataset in memory")]
     [InlineData("UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)")]

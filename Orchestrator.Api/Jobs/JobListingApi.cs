@@ -1,0 +1,118 @@
+using System.Security.Claims;
+using Orchestrator.Api.Auth;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.Api.Jobs;
+
+/// <summary>
+/// The jobs listing and counts (what the jobs page shows): <c>GET /jobs</c> and <c>GET /jobs/counts</c>,
+/// newest first, from the jobs index, scoped as every read is: a tenant's key sees its own jobs,
+/// an admin key every tenant's or one's (<c>?tenant=</c>).
+/// </summary>
+public static partial class JobListingApi
+{
+    /// <summary>Largest <c>limit</c> of <c>GET /jobs</c>.</summary>
+    internal const int PageLimit = 100;
+
+    /// <summary>The <c>limit</c> of <c>GET /jobs</c> when none is given.</summary>
+    internal const int PageDefault = 20;
+
+    /// <summary>Ids one <c>GET /jobs</c> looks at before it answers with a cursor, however few matched the filters.</summary>
+    internal const int MaxExamined = 1_000;
+
+    /// <summary>How many of the newest jobs <c>GET /jobs/counts</c> counts.</summary>
+    internal const int CountWindow = 10_000;
+
+    /// <summary>Maps <c>GET /jobs</c> and <c>GET /jobs/counts</c>.</summary>
+    public static IEndpointRouteBuilder MapJobListingApi(this IEndpointRouteBuilder app)
+    {
+        var jobs = app.MapGroup("/jobs").WithTags("Jobs").RequireAuthorization()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        jobs.MapGet("", ListAsync)
+            .WithName("ListJobs")
+            .WithSummary($"The caller's tenant's jobs, newest first (the newest {JobStore.ListedJobs:N0} are listed), filtered by status and model; " +
+                $"an admin key sees every tenant's, or one's with ?tenant=. A page may be short (at most {MaxExamined:N0} jobs are examined per call): follow nextCursor.");
+
+        jobs.MapGet("/counts", CountAsync)
+            .WithName("CountJobs")
+            .WithSummary($"The caller's tenant's newest {CountWindow:N0} jobs counted by status (an admin key: every tenant's, or one's with ?tenant=).");
+        return app;
+    }
+
+    internal static async Task<Results<Ok<JobPageResource>, ProblemHttpResult>> ListAsync(
+        JobStore store, ClaimsPrincipal user, int? limit, string? cursor, string? tenant, string? status, string? model)
+    {
+        if (limit is < 1 or > PageLimit)
+        {
+            return BadRequest("Invalid limit", $"limit must be from 1 to {PageLimit}.");
+        }
+
+        if (!JobStore.IsValidDeadLetterCursor(cursor))
+        {
+            return BadRequest("Invalid cursor", "cursor is not one this API handed out; pass nextCursor from the previous page.");
+        }
+
+        if (status is not null && !StatusName().IsMatch(status))
+        {
+            return BadRequest("Invalid status", "status must be a job status, such as queued, processing, retrying, completed or failed.");
+        }
+
+        if (model is not null && CharacterLengthAttribute.Count(model) is 0 or > JobLimits.MaxModelLength)
+        {
+            return BadRequest("Invalid model", $"model must be 1 to {JobLimits.MaxModelLength} characters.");
+        }
+
+        if (Scope(user, tenant) is { Problem: { } problem })
+        {
+            return problem;
+        }
+
+        var page = await store.ListJobsAsync(limit ?? PageDefault, cursor, Scope(user, tenant).Tenant,
+            job => (status is null || job.Status == status) && (model is null || job.Request.Model == model), MaxExamined);
+        return TypedResults.Ok(new JobPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
+    }
+
+    internal static async Task<Results<Ok<JobCountsResource>, ProblemHttpResult>> CountAsync(JobStore store, ClaimsPrincipal user, string? tenant)
+    {
+        var scope = Scope(user, tenant);
+        if (scope.Problem is { } problem)
+        {
+            return problem;
+        }
+
+        var counts = await store.CountJobsAsync(scope.Tenant, CountWindow);
+        return TypedResults.Ok(new JobCountsResource(counts.ByStatus, counts.Counted, counts.Window));
+    }
+
+    /// <summary>Whose jobs a caller reads: its tenant's; an admin every tenant's (null) or the one asked for.</summary>
+    private static (string? Tenant, ProblemHttpResult? Problem) Scope(ClaimsPrincipal user, string? tenant)
+    {
+        if (tenant is not null && !TenantNames.IsValid(tenant))
+        {
+            return (null, BadRequest("Invalid tenant", $"tenant must be a tenant name: {TenantNames.Rule}."));
+        }
+
+        if (user.IsAdmin())
+        {
+            return (tenant, null);
+        }
+
+        return tenant is not null && tenant != user.TenantOf()
+            ? (null, TypedResults.Problem("Only an admin key lists another tenant's jobs.",
+                statusCode: StatusCodes.Status403Forbidden, title: "Not allowed with this key"))
+            : (user.TenantOf(), null);
+    }
+
+    private static ProblemHttpResult BadRequest(string title, string detail) =>
+        TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: title);
+
+    [GeneratedRegex("^[a-z-]{1,32}$")]
+    private static partial Regex StatusName();
+}

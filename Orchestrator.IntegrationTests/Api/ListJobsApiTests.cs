@@ -1,0 +1,95 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Orchestrator.IntegrationTests.Api;
+
+/// <summary>
+/// <c>GET /jobs</c> and <c>GET /jobs/counts</c> (the jobs page's reads): newest first, scoped to the
+/// caller's tenant (an admin sees all, or one tenant), filtered, paged by cursor; bad parameters are
+/// 400 problems and another tenant's listing is 403.
+/// </summary>
+public sealed class ListJobsApiTests(TenantApiFactory api) : IClassFixture<TenantApiFactory>, IAsyncLifetime
+{
+    public ValueTask InitializeAsync() => new(api.FlushAsync());
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    [Fact]
+    public async Task List_ScopedFilteredAndPaged_NewestFirst()
+    {
+        using var a = api.CreateApiClient(TenantApiFactory.KeyA);
+        using var b = api.CreateApiClient(TenantApiFactory.KeyB);
+        using var admin = api.CreateApiClient(TenantApiFactory.AdminKey);
+        var jobsOfA = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            jobsOfA.Add(await SubmitAsync(a, $"prompt {i}"));
+        }
+
+        var jobOfB = await SubmitAsync(b, "B's prompt");
+
+        // Newest first (jobs created in the same millisecond come in id order, so compare the order of times).
+        var listed = await GetJsonAsync(a, "/jobs");
+        var created = listed["items"]!.AsArray().Select(job => job!["createdAt"]!.GetValue<DateTime>()).ToList();
+        Assert.Equal(created.OrderDescending(), created);
+        Assert.Equal(jobsOfA.Order(), Ids(listed).Order());
+        var order = Ids(listed);
+        Assert.Equal([jobOfB], await IdsAsync(b, "/jobs"));
+        Assert.Equal(new List<string>([.. jobsOfA, jobOfB]).Order(), (await IdsAsync(admin, "/jobs")).Order());
+        Assert.Equal(order, await IdsAsync(admin, $"/jobs?tenant={TenantApiFactory.TenantA}"));
+        Assert.Equal(order, await IdsAsync(a, "/jobs?status=queued"));
+        Assert.Empty(await IdsAsync(a, "/jobs?status=completed"));
+        Assert.Empty(await IdsAsync(a, "/jobs?model=no-such-model"));
+
+        // Two at a time: the cursor continues where the page ended, and the last page has none.
+        var first = await GetJsonAsync(a, "/jobs?limit=2");
+        var cursor = first["nextCursor"]!.GetValue<string>();
+        var second = await GetJsonAsync(a, $"/jobs?limit=2&cursor={Uri.EscapeDataString(cursor)}");
+        Assert.Equal(order, [.. Ids(first), .. Ids(second)]);
+        Assert.Null(second["nextCursor"]);
+
+        var counts = await GetJsonAsync(a, "/jobs/counts");
+        Assert.Equal(3, counts["byStatus"]!["queued"]!.GetValue<long>());
+        Assert.Equal(3, counts["counted"]!.GetValue<long>());
+        var all = await GetJsonAsync(admin, "/jobs/counts");
+        Assert.Equal(4, all["counted"]!.GetValue<long>());
+    }
+
+    [Theory]
+    [InlineData("/jobs?limit=0", HttpStatusCode.BadRequest)]
+    [InlineData("/jobs?limit=101", HttpStatusCode.BadRequest)]
+    [InlineData("/jobs?cursor=not-a-cursor", HttpStatusCode.BadRequest)]
+    [InlineData("/jobs?status=Not%20A%20Status", HttpStatusCode.BadRequest)]
+    [InlineData("/jobs?tenant=Bad%20Tenant", HttpStatusCode.BadRequest)]
+    [InlineData("/jobs?tenant=tenant-b", HttpStatusCode.Forbidden)]
+    [InlineData("/jobs/counts?tenant=tenant-b", HttpStatusCode.Forbidden)]
+    public async Task List_BadParameters_AnswerProblems(string path, HttpStatusCode expected)
+    {
+        using var a = api.CreateApiClient(TenantApiFactory.KeyA);
+
+        using var response = await ApiFactory.GetAsync(a, path);
+
+        Assert.Equal(expected, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    private static async Task<string> SubmitAsync(HttpClient client, string prompt)
+    {
+        using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json(JsonSerializer.Serialize(new { prompt })));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!["jobId"]!.GetValue<string>();
+    }
+
+    private static async Task<JsonNode> GetJsonAsync(HttpClient client, string path)
+    {
+        using var response = await ApiFactory.GetAsync(client, path);
+        var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{path}: {(int)response.StatusCode} {body}");
+        return JsonNode.Parse(body)!;
+    }
+
+    private static async Task<List<string>> IdsAsync(HttpClient client, string path) => Ids(await GetJsonAsync(client, path));
+
+    private static List<string> Ids(JsonNode page) => [.. page["items"]!.AsArray().Select(job => job!["jobId"]!.GetValue<string>())];
+}

@@ -1,0 +1,101 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Playwright;
+
+namespace Orchestrator.IntegrationTests.Web;
+
+/// <summary>
+/// Issue 19's browser tests: the jobs page in a real chromium over a real API, worker and Redis.
+/// A job submitted through the API appears on the page and completes there without a reload; a
+/// dead letter is redriven from the page; a job is cancelled from the page.
+/// </summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPageFixture>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task SubmittedJob_AppearsAndCompletesLive()
+    {
+        var page = await OpenAsync("/");
+
+        var jobId = await SubmitAsync(new { prompt = "Explain leases in one line." });
+
+        var row = page.GetByTestId($"job-{jobId}");
+        await Assertions.Expect(row).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(row).ToHaveAttributeAsync("data-status", "completed", new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(page.GetByTestId("count-completed")).Not.ToContainTextAsync("0");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(system.ScreenshotFolder, "jobs-page.png"), FullPage = true });
+
+        await row.GetByRole(AriaRole.Link).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("job")).ToHaveAttributeAsync("data-status", "completed");
+        await Assertions.Expect(page.GetByTestId("result")).Not.ToBeEmptyAsync();
+        await Assertions.Expect(page.GetByTestId("trace")).ToHaveAttributeAsync("href", new System.Text.RegularExpressions.Regex("/traces/detail/[0-9a-f]{32}$"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(system.ScreenshotFolder, "job-detail.png"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task DeadLetter_RedrivenFromThePage_RunsAgainWithItsHistoryKept()
+    {
+        var jobId = await SubmitAsync(new { prompt = "fail for good", metadata = new Dictionary<string, string> { ["simulator.permanentFailure"] = "true" } });
+        var failed = await WaitForAsync(jobId, job => job["status"]!.GetValue<string>() == "failed");
+        var attemptsBefore = failed["history"]!.AsArray().Count;
+
+        var page = await OpenAsync("/dead-letters");
+        var redrive = page.GetByTestId($"redrive-{jobId}");
+        await Assertions.Expect(redrive).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        await page.ScreenshotAsync(new() { Path = Path.Combine(system.ScreenshotFolder, "dead-letters.png"), FullPage = true });
+        await redrive.ClickAsync();
+        await Assertions.Expect(page.GetByTestId("notice")).ToContainTextAsync(jobId);
+
+        // Redriven: it ran again (it fails again, by its metadata), with the first run's attempts kept before the new ones.
+        var again = await WaitForAsync(jobId, job => job["history"]!.AsArray().Count > attemptsBefore && job["status"]!.GetValue<string>() == "failed");
+        Assert.Equal(failed["history"]![0]!["startedAt"]!.ToJsonString(), again["history"]![0]!["startedAt"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Job_CanceledFromThePage_EndsCanceled()
+    {
+        var jobId = await SubmitAsync(new { prompt = "a long one", metadata = new Dictionary<string, string> { ["simulator.latencyMs"] = "60000" } });
+        await WaitForAsync(jobId, job => job["status"]!.GetValue<string>() == "processing");
+
+        var page = await OpenAsync($"/jobs/{jobId}");
+        await page.GetByTestId("cancel").ClickAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(page.GetByTestId("notice")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+
+        var canceled = await WaitForAsync(jobId, job => job["status"]!.GetValue<string>() == "canceled");
+        await Assertions.Expect(page.GetByTestId("job")).ToHaveAttributeAsync("data-status", "canceled", new() { Timeout = (float)Patience.TotalMilliseconds });
+        Assert.Equal(1, canceled["attempts"]!.GetValue<int>());
+    }
+
+    private async Task<IPage> OpenAsync(string path)
+    {
+        var page = await system.Browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 800 } });
+        var response = await page.GotoAsync(new Uri(system.WebAddress, path).ToString());
+        Assert.True(response is { Ok: true }, $"GET {path} answered {response?.Status}:{Environment.NewLine}{system.WebOutput}");
+        // Interactive once the circuit is up: the live refresh and the buttons work from then on.
+        await page.WaitForFunctionAsync("() => window.Blazor !== undefined");
+        return page;
+    }
+
+    private async Task<string> SubmitAsync(object body)
+    {
+        using var client = system.TenantClient();
+        using var response = await client.PostAsJsonAsync("/jobs", body, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!["jobId"]!.GetValue<string>();
+    }
+
+    private async Task<JsonNode> WaitForAsync(string jobId, Func<JsonNode, bool> condition)
+    {
+        using var client = system.TenantClient();
+        JsonNode? job = null;
+        await AsyncWait.WaitUntilAsync(async () =>
+        {
+            job = JsonNode.Parse(await client.GetStringAsync($"/jobs/{jobId}", TestContext.Current.CancellationToken))!;
+            return condition(job);
+        }, Patience, $"job {jobId} reaches the expected state", TimeSpan.FromMilliseconds(100));
+        return job!;
+    }
+}

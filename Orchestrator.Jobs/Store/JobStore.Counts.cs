@@ -1,0 +1,46 @@
+using StackExchange.Redis;
+
+namespace Orchestrator.Jobs;
+
+// Counting jobs by status for the jobs page, from the jobs index.
+public sealed partial class JobStore
+{
+    /// <summary>
+    /// The newest <paramref name="window"/> jobs of the index (every tenant's, or one's) counted by
+    /// status. Read in pipelined chunks of single-field reads, not in one script, so a count never
+    /// holds Redis for long; jobs past their retention are not counted.
+    /// </summary>
+    public async Task<JobCounts> CountJobsAsync(string? tenant, int window)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(window, 1);
+        var ids = await Db.SortedSetRangeByRankAsync(tenant is null ? _keys.Jobs : _keys.TenantJobs(tenant), 0, window - 1, Order.Descending)
+            .ConfigureAwait(false);
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        long examined = 0;
+        foreach (var chunk in ids.Chunk(CountChunk))
+        {
+            var batch = Db.CreateBatch();
+            var statuses = chunk.Select(id => batch.HashGetAsync(_keys.Job(id!), JobFields.Status)).ToArray();
+            batch.Execute();
+            foreach (var status in await Task.WhenAll(statuses).ConfigureAwait(false))
+            {
+                if (!status.IsNull)
+                {
+                    examined++;
+                    counts[status!] = counts.GetValueOrDefault(status!) + 1;
+                }
+            }
+        }
+
+        return new JobCounts(counts, examined, window);
+    }
+
+    /// <summary>Statuses read per round trip while counting.</summary>
+    private const int CountChunk = 500;
+}
+
+/// <summary>Jobs by status among the newest <paramref name="Window"/> of the jobs index.</summary>
+/// <param name="ByStatus">Status → number of jobs.</param>
+/// <param name="Counted">Jobs counted (ids whose job expired are not).</param>
+/// <param name="Window">How many of the newest ids were looked at, at most.</param>
+public sealed record JobCounts(IReadOnlyDictionary<string, long> ByStatus, long Counted, int Window);

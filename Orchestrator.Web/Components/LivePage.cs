@@ -1,0 +1,107 @@
+using Microsoft.AspNetCore.Components;
+using Microsoft.Extensions.Options;
+using Orchestrator.Client;
+
+namespace Orchestrator.Web.Components;
+
+/// <summary>
+/// A page that reads the API again every <see cref="WebOptions.RefreshInterval"/> while it is open
+/// (live updates), and shows what went wrong instead of failing when the API does not answer.
+/// </summary>
+public abstract class LivePage : ComponentBase, IAsyncDisposable
+{
+    private readonly CancellationTokenSource _closed = new();
+    private Task? _loop;
+
+    /// <summary>The API client.</summary>
+    [Inject]
+    protected OrchestratorClient Api { get; set; } = null!;
+
+    /// <summary>The page's settings.</summary>
+    [Inject]
+    protected IOptions<WebOptions> Options { get; set; } = null!;
+
+    /// <summary>What the last read or action could not do; null when all went well.</summary>
+    protected string? Problem { get; set; }
+
+    /// <summary>What the last action did, for the person who clicked.</summary>
+    protected string? Notice { get; set; }
+
+    /// <summary>Reads what the page shows.</summary>
+    protected abstract Task LoadAsync(CancellationToken cancellationToken);
+
+    /// <inheritdoc />
+    protected override async Task OnInitializedAsync()
+    {
+        await ReloadAsync();
+        _loop = RefreshAsync(_closed.Token);
+    }
+
+    /// <summary>Reads again now, keeping the page up when the API fails.</summary>
+    protected async Task ReloadAsync()
+    {
+        try
+        {
+            await LoadAsync(_closed.Token);
+            Problem = null;
+        }
+        catch (Exception e) when (e is OrchestratorProblemException or HttpRequestException or TaskCanceledException && !_closed.IsCancellationRequested)
+        {
+            Problem = Describe(e);
+        }
+    }
+
+    /// <summary>Runs an action (cancel, redrive) and reads again; its outcome shows as a notice or a problem.</summary>
+    protected async Task ActAsync(Func<CancellationToken, Task> action, string done)
+    {
+        try
+        {
+            await action(_closed.Token);
+            Notice = done;
+            Problem = null;
+        }
+        catch (Exception e) when (e is OrchestratorProblemException or HttpRequestException)
+        {
+            Notice = null;
+            Problem = Describe(e);
+        }
+
+        await ReloadAsync();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _closed.CancelAsync();
+        if (_loop is not null)
+        {
+            await _loop;
+        }
+
+        _closed.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    private async Task RefreshAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(Options.Value.RefreshInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                await ReloadAsync();
+                await InvokeAsync(StateHasChanged);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The page was closed.
+        }
+    }
+
+    private static string Describe(Exception e) => e switch
+    {
+        OrchestratorProblemException problem => $"{problem.Title}: {problem.Detail}",
+        _ => $"The API did not answer: {e.Message}",
+    };
+}
