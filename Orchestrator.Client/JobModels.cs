@@ -6,12 +6,17 @@ namespace Orchestrator.Client;
 /// <param name="MaxTokens">Optional, 1 to 1,000,000.</param>
 /// <param name="Temperature">Optional, 0 to 2.</param>
 /// <param name="Metadata">Optional string map (at most 32 entries).</param>
+/// <param name="FallbackModels">
+/// Optional served models to use, in order, when the model's deployment is unavailable (circuit open)
+/// or the prompt exceeds its context window (<c>GET /models</c> lists them).
+/// </param>
 public sealed record JobSubmission(
     string Prompt,
     string? Model = null,
     int? MaxTokens = null,
     double? Temperature = null,
-    IReadOnlyDictionary<string, string>? Metadata = null);
+    IReadOnlyDictionary<string, string>? Metadata = null,
+    IReadOnlyList<string>? FallbackModels = null);
 
 /// <summary>The answer to a submission.</summary>
 /// <param name="JobId">The job's id.</param>
@@ -21,7 +26,11 @@ public sealed record JobSubmission(
 /// <param name="Replayed">True when the API answered for an earlier submission with the same key.</param>
 public sealed record SubmittedJob(string JobId, string Status, DateTimeOffset CreatedAt, string IdempotencyKey, bool Replayed);
 
-/// <summary>A job as the API shows it.</summary>
+/// <summary>
+/// A job as the API shows it, with the fallback models it was submitted with (if any), the
+/// tokens and cost of all its attempts (<see cref="Usage"/>), its <see cref="Tenant"/> and the
+/// <see cref="TraceId"/> of the trace its submission started.
+/// </summary>
 public sealed record Job(
     string JobId,
     string Status,
@@ -38,7 +47,11 @@ public sealed record Job(
     DateTimeOffset? NextAttemptAt,
     JobResult? Result,
     JobError? Error,
-    IReadOnlyList<JobAttempt> History)
+    IReadOnlyList<JobAttempt> History,
+    IReadOnlyList<string>? FallbackModels = null,
+    LlmUsage? Usage = null,
+    string? Tenant = null,
+    string? TraceId = null)
 {
     /// <summary>True once the job is <c>completed</c>, <c>failed</c> or <c>canceled</c>: it will not change again (unless a failed job is redriven).</summary>
     public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed or JobStatuses.Canceled;
@@ -66,8 +79,11 @@ public static class JobStatuses
     public const string Canceled = "canceled";
 }
 
-/// <summary>The LLM's answer.</summary>
-public sealed record JobResult(string Text, string? Model, TokenUsage Usage);
+/// <summary>The LLM's answer; <see cref="Cost"/> from the model's configured prices (0 when none are configured).</summary>
+public sealed record JobResult(string Text, string? Model, TokenUsage Usage, decimal? Cost = null);
+
+/// <summary>Tokens used and their cost: of one attempt, or a job's total.</summary>
+public sealed record LlmUsage(long InputTokens, long OutputTokens, decimal Cost);
 
 /// <summary>Token counts reported by the LLM provider.</summary>
 public sealed record TokenUsage(long PromptTokens, long CompletionTokens);
@@ -75,8 +91,13 @@ public sealed record TokenUsage(long PromptTokens, long CompletionTokens);
 /// <summary>Why an attempt or a job failed.</summary>
 public sealed record JobError(string Type, string Message);
 
-/// <summary>One attempt of a job.</summary>
-public sealed record JobAttempt(int Attempt, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, string? Outcome, JobError? Error, long? RetryDelayMs);
+/// <summary>
+/// One attempt of a job: <see cref="Model"/> is the model that answered (the job's, or a fallback;
+/// null when none did), <see cref="Usage"/> its tokens and cost (null when the provider answered no usage).
+/// </summary>
+public sealed record JobAttempt(
+    int Attempt, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, string? Outcome, JobError? Error, long? RetryDelayMs,
+    string? Model = null, LlmUsage? Usage = null);
 
 /// <summary>A page of dead letters.</summary>
 internal sealed record DeadLetterPage(IReadOnlyList<Job> Items, string? NextCursor);

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 
 namespace Orchestrator.Client;
 
-// Listing, counting, cancelling and redriving: what the jobs page does.
+// Listing, counting and redriving: what the jobs page does (with GetAsync and CancelAsync).
 public sealed partial class OrchestratorClient
 {
     /// <summary>
@@ -41,11 +41,6 @@ public sealed partial class OrchestratorClient
             ? await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.JobPage, cancellationToken).ConfigureAwait(false) ?? new JobPage([], null)
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }
-
-    /// <summary>Cancels a job (<c>POST /jobs/{id}/cancel</c>) and returns it as the API answered.</summary>
-    /// <exception cref="OrchestratorProblemException">404 for an unknown job, 409 for a job already final.</exception>
-    public Task<Job> CancelAsync(string jobId, CancellationToken cancellationToken = default) =>
-        PostForJobAsync($"jobs/{Uri.EscapeDataString(jobId)}/cancel", cancellationToken);
 
     /// <summary>Sends a dead-lettered job back to the queue with a fresh attempt budget (<c>POST /dead-letters/{id}/redrive</c>).</summary>
     /// <exception cref="OrchestratorProblemException">404 for an unknown job, 409 for a job that is not failed (also one redriven already).</exception>

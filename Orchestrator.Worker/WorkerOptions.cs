@@ -29,6 +29,15 @@ public sealed class WorkerOptions : IValidatableObject
     [Range(1, 100)]
     public int MaxCrashes { get; set; } = 2;
 
+    /// <summary>
+    /// The longest wait a worker sits out holding the job (its slot and its lease): a retry delay or a
+    /// wait for the deployment (429 cooldown, rate or concurrency limit, open circuit). A longer wait
+    /// parks the job in the delayed set (<c>{orch}:delayed</c>), holding no slot and no lease, until
+    /// a worker's promotion (every <see cref="ReclaimInterval"/>) puts it back in the queue. 0 parks
+    /// every wait. Default 5 s.
+    /// </summary>
+    public TimeSpan MaxInProcessDelay { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Longest wait of one blocking read for new jobs; bounds how long shutdown waits for it. Default 1 s.</summary>
     public TimeSpan PollTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -63,6 +72,11 @@ public sealed class WorkerOptions : IValidatableObject
         if (DeltaInterval != TimeSpan.Zero && (DeltaInterval < TimeSpan.FromMilliseconds(10) || DeltaInterval > TimeSpan.FromSeconds(10)))
         {
             yield return new ValidationResult("Worker:DeltaInterval must be 0 (no deltas) or from 10 ms to 10 s.", [nameof(DeltaInterval)]);
+        }
+
+        if (MaxInProcessDelay < TimeSpan.Zero || MaxInProcessDelay > TimeSpan.FromHours(1))
+        {
+            yield return new ValidationResult("Worker:MaxInProcessDelay must be from 00:00:00 to 01:00:00.", [nameof(MaxInProcessDelay)]);
         }
 
         if (PollTimeout < TimeSpan.FromMilliseconds(10) || PollTimeout > TimeSpan.FromSeconds(10))

@@ -77,6 +77,16 @@ public sealed class ModelsApiTests(ModelsApiTests.ProvidersApiFactory api) : ICl
         Assert.Equal(JsonValueKind.Null, items["small"].GetProperty("tokensPerMinute").ValueKind);
     }
 
+    /// <summary>The API with no provider and the worker's simulator named <c>house-model</c>.</summary>
+    public sealed class SimulatorModelApiFactory : ApiFactory
+    {
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.UseSetting("Simulator:Model", "house-model");
+        }
+    }
+
     /// <summary>The API with two providers configured.</summary>
     public sealed class ProvidersApiFactory : ApiFactory
     {
@@ -97,5 +107,24 @@ public sealed class ModelsApiTests(ModelsApiTests.ProvidersApiFactory api) : ICl
             builder.UseSetting("Llm:Providers:local:Models:0:Name", "small");
             builder.UseSetting("Llm:Providers:local:Models:0:ContextWindow", "100");
         }
+    }
+}
+
+/// <summary>
+/// With no provider configured, <c>GET /models</c> names as default the model the worker's in-process
+/// simulator answers as (<c>Simulator:Model</c>; a job submitted without a model is stored without one
+/// and the worker gives it that name).
+/// </summary>
+public sealed class SimulatorModelNameTests(ModelsApiTests.SimulatorModelApiFactory api) : IClassFixture<ModelsApiTests.SimulatorModelApiFactory>
+{
+    [Fact]
+    public async Task NoProvider_ListModels_DefaultIsSimulatorModel()
+    {
+        using var client = api.CreateApiClient();
+
+        using var models = await ApiFactory.GetAsync(client, "/models");
+        var root = JsonDocument.Parse(await models.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement;
+        Assert.Equal("house-model", root.GetProperty("defaultModel").GetString());
+        Assert.True(root.GetProperty("anyModel").GetBoolean());
     }
 }

@@ -55,7 +55,8 @@ public sealed class OrchestratorClientTests(KestrelApiFactory api) : IClassFixtu
         using var http = new HttpClient { BaseAddress = api.ServerAddress, Timeout = ApiFactory.RequestTimeout };
         var client = new OrchestratorClient(http);
 
-        var submitted = await client.SubmitAsync(new JobSubmission("Explain leases in one sentence."), cancellationToken: cancellationToken);
+        var submitted = await client.SubmitAsync(
+            new JobSubmission("Explain leases in one sentence.", FallbackModels: ["backup-model"]), cancellationToken: cancellationToken);
         var completed = await client.WaitAsync(submitted.JobId, cancellationToken).WaitAsync(Bound, cancellationToken);
         var failed = await client.WaitAsync((await client.SubmitAsync(
             new JobSubmission("fails for good", Metadata: new Dictionary<string, string> { ["simulator.permanentFailure"] = "true" }),
@@ -68,6 +69,15 @@ public sealed class OrchestratorClientTests(KestrelApiFactory api) : IClassFixtu
 
         Assert.Equal(JobStatuses.Completed, completed.Status);
         Assert.False(string.IsNullOrEmpty(completed.Result?.Text));
+        // What the API returns beyond the basics reaches the client: fallbacks, usage and cost.
+        Assert.Equal(["backup-model"], completed.FallbackModels);
+        var attempt = Assert.Single(completed.History);
+        Assert.Equal(completed.Result!.Model, attempt.Model);
+        Assert.Equal(completed.Result.Usage.PromptTokens, attempt.Usage!.InputTokens);
+        Assert.Equal(completed.Result.Usage.CompletionTokens, attempt.Usage.OutputTokens);
+        Assert.Equal(attempt.Usage, completed.Usage);
+        Assert.True(completed.Usage!.InputTokens > 0);
+        Assert.Equal(0m, completed.Result.Cost);
         Assert.Equal(JobStatuses.Failed, failed.Status);
         Assert.NotNull(failed.Error);
         Assert.Contains(failed.JobId, deadLetters);

@@ -54,7 +54,7 @@ public sealed class RedisFaultTests
         });
         Assert.Equal(0, await harness.PendingCountAsync());
         // The pause did turn calls into timeouts that were sent again.
-        Assert.Matches(@"Redis (claim|record outcomes|start attempt|read new jobs) failed \(Unavailable", worker.Output);
+        Assert.Matches(@"Redis (claim|record outcomes|start attempt|read new jobs|reserve capacity|settle) failed \(Unavailable", worker.Output);
     }
 
     [Fact]

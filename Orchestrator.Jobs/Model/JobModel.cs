@@ -69,6 +69,12 @@ public sealed record Job
     /// <summary>Attempts lost with a worker while other jobs ran beside them: recorded, not charged to the budget.</summary>
     public int UnchargedAttempts { get; init; }
 
+    /// <summary>
+    /// The job's total wait for deployments recorded when it was deferred (<c>rateLimitWaitMs</c>): a
+    /// worker that takes it up goes on from here, so <c>Llm:MaxRateLimitWait</c> bounds the job, not one worker's share.
+    /// </summary>
+    public TimeSpan RateLimitWait { get; init; }
+
     /// <summary>W3C <c>traceparent</c> of the submission, so every attempt span can link to it.</summary>
     public string? TraceParent { get; init; }
 

@@ -7,13 +7,19 @@
 
   KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set (all tenants); the tenant's own
                                set is KEYS[2] .. ':' .. tenant (same hash tag), written beside it
-  KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
+  KEYS[3]  delayed sorted set (job ids waiting, score = due time)
+  KEYS[2 + 2i], KEYS[3 + 2i]   job i's hash and history list (i = 1 … n)
 
   ARGV[1]  consumer group
-  ARGV[2 + 8(i-1)] … ARGV[9 + 8(i-1)]   job i's eight values:
+  ARGV[2 + 9(i-1)] … ARGV[10 + 9(i-1)]   job i's nine values:
     lease token, attempt number, attempt outcome (succeeded, transient-failure, …),
     next status (completed | retrying | failed | canceled), stream entry id, result JSON or '',
-    error JSON or '', retry delay ms or ''
+    error JSON or '', retry delay ms or '', and '1' when a retrying job waits in the delayed set
+    (the delay is longer than Worker:MaxInProcessDelay) or '' when its worker keeps it and waits
+
+  A retrying job moved to the delayed set leaves the ready path: its entry is acknowledged and
+  deleted, its lease dropped, and promote.lua gives it a new entry when nextAttemptAt is due. It
+  holds no worker slot and no lease while it waits.
 
   Times (endedAt, completedAt, nextAttemptAt = now + retry delay, …) are Redis's own (TIME).
 
@@ -28,13 +34,13 @@
   Returns one reply per job, in order: 1 when recorded, 0 when the caller's lease or attempt is
   stale, {'corrupt', why} when the job was set aside.
 ]]
-local stream, deadLetters = KEYS[1], KEYS[2]
+local stream, deadLetters, delayed = KEYS[1], KEYS[2], KEYS[3]
 --@include clock
 --@include job
 
 local group, now = ARGV[1], nowMs()
 
-local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay)
+local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay, toDelayedSet)
   local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant', 'cancelRequested')
   local identity = token .. ':' .. attempt .. ':' .. outcome .. ':' .. nextStatus
   if fields[6] == identity then
@@ -69,8 +75,12 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
 
   if nextStatus == 'retrying' and not canceling then
     emitStatus(job, 'retrying', attempt, now)
-    redis.call('HSET', job, 'status', 'retrying', 'nextAttemptAt', string.format('%d', tonumber(now) + tonumber(retryDelay)),
+    local due = tonumber(now) + tonumber(retryDelay)
+    redis.call('HSET', job, 'status', 'retrying', 'nextAttemptAt', string.format('%d', due),
       'error', err, 'updatedAt', now, 'lastFinish', identity)
+    if toDelayedSet == '1' then
+      toDelayed(stream, group, delayed, job, entryId, fields[5] or jobIdOf(job), due)
+    end
     return 1
   end
 
@@ -89,10 +99,10 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
 end
 
 local replies = {}
-for i = 1, (#KEYS - 2) / 2 do
-  local a = 2 + 8 * (i - 1)
-  local job, history = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+for i = 1, (#KEYS - 3) / 2 do
+  local a = 2 + 9 * (i - 1)
+  local job, history = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
   replies[i] = isolated(stream, group, deadLetters, job, history, ARGV[a + 4], now, finish, job, history,
-    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8])
 end
 return replies

@@ -5,12 +5,14 @@
 
   KEYS[1]  job hash            {orch}:job:<id>
   KEYS[2]  jobs stream         {orch}:stream
-  KEYS[3]  idempotency hash    {orch}:idem:<tenant>:<key>   (absent when the request carries no key)
+  KEYS[3]  delayed sorted set  {orch}:delayed
+  KEYS[4]  idempotency hash    {orch}:idem:<tenant>:<key>   (absent when the request carries no key)
 
   ARGV[1]  job id
   ARGV[2]  request fingerprint (SHA-256 of the normalised request)
   ARGV[3]  idempotency key TTL, ms
   ARGV[4]  backlog bound (Api:MaxQueuedJobs): jobs not yet final, counted as the stream's length
+           plus the delayed set's (a job waiting there has no stream entry)
   ARGV[5…] job hash field, value, field, value, … (createdAt and updatedAt are this script's: TIME)
 
   Returns  {'created', jobId, createdAt}      createdAt: Redis's clock (TIME), Unix ms
@@ -25,8 +27,8 @@
 --@include clock
 --@include job
 
-if #KEYS >= 3 then
-  local known = redis.call('HMGET', KEYS[3], 'jobId', 'fingerprint', 'createdAt', 'response')
+if #KEYS >= 4 then
+  local known = redis.call('HMGET', KEYS[4], 'jobId', 'fingerprint', 'createdAt', 'response')
   if known[1] then
     if known[2] == ARGV[2] then
       return {'replayed', known[1], known[3] or '', known[4] or ''}
@@ -35,9 +37,10 @@ if #KEYS >= 3 then
   end
 end
 
--- Final jobs are deleted from the stream (finish-attempt.lua, claim.lua), so its length is the
--- number of jobs not yet final: queued, processing or waiting for a retry.
-local queued = redis.call('XLEN', KEYS[2])
+-- Final jobs are deleted from the stream (finish-attempt.lua, claim.lua), and a job that waits in
+-- the delayed set has no entry there (finish-attempt.lua, defer.lua), so the stream's length plus
+-- the delayed set's is the number of jobs not yet final: queued, processing or waiting.
+local queued = redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3])
 if queued >= tonumber(ARGV[4]) then
   return {'queue-full', queued}
 end
@@ -73,9 +76,9 @@ for _, index in ipairs({jobsIndex, jobsIndex .. ':' .. tenant}) do
   redis.call('ZREMRANGEBYRANK', index, 0, -(LISTED_JOBS + 1))
 end
 
-if #KEYS >= 3 then
-  redis.call('HSET', KEYS[3], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'createdAt', now)
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+if #KEYS >= 4 then
+  redis.call('HSET', KEYS[4], 'jobId', ARGV[1], 'fingerprint', ARGV[2], 'createdAt', now)
+  redis.call('PEXPIRE', KEYS[4], ARGV[3])
 end
 emitStatus(KEYS[1], 'queued', 0, now)
 

@@ -57,3 +57,16 @@ public enum StartAttemptOutcome
     /// <summary>No attempt is left; dead-letter the job.</summary>
     Exhausted,
 }
+
+/// <summary>What <see cref="JobStore.DeferAsync"/> did.</summary>
+public enum DeferOutcome
+{
+    /// <summary>The job waits in the delayed set, its attempt taken back.</summary>
+    Deferred,
+
+    /// <summary>The caller's lease or attempt is no longer current: nothing was written.</summary>
+    Stale,
+
+    /// <summary>The job's history could not be read: it was set aside (failed, <c>corrupt</c>).</summary>
+    Corrupt,
+}

@@ -27,4 +27,5 @@ internal static class JobFields
     public const string TraceState = "tracestate";
     public const string Suspect = "suspect";
     public const string SharedLosses = "sharedLosses";
+    public const string RateLimitWaitMs = "rateLimitWaitMs";
 }

@@ -66,6 +66,7 @@ internal static class JobParser
             History = [.. history.Select(ParseAttempt)],
             Suspect = map.GetValueOrDefault(JobFields.Suspect) == "1",
             UnchargedAttempts = Int(map, JobFields.SharedLosses) ?? 0,
+            RateLimitWait = TimeSpan.FromMilliseconds(long.Parse(map.GetValueOrDefault(JobFields.RateLimitWaitMs) ?? "0", CultureInfo.InvariantCulture)),
             TraceParent = map.GetValueOrDefault(JobFields.TraceParent),
             TraceState = map.GetValueOrDefault(JobFields.TraceState),
         };

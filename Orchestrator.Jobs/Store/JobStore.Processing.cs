@@ -270,17 +270,18 @@ public sealed partial class JobStore
             return [];
         }
 
-        var keys = new RedisKey[2 + (2 * finishes.Count)];
-        var values = new RedisValue[1 + (8 * finishes.Count)];
+        var keys = new RedisKey[3 + (2 * finishes.Count)];
+        var values = new RedisValue[1 + (9 * finishes.Count)];
         keys[0] = _keys.Stream;
         keys[1] = _keys.DeadLetters;
+        keys[2] = _keys.Delayed;
         values[0] = RedisKeys.ConsumerGroup;
         for (var i = 0; i < finishes.Count; i++)
         {
             var finish = finishes[i];
-            keys[2 + (2 * i)] = _keys.Job(finish.Lease.JobId);
-            keys[3 + (2 * i)] = _keys.History(finish.Lease.JobId);
-            var at = 1 + (8 * i);
+            keys[3 + (2 * i)] = _keys.Job(finish.Lease.JobId);
+            keys[4 + (2 * i)] = _keys.History(finish.Lease.JobId);
+            var at = 1 + (9 * i);
             values[at] = finish.Lease.Token;
             values[at + 1] = finish.Attempt;
             values[at + 2] = finish.Outcome;
@@ -289,10 +290,47 @@ public sealed partial class JobStore
             values[at + 5] = finish.Result is null ? RedisValue.EmptyString : JsonSerializer.Serialize(finish.Result, JobsJsonContext.Default.JobResult);
             values[at + 6] = finish.Error is null ? RedisValue.EmptyString : JsonSerializer.Serialize(finish.Error, JobsJsonContext.Default.JobError);
             values[at + 7] = finish.RetryDelay is { } delay ? (long)delay.TotalMilliseconds : RedisValue.EmptyString;
+            values[at + 8] = finish.ToDelayedSet ? "1" : RedisValue.EmptyString;
         }
 
         var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.FinishAttempt, keys, values).ConfigureAwait(false))!;
         return [.. replies.Select(r => r.Resp2Type == ResultType.Integer && (long)r == 1)];
+    }
+
+    /// <summary>
+    /// Takes back the attempt <paramref name="attempt"/> that met a long wait for its deployment
+    /// before its LLM call, and parks the job in the delayed set until <paramref name="wait"/> is over:
+    /// no attempt spent, no lease and no worker slot held meanwhile (<c>defer.lua</c>).
+    /// <paramref name="totalWait"/> is the job's wait for deployments so far, this one included, kept
+    /// in the job so that <c>Llm:MaxRateLimitWait</c> bounds it across workers. Sent again after it
+    /// applied, it answers the same. Returns <see cref="DeferOutcome.Deferred"/>, or
+    /// <see cref="DeferOutcome.Stale"/> when the caller's lease or attempt is no longer current.
+    /// </summary>
+    public async Task<DeferOutcome> DeferAsync(JobLease lease, int attempt, TimeSpan wait, TimeSpan totalWait)
+    {
+        var reply = await Db.ScriptEvaluateAsync(
+            LuaScripts.Defer,
+            [_keys.Job(lease.JobId), _keys.History(lease.JobId), _keys.Stream, _keys.DeadLetters, _keys.Delayed],
+            [lease.Token, attempt, (long)wait.TotalMilliseconds, (long)totalWait.TotalMilliseconds, RedisKeys.ConsumerGroup, lease.EntryId])
+            .ConfigureAwait(false);
+        return reply.Resp2Type == ResultType.Integer
+            ? ((long)reply == 1 ? DeferOutcome.Deferred : DeferOutcome.Stale)
+            : DeferOutcome.Corrupt;
+    }
+
+    /// <summary>
+    /// Gives the jobs of the delayed set that are due a new stream entry, up to
+    /// <paramref name="limit"/> of them (<c>promote.lua</c>). Any worker may call it at any time; two
+    /// at once promote each job once. Returns the jobs promoted and the members examined (when that
+    /// equals <paramref name="limit"/>, more may be due).
+    /// </summary>
+    public async Task<(long Promoted, long Examined)> PromoteDueAsync(int limit)
+    {
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
+            LuaScripts.Promote,
+            [_keys.Delayed, _keys.Stream, _keys.DeadLetters],
+            [limit, RedisKeys.ConsumerGroup]).ConfigureAwait(false))!;
+        return ((long)reply[0], (long)reply[1]);
     }
 
     /// <summary>

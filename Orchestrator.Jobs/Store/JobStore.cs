@@ -66,8 +66,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
     private (RedisKey[] Keys, RedisValue[] Values) SubmitArguments(NewJob job, IdempotencyClaim? idempotency, long maxQueuedJobs)
     {
         RedisKey[] keys = idempotency is null
-            ? [_keys.Job(job.Id), _keys.Stream]
-            : [_keys.Job(job.Id), _keys.Stream, _keys.Idempotency(job.Tenant, idempotency.Key)];
+            ? [_keys.Job(job.Id), _keys.Stream, _keys.Delayed]
+            : [_keys.Job(job.Id), _keys.Stream, _keys.Delayed, _keys.Idempotency(job.Tenant, idempotency.Key)];
 
         var values = new List<RedisValue>(32)
         {
@@ -135,6 +135,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         var length = batch.StreamLengthAsync(_keys.Stream);
         var pending = batch.ExecuteAsync("XPENDING", _keys.Stream, RedisKeys.ConsumerGroup);
         var dead = batch.SortedSetLengthAsync(_keys.DeadLetters);
+        var delayed = batch.SortedSetLengthAsync(_keys.Delayed);
         batch.Execute();
 
         long pendingCount = 0;
@@ -148,7 +149,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
             // No consumer group yet: no worker has started, so nothing is pending.
         }
 
-        return new QueueStats(await length.ConfigureAwait(false), pendingCount, await dead.ConfigureAwait(false));
+        return new QueueStats(await length.ConfigureAwait(false), pendingCount, await dead.ConfigureAwait(false), await delayed.ConfigureAwait(false));
     }
 
     private static DateTimeOffset UnixMs(RedisResult value) => DateTimeOffset.FromUnixTimeMilliseconds((long)value);

@@ -8,4 +8,5 @@ public sealed record DeadLetterPage(IReadOnlyList<Job> Items, string? NextCursor
 /// <param name="StreamLength">Entries in the jobs stream: queued plus in progress.</param>
 /// <param name="Pending">Entries delivered to a worker and not yet finished.</param>
 /// <param name="DeadLetters">Jobs in the dead-letter list.</param>
-public sealed record QueueStats(long StreamLength, long Pending, long DeadLetters);
+/// <param name="Delayed">Jobs waiting in the delayed set (a retry delay or a deployment wait), not in the stream.</param>
+public sealed record QueueStats(long StreamLength, long Pending, long DeadLetters, long Delayed = 0);

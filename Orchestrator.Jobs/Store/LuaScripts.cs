@@ -16,6 +16,8 @@ internal static partial class LuaScripts
     public static readonly string StartAttempt = Load("start-attempt");
     public static readonly string FinishAttempt = Load("finish-attempt");
     public static readonly string Release = Load("release");
+    public static readonly string Defer = Load("defer");
+    public static readonly string Promote = Load("promote");
     public static readonly string SetAside = Load("set-aside");
     public static readonly string PruneConsumers = Load("prune-consumers");
     public static readonly string Cancel = Load("cancel");

@@ -20,6 +20,12 @@ public sealed class RedisKeys(string prefix = RedisKeys.DefaultPrefix)
     /// <summary>The stream of job ids waiting to be processed (a consumer group gives acks and pending lists).</summary>
     public RedisKey Stream { get; } = $"{prefix}:stream";
 
+    /// <summary>
+    /// Jobs waiting out a retry delay or a wait for their deployment away from the stream, scored by
+    /// the time (Unix ms, Redis clock) they are due; <c>promote.lua</c> gives each a new entry then.
+    /// </summary>
+    public RedisKey Delayed { get; } = $"{prefix}:delayed";
+
     /// <summary>Dead-lettered job ids of every tenant, scored by the time (Unix ms) they were dead-lettered.</summary>
     public RedisKey DeadLetters { get; } = $"{prefix}:dead";
 

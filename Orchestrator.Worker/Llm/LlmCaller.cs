@@ -169,11 +169,16 @@ public sealed class LlmCaller(
             await renewing.ConfigureAwait(false);
             try
             {
-                await flow.SettleAsync(reservation, used).ConfigureAwait(false);
+                // Through the redis pipeline like every transition (settle.lua applies a settlement
+                // once), for up to one lease: the call's own token may be cancelled already (a
+                // timeout), and after a lease the permit has lapsed anyway.
+                using var settling = new CancellationTokenSource(lease, timeProvider);
+                await _redis.ExecuteRedisAsync("settle", _ => flow.SettleAsync(reservation, used), settling.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
+            catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException or OperationCanceledException)
             {
-                // Unsettled: the tokens limit stays as reserved (stricter, never looser), the permit lapses with its lease.
+                // Unsettled (a permanent error, or Redis away for a whole lease): the tokens limit
+                // stays as reserved (stricter, never looser), the permit lapses with its lease.
                 LlmLog.SettleFailed(logger, provider, e);
             }
         }
@@ -246,7 +251,9 @@ public sealed class LlmCaller(
             {
                 try
                 {
-                    await flow.RenewPermitAsync(reservation, lease).ConfigureAwait(false);
+                    // Naturally idempotent (ZADD XX with the new expiry): re-sent through the redis
+                    // pipeline until it lands or the call ends.
+                    await _redis.ExecuteRedisAsync("renew permit", _ => flow.RenewPermitAsync(reservation, lease), cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
                 {

@@ -25,6 +25,8 @@ internal sealed class JobExecution : IAttemptState, IDisposable
         // plus the attempts lost beside a crashing job, which are not charged to it.
         MaxAttempts = (job.MaxAttempts ?? 1) + job.UnchargedAttempts;
         Attempt = job.Attempts;
+        // The waits recorded when the job was deferred: the bound Llm:MaxRateLimitWait is the job's.
+        DeploymentWait = job.RateLimitWait;
         _cancellation = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
     }
 
@@ -44,6 +46,9 @@ internal sealed class JobExecution : IAttemptState, IDisposable
 
     /// <summary>Set when a renewal or a write found that another worker holds the job now.</summary>
     public bool LeaseLost { get; private set; }
+
+    /// <summary>Set once the job waits in the delayed set: this worker holds it no longer and hands nothing back.</summary>
+    public bool Deferred { get; private set; }
 
     /// <summary>The span of the attempt running (or just ended), so the outcome lands on it.</summary>
     public Activity? AttemptActivity { get; set; }
@@ -74,13 +79,30 @@ internal sealed class JobExecution : IAttemptState, IDisposable
     /// <summary>Set while the attempt waits for its deployment: the next run resumes it instead of starting one.</summary>
     public bool ResumeAttempt { get; set; }
 
-    public ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay)
+    /// <summary>
+    /// Set by the processor; parks the job in the delayed set for a wait longer than the worker holds
+    /// jobs through (<c>Worker:MaxInProcessDelay</c>), and stops this worker's work on it when that is recorded.
+    /// </summary>
+    public Func<JobExecution, CapacityWaitException, TimeSpan, ValueTask>? DeferRecorder { get; init; }
+
+    public async ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay)
     {
         DeploymentWait += delay;
         ResumeAttempt = true;
+        if (DeferRecorder is not null)
+        {
+            await DeferRecorder(this, wait, delay).ConfigureAwait(false);
+        }
+
         // Waiting is not calling: a shutdown now hands the job back instead of waiting with it.
         StopIfDraining();
-        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The job waits in the delayed set now: stop this worker's work on it (nothing to hand back).</summary>
+    public void OnDeferred()
+    {
+        Deferred = true;
+        Cancel();
     }
 
     /// <summary>Whether the claim started an attempt that has not run yet.</summary>

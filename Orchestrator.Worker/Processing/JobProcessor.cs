@@ -28,9 +28,11 @@ internal sealed class JobProcessor(
     OutcomeWriter outcomes,
     DeltaWriters deltaWriters,
     OrchestratorMetrics metrics,
+    IOptions<WorkerOptions> workerOptions,
     TimeProvider timeProvider,
     ILogger<JobProcessor> logger)
 {
+    private readonly TimeSpan _maxInProcessDelay = workerOptions.Value.MaxInProcessDelay;
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(LlmPipeline.Name);
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
 
@@ -65,7 +67,10 @@ internal sealed class JobProcessor(
             WorkerLog.Reclaimed(logger, job.Id, claim.StartedAttempt > 0 ? job.Attempts - 1 : job.Attempts, AttemptSpan.SubmissionTraceId(job));
         }
 
-        using var execution = new JobExecution(claim.Lease, job, hardStop) { RetryRecorder = RecordRetryAsync, Reclaimed = delivery.Reclaimed, Alone = job.Suspect };
+        using var execution = new JobExecution(claim.Lease, job, hardStop)
+        {
+            RetryRecorder = RecordRetryAsync, DeferRecorder = DeferAsync, Reclaimed = delivery.Reclaimed, Alone = job.Suspect,
+        };
         if (claim.StartedAttempt > 0)
         {
             // The attempt is recorded: it runs even if a drain begins now, as a started call would.
@@ -195,9 +200,21 @@ internal sealed class JobProcessor(
         // attempt (its trace id on the line): make its span current again. Setting it here lasts only
         // until this async method returns. (OutcomeWriter parents the Redis write itself.)
         Activity.Current = execution.AttemptActivity;
+        // A long delay is waited out in the delayed set, not here: the job holds no slot and no lease.
+        var toDelayedSet = delay > _maxInProcessDelay;
         var recorded = await WriteOutcomeAsync(
-            execution, AttemptFinish.Retrying(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception), delay),
+            execution, AttemptFinish.Retrying(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception), delay, toDelayedSet),
             execution.Token).ConfigureAwait(false);
+        if (recorded && toDelayedSet)
+        {
+            // Untracked first: a renewal would find the lease gone, which is no loss here.
+            leases.Untrack(execution);
+            WorkerLog.Retrying(logger, execution.Job.Id, execution.Attempt, outcome, delay, exception);
+            EndAttempt(execution, outcome, exception, delay);
+            execution.OnDeferred();
+            return;
+        }
+
         // The job waits for its next attempt under the same lease: renewals speak for it again.
         execution.RecordingOutcome = false;
         if (!recorded)
@@ -211,6 +228,57 @@ internal sealed class JobProcessor(
         WorkerLog.Retrying(logger, execution.Job.Id, execution.Attempt, outcome, delay, exception);
         EndAttempt(execution, outcome, exception, delay);
         execution.StopIfDraining();
+    }
+
+    /// <summary>
+    /// The attempt met a wait for its deployment before its call. Up to <c>Worker:MaxInProcessDelay</c>
+    /// the worker waits with the job; a longer wait takes the attempt back and parks the job in the
+    /// delayed set (defer.lua), so it holds no slot and no lease while it waits. When Redis cannot
+    /// take the deferral, the worker waits with the job as it would for a short wait: nothing is lost.
+    /// </summary>
+    private async ValueTask DeferAsync(JobExecution execution, CapacityWaitException wait, TimeSpan delay)
+    {
+        if (delay <= _maxInProcessDelay)
+        {
+            return;
+        }
+
+        execution.RecordingOutcome = true;
+        DeferOutcome outcome;
+        try
+        {
+            outcome = await _redis.ExecuteRedisAsync(
+                "defer", _ => store.DeferAsync(execution.Lease, execution.Attempt, delay, execution.DeploymentWait), execution.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && RedisFailure.IsTransient(e))
+        {
+            WorkerLog.RedisUnavailable(logger, "defer", delay, e);
+            return;
+        }
+        finally
+        {
+            execution.RecordingOutcome = false;
+        }
+
+        leases.Untrack(execution);
+        AttemptSpan.End(execution.AttemptActivity, "deferred", wait, delay);
+        execution.AttemptActivity = null;
+        switch (outcome)
+        {
+            case DeferOutcome.Deferred:
+                WorkerLog.Deferred(logger, execution.Job.Id, execution.Attempt, wait.Provider, wait.Reason, delay);
+                execution.OnDeferred();
+                break;
+            case DeferOutcome.Corrupt:
+                WorkerLog.SetAside(logger, execution.Job.Id, "its history could not be read when it was deferred");
+                metrics.JobsDeadLettered.Add(1, TenantTag(execution));
+                execution.OnLeaseLost();
+                break;
+            default:
+                WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
+                execution.OnLeaseLost();
+                break;
+        }
     }
 
     private async Task RecordSuccessAsync(JobExecution execution, LlmAnswer answer)
@@ -287,7 +355,7 @@ internal sealed class JobProcessor(
 
     private async Task HandBackAsync(JobExecution execution)
     {
-        if (execution.LeaseLost)
+        if (execution.LeaseLost || execution.Deferred)
         {
             return;
         }

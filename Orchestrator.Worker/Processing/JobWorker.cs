@@ -35,6 +35,10 @@ internal sealed class JobWorker(
     private const int MaxReclaimSteps = 1_000;
     // A consumer unseen this many leases with nothing pending is a stopped worker's.
     private const int ConsumerIdleLeases = 10;
+    // Due jobs moved from the delayed set to the stream per promote.lua call, and calls per round:
+    // a round promotes at most their product, the rest waits for the next round.
+    private const int PromoteBatch = 500;
+    private const int MaxPromoteCalls = 20;
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan SuspectPause = TimeSpan.FromMilliseconds(20);
 
@@ -60,12 +64,14 @@ internal sealed class JobWorker(
     {
         metrics.Meter.CreateObservableGauge("orchestrator.queue.length", () => _stats?.StreamLength ?? 0, "{entry}", "Entries in the jobs stream (queued and in progress).");
         metrics.Meter.CreateObservableGauge("orchestrator.queue.pending", () => _stats?.Pending ?? 0, "{entry}", "Entries delivered to a worker and not yet finished.");
+        metrics.Meter.CreateObservableGauge("orchestrator.queue.delayed", () => _stats?.Delayed ?? 0, "{job}", "Jobs waiting in the delayed set (a retry delay or a deployment wait), holding no worker slot.");
         metrics.Meter.CreateObservableGauge("orchestrator.dead_letters", () => _stats?.DeadLetters ?? 0, "{job}", "Jobs in the dead-letter list.");
 
         WorkerLog.Started(logger, Consumer, _options.Concurrency, _options.LeaseTimeout);
         // Leases are renewed until the hard stop (StopAsync awaits it): jobs finishing during a drain keep theirs.
         _leaseLoop = RunLeaseLoopAsync(_hardStop.Token);
         var statsLoop = RunStatsLoopAsync(stoppingToken);
+        var promoteLoop = RunPromoteLoopAsync(stoppingToken);
         try
         {
             await loops.RunAsync("fetch", FetchStepAsync, stoppingToken).ConfigureAwait(false);
@@ -74,6 +80,7 @@ internal sealed class JobWorker(
         {
             await Task.WhenAll(_claims).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
             await statsLoop.ConfigureAwait(false);
+            await promoteLoop.ConfigureAwait(false);
         }
     }
 
@@ -286,6 +293,31 @@ internal sealed class JobWorker(
                 await leases.RenewAllAsync().ConfigureAwait(false);
             }
         }, cancellationToken).ContinueWith(_ => timer.Dispose(), TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// Every <c>Worker:ReclaimInterval</c>, moves the jobs of the delayed set that are due back into
+    /// the stream. Every worker does it, in a loop of its own (not the fetch loop, which waits for a
+    /// free slot): promotion is idempotent, so no leader is needed and a dead worker's delayed jobs
+    /// are promoted by the others.
+    /// </summary>
+    private Task RunPromoteLoopAsync(CancellationToken stoppingToken)
+    {
+        var timer = new PeriodicTimer(_options.ReclaimInterval, timeProvider);
+        return loops.RunAsync("promote", async ct =>
+        {
+            for (var call = 0; call < MaxPromoteCalls; call++)
+            {
+                var (_, examined) = await _redis.ExecuteRedisAsync(
+                    "promote", _ => store.PromoteDueAsync(PromoteBatch), ct).ConfigureAwait(false);
+                if (examined < PromoteBatch)
+                {
+                    break;
+                }
+            }
+
+            await timer.WaitForNextTickAsync(ct).ConfigureAwait(false);
+        }, stoppingToken).ContinueWith(_ => timer.Dispose(), TaskScheduler.Default);
     }
 
     private Task RunStatsLoopAsync(CancellationToken stoppingToken)

@@ -31,6 +31,9 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} failed ({Outcome}); retrying in {RetryDelay}")]
     public static partial void Retrying(ILogger logger, string jobId, int attempt, string outcome, TimeSpan retryDelay, Exception exception);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} deferred, not spent: deployment {Provider} {Reason}; the job waits {Wait} in the delayed set")]
+    public static partial void Deferred(ILogger logger, string jobId, int attempt, string provider, string reason, TimeSpan wait);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} failed on attempt {Attempt} ({Outcome}) and was dead-lettered")]
     public static partial void DeadLettered(ILogger logger, string jobId, int attempt, string outcome, Exception exception);
 

@@ -29,10 +29,26 @@ local function emitStatus(job, status, attempt, now)
   emit(job, 'status', 'status', status, 'attempt', tostring(attempt or 0), 'at', tostring(now))
 end
 
--- The stream entry is done with: acknowledge and delete it so the stream stays short.
+-- The stream entry is done with: acknowledge and delete it so the stream stays short. A job in the
+-- delayed set has no entry (entryId nil or ''): nothing to do.
 local function ack(stream, group, entryId)
+  if entryId == nil or entryId == '' then
+    return
+  end
   redis.call('XACK', stream, group, entryId)
   redis.call('XDEL', stream, entryId)
+end
+
+-- The job leaves the ready path until `due` (Unix ms): its stream entry is acknowledged and
+-- deleted, its lease dropped, and it waits in the delayed set (score = due) for promote.lua to give
+-- it a new entry. The delivery ended cleanly (an outcome or a wait was recorded), so it is not
+-- counted towards the delivery cap, as release.lua does not count a hand-back.
+local function toDelayed(stream, group, delayed, job, entryId, jobId, due)
+  ack(stream, group, entryId)
+  redis.call('HDEL', job, 'lease', 'leaseOwner', 'entryId')
+  redis.call('HINCRBY', job, 'deliveries', -1)
+  redis.call('HSET', job, 'nextAttemptAt', string.format('%d', due))
+  redis.call('ZADD', delayed, due, jobId)
 end
 
 -- A job reached a final state. Its entry is done with; it expires after its retention (ms, 0 =

@@ -24,7 +24,11 @@ public enum FlowWait
 
 /// <summary>A reservation made before a call: what to settle after it.</summary>
 /// <param name="PermitId">The concurrency permit taken, or null when the deployment has no bound.</param>
-public sealed record FlowReservation(string Provider, ProviderOptions Options, long EstimatedTokens, string? PermitId);
+public sealed record FlowReservation(string Provider, ProviderOptions Options, long EstimatedTokens, string? PermitId)
+{
+    /// <summary>Identifies the settlement, so that one sent again applies once.</summary>
+    public string Id { get; } = PermitId ?? Guid.NewGuid().ToString("N");
+}
 
 /// <summary>
 /// Flow control shared by every worker of the fleet, per deployment (provider), kept in Redis and
@@ -70,11 +74,22 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
             : ((FlowWait)code, delay, null);
     }
 
-    /// <summary>Corrects the tokens limit by the real usage and gives the permit back.</summary>
-    public Task SettleAsync(FlowReservation reservation, long actualTokens) =>
-        Db.ScriptEvaluateAsync(Settle,
-            [Key(reservation.Provider, "tpm"), Key(reservation.Provider, "permits"), Key(reservation.Provider, "learned")],
-            [reservation.Options.TokensPerMinute ?? 0, actualTokens - reservation.EstimatedTokens, reservation.PermitId ?? ""]);
+    /// <summary>
+    /// How long a settlement is remembered (<c>settle.lua</c>'s marker): longer than the redis
+    /// pipeline keeps re-sending a call in any but a long outage, after which the permit has lapsed anyway.
+    /// </summary>
+    public static readonly TimeSpan SettlementMemory = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// Corrects the tokens limit by the real usage and gives the permit back. Safe to send again:
+    /// true when this call settled, false when an earlier send of it had.
+    /// </summary>
+    public async Task<bool> SettleAsync(FlowReservation reservation, long actualTokens) =>
+        (int)await Db.ScriptEvaluateAsync(Settle,
+            [Key(reservation.Provider, "tpm"), Key(reservation.Provider, "permits"), Key(reservation.Provider, "learned"),
+                Key(reservation.Provider, "settled:" + reservation.Id)],
+            [reservation.Options.TokensPerMinute ?? 0, actualTokens - reservation.EstimatedTokens, reservation.PermitId ?? "",
+                (long)SettlementMemory.TotalMilliseconds]).ConfigureAwait(false) == 1;
 
     /// <summary>
     /// After a 429: extends the deployment's cooldown to at least <paramref name="wait"/> from now,

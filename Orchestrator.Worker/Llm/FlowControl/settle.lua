@@ -1,16 +1,23 @@
 --[[
   settle: after a call, correct the tokens limit by the real usage and give the permit back.
   Giving back is moving the tokens TAT by (actual − estimated) × 60,000 / limit ms (negative
-  returns capacity). Re-sending it after a timeout could give back twice: the worker sends it once
-  and accepts that a lost reply leaves the limit slightly stricter, never looser.
+  returns capacity).
+
+  Re-sent (through the worker's redis pipeline, after a timeout or a lost reply): a settlement is
+  identified by its reservation's id; the first one to apply sets KEYS[4] (a marker that expires
+  after ARGV[4] ms), and a repeat finds it and changes nothing, so capacity is never given back twice.
 
   KEYS[1]  tokens TAT  {orch}:llm:<provider>:tpm       KEYS[2]  permits  {orch}:llm:<provider>:permits
   KEYS[3]  learned limits {orch}:llm:<provider>:learned
+  KEYS[4]  the settlement's marker {orch}:llm:<provider>:settled:<reservation id>
   ARGV[1]  tokens per minute, 0 = unknown (then the learned one)   ARGV[2]  actual − estimated tokens
-  ARGV[3]  permit id, '' when none was taken
+  ARGV[3]  permit id, '' when none was taken                       ARGV[4]  the marker's lifetime, ms
 
-  Returns 1.
+  Returns 1 when settled now, 0 when this settlement had applied already.
 ]]
+if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then
+  return 0
+end
 local tpm, delta = tonumber(ARGV[1]), tonumber(ARGV[2])
 if tpm == 0 then tpm = tonumber(redis.call('HGET', KEYS[3], 'tpm') or '0') end
 if tpm > 0 and delta ~= 0 then

@@ -1,0 +1,46 @@
+using Orchestrator.Llm;
+using Orchestrator.Worker.Llm.FlowControl;
+
+using Orchestrator.IntegrationTests.Worker;
+
+namespace Orchestrator.IntegrationTests.Providers;
+
+/// <summary>
+/// The flow-control calls a worker re-sends through the <c>redis</c> pipeline, on a real Redis: a
+/// settlement sent twice gives capacity back once and the permit back once; a permit renewal sent
+/// twice is the same as once.
+/// </summary>
+public sealed class FlowControlResendTests
+{
+    [Fact]
+    public async Task Settle_SentTwice_GivesCapacityAndPermitBackOnce()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var flow = new DeploymentFlowControl(harness.Connection, harness.Keys);
+        var options = new ProviderOptions { Kind = ProviderKinds.OpenAI, TokensPerMinute = 60_000, MaxConcurrency = 2 };
+        var lease = TimeSpan.FromSeconds(30);
+
+        var (wait, _, reservation) = await flow.ReserveAsync("p", options, estimatedTokens: 1_500, lease).Bounded();
+        Assert.Equal(FlowWait.None, wait);
+        Assert.NotNull(reservation);
+        Assert.Equal(1, await flow.PermitsHeldAsync("p").Bounded());
+        Assert.True(await flow.RenewPermitAsync(reservation, lease).Bounded());
+        Assert.True(await flow.RenewPermitAsync(reservation, lease).Bounded());
+        Assert.Equal(1, await flow.PermitsHeldAsync("p").Bounded());
+        var reserved = (double)await harness.Db.StringGetAsync(flow.Key("p", "tpm")).Bounded();
+
+        // The call used 500 of the 1,500 tokens reserved: 1,000 come back (1 ms of TAT each at 60,000 TPM), once.
+        Assert.True(await flow.SettleAsync(reservation, 500).Bounded());
+        var settled = (double)await harness.Db.StringGetAsync(flow.Key("p", "tpm")).Bounded();
+        Assert.InRange(reserved - settled, 999, 1_001);
+        Assert.Equal(0, await flow.PermitsHeldAsync("p").Bounded());
+
+        // Sent again (its reply was lost): nothing more is given back.
+        Assert.False(await flow.SettleAsync(reservation, 500).Bounded());
+        Assert.Equal(settled, (double)await harness.Db.StringGetAsync(flow.Key("p", "tpm")).Bounded());
+        Assert.Equal(0, await flow.PermitsHeldAsync("p").Bounded());
+        // The marker that makes it so expires: it is not a key that grows without bound.
+        var ttl = await harness.Db.KeyTimeToLiveAsync(flow.Key("p", "settled:" + reservation.Id)).Bounded();
+        Assert.InRange(ttl!.Value, TimeSpan.FromSeconds(1), DeploymentFlowControl.SettlementMemory);
+    }
+}

@@ -1,0 +1,71 @@
+--[[
+  defer: a job met a wait for its deployment before its LLM call (a 429 cooldown, the fleet's
+  request or token rate, its concurrency permits, or an open circuit with no usable fallback) that
+  is longer than the worker should hold it (Worker:MaxInProcessDelay). The attempt that was started
+  for the call is taken back: no call went out, so no attempt is spent. The job leaves the ready
+  path until the wait is over (entry acknowledged and deleted, lease dropped, `ZADD delayed`), so
+  it holds no worker slot and no lease meanwhile; promote.lua gives it a new entry when it is due.
+
+  Its status goes back to what it was before the attempt started: 'queued' when no attempt has
+  run yet, else 'retrying' (the statuses clients know; nextAttemptAt says when it goes on).
+  rateLimitWaitMs, the job's total wait for deployments so far, is stored so that the bound
+  Llm:MaxRateLimitWait holds across workers: the next worker starts from it.
+
+  KEYS[1]  job hash            KEYS[2]  job history list
+  KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set (a job set aside as corrupt goes
+                               there, and to KEYS[4] .. ':' .. tenant)
+  KEYS[5]  delayed sorted set
+
+  ARGV[1]  lease token         ARGV[2]  the attempt started for the call (the job's attempts)
+  ARGV[3]  the wait, ms (due = now + wait, now from Redis's clock: TIME)
+  ARGV[4]  the job's total wait for deployments including this one, ms (rateLimitWaitMs)
+  ARGV[5]  consumer group      ARGV[6]  the job's stream entry id
+
+  Re-sent: identified by lease token and attempt, kept in lastDefer. A call that already applied
+  answers 1 again and changes nothing (also after another worker took the job up again).
+
+  Returns  1 deferred
+         | 0 stale: the caller no longer holds the lease, or the job is not running that attempt
+         | {'corrupt', why}: the job's history could not be read; the job was set aside
+]]
+local job, history, stream, deadLetters, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+--@include clock
+--@include job
+
+local token, attempt, wait, waited = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local group, entryId = ARGV[5], ARGV[6]
+local now = tonumber(nowMs())
+
+local function defer()
+  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'lastDefer', 'id', 'aloneAttempt')
+  local identity = token .. ':' .. attempt
+  if fields[4] == identity then
+    return 1
+  end
+  if fields[1] ~= token or fields[2] ~= 'processing' or fields[3] ~= attempt then
+    return 0
+  end
+
+  -- Read and checked before the first write: the last history entry is the attempt to take back.
+  local n = tonumber(attempt)
+  local last = cjson.decode(redis.call('LINDEX', history, -1))
+  if last.attempt ~= n or last.outcome ~= nil then
+    error('the last history entry is not attempt ' .. attempt .. ' running')
+  end
+
+  local due = now + wait
+  redis.call('RPOP', history)
+  redis.call('HSET', job, 'status', n > 1 and 'retrying' or 'queued', 'attempts', n - 1,
+    'rateLimitWaitMs', waited, 'updatedAt', string.format('%d', now), 'lastDefer', identity)
+  if n == 1 then
+    -- No attempt has run: the job's first attempt is still to come.
+    redis.call('HDEL', job, 'firstAttemptAt')
+  end
+  if fields[6] == attempt then
+    redis.call('HDEL', job, 'aloneAttempt')
+  end
+  toDelayed(stream, group, delayed, job, entryId, fields[5] or jobIdOf(job), due)
+  return 1
+end
+
+return isolated(stream, group, deadLetters, job, history, entryId, string.format('%d', now), defer)
