@@ -43,7 +43,7 @@ public sealed partial class OrchestratorClient
     }
 
     /// <summary>Sends a dead-lettered job back to the queue with a fresh attempt budget (<c>POST /dead-letters/{id}/redrive</c>).</summary>
-    /// <exception cref="OrchestratorProblemException">404 for an unknown job, 409 for a job that is not failed (also one redriven already).</exception>
+    /// <exception cref="OrchestratorProblemException">404 for a job that is not a dead letter.</exception>
     public Task<Job> RedriveAsync(string jobId, CancellationToken cancellationToken = default) =>
         PostForJobAsync($"dead-letters/{Uri.EscapeDataString(jobId)}/redrive", cancellationToken);
 

@@ -144,6 +144,23 @@ public sealed partial class OrchestratorClient
     /// <summary>Seconds one long poll of <see cref="WaitAsync"/> waits (the API's limit is 60; kept below common HTTP timeouts).</summary>
     private const int LongPollSeconds = 30;
 
+    /// <summary>
+    /// Cancels the job (<c>POST /jobs/{id}/cancel</c>) and returns it: <c>canceled</c>, or still
+    /// <c>processing</c> when its worker has not stopped it yet (it will). Null when no job has that id.
+    /// </summary>
+    /// <exception cref="OrchestratorProblemException">409 when the job already completed or failed.</exception>
+    public async Task<Job?> CancelAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(jobId);
+        using var response = await _http.PostAsync($"jobs/{Uri.EscapeDataString(jobId)}/cancel", content: null, cancellationToken).ConfigureAwait(false);
+        return response.StatusCode switch
+        {
+            HttpStatusCode.OK or HttpStatusCode.Accepted => await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false),
+            HttpStatusCode.NotFound => null,
+            _ => throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false),
+        };
+    }
+
     /// <summary>Every dead-lettered job, newest first, fetched a page of <paramref name="pageSize"/> (1 to 500) at a time.</summary>
     public async IAsyncEnumerable<Job> GetDeadLettersAsync(int pageSize = 50, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {

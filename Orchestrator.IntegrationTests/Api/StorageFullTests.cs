@@ -71,8 +71,9 @@ public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>
         using var json = JsonDocument.Parse(await recovered.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         var jobId = json.RootElement.GetProperty("jobId").GetString()!;
         Assert.Equal(streamBefore + 1, await StreamLengthAsync());
-        Assert.Equal(keysBefore.Length + 2, (await AllKeysAsync()).Length); // the job hash and the key
+        Assert.Equal(keysBefore.Length + 3, (await AllKeysAsync()).Length); // the job hash, its events stream and the key
         Assert.True(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Job(jobId)));
+        Assert.True(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Events(jobId)));
     }
 
     private static async Task AssertStorageFullAsync(HttpResponseMessage response)
