@@ -12,7 +12,7 @@ public enum RedisFailureKind
     /// <summary>No connection, a dropped connection or a timeout. The command may have run.</summary>
     Unavailable,
 
-    /// <summary>The server cannot answer yet: LOADING, BUSY (a script), MASTERDOWN, TRYAGAIN, CLUSTERDOWN (a cluster electing a new master).</summary>
+    /// <summary>The server cannot answer yet: LOADING, BUSY (a script), MASTERDOWN, TRYAGAIN, CLUSTERDOWN (a cluster electing a new master), MOVED under a call pinned to one master.</summary>
     NotReady,
 
     /// <summary>READONLY: the node became a replica (a failover); the new primary will take the write.</summary>
@@ -48,6 +48,10 @@ public static class RedisFailure
         ("MASTERDOWN ", RedisFailureKind.NotReady),
         ("TRYAGAIN ", RedisFailureKind.NotReady),
         ("CLUSTERDOWN ", RedisFailureKind.NotReady),
+        // A slot moved (a failover) under a call pinned to one master (a submission that WAITs there
+        // sends with NoRedirect): the client's own message. The next try finds the new master.
+        ("Key has MOVED ", RedisFailureKind.NotReady),
+        ("MOVED ", RedisFailureKind.NotReady),
         ("READONLY ", RedisFailureKind.ReadOnly),
         ("UNBLOCKED ", RedisFailureKind.Unblocked),
         ("OOM ", RedisFailureKind.OutOfMemory),

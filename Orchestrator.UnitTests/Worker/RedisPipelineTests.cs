@@ -21,6 +21,8 @@ public sealed class RedisPipelineTests
         { "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.", RedisFailureKind.NotReady },
         { "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", RedisFailureKind.NotReady },
         { "TRYAGAIN Multiple keys request during rehashing of slot", RedisFailureKind.NotReady },
+        { "Key has MOVED to Endpoint 127.0.0.1:38997 and hashslot 2179 but CommandFlags.NoRedirect was specified - redirect not followed for EVAL.", RedisFailureKind.NotReady },
+        { "MOVED 2179 127.0.0.1:38997", RedisFailureKind.NotReady },
         { "READONLY You can't write against a read only replica.", RedisFailureKind.ReadOnly },
         { "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)", RedisFailureKind.Unblocked },
         { "UNBLOCKED the stream key no longer exists", RedisFailureKind.Unblocked },
