@@ -69,19 +69,20 @@ public static partial class JobListingApi
             return BadRequest("Invalid model", $"model must be 1 to {JobLimits.MaxModelLength} characters.");
         }
 
-        if (Scope(user, tenant) is { Problem: { } problem })
+        var scope = Scope(user, tenant, "lists another tenant's jobs");
+        if (scope.Problem is { } problem)
         {
             return problem;
         }
 
-        var page = await store.ListJobsAsync(limit ?? PageDefault, cursor, Scope(user, tenant).Tenant,
+        var page = await store.ListJobsAsync(limit ?? PageDefault, cursor, scope.Tenant,
             job => (status is null || job.Status == status) && (model is null || job.Request.Model == model), MaxExamined);
         return TypedResults.Ok(new JobPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
     }
 
     internal static async Task<Results<Ok<JobCountsResource>, ProblemHttpResult>> CountAsync(JobStore store, ClaimsPrincipal user, string? tenant)
     {
-        var scope = Scope(user, tenant);
+        var scope = Scope(user, tenant, "lists another tenant's jobs");
         if (scope.Problem is { } problem)
         {
             return problem;
@@ -91,8 +92,12 @@ public static partial class JobListingApi
         return TypedResults.Ok(new JobCountsResource(counts.ByStatus, counts.Counted, counts.Window));
     }
 
-    /// <summary>Whose jobs a caller reads: its tenant's; an admin every tenant's (null) or the one asked for.</summary>
-    private static (string? Tenant, ProblemHttpResult? Problem) Scope(ClaimsPrincipal user, string? tenant)
+    /// <summary>
+    /// Whose jobs a caller reads: its tenant's; an admin every tenant's (null) or the one asked for.
+    /// A bad tenant name is 400; a tenant's key asking for another tenant is 403 ("Only an admin key
+    /// <paramref name="refused"/>.").
+    /// </summary>
+    internal static (string? Tenant, ProblemHttpResult? Problem) Scope(ClaimsPrincipal user, string? tenant, string refused)
     {
         if (tenant is not null && !TenantNames.IsValid(tenant))
         {
@@ -105,7 +110,7 @@ public static partial class JobListingApi
         }
 
         return tenant is not null && tenant != user.TenantOf()
-            ? (null, TypedResults.Problem("Only an admin key lists another tenant's jobs.",
+            ? (null, TypedResults.Problem($"Only an admin key {refused}.",
                 statusCode: StatusCodes.Status403Forbidden, title: "Not allowed with this key"))
             : (user.TenantOf(), null);
     }

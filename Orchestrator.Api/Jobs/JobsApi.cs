@@ -213,18 +213,11 @@ public static class JobsApi
                 statusCode: StatusCodes.Status400BadRequest, title: "Invalid cursor");
         }
 
-        if (tenant is not null && !TenantNames.IsValid(tenant))
-        {
-            return TypedResults.Problem($"tenant must be a tenant name: {TenantNames.Rule}.",
-                statusCode: StatusCodes.Status400BadRequest, title: "Invalid tenant");
-        }
-
         // A tenant's key lists its own tenant; an admin key lists every tenant, or the one asked for.
-        var listed = user.IsAdmin() ? tenant : user.TenantOf();
-        if (!user.IsAdmin() && tenant is not null && tenant != listed)
+        var (listed, refused) = JobListingApi.Scope(user, tenant, "lists another tenant's dead letters");
+        if (refused is not null)
         {
-            return TypedResults.Problem("Only an admin key lists another tenant's dead letters.",
-                statusCode: StatusCodes.Status403Forbidden, title: "Not allowed with this key");
+            return refused;
         }
 
         var page = await store.ListDeadLettersAsync(limit ?? DeadLetterPageDefault, cursor, listed, apiOptions.Value.MaxDeadLetterPageBytes,
