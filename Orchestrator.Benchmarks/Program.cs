@@ -17,13 +17,13 @@ if (args is [HttpFloor.Argument])
 var options = SuiteOptions.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: Orchestrator.Benchmarks [--scenario BASE|S1|S2|S3|S4|S5[,…]] [--runs N] [--json]");
+    Console.Error.WriteLine("usage: Orchestrator.Benchmarks [--scenario BASE|S1|S2|S2C|S3|S4|S5[,…]] [--runs N] [--json]");
     return 2;
 }
 
 // With --json, stdout carries only the JSON lines; progress and the table go to stderr.
 var log = options.Json ? Console.Error : Console.Out;
-IScenario[] all = [new BaseScenario(), new EnqueueOverHttp(), new DrainNoOp(), new SteadyLatency(), new RetryTwice(), new CrashRecovery()];
+IScenario[] all = [new BaseScenario(), new EnqueueOverHttp(), new DrainNoOp(), new SteadyLatency(), new RetryTwice(), new CrashRecovery(), new ClusterDrain()];
 // BASE always runs: every ratio is to the BASE figure of the same run.
 var selected = all.Where(s => s.Id == "BASE" || options.Scenarios is null || options.Scenarios.Contains(s.Id)).ToArray();
 
