@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Orchestrator.Jobs;
@@ -91,10 +92,15 @@ public sealed class JobsOptions
 /// <summary>Binds and validates <see cref="JobsOptions"/>.</summary>
 public static class JobsOptionsExtensions
 {
-    /// <summary>Binds <see cref="JobsOptions"/> from <c>Jobs</c>, validated at start.</summary>
+    /// <summary>
+    /// Binds <see cref="JobsOptions"/> from <c>Jobs</c> when there is a configuration (a bare service
+    /// collection, a test's, gets the default). The services validate it at start with the other
+    /// options (<c>AddValidatedOptions</c>), so a bad value is reported by its key.
+    /// </summary>
     public static IServiceCollection AddJobsOptions(this IServiceCollection services)
     {
-        services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<JobsOptions>()
+            .Configure<IServiceProvider>(static (options, services) => services.GetService<IConfiguration>()?.GetSection(JobsOptions.Section).Bind(options));
         return services;
     }
 }
