@@ -115,7 +115,7 @@ internal sealed class ClusterDrain(int jobs = 20_000) : IScenario
     private static async Task WaitUntilDrainedAsync(JobStore store, ChildProcess worker)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
-        while (await store.GetStatsAsync() is { StreamLength: > 0 } or { Delayed: > 0 })
+        while ((await store.GetStatsAsync()).Unfinished > 0)
         {
             if (worker.HasExited)
             {

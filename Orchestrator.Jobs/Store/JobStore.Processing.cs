@@ -24,67 +24,87 @@ public sealed partial class JobStore
     }
 
     /// <summary>
-    /// Reads up to <paramref name="count"/> never-delivered entries, waiting up to
-    /// <paramref name="block"/> for one. Blocking ties up a connection, so it runs on a dedicated
-    /// <paramref name="blockingConnection"/>, never on the shared multiplexer.
+    /// Takes up to <paramref name="count"/> jobs for <paramref name="consumer"/> in one script
+    /// (<c>dispatch.lua</c>): chosen by weighted fair sharing between the tenants with ready jobs,
+    /// within a tenant by priority (a low job first once it has waited <paramref name="maxLowPriorityWait"/>),
+    /// skipping tenants held back by <c>MaxConcurrency</c> or <c>TokensPerMinute</c>; each is sent into the
+    /// stream (with its tenant permit) and delivered to the consumer, ready to claim. Empty when no
+    /// tenant has a job that may run: wait for <see cref="RedisKeys.ReadyChannel"/>.
     /// </summary>
     /// <remarks>
-    /// With several partitions one command cannot read them all (their streams are in other slots):
-    /// the partitions are read without blocking, round robin from a different one each call, until
-    /// <paramref name="count"/> are read; when all are empty, the read blocks on the next partition
-    /// for at most <see cref="PartitionBlock"/>, so new work in another partition waits no longer.
+    /// With several partitions one script cannot dispatch from them all (other slots): each
+    /// partition dispatches in turn, from a different one each call (round robin from a random
+    /// start), until <paramref name="count"/> jobs are taken. Fair sharing and priorities hold
+    /// within each partition; with jobs spread evenly over partitions they hold overall.
     /// </remarks>
-    public async Task<IReadOnlyList<Delivery>> ReadNewAsync(
-        IConnectionMultiplexer blockingConnection, string consumer, int count, TimeSpan block)
+    public async Task<IReadOnlyList<Delivery>> DispatchAsync(string consumer, int count, TimeSpan maxLowPriorityWait)
     {
         if (Partitions == 1)
         {
-            return await ReadNewAsync(blockingConnection, _keys, consumer, count, block).ConfigureAwait(false);
+            return await DispatchAsync(_keys, consumer, count, maxLowPriorityWait).ConfigureAwait(false);
         }
 
         var start = NextPartition();
         var deliveries = new List<Delivery>(count);
         for (var i = 0; i < Partitions && deliveries.Count < count; i++)
         {
-            deliveries.AddRange(await ReadNewAsync(
-                blockingConnection, _keys.For((start + i) % Partitions), consumer, count - deliveries.Count, block: null).ConfigureAwait(false));
-        }
-
-        if (deliveries.Count == 0)
-        {
-            return await ReadNewAsync(blockingConnection, _keys.For(start), consumer, count, block < PartitionBlock ? block : PartitionBlock)
-                .ConfigureAwait(false);
+            deliveries.AddRange(await DispatchAsync(_keys.For((start + i) % Partitions), consumer, count - deliveries.Count, maxLowPriorityWait)
+                .ConfigureAwait(false));
         }
 
         return deliveries;
     }
 
-    /// <summary>The longest a read blocks on one partition of several while the others may receive work.</summary>
-    public static readonly TimeSpan PartitionBlock = TimeSpan.FromMilliseconds(100);
-
-    private static async Task<List<Delivery>> ReadNewAsync(
-        IConnectionMultiplexer blockingConnection, RedisKeys keys, string consumer, int count, TimeSpan? block)
+    private async Task<Delivery[]> DispatchAsync(RedisKeys keys, string consumer, int count, TimeSpan maxLowPriorityWait)
     {
-        var reply = await blockingConnection.GetDatabase().ExecuteAsync("XREADGROUP", block is { } wait
-            ? ["GROUP", RedisKeys.ConsumerGroup, consumer, "COUNT", count, "BLOCK", (long)wait.TotalMilliseconds, "STREAMS", keys.Stream, ">"]
-            : ["GROUP", RedisKeys.ConsumerGroup, consumer, "COUNT", count, "STREAMS", keys.Stream, ">"]).ConfigureAwait(false);
-        if (reply.IsNull)
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
+            LuaScripts.Dispatch,
+            [keys.Stream, keys.ActiveTenants, keys.DispatchState],
+            [RedisKeys.ConsumerGroup, consumer, count, (long)maxLowPriorityWait.TotalMilliseconds, _permits.PoliciesJson, _permits.LeaseMs])
+            .ConfigureAwait(false))!;
+        var deliveries = new Delivery[reply.Length / 2];
+        for (var i = 0; i < deliveries.Length; i++)
         {
-            return [];
-        }
-
-        var deliveries = new List<Delivery>(count);
-        foreach (RedisResult stream in (RedisResult[])reply!)
-        {
-            foreach (RedisResult entry in (RedisResult[])((RedisResult[])stream!)[1]!)
-            {
-                var parts = (RedisResult[])entry!;
-                var fields = (RedisResult[])parts[1]!;
-                deliveries.Add(new Delivery((string)parts[0]!, JobIdOf(fields), Reclaimed: false));
-            }
+            deliveries[i] = new Delivery((string)reply[2 * i]!, (string)reply[(2 * i) + 1]!, Reclaimed: false);
         }
 
         return deliveries;
+    }
+
+    /// <summary>
+    /// <see cref="DispatchAsync"/> for tests and tools: asks again every 10 ms until a job comes or
+    /// <paramref name="wait"/> is over (the worker waits on <see cref="RedisKeys.ReadyChannel"/> instead).
+    /// Low-priority jobs age after <see cref="SchedulingOptions.DefaultMaxLowPriorityWait"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<Delivery>> ReadNewAsync(string consumer, int count, TimeSpan wait)
+    {
+        var deadline = Environment.TickCount64 + (long)wait.TotalMilliseconds;
+        while (true)
+        {
+            var deliveries = await DispatchAsync(consumer, count, SchedulingOptions.DefaultMaxLowPriorityWait).ConfigureAwait(false);
+            if (deliveries.Count > 0 || Environment.TickCount64 >= deadline)
+            {
+                return deliveries;
+            }
+
+            await Task.Delay(10).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Charges the tokens one LLM call used to its tenant's <c>TokensPerMinute</c> (<c>tenant-tokens.lua</c>).
+    /// Returns how far the tenant's token clock runs ahead of now; past a minute its jobs are held back.
+    /// </summary>
+    /// <remarks>
+    /// With several partitions each has the tenant's token clock (dispatch.lua reads its own
+    /// partition's): every call's tokens are charged to all of them, so each holds the tenant back
+    /// on the fleet's use and the limit holds fleet-wide (N calls per charge).
+    /// </remarks>
+    public async Task<TimeSpan> ChargeTenantTokensAsync(string tenant, long tokens, int tokensPerMinute)
+    {
+        var ahead = await Task.WhenAll(_keys.All.Select(async keys => (long)await Db.ScriptEvaluateAsync(
+            LuaScripts.TenantTokens, [keys.TenantTokens(tenant)], [tokens, tokensPerMinute]).ConfigureAwait(false))).ConfigureAwait(false);
+        return TimeSpan.FromMilliseconds(ahead.Max());
     }
 
     /// <summary>

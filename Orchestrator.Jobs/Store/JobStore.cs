@@ -127,6 +127,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         AddField(values, JobFields.TraceParent, job.TraceParent);
         AddField(values, JobFields.TraceState, job.TraceState);
         AddField(values, JobFields.CallbackUrl, job.Request.CallbackUrl);
+        // Only when not normal: a job without the field is normal (and so are jobs stored before priorities).
+        AddField(values, JobFields.Priority, job.Request.Priority is JobPriority.Normal ? null : job.Request.Priority);
         return (keys, [.. values]);
     }
 
@@ -179,7 +181,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         {
             total = new QueueStats(
                 total.StreamLength + partition.StreamLength, total.Pending + partition.Pending,
-                total.DeadLetters + partition.DeadLetters, total.Delayed + partition.Delayed);
+                total.DeadLetters + partition.DeadLetters, total.Delayed + partition.Delayed, total.Ready + partition.Ready);
         }
 
         return total;
@@ -192,6 +194,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         var pending = batch.ExecuteAsync("XPENDING", keys.Stream, RedisKeys.ConsumerGroup);
         var dead = batch.SortedSetLengthAsync(keys.DeadLetters);
         var delayed = batch.SortedSetLengthAsync(keys.Delayed);
+        var ready = batch.HashGetAsync(keys.DispatchState, "ready");
         batch.Execute();
 
         long pendingCount = 0;
@@ -205,7 +208,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
             // No consumer group yet: no worker has started, so nothing is pending.
         }
 
-        return new QueueStats(await length.ConfigureAwait(false), pendingCount, await dead.ConfigureAwait(false), await delayed.ConfigureAwait(false));
+        return new QueueStats(
+            await length.ConfigureAwait(false), pendingCount, await dead.ConfigureAwait(false), await delayed.ConfigureAwait(false), (long)await ready.ConfigureAwait(false));
     }
 
     private bool NeedsOtherPartitionsBacklog(NewJob job) => Partitions > 1 && job.Quotas?.MaxQueuedJobs > 0;

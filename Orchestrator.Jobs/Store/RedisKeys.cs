@@ -34,6 +34,9 @@ public sealed class RedisKeys
         EventsChannel = RedisChannel.Literal($"{prefix}:events");
         CancelChannel = RedisChannel.Literal($"{prefix}:cancel");
         WebhookOutbox = $"{prefix}:webhooks";
+        ActiveTenants = $"{prefix}:tenants";
+        DispatchState = $"{prefix}:dispatch";
+        ReadyChannel = RedisChannel.Literal($"{prefix}:ready");
         if (partition >= 0 || partitions == 1)
         {
             // One partition: the root's own keys are partition 0's, exactly the layout before partitions.
@@ -171,6 +174,28 @@ public sealed class RedisKeys
     // A delivery id is '<jobId>.<n>' (finalize in includes/job.lua); a job id holds no '.'.
     private static string JobOfDelivery(string deliveryId) =>
         deliveryId.IndexOf('.', StringComparison.Ordinal) is var dot and > 0 ? deliveryId[..dot] : deliveryId;
+
+    /// <summary>
+    /// One tenant's ready jobs (high and normal; low ones in <c>…:low</c>): job ids waiting for
+    /// <c>dispatch.lua</c>, scored by enqueue time (Unix ms; a high job's minus 10^13). The scripts
+    /// derive it from the prefix (includes/ready.lua).
+    /// </summary>
+    public RedisKey Ready(string tenant) => $"{_prefix}:ready:{CheckTenant(tenant)}";
+
+    /// <summary>One tenant's ready low-priority jobs, scored by enqueue time (Unix ms).</summary>
+    public RedisKey ReadyLow(string tenant) => $"{_prefix}:ready:{CheckTenant(tenant)}:low";
+
+    /// <summary>Tenants with ready jobs, scored by the start tag of their next job (fair sharing).</summary>
+    public RedisKey ActiveTenants { get; }
+
+    /// <summary>The dispatcher's state (hash): <c>ready</c> (jobs in ready sets), <c>vt</c> (virtual time), <c>finish:&lt;tenant&gt;</c>.</summary>
+    public RedisKey DispatchState { get; }
+
+    /// <summary>Where a tenant that has become dispatchable is announced (message: the tenant), so idle workers dispatch at once.</summary>
+    public RedisChannel ReadyChannel { get; }
+
+    /// <summary>One tenant's token rate: the GCRA theoretical arrival time (Unix ms) of <c>TokensPerMinute</c>.</summary>
+    public RedisKey TenantTokens(string tenant) => $"{_prefix}:tenant:{CheckTenant(tenant)}:tpm";
 
     private static string CheckTenant(string tenant) => TenantNames.IsValid(tenant)
         ? tenant
