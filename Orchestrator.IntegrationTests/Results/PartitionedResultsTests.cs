@@ -54,20 +54,21 @@ public sealed class PartitionedResultsTests
         };
         await setup.Harness.StartWorkerAsync(worker, "worker");
 
-        // One 3-second job per partition, awaited (?wait=60) while it runs: a wait ends early only
-        // when its partition's events channel wakes it (the API never polls), so each must answer
-        // completed, not still processing at the end of its minute.
-        var waits = new List<Task<(HttpStatusCode Status, JsonNode? Body)>>();
+        // One 3-second job per partition, awaited (?wait=60) while it runs: a wait ends before its
+        // minute only when its partition's events channel wakes it (the API never polls; at the
+        // timeout it reads the job once more), so each must answer completed well within the minute.
+        var waits = new List<Task<(TimeSpan Took, JsonNode? Body)>>();
         for (var p = 0; p < Partitions; p++)
         {
             var id = (await PostAsync(setup.Client, KeyIn(TenantApiFactory.TenantA, p, run), "waited", latencyMs: 3_000)).JobId!;
             Assert.Equal(p, JobPartitions.Of(id, Partitions));
-            waits.Add(setup.SendAsync(HttpMethod.Get, $"/jobs/{id}?wait=60"));
+            waits.Add(TimedAsync(setup.SendAsync(HttpMethod.Get, $"/jobs/{id}?wait=60")));
         }
 
         foreach (var answer in await Task.WhenAll(waits))
         {
             Assert.Equal("completed", answer.Body!["status"]!.GetValue<string>());
+            Assert.True(answer.Took < TimeSpan.FromSeconds(45), $"a wait took {answer.Took.TotalSeconds:0} s: woken by its timeout, not by the events channel");
         }
 
         // One three-minute call per partition, canceled while it runs: only a worker that hears the
@@ -89,6 +90,13 @@ public sealed class PartitionedResultsTests
         {
             Assert.Equal("canceled", answer.Body!["status"]!.GetValue<string>());
         }
+    }
+
+    private static async Task<(TimeSpan Took, JsonNode? Body)> TimedAsync(Task<(HttpStatusCode Status, JsonNode? Body)> request)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (_, body) = await request;
+        return (clock.Elapsed, body);
     }
 
     // An idempotency key of the tenant whose jobs land in partition p.
