@@ -167,9 +167,13 @@ public sealed class LlmCaller(
         catch (LlmException e) when (probing)
         {
             // The probe of an open circuit failed: the deployment is still down. The job waits for the
-            // next probe (or a fallback) without spending its attempt on a known outage.
+            // next probe (or a fallback) without spending its attempt on a known outage. It waits two
+            // breaks, so that another waiting job makes the next probe: one whose own call fails every
+            // time (its attempt never advances while probes are free) must not probe again and again
+            // while jobs that would succeed wait behind it. A chaos run measured a worker whose probes
+            // failed 18 times in a row, seven of them the same failing attempt, holding 9 jobs ~100 s.
             LlmLog.ProbeFailed(logger, provider, e.Message);
-            throw new CapacityWaitException(circuits.BreakDuration, "circuit-open", provider);
+            throw new CapacityWaitException(circuits.BreakDuration * 2, "circuit-open", provider);
         }
         finally
         {
