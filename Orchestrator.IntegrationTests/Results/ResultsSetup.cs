@@ -24,7 +24,8 @@ internal sealed class ResultsSetup : IAsyncDisposable
     /// <summary>Tenant A's client.</summary>
     public HttpClient Client { get; }
 
-    public static async Task<ResultsSetup> StartAsync(Dictionary<string, string>? apiSettings = null)
+    /// <param name="favoured">Runs the API at a higher scheduling priority (<see cref="ServiceProcess.Favoured"/>).</param>
+    public static async Task<ResultsSetup> StartAsync(Dictionary<string, string>? apiSettings = null, bool favoured = false)
     {
         var harness = await WorkerHarness.StartAsync();
         var settings = new Dictionary<string, string>(TenantApiFactory.AuthSettings);
@@ -35,7 +36,7 @@ internal sealed class ResultsSetup : IAsyncDisposable
 
         try
         {
-            return new ResultsSetup(harness, await ApiProcess.StartAsync(harness.Redis.ConnectionString, settings));
+            return new ResultsSetup(harness, await ApiProcess.StartAsync(harness.Redis.ConnectionString, settings, favoured: favoured));
         }
         catch
         {
