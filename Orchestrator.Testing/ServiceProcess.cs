@@ -59,6 +59,24 @@ public static class ServiceProcess
         Arguments = ["-n", "-10", options.FileName, .. options.Arguments],
     };
 
+    /// <summary>
+    /// Raises a running process's main thread to the priority <see cref="Favoured"/> gives (Linux
+    /// priorities are per thread: enough for a single-threaded server such as redis-server). Where
+    /// that is not permitted, the process keeps its priority.
+    /// </summary>
+    public static void Favour(int processId)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(processId);
+            process.PriorityClass = System.Diagnostics.ProcessPriorityClass.High;
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or ArgumentException)
+        {
+            // Not permitted (no CAP_SYS_NICE) or already gone: it runs at its own priority.
+        }
+    }
+
     /// <summary>Whether an inherited environment variable would configure a service (and so is dropped).</summary>
     public static bool IsServiceSetting(string variable) =>
         variable.StartsWith("OTEL_", StringComparison.Ordinal)
