@@ -39,15 +39,14 @@ public sealed class WebhookMetricsTests
         using var deliveries = new MetricCollector<long>(meters, OrchestratorTelemetry.MeterName, "orchestrator.webhooks.deliveries");
         using var outbox = new MetricCollector<long>(meters, OrchestratorTelemetry.MeterName, "orchestrator.webhooks.outbox");
 
+        // The receiver refuses for 2 s from now, before its job exists (tries counted 'retry'), then accepts ('delivered').
+        receiver.FailUntil = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(2);
         foreach (var url in new[] { receiver.Address.ToString(), $"http://127.0.0.1:{LoopbackPort.Next()}/hooks" })
         {
             var job = WorkerHarness.NewJob("Tell me when done.", maxAttempts: 3);
             job = job with { Request = job.Request with { CallbackUrl = url } };
             Assert.Equal(SubmitOutcome.Created, (await harness.Store.SubmitAsync(job, idempotency: null).WaitAsync(Timeout, ct)).Outcome);
         }
-
-        // The receiver refuses for 2 s (tries counted 'retry'), then accepts ('delivered').
-        receiver.FailUntil = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(2);
 
         long mostWaiting = 0;
         await AsyncWait.WaitUntilAsync(() =>
