@@ -11,6 +11,7 @@ namespace Orchestrator.Client;
 /// or the prompt exceeds its context window (<c>GET /models</c> lists them).
 /// </param>
 /// <param name="CallbackUrl">Optional https URL (public addresses only) that gets a signed webhook at each final transition (docs/webhooks.md).</param>
+/// <param name="Priority">Optional <see cref="JobPriorities.High"/>, <see cref="JobPriorities.Normal"/> (default) or <see cref="JobPriorities.Low"/>: orders the caller's own jobs.</param>
 public sealed record JobSubmission(
     string Prompt,
     string? Model = null,
@@ -18,7 +19,24 @@ public sealed record JobSubmission(
     double? Temperature = null,
     IReadOnlyDictionary<string, string>? Metadata = null,
     IReadOnlyList<string>? FallbackModels = null,
-    string? CallbackUrl = null);
+    string? CallbackUrl = null,
+    string? Priority = null);
+
+/// <summary>
+/// The priorities of a submission. They order a tenant's own jobs (tenants share workers by weight);
+/// a low job still starts within the server's <c>Scheduling:MaxLowPriorityWait</c> (default 10 min).
+/// </summary>
+public static class JobPriorities
+{
+    /// <summary>Before the tenant's normal and low jobs.</summary>
+    public const string High = "high";
+
+    /// <summary>The default.</summary>
+    public const string Normal = "normal";
+
+    /// <summary>After the tenant's high and normal jobs, until it has waited <c>Scheduling:MaxLowPriorityWait</c>.</summary>
+    public const string Low = "low";
+}
 
 /// <summary>The answer to a submission.</summary>
 /// <param name="JobId">The job's id.</param>
@@ -56,7 +74,8 @@ public sealed record Job(
     string? Tenant = null,
     string? TraceId = null,
     string? CallbackUrl = null,
-    IReadOnlyList<WebhookDelivery>? Webhooks = null)
+    IReadOnlyList<WebhookDelivery>? Webhooks = null,
+    string? Priority = null)
 {
     /// <summary>True once the job is <c>completed</c>, <c>failed</c> or <c>canceled</c>: it will not change again (unless a failed job is redriven).</summary>
     public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed or JobStatuses.Canceled;

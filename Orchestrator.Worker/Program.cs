@@ -42,8 +42,10 @@ builder.Services.AddValidatedOptions<WorkerOptions>(WorkerOptions.Section);
 builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
 builder.Services.AddValidatedOptions<SimulatorOptions>(SimulatorOptions.Section);
 builder.Services.AddValidatedOptions<WebhookOptions>(WebhookOptions.Section);
+builder.Services.AddValidatedOptions<SchedulingOptions>(SchedulingOptions.Section);
 
-// Tenants:{t}:MaxConcurrency, enforced by the job store's scripts with permits leased like jobs.
+// Tenants:{t}:MaxConcurrency (permits leased like jobs), TokensPerMinute and Weight, enforced by the
+// job store's scripts (dispatch.lua chooses the next jobs by fair share).
 builder.Services.AddTenantQuotas();
 builder.Services.AddSingleton(static sp => TenantPermits.From(
     sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<TenantQuotaOptions>>().Value,
@@ -63,7 +65,8 @@ builder.Services.AddSingleton<LeaseKeeper>();
 builder.Services.AddSingleton<SoloGate>();
 builder.Services.AddSingleton<OutcomeWriter>();
 builder.Services.AddSingleton<JobProcessor>();
-builder.Services.AddSingleton<BlockingRedisConnection>();
+builder.Services.AddSingleton<ReadySignal>();
+builder.Services.AddSingleton<TenantTokens>();
 builder.Services.AddSingleton<DeltaWriters>();
 builder.Services.AddHostedService<JobWorker>();
 builder.Services.AddHostedService<CancellationListener>();

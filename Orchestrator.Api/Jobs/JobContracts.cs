@@ -95,6 +95,13 @@ public sealed class SubmitJobRequest : IValidatableObject
     [MaxLength(WebhookOptions.MaxUrlLength, ErrorMessage = "callbackUrl must be at most 2048 characters.")]
     public string? CallbackUrl { get; init; }
 
+    /// <summary>
+    /// Optional: <c>high</c>, <c>normal</c> (default) or <c>low</c>. Orders the caller's own jobs (tenants
+    /// share workers by weight, whatever their jobs' priorities); a <c>low</c> job still starts within
+    /// <c>Scheduling:MaxLowPriorityWait</c> (default 10 min) of being queued.
+    /// </summary>
+    public string? Priority { get; init; }
+
     /// <summary>The rules attributes cannot state: a configured prompt limit, and metadata entries.</summary>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -113,6 +120,11 @@ public sealed class SubmitJobRequest : IValidatableObject
             && CallbackUrls.FormProblem(CallbackUrl, validationContext.GetService<IOptions<WebhookOptions>>()?.Value.AllowPrivateNetworks ?? false) is { } callbackProblem)
         {
             yield return new ValidationResult(callbackProblem, ["callbackUrl"]);
+        }
+
+        if (Priority is not null && !JobPriority.IsValid(Priority))
+        {
+            yield return new ValidationResult("priority must be high, normal or low.", ["priority"]);
         }
 
         if (FallbackModels?.Any(m => m is null || CharacterLengthAttribute.Count(m) is 0 or > JobLimits.MaxModelLength) == true)
@@ -159,6 +171,7 @@ public sealed record SubmitJobResponse(string JobId, string Status, DateTime Cre
 /// <param name="Usage">Tokens and cost of all its attempts.</param>
 /// <param name="Tenant">The tenant the job belongs to.</param>
 /// <param name="TraceId">The W3C trace id its submission started (every attempt's span is in that trace); null when none was recorded.</param>
+/// <param name="Priority">high, normal or low: orders the tenant's own jobs.</param>
 public sealed record JobResource(
     string JobId,
     string Status,
@@ -181,7 +194,8 @@ public sealed record JobResource(
     string Tenant,
     string? TraceId,
     string? CallbackUrl,
-    IReadOnlyList<WebhookDeliveryResource> Webhooks)
+    IReadOnlyList<WebhookDeliveryResource> Webhooks,
+    string Priority)
 {
     public static JobResource From(Job job) => new(
         job.Id,
@@ -205,7 +219,8 @@ public sealed record JobResource(
         job.Tenant,
         job.TraceParent is { Length: 55 } traceParent ? traceParent[3..35] : null,
         job.Request.CallbackUrl,
-        [.. job.Webhooks.Select(WebhookDeliveryResource.From)]);
+        [.. job.Webhooks.Select(WebhookDeliveryResource.From)],
+        job.Request.Priority ?? JobPriority.Normal);
 }
 
 /// <summary>

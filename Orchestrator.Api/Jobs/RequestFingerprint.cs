@@ -57,6 +57,12 @@ internal static class RequestFingerprint
                 writer.WriteString("callbackUrl", callbackUrl);
             }
 
+            // Likewise only when not normal: "normal" and no priority are the same request.
+            if (request.Priority is { } priority and not JobPriority.Normal)
+            {
+                writer.WriteString("priority", priority);
+            }
+
             writer.WriteEndObject();
         }
 

@@ -90,7 +90,8 @@ internal static class SubmitRequestReader
 
         // Whether the models are served is checked by the caller against the configured catalog (ModelsApi.Unserved).
         return SubmitReadResult.Ok(new(request.Prompt!, request.Model, request.MaxTokens, request.Temperature, request.Metadata,
-            request.FallbackModels is { Count: > 0 } fallbacks ? fallbacks : null, request.CallbackUrl));
+            request.FallbackModels is { Count: > 0 } fallbacks ? fallbacks : null, request.CallbackUrl,
+            request.Priority is Orchestrator.Jobs.JobPriority.Normal ? null : request.Priority));
     }
 
     /// <summary>What the validation attributes and rules of <see cref="SubmitJobRequest"/> refuse, by JSON field.</summary>

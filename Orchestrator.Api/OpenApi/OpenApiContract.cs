@@ -126,6 +126,12 @@ internal static class OpenApiContract
                     Description = "Absolute https URL whose host resolves only to public addresses (else 400); gets a signed " +
                         "Standard Webhooks delivery at each final transition (docs/webhooks.md).",
                 };
+                request["priority"] = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.String | JsonSchemaType.Null,
+                    Enum = [.. Values(JobPriority.High, JobPriority.Normal, JobPriority.Low), null!],
+                    Description = "Orders the caller's own jobs (default normal); a low job still starts within Scheduling:MaxLowPriorityWait (10 min) of being queued.",
+                };
             }
             else if (type == typeof(WebhookDeliveryResource) && schema.Properties?["status"] is OpenApiSchema deliveryStatus)
             {
@@ -134,6 +140,10 @@ internal static class OpenApiContract
             else if (type == typeof(JobResource) && schema.Properties?["status"] is OpenApiSchema status)
             {
                 status.Enum = Values(JobStatus.Queued, JobStatus.Processing, JobStatus.Retrying, JobStatus.Completed, JobStatus.Failed, JobStatus.Canceled);
+                if (schema.Properties["priority"] is OpenApiSchema priority)
+                {
+                    priority.Enum = Values(JobPriority.High, JobPriority.Normal, JobPriority.Low);
+                }
             }
             else if (type == typeof(AttemptResource) && schema.Properties?["outcome"] is OpenApiSchema outcome)
             {

@@ -42,10 +42,21 @@ internal sealed class BenchmarkContext(RedisServer redis, ConnectionMultiplexer 
     /// <summary>Starts a fresh scenario: no keys, no consumer group.</summary>
     public async Task FlushAsync() => await Db.ExecuteAsync("FLUSHALL", "SYNC");
 
-    /// <summary>Entries still in the stream: queued or in progress (a final transition deletes its entry).</summary>
-    public async Task<long> UnfinishedAsync() => await Db.StreamLengthAsync(Keys.Stream);
+    /// <summary>
+    /// Jobs not yet final: dispatched (stream entries; a final transition deletes its entry), ready
+    /// (waiting in the tenants' ready sets) or delayed.
+    /// </summary>
+    public async Task<long> UnfinishedAsync()
+    {
+        var batch = Db.CreateBatch();
+        var stream = batch.StreamLengthAsync(Keys.Stream);
+        var ready = batch.HashGetAsync(Keys.DispatchState, "ready");
+        var delayed = batch.SortedSetLengthAsync(Keys.Delayed);
+        batch.Execute();
+        return await stream + (long)await ready + await delayed;
+    }
 
-    /// <summary>Polls <c>XLEN</c> (O(1), one round trip every 20 ms) until the stream is empty.</summary>
+    /// <summary>Polls <see cref="UnfinishedAsync"/> (O(1) reads, one round trip every 20 ms) until no job is left.</summary>
     public async Task WaitUntilDrainedAsync(ChildProcess worker, TimeSpan timeout, Action? onPoll = null)
     {
         var deadline = DateTime.UtcNow + timeout;

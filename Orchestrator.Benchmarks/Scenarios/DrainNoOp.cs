@@ -106,7 +106,7 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
             var completed = 0;
             while (completed < count)
             {
-                var deliveries = await context.Store.ReadNewAsync(context.Connection, "store-only", Math.Min(64, count - completed), TimeSpan.FromMilliseconds(1));
+                var deliveries = await context.Store.ReadNewAsync("store-only", Math.Min(64, count - completed), TimeSpan.FromMilliseconds(1));
                 if (deliveries.Count == 0)
                 {
                     break;

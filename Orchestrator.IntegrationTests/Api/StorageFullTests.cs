@@ -32,7 +32,7 @@ public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>
         }
 
         var keysBefore = await AllKeysAsync();
-        var streamBefore = await StreamLengthAsync();
+        var queuedBefore = await QueuedAsync();
         await SetMaxMemoryAsync(Math.Max(1, await UsedMemoryAsync() / 2));
 
         var key = "full-" + Guid.NewGuid().ToString("N");
@@ -59,9 +59,9 @@ public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>
             Assert.Equal(["true"], replay.Headers.GetValues("Idempotent-Replayed"));
         }
 
-        // Nothing was written: no job hash, no stream entry, no idempotency key.
+        // Nothing was written: no job hash, no ready-set entry, no idempotency key.
         Assert.Equal(keysBefore, await AllKeysAsync());
-        Assert.Equal(streamBefore, await StreamLengthAsync());
+        Assert.Equal(queuedBefore, await QueuedAsync());
         Assert.False(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Idempotency(TenantNames.Default, key)));
 
         await SetMaxMemoryAsync(0);
@@ -70,7 +70,7 @@ public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>
         Assert.False(recovered.Headers.Contains("Idempotent-Replayed"), "The refused request created a job after all.");
         using var json = JsonDocument.Parse(await recovered.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         var jobId = json.RootElement.GetProperty("jobId").GetString()!;
-        Assert.Equal(streamBefore + 1, await StreamLengthAsync());
+        Assert.Equal(queuedBefore + 1, await QueuedAsync());
         Assert.Equal(keysBefore.Length + 3, (await AllKeysAsync()).Length); // the job hash, its events stream and the key
         Assert.True(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Job(jobId)));
         Assert.True(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Events(jobId)));
@@ -95,8 +95,9 @@ public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>
         return [.. keys.Order(StringComparer.Ordinal)];
     }
 
-    private Task<long> StreamLengthAsync() =>
-        api.Redis.GetDatabase().StreamLengthAsync(_keys.Stream).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+    /// <summary>Jobs waiting in the default tenant's ready set (submissions go there; no worker runs here).</summary>
+    private Task<long> QueuedAsync() =>
+        api.Redis.GetDatabase().SortedSetLengthAsync(_keys.Ready(TenantNames.Default)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
 
     private async Task<long> UsedMemoryAsync()
     {

@@ -39,7 +39,7 @@ public sealed class SubmitJobIdempotencyTests(ApiFactory api) : IClassFixture<Ap
             Assert.Equal(49, responses.Count(r => r.Headers.TryGetValues("Idempotent-Replayed", out var v) && v.Single() == "true"));
 
             Assert.Equal([jobId], await JobHashIdsAsync());
-            Assert.Equal(1, await api.Redis.GetDatabase().StreamLengthAsync(_keys.Stream).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+            Assert.Equal(1, (long)await api.Redis.GetDatabase().HashGetAsync(_keys.DispatchState, "ready").WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
         }
         finally
         {
@@ -135,7 +135,7 @@ public sealed class SubmitJobIdempotencyTests(ApiFactory api) : IClassFixture<Ap
         Assert.Contains("different request parameters", detail, StringComparison.Ordinal);
         Assert.False(second.Headers.Contains("Idempotent-Replayed"));
         Assert.Single(await JobHashIdsAsync());
-        Assert.Equal(1, await api.Redis.GetDatabase().StreamLengthAsync(_keys.Stream).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+        Assert.Equal(1, (long)await api.Redis.GetDatabase().HashGetAsync(_keys.DispatchState, "ready").WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
     }
 
     private static async Task<string> ReadJobIdAsync(HttpResponseMessage response)

@@ -32,7 +32,8 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
 
         await ProblemAssert.IsProblemNamingAsync(response, bad.Status, bad.Mention);
         Assert.Null(response.Headers.Location);
-        Assert.Equal(0, await api.Redis.GetDatabase().StreamLengthAsync(new RedisKeys().Stream).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+        // Nothing queued: no job waits in any ready set.
+        Assert.Equal(0, (long)await api.Redis.GetDatabase().HashGetAsync(new RedisKeys().DispatchState, "ready").WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
     }
 
     /// <summary>
@@ -42,6 +43,7 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
     [Theory]
     [InlineData("""{"prompt":"ok","maxTokens":0}""", """{"maxTokens":["maxTokens must be from 1 to 1,000,000; got 0."]}""")]
     [InlineData("""{"prompt":null}""", """{"prompt":["prompt must be a string, not null."]}""")]
+    [InlineData("""{"prompt":"ok","priority":"urgent"}""", """{"priority":["priority must be high, normal or low."]}""")]
     [InlineData("""{"model":"m"}""", """{"prompt":["prompt is required."]}""")]
     [InlineData("""{"temperature":true}""", """{"temperature":["temperature must be a number from 0 to 2."],"prompt":["prompt is required."]}""")]
     [InlineData("""{"model":"\ud800","prompt":"\ud800"}""",

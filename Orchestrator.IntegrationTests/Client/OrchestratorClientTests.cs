@@ -41,7 +41,7 @@ public sealed class OrchestratorClientTests(KestrelApiFactory api) : IClassFixtu
         Assert.All(attempts.Keys, k => Assert.Equal(key, k));
         Assert.Equal(submitted.JobId, again.JobId);
         Assert.True(again.Replayed);
-        Assert.Equal(1, await api.Redis.GetDatabase().StreamLengthAsync(new Orchestrator.Jobs.RedisKeys().Stream).WaitAsync(Bound, cancellationToken));
+        Assert.Equal(1, (long)await api.Redis.GetDatabase().HashGetAsync(new Orchestrator.Jobs.RedisKeys().DispatchState, "ready").WaitAsync(Bound, cancellationToken));
         Assert.Equal(JobStatuses.Queued, (await client.GetAsync(submitted.JobId, cancellationToken))!.Status);
     }
 

@@ -27,7 +27,7 @@ public sealed class FuzzRegressionTests(ApiFactory api) : IClassFixture<ApiFacto
         using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json(body));
 
         await ProblemAssert.IsProblemNamingAsync(response, HttpStatusCode.BadRequest, field);
-        Assert.Equal(0, await api.Redis.GetDatabase().StreamLengthAsync(new RedisKeys().Stream)
+        Assert.Equal(0, (long)await api.Redis.GetDatabase().HashGetAsync(new RedisKeys().DispatchState, "ready")
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
     }
 }

@@ -35,7 +35,7 @@ internal sealed class TestWorker : IAsyncDisposable
     /// <summary>Reads exactly <paramref name="count"/> new entries and starts an attempt on each, in stream order.</summary>
     public async Task<IReadOnlyList<(JobLease Lease, int Attempt)>> StartAttemptsAsync(int count)
     {
-        var deliveries = await Store.ReadNewAsync(_blocking, Consumer, count + 1, TimeSpan.FromSeconds(1))
+        var deliveries = await Store.ReadNewAsync(Consumer, count + 1, TimeSpan.FromSeconds(1))
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         Assert.Equal(count, deliveries.Count);
 

@@ -116,6 +116,16 @@ internal sealed class WorkerHarness : IAsyncDisposable
     public async Task<long> StreamLengthAsync() =>
         await Db.StreamLengthAsync(Keys.Stream).WaitAsync(CommandTimeout, TestContext.Current.CancellationToken);
 
+    /// <summary>
+    /// Waits until <paramref name="workers"/> worker processes listen for ready work (so each
+    /// dispatches once jobs exist). Redis lists a consumer in XINFO CONSUMERS only once something was
+    /// delivered to it, so this asks who subscribes to <see cref="RedisKeys.ReadyChannel"/>.
+    /// </summary>
+    public Task WaitUntilWorkersListenAsync(int workers) =>
+        AsyncWait.WaitUntilAsync(
+            async () => (long)((RedisResult[])(await Db.ExecuteAsync("PUBSUB", "NUMSUB", Keys.ReadyChannel.ToString()).Bounded())!)[1] == workers,
+            TimeSpan.FromSeconds(30), $"{workers} workers listen for ready work");
+
     /// <summary>Entries delivered to some consumer and not acknowledged.</summary>
     public async Task<long> PendingCountAsync() =>
         (await Store.GetStatsAsync().WaitAsync(CommandTimeout, TestContext.Current.CancellationToken)).Pending;

@@ -54,12 +54,14 @@ public sealed class DelayedSetStoreTests
         var resent = await Task.WhenAll(store.PromoteDueAsync(100), store.PromoteDueAsync(100)).Bounded();
         Assert.Equal(1, promoted);
         Assert.All(resent, r => Assert.Equal(0, r.Promoted));
-        Assert.Equal(1, await harness.StreamLengthAsync());
+        // Promoted into its tenant's ready set, once; dispatch sends it into the stream.
+        Assert.Equal([claim.Lease.JobId], (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.Ready(TenantNames.Default)).Bounded()).Select(v => (string)v!));
+        Assert.Equal(0, await harness.StreamLengthAsync());
         Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.Delayed).Bounded());
 
         // The next attempt starts from the new entry, as any delivery does.
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        var delivery = Assert.Single(await store.ReadNewAsync(reader, "worker-b", 10, Block).Bounded());
+        var delivery = Assert.Single(await store.ReadNewAsync("worker-b", 10, Block).Bounded());
         Assert.Equal(claim.Lease.JobId, delivery.JobId);
         var again = await store.ClaimAsync(delivery, "worker-b", startAttempt: true).Bounded();
         Assert.Equal(2, again.StartedAttempt);
@@ -110,7 +112,7 @@ public sealed class DelayedSetStoreTests
         await store.EnsureConsumerGroupAsync().Bounded();
         var good = await harness.SubmitAsync(MaxAttempts);
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        var delivery = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded());
+        var delivery = Assert.Single(await store.ReadNewAsync("worker-a", 10, Block).Bounded());
         var claim = await store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
         Assert.Equal(DeferOutcome.Deferred, await store.DeferAsync(claim.Lease, 1, TimeSpan.Zero, TimeSpan.Zero).Bounded());
 
@@ -124,8 +126,8 @@ public sealed class DelayedSetStoreTests
         Assert.Equal(1, promoted);
         Assert.Equal(3, examined);
         Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.Delayed).Bounded());
-        var entry = Assert.Single(await harness.Db.StreamRangeAsync(harness.Keys.Stream).Bounded());
-        Assert.Equal(good, (string?)entry["jobId"]);
+        var ready = Assert.Single(await harness.Db.SortedSetRangeByRankAsync(harness.Keys.Ready(TenantNames.Default)).Bounded());
+        Assert.Equal(good, (string?)ready);
         // The broken job is dead-lettered with the others' promotion untouched.
         Assert.True(await harness.Db.SortedSetScoreAsync(harness.Keys.DeadLetters, broken).Bounded() is not null);
     }
@@ -153,7 +155,7 @@ public sealed class DelayedSetStoreTests
         await store.EnsureConsumerGroupAsync().Bounded();
         await harness.SubmitAsync(MaxAttempts);
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        var delivery = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded());
+        var delivery = Assert.Single(await store.ReadNewAsync("worker-a", 10, Block).Bounded());
         var claim = await store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
         Assert.Equal(1, claim.StartedAttempt);
         Assert.Equal(1, await harness.PendingCountAsync());

@@ -31,14 +31,15 @@ public sealed class TenantBacklogStoreTests
         Assert.Equal(SubmitOutcome.QuotaExceeded, refused.Outcome);
         Assert.Equal(new QuotaRefusal(QuotaRefusal.MaxQueuedJobs, 2, TimeSpan.FromSeconds(5)), refused.Quota);
         Assert.Equal(keysBefore, await harness.Server.DatabaseSizeAsync().Bounded());
-        Assert.Equal(3, await harness.StreamLengthAsync());
+        Assert.Equal(2, await harness.Db.SortedSetLengthAsync(harness.Keys.Ready("acme")).Bounded());
+        Assert.Equal(1, await harness.Db.SortedSetLengthAsync(harness.Keys.Ready("globex")).Bounded());
         Assert.Equal(2, await BacklogAsync(harness, "acme"));
         Assert.Equal(1, await BacklogAsync(harness, "globex"));
 
         // An operator deleted the counter: the jobs still finish, and it stays at zero, never negative.
         await harness.Db.KeyDeleteAsync(harness.Keys.TenantBacklog("acme")).Bounded();
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        foreach (var delivery in await store.ReadNewAsync(reader, "w", 10, Block).Bounded())
+        foreach (var delivery in await store.ReadNewAsync("w", 10, Block).Bounded())
         {
             var claim = await store.ClaimAsync(delivery, "w", startAttempt: true).Bounded();
             Assert.True(await store.CompleteAsync(claim.Lease, 1, new JobResult("done", "model", new TokenUsage(1, 1))).Bounded());
@@ -57,7 +58,7 @@ public sealed class TenantBacklogStoreTests
 
         // A dead letter redriven is not final any more: it counts again until it is.
         var failed = await store.SubmitAsync(Job("globex"), null).Bounded();
-        var toFail = Assert.Single(await store.ReadNewAsync(reader, "w", 10, Block).Bounded(), d => d.JobId == failed.JobId);
+        var toFail = Assert.Single(await store.ReadNewAsync("w", 10, Block).Bounded(), d => d.JobId == failed.JobId);
         var held = await store.ClaimAsync(toFail, "w", startAttempt: true).Bounded();
         Assert.True(await store.FailAsync(held.Lease, 1, AttemptOutcome.PermanentFailure, new JobError("invalid-request", "no")).Bounded());
         Assert.Equal(0, await BacklogAsync(harness, "globex"));

@@ -20,7 +20,7 @@ public sealed class TenantDeadLetterStoreTests
         await harness.Store.EnsureConsumerGroupAsync().Bounded();
         var jobId = await SubmitAsync(harness, "tenant-one");
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        var delivery = Assert.Single(await harness.Store.ReadNewAsync(reader, "worker-1", 10, TimeSpan.FromMilliseconds(100)).Bounded());
+        var delivery = Assert.Single(await harness.Store.ReadNewAsync("worker-1", 10, TimeSpan.FromMilliseconds(100)).Bounded());
         var claim = await harness.Store.ClaimAsync(delivery, "worker-1").Bounded();
         Assert.Equal((StartAttemptOutcome.Started, 1), await harness.Store.StartAttemptAsync(claim.Lease, 1, alone: true).Bounded());
         // The worker dies mid-attempt, running the job alone; the next claim (one crash allowed) dead-letters the job.
@@ -98,7 +98,7 @@ public sealed class TenantDeadLetterStoreTests
     private static async Task FailAllAsync(WorkerHarness harness, int count)
     {
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        var deliveries = await harness.Store.ReadNewAsync(reader, "worker-1", count + 1, TimeSpan.FromMilliseconds(100)).Bounded();
+        var deliveries = await harness.Store.ReadNewAsync("worker-1", count + 1, TimeSpan.FromMilliseconds(100)).Bounded();
         Assert.Equal(count, deliveries.Count);
         foreach (var delivery in deliveries)
         {

@@ -39,6 +39,6 @@ public sealed class CallbackUrlTests
         }
 
         using var redisClient = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
-        Assert.Equal(0, await redisClient.GetDatabase().StreamLengthAsync(new Orchestrator.Jobs.RedisKeys().Stream));
+        Assert.Equal(0, (long)await redisClient.GetDatabase().HashGetAsync(new Orchestrator.Jobs.RedisKeys().DispatchState, "ready"));
     }
 }

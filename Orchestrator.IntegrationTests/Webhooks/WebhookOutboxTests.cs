@@ -24,7 +24,7 @@ public sealed class WebhookOutboxTests
         job = job with { Request = job.Request with { CallbackUrl = "https://hooks.example.com/a" } };
         Assert.Equal(SubmitOutcome.Created, (await store.SubmitAsync(job, idempotency: null).Bounded()).Outcome);
 
-        var delivery = Assert.Single(await store.ReadNewAsync(blocking, Consumer, 2, TimeSpan.FromSeconds(1)).Bounded());
+        var delivery = Assert.Single(await store.ReadNewAsync(Consumer, 2, TimeSpan.FromSeconds(1)).Bounded());
         var claim = await store.ClaimAsync(delivery, Consumer).Bounded();
         var (_, attempt) = await store.StartAttemptAsync(claim.Lease, 1).Bounded();
         var error = new JobError(AttemptOutcome.PermanentFailure, "no");

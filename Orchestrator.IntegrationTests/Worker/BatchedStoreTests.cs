@@ -24,13 +24,13 @@ public sealed class BatchedStoreTests
 
         // Lost: worker-a claimed it and started attempt 1, then died; worker-b took the entry over.
         var lostId = await harness.SubmitAsync(MaxAttempts);
-        var lostFirst = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded());
+        var lostFirst = Assert.Single(await store.ReadNewAsync("worker-a", 10, Block).Bounded());
         Assert.Equal(1, (await store.ClaimAsync(lostFirst, "worker-a", startAttempt: true).Bounded()).StartedAttempt);
         var lost = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 10).Bounded());
 
         // Final: completed through its entry; a second entry for it (a duplicate enqueue) arrives late.
         var finalId = await harness.SubmitAsync(MaxAttempts);
-        var finalFirst = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded());
+        var finalFirst = Assert.Single(await store.ReadNewAsync("worker-a", 10, Block).Bounded());
         var finalClaim = await store.ClaimAsync(finalFirst, "worker-a", startAttempt: true).Bounded();
         Assert.True(await store.CompleteAsync(finalClaim.Lease, 1, Result).Bounded());
         await harness.Db.StreamAddAsync(harness.Keys.Stream, "jobId", finalId).Bounded();
@@ -38,7 +38,7 @@ public sealed class BatchedStoreTests
         // Missing: its hash is gone (deleted, evicted) while its entry still waits.
         var missingId = await harness.SubmitAsync(MaxAttempts);
         var freshId = await harness.SubmitAsync(MaxAttempts);
-        var read = await store.ReadNewAsync(reader, "worker-b", 10, Block).Bounded();
+        var read = await store.ReadNewAsync("worker-b", 10, Block).Bounded();
         Assert.Equal([finalId, missingId, freshId], read.Select(d => d.JobId));
         await harness.Db.KeyDeleteAsync([harness.Keys.Job(missingId), harness.Keys.History(missingId)]).Bounded();
         Assert.Equal(4, (await PendingAsync(harness)).Length);
@@ -115,7 +115,7 @@ public sealed class BatchedStoreTests
         await store.EnsureConsumerGroupAsync().Bounded();
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
         var ids = await harness.SubmitManyAsync(4, MaxAttempts);
-        var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
+        var deliveries = await store.ReadNewAsync("worker-a", 10, Block).Bounded();
         Assert.Equal(4, deliveries.Count);
         var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
         Assert.All(claims, c => Assert.Equal(1, c.StartedAttempt));
@@ -204,7 +204,7 @@ public sealed class BatchedStoreTests
         await store.EnsureConsumerGroupAsync().Bounded();
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
         await harness.SubmitManyAsync(3, MaxAttempts);
-        var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
+        var deliveries = await store.ReadNewAsync("worker-a", 10, Block).Bounded();
         Assert.Equal(3, deliveries.Count);
         var leases = (await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded()).Select(c => c.Lease).ToArray();
 

@@ -117,7 +117,7 @@ public sealed class ClaimAndStartTests
         await harness.Store.EnsureConsumerGroupAsync().Bounded();
         var jobId = await harness.SubmitAsync(MaxAttempts);
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        var delivery = Assert.Single(await harness.Store.ReadNewAsync(reader, "worker-0", 10, TimeSpan.FromMilliseconds(100)).Bounded());
+        var delivery = Assert.Single(await harness.Store.ReadNewAsync("worker-0", 10, TimeSpan.FromMilliseconds(100)).Bounded());
         Assert.Equal(jobId, delivery.JobId);
         return (jobId, delivery);
     }

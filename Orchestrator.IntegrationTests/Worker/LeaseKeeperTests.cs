@@ -49,7 +49,7 @@ public sealed class LeaseKeeperTests
         await harness.Store.EnsureConsumerGroupAsync().Bounded();
         await harness.SubmitAsync(MaxAttempts);
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        var delivery = Assert.Single(await harness.Store.ReadNewAsync(reader, "worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
+        var delivery = Assert.Single(await harness.Store.ReadNewAsync("worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
         var claim = await harness.Store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
         Assert.True(await harness.Store.CompleteAsync(claim.Lease, 1, Result).Bounded());
 

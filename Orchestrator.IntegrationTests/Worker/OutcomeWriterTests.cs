@@ -30,14 +30,14 @@ public sealed class OutcomeWriterTests
 
         // The stale job: worker-a's lease lapsed mid-attempt and worker-b runs attempt 2 now.
         var staleId = await harness.SubmitAsync(MaxAttempts);
-        var staleDelivery = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded());
+        var staleDelivery = Assert.Single(await store.ReadNewAsync("worker-a", 10, Block).Bounded());
         var stale = (await store.ClaimAsync(staleDelivery, "worker-a", startAttempt: true).Bounded()).Lease;
         var taken = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 10).Bounded());
         var takeover = await store.ClaimAsync(taken, "worker-b", startAttempt: true).Bounded();
         Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(takeover.Lease, 2, alone: true).Bounded());
 
         var ids = await harness.SubmitManyAsync(JobCount, MaxAttempts);
-        var deliveries = await store.ReadNewAsync(reader, "worker-a", JobCount + 1, Block).Bounded();
+        var deliveries = await store.ReadNewAsync("worker-a", JobCount + 1, Block).Bounded();
         Assert.Equal(JobCount, deliveries.Count);
         var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
         Assert.All(claims, c => Assert.Equal(1, c.StartedAttempt));
@@ -91,7 +91,7 @@ public sealed class OutcomeWriterTests
         await store.EnsureConsumerGroupAsync().Bounded();
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
         await harness.SubmitManyAsync(2, MaxAttempts);
-        var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
+        var deliveries = await store.ReadNewAsync("worker-a", 10, Block).Bounded();
         Assert.Equal(2, deliveries.Count);
         var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
         var (dropped, kept) = (claims[0].Lease, claims[1].Lease);

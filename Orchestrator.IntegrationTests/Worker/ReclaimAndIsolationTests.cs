@@ -31,13 +31,13 @@ public sealed class ReclaimAndIsolationTests
         var liveIds = await Task.WhenAll(adds).Bounded();
         Assert.Equal(live, (await db.StreamReadGroupAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, "live", ">", live).Bounded()).Length);
         var deadJobs = await harness.SubmitManyAsync(5, maxAttempts: 3);
-        var deadEntries = await db.StreamReadGroupAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, "doomed", ">", 10).Bounded();
-        Assert.Equal(5, deadEntries.Length);
+        var deadEntries = await harness.Store.ReadNewAsync("doomed", 10, TimeSpan.FromSeconds(1)).Bounded();
+        Assert.Equal(5, deadEntries.Count);
 
         using var stopRenewing = new CancellationTokenSource();
         using var doomedDies = new CancellationTokenSource();
         var renewer = Renew("live", liveIds, stopRenewing.Token);
-        var doomedRenewer = Renew("doomed", [.. deadEntries.Select(e => e.Id)], doomedDies.Token);
+        var doomedRenewer = Renew("doomed", [.. deadEntries.Select(e => e.EntryId)], doomedDies.Token);
 
         try
         {
@@ -53,7 +53,7 @@ public sealed class ReclaimAndIsolationTests
             // The doomed consumer dies now: its entries' idle time starts.
             await doomedDies.CancelAsync();
             await doomedRenewer.Bounded();
-            await db.StreamClaimIdsOnlyAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, "doomed", 0, [.. deadEntries.Select(e => e.Id)]).Bounded();
+            await db.StreamClaimIdsOnlyAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, "doomed", 0, [.. deadEntries.Select(e => e.EntryId)]).Bounded();
             var died = Stopwatch.StartNew();
             var bound = Lease + ReclaimInterval + TimeSpan.FromSeconds(1);
             var claimedAt = new Dictionary<string, TimeSpan>();

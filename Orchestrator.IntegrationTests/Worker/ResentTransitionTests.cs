@@ -25,7 +25,7 @@ public sealed class ResentTransitionTests
         var ids = await harness.SubmitManyAsync(4, maxAttempts: 3);
         // The fourth job cannot be claimed: its attempt count is not a number.
         await harness.Db.HashSetAsync(harness.Keys.Job(ids[3]), "attempts", "x").Bounded();
-        var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
+        var deliveries = await store.ReadNewAsync("worker-a", 10, Block).Bounded();
         Assert.Equal(4, deliveries.Count);
         var leases = deliveries.Select(d => new JobLease(d.JobId, d.EntryId, Guid.NewGuid().ToString("N"), "worker-a")).ToArray();
 
@@ -48,7 +48,7 @@ public sealed class ResentTransitionTests
 
         // claim that dead-letters: the job crashed its worker while running alone
         var lastId = await harness.SubmitAsync(maxAttempts: 1);
-        var first = await store.ClaimAsync(Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded()), "worker-a").Bounded();
+        var first = await store.ClaimAsync(Assert.Single(await store.ReadNewAsync("worker-a", 10, Block).Bounded()), "worker-a").Bounded();
         Assert.Equal((StartAttemptOutcome.Started, 1), await store.StartAttemptAsync(first.Lease, 1, alone: true).Bounded());
         var lapsed = (await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 100).Bounded()).Single(d => d.JobId == lastId);
         var deadLease = new JobLease(lapsed.JobId, lapsed.EntryId, Guid.NewGuid().ToString("N"), "worker-b");
@@ -75,7 +75,7 @@ public sealed class ResentTransitionTests
         await store.EnsureConsumerGroupAsync().Bounded();
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
         var ids = await harness.SubmitManyAsync(3, maxAttempts: 1);
-        var deliveries = await store.ReadNewAsync(reader, "worker-a", 10, Block).Bounded();
+        var deliveries = await store.ReadNewAsync("worker-a", 10, Block).Bounded();
         var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
         var (running, failing, waiting) = (claims[0].Lease, claims[1].Lease, claims[2].Lease);
         // The third job waits for its retry; the second fails for good.

@@ -24,7 +24,7 @@ public sealed class StaleWorkerTests
             .WaitAsync(WorkerHarness.CommandTimeout, TestContext.Current.CancellationToken);
 
         // Worker A reads, claims and starts attempt 1 ...
-        var delivery = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
+        var delivery = Assert.Single(await store.ReadNewAsync("worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
         var claimA = await store.ClaimAsync(delivery, "worker-a").Bounded();
         Assert.Equal(ClaimOutcome.Claimed, claimA.Outcome);
         var leaseA = claimA.Lease;
@@ -80,7 +80,7 @@ public sealed class StaleWorkerTests
         var jobId = await harness.SubmitAsync(maxAttempts: 5);
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString)
             .WaitAsync(WorkerHarness.CommandTimeout, TestContext.Current.CancellationToken);
-        var delivery = Assert.Single(await store.ReadNewAsync(reader, "worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
+        var delivery = Assert.Single(await store.ReadNewAsync("worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
         var lease = (await store.ClaimAsync(delivery, "worker-a").Bounded()).Lease;
         Assert.Equal((StartAttemptOutcome.Started, 1), await store.StartAttemptAsync(lease, 1).Bounded());
         Assert.True(await store.ScheduleRetryAsync(lease, 1, AttemptOutcome.TransientFailure, new JobError("transient", "overloaded"), TimeSpan.Zero).Bounded());

@@ -79,8 +79,10 @@ public sealed class TenantConcurrencyTests
         var ids = await SubmitAsync(harness, Tenant, 4);
         // Long calls: the first worker holds both permits while it is killed.
         var doomed = await harness.StartWorkerAsync(WorkerSettings("00:01:00", "00:00:03"), "doomed");
-        await AsyncWait.WaitUntilAsync(async () => await LivePermitsAsync(harness) == 2, TimeSpan.FromSeconds(30), "the first worker holds both permits");
-        Assert.Equal(2, (await StatusesAsync(harness, ids)).Count(s => s == JobStatus.Processing));
+        // A permit is taken when its job is dispatched, just before the job's attempt starts.
+        await AsyncWait.WaitUntilAsync(
+            async () => await LivePermitsAsync(harness) == 2 && (await StatusesAsync(harness, ids)).Count(s => s == JobStatus.Processing) == 2,
+            TimeSpan.FromSeconds(30), "the first worker holds both permits and runs both jobs");
 
         await doomed.KillAsync();
         var killed = Stopwatch.StartNew();

@@ -24,9 +24,7 @@ public sealed partial class WorkerHealthPortTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         WorkerProcess[] workers = [await harness.StartWorkerAsync(ByHand, "worker-1"), await harness.StartWorkerAsync(ByHand, "worker-2")];
-        await AsyncWait.WaitUntilAsync(
-            async () => (await harness.Server.ClientListAsync().Bounded()).Count(c => c.Name == "orchestrator-worker-reader") == 2,
-            TimeSpan.FromSeconds(30), "both workers have connected their job reader");
+        await harness.WaitUntilWorkersListenAsync(2);
 
         var jobIds = await harness.SubmitManyAsync(300, maxAttempts: 3);
         var jobs = await harness.WaitUntilAllFinalAsync(jobIds, TimeSpan.FromSeconds(120));

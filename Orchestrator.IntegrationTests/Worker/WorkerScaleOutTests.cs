@@ -21,11 +21,8 @@ public sealed class WorkerScaleOutTests
             await harness.StartWorkerAsync(Settings, "worker-1"),
             await harness.StartWorkerAsync(Settings, "worker-2"),
         ];
-        // Both have connected their blocking reader (so both read) before any job exists. Redis lists a
-        // consumer in XINFO CONSUMERS only once something was delivered to it, so ask CLIENT LIST.
-        await AsyncWait.WaitUntilAsync(
-            async () => (await harness.Server.ClientListAsync().Bounded()).Count(c => c.Name == "orchestrator-worker-reader") == 2,
-            TimeSpan.FromSeconds(30), "both workers have connected their job reader");
+        // Both listen for ready work (so both dispatch) before any job exists.
+        await harness.WaitUntilWorkersListenAsync(2);
 
         var jobIds = await harness.SubmitManyAsync(500, maxAttempts: 5);
         var jobs = await harness.WaitUntilAllFinalAsync(jobIds, TimeSpan.FromSeconds(120));

@@ -3,6 +3,7 @@ namespace Orchestrator.Jobs;
 /// <summary>What a client asked for: the validated body of <c>POST /jobs</c>.</summary>
 /// <param name="FallbackModels">Served models to use, in order, when the model's circuit is open or its context window is too small.</param>
 /// <param name="CallbackUrl">Where a signed webhook is sent at each final transition (checked by the API: https, public addresses).</param>
+/// <param name="Priority">Orders the tenant's own jobs: <see cref="JobPriority.High"/>, <see cref="JobPriority.Normal"/> (null) or <see cref="JobPriority.Low"/>.</param>
 public sealed record JobRequest(
     string Prompt,
     string? Model = null,
@@ -10,7 +11,8 @@ public sealed record JobRequest(
     double? Temperature = null,
     IReadOnlyDictionary<string, string>? Metadata = null,
     IReadOnlyList<string>? FallbackModels = null,
-    string? CallbackUrl = null);
+    string? CallbackUrl = null,
+    string? Priority = null);
 
 /// <summary>The LLM's answer to a completed job.</summary>
 /// <param name="Cost">The call's cost from the model's configured prices (0 when none are configured).</param>

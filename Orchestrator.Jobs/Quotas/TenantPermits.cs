@@ -3,10 +3,12 @@ using System.Text.Json;
 namespace Orchestrator.Jobs;
 
 /// <summary>
-/// What the scripts that start attempts need to enforce <see cref="TenantQuotas.MaxConcurrency"/>:
-/// every tenant's limit (as the JSON object <c>claim.lua</c> and <c>start-attempt.lua</c> read) and
-/// the lease of a permit (the worker's <c>Worker:LeaseTimeout</c>: a permit lapses with the job's
-/// lease when its worker dies). Layout: docs/design/job-store.md "Tenant concurrency permits".
+/// What the worker's scripts need to enforce the tenants' running limits and fair shares:
+/// <see cref="TenantQuotas.MaxConcurrency"/> (as the JSON object <c>claim.lua</c> and
+/// <c>start-attempt.lua</c> read), the lease of a permit (the worker's <c>Worker:LeaseTimeout</c>:
+/// a permit lapses with the job's lease when its worker dies), and every tenant's weight, concurrency
+/// and token limits for <c>dispatch.lua</c>. Layout: docs/design/job-store.md "Tenant concurrency
+/// permits", "Ready sets and dispatch".
 /// </summary>
 public sealed class TenantPermits
 {
@@ -20,20 +22,44 @@ public sealed class TenantPermits
     /// <summary>No tenant has a limit.</summary>
     public static readonly TenantPermits None = new(new Dictionary<string, int>(), TimeSpan.FromSeconds(30));
 
+    private readonly IReadOnlyDictionary<string, int> _tokensPerMinute;
+
     /// <summary>The limits of <paramref name="limits"/>' tenants; permits leased for <paramref name="lease"/>.</summary>
-    public TenantPermits(IReadOnlyDictionary<string, int> limits, TimeSpan lease)
+    public TenantPermits(IReadOnlyDictionary<string, int> limits, TimeSpan lease, TenantQuotaOptions? quotas = null)
     {
         LimitsJson = limits.Count == 0 ? string.Empty : JsonSerializer.Serialize(limits, JobsJsonContext.Default.IReadOnlyDictionaryStringInt32);
         LeaseMs = (long)lease.TotalMilliseconds;
+        var tenants = quotas?.Tenants ?? [];
+        // [weight, maxConcurrency, tokensPerMinute] per tenant that differs from the defaults (1, none, none).
+        var policies = tenants
+            .Where(t => t.Value.Weight is not null || t.Value.TokensPerMinute is not null || limits.ContainsKey(t.Key))
+            .ToDictionary(
+                t => t.Key,
+                t => (IReadOnlyList<int>)[t.Value.Weight ?? 1, limits.GetValueOrDefault(t.Key), t.Value.TokensPerMinute ?? 0],
+                StringComparer.Ordinal);
+        foreach (var (tenant, limit) in limits.Where(l => !policies.ContainsKey(l.Key)))
+        {
+            policies[tenant] = [1, limit, 0];
+        }
+
+        PoliciesJson = policies.Count == 0 ? string.Empty : JsonSerializer.Serialize(policies, JobsJsonContext.Default.DictionaryStringIReadOnlyListInt32);
+        _tokensPerMinute = tenants.Where(t => t.Value.TokensPerMinute is not null)
+            .ToDictionary(t => t.Key, t => t.Value.TokensPerMinute!.Value, StringComparer.Ordinal);
     }
 
-    /// <summary>The tenants' limits from the configured quotas.</summary>
+    /// <summary>The tenants' limits and shares from the configured quotas.</summary>
     public static TenantPermits From(TenantQuotaOptions options, TimeSpan lease) =>
-        new(options.Tenants.Where(t => t.Value.MaxConcurrency is not null).ToDictionary(t => t.Key, t => t.Value.MaxConcurrency!.Value, StringComparer.Ordinal), lease);
+        new(options.Tenants.Where(t => t.Value.MaxConcurrency is not null).ToDictionary(t => t.Key, t => t.Value.MaxConcurrency!.Value, StringComparer.Ordinal), lease, options);
 
     /// <summary><c>{"tenant": MaxConcurrency, …}</c>, empty when no tenant has a limit.</summary>
     public string LimitsJson { get; }
 
+    /// <summary><c>{"tenant": [weight, maxConcurrency, tokensPerMinute], …}</c> (0 = none), empty when every tenant has the defaults.</summary>
+    public string PoliciesJson { get; }
+
     /// <summary>The lease of a permit, ms.</summary>
     public long LeaseMs { get; }
+
+    /// <summary>The tenant's <see cref="TenantQuotas.TokensPerMinute"/>; null when it has none.</summary>
+    public int? TokensPerMinute(string tenant) => _tokensPerMinute.TryGetValue(tenant, out var tpm) ? tpm : null;
 }

@@ -55,7 +55,9 @@ internal sealed class TenantQuotaOptionsValidator : IValidateOptions<TenantQuota
             var results = new List<ValidationResult>();
             Validator.TryValidateObject(quotas, new ValidationContext(quotas), results, validateAllProperties: true);
             errors.AddRange(results.Select(r =>
-                $"{TenantQuotaOptions.Section}:{tenant}:{r.MemberNames.FirstOrDefault()} must be from 1 to {TenantQuotas.Max.ToString(System.Globalization.CultureInfo.InvariantCulture)} (or unset for no limit)."));
+                r.MemberNames.FirstOrDefault() == nameof(TenantQuotas.Weight)
+                    ? $"{TenantQuotaOptions.Section}:{tenant}:{nameof(TenantQuotas.Weight)} must be from 1 to {TenantQuotas.MaxWeight.ToString(System.Globalization.CultureInfo.InvariantCulture)} (or unset for 1)."
+                    : $"{TenantQuotaOptions.Section}:{tenant}:{r.MemberNames.FirstOrDefault()} must be from 1 to {TenantQuotas.Max.ToString(System.Globalization.CultureInfo.InvariantCulture)} (or unset for no limit)."));
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -6,8 +6,9 @@ namespace Orchestrator.Jobs;
 /// One tenant's quotas, bound from <c>Tenants:{tenant}</c> (beside its <c>ApiKeys</c>). Each is
 /// optional (unset = unlimited) and enforced for the whole fleet in Redis, not per process:
 /// <see cref="MaxQueuedJobs"/> and <see cref="RequestsPerMinute"/> by <c>submit.lua</c> (the API
-/// answers 429 <c>quota-exceeded</c>), <see cref="MaxConcurrency"/> by the scripts that start and end
-/// attempts (a job over it waits, unstarted). Layout: docs/design/job-store.md "Tenant quotas".
+/// answers 429 <c>quota-exceeded</c>), <see cref="MaxConcurrency"/> and <see cref="TokensPerMinute"/>
+/// by the workers' dispatch (a job over them waits, unstarted), and <see cref="Weight"/>, the
+/// tenant's fair share. Layout: docs/design/job-store.md "Tenant quotas", "Ready sets and dispatch".
 /// </summary>
 public sealed class TenantQuotas
 {
@@ -38,4 +39,24 @@ public sealed class TenantQuotas
     /// </summary>
     [Range(1, Max)]
     public int? MaxConcurrency { get; set; }
+
+    /// <summary>
+    /// LLM tokens (prompt + completion, as the provider reports them) the tenant's calls may use per
+    /// minute across every worker: a GCRA in Redis with a burst of one minute, charged when a call
+    /// ends. Over it, the tenant's jobs are held back unstarted (holding no worker slot) until the
+    /// minute's tokens return; calls already running finish. Unit: tokens per minute. Default unset (unlimited).
+    /// </summary>
+    [Range(1, Max)]
+    public int? TokensPerMinute { get; set; }
+
+    /// <summary>
+    /// The tenant's share when several tenants have work waiting: workers choose between them by
+    /// weighted fair sharing, so two backlogged tenants at weights 3 and 1 are served 3 : 1; a tenant
+    /// alone gets every free worker whatever its weight. Unit: a relative weight. Default 1.
+    /// </summary>
+    [Range(1, MaxWeight)]
+    public int? Weight { get; set; }
+
+    /// <summary>Largest <see cref="Weight"/>.</summary>
+    public const int MaxWeight = 1_000;
 }

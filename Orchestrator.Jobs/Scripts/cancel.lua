@@ -23,6 +23,7 @@
 local job, history, stream, deadLetters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 --@include clock
 --@include job
+--@include ready
 
 local group, channel, now = ARGV[1], ARGV[2], nowMs()
 
@@ -52,7 +53,10 @@ end
 redis.call('HSET', job, 'status', 'canceled', 'completedAt', now, 'updatedAt', now, 'cancelRequested', '1', 'cancelRequestedAt', now)
 redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
 -- A job waiting long for its retry is held in the delayed set, not the stream (issue 15).
-redis.call('ZREM', string.match(stream, '^(.*):stream$') .. ':delayed', jobId)
+-- and one not yet dispatched waits in its tenant's ready set (issue 16).
+local prefix = string.match(stream, '^(.*):stream$')
+redis.call('ZREM', prefix .. ':delayed', jobId)
+leaveReady(prefix, jobId, f[4])
 finalize(stream, group, deadLetters, job, history, jobId, f[2] or '0-0', f[3], false, now, f[4])
 redis.call('PUBLISH', channel, jobId)
 return {'canceled'}

@@ -1,6 +1,7 @@
 --[[
-  promote: jobs in the delayed set whose time has come go back to the ready path: each gets a new
-  stream entry (XADD), recorded as its entryId, and leaves the set. Every worker runs it every
+  promote: jobs in the delayed set whose time has come go back to the ready path: each joins its
+  tenant's ready set (includes/ready.lua; dispatch.lua sends it into the stream by fair share, in
+  its priority's place as of now) and leaves the delayed set. Every worker runs it every
   Worker:ReclaimInterval; no leader is needed, because a promotion is idempotent: a second promoter
   finds the member gone, or the job already holding an entry, and does nothing for it.
 
@@ -16,19 +17,20 @@
   Each job is handled in a protected call: one whose hash has the wrong type or an unknown status
   is set aside (failed, error type 'corrupt', dead-lettered) and leaves the set; the others go on.
 
-  Returns {promoted, examined}: jobs given an entry, and members looked at (promoted, or dropped
+  Returns {promoted, examined}: jobs moved to a ready set, and members looked at (promoted, or dropped
   from the set because the job is gone, final, or already has an entry). examined = ARGV[2]
   means more may be due: the caller calls again.
 ]]
 --@include clock
 --@include job
+--@include ready
 
 local delayed, stream, deadLetters = KEYS[1], KEYS[2], KEYS[3]
 local now, limit, group = nowMs(), tonumber(ARGV[1]), ARGV[2]
 local prefix = string.sub(delayed, 1, -(string.len(':delayed') + 1))
 
 local function promote(job, jobId)
-  local fields = redis.call('HMGET', job, 'status', 'entryId')
+  local fields = redis.call('HMGET', job, 'status', 'entryId', 'tenant', 'priority')
   local status = fields[1]
   if not status or status == 'completed' or status == 'failed' or status == 'canceled' or (fields[2] and fields[2] ~= '') then
     -- Gone (expired), final, or promoted already by another worker: only the member is left over.
@@ -38,9 +40,11 @@ local function promote(job, jobId)
   if status ~= 'queued' and status ~= 'retrying' then
     error('unexpected status ' .. tostring(status) .. ' in the delayed set')
   end
-  -- XADD first: at maxmemory Redis refuses the script's first write and nothing has changed.
-  local entryId = redis.call('XADD', stream, '*', 'jobId', jobId)
-  redis.call('HSET', job, 'entryId', entryId)
+  -- The ready set first: at maxmemory Redis refuses the script's first write and nothing has changed.
+  local _, refused = enqueueReady(prefix, jobId, fields[3], fields[4])
+  if refused then
+    error({err = refused})
+  end
   redis.call('ZREM', delayed, jobId)
   return 1
 end

@@ -1,8 +1,8 @@
 --[[
   redrive: a dead-lettered job goes back to 'queued' with a fresh attempt budget (POST
   /dead-letters/{id}/redrive, and each job of POST /dead-letters/redrive). Its history stays: the
-  new attempts are appended after the old ones. It leaves both dead-letter sets, gets a new stream
-  entry, and its keys stop expiring (a job not final does not expire).
+  new attempts are appended after the old ones. It leaves both dead-letter sets, joins its tenant's
+  ready set (includes/ready.lua; dispatch.lua sends it on), and its keys stop expiring (a job not final does not expire).
 
   KEYS[1]  job hash            KEYS[2]  job history list
   KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set (all tenants); the tenant's own is
@@ -21,7 +21,7 @@
   Re-sent after it applied: the job is no longer failed, so it answers {'not-dead', status} and
   changes nothing; a batch of redrives sent twice redrives each job once.
 
-  Returns  {'redriven', entryId}
+  Returns  {'redriven'}
          | {'missing'}
          | {'not-dead', status}        not failed (already redriven, or never dead-lettered)
          | {'skipped'}                 failed, but not with that error type or in that time range
@@ -31,10 +31,11 @@
 local job, history, stream, deadLetters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 --@include clock
 --@include job
+--@include ready
 
 local now = nowMs()
 
-local f = redis.call('HMGET', job, 'status', 'error', 'attempts', 'maxAttempts', 'sharedLosses', 'budget', 'tenant', 'id')
+local f = redis.call('HMGET', job, 'status', 'error', 'attempts', 'maxAttempts', 'sharedLosses', 'budget', 'tenant', 'id', 'priority')
 if not f[1] then
   return {'missing'}
 end
@@ -55,26 +56,27 @@ if (ARGV[3] ~= '' and (not deadAt or tonumber(deadAt) < tonumber(ARGV[3])))
   return {'skipped'}
 end
 
-local queued = redis.call('XLEN', stream)
+local prefix = string.sub(stream, 1, -(string.len(':stream') + 1))
+local queued = redis.call('XLEN', stream) + redis.call('ZCARD', prefix .. ':delayed') + readyCount(prefix)
 if queued >= tonumber(ARGV[1]) then
   return {'queue-full', queued}
 end
 -- The first write, as in submit.lua: refused at maxmemory, nothing is written.
-local entryId = redis.pcall('XADD', stream, '*', 'jobId', jobId)
-if type(entryId) == 'table' and entryId.err then
-  if string.sub(entryId.err, 1, 4) == 'OOM ' then
-    return {'storage-full', entryId.err}
+local _, refused = enqueueReady(prefix, jobId, f[7], f[9])
+if refused then
+  if string.sub(refused, 1, 4) == 'OOM ' then
+    return {'storage-full', refused}
   end
-  return redis.error_reply(entryId.err)
+  return redis.error_reply(refused)
 end
 
 local attempts = tonumber(f[3] or '0')
 local budget = tonumber(f[6] or f[4])
 local sharedLosses = tonumber(f[5] or '0')
-redis.call('HSET', job, 'status', 'queued', 'entryId', entryId, 'updatedAt', now, 'budget', budget,
+redis.call('HSET', job, 'status', 'queued', 'updatedAt', now, 'budget', budget,
   'maxAttempts', attempts - sharedLosses + budget, 'deliveries', attempts, 'crashes', 0, 'redrivenAt', now)
 redis.call('HINCRBY', job, 'redrives', 1)
-redis.call('HDEL', job, 'completedAt', 'error', 'result', 'nextAttemptAt', 'lease', 'leaseOwner', 'suspect', 'aloneAttempt',
+redis.call('HDEL', job, 'entryId', 'completedAt', 'error', 'result', 'nextAttemptAt', 'lease', 'leaseOwner', 'suspect', 'aloneAttempt',
   'cancelRequested', 'cancelRequestedAt')
 redis.call('ZREM', deadLetters, jobId)
 redis.call('ZREM', tenantDeadLetters, jobId)
@@ -87,4 +89,4 @@ if redis.call('HSETNX', job, 'quotaQueued', '1') == 1 then
   redis.call('HINCRBY', prefixOf(job) .. ':tenant:' .. (f[7] or 'default') .. ':queued', 'jobs', 1)
 end
 emitStatus(job, 'queued', attempts, now)
-return {'redriven', entryId}
+return {'redriven'}

@@ -16,10 +16,14 @@
   ARGV[2]  request fingerprint (SHA-256 of the normalised request)
   ARGV[3]  idempotency key TTL, ms
   ARGV[4]  backlog bound (Api:MaxQueuedJobs): jobs not yet final, counted as the stream's length
-           plus the delayed set's (a job waiting there has no stream entry)
+           plus the delayed set's plus the ready sets' (a job waiting in either has no stream entry)
   ARGV[5]  the tenant's MaxQueuedJobs, 0 = none
   ARGV[6]  the tenant's RequestsPerMinute, 0 = none
-  ARGV[7…] job hash field, value, field, value, … (createdAt and updatedAt are this script's: TIME)
+  ARGV[7…] job hash field, value, field, value, … (createdAt and updatedAt are this script's: TIME);
+           'tenant' and 'priority' among them place the job in its tenant's ready set
+
+  The job waits in its tenant's ready set (includes/ready.lua) until a worker's dispatch.lua sends
+  it into the stream by fair share; it has no stream entry (entryId) until then.
 
   The tenant's backlog is always counted (so a quota configured later starts from the truth): the
   job carries quotaQueued = 1 until finalize takes it off and decrements, once. The rate is a GCRA
@@ -41,6 +45,7 @@
 ]]
 --@include clock
 --@include job
+--@include ready
 
 if #KEYS >= 6 then
   local known = redis.call('HMGET', KEYS[6], 'jobId', 'fingerprint', 'createdAt', 'response')
@@ -53,9 +58,10 @@ if #KEYS >= 6 then
 end
 
 -- Final jobs are deleted from the stream (finish-attempt.lua, claim.lua), and a job that waits in
--- the delayed set has no entry there (finish-attempt.lua, defer.lua), so the stream's length plus
--- the delayed set's is the number of jobs not yet final: queued, processing or waiting.
-local queued = redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+-- the delayed set or a ready set has no entry there, so the stream's length plus theirs is the
+-- number of jobs not yet final: queued, processing or waiting.
+local prefix = string.sub(KEYS[2], 1, -(string.len(':stream') + 1))
+local queued = redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3]) + readyCount(prefix)
 if queued >= tonumber(ARGV[4]) then
   return {'queue-full', queued}
 end
@@ -82,22 +88,25 @@ if rpm > 0 then
   end
 end
 
--- XADD must stay this script's first write. Redis (7.0, a script without flags) refuses a script's
--- first write command with OOM when the script started above maxmemory, and lets every later write
--- through so as not to stop a script half-way: refused here, nothing is written and the client may
--- re-send with the same idempotency key. The stream entry goes first also so that the hash is
--- written once with its entryId.
-local added = redis.pcall('XADD', KEYS[2], '*', 'jobId', ARGV[1])
-if type(added) == 'table' and added.err then
-  if string.sub(added.err, 1, 4) == 'OOM ' then
-    return {'storage-full', added.err}
+-- The ready set's ZADD (in enqueueReady) must stay this script's first write. Redis (7.0, a script
+-- without flags) refuses a script's first write command with OOM when the script started above
+-- maxmemory, and lets every later write through so as not to stop a script half-way: refused
+-- there, nothing is written and the client may re-send with the same idempotency key.
+local fields = {unpack(ARGV, 7)}
+local tenant, priority = 'default', 'normal'
+for i = 1, #fields - 1, 2 do
+  if fields[i] == 'tenant' then tenant = fields[i + 1] elseif fields[i] == 'priority' then priority = fields[i + 1] end
+end
+local now = nowMs()
+local added, refused = enqueueReady(prefix, ARGV[1], tenant, priority)
+if refused then
+  if string.sub(refused, 1, 4) == 'OOM ' then
+    return {'storage-full', refused}
   end
-  return redis.error_reply(added.err)
+  return redis.error_reply(refused)
 end
 
-local now = nowMs()
-local fields = {unpack(ARGV, 7)}
-for _, value in ipairs({'entryId', added, 'createdAt', now, 'updatedAt', now, 'quotaQueued', '1'}) do
+for _, value in ipairs({'createdAt', now, 'updatedAt', now, 'quotaQueued', '1'}) do
   fields[#fields + 1] = value
 end
 redis.call('HSET', KEYS[1], unpack(fields))
@@ -113,7 +122,6 @@ end
 -- (JobStore.ListedJobs): bounded, and an id whose job expired is skipped when listed.
 local LISTED_JOBS = 100000
 local jobsIndex = (string.gsub(KEYS[2], ':stream$', ':jobs'))
-local tenant = redis.call('HGET', KEYS[1], 'tenant') or 'default'
 for _, index in ipairs({jobsIndex, jobsIndex .. ':' .. tenant}) do
   redis.call('ZADD', index, now, ARGV[1])
   redis.call('ZREMRANGEBYRANK', index, 0, -(LISTED_JOBS + 1))

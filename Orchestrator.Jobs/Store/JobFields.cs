@@ -29,5 +29,6 @@ internal static class JobFields
     public const string SharedLosses = "sharedLosses";
     public const string RateLimitWaitMs = "rateLimitWaitMs";
     public const string CallbackUrl = "callbackUrl";
+    public const string Priority = "priority";
     public const string Webhooks = "webhooks";
 }

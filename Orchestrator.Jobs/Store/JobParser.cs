@@ -53,7 +53,8 @@ internal static class JobParser
                 map.TryGetValue(JobFields.FallbackModels, out var fallbacks)
                     ? JsonSerializer.Deserialize(fallbacks, JobsJsonContext.Default.IReadOnlyListString)
                     : null,
-                map.GetValueOrDefault(JobFields.CallbackUrl)),
+                map.GetValueOrDefault(JobFields.CallbackUrl),
+                map.GetValueOrDefault(JobFields.Priority)),
             Attempts = Int(map, JobFields.Attempts) ?? 0,
             MaxAttempts = Int(map, JobFields.MaxAttempts),
             Deliveries = Int(map, JobFields.Deliveries) ?? 0,

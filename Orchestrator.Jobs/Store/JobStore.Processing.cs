@@ -21,35 +21,56 @@ public sealed partial class JobStore
     }
 
     /// <summary>
-    /// Reads up to <paramref name="count"/> never-delivered entries, waiting up to
-    /// <paramref name="block"/> for one. Blocking ties up a connection, so it runs on a dedicated
-    /// <paramref name="blockingConnection"/>, never on the shared multiplexer.
+    /// Takes up to <paramref name="count"/> jobs for <paramref name="consumer"/> in one script
+    /// (<c>dispatch.lua</c>): chosen by weighted fair sharing between the tenants with ready jobs,
+    /// within a tenant by priority (a low job first once it has waited <paramref name="maxLowPriorityWait"/>),
+    /// skipping tenants held back by <c>MaxConcurrency</c> or <c>TokensPerMinute</c>; each is sent into the
+    /// stream (with its tenant permit) and delivered to the consumer, ready to claim. Empty when no
+    /// tenant has a job that may run: wait for <see cref="RedisKeys.ReadyChannel"/>.
     /// </summary>
-    public async Task<IReadOnlyList<Delivery>> ReadNewAsync(
-        IConnectionMultiplexer blockingConnection, string consumer, int count, TimeSpan block)
+    public async Task<IReadOnlyList<Delivery>> DispatchAsync(string consumer, int count, TimeSpan maxLowPriorityWait)
     {
-        var reply = await blockingConnection.GetDatabase().ExecuteAsync(
-            "XREADGROUP", "GROUP", RedisKeys.ConsumerGroup, consumer,
-            "COUNT", count, "BLOCK", (long)block.TotalMilliseconds,
-            "STREAMS", _keys.Stream, ">").ConfigureAwait(false);
-        if (reply.IsNull)
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
+            LuaScripts.Dispatch,
+            [_keys.Stream, _keys.ActiveTenants, _keys.DispatchState],
+            [RedisKeys.ConsumerGroup, consumer, count, (long)maxLowPriorityWait.TotalMilliseconds, _permits.PoliciesJson, _permits.LeaseMs])
+            .ConfigureAwait(false))!;
+        var deliveries = new Delivery[reply.Length / 2];
+        for (var i = 0; i < deliveries.Length; i++)
         {
-            return [];
-        }
-
-        var deliveries = new List<Delivery>(count);
-        foreach (RedisResult stream in (RedisResult[])reply!)
-        {
-            foreach (RedisResult entry in (RedisResult[])((RedisResult[])stream!)[1]!)
-            {
-                var parts = (RedisResult[])entry!;
-                var fields = (RedisResult[])parts[1]!;
-                deliveries.Add(new Delivery((string)parts[0]!, JobIdOf(fields), Reclaimed: false));
-            }
+            deliveries[i] = new Delivery((string)reply[2 * i]!, (string)reply[(2 * i) + 1]!, Reclaimed: false);
         }
 
         return deliveries;
     }
+
+    /// <summary>
+    /// <see cref="DispatchAsync"/> for tests and tools: asks again every 10 ms until a job comes or
+    /// <paramref name="wait"/> is over (the worker waits on <see cref="RedisKeys.ReadyChannel"/> instead).
+    /// Low-priority jobs age after <see cref="SchedulingOptions.DefaultMaxLowPriorityWait"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<Delivery>> ReadNewAsync(string consumer, int count, TimeSpan wait)
+    {
+        var deadline = Environment.TickCount64 + (long)wait.TotalMilliseconds;
+        while (true)
+        {
+            var deliveries = await DispatchAsync(consumer, count, SchedulingOptions.DefaultMaxLowPriorityWait).ConfigureAwait(false);
+            if (deliveries.Count > 0 || Environment.TickCount64 >= deadline)
+            {
+                return deliveries;
+            }
+
+            await Task.Delay(10).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Charges the tokens one LLM call used to its tenant's <c>TokensPerMinute</c> (<c>tenant-tokens.lua</c>).
+    /// Returns how far the tenant's token clock runs ahead of now; past a minute its jobs are held back.
+    /// </summary>
+    public async Task<TimeSpan> ChargeTenantTokensAsync(string tenant, long tokens, int tokensPerMinute) =>
+        TimeSpan.FromMilliseconds((long)await Db.ScriptEvaluateAsync(
+            LuaScripts.TenantTokens, [_keys.TenantTokens(tenant)], [tokens, tokensPerMinute]).ConfigureAwait(false));
 
     /// <summary>
     /// Takes over entries whose holder has not renewed its lease for <paramref name="leaseTimeout"/>

@@ -106,6 +106,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         AddField(values, JobFields.TraceParent, job.TraceParent);
         AddField(values, JobFields.TraceState, job.TraceState);
         AddField(values, JobFields.CallbackUrl, job.Request.CallbackUrl);
+        // Only when not normal: a job without the field is normal (and so are jobs stored before priorities).
+        AddField(values, JobFields.Priority, job.Request.Priority is JobPriority.Normal ? null : job.Request.Priority);
         return (keys, [.. values]);
     }
 
@@ -154,6 +156,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         var pending = batch.ExecuteAsync("XPENDING", _keys.Stream, RedisKeys.ConsumerGroup);
         var dead = batch.SortedSetLengthAsync(_keys.DeadLetters);
         var delayed = batch.SortedSetLengthAsync(_keys.Delayed);
+        var ready = batch.HashGetAsync(_keys.DispatchState, "ready");
         batch.Execute();
 
         long pendingCount = 0;
@@ -167,7 +170,8 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
             // No consumer group yet: no worker has started, so nothing is pending.
         }
 
-        return new QueueStats(await length.ConfigureAwait(false), pendingCount, await dead.ConfigureAwait(false), await delayed.ConfigureAwait(false));
+        return new QueueStats(
+            await length.ConfigureAwait(false), pendingCount, await dead.ConfigureAwait(false), await delayed.ConfigureAwait(false), (long)await ready.ConfigureAwait(false));
     }
 
     private static DateTimeOffset UnixMs(RedisResult value) => DateTimeOffset.FromUnixTimeMilliseconds((long)value);

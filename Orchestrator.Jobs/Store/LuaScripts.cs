@@ -11,6 +11,7 @@ namespace Orchestrator.Jobs;
 internal static partial class LuaScripts
 {
     public static readonly string Submit = Load("submit");
+    public static readonly string Dispatch = Load("dispatch");
     public static readonly string Claim = Load("claim");
     public static readonly string Renew = Load("renew");
     public static readonly string StartAttempt = Load("start-attempt");
@@ -25,6 +26,7 @@ internal static partial class LuaScripts
     public static readonly string AppendDelta = Load("append-delta");
     public static readonly string ClaimWebhooks = Load("claim-webhooks");
     public static readonly string RecordWebhook = Load("record-webhook");
+    public static readonly string TenantTokens = Load("tenant-tokens");
 
     private static string Load(string name) =>
         Include().Replace(Read(name), match => Read("includes/" + match.Groups["name"].Value));

@@ -92,6 +92,28 @@ public sealed class RedisKeys(string prefix = RedisKeys.DefaultPrefix)
     /// <summary>One tenant's submission rate: the GCRA theoretical arrival time (Unix ms) of <c>RequestsPerMinute</c>.</summary>
     public RedisKey TenantRate(string tenant) => $"{prefix}:tenant:{CheckTenant(tenant)}:rpm";
 
+    /// <summary>
+    /// One tenant's ready jobs (high and normal; low ones in <c>…:low</c>): job ids waiting for
+    /// <c>dispatch.lua</c>, scored by enqueue time (Unix ms; a high job's minus 10^13). The scripts
+    /// derive it from the prefix (includes/ready.lua).
+    /// </summary>
+    public RedisKey Ready(string tenant) => $"{prefix}:ready:{CheckTenant(tenant)}";
+
+    /// <summary>One tenant's ready low-priority jobs, scored by enqueue time (Unix ms).</summary>
+    public RedisKey ReadyLow(string tenant) => $"{prefix}:ready:{CheckTenant(tenant)}:low";
+
+    /// <summary>Tenants with ready jobs, scored by the start tag of their next job (fair sharing).</summary>
+    public RedisKey ActiveTenants { get; } = $"{prefix}:tenants";
+
+    /// <summary>The dispatcher's state (hash): <c>ready</c> (jobs in ready sets), <c>vt</c> (virtual time), <c>finish:&lt;tenant&gt;</c>.</summary>
+    public RedisKey DispatchState { get; } = $"{prefix}:dispatch";
+
+    /// <summary>Where a tenant that has become dispatchable is announced (message: the tenant), so idle workers dispatch at once.</summary>
+    public RedisChannel ReadyChannel { get; } = RedisChannel.Literal($"{prefix}:ready");
+
+    /// <summary>One tenant's token rate: the GCRA theoretical arrival time (Unix ms) of <c>TokensPerMinute</c>.</summary>
+    public RedisKey TenantTokens(string tenant) => $"{prefix}:tenant:{CheckTenant(tenant)}:tpm";
+
     private static string CheckTenant(string tenant) => TenantNames.IsValid(tenant)
         ? tenant
         : throw new ArgumentException($"A tenant name is {TenantNames.Rule}.", nameof(tenant));

@@ -16,8 +16,8 @@ namespace Orchestrator.Worker.Processing;
 /// <summary>
 /// Runs one claimed job to a recorded outcome. A job's whole path, top to bottom:
 /// <list type="number">
-/// <item>fetch and claim: <see cref="JobWorker"/> reads a batch (<c>XREADGROUP</c>, or reclaims
-/// lapsed leases) and claims it in one <c>claim.lua</c> call, which also starts the attempt of a
+/// <item>fetch and claim: <see cref="JobWorker"/> takes a batch (<c>dispatch.lua</c>: fair share
+/// between tenants, priorities; or reclaims lapsed leases) and claims it in one <c>claim.lua</c> call, which also starts the attempt of a
 /// job that may start at once;</item>
 /// <item><see cref="ProcessAsync"/>: the claim's answer, lease renewal (<see cref="LeaseKeeper"/>),
 /// a suspect's turn to run alone (<see cref="SoloGate"/>);</item>
@@ -44,6 +44,7 @@ internal sealed class JobProcessor(
     SoloGate solo,
     OutcomeWriter outcomes,
     DeltaWriters deltaWriters,
+    TenantTokens tenantTokens,
     OrchestratorMetrics metrics,
     IOptions<WorkerOptions> workerOptions,
     TimeProvider timeProvider,
@@ -335,6 +336,7 @@ internal sealed class JobProcessor(
         var result = new JobResult(answer.Response.Text, answer.Response.ModelId ?? answer.Model.Name, usage, answer.Cost);
         AttemptSpan.Answered(execution.AttemptActivity, answer);
         metrics.RecordLlmUsage(answer.Model.Name, answer.InputTokens, answer.OutputTokens, answer.Cost);
+        await tenantTokens.ChargeAsync(execution.Job.Tenant, answer.InputTokens + answer.OutputTokens).ConfigureAwait(false);
 
         // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
         Activity.Current = execution.AttemptActivity;

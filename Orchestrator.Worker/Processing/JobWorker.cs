@@ -10,7 +10,8 @@ using Orchestrator.Worker.Telemetry;
 namespace Orchestrator.Worker.Processing;
 
 /// <summary>
-/// The worker loop: fetch new entries (blocking read) and reclaim lapsed ones, up to
+/// The worker loop: dispatch new jobs (fair share between tenants, <c>dispatch.lua</c>; idle, it
+/// waits for the <see cref="ReadySignal"/>) and reclaim lapsed ones, up to
 /// <c>Worker:Concurrency</c> jobs at once, each run by <see cref="JobProcessor"/> in its own task so
 /// one bad job never stops the host. Every loop (fetch, lease, stats) runs under the
 /// <see cref="LoopSupervisor"/> and every Redis call through the <c>redis</c> pipeline, so nothing
@@ -24,9 +25,10 @@ internal sealed class JobWorker(
     SoloGate solo,
     LoopSupervisor loops,
     ResiliencePipelineProvider<string> pipelines,
-    BlockingRedisConnection blockingConnection,
+    ReadySignal readySignal,
     OrchestratorMetrics metrics,
     IOptions<WorkerOptions> options,
+    IOptions<SchedulingOptions> scheduling,
     TimeProvider timeProvider,
     ILogger<JobWorker> logger) : BackgroundService
 {
@@ -44,6 +46,7 @@ internal sealed class JobWorker(
     private static readonly TimeSpan SuspectPause = TimeSpan.FromMilliseconds(20);
 
     private readonly WorkerOptions _options = options.Value;
+    private readonly TimeSpan _maxLowPriorityWait = scheduling.Value.MaxLowPriorityWait;
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
     private readonly SemaphoreSlim _slots = new(options.Value.Concurrency, options.Value.Concurrency);
     private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
@@ -63,7 +66,8 @@ internal sealed class JobWorker(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        metrics.Meter.CreateObservableGauge("orchestrator.queue.length", () => _stats?.StreamLength ?? 0, "{entry}", "Entries in the jobs stream (queued and in progress).");
+        metrics.Meter.CreateObservableGauge("orchestrator.queue.length", () => _stats?.StreamLength ?? 0, "{entry}", "Entries in the jobs stream (jobs dispatched to a worker and not yet final).");
+        metrics.Meter.CreateObservableGauge("orchestrator.queue.ready", () => _stats?.Ready ?? 0, "{job}", "Jobs waiting in the tenants' ready sets for a worker (fair sharing).");
         metrics.Meter.CreateObservableGauge("orchestrator.queue.pending", () => _stats?.Pending ?? 0, "{entry}", "Entries delivered to a worker and not yet finished.");
         metrics.Meter.CreateObservableGauge("orchestrator.queue.delayed", () => _stats?.Delayed ?? 0, "{job}", "Jobs waiting in the delayed set (a retry delay or a deployment wait), holding no worker slot.");
         metrics.Meter.CreateObservableGauge("orchestrator.dead_letters", () => _stats?.DeadLetters ?? 0, "{job}", "Jobs in the dead-letter list.");
@@ -120,7 +124,7 @@ internal sealed class JobWorker(
         base.Dispose();
     }
 
-    /// <summary>One turn of the fetch loop: take free slots, reclaim lapsed leases when due, read new entries.</summary>
+    /// <summary>One turn of the fetch loop: take free slots, reclaim lapsed leases when due, dispatch new jobs.</summary>
     private async Task FetchStepAsync(CancellationToken stoppingToken)
     {
         if (solo.SuspectHeld)
@@ -130,30 +134,33 @@ internal sealed class JobWorker(
             return;
         }
 
-        var connection = await blockingConnection.GetAsync().ConfigureAwait(false);
-        // The read blocks at most until the next reclaim is due.
-        var block = _options.PollTimeout < _options.ReclaimInterval ? _options.PollTimeout : _options.ReclaimInterval;
+        // An idle loop waits at most until the next reclaim is due.
+        var idleWait = _options.PollTimeout < _options.ReclaimInterval ? _options.PollTimeout : _options.ReclaimInterval;
         var taken = await TakeSlotsAsync(stoppingToken).ConfigureAwait(false);
         try
         {
             // Lapsed leases are taken over here, with the slots this loop holds, and not in a loop
-            // of their own: during the blocking read below this loop holds every free slot, so a
-            // separate reclaimer would (almost) never find one and an idle worker would leave a
-            // crashed worker's jobs pending forever.
+            // of their own: while it waits below this loop holds every free slot, so a separate
+            // reclaimer would (almost) never find one and an idle worker would leave a crashed
+            // worker's jobs pending forever.
             if (_lastReclaim == long.MinValue || timeProvider.GetElapsedTime(_lastReclaim) >= _options.ReclaimInterval)
             {
                 _lastReclaim = timeProvider.GetTimestamp();
                 await PruneConsumersAsync().ConfigureAwait(false);
                 var used = await ReclaimAsync(taken, stoppingToken).ConfigureAwait(false);
                 taken -= used;
-                if (taken == 0)
+                if (used > 0)
                 {
+                    // Taken-over jobs may be suspects, which run alone: the next turn sees them
+                    // (SuspectHeld) before it dispatches more.
                     return;
                 }
             }
 
+            // A signal from before this dispatch is served by it; one after it wakes the wait below.
+            await readySignal.ResetAsync().ConfigureAwait(false);
             var batch = await _redis.ExecuteRedisAsync(
-                "read new jobs", _ => store.ReadNewAsync(connection, Consumer, taken, block), stoppingToken).ConfigureAwait(false);
+                "dispatch", _ => store.DispatchAsync(Consumer, taken, _maxLowPriorityWait), stoppingToken).ConfigureAwait(false);
             if (taken > batch.Count)
             {
                 _slots.Release(taken - batch.Count);
@@ -162,9 +169,15 @@ internal sealed class JobWorker(
             taken = 0;
             if (_draining && batch.Count > 0)
             {
-                // Read while shutting down: hand the entries straight back for another worker.
+                // Dispatched while shutting down: hand the entries straight back for another worker.
                 _slots.Release(batch.Count);
                 await ReturnAsync(batch).ConfigureAwait(false);
+                return;
+            }
+
+            if (batch.Count == 0)
+            {
+                await readySignal.WaitAsync(idleWait, timeProvider, stoppingToken).ConfigureAwait(false);
                 return;
             }
 
@@ -298,7 +311,7 @@ internal sealed class JobWorker(
 
     /// <summary>
     /// Every <c>Worker:ReclaimInterval</c>, moves the jobs of the delayed set that are due back into
-    /// the stream. Every worker does it, in a loop of its own (not the fetch loop, which waits for a
+    /// their tenants' ready sets. Every worker does it, in a loop of its own (not the fetch loop, which waits for a
     /// free slot): promotion is idempotent, so no leader is needed and a dead worker's delayed jobs
     /// are promoted by the others.
     /// </summary>

@@ -138,9 +138,15 @@ local function takePermit(job, jobId, tenant, limit, leaseMs)
 end
 
 -- Returns the job's permit if it holds one (once: only the call that removes 'permit' gives it back).
+-- A tenant with ready work waiting for that permit (dispatch.lua held it back) is announced to the
+-- idle workers, as includes/ready.lua announces a tenant that becomes active.
 local function returnPermit(job, jobId, tenant)
   if redis.call('TYPE', job).ok == 'hash' and redis.call('HDEL', job, 'permit') == 1 then
     redis.call('ZREM', permitsOf(job, tenant), jobId)
+    local prefix = prefixOf(job)
+    if redis.call('ZSCORE', prefix .. ':tenants', tenant or 'default') then
+      redis.call('PUBLISH', prefix .. ':ready', tenant or 'default')
+    end
   end
 end
 

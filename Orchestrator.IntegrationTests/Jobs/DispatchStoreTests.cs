@@ -1,0 +1,158 @@
+using Orchestrator.IntegrationTests.Worker;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.IntegrationTests.Jobs;
+
+/// <summary>
+/// <c>dispatch.lua</c> on a real Redis, step by step (no worker process): the order in which jobs of
+/// several tenants leave their ready sets, priorities and aging, tenants held back by their
+/// concurrency, and the bookkeeping a cancel leaves.
+/// </summary>
+public sealed class DispatchStoreTests
+{
+    private static readonly TimeSpan LowWait = TimeSpan.FromMinutes(10);
+
+    [Fact]
+    public async Task TwoBackloggedTenants_Weights3To1_DispatchedThreeToOne_ALoneTenantGetsEverything()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = StoreWith(harness, new() { ["acme"] = new TenantQuotas { Weight = 3 } });
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await SubmitAsync(store, "acme", 60);
+        await SubmitAsync(store, "globex", 60);
+
+        var first = await DispatchTenantsAsync(harness, store, 40, batch: 4);
+
+        Assert.Equal(30, first.Count(t => t == "acme"));
+        Assert.Equal(10, first.Count(t => t == "globex"));
+        // Interleaved, not in runs: every window of 8 holds both.
+        Assert.All(first.Chunk(8), window => Assert.Equal(2, window.Distinct().Count()));
+
+        // acme runs out after 60: globex, alone, gets every slot.
+        var rest = await DispatchTenantsAsync(harness, store, 80, batch: 16);
+        Assert.Equal(30, rest.Count(t => t == "acme"));
+        Assert.Equal(50, rest.Count(t => t == "globex"));
+        Assert.Empty(await store.DispatchAsync("w", 16, LowWait).Bounded());
+        Assert.Equal(0, (long)await harness.Db.HashGetAsync(harness.Keys.DispatchState, "ready").Bounded());
+        Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.ActiveTenants).Bounded());
+    }
+
+    [Fact]
+    public async Task NewTenantBehindABacklog_ItsFirstJobGoesNext_IdlingEarnsNoCredit()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await SubmitAsync(store, "acme", 100);
+        await DispatchTenantsAsync(harness, store, 50, batch: 10);
+
+        // globex arrives after acme has had 50 turns: it gets the next turn, not 50 in a row.
+        await SubmitAsync(store, "globex", 10);
+        var next = await DispatchTenantsAsync(harness, store, 10, batch: 1);
+
+        Assert.Equal(5, next.Count(t => t == "globex"));
+        Assert.Equal("globex", next[0]);
+    }
+
+    [Fact]
+    public async Task Priorities_HighFirstThenNormalThenLow_AnAgedLowGoesFirst()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        var low = await SubmitAsync(store, "acme", 1, JobPriority.Low);
+        var normal = await SubmitAsync(store, "acme", 2);
+        var high = await SubmitAsync(store, "acme", 2, JobPriority.High);
+
+        var order = (await store.DispatchAsync("w", 10, LowWait).Bounded()).Select(d => d.JobId).ToList();
+
+        Assert.Equal([.. high, .. normal, .. low], order);
+
+        // Aged: a low job that has waited MaxLowPriorityWait goes before normal ones queued before it.
+        var normals = await SubmitAsync(store, "acme", 3);
+        var aged = await SubmitAsync(store, "acme", 1, JobPriority.Low);
+        await Task.Delay(TimeSpan.FromMilliseconds(150), TestContext.Current.CancellationToken);
+        var next = await store.DispatchAsync("w", 1, TimeSpan.FromMilliseconds(100)).Bounded();
+        Assert.Equal(aged, next.Select(d => d.JobId).ToArray());
+        Assert.Equal(normals, (await store.DispatchAsync("w", 10, LowWait).Bounded()).Select(d => d.JobId).ToArray());
+    }
+
+    [Fact]
+    public async Task TenantAtItsConcurrency_HeldInItsReadySet_OthersServed_PermitReservedPerJob()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = StoreWith(harness, new() { ["acme"] = new TenantQuotas { MaxConcurrency = 2 } });
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await SubmitAsync(store, "acme", 5);
+        await SubmitAsync(store, "globex", 5);
+
+        var tenants = await DispatchTenantsAsync(harness, store, 7, batch: 7);
+
+        Assert.Equal(2, tenants.Count(t => t == "acme"));
+        Assert.Equal(5, tenants.Count(t => t == "globex"));
+        Assert.Equal(2, await harness.Db.SortedSetLengthAsync($"{harness.Keys.Prefix}:tenant:acme:permits").Bounded());
+        Assert.Empty(await store.DispatchAsync("w", 10, LowWait).Bounded());
+        // Held, not dropped: its jobs wait in its ready set, the tenant stays active.
+        Assert.Equal(3, await harness.Db.SortedSetLengthAsync(harness.Keys.Ready("acme")).Bounded());
+        Assert.NotNull(await harness.Db.SortedSetScoreAsync(harness.Keys.ActiveTenants, "acme").Bounded());
+    }
+
+    [Fact]
+    public async Task CancelOfAReadyJob_LeavesItsReadySet_CountedOnce_NeverDispatched()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        var ids = await SubmitAsync(store, "acme", 3);
+
+        Assert.Equal(CancelOutcome.Canceled, await store.CancelAsync(ids[1]).Bounded());
+        Assert.Equal(CancelOutcome.Canceled, await store.CancelAsync(ids[1]).Bounded());
+
+        Assert.Equal(2, (long)await harness.Db.HashGetAsync(harness.Keys.DispatchState, "ready").Bounded());
+        Assert.Equal([ids[0], ids[2]], [.. (await store.DispatchAsync("w", 10, LowWait).Bounded()).Select(d => d.JobId)]);
+        Assert.Equal(0, (long)await harness.Db.HashGetAsync(harness.Keys.DispatchState, "ready").Bounded());
+    }
+
+    private static JobStore StoreWith(WorkerHarness harness, Dictionary<string, TenantQuotas> tenants)
+    {
+        var options = new TenantQuotaOptions();
+        foreach (var (tenant, quotas) in tenants)
+        {
+            options.Tenants[tenant] = quotas;
+        }
+
+        return new JobStore(harness.Connection, harness.Keys, TenantPermits.From(options, TimeSpan.FromSeconds(30)));
+    }
+
+    /// <summary>Submits one after the other, so that their order in the ready set is the order here.</summary>
+    private static async Task<string[]> SubmitAsync(JobStore store, string tenant, int count, string? priority = null)
+    {
+        var ids = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            var job = WorkerHarness.NewJob($"{tenant} job {i}", maxAttempts: 1);
+            var result = await store.SubmitAsync(job with { Tenant = tenant, Request = job.Request with { Priority = priority } }, idempotency: null).Bounded();
+            Assert.Equal(SubmitOutcome.Created, result.Outcome);
+            ids[i] = result.JobId;
+        }
+
+        return ids;
+    }
+
+    /// <summary>Dispatches <paramref name="count"/> jobs in calls of <paramref name="batch"/>, returning each job's tenant in order.</summary>
+    private static async Task<List<string>> DispatchTenantsAsync(WorkerHarness harness, JobStore store, int count, int batch)
+    {
+        var tenants = new List<string>();
+        while (tenants.Count < count)
+        {
+            var deliveries = await store.DispatchAsync("w", Math.Min(batch, count - tenants.Count), LowWait).Bounded();
+            Assert.NotEmpty(deliveries);
+            foreach (var delivery in deliveries)
+            {
+                tenants.Add((await harness.GetAsync(delivery.JobId)).Tenant);
+            }
+        }
+
+        return tenants;
+    }
+}

@@ -1,0 +1,163 @@
+--[[
+  dispatch: a worker with n free slots takes up to n jobs, chosen by weighted fair sharing between
+  the tenants with ready work, and receives them through the stream in the same call. The stream
+  and its pending-entries list stay the lease table (claim.lua, reclaim, renew are unchanged); the
+  ready sets only decide which jobs enter it and in what order. The stream never holds more
+  undelivered entries than it did before the call, so a tenant's backlog waits in its own ready
+  set and never in front of another tenant's next job.
+
+  KEYS[1]  jobs stream      KEYS[2]  active tenants {orch}:tenants   KEYS[3]  state {orch}:dispatch
+  Ready sets and job hashes derive from the prefix of KEYS[1] (same hash tag, same slot): see
+  includes/ready.lua.
+
+  ARGV[1]  consumer group   ARGV[2]  consumer   ARGV[3]  n, the free slots
+  ARGV[4]  Scheduling:MaxLowPriorityWait, ms
+  ARGV[5]  tenants' policies, JSON {tenant: [weight, maxConcurrency, tokensPerMinute]} (0 = none);
+           a tenant not listed has weight 1 and no limits
+  ARGV[6]  permit lease, ms (Worker:LeaseTimeout); a dispatch reserves a permit for min(lease, 5 s)
+
+  Start-time fair queueing: every tenant's next job has a start tag (its score in KEYS[2]); the
+  smallest goes first, and each job dispatched moves its tenant's tag on by 1 / weight, so two
+  backlogged tenants at weights 3 and 1 are served 3 : 1, and a tenant alone gets everything.
+  The system virtual time (state 'vt') is the tag of the last job dispatched; a tenant that
+  becomes active starts there (includes/ready.lua). Within a tenant: high, then normal, oldest
+  first; a low job goes first once it has waited MaxLowPriorityWait (aging), else after them.
+
+  Held back, not taken: a tenant whose MaxConcurrency permits are all taken, and a tenant over its
+  TokensPerMinute (its token GCRA, {orch}:tenant:<t>:tpm, charged by tenant-tokens.lua, is more
+  than a minute ahead). A held tenant keeps its tag: it is first again once it may run. A job
+  dispatched under MaxConcurrency reserves its permit (see send), so workers dispatching at once
+  never send more of a tenant's jobs than it has permits free.
+
+  Re-sent: a dispatch whose reply was lost has moved its jobs into the stream and delivered them
+  to this consumer; they are pending there, and reclaim hands them to a worker after one lease
+  (as entries of a worker that died after XREADGROUP always were). A second call dispatches anew.
+
+  Returns {entryId, jobId, entryId, jobId, …}: the entries delivered to this consumer, oldest first
+  (entries added to the stream by an older version, not yet delivered, come first).
+]]
+--@include clock
+--@include job
+--@include ready
+
+local stream, tenants, state = KEYS[1], KEYS[2], KEYS[3]
+local group, consumer, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local lowWait, policies, leaseMs = tonumber(ARGV[4]), cjson.decode(ARGV[5] ~= '' and ARGV[5] or '{}'), tonumber(ARGV[6])
+local prefix = string.sub(stream, 1, -(string.len(':stream') + 1))
+local now = tonumber(nowMs())
+local nowUs = readyClock()
+local MAX_HELD = 100
+
+local function policyOf(tenant)
+  local p = policies[tenant]
+  if not p then return 1, 0, 0 end
+  return tonumber(p[1]) or 1, tonumber(p[2]) or 0, tonumber(p[3]) or 0
+end
+
+-- Room for the tenant now: math.huge without limits, 0 when it is held back.
+local function roomOf(tenant, limit, tpm)
+  if tpm > 0 then
+    local tat = tonumber(redis.call('GET', prefix .. ':tenant:' .. tenant .. ':tpm') or '0')
+    if tat - now > 60000 then return 0 end
+  end
+  if limit <= 0 then return math.huge end
+  local permits = prefix .. ':tenant:' .. tenant .. ':permits'
+  redis.call('ZREMRANGEBYSCORE', permits, '-inf', now)
+  return math.max(0, limit - redis.call('ZCARD', permits))
+end
+
+-- The tenant's next job id, by priority and aging; nil when its sets are empty.
+local function popNext(tenant)
+  local set = readyOf(prefix, tenant)
+  local low = set .. ':low'
+  local oldestLow = redis.call('ZRANGE', low, 0, 0, 'WITHSCORES')
+  if oldestLow[1] and tonumber(oldestLow[2]) + lowWait * 1000 <= nowUs then
+    return redis.call('ZPOPMIN', low)[1]
+  end
+  local head = redis.call('ZPOPMIN', set)[1]
+  if head then return head end
+  if oldestLow[1] then return redis.call('ZPOPMIN', low)[1] end
+  return nil
+end
+
+-- Sends one job into the stream, with its permit reserved; false when the job cannot run (gone,
+-- final, not a job hash): it is dropped from the ready path, as claim.lua drops such an entry.
+-- The reservation is the permit itself (member = job id) on a short lease, RESERVE_MS, that
+-- start-attempt.lua turns into the job's permit (takePermit finds it its own). Not renewed: a job
+-- that does not start at once (it waits behind a suspect in its worker, which may need that very
+-- permit) lets its reservation lapse, and takes a permit again when it starts.
+local RESERVE_MS = math.min(leaseMs, 5000)
+local function send(tenant, jobId, limit)
+  local job = prefix .. ':job:' .. jobId
+  local ok, status = pcall(redis.call, 'HGET', job, 'status')
+  if not ok or (status ~= 'queued' and status ~= 'retrying') then
+    return false
+  end
+  if limit > 0 then
+    local permits = prefix .. ':tenant:' .. tenant .. ':permits'
+    redis.call('ZADD', permits, now + RESERVE_MS, jobId)
+    redis.call('PEXPIRE', permits, leaseMs * 2)
+  end
+  local entryId = redis.call('XADD', stream, '*', 'jobId', jobId)
+  redis.call('HSET', job, 'entryId', entryId)
+  return true
+end
+
+local vt = tonumber(redis.call('HGET', state, 'vt') or '0')
+local sent, held, taken = 0, 0, 0
+while sent < n and held < MAX_HELD do
+  -- Held tenants keep their tags and stay in front: skip them by offset.
+  local heads = redis.call('ZRANGE', tenants, held, held + 1, 'WITHSCORES')
+  if not heads[1] then break end
+  local tenant, tag = heads[1], tonumber(heads[2])
+  local nextTag = heads[4] and tonumber(heads[4]) or math.huge
+  local weight, limit, tpm = policyOf(tenant)
+  local room = roomOf(tenant, limit, tpm)
+  if room <= 0 then
+    held = held + 1
+  else
+    -- Jobs this tenant may take in a row before the next tenant's tag is smaller.
+    local run = math.min(n - sent, room, math.floor((nextTag - tag) * weight) + 1)
+    local empty = false
+    while run > 0 do
+      local jobId = popNext(tenant)
+      if not jobId then
+        empty = true
+        break
+      end
+      taken = taken + 1
+      if send(tenant, jobId, limit) then
+        vt = math.max(vt, tag)
+        tag = tag + 1 / weight
+        sent = sent + 1
+        run = run - 1
+      end
+    end
+    if empty or (redis.call('EXISTS', readyOf(prefix, tenant)) == 0 and redis.call('EXISTS', readyOf(prefix, tenant) .. ':low') == 0) then
+      redis.call('ZREM', tenants, tenant)
+      redis.call('HSET', state, 'finish:' .. tenant, tagString(tag))
+    else
+      redis.call('ZADD', tenants, tagString(tag), tenant)
+    end
+  end
+end
+if taken > 0 then
+  redis.call('HSET', state, 'vt', tagString(vt))
+  if redis.call('HINCRBY', state, 'ready', -taken) < 0 then
+    redis.call('HSET', state, 'ready', 0)
+  end
+end
+
+local reply = {}
+local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', n, 'STREAMS', stream, '>')
+if read and read[1] then
+  for _, entry in ipairs(read[1][2]) do
+    local fields, jobId = entry[2], ''
+    for i = 1, #fields, 2 do
+      if fields[i] == 'jobId' then jobId = fields[i + 1] end
+    end
+    reply[#reply + 1] = entry[1]
+    reply[#reply + 1] = jobId
+  end
+end
+return reply

@@ -1,0 +1,89 @@
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.Worker.Processing;
+
+/// <summary>
+/// Wakes an idle fetch loop when a tenant gets work a worker may take: the job scripts publish on
+/// <see cref="RedisKeys.ReadyChannel"/> when a tenant's ready set stops being empty or a held
+/// tenant's permit comes back (includes/ready.lua). Pub/sub delivers at most once, so the loop
+/// also dispatches every <c>Worker:PollTimeout</c>: a lost message costs at most that.
+/// </summary>
+internal sealed class ReadySignal(IConnectionMultiplexer redis, RedisKeys keys) : IAsyncDisposable
+{
+    private readonly SemaphoreSlim _signal = new(0, 1);
+    private ISubscriber? _subscriber;
+
+    /// <summary>
+    /// Subscribes, once it can: the client resubscribes by itself after a reconnect, but a first
+    /// subscription made while Redis is away fails, and is tried again at the next wait (meanwhile
+    /// the loop polls every timeout). Never throws for Redis being away: the worker must start anyway.
+    /// </summary>
+    private async Task EnsureSubscribedAsync()
+    {
+        if (_subscriber is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            var subscriber = redis.GetSubscriber();
+            await subscriber.SubscribeAsync(keys.ReadyChannel, (_, _) => Set()).ConfigureAwait(false);
+            _subscriber = subscriber;
+        }
+        catch (Exception e) when (RedisFailure.IsTransient(e))
+        {
+            // Not yet: the wait below ends at its timeout, and the next one tries again.
+        }
+    }
+
+    /// <summary>
+    /// Before a dispatch: subscribes if not yet, and forgets a signal that came before it (that
+    /// dispatch sees its work); one that comes after it wakes the next <see cref="WaitAsync"/>.
+    /// </summary>
+    public async Task ResetAsync()
+    {
+        await EnsureSubscribedAsync().ConfigureAwait(false);
+        while (_signal.Wait(0))
+        {
+        }
+    }
+
+    /// <summary>Waits for a signal, at most <paramref name="timeout"/>.</summary>
+    public async Task WaitAsync(TimeSpan timeout, TimeProvider timeProvider, CancellationToken cancellationToken)
+    {
+        using var timer = new CancellationTokenSource(timeout, timeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, cancellationToken);
+        try
+        {
+            await _signal.WaitAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The timeout: dispatch again anyway.
+        }
+    }
+
+    private void Set()
+    {
+        try
+        {
+            _signal.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled: one wake-up serves every message before it.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_subscriber is not null)
+        {
+            await _subscriber.UnsubscribeAsync(keys.ReadyChannel).ConfigureAwait(false);
+        }
+
+        _signal.Dispose();
+    }
+}
