@@ -60,10 +60,18 @@ internal sealed class ConcurrentWaits : IScenario
             }
         }
 
-        // All connections accepted (the API's descriptors), then a moment for their requests to be read.
-        while (OpenFiles(api.Pid) - fdsBefore < Waits && opening.Elapsed < TimeSpan.FromSeconds(40))
+        // All connections accepted (the API's descriptors: the count may start with a few of the
+        // warm-up's connections not yet closed, so it is also done when it stops growing), then a
+        // moment for their requests to be read.
+        var (accepted, steadySince) = (0, opening.Elapsed);
+        while (accepted < Waits && (accepted == 0 || opening.Elapsed - steadySince < TimeSpan.FromSeconds(1)) && opening.Elapsed < TimeSpan.FromSeconds(30))
         {
             await Task.Delay(50);
+            var now = OpenFiles(api.Pid) - fdsBefore;
+            if (now != accepted)
+            {
+                (accepted, steadySince) = (now, opening.Elapsed);
+            }
         }
 
         var openSeconds = opening.Elapsed.TotalSeconds;
