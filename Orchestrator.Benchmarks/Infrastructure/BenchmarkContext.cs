@@ -137,7 +137,7 @@ internal sealed class BenchmarkContext(RedisServer redis, ConnectionMultiplexer 
     }
 
     /// <summary>Submits <paramref name="count"/> jobs through <see cref="JobStore.SubmitAsync"/>, up to 256 at a time.</summary>
-    public async Task<string[]> SeedAsync(int count, IReadOnlyDictionary<string, string>? metadata = null)
+    public async Task<string[]> SeedAsync(int count, IReadOnlyDictionary<string, string>? metadata = null, int tenants = 1)
     {
         var ids = new string[count];
         using var gate = new SemaphoreSlim(256);
@@ -146,7 +146,8 @@ internal sealed class BenchmarkContext(RedisServer redis, ConnectionMultiplexer 
         {
             await gate.WaitAsync();
             var index = i;
-            tasks.Add(SubmitOneAsync(metadata).ContinueWith(t =>
+            var tenant = tenants == 1 ? TenantNames.Default : $"tenant-{(i % tenants).ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+            tasks.Add(SubmitOneAsync(metadata, tenant).ContinueWith(t =>
             {
                 gate.Release();
                 ids[index] = t.Result;
@@ -158,10 +159,10 @@ internal sealed class BenchmarkContext(RedisServer redis, ConnectionMultiplexer 
     }
 
     /// <summary>One job, exactly as the API would create it (createdAt stamped by Redis, 5 attempts, 7 days' retention).</summary>
-    public async Task<string> SubmitOneAsync(IReadOnlyDictionary<string, string>? metadata = null)
+    public async Task<string> SubmitOneAsync(IReadOnlyDictionary<string, string>? metadata = null, string tenant = TenantNames.Default)
     {
         var id = JobIds.New();
-        var job = new NewJob(id, new JobRequest($"benchmark prompt {id}", Metadata: metadata), MaxAttempts: 5, TimeSpan.FromDays(7));
+        var job = new NewJob(id, new JobRequest($"benchmark prompt {id}", Metadata: metadata), MaxAttempts: 5, TimeSpan.FromDays(7)) { Tenant = tenant };
         var result = await Store.SubmitAsync(job, idempotency: null);
         return result.JobId;
     }

@@ -8,7 +8,8 @@ namespace Orchestrator.Benchmarks.Scenarios;
 
 /// <summary>
 /// S2: 20,000 jobs enqueued through the real <c>JobStore.SubmitAsync</c>, then drained by the real
-/// worker process with a no-op LLM (latency 0, no failures), at concurrency 1 and 64. The worker
+/// worker process with a no-op LLM (latency 0, no failures), at concurrency 1 and 64, and at 64 with
+/// the jobs spread over 100 tenants (fair sharing picks between them, issue 16). The worker
 /// first drains 10,000 jobs unmeasured (JIT tiered up, pools warm), then is paused (SIGSTOP; it
 /// holds no job) while the measured jobs are seeded, as S3's warm burst. The rate is taken from the
 /// jobs' own timestamps (first attempt start → last completion), so the completion polling is
@@ -17,16 +18,16 @@ namespace Orchestrator.Benchmarks.Scenarios;
 internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
 {
     private const int WarmUpJobs = 10_000;
-    private static readonly int[] Variants = [1, 64];
+    private static readonly (int Concurrency, int Tenants)[] Variants = [(1, 1), (64, 1), (64, 100)];
 
     public string Id => "S2";
 
-    public string Description => $"drain {jobs:N0} pre-enqueued jobs, no-op LLM, worker concurrency 1 and 64";
+    public string Description => $"drain {jobs:N0} pre-enqueued jobs, no-op LLM, worker concurrency 1 and 64 (and 64 over 100 tenants)";
 
     public async Task<IReadOnlyList<ScenarioResult>> RunAsync(BenchmarkContext context)
     {
         var results = new List<ScenarioResult>();
-        foreach (var concurrency in Variants)
+        foreach (var (concurrency, tenants) in Variants)
         {
             await context.FlushAsync();
             TimeSpan? workerCpu, redisCpu;
@@ -34,10 +35,10 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
             Dictionary<string, long> callsBefore, callsAfter;
             await using (var worker = context.StartWorker(concurrency, TimeSpan.Zero))
             {
-                await context.SeedAsync(WarmUpJobs);
+                await context.SeedAsync(WarmUpJobs, tenants: tenants);
                 await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(3));
                 worker.Pause();
-                ids = await context.SeedAsync(jobs);
+                ids = await context.SeedAsync(jobs, tenants: tenants);
                 callsBefore = await context.RedisCallsAsync();
                 var redisBefore = ProcessCpu.Of(context.Redis.ProcessId);
                 var workerBefore = ProcessCpu.Of(worker.Pid);
@@ -51,7 +52,8 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
             double PerJob(string command) => (callsAfter.GetValueOrDefault(command) - callsBefore.GetValueOrDefault(command)) / (double)jobs;
 
             var timings = await JobTiming.ReadAsync(context, ids, withHistory: false);
-            results.Add(new ScenarioResult(Id, $"concurrency={concurrency.ToString(CultureInfo.InvariantCulture)}",
+            var variant = $"concurrency={concurrency.ToString(CultureInfo.InvariantCulture)}" + (tenants > 1 ? $",tenants={tenants.ToString(CultureInfo.InvariantCulture)}" : "");
+            results.Add(new ScenarioResult(Id, variant,
                 JobTiming.Throughput(timings), null, null, Baseline.Drain,
                 Extras: new Dictionary<string, double>
                 {
