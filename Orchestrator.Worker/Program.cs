@@ -72,6 +72,7 @@ builder.Services.AddHostedService<JobWorker>();
 builder.Services.AddHostedService<CancellationListener>();
 builder.Services.AddSingleton<WebhookHttpClient>();
 builder.Services.AddHostedService<WebhookSender>();
+builder.Services.AddHostedService<WebhookOutboxGauge>();
 
 var app = builder.Build();
 

@@ -66,6 +66,9 @@ public sealed partial class JobStore
         };
     }
 
+    /// <summary>Deliveries in the outbox: waiting for a try, or being sent (ZCARD).</summary>
+    public async Task<long> CountWebhookOutboxAsync() => await Db.SortedSetLengthAsync(_keys.WebhookOutbox).ConfigureAwait(false);
+
     /// <summary>The job's latest deliveries (at most <see cref="WebhooksShown"/>), oldest first; expired ones are left out.</summary>
     private async Task<IReadOnlyList<WebhookDelivery>> GetWebhooksAsync(Job job)
     {
