@@ -3,8 +3,9 @@ using Orchestrator.AppHost;
 
 // The dependency graph. Settings (docs/configuration.md): Redis:Mode, Redis:DataPath, Redis:Port,
 // Redis:NodeTimeout, Api:Port, Api:Replicas, Worker:Replicas; Redis:WaitReplicas, Redis:WaitTimeout and
-// the Simulator, Retry, Jobs, Worker, Api, Auth, Tenants (to workers: without the API keys) and Llm
-// sections are handed on to the services (Jobs:Partitions also places the local cluster's partitions).
+// the Simulator, Retry, Jobs, Worker, Api, Auth, Tenants (to workers: without the API keys), Webhooks and Llm
+// sections are handed on to the services (Jobs:Partitions also places the local cluster's partitions);
+// workers sign webhooks with the secret parameter webhooks-secret.
 // A local run also opens the API to anonymous callers and gives it a dev key; the jobs page (Web:Port,
 // default 3300) calls the API with an admin key of its own.
 var builder = DistributedApplication.CreateBuilder(args);
@@ -23,6 +24,7 @@ var api = builder.AddProject<Projects.Orchestrator_Api>("api")
     .WithDevelopmentAccess()
     .WithConfigurationSection("Auth")
     .WithConfigurationSection("Tenants")
+    .WithConfigurationSection("Webhooks", except: ["Secret"])
     .WithHttpHealthCheck("/health");
 
 var worker = builder.AddProject<Projects.Orchestrator_Worker>("worker")
@@ -37,6 +39,9 @@ var worker = builder.AddProject<Projects.Orchestrator_Worker>("worker")
     .WithConfigurationSection("Tenants", except: [.. builder.Configuration.GetSection("Tenants").AsEnumerable(makePathsRelative: true)
         .Select(setting => setting.Key).Where(key => key.Split(':') is [_, var name, ..] && name.Equals("ApiKeys", StringComparison.OrdinalIgnoreCase))])
     .WithReplicas(builder.Configuration.GetValue("Worker:Replicas", defaultValue: 1))
+    // Signed webhooks: the secret parameter webhooks-secret; the rest of the section as configured.
+    .WithWebhookSecret()
+    .WithConfigurationSection("Webhooks", except: ["Secret"])
     .WithHttpHealthCheck("/health");
 
 // Llm:Providers configured: API and worker read them (each provider's API key from a secret

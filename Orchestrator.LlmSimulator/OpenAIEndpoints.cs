@@ -30,6 +30,7 @@ internal static class OpenAIEndpoints
 
     private static async Task ChatCompletionsAsync(HttpContext context, SimulationEngine engine, TimeProvider time)
     {
+        var arrived = time.GetTimestamp();
         var aborted = context.RequestAborted;
         ChatCompletionRequest? request;
         try
@@ -51,7 +52,7 @@ internal static class OpenAIEndpoints
         var hints = request.Metadata;
         var attempt = hints?.GetValueOrDefault(SimulatorHints.Attempt) is { } a && int.TryParse(a, CultureInfo.InvariantCulture, out var n) ? n : 1;
         var plan = engine.Plan(new SimulatedCall(
-            request.Model, string.Join("\n", messages.Select(m => m.Text)), request.MaxCompletionTokens ?? request.MaxTokens, hints, attempt));
+            request.Model, string.Join("\n", messages.Select(m => m.Text)), request.MaxCompletionTokens ?? request.MaxTokens, hints, attempt, arrived));
         WriteLimitHeaders(context.Response, plan.Limits);
         if (plan.Rejection is { } rejection)
         {

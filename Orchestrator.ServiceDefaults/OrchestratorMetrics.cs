@@ -4,7 +4,7 @@ namespace Orchestrator.ServiceDefaults;
 
 /// <summary>
 /// The <c>orchestrator.*</c> instruments, on the one <see cref="OrchestratorTelemetry.MeterName"/>
-/// meter. The API records submissions; the Worker records attempts, outcomes and durations.
+/// meter. The API records submissions; the Worker records attempts, outcomes, durations and webhook tries.
 /// </summary>
 public sealed class OrchestratorMetrics
 {
@@ -24,6 +24,8 @@ public sealed class OrchestratorMetrics
         EndToEnd = Meter.CreateHistogram<double>("orchestrator.job.duration", "s", "From submission to the final state.");
         LlmTokens = Meter.CreateCounter<long>("orchestrator.llm.tokens", "{token}", "Tokens the LLM counted, by model (gen_ai.request.model) and gen_ai.token.type (input, output).");
         LlmCost = Meter.CreateCounter<double>("orchestrator.llm.cost", "{currency}", "Cost of LLM calls from the configured prices, by model (gen_ai.request.model).");
+        WebhookDeliveries = Meter.CreateCounter<long>("orchestrator.webhooks.deliveries", "{try}",
+            "Webhook tries recorded, by outcome (tag orchestrator.webhook.outcome: delivered, retry, failed = given up).");
     }
 
     /// <summary>Counts one answered call's tokens and cost under its model.</summary>
@@ -51,4 +53,5 @@ public sealed class OrchestratorMetrics
     public Histogram<double> EndToEnd { get; }
     public Counter<long> LlmTokens { get; }
     public Counter<double> LlmCost { get; }
+    public Counter<long> WebhookDeliveries { get; }
 }

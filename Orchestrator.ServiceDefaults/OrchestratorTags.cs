@@ -52,6 +52,12 @@ public static class OrchestratorTags
     /// <summary>On <c>orchestrator.worker.loop.faults</c>: the worker loop that met the fault (fetch, reclaim, claim, lease, outcome, stats).</summary>
     public const string Loop = "orchestrator.worker.loop";
 
+    /// <summary>
+    /// On <c>orchestrator.webhooks.deliveries</c>: how a webhook try ended: <c>delivered</c> (a 2xx),
+    /// <c>retry</c> (no 2xx; another try is due), <c>failed</c> (no 2xx and the retry window is over: given up).
+    /// </summary>
+    public const string WebhookOutcome = "orchestrator.webhook.outcome";
+
     /// <summary>OpenTelemetry's standard error type attribute.</summary>
     public const string ErrorType = "error.type";
 }

@@ -226,15 +226,20 @@ public sealed class ChildProcess : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Resident memory (VmRSS) in MiB, from /proc; null when the process is gone.</summary>
-    public double? ResidentMiB()
+    public double? ResidentMiB() => StatusMiB("VmRSS:");
+
+    /// <summary>The most resident memory the process has had so far (VmHWM, the kernel's high-water mark) in MiB; null when it is gone.</summary>
+    public double? PeakResidentMiB() => StatusMiB("VmHWM:");
+
+    private double? StatusMiB(string field)
     {
         try
         {
             foreach (var line in File.ReadLines($"/proc/{Pid.ToString(CultureInfo.InvariantCulture)}/status"))
             {
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                if (line.StartsWith(field, StringComparison.Ordinal))
                 {
-                    var kb = long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
+                    var kb = long.Parse(line.AsSpan(field.Length).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
                     return kb / 1024.0;
                 }
             }

@@ -73,6 +73,7 @@ builder.Services.AddHostedService<JobWorker>();
 builder.Services.AddHostedService<CancellationListener>();
 builder.Services.AddSingleton<WebhookHttpClient>();
 builder.Services.AddHostedService<WebhookSender>();
+builder.Services.AddHostedService<WebhookOutboxGauge>();
 
 var app = builder.Build();
 

@@ -42,7 +42,7 @@ public static partial class JobListingApi
 
         jobs.MapGet("/counts", CountAsync)
             .WithName("CountJobs")
-            .WithSummary($"The caller's tenant's newest {CountWindow:N0} jobs counted by status (an admin key: every tenant's, or one's with ?tenant=).");
+            .WithSummary($"The caller's tenant's newest {CountWindow:N0} jobs counted by status (an admin key: every tenant's, or one's with ?tenant=); a count may be up to a second old.");
         return app;
     }
 
@@ -80,7 +80,8 @@ public static partial class JobListingApi
         return TypedResults.Ok(new JobPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
     }
 
-    internal static async Task<Results<Ok<JobCountsResource>, ProblemHttpResult>> CountAsync(JobStore store, ClaimsPrincipal user, string? tenant)
+    internal static async Task<Results<Ok<JobCountsResource>, ProblemHttpResult>> CountAsync(
+        JobStore store, JobCountsCache cache, ClaimsPrincipal user, string? tenant)
     {
         var scope = Scope(user, tenant, "lists another tenant's jobs");
         if (scope.Problem is { } problem)
@@ -88,7 +89,8 @@ public static partial class JobListingApi
             return problem;
         }
 
-        var counts = await store.CountJobsAsync(scope.Tenant, CountWindow);
+        // At most a second old (JobCountsCache): the jobs page asks every second, once per viewer.
+        var counts = await cache.GetAsync(scope.Tenant, () => store.CountJobsAsync(scope.Tenant, CountWindow));
         return TypedResults.Ok(new JobCountsResource(counts.ByStatus, counts.Counted, counts.Window));
     }
 

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
 using Orchestrator.Client;
 
 namespace Orchestrator.IntegrationTests.AppHost;
@@ -55,6 +57,15 @@ public sealed class JobsThroughAppHostTests(AppHostFixture fixture)
         var client = new OrchestratorClient(http);
         using var simulator = fixture.CreateHttpClient("llm-simulator");
         var cancellationToken = TestContext.Current.CancellationToken;
+        // The worker's one provider is the simulator service, spoken to as any OpenAI endpoint: never the
+        // in-process simulator (Kind simulated), which would answer the same text without the HTTP path.
+        var workerState = await fixture.App.ResourceNotifications.WaitForResourceAsync("worker",
+            e => e.Snapshot.EnvironmentVariables.Any(v => v.Name == "Llm__Providers__simulator__Endpoint"), cancellationToken)
+            .WaitAsync(FinalStateTimeout, cancellationToken);
+        var environment = workerState.Snapshot.EnvironmentVariables.Where(v => v.IsFromSpec).ToDictionary(v => v.Name, v => v.Value);
+        Assert.Equal("openai", environment.GetValueOrDefault("Llm__Providers__simulator__Kind"));
+        Assert.Equal(new Uri(simulator.BaseAddress!, "v1").ToString().TrimEnd('/'),
+            environment.GetValueOrDefault("Llm__Providers__simulator__Endpoint")?.TrimEnd('/'));
         var before = await GetJsonAsync(simulator, "/stats");
 
         var submission = new JobSubmission("Answer over HTTP.", MaxTokens: 40,
@@ -71,6 +82,10 @@ public sealed class JobsThroughAppHostTests(AppHostFixture fixture)
         Assert.Equal(attempt.GetProperty("usage").GetProperty("inputTokens").GetInt64(), root.GetProperty("usage").GetProperty("inputTokens").GetInt64());
         var after = await GetJsonAsync(simulator, "/stats");
         Assert.True(after.GetProperty("completed").GetInt64() > before.GetProperty("completed").GetInt64(), "the simulator service answered no call");
+        // At least this job's tokens were served by the service (other tests' jobs may add theirs).
+        var usage = root.GetProperty("usage");
+        Assert.True(after.GetProperty("tokens").GetInt64() - before.GetProperty("tokens").GetInt64()
+            >= usage.GetProperty("inputTokens").GetInt64() + usage.GetProperty("outputTokens").GetInt64(), "the simulator service served fewer tokens than the job used");
 
         async Task<JsonElement> GetJsonAsync(HttpClient httpClient, string path) =>
             JsonDocument.Parse(await httpClient.GetStringAsync(path, cancellationToken).WaitAsync(FinalStateTimeout, cancellationToken)).RootElement.Clone();

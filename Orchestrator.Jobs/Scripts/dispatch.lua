@@ -80,70 +80,116 @@ local function popNext(tenant)
   return nil
 end
 
--- Sends one job into the stream, with its permit reserved; false when the job cannot run (gone,
--- final, not a job hash): it is dropped from the ready path, as claim.lua drops such an entry.
+-- The tenant's next `count` job ids (fewer when its sets run out). Without low jobs, one ZPOPMIN.
+local function popRun(tenant, count)
+  local ids = {}
+  if redis.call('EXISTS', readyOf(prefix, tenant) .. ':low') == 0 then
+    local popped = redis.call('ZPOPMIN', readyOf(prefix, tenant), count)
+    for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+    return ids
+  end
+  for _ = 1, count do
+    local jobId = popNext(tenant)
+    if not jobId then break end
+    ids[#ids + 1] = jobId
+  end
+  return ids
+end
+
+-- Sends one job into the stream, with its permit reserved. A member of a ready set is a queued or
+-- retrying job (cancel takes it out; nothing else makes it final there); should it be gone or
+-- corrupt all the same, claim.lua drops or sets aside the entry as it does any other. The job's
+-- entryId is recorded by the claim.
 -- The reservation is the permit itself (member = job id) on a short lease, RESERVE_MS, that
 -- start-attempt.lua turns into the job's permit (takePermit finds it its own). Not renewed: a job
 -- that does not start at once (it waits behind a suspect in its worker, which may need that very
 -- permit) lets its reservation lapse, and takes a permit again when it starts.
 local RESERVE_MS = math.min(leaseMs, 5000)
 local function send(tenant, jobId, limit)
-  local job = prefix .. ':job:' .. jobId
-  local ok, status = pcall(redis.call, 'HGET', job, 'status')
-  if not ok or (status ~= 'queued' and status ~= 'retrying') then
-    return false
-  end
   if limit > 0 then
     local permits = prefix .. ':tenant:' .. tenant .. ':permits'
     redis.call('ZADD', permits, now + RESERVE_MS, jobId)
     redis.call('PEXPIRE', permits, leaseMs * 2)
   end
-  local entryId = redis.call('XADD', stream, '*', 'jobId', jobId)
-  redis.call('HSET', job, 'entryId', entryId)
-  return true
+  redis.call('XADD', stream, '*', 'jobId', jobId)
+end
+
+-- Which tenants get the n jobs: start-time fair queueing simulated in memory over the first
+-- tenants by tag (enough for n jobs and MAX_HELD held ones), then one pop per chosen tenant and one
+-- write of the moved tags, rather than a round trip through the sorted set per job.
+local fetched = redis.call('ZRANGE', tenants, 0, n + MAX_HELD, 'WITHSCORES')
+local candidates = {}
+-- A tenant beyond the fetched ones may be first once the candidates' tags pass its own: stop there.
+local bound = math.huge
+for i = 1, #fetched, 2 do
+  if (i + 1) / 2 > n + MAX_HELD then
+    bound = tonumber(fetched[i + 1])
+    break
+  end
+  local tenant = fetched[i]
+  local weight, limit, tpm = policyOf(tenant)
+  local room = roomOf(tenant, limit, tpm)
+  if room > 0 then
+    local tag = tonumber(fetched[i + 1])
+    candidates[#candidates + 1] = {tenant = tenant, start = tag, tag = tag, weight = weight, limit = limit, room = room, count = 0}
+  end
+end
+
+local left = n
+while left > 0 do
+  -- The candidate with the smallest tag (the first in tag order on a tie, as the sorted set orders
+  -- them) and the next smallest tag after it.
+  local best, second = nil, bound
+  for _, c in ipairs(candidates) do
+    if c.count < c.room then
+      if not best or c.tag < best.tag then
+        if best and best.tag < second then second = best.tag end
+        best = c
+      elseif c.tag < second then
+        second = c.tag
+      end
+    end
+  end
+  if not best or best.tag > bound then break end
+  -- Jobs it may take in a row before another tag is smaller.
+  local run = math.min(left, best.room - best.count, math.floor((second - best.tag) * best.weight) + 1)
+  best.count = best.count + run
+  best.tag = best.tag + run / best.weight
+  left = left - run
 end
 
 local vt = tonumber(redis.call('HGET', state, 'vt') or '0')
-local sent, held, taken = 0, 0, 0
-while sent < n and held < MAX_HELD do
-  -- Held tenants keep their tags and stay in front: skip them by offset.
-  local heads = redis.call('ZRANGE', tenants, held, held + 1, 'WITHSCORES')
-  if not heads[1] then break end
-  local tenant, tag = heads[1], tonumber(heads[2])
-  local nextTag = heads[4] and tonumber(heads[4]) or math.huge
-  local weight, limit, tpm = policyOf(tenant)
-  local room = roomOf(tenant, limit, tpm)
-  if room <= 0 then
-    held = held + 1
-  else
-    -- Jobs this tenant may take in a row before the next tenant's tag is smaller.
-    local run = math.min(n - sent, room, math.floor((nextTag - tag) * weight) + 1)
-    local empty = false
-    while run > 0 do
-      local jobId = popNext(tenant)
-      if not jobId then
-        empty = true
-        break
-      end
-      taken = taken + 1
-      if send(tenant, jobId, limit) then
-        vt = math.max(vt, tag)
-        tag = tag + 1 / weight
-        sent = sent + 1
-        run = run - 1
-      end
+local sent, moved, emptied = 0, {}, {}
+for _, c in ipairs(candidates) do
+  if c.count > 0 then
+    local ids = popRun(c.tenant, c.count)
+    for _, jobId in ipairs(ids) do
+      send(c.tenant, jobId, c.limit)
     end
-    if empty or (redis.call('EXISTS', readyOf(prefix, tenant)) == 0 and redis.call('EXISTS', readyOf(prefix, tenant) .. ':low') == 0) then
-      redis.call('ZREM', tenants, tenant)
-      redis.call('HSET', state, 'finish:' .. tenant, tagString(tag))
+    sent = sent + #ids
+    local tag = c.start + #ids / c.weight
+    if #ids > 0 then
+      vt = math.max(vt, c.start + (#ids - 1) / c.weight)
+    end
+    local set = readyOf(prefix, c.tenant)
+    if #ids < c.count or (redis.call('ZCARD', set) == 0 and redis.call('EXISTS', set .. ':low') == 0) then
+      emptied[#emptied + 1] = c.tenant
+      redis.call('HSET', state, 'finish:' .. c.tenant, tagString(tag))
     else
-      redis.call('ZADD', tenants, tagString(tag), tenant)
+      moved[#moved + 1] = tagString(tag)
+      moved[#moved + 1] = c.tenant
     end
   end
 end
-if taken > 0 then
+if #moved > 0 then
+  redis.call('ZADD', tenants, unpack(moved))
+end
+if #emptied > 0 then
+  redis.call('ZREM', tenants, unpack(emptied))
+end
+if sent > 0 then
   redis.call('HSET', state, 'vt', tagString(vt))
-  if redis.call('HINCRBY', state, 'ready', -taken) < 0 then
+  if redis.call('HINCRBY', state, 'ready', -sent) < 0 then
     redis.call('HSET', state, 'ready', 0)
   end
 end

@@ -79,6 +79,10 @@ public sealed partial class JobStore
         };
     }
 
+    /// <summary>Deliveries in the outbox: waiting for a try, or being sent (ZCARD).</summary>
+    public async Task<long> CountWebhookOutboxAsync() =>
+        (await Task.WhenAll(_keys.All.Select(k => Db.SortedSetLengthAsync(k.WebhookOutbox))).ConfigureAwait(false)).Sum();
+
     /// <summary>The job's latest deliveries (at most <see cref="WebhooksShown"/>), oldest first; expired ones are left out.</summary>
     private async Task<IReadOnlyList<WebhookDelivery>> GetWebhooksAsync(Job job)
     {

@@ -4,7 +4,12 @@ namespace Orchestrator.Llm.Simulation;
 
 /// <summary>One call to the simulator, as either entry point (HTTP or in-process) received it.</summary>
 /// <param name="Hints">The job's <c>simulator.*</c> metadata (see <see cref="SimulatorHints"/>).</param>
-public sealed record SimulatedCall(string Model, string Prompt, int? MaxTokens, IReadOnlyDictionary<string, string>? Hints, int Attempt);
+/// <param name="ArrivedAt">
+/// When the request arrived (a <see cref="TimeProvider.GetTimestamp"/> of the engine's clock), before its
+/// body was read; null: now. Calls are judged against the Retry-After windows by this time, so that a
+/// call the simulator was slow to read is not taken for one sent late.
+/// </param>
+public sealed record SimulatedCall(string Model, string Prompt, int? MaxTokens, IReadOnlyDictionary<string, string>? Hints, int Attempt, long? ArrivedAt = null);
 
 /// <summary>An error the simulator answers, with the HTTP status and OpenAI error body fields it sends.</summary>
 public sealed record SimulatedError(LlmErrorKind Kind, int Status, string Type, string? Code, string Message, TimeSpan? RetryAfter = null)
@@ -56,8 +61,8 @@ public sealed class SimulationEngine
     private readonly GcraLimiter? _requests;
     private readonly GcraLimiter? _tokens;
     private readonly long _startedTimestamp;
-    private double _announcedUntilMs;
-    private double _windowOpenedMs;
+    // The 429s whose Retry-After may still be running: when each was answered and until when.
+    private readonly List<(double AnsweredMs, double UntilMs)> _announced = [];
     private long _calls, _rateLimited, _callsInsideRetryAfter, _callsInsideRetryAfterPastGrace, _servedTokens, _aborted, _completed, _failed;
 
     /// <summary>Creates an engine with its own limits and counters.</summary>
@@ -89,14 +94,7 @@ public sealed class SimulationEngine
         {
             var now = NowMs();
             _calls++;
-            if (now < _announcedUntilMs)
-            {
-                _callsInsideRetryAfter++;
-                if (now - _windowOpenedMs > _options.AnnouncementGrace.TotalMilliseconds)
-                {
-                    _callsInsideRetryAfterPastGrace++;
-                }
-            }
+            CountAgainstAnnouncements(call.ArrivedAt is { } arrived ? Math.Min(now, _time.GetElapsedTime(_startedTimestamp, arrived).TotalMilliseconds) : now, now);
 
             var forced = Forced(hints?.GetValueOrDefault(SimulatorHints.Error), call.Model);
             if (forced is not null)
@@ -198,14 +196,36 @@ public sealed class SimulationEngine
     private SimulatedPlan Refuse(SimulatedError error, double now, int promptTokens, int completionTokens, TimeSpan latency, string text)
     {
         _rateLimited++;
-        if (now >= _announcedUntilMs)
+        // Every later call before its end arrives inside a Retry-After window announced to someone.
+        _announced.Add((now, now + (error.RetryAfter ?? TimeSpan.Zero).TotalMilliseconds));
+        return new SimulatedPlan(error, null, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+    }
+
+    /// <summary>
+    /// Counts a call that arrived at <paramref name="arrived"/> inside a Retry-After window: one a
+    /// 429 answered before it announced, and still running. Past the grace when that 429 was
+    /// answered more than <c>Simulator:AnnouncementGrace</c> before the call arrived: each 429 is
+    /// judged on its own, as the fleet hears of each on its own (a later 429 that extends a window
+    /// gives its own grace; an earlier one does not shorten it).
+    /// </summary>
+    private void CountAgainstAnnouncements(double arrived, double now)
+    {
+        // Windows long over judge no call any more (a call is read within seconds of its arrival).
+        _announced.RemoveAll(a => a.UntilMs < now - 60_000);
+        var grace = _options.AnnouncementGrace.TotalMilliseconds;
+        var inside = false;
+        var pastGrace = false;
+        foreach (var (answered, until) in _announced)
         {
-            _windowOpenedMs = now;
+            if (answered < arrived && arrived < until)
+            {
+                inside = true;
+                pastGrace |= arrived - answered > grace;
+            }
         }
 
-        // Every later call before this moment arrived inside a Retry-After window announced to someone.
-        _announcedUntilMs = Math.Max(_announcedUntilMs, now + (error.RetryAfter ?? TimeSpan.Zero).TotalMilliseconds);
-        return new SimulatedPlan(error, null, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+        _callsInsideRetryAfter += inside ? 1 : 0;
+        _callsInsideRetryAfterPastGrace += pastGrace ? 1 : 0;
     }
 
     private RateLimitState LimitsAt(double now) => new(
@@ -261,9 +281,9 @@ public sealed class SimulationEngine
 /// <param name="RateLimited">429s sent (rate limit, forced or not).</param>
 /// <param name="CallsInsideRetryAfter">Calls that arrived while a Retry-After the simulator had announced to anyone was running.</param>
 /// <param name="CallsInsideRetryAfterPastGrace">
-/// Of those, the calls that arrived more than <c>Simulator:AnnouncementGrace</c> after the window opened: calls
-/// sent by a client that could have heard of the 429 (the others were on the wire, or past their
-/// client's check, when it was sent).
+/// Of those, the calls that arrived more than <c>Simulator:AnnouncementGrace</c> after a 429 whose window they
+/// fell in was answered: calls sent by a client that could have heard of that 429 (the others were on the
+/// wire, or past their client's check, when it was sent).
 /// </param>
 /// <param name="Tokens">Prompt plus completion tokens of answers served in full.</param>
 /// <param name="TokensPerMinute">Tokens per minute since the simulator started.</param>

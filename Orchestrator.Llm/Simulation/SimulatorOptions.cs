@@ -60,8 +60,10 @@ public sealed class SimulatorOptions : IValidatableObject
     public int? ContextWindow { get; set; }
 
     /// <summary>
-    /// How long after a 429 opens a Retry-After window a call still counts as one that could not
-    /// have known (<c>/stats</c> <c>callsInsideRetryAfterPastGrace</c>). Default 100 ms.
+    /// How long after a 429 was answered a call arriving inside its Retry-After still counts as one
+    /// that could not have known of it (<c>/stats</c> <c>callsInsideRetryAfterPastGrace</c>): the time
+    /// for the client that got the 429 to tell its fleet, and for a call already past its check to
+    /// reach the wire. Judged per 429, from the request's arrival. Default 100 ms.
     /// </summary>
     public TimeSpan AnnouncementGrace { get; set; } = TimeSpan.FromMilliseconds(100);
 

@@ -15,6 +15,10 @@ internal static partial class LlmLog
         Message = "The probe of deployment {Provider}'s open circuit failed ({Error}); the job waits without spending its attempt")]
     public static partial void ProbeFailed(ILogger logger, string provider, string error);
 
+    [LoggerMessage(EventId = 204, Level = LogLevel.Information,
+        Message = "A 429 paused deployment {Provider} for {Cooldown} after this call's reservation: the call waits instead of going out")]
+    public static partial void CooldownAtSend(ILogger logger, string provider, TimeSpan cooldown);
+
     [LoggerMessage(EventId = 202, Level = LogLevel.Warning,
         Message = "Flow control of deployment {Provider} could not be settled or renewed in Redis")]
     public static partial void SettleFailed(ILogger logger, string provider, Exception exception);

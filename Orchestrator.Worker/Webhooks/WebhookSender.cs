@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
+using Orchestrator.ServiceDefaults;
 using Orchestrator.Worker.Resilience;
 using Polly;
 using Polly.Registry;
@@ -24,6 +25,7 @@ internal sealed class WebhookSender(
     LoopSupervisor loops,
     ResiliencePipelineProvider<string> pipelines,
     IOptions<WebhookOptions> options,
+    OrchestratorMetrics metrics,
     TimeProvider timeProvider,
     ILogger<WebhookSender> logger) : BackgroundService
 {
@@ -70,8 +72,17 @@ internal sealed class WebhookSender(
         if (recorded is null)
         {
             WebhookLog.LeaseLost(logger, delivery.Id);
+            return;
         }
-        else if (recorded.Outcome == WebhookOutcome.Delivered)
+
+        // Counted as recorded: a try whose lease was lost records nothing; the holder counts its own try.
+        metrics.WebhookDeliveries.Add(1, new KeyValuePair<string, object?>(OrchestratorTags.WebhookOutcome, recorded.Outcome switch
+        {
+            WebhookOutcome.Delivered => "delivered",
+            WebhookOutcome.Retrying => "retry",
+            _ => "failed",
+        }));
+        if (recorded.Outcome == WebhookOutcome.Delivered)
         {
             WebhookLog.Delivered(logger, delivery.Id, delivery.JobId, attempt, statusCode);
         }

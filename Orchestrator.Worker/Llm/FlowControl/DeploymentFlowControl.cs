@@ -42,6 +42,7 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
     private static readonly string Settle = Load("settle");
     private static readonly string Cooldown = Load("cooldown");
     private static readonly string RenewPermit = Load("renew-permit");
+    private static readonly string CooldownLeft = Load("cooldown-left");
 
     /// <summary>
     /// How far ahead of the steady rate the fleet may go, as time at the limit's rate. Kept below a
@@ -107,6 +108,19 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
                 announced?.TokensPerMinute ?? 0,
                 (long)Burst.TotalMilliseconds,
             ]);
+
+    /// <summary>
+    /// How old an answer of Redis may be when a call goes out on it. A 429 written by another worker
+    /// after <c>reserve.lua</c> looked is unseen by this call; when the answer took longer than this
+    /// to reach the worker (a slow Redis, or a machine so busy that the continuation waited for a
+    /// thread), the cooldown is asked again just before the call (<see cref="CooldownLeftAsync"/>).
+    /// On an idle machine an answer takes a millisecond and nothing more is asked.
+    /// </summary>
+    public static readonly TimeSpan FreshFor = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>How long the deployment's cooldown still runs; zero when calls may go.</summary>
+    public async Task<TimeSpan> CooldownLeftAsync(string provider) =>
+        TimeSpan.FromMilliseconds((long)await Db.ScriptEvaluateAsync(CooldownLeft, [Key(provider, "cooldown")]).ConfigureAwait(false));
 
     /// <summary>Keeps a running call's permit for another lease; false when it had lapsed.</summary>
     public async Task<bool> RenewPermitAsync(FlowReservation reservation, TimeSpan lease) =>

@@ -1,0 +1,75 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Orchestrator.Jobs;
+using Orchestrator.ServiceDefaults;
+
+namespace Orchestrator.IntegrationTests.Webhooks;
+
+/// <summary>
+/// The webhook instruments of a real worker (in-process, real Redis, a receiver on loopback):
+/// <c>orchestrator.webhooks.deliveries</c> counts each try by outcome, and the gauge
+/// <c>orchestrator.webhooks.outbox</c> shows the deliveries waiting, then none.
+/// </summary>
+public sealed class WebhookMetricsTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Deliveries_CountedByOutcome_OutboxGaugeRisesThenEmpties()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var worker = new WorkerFactory(harness.Redis.ConnectionString, new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.010",
+            ["Webhooks:Secret"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=",
+            ["Webhooks:AllowPrivateNetworks"] = "true",
+            ["Webhooks:BaseDelay"] = "00:00:00.200",
+            ["Webhooks:MaxDelay"] = "00:00:00.500",
+            // The delivery to a port nobody listens on is given up ('failed') after 3 s of tries.
+            ["Webhooks:MaxAge"] = "00:00:03",
+            ["Webhooks:RequestTimeout"] = "00:00:02",
+            ["Webhooks:LeaseTimeout"] = "00:00:05",
+            ["Webhooks:PollInterval"] = "00:00:00.100",
+        });
+        var meters = await Task.Run(() => worker.Services.GetRequiredService<IMeterFactory>()).WaitAsync(Timeout, ct);
+        using var deliveries = new MetricCollector<long>(meters, OrchestratorTelemetry.MeterName, "orchestrator.webhooks.deliveries");
+        using var outbox = new MetricCollector<long>(meters, OrchestratorTelemetry.MeterName, "orchestrator.webhooks.outbox");
+
+        // The receiver refuses for 2 s from now, before its job exists (tries counted 'retry'), then accepts ('delivered').
+        receiver.FailUntil = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(2);
+        foreach (var url in new[] { receiver.Address.ToString(), $"http://127.0.0.1:{LoopbackPort.Next()}/hooks" })
+        {
+            var job = WorkerHarness.NewJob("Tell me when done.", maxAttempts: 3);
+            job = job with { Request = job.Request with { CallbackUrl = url } };
+            Assert.Equal(SubmitOutcome.Created, (await harness.Store.SubmitAsync(job, idempotency: null).WaitAsync(Timeout, ct)).Outcome);
+        }
+
+        long mostWaiting = 0;
+        await AsyncWait.WaitUntilAsync(() =>
+        {
+            outbox.RecordObservableInstruments();
+            mostWaiting = Math.Max(mostWaiting, outbox.LastMeasurement?.Value ?? 0);
+            return Task.FromResult(Sum(deliveries, "delivered") == 1 && Sum(deliveries, "failed") == 1);
+        }, Timeout, "one delivery delivered and one given up", TimeSpan.FromMilliseconds(50));
+
+        // The refused tries before: some for the receiver (refused for 2 s, retried 200 ms to 500 ms
+        // apart) and for the closed port (3 s of tries); both were in the outbox together.
+        Assert.InRange(Sum(deliveries, "retry"), 2, 40);
+        Assert.Equal(2, mostWaiting);
+        await AsyncWait.WaitUntilAsync(() =>
+        {
+            outbox.RecordObservableInstruments();
+            return Task.FromResult(outbox.LastMeasurement?.Value == 0);
+        }, Timeout, "the gauge shows an empty outbox", TimeSpan.FromMilliseconds(50));
+        Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.WebhookOutbox).WaitAsync(Timeout, ct));
+    }
+
+    private static long Sum(MetricCollector<long> collector, string outcome) =>
+        collector.GetMeasurementSnapshot()
+            .Where(m => Equals(m.Tags.GetValueOrDefault(OrchestratorTags.WebhookOutcome), outcome))
+            .Sum(m => m.Value);
+}

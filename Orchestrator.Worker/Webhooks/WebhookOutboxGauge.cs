@@ -1,0 +1,49 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Options;
+using Orchestrator.Jobs;
+using Orchestrator.ServiceDefaults;
+using Orchestrator.Worker.Resilience;
+using Orchestrator.Worker.Telemetry;
+
+namespace Orchestrator.Worker.Webhooks;
+
+/// <summary>
+/// The gauge <c>orchestrator.webhooks.outbox</c>: deliveries in the outbox (waiting for a try or
+/// being sent), read with one <c>ZCARD</c> every <c>Webhooks:PollInterval</c>. Runs whether or not
+/// this worker has a secret: a worker without one sends nothing, and then the outbox is what grows.
+/// Until the first read, and while Redis does not answer, the gauge reports nothing rather than a
+/// stale number.
+/// </summary>
+internal sealed class WebhookOutboxGauge(
+    JobStore store,
+    OrchestratorMetrics metrics,
+    LoopSupervisor loops,
+    IOptions<WebhookOptions> options,
+    TimeProvider timeProvider,
+    ILogger<WebhookOutboxGauge> logger) : BackgroundService
+{
+    private long _depth = -1;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        metrics.Meter.CreateObservableGauge("orchestrator.webhooks.outbox",
+            () => Volatile.Read(ref _depth) is >= 0 and var depth ? [new Measurement<long>(depth)] : Array.Empty<Measurement<long>>(),
+            "{delivery}", "Webhook deliveries in the outbox: waiting for a try, or being sent.");
+        var interval = options.Value.PollInterval;
+        var timer = new PeriodicTimer(interval, timeProvider);
+        return loops.RunAsync("webhook-outbox", async ct =>
+        {
+            try
+            {
+                Volatile.Write(ref _depth, await store.CountWebhookOutboxAsync().ConfigureAwait(false));
+            }
+            catch (Exception e) when (RedisFailure.IsTransient(e))
+            {
+                Volatile.Write(ref _depth, -1);
+                WorkerLog.RedisUnavailable(logger, "webhook outbox gauge", interval, e);
+            }
+
+            await timer.WaitForNextTickAsync(ct).ConfigureAwait(false);
+        }, stoppingToken).ContinueWith(_ => timer.Dispose(), TaskScheduler.Default);
+    }
+}
