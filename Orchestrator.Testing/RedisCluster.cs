@@ -259,7 +259,7 @@ public sealed class RedisCluster : IAsyncDisposable
 
     private static RedisServerOptions NodeOptions(RedisClusterOptions options)
     {
-        var port = LoopbackPort.Next();
+        var port = LoopbackPort.NextWithPartner(10_000);
         var config = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["cluster-enabled"] = "yes",
