@@ -36,28 +36,39 @@ internal sealed class ClusterDrain(int jobs = 20_000) : IScenario
         return results;
     }
 
-    private async Task<ScenarioResult> RunAsync(BenchmarkContext context, int partitions)
+    /// <summary>A 3-master cluster (no replicas, no persistence) with <paramref name="partitions"/> placed one per master in turn.</summary>
+    internal static async Task<(RedisCluster Cluster, RedisKeys Keys)> StartClusterAsync(int partitions)
     {
-        await using var cluster = await RedisCluster.StartAsync(new RedisClusterOptions { Masters = Masters, AppendOnly = false });
+        var cluster = await RedisCluster.StartAsync(new RedisClusterOptions { Masters = Masters, AppendOnly = false });
         var keys = new RedisKeys(partitions: partitions);
         if (partitions > 1)
         {
             await cluster.PlaceSlotsAsync([.. keys.All.Select(k => k.Stream)]);
         }
 
+        return (cluster, keys);
+    }
+
+    /// <summary>The worker's settings on the cluster: no-op or <paramref name="latency"/> LLM, no failures.</summary>
+    internal static Dictionary<string, string> WorkerEnvironment(RedisCluster cluster, int partitions, int concurrency, TimeSpan latency) => new(StringComparer.Ordinal)
+    {
+        ["ConnectionStrings__redis"] = cluster.ConnectionString,
+        ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+        ["Worker__Concurrency"] = concurrency.ToString(CultureInfo.InvariantCulture),
+        ["Simulator__Latency"] = latency.ToString("c", CultureInfo.InvariantCulture),
+        ["Simulator__FailureRate"] = "0",
+        ["Simulator__PermanentFailureRate"] = "0",
+        ["Jobs__Partitions"] = partitions.ToString(CultureInfo.InvariantCulture),
+    };
+
+    private async Task<ScenarioResult> RunAsync(BenchmarkContext context, int partitions)
+    {
+        var (cluster, keys) = await StartClusterAsync(partitions);
+        await using var _ = cluster;
         await using var connection = await cluster.ConnectAsync();
         var store = new JobStore(connection, keys);
         var masters = await cluster.MastersAsync();
-        var environment = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["ConnectionStrings__redis"] = cluster.ConnectionString,
-            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
-            ["Worker__Concurrency"] = "64",
-            ["Simulator__Latency"] = TimeSpan.Zero.ToString("c", CultureInfo.InvariantCulture),
-            ["Simulator__FailureRate"] = "0",
-            ["Simulator__PermanentFailureRate"] = "0",
-            ["Jobs__Partitions"] = partitions.ToString(CultureInfo.InvariantCulture),
-        };
+        var environment = WorkerEnvironment(cluster, partitions, concurrency: 64, TimeSpan.Zero);
         string[] ids;
         TimeSpan?[] cpu;
         await using (var worker = BenchmarkProcess.Start(context.WorkerAssembly, BenchmarkContext.WithOverrides(environment, BenchmarkContext.WorkerOverridePrefix)))
@@ -95,7 +106,7 @@ internal sealed class ClusterDrain(int jobs = 20_000) : IScenario
             Checks: new Dictionary<string, double> { ["not_completed"] = timings.Count(t => t.Status != "completed") });
     }
 
-    private static async Task<string[]> SeedAsync(JobStore store, int count)
+    internal static async Task<string[]> SeedAsync(JobStore store, int count)
     {
         var ids = new string[count];
         for (var start = 0; start < count; start += 256)
@@ -112,7 +123,7 @@ internal sealed class ClusterDrain(int jobs = 20_000) : IScenario
         return ids;
     }
 
-    private static async Task WaitUntilDrainedAsync(JobStore store, ChildProcess worker)
+    internal static async Task WaitUntilDrainedAsync(JobStore store, ChildProcess worker)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
         while ((await store.GetStatsAsync()).Unfinished > 0)
@@ -131,7 +142,7 @@ internal sealed class ClusterDrain(int jobs = 20_000) : IScenario
         }
     }
 
-    private static async Task<IReadOnlyList<JobTiming>> ReadTimingsAsync(IConnectionMultiplexer connection, RedisKeys keys, IReadOnlyList<string> ids)
+    internal static async Task<IReadOnlyList<JobTiming>> ReadTimingsAsync(IConnectionMultiplexer connection, RedisKeys keys, IReadOnlyList<string> ids)
     {
         var db = connection.GetDatabase();
         var timings = new List<JobTiming>(ids.Count);
