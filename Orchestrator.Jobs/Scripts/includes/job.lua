@@ -18,15 +18,24 @@ local function eventsOf(job)
   return job .. ':events'
 end
 
+-- An event appended without its announcement: for one the same script announces another event
+-- of the same job right after (finalize's status before 'done'). A listener told of the later one
+-- reads the stream and finds both: a script's writes are all visible before any reader runs.
+local function appendEvent(job, kind, ...)
+  return redis.call('XADD', eventsOf(job), 'MAXLEN', EVENTS_MAXLEN, '*', 'type', kind, ...)
+end
+
 local function emit(job, kind, ...)
-  local id = redis.call('XADD', eventsOf(job), 'MAXLEN', EVENTS_MAXLEN, '*', 'type', kind, ...)
+  local id = appendEvent(job, kind, ...)
   redis.call('PUBLISH', string.match(job, '^(.*):job:[^:]+$') .. ':events', jobIdOf(job) .. ' ' .. kind)
   return id
 end
 
 -- A status transition, as the 'status' event clients see; attempt is the job's attempt count.
-local function emitStatus(job, status, attempt, now)
-  emit(job, 'status', 'status', status, 'attempt', tostring(attempt or 0), 'at', tostring(now))
+-- quiet: appended but not announced (see appendEvent).
+local function emitStatus(job, status, attempt, now, quiet)
+  local write = quiet and appendEvent or emit
+  write(job, 'status', 'status', status, 'attempt', tostring(attempt or 0), 'at', tostring(now))
 end
 
 -- The stream entry is done with: acknowledge and delete it so the stream stays short. A job in the
@@ -167,7 +176,8 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
   returnPermit(job, jobId, tenant)
   if redis.call('TYPE', job).ok == 'hash' then
     local final = redis.call('HMGET', job, 'status', 'attempts')
-    emitStatus(job, final[1], final[2], now)
+    -- One announcement, 'done', for both: it wakes every listener (a final-only one too).
+    emitStatus(job, final[1], final[2], now, true)
     emit(job, 'done', 'status', final[1])
   end
   local tenantDeadLetters = deadLetters .. ':' .. (tenant or 'default')
