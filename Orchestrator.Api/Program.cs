@@ -40,6 +40,7 @@ builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
 builder.Services.AddValidatedOptions<WebhookOptions>(WebhookOptions.Section);
 builder.Services.AddApiKeyAuthentication();
 builder.Services.AddTenantQuotas();
+builder.Services.AddValidatedOptions<JobsOptions>(JobsOptions.Section);
 builder.Services.AddJobStore();
 builder.Services.AddModelCatalog();
 builder.Services.AddSingleton<SubmitWriter>();

@@ -40,9 +40,14 @@ public static class LocalRedisClusterResourceBuilderExtensions
     /// <param name="maxMemory">Each node's <c>maxmemory</c> (with <c>noeviction</c>).</param>
     /// <param name="nodeTimeout">The <c>cluster-node-timeout</c>: how long a master may be unreachable before its replica is elected.</param>
     /// <param name="masters">How many masters (at least 3).</param>
+    /// <param name="partitions">
+    /// <c>Jobs:Partitions</c>: when a new cluster is formed, the slot of each partition's tag
+    /// (<c>{orch:p}</c>) is placed on master p mod <paramref name="masters"/>, so the partitions are
+    /// spread evenly (the ranges <c>--cluster create</c> gives would put four of six on one master).
+    /// </param>
     public static IResourceBuilder<LocalRedisClusterResource> AddLocalRedisCluster(
         this IDistributedApplicationBuilder builder, [ResourceName] string name, string dataPath, int firstPort,
-        string maxMemory, TimeSpan nodeTimeout, int masters = 3)
+        string maxMemory, TimeSpan nodeTimeout, int masters = 3, int partitions = 1)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentOutOfRangeException.ThrowIfLessThan(masters, 3);
@@ -66,7 +71,7 @@ public static class LocalRedisClusterResourceBuilderExtensions
         Directory.CreateDirectory(dataPath);
         var cluster = new LocalRedisClusterResource(name, dataPath, ports);
         var create = builder.AddResource(cluster)
-            .WithArgs("-c", FormScript(ports))
+            .WithArgs("-c", FormScript(ports, masters, partitions))
             .WithIconName("DatabaseMultiple");
         foreach (var node in nodes)
         {
@@ -91,7 +96,7 @@ public static class LocalRedisClusterResourceBuilderExtensions
     // Forms the cluster unless its first node already knows the others (a restart with nodes.conf
     // files: the nodes re-form it by themselves), then waits until every slot is served. A failure
     // exits non-zero, so the services waiting for this step do not start.
-    private static string FormScript(IReadOnlyList<int> ports)
+    private static string FormScript(IReadOnlyList<int> ports, int masters, int partitions)
     {
         var first = ports[0].ToString(CultureInfo.InvariantCulture);
         var addresses = string.Join(' ', ports.Select(p => "127.0.0.1:" + p.ToString(CultureInfo.InvariantCulture)));
@@ -106,6 +111,7 @@ public static class LocalRedisClusterResourceBuilderExtensions
             known=$(redis-cli -p {first} cluster info | tr -d '\r' | sed -n 's/^cluster_known_nodes://p')
             if [ "$known" = "1" ]; then
               redis-cli --cluster create {addresses} --cluster-replicas 1 --cluster-yes
+            {(partitions > 1 ? PlaceScript(ports[0], masters, partitions) : string.Empty)}
             else
               echo "cluster already formed ($known nodes known): waiting for it to be ready"
             fi
@@ -120,4 +126,33 @@ public static class LocalRedisClusterResourceBuilderExtensions
             exit 1
             """;
     }
+
+    // Jobs:Partitions on a new (empty) cluster: the slot of {orch:p} moves to master p mod M (the
+    // masters are the first M ports) by the end of the migration protocol, target first.
+    private static string PlaceScript(int firstPort, int masters, int partitions) => $$"""
+        sleep 1
+        p=0
+        while [ $p -lt {{partitions}} ]; do
+          slot=$(redis-cli -p {{firstPort}} cluster keyslot "{orch:$p}")
+          target=$(({{firstPort}} + p % {{masters}}))
+          target_id=$(redis-cli -p $target cluster myid)
+          owner=$(redis-cli -p {{firstPort}} cluster nodes | awk -v s=$slot '$3 ~ /master/ { for (i = 9; i <= NF; i++) { n = split($i, r, "-"); if (n == 1) r[2] = r[1]; if (s + 0 >= r[1] + 0 && s + 0 <= r[2] + 0) { split($2, a, "[:@]"); print $1, a[2] } } }')
+          owner_id=${owner% *}
+          owner_port=${owner#* }
+          if [ "$owner_id" != "$target_id" ]; then
+            redis-cli -p $target cluster setslot $slot importing $owner_id
+            redis-cli -p $owner_port cluster setslot $slot migrating $target_id
+            redis-cli -p $target cluster setslot $slot node $target_id
+            redis-cli -p $owner_port cluster setslot $slot node $target_id
+            m=0
+            while [ $m -lt {{masters}} ]; do
+              port=$(({{firstPort}} + m))
+              if [ $port -ne $target ] && [ $port -ne $owner_port ]; then redis-cli -p $port cluster setslot $slot node $target_id; fi
+              m=$((m + 1))
+            done
+            echo "partition $p: slot $slot moved from port $owner_port to $target"
+          fi
+          p=$((p + 1))
+        done
+        """;
 }

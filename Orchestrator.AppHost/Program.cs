@@ -3,8 +3,9 @@ using Orchestrator.AppHost;
 
 // The dependency graph. Settings (docs/configuration.md): Redis:Mode, Redis:DataPath, Redis:Port,
 // Redis:NodeTimeout, Api:Port, Api:Replicas, Worker:Replicas; Redis:WaitReplicas, Redis:WaitTimeout and
-// the Simulator, Retry, Worker, Api, Auth, Tenants (to workers: without the API keys), Webhooks and Llm
-// sections are handed on to the services; workers sign webhooks with the secret parameter webhooks-secret.
+// the Simulator, Retry, Jobs, Worker, Api, Auth, Tenants (to workers: without the API keys), Webhooks and Llm
+// sections are handed on to the services (Jobs:Partitions also places the local cluster's partitions);
+// workers sign webhooks with the secret parameter webhooks-secret.
 // A local run also opens the API to anonymous callers and gives it a dev key; the jobs page (Web:Port,
 // default 3300) calls the API with an admin key of its own.
 var builder = DistributedApplication.CreateBuilder(args);
@@ -18,6 +19,7 @@ var api = builder.AddProject<Projects.Orchestrator_Api>("api")
     .WithConfigurationSection("Redis", except: ["Mode", "DataPath", "Port", "MaxMemory", "NodeTimeout"])
     .WithReplicas(builder.Configuration.GetValue("Api:Replicas", defaultValue: 1))
     .WithConfigurationSection("Retry")
+    .WithConfigurationSection("Jobs")
     // First, so that the Auth and Tenants sections below can override it (Auth__AllowAnonymous=false).
     .WithDevelopmentAccess()
     .WithConfigurationSection("Auth")
@@ -30,6 +32,7 @@ var worker = builder.AddProject<Projects.Orchestrator_Worker>("worker")
     .WithHttpEndpointPort(port: 0)
     .WithConfigurationSection("Simulator")
     .WithConfigurationSection("Retry")
+    .WithConfigurationSection("Jobs")
     // The AppHost gives each replica its port (ASPNETCORE_URLS); Worker:HealthPort is for workers run by hand.
     .WithConfigurationSection("Worker", "Replicas", "HealthPort")
     // Workers enforce Tenants:{t}:MaxConcurrency: they get the tenants' quotas, never their API keys.

@@ -44,7 +44,8 @@ internal static class RedisSourceExtensions
             "LOCAL" => builder.AddLocalRedis(name, DataPath(builder), builder.Configuration.GetValue<int?>("Redis:Port"), maxMemory),
             "CLUSTER" => builder.AddLocalRedisCluster(name, Path.Combine(DataPath(builder), "cluster"),
                 builder.Configuration.GetValue("Redis:Port", defaultValue: 7000), maxMemory,
-                builder.Configuration.GetValue("Redis:NodeTimeout", defaultValue: TimeSpan.FromSeconds(5))),
+                builder.Configuration.GetValue("Redis:NodeTimeout", defaultValue: TimeSpan.FromSeconds(5)),
+                partitions: builder.Configuration.GetValue("Jobs:Partitions", defaultValue: 1)),
             "CONNECTION-STRING" => builder.AddConnectionString(name),
             _ => throw new DistributedApplicationException(
                 $"Redis:Mode '{mode}' is not known; use auto, container, local, cluster or connection-string."),

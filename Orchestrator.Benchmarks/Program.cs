@@ -17,16 +17,17 @@ if (args is [HttpFloor.Argument])
 var options = SuiteOptions.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: Orchestrator.Benchmarks [--scenario BASE|S1|S2|S3|S4|S5|S7[,…]] [--runs N] [--json]");
+    Console.Error.WriteLine("usage: Orchestrator.Benchmarks [--scenario BASE|S1|S2|S2C|S3|S4|S5|S7[,…]] [--runs N] [--json]");
     return 2;
 }
 
 // With --json, stdout carries only the JSON lines; progress and the table go to stderr.
 var log = options.Json ? Console.Error : Console.Out;
-IScenario[] all = [new BaseScenario(), new EnqueueOverHttp(), new DrainNoOp(), new SteadyLatency(), new RetryTwice(), new CrashRecovery(), new ConcurrentWaits()];
-// BASE always runs: every ratio is to the BASE figure of the same run. S7 runs only when named: it
-// holds 10,000 connections, more than a default open-files limit allows.
-var selected = all.Where(s => s.Id == "BASE" || (options.Scenarios is null ? s.Id != "S7" : options.Scenarios.Contains(s.Id))).ToArray();
+IScenario[] all = [new BaseScenario(), new EnqueueOverHttp(), new DrainNoOp(), new SteadyLatency(), new RetryTwice(), new CrashRecovery(), new ConcurrentWaits(), new ClusterDrain()];
+// BASE always runs: every ratio is to the BASE figure of the same run. S7 and S2C run only when
+// named: S7 holds 10,000 connections, more than a default open-files limit allows; S2C starts two
+// Redis Clusters of its own.
+var selected = all.Where(s => s.Id == "BASE" || (options.Scenarios is null ? s.Id is not ("S7" or "S2C") : options.Scenarios.Contains(s.Id))).ToArray();
 
 var machine = MachineInfo.Describe();
 log.WriteLine($"Orchestrator benchmarks ({BenchmarkContext.Configuration}), {machine}; {options.Runs} run(s), median reported");

@@ -58,8 +58,18 @@ internal sealed record ChaosOptions
     /// <summary>Whether the run sends poison jobs: workers then get <c>Simulator:AllowCrashHint=true</c>.</summary>
     public bool HasPoisonJobs => PoisonRate > 0 || PoisonJobs > 0;
 
-    /// <summary>The faults the CI preset injects: every kind, with one poison job (<see cref="PoisonJobs"/>).</summary>
-    public static readonly IReadOnlySet<Fault> CiFaults = new HashSet<Fault>(Enum.GetValues<Fault>());
+    /// <summary>The faults the CI preset injects: every kind of one Redis, with one poison job (<see cref="PoisonJobs"/>).</summary>
+    public static readonly IReadOnlySet<Fault> CiFaults = new HashSet<Fault>(Enum.GetValues<Fault>().Where(f => f != Fault.KillMaster));
+
+    /// <summary>The faults of a cluster run (<see cref="Cluster"/>): the services' and a master's death.</summary>
+    public static readonly IReadOnlySet<Fault> ClusterFaults = new HashSet<Fault>([Fault.KillWorker, Fault.PauseWorker, Fault.RestartApi, Fault.KillMaster]);
+
+    /// <summary>
+    /// Run on a local Redis Cluster (3 masters, 3 replicas, <c>cluster-node-timeout</c> 2 s) with
+    /// <c>Jobs:Partitions</c> 6 placed two per master and <c>Redis:WaitReplicas</c> 1; the faults
+    /// are <see cref="ClusterFaults"/> (the single-Redis ones do not apply).
+    /// </summary>
+    public bool Cluster { get; init; }
 
     /// <summary><c>--preset full</c>'s poison rate: 0.4 % of jobs.</summary>
     /// <remarks>
@@ -100,6 +110,9 @@ internal sealed record ChaosOptions
           --out <dir>           keep logs and the client history there
           --preset ci           the CI run: --duration 60, every fault above, --poison-jobs 1, --fault-interval 3
           --preset full         --duration 60, every fault above, --poison-rate 0.004, --poison-jobs 1 (default --fault-interval)
+          --cluster             a local Redis Cluster (3 masters + 3 replicas, node timeout 2 s), Jobs:Partitions 6,
+                                Redis:WaitReplicas 1; faults kill-worker, pause-worker, restart-api and kill-master
+                                (SIGKILL a master, wait for its replica's election, start it again as a replica)
         Exit code: 0 when every invariant held, 1 when one failed, 2 on a usage or startup error.
         """;
 
@@ -134,6 +147,7 @@ internal sealed record ChaosOptions
                 "--faults" => options with { Faults = ParseFaults(Next()) },
                 "--poison-rate" => options with { PoisonRate = Share(Next()) },
                 "--poison-jobs" => options with { PoisonJobs = Integer() },
+                "--cluster" => options with { Cluster = true },
                 "--preset" => Next() switch
                 {
                     "ci" => options with { Duration = TimeSpan.FromSeconds(60), Faults = CiFaults, PoisonJobs = 1, FaultInterval = CiFaultInterval },
@@ -142,6 +156,20 @@ internal sealed record ChaosOptions
                 },
                 _ => throw new ArgumentException($"Unknown option '{name}'."),
             };
+        }
+
+        if (options.Cluster)
+        {
+            // The cluster's faults, unless --faults named some: then only ones a cluster has.
+            options = options with { Faults = options.Faults == CiFaults ? ClusterFaults : options.Faults };
+            if (options.Faults.Except(ClusterFaults).Any())
+            {
+                throw new ArgumentException($"With --cluster the faults are {string.Join(", ", ClusterFaults.Order().Select(FaultName))}.");
+            }
+        }
+        else if (options.Faults.Contains(Fault.KillMaster))
+        {
+            throw new ArgumentException("kill-master needs --cluster.");
         }
 
         return drainGiven ? options : options with { DrainTimeout = TimeSpan.FromSeconds(60) + options.LeaseTimeout };
@@ -199,4 +227,7 @@ internal enum Fault
 
     /// <summary><c>maxmemory</c> just above used memory for ~3 s (<c>noeviction</c>), then back.</summary>
     MemoryLimit,
+
+    /// <summary>Cluster runs: SIGKILL a master, wait until its replica is elected, start it again (it rejoins as a replica).</summary>
+    KillMaster,
 }

@@ -34,13 +34,18 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
         })
         { Timeout = Timeout.InfiniteTimeSpan };
         var history = new ClientHistory();
-        using var redis = RedisServer.Create(new RedisServerOptions
+        ChaosRedis redis;
+        try
         {
-            AppendOnly = true,
-            DataPath = Path.Combine(output, "redis"),
-            LogPath = Path.Combine(output, "redis.log"),
-            LogLevel = "notice",
-        });
+            redis = await ChaosRedis.StartAsync(options, output);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FileNotFoundException or RedisException or TimeoutException)
+        {
+            Log($"the run could not proceed: Redis did not start: {e.Message}");
+            return 2;
+        }
+
+        await using var redisScope = redis;
         using var cluster = new ServiceCluster(options, redis, output, http);
 
         // If this process is stopped (Ctrl+C, a test timeout's SIGTERM), take the children with it.
@@ -53,14 +58,13 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
         ChaosClients clients;
         try
         {
-            await redis.StartAsync();
             await cluster.StartApiAsync(StartTimeout);
             for (var i = 0; i < options.Workers; i++)
             {
                 cluster.StartWorker();
             }
 
-            Log($"redis on {redis.Port}, API on {cluster.ApiPort}, {options.Workers} workers started");
+            Log($"{redis.Describe()}, API on {cluster.ApiPort}, {options.Workers} workers started");
             faults = new FaultInjector(options, redis, cluster, Log, time);
             using var readHttp = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(2), PooledConnectionLifetime = TimeSpan.FromSeconds(10) })
             {
@@ -102,9 +106,9 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
             var crashHintDeaths = deaths.Count(cluster.DiedOfCrashHint);
             await cluster.StopAllAsync();
             var checker = new InvariantChecker(options, history, cluster.ReportedCompletions);
-            await using (var connection = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},abortConnect=false,syncTimeout=10000,asyncTimeout=10000"))
+            await using (var connection = await redis.ConnectAsync("abortConnect=false,syncTimeout=10000,asyncTimeout=10000"))
             {
-                var store = new JobStore(connection);
+                var store = new JobStore(connection, redis.Keys);
                 results.AddRange(await checker.CheckServiceStateAsync(store, connection.GetDatabase()));
             }
 
@@ -114,6 +118,7 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
             await redis.StopAsync();
             cluster.Dispose();
             results.Add(InvariantChecker.CheckProcesses([.. cluster.EverStarted.Select(p => p.Pid), .. redis.StartedPids]));
+            summary.Add($"redis              {(options.Cluster ? $"cluster of 3 masters + 3 replicas, {ChaosRedis.ClusterPartitions} partitions, WaitReplicas 1" : "one redis-server (AOF)")}");
             results.Sort((a, b) => a.Number.CompareTo(b.Number));
 
             var events = history.Events;
@@ -180,12 +185,12 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
     }
 
     /// <summary>Waits (bounded) until every acknowledged job is completed or failed.</summary>
-    private async Task<bool> DrainAsync(RedisServer redis, ClientHistory history)
+    private async Task<bool> DrainAsync(ChaosRedis redis, ClientHistory history)
     {
         var ids = history.AcknowledgedJobs().ToList();
-        var keys = new RedisKeys();
+        var keys = redis.Keys;
         var deadline = Stopwatch.StartNew();
-        await using var connection = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},abortConnect=false");
+        await using var connection = await redis.ConnectAsync("abortConnect=false");
         var db = connection.GetDatabase();
         var nextReport = TimeSpan.FromSeconds(10);
         while (true)
@@ -235,10 +240,10 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
         }
     }
 
-    private static void KillAll(ServiceCluster cluster, RedisServer redis)
+    private static void KillAll(ServiceCluster cluster, ChaosRedis redis)
     {
         cluster.Dispose();
-        redis.Dispose();
+        redis.Kill();
     }
 
     private void Log(string message) =>

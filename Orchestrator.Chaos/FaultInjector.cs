@@ -5,7 +5,7 @@ using StackExchange.Redis;
 namespace Orchestrator.Chaos;
 
 /// <summary>The faults, one at a time at random intervals, drawn from a shuffled deck so every kind recurs.</summary>
-internal sealed class FaultInjector(ChaosOptions options, RedisServer redis, ServiceCluster cluster, Action<string> log, TimeProvider time)
+internal sealed class FaultInjector(ChaosOptions options, ChaosRedis target, ServiceCluster cluster, Action<string> log, TimeProvider time)
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
 
@@ -23,6 +23,10 @@ internal sealed class FaultInjector(ChaosOptions options, RedisServer redis, Ser
 
     public int MemoryLimits { get; private set; }
 
+    public int MasterKills { get; private set; }
+
+    private RedisServer Redis => target.Server ?? throw new InvalidOperationException("A single-Redis fault in a cluster run.");
+
     /// <summary>One line of counts, every kind of fault the run was asked for.</summary>
     public string Summary() => string.Join(", ", options.Faults.Order().Select(f => f switch
     {
@@ -32,6 +36,7 @@ internal sealed class FaultInjector(ChaosOptions options, RedisServer redis, Ser
         Fault.RestartRedis => $"Redis restarts {RedisRestarts}{(options.RedisSigkill ? $" (of them SIGKILL {RedisKills.Count})" : "")}",
         Fault.Failover => $"failovers {Failovers}",
         Fault.ClientPause => $"client pauses {ClientPauses}",
+        Fault.KillMaster => $"master kills {MasterKills}",
         _ => $"memory limits {MemoryLimits}",
     }));
 
@@ -98,20 +103,20 @@ internal sealed class FaultInjector(ChaosOptions options, RedisServer redis, Ser
                 if (options.RedisSigkill && random.Next(2) == 0)
                 {
                     RedisKills.Add(time.GetUtcNow());
-                    await redis.KillAsync();
+                    await Redis.KillAsync();
                 }
                 else if (random.Next(2) == 0)
                 {
-                    await redis.StopAsync();
+                    await Redis.StopAsync();
                 }
                 else
                 {
-                    await redis.TerminateAsync();
+                    await Redis.TerminateAsync();
                 }
 
                 // Down for a moment: clients see 503s and connection errors, workers back off.
                 await Task.Delay(TimeSpan.FromMilliseconds(random.Next(200, 2000)));
-                await redis.StartAsync();
+                await Redis.StartAsync();
                 RedisRestarts++;
                 break;
 
@@ -159,13 +164,43 @@ internal sealed class FaultInjector(ChaosOptions options, RedisServer redis, Ser
                 });
                 MemoryLimits++;
                 break;
+
+            case Fault.KillMaster:
+                await KillMasterAsync(random);
+                MasterKills++;
+                break;
         }
+    }
+
+    // A master dies (SIGKILL: what it had not replicated is gone); its replica is elected within the
+    // node timeout plus an election; the dead node is started again, as a supervisor would, and
+    // rejoins as the new master's replica (until then Redis:WaitReplicas 1 refuses its partitions' submissions).
+    private async Task KillMasterAsync(Random random)
+    {
+        var redisCluster = target.Cluster ?? throw new InvalidOperationException("kill-master needs a cluster.");
+        var masters = await redisCluster.MastersAsync();
+        var master = masters[random.Next(masters.Count)];
+        RedisKey? served = null;
+        foreach (var partition in target.Keys.All)
+        {
+            if (await redisCluster.MasterOfAsync(partition.Stream) == master)
+            {
+                served = partition.Stream;
+                break;
+            }
+        }
+
+        await redisCluster.KillAsync(master);
+        var promoted = await redisCluster.WaitForFailoverAsync(served ?? target.Keys.Meta, master, TimeSpan.FromSeconds(60));
+        log($"master :{master.Port} killed, :{promoted.Port} elected");
+        await master.StartAsync();
+        await redisCluster.WaitUntilHealthyAsync(TimeSpan.FromSeconds(60));
     }
 
     /// <summary>Runs <paramref name="fault"/> on a fresh admin connection (Redis may have restarted since the last fault).</summary>
     private async Task AdminAsync(Func<IDatabase, Task> fault)
     {
-        await using var connection = await redis.ConnectAsync("allowAdmin=true,abortConnect=false,connectTimeout=2000,syncTimeout=5000,asyncTimeout=5000");
+        await using var connection = await Redis.ConnectAsync("allowAdmin=true,abortConnect=false,connectTimeout=2000,syncTimeout=5000,asyncTimeout=5000");
         await fault(connection.GetDatabase());
     }
 }

@@ -72,7 +72,7 @@ internal sealed class InvariantChecker(ChaosOptions options, ClientHistory histo
         var overAttempts = new List<string>();
         var failedIds = jobs.Where(p => p.Value?.Status == JobStatus.Failed).Select(p => p.Key).ToList();
         var batch = db.CreateBatch();
-        var scores = failedIds.Select(id => batch.SortedSetScoreAsync(store.Keys.DeadLetters, id)).ToList();
+        var scores = failedIds.Select(id => batch.SortedSetScoreAsync(store.Keys.ForJob(id).DeadLetters, id)).ToList();
         batch.Execute();
         for (var i = 0; i < failedIds.Count; i++)
         {

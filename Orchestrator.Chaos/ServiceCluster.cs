@@ -10,7 +10,7 @@ namespace Orchestrator.Chaos;
 /// The API and worker processes of the run, started with short leases and small retry delays so
 /// that faults play out within seconds. Counts the completions the workers report.
 /// </summary>
-internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer redis, string logFolder, HttpClient probe) : IDisposable
+internal sealed partial class ServiceCluster(ChaosOptions options, ChaosRedis redis, string logFolder, HttpClient probe) : IDisposable
 {
     private readonly List<ChildProcess> _workers = [];
     private readonly List<ChildProcess> _everStarted = [];
@@ -66,6 +66,9 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
         ["DOTNET_ENVIRONMENT"] = "Production",
         ["ASPNETCORE_ENVIRONMENT"] = "Production",
         ["Retry__MaxAttempts"] = options.MaxAttempts.ToString(CultureInfo.InvariantCulture),
+        ["Jobs__Partitions"] = redis.Keys.Partitions.ToString(CultureInfo.InvariantCulture),
+        // A cluster run: a 202 only once a replica has the job, so a master's death loses none.
+        ["Redis__WaitReplicas"] = options.Cluster ? "1" : "0",
         ["Retry__BaseDelay"] = "00:00:00.200",
         ["Retry__MaxDelay"] = "00:00:02",
         ["Retry__AttemptTimeout"] = "00:00:10",
@@ -225,19 +228,21 @@ internal sealed partial class ServiceCluster(ChaosOptions options, RedisServer r
 
         try
         {
-            var keys = new Orchestrator.Jobs.RedisKeys();
             await using var connection = await redis.ConnectAsync("abortConnect=false,connectTimeout=2000,asyncTimeout=5000");
             var db = connection.GetDatabase();
-            var store = new Orchestrator.Jobs.JobStore(connection);
-            var pending = await db.StreamPendingMessagesAsync(keys.Stream, Orchestrator.Jobs.RedisKeys.ConsumerGroup, 1000, consumer);
+            var store = new Orchestrator.Jobs.JobStore(connection, redis.Keys);
             var held = new List<string>();
-            foreach (var entry in pending)
+            foreach (var partition in redis.Keys.All)
             {
-                var fields = await db.StreamRangeAsync(keys.Stream, entry.MessageId, entry.MessageId);
-                if (fields.FirstOrDefault().Values?.FirstOrDefault(v => v.Name == "jobId").Value is { IsNull: false } jobId
-                    && await store.GetAsync(jobId!) is { } job && PoisonJobs.IsPoison(job.Request.Metadata))
+                var pending = await db.StreamPendingMessagesAsync(partition.Stream, Orchestrator.Jobs.RedisKeys.ConsumerGroup, 1000, consumer);
+                foreach (var entry in pending)
                 {
-                    held.Add(jobId!);
+                    var fields = await db.StreamRangeAsync(partition.Stream, entry.MessageId, entry.MessageId);
+                    if (fields.FirstOrDefault().Values?.FirstOrDefault(v => v.Name == "jobId").Value is { IsNull: false } jobId
+                        && await store.GetAsync(jobId!) is { } job && PoisonJobs.IsPoison(job.Request.Metadata))
+                    {
+                        held.Add(jobId!);
+                    }
                 }
             }
 

@@ -164,6 +164,86 @@ public sealed class RedisCluster : IAsyncDisposable
         WaitAsync(async () => await AllRunningNodesOkAsync() && await ReplicasAttachedAsync(),
             timeout ?? FormTimeout, "the cluster was healthy", cancellationToken);
 
+    /// <summary>
+    /// Places the slot of each of <paramref name="keys"/> on master <c>i mod M</c> (key i; the
+    /// masters in <see cref="Nodes"/> order), moving a slot that is elsewhere by the migration
+    /// protocol (<c>CLUSTER SETSLOT … IMPORTING/MIGRATING/NODE</c>). Only empty slots are moved: run
+    /// it before the keys are written. Hash tags decide slots, and <c>--cluster create</c> gives each
+    /// master one range, so a few tags (a job system's partitions, <c>{orch:0}</c> …) can all fall
+    /// in one master's range; placing them spreads the partitions evenly over the masters.
+    /// </summary>
+    public async Task PlaceSlotsAsync(IReadOnlyList<RedisKey> keys, CancellationToken cancellationToken = default)
+    {
+        var masters = await MastersAsync();
+        var ids = new Dictionary<RedisServer, string>();
+        foreach (var master in masters)
+        {
+            ids[master] = await RequireAsync(master, "CLUSTER", "MYID");
+        }
+
+        for (var i = 0; i < keys.Count; i++)
+        {
+            var slot = SlotOf(keys[i]);
+            var target = masters[i % masters.Count];
+            var source = await FindMasterAsync(slot) ?? throw new InvalidOperationException($"No master serves slot {slot}.");
+            if (source == target)
+            {
+                continue;
+            }
+
+            if (await RequireAsync(source, "CLUSTER", "COUNTKEYSINSLOT", slot) != "0")
+            {
+                throw new InvalidOperationException($"Slot {slot} holds keys: only an empty slot is placed.");
+            }
+
+            // The order the Redis Cluster specification gives for the end of a migration: the target
+            // first (it takes the slot and bumps its epoch), then the source, then every other master.
+            await RequireAsync(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source]);
+            await RequireAsync(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target]);
+            await RequireAsync(target, "CLUSTER", "SETSLOT", slot, "NODE", ids[target]);
+            await RequireAsync(source, "CLUSTER", "SETSLOT", slot, "NODE", ids[target]);
+            foreach (var other in masters.Where(m => m != source && m != target))
+            {
+                await RequireAsync(other, "CLUSTER", "SETSLOT", slot, "NODE", ids[target]);
+            }
+
+            await WaitAsync(async () => await EveryRunningNodeSeesAsync(slot, ids[target]), FormTimeout,
+                $"every node saw slot {slot} on the node on port {target.Port}", cancellationToken);
+        }
+
+        await WaitUntilHealthyAsync(FormTimeout, cancellationToken);
+    }
+
+    private async Task<bool> EveryRunningNodeSeesAsync(int slot, string ownerId)
+    {
+        foreach (var node in RunningNodes)
+        {
+            var owner = (await NodesLinesAsync(node))?.FirstOrDefault(l => l.Id == ownerId);
+            if (owner is null || !owner.Value.Slots.Any(part => !part.StartsWith('[') && Covers(part, slot)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool Covers(string part, int slot)
+    {
+        var dash = part.IndexOf('-', StringComparison.Ordinal);
+        return dash < 0
+            ? int.Parse(part, CultureInfo.InvariantCulture) == slot
+            : int.Parse(part[..dash], CultureInfo.InvariantCulture) <= slot && slot <= int.Parse(part[(dash + 1)..], CultureInfo.InvariantCulture);
+    }
+
+    // One command on one node that must succeed.
+    private async Task<string> RequireAsync(RedisServer node, string command, params object[] arguments)
+    {
+        var server = Admin.GetServer(new IPEndPoint(IPAddress.Loopback, node.Port));
+        return (string?)await server.ExecuteAsync(command, arguments).WaitAsync(TimeSpan.FromSeconds(3))
+            ?? throw new InvalidOperationException($"{command} {string.Join(' ', arguments)} answered nothing on port {node.Port}.");
+    }
+
     /// <summary>Kills every node and deletes their data folders.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -179,7 +259,7 @@ public sealed class RedisCluster : IAsyncDisposable
 
     private static RedisServerOptions NodeOptions(RedisClusterOptions options)
     {
-        var port = LoopbackPort.Next();
+        var port = LoopbackPort.NextWithPartner(10_000);
         var config = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["cluster-enabled"] = "yes",

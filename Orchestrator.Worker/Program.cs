@@ -50,6 +50,7 @@ builder.Services.AddTenantQuotas();
 builder.Services.AddSingleton(static sp => TenantPermits.From(
     sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<TenantQuotaOptions>>().Value,
     sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkerOptions>>().Value.LeaseTimeout));
+builder.Services.AddValidatedOptions<JobsOptions>(JobsOptions.Section);
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<OrchestratorMetrics>();
 builder.Services.AddModelCatalog();

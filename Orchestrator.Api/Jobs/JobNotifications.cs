@@ -68,11 +68,18 @@ internal sealed partial class JobNotifications(
     {
         redis.ConnectionRestored += (_, _) => WakeAll();
         // Redis may be down when the API starts: keep trying; until then waits end at their timeout.
+        // One channel per partition (a script publishes on its job's partition's).
+        var subscribed = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await redis.GetSubscriber().SubscribeAsync(store.Keys.EventsChannel, (_, message) => OnMessage(message)).ConfigureAwait(false);
+                for (; subscribed < store.Keys.All.Count; subscribed++)
+                {
+                    await redis.GetSubscriber().SubscribeAsync(store.Keys.All[subscribed].EventsChannel, (_, message) => OnMessage(message))
+                        .ConfigureAwait(false);
+                }
+
                 WakeAll();
                 return;
             }

@@ -99,10 +99,11 @@ public static class JobsApi
                 new Dictionary<string, string[]>(StringComparer.Ordinal) { ["callbackUrl"] = [addressProblem] }, title: "Callback URL not allowed");
         }
 
-        var jobId = JobIds.New();
         var activity = Activity.Current;
         // The tenant policy guarantees a tenant claim (an admin key gets 403 before this runs).
         var tenant = context.User.TenantOf()!;
+        // With partitions, a job with an idempotency key is drawn into the key's partition.
+        var jobId = submissions.NewJobId(tenant, key);
         var tenantTag = new KeyValuePair<string, object?>(OrchestratorTags.Tenant, tenant);
         var traceState = activity?.TraceStateString is { Length: > 0 and <= JobLimits.MaxTraceStateLength } kept ? kept : null;
         // The job names the model it will get: the default is resolved now, not when a worker runs it.

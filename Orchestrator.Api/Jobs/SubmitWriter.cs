@@ -13,12 +13,15 @@ namespace Orchestrator.Api.Jobs;
 /// the request fails fast (503), as before. Each script checks the backlog bound
 /// (<see cref="ApiOptions.MaxQueuedJobs"/>) itself, so submissions that share a round trip are
 /// counted one after the other, never together. With <c>Redis:WaitReplicas</c> above 0, each round
-/// trip is acknowledged only once that many replicas confirm it (one <c>WAIT</c> per round trip).
+/// trip is acknowledged only once that many replicas confirm it (one <c>WAIT</c> per round trip and master).
 /// </summary>
 internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options, IOptions<RedisWaitOptions>? waitOptions = null)
     : GroupCommit<(NewJob Job, IdempotencyClaim? Idempotency), SubmitResult>(OrchestratorTags.SubmitBatchSize)
 {
     private readonly long _maxQueuedJobs = options.Value.MaxQueuedJobs;
+
+    /// <summary>A new job id for the submission (see <see cref="JobStore.NewJobId"/>).</summary>
+    public string NewJobId(string tenant, string? idempotencyKey) => store.NewJobId(tenant, idempotencyKey);
 
     /// <summary>
     /// Creates the job (or answers from its idempotency key). <paramref name="requestSpan"/> becomes
@@ -35,16 +38,18 @@ internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options,
     protected override async Task WriteBatchAsync(List<Pending> batch)
     {
         var wait = waitOptions?.Value;
-        // Pinned before the writes: WAIT must reach the master (and connection) that took them.
-        var master = wait is { WaitReplicas: > 0 } ? store.SubmissionMaster() : null;
+        // Pinned before the writes: WAIT must reach the masters (and connections) that took them,
+        // one per partition of the round trip's jobs (one master on a single Redis).
+        var masters = wait is { WaitReplicas: > 0 } ? store.SubmissionMasters(batch.Select(p => p.Item.Job.Id)) : null;
         IReadOnlyList<Task<SubmitResult>> results = batch.Count == 1
             ? [store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, _maxQueuedJobs)]
             : store.SubmitManyAsync([.. batch.Select(p => p.Item)], _maxQueuedJobs);
-        if (master is not null)
+        if (masters is not null && wait is not null)
         {
-            // A write that applied is acknowledged only once a replica has it (one WAIT per round trip).
+            // A write that applied is acknowledged only once a replica has it (one WAIT per master and round trip).
             await Task.WhenAll(results).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
-            var confirmed = await store.WaitForReplicasAsync(master, wait!.WaitReplicas, wait.WaitTimeout).ConfigureAwait(false);
+            var confirmations = await Task.WhenAll(masters.Select(m => store.WaitForReplicasAsync(m, wait.WaitReplicas, wait.WaitTimeout))).ConfigureAwait(false);
+            var confirmed = confirmations.Min();
             if (confirmed < wait.WaitReplicas)
             {
                 var notConfirmed = new ReplicasNotConfirmedException(wait.WaitReplicas, confirmed);

@@ -19,6 +19,8 @@ public sealed class BadSettingTests
     [InlineData("Orchestrator.Api", "Tenants:acme:MaxQueuedJobs", "0", "Tenants:acme:MaxQueuedJobs must be from 1 to 10000000")]
     [InlineData("Orchestrator.Api", "Tenants:acme:RequestsPerMinute", "-5", "Tenants:acme:RequestsPerMinute must be from 1 to 10000000")]
     [InlineData("Orchestrator.Api", "Api:JobRetention", "00:00:00", "Api:JobRetention must be at least 00:00:01")]
+    [InlineData("Orchestrator.Api", "Jobs:Partitions", "0", "Jobs:Partitions must be between 1 and 1024")]
+    [InlineData("Orchestrator.Worker", "Jobs:Partitions", "1025", "Jobs:Partitions must be between 1 and 1024")]
     public async Task Start_WithBadSetting_PrintsOneLineNamingTheKeyAndExits1(string service, string key, string value, string expected)
     {
         var assembly = WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", service, StringComparison.Ordinal);

@@ -20,12 +20,16 @@ internal sealed class ClusterHarness : IAsyncDisposable
     private readonly List<ApiProcess> _apis = [];
     private readonly List<WorkerProcess> _workers = [];
 
-    private ClusterHarness(RedisCluster cluster, ConnectionMultiplexer connection)
+    private ClusterHarness(RedisCluster cluster, ConnectionMultiplexer connection, int partitions)
     {
         Cluster = cluster;
         Connection = connection;
-        Store = new JobStore(connection);
+        Partitions = partitions;
+        Store = new JobStore(connection, new RedisKeys(partitions: partitions));
     }
+
+    /// <summary>The services' <c>Jobs:Partitions</c>.</summary>
+    public int Partitions { get; }
 
     public RedisCluster Cluster { get; }
 
@@ -37,13 +41,23 @@ internal sealed class ClusterHarness : IAsyncDisposable
 
     public IReadOnlyList<WorkerProcess> Workers => _workers;
 
-    public static async Task<ClusterHarness> StartAsync(RedisClusterOptions options)
+    /// <summary>
+    /// Starts a cluster; with <paramref name="partitions"/> above 1 the partitions' slots are placed
+    /// round robin over the masters first (<see cref="RedisCluster.PlaceSlotsAsync"/>), and every
+    /// service started gets <c>Jobs:Partitions</c>.
+    /// </summary>
+    public static async Task<ClusterHarness> StartAsync(RedisClusterOptions options, int partitions = 1)
     {
         var cluster = await RedisCluster.StartAsync(options, TestContext.Current.CancellationToken);
         try
         {
+            if (partitions > 1)
+            {
+                await cluster.PlaceSlotsAsync([.. new RedisKeys(partitions: partitions).All.Select(k => k.Stream)], TestContext.Current.CancellationToken);
+            }
+
             var connection = await cluster.ConnectAsync("abortConnect=false").WaitAsync(RequestTimeout, TestContext.Current.CancellationToken);
-            return new ClusterHarness(cluster, connection);
+            return new ClusterHarness(cluster, connection, partitions);
         }
         catch
         {
@@ -55,7 +69,7 @@ internal sealed class ClusterHarness : IAsyncDisposable
     public async Task<ApiProcess> StartApiAsync(IReadOnlyDictionary<string, string> settings, string name)
     {
         // Anonymous requests are served as tenant "default": these tests are about Redis, not keys.
-        var all = new Dictionary<string, string>(settings) { ["Auth:AllowAnonymous"] = "true" };
+        var all = new Dictionary<string, string>(settings) { ["Auth:AllowAnonymous"] = "true", ["Jobs:Partitions"] = $"{Partitions}" };
         var api = await ApiProcess.StartAsync(Cluster.ConnectionString, all, name);
         _apis.Add(api);
         return api;
@@ -63,7 +77,7 @@ internal sealed class ClusterHarness : IAsyncDisposable
 
     public async Task<WorkerProcess> StartWorkerAsync(IReadOnlyDictionary<string, string> settings, string name)
     {
-        var worker = WorkerProcess.Start(Cluster.ConnectionString, settings, name);
+        var worker = WorkerProcess.Start(Cluster.ConnectionString, new Dictionary<string, string>(settings) { ["Jobs:Partitions"] = $"{Partitions}" }, name);
         _workers.Add(worker);
         await worker.WaitUntilStartedAsync(TestContext.Current.CancellationToken);
         return worker;
@@ -76,7 +90,7 @@ internal sealed class ClusterHarness : IAsyncDisposable
     /// by key, and how many attempts were not answered 202.
     /// </summary>
     public static async Task<SubmissionReport> SubmitAsync(
-        ApiProcess api, int count, int concurrency, TimeSpan deadline, Action<int>? onAcknowledged = null)
+        ApiProcess api, int count, int concurrency, TimeSpan deadline, Action<int>? onAcknowledged = null, string keyPrefix = "cluster-job-")
     {
         using var client = api.CreateClient(key: null);
         var acknowledged = new ConcurrentDictionary<string, string>(StringComparer.Ordinal);
@@ -89,7 +103,7 @@ internal sealed class ClusterHarness : IAsyncDisposable
             int i;
             while ((i = Interlocked.Increment(ref next)) < count)
             {
-                var key = $"cluster-job-{i}";
+                var key = $"{keyPrefix}{i}";
                 while (DateTime.UtcNow < stop)
                 {
                     try

@@ -77,6 +77,20 @@ internal sealed class WorkerHarness : IAsyncDisposable
     public static NewJob NewJob(string prompt, int maxAttempts, IReadOnlyDictionary<string, string>? metadata = null) =>
         new(JobIds.New(), new JobRequest(prompt, Metadata: metadata), maxAttempts, TimeSpan.FromDays(1));
 
+    /// <summary>
+    /// Submits <paramref name="count"/> jobs of <paramref name="tenant"/> concurrently (3 attempts each),
+    /// their requests shaped by <paramref name="request"/> (a priority, maxTokens, …).
+    /// </summary>
+    public async Task<IReadOnlyList<string>> SubmitForTenantAsync(string tenant, int count, Func<JobRequest, JobRequest>? request = null) =>
+        await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+        {
+            var job = NewJob($"{tenant} job {i}: explain leases.", maxAttempts: 3);
+            var result = await Store.SubmitAsync(job with { Tenant = tenant, Request = request?.Invoke(job.Request) ?? job.Request }, idempotency: null)
+                .WaitAsync(CommandTimeout, TestContext.Current.CancellationToken);
+            Assert.Equal(SubmitOutcome.Created, result.Outcome);
+            return result.JobId;
+        }));
+
     /// <summary>Submits <paramref name="count"/> jobs concurrently.</summary>
     public async Task<IReadOnlyList<string>> SubmitManyAsync(int count, int maxAttempts, Func<int, IReadOnlyDictionary<string, string>?>? metadata = null) =>
         await Task.WhenAll(Enumerable.Range(0, count).Select(i => SubmitAsync(maxAttempts, metadata?.Invoke(i), $"Prompt number {i}: explain leases.")));

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Jobs;
 using Orchestrator.Llm;
 using Orchestrator.Worker.Llm;
@@ -38,7 +39,8 @@ public sealed class LateReservationTests
         };
         var flow = new DeploymentFlowControl(harness.Connection, harness.Keys);
         // Another worker's 429 lands right after the reservation.
-        await using var services = InProcessLlmCaller.Build(harness, options, answerLate ? new LateAnswers() : TimeProvider.System,
+        // On time: a clock that does not move, so the answer is on time however busy the machine is.
+        await using var services = InProcessLlmCaller.Build(harness, options, answerLate ? new LateAnswers() : new FakeTimeProvider(DateTimeOffset.UtcNow),
             afterReserve: cooldownAfterReserve ? () => flow.ExtendCooldownAsync(Provider, options, TimeSpan.FromSeconds(10), null) : null);
         var caller = services.GetRequiredService<LlmCaller>();
 

@@ -122,7 +122,7 @@ public sealed class BatchedStoreTests
         var (complete, stale, retry, fail) = (claims[0].Lease, claims[1].Lease, claims[2].Lease, claims[3].Lease);
 
         // worker-a's lease on one job lapses; worker-b reclaims it and starts attempt 2.
-        await store.ReturnUnclaimedAsync("worker-a", [stale.EntryId]).Bounded();
+        await store.ReturnUnclaimedAsync("worker-a", [Returned(stale)]).Bounded();
         var taken = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.FromHours(1), 10).Bounded());
         Assert.Equal(stale.EntryId, taken.EntryId);
         var staleTakeover = await store.ClaimAsync(taken, "worker-b", startAttempt: true).Bounded();
@@ -246,14 +246,14 @@ public sealed class BatchedStoreTests
         var leases = (await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded()).Select(c => c.Lease).ToArray();
 
         // worker-a's lease on the middle job lapses and worker-b claims it.
-        await store.ReturnUnclaimedAsync("worker-a", [leases[1].EntryId]).Bounded();
+        await store.ReturnUnclaimedAsync("worker-a", [Returned(leases[1])]).Bounded();
         var taken = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.FromHours(1), 10).Bounded());
         var takeover = await store.ClaimAsync(taken, "worker-b", startAttempt: true).Bounded();
         Assert.Equal(ClaimOutcome.Claimed, takeover.Outcome);
 
         // Every entry looks a day idle: a renewal is what makes one fresh again (no clock race).
-        await store.ReturnUnclaimedAsync("worker-a", [leases[0].EntryId, leases[2].EntryId]).Bounded();
-        await store.ReturnUnclaimedAsync("worker-b", [leases[1].EntryId]).Bounded();
+        await store.ReturnUnclaimedAsync("worker-a", [Returned(leases[0]), Returned(leases[2])]).Bounded();
+        await store.ReturnUnclaimedAsync("worker-b", [Returned(leases[1])]).Bounded();
         Assert.All(await PendingAsync(harness), p => Assert.True(p.IdleTimeInMilliseconds >= Hours(23)));
 
         var renewed = await store.RenewLeasesAsync(leases).Bounded();
@@ -292,4 +292,7 @@ public sealed class BatchedStoreTests
         return string.Join('\n', hash.OrderBy(e => (string)e.Name!, StringComparer.Ordinal).Select(e => $"{e.Name}={e.Value}"))
             + "\n--\n" + string.Join('\n', history.Select(h => (string)h!));
     }
+
+    // A held delivery handed back as unclaimed (entry ids are per partition: the job id names it).
+    private static Delivery Returned(JobLease lease) => new(lease.EntryId, lease.JobId, Reclaimed: false);
 }

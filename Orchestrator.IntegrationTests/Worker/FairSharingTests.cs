@@ -73,14 +73,8 @@ public sealed class FairSharingTests
         Assert.InRange(ratio, 3 * 0.85, 3 * 1.15);
     }
 
-    private static async Task<IReadOnlyList<string>> SubmitAsync(WorkerHarness harness, string tenant, int count, string? priority = null) =>
-        await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
-        {
-            var job = WorkerHarness.NewJob($"{tenant} job {i}", maxAttempts: 3);
-            var result = await harness.Store.SubmitAsync(job with { Tenant = tenant, Request = job.Request with { Priority = priority } }, idempotency: null).Bounded();
-            Assert.Equal(SubmitOutcome.Created, result.Outcome);
-            return result.JobId;
-        }));
+    private static Task<IReadOnlyList<string>> SubmitAsync(WorkerHarness harness, string tenant, int count, string? priority = null) =>
+        harness.SubmitForTenantAsync(tenant, count, r => r with { Priority = priority });
 
     /// <summary>The tenant's final jobs out of <paramref name="submitted"/>, from its backlog counter (jobs not yet final).</summary>
     private static async Task<long> FinalAsync(WorkerHarness harness, string tenant, long submitted) =>

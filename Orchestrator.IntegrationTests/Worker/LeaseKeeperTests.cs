@@ -27,7 +27,7 @@ public sealed class LeaseKeeperTests
 
         Assert.False(execution.LeaseLost);
         Assert.False(execution.Token.IsCancellationRequested);
-        Assert.True(keeper.IsHeld(execution.Lease.EntryId));
+        Assert.True(keeper.IsHeld(execution.Lease.Key));
     }
 
     [Fact]
@@ -40,7 +40,7 @@ public sealed class LeaseKeeperTests
 
         Assert.True(execution.LeaseLost);
         Assert.True(execution.Token.IsCancellationRequested);
-        Assert.False(keeper.IsHeld(execution.Lease.EntryId));
+        Assert.False(keeper.IsHeld(execution.Lease.Key));
     }
 
     /// <summary>A job this worker claimed and whose completion Redis has already recorded.</summary>

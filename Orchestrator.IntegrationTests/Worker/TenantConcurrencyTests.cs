@@ -100,13 +100,8 @@ public sealed class TenantConcurrencyTests
         Assert.Equal(0, await LivePermitsAsync(harness));
     }
 
-    private static async Task<IReadOnlyList<string>> SubmitAsync(WorkerHarness harness, string tenant, int count) =>
-        await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
-        {
-            var result = await harness.Store.SubmitAsync(WorkerHarness.NewJob($"{tenant} job {i}", maxAttempts: 3) with { Tenant = tenant }, idempotency: null).Bounded();
-            Assert.Equal(SubmitOutcome.Created, result.Outcome);
-            return result.JobId;
-        }));
+    private static Task<IReadOnlyList<string>> SubmitAsync(WorkerHarness harness, string tenant, int count) =>
+        harness.SubmitForTenantAsync(tenant, count);
 
     private static async Task<string?[]> StatusesAsync(WorkerHarness harness, IReadOnlyList<string> ids)
     {

@@ -56,14 +56,8 @@ public sealed class TenantTokensTests
             TimeSpan.FromSeconds(30), "the tenant's next job runs once its tokens come back");
     }
 
-    private static async Task<IReadOnlyList<string>> SubmitAsync(WorkerHarness harness, string tenant, int count) =>
-        await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
-        {
-            var job = WorkerHarness.NewJob($"{tenant} job {i}: explain leases.", maxAttempts: 3);
-            var result = await harness.Store.SubmitAsync(job with { Tenant = tenant, Request = job.Request with { MaxTokens = 20 } }, idempotency: null).Bounded();
-            Assert.Equal(SubmitOutcome.Created, result.Outcome);
-            return result.JobId;
-        }));
+    private static Task<IReadOnlyList<string>> SubmitAsync(WorkerHarness harness, string tenant, int count) =>
+        harness.SubmitForTenantAsync(tenant, count, r => r with { MaxTokens = 20 });
 
     /// <summary>True once some jobs completed, none is processing and some still wait, twice 300 ms apart with no change.</summary>
     private static async Task<bool> HeldAsync(WorkerHarness harness, IReadOnlyList<string> ids)

@@ -18,8 +18,11 @@
   ARGV[4]  backlog bound (Api:MaxQueuedJobs): jobs not yet final, counted as the stream's length
            plus the delayed set's plus the ready sets' (a job waiting in either has no stream entry)
   ARGV[5]  the tenant's MaxQueuedJobs, 0 = none
-  ARGV[6]  the tenant's RequestsPerMinute, 0 = none
-  ARGV[7…] job hash field, value, field, value, … (createdAt and updatedAt are this script's: TIME);
+  ARGV[6]  the tenant's RequestsPerMinute, 0 = none (with N partitions, this partition's share:
+           RequestsPerMinute / N, possibly fractional)
+  ARGV[7]  the tenant's jobs not yet final in the other partitions (0 with one partition): the
+           MaxQueuedJobs check counts them with this partition's
+  ARGV[8…] job hash field, value, field, value, … (createdAt and updatedAt are this script's: TIME);
            'tenant' and 'priority' among them place the job in its tenant's ready set
 
   The job waits in its tenant's ready set (includes/ready.lua) until a worker's dispatch.lua sends
@@ -70,7 +73,7 @@ end
 local maxQueued, rpm = tonumber(ARGV[5]), tonumber(ARGV[6])
 if maxQueued > 0 then
   local backlog = redis.call('HMGET', KEYS[4], 'jobs', 'finalEveryMs')
-  if tonumber(backlog[1] or '0') >= maxQueued then
+  if tonumber(backlog[1] or '0') + tonumber(ARGV[7]) >= maxQueued then
     -- Room comes back when one of the tenant's jobs reaches a final state: expected after the
     -- tenant's recent interval between final transitions (5 s while none is known yet).
     return {'quota-exceeded', 'MaxQueuedJobs', maxQueued, math.ceil(tonumber(backlog[2] or '5000'))}
@@ -81,8 +84,9 @@ if rpm > 0 then
   rateNow = tonumber(nowMs())
   local interval = 60000 / rpm
   tat = math.max(tonumber(redis.call('GET', KEYS[5]) or '0'), rateNow) + interval
-  -- Up to a minute ahead of now is allowed (the burst); the tolerance absorbs float rounding.
-  local wait = tat - rateNow - 60000
+  -- Up to a minute ahead of now is allowed (the burst; at least one interval, for a partition's
+  -- share below one a minute); the tolerance absorbs float rounding.
+  local wait = tat - rateNow - math.max(60000, interval)
   if wait > math.min(1, interval / 2) then
     return {'quota-exceeded', 'RequestsPerMinute', rpm, math.ceil(wait)}
   end
@@ -92,7 +96,7 @@ end
 -- without flags) refuses a script's first write command with OOM when the script started above
 -- maxmemory, and lets every later write through so as not to stop a script half-way: refused
 -- there, nothing is written and the client may re-send with the same idempotency key.
-local fields = {unpack(ARGV, 7)}
+local fields = {unpack(ARGV, 8)}
 local tenant, priority = 'default', 'normal'
 for i = 1, #fields - 1, 2 do
   if fields[i] == 'tenant' then tenant = fields[i + 1] elseif fields[i] == 'priority' then priority = fields[i + 1] end

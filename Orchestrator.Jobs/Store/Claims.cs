@@ -1,10 +1,21 @@
 namespace Orchestrator.Jobs;
 
 /// <summary>A stream entry handed to this worker: by a fresh read or by reclaiming an expired lease.</summary>
-public sealed record Delivery(string EntryId, string JobId, bool Reclaimed);
+public sealed record Delivery(string EntryId, string JobId, bool Reclaimed)
+{
+    /// <summary>
+    /// Names the delivery among every partition's: entry ids are per stream, so two partitions can
+    /// hand out the same one; with the job id they cannot.
+    /// </summary>
+    public string Key => $"{JobId}/{EntryId}";
+}
 
 /// <summary>The right to work on a job, proven by a token every state write checks.</summary>
-public sealed record JobLease(string JobId, string EntryId, string Token, string Consumer);
+public sealed record JobLease(string JobId, string EntryId, string Token, string Consumer)
+{
+    /// <summary>The <see cref="Delivery.Key"/> of the delivery this lease holds.</summary>
+    public string Key => $"{JobId}/{EntryId}";
+}
 
 /// <summary>What a worker got when it claimed a delivery.</summary>
 public enum ClaimOutcome

@@ -41,6 +41,31 @@ public sealed partial class EvictionPolicyGuard(
         }
     }
 
+    /// <summary>
+    /// Records or compares the partition count (<see cref="JobStore.CheckPartitionsAsync"/>).
+    /// Returns <see langword="false"/> (after logging why) when the data was laid out with another
+    /// count: changing <c>Jobs:Partitions</c> is a migration, never a restart. When Redis cannot be
+    /// reached yet, logs a warning and returns <see langword="true"/>.
+    /// </summary>
+    public async Task<bool> CheckPartitionsAsync()
+    {
+        try
+        {
+            var check = await store.CheckPartitionsAsync().ConfigureAwait(false);
+            if (!check.Matches)
+            {
+                LogPartitionsDiffer(logger, check.Configured, check.Recorded);
+            }
+
+            return check.Matches;
+        }
+        catch (Exception e) when (RedisFailure.IsTransient(e))
+        {
+            LogNotReachable(logger, e.GetType().Name);
+            return true;
+        }
+    }
+
     private bool Accept(MaxMemoryPolicy found)
     {
         if (found.Evicts)
@@ -95,6 +120,12 @@ public sealed partial class EvictionPolicyGuard(
         "'CONFIG SET maxmemory-policy noeviction', or your provider's parameter group); at the limit new jobs then get 503.")]
     private static partial void LogEvicting(ILogger logger, string policy);
 
+    [LoggerMessage(Level = LogLevel.Critical, Message =
+        "Jobs:Partitions is {Configured} but the job data in Redis is laid out in {Recorded} partition(s) ({{orch}}:meta): " +
+        "jobs would sit in keys no service reads. Exiting. Fix: set Jobs:Partitions to {Recorded} on every API and worker; " +
+        "changing it is a migration (drain the jobs, then delete {{orch}}:meta), never a restart.")]
+    private static partial void LogPartitionsDiffer(ILogger logger, int configured, int recorded);
+
     [LoggerMessage(Level = LogLevel.Warning, Message =
         "Could not read Redis maxmemory-policy ({Reason}); continuing. Make sure it is noeviction: an evicting policy can drop the jobs stream.")]
     private static partial void LogUnreadable(ILogger logger, string reason);
@@ -108,9 +139,11 @@ public sealed partial class EvictionPolicyGuard(
 public static class EvictionPolicyGuardExtensions
 {
     /// <summary>
-    /// Checks Redis's <c>maxmemory-policy</c> before the host runs; <see langword="false"/> means
-    /// it evicts and the process must exit with code 1 (the reason is logged).
+    /// Checks Redis's <c>maxmemory-policy</c> and the partition count the data was laid out with
+    /// before the host runs; <see langword="false"/> means Redis evicts or the count is not
+    /// <c>Jobs:Partitions</c>, and the process must exit with code 1 (the reason is logged).
     /// </summary>
-    public static Task<bool> CheckRedisEvictionPolicyAsync(this IServiceProvider services) =>
-        services.GetRequiredService<EvictionPolicyGuard>().CheckAtStartAsync();
+    public static async Task<bool> CheckRedisEvictionPolicyAsync(this IServiceProvider services) =>
+        await services.GetRequiredService<EvictionPolicyGuard>().CheckAtStartAsync().ConfigureAwait(false)
+        && await services.GetRequiredService<EvictionPolicyGuard>().CheckPartitionsAsync().ConfigureAwait(false);
 }

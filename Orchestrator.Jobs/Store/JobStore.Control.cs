@@ -13,10 +13,11 @@ public sealed partial class JobStore
     /// </summary>
     public async Task<CancelOutcome> CancelAsync(string jobId)
     {
+        var partition = _keys.ForJob(jobId);
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
             LuaScripts.Cancel,
-            [_keys.Job(jobId), _keys.History(jobId), _keys.Stream, _keys.DeadLetters],
-            [RedisKeys.ConsumerGroup, _keys.CancelChannel.ToString()]).ConfigureAwait(false))!;
+            [_keys.Job(jobId), _keys.History(jobId), partition.Stream, partition.DeadLetters],
+            [RedisKeys.ConsumerGroup, partition.CancelChannel.ToString()]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
             "canceled" => CancelOutcome.Canceled,
@@ -35,9 +36,9 @@ public sealed partial class JobStore
     {
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
             LuaScripts.Redrive,
-            [_keys.Job(jobId), _keys.History(jobId), _keys.Stream, _keys.DeadLetters],
+            [_keys.Job(jobId), _keys.History(jobId), _keys.ForJob(jobId).Stream, _keys.ForJob(jobId).DeadLetters],
             [
-                maxQueuedJobs,
+                Partitions == 1 || maxQueuedJobs == Unbounded ? maxQueuedJobs : (maxQueuedJobs + Partitions - 1) / Partitions,
                 filter.ErrorType ?? RedisValue.EmptyString,
                 filter.From is { } from ? from.ToUnixTimeMilliseconds() : RedisValue.EmptyString,
                 filter.To is { } to ? to.ToUnixTimeMilliseconds() : RedisValue.EmptyString,
@@ -57,12 +58,28 @@ public sealed partial class JobStore
     /// <summary>
     /// Dead-lettered job ids, oldest first, dead-lettered within [<paramref name="from"/>,
     /// <paramref name="to"/>] and after the member <paramref name="after"/> (exclusive, for paging;
-    /// null to start), at most <paramref name="count"/>, with their scores.
+    /// null to start), at most <paramref name="count"/>, with their scores. With several partitions
+    /// each partition's page is read and the pages merged in the same order (score, then id).
     /// </summary>
     public async Task<IReadOnlyList<(string JobId, long DeadAt)>> DeadLetterIdsAsync(
         string? tenant, DateTimeOffset? from, DateTimeOffset? to, (long Score, string JobId)? after, int count)
     {
-        var set = tenant is null ? _keys.DeadLetters : _keys.TenantDeadLetters(tenant);
+        if (Partitions == 1)
+        {
+            return await DeadLetterIdsAsync(_keys, tenant, from, to, after, count).ConfigureAwait(false);
+        }
+
+        var pages = await Task.WhenAll(_keys.All.Select(k => DeadLetterIdsAsync(k, tenant, from, to, after, count))).ConfigureAwait(false);
+        return [.. pages.SelectMany(static p => p)
+            .OrderBy(static e => e.DeadAt)
+            .ThenBy(static e => e.JobId, StringComparer.Ordinal)
+            .Take(count)];
+    }
+
+    private async Task<List<(string JobId, long DeadAt)>> DeadLetterIdsAsync(
+        RedisKeys keys, string? tenant, DateTimeOffset? from, DateTimeOffset? to, (long Score, string JobId)? after, int count)
+    {
+        var set = tenant is null ? keys.DeadLetters : keys.TenantDeadLetters(tenant);
         var min = after?.Score ?? from?.ToUnixTimeMilliseconds() ?? long.MinValue;
         var max = to?.ToUnixTimeMilliseconds() ?? long.MaxValue;
         var result = new List<(string, long)>(count);
@@ -106,16 +123,16 @@ public sealed partial class JobStore
         (await AppendDeltasAsync([new DeltaAppend(lease, attempt, batch, text)]).ConfigureAwait(false))[0];
 
     /// <summary>
-    /// <see cref="AppendDeltaAsync"/> for many jobs' batches in one script, each its own fenced
-    /// append. The answers are in the order of <paramref name="appends"/>.
+    /// <see cref="AppendDeltaAsync"/> for many jobs' batches in one script (one per partition), each
+    /// its own fenced append. The answers are in the order of <paramref name="appends"/>.
     /// </summary>
-    public async Task<bool[]> AppendDeltasAsync(IReadOnlyList<DeltaAppend> appends)
-    {
-        if (appends.Count == 0)
-        {
-            return [];
-        }
+    public async Task<bool[]> AppendDeltasAsync(IReadOnlyList<DeltaAppend> appends) => appends.Count == 0
+        ? []
+        : await ByPartitionAsync(appends, static a => a.Lease.JobId, (_, part) => AppendDeltasOfOnePartitionAsync(part)).ConfigureAwait(false);
 
+    // The job keys carry their partition's hash tag: the partition's own keys are not needed here.
+    private async Task<bool[]> AppendDeltasOfOnePartitionAsync(IReadOnlyList<DeltaAppend> appends)
+    {
         var keys = new RedisKey[appends.Count];
         var values = new RedisValue[4 * appends.Count];
         for (var i = 0; i < appends.Count; i++)

@@ -13,8 +13,12 @@ public sealed partial class JobStore
     public async Task<JobCounts> CountJobsAsync(string? tenant, int window)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(window, 1);
-        var ids = await Db.SortedSetRangeByRankAsync(tenant is null ? _keys.Jobs : _keys.TenantJobs(tenant), 0, window - 1, Order.Descending)
-            .ConfigureAwait(false);
+        // The newest of each partition's index, merged: the newest `window` of them all.
+        var newest = await Task.WhenAll(_keys.All.Select(k => Db.SortedSetRangeByRankWithScoresAsync(
+            tenant is null ? k.Jobs : k.TenantJobs(tenant), 0, window - 1, Order.Descending))).ConfigureAwait(false);
+        var ids = newest.Length == 1
+            ? [.. newest[0].Select(static e => e.Element)]
+            : newest.SelectMany(static e => e).OrderByDescending(static e => e.Score).Take(window).Select(static e => e.Element).ToArray();
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
         long examined = 0;
         foreach (var chunk in ids.Chunk(CountChunk))

@@ -21,23 +21,25 @@ public sealed partial class JobStore
     /// <param name="tenant">Only this tenant's dead letters; null for every tenant's.</param>
     public Task<DeadLetterPage> ListDeadLettersAsync(
         int limit, string? cursor, string? tenant = null, long maxBytes = long.MaxValue, Func<Job, long>? sizeOf = null) =>
-        ListAsync(tenant is null ? _keys.DeadLetters : _keys.TenantDeadLetters(tenant), limit, cursor, where: null, int.MaxValue, maxBytes, sizeOf);
+        ListAsync(k => tenant is null ? k.DeadLetters : k.TenantDeadLetters(tenant), limit, cursor, where: null, int.MaxValue, maxBytes, sizeOf);
 
     /// <summary>
     /// One page of jobs, newest first, from the jobs index (the newest <see cref="ListedJobs"/> of
-    /// every tenant and of each): those <paramref name="where"/> keeps, at most <paramref name="limit"/>.
+    /// every tenant and of each, per partition): those <paramref name="where"/> keeps, at most <paramref name="limit"/>.
     /// A filter that matches little could read the whole index, so one call examines at most
     /// <paramref name="maxExamined"/> ids and then hands out a cursor, even for a short page.
     /// </summary>
     /// <param name="tenant">Only this tenant's jobs; null for every tenant's.</param>
     public Task<DeadLetterPage> ListJobsAsync(int limit, string? cursor, string? tenant, Func<Job, bool>? where, int maxExamined) =>
-        ListAsync(tenant is null ? _keys.Jobs : _keys.TenantJobs(tenant), limit, cursor, where, maxExamined, long.MaxValue, sizeOf: null);
+        ListAsync(k => tenant is null ? k.Jobs : k.TenantJobs(tenant), limit, cursor, where, maxExamined, long.MaxValue, sizeOf: null);
 
     /// <summary>How many job ids the jobs index keeps, globally and per tenant (submit.lua trims to it).</summary>
     public const int ListedJobs = 100_000;
 
+    // With several partitions, the partitions' sets are merged in the one order (score, then id,
+    // both descending), so the cursor (score, id) means the same whichever partition holds the id.
     private async Task<DeadLetterPage> ListAsync(
-        RedisKey set, int limit, string? cursor, Func<Job, bool>? where, int maxExamined, long maxBytes, Func<Job, long>? sizeOf)
+        Func<RedisKeys, RedisKey> setOf, int limit, string? cursor, Func<Job, bool>? where, int maxExamined, long maxBytes, Func<Job, long>? sizeOf)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         double maxScore = double.PositiveInfinity;
@@ -47,54 +49,51 @@ public sealed partial class JobStore
             throw new ArgumentException("Malformed cursor.", nameof(cursor));
         }
 
+        var merged = new MergedSets(Db, [.. _keys.All.Select(setOf)], maxScore, afterId, Math.Min(limit, 64) + 16);
         var jobs = new List<Job>(Math.Min(limit, 64));
         long bytes = 0;
         var examined = 0;
-        var skip = 0;
         (double Score, string JobId) consumed = default;
+        var chunk = new List<SortedSetEntry>(ListReadChunk);
         while (true)
         {
-            // Members sharing the cursor's score sort in reverse lexical order; skip up to and including it.
-            var batchSize = Math.Min(limit, 64) + 16;
-            var batch = await Db.SortedSetRangeByScoreWithScoresAsync(
-                set, double.NegativeInfinity, maxScore, Exclude.None, Order.Descending, skip, batchSize).ConfigureAwait(false);
-            skip += batch.Length;
-            var fresh = batch.Where(e => afterId is null || e.Score != maxScore || string.CompareOrdinal(e.Element!, afterId) < 0).ToList();
-            for (var start = 0; start < fresh.Count; start += ListReadChunk)
+            chunk.Clear();
+            while (chunk.Count < ListReadChunk && await merged.NextAsync().ConfigureAwait(false) is { } next)
             {
-                var chunk = fresh.Skip(start).Take(ListReadChunk).ToList();
-                var read = await Task.WhenAll(chunk.Select(e => GetAsync(e.Element!))).ConfigureAwait(false);
-                for (var i = 0; i < read.Length; i++)
-                {
-                    var entry = chunk[i];
-                    if (jobs.Count == limit || examined == maxExamined)
-                    {
-                        // Full, or examined enough: the next page starts here (the cursor names the last one consumed).
-                        return new DeadLetterPage(jobs, EncodeCursor(consumed));
-                    }
-
-                    examined++;
-                    if (read[i] is not { } job || where?.Invoke(job) == false)
-                    {
-                        consumed = (entry.Score, entry.Element!);
-                        continue;
-                    }
-
-                    var size = sizeOf?.Invoke(job) ?? 0;
-                    if (jobs.Count > 0 && bytes + size > maxBytes)
-                    {
-                        return new DeadLetterPage(jobs, EncodeCursor(consumed));
-                    }
-
-                    jobs.Add(job);
-                    bytes += size;
-                    consumed = (entry.Score, entry.Element!);
-                }
+                chunk.Add(next);
             }
 
-            if (batch.Length < batchSize)
+            if (chunk.Count == 0)
             {
                 return new DeadLetterPage(jobs, null);
+            }
+
+            var read = await Task.WhenAll(chunk.Select(e => GetAsync(e.Element!))).ConfigureAwait(false);
+            for (var i = 0; i < read.Length; i++)
+            {
+                var entry = chunk[i];
+                if (jobs.Count == limit || examined == maxExamined)
+                {
+                    // Full, or examined enough: the next page starts here (the cursor names the last one consumed).
+                    return new DeadLetterPage(jobs, EncodeCursor(consumed));
+                }
+
+                examined++;
+                if (read[i] is not { } job || where?.Invoke(job) == false)
+                {
+                    consumed = (entry.Score, entry.Element!);
+                    continue;
+                }
+
+                var size = sizeOf?.Invoke(job) ?? 0;
+                if (jobs.Count > 0 && bytes + size > maxBytes)
+                {
+                    return new DeadLetterPage(jobs, EncodeCursor(consumed));
+                }
+
+                jobs.Add(job);
+                bytes += size;
+                consumed = (entry.Score, entry.Element!);
             }
         }
     }

@@ -7,16 +7,19 @@ namespace Orchestrator.Jobs;
 // The worker's side of the store: delivery, leases, and the attempt state machine.
 public sealed partial class JobStore
 {
-    /// <summary>Creates the consumer group (and the stream) if missing. Safe to call from every worker.</summary>
+    /// <summary>Creates the consumer group (and the stream) of every partition if missing. Safe to call from every worker.</summary>
     public async Task EnsureConsumerGroupAsync()
     {
-        try
+        foreach (var keys in _keys.All)
         {
-            await Db.ExecuteAsync("XGROUP", "CREATE", _keys.Stream, RedisKeys.ConsumerGroup, "0", "MKSTREAM").ConfigureAwait(false);
-        }
-        catch (RedisServerException e) when (e.Message.StartsWith("BUSYGROUP", StringComparison.Ordinal))
-        {
-            // Another worker created it first.
+            try
+            {
+                await Db.ExecuteAsync("XGROUP", "CREATE", keys.Stream, RedisKeys.ConsumerGroup, "0", "MKSTREAM").ConfigureAwait(false);
+            }
+            catch (RedisServerException e) when (e.Message.StartsWith("BUSYGROUP", StringComparison.Ordinal))
+            {
+                // Another worker created it first.
+            }
         }
     }
 
@@ -28,11 +31,35 @@ public sealed partial class JobStore
     /// stream (with its tenant permit) and delivered to the consumer, ready to claim. Empty when no
     /// tenant has a job that may run: wait for <see cref="RedisKeys.ReadyChannel"/>.
     /// </summary>
+    /// <remarks>
+    /// With several partitions one script cannot dispatch from them all (other slots): each
+    /// partition dispatches in turn, from a different one each call (round robin from a random
+    /// start), until <paramref name="count"/> jobs are taken. Fair sharing and priorities hold
+    /// within each partition; with jobs spread evenly over partitions they hold overall.
+    /// </remarks>
     public async Task<IReadOnlyList<Delivery>> DispatchAsync(string consumer, int count, TimeSpan maxLowPriorityWait)
+    {
+        if (Partitions == 1)
+        {
+            return await DispatchAsync(_keys, consumer, count, maxLowPriorityWait).ConfigureAwait(false);
+        }
+
+        var start = NextPartition();
+        var deliveries = new List<Delivery>(count);
+        for (var i = 0; i < Partitions && deliveries.Count < count; i++)
+        {
+            deliveries.AddRange(await DispatchAsync(_keys.For((start + i) % Partitions), consumer, count - deliveries.Count, maxLowPriorityWait)
+                .ConfigureAwait(false));
+        }
+
+        return deliveries;
+    }
+
+    private async Task<Delivery[]> DispatchAsync(RedisKeys keys, string consumer, int count, TimeSpan maxLowPriorityWait)
     {
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
             LuaScripts.Dispatch,
-            [_keys.Stream, _keys.ActiveTenants, _keys.DispatchState],
+            [keys.Stream, keys.ActiveTenants, keys.DispatchState],
             [RedisKeys.ConsumerGroup, consumer, count, (long)maxLowPriorityWait.TotalMilliseconds, _permits.PoliciesJson, _permits.LeaseMs])
             .ConfigureAwait(false))!;
         var deliveries = new Delivery[reply.Length / 2];
@@ -68,9 +95,17 @@ public sealed partial class JobStore
     /// Charges the tokens one LLM call used to its tenant's <c>TokensPerMinute</c> (<c>tenant-tokens.lua</c>).
     /// Returns how far the tenant's token clock runs ahead of now; past a minute its jobs are held back.
     /// </summary>
-    public async Task<TimeSpan> ChargeTenantTokensAsync(string tenant, long tokens, int tokensPerMinute) =>
-        TimeSpan.FromMilliseconds((long)await Db.ScriptEvaluateAsync(
-            LuaScripts.TenantTokens, [_keys.TenantTokens(tenant)], [tokens, tokensPerMinute]).ConfigureAwait(false));
+    /// <remarks>
+    /// With several partitions each has the tenant's token clock (dispatch.lua reads its own
+    /// partition's): every call's tokens are charged to all of them, so each holds the tenant back
+    /// on the fleet's use and the limit holds fleet-wide (N calls per charge).
+    /// </remarks>
+    public async Task<TimeSpan> ChargeTenantTokensAsync(string tenant, long tokens, int tokensPerMinute)
+    {
+        var ahead = await Task.WhenAll(_keys.All.Select(async keys => (long)await Db.ScriptEvaluateAsync(
+            LuaScripts.TenantTokens, [keys.TenantTokens(tenant)], [tokens, tokensPerMinute]).ConfigureAwait(false))).ConfigureAwait(false);
+        return TimeSpan.FromMilliseconds(ahead.Max());
+    }
 
     /// <summary>
     /// Takes over entries whose holder has not renewed its lease for <paramref name="leaseTimeout"/>
@@ -85,10 +120,35 @@ public sealed partial class JobStore
     /// entries per call, so the caller keeps <see cref="ReclaimPage.Next"/> and passes it back: the
     /// scan moves on across calls instead of restarting where live entries hide lapsed ones.
     /// </summary>
+    /// <remarks>
+    /// With several partitions the cursor also names the partition: a pass starts at a random one,
+    /// scans each partition's pending entries in turn, and ends (<see cref="ReclaimPage.Start"/>)
+    /// when it is back at the first.
+    /// </remarks>
     public async Task<ReclaimPage> ReclaimExpiredAsync(string consumer, TimeSpan leaseTimeout, int count, string cursor)
     {
+        if (Partitions == 1)
+        {
+            return await ReclaimExpiredAsync(_keys, consumer, leaseTimeout, count, cursor).ConfigureAwait(false);
+        }
+
+        var (first, partition, entry) = ReclaimCursor.Parse(cursor, Partitions) ?? (NextPartition(), -1, ReclaimPage.Start);
+        partition = partition < 0 ? first : partition;
+        var page = await ReclaimExpiredAsync(_keys.For(partition), consumer, leaseTimeout, count, entry).ConfigureAwait(false);
+        if (page.Next != ReclaimPage.Start)
+        {
+            return page with { Next = ReclaimCursor.Format(first, partition, page.Next) };
+        }
+
+        // This partition is done: the next one, unless the pass is back where it started.
+        var next = (partition + 1) % Partitions;
+        return page with { Next = next == first ? ReclaimPage.Start : ReclaimCursor.Format(first, next, ReclaimPage.Start) };
+    }
+
+    private async Task<ReclaimPage> ReclaimExpiredAsync(RedisKeys keys, string consumer, TimeSpan leaseTimeout, int count, string cursor)
+    {
         var result = await Db.StreamAutoClaimAsync(
-            _keys.Stream, RedisKeys.ConsumerGroup, consumer,
+            keys.Stream, RedisKeys.ConsumerGroup, consumer,
             (long)leaseTimeout.TotalMilliseconds, cursor, count).ConfigureAwait(false);
         return new ReclaimPage(
             [.. result.ClaimedEntries
@@ -101,9 +161,17 @@ public sealed partial class JobStore
     /// Removes consumers that hold no pending entry and were not seen for <paramref name="idle"/>
     /// (stopped workers), never <paramref name="self"/>. Returns how many went.
     /// </summary>
-    public async Task<long> PruneConsumersAsync(string self, TimeSpan idle) =>
-        (long)await Db.ScriptEvaluateAsync(
-            LuaScripts.PruneConsumers, [_keys.Stream], [RedisKeys.ConsumerGroup, (long)idle.TotalMilliseconds, self]).ConfigureAwait(false);
+    public async Task<long> PruneConsumersAsync(string self, TimeSpan idle)
+    {
+        long removed = 0;
+        foreach (var keys in _keys.All)
+        {
+            removed += (long)await Db.ScriptEvaluateAsync(
+                LuaScripts.PruneConsumers, [keys.Stream], [RedisKeys.ConsumerGroup, (long)idle.TotalMilliseconds, self]).ConfigureAwait(false);
+        }
+
+        return removed;
+    }
 
     /// <summary>
     /// Makes the caller the job's lease holder (fencing out any earlier one) and returns the job.
@@ -151,12 +219,15 @@ public sealed partial class JobStore
     /// again after the call applied answers as the first call did and changes nothing.
     /// </summary>
     /// <param name="maxCrashes">Crashes while running alone before the job is dead-lettered as poison (<c>Worker:MaxCrashes</c>).</param>
-    public async Task<IReadOnlyList<ClaimResult>> ClaimManyAsync(IReadOnlyList<JobLease> leases, bool startAttempt, int maxCrashes = DefaultMaxCrashes)
+    public async Task<IReadOnlyList<ClaimResult>> ClaimManyAsync(IReadOnlyList<JobLease> leases, bool startAttempt, int maxCrashes = DefaultMaxCrashes) =>
+        await ByPartitionAsync(leases, static l => l.JobId, (partition, part) => ClaimManyAsync(partition, part, startAttempt, maxCrashes)).ConfigureAwait(false);
+
+    private async Task<ClaimResult[]> ClaimManyAsync(RedisKeys partition, IReadOnlyList<JobLease> leases, bool startAttempt, int maxCrashes)
     {
         var keys = new RedisKey[2 + (2 * leases.Count)];
         var values = new RedisValue[5 + (2 * leases.Count)];
-        keys[0] = _keys.Stream;
-        keys[1] = _keys.DeadLetters;
+        keys[0] = partition.Stream;
+        keys[1] = partition.DeadLetters;
         values[0] = RedisKeys.ConsumerGroup;
         values[1] = leases[0].Consumer;
         values[2] = startAttempt ? "1" : RedisValue.EmptyString;
@@ -210,7 +281,7 @@ public sealed partial class JobStore
     public async Task<bool> SetAsideAsync(JobLease lease, string reason) =>
         (long)await Db.ScriptEvaluateAsync(
             LuaScripts.SetAside,
-            [_keys.Stream, _keys.DeadLetters, _keys.Job(lease.JobId), _keys.History(lease.JobId)],
+            [_keys.ForJob(lease.JobId).Stream, _keys.ForJob(lease.JobId).DeadLetters, _keys.Job(lease.JobId), _keys.History(lease.JobId)],
             [RedisKeys.ConsumerGroup, lease.Token, lease.EntryId, reason]).ConfigureAwait(false) == 1;
 
     /// <summary>Extends the lease. False means another worker owns the job now: stop working on it.</summary>
@@ -221,16 +292,15 @@ public sealed partial class JobStore
     /// <see cref="RenewLeaseAsync"/> for many leases of one consumer in one script; the answers are
     /// in the order of <paramref name="leases"/>.
     /// </summary>
-    public async Task<bool[]> RenewLeasesAsync(IReadOnlyList<JobLease> leases)
-    {
-        if (leases.Count == 0)
-        {
-            return [];
-        }
+    public async Task<bool[]> RenewLeasesAsync(IReadOnlyList<JobLease> leases) => leases.Count == 0
+        ? []
+        : await ByPartitionAsync(leases, static l => l.JobId, RenewLeasesAsync).ConfigureAwait(false);
 
+    private async Task<bool[]> RenewLeasesAsync(RedisKeys partition, IReadOnlyList<JobLease> leases)
+    {
         var keys = new RedisKey[1 + leases.Count];
         var values = new RedisValue[2 + (2 * leases.Count)];
-        keys[0] = _keys.Stream;
+        keys[0] = partition.Stream;
         values[0] = RedisKeys.ConsumerGroup;
         values[1] = leases[0].Consumer;
         for (var i = 0; i < leases.Count; i++)
@@ -288,18 +358,17 @@ public sealed partial class JobStore
     /// recorded (also when this very outcome was recorded by an earlier send of the call), false when
     /// the lease or attempt was stale or the job was set aside as corrupt.
     /// </summary>
-    public async Task<bool[]> FinishAttemptsAsync(IReadOnlyList<AttemptFinish> finishes)
-    {
-        if (finishes.Count == 0)
-        {
-            return [];
-        }
+    public async Task<bool[]> FinishAttemptsAsync(IReadOnlyList<AttemptFinish> finishes) => finishes.Count == 0
+        ? []
+        : await ByPartitionAsync(finishes, static f => f.Lease.JobId, FinishAttemptsAsync).ConfigureAwait(false);
 
+    private async Task<bool[]> FinishAttemptsAsync(RedisKeys partition, IReadOnlyList<AttemptFinish> finishes)
+    {
         var keys = new RedisKey[3 + (2 * finishes.Count)];
         var values = new RedisValue[1 + (9 * finishes.Count)];
-        keys[0] = _keys.Stream;
-        keys[1] = _keys.DeadLetters;
-        keys[2] = _keys.Delayed;
+        keys[0] = partition.Stream;
+        keys[1] = partition.DeadLetters;
+        keys[2] = partition.Delayed;
         values[0] = RedisKeys.ConsumerGroup;
         for (var i = 0; i < finishes.Count; i++)
         {
@@ -335,7 +404,7 @@ public sealed partial class JobStore
     {
         var reply = await Db.ScriptEvaluateAsync(
             LuaScripts.Defer,
-            [_keys.Job(lease.JobId), _keys.History(lease.JobId), _keys.Stream, _keys.DeadLetters, _keys.Delayed],
+            [_keys.Job(lease.JobId), _keys.History(lease.JobId), _keys.ForJob(lease.JobId).Stream, _keys.ForJob(lease.JobId).DeadLetters, _keys.ForJob(lease.JobId).Delayed],
             [lease.Token, attempt, (long)wait.TotalMilliseconds, (long)totalWait.TotalMilliseconds, RedisKeys.ConsumerGroup, lease.EntryId])
             .ConfigureAwait(false);
         return reply.Resp2Type == ResultType.Integer
@@ -347,15 +416,23 @@ public sealed partial class JobStore
     /// Gives the jobs of the delayed set that are due a new stream entry, up to
     /// <paramref name="limit"/> of them (<c>promote.lua</c>). Any worker may call it at any time; two
     /// at once promote each job once. Returns the jobs promoted and the members examined (when that
-    /// equals <paramref name="limit"/>, more may be due).
+    /// equals <paramref name="limit"/>, more may be due). With several partitions each is promoted
+    /// (one call each): the jobs promoted are summed, and Examined is the largest of one partition.
     /// </summary>
     public async Task<(long Promoted, long Examined)> PromoteDueAsync(int limit)
     {
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
-            LuaScripts.Promote,
-            [_keys.Delayed, _keys.Stream, _keys.DeadLetters],
-            [limit, RedisKeys.ConsumerGroup]).ConfigureAwait(false))!;
-        return ((long)reply[0], (long)reply[1]);
+        long promoted = 0, examined = 0;
+        foreach (var keys in _keys.All)
+        {
+            var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
+                LuaScripts.Promote,
+                [keys.Delayed, keys.Stream, keys.DeadLetters],
+                [limit, RedisKeys.ConsumerGroup]).ConfigureAwait(false))!;
+            promoted += (long)reply[0];
+            examined = Math.Max(examined, (long)reply[1]);
+        }
+
+        return (promoted, examined);
     }
 
     /// <summary>
@@ -364,7 +441,7 @@ public sealed partial class JobStore
     public async Task<bool> ReleaseAsync(JobLease lease) =>
         (long)await Db.ScriptEvaluateAsync(
             LuaScripts.Release,
-            [_keys.Job(lease.JobId), _keys.Stream],
+            [_keys.Job(lease.JobId), _keys.ForJob(lease.JobId).Stream],
             [lease.Token, RedisKeys.ConsumerGroup, lease.EntryId, lease.Consumer, (long)TimeSpan.FromDays(1).TotalMilliseconds])
             .ConfigureAwait(false) == 1;
 
@@ -372,17 +449,22 @@ public sealed partial class JobStore
     /// Gives back entries read but never claimed (read while shutting down): they become idle
     /// enough for another worker's next reclaim at once.
     /// </summary>
-    public async Task ReturnUnclaimedAsync(string consumer, IReadOnlyList<string> entryIds)
+    public async Task ReturnUnclaimedAsync(string consumer, IReadOnlyList<Delivery> deliveries)
     {
-        if (entryIds.Count == 0)
+        if (deliveries.Count == 0)
         {
             return;
         }
 
-        var args = new List<object> { _keys.Stream, RedisKeys.ConsumerGroup, consumer, 0 };
-        args.AddRange(entryIds);
-        args.AddRange(["IDLE", (long)TimeSpan.FromDays(1).TotalMilliseconds, "JUSTID"]);
-        await Db.ExecuteAsync("XCLAIM", [.. args]).ConfigureAwait(false);
+        // Entry ids are per stream: each partition's go back to its own.
+        await ByPartitionAsync(deliveries, static d => d.JobId, async (partition, part) =>
+        {
+            var args = new List<object> { partition.Stream, RedisKeys.ConsumerGroup, consumer, 0 };
+            args.AddRange(part.Select(static d => d.EntryId));
+            args.AddRange(["IDLE", (long)TimeSpan.FromDays(1).TotalMilliseconds, "JUSTID"]);
+            await Db.ExecuteAsync("XCLAIM", [.. args]).ConfigureAwait(false);
+            return new bool[part.Count];
+        }).ConfigureAwait(false);
     }
 
     private static string JobIdOf(RedisResult[] fields)

@@ -5,12 +5,16 @@ namespace Orchestrator.Jobs;
 public sealed partial class JobStore
 {
     /// <summary>
-    /// The master that holds the submissions' slot now (on a single Redis, that Redis). Taken before
-    /// the writes, so <see cref="WaitForReplicasAsync"/> goes to the node and connection that took
-    /// them: <c>WAIT</c> counts the replicas that have this connection's last write, and has no key
-    /// by which a cluster client could route it.
+    /// The masters that hold the slots of these jobs' partitions now (on a single Redis, that
+    /// Redis; one master per partition at most). Taken before the writes, so
+    /// <see cref="WaitForReplicasAsync"/> goes to the nodes and connections that took them:
+    /// <c>WAIT</c> counts the replicas that have this connection's last write, and has no key by
+    /// which a cluster client could route it.
     /// </summary>
-    public IServer SubmissionMaster() => redis.GetServer(_keys.Stream, flags: CommandFlags.DemandMaster);
+    public IReadOnlyList<IServer> SubmissionMasters(IEnumerable<string> jobIds) =>
+        [.. jobIds.Select(id => _keys.ForJob(id).Partition).Distinct()
+            .Select(p => redis.GetServer(_keys.For(p).Stream, flags: CommandFlags.DemandMaster))
+            .DistinctBy(static server => server.EndPoint.ToString(), StringComparer.Ordinal)];
 
     /// <summary>
     /// <c>WAIT replicas timeout</c> on <paramref name="master"/>: blocks until <paramref name="replicas"/>

@@ -14,9 +14,22 @@ public sealed partial class JobStore
     /// Leases up to <paramref name="limit"/> due deliveries for <paramref name="lease"/> under a new
     /// token: until the lease lapses no other worker takes them. Expired records are dropped.
     /// </summary>
+    /// <remarks>Each partition has its outbox: they are asked in turn, from a different one each call, until <paramref name="limit"/> are leased.</remarks>
     public async Task<IReadOnlyList<LeasedWebhook>> ClaimWebhooksAsync(int limit, TimeSpan lease, string leaseToken)
     {
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.ClaimWebhooks, [_keys.WebhookOutbox],
+        var start = Partitions == 1 ? 0 : NextPartition();
+        var leased = new List<LeasedWebhook>(limit);
+        for (var i = 0; i < Partitions && leased.Count < limit; i++)
+        {
+            leased.AddRange(await ClaimWebhooksAsync(_keys.For((start + i) % Partitions), limit - leased.Count, lease, leaseToken).ConfigureAwait(false));
+        }
+
+        return leased;
+    }
+
+    private async Task<List<LeasedWebhook>> ClaimWebhooksAsync(RedisKeys keys, int limit, TimeSpan lease, string leaseToken)
+    {
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.ClaimWebhooks, [keys.WebhookOutbox],
             [(long)lease.TotalMilliseconds, limit, leaseToken]).ConfigureAwait(false))!;
         var leased = new List<LeasedWebhook>(reply.Length);
         foreach (var item in reply)
@@ -47,7 +60,7 @@ public sealed partial class JobStore
     {
         var id = leased.Delivery.Id;
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.RecordWebhook,
-            [_keys.WebhookOutbox, _keys.Webhook(id), _keys.WebhookAttempts(id)],
+            [_keys.ForJob(leased.Delivery.JobId).WebhookOutbox, _keys.Webhook(id), _keys.WebhookAttempts(id)],
             [
                 leased.LeaseToken,
                 delivered ? "1" : "0",
@@ -67,7 +80,8 @@ public sealed partial class JobStore
     }
 
     /// <summary>Deliveries in the outbox: waiting for a try, or being sent (ZCARD).</summary>
-    public async Task<long> CountWebhookOutboxAsync() => await Db.SortedSetLengthAsync(_keys.WebhookOutbox).ConfigureAwait(false);
+    public async Task<long> CountWebhookOutboxAsync() =>
+        (await Task.WhenAll(_keys.All.Select(k => Db.SortedSetLengthAsync(k.WebhookOutbox))).ConfigureAwait(false)).Sum();
 
     /// <summary>The job's latest deliveries (at most <see cref="WebhooksShown"/>), oldest first; expired ones are left out.</summary>
     private async Task<IReadOnlyList<WebhookDelivery>> GetWebhooksAsync(Job job)

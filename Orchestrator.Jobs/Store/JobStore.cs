@@ -39,8 +39,9 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         // Not a batch of one: a batch fails at once while the client is disconnected, whatever its
         // backlog policy, where this call waits for the reconnect as the connection is configured
         // to; and only a direct call's Redis span is a child of the caller's span.
-        var (keys, values) = SubmitArguments(job, idempotency, maxQueuedJobs);
-        return SubmitResultOf(await Db.ScriptEvaluateAsync(LuaScripts.Submit, keys, values).ConfigureAwait(false));
+        var others = await OtherPartitionsBacklogAsync(job).ConfigureAwait(false);
+        var (keys, values) = SubmitArguments(job, idempotency, maxQueuedJobs, others);
+        return SubmitResultOf(await Db.ScriptEvaluateAsync(LuaScripts.Submit, keys, values).ConfigureAwait(false), job);
     }
 
     /// <summary>
@@ -57,31 +58,51 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         var replies = new Task<SubmitResult>[submissions.Count];
         for (var i = 0; i < replies.Length; i++)
         {
-            var (keys, values) = SubmitArguments(submissions[i].Job, submissions[i].Idempotency, maxQueuedJobs);
-            replies[i] = SubmitResultOfAsync(batch.ScriptEvaluateAsync(LuaScripts.Submit, keys, values));
+            var job = submissions[i].Job;
+            if (NeedsOtherPartitionsBacklog(job))
+            {
+                // Its check needs the tenant's jobs in the other partitions first: sent on its own.
+                replies[i] = SubmitAsync(job, submissions[i].Idempotency, maxQueuedJobs);
+                continue;
+            }
+
+            var (keys, values) = SubmitArguments(job, submissions[i].Idempotency, maxQueuedJobs, othersQueued: 0);
+            replies[i] = SubmitResultOfAsync(batch.ScriptEvaluateAsync(LuaScripts.Submit, keys, values), job);
         }
 
         batch.Execute();
         return replies;
     }
 
-    private static async Task<SubmitResult> SubmitResultOfAsync(Task<RedisResult> reply) =>
-        SubmitResultOf(await reply.ConfigureAwait(false));
+    private static async Task<SubmitResult> SubmitResultOfAsync(Task<RedisResult> reply, NewJob job) =>
+        SubmitResultOf(await reply.ConfigureAwait(false), job);
 
-    private (RedisKey[] Keys, RedisValue[] Values) SubmitArguments(NewJob job, IdempotencyClaim? idempotency, long maxQueuedJobs)
+    private (RedisKey[] Keys, RedisValue[] Values) SubmitArguments(NewJob job, IdempotencyClaim? idempotency, long maxQueuedJobs, long othersQueued)
     {
+        var partition = _keys.ForJob(job.Id);
+        if (idempotency is not null && Partitions > 1
+            && JobPartitions.OfIdempotencyKey(job.Tenant, idempotency.Key, Partitions) != partition.Partition)
+        {
+            throw new ArgumentException("A job submitted with an idempotency key needs an id of the key's partition (JobStore.NewJobId).", nameof(job));
+        }
+
         RedisKey[] keys = idempotency is null
-            ? [_keys.Job(job.Id), _keys.Stream, _keys.Delayed, _keys.TenantBacklog(job.Tenant), _keys.TenantRate(job.Tenant)]
-            : [_keys.Job(job.Id), _keys.Stream, _keys.Delayed, _keys.TenantBacklog(job.Tenant), _keys.TenantRate(job.Tenant), _keys.Idempotency(job.Tenant, idempotency.Key)];
+            ? [_keys.Job(job.Id), partition.Stream, partition.Delayed, partition.TenantBacklog(job.Tenant), partition.TenantRate(job.Tenant)]
+            : [_keys.Job(job.Id), partition.Stream, partition.Delayed, partition.TenantBacklog(job.Tenant), partition.TenantRate(job.Tenant), partition.Idempotency(job.Tenant, idempotency.Key)];
 
         var values = new List<RedisValue>(32)
         {
             job.Id,
             idempotency?.Fingerprint ?? RedisValue.EmptyString,
             idempotency is null ? 0 : (long)idempotency.Ttl.TotalMilliseconds,
-            maxQueuedJobs,
+            // The backlog bound bounds each partition's share: a partition is one master's memory.
+            Partitions == 1 || maxQueuedJobs == Unbounded ? maxQueuedJobs : (maxQueuedJobs + Partitions - 1) / Partitions,
             job.Quotas?.MaxQueuedJobs ?? 0,
-            job.Quotas?.RequestsPerMinute ?? 0,
+            // The rate is split evenly: each partition admits RequestsPerMinute / N a minute.
+            job.Quotas?.RequestsPerMinute is { } rpm and > 0 && Partitions > 1
+                ? (RedisValue)((double)rpm / Partitions).ToString("R", CultureInfo.InvariantCulture)
+                : (RedisValue)(job.Quotas?.RequestsPerMinute ?? 0),
+            othersQueued,
         };
         AddField(values, JobFields.Id, job.Id);
         AddField(values, JobFields.Tenant, job.Tenant);
@@ -111,7 +132,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         return (keys, [.. values]);
     }
 
-    private static SubmitResult SubmitResultOf(RedisResult result)
+    private static SubmitResult SubmitResultOf(RedisResult result, NewJob job)
     {
         var reply = (RedisResult[])result!;
         return (string)reply[0]! switch
@@ -125,7 +146,11 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
             "storage-full" => new SubmitResult(SubmitOutcome.StorageFull, string.Empty),
             "quota-exceeded" => new SubmitResult(SubmitOutcome.QuotaExceeded, string.Empty)
             {
-                Quota = new QuotaRefusal((string)reply[1]!, (long)reply[2], TimeSpan.FromMilliseconds((long)reply[3])),
+                // The limit as configured (a partition's script sees its share of the rate).
+                Quota = new QuotaRefusal(
+                    (string)reply[1]!,
+                    (string)reply[1]! == QuotaRefusal.RequestsPerMinute && job.Quotas?.RequestsPerMinute is { } rpm ? rpm : (long)reply[2],
+                    TimeSpan.FromMilliseconds((long)reply[3])),
             },
             var other => throw new InvalidOperationException($"submit.lua answered '{other}'."),
         };
@@ -148,15 +173,28 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         return job.WebhookCount == 0 ? job : job with { Webhooks = await GetWebhooksAsync(job).ConfigureAwait(false) };
     }
 
-    /// <summary>How many entries wait in the stream, are in progress, and are dead-lettered.</summary>
+    /// <summary>How many entries wait in the stream, are in progress, and are dead-lettered (summed over the partitions).</summary>
     public async Task<QueueStats> GetStatsAsync()
     {
+        var total = new QueueStats(0, 0, 0, 0);
+        foreach (var partition in await Task.WhenAll(_keys.All.Select(GetStatsAsync)).ConfigureAwait(false))
+        {
+            total = new QueueStats(
+                total.StreamLength + partition.StreamLength, total.Pending + partition.Pending,
+                total.DeadLetters + partition.DeadLetters, total.Delayed + partition.Delayed, total.Ready + partition.Ready);
+        }
+
+        return total;
+    }
+
+    private async Task<QueueStats> GetStatsAsync(RedisKeys keys)
+    {
         var batch = Db.CreateBatch();
-        var length = batch.StreamLengthAsync(_keys.Stream);
-        var pending = batch.ExecuteAsync("XPENDING", _keys.Stream, RedisKeys.ConsumerGroup);
-        var dead = batch.SortedSetLengthAsync(_keys.DeadLetters);
-        var delayed = batch.SortedSetLengthAsync(_keys.Delayed);
-        var ready = batch.HashGetAsync(_keys.DispatchState, "ready");
+        var length = batch.StreamLengthAsync(keys.Stream);
+        var pending = batch.ExecuteAsync("XPENDING", keys.Stream, RedisKeys.ConsumerGroup);
+        var dead = batch.SortedSetLengthAsync(keys.DeadLetters);
+        var delayed = batch.SortedSetLengthAsync(keys.Delayed);
+        var ready = batch.HashGetAsync(keys.DispatchState, "ready");
         batch.Execute();
 
         long pendingCount = 0;
@@ -172,6 +210,27 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
 
         return new QueueStats(
             await length.ConfigureAwait(false), pendingCount, await dead.ConfigureAwait(false), await delayed.ConfigureAwait(false), (long)await ready.ConfigureAwait(false));
+    }
+
+    private bool NeedsOtherPartitionsBacklog(NewJob job) => Partitions > 1 && job.Quotas?.MaxQueuedJobs > 0;
+
+    /// <summary>
+    /// The job's tenant's jobs not yet final in the partitions other than the job's: its
+    /// <c>MaxQueuedJobs</c> holds fleet-wide, so the script adds them to its own partition's count.
+    /// Read just before the script, not in it (other slots): concurrent submissions of one tenant to
+    /// different partitions may each miss the others', so the quota can be passed by as many.
+    /// </summary>
+    private async Task<long> OtherPartitionsBacklogAsync(NewJob job)
+    {
+        if (!NeedsOtherPartitionsBacklog(job))
+        {
+            return 0;
+        }
+
+        var own = _keys.ForJob(job.Id).Partition;
+        var counts = await Task.WhenAll(_keys.All.Where(k => k.Partition != own)
+            .Select(k => Db.HashGetAsync(k.TenantBacklog(job.Tenant), "jobs"))).ConfigureAwait(false);
+        return counts.Sum(c => c.IsNull ? 0 : Math.Max(0, (long)c));
     }
 
     private static DateTimeOffset UnixMs(RedisResult value) => DateTimeOffset.FromUnixTimeMilliseconds((long)value);

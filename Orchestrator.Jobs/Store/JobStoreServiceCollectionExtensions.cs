@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Orchestrator.Jobs;
 
@@ -8,14 +9,16 @@ public static class JobStoreServiceCollectionExtensions
 {
     /// <summary>
     /// Adds <see cref="JobStore"/> (singleton) over the registered <c>IConnectionMultiplexer</c>, the
-    /// <see cref="EvictionPolicyGuard"/> each service runs at start, and the <c>redis</c> resilience
+    /// <see cref="EvictionPolicyGuard"/> each service runs at start (with the partition check), the
+    /// keys of <c>Jobs:Partitions</c> partitions (<see cref="JobsOptions"/>), and the <c>redis</c> resilience
     /// pipeline (<see cref="RedisPipeline"/>) both API and worker use, timed by
     /// <see cref="TimeProvider.System"/> unless another <see cref="TimeProvider"/> is registered.
     /// </summary>
     public static IServiceCollection AddJobStore(this IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(new RedisKeys());
+        services.AddJobsOptions();
+        services.TryAddSingleton(static sp => new RedisKeys(partitions: sp.GetRequiredService<IOptions<JobsOptions>>().Value.Partitions));
         services.TryAddSingleton<JobStore>();
         services.TryAddSingleton<EvictionPolicyGuard>();
         services.AddRedisPipeline();

@@ -26,6 +26,7 @@ internal static partial class LuaScripts
     public static readonly string AppendDelta = Load("append-delta");
     public static readonly string ClaimWebhooks = Load("claim-webhooks");
     public static readonly string RecordWebhook = Load("record-webhook");
+    public static readonly string RecordPartitions = Load("record-partitions");
     public static readonly string TenantTokens = Load("tenant-tokens");
 
     private static string Load(string name) =>

@@ -19,11 +19,18 @@ internal sealed partial class CancellationListener(
     {
         // Redis may be down when the worker starts: keep trying (StackExchange.Redis restores the
         // subscription itself after a reconnect once it is made).
+        // One channel per partition (the cancel script publishes on its job's partition's).
+        var subscribed = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await redis.GetSubscriber().SubscribeAsync(store.Keys.CancelChannel, (_, message) => OnCancel((string?)message)).ConfigureAwait(false);
+                for (; subscribed < store.Keys.All.Count; subscribed++)
+                {
+                    await redis.GetSubscriber().SubscribeAsync(store.Keys.All[subscribed].CancelChannel, (_, message) => OnCancel((string?)message))
+                        .ConfigureAwait(false);
+                }
+
                 return;
             }
             catch (Exception e) when (e is RedisException or TimeoutException)

@@ -256,7 +256,7 @@ internal sealed class JobWorker(
                 _reclaimCursor = page.Next;
                 wrapped = page.Next == ReclaimPage.Start;
                 // Skip our own entries, idle because renewals failed during a Redis outage: still ours.
-                taken.AddRange(page.Deliveries.Where(d => !leases.IsHeld(d.EntryId)));
+                taken.AddRange(page.Deliveries.Where(d => !leases.IsHeld(d.Key)));
             }
 
             await ClaimAndStartAsync(taken, "reclaim", stoppingToken).ConfigureAwait(false);
@@ -369,7 +369,7 @@ internal sealed class JobWorker(
     {
         // Registered before it starts, so its own removal (in its finally) can never come first.
         var run = new Task<Task>(() => RunJobAsync(delivery, claim));
-        _inFlight[delivery.EntryId] = run.Unwrap();
+        _inFlight[delivery.Key] = run.Unwrap();
         run.Start(TaskScheduler.Default);
     }
 
@@ -389,7 +389,7 @@ internal sealed class JobWorker(
         }
         finally
         {
-            _inFlight.TryRemove(delivery.EntryId, out _);
+            _inFlight.TryRemove(delivery.Key, out _);
             _slots.Release();
         }
     }
@@ -398,7 +398,7 @@ internal sealed class JobWorker(
     {
         try
         {
-            await store.ReturnUnclaimedAsync(Consumer, [.. batch.Select(d => d.EntryId)]).ConfigureAwait(false);
+            await store.ReturnUnclaimedAsync(Consumer, batch).ConfigureAwait(false);
         }
         catch (Exception e) when (RedisFailure.IsTransient(e))
         {

@@ -20,11 +20,11 @@ internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> option
 
     public IEnumerable<JobExecution> Held => _held.Values;
 
-    public void Track(JobExecution execution) => _held[execution.Lease.EntryId] = execution;
+    public void Track(JobExecution execution) => _held[execution.Lease.Key] = execution;
 
-    public void Untrack(JobExecution execution) => _held.TryRemove(execution.Lease.EntryId, out _);
+    public void Untrack(JobExecution execution) => _held.TryRemove(execution.Lease.Key, out _);
 
-    public bool IsHeld(string entryId) => _held.ContainsKey(entryId);
+    public bool IsHeld(string deliveryKey) => _held.ContainsKey(deliveryKey);
 
     /// <summary>
     /// Renews every lease held, once (the worker's lease loop calls this every third of the lease).

@@ -6,13 +6,14 @@ namespace Orchestrator.Worker.Processing;
 /// <summary>
 /// Wakes an idle fetch loop when a tenant gets work a worker may take: the job scripts publish on
 /// <see cref="RedisKeys.ReadyChannel"/> when a tenant's ready set stops being empty or a held
-/// tenant's permit comes back (includes/ready.lua). Pub/sub delivers at most once, so the loop
+/// tenant's permit comes back (includes/ready.lua), on the job's partition's channel. Pub/sub delivers at most once, so the loop
 /// also dispatches every <c>Worker:PollTimeout</c>: a lost message costs at most that.
 /// </summary>
 internal sealed class ReadySignal(IConnectionMultiplexer redis, RedisKeys keys) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _signal = new(0, 1);
     private ISubscriber? _subscriber;
+    private int _subscribed;
 
     /// <summary>
     /// Subscribes, once it can: the client resubscribes by itself after a reconnect, but a first
@@ -28,8 +29,13 @@ internal sealed class ReadySignal(IConnectionMultiplexer redis, RedisKeys keys) 
 
         try
         {
+            // One channel per partition (Jobs:Partitions): a script publishes on its job's partition's.
             var subscriber = redis.GetSubscriber();
-            await subscriber.SubscribeAsync(keys.ReadyChannel, (_, _) => Set()).ConfigureAwait(false);
+            for (; _subscribed < keys.All.Count; _subscribed++)
+            {
+                await subscriber.SubscribeAsync(keys.All[_subscribed].ReadyChannel, (_, _) => Set()).ConfigureAwait(false);
+            }
+
             _subscriber = subscriber;
         }
         catch (Exception e) when (RedisFailure.IsTransient(e))
@@ -81,7 +87,10 @@ internal sealed class ReadySignal(IConnectionMultiplexer redis, RedisKeys keys) 
     {
         if (_subscriber is not null)
         {
-            await _subscriber.UnsubscribeAsync(keys.ReadyChannel).ConfigureAwait(false);
+            foreach (var partition in keys.All)
+            {
+                await _subscriber.UnsubscribeAsync(partition.ReadyChannel).ConfigureAwait(false);
+            }
         }
 
         _signal.Dispose();

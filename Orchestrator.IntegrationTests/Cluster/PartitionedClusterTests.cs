@@ -1,0 +1,111 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Orchestrator.Jobs;
+using StackExchange.Redis;
+
+namespace Orchestrator.IntegrationTests.Cluster;
+
+/// <summary>
+/// <c>Jobs:Partitions</c> over a real local Redis Cluster (issue 18): the job system spread over
+/// every master, with several API and worker processes.
+/// </summary>
+[Collection(RedisClusterCollection.Name)]
+public sealed class PartitionedClusterTests
+{
+    private const int Partitions = 6;
+
+    private static readonly Dictionary<string, string> WorkerSettings = new()
+    {
+        ["Simulator:FailureRate"] = "0",
+        ["Simulator:Latency"] = "00:00:00.005",
+        ["Worker:Concurrency"] = "32",
+    };
+
+    [Fact]
+    public async Task SixPartitionsOnThreeMasters_3000Jobs_TwoApisThreeWorkers_EachCompletedOnceSpreadOverEveryMaster()
+    {
+        const int Jobs = 3000;
+        await using var harness = await ClusterHarness.StartAsync(new RedisClusterOptions { Masters = 3 }, Partitions);
+        var apis = await Task.WhenAll(harness.StartApiAsync(new Dictionary<string, string>(), "api-1"), harness.StartApiAsync(new Dictionary<string, string>(), "api-2"));
+        await Task.WhenAll(Enumerable.Range(1, 3).Select(i => harness.StartWorkerAsync(WorkerSettings, $"worker-{i}")));
+
+        // Half the jobs through each API, at once; each key its own (so each job's partition is its key's).
+        var reports = await Task.WhenAll(apis.Select((api, i) =>
+            ClusterHarness.SubmitAsync(api, Jobs / 2, concurrency: 16, deadline: TimeSpan.FromSeconds(60), keyPrefix: $"api-{i}-")));
+        var ids = reports.SelectMany(r => r.Acknowledged.Values).ToList();
+        var jobs = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(60));
+
+        Assert.Equal(Jobs, ids.Distinct(StringComparer.Ordinal).Count());
+        Assert.All(reports, r => Assert.Equal(0, r.Refused + r.Lost));
+        Assert.All(jobs, job =>
+        {
+            Assert.Equal(JobStatus.Completed, job.Status);
+            Assert.Equal(AttemptOutcome.Succeeded, Assert.Single(job.History).Outcome);
+        });
+        // Completed once: across the three workers, each job is logged completed exactly once.
+        var completed = harness.Workers.SelectMany(w => w.CompletedJobIds()).ToList();
+        Assert.Equal(Jobs, completed.Count);
+        Assert.Equal(ids.ToHashSet(StringComparer.Ordinal), completed.ToHashSet(StringComparer.Ordinal));
+        Assert.All(harness.Workers, w => Assert.NotEmpty(w.CompletedJobIds()));
+
+        // Every partition got jobs, and each master holds 20–45 % of the job hashes.
+        Assert.Equal(Partitions, ids.Select(id => JobPartitions.Of(id, Partitions)).Distinct().Count());
+        var perMaster = new List<(int Port, long Jobs)>();
+        foreach (var master in await harness.Cluster.MastersAsync())
+        {
+            var server = harness.Connection.GetServer("127.0.0.1", master.Port);
+            long count = 0;
+            await foreach (var key in server.KeysAsync(pattern: "{orch:*}:job:*", pageSize: 1000))
+            {
+                count += ((string)key!).EndsWith(":attempts", StringComparison.Ordinal) || ((string)key!).EndsWith(":events", StringComparison.Ordinal) ? 0 : 1;
+            }
+
+            perMaster.Add((master.Port, count));
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine($"job hashes per master: {string.Join(", ", perMaster.Select(m => $":{m.Port} {m.Jobs}"))}");
+        Assert.Equal(3, perMaster.Count);
+        Assert.Equal(Jobs, perMaster.Sum(m => m.Jobs));
+        Assert.All(perMaster, m => Assert.InRange(m.Jobs, Jobs * 20 / 100, Jobs * 45 / 100));
+        // The one-partition layout's keys are not used.
+        Assert.False(await harness.Connection.GetDatabase().KeyExistsAsync("{orch}:stream"));
+    }
+
+    [Fact]
+    public async Task SixPartitions_ListingsMergeThePartitionsNewestFirst_AndAServiceWithAnotherCountRefusesToStart()
+    {
+        const int Jobs = 120;
+        await using var harness = await ClusterHarness.StartAsync(new RedisClusterOptions { Masters = 3 }, Partitions);
+        var api = await harness.StartApiAsync(new Dictionary<string, string>(), "api-1");
+        var submitted = await ClusterHarness.SubmitAsync(api, Jobs, concurrency: 8, deadline: TimeSpan.FromSeconds(30));
+        var ids = submitted.Acknowledged.Values.ToHashSet(StringComparer.Ordinal);
+
+        // GET /jobs pages through every partition's index with one cursor: each job once, newest first.
+        using var client = api.CreateClient(key: null);
+        var listed = new List<(string Id, DateTimeOffset CreatedAt)>();
+        string? cursor = null;
+        do
+        {
+            var page = await client.GetFromJsonAsync<JsonElement>(
+                cursor is null ? "/jobs?limit=17" : $"/jobs?limit=17&cursor={Uri.EscapeDataString(cursor)}", TestContext.Current.CancellationToken);
+            listed.AddRange(page.GetProperty("items").EnumerateArray()
+                .Select(j => (j.GetProperty("jobId").GetString()!, j.GetProperty("createdAt").GetDateTimeOffset())));
+            cursor = page.TryGetProperty("nextCursor", out var next) && next.ValueKind == JsonValueKind.String ? next.GetString() : null;
+        }
+        while (cursor is not null);
+
+        Assert.Equal(Jobs, ids.Count);
+        Assert.Equal(Jobs, listed.Count);
+        Assert.Equal(ids, listed.Select(l => l.Id).ToHashSet(StringComparer.Ordinal));
+        Assert.Equal(listed.Select(l => l.CreatedAt).OrderDescending(), listed.Select(l => l.CreatedAt));
+        var counts = await client.GetFromJsonAsync<JsonElement>("/jobs/counts", TestContext.Current.CancellationToken);
+        Assert.Equal(Jobs, counts.GetProperty("byStatus").GetProperty("queued").GetInt32());
+
+        // {orch}:meta says 6: a worker configured with 1 partition exits at start, saying why.
+        Assert.Equal("6", (string?)await harness.Connection.GetDatabase().HashGetAsync("{orch}:meta", "partitions"));
+        await using var wrong = WorkerProcess.Start(harness.Cluster.ConnectionString, new Dictionary<string, string> { ["Jobs:Partitions"] = "1" }, "worker-wrong");
+        await AsyncWait.WaitUntilAsync(() => Task.FromResult(wrong.HasExited), TimeSpan.FromSeconds(60), "the misconfigured worker exited");
+        Assert.Equal(1, wrong.ExitCode);
+        Assert.Contains("Jobs:Partitions is 1 but the job data in Redis is laid out in 6 partition(s)", wrong.Output, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,82 @@
+using StackExchange.Redis;
+
+namespace Orchestrator.Jobs;
+
+// Partitions (issue 18): which partition's keys a call uses, and the layout check at start.
+public sealed partial class JobStore
+{
+    // Where the next sweep over partitions starts (ReadNew, ClaimWebhooks): random, then round robin.
+    private int _nextPartition = Random.Shared.Next(JobPartitions.Max);
+
+    /// <summary>How many partitions the job system has (<c>Jobs:Partitions</c>).</summary>
+    public int Partitions => _keys.Partitions;
+
+    /// <summary>
+    /// A new job id for a submission of <paramref name="tenant"/>: with an idempotency key, one in
+    /// the key's partition (so the key and the job share a slot); without, any (its partition is
+    /// then as random as the id).
+    /// </summary>
+    public string NewJobId(string tenant, string? idempotencyKey) => idempotencyKey is null || Partitions == 1
+        ? JobIds.New()
+        : JobPartitions.NewJobId(JobPartitions.OfIdempotencyKey(tenant, idempotencyKey, Partitions), Partitions);
+
+    /// <summary>
+    /// Records the partition count in <see cref="RedisKeys.Meta"/> when none is recorded, and
+    /// answers the count the data was laid out with. A count differing from this store's means the
+    /// service must not start: jobs would sit in keys nobody reads. A store of several partitions
+    /// also refuses data of the one-partition layout recorded before <c>{orch}:meta</c> existed.
+    /// </summary>
+    public async Task<PartitionCheck> CheckPartitionsAsync()
+    {
+        // The root's Stream and Jobs are the one-partition layout's keys, in the slot of {orch}:meta.
+        var recorded = await Db.ScriptEvaluateAsync(LuaScripts.RecordPartitions,
+            [_keys.Meta, _keys.Stream, _keys.Jobs], [Partitions, Partitions > 1 ? "1" : RedisValue.EmptyString]).ConfigureAwait(false);
+        return new PartitionCheck(Partitions, (int)(long)recorded);
+    }
+
+    // The first sweep position, advanced once per sweep.
+    private int NextPartition() => (int)((uint)Interlocked.Increment(ref _nextPartition) % (uint)Partitions);
+
+    /// <summary>
+    /// Sends <paramref name="items"/> in one call per partition (concurrently), each call with its
+    /// partition's keys, and answers in the order of <paramref name="items"/>. Re-sent with the
+    /// same items, the same calls go out: a script's re-send rules hold per call.
+    /// </summary>
+    private async Task<TResult[]> ByPartitionAsync<TItem, TResult>(
+        IReadOnlyList<TItem> items, Func<TItem, string> jobIdOf, Func<RedisKeys, IReadOnlyList<TItem>, Task<TResult[]>> send)
+    {
+        if (Partitions == 1)
+        {
+            return await send(_keys, items).ConfigureAwait(false);
+        }
+
+        var groups = items.Select((item, index) => (Item: item, Index: index))
+            .GroupBy(x => JobPartitions.Of(jobIdOf(x.Item), Partitions))
+            .ToList();
+        if (groups.Count == 1)
+        {
+            return await send(_keys.For(groups[0].Key), items).ConfigureAwait(false);
+        }
+
+        var results = new TResult[items.Count];
+        await Task.WhenAll(groups.Select(async group =>
+        {
+            var members = group.ToList();
+            var answers = await send(_keys.For(group.Key), [.. members.Select(m => m.Item)]).ConfigureAwait(false);
+            for (var i = 0; i < members.Count; i++)
+            {
+                results[members[i].Index] = answers[i];
+            }
+        })).ConfigureAwait(false);
+        return results;
+    }
+}
+
+/// <summary>What <see cref="JobStore.CheckPartitionsAsync"/> found.</summary>
+/// <param name="Configured">This service's <c>Jobs:Partitions</c>.</param>
+/// <param name="Recorded">The count the data in Redis was laid out with.</param>
+public sealed record PartitionCheck(int Configured, int Recorded)
+{
+    /// <summary>Whether the service may start.</summary>
+    public bool Matches => Configured == Recorded;
+}
