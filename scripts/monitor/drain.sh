@@ -6,20 +6,24 @@
 # then records MONITOR and INFO commandstats while the worker drains them. Then:
 #   python3 scripts/monitor/breakdown.py . <outdir> <jobs>
 set -u
-WT=$1; C=$2; N=$3; OUT=$4; mkdir -p $OUT
+HERE=$(cd "$(dirname "$0")" && pwd)
+WT=$(realpath $1); C=$2; N=$3; OUT=$(realpath -m $4); mkdir -p $OUT
 P=$(( 20000 + RANDOM % 20000 )); AP=$(( 40000 + RANDOM % 10000 ))
 redis-server --port $P --save '' --appendonly no --daemonize no > $OUT/redis.log 2>&1 & RP=$!
 sleep 0.5
 export ConnectionStrings__redis=127.0.0.1:$P DOTNET_ENVIRONMENT=Production ASPNETCORE_ENVIRONMENT=Production
-ASPNETCORE_URLS=http://127.0.0.1:$AP Auth__AllowAnonymous=true dotnet $WT/Orchestrator.Api/bin/Release/net10.0/Orchestrator.Api.dll > $OUT/api.log 2>&1 & APID=$!
+# From their own folders: appsettings.json (log levels) is read from the working directory.
+cd $WT/Orchestrator.Api/bin/Release/net10.0
+ASPNETCORE_URLS=http://127.0.0.1:$AP Auth__AllowAnonymous=true dotnet Orchestrator.Api.dll > $OUT/api.log 2>&1 & APID=$!
+cd $WT/Orchestrator.Worker/bin/Release/net10.0
 ASPNETCORE_URLS=http://127.0.0.1:0 Worker__Concurrency=$C Simulator__Latency=00:00:00 Simulator__FailureRate=0 Simulator__PermanentFailureRate=0 \
-  dotnet $WT/Orchestrator.Worker/bin/Release/net10.0/Orchestrator.Worker.dll > $OUT/worker.log 2>&1 & WP=$!
+  dotnet Orchestrator.Worker.dll > $OUT/worker.log 2>&1 & WP=$!
 for i in $(seq 1 120); do curl -sf http://127.0.0.1:$AP/alive >/dev/null && break; sleep 0.5; done
 R="redis-cli -p $P"
 drained() { for i in $(seq 1 600); do r=$($R HGET '{orch}:dispatch' ready); l=$($R XLEN '{orch}:stream'); [ "${r:-0}" = 0 ] && [ "$l" = 0 ] && return; sleep 0.2; done; echo "not drained"; }
-node "$(dirname "$0")/seed.cjs" $AP 2000; drained
+node "$HERE/seed.cjs" $AP 2000; drained
 kill -STOP $WP
-node "$(dirname "$0")/seed.cjs" $AP $N
+node "$HERE/seed.cjs" $AP $N
 $R SCRIPT LIST >/dev/null 2>&1
 $R INFO commandstats > $OUT/before.txt
 $R MONITOR > $OUT/monitor.txt & MP=$!
