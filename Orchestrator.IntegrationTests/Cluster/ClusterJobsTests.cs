@@ -93,9 +93,9 @@ public sealed class ClusterJobsTests
     }
 
     [Fact]
-    public async Task KillOrchMaster_WaitReplicas1_1000JobsFlowing_EveryAcknowledgedJobCompletesOnceNoProcessExits()
+    public async Task KillOrchMaster_WaitReplicas1_2000JobsFlowing_EveryAcknowledgedJobCompletesOnceNoProcessExits()
     {
-        const int Jobs = 1000;
+        const int Jobs = 2000;
         await using var harness = await ClusterHarness.StartAsync(
             new RedisClusterOptions { Masters = 3, ReplicasPerMaster = 1, NodeTimeout = TimeSpan.FromSeconds(2) });
         var api = await harness.StartApiAsync(new Dictionary<string, string> { ["Redis:WaitReplicas"] = "1" }, "api-1");
@@ -105,7 +105,7 @@ public sealed class ClusterJobsTests
 
         // The kill comes once a fifth of the jobs are acknowledged, while submissions and processing flow.
         var killAt = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var submitting = ClusterHarness.SubmitAsync(api, Jobs, concurrency: 16, deadline: TimeSpan.FromSeconds(45),
+        var submitting = ClusterHarness.SubmitAsync(api, Jobs, concurrency: 16, deadline: TimeSpan.FromSeconds(60),
             onAcknowledged: n => { if (n >= Jobs / 5) killAt.TrySetResult(); });
         await killAt.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
         await harness.Cluster.KillAsync(master);

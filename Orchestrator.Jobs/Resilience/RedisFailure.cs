@@ -68,6 +68,11 @@ public static class RedisFailure
             {
                 case RedisConnectionException or RedisTimeoutException or SocketException:
                     return RedisFailureKind.Unavailable;
+                // The client sent a write to a node it still took for a master while a failover made it
+                // a replica (StackExchange.Redis#2181): the next try, after the client's topology
+                // refresh, reaches the new master. Other command exceptions are our own mistakes.
+                case RedisCommandException command when command.Message.StartsWith("Command cannot be issued to a replica", StringComparison.Ordinal):
+                    return RedisFailureKind.ReadOnly;
                 case RedisServerException server:
                     foreach (var (prefix, kind) in ServerErrors)
                     {

@@ -49,6 +49,14 @@ public sealed class RedisPipelineTests
     }
 
     [Fact]
+    public void Classify_WriteSentToANodeAFailoverMadeAReplica_IsReadOnly_OtherCommandErrorsAreNot()
+    {
+        // The client's own message when its topology is a failover behind (StackExchange.Redis#2181).
+        Assert.Equal(RedisFailureKind.ReadOnly, RedisFailure.Classify(new RedisCommandException("Command cannot be issued to a replica: EVALSHA")));
+        Assert.Equal(RedisFailureKind.None, RedisFailure.Classify(new RedisCommandException("Multi-key operations must involve a single slot")));
+    }
+
+    [Fact]
     public void Classify_WriteToAPipeTheResetCompleted_IsUnavailable()
     {
         // What StackExchange.Redis meets when it writes a command to a connection that just died.

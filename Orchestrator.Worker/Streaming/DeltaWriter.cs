@@ -126,8 +126,11 @@ internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
             _pending = null;
             _failures = 0;
         }
-        catch (Exception e) when (RedisFailure.IsTransient(e))
+        catch (Exception e)
         {
+            // Whatever the failure (a transient one, or one the client reports oddly mid-failover, such
+            // as a cancelled task), a write of deltas never fails the attempt: the text is a view of
+            // the call in progress (the result is stored whole), kept and tried again.
             _failures++;
             var backoff = TimeSpan.FromTicks(Math.Min(_interval.Ticks << Math.Min(_failures, 10), MaxBackoff.Ticks));
             _retryAt = _time.GetTimestamp() + (long)(backoff.TotalSeconds * _time.TimestampFrequency);
