@@ -49,6 +49,12 @@ public static class OrchestratorTags
     /// </summary>
     public const string SubmitBatchSize = "orchestrator.submit.batch_size";
 
+    /// <summary>
+    /// On an attempt span: how many attempts' streamed text was appended to their events in the same
+    /// Redis call as this attempt's last one (only when more than one).
+    /// </summary>
+    public const string DeltaBatchSize = "orchestrator.delta.batch_size";
+
     /// <summary>On <c>orchestrator.worker.loop.faults</c>: the worker loop that met the fault (fetch, reclaim, claim, lease, outcome, stats).</summary>
     public const string Loop = "orchestrator.worker.loop";
 

@@ -68,6 +68,7 @@ builder.Services.AddSingleton<OutcomeWriter>();
 builder.Services.AddSingleton<JobProcessor>();
 builder.Services.AddSingleton<ReadySignal>();
 builder.Services.AddSingleton<TenantTokens>();
+builder.Services.AddSingleton<DeltaCommit>();
 builder.Services.AddSingleton<DeltaWriters>();
 builder.Services.AddHostedService<JobWorker>();
 builder.Services.AddHostedService<CancellationListener>();

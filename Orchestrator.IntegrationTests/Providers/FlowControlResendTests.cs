@@ -43,4 +43,26 @@ public sealed class FlowControlResendTests
         var ttl = await harness.Db.KeyTimeToLiveAsync(flow.Key("p", "settled:" + reservation.Id)).Bounded();
         Assert.InRange(ttl!.Value, TimeSpan.FromSeconds(1), DeploymentFlowControl.SettlementMemory);
     }
+    [Fact]
+    public async Task Settle_OfADeploymentWithoutLimits_HasNothingToGiveBackAndSendsNothing()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var flow = new DeploymentFlowControl(harness.Connection, harness.Keys);
+        var unlimited = new ProviderOptions { Kind = ProviderKinds.OpenAI };
+
+        var (wait, _, reservation) = await flow.ReserveAsync("p", unlimited, estimatedTokens: 1_500, TimeSpan.FromSeconds(30)).Bounded();
+        Assert.Equal(FlowWait.None, wait);
+        Assert.False(reservation!.NeedsSettling);
+        var scriptCallsBefore = await ScriptCalls.CountAsync(harness.Db);
+        Assert.True(await flow.SettleAsync(reservation, 500).Bounded());
+        Assert.Equal(scriptCallsBefore, await ScriptCalls.CountAsync(harness.Db));
+        Assert.False(await harness.Db.KeyExistsAsync(flow.Key("p", "settled:" + reservation.Id)).Bounded());
+
+        // A tokens limit learnt from a 429 (as cooldown.lua remembers it) is charged, and so settled, like a configured one.
+        await harness.Db.HashSetAsync(flow.Key("p", "learned"), "tpm", 60_000).Bounded();
+        var (_, _, learned) = await flow.ReserveAsync("p", unlimited, estimatedTokens: 1_500, TimeSpan.FromSeconds(30)).Bounded();
+        Assert.True(learned!.NeedsSettling);
+        Assert.True(await flow.SettleAsync(learned, 500).Bounded());
+        Assert.True(await harness.Db.KeyExistsAsync(flow.Key("p", "settled:" + learned.Id)).Bounded());
+    }
 }

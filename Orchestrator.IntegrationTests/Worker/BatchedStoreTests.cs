@@ -197,6 +197,43 @@ public sealed class BatchedStoreTests
     }
 
     [Fact]
+    public async Task AppendDeltas_OneStaleAttemptInTheBatch_OneScriptAppendsOnlyTheCurrentOnes()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await harness.SubmitManyAsync(3, MaxAttempts);
+        var deliveries = await store.ReadNewAsync("worker-a", 10, Block).Bounded();
+        var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
+        var (first, stale, second) = (claims[0].Lease, claims[1].Lease, claims[2].Lease);
+        var staleBefore = await RawAsync(harness, stale.JobId);
+
+        DeltaAppend[] batch =
+        [
+            new(first, 1, 1, "Hello"),
+            new(stale, 2, 1, "not this attempt"),
+            new(second, 1, 1, "World"),
+        ];
+        var scriptCallsBefore = await ScriptCalls.CountAsync(harness.Db);
+        var appended = await store.AppendDeltasAsync(batch).Bounded();
+        var scriptCalls = await ScriptCalls.CountAsync(harness.Db) - scriptCallsBefore;
+        // Sent again (the reply was lost): answered the same, appended once.
+        Assert.Equal(appended, await store.AppendDeltasAsync(batch).Bounded());
+
+        Assert.Equal(1, scriptCalls);
+        Assert.Equal([true, false, true], appended);
+        Assert.Equal(staleBefore, await RawAsync(harness, stale.JobId));
+        foreach (var (lease, text) in new[] { (first, "Hello"), (second, "World") })
+        {
+            var deltas = (await store.ReadEventsAsync(lease.JobId, "0-0", 100).Bounded()).Where(e => e.Type == "delta").ToList();
+            Assert.Equal(text, Assert.Single(deltas).Text);
+            Assert.Equal(1, deltas[0].Attempt);
+        }
+
+        Assert.DoesNotContain(await store.ReadEventsAsync(stale.JobId, "0-0", 100).Bounded(), e => e.Type == "delta");
+    }
+
+    [Fact]
     public async Task RenewLeases_OneStaleLeaseInTheBatch_RenewsOnlyTheCurrentOnes()
     {
         await using var harness = await WorkerHarness.StartAsync();

@@ -183,7 +183,17 @@ local function claim(job, history, entryId, token)
   elseif lastAttemptLost then
     emitStatus(job, 'retrying', attempts, now)
   end
-  return hashReply(job, started)
+  -- The job as this claim left it, without reading it again: the hash as read, then the fields
+  -- written (a field twice: the later value wins, see JobParser), less the one deleted.
+  local reply = {'ok', started}
+  for i = 1, #hash, 2 do
+    if not (started > 0 and hash[i] == 'nextAttemptAt') then
+      reply[#reply + 1] = hash[i]
+      reply[#reply + 1] = hash[i + 1]
+    end
+  end
+  for i = 1, #writes do reply[#reply + 1] = writes[i] end
+  return reply
 end
 
 local replies = {}

@@ -70,11 +70,11 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     entry.usage = {inputTokens = r.usage.promptTokens, outputTokens = r.usage.completionTokens, cost = r.cost or 0}
   end
   redis.call('LSET', history, index, cjson.encode(entry))
-  -- The attempt ended without a crash: the job is no longer a suspect, and its tenant permit goes back.
-  redis.call('HDEL', job, 'suspect')
-  returnPermit(job, fields[5] or jobIdOf(job), fields[9])
-
+  -- The attempt ended without a crash: the job is no longer a suspect, and its tenant permit goes
+  -- back (here for a retry; finalize returns it on the way to a final state).
   if nextStatus == 'retrying' and not canceling then
+    redis.call('HDEL', job, 'suspect')
+    returnPermit(job, fields[5] or jobIdOf(job), fields[9])
     emitStatus(job, 'retrying', attempt, now)
     local due = tonumber(now) + tonumber(retryDelay)
     redis.call('HSET', job, 'status', 'retrying', 'nextAttemptAt', string.format('%d', due),
@@ -87,13 +87,13 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
 
   if nextStatus == 'completed' then
     redis.call('HSET', job, 'status', 'completed', 'result', result, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
-    redis.call('HDEL', job, 'error', 'nextAttemptAt', 'lease', 'leaseOwner')
+    redis.call('HDEL', job, 'error', 'nextAttemptAt', 'lease', 'leaseOwner', 'suspect')
   elseif nextStatus == 'retrying' or nextStatus == 'canceled' then
     redis.call('HSET', job, 'status', 'canceled', 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
-    redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner')
+    redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner', 'suspect')
   else
     redis.call('HSET', job, 'status', 'failed', 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
-    redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner')
+    redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner', 'suspect')
   end
   finalize(stream, group, deadLetters, job, history, fields[5], entryId, fields[4], nextStatus == 'failed', now, fields[9])
   return 1

@@ -120,8 +120,34 @@ public sealed partial class JobStore
     /// appended twice). False when the lease or attempt is stale.
     /// </summary>
     public async Task<bool> AppendDeltaAsync(JobLease lease, int attempt, int batch, string text) =>
-        (long)await Db.ScriptEvaluateAsync(
-            LuaScripts.AppendDelta, [_keys.Job(lease.JobId)], [lease.Token, attempt, batch, text]).ConfigureAwait(false) == 1;
+        (await AppendDeltasAsync([new DeltaAppend(lease, attempt, batch, text)]).ConfigureAwait(false))[0];
+
+    /// <summary>
+    /// <see cref="AppendDeltaAsync"/> for many jobs' batches in one script (one per partition), each
+    /// its own fenced append. The answers are in the order of <paramref name="appends"/>.
+    /// </summary>
+    public async Task<bool[]> AppendDeltasAsync(IReadOnlyList<DeltaAppend> appends) => appends.Count == 0
+        ? []
+        : await ByPartitionAsync(appends, static a => a.Lease.JobId, (_, part) => AppendDeltasOfOnePartitionAsync(part)).ConfigureAwait(false);
+
+    // The job keys carry their partition's hash tag: the partition's own keys are not needed here.
+    private async Task<bool[]> AppendDeltasOfOnePartitionAsync(IReadOnlyList<DeltaAppend> appends)
+    {
+        var keys = new RedisKey[appends.Count];
+        var values = new RedisValue[4 * appends.Count];
+        for (var i = 0; i < appends.Count; i++)
+        {
+            var append = appends[i];
+            keys[i] = _keys.Job(append.Lease.JobId);
+            values[4 * i] = append.Lease.Token;
+            values[(4 * i) + 1] = append.Attempt;
+            values[(4 * i) + 2] = append.Batch;
+            values[(4 * i) + 3] = append.Text;
+        }
+
+        var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.AppendDelta, keys, values).ConfigureAwait(false))!;
+        return [.. replies.Select(r => (long)r == 1)];
+    }
 
     /// <summary>Up to <paramref name="count"/> of the job's events after <paramref name="afterId"/> (exclusive; "0-0" from the start), in order.</summary>
     public async Task<IReadOnlyList<JobEvent>> ReadEventsAsync(string jobId, string afterId, int count)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
@@ -6,16 +7,16 @@ using Orchestrator.Worker.Llm;
 namespace Orchestrator.Worker.Streaming;
 
 /// <summary>Makes the <see cref="DeltaWriter"/> of each attempt (none when <c>Worker:DeltaInterval</c> is 0).</summary>
-internal sealed class DeltaWriters(JobStore store, IOptions<WorkerOptions> options, TimeProvider timeProvider, ILogger<DeltaWriter> logger)
+internal sealed class DeltaWriters(DeltaCommit commit, IOptions<WorkerOptions> options, TimeProvider timeProvider, ILogger<DeltaWriter> logger)
 {
     public DeltaWriter? Start(JobLease lease, int attempt) =>
-        options.Value.DeltaInterval > TimeSpan.Zero ? new DeltaWriter(store, lease, attempt, options.Value.DeltaInterval, timeProvider, logger) : null;
+        options.Value.DeltaInterval > TimeSpan.Zero ? new DeltaWriter(commit, lease, attempt, options.Value.DeltaInterval, timeProvider, logger) : null;
 }
 
 /// <summary>
 /// Writes the text a provider streams during one attempt into the job's events stream
-/// (<c>append-delta.lua</c>), batched every <c>Worker:DeltaInterval</c> so a chatty stream costs one
-/// Redis call per interval, not one per token. Its flush loop is awaited when the attempt's call
+/// (<c>append-delta.lua</c>, through the worker's <see cref="DeltaCommit"/>), batched every
+/// <c>Worker:DeltaInterval</c> so a chatty stream costs one append per interval, not one per token. Its flush loop is awaited when the attempt's call
 /// ends (<see cref="DisposeAsync"/>), which writes what is left before the outcome is recorded, so
 /// the deltas come before the job's final event. A failed write keeps its batch (same number) for
 /// the next flush: a re-send is recognised, never appended twice. Deltas are a view of the call in
@@ -30,7 +31,7 @@ internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
     /// <summary>The longest pause between writes while Redis keeps refusing them.</summary>
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
 
-    private readonly JobStore _store;
+    private readonly DeltaCommit _commit;
     private readonly JobLease _lease;
     private readonly int _attempt;
     private readonly ILogger _logger;
@@ -48,9 +49,9 @@ internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
     private int _failures;
     private long _retryAt;
 
-    internal DeltaWriter(JobStore store, JobLease lease, int attempt, TimeSpan interval, TimeProvider timeProvider, ILogger logger)
+    internal DeltaWriter(DeltaCommit commit, JobLease lease, int attempt, TimeSpan interval, TimeProvider timeProvider, ILogger logger)
     {
-        _store = store;
+        _commit = commit;
         _lease = lease;
         _attempt = attempt;
         _logger = logger;
@@ -121,7 +122,7 @@ internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
         var (batch, text) = _pending.Value;
         try
         {
-            await _store.AppendDeltaAsync(_lease, _attempt, batch, text).ConfigureAwait(false);
+            await _commit.WriteAsync(new DeltaAppend(_lease, _attempt, batch, text), Activity.Current).ConfigureAwait(false);
             _pending = null;
             _failures = 0;
         }

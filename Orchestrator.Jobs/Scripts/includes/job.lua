@@ -18,15 +18,24 @@ local function eventsOf(job)
   return job .. ':events'
 end
 
+-- An event appended without its announcement: for one the same script announces another event
+-- of the same job right after (finalize's status before 'done'). A listener told of the later one
+-- reads the stream and finds both: a script's writes are all visible before any reader runs.
+local function appendEvent(job, kind, ...)
+  return redis.call('XADD', eventsOf(job), 'MAXLEN', EVENTS_MAXLEN, '*', 'type', kind, ...)
+end
+
 local function emit(job, kind, ...)
-  local id = redis.call('XADD', eventsOf(job), 'MAXLEN', EVENTS_MAXLEN, '*', 'type', kind, ...)
+  local id = appendEvent(job, kind, ...)
   redis.call('PUBLISH', string.match(job, '^(.*):job:[^:]+$') .. ':events', jobIdOf(job) .. ' ' .. kind)
   return id
 end
 
 -- A status transition, as the 'status' event clients see; attempt is the job's attempt count.
-local function emitStatus(job, status, attempt, now)
-  emit(job, 'status', 'status', status, 'attempt', tostring(attempt or 0), 'at', tostring(now))
+-- quiet: appended but not announced (see appendEvent).
+local function emitStatus(job, status, attempt, now, quiet)
+  local write = quiet and appendEvent or emit
+  write(job, 'status', 'status', status, 'attempt', tostring(attempt or 0), 'at', tostring(now))
 end
 
 -- The stream entry is done with: acknowledge and delete it so the stream stays short. A job in the
@@ -57,11 +66,8 @@ end
 -- delivery id '<jobId>.<n>' (n counts the job's deliveries) is the webhook-id of every retry. The
 -- record holds all the payload is built from, so each retry sends the same body. Keys derive from
 -- the job key's prefix (same hash tag, same slot). See docs/design/job-store.md, Webhooks.
-local function enqueueWebhook(job, jobId, now, retention)
-  if redis.call('TYPE', job).ok ~= 'hash' then
-    return
-  end
-  local f = redis.call('HMGET', job, 'callbackUrl', 'status', 'completedAt', 'error')
+-- f: the job's callbackUrl, status, completedAt and error, as finalize read them.
+local function enqueueWebhook(job, jobId, now, retention, f)
   if not f[1] or f[1] == '' then
     return
   end
@@ -86,8 +92,8 @@ end
 -- because only the call that removes the flag decrements (and never below zero). The tenant's
 -- interval between final transitions (an average, each interval capped at a minute) is kept for
 -- the Retry-After of a submission refused by MaxQueuedJobs.
-local function leaveBacklog(job, tenant, now)
-  if redis.call('TYPE', job).ok ~= 'hash' or redis.call('HDEL', job, 'quotaQueued') == 0 then
+local function leaveBacklog(job, tenant, now, isHash)
+  if not isHash or redis.call('HDEL', job, 'quotaQueued') == 0 then
     return
   end
   local backlog = prefixOf(job) .. ':tenant:' .. (tenant or 'default') .. ':queued'
@@ -139,9 +145,13 @@ end
 
 -- Returns the job's permit if it holds one (once: only the call that removes 'permit' gives it back).
 -- A tenant with ready work waiting for that permit (dispatch.lua held it back) is announced to the
--- idle workers, as includes/ready.lua announces a tenant that becomes active.
-local function returnPermit(job, jobId, tenant)
-  if redis.call('TYPE', job).ok == 'hash' and redis.call('HDEL', job, 'permit') == 1 then
+-- idle workers, as includes/ready.lua announces a tenant that becomes active. isHash: whether the
+-- job's key is a hash, when the caller knows (else it is looked up).
+local function returnPermit(job, jobId, tenant, isHash)
+  if isHash == nil then
+    isHash = redis.call('TYPE', job).ok == 'hash'
+  end
+  if isHash and redis.call('HDEL', job, 'permit') == 1 then
     redis.call('ZREM', permitsOf(job, tenant), jobId)
     local prefix = prefixOf(job)
     if redis.call('ZSCORE', prefix .. ':tenants', tenant or 'default') then
@@ -163,11 +173,15 @@ end
 -- Its final status (already in the hash) and then 'done' are the last events of its stream.
 local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now, tenant)
   ack(stream, group, entryId)
-  leaveBacklog(job, tenant, now)
-  returnPermit(job, jobId, tenant)
-  if redis.call('TYPE', job).ok == 'hash' then
-    local final = redis.call('HMGET', job, 'status', 'attempts')
-    emitStatus(job, final[1], final[2], now)
+  -- The job is looked at once for all that follows (a job set aside may have no hash, or a key of
+  -- another type); nothing below changes the fields read here.
+  local isHash = redis.call('TYPE', job).ok == 'hash'
+  local final = isHash and redis.call('HMGET', job, 'status', 'attempts', 'callbackUrl', 'completedAt', 'error') or nil
+  leaveBacklog(job, tenant, now, isHash)
+  returnPermit(job, jobId, tenant, isHash)
+  if isHash then
+    -- One announcement, 'done', for both: it wakes every listener (a final-only one too).
+    emitStatus(job, final[1], final[2], now, true)
     emit(job, 'done', 'status', final[1])
   end
   local tenantDeadLetters = deadLetters .. ':' .. (tenant or 'default')
@@ -176,7 +190,9 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
     redis.call('ZADD', tenantDeadLetters, now, jobId)
   end
   local retention = tonumber(retentionMs or '0') or 0
-  enqueueWebhook(job, jobId, now, retention)
+  if isHash then
+    enqueueWebhook(job, jobId, now, retention, {final[3], final[1], final[4], final[5]})
+  end
   if retention > 0 then
     redis.call('PEXPIRE', job, retention)
     redis.call('PEXPIRE', history, retention)

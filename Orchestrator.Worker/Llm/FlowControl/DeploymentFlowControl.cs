@@ -24,8 +24,12 @@ public enum FlowWait
 
 /// <summary>A reservation made before a call: what to settle after it.</summary>
 /// <param name="PermitId">The concurrency permit taken, or null when the deployment has no bound.</param>
-public sealed record FlowReservation(string Provider, ProviderOptions Options, long EstimatedTokens, string? PermitId)
+/// <param name="TokensCharged">Whether the estimate was taken from a tokens-per-minute limit (none configured or learned: not).</param>
+public sealed record FlowReservation(string Provider, ProviderOptions Options, long EstimatedTokens, string? PermitId, bool TokensCharged = true)
 {
+    /// <summary>Whether <see cref="DeploymentFlowControl.SettleAsync"/> has anything to give back: tokens or a permit.</summary>
+    public bool NeedsSettling => TokensCharged || PermitId is not null;
+
     /// <summary>Identifies the settlement, so that one sent again applies once.</summary>
     public string Id { get; } = PermitId ?? Guid.NewGuid().ToString("N");
 }
@@ -71,7 +75,7 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
         var code = (int)reply[0];
         var delay = TimeSpan.FromMilliseconds((long)reply[1]);
         return code == 0
-            ? (FlowWait.None, TimeSpan.Zero, new FlowReservation(provider, options, estimatedTokens, permitId))
+            ? (FlowWait.None, TimeSpan.Zero, new FlowReservation(provider, options, estimatedTokens, permitId, TokensCharged: (long)reply[1] == 1))
             : ((FlowWait)code, delay, null);
     }
 
@@ -83,10 +87,12 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
 
     /// <summary>
     /// Corrects the tokens limit by the real usage and gives the permit back. Safe to send again:
-    /// true when this call settled, false when an earlier send of it had.
+    /// true when this call settled, false when an earlier send of it had. A reservation that took
+    /// no tokens and no permit (a deployment without limits) has nothing to settle: no call.
     /// </summary>
     public async Task<bool> SettleAsync(FlowReservation reservation, long actualTokens) =>
-        (int)await Db.ScriptEvaluateAsync(Settle,
+        !reservation.NeedsSettling
+        || (int)await Db.ScriptEvaluateAsync(Settle,
             [Key(reservation.Provider, "tpm"), Key(reservation.Provider, "permits"), Key(reservation.Provider, "learned"),
                 Key(reservation.Provider, "settled:" + reservation.Id)],
             [reservation.Options.TokensPerMinute ?? 0, actualTokens - reservation.EstimatedTokens, reservation.PermitId ?? "",

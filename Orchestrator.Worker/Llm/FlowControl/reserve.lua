@@ -18,7 +18,9 @@
   ARGV[5]  max concurrency, 0 = unbounded        ARGV[6]  permit id (unique per call)
   ARGV[7]  permit lease, ms
 
-  Returns  {0, 0}            reserved (and the permit taken when bounded)
+  Returns  {0, charged}      reserved (and the permit taken when bounded); charged is 1 when the
+                             tokens were taken from a tokens limit (configured or learned), 0 when
+                             there was none: then only a permit, if taken, needs settle.lua
          | {1, waitMs}       the deployment is cooling down after a 429
          | {2, waitMs}       the requests or tokens limit is reached; try again after waitMs
          | {3, waitMs}       every permit is taken; try again after waitMs
@@ -68,4 +70,4 @@ end
 -- The TATs expire once they are in the past: an idle deployment keeps no keys.
 if rpm > 0 then redis.call('SET', KEYS[2], string.format('%.3f', rTat), 'PX', math.ceil(rTat - now) + 1000) end
 if tpm > 0 then redis.call('SET', KEYS[3], string.format('%.3f', tTat), 'PX', math.ceil(tTat - now) + 1000) end
-return {0, 0}
+return {0, tpm > 0 and 1 or 0}

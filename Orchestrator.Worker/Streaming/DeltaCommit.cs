@@ -1,0 +1,23 @@
+using System.Diagnostics;
+using Orchestrator.Jobs;
+using Orchestrator.ServiceDefaults;
+
+namespace Orchestrator.Worker.Streaming;
+
+/// <summary>
+/// Writes the streamed-text batches of every attempt in this worker by group commit
+/// (<see cref="GroupCommit{TItem, TResult}"/>): batches that are ready while a write is in flight go
+/// together in the next <c>append-delta.lua</c> call, each still its own fenced append. Without it
+/// every job that streams pays one script call at the end of its call (and one per
+/// <c>Worker:DeltaInterval</c> while it streams). A failed write fails every batch in it; each
+/// <see cref="DeltaWriter"/> keeps its own and sends it again (a re-send is recognised).
+/// </summary>
+internal sealed class DeltaCommit(JobStore store) : GroupCommit<DeltaAppend, bool>(OrchestratorTags.DeltaBatchSize)
+{
+    /// <summary>Appends <paramref name="append"/>; false when its lease or attempt was stale.</summary>
+    public Task<bool> WriteAsync(DeltaAppend append, Activity? attemptSpan) =>
+        CommitAsync(append, attemptSpan, CancellationToken.None);
+
+    protected override async Task WriteBatchAsync(List<Pending> batch) =>
+        Complete(batch, await store.AppendDeltasAsync([.. batch.Select(p => p.Item)]).ConfigureAwait(false));
+}
