@@ -85,6 +85,15 @@ public static class RedisFailure
                     return RedisFailureKind.None;
             }
 
+            // A command the client abandoned when its connection broke (a CLIENT PAUSE past the timeout,
+            // a failover): StackExchange.Redis completes its task as cancelled, with no token. Found by
+            // RedisFaultTests and a cluster failover, where it failed an outcome write. A cancellation
+            // of ours always carries the token that asked for it.
+            if (e is TaskCanceledException { CancellationToken.CanBeCanceled: false })
+            {
+                return RedisFailureKind.Unavailable;
+            }
+
             // A connection reset mid-command can surface as the transport's own exception (found by the chaos run).
             if (e.GetType().Namespace == "Pipelines.Sockets.Unofficial")
             {

@@ -49,6 +49,17 @@ public sealed class RedisPipelineTests
     }
 
     [Fact]
+    public void Classify_TaskTheClientCancelledWithoutAToken_IsUnavailable_OursIsNot()
+    {
+        // What StackExchange.Redis throws for a command it abandoned when the connection broke.
+        Assert.Equal(RedisFailureKind.Unavailable, RedisFailure.Classify(new TaskCanceledException()));
+        using var ours = new CancellationTokenSource();
+        ours.Cancel();
+        Assert.Equal(RedisFailureKind.None, RedisFailure.Classify(new TaskCanceledException("stopping", null, ours.Token)));
+        Assert.Equal(RedisFailureKind.None, RedisFailure.Classify(new OperationCanceledException(ours.Token)));
+    }
+
+    [Fact]
     public void Classify_WriteSentToANodeAFailoverMadeAReplica_IsReadOnly_OtherCommandErrorsAreNot()
     {
         // The client's own message when its topology is a failover behind (StackExchange.Redis#2181).
