@@ -42,25 +42,18 @@ internal sealed class BenchmarkContext(RedisServer redis, ConnectionMultiplexer 
     /// <summary>Starts a fresh scenario: no keys, no consumer group.</summary>
     public async Task FlushAsync() => await Db.ExecuteAsync("FLUSHALL", "SYNC");
 
-    /// <summary>
-    /// Jobs not yet final: dispatched (stream entries; a final transition deletes its entry), ready
-    /// (waiting in the tenants' ready sets) or delayed.
-    /// </summary>
-    public async Task<long> UnfinishedAsync()
-    {
-        var batch = Db.CreateBatch();
-        var stream = batch.StreamLengthAsync(Keys.Stream);
-        var ready = batch.HashGetAsync(Keys.DispatchState, "ready");
-        var delayed = batch.SortedSetLengthAsync(Keys.Delayed);
-        batch.Execute();
-        return await stream + (long)await ready + await delayed;
-    }
+    /// <summary>Jobs not yet final (ready, dispatched or delayed), as the store counts them: <see cref="QueueStats.Unfinished"/>.</summary>
+    public Task<long> UnfinishedAsync() => UnfinishedAsync(Store);
 
-    /// <summary>Polls <see cref="UnfinishedAsync"/> (O(1) reads, one round trip every 20 ms) until no job is left.</summary>
-    public async Task WaitUntilDrainedAsync(ChildProcess worker, TimeSpan timeout, Action? onPoll = null)
+    /// <summary>Polls the store's queue stats (O(1) reads, one round trip every 20 ms) until no job is left.</summary>
+    public Task WaitUntilDrainedAsync(ChildProcess worker, TimeSpan timeout, Action? onPoll = null) =>
+        WaitUntilDrainedAsync(Store, worker, timeout, onPoll);
+
+    /// <summary>The same for any store (S2C and S3C drain a cluster's).</summary>
+    public static async Task WaitUntilDrainedAsync(JobStore store, ChildProcess worker, TimeSpan timeout, Action? onPoll = null)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (await UnfinishedAsync() > 0)
+        while (await UnfinishedAsync(store) > 0)
         {
             onPoll?.Invoke();
             if (worker.HasExited)
@@ -70,12 +63,14 @@ internal sealed class BenchmarkContext(RedisServer redis, ConnectionMultiplexer 
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"{await UnfinishedAsync()} job(s) unfinished after {timeout}.{Environment.NewLine}{worker.Tail()}");
+                throw new TimeoutException($"{await UnfinishedAsync(store)} job(s) unfinished after {timeout}.{Environment.NewLine}{worker.Tail()}");
             }
 
             await Task.Delay(20);
         }
     }
+
+    private static async Task<long> UnfinishedAsync(JobStore store) => (await store.GetStatsAsync()).Unfinished;
 
     /// <summary>
     /// Commands Redis has executed so far, by command (<c>INFO commandstats</c>; a script's inner

@@ -123,24 +123,8 @@ internal sealed class ClusterDrain(int jobs = 20_000) : IScenario
         return ids;
     }
 
-    internal static async Task WaitUntilDrainedAsync(JobStore store, ChildProcess worker)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
-        while ((await store.GetStatsAsync()).Unfinished > 0)
-        {
-            if (worker.HasExited)
-            {
-                throw new InvalidOperationException($"The worker exited early:{Environment.NewLine}{worker.Tail()}");
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Jobs unfinished after 5 minutes.{Environment.NewLine}{worker.Tail()}");
-            }
-
-            await Task.Delay(50);
-        }
-    }
+    internal static Task WaitUntilDrainedAsync(JobStore store, ChildProcess worker) =>
+        BenchmarkContext.WaitUntilDrainedAsync(store, worker, TimeSpan.FromMinutes(5));
 
     internal static async Task<IReadOnlyList<JobTiming>> ReadTimingsAsync(IConnectionMultiplexer connection, RedisKeys keys, IReadOnlyList<string> ids)
     {
