@@ -29,6 +29,5 @@ internal sealed record StoredWebhookTry(long At, int StatusCode, string? Error);
 [JsonSerializable(typeof(JobError))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(IReadOnlyList<string>))]
-[JsonSerializable(typeof(IReadOnlyDictionary<string, int>))]
 [JsonSerializable(typeof(Dictionary<string, IReadOnlyList<int>>))]
 internal sealed partial class JobsJsonContext : JsonSerializerContext;

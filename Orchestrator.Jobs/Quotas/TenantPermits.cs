@@ -3,12 +3,12 @@ using System.Text.Json;
 namespace Orchestrator.Jobs;
 
 /// <summary>
-/// What the worker's scripts need to enforce the tenants' running limits and fair shares:
-/// <see cref="TenantQuotas.MaxConcurrency"/> (as the JSON object <c>claim.lua</c> and
-/// <c>start-attempt.lua</c> read), the lease of a permit (the worker's <c>Worker:LeaseTimeout</c>:
-/// a permit lapses with the job's lease when its worker dies), and every tenant's weight, concurrency
-/// and token limits for <c>dispatch.lua</c>. Layout: docs/design/job-store.md "Tenant concurrency
-/// permits", "Ready sets and dispatch".
+/// What the worker's scripts need to enforce the tenants' running limits and fair shares: every
+/// tenant's weight, <see cref="TenantQuotas.MaxConcurrency"/> and token limit as one JSON object
+/// (<see cref="PoliciesJson"/>, read by <c>dispatch.lua</c>, <c>claim.lua</c> and <c>start-attempt.lua</c>),
+/// and the lease of a permit (the worker's <c>Worker:LeaseTimeout</c>: a permit lapses with the job's
+/// lease when its worker dies). Layout: docs/design/job-store.md "Tenant concurrency permits",
+/// "Ready sets and dispatch".
 /// </summary>
 public sealed class TenantPermits
 {
@@ -27,7 +27,6 @@ public sealed class TenantPermits
     /// <summary>The limits of <paramref name="limits"/>' tenants; permits leased for <paramref name="lease"/>.</summary>
     public TenantPermits(IReadOnlyDictionary<string, int> limits, TimeSpan lease, TenantQuotaOptions? quotas = null)
     {
-        LimitsJson = limits.Count == 0 ? string.Empty : JsonSerializer.Serialize(limits, JobsJsonContext.Default.IReadOnlyDictionaryStringInt32);
         LeaseMs = (long)lease.TotalMilliseconds;
         var tenants = quotas?.Tenants ?? [];
         // [weight, maxConcurrency, tokensPerMinute] per tenant that differs from the defaults (1, none, none).
@@ -51,10 +50,10 @@ public sealed class TenantPermits
     public static TenantPermits From(TenantQuotaOptions options, TimeSpan lease) =>
         new(options.Tenants.Where(t => t.Value.MaxConcurrency is not null).ToDictionary(t => t.Key, t => t.Value.MaxConcurrency!.Value, StringComparer.Ordinal), lease, options);
 
-    /// <summary><c>{"tenant": MaxConcurrency, …}</c>, empty when no tenant has a limit.</summary>
-    public string LimitsJson { get; }
-
-    /// <summary><c>{"tenant": [weight, maxConcurrency, tokensPerMinute], …}</c> (0 = none), empty when every tenant has the defaults.</summary>
+    /// <summary>
+    /// <c>{"tenant": [weight, maxConcurrency, tokensPerMinute], …}</c> (0 = none), empty when every
+    /// tenant has the defaults: what <c>dispatch.lua</c>, <c>claim.lua</c> and <c>start-attempt.lua</c> read.
+    /// </summary>
     public string PoliciesJson { get; }
 
     /// <summary>The lease of a permit, ms.</summary>

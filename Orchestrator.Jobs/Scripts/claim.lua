@@ -12,7 +12,8 @@
   ARGV[1]  consumer group      ARGV[2]  consumer name
   ARGV[3]  '1' to start the next attempt too, when the job may start now; '' claim only
   ARGV[4]  max crashes (Worker:MaxCrashes): crashes while running alone before 'poison-job'
-  ARGV[5]  tenants' concurrency limits, JSON {tenant: MaxConcurrency} ('' or {} = none)
+  ARGV[5]  tenants' policies, JSON {tenant: [weight, maxConcurrency, tokensPerMinute]} ('' or {} = none);
+           only maxConcurrency is read here
   ARGV[4 + 2i], ARGV[5 + 2i]   job i's stream entry id and new lease token
 
   Times (nextAttemptAt, startedAt, …) are Redis's own (TIME), not the caller's.

@@ -9,7 +9,8 @@
   ARGV[2]  the attempt to start (the job's attempts + 1 as the caller knows them)
   ARGV[3]  '1' when the caller runs this attempt alone (nothing else in its process): recorded
            as aloneAttempt, so that a crash during it counts as the job's (see claim.lua)
-  ARGV[4]  tenants' concurrency limits, JSON {tenant: MaxConcurrency} ('' or {} = none)
+  ARGV[4]  tenants' policies, JSON {tenant: [weight, maxConcurrency, tokensPerMinute]} ('' or {} = none);
+           only maxConcurrency is read here
   ARGV[5]  permit lease, ms (Worker:LeaseTimeout)
 
   A tenant with MaxConcurrency: the attempt starts only with one of its permits (includes/job.lua

@@ -232,7 +232,7 @@ public sealed partial class JobStore
         values[1] = leases[0].Consumer;
         values[2] = startAttempt ? "1" : RedisValue.EmptyString;
         values[3] = maxCrashes;
-        values[4] = _permits.LimitsJson;
+        values[4] = _permits.PoliciesJson;
         for (var i = 0; i < leases.Count; i++)
         {
             keys[2 + (2 * i)] = _keys.Job(leases[i].JobId);
@@ -326,7 +326,7 @@ public sealed partial class JobStore
         var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
             LuaScripts.StartAttempt,
             [_keys.Job(lease.JobId), _keys.History(lease.JobId)],
-            [lease.Token, attempt, alone ? "1" : RedisValue.EmptyString, _permits.LimitsJson, _permits.LeaseMs]).ConfigureAwait(false))!;
+            [lease.Token, attempt, alone ? "1" : RedisValue.EmptyString, _permits.PoliciesJson, _permits.LeaseMs]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
             "ok" => (StartAttemptOutcome.Started, (int)reply[1]),

@@ -21,7 +21,6 @@ public sealed class TenantPermitsTests
         Assert.Equal(["acme", "globex"], policies.Keys.Order(StringComparer.Ordinal));
         Assert.Equal([3, 0, 0], policies["acme"]);
         Assert.Equal([1, 2, 60_000], policies["globex"]);
-        Assert.Equal("""{"globex":2}""", permits.LimitsJson);
         Assert.Equal(60_000, permits.TokensPerMinute("globex"));
         Assert.Null(permits.TokensPerMinute("acme"));
         Assert.Equal(30_000, permits.LeaseMs);
@@ -33,7 +32,6 @@ public sealed class TenantPermitsTests
         var permits = TenantPermits.From(new TenantQuotaOptions(), TimeSpan.FromSeconds(30));
 
         Assert.Equal(string.Empty, permits.PoliciesJson);
-        Assert.Equal(string.Empty, permits.LimitsJson);
     }
 
     [Theory]

@@ -160,9 +160,11 @@ local function returnPermit(job, jobId, tenant, isHash)
   end
 end
 
--- A job's concurrency limit from a JSON object {tenant: MaxConcurrency} (only tenants with one).
-local function limitOf(limits, tenant)
-  return tonumber(limits[tenant or 'default'] or 0)
+-- A job's concurrency limit from the tenants' policies, the JSON object
+-- {tenant: [weight, maxConcurrency, tokensPerMinute]} dispatch.lua reads too (0 or absent = none).
+local function limitOf(policies, tenant)
+  local policy = policies[tenant or 'default']
+  return policy and tonumber(policy[2]) or 0
 end
 
 -- A job reached a final state. Its entry is done with; it expires after its retention (ms, 0 =
