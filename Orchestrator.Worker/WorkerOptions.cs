@@ -38,7 +38,10 @@ public sealed class WorkerOptions : IValidatableObject
     /// </summary>
     public TimeSpan MaxInProcessDelay { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Longest wait of one blocking read for new jobs; bounds how long shutdown waits for it. Default 1 s.</summary>
+    /// <summary>
+    /// Longest an idle worker waits for the ready channel before it dispatches again (pub/sub may drop
+    /// a wake-up; a tenant held by its token rate is looked at again after it). Default 1 s.
+    /// </summary>
     public TimeSpan PollTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>

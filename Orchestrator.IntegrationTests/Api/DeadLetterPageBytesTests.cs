@@ -34,12 +34,10 @@ public sealed class DeadLetterPageBytesTests(DeadLetterPageBytesTests.SmallPages
             jobIds.Add(json.RootElement.GetProperty("jobId").GetString()!);
         }
 
-        await using (var worker = await TestWorker.StartAsync(api))
+        var worker = await TestWorker.StartAsync(api);
+        foreach (var (lease, attempt) in await worker.StartAttemptsAsync(jobIds.Count))
         {
-            foreach (var (lease, attempt) in await worker.StartAttemptsAsync(jobIds.Count))
-            {
-                await worker.FailAsync(lease, attempt);
-            }
+            await worker.FailAsync(lease, attempt);
         }
 
         var seen = new List<string>();

@@ -164,7 +164,7 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
     /// </summary>
     private async Task<List<string>> DeadLetterAsync(IReadOnlyCollection<string> jobIds, int sameInstantGroupSize)
     {
-        await using var worker = await TestWorker.StartAsync(api);
+        var worker = await TestWorker.StartAsync(api);
         var started = await worker.StartAttemptsAsync(jobIds.Count);
         Assert.Equal(jobIds.Order(StringComparer.Ordinal), started.Select(s => s.Lease.JobId).Order(StringComparer.Ordinal));
 

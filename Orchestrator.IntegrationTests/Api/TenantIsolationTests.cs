@@ -111,7 +111,7 @@ public sealed class TenantIsolationTests(TenantApiFactory api) : IClassFixture<T
 
     private async Task DeadLetterAllAsync(int count)
     {
-        await using var worker = await TestWorker.StartAsync(api);
+        var worker = await TestWorker.StartAsync(api);
         foreach (var (lease, attempt) in await worker.StartAttemptsAsync(count))
         {
             await worker.FailAsync(lease, attempt);

@@ -5,34 +5,33 @@ namespace Orchestrator.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// Drives jobs through the store's real worker-side API, as <c>JobProcessor</c> does but with no
-/// LLM: read from the consumer group → claim → start the attempt. The test then records the
-/// outcome with <see cref="Store"/> (<c>CompleteAsync</c>, <c>FailAsync</c>, …).
+/// LLM: dispatch → claim → start the attempt. The test then records the outcome with
+/// <see cref="Store"/> (<c>CompleteAsync</c>, <c>FailAsync</c>, …).
 /// </summary>
-internal sealed class TestWorker : IAsyncDisposable
+internal sealed class TestWorker
 {
     private const string Consumer = "test-worker";
 
-    private readonly ConnectionMultiplexer _blocking;
+    private readonly IConnectionMultiplexer _redis;
 
-    private TestWorker(JobStore store, ConnectionMultiplexer blocking)
+    private TestWorker(JobStore store, IConnectionMultiplexer redis)
     {
         Store = store;
-        _blocking = blocking;
+        _redis = redis;
     }
 
     /// <summary>The worker's store, on the test's connection.</summary>
     public JobStore Store { get; }
 
-    /// <summary>Joins the consumer group of the API's Redis, with its own connection for the blocking read.</summary>
+    /// <summary>Joins the consumer group of the API's Redis, on the test's connection to it.</summary>
     public static async Task<TestWorker> StartAsync(ApiFactory api)
     {
         var store = new JobStore(api.Redis);
         await store.EnsureConsumerGroupAsync().WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
-        var blocking = await ConnectionMultiplexer.ConnectAsync(api.RedisServer.ConnectionString).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
-        return new TestWorker(store, blocking);
+        return new TestWorker(store, api.Redis);
     }
 
-    /// <summary>Reads exactly <paramref name="count"/> new entries and starts an attempt on each, in stream order.</summary>
+    /// <summary>Takes exactly <paramref name="count"/> new jobs and starts an attempt on each, in dispatch order.</summary>
     public async Task<IReadOnlyList<(JobLease Lease, int Attempt)>> StartAttemptsAsync(int count)
     {
         var deliveries = await Store.ReadNewAsync(Consumer, count + 1, TimeSpan.FromSeconds(1))
@@ -67,10 +66,8 @@ internal sealed class TestWorker : IAsyncDisposable
         var recorded = await Store.FinishAttemptsAsync([.. started.Select(s => AttemptFinish.Failed(s.Lease, s.Attempt, AttemptOutcome.PermanentFailure, error))])
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         Assert.All(recorded, Assert.True);
-        var score = await _blocking.GetDatabase().SortedSetScoreAsync(new RedisKeys().DeadLetters, started[0].Lease.JobId)
+        var score = await _redis.GetDatabase().SortedSetScoreAsync(new RedisKeys().DeadLetters, started[0].Lease.JobId)
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         return DateTimeOffset.FromUnixTimeMilliseconds((long)score!.Value);
     }
-
-    public ValueTask DisposeAsync() => _blocking.DisposeAsync();
 }

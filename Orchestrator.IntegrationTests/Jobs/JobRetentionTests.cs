@@ -40,7 +40,7 @@ public sealed class JobRetentionTests(ApiFactory api) : IClassFixture<ApiFactory
     {
         using var client = api.CreateApiClient();
         var jobId = await SubmitAsync(client, idempotencyKey: null);
-        await using var worker = await TestWorker.StartAsync(api);
+        var worker = await TestWorker.StartAsync(api);
 
         await worker.StartAttemptsAsync(1);
 
@@ -55,7 +55,7 @@ public sealed class JobRetentionTests(ApiFactory api) : IClassFixture<ApiFactory
     {
         using var client = api.CreateApiClient();
         var jobId = await SubmitAsync(client, idempotencyKey: null);
-        await using var worker = await TestWorker.StartAsync(api);
+        var worker = await TestWorker.StartAsync(api);
         var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
 
         await worker.FailAsync(lease, attempt);
@@ -68,7 +68,7 @@ public sealed class JobRetentionTests(ApiFactory api) : IClassFixture<ApiFactory
     {
         using var client = api.CreateApiClient();
         var jobId = await SubmitAsync(client, idempotencyKey: null);
-        await using var worker = await TestWorker.StartAsync(api);
+        var worker = await TestWorker.StartAsync(api);
         var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
 
         Assert.True(await worker.Store.CompleteAsync(lease, attempt, new JobResult("done", "sim-1", new TokenUsage(3, 1)))
