@@ -18,9 +18,11 @@ internal static class ScriptCalls
             // cmdstat_evalsha:calls=3,usec=120,usec_per_call=40.00,rejected_calls=0,failed_calls=0
             if (line.StartsWith("cmdstat_eval:", StringComparison.Ordinal) || line.StartsWith("cmdstat_evalsha:", StringComparison.Ordinal))
             {
-                var stats = line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..];
-                var value = stats.Split(',').Single(s => s.StartsWith("calls=", StringComparison.Ordinal))["calls=".Length..];
-                calls += long.Parse(value, CultureInfo.InvariantCulture);
+                var stats = line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Split(',');
+                long Stat(string name) => long.Parse(stats.Single(s => s.StartsWith(name + "=", StringComparison.Ordinal))[(name.Length + 1)..], CultureInfo.InvariantCulture);
+                // A script's first EVALSHA on a fresh server fails with NOSCRIPT, runs nothing, and
+                // is followed by its EVAL (RedisScript): the calls that ran are the ones that did not fail.
+                calls += Stat("calls") - Stat("failed_calls");
             }
         }
 

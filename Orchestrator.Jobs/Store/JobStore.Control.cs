@@ -14,8 +14,8 @@ public sealed partial class JobStore
     public async Task<CancelOutcome> CancelAsync(string jobId)
     {
         var partition = _keys.ForJob(jobId);
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
-            LuaScripts.Cancel,
+        var reply = (RedisResult[])(await LuaScripts.Cancel.EvaluateAsync(
+            Db,
             [_keys.Job(jobId), _keys.History(jobId), partition.Stream, partition.DeadLetters],
             [RedisKeys.ConsumerGroup, partition.CancelChannel.ToString()]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
@@ -34,8 +34,8 @@ public sealed partial class JobStore
     /// </summary>
     public async Task<RedriveOutcome> RedriveAsync(string jobId, RedriveFilter filter, long maxQueuedJobs = Unbounded)
     {
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
-            LuaScripts.Redrive,
+        var reply = (RedisResult[])(await LuaScripts.Redrive.EvaluateAsync(
+            Db,
             [_keys.Job(jobId), _keys.History(jobId), _keys.ForJob(jobId).Stream, _keys.ForJob(jobId).DeadLetters],
             [
                 Partitions == 1 || maxQueuedJobs == Unbounded ? maxQueuedJobs : (maxQueuedJobs + Partitions - 1) / Partitions,
@@ -145,7 +145,7 @@ public sealed partial class JobStore
             values[(4 * i) + 3] = append.Text;
         }
 
-        var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.AppendDelta, keys, values).ConfigureAwait(false))!;
+        var replies = (RedisResult[])(await LuaScripts.AppendDelta.EvaluateAsync(Db, keys, values).ConfigureAwait(false))!;
         return [.. replies.Select(r => (long)r == 1)];
     }
 

@@ -29,7 +29,7 @@ public sealed partial class JobStore
     public async Task<PartitionCheck> CheckPartitionsAsync()
     {
         // The root's Stream and Jobs are the one-partition layout's keys, in the slot of {orch}:meta.
-        var recorded = await Db.ScriptEvaluateAsync(LuaScripts.RecordPartitions,
+        var recorded = await LuaScripts.RecordPartitions.EvaluateAsync(Db,
             [_keys.Meta, _keys.Stream, _keys.Jobs], [Partitions, Partitions > 1 ? "1" : RedisValue.EmptyString]).ConfigureAwait(false);
         return new PartitionCheck(Partitions, (int)(long)recorded);
     }

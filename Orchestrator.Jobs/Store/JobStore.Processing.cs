@@ -57,8 +57,8 @@ public sealed partial class JobStore
 
     private async Task<Delivery[]> DispatchAsync(RedisKeys keys, string consumer, int count, TimeSpan maxLowPriorityWait)
     {
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
-            LuaScripts.Dispatch,
+        var reply = (RedisResult[])(await LuaScripts.Dispatch.EvaluateAsync(
+            Db,
             [keys.Stream, keys.ActiveTenants, keys.DispatchState],
             [RedisKeys.ConsumerGroup, consumer, count, (long)maxLowPriorityWait.TotalMilliseconds, _permits.PoliciesJson, _permits.LeaseMs])
             .ConfigureAwait(false))!;
@@ -102,8 +102,8 @@ public sealed partial class JobStore
     /// </remarks>
     public async Task<TimeSpan> ChargeTenantTokensAsync(string tenant, long tokens, int tokensPerMinute)
     {
-        var ahead = await Task.WhenAll(_keys.All.Select(async keys => (long)await Db.ScriptEvaluateAsync(
-            LuaScripts.TenantTokens, [keys.TenantTokens(tenant)], [tokens, tokensPerMinute]).ConfigureAwait(false))).ConfigureAwait(false);
+        var ahead = await Task.WhenAll(_keys.All.Select(async keys => (long)await LuaScripts.TenantTokens.EvaluateAsync(
+            Db, [keys.TenantTokens(tenant)], [tokens, tokensPerMinute]).ConfigureAwait(false))).ConfigureAwait(false);
         return TimeSpan.FromMilliseconds(ahead.Max());
     }
 
@@ -166,8 +166,8 @@ public sealed partial class JobStore
         long removed = 0;
         foreach (var keys in _keys.All)
         {
-            removed += (long)await Db.ScriptEvaluateAsync(
-                LuaScripts.PruneConsumers, [keys.Stream], [RedisKeys.ConsumerGroup, (long)idle.TotalMilliseconds, self]).ConfigureAwait(false);
+            removed += (long)await LuaScripts.PruneConsumers.EvaluateAsync(
+                Db, [keys.Stream], [RedisKeys.ConsumerGroup, (long)idle.TotalMilliseconds, self]).ConfigureAwait(false);
         }
 
         return removed;
@@ -241,7 +241,7 @@ public sealed partial class JobStore
             values[6 + (2 * i)] = leases[i].Token;
         }
 
-        var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Claim, keys, values).ConfigureAwait(false))!;
+        var replies = (RedisResult[])(await LuaScripts.Claim.EvaluateAsync(Db, keys, values).ConfigureAwait(false))!;
         var results = new ClaimResult[leases.Count];
         for (var i = 0; i < results.Length; i++)
         {
@@ -279,8 +279,8 @@ public sealed partial class JobStore
     /// <c>corrupt</c>. False when the caller no longer held the lease.
     /// </summary>
     public async Task<bool> SetAsideAsync(JobLease lease, string reason) =>
-        (long)await Db.ScriptEvaluateAsync(
-            LuaScripts.SetAside,
+        (long)await LuaScripts.SetAside.EvaluateAsync(
+            Db,
             [_keys.ForJob(lease.JobId).Stream, _keys.ForJob(lease.JobId).DeadLetters, _keys.Job(lease.JobId), _keys.History(lease.JobId)],
             [RedisKeys.ConsumerGroup, lease.Token, lease.EntryId, reason]).ConfigureAwait(false) == 1;
 
@@ -310,7 +310,7 @@ public sealed partial class JobStore
             values[3 + (2 * i)] = leases[i].Token;
         }
 
-        var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Renew, keys, values).ConfigureAwait(false))!;
+        var replies = (RedisResult[])(await LuaScripts.Renew.EvaluateAsync(Db, keys, values).ConfigureAwait(false))!;
         return [.. replies.Select(r => (long)r == 1)];
     }
 
@@ -323,8 +323,8 @@ public sealed partial class JobStore
     /// <param name="alone">Whether the caller runs this attempt with nothing else in its process (a suspect; see <see cref="Job.Suspect"/>).</param>
     public async Task<(StartAttemptOutcome Outcome, int Attempt)> StartAttemptAsync(JobLease lease, int attempt, bool alone = false)
     {
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
-            LuaScripts.StartAttempt,
+        var reply = (RedisResult[])(await LuaScripts.StartAttempt.EvaluateAsync(
+            Db,
             [_keys.Job(lease.JobId), _keys.History(lease.JobId)],
             [lease.Token, attempt, alone ? "1" : RedisValue.EmptyString, _permits.PoliciesJson, _permits.LeaseMs]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
@@ -387,7 +387,7 @@ public sealed partial class JobStore
             values[at + 8] = finish.ToDelayedSet ? "1" : RedisValue.EmptyString;
         }
 
-        var replies = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.FinishAttempt, keys, values).ConfigureAwait(false))!;
+        var replies = (RedisResult[])(await LuaScripts.FinishAttempt.EvaluateAsync(Db, keys, values).ConfigureAwait(false))!;
         return [.. replies.Select(r => r.Resp2Type == ResultType.Integer && (long)r == 1)];
     }
 
@@ -402,8 +402,8 @@ public sealed partial class JobStore
     /// </summary>
     public async Task<DeferOutcome> DeferAsync(JobLease lease, int attempt, TimeSpan wait, TimeSpan totalWait)
     {
-        var reply = await Db.ScriptEvaluateAsync(
-            LuaScripts.Defer,
+        var reply = await LuaScripts.Defer.EvaluateAsync(
+            Db,
             [_keys.Job(lease.JobId), _keys.History(lease.JobId), _keys.ForJob(lease.JobId).Stream, _keys.ForJob(lease.JobId).DeadLetters, _keys.ForJob(lease.JobId).Delayed],
             [lease.Token, attempt, (long)wait.TotalMilliseconds, (long)totalWait.TotalMilliseconds, RedisKeys.ConsumerGroup, lease.EntryId])
             .ConfigureAwait(false);
@@ -424,8 +424,8 @@ public sealed partial class JobStore
         long promoted = 0, examined = 0;
         foreach (var keys in _keys.All)
         {
-            var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(
-                LuaScripts.Promote,
+            var reply = (RedisResult[])(await LuaScripts.Promote.EvaluateAsync(
+                Db,
                 [keys.Delayed, keys.Stream, keys.DeadLetters],
                 [limit, RedisKeys.ConsumerGroup]).ConfigureAwait(false))!;
             promoted += (long)reply[0];
@@ -439,8 +439,8 @@ public sealed partial class JobStore
     /// Hands a job back at shutdown: the lease is dropped and the entry made claimable at once.
     /// </summary>
     public async Task<bool> ReleaseAsync(JobLease lease) =>
-        (long)await Db.ScriptEvaluateAsync(
-            LuaScripts.Release,
+        (long)await LuaScripts.Release.EvaluateAsync(
+            Db,
             [_keys.Job(lease.JobId), _keys.ForJob(lease.JobId).Stream],
             [lease.Token, RedisKeys.ConsumerGroup, lease.EntryId, lease.Consumer, (long)TimeSpan.FromDays(1).TotalMilliseconds])
             .ConfigureAwait(false) == 1;

@@ -29,7 +29,7 @@ public sealed partial class JobStore
 
     private async Task<List<LeasedWebhook>> ClaimWebhooksAsync(RedisKeys keys, int limit, TimeSpan lease, string leaseToken)
     {
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.ClaimWebhooks, [keys.WebhookOutbox],
+        var reply = (RedisResult[])(await LuaScripts.ClaimWebhooks.EvaluateAsync(Db, [keys.WebhookOutbox],
             [(long)lease.TotalMilliseconds, limit, leaseToken]).ConfigureAwait(false))!;
         var leased = new List<LeasedWebhook>(reply.Length);
         foreach (var item in reply)
@@ -59,7 +59,7 @@ public sealed partial class JobStore
         LeasedWebhook leased, bool delivered, int statusCode, string? error, TimeSpan retryDelay, TimeSpan maxAge)
     {
         var id = leased.Delivery.Id;
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.RecordWebhook,
+        var reply = (RedisResult[])(await LuaScripts.RecordWebhook.EvaluateAsync(Db,
             [_keys.ForJob(leased.Delivery.JobId).WebhookOutbox, _keys.Webhook(id), _keys.WebhookAttempts(id)],
             [
                 leased.LeaseToken,

@@ -41,7 +41,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         // to; and only a direct call's Redis span is a child of the caller's span.
         var others = await OtherPartitionsBacklogAsync(job).ConfigureAwait(false);
         var (keys, values) = SubmitArguments(job, idempotency, maxQueuedJobs, others);
-        return SubmitResultOf(await Db.ScriptEvaluateAsync(LuaScripts.Submit, keys, values).ConfigureAwait(false), job);
+        return SubmitResultOf(await LuaScripts.Submit.EvaluateAsync(Db, keys, values).ConfigureAwait(false), job);
     }
 
     /// <summary>
@@ -67,7 +67,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
             }
 
             var (keys, values) = SubmitArguments(job, submissions[i].Idempotency, maxQueuedJobs, othersQueued: 0);
-            replies[i] = SubmitResultOfAsync(batch.ScriptEvaluateAsync(LuaScripts.Submit, keys, values), job);
+            replies[i] = SubmitResultOfAsync(LuaScripts.Submit.EvaluateAsync(batch, keys, values, resendOn: Db), job);
         }
 
         batch.Execute();

@@ -10,27 +10,27 @@ namespace Orchestrator.Jobs;
 /// </summary>
 internal static partial class LuaScripts
 {
-    public static readonly string Submit = Load("submit");
-    public static readonly string Dispatch = Load("dispatch");
-    public static readonly string Claim = Load("claim");
-    public static readonly string Renew = Load("renew");
-    public static readonly string StartAttempt = Load("start-attempt");
-    public static readonly string FinishAttempt = Load("finish-attempt");
-    public static readonly string Release = Load("release");
-    public static readonly string Defer = Load("defer");
-    public static readonly string Promote = Load("promote");
-    public static readonly string SetAside = Load("set-aside");
-    public static readonly string PruneConsumers = Load("prune-consumers");
-    public static readonly string Cancel = Load("cancel");
-    public static readonly string Redrive = Load("redrive");
-    public static readonly string AppendDelta = Load("append-delta");
-    public static readonly string ClaimWebhooks = Load("claim-webhooks");
-    public static readonly string RecordWebhook = Load("record-webhook");
-    public static readonly string RecordPartitions = Load("record-partitions");
-    public static readonly string TenantTokens = Load("tenant-tokens");
+    public static readonly RedisScript Submit = Load("submit");
+    public static readonly RedisScript Dispatch = Load("dispatch");
+    public static readonly RedisScript Claim = Load("claim");
+    public static readonly RedisScript Renew = Load("renew");
+    public static readonly RedisScript StartAttempt = Load("start-attempt");
+    public static readonly RedisScript FinishAttempt = Load("finish-attempt");
+    public static readonly RedisScript Release = Load("release");
+    public static readonly RedisScript Defer = Load("defer");
+    public static readonly RedisScript Promote = Load("promote");
+    public static readonly RedisScript SetAside = Load("set-aside");
+    public static readonly RedisScript PruneConsumers = Load("prune-consumers");
+    public static readonly RedisScript Cancel = Load("cancel");
+    public static readonly RedisScript Redrive = Load("redrive");
+    public static readonly RedisScript AppendDelta = Load("append-delta");
+    public static readonly RedisScript ClaimWebhooks = Load("claim-webhooks");
+    public static readonly RedisScript RecordWebhook = Load("record-webhook");
+    public static readonly RedisScript RecordPartitions = Load("record-partitions");
+    public static readonly RedisScript TenantTokens = Load("tenant-tokens");
 
-    private static string Load(string name) =>
-        Include().Replace(Read(name), match => Read("includes/" + match.Groups["name"].Value));
+    private static RedisScript Load(string name) => new(
+        Include().Replace(Read(name), match => Read("includes/" + match.Groups["name"].Value)));
 
     private static string Read(string name)
     {

@@ -42,11 +42,11 @@ public sealed record FlowReservation(string Provider, ProviderOptions Options, l
 /// </summary>
 public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKeys keys)
 {
-    private static readonly string Reserve = Load("reserve");
-    private static readonly string Settle = Load("settle");
-    private static readonly string Cooldown = Load("cooldown");
-    private static readonly string RenewPermit = Load("renew-permit");
-    private static readonly string CooldownLeft = Load("cooldown-left");
+    private static readonly RedisScript Reserve = Load("reserve");
+    private static readonly RedisScript Settle = Load("settle");
+    private static readonly RedisScript Cooldown = Load("cooldown");
+    private static readonly RedisScript RenewPermit = Load("renew-permit");
+    private static readonly RedisScript CooldownLeft = Load("cooldown-left");
 
     /// <summary>
     /// How far ahead of the steady rate the fleet may go, as time at the limit's rate. Kept below a
@@ -61,7 +61,7 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
         string provider, ProviderOptions options, long estimatedTokens, TimeSpan permitLease)
     {
         var permitId = options.MaxConcurrency is null ? null : Guid.NewGuid().ToString("N");
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(Reserve,
+        var reply = (RedisResult[])(await Reserve.EvaluateAsync(Db,
             [Key(provider, "cooldown"), Key(provider, "rpm"), Key(provider, "tpm"), Key(provider, "permits"), Key(provider, "learned")],
             [
                 options.RequestsPerMinute ?? 0,
@@ -92,7 +92,7 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
     /// </summary>
     public async Task<bool> SettleAsync(FlowReservation reservation, long actualTokens) =>
         !reservation.NeedsSettling
-        || (int)await Db.ScriptEvaluateAsync(Settle,
+        || (int)await Settle.EvaluateAsync(Db,
             [Key(reservation.Provider, "tpm"), Key(reservation.Provider, "permits"), Key(reservation.Provider, "learned"),
                 Key(reservation.Provider, "settled:" + reservation.Id)],
             [reservation.Options.TokensPerMinute ?? 0, actualTokens - reservation.EstimatedTokens, reservation.PermitId ?? "",
@@ -104,7 +104,7 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
     /// starts the limits full at the cooldown's end, so calls resume at the limit's pace, not in a burst.
     /// </summary>
     public Task ExtendCooldownAsync(string provider, ProviderOptions options, TimeSpan wait, AnnouncedLimits? announced) =>
-        Db.ScriptEvaluateAsync(Cooldown,
+        Cooldown.EvaluateAsync(Db,
             [Key(provider, "cooldown"), Key(provider, "learned"), Key(provider, "rpm"), Key(provider, "tpm")],
             [
                 (long)Math.Ceiling(wait.TotalMilliseconds),
@@ -126,12 +126,12 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
 
     /// <summary>How long the deployment's cooldown still runs; zero when calls may go.</summary>
     public async Task<TimeSpan> CooldownLeftAsync(string provider) =>
-        TimeSpan.FromMilliseconds((long)await Db.ScriptEvaluateAsync(CooldownLeft, [Key(provider, "cooldown")]).ConfigureAwait(false));
+        TimeSpan.FromMilliseconds((long)await CooldownLeft.EvaluateAsync(Db, [Key(provider, "cooldown")]).ConfigureAwait(false));
 
     /// <summary>Keeps a running call's permit for another lease; false when it had lapsed.</summary>
     public async Task<bool> RenewPermitAsync(FlowReservation reservation, TimeSpan lease) =>
         reservation.PermitId is null
-        || (int)await Db.ScriptEvaluateAsync(RenewPermit, [Key(reservation.Provider, "permits")],
+        || (int)await RenewPermit.EvaluateAsync(Db, [Key(reservation.Provider, "permits")],
             [reservation.PermitId, (long)lease.TotalMilliseconds]).ConfigureAwait(false) == 1;
 
     /// <summary>Permits held now (expired ones excluded), for tests and operators.</summary>
@@ -146,12 +146,12 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
     /// <summary>The key of one piece of a deployment's state.</summary>
     public RedisKey Key(string provider, string part) => $"{keys.Prefix}:llm:{provider}:{part}";
 
-    private static string Load(string name)
+    private static RedisScript Load(string name)
     {
         var resource = $"Orchestrator.Worker.Llm.FlowControl.{name}.lua";
         using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(resource)
             ?? throw new InvalidOperationException($"Embedded Lua script '{resource}' is missing.");
         using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
+        return new RedisScript(reader.ReadToEnd());
     }
 }
