@@ -285,10 +285,13 @@ public sealed class LlmCaller(
     {
         // Renewed at a third of the lease, as job leases are: a worker that dies stops renewing and
         // its permit lapses within one lease.
+        // The call's end disposes the timer (the tick answers false) rather than cancelling the wait,
+        // which would throw: an exception per call is a cost a busy worker notices.
         using var timer = new PeriodicTimer(lease / 3, timeProvider);
+        await using var ended = cancellationToken.Register(static t => ((PeriodicTimer)t!).Dispose(), timer).ConfigureAwait(false);
         try
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            while (await timer.WaitForNextTickAsync(CancellationToken.None).ConfigureAwait(false))
             {
                 try
                 {
@@ -304,7 +307,7 @@ public sealed class LlmCaller(
         }
         catch (OperationCanceledException)
         {
-            // The call ended.
+            // The call ended during a renewal.
         }
     }
 }
