@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 
 namespace Orchestrator.Llm.Simulation;
@@ -54,6 +55,12 @@ public sealed class SimulationEngine
         "The key idea is simple.",
     ];
 
+    // Answers already composed and counted, by prompt and limit: a load test sends the same prompts
+    // over and over, and counting tokens three times per call made the simulated provider (not the
+    // orchestrator) ~10 % of a worker's CPU in no-op benchmarks. Bounded: cleared when full.
+    private const int MaxComposed = 1_024;
+    private static readonly ConcurrentDictionary<(string Prompt, int? MaxTokens), (string Text, int PromptTokens, int CompletionTokens)> Composed = new();
+
     private readonly SimulatorOptions _options;
     private readonly TimeProvider _time;
     private readonly Random _random;
@@ -83,9 +90,7 @@ public sealed class SimulationEngine
     public SimulatedPlan Plan(SimulatedCall call)
     {
         var hints = call.Hints;
-        var promptTokens = TokenCounter.CountPrompt(call.Prompt);
-        var text = Compose(call.Prompt, call.MaxTokens);
-        var completionTokens = TokenCounter.Count(text);
+        var (text, promptTokens, completionTokens) = ComposeAndCount(call.Prompt, call.MaxTokens);
         var latency = Number(hints, SimulatorHints.LatencyMs) is { } ms ? TimeSpan.FromMilliseconds(ms) : _options.Latency;
         var failureRate = Number(hints, SimulatorHints.FailureRate) ?? _options.FailureRate;
         var failFirst = Number(hints, SimulatorHints.FailFirstAttempts);
@@ -249,6 +254,24 @@ public sealed class SimulationEngine
         "server_error" => new(LlmErrorKind.Transient, 500, "server_error", null, "The server had an error (forced by simulator.error)."),
         _ => new(LlmErrorKind.InvalidRequest, 400, "invalid_request_error", "invalid_request", $"Unknown simulator.error '{error}'."),
     };
+
+    private static (string Text, int PromptTokens, int CompletionTokens) ComposeAndCount(string prompt, int? maxOutputTokens)
+    {
+        if (Composed.TryGetValue((prompt, maxOutputTokens), out var composed))
+        {
+            return composed;
+        }
+
+        var text = Compose(prompt, maxOutputTokens);
+        composed = (text, TokenCounter.CountPrompt(prompt), TokenCounter.Count(text));
+        if (Composed.Count >= MaxComposed)
+        {
+            Composed.Clear();
+        }
+
+        Composed[(prompt, maxOutputTokens)] = composed;
+        return composed;
+    }
 
     private static string Compose(string prompt, int? maxOutputTokens)
     {
