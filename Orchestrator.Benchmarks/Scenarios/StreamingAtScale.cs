@@ -6,13 +6,13 @@ namespace Orchestrator.Benchmarks.Scenarios;
 /// S6 (issue 17), LLM-shaped traffic: 10,000 jobs in flight on one worker process, each a 2 s
 /// simulated call that streams 100 completion tokens (1 s to the first token, then 100 tokens at
 /// 100 a second, in the simulator's 8 chunks; the worker writes them to the job's events every
-/// <c>Worker:DeltaInterval</c>). The ideal is 10,000 / 2 s = 5,000 jobs/s. A warm-up wave of
-/// 10,000 jobs first (JIT, pools, the heap grown to 10,000 calls), then the worker is paused
+/// <c>Worker:DeltaInterval</c>). The ideal is 10,000 / 2 s = 5,000 jobs/s. Two warm-up waves of
+/// 10,000 jobs first (JIT tiered up, pools, the heap grown to 10,000 calls), then the worker is paused
 /// (SIGSTOP) while the 20,000 measured jobs are seeded (two waves), as S3's warm burst. Reported:
 /// the share of the ideal (first attempt started → last completion, from the jobs' timestamps), the
 /// worker's resident memory at its peak (<c>VmHWM</c>, warm-up included), CPU per job of the worker
 /// and of Redis, how long the first 10,000 took to start, the attempts' own duration p50/p99, and
-/// the most jobs running at once (from the same timestamps). Runs only when named: about 30 s.
+/// the most jobs running at once (from the same timestamps). Runs only when named: about 30–60 s.
 /// </summary>
 internal sealed class StreamingAtScale : IScenario
 {
@@ -39,7 +39,7 @@ internal sealed class StreamingAtScale : IScenario
             ["Simulator__TokensPerSecond"] = TokensPerSecond.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Simulator__CompletionTokens"] = CompletionTokens.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
-        await context.SeedAsync(Concurrency);
+        await context.SeedAsync(Jobs);
         await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(2));
 
         worker.Pause();
@@ -65,7 +65,7 @@ internal sealed class StreamingAtScale : IScenario
                 Extras: new Dictionary<string, double>
                 {
                     ["share_of_ideal"] = rate / Ideal,
-                    ["worker_rss_peak_mb"] = highWater,
+                    ["worker_peak_rss_mb"] = highWater,
                     ["worker_rss_measured_max_mb"] = peakRss,
                     ["worker_cpu_us_per_job"] = (workerCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
                     ["redis_cpu_us_per_job"] = (redisCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
