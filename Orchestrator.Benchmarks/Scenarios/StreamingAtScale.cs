@@ -58,6 +58,12 @@ internal sealed class StreamingAtScale : IScenario
         var rate = JobTiming.Throughput(timings);
         var starts = done.Select(t => t.FirstAttemptAt!.Value).Order().ToArray();
         var runs = done.Select(t => (double)(t.CompletedAt!.Value - t.FirstAttemptAt!.Value)).ToArray();
+        // The answers were as long as asked: a sample of 100 results' completion tokens.
+        var wrongLength = 0;
+        foreach (var id in ids.Take(100))
+        {
+            wrongLength += (await context.Store.GetAsync(id))?.Result?.Usage.CompletionTokens == CompletionTokens ? 0 : 1;
+        }
 
         return
         [
@@ -75,7 +81,11 @@ internal sealed class StreamingAtScale : IScenario
                     ["attempt_p99_ms"] = Percentile.Of(runs, 99),
                     ["most_running"] = MostAtOnce(done),
                 },
-                Checks: new Dictionary<string, double> { ["not_completed"] = timings.Count(t => t.Status != "completed") }),
+                Checks: new Dictionary<string, double>
+                {
+                    ["not_completed"] = timings.Count(t => t.Status != "completed"),
+                    ["wrong_length_of_100_sampled"] = wrongLength,
+                }),
         ];
     }
 
