@@ -1,3 +1,4 @@
+using System.Globalization;
 using Orchestrator.Benchmarks.Infrastructure;
 
 namespace Orchestrator.Benchmarks.Scenarios;
@@ -36,21 +37,19 @@ internal sealed class StreamingAtScale : IScenario
         await context.FlushAsync();
         await using var worker = context.StartWorker(Concurrency, FirstToken, new Dictionary<string, string>
         {
-            ["Simulator__TokensPerSecond"] = TokensPerSecond.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Simulator__CompletionTokens"] = CompletionTokens.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Simulator__TokensPerSecond"] = TokensPerSecond.ToString(CultureInfo.InvariantCulture),
+            ["Simulator__CompletionTokens"] = CompletionTokens.ToString(CultureInfo.InvariantCulture),
         });
         await context.SeedAsync(Jobs);
         await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(2));
 
         worker.Pause();
         var ids = await context.SeedAsync(Jobs);
-        var redisBefore = ProcessCpu.Of(context.Redis.ProcessId);
-        var workerBefore = ProcessCpu.Of(worker.Pid);
+        var cpu = CpuPerJob.Start(worker.Pid, context.Redis.ProcessId);
         worker.Resume();
         double peakRss = 0;
         await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(2), () => peakRss = Math.Max(peakRss, worker.ResidentMiB() ?? 0));
-        var workerCpu = ProcessCpu.Of(worker.Pid) - workerBefore;
-        var redisCpu = ProcessCpu.Of(context.Redis.ProcessId) - redisBefore;
+        var perJob = cpu.Stop(Jobs);
         var highWater = worker.PeakResidentMiB() ?? double.NaN;
 
         var timings = await JobTiming.ReadAsync(context, ids, withHistory: false);
@@ -73,8 +72,8 @@ internal sealed class StreamingAtScale : IScenario
                     ["share_of_ideal"] = rate / Ideal,
                     ["worker_peak_rss_mb"] = highWater,
                     ["worker_rss_measured_max_mb"] = peakRss,
-                    ["worker_cpu_us_per_job"] = (workerCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
-                    ["redis_cpu_us_per_job"] = (redisCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
+                    ["worker_cpu_us_per_job"] = perJob["worker_cpu_us_per_job"],
+                    ["redis_cpu_us_per_job"] = perJob["redis_cpu_us_per_job"],
                     // The first wave's start: 10,000 claims before the first completion frees a slot.
                     ["first_10k_started_s"] = starts.Length >= Concurrency ? (starts[Concurrency - 1] - starts[0]) / 1000.0 : double.NaN,
                     ["attempt_p50_ms"] = Percentile.Of(runs, 50),
