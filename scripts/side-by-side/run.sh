@@ -2,7 +2,7 @@
 # BullMQ and Orchestrator on the same scenarios, alternating, in one session (issue 17's table).
 # Run from the project root after `dotnet build -c Release`; needs node/npm and ../shared/peers.
 #   scripts/side-by-side/run.sh [--runs 3] [--scenarios S2,S3,S4,S5,S6] [--out DIR]
-# Each run: BullMQ (../shared/peers/run.sh) then ours (Orchestrator.Benchmarks --json), each on its
+# Each run: BullMQ (../shared/peers/run.sh; S5 with its 5 s lock only, the variant compared) then ours (Orchestrator.Benchmarks --json), each on its
 # own fresh redis-server; then S1 over HTTP (../shared/peers/s1-http.sh, which alternates itself);
 # then the table (table.py): medians of the runs, ratio, target, met or not.
 set -euo pipefail
@@ -18,7 +18,7 @@ peer_scen=$(echo "$SCEN" | tr ',' '\n' | grep -v '^S6$' | grep -v '^S1$' | paste
 for r in $(seq 1 "$RUNS"); do
   if [ -n "$peer_scen" ]; then
     echo "run $r/$RUNS BullMQ $peer_scen"
-    "$PEERS/run.sh" --scenarios "$peer_scen" --out "$OUT/bullmq.jsonl" > "$OUT/bullmq-$r.log" 2>&1 || true  # its exit status is its cleanup's
+    "$PEERS/run.sh" --scenarios "$peer_scen" --s5-variants tuned --out "$OUT/bullmq.jsonl" > "$OUT/bullmq-$r.log" 2>&1 || true  # its exit status is its cleanup's
   fi
   if echo "$SCEN" | grep -q S6; then
     echo "run $r/$RUNS BullMQ S6 (S3 shape: 10,000 in flight, 2 s handler)"
