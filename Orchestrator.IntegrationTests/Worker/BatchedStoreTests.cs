@@ -197,6 +197,46 @@ public sealed class BatchedStoreTests
     }
 
     [Fact]
+    public async Task FinishAttempts_HistoryEntryOfEitherKeyOrder_ClosedWithTheSameOutcomeAndUsage()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await harness.SubmitManyAsync(3, MaxAttempts);
+        var deliveries = await store.ReadNewAsync("worker-a", 10, Block).Bounded();
+        Assert.Equal(3, deliveries.Count);
+        var leases = (await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded()).Select(c => c.Lease).ToArray();
+        var startedAt = new DateTimeOffset[3];
+        for (var i = 0; i < 3; i++)
+        {
+            startedAt[i] = Assert.Single((await harness.GetAsync(leases[i].JobId)).History).StartedAt;
+        }
+
+        // An entry in the other key order (as cjson may have encoded it before the one shape) is
+        // parsed and closed the general way; the others are closed as written.
+        await harness.Db.ListSetByIndexAsync(
+            harness.Keys.History(leases[1].JobId), 0, $"{{\"startedAt\":{startedAt[1].ToUnixTimeMilliseconds()},\"attempt\":1}}").Bounded();
+        var priced = new JobResult("priced", Model: null, new TokenUsage(5, 6), Cost: 0.25m);
+
+        var recorded = await store.FinishAttemptsAsync(
+            [AttemptFinish.Completed(leases[0], 1, Result), AttemptFinish.Completed(leases[1], 1, Result), AttemptFinish.Completed(leases[2], 1, priced)])
+            .Bounded();
+        Assert.Equal([true, true, true], recorded);
+
+        var ended = (await harness.GetAsync(leases[0].JobId)).CompletedAt;
+        Assert.NotNull(ended);
+        Assert.Equal(
+            new AttemptRecord(1, startedAt[0], ended, AttemptOutcome.Succeeded, null, null, "model", new LlmUsage(3, 2, 0)),
+            Assert.Single((await harness.GetAsync(leases[0].JobId)).History));
+        Assert.Equal(
+            new AttemptRecord(1, startedAt[1], ended, AttemptOutcome.Succeeded, null, null, "model", new LlmUsage(3, 2, 0)),
+            Assert.Single((await harness.GetAsync(leases[1].JobId)).History));
+        Assert.Equal(
+            new AttemptRecord(1, startedAt[2], ended, AttemptOutcome.Succeeded, null, null, null, new LlmUsage(5, 6, 0.25m)),
+            Assert.Single((await harness.GetAsync(leases[2].JobId)).History));
+    }
+
+    [Fact]
     public async Task AppendDeltas_OneStaleAttemptInTheBatch_OneScriptAppendsOnlyTheCurrentOnes()
     {
         await using var harness = await WorkerHarness.StartAsync();

@@ -16,6 +16,12 @@ internal sealed record StoredAttempt(
     string? Model = null,
     LlmUsage? Usage = null);
 
+/// <summary>
+/// What an attempt's result adds to its history entry (<see cref="StoredAttempt"/>'s model and
+/// usage), serialised by the caller so that finish-attempt.lua need not parse the result.
+/// </summary>
+internal sealed record AttemptSpend(string? Model, LlmUsage Usage);
+
 /// <summary>One try of a webhook delivery as record-webhook.lua stores it (time in Unix ms).</summary>
 internal sealed record StoredWebhookTry(long At, int StatusCode, string? Error);
 
@@ -25,6 +31,7 @@ internal sealed record StoredWebhookTry(long At, int StatusCode, string? Error);
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(StoredAttempt))]
 [JsonSerializable(typeof(StoredWebhookTry))]
+[JsonSerializable(typeof(AttemptSpend))]
 [JsonSerializable(typeof(JobResult))]
 [JsonSerializable(typeof(JobError))]
 [JsonSerializable(typeof(Dictionary<string, string>))]

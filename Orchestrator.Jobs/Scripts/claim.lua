@@ -56,6 +56,8 @@ local group, consumer, now = ARGV[1], ARGV[2], nowMs()
 local startNow = ARGV[3] == '1'
 local maxCrashes = tonumber(ARGV[4])
 local limits = cjson.decode(ARGV[5] ~= '' and ARGV[5] or '{}')
+-- One acknowledgement and one count of each tenant's backlog for the whole call (includes/job.lua).
+batchWrites(stream, group, now)
 
 local function hashReply(job, started)
   local reply = {'ok', started}
@@ -179,7 +181,8 @@ local function claim(job, history, entryId, token)
   redis.call('HSET', job, unpack(writes))
   if started > 0 then
     if nextAttemptAt then redis.call('HDEL', job, 'nextAttemptAt') end
-    redis.call('RPUSH', history, cjson.encode({attempt = started, startedAt = tonumber(now)}))
+    -- Written in one shape (finish-attempt.lua closes an entry of this shape without parsing it).
+    redis.call('RPUSH', history, string.format('{"attempt":%d,"startedAt":%s}', started, now))
     emitStatus(job, 'processing', started, now)
   elseif lastAttemptLost then
     emitStatus(job, 'retrying', attempts, now)
@@ -207,4 +210,5 @@ for i = 1, (#KEYS - 2) / 2 do
     redis.call('HSET', job, 'lastClaim', token, 'claimReply', 'corrupt')
   end
 end
+flushBatch()
 return replies

@@ -44,8 +44,9 @@ local stream, tenants, state = KEYS[1], KEYS[2], KEYS[3]
 local group, consumer, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local lowWait, policies, leaseMs = tonumber(ARGV[4]), cjson.decode(ARGV[5] ~= '' and ARGV[5] or '{}'), tonumber(ARGV[6])
 local prefix = string.sub(stream, 1, -(string.len(':stream') + 1))
-local now = tonumber(nowMs())
+-- One reading of Redis's clock: µs for the ready sets' aging, ms for permits and token clocks.
 local nowUs = readyClock()
+local now = math.floor(nowUs / 1000)
 local MAX_HELD = 100
 
 local function policyOf(tenant)
@@ -81,19 +82,20 @@ local function popNext(tenant)
 end
 
 -- The tenant's next `count` job ids (fewer when its sets run out). Without low jobs, one ZPOPMIN.
+-- Also whether the tenant had low jobs (before these pops).
 local function popRun(tenant, count)
   local ids = {}
   if redis.call('EXISTS', readyOf(prefix, tenant) .. ':low') == 0 then
     local popped = redis.call('ZPOPMIN', readyOf(prefix, tenant), count)
     for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
-    return ids
+    return ids, false
   end
   for _ = 1, count do
     local jobId = popNext(tenant)
     if not jobId then break end
     ids[#ids + 1] = jobId
   end
-  return ids
+  return ids, true
 end
 
 -- Sends one job into the stream, with its permit reserved. A member of a ready set is a queued or
@@ -158,11 +160,13 @@ while left > 0 do
   left = left - run
 end
 
-local vt = tonumber(redis.call('HGET', state, 'vt') or '0')
+-- The state's two counters read once and written once (the script is atomic: as HINCRBY would).
+local counters = redis.call('HMGET', state, 'vt', 'ready')
+local vt = tonumber(counters[1] or '0')
 local sent, moved, emptied = 0, {}, {}
 for _, c in ipairs(candidates) do
   if c.count > 0 then
-    local ids = popRun(c.tenant, c.count)
+    local ids, hadLow = popRun(c.tenant, c.count)
     for _, jobId in ipairs(ids) do
       send(c.tenant, jobId, c.limit)
     end
@@ -172,7 +176,8 @@ for _, c in ipairs(candidates) do
       vt = math.max(vt, c.start + (#ids - 1) / c.weight)
     end
     local set = readyOf(prefix, c.tenant)
-    if #ids < c.count or (redis.call('ZCARD', set) == 0 and redis.call('EXISTS', set .. ':low') == 0) then
+    -- A tenant without low jobs before the pops has none after them.
+    if #ids < c.count or (redis.call('ZCARD', set) == 0 and (not hadLow or redis.call('EXISTS', set .. ':low') == 0)) then
       emptied[#emptied + 1] = c.tenant
       redis.call('HSET', state, 'finish:' .. c.tenant, tagString(tag))
     else
@@ -188,10 +193,8 @@ if #emptied > 0 then
   redis.call('ZREM', tenants, unpack(emptied))
 end
 if sent > 0 then
-  redis.call('HSET', state, 'vt', tagString(vt))
-  if redis.call('HINCRBY', state, 'ready', -sent) < 0 then
-    redis.call('HSET', state, 'ready', 0)
-  end
+  -- 'ready' never below zero.
+  redis.call('HSET', state, 'vt', tagString(vt), 'ready', math.max(0, (tonumber(counters[2]) or 0) - sent))
 end
 
 local reply = {}

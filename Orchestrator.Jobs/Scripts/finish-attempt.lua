@@ -11,11 +11,13 @@
   KEYS[2 + 2i], KEYS[3 + 2i]   job i's hash and history list (i = 1 … n)
 
   ARGV[1]  consumer group
-  ARGV[2 + 9(i-1)] … ARGV[10 + 9(i-1)]   job i's nine values:
+  ARGV[2 + 10(i-1)] … ARGV[11 + 10(i-1)]   job i's ten values:
     lease token, attempt number, attempt outcome (succeeded, transient-failure, …),
     next status (completed | retrying | failed | canceled), stream entry id, result JSON or '',
-    error JSON or '', retry delay ms or '', and '1' when a retrying job waits in the delayed set
-    (the delay is longer than Worker:MaxInProcessDelay) or '' when its worker keeps it and waits
+    error JSON or '', retry delay ms or '', '1' when a retrying job waits in the delayed set
+    (the delay is longer than Worker:MaxInProcessDelay) or '' when its worker keeps it and waits,
+    and the result's model and usage as members of the history entry ('"model":…,"usage":{…}',
+    JSON the caller serialised; '' without a result), so the result need not be parsed here
 
   A retrying job moved to the delayed set leaves the ready path: its entry is acknowledged and
   deleted, its lease dropped, and promote.lua gives it a new entry when nextAttemptAt is due. It
@@ -39,9 +41,12 @@ local stream, deadLetters, delayed = KEYS[1], KEYS[2], KEYS[3]
 --@include job
 
 local group, now = ARGV[1], nowMs()
+-- One acknowledgement and one count of each tenant's backlog for the whole call (includes/job.lua).
+batchWrites(stream, group, now)
 
-local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay, toDelayedSet)
-  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant', 'cancelRequested')
+local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay, toDelayedSet, usage)
+  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant',
+    'cancelRequested', 'callbackUrl', 'quotaQueued', 'permit')
   local identity = token .. ':' .. attempt .. ':' .. outcome .. ':' .. nextStatus
   if fields[6] == identity then
     -- The same call again only if it carries the same result or error; another one is stale.
@@ -58,23 +63,33 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
 
   -- Read and checked before the first write: a job that fails here is set aside unchanged.
   local index = tonumber(attempt) - 1
-  local entry = cjson.decode(redis.call('LINDEX', history, index))
-  entry.endedAt = tonumber(now)
-  entry.outcome = outcome
-  if err ~= '' then entry.error = cjson.decode(err) end
-  if retryDelay ~= '' then entry.retryDelayMs = tonumber(retryDelay) end
-  if result ~= '' then
-    -- The attempt's usage and cost, in the history's own names (a job's totals add these up).
-    local r = cjson.decode(result)
-    entry.model = r.model
-    entry.usage = {inputTokens = r.usage.promptTokens, outputTokens = r.usage.completionTokens, cost = r.cost or 0}
+  local stored = redis.call('LINDEX', history, index)
+  local closed
+  if err == '' and retryDelay == '' and string.find(stored, '^{"attempt":%d+,"startedAt":%d+}$') and string.find(outcome, '^[%a%-]+$') then
+    -- The entry as claim.lua or start-attempt.lua wrote it, closed by appending its members: the
+    -- same JSON as the general case below, without parsing and encoding it (most attempts end so).
+    closed = string.sub(stored, 1, -2) .. ',"endedAt":' .. now .. ',"outcome":"' .. outcome .. '"' ..
+      (usage ~= '' and (',' .. usage) or '') .. '}'
+  else
+    local entry = cjson.decode(stored)
+    entry.endedAt = tonumber(now)
+    entry.outcome = outcome
+    if err ~= '' then entry.error = cjson.decode(err) end
+    if retryDelay ~= '' then entry.retryDelayMs = tonumber(retryDelay) end
+    if result ~= '' then
+      -- The attempt's usage and cost, in the history's own names (a job's totals add these up).
+      local r = cjson.decode(result)
+      entry.model = r.model
+      entry.usage = {inputTokens = r.usage.promptTokens, outputTokens = r.usage.completionTokens, cost = r.cost or 0}
+    end
+    closed = cjson.encode(entry)
   end
-  redis.call('LSET', history, index, cjson.encode(entry))
+  redis.call('LSET', history, index, closed)
   -- The attempt ended without a crash: the job is no longer a suspect, and its tenant permit goes
   -- back (here for a retry; finalize returns it on the way to a final state).
   if nextStatus == 'retrying' and not canceling then
     redis.call('HDEL', job, 'suspect')
-    returnPermit(job, fields[5] or jobIdOf(job), fields[9])
+    returnPermit(job, fields[5] or jobIdOf(job), fields[9], true)
     emitStatus(job, 'retrying', attempt, now)
     local due = tonumber(now) + tonumber(retryDelay)
     redis.call('HSET', job, 'status', 'retrying', 'nextAttemptAt', string.format('%d', due),
@@ -85,25 +100,31 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     return 1
   end
 
+  -- The final state in one write and one delete; the backlog flag and the permit go with the
+  -- delete (read above), so finalize need not look at the job again.
+  local status, finalError = 'failed', err
   if nextStatus == 'completed' then
+    status, finalError = 'completed', nil
     redis.call('HSET', job, 'status', 'completed', 'result', result, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
-    redis.call('HDEL', job, 'error', 'nextAttemptAt', 'lease', 'leaseOwner', 'suspect')
-  elseif nextStatus == 'retrying' or nextStatus == 'canceled' then
-    redis.call('HSET', job, 'status', 'canceled', 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
-    redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner', 'suspect')
   else
-    redis.call('HSET', job, 'status', 'failed', 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
-    redis.call('HDEL', job, 'nextAttemptAt', 'lease', 'leaseOwner', 'suspect')
+    if nextStatus == 'retrying' or nextStatus == 'canceled' then status = 'canceled' end
+    redis.call('HSET', job, 'status', status, 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
   end
-  finalize(stream, group, deadLetters, job, history, fields[5], entryId, fields[4], nextStatus == 'failed', now, fields[9])
+  local gone = {'nextAttemptAt', 'lease', 'leaseOwner', 'suspect', 'quotaQueued', 'permit'}
+  if not finalError then gone[#gone + 1] = 'error' end
+  redis.call('HDEL', job, unpack(gone))
+  finalize(stream, group, deadLetters, job, history, fields[5], entryId, fields[4], nextStatus == 'failed', now, fields[9],
+    {status = status, attempts = fields[3], callbackUrl = fields[11], completedAt = now, error = finalError,
+      queued = fields[12] ~= false, permit = fields[13] ~= false})
   return 1
 end
 
 local replies = {}
 for i = 1, (#KEYS - 3) / 2 do
-  local a = 2 + 9 * (i - 1)
+  local a = 2 + 10 * (i - 1)
   local job, history = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
   replies[i] = isolated(stream, group, deadLetters, job, history, ARGV[a + 4], now, finish, job, history,
-    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8])
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9])
 end
+flushBatch()
 return replies

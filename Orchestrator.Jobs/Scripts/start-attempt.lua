@@ -60,6 +60,7 @@ if ARGV[3] == '1' then
   redis.call('HSET', KEYS[1], 'aloneAttempt', attempt)
 end
 redis.call('HDEL', KEYS[1], 'nextAttemptAt')
-redis.call('RPUSH', KEYS[2], cjson.encode({attempt = attempt, startedAt = tonumber(now)}))
+-- Written in one shape (finish-attempt.lua closes an entry of this shape without parsing it).
+redis.call('RPUSH', KEYS[2], string.format('{"attempt":%d,"startedAt":%s}', attempt, now))
 emitStatus(KEYS[1], 'processing', attempt, now)
 return {'ok', attempt}

@@ -365,7 +365,7 @@ public sealed partial class JobStore
     private async Task<bool[]> FinishAttemptsAsync(RedisKeys partition, IReadOnlyList<AttemptFinish> finishes)
     {
         var keys = new RedisKey[3 + (2 * finishes.Count)];
-        var values = new RedisValue[1 + (9 * finishes.Count)];
+        var values = new RedisValue[1 + (10 * finishes.Count)];
         keys[0] = partition.Stream;
         keys[1] = partition.DeadLetters;
         keys[2] = partition.Delayed;
@@ -375,7 +375,7 @@ public sealed partial class JobStore
             var finish = finishes[i];
             keys[3 + (2 * i)] = _keys.Job(finish.Lease.JobId);
             keys[4 + (2 * i)] = _keys.History(finish.Lease.JobId);
-            var at = 1 + (9 * i);
+            var at = 1 + (10 * i);
             values[at] = finish.Lease.Token;
             values[at + 1] = finish.Attempt;
             values[at + 2] = finish.Outcome;
@@ -385,10 +385,21 @@ public sealed partial class JobStore
             values[at + 6] = finish.Error is null ? RedisValue.EmptyString : JsonSerializer.Serialize(finish.Error, JobsJsonContext.Default.JobError);
             values[at + 7] = finish.RetryDelay is { } delay ? (long)delay.TotalMilliseconds : RedisValue.EmptyString;
             values[at + 8] = finish.ToDelayedSet ? "1" : RedisValue.EmptyString;
+            values[at + 9] = finish.Result is { } spent ? SpendMembers(spent) : RedisValue.EmptyString;
         }
 
         var replies = (RedisResult[])(await LuaScripts.FinishAttempt.EvaluateAsync(Db, keys, values).ConfigureAwait(false))!;
         return [.. replies.Select(r => r.Resp2Type == ResultType.Integer && (long)r == 1)];
+    }
+
+    // The result's model and usage as members of the attempt's history entry ('"model":…,"usage":{…}'),
+    // in the names and defaults finish-attempt.lua gives them when it parses a result itself.
+    private static string SpendMembers(JobResult result)
+    {
+        var json = JsonSerializer.Serialize(
+            new AttemptSpend(result.Model, new LlmUsage(result.Usage.PromptTokens, result.Usage.CompletionTokens, result.Cost ?? 0)),
+            JobsJsonContext.Default.AttemptSpend);
+        return json[1..^1];
     }
 
     /// <summary>

@@ -38,10 +38,26 @@ local function emitStatus(job, status, attempt, now, quiet)
   write(job, 'status', 'status', status, 'attempt', tostring(attempt or 0), 'at', tostring(now))
 end
 
+-- Writes a batch script gathers and makes once at the end of the call (flushBatch), instead of
+-- once per job: the stream acknowledgements (one XACK and one XDEL for all its entries) and each
+-- tenant's backlog count (see leaveBacklog). Nothing in a script reads them back, and a script
+-- that stops on a server error flushes first (isolated): a job made final is never left counted.
+-- An entry still pending because a call stopped anyway is no harm: its job is final, and the claim
+-- that reclaims it acknowledges it ('terminal'). nil when the script writes each one at once.
+local batch = nil
+
+local function batchWrites(stream, group, now)
+  batch = {stream = stream, group = group, now = now, acks = {}, backlogs = {}, tenants = {}}
+end
+
 -- The stream entry is done with: acknowledge and delete it so the stream stays short. A job in the
 -- delayed set has no entry (entryId nil or ''): nothing to do.
 local function ack(stream, group, entryId)
   if entryId == nil or entryId == '' then
+    return
+  end
+  if batch and batch.stream == stream and batch.group == group then
+    batch.acks[#batch.acks + 1] = entryId
     return
   end
   redis.call('XACK', stream, group, entryId)
@@ -87,27 +103,66 @@ local function prefixOf(jobKey)
   return string.match(jobKey, '^(.*):job:[^:]+$')
 end
 
--- [tenant quotas] A job counted in its tenant's backlog (submit.lua set quotaQueued) leaves it:
--- exactly once, however often a final transition is re-sent or whichever path gets there first,
--- because only the call that removes the flag decrements (and never below zero). The tenant's
--- interval between final transitions (an average, each interval capped at a minute) is kept for
--- the Retry-After of a submission refused by MaxQueuedJobs.
-local function leaveBacklog(job, tenant, now, isHash)
-  if not isHash or redis.call('HDEL', job, 'quotaQueued') == 0 then
+-- [tenant quotas] `count` final transitions of the tenant's jobs at `now` (Unix ms) come off its
+-- backlog (never below zero), and the tenant's interval between final transitions (an average,
+-- each interval capped at a minute) is kept for the Retry-After of a submission refused by
+-- MaxQueuedJobs: as `count` single steps would leave it (the later ones with an interval of 0), in
+-- one read and one write.
+local function countFinals(backlog, count, now)
+  local seen = redis.call('HMGET', backlog, 'jobs', 'lastFinalAt', 'finalEveryMs')
+  local last, average = tonumber(seen[2]), tonumber(seen[3])
+  now = tonumber(now)
+  for _ = 1, count do
+    if last then
+      local interval = math.min(60000, math.max(0, now - last))
+      average = math.max(1, math.floor(average and (0.8 * average + 0.2 * interval) or interval))
+    end
+    last = now
+  end
+  local writes = {'jobs', math.max(0, (tonumber(seen[1]) or 0) - count), 'lastFinalAt', now}
+  if average then
+    writes[5], writes[6] = 'finalEveryMs', string.format('%d', average)
+  end
+  redis.call('HSET', backlog, unpack(writes))
+end
+
+-- A job counted in its tenant's backlog (submit.lua set quotaQueued) leaves it: exactly once,
+-- however often a final transition is re-sent or whichever path gets there first, because only
+-- the call that removes the flag counts it. removed: the caller deleted quotaQueued itself and
+-- says whether it was there (else it is deleted here). A batch script counts at its end.
+local function leaveBacklog(job, tenant, now, isHash, removed)
+  if removed == nil then
+    removed = isHash and redis.call('HDEL', job, 'quotaQueued') == 1
+  end
+  if not removed then
     return
   end
   local backlog = prefixOf(job) .. ':tenant:' .. (tenant or 'default') .. ':queued'
-  if redis.call('HINCRBY', backlog, 'jobs', -1) < 0 then
-    redis.call('HSET', backlog, 'jobs', 0)
+  if batch then
+    if not batch.backlogs[backlog] then
+      batch.tenants[#batch.tenants + 1] = backlog
+    end
+    batch.backlogs[backlog] = (batch.backlogs[backlog] or 0) + 1
+    return
   end
-  local seen = redis.call('HMGET', backlog, 'lastFinalAt', 'finalEveryMs')
-  now = tonumber(now)
-  if seen[1] then
-    local interval = math.min(60000, math.max(0, now - tonumber(seen[1])))
-    local average = seen[2] and (0.8 * tonumber(seen[2]) + 0.2 * interval) or interval
-    redis.call('HSET', backlog, 'lastFinalAt', now, 'finalEveryMs', string.format('%d', math.max(1, math.floor(average))))
-  else
-    redis.call('HSET', backlog, 'lastFinalAt', now)
+  countFinals(backlog, 1, now)
+end
+
+-- The batch's gathered writes (batchWrites), once; the batch ends here.
+local function flushBatch()
+  local b = batch
+  batch = nil
+  if not b then
+    return
+  end
+  -- In chunks: unpack's arguments are bounded by Lua's stack.
+  for i = 1, #b.acks, 1000 do
+    local ids = {unpack(b.acks, i, math.min(#b.acks, i + 999))}
+    redis.call('XACK', b.stream, b.group, unpack(ids))
+    redis.call('XDEL', b.stream, unpack(ids))
+  end
+  for _, backlog in ipairs(b.tenants) do
+    countFinals(backlog, b.backlogs[backlog], b.now)
   end
 end
 
@@ -146,12 +201,16 @@ end
 -- Returns the job's permit if it holds one (once: only the call that removes 'permit' gives it back).
 -- A tenant with ready work waiting for that permit (dispatch.lua held it back) is announced to the
 -- idle workers, as includes/ready.lua announces a tenant that becomes active. isHash: whether the
--- job's key is a hash, when the caller knows (else it is looked up).
-local function returnPermit(job, jobId, tenant, isHash)
-  if isHash == nil then
-    isHash = redis.call('TYPE', job).ok == 'hash'
+-- job's key is a hash, when the caller knows (else it is looked up). removed: the caller deleted
+-- 'permit' itself and says whether it was there (else it is deleted here).
+local function returnPermit(job, jobId, tenant, isHash, removed)
+  if removed == nil then
+    if isHash == nil then
+      isHash = redis.call('TYPE', job).ok == 'hash'
+    end
+    removed = isHash and redis.call('HDEL', job, 'permit') == 1
   end
-  if isHash and redis.call('HDEL', job, 'permit') == 1 then
+  if removed then
     redis.call('ZREM', permitsOf(job, tenant), jobId)
     local prefix = prefixOf(job)
     if redis.call('ZSCORE', prefix .. ':tenants', tenant or 'default') then
@@ -173,18 +232,27 @@ end
 -- 'default'), which keep only what is younger than the retention. Every path that dead-letters a
 -- job comes here, so every one prunes. A job with a callbackUrl gets its webhook delivery here.
 -- Its final status (already in the hash) and then 'done' are the last events of its stream.
-local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now, tenant)
+-- known: what the caller already read and deleted, for a job it knows is a hash ({status,
+-- attempts, callbackUrl, completedAt, error, queued = quotaQueued was deleted, permit = permit
+-- was deleted}); nil: the job is looked at here.
+local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now, tenant, known)
   ack(stream, group, entryId)
-  -- The job is looked at once for all that follows (a job set aside may have no hash, or a key of
-  -- another type); nothing below changes the fields read here.
-  local isHash = redis.call('TYPE', job).ok == 'hash'
-  local final = isHash and redis.call('HMGET', job, 'status', 'attempts', 'callbackUrl', 'completedAt', 'error') or nil
-  leaveBacklog(job, tenant, now, isHash)
-  returnPermit(job, jobId, tenant, isHash)
+  local isHash = known ~= nil
+  if not known then
+    -- The job is looked at once for all that follows (a job set aside may have no hash, or a key of
+    -- another type); nothing below changes the fields read here.
+    isHash = redis.call('TYPE', job).ok == 'hash'
+    if isHash then
+      local f = redis.call('HMGET', job, 'status', 'attempts', 'callbackUrl', 'completedAt', 'error')
+      known = {status = f[1], attempts = f[2], callbackUrl = f[3], completedAt = f[4], error = f[5]}
+    end
+  end
   if isHash then
+    leaveBacklog(job, tenant, now, true, known.queued)
+    returnPermit(job, jobId, tenant, true, known.permit)
     -- One announcement, 'done', for both: it wakes every listener (a final-only one too).
-    emitStatus(job, final[1], final[2], now, true)
-    emit(job, 'done', 'status', final[1])
+    emitStatus(job, known.status, known.attempts, now, true)
+    emit(job, 'done', 'status', known.status)
   end
   local tenantDeadLetters = deadLetters .. ':' .. (tenant or 'default')
   if failed then
@@ -193,7 +261,7 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
   end
   local retention = tonumber(retentionMs or '0') or 0
   if isHash then
-    enqueueWebhook(job, jobId, now, retention, {final[3], final[1], final[4], final[5]})
+    enqueueWebhook(job, jobId, now, retention, {known.callbackUrl, known.status, known.completedAt, known.error})
   end
   if retention > 0 then
     redis.call('PEXPIRE', job, retention)
@@ -247,6 +315,7 @@ local function isolated(stream, group, deadLetters, job, history, entryId, now, 
   end
   local message = jobError(reply)
   if message == nil then
+    flushBatch()
     error(reply)
   end
   return {'corrupt', setAside(stream, group, deadLetters, job, history, entryId, message, now)}
