@@ -55,6 +55,12 @@ public static class OrchestratorTags
     /// </summary>
     public const string DeltaBatchSize = "orchestrator.delta.batch_size";
 
+    /// <summary>
+    /// On the attempt span: how many LLM calls' flow-control reservations went to Redis in the same
+    /// <c>reserve.lua</c> call as this attempt's (only when more than one).
+    /// </summary>
+    public const string ReserveBatchSize = "orchestrator.reserve.batch_size";
+
     /// <summary>On <c>orchestrator.worker.loop.faults</c>: the worker loop that met the fault (fetch, reclaim, claim, lease, outcome, stats).</summary>
     public const string Loop = "orchestrator.worker.loop";
 

@@ -30,7 +30,7 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
         foreach (var (concurrency, tenants) in Variants)
         {
             await context.FlushAsync();
-            TimeSpan? workerCpu, redisCpu;
+            Dictionary<string, double> cpu;
             string[] ids;
             Dictionary<string, long> callsBefore, callsAfter;
             await using (var worker = context.StartWorker(concurrency, TimeSpan.Zero))
@@ -40,12 +40,10 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
                 worker.Pause();
                 ids = await context.SeedAsync(jobs, tenants: tenants);
                 callsBefore = await context.RedisCallsAsync();
-                var redisBefore = ProcessCpu.Of(context.Redis.ProcessId);
-                var workerBefore = ProcessCpu.Of(worker.Pid);
+                var meter = CpuPerJob.Start(worker.Pid, context.Redis.ProcessId);
                 worker.Resume();
                 await context.WaitUntilDrainedAsync(worker, TimeSpan.FromMinutes(3));
-                workerCpu = ProcessCpu.Of(worker.Pid) - workerBefore;
-                redisCpu = ProcessCpu.Of(context.Redis.ProcessId) - redisBefore;
+                cpu = meter.Stop(jobs);
                 callsAfter = await context.RedisCallsAsync();
             }
 
@@ -55,11 +53,9 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
             var variant = $"concurrency={concurrency.ToString(CultureInfo.InvariantCulture)}" + (tenants > 1 ? $",tenants={tenants.ToString(CultureInfo.InvariantCulture)}" : "");
             results.Add(new ScenarioResult(Id, variant,
                 JobTiming.Throughput(timings), null, null, Baseline.Drain,
-                Extras: new Dictionary<string, double>
+                // Costs per job while the measured jobs ran, to see where the time goes.
+                Extras: new Dictionary<string, double>(cpu)
                 {
-                    // Costs per job while the measured jobs ran, to see where the time goes.
-                    ["worker_cpu_us_per_job"] = (workerCpu?.TotalMicroseconds ?? double.NaN) / jobs,
-                    ["redis_cpu_us_per_job"] = (redisCpu?.TotalMicroseconds ?? double.NaN) / jobs,
                     ["redis_commands_per_job"] = callsAfter.Keys.Sum(PerJob),
                     // Client round trips: scripts (EVAL/EVALSHA) and reads; the rest run inside scripts.
                     ["scripts_per_job"] = PerJob("evalsha") + PerJob("eval"),

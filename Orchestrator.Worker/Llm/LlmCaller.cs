@@ -41,6 +41,9 @@ public sealed class LlmCaller(
     // twice) and a cooldown only extends to the same end.
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
 
+    // Calls that start together reserve in one script call (this caller is the worker's one).
+    private readonly ReserveCommit _reservations = new(flow);
+
     /// <summary>Calls the LLM for <paramref name="request"/>'s attempt <paramref name="attempt"/>.</summary>
     /// <param name="deltas">Takes the text as the provider streams it (the job's <c>delta</c> events); null: not wanted.</param>
     public async Task<LlmAnswer> CallAsync(JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null)
@@ -114,7 +117,7 @@ public sealed class LlmCaller(
         var lease = workerOptions.Value.LeaseTimeout;
         var asked = timeProvider.GetTimestamp();
         var (wait, delay, reservation) = await _redis.ExecuteRedisAsync(
-            "reserve capacity", _ => flow.ReserveAsync(provider, model.Provider, estimated, lease), cancellationToken).ConfigureAwait(false);
+            "reserve capacity", ct => _reservations.ReserveAsync(new ReserveRequest(provider, model.Provider, estimated, lease), ct), cancellationToken).ConfigureAwait(false);
         if (reservation is null)
         {
             throw new CapacityWaitException(delay, wait switch

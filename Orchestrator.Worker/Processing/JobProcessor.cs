@@ -251,14 +251,15 @@ internal sealed class JobProcessor(
         Activity.Current = execution.AttemptActivity;
         // A long delay is waited out in the delayed set, not here: the job holds no slot and no lease.
         var toDelayedSet = delay > _maxInProcessDelay;
+        var error = AttemptFailure.ErrorOf(exception);
         var recorded = await WriteOutcomeAsync(
-            execution, AttemptFinish.Retrying(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception), delay, toDelayedSet),
+            execution, AttemptFinish.Retrying(execution.Lease, execution.Attempt, outcome, error, delay, toDelayedSet),
             execution.Token).ConfigureAwait(false);
         if (recorded && toDelayedSet)
         {
             // Untracked first: a renewal would find the lease gone, which is no loss here.
             leases.Untrack(execution);
-            WorkerLog.Retrying(logger, execution.Job.Id, execution.Attempt, outcome, delay, exception);
+            WorkerLog.Retrying(logger, execution.Job.Id, execution.Attempt, outcome, error.Type, error.Message, delay, error.Type == AttemptFailure.UnexpectedType ? exception : null);
             EndAttempt(execution, outcome, exception, delay);
             execution.OnDeferred();
             return;
@@ -274,7 +275,7 @@ internal sealed class JobProcessor(
             return;
         }
 
-        WorkerLog.Retrying(logger, execution.Job.Id, execution.Attempt, outcome, delay, exception);
+        WorkerLog.Retrying(logger, execution.Job.Id, execution.Attempt, outcome, error.Type, error.Message, delay, error.Type == AttemptFailure.UnexpectedType ? exception : null);
         EndAttempt(execution, outcome, exception, delay);
         execution.StopIfDraining();
     }

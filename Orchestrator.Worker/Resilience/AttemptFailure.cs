@@ -13,6 +13,9 @@ namespace Orchestrator.Worker.Resilience;
 /// </summary>
 public static class AttemptFailure
 {
+    /// <summary>The error type of a failure nothing classified: a bug, logged with its stack trace.</summary>
+    public const string UnexpectedType = "unexpected";
+
     /// <summary>Whether another attempt could succeed where this one failed.</summary>
     public static bool IsTransient(Exception exception) => exception switch
     {
@@ -39,6 +42,6 @@ public static class AttemptFailure
         CapacityWaitException wait => new JobError(LlmErrorKinds.TypeOf(LlmErrorKind.RateLimited),
             $"Waited longer than Llm:MaxRateLimitWait for deployment '{wait.Provider}' ({wait.Reason})."),
         _ when LlmFailure.Classify(exception, TimeProvider.System) is { } llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), exception.Message),
-        _ => new JobError("unexpected", $"{exception.GetType().Name}: {exception.Message}"),
+        _ => new JobError(UnexpectedType, $"{exception.GetType().Name}: {exception.Message}"),
     };
 }

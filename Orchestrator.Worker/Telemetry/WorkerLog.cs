@@ -30,8 +30,11 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId} completed on attempt {Attempt}")]
     public static partial void Completed(ILogger logger, string jobId, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} failed ({Outcome}); retrying in {RetryDelay}")]
-    public static partial void Retrying(ILogger logger, string jobId, int attempt, string outcome, TimeSpan retryDelay, Exception exception);
+    // A retried failure is expected (a provider's 503, a timeout): the classified error says what
+    // happened; a stack trace comes only with an unexpected one (a bug). Rendering it for every
+    // failed attempt was ~37 % of the worker's CPU on S4's retry path.
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} failed ({Outcome}, {ErrorType}: {ErrorMessage}); retrying in {RetryDelay}")]
+    public static partial void Retrying(ILogger logger, string jobId, int attempt, string outcome, string errorType, string errorMessage, TimeSpan retryDelay, Exception? exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} deferred, not spent: deployment {Provider} {Reason}; the job waits {Wait} in the delayed set")]
     public static partial void Deferred(ILogger logger, string jobId, int attempt, string provider, string reason, TimeSpan wait);

@@ -22,6 +22,9 @@ public enum FlowWait
     Concurrency,
 }
 
+/// <summary>What a call asks of its deployment's flow control before it goes out.</summary>
+public sealed record ReserveRequest(string Provider, ProviderOptions Options, long EstimatedTokens, TimeSpan PermitLease);
+
 /// <summary>A reservation made before a call: what to settle after it.</summary>
 /// <param name="PermitId">The concurrency permit taken, or null when the deployment has no bound.</param>
 /// <param name="TokensCharged">Whether the estimate was taken from a tokens-per-minute limit (none configured or learned: not).</param>
@@ -58,25 +61,48 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
 
     /// <summary>Reserves one request and <paramref name="estimatedTokens"/> tokens, and a permit; or says how long to wait.</summary>
     public async Task<(FlowWait Wait, TimeSpan Delay, FlowReservation? Reservation)> ReserveAsync(
-        string provider, ProviderOptions options, long estimatedTokens, TimeSpan permitLease)
+        string provider, ProviderOptions options, long estimatedTokens, TimeSpan permitLease) =>
+        (await ReserveManyAsync([new ReserveRequest(provider, options, estimatedTokens, permitLease)]).ConfigureAwait(false))[0];
+
+    /// <summary>
+    /// <see cref="ReserveAsync"/> for many calls in one <c>reserve.lua</c> call: each reserved (or
+    /// refused) as if alone, in order. The keys of every deployment share one hash slot.
+    /// </summary>
+    public async Task<IReadOnlyList<(FlowWait Wait, TimeSpan Delay, FlowReservation? Reservation)>> ReserveManyAsync(IReadOnlyList<ReserveRequest> requests)
     {
-        var permitId = options.MaxConcurrency is null ? null : Guid.NewGuid().ToString("N");
-        var reply = (RedisResult[])(await Reserve.EvaluateAsync(Db,
-            [Key(provider, "cooldown"), Key(provider, "rpm"), Key(provider, "tpm"), Key(provider, "permits"), Key(provider, "learned")],
-            [
-                options.RequestsPerMinute ?? 0,
-                options.TokensPerMinute ?? 0,
-                estimatedTokens,
-                (long)Burst.TotalMilliseconds,
-                options.MaxConcurrency ?? 0,
-                permitId ?? "",
-                (long)permitLease.TotalMilliseconds,
-            ]).ConfigureAwait(false))!;
-        var code = (int)reply[0];
-        var delay = TimeSpan.FromMilliseconds((long)reply[1]);
-        return code == 0
-            ? (FlowWait.None, TimeSpan.Zero, new FlowReservation(provider, options, estimatedTokens, permitId, TokensCharged: (long)reply[1] == 1))
-            : ((FlowWait)code, delay, null);
+        var keys = new RedisKey[requests.Count * 5];
+        var values = new RedisValue[requests.Count * 7];
+        var permitIds = new string?[requests.Count];
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var (provider, options, estimatedTokens, permitLease) = requests[i];
+            permitIds[i] = options.MaxConcurrency is null ? null : Guid.NewGuid().ToString("N");
+            keys[(i * 5) + 0] = Key(provider, "cooldown");
+            keys[(i * 5) + 1] = Key(provider, "rpm");
+            keys[(i * 5) + 2] = Key(provider, "tpm");
+            keys[(i * 5) + 3] = Key(provider, "permits");
+            keys[(i * 5) + 4] = Key(provider, "learned");
+            values[(i * 7) + 0] = options.RequestsPerMinute ?? 0;
+            values[(i * 7) + 1] = options.TokensPerMinute ?? 0;
+            values[(i * 7) + 2] = estimatedTokens;
+            values[(i * 7) + 3] = (long)Burst.TotalMilliseconds;
+            values[(i * 7) + 4] = options.MaxConcurrency ?? 0;
+            values[(i * 7) + 5] = permitIds[i] ?? "";
+            values[(i * 7) + 6] = (long)permitLease.TotalMilliseconds;
+        }
+
+        var reply = (RedisResult[])(await Reserve.EvaluateAsync(Db, keys, values).ConfigureAwait(false))!;
+        var results = new (FlowWait, TimeSpan, FlowReservation?)[requests.Count];
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var (code, value) = ((int)reply[2 * i], (long)reply[(2 * i) + 1]);
+            var request = requests[i];
+            results[i] = code == 0
+                ? (FlowWait.None, TimeSpan.Zero, new FlowReservation(request.Provider, request.Options, request.EstimatedTokens, permitIds[i], TokensCharged: value == 1))
+                : ((FlowWait)code, TimeSpan.FromMilliseconds(value), null);
+        }
+
+        return results;
     }
 
     /// <summary>
