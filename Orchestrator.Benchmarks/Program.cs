@@ -6,7 +6,7 @@ using Orchestrator.Benchmarks.Scenarios;
 using StackExchange.Redis;
 using Orchestrator.Testing;
 
-// dotnet run -c Release --project Orchestrator.Benchmarks [-- --scenario S2[,S3]] [--runs N] [--json]   (S7 only when named)
+// dotnet run -c Release --project Orchestrator.Benchmarks [-- --scenario S2[,S3]] [--runs N] [--json]   (S6 and S7 only when named)
 if (args is [HttpFloor.Argument])
 {
     // S1 starts this binary again as its HTTP floor server (see HttpFloor).
@@ -17,17 +17,17 @@ if (args is [HttpFloor.Argument])
 var options = SuiteOptions.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: Orchestrator.Benchmarks [--scenario BASE|S1|S2|S2C|S3|S3C|S4|S5|S7[,…]] [--runs N] [--json]");
+    Console.Error.WriteLine("usage: Orchestrator.Benchmarks [--scenario BASE|S1|S2|S2C|S3|S3C|S4|S5|S6|S7[,…]] [--runs N] [--json]");
     return 2;
 }
 
 // With --json, stdout carries only the JSON lines; progress and the table go to stderr.
 var log = options.Json ? Console.Error : Console.Out;
-IScenario[] all = [new BaseScenario(), new EnqueueOverHttp(), new DrainNoOp(), new SteadyLatency(), new RetryTwice(), new CrashRecovery(), new ConcurrentWaits(), new ClusterDrain(), new ClusterSteady()];
-// BASE always runs: every ratio is to the BASE figure of the same run. S7, S2C and S3C run only when
-// named: S7 holds 10,000 connections, more than a default open-files limit allows; S2C and S3C start two
-// Redis Clusters of its own.
-var selected = all.Where(s => s.Id == "BASE" || (options.Scenarios is null ? s.Id is not ("S7" or "S2C" or "S3C") : options.Scenarios.Contains(s.Id))).ToArray();
+IScenario[] all = [new BaseScenario(), new EnqueueOverHttp(), new DrainNoOp(), new SteadyLatency(), new RetryTwice(), new CrashRecovery(), new StreamingAtScale(), new ConcurrentWaits(), new ClusterDrain(), new ClusterSteady()];
+// BASE always runs: every ratio is to the BASE figure of the same run. S6, S7, S2C and S3C run only when
+// named: S6 takes half a minute of a worker holding 10,000 calls; S7 holds 10,000 connections, more than
+// a default open-files limit allows; S2C and S3C start two Redis Clusters of its own.
+var selected = all.Where(s => s.Id == "BASE" || (options.Scenarios is null ? s.Id is not ("S6" or "S7" or "S2C" or "S3C") : options.Scenarios.Contains(s.Id))).ToArray();
 
 var machine = MachineInfo.Describe();
 log.WriteLine($"Orchestrator benchmarks ({BenchmarkContext.Configuration}), {machine}; {options.Runs} run(s), median reported");

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Text;
 
 namespace Orchestrator.Llm.Simulation;
 
@@ -59,7 +60,10 @@ public sealed class SimulationEngine
     // over and over, and counting tokens three times per call made the simulated provider (not the
     // orchestrator) ~10 % of a worker's CPU in no-op benchmarks. Bounded: cleared when full.
     private const int MaxComposed = 1_024;
-    private static readonly ConcurrentDictionary<(string Prompt, int? MaxTokens), (string Text, int PromptTokens, int CompletionTokens)> Composed = new();
+    private static readonly ConcurrentDictionary<(string Prompt, int? MaxTokens, int? Length), (string Text, int PromptTokens, int CompletionTokens)> Composed = new();
+
+    // Words that are one o200k token each after a space: an answer lengthened by k of them has k more tokens.
+    private static readonly string[] Filler = [" and", " the", " answer", " would", " go", " on", " here", " with", " more", " detail"];
 
     private readonly SimulatorOptions _options;
     private readonly TimeProvider _time;
@@ -90,7 +94,7 @@ public sealed class SimulationEngine
     public SimulatedPlan Plan(SimulatedCall call)
     {
         var hints = call.Hints;
-        var (text, promptTokens, completionTokens) = ComposeAndCount(call.Prompt, call.MaxTokens);
+        var (text, promptTokens, completionTokens) = ComposeAndCount(call.Prompt, call.MaxTokens, _options.CompletionTokens);
         var latency = Number(hints, SimulatorHints.LatencyMs) is { } ms ? TimeSpan.FromMilliseconds(ms) : _options.Latency;
         var failureRate = Number(hints, SimulatorHints.FailureRate) ?? _options.FailureRate;
         var failFirst = Number(hints, SimulatorHints.FailFirstAttempts);
@@ -255,41 +259,58 @@ public sealed class SimulationEngine
         _ => new(LlmErrorKind.InvalidRequest, 400, "invalid_request_error", "invalid_request", $"Unknown simulator.error '{error}'."),
     };
 
-    private static (string Text, int PromptTokens, int CompletionTokens) ComposeAndCount(string prompt, int? maxOutputTokens)
+    private static (string Text, int PromptTokens, int CompletionTokens) ComposeAndCount(string prompt, int? maxOutputTokens, int? length)
     {
-        if (Composed.TryGetValue((prompt, maxOutputTokens), out var composed))
+        if (Composed.TryGetValue((prompt, maxOutputTokens, length), out var composed))
         {
             return composed;
         }
 
-        var text = Compose(prompt, maxOutputTokens);
-        composed = (text, TokenCounter.CountPrompt(prompt), TokenCounter.Count(text));
+        var (text, completionTokens) = Compose(prompt, maxOutputTokens, length);
+        composed = (text, TokenCounter.CountPrompt(prompt), completionTokens);
         if (Composed.Count >= MaxComposed)
         {
             Composed.Clear();
         }
 
-        Composed[(prompt, maxOutputTokens)] = composed;
+        Composed[(prompt, maxOutputTokens, length)] = composed;
         return composed;
     }
 
-    private static string Compose(string prompt, int? maxOutputTokens)
+    /// <summary>The answer and its completion tokens, counted once (twice when it is cut): prompts are unique in most load tests.</summary>
+    private static (string Text, int Tokens) Compose(string prompt, int? maxOutputTokens, int? length)
     {
         var subject = prompt.Length > 80 ? prompt[..80].TrimEnd() + "…" : prompt.Trim();
         var opening = Openings[(uint)prompt.Length % Openings.Length];
         var text = $"{opening} You asked: \"{subject}\". A production model would answer here; this is the simulated provider, "
             + "which returns text of a realistic shape so the pipeline around it can be exercised end to end.";
-        if (maxOutputTokens is { } max && TokenCounter.Count(text) > max)
+        var tokens = TokenCounter.Count(text);
+        if (length is { } wanted && tokens < wanted)
+        {
+            // Each filler word is one token after a space (and after the text's final period), so k words add k tokens.
+            var builder = new StringBuilder(text);
+            for (var i = 0; tokens < wanted; i++, tokens++)
+            {
+                builder.Append(Filler[i % Filler.Length]);
+            }
+
+            text = builder.ToString();
+        }
+
+        var limit = length is { } most ? Math.Min(most, maxOutputTokens ?? most) : maxOutputTokens;
+        if (limit is { } max && tokens > max)
         {
             // Cut to about max tokens (some four characters each), then trim to the exact count.
             text = text[..Math.Min(text.Length, Math.Max(1, max * 4))];
-            while (text.Length > 1 && TokenCounter.Count(text) > max)
+            tokens = TokenCounter.Count(text);
+            while (text.Length > 1 && tokens > max)
             {
                 text = text[..^Math.Max(1, text.Length / 20)];
+                tokens = TokenCounter.Count(text);
             }
         }
 
-        return text;
+        return (text, tokens);
     }
 
     private static double? Number(IReadOnlyDictionary<string, string>? hints, string key) =>

@@ -55,6 +55,15 @@ public sealed class SimulatorOptions : IValidatableObject
     [Range(0.001, double.MaxValue)]
     public double? TokensPerSecond { get; set; }
 
+    /// <summary>
+    /// Completion tokens of every answer: the composed text is lengthened with filler words to this
+    /// count (or cut to it, as <c>max_tokens</c> cuts, when it is longer), so a benchmark can shape its
+    /// answers like a real model's. A request's smaller <c>max_tokens</c> still cuts. Unset: the
+    /// composed answer as it is (some 40–60 tokens).
+    /// </summary>
+    [Range(1, 100_000)]
+    public int? CompletionTokens { get; set; }
+
     /// <summary>Prompt plus completion tokens accepted; beyond it, 400 <c>context_length_exceeded</c>. Unset: no limit.</summary>
     [Range(1, int.MaxValue)]
     public int? ContextWindow { get; set; }

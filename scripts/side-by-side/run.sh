@@ -22,7 +22,7 @@ for r in $(seq 1 "$RUNS"); do
   fi
   if echo "$SCEN" | grep -q S6; then
     echo "run $r/$RUNS BullMQ S6 (S3 shape: 10,000 in flight, 2 s handler)"
-    "$PEERS/run.sh" --scenarios S3 --c3 10000 --delay3 2000 --n3 20000 --rate 0 --out "$OUT/bullmq-s6.jsonl" > "$OUT/bullmq-s6-$r.log" 2>&1 || true
+    "$PEERS/run.sh" --scenarios S3 --c3 10000 --delay3 2000 --n3 20000 --out "$OUT/bullmq-s6.jsonl" > "$OUT/bullmq-s6-$r.log" 2>&1 || true
   fi
   echo "run $r/$RUNS Orchestrator $SCEN"
   ( ulimit -n 20000 2>/dev/null || true
