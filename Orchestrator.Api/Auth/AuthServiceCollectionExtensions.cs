@@ -27,7 +27,10 @@ internal static class AuthServiceCollectionExtensions
             .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(
                 ApiKeyAuthenticationHandler.SchemeName, configureOptions: null);
 
-        var authenticated = new AuthorizationPolicyBuilder(ApiKeyAuthenticationHandler.SchemeName).RequireAuthenticatedUser().Build();
+        // No scheme named in the policies: the API key scheme is the default one, so the policies read the
+        // user the authentication middleware set; naming it made every request authenticate again
+        // and copy the user into a new principal.
+        var authenticated = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build();
         services.AddAuthorizationBuilder()
             .SetDefaultPolicy(authenticated)
             .SetFallbackPolicy(authenticated)

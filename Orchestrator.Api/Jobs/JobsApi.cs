@@ -134,7 +134,7 @@ public static class JobsApi
                 activity?.SetTag(OrchestratorTags.JobId, submitted.JobId);
                 context.Response.Headers["Idempotent-Replayed"] = "true";
                 metrics.IdempotentReplays.Add(1, tenantTag);
-                return Accepted(submitted.JobId, submitted.ReplayedResponseBody ?? AcceptedBody(submitted));
+                return Accepted(submitted.JobId, submitted.ReplayedResponseBody is { } storedBody ? Encoding.UTF8.GetBytes(storedBody) : AcceptedBody(submitted));
             default:
                 activity?.SetTag(OrchestratorTags.IdempotentReplay, false);
                 activity?.SetTag(OrchestratorTags.JobId, jobId);
@@ -232,15 +232,16 @@ public static class JobsApi
     /// <summary>The <c>limit</c> of <c>GET /dead-letters</c> when none is given.</summary>
     internal const int DeadLetterPageDefault = 50;
 
-    private static IResult Accepted(string jobId, string body) => new AcceptedJson($"/jobs/{jobId}", body);
+    private static IResult Accepted(string jobId, byte[] body) => new AcceptedJson($"/jobs/{jobId}", body);
 
     // Built from what submit.lua answered (the job and its creation time on Redis's clock, which a
     // GET shows too), so a replay, built from the same answer, is byte for byte the first 202.
-    private static string AcceptedBody(SubmitResult submitted) => JsonSerializer.Serialize(
+    // UTF-8 straight from the serializer: the body is not made a string first.
+    private static byte[] AcceptedBody(SubmitResult submitted) => JsonSerializer.SerializeToUtf8Bytes(
         new SubmitJobResponse(submitted.JobId, JobStatus.Queued, submitted.CreatedAt.UtcDateTime), ApiJsonContext.Default.SubmitJobResponse);
 
     /// <summary>202 with a pre-serialised body, so a replay is byte for byte the first answer.</summary>
-    private sealed class AcceptedJson(string location, string body) : IResult
+    private sealed class AcceptedJson(string location, byte[] body) : IResult
     {
         public Task ExecuteAsync(HttpContext httpContext)
         {
@@ -248,9 +249,8 @@ public static class JobsApi
             httpContext.Response.Headers.Location = location;
             httpContext.Response.ContentType = "application/json; charset=utf-8";
             // A known length: one write with Content-Length instead of chunked framing.
-            var bytes = Encoding.UTF8.GetBytes(body);
-            httpContext.Response.ContentLength = bytes.Length;
-            return httpContext.Response.Body.WriteAsync(bytes).AsTask();
+            httpContext.Response.ContentLength = body.Length;
+            return httpContext.Response.Body.WriteAsync(body).AsTask();
         }
     }
 }

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.ComponentModel.DataAnnotations;
 using System.IO.Pipelines;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -97,8 +96,7 @@ internal static class SubmitRequestReader
     /// <summary>What the validation attributes and rules of <see cref="SubmitJobRequest"/> refuse, by JSON field.</summary>
     internal static Dictionary<string, List<string>> Validate(SubmitJobRequest request, IServiceProvider services)
     {
-        var results = new List<ValidationResult>();
-        Validator.TryValidateObject(request, new ValidationContext(request, services, null), results, validateAllProperties: true);
+        var results = SubmitJobRequestValidator.Validate(request, services);
         var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var result in results)
         {
