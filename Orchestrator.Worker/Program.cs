@@ -13,7 +13,10 @@ using Orchestrator.Worker.Webhooks;
 using StackExchange.Redis;
 
 // The worker is a web application only so that it can answer /health and /alive.
-var builder = WebApplication.CreateBuilder(args);
+// The settings next to the binary, wherever it is started from (as the API): with the working
+// directory as the content root, `dotnet path/to/Orchestrator.Worker.dll` run from elsewhere read no
+// appsettings.json (its log levels: Polly's own lines at Error, not at Information).
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 
 builder.AddServiceDefaults();
 
