@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using StackExchange.Redis;
@@ -10,13 +11,16 @@ namespace Orchestrator.Jobs;
 /// call (tens of kilobytes with the includes): on the hot path that was ~8 % of a worker's CPU.
 /// A server without the script in its cache (a restart, a failover, <c>SCRIPT FLUSH</c>) answers
 /// NOSCRIPT without running anything, so the source is then sent once (<c>EVAL</c>, which caches it).
-/// Until a first call has gone through, the source is sent the client's way (in the caller's batch,
-/// so a batch's scripts still run in their order on a server that never saw them).
+/// Until a first call has gone through on a connection, the source is sent the client's way (in
+/// the caller's batch, so concurrent calls still run in the order they were sent on a server that
+/// never saw the script; a re-send after NOSCRIPT goes out from its own continuation, in any order).
 /// </summary>
 public sealed class RedisScript(string source)
 {
+    private static readonly object Sent = new();
     private readonly byte[] _hash = SHA1.HashData(Encoding.UTF8.GetBytes(source));
-    private volatile bool _sent;
+    // The connections this script has gone through on (a new connection is often a new server).
+    private readonly ConditionalWeakTable<IConnectionMultiplexer, object> _sentOn = new();
 
     /// <summary>The script's text.</summary>
     public string Source { get; } = source;
@@ -32,10 +36,10 @@ public sealed class RedisScript(string source)
             throw new ArgumentException("A script in a batch needs a database to be re-sent on.", nameof(resendOn));
         }
 
-        if (!_sent)
+        if (!_sentOn.TryGetValue(db.Multiplexer, out _))
         {
             var first = await db.ScriptEvaluateAsync(Source, keys, values).ConfigureAwait(false);
-            _sent = true;
+            _sentOn.AddOrUpdate(db.Multiplexer, Sent);
             return first;
         }
 
