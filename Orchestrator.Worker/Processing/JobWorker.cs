@@ -112,13 +112,23 @@ internal sealed class JobWorker(
         }
         finally
         {
-            await _hardStop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await _hardStop.CancelAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The host disposed this service while its stop was still finishing (seen once in a
+                // test host under load): the lease loop was stopped by that disposal's cancel already.
+            }
+
             await _leaseLoop.ConfigureAwait(false);
         }
     }
 
     public override void Dispose()
     {
+        _hardStop.Cancel();
         _hardStop.Dispose();
         _slots.Dispose();
         base.Dispose();
