@@ -84,19 +84,12 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
         await context.Store.EnsureConsumerGroupAsync();
         var result = new JobResult("ok", "bench", new TokenUsage(1, 1));
         await DrainAsync(WarmUp);
-        var redisBefore = ProcessCpu.Of(context.Redis.ProcessId);
-        var clientBefore = ProcessCpu.Of(Environment.ProcessId);
+        var cpu = CpuPerJob.Start(("redis", context.Redis.ProcessId), ("client", Environment.ProcessId));
         var stopwatch = Stopwatch.StartNew();
         var drained = await DrainAsync(jobs);
         var rate = drained / stopwatch.Elapsed.TotalSeconds;
-        var redisCpu = ProcessCpu.Of(context.Redis.ProcessId) - redisBefore;
-        var clientCpu = ProcessCpu.Of(Environment.ProcessId) - clientBefore;
         return new ScenarioResult(Id, "store-only", rate, null, null, Baseline.Drain,
-            Extras: new Dictionary<string, double>
-            {
-                ["redis_cpu_us_per_job"] = (redisCpu?.TotalMicroseconds ?? double.NaN) / jobs,
-                ["client_cpu_us_per_job"] = (clientCpu?.TotalMicroseconds ?? double.NaN) / jobs,
-            },
+            Extras: cpu.Stop(jobs),
             Checks: new Dictionary<string, double> { ["not_completed"] = jobs - drained });
 
         async Task<int> DrainAsync(int count)

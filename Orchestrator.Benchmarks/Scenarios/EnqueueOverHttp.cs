@@ -39,7 +39,7 @@ internal sealed class EnqueueOverHttp : IScenario
             ["Auth__AllowAnonymous"] = "true",
         }, BenchmarkContext.ApiOverridePrefix)))
         {
-            api = await MeasureAsync(context, server, port, "http", "api_cpu_us_per_job");
+            api = await MeasureAsync(context, server, port, "http", "api");
         }
 
         var enqueued = await context.UnfinishedAsync();
@@ -61,7 +61,7 @@ internal sealed class EnqueueOverHttp : IScenario
             }
 
             await using var floor = BenchmarkProcess.Start(typeof(HttpFloor).Assembly.Location, environment, HttpFloor.Argument);
-            results.Add(await MeasureAsync(context, floor, port, variant, "server_cpu_us_per_job"));
+            results.Add(await MeasureAsync(context, floor, port, variant, "server"));
         }
 
         return results;
@@ -69,7 +69,7 @@ internal sealed class EnqueueOverHttp : IScenario
 
     private static string Url(int port) => $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
 
-    private static async Task<ScenarioResult> MeasureAsync(BenchmarkContext context, ChildProcess server, int port, string variant, string serverCpuName)
+    private static async Task<ScenarioResult> MeasureAsync(BenchmarkContext context, ChildProcess server, int port, string variant, string serverName)
     {
         using (var client = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = new Uri(Url(port)) })
         {
@@ -80,23 +80,13 @@ internal sealed class EnqueueOverHttp : IScenario
         await using var connections = await LeanHttpConnections.OpenAsync(port, InFlight);
         await PostManyAsync(connections, request, WarmUp, null);
         var latencies = new double[Jobs];
-        var serverBefore = ProcessCpu.Of(server.Pid);
-        var redisBefore = ProcessCpu.Of(context.Redis.ProcessId);
-        var clientBefore = ProcessCpu.Of(Environment.ProcessId);
+        // Where a request's CPU goes: all three processes share the machine's cores.
+        var cpu = CpuPerJob.Start((serverName, server.Pid), ("redis", context.Redis.ProcessId), ("client", Environment.ProcessId));
         var stopwatch = Stopwatch.StartNew();
         var failures = await PostManyAsync(connections, request, Jobs, latencies);
         var rate = Jobs / stopwatch.Elapsed.TotalSeconds;
-        var serverCpu = ProcessCpu.Of(server.Pid) - serverBefore;
-        var redisCpu = ProcessCpu.Of(context.Redis.ProcessId) - redisBefore;
-        var clientCpu = ProcessCpu.Of(Environment.ProcessId) - clientBefore;
         return new ScenarioResult("S1", variant, rate, Percentile.Of(latencies, 50), Percentile.Of(latencies, 99), Baseline.Enqueue,
-            Extras: new Dictionary<string, double>
-            {
-                // Where a request's CPU goes: all three processes share the machine's cores.
-                [serverCpuName] = (serverCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
-                ["redis_cpu_us_per_job"] = (redisCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
-                ["client_cpu_us_per_job"] = (clientCpu?.TotalMicroseconds ?? double.NaN) / Jobs,
-            },
+            Extras: cpu.Stop(Jobs),
             Checks: new Dictionary<string, double> { ["non_202"] = failures });
     }
 
