@@ -67,13 +67,11 @@ internal sealed class StreamingAtScale : IScenario
         return
         [
             new ScenarioResult(Id, "10k-in-flight", rate, null, null, Baseline.None,
-                Extras: new Dictionary<string, double>
+                Extras: new Dictionary<string, double>(perJob)
                 {
                     ["share_of_ideal"] = rate / Ideal,
                     ["worker_peak_rss_mb"] = highWater,
                     ["worker_rss_measured_max_mb"] = peakRss,
-                    ["worker_cpu_us_per_job"] = perJob["worker_cpu_us_per_job"],
-                    ["redis_cpu_us_per_job"] = perJob["redis_cpu_us_per_job"],
                     // The first wave's start: 10,000 claims before the first completion frees a slot.
                     ["first_10k_started_s"] = starts.Length >= Concurrency ? (starts[Concurrency - 1] - starts[0]) / 1000.0 : double.NaN,
                     ["attempt_p50_ms"] = Percentile.Of(runs, 50),
