@@ -73,8 +73,8 @@ internal sealed record ChaosOptions
 
     /// <summary><c>--preset full</c>'s poison rate: 0.4 % of jobs.</summary>
     /// <remarks>
-    /// Not CI's: each poison job kills up to three workers, each restart costs a process start, and
-    /// every job the dead worker held comes back a suspect that runs alone; at this rate a loaded
+    /// Not CI's: each poison job kills up to four workers, each restart costs a process start, and
+    /// the jobs of a group of suspects that died come back to run alone; at this rate a loaded
     /// 2-core machine does not drain the minute's backlog within the drain timeout.
     /// </remarks>
     public const double FullPoisonRate = 0.004;

@@ -23,8 +23,9 @@ public sealed class WorkerOptions : IValidatableObject
 
     /// <summary>
     /// Crashes of its worker a job may cause while running alone before it is dead-lettered as
-    /// <c>poison-job</c>. A job taken over from a worker that died mid-attempt is a suspect and runs
-    /// alone (its worker runs nothing else meanwhile); only crashes while alone count. Default 2.
+    /// <c>poison-job</c>. A job taken over from a worker that died mid-attempt is a suspect: the dead
+    /// worker's jobs run again together, apart from ordinary jobs, and the jobs of such a group that
+    /// dies too run alone (see <c>SoloGate</c>); only crashes while alone count. Default 2.
     /// </summary>
     [Range(1, 100)]
     public int MaxCrashes { get; set; } = 2;

@@ -45,12 +45,14 @@ public sealed class PoisonJobTests
         await using var harness = await WorkerHarness.StartAsync();
         var (jobId, delivery) = await SubmitAndReadAsync(harness);
 
-        // Crash 1 happens beside other jobs; the job is then a suspect and runs alone: crashes 2 and 3 are its own.
+        // Crash 1 happens beside other jobs; the job is then a suspect, whose worker holds no other:
+        // its group of one is alone, so crashes 2 and 3 are its own (after 2 it must run alone).
         for (var crash = 1; crash <= 1 + JobStore.DefaultMaxCrashes; crash++)
         {
             var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}", startAttempt: true).Bounded();
             Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
             Assert.Equal(crash > 1, claim.Job!.Suspect);
+            Assert.Equal(crash > 2, claim.Job.SuspectAlone);
             // A suspect is claimed without starting it: its worker starts it once it runs nothing else.
             Assert.Equal(crash == 1 ? 1 : 0, claim.StartedAttempt);
             if (crash > 1)
@@ -80,11 +82,15 @@ public sealed class PoisonJobTests
         await using var harness = await WorkerHarness.StartAsync();
         var (jobId, delivery) = await SubmitAndReadAsync(harness);
 
-        // More crashes than attempts, each while the job shared its process: none is the job's doing.
+        // More crashes than attempts, each while the job shared its process (first with ordinary jobs,
+        // then with other suspects): none is the job's doing.
         for (var crash = 1; crash <= MaxAttempts + 1; crash++)
         {
             var claim = await harness.Store.ClaimAsync(delivery, $"worker-{crash}").Bounded();
             Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
+            // Lost beside ordinary jobs: it runs in a group of suspects; lost in such a group: alone.
+            Assert.Equal(crash > 1, claim.Job!.Suspect);
+            Assert.Equal(crash > 2, claim.Job.SuspectAlone);
             Assert.Equal((StartAttemptOutcome.Started, crash), await harness.Store.StartAttemptAsync(claim.Lease, crash).Bounded());
             delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{crash + 1}", TimeSpan.Zero, 10).Bounded());
         }
@@ -93,6 +99,7 @@ public sealed class PoisonJobTests
 
         Assert.Equal(ClaimOutcome.Claimed, last.Outcome);
         Assert.True(last.Job!.Suspect);
+        Assert.True(last.Job.SuspectAlone);
         Assert.Equal(MaxAttempts + 1, last.Job.UnchargedAttempts);
         var job = await harness.GetAsync(jobId);
         Assert.Equal(Enumerable.Repeat(AttemptOutcome.WorkerLost, MaxAttempts + 1), job.History.Select(a => a.Outcome));

@@ -68,5 +68,12 @@ public sealed class WorkerCrashTests
         });
         Assert.Equal(0, await harness.StreamLengthAsync());
         Assert.Equal(0, await harness.PendingCountAsync());
+
+        // The dead worker's jobs are suspects that ran again together (a group, or a few if the
+        // reclaim took them in rounds), not one after another: that would take a second per job.
+        var retried = jobs.Where(j => inFlight.Contains(j.Id)).Select(j => j.History[1]).ToArray();
+        var span = retried.Max(a => a.EndedAt!.Value) - retried.Min(a => a.StartedAt);
+        Assert.True(span < TimeSpan.FromSeconds(Math.Max(2.5, inFlight.Count * 0.5)),
+            $"the {inFlight.Count} suspects' attempts spanned {span.TotalSeconds:0.0} s");
     }
 }

@@ -65,10 +65,14 @@ public sealed record Job
         History.Sum(a => a.Usage?.InputTokens ?? 0), History.Sum(a => a.Usage?.OutputTokens ?? 0), History.Sum(a => a.Usage?.Cost ?? 0));
 
     /// <summary>
-    /// Taken over from a worker that died mid-attempt: it must run alone until an attempt of it ends
-    /// (see claim.lua, poison isolation).
+    /// Taken over from a worker that died mid-attempt: it runs apart from ordinary jobs until an
+    /// attempt of it ends, in a group with its worker's other suspects or, when
+    /// <see cref="SuspectAlone"/>, alone (see claim.lua, poison isolation).
     /// </summary>
     public bool Suspect { get; init; }
+
+    /// <summary>A suspect whose lost attempt ran in a group of suspects, or alone: it runs alone.</summary>
+    public bool SuspectAlone { get; init; }
 
     /// <summary>Attempts lost with a worker while other jobs ran beside them: recorded, not charged to the budget.</summary>
     public int UnchargedAttempts { get; init; }

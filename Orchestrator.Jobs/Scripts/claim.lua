@@ -28,13 +28,15 @@
   may run there (after SoloGate). So a permit is only ever held by an attempt that is running,
   never by one waiting behind a suspect in its worker, which could wait for that very permit.
 
-  Poison isolation: a job found 'processing' lost its worker mid-attempt. It becomes a suspect
-  (suspect = 1): this claim does not start it, and its worker runs it alone (start-attempt.lua
-  records aloneAttempt). If the lost attempt ran alone, the crash was the job's: crashes + 1, and at
-  max crashes it is dead-lettered as 'poison-job'. If it ran beside other jobs, nobody can tell
-  whose crash it was: the attempt stays in the history as worker-lost but is not charged to the
-  job's budget (sharedLosses + 1; the budget is maxAttempts + sharedLosses attempts, and the
-  delivery cap, for jobs that are not suspects, maxAttempts + sharedLosses deliveries).
+  Poison isolation (docs/design/job-store.md): a job found 'processing' lost its worker
+  mid-attempt. It becomes a suspect: this claim does not start it, and its worker runs it apart
+  from ordinary jobs: suspect = 1 (its lost attempt ran beside ordinary jobs) in a group with the
+  other such suspects it holds, suspect = 2 (lost in a group of suspects, or alone) alone
+  (start-attempt.lua records aloneAttempt). If the lost attempt ran alone, the crash was the job's:
+  crashes + 1, and at max crashes it is dead-lettered as 'poison-job'. If it ran beside other jobs,
+  nobody can tell whose crash it was: the attempt stays in the history as worker-lost but is not
+  charged to the job's budget (sharedLosses + 1; the budget is maxAttempts + sharedLosses attempts,
+  and the delivery cap, for jobs that are not suspects, maxAttempts + sharedLosses deliveries).
 
   Re-sent: the claim is identified by its lease token. A call that already applied (its reply was
   lost) finds its token in lastClaim, with claimReply ('dead-lettered', 'corrupt' or the attempt
@@ -121,12 +123,15 @@ local function claim(job, history, entryId, token)
       lostEntry.error = {type = 'worker-lost', message = 'The worker running this attempt stopped before recording an outcome.'}
       redis.call('LSET', history, -1, cjson.encode(lostEntry))
     end
+    -- Lost beside ordinary jobs: next in a group of suspects (1); lost in such a group or alone: alone (2).
+    local suspect = f.suspect and '2' or '1'
     if f.aloneAttempt == tostring(attempts) then
       crashes = crashes + 1
+      suspect = '2'
     else
       sharedLosses = sharedLosses + 1
     end
-    put('status', 'retrying', 'nextAttemptAt', now, 'updatedAt', now, 'suspect', '1', 'crashes', crashes, 'sharedLosses', sharedLosses,
+    put('status', 'retrying', 'nextAttemptAt', now, 'updatedAt', now, 'suspect', suspect, 'crashes', crashes, 'sharedLosses', sharedLosses,
       'error', cjson.encode({type = 'worker-lost', message = 'The worker running attempt ' .. attempts .. ' stopped before recording an outcome.'}))
     status = 'retrying'
     nextAttemptAt = now
@@ -153,7 +158,7 @@ local function claim(job, history, entryId, token)
     -- A job whose last attempt finished keeps that attempt's error; one whose last attempt was lost
     -- with its worker says that its attempts are used up (the attempt itself is marked worker-lost).
     if lastError and not lastAttemptLost then deadError = lastError end
-  elseif deliveries > budget and f.suspect ~= '1' and not lastAttemptLost then
+  elseif deliveries > budget and not f.suspect and not lastAttemptLost then
     -- The delivery cap catches a job that stops its worker before its attempt starts. A suspect is
     -- bounded by max crashes instead: waiting for its turn in a worker that another job crashed is
     -- not its doing.
@@ -170,7 +175,7 @@ local function claim(job, history, entryId, token)
 
   local started = 0
   -- A suspect is only claimed: its worker starts it once it runs nothing else.
-  if startNow and f.suspect ~= '1' and not lastAttemptLost and (status == 'queued' or status == 'retrying')
+  if startNow and not f.suspect and not lastAttemptLost and (status == 'queued' or status == 'retrying')
       and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < budget and limitOf(limits, f.tenant) <= 0 then
     -- As start-attempt.lua: the attempt counts from here, even if the worker dies before the call.
     started = attempts + 1

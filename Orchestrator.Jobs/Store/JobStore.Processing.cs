@@ -158,6 +158,35 @@ public sealed partial class JobStore
     }
 
     /// <summary>
+    /// How soon the leases held by other consumers lapse at the latest, for the soonest consumer: a
+    /// consumer's idle time (XINFO CONSUMERS) is since its last read or renewal, and each of its
+    /// entries was delivered or renewed no later, so all of them lapse within
+    /// <paramref name="leaseTimeout"/> − that idle time. Null when no other consumer holds an entry
+    /// whose lease has yet to lapse. One call per partition.
+    /// </summary>
+    /// <remarks>
+    /// A reclaimer that sleeps until then instead of a whole <c>Worker:ReclaimInterval</c> takes a
+    /// dead worker's jobs over as their leases lapse, not up to an interval later.
+    /// </remarks>
+    public async Task<TimeSpan?> NextLapseAsync(string self, TimeSpan leaseTimeout)
+    {
+        TimeSpan? next = null;
+        foreach (var keys in _keys.All)
+        {
+            foreach (var consumer in await Db.StreamConsumerInfoAsync(keys.Stream, RedisKeys.ConsumerGroup).ConfigureAwait(false))
+            {
+                var lapse = leaseTimeout - TimeSpan.FromMilliseconds(consumer.IdleTimeInMilliseconds);
+                if (consumer.PendingMessageCount > 0 && consumer.Name != self && lapse > TimeSpan.Zero && (next is null || lapse < next))
+                {
+                    next = lapse;
+                }
+            }
+        }
+
+        return next;
+    }
+
+    /// <summary>
     /// Removes consumers that hold no pending entry and were not seen for <paramref name="idle"/>
     /// (stopped workers), never <paramref name="self"/>. Returns how many went.
     /// </summary>

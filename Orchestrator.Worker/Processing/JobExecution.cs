@@ -39,8 +39,11 @@ internal sealed class JobExecution : IDisposable
 
     public int MaxAttempts { get; }
 
-    /// <summary>Whether the job is a suspect and runs alone (see <see cref="SoloGate"/>).</summary>
-    public bool Alone { get; init; }
+    /// <summary>
+    /// Whether nothing else runs in this process during the job's turn (a suspect's turn of one, see
+    /// <see cref="SoloGate"/>): its attempts are recorded as alone, and a crash during one is its own.
+    /// </summary>
+    public bool Alone { get; set; }
 
     /// <summary>Whether this worker took the job over from one whose lease lapsed.</summary>
     public bool Reclaimed { get; init; }

@@ -59,7 +59,8 @@ internal sealed class JobProcessor(
     /// call); a claim that found nothing to run is only logged.
     /// </summary>
     /// <param name="drain">Whether the worker is shutting down; read once the job is tracked, so no drain is missed.</param>
-    public async Task ProcessAsync(ClaimResult claim, Delivery delivery, Func<bool> drain, CancellationToken hardStop)
+    /// <param name="ticket">A suspect's place in line for its turn (<see cref="SoloGate.Hold"/>); null for an ordinary job.</param>
+    public async Task ProcessAsync(ClaimResult claim, Delivery delivery, SoloGate.Ticket? ticket, Func<bool> drain, CancellationToken hardStop)
     {
         switch (claim.Outcome)
         {
@@ -85,7 +86,7 @@ internal sealed class JobProcessor(
             WorkerLog.Reclaimed(logger, job.Id, claim.StartedAttempt > 0 ? job.Attempts - 1 : job.Attempts, AttemptSpan.SubmissionTraceId(job));
         }
 
-        using var execution = new JobExecution(claim.Lease, job, hardStop) { Reclaimed = delivery.Reclaimed, Alone = job.Suspect };
+        using var execution = new JobExecution(claim.Lease, job, hardStop) { Reclaimed = delivery.Reclaimed };
         if (claim.StartedAttempt > 0)
         {
             // The attempt is recorded: it runs even if a drain begins now, as a started call would.
@@ -99,8 +100,9 @@ internal sealed class JobProcessor(
         }
         try
         {
-            // A suspect waits until nothing else runs here; any other job while a suspect is held.
-            using var turn = await solo.EnterAsync(execution.Alone, execution.Token).ConfigureAwait(false);
+            // A suspect waits until no ordinary job runs here; an ordinary job while a suspect is held.
+            using var turn = await (ticket?.WaitAsync(execution.Token) ?? solo.EnterAsync(SoloGate.IsolationOf(job), execution.Token)).ConfigureAwait(false);
+            execution.Alone = turn.Alone;
             await RunAsync(execution).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (execution.Token.IsCancellationRequested && execution.CancelRequested)

@@ -44,6 +44,8 @@ internal sealed class JobWorker(
     private const int MaxPromoteCalls = 20;
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan SuspectPause = TimeSpan.FromMilliseconds(20);
+    // After a lease's computed lapse, so that Redis (which measures idle time in ms) sees it lapsed.
+    private static readonly TimeSpan LapseMargin = TimeSpan.FromMilliseconds(5);
 
     private readonly WorkerOptions _options = options.Value;
     private readonly TimeSpan _maxLowPriorityWait = scheduling.Value.MaxLowPriorityWait;
@@ -57,6 +59,9 @@ internal sealed class JobWorker(
     private volatile bool _draining;
     private Task _leaseLoop = Task.CompletedTask;
     private long _lastReclaim = long.MinValue;
+    // From the last reclaim round to the next: Worker:ReclaimInterval, or less when another
+    // worker's leases are due to lapse sooner (NextLapseAsync).
+    private TimeSpan _reclaimAfter = options.Value.ReclaimInterval;
     private long _lastPrune = long.MinValue;
     private string _reclaimCursor = ReclaimPage.Start;
     private QueueStats? _stats;
@@ -137,15 +142,14 @@ internal sealed class JobWorker(
     /// <summary>One turn of the fetch loop: take free slots, reclaim lapsed leases when due, dispatch new jobs.</summary>
     private async Task FetchStepAsync(CancellationToken stoppingToken)
     {
-        if (solo.SuspectHeld)
+        if (solo.SuspectHeld && UntilReclaim > TimeSpan.Zero)
         {
-            // A suspect runs alone: no new work until it has run (its turn ends it).
+            // Suspects run apart from ordinary jobs: no new work until they have run (their turns
+            // end it), only more of a dead worker's jobs (below), which may join their group.
             await Task.Delay(SuspectPause, timeProvider, stoppingToken).ConfigureAwait(false);
             return;
         }
 
-        // An idle loop waits at most until the next reclaim is due.
-        var idleWait = _options.PollTimeout < _options.ReclaimInterval ? _options.PollTimeout : _options.ReclaimInterval;
         var taken = await TakeSlotsAsync(stoppingToken).ConfigureAwait(false);
         try
         {
@@ -153,18 +157,35 @@ internal sealed class JobWorker(
             // of their own: while it waits below this loop holds every free slot, so a separate
             // reclaimer would (almost) never find one and an idle worker would leave a crashed
             // worker's jobs pending forever.
-            if (_lastReclaim == long.MinValue || timeProvider.GetElapsedTime(_lastReclaim) >= _options.ReclaimInterval)
+            if (UntilReclaim <= TimeSpan.Zero)
             {
                 _lastReclaim = timeProvider.GetTimestamp();
+                _reclaimAfter = _options.ReclaimInterval;
                 await PruneConsumersAsync().ConfigureAwait(false);
                 var used = await ReclaimAsync(taken, stoppingToken).ConfigureAwait(false);
-                taken -= used;
+                if (used > 0 && used == taken)
+                {
+                    // Every slot went to a lapsed lease: more may be waiting, so the next turn
+                    // with free slots reclaims again rather than a ReclaimInterval later.
+                    _lastReclaim = long.MinValue;
+                }
+                else
+                {
+                    await ScheduleReclaimAsync().ConfigureAwait(false);
+                }
+
                 if (used > 0)
                 {
-                    // Taken-over jobs may be suspects, which run alone: the next turn sees them
+                    // Taken-over jobs may be suspects, which run apart: the next turn sees them
                     // (SuspectHeld) before it dispatches more.
+                    taken -= used;
                     return;
                 }
+            }
+
+            if (solo.SuspectHeld)
+            {
+                return;
             }
 
             // A signal from before this dispatch is served by it; one after it wakes the wait below.
@@ -187,7 +208,10 @@ internal sealed class JobWorker(
 
             if (batch.Count == 0)
             {
-                await readySignal.WaitAsync(idleWait, timeProvider, stoppingToken).ConfigureAwait(false);
+                // An idle loop waits at most until the next reclaim is due.
+                var untilReclaim = UntilReclaim;
+                var idleWait = _options.PollTimeout < untilReclaim ? _options.PollTimeout : untilReclaim;
+                await readySignal.WaitAsync(idleWait > TimeSpan.Zero ? idleWait : TimeSpan.Zero, timeProvider, stoppingToken).ConfigureAwait(false);
                 return;
             }
 
@@ -239,9 +263,13 @@ internal sealed class JobWorker(
             return;
         }
 
+        // The batch's suspects (a dead worker's jobs) are put in line together, so they share a turn.
+        var tickets = claims.Any(static c => c.Job is { Suspect: true })
+            ? solo.Hold([.. claims.Select(static c => c.Job is { } job ? SoloGate.IsolationOf(job) : Isolation.None)])
+            : null;
         for (var i = 0; i < deliveries.Count; i++)
         {
-            Start(deliveries[i], claims[i]);
+            Start(deliveries[i], claims[i], tickets?[i]);
         }
     }
 
@@ -277,6 +305,35 @@ internal sealed class JobWorker(
         {
             loops.Fault("reclaim", e);
             return 0;
+        }
+    }
+
+    private TimeSpan UntilReclaim =>
+        _lastReclaim == long.MinValue ? TimeSpan.Zero : _reclaimAfter - timeProvider.GetElapsedTime(_lastReclaim);
+
+    /// <summary>
+    /// Brings the next reclaim round forward to the moment another worker's leases lapse, when that
+    /// comes before the next ReclaimInterval: a dead worker's jobs are taken over then, not up to an
+    /// interval later. Advisory: on a fault the round comes at its interval.
+    /// </summary>
+    private async Task ScheduleReclaimAsync()
+    {
+        try
+        {
+            if (await store.NextLapseAsync(Consumer, _options.LeaseTimeout).ConfigureAwait(false) is { } lapse
+                && lapse + LapseMargin < _options.ReclaimInterval)
+            {
+                _lastReclaim = timeProvider.GetTimestamp();
+                _reclaimAfter = lapse + LapseMargin;
+            }
+        }
+        catch (Exception e) when (RedisFailure.IsTransient(e))
+        {
+            // The round comes at its interval.
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            loops.Fault("reclaim", e);
         }
     }
 
@@ -375,19 +432,20 @@ internal sealed class JobWorker(
         return taken;
     }
 
-    private void Start(Delivery delivery, ClaimResult claim)
+    private void Start(Delivery delivery, ClaimResult claim, SoloGate.Ticket? ticket)
     {
         // Registered before it starts, so its own removal (in its finally) can never come first.
-        var run = new Task<Task>(() => RunJobAsync(delivery, claim));
+        var run = new Task<Task>(() => RunJobAsync(delivery, claim, ticket));
         _inFlight[delivery.Key] = run.Unwrap();
         run.Start(TaskScheduler.Default);
     }
 
-    private async Task RunJobAsync(Delivery delivery, ClaimResult claim)
+    private async Task RunJobAsync(Delivery delivery, ClaimResult claim, SoloGate.Ticket? ticket)
     {
+        using var line = ticket;
         try
         {
-            await processor.ProcessAsync(claim, delivery, () => _draining, _hardStop.Token).ConfigureAwait(false);
+            await processor.ProcessAsync(claim, delivery, ticket, () => _draining, _hardStop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
         {
