@@ -56,7 +56,8 @@ public sealed class WorkerOptions : IValidatableObject
     /// <summary>
     /// How often text a provider streams during an attempt is written to the job's events (the
     /// <c>delta</c> events of <c>GET /jobs/{id}/events</c>), batched: one Redis call per interval
-    /// per streaming job, and one when the call ends. 0 writes no deltas. Default 100 ms.
+    /// per streaming job; what is left when the call ends goes with the attempt's outcome (after a
+    /// failure, in one more call). 0 writes no deltas. Default 100 ms.
     /// </summary>
     public TimeSpan DeltaInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 

@@ -274,6 +274,39 @@ public sealed class BatchedStoreTests
     }
 
     [Fact]
+    public async Task FinishAttempts_CarryingTheLastDelta_AppendItOnceBeforeTheFinalEventsAndNotForAStaleAttempt()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await harness.SubmitManyAsync(2, MaxAttempts);
+        var deliveries = await store.ReadNewAsync("worker-a", 10, Block).Bounded();
+        var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
+        var (current, stale) = (claims[0].Lease, claims[1].Lease);
+        Assert.True(await store.AppendDeltaAsync(current, 1, 1, "Hello, ").Bounded());
+
+        AttemptFinish[] batch =
+        [
+            AttemptFinish.Completed(current, 1, Result, "world"),
+            AttemptFinish.Completed(stale, 2, Result, "not this attempt"),
+        ];
+        var finished = await store.FinishAttemptsAsync(batch).Bounded();
+        // Sent again (the reply was lost): answered the same, appended once.
+        Assert.Equal(finished, await store.FinishAttemptsAsync(batch).Bounded());
+        Assert.Equal([true, false], finished);
+
+        var events = await store.ReadEventsAsync(current.JobId, "0-0", 100).Bounded();
+        var deltas = events.Where(e => e.Type == "delta").ToList();
+        Assert.Equal(["Hello, ", "world"], deltas.Select(e => e.Text));
+        Assert.All(deltas, e => Assert.Equal(1, e.Attempt));
+        // The streamed text comes before the job's final events.
+        var last = events.ToList().IndexOf(deltas[^1]);
+        Assert.Equal(["status", JobEvent.Done], events.Skip(last + 1).Select(e => e.Type));
+        Assert.Equal(JobStatus.Completed, events[last + 1].Status);
+        Assert.DoesNotContain(await store.ReadEventsAsync(stale.JobId, "0-0", 100).Bounded(), e => e.Type == "delta");
+    }
+
+    [Fact]
     public async Task RenewLeases_OneStaleLeaseInTheBatch_RenewsOnlyTheCurrentOnes()
     {
         await using var harness = await WorkerHarness.StartAsync();

@@ -11,13 +11,16 @@
   KEYS[2 + 2i], KEYS[3 + 2i]   job i's hash and history list (i = 1 … n)
 
   ARGV[1]  consumer group
-  ARGV[2 + 10(i-1)] … ARGV[11 + 10(i-1)]   job i's ten values:
+  ARGV[2 + 11(i-1)] … ARGV[12 + 11(i-1)]   job i's eleven values:
     lease token, attempt number, attempt outcome (succeeded, transient-failure, …),
     next status (completed | retrying | failed | canceled), stream entry id, result JSON or '',
     error JSON or '', retry delay ms or '', '1' when a retrying job waits in the delayed set
     (the delay is longer than Worker:MaxInProcessDelay) or '' when its worker keeps it and waits,
     and the result's model and usage as members of the history entry ('"model":…,"usage":{…}',
-    JSON the caller serialised; '' without a result), so the result need not be parsed here
+    JSON the caller serialised; '' without a result), so the result need not be parsed here,
+    and the last text the attempt streamed that is not in the job's events yet, or '': appended
+    as a 'delta' event before the final one (what append-delta.lua would have written), so a
+    streaming job's end costs one script call, not two
 
   A retrying job moved to the delayed set leaves the ready path: its entry is acknowledged and
   deleted, its lease dropped, and promote.lua gives it a new entry when nextAttemptAt is due. It
@@ -44,7 +47,7 @@ local group, now = ARGV[1], nowMs()
 -- One acknowledgement and one count of each tenant's backlog for the whole call (includes/job.lua).
 batchWrites(stream, group, now)
 
-local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay, toDelayedSet, usage)
+local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay, toDelayedSet, usage, delta)
   local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant',
     'cancelRequested', 'callbackUrl', 'quotaQueued', 'permit')
   local identity = token .. ':' .. attempt .. ':' .. outcome .. ':' .. nextStatus
@@ -84,6 +87,9 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     end
     closed = cjson.encode(entry)
   end
+  if delta ~= '' then
+    emit(job, 'delta', 'attempt', attempt, 'text', delta)
+  end
   redis.call('LSET', history, index, closed)
   -- The attempt ended without a crash: the job is no longer a suspect, and its tenant permit goes
   -- back (here for a retry; finalize returns it on the way to a final state).
@@ -121,10 +127,10 @@ end
 
 local replies = {}
 for i = 1, (#KEYS - 3) / 2 do
-  local a = 2 + 10 * (i - 1)
+  local a = 2 + 11 * (i - 1)
   local job, history = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
   replies[i] = isolated(stream, group, deadLetters, job, history, ARGV[a + 4], now, finish, job, history,
-    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9])
+    ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10])
 end
 flushBatch()
 return replies

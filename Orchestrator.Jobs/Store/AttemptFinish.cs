@@ -7,12 +7,16 @@ namespace Orchestrator.Jobs;
 /// For a retry: the job waits in the delayed set, holding no lease and no worker slot (a delay longer
 /// than <c>Worker:MaxInProcessDelay</c>), instead of with its worker.
 /// </param>
+/// <param name="LastDelta">
+/// Text the attempt streamed that is not in the job's events yet: appended as its last <c>delta</c>
+/// event, before the final one, by the same script (one call where an append and a finish were two).
+/// </param>
 public sealed record AttemptFinish(
     JobLease Lease, int Attempt, string Outcome, string NextStatus, JobResult? Result, JobError? Error, TimeSpan? RetryDelay,
-    bool ToDelayedSet = false)
+    bool ToDelayedSet = false, string? LastDelta = null)
 {
-    public static AttemptFinish Completed(JobLease lease, int attempt, JobResult result) =>
-        new(lease, attempt, AttemptOutcome.Succeeded, JobStatus.Completed, result, null, null);
+    public static AttemptFinish Completed(JobLease lease, int attempt, JobResult result, string? lastDelta = null) =>
+        new(lease, attempt, AttemptOutcome.Succeeded, JobStatus.Completed, result, null, null, LastDelta: lastDelta);
 
     public static AttemptFinish Retrying(JobLease lease, int attempt, string outcome, JobError error, TimeSpan delay, bool toDelayedSet = false) =>
         new(lease, attempt, outcome, JobStatus.Retrying, null, error, delay, toDelayedSet);

@@ -394,7 +394,7 @@ public sealed partial class JobStore
     private async Task<bool[]> FinishAttemptsAsync(RedisKeys partition, IReadOnlyList<AttemptFinish> finishes)
     {
         var keys = new RedisKey[3 + (2 * finishes.Count)];
-        var values = new RedisValue[1 + (10 * finishes.Count)];
+        var values = new RedisValue[1 + (11 * finishes.Count)];
         keys[0] = partition.Stream;
         keys[1] = partition.DeadLetters;
         keys[2] = partition.Delayed;
@@ -404,7 +404,7 @@ public sealed partial class JobStore
             var finish = finishes[i];
             keys[3 + (2 * i)] = _keys.Job(finish.Lease.JobId);
             keys[4 + (2 * i)] = _keys.History(finish.Lease.JobId);
-            var at = 1 + (10 * i);
+            var at = 1 + (11 * i);
             values[at] = finish.Lease.Token;
             values[at + 1] = finish.Attempt;
             values[at + 2] = finish.Outcome;
@@ -415,6 +415,7 @@ public sealed partial class JobStore
             values[at + 7] = finish.RetryDelay is { } delay ? (long)delay.TotalMilliseconds : RedisValue.EmptyString;
             values[at + 8] = finish.ToDelayedSet ? "1" : RedisValue.EmptyString;
             values[at + 9] = finish.Result is { } spent ? SpendMembers(spent) : RedisValue.EmptyString;
+            values[at + 10] = finish.LastDelta ?? RedisValue.EmptyString;
         }
 
         var replies = (RedisResult[])(await LuaScripts.FinishAttempt.EvaluateAsync(Db, keys, values).ConfigureAwait(false))!;

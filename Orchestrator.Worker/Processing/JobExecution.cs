@@ -37,6 +37,9 @@ internal sealed class JobExecution : IDisposable
 
     public int Attempt { get; set; }
 
+    /// <summary>Text the answered attempt streamed that is not in the job's events yet (written with its outcome).</summary>
+    public string? LastDelta { get; set; }
+
     public int MaxAttempts { get; }
 
     /// <summary>

@@ -229,15 +229,19 @@ internal sealed class JobProcessor(
     {
         execution.EnterAttempt();
         var deltas = deltaWriters.Start(execution.Lease, attempt);
+        var answered = false;
         try
         {
-            return await llm.CallAsync(execution.Job.Request, attempt, cancellationToken, deltas).ConfigureAwait(false);
+            var answer = await llm.CallAsync(execution.Job.Request, attempt, cancellationToken, deltas).ConfigureAwait(false);
+            answered = true;
+            return answer;
         }
         finally
         {
             if (deltas is not null)
             {
-                await deltas.DisposeAsync().ConfigureAwait(false);
+                // After an answer the last text goes with the outcome (RecordSuccessAsync), in its script.
+                execution.LastDelta = await deltas.CloseAsync(handOver: answered).ConfigureAwait(false);
             }
 
             execution.ExitAttempt();
@@ -345,7 +349,7 @@ internal sealed class JobProcessor(
         Activity.Current = execution.AttemptActivity;
         // Recording runs to the end even during shutdown: the LLM has answered, the result must land.
         var recorded = await WriteOutcomeAsync(
-            execution, AttemptFinish.Completed(execution.Lease, execution.Attempt, result),
+            execution, AttemptFinish.Completed(execution.Lease, execution.Attempt, result, execution.LastDelta),
             execution.LeaseLost ? execution.Token : CancellationToken.None).ConfigureAwait(false);
         if (!recorded)
         {

@@ -16,14 +16,15 @@ internal sealed class DeltaWriters(DeltaCommit commit, IOptions<WorkerOptions> o
 /// <summary>
 /// Writes the text a provider streams during one attempt into the job's events stream
 /// (<c>append-delta.lua</c>, through the worker's <see cref="DeltaCommit"/>), batched every
-/// <c>Worker:DeltaInterval</c> so a chatty stream costs one append per interval, not one per token. Its flush loop is awaited when the attempt's call
-/// ends (<see cref="DisposeAsync"/>), which writes what is left before the outcome is recorded, so
-/// the deltas come before the job's final event. A failed write keeps its batch (same number) for
+/// <c>Worker:DeltaInterval</c> so a chatty stream costs one append per interval, not one per token.
+/// When the attempt's call ends (<see cref="CloseAsync"/>) what is left is written before the outcome
+/// is recorded, or, after an answer, handed to the outcome, whose script appends it before the job's
+/// final event: either way the deltas come first. A failed write keeps its batch (same number) for
 /// the next flush: a re-send is recognised, never appended twice. Deltas are a view of the call in
 /// progress, not the result: if Redis stays away past <see cref="MaxBuffered"/> characters the rest
 /// of the attempt's text is dropped from the events (the result itself is stored whole).
 /// </summary>
-internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
+internal sealed partial class DeltaWriter : IDeltaSink
 {
     /// <summary>Most characters held while Redis does not take them.</summary>
     public const int MaxBuffered = 1 << 20;
@@ -75,13 +76,33 @@ internal sealed partial class DeltaWriter : IDeltaSink, IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// Ends the writes when the attempt's call is over. A batch whose write failed is tried once more
+    /// now, whatever the backoff says; then the text that came after it is written too, or, when
+    /// <paramref name="handOver"/>, returned (null when there is none) for the attempt's outcome to
+    /// carry (<see cref="AttemptFinish.LastDelta"/>): a streaming job's end is then one script call.
+    /// </summary>
+    public async ValueTask<string?> CloseAsync(bool handOver)
     {
         _timer.Dispose();
         await _loop.ConfigureAwait(false);
-        // What is pending, then what came after it (tried now, whatever the backoff says).
-        await FlushAsync(force: true).ConfigureAwait(false);
-        await FlushAsync(force: true).ConfigureAwait(false);
+        if (!handOver || _pending is not null)
+        {
+            await FlushAsync(force: true).ConfigureAwait(false);
+        }
+
+        if (!handOver)
+        {
+            await FlushAsync(force: true).ConfigureAwait(false);
+            return null;
+        }
+
+        lock (_gate)
+        {
+            var rest = _buffer.Length == 0 ? null : _buffer.ToString();
+            _buffer.Clear();
+            return rest;
+        }
     }
 
     // Ends when the attempt's call does (the timer is disposed); DisposeAsync writes the rest.
