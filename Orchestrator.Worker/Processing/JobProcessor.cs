@@ -228,7 +228,7 @@ internal sealed class JobProcessor(
     private async ValueTask<LlmAnswer> CallLlmAsync(JobExecution execution, int attempt, CancellationToken cancellationToken)
     {
         execution.EnterAttempt();
-        var deltas = deltaWriters.Start(execution.Lease, attempt);
+        var deltas = deltaWriters.Start(execution.Lease, attempt, execution.AttemptActivity);
         var answered = false;
         try
         {
