@@ -29,19 +29,28 @@ internal static class AttemptSpan
             return null;
         }
 
-        activity.SetTag(OrchestratorTags.JobId, job.Id);
-        activity.SetTag(OrchestratorTags.Tenant, job.Tenant);
-        activity.SetTag(OrchestratorTags.Attempt, execution.Attempt);
-        activity.SetTag(OrchestratorTags.MaxAttempts, execution.MaxAttempts);
-        activity.SetTag("gen_ai.operation.name", "chat");
-        activity.SetTag("gen_ai.provider.name", model?.ProviderName);
-        activity.SetTag("gen_ai.request.model", model?.Name ?? job.Request.Model);
-        if (job.Request.MaxTokens is { } maxTokens)
+        // AddTag, not SetTag: the span is new, and SetTag looks each name up in the tags so far.
+        activity.AddTag(OrchestratorTags.JobId, job.Id);
+        activity.AddTag(OrchestratorTags.Tenant, job.Tenant);
+        activity.AddTag(OrchestratorTags.Attempt, execution.Attempt);
+        activity.AddTag(OrchestratorTags.MaxAttempts, execution.MaxAttempts);
+        activity.AddTag("gen_ai.operation.name", "chat");
+        if (model?.ProviderName is { } provider)
         {
-            activity.SetTag("gen_ai.request.max_tokens", maxTokens);
+            activity.AddTag("gen_ai.provider.name", provider);
         }
 
-        activity.SetTag(OrchestratorTags.Reclaimed, execution.Reclaimed);
+        if ((model?.Name ?? job.Request.Model) is { } requested)
+        {
+            activity.AddTag("gen_ai.request.model", requested);
+        }
+
+        if (job.Request.MaxTokens is { } maxTokens)
+        {
+            activity.AddTag("gen_ai.request.max_tokens", maxTokens);
+        }
+
+        activity.AddTag(OrchestratorTags.Reclaimed, execution.Reclaimed);
         return activity;
     }
 
@@ -53,12 +62,13 @@ internal static class AttemptSpan
             return;
         }
 
+        // A fallback model replaces the requested one's tags; the rest are new.
         activity.SetTag("gen_ai.provider.name", answer.Model.ProviderName);
         activity.SetTag("gen_ai.request.model", answer.Model.Name);
-        activity.SetTag("gen_ai.response.model", answer.Response.ModelId ?? answer.Model.Name);
-        activity.SetTag("gen_ai.usage.input_tokens", answer.InputTokens);
-        activity.SetTag("gen_ai.usage.output_tokens", answer.OutputTokens);
-        activity.SetTag("orchestrator.llm.cost", (double)answer.Cost);
+        activity.AddTag("gen_ai.response.model", answer.Response.ModelId ?? answer.Model.Name);
+        activity.AddTag("gen_ai.usage.input_tokens", answer.InputTokens);
+        activity.AddTag("gen_ai.usage.output_tokens", answer.OutputTokens);
+        activity.AddTag("orchestrator.llm.cost", (double)answer.Cost);
     }
 
     /// <summary>The trace id of the job's submission, for log lines written outside an attempt span.</summary>
