@@ -263,10 +263,10 @@ public sealed class SimulationEngine
 
     private static (string Text, int PromptTokens, int CompletionTokens) ComposeAndCount(string prompt, int? maxOutputTokens, int? length)
     {
-        var key = ((int)((uint)prompt.Length % Openings.Length), maxOutputTokens, length);
+        var key = (Opening: (int)((uint)prompt.Length % Openings.Length), MaxTokens: maxOutputTokens, Length: length);
         if (!Composed.TryGetValue(key, out var answer))
         {
-            answer = Compose(Openings[key.Item1], maxOutputTokens, length);
+            answer = Compose(Openings[key.Opening], maxOutputTokens, length);
             // Counted here, not with Composed.Count, which takes every lock of the dictionary (12 % of a
             // worker's CPU in S2 when it ran per call). A bound needs no exact count.
             if (Composed.TryAdd(key, answer) && Interlocked.Increment(ref _composedCount) > MaxComposed)

@@ -85,15 +85,16 @@ internal static class AttemptSpan
             return;
         }
 
-        activity.SetTag(OrchestratorTags.Outcome, outcome);
+        // Ended once (the caller lets go of the span): these tags are new, as in Start.
+        activity.AddTag(OrchestratorTags.Outcome, outcome);
         if (retryDelay is { } delay)
         {
-            activity.SetTag(OrchestratorTags.RetryDelayMs, (long)delay.TotalMilliseconds);
+            activity.AddTag(OrchestratorTags.RetryDelayMs, (long)delay.TotalMilliseconds);
         }
 
         if (exception is not null)
         {
-            activity.SetTag(OrchestratorTags.ErrorType, AttemptFailure.ErrorOf(exception).Type);
+            activity.AddTag(OrchestratorTags.ErrorType, AttemptFailure.ErrorOf(exception).Type);
             activity.SetStatus(ActivityStatusCode.Error, exception.Message);
         }
         else
