@@ -20,8 +20,10 @@ public sealed record LlmAnswer(ChatResponse Response, ServedModel Model, long In
 /// <c>fallbackModels</c> whose circuit is closed and whose context window fits the prompt), takes
 /// the deployment's flow control (cooldown, requests and tokens per minute, concurrency permit),
 /// streams the answer through the deployment's circuit breaker, and settles with the real usage.
-/// What must wait is thrown as <see cref="CapacityWaitException"/>; provider errors as classified
-/// <see cref="LlmException"/>s.
+/// What must wait is a <see cref="CapacityWaitException"/>; provider errors are classified
+/// <see cref="LlmException"/>s: thrown by <see cref="CallAsync"/>, answered as the outcome's exception
+/// by <see cref="CallOutcomeAsync"/> (the worker's path: a failed call rethrown at every frame it
+/// crosses cost S4's retry path a sixth of the worker's CPU).
 /// </summary>
 public sealed class LlmCaller(
     ModelCatalog catalog,
@@ -44,9 +46,23 @@ public sealed class LlmCaller(
     // Calls that start together reserve in one script call (this caller is the worker's one).
     private readonly ReserveCommit _reservations = new(flow);
 
-    /// <summary>Calls the LLM for <paramref name="request"/>'s attempt <paramref name="attempt"/>.</summary>
+    /// <summary>Calls the LLM for <paramref name="request"/>'s attempt <paramref name="attempt"/>; its failure is thrown.</summary>
     /// <param name="deltas">Takes the text as the provider streams it (the job's <c>delta</c> events); null: not wanted.</param>
     public async Task<LlmAnswer> CallAsync(JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null)
+    {
+        var outcome = await CallOutcomeAsync(request, attempt, cancellationToken, deltas).ConfigureAwait(false);
+        outcome.ThrowIfException();
+        return outcome.Result!;
+    }
+
+    /// <summary>
+    /// Calls the LLM for <paramref name="request"/>'s attempt <paramref name="attempt"/>; what the call
+    /// met (a provider's error, a wait for the deployment, its cancellation) is the outcome's
+    /// exception. It throws what came before the call: flow control's Redis unreachable, or a
+    /// cancellation while it was asked.
+    /// </summary>
+    /// <param name="deltas">Takes the text as the provider streams it (the job's <c>delta</c> events); null: not wanted.</param>
+    public async Task<Outcome<LlmAnswer>> CallOutcomeAsync(JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null)
     {
         var promptTokens = TokenCounter.CountPrompt(request.Prompt);
         TimeSpan? circuitWait = null;
@@ -78,38 +94,41 @@ public sealed class LlmCaller(
                 continue;
             }
 
-            try
+            var outcome = await CallModelAsync(model, request, attempt, promptTokens, deltas, cancellationToken).ConfigureAwait(false);
+            switch (outcome.Exception)
             {
-                return await CallModelAsync(model, request, attempt, promptTokens, deltas, cancellationToken).ConfigureAwait(false);
-            }
-            catch (LlmException e) when (e.Kind is LlmErrorKind.ContextLengthExceeded)
-            {
-                tooLong = e;
-            }
-            catch (BrokenCircuitException e)
-            {
-                // Opened by another call since the check above: fall back like any open circuit.
-                var wait = e.RetryAfter ?? TimeSpan.FromMilliseconds(100);
-                if (circuitWait is null || wait < circuitWait)
-                {
-                    (circuitWait, waitedProvider) = (wait, model.ProviderName);
-                }
+                case LlmException { Kind: LlmErrorKind.ContextLengthExceeded } e:
+                    tooLong = e;
+                    break;
+                case BrokenCircuitException e:
+                    // Opened by another call since the check above: fall back like any open circuit.
+                    var wait = e.RetryAfter ?? TimeSpan.FromMilliseconds(100);
+                    if (circuitWait is null || wait < circuitWait)
+                    {
+                        (circuitWait, waitedProvider) = (wait, model.ProviderName);
+                    }
+
+                    break;
+                default:
+                    return outcome;
             }
         }
 
         if (circuitWait is { } circuit)
         {
-            throw new CapacityWaitException(circuit, "circuit-open", waitedProvider!);
+            return Failed(new CapacityWaitException(circuit, "circuit-open", waitedProvider!));
         }
 
-        throw tooLong ?? new LlmException(LlmErrorKind.ModelNotFound,
-            $"None of the job's models ({string.Join(", ", Candidates(request))}) is served by the Llm configuration.");
+        return Failed(tooLong ?? new LlmException(LlmErrorKind.ModelNotFound,
+            $"None of the job's models ({string.Join(", ", Candidates(request))}) is served by the Llm configuration."));
     }
+
+    private static Outcome<LlmAnswer> Failed(Exception exception) => Outcome.FromException<LlmAnswer>(exception);
 
     private IEnumerable<string> Candidates(JobRequest request) =>
         new[] { request.Model ?? catalog.DefaultModel }.Concat(request.FallbackModels ?? []).Distinct(StringComparer.Ordinal);
 
-    private async Task<LlmAnswer> CallModelAsync(
+    private async Task<Outcome<LlmAnswer>> CallModelAsync(
         ServedModel model, JobRequest request, int attempt, int promptTokens, IDeltaSink? deltas, CancellationToken cancellationToken)
     {
         var provider = model.ProviderName;
@@ -120,12 +139,12 @@ public sealed class LlmCaller(
             "reserve capacity", ct => _reservations.ReserveAsync(new ReserveRequest(provider, model.Provider, estimated, lease), ct), cancellationToken).ConfigureAwait(false);
         if (reservation is null)
         {
-            throw new CapacityWaitException(delay, wait switch
+            return Failed(new CapacityWaitException(delay, wait switch
             {
                 FlowWait.Cooldown => "rate-limited",
                 FlowWait.Concurrency => "concurrency",
                 _ => "capacity",
-            }, provider);
+            }, provider));
         }
 
         // What the provider counted unless it says otherwise: a refused call counted nothing.
@@ -139,44 +158,45 @@ public sealed class LlmCaller(
             {
                 used = 0;
                 LlmLog.CooldownAtSend(logger, provider, cooling);
-                throw new CapacityWaitException(cooling, "rate-limited", provider);
+                return Failed(new CapacityWaitException(cooling, "rate-limited", provider));
             }
 
-            var response = await circuits.ExecuteAsync(
+            var outcome = await circuits.ExecuteAsync(
                 provider,
                 static (s, ct) => s.Self.StreamAsync(s.Model, s.Request, s.Attempt, s.Deltas, ct),
                 (Self: this, Model: model, Request: request, Attempt: attempt, Deltas: deltas),
                 cancellationToken).ConfigureAwait(false);
-            var input = response.Usage?.InputTokenCount ?? promptTokens;
-            var output = response.Usage?.OutputTokenCount ?? TokenCounter.Count(response.Text);
-            used = input + output;
-            return new LlmAnswer(response, model, input, output, model.CostOf(input, output));
-        }
-        catch (LlmException e) when (e.Kind is LlmErrorKind.RateLimited)
-        {
-            used = 0;
-            var cooldown = e.RetryAfter ?? DefaultCooldown;
-            LlmLog.RateLimited(logger, provider, model.Name, cooldown);
-            await _redis.ExecuteRedisAsync(
-                "extend cooldown", async _ => { await flow.ExtendCooldownAsync(provider, model.Provider, cooldown, e.Limits).ConfigureAwait(false); return true; },
-                cancellationToken).ConfigureAwait(false);
-            throw new CapacityWaitException(cooldown, "rate-limited", provider);
-        }
-        catch (LlmException e) when (e.Kind is not LlmErrorKind.Transient)
-        {
-            used = 0;
-            throw;
-        }
-        catch (LlmException e) when (probing)
-        {
-            // The probe of an open circuit failed: the deployment is still down. The job waits for the
-            // next probe (or a fallback) without spending its attempt on a known outage. It waits two
-            // breaks, so that another waiting job makes the next probe: one whose own call fails every
-            // time (its attempt never advances while probes are free) must not probe again and again
-            // while jobs that would succeed wait behind it. A chaos run measured a worker whose probes
-            // failed 18 times in a row, seven of them the same failing attempt, holding 9 jobs ~100 s.
-            LlmLog.ProbeFailed(logger, provider, e.Message);
-            throw new CapacityWaitException(circuits.BreakDuration * 2, "circuit-open", provider);
+            switch (outcome.Exception)
+            {
+                case null:
+                    var response = outcome.Result!;
+                    var input = response.Usage?.InputTokenCount ?? promptTokens;
+                    var output = response.Usage?.OutputTokenCount ?? TokenCounter.Count(response.Text);
+                    used = input + output;
+                    return Outcome.FromResult(new LlmAnswer(response, model, input, output, model.CostOf(input, output)));
+                case LlmException { Kind: LlmErrorKind.RateLimited } e:
+                    used = 0;
+                    var cooldown = e.RetryAfter ?? DefaultCooldown;
+                    LlmLog.RateLimited(logger, provider, model.Name, cooldown);
+                    await _redis.ExecuteRedisAsync(
+                        "extend cooldown", async _ => { await flow.ExtendCooldownAsync(provider, model.Provider, cooldown, e.Limits).ConfigureAwait(false); return true; },
+                        cancellationToken).ConfigureAwait(false);
+                    return Failed(new CapacityWaitException(cooldown, "rate-limited", provider));
+                case LlmException { Kind: not LlmErrorKind.Transient } e:
+                    used = 0;
+                    return Failed(e);
+                case LlmException e when probing:
+                    // The probe of an open circuit failed: the deployment is still down. The job waits for the
+                    // next probe (or a fallback) without spending its attempt on a known outage. It waits two
+                    // breaks, so that another waiting job makes the next probe: one whose own call fails every
+                    // time (its attempt never advances while probes are free) must not probe again and again
+                    // while jobs that would succeed wait behind it. A chaos run measured a worker whose probes
+                    // failed 18 times in a row, seven of them the same failing attempt, holding 9 jobs ~100 s.
+                    LlmLog.ProbeFailed(logger, provider, e.Message);
+                    return Failed(new CapacityWaitException(circuits.BreakDuration * 2, "circuit-open", provider));
+                default:
+                    return Failed(outcome.Exception);
+            }
         }
         finally
         {
@@ -228,7 +248,7 @@ public sealed class LlmCaller(
         return null;
     }
 
-    private async ValueTask<ChatResponse> StreamAsync(ServedModel model, JobRequest request, int attempt, IDeltaSink? deltas, CancellationToken cancellationToken)
+    private async ValueTask<Outcome<ChatResponse>> StreamAsync(ServedModel model, JobRequest request, int attempt, IDeltaSink? deltas, CancellationToken cancellationToken)
     {
         var options = new ChatOptions
         {
@@ -261,11 +281,12 @@ public sealed class LlmCaller(
                 }
             }
 
-            return updates.ToChatResponse();
+            return Outcome.FromResult(updates.ToChatResponse());
         }
-        catch (Exception e) when (e is not OperationCanceledException && LlmFailure.Classify(e, timeProvider) is { } classified && !ReferenceEquals(classified, e))
+        catch (Exception e)
         {
-            throw classified;
+            // Answered, not thrown: the circuit counts it and the caller reads it without a rethrow.
+            return Outcome.FromException<ChatResponse>(e is OperationCanceledException ? e : LlmFailure.Classify(e, timeProvider) ?? e);
         }
     }
 

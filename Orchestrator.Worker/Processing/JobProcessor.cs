@@ -130,30 +130,41 @@ internal sealed class JobProcessor(
 
         var context = ResilienceContextPool.Shared.Get(execution.Token);
         context.Properties.Set(LlmPipeline.StateKey, new AttemptState(this, execution));
-        LlmAnswer response;
+        Outcome<LlmAnswer> outcome;
         try
         {
-            response = await _pipeline.ExecuteAsync(
+            // Outcome-based: a failed attempt reaches the retry strategy and this method as a value, not
+            // rethrown at every frame between the provider and here.
+            outcome = await _pipeline.ExecuteOutcomeAsync(
                 static (ctx, state) => state.Processor.RunAttemptAsync(state.Execution, ctx.CancellationToken),
                 context,
                 (Processor: this, Execution: execution)).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException || !execution.Token.IsCancellationRequested)
+        catch (Exception e)
         {
-            if (e is LeaseLostException)
-            {
-                throw new OperationCanceledException(execution.Token);
-            }
-
-            await RecordFailureAsync(execution, e).ConfigureAwait(false);
-            return;
+            // What the pipeline itself threw (recording a retry), handled as the attempt's outcome.
+            outcome = Outcome.FromException<LlmAnswer>(e);
         }
         finally
         {
             ResilienceContextPool.Shared.Return(context);
         }
 
-        await RecordSuccessAsync(execution, response).ConfigureAwait(false);
+        switch (outcome.Exception)
+        {
+            case null:
+                await RecordSuccessAsync(execution, outcome.Result!).ConfigureAwait(false);
+                break;
+            case OperationCanceledException when execution.Token.IsCancellationRequested:
+                // Canceled, drained or the lease lost: ProcessAsync records or hands back.
+                outcome.ThrowIfException();
+                break;
+            case LeaseLostException:
+                throw new OperationCanceledException(execution.Token);
+            case var e:
+                await RecordFailureAsync(execution, e).ConfigureAwait(false);
+                break;
+        }
     }
 
     /// <summary>What the <c>llm</c> pipeline's retry strategy reads and calls between two attempts of one job.</summary>
@@ -184,7 +195,20 @@ internal sealed class JobProcessor(
         }
     }
 
-    private async ValueTask<LlmAnswer> RunAttemptAsync(JobExecution execution, CancellationToken cancellationToken)
+    /// <summary>One attempt, as the pipeline's outcome callback: it answers every failure, never throws.</summary>
+    private async ValueTask<Outcome<LlmAnswer>> RunAttemptAsync(JobExecution execution, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await StartAndCallAsync(execution, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            return Outcome.FromException<LlmAnswer>(e);
+        }
+    }
+
+    private async ValueTask<Outcome<LlmAnswer>> StartAndCallAsync(JobExecution execution, CancellationToken cancellationToken)
     {
         if (execution.ResumeAttempt)
         {
@@ -202,13 +226,13 @@ internal sealed class JobProcessor(
             if (outcome == StartAttemptOutcome.Held)
             {
                 // Tenants:{t}:MaxConcurrency: held back unstarted, in this worker, until a permit is free.
-                throw CapacityWaitException.TenantConcurrency(execution.Job.Tenant, TenantPermits.PollInterval);
+                return Outcome.FromException<LlmAnswer>(CapacityWaitException.TenantConcurrency(execution.Job.Tenant, TenantPermits.PollInterval));
             }
 
             if (outcome != StartAttemptOutcome.Started)
             {
                 execution.OnLeaseLost();
-                throw new LeaseLostException();
+                return Outcome.FromException<LlmAnswer>(new LeaseLostException());
             }
         }
 
@@ -225,16 +249,16 @@ internal sealed class JobProcessor(
         return await CallLlmAsync(execution, attempt, cancellationToken).ConfigureAwait(false);
     }
 
-    private async ValueTask<LlmAnswer> CallLlmAsync(JobExecution execution, int attempt, CancellationToken cancellationToken)
+    private async ValueTask<Outcome<LlmAnswer>> CallLlmAsync(JobExecution execution, int attempt, CancellationToken cancellationToken)
     {
         execution.EnterAttempt();
         var deltas = deltaWriters.Start(execution.Lease, attempt, execution.AttemptActivity);
         var answered = false;
         try
         {
-            var answer = await llm.CallAsync(execution.Job.Request, attempt, cancellationToken, deltas).ConfigureAwait(false);
-            answered = true;
-            return answer;
+            var outcome = await llm.CallOutcomeAsync(execution.Job.Request, attempt, cancellationToken, deltas).ConfigureAwait(false);
+            answered = outcome.Exception is null;
+            return outcome;
         }
         finally
         {
