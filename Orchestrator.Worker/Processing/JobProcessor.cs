@@ -25,7 +25,7 @@ namespace Orchestrator.Worker.Processing;
 /// pipeline (<see cref="LlmPipeline"/>: retry owner, per-attempt timeout);</item>
 /// <item><see cref="RunAttemptAsync"/>: start the attempt (<c>start-attempt.lua</c>) unless the claim
 /// did, then <see cref="CallLlmAsync"/> (<see cref="LlmCaller"/>; streamed text goes to the job's
-/// events through a <see cref="DeltaWriter"/>);</item>
+/// events through a <see cref="DeltaWriter"/>); a failure comes back as the attempt's outcome, not thrown;</item>
 /// <item>finish: <see cref="RecordRetryAsync"/> between attempts (the pipeline calls it through
 /// <see cref="AttemptState"/>), <see cref="RecordSuccessAsync"/> or <see cref="RecordFailureAsync"/>
 /// at the end, each one <c>finish-attempt.lua</c> write through <see cref="OutcomeWriter"/>;</item>
