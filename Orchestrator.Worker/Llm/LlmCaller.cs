@@ -286,7 +286,7 @@ public sealed class LlmCaller(
         catch (Exception e)
         {
             // Answered, not thrown: the circuit counts it and the caller reads it without a rethrow.
-            return Outcome.FromException<ChatResponse>(e is OperationCanceledException ? e : LlmFailure.Classify(e, timeProvider) ?? e);
+            return Outcome.FromException<ChatResponse>(LlmFailure.Classify(e, timeProvider) ?? e);
         }
     }
 

@@ -200,53 +200,49 @@ internal sealed class JobProcessor(
     {
         try
         {
-            return await StartAndCallAsync(execution, cancellationToken).ConfigureAwait(false);
+            if (execution.ResumeAttempt)
+            {
+                // The attempt waited for its deployment (429 cooldown, capacity, open circuit): it goes on, unspent.
+                execution.ResumeAttempt = false;
+                return await CallLlmAsync(execution, execution.Attempt, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (execution.TakeStartedAttempt() is not { } attempt)
+            {
+                StartAttemptOutcome outcome;
+                var next = execution.Attempt + 1;
+                (outcome, attempt) = await _redis.ExecuteRedisAsync(
+                    "start attempt", _ => store.StartAttemptAsync(execution.Lease, next, execution.Alone), cancellationToken).ConfigureAwait(false);
+                if (outcome == StartAttemptOutcome.Held)
+                {
+                    // Tenants:{t}:MaxConcurrency: held back unstarted, in this worker, until a permit is free.
+                    return Outcome.FromException<LlmAnswer>(CapacityWaitException.TenantConcurrency(execution.Job.Tenant, TenantPermits.PollInterval));
+                }
+
+                if (outcome != StartAttemptOutcome.Started)
+                {
+                    execution.OnLeaseLost();
+                    return Outcome.FromException<LlmAnswer>(new LeaseLostException());
+                }
+            }
+
+            execution.Attempt = attempt;
+            execution.AttemptStartedTimestamp = timeProvider.GetTimestamp();
+            execution.AttemptActivity?.Dispose();
+            execution.AttemptActivity = AttemptSpan.Start(execution, models.Find(execution.Job.Request.Model));
+            WorkerLog.AttemptStarted(logger, execution.Job.Id, attempt);
+            if (attempt == 1)
+            {
+                metrics.QueueWait.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
+            }
+
+            return await CallLlmAsync(execution, attempt, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e)
         {
+            // What did throw (Redis unavailable when starting, a cancellation) is the outcome too.
             return Outcome.FromException<LlmAnswer>(e);
         }
-    }
-
-    private async ValueTask<Outcome<LlmAnswer>> StartAndCallAsync(JobExecution execution, CancellationToken cancellationToken)
-    {
-        if (execution.ResumeAttempt)
-        {
-            // The attempt waited for its deployment (429 cooldown, capacity, open circuit): it goes on, unspent.
-            execution.ResumeAttempt = false;
-            return await CallLlmAsync(execution, execution.Attempt, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (execution.TakeStartedAttempt() is not { } attempt)
-        {
-            StartAttemptOutcome outcome;
-            var next = execution.Attempt + 1;
-            (outcome, attempt) = await _redis.ExecuteRedisAsync(
-                "start attempt", _ => store.StartAttemptAsync(execution.Lease, next, execution.Alone), cancellationToken).ConfigureAwait(false);
-            if (outcome == StartAttemptOutcome.Held)
-            {
-                // Tenants:{t}:MaxConcurrency: held back unstarted, in this worker, until a permit is free.
-                return Outcome.FromException<LlmAnswer>(CapacityWaitException.TenantConcurrency(execution.Job.Tenant, TenantPermits.PollInterval));
-            }
-
-            if (outcome != StartAttemptOutcome.Started)
-            {
-                execution.OnLeaseLost();
-                return Outcome.FromException<LlmAnswer>(new LeaseLostException());
-            }
-        }
-
-        execution.Attempt = attempt;
-        execution.AttemptStartedTimestamp = timeProvider.GetTimestamp();
-        execution.AttemptActivity?.Dispose();
-        execution.AttemptActivity = AttemptSpan.Start(execution, models.Find(execution.Job.Request.Model));
-        WorkerLog.AttemptStarted(logger, execution.Job.Id, attempt);
-        if (attempt == 1)
-        {
-            metrics.QueueWait.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
-        }
-
-        return await CallLlmAsync(execution, attempt, cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask<Outcome<LlmAnswer>> CallLlmAsync(JobExecution execution, int attempt, CancellationToken cancellationToken)
