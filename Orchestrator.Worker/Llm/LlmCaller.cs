@@ -46,6 +46,9 @@ public sealed class LlmCaller(
     // Calls that start together reserve in one script call (this caller is the worker's one).
     private readonly ReserveCommit _reservations = new(flow);
 
+    // A deployment without limits found clear by a reading still fresh needs no new one.
+    private readonly ClearReadings _clear = new(timeProvider);
+
     /// <summary>Calls the LLM for <paramref name="request"/>'s attempt <paramref name="attempt"/>; its failure is thrown.</summary>
     /// <param name="deltas">Takes the text as the provider streams it (the job's <c>delta</c> events); null: not wanted.</param>
     public async Task<LlmAnswer> CallAsync(JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null)
@@ -134,9 +137,27 @@ public sealed class LlmCaller(
         var provider = model.ProviderName;
         var estimated = promptTokens + (request.MaxTokens ?? model.Provider.DefaultMaxTokens);
         var lease = workerOptions.Value.LeaseTimeout;
-        var asked = timeProvider.GetTimestamp();
-        var (wait, delay, reservation) = await _redis.ExecuteRedisAsync(
-            "reserve capacity", ct => _reservations.ReserveAsync(new ReserveRequest(provider, model.Provider, estimated, lease), ct), cancellationToken).ConfigureAwait(false);
+        var unlimited = ClearReadings.Applies(model.Provider);
+        FlowWait wait;
+        TimeSpan delay;
+        FlowReservation? reservation;
+        // How old the reading the call goes on is: from when it was asked.
+        long asked;
+        if (unlimited && _clear.Fresh(provider) is { } readAt)
+        {
+            (wait, delay, reservation, asked) = (FlowWait.None, TimeSpan.Zero, new FlowReservation(provider, model.Provider, estimated, PermitId: null, TokensCharged: false), readAt);
+        }
+        else
+        {
+            asked = timeProvider.GetTimestamp();
+            (wait, delay, reservation) = await _redis.ExecuteRedisAsync(
+                "reserve capacity", ct => _reservations.ReserveAsync(new ReserveRequest(provider, model.Provider, estimated, lease), ct), cancellationToken).ConfigureAwait(false);
+            if (unlimited && reservation is { Unconstrained: true })
+            {
+                _clear.Record(provider, asked);
+            }
+        }
+
         if (reservation is null)
         {
             return Failed(new CapacityWaitException(delay, wait switch
@@ -150,12 +171,14 @@ public sealed class LlmCaller(
         // What the provider counted unless it says otherwise: a refused call counted nothing.
         long used = estimated;
         var probing = circuits.IsProbing(provider);
-        using var renewal = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var renewing = reservation.PermitId is null ? Task.CompletedTask : RenewPermitAsync(reservation, lease, renewal.Token);
+        // Only a permit is renewed while the call runs.
+        using var renewal = reservation.PermitId is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var renewing = renewal is null ? Task.CompletedTask : RenewPermitAsync(reservation, lease, renewal.Token);
         try
         {
             if (await CooldownSinceAsync(provider, asked).ConfigureAwait(false) is { } cooling)
             {
+                _clear.Forget(provider);
                 used = 0;
                 LlmLog.CooldownAtSend(logger, provider, cooling);
                 return Failed(new CapacityWaitException(cooling, "rate-limited", provider));
@@ -175,6 +198,7 @@ public sealed class LlmCaller(
                     used = input + output;
                     return Outcome.FromResult(new LlmAnswer(response, model, input, output, model.CostOf(input, output)));
                 case LlmException { Kind: LlmErrorKind.RateLimited } e:
+                    _clear.Forget(provider);
                     used = 0;
                     var cooldown = e.RetryAfter ?? DefaultCooldown;
                     LlmLog.RateLimited(logger, provider, model.Name, cooldown);
@@ -200,22 +224,36 @@ public sealed class LlmCaller(
         }
         finally
         {
-            await renewal.CancelAsync().ConfigureAwait(false);
-            await renewing.ConfigureAwait(false);
-            try
+            if (renewal is not null)
             {
-                // Through the redis pipeline like every transition (settle.lua applies a settlement
-                // once), for up to one lease: the call's own token may be cancelled already (a
-                // timeout), and after a lease the permit has lapsed anyway.
-                using var settling = new CancellationTokenSource(lease, timeProvider);
-                await _redis.ExecuteRedisAsync("settle", _ => flow.SettleAsync(reservation, used), settling.Token).ConfigureAwait(false);
+                await renewal.CancelAsync().ConfigureAwait(false);
+                await renewing.ConfigureAwait(false);
             }
-            catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException or OperationCanceledException)
+
+            if (reservation.NeedsSettling)
             {
-                // Unsettled (a permanent error, or Redis away for a whole lease): the tokens limit
-                // stays as reserved (stricter, never looser), the permit lapses with its lease.
-                LlmLog.SettleFailed(logger, provider, e);
+                await SettleAsync(reservation, used).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// Gives back what the call did not use, through the redis pipeline like every transition
+    /// (settle.lua applies a settlement once), for up to one lease: the call's own token may be
+    /// cancelled already (a timeout), and after a lease the permit has lapsed anyway.
+    /// </summary>
+    private async Task SettleAsync(FlowReservation reservation, long used)
+    {
+        try
+        {
+            using var settling = new CancellationTokenSource(workerOptions.Value.LeaseTimeout, timeProvider);
+            await _redis.ExecuteRedisAsync("settle", _ => flow.SettleAsync(reservation, used), settling.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException or OperationCanceledException)
+        {
+            // Unsettled (a permanent error, or Redis away for a whole lease): the tokens limit
+            // stays as reserved (stricter, never looser), the permit lapses with its lease.
+            LlmLog.SettleFailed(logger, reservation.Provider, e);
         }
     }
 

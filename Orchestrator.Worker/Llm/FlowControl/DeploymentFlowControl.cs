@@ -28,13 +28,19 @@ public sealed record ReserveRequest(string Provider, ProviderOptions Options, lo
 /// <summary>A reservation made before a call: what to settle after it.</summary>
 /// <param name="PermitId">The concurrency permit taken, or null when the deployment has no bound.</param>
 /// <param name="TokensCharged">Whether the estimate was taken from a tokens-per-minute limit (none configured or learned: not).</param>
-public sealed record FlowReservation(string Provider, ProviderOptions Options, long EstimatedTokens, string? PermitId, bool TokensCharged = true)
+/// <param name="RequestsPaced">Whether the call was taken from a requests-per-minute limit (configured or learned).</param>
+public sealed record FlowReservation(string Provider, ProviderOptions Options, long EstimatedTokens, string? PermitId, bool TokensCharged = true, bool RequestsPaced = false)
 {
+    private string? _id;
+
     /// <summary>Whether <see cref="DeploymentFlowControl.SettleAsync"/> has anything to give back: tokens or a permit.</summary>
     public bool NeedsSettling => TokensCharged || PermitId is not null;
 
-    /// <summary>Identifies the settlement, so that one sent again applies once.</summary>
-    public string Id { get; } = PermitId ?? Guid.NewGuid().ToString("N");
+    /// <summary>Whether no limit, learned or configured, applied: the deployment was clear (<see cref="ClearReadings"/>).</summary>
+    public bool Unconstrained => !TokensCharged && !RequestsPaced && PermitId is null;
+
+    /// <summary>Identifies the settlement, so that one sent again applies once (made when first asked: most reservations are never settled).</summary>
+    public string Id => _id ??= PermitId ?? Guid.NewGuid().ToString("N");
 }
 
 /// <summary>
@@ -98,7 +104,8 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
             var (code, value) = ((int)reply[2 * i], (long)reply[(2 * i) + 1]);
             var request = requests[i];
             results[i] = code == 0
-                ? (FlowWait.None, TimeSpan.Zero, new FlowReservation(request.Provider, request.Options, request.EstimatedTokens, permitIds[i], TokensCharged: value == 1))
+                ? (FlowWait.None, TimeSpan.Zero, new FlowReservation(request.Provider, request.Options, request.EstimatedTokens, permitIds[i],
+                    TokensCharged: (value & 1) == 1, RequestsPaced: (value & 2) == 2))
                 : ((FlowWait)code, TimeSpan.FromMilliseconds(value), null);
         }
 

@@ -23,9 +23,12 @@
   ARGV[7]  permit lease, ms
 
   Returns  a pair per reservation, in order: code, value:
-           {0, charged}      reserved (and the permit taken when bounded); charged is 1 when the
-                             tokens were taken from a tokens limit (configured or learned), 0 when
-                             there was none: then only a permit, if taken, needs settle.lua
+           {0, paced}        reserved (and the permit taken when bounded); paced adds 1 when the
+                             tokens were taken from a tokens limit (configured or learned) and 2
+                             when the request was from a requests limit. Without a tokens limit
+                             only a permit, if taken, needs settle.lua; 0 with no permit either
+                             (a deployment without limits, cooling down from nothing) lets the
+                             worker reuse that reading for DeploymentFlowControl.FreshFor (ClearReadings)
          | {1, waitMs}       the deployment is cooling down after a 429
          | {2, waitMs}       the requests or tokens limit is reached; try again after waitMs
          | {3, waitMs}       every permit is taken; try again after waitMs
@@ -77,7 +80,7 @@ local function reserve(keys, argv)
   -- The TATs expire once they are in the past: an idle deployment keeps no keys.
   if rpm > 0 then redis.call('SET', keys[2], string.format('%.3f', rTat), 'PX', math.ceil(rTat - now) + 1000) end
   if tpm > 0 then redis.call('SET', keys[3], string.format('%.3f', tTat), 'PX', math.ceil(tTat - now) + 1000) end
-  return 0, tpm > 0 and 1 or 0
+  return 0, (tpm > 0 and 1 or 0) + (rpm > 0 and 2 or 0)
 end
 
 local reply = {}

@@ -1,0 +1,95 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Jobs;
+using Orchestrator.Llm;
+using Orchestrator.Worker.Llm;
+using Orchestrator.Worker.Llm.FlowControl;
+
+using Orchestrator.IntegrationTests.Worker;
+
+namespace Orchestrator.IntegrationTests.Providers;
+
+/// <summary>
+/// A deployment without limits, on a real Redis with the worker's own <see cref="LlmCaller"/>: a
+/// call within <see cref="DeploymentFlowControl.FreshFor"/> of a reading that found it clear goes on
+/// that reading without a <c>reserve.lua</c> call; once the reading is older, the next call asks
+/// again and meets another worker's cooldown. A limit, configured or learned from a 429, is
+/// reserved on every call. The provider's endpoint accepts no connection, so a call that went out
+/// ends as a transient failure.
+/// </summary>
+public sealed class ClearReadingTests
+{
+    private const string Provider = InProcessLlmCaller.Provider;
+
+    [Fact]
+    public async Task WithoutLimits_CallsWithinFreshFor_ReuseTheReading_ThenTheNextOneSeesTheCooldown()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var options = Unlimited();
+        var flow = new DeploymentFlowControl(harness.Connection, harness.Keys);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var services = InProcessLlmCaller.Build(harness, options, clock);
+        var caller = services.GetRequiredService<LlmCaller>();
+
+        // The first call reads the deployment's state; the second, on the same instant, does not.
+        Assert.Equal((1, "goes out"), await CallAsync(caller, harness));
+        Assert.Equal((0, "goes out"), await CallAsync(caller, harness));
+
+        // Another worker's 429 within the reading's freshness: the in-flight race no client closes
+        // (as a reservation answered just before it), bounded by FreshFor.
+        await flow.ExtendCooldownAsync(Provider, options, TimeSpan.FromSeconds(10), null).Bounded();
+        Assert.Equal((0, "goes out"), await CallAsync(caller, harness));
+
+        clock.Advance(DeploymentFlowControl.FreshFor);
+        Assert.Equal((1, "waits"), await CallAsync(caller, harness));
+        // Not clear: the next call asks again.
+        Assert.Equal((1, "waits"), await CallAsync(caller, harness));
+    }
+
+    [Theory]
+    [InlineData("configured")]
+    [InlineData("learned")]
+    public async Task WithALimit_EveryCallReserves(string limit)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var options = Unlimited();
+        var flow = new DeploymentFlowControl(harness.Connection, harness.Keys);
+        if (limit == "configured")
+        {
+            options.RequestsPerMinute = 60_000;
+        }
+        else
+        {
+            // As cooldown.lua remembers a limit a 429 announced.
+            await harness.Db.HashSetAsync(flow.Key(Provider, "learned"), "rpm", 60_000).Bounded();
+        }
+
+        await using var services = InProcessLlmCaller.Build(harness, options, new FakeTimeProvider(DateTimeOffset.UtcNow));
+        var caller = services.GetRequiredService<LlmCaller>();
+
+        Assert.Equal((1, "goes out"), await CallAsync(caller, harness));
+        Assert.Equal((1, "goes out"), await CallAsync(caller, harness));
+    }
+
+    private static ProviderOptions Unlimited() => new()
+    {
+        Kind = ProviderKinds.OpenAI,
+        Endpoint = InProcessLlmCaller.Unreachable,
+        Models = [new ModelOptions { Name = "m" }],
+    };
+
+    /// <summary>One call: the scripts it ran on Redis, and whether it went out or waited for the deployment.</summary>
+    private static async Task<(long Scripts, string Call)> CallAsync(LlmCaller caller, WorkerHarness harness)
+    {
+        var before = await ScriptCalls.CountAsync(harness.Db);
+        var thrown = await Record.ExceptionAsync(() => caller.CallAsync(new JobRequest("Is the deployment clear?", "m"), 1, TestContext.Current.CancellationToken)
+            .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        var scripts = await ScriptCalls.CountAsync(harness.Db) - before;
+        return thrown switch
+        {
+            LlmException { Kind: LlmErrorKind.Transient } => (scripts, "goes out"),
+            CapacityWaitException { Reason: "rate-limited" } => (scripts, "waits"),
+            _ => throw new InvalidOperationException($"Unexpected outcome: {thrown}"),
+        };
+    }
+}

@@ -1,0 +1,75 @@
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Llm;
+using Orchestrator.Worker.Llm.FlowControl;
+
+namespace Orchestrator.UnitTests.Worker;
+
+/// <summary>
+/// A clear reading of a deployment without limits is reused only while it is younger than
+/// <see cref="DeploymentFlowControl.FreshFor"/>, counted from when it was asked, and not at all once
+/// the worker heard a 429.
+/// </summary>
+public sealed class ClearReadingsTests
+{
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.UnixEpoch);
+
+    [Fact]
+    public void Fresh_UntilFreshForHasPassedSinceTheQuestion()
+    {
+        var readings = new ClearReadings(_clock);
+        var asked = _clock.GetTimestamp();
+        readings.Record("p", asked);
+
+        _clock.Advance(DeploymentFlowControl.FreshFor - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(asked, readings.Fresh("p"));
+
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Null(readings.Fresh("p"));
+    }
+
+    [Fact]
+    public void Fresh_OfAnotherDeployment_IsNotThisOnes()
+    {
+        var readings = new ClearReadings(_clock);
+        readings.Record("p", _clock.GetTimestamp());
+
+        Assert.Null(readings.Fresh("q"));
+    }
+
+    [Fact]
+    public void Forget_EndsTheReadingAtOnce()
+    {
+        var readings = new ClearReadings(_clock);
+        readings.Record("p", _clock.GetTimestamp());
+
+        readings.Forget("p");
+
+        Assert.Null(readings.Fresh("p"));
+    }
+
+    [Fact]
+    public void Record_AnOlderReadingAfterANewerOne_KeepsTheNewer()
+    {
+        var readings = new ClearReadings(_clock);
+        var older = _clock.GetTimestamp();
+        _clock.Advance(TimeSpan.FromMilliseconds(10));
+        var newer = _clock.GetTimestamp();
+
+        readings.Record("p", newer);
+        readings.Record("p", older);
+
+        Assert.Equal(newer, readings.Fresh("p"));
+    }
+
+    [Theory]
+    [InlineData(null, null, null, true)]
+    [InlineData(600, null, null, false)]
+    [InlineData(null, 100_000, null, false)]
+    [InlineData(null, null, 4, false)]
+    public void Applies_OnlyToADeploymentWithoutConfiguredLimits(int? requestsPerMinute, int? tokensPerMinute, int? maxConcurrency, bool applies)
+    {
+        var options = new ProviderOptions { RequestsPerMinute = requestsPerMinute, TokensPerMinute = tokensPerMinute, MaxConcurrency = maxConcurrency };
+
+        Assert.Equal(applies, ClearReadings.Applies(options));
+    }
+}

@@ -1,0 +1,35 @@
+using System.Collections.Concurrent;
+using Orchestrator.Llm;
+
+namespace Orchestrator.Worker.Llm.FlowControl;
+
+/// <summary>
+/// When <c>reserve.lua</c> last found a deployment without configured limits clear (no cooldown, no
+/// limit learned from a 429: nothing to reserve and nothing to settle), per deployment. A call that
+/// starts within <see cref="DeploymentFlowControl.FreshFor"/> of that reading's question goes on it
+/// instead of asking Redis again: the freshness the worker already requires of a reservation's
+/// answer before the request goes out (a staler one is checked with <c>cooldown-left.lua</c>), so the
+/// call waits for another worker's 429 exactly when it did when every call reserved. It saves the
+/// one Redis call per LLM call a deployment without limits needed only to learn that nothing applies.
+/// </summary>
+public sealed class ClearReadings(TimeProvider timeProvider)
+{
+    private readonly ConcurrentDictionary<string, long> _askedAt = new(StringComparer.Ordinal);
+
+    /// <summary>Whether the deployment's own configuration bounds nothing (requests, tokens, concurrency).</summary>
+    public static bool Applies(ProviderOptions options) =>
+        options.RequestsPerMinute is null && options.TokensPerMinute is null && options.MaxConcurrency is null;
+
+    /// <summary>When the last clear reading of <paramref name="provider"/> was asked, if it is still fresh.</summary>
+    public long? Fresh(string provider) =>
+        _askedAt.TryGetValue(provider, out var askedAt) && timeProvider.GetElapsedTime(askedAt) < DeploymentFlowControl.FreshFor
+            ? askedAt
+            : null;
+
+    /// <summary>A reading asked at <paramref name="askedAt"/> found <paramref name="provider"/> clear (the later of two readings stays).</summary>
+    public void Record(string provider, long askedAt) =>
+        _askedAt.AddOrUpdate(provider, static (_, asked) => asked, static (_, known, asked) => Math.Max(known, asked), askedAt);
+
+    /// <summary>The deployment is not clear (this worker heard a 429, or found a cooldown): the next call asks Redis.</summary>
+    public void Forget(string provider) => _askedAt.TryRemove(provider, out _);
+}
