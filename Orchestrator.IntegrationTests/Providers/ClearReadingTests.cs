@@ -11,7 +11,7 @@ namespace Orchestrator.IntegrationTests.Providers;
 
 /// <summary>
 /// A deployment without limits, on a real Redis with the worker's own <see cref="LlmCaller"/>: a
-/// call within <see cref="DeploymentFlowControl.FreshFor"/> of a reading that found it clear goes on
+/// call within <see cref="ClearReadings.ReuseFor"/> of a reading that found it clear goes on
 /// that reading without a <c>reserve.lua</c> call; once the reading is older, the next call asks
 /// again and meets another worker's cooldown. A limit, configured or learned from a 429, is
 /// reserved on every call. The provider's endpoint accepts no connection, so a call that went out
@@ -22,7 +22,7 @@ public sealed class ClearReadingTests
     private const string Provider = InProcessLlmCaller.Provider;
 
     [Fact]
-    public async Task WithoutLimits_CallsWithinFreshFor_ReuseTheReading_ThenTheNextOneSeesTheCooldown()
+    public async Task WithoutLimits_CallsWithinReuseFor_ReuseTheReading_ThenTheNextOneSeesTheCooldown()
     {
         await using var harness = await WorkerHarness.StartAsync();
         var options = Unlimited();
@@ -36,11 +36,11 @@ public sealed class ClearReadingTests
         Assert.Equal((0, "goes out"), await CallAsync(caller, harness));
 
         // Another worker's 429 within the reading's freshness: the in-flight race no client closes
-        // (as a reservation answered just before it), bounded by FreshFor.
+        // (as a reservation answered just before it), bounded by ReuseFor.
         await flow.ExtendCooldownAsync(Provider, options, TimeSpan.FromSeconds(10), null).Bounded();
         Assert.Equal((0, "goes out"), await CallAsync(caller, harness));
 
-        clock.Advance(DeploymentFlowControl.FreshFor);
+        clock.Advance(ClearReadings.ReuseFor);
         Assert.Equal((1, "waits"), await CallAsync(caller, harness));
         // Not clear: the next call asks again.
         Assert.Equal((1, "waits"), await CallAsync(caller, harness));

@@ -6,21 +6,22 @@ namespace Orchestrator.UnitTests.Worker;
 
 /// <summary>
 /// A clear reading of a deployment without limits is reused only while it is younger than
-/// <see cref="DeploymentFlowControl.FreshFor"/>, counted from when it was asked, and not at all once
-/// the worker heard a 429.
+/// <see cref="ClearReadings.ReuseFor"/> (half of <see cref="DeploymentFlowControl.FreshFor"/>),
+/// counted from when it was asked, and not at all once the worker heard a 429.
 /// </summary>
 public sealed class ClearReadingsTests
 {
     private readonly FakeTimeProvider _clock = new(DateTimeOffset.UnixEpoch);
 
     [Fact]
-    public void Fresh_UntilFreshForHasPassedSinceTheQuestion()
+    public void Fresh_UntilReuseForHasPassedSinceTheQuestion()
     {
         var readings = new ClearReadings(_clock);
         var asked = _clock.GetTimestamp();
         readings.Record("p", asked);
 
-        _clock.Advance(DeploymentFlowControl.FreshFor - TimeSpan.FromMilliseconds(1));
+        Assert.True(ClearReadings.ReuseFor < DeploymentFlowControl.FreshFor);
+        _clock.Advance(ClearReadings.ReuseFor - TimeSpan.FromMilliseconds(1));
         Assert.Equal(asked, readings.Fresh("p"));
 
         _clock.Advance(TimeSpan.FromMilliseconds(1));

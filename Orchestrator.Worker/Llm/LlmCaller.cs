@@ -176,7 +176,7 @@ public sealed class LlmCaller(
         var renewing = renewal is null ? Task.CompletedTask : RenewPermitAsync(reservation, lease, renewal.Token);
         try
         {
-            if (await CooldownSinceAsync(provider, asked).ConfigureAwait(false) is { } cooling)
+            if (await CooldownSinceAsync(provider, asked, unlimited).ConfigureAwait(false) is { } cooling)
             {
                 _clear.Forget(provider);
                 used = 0;
@@ -264,10 +264,12 @@ public sealed class LlmCaller(
     /// for a thread, a call could otherwise go out long after the fleet heard of a 429 (issue 15 1b).
     /// Asked again while the answers are stale, a few times at most; then the call goes on the last
     /// answer. A Redis error lets it go too: the reservation is the contract, this check narrows it.
+    /// For a deployment without limits (<paramref name="unlimited"/>), a newer clear reading another
+    /// call made (<see cref="ClearReadings"/>) is as good an answer.
     /// </summary>
-    private async Task<TimeSpan?> CooldownSinceAsync(string provider, long asked)
+    private async Task<TimeSpan?> CooldownSinceAsync(string provider, long asked, bool unlimited)
     {
-        for (var check = 0; check < 3 && timeProvider.GetElapsedTime(asked) > DeploymentFlowControl.FreshFor; check++)
+        for (var check = 0; check < 3 && Stale(); check++)
         {
             asked = timeProvider.GetTimestamp();
             try
@@ -284,6 +286,18 @@ public sealed class LlmCaller(
         }
 
         return null;
+
+        // Another call's clear reading of the deployment, asked after this call's, serves as well:
+        // in a burst of calls most would otherwise each ask cooldown-left.lua on their own.
+        bool Stale()
+        {
+            if (unlimited && _clear.Latest(provider) is { } newer && newer > asked)
+            {
+                asked = newer;
+            }
+
+            return timeProvider.GetElapsedTime(asked) > DeploymentFlowControl.FreshFor;
+        }
     }
 
     private async ValueTask<Outcome<ChatResponse>> StreamAsync(ServedModel model, JobRequest request, int attempt, IDeltaSink? deltas, CancellationToken cancellationToken)

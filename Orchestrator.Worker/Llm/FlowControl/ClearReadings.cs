@@ -6,14 +6,23 @@ namespace Orchestrator.Worker.Llm.FlowControl;
 /// <summary>
 /// When <c>reserve.lua</c> last found a deployment without configured limits clear (no cooldown, no
 /// limit learned from a 429: nothing to reserve and nothing to settle), per deployment. A call that
-/// starts within <see cref="DeploymentFlowControl.FreshFor"/> of that reading's question goes on it
-/// instead of asking Redis again: the freshness the worker already requires of a reservation's
-/// answer before the request goes out (a staler one is checked with <c>cooldown-left.lua</c>), so the
-/// call waits for another worker's 429 exactly when it did when every call reserved. It saves the
+/// starts within <see cref="ReuseFor"/> of that reading's question goes on it instead of asking Redis
+/// again. At the send the reading's age is checked as a reservation's answer is (older than
+/// <see cref="DeploymentFlowControl.FreshFor"/>: <c>cooldown-left.lua</c> is asked), so the call
+/// waits for another worker's 429 exactly when it did when every call reserved. It saves the
 /// one Redis call per LLM call a deployment without limits needed only to learn that nothing applies.
 /// </summary>
 public sealed class ClearReadings(TimeProvider timeProvider)
 {
+    /// <summary>
+    /// How long after its question a reading is reused: half of <see cref="DeploymentFlowControl.FreshFor"/>,
+    /// the other half left for the way to the send. A reading reused up to the whole of it reached the
+    /// send staler than that for every other call of S6 (10,000 calls starting in a burst), and each
+    /// such call then asked <c>cooldown-left.lua</c> alone: more script calls than the batched
+    /// reservations it saved.
+    /// </summary>
+    public static readonly TimeSpan ReuseFor = DeploymentFlowControl.FreshFor / 2;
+
     private readonly ConcurrentDictionary<string, long> _askedAt = new(StringComparer.Ordinal);
 
     /// <summary>Whether the deployment's own configuration bounds nothing (requests, tokens, concurrency).</summary>
@@ -22,9 +31,12 @@ public sealed class ClearReadings(TimeProvider timeProvider)
 
     /// <summary>When the last clear reading of <paramref name="provider"/> was asked, if it is still fresh.</summary>
     public long? Fresh(string provider) =>
-        _askedAt.TryGetValue(provider, out var askedAt) && timeProvider.GetElapsedTime(askedAt) < DeploymentFlowControl.FreshFor
+        _askedAt.TryGetValue(provider, out var askedAt) && timeProvider.GetElapsedTime(askedAt) < ReuseFor
             ? askedAt
             : null;
+
+    /// <summary>When the last clear reading of <paramref name="provider"/> was asked, however old (none once forgotten).</summary>
+    public long? Latest(string provider) => _askedAt.TryGetValue(provider, out var askedAt) ? askedAt : null;
 
     /// <summary>A reading asked at <paramref name="askedAt"/> found <paramref name="provider"/> clear (the later of two readings stays).</summary>
     public void Record(string provider, long askedAt) =>
