@@ -18,6 +18,8 @@ namespace Orchestrator.Benchmarks.Scenarios;
 internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
 {
     private const int WarmUpJobs = 10_000;
+    // Jobs of store-only's second pass, which times each transition's script.
+    private const int ScriptTimeJobs = 5_000;
     private static readonly (int Concurrency, int Tenants)[] Variants = [(1, 1), (64, 1), (64, 100)];
 
     public string Id => "S2";
@@ -74,7 +76,8 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
     /// <c>claim.lua</c> call with the first attempt started, complete them in one
     /// <c>finish-attempt.lua</c> call), driven one batch at a time by a bare loop, as BASE drives its
     /// two plain commands. No worker process: what this misses of 0.8 × BASE is Redis work per job.
-    /// 2,000 jobs warm the loop up first (JIT, script cache), unmeasured.
+    /// 2,000 jobs warm the loop up first (JIT, script cache), unmeasured. A second pass of 5,000
+    /// jobs then reads Redis's own script time around each call: what each transition costs it.
     /// </summary>
     private async Task<ScenarioResult> StoreOnlyAsync(BenchmarkContext context)
     {
@@ -88,27 +91,50 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
         var stopwatch = Stopwatch.StartNew();
         var drained = await DrainAsync(jobs);
         var rate = drained / stopwatch.Elapsed.TotalSeconds;
+        var extras = cpu.Stop(jobs);
+
+        // Then each transition's own script time, from Redis's counters read around every call (a
+        // second, unmeasured-for-rate pass, as the reads would slow the first one down).
+        await context.SeedAsync(ScriptTimeJobs);
+        var scriptTime = new double[3];
+        await DrainAsync(ScriptTimeJobs, scriptTime);
+        extras["dispatch_script_us_per_job"] = scriptTime[0] / ScriptTimeJobs;
+        extras["claim_script_us_per_job"] = scriptTime[1] / ScriptTimeJobs;
+        extras["finish_script_us_per_job"] = scriptTime[2] / ScriptTimeJobs;
         return new ScenarioResult(Id, "store-only", rate, null, null, Baseline.Drain,
-            Extras: cpu.Stop(jobs),
+            Extras: extras,
             Checks: new Dictionary<string, double> { ["not_completed"] = jobs - drained });
 
-        async Task<int> DrainAsync(int count)
+        // scriptTime: null, or where to add each transition's script µs (dispatch, claim, finish).
+        async Task<int> DrainAsync(int count, double[]? scriptTime = null)
         {
             var completed = 0;
             while (completed < count)
             {
+                var before = await ScriptMicrosecondsAsync();
                 var deliveries = await context.Store.ReadNewAsync("store-only", Math.Min(64, count - completed), TimeSpan.FromMilliseconds(1));
                 if (deliveries.Count == 0)
                 {
                     break;
                 }
 
+                var dispatched = await ScriptMicrosecondsAsync();
                 var claims = await context.Store.ClaimManyAsync(deliveries, "store-only", startAttempt: true);
+                var claimed = await ScriptMicrosecondsAsync();
                 var finished = await context.Store.FinishAttemptsAsync([.. claims.Select(c => AttemptFinish.Completed(c.Lease, c.StartedAttempt, result))]);
+                if (scriptTime is not null)
+                {
+                    (scriptTime[0], scriptTime[1], scriptTime[2]) = (scriptTime[0] + dispatched - before, scriptTime[1] + claimed - dispatched,
+                        scriptTime[2] + await ScriptMicrosecondsAsync() - claimed);
+                }
+
                 completed += finished.Count(f => f);
             }
 
             return completed;
+
+            async Task<long> ScriptMicrosecondsAsync() =>
+                scriptTime is null ? 0 : (await context.RedisMicrosecondsAsync()).GetValueOrDefault("evalsha");
         }
     }
 }
