@@ -8,18 +8,17 @@ namespace Orchestrator.Worker.Llm.FlowControl;
 /// limit learned from a 429: nothing to reserve and nothing to settle), per deployment. A call that
 /// starts within <see cref="ReuseFor"/> of that reading's question goes on it instead of asking Redis
 /// again. At the send the reading's age is checked as a reservation's answer is (older than
-/// <see cref="DeploymentFlowControl.FreshFor"/>: <c>cooldown-left.lua</c> is asked), so the call
-/// waits for another worker's 429 exactly when it did when every call reserved. It saves the
-/// one Redis call per LLM call a deployment without limits needed only to learn that nothing applies.
+/// <see cref="DeploymentFlowControl.FreshFor"/>, with no newer clear reading: <c>cooldown-left.lua</c>
+/// is asked), so the call waits for another worker's 429 exactly when it did when every call
+/// reserved. It saves the one Redis call per LLM call a deployment without limits needed only to
+/// learn that nothing applies.
 /// </summary>
 public sealed class ClearReadings(TimeProvider timeProvider)
 {
     /// <summary>
     /// How long after its question a reading is reused: half of <see cref="DeploymentFlowControl.FreshFor"/>,
-    /// the other half left for the way to the send. A reading reused up to the whole of it reached the
-    /// send staler than that for every other call of S6 (10,000 calls starting in a burst), and each
-    /// such call then asked <c>cooldown-left.lua</c> alone: more script calls than the batched
-    /// reservations it saved.
+    /// the other half left for the way to the send, so that a reused reading does not by itself make
+    /// the send's freshness check ask Redis (<c>cooldown-left.lua</c>, one script call per call).
     /// </summary>
     public static readonly TimeSpan ReuseFor = DeploymentFlowControl.FreshFor / 2;
 

@@ -28,7 +28,7 @@
                              when the request was from a requests limit. Without a tokens limit
                              only a permit, if taken, needs settle.lua; 0 with no permit either
                              (a deployment without limits, cooling down from nothing) lets the
-                             worker reuse that reading for DeploymentFlowControl.FreshFor (ClearReadings)
+                             worker reuse that reading for a moment (ClearReadings.ReuseFor)
          | {1, waitMs}       the deployment is cooling down after a 429
          | {2, waitMs}       the requests or tokens limit is reached; try again after waitMs
          | {3, waitMs}       every permit is taken; try again after waitMs
