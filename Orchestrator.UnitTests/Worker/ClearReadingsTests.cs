@@ -49,6 +49,26 @@ public sealed class ClearReadingsTests
     }
 
     [Fact]
+    public void Record_OfAQuestionAskedBeforeAForget_IsNotTaken()
+    {
+        var readings = new ClearReadings(_clock);
+        var askedBefore = _clock.GetTimestamp();
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
+        readings.Forget("p");
+
+        // A call in flight when the 429 was heard: its answers come back after the forget.
+        readings.Record("p", askedBefore);
+        readings.RecordWithoutCooldown("p", askedBefore);
+        Assert.Null(readings.Fresh("p"));
+        Assert.Null(readings.LatestWithoutCooldown("p"));
+
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
+        var askedAfter = _clock.GetTimestamp();
+        readings.Record("p", askedAfter);
+        Assert.Equal(askedAfter, readings.Fresh("p"));
+    }
+
+    [Fact]
     public void Record_AnOlderReadingAfterANewerOne_KeepsTheNewer()
     {
         var readings = new ClearReadings(_clock);
@@ -60,6 +80,26 @@ public sealed class ClearReadingsTests
         readings.Record("p", older);
 
         Assert.Equal(newer, readings.Fresh("p"));
+    }
+
+    [Fact]
+    public void LatestWithoutCooldown_IsTheLaterOfClearReadingsAndAnswersWithoutCooldown_UntilForgotten()
+    {
+        var readings = new ClearReadings(_clock);
+        var clear = _clock.GetTimestamp();
+        readings.Record("p", clear);
+        Assert.Equal(clear, readings.LatestWithoutCooldown("p"));
+
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        var checkedAt = _clock.GetTimestamp();
+        readings.RecordWithoutCooldown("p", checkedAt);
+        // However old: the caller judges its age. An answer without cooldown is not a clear reading.
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(checkedAt, readings.LatestWithoutCooldown("p"));
+        Assert.Null(readings.Fresh("p"));
+
+        readings.Forget("p");
+        Assert.Null(readings.LatestWithoutCooldown("p"));
     }
 
     [Theory]

@@ -156,6 +156,10 @@ public sealed class LlmCaller(
             {
                 _clear.Record(provider, asked);
             }
+            else if (reservation is not null)
+            {
+                _clear.RecordWithoutCooldown(provider, asked);
+            }
         }
 
         if (reservation is null)
@@ -176,7 +180,7 @@ public sealed class LlmCaller(
         var renewing = renewal is null ? Task.CompletedTask : RenewPermitAsync(reservation, lease, renewal.Token);
         try
         {
-            if (await CooldownSinceAsync(provider, asked, unlimited).ConfigureAwait(false) is { } cooling)
+            if (await CooldownSinceAsync(provider, asked).ConfigureAwait(false) is { } cooling)
             {
                 _clear.Forget(provider);
                 used = 0;
@@ -264,10 +268,10 @@ public sealed class LlmCaller(
     /// for a thread, a call could otherwise go out long after the fleet heard of a 429 (issue 15 1b).
     /// Asked again while the answers are stale, a few times at most; then the call goes on the last
     /// answer. A Redis error lets it go too: the reservation is the contract, this check narrows it.
-    /// For a deployment without limits (<paramref name="unlimited"/>), a newer clear reading another
-    /// call made (<see cref="ClearReadings"/>) is as good an answer.
+    /// A newer answer that the deployment was not cooling down, asked by another call
+    /// (<see cref="ClearReadings.LatestWithoutCooldown"/>), is as good an answer.
     /// </summary>
-    private async Task<TimeSpan?> CooldownSinceAsync(string provider, long asked, bool unlimited)
+    private async Task<TimeSpan?> CooldownSinceAsync(string provider, long asked)
     {
         for (var check = 0; check < 3 && Stale(); check++)
         {
@@ -278,6 +282,8 @@ public sealed class LlmCaller(
                 {
                     return left;
                 }
+
+                _clear.RecordWithoutCooldown(provider, asked);
             }
             catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException)
             {
@@ -287,11 +293,11 @@ public sealed class LlmCaller(
 
         return null;
 
-        // Another call's clear reading of the deployment, asked after this call's, serves as well:
-        // in a burst of calls most would otherwise each ask cooldown-left.lua on their own.
+        // Another call's answer, asked after this call's, serves as well: in a burst of calls most
+        // would otherwise each ask cooldown-left.lua on their own.
         bool Stale()
         {
-            if (unlimited && _clear.Latest(provider) is { } newer && newer > asked)
+            if (_clear.LatestWithoutCooldown(provider) is { } newer && newer > asked)
             {
                 asked = newer;
             }

@@ -7,11 +7,13 @@ namespace Orchestrator.Worker.Llm.FlowControl;
 /// When <c>reserve.lua</c> last found a deployment without configured limits clear (no cooldown, no
 /// limit learned from a 429: nothing to reserve and nothing to settle), per deployment. A call that
 /// starts within <see cref="ReuseFor"/> of that reading's question goes on it instead of asking Redis
-/// again. At the send the reading's age is checked as a reservation's answer is (older than
-/// <see cref="DeploymentFlowControl.FreshFor"/>, with no newer clear reading: <c>cooldown-left.lua</c>
-/// is asked), so the call waits for another worker's 429 exactly when it did when every call
-/// reserved. It saves the one Redis call per LLM call a deployment without limits needed only to
-/// learn that nothing applies.
+/// again. At the send the reading's age is checked as a reservation's answer is, so the call waits
+/// for another worker's 429 exactly when it did when every call reserved. It saves the one Redis
+/// call per LLM call a deployment without limits needed only to learn that nothing applies.
+/// Also, for every deployment, when Redis last said it was not cooling down: a call's check at the
+/// send (older than <see cref="DeploymentFlowControl.FreshFor"/>: <c>cooldown-left.lua</c> is asked)
+/// is answered by any such answer fresh enough, whichever call asked, so a burst of calls that reach
+/// the send late do not each ask on their own.
 /// </summary>
 public sealed class ClearReadings(TimeProvider timeProvider)
 {
@@ -23,6 +25,10 @@ public sealed class ClearReadings(TimeProvider timeProvider)
     public static readonly TimeSpan ReuseFor = DeploymentFlowControl.FreshFor / 2;
 
     private readonly ConcurrentDictionary<string, long> _askedAt = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> _withoutCooldownAt = new(StringComparer.Ordinal);
+    // When each deployment was last forgotten: an answer asked before that, arriving after it (a
+    // call that was in flight when the 429 was heard), is not taken.
+    private readonly ConcurrentDictionary<string, long> _forgottenAt = new(StringComparer.Ordinal);
 
     /// <summary>Whether the deployment's own configuration bounds nothing (requests, tokens, concurrency).</summary>
     public static bool Applies(ProviderOptions options) =>
@@ -34,13 +40,46 @@ public sealed class ClearReadings(TimeProvider timeProvider)
             ? askedAt
             : null;
 
-    /// <summary>When the last clear reading of <paramref name="provider"/> was asked, however old (none once forgotten).</summary>
-    public long? Latest(string provider) => _askedAt.TryGetValue(provider, out var askedAt) ? askedAt : null;
+    /// <summary>
+    /// When Redis was last asked and answered that <paramref name="provider"/> was not cooling down
+    /// (a clear reading, any reservation made, <c>cooldown-left.lua</c> answering 0), however old;
+    /// none once forgotten. All a call's freshness check at the send needs, whichever call asked.
+    /// </summary>
+    public long? LatestWithoutCooldown(string provider) => _withoutCooldownAt.TryGetValue(provider, out var askedAt) ? askedAt : null;
+
+    /// <summary>A question asked at <paramref name="askedAt"/> found <paramref name="provider"/> not cooling down (the later of two stays).</summary>
+    public void RecordWithoutCooldown(string provider, long askedAt)
+    {
+        if (!AskedBeforeForgotten(provider, askedAt))
+        {
+            Later(_withoutCooldownAt, provider, askedAt);
+        }
+    }
 
     /// <summary>A reading asked at <paramref name="askedAt"/> found <paramref name="provider"/> clear (the later of two readings stays).</summary>
-    public void Record(string provider, long askedAt) =>
-        _askedAt.AddOrUpdate(provider, static (_, asked) => asked, static (_, known, asked) => Math.Max(known, asked), askedAt);
+    public void Record(string provider, long askedAt)
+    {
+        if (!AskedBeforeForgotten(provider, askedAt))
+        {
+            Later(_askedAt, provider, askedAt);
+            Later(_withoutCooldownAt, provider, askedAt);
+        }
+    }
 
-    /// <summary>The deployment is not clear (this worker heard a 429, or found a cooldown): the next call asks Redis.</summary>
-    public void Forget(string provider) => _askedAt.TryRemove(provider, out _);
+    /// <summary>
+    /// The deployment is not clear (this worker heard a 429, or found a cooldown): the next call asks
+    /// Redis, and answers to questions asked before now are not taken.
+    /// </summary>
+    public void Forget(string provider)
+    {
+        _forgottenAt[provider] = timeProvider.GetTimestamp();
+        _askedAt.TryRemove(provider, out _);
+        _withoutCooldownAt.TryRemove(provider, out _);
+    }
+
+    private bool AskedBeforeForgotten(string provider, long askedAt) =>
+        _forgottenAt.TryGetValue(provider, out var forgottenAt) && askedAt <= forgottenAt;
+
+    private static void Later(ConcurrentDictionary<string, long> readings, string provider, long askedAt) =>
+        readings.AddOrUpdate(provider, static (_, asked) => asked, static (_, known, asked) => Math.Max(known, asked), askedAt);
 }
