@@ -33,6 +33,9 @@ internal sealed class JobExecution : IDisposable
 
     public JobLease Lease { get; }
 
+    /// <summary>The job's <c>Worker:Concurrency</c> slot (null where no worker loop runs the job).</summary>
+    public WorkerSlots.Slot? Slot { get; init; }
+
     public Job Job { get; }
 
     public int Attempt { get; set; }

@@ -60,7 +60,8 @@ internal sealed class JobProcessor(
     /// </summary>
     /// <param name="drain">Whether the worker is shutting down; read once the job is tracked, so no drain is missed.</param>
     /// <param name="ticket">A suspect's place in line for its turn (<see cref="SoloGate.Hold"/>); null for an ordinary job.</param>
-    public async Task ProcessAsync(ClaimResult claim, Delivery delivery, SoloGate.Ticket? ticket, Func<bool> drain, CancellationToken hardStop)
+    /// <param name="slot">The job's <c>Worker:Concurrency</c> slot, given back early while its final outcome is written.</param>
+    public async Task ProcessAsync(ClaimResult claim, Delivery delivery, SoloGate.Ticket? ticket, WorkerSlots.Slot slot, Func<bool> drain, CancellationToken hardStop)
     {
         switch (claim.Outcome)
         {
@@ -86,7 +87,7 @@ internal sealed class JobProcessor(
             WorkerLog.Reclaimed(logger, job.Id, claim.StartedAttempt > 0 ? job.Attempts - 1 : job.Attempts, AttemptSpan.SubmissionTraceId(job));
         }
 
-        using var execution = new JobExecution(claim.Lease, job, hardStop) { Reclaimed = delivery.Reclaimed };
+        using var execution = new JobExecution(claim.Lease, job, hardStop) { Reclaimed = delivery.Reclaimed, Slot = slot };
         if (claim.StartedAttempt > 0)
         {
             // The attempt is recorded: it runs even if a drain begins now, as a started call would.
@@ -367,6 +368,7 @@ internal sealed class JobProcessor(
 
         // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
         Activity.Current = execution.AttemptActivity;
+        execution.Slot?.OutcomeWriting();
         // Recording runs to the end even during shutdown: the LLM has answered, the result must land.
         var recorded = await WriteOutcomeAsync(
             execution, AttemptFinish.Completed(execution.Lease, execution.Attempt, result, execution.LastDelta),
@@ -389,6 +391,7 @@ internal sealed class JobProcessor(
         var outcome = AttemptFailure.OutcomeOf(exception);
         // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
         Activity.Current = execution.AttemptActivity;
+        execution.Slot?.OutcomeWriting();
         var recorded = await WriteOutcomeAsync(
             execution, AttemptFinish.Failed(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception)),
             CancellationToken.None).ConfigureAwait(false);
@@ -423,6 +426,7 @@ internal sealed class JobProcessor(
     private async Task RecordCanceledAsync(JobExecution execution)
     {
         Activity.Current = execution.AttemptActivity;
+        execution.Slot?.OutcomeWriting();
         if (await WriteOutcomeAsync(execution, AttemptFinish.Canceled(execution.Lease, execution.Attempt), CancellationToken.None).ConfigureAwait(false))
         {
             WorkerLog.Canceled(logger, execution.Job.Id, execution.Attempt);

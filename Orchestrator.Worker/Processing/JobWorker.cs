@@ -50,8 +50,10 @@ internal sealed class JobWorker(
     private readonly WorkerOptions _options = options.Value;
     private readonly TimeSpan _maxLowPriorityWait = scheduling.Value.MaxLowPriorityWait;
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
-    private readonly SemaphoreSlim _slots = new(options.Value.Concurrency, options.Value.Concurrency);
+    private readonly WorkerSlots _slots = new(options.Value.Concurrency);
     private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
+    // Entries whose claim is on its way (sent again while Redis refuses it), not in _inFlight yet.
+    private readonly ConcurrentDictionary<string, byte> _claiming = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _hardStop = new();
     // Claims run beside the next read instead of before it, so a busy worker refills its free slots
     // without waiting a claim's round trip; the fetch loop ends only once they are done.
@@ -150,7 +152,7 @@ internal sealed class JobWorker(
             return;
         }
 
-        var taken = await TakeSlotsAsync(stoppingToken).ConfigureAwait(false);
+        var taken = await _slots.TakeAsync(MaxBatch, stoppingToken).ConfigureAwait(false);
         try
         {
             // Lapsed leases are taken over here, with the slots this loop holds, and not in a loop
@@ -192,16 +194,13 @@ internal sealed class JobWorker(
             await readySignal.ResetAsync().ConfigureAwait(false);
             var batch = await _redis.ExecuteRedisAsync(
                 "dispatch", _ => store.DispatchAsync(Consumer, taken, _maxLowPriorityWait), stoppingToken).ConfigureAwait(false);
-            if (taken > batch.Count)
-            {
-                _slots.Release(taken - batch.Count);
-            }
+            _slots.Return(taken - batch.Count);
 
             taken = 0;
             if (_draining && batch.Count > 0)
             {
                 // Dispatched while shutting down: hand the entries straight back for another worker.
-                _slots.Release(batch.Count);
+                _slots.Return(batch.Count);
                 await ReturnAsync(batch).ConfigureAwait(false);
                 return;
             }
@@ -221,10 +220,7 @@ internal sealed class JobWorker(
         finally
         {
             // Slots not handed to a claim (a fault or a stop mid-step) go back.
-            if (taken > 0)
-            {
-                _slots.Release(taken);
-            }
+            _slots.Return(taken);
         }
     }
 
@@ -244,6 +240,11 @@ internal sealed class JobWorker(
         var leases = JobStore.NewLeases(deliveries, Consumer);
         // A draining worker claims without starting an attempt: the job is handed back unspent.
         var startAttempt = !_draining;
+        foreach (var delivery in deliveries)
+        {
+            _claiming[delivery.Key] = 0;
+        }
+
         IReadOnlyList<ClaimResult> claims;
         try
         {
@@ -254,7 +255,8 @@ internal sealed class JobWorker(
         catch (Exception e)
         {
             // Unclaimed, the entries stay pending and are reclaimed once idle past the lease.
-            _slots.Release(deliveries.Count);
+            Unclaiming(deliveries);
+            _slots.Return(deliveries.Count);
             if (e is not OperationCanceledException)
             {
                 loops.Fault(loop, e);
@@ -271,7 +273,24 @@ internal sealed class JobWorker(
         {
             Start(deliveries[i], claims[i], tickets?[i]);
         }
+
+        Unclaiming(deliveries);
     }
+
+    private void Unclaiming(IReadOnlyList<Delivery> deliveries)
+    {
+        foreach (var delivery in deliveries)
+        {
+            _claiming.TryRemove(delivery.Key, out _);
+        }
+    }
+
+    /// <summary>
+    /// Whether this worker is claiming or running the entry: idle in the pending list all the same
+    /// when Redis refused its claim or its renewals for a while (an outage, memory full), and still
+    /// this worker's. Reclaiming it would claim it twice, the second claim fencing out the first.
+    /// </summary>
+    private bool IsOurs(Delivery delivery) => _claiming.ContainsKey(delivery.Key) || _inFlight.ContainsKey(delivery.Key);
 
     /// <summary>
     /// Takes over up to <paramref name="slots"/> entries whose lease lapsed; returns how many slots
@@ -293,8 +312,7 @@ internal sealed class JobWorker(
                     "reclaim", _ => store.ReclaimExpiredAsync(Consumer, _options.LeaseTimeout, slots - taken.Count, from), stoppingToken).ConfigureAwait(false);
                 _reclaimCursor = page.Next;
                 wrapped = page.Next == ReclaimPage.Start;
-                // Skip our own entries, idle because renewals failed during a Redis outage: still ours.
-                taken.AddRange(page.Deliveries.Where(d => !leases.IsHeld(d.Key)));
+                taken.AddRange(page.Deliveries.Where(d => !IsOurs(d)));
             }
 
             await ClaimAndStartAsync(taken, "reclaim", stoppingToken).ConfigureAwait(false);
@@ -420,18 +438,6 @@ internal sealed class JobWorker(
         }, stoppingToken).ContinueWith(_ => timer.Dispose(), TaskScheduler.Default);
     }
 
-    private async Task<int> TakeSlotsAsync(CancellationToken stoppingToken)
-    {
-        await _slots.WaitAsync(stoppingToken).ConfigureAwait(false);
-        var taken = 1;
-        while (taken < MaxBatch && _slots.Wait(0))
-        {
-            taken++;
-        }
-
-        return taken;
-    }
-
     private void Start(Delivery delivery, ClaimResult claim, SoloGate.Ticket? ticket)
     {
         // Registered before it starts, so its own removal (in its finally) can never come first.
@@ -443,9 +449,11 @@ internal sealed class JobWorker(
     private async Task RunJobAsync(Delivery delivery, ClaimResult claim, SoloGate.Ticket? ticket)
     {
         using var line = ticket;
+        // Goes back once the job is done, or earlier, while its final outcome is written (WorkerSlots).
+        var slot = _slots.ForJob();
         try
         {
-            await processor.ProcessAsync(claim, delivery, ticket, () => _draining, _hardStop.Token).ConfigureAwait(false);
+            await processor.ProcessAsync(claim, delivery, ticket, slot, () => _draining, _hardStop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_hardStop.IsCancellationRequested)
         {
@@ -458,7 +466,7 @@ internal sealed class JobWorker(
         finally
         {
             _inFlight.TryRemove(delivery.Key, out _);
-            _slots.Release();
+            slot.Dispose();
         }
     }
 
