@@ -104,6 +104,38 @@ public sealed class ResentTransitionTests
             events.Select(e => $"{e.Type}:{e.Text ?? e.Status}"));
     }
 
+    [Fact]
+    public async Task DispatchThatClaims_OneScriptCall_SentAgainAfterItApplied_AnswersTheSameAndChangesNothing()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        // Loads the script first, so the call counted below is one round trip.
+        Assert.Empty(await store.DispatchAndClaimAsync("worker-b", 10, TimeSpan.FromMinutes(1), JobStore.NewToken(), startAttempt: true).Bounded());
+        var ids = await harness.SubmitManyAsync(4, maxAttempts: 3);
+        // The fourth job cannot be claimed: its attempt count is not a number.
+        await harness.Db.HashSetAsync(harness.Keys.Job(ids[3]), "attempts", "x").Bounded();
+
+        var token = JobStore.NewToken();
+        var scriptCallsBefore = await ScriptCalls.CountAsync(harness.Db);
+        var claimed = await SentTwiceAsync(
+            harness,
+            () => store.DispatchAndClaimAsync("worker-a", 10, TimeSpan.FromMinutes(1), token, startAttempt: true),
+            r => $"{string.Join(',', r.Select(c => c.Delivery))} {Describe([.. r.Select(c => c.Claim)])}");
+
+        Assert.Equal(2, await ScriptCalls.CountAsync(harness.Db) - scriptCallsBefore);
+        Assert.Equal(ids, claimed.Select(c => c.Delivery.JobId));
+        Assert.Equal([ClaimOutcome.Claimed, ClaimOutcome.Claimed, ClaimOutcome.Claimed, ClaimOutcome.Corrupt], claimed.Select(c => c.Claim.Outcome));
+        Assert.All(claimed, (c, i) => Assert.Equal($"{token}:{i + 1}", c.Claim.Lease.Token));
+        Assert.All(claimed.Take(3), c => Assert.Equal(1, c.Claim.StartedAttempt));
+        Assert.All(claimed.Take(3), c => Assert.Equal((JobStatus.Processing, 1, 1, "worker-a"), (c.Claim.Job!.Status, c.Claim.Job.Attempts, c.Claim.Job.Deliveries, c.Claim.Lease.Consumer)));
+        // The leases are the ones the worker holds: a write under one is taken.
+        Assert.True(await store.CompleteAsync(claimed[0].Claim.Lease, 1, Result).Bounded());
+        // Another call (a new token) dispatches anew: nothing is left.
+        Assert.Empty(await store.DispatchAndClaimAsync("worker-a", 10, TimeSpan.FromMinutes(1), JobStore.NewToken(), startAttempt: true).Bounded());
+        Assert.Equal(JobStatus.Completed, (await harness.GetAsync(ids[0])).Status);
+    }
+
     /// <summary>Sends the call, then again; both answers and the whole of Redis after each must agree.</summary>
     private static async Task<T> SentTwiceAsync<T>(WorkerHarness harness, Func<Task<T>> call, Func<T, string> describe)
     {

@@ -7,6 +7,7 @@
   set and never in front of another tenant's next job.
 
   KEYS[1]  jobs stream      KEYS[2]  active tenants {orch}:tenants   KEYS[3]  state {orch}:dispatch
+  KEYS[4]  dead-letter sorted set (when it claims too)
   Ready sets and job hashes derive from the prefix of KEYS[1] (same hash tag, same slot): see
   includes/ready.lua.
 
@@ -15,6 +16,9 @@
   ARGV[5]  tenants' policies, JSON {tenant: [weight, maxConcurrency, tokensPerMinute]} (0 = none);
            a tenant not listed has weight 1 and no limits
   ARGV[6]  permit lease, ms (Worker:LeaseTimeout); a dispatch reserves a permit for min(lease, 5 s)
+  ARGV[7]  '' to dispatch only; else a token: the call claims what it delivers too (as claim.lua,
+           one round trip fewer), entry i (from 1) under the lease token ARGV[7] .. ':' .. i
+  ARGV[8]  '1' to start the next attempt too (claim.lua's ARGV[3])   ARGV[9]  max crashes
 
   Start-time fair queueing: every tenant's next job has a start tag (its score in KEYS[2]); the
   smallest goes first, and each job dispatched moves its tenant's tag on by 1 / weight, so two
@@ -29,16 +33,21 @@
   dispatched under MaxConcurrency reserves its permit (see send), so workers dispatching at once
   never send more of a tenant's jobs than it has permits free.
 
-  Re-sent: a dispatch whose reply was lost has moved its jobs into the stream and delivered them
-  to this consumer; they are pending there, and reclaim hands them to a worker after one lease
+  Re-sent: a dispatch only whose reply was lost has moved its jobs into the stream and delivered
+  them to this consumer; they are pending there, and reclaim hands them to a worker after one lease
   (as entries of a worker that died after XREADGROUP always were). A second call dispatches anew.
+  A dispatch that claims remembers what it delivered under its token ('<prefix>:dispatch:<consumer>',
+  for two leases): the same call sent again delivers nothing new and claims the same entries with
+  the same tokens, which claim.lua's rules answer as the first time (lastClaim).
 
   Returns {entryId, jobId, entryId, jobId, …}: the entries delivered to this consumer, oldest first
-  (entries added to the stream by an older version, not yet delivered, come first).
+  (entries added to the stream by an older version, not yet delivered, come first). When it claims,
+  {entryId, jobId, claim reply, …}: each entry's claim.lua reply after its ids.
 ]]
 --@include clock
 --@include job
 --@include ready
+--@include claim
 
 local stream, tenants, state = KEYS[1], KEYS[2], KEYS[3]
 local group, consumer, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -48,6 +57,42 @@ local prefix = string.sub(stream, 1, -(string.len(':stream') + 1))
 local nowUs = readyClock()
 local now = math.floor(nowUs / 1000)
 local MAX_HELD = 100
+local claimToken = ARGV[7] or ''
+local remembered = prefix .. ':dispatch:' .. consumer
+
+-- Claims the delivered entries {entryId, jobId, …} under claimToken and answers each entry's ids
+-- and claim reply.
+local function claimDelivered(delivered)
+  local deadLetters = KEYS[4]
+  local entries = {}
+  for i = 1, #delivered, 2 do
+    local job = prefix .. ':job:' .. delivered[i + 1]
+    entries[#entries + 1] = {job, job .. ':attempts', delivered[i], claimToken .. ':' .. ((i + 1) / 2)}
+  end
+  local at = string.format('%d', now)
+  batchWrites(stream, group, at)
+  local claims = claimEntries(stream, group, consumer, deadLetters, at, ARGV[8] == '1', tonumber(ARGV[9]), policies, entries)
+  flushBatch()
+  local reply = {}
+  for i = 1, #entries do
+    reply[#reply + 1] = delivered[2 * i - 1]
+    reply[#reply + 1] = delivered[2 * i]
+    reply[#reply + 1] = claims[i]
+  end
+  return reply
+end
+
+if claimToken ~= '' then
+  -- This very call applied already (its reply was lost): the same entries, claimed again the same way.
+  local last = redis.call('GET', remembered)
+  if last and string.sub(last, 1, #claimToken + 1) == claimToken .. ' ' then
+    local delivered = {}
+    for word in string.gmatch(string.sub(last, #claimToken + 2), '%S+') do
+      delivered[#delivered + 1] = word == '-' and '' or word
+    end
+    return claimDelivered(delivered)
+  end
+end
 
 local function policyOf(tenant)
   local p = policies[tenant]
@@ -209,4 +254,13 @@ if read and read[1] then
     reply[#reply + 1] = jobId
   end
 end
-return reply
+if claimToken == '' then
+  return reply
+end
+if #reply > 0 then
+  -- An entry without a job id (claim.lua drops it as missing) is remembered as '-'.
+  local words = {}
+  for i, word in ipairs(reply) do words[i] = word == '' and '-' or word end
+  redis.call('SET', remembered, claimToken .. ' ' .. table.concat(words, ' '), 'PX', leaseMs * 2)
+end
+return claimDelivered(reply)

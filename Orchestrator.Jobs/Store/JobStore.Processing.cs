@@ -72,6 +72,55 @@ public sealed partial class JobStore
     }
 
     /// <summary>
+    /// <see cref="DispatchAsync(string, int, TimeSpan)"/> and <see cref="ClaimManyAsync(IReadOnlyList{JobLease}, bool, int)"/>
+    /// in one script call per partition: the entries delivered are claimed in the same call, entry i
+    /// under the lease token <paramref name="claimToken"/><c>:i</c>. Sent again with the same
+    /// <paramref name="claimToken"/> after it applied (the reply was lost), it answers the same.
+    /// </summary>
+    public async Task<IReadOnlyList<(Delivery Delivery, ClaimResult Claim)>> DispatchAndClaimAsync(
+        string consumer, int count, TimeSpan maxLowPriorityWait, string claimToken, bool startAttempt, int maxCrashes = DefaultMaxCrashes)
+    {
+        if (Partitions == 1)
+        {
+            return await DispatchAndClaimAsync(_keys, consumer, count, maxLowPriorityWait, claimToken, startAttempt, maxCrashes).ConfigureAwait(false);
+        }
+
+        // The partitions in an order the token fixes (a random start, as NextPartition's): a call sent
+        // again asks them in the same order, so the ones that answered before answer the same again.
+        var start = (int)((uint)string.GetHashCode(claimToken, StringComparison.Ordinal) % (uint)Partitions);
+        var claimed = new List<(Delivery, ClaimResult)>(count);
+        for (var i = 0; i < Partitions && claimed.Count < count; i++)
+        {
+            var partition = (start + i) % Partitions;
+            // A token per partition: each partition's script remembers its own call.
+            claimed.AddRange(await DispatchAndClaimAsync(
+                _keys.For(partition), consumer, count - claimed.Count, maxLowPriorityWait, $"{claimToken}.{partition}", startAttempt, maxCrashes).ConfigureAwait(false));
+        }
+
+        return claimed;
+    }
+
+    private async Task<(Delivery, ClaimResult)[]> DispatchAndClaimAsync(
+        RedisKeys keys, string consumer, int count, TimeSpan maxLowPriorityWait, string claimToken, bool startAttempt, int maxCrashes)
+    {
+        var reply = (RedisResult[])(await LuaScripts.Dispatch.EvaluateAsync(
+            Db,
+            [keys.Stream, keys.ActiveTenants, keys.DispatchState, keys.DeadLetters],
+            [RedisKeys.ConsumerGroup, consumer, count, (long)maxLowPriorityWait.TotalMilliseconds, _permits.PoliciesJson, _permits.LeaseMs,
+                claimToken, startAttempt ? "1" : RedisValue.EmptyString, maxCrashes])
+            .ConfigureAwait(false))!;
+        var claimed = new (Delivery, ClaimResult)[reply.Length / 3];
+        for (var i = 0; i < claimed.Length; i++)
+        {
+            var delivery = new Delivery((string)reply[3 * i]!, (string)reply[(3 * i) + 1]!, Reclaimed: false);
+            var lease = new JobLease(delivery.JobId, delivery.EntryId, $"{claimToken}:{i + 1}", consumer);
+            claimed[i] = (delivery, await ClaimResultOfAsync(lease, (RedisResult[])reply[(3 * i) + 2]!).ConfigureAwait(false));
+        }
+
+        return claimed;
+    }
+
+    /// <summary>
     /// <see cref="DispatchAsync"/> for tests and tools: asks again every 10 ms until a job comes or
     /// <paramref name="wait"/> is over (the worker waits on <see cref="RedisKeys.ReadyChannel"/> instead).
     /// Low-priority jobs age after <see cref="SchedulingOptions.DefaultMaxLowPriorityWait"/>.
@@ -274,19 +323,21 @@ public sealed partial class JobStore
         var results = new ClaimResult[leases.Count];
         for (var i = 0; i < results.Length; i++)
         {
-            var reply = (RedisResult[])replies[i]!;
-            results[i] = (string)reply[0]! switch
-            {
-                "missing" => new ClaimResult(ClaimOutcome.Missing, leases[i], null),
-                "terminal" => new ClaimResult(ClaimOutcome.AlreadyFinal, leases[i], null),
-                "dead-lettered" => new ClaimResult(ClaimOutcome.DeadLettered, leases[i], null),
-                "corrupt" => new ClaimResult(ClaimOutcome.Corrupt, leases[i], null, Reason: (string?)reply[1]),
-                _ => await ParseClaimedAsync(leases[i], reply).ConfigureAwait(false),
-            };
+            results[i] = await ClaimResultOfAsync(leases[i], (RedisResult[])replies[i]!).ConfigureAwait(false);
         }
 
         return results;
     }
+
+    // One job's claim reply (includes/claim.lua) read.
+    private async ValueTask<ClaimResult> ClaimResultOfAsync(JobLease lease, RedisResult[] reply) => (string)reply[0]! switch
+    {
+        "missing" => new ClaimResult(ClaimOutcome.Missing, lease, null),
+        "terminal" => new ClaimResult(ClaimOutcome.AlreadyFinal, lease, null),
+        "dead-lettered" => new ClaimResult(ClaimOutcome.DeadLettered, lease, null),
+        "corrupt" => new ClaimResult(ClaimOutcome.Corrupt, lease, null, Reason: (string?)reply[1]),
+        _ => await ParseClaimedAsync(lease, reply).ConfigureAwait(false),
+    };
 
     // A job whose hash the worker cannot read is set aside, as claim.lua sets aside one it cannot claim.
     private async Task<ClaimResult> ParseClaimedAsync(JobLease lease, RedisResult[] reply)
@@ -521,5 +572,6 @@ public sealed partial class JobStore
         throw new InvalidOperationException("Stream entry without a jobId field.");
     }
 
-    private static string NewToken() => Guid.NewGuid().ToString("N", CultureInfo.InvariantCulture);
+    /// <summary>A fresh random lease token (or the stem of a dispatch's, <see cref="DispatchAndClaimAsync(string, int, TimeSpan, string, bool, int)"/>).</summary>
+    public static string NewToken() => Guid.NewGuid().ToString("N", CultureInfo.InvariantCulture);
 }

@@ -52,12 +52,7 @@ internal sealed class JobWorker(
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
     private readonly WorkerSlots _slots = new(options.Value.Concurrency);
     private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
-    // Entries whose claim is on its way (sent again while Redis refuses it), not in _inFlight yet.
-    private readonly ConcurrentDictionary<string, byte> _claiming = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _hardStop = new();
-    // Claims run beside the next read instead of before it, so a busy worker refills its free slots
-    // without waiting a claim's round trip; the fetch loop ends only once they are done.
-    private readonly List<Task> _claims = [];
     private volatile bool _draining;
     private Task _leaseLoop = Task.CompletedTask;
     private long _lastReclaim = long.MinValue;
@@ -90,7 +85,6 @@ internal sealed class JobWorker(
         }
         finally
         {
-            await Task.WhenAll(_claims).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
             await statsLoop.ConfigureAwait(false);
             await promoteLoop.ConfigureAwait(false);
         }
@@ -192,20 +186,24 @@ internal sealed class JobWorker(
 
             // A signal from before this dispatch is served by it; one after it wakes the wait below.
             await readySignal.ResetAsync().ConfigureAwait(false);
-            var batch = await _redis.ExecuteRedisAsync(
-                "dispatch", _ => store.DispatchAsync(Consumer, taken, _maxLowPriorityWait), stoppingToken).ConfigureAwait(false);
-            _slots.Return(taken - batch.Count);
-
-            taken = 0;
-            if (_draining && batch.Count > 0)
+            if (_draining)
             {
-                // Dispatched while shutting down: hand the entries straight back for another worker.
-                _slots.Return(batch.Count);
+                // Shutting down: nothing new is claimed (a job dispatched now goes straight back).
+                var batch = await _redis.ExecuteRedisAsync(
+                    "dispatch", _ => store.DispatchAsync(Consumer, taken, _maxLowPriorityWait), stoppingToken).ConfigureAwait(false);
                 await ReturnAsync(batch).ConfigureAwait(false);
                 return;
             }
 
-            if (batch.Count == 0)
+            // The jobs are claimed (and their attempts started) in the call that dispatches them. Its
+            // token names the claims: sent again after a lost reply, it is the same call and answers the same.
+            var claimToken = JobStore.NewToken();
+            var claimed = await _redis.ExecuteRedisAsync(
+                "dispatch", _ => store.DispatchAndClaimAsync(Consumer, taken, _maxLowPriorityWait, claimToken, startAttempt: true, _options.MaxCrashes),
+                stoppingToken).ConfigureAwait(false);
+            _slots.Return(taken - claimed.Count);
+            taken = 0;
+            if (claimed.Count == 0)
             {
                 // An idle loop waits at most until the next reclaim is due.
                 var untilReclaim = UntilReclaim;
@@ -214,8 +212,7 @@ internal sealed class JobWorker(
                 return;
             }
 
-            _claims.RemoveAll(static t => t.IsCompleted);
-            _claims.Add(ClaimAndStartAsync(batch, "claim", stoppingToken));
+            StartAll([.. claimed.Select(static c => c.Delivery)], [.. claimed.Select(static c => c.Claim)]);
         }
         finally
         {
@@ -225,8 +222,8 @@ internal sealed class JobWorker(
     }
 
     /// <summary>
-    /// Claims a batch in one script call (through the <c>redis</c> pipeline) and starts a task per
-    /// job. Each delivery holds a slot, released when its job is done.
+    /// Claims a batch of reclaimed entries in one script call (through the <c>redis</c> pipeline) and
+    /// starts a task per job. Each delivery holds a slot, released when its job is done.
     /// </summary>
     private async Task ClaimAndStartAsync(IReadOnlyList<Delivery> deliveries, string loop, CancellationToken stoppingToken)
     {
@@ -240,11 +237,6 @@ internal sealed class JobWorker(
         var leases = JobStore.NewLeases(deliveries, Consumer);
         // A draining worker claims without starting an attempt: the job is handed back unspent.
         var startAttempt = !_draining;
-        foreach (var delivery in deliveries)
-        {
-            _claiming[delivery.Key] = 0;
-        }
-
         IReadOnlyList<ClaimResult> claims;
         try
         {
@@ -255,7 +247,6 @@ internal sealed class JobWorker(
         catch (Exception e)
         {
             // Unclaimed, the entries stay pending and are reclaimed once idle past the lease.
-            Unclaiming(deliveries);
             _slots.Return(deliveries.Count);
             if (e is not OperationCanceledException)
             {
@@ -265,6 +256,12 @@ internal sealed class JobWorker(
             return;
         }
 
+        StartAll(deliveries, claims);
+    }
+
+    /// <summary>Starts a task per claimed job.</summary>
+    private void StartAll(IReadOnlyList<Delivery> deliveries, IReadOnlyList<ClaimResult> claims)
+    {
         // The batch's suspects (a dead worker's jobs) are put in line together, so they share a turn.
         var tickets = claims.Any(static c => c.Job is { Suspect: true })
             ? solo.Hold([.. claims.Select(static c => c.Job is { } job ? SoloGate.IsolationOf(job) : Isolation.None)])
@@ -273,24 +270,14 @@ internal sealed class JobWorker(
         {
             Start(deliveries[i], claims[i], tickets?[i]);
         }
-
-        Unclaiming(deliveries);
-    }
-
-    private void Unclaiming(IReadOnlyList<Delivery> deliveries)
-    {
-        foreach (var delivery in deliveries)
-        {
-            _claiming.TryRemove(delivery.Key, out _);
-        }
     }
 
     /// <summary>
-    /// Whether this worker is claiming or running the entry: idle in the pending list all the same
-    /// when Redis refused its claim or its renewals for a while (an outage, memory full), and still
-    /// this worker's. Reclaiming it would claim it twice, the second claim fencing out the first.
+    /// Whether this worker runs the entry: idle in the pending list all the same when Redis refused
+    /// its renewals for a while (an outage, memory full), and still this worker's. Reclaiming it
+    /// would claim it twice, the second claim fencing out the first.
     /// </summary>
-    private bool IsOurs(Delivery delivery) => _claiming.ContainsKey(delivery.Key) || _inFlight.ContainsKey(delivery.Key);
+    private bool IsOurs(Delivery delivery) => _inFlight.ContainsKey(delivery.Key);
 
     /// <summary>
     /// Takes over up to <paramref name="slots"/> entries whose lease lapsed; returns how many slots
