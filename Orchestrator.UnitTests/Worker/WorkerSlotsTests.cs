@@ -9,7 +9,7 @@ public sealed class WorkerSlotsTests
     [Fact]
     public async Task OutcomeWriting_GivesTheSlotBack_BeforeTheJobIsDone()
     {
-        using var slots = new WorkerSlots(1);
+        using var slots = new WorkerSlots(1, 64);
         Assert.Equal(1, await slots.TakeAsync(64, Token));
         var slot = slots.ForJob();
         var next = slots.TakeAsync(64, Token);
@@ -24,10 +24,19 @@ public sealed class WorkerSlotsTests
         Assert.Equal(0, slots.Free);
     }
 
-    [Fact]
-    public async Task OutcomeWriting_BeyondConcurrencyJobsBeingWritten_KeepsTheSlotUntilDone()
+    [Theory]
+    [InlineData(2, 64)]
+    [InlineData(10, 2)]
+    public async Task OutcomeWriting_BeyondTheEarlyLimit_KeepsTheSlotUntilDone(int concurrency, int earlyLimit)
     {
-        using var slots = new WorkerSlots(2);
+        // The limit is the smaller of the two: here 2.
+        using var slots = new WorkerSlots(concurrency, earlyLimit);
+        if (concurrency > 2)
+        {
+            // Jobs running beside these four, all along.
+            Assert.Equal(concurrency - 2, await slots.TakeAsync(concurrency - 2, Token));
+        }
+
         Assert.Equal(2, await slots.TakeAsync(64, Token));
         var (first, second) = (slots.ForJob(), slots.ForJob());
         first.OutcomeWriting();
@@ -57,7 +66,7 @@ public sealed class WorkerSlotsTests
     [Fact]
     public async Task Slot_GivenBackOnce_WhateverTheOrder()
     {
-        using var slots = new WorkerSlots(3);
+        using var slots = new WorkerSlots(3, 64);
         Assert.Equal(3, await slots.TakeAsync(64, Token));
         var early = slots.ForJob();
         var plain = slots.ForJob();
@@ -80,7 +89,7 @@ public sealed class WorkerSlotsTests
     [Fact]
     public async Task TakeAsync_TakesEveryFreeSlotUpToTheBatch()
     {
-        using var slots = new WorkerSlots(100);
+        using var slots = new WorkerSlots(100, 64);
 
         Assert.Equal(64, await slots.TakeAsync(64, Token));
         Assert.Equal(36, await slots.TakeAsync(64, Token));

@@ -50,7 +50,7 @@ internal sealed class JobWorker(
     private readonly WorkerOptions _options = options.Value;
     private readonly TimeSpan _maxLowPriorityWait = scheduling.Value.MaxLowPriorityWait;
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
-    private readonly WorkerSlots _slots = new(options.Value.Concurrency);
+    private readonly WorkerSlots _slots = new(options.Value.Concurrency, OutcomeWriter.MaxBatch);
     private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _hardStop = new();
     private volatile bool _draining;

@@ -18,8 +18,11 @@ namespace Orchestrator.Worker.Processing;
 /// time. Only outcomes whose callers stopped waiting (their lease was lost) are given up.
 /// </summary>
 internal sealed class OutcomeWriter(JobStore store, ResiliencePipelineProvider<string> pipelines, LoopSupervisor loops)
-    : GroupCommit<AttemptFinish, bool>(OrchestratorTags.OutcomeBatchSize)
+    : GroupCommit<AttemptFinish, bool>(OrchestratorTags.OutcomeBatchSize, MaxBatch)
 {
+    /// <summary>Most outcomes one write records.</summary>
+    public const int MaxBatch = 64;
+
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
 
     /// <summary>

@@ -6,12 +6,17 @@ namespace Orchestrator.Worker.Processing;
 /// outcome goes to the <see cref="OutcomeWriter"/>, the slot goes back while the outcome is written,
 /// so the next dispatch waits out that write's round trip beside it instead of after it (as a
 /// BullMQ worker fetches its next job in the call that finishes the last). At most
-/// <c>Concurrency</c> jobs are being written after giving their slot back; beyond that a job keeps
-/// its slot until its outcome is written. So a worker runs at most <c>Concurrency</c> jobs and holds
-/// at most twice as many (the others answered, their outcomes on the way to Redis).
+/// <paramref name="earlyLimit"/> jobs (one write's batch of outcomes, and never more than
+/// <c>Concurrency</c>) are being written after giving their slot back; beyond that a job keeps its
+/// slot until its outcome is written: an outcome behind a full batch waits more than one round trip
+/// anyway, and a worker answering thousands of calls at once must not take as many new ones while
+/// it still holds the answers. So a worker runs at most <c>Concurrency</c> jobs and holds at most
+/// <paramref name="earlyLimit"/> more (answered, their outcomes on the way to Redis).
 /// </summary>
-internal sealed class WorkerSlots(int concurrency) : IDisposable
+internal sealed class WorkerSlots(int concurrency, int earlyLimit) : IDisposable
 {
+    private readonly int _earlyLimit = Math.Min(concurrency, earlyLimit);
+
     private readonly SemaphoreSlim _free = new(concurrency, concurrency);
     private int _writing;
 
@@ -59,7 +64,7 @@ internal sealed class WorkerSlots(int concurrency) : IDisposable
 
         /// <summary>
         /// The job's attempt is over and its final outcome is being written: the slot goes back now,
-        /// unless <c>Concurrency</c> jobs are being written already.
+        /// unless as many jobs as the early limit are being written already.
         /// </summary>
         public void OutcomeWriting()
         {
@@ -68,7 +73,7 @@ internal sealed class WorkerSlots(int concurrency) : IDisposable
                 return;
             }
 
-            if (Interlocked.Increment(ref slots._writing) > slots.Concurrency)
+            if (Interlocked.Increment(ref slots._writing) > slots._earlyLimit)
             {
                 Interlocked.Decrement(ref slots._writing);
                 return;
