@@ -191,7 +191,11 @@ internal sealed class JobWorker(
                 // Shutting down: nothing new is claimed (a job dispatched now goes straight back).
                 var batch = await _redis.ExecuteRedisAsync(
                     "dispatch", _ => store.DispatchAsync(Consumer, taken, _maxLowPriorityWait), stoppingToken).ConfigureAwait(false);
-                await ReturnAsync(batch).ConfigureAwait(false);
+                if (batch.Count > 0)
+                {
+                    await ReturnAsync(batch).ConfigureAwait(false);
+                }
+
                 return;
             }
 

@@ -16,12 +16,8 @@ namespace Orchestrator.Worker.Processing;
 internal sealed class WorkerSlots(int concurrency, int earlyLimit) : IDisposable
 {
     private readonly int _earlyLimit = Math.Min(concurrency, earlyLimit);
-
     private readonly SemaphoreSlim _free = new(concurrency, concurrency);
     private int _writing;
-
-    /// <summary>Slots in all, <c>Worker:Concurrency</c>.</summary>
-    public int Concurrency => concurrency;
 
     /// <summary>Free slots now.</summary>
     public int Free => _free.CurrentCount;
