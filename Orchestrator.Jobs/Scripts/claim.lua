@@ -59,13 +59,9 @@ local group, consumer, now = ARGV[1], ARGV[2], nowMs()
 local startNow = ARGV[3] == '1'
 local maxCrashes = tonumber(ARGV[4])
 local limits = cjson.decode(ARGV[5] ~= '' and ARGV[5] or '{}')
--- One acknowledgement and one count of each tenant's backlog for the whole call (includes/job.lua).
-batchWrites(stream, group, now)
 local entries = {}
 for i = 1, (#KEYS - 2) / 2 do
   entries[i] = {KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[4 + 2 * i], ARGV[5 + 2 * i]}
 end
-local replies = claimEntries(stream, group, consumer, deadLetters, now, startNow, maxCrashes, limits, entries)
-flushBatch()
-return replies
+return claimEntries(stream, group, consumer, deadLetters, now, startNow, maxCrashes, limits, entries)
 

@@ -69,10 +69,7 @@ local function claimDelivered(delivered)
     local job = prefix .. ':job:' .. delivered[i + 1]
     entries[#entries + 1] = {job, job .. ':attempts', delivered[i], claimToken .. ':' .. ((i + 1) / 2)}
   end
-  local at = string.format('%d', now)
-  batchWrites(stream, group, at)
-  local claims = claimEntries(stream, group, consumer, deadLetters, at, ARGV[8] == '1', tonumber(ARGV[9]), policies, entries)
-  flushBatch()
+  local claims = claimEntries(stream, group, consumer, deadLetters, string.format('%d', now), ARGV[8] == '1', tonumber(ARGV[9]), policies, entries)
   local reply = {}
   for i = 1, #entries do
     reply[#reply + 1] = delivered[2 * i - 1]

@@ -37,22 +37,27 @@ public sealed partial class JobStore
     /// start), until <paramref name="count"/> jobs are taken. Fair sharing and priorities hold
     /// within each partition; with jobs spread evenly over partitions they hold overall.
     /// </remarks>
-    public async Task<IReadOnlyList<Delivery>> DispatchAsync(string consumer, int count, TimeSpan maxLowPriorityWait)
+    public Task<IReadOnlyList<Delivery>> DispatchAsync(string consumer, int count, TimeSpan maxLowPriorityWait) =>
+        FromPartitionsAsync(Partitions == 1 ? 0 : NextPartition(), count, (partition, wanted) => DispatchAsync(_keys.For(partition), consumer, wanted, maxLowPriorityWait));
+
+    /// <summary>
+    /// Takes up to <paramref name="count"/> items from one partition after another, starting at
+    /// <paramref name="start"/>, until enough came: a worker's dispatch over the partitions.
+    /// </summary>
+    private async Task<IReadOnlyList<T>> FromPartitionsAsync<T>(int start, int count, Func<int, int, Task<T[]>> take)
     {
         if (Partitions == 1)
         {
-            return await DispatchAsync(_keys, consumer, count, maxLowPriorityWait).ConfigureAwait(false);
+            return await take(0, count).ConfigureAwait(false);
         }
 
-        var start = NextPartition();
-        var deliveries = new List<Delivery>(count);
-        for (var i = 0; i < Partitions && deliveries.Count < count; i++)
+        var items = new List<T>(count);
+        for (var i = 0; i < Partitions && items.Count < count; i++)
         {
-            deliveries.AddRange(await DispatchAsync(_keys.For((start + i) % Partitions), consumer, count - deliveries.Count, maxLowPriorityWait)
-                .ConfigureAwait(false));
+            items.AddRange(await take((start + i) % Partitions, count - items.Count).ConfigureAwait(false));
         }
 
-        return deliveries;
+        return items;
     }
 
     private async Task<Delivery[]> DispatchAsync(RedisKeys keys, string consumer, int count, TimeSpan maxLowPriorityWait)
@@ -77,30 +82,18 @@ public sealed partial class JobStore
     /// under the lease token <paramref name="claimToken"/><c>:i</c>. Sent again with the same
     /// <paramref name="claimToken"/> after it applied (the reply was lost), it answers the same.
     /// </summary>
-    public async Task<IReadOnlyList<(Delivery Delivery, ClaimResult Claim)>> DispatchAndClaimAsync(
-        string consumer, int count, TimeSpan maxLowPriorityWait, string claimToken, bool startAttempt, int maxCrashes = DefaultMaxCrashes)
-    {
-        if (Partitions == 1)
-        {
-            return await DispatchAndClaimAsync(_keys, consumer, count, maxLowPriorityWait, claimToken, startAttempt, maxCrashes).ConfigureAwait(false);
-        }
-
+    public Task<IReadOnlyList<(Delivery Delivery, ClaimResult Claim)>> DispatchAndClaimAsync(
+        string consumer, int count, TimeSpan maxLowPriorityWait, string claimToken, bool startAttempt, int maxCrashes = DefaultMaxCrashes) =>
         // The partitions in an order the token fixes (a random start, as NextPartition's): a call sent
         // again asks them in the same order, so the ones that answered before answer the same again.
-        var start = (int)((uint)string.GetHashCode(claimToken, StringComparison.Ordinal) % (uint)Partitions);
-        var claimed = new List<(Delivery, ClaimResult)>(count);
-        for (var i = 0; i < Partitions && claimed.Count < count; i++)
-        {
-            var partition = (start + i) % Partitions;
-            // A token per partition: each partition's script remembers its own call.
-            claimed.AddRange(await DispatchAndClaimAsync(
-                _keys.For(partition), consumer, count - claimed.Count, maxLowPriorityWait, $"{claimToken}.{partition}", startAttempt, maxCrashes).ConfigureAwait(false));
-        }
+        // A token per partition: each partition's script remembers its own call.
+        FromPartitionsAsync(
+            (int)((uint)string.GetHashCode(claimToken, StringComparison.Ordinal) % (uint)Partitions),
+            count,
+            (partition, wanted) => DispatchAndClaimAsync(
+                _keys.For(partition), consumer, wanted, maxLowPriorityWait, Partitions == 1 ? claimToken : $"{claimToken}.{partition}", startAttempt, maxCrashes));
 
-        return claimed;
-    }
-
-    private async Task<(Delivery, ClaimResult)[]> DispatchAndClaimAsync(
+    private async Task<(Delivery Delivery, ClaimResult Claim)[]> DispatchAndClaimAsync(
         RedisKeys keys, string consumer, int count, TimeSpan maxLowPriorityWait, string claimToken, bool startAttempt, int maxCrashes)
     {
         var reply = (RedisResult[])(await LuaScripts.Dispatch.EvaluateAsync(
@@ -109,7 +102,7 @@ public sealed partial class JobStore
             [RedisKeys.ConsumerGroup, consumer, count, (long)maxLowPriorityWait.TotalMilliseconds, _permits.PoliciesJson, _permits.LeaseMs,
                 claimToken, startAttempt ? "1" : RedisValue.EmptyString, maxCrashes])
             .ConfigureAwait(false))!;
-        var claimed = new (Delivery, ClaimResult)[reply.Length / 3];
+        var claimed = new (Delivery Delivery, ClaimResult Claim)[reply.Length / 3];
         for (var i = 0; i < claimed.Length; i++)
         {
             var delivery = new Delivery((string)reply[3 * i]!, (string)reply[(3 * i) + 1]!, Reclaimed: false);

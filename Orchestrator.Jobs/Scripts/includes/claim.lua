@@ -5,7 +5,7 @@
 --
 -- entries: {{job hash key, history key, entry id, lease token}, …}; limits: the tenants' policies
 -- (decoded ARGV, {tenant: [weight, maxConcurrency, tokensPerMinute]}), only maxConcurrency read.
--- The caller brackets the call with batchWrites(stream, group, now) and flushBatch().
+-- One acknowledgement and one count of each tenant's backlog for the whole call (batchWrites).
 local function claimEntries(stream, group, consumer, deadLetters, now, startNow, maxCrashes, limits, entries)
   local function hashReply(job, started)
     local reply = {'ok', started}
@@ -151,6 +151,7 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     return reply
   end
 
+  batchWrites(stream, group, now)
   local replies = {}
   for i, e in ipairs(entries) do
     local job, history, entryId, token = e[1], e[2], e[3], e[4]
@@ -160,5 +161,6 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
       redis.call('HSET', job, 'lastClaim', token, 'claimReply', 'corrupt')
     end
   end
+  flushBatch()
   return replies
 end
