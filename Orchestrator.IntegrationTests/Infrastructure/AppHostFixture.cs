@@ -123,8 +123,8 @@ public class AppHostFixture : IAsyncLifetime
 }
 
 /// <summary>
-/// Tests against the real AppHost. Parallelization is off for this collection, so it runs alone
-/// after the parallel collections: the whole tree needs most of the machine.
+/// Tests against the real AppHost. They run beside one other collection (two at a time on this
+/// machine): the tree is busy while it starts, then its tests send a few jobs each.
 /// </summary>
-[CollectionDefinition("apphost", DisableParallelization = true)]
+[CollectionDefinition("apphost")]
 public sealed class AppHostCollection : ICollectionFixture<AppHostFixture>;
