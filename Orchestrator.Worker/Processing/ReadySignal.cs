@@ -73,13 +73,20 @@ internal sealed class ReadySignal(IConnectionMultiplexer redis, RedisKeys keys) 
 
     private void Set()
     {
+        // Already signalled: one wake-up serves every message before it. Checked first, as a busy
+        // queue publishes several times a second and a thrown exception costs far more than a read.
+        if (_signal.CurrentCount > 0)
+        {
+            return;
+        }
+
         try
         {
             _signal.Release();
         }
         catch (SemaphoreFullException)
         {
-            // Already signalled: one wake-up serves every message before it.
+            // Another message released it between the check and here.
         }
     }
 
