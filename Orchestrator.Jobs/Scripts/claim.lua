@@ -47,8 +47,9 @@
          | {'terminal'}       job already final; entry acknowledged (a late duplicate delivery)
          | {'dead-lettered'}  attempts or deliveries exhausted; job failed and dead-lettered
          | {'corrupt', why}   job set aside: failed, dead-lettered with error type 'corrupt'
-         | {'ok', started, field, value, …}  started: the number of the attempt this claim started,
-                              or 0 when none; then the job hash as this claim left it (HGETALL shape)
+         | {'ok', started, fields}  started: the number of the attempt this claim started, or 0
+                              when none; then the job hash as this claim left it: field, value, …
+                              (HGETALL shape) joined by byte 255 into one string
 ]]
 local stream, deadLetters = KEYS[1], KEYS[2]
 --@include clock

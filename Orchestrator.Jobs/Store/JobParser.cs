@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Reflection;
+using System.Text;
 using System.Text.Json;
 using StackExchange.Redis;
 
@@ -19,19 +21,66 @@ internal static class JobParser
     }
 
     /// <summary>
-    /// A job from a script's flat field, value, … reply (HGETALL shape), without its history. A field
-    /// may appear twice (claim.lua appends what it changed); the later value wins.
+    /// A job from a claim's packed reply (includes/claim.lua), without its history: field, value, …
+    /// (HGETALL shape) joined by byte 255, which UTF-8 never holds. A field may appear twice (the claim
+    /// appends what it changed); the later value wins. Only the fields a <see cref="Job"/> holds are
+    /// decoded, their names taken from <see cref="JobFields"/> rather than allocated.
     /// </summary>
-    public static Job Parse(ReadOnlySpan<RedisResult> fields)
+    /// <exception cref="FormatException">A name without a value: not a claim's reply.</exception>
+    public static Job ParsePacked(ReadOnlySpan<byte> packed)
     {
-        var map = new Dictionary<string, string>(fields.Length / 2, StringComparer.Ordinal);
-        for (var i = 0; i + 1 < fields.Length; i += 2)
+        var map = new Dictionary<string, string>(KnownFields.Count, StringComparer.Ordinal);
+        Span<char> name = stackalloc char[MaxFieldName];
+        var last = false;
+        while (!last)
         {
-            map[(string)fields[i]!] = (string)fields[i + 1]!;
+            var nameBytes = Take(ref packed, ref last);
+            if (last)
+            {
+                throw new FormatException("The job's fields end with a name without a value.");
+            }
+
+            var value = Take(ref packed, ref last);
+            if (nameBytes.Length <= MaxFieldName
+                && Encoding.UTF8.TryGetChars(nameBytes, name, out var length)
+                && KnownNames.TryGetValue(name[..length], out var known))
+            {
+                map[known] = Encoding.UTF8.GetString(value);
+            }
         }
 
         return Parse(map, []);
+
+        static ReadOnlySpan<byte> Take(ref ReadOnlySpan<byte> rest, ref bool last)
+        {
+            var end = rest.IndexOf(PackedSeparator);
+            if (end < 0)
+            {
+                last = true;
+                var all = rest;
+                rest = default;
+                return all;
+            }
+
+            var item = rest[..end];
+            rest = rest[(end + 1)..];
+            return item;
+        }
     }
+
+    private const byte PackedSeparator = 0xFF;
+
+    // Every JobFields name, so a packed field is matched without allocating its name.
+    private static readonly Dictionary<string, string> KnownFields = typeof(JobFields)
+        .GetFields(BindingFlags.Public | BindingFlags.Static)
+        .Where(f => f.IsLiteral)
+        .Select(f => (string)f.GetRawConstantValue()!)
+        .ToDictionary(n => n, StringComparer.Ordinal);
+
+    private static readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> KnownNames =
+        KnownFields.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    private static readonly int MaxFieldName = KnownFields.Keys.Max(n => n.Length);
 
     public static Job Parse(IReadOnlyDictionary<string, string> map, RedisValue[] history)
     {

@@ -337,7 +337,7 @@ public sealed partial class JobStore
     {
         try
         {
-            return new ClaimResult(ClaimOutcome.Claimed, lease, JobParser.Parse(reply.AsSpan(2)), StartedAttempt: (int)reply[1]);
+            return new ClaimResult(ClaimOutcome.Claimed, lease, JobParser.ParsePacked(((ReadOnlyMemory<byte>)(RedisValue)reply[2]).Span), StartedAttempt: (int)reply[1]);
         }
         catch (Exception e) when (e is FormatException or JsonException or KeyNotFoundException or OverflowException)
         {

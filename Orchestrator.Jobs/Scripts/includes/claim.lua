@@ -7,11 +7,15 @@
 -- (decoded ARGV, {tenant: [weight, maxConcurrency, tokensPerMinute]}), only maxConcurrency read.
 -- One acknowledgement and one count of each tenant's backlog for the whole call (batchWrites).
 local function claimEntries(stream, group, consumer, deadLetters, now, startNow, maxCrashes, limits, entries)
+  -- The job's fields and values (HGETALL shape) in one string, separated by byte 255, which the UTF-8
+  -- text the job hash holds never contains: one bulk reply per job instead of two per field, which
+  -- the worker split and read for a fifth of its allocations (JobParser.ParsePacked).
+  local function okReply(started, flat)
+    return {'ok', started, table.concat(flat, '\255')}
+  end
+
   local function hashReply(job, started)
-    local reply = {'ok', started}
-    local hash = redis.call('HGETALL', job)
-    for i = 1, #hash do reply[i + 2] = hash[i] end
-    return reply
+    return okReply(started, redis.call('HGETALL', job))
   end
 
   local function claim(job, history, entryId, token)
@@ -140,15 +144,15 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     end
     -- The job as this claim left it, without reading it again: the hash as read, then the fields
     -- written (a field twice: the later value wins, see JobParser), less the one deleted.
-    local reply = {'ok', started}
+    local flat = {}
     for i = 1, #hash, 2 do
       if not (started > 0 and hash[i] == 'nextAttemptAt') then
-        reply[#reply + 1] = hash[i]
-        reply[#reply + 1] = hash[i + 1]
+        flat[#flat + 1] = hash[i]
+        flat[#flat + 1] = hash[i + 1]
       end
     end
-    for i = 1, #writes do reply[#reply + 1] = writes[i] end
-    return reply
+    for i = 1, #writes do flat[#flat + 1] = writes[i] end
+    return okReply(started, flat)
   end
 
   batchWrites(stream, group, now)
