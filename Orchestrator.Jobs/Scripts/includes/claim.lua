@@ -8,8 +8,8 @@
 -- One acknowledgement and one count of each tenant's backlog for the whole call (batchWrites).
 local function claimEntries(stream, group, consumer, deadLetters, now, startNow, maxCrashes, limits, entries)
   -- The job's fields and values (HGETALL shape) in one string, separated by byte 255, which the UTF-8
-  -- text the job hash holds never contains: one bulk reply per job instead of two per field, which
-  -- the worker split and read for a fifth of its allocations (JobParser.ParsePacked).
+  -- text the job hash holds never contains: one bulk reply per job instead of two per field, whose
+  -- reading was a fifth of the worker's allocations (JobParser.ParsePacked splits it).
   local function okReply(started, flat)
     return {'ok', started, table.concat(flat, '\255')}
   end
