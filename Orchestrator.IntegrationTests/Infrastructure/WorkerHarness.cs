@@ -181,3 +181,16 @@ public sealed class WorkerProcessCollection
     /// <summary>The collection's name, for <c>[Collection(WorkerProcessCollection.Name)]</c>.</summary>
     public const string Name = "worker-processes";
 }
+
+/// <summary>
+/// The provider tests' worker processes (flow control, delayed jobs, fallbacks, provider errors):
+/// one at a time as <see cref="WorkerProcessCollection"/>'s, but beside it. Their pace is set by the
+/// simulated deployments' limits and cooldowns, not by the CPU, and the worker collection alone was
+/// the suite's longest path.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class ProviderProcessCollection
+{
+    /// <summary>The collection's name, for <c>[Collection(ProviderProcessCollection.Name)]</c>.</summary>
+    public const string Name = "provider-processes";
+}

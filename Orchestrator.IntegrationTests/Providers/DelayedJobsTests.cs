@@ -11,7 +11,7 @@ namespace Orchestrator.IntegrationTests.Providers;
 /// on a worker with two slots; jobs waiting in the delayed set survive the kill of the worker that
 /// parked them; the bound on a job's rate-limit wait holds across workers.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ProviderProcessCollection.Name)]
 public sealed class DelayedJobsTests
 {
     [Fact]

@@ -9,7 +9,7 @@ namespace Orchestrator.IntegrationTests.Providers;
 /// back they use it again; a prompt too long for the fallback never reaches it. Concurrency permits of
 /// a worker killed with SIGKILL come back within one lease.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ProviderProcessCollection.Name)]
 public sealed class FallbackAndPermitTests
 {
     [Fact]

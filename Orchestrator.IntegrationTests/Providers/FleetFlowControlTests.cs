@@ -14,7 +14,7 @@ namespace Orchestrator.IntegrationTests.Providers;
 /// scenario S6 (60,000 TPM / 600 RPM, 2,000 jobs, some seven minutes a test) and the worker's memory
 /// with 1,000 streaming calls in flight (docs/performance.md).
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ProviderProcessCollection.Name)]
 public sealed class FleetFlowControlTests
 {
     private static readonly string? Load = Environment.GetEnvironmentVariable("ORCHESTRATOR_PROVIDER_LOAD");

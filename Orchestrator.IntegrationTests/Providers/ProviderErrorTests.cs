@@ -9,7 +9,7 @@ namespace Orchestrator.IntegrationTests.Providers;
 /// Every error kind of the taxonomy, produced by the simulator service over HTTP and met by a real
 /// worker process, reaches its outcome; an answered job records its usage and cost.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ProviderProcessCollection.Name)]
 public sealed class ProviderErrorTests
 {
     public static TheoryData<string, string, int> PermanentErrors => new()
