@@ -71,16 +71,16 @@ internal static class JobParser
     private const byte PackedSeparator = 0xFF;
 
     // Every JobFields name, so a packed field is matched without allocating its name.
-    private static readonly Dictionary<string, string> KnownFields = typeof(JobFields)
+    private static readonly HashSet<string> KnownFields = typeof(JobFields)
         .GetFields(BindingFlags.Public | BindingFlags.Static)
         .Where(f => f.IsLiteral)
         .Select(f => (string)f.GetRawConstantValue()!)
-        .ToDictionary(n => n, StringComparer.Ordinal);
+        .ToHashSet(StringComparer.Ordinal);
 
-    private static readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> KnownNames =
+    private static readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> KnownNames =
         KnownFields.GetAlternateLookup<ReadOnlySpan<char>>();
 
-    private static readonly int MaxFieldName = KnownFields.Keys.Max(n => n.Length);
+    private static readonly int MaxFieldName = KnownFields.Max(n => n.Length);
 
     public static Job Parse(IReadOnlyDictionary<string, string> map, RedisValue[] history)
     {
