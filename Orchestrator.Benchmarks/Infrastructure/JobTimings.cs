@@ -19,12 +19,12 @@ internal sealed record JobTiming(
         {
             var batch = context.Db.CreateBatch();
             var hashes = chunk.Select(id => batch.HashGetAsync(context.Keys.Job(id), fields)).ToArray();
-            var histories = withHistory ? chunk.Select(id => batch.ListRangeAsync(context.Keys.History(id))).ToArray() : null;
+            var histories = withHistory ? chunk.Select(id => batch.HashGetAllAsync(context.Keys.Job(id))).ToArray() : null;
             batch.Execute();
             for (var i = 0; i < chunk.Length; i++)
             {
                 var values = await hashes[i];
-                IReadOnlyList<string?> outcomes = histories is null ? [] : [.. (await histories[i]).Select(OutcomeOf)];
+                IReadOnlyList<string?> outcomes = histories is null ? [] : OutcomesOf(await histories[i]);
                 timings.Add(new JobTiming(
                     chunk[i], values[0], (int?)values[1] ?? 0, (long?)values[2] ?? 0, (long?)values[3], (long?)values[4], outcomes));
             }
@@ -40,6 +40,12 @@ internal sealed record JobTiming(
         var last = timings.Max(t => t.CompletedAt ?? long.MinValue);
         return timings.Count / Math.Max(0.001, (last - first) / 1000.0);
     }
+
+    // Attempt n's history entry is the job hash's field 'attempt:<n>' (includes/job.lua [history]).
+    private static string?[] OutcomesOf(HashEntry[] job) =>
+        [.. job.Where(f => f.Name.StartsWith("attempt:"))
+            .OrderBy(f => int.Parse(((string)f.Name!)["attempt:".Length..], CultureInfo.InvariantCulture))
+            .Select(f => OutcomeOf(f.Value))];
 
     private static string? OutcomeOf(RedisValue json)
     {

@@ -47,7 +47,7 @@ public sealed class JobRetentionTests(ApiFactory api) : IClassFixture<ApiFactory
         var db = api.Redis.GetDatabase();
         Assert.Equal("processing", (string?)await db.HashGetAsync(_keys.Job(jobId), "status").WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
         Assert.Null(await db.KeyTimeToLiveAsync(_keys.Job(jobId)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
-        Assert.Null(await db.KeyTimeToLiveAsync(_keys.History(jobId)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+        Assert.Null(await db.KeyTimeToLiveAsync(_keys.Events(jobId)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
     }
 
     [Fact]
@@ -83,7 +83,9 @@ public sealed class JobRetentionTests(ApiFactory api) : IClassFixture<ApiFactory
     {
         var db = api.Redis.GetDatabase();
         Assert.Equal(status, (string?)await db.HashGetAsync(_keys.Job(jobId), "status").WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
-        foreach (RedisKey key in new[] { _keys.Job(jobId), _keys.History(jobId) })
+        // The history is in the job's hash: no key of its own is left behind.
+        Assert.False(await db.KeyExistsAsync(_keys.History(jobId)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+        foreach (RedisKey key in new[] { _keys.Job(jobId), _keys.Events(jobId) })
         {
             var ttl = await db.KeyTimeToLiveAsync(key).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
             Assert.True(ttl is not null, $"{key} has no TTL once the job is {status}.");

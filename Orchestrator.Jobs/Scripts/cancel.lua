@@ -6,7 +6,7 @@
   aborts its LLM call and records 'canceled' (finish-attempt.lua); claim.lua and finish-attempt.lua
   start no further attempt of a flagged job.
 
-  KEYS[1]  job hash            KEYS[2]  job history list
+  KEYS[1]  job hash            KEYS[2]  job history list (earlier jobs: includes/job.lua [history])
   KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set (only passed on to finalize)
   ARGV[1]  consumer group      ARGV[2]  cancel channel ({orch}:cancel; message: the job id)
 

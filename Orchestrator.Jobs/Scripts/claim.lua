@@ -7,7 +7,7 @@
 
   KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set (all tenants); the tenant's own
                                set is KEYS[2] .. ':' .. tenant (same hash tag), written beside it
-  KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (i = 1 … n)
+  KEYS[1 + 2i], KEYS[2 + 2i]   job i's hash and history list (the list: earlier jobs only, includes/job.lua [history]) (i = 1 … n)
 
   ARGV[1]  consumer group      ARGV[2]  consumer name
   ARGV[3]  '1' to start the next attempt too, when the job may start now; '' claim only

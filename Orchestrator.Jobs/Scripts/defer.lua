@@ -13,7 +13,7 @@
   rateLimitWaitMs, the job's total wait for deployments so far, is stored so that the bound
   Llm:MaxRateLimitWait holds across workers: the next worker starts from it.
 
-  KEYS[1]  job hash            KEYS[2]  job history list
+  KEYS[1]  job hash            KEYS[2]  job history list (earlier jobs: includes/job.lua [history])
   KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set (a job set aside as corrupt goes
                                there, and to KEYS[4] .. ':' .. tenant)
   KEYS[5]  delayed sorted set
@@ -39,7 +39,7 @@ local group, entryId = ARGV[5], ARGV[6]
 local now = tonumber(nowMs())
 
 local function defer()
-  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'lastDefer', 'id', 'aloneAttempt', 'tenant')
+  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'lastDefer', 'id', 'aloneAttempt', 'tenant', attemptField(attempt))
   local identity = token .. ':' .. attempt
   if fields[4] == identity then
     return 1
@@ -50,14 +50,22 @@ local function defer()
 
   -- Read and checked before the first write: the last history entry is the attempt to take back.
   local n = tonumber(attempt)
-  local last = cjson.decode(redis.call('LINDEX', history, -1))
+  local stored, listed = readAttempt(history, n, fields[8])
+  if not stored then
+    error('attempt ' .. attempt .. ' has no history entry')
+  end
+  local last = cjson.decode(stored)
   if last.attempt ~= n or last.outcome ~= nil then
     error('the last history entry is not attempt ' .. attempt .. ' running')
   end
 
   local due = now + wait
   local status = n > 1 and 'retrying' or 'queued'
-  redis.call('RPOP', history)
+  if listed then
+    redis.call('RPOP', history)
+  else
+    redis.call('HDEL', job, attemptField(n))
+  end
   emitStatus(job, status, n - 1, string.format('%d', now))
   redis.call('HSET', job, 'status', status, 'attempts', n - 1,
     'rateLimitWaitMs', waited, 'updatedAt', string.format('%d', now), 'lastDefer', identity)

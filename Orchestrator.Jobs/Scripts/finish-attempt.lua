@@ -8,7 +8,7 @@
   KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set (all tenants); the tenant's own
                                set is KEYS[2] .. ':' .. tenant (same hash tag), written beside it
   KEYS[3]  delayed sorted set (job ids waiting, score = due time)
-  KEYS[2 + 2i], KEYS[3 + 2i]   job i's hash and history list (i = 1 … n)
+  KEYS[2 + 2i], KEYS[3 + 2i]   job i's hash and history list (the list: earlier jobs only, includes/job.lua [history]) (i = 1 … n)
 
   ARGV[1]  consumer group
   ARGV[2 + 11(i-1)] … ARGV[12 + 11(i-1)]   job i's eleven values:
@@ -49,7 +49,7 @@ batchWrites(stream, group, now)
 
 local function finish(job, history, token, attempt, outcome, nextStatus, entryId, result, err, retryDelay, toDelayedSet, usage, delta)
   local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant',
-    'cancelRequested', 'callbackUrl', 'quotaQueued', 'permit')
+    'cancelRequested', 'callbackUrl', 'quotaQueued', 'permit', 'listHistory', attemptField(attempt))
   local identity = token .. ':' .. attempt .. ':' .. outcome .. ':' .. nextStatus
   if fields[6] == identity then
     -- The same call again only if it carries the same result or error; another one is stale.
@@ -65,8 +65,10 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   end
 
   -- Read and checked before the first write: a job that fails here is set aside unchanged.
-  local index = tonumber(attempt) - 1
-  local stored = redis.call('LINDEX', history, index)
+  local stored, listed = readAttempt(history, tonumber(attempt), fields[15])
+  if not stored then
+    error('attempt ' .. attempt .. ' has no history entry')
+  end
   local closed
   if err == '' and retryDelay == '' and string.find(stored, '^{"attempt":%d+,"startedAt":%d+}$') and string.find(outcome, '^[%a%-]+$') then
     -- The entry as claim.lua or start-attempt.lua wrote it, closed by appending its members: the
@@ -90,7 +92,12 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   if delta ~= '' then
     emit(job, 'delta', 'attempt', attempt, 'text', delta)
   end
-  redis.call('LSET', history, index, closed)
+  -- The closed entry goes where it was read: written with the job's state below, or in its list.
+  local entry = {attemptField(attempt), closed}
+  if listed then
+    redis.call('LSET', history, tonumber(attempt) - 1, closed)
+    entry = {}
+  end
   -- The attempt ended without a crash: the job is no longer a suspect, and its tenant permit goes
   -- back (here for a retry; finalize returns it on the way to a final state).
   if nextStatus == 'retrying' and not canceling then
@@ -99,7 +106,7 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     emitStatus(job, 'retrying', attempt, now)
     local due = tonumber(now) + tonumber(retryDelay)
     redis.call('HSET', job, 'status', 'retrying', 'nextAttemptAt', string.format('%d', due),
-      'error', err, 'updatedAt', now, 'lastFinish', identity)
+      'error', err, 'updatedAt', now, 'lastFinish', identity, unpack(entry))
     if toDelayedSet == '1' then
       toDelayed(stream, group, delayed, job, entryId, fields[5] or jobIdOf(job), due)
     end
@@ -111,17 +118,17 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   local status, finalError = 'failed', err
   if nextStatus == 'completed' then
     status, finalError = 'completed', nil
-    redis.call('HSET', job, 'status', 'completed', 'result', result, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
+    redis.call('HSET', job, 'status', 'completed', 'result', result, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity, unpack(entry))
   else
     if nextStatus == 'retrying' or nextStatus == 'canceled' then status = 'canceled' end
-    redis.call('HSET', job, 'status', status, 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity)
+    redis.call('HSET', job, 'status', status, 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity, unpack(entry))
   end
   local gone = {'nextAttemptAt', 'lease', 'leaseOwner', 'suspect', 'quotaQueued', 'permit'}
   if not finalError then gone[#gone + 1] = 'error' end
   redis.call('HDEL', job, unpack(gone))
   finalize(stream, group, deadLetters, job, history, fields[5], entryId, fields[4], nextStatus == 'failed', now, fields[9],
     {status = status, attempts = fields[3], callbackUrl = fields[11], completedAt = now, error = finalError,
-      queued = fields[12] ~= false, permit = fields[13] ~= false})
+      queued = fields[12] ~= false, permit = fields[13] ~= false, listHistory = listed or fields[14] == '1'})
   return 1
 end
 

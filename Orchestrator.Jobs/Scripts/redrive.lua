@@ -4,7 +4,7 @@
   new attempts are appended after the old ones. It leaves both dead-letter sets, joins its tenant's
   ready set (includes/ready.lua; dispatch.lua sends it on), and its keys stop expiring (a job not final does not expire).
 
-  KEYS[1]  job hash            KEYS[2]  job history list
+  KEYS[1]  job hash            KEYS[2]  job history list (earlier jobs: includes/job.lua [history])
   KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set (all tenants); the tenant's own is
                                KEYS[4] .. ':' .. tenant
   ARGV[1]  backlog bound (Api:MaxQueuedJobs), as submit.lua checks it

@@ -4,7 +4,7 @@
   lease token; re-sent after it applied, it answers 0 and changes nothing (the lease is gone).
 
   KEYS[1]  jobs stream         KEYS[2]  dead-letter sorted set
-  KEYS[3]  job hash            KEYS[4]  job history list
+  KEYS[3]  job hash            KEYS[4]  job history list (earlier jobs: includes/job.lua [history])
   ARGV[1]  consumer group      ARGV[2]  lease token
   ARGV[3]  stream entry id     ARGV[4]  why, for the job's error message
 

@@ -4,7 +4,7 @@
   start at once (its ARGV[4]); this script starts the attempts after that, and the first one of a
   job claimed while waiting for its retry time or by a draining worker.
 
-  KEYS[1]  job hash            KEYS[2]  job history list
+  KEYS[1]  job hash            KEYS[2]  job history list (earlier jobs: includes/job.lua [history])
   ARGV[1]  lease token
   ARGV[2]  the attempt to start (the job's attempts + 1 as the caller knows them)
   ARGV[3]  '1' when the caller runs this attempt alone (nothing else in its process): recorded
@@ -30,7 +30,7 @@
 --@include clock
 --@include job
 
-local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses', 'tenant', 'id')
+local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses', 'tenant', 'id', 'listHistory')
 if job[1] ~= ARGV[1] then
   return {'lost'}
 end
@@ -54,13 +54,15 @@ if not takePermit(KEYS[1], job[7] or jobIdOf(KEYS[1]), job[6], limitOf(limits, j
 end
 
 local now = nowMs()
-redis.call('HSET', KEYS[1], 'status', 'processing', 'attempts', attempt, 'updatedAt', now)
+redis.call('HSET', KEYS[1], 'status', 'processing', 'attempts', attempt, 'updatedAt', now, attemptField(attempt), openAttempt(attempt, now))
+if attempts > 0 and not job[8] and redis.call('HEXISTS', KEYS[1], attemptField(attempts)) == 0 then
+  -- Its earlier attempts started before the history moved into the hash: they are in the list.
+  redis.call('HSET', KEYS[1], 'listHistory', '1')
+end
 redis.call('HSETNX', KEYS[1], 'firstAttemptAt', now)
 if ARGV[3] == '1' then
   redis.call('HSET', KEYS[1], 'aloneAttempt', attempt)
 end
 redis.call('HDEL', KEYS[1], 'nextAttemptAt')
--- Written in one shape (finish-attempt.lua closes an entry of this shape without parsing it).
-redis.call('RPUSH', KEYS[2], string.format('{"attempt":%d,"startedAt":%s}', attempt, now))
 emitStatus(KEYS[1], 'processing', attempt, now)
 return {'ok', attempt}

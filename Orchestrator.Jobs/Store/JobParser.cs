@@ -6,18 +6,38 @@ using StackExchange.Redis;
 
 namespace Orchestrator.Jobs;
 
-/// <summary>Turns the job hash and history list (as the Lua scripts write them) into a <see cref="Job"/>.</summary>
+/// <summary>Turns the job hash (as the Lua scripts write it) into a <see cref="Job"/>.</summary>
 internal static class JobParser
 {
-    public static Job Parse(HashEntry[] fields, RedisValue[] history)
+    /// <summary>
+    /// The job from its hash, its history from the hash's <c>attempt:&lt;n&gt;</c> fields (includes/job.lua
+    /// [history]) after the entries <paramref name="listed"/> still holds, the attempts of a job that
+    /// started before the history moved into the hash.
+    /// </summary>
+    public static Job Parse(HashEntry[] fields, RedisValue[] listed)
     {
         var map = new Dictionary<string, string>(fields.Length, StringComparer.Ordinal);
+        List<(int Attempt, RedisValue Entry)>? attempts = null;
         foreach (var field in fields)
         {
-            map[field.Name!] = field.Value!;
+            var name = (string)field.Name!;
+            if (name.StartsWith(AttemptPrefix, StringComparison.Ordinal)
+                && int.TryParse(name.AsSpan(AttemptPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var attempt))
+            {
+                (attempts ??= []).Add((attempt, field.Value));
+                continue;
+            }
+
+            map[name] = field.Value!;
         }
 
-        return Parse(map, history);
+        if (attempts is null)
+        {
+            return Parse(map, listed);
+        }
+
+        attempts.Sort((a, b) => a.Attempt.CompareTo(b.Attempt));
+        return Parse(map, [.. listed, .. attempts.Select(a => a.Entry)]);
     }
 
     /// <summary>
@@ -69,6 +89,9 @@ internal static class JobParser
     }
 
     private const byte PackedSeparator = 0xFF;
+
+    // Attempt n's history entry is the field 'attempt:<n>' (not a JobFields name: one per attempt).
+    private const string AttemptPrefix = "attempt:";
 
     // Every JobFields name, so a packed field is matched without allocating its name.
     private static readonly HashSet<string> KnownFields = typeof(JobFields)

@@ -122,7 +122,10 @@ public sealed class RedisKeys
     /// <summary>The hash holding one job's state.</summary>
     public RedisKey Job(string jobId) => $"{Home(jobId)._prefix}:job:{jobId}";
 
-    /// <summary>The list of one job's attempts, one JSON object per attempt, in order.</summary>
+    /// <summary>
+    /// The list that held one job's attempts (one JSON object per attempt, in order) before they moved
+    /// into the job's hash; kept for the jobs whose attempts started before (includes/job.lua [history]).
+    /// </summary>
     public RedisKey History(string jobId) => $"{Home(jobId)._prefix}:job:{jobId}:attempts";
 
     /// <summary>

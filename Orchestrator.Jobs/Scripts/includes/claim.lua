@@ -50,9 +50,10 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     if status ~= 'queued' and status ~= 'retrying' and status ~= 'processing' then
       error('unknown status ' .. tostring(status))
     end
-    local lostEntry
+    local lostEntry, lostListed
     if status == 'processing' then
-      local last = redis.call('LINDEX', history, -1)
+      local last
+      last, lostListed = readAttempt(history, attempts, f[attemptField(attempts)])
       if last then lostEntry = cjson.decode(last) end
     end
     local lastError = f.error and f.error ~= '' and cjson.decode(f.error) or nil
@@ -61,6 +62,10 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     local writes = {'deliveries', deliveries, 'lease', token, 'leaseOwner', consumer, 'entryId', entryId, 'lastClaim', token}
     local function put(...)
       for _, v in ipairs({...}) do writes[#writes + 1] = v end
+    end
+    if attempts > 0 and not f[attemptField(attempts)] and not f.listHistory then
+      -- Its last attempt started before the history moved into the hash: its entries are in the list.
+      put('listHistory', '1')
     end
 
     local nextAttemptAt = f.nextAttemptAt
@@ -71,7 +76,11 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
         lostEntry.endedAt = tonumber(now)
         lostEntry.outcome = 'worker-lost'
         lostEntry.error = {type = 'worker-lost', message = 'The worker running this attempt stopped before recording an outcome.'}
-        redis.call('LSET', history, -1, cjson.encode(lostEntry))
+        if lostListed then
+          redis.call('LSET', history, attempts - 1, cjson.encode(lostEntry))
+        else
+          put(attemptField(attempts), cjson.encode(lostEntry))
+        end
       end
       -- Lost beside ordinary jobs: next in a group of suspects (1); lost in such a group or alone: alone (2).
       local suspect = f.suspect and '2' or '1'
@@ -129,15 +138,13 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
         and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < budget and limitOf(limits, f.tenant) <= 0 then
       -- As start-attempt.lua: the attempt counts from here, even if the worker dies before the call.
       started = attempts + 1
-      put('status', 'processing', 'attempts', started, 'updatedAt', now)
+      put('status', 'processing', 'attempts', started, 'updatedAt', now, attemptField(started), openAttempt(started, now))
       if not f.firstAttemptAt then put('firstAttemptAt', now) end
     end
     put('claimReply', started)
     redis.call('HSET', job, unpack(writes))
     if started > 0 then
       if nextAttemptAt then redis.call('HDEL', job, 'nextAttemptAt') end
-      -- Written in one shape (finish-attempt.lua closes an entry of this shape without parsing it).
-      redis.call('RPUSH', history, string.format('{"attempt":%d,"startedAt":%s}', started, now))
       emitStatus(job, 'processing', started, now)
     elseif lastAttemptLost then
       emitStatus(job, 'retrying', attempts, now)

@@ -6,6 +6,30 @@ local function jobIdOf(jobKey)
   return string.match(jobKey, ':job:([^:]+)$')
 end
 
+-- [history] Attempt n's entry is the job hash's field 'attempt:<n>' (JSON {"attempt":n,"startedAt":…}
+-- when it starts, closed with endedAt, outcome, …): written in the transition's own HSET, read in its
+-- HMGET, expiring with the hash. Jobs whose attempts started before the history moved into the hash
+-- keep those entries in the list '<job>:attempts' (entry n at index n - 1): they are read and
+-- closed there, and the job is flagged 'listHistory' so that the list expires and persists with it.
+local function attemptField(n)
+  return 'attempt:' .. n
+end
+
+-- An attempt's entry as it starts (finish-attempt.lua closes this shape without parsing it).
+local function openAttempt(n, now)
+  return string.format('{"attempt":%d,"startedAt":%s}', n, now)
+end
+
+-- Attempt n's entry: the hash field's value the caller read, else the list's entry (or false);
+-- second value: whether it is in the list.
+local function readAttempt(history, n, fromHash)
+  if fromHash then
+    return fromHash, false
+  end
+  local listed = redis.call('LINDEX', history, n - 1)
+  return listed, listed ~= false
+end
+
 -- Job events (issue 19): each job has a capped stream of what happened to it, '<job key>:events'
 -- (same hash tag, so the same slot), and every event is announced on one channel,
 -- '<prefix>:events', with the message '<job id> <type>'. The API holds one subscription to it and
@@ -234,10 +258,13 @@ end
 -- Its final status (already in the hash) and then 'done' are the last events of its stream.
 -- known: what the caller already read and deleted, for a job it knows is a hash ({status,
 -- attempts, callbackUrl, completedAt, error, queued = quotaQueued was deleted, permit = permit
--- was deleted}); nil: the job is looked at here.
+-- was deleted, listHistory = some of its history is in the list}); nil: the job is looked at here
+-- (and its history list, if it has one, expires too: these paths are rare and a job they end may
+-- never have been flagged).
 local function finalize(stream, group, deadLetters, job, history, jobId, entryId, retentionMs, failed, now, tenant, known)
   ack(stream, group, entryId)
   local isHash = known ~= nil
+  local listHistory = not known or known.listHistory
   if not known then
     -- The job is looked at once for all that follows (a job set aside may have no hash, or a key of
     -- another type); nothing below changes the fields read here.
@@ -265,7 +292,9 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
   end
   if retention > 0 then
     redis.call('PEXPIRE', job, retention)
-    redis.call('PEXPIRE', history, retention)
+    if listHistory then
+      redis.call('PEXPIRE', history, retention)
+    end
     redis.call('PEXPIRE', eventsOf(job), retention)
     if failed then
       redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. (tonumber(now) - retention))
