@@ -30,7 +30,10 @@
 --@include clock
 --@include job
 
-local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses', 'tenant', 'id', 'listHistory')
+-- The previous attempt's history entry is read as the caller counts attempts (it is checked below).
+local previous = tonumber(ARGV[2]) - 1
+local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses', 'tenant', 'id', 'listHistory',
+  'firstAttemptAt', attemptField(previous))
 if job[1] ~= ARGV[1] then
   return {'lost'}
 end
@@ -54,15 +57,23 @@ if not takePermit(KEYS[1], job[7] or jobIdOf(KEYS[1]), job[6], limitOf(limits, j
 end
 
 local now = nowMs()
-redis.call('HSET', KEYS[1], 'status', 'processing', 'attempts', attempt, 'updatedAt', now, attemptField(attempt), openAttempt(attempt, now))
-if attempts > 0 and not job[8] and redis.call('HEXISTS', KEYS[1], attemptField(attempts)) == 0 then
-  -- Its earlier attempts started before the history moved into the hash: they are in the list.
-  redis.call('HSET', KEYS[1], 'listHistory', '1')
+-- One write for all the attempt changes.
+local writes = {'status', 'processing', 'attempts', attempt, 'updatedAt', now, attemptField(attempt), openAttempt(attempt, now)}
+local function put(field, value)
+  writes[#writes + 1] = field
+  writes[#writes + 1] = value
 end
-redis.call('HSETNX', KEYS[1], 'firstAttemptAt', now)
+if not job[9] then
+  put('firstAttemptAt', now)
+end
 if ARGV[3] == '1' then
-  redis.call('HSET', KEYS[1], 'aloneAttempt', attempt)
+  put('aloneAttempt', attempt)
 end
+if attempts > 0 and not job[8] and not (attempts == previous and job[10] or redis.call('HGET', KEYS[1], attemptField(attempts))) then
+  -- Its earlier attempts started before the history moved into the hash: they are in the list.
+  put('listHistory', '1')
+end
+redis.call('HSET', KEYS[1], unpack(writes))
 redis.call('HDEL', KEYS[1], 'nextAttemptAt')
 emitStatus(KEYS[1], 'processing', attempt, now)
 return {'ok', attempt}
