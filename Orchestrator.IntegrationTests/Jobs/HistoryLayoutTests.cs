@@ -36,6 +36,7 @@ public sealed class HistoryLayoutTests
         var listed = Assert.Single(await harness.Db.ListRangeAsync(harness.Keys.History(lease.JobId)).Bounded());
         Assert.Contains("\"outcome\":\"transient-failure\"", (string)listed!, StringComparison.Ordinal);
         Assert.False(await harness.Db.HashExistsAsync(harness.Keys.Job(lease.JobId), "attempt:1").Bounded());
+        Assert.True(await harness.Db.HashExistsAsync(harness.Keys.Job(lease.JobId), "attempt:2").Bounded());
         await AssertExpiresWithTheJobAsync(harness, lease.JobId);
     }
 
@@ -56,6 +57,10 @@ public sealed class HistoryLayoutTests
         var job = await harness.GetAsync(claim.Lease.JobId);
         Assert.Equal([1, 2], job.History.Select(a => a.Attempt));
         Assert.Equal([AttemptOutcome.WorkerLost, AttemptOutcome.Succeeded], job.History.Select(a => a.Outcome));
+        var listed = Assert.Single(await harness.Db.ListRangeAsync(harness.Keys.History(claim.Lease.JobId)).Bounded());
+        Assert.Contains("\"outcome\":\"worker-lost\"", (string)listed!, StringComparison.Ordinal);
+        Assert.False(await harness.Db.HashExistsAsync(harness.Keys.Job(claim.Lease.JobId), "attempt:1").Bounded());
+        Assert.True(await harness.Db.HashExistsAsync(harness.Keys.Job(claim.Lease.JobId), "attempt:2").Bounded());
         await AssertExpiresWithTheJobAsync(harness, claim.Lease.JobId);
     }
 
