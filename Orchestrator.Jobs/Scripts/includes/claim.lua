@@ -50,10 +50,12 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     if status ~= 'queued' and status ~= 'retrying' and status ~= 'processing' then
       error('unknown status ' .. tostring(status))
     end
+    -- The last attempt's entry as the hash holds it; none there (with attempts) means it is in the list.
+    local lastInHash = f[attemptField(attempts)]
     local lostEntry, lostListed
     if status == 'processing' then
       local last
-      last, lostListed = readAttempt(history, attempts, f[attemptField(attempts)])
+      last, lostListed = readAttempt(history, attempts, lastInHash)
       if last then lostEntry = cjson.decode(last) end
     end
     local lastError = f.error and f.error ~= '' and cjson.decode(f.error) or nil
@@ -63,7 +65,7 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     local function put(...)
       for _, v in ipairs({...}) do writes[#writes + 1] = v end
     end
-    if attempts > 0 and not f[attemptField(attempts)] and not f.listHistory then
+    if attempts > 0 and not lastInHash and not f.listHistory then
       -- Its last attempt started before the history moved into the hash: its entries are in the list.
       put('listHistory', '1')
     end
