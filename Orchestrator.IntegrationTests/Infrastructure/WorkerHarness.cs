@@ -95,6 +95,17 @@ internal sealed class WorkerHarness : IAsyncDisposable
     public async Task<IReadOnlyList<string>> SubmitManyAsync(int count, int maxAttempts, Func<int, IReadOnlyDictionary<string, string>?>? metadata = null) =>
         await Task.WhenAll(Enumerable.Range(0, count).Select(i => SubmitAsync(maxAttempts, metadata?.Invoke(i), $"Prompt number {i}: explain leases.")));
 
+    /// <summary>Submits one job and claims it as "worker-a", its first attempt started (a worker's usual claim).</summary>
+    public async Task<ClaimResult> ClaimOneAsync(int maxAttempts)
+    {
+        await Store.EnsureConsumerGroupAsync().Bounded();
+        await SubmitAsync(maxAttempts);
+        var delivery = Assert.Single(await Store.ReadNewAsync("worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
+        var claim = await Store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
+        Assert.Equal(1, claim.StartedAttempt);
+        return claim;
+    }
+
     public async Task<Job> GetAsync(string jobId) =>
         await Store.GetAsync(jobId).WaitAsync(CommandTimeout, TestContext.Current.CancellationToken)
         ?? throw new InvalidOperationException($"Job {jobId} does not exist.");

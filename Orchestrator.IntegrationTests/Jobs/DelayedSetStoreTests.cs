@@ -60,7 +60,6 @@ public sealed class DelayedSetStoreTests
         Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.Delayed).Bounded());
 
         // The next attempt starts from the new entry, as any delivery does.
-        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
         var delivery = Assert.Single(await store.ReadNewAsync("worker-b", 10, Block).Bounded());
         Assert.Equal(claim.Lease.JobId, delivery.JobId);
         var again = await store.ClaimAsync(delivery, "worker-b", startAttempt: true).Bounded();
@@ -111,7 +110,6 @@ public sealed class DelayedSetStoreTests
         var store = harness.Store;
         await store.EnsureConsumerGroupAsync().Bounded();
         var good = await harness.SubmitAsync(MaxAttempts);
-        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
         var delivery = Assert.Single(await store.ReadNewAsync("worker-a", 10, Block).Bounded());
         var claim = await store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
         Assert.Equal(DeferOutcome.Deferred, await store.DeferAsync(claim.Lease, 1, TimeSpan.Zero, TimeSpan.Zero).Bounded());
@@ -151,14 +149,8 @@ public sealed class DelayedSetStoreTests
 
     private static async Task<(ClaimResult Claim, JobStore Store)> ClaimOneAsync(WorkerHarness harness)
     {
-        var store = harness.Store;
-        await store.EnsureConsumerGroupAsync().Bounded();
-        await harness.SubmitAsync(MaxAttempts);
-        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        var delivery = Assert.Single(await store.ReadNewAsync("worker-a", 10, Block).Bounded());
-        var claim = await store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
-        Assert.Equal(1, claim.StartedAttempt);
+        var claim = await harness.ClaimOneAsync(MaxAttempts);
         Assert.Equal(1, await harness.PendingCountAsync());
-        return (claim, store);
+        return (claim, harness.Store);
     }
 }

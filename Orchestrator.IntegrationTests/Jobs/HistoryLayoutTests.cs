@@ -13,14 +13,13 @@ namespace Orchestrator.IntegrationTests.Jobs;
 /// </summary>
 public sealed class HistoryLayoutTests
 {
-    private static readonly TimeSpan Block = TimeSpan.FromMilliseconds(100);
     private static readonly JobResult Result = new("done", "model", new TokenUsage(3, 2));
 
     [Fact]
     public async Task AttemptInTheList_RetriedThenCompleted_ClosedInTheList_NextInTheHash_ListExpiresWithTheJob()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        var claim = await ClaimOneAsync(harness);
+        var claim = await harness.ClaimOneAsync(maxAttempts: 3);
         var lease = claim.Lease;
         await MoveToListAsync(harness, lease.JobId, attempt: 1);
 
@@ -44,7 +43,7 @@ public sealed class HistoryLayoutTests
     public async Task AttemptInTheList_WorkerLost_ClaimClosesItInTheList_NextAttemptInTheHash_ListExpiresWithTheJob()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        var claim = await ClaimOneAsync(harness);
+        var claim = await harness.ClaimOneAsync(maxAttempts: 3);
         await MoveToListAsync(harness, claim.Lease.JobId, attempt: 1);
 
         // Another worker takes the entry over, as reclaim does once the first one's lease lapsed.
@@ -68,7 +67,7 @@ public sealed class HistoryLayoutTests
     public async Task AttemptInTheList_Deferred_TakenBackFromTheList()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        var claim = await ClaimOneAsync(harness);
+        var claim = await harness.ClaimOneAsync(maxAttempts: 3);
         await MoveToListAsync(harness, claim.Lease.JobId, attempt: 1);
 
         Assert.Equal(DeferOutcome.Deferred, await harness.Store.DeferAsync(claim.Lease, 1, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)).Bounded());
@@ -83,7 +82,7 @@ public sealed class HistoryLayoutTests
     public async Task AttemptInTheHash_Deferred_TakenBackFromTheHash()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        var claim = await ClaimOneAsync(harness);
+        var claim = await harness.ClaimOneAsync(maxAttempts: 3);
         Assert.True(await harness.Db.HashExistsAsync(harness.Keys.Job(claim.Lease.JobId), "attempt:1").Bounded());
 
         Assert.Equal(DeferOutcome.Deferred, await harness.Store.DeferAsync(claim.Lease, 1, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1)).Bounded());
@@ -91,16 +90,6 @@ public sealed class HistoryLayoutTests
         Assert.Empty((await harness.GetAsync(claim.Lease.JobId)).History);
         Assert.False(await harness.Db.HashExistsAsync(harness.Keys.Job(claim.Lease.JobId), "attempt:1").Bounded());
         Assert.False(await harness.Db.KeyExistsAsync(harness.Keys.History(claim.Lease.JobId)).Bounded());
-    }
-
-    private static async Task<ClaimResult> ClaimOneAsync(WorkerHarness harness)
-    {
-        await harness.Store.EnsureConsumerGroupAsync().Bounded();
-        await harness.SubmitAsync(maxAttempts: 3);
-        var delivery = Assert.Single(await harness.Store.ReadNewAsync("worker-a", 10, Block).Bounded());
-        var claim = await harness.Store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
-        Assert.Equal(1, claim.StartedAttempt);
-        return claim;
     }
 
     // The attempt's entry where the earlier layout kept it: in the job's list, not its hash.
