@@ -13,7 +13,10 @@ using ChatMessage = Microsoft.Extensions.AI.ChatMessage;
 namespace Orchestrator.Worker.Llm;
 
 /// <summary>The answer of one call, with what it used and cost.</summary>
-public sealed record LlmAnswer(ChatResponse Response, ServedModel Model, long InputTokens, long OutputTokens, decimal Cost);
+/// <param name="Text">The answer's text.</param>
+/// <param name="ResponseModel">The model the provider said answered, else the model called.</param>
+/// <param name="Model">The model called (maybe a fallback).</param>
+public sealed record LlmAnswer(string Text, string ResponseModel, ServedModel Model, long InputTokens, long OutputTokens, decimal Cost);
 
 /// <summary>
 /// One LLM call for a job's attempt: picks the model (the job's, else the next of its
@@ -196,11 +199,12 @@ public sealed class LlmCaller(
             switch (outcome.Exception)
             {
                 case null:
-                    var response = outcome.Result!;
-                    var input = response.Usage?.InputTokenCount ?? promptTokens;
-                    var output = response.Usage?.OutputTokenCount ?? TokenCounter.Count(response.Text);
+                    var answer = outcome.Result!;
+                    var text = answer.Text;
+                    var input = answer.InputTokens ?? promptTokens;
+                    var output = answer.OutputTokens ?? TokenCounter.Count(text);
                     used = input + output;
-                    return Outcome.FromResult(new LlmAnswer(response, model, input, output, model.CostOf(input, output)));
+                    return Outcome.FromResult(new LlmAnswer(text, answer.ModelId ?? model.Name, model, input, output, model.CostOf(input, output)));
                 case LlmException { Kind: LlmErrorKind.RateLimited } e:
                     _clear.Forget(provider);
                     used = 0;
@@ -306,7 +310,7 @@ public sealed class LlmCaller(
         }
     }
 
-    private async ValueTask<Outcome<ChatResponse>> StreamAsync(ServedModel model, JobRequest request, int attempt, IDeltaSink? deltas, CancellationToken cancellationToken)
+    private async ValueTask<Outcome<StreamedAnswer>> StreamAsync(ServedModel model, JobRequest request, int attempt, IDeltaSink? deltas, CancellationToken cancellationToken)
     {
         var options = new ChatOptions
         {
@@ -328,23 +332,22 @@ public sealed class LlmCaller(
 
         try
         {
-            var updates = new List<ChatResponseUpdate>();
+            var answer = new StreamedAnswer();
             await foreach (var update in clients.For(model)
                 .GetStreamingResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, cancellationToken).ConfigureAwait(false))
             {
-                updates.Add(update);
-                if (deltas is not null && update.Text is { Length: > 0 } text)
+                if (answer.Add(update) is { Length: > 0 } text)
                 {
-                    deltas.Append(text);
+                    deltas?.Append(text);
                 }
             }
 
-            return Outcome.FromResult(updates.ToChatResponse());
+            return Outcome.FromResult(answer);
         }
         catch (Exception e)
         {
             // Answered, not thrown: the circuit counts it and the caller reads it without a rethrow.
-            return Outcome.FromException<ChatResponse>(LlmFailure.Classify(e, timeProvider) ?? e);
+            return Outcome.FromException<StreamedAnswer>(LlmFailure.Classify(e, timeProvider) ?? e);
         }
     }
 

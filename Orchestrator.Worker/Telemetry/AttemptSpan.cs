@@ -65,7 +65,7 @@ internal static class AttemptSpan
         // A fallback model replaces the requested one's tags; the rest are new.
         activity.SetTag("gen_ai.provider.name", answer.Model.ProviderName);
         activity.SetTag("gen_ai.request.model", answer.Model.Name);
-        activity.AddTag("gen_ai.response.model", answer.Response.ModelId ?? answer.Model.Name);
+        activity.AddTag("gen_ai.response.model", answer.ResponseModel);
         activity.AddTag("gen_ai.usage.input_tokens", answer.InputTokens);
         activity.AddTag("gen_ai.usage.output_tokens", answer.OutputTokens);
         activity.AddTag("orchestrator.llm.cost", (double)answer.Cost);

@@ -1,0 +1,73 @@
+using Microsoft.Extensions.AI;
+using Orchestrator.Worker.Llm;
+
+namespace Orchestrator.UnitTests.Worker;
+
+/// <summary>What a job keeps of a streamed answer reads as Microsoft.Extensions.AI's own coalescing does.</summary>
+public sealed class StreamedAnswerTests
+{
+    [Fact]
+    public void Add_StreamOfOneMessage_ReadsAsToChatResponse()
+    {
+        // As OpenAI streams: one update per token under one message id, then the finish and the usage.
+        ChatResponseUpdate[] updates =
+        [
+            new(ChatRole.Assistant, "Hel") { MessageId = "m1", ModelId = "gpt-4o-2024-08-06" },
+            new(ChatRole.Assistant, "lo, ") { MessageId = "m1", ModelId = "gpt-4o-2024-08-06" },
+            new(null, "world") { MessageId = "m1", ModelId = "gpt-4o-2024-08-06" },
+            new() { MessageId = "m1", FinishReason = ChatFinishReason.Stop },
+            new() { Contents = [new UsageContent(new UsageDetails { InputTokenCount = 12, OutputTokenCount = 3 })] },
+        ];
+
+        var answer = new StreamedAnswer();
+        var texts = updates.Select(answer.Add).ToArray();
+
+        var expected = updates.ToChatResponse();
+        Assert.Equal(["Hel", "lo, ", "world", "", ""], texts);
+        Assert.Equal(expected.Text, answer.Text);
+        Assert.Equal("Hello, world", answer.Text);
+        Assert.Equal(expected.ModelId, answer.ModelId);
+        Assert.Equal(expected.Usage!.InputTokenCount, answer.InputTokens);
+        Assert.Equal(expected.Usage.OutputTokenCount, answer.OutputTokens);
+    }
+
+    [Fact]
+    public void Add_OnePieceOfText_IsThatText()
+    {
+        var answer = new StreamedAnswer();
+
+        answer.Add(new ChatResponseUpdate(ChatRole.Assistant, "All at once."));
+
+        Assert.Equal("All at once.", answer.Text);
+        Assert.Null(answer.ModelId);
+    }
+
+    [Fact]
+    public void Add_NoUsageReported_LeavesTheCountsUnknown()
+    {
+        var answer = new StreamedAnswer();
+
+        answer.Add(new ChatResponseUpdate(ChatRole.Assistant, "text"));
+
+        Assert.Null(answer.InputTokens);
+        Assert.Null(answer.OutputTokens);
+    }
+
+    [Fact]
+    public void Add_UsageReportedTwice_SumsWhatEachReported()
+    {
+        var answer = new StreamedAnswer();
+
+        answer.Add(new ChatResponseUpdate { Contents = [new UsageContent(new UsageDetails { InputTokenCount = 10 })] });
+        answer.Add(new ChatResponseUpdate { Contents = [new UsageContent(new UsageDetails { InputTokenCount = 2, OutputTokenCount = 7 })] });
+
+        Assert.Equal(12, answer.InputTokens);
+        Assert.Equal(7, answer.OutputTokens);
+    }
+
+    [Fact]
+    public void Text_NothingStreamed_IsEmpty()
+    {
+        Assert.Equal(string.Empty, new StreamedAnswer().Text);
+    }
+}

@@ -1,0 +1,67 @@
+using System.Text;
+using Microsoft.Extensions.AI;
+
+namespace Orchestrator.Worker.Llm;
+
+/// <summary>
+/// Gathers what a job keeps of a streamed answer as its updates arrive: the text, the model the
+/// provider names, the usage it reports. Written by hand rather than keeping every update for
+/// <c>ToChatResponse</c>, which holds each update until the call ends and then coalesces contents,
+/// roles, ids and timestamps a job never reads: with 10,000 calls streaming in one worker (S6) the
+/// held updates were a share of its live memory (docs/performance.md).
+/// </summary>
+internal sealed class StreamedAnswer
+{
+    // Most answers come as one piece of text or as many; one piece needs no builder.
+    private string? _first;
+    private StringBuilder? _text;
+    private long? _input;
+    private long? _output;
+
+    /// <summary>The model the provider said answered (its first naming), if it named one.</summary>
+    public string? ModelId { get; private set; }
+
+    /// <summary>Input tokens the provider reported (summed over its usage reports), if it reported any.</summary>
+    public long? InputTokens => _input;
+
+    /// <summary>Output tokens the provider reported (summed over its usage reports), if it reported any.</summary>
+    public long? OutputTokens => _output;
+
+    /// <summary>The answer's text so far: every update's text, in order (as <c>ChatResponse.Text</c> reads it).</summary>
+    public string Text => _text?.ToString() ?? _first ?? string.Empty;
+
+    /// <summary>Takes one update; answers its text (empty when it carries none).</summary>
+    public string Add(ChatResponseUpdate update)
+    {
+        ModelId ??= update.ModelId;
+        foreach (var content in update.Contents)
+        {
+            if (content is UsageContent { Details: var usage })
+            {
+                _input = Sum(_input, usage.InputTokenCount);
+                _output = Sum(_output, usage.OutputTokenCount);
+            }
+        }
+
+        var text = update.Text;
+        if (text.Length > 0)
+        {
+            if (_text is not null)
+            {
+                _text.Append(text);
+            }
+            else if (_first is null)
+            {
+                _first = text;
+            }
+            else
+            {
+                _text = new StringBuilder(_first, Math.Max(256, (_first.Length + text.Length) * 2)).Append(text);
+            }
+        }
+
+        return text;
+    }
+
+    private static long? Sum(long? total, long? reported) => reported is { } n ? (total ?? 0) + n : total;
+}
