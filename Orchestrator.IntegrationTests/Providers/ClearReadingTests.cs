@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Jobs;
 using Orchestrator.Llm;
+using Orchestrator.Testing;
 using Orchestrator.Worker.Llm;
 using Orchestrator.Worker.Llm.FlowControl;
 
@@ -13,7 +14,8 @@ namespace Orchestrator.IntegrationTests.Providers;
 /// A deployment without limits, on a real Redis with the worker's own <see cref="LlmCaller"/>: a
 /// call within <see cref="ClearReadings.ReuseFor"/> of a reading that found it clear goes on
 /// that reading without a <c>reserve.lua</c> call; once the reading is older, the next call asks
-/// again and meets another worker's cooldown. A limit, configured or learned from a 429, is
+/// again and meets another worker's cooldown; a call past <see cref="ClearReadings.RenewAfter"/> has
+/// the reading renewed beside it. A limit, configured or learned from a 429, is
 /// reserved on every call. The provider's endpoint accepts no connection, so a call that went out
 /// ends as a transient failure.
 /// </summary>
@@ -44,6 +46,46 @@ public sealed class ClearReadingTests
         Assert.Equal((1, "waits"), await CallAsync(caller, harness));
         // Not clear: the next call asks again.
         Assert.Equal((1, "waits"), await CallAsync(caller, harness));
+    }
+
+    [Theory]
+    [InlineData("cooldown", "waits")]
+    [InlineData("learned", "goes out")]
+    public async Task WithoutLimits_ACallPastRenewAfter_RenewsTheReadingOffItsPath_AndAnythingButClearEndsIt(string written, string next)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var options = Unlimited();
+        var flow = new DeploymentFlowControl(harness.Connection, harness.Keys);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var services = InProcessLlmCaller.Build(harness, options, clock);
+        var caller = services.GetRequiredService<LlmCaller>();
+        Assert.Equal((1, "goes out"), await CallAsync(caller, harness));
+
+        // Past RenewAfter the call goes on the reading, and the reading is asked again beside it.
+        clock.Advance(ClearReadings.RenewAfter);
+        var renewedAt = clock.GetTimestamp();
+        var before = await ScriptCalls.CountAsync(harness.Db);
+        Assert.Equal("goes out", (await CallAsync(caller, harness)).Call);
+        await AsyncWait.WaitUntilAsync(() => caller.Readings.Fresh(Provider) == renewedAt, TimeSpan.FromSeconds(10), "the renewed reading is taken");
+        Assert.Equal(before + 1, await ScriptCalls.CountAsync(harness.Db));
+
+        // Another worker's 429 (its cooldown, or the limits it announced). ReuseFor after the first
+        // reading, which has lapsed, a call goes on the renewed one without seeing it (as for any
+        // reading, bounded by ReuseFor); its own renewal finds it and ends the reading, and the
+        // next call reserves: it waits for the cooldown, or goes out paced by the learnt limit.
+        if (written == "cooldown")
+        {
+            await flow.ExtendCooldownAsync(Provider, options, TimeSpan.FromSeconds(10), null).Bounded();
+        }
+        else
+        {
+            await harness.Db.HashSetAsync(flow.Key(Provider, "learned"), "rpm", 60_000).Bounded();
+        }
+
+        clock.Advance(ClearReadings.ReuseFor - ClearReadings.RenewAfter);
+        Assert.Equal("goes out", (await CallAsync(caller, harness)).Call);
+        await AsyncWait.WaitUntilAsync(() => caller.Readings.Fresh(Provider) is null, TimeSpan.FromSeconds(10), "the renewal ends the reading");
+        Assert.Equal((1, next), await CallAsync(caller, harness));
     }
 
     [Theory]

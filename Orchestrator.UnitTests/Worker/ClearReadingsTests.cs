@@ -7,7 +7,8 @@ namespace Orchestrator.UnitTests.Worker;
 /// <summary>
 /// A clear reading of a deployment without limits is reused only while it is younger than
 /// <see cref="ClearReadings.ReuseFor"/> (half of <see cref="DeploymentFlowControl.FreshFor"/>),
-/// counted from when it was asked, and not at all once the worker heard a 429.
+/// counted from when it was asked, and not at all once the worker heard a 429; the call that finds
+/// it past <see cref="ClearReadings.RenewAfter"/> renews it, one renewal at a time.
 /// </summary>
 public sealed class ClearReadingsTests
 {
@@ -100,6 +101,28 @@ public sealed class ClearReadingsTests
 
         readings.Forget("p");
         Assert.Null(readings.LatestWithoutCooldown("p"));
+    }
+
+    [Fact]
+    public void TryStartRenewal_OncePastRenewAfter_OneAtATime()
+    {
+        var readings = new ClearReadings(_clock);
+        var asked = _clock.GetTimestamp();
+        readings.Record("p", asked);
+
+        Assert.True(ClearReadings.RenewAfter < ClearReadings.ReuseFor);
+        _clock.Advance(ClearReadings.RenewAfter - TimeSpan.FromMilliseconds(1));
+        Assert.False(readings.TryStartRenewal("p", asked));
+
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(readings.TryStartRenewal("p", asked));
+        // In flight: the calls after it go on the reading without starting another.
+        Assert.False(readings.TryStartRenewal("p", asked));
+        // Each deployment renews its own.
+        Assert.True(readings.TryStartRenewal("q", asked));
+
+        readings.RenewalEnded("p");
+        Assert.True(readings.TryStartRenewal("p", asked));
     }
 
     [Theory]

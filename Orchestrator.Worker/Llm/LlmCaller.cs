@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 using OpenAI.Chat;
@@ -51,6 +52,9 @@ public sealed class LlmCaller(
 
     // A deployment without limits found clear by a reading still fresh needs no new one.
     private readonly ClearReadings _clear = new(timeProvider);
+
+    /// <summary>The readings this caller's calls go on (tests watch a renewal land).</summary>
+    internal ClearReadings Readings => _clear;
 
     /// <summary>Calls the LLM for <paramref name="request"/>'s attempt <paramref name="attempt"/>; its failure is thrown.</summary>
     /// <param name="deltas">Takes the text as the provider streams it (the job's <c>delta</c> events); null: not wanted.</param>
@@ -148,6 +152,11 @@ public sealed class LlmCaller(
         long asked;
         if (unlimited && _clear.Fresh(provider) is { } readAt)
         {
+            if (_clear.TryStartRenewal(provider, readAt))
+            {
+                _ = RenewReadingAsync(provider);
+            }
+
             (wait, delay, reservation, asked) = (FlowWait.None, TimeSpan.Zero, new FlowReservation(provider, model.Provider, estimated, PermitId: null, TokensCharged: false), readAt);
         }
         else
@@ -242,6 +251,44 @@ public sealed class LlmCaller(
             {
                 await SettleAsync(reservation, used).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// Renews a clear reading off the calls' path (<see cref="ClearReadings.TryStartRenewal"/>). The
+    /// answer counts as a reservation's would: clear is recorded, anything else ends the reading at
+    /// once and the next call reserves. A failure leaves the reading to lapse: the next call then
+    /// asks on its own path, through the redis pipeline. In S3's steady phase (500 calls a second to
+    /// one deployment) a third of the calls waited 0.2-1 ms for a reading before this.
+    /// </summary>
+    private async Task RenewReadingAsync(string provider)
+    {
+        // Not part of the call that started it: its Redis span, parentless, is not kept.
+        Activity.Current = null;
+        var asked = timeProvider.GetTimestamp();
+        DeploymentReading reading;
+        try
+        {
+            reading = await flow.ReadAsync(provider).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            LlmLog.RenewalFailed(logger, provider, e);
+            return;
+        }
+        finally
+        {
+            // Ended before the answer is taken: once a renewed reading shows, the next renewal may start.
+            _clear.RenewalEnded(provider);
+        }
+
+        if (reading == DeploymentReading.Clear)
+        {
+            _clear.Record(provider, asked);
+        }
+        else
+        {
+            _clear.Forget(provider);
         }
     }
 

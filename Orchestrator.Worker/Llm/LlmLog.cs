@@ -22,4 +22,8 @@ internal static partial class LlmLog
     [LoggerMessage(EventId = 202, Level = LogLevel.Warning,
         Message = "Flow control of deployment {Provider} could not be settled or renewed in Redis")]
     public static partial void SettleFailed(ILogger logger, string provider, Exception exception);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Debug,
+        Message = "Renewing the clear reading of deployment {Provider} failed; it lapses and the next call reserves")]
+    public static partial void RenewalFailed(ILogger logger, string provider, Exception exception);
 }

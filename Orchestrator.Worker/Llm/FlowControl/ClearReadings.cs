@@ -13,7 +13,9 @@ namespace Orchestrator.Worker.Llm.FlowControl;
 /// Also, for every deployment, when Redis last said it was not cooling down: a call's check at the
 /// send (older than <see cref="DeploymentFlowControl.FreshFor"/>: <c>cooldown-left.lua</c> is asked)
 /// is answered by any such answer fresh enough, whichever call asked, so a burst of calls that reach
-/// the send late do not each ask on their own.
+/// the send late do not each ask on their own. A call that goes on a reading past
+/// <see cref="RenewAfter"/> has it renewed off its path (<see cref="TryStartRenewal"/>): while a
+/// deployment's calls come closer together than that, none waits for Redis to learn it is clear.
 /// </summary>
 public sealed class ClearReadings(TimeProvider timeProvider)
 {
@@ -24,7 +26,15 @@ public sealed class ClearReadings(TimeProvider timeProvider)
     /// </summary>
     public static readonly TimeSpan ReuseFor = DeploymentFlowControl.FreshFor / 2;
 
+    /// <summary>
+    /// How old a reading is when the call that goes on it has it renewed: half of <see cref="ReuseFor"/>,
+    /// so that the renewal, a round trip, is back before the reading lapses.
+    /// </summary>
+    public static readonly TimeSpan RenewAfter = ReuseFor / 2;
+
     private readonly ConcurrentDictionary<string, long> _askedAt = new(StringComparer.Ordinal);
+    // Deployments whose reading is being renewed: one renewal at a time each.
+    private readonly ConcurrentDictionary<string, byte> _renewing = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _withoutCooldownAt = new(StringComparer.Ordinal);
     // When each deployment was last forgotten: an answer asked before that, arriving after it (a
     // call that was in flight when the 429 was heard), is not taken.
@@ -39,6 +49,17 @@ public sealed class ClearReadings(TimeProvider timeProvider)
         _askedAt.TryGetValue(provider, out var askedAt) && timeProvider.GetElapsedTime(askedAt) < ReuseFor
             ? askedAt
             : null;
+
+    /// <summary>
+    /// Whether the call that goes on the reading asked at <paramref name="askedAt"/> should renew it:
+    /// true (and the renewal is this call's until <see cref="RenewalEnded"/>) when the reading is past
+    /// <see cref="RenewAfter"/> and no renewal of it is in flight.
+    /// </summary>
+    public bool TryStartRenewal(string provider, long askedAt) =>
+        timeProvider.GetElapsedTime(askedAt) >= RenewAfter && _renewing.TryAdd(provider, 0);
+
+    /// <summary>The renewal <see cref="TryStartRenewal"/> started has its answer (or failed).</summary>
+    public void RenewalEnded(string provider) => _renewing.TryRemove(provider, out _);
 
     /// <summary>
     /// When Redis was last asked and answered that <paramref name="provider"/> was not cooling down

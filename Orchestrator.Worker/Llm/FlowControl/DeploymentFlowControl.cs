@@ -43,6 +43,19 @@ public sealed record FlowReservation(string Provider, ProviderOptions Options, l
     public string Id => _id ??= PermitId ?? Guid.NewGuid().ToString("N");
 }
 
+/// <summary>What <see cref="DeploymentFlowControl.ReadAsync"/> found.</summary>
+public enum DeploymentReading
+{
+    /// <summary>No cooldown and no learnt limit: calls may go without a reservation.</summary>
+    Clear,
+
+    /// <summary>A 429's cooldown runs.</summary>
+    CoolingDown,
+
+    /// <summary>Limits learnt from 429s apply: each call reserves.</summary>
+    LimitsLearned,
+}
+
 /// <summary>
 /// Flow control shared by every worker of the fleet, per deployment (provider), kept in Redis and
 /// changed only by the scripts in this folder, on Redis's clock: a cooldown learnt from 429s, the
@@ -160,6 +173,18 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
     /// <summary>How long the deployment's cooldown still runs; zero when calls may go.</summary>
     public async Task<TimeSpan> CooldownLeftAsync(string provider) =>
         TimeSpan.FromMilliseconds((long)await CooldownLeft.EvaluateAsync(Db, [Key(provider, "cooldown")]).ConfigureAwait(false));
+
+    /// <summary>
+    /// Whether a deployment without configured limits is clear, as <c>reserve.lua</c> would find it
+    /// (no cooldown, no limit learnt from a 429), read without reserving anything.
+    /// </summary>
+    public async Task<DeploymentReading> ReadAsync(string provider) =>
+        (long)await CooldownLeft.EvaluateAsync(Db, [Key(provider, "cooldown"), Key(provider, "learned")]).ConfigureAwait(false) switch
+        {
+            0 => DeploymentReading.Clear,
+            < 0 => DeploymentReading.LimitsLearned,
+            _ => DeploymentReading.CoolingDown,
+        };
 
     /// <summary>Keeps a running call's permit for another lease; false when it had lapsed.</summary>
     public async Task<bool> RenewPermitAsync(FlowReservation reservation, TimeSpan lease) =>
