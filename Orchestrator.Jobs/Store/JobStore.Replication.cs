@@ -20,11 +20,20 @@ public sealed partial class JobStore
     /// <c>WAIT replicas timeout</c> on <paramref name="master"/>: blocks until <paramref name="replicas"/>
     /// replicas have acknowledged every write this client sent to it, or <paramref name="timeout"/>
     /// passes; returns how many have (possibly fewer than asked). Blocks the connection meanwhile,
-    /// so keep <paramref name="timeout"/> short.
+    /// so keep <paramref name="timeout"/> short. A master that has become a replica since the writes
+    /// (a failover: <c>WAIT</c> is refused there) confirms none of them: the caller answers as for
+    /// too few replicas, and the client sends again under its idempotency key.
     /// </summary>
     public async Task<long> WaitForReplicasAsync(IServer master, int replicas, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(master);
-        return (long)await master.ExecuteAsync("WAIT", replicas, (long)timeout.TotalMilliseconds).ConfigureAwait(false);
+        try
+        {
+            return (long)await master.ExecuteAsync("WAIT", replicas, (long)timeout.TotalMilliseconds).ConfigureAwait(false);
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("ERR WAIT cannot be used with replica", StringComparison.Ordinal))
+        {
+            return 0;
+        }
     }
 }
