@@ -61,14 +61,10 @@ internal sealed class ReadySignal(IConnectionMultiplexer redis, RedisKeys keys) 
     {
         using var timer = new CancellationTokenSource(timeout, timeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, cancellationToken);
-        try
-        {
-            await _signal.WaitAsync(linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // The timeout: dispatch again anyway.
-        }
+        // The timeout ends the wait without an exception (an idle worker reaches it every
+        // Worker:PollTimeout): the loop dispatches again anyway. A stop is thrown as before.
+        await _signal.WaitAsync(linked.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        cancellationToken.ThrowIfCancellationRequested();
     }
 
     private void Set()
