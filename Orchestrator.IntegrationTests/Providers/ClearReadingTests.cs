@@ -26,12 +26,8 @@ public sealed class ClearReadingTests
     [Fact]
     public async Task WithoutLimits_CallsWithinReuseFor_ReuseTheReading_ThenTheNextOneSeesTheCooldown()
     {
-        await using var harness = await WorkerHarness.StartAsync();
-        var options = Unlimited();
-        var flow = new DeploymentFlowControl(harness.Connection, harness.Keys);
-        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var services = InProcessLlmCaller.Build(harness, options, clock);
-        var caller = services.GetRequiredService<LlmCaller>();
+        await using var deployment = await UnlimitedDeployment.StartAsync();
+        var (harness, options, flow, clock, caller) = deployment;
 
         // The first call reads the deployment's state; the second, on the same instant, does not.
         Assert.Equal((1, "goes out"), await CallAsync(caller, harness));
@@ -53,12 +49,8 @@ public sealed class ClearReadingTests
     [InlineData("learned", "goes out")]
     public async Task WithoutLimits_ACallPastRenewAfter_RenewsTheReadingOffItsPath_AndAnythingButClearEndsIt(string written, string next)
     {
-        await using var harness = await WorkerHarness.StartAsync();
-        var options = Unlimited();
-        var flow = new DeploymentFlowControl(harness.Connection, harness.Keys);
-        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var services = InProcessLlmCaller.Build(harness, options, clock);
-        var caller = services.GetRequiredService<LlmCaller>();
+        await using var deployment = await UnlimitedDeployment.StartAsync();
+        var (harness, options, flow, clock, caller) = deployment;
         Assert.Equal((1, "goes out"), await CallAsync(caller, harness));
 
         // Past RenewAfter the call goes on the reading, and the reading is asked again beside it.
@@ -111,6 +103,27 @@ public sealed class ClearReadingTests
 
         Assert.Equal((1, "goes out"), await CallAsync(caller, harness));
         Assert.Equal((1, "goes out"), await CallAsync(caller, harness));
+    }
+
+    /// <summary>A real Redis and the worker's <see cref="LlmCaller"/> on a fake clock, for one deployment without limits.</summary>
+    private sealed class UnlimitedDeployment(WorkerHarness harness, ProviderOptions options, FakeTimeProvider clock, ServiceProvider services) : IAsyncDisposable
+    {
+        public static async Task<UnlimitedDeployment> StartAsync()
+        {
+            var harness = await WorkerHarness.StartAsync();
+            var options = Unlimited();
+            var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+            return new UnlimitedDeployment(harness, options, clock, InProcessLlmCaller.Build(harness, options, clock));
+        }
+
+        public void Deconstruct(out WorkerHarness redis, out ProviderOptions settings, out DeploymentFlowControl flow, out FakeTimeProvider time, out LlmCaller caller) =>
+            (redis, settings, flow, time, caller) = (harness, options, new DeploymentFlowControl(harness.Connection, harness.Keys), clock, services.GetRequiredService<LlmCaller>());
+
+        public async ValueTask DisposeAsync()
+        {
+            await services.DisposeAsync();
+            await harness.DisposeAsync();
+        }
     }
 
     private static ProviderOptions Unlimited() => new()
