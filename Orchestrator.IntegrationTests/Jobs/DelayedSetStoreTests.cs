@@ -107,11 +107,8 @@ public sealed class DelayedSetStoreTests
     public async Task Promote_BrokenJobGone_SetAside_OthersPromoted()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        var store = harness.Store;
-        await store.EnsureConsumerGroupAsync().Bounded();
-        var good = await harness.SubmitAsync(MaxAttempts);
-        var delivery = Assert.Single(await store.ReadNewAsync("worker-a", 10, Block).Bounded());
-        var claim = await store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
+        var (claim, store) = await ClaimOneAsync(harness);
+        var good = claim.Lease.JobId;
         Assert.Equal(DeferOutcome.Deferred, await store.DeferAsync(claim.Lease, 1, TimeSpan.Zero, TimeSpan.Zero).Bounded());
 
         // A member whose job key holds a string, and one whose job has expired: both are due.
