@@ -6,10 +6,10 @@ namespace Orchestrator.Api.Jobs;
 
 /// <summary>
 /// <c>GET /jobs/{jobId}/events</c>: the job's events as Server-Sent Events, read from its events
-/// stream in Redis (<see cref="RedisKeys.Events"/>), woken by <see cref="JobNotifications"/>.
-/// Each event's SSE <c>id</c> is its stream entry id, so a client that reconnects with
+/// in Redis (<see cref="RedisKeys.Events"/>), woken by <see cref="JobNotifications"/>. Each event's
+/// SSE <c>id</c> is its number in the job's events, so a client that reconnects with
 /// <c>Last-Event-ID</c> resumes right after the last event it saw: no gap, no repeat (within what
-/// the stream keeps: <see cref="RedisKeys.MaxEventsPerJob"/> entries, expiring with the job).
+/// Redis keeps: <see cref="RedisKeys.MaxEventsPerJob"/> events, expiring with the job).
 /// </summary>
 public static class JobEventsApi
 {
@@ -45,7 +45,7 @@ public static class JobEventsApi
         var lastEventId = context.Request.Headers["Last-Event-ID"].ToString();
         if (lastEventId.Length > 0 && !JobStore.IsEventId(lastEventId))
         {
-            return TypedResults.Problem("Last-Event-ID must be the id of an event this stream sent ('<milliseconds>-<sequence>').",
+            return TypedResults.Problem("Last-Event-ID must be the id of an event this stream sent.",
                 statusCode: StatusCodes.Status400BadRequest, title: "Invalid Last-Event-ID");
         }
 
@@ -60,7 +60,7 @@ public static class JobEventsApi
             return JobsApi.TooManyWaits(context);
         }
 
-        var after = lastEventId.Length > 0 ? lastEventId : "0-0";
+        var after = lastEventId.Length > 0 ? lastEventId : JobStore.FirstEventId;
         var events = await store.ReadEventsAsync(jobId, after, ReadBatch);
         if (events.Count == 0 && JobStatus.IsTerminal(job.Status))
         {

@@ -10,7 +10,7 @@ namespace Orchestrator.Api.Jobs;
 /// event: one subscription to <see cref="RedisKeys.EventsChannel"/> per API process, and an
 /// in-memory map from job id to the requests listening, so thousands of waits cost no Redis
 /// connection or command while they wait. A wake-up only says "look again": the waiter reads the
-/// job (or its events stream), so a message lost while the subscription reconnects costs at most
+/// job (or its events), so a message lost while the subscription reconnects costs at most
 /// the wait; on reconnect every listener is woken to look again.
 /// </summary>
 internal sealed partial class JobNotifications(

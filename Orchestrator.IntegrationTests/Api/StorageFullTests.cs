@@ -71,7 +71,7 @@ public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>
         using var json = JsonDocument.Parse(await recovered.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         var jobId = json.RootElement.GetProperty("jobId").GetString()!;
         Assert.Equal(queuedBefore + 1, await QueuedAsync());
-        Assert.Equal(keysBefore.Length + 3, (await AllKeysAsync()).Length); // the job hash, its events stream and the key
+        Assert.Equal(keysBefore.Length + 3, (await AllKeysAsync()).Length); // the job hash, its events and the key
         Assert.True(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Job(jobId)));
         Assert.True(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Events(jobId)));
     }

@@ -57,7 +57,7 @@ public sealed class PartitionedClusterTests
             long count = 0;
             await foreach (var key in server.KeysAsync(pattern: "{orch:*}:job:*", pageSize: 1000))
             {
-                count += ((string)key!).EndsWith(":attempts", StringComparison.Ordinal) || ((string)key!).EndsWith(":events", StringComparison.Ordinal) ? 0 : 1;
+                count += ((string)key!).EndsWith(":attempts", StringComparison.Ordinal) || ((string)key!).EndsWith(":eventlog", StringComparison.Ordinal) ? 0 : 1;
             }
 
             perMaster.Add((master.Port, count));

@@ -265,12 +265,12 @@ public sealed class BatchedStoreTests
         Assert.Equal(staleBefore, await RawAsync(harness, stale.JobId));
         foreach (var (lease, text) in new[] { (first, "Hello"), (second, "World") })
         {
-            var deltas = (await store.ReadEventsAsync(lease.JobId, "0-0", 100).Bounded()).Where(e => e.Type == "delta").ToList();
+            var deltas = (await store.ReadEventsAsync(lease.JobId, JobStore.FirstEventId, 100).Bounded()).Where(e => e.Type == "delta").ToList();
             Assert.Equal(text, Assert.Single(deltas).Text);
             Assert.Equal(1, deltas[0].Attempt);
         }
 
-        Assert.DoesNotContain(await store.ReadEventsAsync(stale.JobId, "0-0", 100).Bounded(), e => e.Type == "delta");
+        Assert.DoesNotContain(await store.ReadEventsAsync(stale.JobId, JobStore.FirstEventId, 100).Bounded(), e => e.Type == "delta");
     }
 
     [Fact]
@@ -295,7 +295,7 @@ public sealed class BatchedStoreTests
         Assert.Equal(finished, await store.FinishAttemptsAsync(batch).Bounded());
         Assert.Equal([true, false], finished);
 
-        var events = await store.ReadEventsAsync(current.JobId, "0-0", 100).Bounded();
+        var events = await store.ReadEventsAsync(current.JobId, JobStore.FirstEventId, 100).Bounded();
         var deltas = events.Where(e => e.Type == "delta").ToList();
         Assert.Equal(["Hello, ", "world"], deltas.Select(e => e.Text));
         Assert.All(deltas, e => Assert.Equal(1, e.Attempt));
@@ -303,7 +303,7 @@ public sealed class BatchedStoreTests
         var last = events.ToList().IndexOf(deltas[^1]);
         Assert.Equal(["status", JobEvent.Done], events.Skip(last + 1).Select(e => e.Type));
         Assert.Equal(JobStatus.Completed, events[last + 1].Status);
-        Assert.DoesNotContain(await store.ReadEventsAsync(stale.JobId, "0-0", 100).Bounded(), e => e.Type == "delta");
+        Assert.DoesNotContain(await store.ReadEventsAsync(stale.JobId, JobStore.FirstEventId, 100).Bounded(), e => e.Type == "delta");
     }
 
     [Fact]

@@ -99,7 +99,7 @@ public sealed class ResentTransitionTests
         Assert.Equal([JobStatus.Canceled, JobStatus.Queued, JobStatus.Canceled], jobs.Select(j => j.Status));
         Assert.Equal(2, jobs[1].MaxAttempts);
         Assert.Equal(AttemptOutcome.Canceled, Assert.Single(jobs[0].History).Outcome);
-        var events = await store.ReadEventsAsync(running.JobId, "0-0", 100).Bounded();
+        var events = await store.ReadEventsAsync(running.JobId, JobStore.FirstEventId, 100).Bounded();
         Assert.Equal(["status:queued", "status:processing", "delta:Hello", "status:canceled", "done:canceled"],
             events.Select(e => $"{e.Type}:{e.Text ?? e.Status}"));
     }
@@ -172,7 +172,7 @@ public sealed class ResentTransitionTests
                     break;
                 case RedisType.Stream:
                     lines.AddRange((await harness.Db.StreamRangeAsync(key).Bounded()).Select(e => $"  entry {e.Id}"));
-                    // Only the jobs stream has a consumer group (a job's events stream is read by range).
+                    // Only the jobs stream has a consumer group (a job's events from before the list are read by range).
                     if (key == harness.Keys.Stream)
                     {
                         lines.AddRange((await harness.Db.StreamPendingMessagesAsync(key, RedisKeys.ConsumerGroup, 1000, RedisValue.Null).Bounded())

@@ -1,6 +1,6 @@
 --[[
   append-delta: text the provider streamed during attempts, batched by the worker, appended to
-  each job's events stream as a 'delta' event (GET /jobs/{id}/events), any number of jobs in one
+  each job's events as a 'delta' event (GET /jobs/{id}/events), any number of jobs in one
   call (the worker commits the batches that are ready together). Each job is its own fenced write:
   only the lease holder, for the attempt running, with the job 'processing'.
 
@@ -25,7 +25,7 @@ local function appendDelta(job, token, attempt, batch, text)
   if f[1] ~= token or f[2] ~= 'processing' or f[3] ~= attempt then
     return 0
   end
-  emit(job, 'delta', 'attempt', attempt, 'text', text)
+  emitDelta(job, attempt, text)
   redis.call('HSET', job, 'lastDelta', identity)
   return 1
 end

@@ -8,7 +8,7 @@
 
   Its status goes back to what it was before the attempt started: 'queued' when no attempt has
   run yet, else 'retrying' (the statuses clients know; nextAttemptAt says when it goes on), and
-  says so on the job's events stream. A job whose cancel was requested meanwhile waits too: the
+  says so in the job's events. A job whose cancel was requested meanwhile waits too: the
   claim that takes it up after its promotion cancels it (claim.lua).
   rateLimitWaitMs, the job's total wait for deployments so far, is stored so that the bound
   Llm:MaxRateLimitWait holds across workers: the next worker starts from it.

@@ -90,7 +90,7 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     closed = cjson.encode(entry)
   end
   if delta ~= '' then
-    emit(job, 'delta', 'attempt', attempt, 'text', delta)
+    emitDelta(job, attempt, delta)
   end
   -- The closed entry goes where it was read: written with the job's state below, or in its list.
   local entry = {attemptField(attempt), closed}

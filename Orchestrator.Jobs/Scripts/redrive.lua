@@ -83,6 +83,7 @@ redis.call('ZREM', tenantDeadLetters, jobId)
 redis.call('PERSIST', job)
 redis.call('PERSIST', history)
 redis.call('PERSIST', eventsOf(job))
+redis.call('PERSIST', legacyEventsOf(job))
 -- [tenant quotas] Not final any more: it counts in its tenant's backlog again until its next final
 -- transition (finalize), once. A redrive is not refused by the tenant's MaxQueuedJobs.
 if redis.call('HSETNX', job, 'quotaQueued', '1') == 1 then

@@ -48,8 +48,8 @@ public sealed record RedriveFilter(string? ErrorType = null, DateTimeOffset? Fro
     public static readonly RedriveFilter Any = new();
 }
 
-/// <summary>One job of the job's events stream (<see cref="RedisKeys.Events"/>), as stored.</summary>
-/// <param name="Id">The stream entry id: the event's SSE id, and where a reader resumes.</param>
+/// <summary>One of the job's events (<see cref="RedisKeys.Events"/>), as stored.</summary>
+/// <param name="Id">The event's number (a stream entry id for a job whose events began in a stream): its SSE id, and where a reader resumes.</param>
 /// <param name="Type"><c>status</c>, <c>delta</c> or <c>done</c>.</param>
 /// <param name="Status">The job's status (<c>status</c>, <c>done</c>).</param>
 /// <param name="Attempt">The attempt (<c>status</c>: the job's attempts so far; <c>delta</c>: the attempt streaming).</param>

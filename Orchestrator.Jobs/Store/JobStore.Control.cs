@@ -149,32 +149,52 @@ public sealed partial class JobStore
         return [.. replies.Select(r => (long)r == 1)];
     }
 
-    /// <summary>Up to <paramref name="count"/> of the job's events after <paramref name="afterId"/> (exclusive; "0-0" from the start), in order.</summary>
+    /// <summary>
+    /// Up to <paramref name="count"/> of the job's events after <paramref name="afterId"/> (exclusive:
+    /// an event id, or <see cref="FirstEventId"/> for all), in order. A job whose events began before
+    /// they moved into a list has its first ones in a stream (<see cref="RedisKeys.LegacyEvents"/>),
+    /// with the stream's ids; read-events.lua reads them before the list.
+    /// </summary>
     public async Task<IReadOnlyList<JobEvent>> ReadEventsAsync(string jobId, string afterId, int count)
     {
-        var entries = await Db.StreamRangeAsync(_keys.Events(jobId), "(" + afterId, "+", count).ConfigureAwait(false);
-        var events = new JobEvent[entries.Length];
-        for (var i = 0; i < entries.Length; i++)
+        var reply = (RedisResult[])(await LuaScripts.ReadEvents.EvaluateAsync(Db,
+            [_keys.Job(jobId), _keys.Events(jobId), _keys.LegacyEvents(jobId)], [afterId, count]).ConfigureAwait(false))!;
+        var legacy = (RedisResult[])reply[0]!;
+        var first = (long)reply[1];
+        var elements = (RedisResult[])reply[2]!;
+        var events = new JobEvent[legacy.Length + elements.Length];
+        for (var i = 0; i < legacy.Length; i++)
         {
-            var entry = entries[i];
-            events[i] = new JobEvent(
-                entry.Id!,
-                (string?)entry["type"] ?? string.Empty,
-                (string?)entry["status"],
-                int.TryParse((string?)entry["attempt"], NumberStyles.None, CultureInfo.InvariantCulture, out var attempt) ? attempt : null,
-                long.TryParse((string?)entry["at"], NumberStyles.None, CultureInfo.InvariantCulture, out var at) ? DateTimeOffset.FromUnixTimeMilliseconds(at) : null,
-                (string?)entry["text"]);
+            events[i] = JobEventElements.FromStreamEntry((RedisResult[])legacy[i]!);
+        }
+
+        for (var i = 0; i < elements.Length; i++)
+        {
+            events[legacy.Length + i] = JobEventElements.Parse((first + i).ToString(CultureInfo.InvariantCulture), (string)elements[i]!);
         }
 
         return events;
     }
 
-    /// <summary>Whether <paramref name="id"/> is a stream entry id (<c>&lt;ms&gt;-&lt;seq&gt;</c>), as an SSE <c>Last-Event-ID</c> must be.</summary>
+    /// <summary>The id before a job's first event: read from it to read them all.</summary>
+    public const string FirstEventId = "0";
+
+    /// <summary>
+    /// Whether <paramref name="id"/> is an event id, as an SSE <c>Last-Event-ID</c> must be: an event's
+    /// number (<c>1</c>, <c>2</c>, …) or a stream entry id (<c>&lt;ms&gt;-&lt;seq&gt;</c>) of a job whose
+    /// events began in a stream.
+    /// </summary>
     public static bool IsEventId(string id)
     {
+        if (id.Length is 0 or > 41)
+        {
+            return false;
+        }
+
         var dash = id.IndexOf('-', StringComparison.Ordinal);
-        return dash > 0 && id.Length <= 41
-            && ulong.TryParse(id.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out _)
-            && ulong.TryParse(id.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _);
+        return dash < 0
+            ? ulong.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out _)
+            : dash > 0 && ulong.TryParse(id.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out _)
+                && ulong.TryParse(id.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _);
     }
 }

@@ -24,6 +24,7 @@ internal static partial class LuaScripts
     public static readonly RedisScript Cancel = Load("cancel");
     public static readonly RedisScript Redrive = Load("redrive");
     public static readonly RedisScript AppendDelta = Load("append-delta");
+    public static readonly RedisScript ReadEvents = Load("read-events");
     public static readonly RedisScript ClaimWebhooks = Load("claim-webhooks");
     public static readonly RedisScript RecordWebhook = Load("record-webhook");
     public static readonly RedisScript RecordPartitions = Load("record-partitions");

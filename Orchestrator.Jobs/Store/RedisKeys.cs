@@ -129,13 +129,19 @@ public sealed class RedisKeys
     public RedisKey History(string jobId) => $"{Home(jobId)._prefix}:job:{jobId}:attempts";
 
     /// <summary>
-    /// One job's events (issue 19): a stream capped at <see cref="MaxEventsPerJob"/> entries, each
-    /// <c>type</c> = <c>status</c> | <c>delta</c> | <c>done</c>; it expires with the job. The scripts
-    /// derive it as <c>KEYS[job] .. ':events'</c>.
+    /// One job's events (issue 19): a list of at most <see cref="MaxEventsPerJob"/> elements,
+    /// <c>status …</c> | <c>delta …</c> | <c>done …</c>; it expires with the job. The scripts derive it
+    /// as <c>KEYS[job] .. ':eventlog'</c> (includes/job.lua, job events).
     /// </summary>
-    public RedisKey Events(string jobId) => $"{Home(jobId)._prefix}:job:{jobId}:events";
+    public RedisKey Events(string jobId) => $"{Home(jobId)._prefix}:job:{jobId}:eventlog";
 
-    /// <summary>Most entries a job's <see cref="Events"/> stream keeps (EVENTS_MAXLEN in <c>includes/job.lua</c>).</summary>
+    /// <summary>
+    /// One job's events as a stream, where they were kept before the list (<see cref="Events"/>): read
+    /// before the list, expired and persisted with the job, never written.
+    /// </summary>
+    public RedisKey LegacyEvents(string jobId) => $"{Home(jobId)._prefix}:job:{jobId}:events";
+
+    /// <summary>Most events a job's <see cref="Events"/> list keeps (EVENTS_MAXLEN in <c>includes/job.lua</c>).</summary>
     public const int MaxEventsPerJob = 1000;
 
     /// <summary>Where every job event is announced: the message is <c>'&lt;job id&gt; &lt;type&gt;'</c>.</summary>

@@ -21,7 +21,8 @@ public sealed class JobPartitionsTests
         Assert.Equal("{orch}:jobs:acme", (string?)keys.TenantJobs("acme"));
         Assert.Equal("{orch}:job:abc", (string?)keys.Job("abc"));
         Assert.Equal("{orch}:job:abc:attempts", (string?)keys.History("abc"));
-        Assert.Equal("{orch}:job:abc:events", (string?)keys.Events("abc"));
+        Assert.Equal("{orch}:job:abc:eventlog", (string?)keys.Events("abc"));
+        Assert.Equal("{orch}:job:abc:events", (string?)keys.LegacyEvents("abc"));
         Assert.Equal("{orch}:events", keys.EventsChannel.ToString());
         Assert.Equal("{orch}:cancel", keys.CancelChannel.ToString());
         Assert.Equal("{orch}:idem:acme:k-1", (string?)keys.Idempotency("acme", "k-1"));
@@ -67,7 +68,8 @@ public sealed class JobPartitionsTests
 
             Assert.Equal($"{tag}:job:{id}", (string?)keys.Job(id));
             Assert.Equal($"{tag}:job:{id}:attempts", (string?)keys.History(id));
-            Assert.Equal($"{tag}:job:{id}:events", (string?)keys.Events(id));
+            Assert.Equal($"{tag}:job:{id}:eventlog", (string?)keys.Events(id));
+            Assert.Equal($"{tag}:job:{id}:events", (string?)keys.LegacyEvents(id));
             Assert.Equal($"{tag}:webhook:{id}.3", (string?)keys.Webhook($"{id}.3"));
             Assert.Equal($"{tag}:webhook:{id}.3:attempts", (string?)keys.WebhookAttempts($"{id}.3"));
             Assert.Same(keys.For(JobPartitions.Of(id, 6)), keys.ForJob(id));

@@ -87,7 +87,7 @@ internal sealed partial class DeltaWriters : IDisposable
 }
 
 /// <summary>
-/// Writes the text a provider streams during one attempt into the job's events stream
+/// Writes the text a provider streams during one attempt into the job's events
 /// (<c>append-delta.lua</c>, through the worker's <see cref="DeltaCommit"/>), batched every
 /// <c>Worker:DeltaInterval</c> (the <see cref="DeltaWriters"/>' tick) so a chatty stream costs one
 /// append per interval, not one per token; one flush at a time per writer.

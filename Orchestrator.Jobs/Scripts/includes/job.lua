@@ -30,36 +30,59 @@ local function readAttempt(history, n, fromHash)
   return listed, listed ~= false
 end
 
--- Job events (issue 19): each job has a capped stream of what happened to it, '<job key>:events'
--- (same hash tag, so the same slot), and every event is announced on one channel,
--- '<prefix>:events', with the message '<job id> <type>'. The API holds one subscription to it and
--- reads the job's stream when told; the stream is the record (ids, resumption), the message only a
--- wake-up. At most EVENTS_MAXLEN entries are kept (the oldest go first; the last one, 'done', stays),
--- and the stream expires with the job (finalize).
+-- Job events (issue 19): each job's events are a list, '<job key>:eventlog' (same hash tag, so the
+-- same slot), and every event is announced on one channel, '<prefix>:events', with the message
+-- '<job id> <type>'. The API holds one subscription to it and reads the job's list when told
+-- (read-events.lua); the list is the record (ids, resumption), the message only a wake-up. An event
+-- is one element, '<type> <values>': 'status <status> <attempt> <at>', 'delta <attempt> <text>' (the
+-- text is all the rest) or 'done <status>'. Event n (n = 1, 2, …) is its SSE id: at most
+-- EVENTS_MAXLEN are kept (the oldest go first, counted in the job hash's 'eventsDropped'; the last
+-- one, 'done', stays), so event n is the list's element n - eventsDropped - 1. The list expires with
+-- the job (finalize). A list, not a stream: Redis gives a new stream's first node 4 KB at once
+-- (stream-node-max-bytes), kept until the node fills, so a job's handful of events held ~4.7 KB of
+-- memory for the whole retention; a list holds them in a few hundred bytes.
+-- Jobs whose events began before keep them in a stream, '<job key>:events': read-events.lua reads it
+-- first, and finalize and redrive expire and persist it with the job.
 local EVENTS_MAXLEN = 1000
 
 local function eventsOf(job)
+  return job .. ':eventlog'
+end
+
+local function legacyEventsOf(job)
   return job .. ':events'
 end
 
 -- An event appended without its announcement: for one the same script announces another event
 -- of the same job right after (finalize's status before 'done'). A listener told of the later one
--- reads the stream and finds both: a script's writes are all visible before any reader runs.
-local function appendEvent(job, kind, ...)
-  return redis.call('XADD', eventsOf(job), 'MAXLEN', EVENTS_MAXLEN, '*', 'type', kind, ...)
+-- reads the list and finds both: a script's writes are all visible before any reader runs.
+local function appendEvent(job, event)
+  local length = redis.call('RPUSH', eventsOf(job), event)
+  if length > EVENTS_MAXLEN then
+    redis.call('LPOP', eventsOf(job), length - EVENTS_MAXLEN)
+    redis.call('HINCRBY', job, 'eventsDropped', length - EVENTS_MAXLEN)
+  end
 end
 
-local function emit(job, kind, ...)
-  local id = appendEvent(job, kind, ...)
+local function emit(job, kind, event)
+  appendEvent(job, event)
   redis.call('PUBLISH', string.match(job, '^(.*):job:[^:]+$') .. ':events', jobIdOf(job) .. ' ' .. kind)
-  return id
 end
 
 -- A status transition, as the 'status' event clients see; attempt is the job's attempt count.
 -- quiet: appended but not announced (see appendEvent).
 local function emitStatus(job, status, attempt, now, quiet)
-  local write = quiet and appendEvent or emit
-  write(job, 'status', 'status', status, 'attempt', tostring(attempt or 0), 'at', tostring(now))
+  local event = 'status ' .. tostring(status) .. ' ' .. tostring(attempt or 0) .. ' ' .. tostring(now)
+  if quiet then
+    appendEvent(job, event)
+  else
+    emit(job, 'status', event)
+  end
+end
+
+-- Text the provider streamed during attempt `attempt`.
+local function emitDelta(job, attempt, text)
+  emit(job, 'delta', 'delta ' .. tostring(attempt) .. ' ' .. text)
 end
 
 -- Writes a batch script gathers and makes once at the end of the call (flushBatch), instead of
@@ -255,7 +278,7 @@ end
 -- (deadLetters .. ':' .. tenant, same hash tag; a job stored before tenants existed belongs to
 -- 'default'), which keep only what is younger than the retention. Every path that dead-letters a
 -- job comes here, so every one prunes. A job with a callbackUrl gets its webhook delivery here.
--- Its final status (already in the hash) and then 'done' are the last events of its stream.
+-- Its final status (already in the hash) and then 'done' are its last events.
 -- known: what the caller already read and deleted, for a job it knows is a hash ({status,
 -- attempts, callbackUrl, completedAt, error, queued = quotaQueued was deleted, permit = permit
 -- was deleted, listHistory = some of its history is in the list}); nil: the job is looked at here
@@ -279,7 +302,7 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
     returnPermit(job, jobId, tenant, true, known.permit)
     -- One announcement, 'done', for both: it wakes every listener (a final-only one too).
     emitStatus(job, known.status, known.attempts, now, true)
-    emit(job, 'done', 'status', known.status)
+    emit(job, 'done', 'done ' .. known.status)
   end
   local tenantDeadLetters = deadLetters .. ':' .. (tenant or 'default')
   if failed then
@@ -296,6 +319,7 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
       redis.call('PEXPIRE', history, retention)
     end
     redis.call('PEXPIRE', eventsOf(job), retention)
+    redis.call('PEXPIRE', legacyEventsOf(job), retention)
     if failed then
       redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. (tonumber(now) - retention))
       redis.call('ZREMRANGEBYSCORE', tenantDeadLetters, '-inf', '(' .. (tonumber(now) - retention))

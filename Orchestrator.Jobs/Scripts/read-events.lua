@@ -1,0 +1,29 @@
+--[[
+  read-events: up to ARGV[2] of a job's events after the one a client saw last (GET /jobs/{id}/events),
+  read in one step so that the list's trimming (includes/job.lua, job events) cannot shift them
+  between reading the number of events dropped and the list.
+
+  KEYS[1]  job hash            {orch}:job:<id>       (eventsDropped)
+  KEYS[2]  the job's events    {orch}:job:<id>:eventlog
+  KEYS[3]  the job's events as a stream, from before they moved to the list   {orch}:job:<id>:events
+
+  ARGV[1]  after: '0' from the start, 'n' the id of the last event seen, or '<ms>-<seq>' an id from
+           the stream (read the stream after it, then the list from its start)
+  ARGV[2]  count
+
+  Returns {stream entries, first id, list elements}: the stream's entries as XRANGE answers them
+  (only for '0' or a stream id; none for a job that never had the stream), then the list's
+  elements, the first of which is event 'first id'.
+]]
+local after, count = ARGV[1], tonumber(ARGV[2])
+local legacy, seen = {}, tonumber(after)
+if seen == nil or seen == 0 then
+  legacy = redis.call('XRANGE', KEYS[3], seen == 0 and '-' or '(' .. after, '+', 'COUNT', count)
+  count, seen = count - #legacy, 0
+end
+if count <= 0 then
+  return {legacy, 0, {}}
+end
+local dropped = tonumber(redis.call('HGET', KEYS[1], 'eventsDropped') or '0')
+local start = math.max(seen - dropped, 0)
+return {legacy, dropped + start + 1, redis.call('LRANGE', KEYS[2], start, start + count - 1)}
