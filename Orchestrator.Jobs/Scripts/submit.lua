@@ -116,19 +116,20 @@ end
 redis.call('HSET', KEYS[1], unpack(fields))
 
 -- [tenant quotas] The job counts until finalize takes quotaQueued off; the rate's TAT expires once past.
-redis.call('HINCRBY', KEYS[4], 'jobs', 1)
+redis.call('HINCRBY', KEYS[4], 'jobs', '1')
 if rpm > 0 then
   redis.call('SET', KEYS[5], string.format('%.3f', tat), 'PX', math.ceil(tat - rateNow) + 1000)
 end
 
 -- [jobs index] GET /jobs and the jobs page list job ids by creation time, for every tenant and
--- for the job's own (same hash tag, so the same slot), each trimmed to the newest LISTED_JOBS
--- (JobStore.ListedJobs): bounded, and an id whose job expired is skipped when listed.
-local LISTED_JOBS = 100000
+-- for the job's own (same hash tag, so the same slot), each trimmed to the newest
+-- (100,000, JobStore.ListedJobs): bounded, and an id whose job expired is skipped when listed.
+-- The bounds as text: Redis formats each Lua number it is given with snprintf (~0.4 µs).
+local LISTED_JOBS_TRIM = '-100001' -- ranks 0 … -(LISTED_JOBS + 1)
 local jobsIndex = (string.gsub(KEYS[2], ':stream$', ':jobs'))
 for _, index in ipairs({jobsIndex, jobsIndex .. ':' .. tenant}) do
   redis.call('ZADD', index, now, ARGV[1])
-  redis.call('ZREMRANGEBYRANK', index, 0, -(LISTED_JOBS + 1))
+  redis.call('ZREMRANGEBYRANK', index, '0', LISTED_JOBS_TRIM)
 end
 
 if #KEYS >= 6 then

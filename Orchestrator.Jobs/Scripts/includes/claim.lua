@@ -51,7 +51,7 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
       error('unknown status ' .. tostring(status))
     end
     -- The last attempt's entry as the hash holds it; none there (with attempts) means it is in the list.
-    local lastInHash = f[attemptField(attempts)]
+    local lastInHash = f[attemptField(f.attempts or '0')]
     local lostEntry, lostListed
     if status == 'processing' then
       local last
@@ -61,7 +61,7 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     local lastError = f.error and f.error ~= '' and cjson.decode(f.error) or nil
 
     -- The fields this claim sets.
-    local writes = {'deliveries', deliveries, 'lease', token, 'leaseOwner', consumer, 'entryId', entryId, 'lastClaim', token}
+    local writes = {'deliveries', string.format('%d', deliveries), 'lease', token, 'leaseOwner', consumer, 'entryId', entryId, 'lastClaim', token}
     local function put(...)
       for _, v in ipairs({...}) do writes[#writes + 1] = v end
     end
@@ -140,14 +140,19 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
         and tonumber(nextAttemptAt or '0') <= tonumber(now) and attempts < budget and limitOf(limits, f.tenant) <= 0 then
       -- As start-attempt.lua: the attempt counts from here, even if the worker dies before the call.
       started = attempts + 1
-      put('status', 'processing', 'attempts', started, 'updatedAt', now, attemptField(started), openAttempt(started, now))
+    end
+    -- Numbers go to Redis and into the reply as text made once: Redis formats a Lua number it is
+    -- given with snprintf("%.17g") (~0.4 µs each), Lua's own conversion costs ~0.2 µs.
+    local startedText = string.format('%d', started)
+    if started > 0 then
+      put('status', 'processing', 'attempts', startedText, 'updatedAt', now, attemptField(startedText), openAttempt(started, now))
       if not f.firstAttemptAt then put('firstAttemptAt', now) end
     end
-    put('claimReply', started)
+    put('claimReply', startedText)
     redis.call('HSET', job, unpack(writes))
     if started > 0 then
       if nextAttemptAt then redis.call('HDEL', job, 'nextAttemptAt') end
-      emitStatus(job, 'processing', started, now)
+      emitStatus(job, 'processing', startedText, now)
     elseif lastAttemptLost then
       emitStatus(job, 'retrying', attempts, now)
     end

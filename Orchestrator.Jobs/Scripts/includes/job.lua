@@ -118,9 +118,10 @@ end
 local function toDelayed(stream, group, delayed, job, entryId, jobId, due)
   ack(stream, group, entryId)
   redis.call('HDEL', job, 'lease', 'leaseOwner', 'entryId')
-  redis.call('HINCRBY', job, 'deliveries', -1)
-  redis.call('HSET', job, 'nextAttemptAt', string.format('%d', due))
-  redis.call('ZADD', delayed, due, jobId)
+  redis.call('HINCRBY', job, 'deliveries', '-1')
+  local dueText = string.format('%d', due)
+  redis.call('HSET', job, 'nextAttemptAt', dueText)
+  redis.call('ZADD', delayed, dueText, jobId)
 end
 
 -- Webhooks (issue 19): a job with a callbackUrl gets one delivery per final transition, enqueued
@@ -314,12 +315,14 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
     enqueueWebhook(job, jobId, now, retention, {known.callbackUrl, known.status, known.completedAt, known.error})
   end
   if retention > 0 then
-    redis.call('PEXPIRE', job, retention)
+    -- As text made once: Redis formats each Lua number it is given with snprintf (~0.4 µs).
+    local ttl = string.format('%d', retention)
+    redis.call('PEXPIRE', job, ttl)
     if listHistory then
-      redis.call('PEXPIRE', history, retention)
+      redis.call('PEXPIRE', history, ttl)
     end
-    redis.call('PEXPIRE', eventsOf(job), retention)
-    redis.call('PEXPIRE', legacyEventsOf(job), retention)
+    redis.call('PEXPIRE', eventsOf(job), ttl)
+    redis.call('PEXPIRE', legacyEventsOf(job), ttl)
     if failed then
       redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. (tonumber(now) - retention))
       redis.call('ZREMRANGEBYSCORE', tenantDeadLetters, '-inf', '(' .. (tonumber(now) - retention))

@@ -59,7 +59,7 @@ local function enqueueReady(prefix, jobId, tenant, priority)
   end
   local dispatch = prefix .. ':dispatch'
   if added == 1 then
-    redis.call('HINCRBY', dispatch, 'ready', 1)
+    redis.call('HINCRBY', dispatch, 'ready', '1')
   end
   local tenants = prefix .. ':tenants'
   if not redis.call('ZSCORE', tenants, tenant) then
