@@ -122,14 +122,14 @@ if rpm > 0 then
 end
 
 -- [jobs index] GET /jobs and the jobs page list job ids by creation time, for every tenant and
--- for the job's own (same hash tag, so the same slot), each trimmed to the newest
--- (100,000, JobStore.ListedJobs): bounded, and an id whose job expired is skipped when listed.
--- The bounds as text: Redis formats each Lua number it is given with snprintf (~0.4 µs).
-local LISTED_JOBS_TRIM = '-100001' -- ranks 0 … -(LISTED_JOBS + 1)
+-- for the job's own (same hash tag, so the same slot), each trimmed to the newest 100,000
+-- (JobStore.ListedJobs): bounded, and an id whose job expired is skipped when listed.
+-- The ranks as text: Redis formats each Lua number it is given with snprintf (~0.4 µs).
+local OLDER_THAN_LISTED = '-100001' -- ranks 0 … -100,001 go; the newest 100,000 stay
 local jobsIndex = (string.gsub(KEYS[2], ':stream$', ':jobs'))
 for _, index in ipairs({jobsIndex, jobsIndex .. ':' .. tenant}) do
   redis.call('ZADD', index, now, ARGV[1])
-  redis.call('ZREMRANGEBYRANK', index, '0', LISTED_JOBS_TRIM)
+  redis.call('ZREMRANGEBYRANK', index, '0', OLDER_THAN_LISTED)
 end
 
 if #KEYS >= 6 then

@@ -303,7 +303,7 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
     returnPermit(job, jobId, tenant, true, known.permit)
     -- One announcement, 'done', for both: it wakes every listener (a final-only one too).
     emitStatus(job, known.status, known.attempts, now, true)
-    emit(job, 'done', 'done ' .. known.status)
+    emit(job, 'done', 'done ' .. tostring(known.status))
   end
   local tenantDeadLetters = deadLetters .. ':' .. (tenant or 'default')
   if failed then
