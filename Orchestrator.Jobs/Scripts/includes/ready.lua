@@ -53,7 +53,8 @@ local function enqueueReady(prefix, jobId, tenant, priority)
   elseif priority == 'high' then
     score = score - HIGH_OFFSET
   end
-  local added = redis.pcall('ZADD', set, string.format('%.0f', score), jobId)
+  -- A whole number of µs (below 2^53): '%d' writes it as '%.0f' did, without float formatting.
+  local added = redis.pcall('ZADD', set, string.format('%d', score), jobId)
   if type(added) == 'table' and added.err then
     return nil, added.err
   end
