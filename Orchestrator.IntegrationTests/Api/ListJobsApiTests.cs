@@ -61,6 +61,8 @@ public sealed class ListJobsApiTests(TenantApiFactory api) : IClassFixture<Tenan
     [InlineData("/jobs?limit=101", HttpStatusCode.BadRequest)]
     [InlineData("/jobs?cursor=not-a-cursor", HttpStatusCode.BadRequest)]
     [InlineData("/jobs?status=Not%20A%20Status", HttpStatusCode.BadRequest)]
+    [InlineData("/jobs?status=bogus", HttpStatusCode.BadRequest)]
+    [InlineData("/jobs?status=Completed", HttpStatusCode.BadRequest)]
     [InlineData("/jobs?tenant=Bad%20Tenant", HttpStatusCode.BadRequest)]
     [InlineData("/jobs?tenant=tenant-b", HttpStatusCode.Forbidden)]
     [InlineData("/jobs/counts?tenant=tenant-b", HttpStatusCode.Forbidden)]

@@ -21,6 +21,9 @@ public static class JobStatus
     /// <summary>Terminal: a client canceled the job (<c>POST /jobs/{id}/cancel</c>); not a dead letter.</summary>
     public const string Canceled = "canceled";
 
+    /// <summary>Every status, in the order a job meets them.</summary>
+    public static readonly IReadOnlyList<string> All = [Queued, Processing, Retrying, Completed, Failed, Canceled];
+
     /// <summary>Whether <paramref name="status"/> is a final state.</summary>
     public static bool IsTerminal(string status) => status is Completed or Failed or Canceled;
 }
