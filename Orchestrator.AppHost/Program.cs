@@ -35,6 +35,8 @@ var worker = builder.AddProject<Projects.Orchestrator_Worker>("worker")
     .WithConfigurationSection("Jobs")
     // The AppHost gives each replica its port (ASPNETCORE_URLS); Worker:HealthPort is for workers run by hand.
     .WithConfigurationSection("Worker", "Replicas", "HealthPort")
+    // Fair sharing's aging of low-priority jobs (Scheduling:MaxLowPriorityWait) is the dispatcher's.
+    .WithConfigurationSection("Scheduling")
     // Workers enforce Tenants:{t}:MaxConcurrency: they get the tenants' quotas, never their API keys.
     .WithConfigurationSection("Tenants", except: [.. builder.Configuration.GetSection("Tenants").AsEnumerable(makePathsRelative: true)
         .Select(setting => setting.Key).Where(key => key.Split(':') is [_, var name, ..] && name.Equals("ApiKeys", StringComparison.OrdinalIgnoreCase))])
