@@ -51,6 +51,36 @@ public sealed class EvictionPolicyTests
     }
 
     [Fact]
+    public async Task Start_RedisUnreachable_ThenUpWithOtherPartitionCount_WorkerExits1SayingWhy()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        // Data laid out in 2 partitions ({orch}:meta), kept on disk across the restart below.
+        await using var redis = await RedisServer.StartAsync(new RedisServerOptions { AppendOnly = true }, cancellationToken);
+        await using (var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString))
+        {
+            Assert.True((await new JobStore(connection, new RedisKeys(partitions: 2)).CheckPartitionsAsync()).Matches);
+        }
+
+        await redis.StopAsync(cancellationToken);
+        await using var worker = ServiceProcess.Start("worker", WorkerProcess.WorkerAssemblyPath, new Dictionary<string, string>
+        {
+            ["ConnectionStrings:redis"] = redis.ConnectionString + ",abortConnect=false",
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+        });
+        // It starts on an unreachable Redis (it cannot know the count yet) and is checked once Redis answers.
+        await AsyncWait.WaitUntilAsync(() => worker.HasExited || worker.Output.Contains("will be checked when it connects", StringComparison.Ordinal),
+            ExitTimeout, "the worker says Redis is not reachable yet");
+        Assert.False(worker.HasExited, worker.Tail());
+        await redis.StartAsync(cancellationToken);
+
+        Assert.True(await worker.WaitForExitAsync(ExitTimeout, cancellationToken), $"the worker did not exit within {ExitTimeout}:{Environment.NewLine}{worker.Tail()}");
+        Assert.True(worker.ExitCode == 1, $"the worker exited with {worker.ExitCode}:{Environment.NewLine}{worker.Tail()}");
+        Assert.Single(worker.Output.Split('\n'), l => l.Contains("Jobs:Partitions is 1 but the job data in Redis is laid out in 2", StringComparison.Ordinal));
+        // A stop the host asked for, not a crash (while Redis was down, its retries logged their exceptions).
+        Assert.DoesNotContain("Unhandled exception", worker.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Check_ConfigDisabledByProvider_ReadsThePolicyFromInfo()
     {
         await using var redis = await RedisServer.StartAsync(new RedisServerOptions

@@ -8,9 +8,12 @@ namespace Orchestrator.Jobs;
 /// <summary>
 /// Keeps the API and the Worker off a Redis that may evict keys: with an evicting
 /// <c>maxmemory-policy</c> Redis frees memory by deleting keys, and the key it deletes can be the
-/// jobs stream or a job — accepted jobs would vanish without an error. The policy is read at start
-/// and again whenever the connection is restored (a failover may land on a node configured
-/// otherwise); an evicting policy ends the process with exit code 1 and one log line saying why.
+/// jobs stream or a job — accepted jobs would vanish without an error. The policy of every primary
+/// (each master of a Redis Cluster) is read at start and again whenever the connection is restored
+/// (a failover may land on a node configured otherwise); an evicting policy ends the process with
+/// exit code 1 and one log line saying why. The partition count the data was laid out with is
+/// checked at the same moments: a service that started while Redis was unreachable is checked
+/// when it connects.
 /// </summary>
 public sealed partial class EvictionPolicyGuard(
     JobStore store, IConnectionMultiplexer redis, IHostApplicationLifetime lifetime, ILogger<EvictionPolicyGuard> logger)
@@ -70,7 +73,7 @@ public sealed partial class EvictionPolicyGuard(
     {
         if (found.Evicts)
         {
-            LogEvicting(logger, found.Policy!);
+            LogEvicting(logger, found.Policy!, found.Node ?? "Redis");
             return false;
         }
 
@@ -97,7 +100,7 @@ public sealed partial class EvictionPolicyGuard(
     {
         try
         {
-            if (!Accept(await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false)))
+            if (!Accept(await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false)) || !await CheckPartitionsAsync().ConfigureAwait(false))
             {
                 // Main returns Environment.ExitCode once the host has stopped.
                 Environment.ExitCode = 1;
@@ -111,14 +114,14 @@ public sealed partial class EvictionPolicyGuard(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not re-check Redis maxmemory-policy after a reconnect ({ExceptionType}): {Reason}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not re-check Redis maxmemory-policy and Jobs:Partitions after a reconnect ({ExceptionType}): {Reason}")]
     private static partial void LogRecheckFailed(ILogger logger, string exceptionType, string reason);
 
     [LoggerMessage(Level = LogLevel.Critical, Message =
-        "Redis maxmemory-policy is '{Policy}': at its memory limit Redis would evict keys, and an evicted key can be the jobs " +
+        "Redis maxmemory-policy is '{Policy}' on {Node}: at its memory limit Redis would evict keys, and an evicted key can be the jobs " +
         "stream or a job, so accepted jobs would be lost. Exiting. Fix: set maxmemory-policy to noeviction (redis.conf, " +
         "'CONFIG SET maxmemory-policy noeviction', or your provider's parameter group); at the limit new jobs then get 503.")]
-    private static partial void LogEvicting(ILogger logger, string policy);
+    private static partial void LogEvicting(ILogger logger, string policy, string node);
 
     [LoggerMessage(Level = LogLevel.Critical, Message =
         "Jobs:Partitions is {Configured} but the job data in Redis is laid out in {Recorded} partition(s) ({{orch}}:meta): " +
@@ -131,7 +134,7 @@ public sealed partial class EvictionPolicyGuard(
     private static partial void LogUnreadable(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message =
-        "Redis is not reachable yet ({ExceptionType}); its maxmemory-policy will be checked when it connects.")]
+        "Redis is not reachable yet ({ExceptionType}); its maxmemory-policy and the partition count will be checked when it connects.")]
     private static partial void LogNotReachable(ILogger logger, string exceptionType);
 }
 

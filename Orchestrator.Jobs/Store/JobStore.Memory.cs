@@ -8,19 +8,50 @@ public sealed partial class JobStore
     public const string NoEviction = "noeviction";
 
     /// <summary>
-    /// The server's <c>maxmemory-policy</c>, from <c>CONFIG GET</c>, or from <c>INFO memory</c>
-    /// where a provider disables or renames <c>CONFIG</c>; <see langword="null"/> when neither
-    /// answers it. Connection failures propagate.
+    /// The <c>maxmemory-policy</c> of every connected primary (a Redis Cluster has several, each with
+    /// its own configuration; a single Redis, one): the first that evicts, else the first found, else
+    /// why none could be read. Each server is read with <c>CONFIG GET</c>, or with <c>INFO memory</c>
+    /// where a provider disables or renames <c>CONFIG</c>. Connection failures propagate.
     /// </summary>
     public async Task<MaxMemoryPolicy> GetMaxMemoryPolicyAsync()
     {
+        var primaries = redis.GetServers().Where(static s => s.IsConnected && !s.IsReplica).ToList();
+        if (primaries.Count == 0)
+        {
+            // Nothing connected yet: a keyless command routes to whichever node comes, or fails as unreachable.
+            return await PolicyOfAsync((command, args) => Db.ExecuteAsync(command, args), endpoint: null).ConfigureAwait(false);
+        }
+
+        MaxMemoryPolicy? first = null;
+        foreach (var server in primaries)
+        {
+            var found = await PolicyOfAsync((command, args) => server.ExecuteAsync(command, args), server.EndPoint).ConfigureAwait(false);
+            if (found.Evicts)
+            {
+                return found;
+            }
+
+            first ??= found;
+        }
+
+        return first!;
+    }
+
+    private static async Task<MaxMemoryPolicy> PolicyOfAsync(Func<string, object[], Task<RedisResult>> execute, System.Net.EndPoint? endpoint)
+    {
+        var node = endpoint switch
+        {
+            null => null,
+            System.Net.DnsEndPoint dns => $"{dns.Host}:{dns.Port}",
+            _ => endpoint.ToString(),
+        };
         string configError;
         try
         {
-            var reply = (RedisResult[])(await Db.ExecuteAsync("CONFIG", "GET", "maxmemory-policy").ConfigureAwait(false))!;
+            var reply = (RedisResult[])(await execute("CONFIG", ["GET", "maxmemory-policy"]).ConfigureAwait(false))!;
             if (reply.Length == 2)
             {
-                return new MaxMemoryPolicy((string?)reply[1], null);
+                return new MaxMemoryPolicy((string?)reply[1], null, node);
             }
 
             configError = "CONFIG GET maxmemory-policy answered nothing";
@@ -33,20 +64,20 @@ public sealed partial class JobStore
 
         try
         {
-            var info = (string?)await Db.ExecuteAsync("INFO", "memory").ConfigureAwait(false) ?? string.Empty;
+            var info = (string?)await execute("INFO", ["memory"]).ConfigureAwait(false) ?? string.Empty;
             foreach (var line in info.Split('\n'))
             {
                 if (line.StartsWith("maxmemory_policy:", StringComparison.Ordinal))
                 {
-                    return new MaxMemoryPolicy(line["maxmemory_policy:".Length..].Trim(), null);
+                    return new MaxMemoryPolicy(line["maxmemory_policy:".Length..].Trim(), null, node);
                 }
             }
 
-            return new MaxMemoryPolicy(null, $"{configError}; INFO memory has no maxmemory_policy");
+            return new MaxMemoryPolicy(null, $"{configError}; INFO memory has no maxmemory_policy", node);
         }
         catch (RedisServerException e)
         {
-            return new MaxMemoryPolicy(null, $"{configError}; INFO: {e.Message}");
+            return new MaxMemoryPolicy(null, $"{configError}; INFO: {e.Message}", node);
         }
     }
 }
@@ -54,7 +85,8 @@ public sealed partial class JobStore
 /// <summary>What <see cref="JobStore.GetMaxMemoryPolicyAsync"/> found.</summary>
 /// <param name="Policy">The policy, or null when the server would not say.</param>
 /// <param name="Unreadable">Why the policy could not be read, when it could not.</param>
-public sealed record MaxMemoryPolicy(string? Policy, string? Unreadable)
+/// <param name="Node">The server it was read from (host:port), when known.</param>
+public sealed record MaxMemoryPolicy(string? Policy, string? Unreadable, string? Node = null)
 {
     /// <summary>Whether Redis may evict keys at its memory limit (any policy but <c>noeviction</c>).</summary>
     public bool Evicts => Policy is not null && !string.Equals(Policy, JobStore.NoEviction, StringComparison.OrdinalIgnoreCase);
