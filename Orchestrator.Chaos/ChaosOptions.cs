@@ -65,6 +65,13 @@ internal sealed record ChaosOptions
     public static readonly IReadOnlySet<Fault> ClusterFaults = new HashSet<Fault>([Fault.KillWorker, Fault.PauseWorker, Fault.RestartApi, Fault.KillMaster]);
 
     /// <summary>
+    /// <c>--preset full</c>'s faults while the command line is read: every kind the run has, which
+    /// <see cref="CiFaults"/> on one Redis or <see cref="ClusterFaults"/> decided once all is read
+    /// (<c>--cluster</c> may follow the preset).
+    /// </summary>
+    private static readonly IReadOnlySet<Fault> FullFaults = new HashSet<Fault>(Enum.GetValues<Fault>());
+
+    /// <summary>
     /// Run on a local Redis Cluster (3 masters, 3 replicas, <c>cluster-node-timeout</c> 2 s) with
     /// <c>Jobs:Partitions</c> 6 placed two per master and <c>Redis:WaitReplicas</c> 1; the faults
     /// are <see cref="ClusterFaults"/> (the single-Redis ones do not apply).
@@ -109,7 +116,8 @@ internal sealed record ChaosOptions
           --poison-jobs <n>     that many such jobs whatever the seed: the first client's 10th, 20th, … (default 0)
           --out <dir>           keep logs and the client history there
           --preset ci           the CI run: --duration 60, every fault above, --poison-jobs 1, --fault-interval 3
-          --preset full         --duration 60, every fault above, --poison-rate 0.004, --poison-jobs 1 (default --fault-interval)
+          --preset full         --duration 60, every fault the run has (above, or with --cluster the cluster's),
+                                --poison-rate 0.004, --poison-jobs 1 (default --fault-interval)
           --cluster             a local Redis Cluster (3 masters + 3 replicas, node timeout 2 s), Jobs:Partitions 6,
                                 Redis:WaitReplicas 1; faults kill-worker, pause-worker, restart-api and kill-master
                                 (SIGKILL a master, wait for its replica's election, start it again as a replica)
@@ -151,11 +159,16 @@ internal sealed record ChaosOptions
                 "--preset" => Next() switch
                 {
                     "ci" => options with { Duration = TimeSpan.FromSeconds(60), Faults = CiFaults, PoisonJobs = 1, FaultInterval = CiFaultInterval },
-                    "full" => options with { Duration = TimeSpan.FromSeconds(60), Faults = new HashSet<Fault>(Enum.GetValues<Fault>()), PoisonRate = FullPoisonRate, PoisonJobs = 1 },
+                    "full" => options with { Duration = TimeSpan.FromSeconds(60), Faults = FullFaults, PoisonRate = FullPoisonRate, PoisonJobs = 1 },
                     var other => throw new ArgumentException($"Unknown preset '{other}'; use ci or full."),
                 },
                 _ => throw new ArgumentException($"Unknown option '{name}'."),
             };
+        }
+
+        if (options.Faults == FullFaults)
+        {
+            options = options with { Faults = options.Cluster ? ClusterFaults : CiFaults };
         }
 
         if (options.Cluster)

@@ -5,6 +5,9 @@ namespace Orchestrator.Llm;
 /// <summary>Checks the <c>Llm</c> section at start; each failure is one line naming the bad key.</summary>
 public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
 {
+    private static readonly TimeSpan CircuitMinimum = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan CircuitMaximum = TimeSpan.FromDays(1);
+
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, LlmOptions options)
     {
@@ -93,9 +96,15 @@ public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
             failures.Add("Llm:CircuitMinimumThroughput must be at least 2.");
         }
 
-        if (options.CircuitSamplingDuration < TimeSpan.FromMilliseconds(500) || options.CircuitBreakDuration < TimeSpan.FromMilliseconds(500))
+        // Polly's own ranges: outside them building a deployment's circuit throws, failing every call.
+        if (options.CircuitSamplingDuration < CircuitMinimum || options.CircuitSamplingDuration > CircuitMaximum)
         {
-            failures.Add("Llm:CircuitSamplingDuration and Llm:CircuitBreakDuration must be at least 00:00:00.5.");
+            failures.Add("Llm:CircuitSamplingDuration must be from 00:00:00.5 to 1.00:00:00.");
+        }
+
+        if (options.CircuitBreakDuration < CircuitMinimum || options.CircuitBreakDuration > CircuitMaximum)
+        {
+            failures.Add("Llm:CircuitBreakDuration must be from 00:00:00.5 to 1.00:00:00.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

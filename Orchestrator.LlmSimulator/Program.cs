@@ -7,13 +7,20 @@ using Orchestrator.ServiceDefaults;
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.Services.AddOptions<SimulatorOptions>().BindConfiguration(SimulatorOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddValidatedOptions<SimulatorOptions>(SimulatorOptions.Section);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton(sp => new SimulationEngine(sp.GetRequiredService<IOptions<SimulatorOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
 
 var app = builder.Build();
 
+// A bad setting ends the start with one line naming its key and exit code 1, not a stack trace.
+if (!app.ConfigurationIsValid())
+{
+    return 1;
+}
+
 app.MapDefaultEndpoints();
 app.MapOpenAIEndpoints();
 
 app.Run();
+return 0;

@@ -21,6 +21,8 @@ public sealed class BadSettingTests
     [InlineData("Orchestrator.Api", "Api:JobRetention", "00:00:00", "Api:JobRetention must be at least 00:00:01")]
     [InlineData("Orchestrator.Api", "Jobs:Partitions", "0", "Jobs:Partitions must be between 1 and 1024")]
     [InlineData("Orchestrator.Worker", "Jobs:Partitions", "1025", "Jobs:Partitions must be between 1 and 1024")]
+    [InlineData("Orchestrator.LlmSimulator", "Simulator:FailureRate", "2", "Simulator:FailureRate must be between 0 and 1")]
+    [InlineData("Orchestrator.LlmSimulator", "Simulator:AnnouncementGrace", "00:02:00", "Simulator:AnnouncementGrace must be from 00:00:00 to 00:01:00")]
     public async Task Start_WithBadSetting_PrintsOneLineNamingTheKeyAndExits1(string service, string key, string value, string expected)
     {
         var assembly = WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", service, StringComparison.Ordinal);

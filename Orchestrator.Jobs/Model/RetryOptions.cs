@@ -24,7 +24,7 @@ public sealed class RetryOptions : IValidatableObject
     /// <summary>Whether each delay is spread uniformly within ±25 % (still capped) so retries of many jobs do not arrive in waves. Default true.</summary>
     public bool UseJitter { get; set; } = true;
 
-    /// <summary>How long one LLM call may take before it is abandoned and counted as a timeout. Default 30 s.</summary>
+    /// <summary>How long one LLM call may take before it is abandoned and counted as a timeout. Default 30 s; 10 ms to 1 hour.</summary>
     public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <inheritdoc />
@@ -40,9 +40,10 @@ public sealed class RetryOptions : IValidatableObject
             yield return new ValidationResult("Retry:MaxDelay must be at least Retry:BaseDelay and at most one day.", [nameof(MaxDelay)]);
         }
 
-        if (AttemptTimeout <= TimeSpan.Zero || AttemptTimeout > TimeSpan.FromHours(1))
+        // Polly's timeout refuses less than 10 ms (the worker's pipeline would not build); the hour is ours.
+        if (AttemptTimeout < TimeSpan.FromMilliseconds(10) || AttemptTimeout > TimeSpan.FromHours(1))
         {
-            yield return new ValidationResult("Retry:AttemptTimeout must be positive and at most 01:00:00.", [nameof(AttemptTimeout)]);
+            yield return new ValidationResult("Retry:AttemptTimeout must be from 00:00:00.010 to 01:00:00.", [nameof(AttemptTimeout)]);
         }
     }
 }

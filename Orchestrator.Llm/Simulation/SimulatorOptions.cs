@@ -72,7 +72,8 @@ public sealed class SimulatorOptions : IValidatableObject
     /// How long after a 429 was answered a call arriving inside its Retry-After still counts as one
     /// that could not have known of it (<c>/stats</c> <c>callsInsideRetryAfterPastGrace</c>): the time
     /// for the client that got the 429 to tell its fleet, and for a call already past its check to
-    /// reach the wire. Judged per 429, from the request's arrival. Default 100 ms.
+    /// reach the wire. Judged per 429, from the request's arrival. Default 100 ms; 0 to 1 minute
+    /// (a negative grace would count every call inside a window as past it).
     /// </summary>
     public TimeSpan AnnouncementGrace { get; set; } = TimeSpan.FromMilliseconds(100);
 
@@ -87,6 +88,11 @@ public sealed class SimulatorOptions : IValidatableObject
         if (Burst < TimeSpan.Zero || Burst > TimeSpan.FromMinutes(1))
         {
             yield return new ValidationResult("Simulator:Burst must be from 00:00:00 to 00:01:00.", [nameof(Burst)]);
+        }
+
+        if (AnnouncementGrace < TimeSpan.Zero || AnnouncementGrace > TimeSpan.FromMinutes(1))
+        {
+            yield return new ValidationResult("Simulator:AnnouncementGrace must be from 00:00:00 to 00:01:00.", [nameof(AnnouncementGrace)]);
         }
 
         if (FailureRate + PermanentFailureRate > 1)

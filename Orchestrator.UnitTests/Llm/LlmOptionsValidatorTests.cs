@@ -1,0 +1,75 @@
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using Orchestrator.Llm;
+using Polly;
+using Polly.CircuitBreaker;
+
+namespace Orchestrator.UnitTests.Llm;
+
+/// <summary>
+/// <see cref="LlmOptionsValidator"/>: the circuit's durations are refused at start exactly where Polly
+/// would refuse them when a deployment's circuit is built (then every call to it failed).
+/// </summary>
+public sealed class LlmOptionsValidatorTests
+{
+    [Theory]
+    [InlineData("00:00:00.5")]
+    [InlineData("1.00:00:00")]
+    public void Validate_CircuitDurationsAtPollysBounds_SucceedAndBuild(string duration)
+    {
+        var value = Parse(duration);
+
+        var result = new LlmOptionsValidator().Validate(null, new LlmOptions { CircuitSamplingDuration = value, CircuitBreakDuration = value });
+
+        Assert.True(result.Succeeded, result.FailureMessage);
+        Assert.True(PollyBuilds(value, value));
+    }
+
+    [Theory]
+    [InlineData("00:00:00.499")]
+    [InlineData("1.00:00:00.001")]
+    [InlineData("2.00:00:00")]
+    public void Validate_CircuitSamplingDurationOutOfRange_FailsNamingIt(string duration)
+    {
+        var value = Parse(duration);
+
+        var result = new LlmOptionsValidator().Validate(null, new LlmOptions { CircuitSamplingDuration = value });
+
+        Assert.Equal("Llm:CircuitSamplingDuration must be from 00:00:00.5 to 1.00:00:00.", Assert.Single(result.Failures!));
+        Assert.False(PollyBuilds(value, TimeSpan.FromSeconds(5)));
+    }
+
+    [Theory]
+    [InlineData("00:00:00.499")]
+    [InlineData("1.00:00:00.001")]
+    [InlineData("2.00:00:00")]
+    public void Validate_CircuitBreakDurationOutOfRange_FailsNamingIt(string duration)
+    {
+        var value = Parse(duration);
+
+        var result = new LlmOptionsValidator().Validate(null, new LlmOptions { CircuitBreakDuration = value });
+
+        Assert.Equal("Llm:CircuitBreakDuration must be from 00:00:00.5 to 1.00:00:00.", Assert.Single(result.Failures!));
+        Assert.False(PollyBuilds(TimeSpan.FromSeconds(30), value));
+    }
+
+    private static TimeSpan Parse(string value) => TimeSpan.Parse(value, CultureInfo.InvariantCulture);
+
+    // As DeploymentCircuits builds a deployment's circuit.
+    private static bool PollyBuilds(TimeSpan samplingDuration, TimeSpan breakDuration)
+    {
+        try
+        {
+            new ResiliencePipelineBuilder().AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                SamplingDuration = samplingDuration,
+                BreakDuration = breakDuration,
+            }).Build();
+            return true;
+        }
+        catch (ValidationException)
+        {
+            return false;
+        }
+    }
+}
