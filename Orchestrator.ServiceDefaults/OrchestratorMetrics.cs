@@ -28,13 +28,14 @@ public sealed class OrchestratorMetrics
             "Webhook tries recorded, by outcome (tag orchestrator.webhook.outcome: delivered, retry, failed = given up).");
     }
 
-    /// <summary>Counts one answered call's tokens and cost under its model.</summary>
-    public void RecordLlmUsage(string model, long inputTokens, long outputTokens, decimal cost)
+    /// <summary>Counts one answered call's tokens and cost under its model and the job's tenant.</summary>
+    public void RecordLlmUsage(string model, string tenant, long inputTokens, long outputTokens, decimal cost)
     {
         var modelTag = new KeyValuePair<string, object?>("gen_ai.request.model", model);
-        LlmTokens.Add(inputTokens, modelTag, new("gen_ai.token.type", "input"));
-        LlmTokens.Add(outputTokens, modelTag, new("gen_ai.token.type", "output"));
-        LlmCost.Add((double)cost, modelTag);
+        var tenantTag = new KeyValuePair<string, object?>(OrchestratorTags.Tenant, tenant);
+        LlmTokens.Add(inputTokens, modelTag, tenantTag, new("gen_ai.token.type", "input"));
+        LlmTokens.Add(outputTokens, modelTag, tenantTag, new("gen_ai.token.type", "output"));
+        LlmCost.Add((double)cost, modelTag, tenantTag);
     }
 
     /// <summary>The meter, for observable instruments a process adds (the Worker's queue gauges).</summary>

@@ -55,6 +55,7 @@ public sealed class JobTelemetryTests(ApiFactory api) : IClassFixture<ApiFactory
         using var reclaimed = Collector<long>(meters, "orchestrator.jobs.reclaimed");
         using var queueWait = Collector<double>(meters, "orchestrator.job.queue_wait");
         using var jobDuration = Collector<double>(meters, "orchestrator.job.duration");
+        using var llmTokens = Collector<long>(meters, "orchestrator.llm.tokens");
 
         using var client = apiHost.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
         client.Timeout = ApiFactory.RequestTimeout;
@@ -112,6 +113,9 @@ public sealed class JobTelemetryTests(ApiFactory api) : IClassFixture<ApiFactory
         Assert.Equal(1, completed.GetMeasurementSnapshot().Sum(m => m.Value));
         Assert.All(completed.GetMeasurementSnapshot(), m => Assert.Equal(TenantNames.Default, m.Tags[OrchestratorTags.Tenant]));
         Assert.All(attempts.GetMeasurementSnapshot(), m => Assert.Equal(TenantNames.Default, m.Tags[OrchestratorTags.Tenant]));
+        // The answered call's tokens, by model, token type and tenant.
+        Assert.Equal(job.Result.Usage.PromptTokens + job.Result.Usage.CompletionTokens, llmTokens.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.All(llmTokens.GetMeasurementSnapshot(), m => Assert.Equal(TenantNames.Default, m.Tags[OrchestratorTags.Tenant]));
         Assert.Empty(deadLettered.GetMeasurementSnapshot());
         Assert.Empty(reclaimed.GetMeasurementSnapshot());
         var wait = Assert.Single(queueWait.GetMeasurementSnapshot()).Value;

@@ -363,7 +363,7 @@ internal sealed class JobProcessor(
         var usage = new TokenUsage(answer.InputTokens, answer.OutputTokens);
         var result = new JobResult(answer.Text, answer.ResponseModel, usage, answer.Cost);
         AttemptSpan.Answered(execution.AttemptActivity, answer);
-        metrics.RecordLlmUsage(answer.Model.Name, answer.InputTokens, answer.OutputTokens, answer.Cost);
+        metrics.RecordLlmUsage(answer.Model.Name, execution.Job.Tenant, answer.InputTokens, answer.OutputTokens, answer.Cost);
         await tenantTokens.ChargeAsync(execution.Job.Tenant, answer.InputTokens + answer.OutputTokens).ConfigureAwait(false);
 
         // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
