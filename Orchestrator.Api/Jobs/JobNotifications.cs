@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
+using Polly.Registry;
 using StackExchange.Redis;
 
 namespace Orchestrator.Api.Jobs;
@@ -14,7 +15,8 @@ namespace Orchestrator.Api.Jobs;
 /// the wait; on reconnect every listener is woken to look again.
 /// </summary>
 internal sealed partial class JobNotifications(
-    IConnectionMultiplexer redis, JobStore store, IOptions<ApiOptions> options, ILogger<JobNotifications> logger) : BackgroundService
+    IConnectionMultiplexer redis, JobStore store, ResiliencePipelineProvider<string> pipelines, IOptions<ApiOptions> options,
+    ILogger<JobNotifications> logger) : BackgroundService
 {
     private readonly Dictionary<string, List<JobListener>> _listeners = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
@@ -67,28 +69,29 @@ internal sealed partial class JobNotifications(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         redis.ConnectionRestored += (_, _) => WakeAll();
-        // Redis may be down when the API starts: keep trying; until then waits end at their timeout.
-        // One channel per partition (a script publishes on its job's partition's).
-        var subscribed = 0;
-        while (!stoppingToken.IsCancellationRequested)
+        // Redis may be down when the API starts: the redis pipeline keeps trying, as the worker's calls
+        // do; until then waits end at their timeout. One channel per partition (a script publishes
+        // on its job's partition's).
+        var pipeline = pipelines.GetPipeline(RedisPipeline.Name);
+        foreach (var keys in store.Keys.All)
         {
+            var channel = keys.EventsChannel;
             try
             {
-                for (; subscribed < store.Keys.All.Count; subscribed++)
+                await pipeline.ExecuteRedisAsync("subscribe to job events", async _ =>
                 {
-                    await redis.GetSubscriber().SubscribeAsync(store.Keys.All[subscribed].EventsChannel, (_, message) => OnMessage(message))
-                        .ConfigureAwait(false);
-                }
-
-                WakeAll();
-                return;
+                    await redis.GetSubscriber().SubscribeAsync(channel, (_, message) => OnMessage(message)).ConfigureAwait(false);
+                    return true;
+                }, stoppingToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is RedisException or TimeoutException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                LogSubscribeFailed(logger, e);
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
+                // Not a transient failure (an ACL user without pub/sub, say): this partition's waits end at their timeout.
+                LogSubscribeFailed(logger, channel.ToString(), e);
             }
         }
+
+        WakeAll();
     }
 
     private void OnMessage(RedisValue message)
@@ -131,8 +134,8 @@ internal sealed partial class JobNotifications(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot subscribe to job events yet; waits end at their timeout until Redis answers")]
-    private static partial void LogSubscribeFailed(ILogger logger, Exception exception);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cannot subscribe to job events on {Channel}; waits on its jobs end at their timeout")]
+    private static partial void LogSubscribeFailed(ILogger logger, string channel, Exception exception);
 }
 
 /// <summary>One request waiting on one job's events; dispose it when the request ends.</summary>
