@@ -60,9 +60,10 @@ builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = 
 {
     // Routing answers 415 itself when a Content-Type is not one an endpoint accepts
     // (.Accepts<T>(...)), before SubmitRequestReader sees the request; say what to send instead.
+    // Its 415 does not say which endpoint refused, so the detail fits both (POST /jobs, POST /dead-letters/redrive).
     if (context.ProblemDetails.Status == StatusCodes.Status415UnsupportedMediaType && context.ProblemDetails.Detail is null)
     {
-        context.ProblemDetails.Detail = "Send the job as JSON with 'Content-Type: application/json'.";
+        context.ProblemDetails.Detail = "Send the request body as JSON with 'Content-Type: application/json'.";
     }
 });
 builder.Services.AddExceptionHandler<RedisUnavailableHandler>();

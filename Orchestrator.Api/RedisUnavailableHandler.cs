@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Diagnostics;
+using Orchestrator.Api.Jobs;
 using Orchestrator.Jobs;
 
 namespace Orchestrator.Api;
@@ -23,11 +24,15 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
                 status = StatusCodes.Status503ServiceUnavailable;
                 title = "Job store unavailable";
                 // A connection lost mid-command may have run it: for a submission the honest advice is the
-                // idempotent retry; a read has no key and changes nothing, so it is simply retried.
-                detail = HttpMethods.IsPost(context.Request.Method)
+                // idempotent retry (only POST /jobs has a key); a cancel or redrive applied once is not
+                // applied again (cancel.lua, redrive.lua), and a read changes nothing, so both are simply retried.
+                detail = IsSubmission(context)
                     ? "The job store (Redis) is not answering. Retry with the same idempotency key: the retry answers for " +
                       "the job if this request created one, and creates it otherwise."
-                    : "The job store (Redis) is not answering. Retry after the Retry-After delay.";
+                    : HttpMethods.IsPost(context.Request.Method)
+                        ? "The job store (Redis) is not answering. Retry the request after the Retry-After delay: a cancel or redrive " +
+                          "is safe to send again, as one that took effect is not applied twice (a job's own redrive then answers 409)."
+                        : "The job store (Redis) is not answering. Retry after the Retry-After delay.";
                 context.Response.Headers.RetryAfter = "1";
                 break;
             case BadHttpRequestException bad:
@@ -47,6 +52,13 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
             ProblemDetails = { Status = status, Title = title, Detail = detail },
         });
     }
+
+    /// <summary>
+    /// Whether the failed request is <c>POST /jobs</c>. The exception handler has cleared the request's
+    /// endpoint by now; its feature keeps the one that failed.
+    /// </summary>
+    private static bool IsSubmission(HttpContext context) =>
+        context.Features.Get<IExceptionHandlerFeature>()?.Endpoint?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName == JobsApi.SubmitJobName;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable ({Kind}, {ExceptionType}): {Reason}")]
     private static partial void LogRedisUnavailable(ILogger logger, RedisFailureKind kind, string exceptionType, string reason);

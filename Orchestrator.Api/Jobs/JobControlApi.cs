@@ -63,6 +63,8 @@ public static class JobControlApi
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
+            // Routing answers it for a body that is not JSON (.Accepts above).
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);

@@ -29,7 +29,8 @@ public static class JobEventsApi
             .WithSummary("The job's events as Server-Sent Events: 'status' on every transition, 'delta' with text the provider streams " +
                 "during an attempt, 'done' with the final job (then the stream ends). Reconnect with Last-Event-ID to resume; " +
                 "204 when the job is final and every event was seen.")
-            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
+            // With a type, or the document names no content at all; the stream is text.
+            .Produces<string>(StatusCodes.Status200OK, contentType: "text/event-stream")
             .Produces(StatusCodes.Status204NoContent)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)

@@ -14,6 +14,9 @@ namespace Orchestrator.Api.Jobs;
 /// <summary>The job endpoints: submit, get, and the dead-letter list.</summary>
 public static class JobsApi
 {
+    /// <summary>The endpoint name (and OpenAPI operation id) of <c>POST /jobs</c>.</summary>
+    internal const string SubmitJobName = "SubmitJob";
+
     /// <summary>Maps <c>POST /jobs</c>, <c>GET /jobs/{jobId}</c> and <c>GET /dead-letters</c>.</summary>
     public static IEndpointRouteBuilder MapJobsApi(this IEndpointRouteBuilder app)
     {
@@ -23,7 +26,7 @@ public static class JobsApi
         jobs.MapPost("", SubmitAsync)
             .RequireAuthorization(AuthServiceCollectionExtensions.TenantPolicy)
             .ProducesProblem(StatusCodes.Status403Forbidden)
-            .WithName("SubmitJob")
+            .WithName(SubmitJobName)
             .WithSummary("Submit a prompt; answers 202 with the job id at once.")
             .Accepts<SubmitJobRequest>("application/json")
             .Produces<SubmitJobResponse>(StatusCodes.Status202Accepted)

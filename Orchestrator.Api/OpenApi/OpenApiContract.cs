@@ -75,13 +75,79 @@ internal static class OpenApiContract
                     }
 
                     break;
+                case "GetJob":
+                    // Bound as a string (JobWaits.TryParse reads it), so the generator saw no number.
+                    foreach (var parameter in Parameters(operation).Where(p => p.Name == "wait"))
+                    {
+                        parameter.Description = $"Seconds to wait for the job to become final, 0 to {JobWaits.MaxWaitSeconds}: digits with an optional " +
+                            "decimal point ('30', '0.5', '.5'); a sign, an exponent, spaces or anything else → 400. Absent or 0: the job as it is now.";
+                        parameter.Schema = new OpenApiSchema
+                        {
+                            Type = JsonSchemaType.Number,
+                            Minimum = "0",
+                            Maximum = JobWaits.MaxWaitSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                            Default = JsonValue.Create(0),
+                        };
+                    }
+
+                    break;
+                case "GetJobEvents":
+                    // Read from the request's headers (JobEventsApi), which the generator cannot see.
+                    operation.Parameters ??= [];
+                    operation.Parameters.Add(new OpenApiParameter
+                    {
+                        Name = "Last-Event-ID",
+                        In = ParameterLocation.Header,
+                        Description = "Resume after this event (an EventSource sends it when it reconnects): the id of an event this stream sent, " +
+                            "its number in the job's events ('1', '2', …) or '<milliseconds>-<sequence>' (the first events of a job whose events " +
+                            "began before they were numbered). Anything else → 400; absent or empty: from the job's first event.",
+                        Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = JobStore.MaxEventIdLength, Pattern = "^[0-9]+(-[0-9]+)?$" },
+                    });
+                    if (operation.Responses?["200"] is OpenApiResponse stream && stream.Content?["text/event-stream"] is { Schema: OpenApiSchema events })
+                    {
+                        events.Description = "Server-Sent Events: 'status' (data: jobId, status, attempt, at), 'delta' (data: jobId, attempt, text) " +
+                            "and 'done' (data: the job, as GET /jobs/{jobId} answers; then the stream ends), each with its id; " +
+                            "': keep-alive' comments while nothing happens.";
+                    }
+
+                    break;
+                case "CancelJob":
+                    if (operation.Responses?["202"] is OpenApiResponse stillProcessing)
+                    {
+                        AddHeader(stillProcessing, "Location", "The job's URL (/jobs/{jobId}): read it (or wait on it with ?wait=) for the canceled job.",
+                            new OpenApiSchema { Type = JsonSchemaType.String });
+                    }
+
+                    break;
+                case "ListJobs":
+                    foreach (var parameter in Parameters(operation))
+                    {
+                        (parameter.Description, parameter.Schema) = parameter.Name switch
+                        {
+                            "limit" => ("Items per page.", Integer(minimum: 1, maximum: JobListingApi.PageLimit, defaultValue: JobListingApi.PageDefault)),
+                            "status" => ("Only jobs in this status (any other value → 400).",
+                                new OpenApiSchema { Type = JsonSchemaType.String, Enum = Values([.. JobStatus.All]) }),
+                            "model" => ("Only jobs for this model (as the job's 'model' shows it).",
+                                new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = JobLimits.MaxModelLength }),
+                            _ => ScopeOrCursor(parameter, "jobs"),
+                        };
+                    }
+
+                    break;
+                case "CountJobs":
+                    foreach (var parameter in Parameters(operation))
+                    {
+                        (parameter.Description, parameter.Schema) = ScopeOrCursor(parameter, "jobs");
+                    }
+
+                    break;
                 case "ListDeadLetters":
-                    foreach (var parameter in operation.Parameters?.OfType<OpenApiParameter>() ?? [])
+                    foreach (var parameter in Parameters(operation))
                     {
                         (parameter.Description, parameter.Schema) = parameter.Name switch
                         {
                             "limit" => ("Items per page.", Integer(minimum: 1, maximum: JobsApi.DeadLetterPageLimit, defaultValue: JobsApi.DeadLetterPageDefault)),
-                            _ => ("nextCursor from the previous page; omit for the first page.", parameter.Schema),
+                            _ => ScopeOrCursor(parameter, "dead letters"),
                         };
                     }
 
@@ -157,6 +223,18 @@ internal static class OpenApiContract
         });
         return options;
     }
+
+    private static IEnumerable<OpenApiParameter> Parameters(OpenApiOperation operation) => operation.Parameters?.OfType<OpenApiParameter>() ?? [];
+
+    /// <summary>The listings' shared parameters, <c>cursor</c> and <c>tenant</c>.</summary>
+    private static (string Description, IOpenApiSchema? Schema) ScopeOrCursor(OpenApiParameter parameter, string listed) => parameter.Name switch
+    {
+        "cursor" => ("nextCursor from the previous page; omit for the first page.", parameter.Schema),
+        "tenant" => ($"With an admin key: only this tenant's {listed} (default: every tenant's). A tenant's key may name only its own tenant (else 403).",
+            new OpenApiSchema { Type = JsonSchemaType.String, Pattern = TenantNames.PatternText }),
+        // A parameter added to a listing must be described here, not given another's description.
+        _ => throw new InvalidOperationException($"The OpenAPI contract does not describe the parameter '{parameter.Name}'."),
+    };
 
     private static void AddHeader(OpenApiResponse response, string name, string description, OpenApiSchema schema)
     {

@@ -8,7 +8,7 @@ namespace Orchestrator.IntegrationTests.Api;
 
 /// <summary>
 /// <c>GET /dead-letters</c>: newest first, keyset paging that returns every job exactly once, and
-/// 400 (never 500) for a bad <c>limit</c> or <c>cursor</c>. Jobs are dead-lettered through the
+/// 400 (never 500) for a bad <c>limit</c> or <c>cursor</c>; <c>POST /dead-letters/redrive</c>'s 415. Jobs are dead-lettered through the
 /// store's real worker-side API (read → claim → start attempt → fail), not by writing keys.
 /// </summary>
 public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
@@ -141,6 +141,19 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
         using var response = await ApiFactory.GetAsync(client, "/dead-letters?cursor=" + new string('A', 4000));
 
         await ProblemAssert.IsProblemNamingAsync(response, HttpStatusCode.BadRequest, "cursor");
+    }
+
+    [Fact]
+    public async Task Redrive_BodyNotJson_Returns415ProblemSayingWhatToSend()
+    {
+        using var client = api.CreateApiClient();
+
+        using var response = await client.PostAsync("/dead-letters/redrive", new StringContent("{}", Encoding.UTF8, "text/plain"), TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        // Routing answers it; the detail fits this endpoint too (it once said "Send the job as JSON").
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.UnsupportedMediaType);
+        Assert.Equal("Send the request body as JSON with 'Content-Type: application/json'.", problem.RootElement.GetProperty("detail").GetString());
     }
 
     private async Task<List<string>> SubmitAsync(HttpClient client, int count)

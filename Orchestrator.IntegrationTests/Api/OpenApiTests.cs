@@ -4,6 +4,7 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Orchestrator.Jobs;
 
 namespace Orchestrator.IntegrationTests.Api;
 
@@ -75,6 +76,38 @@ public sealed class OpenApiTests : IAsyncLifetime
         Assert.True(schemas.GetProperty("ProblemDetails").GetProperty("properties").TryGetProperty("traceId", out _));
         Assert.True(schemas.GetProperty("JobResource").GetProperty("properties").GetProperty("status").TryGetProperty("enum", out _));
     }
+
+    [Fact]
+    public void Document_StatesQueryConstraintsEventStreamAndControlAnswers()
+    {
+        using var json = JsonDocument.Parse(_document);
+        var paths = json.RootElement.GetProperty("paths");
+
+        var list = Parameters(paths.GetProperty("/jobs").GetProperty("get"));
+        Assert.Equal(100, list["limit"].GetProperty("schema").GetProperty("maximum").GetInt32());
+        Assert.Equal(20, list["limit"].GetProperty("schema").GetProperty("default").GetInt32());
+        Assert.Equal(JobStatus.All, list["status"].GetProperty("schema").GetProperty("enum").EnumerateArray().Select(v => v.GetString()));
+
+        var wait = Parameters(paths.GetProperty("/jobs/{jobId}").GetProperty("get"))["wait"].GetProperty("schema");
+        Assert.Equal("number", wait.GetProperty("type").GetString());
+        Assert.Equal(60, wait.GetProperty("maximum").GetInt32());
+
+        var events = paths.GetProperty("/jobs/{jobId}/events").GetProperty("get");
+        Assert.True(events.GetProperty("responses").GetProperty("200").GetProperty("content").TryGetProperty("text/event-stream", out _));
+        Assert.Equal("header", Parameters(events)["Last-Event-ID"].GetProperty("in").GetString());
+
+        Assert.Contains("415", Statuses(paths.GetProperty("/dead-letters/redrive").GetProperty("post")));
+        var canceling = paths.GetProperty("/jobs/{jobId}/cancel").GetProperty("post").GetProperty("responses").GetProperty("202");
+        Assert.True(canceling.GetProperty("headers").TryGetProperty("Location", out _));
+
+        // Each parameter its own description (the tenant was once described as the cursor).
+        var deadLetters = Parameters(paths.GetProperty("/dead-letters").GetProperty("get"));
+        Assert.Contains("tenant", deadLetters["tenant"].GetProperty("description").GetString(), StringComparison.Ordinal);
+        Assert.Contains("nextCursor", deadLetters["cursor"].GetProperty("description").GetString(), StringComparison.Ordinal);
+    }
+
+    private static Dictionary<string, JsonElement> Parameters(JsonElement operation) =>
+        operation.GetProperty("parameters").EnumerateArray().ToDictionary(p => p.GetProperty("name").GetString()!);
 
     private static IEnumerable<string> Statuses(JsonElement operation) =>
         operation.GetProperty("responses").EnumerateObject().Select(r => r.Name);

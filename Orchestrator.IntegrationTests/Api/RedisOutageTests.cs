@@ -31,6 +31,10 @@ public sealed class RedisOutageTests(ApiFactory api) : IClassFixture<ApiFactory>
             await AssertUnavailableAsync(() => ApiFactory.GetAsync(client, "/dead-letters"));
             // A second submit: not only the first request after the drop fails fast.
             await AssertUnavailableAsync(() => ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"still down"}""")));
+            // POSTs without an idempotency key: told to simply retry.
+            await AssertUnavailableAsync(() => client.PostAsync($"/jobs/{jobId}/cancel", null, cancellationToken).WaitAsync(ApiFactory.RequestTimeout, cancellationToken));
+            await AssertUnavailableAsync(() => client.PostAsync("/dead-letters/redrive", ApiFactory.Json("{}"), cancellationToken)
+                .WaitAsync(ApiFactory.RequestTimeout, cancellationToken));
         }
         finally
         {
@@ -65,8 +69,11 @@ public sealed class RedisOutageTests(ApiFactory api) : IClassFixture<ApiFactory>
         Assert.NotNull(response.Headers.RetryAfter);
         var detail = problem.RootElement.GetProperty("detail").GetString();
         Assert.Contains("Redis", detail, StringComparison.Ordinal);
-        // Only a submission has an idempotency key to retry with.
-        Assert.Equal(response.RequestMessage?.Method == HttpMethod.Post, detail!.Contains("idempotency key", StringComparison.Ordinal));
+        // Only a submission has an idempotency key to retry with; a cancel or redrive is safe to send again.
+        var request = response.RequestMessage!;
+        var submission = request.Method == HttpMethod.Post && request.RequestUri?.AbsolutePath == "/jobs";
+        Assert.Equal(submission, detail!.Contains("idempotency key", StringComparison.Ordinal));
+        Assert.Equal(request.Method == HttpMethod.Post && !submission, detail.Contains("safe to send again", StringComparison.Ordinal));
     }
 
     private static async Task<string> SubmitAsync(HttpClient client)

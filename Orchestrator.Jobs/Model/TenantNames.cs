@@ -18,6 +18,9 @@ public static partial class TenantNames
     /// <summary>Whether <paramref name="name"/> follows <see cref="Rule"/>.</summary>
     public static bool IsValid(string? name) => name is not null && Pattern().IsMatch(name);
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,63}$", RegexOptions.CultureInvariant)]
+    /// <summary><see cref="Rule"/> as a regular expression (the OpenAPI document states it too).</summary>
+    public const string PatternText = "^[a-z0-9][a-z0-9._-]{0,63}$";
+
+    [GeneratedRegex(PatternText, RegexOptions.CultureInvariant)]
     private static partial Regex Pattern();
 }

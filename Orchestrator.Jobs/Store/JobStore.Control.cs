@@ -179,6 +179,9 @@ public sealed partial class JobStore
     /// <summary>The id before a job's first event: read from it to read them all.</summary>
     public const string FirstEventId = "0";
 
+    /// <summary>The longest event id: two 64-bit numbers (20 digits each) and a dash.</summary>
+    public const int MaxEventIdLength = 41;
+
     /// <summary>
     /// Whether <paramref name="id"/> is an event id, as an SSE <c>Last-Event-ID</c> must be: an event's
     /// number (<c>1</c>, <c>2</c>, …) or a stream entry id (<c>&lt;ms&gt;-&lt;seq&gt;</c>) of a job whose
@@ -186,7 +189,7 @@ public sealed partial class JobStore
     /// </summary>
     public static bool IsEventId(string id)
     {
-        if (id.Length is 0 or > 41)
+        if (id.Length is 0 or > MaxEventIdLength)
         {
             return false;
         }

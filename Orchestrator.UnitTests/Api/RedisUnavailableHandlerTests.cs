@@ -1,6 +1,8 @@
 using System.Net.Sockets;
 using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orchestrator.Api;
@@ -46,6 +48,30 @@ public sealed class RedisUnavailableHandlerTests
         Assert.False(handled);
     }
 
+    [Theory]
+    [InlineData("POST", "SubmitJob", "Retry with the same idempotency key")]
+    [InlineData("POST", "CancelJob", "safe to send again")]
+    [InlineData("POST", "RedriveDeadLetter", "safe to send again")]
+    [InlineData("POST", "RedriveDeadLetters", "safe to send again")]
+    [InlineData("GET", "GetJob", "Retry after the Retry-After delay")]
+    public async Task RedisUnavailable_DetailGivesTheRetryAdviceThatFitsTheRequest(string method, string endpointName, string advice)
+    {
+        // Only POST /jobs has an idempotency key; the exception handler finds the failed endpoint in its feature.
+        var endpoint = new Endpoint(_ => Task.CompletedTask, new EndpointMetadataCollection(new EndpointNameMetadata(endpointName)), endpointName);
+        var (handled, context) = await HandleAsync(new RedisServerException("LOADING Redis is loading the dataset in memory"), context =>
+        {
+            context.Request.Method = method;
+            context.Features.Set<IExceptionHandlerFeature>(new ExceptionHandlerFeature { Endpoint = endpoint, Error = new InvalidOperationException(), Path = "/" });
+        });
+
+        Assert.True(handled);
+        context.Response.Body.Position = 0;
+        using var problem = await JsonDocument.ParseAsync(context.Response.Body, cancellationToken: TestContext.Current.CancellationToken);
+        var detail = problem.RootElement.GetProperty("detail").GetString()!;
+        Assert.Contains(advice, detail, StringComparison.Ordinal);
+        Assert.Equal(endpointName == "SubmitJob", detail.Contains("idempotency key", StringComparison.Ordinal));
+    }
+
     private static async Task AssertServiceUnavailableAsync(Exception exception)
     {
         var (handled, context) = await HandleAsync(exception);
@@ -59,11 +85,12 @@ public sealed class RedisUnavailableHandlerTests
         Assert.Equal(503, problem.RootElement.GetProperty("status").GetInt32());
     }
 
-    private static async Task<(bool Handled, HttpContext Context)> HandleAsync(Exception exception)
+    private static async Task<(bool Handled, HttpContext Context)> HandleAsync(Exception exception, Action<HttpContext>? arrange = null)
     {
         var services = new ServiceCollection().AddLogging().AddProblemDetails().BuildServiceProvider();
         var context = new DefaultHttpContext { RequestServices = services };
         context.Response.Body = new MemoryStream();
+        arrange?.Invoke(context);
         var handler = new RedisUnavailableHandler(services.GetRequiredService<IProblemDetailsService>(), NullLogger<RedisUnavailableHandler>.Instance);
         var handled = await handler.TryHandleAsync(context, exception, TestContext.Current.CancellationToken);
         return (handled, context);
