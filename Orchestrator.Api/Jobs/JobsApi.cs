@@ -125,7 +125,7 @@ public static class JobsApi
                     statusCode: StatusCodes.Status422UnprocessableEntity,
                     title: "Idempotency key reused with other parameters");
             case SubmitOutcome.QueueFull:
-                return SubmitProblems.QueueFull(context, submitted.QueuedJobs, options.MaxQueuedJobs);
+                return SubmitProblems.QueueFull(context, submitted.QueuedJobs, options.MaxQueuedJobs, submissions.Partitions);
             case SubmitOutcome.QuotaExceeded when submitted.Quota is { } refusal:
                 activity?.SetTag(OrchestratorTags.Quota, refusal.Name);
                 metrics.QuotaRefusals.Add(1, tenantTag, new KeyValuePair<string, object?>(OrchestratorTags.Quota, refusal.Name));

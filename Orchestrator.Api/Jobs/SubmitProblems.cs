@@ -36,12 +36,19 @@ internal static class SubmitProblems
             type: StorageFullType);
     }
 
-    public static IResult QueueFull(HttpContext context, long queued, int limit)
+    /// <summary>
+    /// 429 for the backlog bound. <paramref name="queued"/> is what the refusing script counted: with
+    /// <paramref name="partitions"/> N &gt; 1, one partition's jobs against its share ⌈limit / N⌉.
+    /// </summary>
+    public static IResult QueueFull(HttpContext context, long queued, int limit, int partitions = 1)
     {
         context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var counted = partitions == 1
+            ? $"{queued:N0} jobs are waiting or running; the limit is {limit:N0} (Api:MaxQueuedJobs)."
+            : $"{queued:N0} jobs are waiting or running in this job's partition; each of the {partitions:N0} partitions " +
+              $"holds at most {(limit + partitions - 1) / partitions:N0} (Api:MaxQueuedJobs {limit:N0} over Jobs:Partitions {partitions:N0}).";
         return TypedResults.Problem(
-            $"{queued:N0} jobs are waiting or running; the limit is {limit:N0} (Api:MaxQueuedJobs). Nothing was stored. " +
-            "Retry later with the same idempotency key.",
+            counted + " Nothing was stored. Retry later with the same idempotency key.",
             statusCode: StatusCodes.Status429TooManyRequests,
             title: "Too many jobs queued",
             type: QueueFullType);

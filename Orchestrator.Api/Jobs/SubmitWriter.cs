@@ -20,6 +20,9 @@ internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options,
 {
     private readonly long _maxQueuedJobs = options.Value.MaxQueuedJobs;
 
+    /// <summary>The partitions the backlog bound is shared by (<c>Jobs:Partitions</c>).</summary>
+    public int Partitions => store.Partitions;
+
     /// <summary>A new job id for the submission (see <see cref="JobStore.NewJobId"/>).</summary>
     public string NewJobId(string tenant, string? idempotencyKey) => store.NewJobId(tenant, idempotencyKey);
 
