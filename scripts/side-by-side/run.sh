@@ -9,7 +9,8 @@
 #                      s1-http.sh's own default is 50000): the load client counts whole seconds, a
 #                      step of 17-25 % of a 50,000-request run here and ~5-8 % of a 200,000 one
 #     --out DIR        where every raw figure and table.md go (default side-by-side-<UTC time>)
-# Each run: BullMQ (../shared/peers/run.sh; S5 with its 5 s lock only, the variant compared) then ours
+# Each run: BullMQ (../shared/peers/run.sh; S5 with its 5 s lock only, the variant compared; S6's shape
+# through bullmq-s6-proc.sh, which also reads its worker's peak RSS from /proc) then ours
 # (Orchestrator.Benchmarks --json), each on its own fresh redis-server; then S1 over HTTP
 # (../shared/peers/s1-http.sh --runs N --amount <--s1-amount>, which alternates itself);
 # then the table (table.py): medians of the runs, ratio, target, met or not.
@@ -30,8 +31,8 @@ for r in $(seq 1 "$RUNS"); do
     "$PEERS/run.sh" --scenarios "$peer_scen" --s5-variants tuned --out "$OUT/bullmq.jsonl" > "$OUT/bullmq-$r.log" 2>&1 || true  # its exit status is its cleanup's
   fi
   if echo "$SCEN" | grep -q S6; then
-    echo "run $r/$RUNS BullMQ S6 (S3 shape: 10,000 in flight, 2 s handler)"
-    "$PEERS/run.sh" --scenarios S3 --c3 10000 --delay3 2000 --n3 20000 --out "$OUT/bullmq-s6.jsonl" > "$OUT/bullmq-s6-$r.log" 2>&1 || true
+    echo "run $r/$RUNS BullMQ S6 (S3 shape: 10,000 in flight, 2 s handler; worker peak RSS from /proc)"
+    PEERS=$PEERS "$HERE/bullmq-s6-proc.sh" --out "$OUT/bullmq-s6.jsonl" > "$OUT/bullmq-s6-$r.log" 2>&1 || true
   fi
   echo "run $r/$RUNS Orchestrator $SCEN"
   ( ulimit -n 20000 2>/dev/null || true
