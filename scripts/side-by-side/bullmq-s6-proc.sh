@@ -3,11 +3,14 @@
 # what bench.cjs does not report: its worker processes' peak RSS (VmHWM) and CPU, and its
 # redis-server's CPU when the S6 worker ended, read from /proc every 100 ms. Run from the project
 # root; needs ../shared/peers (or PEERS=dir). CPU includes the worker's 2,000-job warm-up (Redis's: the seeding too).
+#   scripts/side-by-side/bullmq-s6-proc.sh [--out FILE]   (any argument is passed on to the peers' run.sh,
+#   e.g. --out FILE appends its RESULT JSON lines to FILE, as run.sh does; FILE absolute, bench.cjs runs elsewhere)
+# The /proc reads (a ps walk of the run's processes every 100 ms) run on the same cores as BullMQ.
 set -uo pipefail
 PEERS=${PEERS:-../shared/peers}
 [ -x "$PEERS/run.sh" ] || { echo "$PEERS/run.sh not found (set PEERS)" >&2; exit 2; }
 log=$(mktemp)
-"$PEERS/run.sh" --scenarios S3 --c3 10000 --delay3 2000 --n3 20000 > "$log" 2>&1 &
+"$PEERS/run.sh" --scenarios S3 --c3 10000 --delay3 2000 --n3 20000 "$@" > "$log" 2>&1 &
 run=$!
 declare -A hwm cpu order
 n=0; first=""; redis=0; redis_at_first=""
