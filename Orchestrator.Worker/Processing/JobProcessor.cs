@@ -205,6 +205,9 @@ internal sealed class JobProcessor(
             {
                 // The attempt waited for its deployment (429 cooldown, capacity, open circuit): it goes on, unspent.
                 execution.ResumeAttempt = false;
+                // Polly runs this outside the flow that started the span: the call's lines and Redis
+                // spans belong to the attempt, as on its first call.
+                Activity.Current = execution.AttemptActivity;
                 return await CallLlmAsync(execution, execution.Attempt, cancellationToken).ConfigureAwait(false);
             }
 
@@ -253,7 +256,7 @@ internal sealed class JobProcessor(
         var answered = false;
         try
         {
-            var outcome = await llm.CallOutcomeAsync(execution.Job.Request, attempt, cancellationToken, deltas).ConfigureAwait(false);
+            var outcome = await llm.CallOutcomeAsync(execution.Job.Id, execution.Job.Request, attempt, cancellationToken, deltas).ConfigureAwait(false);
             answered = outcome.Exception is null;
             return outcome;
         }
