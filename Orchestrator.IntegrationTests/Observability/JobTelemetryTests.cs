@@ -143,6 +143,48 @@ public sealed class JobTelemetryTests(ApiFactory api) : IClassFixture<ApiFactory
         Assert.All(RedisSpans(worker.Spans), r => Assert.NotEqual(default, r.ParentSpanId));
     }
 
+    [Fact]
+    public async Task JobDeadLetteredAsItIsClaimed_LineCarriesAttemptAndSubmissionTrace_DurationRecorded()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        // The submission's trace context, stored with the job as the API stores it.
+        var submissionTrace = ActivityTraceId.CreateRandom();
+        var job = WorkerHarness.NewJob("Stop my worker.", maxAttempts: 1) with { TraceParent = $"00-{submissionTrace}-{ActivitySpanId.CreateRandom()}-01" };
+        var jobId = (await harness.Store.SubmitAsync(job, idempotency: null).WaitAsync(Timeout, ct)).JobId;
+
+        // Its only attempt runs alone and is lost with its worker: the next claim dead-letters it (attempts-exhausted).
+        var delivery = Assert.Single(await harness.Store.ReadNewAsync("worker-gone", 10, TimeSpan.FromSeconds(1)).Bounded());
+        var claim = await harness.Store.ClaimAsync(delivery, "worker-gone").Bounded();
+        Assert.Equal((StartAttemptOutcome.Started, 1), await harness.Store.StartAttemptAsync(claim.Lease, 1, alone: true).Bounded());
+
+        await using var worker = new WorkerFactory(harness.Redis.ConnectionString, new Dictionary<string, string>
+        {
+            // Long enough for the collectors below to listen before the worker reclaims the entry.
+            ["Worker:LeaseTimeout"] = "00:00:05",
+            ["Worker:ReclaimInterval"] = "00:00:00.2",
+            ["Worker:PollTimeout"] = "00:00:00.2",
+            ["Logging:LogLevel:Default"] = "Warning",
+        });
+        var meters = await Task.Run(() => worker.Services.GetRequiredService<IMeterFactory>()).WaitAsync(Timeout, ct);
+        using var deadLettered = Collector<long>(meters, "orchestrator.jobs.dead_lettered");
+        using var jobDuration = Collector<double>(meters, "orchestrator.job.duration");
+
+        await AsyncWait.WaitUntilAsync(() => deadLettered.GetMeasurementSnapshot().Count > 0, Timeout, $"job {jobId} is dead-lettered by the worker's claim");
+
+        Assert.Equal(JobStatus.Failed, (await harness.GetAsync(jobId)).Status);
+        Assert.Equal(TenantNames.Default, Assert.Single(deadLettered.GetMeasurementSnapshot()).Tags[OrchestratorTags.Tenant]);
+        // Final as it is claimed: its duration counts like any other final job's, from its submission.
+        var duration = Assert.Single(jobDuration.GetMeasurementSnapshot());
+        Assert.Equal(TenantNames.Default, duration.Tags[OrchestratorTags.Tenant]);
+        Assert.InRange(duration.Value, 0, Timeout.TotalSeconds);
+        // The line, written outside any span, names the attempt and the submission's trace.
+        var line = Assert.Single(worker.Logs.Records, r => Equals(r.Attributes.GetValueOrDefault("JobId"), jobId));
+        Assert.Equal(1, line.Attributes["Attempt"]);
+        Assert.Equal(submissionTrace.ToHexString(), line.Attributes["SubmissionTraceId"]);
+    }
+
     private sealed record SubmitBody(string JobId);
 
     private static List<Activity> AttemptSpans(SpanCapture capture, string jobId) =>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Testing;
 using Orchestrator.Jobs;
 using Orchestrator.Llm;
 using Orchestrator.Worker.Llm;
@@ -15,6 +16,8 @@ namespace Orchestrator.IntegrationTests.Providers;
 /// </summary>
 public sealed class CircuitProbeTests
 {
+    private const string JobId = "job-probe";
+
     private static readonly TimeSpan Break = TimeSpan.FromMilliseconds(500);
 
     [Fact]
@@ -52,8 +55,18 @@ public sealed class CircuitProbeTests
         var probe = await Assert.ThrowsAsync<CapacityWaitException>(() => Call(caller, request));
         Assert.Equal("circuit-open", probe.Reason);
         Assert.Equal(2 * Break, probe.Wait);
+
+        // The lines about the job's call (the open circuit skipped, the failed probe) name the job and its attempt.
+        var lines = services.GetFakeLogCollector().GetSnapshot().Where(r => r.Category == typeof(LlmCaller).FullName).ToList();
+        Assert.Contains(lines, r => r.Id.Id == 201);
+        Assert.Contains(lines, r => r.Id.Id == 203);
+        Assert.All(lines.Where(r => r.Id.Id is 201 or 203), r =>
+        {
+            Assert.Equal(JobId, r.GetStructuredStateValue("JobId"));
+            Assert.Equal("1", r.GetStructuredStateValue("Attempt"));
+        });
     }
 
     private static Task<LlmAnswer> Call(LlmCaller caller, JobRequest request) =>
-        caller.CallAsync(request, 1, TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        caller.CallAsync(JobId, request, 1, TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
 }

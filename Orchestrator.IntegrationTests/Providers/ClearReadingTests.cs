@@ -137,7 +137,7 @@ public sealed class ClearReadingTests
     private static async Task<(long Scripts, string Call)> CallAsync(LlmCaller caller, WorkerHarness harness)
     {
         var before = await ScriptCalls.CountAsync(harness.Db);
-        var thrown = await Record.ExceptionAsync(() => caller.CallAsync(new JobRequest("Is the deployment clear?", "m"), 1, TestContext.Current.CancellationToken)
+        var thrown = await Record.ExceptionAsync(() => caller.CallAsync("job-clear", new JobRequest("Is the deployment clear?", "m"), 1, TestContext.Current.CancellationToken)
             .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
         var scripts = await ScriptCalls.CountAsync(harness.Db) - before;
         return thrown switch

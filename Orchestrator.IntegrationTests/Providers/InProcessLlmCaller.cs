@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Orchestrator.Jobs;
 using Orchestrator.Llm;
 using Orchestrator.Llm.Simulation;
@@ -30,7 +31,8 @@ internal static class InProcessLlmCaller
         WorkerHarness harness, ProviderOptions provider, TimeProvider? clock = null, Action<LlmOptions>? llm = null, Func<Task>? afterReserve = null)
     {
         var services = new ServiceCollection();
-        services.AddLogging();
+        // Every level kept: tests read the call's lines (GetFakeLogCollector).
+        services.AddLogging(logging => logging.AddFakeLogging().SetMinimumLevel(LogLevel.Debug));
         services.AddSingleton(clock ?? TimeProvider.System);
         services.AddSingleton<IConnectionMultiplexer>(harness.Connection);
         services.AddSingleton(harness.Keys);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Jobs;
 using Orchestrator.Llm;
@@ -44,7 +45,7 @@ public sealed class LateReservationTests
             afterReserve: cooldownAfterReserve ? () => flow.ExtendCooldownAsync(Provider, options, TimeSpan.FromSeconds(10), null) : null);
         var caller = services.GetRequiredService<LlmCaller>();
 
-        var call = caller.CallAsync(new JobRequest("Is the deployment cooling down?", "m"), 1, TestContext.Current.CancellationToken);
+        var call = caller.CallAsync("job-late", new JobRequest("Is the deployment cooling down?", "m"), 2, TestContext.Current.CancellationToken);
         var thrown = await Record.ExceptionAsync(() => call.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
 
         if (expected == "waits")
@@ -52,6 +53,10 @@ public sealed class LateReservationTests
             var wait = Assert.IsType<CapacityWaitException>(thrown);
             Assert.Equal("rate-limited", wait.Reason);
             Assert.InRange(wait.Wait, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(10));
+            // Its line names the job and the attempt that waits.
+            var line = Assert.Single(services.GetFakeLogCollector().GetSnapshot(), r => r.Id.Id == 204);
+            Assert.Equal("job-late", line.GetStructuredStateValue("JobId"));
+            Assert.Equal("2", line.GetStructuredStateValue("Attempt"));
         }
         else
         {

@@ -66,6 +66,15 @@ public sealed class WebhookMetricsTests
             return Task.FromResult(outbox.LastMeasurement?.Value == 0);
         }, Timeout, "the gauge shows an empty outbox", TimeSpan.FromMilliseconds(50));
         Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.WebhookOutbox).WaitAsync(Timeout, ct));
+
+        // A try is Try on its line, never Attempt: a job's lines filtered by Attempt are its LLM attempts only.
+        var tries = worker.Logs.Records.Where(r => r.Attributes.ContainsKey("DeliveryId") && r.Attributes.ContainsKey("JobId")).ToList();
+        Assert.NotEmpty(tries);
+        Assert.All(tries, r =>
+        {
+            Assert.IsType<int>(r.Attributes["Try"]);
+            Assert.False(r.Attributes.ContainsKey("Attempt"));
+        });
     }
 
     private static long Sum(MetricCollector<long> collector, string outcome) =>

@@ -67,6 +67,8 @@ public sealed class PoisonJobTests
         var last = await harness.Store.ClaimAsync(delivery, "worker-last").Bounded();
 
         Assert.Equal(ClaimOutcome.DeadLettered, last.Outcome);
+        // The claim answers the job it dead-lettered, for its worker's log line and metrics.
+        Assert.Equal((jobId, 3, JobStatus.Failed), (last.Job!.Id, last.Job!.Attempts, last.Job!.Status));
         var job = await harness.GetAsync(jobId);
         Assert.Equal(JobStatus.Failed, job.Status);
         Assert.Equal("poison-job", job.Error?.Type);

@@ -54,6 +54,8 @@ public sealed class ResentTransitionTests
         var deadLease = new JobLease(lapsed.JobId, lapsed.EntryId, Guid.NewGuid().ToString("N"), "worker-b");
         var dead = await SentTwiceAsync(harness, () => store.ClaimManyAsync([deadLease], startAttempt: true, maxCrashes: 1), Describe);
         Assert.Equal(ClaimOutcome.DeadLettered, Assert.Single(dead).Outcome);
+        // The reply holds the job as it now is (its worker logs its attempts, measures its duration), sent twice or not.
+        Assert.Equal((lastId, 1, JobStatus.Failed), (dead[0].Job!.Id, dead[0].Job!.Attempts, dead[0].Job!.Status));
 
         var jobs = await harness.GetAllAsync([ids[0], ids[1], ids[2], lastId]);
         Assert.Equal([JobStatus.Completed, JobStatus.Failed, JobStatus.Processing, JobStatus.Failed], jobs.Select(j => j.Status));

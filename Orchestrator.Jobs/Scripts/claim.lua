@@ -45,7 +45,8 @@
   Returns one reply per job, in order:
            {'missing'}        job expired or never existed; entry acknowledged
          | {'terminal'}       job already final; entry acknowledged (a late duplicate delivery)
-         | {'dead-lettered'}  attempts or deliveries exhausted; job failed and dead-lettered
+         | {'dead-lettered', 0, fields}  attempts or deliveries exhausted; job failed and dead-lettered;
+                              fields: the job hash as the claim left it, packed as for 'ok'
          | {'corrupt', why}   job set aside: failed, dead-lettered with error type 'corrupt'
          | {'ok', started, fields}  started: the number of the attempt this claim started, or 0
                               when none; then the job hash as this claim left it: field, value, …

@@ -29,7 +29,7 @@ public enum ClaimOutcome
     /// <summary>The job is already final (a duplicate delivery); the entry was acknowledged.</summary>
     AlreadyFinal,
 
-    /// <summary>Attempts or deliveries were exhausted; the job was dead-lettered.</summary>
+    /// <summary>Attempts or deliveries were exhausted; the job was dead-lettered (<see cref="ClaimResult.Job"/> holds it as it now is).</summary>
     DeadLettered,
 
     /// <summary>
@@ -40,7 +40,7 @@ public enum ClaimOutcome
 }
 
 /// <summary>The answer of <see cref="JobStore.ClaimAsync"/>.</summary>
-/// <param name="Job">The job as the claim left it (with the attempt it started, if any).</param>
+/// <param name="Job">The job as the claim left it (with the attempt it started, if any); also a job the claim dead-lettered.</param>
 /// <param name="StartedAttempt">
 /// The attempt the claim started (recorded durably; call the LLM for it), or 0 when it started
 /// none: not asked to, or the job waits for a retry; then <see cref="JobStore.StartAttemptAsync"/> starts it.

@@ -327,10 +327,24 @@ public sealed partial class JobStore
     {
         "missing" => new ClaimResult(ClaimOutcome.Missing, lease, null),
         "terminal" => new ClaimResult(ClaimOutcome.AlreadyFinal, lease, null),
-        "dead-lettered" => new ClaimResult(ClaimOutcome.DeadLettered, lease, null),
+        "dead-lettered" => new ClaimResult(ClaimOutcome.DeadLettered, lease, DeadLetteredJob(reply)),
         "corrupt" => new ClaimResult(ClaimOutcome.Corrupt, lease, null, Reason: (string?)reply[1]),
         _ => await ParseClaimedAsync(lease, reply).ConfigureAwait(false),
     };
+
+    // The job a claim dead-lettered, for its worker's log line and metrics; null when it does not
+    // parse (it is final already: nothing more to set aside).
+    private static Job? DeadLetteredJob(RedisResult[] reply)
+    {
+        try
+        {
+            return JobParser.ParsePacked(((ReadOnlyMemory<byte>)(RedisValue)reply[2]).Span);
+        }
+        catch (Exception e) when (e is FormatException or JsonException or KeyNotFoundException or OverflowException)
+        {
+            return null;
+        }
+    }
 
     // A job whose hash the worker cannot read is set aside, as claim.lua sets aside one it cannot claim.
     private async Task<ClaimResult> ParseClaimedAsync(JobLease lease, RedisResult[] reply)

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Jobs;
 using Orchestrator.Llm;
@@ -7,6 +9,7 @@ using Orchestrator.Llm.Simulation;
 using Orchestrator.Worker.Llm;
 using Orchestrator.Worker.Resilience;
 using Polly;
+using Polly.Registry;
 using Polly.Timeout;
 
 namespace Orchestrator.UnitTests.Worker;
@@ -290,6 +293,46 @@ public sealed class LlmPipelineTests
             }
 
             return OnRetry?.Invoke() ?? ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task RegisteredPipeline_AttemptTimesOut_PollyWritesNoLine()
+    {
+        // The worker's own outcome line names the job; Polly's (a timeout at Error) named none.
+        var categories = new ConcurrentQueue<string>();
+        var services = new ServiceCollection();
+        services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Trace).AddProvider(new CategoryRecorder(categories)));
+        services.AddSingleton(TimeProvider.System);
+        services.Configure<RetryOptions>(o => o.AttemptTimeout = TimeSpan.FromMilliseconds(50));
+        services.Configure<LlmOptions>(_ => { });
+        services.AddLlmPipeline();
+        await using var provider = services.BuildServiceProvider();
+        var pipeline = provider.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(LlmPipeline.Name);
+
+        await Assert.ThrowsAsync<TimeoutRejectedException>(() => pipeline.ExecuteAsync(
+            static async ct => await Task.Delay(Timeout.InfiniteTimeSpan, ct), TestContext.Current.CancellationToken).AsTask());
+
+        Assert.DoesNotContain(categories, c => c.StartsWith("Polly", StringComparison.Ordinal));
+    }
+
+    /// <summary>Records the category of every line written at any level.</summary>
+    private sealed class CategoryRecorder(ConcurrentQueue<string> categories) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new Recorder(categoryName, categories);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Recorder(string category, ConcurrentQueue<string> categories) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                categories.Enqueue(category);
         }
     }
 

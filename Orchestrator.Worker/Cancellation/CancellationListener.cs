@@ -1,5 +1,6 @@
 using Orchestrator.Jobs;
 using Orchestrator.Worker.Processing;
+using Orchestrator.Worker.Telemetry;
 using StackExchange.Redis;
 
 namespace Orchestrator.Worker.Cancellation;
@@ -52,14 +53,15 @@ internal sealed partial class CancellationListener(
         {
             if (execution.Lease.JobId == jobId)
             {
-                LogCanceling(logger, jobId, execution.Attempt);
+                LogCanceling(logger, jobId, execution.Attempt, AttemptSpan.SubmissionTraceId(execution.Job));
                 execution.RequestCancel();
             }
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} canceled by a client; aborting attempt {Attempt}")]
-    private static partial void LogCanceling(ILogger logger, string jobId, int attempt);
+    // Logged from the subscription's callback, outside any span: the submission's trace id is carried explicitly.
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} canceled by a client; aborting attempt {Attempt} (submission trace {SubmissionTraceId})")]
+    private static partial void LogCanceling(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot subscribe to cancellations yet; retrying")]
     private static partial void LogSubscribeFailed(ILogger logger, Exception exception);

@@ -57,10 +57,11 @@ public sealed class LlmCaller(
     internal ClearReadings Readings => _clear;
 
     /// <summary>Calls the LLM for <paramref name="request"/>'s attempt <paramref name="attempt"/>; its failure is thrown.</summary>
+    /// <param name="jobId">The job the call is for: its log lines carry it.</param>
     /// <param name="deltas">Takes the text as the provider streams it (the job's <c>delta</c> events); null: not wanted.</param>
-    public async Task<LlmAnswer> CallAsync(JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null)
+    public async Task<LlmAnswer> CallAsync(string jobId, JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null)
     {
-        var outcome = await CallOutcomeAsync(request, attempt, cancellationToken, deltas).ConfigureAwait(false);
+        var outcome = await CallOutcomeAsync(jobId, request, attempt, cancellationToken, deltas).ConfigureAwait(false);
         outcome.ThrowIfException();
         return outcome.Result!;
     }
@@ -71,8 +72,9 @@ public sealed class LlmCaller(
     /// exception. It throws what came before the call: flow control's Redis unreachable, or a
     /// cancellation while it was asked.
     /// </summary>
+    /// <param name="jobId">The job the call is for: its log lines carry it.</param>
     /// <param name="deltas">Takes the text as the provider streams it (the job's <c>delta</c> events); null: not wanted.</param>
-    public async Task<Outcome<LlmAnswer>> CallOutcomeAsync(JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null)
+    public async Task<Outcome<LlmAnswer>> CallOutcomeAsync(string jobId, JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null)
     {
         var promptTokens = TokenCounter.CountPrompt(request.Prompt);
         TimeSpan? circuitWait = null;
@@ -95,7 +97,7 @@ public sealed class LlmCaller(
 
             if (circuits.OpenFor(model.ProviderName) is { } open && open > TimeSpan.Zero)
             {
-                LlmLog.CircuitOpenSkipped(logger, model.Name, model.ProviderName, open);
+                LlmLog.CircuitOpenSkipped(logger, jobId, attempt, model.Name, model.ProviderName, open);
                 if (circuitWait is null || open < circuitWait)
                 {
                     (circuitWait, waitedProvider) = (open, model.ProviderName);
@@ -104,7 +106,7 @@ public sealed class LlmCaller(
                 continue;
             }
 
-            var outcome = await CallModelAsync(model, request, attempt, promptTokens, deltas, cancellationToken).ConfigureAwait(false);
+            var outcome = await CallModelAsync(model, jobId, request, attempt, promptTokens, deltas, cancellationToken).ConfigureAwait(false);
             switch (outcome.Exception)
             {
                 case LlmException { Kind: LlmErrorKind.ContextLengthExceeded } e:
@@ -139,7 +141,7 @@ public sealed class LlmCaller(
         new[] { request.Model ?? catalog.DefaultModel }.Concat(request.FallbackModels ?? []).Distinct(StringComparer.Ordinal);
 
     private async Task<Outcome<LlmAnswer>> CallModelAsync(
-        ServedModel model, JobRequest request, int attempt, int promptTokens, IDeltaSink? deltas, CancellationToken cancellationToken)
+        ServedModel model, string jobId, JobRequest request, int attempt, int promptTokens, IDeltaSink? deltas, CancellationToken cancellationToken)
     {
         var provider = model.ProviderName;
         var estimated = promptTokens + (request.MaxTokens ?? model.Provider.DefaultMaxTokens);
@@ -196,7 +198,7 @@ public sealed class LlmCaller(
             {
                 _clear.Forget(provider);
                 used = 0;
-                LlmLog.CooldownAtSend(logger, provider, cooling);
+                LlmLog.CooldownAtSend(logger, provider, cooling, jobId, attempt);
                 return Failed(new CapacityWaitException(cooling, "rate-limited", provider));
             }
 
@@ -218,7 +220,7 @@ public sealed class LlmCaller(
                     _clear.Forget(provider);
                     used = 0;
                     var cooldown = e.RetryAfter ?? DefaultCooldown;
-                    LlmLog.RateLimited(logger, provider, model.Name, cooldown);
+                    LlmLog.RateLimited(logger, provider, model.Name, jobId, attempt, cooldown);
                     await _redis.ExecuteRedisAsync(
                         "extend cooldown", async _ => { await flow.ExtendCooldownAsync(provider, model.Provider, cooldown, e.Limits).ConfigureAwait(false); return true; },
                         cancellationToken).ConfigureAwait(false);
@@ -233,7 +235,7 @@ public sealed class LlmCaller(
                     // time (its attempt never advances while probes are free) must not probe again and again
                     // while jobs that would succeed wait behind it. A chaos run measured a worker whose probes
                     // failed 18 times in a row, seven of them the same failing attempt, holding 9 jobs ~100 s.
-                    LlmLog.ProbeFailed(logger, provider, e.Message);
+                    LlmLog.ProbeFailed(logger, provider, e.Message, jobId, attempt);
                     return Failed(new CapacityWaitException(circuits.BreakDuration * 2, "circuit-open", provider));
                 default:
                     return Failed(outcome.Exception);

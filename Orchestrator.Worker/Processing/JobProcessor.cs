@@ -68,12 +68,19 @@ internal sealed class JobProcessor(
             case ClaimOutcome.Missing or ClaimOutcome.AlreadyFinal:
                 WorkerLog.Skipped(logger, delivery.JobId, claim.Outcome.ToString());
                 return;
+            case ClaimOutcome.DeadLettered when claim.Job is { } dead:
+                WorkerLog.DeadLetteredOnClaim(logger, delivery.JobId, dead.Attempts, AttemptSpan.SubmissionTraceId(dead));
+                metrics.JobsDeadLettered.Add(1, TenantTag(dead));
+                metrics.EndToEnd.Record((timeProvider.GetUtcNow() - dead.CreatedAt).TotalSeconds, TenantTag(dead));
+                return;
             case ClaimOutcome.DeadLettered:
-                WorkerLog.DeadLetteredOnClaim(logger, delivery.JobId);
+                // Its hash did not parse: neither its attempts nor its creation are known.
+                WorkerLog.DeadLetteredOnClaim(logger, delivery.JobId, 0, null);
                 metrics.JobsDeadLettered.Add(1);
                 return;
             case ClaimOutcome.Corrupt:
-                WorkerLog.SetAside(logger, delivery.JobId, claim.Reason ?? "unknown");
+                // Unreadable: no creation time to measure its duration from.
+                WorkerLog.SetAsideOnClaim(logger, delivery.JobId, claim.Reason ?? "unknown");
                 metrics.JobsDeadLettered.Add(1);
                 return;
         }
@@ -205,6 +212,9 @@ internal sealed class JobProcessor(
             {
                 // The attempt waited for its deployment (429 cooldown, capacity, open circuit): it goes on, unspent.
                 execution.ResumeAttempt = false;
+                // Polly runs this outside the flow that started the span: the call's lines and Redis
+                // spans belong to the attempt, as on its first call.
+                Activity.Current = execution.AttemptActivity;
                 return await CallLlmAsync(execution, execution.Attempt, cancellationToken).ConfigureAwait(false);
             }
 
@@ -253,7 +263,7 @@ internal sealed class JobProcessor(
         var answered = false;
         try
         {
-            var outcome = await llm.CallOutcomeAsync(execution.Job.Request, attempt, cancellationToken, deltas).ConfigureAwait(false);
+            var outcome = await llm.CallOutcomeAsync(execution.Job.Id, execution.Job.Request, attempt, cancellationToken, deltas).ConfigureAwait(false);
             answered = outcome.Exception is null;
             return outcome;
         }
@@ -320,6 +330,9 @@ internal sealed class JobProcessor(
             return;
         }
 
+        // Polly calls this outside the attempt's async flow (see RecordRetryAsync): the lines below
+        // belong to the attempt.
+        Activity.Current = execution.AttemptActivity;
         execution.RecordingOutcome = true;
         DeferOutcome outcome;
         try
@@ -329,7 +342,7 @@ internal sealed class JobProcessor(
         }
         catch (Exception e) when (e is not OperationCanceledException && RedisFailure.IsTransient(e))
         {
-            WorkerLog.RedisUnavailable(logger, "defer", delay, e);
+            WorkerLog.RedisUnavailableForJob(logger, "defer", execution.Job.Id, execution.Attempt, delay, AttemptSpan.SubmissionTraceId(execution.Job), e);
             return;
         }
         finally
@@ -338,23 +351,31 @@ internal sealed class JobProcessor(
         }
 
         leases.Untrack(execution);
-        AttemptSpan.End(execution.AttemptActivity, "deferred", wait, delay);
-        execution.AttemptActivity = null;
+        // Logged before the span ends, so the line carries its trace id.
         switch (outcome)
         {
             case DeferOutcome.Deferred:
                 WorkerLog.Deferred(logger, execution.Job.Id, execution.Attempt, wait.Provider, wait.Reason, delay);
-                execution.OnDeferred();
                 break;
             case DeferOutcome.Corrupt:
-                WorkerLog.SetAside(logger, execution.Job.Id, "its history could not be read when it was deferred");
+                WorkerLog.SetAside(logger, execution.Job.Id, execution.Attempt, "its history could not be read when it was deferred");
                 metrics.JobsDeadLettered.Add(1, TenantTag(execution));
-                execution.OnLeaseLost();
+                metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
                 break;
             default:
                 WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
-                execution.OnLeaseLost();
                 break;
+        }
+
+        AttemptSpan.End(execution.AttemptActivity, "deferred", wait, delay);
+        execution.AttemptActivity = null;
+        if (outcome == DeferOutcome.Deferred)
+        {
+            execution.OnDeferred();
+        }
+        else
+        {
+            execution.OnLeaseLost();
         }
     }
 
@@ -451,7 +472,7 @@ internal sealed class JobProcessor(
         catch (Exception e) when (RedisFailure.IsTransient(e))
         {
             // Not released: another worker reclaims the job once the lease lapses. Nothing is lost.
-            WorkerLog.RedisUnavailable(logger, "release", TimeSpan.Zero, e);
+            WorkerLog.RedisUnavailableForJob(logger, "release", execution.Job.Id, execution.Attempt, TimeSpan.Zero, AttemptSpan.SubmissionTraceId(execution.Job), e);
         }
     }
 
@@ -464,7 +485,9 @@ internal sealed class JobProcessor(
         execution.AttemptActivity = null;
     }
 
-    private static KeyValuePair<string, object?> TenantTag(JobExecution execution) => new(OrchestratorTags.Tenant, execution.Job.Tenant);
+    private static KeyValuePair<string, object?> TenantTag(JobExecution execution) => TenantTag(execution.Job);
+
+    private static KeyValuePair<string, object?> TenantTag(Job job) => new(OrchestratorTags.Tenant, job.Tenant);
 
     private sealed class LeaseLostException : Exception;
 }

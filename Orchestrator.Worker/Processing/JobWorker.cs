@@ -452,7 +452,8 @@ internal sealed class JobWorker(
         catch (Exception e)
         {
             // One bad job never stops the host; its entry stays pending and is reclaimed later.
-            WorkerLog.Unexpected(logger, delivery.JobId, 0, e);
+            // The attempt as claimed (the job's attempts so far, with the one the claim started).
+            WorkerLog.Unexpected(logger, delivery.JobId, claim.Job?.Attempts ?? 0, claim.Job is { } job ? AttemptSpan.SubmissionTraceId(job) : null, e);
         }
         finally
         {

@@ -53,7 +53,7 @@ internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> option
                 // An outcome being written may have just ended the lease itself: that write decides.
                 if (!renewed[i] && !chunk[i].RecordingOutcome)
                 {
-                    WorkerLog.LeaseLost(logger, chunk[i].Lease.JobId, chunk[i].Attempt);
+                    WorkerLog.LeaseLostAtRenewal(logger, chunk[i].Lease.JobId, chunk[i].Attempt, AttemptSpan.SubmissionTraceId(chunk[i].Job));
                     chunk[i].OnLeaseLost();
                     Untrack(chunk[i]);
                 }

@@ -1,9 +1,11 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Orchestrator.Llm;
 using Orchestrator.Worker.Llm;
 using Orchestrator.Jobs;
 using Polly;
 using Polly.Retry;
+using Polly.Telemetry;
 
 namespace Orchestrator.Worker.Resilience;
 
@@ -48,6 +50,13 @@ public static class LlmPipeline
         services.AddResiliencePipeline(Name, static (builder, context) =>
         {
             builder.TimeProvider = context.ServiceProvider.GetRequiredService<TimeProvider>();
+            // Polly's own lines off for this pipeline (its metering stays): they name no job, and the
+            // worker logs every outcome itself, with JobId and Attempt (a timeout's at Error was a
+            // second, anonymous line for each timed-out attempt).
+            builder.ConfigureTelemetry(new TelemetryOptions(context.ServiceProvider.GetRequiredService<IOptions<TelemetryOptions>>().Value)
+            {
+                LoggerFactory = NullLoggerFactory.Instance,
+            });
             Configure(builder, context.ServiceProvider.GetRequiredService<IOptions<RetryOptions>>().Value, Random.Shared.NextDouble,
                 context.ServiceProvider.GetRequiredService<IOptions<LlmOptions>>().Value.MaxRateLimitWait);
         });

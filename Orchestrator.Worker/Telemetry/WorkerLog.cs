@@ -14,6 +14,10 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable in {Operation}; retrying in {Delay}")]
     public static partial void RedisUnavailable(ILogger logger, string operation, TimeSpan delay, Exception exception);
 
+    // A Redis failure in one job's step (deferral, hand-back); the hand-back runs outside any span.
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable in {Operation} of job {JobId} attempt {Attempt}; retrying in {Delay} (submission trace {SubmissionTraceId})")]
+    public static partial void RedisUnavailableForJob(ILogger logger, string operation, string jobId, int attempt, TimeSpan delay, string? submissionTraceId, Exception exception);
+
     // Logged outside any attempt span, so the submission's trace id is carried explicitly.
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} reclaimed from a lapsed lease (attempts so far {Attempt}, submission trace {SubmissionTraceId})")]
     public static partial void Reclaimed(ILogger logger, string jobId, int attempt, string? submissionTraceId);
@@ -42,14 +46,23 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} failed on attempt {Attempt} ({Outcome}) and was dead-lettered")]
     public static partial void DeadLettered(ILogger logger, string jobId, int attempt, string outcome, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} dead-lettered when claimed: attempts or deliveries exhausted")]
-    public static partial void DeadLetteredOnClaim(ILogger logger, string jobId);
+    // Outside any span (the claim starts none): the submission's trace id is carried explicitly.
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} dead-lettered when claimed after {Attempt} attempt(s): attempts or deliveries exhausted (submission trace {SubmissionTraceId})")]
+    public static partial void DeadLetteredOnClaim(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} set aside as corrupt (failed, dead-lettered): {Reason}")]
-    public static partial void SetAside(ILogger logger, string jobId, string reason);
+    // The job could not be read, so neither its attempt nor its trace is known.
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} set aside as corrupt when claimed (failed, dead-lettered): {Reason}")]
+    public static partial void SetAsideOnClaim(ILogger logger, string jobId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} attempt {Attempt} set aside as corrupt (failed, dead-lettered): {Reason}")]
+    public static partial void SetAside(ILogger logger, string jobId, int attempt, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: lease lost to another worker; this worker's result is discarded")]
     public static partial void LeaseLost(ILogger logger, string jobId, int attempt);
+
+    // Found by the lease loop, outside any span: the submission's trace id is carried explicitly.
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: lease lost to another worker at renewal; this worker's result is discarded (submission trace {SubmissionTraceId})")]
+    public static partial void LeaseLostAtRenewal(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} handed back at shutdown after attempt {Attempt} (submission trace {SubmissionTraceId})")]
     public static partial void Released(ILogger logger, string jobId, int attempt, string? submissionTraceId);
@@ -57,6 +70,6 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Debug, Message = "Delivery of job {JobId} skipped: {Reason}")]
     public static partial void Skipped(ILogger logger, string jobId, string reason);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} attempt {Attempt}: unexpected error in the worker")]
-    public static partial void Unexpected(ILogger logger, string jobId, int attempt, Exception exception);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} attempt {Attempt}: unexpected error in the worker (submission trace {SubmissionTraceId})")]
+    public static partial void Unexpected(ILogger logger, string jobId, int attempt, string? submissionTraceId, Exception exception);
 }

@@ -1,18 +1,19 @@
 namespace Orchestrator.Worker.Webhooks;
 
+// A webhook's tries are {Try}, never {Attempt}: filtering a job's lines by Attempt must not match them.
 internal static partial class WebhookLog
 {
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhooks:Secret is not set: this worker sends no webhooks (deliveries wait in the outbox)")]
     public static partial void NoSecret(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Webhook {DeliveryId} of job {JobId} delivered on try {Attempt} ({StatusCode})")]
-    public static partial void Delivered(ILogger logger, string deliveryId, string jobId, int attempt, int statusCode);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Webhook {DeliveryId} of job {JobId} delivered on try {Try} ({StatusCode})")]
+    public static partial void Delivered(ILogger logger, string deliveryId, string jobId, int @try, int statusCode);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Webhook {DeliveryId} of job {JobId} try {Attempt} failed ({StatusCode}, {Error}); next try at {NextAttemptAt}")]
-    public static partial void Retrying(ILogger logger, string deliveryId, string jobId, int attempt, int statusCode, string? error, DateTimeOffset nextAttemptAt);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Webhook {DeliveryId} of job {JobId} try {Try} failed ({StatusCode}, {Error}); next try at {NextAttemptAt}")]
+    public static partial void Retrying(ILogger logger, string deliveryId, string jobId, int @try, int statusCode, string? error, DateTimeOffset nextAttemptAt);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {DeliveryId} of job {JobId} given up after {Attempt} tries ({StatusCode}, {Error})")]
-    public static partial void GivenUp(ILogger logger, string deliveryId, string jobId, int attempt, int statusCode, string? error);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {DeliveryId} of job {JobId} given up after {Try} tries ({StatusCode}, {Error})")]
+    public static partial void GivenUp(ILogger logger, string deliveryId, string jobId, int @try, int statusCode, string? error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {DeliveryId}: the lease lapsed before the try was recorded; another worker has it")]
     public static partial void LeaseLost(ILogger logger, string deliveryId);

@@ -18,6 +18,12 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     return okReply(started, redis.call('HGETALL', job))
   end
 
+  -- A job dead-lettered by the claim, as it now is: its worker logs and measures it (attempts,
+  -- createdAt, trace context, tenant). Rare, so read again rather than assembled.
+  local function deadReply(job)
+    return {'dead-lettered', 0, table.concat(redis.call('HGETALL', job), '\255')}
+  end
+
   local function claim(job, history, entryId, token)
     local hash = redis.call('HGETALL', job)
     if #hash == 0 then
@@ -29,7 +35,7 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
 
     if f.lastClaim == token then
       -- This very claim applied already; its reply was lost.
-      if f.claimReply == 'dead-lettered' then return {'dead-lettered'} end
+      if f.claimReply == 'dead-lettered' then return deadReply(job) end
       if f.claimReply == 'corrupt' then return {'corrupt', cjson.decode(f.error).message} end
       if f.claimReply == 'terminal' then return {'terminal'} end
       return hashReply(job, tonumber(f.claimReply))
@@ -131,7 +137,7 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
       redis.call('HSET', job, unpack(writes))
       redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
       finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, true, now, f.tenant)
-      return {'dead-lettered'}
+      return deadReply(job)
     end
 
     local started = 0
