@@ -14,16 +14,25 @@ if (args is [HttpFloor.Argument])
     return 0;
 }
 
+IScenario[] all = [new BaseScenario(), new EnqueueOverHttp(), new DrainNoOp(), new SteadyLatency(), new RetryTwice(), new CrashRecovery(), new StreamingAtScale(), new ConcurrentWaits(), new ClusterDrain(), new ClusterSteady()];
+const string Usage = "usage: Orchestrator.Benchmarks [--scenario BASE|S1|S2|S2C|S3|S3C|S4|S5|S6|S7[,…]] [--runs N] [--json]";
 var options = SuiteOptions.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: Orchestrator.Benchmarks [--scenario BASE|S1|S2|S2C|S3|S3C|S4|S5|S6|S7[,…]] [--runs N] [--json]");
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+
+// An unknown id would otherwise select nothing, and the run would measure BASE alone as if that were asked for.
+if (options.Scenarios?.Except(all.Select(s => s.Id)).Order(StringComparer.Ordinal).ToArray() is { Length: > 0 } unknown)
+{
+    Console.Error.WriteLine($"unknown scenario {string.Join(", ", unknown)}; the scenarios are {string.Join(", ", all.Select(s => s.Id))}");
+    Console.Error.WriteLine(Usage);
     return 2;
 }
 
 // With --json, stdout carries only the JSON lines; progress and the table go to stderr.
 var log = options.Json ? Console.Error : Console.Out;
-IScenario[] all = [new BaseScenario(), new EnqueueOverHttp(), new DrainNoOp(), new SteadyLatency(), new RetryTwice(), new CrashRecovery(), new StreamingAtScale(), new ConcurrentWaits(), new ClusterDrain(), new ClusterSteady()];
 // BASE always runs: every ratio is to the BASE figure of the same run. S6, S7, S2C and S3C run only when
 // named: S6 takes half a minute of a worker holding 10,000 calls; S7 holds 10,000 connections, more than
 // a default open-files limit allows; S2C and S3C start two Redis Clusters of its own.

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Reflection;
-using System.Text;
 
 namespace Orchestrator.IntegrationTests.Chaos;
 
@@ -24,40 +22,20 @@ public sealed class ChaosRunTests
             .Single(a => a.Key == "Orchestrator.Chaos.Assembly").Value!;
         Assert.True(File.Exists(chaos), $"The chaos program was not built at {chaos}.");
 
-        var startInfo = new ProcessStartInfo("dotnet")
+        await using var process = ChildProcess.Start(new ChildProcessOptions
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in (string[])[chaos, "--preset", "ci", "--duration", "60"])
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        var output = new StringBuilder();
-        using var process = Process.Start(startInfo)!;
-        process.OutputDataReceived += (_, e) => Append(output, e.Data);
-        process.ErrorDataReceived += (_, e) => Append(output, e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        timeout.CancelAfter(RunTimeout);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
+            Name = "chaos",
+            FileName = ChildProcess.DotnetHost,
+            Arguments = [chaos, "--preset", "ci", "--duration", "60"],
+        });
+        if (!await process.WaitForExitAsync(RunTimeout, TestContext.Current.CancellationToken))
         {
             // The whole tree: the chaos run and its Redis, API and workers.
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
-            Assert.Fail($"The chaos run did not finish within {RunTimeout.TotalSeconds:0} s.{Environment.NewLine}{Text(output)}");
+            await process.KillAsync();
+            Assert.Fail($"The chaos run did not finish within {RunTimeout.TotalSeconds:0} s.{Environment.NewLine}{process.Output}");
         }
 
-        process.WaitForExit(); // Drains the redirected output.
-        var text = Text(output);
+        var text = process.Output;
         TestContext.Current.TestOutputHelper?.WriteLine(text);
         Assert.True(process.ExitCode == 0, $"The chaos run exited with {process.ExitCode}.{Environment.NewLine}{text}");
         Assert.Contains("CHAOS PASSED: 8/8 invariants held", text, StringComparison.Ordinal);
@@ -71,27 +49,6 @@ public sealed class ChaosRunTests
         Assert.Matches(@"HELD\s+8\. every crash-hint job failed as poison-job — checked [1-9]\d*, violations 0", text);
         // Checked on every process the run started, the first API and workers at least.
         Assert.Matches(@"HELD\s+7\. no API or worker process exited unless the run stopped it .* — checked ([4-9]|\d{2,}), violations 0", text);
-    }
-
-    private static void Append(StringBuilder output, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (output)
-        {
-            output.AppendLine(line);
-        }
-    }
-
-    private static string Text(StringBuilder output)
-    {
-        lock (output)
-        {
-            return output.ToString();
-        }
     }
 }
 

@@ -1,23 +1,20 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
+using System.Globalization;
 using System.Text.Json;
 
 namespace Orchestrator.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// A real <c>Orchestrator.LlmSimulator</c> process (the build of the tests' configuration) on a free
-/// loopback port: the OpenAI-compatible endpoint workers call over HTTP, and its <c>/stats</c>.
-/// Disposing kills it and writes its output to the test's output.
+/// loopback port, on the shared <see cref="ChildProcess"/>: the OpenAI-compatible endpoint workers
+/// call over HTTP, and its <c>/stats</c>. Disposing kills it and writes the tail of its output to
+/// the test's output.
 /// </summary>
 public sealed class LlmSimulatorProcess : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _output = new();
+    private readonly ChildProcess _process;
     private readonly HttpClient _http;
 
-    private LlmSimulatorProcess(Process process, int port)
+    private LlmSimulatorProcess(ChildProcess process, int port)
     {
         _process = process;
         Port = port;
@@ -26,82 +23,62 @@ public sealed class LlmSimulatorProcess : IAsyncDisposable
 
     public int Port { get; }
 
-    public Uri BaseAddress => new($"http://127.0.0.1:{Port}/");
+    public Uri BaseAddress => new($"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/");
 
     /// <summary>The OpenAI base URL to configure as a provider's <c>Endpoint</c>.</summary>
-    public string Endpoint => $"http://127.0.0.1:{Port}/v1";
+    public string Endpoint => $"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}/v1";
+
+    /// <summary>The built simulator of the tests' configuration and framework (the test project references it, so it is built).</summary>
+    public static string AssemblyPath { get; } = ServiceAssembly.Find("Orchestrator.LlmSimulator");
 
     /// <summary>Starts the simulator with <paramref name="settings"/> (<c>Simulator:*</c> keys) and waits until it answers.</summary>
     /// <param name="port">The port to listen on (to restart one in place); a free one when null.</param>
     public static async Task<LlmSimulatorProcess> StartAsync(IReadOnlyDictionary<string, string> settings, int? port = null)
     {
-        var assembly = WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", "Orchestrator.LlmSimulator", StringComparison.Ordinal);
-        if (!File.Exists(assembly))
+        var listenPort = port ?? LoopbackPort.Next();
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            throw new InvalidOperationException($"{assembly} does not exist; build Orchestrator.LlmSimulator first.");
-        }
-
-        var listenPort = port ?? FreePort();
-        var startInfo = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(assembly)!,
+            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{listenPort.ToString(CultureInfo.InvariantCulture)}",
+            ["DOTNET_ENVIRONMENT"] = "Development",
+            ["ASPNETCORE_ENVIRONMENT"] = "Development",
         };
-        startInfo.ArgumentList.Add(assembly);
-        foreach (var key in startInfo.Environment.Keys.Where(k => k.StartsWith("OTEL_", StringComparison.Ordinal)
-            || k.StartsWith("Simulator__", StringComparison.OrdinalIgnoreCase) || k.StartsWith("ASPNETCORE_", StringComparison.Ordinal)).ToList())
-        {
-            startInfo.Environment.Remove(key);
-        }
-
-        startInfo.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{listenPort}";
-        startInfo.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
-        startInfo.Environment["Logging__Console__FormatterName"] = "simple";
-        startInfo.Environment["Logging__Console__FormatterOptions__SingleLine"] = "true";
         foreach (var (key, value) in settings)
         {
-            startInfo.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+            environment[key] = value;
         }
 
-        var process = Process.Start(startInfo) ?? throw new InvalidOperationException("The simulator did not start.");
-        var simulator = new LlmSimulatorProcess(process, listenPort);
-        process.OutputDataReceived += (_, e) => simulator.Capture(e.Data);
-        process.ErrorDataReceived += (_, e) => simulator.Capture(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        await AsyncWait.WaitUntilAsync(async () =>
+        var simulator = new LlmSimulatorProcess(ServiceProcess.Start("llm-simulator", AssemblyPath, environment), listenPort);
+        try
         {
-            if (process.HasExited)
+            await AsyncWait.WaitUntilAsync(async () =>
             {
-                throw new InvalidOperationException($"The simulator exited with {process.ExitCode}: {simulator.Output}");
-            }
+                if (simulator._process.HasExited)
+                {
+                    throw new InvalidOperationException(
+                        $"The simulator exited with {simulator._process.ExitCode}:{Environment.NewLine}{simulator._process.Tail()}");
+                }
 
-            try
-            {
-                using var response = await simulator._http.GetAsync("stats");
-                return response.IsSuccessStatusCode;
-            }
-            catch (HttpRequestException)
-            {
-                return false;
-            }
-        }, WorkerProcess.StartTimeout, "the simulator answers GET /stats");
-        return simulator;
+                try
+                {
+                    using var response = await simulator._http.GetAsync("stats");
+                    return response.IsSuccessStatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, WorkerProcess.StartTimeout, "the simulator answers GET /stats");
+            return simulator;
+        }
+        catch
+        {
+            await simulator.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Everything the process wrote so far.</summary>
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
+    public string Output => _process.Output;
 
     /// <summary>The simulator's counters (<c>GET /stats</c>).</summary>
     public async Task<SimulatorStatsSnapshot> StatsAsync()
@@ -110,51 +87,18 @@ public sealed class LlmSimulatorProcess : IAsyncDisposable
         return JsonSerializer.Deserialize<SimulatorStatsSnapshot>(json, JsonSerializerOptions.Web)!;
     }
 
-    /// <summary>Kills the process (SIGKILL): the endpoint refuses connections from now on.</summary>
-    public async Task KillAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        }
-    }
+    /// <summary>Kills the process (SIGKILL, whole tree): the endpoint refuses connections from now on.</summary>
+    public Task KillAsync() => _process.KillAsync();
 
+    /// <summary>The last part of the output, for failure messages.</summary>
+    public string Tail(int chars = 20_000) => _process.Tail(chars);
+
+    /// <summary>Kills the process if it still runs and writes the tail of its output to the test's output.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        }
-
-        var output = Output;
-        TestContext.Current.TestOutputHelper?.WriteLine($"--- llm simulator output, last part ---{Environment.NewLine}{(output.Length > 10_000 ? output[^10_000..] : output)}");
+        await _process.DisposeAsync();
+        TestContext.Current.TestOutputHelper?.WriteLine($"--- {_process.Name} (pid {_process.Pid}) output, last part ---{Environment.NewLine}{Tail()}");
         _http.Dispose();
-        _process.Dispose();
-    }
-
-    private void Capture(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            if (_output.Length < 1_000_000)
-            {
-                _output.AppendLine(line);
-            }
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 
