@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Orchestrator.Jobs;
@@ -23,7 +22,7 @@ public sealed class ClusterEvictionPolicyTests
         await using (var connection = await cluster.ConnectAsync())
         {
             var logger = new FakeLogger<EvictionPolicyGuard>();
-            Assert.True(await new EvictionPolicyGuard(new JobStore(connection), connection, new Lifetime(), logger).CheckAtStartAsync());
+            Assert.True(await new EvictionPolicyGuard(new JobStore(connection), connection, new IdleLifetime(), logger).CheckAtStartAsync());
             Assert.Empty(logger.Collector.GetSnapshot());
         }
 
@@ -37,24 +36,11 @@ public sealed class ClusterEvictionPolicyTests
             }
 
             var logger = new FakeLogger<EvictionPolicyGuard>();
-            var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new Lifetime(), logger);
+            var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new IdleLifetime(), logger);
 
             Assert.False(await guard.CheckAtStartAsync());
             Assert.Equal(LogLevel.Critical, logger.LatestRecord.Level);
             Assert.Contains($"'allkeys-lru' on 127.0.0.1:{evicting.Port}", logger.LatestRecord.Message, StringComparison.Ordinal);
-        }
-    }
-
-    private sealed class Lifetime : IHostApplicationLifetime
-    {
-        public CancellationToken ApplicationStarted => CancellationToken.None;
-
-        public CancellationToken ApplicationStopping => CancellationToken.None;
-
-        public CancellationToken ApplicationStopped => CancellationToken.None;
-
-        public void StopApplication()
-        {
         }
     }
 }

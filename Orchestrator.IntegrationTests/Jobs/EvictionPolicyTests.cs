@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Orchestrator.Jobs;
@@ -89,7 +88,7 @@ public sealed class EvictionPolicyTests
         }, TestContext.Current.CancellationToken);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var logger = new FakeLogger<EvictionPolicyGuard>();
-        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new Lifetime(), logger);
+        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new IdleLifetime(), logger);
 
         Assert.False(await guard.CheckAtStartAsync());
         Assert.Contains("'volatile-lru'", logger.LatestRecord.Message, StringComparison.Ordinal);
@@ -105,7 +104,7 @@ public sealed class EvictionPolicyTests
         }, TestContext.Current.CancellationToken);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var logger = new FakeLogger<EvictionPolicyGuard>();
-        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new Lifetime(), logger);
+        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new IdleLifetime(), logger);
 
         Assert.True(await guard.CheckAtStartAsync());
         Assert.Equal(LogLevel.Warning, logger.LatestRecord.Level);
@@ -118,22 +117,9 @@ public sealed class EvictionPolicyTests
         await using var redis = await RedisServer.StartAsync(cancellationToken: TestContext.Current.CancellationToken);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var logger = new FakeLogger<EvictionPolicyGuard>();
-        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new Lifetime(), logger);
+        var guard = new EvictionPolicyGuard(new JobStore(connection), connection, new IdleLifetime(), logger);
 
         Assert.True(await guard.CheckAtStartAsync());
         Assert.Empty(logger.Collector.GetSnapshot());
-    }
-
-    private sealed class Lifetime : IHostApplicationLifetime
-    {
-        public CancellationToken ApplicationStarted => CancellationToken.None;
-
-        public CancellationToken ApplicationStopping => CancellationToken.None;
-
-        public CancellationToken ApplicationStopped => CancellationToken.None;
-
-        public void StopApplication()
-        {
-        }
     }
 }
