@@ -29,6 +29,17 @@ public sealed class ChaosOptionsTests
     }
 
     [Fact]
+    public void Parse_PoisonRate_DrainsLongerUnlessGiven()
+    {
+        var lease = ChaosOptions.Parse([]).LeaseTimeout;
+
+        Assert.Equal(ChaosOptions.DefaultDrain + lease, ChaosOptions.Parse([]).DrainTimeout);
+        Assert.Equal(ChaosOptions.DefaultDrain + lease, ChaosOptions.Parse(["--preset", "ci"]).DrainTimeout);
+        Assert.Equal(ChaosOptions.PoisonRateDrain + lease, ChaosOptions.Parse(["--preset", "full", "--cluster"]).DrainTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(90), ChaosOptions.Parse(["--preset", "full", "--drain", "90"]).DrainTimeout);
+    }
+
+    [Fact]
     public void Parse_PresetCi_EveryNonClusterFault() =>
         Assert.Equal(ChaosOptions.CiFaults.Order(), ChaosOptions.Parse(["--preset", "ci"]).Faults.Order());
 
