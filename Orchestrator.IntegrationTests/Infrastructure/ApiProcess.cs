@@ -41,6 +41,26 @@ public sealed class ApiProcess : IAsyncDisposable
     public static async Task<ApiProcess> StartAsync(
         string redisConnectionString, IReadOnlyDictionary<string, string> settings, string name = "api", bool favoured = false)
     {
+        var api = Start(redisConnectionString, settings, name, favoured);
+        try
+        {
+            await api.WaitUntilHealthyAsync();
+            return api;
+        }
+        catch
+        {
+            await api.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts the API as <see cref="StartAsync"/> does, without waiting for it to answer (for a test
+    /// of a start before Redis is up); <see cref="WaitUntilHealthyAsync"/> waits.
+    /// </summary>
+    public static ApiProcess Start(
+        string redisConnectionString, IReadOnlyDictionary<string, string> settings, string name = "api", bool favoured = false)
+    {
         var address = new Uri($"http://127.0.0.1:{LoopbackPort.Next().ToString(CultureInfo.InvariantCulture)}");
         var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -56,19 +76,11 @@ public sealed class ApiProcess : IAsyncDisposable
         }
 
         var options = ServiceProcess.Options(name, AssemblyPath, environment);
-        var process = ChildProcess.Start(favoured ? ServiceProcess.Favoured(options) : options);
-        var api = new ApiProcess(process, address);
-        try
-        {
-            await ServiceHealth.WaitAsync(process, address, StartTimeout);
-            return api;
-        }
-        catch
-        {
-            await api.DisposeAsync();
-            throw;
-        }
+        return new ApiProcess(ChildProcess.Start(favoured ? ServiceProcess.Favoured(options) : options), address);
     }
+
+    /// <summary>Waits until <c>/health</c> answers 200 (Redis answers), at most <see cref="StartTimeout"/>.</summary>
+    public Task WaitUntilHealthyAsync() => ServiceHealth.WaitAsync(_process, Address, StartTimeout);
 
     /// <summary>An <see cref="HttpClient"/> to the API sending <paramref name="key"/> as a bearer token (none when null).</summary>
     public HttpClient CreateClient(string? key)

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
@@ -14,27 +13,22 @@ namespace Orchestrator.IntegrationTests.Results;
 [Collection(WorkerProcessCollection.Name)]
 public sealed class NotificationsAfterRedisStartsTests
 {
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
-
     [Fact]
     public async Task ApiStartedBeforeRedis_WaitWokenByTheCompletion()
     {
         var cancellationToken = TestContext.Current.CancellationToken;
         await using var redis = RedisServer.Create();
-        var address = new Uri($"http://127.0.0.1:{LoopbackPort.Next().ToString(CultureInfo.InvariantCulture)}");
-        await using var api = ChildProcess.Start(ServiceProcess.Options("api", ApiProcess.AssemblyPath, new Dictionary<string, string>
+        await using var api = ApiProcess.Start(redis.ConnectionString + ",abortConnect=false", new Dictionary<string, string>
         {
-            ["ConnectionStrings:redis"] = redis.ConnectionString + ",abortConnect=false",
-            ["ASPNETCORE_URLS"] = address.ToString().TrimEnd('/'),
             ["Auth:AllowAnonymous"] = "true",
-        }));
-        using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
+        });
+        using var http = new HttpClient { BaseAddress = api.Address, Timeout = TimeSpan.FromSeconds(60) };
 
         // Alive with Redis down (its subscription being retried), then Redis comes.
-        await AsyncWait.WaitUntilAsync(async () => await StatusOfAsync(http, "/alive") == HttpStatusCode.OK, StartTimeout, "the API answers /alive");
+        await AsyncWait.WaitUntilAsync(async () => await StatusOfAsync(http, "/alive") == HttpStatusCode.OK, ApiProcess.StartTimeout, "the API answers /alive");
         Assert.NotEqual(HttpStatusCode.OK, await StatusOfAsync(http, "/health"));
         await redis.StartAsync(cancellationToken);
-        await ServiceHealth.WaitAsync(api, address, StartTimeout);
+        await api.WaitUntilHealthyAsync();
 
         using var submitted = await http.PostAsJsonAsync("/jobs",
             new { prompt = "Wake me when done.", metadata = new Dictionary<string, string> { ["simulator.latencyMs"] = "200" } }, cancellationToken);
