@@ -8,7 +8,10 @@ public sealed class WorkerOptions : IValidatableObject
     /// <summary>The configuration section name.</summary>
     public const string Section = "Worker";
 
-    /// <summary>Jobs this process holds at once, including those waiting for their next attempt. Default 32.</summary>
+    /// <summary>
+    /// Jobs this process runs an attempt for at once (its slots). A job waiting here for its next
+    /// attempt lends its slot to another job meanwhile (WorkerSlots). Default 32.
+    /// </summary>
     [Range(1, 10_000)]
     public int Concurrency { get; set; } = 32;
 

@@ -86,6 +86,38 @@ public sealed class WorkerRetryTests
     }
 
     [Fact]
+    public async Task JobWaitingForItsRetry_LetsAnotherJobRun_ConcurrencyOne()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            ["Worker:Concurrency"] = "1",
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.010",
+            ["Retry:UseJitter"] = "false",
+            // Under Worker:MaxInProcessDelay (5 s): the worker waits with the job, under its lease.
+            ["Retry:BaseDelay"] = "00:00:02",
+        }, "worker");
+
+        var retried = await harness.SubmitAsync(maxAttempts: 3, new Dictionary<string, string> { ["simulator.failFirstAttempts"] = "1" });
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(retried)).Status == JobStatus.Retrying,
+            TimeSpan.FromSeconds(30), "the first job's first attempt failed");
+        var other = await harness.SubmitAsync(maxAttempts: 3);
+        var jobs = await harness.WaitUntilAllFinalAsync([retried, other], TimeSpan.FromSeconds(60));
+
+        Assert.All(jobs, j => Assert.Equal(JobStatus.Completed, j.Status));
+        var (first, second) = (jobs[0].History, Assert.Single(jobs[1].History));
+        Assert.Equal([1, 2], first.Select(a => a.Attempt));
+        // The second job ran while the first waited out its 2 s delay in the worker, not after it.
+        Assert.True(second.EndedAt < first[1].StartedAt,
+            $"the other job ended at {second.EndedAt:O}; the retried job's attempt 2 started at {first[1].StartedAt:O}");
+        Assert.True(first[1].StartedAt >= first[0].EndedAt!.Value.AddMilliseconds(2_000 - ClockGrainMs));
+        // One slot: no two attempts ran at once.
+        Assert.All(first, a => Assert.True(a.EndedAt <= second.StartedAt || a.StartedAt >= second.EndedAt,
+            $"attempt {a.Attempt} ({a.StartedAt:O} → {a.EndedAt:O}) overlaps the other job's ({second.StartedAt:O} → {second.EndedAt:O})"));
+    }
+
+    [Fact]
     public async Task PermanentFailureHint_FailsAfterOneAttemptWithoutRetry()
     {
         await using var harness = await WorkerHarness.StartAsync();

@@ -220,6 +220,36 @@ public sealed class LlmPipelineTests
         Assert.True(llm.Calls[1].At >= recordedAt + TimeSpan.FromMilliseconds(100), $"second attempt at {llm.Calls[1].At:O}, recorded at {recordedAt:O}");
     }
 
+    [Fact]
+    public async Task Execute_GettingReadyForAnAttempt_RunsAfterTheRetryWaitAndOutsideTheAttemptTimeout()
+    {
+        // The worker takes a slot back before each attempt, after the retry's wait: that may take
+        // longer than an attempt may (every slot busy), and is not part of the attempt.
+        var state = new FakeAttemptState(_clock, attempt: 0, maxAttempts: 3);
+        var slotBack = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        state.BeforeAttempt = () => state.Retries.Count == 0 ? ValueTask.CompletedTask : new ValueTask(slotBack.Task);
+        var llm = new ScriptedLlm(_clock, (attempt, _) =>
+            attempt == 1 ? throw new LlmException(LlmErrorKind.Transient, "overloaded") : ValueTask.FromResult("answer"));
+
+        var run = Run(Options(attemptTimeout: TimeSpan.FromSeconds(2)), state, llm);
+        await llm.WaitForCallsAsync(1);
+        Assert.Equal(1, state.BeforeAttemptCalls);
+
+        _clock.Advance(TimeSpan.FromMilliseconds(100));
+        await AsyncWaitForAsync(() => state.BeforeAttemptCalls == 2, "the retry's wait is over: the job gets ready for attempt 2");
+        Assert.Equal(_clock.Start.AddMilliseconds(100), state.BeforeAttemptAt[1]);
+
+        // Three attempt timeouts pass while it waits for a slot: nothing times out, no attempt is called.
+        _clock.Advance(TimeSpan.FromSeconds(6));
+        Assert.Single(llm.Calls);
+        Assert.Single(state.Retries);
+
+        slotBack.SetResult();
+        Assert.Equal("answer", await run.WaitAsync(Progress, TestContext.Current.CancellationToken));
+        Assert.Equal([1, 2], llm.Calls.Select(c => c.Attempt));
+        Assert.Single(state.Retries);
+    }
+
     private Task<string> Run(RetryOptions options, FakeAttemptState state, ScriptedLlm llm, TimeSpan? maxDeploymentWait = null)
     {
         var pipeline = LlmPipeline.Configure(new ResiliencePipelineBuilder { TimeProvider = _clock }, options, static () => 0.5, maxDeploymentWait).Build();
@@ -284,6 +314,31 @@ public sealed class LlmPipelineTests
         }
 
         public List<(int Attempt, Exception Exception, TimeSpan Delay, DateTimeOffset At)> Retries { get; } = [];
+
+        public Func<ValueTask>? BeforeAttempt { get; set; }
+
+        public List<DateTimeOffset> BeforeAttemptAt { get; } = [];
+
+        public int BeforeAttemptCalls
+        {
+            get
+            {
+                lock (BeforeAttemptAt)
+                {
+                    return BeforeAttemptAt.Count;
+                }
+            }
+        }
+
+        public ValueTask BeforeAttemptAsync(CancellationToken cancellationToken)
+        {
+            lock (BeforeAttemptAt)
+            {
+                BeforeAttemptAt.Add(clock.GetUtcNow());
+            }
+
+            return BeforeAttempt?.Invoke() ?? ValueTask.CompletedTask;
+        }
 
         public ValueTask OnRetryAsync(Exception exception, TimeSpan delay)
         {

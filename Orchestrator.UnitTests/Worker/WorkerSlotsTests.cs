@@ -96,4 +96,71 @@ public sealed class WorkerSlotsTests
         slots.Return(0);
         Assert.Equal(0, slots.Free);
     }
+
+    [Fact]
+    public async Task WaitStarting_LetsAnotherJobRun_AndReturnTakesASlotInLine()
+    {
+        using var slots = new WorkerSlots(1, 64);
+        Assert.Equal(1, await slots.TakeAsync(64, Token));
+        var waiting = slots.ForJob();
+
+        // The job waits for its retry: its slot goes to the next dispatch.
+        waiting.WaitStarting();
+        Assert.Equal(1, slots.Waiting);
+        Assert.Equal(1, await slots.TakeAsync(64, Token).WaitAsync(TimeSpan.FromSeconds(10), Token));
+        var other = slots.ForJob();
+
+        // Its wait is over while the other job runs: it waits for a slot, ahead of the next dispatch.
+        var back = waiting.ReturnAsync(Token).AsTask();
+        var dispatch = slots.TakeAsync(64, Token);
+        Assert.False(back.IsCompleted);
+        other.Dispose();
+        await back.WaitAsync(TimeSpan.FromSeconds(10), Token);
+        Assert.False(dispatch.IsCompleted);
+        Assert.Equal(0, slots.Waiting);
+
+        waiting.Dispose();
+        Assert.Equal(1, await dispatch.WaitAsync(TimeSpan.FromSeconds(10), Token));
+        slots.Return(1);
+        Assert.Equal(1, slots.Free);
+    }
+
+    [Fact]
+    public async Task WaitStarting_BeyondConcurrencyWaitingJobs_KeepsTheSlot()
+    {
+        using var slots = new WorkerSlots(2, 64);
+        Assert.Equal(2, await slots.TakeAsync(64, Token));
+        var (first, second) = (slots.ForJob(), slots.ForJob());
+        first.WaitStarting();
+        second.WaitStarting();
+        Assert.Equal(2, await slots.TakeAsync(64, Token));
+        var (third, fourth) = (slots.ForJob(), slots.ForJob());
+
+        // Two jobs wait without a slot already (the concurrency): these two wait holding theirs.
+        third.WaitStarting();
+        Assert.Equal(2, slots.Waiting);
+        Assert.Equal(0, slots.Free);
+        await third.ReturnAsync(Token);
+
+        // A job that ends during its wait (handed back, canceled) gives nothing back twice.
+        first.Dispose();
+        first.Dispose();
+        Assert.Equal(1, slots.Waiting);
+        Assert.Equal(0, slots.Free);
+        third.Dispose();
+        fourth.OutcomeWriting();
+        fourth.Dispose();
+        Assert.Equal(2, slots.Free);
+
+        // Its wait for a slot cancelled (a drain): it ends holding none.
+        Assert.Equal(2, await slots.TakeAsync(64, Token));
+        using var stop = new CancellationTokenSource();
+        var back = second.ReturnAsync(stop.Token).AsTask();
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => back);
+        second.Dispose();
+        Assert.Equal(0, slots.Waiting);
+        slots.Return(2);
+        Assert.Equal(2, slots.Free);
+    }
 }

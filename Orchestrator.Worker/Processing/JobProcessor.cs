@@ -60,7 +60,7 @@ internal sealed class JobProcessor(
     /// </summary>
     /// <param name="drain">Whether the worker is shutting down; read once the job is tracked, so no drain is missed.</param>
     /// <param name="ticket">A suspect's place in line for its turn (<see cref="SoloGate.Hold"/>); null for an ordinary job.</param>
-    /// <param name="slot">The job's <c>Worker:Concurrency</c> slot, given back early while its final outcome is written.</param>
+    /// <param name="slot">The job's <c>Worker:Concurrency</c> slot, lent to another job while this one waits for its next attempt, and given back early while its final outcome is written (WorkerSlots).</param>
     public async Task ProcessAsync(ClaimResult claim, Delivery delivery, SoloGate.Ticket? ticket, WorkerSlots.Slot slot, Func<bool> drain, CancellationToken hardStop)
     {
         switch (claim.Outcome)
@@ -133,6 +133,8 @@ internal sealed class JobProcessor(
         // A reclaimed job that was waiting for a retry keeps its schedule (the claim started no attempt).
         if (!execution.HasStartedAttempt && execution.Job.NextAttemptAt is { } next && next > timeProvider.GetUtcNow())
         {
+            // Taken back before its first attempt here (the pipeline's AttemptGateStrategy).
+            execution.Slot?.WaitStarting();
             await Task.Delay(next - timeProvider.GetUtcNow(), timeProvider, execution.Token).ConfigureAwait(false);
         }
 
@@ -184,7 +186,14 @@ internal sealed class JobProcessor(
 
         public TimeSpan DeploymentWait => execution.DeploymentWait;
 
-        public ValueTask OnRetryAsync(Exception exception, TimeSpan delay) => processor.RecordRetryAsync(execution, exception, delay);
+        public async ValueTask OnRetryAsync(Exception exception, TimeSpan delay)
+        {
+            await processor.RecordRetryAsync(execution, exception, delay).ConfigureAwait(false);
+            WaitStarting();
+        }
+
+        public ValueTask BeforeAttemptAsync(CancellationToken cancellationToken) =>
+            execution.Slot?.ReturnAsync(cancellationToken) ?? ValueTask.CompletedTask;
 
         public async ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay)
         {
@@ -200,6 +209,16 @@ internal sealed class JobProcessor(
 
             // Waiting is not calling: a shutdown now hands the job back instead of waiting with it.
             execution.StopIfDraining();
+            WaitStarting();
+        }
+
+        /// <summary>A job that waits here for its next attempt lets another job run meanwhile (WorkerSlots).</summary>
+        private void WaitStarting()
+        {
+            if (!execution.Token.IsCancellationRequested)
+            {
+                execution.Slot?.WaitStarting();
+            }
         }
     }
 

@@ -26,6 +26,9 @@ public interface IAttemptState
 
     /// <summary>The attempt waits <paramref name="delay"/> for its deployment and then runs on, not spent.</summary>
     ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay);
+
+    /// <summary>Before each attempt, outside its timeout: the job gets ready to run it (takes its worker slot back).</summary>
+    ValueTask BeforeAttemptAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -34,7 +37,8 @@ public interface IAttemptState
 /// job, not from Polly's per-process counter) wraps a per-attempt timeout. A wait for the
 /// deployment (<see cref="CapacityWaitException"/>: 429 cooldown, capacity, open circuit) is
 /// retried too, after the wait it names and without spending an attempt, until the job's waits
-/// add up to <c>Llm:MaxRateLimitWait</c>.
+/// add up to <c>Llm:MaxRateLimitWait</c>. Between the retry's wait and the timeout, the
+/// <see cref="AttemptGateStrategy"/> lets the job get ready for each attempt.
 /// </summary>
 public static class LlmPipeline
 {
@@ -88,6 +92,7 @@ public static class LlmPipeline
                     ? args.Context.Properties.GetValue(StateKey, null!).OnDeploymentWaitAsync(wait, args.RetryDelay)
                     : args.Context.Properties.GetValue(StateKey, null!).OnRetryAsync(args.Outcome.Exception!, args.RetryDelay),
             })
+            .AddStrategy(static _ => new AttemptGateStrategy(), new AttemptGateStrategy.Options())
             .AddTimeout(options.AttemptTimeout);
     }
 }
