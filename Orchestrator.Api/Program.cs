@@ -56,7 +56,7 @@ builder.Services.AddSingleton<JobCountsCache>();
 builder.Services.AddHostedService(static services => services.GetRequiredService<JobNotifications>());
 builder.Services.AddSingleton<OrchestratorMetrics>();
 
-builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+builder.Services.AddProblemDetailsForAnyAccept(options => options.CustomizeProblemDetails = context =>
 {
     // Routing answers 415 itself when a Content-Type is not one an endpoint accepts
     // (.Accepts<T>(...)), before SubmitRequestReader sees the request; say what to send instead.

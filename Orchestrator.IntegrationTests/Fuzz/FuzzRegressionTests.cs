@@ -30,4 +30,34 @@ public sealed class FuzzRegressionTests(ApiFactory api) : IClassFixture<ApiFacto
         Assert.Equal(0, (long)await api.Redis.GetDatabase().HashGetAsync(new RedisKeys().DispatchState, "ready")
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
     }
+
+    /// <summary>
+    /// A client whose <c>Accept</c> admits no JSON got no problem: the key check's 401 and the header
+    /// limit's 431 threw (a 500 without a body), and a query value that does not bind or an unknown
+    /// route got their status without a problem body.
+    /// </summary>
+    [Theory]
+    [InlineData("/models", "text/html", HttpStatusCode.Unauthorized)]
+    [InlineData("/jobs?limit=true", "image/png", HttpStatusCode.BadRequest)]
+    [InlineData("/jobs/x/y/z", "application/xml", HttpStatusCode.NotFound)]
+    [InlineData("/jobs", "text/event-stream", HttpStatusCode.RequestHeaderFieldsTooLarge)]
+    public async Task Get_AcceptWithoutJson_AnswersProblemAnyway(string path, string accept, HttpStatusCode expected)
+    {
+        using var client = api.CreateApiClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.TryAddWithoutValidation("Accept", accept);
+        if (expected == HttpStatusCode.Unauthorized)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", "Bearer wrong-key");
+        }
+        else if (expected == HttpStatusCode.RequestHeaderFieldsTooLarge)
+        {
+            request.Headers.TryAddWithoutValidation("X-Large", new string('h', 40_000));
+        }
+
+        using var response = await client.SendAsync(request, TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        (await ProblemAssert.IsProblemAsync(response, expected)).Dispose();
+    }
 }
