@@ -106,8 +106,9 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.UseTenantLogScope();
 
-// The contract is public; the operations it describes need a key.
-app.MapOpenApi().AllowAnonymous();
+// The contract is public; the operations it describes need a key. Only its one document is routed:
+// the framework's own endpoint answers any other name with a text/plain 404, not a problem.
+app.MapOpenApi("/openapi/{documentName:regex(^v1$)}.json").AllowAnonymous();
 if (app.Environment.IsDevelopment())
 {
     app.MapScalarApiReference().AllowAnonymous();

@@ -60,4 +60,15 @@ public sealed class FuzzRegressionTests(ApiFactory api) : IClassFixture<ApiFacto
 
         (await ProblemAssert.IsProblemAsync(response, expected)).Dispose();
     }
+
+    /// <summary>The OpenAPI endpoint answered a document name it does not have with a text/plain 404.</summary>
+    [Fact]
+    public async Task GetOpenApi_UnknownDocument_Returns404Problem()
+    {
+        using var client = api.CreateApiClient();
+
+        using var response = await ApiFactory.GetAsync(client, "/openapi/v2.json");
+
+        (await ProblemAssert.IsProblemAsync(response, HttpStatusCode.NotFound)).Dispose();
+    }
 }
