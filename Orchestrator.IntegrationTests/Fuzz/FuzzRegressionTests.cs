@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Orchestrator.Jobs;
 using Orchestrator.IntegrationTests.Api;
 
@@ -70,5 +71,38 @@ public sealed class FuzzRegressionTests(ApiFactory api) : IClassFixture<ApiFacto
         using var response = await ApiFactory.GetAsync(client, "/openapi/v2.json");
 
         (await ProblemAssert.IsProblemAsync(response, HttpStatusCode.NotFound)).Dispose();
+    }
+
+    /// <summary>
+    /// A <c>Last-Event-ID</c> number past 2^53 − 1 passed the check and failed in Redis (an index
+    /// written "1e+17", or the one stream id no exclusive range starts after): a 500 instead of a 400.
+    /// Up to that bound the stream opens.
+    /// </summary>
+    [Theory]
+    [InlineData("100000000000000000", HttpStatusCode.BadRequest)]
+    [InlineData("18446744073709551615", HttpStatusCode.BadRequest)]
+    [InlineData("18446744073709551615-18446744073709551615", HttpStatusCode.BadRequest)]
+    [InlineData("9007199254740991", HttpStatusCode.OK)]
+    [InlineData("9007199254740991-9007199254740991", HttpStatusCode.OK)]
+    public async Task Events_LastEventIdPast2Pow53_Returns400Problem_UpToItTheStreamOpens(string lastEventId, HttpStatusCode expected)
+    {
+        using var client = api.CreateApiClient();
+        using var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"events"}"""));
+        using var accepted = JsonDocument.Parse(await submitted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/jobs/{accepted.RootElement.GetProperty("jobId").GetString()}/events");
+        request.Headers.Add("Last-Event-ID", lastEventId);
+
+        // Headers only: the stream of a queued job stays open.
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        if (expected == HttpStatusCode.OK)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+            return;
+        }
+
+        await ProblemAssert.IsProblemNamingAsync(response, expected, "Last-Event-ID");
     }
 }
