@@ -105,4 +105,34 @@ public sealed class FuzzRegressionTests(ApiFactory api) : IClassFixture<ApiFacto
 
         await ProblemAssert.IsProblemNamingAsync(response, expected, "Last-Event-ID");
     }
+
+    /// <summary>
+    /// The filtered redrive's body was bound by the framework, which threw on a charset it does not
+    /// know (<c>charset="utf-8"</c>, <c>charset=</c>): a 500. Its body is now read as <c>POST /jobs</c>
+    /// reads one: JSON in UTF-8 (a quoted "utf-8" is UTF-8), else 415; a mistyped member is a 400 naming it.
+    /// </summary>
+    [Theory]
+    [InlineData("application/json; charset=\"utf-8\"", "{}", HttpStatusCode.OK, null)]
+    [InlineData("application/json; charset=", "{}", HttpStatusCode.UnsupportedMediaType, "JSON")]
+    [InlineData("application/json; charset=latin1", "{}", HttpStatusCode.UnsupportedMediaType, "UTF-8")]
+    [InlineData("application/json", "{\"limit\":\"10\"}", HttpStatusCode.BadRequest, "limit")]
+    [InlineData("application/json", "{\"TENANT\":5}", HttpStatusCode.BadRequest, "tenant")]
+    [InlineData("application/json", "[]", HttpStatusCode.BadRequest, "JSON object")]
+    public async Task RedriveMany_OddCharsetOrMistypedFilter_AnswersProblemNot500(string contentType, string body, HttpStatusCode expected, string? mention)
+    {
+        using var client = api.CreateApiClient();
+        using var content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(body));
+        content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+
+        using var response = await client.PostAsync("/dead-letters/redrive", content, TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        if (mention is null)
+        {
+            Assert.Equal(expected, response.StatusCode);
+            return;
+        }
+
+        await ProblemAssert.IsProblemNamingAsync(response, expected, mention);
+    }
 }
