@@ -5,7 +5,8 @@ namespace Orchestrator.IntegrationTests.Fuzz;
 /// <summary>
 /// One generated request: a method and path, raw body bytes, a content type, and headers added
 /// without validation. Drawn from a seeded <see cref="Random"/> over families of malformation
-/// (<see cref="SubmitFuzzCases"/>); <see cref="Family"/> names the family.
+/// (<see cref="SubmitFuzzCases"/>), or aimed at one operation (<see cref="EndpointFuzzCases"/>):
+/// <see cref="Family"/> names the family or the operation.
 /// </summary>
 internal sealed record FuzzCase(string Family, HttpMethod Method, string Path, byte[]? Body, string? ContentType, (string Name, string Value)[] Headers)
 {
