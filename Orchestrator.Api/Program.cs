@@ -56,7 +56,7 @@ builder.Services.AddSingleton<JobCountsCache>();
 builder.Services.AddHostedService(static services => services.GetRequiredService<JobNotifications>());
 builder.Services.AddSingleton<OrchestratorMetrics>();
 
-builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+builder.Services.AddProblemDetailsForAnyAccept(options => options.CustomizeProblemDetails = context =>
 {
     // Routing answers 415 itself when a Content-Type is not one an endpoint accepts
     // (.Accepts<T>(...)), before SubmitRequestReader sees the request; say what to send instead.
@@ -106,8 +106,9 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.UseTenantLogScope();
 
-// The contract is public; the operations it describes need a key.
-app.MapOpenApi().AllowAnonymous();
+// The contract is public; the operations it describes need a key. Only its one document is routed:
+// the framework's own endpoint answers any other name with a text/plain 404, not a problem.
+app.MapOpenApi("/openapi/{documentName:regex(^v1$)}.json").AllowAnonymous();
 if (app.Environment.IsDevelopment())
 {
     app.MapScalarApiReference().AllowAnonymous();

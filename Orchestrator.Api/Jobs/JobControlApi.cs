@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 using Orchestrator.Api.Auth;
 using Orchestrator.Jobs;
@@ -58,12 +59,13 @@ public static class JobControlApi
             .WithSummary("Redrives the caller's tenant's dead letters that match a filter (error type, dead-lettered from/to), oldest first, " +
                 "at most 'limit' (1 to 1,000) per call; an admin key redrives every tenant's, or one with 'tenant'. " +
                 "Sent again, it redrives nothing twice; 'more' says whether another call may find more.")
-            .Accepts<RedriveRequest>("application/json")
+            // Read by RedriveFilterReader, not bound: the body is optional.
+            .Accepts(typeof(RedriveRequest), isOptional: true, "application/json")
             .Produces<RedriveResultResource>(StatusCodes.Status200OK)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
-            // Routing answers it for a body that is not JSON (.Accepts above).
+            // Routing answers it for a body that is not JSON (.Accepts above), RedriveFilterReader for one not in UTF-8.
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
@@ -132,9 +134,14 @@ public static class JobControlApi
     }
 
     internal static async Task<IResult> RedriveManyAsync(
-        HttpContext context, JobStore store, IOptions<ApiOptions> options, RedriveRequest? filter)
+        HttpContext context, JobStore store, IOptions<ApiOptions> options, IOptions<JsonOptions> json)
     {
-        filter ??= new RedriveRequest();
+        var (filter, refusal) = await RedriveFilterReader.ReadAsync(context, json.Value.SerializerOptions);
+        if (filter is null)
+        {
+            return refusal!;
+        }
+
         var user = context.User;
         var errors = new Dictionary<string, string[]>();
         if (filter.Limit is < 1 or > RedriveLimit)

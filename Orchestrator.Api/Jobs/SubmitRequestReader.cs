@@ -3,7 +3,6 @@ using System.IO.Pipelines;
 using System.Text.Json;
 using System.Text.Unicode;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Net.Http.Headers;
 
 namespace Orchestrator.Api.Jobs;
 
@@ -16,7 +15,7 @@ internal static class SubmitRequestReader
     public static async Task<SubmitReadResult> ReadAsync(HttpContext context, ApiOptions options, CancellationToken cancellationToken)
     {
         var request = context.Request;
-        if (!IsJson(request.ContentType))
+        if (!JsonContentType.IsUtf8Json(request.ContentType))
         {
             return SubmitReadResult.Fail(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
                 "Send the job as JSON with 'Content-Type: application/json'.");
@@ -105,22 +104,6 @@ internal static class SubmitRequestReader
         }
 
         return errors;
-    }
-
-    private static bool IsJson(string? contentType)
-    {
-        if (!MediaTypeHeaderValue.TryParse(contentType, out var media) || media.MediaType.Value is not { } type)
-        {
-            return false;
-        }
-
-        if (media.Charset.HasValue && !media.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase))
-        {
-            return false;
-        }
-
-        return type.Equals("application/json", StringComparison.OrdinalIgnoreCase)
-            || (type.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && type.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
     }
 
     internal static SubmitReadResult BadRequest(string detail) =>

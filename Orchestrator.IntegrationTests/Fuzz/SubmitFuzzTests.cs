@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Net;
-using System.Text;
 using System.Text.Json;
 
 namespace Orchestrator.IntegrationTests.Fuzz;
@@ -16,110 +14,61 @@ public sealed class SubmitFuzzTests(ApiFactory api) : IClassFixture<ApiFactory>
     private const int Seed = 20_240_707;
     private const int SubmitCases = 3_200;
     private const int GetCases = 800;
-    private static readonly TimeSpan PerRequestTimeout = TimeSpan.FromSeconds(10);
 
     [Fact]
     public async Task Fuzz_MalformedSubmitsAndGets_AnswerProblemOr202_NeverServerErrorOrHang()
     {
         var random = new Random(Seed);
-        var submits = Enumerable.Range(0, SubmitCases).Select(i => FuzzCase.Submit(random, i)).ToList();
-        var gets = Enumerable.Range(0, GetCases).Select(_ => FuzzCase.Get(random)).ToList();
-        var failures = new ConcurrentQueue<string>();
-        var statuses = new ConcurrentDictionary<int, int>();
+        var submits = Enumerable.Range(0, SubmitCases).Select(i => SubmitFuzzCases.Submit(random, i)).ToList();
+        var gets = Enumerable.Range(0, GetCases).Select(_ => SubmitFuzzCases.Get(random)).ToList();
         var accepted = 0;
         using var client = api.CreateApiClient();
-        var options = new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = TestContext.Current.CancellationToken };
+        var runner = new FuzzRunner(client);
 
-        await Parallel.ForEachAsync(submits.Concat(gets), options, async (fuzz, ct) =>
+        await runner.RunAsync(submits.Concat(gets), async (fuzz, answer, ct) =>
         {
-            using var request = fuzz.ToRequest();
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(PerRequestTimeout);
-            try
+            var problem = await CheckAsync(client, fuzz, answer, ct);
+            if (problem is null && answer.Status == 202)
             {
-                using var response = await client.SendAsync(request, timeout.Token);
-                var body = await response.Content.ReadAsStringAsync(timeout.Token);
-                var status = (int)response.StatusCode;
-                statuses.AddOrUpdate(status, 1, static (_, n) => n + 1);
-                var problem = await CheckAsync(client, fuzz, response, body, timeout.Token);
-                if (problem is not null)
-                {
-                    failures.Enqueue($"{fuzz.Describe()} → {status}: {problem}");
-                }
-                else if (status == 202)
-                {
-                    Interlocked.Increment(ref accepted);
-                }
+                Interlocked.Increment(ref accepted);
             }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                failures.Enqueue($"{fuzz.Describe()} → no answer within {PerRequestTimeout.TotalSeconds:0} s");
-            }
+
+            return problem;
         });
 
         using var health = await ApiFactory.GetAsync(client, "/health");
         var cases = submits.Count + gets.Count;
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"fuzz: {cases} cases ({submits.Count} POST /jobs, {gets.Count} GET /jobs/{{id}}), seed {Seed}; " +
-            $"answers {string.Join(", ", statuses.OrderBy(p => p.Key).Select(p => $"{p.Key}: {p.Value}"))}; " +
-            $"{accepted} accepted and found; {failures.Count} failures");
+            $"answers {runner.Tally}; {accepted} accepted and found; {runner.Failures.Count} failures");
 
         Assert.True(cases >= 3_000);
-        Assert.True(failures.IsEmpty, $"{failures.Count} of {cases} fuzz cases misbehaved:{Environment.NewLine}" +
-            string.Join(Environment.NewLine, failures.Take(25)));
+        Assert.True(runner.Failures.Count == 0, runner.Report(cases));
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         // The generator reaches both sides of the contract.
         Assert.True(accepted > 0, "No fuzz case was accepted: the generator never produced a valid submission.");
-        Assert.True(statuses.Keys.Count(s => s is >= 400 and < 500) >= 3, "The fuzz cases hit fewer than three kinds of 4xx.");
+        Assert.True(runner.Statuses.Keys.Count(s => s is >= 400 and < 500) >= 3, "The fuzz cases hit fewer than three kinds of 4xx.");
     }
 
     /// <summary>Null when the answer keeps the contract, else what is wrong with it.</summary>
-    private static async Task<string?> CheckAsync(HttpClient client, FuzzCase fuzz, HttpResponseMessage response, string body, CancellationToken ct)
+    private static async Task<string?> CheckAsync(HttpClient client, FuzzCase fuzz, FuzzAnswer answer, CancellationToken ct)
     {
-        var status = (int)response.StatusCode;
-        if (status == 202 && fuzz.IsSubmit)
+        if (answer.Status == 202 && fuzz.IsSubmit)
         {
             string? jobId;
             try
             {
-                jobId = JsonDocument.Parse(body).RootElement.GetProperty("jobId").GetString();
+                jobId = JsonDocument.Parse(answer.Body).RootElement.GetProperty("jobId").GetString();
             }
             catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
             {
-                return $"a 202 whose body is not the submit answer: {Trim(body)}";
+                return $"a 202 whose body is not the submit answer: {FuzzContract.Trim(answer.Body)}";
             }
 
             using var job = await client.GetAsync($"/jobs/{jobId}", ct);
             return job.StatusCode == HttpStatusCode.OK ? null : $"accepted job {jobId} answers {(int)job.StatusCode} to GET";
         }
 
-        if (status == 200 && !fuzz.IsSubmit)
-        {
-            return null;
-        }
-
-        if (status is < 400 or >= 500)
-        {
-            return $"not a 4xx problem: {Trim(body)}";
-        }
-
-        if (response.Content.Headers.ContentType?.MediaType != "application/problem+json")
-        {
-            return $"a {status} with content type '{response.Content.Headers.ContentType}', not application/problem+json: {Trim(body)}";
-        }
-
-        try
-        {
-            using var problem = JsonDocument.Parse(body);
-            return problem.RootElement.TryGetProperty("status", out var s) && s.TryGetInt32(out var n) && n == status
-                ? null
-                : $"problem details without a matching status: {Trim(body)}";
-        }
-        catch (JsonException)
-        {
-            return $"problem details that are not JSON: {Trim(body)}";
-        }
+        return answer.Status == 200 && !fuzz.IsSubmit ? FuzzContract.JsonObjectViolation(answer) : FuzzContract.ProblemViolation(answer);
     }
-
-    private static string Trim(string text) => text.Length > 300 ? text[..300] + "…" : text;
 }

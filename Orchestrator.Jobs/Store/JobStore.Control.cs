@@ -179,13 +179,21 @@ public sealed partial class JobStore
     /// <summary>The id before a job's first event: read from it to read them all.</summary>
     public const string FirstEventId = "0";
 
-    /// <summary>The longest event id: two 64-bit numbers (20 digits each) and a dash.</summary>
-    public const int MaxEventIdLength = 41;
+    /// <summary>
+    /// The largest number in an event id, 2^53 − 1: read-events.lua reads an id as a Lua number (a
+    /// double, exact only up to there), and no job counts that many events nor has a stream entry that
+    /// late. A larger one reached Redis as an index it refuses ("1e+17") or as the one stream id no
+    /// exclusive range can start after: the read failed, a 500.
+    /// </summary>
+    public const ulong MaxEventNumber = (1UL << 53) - 1;
+
+    /// <summary>The longest event id: two numbers of up to 16 digits (<see cref="MaxEventNumber"/>) and a dash.</summary>
+    public const int MaxEventIdLength = 33;
 
     /// <summary>
     /// Whether <paramref name="id"/> is an event id, as an SSE <c>Last-Event-ID</c> must be: an event's
     /// number (<c>1</c>, <c>2</c>, …) or a stream entry id (<c>&lt;ms&gt;-&lt;seq&gt;</c>) of a job whose
-    /// events began in a stream.
+    /// events began in a stream; no number above <see cref="MaxEventNumber"/>.
     /// </summary>
     public static bool IsEventId(string id)
     {
@@ -196,8 +204,10 @@ public sealed partial class JobStore
 
         var dash = id.IndexOf('-', StringComparison.Ordinal);
         return dash < 0
-            ? ulong.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out _)
-            : dash > 0 && ulong.TryParse(id.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out _)
-                && ulong.TryParse(id.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _);
+            ? IsEventNumber(id)
+            : dash > 0 && IsEventNumber(id.AsSpan(0, dash)) && IsEventNumber(id.AsSpan(dash + 1));
     }
+
+    private static bool IsEventNumber(ReadOnlySpan<char> text) =>
+        ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number <= MaxEventNumber;
 }

@@ -27,6 +27,13 @@ public sealed class JobEventElementsTests
     [InlineData("abc", false)]
     [InlineData(" 12", false)]
     [InlineData("99999999999999999999999", false)]
+    [InlineData("9007199254740991", true)]
+    [InlineData("9007199254740991-9007199254740991", true)]
+    [InlineData("9007199254740992", false)]
+    [InlineData("100000000000000000", false)]
+    [InlineData("18446744073709551615", false)]
+    [InlineData("18446744073709551615-18446744073709551615", false)]
+    [InlineData("1700000000000-18446744073709551615", false)]
     public void IsEventId_AnEventNumberOrAStreamEntryId(string id, bool valid) =>
         Assert.Equal(valid, JobStore.IsEventId(id));
 }

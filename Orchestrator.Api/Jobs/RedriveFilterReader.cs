@@ -1,0 +1,61 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Orchestrator.Api.Jobs;
+
+/// <summary>
+/// Reads the body of <c>POST /dead-letters/redrive</c>. Read here rather than bound by the framework,
+/// whose binding threw on a charset it does not know (<c>charset="utf-8"</c>, <c>charset=</c>): a 500.
+/// No body is the empty filter; a body is JSON in UTF-8 as for <c>POST /jobs</c> (else 415); what the
+/// serializer refuses is a 400 naming the member when it can.
+/// </summary>
+internal static class RedriveFilterReader
+{
+    private const string Title = "Invalid redrive filter";
+
+    /// <param name="json">The HTTP JSON options, as the binding used: member names in any case.</param>
+    public static async Task<(RedriveRequest? Filter, IResult? Refusal)> ReadAsync(HttpContext context, JsonSerializerOptions json)
+    {
+        // As the binding decided: a request that cannot have a body (no Content-Length, or 0) is the empty filter.
+        if (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true)
+        {
+            return (new RedriveRequest(), null);
+        }
+
+        if (!JsonContentType.IsUtf8Json(context.Request.ContentType))
+        {
+            return (null, TypedResults.Problem("Send the filter as JSON in UTF-8 with 'Content-Type: application/json'.",
+                statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type"));
+        }
+
+        try
+        {
+            var typeInfo = (JsonTypeInfo<RedriveRequest>)json.GetTypeInfo(typeof(RedriveRequest));
+            return (await JsonSerializer.DeserializeAsync(context.Request.Body, typeInfo, context.RequestAborted) ?? new RedriveRequest(), null);
+        }
+        catch (JsonException e)
+        {
+            return (null, Refusal(e.Path));
+        }
+    }
+
+    /// <summary>The member the serializer stopped at (<see cref="JsonException.Path"/>), named as documented.</summary>
+    private static IResult Refusal(string? path)
+    {
+        // Names match in any case ("LIMIT"): the problem names the member as documented.
+        var member = path is { Length: > 2 } ? path[2..].Split('.', '[')[0].ToLowerInvariant() : "";
+        (string Field, string Message)? refused = member switch
+        {
+            "errortype" => ("errorType", "errorType must be a string: the error type of the jobs to redrive (e.g. attempts-exhausted)."),
+            "from" or "to" => (member, $"{member} must be a date and time in ISO 8601, e.g. 2026-12-01T00:00:00Z."),
+            "tenant" => ("tenant", "tenant must be a string: a tenant name."),
+            "limit" => ("limit", $"limit must be an integer from 1 to {JobControlApi.RedriveLimit:N0}."),
+            _ => null,
+        };
+        return refused is { } field
+            ? TypedResults.ValidationProblem(new Dictionary<string, string[]>(StringComparer.Ordinal) { [field.Field] = [field.Message] }, title: Title)
+            : TypedResults.Problem("The request body must be a JSON object whose members (errorType, from, to, tenant, limit) are all optional.",
+                statusCode: StatusCodes.Status400BadRequest, title: Title);
+    }
+}
