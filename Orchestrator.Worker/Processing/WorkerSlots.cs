@@ -123,7 +123,9 @@ internal sealed class WorkerSlots(int concurrency, int earlyLimit) : IDisposable
                 return;
             }
 
-            // Cancelled (a drain, a lost lease, the client's cancel): the job ends holding no slot.
+            // Cancelled (a drain, a lost lease, the client's cancel): the job ends holding no slot. Checked
+            // first: the worker cancels its jobs before it disposes the slots, never the other way round.
+            cancellationToken.ThrowIfCancellationRequested();
             await slots._free.WaitAsync(cancellationToken).ConfigureAwait(false);
             _waiting = false;
             Interlocked.Decrement(ref slots._waiting);

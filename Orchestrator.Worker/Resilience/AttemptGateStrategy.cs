@@ -10,20 +10,30 @@ namespace Orchestrator.Worker.Resilience;
 /// </summary>
 internal sealed class AttemptGateStrategy : ResilienceStrategy
 {
-    protected override async ValueTask<Outcome<TResult>> ExecuteCore<TResult, TState>(
+    protected override ValueTask<Outcome<TResult>> ExecuteCore<TResult, TState>(
         Func<ResilienceContext, TState, ValueTask<Outcome<TResult>>> callback, ResilienceContext context, TState state)
     {
-        if (context.Properties.TryGetValue(LlmPipeline.StateKey, out var attempt))
+        if (!context.Properties.TryGetValue(LlmPipeline.StateKey, out var attempt))
         {
-            try
-            {
-                await attempt.BeforeAttemptAsync(context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext);
-            }
-            catch (OperationCanceledException e)
-            {
-                // A strategy answers failures as outcomes (Polly's rule), as the attempt itself does.
-                return Outcome.FromException<TResult>(e);
-            }
+            return callback(context, state);
+        }
+
+        // Most attempts find the job ready (it kept its slot): no state machine of this strategy's own.
+        var ready = attempt.BeforeAttemptAsync(context.CancellationToken);
+        return ready.IsCompletedSuccessfully ? callback(context, state) : ReadyThenRunAsync(ready, callback, context, state);
+    }
+
+    private static async ValueTask<Outcome<TResult>> ReadyThenRunAsync<TResult, TState>(
+        ValueTask ready, Func<ResilienceContext, TState, ValueTask<Outcome<TResult>>> callback, ResilienceContext context, TState state)
+    {
+        try
+        {
+            await ready.ConfigureAwait(context.ContinueOnCapturedContext);
+        }
+        catch (OperationCanceledException e)
+        {
+            // A strategy answers failures as outcomes (Polly's rule), as the attempt itself does.
+            return Outcome.FromException<TResult>(e);
         }
 
         return await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
