@@ -1,4 +1,5 @@
 using Orchestrator.Jobs;
+using StackExchange.Redis;
 
 namespace Orchestrator.IntegrationTests.Worker;
 
@@ -115,6 +116,54 @@ public sealed class WorkerRetryTests
         // One slot: no two attempts ran at once.
         Assert.All(first, a => Assert.True(a.EndedAt <= second.StartedAt || a.StartedAt >= second.EndedAt,
             $"attempt {a.Attempt} ({a.StartedAt:O} → {a.EndedAt:O}) overlaps the other job's ({second.StartedAt:O} → {second.EndedAt:O})"));
+    }
+
+    [Fact]
+    public async Task JobWaitingForItsRetry_ASuspectTakenOverMeanwhileRunsAlone_ThenTheJobGoesOn()
+    {
+        // The waiting job lent its one slot; a dead worker's job, taken over with that slot, is a
+        // suspect that runs only once no ordinary job runs here. The waiting job must not hold its
+        // turn while it waits (it would wait for the suspect's slot, the suspect for its turn).
+        await using var harness = await WorkerHarness.StartAsync();
+        var suspect = (await harness.ClaimOneAsync(maxAttempts: 3)).Job!.Id;
+        var entry = (await harness.Db.StreamRangeAsync(harness.Keys.Stream).Bounded()).Single().Id;
+        using var deadWorkerDies = new CancellationTokenSource();
+        var renewer = Task.Run(async () =>
+        {
+            // "worker-a" is alive until told: its entry stays fresh.
+            while (!deadWorkerDies.IsCancellationRequested)
+            {
+                await harness.Db.StreamClaimIdsOnlyAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, "worker-a", 0, [entry]);
+                await Task.Delay(200, deadWorkerDies.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
+            }
+        }, TestContext.Current.CancellationToken);
+
+        await harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            ["Worker:Concurrency"] = "1",
+            ["Worker:LeaseTimeout"] = "00:00:02",
+            ["Worker:ReclaimInterval"] = "00:00:00.5",
+            ["Worker:MaxInProcessDelay"] = "00:00:10",
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.010",
+            ["Retry:UseJitter"] = "false",
+            ["Retry:BaseDelay"] = "00:00:06",
+        }, "worker");
+        var waiting = await harness.SubmitAsync(maxAttempts: 3, new Dictionary<string, string> { ["simulator.failFirstAttempts"] = "1" });
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(waiting)).Status == JobStatus.Retrying,
+            TimeSpan.FromSeconds(30), "the ordinary job's first attempt failed; it waits 6 s in the worker");
+        await deadWorkerDies.CancelAsync();
+        await renewer;
+
+        var jobs = await harness.WaitUntilAllFinalAsync([waiting, suspect], TimeSpan.FromSeconds(60));
+
+        Assert.All(jobs, j => Assert.Equal(JobStatus.Completed, j.Status));
+        var (ordinary, takenOver) = (jobs[0].History, jobs[1].History);
+        Assert.Equal(AttemptOutcome.WorkerLost, takenOver[0].Outcome);
+        // The suspect's attempt ran during the ordinary job's wait, before its attempt 2.
+        Assert.True(takenOver[1].EndedAt < ordinary[1].StartedAt,
+            $"the suspect's attempt 2 ended at {takenOver[1].EndedAt:O}; the waiting job's attempt 2 started at {ordinary[1].StartedAt:O}");
+        Assert.True(takenOver[1].StartedAt > ordinary[0].EndedAt);
     }
 
     [Fact]

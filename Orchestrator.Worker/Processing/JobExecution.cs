@@ -36,6 +36,12 @@ internal sealed class JobExecution : IDisposable
     /// <summary>The job's <c>Worker:Concurrency</c> slot (null where no worker loop runs the job).</summary>
     public WorkerSlots.Slot? Slot { get; init; }
 
+    /// <summary>
+    /// An ordinary job's turn (<see cref="SoloGate"/>) while it holds one; null for a suspect, and
+    /// while an ordinary job waits for its next attempt with its slot lent (JobProcessor).
+    /// </summary>
+    public SoloGate.Turn? OrdinaryTurn { get; set; }
+
     public Job Job { get; }
 
     public int Attempt { get; set; }

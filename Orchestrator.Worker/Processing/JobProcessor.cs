@@ -111,6 +111,7 @@ internal sealed class JobProcessor(
             // A suspect waits until no ordinary job runs here; an ordinary job while a suspect is held.
             using var turn = await (ticket?.WaitAsync(execution.Token) ?? solo.EnterAsync(SoloGate.IsolationOf(job), execution.Token)).ConfigureAwait(false);
             execution.Alone = turn.Alone;
+            execution.OrdinaryTurn = ticket is null && SoloGate.IsolationOf(job) == Isolation.None ? turn : null;
             await RunAsync(execution).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (execution.Token.IsCancellationRequested && execution.CancelRequested)
@@ -124,6 +125,8 @@ internal sealed class JobProcessor(
         finally
         {
             leases.Untrack(execution);
+            // The turn taken again after a wait (disposing one twice is harmless).
+            execution.OrdinaryTurn?.Dispose();
             execution.AttemptActivity?.Dispose();
         }
     }
@@ -134,7 +137,7 @@ internal sealed class JobProcessor(
         if (!execution.HasStartedAttempt && execution.Job.NextAttemptAt is { } next && next > timeProvider.GetUtcNow())
         {
             // Taken back before its first attempt here (the pipeline's AttemptGateStrategy).
-            execution.Slot?.WaitStarting();
+            LendSlotForWait(execution);
             await Task.Delay(next - timeProvider.GetUtcNow(), timeProvider, execution.Token).ConfigureAwait(false);
         }
 
@@ -193,7 +196,7 @@ internal sealed class JobProcessor(
         }
 
         public ValueTask BeforeAttemptAsync(CancellationToken cancellationToken) =>
-            execution.Slot?.ReturnAsync(cancellationToken) ?? ValueTask.CompletedTask;
+            execution.Slot is { Lent: true } slot ? processor.TakeSlotBackAsync(execution, slot, cancellationToken) : ValueTask.CompletedTask;
 
         public async ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay)
         {
@@ -212,14 +215,30 @@ internal sealed class JobProcessor(
             WaitStarting();
         }
 
-        /// <summary>A job that waits here for its next attempt lets another job run meanwhile (WorkerSlots).</summary>
-        private void WaitStarting()
+        private void WaitStarting() => LendSlotForWait(execution);
+    }
+
+    /// <summary>
+    /// A job that waits here for its next attempt lets another job run meanwhile (WorkerSlots). Only
+    /// an ordinary job lends its slot, and it leaves its turn too: waiting is not running, and a
+    /// suspect taken over meanwhile (holding a slot, waiting for the ordinary jobs here to be done)
+    /// must not wait for a job that waits for a slot. Every job takes a slot, then a turn; none waits
+    /// for a slot while holding a turn.
+    /// </summary>
+    private static void LendSlotForWait(JobExecution execution)
+    {
+        if (execution.OrdinaryTurn is { } turn && execution.Slot is { } slot && !execution.Token.IsCancellationRequested && slot.WaitStarting())
         {
-            if (!execution.Token.IsCancellationRequested)
-            {
-                execution.Slot?.WaitStarting();
-            }
+            execution.OrdinaryTurn = null;
+            turn.Dispose();
         }
+    }
+
+    /// <summary>After a wait with its slot lent: a slot, then a turn (suspects held here run first).</summary>
+    private async ValueTask TakeSlotBackAsync(JobExecution execution, WorkerSlots.Slot slot, CancellationToken cancellationToken)
+    {
+        await slot.ReturnAsync(cancellationToken).ConfigureAwait(false);
+        execution.OrdinaryTurn = await solo.EnterAsync(Isolation.None, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One attempt, as the pipeline's outcome callback: it answers every failure, never throws.</summary>

@@ -15,7 +15,9 @@ namespace Orchestrator.Worker.Processing;
 /// <item>While it waits in this worker for its next attempt (a retry delay or a deployment wait up to
 /// <c>Worker:MaxInProcessDelay</c>), still under its lease: another job runs meanwhile, as a BullMQ
 /// job in backoff leaves its worker's concurrency. It takes a slot again before its next attempt
-/// (<see cref="Slot.ReturnAsync"/>), in line with the dispatches waiting for one. At most
+/// (<see cref="Slot.ReturnAsync"/>), in line with the dispatches waiting for one. Only an ordinary
+/// job lends its slot, and it leaves its <see cref="Resilience.SoloGate"/> turn for the wait too,
+/// taking the slot and then the turn again (<see cref="JobProcessor"/>). At most
 /// <c>Concurrency</c> jobs wait so; beyond that a job waits holding its slot, so a worker holds at
 /// most <c>Concurrency</c> waiting jobs beside the running ones.</item>
 /// <item>When the job is done.</item>
@@ -94,25 +96,29 @@ internal sealed class WorkerSlots(int concurrency, int earlyLimit) : IDisposable
             slots._free.Release();
         }
 
+        /// <summary>Whether the job gave its slot back for a wait and has not taken one again.</summary>
+        public bool Lent => _waiting;
+
         /// <summary>
         /// The job waits for its next attempt: the slot goes back for the wait, unless as many jobs
-        /// as <c>Concurrency</c> wait so already. <see cref="ReturnAsync"/> takes one again.
+        /// as <c>Concurrency</c> wait so already. <see cref="ReturnAsync"/> takes one again. True when it went back.
         /// </summary>
-        public void WaitStarting()
+        public bool WaitStarting()
         {
             if (_returned || _waiting)
             {
-                return;
+                return false;
             }
 
             if (Interlocked.Increment(ref slots._waiting) > slots._waitLimit)
             {
                 Interlocked.Decrement(ref slots._waiting);
-                return;
+                return false;
             }
 
             _waiting = true;
             slots._free.Release();
+            return true;
         }
 
         /// <summary>Before an attempt: takes a slot again if the job gave its own back for a wait.</summary>
