@@ -192,7 +192,7 @@ internal sealed class JobProcessor(
         public async ValueTask OnRetryAsync(Exception exception, TimeSpan delay)
         {
             await processor.RecordRetryAsync(execution, exception, delay).ConfigureAwait(false);
-            WaitStarting();
+            LendSlotForWait(execution);
         }
 
         public ValueTask BeforeAttemptAsync(CancellationToken cancellationToken) =>
@@ -212,10 +212,8 @@ internal sealed class JobProcessor(
 
             // Waiting is not calling: a shutdown now hands the job back instead of waiting with it.
             execution.StopIfDraining();
-            WaitStarting();
+            LendSlotForWait(execution);
         }
-
-        private void WaitStarting() => LendSlotForWait(execution);
     }
 
     /// <summary>
