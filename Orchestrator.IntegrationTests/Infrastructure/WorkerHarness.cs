@@ -34,6 +34,19 @@ internal sealed class WorkerHarness : IAsyncDisposable
 
     public IServer Server => Connection.GetServers()[0];
 
+    /// <summary>
+    /// Keeps <paramref name="consumer"/>'s pending entries <paramref name="ids"/> fresh (idle time 0,
+    /// every 200 ms) until <paramref name="stop"/>: a live worker's, as a reclaimer sees them.
+    /// </summary>
+    public Task KeepPendingFreshAsync(string consumer, RedisValue[] ids, CancellationToken stop) => Task.Run(async () =>
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            await Db.StreamClaimIdsOnlyAsync(Keys.Stream, RedisKeys.ConsumerGroup, consumer, 0, ids);
+            await Task.Delay(200, stop).ContinueWith(static _ => { }, TaskScheduler.Default);
+        }
+    }, TestContext.Current.CancellationToken);
+
     public static async Task<WorkerHarness> StartAsync(RedisServerOptions? options = null)
     {
         var cancellationToken = TestContext.Current.CancellationToken;

@@ -53,8 +53,8 @@ public sealed class DelayedJobsTests
             async () => await harness.Db.SortedSetLengthAsync(harness.Keys.Delayed).Bounded() == 3,
             TimeSpan.FromSeconds(30), "three slow-model jobs wait in the delayed set");
         var firstDue = (await harness.Db.SortedSetRangeByRankWithScoresAsync(harness.Keys.Delayed, 0, 0).Bounded()).Single().Score;
-        var cooldownEnd = DateTimeOffset.FromUnixTimeMilliseconds((long)firstDue);
-        Assert.InRange(cooldownEnd - DateTimeOffset.UtcNow, TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(31));
+        var waitEnd = DateTimeOffset.FromUnixTimeMilliseconds((long)firstDue);
+        Assert.InRange(waitEnd - DateTimeOffset.UtcNow, TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(31));
 
         // Two slots, three jobs waiting: only if waiting holds no slot can these complete now.
         var fastJobs = new List<string>();
@@ -65,7 +65,7 @@ public sealed class DelayedJobsTests
 
         var done = await harness.WaitUntilAllFinalAsync(fastJobs, TimeSpan.FromSeconds(60));
         Assert.All(done, j => Assert.Equal(JobStatus.Completed, j.Status));
-        Assert.True(DateTimeOffset.UtcNow < cooldownEnd, "the other model's jobs completed while the cooldown lasted");
+        Assert.True(DateTimeOffset.UtcNow < waitEnd, "the other model's jobs completed while the slow model's jobs waited");
 
         var waiting = (await harness.GetAllAsync(slowJobs)).Where(j => j.Status != JobStatus.Completed).ToList();
         Assert.Equal(3, waiting.Count);

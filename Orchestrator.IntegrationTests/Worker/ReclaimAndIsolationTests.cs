@@ -36,8 +36,8 @@ public sealed class ReclaimAndIsolationTests
 
         using var stopRenewing = new CancellationTokenSource();
         using var doomedDies = new CancellationTokenSource();
-        var renewer = Renew("live", liveIds, stopRenewing.Token);
-        var doomedRenewer = Renew("doomed", [.. deadEntries.Select(e => e.EntryId)], doomedDies.Token);
+        var renewer = harness.KeepPendingFreshAsync("live", liveIds, stopRenewing.Token);
+        var doomedRenewer = harness.KeepPendingFreshAsync("doomed", [.. deadEntries.Select(e => e.EntryId)], doomedDies.Token);
 
         try
         {
@@ -83,16 +83,6 @@ public sealed class ReclaimAndIsolationTests
             await doomedDies.CancelAsync();
             await Task.WhenAll(renewer, doomedRenewer).Bounded();
         }
-
-        // A consumer that keeps its entries fresh, as a live worker's renewals do.
-        Task Renew(string consumer, RedisValue[] ids, CancellationToken stop) => Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                await db.StreamClaimIdsOnlyAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, consumer, 0, ids);
-                await Task.Delay(200, stop).ContinueWith(static _ => { }, TaskScheduler.Default);
-            }
-        }, TestContext.Current.CancellationToken);
     }
 
     [Fact]

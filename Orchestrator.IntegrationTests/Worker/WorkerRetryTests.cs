@@ -1,5 +1,4 @@
 using Orchestrator.Jobs;
-using StackExchange.Redis;
 
 namespace Orchestrator.IntegrationTests.Worker;
 
@@ -128,15 +127,8 @@ public sealed class WorkerRetryTests
         var suspect = (await harness.ClaimOneAsync(maxAttempts: 3)).Job!.Id;
         var entry = (await harness.Db.StreamRangeAsync(harness.Keys.Stream).Bounded()).Single().Id;
         using var deadWorkerDies = new CancellationTokenSource();
-        var renewer = Task.Run(async () =>
-        {
-            // "worker-a" is alive until told: its entry stays fresh.
-            while (!deadWorkerDies.IsCancellationRequested)
-            {
-                await harness.Db.StreamClaimIdsOnlyAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, "worker-a", 0, [entry]);
-                await Task.Delay(200, deadWorkerDies.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
-            }
-        }, TestContext.Current.CancellationToken);
+        // "worker-a" is alive until told: its entry stays fresh.
+        var renewer = harness.KeepPendingFreshAsync("worker-a", [entry], deadWorkerDies.Token);
 
         await harness.StartWorkerAsync(new Dictionary<string, string>
         {
