@@ -69,4 +69,21 @@ public sealed class SimulationEngineRetryAfterTests
         Assert.Equal(0, stats.CallsInsideRetryAfter);
         Assert.Equal(0, stats.CallsInsideRetryAfterPastGrace);
     }
+
+    // A deployment of 2 requests a minute (one every 30 s) is told the rest of the window, to the
+    // millisecond: a call that arrives 1 ms before the window ends is asked to wait 1 ms, not 30 s.
+    [Fact]
+    public void ARateLimit_AsksForTheRestOfItsWindow_DownToAMillisecond()
+    {
+        var engine = new SimulationEngine(new SimulatorOptions { RequestsPerMinute = 2, Burst = TimeSpan.FromSeconds(1) }, _clock);
+        SimulatedPlan Plain() => engine.Plan(new SimulatedCall("m", "q", null, null, 1));
+
+        Assert.Null(Plain().Rejection);
+        At(10);
+        Assert.Equal(TimeSpan.FromMilliseconds(29_990), Plain().Rejection?.RetryAfter);
+        At(29_989);
+        Assert.Equal(TimeSpan.FromMilliseconds(1), Plain().Rejection?.RetryAfter);
+        At(1);
+        Assert.Null(Plain().Rejection);
+    }
 }
