@@ -12,7 +12,7 @@ public static class TokenCounter
     /// <summary>
     /// The longest run of spaces or of other characters counted in one piece. Byte-pair merging costs
     /// the square of a piece's length: 10,000 emoji without a space took 0.45 s, a prompt of 100,000
-    /// (within <c>Api:MaxPromptLength</c>) ~45 s, twice per attempt (flow control, then the simulator).
+    /// (within <c>Api:MaxPromptLength</c>) 81 s, twice per attempt (flow control, then the simulator).
     /// A longer run is cut every so many characters: each cut may add a token, ~1 in 30 for such
     /// text, and text with spaces at least this often is counted exactly as a whole.
     /// </summary>

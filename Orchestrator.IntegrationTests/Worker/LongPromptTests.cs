@@ -7,7 +7,7 @@ namespace Orchestrator.IntegrationTests.Worker;
 public sealed class LongPromptTests
 {
     // 100,000 characters (Api:MaxPromptLength) of emoji: one run for the tokenizer. Counted whole, as
-    // the worker's flow control and the simulator each did before every attempt, it took ~45 s, so
+    // the worker's flow control and the simulator each did before every attempt, it took over 40 s, so
     // every attempt timed out and the job was dead-lettered minutes later.
     [Fact]
     public async Task APromptOfOneRunAtTheLengthLimit_CompletesOnItsFirstAttempt()
