@@ -100,7 +100,8 @@ internal static class OpenApiContract
                         In = ParameterLocation.Header,
                         Description = "Resume after this event (an EventSource sends it when it reconnects): the id of an event this stream sent, " +
                             "its number in the job's events ('1', '2', …) or '<milliseconds>-<sequence>' (the first events of a job whose events " +
-                            "began before they were numbered), each number at most 2^53 − 1. Anything else → 400; absent or empty: from the job's first event.",
+                            "began before they were numbered), each number at most 2^53 − 1. Anything else → 400, and so is an id later than the job's " +
+                            "last event (no stream sent it yet); absent or empty: from the job's first event.",
                         Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = JobStore.MaxEventIdLength, Pattern = "^[0-9]+(-[0-9]+)?$" },
                     });
                     if (operation.Responses?["200"] is OpenApiResponse stream && stream.Content?["text/event-stream"] is { Schema: OpenApiSchema events })
