@@ -65,6 +65,7 @@ public static class JobControlApi
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             // Routing answers it for a body that is not JSON (.Accepts above), RedriveFilterReader for one not in UTF-8.
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
@@ -136,7 +137,7 @@ public static class JobControlApi
     internal static async Task<IResult> RedriveManyAsync(
         HttpContext context, JobStore store, IOptions<ApiOptions> options, IOptions<JsonOptions> json)
     {
-        var (filter, refusal) = await RedriveFilterReader.ReadAsync(context, json.Value.SerializerOptions);
+        var (filter, refusal) = await RedriveFilterReader.ReadAsync(context, options.Value, json.Value.SerializerOptions);
         if (filter is null)
         {
             return refusal!;
