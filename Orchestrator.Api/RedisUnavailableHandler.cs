@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.WebUtilities;
 using Orchestrator.Api.Jobs;
 using Orchestrator.Jobs;
 
@@ -37,7 +38,7 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
                 break;
             case BadHttpRequestException bad:
                 status = bad.StatusCode;
-                title = "Bad request";
+                title = TitleOf(status);
                 detail = bad.Message;
                 break;
             default:
@@ -52,6 +53,20 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
             ProblemDetails = { Status = status, Title = title, Detail = detail },
         });
     }
+
+    /// <summary>
+    /// The title of Kestrel's refusal by its status, as the API's own problems of that status are
+    /// titled: a 413 or 408 is not a "Bad request".
+    /// </summary>
+    private static string TitleOf(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest => "Bad request",
+        StatusCodes.Status408RequestTimeout => "Request timeout",
+        StatusCodes.Status413PayloadTooLarge => RequestBodyLimit.Title,
+        StatusCodes.Status431RequestHeaderFieldsTooLarge => RequestHeadersLimit.Title,
+        // Any other (411 Length Required, …): its reason phrase, in the API's sentence case.
+        _ => ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? phrase[0] + phrase[1..].ToLowerInvariant() : "Bad request",
+    };
 
     /// <summary>
     /// Whether the failed request is <c>POST /jobs</c>. The exception handler has cleared the request's

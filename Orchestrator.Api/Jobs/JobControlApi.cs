@@ -65,6 +65,8 @@ public static class JobControlApi
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
+            // Kestrel's, for a body that stops arriving (fewer bytes than its Content-Length, or too slowly).
+            .ProducesProblem(StatusCodes.Status408RequestTimeout)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             // Routing answers it for a body that is not JSON (.Accepts above), RedriveFilterReader for one not in UTF-8.
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)

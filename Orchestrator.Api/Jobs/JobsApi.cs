@@ -32,6 +32,8 @@ public static class JobsApi
             .Produces<SubmitJobResponse>(StatusCodes.Status202Accepted)
             // Also a plain problem (no errors) for a malformed body or idempotency key.
             .ProducesValidationProblem()
+            // Kestrel's, for a body that stops arriving (fewer bytes than its Content-Length, or too slowly).
+            .ProducesProblem(StatusCodes.Status408RequestTimeout)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
@@ -8,7 +9,8 @@ namespace Orchestrator.IntegrationTests.Api;
 /// <summary>
 /// The bodies of the endpoints that read one, on a real socket (Kestrel enforces the limits):
 /// <c>POST /dead-letters/redrive</c> is held to <c>Api:MaxRequestBodySize</c> as <c>POST /jobs</c> is,
-/// with the same 413 problem (it once read any body up to Kestrel's own 30 MB).
+/// with the same 413 problem (it once read any body up to Kestrel's own 30 MB); a body that stops
+/// arriving is Kestrel's 408, a problem titled for its status (it was titled "Bad request").
 /// </summary>
 public sealed class RequestBodyOverTheWireTests(KestrelApiFactory api) : IClassFixture<KestrelApiFactory>
 {
@@ -46,6 +48,30 @@ public sealed class RequestBodyOverTheWireTests(KestrelApiFactory api) : IClassF
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var result = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         Assert.Equal(0, result.RootElement.GetProperty("redriven").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("/jobs")]
+    [InlineData("/dead-letters/redrive")]
+    public async Task Post_BodyShorterThanContentLength_Returns408RequestTimeoutProblem(string path)
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var address = api.ServerAddress;
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(address.Host, address.Port, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+        var stream = tcp.GetStream();
+        // 14 bytes of the 100 announced, then nothing: Kestrel's minimum data rate gives up after its 5 s grace.
+        var request = $"POST {path} HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n" +
+            """{"prompt":"a"}""";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var response = await reader.ReadToEndAsync(cancellationToken).WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+
+        Assert.StartsWith("HTTP/1.1 408 ", response, StringComparison.Ordinal);
+        Assert.Contains("Content-Type: application/problem+json", response, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\"title\":\"Request timeout\"", response, StringComparison.Ordinal);
+        Assert.Contains("\"status\":408", response, StringComparison.Ordinal);
     }
 
     /// <summary>A stream without a length, so <see cref="HttpClient"/> sends it chunked.</summary>
