@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -152,6 +153,12 @@ public static class JobControlApi
             errors["limit"] = [$"limit must be from 1 to {RedriveLimit:N0}."];
         }
 
+        // Blank matches no error type (they are words such as attempts-exhausted), yet it read as no filter at all.
+        if (filter.ErrorType is not null && string.IsNullOrWhiteSpace(filter.ErrorType))
+        {
+            errors["errorType"] = ["errorType must not be blank: omit it to redrive dead letters of every error type."];
+        }
+
         if (filter.Tenant is not null && !TenantNames.IsValid(filter.Tenant))
         {
             errors["tenant"] = [$"tenant must be a tenant name: {TenantNames.Rule}."];
@@ -219,12 +226,16 @@ public static class JobControlApi
 
 /// <summary>The body of <c>POST /dead-letters/redrive</c>; every member is optional (an empty body redrives the oldest dead letters).</summary>
 /// <param name="ErrorType">Only jobs that failed with this error type (<c>error.type</c>, e.g. <c>attempts-exhausted</c>).</param>
-/// <param name="From">Only jobs dead-lettered at or after this time.</param>
-/// <param name="To">Only jobs dead-lettered at or before this time.</param>
+/// <param name="From">Only jobs dead-lettered at or after this time (with its UTC offset).</param>
+/// <param name="To">Only jobs dead-lettered at or before this time (with its UTC offset).</param>
 /// <param name="Tenant">With an admin key: only this tenant's dead letters (default: every tenant's).</param>
 /// <param name="Limit">Most jobs to redrive in this call, 1 to 1,000 (default 100).</param>
 public sealed record RedriveRequest(
-    string? ErrorType = null, DateTimeOffset? From = null, DateTimeOffset? To = null, string? Tenant = null, int? Limit = null);
+    string? ErrorType = null,
+    [property: JsonConverter(typeof(OffsetTimeConverter))] DateTimeOffset? From = null,
+    [property: JsonConverter(typeof(OffsetTimeConverter))] DateTimeOffset? To = null,
+    string? Tenant = null,
+    int? Limit = null);
 
 /// <summary>What <c>POST /dead-letters/redrive</c> did.</summary>
 /// <param name="Redriven">How many jobs went back to queued.</param>

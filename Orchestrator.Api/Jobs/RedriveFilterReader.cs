@@ -54,7 +54,7 @@ internal static class RedriveFilterReader
         (string Field, string Message)? refused = member switch
         {
             "errortype" => ("errorType", "errorType must be a string: the error type of the jobs to redrive (e.g. attempts-exhausted)."),
-            "from" or "to" => (member, $"{member} must be a date and time in ISO 8601, e.g. 2026-12-01T00:00:00Z."),
+            "from" or "to" => (member, $"{member} must be a date and time in ISO 8601 with its UTC offset, e.g. 2026-12-01T00:00:00Z or 2026-12-01T01:00:00+01:00."),
             "tenant" => ("tenant", "tenant must be a string: a tenant name."),
             "limit" => ("limit", $"limit must be an integer from 1 to {JobControlApi.RedriveLimit:N0}."),
             _ => null,

@@ -200,6 +200,33 @@ internal static class OpenApiContract
                     Description = "Orders the caller's own jobs (default normal); a low job still starts within Scheduling:MaxLowPriorityWait (10 min) of being queued.",
                 };
             }
+            else if (type == typeof(RedriveRequest) && schema.Properties is { } filter)
+            {
+                // From/To are read by OffsetTimeConverter, which the generator cannot look into.
+                foreach (var time in (string[])["from", "to"])
+                {
+                    filter[time] = new OpenApiSchema
+                    {
+                        Type = JsonSchemaType.String | JsonSchemaType.Null,
+                        Format = "date-time",
+                        Description = "ISO 8601 with its UTC offset ('Z' or '±hh:mm'); a time without one → 400.",
+                    };
+                }
+
+                if (filter["errorType"] is OpenApiSchema errorType)
+                {
+                    errorType.MinLength = 1;
+                    errorType.Pattern = "\\S";
+                    errorType.Description = "The jobs' error.type (e.g. attempts-exhausted); not blank (→ 400): omit it for every error type.";
+                }
+
+                if (filter["limit"] is OpenApiSchema limit)
+                {
+                    limit.Minimum = "1";
+                    limit.Maximum = JobControlApi.RedriveLimit.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    limit.Default = JsonValue.Create(JobControlApi.RedriveDefault);
+                }
+            }
             else if (type == typeof(WebhookDeliveryResource) && schema.Properties?["status"] is OpenApiSchema deliveryStatus)
             {
                 deliveryStatus.Enum = Values("pending", "delivered", "failed");
