@@ -1,3 +1,5 @@
+using Orchestrator.Api.Jobs;
+
 namespace Orchestrator.Api;
 
 /// <summary>
@@ -14,11 +16,13 @@ internal static class ApiProblemDefaults
         var problem = context.ProblemDetails;
         switch (problem.Status)
         {
-            case StatusCodes.Status415UnsupportedMediaType when problem.Detail is null:
+            case StatusCodes.Status415UnsupportedMediaType:
                 // Routing answers 415 itself when a Content-Type is not one an endpoint accepts
-                // (.Accepts<T>(...)), before SubmitRequestReader sees the request; say what to send instead.
-                // Its 415 does not say which endpoint refused, so the detail fits both (POST /jobs, POST /dead-letters/redrive).
-                problem.Detail = "Send the request body as JSON with 'Content-Type: application/json'.";
+                // (.Accepts<T>(...)), before SubmitRequestReader sees the request, titled by the framework;
+                // one spelling for every 415, and say what to send instead. Its 415 does not say which
+                // endpoint refused, so the detail fits both (POST /jobs, POST /dead-letters/redrive).
+                problem.Title = JsonContentType.RefusedTitle;
+                problem.Detail ??= "Send the request body as JSON with 'Content-Type: application/json'.";
                 break;
             case StatusCodes.Status431RequestHeaderFieldsTooLarge:
                 problem.Type ??= RequestHeadersTooLargeType;

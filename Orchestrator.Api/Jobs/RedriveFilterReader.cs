@@ -27,7 +27,7 @@ internal static class RedriveFilterReader
         if (!JsonContentType.IsUtf8Json(context.Request.ContentType))
         {
             return (null, TypedResults.Problem("Send the filter as JSON in UTF-8 with 'Content-Type: application/json'.",
-                statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type"));
+                statusCode: StatusCodes.Status415UnsupportedMediaType, title: JsonContentType.RefusedTitle));
         }
 
         RequestBodyLimit.Apply(context, options);

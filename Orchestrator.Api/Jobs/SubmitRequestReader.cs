@@ -16,7 +16,7 @@ internal static class SubmitRequestReader
         var request = context.Request;
         if (!JsonContentType.IsUtf8Json(request.ContentType))
         {
-            return SubmitReadResult.Fail(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
+            return SubmitReadResult.Fail(StatusCodes.Status415UnsupportedMediaType, JsonContentType.RefusedTitle,
                 "Send the job as JSON with 'Content-Type: application/json'.");
         }
 
