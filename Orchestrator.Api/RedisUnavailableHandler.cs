@@ -25,11 +25,15 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
                 status = StatusCodes.Status503ServiceUnavailable;
                 title = "Job store unavailable";
                 // A connection lost mid-command may have run it: for a submission the honest advice is the
-                // idempotent retry (only POST /jobs has a key); a cancel or redrive applied once is not
-                // applied again (cancel.lua, redrive.lua), and a read changes nothing, so both are simply retried.
+                // idempotent retry (only POST /jobs has a key), or, sent without one, that a retry may make a
+                // second job; a cancel or redrive applied once is not applied again (cancel.lua, redrive.lua),
+                // and a read changes nothing, so both are simply retried.
                 detail = IsSubmission(context)
-                    ? "The job store (Redis) is not answering. Retry with the same idempotency key: the retry answers for " +
-                      "the job if this request created one, and creates it otherwise."
+                    ? IdempotencyKeyHeader.Read(context.Request.Headers).Key is not null
+                        ? "The job store (Redis) is not answering. Retry with the same idempotency key: the retry answers for " +
+                          "the job if this request created one, and creates it otherwise."
+                        : "The job store (Redis) is not answering, and this request may have created the job: a retry without an " +
+                          "idempotency key may create a second one. Send one (x-idempotency-key) to make a retry safe."
                     : HttpMethods.IsPost(context.Request.Method)
                         ? "The job store (Redis) is not answering. Retry the request after the Retry-After delay: a cancel or redrive " +
                           "is safe to send again, as one that took effect is not applied twice (a job's own redrive then answers 409)."

@@ -129,9 +129,9 @@ public static class JobControlApi
                     $"The job is {status}, not a dead letter: only a failed job can be redriven (a redriven job is queued already).",
                     statusCode: StatusCodes.Status409Conflict, title: "Not a dead letter", type: ConflictType);
             case RedriveOutcome.QueueFull:
-                return SubmitProblems.QueueFull(context, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs);
+                return SubmitProblems.QueueFull(context, keyed: false, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs);
             case RedriveOutcome.StorageFull:
-                return SubmitProblems.StorageFull(context);
+                return SubmitProblems.StorageFull(context, keyed: false);
             default:
                 return JobsApi.JobNotFound();
         }
@@ -203,8 +203,8 @@ public static class JobControlApi
                     if (redriven.Count == 0)
                     {
                         return outcome == RedriveOutcome.QueueFull
-                            ? SubmitProblems.QueueFull(context, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs)
-                            : SubmitProblems.StorageFull(context);
+                            ? SubmitProblems.QueueFull(context, keyed: false, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs)
+                            : SubmitProblems.StorageFull(context, keyed: false);
                     }
 
                     return TypedResults.Ok(new RedriveResultResource(redriven.Count, redriven, More: true));

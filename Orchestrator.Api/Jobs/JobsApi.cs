@@ -127,13 +127,13 @@ public static class JobsApi
                     statusCode: StatusCodes.Status422UnprocessableEntity,
                     title: "Idempotency key reused with other parameters");
             case SubmitOutcome.QueueFull:
-                return SubmitProblems.QueueFull(context, submitted.QueuedJobs, options.MaxQueuedJobs, submissions.Partitions);
+                return SubmitProblems.QueueFull(context, key is not null, submitted.QueuedJobs, options.MaxQueuedJobs, submissions.Partitions);
             case SubmitOutcome.QuotaExceeded when submitted.Quota is { } refusal:
                 activity?.SetTag(OrchestratorTags.Quota, refusal.Name);
                 metrics.QuotaRefusals.Add(1, tenantTag, new KeyValuePair<string, object?>(OrchestratorTags.Quota, refusal.Name));
-                return SubmitProblems.QuotaExceeded(context, tenant, refusal);
+                return SubmitProblems.QuotaExceeded(context, key is not null, tenant, refusal);
             case SubmitOutcome.StorageFull:
-                return SubmitProblems.StorageFull(context);
+                return SubmitProblems.StorageFull(context, key is not null);
             case SubmitOutcome.Replayed:
                 activity?.SetTag(OrchestratorTags.IdempotentReplay, true);
                 activity?.SetTag(OrchestratorTags.JobId, submitted.JobId);
