@@ -205,12 +205,11 @@ public static class JobsApi
     }
 
     internal static async Task<Results<Ok<DeadLetterPageResource>, ProblemHttpResult>> ListDeadLettersAsync(
-        JobStore store, IOptions<ApiOptions> apiOptions, ClaimsPrincipal user, int? limit, string? cursor, string? tenant)
+        JobStore store, IOptions<ApiOptions> apiOptions, ClaimsPrincipal user, string? limit, string? cursor, string? tenant)
     {
-        if (limit is < 1 or > DeadLetterPageLimit)
+        if (!QueryLimit.TryRead(limit, DeadLetterPageLimit, out var pageSize))
         {
-            return TypedResults.Problem($"limit must be from 1 to {DeadLetterPageLimit}.",
-                statusCode: StatusCodes.Status400BadRequest, title: "Invalid limit");
+            return QueryLimit.Invalid(DeadLetterPageLimit);
         }
 
         if (!JobStore.IsValidDeadLetterCursor(cursor))
@@ -226,7 +225,7 @@ public static class JobsApi
             return refused;
         }
 
-        var page = await store.ListDeadLettersAsync(limit ?? DeadLetterPageDefault, cursor, listed, apiOptions.Value.MaxDeadLetterPageBytes,
+        var page = await store.ListDeadLettersAsync(pageSize ?? DeadLetterPageDefault, cursor, listed, apiOptions.Value.MaxDeadLetterPageBytes,
             static job => JsonSerializer.SerializeToUtf8Bytes(JobResource.From(job), ApiJsonContext.Default.JobResource).Length + 1);
         return TypedResults.Ok(new DeadLetterPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
     }
