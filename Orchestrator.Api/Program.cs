@@ -56,16 +56,7 @@ builder.Services.AddSingleton<JobCountsCache>();
 builder.Services.AddHostedService(static services => services.GetRequiredService<JobNotifications>());
 builder.Services.AddSingleton<OrchestratorMetrics>();
 
-builder.Services.AddProblemDetailsForAnyAccept(options => options.CustomizeProblemDetails = context =>
-{
-    // Routing answers 415 itself when a Content-Type is not one an endpoint accepts
-    // (.Accepts<T>(...)), before SubmitRequestReader sees the request; say what to send instead.
-    // Its 415 does not say which endpoint refused, so the detail fits both (POST /jobs, POST /dead-letters/redrive).
-    if (context.ProblemDetails.Status == StatusCodes.Status415UnsupportedMediaType && context.ProblemDetails.Detail is null)
-    {
-        context.ProblemDetails.Detail = "Send the request body as JSON with 'Content-Type: application/json'.";
-    }
-});
+builder.Services.AddProblemDetailsForAnyAccept(options => options.CustomizeProblemDetails = ApiProblemDefaults.Customize);
 builder.Services.AddExceptionHandler<RedisUnavailableHandler>();
 builder.Services.AddExceptionHandler<ReplicasNotConfirmedHandler>();
 builder.Services.ConfigureHttpJsonOptions(o =>

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.WebUtilities;
 using Orchestrator.Api.Jobs;
 using Orchestrator.Jobs;
 
@@ -24,11 +25,15 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
                 status = StatusCodes.Status503ServiceUnavailable;
                 title = "Job store unavailable";
                 // A connection lost mid-command may have run it: for a submission the honest advice is the
-                // idempotent retry (only POST /jobs has a key); a cancel or redrive applied once is not
-                // applied again (cancel.lua, redrive.lua), and a read changes nothing, so both are simply retried.
+                // idempotent retry (only POST /jobs has a key), or, sent without one, that a retry may make a
+                // second job; a cancel or redrive applied once is not applied again (cancel.lua, redrive.lua),
+                // and a read changes nothing, so both are simply retried.
                 detail = IsSubmission(context)
-                    ? "The job store (Redis) is not answering. Retry with the same idempotency key: the retry answers for " +
-                      "the job if this request created one, and creates it otherwise."
+                    ? IdempotencyKeyHeader.Read(context.Request.Headers).Key is not null
+                        ? "The job store (Redis) is not answering. Retry with the same idempotency key: the retry answers for " +
+                          "the job if this request created one, and creates it otherwise."
+                        : "The job store (Redis) is not answering, and this request may have created the job: a retry without an " +
+                          "idempotency key may create a second one. Send one (x-idempotency-key) to make a retry safe."
                     : HttpMethods.IsPost(context.Request.Method)
                         ? "The job store (Redis) is not answering. Retry the request after the Retry-After delay: a cancel or redrive " +
                           "is safe to send again, as one that took effect is not applied twice (a job's own redrive then answers 409)."
@@ -37,7 +42,7 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
                 break;
             case BadHttpRequestException bad:
                 status = bad.StatusCode;
-                title = "Bad request";
+                title = TitleOf(status);
                 detail = bad.Message;
                 break;
             default:
@@ -52,6 +57,20 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
             ProblemDetails = { Status = status, Title = title, Detail = detail },
         });
     }
+
+    /// <summary>
+    /// The title of Kestrel's refusal by its status, as the API's own problems of that status are
+    /// titled: a 413 or 408 is not a "Bad request".
+    /// </summary>
+    private static string TitleOf(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest => "Bad request",
+        StatusCodes.Status408RequestTimeout => "Request timeout",
+        StatusCodes.Status413PayloadTooLarge => RequestBodyLimit.Title,
+        StatusCodes.Status431RequestHeaderFieldsTooLarge => RequestHeadersLimit.Title,
+        // Any other (411 Length Required, …): its reason phrase, in the API's sentence case.
+        _ => ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? phrase[0] + phrase[1..].ToLowerInvariant() : "Bad request",
+    };
 
     /// <summary>
     /// Whether the failed request is <c>POST /jobs</c>. The exception handler has cleared the request's

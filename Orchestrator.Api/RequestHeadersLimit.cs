@@ -10,6 +10,8 @@ internal sealed class RequestHeadersLimit(RequestDelegate next, IProblemDetailsS
     /// <summary>Largest accepted total of header names and values, in bytes: 32 KiB (Kestrel's default).</summary>
     public const int MaxTotalSize = 32 * 1024;
 
+    public const string Title = "Request headers too large";
+
     public Task InvokeAsync(HttpContext context)
     {
         var total = 0L;
@@ -34,7 +36,7 @@ internal sealed class RequestHeadersLimit(RequestDelegate next, IProblemDetailsS
             ProblemDetails =
             {
                 Status = StatusCodes.Status431RequestHeaderFieldsTooLarge,
-                Title = "Request headers too large",
+                Title = Title,
                 Detail = $"The request's headers total {total:N0} bytes; the limit is {MaxTotalSize:N0}.",
             },
         }).AsTask();

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -65,6 +66,9 @@ public static class JobControlApi
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
+            // Kestrel's, for a body that stops arriving (fewer bytes than its Content-Length, or too slowly).
+            .ProducesProblem(StatusCodes.Status408RequestTimeout)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             // Routing answers it for a body that is not JSON (.Accepts above), RedriveFilterReader for one not in UTF-8.
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
@@ -125,9 +129,9 @@ public static class JobControlApi
                     $"The job is {status}, not a dead letter: only a failed job can be redriven (a redriven job is queued already).",
                     statusCode: StatusCodes.Status409Conflict, title: "Not a dead letter", type: ConflictType);
             case RedriveOutcome.QueueFull:
-                return SubmitProblems.QueueFull(context, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs);
+                return SubmitProblems.QueueFull(context, keyed: false, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs);
             case RedriveOutcome.StorageFull:
-                return SubmitProblems.StorageFull(context);
+                return SubmitProblems.StorageFull(context, keyed: false);
             default:
                 return JobsApi.JobNotFound();
         }
@@ -136,7 +140,7 @@ public static class JobControlApi
     internal static async Task<IResult> RedriveManyAsync(
         HttpContext context, JobStore store, IOptions<ApiOptions> options, IOptions<JsonOptions> json)
     {
-        var (filter, refusal) = await RedriveFilterReader.ReadAsync(context, json.Value.SerializerOptions);
+        var (filter, refusal) = await RedriveFilterReader.ReadAsync(context, options.Value, json.Value.SerializerOptions);
         if (filter is null)
         {
             return refusal!;
@@ -147,6 +151,12 @@ public static class JobControlApi
         if (filter.Limit is < 1 or > RedriveLimit)
         {
             errors["limit"] = [$"limit must be from 1 to {RedriveLimit:N0}."];
+        }
+
+        // Blank matches no error type (they are words such as attempts-exhausted), yet it read as no filter at all.
+        if (filter.ErrorType is not null && string.IsNullOrWhiteSpace(filter.ErrorType))
+        {
+            errors["errorType"] = ["errorType must not be blank: omit it to redrive dead letters of every error type."];
         }
 
         if (filter.Tenant is not null && !TenantNames.IsValid(filter.Tenant))
@@ -193,8 +203,8 @@ public static class JobControlApi
                     if (redriven.Count == 0)
                     {
                         return outcome == RedriveOutcome.QueueFull
-                            ? SubmitProblems.QueueFull(context, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs)
-                            : SubmitProblems.StorageFull(context);
+                            ? SubmitProblems.QueueFull(context, keyed: false, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs)
+                            : SubmitProblems.StorageFull(context, keyed: false);
                     }
 
                     return TypedResults.Ok(new RedriveResultResource(redriven.Count, redriven, More: true));
@@ -216,12 +226,16 @@ public static class JobControlApi
 
 /// <summary>The body of <c>POST /dead-letters/redrive</c>; every member is optional (an empty body redrives the oldest dead letters).</summary>
 /// <param name="ErrorType">Only jobs that failed with this error type (<c>error.type</c>, e.g. <c>attempts-exhausted</c>).</param>
-/// <param name="From">Only jobs dead-lettered at or after this time.</param>
-/// <param name="To">Only jobs dead-lettered at or before this time.</param>
+/// <param name="From">Only jobs dead-lettered at or after this time (with its UTC offset).</param>
+/// <param name="To">Only jobs dead-lettered at or before this time (with its UTC offset).</param>
 /// <param name="Tenant">With an admin key: only this tenant's dead letters (default: every tenant's).</param>
 /// <param name="Limit">Most jobs to redrive in this call, 1 to 1,000 (default 100).</param>
 public sealed record RedriveRequest(
-    string? ErrorType = null, DateTimeOffset? From = null, DateTimeOffset? To = null, string? Tenant = null, int? Limit = null);
+    string? ErrorType = null,
+    [property: JsonConverter(typeof(OffsetTimeConverter))] DateTimeOffset? From = null,
+    [property: JsonConverter(typeof(OffsetTimeConverter))] DateTimeOffset? To = null,
+    string? Tenant = null,
+    int? Limit = null);
 
 /// <summary>What <c>POST /dead-letters/redrive</c> did.</summary>
 /// <param name="Redriven">How many jobs went back to queued.</param>

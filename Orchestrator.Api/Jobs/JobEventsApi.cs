@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Orchestrator.Jobs;
 
 namespace Orchestrator.Api.Jobs;
@@ -46,8 +47,7 @@ public static class JobEventsApi
         var lastEventId = context.Request.Headers["Last-Event-ID"].ToString();
         if (lastEventId.Length > 0 && !JobStore.IsEventId(lastEventId))
         {
-            return TypedResults.Problem("Last-Event-ID must be the id of an event this stream sent.",
-                statusCode: StatusCodes.Status400BadRequest, title: "Invalid Last-Event-ID");
+            return InvalidLastEventId("Last-Event-ID must be the id of an event this stream sent.");
         }
 
         if (await JobsApi.VisibleJobAsync(jobId, store, context.User) is not { } job)
@@ -62,7 +62,13 @@ public static class JobEventsApi
         }
 
         var after = lastEventId.Length > 0 ? lastEventId : JobStore.FirstEventId;
-        var events = await store.ReadEventsAsync(jobId, after, ReadBatch);
+        if (await store.TryReadEventsAsync(jobId, after, ReadBatch) is not { } events)
+        {
+            // Not yet an event of this job: streaming from it would skip every event up to it and, on a
+            // job that ends before, never send 'done'.
+            return InvalidLastEventId("Last-Event-ID must be the id of an event this stream sent; the job has no event with that id.");
+        }
+
         if (events.Count == 0 && JobStatus.IsTerminal(job.Status))
         {
             // Everything was seen (the client reconnected after 'done'): 204 tells an EventSource to stop reconnecting.
@@ -117,6 +123,9 @@ public static class JobEventsApi
             return TypedResults.Empty;
         }
     }
+
+    private static ProblemHttpResult InvalidLastEventId(string detail) =>
+        TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: "Invalid Last-Event-ID");
 
     private static Task WriteAsync(HttpResponse response, string id, string type, string json, CancellationToken cancellationToken) =>
         // JSON holds no raw line break, so one data line carries it.

@@ -46,11 +46,11 @@ public static class JobListingApi
     }
 
     internal static async Task<Results<Ok<JobPageResource>, ProblemHttpResult>> ListAsync(
-        JobStore store, ClaimsPrincipal user, int? limit, string? cursor, string? tenant, string? status, string? model)
+        JobStore store, ClaimsPrincipal user, string? limit, string? cursor, string? tenant, string? status, string? model)
     {
-        if (limit is < 1 or > PageLimit)
+        if (!QueryLimit.TryRead(limit, PageLimit, out var pageSize))
         {
-            return BadRequest("Invalid limit", $"limit must be from 1 to {PageLimit}.");
+            return QueryLimit.Invalid(PageLimit);
         }
 
         if (!JobStore.IsValidDeadLetterCursor(cursor))
@@ -74,7 +74,7 @@ public static class JobListingApi
             return problem;
         }
 
-        var page = await store.ListJobsAsync(limit ?? PageDefault, cursor, scope.Tenant,
+        var page = await store.ListJobsAsync(pageSize ?? PageDefault, cursor, scope.Tenant,
             job => (status is null || job.Status == status) && (model is null || job.Request.Model == model), MaxExamined);
         return TypedResults.Ok(new JobPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
     }

@@ -32,6 +32,8 @@ public static class JobsApi
             .Produces<SubmitJobResponse>(StatusCodes.Status202Accepted)
             // Also a plain problem (no errors) for a malformed body or idempotency key.
             .ProducesValidationProblem()
+            // Kestrel's, for a body that stops arriving (fewer bytes than its Content-Length, or too slowly).
+            .ProducesProblem(StatusCodes.Status408RequestTimeout)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
@@ -125,13 +127,13 @@ public static class JobsApi
                     statusCode: StatusCodes.Status422UnprocessableEntity,
                     title: "Idempotency key reused with other parameters");
             case SubmitOutcome.QueueFull:
-                return SubmitProblems.QueueFull(context, submitted.QueuedJobs, options.MaxQueuedJobs, submissions.Partitions);
+                return SubmitProblems.QueueFull(context, key is not null, submitted.QueuedJobs, options.MaxQueuedJobs, submissions.Partitions);
             case SubmitOutcome.QuotaExceeded when submitted.Quota is { } refusal:
                 activity?.SetTag(OrchestratorTags.Quota, refusal.Name);
                 metrics.QuotaRefusals.Add(1, tenantTag, new KeyValuePair<string, object?>(OrchestratorTags.Quota, refusal.Name));
-                return SubmitProblems.QuotaExceeded(context, tenant, refusal);
+                return SubmitProblems.QuotaExceeded(context, key is not null, tenant, refusal);
             case SubmitOutcome.StorageFull:
-                return SubmitProblems.StorageFull(context);
+                return SubmitProblems.StorageFull(context, key is not null);
             case SubmitOutcome.Replayed:
                 activity?.SetTag(OrchestratorTags.IdempotentReplay, true);
                 activity?.SetTag(OrchestratorTags.JobId, submitted.JobId);
@@ -203,12 +205,11 @@ public static class JobsApi
     }
 
     internal static async Task<Results<Ok<DeadLetterPageResource>, ProblemHttpResult>> ListDeadLettersAsync(
-        JobStore store, IOptions<ApiOptions> apiOptions, ClaimsPrincipal user, int? limit, string? cursor, string? tenant)
+        JobStore store, IOptions<ApiOptions> apiOptions, ClaimsPrincipal user, string? limit, string? cursor, string? tenant)
     {
-        if (limit is < 1 or > DeadLetterPageLimit)
+        if (!QueryLimit.TryRead(limit, DeadLetterPageLimit, out var pageSize))
         {
-            return TypedResults.Problem($"limit must be from 1 to {DeadLetterPageLimit}.",
-                statusCode: StatusCodes.Status400BadRequest, title: "Invalid limit");
+            return QueryLimit.Invalid(DeadLetterPageLimit);
         }
 
         if (!JobStore.IsValidDeadLetterCursor(cursor))
@@ -224,7 +225,7 @@ public static class JobsApi
             return refused;
         }
 
-        var page = await store.ListDeadLettersAsync(limit ?? DeadLetterPageDefault, cursor, listed, apiOptions.Value.MaxDeadLetterPageBytes,
+        var page = await store.ListDeadLettersAsync(pageSize ?? DeadLetterPageDefault, cursor, listed, apiOptions.Value.MaxDeadLetterPageBytes,
             static job => JsonSerializer.SerializeToUtf8Bytes(JobResource.From(job), ApiJsonContext.Default.JobResource).Length + 1);
         return TypedResults.Ok(new DeadLetterPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
     }

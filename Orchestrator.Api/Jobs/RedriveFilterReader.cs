@@ -7,15 +7,16 @@ namespace Orchestrator.Api.Jobs;
 /// <summary>
 /// Reads the body of <c>POST /dead-letters/redrive</c>. Read here rather than bound by the framework,
 /// whose binding threw on a charset it does not know (<c>charset="utf-8"</c>, <c>charset=</c>): a 500.
-/// No body is the empty filter; a body is JSON in UTF-8 as for <c>POST /jobs</c> (else 415); what the
-/// serializer refuses is a 400 naming the member when it can.
+/// No body is the empty filter; a body is JSON in UTF-8 as for <c>POST /jobs</c> (else 415), at most
+/// <c>Api:MaxRequestBodySize</c> bytes as for it (else 413); what the serializer refuses is a 400
+/// naming the member when it can.
 /// </summary>
 internal static class RedriveFilterReader
 {
     private const string Title = "Invalid redrive filter";
 
     /// <param name="json">The HTTP JSON options, as the binding used: member names in any case.</param>
-    public static async Task<(RedriveRequest? Filter, IResult? Refusal)> ReadAsync(HttpContext context, JsonSerializerOptions json)
+    public static async Task<(RedriveRequest? Filter, IResult? Refusal)> ReadAsync(HttpContext context, ApiOptions options, JsonSerializerOptions json)
     {
         // As the binding decided: a request that cannot have a body (no Content-Length, or 0) is the empty filter.
         if (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true)
@@ -26,9 +27,10 @@ internal static class RedriveFilterReader
         if (!JsonContentType.IsUtf8Json(context.Request.ContentType))
         {
             return (null, TypedResults.Problem("Send the filter as JSON in UTF-8 with 'Content-Type: application/json'.",
-                statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type"));
+                statusCode: StatusCodes.Status415UnsupportedMediaType, title: JsonContentType.RefusedTitle));
         }
 
+        RequestBodyLimit.Apply(context, options);
         try
         {
             var typeInfo = (JsonTypeInfo<RedriveRequest>)json.GetTypeInfo(typeof(RedriveRequest));
@@ -37,6 +39,10 @@ internal static class RedriveFilterReader
         catch (JsonException e)
         {
             return (null, Refusal(e.Path));
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, TypedResults.Problem(RequestBodyLimit.Detail(options), statusCode: e.StatusCode, title: RequestBodyLimit.Title));
         }
     }
 
@@ -48,7 +54,7 @@ internal static class RedriveFilterReader
         (string Field, string Message)? refused = member switch
         {
             "errortype" => ("errorType", "errorType must be a string: the error type of the jobs to redrive (e.g. attempts-exhausted)."),
-            "from" or "to" => (member, $"{member} must be a date and time in ISO 8601, e.g. 2026-12-01T00:00:00Z."),
+            "from" or "to" => (member, $"{member} must be a date and time in ISO 8601 with its UTC offset, e.g. 2026-12-01T00:00:00Z or 2026-12-01T01:00:00+01:00."),
             "tenant" => ("tenant", "tenant must be a string: a tenant name."),
             "limit" => ("limit", $"limit must be an integer from 1 to {JobControlApi.RedriveLimit:N0}."),
             _ => null,

@@ -3,8 +3,10 @@ using Orchestrator.Jobs;
 namespace Orchestrator.Api.Jobs;
 
 /// <summary>
-/// The problem details <c>POST /jobs</c> answers when the store has no room: their <c>type</c>
-/// URIs (stable, for clients to branch on) and how long a client should wait before it re-sends.
+/// The problem details <c>POST /jobs</c> (and a redrive) answers when the store has no room: their
+/// <c>type</c> URIs (stable, for clients to branch on) and how long a client should wait before it
+/// re-sends. <c>keyed</c>: whether the request carried an idempotency key; only then is the client
+/// told to re-send with it (a redrive takes none).
 /// </summary>
 internal static class SubmitProblems
 {
@@ -24,12 +26,12 @@ internal static class SubmitProblems
     /// <summary><c>Retry-After</c> of both, in seconds: room comes back as workers finish jobs or an operator adds memory.</summary>
     public const int RetryAfterSeconds = 5;
 
-    public static IResult StorageFull(HttpContext context)
+    public static IResult StorageFull(HttpContext context, bool keyed)
     {
         context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return TypedResults.Problem(
             "The job store (Redis) is at its memory limit and accepts no new jobs; nothing was stored. " +
-            "Retry later with the same idempotency key. Operators: raise Redis's maxmemory (Redis:MaxMemory in the AppHost) " +
+            RetryLater(keyed) + " Operators: raise Redis's maxmemory (Redis:MaxMemory in the AppHost) " +
             "or shorten Api:JobRetention.",
             statusCode: StatusCodes.Status503ServiceUnavailable,
             title: "Job store full",
@@ -40,7 +42,7 @@ internal static class SubmitProblems
     /// 429 for the backlog bound. <paramref name="queued"/> is what the refusing script counted: with
     /// <paramref name="partitions"/> N &gt; 1, one partition's jobs against its share ⌈limit / N⌉.
     /// </summary>
-    public static IResult QueueFull(HttpContext context, long queued, int limit, int partitions = 1)
+    public static IResult QueueFull(HttpContext context, bool keyed, long queued, int limit, int partitions = 1)
     {
         context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var counted = partitions == 1
@@ -48,7 +50,7 @@ internal static class SubmitProblems
             : $"{queued:N0} jobs are waiting or running in this job's partition; each of the {partitions:N0} partitions " +
               $"holds at most {(limit + partitions - 1) / partitions:N0} (Api:MaxQueuedJobs {limit:N0} over Jobs:Partitions {partitions:N0}).";
         return TypedResults.Problem(
-            counted + " Nothing was stored. Retry later with the same idempotency key.",
+            counted + " Nothing was stored. " + RetryLater(keyed),
             statusCode: StatusCodes.Status429TooManyRequests,
             title: "Too many jobs queued",
             type: QueueFullType);
@@ -59,15 +61,16 @@ internal static class SubmitProblems
     /// limit's own wait (GCRA), or for the backlog the tenant's recent interval between jobs reaching
     /// a final state (when room is expected back), in whole seconds, at least 1.
     /// </summary>
-    public static IResult QuotaExceeded(HttpContext context, string tenant, QuotaRefusal refusal)
+    public static IResult QuotaExceeded(HttpContext context, bool keyed, string tenant, QuotaRefusal refusal)
     {
         var seconds = Math.Max(1, (long)Math.Ceiling(refusal.RetryAfter.TotalSeconds));
         context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var withKey = keyed ? " with the same idempotency key" : "";
         var detail = refusal.Name == QuotaRefusal.RequestsPerMinute
             ? $"Tenant '{tenant}' may submit {refusal.Limit:N0} jobs per minute (Tenants:{tenant}:RequestsPerMinute). Nothing was stored. " +
-              $"Retry after {seconds} s with the same idempotency key."
+              $"Retry after {seconds} s{withKey}."
             : $"Tenant '{tenant}' has {refusal.Limit:N0} jobs waiting or running, its limit (Tenants:{tenant}:MaxQueuedJobs). Nothing was stored. " +
-              $"Retry once some of them have finished (expected in about {seconds} s) with the same idempotency key.";
+              $"Retry once some of them have finished (expected in about {seconds} s){withKey}.";
         return TypedResults.Problem(
             detail,
             statusCode: StatusCodes.Status429TooManyRequests,
@@ -75,4 +78,6 @@ internal static class SubmitProblems
             type: QuotaExceededType,
             extensions: new Dictionary<string, object?> { ["quota"] = refusal.Name, ["limit"] = refusal.Limit });
     }
+
+    private static string RetryLater(bool keyed) => keyed ? "Retry later with the same idempotency key." : "Retry later.";
 }

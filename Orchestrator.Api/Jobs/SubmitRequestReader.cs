@@ -2,7 +2,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Text.Json;
 using System.Text.Unicode;
-using Microsoft.AspNetCore.Http.Features;
 
 namespace Orchestrator.Api.Jobs;
 
@@ -17,15 +16,11 @@ internal static class SubmitRequestReader
         var request = context.Request;
         if (!JsonContentType.IsUtf8Json(request.ContentType))
         {
-            return SubmitReadResult.Fail(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
+            return SubmitReadResult.Fail(StatusCodes.Status415UnsupportedMediaType, JsonContentType.RefusedTitle,
                 "Send the job as JSON with 'Content-Type: application/json'.");
         }
 
-        // Kestrel enforces Api:MaxRequestBodySize while the body is read (413 past it), on this endpoint only.
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-        {
-            limit.MaxRequestBodySize = options.MaxRequestBodySize;
-        }
+        RequestBodyLimit.Apply(context, options);
 
         PipeReader pipe = request.BodyReader;
         ReadResult read;
@@ -110,6 +105,5 @@ internal static class SubmitRequestReader
         SubmitReadResult.Fail(StatusCodes.Status400BadRequest, "Malformed request body", detail);
 
     private static SubmitReadResult TooLarge(ApiOptions options) =>
-        SubmitReadResult.Fail(StatusCodes.Status413PayloadTooLarge, "Request body too large",
-            $"The request body exceeds {options.MaxRequestBodySize:N0} bytes (Api:MaxRequestBodySize).");
+        SubmitReadResult.Fail(StatusCodes.Status413PayloadTooLarge, RequestBodyLimit.Title, RequestBodyLimit.Detail(options));
 }

@@ -100,7 +100,8 @@ internal static class OpenApiContract
                         In = ParameterLocation.Header,
                         Description = "Resume after this event (an EventSource sends it when it reconnects): the id of an event this stream sent, " +
                             "its number in the job's events ('1', '2', …) or '<milliseconds>-<sequence>' (the first events of a job whose events " +
-                            "began before they were numbered), each number at most 2^53 − 1. Anything else → 400; absent or empty: from the job's first event.",
+                            "began before they were numbered), each number at most 2^53 − 1. Anything else → 400, and so is an id later than the job's " +
+                            "last event (no stream sent it yet); absent or empty: from the job's first event.",
                         Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = JobStore.MaxEventIdLength, Pattern = "^[0-9]+(-[0-9]+)?$" },
                     });
                     if (operation.Responses?["200"] is OpenApiResponse stream && stream.Content?["text/event-stream"] is { Schema: OpenApiSchema events })
@@ -198,6 +199,33 @@ internal static class OpenApiContract
                     Enum = [.. Values(JobPriority.High, JobPriority.Normal, JobPriority.Low), null!],
                     Description = "Orders the caller's own jobs (default normal); a low job still starts within Scheduling:MaxLowPriorityWait (10 min) of being queued.",
                 };
+            }
+            else if (type == typeof(RedriveRequest) && schema.Properties is { } filter)
+            {
+                // From/To are read by OffsetTimeConverter, which the generator cannot look into.
+                foreach (var time in (string[])["from", "to"])
+                {
+                    filter[time] = new OpenApiSchema
+                    {
+                        Type = JsonSchemaType.String | JsonSchemaType.Null,
+                        Format = "date-time",
+                        Description = "ISO 8601 with its UTC offset ('Z' or '±hh:mm'); a time without one → 400.",
+                    };
+                }
+
+                if (filter["errorType"] is OpenApiSchema errorType)
+                {
+                    errorType.MinLength = 1;
+                    errorType.Pattern = "\\S";
+                    errorType.Description = "The jobs' error.type (e.g. attempts-exhausted); not blank (→ 400): omit it for every error type.";
+                }
+
+                if (filter["limit"] is OpenApiSchema limit)
+                {
+                    limit.Minimum = "1";
+                    limit.Maximum = JobControlApi.RedriveLimit.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    limit.Default = JsonValue.Create(JobControlApi.RedriveDefault);
+                }
             }
             else if (type == typeof(WebhookDeliveryResource) && schema.Properties?["status"] is OpenApiSchema deliveryStatus)
             {

@@ -8,7 +8,8 @@ namespace Orchestrator.IntegrationTests.Api;
 
 /// <summary>
 /// <c>GET /dead-letters</c>: newest first, keyset paging that returns every job exactly once, and
-/// 400 (never 500) for a bad <c>limit</c> or <c>cursor</c>; <c>POST /dead-letters/redrive</c>'s 415. Jobs are dead-lettered through the
+/// 400 (never 500) for a bad <c>limit</c> or <c>cursor</c>; <c>POST /dead-letters/redrive</c>'s 415, and its 400 for a blank
+/// <c>errorType</c> or a time without its UTC offset. Jobs are dead-lettered through the
 /// store's real worker-side API (read → claim → start attempt → fail), not by writing keys.
 /// </summary>
 public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
@@ -155,6 +156,50 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
         using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.UnsupportedMediaType);
         Assert.Equal("Send the request body as JSON with 'Content-Type: application/json'.", problem.RootElement.GetProperty("detail").GetString());
     }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    public async Task Redrive_BlankErrorType_Returns400NamingIt_RedrivesNothing(string errorType)
+    {
+        using var client = api.CreateApiClient();
+        var jobIds = await SubmitAsync(client, 2);
+        await DeadLetterAsync(jobIds, sameInstantGroupSize: 2);
+
+        using var response = await RedriveAsync(client, $$"""{"errorType":"{{errorType}}"}""");
+
+        // A blank error type matches no job; it once read as no filter and redrove every dead letter.
+        await ProblemAssert.IsProblemNamingAsync(response, HttpStatusCode.BadRequest, "errorType");
+        Assert.Equal(2, await api.Redis.GetDatabase().SortedSetLengthAsync(new RedisKeys().DeadLetters)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+    }
+
+    [Theory]
+    [InlineData("from", "2026-12-01T00:00:00", HttpStatusCode.BadRequest)]
+    [InlineData("to", "2026-12-01T00:00:00.000", HttpStatusCode.BadRequest)]
+    [InlineData("from", "2026-12-01", HttpStatusCode.BadRequest)]
+    [InlineData("to", "2026-12-01T00:00:00Z", HttpStatusCode.OK)]
+    [InlineData("from", "2026-12-01T01:00:00+01:00", HttpStatusCode.OK)]
+    [InlineData("to", "2026-12-01T00:00:00-05:30", HttpStatusCode.OK)]
+    public async Task Redrive_TimeWithoutUtcOffset_Returns400NamingIt(string member, string time, HttpStatusCode expected)
+    {
+        using var client = api.CreateApiClient();
+
+        // Read without an offset, the time was taken in the server's time zone, which the client cannot know.
+        using var response = await RedriveAsync(client, $$"""{"{{member}}":"{{time}}"}""");
+
+        if (expected == HttpStatusCode.OK)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return;
+        }
+
+        await ProblemAssert.IsProblemNamingAsync(response, expected, member);
+    }
+
+    private static Task<HttpResponseMessage> RedriveAsync(HttpClient client, string filter) =>
+        client.PostAsync("/dead-letters/redrive", ApiFactory.Json(filter), TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
 
     private async Task<List<string>> SubmitAsync(HttpClient client, int count)
     {

@@ -7,7 +7,8 @@ namespace Orchestrator.IntegrationTests.Api;
 /// <summary>
 /// <c>GET /jobs</c> and <c>GET /jobs/counts</c> (the jobs page's reads): newest first, scoped to the
 /// caller's tenant (an admin sees all, or one tenant), filtered, paged by cursor; bad parameters are
-/// 400 problems and another tenant's listing is 403.
+/// 400 problems (a <c>limit</c> of any shape, on <c>GET /dead-letters</c> too, names its range) and
+/// another tenant's listing is 403.
 /// </summary>
 public sealed class ListJobsApiTests(TenantApiFactory api) : IClassFixture<TenantApiFactory>, IAsyncLifetime
 {
@@ -74,6 +75,37 @@ public sealed class ListJobsApiTests(TenantApiFactory api) : IClassFixture<Tenan
 
         Assert.Equal(expected, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    /// <summary>
+    /// A limit that is no integer got the framework's own 400: 'Failed to bind parameter
+    /// "Nullable&lt;int&gt; limit"' in Development, no detail at all otherwise. Now whatever is sent,
+    /// the answer is an out-of-range value's: the parameter and its range.
+    /// </summary>
+    [Theory]
+    [InlineData("/jobs", 100, "abc")]
+    [InlineData("/jobs", 100, "1.5")]
+    [InlineData("/jobs", 100, "")]
+    [InlineData("/jobs", 100, "99999999999999")]
+    [InlineData("/jobs", 100, "1&limit=2")]
+    [InlineData("/jobs", 100, "0")]
+    [InlineData("/jobs", 100, "true")]
+    [InlineData("/dead-letters", 500, "abc")]
+    [InlineData("/dead-letters", 500, "1.5")]
+    [InlineData("/dead-letters", 500, "")]
+    [InlineData("/dead-letters", 500, "99999999999999")]
+    [InlineData("/dead-letters", 500, "1&limit=2")]
+    [InlineData("/dead-letters", 500, "501")]
+    [InlineData("/dead-letters", 500, "%EF%BC%91")]
+    public async Task List_LimitNotAnIntegerInRange_AnswersInvalidLimitWithItsRange(string path, int max, string limit)
+    {
+        using var a = api.CreateApiClient(TenantApiFactory.KeyA);
+
+        using var response = await ApiFactory.GetAsync(a, $"{path}?limit={limit}");
+
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal("Invalid limit", problem.RootElement.GetProperty("title").GetString());
+        Assert.Equal($"limit must be from 1 to {max}.", problem.RootElement.GetProperty("detail").GetString());
     }
 
     private static async Task<string> SubmitAsync(HttpClient client, string prompt)

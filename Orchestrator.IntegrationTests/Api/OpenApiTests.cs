@@ -96,7 +96,9 @@ public sealed class OpenApiTests : IAsyncLifetime
         Assert.True(events.GetProperty("responses").GetProperty("200").GetProperty("content").TryGetProperty("text/event-stream", out _));
         Assert.Equal("header", Parameters(events)["Last-Event-ID"].GetProperty("in").GetString());
 
-        Assert.Contains("415", Statuses(paths.GetProperty("/dead-letters/redrive").GetProperty("post")));
+        // Both operations that read a body answer Kestrel's 408 and the body limit's 413.
+        Assert.Superset(new HashSet<string> { "408", "413", "415" }, Statuses(paths.GetProperty("/dead-letters/redrive").GetProperty("post")).ToHashSet());
+        Assert.Superset(new HashSet<string> { "408", "413", "415" }, Statuses(paths.GetProperty("/jobs").GetProperty("post")).ToHashSet());
         var canceling = paths.GetProperty("/jobs/{jobId}/cancel").GetProperty("post").GetProperty("responses").GetProperty("202");
         Assert.True(canceling.GetProperty("headers").TryGetProperty("Location", out _));
 

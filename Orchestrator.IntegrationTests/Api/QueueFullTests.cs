@@ -7,7 +7,8 @@ namespace Orchestrator.IntegrationTests.Api;
 /// <summary>
 /// The backlog bound (<c>Api:MaxQueuedJobs</c>): concurrent submissions against a small bound get
 /// exactly as many 202s as it has room for, the rest 429 <c>queue-full</c> with <c>Retry-After</c>;
-/// a replay is still answered; room made by a final job is taken by the next submission.
+/// a replay is still answered; room made by a final job is taken by the next submission. The detail
+/// asks for the same idempotency key only of a request that sent one.
 /// </summary>
 public sealed class QueueFullTests(QueueFullTests.BoundedApiFactory api) : IClassFixture<QueueFullTests.BoundedApiFactory>, IAsyncLifetime
 {
@@ -40,6 +41,7 @@ public sealed class QueueFullTests(QueueFullTests.BoundedApiFactory api) : IClas
             using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.TooManyRequests);
             Assert.EndsWith("queue-full", problem.RootElement.GetProperty("type").GetString(), StringComparison.Ordinal);
             Assert.Contains("Api:MaxQueuedJobs", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            Assert.Contains("with the same idempotency key", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
             Assert.NotNull(response.Headers.RetryAfter?.Delta);
             refused.Add(i);
         }
@@ -74,6 +76,40 @@ public sealed class QueueFullTests(QueueFullTests.BoundedApiFactory api) : IClas
         using var again = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"job {{refused[1]}}"}"""),
             ("x-idempotency-key", $"{run}-{refused[1]}"));
         Assert.Equal(HttpStatusCode.TooManyRequests, again.StatusCode);
+    }
+
+    [Fact]
+    public async Task SubmitWithoutKey_Or_Redrive_AtTheBound_429DetailDoesNotAskForAKey()
+    {
+        using var client = api.CreateApiClient();
+        using (var first = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"dead letter"}""")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        }
+
+        var worker = await TestWorker.StartAsync(api);
+        var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
+        await worker.FailAsync(lease, attempt);
+        for (var i = 0; i < BoundedApiFactory.MaxQueuedJobs; i++)
+        {
+            using var filling = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"job {{i}}"}"""));
+            Assert.Equal(HttpStatusCode.Accepted, filling.StatusCode);
+        }
+
+        // None sent an idempotency key (a redrive takes none): "retry with the same key" would not fit.
+        using var keyless = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"one too many"}"""));
+        using var one = await client.PostAsync($"/dead-letters/{lease.JobId}/redrive", null, TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        using var many = await client.PostAsync("/dead-letters/redrive", ApiFactory.Json("{}"), TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        foreach (var response in (HttpResponseMessage[])[keyless, one, many])
+        {
+            using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.TooManyRequests);
+            Assert.EndsWith("queue-full", problem.RootElement.GetProperty("type").GetString(), StringComparison.Ordinal);
+            var detail = problem.RootElement.GetProperty("detail").GetString()!;
+            Assert.DoesNotContain("idempotency key", detail, StringComparison.Ordinal);
+            Assert.EndsWith("Retry later.", detail, StringComparison.Ordinal);
+        }
     }
 
     /// <summary>The API with <c>Api:MaxQueuedJobs</c> = <see cref="MaxQueuedJobs"/>.</summary>

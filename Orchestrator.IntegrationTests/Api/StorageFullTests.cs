@@ -9,7 +9,8 @@ namespace Orchestrator.IntegrationTests.Api;
 /// Redis at its memory limit (<c>maxmemory</c> below what it uses, policy <c>noeviction</c>, set with
 /// <c>CONFIG SET</c> on a real server): <c>POST /jobs</c> answers 503 <c>storage-full</c> with
 /// <c>Retry-After</c> and writes nothing; once memory is back the same request with the same key
-/// creates its job. Regression: this was a 500.
+/// creates its job. Regression: this was a 500. Its detail asks for the same idempotency key only
+/// of a request that sent one.
 /// </summary>
 public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
 {
@@ -76,11 +77,43 @@ public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>
         Assert.True(await api.Redis.GetDatabase().KeyExistsAsync(_keys.Events(jobId)));
     }
 
-    private static async Task AssertStorageFullAsync(HttpResponseMessage response)
+    [Fact]
+    public async Task SubmitWithoutKey_Or_Redrive_RedisAtMaxMemory_503DetailDoesNotAskForAKey()
+    {
+        using var client = api.CreateApiClient();
+        using (var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body)))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
+        }
+
+        var worker = await TestWorker.StartAsync(api);
+        var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
+        await worker.FailAsync(lease, attempt);
+        await SetMaxMemoryAsync(Math.Max(1, await UsedMemoryAsync() / 2));
+
+        // Neither sent an idempotency key (a redrive takes none): "retry with the same key" would not fit.
+        using (var keyless = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body)))
+        {
+            await AssertStorageFullAsync(keyless, keyed: false);
+        }
+
+        using (var one = await client.PostAsync($"/dead-letters/{lease.JobId}/redrive", null, TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken))
+        {
+            await AssertStorageFullAsync(one, keyed: false);
+        }
+
+        using var many = await client.PostAsync("/dead-letters/redrive", ApiFactory.Json("{}"), TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        await AssertStorageFullAsync(many, keyed: false);
+    }
+
+    private static async Task AssertStorageFullAsync(HttpResponseMessage response, bool keyed = true)
     {
         using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.ServiceUnavailable);
         Assert.EndsWith("storage-full", problem.RootElement.GetProperty("type").GetString(), StringComparison.Ordinal);
         Assert.Equal(TimeSpan.FromSeconds(5), response.Headers.RetryAfter?.Delta);
+        Assert.Equal(keyed, problem.RootElement.GetProperty("detail").GetString()!.Contains("idempotency key", StringComparison.Ordinal));
     }
 
     private async Task<string[]> AllKeysAsync()

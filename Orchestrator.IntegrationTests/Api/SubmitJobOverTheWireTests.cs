@@ -55,7 +55,10 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
 
         Assert.True(status == 431, $"Answered {status}: {body}");
         Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
-        Assert.Equal(431, JsonDocument.Parse(body).RootElement.GetProperty("status").GetInt32());
+        using var problem = JsonDocument.Parse(body);
+        Assert.Equal(431, problem.RootElement.GetProperty("status").GetInt32());
+        // Linked to the status's RFC, as the framework links the RFC 9110 statuses (it once had no type).
+        Assert.Equal("https://tools.ietf.org/html/rfc6585#section-5", problem.RootElement.GetProperty("type").GetString());
     }
 
     [Fact]

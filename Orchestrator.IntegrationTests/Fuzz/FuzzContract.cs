@@ -29,8 +29,8 @@ internal static class FuzzContract
     }
 
     /// <summary>
-    /// A 4xx whose body is <c>application/problem+json</c> with a <c>title</c> and a <c>status</c>
-    /// member equal to the HTTP status.
+    /// A 4xx whose body is <c>application/problem+json</c> with a <c>type</c>, a <c>title</c> and a
+    /// <c>status</c> member equal to the HTTP status.
     /// </summary>
     public static string? ProblemViolation(FuzzAnswer answer)
     {
@@ -53,6 +53,11 @@ internal static class FuzzContract
                 || !root.TryGetProperty("status", out var s) || !s.TryGetInt32(out var n) || n != status)
             {
                 return $"problem details without a matching status: {Trim(answer.Body)}";
+            }
+
+            if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString()!.Length == 0)
+            {
+                return $"problem details without a type: {Trim(answer.Body)}";
             }
 
             return root.TryGetProperty("title", out var title) && title.ValueKind == JsonValueKind.String && title.GetString()!.Length > 0

@@ -76,15 +76,16 @@ public sealed class FuzzRegressionTests(ApiFactory api) : IClassFixture<ApiFacto
     /// <summary>
     /// A <c>Last-Event-ID</c> number past 2^53 − 1 passed the check and failed in Redis (an index
     /// written "1e+17", or the one stream id no exclusive range starts after): a 500 instead of a 400.
-    /// Up to that bound the stream opens.
+    /// Up to that bound the id reaches Redis, which reads it without failing: the job has no such
+    /// event, a 400 of its own.
     /// </summary>
     [Theory]
-    [InlineData("100000000000000000", HttpStatusCode.BadRequest)]
-    [InlineData("18446744073709551615", HttpStatusCode.BadRequest)]
-    [InlineData("18446744073709551615-18446744073709551615", HttpStatusCode.BadRequest)]
-    [InlineData("9007199254740991", HttpStatusCode.OK)]
-    [InlineData("9007199254740991-9007199254740991", HttpStatusCode.OK)]
-    public async Task Events_LastEventIdPast2Pow53_Returns400Problem_UpToItTheStreamOpens(string lastEventId, HttpStatusCode expected)
+    [InlineData("100000000000000000", "must be the id of an event")]
+    [InlineData("18446744073709551615", "must be the id of an event")]
+    [InlineData("18446744073709551615-18446744073709551615", "must be the id of an event")]
+    [InlineData("9007199254740991", "no event with that id")]
+    [InlineData("9007199254740991-9007199254740991", "no event with that id")]
+    public async Task Events_LastEventIdPast2Pow53_Returns400Problem_UpToItRedisReadsIt(string lastEventId, string mention)
     {
         using var client = api.CreateApiClient();
         using var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"events"}"""));
@@ -92,18 +93,11 @@ public sealed class FuzzRegressionTests(ApiFactory api) : IClassFixture<ApiFacto
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/jobs/{accepted.RootElement.GetProperty("jobId").GetString()}/events");
         request.Headers.Add("Last-Event-ID", lastEventId);
 
-        // Headers only: the stream of a queued job stays open.
+        // Headers only: were the stream to open, that of a queued job would stay open.
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, TestContext.Current.CancellationToken)
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
 
-        if (expected == HttpStatusCode.OK)
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
-            return;
-        }
-
-        await ProblemAssert.IsProblemNamingAsync(response, expected, "Last-Event-ID");
+        await ProblemAssert.IsProblemNamingAsync(response, HttpStatusCode.BadRequest, mention);
     }
 
     /// <summary>

@@ -35,6 +35,10 @@ public sealed class JobEventLogTests
         Assert.Equal(events.Skip(2).Select(e => e.Id), (await store.ReadEventsAsync(jobId, "2", 100).Bounded()).Select(e => e.Id));
         Assert.Equal(["3"], (await store.ReadEventsAsync(jobId, "2", 1).Bounded()).Select(e => e.Id));
         Assert.Empty(await store.ReadEventsAsync(jobId, "5", 100).Bounded());
+        // An id past the last event is no event of the job's: told apart from "nothing after it yet".
+        Assert.NotNull(await store.TryReadEventsAsync(jobId, "5", 100).Bounded());
+        Assert.Null(await store.TryReadEventsAsync(jobId, "6", 100).Bounded());
+        Assert.Null(await store.TryReadEventsAsync(jobId, "1700000000000-0", 100).Bounded());
 
         Assert.Equal(RedisType.List, await harness.Db.KeyTypeAsync(harness.Keys.Events(jobId)).Bounded());
         var bytes = (long)await harness.Db.ExecuteAsync("MEMORY", "USAGE", harness.Keys.Events(jobId)).Bounded();
@@ -94,6 +98,10 @@ public sealed class JobEventLogTests
         Assert.Equal(["1", "2", "3"], (await store.ReadEventsAsync(jobId, queuedId, 100).Bounded()).Select(e => e.Id));
         Assert.Equal([queuedId, "1"], (await store.ReadEventsAsync(jobId, JobStore.FirstEventId, 2).Bounded()).Select(e => e.Id));
         Assert.Equal(["3"], (await store.ReadEventsAsync(jobId, "2", 100).Bounded()).Select(e => e.Id));
+        // A stream id after the stream's last entry is none of the job's (the list is numbered apart).
+        var (ms, sequence) = (queuedId[..queuedId.IndexOf('-')], long.Parse(queuedId[(queuedId.IndexOf('-') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Null(await store.TryReadEventsAsync(jobId, $"{ms}-{sequence + 1}", 100).Bounded());
+        Assert.Null(await store.TryReadEventsAsync(jobId, "4", 100).Bounded());
 
         Assert.NotNull(await harness.Db.KeyTimeToLiveAsync(legacy).Bounded());
         Assert.Equal(RedriveOutcome.Redriven, await store.RedriveAsync(jobId, RedriveFilter.Any).Bounded());

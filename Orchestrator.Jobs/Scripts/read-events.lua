@@ -11,19 +11,28 @@
            the stream (read the stream after it, then the list from its start)
   ARGV[2]  count
 
-  Returns {stream entries, first id, list elements}: the stream's entries as XRANGE answers them
-  (only for '0' or a stream id; none for a job that never had the stream), then the list's
-  elements, the first of which is event 'first id'.
+  Returns {stream entries, first id, list elements, known}: the stream's entries as XRANGE answers
+  them (only for '0' or a stream id; none for a job that never had the stream), then the list's
+  elements, the first of which is event 'first id'; known is 0 when 'after' is later than the job's
+  last event (a number above the events appended so far, or a stream id after the stream's last
+  entry or of a job without one), and then nothing is read: events are only appended, so no client
+  can have seen that id, and waiting for it would skip every event up to it.
 ]]
 local after, count = ARGV[1], tonumber(ARGV[2])
 local legacy, seen = {}, tonumber(after)
+if seen == nil and #redis.call('XRANGE', KEYS[3], after, '+', 'COUNT', 1) == 0 then
+  return {{}, 0, {}, 0}
+end
 if seen == nil or seen == 0 then
   legacy = redis.call('XRANGE', KEYS[3], seen == 0 and '-' or '(' .. after, '+', 'COUNT', count)
   count, seen = count - #legacy, 0
 end
 if count <= 0 then
-  return {legacy, 0, {}}
+  return {legacy, 0, {}, 1}
 end
 local dropped = tonumber(redis.call('HGET', KEYS[1], 'eventsDropped') or '0')
+if seen > dropped + redis.call('LLEN', KEYS[2]) then
+  return {{}, 0, {}, 0}
+end
 local start = math.max(seen - dropped, 0)
-return {legacy, dropped + start + 1, redis.call('LRANGE', KEYS[2], start, start + count - 1)}
+return {legacy, dropped + start + 1, redis.call('LRANGE', KEYS[2], start, start + count - 1), 1}

@@ -153,12 +153,26 @@ public sealed partial class JobStore
     /// Up to <paramref name="count"/> of the job's events after <paramref name="afterId"/> (exclusive:
     /// an event id, or <see cref="FirstEventId"/> for all), in order. A job whose events began before
     /// they moved into a list has its first ones in a stream (<see cref="RedisKeys.LegacyEvents"/>),
-    /// with the stream's ids; read-events.lua reads them before the list.
+    /// with the stream's ids; read-events.lua reads them before the list. None when
+    /// <paramref name="afterId"/> is later than the job's last event.
     /// </summary>
-    public async Task<IReadOnlyList<JobEvent>> ReadEventsAsync(string jobId, string afterId, int count)
+    public async Task<IReadOnlyList<JobEvent>> ReadEventsAsync(string jobId, string afterId, int count) =>
+        await TryReadEventsAsync(jobId, afterId, count).ConfigureAwait(false) ?? [];
+
+    /// <summary>
+    /// As <see cref="ReadEventsAsync"/>, but null when <paramref name="afterId"/> is later than the
+    /// job's last event (checked in the same step as the read): no client can have seen that id, as
+    /// events are only appended, so it is not one this job's stream sent.
+    /// </summary>
+    public async Task<IReadOnlyList<JobEvent>?> TryReadEventsAsync(string jobId, string afterId, int count)
     {
         var reply = (RedisResult[])(await LuaScripts.ReadEvents.EvaluateAsync(Db,
             [_keys.Job(jobId), _keys.Events(jobId), _keys.LegacyEvents(jobId)], [afterId, count]).ConfigureAwait(false))!;
+        if ((long)reply[3] == 0)
+        {
+            return null;
+        }
+
         var legacy = (RedisResult[])reply[0]!;
         var first = (long)reply[1];
         var elements = (RedisResult[])reply[2]!;

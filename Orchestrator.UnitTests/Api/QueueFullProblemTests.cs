@@ -1,12 +1,15 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Orchestrator.Api.Jobs;
+using Orchestrator.Jobs;
 
 namespace Orchestrator.UnitTests.Api;
 
 /// <summary>
 /// The 429 queue-full detail compares like with like: with <c>Jobs:Partitions</c> N &gt; 1 the
 /// refusing script counted one partition's jobs against its share ⌈limit / N⌉, not the fleet's limit.
+/// The full-store answers (queue-full, storage-full, quota-exceeded) tell a client to re-send with
+/// the same idempotency key only when it sent one (a redrive takes none).
 /// </summary>
 public sealed class QueueFullProblemTests
 {
@@ -28,11 +31,33 @@ public sealed class QueueFullProblemTests
             "(Api:MaxQueuedJobs 100,000 over Jobs:Partitions 6).", detail, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void FullStoreAnswers_MentionTheIdempotencyKey_OnlyWhenOneWasSent(bool keyed)
+    {
+        var context = new DefaultHttpContext();
+        IResult[] answers =
+        [
+            SubmitProblems.QueueFull(context, keyed, 10, 10),
+            SubmitProblems.StorageFull(context, keyed),
+            SubmitProblems.QuotaExceeded(context, keyed, "acme", new QuotaRefusal(QuotaRefusal.RequestsPerMinute, 20, TimeSpan.FromSeconds(3))),
+            SubmitProblems.QuotaExceeded(context, keyed, "acme", new QuotaRefusal(QuotaRefusal.MaxQueuedJobs, 20, TimeSpan.FromSeconds(3))),
+        ];
+
+        Assert.All(answers, answer =>
+        {
+            var detail = Assert.IsType<ProblemHttpResult>(answer).ProblemDetails.Detail!;
+            Assert.Equal(keyed, detail.Contains("idempotency key", StringComparison.Ordinal));
+            Assert.Contains("Retry", detail, StringComparison.Ordinal);
+        });
+    }
+
     private static string Detail(long queued, int limit, int partitions)
     {
         var context = new DefaultHttpContext();
 
-        var problem = Assert.IsType<ProblemHttpResult>(SubmitProblems.QueueFull(context, queued, limit, partitions));
+        var problem = Assert.IsType<ProblemHttpResult>(SubmitProblems.QueueFull(context, keyed: true, queued, limit, partitions));
 
         Assert.Equal(StatusCodes.Status429TooManyRequests, problem.StatusCode);
         Assert.Equal("5", context.Response.Headers.RetryAfter.ToString());

@@ -49,18 +49,24 @@ public sealed class RedisUnavailableHandlerTests
     }
 
     [Theory]
-    [InlineData("POST", "SubmitJob", "Retry with the same idempotency key")]
-    [InlineData("POST", "CancelJob", "safe to send again")]
-    [InlineData("POST", "RedriveDeadLetter", "safe to send again")]
-    [InlineData("POST", "RedriveDeadLetters", "safe to send again")]
-    [InlineData("GET", "GetJob", "Retry after the Retry-After delay")]
-    public async Task RedisUnavailable_DetailGivesTheRetryAdviceThatFitsTheRequest(string method, string endpointName, string advice)
+    [InlineData("POST", "SubmitJob", "key-1", "Retry with the same idempotency key")]
+    [InlineData("POST", "SubmitJob", null, "a retry without an idempotency key may create a second one")]
+    [InlineData("POST", "CancelJob", null, "safe to send again")]
+    [InlineData("POST", "RedriveDeadLetter", null, "safe to send again")]
+    [InlineData("POST", "RedriveDeadLetters", null, "safe to send again")]
+    [InlineData("GET", "GetJob", null, "Retry after the Retry-After delay")]
+    public async Task RedisUnavailable_DetailGivesTheRetryAdviceThatFitsTheRequest(string method, string endpointName, string? key, string advice)
     {
         // Only POST /jobs has an idempotency key; the exception handler finds the failed endpoint in its feature.
         var endpoint = new Endpoint(_ => Task.CompletedTask, new EndpointMetadataCollection(new EndpointNameMetadata(endpointName)), endpointName);
         var (handled, context) = await HandleAsync(new RedisServerException("LOADING Redis is loading the dataset in memory"), context =>
         {
             context.Request.Method = method;
+            if (key is not null)
+            {
+                context.Request.Headers["Idempotency-Key"] = key;
+            }
+
             context.Features.Set<IExceptionHandlerFeature>(new ExceptionHandlerFeature { Endpoint = endpoint, Error = new InvalidOperationException(), Path = "/" });
         });
 

@@ -1,0 +1,82 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Orchestrator.IntegrationTests.Api;
+
+/// <summary>
+/// The bodies of the endpoints that read one, on a real socket (Kestrel enforces the limits):
+/// <c>POST /dead-letters/redrive</c> is held to <c>Api:MaxRequestBodySize</c> as <c>POST /jobs</c> is,
+/// with the same 413 problem (it once read any body up to Kestrel's own 30 MB); a body that stops
+/// arriving is Kestrel's 408, a problem titled for its status (it was titled "Bad request").
+/// </summary>
+public sealed class RequestBodyOverTheWireTests(KestrelApiFactory api) : IClassFixture<KestrelApiFactory>
+{
+    [Theory]
+    [InlineData("/jobs", true)]
+    [InlineData("/jobs", false)]
+    [InlineData("/dead-letters/redrive", true)]
+    [InlineData("/dead-letters/redrive", false)]
+    public async Task Post_BodyOverLimit_Returns413ProblemOfPostJobs(string path, bool announced)
+    {
+        using var client = new HttpClient { BaseAddress = api.ServerAddress, Timeout = ApiFactory.RequestTimeout };
+        var body = Encoding.UTF8.GetBytes($$"""{"prompt":"{{new string('p', ApiFactory.MaxRequestBodySize)}}"}""");
+        HttpContent content = announced ? new ByteArrayContent(body) : new StreamContent(new NonSeekableStream(body));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+
+        using var response = await client.PostAsync(path, content, TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.RequestEntityTooLarge);
+        var root = problem.RootElement;
+        Assert.Equal("Request body too large", root.GetProperty("title").GetString());
+        Assert.Equal("https://tools.ietf.org/html/rfc9110#section-15.5.14", root.GetProperty("type").GetString());
+        Assert.Equal($"The request body exceeds {ApiFactory.MaxRequestBodySize:N0} bytes (Api:MaxRequestBodySize).", root.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task RedriveMany_BodyWithinLimit_IsRead()
+    {
+        using var client = new HttpClient { BaseAddress = api.ServerAddress, Timeout = ApiFactory.RequestTimeout };
+        var padded = $$"""{"errorType":"none-such"{{new string(' ', ApiFactory.MaxRequestBodySize - 100)}}}""";
+
+        using var response = await client.PostAsync("/dead-letters/redrive", ApiFactory.Json(padded), TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var result = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(0, result.RootElement.GetProperty("redriven").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("/jobs")]
+    [InlineData("/dead-letters/redrive")]
+    public async Task Post_BodyShorterThanContentLength_Returns408RequestTimeoutProblem(string path)
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var address = api.ServerAddress;
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(address.Host, address.Port, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+        var stream = tcp.GetStream();
+        // 14 bytes of the 100 announced, then nothing: Kestrel's minimum data rate gives up after its 5 s grace.
+        var request = $"POST {path} HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n" +
+            """{"prompt":"a"}""";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var response = await reader.ReadToEndAsync(cancellationToken).WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+
+        Assert.StartsWith("HTTP/1.1 408 ", response, StringComparison.Ordinal);
+        Assert.Contains("Content-Type: application/problem+json", response, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\"title\":\"Request timeout\"", response, StringComparison.Ordinal);
+        Assert.Contains("\"status\":408", response, StringComparison.Ordinal);
+    }
+
+    /// <summary>A stream without a length, so <see cref="HttpClient"/> sends it chunked.</summary>
+    private sealed class NonSeekableStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
+    }
+}
