@@ -27,4 +27,22 @@ internal static class JsonContentType
         return type.Equals("application/json", StringComparison.OrdinalIgnoreCase)
             || (type.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && type.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
     }
+
+    /// <summary>
+    /// The detail of a 415 for a body sent with a content coding (<c>Content-Encoding: gzip</c>, …), or
+    /// null for one sent as it is (no coding, or <c>identity</c>). Bodies are not decoded here: read as
+    /// they came, a compressed body was refused as not UTF-8 and a plain one labelled gzip was taken.
+    /// Such a refusal says, in <c>Accept-Encoding</c>, that only an unencoded body is taken (RFC 9110 §15.5.16).
+    /// </summary>
+    public static string? RefuseCoding(HttpContext context)
+    {
+        var codings = context.Request.Headers.ContentEncoding;
+        if (codings.Count == 0 || codings.All(coding => coding is not null && coding.Trim().Equals("identity", StringComparison.OrdinalIgnoreCase)))
+        {
+            return null;
+        }
+
+        context.Response.Headers.AcceptEncoding = "identity";
+        return $"Content-Encoding '{codings}' is not accepted: send the body as it is, without a content coding.";
+    }
 }

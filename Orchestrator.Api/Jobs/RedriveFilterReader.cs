@@ -30,6 +30,11 @@ internal static class RedriveFilterReader
                 statusCode: StatusCodes.Status415UnsupportedMediaType, title: JsonContentType.RefusedTitle));
         }
 
+        if (JsonContentType.RefuseCoding(context) is { } coding)
+        {
+            return (null, TypedResults.Problem(coding, statusCode: StatusCodes.Status415UnsupportedMediaType, title: JsonContentType.RefusedTitle));
+        }
+
         RequestBodyLimit.Apply(context, options);
         try
         {

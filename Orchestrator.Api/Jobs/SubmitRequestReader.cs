@@ -20,6 +20,11 @@ internal static class SubmitRequestReader
                 "Send the job as JSON with 'Content-Type: application/json'.");
         }
 
+        if (JsonContentType.RefuseCoding(context) is { } coding)
+        {
+            return SubmitReadResult.Fail(StatusCodes.Status415UnsupportedMediaType, JsonContentType.RefusedTitle, coding);
+        }
+
         RequestBodyLimit.Apply(context, options);
 
         PipeReader pipe = request.BodyReader;

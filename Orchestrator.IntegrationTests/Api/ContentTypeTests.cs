@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using System.Net;
 using System.Text;
 
@@ -32,5 +33,55 @@ public sealed class ContentTypeTests(ApiFactory api) : IClassFixture<ApiFactory>
         Assert.Equal("Unsupported media type", problem.RootElement.GetProperty("title").GetString());
         Assert.Equal("https://tools.ietf.org/html/rfc9110#section-15.5.16", problem.RootElement.GetProperty("type").GetString());
         Assert.Contains("Content-Type: application/json", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    // A body is not decoded: a gzip one was read as it came (400 "not valid UTF-8"), and a plain one
+    // labelled gzip was taken as if unlabelled.
+    [Theory]
+    [InlineData("/jobs", "gzip", true)]
+    [InlineData("/jobs", "gzip", false)]
+    [InlineData("/jobs", "deflate, identity", false)]
+    [InlineData("/dead-letters/redrive", "gzip", true)]
+    [InlineData("/dead-letters/redrive", "br", false)]
+    public async Task Post_BodyWithAContentCoding_Returns415SayingSendItUnencoded(string path, string coding, bool compressed)
+    {
+        using var client = api.CreateApiClient();
+        var json = Encoding.UTF8.GetBytes("""{"prompt":"hello"}""");
+        using var content = new ByteArrayContent(compressed ? Gzip(json) : json);
+        content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        content.Headers.TryAddWithoutValidation("Content-Encoding", coding);
+
+        using var response = await client.PostAsync(path, content, TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.UnsupportedMediaType);
+        Assert.Equal("Unsupported media type", problem.RootElement.GetProperty("title").GetString());
+        Assert.Contains("without a content coding", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal("identity", Assert.Single(response.Headers.GetValues("Accept-Encoding")));
+    }
+
+    [Fact]
+    public async Task PostJobs_IdentityCoding_IsTheBodyAsItIs()
+    {
+        using var client = api.CreateApiClient();
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes("""{"prompt":"hello"}"""));
+        content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        content.Headers.TryAddWithoutValidation("Content-Encoding", "identity");
+
+        using var response = await client.PostAsync("/jobs", content, TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+    }
+
+    private static byte[] Gzip(byte[] bytes)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new GZipStream(output, CompressionLevel.Fastest))
+        {
+            gzip.Write(bytes);
+        }
+
+        return output.ToArray();
     }
 }
