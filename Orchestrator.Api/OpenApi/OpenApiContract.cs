@@ -171,7 +171,7 @@ internal static class OpenApiContract
                 schema.Properties["traceId"] = new OpenApiSchema
                 {
                     Type = JsonSchemaType.String,
-                    Description = "The W3C trace id of the request, to find it in the telemetry.",
+                    Description = "The request's W3C trace context as a traceparent (00-<trace id>-<span id>-<flags>): its 32-hex trace id finds the request in the telemetry, as a job's traceId does.",
                 };
             }
             else if (type == typeof(SubmitJobRequest) && schema.Properties is { } request)
