@@ -63,7 +63,11 @@ public sealed class ProviderOptions
     /// <summary>Calls in flight at once across the whole fleet; absent = unbounded.</summary>
     public int? MaxConcurrency { get; set; }
 
-    /// <summary>Completion tokens reserved for a job that sets no <c>maxTokens</c>. Default 1,024.</summary>
+    /// <summary>
+    /// Completion tokens a job that sets no <c>maxTokens</c> reserves against the deployment's
+    /// tokens-per-minute limit. Not sent to the provider, nor counted against a model's context
+    /// window (the prompt alone is). Default 1,024.
+    /// </summary>
     public int DefaultMaxTokens { get; set; } = 1024;
 
     /// <summary>Whether this is the in-process simulator.</summary>

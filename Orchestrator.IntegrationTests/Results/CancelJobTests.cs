@@ -23,6 +23,7 @@ public sealed class CancelJobTests
         Assert.Equal(HttpStatusCode.OK, first);
         Assert.Equal(HttpStatusCode.OK, second);
         Assert.Equal("canceled", body!["status"]!.GetValue<string>());
+        Assert.Null(body["error"]);
         Assert.Equal(body["completedAt"]!.ToJsonString(), again!["completedAt"]!.ToJsonString());
 
         // A worker started now finds nothing to run: the entry is gone, the job stays canceled with no attempt.
@@ -61,6 +62,10 @@ public sealed class CancelJobTests
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("canceled", body!["status"]!.GetValue<string>());
         Assert.Equal(1, body["attempts"]!.GetValue<int>());
+        // Canceled between attempts, the job keeps the error of the attempt it was waiting to retry.
+        var lastAttemptError = body["history"]![0]!["error"];
+        Assert.NotNull(lastAttemptError);
+        Assert.Equal(lastAttemptError.ToJsonString(), body["error"]?.ToJsonString());
         Assert.Equal(0, await setup.Harness.StreamLengthAsync());
         Assert.Equal(0, await setup.Harness.PendingCountAsync());
         // The worker holding it stopped waiting (its token canceled) and wrote nothing after.
@@ -106,6 +111,7 @@ public sealed class CancelJobTests
         Assert.Equal("canceled", body!["status"]!.GetValue<string>());
         var attempt = Assert.Single(body["history"]!.AsArray());
         Assert.Equal("canceled", attempt!["outcome"]!.GetValue<string>());
+        Assert.Equal("canceled", body["error"]!["type"]!.GetValue<string>());
         // Final: nothing left to run anywhere, and the simulator got no other call.
         Assert.Equal(0, await setup.Harness.StreamLengthAsync());
         Assert.Equal(0, await setup.Harness.PendingCountAsync());

@@ -66,6 +66,7 @@ public sealed class WebhookDeliveryTests
 
             using var after = api.CreateClient(TenantApiFactory.KeyA);
             var deliveries = new Dictionary<string, JsonNode>(StringComparer.Ordinal);
+            var jobs = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
             await AsyncWait.WaitUntilAsync(async () =>
             {
                 foreach (var jobId in new[] { completed, failed })
@@ -73,6 +74,7 @@ public sealed class WebhookDeliveryTests
                     using var response = await after.GetAsync($"/jobs/{jobId}", ct);
                     var job = (await response.Content.ReadFromJsonAsync<JsonObject>(ct))!;
                     deliveries[jobId] = Assert.Single(job["webhooks"]!.AsArray())!;
+                    jobs[jobId] = job;
                 }
 
                 return deliveries.Values.All(d => d["status"]!.GetValue<string>() == "delivered");
@@ -98,7 +100,10 @@ public sealed class WebhookDeliveryTests
                 Assert.Equal(type, body["type"]!.GetValue<string>());
                 Assert.Equal(jobId, body["data"]!["jobId"]!.GetValue<string>());
                 Assert.Equal(type["job.".Length..], body["data"]!["status"]!.GetValue<string>());
-                Assert.NotNull(body["timestamp"]);
+                // Its times are the job's, to the character (fixed-width milliseconds, as the API writes them).
+                var completedAt = jobs[jobId]["completedAt"]!.GetValue<string>();
+                Assert.Equal(completedAt, body["timestamp"]!.GetValue<string>());
+                Assert.Equal(completedAt, body["data"]!["completedAt"]!.GetValue<string>());
                 // The job's history shows the tries: at most those received (a try cut short by the
                 // kill is not recorded), the last one the 200.
                 var attempts = delivery["attempts"]!.GetValue<int>();

@@ -43,6 +43,35 @@ public sealed class ConsumerPruningTests
         Assert.False(worker.HasExited);
     }
 
+    [Fact]
+    public async Task PruneConsumers_NoStreamYet_RemovesNothing()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+
+        Assert.Equal(0, await harness.Store.PruneConsumersAsync("self", TimeSpan.FromMilliseconds(5)).Bounded());
+    }
+
+    [Fact]
+    public async Task WorkerOnEmptyRedis_RunsAJobWithoutLoopFaultsOrGroupRetries()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var worker = await harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.010",
+        }, "worker");
+
+        // The first fetch step prunes and reclaims before it dispatches: by the time a job is done,
+        // both have met the Redis the worker found.
+        var job = await harness.SubmitAsync(maxAttempts: 1);
+        Assert.Equal(JobStatus.Completed, Assert.Single(await harness.WaitUntilAllFinalAsync([job], TimeSpan.FromSeconds(30))).Status);
+
+        var output = worker.Output;
+        Assert.DoesNotContain("fail:", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("NOGROUP", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("no such key", output, StringComparison.Ordinal);
+    }
+
     private static async Task<string[]> ConsumersAsync(WorkerHarness harness) =>
         [.. (await harness.Db.StreamConsumerInfoAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup).Bounded()).Select(c => c.Name).Order(StringComparer.Ordinal)];
 }

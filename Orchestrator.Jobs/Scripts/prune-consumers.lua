@@ -8,8 +8,11 @@
   ARGV[1]  consumer group      ARGV[2]  idle time (ms) past which an empty consumer goes
   ARGV[3]  the caller's own consumer name (never removed)
 
-  Returns  the number of consumers removed.
+  Returns  the number of consumers removed; 0 when the stream does not exist (a fresh or emptied
+           Redis, before the first dispatch or the group is made), where XINFO would answer
+           "ERR no such key". A missing group still answers NOGROUP, which callers treat as transient.
 ]]
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local removed = 0
 for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
   local c = {}

@@ -87,11 +87,10 @@ public sealed class LlmCaller(
                 continue;
             }
 
-            if (model.Settings.ContextWindow is { } window && promptTokens + (request.MaxTokens ?? 0) > window)
+            if (ContextWindowCheck.TooLong(model.Name, model.Settings.ContextWindow, promptTokens, request.MaxTokens) is { } exceeded)
             {
                 // Never call a model the prompt cannot fit: it would be a paid 400.
-                tooLong ??= new LlmException(LlmErrorKind.ContextLengthExceeded,
-                    $"The prompt ({promptTokens} tokens) plus maxTokens ({request.MaxTokens ?? 0}) exceeds the context window of '{model.Name}' ({window}) and of every fallback.");
+                tooLong ??= exceeded;
                 continue;
             }
 

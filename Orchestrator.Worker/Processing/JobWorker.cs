@@ -60,6 +60,7 @@ internal sealed class JobWorker(
     // worker's leases are due to lapse sooner (NextLapseAsync).
     private TimeSpan _reclaimAfter = options.Value.ReclaimInterval;
     private long _lastPrune = long.MinValue;
+    private bool _groupReady;
     private string _reclaimCursor = ReclaimPage.Start;
     private QueueStats? _stats;
 
@@ -138,6 +139,18 @@ internal sealed class JobWorker(
     /// <summary>One turn of the fetch loop: take free slots, reclaim lapsed leases when due, dispatch new jobs.</summary>
     private async Task FetchStepAsync(CancellationToken stoppingToken)
     {
+        if (!_groupReady)
+        {
+            // A fresh Redis has neither the stream nor the group: made before the first reclaim,
+            // which would otherwise meet NOGROUP (a warning on every first start) and make them then.
+            await _redis.ExecuteRedisAsync("create group", async _ =>
+            {
+                await store.EnsureConsumerGroupAsync().ConfigureAwait(false);
+                return true;
+            }, stoppingToken).ConfigureAwait(false);
+            _groupReady = true;
+        }
+
         if (solo.SuspectHeld && UntilReclaim > TimeSpan.Zero)
         {
             // Suspects run apart from ordinary jobs: no new work until they have run (their turns

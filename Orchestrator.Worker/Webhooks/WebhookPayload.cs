@@ -25,6 +25,10 @@ internal sealed record WebhookBody(string Type, DateTime Timestamp, WebhookJobDa
 /// <summary>The job a webhook is about; <c>GET /jobs/{jobId}</c> gives the rest (result, history).</summary>
 internal sealed record WebhookJobData(string JobId, string Status, DateTime CompletedAt, JobError? Error);
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+// Times as the API writes them (fixed-width milliseconds), so a body's completedAt equals the job's.
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    Converters = [typeof(UtcMillisecondsConverter)])]
 [JsonSerializable(typeof(WebhookBody))]
 internal sealed partial class WebhookJsonContext : JsonSerializerContext;
