@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Mvc;
 using Orchestrator.Api.Jobs;
+using Orchestrator.Jobs;
 
 namespace Orchestrator.Api;
 

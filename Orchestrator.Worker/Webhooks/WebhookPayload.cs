@@ -29,6 +29,6 @@ internal sealed record WebhookJobData(string JobId, string Status, DateTime Comp
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    Converters = [typeof(UtcMillisecondsConverter)])]
+    Converters = [typeof(UtcTimestampConverter)])]
 [JsonSerializable(typeof(WebhookBody))]
 internal sealed partial class WebhookJsonContext : JsonSerializerContext;
