@@ -61,9 +61,17 @@ public sealed partial class OrchestratorClient
     /// this call are safe; pass your own to make retries of your own (a restarted process) safe too.
     /// </summary>
     /// <exception cref="OrchestratorProblemException">The API refused the job (400, 413, 422 …), or stayed unavailable.</exception>
+    /// <exception cref="ArgumentException"><paramref name="idempotencyKey"/> is not 1 to 255 printable ASCII characters.</exception>
     public async Task<SubmittedJob> SubmitAsync(JobSubmission job, string? idempotencyKey = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(job);
+        if (idempotencyKey is not null && !IsIdempotencyKey(idempotencyKey))
+        {
+            // Refused here, not re-sent: a header HttpClient cannot send fails as a transport error,
+            // which the submit pipeline would retry until it gave up.
+            throw new ArgumentException("An idempotency key is 1 to 255 printable ASCII characters (0x20 to 0x7E).", nameof(idempotencyKey));
+        }
+
         var key = idempotencyKey ?? Guid.NewGuid().ToString("N");
         using var response = await _submitPipeline.ExecuteAsync(static async (state, ct) =>
         {
@@ -85,6 +93,9 @@ public sealed partial class OrchestratorClient
         var replayed = response.Headers.TryGetValues("Idempotent-Replayed", out var values) && values.Contains("true");
         return new SubmittedJob(answer.JobId, answer.Status, answer.CreatedAt, key, replayed);
     }
+
+    /// <summary>The API's rule for a key: 1 to 255 printable ASCII characters.</summary>
+    private static bool IsIdempotencyKey(string key) => key.Length is >= 1 and <= 255 && key.All(c => c is >= ' ' and <= '~');
 
     /// <summary>The job, or null when no job has that id (or it expired).</summary>
     /// <exception cref="OrchestratorProblemException">The API could not answer (503 …).</exception>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 
 namespace Orchestrator.Client;
@@ -12,8 +13,10 @@ public static class OrchestratorClientServiceCollectionExtensions
     /// (<c>http://api</c>). Returns the client's <see cref="IHttpClientBuilder"/> for handlers.
     /// </summary>
     /// <remarks>
-    /// The client re-sends submissions itself; do not add a retrying handler (such as the standard
-    /// resilience handler) to this client as well.
+    /// The client re-sends submissions itself and long-polls for up to 30 s, so the resilience handlers
+    /// registered for every client (Aspire's service defaults add the standard one: a 10 s attempt
+    /// timeout, a 30 s total and retries) are removed from this one: under them a wait ended in a
+    /// timeout exception after 30 s, and a 503 was sent three more times before the caller saw it.
     /// </remarks>
     public static IHttpClientBuilder AddOrchestratorClient(this IServiceCollection services, string baseAddress,
         Action<OrchestratorClientOptions>? configure = null) =>
@@ -34,6 +37,18 @@ public static class OrchestratorClientServiceCollectionExtensions
 
         return services.AddHttpClient(nameof(OrchestratorClient), http => http.BaseAddress = root)
             .AddTypedClient((http, provider) => new OrchestratorClient(
-                http, provider.GetRequiredService<IOptions<OrchestratorClientOptions>>().Value, provider.GetService<TimeProvider>()));
+                http, provider.GetRequiredService<IOptions<OrchestratorClientOptions>>().Value, provider.GetService<TimeProvider>()))
+            // What RemoveAllResilienceHandlers() does, without that method's evaluation-only status:
+            // the handlers added for every client before this one's own configuration come out.
+            .ConfigureAdditionalHttpMessageHandlers(static (handlers, _) =>
+            {
+                for (var i = handlers.Count - 1; i >= 0; i--)
+                {
+                    if (handlers[i] is ResilienceHandler)
+                    {
+                        handlers.RemoveAt(i);
+                    }
+                }
+            });
     }
 }

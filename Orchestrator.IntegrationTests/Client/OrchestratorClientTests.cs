@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Client;
 
 namespace Orchestrator.IntegrationTests.Client;
@@ -102,6 +103,69 @@ public sealed class OrchestratorClientTests(KestrelApiFactory api) : IClassFixtu
         Assert.Equal(422, conflict.Status);
         Assert.Contains("idempotency key", conflict.Detail, StringComparison.Ordinal);
         Assert.Null(await client.GetAsync(new string('A', 22), TestContext.Current.CancellationToken));
+    }
+
+    // Refused before anything is sent: HttpClient cannot send such a header, and the failure it throws
+    // looks like the network's, which the submit pipeline used to re-send for 6 s.
+    [Theory]
+    [InlineData("bad key é")]
+    [InlineData("tab\tkey")]
+    [InlineData("")]
+    public async Task Submit_KeyTheApiWouldRefuse_IsAnArgumentErrorAndSendsNothing(string key)
+    {
+        var attempts = new AttemptRecorder();
+        using var http = new HttpClient(attempts) { BaseAddress = api.ServerAddress, Timeout = ApiFactory.RequestTimeout };
+        var client = new OrchestratorClient(http);
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => client.SubmitAsync(new JobSubmission("x"), key, TestContext.Current.CancellationToken));
+        var tooLong = await Assert.ThrowsAsync<ArgumentException>(() =>
+            client.SubmitAsync(new JobSubmission("x"), new string('k', 256), TestContext.Current.CancellationToken));
+
+        Assert.Equal("idempotencyKey", error.ParamName);
+        Assert.Equal("idempotencyKey", tooLong.ParamName);
+        Assert.Empty(attempts.Statuses);
+    }
+
+    // An Aspire service's defaults give every HttpClient the standard resilience handler (10 s a try,
+    // 30 s in all, retries): under it a 30 s long poll ended in a timeout exception and a 503 was sent
+    // three more times. The client registered by AddOrchestratorClient runs without it.
+    [Fact]
+    public async Task AddOrchestratorClient_UnderTheStandardHandlerForEveryClient_SendsEachRequestOnce()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var sent = new SendCounter();
+        var services = new ServiceCollection();
+        services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
+        services.AddOrchestratorClient(api.ServerAddress).AddHttpMessageHandler(() => sent);
+        await using var provider = services.BuildServiceProvider();
+        var client = provider.GetRequiredService<OrchestratorClient>();
+
+        await api.RedisServer.StopAsync(cancellationToken);
+        OrchestratorProblemException unavailable;
+        try
+        {
+            unavailable = await Assert.ThrowsAsync<OrchestratorProblemException>(() => client.GetAsync(new string('A', 22), cancellationToken));
+        }
+        finally
+        {
+            await api.RedisServer.StartAsync(cancellationToken);
+        }
+
+        Assert.Equal(503, unavailable.Status);
+        Assert.Equal(1, sent.Count);
+    }
+
+    private sealed class SendCounter : DelegatingHandler
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _count);
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 
     /// <summary>Records each attempt's status (0 when no answer) and idempotency key, as the server saw them.</summary>
