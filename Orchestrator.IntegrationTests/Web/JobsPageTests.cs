@@ -63,6 +63,9 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
         var page = await OpenAsync($"/jobs/{jobId}");
         await page.GetByTestId("cancel").ClickAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
         await Assertions.Expect(page.GetByTestId("notice")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        // Says what the answer said: canceled (200), or recorded while the worker ends the call (202).
+        await Assertions.Expect(page.GetByTestId("notice")).ToHaveTextAsync(
+            new System.Text.RegularExpressions.Regex($"^(Job {jobId} canceled\\.|Cancel of job {jobId} recorded: .*)$"));
 
         var canceled = await WaitForAsync(jobId, job => job["status"]!.GetValue<string>() == "canceled");
         await Assertions.Expect(page.GetByTestId("job")).ToHaveAttributeAsync("data-status", "canceled", new() { Timeout = (float)Patience.TotalMilliseconds });

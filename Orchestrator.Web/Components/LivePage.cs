@@ -52,12 +52,19 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
     }
 
     /// <summary>Runs an action (cancel, redrive) and reads again; its outcome shows as a notice or a problem.</summary>
-    protected async Task ActAsync(Func<CancellationToken, Task> action, string done)
+    protected Task ActAsync(Func<CancellationToken, Task> action, string done) =>
+        ActAsync(async ct =>
+        {
+            await action(ct);
+            return done;
+        });
+
+    /// <summary>Runs an action whose notice depends on its answer (a cancel the worker has yet to carry out).</summary>
+    protected async Task ActAsync(Func<CancellationToken, Task<string>> action)
     {
         try
         {
-            await action(_closed.Token);
-            Notice = done;
+            Notice = await action(_closed.Token);
             Problem = null;
         }
         catch (Exception e) when (e is OrchestratorProblemException or HttpRequestException)
@@ -68,6 +75,17 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
 
         await ReloadAsync();
     }
+
+    /// <summary>
+    /// What a cancel did: the job is <c>canceled</c>, or (a 202) still <c>processing</c> until its worker
+    /// ends the running call, or gone.
+    /// </summary>
+    protected static string CancelNotice(string jobId, Job? job) => job?.Status switch
+    {
+        null => $"No job {jobId}.",
+        JobStatuses.Canceled => $"Job {jobId} canceled.",
+        _ => $"Cancel of job {jobId} recorded: it stops when its worker ends the running call.",
+    };
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
