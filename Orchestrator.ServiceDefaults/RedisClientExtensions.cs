@@ -20,7 +20,16 @@ public static class RedisClientExtensions
         this TBuilder builder, string connectionName, Action<ConfigurationOptions> configureOptions)
         where TBuilder : IHostApplicationBuilder
     {
-        builder.AddRedisClient(connectionName, settings => settings.DisableTracing = true, configureOptions);
+        builder.AddRedisClient(connectionName, settings => settings.DisableTracing = true, options =>
+        {
+            // The client learns a node's role from READONLY answers and reads it again only at its
+            // periodic configuration check: at the default 60 s, a Redis made primary again after a
+            // failover round trip (REPLICAOF NO ONE) was still taken for a replica, and every write
+            // refused without being sent, for up to a minute (51 s measured). 5 s bounds that wait;
+            // the check is a few commands per connection.
+            options.ConfigCheckSeconds = 5;
+            configureOptions(options);
+        });
         builder.Services.AddOpenTelemetry().WithTracing(tracing => tracing.AddRedisInstrumentation());
         return builder;
     }
