@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
@@ -34,14 +35,16 @@ public static partial class RedisPipeline
             var provider = context.ServiceProvider;
             builder.TimeProvider = provider.GetRequiredService<TimeProvider>();
             var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(RedisPipeline).FullName!);
-            Configure(builder, logger, () => provider.GetRequiredService<JobStore>().EnsureConsumerGroupAsync());
+            Configure(builder, logger, () => provider.GetRequiredService<JobStore>().EnsureConsumerGroupAsync(), provider.GetRequiredService<RedisRetryStreaks>());
         });
+        services.TryAddSingleton<RedisRetryStreaks>();
         return services;
     }
 
     /// <summary>Adds the retry strategy to <paramref name="builder"/>.</summary>
     /// <param name="recreateGroup">Called before the next try when the consumer group was missing.</param>
-    public static ResiliencePipelineBuilder Configure(ResiliencePipelineBuilder builder, ILogger logger, Func<Task> recreateGroup) =>
+    /// <param name="streaks">Where each retry is counted (for <c>/health</c>), if anywhere.</param>
+    public static ResiliencePipelineBuilder Configure(ResiliencePipelineBuilder builder, ILogger logger, Func<Task> recreateGroup, RedisRetryStreaks? streaks = null) =>
         builder.AddRetry(new RetryStrategyOptions
         {
             MaxRetryAttempts = int.MaxValue,
@@ -55,6 +58,7 @@ public static partial class RedisPipeline
                 var exception = args.Outcome.Exception!;
                 var kind = RedisFailure.Classify(exception);
                 LogRetry(logger, args.Context.OperationKey ?? "redis call", kind, exception.GetType().Name, args.AttemptNumber + 1, args.RetryDelay, exception.Message);
+                streaks?.Retried(args.Context.OperationKey ?? "redis call");
                 if (kind == RedisFailureKind.NoGroup)
                 {
                     try

@@ -1,0 +1,75 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Jobs;
+using Orchestrator.Worker.Resilience;
+using Polly;
+using StackExchange.Redis;
+
+namespace Orchestrator.UnitTests.Worker;
+
+/// <summary>
+/// A worker whose Redis writes keep being refused (a node left a replica, a full memory) retries
+/// without limit and never faults a loop: <c>/health</c> reads how long retries have gone on.
+/// </summary>
+public sealed class RedisRetriesHealthCheckTests
+{
+    private readonly FakeTimeProvider _clock = new();
+    private readonly RedisRetryStreaks _streaks;
+    private readonly RedisRetriesHealthCheck _check;
+
+    public RedisRetriesHealthCheckTests()
+    {
+        _streaks = new RedisRetryStreaks(_clock);
+        _check = new RedisRetriesHealthCheck(_streaks);
+    }
+
+    [Fact]
+    public async Task RetriesEveryTwoSeconds_DegradedFrom10s_UnhealthyFrom60s_HealthyOnceTheyStop()
+    {
+        Assert.Equal(HealthStatus.Healthy, await StatusAsync());
+        RetryFor(TimeSpan.FromSeconds(8));
+        Assert.Equal(HealthStatus.Healthy, await StatusAsync());
+        RetryFor(TimeSpan.FromSeconds(4));
+        Assert.Equal(HealthStatus.Degraded, await StatusAsync());
+        RetryFor(TimeSpan.FromSeconds(50));
+        Assert.Equal(HealthStatus.Unhealthy, await StatusAsync());
+
+        // The operation succeeded: no retry for longer than the gap ends the streak.
+        _clock.Advance(RedisRetryStreaks.Gap + TimeSpan.FromSeconds(1));
+        Assert.Equal(HealthStatus.Healthy, await StatusAsync());
+        _streaks.Retried("finish");
+        Assert.Equal(HealthStatus.Healthy, await StatusAsync());
+    }
+
+    [Fact]
+    public async Task TheRedisPipeline_CountsEachRetryOfItsOperation()
+    {
+        var pipeline = RedisPipeline.Configure(new ResiliencePipelineBuilder { TimeProvider = _clock }, NullLogger.Instance, () => Task.CompletedTask, _streaks).Build();
+        var tries = 0;
+        var call = pipeline.ExecuteRedisAsync("finish", _ => ++tries < 4
+            ? throw new RedisServerException("READONLY You can't write against a read only replica.")
+            : Task.FromResult(true), TestContext.Current.CancellationToken).AsTask();
+        while (!call.IsCompleted)
+        {
+            _clock.Advance(TimeSpan.FromSeconds(1));
+            await Task.Yield();
+        }
+
+        await call;
+        Assert.Equal(4, tries);
+        Assert.True(_streaks.Current().ContainsKey("finish"));
+    }
+
+    private void RetryFor(TimeSpan span)
+    {
+        for (var left = span; left > TimeSpan.Zero; left -= TimeSpan.FromSeconds(2))
+        {
+            _clock.Advance(TimeSpan.FromSeconds(2));
+            _streaks.Retried("finish");
+        }
+    }
+
+    private async Task<HealthStatus> StatusAsync() =>
+        (await _check.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status;
+}
