@@ -23,7 +23,7 @@ internal sealed class RedisRetriesHealthCheck(RedisRetryStreaks streaks) : IHeal
             return Task.FromResult(HealthCheckResult.Healthy("No Redis operation has been retried for 10 s."));
         }
 
-        var description = "Redis operations retried without a pause: " + string.Join(", ", stuck.Select(p => $"{p.Key} for {(TimeSpan)p.Value:%s} s"));
+        var description = "Redis operations retried without a pause: " + string.Join(", ", stuck.Select(p => $"{p.Key} for {((TimeSpan)p.Value).TotalSeconds:0} s"));
         return Task.FromResult(stuck.Values.Any(v => (TimeSpan)v >= Unhealthy)
             ? HealthCheckResult.Unhealthy(description, data: stuck)
             : HealthCheckResult.Degraded(description, data: stuck));
