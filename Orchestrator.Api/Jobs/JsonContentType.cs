@@ -29,12 +29,35 @@ internal static class JsonContentType
     }
 
     /// <summary>
+    /// What both endpoints that read a JSON body (<c>POST /jobs</c>, the filtered redrive) check before
+    /// the read, in this order: its type and charset, then its coding, each a 415 whose detail this
+    /// returns (<paramref name="notJson"/> for the first); null when it may be read, and then
+    /// <c>Api:MaxRequestBodySize</c> is set for the read. One sequence for both: a check written into one
+    /// reader alone was missed by the other (the redrive once read a body of any size).
+    /// </summary>
+    public static string? RefuseBody(HttpContext context, ApiOptions options, string notJson)
+    {
+        if (!IsUtf8Json(context.Request.ContentType))
+        {
+            return notJson;
+        }
+
+        if (RefuseCoding(context) is { } coding)
+        {
+            return coding;
+        }
+
+        RequestBodyLimit.Apply(context, options);
+        return null;
+    }
+
+    /// <summary>
     /// The detail of a 415 for a body sent with a content coding (<c>Content-Encoding: gzip</c>, …), or
     /// null for one sent as it is (no coding, or <c>identity</c>). Bodies are not decoded here: read as
     /// they came, a compressed body was refused as not UTF-8 and a plain one labelled gzip was taken.
     /// Such a refusal says, in <c>Accept-Encoding</c>, that only an unencoded body is taken (RFC 9110 §15.5.16).
     /// </summary>
-    public static string? RefuseCoding(HttpContext context)
+    private static string? RefuseCoding(HttpContext context)
     {
         var codings = context.Request.Headers.ContentEncoding;
         if (codings.Count == 0 || codings.All(coding => coding is not null && coding.Trim().Equals("identity", StringComparison.OrdinalIgnoreCase)))

@@ -24,18 +24,10 @@ internal static class RedriveFilterReader
             return (new RedriveRequest(), null);
         }
 
-        if (!JsonContentType.IsUtf8Json(context.Request.ContentType))
+        if (JsonContentType.RefuseBody(context, options, "Send the filter as JSON in UTF-8 with 'Content-Type: application/json'.") is { } refused)
         {
-            return (null, TypedResults.Problem("Send the filter as JSON in UTF-8 with 'Content-Type: application/json'.",
-                statusCode: StatusCodes.Status415UnsupportedMediaType, title: JsonContentType.RefusedTitle));
+            return (null, TypedResults.Problem(refused, statusCode: StatusCodes.Status415UnsupportedMediaType, title: JsonContentType.RefusedTitle));
         }
-
-        if (JsonContentType.RefuseCoding(context) is { } coding)
-        {
-            return (null, TypedResults.Problem(coding, statusCode: StatusCodes.Status415UnsupportedMediaType, title: JsonContentType.RefusedTitle));
-        }
-
-        RequestBodyLimit.Apply(context, options);
         try
         {
             var typeInfo = (JsonTypeInfo<RedriveRequest>)json.GetTypeInfo(typeof(RedriveRequest));

@@ -14,18 +14,10 @@ internal static class SubmitRequestReader
     public static async Task<SubmitReadResult> ReadAsync(HttpContext context, ApiOptions options, CancellationToken cancellationToken)
     {
         var request = context.Request;
-        if (!JsonContentType.IsUtf8Json(request.ContentType))
+        if (JsonContentType.RefuseBody(context, options, "Send the job as JSON with 'Content-Type: application/json'.") is { } refused)
         {
-            return SubmitReadResult.Fail(StatusCodes.Status415UnsupportedMediaType, JsonContentType.RefusedTitle,
-                "Send the job as JSON with 'Content-Type: application/json'.");
+            return SubmitReadResult.Fail(StatusCodes.Status415UnsupportedMediaType, JsonContentType.RefusedTitle, refused);
         }
-
-        if (JsonContentType.RefuseCoding(context) is { } coding)
-        {
-            return SubmitReadResult.Fail(StatusCodes.Status415UnsupportedMediaType, JsonContentType.RefusedTitle, coding);
-        }
-
-        RequestBodyLimit.Apply(context, options);
 
         PipeReader pipe = request.BodyReader;
         ReadResult read;
