@@ -189,9 +189,10 @@ public sealed partial class JobStore
 
     private async Task<ReclaimPage> ReclaimExpiredAsync(RedisKeys keys, string consumer, TimeSpan leaseTimeout, int count, string cursor)
     {
-        var result = await Db.StreamAutoClaimAsync(
+        // Not a script: bounded here, so that a reply the client lost cannot stop the reclaim loop.
+        var result = await RedisReply.WithinAsync(Db.StreamAutoClaimAsync(
             keys.Stream, RedisKeys.ConsumerGroup, consumer,
-            (long)leaseTimeout.TotalMilliseconds, cursor, count).ConfigureAwait(false);
+            (long)leaseTimeout.TotalMilliseconds, cursor, count), RedisReply.BoundFor(Db.Multiplexer)).ConfigureAwait(false);
         return new ReclaimPage(
             [.. result.ClaimedEntries
                 .Where(e => !e.IsNull)

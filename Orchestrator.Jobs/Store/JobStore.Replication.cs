@@ -29,7 +29,9 @@ public sealed partial class JobStore
         ArgumentNullException.ThrowIfNull(master);
         try
         {
-            return (long)await master.ExecuteAsync("WAIT", replicas, (long)timeout.TotalMilliseconds).ConfigureAwait(false);
+            // In a group commit: a reply the client lost must not stop the writes queued behind it.
+            return (long)await RedisReply.WithinAsync(
+                master.ExecuteAsync("WAIT", replicas, (long)timeout.TotalMilliseconds), timeout + RedisReply.BoundFor(master.Multiplexer)).ConfigureAwait(false);
         }
         catch (RedisServerException e) when (e.Message.StartsWith("ERR WAIT cannot be used with replica", StringComparison.Ordinal))
         {

@@ -26,7 +26,7 @@ public sealed class RedisScript(string source)
     public string Source { get; } = source;
 
     /// <summary>
-    /// Runs the script. In a batch (<see cref="IBatch"/>) give <paramref name="resendOn"/>, the
+    /// Runs the script, waiting for its reply no longer than <see cref="RedisReply.BoundFor"/>. In a batch (<see cref="IBatch"/>) give <paramref name="resendOn"/>, the
     /// database the source is sent to after a NOSCRIPT: the batch itself is gone by then.
     /// </summary>
     public async Task<RedisResult> EvaluateAsync(IDatabaseAsync db, RedisKey[] keys, RedisValue[]? values = null, IDatabaseAsync? resendOn = null)
@@ -38,18 +38,18 @@ public sealed class RedisScript(string source)
 
         if (!_sentOn.TryGetValue(db.Multiplexer, out _))
         {
-            var first = await db.ScriptEvaluateAsync(Source, keys, values).ConfigureAwait(false);
+            var first = await RedisReply.WithinAsync(db.ScriptEvaluateAsync(Source, keys, values), RedisReply.BoundFor(db.Multiplexer)).ConfigureAwait(false);
             _sentOn.AddOrUpdate(db.Multiplexer, Sent);
             return first;
         }
 
         try
         {
-            return await db.ScriptEvaluateAsync(_hash, keys, values).ConfigureAwait(false);
+            return await RedisReply.WithinAsync(db.ScriptEvaluateAsync(_hash, keys, values), RedisReply.BoundFor(db.Multiplexer)).ConfigureAwait(false);
         }
         catch (RedisServerException e) when (RedisFailure.Classify(e) == RedisFailureKind.NoScript)
         {
-            return await (resendOn ?? db).ScriptEvaluateAsync(Source, keys, values).ConfigureAwait(false);
+            return await RedisReply.WithinAsync((resendOn ?? db).ScriptEvaluateAsync(Source, keys, values), RedisReply.BoundFor(db.Multiplexer)).ConfigureAwait(false);
         }
     }
 }
