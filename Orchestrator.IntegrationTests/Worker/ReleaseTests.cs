@@ -1,3 +1,4 @@
+using Orchestrator.IntegrationTests.Infrastructure;
 using Orchestrator.Jobs;
 using StackExchange.Redis;
 
@@ -26,14 +27,17 @@ public sealed class ReleaseTests
         var first = await store.ClaimAsync(delivery, "worker-a").Bounded();
         Assert.Equal((StartAttemptOutcome.Started, 1), await store.StartAttemptAsync(first.Lease, 1, alone: true).Bounded());
 
+        var before = await RedisClock.NowAsync(harness.Db);
         Assert.Equal(ReleaseOutcome.AttemptReleased, await store.ReleaseAsync(first.Lease).Bounded());
+        var after = await RedisClock.NowAsync(harness.Db);
 
         var released = await harness.GetAsync(jobId);
         Assert.Equal(JobStatus.Retrying, released.Status);
         Assert.Equal((1, 1, 0), (released.Attempts, released.UnchargedAttempts, released.Deliveries));
         var attempt = Assert.Single(released.History);
         Assert.Equal((AttemptOutcome.Released, "released"), (attempt.Outcome, attempt.Error?.Type));
-        Assert.NotNull(attempt.EndedAt);
+        Assert.InRange(attempt.EndedAt!.Value, before, after);
+        Assert.InRange(released.NextAttemptAt!.Value, before, after);
         Assert.False(released.Suspect);
 
         // The next worker takes it up at once and starts attempt 2: the budget of 1 is not spent.
