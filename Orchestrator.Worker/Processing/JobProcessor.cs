@@ -103,7 +103,7 @@ internal sealed class JobProcessor(
             }
         }
 
-        using var execution = new JobExecution(claim.Lease, job, hardStop) { Reclaimed = delivery.Reclaimed, Slot = slot };
+        using var execution = new JobExecution(claim.Lease, job, hardStop) { Reclaimed = delivery.Reclaimed && !job.HandedBack, Slot = slot };
         if (claim.StartedAttempt > 0)
         {
             // The attempt is recorded: it runs even if a drain begins now, as a started call would.
