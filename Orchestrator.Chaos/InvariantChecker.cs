@@ -137,7 +137,7 @@ internal sealed class InvariantChecker(ChaosOptions options, ClientHistory histo
         [
             new(1, "every acknowledged job exists and is final", jobs.Count, notFinal),
             new(2, "no job completed more than once; histories consistent; results never overwritten", completed + failedIds.Count, completedTwice),
-            new(3, $"attempts <= {options.MaxAttempts} (+ uncharged shared losses); every failed job is dead-lettered", jobs.Count, overAttempts),
+            new(3, $"attempts <= {options.MaxAttempts} (+ uncharged attempts); every failed job is dead-lettered", jobs.Count, overAttempts),
             new(4, "every idempotency key maps to exactly one job", acknowledgedKeys, keyViolations),
             new(8, $"every crash-hint job failed as {PoisonJobs.ErrorType}", poison.Count, poisonViolations),
         ];
