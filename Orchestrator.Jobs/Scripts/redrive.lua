@@ -16,8 +16,8 @@
 
   The budget: attempts stay counted (the history is kept), so the job gets maxAttempts =
   attempts − sharedLosses − releasedAttempts (the uncharged ones) + its original budget ('budget',
-  kept from the first redrive), and its
-  delivery and crash counts start again from its attempts and 0.
+  kept from the first redrive), and its delivery and crash counts start again from its attempts
+  and 0.
 
   Re-sent after it applied: the job is no longer failed, so it answers {'not-dead', status} and
   changes nothing; a batch of redrives sent twice redrives each job once.
