@@ -82,17 +82,15 @@ internal sealed class InvariantChecker(ChaosOptions options, ClientHistory histo
             }
         }
 
-        // An attempt lost with a worker that crashed while running other jobs too is not charged
-        // (claim.lua's sharedLosses): the budget is Retry:MaxAttempts plus those.
-        var lossBatch = db.CreateBatch();
-        var losses = jobs.Keys.ToDictionary(id => id, id => lossBatch.HashGetAsync(store.Keys.Job(id), "sharedLosses"), StringComparer.Ordinal);
-        lossBatch.Execute();
+        // An attempt lost with a worker that crashed while running other jobs too (claim.lua's
+        // sharedLosses), or cut off at a graceful shutdown (release.lua's releasedAttempts), is not
+        // charged: the budget is Retry:MaxAttempts plus those.
         foreach (var (id, job) in jobs)
         {
-            var budget = options.MaxAttempts + (int)((long?)await losses[id] ?? 0);
+            var budget = options.MaxAttempts + (job?.UnchargedAttempts ?? 0);
             if (job is not null && (job.Attempts > budget || job.History.Count > budget))
             {
-                overAttempts.Add($"{id}: {job.Attempts} attempts ({job.History.Count} in history), more than Retry:MaxAttempts {options.MaxAttempts} + uncharged shared losses");
+                overAttempts.Add($"{id}: {job.Attempts} attempts ({job.History.Count} in history), more than Retry:MaxAttempts {options.MaxAttempts} + uncharged attempts");
             }
         }
 
@@ -139,7 +137,7 @@ internal sealed class InvariantChecker(ChaosOptions options, ClientHistory histo
         [
             new(1, "every acknowledged job exists and is final", jobs.Count, notFinal),
             new(2, "no job completed more than once; histories consistent; results never overwritten", completed + failedIds.Count, completedTwice),
-            new(3, $"attempts <= {options.MaxAttempts} (+ uncharged shared losses); every failed job is dead-lettered", jobs.Count, overAttempts),
+            new(3, $"attempts <= {options.MaxAttempts} (+ uncharged attempts); every failed job is dead-lettered", jobs.Count, overAttempts),
             new(4, "every idempotency key maps to exactly one job", acknowledgedKeys, keyViolations),
             new(8, $"every crash-hint job failed as {PoisonJobs.ErrorType}", poison.Count, poisonViolations),
         ];

@@ -244,7 +244,7 @@ internal static class OpenApiContract
                 // Null while the attempt runs.
                 // (A JSON null is a null JsonNode; the model's annotation does not allow for it.)
                 outcome.Enum = [.. Values(AttemptOutcome.Succeeded, AttemptOutcome.TransientFailure, AttemptOutcome.PermanentFailure, AttemptOutcome.Timeout,
-                    AttemptOutcome.WorkerLost, AttemptOutcome.Canceled), null!];
+                    AttemptOutcome.WorkerLost, AttemptOutcome.Canceled, AttemptOutcome.Released), null!];
             }
 
             return Task.CompletedTask;

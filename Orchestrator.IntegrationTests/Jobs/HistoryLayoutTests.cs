@@ -64,6 +64,26 @@ public sealed class HistoryLayoutTests
     }
 
     [Fact]
+    public async Task AttemptInTheList_ReleasedAtShutdown_ClosedInTheList_NextAttemptInTheHash_ListExpiresWithTheJob()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var claim = await harness.ClaimOneAsync(maxAttempts: 1);
+        await MoveToListAsync(harness, claim.Lease.JobId, attempt: 1);
+
+        Assert.Equal(ReleaseOutcome.AttemptReleased, await harness.Store.ReleaseAsync(claim.Lease).Bounded());
+        var next = await harness.Store.ClaimAsync(new Delivery(claim.Lease.EntryId, claim.Lease.JobId, Reclaimed: true), "worker-b", startAttempt: true).Bounded();
+        Assert.Equal(2, next.StartedAttempt);
+        Assert.True(await harness.Store.CompleteAsync(next.Lease, 2, Result).Bounded());
+
+        var job = await harness.GetAsync(claim.Lease.JobId);
+        Assert.Equal([AttemptOutcome.Released, AttemptOutcome.Succeeded], job.History.Select(a => a.Outcome));
+        var listed = Assert.Single(await harness.Db.ListRangeAsync(harness.Keys.History(claim.Lease.JobId)).Bounded());
+        Assert.Contains("\"outcome\":\"released\"", (string)listed!, StringComparison.Ordinal);
+        Assert.False(await harness.Db.HashExistsAsync(harness.Keys.Job(claim.Lease.JobId), "attempt:1").Bounded());
+        await AssertExpiresWithTheJobAsync(harness, claim.Lease.JobId);
+    }
+
+    [Fact]
     public async Task AttemptInTheList_Deferred_TakenBackFromTheList()
     {
         await using var harness = await WorkerHarness.StartAsync();

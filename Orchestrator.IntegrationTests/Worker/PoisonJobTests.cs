@@ -120,7 +120,7 @@ public sealed class PoisonJobTests
         {
             var claim = await harness.Store.ClaimAsync(delivery, $"worker-{handBack}").Bounded();
             Assert.Equal(ClaimOutcome.Claimed, claim.Outcome);
-            Assert.True(await harness.Store.ReleaseAsync(claim.Lease).Bounded());
+            Assert.Equal(ReleaseOutcome.Released, await harness.Store.ReleaseAsync(claim.Lease).Bounded());
             delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync($"worker-{handBack + 1}", TimeSpan.FromSeconds(30), 10).Bounded());
         }
 

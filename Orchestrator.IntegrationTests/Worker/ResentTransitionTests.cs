@@ -44,7 +44,7 @@ public sealed class ResentTransitionTests
 
         // renew (idle times aside, nothing changes) and release
         Assert.Equal(new[] { true }, await SentTwiceAsync(harness, () => store.RenewLeasesAsync([c]), r => string.Join(',', r)));
-        Assert.True(await SentTwiceAsync(harness, () => store.ReleaseAsync(c), r => r.ToString()));
+        Assert.Equal(ReleaseOutcome.AttemptReleased, await SentTwiceAsync(harness, () => store.ReleaseAsync(c), r => r.ToString()));
 
         // claim that dead-letters: the job crashed its worker while running alone
         var lastId = await harness.SubmitAsync(maxAttempts: 1);
@@ -58,14 +58,14 @@ public sealed class ResentTransitionTests
         Assert.Equal((lastId, 1, JobStatus.Failed), (dead[0].Job!.Id, dead[0].Job!.Attempts, dead[0].Job!.Status));
 
         var jobs = await harness.GetAllAsync([ids[0], ids[1], ids[2], lastId]);
-        Assert.Equal([JobStatus.Completed, JobStatus.Failed, JobStatus.Processing, JobStatus.Failed], jobs.Select(j => j.Status));
+        Assert.Equal([JobStatus.Completed, JobStatus.Failed, JobStatus.Retrying, JobStatus.Failed], jobs.Select(j => j.Status));
         Assert.Equal(Result, jobs[0].Result);
         Assert.Equal(0, jobs[2].Deliveries);
         // The corrupt job does not parse (that is why it was set aside): its fields, as stored.
         Assert.Equal(JobStatus.Failed, (string?)await harness.Db.HashGetAsync(harness.Keys.Job(ids[3]), "status").Bounded());
         Assert.Contains("\"corrupt\"", (string?)await harness.Db.HashGetAsync(harness.Keys.Job(ids[3]), "error").Bounded(), StringComparison.Ordinal);
         // Every final transition (completed, failed, set aside, dead-lettered by a claim) took its job
-        // off the tenant's backlog exactly once, sent twice or not: only the job still processing counts.
+        // off the tenant's backlog exactly once, sent twice or not: only the job handed back counts.
         Assert.Equal(1, (long)await harness.Db.HashGetAsync(harness.Keys.TenantBacklog(TenantNames.Default), "jobs").Bounded());
     }
 

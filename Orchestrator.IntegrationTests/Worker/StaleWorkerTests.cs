@@ -44,7 +44,7 @@ public sealed class StaleWorkerTests
         Assert.False(await store.CompleteAsync(leaseA, 1, StaleResult).Bounded());
         Assert.False(await store.ScheduleRetryAsync(leaseA, 1, AttemptOutcome.TransientFailure, new JobError("transient", "stale"), TimeSpan.FromSeconds(1)).Bounded());
         Assert.False(await store.FailAsync(leaseA, 1, AttemptOutcome.PermanentFailure, new JobError("invalid-request", "stale")).Bounded());
-        Assert.False(await store.ReleaseAsync(leaseA).Bounded());
+        Assert.Equal(ReleaseOutcome.Stale, await store.ReleaseAsync(leaseA).Bounded());
         Assert.Equal(StartAttemptOutcome.LeaseLost, (await store.StartAttemptAsync(leaseA, 2).Bounded()).Outcome);
 
         var afterStale = await harness.GetAsync(jobId);

@@ -25,6 +25,53 @@ public sealed class WorkerShutdownTests
         ["shutdownTimeoutSeconds"] = ((int)ShutdownTimeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
+    /// <summary>
+    /// A call that outlasts the host's shutdown timeout is cut off: its attempt is closed as released,
+    /// not charged, and the next worker starts a fresh one. With a budget of one attempt the job still
+    /// completes, also when its attempt ran alone (a suspect), where a worker-lost attempt would have
+    /// counted as a crash and spent the budget.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task SigtermDuringACallPastTheShutdownTimeout_AttemptReleasedNotCharged_NextWorkerCompletesTheJob(bool runsAlone)
+    {
+        var cutOffTimeout = TimeSpan.FromSeconds(1);
+        var slow = new Dictionary<string, string>(Settings)
+        {
+            ["Simulator:Latency"] = "00:00:30",
+            ["shutdownTimeoutSeconds"] = ((int)cutOffTimeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        var fast = new Dictionary<string, string>(Settings) { ["Simulator:Latency"] = "00:00:00.05" };
+        await using var harness = await WorkerHarness.StartAsync();
+        var jobId = await harness.SubmitAsync(maxAttempts: 1);
+        if (runsAlone)
+        {
+            // As a job whose earlier attempt was lost in a group of suspects: its worker runs it alone.
+            await harness.Db.HashSetAsync(harness.Keys.Job(jobId), "suspect", "2").Bounded();
+        }
+
+        var first = await harness.StartWorkerAsync(slow, "worker-1");
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(jobId)).Status == JobStatus.Processing,
+            TimeSpan.FromSeconds(30), "the call is running", TimeSpan.FromMilliseconds(20));
+        await first.StopGracefullyAsync(cutOffTimeout + TimeSpan.FromSeconds(10));
+        Assert.Equal(0, first.ExitCode);
+
+        var handedBack = await harness.GetAsync(jobId);
+        Assert.Equal(JobStatus.Retrying, handedBack.Status);
+        Assert.Equal([AttemptOutcome.Released], handedBack.History.Select(a => a.Outcome));
+        Assert.Contains("cut off mid-call and is not counted", first.Output, StringComparison.Ordinal);
+
+        var second = await harness.StartWorkerAsync(fast, "worker-2");
+        var job = Assert.Single(await harness.WaitUntilAllFinalAsync([jobId], TimeSpan.FromSeconds(30)));
+
+        Assert.True(job.Status == JobStatus.Completed, $"the job is {job.Status} ({job.Error?.Type}: {job.Error?.Message}); history {string.Join(", ", job.History.Select(a => a.Outcome))}");
+        Assert.Equal([AttemptOutcome.Released, AttemptOutcome.Succeeded], job.History.Select(a => a.Outcome));
+        Assert.Equal(1, job.UnchargedAttempts);
+        Assert.Contains("taken up after a worker handed it back at shutdown", second.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("reclaimed from a lapsed lease", second.Output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task SigtermMidFlight_ExitsWithinShutdownTimeoutAndSecondWorkerFinishesEveryJob()
     {

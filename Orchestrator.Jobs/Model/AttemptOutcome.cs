@@ -20,4 +20,10 @@ public static class AttemptOutcome
 
     /// <summary>A client canceled the job while the attempt ran: the LLM call was aborted.</summary>
     public const string Canceled = "canceled";
+
+    /// <summary>
+    /// The worker shut down gracefully during the call and handed the job back (<c>release.lua</c>):
+    /// the call was cut off, and the attempt is not charged to the job's budget.
+    /// </summary>
+    public const string Released = "released";
 }

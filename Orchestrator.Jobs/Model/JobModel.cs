@@ -74,8 +74,18 @@ public sealed record Job
     /// <summary>A suspect whose lost attempt ran in a group of suspects, or alone: it runs alone.</summary>
     public bool SuspectAlone { get; init; }
 
-    /// <summary>Attempts lost with a worker while other jobs ran beside them: recorded, not charged to the budget.</summary>
+    /// <summary>
+    /// Attempts recorded but not charged to the budget: lost with a worker while other jobs ran beside
+    /// them (<c>sharedLosses</c>), or cut off at a graceful shutdown (<c>releasedAttempts</c>, outcome
+    /// <see cref="AttemptOutcome.Released"/>).
+    /// </summary>
     public int UnchargedAttempts { get; init; }
+
+    /// <summary>
+    /// Handed back at a graceful shutdown (<c>release.lua</c>) and not claimed since: set only in the
+    /// job a claim answers with, so the claiming worker does not take it for a lapsed lease.
+    /// </summary>
+    public bool HandedBack { get; init; }
 
     /// <summary>
     /// The job's total wait for deployments recorded when it was deferred (<c>rateLimitWaitMs</c>): a

@@ -35,8 +35,10 @@
   (start-attempt.lua records aloneAttempt). If the lost attempt ran alone, the crash was the job's:
   crashes + 1, and at max crashes it is dead-lettered as 'poison-job'. If it ran beside other jobs,
   nobody can tell whose crash it was: the attempt stays in the history as worker-lost but is not
-  charged to the job's budget (sharedLosses + 1; the budget is maxAttempts + sharedLosses attempts,
-  and the delivery cap, for jobs that are not suspects, maxAttempts + sharedLosses deliveries).
+  charged to the job's budget (sharedLosses + 1; the budget is maxAttempts + sharedLosses +
+  releasedAttempts attempts, and the delivery cap, for jobs that are not suspects, as many
+  deliveries). releasedAttempts counts attempts cut off at a graceful shutdown: release.lua closes
+  them as 'released' and leaves the job 'retrying', so a claim never finds them running.
 
   Re-sent: the claim is identified by its lease token. A call that already applied (its reply was
   lost) finds its token in lastClaim, with claimReply ('dead-lettered', 'corrupt' or the attempt
@@ -50,7 +52,9 @@
          | {'corrupt', why}   job set aside: failed, dead-lettered with error type 'corrupt'
          | {'ok', started, fields}  started: the number of the attempt this claim started, or 0
                               when none; then the job hash as this claim left it: field, value, …
-                              (HGETALL shape) joined by byte 255 into one string
+                              (HGETALL shape) joined by byte 255 into one string; handedBack = 1
+                              among them when release.lua handed the job back (the claim deletes
+                              it from the hash): its worker tells a hand-back from a lapsed lease
 ]]
 local stream, deadLetters = KEYS[1], KEYS[2]
 --@include clock

@@ -15,8 +15,9 @@
   Times (updatedAt, redrivenAt) are Redis's own (TIME).
 
   The budget: attempts stay counted (the history is kept), so the job gets maxAttempts =
-  attempts − sharedLosses + its original budget ('budget', kept from the first redrive), and its
-  delivery and crash counts start again from its attempts and 0.
+  attempts − sharedLosses − releasedAttempts (the uncharged ones) + its original budget ('budget',
+  kept from the first redrive), and its delivery and crash counts start again from its attempts
+  and 0.
 
   Re-sent after it applied: the job is no longer failed, so it answers {'not-dead', status} and
   changes nothing; a batch of redrives sent twice redrives each job once.
@@ -35,7 +36,8 @@ local job, history, stream, deadLetters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
 local now = nowMs()
 
-local f = redis.call('HMGET', job, 'status', 'error', 'attempts', 'maxAttempts', 'sharedLosses', 'budget', 'tenant', 'id', 'priority')
+local f = redis.call('HMGET', job, 'status', 'error', 'attempts', 'maxAttempts', 'sharedLosses', 'budget', 'tenant', 'id', 'priority',
+  'releasedAttempts')
 if not f[1] then
   return {'missing'}
 end
@@ -72,9 +74,9 @@ end
 
 local attempts = tonumber(f[3] or '0')
 local budget = tonumber(f[6] or f[4])
-local sharedLosses = tonumber(f[5] or '0')
+local uncharged = tonumber(f[5] or '0') + tonumber(f[10] or '0')
 redis.call('HSET', job, 'status', 'queued', 'updatedAt', now, 'budget', budget,
-  'maxAttempts', attempts - sharedLosses + budget, 'deliveries', attempts, 'crashes', 0, 'redrivenAt', now)
+  'maxAttempts', attempts - uncharged + budget, 'deliveries', attempts, 'crashes', 0, 'redrivenAt', now)
 redis.call('HINCRBY', job, 'redrives', 1)
 redis.call('HDEL', job, 'entryId', 'completedAt', 'error', 'result', 'nextAttemptAt', 'lease', 'leaseOwner', 'suspect', 'aloneAttempt',
   'cancelRequested', 'cancelRequestedAt')

@@ -33,7 +33,7 @@
 -- The previous attempt's history entry is read as the caller counts attempts (it is checked below).
 local previous = tonumber(ARGV[2]) - 1
 local job = redis.call('HMGET', KEYS[1], 'lease', 'status', 'attempts', 'maxAttempts', 'sharedLosses', 'tenant', 'id', 'listHistory',
-  'firstAttemptAt', attemptField(previous))
+  'firstAttemptAt', attemptField(previous), 'releasedAttempts')
 if job[1] ~= ARGV[1] then
   return {'lost'}
 end
@@ -46,8 +46,9 @@ if job[2] ~= 'queued' and job[2] ~= 'retrying' then
 end
 
 local attempt = attempts + 1
--- Attempts lost beside other jobs are not charged (claim.lua): the budget grows by them.
-if attempt > tonumber(job[4]) + tonumber(job[5] or '0') then
+-- Attempts lost beside other jobs (claim.lua) or cut off at a graceful shutdown (release.lua) are
+-- not charged: the budget grows by them.
+if attempt > tonumber(job[4]) + tonumber(job[5] or '0') + tonumber(job[11] or '0') then
   return {'exhausted'}
 end
 

@@ -84,3 +84,19 @@ public enum DeferOutcome
     /// <summary>The job's history could not be read: it was set aside (failed, <c>corrupt</c>).</summary>
     Corrupt,
 }
+
+/// <summary>What <see cref="JobStore.ReleaseAsync"/> did.</summary>
+public enum ReleaseOutcome
+{
+    /// <summary>Another worker holds the job now (or none does): nothing was written.</summary>
+    Stale = 0,
+
+    /// <summary>Handed back; no attempt was running (the job waited for its attempt or its retry).</summary>
+    Released = 1,
+
+    /// <summary>
+    /// Handed back, and the attempt that was running closed as <see cref="AttemptOutcome.Released"/>:
+    /// recorded, not charged to the job's budget.
+    /// </summary>
+    AttemptReleased = 2,
+}

@@ -27,6 +27,8 @@ internal static class JobFields
     public const string TraceState = "tracestate";
     public const string Suspect = "suspect";
     public const string SharedLosses = "sharedLosses";
+    public const string ReleasedAttempts = "releasedAttempts";
+    public const string HandedBack = "handedBack";
     public const string RateLimitWaitMs = "rateLimitWaitMs";
     public const string CallbackUrl = "callbackUrl";
     public const string Priority = "priority";

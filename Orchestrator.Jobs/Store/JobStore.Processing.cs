@@ -536,14 +536,15 @@ public sealed partial class JobStore
     }
 
     /// <summary>
-    /// Hands a job back at shutdown: the lease is dropped and the entry made claimable at once.
+    /// Hands a job back at shutdown: the lease is dropped and the entry made claimable at once; an
+    /// attempt still running is closed as <see cref="AttemptOutcome.Released"/>, not charged.
     /// </summary>
-    public async Task<bool> ReleaseAsync(JobLease lease) =>
-        (long)await LuaScripts.Release.EvaluateAsync(
+    public async Task<ReleaseOutcome> ReleaseAsync(JobLease lease) =>
+        (ReleaseOutcome)(long)await LuaScripts.Release.EvaluateAsync(
             Db,
-            [_keys.Job(lease.JobId), _keys.ForJob(lease.JobId).Stream],
+            [_keys.Job(lease.JobId), _keys.ForJob(lease.JobId).Stream, _keys.History(lease.JobId)],
             [lease.Token, RedisKeys.ConsumerGroup, lease.EntryId, lease.Consumer, (long)TimeSpan.FromDays(1).TotalMilliseconds])
-            .ConfigureAwait(false) == 1;
+            .ConfigureAwait(false);
 
     /// <summary>
     /// Gives back entries read but never claimed (read while shutting down): they become idle

@@ -90,11 +90,20 @@ internal sealed class JobProcessor(
         using var tenantScope = logger.BeginScope(new KeyValuePair<string, object>[] { new(OrchestratorTags.Tenant, job.Tenant) });
         if (delivery.Reclaimed)
         {
-            metrics.JobsReclaimed.Add(1, new KeyValuePair<string, object?>(OrchestratorTags.Tenant, job.Tenant));
-            WorkerLog.Reclaimed(logger, job.Id, claim.StartedAttempt > 0 ? job.Attempts - 1 : job.Attempts, AttemptSpan.SubmissionTraceId(job));
+            var attemptsSoFar = claim.StartedAttempt > 0 ? job.Attempts - 1 : job.Attempts;
+            if (job.HandedBack)
+            {
+                // Its entry came through reclaim, but nothing lapsed: orchestrator.jobs.reclaimed counts lapsed leases only.
+                WorkerLog.TakenUpAfterHandBack(logger, job.Id, attemptsSoFar, AttemptSpan.SubmissionTraceId(job));
+            }
+            else
+            {
+                metrics.JobsReclaimed.Add(1, new KeyValuePair<string, object?>(OrchestratorTags.Tenant, job.Tenant));
+                WorkerLog.Reclaimed(logger, job.Id, attemptsSoFar, AttemptSpan.SubmissionTraceId(job));
+            }
         }
 
-        using var execution = new JobExecution(claim.Lease, job, hardStop) { Reclaimed = delivery.Reclaimed, Slot = slot };
+        using var execution = new JobExecution(claim.Lease, job, hardStop) { Reclaimed = delivery.Reclaimed && !job.HandedBack, Slot = slot };
         if (claim.StartedAttempt > 0)
         {
             // The attempt is recorded: it runs even if a drain begins now, as a started call would.
@@ -500,9 +509,16 @@ internal sealed class JobProcessor(
 
         try
         {
-            if (await store.ReleaseAsync(execution.Lease).ConfigureAwait(false))
+            switch (await store.ReleaseAsync(execution.Lease).ConfigureAwait(false))
             {
-                WorkerLog.Released(logger, execution.Job.Id, execution.Attempt, AttemptSpan.SubmissionTraceId(execution.Job));
+                case ReleaseOutcome.Released:
+                    WorkerLog.Released(logger, execution.Job.Id, execution.Attempt, AttemptSpan.SubmissionTraceId(execution.Job));
+                    break;
+                case ReleaseOutcome.AttemptReleased:
+                    // The call was cut off: recorded 'released', not charged, and measured as such.
+                    WorkerLog.ReleasedMidAttempt(logger, execution.Job.Id, execution.Attempt, AttemptSpan.SubmissionTraceId(execution.Job));
+                    EndAttempt(execution, AttemptOutcome.Released, exception: null, delay: null);
+                    break;
             }
         }
         catch (Exception e) when (RedisFailure.IsTransient(e))

@@ -22,6 +22,9 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} reclaimed from a lapsed lease (attempts so far {Attempt}, submission trace {SubmissionTraceId})")]
     public static partial void Reclaimed(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} taken up after a worker handed it back at shutdown (attempts so far {Attempt}, submission trace {SubmissionTraceId})")]
+    public static partial void TakenUpAfterHandBack(ILogger logger, string jobId, int attempt, string? submissionTraceId);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} canceled during attempt {Attempt}; the LLM call was aborted")]
     public static partial void Canceled(ILogger logger, string jobId, int attempt);
 
@@ -66,6 +69,10 @@ internal static partial class WorkerLog
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} handed back at shutdown after attempt {Attempt} (submission trace {SubmissionTraceId})")]
     public static partial void Released(ILogger logger, string jobId, int attempt, string? submissionTraceId);
+
+    // The host's shutdown timeout ended during the call; release.lua closed the attempt as 'released'.
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} handed back at shutdown; attempt {Attempt} was cut off mid-call and is not counted (submission trace {SubmissionTraceId})")]
+    public static partial void ReleasedMidAttempt(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Delivery of job {JobId} skipped: {Reason}")]
     public static partial void Skipped(ILogger logger, string jobId, string reason);

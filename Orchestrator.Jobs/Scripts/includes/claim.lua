@@ -53,6 +53,8 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     local maxAttempts = tonumber(f.maxAttempts) + 0
     local crashes = tonumber(f.crashes or '0') + 0
     local sharedLosses = tonumber(f.sharedLosses or '0') + 0
+    -- Attempts cut off at a graceful shutdown (release.lua): recorded, not charged either.
+    local releasedAttempts = tonumber(f.releasedAttempts or '0') + 0
     if status ~= 'queued' and status ~= 'retrying' and status ~= 'processing' then
       error('unknown status ' .. tostring(status))
     end
@@ -111,13 +113,13 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
       -- Canceled while its worker was lost (cancel.lua flags a processing job): no further attempt.
       put('status', 'canceled', 'completedAt', now, 'updatedAt', now, 'claimReply', 'terminal')
       redis.call('HSET', job, unpack(writes))
-      redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
+      redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt', 'handedBack')
       finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, false, now, f.tenant)
       return {'terminal'}
     end
 
     local deadError
-    local budget = maxAttempts + sharedLosses
+    local budget = maxAttempts + sharedLosses + releasedAttempts
     if crashes >= maxCrashes then
       deadError = {type = 'poison-job', message = 'Crashed its worker ' .. crashes .. ' times while running alone; a job that keeps stopping its worker is dead-lettered.'}
     elseif attempts >= budget then
@@ -135,7 +137,7 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     if deadError then
       put('status', 'failed', 'error', cjson.encode(deadError), 'completedAt', now, 'updatedAt', now, 'claimReply', 'dead-lettered')
       redis.call('HSET', job, unpack(writes))
-      redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt')
+      redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt', 'handedBack')
       finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, true, now, f.tenant)
       return deadReply(job)
     end
@@ -156,6 +158,10 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     end
     put('claimReply', startedText)
     redis.call('HSET', job, unpack(writes))
+    if f.handedBack then
+      -- Read once: the reply below carries it (a hand-back, not a lapsed lease); later claims do not.
+      redis.call('HDEL', job, 'handedBack')
+    end
     if started > 0 then
       if nextAttemptAt then redis.call('HDEL', job, 'nextAttemptAt') end
       emitStatus(job, 'processing', startedText, now)
@@ -163,7 +169,8 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
       emitStatus(job, 'retrying', attempts, now)
     end
     -- The job as this claim left it, without reading it again: the hash as read, then the fields
-    -- written (a field twice: the later value wins, see JobParser), less the one deleted.
+    -- written (a field twice: the later value wins, see JobParser), less nextAttemptAt when deleted
+    -- (handedBack, deleted above, is kept: it tells the worker the job was handed back).
     local flat = {}
     for i = 1, #hash, 2 do
       if not (started > 0 and hash[i] == 'nextAttemptAt') then
