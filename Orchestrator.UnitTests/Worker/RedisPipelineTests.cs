@@ -78,6 +78,17 @@ public sealed class RedisPipelineTests
         Assert.Equal(RedisFailureKind.Unavailable, RedisFailure.Classify(refused));
     }
 
+    [Fact]
+    public void Classify_AdvanceOfAPipeTheResetCompletedMidWrite_IsUnavailable_OursIsNot()
+    {
+        // What StackExchange.Redis meets when the reset completes the pipe between its GetSpan and Advance.
+        var pipe = new System.IO.Pipelines.Pipe();
+        var refused = Assert.Throws<ArgumentOutOfRangeException>(() => pipe.Writer.Advance(-1));
+
+        Assert.Equal(RedisFailureKind.Unavailable, RedisFailure.Classify(refused));
+        Assert.Equal(RedisFailureKind.None, RedisFailure.Classify(new ArgumentOutOfRangeException("bytes")));
+    }
+
     [Theory]
     [InlineData("LOADING Redis is loading the dataset in memory")]
     [InlineData("UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)")]
