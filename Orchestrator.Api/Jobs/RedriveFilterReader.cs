@@ -8,8 +8,9 @@ namespace Orchestrator.Api.Jobs;
 /// Reads the body of <c>POST /dead-letters/redrive</c>. Read here rather than bound by the framework,
 /// whose binding threw on a charset it does not know (<c>charset="utf-8"</c>, <c>charset=</c>): a 500.
 /// No body is the empty filter; a body is JSON in UTF-8 as for <c>POST /jobs</c> (else 415), at most
-/// <c>Api:MaxRequestBodySize</c> bytes as for it (else 413); what the serializer refuses is a 400
-/// naming the member when it can.
+/// <c>Api:MaxRequestBodySize</c> bytes as for it (else 413), read by the same
+/// <see cref="JsonContentType.ReadBodyAsync"/> (a byte order mark is skipped); what the serializer
+/// refuses is a 400 naming the member when it can.
 /// </summary>
 internal static class RedriveFilterReader
 {
@@ -28,18 +29,22 @@ internal static class RedriveFilterReader
         {
             return (null, TypedResults.Problem(refused, statusCode: StatusCodes.Status415UnsupportedMediaType, title: JsonContentType.RefusedTitle));
         }
+
+        return await JsonContentType.ReadBodyAsync(context, options, json, Parse,
+            static options => (null, TypedResults.Problem(RequestBodyLimit.Detail(options), statusCode: StatusCodes.Status413PayloadTooLarge, title: RequestBodyLimit.Title)),
+            context.RequestAborted);
+    }
+
+    private static (RedriveRequest? Filter, IResult? Refusal) Parse(ReadOnlySpan<byte> body, JsonSerializerOptions json)
+    {
         try
         {
             var typeInfo = (JsonTypeInfo<RedriveRequest>)json.GetTypeInfo(typeof(RedriveRequest));
-            return (await JsonSerializer.DeserializeAsync(context.Request.Body, typeInfo, context.RequestAborted) ?? new RedriveRequest(), null);
+            return (JsonSerializer.Deserialize(body, typeInfo) ?? new RedriveRequest(), null);
         }
         catch (JsonException e)
         {
             return (null, Refusal(e.Path));
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            return (null, TypedResults.Problem(RequestBodyLimit.Detail(options), statusCode: e.StatusCode, title: RequestBodyLimit.Title));
         }
     }
 
