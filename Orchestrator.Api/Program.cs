@@ -64,6 +64,9 @@ builder.Services.ConfigureHttpJsonOptions(o =>
     o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
     // Numbers are numbers: the OpenAPI document then types them as such, not "integer | string".
     o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+    // A member named twice is refused, as ApiJsonContext refuses it in POST /jobs, not "the last wins"
+    // (the filtered redrive's body is read with these options).
+    o.SerializerOptions.AllowDuplicateProperties = false;
     // The context's own options do not carry over to these: times are fixed-width here too.
     o.SerializerOptions.Converters.Add(new UtcTimestampConverter());
 });
