@@ -8,7 +8,8 @@ namespace Orchestrator.IntegrationTests.Web;
 /// <summary>
 /// Issue 19's browser tests: the jobs page in a real chromium over a real API, worker and Redis.
 /// A job submitted through the API appears on the page and completes there without a reload; a
-/// dead letter is redriven from the page; a job is cancelled from the page. The page has an icon.
+/// dead letter is redriven from the page; a job is cancelled from the page. Filters take effect on
+/// Apply; the page has an icon.
 /// </summary>
 [Collection(WorkerProcessCollection.Name)]
 public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPageFixture>
@@ -70,6 +71,25 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
         var canceled = await WaitForAsync(jobId, job => job["status"]!.GetValue<string>() == "canceled");
         await Assertions.Expect(page.GetByTestId("job")).ToHaveAttributeAsync("data-status", "canceled", new() { Timeout = (float)Patience.TotalMilliseconds });
         Assert.Equal(1, canceled["attempts"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task StatusFilter_TakesEffectOnApply_NotAtTheNextRefresh()
+    {
+        var first = await SubmitAsync(new { prompt = "Shown until Apply." });
+        var page = await OpenAsync("/");
+        await Assertions.Expect(page.GetByTestId($"job-{first}")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+
+        await page.GetByTestId("filter-status").SelectOptionAsync("failed");
+        // The page refreshes live: a job submitted now shows only if the list is still unfiltered.
+        var second = await SubmitAsync(new { prompt = "Shown by a refresh after the status was chosen." });
+        await Assertions.Expect(page.GetByTestId($"job-{second}")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(page.GetByTestId($"job-{first}")).ToBeVisibleAsync();
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId($"job-{first}")).ToBeHiddenAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(page.GetByTestId($"job-{second}")).ToBeHiddenAsync();
+        await Assertions.Expect(page.GetByTestId("count-failed")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("selected"));
     }
 
     [Fact]
