@@ -9,7 +9,7 @@ namespace Orchestrator.IntegrationTests.Web;
 /// Issue 19's browser tests: the jobs page in a real chromium over a real API, worker and Redis.
 /// A job submitted through the API appears on the page and completes there without a reload; a
 /// dead letter is redriven from the page; a job is cancelled from the page. Filters take effect on
-/// Apply; the page has an icon.
+/// Apply; a filter the API refuses clears the rows and says why; the page has an icon.
 /// </summary>
 [Collection(WorkerProcessCollection.Name)]
 public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPageFixture>
@@ -90,6 +90,21 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
         await Assertions.Expect(page.GetByTestId($"job-{first}")).ToBeHiddenAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
         await Assertions.Expect(page.GetByTestId($"job-{second}")).ToBeHiddenAsync();
         await Assertions.Expect(page.GetByTestId("count-failed")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("selected"));
+    }
+
+    [Fact]
+    public async Task FilterTheApiRefuses_ClearsTheRowsAndShowsWhy()
+    {
+        var jobId = await SubmitAsync(new { prompt = "A row of the filter before." });
+        var page = await OpenAsync("/");
+        await Assertions.Expect(page.GetByTestId($"job-{jobId}")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+
+        await page.GetByTestId("filter-tenant").FillAsync("Not A Tenant");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
+
+        await Assertions.Expect(page.GetByTestId("problem")).ToContainTextAsync("tenant", new() { Timeout = (float)Patience.TotalMilliseconds });
+        // The rows of the filter before would read as the answer to this one.
+        await Assertions.Expect(page.GetByTestId("jobs").Locator("tbody tr")).ToHaveCountAsync(0);
     }
 
     [Fact]
