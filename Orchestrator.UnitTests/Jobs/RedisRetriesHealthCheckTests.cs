@@ -5,11 +5,12 @@ using Orchestrator.Jobs;
 using Polly;
 using StackExchange.Redis;
 
-namespace Orchestrator.UnitTests.Worker;
+namespace Orchestrator.UnitTests.Jobs;
 
 /// <summary>
 /// A worker whose Redis writes keep being refused (a node left a replica, a full memory) retries
-/// without limit and never faults a loop: <c>/health</c> reads how long retries have gone on.
+/// without limit and never faults a loop, and the API answers each refused submission 503 and goes
+/// on: <c>/health</c> reads how long retries and refusals have gone on, with each service's thresholds.
 /// </summary>
 public sealed class RedisRetriesHealthCheckTests
 {
