@@ -51,6 +51,8 @@ builder.Services.AddValidatedOptions<JobsOptions>(JobsOptions.Section);
 builder.Services.AddJobStore();
 builder.Services.AddModelCatalog();
 builder.Services.AddSingleton<SubmitWriter>();
+// Degraded while Redis refuses the submissions' writes (it answers PING meanwhile: the Redis check stays healthy).
+builder.Services.AddHealthChecks().Add(RedisRetriesHealthCheck.Api());
 builder.Services.AddSingleton<JobNotifications>();
 builder.Services.AddSingleton<JobCountsCache>();
 builder.Services.AddHostedService(static services => services.GetRequiredService<JobNotifications>());
@@ -64,6 +66,9 @@ builder.Services.ConfigureHttpJsonOptions(o =>
     o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
     // Numbers are numbers: the OpenAPI document then types them as such, not "integer | string".
     o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
+    // A member named twice is refused, as ApiJsonContext refuses it in POST /jobs, not "the last wins"
+    // (the filtered redrive's body is read with these options).
+    o.SerializerOptions.AllowDuplicateProperties = false;
     // The context's own options do not carry over to these: times are fixed-width here too.
     o.SerializerOptions.Converters.Add(new UtcTimestampConverter());
 });

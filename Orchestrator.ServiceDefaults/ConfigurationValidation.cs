@@ -36,11 +36,13 @@ public static class ConfigurationValidation
         // A value the binder cannot convert is an InvalidOperationException naming the key.
         catch (Exception e) when (e is OptionsValidationException or AggregateException or InvalidOperationException)
         {
-            foreach (var failure in e is AggregateException all ? all.InnerExceptions : [e])
+            // Once each: two options read from one section (the API's Auth and its tenants' quotas both
+            // read Tenants) report a problem of that section in the same words, and it is one problem.
+            var lines = (e is AggregateException all ? all.InnerExceptions : [e])
+                .SelectMany(failure => failure is OptionsValidationException invalid ? invalid.Failures : [failure.Message]);
+            foreach (var line in lines.Distinct(StringComparer.Ordinal))
             {
-                Console.Error.WriteLine(failure is OptionsValidationException invalid
-                    ? string.Join(Environment.NewLine, invalid.Failures)
-                    : failure.Message);
+                Console.Error.WriteLine(line);
             }
 
             return false;

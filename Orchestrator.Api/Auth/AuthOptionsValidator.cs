@@ -46,7 +46,7 @@ internal sealed class AuthOptionsValidator : IValidateOptions<AuthOptions>
         {
             if (!TenantNames.IsValid(tenant))
             {
-                errors.Add($"Tenant name '{tenant}' (section {AuthOptions.TenantsSection}:{tenant}) is not valid: a tenant name is {TenantNames.Rule}.");
+                errors.Add(TenantNames.InvalidInConfiguration(tenant));
                 continue;
             }
 

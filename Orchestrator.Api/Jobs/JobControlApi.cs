@@ -118,7 +118,7 @@ public static class JobControlApi
             return JobsApi.JobNotFound();
         }
 
-        var outcome = await store.RedriveAsync(jobId, RedriveFilter.Any, options.Value.MaxQueuedJobs);
+        var (outcome, queued) = await store.RedriveCountedAsync(jobId, RedriveFilter.Any, options.Value.MaxQueuedJobs);
         switch (outcome)
         {
             case RedriveOutcome.Redriven when await store.GetAsync(jobId) is { } job:
@@ -129,7 +129,7 @@ public static class JobControlApi
                     $"The job is {status}, not a dead letter: only a failed job can be redriven (a redriven job is queued already).",
                     statusCode: StatusCodes.Status409Conflict, title: "Not a dead letter", type: ConflictType);
             case RedriveOutcome.QueueFull:
-                return SubmitProblems.QueueFull(context, keyed: false, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs);
+                return SubmitProblems.QueueFull(context, keyed: false, queued, options.Value.MaxQueuedJobs, store.Partitions);
             case RedriveOutcome.StorageFull:
                 return SubmitProblems.StorageFull(context, keyed: false);
             default:
@@ -193,7 +193,7 @@ public static class JobControlApi
             {
                 after = (deadAt, id);
                 scanned++;
-                var outcome = await store.RedriveAsync(id, match, options.Value.MaxQueuedJobs);
+                var (outcome, queued) = await store.RedriveCountedAsync(id, match, options.Value.MaxQueuedJobs);
                 if (outcome == RedriveOutcome.Redriven)
                 {
                     redriven.Add(id);
@@ -203,7 +203,7 @@ public static class JobControlApi
                     if (redriven.Count == 0)
                     {
                         return outcome == RedriveOutcome.QueueFull
-                            ? SubmitProblems.QueueFull(context, keyed: false, options.Value.MaxQueuedJobs, options.Value.MaxQueuedJobs)
+                            ? SubmitProblems.QueueFull(context, keyed: false, queued, options.Value.MaxQueuedJobs, store.Partitions)
                             : SubmitProblems.StorageFull(context, keyed: false);
                     }
 

@@ -8,8 +8,9 @@ namespace Orchestrator.Api.Jobs;
 /// Reads the body of <c>POST /dead-letters/redrive</c>. Read here rather than bound by the framework,
 /// whose binding threw on a charset it does not know (<c>charset="utf-8"</c>, <c>charset=</c>): a 500.
 /// No body is the empty filter; a body is JSON in UTF-8 as for <c>POST /jobs</c> (else 415), at most
-/// <c>Api:MaxRequestBodySize</c> bytes as for it (else 413); what the serializer refuses is a 400
-/// naming the member when it can.
+/// <c>Api:MaxRequestBodySize</c> bytes as for it (else 413), read by the same
+/// <see cref="JsonContentType.ReadBodyAsync"/> (a byte order mark is skipped); what the serializer
+/// refuses is a 400 naming the member when it can.
 /// </summary>
 internal static class RedriveFilterReader
 {
@@ -28,28 +29,63 @@ internal static class RedriveFilterReader
         {
             return (null, TypedResults.Problem(refused, statusCode: StatusCodes.Status415UnsupportedMediaType, title: JsonContentType.RefusedTitle));
         }
+
+        return await JsonContentType.ReadBodyAsync(context, options, json, Parse,
+            static options => (null, TypedResults.Problem(RequestBodyLimit.Detail(options), statusCode: StatusCodes.Status413PayloadTooLarge, title: RequestBodyLimit.Title)),
+            context.RequestAborted);
+    }
+
+    private static (RedriveRequest? Filter, IResult? Refusal) Parse(ReadOnlySpan<byte> body, JsonSerializerOptions json)
+    {
         try
         {
             var typeInfo = (JsonTypeInfo<RedriveRequest>)json.GetTypeInfo(typeof(RedriveRequest));
-            return (await JsonSerializer.DeserializeAsync(context.Request.Body, typeInfo, context.RequestAborted) ?? new RedriveRequest(), null);
+            return (JsonSerializer.Deserialize(body, typeInfo) ?? new RedriveRequest(), null);
         }
         catch (JsonException e)
         {
-            return (null, Refusal(e.Path));
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            return (null, TypedResults.Problem(RequestBodyLimit.Detail(options), statusCode: e.StatusCode, title: RequestBodyLimit.Title));
+            // Names match in any case ("LIMIT"): the problem names the member as documented.
+            var member = e.Path is { Length: > 2 } path ? path[2..].Split('.', '[')[0].ToLowerInvariant() : "";
+            return (null, Refusal(member, member.Length > 0 && Repeated(body, member)));
         }
     }
 
-    /// <summary>The member the serializer stopped at (<see cref="JsonException.Path"/>), named as documented.</summary>
-    private static IResult Refusal(string? path)
+    /// <summary>
+    /// Whether <paramref name="member"/> is named twice at the top level (in any case, as the serializer
+    /// matches names). The serializer refuses a repeated member (<c>AllowDuplicateProperties</c> off, as
+    /// for <c>POST /jobs</c>) with the path of the second, which alone does not say why.
+    /// </summary>
+    private static bool Repeated(ReadOnlySpan<byte> body, string member)
     {
-        // Names match in any case ("LIMIT"): the problem names the member as documented.
-        var member = path is { Length: > 2 } ? path[2..].Split('.', '[')[0].ToLowerInvariant() : "";
+        var reader = new Utf8JsonReader(body);
+        var seen = 0;
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1
+                    && string.Equals(reader.GetString(), member, StringComparison.OrdinalIgnoreCase) && ++seen == 2)
+                {
+                    return true;
+                }
+            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            // Not JSON (or a name that cannot be read) before a second one: refused as such.
+        }
+
+        return false;
+    }
+
+    /// <summary>The member the serializer stopped at (<see cref="JsonException.Path"/>, lower case), named as documented.</summary>
+    private static IResult Refusal(string member, bool repeated)
+    {
         (string Field, string Message)? refused = member switch
         {
+            // The words of POST /jobs for its repeated members.
+            "errortype" or "from" or "to" or "tenant" or "limit" when repeated =>
+                (member == "errortype" ? "errorType" : member, "The property appears more than once."),
             "errortype" => ("errorType", "errorType must be a string: the error type of the jobs to redrive (e.g. attempts-exhausted)."),
             "from" or "to" => (member, $"{member} must be a date and time in ISO 8601 with its UTC offset, e.g. 2026-12-01T00:00:00Z or 2026-12-01T01:00:00+01:00."),
             "tenant" => ("tenant", "tenant must be a string: a tenant name."),

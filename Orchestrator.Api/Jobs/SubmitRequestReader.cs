@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.IO.Pipelines;
 using System.Text.Json;
 using System.Text.Unicode;
 
@@ -13,40 +11,16 @@ internal static class SubmitRequestReader
 {
     public static async Task<SubmitReadResult> ReadAsync(HttpContext context, ApiOptions options, CancellationToken cancellationToken)
     {
-        var request = context.Request;
         if (JsonContentType.RefuseBody(context, options, "Send the job as JSON with 'Content-Type: application/json'.") is { } refused)
         {
             return SubmitReadResult.Fail(StatusCodes.Status415UnsupportedMediaType, JsonContentType.RefusedTitle, refused);
         }
 
-        PipeReader pipe = request.BodyReader;
-        ReadResult read;
-        try
-        {
-            // The length check bounds hosts without that feature (TestServer).
-            while (!(read = await pipe.ReadAsync(cancellationToken)).IsCompleted && read.Buffer.Length <= options.MaxRequestBodySize)
-            {
-                pipe.AdvanceTo(read.Buffer.Start, read.Buffer.End);
-            }
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            return TooLarge(options);
-        }
-
-        try
-        {
-            return read.Buffer.Length > options.MaxRequestBodySize ? TooLarge(options) : Parse(read.Buffer, context.RequestServices);
-        }
-        finally
-        {
-            pipe.AdvanceTo(read.Buffer.End);
-        }
+        return await JsonContentType.ReadBodyAsync(context, options, context.RequestServices, Parse, TooLarge, cancellationToken);
     }
 
-    private static SubmitReadResult Parse(ReadOnlySequence<byte> sequence, IServiceProvider services)
+    private static SubmitReadResult Parse(ReadOnlySpan<byte> body, IServiceProvider services)
     {
-        ReadOnlySpan<byte> body = sequence.IsSingleSegment ? sequence.FirstSpan : sequence.ToArray();
         if (body.Trim(" \t\r\n"u8).IsEmpty)
         {
             return BadRequest("The request body is empty; send a JSON object with at least a 'prompt'.");

@@ -15,9 +15,20 @@ namespace Orchestrator.Api.Jobs;
 /// counted one after the other, never together. With <c>Redis:WaitReplicas</c> above 0, each round
 /// trip is acknowledged only once that many replicas confirm it (one <c>WAIT</c> per round trip and master).
 /// </summary>
-internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options, IOptions<RedisWaitOptions>? waitOptions = null)
+/// <remarks>
+/// Each round trip is recorded in <paramref name="refusals"/> (when given) as operation
+/// <see cref="Operation"/>: refused when Redis refused a write in it (READONLY: the node became a
+/// replica; OOM, answered storage-full: <c>maxmemory</c> under <c>noeviction</c>), succeeded when it
+/// created a job. Redis answers PING meanwhile, so only this lets <c>/health</c> say so
+/// (<see cref="RedisRetriesHealthCheck.Api"/>).
+/// </remarks>
+internal sealed class SubmitWriter(
+    JobStore store, IOptions<ApiOptions> options, IOptions<RedisWaitOptions>? waitOptions = null, RedisRetryStreaks? refusals = null)
     : GroupCommit<(NewJob Job, IdempotencyClaim? Idempotency), SubmitResult>(OrchestratorTags.SubmitBatchSize)
 {
+    /// <summary>The operation a refused submission is recorded as (and named in <c>/health</c>).</summary>
+    public const string Operation = "submit";
+
     private readonly long _maxQueuedJobs = options.Value.MaxQueuedJobs;
 
     /// <summary>The partitions the backlog bound is shared by (<c>Jobs:Partitions</c>).</summary>
@@ -47,10 +58,12 @@ internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options,
         IReadOnlyList<Task<SubmitResult>> results = batch.Count == 1
             ? [store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, _maxQueuedJobs)]
             : store.SubmitManyAsync([.. batch.Select(p => p.Item)], _maxQueuedJobs);
+        // Settled, and recorded, before any caller is answered: one that reads /health after its 503 finds the refusal.
+        await Task.WhenAll(results).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        Record(results);
         if (masters is not null && wait is not null)
         {
             // A write that applied is acknowledged only once a replica has it (one WAIT per master and round trip).
-            await Task.WhenAll(results).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
             var confirmations = await Task.WhenAll(masters.Select(m => store.WaitForReplicasAsync(m, wait.WaitReplicas, wait.WaitTimeout))).ConfigureAwait(false);
             var confirmed = confirmations.Min();
             if (confirmed < wait.WaitReplicas)
@@ -61,5 +74,38 @@ internal sealed class SubmitWriter(JobStore store, IOptions<ApiOptions> options,
         }
 
         await CompleteEachAsync(batch, results).ConfigureAwait(false);
+    }
+
+    /// <summary>Records the round trip's settled writes as refused or succeeded; a replay or a refusal of ours (queue-full, a quota) wrote nothing.</summary>
+    private void Record(IReadOnlyList<Task<SubmitResult>> written)
+    {
+        if (refusals is null)
+        {
+            return;
+        }
+
+        var refused = false;
+        var created = false;
+        foreach (var write in written)
+        {
+            if (write.IsCompletedSuccessfully)
+            {
+                refused |= write.Result.Outcome == SubmitOutcome.StorageFull;
+                created |= write.Result.Outcome == SubmitOutcome.Created;
+            }
+            else if (write.Exception is { } failure)
+            {
+                refused |= RedisFailure.Classify(failure) is RedisFailureKind.ReadOnly or RedisFailureKind.OutOfMemory;
+            }
+        }
+
+        if (refused)
+        {
+            refusals.Retried(Operation);
+        }
+        else if (created)
+        {
+            refusals.Succeeded(Operation);
+        }
     }
 }

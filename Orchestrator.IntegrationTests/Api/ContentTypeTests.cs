@@ -35,6 +35,23 @@ public sealed class ContentTypeTests(ApiFactory api) : IClassFixture<ApiFactory>
         Assert.Contains("Content-Type: application/json", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
+    // Some tools begin UTF-8 with a byte order mark (PowerShell's Out-File, Windows editors); RFC 8259
+    // §8.1 lets a parser ignore it. POST /jobs answered it "not valid JSON".
+    [Theory]
+    [InlineData("/jobs", """{"prompt":"hello"}""", HttpStatusCode.Accepted)]
+    [InlineData("/dead-letters/redrive", """{"limit":5}""", HttpStatusCode.OK)]
+    public async Task Post_JsonBeginningWithAByteOrderMark_IsRead(string path, string json, HttpStatusCode expected)
+    {
+        using var client = api.CreateApiClient();
+        using var content = new ByteArrayContent([0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes(json)]);
+        content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+
+        using var response = await client.PostAsync(path, content, TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        Assert.True(expected == response.StatusCode, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+    }
+
     // A body is not decoded: a gzip one was read as it came (400 "not valid UTF-8"), and a plain one
     // labelled gzip was taken as if unlabelled.
     [Theory]

@@ -197,6 +197,22 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
         await ProblemAssert.IsProblemNamingAsync(response, expected, member);
     }
 
+    [Theory]
+    [InlineData("""{"limit":1,"limit":1000}""", "limit")]
+    [InlineData("""{"errorType":"timeout","ErrorType":"attempts-exhausted"}""", "errorType")]
+    [InlineData("""{"from":"2026-12-01T00:00:00Z","limit":1,"FROM":"2026-12-02T00:00:00Z"}""", "from")]
+    public async Task Redrive_MemberNamedTwice_Returns400NamingIt(string filter, string member)
+    {
+        using var client = api.CreateApiClient();
+
+        // As POST /jobs refuses a repeated member; the last one won here.
+        using var response = await RedriveAsync(client, filter);
+
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest);
+        var errors = problem.RootElement.GetProperty("errors");
+        Assert.Equal("The property appears more than once.", Assert.Single(errors.GetProperty(member).EnumerateArray()).GetString());
+    }
+
     private static Task<HttpResponseMessage> RedriveAsync(HttpClient client, string filter) =>
         client.PostAsync("/dead-letters/redrive", ApiFactory.Json(filter), TestContext.Current.CancellationToken)
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);

@@ -112,6 +112,39 @@ public sealed class QueueFullTests(QueueFullTests.BoundedApiFactory api) : IClas
         }
     }
 
+    [Fact]
+    public async Task Redrive_OverTheBound_429DetailStatesTheJobsCountedAndTheLimit()
+    {
+        using var client = api.CreateApiClient();
+        using (var first = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"dead letter"}""")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        }
+
+        var worker = await TestWorker.StartAsync(api);
+        var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
+        await worker.FailAsync(lease, attempt);
+        // More jobs than the bound (written past it, as a lowered Api:MaxQueuedJobs leaves them): the count is not the limit.
+        const int queued = BoundedApiFactory.MaxQueuedJobs + 3;
+        for (var i = 0; i < queued; i++)
+        {
+            var job = new NewJob(JobIds.New(), new JobRequest($"job {i}"), 3, TimeSpan.FromDays(1));
+            var created = await worker.Store.SubmitAsync(job, idempotency: null).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+            Assert.Equal(SubmitOutcome.Created, created.Outcome);
+        }
+
+        using var one = await client.PostAsync($"/dead-letters/{lease.JobId}/redrive", null, TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        using var many = await client.PostAsync("/dead-letters/redrive", ApiFactory.Json("{}"), TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        foreach (var response in (HttpResponseMessage[])[one, many])
+        {
+            using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.TooManyRequests);
+            Assert.StartsWith($"{queued} jobs are waiting or running; the limit is {BoundedApiFactory.MaxQueuedJobs} (Api:MaxQueuedJobs).",
+                problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+    }
+
     /// <summary>The API with <c>Api:MaxQueuedJobs</c> = <see cref="MaxQueuedJobs"/>.</summary>
     public sealed class BoundedApiFactory : ApiFactory
     {

@@ -42,6 +42,8 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
     /// </summary>
     [Theory]
     [InlineData("""{"prompt":"ok","maxTokens":0}""", """{"maxTokens":["maxTokens must be from 1 to 1,000,000; got 0."]}""")]
+    [InlineData("""{"prompt":"ok","maxTokens":5.0}""", """{"maxTokens":["maxTokens must be an integer from 1 to 1,000,000."]}""")]
+    [InlineData("""{"prompt":"a","prompt":"b"}""", """{"prompt":["The property appears more than once."]}""")]
     [InlineData("""{"prompt":null}""", """{"prompt":["prompt must be a string, not null."]}""")]
     [InlineData("""{"prompt":"ok","priority":"urgent"}""", """{"priority":["priority must be high, normal or low."]}""")]
     [InlineData("""{"model":"m"}""", """{"prompt":["prompt is required."]}""")]

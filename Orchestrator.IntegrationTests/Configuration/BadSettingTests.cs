@@ -18,6 +18,8 @@ public sealed class BadSettingTests
     [InlineData("Orchestrator.Worker", "Tenants:acme:MaxConcurrency", "0", "Tenants:acme:MaxConcurrency must be from 1 to 10000000")]
     [InlineData("Orchestrator.Api", "Tenants:acme:MaxQueuedJobs", "0", "Tenants:acme:MaxQueuedJobs must be from 1 to 10000000")]
     [InlineData("Orchestrator.Api", "Tenants:acme:RequestsPerMinute", "-5", "Tenants:acme:RequestsPerMinute must be from 1 to 10000000")]
+    // Read by two validators (the API keys' and the quotas'): still one line.
+    [InlineData("Orchestrator.Api", "Tenants:Acme:ApiKeys:0", "a-perfectly-good-key-0123456789", "Tenant name 'Acme' (section Tenants:Acme) is not valid")]
     [InlineData("Orchestrator.Api", "Api:JobRetention", "00:00:00", "Api:JobRetention must be at least 00:00:01")]
     [InlineData("Orchestrator.Api", "Jobs:Partitions", "0", "Jobs:Partitions must be between 1 and 1024")]
     [InlineData("Orchestrator.Worker", "Jobs:Partitions", "1025", "Jobs:Partitions must be between 1 and 1024")]

@@ -8,7 +8,8 @@ namespace Orchestrator.IntegrationTests.Web;
 /// <summary>
 /// Issue 19's browser tests: the jobs page in a real chromium over a real API, worker and Redis.
 /// A job submitted through the API appears on the page and completes there without a reload; a
-/// dead letter is redriven from the page; a job is cancelled from the page.
+/// dead letter is redriven from the page; a job is cancelled from the page. Filters take effect on
+/// Apply; a filter the API refuses clears the rows and says why; the page has an icon.
 /// </summary>
 [Collection(WorkerProcessCollection.Name)]
 public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPageFixture>
@@ -72,9 +73,80 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
         Assert.Equal(1, canceled["attempts"]!.GetValue<int>());
     }
 
-    private async Task<IPage> OpenAsync(string path)
+    [Fact]
+    public async Task StatusFilter_TakesEffectOnApply_NotAtTheNextRefresh()
+    {
+        var first = await SubmitAsync(new { prompt = "Shown until Apply." });
+        var page = await OpenAsync("/");
+        await Assertions.Expect(page.GetByTestId($"job-{first}")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+
+        await page.GetByTestId("filter-status").SelectOptionAsync("failed");
+        // The page refreshes live: a job submitted now shows only if the list is still unfiltered.
+        var second = await SubmitAsync(new { prompt = "Shown by a refresh after the status was chosen." });
+        await Assertions.Expect(page.GetByTestId($"job-{second}")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(page.GetByTestId($"job-{first}")).ToBeVisibleAsync();
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId($"job-{first}")).ToBeHiddenAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(page.GetByTestId($"job-{second}")).ToBeHiddenAsync();
+        await Assertions.Expect(page.GetByTestId("count-failed")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("selected"));
+    }
+
+    [Fact]
+    public async Task FilterTheApiRefuses_ClearsTheRowsAndShowsWhy()
+    {
+        var jobId = await SubmitAsync(new { prompt = "A row of the filter before." });
+        var page = await OpenAsync("/");
+        await Assertions.Expect(page.GetByTestId($"job-{jobId}")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+
+        await page.GetByTestId("filter-tenant").FillAsync("Not A Tenant");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Apply" }).ClickAsync();
+
+        await Assertions.Expect(page.GetByTestId("problem")).ToContainTextAsync("tenant", new() { Timeout = (float)Patience.TotalMilliseconds });
+        // The rows of the filter before would read as the answer to this one.
+        await Assertions.Expect(page.GetByTestId("jobs").Locator("tbody tr")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task Page_DeclaresAnIcon_AndNoRequestOfItFails()
+    {
+        var failed = new List<string>();
+        var page = await OpenAsync("/", failed);
+
+        var icon = page.Locator("link[rel=icon]");
+        await Assertions.Expect(icon).ToHaveCountAsync(1);
+        var href = await icon.GetAttributeAsync("href");
+        var response = await page.APIRequest.GetAsync(new Uri(system.WebAddress, href).ToString());
+        Assert.Equal(200, response.Status);
+        Assert.StartsWith("image/svg+xml", response.Headers["content-type"], StringComparison.Ordinal);
+        await Assertions.Expect(page.GetByTestId("counts")).ToBeVisibleAsync();
+        Assert.Empty(failed);
+    }
+
+    private async Task<IPage> OpenAsync(string path, List<string>? failedRequests = null)
     {
         var page = await system.Browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 800 } });
+        if (failedRequests is not null)
+        {
+            page.Response += (_, response) =>
+            {
+                if (response.Status >= 400)
+                {
+                    lock (failedRequests)
+                    {
+                        failedRequests.Add($"{response.Status} {response.Url}");
+                    }
+                }
+            };
+            page.RequestFailed += (_, request) =>
+            {
+                lock (failedRequests)
+                {
+                    failedRequests.Add($"failed {request.Url}");
+                }
+            };
+        }
+
         var response = await page.GotoAsync(new Uri(system.WebAddress, path).ToString());
         Assert.True(response is { Ok: true }, $"GET {path} answered {response?.Status}:{Environment.NewLine}{system.WebOutput}");
         // Interactive once the circuit is up: the live refresh and the buttons work from then on.

@@ -18,6 +18,14 @@ public static partial class TenantNames
     /// <summary>Whether <paramref name="name"/> follows <see cref="Rule"/>.</summary>
     public static bool IsValid(string? name) => name is not null && Pattern().IsMatch(name);
 
+    /// <summary>
+    /// The start-up line for a configured tenant whose name breaks <see cref="Rule"/>. Every validator of
+    /// the <c>Tenants</c> section (the API keys', the quotas') reports it in these words, so that the
+    /// service prints it once (identical lines are printed once), not once per validator.
+    /// </summary>
+    public static string InvalidInConfiguration(string tenant) =>
+        $"Tenant name '{tenant}' (section Tenants:{tenant}) is not valid: a tenant name is {Rule}.";
+
     /// <summary><see cref="Rule"/> as a regular expression (the OpenAPI document states it too).</summary>
     public const string PatternText = "^[a-z0-9][a-z0-9._-]{0,63}$";
 

@@ -48,7 +48,7 @@ internal sealed class TenantQuotaOptionsValidator : IValidateOptions<TenantQuota
         {
             if (!TenantNames.IsValid(tenant))
             {
-                errors.Add($"Tenant name '{tenant}' (section {TenantQuotaOptions.Section}:{tenant}) is not valid: a tenant name is {TenantNames.Rule}.");
+                errors.Add(TenantNames.InvalidInConfiguration(tenant));
                 continue;
             }
 

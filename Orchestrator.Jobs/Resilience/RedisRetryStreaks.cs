@@ -5,8 +5,10 @@ namespace Orchestrator.Jobs;
 /// <summary>
 /// How long each Redis operation has been retried without a pause: the <c>redis</c> pipeline retries
 /// without limit, so a loop whose writes Redis keeps refusing (a node left a replica, a full memory)
-/// never fails, and only this shows it. A streak is the retries of one operation at most
-/// <see cref="Gap"/> apart (the pipeline waits at most 2 s between tries); a longer gap starts a new one.
+/// never fails, and only this shows it. The API, which retries nothing, records each submission Redis
+/// refuses (clients send them again) and each that succeeds. A streak is the retries of one operation
+/// at most <see cref="Gap"/> apart (the pipeline waits at most 2 s between tries); a longer gap starts
+/// a new one, and a success ends it. <see cref="RedisRetriesHealthCheck"/> reads them.
 /// </summary>
 public sealed class RedisRetryStreaks(TimeProvider timeProvider)
 {
@@ -22,6 +24,9 @@ public sealed class RedisRetryStreaks(TimeProvider timeProvider)
         _streaks.AddOrUpdate(operation, static (_, now) => (now, now),
             (_, streak, now) => (timeProvider.GetElapsedTime(streak.Last, now) > Gap ? now : streak.Start, now), now);
     }
+
+    /// <summary>Records that <paramref name="operation"/> succeeded: it is no longer being retried.</summary>
+    public void Succeeded(string operation) => _streaks.TryRemove(operation, out _);
 
     /// <summary>The operations being retried now (last retry within <see cref="Gap"/>), with how long each has been.</summary>
     public IReadOnlyDictionary<string, TimeSpan> Current()

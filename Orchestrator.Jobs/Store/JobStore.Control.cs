@@ -32,7 +32,14 @@ public sealed partial class JobStore
     /// Sends a dead-lettered job back to <c>queued</c> with a fresh attempt budget, its history kept,
     /// if it matches <paramref name="filter"/>. A job that is not failed is left alone (<see cref="RedriveOutcome.NotDead"/>).
     /// </summary>
-    public async Task<RedriveOutcome> RedriveAsync(string jobId, RedriveFilter filter, long maxQueuedJobs = Unbounded)
+    public async Task<RedriveOutcome> RedriveAsync(string jobId, RedriveFilter filter, long maxQueuedJobs = Unbounded) =>
+        (await RedriveCountedAsync(jobId, filter, maxQueuedJobs).ConfigureAwait(false)).Outcome;
+
+    /// <summary>
+    /// <see cref="RedriveAsync"/>, with the jobs not yet final the script counted when it refused at the
+    /// backlog bound (<see cref="RedriveOutcome.QueueFull"/>; with N partitions, the job's partition's).
+    /// </summary>
+    public async Task<(RedriveOutcome Outcome, long QueuedJobs)> RedriveCountedAsync(string jobId, RedriveFilter filter, long maxQueuedJobs = Unbounded)
     {
         var reply = (RedisResult[])(await LuaScripts.Redrive.EvaluateAsync(
             Db,
@@ -45,12 +52,12 @@ public sealed partial class JobStore
             ]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
-            "redriven" => RedriveOutcome.Redriven,
-            "missing" => RedriveOutcome.Missing,
-            "not-dead" => RedriveOutcome.NotDead,
-            "skipped" => RedriveOutcome.Skipped,
-            "queue-full" => RedriveOutcome.QueueFull,
-            "storage-full" => RedriveOutcome.StorageFull,
+            "redriven" => (RedriveOutcome.Redriven, 0),
+            "missing" => (RedriveOutcome.Missing, 0),
+            "not-dead" => (RedriveOutcome.NotDead, 0),
+            "skipped" => (RedriveOutcome.Skipped, 0),
+            "queue-full" => (RedriveOutcome.QueueFull, (long)reply[1]),
+            "storage-full" => (RedriveOutcome.StorageFull, 0),
             var other => throw new InvalidOperationException($"redrive.lua answered '{other}'."),
         };
     }

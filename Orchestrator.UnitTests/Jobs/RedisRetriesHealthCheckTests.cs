@@ -2,15 +2,15 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Jobs;
-using Orchestrator.Worker.Resilience;
 using Polly;
 using StackExchange.Redis;
 
-namespace Orchestrator.UnitTests.Worker;
+namespace Orchestrator.UnitTests.Jobs;
 
 /// <summary>
 /// A worker whose Redis writes keep being refused (a node left a replica, a full memory) retries
-/// without limit and never faults a loop: <c>/health</c> reads how long retries have gone on.
+/// without limit and never faults a loop, and the API answers each refused submission 503 and goes
+/// on: <c>/health</c> reads how long retries and refusals have gone on, with each service's thresholds.
 /// </summary>
 public sealed class RedisRetriesHealthCheckTests
 {
@@ -21,7 +21,7 @@ public sealed class RedisRetriesHealthCheckTests
     public RedisRetriesHealthCheckTests()
     {
         _streaks = new RedisRetryStreaks(_clock);
-        _check = new RedisRetriesHealthCheck(_streaks);
+        _check = new RedisRetriesHealthCheck(_streaks, RedisRetriesHealthCheck.WorkerDegraded, RedisRetriesHealthCheck.WorkerUnhealthy);
     }
 
     [Fact]
@@ -42,6 +42,26 @@ public sealed class RedisRetriesHealthCheckTests
         Assert.Equal(HealthStatus.Healthy, await StatusAsync());
         _streaks.Retried("finish");
         Assert.Equal(HealthStatus.Healthy, await StatusAsync());
+    }
+
+    [Fact]
+    public async Task ApiThresholds_DegradedFromTheFirstRefusal_NeverUnhealthy_HealthyOnceAWriteSucceeds()
+    {
+        var api = new RedisRetriesHealthCheck(_streaks, TimeSpan.Zero, unhealthyAfter: null);
+        Assert.Equal(HealthStatus.Healthy, (await api.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status);
+        _streaks.Retried("submit");
+        Assert.Equal(HealthStatus.Degraded, (await api.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status);
+        for (var i = 0; i < 60; i++)
+        {
+            _clock.Advance(TimeSpan.FromSeconds(2));
+            _streaks.Retried("submit");
+        }
+
+        var refused = await api.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken);
+        Assert.Equal(HealthStatus.Degraded, refused.Status);
+        Assert.Contains("submit for 120 s", refused.Description, StringComparison.Ordinal);
+        _streaks.Succeeded("submit");
+        Assert.Equal(HealthStatus.Healthy, (await api.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status);
     }
 
     [Fact]

@@ -1,0 +1,86 @@
+using System.Net;
+
+namespace Orchestrator.IntegrationTests.Api;
+
+/// <summary>
+/// The API's <c>/health</c> while a real Redis refuses its writes but answers PING: at its memory
+/// limit (<c>maxmemory</c> below what it uses, <c>noeviction</c>: OOM, answered 503 storage-full) and
+/// as a replica (<c>REPLICAOF</c>: READONLY, answered 503). It said Healthy throughout; it is Degraded
+/// from the first refused submission and Healthy again once one is written.
+/// </summary>
+public sealed class WriteRefusalHealthTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
+{
+    private const string Body = """{"prompt":"Is the job store taking writes?"}""";
+
+    public ValueTask InitializeAsync() => new(api.FlushAsync());
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.ConfigSetAsync("maxmemory", 0).WaitAsync(ApiFactory.RequestTimeout);
+        await api.Redis.GetDatabase().ExecuteAsync("REPLICAOF", "NO", "ONE").WaitAsync(ApiFactory.RequestTimeout);
+    }
+
+    private StackExchange.Redis.IServer Server => api.Redis.GetServer(api.Redis.GetEndPoints().Single());
+
+    [Fact]
+    public async Task Health_RedisAtMaxMemory_DegradedFromTheFirstRefusedSubmission_HealthyOnceOneIsWritten()
+    {
+        using var client = api.CreateApiClient();
+        await AssertSubmittedThenHealthyAsync(client);
+
+        var info = (string)(await api.Redis.GetDatabase().ExecuteAsync("INFO", "memory").WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken))!;
+        var used = long.Parse(info.Split('\n').Single(l => l.StartsWith("used_memory:", StringComparison.Ordinal))["used_memory:".Length..].Trim(),
+            System.Globalization.CultureInfo.InvariantCulture);
+        await Server.ConfigSetAsync("maxmemory", Math.Max(1, used / 2)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        using (var refused = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body)))
+        {
+            using var problem = await ProblemAssert.IsProblemAsync(refused, HttpStatusCode.ServiceUnavailable);
+            Assert.EndsWith("storage-full", problem.RootElement.GetProperty("type").GetString(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal("Degraded", await HealthAsync(client));
+        await Server.ConfigSetAsync("maxmemory", 0).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        await AssertSubmittedThenHealthyAsync(client);
+    }
+
+    [Fact]
+    public async Task Health_RedisBecameAReplica_DegradedFromTheFirstRefusedSubmission_HealthyOnceOneIsWritten()
+    {
+        using var client = api.CreateApiClient();
+        await AssertSubmittedThenHealthyAsync(client);
+
+        // A failover's effect on the old primary: a replica (of one that does not answer here, so it keeps its data).
+        await api.Redis.GetDatabase().ExecuteAsync("REPLICAOF", "127.0.0.1", "1").WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        using (var refused = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body)))
+        {
+            await ProblemAssert.IsProblemAsync(refused, HttpStatusCode.ServiceUnavailable);
+        }
+
+        Assert.Equal("Degraded", await HealthAsync(client));
+        await api.Redis.GetDatabase().ExecuteAsync("REPLICAOF", "NO", "ONE").WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        // The client may take the node for a replica until its next configuration check (seconds).
+        await AsyncWait.WaitUntilAsync(async () =>
+        {
+            using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body));
+            return response.StatusCode == HttpStatusCode.Accepted;
+        }, TimeSpan.FromSeconds(30), "a submission is written again", TimeSpan.FromMilliseconds(200));
+        Assert.Equal("Healthy", await HealthAsync(client));
+    }
+
+    private static async Task AssertSubmittedThenHealthyAsync(HttpClient client)
+    {
+        using (var written = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body)))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, written.StatusCode);
+        }
+
+        Assert.Equal("Healthy", await HealthAsync(client));
+    }
+
+    private static async Task<string> HealthAsync(HttpClient client)
+    {
+        using var response = await client.GetAsync("/health", TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        return await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+    }
+}
