@@ -5,7 +5,8 @@ namespace Orchestrator.IntegrationTests.Webhooks;
 /// <summary>
 /// A receiver that never answers, beside one that answers at once, sent to by one real worker
 /// (a process, real Redis, receivers on loopback): the slow one holds one delivery slot until
-/// <c>Webhooks:RequestTimeout</c>, and the other receiver's delivery goes out meanwhile.
+/// <c>Webhooks:RequestTimeout</c>, and the other receiver's delivery goes out meanwhile; the
+/// try it held is dated when it was sent.
 /// </summary>
 [Collection(WebhookCollection.Name)]
 public sealed class WebhookSlowReceiverTests
@@ -35,6 +36,34 @@ public sealed class WebhookSlowReceiverTests
         Assert.True(waited < RequestTimeout / 2,
             $"delivered {waited.TotalMilliseconds:F0} ms after its job was submitted, while another receiver hung (RequestTimeout {RequestTimeout})");
         Assert.Equal(200, answering.Received[0].AnsweredStatus);
+    }
+
+    [Fact]
+    public async Task HangingReceiver_TryIsDatedWhenItWasSent_NotWhenItTimedOut()
+    {
+        var requestTimeout = TimeSpan.FromSeconds(3);
+        await using var hanging = await WebhookReceiver.StartAsync();
+        hanging.Hang = true;
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.StartWorkerAsync(Settings(requestTimeout), "worker");
+
+        var jobId = await SubmitAsync(harness, hanging.Address);
+        WebhookDelivery? delivery = null;
+        await AsyncWait.WaitUntilAsync(async () => (delivery = (await harness.GetAsync(jobId)).Webhooks.SingleOrDefault()) is { Attempts: >= 1 },
+            TimeSpan.FromSeconds(30), "the first try recorded", TimeSpan.FromMilliseconds(50));
+
+        // The receiver's clock and Redis's are this machine's; the try ended RequestTimeout after it arrived.
+        var arrived = hanging.Received[0].At;
+        var tried = delivery!.Tries[0];
+        Assert.Equal(0, tried.StatusCode);
+        foreach (var (name, at) in new[] { ("tries[0].at", tried.At), ("firstAttemptAt", delivery.FirstAttemptAt!.Value), ("lastAttemptAt", delivery.LastAttemptAt!.Value) })
+        {
+            Assert.True(Math.Abs((at - arrived).TotalMilliseconds) < 1000,
+                $"{name} {at:O} is not when the try was sent: the receiver got it at {arrived:O} and held it {requestTimeout}");
+        }
+
+        // The next try waits BaseDelay (1 s) after the try ended, not after it was sent.
+        Assert.True(delivery.NextAttemptAt > arrived + requestTimeout, $"next try due {delivery.NextAttemptAt:O}");
     }
 
     internal static Dictionary<string, string> Settings(TimeSpan requestTimeout) => new()

@@ -130,13 +130,14 @@ internal sealed class WebhookSender(
     private async Task SendAsync(StandardWebhook signer, LeasedWebhook leased, CancellationToken cancellationToken)
     {
         var delivery = leased.Delivery;
+        var sent = timeProvider.GetTimestamp();
         var (statusCode, error) = await TryAsync(signer, delivery, cancellationToken).ConfigureAwait(false);
         var attempt = delivery.Attempts + 1;
         // The script measures the retry window on Redis's clock (first try to next try), so it
         // decides between retrying and giving up; the worker says only how long to wait.
         var recorded = await _redis.ExecuteRedisAsync("record-webhook",
             _ => store.RecordWebhookAsync(leased, statusCode is >= 200 and < 300, statusCode, error,
-                Backoff(attempt, _options.BaseDelay, _options.MaxDelay), _options.MaxAge), cancellationToken).ConfigureAwait(false);
+                Backoff(attempt, _options.BaseDelay, _options.MaxDelay), _options.MaxAge, timeProvider.GetElapsedTime(sent)), cancellationToken).ConfigureAwait(false);
         if (recorded is null)
         {
             WebhookLog.LeaseLost(logger, delivery.Id);
