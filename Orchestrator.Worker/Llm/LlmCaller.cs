@@ -80,6 +80,7 @@ public sealed class LlmCaller(
         TimeSpan? circuitWait = null;
         string? waitedProvider = null;
         LlmException? tooLong = null;
+        var hasFallbacks = Candidates(request).Skip(1).Any();
         foreach (var name in Candidates(request))
         {
             if (catalog.Find(name) is not { } model)
@@ -87,7 +88,7 @@ public sealed class LlmCaller(
                 continue;
             }
 
-            if (ContextWindowCheck.TooLong(model.Name, model.Settings.ContextWindow, promptTokens, request.MaxTokens) is { } exceeded)
+            if (ContextWindowCheck.TooLong(model.Name, model.Settings.ContextWindow, promptTokens, request.MaxTokens, hasFallbacks) is { } exceeded)
             {
                 // Never call a model the prompt cannot fit: it would be a paid 400.
                 tooLong ??= exceeded;
