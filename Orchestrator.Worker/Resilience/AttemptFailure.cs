@@ -35,7 +35,7 @@ public static class AttemptFailure
     };
 
     /// <summary>The error stored on the job and its history.</summary>
-    /// <param name="deploymentWaited">What the job had waited for deployments before (its <c>rateLimitWaitMs</c>): named when a wait ends it.</param>
+    /// <param name="deploymentWaited">What the job had waited for deployments before, across workers: named when a wait ends it.</param>
     public static JobError ErrorOf(Exception exception, TimeSpan deploymentWaited = default) => exception switch
     {
         TimeoutRejectedException => new JobError("timeout", "The LLM call exceeded Retry:AttemptTimeout."),
