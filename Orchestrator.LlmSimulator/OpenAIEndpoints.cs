@@ -77,7 +77,7 @@ internal static class OpenAIEndpoints
             {
                 await engine.DelayAsync(SimulatedStream.Chunks(plan).Aggregate(TimeSpan.Zero, (sum, c) => sum + c.Delay), aborted);
                 var completion = new ChatCompletionDto(id, "chat.completion", created, request.Model,
-                    [new ChoiceDto(0, new MessageDto("assistant", plan.Text), "stop")], usage);
+                    [new ChoiceDto(0, new MessageDto("assistant", plan.Text), FinishReason(plan))], usage);
                 context.Response.ContentType = "application/json";
                 await context.Response.WriteAsync(JsonSerializer.Serialize(completion, SimulatorJsonContext.Default.ChatCompletionDto), aborted);
                 answered = true;
@@ -96,7 +96,7 @@ internal static class OpenAIEndpoints
             }
 
             await WriteChunkAsync(context, new ChatCompletionChunkDto(id, "chat.completion.chunk", created, request.Model,
-                [new ChunkChoiceDto(0, new DeltaDto(null, null), "stop")], null), aborted);
+                [new ChunkChoiceDto(0, new DeltaDto(null, null), FinishReason(plan))], null), aborted);
             if (request.StreamOptions?.IncludeUsage == true)
             {
                 // As OpenAI sends it: one last chunk with no choices and the usage.
@@ -116,6 +116,9 @@ internal static class OpenAIEndpoints
             engine.Finished(plan, answered, aborted: !answered && aborted.IsCancellationRequested);
         }
     }
+
+    /// <summary>OpenAI's <c>finish_reason</c>: <c>length</c> for an answer cut at the request's <c>max_tokens</c>, else <c>stop</c>.</summary>
+    private static string FinishReason(SimulatedPlan plan) => plan.CutAtMaxTokens ? "length" : "stop";
 
     private static async Task WriteChunkAsync(HttpContext context, ChatCompletionChunkDto chunk, CancellationToken cancellationToken)
     {

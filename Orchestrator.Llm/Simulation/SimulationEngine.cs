@@ -30,6 +30,10 @@ public sealed record RateLimitState(
 /// <see cref="Latency"/> with <see cref="Text"/> streamed at <see cref="TokensPerSecond"/>, or
 /// fail after the latency (<see cref="LateFailure"/>: a simulated overload).
 /// </summary>
+/// <param name="CutAtMaxTokens">
+/// Whether the answer was cut at the request's <c>max_tokens</c>: its finish reason is then
+/// <c>length</c>, as a real model's, else <c>stop</c>. (An answer shaped to <c>Simulator:CompletionTokens</c> ends as <c>stop</c>.)
+/// </param>
 public sealed record SimulatedPlan(
     SimulatedError? Rejection,
     SimulatedError? LateFailure,
@@ -38,7 +42,8 @@ public sealed record SimulatedPlan(
     int CompletionTokens,
     TimeSpan Latency,
     double? TokensPerSecond,
-    RateLimitState Limits);
+    RateLimitState Limits,
+    bool CutAtMaxTokens = false);
 
 /// <summary>
 /// The one simulation logic: latency, failures, rate limits, context window and the answer's
@@ -61,7 +66,7 @@ public sealed class SimulationEngine
     // unique; counting each answer was ~11 % of a worker's CPU in no-op benchmarks, the stand-in
     // provider's cost, not the orchestrator's). Bounded, as limits come from clients: cleared when full.
     private const int MaxComposed = 1_024;
-    private static readonly ConcurrentDictionary<(int Opening, int? MaxTokens, int? Length), (string Text, int Tokens)> Composed = new();
+    private static readonly ConcurrentDictionary<(int Opening, int? MaxTokens, int? Length), (string Text, int Tokens, bool Cut)> Composed = new();
     private static int _composedCount;
 
     // Words that are one o200k token each after a space: an answer lengthened by k of them has k more tokens.
@@ -96,7 +101,7 @@ public sealed class SimulationEngine
     public SimulatedPlan Plan(SimulatedCall call)
     {
         var hints = call.Hints;
-        var (text, promptTokens, completionTokens) = ComposeAndCount(call.Prompt, call.MaxTokens, _options.CompletionTokens);
+        var (text, promptTokens, completionTokens, cut) = ComposeAndCount(call.Prompt, call.MaxTokens, _options.CompletionTokens);
         var latency = Number(hints, SimulatorHints.LatencyMs) is { } ms ? TimeSpan.FromMilliseconds(ms) : _options.Latency;
         var failureRate = Number(hints, SimulatorHints.FailureRate) ?? _options.FailureRate;
         var failFirst = Number(hints, SimulatorHints.FailFirstAttempts);
@@ -162,7 +167,7 @@ public sealed class SimulationEngine
                 late = new SimulatedError(LlmErrorKind.Transient, 503, "server_error", null, "Simulated transient failure: the engine is overloaded.");
             }
 
-            return new SimulatedPlan(null, late, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+            return new SimulatedPlan(null, late, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now), cut);
         }
     }
 
@@ -261,7 +266,7 @@ public sealed class SimulationEngine
         _ => new(LlmErrorKind.InvalidRequest, 400, "invalid_request_error", "invalid_request", $"Unknown simulator.error '{error}'."),
     };
 
-    private static (string Text, int PromptTokens, int CompletionTokens) ComposeAndCount(string prompt, int? maxOutputTokens, int? length)
+    private static (string Text, int PromptTokens, int CompletionTokens, bool CutAtMaxTokens) ComposeAndCount(string prompt, int? maxOutputTokens, int? length)
     {
         var key = (Opening: (int)((uint)prompt.Length % Openings.Length), MaxTokens: maxOutputTokens, Length: length);
         if (!Composed.TryGetValue(key, out var answer))
@@ -278,11 +283,11 @@ public sealed class SimulationEngine
 
         // The prompt's count is the worker's own when the simulator runs in its process (TokenCounter
         // remembers the string it counted before the call).
-        return (answer.Text, TokenCounter.CountPrompt(prompt), answer.Tokens);
+        return (answer.Text, TokenCounter.CountPrompt(prompt), answer.Tokens, answer.Cut);
     }
 
-    /// <summary>The answer and its completion tokens, counted once (twice when it is cut).</summary>
-    private static (string Text, int Tokens) Compose(string opening, int? maxOutputTokens, int? length)
+    /// <summary>The answer and its completion tokens, counted once (twice when it is cut), and whether <paramref name="maxOutputTokens"/> cut it.</summary>
+    private static (string Text, int Tokens, bool Cut) Compose(string opening, int? maxOutputTokens, int? length)
     {
         var text = $"{opening} A production model would answer here; this is the simulated provider, "
             + "which returns text of a realistic shape so the pipeline around it can be exercised end to end.";
@@ -299,6 +304,8 @@ public sealed class SimulationEngine
             text = builder.ToString();
         }
 
+        // Longer than the request's max_tokens: a real model stops there, with finish_reason "length".
+        var cut = maxOutputTokens is { } asked && tokens > asked;
         var limit = length is { } most ? Math.Min(most, maxOutputTokens ?? most) : maxOutputTokens;
         if (limit is { } max && tokens > max)
         {
@@ -312,7 +319,7 @@ public sealed class SimulationEngine
             }
         }
 
-        return (text, tokens);
+        return (text, tokens, cut);
     }
 
     private static double? Number(IReadOnlyDictionary<string, string>? hints, string key) =>
