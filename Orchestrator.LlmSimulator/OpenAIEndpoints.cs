@@ -49,6 +49,17 @@ internal static class OpenAIEndpoints
             return;
         }
 
+        // As OpenAI answers a bound below 1 (it would otherwise be an empty answer, billed).
+        foreach (var (field, value) in new[] { ("max_tokens", request.MaxTokens), ("max_completion_tokens", request.MaxCompletionTokens) })
+        {
+            if (value is < 1)
+            {
+                await WriteErrorAsync(context, new SimulatedError(LlmErrorKind.InvalidRequest, 400, "invalid_request_error", "integer_below_min_value",
+                    $"Invalid '{field}': integer below minimum value. Expected a value >= 1, but got {value} instead.", Param: field), null);
+                return;
+            }
+        }
+
         var hints = request.Metadata;
         var attempt = hints?.GetValueOrDefault(SimulatorHints.Attempt) is { } a && int.TryParse(a, CultureInfo.InvariantCulture, out var n) ? n : 1;
         var plan = engine.Plan(new SimulatedCall(
@@ -138,7 +149,7 @@ internal static class OpenAIEndpoints
         }
 
         response.ContentType = "application/json";
-        var body = new ErrorDto(new ErrorBodyDto(error.Message, error.Type, null, error.Code));
+        var body = new ErrorDto(new ErrorBodyDto(error.Message, error.Type, error.Param, error.Code));
         return response.WriteAsync(JsonSerializer.Serialize(body, SimulatorJsonContext.Default.ErrorDto));
     }
 

@@ -14,7 +14,8 @@ namespace Orchestrator.Llm.Simulation;
 public sealed record SimulatedCall(string Model, string Prompt, int? MaxTokens, IReadOnlyDictionary<string, string>? Hints, int Attempt, long? ArrivedAt = null);
 
 /// <summary>An error the simulator answers, with the HTTP status and OpenAI error body fields it sends.</summary>
-public sealed record SimulatedError(LlmErrorKind Kind, int Status, string Type, string? Code, string Message, TimeSpan? RetryAfter = null)
+/// <param name="Param">The request field at fault (OpenAI's <c>param</c>), when one is.</param>
+public sealed record SimulatedError(LlmErrorKind Kind, int Status, string Type, string? Code, string Message, TimeSpan? RetryAfter = null, string? Param = null)
 {
     /// <summary>The same error as the worker sees it from a real provider.</summary>
     public LlmException ToException() => new(Kind, $"{Status} {Code ?? Type}: {Message}", RetryAfter);
