@@ -70,6 +70,14 @@ public sealed class ProviderOptions
     /// </summary>
     public int DefaultMaxTokens { get; set; } = 1024;
 
+    /// <summary>
+    /// The request field that carries a job's <c>maxTokens</c> (<c>openai</c> providers only):
+    /// <c>max_completion_tokens</c> (OpenAI's current field; OpenAI, Azure OpenAI, vLLM) or
+    /// <c>max_tokens</c> (the older field, the one Ollama and LM Studio read: they ignore the newer
+    /// one, and the answer would not be bounded). Default <c>max_completion_tokens</c>.
+    /// </summary>
+    public string MaxTokensField { get; set; } = MaxTokensFields.MaxCompletionTokens;
+
     /// <summary>Whether this is the in-process simulator.</summary>
     public bool IsSimulated => string.Equals(Kind, ProviderKinds.Simulated, StringComparison.OrdinalIgnoreCase);
 }
@@ -98,4 +106,14 @@ public static class ProviderKinds
 
     /// <summary>The in-process simulator.</summary>
     public const string Simulated = "simulated";
+}
+
+/// <summary>The values of <see cref="ProviderOptions.MaxTokensField"/>: the request fields that bound the completion.</summary>
+public static class MaxTokensFields
+{
+    /// <summary>OpenAI's field since 2024, which its reasoning models require.</summary>
+    public const string MaxCompletionTokens = "max_completion_tokens";
+
+    /// <summary>The older field, which OpenAI still reads for most models and Ollama and LM Studio read alone.</summary>
+    public const string MaxTokens = "max_tokens";
 }

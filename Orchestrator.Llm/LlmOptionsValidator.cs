@@ -74,6 +74,11 @@ public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
             {
                 failures.Add($"{key}:DefaultMaxTokens must be at least 1.");
             }
+
+            if (p.MaxTokensField is not (MaxTokensFields.MaxCompletionTokens or MaxTokensFields.MaxTokens))
+            {
+                failures.Add($"{key}:MaxTokensField must be '{MaxTokensFields.MaxCompletionTokens}' or '{MaxTokensFields.MaxTokens}' (was '{p.MaxTokensField}').");
+            }
         }
 
         if (options.DefaultModel is { } defaultModel && options.Providers.Count > 0 && !served.ContainsKey(defaultModel))

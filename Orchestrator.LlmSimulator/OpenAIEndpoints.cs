@@ -49,6 +49,17 @@ internal static class OpenAIEndpoints
             return;
         }
 
+        // As OpenAI answers a bound below 1 (it would otherwise be an empty answer, billed).
+        foreach (var (field, value) in new[] { ("max_tokens", request.MaxTokens), ("max_completion_tokens", request.MaxCompletionTokens) })
+        {
+            if (value is < 1)
+            {
+                await WriteErrorAsync(context, new SimulatedError(LlmErrorKind.InvalidRequest, 400, "invalid_request_error", "integer_below_min_value",
+                    $"Invalid '{field}': integer below minimum value. Expected a value >= 1, but got {value} instead.", Param: field), null);
+                return;
+            }
+        }
+
         var hints = request.Metadata;
         var attempt = hints?.GetValueOrDefault(SimulatorHints.Attempt) is { } a && int.TryParse(a, CultureInfo.InvariantCulture, out var n) ? n : 1;
         var plan = engine.Plan(new SimulatedCall(
@@ -77,7 +88,7 @@ internal static class OpenAIEndpoints
             {
                 await engine.DelayAsync(SimulatedStream.Chunks(plan).Aggregate(TimeSpan.Zero, (sum, c) => sum + c.Delay), aborted);
                 var completion = new ChatCompletionDto(id, "chat.completion", created, request.Model,
-                    [new ChoiceDto(0, new MessageDto("assistant", plan.Text), "stop")], usage);
+                    [new ChoiceDto(0, new MessageDto("assistant", plan.Text), FinishReason(plan))], usage);
                 context.Response.ContentType = "application/json";
                 await context.Response.WriteAsync(JsonSerializer.Serialize(completion, SimulatorJsonContext.Default.ChatCompletionDto), aborted);
                 answered = true;
@@ -96,7 +107,7 @@ internal static class OpenAIEndpoints
             }
 
             await WriteChunkAsync(context, new ChatCompletionChunkDto(id, "chat.completion.chunk", created, request.Model,
-                [new ChunkChoiceDto(0, new DeltaDto(null, null), "stop")], null), aborted);
+                [new ChunkChoiceDto(0, new DeltaDto(null, null), FinishReason(plan))], null), aborted);
             if (request.StreamOptions?.IncludeUsage == true)
             {
                 // As OpenAI sends it: one last chunk with no choices and the usage.
@@ -117,6 +128,9 @@ internal static class OpenAIEndpoints
         }
     }
 
+    /// <summary>OpenAI's <c>finish_reason</c>: <c>length</c> for an answer cut at the request's <c>max_tokens</c>, else <c>stop</c>.</summary>
+    private static string FinishReason(SimulatedPlan plan) => plan.CutAtMaxTokens ? "length" : "stop";
+
     private static async Task WriteChunkAsync(HttpContext context, ChatCompletionChunkDto chunk, CancellationToken cancellationToken)
     {
         var json = JsonSerializer.Serialize(chunk, SimulatorJsonContext.Default.ChatCompletionChunkDto);
@@ -135,7 +149,7 @@ internal static class OpenAIEndpoints
         }
 
         response.ContentType = "application/json";
-        var body = new ErrorDto(new ErrorBodyDto(error.Message, error.Type, null, error.Code));
+        var body = new ErrorDto(new ErrorBodyDto(error.Message, error.Type, error.Param, error.Code));
         return response.WriteAsync(JsonSerializer.Serialize(body, SimulatorJsonContext.Default.ErrorDto));
     }
 

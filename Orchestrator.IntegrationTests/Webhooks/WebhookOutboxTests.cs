@@ -49,9 +49,9 @@ public sealed class WebhookOutboxTests
         Assert.Equal(id, second!.Delivery.Id);
 
         // The first sender, its lease lapsed, records nothing; the holder's record, re-sent, is answered the same.
-        Assert.Null(await store.RecordWebhookAsync(first, false, 500, "HTTP 500", TimeSpan.FromSeconds(1), TimeSpan.FromHours(24)).Bounded());
-        var recorded = await store.RecordWebhookAsync(second, false, 500, "HTTP 500", TimeSpan.FromSeconds(1), TimeSpan.FromHours(24)).Bounded();
-        var again = await store.RecordWebhookAsync(second, false, 500, "HTTP 500", TimeSpan.FromSeconds(1), TimeSpan.FromHours(24)).Bounded();
+        Assert.Null(await store.RecordWebhookAsync(first, false, 500, "HTTP 500", TimeSpan.FromSeconds(1), TimeSpan.FromHours(24), TimeSpan.Zero).Bounded());
+        var recorded = await store.RecordWebhookAsync(second, false, 500, "HTTP 500", TimeSpan.FromSeconds(1), TimeSpan.FromHours(24), TimeSpan.Zero).Bounded();
+        var again = await store.RecordWebhookAsync(second, false, 500, "HTTP 500", TimeSpan.FromSeconds(1), TimeSpan.FromHours(24), TimeSpan.Zero).Bounded();
         Assert.Equal(WebhookOutcome.Retrying, recorded!.Outcome);
         Assert.Equal(recorded, again);
         var retrying = Assert.Single((await harness.GetAsync(job.Id)).Webhooks);
@@ -63,7 +63,7 @@ public sealed class WebhookOutboxTests
         await AsyncWait.WaitUntilAsync(async () =>
             (third = (await store.ClaimWebhooksAsync(10, TimeSpan.FromSeconds(30), "token-d")).SingleOrDefault()) is not null,
             TimeSpan.FromSeconds(10), "the retry comes due", TimeSpan.FromMilliseconds(50));
-        var gaveUp = await store.RecordWebhookAsync(third!, false, 0, "refused", TimeSpan.FromHours(2), TimeSpan.FromHours(1)).Bounded();
+        var gaveUp = await store.RecordWebhookAsync(third!, false, 0, "refused", TimeSpan.FromHours(2), TimeSpan.FromHours(1), TimeSpan.Zero).Bounded();
         Assert.Equal(WebhookOutcome.Failed, gaveUp!.Outcome);
         Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.WebhookOutbox).Bounded());
         var failed = Assert.Single((await harness.GetAsync(job.Id)).Webhooks);

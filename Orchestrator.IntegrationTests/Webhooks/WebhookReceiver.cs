@@ -9,13 +9,14 @@ namespace Orchestrator.IntegrationTests.Webhooks;
 
 /// <summary>
 /// A webhook receiver for tests: Kestrel on 127.0.0.1 only (no test sends traffic beyond loopback),
-/// answering 500 until <see cref="FailUntil"/> and 200 after, and keeping every request it got
-/// with the answer it gave.
+/// answering 500 until <see cref="FailUntil"/> and 200 after (or never, while <see cref="Hang"/>),
+/// and keeping every request it got with the answer it gave.
 /// </summary>
 internal sealed class WebhookReceiver : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<ReceivedWebhook> _received = new();
+    private readonly CancellationTokenSource _stopping = new();
 
     private WebhookReceiver(WebApplication app, Uri address)
     {
@@ -28,6 +29,12 @@ internal sealed class WebhookReceiver : IAsyncDisposable
 
     /// <summary>Until when (UTC) every request is answered 500.</summary>
     public DateTimeOffset FailUntil { get; set; } = DateTimeOffset.MinValue;
+
+    /// <summary>
+    /// Whether a request is held without an answer until the sender gives up (its
+    /// <c>Webhooks:RequestTimeout</c>) or the receiver stops; such a request is kept with status 0.
+    /// </summary>
+    public bool Hang { get; set; }
 
     /// <summary>Every request so far, in arrival order.</summary>
     public IReadOnlyList<ReceivedWebhook> Received => [.. _received];
@@ -44,7 +51,8 @@ internal sealed class WebhookReceiver : IAsyncDisposable
         {
             using var reader = new StreamReader(context.Request.Body);
             var body = await reader.ReadToEndAsync(context.RequestAborted);
-            var status = DateTimeOffset.UtcNow < receiver.FailUntil ? 500 : 200;
+            var hang = receiver.Hang;
+            var status = hang ? 0 : DateTimeOffset.UtcNow < receiver.FailUntil ? 500 : 200;
             receiver._received.Enqueue(new ReceivedWebhook(
                 context.Request.Headers["webhook-id"].ToString(),
                 context.Request.Headers["webhook-timestamp"].ToString(),
@@ -52,6 +60,13 @@ internal sealed class WebhookReceiver : IAsyncDisposable
                 body,
                 DateTimeOffset.UtcNow,
                 status));
+            if (hang)
+            {
+                using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, receiver._stopping.Token);
+                await Task.Delay(Timeout.Infinite, ended.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
+                return TypedResults.StatusCode(503);
+            }
+
             return TypedResults.StatusCode(status);
         });
         await app.StartAsync(TestContext.Current.CancellationToken);
@@ -60,10 +75,12 @@ internal sealed class WebhookReceiver : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync();
         await _app.StopAsync(CancellationToken.None);
         await _app.DisposeAsync();
+        _stopping.Dispose();
     }
 }
 
-/// <summary>One request the receiver got, and the status it answered.</summary>
+/// <summary>One request the receiver got, and the status it answered (0: none, it hung).</summary>
 internal sealed record ReceivedWebhook(string Id, string Timestamp, string Signature, string Body, DateTimeOffset At, int AnsweredStatus);

@@ -2,7 +2,9 @@
   record-webhook: record how one try of a webhook delivery went, and schedule the next try or take
   the delivery out of the outbox (delivered, or given up). Fenced by the lease token of the claim:
   a sender whose lease lapsed (another worker has the delivery now) changes nothing. Times are
-  Redis's (TIME), so the 24 h window is measured on one clock whichever workers tried.
+  Redis's (TIME), so the 24 h window is measured on one clock whichever workers tried. A try is
+  dated when it was sent (its 'at', firstAttemptAt, lastAttemptAt): now less the time the sender
+  says has passed since, which a receiver that never answers makes as long as Webhooks:RequestTimeout.
 
   KEYS[1]  outbox sorted set   {orch}:webhooks
   KEYS[2]  delivery record     {orch}:webhook:<id>
@@ -15,6 +17,8 @@
   ARGV[5]  wait before the next try, ms (used when not delivered)
   ARGV[6]  retry window, ms (Webhooks:MaxAge): a next try later than this after the first is not
            made; the delivery is given up ('failed') instead
+  ARGV[7]  ms since the try was sent (the sender's monotonic clock); the next try is due the wait
+           after now, the end of this one
 
   Re-sent: lastRecord = '<token>:<attempts before>' identifies the call; one already applied
   answers as the first time ({status, nextAttemptAt}) and writes nothing.
@@ -26,7 +30,7 @@
 
 local outbox, record, tries = KEYS[1], KEYS[2], KEYS[3]
 local token, delivered, code, err = ARGV[1], ARGV[2] == '1', ARGV[3], ARGV[4]
-local delay, window = tonumber(ARGV[5]), tonumber(ARGV[6])
+local delay, window, since = tonumber(ARGV[5]), tonumber(ARGV[6]), math.max(0, tonumber(ARGV[7]))
 
 local f = redis.call('HMGET', record, 'lease', 'attempts', 'lastRecord', 'firstAttemptAt', 'status', 'nextAttemptAt')
 if not f[1] then
@@ -40,7 +44,8 @@ if f[1] ~= token then
 end
 
 local now = tonumber(nowMs())
-local first = tonumber(f[4] or now)
+local sent = now - since
+local first = tonumber(f[4] or sent)
 local id = string.match(record, ':webhook:([^:]+)$')
 local attempts = tonumber(f[2] or '0') + 1
 local status, due = 'delivered', 0
@@ -49,12 +54,12 @@ if not delivered then
   status = (due - first > window) and 'failed' or 'retrying'
 end
 
-local entry = {at = now, statusCode = tonumber(code)}
+local entry = {at = sent, statusCode = tonumber(code)}
 if err ~= '' then entry.error = err end
 redis.call('RPUSH', tries, cjson.encode(entry))
 redis.call('LTRIM', tries, -20, -1)
 redis.call('HSET', record, 'firstAttemptAt', string.format('%d', first), 'attempts', attempts,
-  'lastAttemptAt', string.format('%d', now), 'lastStatusCode', code, 'lastError', err,
+  'lastAttemptAt', string.format('%d', sent), 'lastStatusCode', code, 'lastError', err,
   'status', status == 'retrying' and 'pending' or status, 'lastRecord', token .. ':' .. (f[2] or '0'))
 redis.call('HDEL', record, 'lease')
 

@@ -53,10 +53,11 @@ public sealed partial class JobStore
     /// Redis's clock, unless that is more than <paramref name="maxAge"/> after the first try: then
     /// the delivery is given up. Returns what was recorded, or null when the lease was lost (another
     /// worker holds the delivery now) and nothing was written. Re-sendable: a call that already
-    /// applied answers as the first time.
+    /// applied answers as the first time. The try is dated <paramref name="sinceSent"/> before now on
+    /// Redis's clock: when it was sent, not when its answer (or its timeout) came.
     /// </summary>
     public async Task<WebhookRecord?> RecordWebhookAsync(
-        LeasedWebhook leased, bool delivered, int statusCode, string? error, TimeSpan retryDelay, TimeSpan maxAge)
+        LeasedWebhook leased, bool delivered, int statusCode, string? error, TimeSpan retryDelay, TimeSpan maxAge, TimeSpan sinceSent)
     {
         var id = leased.Delivery.Id;
         var reply = (RedisResult[])(await LuaScripts.RecordWebhook.EvaluateAsync(Db,
@@ -68,6 +69,7 @@ public sealed partial class JobStore
                 error ?? string.Empty,
                 (long)retryDelay.TotalMilliseconds,
                 (long)maxAge.TotalMilliseconds,
+                (long)sinceSent.TotalMilliseconds,
             ]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {

@@ -85,7 +85,7 @@ public sealed class SimulatedChatClient : IChatClient
             {
                 Role = ChatRole.Assistant,
                 ModelId = model,
-                FinishReason = ChatFinishReason.Stop,
+                FinishReason = plan.CutAtMaxTokens ? ChatFinishReason.Length : ChatFinishReason.Stop,
                 Contents = [new UsageContent(new UsageDetails
                 {
                     InputTokenCount = plan.PromptTokens,

@@ -14,7 +14,8 @@ namespace Orchestrator.Llm.Simulation;
 public sealed record SimulatedCall(string Model, string Prompt, int? MaxTokens, IReadOnlyDictionary<string, string>? Hints, int Attempt, long? ArrivedAt = null);
 
 /// <summary>An error the simulator answers, with the HTTP status and OpenAI error body fields it sends.</summary>
-public sealed record SimulatedError(LlmErrorKind Kind, int Status, string Type, string? Code, string Message, TimeSpan? RetryAfter = null)
+/// <param name="Param">The request field at fault (OpenAI's <c>param</c>), when one is.</param>
+public sealed record SimulatedError(LlmErrorKind Kind, int Status, string Type, string? Code, string Message, TimeSpan? RetryAfter = null, string? Param = null)
 {
     /// <summary>The same error as the worker sees it from a real provider.</summary>
     public LlmException ToException() => new(Kind, $"{Status} {Code ?? Type}: {Message}", RetryAfter);
@@ -30,6 +31,10 @@ public sealed record RateLimitState(
 /// <see cref="Latency"/> with <see cref="Text"/> streamed at <see cref="TokensPerSecond"/>, or
 /// fail after the latency (<see cref="LateFailure"/>: a simulated overload).
 /// </summary>
+/// <param name="CutAtMaxTokens">
+/// Whether the answer was cut at the request's <c>max_tokens</c>: its finish reason is then
+/// <c>length</c>, as a real model's, else <c>stop</c>. (An answer shaped to <c>Simulator:CompletionTokens</c> ends as <c>stop</c>.)
+/// </param>
 public sealed record SimulatedPlan(
     SimulatedError? Rejection,
     SimulatedError? LateFailure,
@@ -38,7 +43,8 @@ public sealed record SimulatedPlan(
     int CompletionTokens,
     TimeSpan Latency,
     double? TokensPerSecond,
-    RateLimitState Limits);
+    RateLimitState Limits,
+    bool CutAtMaxTokens = false);
 
 /// <summary>
 /// The one simulation logic: latency, failures, rate limits, context window and the answer's
@@ -61,7 +67,7 @@ public sealed class SimulationEngine
     // unique; counting each answer was ~11 % of a worker's CPU in no-op benchmarks, the stand-in
     // provider's cost, not the orchestrator's). Bounded, as limits come from clients: cleared when full.
     private const int MaxComposed = 1_024;
-    private static readonly ConcurrentDictionary<(int Opening, int? MaxTokens, int? Length), (string Text, int Tokens)> Composed = new();
+    private static readonly ConcurrentDictionary<(int Opening, int? MaxTokens, int? Length), (string Text, int Tokens, bool Cut)> Composed = new();
     private static int _composedCount;
 
     // Words that are one o200k token each after a space: an answer lengthened by k of them has k more tokens.
@@ -96,7 +102,7 @@ public sealed class SimulationEngine
     public SimulatedPlan Plan(SimulatedCall call)
     {
         var hints = call.Hints;
-        var (text, promptTokens, completionTokens) = ComposeAndCount(call.Prompt, call.MaxTokens, _options.CompletionTokens);
+        var (text, promptTokens, completionTokens, cut) = ComposeAndCount(call.Prompt, call.MaxTokens, _options.CompletionTokens);
         var latency = Number(hints, SimulatorHints.LatencyMs) is { } ms ? TimeSpan.FromMilliseconds(ms) : _options.Latency;
         var failureRate = Number(hints, SimulatorHints.FailureRate) ?? _options.FailureRate;
         var failFirst = Number(hints, SimulatorHints.FailFirstAttempts);
@@ -162,7 +168,7 @@ public sealed class SimulationEngine
                 late = new SimulatedError(LlmErrorKind.Transient, 503, "server_error", null, "Simulated transient failure: the engine is overloaded.");
             }
 
-            return new SimulatedPlan(null, late, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+            return new SimulatedPlan(null, late, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now), cut);
         }
     }
 
@@ -261,7 +267,7 @@ public sealed class SimulationEngine
         _ => new(LlmErrorKind.InvalidRequest, 400, "invalid_request_error", "invalid_request", $"Unknown simulator.error '{error}'."),
     };
 
-    private static (string Text, int PromptTokens, int CompletionTokens) ComposeAndCount(string prompt, int? maxOutputTokens, int? length)
+    private static (string Text, int PromptTokens, int CompletionTokens, bool CutAtMaxTokens) ComposeAndCount(string prompt, int? maxOutputTokens, int? length)
     {
         var key = (Opening: (int)((uint)prompt.Length % Openings.Length), MaxTokens: maxOutputTokens, Length: length);
         if (!Composed.TryGetValue(key, out var answer))
@@ -278,11 +284,11 @@ public sealed class SimulationEngine
 
         // The prompt's count is the worker's own when the simulator runs in its process (TokenCounter
         // remembers the string it counted before the call).
-        return (answer.Text, TokenCounter.CountPrompt(prompt), answer.Tokens);
+        return (answer.Text, TokenCounter.CountPrompt(prompt), answer.Tokens, answer.Cut);
     }
 
-    /// <summary>The answer and its completion tokens, counted once (twice when it is cut).</summary>
-    private static (string Text, int Tokens) Compose(string opening, int? maxOutputTokens, int? length)
+    /// <summary>The answer and its completion tokens, counted once (twice when it is cut), and whether <paramref name="maxOutputTokens"/> cut it.</summary>
+    private static (string Text, int Tokens, bool Cut) Compose(string opening, int? maxOutputTokens, int? length)
     {
         var text = $"{opening} A production model would answer here; this is the simulated provider, "
             + "which returns text of a realistic shape so the pipeline around it can be exercised end to end.";
@@ -299,6 +305,8 @@ public sealed class SimulationEngine
             text = builder.ToString();
         }
 
+        // Longer than the request's max_tokens: a real model stops there, with finish_reason "length".
+        var cut = maxOutputTokens is { } asked && tokens > asked;
         var limit = length is { } most ? Math.Min(most, maxOutputTokens ?? most) : maxOutputTokens;
         if (limit is { } max && tokens > max)
         {
@@ -312,7 +320,7 @@ public sealed class SimulationEngine
             }
         }
 
-        return (text, tokens);
+        return (text, tokens, cut);
     }
 
     private static double? Number(IReadOnlyDictionary<string, string>? hints, string key) =>

@@ -8,7 +8,8 @@ namespace Orchestrator.UnitTests.Llm;
 
 /// <summary>
 /// <see cref="LlmOptionsValidator"/>: the circuit's durations are refused at start exactly where Polly
-/// would refuse them when a deployment's circuit is built (then every call to it failed).
+/// would refuse them when a deployment's circuit is built (then every call to it failed); a
+/// provider's <c>MaxTokensField</c> is one of the two request fields.
 /// </summary>
 public sealed class LlmOptionsValidatorTests
 {
@@ -51,6 +52,35 @@ public sealed class LlmOptionsValidatorTests
 
         Assert.Equal("Llm:CircuitBreakDuration must be from 00:00:00.5 to 1.00:00:00.", Assert.Single(result.Failures!));
         Assert.False(PollyBuilds(TimeSpan.FromSeconds(30), value));
+    }
+
+    [Theory]
+    [InlineData("max_completion_tokens", true)]
+    [InlineData("max_tokens", true)]
+    [InlineData("MAX_TOKENS", false)]
+    [InlineData("maxTokens", false)]
+    [InlineData("", false)]
+    public void Validate_MaxTokensField_OneOfTheTwoFieldNames(string field, bool valid)
+    {
+        var options = new LlmOptions();
+        options.Providers["ollama"] = new ProviderOptions
+        {
+            Kind = ProviderKinds.OpenAI,
+            Endpoint = new Uri("http://localhost:11434/v1"),
+            Models = [new ModelOptions { Name = "llama3.2" }],
+            MaxTokensField = field,
+        };
+
+        var result = new LlmOptionsValidator().Validate(null, options);
+
+        if (valid)
+        {
+            Assert.True(result.Succeeded, result.FailureMessage);
+        }
+        else
+        {
+            Assert.Equal($"Llm:Providers:ollama:MaxTokensField must be 'max_completion_tokens' or 'max_tokens' (was '{field}').", Assert.Single(result.Failures!));
+        }
     }
 
     private static TimeSpan Parse(string value) => TimeSpan.Parse(value, CultureInfo.InvariantCulture);

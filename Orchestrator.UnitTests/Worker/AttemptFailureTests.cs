@@ -49,6 +49,25 @@ public sealed class AttemptFailureTests
     }
 
     [Fact]
+    public void ErrorOf_DeploymentWaitPastTheBound_NothingWaitedYet_SaysTheWaitWasTooLongNotThatItWaited()
+    {
+        var error = AttemptFailure.ErrorOf(new CapacityWaitException(TimeSpan.FromHours(2), "rate-limited", "openai"));
+
+        Assert.Equal("rate-limited", error.Type);
+        Assert.Equal("Deployment 'openai' needs a wait of 7200000 ms (rate-limited), more than Llm:MaxRateLimitWait allows; the job did not wait.", error.Message);
+    }
+
+    [Fact]
+    public void ErrorOf_DeploymentWaitPastTheBound_AfterEarlierWaits_NamesBoth()
+    {
+        var error = AttemptFailure.ErrorOf(new CapacityWaitException(TimeSpan.FromSeconds(20), "capacity", "openai"), TimeSpan.FromSeconds(40));
+
+        Assert.Equal(
+            "Deployment 'openai' needs a wait of 20000 ms (capacity); after the 40000 ms this job has waited for deployments, that is more than Llm:MaxRateLimitWait allows.",
+            error.Message);
+    }
+
+    [Fact]
     public void ErrorOf_UnexpectedException_NamesItsType()
     {
         var error = AttemptFailure.ErrorOf(new InvalidOperationException("a bug"));

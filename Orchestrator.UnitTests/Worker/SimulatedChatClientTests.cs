@@ -185,4 +185,16 @@ public sealed class SimulatedChatClientTests
         Assert.True(answer.Usage?.OutputTokenCount <= 5, $"output tokens {answer.Usage?.OutputTokenCount}");
         Assert.Equal("tiny", answer.ModelId);
     }
+
+    [Fact]
+    public async Task GetResponse_CutAtMaxOutputTokens_FinishesWithLength_UncutWithStop()
+    {
+        var client = Client();
+
+        var cut = await Ask(client, new ChatOptions { MaxOutputTokens = 5, ModelId = "tiny" }).WaitAsync(Progress, TestContext.Current.CancellationToken);
+        var whole = await Ask(client, new ChatOptions { MaxOutputTokens = 1_000, ModelId = "tiny" }).WaitAsync(Progress, TestContext.Current.CancellationToken);
+
+        Assert.Equal(ChatFinishReason.Length, cut.FinishReason);
+        Assert.Equal(ChatFinishReason.Stop, whole.FinishReason);
+    }
 }

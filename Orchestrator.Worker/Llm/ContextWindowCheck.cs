@@ -15,7 +15,8 @@ internal static class ContextWindowCheck
     /// Null when the prompt fits <paramref name="window"/> (or the window is unknown); else the
     /// <c>context-length-exceeded</c> error, naming the numbers it added up.
     /// </summary>
-    public static LlmException? TooLong(string model, int? window, int promptTokens, int? maxTokens)
+    /// <param name="hasFallbacks">Whether the job names fallback models: then the error, if it ends the job, is also theirs.</param>
+    public static LlmException? TooLong(string model, int? window, int promptTokens, int? maxTokens, bool hasFallbacks)
     {
         if (window is not { } limit || promptTokens + (maxTokens ?? 0) <= limit)
         {
@@ -26,6 +27,6 @@ internal static class ContextWindowCheck
             ? $"The prompt ({promptTokens} tokens) plus the job's maxTokens ({max})"
             : $"The prompt ({promptTokens} tokens; the job sets no maxTokens, so none are added for the answer)";
         return new LlmException(LlmErrorKind.ContextLengthExceeded,
-            $"{asked} exceeds the context window of '{model}' ({window} tokens) and of every fallback.");
+            $"{asked} exceeds the context window of '{model}' ({window} tokens){(hasFallbacks ? " and of every fallback" : "")}.");
     }
 }

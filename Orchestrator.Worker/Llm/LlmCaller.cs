@@ -80,6 +80,7 @@ public sealed class LlmCaller(
         TimeSpan? circuitWait = null;
         string? waitedProvider = null;
         LlmException? tooLong = null;
+        var hasFallbacks = Candidates(request).Skip(1).Any();
         foreach (var name in Candidates(request))
         {
             if (catalog.Find(name) is not { } model)
@@ -87,7 +88,7 @@ public sealed class LlmCaller(
                 continue;
             }
 
-            if (ContextWindowCheck.TooLong(model.Name, model.Settings.ContextWindow, promptTokens, request.MaxTokens) is { } exceeded)
+            if (ContextWindowCheck.TooLong(model.Name, model.Settings.ContextWindow, promptTokens, request.MaxTokens, hasFallbacks) is { } exceeded)
             {
                 // Never call a model the prompt cannot fit: it would be a paid 400.
                 tooLong ??= exceeded;
@@ -360,10 +361,14 @@ public sealed class LlmCaller(
 
     private async ValueTask<Outcome<StreamedAnswer>> StreamAsync(ServedModel model, JobRequest request, int attempt, IDeltaSink? deltas, CancellationToken cancellationToken)
     {
+        // The SDK writes MaxOutputTokens as max_completion_tokens; a provider set to read max_tokens
+        // (Ollama and LM Studio ignore the newer field) gets that field alone.
+        var maxTokens = !model.Provider.IsSimulated
+            && string.Equals(model.Provider.MaxTokensField, MaxTokensFields.MaxTokens, StringComparison.Ordinal) ? request.MaxTokens : null;
         var options = new ChatOptions
         {
             ModelId = model.Name,
-            MaxOutputTokens = request.MaxTokens,
+            MaxOutputTokens = maxTokens is null ? request.MaxTokens : null,
             Temperature = request.Temperature is { } t ? (float)t : null,
             AdditionalProperties = new AdditionalPropertiesDictionary
             {
@@ -371,11 +376,12 @@ public sealed class LlmCaller(
                 [SimulatorHints.MetadataProperty] = request.Metadata,
             },
         };
-        if (request.Metadata?.Keys.Any(k => k.StartsWith(SimulatorHints.Prefix, StringComparison.Ordinal)) == true)
+        var hints = request.Metadata?.Keys.Any(k => k.StartsWith(SimulatorHints.Prefix, StringComparison.Ordinal)) == true;
+        if (hints || maxTokens is not null)
         {
             // Over HTTP the simulator's hints ride in OpenAI's metadata field; a real provider never sees them
             // unless a job sets simulator.* keys.
-            options.RawRepresentationFactory = _ => SimulatorMetadata(request.Metadata, attempt);
+            options.RawRepresentationFactory = _ => RawOptions(hints ? request.Metadata : null, attempt, maxTokens);
         }
 
         try
@@ -399,18 +405,30 @@ public sealed class LlmCaller(
         }
     }
 
-    private static ChatCompletionOptions SimulatorMetadata(IReadOnlyDictionary<string, string> metadata, int attempt)
+    private static ChatCompletionOptions RawOptions(IReadOnlyDictionary<string, string>? simulatorHints, int attempt, int? maxTokens)
     {
         var options = new ChatCompletionOptions();
-        foreach (var (key, value) in metadata)
+        if (simulatorHints is not null)
         {
-            if (key.StartsWith(SimulatorHints.Prefix, StringComparison.Ordinal))
+            foreach (var (key, value) in simulatorHints)
             {
-                options.Metadata[key] = value;
+                if (key.StartsWith(SimulatorHints.Prefix, StringComparison.Ordinal))
+                {
+                    options.Metadata[key] = value;
+                }
             }
+
+            options.Metadata[SimulatorHints.Attempt] = attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        options.Metadata[SimulatorHints.Attempt] = attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (maxTokens is { } max)
+        {
+            // The SDK models only max_completion_tokens; its JSON patch adds a field it does not model.
+#pragma warning disable SCME0001 // JsonPatch is marked for evaluation; the SDK's version is pinned centrally and a test sends through it.
+            options.Patch.Set("$.max_tokens"u8, max);
+#pragma warning restore SCME0001
+        }
+
         return options;
     }
 

@@ -459,7 +459,7 @@ internal sealed class JobProcessor(
         Activity.Current = execution.AttemptActivity;
         execution.Slot?.OutcomeWriting();
         var recorded = await WriteOutcomeAsync(
-            execution, AttemptFinish.Failed(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception)),
+            execution, AttemptFinish.Failed(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception, execution.DeploymentWait)),
             CancellationToken.None).ConfigureAwait(false);
         if (!recorded)
         {

@@ -35,12 +35,17 @@ public static class AttemptFailure
     };
 
     /// <summary>The error stored on the job and its history.</summary>
-    public static JobError ErrorOf(Exception exception) => exception switch
+    /// <param name="deploymentWaited">What the job had waited for deployments before, across workers: named when a wait ends it.</param>
+    public static JobError ErrorOf(Exception exception, TimeSpan deploymentWaited = default) => exception switch
     {
         TimeoutRejectedException => new JobError("timeout", "The LLM call exceeded Retry:AttemptTimeout."),
         LlmException llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), llm.Message),
+        // Such a wait is refused before it starts: the job did not wait it (a 429's Retry-After of
+        // two hours against a bound of one fails at once).
         CapacityWaitException wait => new JobError(LlmErrorKinds.TypeOf(LlmErrorKind.RateLimited),
-            $"Waited longer than Llm:MaxRateLimitWait for deployment '{wait.Provider}' ({wait.Reason})."),
+            deploymentWaited > TimeSpan.Zero
+                ? $"Deployment '{wait.Provider}' needs a wait of {wait.Wait.TotalMilliseconds:0} ms ({wait.Reason}); after the {deploymentWaited.TotalMilliseconds:0} ms this job has waited for deployments, that is more than Llm:MaxRateLimitWait allows."
+                : $"Deployment '{wait.Provider}' needs a wait of {wait.Wait.TotalMilliseconds:0} ms ({wait.Reason}), more than Llm:MaxRateLimitWait allows; the job did not wait."),
         _ when LlmFailure.Classify(exception, TimeProvider.System) is { } llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), exception.Message),
         _ => new JobError(UnexpectedType, $"{exception.GetType().Name}: {exception.Message}"),
     };

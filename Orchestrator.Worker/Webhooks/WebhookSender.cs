@@ -15,7 +15,8 @@ namespace Orchestrator.Worker.Webhooks;
 /// Sends the webhook outbox (issue 19; docs/webhooks.md): every worker leases due deliveries
 /// (<c>claim-webhooks.lua</c>), sends each signed as Standard Webhooks specifies, and records the
 /// try (<c>record-webhook.lua</c>): delivered on a 2xx, else retried with exponential backoff until
-/// <c>Webhooks:MaxAge</c> after the first try. A supervised loop; Redis calls through the
+/// <c>Webhooks:MaxAge</c> after the first try. A supervised loop claims while up to
+/// <c>Webhooks:MaxConcurrentDeliveries</c> sends run, each on its own; Redis calls through the
 /// <c>redis</c> pipeline (both scripts may be re-sent). A worker stopped mid-send records nothing:
 /// the delivery comes due again when its lease lapses and is sent again with the same id.
 /// </summary>
@@ -42,33 +43,101 @@ internal sealed class WebhookSender(
         }
 
         var signer = new StandardWebhook(secret);
-        await loops.RunAsync(Loop, ct => StepAsync(signer, ct), stoppingToken).ConfigureAwait(false);
+        using var slots = new SemaphoreSlim(_options.MaxConcurrentDeliveries, _options.MaxConcurrentDeliveries);
+        var sending = new List<Task>(_options.MaxConcurrentDeliveries);
+        try
+        {
+            await loops.RunAsync(Loop, ct => StepAsync(signer, slots, sending, ct), stoppingToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Each send ends on the stop token (recording nothing: its lease lapses, another worker sends it).
+            await Task.WhenAll(sending).ConfigureAwait(false);
+        }
     }
 
-    private async Task StepAsync(StandardWebhook signer, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for a free slot, leases as many due deliveries as there are free slots and starts
+    /// sending each. Deliveries are independent: a slot frees as soon as its delivery is recorded,
+    /// and the next step claims more while others are in flight, so a receiver that hangs until
+    /// <c>Webhooks:RequestTimeout</c> holds one slot, not every other delivery.
+    /// </summary>
+    private async Task StepAsync(StandardWebhook signer, SemaphoreSlim slots, List<Task> sending, CancellationToken cancellationToken)
     {
-        var token = Guid.NewGuid().ToString("N");
-        var leased = await _redis.ExecuteRedisAsync("claim-webhooks",
-            _ => store.ClaimWebhooksAsync(_options.MaxConcurrentDeliveries, _options.LeaseTimeout, token), cancellationToken).ConfigureAwait(false);
-        if (leased.Count == 0)
+        await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var free = 1;
+        while (free < _options.MaxConcurrentDeliveries && slots.Wait(0))
         {
-            await Task.Delay(_options.PollInterval, timeProvider, cancellationToken).ConfigureAwait(false);
-            return;
+            free++;
         }
 
-        await Task.WhenAll(leased.Select(l => SendAsync(signer, l, cancellationToken))).ConfigureAwait(false);
+        IReadOnlyList<LeasedWebhook> leased;
+        try
+        {
+            // A delivery is leased only when a slot is free to send it: its lease runs from a send about to start.
+            var token = Guid.NewGuid().ToString("N");
+            leased = await _redis.ExecuteRedisAsync("claim-webhooks",
+                _ => store.ClaimWebhooksAsync(free, _options.LeaseTimeout, token), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            slots.Release(free);
+            throw;
+        }
+
+        if (leased.Count < free)
+        {
+            slots.Release(free - leased.Count);
+        }
+
+        sending.RemoveAll(static t => t.IsCompleted);
+        foreach (var delivery in leased)
+        {
+            sending.Add(SendInSlotAsync(signer, delivery, slots, cancellationToken));
+        }
+
+        if (leased.Count < free)
+        {
+            // Fewer due than asked for: the outbox has nothing more due now.
+            await Task.Delay(_options.PollInterval, timeProvider, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends one leased delivery and frees its slot; never throws (a fault is the loop's, logged and counted).</summary>
+    private async Task SendInSlotAsync(StandardWebhook signer, LeasedWebhook leased, SemaphoreSlim slots, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // Off the loop at once: signing and connecting do not hold up the next claim.
+            await Task.Yield();
+            await SendAsync(signer, leased, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: nothing recorded; the lease lapses and the delivery is sent again with the same id.
+        }
+        catch (Exception e)
+        {
+            // As a failed step was before: the delivery stays leased, and comes due again when the lease lapses.
+            loops.Fault(Loop, e);
+        }
+        finally
+        {
+            slots.Release();
+        }
     }
 
     private async Task SendAsync(StandardWebhook signer, LeasedWebhook leased, CancellationToken cancellationToken)
     {
         var delivery = leased.Delivery;
+        var sent = timeProvider.GetTimestamp();
         var (statusCode, error) = await TryAsync(signer, delivery, cancellationToken).ConfigureAwait(false);
         var attempt = delivery.Attempts + 1;
         // The script measures the retry window on Redis's clock (first try to next try), so it
         // decides between retrying and giving up; the worker says only how long to wait.
         var recorded = await _redis.ExecuteRedisAsync("record-webhook",
             _ => store.RecordWebhookAsync(leased, statusCode is >= 200 and < 300, statusCode, error,
-                Backoff(attempt, _options.BaseDelay, _options.MaxDelay), _options.MaxAge), cancellationToken).ConfigureAwait(false);
+                Backoff(attempt, _options.BaseDelay, _options.MaxDelay), _options.MaxAge, timeProvider.GetElapsedTime(sent)), cancellationToken).ConfigureAwait(false);
         if (recorded is null)
         {
             WebhookLog.LeaseLost(logger, delivery.Id);

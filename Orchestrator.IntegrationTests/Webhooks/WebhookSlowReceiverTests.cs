@@ -1,0 +1,89 @@
+using Orchestrator.Jobs;
+
+namespace Orchestrator.IntegrationTests.Webhooks;
+
+/// <summary>
+/// A receiver that never answers, beside one that answers at once, sent to by one real worker
+/// (a process, real Redis, receivers on loopback): the slow one holds one delivery slot until
+/// <c>Webhooks:RequestTimeout</c>, and the other receiver's delivery goes out meanwhile; the
+/// try it held is dated when it was sent.
+/// </summary>
+[Collection(WebhookCollection.Name)]
+public sealed class WebhookSlowReceiverTests
+{
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(6);
+
+    [Fact]
+    public async Task HangingReceiver_DoesNotHoldUpAnotherReceiversDelivery()
+    {
+        await using var hanging = await WebhookReceiver.StartAsync();
+        hanging.Hang = true;
+        await using var answering = await WebhookReceiver.StartAsync();
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.StartWorkerAsync(Settings(RequestTimeout), "worker");
+
+        await SubmitAsync(harness, hanging.Address);
+        await AsyncWait.WaitUntilAsync(() => Task.FromResult(hanging.Received.Count == 1),
+            TimeSpan.FromSeconds(30), "the hanging receiver got its request", TimeSpan.FromMilliseconds(20));
+
+        // The hanging try is in flight for RequestTimeout from now; the other job's delivery must not wait for it.
+        var submitted = DateTimeOffset.UtcNow;
+        await SubmitAsync(harness, answering.Address);
+        await AsyncWait.WaitUntilAsync(() => Task.FromResult(answering.Received.Count == 1),
+            TimeSpan.FromSeconds(30), "the answering receiver got its delivery", TimeSpan.FromMilliseconds(20));
+
+        var waited = answering.Received[0].At - submitted;
+        Assert.True(waited < RequestTimeout / 2,
+            $"delivered {waited.TotalMilliseconds:F0} ms after its job was submitted, while another receiver hung (RequestTimeout {RequestTimeout})");
+        Assert.Equal(200, answering.Received[0].AnsweredStatus);
+    }
+
+    [Fact]
+    public async Task HangingReceiver_TryIsDatedWhenItWasSent_NotWhenItTimedOut()
+    {
+        var requestTimeout = TimeSpan.FromSeconds(3);
+        await using var hanging = await WebhookReceiver.StartAsync();
+        hanging.Hang = true;
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.StartWorkerAsync(Settings(requestTimeout), "worker");
+
+        var jobId = await SubmitAsync(harness, hanging.Address);
+        WebhookDelivery? delivery = null;
+        await AsyncWait.WaitUntilAsync(async () => (delivery = (await harness.GetAsync(jobId)).Webhooks.SingleOrDefault()) is { Attempts: >= 1 },
+            TimeSpan.FromSeconds(30), "the first try recorded", TimeSpan.FromMilliseconds(50));
+
+        // The receiver's clock and Redis's are this machine's; the try ended RequestTimeout after it arrived.
+        var arrived = hanging.Received[0].At;
+        var tried = delivery!.Tries[0];
+        Assert.Equal(0, tried.StatusCode);
+        foreach (var (name, at) in new[] { ("tries[0].at", tried.At), ("firstAttemptAt", delivery.FirstAttemptAt!.Value), ("lastAttemptAt", delivery.LastAttemptAt!.Value) })
+        {
+            Assert.True(Math.Abs((at - arrived).TotalMilliseconds) < 1000,
+                $"{name} {at:O} is not when the try was sent: the receiver got it at {arrived:O} and held it {requestTimeout}");
+        }
+
+        // The next try waits BaseDelay (1 s) after the try ended, not after it was sent.
+        Assert.True(delivery.NextAttemptAt > arrived + requestTimeout, $"next try due {delivery.NextAttemptAt:O}");
+    }
+
+    internal static Dictionary<string, string> Settings(TimeSpan requestTimeout) => new()
+    {
+        ["Simulator:FailureRate"] = "0",
+        ["Simulator:Latency"] = "00:00:00.010",
+        ["Webhooks:Secret"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=",
+        ["Webhooks:AllowPrivateNetworks"] = "true",
+        ["Webhooks:BaseDelay"] = "00:00:01",
+        ["Webhooks:MaxDelay"] = "00:00:04",
+        ["Webhooks:RequestTimeout"] = requestTimeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+        ["Webhooks:LeaseTimeout"] = "00:00:30",
+        ["Webhooks:PollInterval"] = "00:00:00.100",
+    };
+
+    internal static async Task<string> SubmitAsync(WorkerHarness harness, Uri callbackUrl)
+    {
+        var job = WorkerHarness.NewJob("Say hello.", maxAttempts: 1);
+        job = job with { Request = job.Request with { CallbackUrl = callbackUrl.ToString() } };
+        Assert.Equal(SubmitOutcome.Created, (await harness.Store.SubmitAsync(job, idempotency: null).Bounded()).Outcome);
+        return job.Id;
+    }
+}
