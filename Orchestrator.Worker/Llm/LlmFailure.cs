@@ -7,7 +7,7 @@ namespace Orchestrator.Worker.Llm;
 /// <summary>
 /// Turns what an OpenAI-compatible call throws into the one taxonomy (<see cref="LlmErrorKind"/>):
 /// the SDK's <see cref="ClientResultException"/> by status, error code and rate-limit headers;
-/// network failures and dropped streams as transient.
+/// network failures, dropped streams and stream events that are not JSON as transient.
 /// </summary>
 public static class LlmFailure
 {
@@ -21,6 +21,9 @@ public static class LlmFailure
         HttpRequestException { StatusCode: { } status } => new LlmException(
             LlmErrorKinds.FromHttp((int)status, null, null), $"{(int)status}: {exception.Message}", inner: exception),
         HttpRequestException or IOException => new LlmException(LlmErrorKind.Transient, $"The connection to the provider failed: {exception.Message}", inner: exception),
+        // A stream event the SDK could not read (cut mid-event, or garbled on the way): the stream is
+        // broken like a dropped connection, and another attempt may read a whole one.
+        JsonException => new LlmException(LlmErrorKind.Transient, $"The provider's stream held an event that is not JSON: {exception.Message}", inner: exception),
         _ => null,
     };
 
