@@ -75,6 +75,27 @@ public static class LlmErrorKinds
             _ => LlmErrorKind.InvalidRequest,
         };
     }
+
+    /// <summary>
+    /// The kind of an error a provider reported inside a stream it had answered 200: there is no
+    /// status of its own, so its <c>type</c> or <c>code</c> stands for the status an HTTP error of
+    /// that name has, and decides as <see cref="FromHttp"/> does (<c>server_error</c> transient,
+    /// <c>invalid_request_error</c> invalid-request, …). A name not known is transient: the stream
+    /// broke, as a dropped one does.
+    /// </summary>
+    public static LlmErrorKind FromStreamError(string? code, string? type) =>
+        FromHttp(StatusOf(code) ?? StatusOf(type) ?? 500, code, type);
+
+    // OpenAI's error types and codes, and the Python SDK's exception names some servers (vLLM) send as the type.
+    private static int? StatusOf(string? name) => name switch
+    {
+        "invalid_request_error" or "context_length_exceeded" or "BadRequestError" => 400,
+        "authentication_error" or "invalid_api_key" or "AuthenticationError" => 401,
+        "permission_error" or "PermissionDeniedError" => 403,
+        "not_found_error" or "model_not_found" or "NotFoundError" => 404,
+        "rate_limit_exceeded" or "rate_limit_error" or "RateLimitError" or "insufficient_quota" => 429,
+        _ => null,
+    };
 }
 
 /// <summary>A provider's error, classified (see <see cref="LlmErrorKind"/>).</summary>

@@ -66,6 +66,17 @@ public sealed class StreamedAnswerTests
     }
 
     [Fact]
+    public void Finished_OnlyOnceAnUpdateCarriesAFinishReason()
+    {
+        var answer = new StreamedAnswer();
+
+        answer.Add(new ChatResponseUpdate(ChatRole.Assistant, "Hel"));
+        Assert.False(answer.Finished);
+        answer.Add(new ChatResponseUpdate { FinishReason = ChatFinishReason.Length });
+        Assert.True(answer.Finished);
+    }
+
+    [Fact]
     public void Text_NothingStreamed_IsEmpty()
     {
         Assert.Equal(string.Empty, new StreamedAnswer().Text);

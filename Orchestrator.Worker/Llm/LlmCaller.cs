@@ -384,13 +384,24 @@ public sealed class LlmCaller(
             await foreach (var update in clients.For(model)
                 .GetStreamingResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, cancellationToken).ConfigureAwait(false))
             {
+                if (LlmFailure.FromStreamEvent(update) is { } error)
+                {
+                    return Outcome.FromException<StreamedAnswer>(error);
+                }
+
                 if (answer.Add(update) is { Length: > 0 } text)
                 {
                     deltas?.Append(text);
                 }
             }
 
-            return Outcome.FromResult(answer);
+            // A stream that ends without a finish reason ([DONE] alone, or nothing at all: a body that
+            // was no stream) was cut short: a partial answer is no answer, and another attempt may
+            // get a whole one. An empty answer that finished is an answer.
+            return answer.Finished
+                ? Outcome.FromResult(answer)
+                : Outcome.FromException<StreamedAnswer>(new LlmException(LlmErrorKind.Transient,
+                    "The provider's stream ended before the answer did (no finish_reason): the answer was cut short, or the body was no stream."));
         }
         catch (Exception e)
         {

@@ -1,5 +1,8 @@
 using System.ClientModel;
+using System.ClientModel.Primitives;
 using System.Text.Json;
+using Microsoft.Extensions.AI;
+using OpenAI.Chat;
 using Orchestrator.Llm;
 
 namespace Orchestrator.Worker.Llm;
@@ -34,28 +37,41 @@ public static class LlmFailure
         || exception is HttpRequestException { StatusCode: { } status } && LlmErrorKinds.FromHttp((int)status, null, null) is LlmErrorKind.Transient
         || exception is HttpRequestException { StatusCode: null } or IOException;
 
+    /// <summary>
+    /// The error a provider sent as an event of a stream it had answered 200 (<c>data: {"error": …}</c>),
+    /// classified by its type as an HTTP error of that type is; null for any other event. Only an
+    /// event with no content, role, finish reason or usage is read again: an answer's chunks cost
+    /// nothing more.
+    /// </summary>
+    public static LlmException? FromStreamEvent(ChatResponseUpdate update)
+    {
+        if (update.Contents.Count > 0 || update.RawRepresentation is not StreamingChatCompletionUpdate { Role: null, FinishReason: null, Usage: null } raw)
+        {
+            return null;
+        }
+
+        // The SDK keeps the members it does not know (error) and writes them back with the rest.
+        var (code, type, message) = ReadError(((IPersistableModel<StreamingChatCompletionUpdate>)raw).Write(ModelReaderWriterOptions.Json).ToMemory());
+        return code is null && type is null && message is null
+            ? null
+            : new LlmException(LlmErrorKinds.FromStreamError(code, type), $"The provider's stream ended with an error, {code ?? type}: {message}");
+    }
+
     private static LlmException FromResponse(ClientResultException exception, TimeProvider timeProvider)
     {
         var response = exception.GetRawResponse();
-        string? code = null, type = null, message = null;
+        ReadOnlyMemory<byte> body;
         try
         {
-            if (response?.Content is { } content && content.ToMemory().Length > 0)
-            {
-                using var body = JsonDocument.Parse(content.ToMemory());
-                if (body.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
-                {
-                    code = Text(error, "code");
-                    type = Text(error, "type");
-                    message = Text(error, "message");
-                }
-            }
+            body = response?.Content?.ToMemory() ?? default;
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        catch (InvalidOperationException)
         {
-            // Not OpenAI's error shape (a proxy's HTML page): the status decides alone.
+            // A body not read into memory: the status decides alone.
+            body = default;
         }
 
+        var (code, type, message) = ReadError(body);
         var kind = LlmErrorKinds.FromHttp(exception.Status, code, type);
         Func<string, string?> header = name => response is not null && response.Headers.TryGetValue(name, out var value) ? value : null;
         var rateLimited = kind is LlmErrorKind.RateLimited;
@@ -64,6 +80,29 @@ public static class LlmFailure
         {
             Limits = rateLimited ? RateLimitHeaders.Limits(header) : null,
         };
+    }
+
+    /// <summary>The <c>code</c>, <c>type</c> and <c>message</c> of an error body in OpenAI's shape (<c>{"error": {…}}</c>); none for any other body.</summary>
+    private static (string? Code, string? Type, string? Message) ReadError(ReadOnlyMemory<byte> body)
+    {
+        if (body.IsEmpty)
+        {
+            return default;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object
+                ? (Text(error, "code"), Text(error, "type"), Text(error, "message"))
+                : default;
+        }
+        catch (JsonException)
+        {
+            // Not JSON (a proxy's HTML page): the status decides alone.
+            return default;
+        }
     }
 
     private static string? Text(JsonElement element, string property) =>

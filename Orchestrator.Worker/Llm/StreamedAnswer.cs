@@ -18,6 +18,12 @@ internal sealed class StreamedAnswer
     private long? _input;
     private long? _output;
 
+    /// <summary>
+    /// Whether the provider said the answer ended (a <c>finish_reason</c>): a stream that stops
+    /// without one was cut short, however cleanly its connection closed.
+    /// </summary>
+    public bool Finished { get; private set; }
+
     /// <summary>The model the provider said answered (its first naming), if it named one.</summary>
     public string? ModelId { get; private set; }
 
@@ -37,6 +43,7 @@ internal sealed class StreamedAnswer
     public string Add(ChatResponseUpdate update)
     {
         ModelId ??= update.ModelId;
+        Finished |= update.FinishReason is not null;
         foreach (var content in update.Contents)
         {
             if (content is UsageContent { Details: var usage })
