@@ -85,6 +85,22 @@ public sealed class ProviderStreamTests
         Assert.Equal(0, answer.OutputTokens);
     }
 
+    [Fact]
+    public async Task UsageOnEveryChunk_TheLastReportCounts_NotTheirSum()
+    {
+        // vLLM with stream_options.continuous_usage_stats: every chunk carries the usage so far.
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => Stream(
+            Chunk("One", usage: Usage(20, 1)), Chunk(" two", usage: Usage(20, 2)), Chunk(" three", usage: Usage(20, 3)),
+            Chunk(finish: "stop", usage: Usage(20, 3)), Chunk(usage: Usage(20, 3)), Done));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+
+        var answer = await Call(services);
+
+        Assert.Equal("One two three", answer.Text);
+        Assert.Equal((20, 3), (answer.InputTokens, answer.OutputTokens));
+    }
+
     private static async Task<LlmException> CallFailingAsync(FakeAnswer answer)
     {
         await using var harness = await WorkerHarness.StartAsync();

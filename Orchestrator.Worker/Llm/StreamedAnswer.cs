@@ -27,10 +27,10 @@ internal sealed class StreamedAnswer
     /// <summary>The model the provider said answered (its first naming), if it named one.</summary>
     public string? ModelId { get; private set; }
 
-    /// <summary>Input tokens the provider reported (summed over its usage reports), if it reported any.</summary>
+    /// <summary>Input tokens the provider reported (its last report of them), if it reported any.</summary>
     public long? InputTokens => _input;
 
-    /// <summary>Output tokens the provider reported (summed over its usage reports), if it reported any.</summary>
+    /// <summary>Output tokens the provider reported (its last report of them), if it reported any.</summary>
     public long? OutputTokens => _output;
 
     /// <summary>
@@ -48,8 +48,11 @@ internal sealed class StreamedAnswer
         {
             if (content is UsageContent { Details: var usage })
             {
-                _input = Sum(_input, usage.InputTokenCount);
-                _output = Sum(_output, usage.OutputTokenCount);
+                // A stream's usage is cumulative: OpenAI reports it once, at the end; vLLM with
+                // continuous_usage_stats on every chunk, each the total so far. The last report
+                // counts; their sum counted a 6-chunk answer six times over.
+                _input = usage.InputTokenCount ?? _input;
+                _output = usage.OutputTokenCount ?? _output;
             }
         }
 
@@ -72,6 +75,4 @@ internal sealed class StreamedAnswer
 
         return text;
     }
-
-    private static long? Sum(long? total, long? reported) => reported is { } n ? (total ?? 0) + n : total;
 }
