@@ -101,6 +101,21 @@ public sealed class ProviderStreamTests
         Assert.Equal((20, 3), (answer.InputTokens, answer.OutputTokens));
     }
 
+    [Fact]
+    public async Task UsageWithoutCompletionTokens_TheAnswerIsCounted()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => Stream(
+            Chunk("Leases end"), Chunk(" when nobody renews them.", finish: "stop"), Chunk(usage: Usage(9, completion: null)), Done));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+
+        var answer = await Call(services);
+
+        Assert.Equal(9, answer.InputTokens);
+        Assert.Equal(TokenCounter.Count("Leases end when nobody renews them."), answer.OutputTokens);
+        Assert.True(answer.OutputTokens > 0);
+    }
+
     private static async Task<LlmException> CallFailingAsync(FakeAnswer answer)
     {
         await using var harness = await WorkerHarness.StartAsync();

@@ -80,6 +80,19 @@ public sealed class StreamedAnswerTests
     }
 
     [Fact]
+    public void Add_UsageWithoutCompletionTokens_OutputLeftUnknown()
+    {
+        // The OpenAI SDK reads a count the provider left out as 0.
+        var answer = new StreamedAnswer();
+
+        answer.Add(new ChatResponseUpdate(ChatRole.Assistant, "Some text") { FinishReason = ChatFinishReason.Stop });
+        answer.Add(new ChatResponseUpdate { Contents = [Usage(9, 0)] });
+
+        Assert.Equal(9, answer.InputTokens);
+        Assert.Null(answer.OutputTokens);
+    }
+
+    [Fact]
     public void Finished_OnlyOnceAnUpdateCarriesAFinishReason()
     {
         var answer = new StreamedAnswer();

@@ -27,10 +27,10 @@ internal sealed class StreamedAnswer
     /// <summary>The model the provider said answered (its first naming), if it named one.</summary>
     public string? ModelId { get; private set; }
 
-    /// <summary>Input tokens the provider reported (its last report of them), if it reported any.</summary>
+    /// <summary>Input tokens the provider reported (its last report of them), if it reported any but 0.</summary>
     public long? InputTokens => _input;
 
-    /// <summary>Output tokens the provider reported (its last report of them), if it reported any.</summary>
+    /// <summary>Output tokens the provider reported (its last report of them), if it reported any but 0.</summary>
     public long? OutputTokens => _output;
 
     /// <summary>
@@ -50,9 +50,12 @@ internal sealed class StreamedAnswer
             {
                 // A stream's usage is cumulative: OpenAI reports it once, at the end; vLLM with
                 // continuous_usage_stats on every chunk, each the total so far. The last report
-                // counts; their sum counted a 6-chunk answer six times over.
-                _input = usage.InputTokenCount ?? _input;
-                _output = usage.OutputTokenCount ?? _output;
+                // counts; their sum counted a 6-chunk answer six times over. The SDK reads a count
+                // the provider left out (a usage without completion_tokens) as 0, so a 0 is not a
+                // report: the caller counts that part itself, as for a stream with no usage at all
+                // (an empty answer counts 0 all the same).
+                _input = usage.InputTokenCount is > 0 and var input ? input : _input;
+                _output = usage.OutputTokenCount is > 0 and var output ? output : _output;
             }
         }
 
