@@ -97,4 +97,25 @@ public sealed class ProviderErrorTests
         Assert.Equal(0, stats.CallsInsideRetryAfter);
         Assert.Equal(0, stats.CallsInsideRetryAfterPastGrace);
     }
+
+    [Fact]
+    public async Task RateLimitedForeverWithRetryAfterZero_WaitsAtLeastASecondEachTime_ThenFailsAsRateLimited()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(429,
+            """{"error":{"type":"requests","code":"rate_limit_exceeded","message":"Rate limit reached."}}""",
+            new Dictionary<string, string> { ["Retry-After"] = "0", ["retry-after-ms"] = "0" }));
+        _ = await harness.StartWorkerAsync(
+            ProviderSetup.Worker(fake.Endpoint.ToString(), more: new() { ["Llm:MaxRateLimitWait"] = "00:00:03" }), "worker");
+
+        // Zero waits never added up to the job's 3 s: it called again and again, without end.
+        var id = await ProviderSetup.SubmitAsync(harness, new JobRequest("Explain leases.", "sim-model"), maxAttempts: 5);
+        var job = Assert.Single(await harness.WaitUntilAllFinalAsync([id], TimeSpan.FromSeconds(20)));
+
+        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal("rate-limited", job.Error!.Type);
+        Assert.Equal(1, job.Attempts);
+        // Each call waits 1 s: the 3 s budget holds three waits, maybe a fourth call (see above).
+        Assert.InRange(fake.Requests.Count, 3, 4);
+    }
 }
