@@ -1,4 +1,6 @@
 using Orchestrator.Jobs;
+using Orchestrator.Llm;
+using Orchestrator.Worker.Llm.FlowControl;
 using Orchestrator.Llm.Simulation;
 
 using Orchestrator.IntegrationTests.Worker;
@@ -117,5 +119,25 @@ public sealed class ProviderErrorTests
         Assert.Equal(1, job.Attempts);
         // Each call waits 1 s: the 3 s budget holds three waits, maybe a fourth call (see above).
         Assert.InRange(fake.Requests.Count, 3, 4);
+    }
+
+    [Fact]
+    public async Task RateLimitedWithRetryAfterBeyondReason_FailsRateLimitedAtOnce_CooldownWritten()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(429,
+            """{"error":{"type":"requests","code":"rate_limit_exceeded","message":"Rate limit reached."}}""",
+            new Dictionary<string, string> { ["Retry-After"] = "1e20" }));
+        _ = await harness.StartWorkerAsync(ProviderSetup.Worker(fake.Endpoint.ToString()), "worker");
+
+        var id = await ProviderSetup.SubmitAsync(harness, new JobRequest("Explain leases.", "sim-model"));
+        var job = Assert.Single(await harness.WaitUntilAllFinalAsync([id], TimeSpan.FromSeconds(20)));
+
+        // A wait past Llm:MaxRateLimitWait (1 min here): the job fails rate-limited without waiting it.
+        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal("rate-limited", job.Error!.Type);
+        Assert.Single(fake.Requests);
+        var cooldown = await new DeploymentFlowControl(harness.Connection, harness.Keys).CooldownLeftAsync("sim").Bounded();
+        Assert.InRange(cooldown, RateLimitHeaders.MaximumWait - TimeSpan.FromMinutes(1), RateLimitHeaders.MaximumWait);
     }
 }

@@ -43,6 +43,18 @@ public sealed class RateLimitWaitTests
         Assert.Equal(TimeSpan.FromMilliseconds(2500), wait);
     }
 
+    [Theory]
+    [InlineData("Retry-After", "1e20")]
+    [InlineData("retry-after-ms", "99999999999999999999")]
+    [InlineData("Retry-After", "Infinity")]
+    public async Task RateLimited_AnnouncedWaitBeyondReason_WaitsTheLongestWait_CooldownWritten(string header, string value)
+    {
+        var (wait, cooldown) = await RateLimitedAsync(header, value);
+
+        Assert.Equal(RateLimitHeaders.MaximumWait, wait);
+        Assert.InRange(cooldown, RateLimitHeaders.MaximumWait - TimeSpan.FromSeconds(5), RateLimitHeaders.MaximumWait);
+    }
+
     /// <summary>One call answered 429 with <paramref name="header"/>: the wait it made the job take, and the cooldown left in Redis just after.</summary>
     private static async Task<(TimeSpan Wait, TimeSpan Cooldown)> RateLimitedAsync(string header, string value)
     {
