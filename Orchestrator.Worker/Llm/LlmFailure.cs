@@ -54,7 +54,7 @@ public static class LlmFailure
         var (code, type, message) = ReadError(((IPersistableModel<StreamingChatCompletionUpdate>)raw).Write(ModelReaderWriterOptions.Json).ToMemory());
         return code is null && type is null && message is null
             ? null
-            : new LlmException(LlmErrorKinds.FromStreamError(code, type), $"The provider's stream ended with an error, {code ?? type}: {message}");
+            : new LlmException(LlmErrorKinds.FromStreamError(code, type, message), $"The provider's stream ended with an error, {code ?? type}: {message}");
     }
 
     private static LlmException FromResponse(ClientResultException exception, TimeProvider timeProvider)
@@ -72,7 +72,7 @@ public static class LlmFailure
         }
 
         var (code, type, message) = ReadError(body);
-        var kind = LlmErrorKinds.FromHttp(exception.Status, code, type);
+        var kind = LlmErrorKinds.FromHttp(exception.Status, code, type, message);
         Func<string, string?> header = name => response is not null && response.Headers.TryGetValue(name, out var value) ? value : null;
         var rateLimited = kind is LlmErrorKind.RateLimited;
         return new LlmException(kind, $"{exception.Status} {code ?? type}: {message ?? exception.Message}",
@@ -82,7 +82,12 @@ public static class LlmFailure
         };
     }
 
-    /// <summary>The <c>code</c>, <c>type</c> and <c>message</c> of an error body in OpenAI's shape (<c>{"error": {…}}</c>); none for any other body.</summary>
+    /// <summary>
+    /// The <c>code</c>, <c>type</c> and <c>message</c> of an error body in the shapes OpenAI-compatible
+    /// servers send: OpenAI's <c>{"error": {"message", "type", "code"}}</c>; vLLM's (and other
+    /// servers built on its protocol) <c>{"object": "error", "message", "type", "code": 400}</c>; a
+    /// bare <c>{"error": "…"}</c> (Ollama). None for any other body.
+    /// </summary>
     private static (string? Code, string? Type, string? Message) ReadError(ReadOnlyMemory<byte> body)
     {
         if (body.IsEmpty)
@@ -93,10 +98,23 @@ public static class LlmFailure
         try
         {
             using var document = JsonDocument.Parse(body);
-            return document.RootElement.ValueKind == JsonValueKind.Object
-                && document.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object
-                ? (Text(error, "code"), Text(error, "type"), Text(error, "message"))
-                : default;
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return default;
+            }
+
+            if (root.TryGetProperty("error", out var error))
+            {
+                return error.ValueKind switch
+                {
+                    JsonValueKind.Object => (Text(error, "code"), Text(error, "type"), Text(error, "message")),
+                    JsonValueKind.String => (null, null, error.GetString()),
+                    _ => default,
+                };
+            }
+
+            return Text(root, "object") == "error" ? (Text(root, "code"), Text(root, "type"), Text(root, "message")) : default;
         }
         catch (JsonException)
         {
