@@ -1,7 +1,9 @@
+using System.Text.Json;
 using Orchestrator.Jobs;
 using Orchestrator.Llm;
-using Orchestrator.Worker.Llm.FlowControl;
 using Orchestrator.Llm.Simulation;
+using Orchestrator.Worker.Llm.FlowControl;
+using Orchestrator.Worker.Resilience;
 
 using Orchestrator.IntegrationTests.Worker;
 
@@ -139,5 +141,30 @@ public sealed class ProviderErrorTests
         Assert.Single(fake.Requests);
         var cooldown = await new DeploymentFlowControl(harness.Connection, harness.Keys).CooldownLeftAsync("sim").Bounded();
         Assert.InRange(cooldown, RateLimitHeaders.MaximumWait - TimeSpan.FromMinutes(1), RateLimitHeaders.MaximumWait);
+    }
+
+    [Fact]
+    public async Task ServerErrorWithAMegabyteMessage_StoredMessagesBounded()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var message = "The upstream said: " + new string('x', 1024 * 1024);
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(500,
+            JsonSerializer.Serialize(new { error = new { type = "server_error", message } })));
+        _ = await harness.StartWorkerAsync(ProviderSetup.Worker(fake.Endpoint.ToString()), "worker");
+
+        var id = await ProviderSetup.SubmitAsync(harness, new JobRequest("Explain leases.", "sim-model"));
+        var job = Assert.Single(await harness.WaitUntilAllFinalAsync([id], TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal(3, job.Attempts);
+        Assert.All(job.History.Select(a => a.Error!.Message).Append(job.Error!.Message), stored =>
+        {
+            Assert.StartsWith("500 server_error: The upstream said: xxx", stored, StringComparison.Ordinal);
+            Assert.InRange(stored.Length, AttemptFailure.MaxMessageLength, AttemptFailure.MaxMessageLength + 64);
+        });
+        // The job as Redis holds it: its hash and its attempt history, three messages of a megabyte before.
+        var bytes = (long)await harness.Db.ExecuteAsync("MEMORY", "USAGE", harness.Keys.Job(id).ToString()).Bounded()
+            + (long)await harness.Db.ExecuteAsync("MEMORY", "USAGE", harness.Keys.History(id).ToString()).Bounded();
+        Assert.InRange(bytes, 1, 64 * 1024);
     }
 }
