@@ -55,9 +55,11 @@ public static class LlmErrorKinds
 
     /// <summary>
     /// The kind of an HTTP error answer from an OpenAI-compatible endpoint, from its status and the
-    /// <c>error.code</c> / <c>error.type</c> of its body.
+    /// <c>code</c> / <c>type</c> / <c>message</c> of its error body. A 400 is a context-length error
+    /// when OpenAI's code says so, or when its message does in the words OpenAI and vLLM both use
+    /// ("maximum context length"): vLLM sends no such code.
     /// </summary>
-    public static LlmErrorKind FromHttp(int status, string? code, string? type)
+    public static LlmErrorKind FromHttp(int status, string? code, string? type, string? message = null)
     {
         if (code == "insufficient_quota" || type == "insufficient_quota")
         {
@@ -67,7 +69,7 @@ public static class LlmErrorKinds
         return status switch
         {
             429 => LlmErrorKind.RateLimited,
-            400 when code == "context_length_exceeded" => LlmErrorKind.ContextLengthExceeded,
+            400 when code == "context_length_exceeded" || IsContextLength(message) => LlmErrorKind.ContextLengthExceeded,
             401 => LlmErrorKind.Authentication,
             403 => LlmErrorKind.Permission,
             404 => LlmErrorKind.ModelNotFound,
@@ -75,6 +77,30 @@ public static class LlmErrorKinds
             _ => LlmErrorKind.InvalidRequest,
         };
     }
+
+    /// <summary>
+    /// The kind of an error a provider reported inside a stream it had answered 200: there is no
+    /// status of its own, so its <c>type</c> or <c>code</c> stands for the status an HTTP error of
+    /// that name has, and decides as <see cref="FromHttp"/> does (<c>server_error</c> transient,
+    /// <c>invalid_request_error</c> invalid-request, …). A name not known is transient: the stream
+    /// broke, as a dropped one does.
+    /// </summary>
+    public static LlmErrorKind FromStreamError(string? code, string? type, string? message = null) =>
+        FromHttp(StatusOf(code) ?? StatusOf(type) ?? 500, code, type, message);
+
+    private static bool IsContextLength(string? message) =>
+        message?.Contains("maximum context length", StringComparison.OrdinalIgnoreCase) == true;
+
+    // OpenAI's error types and codes, and the Python SDK's exception names some servers (vLLM) send as the type.
+    private static int? StatusOf(string? name) => name switch
+    {
+        "invalid_request_error" or "context_length_exceeded" or "BadRequestError" => 400,
+        "authentication_error" or "invalid_api_key" or "AuthenticationError" => 401,
+        "permission_error" or "PermissionDeniedError" => 403,
+        "not_found_error" or "model_not_found" or "NotFoundError" => 404,
+        "rate_limit_exceeded" or "rate_limit_error" or "RateLimitError" or "insufficient_quota" => 429,
+        _ => null,
+    };
 }
 
 /// <summary>A provider's error, classified (see <see cref="LlmErrorKind"/>).</summary>

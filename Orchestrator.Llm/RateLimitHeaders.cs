@@ -10,25 +10,33 @@ namespace Orchestrator.Llm;
 /// </summary>
 public static partial class RateLimitHeaders
 {
-    /// <summary>The wait the headers announce, or null when they announce none.</summary>
+    /// <summary>
+    /// The longest wait taken from the headers: one announced longer (<c>Retry-After: 1e20</c>,
+    /// <c>Infinity</c>) is taken as this, where it overflowed <see cref="TimeSpan"/>. Past
+    /// <c>Llm:MaxRateLimitWait</c> a job fails <c>rate-limited</c> at once all the same, and the
+    /// deployment's cooldown lasts this long.
+    /// </summary>
+    public static readonly TimeSpan MaximumWait = TimeSpan.FromDays(1);
+
+    /// <summary>The wait the headers announce (at most <see cref="MaximumWait"/>), or null when they announce none.</summary>
     /// <param name="header">Reads a header by name (case-insensitive), null when absent.</param>
     public static TimeSpan? RetryAfter(Func<string, string?> header, DateTimeOffset now)
     {
         if (header("retry-after-ms") is { } ms && double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var millis) && millis >= 0)
         {
-            return TimeSpan.FromMilliseconds(millis);
+            return Bounded(millis);
         }
 
         if (header("retry-after") is { } retryAfter)
         {
             if (double.TryParse(retryAfter, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0)
             {
-                return TimeSpan.FromSeconds(seconds);
+                return Bounded(seconds * 1000);
             }
 
             if (DateTimeOffset.TryParse(retryAfter, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date))
             {
-                return date > now ? date - now : TimeSpan.Zero;
+                return date > now ? Bounded((date - now).TotalMilliseconds) : TimeSpan.Zero;
             }
         }
 
@@ -61,6 +69,10 @@ public static partial class RateLimitHeaders
         return minutes > 0 ? $"{minutes}m{s}s" : $"{s}s";
     }
 
+    // Compared as a double, before any TimeSpan is made of it: infinity and 1e20 s are past the longest wait, not an overflow.
+    private static TimeSpan Bounded(double milliseconds) =>
+        milliseconds < MaximumWait.TotalMilliseconds ? TimeSpan.FromMilliseconds(milliseconds) : MaximumWait;
+
     private static TimeSpan? Duration(string? value)
     {
         if (string.IsNullOrEmpty(value))
@@ -75,7 +87,7 @@ public static partial class RateLimitHeaders
         }
 
         double Part(string name) => match.Groups[name].Success ? double.Parse(match.Groups[name].Value, CultureInfo.InvariantCulture) : 0;
-        return TimeSpan.FromHours(Part("h")) + TimeSpan.FromMinutes(Part("m")) + TimeSpan.FromSeconds(Part("s")) + TimeSpan.FromMilliseconds(Part("ms"));
+        return Bounded((Part("h") * 3_600_000) + (Part("m") * 60_000) + (Part("s") * 1000) + Part("ms"));
     }
 
     [GeneratedRegex(@"^(?:(?<h>\d+(?:\.\d+)?)h)?(?:(?<m>\d+(?:\.\d+)?)m(?!s))?(?:(?<s>\d+(?:\.\d+)?)s)?(?:(?<ms>\d+(?:\.\d+)?)ms)?$")]

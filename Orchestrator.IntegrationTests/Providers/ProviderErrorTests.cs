@@ -1,5 +1,9 @@
+using System.Text.Json;
 using Orchestrator.Jobs;
+using Orchestrator.Llm;
 using Orchestrator.Llm.Simulation;
+using Orchestrator.Worker.Llm.FlowControl;
+using Orchestrator.Worker.Resilience;
 
 using Orchestrator.IntegrationTests.Worker;
 
@@ -96,5 +100,71 @@ public sealed class ProviderErrorTests
         // Each call waited out the Retry-After the previous 429 announced.
         Assert.Equal(0, stats.CallsInsideRetryAfter);
         Assert.Equal(0, stats.CallsInsideRetryAfterPastGrace);
+    }
+
+    [Fact]
+    public async Task RateLimitedForeverWithRetryAfterZero_WaitsAtLeastASecondEachTime_ThenFailsAsRateLimited()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(429,
+            """{"error":{"type":"requests","code":"rate_limit_exceeded","message":"Rate limit reached."}}""",
+            new Dictionary<string, string> { ["Retry-After"] = "0", ["retry-after-ms"] = "0" }));
+        _ = await harness.StartWorkerAsync(
+            ProviderSetup.Worker(fake.Endpoint.ToString(), more: new() { ["Llm:MaxRateLimitWait"] = "00:00:03" }), "worker");
+
+        // Zero waits never added up to the job's 3 s: it called again and again, without end.
+        var id = await ProviderSetup.SubmitAsync(harness, new JobRequest("Explain leases.", "sim-model"), maxAttempts: 5);
+        var job = Assert.Single(await harness.WaitUntilAllFinalAsync([id], TimeSpan.FromSeconds(20)));
+
+        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal("rate-limited", job.Error!.Type);
+        Assert.Equal(1, job.Attempts);
+        // Each call waits 1 s: the 3 s budget holds three waits, maybe a fourth call (see above).
+        Assert.InRange(fake.Requests.Count, 3, 4);
+    }
+
+    [Fact]
+    public async Task RateLimitedWithRetryAfterBeyondReason_FailsRateLimitedAtOnce_CooldownWritten()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(429,
+            """{"error":{"type":"requests","code":"rate_limit_exceeded","message":"Rate limit reached."}}""",
+            new Dictionary<string, string> { ["Retry-After"] = "1e20" }));
+        _ = await harness.StartWorkerAsync(ProviderSetup.Worker(fake.Endpoint.ToString()), "worker");
+
+        var id = await ProviderSetup.SubmitAsync(harness, new JobRequest("Explain leases.", "sim-model"));
+        var job = Assert.Single(await harness.WaitUntilAllFinalAsync([id], TimeSpan.FromSeconds(20)));
+
+        // A wait past Llm:MaxRateLimitWait (1 min here): the job fails rate-limited without waiting it.
+        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal("rate-limited", job.Error!.Type);
+        Assert.Single(fake.Requests);
+        var cooldown = await new DeploymentFlowControl(harness.Connection, harness.Keys).CooldownLeftAsync("sim").Bounded();
+        Assert.InRange(cooldown, RateLimitHeaders.MaximumWait - TimeSpan.FromMinutes(1), RateLimitHeaders.MaximumWait);
+    }
+
+    [Fact]
+    public async Task ServerErrorWithAMegabyteMessage_StoredMessagesBounded()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var message = "The upstream said: " + new string('x', 1024 * 1024);
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(500,
+            JsonSerializer.Serialize(new { error = new { type = "server_error", message } })));
+        _ = await harness.StartWorkerAsync(ProviderSetup.Worker(fake.Endpoint.ToString()), "worker");
+
+        var id = await ProviderSetup.SubmitAsync(harness, new JobRequest("Explain leases.", "sim-model"));
+        var job = Assert.Single(await harness.WaitUntilAllFinalAsync([id], TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(JobStatus.Failed, job.Status);
+        Assert.Equal(3, job.Attempts);
+        Assert.All(job.History.Select(a => a.Error!.Message).Append(job.Error!.Message), stored =>
+        {
+            Assert.StartsWith("500 server_error: The upstream said: xxx", stored, StringComparison.Ordinal);
+            Assert.InRange(stored.Length, AttemptFailure.MaxMessageLength, AttemptFailure.MaxMessageLength + 64);
+        });
+        // The job as Redis holds it: its hash and its attempt history, three messages of a megabyte before.
+        var bytes = (long)await harness.Db.ExecuteAsync("MEMORY", "USAGE", harness.Keys.Job(id).ToString()).Bounded()
+            + (long)await harness.Db.ExecuteAsync("MEMORY", "USAGE", harness.Keys.History(id).ToString()).Bounded();
+        Assert.InRange(bytes, 1, 64 * 1024);
     }
 }

@@ -13,6 +13,12 @@ internal static class ProviderSetup
     /// </summary>
     public static Dictionary<string, string> Worker(
         LlmSimulatorProcess simulator, string provider = "sim", (string Name, int? ContextWindow)[]? models = null,
+        int? requestsPerMinute = null, int? tokensPerMinute = null, int? maxConcurrency = null, Dictionary<string, string>? more = null) =>
+        Worker(simulator.Endpoint, provider, models, requestsPerMinute, tokensPerMinute, maxConcurrency, more);
+
+    /// <summary>Worker settings as <see cref="Worker(LlmSimulatorProcess, string, ValueTuple{string, int?}[], int?, int?, int?, Dictionary{string, string})"/>'s, for the provider at <paramref name="endpoint"/>.</summary>
+    public static Dictionary<string, string> Worker(
+        string endpoint, string provider = "sim", (string Name, int? ContextWindow)[]? models = null,
         int? requestsPerMinute = null, int? tokensPerMinute = null, int? maxConcurrency = null, Dictionary<string, string>? more = null)
     {
         var settings = new Dictionary<string, string>
@@ -22,7 +28,7 @@ internal static class ProviderSetup
             ["Retry:MaxAttempts"] = "3",
             ["Llm:MaxRateLimitWait"] = "00:01:00",
         };
-        AddProvider(settings, provider, simulator, models ?? [("sim-model", null)], requestsPerMinute, tokensPerMinute, maxConcurrency);
+        AddProvider(settings, provider, endpoint, models ?? [("sim-model", null)], requestsPerMinute, tokensPerMinute, maxConcurrency);
         foreach (var (key, value) in more ?? [])
         {
             settings[key] = value;
@@ -33,11 +39,16 @@ internal static class ProviderSetup
 
     public static void AddProvider(
         Dictionary<string, string> settings, string provider, LlmSimulatorProcess simulator, (string Name, int? ContextWindow)[] models,
+        int? requestsPerMinute = null, int? tokensPerMinute = null, int? maxConcurrency = null) =>
+        AddProvider(settings, provider, simulator.Endpoint, models, requestsPerMinute, tokensPerMinute, maxConcurrency);
+
+    public static void AddProvider(
+        Dictionary<string, string> settings, string provider, string endpoint, (string Name, int? ContextWindow)[] models,
         int? requestsPerMinute = null, int? tokensPerMinute = null, int? maxConcurrency = null)
     {
         var key = $"Llm:Providers:{provider}";
         settings[$"{key}:Kind"] = "openai";
-        settings[$"{key}:Endpoint"] = simulator.Endpoint;
+        settings[$"{key}:Endpoint"] = endpoint;
         settings[$"{key}:ApiKey"] = "sk-simulated";
         for (var i = 0; i < models.Length; i++)
         {

@@ -74,4 +74,36 @@ public sealed class AttemptFailureTests
 
         Assert.Contains(nameof(InvalidOperationException), error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ErrorOf_MessageOverTheBound_KeepsItsStartAndSaysHowMuchWasCut()
+    {
+        var message = "500 server_error: " + new string('x', 1024 * 1024);
+
+        var error = AttemptFailure.ErrorOf(new LlmException(LlmErrorKind.Transient, message));
+
+        Assert.Equal("transient", error.Type);
+        Assert.StartsWith(message[..AttemptFailure.MaxMessageLength], error.Message, StringComparison.Ordinal);
+        Assert.EndsWith($"… [{message.Length - AttemptFailure.MaxMessageLength} more characters cut]", error.Message, StringComparison.Ordinal);
+        Assert.True(error.Message.Length < AttemptFailure.MaxMessageLength + 64, $"{error.Message.Length} characters stored");
+    }
+
+    [Fact]
+    public void ErrorOf_MessageAtTheBound_StoredWhole()
+    {
+        var message = new string('x', AttemptFailure.MaxMessageLength);
+
+        Assert.Equal(message, AttemptFailure.ErrorOf(new LlmException(LlmErrorKind.InvalidRequest, message)).Message);
+    }
+
+    [Fact]
+    public void ErrorOf_CutFallsInsideASurrogatePair_PairNotSplit()
+    {
+        // An emoji (two UTF-16 units) straddling the bound: cut before it, never half of it.
+        var message = new string('x', AttemptFailure.MaxMessageLength - 1) + "\U0001F600" + new string('y', 100);
+
+        var stored = AttemptFailure.ErrorOf(new LlmException(LlmErrorKind.Transient, message)).Message;
+
+        Assert.StartsWith(new string('x', AttemptFailure.MaxMessageLength - 1) + "…", stored, StringComparison.Ordinal);
+    }
 }

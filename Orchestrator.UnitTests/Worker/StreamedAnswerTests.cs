@@ -54,15 +54,53 @@ public sealed class StreamedAnswerTests
     }
 
     [Fact]
-    public void Add_UsageReportedTwice_SumsWhatEachReported()
+    public void Add_UsageOnEveryChunk_TheLastReportCounts()
+    {
+        // vLLM with continuous_usage_stats: every chunk carries the usage so far.
+        var answer = new StreamedAnswer();
+
+        answer.Add(new ChatResponseUpdate(ChatRole.Assistant, "Hel") { Contents = [new TextContent("Hel"), Usage(10, 1)] });
+        answer.Add(new ChatResponseUpdate(ChatRole.Assistant, "lo") { Contents = [new TextContent("lo"), Usage(10, 2)] });
+        answer.Add(new ChatResponseUpdate { FinishReason = ChatFinishReason.Stop, Contents = [Usage(10, 2)] });
+
+        Assert.Equal(10, answer.InputTokens);
+        Assert.Equal(2, answer.OutputTokens);
+    }
+
+    [Fact]
+    public void Add_UsageReportedInParts_EachCountFromItsLastReport()
     {
         var answer = new StreamedAnswer();
 
         answer.Add(new ChatResponseUpdate { Contents = [new UsageContent(new UsageDetails { InputTokenCount = 10 })] });
-        answer.Add(new ChatResponseUpdate { Contents = [new UsageContent(new UsageDetails { InputTokenCount = 2, OutputTokenCount = 7 })] });
+        answer.Add(new ChatResponseUpdate { Contents = [new UsageContent(new UsageDetails { OutputTokenCount = 7 })] });
 
-        Assert.Equal(12, answer.InputTokens);
+        Assert.Equal(10, answer.InputTokens);
         Assert.Equal(7, answer.OutputTokens);
+    }
+
+    [Fact]
+    public void Add_UsageWithoutCompletionTokens_OutputLeftUnknown()
+    {
+        // The OpenAI SDK reads a count the provider left out as 0.
+        var answer = new StreamedAnswer();
+
+        answer.Add(new ChatResponseUpdate(ChatRole.Assistant, "Some text") { FinishReason = ChatFinishReason.Stop });
+        answer.Add(new ChatResponseUpdate { Contents = [Usage(9, 0)] });
+
+        Assert.Equal(9, answer.InputTokens);
+        Assert.Null(answer.OutputTokens);
+    }
+
+    [Fact]
+    public void Finished_OnlyOnceAnUpdateCarriesAFinishReason()
+    {
+        var answer = new StreamedAnswer();
+
+        answer.Add(new ChatResponseUpdate(ChatRole.Assistant, "Hel"));
+        Assert.False(answer.Finished);
+        answer.Add(new ChatResponseUpdate { FinishReason = ChatFinishReason.Length });
+        Assert.True(answer.Finished);
     }
 
     [Fact]
@@ -70,4 +108,7 @@ public sealed class StreamedAnswerTests
     {
         Assert.Equal(string.Empty, new StreamedAnswer().Text);
     }
+
+    private static UsageContent Usage(long input, long output) =>
+        new(new UsageDetails { InputTokenCount = input, OutputTokenCount = output, TotalTokenCount = input + output });
 }

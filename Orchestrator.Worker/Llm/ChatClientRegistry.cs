@@ -12,7 +12,8 @@ namespace Orchestrator.Worker.Llm;
 /// <summary>
 /// The chat client for each served model: one OpenAI client per provider (its HTTP pipeline with
 /// the SDK's retries off and no SDK timeout: the Polly pipeline is the one retry owner and its
-/// attempt timeout the one timeout), one in-process simulator shared by every simulated provider.
+/// attempt timeout the one timeout; a JSON body answered to a stream read as that stream,
+/// <see cref="NonStreamedAnswerPolicy"/>), one in-process simulator shared by every simulated provider.
 /// </summary>
 public sealed class ChatClientRegistry : IDisposable
 {
@@ -34,15 +35,18 @@ public sealed class ChatClientRegistry : IDisposable
                 (Registry: this, Model: model));
 
     private OpenAIClient ProviderClient(string name, ProviderOptions provider) =>
-        _providers.GetOrAdd(name, static (_, p) => new OpenAIClient(
-            // Local servers (Ollama, vLLM) take any key; the SDK insists on one.
-            new ApiKeyCredential(string.IsNullOrEmpty(p.ApiKey) ? "unused" : p.ApiKey),
-            new OpenAIClientOptions
+        _providers.GetOrAdd(name, static (_, p) =>
+        {
+            var options = new OpenAIClientOptions
             {
                 Endpoint = p.Endpoint,
                 RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
                 NetworkTimeout = Timeout.InfiniteTimeSpan,
-            }), provider);
+            };
+            options.AddPolicy(new NonStreamedAnswerPolicy(), PipelinePosition.PerCall);
+            // Local servers (Ollama, vLLM) take any key; the SDK insists on one.
+            return new OpenAIClient(new ApiKeyCredential(string.IsNullOrEmpty(p.ApiKey) ? "unused" : p.ApiKey), options);
+        }, provider);
 
     /// <inheritdoc />
     public void Dispose()

@@ -39,7 +39,12 @@ public sealed class LlmCaller(
     TimeProvider timeProvider,
     ILogger<LlmCaller> logger)
 {
-    /// <summary>The cooldown after a 429 that announced no wait.</summary>
+    /// <summary>
+    /// The cooldown after a 429 that announced no wait, and the shortest after one that announced
+    /// less (<c>Retry-After: 0</c>, a date past, <c>x-ratelimit-reset-requests: 0s</c>): a job's waits
+    /// add up to <c>Llm:MaxRateLimitWait</c>, and waits of nothing never did, so a deployment that
+    /// answered 429 with no wait was called again at once, without end.
+    /// </summary>
     public static readonly TimeSpan DefaultCooldown = TimeSpan.FromSeconds(1);
 
     // Flow-control writes ride out a Redis that is slow or paused like every other Redis call (one
@@ -219,7 +224,7 @@ public sealed class LlmCaller(
                 case LlmException { Kind: LlmErrorKind.RateLimited } e:
                     _clear.Forget(provider);
                     used = 0;
-                    var cooldown = e.RetryAfter ?? DefaultCooldown;
+                    var cooldown = e.RetryAfter is { } announced && announced > DefaultCooldown ? announced : DefaultCooldown;
                     LlmLog.RateLimited(logger, provider, model.Name, jobId, attempt, cooldown);
                     await _redis.ExecuteRedisAsync(
                         "extend cooldown", async _ => { await flow.ExtendCooldownAsync(provider, model.Provider, cooldown, e.Limits).ConfigureAwait(false); return true; },
@@ -390,13 +395,24 @@ public sealed class LlmCaller(
             await foreach (var update in clients.For(model)
                 .GetStreamingResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, cancellationToken).ConfigureAwait(false))
             {
+                if (LlmFailure.FromStreamEvent(update) is { } error)
+                {
+                    return Outcome.FromException<StreamedAnswer>(error);
+                }
+
                 if (answer.Add(update) is { Length: > 0 } text)
                 {
                     deltas?.Append(text);
                 }
             }
 
-            return Outcome.FromResult(answer);
+            // A stream that ends without a finish reason ([DONE] alone, or nothing at all: a body that
+            // was no stream) was cut short: a partial answer is no answer, and another attempt may
+            // get a whole one. An empty answer that finished is an answer.
+            return answer.Finished
+                ? Outcome.FromResult(answer)
+                : Outcome.FromException<StreamedAnswer>(new LlmException(LlmErrorKind.Transient,
+                    "The provider's stream ended before the answer did (no finish_reason): the answer was cut short, or the body was no stream."));
         }
         catch (Exception e)
         {

@@ -1,5 +1,8 @@
 using System.ClientModel;
+using System.ClientModel.Primitives;
 using System.Text.Json;
+using Microsoft.Extensions.AI;
+using OpenAI.Chat;
 using Orchestrator.Llm;
 
 namespace Orchestrator.Worker.Llm;
@@ -7,7 +10,7 @@ namespace Orchestrator.Worker.Llm;
 /// <summary>
 /// Turns what an OpenAI-compatible call throws into the one taxonomy (<see cref="LlmErrorKind"/>):
 /// the SDK's <see cref="ClientResultException"/> by status, error code and rate-limit headers;
-/// network failures and dropped streams as transient.
+/// network failures, dropped streams and stream events that are not JSON as transient.
 /// </summary>
 public static class LlmFailure
 {
@@ -21,6 +24,9 @@ public static class LlmFailure
         HttpRequestException { StatusCode: { } status } => new LlmException(
             LlmErrorKinds.FromHttp((int)status, null, null), $"{(int)status}: {exception.Message}", inner: exception),
         HttpRequestException or IOException => new LlmException(LlmErrorKind.Transient, $"The connection to the provider failed: {exception.Message}", inner: exception),
+        // A stream event the SDK could not read (cut mid-event, or garbled on the way): the stream is
+        // broken like a dropped connection, and another attempt may read a whole one.
+        JsonException => new LlmException(LlmErrorKind.Transient, $"The provider's stream held an event that is not JSON: {exception.Message}", inner: exception),
         _ => null,
     };
 
@@ -31,29 +37,42 @@ public static class LlmFailure
         || exception is HttpRequestException { StatusCode: { } status } && LlmErrorKinds.FromHttp((int)status, null, null) is LlmErrorKind.Transient
         || exception is HttpRequestException { StatusCode: null } or IOException;
 
+    /// <summary>
+    /// The error a provider sent as an event of a stream it had answered 200 (<c>data: {"error": …}</c>),
+    /// classified by its type as an HTTP error of that type is; null for any other event. Only an
+    /// event with no content, role, finish reason or usage is read again: an answer's chunks cost
+    /// nothing more.
+    /// </summary>
+    public static LlmException? FromStreamEvent(ChatResponseUpdate update)
+    {
+        if (update.Contents.Count > 0 || update.RawRepresentation is not StreamingChatCompletionUpdate { Role: null, FinishReason: null, Usage: null } raw)
+        {
+            return null;
+        }
+
+        // The SDK keeps the members it does not know (error) and writes them back with the rest.
+        var (code, type, message) = ReadError(((IPersistableModel<StreamingChatCompletionUpdate>)raw).Write(ModelReaderWriterOptions.Json).ToMemory());
+        return code is null && type is null && message is null
+            ? null
+            : new LlmException(LlmErrorKinds.FromStreamError(code, type, message), $"The provider's stream ended with an error, {code ?? type}: {message}");
+    }
+
     private static LlmException FromResponse(ClientResultException exception, TimeProvider timeProvider)
     {
         var response = exception.GetRawResponse();
-        string? code = null, type = null, message = null;
+        ReadOnlyMemory<byte> body;
         try
         {
-            if (response?.Content is { } content && content.ToMemory().Length > 0)
-            {
-                using var body = JsonDocument.Parse(content.ToMemory());
-                if (body.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
-                {
-                    code = Text(error, "code");
-                    type = Text(error, "type");
-                    message = Text(error, "message");
-                }
-            }
+            body = response?.Content?.ToMemory() ?? default;
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        catch (InvalidOperationException)
         {
-            // Not OpenAI's error shape (a proxy's HTML page): the status decides alone.
+            // A body not read into memory: the status decides alone.
+            body = default;
         }
 
-        var kind = LlmErrorKinds.FromHttp(exception.Status, code, type);
+        var (code, type, message) = ReadError(body);
+        var kind = LlmErrorKinds.FromHttp(exception.Status, code, type, message);
         Func<string, string?> header = name => response is not null && response.Headers.TryGetValue(name, out var value) ? value : null;
         var rateLimited = kind is LlmErrorKind.RateLimited;
         return new LlmException(kind, $"{exception.Status} {code ?? type}: {message ?? exception.Message}",
@@ -61,6 +80,47 @@ public static class LlmFailure
         {
             Limits = rateLimited ? RateLimitHeaders.Limits(header) : null,
         };
+    }
+
+    /// <summary>
+    /// The <c>code</c>, <c>type</c> and <c>message</c> of an error body in the shapes OpenAI-compatible
+    /// servers send: OpenAI's <c>{"error": {"message", "type", "code"}}</c>; vLLM's (and other
+    /// servers built on its protocol) <c>{"object": "error", "message", "type", "code": 400}</c>; a
+    /// bare <c>{"error": "…"}</c> (Ollama). None for any other body.
+    /// </summary>
+    private static (string? Code, string? Type, string? Message) ReadError(ReadOnlyMemory<byte> body)
+    {
+        if (body.IsEmpty)
+        {
+            return default;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return default;
+            }
+
+            if (root.TryGetProperty("error", out var error))
+            {
+                return error.ValueKind switch
+                {
+                    JsonValueKind.Object => (Text(error, "code"), Text(error, "type"), Text(error, "message")),
+                    JsonValueKind.String => (null, null, error.GetString()),
+                    _ => default,
+                };
+            }
+
+            return Text(root, "object") == "error" ? (Text(root, "code"), Text(root, "type"), Text(root, "message")) : default;
+        }
+        catch (JsonException)
+        {
+            // Not JSON (a proxy's HTML page): the status decides alone.
+            return default;
+        }
     }
 
     private static string? Text(JsonElement element, string property) =>

@@ -18,13 +18,19 @@ internal sealed class StreamedAnswer
     private long? _input;
     private long? _output;
 
+    /// <summary>
+    /// Whether the provider said the answer ended (a <c>finish_reason</c>): a stream that stops
+    /// without one was cut short, however cleanly its connection closed.
+    /// </summary>
+    public bool Finished { get; private set; }
+
     /// <summary>The model the provider said answered (its first naming), if it named one.</summary>
     public string? ModelId { get; private set; }
 
-    /// <summary>Input tokens the provider reported (summed over its usage reports), if it reported any.</summary>
+    /// <summary>Input tokens the provider reported (its last report of them), if it reported any but 0.</summary>
     public long? InputTokens => _input;
 
-    /// <summary>Output tokens the provider reported (summed over its usage reports), if it reported any.</summary>
+    /// <summary>Output tokens the provider reported (its last report of them), if it reported any but 0.</summary>
     public long? OutputTokens => _output;
 
     /// <summary>
@@ -37,12 +43,19 @@ internal sealed class StreamedAnswer
     public string Add(ChatResponseUpdate update)
     {
         ModelId ??= update.ModelId;
+        Finished |= update.FinishReason is not null;
         foreach (var content in update.Contents)
         {
             if (content is UsageContent { Details: var usage })
             {
-                _input = Sum(_input, usage.InputTokenCount);
-                _output = Sum(_output, usage.OutputTokenCount);
+                // A stream's usage is cumulative: OpenAI reports it once, at the end; vLLM with
+                // continuous_usage_stats on every chunk, each the total so far. The last report
+                // counts; their sum counted a 6-chunk answer six times over. The SDK reads a count
+                // the provider left out (a usage without completion_tokens) as 0, so a 0 is not a
+                // report: the caller counts that part itself, as for a stream with no usage at all
+                // (an empty answer counts 0 all the same).
+                _input = usage.InputTokenCount is > 0 and var input ? input : _input;
+                _output = usage.OutputTokenCount is > 0 and var output ? output : _output;
             }
         }
 
@@ -65,6 +78,4 @@ internal sealed class StreamedAnswer
 
         return text;
     }
-
-    private static long? Sum(long? total, long? reported) => reported is { } n ? (total ?? 0) + n : total;
 }

@@ -16,6 +16,14 @@ public static class AttemptFailure
     /// <summary>The error type of a failure nothing classified: a bug, logged with its stack trace.</summary>
     public const string UnexpectedType = "unexpected";
 
+    /// <summary>
+    /// The longest error message stored on a job (characters): a longer one keeps its first
+    /// <see cref="MaxMessageLength"/> characters and ends with <c>… [N more characters cut]</c>. A
+    /// provider writes these messages, not a client, and a 500 with a megabyte of message, stored in
+    /// every attempt's history, the job's error and its webhook, could fill Redis's memory alone.
+    /// </summary>
+    public const int MaxMessageLength = 4096;
+
     /// <summary>Whether another attempt could succeed where this one failed.</summary>
     public static bool IsTransient(Exception exception) => exception switch
     {
@@ -34,9 +42,9 @@ public static class AttemptFailure
         _ => AttemptOutcome.PermanentFailure,
     };
 
-    /// <summary>The error stored on the job and its history.</summary>
+    /// <summary>The error stored on the job, its history and its webhook; its message at most <see cref="MaxMessageLength"/> characters and a mark.</summary>
     /// <param name="deploymentWaited">What the job had waited for deployments before, across workers: named when a wait ends it.</param>
-    public static JobError ErrorOf(Exception exception, TimeSpan deploymentWaited = default) => exception switch
+    public static JobError ErrorOf(Exception exception, TimeSpan deploymentWaited = default) => Bounded(exception switch
     {
         TimeoutRejectedException => new JobError("timeout", "The LLM call exceeded Retry:AttemptTimeout."),
         LlmException llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), llm.Message),
@@ -48,5 +56,17 @@ public static class AttemptFailure
                 : $"Deployment '{wait.Provider}' needs a wait of {wait.Wait.TotalMilliseconds:0} ms ({wait.Reason}), more than Llm:MaxRateLimitWait allows; the job did not wait."),
         _ when LlmFailure.Classify(exception, TimeProvider.System) is { } llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), exception.Message),
         _ => new JobError(UnexpectedType, $"{exception.GetType().Name}: {exception.Message}"),
-    };
+    });
+
+    private static JobError Bounded(JobError error)
+    {
+        if (error.Message.Length <= MaxMessageLength)
+        {
+            return error;
+        }
+
+        // Never half of a surrogate pair: the stored JSON would hold an unpaired one.
+        var kept = char.IsHighSurrogate(error.Message[MaxMessageLength - 1]) ? MaxMessageLength - 1 : MaxMessageLength;
+        return error with { Message = $"{error.Message.AsSpan(0, kept)}… [{error.Message.Length - kept} more characters cut]" };
+    }
 }

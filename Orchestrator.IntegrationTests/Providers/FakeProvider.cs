@@ -1,0 +1,142 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Orchestrator.IntegrationTests.Providers;
+
+/// <summary>
+/// An OpenAI-compatible provider that answers exactly what a test scripts, byte for byte: Kestrel on
+/// 127.0.0.1, <c>POST /v1/chat/completions</c> answered by <c>answer</c> (status, content type,
+/// headers, body written whole, then the response ends cleanly). For the answers the simulator
+/// never gives: cut streams, error events inside a stream, bodies that are no stream at all, odd
+/// rate-limit headers, other servers' error shapes.
+/// </summary>
+internal sealed class FakeProvider : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentQueue<FakeRequest> _requests = new();
+
+    private FakeProvider(WebApplication app, Uri endpoint)
+    {
+        _app = app;
+        Endpoint = endpoint;
+    }
+
+    /// <summary>The base URL to configure as a provider's <c>Endpoint</c> (<c>http://127.0.0.1:port/v1</c>).</summary>
+    public Uri Endpoint { get; }
+
+    /// <summary>Every request so far, in arrival order.</summary>
+    public IReadOnlyList<FakeRequest> Requests => [.. _requests];
+
+    public static async Task<FakeProvider> StartAsync(Func<FakeRequest, FakeAnswer> answer)
+    {
+        var port = LoopbackPort.Next().ToString(CultureInfo.InvariantCulture);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var provider = new FakeProvider(app, new Uri($"http://127.0.0.1:{port}/v1"));
+        app.MapPost("/v1/chat/completions", async (HttpContext context) =>
+        {
+            using var body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+            var request = new FakeRequest(
+                provider._requests.Count + 1,
+                body.RootElement.GetProperty("model").GetString()!,
+                body.RootElement.TryGetProperty("stream", out var stream) && stream.ValueKind == JsonValueKind.True);
+            provider._requests.Enqueue(request);
+            var reply = answer(request);
+            context.Response.StatusCode = reply.Status;
+            context.Response.ContentType = reply.ContentType;
+            foreach (var (name, value) in reply.Headers ?? new Dictionary<string, string>())
+            {
+                context.Response.Headers[name] = value;
+            }
+
+            var bytes = System.Text.Encoding.UTF8.GetBytes(reply.Body);
+            context.Response.ContentLength = bytes.Length;
+            await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
+        });
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        return provider;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>One call the provider got: its number (from 1), the model asked for, whether it asked to stream.</summary>
+internal sealed record FakeRequest(int Number, string Model, bool Stream);
+
+/// <summary>What the provider answers to one call.</summary>
+internal sealed record FakeAnswer(int Status, string ContentType, string Body, IReadOnlyDictionary<string, string>? Headers = null)
+{
+    /// <summary>The event that ends an OpenAI stream.</summary>
+    public const string Done = "[DONE]";
+
+    /// <summary>A 200 server-sent event stream of <paramref name="events"/>, each one <c>data:</c> line.</summary>
+    public static FakeAnswer Stream(params string[] events) =>
+        new(200, "text/event-stream", string.Concat(events.Select(e => $"data: {e}\n\n")));
+
+    /// <summary>An answer of <paramref name="status"/> with a JSON body.</summary>
+    public static FakeAnswer Json(int status, string body, IReadOnlyDictionary<string, string>? headers = null) =>
+        new(status, "application/json", body, headers);
+
+    /// <summary>The usual good stream: <paramref name="texts"/> one chunk each, the last with <c>finish_reason: stop</c>, then usage, then <c>[DONE]</c>.</summary>
+    public static FakeAnswer Answer(params string[] texts) => Stream(
+        [.. texts.Select((t, i) => Chunk(t, i == texts.Length - 1 ? "stop" : null)), Chunk(usage: Usage(12, texts.Length)), Done]);
+
+    /// <summary>
+    /// One <c>chat.completion.chunk</c> as OpenAI streams it: a choice when <paramref name="text"/> or
+    /// <paramref name="finish"/> is given (none otherwise, as the usage chunk has), the usage when given.
+    /// </summary>
+    public static string Chunk(string? text = null, string? finish = null, JsonObject? usage = null)
+    {
+        var chunk = new JsonObject
+        {
+            ["id"] = "chatcmpl-fake",
+            ["object"] = "chat.completion.chunk",
+            ["created"] = 1_700_000_000,
+            ["model"] = "fake-model",
+            ["choices"] = text is null && finish is null
+                ? new JsonArray()
+                : new JsonArray(new JsonObject
+                {
+                    ["index"] = 0,
+                    ["delta"] = text is null ? new JsonObject() : new JsonObject { ["content"] = text },
+                    ["finish_reason"] = finish,
+                }),
+        };
+        if (usage is not null)
+        {
+            chunk["usage"] = usage;
+        }
+
+        return chunk.ToJsonString();
+    }
+
+    /// <summary>A usage object; a count left null is left out.</summary>
+    public static JsonObject Usage(int? prompt, int? completion)
+    {
+        var usage = new JsonObject();
+        if (prompt is { } p)
+        {
+            usage["prompt_tokens"] = p;
+        }
+
+        if (completion is { } c)
+        {
+            usage["completion_tokens"] = c;
+        }
+
+        usage["total_tokens"] = (prompt ?? 0) + (completion ?? 0);
+        return usage;
+    }
+}

@@ -1,0 +1,101 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Jobs;
+using Orchestrator.Llm;
+using Orchestrator.Worker.Llm;
+
+using Orchestrator.IntegrationTests.Worker;
+
+namespace Orchestrator.IntegrationTests.Providers;
+
+/// <summary>
+/// Error bodies of OpenAI-compatible servers other than OpenAI, met by the worker's own
+/// <see cref="LlmCaller"/> over HTTP (a <see cref="FakeProvider"/>): the provider's message kept,
+/// a context-length error recognised as one whatever its shape.
+/// </summary>
+public sealed class ProviderErrorShapeTests
+{
+    // vLLM's answer to a prompt over the model's context (its OpenAI server's ErrorResponse).
+    private const string VllmContextLength =
+        """{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (4000 in the messages, 1000 in the completion). Please reduce the length of the messages or completion.","type":"BadRequestError","param":null,"code":400}""";
+
+    [Fact]
+    public async Task VllmContextLengthError_IsContextLengthExceeded_WithTheProvidersMessage()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(400, VllmContextLength));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+
+        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A long prompt.", "m")));
+
+        Assert.Equal(LlmErrorKind.ContextLengthExceeded, failure.Kind);
+        Assert.Contains("maximum context length is 4096 tokens", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task VllmContextLengthError_FallsBackToTheNextModel()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(request => request.Model == "small"
+            ? FakeAnswer.Json(400, VllmContextLength)
+            : FakeAnswer.Answer("Answered by the larger model."));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "small", "large"));
+
+        var answer = await Call(services, new JobRequest("A long prompt.", "small", FallbackModels: ["large"]));
+
+        Assert.Equal("large", answer.Model.Name);
+        Assert.Equal("Answered by the larger model.", answer.Text);
+        Assert.Equal(["small", "large"], fake.Requests.Select(r => r.Model));
+    }
+
+    [Fact]
+    public async Task VllmOtherBadRequest_IsInvalidRequest_WithTheProvidersMessage()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(400,
+            """{"object":"error","message":"temperature must be between 0 and 2, got 7.","type":"BadRequestError","param":null,"code":400}"""));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+
+        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
+
+        Assert.Equal(LlmErrorKind.InvalidRequest, failure.Kind);
+        Assert.Equal("400 BadRequestError: temperature must be between 0 and 2, got 7.", failure.Message);
+    }
+
+    [Fact]
+    public async Task VllmErrorEventInsideTheStream_ClassifiedByItsType()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Stream(FakeAnswer.Chunk("Hel"), VllmContextLength));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+
+        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A long prompt.", "m")));
+
+        Assert.Equal(LlmErrorKind.ContextLengthExceeded, failure.Kind);
+        Assert.Contains("maximum context length is 4096 tokens", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ErrorAsAString_TheMessageIsKept()
+    {
+        // Ollama's own shape: {"error": "…"}.
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(404, """{"error":"model \"m\" not found, try pulling it first"}"""));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+
+        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
+
+        Assert.Equal(LlmErrorKind.ModelNotFound, failure.Kind);
+        Assert.Contains("model \"m\" not found, try pulling it first", failure.Message, StringComparison.Ordinal);
+    }
+
+    private static ProviderOptions Provider(FakeProvider fake, params string[] models) => new()
+    {
+        Kind = ProviderKinds.OpenAI,
+        Endpoint = fake.Endpoint,
+        Models = [.. models.Select(m => new ModelOptions { Name = m })],
+    };
+
+    private static Task<LlmAnswer> Call(ServiceProvider services, JobRequest request) =>
+        services.GetRequiredService<LlmCaller>().CallAsync("job-error", request, 1, TestContext.Current.CancellationToken)
+            .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+}

@@ -1,0 +1,137 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Jobs;
+using Orchestrator.Llm;
+using Orchestrator.Worker.Llm;
+
+using Orchestrator.IntegrationTests.Worker;
+
+using static Orchestrator.IntegrationTests.Providers.FakeAnswer;
+
+namespace Orchestrator.IntegrationTests.Providers;
+
+/// <summary>
+/// What the worker's own <see cref="LlmCaller"/> makes of a provider's answer over HTTP, against a
+/// <see cref="FakeProvider"/> that answers byte for byte what each test scripts: a stream broken in
+/// any way is a transient failure (retried), never an answer; an error inside a stream is classified
+/// by its type; a server that ignored <c>stream: true</c> still answered.
+/// </summary>
+public sealed class ProviderStreamTests
+{
+    private static readonly Dictionary<string, FakeAnswer> Broken = new()
+    {
+        ["chunks, then the end without finish_reason"] = Stream(Chunk("Hel"), Chunk("lo")),
+        ["chunks, then [DONE] without finish_reason"] = Stream(Chunk("Hel"), Chunk("lo"), Done),
+        ["chunks, then an error event"] = Stream(Chunk("Hel"), """{"error":{"type":"server_error","message":"The server had an error."}}"""),
+        ["a chunk that is not JSON"] = Stream(Chunk("Hel"), "{this is not json"),
+        ["[DONE] alone"] = Stream(Done),
+        ["an error body with status 200"] = Json(200, """{"error":{"type":"server_error","message":"The server had an error."}}"""),
+        ["an HTML page with status 200"] = new(200, "text/html", "<html><body>Hello from the gateway</body></html>"),
+        ["truncated JSON with status 200"] = Json(200, """{"id":"chatcmpl-1","object":"chat.comp"""),
+    };
+
+    public static TheoryData<string> BrokenAnswers => [.. Broken.Keys];
+
+    [Theory]
+    [MemberData(nameof(BrokenAnswers))]
+    public async Task BrokenAnswer_FailsTransient(string answer)
+    {
+        var failure = await CallFailingAsync(Broken[answer]);
+
+        Assert.Equal(LlmErrorKind.Transient, failure.Kind);
+    }
+
+    [Theory]
+    [InlineData("server_error", LlmErrorKind.Transient)]
+    [InlineData("invalid_request_error", LlmErrorKind.InvalidRequest)]
+    [InlineData("insufficient_quota", LlmErrorKind.InsufficientQuota)]
+    [InlineData("an_error_nobody_named", LlmErrorKind.Transient)]
+    public async Task ErrorEventInsideTheStream_ClassifiedByItsType(string type, LlmErrorKind kind)
+    {
+        var failure = await CallFailingAsync(Stream(Chunk("Hel"), $$$"""{"error":{"type":"{{{type}}}","message":"Said inside the stream."}}"""));
+
+        Assert.Equal(kind, failure.Kind);
+        Assert.Contains("Said inside the stream.", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StreamIgnoredByTheServer_TheWholeAnswerIsRead()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => Json(200, """
+            {"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"fake-model",
+             "choices":[{"index":0,"message":{"role":"assistant","content":"The whole answer."},"finish_reason":"stop"}],
+             "usage":{"prompt_tokens":7,"completion_tokens":4,"total_tokens":11}}
+            """));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+
+        var answer = await Call(services);
+
+        Assert.True(Assert.Single(fake.Requests).Stream);
+        Assert.Equal("The whole answer.", answer.Text);
+        Assert.Equal((7, 4), (answer.InputTokens, answer.OutputTokens));
+        Assert.Equal("fake-model", answer.ResponseModel);
+    }
+
+    [Fact]
+    public async Task EmptyAnswerThatFinished_IsAnAnswer()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => Stream(Chunk(finish: "stop"), Chunk(usage: Usage(7, 0)), Done));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+
+        var answer = await Call(services);
+
+        Assert.Equal(string.Empty, answer.Text);
+        Assert.Equal(0, answer.OutputTokens);
+    }
+
+    [Fact]
+    public async Task UsageOnEveryChunk_TheLastReportCounts_NotTheirSum()
+    {
+        // vLLM with stream_options.continuous_usage_stats: every chunk carries the usage so far.
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => Stream(
+            Chunk("One", usage: Usage(20, 1)), Chunk(" two", usage: Usage(20, 2)), Chunk(" three", usage: Usage(20, 3)),
+            Chunk(finish: "stop", usage: Usage(20, 3)), Chunk(usage: Usage(20, 3)), Done));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+
+        var answer = await Call(services);
+
+        Assert.Equal("One two three", answer.Text);
+        Assert.Equal((20, 3), (answer.InputTokens, answer.OutputTokens));
+    }
+
+    [Fact]
+    public async Task UsageWithoutCompletionTokens_TheAnswerIsCounted()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => Stream(
+            Chunk("Leases end"), Chunk(" when nobody renews them.", finish: "stop"), Chunk(usage: Usage(9, completion: null)), Done));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+
+        var answer = await Call(services);
+
+        Assert.Equal(9, answer.InputTokens);
+        Assert.Equal(TokenCounter.Count("Leases end when nobody renews them."), answer.OutputTokens);
+        Assert.True(answer.OutputTokens > 0);
+    }
+
+    private static async Task<LlmException> CallFailingAsync(FakeAnswer answer)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => answer);
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+        return await Assert.ThrowsAsync<LlmException>(() => Call(services));
+    }
+
+    private static ProviderOptions Provider(FakeProvider fake) => new()
+    {
+        Kind = ProviderKinds.OpenAI,
+        Endpoint = fake.Endpoint,
+        Models = [new ModelOptions { Name = "m" }],
+    };
+
+    private static Task<LlmAnswer> Call(ServiceProvider services, JobRequest? request = null) =>
+        services.GetRequiredService<LlmCaller>().CallAsync("job-stream", request ?? new JobRequest("Explain leases.", "m"), 1, TestContext.Current.CancellationToken)
+            .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+}

@@ -1,0 +1,44 @@
+using Orchestrator.Llm;
+
+namespace Orchestrator.UnitTests.Llm;
+
+/// <summary>How long a 429's headers ask to wait: each header read, and an absurd wait bounded instead of overflowing.</summary>
+public sealed class RateLimitHeadersTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
+
+    private static TimeSpan? RetryAfter(string name, string value) =>
+        RateLimitHeaders.RetryAfter(h => string.Equals(h, name, StringComparison.OrdinalIgnoreCase) ? value : null, Now);
+
+    [Theory]
+    [InlineData("retry-after-ms", "1500", 1500)]
+    [InlineData("Retry-After", "2", 2000)]
+    [InlineData("Retry-After", "Tue, 01 Dec 2026 12:00:30 GMT", 30_000)]
+    [InlineData("x-ratelimit-reset-tokens", "1m2.5s", 62_500)]
+    [InlineData("x-ratelimit-reset-requests", "20ms", 20)]
+    public void RetryAfter_EachHeader_ReadAsItsWait(string name, string value, double milliseconds)
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), RetryAfter(name, value));
+    }
+
+    [Theory]
+    [InlineData("Retry-After", "1e20")]
+    [InlineData("Retry-After", "Infinity")]
+    [InlineData("retry-after-ms", "99999999999999999999")]
+    [InlineData("retry-after-ms", "1e308")]
+    [InlineData("x-ratelimit-reset-requests", "99999999999999h")]
+    [InlineData("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT")]
+    public void RetryAfter_BeyondTheLongestWait_IsTheLongestWait(string name, string value)
+    {
+        Assert.Equal(RateLimitHeaders.MaximumWait, RetryAfter(name, value));
+    }
+
+    [Theory]
+    [InlineData("Retry-After", "NaN")]
+    [InlineData("Retry-After", "-5")]
+    [InlineData("retry-after-ms", "soon")]
+    public void RetryAfter_NotAWait_IsNone(string name, string value)
+    {
+        Assert.Null(RetryAfter(name, value));
+    }
+}
