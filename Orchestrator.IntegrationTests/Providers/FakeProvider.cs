@@ -43,11 +43,12 @@ internal sealed class FakeProvider : IAsyncDisposable
         var provider = new FakeProvider(app, new Uri($"http://127.0.0.1:{port}/v1"));
         app.MapPost("/v1/chat/completions", async (HttpContext context) =>
         {
-            using var body = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+            var body = (await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted))!.AsObject();
             var request = new FakeRequest(
                 provider._requests.Count + 1,
-                body.RootElement.GetProperty("model").GetString()!,
-                body.RootElement.TryGetProperty("stream", out var stream) && stream.ValueKind == JsonValueKind.True);
+                body["model"]!.GetValue<string>(),
+                body["stream"]?.GetValueKind() == JsonValueKind.True,
+                body);
             provider._requests.Enqueue(request);
             var reply = answer(request);
             context.Response.StatusCode = reply.Status;
@@ -72,8 +73,8 @@ internal sealed class FakeProvider : IAsyncDisposable
     }
 }
 
-/// <summary>One call the provider got: its number (from 1), the model asked for, whether it asked to stream.</summary>
-internal sealed record FakeRequest(int Number, string Model, bool Stream);
+/// <summary>One call the provider got: its number (from 1), the model asked for, whether it asked to stream, its whole body.</summary>
+internal sealed record FakeRequest(int Number, string Model, bool Stream, JsonObject Body);
 
 /// <summary>What the provider answers to one call.</summary>
 internal sealed record FakeAnswer(int Status, string ContentType, string Body, IReadOnlyDictionary<string, string>? Headers = null)
