@@ -82,14 +82,7 @@ public sealed class QueueFullTests(QueueFullTests.BoundedApiFactory api) : IClas
     public async Task SubmitWithoutKey_Or_Redrive_AtTheBound_429DetailDoesNotAskForAKey()
     {
         using var client = api.CreateApiClient();
-        using (var first = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"dead letter"}""")))
-        {
-            Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
-        }
-
-        var worker = await TestWorker.StartAsync(api);
-        var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
-        await worker.FailAsync(lease, attempt);
+        var (_, deadLetter) = await DeadLetterOneAsync(client);
         for (var i = 0; i < BoundedApiFactory.MaxQueuedJobs; i++)
         {
             using var filling = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"job {{i}}"}"""));
@@ -98,7 +91,7 @@ public sealed class QueueFullTests(QueueFullTests.BoundedApiFactory api) : IClas
 
         // None sent an idempotency key (a redrive takes none): "retry with the same key" would not fit.
         using var keyless = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"one too many"}"""));
-        using var one = await client.PostAsync($"/dead-letters/{lease.JobId}/redrive", null, TestContext.Current.CancellationToken)
+        using var one = await client.PostAsync($"/dead-letters/{deadLetter}/redrive", null, TestContext.Current.CancellationToken)
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         using var many = await client.PostAsync("/dead-letters/redrive", ApiFactory.Json("{}"), TestContext.Current.CancellationToken)
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
@@ -116,14 +109,7 @@ public sealed class QueueFullTests(QueueFullTests.BoundedApiFactory api) : IClas
     public async Task Redrive_OverTheBound_429DetailStatesTheJobsCountedAndTheLimit()
     {
         using var client = api.CreateApiClient();
-        using (var first = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"dead letter"}""")))
-        {
-            Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
-        }
-
-        var worker = await TestWorker.StartAsync(api);
-        var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
-        await worker.FailAsync(lease, attempt);
+        var (worker, deadLetter) = await DeadLetterOneAsync(client);
         // More jobs than the bound (written past it, as a lowered Api:MaxQueuedJobs leaves them): the count is not the limit.
         const int queued = BoundedApiFactory.MaxQueuedJobs + 3;
         for (var i = 0; i < queued; i++)
@@ -133,7 +119,7 @@ public sealed class QueueFullTests(QueueFullTests.BoundedApiFactory api) : IClas
             Assert.Equal(SubmitOutcome.Created, created.Outcome);
         }
 
-        using var one = await client.PostAsync($"/dead-letters/{lease.JobId}/redrive", null, TestContext.Current.CancellationToken)
+        using var one = await client.PostAsync($"/dead-letters/{deadLetter}/redrive", null, TestContext.Current.CancellationToken)
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         using var many = await client.PostAsync("/dead-letters/redrive", ApiFactory.Json("{}"), TestContext.Current.CancellationToken)
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
@@ -143,6 +129,20 @@ public sealed class QueueFullTests(QueueFullTests.BoundedApiFactory api) : IClas
             Assert.StartsWith($"{queued} jobs are waiting or running; the limit is {BoundedApiFactory.MaxQueuedJobs} (Api:MaxQueuedJobs).",
                 problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
         }
+    }
+
+    /// <summary>Submits a job and fails its one attempt: a dead letter to redrive. Returns the test worker and the job's id.</summary>
+    private async Task<(TestWorker Worker, string JobId)> DeadLetterOneAsync(HttpClient client)
+    {
+        using (var first = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"dead letter"}""")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        }
+
+        var worker = await TestWorker.StartAsync(api);
+        var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
+        await worker.FailAsync(lease, attempt);
+        return (worker, lease.JobId);
     }
 
     /// <summary>The API with <c>Api:MaxQueuedJobs</c> = <see cref="MaxQueuedJobs"/>.</summary>
