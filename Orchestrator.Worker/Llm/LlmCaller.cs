@@ -6,6 +6,7 @@ using Orchestrator.Jobs;
 using Orchestrator.Llm;
 using Orchestrator.Llm.Simulation;
 using Orchestrator.Worker.Llm.FlowControl;
+using Orchestrator.Worker.Resilience;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Registry;
@@ -240,7 +241,7 @@ public sealed class LlmCaller(
                     // time (its attempt never advances while probes are free) must not probe again and again
                     // while jobs that would succeed wait behind it. A chaos run measured a worker whose probes
                     // failed 18 times in a row, seven of them the same failing attempt, holding 9 jobs ~100 s.
-                    LlmLog.ProbeFailed(logger, provider, e.Message, jobId, attempt);
+                    LlmLog.ProbeFailed(logger, provider, AttemptFailure.BoundedMessage(e.Message), jobId, attempt);
                     return Failed(new CapacityWaitException(circuits.BreakDuration * 2, "circuit-open", provider));
                 default:
                     return Failed(outcome.Exception);

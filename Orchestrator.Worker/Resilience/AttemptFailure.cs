@@ -58,15 +58,18 @@ public static class AttemptFailure
         _ => new JobError(UnexpectedType, $"{exception.GetType().Name}: {exception.Message}"),
     });
 
-    private static JobError Bounded(JobError error)
+    /// <summary><paramref name="message"/>, cut to <see cref="MaxMessageLength"/> characters and a mark when longer.</summary>
+    public static string BoundedMessage(string message)
     {
-        if (error.Message.Length <= MaxMessageLength)
+        if (message.Length <= MaxMessageLength)
         {
-            return error;
+            return message;
         }
 
         // Never half of a surrogate pair: the stored JSON would hold an unpaired one.
-        var kept = char.IsHighSurrogate(error.Message[MaxMessageLength - 1]) ? MaxMessageLength - 1 : MaxMessageLength;
-        return error with { Message = $"{error.Message.AsSpan(0, kept)}… [{error.Message.Length - kept} more characters cut]" };
+        var kept = char.IsHighSurrogate(message[MaxMessageLength - 1]) ? MaxMessageLength - 1 : MaxMessageLength;
+        return $"{message.AsSpan(0, kept)}… [{message.Length - kept} more characters cut]";
     }
+
+    private static JobError Bounded(JobError error) => error with { Message = BoundedMessage(error.Message) };
 }
