@@ -93,7 +93,7 @@ internal sealed record ChaosOptions
     public const double FullPoisonRate = 0.004;
 
     /// <summary>
-    /// The CI preset's mean pause between faults: seven kinds, some lasting seconds (a pause past the
+    /// The CI preset's mean pause between faults: eight kinds, some lasting seconds (a pause past the
     /// lease, an API restart), must each come at least once in its 60 s.
     /// </summary>
     public static readonly TimeSpan CiFaultInterval = TimeSpan.FromSeconds(3);
@@ -116,7 +116,8 @@ internal sealed record ChaosOptions
           --drain <s>           longest wait for all jobs to finish after the faults stop (default 60 + lease;
                                 180 + lease with a poison rate)
           --redis-sigkill       also SIGKILL Redis (may lose the last AOF second; see README)
-          --faults <list>       comma-separated: kill-worker, pause-worker, restart-api, restart-redis,
+          --faults <list>       comma-separated: kill-worker, pause-worker, stop-worker (SIGTERM: jobs handed back),
+                                restart-api, restart-redis,
                                 failover (REPLICAOF away ~2.5 s and back), client-pause (CLIENT PAUSE 3000 ALL),
                                 memory-limit (maxmemory just above used memory for ~3 s) (default: the ci preset's)
           --poison-rate <x>     share of jobs (0..1) whose worker dies when it starts them (default 0)
@@ -234,6 +235,12 @@ internal enum Fault
 
     /// <summary>SIGSTOP a worker for longer than its lease, then SIGCONT: a stale worker.</summary>
     PauseWorker,
+
+    /// <summary>
+    /// SIGTERM a worker, as a deployment's rollout does: it hands back the jobs it holds
+    /// (<c>release.lua</c>; a call past its short shutdown timeout is cut off, its attempt not charged); a new one replaces it.
+    /// </summary>
+    StopWorker,
 
     /// <summary>Stop (SIGTERM or SIGKILL) and start the API.</summary>
     RestartApi,

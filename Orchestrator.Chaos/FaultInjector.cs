@@ -13,6 +13,8 @@ internal sealed class FaultInjector(ChaosOptions options, ChaosRedis target, Ser
 
     public int WorkerPauses { get; private set; }
 
+    public int WorkerStops { get; private set; }
+
     public int ApiRestarts { get; private set; }
 
     public int RedisRestarts { get; private set; }
@@ -32,6 +34,7 @@ internal sealed class FaultInjector(ChaosOptions options, ChaosRedis target, Ser
     {
         Fault.KillWorker => $"worker kills {WorkerKills}",
         Fault.PauseWorker => $"worker pauses {WorkerPauses}",
+        Fault.StopWorker => $"worker stops {WorkerStops}",
         Fault.RestartApi => $"API restarts {ApiRestarts}",
         Fault.RestartRedis => $"Redis restarts {RedisRestarts}{(options.RedisSigkill ? $" (of them SIGKILL {RedisKills.Count})" : "")}",
         Fault.Failover => $"failovers {Failovers}",
@@ -82,6 +85,11 @@ internal sealed class FaultInjector(ChaosOptions options, ChaosRedis target, Ser
             case Fault.KillWorker when workers.Count > 0:
                 await cluster.ReplaceWorkerAsync(workers[random.Next(workers.Count)]);
                 WorkerKills++;
+                break;
+
+            case Fault.StopWorker when workers.Count > 0:
+                await cluster.ReplaceWorkerAsync(workers[random.Next(workers.Count)], graceful: true);
+                WorkerStops++;
                 break;
 
             case Fault.PauseWorker when workers.Count > 0:

@@ -130,7 +130,9 @@ internal sealed partial class ServiceCluster(ChaosOptions options, ChaosRedis re
         // against the 63 s allowed (docs/failure-model.md "The LLM", docs/chaos.md).
         environment["Llm__CircuitFailureRatio"] = "1";
         environment["Llm__CircuitMinimumThroughput"] = "1000000";
-        environment["HostOptions__ShutdownTimeout"] = "00:00:05";
+        // The host's shutdown timeout (whole seconds; the host reads this key, not a HostOptions section):
+        // a SIGTERM (stop-worker) waits this long for running calls, then cuts them off and hands their jobs back.
+        environment["shutdownTimeoutSeconds"] = "1";
         if (options.HasPoisonJobs)
         {
             environment["Simulator__AllowCrashHint"] = "true";
@@ -148,9 +150,18 @@ internal sealed partial class ServiceCluster(ChaosOptions options, ChaosRedis re
         return worker;
     }
 
-    public async Task ReplaceWorkerAsync(ChildProcess worker)
+    /// <summary>Stops <paramref name="worker"/> (SIGKILL, or SIGTERM when <paramref name="graceful"/>) and starts another.</summary>
+    public async Task ReplaceWorkerAsync(ChildProcess worker, bool graceful = false)
     {
-        await worker.KillAsync(TimeSpan.FromSeconds(10));
+        if (graceful)
+        {
+            await worker.StopAsync(TimeSpan.FromSeconds(10));
+        }
+        else
+        {
+            await worker.KillAsync(TimeSpan.FromSeconds(10));
+        }
+
         lock (_gate)
         {
             _workers.Remove(worker);

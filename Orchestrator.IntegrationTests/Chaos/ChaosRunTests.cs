@@ -42,7 +42,7 @@ public sealed class ChaosRunTests
         Assert.DoesNotContain("BROKEN", text, StringComparison.Ordinal);
         // The run really did inject each kind of fault, and poison jobs killed their workers.
         Assert.Matches(
-            @"faults\s+worker kills [1-9]\d*, worker pauses [1-9]\d*, API restarts [1-9]\d*, Redis restarts [1-9]\d*, " +
+            @"faults\s+worker kills [1-9]\d*, worker pauses [1-9]\d*, worker stops [1-9]\d*, API restarts [1-9]\d*, Redis restarts [1-9]\d*, " +
             @"failovers [1-9]\d*, client pauses [1-9]\d*, memory limits [1-9]\d*",
             text);
         Assert.Matches(@"crash-hint deaths\s+[1-9]\d* worker\(s\) died holding a crash-hint job", text);
