@@ -48,6 +48,8 @@ builder.Services.AddValidatedOptions<WebhookOptions>(WebhookOptions.Section);
 builder.Services.AddApiKeyAuthentication();
 builder.Services.AddTenantQuotas();
 builder.Services.AddValidatedOptions<JobsOptions>(JobsOptions.Section);
+// Before AddJobStore (which adds the worker's): the API's refusals are clients' re-sends, further apart.
+builder.Services.AddSingleton(services => new RedisRetryStreaks(services.GetRequiredService<TimeProvider>(), RedisRetryStreaks.ApiGap));
 builder.Services.AddJobStore();
 builder.Services.AddModelCatalog();
 builder.Services.AddSingleton<SubmitWriter>();

@@ -38,12 +38,21 @@ internal sealed class SubmitWriter(
     public string NewJobId(string tenant, string? idempotencyKey) => store.NewJobId(tenant, idempotencyKey);
 
     /// <summary>
-    /// Creates the job (or answers from its idempotency key). <paramref name="requestSpan"/> becomes
-    /// the parent of the Redis call when the submission is written alone.
+    /// The longest a submission waits for its answer. A request queued behind a round trip that
+    /// Redis does not answer (frozen, <c>CLIENT PAUSE</c>) waited for that one's timeout and then its
+    /// own: 503s came after 5.4–7.7 s, where the API promises them within 5 s. Past this the request
+    /// gets the timeout's 503 (the write may still land: a re-send with the same key is answered from it).
+    /// </summary>
+    public static readonly TimeSpan AnswerWithin = TimeSpan.FromSeconds(4.5);
+
+    /// <summary>
+    /// Creates the job (or answers from its idempotency key), or fails as a Redis timeout after
+    /// <see cref="AnswerWithin"/>. <paramref name="requestSpan"/> becomes the parent of the Redis call
+    /// when the submission is written alone.
     /// </summary>
     public Task<SubmitResult> SubmitAsync(NewJob job, IdempotencyClaim? idempotency, Activity? requestSpan) =>
         // Not cancellable: as with a direct call, a job whose client went away is still created.
-        CommitAsync((job, idempotency), requestSpan, CancellationToken.None);
+        RedisReply.WithinAsync(CommitAsync((job, idempotency), requestSpan, CancellationToken.None), AnswerWithin);
 
     // A lone submission is a direct call, not a batch of one: only a direct call's Redis span is a
     // child of the request (the instrumentation does not attribute a batch's commands to it).

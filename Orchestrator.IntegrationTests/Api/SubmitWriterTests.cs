@@ -98,6 +98,49 @@ public sealed class SubmitWriterTests
     }
 
     [Fact]
+    public async Task SubmitAsync_RedisFrozen_EverySubmissionFailsWithinFiveSeconds_EvenQueuedBehindAnUnansweredRoundTrip()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        // Configured as the API's connection is (Program.cs): 3 s timeouts, fail fast while disconnected.
+        var options = ConfigurationOptions.Parse(harness.Redis.ConnectionString);
+        options.AbortOnConnectFail = false;
+        options.BacklogPolicy = BacklogPolicy.FailFast;
+        options.AsyncTimeout = options.SyncTimeout = 3000;
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(options).Bounded();
+        var writer = new SubmitWriter(new JobStore(connection), Options.Create(new ApiOptions()));
+        Assert.Equal(SubmitOutcome.Created, (await writer.SubmitAsync(NewJob("before"), null, null).Bounded()).Outcome);
+
+        // SIGSTOP: the connection stays up and nothing answers. Requests keep arriving while the first
+        // round trip waits: before the bound they waited for its timeout, then their own (up to 7.7 s).
+        harness.Redis.Pause();
+        try
+        {
+            var submissions = new List<Task<TimeSpan>>();
+            for (var i = 0; i < 16; i++)
+            {
+                submissions.Add(TimedFailureAsync(writer, NewJob($"frozen {i}")));
+                await Task.Delay(TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken);
+            }
+
+            var took = await Task.WhenAll(submissions).Bounded();
+            Assert.All(took, t => Assert.True(t < TimeSpan.FromSeconds(5), $"answered after {t.TotalSeconds:0.00} s"));
+        }
+        finally
+        {
+            harness.Redis.Resume();
+        }
+    }
+
+    /// <summary>How long <paramref name="job"/>'s submission took to fail with an error the API answers 503.</summary>
+    private static async Task<TimeSpan> TimedFailureAsync(SubmitWriter writer, NewJob job)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var e = await Record.ExceptionAsync(() => writer.SubmitAsync(job, null, null).Bounded());
+        Assert.True(e is not null && RedisFailure.IsTransient(e), $"not a Redis-unavailable error: {e}");
+        return Stopwatch.GetElapsedTime(started);
+    }
+
+    [Fact]
     public async Task SubmitAsync_OneSubmissionOfARoundTripFails_EveryOtherIsAnsweredCreated()
     {
         await using var harness = await WorkerHarness.StartAsync();

@@ -49,7 +49,7 @@ public static class RedisReply
             _ = reply.ContinueWith(static t => t.Exception, CancellationToken.None,
                 TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             throw new RedisTimeoutException(
-                $"No reply from Redis within {wait.TotalSeconds:0.###} s: the client lost the command (sent or not). Its outcome is unknown.",
+                $"No reply from Redis within {wait.TotalSeconds:0.###} s; the command's outcome is unknown.",
                 CommandStatus.Unknown);
         }
     }

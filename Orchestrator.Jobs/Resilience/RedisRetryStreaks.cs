@@ -7,13 +7,25 @@ namespace Orchestrator.Jobs;
 /// without limit, so a loop whose writes Redis keeps refusing (a node left a replica, a full memory)
 /// never fails, and only this shows it. The API, which retries nothing, records each submission Redis
 /// refuses (clients send them again) and each that succeeds. A streak is the retries of one operation
-/// at most <see cref="Gap"/> apart (the pipeline waits at most 2 s between tries); a longer gap starts
-/// a new one, and a success ends it. <see cref="RedisRetriesHealthCheck"/> reads them.
+/// at most a gap apart (<see cref="Gap"/>: the pipeline waits at most 2 s between tries; the API's
+/// <see cref="ApiGap"/>); a longer gap starts a new one, and a success ends it. <see cref="RedisRetriesHealthCheck"/> reads them.
 /// </summary>
-public sealed class RedisRetryStreaks(TimeProvider timeProvider)
+public sealed class RedisRetryStreaks(TimeProvider timeProvider, TimeSpan gap)
 {
-    /// <summary>Retries further apart than this belong to different streaks.</summary>
+    /// <summary>Retries further apart than this belong to different streaks (the worker's: its pipeline's longest wait + 3 s).</summary>
     public static readonly TimeSpan Gap = RedisPipeline.MaxDelay + TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// The API's gap: its refusals are clients' re-sends, which wait the 503's <c>Retry-After</c>
+    /// (5 s) first; at <see cref="Gap"/> the API was Healthy between two of them while Redis was still full.
+    /// </summary>
+    public static readonly TimeSpan ApiGap = TimeSpan.FromSeconds(15);
+
+    /// <summary>Streaks with the worker's <see cref="Gap"/>.</summary>
+    public RedisRetryStreaks(TimeProvider timeProvider)
+        : this(timeProvider, Gap)
+    {
+    }
 
     private readonly ConcurrentDictionary<string, (long Start, long Last)> _streaks = new(StringComparer.Ordinal);
 
@@ -22,20 +34,20 @@ public sealed class RedisRetryStreaks(TimeProvider timeProvider)
     {
         var now = timeProvider.GetTimestamp();
         _streaks.AddOrUpdate(operation, static (_, now) => (now, now),
-            (_, streak, now) => (timeProvider.GetElapsedTime(streak.Last, now) > Gap ? now : streak.Start, now), now);
+            (_, streak, now) => (timeProvider.GetElapsedTime(streak.Last, now) > gap ? now : streak.Start, now), now);
     }
 
     /// <summary>Records that <paramref name="operation"/> succeeded: it is no longer being retried.</summary>
     public void Succeeded(string operation) => _streaks.TryRemove(operation, out _);
 
-    /// <summary>The operations being retried now (last retry within <see cref="Gap"/>), with how long each has been.</summary>
+    /// <summary>The operations being retried now (last retry within the gap), with how long each has been.</summary>
     public IReadOnlyDictionary<string, TimeSpan> Current()
     {
         var now = timeProvider.GetTimestamp();
         var current = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
         foreach (var (operation, streak) in _streaks)
         {
-            if (timeProvider.GetElapsedTime(streak.Last, now) <= Gap)
+            if (timeProvider.GetElapsedTime(streak.Last, now) <= gap)
             {
                 current[operation] = timeProvider.GetElapsedTime(streak.Start, now);
             }

@@ -65,6 +65,25 @@ public sealed class RedisRetriesHealthCheckTests
     }
 
     [Fact]
+    public async Task ApiGap_ClientsResendingAfterTheirRetryAfter_StayDegradedUntilAWriteSucceedsOrTheyStop()
+    {
+        // Clients obey the 503's Retry-After (5 s) and re-send a little later: at the worker's gap
+        // the API was Healthy between two refusals while Redis was still full.
+        var streaks = new RedisRetryStreaks(_clock, RedisRetryStreaks.ApiGap);
+        var api = new RedisRetriesHealthCheck(streaks, TimeSpan.Zero, unhealthyAfter: null);
+        for (var i = 0; i < 6; i++)
+        {
+            streaks.Retried("submit");
+            _clock.Advance(TimeSpan.FromSeconds(5.5));
+            Assert.Equal(HealthStatus.Degraded, (await api.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status);
+        }
+
+        _clock.Advance(RedisRetryStreaks.ApiGap);
+        Assert.Equal(HealthStatus.Healthy, (await api.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status);
+        Assert.True(RedisRetryStreaks.Gap < TimeSpan.FromSeconds(5.5), "the worker's gap would split these refusals");
+    }
+
+    [Fact]
     public async Task TheRedisPipeline_CountsEachRetryOfItsOperation()
     {
         var pipeline = RedisPipeline.Configure(new ResiliencePipelineBuilder { TimeProvider = _clock }, NullLogger.Instance, () => Task.CompletedTask, _streaks).Build();
