@@ -43,7 +43,9 @@ public static class RedisReply
         {
             return await reply.WaitAsync(wait, timeProvider ?? TimeProvider.System).ConfigureAwait(false);
         }
-        catch (TimeoutException) when (!reply.IsCompleted)
+        // WaitAsync's own TimeoutException, not the reply's (RedisTimeoutException derives from it):
+        // the reply may complete between the timer and this line, and is then taken as unknown too.
+        catch (TimeoutException e) when (e is not RedisTimeoutException)
         {
             // Should the reply come after all, its failure is observed here, not by the finalizer.
             _ = reply.ContinueWith(static t => t.Exception, CancellationToken.None,
