@@ -17,20 +17,8 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ar
 builder.AddServiceDefaults();
 
 // Registers IConnectionMultiplexer and a Redis health check, so /health is ready only when Redis
-// answers. AbortOnConnectFail=false: start even while Redis is down and reconnect in the background;
-// FailFast + short timeouts: while Redis is away a request fails (503) within seconds, not a hang.
-builder.AddTracedRedisClient("redis", options =>
-{
-    options.AbortOnConnectFail = false;
-    options.BacklogPolicy = BacklogPolicy.FailFast;
-    options.ConnectTimeout = 3000;
-    options.AsyncTimeout = 3000;
-    options.SyncTimeout = 3000;
-    // The .NET thread pool runs the client's socket reads and writes instead of its own ten
-    // dedicated threads, which on a small host mostly woke up and slept again (~12 % of the API's
-    // CPU under POST /jobs load); every Redis call here is asynchronous, so nothing blocks the pool.
-    options.SocketManager = SocketManager.ThreadPool;
-});
+// answers; the connection fails fast while Redis is away (ApiRedisConnection).
+builder.AddTracedRedisClient("redis", ApiRedisConnection.Configure);
 
 builder.Services.AddValidatedOptions<ApiOptions>(ApiOptions.Section);
 builder.Services.AddValidatedOptions<RedisWaitOptions>(RedisWaitOptions.Section);

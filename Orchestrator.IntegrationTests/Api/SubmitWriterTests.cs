@@ -74,11 +74,8 @@ public sealed class SubmitWriterTests
     public async Task SubmitAsync_RedisDown_FailsEachWaitingRequestWithTheRedisError()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        // Configured as the API's connection is: while Redis is away a command fails at once.
-        var options = ConfigurationOptions.Parse(harness.Redis.ConnectionString);
-        options.AbortOnConnectFail = false;
-        options.BacklogPolicy = BacklogPolicy.FailFast;
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(options).Bounded();
+        // Configured as the API's connection is: while Redis is away a command fails at once; 3 s timeouts.
+        await using var connection = await ApiConnectionAsync(harness).Bounded();
         var writer = new SubmitWriter(new JobStore(connection), Options.Create(new ApiOptions()));
         Assert.Equal(SubmitOutcome.Created, (await writer.SubmitAsync(NewJob("before"), null, null).Bounded()).Outcome);
 
@@ -90,7 +87,8 @@ public sealed class SubmitWriterTests
         Assert.All(failed, e => Assert.True(e is not null && RedisFailure.IsTransient(e), $"not a Redis-unavailable error: {e}"));
 
         await harness.Redis.StartAsync(TestContext.Current.CancellationToken).Bounded();
-        await AsyncWait.WaitUntilAsync(() => connection.IsConnected, TimeSpan.FromSeconds(30), "the client has reconnected");
+        // Both clients: the writer's, and the harness's that reads the job back.
+        await AsyncWait.WaitUntilAsync(() => connection.IsConnected && harness.Db.Multiplexer.IsConnected, TimeSpan.FromSeconds(30), "the clients have reconnected");
         // The writer is not left stuck behind the failed round trips.
         var after = await writer.SubmitAsync(NewJob("after"), null, null).Bounded();
         Assert.Equal(SubmitOutcome.Created, after.Outcome);
@@ -101,12 +99,8 @@ public sealed class SubmitWriterTests
     public async Task SubmitAsync_RedisFrozen_EverySubmissionFailsWithinFiveSeconds_EvenQueuedBehindAnUnansweredRoundTrip()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        // Configured as the API's connection is (Program.cs): 3 s timeouts, fail fast while disconnected.
-        var options = ConfigurationOptions.Parse(harness.Redis.ConnectionString);
-        options.AbortOnConnectFail = false;
-        options.BacklogPolicy = BacklogPolicy.FailFast;
-        options.AsyncTimeout = options.SyncTimeout = 3000;
-        await using var connection = await ConnectionMultiplexer.ConnectAsync(options).Bounded();
+        // Configured as the API's connection is: while Redis is away a command fails at once; 3 s timeouts.
+        await using var connection = await ApiConnectionAsync(harness).Bounded();
         var writer = new SubmitWriter(new JobStore(connection), Options.Create(new ApiOptions()));
         Assert.Equal(SubmitOutcome.Created, (await writer.SubmitAsync(NewJob("before"), null, null).Bounded()).Outcome);
 
@@ -129,6 +123,13 @@ public sealed class SubmitWriterTests
         {
             harness.Redis.Resume();
         }
+    }
+
+    private static Task<ConnectionMultiplexer> ApiConnectionAsync(WorkerHarness harness)
+    {
+        var options = ConfigurationOptions.Parse(harness.Redis.ConnectionString);
+        ApiRedisConnection.Configure(options);
+        return ConnectionMultiplexer.ConnectAsync(options);
     }
 
     /// <summary>How long <paramref name="job"/>'s submission took to fail with an error the API answers 503.</summary>

@@ -1,3 +1,4 @@
+using Orchestrator.Api;
 using Orchestrator.IntegrationTests.Worker;
 using Orchestrator.Jobs;
 using StackExchange.Redis;
@@ -19,9 +20,9 @@ public sealed class LostReplyTests
     {
         const int rounds = 4;
         await using var harness = await WorkerHarness.StartAsync();
+        // The API's connection (fail fast while Redis is away), reconnecting at once between kills.
         var options = ConfigurationOptions.Parse(harness.Redis.ConnectionString);
-        options.AbortOnConnectFail = false;
-        options.BacklogPolicy = BacklogPolicy.FailFast;
+        ApiRedisConnection.Configure(options);
         options.ReconnectRetryPolicy = new LinearRetry(100);
         await using var connection = await ConnectionMultiplexer.ConnectAsync(options).Bounded();
         var store = new JobStore(connection);
