@@ -103,8 +103,17 @@ public static class JobStatuses
     public const string Canceled = "canceled";
 }
 
-/// <summary>The LLM's answer; <see cref="Cost"/> from the model's configured prices (0 when none are configured).</summary>
-public sealed record JobResult(string Text, string? Model, TokenUsage Usage, decimal? Cost = null);
+/// <summary>The LLM's answer to a completed job.</summary>
+/// <param name="Text">The answer's text.</param>
+/// <param name="Model">The model the provider said answered.</param>
+/// <param name="Usage">The tokens the provider reported.</param>
+/// <param name="Cost">The call's cost from the model's configured prices (0 when none are configured).</param>
+/// <param name="FinishReason">
+/// Why the provider said the answer ended, as it said it: <c>stop</c> (a whole answer), <c>length</c>
+/// (cut at the job's <c>maxTokens</c> or the model's limit), <c>content_filter</c>, …; null for answers
+/// recorded before it was kept.
+/// </param>
+public sealed record JobResult(string Text, string? Model, TokenUsage Usage, decimal? Cost = null, string? FinishReason = null);
 
 /// <summary>Tokens used and their cost: of one attempt, or a job's total.</summary>
 public sealed record LlmUsage(long InputTokens, long OutputTokens, decimal Cost);

@@ -16,7 +16,12 @@ public sealed record JobRequest(
 
 /// <summary>The LLM's answer to a completed job.</summary>
 /// <param name="Cost">The call's cost from the model's configured prices (0 when none are configured).</param>
-public sealed record JobResult(string Text, string? Model, TokenUsage Usage, decimal? Cost = null);
+/// <param name="FinishReason">
+/// Why the provider said the answer ended, as it said it: <c>stop</c> (a whole answer), <c>length</c>
+/// (cut at the job's <c>maxTokens</c> or the model's limit), <c>content_filter</c>, …; null for answers
+/// recorded before it was kept.
+/// </param>
+public sealed record JobResult(string Text, string? Model, TokenUsage Usage, decimal? Cost = null, string? FinishReason = null);
 
 /// <summary>Tokens used and their cost: of one attempt, or a job's total.</summary>
 public sealed record LlmUsage(long InputTokens, long OutputTokens, decimal Cost);

@@ -101,6 +101,18 @@ public sealed class StreamedAnswerTests
         Assert.False(answer.Finished);
         answer.Add(new ChatResponseUpdate { FinishReason = ChatFinishReason.Length });
         Assert.True(answer.Finished);
+        Assert.Equal("length", answer.FinishReason);
+    }
+
+    [Fact]
+    public void FinishReason_TheLastOneSaid_NotLostToALaterUpdateWithout()
+    {
+        var answer = new StreamedAnswer();
+
+        Assert.Null(answer.FinishReason);
+        answer.Add(new ChatResponseUpdate { FinishReason = ChatFinishReason.Stop });
+        answer.Add(new ChatResponseUpdate { Contents = [Usage(10, 2)] });
+        Assert.Equal("stop", answer.FinishReason);
     }
 
     [Fact]

@@ -18,7 +18,8 @@ namespace Orchestrator.Worker.Llm;
 /// <param name="Text">The answer's text.</param>
 /// <param name="ResponseModel">The model the provider said answered, else the model called.</param>
 /// <param name="Model">The model called (maybe a fallback).</param>
-public sealed record LlmAnswer(string Text, string ResponseModel, ServedModel Model, long InputTokens, long OutputTokens, decimal Cost);
+/// <param name="FinishReason">Why the provider said the answer ended (<c>stop</c>, <c>length</c>, …).</param>
+public sealed record LlmAnswer(string Text, string ResponseModel, ServedModel Model, long InputTokens, long OutputTokens, decimal Cost, string? FinishReason = null);
 
 /// <summary>
 /// One LLM call for a job's attempt: picks the model (the job's, else the next of its
@@ -221,7 +222,7 @@ public sealed class LlmCaller(
                     var input = answer.InputTokens ?? promptTokens;
                     var output = answer.OutputTokens ?? TokenCounter.Count(text);
                     used = input + output;
-                    return Outcome.FromResult(new LlmAnswer(text, answer.ModelId ?? model.Name, model, input, output, model.CostOf(input, output)));
+                    return Outcome.FromResult(new LlmAnswer(text, answer.ModelId ?? model.Name, model, input, output, model.CostOf(input, output), answer.FinishReason));
                 case LlmException { Kind: LlmErrorKind.RateLimited } e:
                     _clear.Forget(provider);
                     used = 0;

@@ -22,7 +22,13 @@ internal sealed class StreamedAnswer
     /// Whether the provider said the answer ended (a <c>finish_reason</c>): a stream that stops
     /// without one was cut short, however cleanly its connection closed.
     /// </summary>
-    public bool Finished { get; private set; }
+    public bool Finished => FinishReason is not null;
+
+    /// <summary>
+    /// Why the provider said the answer ended (its last <c>finish_reason</c>): <c>stop</c>, or
+    /// <c>length</c> for one cut at the request's token limit, <c>content_filter</c>, …; null until it says.
+    /// </summary>
+    public string? FinishReason { get; private set; }
 
     /// <summary>The model the provider said answered (its first naming), if it named one.</summary>
     public string? ModelId { get; private set; }
@@ -43,7 +49,7 @@ internal sealed class StreamedAnswer
     public string Add(ChatResponseUpdate update)
     {
         ModelId ??= update.ModelId;
-        Finished |= update.FinishReason is not null;
+        FinishReason = update.FinishReason?.Value ?? FinishReason;
         foreach (var content in update.Contents)
         {
             if (content is UsageContent { Details: var usage })

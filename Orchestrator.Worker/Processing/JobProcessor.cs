@@ -427,7 +427,7 @@ internal sealed class JobProcessor(
     private async Task RecordSuccessAsync(JobExecution execution, LlmAnswer answer)
     {
         var usage = new TokenUsage(answer.InputTokens, answer.OutputTokens);
-        var result = new JobResult(answer.Text, answer.ResponseModel, usage, answer.Cost);
+        var result = new JobResult(answer.Text, answer.ResponseModel, usage, answer.Cost, answer.FinishReason);
         AttemptSpan.Answered(execution.AttemptActivity, answer);
         metrics.RecordLlmUsage(answer.Model.Name, execution.Job.Tenant, answer.InputTokens, answer.OutputTokens, answer.Cost);
         await tenantTokens.ChargeAsync(execution.Job.Tenant, answer.InputTokens + answer.OutputTokens).ConfigureAwait(false);
