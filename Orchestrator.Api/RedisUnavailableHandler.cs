@@ -12,10 +12,14 @@ namespace Orchestrator.Api;
 internal sealed partial class RedisUnavailableHandler(IProblemDetailsService problems, ILogger<RedisUnavailableHandler> logger)
     : IExceptionHandler
 {
+    /// <summary><c>type</c> of the 503 answered while Redis does not answer (unreachable, paused, timing out, read-only).</summary>
+    public const string UnavailableType = "urn:orchestrator:problem:store-unavailable";
+
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         int status;
         string title, detail;
+        string? type = null;
         // Kestrel's own request errors are not Redis's, even when a broken connection lies beneath.
         var kind = exception is BadHttpRequestException ? RedisFailureKind.None : RedisFailure.Classify(exception);
         switch (exception)
@@ -24,6 +28,7 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
                 LogRedisUnavailable(logger, kind, exception.GetType().Name, exception.Message);
                 status = StatusCodes.Status503ServiceUnavailable;
                 title = "Job store unavailable";
+                type = UnavailableType;
                 // A connection lost mid-command may have run it: for a submission the honest advice is the
                 // idempotent retry (only POST /jobs has a key), or, sent without one, that a retry may make a
                 // second job; a cancel or redrive applied once is not applied again (cancel.lua, redrive.lua),
@@ -54,7 +59,7 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
         {
             HttpContext = context,
             Exception = exception,
-            ProblemDetails = { Status = status, Title = title, Detail = detail },
+            ProblemDetails = { Status = status, Title = title, Detail = detail, Type = type },
         });
     }
 

@@ -10,6 +10,9 @@ namespace Orchestrator.Api;
 internal sealed partial class ReplicasNotConfirmedHandler(IProblemDetailsService problems, ILogger<ReplicasNotConfirmedHandler> logger)
     : IExceptionHandler
 {
+    /// <summary><c>type</c> of the 503 answered when too few replicas confirmed a submission in time.</summary>
+    public const string NotReplicatedType = "urn:orchestrator:problem:not-replicated";
+
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
         if (exception is not ReplicasNotConfirmedException notConfirmed)
@@ -28,6 +31,7 @@ internal sealed partial class ReplicasNotConfirmedHandler(IProblemDetailsService
             {
                 Status = StatusCodes.Status503ServiceUnavailable,
                 Title = "Job not replicated",
+                Type = NotReplicatedType,
                 Detail = $"The job store could not confirm the job on {notConfirmed.Required} replica(s) in time " +
                     $"({notConfirmed.Confirmed} confirmed), so it is not acknowledged. Retry with the same idempotency key: " +
                     "the retry answers for the job if it was created, and creates it otherwise.",

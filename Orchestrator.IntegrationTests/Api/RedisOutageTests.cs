@@ -67,6 +67,7 @@ public sealed class RedisOutageTests(ApiFactory api) : IClassFixture<ApiFactory>
         Assert.True(stopwatch.Elapsed < UnavailableAnswerBound,
             $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} took {stopwatch.Elapsed.TotalSeconds:0.00} s to answer 503.");
         Assert.NotNull(response.Headers.RetryAfter);
+        Assert.Equal("urn:orchestrator:problem:store-unavailable", problem.RootElement.GetProperty("type").GetString());
         var detail = problem.RootElement.GetProperty("detail").GetString();
         Assert.Contains("Redis", detail, StringComparison.Ordinal);
         // Only a submission has an idempotency key to retry with; a cancel or redrive is safe to send again.

@@ -81,7 +81,9 @@ public sealed class ClusterJobsTests
             Assert.Equal(HttpStatusCode.ServiceUnavailable, frozen.StatusCode);
             Assert.Equal(TimeSpan.FromSeconds(1), frozen.Headers.RetryAfter?.Delta);
             Assert.Equal("application/problem+json", frozen.Content.Headers.ContentType?.MediaType);
-            Assert.Contains("Job not replicated", await frozen.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+            var refusal = await frozen.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+            Assert.Contains("Job not replicated", refusal, StringComparison.Ordinal);
+            Assert.Contains("\"type\":\"urn:orchestrator:problem:not-replicated\"", refusal, StringComparison.Ordinal);
             // The master had the job when WAIT gave up: the retry answers for it instead of creating another.
             Assert.Equal(HttpStatusCode.Accepted, retried.StatusCode);
             Assert.Equal("true", Assert.Single(retried.Headers.GetValues("Idempotent-Replayed")));
