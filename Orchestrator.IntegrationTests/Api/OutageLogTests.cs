@@ -1,0 +1,55 @@
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+
+namespace Orchestrator.IntegrationTests.Api;
+
+/// <summary>
+/// While Redis is down the API's log says so, and says it without stack traces: each <c>/health</c>
+/// probe logged the Redis client's exception with its stack, and the Redis retry pipeline's Polly
+/// lines two more per retry. The API runs with its own <c>appsettings.json</c> (no log level given),
+/// as an operator runs it.
+/// </summary>
+public sealed partial class OutageLogTests
+{
+    [Fact]
+    public async Task RedisDown_HealthProbesAndSubmissions_LogNoStackTraces()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await using var redis = await RedisServer.StartAsync(cancellationToken: cancellationToken);
+        var address = new Uri($"http://127.0.0.1:{LoopbackPort.Next().ToString(CultureInfo.InvariantCulture)}");
+        await using var api = ChildProcess.Start(ServiceProcess.Options("api", ApiProcess.AssemblyPath, new Dictionary<string, string>
+        {
+            ["ConnectionStrings:redis"] = redis.ConnectionString,
+            ["ASPNETCORE_URLS"] = address.ToString().TrimEnd('/'),
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["Auth:AllowAnonymous"] = "true",
+        }));
+        await ServiceHealth.WaitAsync(api, address, ApiProcess.StartTimeout);
+        using var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
+
+        await redis.StopAsync(cancellationToken);
+        for (var probe = 0; probe < 3; probe++)
+        {
+            using var health = await client.GetAsync("/health", cancellationToken);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+            using var submit = await client.PostAsync("/jobs", ApiFactory.Json("""{"prompt":"while down"}"""), cancellationToken);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, submit.StatusCode);
+        }
+
+        // The probes were logged, naming Redis's state.
+        await AsyncWait.WaitUntilAsync(() => HealthLines().Count() >= 3, TimeSpan.FromSeconds(10), "three health check lines");
+        Assert.All(HealthLines(), line => Assert.Contains("Unhealthy", line, StringComparison.Ordinal));
+        Assert.All(HealthLines(), line => Assert.Contains("No connection is active", line, StringComparison.Ordinal));
+        var frames = StackFrame().Matches(api.Output).Select(m => m.Value).ToList();
+        Assert.True(frames.Count == 0, $"{frames.Count} stack frames logged while Redis was down, the first: {frames.FirstOrDefault()}\n{api.Tail(8_000)}");
+
+        IEnumerable<string> HealthLines() =>
+            api.Output.Split('\n').Where(line => line.Contains("Health check StackExchange.Redis", StringComparison.Ordinal));
+    }
+
+    // A frame ("   at Type.Method(…"), on its own line or, in the single-line console format the tests
+    // use, within one; or the marker between two parts of a trace.
+    [GeneratedRegex(@"\s{2,}at [^\s(]+\(|End of (inner exception )?stack trace")]
+    private static partial Regex StackFrame();
+}
