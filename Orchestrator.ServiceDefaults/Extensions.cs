@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
@@ -20,6 +21,8 @@ public static class Extensions
 {
     private const string HealthEndpointPath = "/health";
     private const string AlivenessEndpointPath = "/alive";
+
+    private static readonly HttpMethodMetadata ProbeMethods = new([HttpMethods.Get, HttpMethods.Head]);
 
     /// <summary>
     /// Adds OpenTelemetry (logs, metrics, traces; OTLP export when
@@ -117,12 +120,13 @@ public static class Extensions
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         // Open without credentials: orchestrators and load balancers probe them with none.
-        app.MapHealthChecks(HealthEndpointPath).AllowAnonymous();
+        // GET and HEAD only (a probe's methods): any other is answered 405, where every method was a probe.
+        app.MapHealthChecks(HealthEndpointPath).AllowAnonymous().WithMetadata(ProbeMethods);
 
         app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions
         {
             Predicate = r => r.Tags.Contains("live"),
-        }).AllowAnonymous();
+        }).AllowAnonymous().WithMetadata(ProbeMethods);
 
         return app;
     }

@@ -109,6 +109,26 @@ public sealed class ApiKeyAuthenticationTests(TenantApiFactory api) : IClassFixt
     }
 
     [Theory]
+    [InlineData("/health")]
+    [InlineData("/alive")]
+    public async Task Probe_HeadAnswers200_OtherMethods405(string path)
+    {
+        using var client = api.CreateApiClient();
+
+        using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path), TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        // Only GET and HEAD are open: another method is refused as on any route (401 without a key).
+        using var keyed = api.CreateApiClient(TenantApiFactory.KeyA);
+        foreach (var method in new[] { HttpMethod.Post, HttpMethod.Put, HttpMethod.Delete })
+        {
+            using var response = await keyed.SendAsync(new HttpRequestMessage(method, path), TestContext.Current.CancellationToken)
+                .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+            await ProblemAssert.IsProblemAsync(response, HttpStatusCode.MethodNotAllowed);
+        }
+    }
+
+    [Theory]
     [InlineData(null, "POST", "/jobs")]
     [InlineData(TenantApiFactory.KeyA, "POST", "/jobs")]
     [InlineData(TenantApiFactory.KeyA, "GET", "/jobs/AAAAAAAAAAAAAAAAAAAAAA")]
