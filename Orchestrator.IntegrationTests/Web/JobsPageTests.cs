@@ -9,7 +9,8 @@ namespace Orchestrator.IntegrationTests.Web;
 /// Issue 19's browser tests: the jobs page in a real chromium over a real API, worker and Redis.
 /// A job submitted through the API appears on the page and completes there without a reload; a
 /// dead letter is redriven from the page; a job is cancelled from the page. Filters take effect on
-/// Apply; a filter the API refuses clears the rows and says why; the page has an icon.
+/// Apply; a filter the API refuses clears the rows and says why; the page has an icon; a job's page
+/// marks bidirectional controls in its texts and says when the answer was cut at the token limit.
 /// </summary>
 [Collection(WorkerProcessCollection.Name)]
 public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPageFixture>
@@ -34,6 +35,18 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
         await Assertions.Expect(page.GetByTestId("result")).Not.ToBeEmptyAsync();
         await Assertions.Expect(page.GetByTestId("trace")).ToHaveAttributeAsync("href", new System.Text.RegularExpressions.Regex("/traces/detail/[0-9a-f]{32}$"));
         await page.ScreenshotAsync(new() { Path = Path.Combine(system.ScreenshotFolder, "job-detail.png"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task JobDetail_MarksBidiControls_AndAnAnswerCutAtTheTokenLimit()
+    {
+        // A right-to-left override would show the rest of the prompt backwards ("txet desrever").
+        var jobId = await SubmitAsync(new { prompt = "Check this: \u202Ereversed text", maxTokens = 3 });
+        await WaitForAsync(jobId, job => job["status"]!.GetValue<string>() == "completed");
+
+        var page = await OpenAsync($"/jobs/{jobId}");
+        await Assertions.Expect(page.GetByTestId("prompt")).ToHaveTextAsync("Check this: ⟨U+202E⟩reversed text", new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(page.GetByTestId("finish-reason")).ToContainTextAsync("token limit");
     }
 
     [Fact]
