@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.WebUtilities;
 using Orchestrator.Api.Jobs;
 
 namespace Orchestrator.Api;
@@ -27,6 +28,22 @@ internal static class ApiProblemDefaults
             case StatusCodes.Status431RequestHeaderFieldsTooLarge:
                 problem.Type ??= RequestHeadersTooLargeType;
                 break;
+            case StatusCodes.Status404NotFound when context.HttpContext.GetEndpoint() is null:
+                problem.Detail ??= "No endpoint at this path; the API's endpoints are listed in /openapi/v1.json.";
+                break;
+            case StatusCodes.Status405MethodNotAllowed when context.HttpContext.Response.Headers.Allow is { Count: > 0 } allow:
+                problem.Detail ??= $"This endpoint takes {string.Join(", ", allow.ToArray())}.";
+                break;
+        }
+
+        // The framework's own titles are reason phrases in Title Case ("Method Not Allowed"); the API's
+        // are sentences ("Job not found"): one style for every problem a client reads.
+        if (problem.Status is { } status && problem.Title is { } title && title == ReasonPhrases.GetReasonPhrase(status))
+        {
+            problem.Title = SentenceCase(title);
         }
     }
+
+    /// <summary>A reason phrase as the API writes its titles: "Method Not Allowed" → "Method not allowed".</summary>
+    public static string SentenceCase(string phrase) => phrase.Length == 0 ? phrase : phrase[0] + phrase[1..].ToLowerInvariant();
 }

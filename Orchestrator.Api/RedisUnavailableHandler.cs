@@ -74,7 +74,7 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
         StatusCodes.Status413PayloadTooLarge => RequestBodyLimit.Title,
         StatusCodes.Status431RequestHeaderFieldsTooLarge => RequestHeadersLimit.Title,
         // Any other (411 Length Required, …): its reason phrase, in the API's sentence case.
-        _ => ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? phrase[0] + phrase[1..].ToLowerInvariant() : "Bad request",
+        _ => ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } phrase ? ApiProblemDefaults.SentenceCase(phrase) : "Bad request",
     };
 
     /// <summary>

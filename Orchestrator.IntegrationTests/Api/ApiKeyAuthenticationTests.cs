@@ -124,8 +124,21 @@ public sealed class ApiKeyAuthenticationTests(TenantApiFactory api) : IClassFixt
         {
             using var response = await keyed.SendAsync(new HttpRequestMessage(method, path), TestContext.Current.CancellationToken)
                 .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
-            await ProblemAssert.IsProblemAsync(response, HttpStatusCode.MethodNotAllowed);
+            using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.MethodNotAllowed);
+            Assert.Equal("This endpoint takes GET, HEAD.", problem.RootElement.GetProperty("detail").GetString());
         }
+    }
+
+    [Fact]
+    public async Task UnknownRoute_404ProblemSaysWhereTheEndpointsAre()
+    {
+        using var client = api.CreateApiClient(TenantApiFactory.KeyA);
+
+        using var response = await ApiFactory.GetAsync(client, "/no-such-route");
+
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.NotFound);
+        Assert.Equal("Not found", problem.RootElement.GetProperty("title").GetString());
+        Assert.Contains("/openapi/v1.json", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
     [Theory]

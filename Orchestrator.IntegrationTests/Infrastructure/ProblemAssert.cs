@@ -17,6 +17,13 @@ internal static class ProblemAssert
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         var problem = JsonDocument.Parse(body);
         Assert.Equal((int)expected, problem.RootElement.GetProperty("status").GetInt32());
+        // One style of title for every problem: the framework's reason phrases ("Method Not Allowed") are put in the API's sentence case.
+        var phrase = Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase((int)expected);
+        if (phrase.Contains(' ', StringComparison.Ordinal) && problem.RootElement.TryGetProperty("title", out var title))
+        {
+            Assert.NotEqual(phrase, title.GetString());
+        }
+
         return problem;
     }
 
