@@ -109,10 +109,10 @@ internal sealed class WorkerHarness : IAsyncDisposable
         await Task.WhenAll(Enumerable.Range(0, count).Select(i => SubmitAsync(maxAttempts, metadata?.Invoke(i), $"Prompt number {i}: explain leases.")));
 
     /// <summary>Submits one job and claims it as "worker-a", its first attempt started (a worker's usual claim).</summary>
-    public async Task<ClaimResult> ClaimOneAsync(int maxAttempts)
+    public async Task<ClaimResult> ClaimOneAsync(int maxAttempts, IReadOnlyDictionary<string, string>? metadata = null)
     {
         await Store.EnsureConsumerGroupAsync().Bounded();
-        await SubmitAsync(maxAttempts);
+        await SubmitAsync(maxAttempts, metadata);
         var delivery = Assert.Single(await Store.ReadNewAsync("worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
         var claim = await Store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
         Assert.Equal(1, claim.StartedAttempt);

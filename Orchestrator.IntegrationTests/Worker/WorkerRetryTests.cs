@@ -159,6 +159,42 @@ public sealed class WorkerRetryTests
     }
 
     [Fact]
+    public async Task SuspectWaitingForItsRetry_LetsTheWorkersOtherJobsRunMeanwhile()
+    {
+        // A dead worker's job, taken over here, runs apart; its attempt here fails and it waits 6 s
+        // for the next. The attempt has ended: it is an ordinary job now, and must not hold the
+        // worker's one slot and its other work for the wait (it did: 0 completions here meanwhile).
+        await using var harness = await WorkerHarness.StartAsync();
+        var suspect = (await harness.ClaimOneAsync(maxAttempts: 3, new Dictionary<string, string> { ["simulator.failFirstAttempts"] = "2" })).Job!.Id;
+
+        await harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            ["Worker:Concurrency"] = "1",
+            ["Worker:LeaseTimeout"] = "00:00:02",
+            ["Worker:ReclaimInterval"] = "00:00:00.5",
+            ["Worker:MaxInProcessDelay"] = "00:00:10",
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.010",
+            ["Retry:UseJitter"] = "false",
+            // After attempt 2: 3 s × 2, in the worker (under Worker:MaxInProcessDelay).
+            ["Retry:BaseDelay"] = "00:00:03",
+        }, "worker");
+        // Attempt 1 lost with worker-a, attempt 2 here failed: the suspect waits for attempt 3.
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(suspect)).History.Count == 2 && (await harness.GetAsync(suspect)).Status == JobStatus.Retrying,
+            TimeSpan.FromSeconds(30), "the suspect's attempt here failed; it waits 6 s in the worker");
+        var ordinary = await harness.SubmitManyAsync(3, maxAttempts: 1);
+
+        var jobs = await harness.WaitUntilAllFinalAsync([suspect, .. ordinary], TimeSpan.FromSeconds(60));
+
+        Assert.All(jobs, j => Assert.Equal(JobStatus.Completed, j.Status));
+        var takenOver = jobs[0].History;
+        Assert.Equal([AttemptOutcome.WorkerLost, AttemptOutcome.TransientFailure, AttemptOutcome.Succeeded], takenOver.Select(a => a.Outcome));
+        // The ordinary jobs ran during the suspect's wait, before its attempt 3.
+        Assert.All(jobs.Skip(1), j => Assert.True(j.CompletedAt < takenOver[2].StartedAt,
+            $"job {j.Id} completed at {j.CompletedAt:O}; the suspect's attempt 3 started at {takenOver[2].StartedAt:O}"));
+    }
+
+    [Fact]
     public async Task PermanentFailureHint_FailsAfterOneAttemptWithoutRetry()
     {
         await using var harness = await WorkerHarness.StartAsync();

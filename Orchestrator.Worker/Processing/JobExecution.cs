@@ -42,6 +42,12 @@ internal sealed class JobExecution : IDisposable
     /// </summary>
     public SoloGate.Turn? OrdinaryTurn { get; set; }
 
+    /// <summary>
+    /// A suspect's turn apart (<see cref="SoloGate"/>) until its first attempt here ends: a retry
+    /// recorded, it is an ordinary job (finish-attempt.lua drops <c>suspect</c>), and waits as one.
+    /// </summary>
+    public SoloGate.Turn? SuspectTurn { get; set; }
+
     public Job Job { get; }
 
     public int Attempt { get; set; }

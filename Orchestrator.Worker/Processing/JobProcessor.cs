@@ -120,7 +120,9 @@ internal sealed class JobProcessor(
             // A suspect waits until no ordinary job runs here; an ordinary job while a suspect is held.
             using var turn = await (ticket?.WaitAsync(execution.Token) ?? solo.EnterAsync(SoloGate.IsolationOf(job), execution.Token)).ConfigureAwait(false);
             execution.Alone = turn.Alone;
-            execution.OrdinaryTurn = ticket is null && SoloGate.IsolationOf(job) == Isolation.None ? turn : null;
+            var ordinary = ticket is null && SoloGate.IsolationOf(job) == Isolation.None;
+            execution.OrdinaryTurn = ordinary ? turn : null;
+            execution.SuspectTurn = ordinary ? null : turn;
             await RunAsync(execution).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (execution.Token.IsCancellationRequested && execution.CancelRequested)
@@ -201,7 +203,7 @@ internal sealed class JobProcessor(
         public async ValueTask OnRetryAsync(Exception exception, TimeSpan delay)
         {
             await processor.RecordRetryAsync(execution, exception, delay).ConfigureAwait(false);
-            LendSlotForWait(execution);
+            LendSlotForWait(execution, attemptEnded: true);
         }
 
         public ValueTask BeforeAttemptAsync(CancellationToken cancellationToken) =>
@@ -230,13 +232,19 @@ internal sealed class JobProcessor(
     /// an ordinary job lends its slot, and it leaves its turn too: waiting is not running, and a
     /// suspect taken over meanwhile (holding a slot, waiting for the ordinary jobs here to be done)
     /// must not wait for a job that waits for a slot. Every job takes a slot, then a turn; none waits
-    /// for a slot while holding a turn.
+    /// for a slot while holding a turn. A suspect whose attempt ended (<paramref name="attemptEnded"/>:
+    /// a retry recorded) is ordinary from then on: it ends its turn apart and waits as ordinary jobs
+    /// do, where it held the worker's other work for the whole wait (up to <c>Worker:MaxInProcessDelay</c>).
     /// </summary>
-    private static void LendSlotForWait(JobExecution execution)
+    private static void LendSlotForWait(JobExecution execution, bool attemptEnded = false)
     {
-        if (execution.OrdinaryTurn is { } turn && execution.Slot is { } slot && !execution.Token.IsCancellationRequested && slot.WaitStarting())
+        var turn = execution.OrdinaryTurn ?? (attemptEnded ? execution.SuspectTurn : null);
+        if (turn is not null && execution.Slot is { } slot && !execution.Token.IsCancellationRequested && slot.WaitStarting())
         {
             execution.OrdinaryTurn = null;
+            execution.SuspectTurn = null;
+            // Its next attempt runs beside ordinary jobs: not recorded as alone.
+            execution.Alone = false;
             turn.Dispose();
         }
     }
