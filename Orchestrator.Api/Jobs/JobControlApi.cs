@@ -184,6 +184,10 @@ public static class JobControlApi
         var limit = filter.Limit ?? RedriveDefault;
         var match = new RedriveFilter(filter.ErrorType, filter.From, filter.To);
         var redriven = new List<string>(limit);
+        // A job redriven here that fails again while the call goes on is dead-lettered anew, later
+        // than the scan's cursor: the scan meets it again. One call redrives a job once (it redrove
+        // one poison job 26 times in a call, each a fresh attempt budget spent on the LLM).
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         (long, string)? after = null;
         var scanned = 0;
         while (true)
@@ -193,6 +197,16 @@ public static class JobControlApi
             {
                 after = (deadAt, id);
                 scanned++;
+                if (!seen.Add(id))
+                {
+                    if (scanned == RedriveScanLimit)
+                    {
+                        return TypedResults.Ok(new RedriveResultResource(redriven.Count, redriven, More: true));
+                    }
+
+                    continue;
+                }
+
                 var (outcome, queued) = await store.RedriveCountedAsync(id, match, options.Value.MaxQueuedJobs);
                 if (outcome == RedriveOutcome.Redriven)
                 {

@@ -69,4 +69,32 @@ public sealed class RedriveTests
         var (bad, _) = await setup.SendAsync(HttpMethod.Post, "/dead-letters/redrive", new { limit = 5000 });
         Assert.Equal(HttpStatusCode.BadRequest, bad);
     }
+
+    [Fact]
+    public async Task FilteredRedrive_JobsFailingAgainDuringTheCall_EachRedrivenOnce()
+    {
+        // Jobs that fail for good at once: redriven, each is dead-lettered again within milliseconds,
+        // later than the call's scan has reached, and the scan met it again (one job 26 times a call).
+        await using var setup = await ResultsSetup.StartAsync();
+        await setup.Harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.001",
+            ["Worker:Concurrency"] = "64",
+        }, "worker");
+        var hint = new Dictionary<string, string> { ["simulator.permanentFailure"] = "true" };
+        var ids = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => setup.SubmitAsync($"poison {i}", hint)));
+        await setup.Harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(60));
+
+        for (var call = 0; call < 3; call++)
+        {
+            var (status, body) = await setup.SendAsync(HttpMethod.Post, "/dead-letters/redrive", new { limit = 1000 });
+            Assert.Equal(HttpStatusCode.OK, status);
+            var redriven = body!["jobIds"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
+            Assert.True(redriven.Count == redriven.Distinct().Count(), $"call {call}: {redriven.Count} redrives of {redriven.Distinct().Count()} jobs");
+            Assert.Equal(redriven.Count, body["redriven"]!.GetValue<int>());
+            Assert.Subset(ids.ToHashSet(), redriven.ToHashSet());
+            await setup.Harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(60));
+        }
+    }
 }
