@@ -8,11 +8,14 @@ namespace Orchestrator.Api;
 
 /// <summary>
 /// Source-generated JSON for everything the API reads and writes (no reflection on the hot path).
-/// Names are camelCase and exact, numbers are JSON numbers (never strings), a property appears once,
-/// and nesting is bounded: what a <c>POST /jobs</c> body may be, and what the OpenAPI document says.
+/// Names are written camelCase and read in any case (as ASP.NET Core reads every other body, the
+/// filtered redrive's included: a client's <c>"MaxTokens"</c> was silently dropped), numbers are JSON
+/// numbers (never strings), a property appears once (in any case: <c>prompt</c> and <c>PROMPT</c> are
+/// one), and nesting is bounded: what a <c>POST /jobs</c> body may be, and what the OpenAPI document says.
 /// </summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    PropertyNameCaseInsensitive = true,
     NumberHandling = JsonNumberHandling.Strict,
     AllowDuplicateProperties = false,
     MaxDepth = JobLimits.MaxJsonDepth,

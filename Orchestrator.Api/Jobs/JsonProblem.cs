@@ -93,11 +93,12 @@ internal static class JsonProblem
         // The path names a known field ("$.prompt", "$.metadata.key"), or the root ("$") when a name
         // there cannot be read: in well-formed JSON, an escaped lone surrogate.
         var path = error.Path ?? "$";
-        var field = path.Length > 2 ? path[2..].Split('.', '[')[0] : "body";
-        var values = field == "body" ? [] : Find(root, field);
+        // The path names the field as the client wrote it ("$.MaxTokens"): fields are read in any case.
+        var field = path.Length > 2 ? Canonical(path[2..].Split('.', '[')[0]) : "body";
+        var values = field == "body" ? [] : Find(root, field, ignoreCase: true);
         var value = values.FirstOrDefault();
         var key = path.Length > "$.metadata".Length ? path["$.metadata".Length..].TrimStart('.').Trim('[', ']', '\'') : null;
-        var entry = key is null || value.ValueKind != JsonValueKind.Object ? [] : Find(value, key);
+        var entry = key is null || value.ValueKind != JsonValueKind.Object ? [] : Find(value, key, ignoreCase: false);
         var message = field switch
         {
             "body" => "A property name contains an invalid Unicode escape (a lone surrogate).",
@@ -132,13 +133,14 @@ internal static class JsonProblem
             writer.WriteStartObject();
             foreach (var property in root.EnumerateObject())
             {
-                if (Name(property) is not { } name || (name == field && key is null))
+                var isField = Name(property) is { } read && string.Equals(read, field, StringComparison.OrdinalIgnoreCase);
+                if (Name(property) is not { } name || (isField && key is null))
                 {
                     continue;
                 }
 
                 writer.WritePropertyName(name);
-                if (name != field)
+                if (!isField)
                 {
                     writer.WriteRawValue(JsonMarshal.GetRawUtf8Value(property.Value), skipInputValidation: true);
                     continue;
@@ -175,15 +177,25 @@ internal static class JsonProblem
         }
     }
 
-    /// <summary>The values of <paramref name="name"/> in an object, up to the first name that cannot be read.</summary>
-    private static List<JsonElement> Find(JsonElement parent, string name)
+    /// <summary>A field's documented name, however the client cased it (as the serializer matched it).</summary>
+    private static string Canonical(string field) =>
+        Array.Find(Fields, f => string.Equals(f, field, StringComparison.OrdinalIgnoreCase)) ?? field;
+
+    private static readonly string[] Fields =
+        ["prompt", "model", "maxTokens", "temperature", "metadata", "fallbackModels", "callbackUrl", "priority"];
+
+    /// <summary>
+    /// The values of <paramref name="name"/> in an object, up to the first name that cannot be read:
+    /// in any case for the body's fields, exactly for a metadata entry's key (keys are the client's data).
+    /// </summary>
+    private static List<JsonElement> Find(JsonElement parent, string name, bool ignoreCase)
     {
         var found = new List<JsonElement>();
         try
         {
             foreach (var property in parent.EnumerateObject())
             {
-                if (property.NameEquals(name))
+                if (ignoreCase ? string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase) : property.NameEquals(name))
                 {
                     found.Add(property.Value);
                 }

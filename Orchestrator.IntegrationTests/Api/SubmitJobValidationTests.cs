@@ -44,6 +44,11 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
     [InlineData("""{"prompt":"ok","maxTokens":0}""", """{"maxTokens":["maxTokens must be from 1 to 1,000,000; got 0."]}""")]
     [InlineData("""{"prompt":"ok","maxTokens":5.0}""", """{"maxTokens":["maxTokens must be an integer from 1 to 1,000,000."]}""")]
     [InlineData("""{"prompt":"a","prompt":"b"}""", """{"prompt":["The property appears more than once."]}""")]
+    // Names are read in any case: one field written in two cases is named twice.
+    [InlineData("""{"prompt":"a","PROMPT":"b"}""", """{"prompt":["The property appears more than once."]}""")]
+    [InlineData("""{"prompt":"ok","maxTokens":5,"MaxTokens":7}""", """{"maxTokens":["The property appears more than once."]}""")]
+    [InlineData("""{"prompt":"ok","Priority":"urgent"}""", """{"priority":["priority must be high, normal or low."]}""")]
+    [InlineData("""{"prompt":"ok","MAXTOKENS":"not a number"}""", """{"maxTokens":["maxTokens must be an integer from 1 to 1,000,000."]}""")]
     [InlineData("""{"prompt":null}""", """{"prompt":["prompt must be a string, not null."]}""")]
     [InlineData("""{"prompt":"ok","priority":"urgent"}""", """{"priority":["priority must be high, normal or low."]}""")]
     [InlineData("""{"model":"m"}""", """{"prompt":["prompt is required."]}""")]
@@ -67,6 +72,26 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
         {
             Assert.Equal(messages!.ToJsonString(), actual[field]!.ToJsonString());
         }
+    }
+
+    [Fact]
+    public async Task Submit_FieldsInAnotherCase_AreReadAsTheirFields()
+    {
+        // A .NET client serialising its record without a camelCase policy sends PascalCase names.
+        using var client = api.CreateApiClient();
+
+        using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json(
+            """{"Prompt":"hello","MaxTokens":7,"Priority":"high","Metadata":{"Team":"docs"}}"""));
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var jobId = JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!["jobId"]!.GetValue<string>();
+        using var get = await ApiFactory.GetAsync(client, $"/jobs/{jobId}");
+        var job = JsonNode.Parse(await get.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!;
+        Assert.Equal("hello", job["prompt"]!.GetValue<string>());
+        Assert.Equal(7, job["maxTokens"]!.GetValue<int>());
+        Assert.Equal("high", job["priority"]!.GetValue<string>());
+        // Metadata keys are the client's data: kept as written.
+        Assert.Equal("docs", job["metadata"]!["Team"]!.GetValue<string>());
     }
 
     [Fact]
