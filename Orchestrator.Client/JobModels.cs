@@ -162,4 +162,21 @@ internal sealed record DeadLetterPage(IReadOnlyList<Job> Items, string? NextCurs
 internal sealed record SubmitAnswer(string JobId, string Status, DateTimeOffset CreatedAt);
 
 /// <summary>An RFC 9457 problem as the API writes it.</summary>
-internal sealed record ProblemBody(string? Type, string? Title, int? Status, string? Detail, string? TraceId, IReadOnlyDictionary<string, string[]>? Errors);
+internal sealed class ProblemBody
+{
+    public string? Type { get; init; }
+
+    public string? Title { get; init; }
+
+    public int? Status { get; init; }
+
+    public string? Detail { get; init; }
+
+    public string? TraceId { get; init; }
+
+    public IReadOnlyDictionary<string, string[]>? Errors { get; init; }
+
+    /// <summary>The problem's other members (a <c>quota-exceeded</c> 429's <c>quota</c> and <c>limit</c>, …).</summary>
+    [System.Text.Json.Serialization.JsonExtensionData]
+    public Dictionary<string, System.Text.Json.JsonElement>? Extensions { get; set; }
+}

@@ -60,7 +60,10 @@ public sealed partial class OrchestratorClient
     /// Submits a job. Without <paramref name="idempotencyKey"/> a new key is made, so the re-sends of
     /// this call are safe; pass your own to make retries of your own (a restarted process) safe too.
     /// </summary>
-    /// <exception cref="OrchestratorProblemException">The API refused the job (400, 413, 422 …), or stayed unavailable.</exception>
+    /// <exception cref="OrchestratorProblemException">
+    /// The API refused the job (400, 413, 422 …), or stayed unavailable (503: the job may exist; send it
+    /// again with the exception's <see cref="OrchestratorProblemException.IdempotencyKey"/>).
+    /// </exception>
     /// <exception cref="ArgumentException"><paramref name="idempotencyKey"/> is not 1 to 255 printable ASCII characters.</exception>
     public async Task<SubmittedJob> SubmitAsync(JobSubmission job, string? idempotencyKey = null, CancellationToken cancellationToken = default)
     {
@@ -85,7 +88,8 @@ public sealed partial class OrchestratorClient
 
         if (response.StatusCode != HttpStatusCode.Accepted)
         {
-            throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
+            // With the key: after the re-sends a 503 may hide a job made, which only this key finds.
+            throw await ProblemAsync(response, cancellationToken, key).ConfigureAwait(false);
         }
 
         var answer = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.SubmitAnswer, cancellationToken).ConfigureAwait(false)
@@ -126,12 +130,16 @@ public sealed partial class OrchestratorClient
         {
             try
             {
-                using var response = await _http.GetAsync($"jobs/{Uri.EscapeDataString(jobId)}?wait={LongPollSeconds}", cancellationToken).ConfigureAwait(false);
+                // One poll is bounded here, not only by HttpClient.Timeout (100 s by default): an API that
+                // stops answering (paused, a black-holed connection) is then retried like an unreachable one.
+                using var pollTimeout = new CancellationTokenSource(PollTimeout, _time);
+                using var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, pollTimeout.Token);
+                using var response = await _http.GetAsync($"jobs/{Uri.EscapeDataString(jobId)}?wait={LongPollSeconds}", poll.Token).ConfigureAwait(false);
                 var job = response.StatusCode switch
                 {
-                    HttpStatusCode.OK => await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false),
+                    HttpStatusCode.OK => await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, poll.Token).ConfigureAwait(false),
                     HttpStatusCode.NotFound => throw new OrchestratorProblemException(404, null, "Job not found", $"No job with id '{jobId}' exists."),
-                    _ => throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false),
+                    _ => throw await ProblemAsync(response, poll.Token).ConfigureAwait(false),
                 };
                 if (job is { IsFinal: true })
                 {
@@ -142,9 +150,11 @@ public sealed partial class OrchestratorClient
                 pause = _options.PollInterval;
                 continue;
             }
-            catch (Exception e) when (e is HttpRequestException or OrchestratorProblemException { Status: 503 })
+            catch (Exception e) when (e is HttpRequestException or OrchestratorProblemException { Status: 503 }
+                || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {
-                // The API or its store is briefly away: the job is still there; keep waiting.
+                // The API or its store is briefly away, or a poll got no answer in time (this one's bound or
+                // HttpClient.Timeout, not the caller's token): the job is still there; keep waiting.
             }
 
             await Task.Delay(pause, _time, cancellationToken).ConfigureAwait(false);
@@ -154,6 +164,9 @@ public sealed partial class OrchestratorClient
 
     /// <summary>Seconds one long poll of <see cref="WaitAsync"/> waits (the API's limit is 60; kept below common HTTP timeouts).</summary>
     private const int LongPollSeconds = 30;
+
+    /// <summary>Longest one poll of <see cref="WaitAsync"/> may take: its long poll and a margin for a busy API.</summary>
+    private static readonly TimeSpan PollTimeout = TimeSpan.FromSeconds(LongPollSeconds + 15);
 
     /// <summary>
     /// Cancels the job (<c>POST /jobs/{id}/cancel</c>) and returns it: <c>canceled</c>, or still
@@ -204,7 +217,7 @@ public sealed partial class OrchestratorClient
         _ => null,
     };
 
-    private static async Task<OrchestratorProblemException> ProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    private async Task<OrchestratorProblemException> ProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken, string? idempotencyKey = null)
     {
         ProblemBody? problem = null;
         if (response.Content.Headers.ContentType?.MediaType is "application/problem+json" or "application/json")
@@ -220,6 +233,11 @@ public sealed partial class OrchestratorClient
         }
 
         return new OrchestratorProblemException((int)response.StatusCode, problem?.Type, problem?.Title ?? response.ReasonPhrase,
-            problem?.Detail, problem?.Errors, problem?.TraceId);
+            problem?.Detail, problem?.Errors, problem?.TraceId)
+        {
+            IdempotencyKey = idempotencyKey,
+            RetryAfter = RetryAfter(response, _time),
+            Extensions = problem?.Extensions ?? [],
+        };
     }
 }

@@ -16,6 +16,19 @@ public sealed class OrchestratorProblemException : Exception
         TraceId = traceId;
     }
 
+    /// <summary>
+    /// The idempotency key a refused submission was sent with (the caller's, or the one the client
+    /// made): after a 503 the job may exist, and a submission sent again with this key answers for
+    /// it instead of making a second one. Null for other requests.
+    /// </summary>
+    public string? IdempotencyKey { get; init; }
+
+    /// <summary>How long the API asked the caller to wait before sending again (<c>Retry-After</c> of a 429 or 503), if it said.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
+    /// <summary>The problem's other members: a <c>quota-exceeded</c> 429's <c>quota</c> and <c>limit</c>, …; else empty.</summary>
+    public IReadOnlyDictionary<string, System.Text.Json.JsonElement> Extensions { get; init; } = new Dictionary<string, System.Text.Json.JsonElement>();
+
     /// <summary>The HTTP status (400, 404, 422, 503 …).</summary>
     public int Status { get; }
 

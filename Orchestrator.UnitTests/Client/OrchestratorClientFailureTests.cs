@@ -1,0 +1,143 @@
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Client;
+
+namespace Orchestrator.UnitTests.Client;
+
+/// <summary>
+/// <see cref="OrchestratorClient"/> when the API misbehaves in ways a real one is hard to make do on
+/// cue: a poll that never gets an answer, a refusal after the client's own re-sends. A scripted
+/// handler answers; a fake clock moves the client's own timers.
+/// </summary>
+public sealed class OrchestratorClientFailureTests
+{
+    private const string CompletedJob = """
+        {"jobId":"AAAAAAAAAAAAAAAAAAAAAA","status":"completed","prompt":"p","model":null,"maxTokens":null,"temperature":null,
+         "metadata":null,"attempts":1,"maxAttempts":5,"createdAt":"2026-12-05T00:00:00.000Z","updatedAt":"2026-12-05T00:00:01.000Z",
+         "completedAt":"2026-12-05T00:00:01.000Z","nextAttemptAt":null,"result":null,"error":null,"history":[]}
+        """;
+
+    [Fact]
+    public async Task WaitAsync_APollThatGetsNoAnswer_IsAskedAgain_NotAnError()
+    {
+        // An API that accepts the connection and never answers (paused, a black hole): the poll used to
+        // end with HttpClient.Timeout's TaskCanceledException, out of a WaitAsync whose caller canceled nothing.
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-05T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var handler = new ScriptedHandler(async (call, cancellationToken) =>
+        {
+            if (call == 1)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
+            return Json(HttpStatusCode.OK, CompletedJob);
+        });
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/"), Timeout = Timeout.InfiniteTimeSpan };
+        var client = new OrchestratorClient(http, timeProvider: time);
+
+        var wait = client.WaitAsync("AAAAAAAAAAAAAAAAAAAAAA", TestContext.Current.CancellationToken);
+        await AsyncWait.WaitUntilAsync(() => handler.Calls == 1, TimeSpan.FromSeconds(10), "the first poll is sent");
+        // Past one poll's bound (its 30 s long poll and a margin), then past the pause before the next.
+        await AsyncWait.WaitUntilAsync(() =>
+        {
+            time.Advance(TimeSpan.FromSeconds(5));
+            return wait.IsCompleted;
+        }, TimeSpan.FromSeconds(10), "WaitAsync ends", TimeSpan.FromMilliseconds(10));
+
+        var job = await wait;
+        Assert.Equal(JobStatuses.Completed, job.Status);
+        Assert.Equal(2, handler.Calls);
+    }
+
+    [Fact]
+    public async Task WaitAsync_TheCallersCancellation_EndsIt()
+    {
+        var handler = new ScriptedHandler(async (_, cancellationToken) =>
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return Json(HttpStatusCode.OK, CompletedJob);
+        });
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var client = new OrchestratorClient(http);
+        using var canceled = new CancellationTokenSource();
+
+        var wait = client.WaitAsync("AAAAAAAAAAAAAAAAAAAAAA", canceled.Token);
+        await AsyncWait.WaitUntilAsync(() => handler.Calls == 1, TimeSpan.FromSeconds(10), "the first poll is sent");
+        await canceled.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => wait.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task SubmitAsync_StillUnavailableAfterItsResends_TheErrorCarriesTheKeyToSendAgainWith()
+    {
+        // The job may exist (a 503 is not "nothing stored"): only the key the client made finds it.
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(Problem(HttpStatusCode.ServiceUnavailable,
+            """{"type":"urn:orchestrator:problem:store-unavailable","title":"Job store unavailable","status":503,"detail":"Retry with the same idempotency key."}""",
+            retryAfterSeconds: 1)));
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var client = new OrchestratorClient(http, new OrchestratorClientOptions { MaxSubmitRetries = 0 });
+
+        var error = await Assert.ThrowsAsync<OrchestratorProblemException>(() =>
+            client.SubmitAsync(new JobSubmission("p"), cancellationToken: TestContext.Current.CancellationToken));
+
+        Assert.Equal(503, error.Status);
+        Assert.Equal("urn:orchestrator:problem:store-unavailable", error.Type);
+        Assert.Equal(Assert.Single(handler.IdempotencyKeys), error.IdempotencyKey);
+        Assert.Equal(TimeSpan.FromSeconds(1), error.RetryAfter);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_QuotaExceeded_TheErrorCarriesRetryAfterAndTheQuota()
+    {
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(Problem(HttpStatusCode.TooManyRequests,
+            """{"type":"urn:orchestrator:problem:quota-exceeded","title":"Tenant quota exceeded","status":429,"detail":"…","quota":"requestsPerMinute","limit":6}""",
+            retryAfterSeconds: 8)));
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var client = new OrchestratorClient(http);
+
+        var error = await Assert.ThrowsAsync<OrchestratorProblemException>(() =>
+            client.SubmitAsync(new JobSubmission("p"), "my-key", TestContext.Current.CancellationToken));
+
+        Assert.Equal(429, error.Status);
+        Assert.Equal("my-key", error.IdempotencyKey);
+        Assert.Equal(TimeSpan.FromSeconds(8), error.RetryAfter);
+        Assert.Equal("requestsPerMinute", error.Extensions["quota"].GetString());
+        Assert.Equal(6, error.Extensions["limit"].GetInt32());
+        Assert.Equal(1, handler.Calls);
+    }
+
+    private static HttpResponseMessage Json(HttpStatusCode status, string body) =>
+        new(status) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+
+    private static HttpResponseMessage Problem(HttpStatusCode status, string body, int retryAfterSeconds)
+    {
+        var response = new HttpResponseMessage(status) { Content = new StringContent(body, Encoding.UTF8, "application/problem+json") };
+        response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(retryAfterSeconds));
+        return response;
+    }
+
+    /// <summary>Answers each request with <c>answer(call number, token)</c>; counts the calls and keeps the idempotency keys sent.</summary>
+    private sealed class ScriptedHandler(Func<int, CancellationToken, Task<HttpResponseMessage>> answer) : HttpMessageHandler
+    {
+        private int _calls;
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public List<string> IdempotencyKeys { get; } = [];
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Headers.TryGetValues("Idempotency-Key", out var keys))
+            {
+                lock (IdempotencyKeys)
+                {
+                    IdempotencyKeys.AddRange(keys);
+                }
+            }
+
+            return answer(Interlocked.Increment(ref _calls), cancellationToken);
+        }
+    }
+}
