@@ -42,7 +42,7 @@ builder.Services.AddJobStore();
 builder.Services.AddModelCatalog();
 builder.Services.AddSingleton<SubmitWriter>();
 // Degraded while Redis refuses the submissions' writes (it answers PING meanwhile: the Redis check stays healthy).
-builder.Services.AddHealthChecks().Add(RedisRetriesHealthCheck.Api());
+builder.Services.AddHealthChecks().Add(RedisPartitionsHealthCheck.Registration()).Add(RedisRetriesHealthCheck.Api());
 builder.Services.AddSingleton<JobNotifications>();
 builder.Services.AddSingleton<JobCountsCache>();
 builder.Services.AddHostedService(static services => services.GetRequiredService<JobNotifications>());

@@ -106,7 +106,6 @@ public static class Extensions
         builder.Services.AddHealthChecks()
             // Add a default liveness check to ensure app is responsive
             .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
-        builder.Services.PostConfigure<HealthCheckServiceOptions>(RedisOutageHealthCheck.WrapAll);
 
         return builder;
     }

@@ -8,8 +8,8 @@ namespace Microsoft.Extensions.Hosting;
 public static class RedisClientExtensions
 {
     /// <summary>
-    /// Registers the <see cref="IConnectionMultiplexer"/> and its health check (Aspire's
-    /// <c>AddRedisClient</c>), and turns its commands into child spans with OpenTelemetry's
+    /// Registers the <see cref="IConnectionMultiplexer"/> (Aspire's <c>AddRedisClient</c>, without its
+    /// health check), and turns its commands into child spans with OpenTelemetry's
     /// StackExchange.Redis instrumentation instead of the copy inside Aspire's client: that copy turns
     /// profiled commands into spans in one batch every 10 s, a burst that delayed the jobs running at
     /// that moment (docs/performance.md, "Settings chosen by measurement"). This one drains every
@@ -20,7 +20,13 @@ public static class RedisClientExtensions
         this TBuilder builder, string connectionName, Action<ConfigurationOptions> configureOptions)
         where TBuilder : IHostApplicationBuilder
     {
-        builder.AddRedisClient(connectionName, settings => settings.DisableTracing = true, options =>
+        builder.AddRedisClient(connectionName, settings =>
+        {
+            settings.DisableTracing = true;
+            // The services check the nodes that serve their partitions (RedisPartitionsHealthCheck):
+            // this one pings every node given, and stayed unhealthy after a cluster failover.
+            settings.DisableHealthChecks = true;
+        }, options =>
         {
             // The client learns a node's role from READONLY answers and reads it again only at its
             // periodic configuration check: at the default 60 s, a Redis made primary again after a

@@ -64,7 +64,8 @@ builder.Services.AddSingleton<DeploymentFlowControl>();
 builder.Services.AddSingleton<LlmCaller>();
 builder.Services.AddLlmPipeline();
 builder.Services.AddSingleton<LoopSupervisor>();
-builder.Services.AddHealthChecks().AddCheck<WorkerLoopsHealthCheck>("worker-loops").Add(RedisRetriesHealthCheck.Worker());
+builder.Services.AddHealthChecks().AddCheck<WorkerLoopsHealthCheck>("worker-loops").Add(RedisPartitionsHealthCheck.Registration())
+    .Add(RedisRetriesHealthCheck.Worker());
 builder.Services.AddSingleton<LeaseKeeper>();
 builder.Services.AddSingleton<SoloGate>();
 builder.Services.AddSingleton<OutcomeWriter>();

@@ -1,0 +1,33 @@
+using StackExchange.Redis;
+
+namespace Orchestrator.Jobs;
+
+public sealed partial class JobStore
+{
+    /// <summary>
+    /// The partitions whose Redis node did not answer a read of one of their keys within
+    /// <paramref name="within"/> (empty: every partition is served). The read goes where the
+    /// partition's slot is served now: after a cluster failover, to the promoted replica.
+    /// </summary>
+    public async Task<IReadOnlyList<(int Partition, string Reason)>> UnansweredPartitionsAsync(TimeSpan within)
+    {
+        var probes = Enumerable.Range(0, Partitions).Select(async partition =>
+        {
+            var key = Partitions == 1 ? _keys.Stream : _keys.For(partition).Stream;
+            try
+            {
+                await Db.KeyExistsAsync(key).WaitAsync(within).ConfigureAwait(false);
+                return ((int Partition, string Reason)?)null;
+            }
+            catch (TimeoutException)
+            {
+                return (partition, $"no answer within {within.TotalSeconds:0.#} s");
+            }
+            catch (RedisException e)
+            {
+                return (partition, e.Message);
+            }
+        });
+        return [.. (await Task.WhenAll(probes).ConfigureAwait(false)).OfType<(int, string)>()];
+    }
+}
