@@ -67,9 +67,8 @@ internal sealed class SubmitWriter(
         IReadOnlyList<Task<SubmitResult>> results = batch.Count == 1
             ? [store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, _maxQueuedJobs)]
             : store.SubmitManyAsync([.. batch.Select(p => p.Item)], _maxQueuedJobs);
-        // Settled, and recorded, before any caller is answered: one that reads /health after its 503 finds the refusal.
         await Task.WhenAll(results).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
-        Record(results);
+        var unreplicated = false;
         if (masters is not null && wait is not null)
         {
             // A write that applied is acknowledged only once a replica has it (one WAIT per master and round trip).
@@ -79,21 +78,29 @@ internal sealed class SubmitWriter(
             {
                 var notConfirmed = new ReplicasNotConfirmedException(wait.WaitReplicas, confirmed);
                 results = [.. results.Select(r => r.IsCompletedSuccessfully ? Task.FromException<SubmitResult>(notConfirmed) : r)];
+                unreplicated = true;
             }
         }
 
+        // Recorded before any caller is answered: one that reads /health after its 503 finds the refusal.
+        Record(results, unreplicated);
         await CompleteEachAsync(batch, results).ConfigureAwait(false);
     }
 
-    /// <summary>Records the round trip's settled writes as refused or succeeded; a replay or a refusal of ours (queue-full, a quota) wrote nothing.</summary>
-    private void Record(IReadOnlyList<Task<SubmitResult>> written)
+    /// <summary>
+    /// Records the round trip's settled writes as refused or succeeded; a replay or a refusal of ours
+    /// (queue-full, a quota) wrote nothing. <paramref name="unreplicated"/>: too few replicas confirmed
+    /// them (<c>Redis:WaitReplicas</c>), a refusal too: every submission was answered 503 while
+    /// <c>/health</c> said Healthy.
+    /// </summary>
+    private void Record(IReadOnlyList<Task<SubmitResult>> written, bool unreplicated)
     {
         if (refusals is null)
         {
             return;
         }
 
-        var refused = false;
+        var refused = unreplicated;
         var created = false;
         foreach (var write in written)
         {

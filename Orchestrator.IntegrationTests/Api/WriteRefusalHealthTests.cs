@@ -5,8 +5,9 @@ namespace Orchestrator.IntegrationTests.Api;
 /// <summary>
 /// The API's <c>/health</c> while a real Redis refuses its writes but answers PING: at its memory
 /// limit (<c>maxmemory</c> below what it uses, <c>noeviction</c>: OOM, answered 503 storage-full) and
-/// as a replica (<c>REPLICAOF</c>: READONLY, answered 503). It said Healthy throughout; it is Degraded
-/// from the first refused submission and Healthy again once one is written.
+/// as a replica (<c>REPLICAOF</c>: READONLY, answered 503), and when too few replicas confirm the writes
+/// (<c>Redis:WaitReplicas</c>). It said Healthy throughout; it is Degraded from the first refused
+/// submission and Healthy again once one is written.
 /// </summary>
 public sealed class WriteRefusalHealthTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
 {
@@ -65,6 +66,30 @@ public sealed class WriteRefusalHealthTests(ApiFactory api) : IClassFixture<ApiF
             return response.StatusCode == HttpStatusCode.Accepted;
         }, TimeSpan.FromSeconds(30), "a submission is written again", TimeSpan.FromMilliseconds(200));
         Assert.Equal("Healthy", await HealthAsync(client));
+    }
+
+    [Fact]
+    public async Task Health_TooFewReplicasConfirmSubmissions_DegradedWhileTheyAreRefused()
+    {
+        // Redis:WaitReplicas 1 on a Redis with no replica: every submission is refused 503 "Job not
+        // replicated", and /health said Healthy throughout.
+        await using var redis = await RedisServer.StartAsync(cancellationToken: TestContext.Current.CancellationToken);
+        await using var process = await ApiProcess.StartAsync(redis.ConnectionString, new Dictionary<string, string>
+        {
+            ["Auth:AllowAnonymous"] = "true",
+            ["Redis:WaitReplicas"] = "1",
+            ["Redis:WaitTimeout"] = "00:00:00.100",
+        });
+        using var client = process.CreateClient(key: null);
+        Assert.Equal("Healthy", await HealthAsync(client));
+
+        using (var refused = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body)))
+        {
+            using var problem = await ProblemAssert.IsProblemAsync(refused, HttpStatusCode.ServiceUnavailable);
+            Assert.Equal("urn:orchestrator:problem:not-replicated", problem.RootElement.GetProperty("type").GetString());
+        }
+
+        Assert.Equal("Degraded", await HealthAsync(client));
     }
 
     private static async Task AssertSubmittedThenHealthyAsync(HttpClient client)
