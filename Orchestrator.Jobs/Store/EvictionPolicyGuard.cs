@@ -126,7 +126,8 @@ public sealed partial class EvictionPolicyGuard(
     [LoggerMessage(Level = LogLevel.Critical, Message =
         "Jobs:Partitions is {Configured} but the job data in Redis is laid out in {Recorded} partition(s) ({{orch}}:meta): " +
         "jobs would sit in keys no service reads. Exiting. Fix: set Jobs:Partitions to {Recorded} on every API and worker; " +
-        "changing it is a migration (drain the jobs, then delete {{orch}}:meta), never a restart.")]
+        "changing it is a migration (docs/operations.md: drain the jobs, then delete {{orch}}:meta, and from one partition " +
+        "{{orch}}:stream and {{orch}}:jobs too), never a restart.")]
     private static partial void LogPartitionsDiffer(ILogger logger, int configured, int recorded);
 
     [LoggerMessage(Level = LogLevel.Warning, Message =
