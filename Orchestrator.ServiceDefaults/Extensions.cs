@@ -27,11 +27,15 @@ public static class Extensions
     /// <summary>
     /// Adds OpenTelemetry (logs, metrics, traces; OTLP export when
     /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set), the default health checks, service discovery,
-    /// and the standard resilience handler on every <see cref="HttpClient"/>.
+    /// and the standard resilience handler on every <see cref="HttpClient"/>; checks
+    /// <c>shutdownTimeoutSeconds</c> at start (<see cref="ShutdownTimeoutSetting"/>).
     /// </summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.ConfigureOpenTelemetry();
+
+        // The host ignores a shutdownTimeoutSeconds it cannot read: checked with the other settings.
+        builder.Services.AddShutdownTimeoutCheck();
 
         builder.AddDefaultHealthChecks();
 

@@ -20,6 +20,9 @@ public static class RedisClientExtensions
         this TBuilder builder, string connectionName, Action<ConfigurationOptions> configureOptions)
         where TBuilder : IHostApplicationBuilder
     {
+        // Checked at start with the other settings (one line naming the key, exit code 1), before the
+        // client's own parse would throw where the connection is first resolved.
+        builder.Services.AddRedisConnectionStringCheck(connectionName);
         builder.AddRedisClient(connectionName, settings =>
         {
             settings.DisableTracing = true;

@@ -10,7 +10,8 @@ namespace Orchestrator.Api.Jobs;
 /// in Redis (<see cref="RedisKeys.Events"/>), woken by <see cref="JobNotifications"/>. Each event's
 /// SSE <c>id</c> is its number in the job's events, so a client that reconnects with
 /// <c>Last-Event-ID</c> resumes right after the last event it saw: no gap, no repeat (within what
-/// Redis keeps: <see cref="RedisKeys.MaxEventsPerJob"/> events, expiring with the job).
+/// Redis keeps: <see cref="RedisKeys.MaxEventsPerJob"/> events, expiring with the job). When the API
+/// stops, the stream ends without 'done', and the client resumes in the same way.
 /// </summary>
 public static class JobEventsApi
 {
@@ -108,7 +109,15 @@ public static class JobEventsApi
                 }
 
                 await response.Body.FlushAsync(aborted);
-                if (events.Count < ReadBatch && !await listener.WaitAsync(KeepAlive, timeProvider, aborted))
+                var woken = events.Count == ReadBatch || await listener.WaitAsync(KeepAlive, timeProvider, aborted);
+                if (listener.HostStopping)
+                {
+                    // The API stops: end the stream between events, without 'done' (the job is not final),
+                    // so that the client reconnects, to another replica, and resumes with Last-Event-ID.
+                    return TypedResults.Empty;
+                }
+
+                if (!woken)
                 {
                     await response.WriteAsync(": keep-alive\n\n", aborted);
                     await response.Body.FlushAsync(aborted);

@@ -12,11 +12,13 @@ namespace Orchestrator.Api.Jobs;
 /// in-memory map from job id to the requests listening, so thousands of waits cost no Redis
 /// connection or command while they wait. A wake-up only says "look again": the waiter reads the
 /// job (or its events), so a message lost while the subscription reconnects costs at most
-/// the wait; on reconnect every listener is woken to look again.
+/// the wait; on reconnect every listener is woken to look again. When the host stops, every wait
+/// ends at once as if its time were up: Kestrel lets requests in progress finish before the process
+/// exits, and a wait held to its end held the shutdown up to the host's shutdown timeout.
 /// </summary>
 internal sealed partial class JobNotifications(
     IConnectionMultiplexer redis, JobStore store, ResiliencePipelineProvider<string> pipelines, IOptions<ApiOptions> options,
-    ILogger<JobNotifications> logger) : BackgroundService
+    IHostApplicationLifetime lifetime, ILogger<JobNotifications> logger) : BackgroundService
 {
     private readonly Dictionary<string, List<JobListener>> _listeners = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
@@ -36,7 +38,7 @@ internal sealed partial class JobNotifications(
                 return null;
             }
 
-            var listener = new JobListener(this, jobId, finalOnly);
+            var listener = new JobListener(this, jobId, finalOnly, lifetime.ApplicationStopping);
             if (!_listeners.TryGetValue(jobId, out var list))
             {
                 _listeners[jobId] = list = new List<JobListener>(1);
@@ -142,14 +144,16 @@ internal sealed partial class JobNotifications(
 internal sealed class JobListener : IDisposable
 {
     private readonly JobNotifications _owner;
+    private readonly CancellationToken _hostStopping;
 
     // One pending wake-up at most: several events before the waiter looks are one "look again".
     private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(
         new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
 
-    internal JobListener(JobNotifications owner, string jobId, bool finalOnly)
+    internal JobListener(JobNotifications owner, string jobId, bool finalOnly, CancellationToken hostStopping)
     {
         _owner = owner;
+        _hostStopping = hostStopping;
         JobId = jobId;
         FinalOnly = finalOnly;
     }
@@ -158,9 +162,12 @@ internal sealed class JobListener : IDisposable
 
     public bool FinalOnly { get; }
 
+    /// <summary>Whether the host is stopping: every wait then ends at once, as when its time is up.</summary>
+    public bool HostStopping => _hostStopping.IsCancellationRequested;
+
     internal void Signal() => _signal.Writer.TryWrite(true);
 
-    /// <summary>True when woken within <paramref name="timeout"/>, false when it passed.</summary>
+    /// <summary>True when woken within <paramref name="timeout"/>, false when it passed or the host is stopping.</summary>
     public async Task<bool> WaitAsync(TimeSpan timeout, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
         if (_signal.Reader.TryRead(out _))
@@ -168,13 +175,13 @@ internal sealed class JobListener : IDisposable
             return true;
         }
 
-        if (timeout <= TimeSpan.Zero)
+        if (timeout <= TimeSpan.Zero || HostStopping)
         {
             return false;
         }
 
         using var timer = new CancellationTokenSource(timeout, timeProvider);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, cancellationToken);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timer.Token, _hostStopping, cancellationToken);
         try
         {
             await _signal.Reader.ReadAsync(linked.Token).ConfigureAwait(false);

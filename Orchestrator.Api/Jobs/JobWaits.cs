@@ -24,7 +24,7 @@ internal static class JobWaits
     }
 
     /// <summary>
-    /// The job once it is final, or as it is when <paramref name="timeout"/> has passed; null when it
+    /// The job once it is final, or as it is when <paramref name="timeout"/> has passed or the host stops; null when it
     /// disappeared (expired) meanwhile. <paramref name="listener"/> must have been opened before
     /// <paramref name="current"/> was read, so that a change in between still wakes this wait.
     /// </summary>
@@ -37,8 +37,8 @@ internal static class JobWaits
         {
             var left = timeout - timeProvider.GetElapsedTime(started);
             var woken = await listener.WaitAsync(left, timeProvider, cancellationToken).ConfigureAwait(false);
-            // Woken: look again. Timed out: answer with the state as it is now (its non-final changes
-            // do not wake a wait), so read once more either way.
+            // Woken: look again. Timed out, or the host stops: answer with the state as it is now (its
+            // non-final changes do not wake a wait), so read once more either way.
             if (await store.GetAsync(job.Id).ConfigureAwait(false) is not { } read)
             {
                 return null;

@@ -25,15 +25,45 @@ public sealed class BadSettingTests
     [InlineData("Orchestrator.Worker", "Jobs:Partitions", "1025", "Jobs:Partitions must be between 1 and 1024")]
     [InlineData("Orchestrator.LlmSimulator", "Simulator:FailureRate", "2", "Simulator:FailureRate must be between 0 and 1")]
     [InlineData("Orchestrator.LlmSimulator", "Simulator:AnnouncementGrace", "00:02:00", "Simulator:AnnouncementGrace must be from 00:00:00 to 00:01:00")]
-    public async Task Start_WithBadSetting_PrintsOneLineNamingTheKeyAndExits1(string service, string key, string value, string expected)
-    {
-        var assembly = WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", service, StringComparison.Ordinal);
-        await using var process = ServiceProcess.Start(service, assembly, new Dictionary<string, string>
+    // The host ignored a value it could not read and kept its 30 s without a word (audit).
+    [InlineData("Orchestrator.Api", "shutdownTimeoutSeconds", "abc", "shutdownTimeoutSeconds must be a whole number of seconds from 0 to 3600")]
+    [InlineData("Orchestrator.Worker", "shutdownTimeoutSeconds", "-5", "shutdownTimeoutSeconds must be a whole number of seconds from 0 to 3600")]
+    [InlineData("Orchestrator.Worker", "shutdownTimeoutSeconds", "3601", "shutdownTimeoutSeconds must be a whole number of seconds from 0 to 3600")]
+    public Task Start_WithBadSetting_PrintsOneLineNamingTheKeyAndExits1(string service, string key, string value, string expected) =>
+        AssertStopsWithOneLineAsync(service, new Dictionary<string, string>
         {
             ["ConnectionStrings:redis"] = "127.0.0.1:1",
             ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
             [key] = value,
-        });
+        }, expected);
+
+    /// <summary>
+    /// The Redis connection string is checked with the other settings, before anything connects: it was
+    /// an unhandled exception from the Redis client (exit code 134, 12 to 23 lines of stack; audit).
+    /// </summary>
+    [Theory]
+    [InlineData("Orchestrator.Api", null, "ConnectionStrings:redis is not set")]
+    [InlineData("Orchestrator.Api", "", "ConnectionStrings:redis is empty")]
+    [InlineData("Orchestrator.Api", "127.0.0.1:notaport", "ConnectionStrings:redis names no Redis endpoint")]
+    [InlineData("Orchestrator.Api", "127.0.0.1:6379,nosuchoption=1", "ConnectionStrings:redis is not a Redis connection string")]
+    [InlineData("Orchestrator.Worker", null, "ConnectionStrings:redis is not set")]
+    [InlineData("Orchestrator.Worker", "", "ConnectionStrings:redis is empty")]
+    [InlineData("Orchestrator.Worker", "127.0.0.1:notaport", "ConnectionStrings:redis names no Redis endpoint")]
+    public Task Start_WithBadRedisConnectionString_PrintsOneLineNamingTheKeyAndExits1(string service, string? connectionString, string expected)
+    {
+        var settings = new Dictionary<string, string> { ["ASPNETCORE_URLS"] = "http://127.0.0.1:0" };
+        if (connectionString is not null)
+        {
+            settings["ConnectionStrings:redis"] = connectionString;
+        }
+
+        return AssertStopsWithOneLineAsync(service, settings, expected);
+    }
+
+    private static async Task AssertStopsWithOneLineAsync(string service, Dictionary<string, string> settings, string expected)
+    {
+        var assembly = WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", service, StringComparison.Ordinal);
+        await using var process = ServiceProcess.Start(service, assembly, settings);
 
         Assert.True(await process.WaitForExitAsync(ExitTimeout, TestContext.Current.CancellationToken), $"{service} did not exit: {process.Tail()}");
         // ChildProcess's own "--- name started" marker aside, what the service wrote.

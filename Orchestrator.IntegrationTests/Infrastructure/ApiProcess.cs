@@ -29,6 +29,9 @@ public sealed class ApiProcess : IAsyncDisposable
     /// <summary>Whether the process has exited.</summary>
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The exit code, once it has exited.</summary>
+    public int ExitCode => _process.ExitCode;
+
     /// <summary>The built API of the tests' configuration and framework (the test project references it, so it is built).</summary>
     public static string AssemblyPath { get; } = ServiceAssembly.Find("Orchestrator.Api");
 
@@ -93,6 +96,9 @@ public sealed class ApiProcess : IAsyncDisposable
 
         return client;
     }
+
+    /// <summary>SIGTERM, as a rolling restart sends it; true when it exited within <paramref name="grace"/>.</summary>
+    public Task<bool> TerminateAsync(TimeSpan grace) => _process.TerminateAsync(grace);
 
     /// <summary>The last part of the output, for failure messages.</summary>
     public string Tail(int chars = 20_000) => _process.Tail(chars);

@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Orchestrator.IntegrationTests.Results;
+
+namespace Orchestrator.IntegrationTests.Api;
+
+/// <summary>
+/// SIGTERM stops a real API process at once although requests wait on a job: a long poll is answered
+/// with the job as it is (200, as when its wait ends) and an event stream ends without 'done', so its
+/// client reconnects (to another replica) and resumes with Last-Event-ID. Before, they held the
+/// shutdown: 24.5 s for a ?wait=25, the whole 30 s shutdown timeout for a stream (audit).
+/// </summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class ApiShutdownTests
+{
+    /// <summary>Well under the waits held open (30 s) and the host's shutdown timeout (30 s).</summary>
+    private static readonly TimeSpan PromptExit = TimeSpan.FromSeconds(5);
+
+    [Fact]
+    public async Task Sigterm_WithALongPollAndAnEventStreamOpen_AnswersBothAndExitsPromptly()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        // No worker: the job stays queued, so neither wait ends by itself.
+        await using var setup = await ResultsSetup.StartAsync();
+        var id = await setup.SubmitAsync("Wait for me.");
+
+        using var streamRequest = new HttpRequestMessage(HttpMethod.Get, $"/jobs/{id}/events");
+        streamRequest.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        using var stream = await setup.Client.SendAsync(streamRequest, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        Assert.Equal(HttpStatusCode.OK, stream.StatusCode);
+        using var reader = new StreamReader(await stream.Content.ReadAsStreamAsync(cancellationToken), Encoding.UTF8);
+        var streamed = ReadToEndAsync(reader, cancellationToken);
+
+        var poll = setup.Client.GetAsync($"/jobs/{id}?wait=30", cancellationToken);
+        // Nothing outside the API shows a request waiting: give the poll time to reach its wait.
+        await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+        Assert.False(poll.IsCompleted, "the long poll answered before the API was stopped");
+
+        var stopwatch = Stopwatch.StartNew();
+        var exited = await setup.Api.TerminateAsync(TimeSpan.FromSeconds(40));
+        var exit = stopwatch.Elapsed;
+        TestContext.Current.TestOutputHelper?.WriteLine($"exited {exit.TotalSeconds:F2} s after SIGTERM");
+        Assert.True(exited, $"the API did not exit within 40 s: {setup.Api.Tail()}");
+        Assert.True(exit < PromptExit, $"the API took {exit.TotalSeconds:F1} s to exit after SIGTERM");
+        Assert.Equal(0, setup.Api.ExitCode);
+
+        using var answered = await poll.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        var body = await answered.Content.ReadAsStringAsync(cancellationToken);
+        Assert.True(answered.StatusCode == HttpStatusCode.OK, $"{(int)answered.StatusCode}: {body}");
+        var job = JsonNode.Parse(body)!;
+        Assert.Equal(id, job["jobId"]!.GetValue<string>());
+        Assert.Equal("queued", job["status"]!.GetValue<string>());
+
+        // The stream ended cleanly (no reset) with the events sent so far, and no 'done': the job is not final.
+        var lines = await streamed.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        Assert.Contains("event: status", lines);
+        Assert.DoesNotContain("event: done", lines);
+    }
+
+    private static async Task<List<string>> ReadToEndAsync(StreamReader reader, CancellationToken cancellationToken)
+    {
+        var lines = new List<string>();
+        while (await reader.ReadLineAsync(cancellationToken) is { } line)
+        {
+            lines.Add(line);
+        }
+
+        return lines;
+    }
+}
