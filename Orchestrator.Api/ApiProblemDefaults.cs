@@ -36,6 +36,14 @@ internal static class ApiProblemDefaults
                 break;
         }
 
+        // A validation problem names each field in 'errors'; 'detail' says it in one sentence too, for
+        // clients (and logs) that show only the detail.
+        if (problem is HttpValidationProblemDetails { Errors.Count: > 0 } validation && problem.Detail is null)
+        {
+            problem.Detail = string.Join(" ", validation.Errors.SelectMany(field => field.Value.Select(message =>
+                message.StartsWith(field.Key, StringComparison.OrdinalIgnoreCase) ? message : $"{field.Key}: {message}")));
+        }
+
         // The framework's own titles are reason phrases in Title Case ("Method Not Allowed"); the API's
         // are sentences ("Job not found"): one style for every problem a client reads.
         if (problem.Status is { } status && problem.Title is { } title && title == ReasonPhrases.GetReasonPhrase(status))

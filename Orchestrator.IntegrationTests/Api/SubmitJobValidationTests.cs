@@ -71,6 +71,12 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
         foreach (var (field, messages) in expected)
         {
             Assert.Equal(messages!.ToJsonString(), actual[field]!.ToJsonString());
+            // The detail says it too, each message naming its field.
+            foreach (var message in messages!.AsArray().Select(m => m!.GetValue<string>()))
+            {
+                Assert.Contains(message.StartsWith(field, StringComparison.OrdinalIgnoreCase) ? message : $"{field}: {message}",
+                    problem["detail"]!.GetValue<string>(), StringComparison.Ordinal);
+            }
         }
     }
 
