@@ -1,4 +1,7 @@
+using System.Diagnostics;
+using System.Net;
 using System.Net.Http.Json;
+using System.Text;
 using System.Text.Json;
 using Orchestrator.Jobs;
 using StackExchange.Redis;
@@ -107,5 +110,110 @@ public sealed class PartitionedClusterTests
         await AsyncWait.WaitUntilAsync(() => Task.FromResult(wrong.HasExited), TimeSpan.FromSeconds(60), "the misconfigured worker exited");
         Assert.Equal(1, wrong.ExitCode);
         Assert.Contains("Jobs:Partitions is 1 but the job data in Redis is laid out in 6 partition(s)", wrong.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SixPartitionsOnThreeMasters_OneMasterFrozen_SubmissionsToTheOtherMastersAnswered202AtOnce()
+    {
+        // The node timeout outlasts the freeze: the cluster must not mark the frozen master failed
+        // (with no replica to promote, every master would then refuse for want of full coverage).
+        await using var harness = await ClusterHarness.StartAsync(new RedisClusterOptions { Masters = 3, NodeTimeout = TimeSpan.FromSeconds(60) }, Partitions);
+        // A tenant with a MaxQueuedJobs quota: its submissions read every partition's count first.
+        const string QuotaTenant = "quota", QuotaKey = "quota-tenant-key-0123456789";
+        var api = await harness.StartApiAsync(new Dictionary<string, string>
+        {
+            [$"Tenants:{QuotaTenant}:ApiKeys:0"] = QuotaKey,
+            [$"Tenants:{QuotaTenant}:MaxQueuedJobs"] = "1000",
+        }, "api-1");
+        using var client = api.CreateClient(key: null);
+        using var quotaClient = api.CreateClient(QuotaKey);
+        var masters = new List<RedisServer>();
+        for (var p = 0; p < Partitions; p++)
+        {
+            masters.Add(await harness.Cluster.MasterOfAsync(harness.Store.Keys.For(p).Stream));
+        }
+
+        var frozen = masters[0];
+        bool OnFrozen(int partition) => masters[partition].Port == frozen.Port;
+        Assert.InRange(Enumerable.Range(0, Partitions).Count(OnFrozen), 1, Partitions - 1);
+        // Keys drawn as the API draws the job: into the idempotency key's partition (JobStore.NewJobId).
+        var partitionOf = (string key) => JobPartitions.OfIdempotencyKey(TenantNames.Default, key, Partitions);
+        var keys = Enumerable.Range(0, 1000).Select(i => $"frozen-test-{i}").ToList();
+        var frozenKeys = keys.Where(k => OnFrozen(partitionOf(k))).Take(8).ToList();
+        var healthyKeys = keys.Where(k => !OnFrozen(partitionOf(k))).Take(40).ToList();
+        // One submission per partition first: submit.lua loaded and a connection open on every master.
+        var warmKeys = Enumerable.Range(0, 1000).Select(i => $"warm-{i}").ToList();
+        foreach (var key in Enumerable.Range(0, Partitions).Select(p => warmKeys.First(k => partitionOf(k) == p)))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, (await TimedPostAsync(client, key)).Status);
+        }
+
+        frozen.Pause();
+        (HttpStatusCode Status, TimeSpan Took, string Body)[] healthy;
+        List<Task<(HttpStatusCode Status, TimeSpan Took, string Body)>> stalled;
+        int answeredDuringFreeze;
+        try
+        {
+            // In flight through the whole healthy burst: each waits for a round trip the frozen master does not answer.
+            stalled = [.. frozenKeys.Select(k => TimedPostAsync(client, k))];
+            // Its job goes to a healthy master, but its count reads the frozen one: it waits, and
+            // must not hold up the submissions of its partition that read only their own.
+            var quotaKey = keys.First(k => !OnFrozen(JobPartitions.OfIdempotencyKey(QuotaTenant, k, Partitions)));
+            stalled.Add(TimedPostAsync(quotaClient, quotaKey));
+            // Four at a time, so healthy submissions also share round trips (of their own partitions).
+            healthy = [.. (await Task.WhenAll(healthyKeys.Chunk(healthyKeys.Count / 4).Select(async lane =>
+            {
+                var answers = new List<(HttpStatusCode, TimeSpan, string)>();
+                foreach (var key in lane)
+                {
+                    answers.Add(await TimedPostAsync(client, key));
+                }
+
+                return answers;
+            })).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken)).SelectMany(a => a)];
+            answeredDuringFreeze = stalled.Count(t => t.IsCompleted);
+        }
+        finally
+        {
+            frozen.Resume();
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"master :{frozen.Port} frozen; {healthy.Length} submissions to the other masters answered in " +
+            $"{string.Join(", ", healthy.Select(h => $"{h.Took.TotalMilliseconds:0}"))} ms");
+        Assert.All(healthy, h =>
+        {
+            Assert.True(h.Status == HttpStatusCode.Accepted, $"answered {(int)h.Status} after {h.Took.TotalMilliseconds:0} ms: {h.Body}");
+            Assert.True(h.Took < TimeSpan.FromSeconds(1), $"answered 202 only after {h.Took.TotalMilliseconds:0} ms");
+        });
+        // The freeze held throughout: no submission to the frozen master was answered meanwhile.
+        Assert.Equal(0, answeredDuringFreeze);
+
+        // Once the master runs again, the stalled submissions were answered (503 or 202) and a re-send
+        // with the same key is accepted, with the job in the key's partition.
+        var after = await Task.WhenAll(stalled).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        Assert.All(after, a => Assert.Contains(a.Status, new[] { HttpStatusCode.Accepted, HttpStatusCode.ServiceUnavailable }));
+        foreach (var key in frozenKeys.Concat(healthyKeys))
+        {
+            var resent = await TimedPostAsync(client, key);
+            Assert.True(resent.Status == HttpStatusCode.Accepted, $"re-send of {key} answered {(int)resent.Status}: {resent.Body}");
+            var jobId = JsonDocument.Parse(resent.Body).RootElement.GetProperty("jobId").GetString()!;
+            Assert.Equal(partitionOf(key), JobPartitions.Of(jobId, Partitions));
+            Assert.Equal(JobStatus.Queued, (await harness.Store.GetAsync(jobId).WaitAsync(ClusterHarness.RequestTimeout, TestContext.Current.CancellationToken))?.Status);
+        }
+    }
+
+    /// <summary>POST /jobs with <paramref name="idempotencyKey"/>: the status, how long the answer took, and its body.</summary>
+    private static async Task<(HttpStatusCode Status, TimeSpan Took, string Body)> TimedPostAsync(HttpClient client, string idempotencyKey)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/jobs")
+        {
+            Content = new StringContent("""{"prompt":"Explain partitions."}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Idempotency-Key", idempotencyKey);
+        var started = Stopwatch.GetTimestamp();
+        using var response = await client.SendAsync(request, TestContext.Current.CancellationToken);
+        var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        return (response.StatusCode, Stopwatch.GetElapsedTime(started), body);
     }
 }

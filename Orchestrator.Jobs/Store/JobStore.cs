@@ -212,7 +212,11 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
             await length.ConfigureAwait(false), pendingCount, await dead.ConfigureAwait(false), await delayed.ConfigureAwait(false), (long)await ready.ConfigureAwait(false));
     }
 
-    private bool NeedsOtherPartitionsBacklog(NewJob job) => Partitions > 1 && job.Quotas?.MaxQueuedJobs > 0;
+    /// <summary>
+    /// Whether submitting <paramref name="job"/> reads every partition (its tenant's <c>MaxQueuedJobs</c>
+    /// counts the other partitions' jobs first), so waits for every master, not only its own.
+    /// </summary>
+    public bool NeedsOtherPartitionsBacklog(NewJob job) => Partitions > 1 && job.Quotas?.MaxQueuedJobs > 0;
 
     /// <summary>
     /// The job's tenant's jobs not yet final in the partitions other than the job's: its
