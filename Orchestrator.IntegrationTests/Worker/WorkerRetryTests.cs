@@ -180,7 +180,7 @@ public sealed class WorkerRetryTests
             ["Retry:BaseDelay"] = "00:00:03",
         }, "worker");
         // Attempt 1 lost with worker-a, attempt 2 here failed: the suspect waits for attempt 3.
-        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(suspect)).History.Count == 2 && (await harness.GetAsync(suspect)).Status == JobStatus.Retrying,
+        await AsyncWait.WaitUntilAsync(async () => await harness.GetAsync(suspect) is { History.Count: 2, Status: JobStatus.Retrying },
             TimeSpan.FromSeconds(30), "the suspect's attempt here failed; it waits 6 s in the worker");
         var ordinary = await harness.SubmitManyAsync(3, maxAttempts: 1);
 
