@@ -16,8 +16,17 @@ namespace Orchestrator.Jobs;
 /// when it connects.
 /// </summary>
 public sealed partial class EvictionPolicyGuard(
-    JobStore store, IConnectionMultiplexer redis, IHostApplicationLifetime lifetime, ILogger<EvictionPolicyGuard> logger)
+    JobStore store, IConnectionMultiplexer redis, IHostApplicationLifetime lifetime, ILogger<EvictionPolicyGuard> logger,
+    TimeProvider? timeProvider = null)
 {
+    /// <summary>
+    /// How often a running service reads every primary's policy again. A cluster failover makes a
+    /// replica primary without any connection being lost or restored (and the client raises no
+    /// configuration event for it): services ran on an evicting master, writing jobs to it, until
+    /// their next reconnect. A few <c>CONFIG GET</c>s per interval and process.
+    /// </summary>
+    public static readonly TimeSpan RecheckInterval = TimeSpan.FromSeconds(10);
+
     private int _watching;
 
     /// <summary>
@@ -31,6 +40,7 @@ public sealed partial class EvictionPolicyGuard(
         if (Interlocked.Exchange(ref _watching, 1) == 0)
         {
             redis.ConnectionRestored += OnConnectionRestored;
+            _ = Task.Run(RecheckPeriodicallyAsync);
         }
 
         try
@@ -94,6 +104,37 @@ public sealed partial class EvictionPolicyGuard(
 
         // The event is raised on the client's own thread: the check runs beside it, every outcome handled inside.
         _ = Task.Run(RecheckAsync);
+    }
+
+    private async Task RecheckPeriodicallyAsync()
+    {
+        var time = timeProvider ?? TimeProvider.System;
+        while (!lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(RecheckInterval, time, lifetime.ApplicationStopping).ConfigureAwait(false);
+                if ((await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false)) is { Evicts: true } found)
+                {
+                    LogEvicting(logger, found.Policy!, found.Node ?? "Redis");
+                    Environment.ExitCode = 1;
+                    lifetime.StopApplication();
+                    return;
+                }
+            }
+            catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return; // the connection is gone for good (its owner disposed it)
+            }
+            catch (Exception e) when (RedisFailure.IsTransient(e))
+            {
+                // Redis away: the restored connection's check, or the next tick, reads it again.
+            }
+        }
     }
 
     private async Task RecheckAsync()
