@@ -61,7 +61,15 @@ public sealed class ClusterJobsTests
         var master = await harness.Cluster.MasterOfAsync(harness.Store.Keys.Stream);
         var replica = Assert.Single(await harness.Cluster.ReplicasOfAsync(master));
 
-        using var healthy = await PostAsync(client, "healthy");
+        // The replica's link may still be coming up after the cluster formed: a first WAIT can time out.
+        HttpResponseMessage? first = null;
+        await AsyncWait.WaitUntilAsync(async () =>
+        {
+            first?.Dispose();
+            first = await PostAsync(client, "healthy");
+            return first.StatusCode == HttpStatusCode.Accepted;
+        }, TimeSpan.FromSeconds(30), "the replica confirms a submission", TimeSpan.FromMilliseconds(200));
+        using var healthy = first!;
         replica.Pause();
         HttpResponseMessage frozen;
         try
