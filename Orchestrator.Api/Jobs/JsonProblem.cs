@@ -177,12 +177,13 @@ internal static class JsonProblem
         }
     }
 
-    /// <summary>A field's documented name, however the client cased it (as the serializer matched it).</summary>
+    /// <summary>
+    /// A field's documented name, however the client cased it (as the serializer matched it): the
+    /// names the serializer writes, read from its contract, so a field added to the request is known here.
+    /// </summary>
     private static string Canonical(string field) =>
-        Array.Find(Fields, f => string.Equals(f, field, StringComparison.OrdinalIgnoreCase)) ?? field;
-
-    private static readonly string[] Fields =
-        ["prompt", "model", "maxTokens", "temperature", "metadata", "fallbackModels", "callbackUrl", "priority"];
+        ApiJsonContext.Default.SubmitJobRequest.Properties.FirstOrDefault(p => string.Equals(p.Name, field, StringComparison.OrdinalIgnoreCase))?.Name
+        ?? field;
 
     /// <summary>
     /// The values of <paramref name="name"/> in an object, up to the first name that cannot be read:

@@ -95,6 +95,13 @@ public sealed partial class EvictionPolicyGuard(
         return true;
     }
 
+    /// <summary>Ends the running service with exit code 1 (Main returns <see cref="Environment.ExitCode"/> once the host has stopped).</summary>
+    private void StopService()
+    {
+        Environment.ExitCode = 1;
+        lifetime.StopApplication();
+    }
+
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
     {
         if (e.ConnectionType != ConnectionType.Interactive)
@@ -114,11 +121,11 @@ public sealed partial class EvictionPolicyGuard(
             try
             {
                 await Task.Delay(RecheckInterval, time, lifetime.ApplicationStopping).ConfigureAwait(false);
+                // Only an evicting policy is acted on: a provider's unreadable policy was warned of at start.
                 if ((await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false)) is { Evicts: true } found)
                 {
                     LogEvicting(logger, found.Policy!, found.Node ?? "Redis");
-                    Environment.ExitCode = 1;
-                    lifetime.StopApplication();
+                    StopService();
                     return;
                 }
             }
@@ -143,9 +150,7 @@ public sealed partial class EvictionPolicyGuard(
         {
             if (!Accept(await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false)) || !await CheckPartitionsAsync().ConfigureAwait(false))
             {
-                // Main returns Environment.ExitCode once the host has stopped.
-                Environment.ExitCode = 1;
-                lifetime.StopApplication();
+                StopService();
             }
         }
         catch (Exception e)

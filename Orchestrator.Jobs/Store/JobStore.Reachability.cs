@@ -13,10 +13,9 @@ public sealed partial class JobStore
     {
         var probes = Enumerable.Range(0, Partitions).Select(async partition =>
         {
-            var key = Partitions == 1 ? _keys.Stream : _keys.For(partition).Stream;
             try
             {
-                await Db.KeyExistsAsync(key).WaitAsync(within).ConfigureAwait(false);
+                await Db.KeyExistsAsync(_keys.For(partition).Stream).WaitAsync(within).ConfigureAwait(false);
                 return ((int Partition, string Reason)?)null;
             }
             catch (TimeoutException)
