@@ -130,17 +130,7 @@ public sealed class WorkerRetryTests
         // "worker-a" is alive until told: its entry stays fresh.
         var renewer = harness.KeepPendingFreshAsync("worker-a", [entry], deadWorkerDies.Token);
 
-        await harness.StartWorkerAsync(new Dictionary<string, string>
-        {
-            ["Worker:Concurrency"] = "1",
-            ["Worker:LeaseTimeout"] = "00:00:02",
-            ["Worker:ReclaimInterval"] = "00:00:00.5",
-            ["Worker:MaxInProcessDelay"] = "00:00:10",
-            ["Simulator:FailureRate"] = "0",
-            ["Simulator:Latency"] = "00:00:00.010",
-            ["Retry:UseJitter"] = "false",
-            ["Retry:BaseDelay"] = "00:00:06",
-        }, "worker");
+        await harness.StartWorkerAsync(OneSlotTakingOverSettings("00:00:06"), "worker");
         var waiting = await harness.SubmitAsync(maxAttempts: 3, new Dictionary<string, string> { ["simulator.failFirstAttempts"] = "1" });
         await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(waiting)).Status == JobStatus.Retrying,
             TimeSpan.FromSeconds(30), "the ordinary job's first attempt failed; it waits 6 s in the worker");
@@ -167,18 +157,8 @@ public sealed class WorkerRetryTests
         await using var harness = await WorkerHarness.StartAsync();
         var suspect = (await harness.ClaimOneAsync(maxAttempts: 3, new Dictionary<string, string> { ["simulator.failFirstAttempts"] = "2" })).Job!.Id;
 
-        await harness.StartWorkerAsync(new Dictionary<string, string>
-        {
-            ["Worker:Concurrency"] = "1",
-            ["Worker:LeaseTimeout"] = "00:00:02",
-            ["Worker:ReclaimInterval"] = "00:00:00.5",
-            ["Worker:MaxInProcessDelay"] = "00:00:10",
-            ["Simulator:FailureRate"] = "0",
-            ["Simulator:Latency"] = "00:00:00.010",
-            ["Retry:UseJitter"] = "false",
-            // After attempt 2: 3 s × 2, in the worker (under Worker:MaxInProcessDelay).
-            ["Retry:BaseDelay"] = "00:00:03",
-        }, "worker");
+        // After attempt 2: 3 s × 2, in the worker (under Worker:MaxInProcessDelay).
+        await harness.StartWorkerAsync(OneSlotTakingOverSettings("00:00:03"), "worker");
         // Attempt 1 lost with worker-a, attempt 2 here failed: the suspect waits for attempt 3.
         await AsyncWait.WaitUntilAsync(async () => await harness.GetAsync(suspect) is { History.Count: 2, Status: JobStatus.Retrying },
             TimeSpan.FromSeconds(30), "the suspect's attempt here failed; it waits 6 s in the worker");
@@ -193,6 +173,22 @@ public sealed class WorkerRetryTests
         Assert.All(jobs.Skip(1), j => Assert.True(j.CompletedAt < takenOver[2].StartedAt,
             $"job {j.Id} completed at {j.CompletedAt:O}; the suspect's attempt 3 started at {takenOver[2].StartedAt:O}"));
     }
+
+    /// <summary>
+    /// One slot, a dead worker's lease taken over within a few seconds, and retries waited for in the
+    /// worker (<c>Worker:MaxInProcessDelay</c> 10 s) after <paramref name="baseDelay"/>, without jitter.
+    /// </summary>
+    private static Dictionary<string, string> OneSlotTakingOverSettings(string baseDelay) => new()
+    {
+        ["Worker:Concurrency"] = "1",
+        ["Worker:LeaseTimeout"] = "00:00:02",
+        ["Worker:ReclaimInterval"] = "00:00:00.5",
+        ["Worker:MaxInProcessDelay"] = "00:00:10",
+        ["Simulator:FailureRate"] = "0",
+        ["Simulator:Latency"] = "00:00:00.010",
+        ["Retry:UseJitter"] = "false",
+        ["Retry:BaseDelay"] = baseDelay,
+    };
 
     [Fact]
     public async Task PermanentFailureHint_FailsAfterOneAttemptWithoutRetry()
