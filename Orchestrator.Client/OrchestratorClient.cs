@@ -109,10 +109,20 @@ public sealed partial class OrchestratorClient
         using var response = await _http.GetAsync($"jobs/{Uri.EscapeDataString(jobId)}", cancellationToken).ConfigureAwait(false);
         return response.StatusCode switch
         {
-            HttpStatusCode.OK => await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false),
+            HttpStatusCode.OK => await ReadJobAsync(response, jobId, cancellationToken).ConfigureAwait(false),
             HttpStatusCode.NotFound => null,
             _ => throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false),
         };
+    }
+
+    /// <summary>
+    /// The job a 200 holds, or null when it holds another resource: a string that is no job id can name
+    /// one of the API's own paths (<c>jobs/counts</c> answers the counts), which no job has.
+    /// </summary>
+    private static async Task<Job?> ReadJobAsync(HttpResponseMessage response, string jobId, CancellationToken cancellationToken)
+    {
+        var job = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false);
+        return job?.JobId == jobId ? job : null;
     }
 
     /// <summary>
@@ -137,11 +147,11 @@ public sealed partial class OrchestratorClient
                 using var response = await _http.GetAsync($"jobs/{Uri.EscapeDataString(jobId)}?wait={LongPollSeconds}", poll.Token).ConfigureAwait(false);
                 var job = response.StatusCode switch
                 {
-                    HttpStatusCode.OK => await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, poll.Token).ConfigureAwait(false),
-                    HttpStatusCode.NotFound => throw new OrchestratorProblemException(404, null, "Job not found", $"No job with id '{jobId}' exists."),
+                    HttpStatusCode.OK => await ReadJobAsync(response, jobId, poll.Token).ConfigureAwait(false),
+                    HttpStatusCode.NotFound => null,
                     _ => throw await ProblemAsync(response, poll.Token).ConfigureAwait(false),
-                };
-                if (job is { IsFinal: true })
+                } ?? throw new OrchestratorProblemException(404, null, "Job not found", $"No job with id '{jobId}' exists.");
+                if (job.IsFinal)
                 {
                     return job;
                 }

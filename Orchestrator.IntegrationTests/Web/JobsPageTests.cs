@@ -118,6 +118,18 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
         await Assertions.Expect(page.GetByTestId("problem")).ToContainTextAsync("tenant", new() { Timeout = (float)Patience.TotalMilliseconds });
         // The rows of the filter before would read as the answer to this one.
         await Assertions.Expect(page.GetByTestId("jobs").Locator("tbody tr")).ToHaveCountAsync(0);
+        // Nor do its counts read as zero jobs: they are unknown.
+        await Assertions.Expect(page.GetByTestId("count-queued")).ToContainTextAsync("–");
+        await Assertions.Expect(page.GetByTestId("counts")).Not.ToContainTextAsync("of the newest");
+    }
+
+    [Fact]
+    public async Task JobDetail_OfAnIdNamingAnotherPathOfTheApi_IsNoSuchJob()
+    {
+        // GET /jobs/counts answers the counts, not a job: the page once read them as one and died.
+        var page = await OpenAsync("/jobs/counts");
+
+        await Assertions.Expect(page.GetByTestId("missing")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
     }
 
     [Fact]

@@ -51,6 +51,20 @@ public sealed class OrchestratorClientFailureTests
     }
 
     [Fact]
+    public async Task GetAndWait_AnIdNamingAnotherPathOfTheApi_IsNoSuchJob()
+    {
+        // "counts" is no job id, and GET /jobs/counts answers 200 with the counts: not a job to return.
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(Json(HttpStatusCode.OK, """{"byStatus":{"queued":1},"counted":1,"window":10000}""")));
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var client = new OrchestratorClient(http);
+
+        Assert.Null(await client.GetAsync("counts", TestContext.Current.CancellationToken));
+        var refused = await Assert.ThrowsAsync<OrchestratorProblemException>(() => client.WaitAsync("counts", TestContext.Current.CancellationToken)
+            .WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        Assert.Equal(404, refused.Status);
+    }
+
+    [Fact]
     public async Task WaitAsync_TheCallersCancellation_EndsIt()
     {
         var handler = new ScriptedHandler(async (_, cancellationToken) =>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.Options;
 using Orchestrator.Client;
@@ -45,7 +46,7 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
             await LoadAsync(_closed.Token);
             Problem = null;
         }
-        catch (Exception e) when (e is OrchestratorProblemException or HttpRequestException or TaskCanceledException && !_closed.IsCancellationRequested)
+        catch (Exception e) when (e is OrchestratorProblemException or HttpRequestException or JsonException or TaskCanceledException && !_closed.IsCancellationRequested)
         {
             Problem = Describe(e);
         }
@@ -67,7 +68,7 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
             Notice = await action(_closed.Token);
             Problem = null;
         }
-        catch (Exception e) when (e is OrchestratorProblemException or HttpRequestException)
+        catch (Exception e) when (e is OrchestratorProblemException or HttpRequestException or JsonException)
         {
             Notice = null;
             Problem = Describe(e);
@@ -120,6 +121,8 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
     private static string Describe(Exception e) => e switch
     {
         OrchestratorProblemException problem => $"{problem.Title}: {problem.Detail}",
+        // An answer that is not what the page reads (a proxy's page, another version of the API).
+        JsonException => $"The API's answer could not be read: {e.Message}",
         _ => $"The API did not answer: {e.Message}",
     };
 }
