@@ -103,7 +103,8 @@ internal static class JsonProblem
         {
             "body" => "A property name contains an invalid Unicode escape (a lone surrogate).",
             _ when values.Count > 1 => "The property appears more than once.",
-            "prompt" when value.ValueKind == JsonValueKind.String => "prompt contains an invalid Unicode escape (a lone surrogate).",
+            // A string the serializer refused holds an escape it cannot read, whatever type the field takes.
+            _ when HasLoneSurrogate(value) => $"{field} contains an invalid Unicode escape (a lone surrogate).",
             "prompt" => $"prompt must be a string, not {Describe(value.ValueKind)}.",
             "model" => "model must be a string or null.",
             "maxTokens" => $"maxTokens must be an integer from 1 to {JobLimits.MaxTokens:N0}.",
@@ -208,6 +209,29 @@ internal static class JsonProblem
         }
 
         return found;
+    }
+
+    /// <summary>Whether the value is, or (an array) holds, a string with an escaped lone surrogate.</summary>
+    private static bool HasLoneSurrogate(JsonElement value)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Array:
+                return value.EnumerateArray().Any(HasLoneSurrogate);
+            case JsonValueKind.String:
+                try
+                {
+                    _ = value.GetString();
+                    return false;
+                }
+                catch (InvalidOperationException)
+                {
+                    return true; // "Cannot transcode invalid UTF-16": the only string the reader cannot give back
+                }
+
+            default:
+                return false;
+        }
     }
 
     private static string Describe(JsonValueKind kind) => kind switch

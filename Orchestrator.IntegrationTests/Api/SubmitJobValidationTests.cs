@@ -54,7 +54,10 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
     [InlineData("""{"model":"m"}""", """{"prompt":["prompt is required."]}""")]
     [InlineData("""{"temperature":true}""", """{"temperature":["temperature must be a number from 0 to 2."],"prompt":["prompt is required."]}""")]
     [InlineData("""{"model":"\ud800","prompt":"\ud800"}""",
-        """{"model":["model must be a string or null."],"prompt":["prompt contains an invalid Unicode escape (a lone surrogate)."]}""")]
+        """{"model":["model contains an invalid Unicode escape (a lone surrogate)."],"prompt":["prompt contains an invalid Unicode escape (a lone surrogate)."]}""")]
+    [InlineData("""{"prompt":"ok","callbackUrl":"\ud800","fallbackModels":["m","\udc00"],"priority":"\ud800"}""",
+        """{"callbackUrl":["callbackUrl contains an invalid Unicode escape (a lone surrogate)."],"fallbackModels":["fallbackModels contains an invalid Unicode escape (a lone surrogate)."],"priority":["priority contains an invalid Unicode escape (a lone surrogate)."]}""")]
+    [InlineData("""{"prompt":"ok","model":7}""", """{"model":["model must be a string or null."]}""")]
     [InlineData("""{"prompt":7,"maxTokens":-1,"metadata":{"":{}}}""",
         """{"prompt":["prompt must be a string, not a number."],"metadata":["metadata keys must be 1 to 64 characters of valid Unicode."],"maxTokens":["maxTokens must be from 1 to 1,000,000; got -1."]}""")]
     public async Task Submit_BadFields_AreAllNamedWithTheirExactErrors(string body, string errors)
