@@ -239,7 +239,7 @@ public static class JobControlApi
 }
 
 /// <summary>The body of <c>POST /dead-letters/redrive</c>; every member is optional (an empty body redrives the oldest dead letters).</summary>
-/// <param name="ErrorType">Only jobs that failed with this error type (<c>error.type</c>, e.g. <c>attempts-exhausted</c>).</param>
+/// <param name="ErrorType">Only jobs that failed with this error type (<c>error.type</c>, e.g. <c>transient</c>).</param>
 /// <param name="From">Only jobs dead-lettered at or after this time (with its UTC offset).</param>
 /// <param name="To">Only jobs dead-lettered at or before this time (with its UTC offset).</param>
 /// <param name="Tenant">With an admin key: only this tenant's dead letters (default: every tenant's).</param>

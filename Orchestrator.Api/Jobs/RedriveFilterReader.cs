@@ -86,7 +86,7 @@ internal static class RedriveFilterReader
             // The words of POST /jobs for its repeated members.
             "errortype" or "from" or "to" or "tenant" or "limit" when repeated =>
                 (member == "errortype" ? "errorType" : member, "The property appears more than once."),
-            "errortype" => ("errorType", "errorType must be a string: the error type of the jobs to redrive (e.g. attempts-exhausted)."),
+            "errortype" => ("errorType", "errorType must be a string: the error type of the jobs to redrive (e.g. transient)."),
             "from" or "to" => (member, $"{member} must be a date and time in ISO 8601 with its UTC offset, e.g. 2026-12-01T00:00:00Z or 2026-12-01T01:00:00+01:00."),
             "tenant" => ("tenant", "tenant must be a string: a tenant name."),
             "limit" => ("limit", $"limit must be an integer from 1 to {JobControlApi.RedriveLimit:N0}."),

@@ -217,7 +217,7 @@ internal static class OpenApiContract
                 {
                     errorType.MinLength = 1;
                     errorType.Pattern = "\\S";
-                    errorType.Description = "The jobs' error.type (e.g. attempts-exhausted); not blank (→ 400): omit it for every error type.";
+                    errorType.Description = "The jobs' error.type (e.g. transient); not blank (→ 400): omit it for every error type.";
                 }
 
                 if (filter["limit"] is OpenApiSchema limit)
