@@ -5,8 +5,9 @@ namespace Orchestrator.Llm;
 
 /// <summary>
 /// Reads how long a 429 asks to wait, from the headers OpenAI sends: <c>retry-after-ms</c>
-/// (milliseconds), <c>Retry-After</c> (seconds or an HTTP date), else the later of
-/// <c>x-ratelimit-reset-requests</c> and <c>x-ratelimit-reset-tokens</c> (durations like <c>6m0s</c>, <c>20ms</c>).
+/// (milliseconds), <c>Retry-After</c> (seconds or an HTTP date), else <c>x-ratelimit-reset-requests</c>
+/// or <c>x-ratelimit-reset-tokens</c> (durations like <c>6m0s</c>, <c>20ms</c>): the spent limit's
+/// (its <c>x-ratelimit-remaining-*</c> 0), or the later of the two when that does not tell.
 /// </summary>
 public static partial class RateLimitHeaders
 {
@@ -42,8 +43,26 @@ public static partial class RateLimitHeaders
 
         var requests = Duration(header("x-ratelimit-reset-requests"));
         var tokens = Duration(header("x-ratelimit-reset-tokens"));
-        return requests is null && tokens is null ? null : TimeSpan.FromTicks(Math.Max(requests?.Ticks ?? 0, tokens?.Ticks ?? 0));
+        if (requests is null && tokens is null)
+        {
+            return null;
+        }
+
+        // A reset is when that limit is whole again, so only the spent one's says when a call fits: a
+        // tokens limit at 0 with its reset in 2 s beside a requests limit far from spent whose reset
+        // is 6 minutes away asks for 2 s. Not knowing which is spent, the later (never too soon).
+        var requestsSpent = Spent(header("x-ratelimit-remaining-requests"));
+        var tokensSpent = Spent(header("x-ratelimit-remaining-tokens"));
+        if (requestsSpent != tokensSpent && (requestsSpent ? requests : tokens) is { } spent)
+        {
+            return spent;
+        }
+
+        return TimeSpan.FromTicks(Math.Max(requests?.Ticks ?? 0, tokens?.Ticks ?? 0));
     }
+
+    private static bool Spent(string? remaining) =>
+        long.TryParse(remaining, NumberStyles.Integer, CultureInfo.InvariantCulture, out var left) && left <= 0;
 
     /// <summary>The limits announced in <c>x-ratelimit-limit-requests</c> and <c>x-ratelimit-limit-tokens</c>, or null.</summary>
     public static AnnouncedLimits? Limits(Func<string, string?> header)

@@ -22,6 +22,27 @@ public sealed class RateLimitHeadersTests
     }
 
     [Theory]
+    // The tokens limit is spent (its reset 2 s away), the requests one is not (6 minutes to be whole again).
+    [InlineData("9990", "0", 2_000)]
+    [InlineData("0", "5000", 360_000)]
+    // Both spent, or no remaining said: the later reset.
+    [InlineData("0", "0", 360_000)]
+    [InlineData(null, null, 360_000)]
+    [InlineData("9990", "5000", 360_000)]
+    public void RetryAfter_BothResets_TheSpentLimitsOne(string? remainingRequests, string? remainingTokens, double milliseconds)
+    {
+        var headers = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["x-ratelimit-reset-requests"] = "6m0s",
+            ["x-ratelimit-reset-tokens"] = "2s",
+            ["x-ratelimit-remaining-requests"] = remainingRequests,
+            ["x-ratelimit-remaining-tokens"] = remainingTokens,
+        };
+
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), RateLimitHeaders.RetryAfter(h => headers.GetValueOrDefault(h), Now));
+    }
+
+    [Theory]
     [InlineData("Retry-After", "1e20")]
     [InlineData("Retry-After", "Infinity")]
     [InlineData("retry-after-ms", "99999999999999999999")]
