@@ -90,12 +90,27 @@ public static class JobEventsApi
                 {
                     if (e.Type == JobEvent.Done)
                     {
+                        // The job first: every transition appends its event in the same script as the
+                        // change, so when no event follows this 'done' afterwards, the job read is final
+                        // as of this 'done', and the events sent before it agree with it.
                         var final = await store.GetAsync(jobId);
-                        if (final is not null)
+                        if (final is null)
                         {
-                            await WriteAsync(response, e.Id, JobEvent.Done, JsonSerializer.Serialize(JobResource.From(final), ApiJsonContext.Default.JobResource), aborted);
+                            // Expired meanwhile: nothing more to send.
+                            await response.Body.FlushAsync(aborted);
+                            return TypedResults.Empty;
                         }
 
+                        if (!JobStatus.IsTerminal(final.Status) || (await store.ReadEventsAsync(jobId, e.Id, 1)).Count > 0)
+                        {
+                            // An earlier run's 'done' (the job was redriven after it): not sent, as a
+                            // client ends at 'done' and that run's job is gone. Its id stays taken: a
+                            // client that saw it resumes after it.
+                            after = e.Id;
+                            continue;
+                        }
+
+                        await WriteAsync(response, e.Id, JobEvent.Done, JsonSerializer.Serialize(JobResource.From(final), ApiJsonContext.Default.JobResource), aborted);
                         await response.Body.FlushAsync(aborted);
                         return TypedResults.Empty;
                     }
