@@ -56,80 +56,119 @@ public static class JobEventsApi
             return JobsApi.JobNotFound();
         }
 
-        using var listener = notifications.Listen(jobId, finalOnly: false);
-        if (listener is null)
-        {
-            return JobsApi.TooManyWaits(context);
-        }
-
-        var after = lastEventId.Length > 0 ? lastEventId : JobStore.FirstEventId;
-        if (await store.TryReadEventsAsync(jobId, after, ReadBatch) is not { } events)
-        {
-            // Not yet an event of this job: streaming from it would skip every event up to it and, on a
-            // job that ends before, never send 'done'.
-            return InvalidLastEventId("Last-Event-ID must be the id of an event this stream sent; the job has no event with that id.");
-        }
-
-        if (events.Count == 0 && JobStatus.IsTerminal(job.Status))
-        {
-            // Everything was seen (the client reconnected after 'done'): 204 tells an EventSource to stop reconnecting.
-            return TypedResults.NoContent();
-        }
-
-        var response = context.Response;
-        response.ContentType = "text/event-stream";
-        response.Headers.CacheControl = "no-cache";
-        response.Headers["X-Accel-Buffering"] = "no";
-        var aborted = context.RequestAborted;
-        await response.Body.FlushAsync(aborted);
+        // Only a stream that will wait takes one of Api:MaxConcurrentWaits: a final job's events are
+        // all stored (as ?wait= on a final job answers at once). A final job redriven meanwhile takes
+        // one when its stream has caught up (below).
+        JobListener? listener = null;
         try
         {
-            while (true)
+            if (!JobStatus.IsTerminal(job.Status) && (listener = notifications.Listen(jobId, finalOnly: false)) is null)
             {
-                foreach (var e in events)
+                return JobsApi.TooManyWaits(context);
+            }
+
+            var after = lastEventId.Length > 0 ? lastEventId : JobStore.FirstEventId;
+            if (await store.TryReadEventsAsync(jobId, after, ReadBatch) is not { } events)
+            {
+                // Not yet an event of this job: streaming from it would skip every event up to it and, on a
+                // job that ends before, never send 'done'.
+                return InvalidLastEventId("Last-Event-ID must be the id of an event this stream sent; the job has no event with that id.");
+            }
+
+            if (events.Count == 0 && JobStatus.IsTerminal(job.Status))
+            {
+                // Everything was seen (the client reconnected after 'done'): 204 tells an EventSource to stop reconnecting.
+                return TypedResults.NoContent();
+            }
+
+            var response = context.Response;
+            response.ContentType = "text/event-stream";
+            response.Headers.CacheControl = "no-cache";
+            response.Headers["X-Accel-Buffering"] = "no";
+            var aborted = context.RequestAborted;
+            await response.Body.FlushAsync(aborted);
+            try
+            {
+                while (true)
                 {
-                    if (e.Type == JobEvent.Done)
+                    foreach (var e in events)
                     {
-                        var final = await store.GetAsync(jobId);
-                        if (final is not null)
+                        if (e.Type == JobEvent.Done)
                         {
+                            // The job first: every transition appends its event in the same script as the
+                            // change, so when no event follows this 'done' afterwards, the job read is final
+                            // as of this 'done', and the events sent before it agree with it.
+                            var final = await store.GetAsync(jobId);
+                            if (final is null)
+                            {
+                                // Expired meanwhile: nothing more to send.
+                                await response.Body.FlushAsync(aborted);
+                                return TypedResults.Empty;
+                            }
+
+                            if (!JobStatus.IsTerminal(final.Status) || (await store.ReadEventsAsync(jobId, e.Id, 1)).Count > 0)
+                            {
+                                // An earlier run's 'done' (the job was redriven after it): not sent, as a
+                                // client ends at 'done' and that run's job is gone. Its id stays taken: a
+                                // client that saw it resumes after it.
+                                after = e.Id;
+                                continue;
+                            }
+
                             await WriteAsync(response, e.Id, JobEvent.Done, JsonSerializer.Serialize(JobResource.From(final), ApiJsonContext.Default.JobResource), aborted);
+                            await response.Body.FlushAsync(aborted);
+                            return TypedResults.Empty;
                         }
 
-                        await response.Body.FlushAsync(aborted);
+                        var data = e.Type == JobEvent.Delta
+                            ? JsonSerializer.Serialize(new JobDeltaEvent(jobId, e.Attempt ?? 0, e.Text ?? string.Empty), ApiJsonContext.Default.JobDeltaEvent)
+                            : JsonSerializer.Serialize(new JobStatusEvent(jobId, e.Status ?? string.Empty, e.Attempt ?? 0, (e.At ?? DateTimeOffset.UnixEpoch).UtcDateTime),
+                                ApiJsonContext.Default.JobStatusEvent);
+                        await WriteAsync(response, e.Id, e.Type, data, aborted);
+                        after = e.Id;
+                    }
+
+                    await response.Body.FlushAsync(aborted);
+                    if (events.Count < ReadBatch && listener is null)
+                    {
+                        // Caught up on a job that was final when the stream began and was redriven: it
+                        // waits from now on, so it listens now and reads again (an event before the listen
+                        // woke nothing). No slot free: end without 'done'; the client resumes with Last-Event-ID.
+                        if ((listener = notifications.Listen(jobId, finalOnly: false)) is null)
+                        {
+                            return TypedResults.Empty;
+                        }
+
+                        events = await store.ReadEventsAsync(jobId, after, ReadBatch);
+                        continue;
+                    }
+
+                    var woken = events.Count == ReadBatch || await listener!.WaitAsync(KeepAlive, timeProvider, aborted);
+                    if (listener?.HostStopping == true)
+                    {
+                        // The API stops: end the stream between events, without 'done' (the job is not final),
+                        // so that the client reconnects, to another replica, and resumes with Last-Event-ID.
                         return TypedResults.Empty;
                     }
 
-                    var data = e.Type == JobEvent.Delta
-                        ? JsonSerializer.Serialize(new JobDeltaEvent(jobId, e.Attempt ?? 0, e.Text ?? string.Empty), ApiJsonContext.Default.JobDeltaEvent)
-                        : JsonSerializer.Serialize(new JobStatusEvent(jobId, e.Status ?? string.Empty, e.Attempt ?? 0, (e.At ?? DateTimeOffset.UnixEpoch).UtcDateTime),
-                            ApiJsonContext.Default.JobStatusEvent);
-                    await WriteAsync(response, e.Id, e.Type, data, aborted);
-                    after = e.Id;
-                }
+                    if (!woken)
+                    {
+                        await response.WriteAsync(": keep-alive\n\n", aborted);
+                        await response.Body.FlushAsync(aborted);
+                    }
 
-                await response.Body.FlushAsync(aborted);
-                var woken = events.Count == ReadBatch || await listener.WaitAsync(KeepAlive, timeProvider, aborted);
-                if (listener.HostStopping)
-                {
-                    // The API stops: end the stream between events, without 'done' (the job is not final),
-                    // so that the client reconnects, to another replica, and resumes with Last-Event-ID.
-                    return TypedResults.Empty;
+                    events = await store.ReadEventsAsync(jobId, after, ReadBatch);
                 }
-
-                if (!woken)
-                {
-                    await response.WriteAsync(": keep-alive\n\n", aborted);
-                    await response.Body.FlushAsync(aborted);
-                }
-
-                events = await store.ReadEventsAsync(jobId, after, ReadBatch);
+            }
+            catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+            {
+                // The client went away; it resumes with Last-Event-ID.
+                return TypedResults.Empty;
             }
         }
-        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        finally
         {
-            // The client went away; it resumes with Last-Event-ID.
-            return TypedResults.Empty;
+            listener?.Dispose();
         }
     }
 

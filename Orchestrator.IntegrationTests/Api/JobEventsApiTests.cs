@@ -55,6 +55,56 @@ public sealed class JobEventsApiTests(ApiFactory api) : IClassFixture<ApiFactory
         Assert.Equal(HttpStatusCode.NoContent, seenAll.StatusCode);
     }
 
+    /// <summary>
+    /// A redriven job (audit D1): a stream from the start passes the first run's <c>done</c> (not
+    /// sent) and goes on to the new run, ending at the last <c>done</c> with the final job, which
+    /// agrees with the events before it. It once ended at the old <c>done</c>, whose data was the job
+    /// as it was then (<c>queued</c>). The old <c>done</c>'s id still resumes.
+    /// </summary>
+    [Fact]
+    public async Task Events_RedrivenJob_StreamPassesTheOldDone_EndsAtTheLastDoneWithTheFinalJob()
+    {
+        using var client = api.CreateApiClient();
+        using var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"redriven events"}"""));
+        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
+        using var accepted = JsonDocument.Parse(await submitted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        var jobId = accepted.RootElement.GetProperty("jobId").GetString()!;
+        var worker = await TestWorker.StartAsync(api);
+        var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
+        await worker.FailAsync(lease, attempt);
+        Assert.Equal(RedriveOutcome.Redriven, await worker.Store.RedriveAsync(jobId, RedriveFilter.Any).Bounded());
+
+        // The first run's five events and the redrive's 'queued'; the stream stays open for more.
+        using var live = await SseReader.OpenAsync(client, jobId, lastEventId: null);
+        Assert.Equal(["1 status queued", "2 status processing", "3 status failed", "5 status queued"],
+            (await live.NextAsync(4)).Select(e => e.Brief));
+
+        (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
+        Assert.True(await worker.Store.AppendDeltaAsync(lease, attempt, 1, "again").Bounded());
+        Assert.True(await worker.Store.CompleteAsync(lease, attempt, new JobResult("again", "model", new TokenUsage(1, 1))).Bounded());
+        string[] secondRun = ["6 status processing", "7 delta again", "8 status completed", "9 done completed"];
+        var rest = await live.ToEndAsync();
+        Assert.Equal(secondRun, rest.Select(e => e.Brief));
+        Assert.Equal(2, rest[^1].Data["attempts"]!.GetValue<int>());
+        Assert.Equal("again", rest[^1].Data["result"]!["text"]!.GetValue<string>());
+
+        // The same from the start, and resumed before or after the old 'done'; after the last: 204.
+        using (var fresh = await SseReader.OpenAsync(client, jobId, lastEventId: null))
+        {
+            Assert.Equal(["1 status queued", "2 status processing", "3 status failed", "5 status queued", .. secondRun],
+                (await fresh.ToEndAsync()).Select(e => e.Brief));
+        }
+
+        foreach (var beforeOrAtOldDone in (string[])["3", "4"])
+        {
+            using var resumed = await SseReader.OpenAsync(client, jobId, beforeOrAtOldDone);
+            Assert.Equal(["5 status queued", .. secondRun], (await resumed.ToEndAsync()).Select(e => e.Brief));
+        }
+
+        using var seenAll = await EventsAsync(client, jobId, "9");
+        Assert.Equal(HttpStatusCode.NoContent, seenAll.StatusCode);
+    }
+
     /// <summary>Headers only: an open stream of a live job does not end by itself.</summary>
     private static async Task<HttpResponseMessage> EventsAsync(HttpClient client, string jobId, string lastEventId)
     {
