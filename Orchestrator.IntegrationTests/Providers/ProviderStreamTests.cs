@@ -116,6 +116,20 @@ public sealed class ProviderStreamTests
         Assert.True(answer.OutputTokens > 0);
     }
 
+    [Fact]
+    public async Task EventNotValidUtf8_FailsTransient()
+    {
+        // A malformed answer, like an event that is not JSON: retried, not an unexpected error (a bug).
+        var body = System.Text.Encoding.UTF8.GetBytes(Stream(Chunk("Hel@@lo"), Chunk(finish: "stop"), Done).Body);
+        var at = body.AsSpan().IndexOf("@@"u8);
+        (body[at], body[at + 1]) = (0xFF, 0xFE);
+
+        var failure = await CallFailingAsync(Stream() with { RawBody = body });
+
+        Assert.Equal(LlmErrorKind.Transient, failure.Kind);
+        Assert.Contains("UTF-8", failure.Message, StringComparison.Ordinal);
+    }
+
     private static async Task<LlmException> CallFailingAsync(FakeAnswer answer)
     {
         await using var harness = await WorkerHarness.StartAsync();
