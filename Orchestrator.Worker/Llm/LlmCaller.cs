@@ -391,9 +391,9 @@ public sealed class LlmCaller(
             options.RawRepresentationFactory = _ => RawOptions(hints ? request.Metadata : null, attempt, maxTokens);
         }
 
+        var answer = new StreamedAnswer();
         try
         {
-            var answer = new StreamedAnswer();
             await foreach (var update in clients.For(model)
                 .GetStreamingResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, cancellationToken).ConfigureAwait(false))
             {
@@ -415,6 +415,13 @@ public sealed class LlmCaller(
                 ? Outcome.FromResult(answer)
                 : Outcome.FromException<StreamedAnswer>(new LlmException(LlmErrorKind.Transient,
                     "The provider's stream ended before the answer did (no finish_reason): the answer was cut short, or the body was no stream."));
+        }
+        catch (Exception e) when (answer.Finished && LlmFailure.Classify(e, timeProvider) is { Kind: LlmErrorKind.Transient })
+        {
+            // The provider said the answer ended (a finish_reason), then the connection broke before
+            // its usage or [DONE] (a proxy dropping it at the very end): the answer is whole, and a
+            // retry would buy it again. Usage not reported is counted here, as for a stream without it.
+            return Outcome.FromResult(answer);
         }
         catch (Exception e)
         {
