@@ -1,8 +1,12 @@
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Testing;
 using Orchestrator.Jobs;
 using Orchestrator.Llm;
 using Orchestrator.Worker.Llm;
+using Polly;
+using Polly.Timeout;
 
 using Orchestrator.IntegrationTests.Worker;
 
@@ -12,7 +16,9 @@ namespace Orchestrator.IntegrationTests.Providers;
 /// The probe of an open circuit, with the worker's own <see cref="LlmCaller"/> against a deployment
 /// that refuses every connection: while open, calls wait for the rest of the break without going
 /// out; the probe that fails makes its job wait two breaks, so that another waiting job probes next
-/// (a job whose calls always fail must not hold the circuit open by probing again and again).
+/// (a job whose calls always fail must not hold the circuit open by probing again and again), unless
+/// the job has a fallback left: it goes there. A call cut by its attempt's timeout (a hung provider)
+/// is a failure of the deployment; one cut by its job is not.
 /// </summary>
 public sealed class CircuitProbeTests
 {
@@ -65,6 +71,104 @@ public sealed class CircuitProbeTests
             Assert.Equal(JobId, r.GetStructuredStateValue("JobId"));
             Assert.Equal("1", r.GetStructuredStateValue("Attempt"));
         });
+    }
+
+    [Fact]
+    public async Task FailedProbe_JobWithAFallback_AnsweredByTheFallback()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fallback = await FakeProvider.StartAsync(_ => FakeAnswer.Answer("From the fallback."));
+        var provider = new ProviderOptions
+        {
+            Kind = ProviderKinds.OpenAI,
+            Endpoint = InProcessLlmCaller.Unreachable,
+            Models = [new ModelOptions { Name = "m" }],
+        };
+        await using var services = InProcessLlmCaller.Build(harness, provider, llm: o =>
+        {
+            o.CircuitMinimumThroughput = 2;
+            o.CircuitBreakDuration = Break;
+            o.Providers["q"] = new ProviderOptions { Kind = ProviderKinds.OpenAI, Endpoint = fallback.Endpoint, Models = [new ModelOptions { Name = "f" }] };
+        });
+        var caller = services.GetRequiredService<LlmCaller>();
+        var circuits = services.GetRequiredService<DeploymentCircuits>();
+        for (var i = 0; i < 2; i++)
+        {
+            await Assert.ThrowsAsync<LlmException>(() => Call(caller, new JobRequest("Is the deployment up?", "m")));
+        }
+
+        await AsyncWait.WaitUntilAsync(() => circuits.OpenFor(InProcessLlmCaller.Provider) == TimeSpan.Zero, TimeSpan.FromSeconds(10), "the break is over");
+        Assert.True(circuits.IsProbing(InProcessLlmCaller.Provider), "the next call to m is the probe");
+
+        // This job probes m (still down), then goes on to its fallback in the same call.
+        var answer = await Call(caller, new JobRequest("Is the deployment up?", "m", FallbackModels: ["f"]));
+
+        Assert.Equal(("f", "From the fallback."), (answer.Model.Name, answer.Text));
+        Assert.Single(fallback.Requests);
+        Assert.True(circuits.OpenFor(InProcessLlmCaller.Provider) > TimeSpan.Zero, "the failed probe opened m's circuit again");
+    }
+
+    [Fact]
+    public async Task HungDeployment_AttemptTimeoutsOpenTheCircuit_ATimedOutProbeOpensItAgain_JobCancellationsDoNotCount()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        // Connections are taken (the listen backlog) and never answered: every call hangs.
+        using var hung = new TcpListener(IPAddress.Loopback, 0);
+        hung.Start();
+        var endpoint = new Uri($"http://127.0.0.1:{((IPEndPoint)hung.LocalEndpoint).Port}/v1");
+        var provider = new ProviderOptions { Kind = ProviderKinds.OpenAI, Endpoint = endpoint, Models = [new ModelOptions { Name = "m" }] };
+        await using var services = InProcessLlmCaller.Build(harness, provider, llm: o =>
+        {
+            o.CircuitMinimumThroughput = 2;
+            o.CircuitBreakDuration = Break;
+            o.Providers["q"] = new ProviderOptions { Kind = ProviderKinds.OpenAI, Endpoint = endpoint, Models = [new ModelOptions { Name = "n" }] };
+        });
+        var caller = services.GetRequiredService<LlmCaller>();
+        var circuits = services.GetRequiredService<DeploymentCircuits>();
+
+        // Cancelled by their jobs (canceled, a shutdown, a lease lost), not by a timeout: no failure of q's.
+        for (var i = 0; i < 2; i++)
+        {
+            using var job = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+            job.CancelAfter(TimeSpan.FromMilliseconds(200));
+            var outcome = await CallWithTimeout(caller, new JobRequest("Are you there?", "n"), TimeSpan.FromSeconds(30), job.Token);
+            Assert.IsAssignableFrom<OperationCanceledException>(outcome.Exception);
+        }
+
+        Assert.Equal(TimeSpan.Zero, circuits.OpenFor("q"));
+        Assert.False(circuits.IsProbing("q"), "job cancellations left q's circuit closed");
+
+        // Two attempt timeouts: two failures of two calls, p's circuit opens.
+        for (var i = 0; i < 2; i++)
+        {
+            var outcome = await CallWithTimeout(caller, new JobRequest("Are you there?", "m"), TimeSpan.FromMilliseconds(200), TestContext.Current.CancellationToken);
+            Assert.IsType<TimeoutRejectedException>(outcome.Exception);
+        }
+
+        Assert.True(circuits.OpenFor(InProcessLlmCaller.Provider) > TimeSpan.Zero, "two timeouts of two calls open the circuit");
+
+        // The probe times out too: a failed probe, the circuit opens again and the job waits unspent.
+        await AsyncWait.WaitUntilAsync(() => circuits.OpenFor(InProcessLlmCaller.Provider) == TimeSpan.Zero, TimeSpan.FromSeconds(10), "the break is over");
+        var probe = await CallWithTimeout(caller, new JobRequest("Are you there?", "m"), TimeSpan.FromMilliseconds(200), TestContext.Current.CancellationToken);
+        Assert.Equal("circuit-open", Assert.IsType<CapacityWaitException>(probe.Exception).Reason);
+        Assert.True(circuits.OpenFor(InProcessLlmCaller.Provider) > TimeSpan.Zero, "the timed-out probe opened the circuit again");
+    }
+
+    /// <summary>One call inside an attempt timeout as the worker's pipeline applies it (LlmPipeline), for a job whose token is <paramref name="job"/>.</summary>
+    private static async Task<Outcome<LlmAnswer>> CallWithTimeout(LlmCaller caller, JobRequest request, TimeSpan timeout, CancellationToken job)
+    {
+        var pipeline = new ResiliencePipelineBuilder().AddTimeout(timeout).Build();
+        var context = ResilienceContextPool.Shared.Get(job);
+        try
+        {
+            return await pipeline.ExecuteOutcomeAsync(
+                static async (ctx, s) => await s.Caller.CallOutcomeAsync(JobId, s.Request, 1, ctx.CancellationToken, jobCancellation: s.Job),
+                context, (Caller: caller, Request: request, Job: job)).AsTask().WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
     }
 
     private static Task<LlmAnswer> Call(LlmCaller caller, JobRequest request) =>

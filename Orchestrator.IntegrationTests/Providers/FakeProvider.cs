@@ -12,7 +12,7 @@ namespace Orchestrator.IntegrationTests.Providers;
 /// <summary>
 /// An OpenAI-compatible provider that answers exactly what a test scripts, byte for byte: Kestrel on
 /// 127.0.0.1, <c>POST /v1/chat/completions</c> answered by <c>answer</c> (status, content type,
-/// headers, body written whole, then the response ends cleanly). For the answers the simulator
+/// headers, body written whole, then the response ends cleanly, or breaks when it says so). For the answers the simulator
 /// never gives: cut streams, error events inside a stream, bodies that are no stream at all, odd
 /// rate-limit headers, other servers' error shapes.
 /// </summary>
@@ -58,8 +58,10 @@ internal sealed class FakeProvider : IAsyncDisposable
                 context.Response.Headers[name] = value;
             }
 
-            var bytes = System.Text.Encoding.UTF8.GetBytes(reply.Body);
-            context.Response.ContentLength = bytes.Length;
+            var bytes = reply.RawBody ?? System.Text.Encoding.UTF8.GetBytes(reply.Body);
+            // One byte promised and never sent: Kestrel aborts the connection after the body, and the
+            // client reads "the response ended prematurely".
+            context.Response.ContentLength = bytes.Length + (reply.CutShort ? 1 : 0);
             await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
         });
         await app.StartAsync(TestContext.Current.CancellationToken);
@@ -79,6 +81,12 @@ internal sealed record FakeRequest(int Number, string Model, bool Stream, JsonOb
 /// <summary>What the provider answers to one call.</summary>
 internal sealed record FakeAnswer(int Status, string ContentType, string Body, IReadOnlyDictionary<string, string>? Headers = null)
 {
+    /// <summary>The body's bytes as sent, instead of <see cref="Body"/> in UTF-8 (for bytes that are no UTF-8).</summary>
+    public byte[]? RawBody { get; init; }
+
+    /// <summary>Whether the connection breaks right after the body (the response ends prematurely), instead of ending cleanly.</summary>
+    public bool CutShort { get; init; }
+
     /// <summary>The event that ends an OpenAI stream.</summary>
     public const string Done = "[DONE]";
 

@@ -116,6 +116,44 @@ public sealed class ProviderStreamTests
         Assert.True(answer.OutputTokens > 0);
     }
 
+    [Fact]
+    public async Task StreamCutAfterItsFinishReason_IsTheAnswer_CountedLocally()
+    {
+        // The finish chunk came; then the connection broke before the usage chunk and [DONE] (a
+        // proxy dropping it at the very end). The answer said it ended: it is whole, not retried.
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => Stream(Chunk("The complete answer."), Chunk(finish: "stop")) with { CutShort = true });
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+
+        var answer = await Call(services, new JobRequest("Explain leases.", "m"));
+
+        Assert.Single(fake.Requests);
+        Assert.Equal(("The complete answer.", "stop"), (answer.Text, answer.FinishReason));
+        Assert.Equal((TokenCounter.CountPrompt("Explain leases."), TokenCounter.Count("The complete answer.")), (answer.InputTokens, answer.OutputTokens));
+    }
+
+    [Fact]
+    public async Task StreamCutBeforeItsFinishReason_FailsTransient()
+    {
+        var failure = await CallFailingAsync(Stream(Chunk("The complete"), Chunk(" answer.")) with { CutShort = true });
+
+        Assert.Equal(LlmErrorKind.Transient, failure.Kind);
+    }
+
+    [Fact]
+    public async Task EventNotValidUtf8_FailsTransient()
+    {
+        // A malformed answer, like an event that is not JSON: retried, not an unexpected error (a bug).
+        var body = System.Text.Encoding.UTF8.GetBytes(Stream(Chunk("Hel@@lo"), Chunk(finish: "stop"), Done).Body);
+        var at = body.AsSpan().IndexOf("@@"u8);
+        (body[at], body[at + 1]) = (0xFF, 0xFE);
+
+        var failure = await CallFailingAsync(Stream() with { RawBody = body });
+
+        Assert.Equal(LlmErrorKind.Transient, failure.Kind);
+        Assert.Contains("UTF-8", failure.Message, StringComparison.Ordinal);
+    }
+
     private static async Task<LlmException> CallFailingAsync(FakeAnswer answer)
     {
         await using var harness = await WorkerHarness.StartAsync();

@@ -74,8 +74,10 @@ public sealed class DeploymentCircuits(IOptions<LlmOptions> options, TimeProvide
                 SamplingDuration = o.CircuitSamplingDuration,
                 BreakDuration = o.CircuitBreakDuration,
                 StateProvider = circuit.State,
-                // Only the deployment's own failures count: not a rate limit, not a bad request.
-                ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is { } e && LlmFailure.IsTransient(e)),
+                // Only the deployment's own failures count: not a rate limit, not a bad request. A call
+                // its attempt's timeout cancelled (a hung provider) counts; one its job cancelled does not.
+                ShouldHandle = static args => ValueTask.FromResult(
+                    args.Outcome.Exception is { } e && (e is CallTimeoutException || LlmFailure.IsTransient(e))),
                 OnOpened = args =>
                 {
                     circuit.OpenUntil = timeProvider.GetUtcNow() + args.BreakDuration;

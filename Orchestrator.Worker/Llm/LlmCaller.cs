@@ -66,9 +66,11 @@ public sealed class LlmCaller(
     /// <summary>Calls the LLM for <paramref name="request"/>'s attempt <paramref name="attempt"/>; its failure is thrown.</summary>
     /// <param name="jobId">The job the call is for: its log lines carry it.</param>
     /// <param name="deltas">Takes the text as the provider streams it (the job's <c>delta</c> events); null: not wanted.</param>
-    public async Task<LlmAnswer> CallAsync(string jobId, JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null)
+    /// <param name="jobCancellation">See <see cref="CallOutcomeAsync"/>.</param>
+    public async Task<LlmAnswer> CallAsync(
+        string jobId, JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null, CancellationToken? jobCancellation = null)
     {
-        var outcome = await CallOutcomeAsync(jobId, request, attempt, cancellationToken, deltas).ConfigureAwait(false);
+        var outcome = await CallOutcomeAsync(jobId, request, attempt, cancellationToken, deltas, jobCancellation).ConfigureAwait(false);
         outcome.ThrowIfException();
         return outcome.Result!;
     }
@@ -81,16 +83,24 @@ public sealed class LlmCaller(
     /// </summary>
     /// <param name="jobId">The job the call is for: its log lines carry it.</param>
     /// <param name="deltas">Takes the text as the provider streams it (the job's <c>delta</c> events); null: not wanted.</param>
-    public async Task<Outcome<LlmAnswer>> CallOutcomeAsync(string jobId, JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null)
+    /// <param name="jobCancellation">
+    /// The job's own cancellation (canceled, the worker shutting down, the lease lost), which the
+    /// attempt's timeout wraps into <paramref name="cancellationToken"/>: the call cancelled while this
+    /// is not is the attempt's timeout, a failure of the deployment (<see cref="CallTimeoutException"/>).
+    /// Null: the call has no timeout of its own, and no cancellation counts against the deployment.
+    /// </param>
+    public async Task<Outcome<LlmAnswer>> CallOutcomeAsync(
+        string jobId, JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null, CancellationToken? jobCancellation = null)
     {
         var promptTokens = TokenCounter.CountPrompt(request.Prompt);
         TimeSpan? circuitWait = null;
         string? waitedProvider = null;
         LlmException? tooLong = null;
-        var hasFallbacks = Candidates(request).Skip(1).Any();
-        foreach (var name in Candidates(request))
+        var candidates = Candidates(request).ToList();
+        var hasFallbacks = candidates.Count > 1;
+        for (var i = 0; i < candidates.Count; i++)
         {
-            if (catalog.Find(name) is not { } model)
+            if (catalog.Find(candidates[i]) is not { } model)
             {
                 continue;
             }
@@ -105,15 +115,11 @@ public sealed class LlmCaller(
             if (circuits.OpenFor(model.ProviderName) is { } open && open > TimeSpan.Zero)
             {
                 LlmLog.CircuitOpenSkipped(logger, jobId, attempt, model.Name, model.ProviderName, open);
-                if (circuitWait is null || open < circuitWait)
-                {
-                    (circuitWait, waitedProvider) = (open, model.ProviderName);
-                }
-
+                NoteCircuitWait(open, model.ProviderName);
                 continue;
             }
 
-            var outcome = await CallModelAsync(model, jobId, request, attempt, promptTokens, deltas, cancellationToken).ConfigureAwait(false);
+            var outcome = await CallModelAsync(model, jobId, request, attempt, promptTokens, deltas, jobCancellation, cancellationToken).ConfigureAwait(false);
             switch (outcome.Exception)
             {
                 case LlmException { Kind: LlmErrorKind.ContextLengthExceeded } e:
@@ -121,15 +127,30 @@ public sealed class LlmCaller(
                     break;
                 case BrokenCircuitException e:
                     // Opened by another call since the check above: fall back like any open circuit.
-                    var wait = e.RetryAfter ?? TimeSpan.FromMilliseconds(100);
-                    if (circuitWait is null || wait < circuitWait)
+                    NoteCircuitWait(e.RetryAfter ?? TimeSpan.FromMilliseconds(100), model.ProviderName);
+                    break;
+                case CapacityWaitException { Reason: FailedProbe } e when i < candidates.Count - 1:
+                    // This job's probe found the deployment still down: fall back as from any open
+                    // circuit. It waits only when it has no candidate left (its own probe's two breaks).
+                    if (cancellationToken.IsCancellationRequested)
                     {
-                        (circuitWait, waitedProvider) = (wait, model.ProviderName);
+                        // The probe took the attempt's time (it timed out): the next try, at once and
+                        // unspent, skips the circuit it opened again and goes to the next candidate.
+                        return Failed(new CapacityWaitException(TimeSpan.Zero, FailedProbe, model.ProviderName));
                     }
 
+                    NoteCircuitWait(e.Wait, model.ProviderName);
                     break;
                 default:
                     return outcome;
+            }
+        }
+
+        void NoteCircuitWait(TimeSpan wait, string provider)
+        {
+            if (circuitWait is null || wait < circuitWait)
+            {
+                (circuitWait, waitedProvider) = (wait, provider);
             }
         }
 
@@ -139,8 +160,11 @@ public sealed class LlmCaller(
         }
 
         return Failed(tooLong ?? new LlmException(LlmErrorKind.ModelNotFound,
-            $"None of the job's models ({string.Join(", ", Candidates(request))}) is served by the Llm configuration."));
+            $"None of the job's models ({string.Join(", ", candidates)}) is served by the Llm configuration."));
     }
+
+    // A wait for an open circuit: the one CallModelAsync answers is its failed probe's.
+    private const string FailedProbe = "circuit-open";
 
     private static Outcome<LlmAnswer> Failed(Exception exception) => Outcome.FromException<LlmAnswer>(exception);
 
@@ -148,7 +172,8 @@ public sealed class LlmCaller(
         new[] { request.Model ?? catalog.DefaultModel }.Concat(request.FallbackModels ?? []).Distinct(StringComparer.Ordinal);
 
     private async Task<Outcome<LlmAnswer>> CallModelAsync(
-        ServedModel model, string jobId, JobRequest request, int attempt, int promptTokens, IDeltaSink? deltas, CancellationToken cancellationToken)
+        ServedModel model, string jobId, JobRequest request, int attempt, int promptTokens, IDeltaSink? deltas, CancellationToken? jobCancellation,
+        CancellationToken cancellationToken)
     {
         var provider = model.ProviderName;
         var estimated = promptTokens + (request.MaxTokens ?? model.Provider.DefaultMaxTokens);
@@ -211,8 +236,8 @@ public sealed class LlmCaller(
 
             var outcome = await circuits.ExecuteAsync(
                 provider,
-                static (s, ct) => s.Self.StreamAsync(s.Model, s.Request, s.Attempt, s.Deltas, ct),
-                (Self: this, Model: model, Request: request, Attempt: attempt, Deltas: deltas),
+                static (s, ct) => s.Self.StreamAsync(s.Model, s.Request, s.Attempt, s.Deltas, s.JobCancellation, ct),
+                (Self: this, Model: model, Request: request, Attempt: attempt, Deltas: deltas, JobCancellation: jobCancellation),
                 cancellationToken).ConfigureAwait(false);
             switch (outcome.Exception)
             {
@@ -235,15 +260,16 @@ public sealed class LlmCaller(
                 case LlmException { Kind: not LlmErrorKind.Transient } e:
                     used = 0;
                     return Failed(e);
-                case LlmException e when probing:
-                    // The probe of an open circuit failed: the deployment is still down. The job waits for the
-                    // next probe (or a fallback) without spending its attempt on a known outage. It waits two
+                case LlmException or CallTimeoutException when probing:
+                    // The probe of an open circuit failed (a timeout too): the deployment is still down. The
+                    // job goes to its next candidate (CallOutcomeAsync); with none, it waits for the
+                    // next probe without spending its attempt on a known outage. It waits two
                     // breaks, so that another waiting job makes the next probe: one whose own call fails every
                     // time (its attempt never advances while probes are free) must not probe again and again
                     // while jobs that would succeed wait behind it. A chaos run measured a worker whose probes
                     // failed 18 times in a row, seven of them the same failing attempt, holding 9 jobs ~100 s.
-                    LlmLog.ProbeFailed(logger, provider, AttemptFailure.BoundedMessage(e.Message), jobId, attempt);
-                    return Failed(new CapacityWaitException(circuits.BreakDuration * 2, "circuit-open", provider));
+                    LlmLog.ProbeFailed(logger, provider, AttemptFailure.BoundedMessage(outcome.Exception.Message), jobId, attempt);
+                    return Failed(new CapacityWaitException(circuits.BreakDuration * 2, FailedProbe, provider));
                 default:
                     return Failed(outcome.Exception);
             }
@@ -366,7 +392,8 @@ public sealed class LlmCaller(
         }
     }
 
-    private async ValueTask<Outcome<StreamedAnswer>> StreamAsync(ServedModel model, JobRequest request, int attempt, IDeltaSink? deltas, CancellationToken cancellationToken)
+    private async ValueTask<Outcome<StreamedAnswer>> StreamAsync(
+        ServedModel model, JobRequest request, int attempt, IDeltaSink? deltas, CancellationToken? jobCancellation, CancellationToken cancellationToken)
     {
         // The SDK writes MaxOutputTokens as max_completion_tokens; a provider set to read max_tokens
         // (Ollama and LM Studio ignore the newer field) gets that field alone.
@@ -391,9 +418,9 @@ public sealed class LlmCaller(
             options.RawRepresentationFactory = _ => RawOptions(hints ? request.Metadata : null, attempt, maxTokens);
         }
 
+        var answer = new StreamedAnswer();
         try
         {
-            var answer = new StreamedAnswer();
             await foreach (var update in clients.For(model)
                 .GetStreamingResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, cancellationToken).ConfigureAwait(false))
             {
@@ -415,6 +442,18 @@ public sealed class LlmCaller(
                 ? Outcome.FromResult(answer)
                 : Outcome.FromException<StreamedAnswer>(new LlmException(LlmErrorKind.Transient,
                     "The provider's stream ended before the answer did (no finish_reason): the answer was cut short, or the body was no stream."));
+        }
+        catch (Exception e) when (answer.Finished && LlmFailure.Classify(e, timeProvider) is { Kind: LlmErrorKind.Transient })
+        {
+            // The provider said the answer ended (a finish_reason), then the connection broke before
+            // its usage or [DONE] (a proxy dropping it at the very end): the answer is whole, and a
+            // retry would buy it again. Usage not reported is counted here, as for a stream without it.
+            return Outcome.FromResult(answer);
+        }
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && jobCancellation is { IsCancellationRequested: false })
+        {
+            // Cancelled by the attempt's timeout alone: the provider hung, a failure the circuit counts.
+            return Outcome.FromException<StreamedAnswer>(new CallTimeoutException(e, cancellationToken));
         }
         catch (Exception e)
         {

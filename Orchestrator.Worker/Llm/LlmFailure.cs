@@ -10,7 +10,7 @@ namespace Orchestrator.Worker.Llm;
 /// <summary>
 /// Turns what an OpenAI-compatible call throws into the one taxonomy (<see cref="LlmErrorKind"/>):
 /// the SDK's <see cref="ClientResultException"/> by status, error code and rate-limit headers;
-/// network failures, dropped streams and stream events that are not JSON as transient.
+/// network failures, dropped streams and stream events that are not JSON (or not UTF-8) as transient.
 /// </summary>
 public static class LlmFailure
 {
@@ -27,6 +27,10 @@ public static class LlmFailure
         // A stream event the SDK could not read (cut mid-event, or garbled on the way): the stream is
         // broken like a dropped connection, and another attempt may read a whole one.
         JsonException => new LlmException(LlmErrorKind.Transient, $"The provider's stream held an event that is not JSON: {exception.Message}", inner: exception),
+        // An event that is not valid UTF-8: System.Text.Json throws this reading its text. A
+        // malformed answer like one that is not JSON, not a bug here.
+        InvalidOperationException { InnerException: System.Text.DecoderFallbackException } =>
+            new LlmException(LlmErrorKind.Transient, $"The provider's stream held an event that is not valid UTF-8: {exception.Message}", inner: exception),
         _ => null,
     };
 

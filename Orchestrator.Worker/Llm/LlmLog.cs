@@ -15,7 +15,7 @@ internal static partial class LlmLog
     public static partial void CircuitOpenSkipped(ILogger logger, string jobId, int attempt, string model, string provider, TimeSpan openFor);
 
     [LoggerMessage(EventId = 203, Level = LogLevel.Information,
-        Message = "The probe of deployment {Provider}'s open circuit failed ({Error}); job {JobId} attempt {Attempt} waits without spending the attempt")]
+        Message = "The probe of deployment {Provider}'s open circuit failed ({Error}); job {JobId} attempt {Attempt} goes to its next model, or waits without spending the attempt")]
     public static partial void ProbeFailed(ILogger logger, string provider, string error, string jobId, int attempt);
 
     [LoggerMessage(EventId = 204, Level = LogLevel.Information,

@@ -316,7 +316,8 @@ internal sealed class JobProcessor(
         var answered = false;
         try
         {
-            var outcome = await llm.CallOutcomeAsync(execution.Job.Id, execution.Job.Request, attempt, cancellationToken, deltas).ConfigureAwait(false);
+            // The job's own token tells the attempt's timeout (cancellationToken alone) from the job's cancellation.
+            var outcome = await llm.CallOutcomeAsync(execution.Job.Id, execution.Job.Request, attempt, cancellationToken, deltas, execution.Token).ConfigureAwait(false);
             answered = outcome.Exception is null;
             return outcome;
         }
