@@ -20,13 +20,13 @@ public static class LlmFailure
         LlmException llm => llm,
         ClientResultException { Status: > 0 } result => FromResponse(result, timeProvider),
         // Status 0: no response at all (connection refused or dropped).
-        ClientResultException => new LlmException(LlmErrorKind.Transient, $"The provider did not answer: {exception.Message}", inner: exception),
-        HttpRequestException { StatusCode: { } status } => new LlmException(
-            LlmErrorKinds.FromHttp((int)status, null, null), $"{(int)status}: {exception.Message}", inner: exception),
-        HttpRequestException or IOException => new LlmException(LlmErrorKind.Transient, $"The connection to the provider failed: {exception.Message}", inner: exception),
+        ClientResultException => Failure(LlmErrorKind.Transient, $"The provider did not answer: {exception.Message}", exception),
+        HttpRequestException { StatusCode: { } status } => Failure(
+            LlmErrorKinds.FromHttp((int)status, null, null), $"{(int)status}: {exception.Message}", exception),
+        HttpRequestException or IOException => Failure(LlmErrorKind.Transient, $"The connection to the provider failed: {exception.Message}", exception),
         // A stream event the SDK could not read (cut mid-event, or garbled on the way): the stream is
         // broken like a dropped connection, and another attempt may read a whole one.
-        JsonException => new LlmException(LlmErrorKind.Transient, $"The provider's stream held an event that is not JSON: {exception.Message}", inner: exception),
+        JsonException => Failure(LlmErrorKind.Transient, $"The provider's stream held an event that is not JSON: {exception.Message}", exception),
         _ => null,
     };
 
@@ -54,7 +54,7 @@ public static class LlmFailure
         var (code, type, message) = ReadError(((IPersistableModel<StreamingChatCompletionUpdate>)raw).Write(ModelReaderWriterOptions.Json).ToMemory());
         return code is null && type is null && message is null
             ? null
-            : new LlmException(LlmErrorKinds.FromStreamError(code, type, message), $"The provider's stream ended with an error, {code ?? type}: {message}");
+            : Failure(LlmErrorKinds.FromStreamError(code, type, message), $"The provider's stream ended with an error, {code ?? type}: {message}");
     }
 
     private static LlmException FromResponse(ClientResultException exception, TimeProvider timeProvider)
@@ -75,12 +75,16 @@ public static class LlmFailure
         var kind = LlmErrorKinds.FromHttp(exception.Status, code, type, message);
         Func<string, string?> header = name => response is not null && response.Headers.TryGetValue(name, out var value) ? value : null;
         var rateLimited = kind is LlmErrorKind.RateLimited;
-        return new LlmException(kind, $"{exception.Status} {code ?? type}: {message ?? exception.Message}",
+        return new LlmException(kind, ProviderSecrets.Redact($"{exception.Status} {code ?? type}: {message ?? exception.Message}"),
             rateLimited ? RateLimitHeaders.RetryAfter(header, timeProvider.GetUtcNow()) : null, exception)
         {
             Limits = rateLimited ? RateLimitHeaders.Limits(header) : null,
         };
     }
+
+    // Every message is built from text a provider wrote, and a tenant reads it on its job.
+    private static LlmException Failure(LlmErrorKind kind, string message, Exception? inner = null) =>
+        new(kind, ProviderSecrets.Redact(message), inner: inner);
 
     /// <summary>
     /// The <c>code</c>, <c>type</c> and <c>message</c> of an error body in the shapes OpenAI-compatible
