@@ -53,6 +53,18 @@ public sealed class ProviderSecretTests
         AssertRedacted(failure, lines, CalledKey);
     }
 
+    [Fact]
+    public async Task UnshapedBodyQuotingTheKeyAcrossTheExcerptsCut_NoPartOfItKept()
+    {
+        // A body in no error shape is quoted up to 512 characters: redacted before that cut, not after.
+        var body = new string('x', 500) + " " + CalledKey + " " + new string('y', 100);
+
+        var (failure, lines) = await FailAsync(_ => new FakeAnswer(500, "text/plain", body));
+
+        AssertRedacted(failure, lines, CalledKey[..8]);
+        Assert.Contains(ProviderSecrets.Mark, failure.Message, StringComparison.Ordinal);
+    }
+
     private static void AssertRedacted(LlmException failure, IEnumerable<string> lines, string secret)
     {
         Assert.DoesNotContain(secret, failure.Message, StringComparison.Ordinal);

@@ -1,6 +1,9 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
 using OpenAI.Chat;
 using Orchestrator.Llm;
@@ -12,7 +15,7 @@ namespace Orchestrator.Worker.Llm;
 /// the SDK's <see cref="ClientResultException"/> by status, error code and rate-limit headers;
 /// network failures, dropped streams and stream events that are not JSON as transient.
 /// </summary>
-public static class LlmFailure
+public static partial class LlmFailure
 {
     /// <summary>The classified error, or null when <paramref name="exception"/> is not a provider's.</summary>
     public static LlmException? Classify(Exception exception, TimeProvider timeProvider) => exception switch
@@ -75,7 +78,7 @@ public static class LlmFailure
         var kind = LlmErrorKinds.FromHttp(exception.Status, code, type, message);
         Func<string, string?> header = name => response is not null && response.Headers.TryGetValue(name, out var value) ? value : null;
         var rateLimited = kind is LlmErrorKind.RateLimited;
-        return new LlmException(kind, ProviderSecrets.Redact($"{exception.Status} {code ?? type}: {message ?? exception.Message}"),
+        return new LlmException(kind, MessageOf(exception.Status, response?.ReasonPhrase, code, type, message, body, header("Location")),
             rateLimited ? RateLimitHeaders.RetryAfter(header, timeProvider.GetUtcNow()) : null, exception)
         {
             Limits = rateLimited ? RateLimitHeaders.Limits(header) : null,
@@ -85,6 +88,53 @@ public static class LlmFailure
     // Every message is built from text a provider wrote, and a tenant reads it on its job.
     private static LlmException Failure(LlmErrorKind kind, string message, Exception? inner = null) =>
         new(kind, ProviderSecrets.Redact(message), inner: inner);
+
+    /// <summary>
+    /// The message of an HTTP error: its status, the error's code or type (not when it only repeats
+    /// the status, as LiteLLM's <c>"code": "401"</c> does) and its message; for a body in no error
+    /// shape the status's reason and the start of the body (a FastAPI <c>{"detail": …}</c>, a proxy's
+    /// HTML page); for a redirect, where it led, as it is not followed. Keys redacted.
+    /// </summary>
+    private static string MessageOf(int status, string? reason, string? code, string? type, string? message, ReadOnlyMemory<byte> body, string? location)
+    {
+        var name = new[] { code, type }.FirstOrDefault(n => !string.IsNullOrWhiteSpace(n) && n != status.ToString(CultureInfo.InvariantCulture));
+        var head = string.IsNullOrWhiteSpace(name ?? reason) ? $"{status}" : $"{status} {name ?? reason}";
+        if (status is >= 300 and < 400)
+        {
+            // The SDK's transport does not follow it, which keeps the key from whatever host it names;
+            // the status alone read as a bad request with no cause (an http:// Endpoint behind an https redirect).
+            return ProviderSecrets.Redact(
+                $"{head}: the provider redirected the call to {location ?? "(no Location)"}, and redirects are not followed; check the provider's Endpoint (https rather than http?)");
+        }
+
+        var text = message ?? Excerpt(body);
+        return ProviderSecrets.Redact(string.IsNullOrEmpty(text) ? $"{head} (no body)" : $"{head}: {text}");
+    }
+
+    /// <summary>How much of a body in no error shape the message quotes (characters): enough for a validation error's detail, not a whole HTML page.</summary>
+    private const int MaxBodyExcerpt = 512;
+
+    /// <summary>The body's text, on one line, redacted and then cut to <see cref="MaxBodyExcerpt"/> characters.</summary>
+    private static string Excerpt(ReadOnlyMemory<byte> body)
+    {
+        if (body.IsEmpty)
+        {
+            return "";
+        }
+
+        // Redacted whole before the cut: a key across the cut would keep its start.
+        var text = ProviderSecrets.Redact(Whitespace().Replace(Encoding.UTF8.GetString(body.Span), " ").Trim());
+        if (text.Length <= MaxBodyExcerpt)
+        {
+            return text;
+        }
+
+        var kept = char.IsHighSurrogate(text[MaxBodyExcerpt - 1]) ? MaxBodyExcerpt - 1 : MaxBodyExcerpt;
+        return $"{text.AsSpan(0, kept)}…";
+    }
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Whitespace();
 
     /// <summary>
     /// The <c>code</c>, <c>type</c> and <c>message</c> of an error body in the shapes OpenAI-compatible
