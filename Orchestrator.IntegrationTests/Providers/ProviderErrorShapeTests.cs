@@ -88,6 +88,67 @@ public sealed class ProviderErrorShapeTests
         Assert.Contains("model \"m\" not found, try pulling it first", failure.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task FastApiValidationError_MessageSaysTheStatusAndTheBody()
+    {
+        // vLLM's (FastAPI's) 422: no OpenAI error shape. The SDK's own message said only "Service request failed".
+        const string body = """{"detail":[{"loc":["body","temperature"],"msg":"Input should be less than or equal to 2","type":"less_than_equal"}]}""";
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(422, body));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+
+        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
+
+        Assert.Equal(LlmErrorKind.InvalidRequest, failure.Kind);
+        Assert.Equal($"422 Unprocessable Entity: {body}", failure.Message);
+    }
+
+    [Fact]
+    public async Task ProxyHtmlPage_TransientWithTheStatusAndThePagesTextOnOneLine()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => new FakeAnswer(502, "text/html",
+            "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+
+        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
+
+        Assert.Equal(LlmErrorKind.Transient, failure.Kind);
+        Assert.Equal("502 Bad Gateway: <html> <head><title>502 Bad Gateway</title></head> <body> <center><h1>502 Bad Gateway</h1></center> </body> </html>", failure.Message);
+    }
+
+    [Fact]
+    public async Task LiteLlmCodeRepeatingTheStatus_NotRepeated_TheTypeNamed()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(400,
+            """{"error":{"message":"litellm.BadRequestError: temperature too high","type":"invalid_request_error","param":null,"code":"400"}}"""));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+
+        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
+
+        Assert.Equal(LlmErrorKind.InvalidRequest, failure.Kind);
+        Assert.Equal("400 invalid_request_error: litellm.BadRequestError: temperature too high", failure.Message);
+    }
+
+    [Fact]
+    public async Task Redirect_InvalidRequestSayingWhereItLedAndThatItIsNotFollowed()
+    {
+        // An http:// Endpoint behind a redirect to https: the call is not sent on (nor the key with it).
+        const string location = "https://elsewhere.example/v1/chat/completions";
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => new FakeAnswer(307, "text/plain", "", new Dictionary<string, string> { ["Location"] = location }));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+
+        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
+
+        Assert.Equal(LlmErrorKind.InvalidRequest, failure.Kind);
+        Assert.Equal(
+            $"307 Temporary Redirect: the provider redirected the call to {location}, and redirects are not followed; check the provider's Endpoint (https rather than http?)",
+            failure.Message);
+        Assert.Single(fake.Requests);
+    }
+
     private static ProviderOptions Provider(FakeProvider fake, params string[] models) => new()
     {
         Kind = ProviderKinds.OpenAI,

@@ -106,4 +106,29 @@ public sealed class AttemptFailureTests
 
         Assert.StartsWith(new string('x', AttemptFailure.MaxMessageLength - 1) + "…", stored, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ErrorOf_ProviderKeyAcrossTheBound_NoPartOfItKept()
+    {
+        // Cut first and redacted after, the key's first half would be stored: it no longer matches the key.
+        const string key = "sk-unit-ACROSS-THE-BOUND-0123456789";
+        ProviderSecrets.Add([key]);
+        var message = new string('x', AttemptFailure.MaxMessageLength - 10) + key + new string('y', 100);
+
+        var stored = AttemptFailure.ErrorOf(new LlmException(LlmErrorKind.Authentication, message)).Message;
+
+        Assert.DoesNotContain(key[..10], stored, StringComparison.Ordinal);
+        Assert.StartsWith(new string('x', AttemptFailure.MaxMessageLength - 10) + ProviderSecrets.Mark, stored, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ErrorOf_UnclassifiedExceptionQuotingAProviderKey_KeyRedacted()
+    {
+        const string key = "sk-unit-UNEXPECTED-0123456789";
+        ProviderSecrets.Add([key]);
+
+        var stored = AttemptFailure.ErrorOf(new InvalidOperationException($"a bug that quoted {key}")).Message;
+
+        Assert.Equal($"InvalidOperationException: a bug that quoted {ProviderSecrets.Mark}", stored);
+    }
 }

@@ -24,6 +24,8 @@ public sealed class ChatClientRegistry : IDisposable
     public ChatClientRegistry(IServiceProvider services)
     {
         _simulated = new(() => services.GetRequiredService<SimulatedChatClient>());
+        // Every provider's key, not only those called yet: a gateway may echo any of them.
+        ProviderSecrets.Add(services.GetRequiredService<IOptions<LlmOptions>>().Value.Providers.Values.Select(p => p.ApiKey));
     }
 
     /// <summary>The client that calls <paramref name="model"/>.</summary>

@@ -1,6 +1,9 @@
 using System.ClientModel;
 using System.ClientModel.Primitives;
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
 using OpenAI.Chat;
 using Orchestrator.Llm;
@@ -12,7 +15,7 @@ namespace Orchestrator.Worker.Llm;
 /// the SDK's <see cref="ClientResultException"/> by status, error code and rate-limit headers;
 /// network failures, dropped streams and stream events that are not JSON (or not UTF-8) as transient.
 /// </summary>
-public static class LlmFailure
+public static partial class LlmFailure
 {
     /// <summary>The classified error, or null when <paramref name="exception"/> is not a provider's.</summary>
     public static LlmException? Classify(Exception exception, TimeProvider timeProvider) => exception switch
@@ -20,17 +23,17 @@ public static class LlmFailure
         LlmException llm => llm,
         ClientResultException { Status: > 0 } result => FromResponse(result, timeProvider),
         // Status 0: no response at all (connection refused or dropped).
-        ClientResultException => new LlmException(LlmErrorKind.Transient, $"The provider did not answer: {exception.Message}", inner: exception),
-        HttpRequestException { StatusCode: { } status } => new LlmException(
-            LlmErrorKinds.FromHttp((int)status, null, null), $"{(int)status}: {exception.Message}", inner: exception),
-        HttpRequestException or IOException => new LlmException(LlmErrorKind.Transient, $"The connection to the provider failed: {exception.Message}", inner: exception),
+        ClientResultException => Failure(LlmErrorKind.Transient, $"The provider did not answer: {exception.Message}", exception),
+        HttpRequestException { StatusCode: { } status } => Failure(
+            LlmErrorKinds.FromHttp((int)status, null, null), $"{(int)status}: {exception.Message}", exception),
+        HttpRequestException or IOException => Failure(LlmErrorKind.Transient, $"The connection to the provider failed: {exception.Message}", exception),
         // A stream event the SDK could not read (cut mid-event, or garbled on the way): the stream is
         // broken like a dropped connection, and another attempt may read a whole one.
-        JsonException => new LlmException(LlmErrorKind.Transient, $"The provider's stream held an event that is not JSON: {exception.Message}", inner: exception),
+        JsonException => Failure(LlmErrorKind.Transient, $"The provider's stream held an event that is not JSON: {exception.Message}", exception),
         // An event that is not valid UTF-8: System.Text.Json throws this reading its text. A
         // malformed answer like one that is not JSON, not a bug here.
         InvalidOperationException { InnerException: System.Text.DecoderFallbackException } =>
-            new LlmException(LlmErrorKind.Transient, $"The provider's stream held an event that is not valid UTF-8: {exception.Message}", inner: exception),
+            Failure(LlmErrorKind.Transient, $"The provider's stream held an event that is not valid UTF-8: {exception.Message}", exception),
         _ => null,
     };
 
@@ -58,7 +61,7 @@ public static class LlmFailure
         var (code, type, message) = ReadError(((IPersistableModel<StreamingChatCompletionUpdate>)raw).Write(ModelReaderWriterOptions.Json).ToMemory());
         return code is null && type is null && message is null
             ? null
-            : new LlmException(LlmErrorKinds.FromStreamError(code, type, message), $"The provider's stream ended with an error, {code ?? type}: {message}");
+            : Failure(LlmErrorKinds.FromStreamError(code, type, message), $"The provider's stream ended with an error, {code ?? type}: {message}");
     }
 
     private static LlmException FromResponse(ClientResultException exception, TimeProvider timeProvider)
@@ -79,12 +82,63 @@ public static class LlmFailure
         var kind = LlmErrorKinds.FromHttp(exception.Status, code, type, message);
         Func<string, string?> header = name => response is not null && response.Headers.TryGetValue(name, out var value) ? value : null;
         var rateLimited = kind is LlmErrorKind.RateLimited;
-        return new LlmException(kind, $"{exception.Status} {code ?? type}: {message ?? exception.Message}",
+        return new LlmException(kind, MessageOf(exception.Status, response?.ReasonPhrase, code, type, message, body, header("Location")),
             rateLimited ? RateLimitHeaders.RetryAfter(header, timeProvider.GetUtcNow()) : null, exception)
         {
             Limits = rateLimited ? RateLimitHeaders.Limits(header) : null,
         };
     }
+
+    // Every message is built from text a provider wrote, and a tenant reads it on its job.
+    private static LlmException Failure(LlmErrorKind kind, string message, Exception? inner = null) =>
+        new(kind, ProviderSecrets.Redact(message), inner: inner);
+
+    /// <summary>
+    /// The message of an HTTP error: its status, the error's code or type (not when it only repeats
+    /// the status, as LiteLLM's <c>"code": "401"</c> does) and its message; for a body in no error
+    /// shape the status's reason and the start of the body (a FastAPI <c>{"detail": …}</c>, a proxy's
+    /// HTML page); for a redirect, where it led, as it is not followed. Keys redacted.
+    /// </summary>
+    private static string MessageOf(int status, string? reason, string? code, string? type, string? message, ReadOnlyMemory<byte> body, string? location)
+    {
+        var name = new[] { code, type }.FirstOrDefault(n => !string.IsNullOrWhiteSpace(n) && n != status.ToString(CultureInfo.InvariantCulture));
+        var head = string.IsNullOrWhiteSpace(name ?? reason) ? $"{status}" : $"{status} {name ?? reason}";
+        if (status is >= 300 and < 400)
+        {
+            // The SDK's transport does not follow it, which keeps the key from whatever host it names;
+            // the status alone read as a bad request with no cause (an http:// Endpoint behind an https redirect).
+            return ProviderSecrets.Redact(
+                $"{head}: the provider redirected the call to {location ?? "(no Location)"}, and redirects are not followed; check the provider's Endpoint (https rather than http?)");
+        }
+
+        var text = message ?? Excerpt(body);
+        return ProviderSecrets.Redact(string.IsNullOrEmpty(text) ? $"{head} (no body)" : $"{head}: {text}");
+    }
+
+    /// <summary>How much of a body in no error shape the message quotes (characters): enough for a validation error's detail, not a whole HTML page.</summary>
+    private const int MaxBodyExcerpt = 512;
+
+    /// <summary>The body's text, on one line, redacted and then cut to <see cref="MaxBodyExcerpt"/> characters.</summary>
+    private static string Excerpt(ReadOnlyMemory<byte> body)
+    {
+        if (body.IsEmpty)
+        {
+            return "";
+        }
+
+        // Redacted whole before the cut: a key across the cut would keep its start.
+        var text = ProviderSecrets.Redact(Whitespace().Replace(Encoding.UTF8.GetString(body.Span), " ").Trim());
+        if (text.Length <= MaxBodyExcerpt)
+        {
+            return text;
+        }
+
+        var kept = char.IsHighSurrogate(text[MaxBodyExcerpt - 1]) ? MaxBodyExcerpt - 1 : MaxBodyExcerpt;
+        return $"{text.AsSpan(0, kept)}…";
+    }
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Whitespace();
 
     /// <summary>
     /// The <c>code</c>, <c>type</c> and <c>message</c> of an error body in the shapes OpenAI-compatible

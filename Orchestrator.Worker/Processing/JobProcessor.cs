@@ -467,8 +467,9 @@ internal sealed class JobProcessor(
         // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
         Activity.Current = execution.AttemptActivity;
         execution.Slot?.OutcomeWriting();
+        var error = AttemptFailure.ErrorOf(exception, execution.DeploymentWait);
         var recorded = await WriteOutcomeAsync(
-            execution, AttemptFinish.Failed(execution.Lease, execution.Attempt, outcome, AttemptFailure.ErrorOf(exception, execution.DeploymentWait)),
+            execution, AttemptFinish.Failed(execution.Lease, execution.Attempt, outcome, error),
             CancellationToken.None).ConfigureAwait(false);
         if (!recorded)
         {
@@ -479,7 +480,7 @@ internal sealed class JobProcessor(
 
         metrics.JobsDeadLettered.Add(1, TenantTag(execution));
         metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
-        WorkerLog.DeadLettered(logger, execution.Job.Id, execution.Attempt, outcome, exception);
+        WorkerLog.DeadLettered(logger, execution.Job.Id, execution.Attempt, outcome, error.Type, error.Message, error.Type == AttemptFailure.UnexpectedType ? exception : null);
         EndAttempt(execution, outcome, exception, delay: null);
     }
 

@@ -42,7 +42,7 @@ public static class AttemptFailure
         _ => AttemptOutcome.PermanentFailure,
     };
 
-    /// <summary>The error stored on the job, its history and its webhook; its message at most <see cref="MaxMessageLength"/> characters and a mark.</summary>
+    /// <summary>The error stored on the job, its history and its webhook; its message with the providers' keys redacted, at most <see cref="MaxMessageLength"/> characters and a mark.</summary>
     /// <param name="deploymentWaited">What the job had waited for deployments before, across workers: named when a wait ends it.</param>
     public static JobError ErrorOf(Exception exception, TimeSpan deploymentWaited = default) => Bounded(exception switch
     {
@@ -58,9 +58,14 @@ public static class AttemptFailure
         _ => new JobError(UnexpectedType, $"{exception.GetType().Name}: {exception.Message}"),
     });
 
-    /// <summary><paramref name="message"/>, cut to <see cref="MaxMessageLength"/> characters and a mark when longer.</summary>
+    /// <summary>
+    /// <paramref name="message"/> as it may be stored or logged: the providers' keys redacted
+    /// (<see cref="ProviderSecrets"/>), then cut to <see cref="MaxMessageLength"/> characters and a mark when longer.
+    /// </summary>
     public static string BoundedMessage(string message)
     {
+        // Redacted whole before the cut: a key across the bound would keep its start.
+        message = ProviderSecrets.Redact(message);
         if (message.Length <= MaxMessageLength)
         {
             return message;

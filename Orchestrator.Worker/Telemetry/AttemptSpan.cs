@@ -94,8 +94,10 @@ internal static class AttemptSpan
 
         if (exception is not null)
         {
-            activity.AddTag(OrchestratorTags.ErrorType, AttemptFailure.ErrorOf(exception).Type);
-            activity.SetStatus(ActivityStatusCode.Error, exception.Message);
+            // The stored error's message, not the exception's: a provider's text with its keys redacted.
+            var error = AttemptFailure.ErrorOf(exception);
+            activity.AddTag(OrchestratorTags.ErrorType, error.Type);
+            activity.SetStatus(ActivityStatusCode.Error, error.Message);
         }
         else
         {

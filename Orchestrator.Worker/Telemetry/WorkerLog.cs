@@ -46,8 +46,10 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} deferred, not spent: deployment {Provider} {Reason}; the job waits {Wait} in the delayed set")]
     public static partial void Deferred(ILogger logger, string jobId, int attempt, string provider, string reason, TimeSpan wait);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} failed on attempt {Attempt} ({Outcome}) and was dead-lettered")]
-    public static partial void DeadLettered(ILogger logger, string jobId, int attempt, string outcome, Exception exception);
+    // As Retrying: the stored error (keys redacted), a stack trace only with an unexpected one. The
+    // exception itself would print the provider's text unredacted (its message, the SDK's inner one).
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} failed on attempt {Attempt} ({Outcome}, {ErrorType}: {ErrorMessage}) and was dead-lettered")]
+    public static partial void DeadLettered(ILogger logger, string jobId, int attempt, string outcome, string errorType, string errorMessage, Exception? exception);
 
     // Outside any span (the claim starts none): the submission's trace id is carried explicitly.
     [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} dead-lettered when claimed after {Attempt} attempt(s): attempts or deliveries exhausted (submission trace {SubmissionTraceId})")]
