@@ -23,6 +23,17 @@ public sealed class LlmOptions
     public TimeSpan MaxRateLimitWait { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
+    /// The longest answer a job keeps, in characters (UTF-16 code units): a provider that streams more
+    /// (a model looping with no <c>maxTokens</c>, a misbehaving server) is cut there, its answer
+    /// completed as cut at a limit (<c>length</c>), so that one call cannot fill Redis and the
+    /// worker's memory. Default 1,000,000 (about 250,000 tokens, past any model's output limit).
+    /// </summary>
+    public int MaxAnswerLength { get; set; } = DefaultMaxAnswerLength;
+
+    /// <summary>The default of <see cref="MaxAnswerLength"/>.</summary>
+    public const int DefaultMaxAnswerLength = 1_000_000;
+
+    /// <summary>
     /// Share of failed calls that opens a deployment's circuit: within
     /// <see cref="CircuitSamplingDuration"/>, at least <see cref="CircuitMinimumThroughput"/> calls and
     /// this share failed transiently. Default 0.5.

@@ -91,6 +91,11 @@ public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
             failures.Add("Llm:MaxRateLimitWait must not be negative.");
         }
 
+        if (options.MaxAnswerLength is < 1_000 or > 100_000_000)
+        {
+            failures.Add("Llm:MaxAnswerLength must be from 1,000 to 100,000,000 characters.");
+        }
+
         if (options.CircuitFailureRatio is <= 0 or > 1)
         {
             failures.Add("Llm:CircuitFailureRatio must be above 0 and at most 1.");

@@ -133,6 +133,24 @@ public sealed class ProviderStreamTests
     }
 
     [Fact]
+    public async Task AnswerPastLlmMaxAnswerLength_CutThere_CompletedAsCutAtALimit()
+    {
+        // A provider that streams on and on (a model looping, no maxTokens): one call must not fill
+        // Redis and the worker's memory. The answer keeps its first MaxAnswerLength characters.
+        await using var harness = await WorkerHarness.StartAsync();
+        var chunks = Enumerable.Range(0, 50).Select(i => Chunk(new string((char)('a' + (i % 26)), 100))).Append(Chunk(finish: "stop")).Append(Done);
+        await using var fake = await FakeProvider.StartAsync(_ => Stream([.. chunks]));
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake), llm: o => o.MaxAnswerLength = 1_050);
+
+        var answer = await Call(services);
+
+        Assert.Equal(1_050, answer.Text.Length);
+        Assert.StartsWith(new string('a', 100) + new string('b', 100), answer.Text, StringComparison.Ordinal);
+        Assert.Equal("length", answer.FinishReason);
+        Assert.Equal(TokenCounter.Count(answer.Text), answer.OutputTokens);
+    }
+
+    [Fact]
     public async Task StreamCutBeforeItsFinishReason_FailsTransient()
     {
         var failure = await CallFailingAsync(Stream(Chunk("The complete"), Chunk(" answer.")) with { CutShort = true });

@@ -27,6 +27,19 @@ public sealed class LlmOptionsValidatorTests
     }
 
     [Theory]
+    [InlineData(999, false)]
+    [InlineData(1_000, true)]
+    [InlineData(100_000_000, true)]
+    [InlineData(100_000_001, false)]
+    public void Validate_MaxAnswerLength_FromAThousandToAHundredMillion(int length, bool valid)
+    {
+        var result = new LlmOptionsValidator().Validate(null, new LlmOptions { MaxAnswerLength = length });
+
+        Assert.Equal(valid, result.Succeeded);
+        Assert.Equal(valid ? null : "Llm:MaxAnswerLength must be from 1,000 to 100,000,000 characters.", result.Failures?.Single());
+    }
+
+    [Theory]
     [InlineData("00:00:00.499")]
     [InlineData("1.00:00:00.001")]
     [InlineData("2.00:00:00")]

@@ -32,6 +32,21 @@ public sealed class StreamedAnswerTests
     }
 
     [Fact]
+    public void Add_PastTheLongestKept_CutThere_AsCutAtALimit()
+    {
+        var answer = new StreamedAnswer();
+
+        var texts = new[] { "12345", "6789😀x", "more" }.Select(t => answer.AddUpTo(new ChatResponseUpdate(ChatRole.Assistant, t), maxLength: 10)).ToArray();
+
+        // "6789" fits and the emoji's first half would be the tenth character: cut before the pair.
+        Assert.Equal(["12345", "6789", ""], texts);
+        Assert.Equal("123456789", answer.Text);
+        Assert.True(answer.CutAtMaxLength);
+        Assert.Equal("length", answer.FinishReason);
+        Assert.True(answer.Finished);
+    }
+
+    [Fact]
     public void Add_OnePieceOfText_IsThatText()
     {
         var answer = new StreamedAnswer();

@@ -38,9 +38,12 @@ public sealed class LlmCaller(
     DeploymentFlowControl flow,
     ResiliencePipelineProvider<string> pipelines,
     IOptions<WorkerOptions> workerOptions,
+    IOptions<LlmOptions> llmOptions,
     TimeProvider timeProvider,
     ILogger<LlmCaller> logger)
 {
+    private readonly int _maxAnswerLength = llmOptions.Value.MaxAnswerLength;
+
     /// <summary>
     /// The cooldown after a 429 that announced no wait, and the shortest after one that announced
     /// less (<c>Retry-After: 0</c>, a date past, <c>x-ratelimit-reset-requests: 0s</c>): a job's waits
@@ -429,9 +432,16 @@ public sealed class LlmCaller(
                     return Outcome.FromException<StreamedAnswer>(error);
                 }
 
-                if (answer.Add(update) is { Length: > 0 } text)
+                if (answer.AddUpTo(update, _maxAnswerLength) is { Length: > 0 } text)
                 {
                     deltas?.Append(text);
+                }
+
+                if (answer.CutAtMaxLength)
+                {
+                    // Leaving the loop ends the response: the provider stops being read (and billed, once it notices).
+                    LlmLog.AnswerCut(logger, model.Name, model.ProviderName, _maxAnswerLength);
+                    break;
                 }
             }
 

@@ -18,6 +18,10 @@ internal static partial class LlmLog
         Message = "The probe of deployment {Provider}'s open circuit failed ({Error}); job {JobId} attempt {Attempt} goes to its next model, or waits without spending the attempt")]
     public static partial void ProbeFailed(ILogger logger, string provider, string error, string jobId, int attempt);
 
+    [LoggerMessage(EventId = 206, Level = LogLevel.Warning,
+        Message = "An answer of model {Model} (deployment {Provider}) reached Llm:MaxAnswerLength ({MaxLength} characters): cut there, finish reason 'length'")]
+    public static partial void AnswerCut(ILogger logger, string model, string provider, int maxLength);
+
     [LoggerMessage(EventId = 204, Level = LogLevel.Information,
         Message = "A 429 paused deployment {Provider} for {Cooldown} after this call's reservation: job {JobId} attempt {Attempt} waits instead of going out")]
     public static partial void CooldownAtSend(ILogger logger, string provider, TimeSpan cooldown, string jobId, int attempt);

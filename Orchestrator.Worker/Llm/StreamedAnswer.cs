@@ -45,8 +45,23 @@ internal sealed class StreamedAnswer
     /// </summary>
     public string Text => _text?.ToString() ?? _first ?? string.Empty;
 
-    /// <summary>Takes one update; answers its text (empty when it carries none).</summary>
-    public string Add(ChatResponseUpdate update)
+    /// <summary>Characters of text so far.</summary>
+    public int Length => _text?.Length ?? _first?.Length ?? 0;
+
+    /// <summary>
+    /// Whether the answer reached the longest kept (<c>Llm:MaxAnswerLength</c>) and was cut there:
+    /// no more is read, and it ends as cut at a limit (<c>length</c>).
+    /// </summary>
+    public bool CutAtMaxLength { get; private set; }
+
+    /// <summary>Takes one update, with no bound on the answer's length; answers its text (empty when it carries none).</summary>
+    public string Add(ChatResponseUpdate update) => AddUpTo(update, int.MaxValue);
+
+    /// <summary>
+    /// Takes one update; answers its text (empty when it carries none), only what fits in
+    /// <paramref name="maxLength"/> characters: past it the answer is cut (<see cref="CutAtMaxLength"/>).
+    /// </summary>
+    public string AddUpTo(ChatResponseUpdate update, int maxLength)
     {
         ModelId ??= update.ModelId;
         FinishReason = update.FinishReason?.Value ?? FinishReason;
@@ -66,6 +81,15 @@ internal sealed class StreamedAnswer
         }
 
         var text = update.Text;
+        if (CutAtMaxLength || Length + text.Length > maxLength)
+        {
+            var fits = CutAtMaxLength ? 0 : maxLength - Length;
+            // Not between the halves of a surrogate pair: the kept text stays valid UTF-16.
+            fits -= fits > 0 && char.IsHighSurrogate(text[fits - 1]) ? 1 : 0;
+            text = text[..Math.Max(0, fits)];
+            (CutAtMaxLength, FinishReason) = (true, "length");
+        }
+
         if (text.Length > 0)
         {
             if (_text is not null)
