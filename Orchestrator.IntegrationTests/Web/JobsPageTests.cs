@@ -10,7 +10,7 @@ namespace Orchestrator.IntegrationTests.Web;
 /// A job submitted through the API appears on the page and completes there without a reload; a
 /// dead letter is redriven from the page; a job is cancelled from the page. Filters take effect on
 /// Apply; a filter the API refuses clears the rows and says why; the page has an icon; a job's page
-/// marks bidirectional controls in its texts and says when the answer was cut at the token limit.
+/// marks bidirectional controls in its texts and says when the answer was cut at a limit.
 /// </summary>
 [Collection(WorkerProcessCollection.Name)]
 public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPageFixture>
@@ -46,7 +46,7 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
 
         var page = await OpenAsync($"/jobs/{jobId}");
         await Assertions.Expect(page.GetByTestId("prompt")).ToHaveTextAsync("Check this: ⟨U+202E⟩reversed text", new() { Timeout = (float)Patience.TotalMilliseconds });
-        await Assertions.Expect(page.GetByTestId("finish-reason")).ToContainTextAsync("token limit");
+        await Assertions.Expect(page.GetByTestId("finish-reason")).ToContainTextAsync("Cut short: the answer reached a limit");
     }
 
     [Fact]
