@@ -56,11 +56,14 @@ public sealed class CircuitProbeTests
         var open = await Assert.ThrowsAsync<CapacityWaitException>(() => Call(caller, request));
         Assert.Equal("circuit-open", open.Reason);
         Assert.InRange(open.Wait, TimeSpan.FromTicks(1), Break);
+        // What the deployment answered goes with the wait: a job failing on it says so, not only "rate-limited".
+        Assert.StartsWith("The provider did not answer", open.Cause, StringComparison.Ordinal);
 
         await AsyncWait.WaitUntilAsync(() => circuits.OpenFor(InProcessLlmCaller.Provider) == TimeSpan.Zero, TimeSpan.FromSeconds(10), "the break is over");
         var probe = await Assert.ThrowsAsync<CapacityWaitException>(() => Call(caller, request));
         Assert.Equal("circuit-open", probe.Reason);
         Assert.Equal(2 * Break, probe.Wait);
+        Assert.StartsWith("The provider did not answer", probe.Cause, StringComparison.Ordinal);
 
         // The lines about the job's call (the open circuit skipped, the failed probe) name the job and its attempt.
         var lines = services.GetFakeLogCollector().GetSnapshot().Where(r => r.Category == typeof(LlmCaller).FullName).ToList();

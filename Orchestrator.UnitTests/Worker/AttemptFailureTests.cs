@@ -58,6 +58,16 @@ public sealed class AttemptFailureTests
     }
 
     [Fact]
+    public void ErrorOf_CircuitWaitPastTheBound_SaysWhatOpenedTheCircuit()
+    {
+        var error = AttemptFailure.ErrorOf(new CapacityWaitException(TimeSpan.FromSeconds(10), "circuit-open", "openai", "503 server_error: The engine is overloaded."));
+
+        Assert.Equal("rate-limited", error.Type);
+        Assert.Equal("Deployment 'openai' needs a wait of 10000 ms (circuit-open), more than Llm:MaxRateLimitWait allows; the job did not wait."
+            + " Its circuit opened on: 503 server_error: The engine is overloaded.", error.Message);
+    }
+
+    [Fact]
     public void ErrorOf_DeploymentWaitPastTheBound_AfterEarlierWaits_NamesBoth()
     {
         var error = AttemptFailure.ErrorOf(new CapacityWaitException(TimeSpan.FromSeconds(20), "capacity", "openai"), TimeSpan.FromSeconds(40));

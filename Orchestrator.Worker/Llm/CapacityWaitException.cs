@@ -10,9 +10,11 @@ namespace Orchestrator.Worker.Llm;
 public sealed class CapacityWaitException : Exception
 {
     /// <summary>A wait for deployment <paramref name="provider"/>, within the attempt already started.</summary>
-    public CapacityWaitException(TimeSpan wait, string reason, string provider)
+    /// <param name="cause">What the deployment answered that makes the job wait (the failure that opened its circuit), if known.</param>
+    public CapacityWaitException(TimeSpan wait, string reason, string provider, string? cause = null)
         : this(wait, reason, provider, $"Deployment '{provider}': {reason}; waiting {wait.TotalMilliseconds:0} ms without spending an attempt.", beforeAttempt: false)
     {
+        Cause = cause;
     }
 
     private CapacityWaitException(TimeSpan wait, string reason, string provider, string message, bool beforeAttempt)
@@ -32,6 +34,9 @@ public sealed class CapacityWaitException : Exception
     public static CapacityWaitException TenantConcurrency(string tenant, TimeSpan wait) =>
         new(wait, "tenant-concurrency", tenant,
             $"Tenant '{tenant}': all its MaxConcurrency permits are taken; the attempt waits {wait.TotalMilliseconds:0} ms unstarted.", beforeAttempt: true);
+
+    /// <summary>What the deployment answered that makes the job wait (the failure that opened its circuit), if known.</summary>
+    public string? Cause { get; }
 
     /// <summary>How long to wait before trying again.</summary>
     public TimeSpan Wait { get; }

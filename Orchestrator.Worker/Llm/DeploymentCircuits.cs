@@ -36,6 +36,12 @@ public sealed class DeploymentCircuits(IOptions<LlmOptions> options, TimeProvide
     public bool IsProbing(string provider) =>
         Get(provider).State.CircuitState is CircuitState.HalfOpen or CircuitState.Open;
 
+    /// <summary>
+    /// The failure that last opened the deployment's circuit (a probe's, when one failed), null when
+    /// none did: a job that fails waiting for the circuit says what the deployment answered.
+    /// </summary>
+    public string? OpenedOn(string provider) => Get(provider).OpenedOn;
+
     /// <summary>How long a circuit stays open (<c>Llm:CircuitBreakDuration</c>).</summary>
     public TimeSpan BreakDuration => options.Value.CircuitBreakDuration;
 
@@ -81,6 +87,7 @@ public sealed class DeploymentCircuits(IOptions<LlmOptions> options, TimeProvide
                 OnOpened = args =>
                 {
                     circuit.OpenUntil = timeProvider.GetUtcNow() + args.BreakDuration;
+                    circuit.OpenedOn = args.Outcome.Exception?.Message;
                     return ValueTask.CompletedTask;
                 },
             })
@@ -95,5 +102,7 @@ public sealed class DeploymentCircuits(IOptions<LlmOptions> options, TimeProvide
         public ResiliencePipeline Pipeline { get; set; } = ResiliencePipeline.Empty;
 
         public DateTimeOffset OpenUntil { get; set; }
+
+        public string? OpenedOn { get; set; }
     }
 }

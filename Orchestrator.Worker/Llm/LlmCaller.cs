@@ -139,7 +139,7 @@ public sealed class LlmCaller(
                     {
                         // The probe took the attempt's time (it timed out): the next try, at once and
                         // unspent, skips the circuit it opened again and goes to the next candidate.
-                        return Failed(new CapacityWaitException(TimeSpan.Zero, FailedProbe, model.ProviderName));
+                        return Failed(new CapacityWaitException(TimeSpan.Zero, FailedProbe, model.ProviderName, circuits.OpenedOn(model.ProviderName)));
                     }
 
                     NoteCircuitWait(e.Wait, model.ProviderName);
@@ -159,7 +159,7 @@ public sealed class LlmCaller(
 
         if (circuitWait is { } circuit)
         {
-            return Failed(new CapacityWaitException(circuit, "circuit-open", waitedProvider!));
+            return Failed(new CapacityWaitException(circuit, "circuit-open", waitedProvider!, circuits.OpenedOn(waitedProvider!)));
         }
 
         return Failed(tooLong ?? new LlmException(LlmErrorKind.ModelNotFound,
@@ -272,7 +272,7 @@ public sealed class LlmCaller(
                     // while jobs that would succeed wait behind it. A chaos run measured a worker whose probes
                     // failed 18 times in a row, seven of them the same failing attempt, holding 9 jobs ~100 s.
                     LlmLog.ProbeFailed(logger, provider, AttemptFailure.BoundedMessage(outcome.Exception.Message), jobId, attempt);
-                    return Failed(new CapacityWaitException(circuits.BreakDuration * 2, FailedProbe, provider));
+                    return Failed(new CapacityWaitException(circuits.BreakDuration * 2, FailedProbe, provider, outcome.Exception.Message));
                 default:
                     return Failed(outcome.Exception);
             }

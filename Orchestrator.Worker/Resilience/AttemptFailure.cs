@@ -51,9 +51,11 @@ public static class AttemptFailure
         // Such a wait is refused before it starts: the job did not wait it (a 429's Retry-After of
         // two hours against a bound of one fails at once).
         CapacityWaitException wait => new JobError(LlmErrorKinds.TypeOf(LlmErrorKind.RateLimited),
-            deploymentWaited > TimeSpan.Zero
+            (deploymentWaited > TimeSpan.Zero
                 ? $"Deployment '{wait.Provider}' needs a wait of {wait.Wait.TotalMilliseconds:0} ms ({wait.Reason}); after the {deploymentWaited.TotalMilliseconds:0} ms this job has waited for deployments, that is more than Llm:MaxRateLimitWait allows."
-                : $"Deployment '{wait.Provider}' needs a wait of {wait.Wait.TotalMilliseconds:0} ms ({wait.Reason}), more than Llm:MaxRateLimitWait allows; the job did not wait."),
+                : $"Deployment '{wait.Provider}' needs a wait of {wait.Wait.TotalMilliseconds:0} ms ({wait.Reason}), more than Llm:MaxRateLimitWait allows; the job did not wait.")
+            // A circuit opened by 503s is no 429: the provider's own words say what kept the job waiting.
+            + (wait.Cause is { } cause ? $" Its circuit opened on: {cause}" : "")),
         _ when LlmFailure.Classify(exception, TimeProvider.System) is { } llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), exception.Message),
         _ => new JobError(UnexpectedType, $"{exception.GetType().Name}: {exception.Message}"),
     });
