@@ -30,17 +30,7 @@ public sealed class CircuitProbeTests
     public async Task DeploymentDown_CircuitOpens_WaitsTheBreak_FailedProbeWaitsTwoBreaks()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        var provider = new ProviderOptions
-        {
-            Kind = ProviderKinds.OpenAI,
-            Endpoint = InProcessLlmCaller.Unreachable,
-            Models = [new ModelOptions { Name = "m" }],
-        };
-        await using var services = InProcessLlmCaller.Build(harness, provider, llm: o =>
-        {
-            o.CircuitMinimumThroughput = 2;
-            o.CircuitBreakDuration = Break;
-        });
+        await using var services = BuildCaller(harness, InProcessLlmCaller.Unreachable);
         var caller = services.GetRequiredService<LlmCaller>();
         var circuits = services.GetRequiredService<DeploymentCircuits>();
         var request = new JobRequest("Is the deployment up?", "m");
@@ -81,18 +71,7 @@ public sealed class CircuitProbeTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         await using var fallback = await FakeProvider.StartAsync(_ => FakeAnswer.Answer("From the fallback."));
-        var provider = new ProviderOptions
-        {
-            Kind = ProviderKinds.OpenAI,
-            Endpoint = InProcessLlmCaller.Unreachable,
-            Models = [new ModelOptions { Name = "m" }],
-        };
-        await using var services = InProcessLlmCaller.Build(harness, provider, llm: o =>
-        {
-            o.CircuitMinimumThroughput = 2;
-            o.CircuitBreakDuration = Break;
-            o.Providers["q"] = new ProviderOptions { Kind = ProviderKinds.OpenAI, Endpoint = fallback.Endpoint, Models = [new ModelOptions { Name = "f" }] };
-        });
+        await using var services = BuildCaller(harness, InProcessLlmCaller.Unreachable, (fallback.Endpoint, "f"));
         var caller = services.GetRequiredService<LlmCaller>();
         var circuits = services.GetRequiredService<DeploymentCircuits>();
         for (var i = 0; i < 2; i++)
@@ -119,13 +98,7 @@ public sealed class CircuitProbeTests
         using var hung = new TcpListener(IPAddress.Loopback, 0);
         hung.Start();
         var endpoint = new Uri($"http://127.0.0.1:{((IPEndPoint)hung.LocalEndpoint).Port}/v1");
-        var provider = new ProviderOptions { Kind = ProviderKinds.OpenAI, Endpoint = endpoint, Models = [new ModelOptions { Name = "m" }] };
-        await using var services = InProcessLlmCaller.Build(harness, provider, llm: o =>
-        {
-            o.CircuitMinimumThroughput = 2;
-            o.CircuitBreakDuration = Break;
-            o.Providers["q"] = new ProviderOptions { Kind = ProviderKinds.OpenAI, Endpoint = endpoint, Models = [new ModelOptions { Name = "n" }] };
-        });
+        await using var services = BuildCaller(harness, endpoint, (endpoint, "n"));
         var caller = services.GetRequiredService<LlmCaller>();
         var circuits = services.GetRequiredService<DeploymentCircuits>();
 
@@ -158,6 +131,24 @@ public sealed class CircuitProbeTests
     }
 
     /// <summary>One call inside an attempt timeout as the worker's pipeline applies it (LlmPipeline), for a job whose token is <paramref name="job"/>.</summary>
+    /// <summary>
+    /// A caller of model <c>m</c> at <paramref name="endpoint"/> (and of <paramref name="other"/>'s model
+    /// under a second provider, <c>q</c>), whose circuits open after two failures of two calls, for <see cref="Break"/>.
+    /// </summary>
+    private static ServiceProvider BuildCaller(WorkerHarness harness, Uri endpoint, (Uri Endpoint, string Model)? other = null) =>
+        InProcessLlmCaller.Build(harness, Provider(endpoint, "m"), llm: o =>
+        {
+            o.CircuitMinimumThroughput = 2;
+            o.CircuitBreakDuration = Break;
+            if (other is { } q)
+            {
+                o.Providers["q"] = Provider(q.Endpoint, q.Model);
+            }
+        });
+
+    private static ProviderOptions Provider(Uri endpoint, string model) =>
+        new() { Kind = ProviderKinds.OpenAI, Endpoint = endpoint, Models = [new ModelOptions { Name = model }] };
+
     private static async Task<Outcome<LlmAnswer>> CallWithTimeout(LlmCaller caller, JobRequest request, TimeSpan timeout, CancellationToken job)
     {
         var pipeline = new ResiliencePipelineBuilder().AddTimeout(timeout).Build();

@@ -1,7 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json.Nodes;
 
 namespace Orchestrator.IntegrationTests.Results;
 
@@ -58,52 +55,16 @@ public sealed class JobEventsStreamTests
         Assert.Equal(HttpStatusCode.NoContent, after.StatusCode);
     }
 
-    private sealed record SseEvent(string Id, string Type, JsonNode Data);
-
     private static async Task<List<SseEvent>> ReadEventsAsync(ResultsSetup setup, string jobId, string? lastEventId, int? stopAfterDeltas)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(60));
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"/jobs/{jobId}/events");
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
-        if (lastEventId is not null)
-        {
-            request.Headers.Add("Last-Event-ID", lastEventId);
-        }
-
-        using var response = await setup.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(timeout.Token), Encoding.UTF8);
+        using var stream = await SseReader.OpenAsync(setup.Client, jobId, lastEventId);
         var events = new List<SseEvent>();
-        string? id = null, type = null, data = null;
-        while (await reader.ReadLineAsync(timeout.Token) is { } line)
+        while (await stream.NextAsync() is { } e)
         {
-            if (line.Length == 0)
+            events.Add(e);
+            if (e.Type == "done" || (stopAfterDeltas is { } n && events.Count(x => x.Type == "delta") == n))
             {
-                if (data is not null)
-                {
-                    Assert.NotNull(id);
-                    events.Add(new SseEvent(id, type ?? "message", JsonNode.Parse(data)!));
-                    if (type == "done" || (stopAfterDeltas is { } n && events.Count(e => e.Type == "delta") == n))
-                    {
-                        return events;
-                    }
-                }
-
-                (id, type, data) = (null, null, null);
-            }
-            else if (line.StartsWith("id: ", StringComparison.Ordinal))
-            {
-                id = line[4..];
-            }
-            else if (line.StartsWith("event: ", StringComparison.Ordinal))
-            {
-                type = line[7..];
-            }
-            else if (line.StartsWith("data: ", StringComparison.Ordinal))
-            {
-                data = line[6..];
+                break;
             }
         }
 
