@@ -50,12 +50,8 @@ public sealed class ProviderErrorShapeTests
     [Fact]
     public async Task VllmOtherBadRequest_IsInvalidRequest_WithTheProvidersMessage()
     {
-        await using var harness = await WorkerHarness.StartAsync();
-        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(400,
+        var failure = await FailAsync(FakeAnswer.Json(400,
             """{"object":"error","message":"temperature must be between 0 and 2, got 7.","type":"BadRequestError","param":null,"code":400}"""));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
-
-        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
 
         Assert.Equal(LlmErrorKind.InvalidRequest, failure.Kind);
         Assert.Equal("400 BadRequestError: temperature must be between 0 and 2, got 7.", failure.Message);
@@ -78,11 +74,7 @@ public sealed class ProviderErrorShapeTests
     public async Task ErrorAsAString_TheMessageIsKept()
     {
         // Ollama's own shape: {"error": "…"}.
-        await using var harness = await WorkerHarness.StartAsync();
-        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(404, """{"error":"model \"m\" not found, try pulling it first"}"""));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
-
-        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
+        var failure = await FailAsync(FakeAnswer.Json(404, """{"error":"model \"m\" not found, try pulling it first"}"""));
 
         Assert.Equal(LlmErrorKind.ModelNotFound, failure.Kind);
         Assert.Contains("model \"m\" not found, try pulling it first", failure.Message, StringComparison.Ordinal);
@@ -93,11 +85,7 @@ public sealed class ProviderErrorShapeTests
     {
         // vLLM's (FastAPI's) 422: no OpenAI error shape. The SDK's own message said only "Service request failed".
         const string body = """{"detail":[{"loc":["body","temperature"],"msg":"Input should be less than or equal to 2","type":"less_than_equal"}]}""";
-        await using var harness = await WorkerHarness.StartAsync();
-        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(422, body));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
-
-        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
+        var failure = await FailAsync(FakeAnswer.Json(422, body));
 
         Assert.Equal(LlmErrorKind.InvalidRequest, failure.Kind);
         Assert.Equal($"422 Unprocessable Entity: {body}", failure.Message);
@@ -106,12 +94,8 @@ public sealed class ProviderErrorShapeTests
     [Fact]
     public async Task ProxyHtmlPage_TransientWithTheStatusAndThePagesTextOnOneLine()
     {
-        await using var harness = await WorkerHarness.StartAsync();
-        await using var fake = await FakeProvider.StartAsync(_ => new FakeAnswer(502, "text/html",
+        var failure = await FailAsync(new FakeAnswer(502, "text/html",
             "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
-
-        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
 
         Assert.Equal(LlmErrorKind.Transient, failure.Kind);
         Assert.Equal("502 Bad Gateway: <html> <head><title>502 Bad Gateway</title></head> <body> <center><h1>502 Bad Gateway</h1></center> </body> </html>", failure.Message);
@@ -120,12 +104,8 @@ public sealed class ProviderErrorShapeTests
     [Fact]
     public async Task LiteLlmCodeRepeatingTheStatus_NotRepeated_TheTypeNamed()
     {
-        await using var harness = await WorkerHarness.StartAsync();
-        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(400,
+        var failure = await FailAsync(FakeAnswer.Json(400,
             """{"error":{"message":"litellm.BadRequestError: temperature too high","type":"invalid_request_error","param":null,"code":"400"}}"""));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
-
-        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
 
         Assert.Equal(LlmErrorKind.InvalidRequest, failure.Kind);
         Assert.Equal("400 invalid_request_error: litellm.BadRequestError: temperature too high", failure.Message);
@@ -147,6 +127,15 @@ public sealed class ProviderErrorShapeTests
             $"307 Temporary Redirect: the provider redirected the call to {location}, and redirects are not followed; check the provider's Endpoint (https rather than http?)",
             failure.Message);
         Assert.Single(fake.Requests);
+    }
+
+    /// <summary>What a call of model <c>m</c> fails with when its provider answers <paramref name="answer"/>.</summary>
+    private static async Task<LlmException> FailAsync(FakeAnswer answer)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => answer);
+        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+        return await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
     }
 
     private static ProviderOptions Provider(FakeProvider fake, params string[] models) => new()
