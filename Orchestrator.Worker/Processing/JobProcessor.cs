@@ -351,7 +351,7 @@ internal sealed class JobProcessor(
             // Untracked first: a renewal would find the lease gone, which is no loss here.
             leases.Untrack(execution);
             WorkerLog.Retrying(logger, execution.Job.Id, execution.Attempt, outcome, error.Type, error.Message, delay, error.Type == AttemptFailure.UnexpectedType ? exception : null);
-            EndAttempt(execution, outcome, exception, delay);
+            EndAttempt(execution, outcome, error, delay);
             execution.OnDeferred();
             return;
         }
@@ -361,13 +361,13 @@ internal sealed class JobProcessor(
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
-            EndAttempt(execution, outcome, exception, delay);
+            EndAttempt(execution, outcome, error, delay);
             execution.OnLeaseLost();
             return;
         }
 
         WorkerLog.Retrying(logger, execution.Job.Id, execution.Attempt, outcome, error.Type, error.Message, delay, error.Type == AttemptFailure.UnexpectedType ? exception : null);
-        EndAttempt(execution, outcome, exception, delay);
+        EndAttempt(execution, outcome, error, delay);
         execution.StopIfDraining();
     }
 
@@ -421,7 +421,7 @@ internal sealed class JobProcessor(
                 break;
         }
 
-        AttemptSpan.End(execution.AttemptActivity, "deferred", wait, delay);
+        AttemptSpan.End(execution.AttemptActivity, "deferred", AttemptFailure.ErrorOf(wait), delay);
         execution.AttemptActivity = null;
         if (outcome == DeferOutcome.Deferred)
         {
@@ -451,14 +451,14 @@ internal sealed class JobProcessor(
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
-            EndAttempt(execution, AttemptOutcome.Succeeded, exception: null, delay: null);
+            EndAttempt(execution, AttemptOutcome.Succeeded, error: null, delay: null);
             return;
         }
 
         metrics.JobsCompleted.Add(1, TenantTag(execution));
         metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
         WorkerLog.Completed(logger, execution.Job.Id, execution.Attempt);
-        EndAttempt(execution, AttemptOutcome.Succeeded, exception: null, delay: null);
+        EndAttempt(execution, AttemptOutcome.Succeeded, error: null, delay: null);
     }
 
     private async Task RecordFailureAsync(JobExecution execution, Exception exception)
@@ -474,14 +474,14 @@ internal sealed class JobProcessor(
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
-            EndAttempt(execution, outcome, exception, delay: null);
+            EndAttempt(execution, outcome, error, delay: null);
             return;
         }
 
         metrics.JobsDeadLettered.Add(1, TenantTag(execution));
         metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
         WorkerLog.DeadLettered(logger, execution.Job.Id, execution.Attempt, outcome, error.Type, error.Message, error.Type == AttemptFailure.UnexpectedType ? exception : null);
-        EndAttempt(execution, outcome, exception, delay: null);
+        EndAttempt(execution, outcome, error, delay: null);
     }
 
     /// <summary>
@@ -506,7 +506,7 @@ internal sealed class JobProcessor(
         if (await WriteOutcomeAsync(execution, AttemptFinish.Canceled(execution.Lease, execution.Attempt), CancellationToken.None).ConfigureAwait(false))
         {
             WorkerLog.Canceled(logger, execution.Job.Id, execution.Attempt);
-            EndAttempt(execution, AttemptOutcome.Canceled, exception: null, delay: null);
+            EndAttempt(execution, AttemptOutcome.Canceled, error: null, delay: null);
         }
     }
 
@@ -527,7 +527,7 @@ internal sealed class JobProcessor(
                 case ReleaseOutcome.AttemptReleased:
                     // The call was cut off: recorded 'released', not charged, and measured as such.
                     WorkerLog.ReleasedMidAttempt(logger, execution.Job.Id, execution.Attempt, AttemptSpan.SubmissionTraceId(execution.Job));
-                    EndAttempt(execution, AttemptOutcome.Released, exception: null, delay: null);
+                    EndAttempt(execution, AttemptOutcome.Released, error: null, delay: null);
                     break;
             }
         }
@@ -538,12 +538,13 @@ internal sealed class JobProcessor(
         }
     }
 
-    private void EndAttempt(JobExecution execution, string outcome, Exception? exception, TimeSpan? delay)
+    /// <param name="error">The attempt's error as written with its outcome (one reading of the exception serves both); null when none.</param>
+    private void EndAttempt(JobExecution execution, string outcome, JobError? error, TimeSpan? delay)
     {
         var tag = new KeyValuePair<string, object?>(OrchestratorTags.Outcome, outcome);
         metrics.Attempts.Add(1, tag, TenantTag(execution));
         metrics.AttemptDuration.Record(timeProvider.GetElapsedTime(execution.AttemptStartedTimestamp).TotalSeconds, tag, TenantTag(execution));
-        AttemptSpan.End(execution.AttemptActivity, outcome, exception, delay);
+        AttemptSpan.End(execution.AttemptActivity, outcome, error, delay);
         execution.AttemptActivity = null;
     }
 

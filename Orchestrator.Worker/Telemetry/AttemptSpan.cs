@@ -78,7 +78,8 @@ internal static class AttemptSpan
     private static bool TryGetSubmission(Job job, out ActivityContext submission) =>
         ActivityContext.TryParse(job.TraceParent, job.TraceState, isRemote: true, out submission);
 
-    public static void End(Activity? activity, string outcome, Exception? exception, TimeSpan? retryDelay)
+    /// <param name="error">The attempt's error as stored (keys redacted); null when it has none.</param>
+    public static void End(Activity? activity, string outcome, JobError? error, TimeSpan? retryDelay)
     {
         if (activity is null)
         {
@@ -92,10 +93,9 @@ internal static class AttemptSpan
             activity.AddTag(OrchestratorTags.RetryDelayMs, (long)delay.TotalMilliseconds);
         }
 
-        if (exception is not null)
+        if (error is not null)
         {
             // The stored error's message, not the exception's: a provider's text with its keys redacted.
-            var error = AttemptFailure.ErrorOf(exception);
             activity.AddTag(OrchestratorTags.ErrorType, error.Type);
             activity.SetStatus(ActivityStatusCode.Error, error.Message);
         }
