@@ -132,14 +132,14 @@ public sealed class LlmCaller(
                     // Opened by another call since the check above: fall back like any open circuit.
                     NoteCircuitWait(e.RetryAfter ?? TimeSpan.FromMilliseconds(100), model.ProviderName);
                     break;
-                case CapacityWaitException { Reason: FailedProbe } e when i < candidates.Count - 1:
+                case CapacityWaitException { Reason: CircuitOpen } e when i < candidates.Count - 1:
                     // This job's probe found the deployment still down: fall back as from any open
                     // circuit. It waits only when it has no candidate left (its own probe's two breaks).
                     if (cancellationToken.IsCancellationRequested)
                     {
                         // The probe took the attempt's time (it timed out): the next try, at once and
                         // unspent, skips the circuit it opened again and goes to the next candidate.
-                        return Failed(new CapacityWaitException(TimeSpan.Zero, FailedProbe, model.ProviderName, circuits.OpenedOn(model.ProviderName)));
+                        return Failed(new CapacityWaitException(TimeSpan.Zero, CircuitOpen, model.ProviderName, circuits.OpenedOn(model.ProviderName)));
                     }
 
                     NoteCircuitWait(e.Wait, model.ProviderName);
@@ -159,15 +159,16 @@ public sealed class LlmCaller(
 
         if (circuitWait is { } circuit)
         {
-            return Failed(new CapacityWaitException(circuit, "circuit-open", waitedProvider!, circuits.OpenedOn(waitedProvider!)));
+            return Failed(new CapacityWaitException(circuit, CircuitOpen, waitedProvider!, circuits.OpenedOn(waitedProvider!)));
         }
 
         return Failed(tooLong ?? new LlmException(LlmErrorKind.ModelNotFound,
             $"None of the job's models ({string.Join(", ", candidates)}) is served by the Llm configuration."));
     }
 
-    // A wait for an open circuit: the one CallModelAsync answers is its failed probe's.
-    private const string FailedProbe = "circuit-open";
+    // A wait for an open circuit (CapacityWaitException.Reason). The one CallModelAsync answers is
+    // its failed probe's; the others are decided here, from the circuits found open.
+    private const string CircuitOpen = "circuit-open";
 
     private static Outcome<LlmAnswer> Failed(Exception exception) => Outcome.FromException<LlmAnswer>(exception);
 
@@ -272,7 +273,7 @@ public sealed class LlmCaller(
                     // while jobs that would succeed wait behind it. A chaos run measured a worker whose probes
                     // failed 18 times in a row, seven of them the same failing attempt, holding 9 jobs ~100 s.
                     LlmLog.ProbeFailed(logger, provider, AttemptFailure.BoundedMessage(outcome.Exception.Message), jobId, attempt);
-                    return Failed(new CapacityWaitException(circuits.BreakDuration * 2, FailedProbe, provider, outcome.Exception.Message));
+                    return Failed(new CapacityWaitException(circuits.BreakDuration * 2, CircuitOpen, provider, outcome.Exception.Message));
                 default:
                     return Failed(outcome.Exception);
             }
