@@ -34,6 +34,14 @@ public sealed class LlmOptions
     public const int DefaultMaxAnswerLength = 1_000_000;
 
     /// <summary>
+    /// The longest a provider may send nothing: before its answer's first chunk (headers included) or
+    /// between two chunks. A call that stalls this long is abandoned as a <c>timeout</c> (retried,
+    /// counted against the deployment's circuit), long before <c>Retry:AttemptTimeout</c>, which bounds
+    /// the whole answer. Default 30 s; 10 ms to 1 hour; at or above <c>Retry:AttemptTimeout</c> it never applies.
+    /// </summary>
+    public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Share of failed calls that opens a deployment's circuit: within
     /// <see cref="CircuitSamplingDuration"/>, at least <see cref="CircuitMinimumThroughput"/> calls and
     /// this share failed transiently. Default 0.5.

@@ -96,6 +96,11 @@ public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
             failures.Add("Llm:MaxAnswerLength must be from 1,000 to 100,000,000 characters.");
         }
 
+        if (options.StreamIdleTimeout < TimeSpan.FromMilliseconds(10) || options.StreamIdleTimeout > TimeSpan.FromHours(1))
+        {
+            failures.Add("Llm:StreamIdleTimeout must be from 00:00:00.010 to 01:00:00.");
+        }
+
         if (options.CircuitFailureRatio is <= 0 or > 1)
         {
             failures.Add("Llm:CircuitFailureRatio must be above 0 and at most 1.");

@@ -12,7 +12,7 @@ namespace Orchestrator.IntegrationTests.Providers;
 /// <summary>
 /// An OpenAI-compatible provider that answers exactly what a test scripts, byte for byte: Kestrel on
 /// 127.0.0.1, <c>POST /v1/chat/completions</c> answered by <c>answer</c> (status, content type,
-/// headers, body written whole, then the response ends cleanly, or breaks when it says so). For the answers the simulator
+/// headers, body written whole or event by event at a pace, then the response ends cleanly, or breaks when it says so). For the answers the simulator
 /// never gives: cut streams, error events inside a stream, bodies that are no stream at all, odd
 /// rate-limit headers, other servers' error shapes.
 /// </summary>
@@ -58,6 +58,19 @@ internal sealed class FakeProvider : IAsyncDisposable
                 context.Response.Headers[name] = value;
             }
 
+            if (reply.PacedEvents is { } steps)
+            {
+                // Each event after its pause, flushed: the headers go with the first.
+                foreach (var (before, data) in steps)
+                {
+                    await Task.Delay(before, context.RequestAborted);
+                    await context.Response.WriteAsync($"data: {data}\n\n", context.RequestAborted);
+                    await context.Response.Body.FlushAsync(context.RequestAborted);
+                }
+
+                return;
+            }
+
             var bytes = reply.RawBody ?? System.Text.Encoding.UTF8.GetBytes(reply.Body);
             // One byte promised and never sent: Kestrel aborts the connection after the body, and the
             // client reads "the response ended prematurely".
@@ -87,12 +100,19 @@ internal sealed record FakeAnswer(int Status, string ContentType, string Body, I
     /// <summary>Whether the connection breaks right after the body (the response ends prematurely), instead of ending cleanly.</summary>
     public bool CutShort { get; init; }
 
+    /// <summary>A stream's events, each sent after its pause, instead of <see cref="Body"/> at once.</summary>
+    public IReadOnlyList<(TimeSpan Before, string Event)>? PacedEvents { get; init; }
+
     /// <summary>The event that ends an OpenAI stream.</summary>
     public const string Done = "[DONE]";
 
     /// <summary>A 200 server-sent event stream of <paramref name="events"/>, each one <c>data:</c> line.</summary>
     public static FakeAnswer Stream(params string[] events) =>
         new(200, "text/event-stream", string.Concat(events.Select(e => $"data: {e}\n\n")));
+
+    /// <summary>A 200 stream whose events come each after its pause: a provider slow, or silent for a while.</summary>
+    public static FakeAnswer Paced(params (TimeSpan Before, string Event)[] steps) =>
+        new(200, "text/event-stream", "") { PacedEvents = steps };
 
     /// <summary>An answer of <paramref name="status"/> with a JSON body.</summary>
     public static FakeAnswer Json(int status, string body, IReadOnlyDictionary<string, string>? headers = null) =>

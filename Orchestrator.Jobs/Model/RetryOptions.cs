@@ -24,8 +24,12 @@ public sealed class RetryOptions : IValidatableObject
     /// <summary>Whether each delay is spread uniformly within ±25 % (still capped) so retries of many jobs do not arrive in waves. Default true.</summary>
     public bool UseJitter { get; set; } = true;
 
-    /// <summary>How long one LLM call may take before it is abandoned and counted as a timeout. Default 30 s; 10 ms to 1 hour.</summary>
-    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How long one LLM call may take, its whole streamed answer included, before it is abandoned and
+    /// counted as a timeout. Default 10 minutes (a long answer streams for minutes; a stalled provider
+    /// is cut sooner by <c>Llm:StreamIdleTimeout</c>); 10 ms to 1 hour.
+    /// </summary>
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)

@@ -40,6 +40,19 @@ public sealed class LlmOptionsValidatorTests
     }
 
     [Theory]
+    [InlineData("00:00:00.009", false)]
+    [InlineData("00:00:00.010", true)]
+    [InlineData("01:00:00", true)]
+    [InlineData("01:00:00.001", false)]
+    public void Validate_StreamIdleTimeout_FromTenMillisecondsToAnHour(string timeout, bool valid)
+    {
+        var result = new LlmOptionsValidator().Validate(null, new LlmOptions { StreamIdleTimeout = Parse(timeout) });
+
+        Assert.Equal(valid, result.Succeeded);
+        Assert.Equal(valid ? null : "Llm:StreamIdleTimeout must be from 00:00:00.010 to 01:00:00.", result.Failures?.Single());
+    }
+
+    [Theory]
     [InlineData("00:00:00.499")]
     [InlineData("1.00:00:00.001")]
     [InlineData("2.00:00:00")]

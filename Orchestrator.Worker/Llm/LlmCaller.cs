@@ -39,10 +39,15 @@ public sealed class LlmCaller(
     ResiliencePipelineProvider<string> pipelines,
     IOptions<WorkerOptions> workerOptions,
     IOptions<LlmOptions> llmOptions,
+    IOptions<RetryOptions> retryOptions,
     TimeProvider timeProvider,
     ILogger<LlmCaller> logger)
 {
     private readonly int _maxAnswerLength = llmOptions.Value.MaxAnswerLength;
+
+    // A silence as long as the whole attempt is the attempt's timeout's to cut: no timer then.
+    private readonly TimeSpan? _idleTimeout = llmOptions.Value.StreamIdleTimeout < retryOptions.Value.AttemptTimeout
+        ? llmOptions.Value.StreamIdleTimeout : null;
 
     /// <summary>
     /// The cooldown after a 429 that announced no wait, and the shortest after one that announced
@@ -423,11 +428,13 @@ public sealed class LlmCaller(
         }
 
         var answer = new StreamedAnswer();
+        using var idle = _idleTimeout is { } limit ? new StreamIdleTimer(limit, timeProvider, cancellationToken) : null;
         try
         {
             await foreach (var update in clients.For(model)
-                .GetStreamingResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, cancellationToken).ConfigureAwait(false))
+                .GetStreamingResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, idle?.Token ?? cancellationToken).ConfigureAwait(false))
             {
+                idle?.Touch();
                 if (LlmFailure.FromStreamEvent(update) is { } error)
                 {
                     return Outcome.FromException<StreamedAnswer>(error);
@@ -460,6 +467,15 @@ public sealed class LlmCaller(
             // its usage or [DONE] (a proxy dropping it at the very end): the answer is whole, and a
             // retry would buy it again. Usage not reported is counted here, as for a stream without it.
             return Outcome.FromResult(answer);
+        }
+        catch (OperationCanceledException e) when (idle is { Fired: true } && !cancellationToken.IsCancellationRequested)
+        {
+            // The provider went silent (before its first chunk or between two): a hung provider, cut
+            // long before the attempt's timeout, which bounds the whole answer. A silence after the
+            // finish_reason (waiting for usage or [DONE]) leaves the answer whole.
+            return answer.Finished
+                ? Outcome.FromResult(answer)
+                : Outcome.FromException<StreamedAnswer>(CallTimeoutException.Idle(_idleTimeout!.Value, idle.Heard, e, idle.Token));
         }
         catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && jobCancellation is { IsCancellationRequested: false })
         {

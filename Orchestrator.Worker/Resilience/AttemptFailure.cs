@@ -28,7 +28,7 @@ public static class AttemptFailure
     public static bool IsTransient(Exception exception) => exception switch
     {
         LlmException llm => LlmErrorKinds.IsTransient(llm.Kind),
-        TimeoutRejectedException => true,
+        TimeoutRejectedException or CallTimeoutException => true,
         // HttpClient reports its own timeout as a cancellation with a TimeoutException inside.
         TaskCanceledException { InnerException: TimeoutException } => true,
         _ => LlmFailure.IsTransient(exception),
@@ -37,7 +37,7 @@ public static class AttemptFailure
     /// <summary>The outcome recorded for the attempt that threw <paramref name="exception"/>.</summary>
     public static string OutcomeOf(Exception exception) => exception switch
     {
-        TimeoutRejectedException => AttemptOutcome.Timeout,
+        TimeoutRejectedException or CallTimeoutException => AttemptOutcome.Timeout,
         _ when IsTransient(exception) => AttemptOutcome.TransientFailure,
         _ => AttemptOutcome.PermanentFailure,
     };
@@ -46,7 +46,8 @@ public static class AttemptFailure
     /// <param name="deploymentWaited">What the job had waited for deployments before, across workers: named when a wait ends it.</param>
     public static JobError ErrorOf(Exception exception, TimeSpan deploymentWaited = default) => Bounded(exception switch
     {
-        TimeoutRejectedException => new JobError("timeout", "The LLM call exceeded Retry:AttemptTimeout."),
+        TimeoutRejectedException => new JobError("timeout", CallTimeoutException.AttemptMessage),
+        CallTimeoutException timeout => new JobError("timeout", timeout.Message),
         LlmException llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), llm.Message),
         // Such a wait is refused before it starts: the job did not wait it (a 429's Retry-After of
         // two hours against a bound of one fails at once).

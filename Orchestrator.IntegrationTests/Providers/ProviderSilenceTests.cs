@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Jobs;
+using Orchestrator.Llm;
+using Orchestrator.Worker.Llm;
+using Orchestrator.Worker.Resilience;
+
+using Orchestrator.IntegrationTests.Worker;
+
+using static Orchestrator.IntegrationTests.Providers.FakeAnswer;
+
+namespace Orchestrator.IntegrationTests.Providers;
+
+/// <summary>
+/// <c>Llm:StreamIdleTimeout</c> against a <see cref="FakeProvider"/> that pauses for real over HTTP: a
+/// provider silent that long, before its answer or in the middle of it, is cut as a <c>timeout</c>
+/// within the limit, not at <c>Retry:AttemptTimeout</c> (10 minutes here, the default); an answer
+/// that streams steadily for longer than the limit in all is whole; a silence after the
+/// <c>finish_reason</c> leaves the answer whole.
+/// </summary>
+public sealed class ProviderSilenceTests
+{
+    private static readonly TimeSpan IdleLimit = TimeSpan.FromMilliseconds(800);
+    private static readonly TimeSpan Silence = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task SilentBeforeItsFirstChunk_CutAtTheIdleLimit_AsATimeout()
+    {
+        var (outcome, took) = await CallAsync(Paced((Silence, Chunk("Hello.", "stop")), (TimeSpan.Zero, Done)));
+
+        var timeout = Assert.IsType<CallTimeoutException>(outcome.Exception);
+        Assert.Equal("The provider sent nothing for Llm:StreamIdleTimeout (00:00:00.8000000) before its answer began.", timeout.Message);
+        Assert.Equal((AttemptOutcome.Timeout, "timeout"), (AttemptFailure.OutcomeOf(timeout), AttemptFailure.ErrorOf(timeout).Type));
+        Assert.True(took < Silence / 2, $"cut after {took.TotalMilliseconds:0} ms");
+    }
+
+    [Fact]
+    public async Task SilentBetweenTwoChunks_CutAtTheIdleLimit_AsATimeout()
+    {
+        var (outcome, took) = await CallAsync(Paced((TimeSpan.Zero, Chunk("Hel")), (Silence, Chunk("lo.", "stop")), (TimeSpan.Zero, Done)));
+
+        var timeout = Assert.IsType<CallTimeoutException>(outcome.Exception);
+        Assert.EndsWith("after its answer began.", timeout.Message, StringComparison.Ordinal);
+        Assert.True(took < Silence / 2, $"cut after {took.TotalMilliseconds:0} ms");
+    }
+
+    [Fact]
+    public async Task SteadyStreamLongerThanTheIdleLimitInAll_IsTheWholeAnswer()
+    {
+        // Eight chunks 300 ms apart: 2.4 s in all, three times the limit, never silent for it.
+        var pace = TimeSpan.FromMilliseconds(300);
+        var chunks = Enumerable.Range(0, 8).Select(i => (pace, Chunk(i.ToString(System.Globalization.CultureInfo.InvariantCulture), i == 7 ? "stop" : null)));
+        var (outcome, took) = await CallAsync(Paced([.. chunks, (TimeSpan.Zero, Done)]));
+
+        Assert.Null(outcome.Exception);
+        Assert.Equal(("01234567", "stop"), (outcome.Result!.Text, outcome.Result.FinishReason));
+        Assert.True(took > IdleLimit, $"took {took.TotalMilliseconds:0} ms");
+    }
+
+    [Fact]
+    public async Task SilentAfterItsFinishReason_TheAnswerIsWhole()
+    {
+        // The finish chunk came; the usage chunk and [DONE] never do: the answer said it ended.
+        var (outcome, _) = await CallAsync(Paced((TimeSpan.Zero, Chunk("The complete answer.", "stop")), (Silence, Chunk(usage: Usage(7, 4))), (TimeSpan.Zero, Done)));
+
+        Assert.Null(outcome.Exception);
+        Assert.Equal(("The complete answer.", "stop"), (outcome.Result!.Text, outcome.Result.FinishReason));
+    }
+
+    private static async Task<(Polly.Outcome<LlmAnswer> Outcome, TimeSpan Took)> CallAsync(FakeAnswer answer)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => answer);
+        await using var services = InProcessLlmCaller.Build(harness, new ProviderOptions
+        {
+            Kind = ProviderKinds.OpenAI,
+            Endpoint = fake.Endpoint,
+            Models = [new ModelOptions { Name = "m" }],
+        }, llm: o => o.StreamIdleTimeout = IdleLimit);
+        var test = TestContext.Current.CancellationToken;
+        var clock = Stopwatch.StartNew();
+        var outcome = await services.GetRequiredService<LlmCaller>()
+            .CallOutcomeAsync("job-silence", new JobRequest("Explain leases.", "m"), 1, test, jobCancellation: test)
+            .WaitAsync(TimeSpan.FromSeconds(20), test);
+        return (outcome, clock.Elapsed);
+    }
+}

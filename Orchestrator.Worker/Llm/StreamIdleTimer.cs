@@ -1,0 +1,70 @@
+namespace Orchestrator.Worker.Llm;
+
+/// <summary>
+/// Cancels a provider's call that sends nothing for <c>Llm:StreamIdleTimeout</c>: its token is the
+/// call's, cancelled also when the attempt's is. Each chunk only notes the time
+/// (<see cref="Touch"/>); the timer, due at the earliest moment the call could have been silent that
+/// long, looks then and sets itself again for the rest. Re-arming a timer at every chunk would take
+/// the timer queue's lock for each streamed token (S6 streams half a million a second).
+/// </summary>
+internal sealed class StreamIdleTimer : IDisposable
+{
+    private readonly TimeSpan _limit;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _call;
+    private readonly ITimer _timer;
+    private long _lastHeard;
+    private volatile bool _fired;
+
+    public StreamIdleTimer(TimeSpan limit, TimeProvider time, CancellationToken attempt)
+    {
+        _limit = limit;
+        _time = time;
+        _call = CancellationTokenSource.CreateLinkedTokenSource(attempt);
+        _lastHeard = time.GetTimestamp();
+        _timer = time.CreateTimer(static s => ((StreamIdleTimer)s!).Check(), this, limit, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The call's token.</summary>
+    public CancellationToken Token => _call.Token;
+
+    /// <summary>Whether the call was cancelled for its silence.</summary>
+    public bool Fired => _fired;
+
+    /// <summary>Whether the provider sent any chunk.</summary>
+    public bool Heard { get; private set; }
+
+    /// <summary>The provider sent a chunk.</summary>
+    public void Touch()
+    {
+        Heard = true;
+        Volatile.Write(ref _lastHeard, _time.GetTimestamp());
+    }
+
+    private void Check()
+    {
+        var silent = _time.GetElapsedTime(Volatile.Read(ref _lastHeard));
+        if (silent < _limit)
+        {
+            // Disposed meanwhile: Change answers false and nothing fires.
+            _timer.Change(_limit - silent, Timeout.InfiniteTimeSpan);
+            return;
+        }
+
+        _fired = true;
+        try
+        {
+            _call.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The call ended as the timer fired.
+        }
+    }
+
+    public void Dispose()
+    {
+        _timer.Dispose();
+        _call.Dispose();
+    }
+}
