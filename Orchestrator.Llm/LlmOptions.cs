@@ -97,6 +97,12 @@ public sealed class ProviderOptions
     /// </summary>
     public string MaxTokensField { get; set; } = MaxTokensFields.MaxCompletionTokens;
 
+    /// <summary>
+    /// This provider's <c>Llm:StreamIdleTimeout</c>: longer for a reasoning model that thinks before
+    /// its first token, shorter for a fast one. Absent = <c>Llm:StreamIdleTimeout</c>; 10 ms to 1 hour.
+    /// </summary>
+    public TimeSpan? StreamIdleTimeout { get; set; }
+
     /// <summary>Whether this is the in-process simulator.</summary>
     public bool IsSimulated => string.Equals(Kind, ProviderKinds.Simulated, StringComparison.OrdinalIgnoreCase);
 }

@@ -75,6 +75,11 @@ public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
                 failures.Add($"{key}:DefaultMaxTokens must be at least 1.");
             }
 
+            if (p.StreamIdleTimeout is { } idle && !IdleTimeoutInRange(idle))
+            {
+                failures.Add($"{key}:StreamIdleTimeout must be from 00:00:00.010 to 01:00:00 (omit it for Llm:StreamIdleTimeout).");
+            }
+
             if (p.MaxTokensField is not (MaxTokensFields.MaxCompletionTokens or MaxTokensFields.MaxTokens))
             {
                 failures.Add($"{key}:MaxTokensField must be '{MaxTokensFields.MaxCompletionTokens}' or '{MaxTokensFields.MaxTokens}' (was '{p.MaxTokensField}').");
@@ -96,7 +101,7 @@ public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
             failures.Add("Llm:MaxAnswerLength must be from 1,000 to 100,000,000 characters.");
         }
 
-        if (options.StreamIdleTimeout < TimeSpan.FromMilliseconds(10) || options.StreamIdleTimeout > TimeSpan.FromHours(1))
+        if (!IdleTimeoutInRange(options.StreamIdleTimeout))
         {
             failures.Add("Llm:StreamIdleTimeout must be from 00:00:00.010 to 01:00:00.");
         }
@@ -124,4 +129,6 @@ public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
+
+    private static bool IdleTimeoutInRange(TimeSpan timeout) => timeout >= TimeSpan.FromMilliseconds(10) && timeout <= TimeSpan.FromHours(1);
 }

@@ -16,7 +16,7 @@ namespace Orchestrator.IntegrationTests.Providers;
 /// provider silent that long, before its answer or in the middle of it, is cut as a <c>timeout</c>
 /// within the limit, not at <c>Retry:AttemptTimeout</c> (10 minutes here, the default); an answer
 /// that streams steadily for longer than the limit in all is whole; a silence after the
-/// <c>finish_reason</c> leaves the answer whole.
+/// <c>finish_reason</c> leaves the answer whole; a provider's own limit (<c>Llm:Providers:{p}:StreamIdleTimeout</c>) wins.
 /// </summary>
 public sealed class ProviderSilenceTests
 {
@@ -67,7 +67,19 @@ public sealed class ProviderSilenceTests
         Assert.Equal(("The complete answer.", "stop"), (outcome.Result!.Text, outcome.Result.FinishReason));
     }
 
-    private static async Task<(Polly.Outcome<LlmAnswer> Outcome, TimeSpan Took)> CallAsync(FakeAnswer answer)
+    [Fact]
+    public async Task ProvidersOwnIdleLimit_LongerThanTheGlobalOne_LetsItsSilenceThrough()
+    {
+        // Silent 2 s before its first token (a model that thinks first): the provider allows 10 s.
+        var (outcome, took) = await CallAsync(
+            Paced((TimeSpan.FromSeconds(2), Chunk("Thought it over.", "stop")), (TimeSpan.Zero, Done)), providerIdleLimit: TimeSpan.FromSeconds(10));
+
+        Assert.Null(outcome.Exception);
+        Assert.Equal("Thought it over.", outcome.Result!.Text);
+        Assert.True(took > IdleLimit, $"took {took.TotalMilliseconds:0} ms");
+    }
+
+    private static async Task<(Polly.Outcome<LlmAnswer> Outcome, TimeSpan Took)> CallAsync(FakeAnswer answer, TimeSpan? providerIdleLimit = null)
     {
         await using var harness = await WorkerHarness.StartAsync();
         await using var fake = await FakeProvider.StartAsync(_ => answer);
@@ -76,6 +88,7 @@ public sealed class ProviderSilenceTests
             Kind = ProviderKinds.OpenAI,
             Endpoint = fake.Endpoint,
             Models = [new ModelOptions { Name = "m" }],
+            StreamIdleTimeout = providerIdleLimit,
         }, llm: o => o.StreamIdleTimeout = IdleLimit);
         var test = TestContext.Current.CancellationToken;
         var clock = Stopwatch.StartNew();

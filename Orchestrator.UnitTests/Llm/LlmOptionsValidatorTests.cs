@@ -53,6 +53,28 @@ public sealed class LlmOptionsValidatorTests
     }
 
     [Theory]
+    [InlineData("00:00:00.009", false)]
+    [InlineData("00:00:00.010", true)]
+    [InlineData("00:05:00", true)]
+    [InlineData("01:00:00.001", false)]
+    public void Validate_ProviderStreamIdleTimeout_FromTenMillisecondsToAnHour(string timeout, bool valid)
+    {
+        var options = new LlmOptions();
+        options.Providers["openai"] = new ProviderOptions
+        {
+            Kind = ProviderKinds.OpenAI,
+            Endpoint = new Uri("https://api.openai.com/v1"),
+            Models = [new ModelOptions { Name = "o3" }],
+            StreamIdleTimeout = Parse(timeout),
+        };
+
+        var result = new LlmOptionsValidator().Validate(null, options);
+
+        Assert.Equal(valid, result.Succeeded);
+        Assert.Equal(valid ? null : "Llm:Providers:openai:StreamIdleTimeout must be from 00:00:00.010 to 01:00:00 (omit it for Llm:StreamIdleTimeout).", result.Failures?.Single());
+    }
+
+    [Theory]
     [InlineData("00:00:00.499")]
     [InlineData("1.00:00:00.001")]
     [InlineData("2.00:00:00")]

@@ -45,9 +45,8 @@ public sealed class LlmCaller(
 {
     private readonly int _maxAnswerLength = llmOptions.Value.MaxAnswerLength;
 
-    // A silence as long as the whole attempt is the attempt's timeout's to cut: no timer then.
-    private readonly TimeSpan? _idleTimeout = llmOptions.Value.StreamIdleTimeout < retryOptions.Value.AttemptTimeout
-        ? llmOptions.Value.StreamIdleTimeout : null;
+    private readonly TimeSpan _idleTimeout = llmOptions.Value.StreamIdleTimeout;
+    private readonly TimeSpan _attemptTimeout = retryOptions.Value.AttemptTimeout;
 
     /// <summary>
     /// The cooldown after a 429 that announced no wait, and the shortest after one that announced
@@ -428,7 +427,9 @@ public sealed class LlmCaller(
         }
 
         var answer = new StreamedAnswer();
-        using var idle = _idleTimeout is { } limit ? new StreamIdleTimer(limit, timeProvider, cancellationToken) : null;
+        // A silence as long as the whole attempt is the attempt's timeout's to cut: no timer then.
+        var idleLimit = model.Provider.StreamIdleTimeout ?? _idleTimeout;
+        using var idle = idleLimit < _attemptTimeout ? new StreamIdleTimer(idleLimit, timeProvider, cancellationToken) : null;
         try
         {
             await foreach (var update in clients.For(model)
@@ -475,7 +476,7 @@ public sealed class LlmCaller(
             // finish_reason (waiting for usage or [DONE]) leaves the answer whole.
             return answer.Finished
                 ? Outcome.FromResult(answer)
-                : Outcome.FromException<StreamedAnswer>(CallTimeoutException.Idle(_idleTimeout!.Value, idle.Heard, e, idle.Token));
+                : Outcome.FromException<StreamedAnswer>(CallTimeoutException.Idle(idleLimit, idle.Heard, e, idle.Token));
         }
         catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && jobCancellation is { IsCancellationRequested: false })
         {
