@@ -331,7 +331,7 @@ public sealed class BatchedStoreTests
 
         var renewed = await store.RenewLeasesAsync(leases).Bounded();
 
-        Assert.Equal([true, false, true], renewed);
+        Assert.Equal([LeaseRenewal.Held, LeaseRenewal.Lost, LeaseRenewal.Held], renewed);
         var pending = (await PendingAsync(harness)).ToDictionary(p => (string)p.MessageId!);
         Assert.Equal(3, pending.Count);
         foreach (var current in new[] { leases[0], leases[2] })
@@ -346,7 +346,7 @@ public sealed class BatchedStoreTests
 
         // worker-b's own renewal of it succeeds.
         var ownRenewal = await store.RenewLeasesAsync([takeover.Lease]).Bounded();
-        Assert.Equal([true], ownRenewal);
+        Assert.Equal([LeaseRenewal.Held], ownRenewal);
         var afterOwnRenewal = (await PendingAsync(harness)).Single(p => p.MessageId == leases[1].EntryId);
         Assert.Equal("worker-b", (string?)afterOwnRenewal.ConsumerName);
         Assert.True(afterOwnRenewal.IdleTimeInMilliseconds < Hours(1));

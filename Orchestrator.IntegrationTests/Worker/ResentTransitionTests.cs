@@ -43,7 +43,7 @@ public sealed class ResentTransitionTests
         Assert.True(await SentTwiceAsync(harness, () => store.FailAsync(b, 2, AttemptOutcome.PermanentFailure, new JobError("invalid-request", "no")), r => r.ToString()));
 
         // renew (idle times aside, nothing changes) and release
-        Assert.Equal(new[] { true }, await SentTwiceAsync(harness, () => store.RenewLeasesAsync([c]), r => string.Join(',', r)));
+        Assert.Equal(new[] { LeaseRenewal.Held }, await SentTwiceAsync(harness, () => store.RenewLeasesAsync([c]), r => string.Join(',', r)));
         Assert.Equal(ReleaseOutcome.AttemptReleased, await SentTwiceAsync(harness, () => store.ReleaseAsync(c), r => r.ToString()));
 
         // claim that dead-letters: the job crashed its worker while running alone

@@ -40,7 +40,7 @@ public sealed class StaleWorkerTests
         Assert.Equal(JobStatus.Retrying, claimB.Job!.Status);
 
         // A comes back: nothing it does lands.
-        Assert.False(await store.RenewLeaseAsync(leaseA).Bounded());
+        Assert.Equal(LeaseRenewal.Lost, await store.RenewLeaseAsync(leaseA).Bounded());
         Assert.False(await store.CompleteAsync(leaseA, 1, StaleResult).Bounded());
         Assert.False(await store.ScheduleRetryAsync(leaseA, 1, AttemptOutcome.TransientFailure, new JobError("transient", "stale"), TimeSpan.FromSeconds(1)).Bounded());
         Assert.False(await store.FailAsync(leaseA, 1, AttemptOutcome.PermanentFailure, new JobError("invalid-request", "stale")).Bounded());
@@ -57,7 +57,7 @@ public sealed class StaleWorkerTests
         Assert.Equal(delivery.EntryId, (string?)Assert.Single(pending).MessageId);
 
         // B's attempt 2 runs and completes.
-        Assert.True(await store.RenewLeaseAsync(leaseB).Bounded());
+        Assert.Equal(LeaseRenewal.Held, await store.RenewLeaseAsync(leaseB).Bounded());
         Assert.Equal((StartAttemptOutcome.Started, 2), await store.StartAttemptAsync(leaseB, 2).Bounded());
         Assert.True(await store.CompleteAsync(leaseB, 2, FreshResult).Bounded());
 

@@ -10,14 +10,17 @@
   A job holding a tenant permit (its 'permit' field: the permit's lease, ms) has the permit renewed
   with the lease (ZADD XX: a permit that lapsed stays given back); see includes/job.lua [tenant permits].
 
-  Returns one integer per job, in order: 1 when the lease is still the caller's, 0 when another
-  worker has claimed the job (or its key is no longer a job hash: the claim that comes next sets it aside).
+  Returns one integer per job, in order: 1 when the lease is still the caller's, 2 when it is and a
+  client has asked to cancel the job (cancel.lua's flag: the worker aborts the call even if the
+  cancel channel's message never reached it, e.g. published between the claim's reply and the
+  worker tracking the job, or while its subscription was being restored), 0 when another worker
+  has claimed the job (or its key is no longer a job hash: the claim that comes next sets it aside).
 ]]
 --@include job
 
 local replies = {}
 for i = 1, #KEYS - 1 do
-  local ok, held = pcall(redis.call, 'HMGET', KEYS[1 + i], 'lease', 'permit', 'tenant', 'id')
+  local ok, held = pcall(redis.call, 'HMGET', KEYS[1 + i], 'lease', 'permit', 'tenant', 'id', 'cancelRequested')
   if ok and held[1] == ARGV[2 + 2 * i] then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[1 + 2 * i], 'JUSTID')
     if held[2] then
@@ -25,7 +28,7 @@ for i = 1, #KEYS - 1 do
       redis.call('ZADD', permits, 'XX', permitClock() + leaseMs, held[4] or jobIdOf(KEYS[1 + i]))
       redis.call('PEXPIRE', permits, leaseMs * 2)
     end
-    replies[i] = 1
+    replies[i] = held[5] == '1' and 2 or 1
   else
     replies[i] = 0
   end

@@ -17,6 +17,19 @@ public sealed record JobLease(string JobId, string EntryId, string Token, string
     public string Key => $"{JobId}/{EntryId}";
 }
 
+/// <summary>What a lease's renewal found (<c>renew.lua</c>'s answer).</summary>
+public enum LeaseRenewal
+{
+    /// <summary>Another worker has claimed the job (or it is no job any more): stop working on it.</summary>
+    Lost = 0,
+
+    /// <summary>The lease is still the caller's, renewed.</summary>
+    Held = 1,
+
+    /// <summary>Renewed, and a client has asked to cancel the job: abort its call.</summary>
+    CancelRequested = 2,
+}
+
 /// <summary>What a worker got when it claimed a delivery.</summary>
 public enum ClaimOutcome
 {

@@ -372,19 +372,19 @@ public sealed partial class JobStore
             [_keys.ForJob(lease.JobId).Stream, _keys.ForJob(lease.JobId).DeadLetters, _keys.Job(lease.JobId), _keys.History(lease.JobId)],
             [RedisKeys.ConsumerGroup, lease.Token, lease.EntryId, reason]).ConfigureAwait(false) == 1;
 
-    /// <summary>Extends the lease. False means another worker owns the job now: stop working on it.</summary>
-    public async Task<bool> RenewLeaseAsync(JobLease lease) =>
+    /// <summary>Extends the lease. <see cref="LeaseRenewal.Lost"/> means another worker owns the job now: stop working on it.</summary>
+    public async Task<LeaseRenewal> RenewLeaseAsync(JobLease lease) =>
         (await RenewLeasesAsync([lease]).ConfigureAwait(false))[0];
 
     /// <summary>
     /// <see cref="RenewLeaseAsync"/> for many leases of one consumer in one script; the answers are
     /// in the order of <paramref name="leases"/>.
     /// </summary>
-    public async Task<bool[]> RenewLeasesAsync(IReadOnlyList<JobLease> leases) => leases.Count == 0
+    public async Task<LeaseRenewal[]> RenewLeasesAsync(IReadOnlyList<JobLease> leases) => leases.Count == 0
         ? []
         : await ByPartitionAsync(leases, static l => l.JobId, RenewLeasesAsync).ConfigureAwait(false);
 
-    private async Task<bool[]> RenewLeasesAsync(RedisKeys partition, IReadOnlyList<JobLease> leases)
+    private async Task<LeaseRenewal[]> RenewLeasesAsync(RedisKeys partition, IReadOnlyList<JobLease> leases)
     {
         var keys = new RedisKey[1 + leases.Count];
         var values = new RedisValue[2 + (2 * leases.Count)];
@@ -399,7 +399,7 @@ public sealed partial class JobStore
         }
 
         var replies = (RedisResult[])(await LuaScripts.Renew.EvaluateAsync(Db, keys, values).ConfigureAwait(false))!;
-        return [.. replies.Select(r => (long)r == 1)];
+        return [.. replies.Select(r => (LeaseRenewal)(long)r)];
     }
 
     /// <summary>

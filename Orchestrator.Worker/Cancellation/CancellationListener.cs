@@ -44,24 +44,11 @@ internal sealed partial class CancellationListener(
 
     private void OnCancel(string? jobId)
     {
-        if (string.IsNullOrEmpty(jobId))
+        if (!string.IsNullOrEmpty(jobId))
         {
-            return;
-        }
-
-        foreach (var execution in leases.Held)
-        {
-            if (execution.Lease.JobId == jobId)
-            {
-                LogCanceling(logger, jobId, execution.Attempt, AttemptSpan.SubmissionTraceId(execution.Job));
-                execution.RequestCancel();
-            }
+            leases.OnCancelPublished(jobId);
         }
     }
-
-    // Logged from the subscription's callback, outside any span: the submission's trace id is carried explicitly.
-    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} canceled by a client; aborting attempt {Attempt} (submission trace {SubmissionTraceId})")]
-    private static partial void LogCanceling(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot subscribe to cancellations yet; retrying")]
     private static partial void LogSubscribeFailed(ILogger logger, Exception exception);

@@ -10,21 +10,94 @@ namespace Orchestrator.Worker.Processing;
 /// <c>Worker:LeaseTimeout</c> (also while a job waits between attempts). A renewal that finds the
 /// job claimed by another worker stops this worker's work on it.
 /// </summary>
-internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> options, ILogger<LeaseKeeper> logger)
+internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> options, TimeProvider timeProvider, ILogger<LeaseKeeper> logger)
 {
     private const int RenewBatch = 256;
 
     private readonly ConcurrentDictionary<string, JobExecution> _held = new(StringComparer.Ordinal);
 
+    // Cancels heard for jobs not held here, by job id, with when they were heard (OnCancelPublished).
+    private readonly ConcurrentDictionary<string, long> _cancelsMissed = new(StringComparer.Ordinal);
+
+    /// <summary>How long a cancel heard for a job not held here is remembered.</summary>
+    internal static readonly TimeSpan CancelMemory = TimeSpan.FromSeconds(10);
+
+    private const int MaxCancelsRemembered = 10_000;
+
     public int Count => _held.Count;
 
     public IEnumerable<JobExecution> Held => _held.Values;
 
-    public void Track(JobExecution execution) => _held[execution.Lease.Key] = execution;
+    public void Track(JobExecution execution)
+    {
+        _held[execution.Lease.Key] = execution;
+        // A cancel published between the claim's reply and this moment found nothing held here.
+        if (_cancelsMissed.TryRemove(execution.Lease.JobId, out var heardAt) && timeProvider.GetElapsedTime(heardAt) <= CancelMemory)
+        {
+            Cancel(execution, "before its worker tracked it");
+        }
+    }
 
     public void Untrack(JobExecution execution) => _held.TryRemove(execution.Lease.Key, out _);
 
     public bool IsHeld(string deliveryKey) => _held.ContainsKey(deliveryKey);
+
+    /// <summary>
+    /// A client canceled <paramref name="jobId"/> (the cancel channel): aborts its attempt if this
+    /// worker holds it. If not, the job is remembered for <see cref="CancelMemory"/>: its claim's
+    /// reply may be on its way here (the claim made the job <c>processing</c>, the cancel flagged it
+    /// and was published before the worker tracked it), and <see cref="Track"/> then cancels it at
+    /// once. Whatever this misses, the next renewal finds flagged (<see cref="LeaseRenewal.CancelRequested"/>).
+    /// </summary>
+    public void OnCancelPublished(string jobId)
+    {
+        var found = false;
+        foreach (var execution in _held.Values)
+        {
+            if (execution.Lease.JobId == jobId)
+            {
+                found = true;
+                Cancel(execution, "on the cancel channel");
+            }
+        }
+
+        if (!found)
+        {
+            RememberMissedCancel(jobId);
+        }
+    }
+
+    private void RememberMissedCancel(string jobId)
+    {
+        // Every worker hears every cancel of the fleet: kept a few seconds, and at most so many.
+        var now = timeProvider.GetTimestamp();
+        if (_cancelsMissed.Count >= MaxCancelsRemembered)
+        {
+            foreach (var (id, at) in _cancelsMissed)
+            {
+                if (timeProvider.GetElapsedTime(at, now) > CancelMemory)
+                {
+                    _cancelsMissed.TryRemove(id, out _);
+                }
+            }
+
+            if (_cancelsMissed.Count >= MaxCancelsRemembered)
+            {
+                return;
+            }
+        }
+
+        _cancelsMissed[jobId] = now;
+    }
+
+    private void Cancel(JobExecution execution, string how)
+    {
+        if (!execution.CancelRequested)
+        {
+            WorkerLog.CancelingForClient(logger, execution.Lease.JobId, execution.Attempt, how, AttemptSpan.SubmissionTraceId(execution.Job));
+            execution.RequestCancel();
+        }
+    }
 
     /// <summary>
     /// Renews every lease held, once (the worker's lease loop calls this every third of the lease).
@@ -35,7 +108,7 @@ internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> option
         // One script call per chunk of leases, not one per job: 500 jobs in flight are 2 calls.
         foreach (var chunk in _held.Values.Chunk(RenewBatch))
         {
-            bool[] renewed;
+            LeaseRenewal[] renewed;
             try
             {
                 renewed = await store.RenewLeasesAsync([.. chunk.Select(e => e.Lease)]).ConfigureAwait(false);
@@ -51,7 +124,11 @@ internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> option
             for (var i = 0; i < chunk.Length; i++)
             {
                 // An outcome being written may have just ended the lease itself: that write decides.
-                if (!renewed[i] && !chunk[i].RecordingOutcome)
+                if (renewed[i] == LeaseRenewal.CancelRequested)
+                {
+                    Cancel(chunk[i], "found at its lease's renewal");
+                }
+                else if (renewed[i] == LeaseRenewal.Lost && !chunk[i].RecordingOutcome)
                 {
                     WorkerLog.LeaseLostAtRenewal(logger, chunk[i].Lease.JobId, chunk[i].Attempt, AttemptSpan.SubmissionTraceId(chunk[i].Job));
                     chunk[i].OnLeaseLost();

@@ -69,6 +69,10 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: lease lost to another worker at renewal; this worker's result is discarded (submission trace {SubmissionTraceId})")]
     public static partial void LeaseLostAtRenewal(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
+    // Logged outside any span (the cancel channel's callback, the lease loop): the submission's trace id is carried explicitly.
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} canceled by a client; aborting attempt {Attempt} (heard {How}; submission trace {SubmissionTraceId})")]
+    public static partial void CancelingForClient(ILogger logger, string jobId, int attempt, string how, string? submissionTraceId);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} handed back at shutdown after attempt {Attempt} (submission trace {SubmissionTraceId})")]
     public static partial void Released(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
