@@ -67,4 +67,7 @@ else
 // The jobs page, beside the dashboard; its address shows on the API's resource.
 builder.AddJobsPage(api);
 
+// Last: secrets given to the AppHost as environment variables reach only the services handed them.
+builder.KeepInheritedSecretsOut();
+
 builder.Build().Run();

@@ -1,0 +1,88 @@
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
+using Orchestrator.AppHost;
+
+namespace Orchestrator.IntegrationTests.AppHost;
+
+/// <summary>
+/// Secrets given to the AppHost reach only the services handed them: the services inherit the
+/// AppHost's own environment, so without a blank of their own the worker, the simulator and the
+/// jobs page held the tenants' keys given as <c>Tenants__{t}__ApiKeys__0</c> (an outside audit read
+/// them in each process's environment). Read from the application model, nothing started.
+/// </summary>
+public sealed class InheritedSecretsTests
+{
+    private const string TenantKey = "tenant-key-0123456789abcdef0123456789";
+    private const string AdminKey = "admin-key-0123456789abcdef0123456789";
+
+    [Fact]
+    public async Task TenantAndAdminKeysAndTheWebhookSecret_OnlyInTheServicesHandedThem_BlankInTheOthers()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Orchestrator_AppHost>(
+            ["--Redis:Mode=local", $"--Tenants:acme:ApiKeys:0={TenantKey}", "--Tenants:acme:MaxConcurrency=2", $"--Auth:AdminKeys:0={AdminKey}",
+             "--Webhooks:Secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], cancellationToken);
+
+        var api = await EnvironmentOfAsync(builder, "api");
+        var worker = await EnvironmentOfAsync(builder, "worker");
+
+        Assert.Equal(TenantKey, api["Tenants__acme__ApiKeys__0"]);
+        Assert.Equal(AdminKey, api["Auth__AdminKeys__0"]);
+        Assert.Equal("", api["Webhooks__Secret"]);
+        Assert.Equal("", worker["Tenants__acme__ApiKeys__0"]);
+        Assert.Equal("2", worker["Tenants__acme__MaxConcurrency"]);
+        Assert.Equal("", worker["Auth__AdminKeys__0"]);
+        // The worker signs with the secret parameter, not a blank.
+        Assert.IsAssignableFrom<IValueProvider>(worker["Webhooks__Secret"]);
+        foreach (var other in new[] { "web", "llm-simulator" })
+        {
+            var environment = await EnvironmentOfAsync(builder, other);
+            Assert.Equal("", environment["Tenants__acme__ApiKeys__0"]);
+            Assert.Equal("", environment["Auth__AdminKeys__0"]);
+            Assert.Equal("", environment["Webhooks__Secret"]);
+        }
+    }
+
+    [Theory]
+    [InlineData("Tenants__acme__ApiKeys__0", true)]
+    [InlineData("TENANTS__ACME__APIKEYS__3", true)]
+    [InlineData("Tenants:acme:ApiKeys:0", true)]
+    [InlineData("Auth__AdminKeys__web", true)]
+    [InlineData("Llm__Providers__openai__ApiKey", true)]
+    [InlineData("Webhooks__Secret", true)]
+    [InlineData("Web__ApiKey", true)]
+    [InlineData("Parameters__llm-openai-api-key", true)]
+    [InlineData("Tenants__acme__MaxConcurrency", false)]
+    [InlineData("Llm__Providers__openai__Endpoint", false)]
+    [InlineData("Webhooks__MaxAge", false)]
+    [InlineData("PATH", false)]
+    public void SecretNames_KeysSecretsAndParameters_NotTheOtherSettings(string name, bool secret) =>
+        Assert.Equal(secret, InheritedSecretsExtensions.SecretNames([name]).Any());
+
+    [Fact]
+    public void Blank_GivenInAnyCasing_LeftAsGiven()
+    {
+        var environment = new Dictionary<string, object> { ["tenants__acme__apikeys__0"] = TenantKey };
+
+        InheritedSecretsExtensions.Blank(environment, ["Tenants__acme__ApiKeys__0", "Auth__AdminKeys__0"]);
+
+        Assert.Equal(2, environment.Count);
+        Assert.Equal(TenantKey, environment["tenants__acme__apikeys__0"]);
+        Assert.Equal("", environment["Auth__AdminKeys__0"]);
+    }
+
+    /// <summary>The resource's environment as its callbacks give it: values are strings or value providers (parameters).</summary>
+    private static async Task<Dictionary<string, object>> EnvironmentOfAsync(IDistributedApplicationTestingBuilder builder, string name)
+    {
+        var resource = builder.Resources.OfType<IResourceWithEnvironment>().Single(r => r.Name == name);
+        var context = new EnvironmentCallbackContext(new DistributedApplicationExecutionContext(DistributedApplicationOperation.Run), resource,
+            cancellationToken: TestContext.Current.CancellationToken);
+        foreach (var annotation in resource.Annotations.OfType<EnvironmentCallbackAnnotation>())
+        {
+            await annotation.Callback(context);
+        }
+
+        return context.EnvironmentVariables;
+    }
+}
