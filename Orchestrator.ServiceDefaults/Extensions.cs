@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
@@ -33,6 +34,18 @@ public static class Extensions
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.ConfigureOpenTelemetry();
+
+        // The console dates each line in UTC with milliseconds wherever the service is started from:
+        // an appsettings.json is read from the content root only, and the jobs page has none. A
+        // Logging:Console:FormatterOptions:TimestampFormat configured still wins (bound before this runs).
+        builder.Services.Configure<SimpleConsoleFormatterOptions>(options =>
+        {
+            if (options.TimestampFormat is null)
+            {
+                options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                options.UseUtcTimestamp = true;
+            }
+        });
 
         // The host ignores a shutdownTimeoutSeconds it cannot read: checked with the other settings.
         builder.Services.AddShutdownTimeoutCheck();

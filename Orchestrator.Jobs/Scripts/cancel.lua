@@ -1,3 +1,6 @@
+#!lua flags=allow-oom
+-- allow-oom: runs above maxmemory too, so that what workers hold ends (recorded, canceled, handed
+-- back) with Redis full: small writes that make jobs final (they then expire) or give them back.
 --[[
   cancel: a client no longer wants a job (POST /jobs/{id}/cancel). A job that waits (queued, or
   retrying between attempts) becomes 'canceled' at once: its stream entry is acknowledged and

@@ -1,3 +1,7 @@
+#!lua
+-- Declared (no flags), Redis refuses the whole script above maxmemory, before its first command: its
+-- first writes (ZREMRANGEBYSCORE, ZPOPMIN) are none Redis refuses, and one let every later write
+-- through, so workers took jobs and called the LLM with Redis full, their outcomes unwritable.
 --[[
   dispatch: a worker with n free slots takes up to n jobs, chosen by weighted fair sharing between
   the tenants with ready work, and receives them through the stream in the same call. The stream

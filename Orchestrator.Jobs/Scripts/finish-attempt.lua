@@ -1,3 +1,6 @@
+#!lua flags=allow-oom
+-- allow-oom: runs above maxmemory too, so that what workers hold ends (recorded, canceled, handed
+-- back) with Redis full: small writes that make jobs final (they then expire) or give them back.
 --[[
   finish-attempt: record how attempts ended and move each job on, any number of jobs in one call
   (the worker commits the outcomes that are ready together). Each job is its own compare-and-set:

@@ -1,3 +1,6 @@
+#!lua flags=allow-oom
+-- allow-oom: runs above maxmemory too, so that what workers hold ends (recorded, canceled, handed
+-- back) with Redis full: small writes that make jobs final (they then expire) or give them back.
 --[[
   release: graceful hand-off at shutdown. The caller gives up its lease and marks the pending
   entry as long idle, so another worker's XAUTOCLAIM takes it at once instead of after the lease.
