@@ -72,6 +72,13 @@ public sealed class ApiOptions : IValidatableObject
         {
             yield return new ValidationResult("Api:JobRetention must be at least 00:00:01.", [nameof(JobRetention)]);
         }
+        else if (JobRetention < IdempotencyKeyTtl)
+        {
+            // The key outlives no job it names: a replay answered 202 for a job already expired (404).
+            yield return new ValidationResult(
+                $"Api:JobRetention must be at least Api:IdempotencyKeyTtl ({IdempotencyKeyTtl:c}): a replay of a key would answer for a job already expired.",
+                [nameof(JobRetention)]);
+        }
 
         if (CancelWait < TimeSpan.Zero || CancelWait > TimeSpan.FromSeconds(60))
         {

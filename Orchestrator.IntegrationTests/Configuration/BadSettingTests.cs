@@ -21,6 +21,8 @@ public sealed class BadSettingTests
     // Read by two validators (the API keys' and the quotas'): still one line.
     [InlineData("Orchestrator.Api", "Tenants:Acme:ApiKeys:0", "a-perfectly-good-key-0123456789", "Tenant name 'Acme' (section Tenants:Acme) is not valid")]
     [InlineData("Orchestrator.Api", "Api:JobRetention", "00:00:00", "Api:JobRetention must be at least 00:00:01")]
+    // A replay of a key answered 202 for a job already expired, which GET answered 404 (audit).
+    [InlineData("Orchestrator.Api", "Api:JobRetention", "00:10:00", "Api:JobRetention must be at least Api:IdempotencyKeyTtl (1.00:00:00)")]
     [InlineData("Orchestrator.Api", "Jobs:Partitions", "0", "Jobs:Partitions must be between 1 and 1024")]
     [InlineData("Orchestrator.Worker", "Jobs:Partitions", "1025", "Jobs:Partitions must be between 1 and 1024")]
     [InlineData("Orchestrator.LlmSimulator", "Simulator:FailureRate", "2", "Simulator:FailureRate must be between 0 and 1")]

@@ -7,11 +7,30 @@ namespace Orchestrator.IntegrationTests.Webhooks;
 /// The webhook outbox's scripts on a real Redis, driven through the store as workers drive it:
 /// one delivery per final transition even when the transition is re-sent; a lease that keeps other
 /// senders off until it lapses; a stale sender that changes nothing; a re-sent record answered as
-/// the first; the retry window that gives a delivery up.
+/// the first; the retry window that gives a delivery up; the members whose record expired dropped
+/// by a worker without a secret.
 /// </summary>
 public sealed class WebhookOutboxTests
 {
     private const string Consumer = "outbox-test";
+
+    [Fact]
+    public async Task Prune_DropsTheMembersWhoseRecordExpired_KeepsTheOthers_SentAgainChangesNothing()
+    {
+        // Deliveries queued while no worker had a secret: two records expired with their jobs, one lives.
+        await using var harness = await WorkerHarness.StartAsync();
+        var job = WorkerHarness.NewJob("Say hello.", maxAttempts: 3);
+        job = job with { Request = job.Request with { CallbackUrl = "https://hooks.example.com/a" } };
+        await harness.Store.SubmitAsync(job, idempotency: null).Bounded();
+        var live = $"{job.Id}.1";
+        await harness.Db.HashSetAsync(harness.Keys.Webhook(live), "url", "https://hooks.example.com/a").Bounded();
+        await harness.Db.SortedSetAddAsync(harness.Keys.WebhookOutbox, [new("gone-1.1", 1), new(live, 2), new("gone-2.1", 3)]).Bounded();
+
+        Assert.Equal(2, await harness.Store.PruneWebhookOutboxAsync(1000).Bounded());
+        Assert.Equal(0, await harness.Store.PruneWebhookOutboxAsync(1000).Bounded());
+
+        Assert.Equal([live], (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.WebhookOutbox).Bounded()).Select(v => (string)v!));
+    }
 
     [Fact]
     public async Task FinalTransition_EnqueuesOneDelivery_LeasedRecordedAndGivenUpByTheScripts()

@@ -12,7 +12,9 @@ namespace Orchestrator.Worker.Webhooks;
 /// being sent), read with one <c>ZCARD</c> every <c>Webhooks:PollInterval</c>. Runs whether or not
 /// this worker has a secret: a worker without one sends nothing, and then the outbox is what grows.
 /// Until the first read, and while Redis does not answer, the gauge reports nothing rather than a
-/// stale number.
+/// stale number. A worker without a secret also drops, before each read, the members whose delivery
+/// record has expired with its job (<see cref="JobStore.PruneWebhookOutboxAsync"/>): only the claims of
+/// a sending worker drop them otherwise, and the outbox grew with every callback, forever.
 /// </summary>
 internal sealed class WebhookOutboxGauge(
     JobStore store,
@@ -22,6 +24,9 @@ internal sealed class WebhookOutboxGauge(
     TimeProvider timeProvider,
     ILogger<WebhookOutboxGauge> logger) : BackgroundService
 {
+    // Members looked at per partition and read: more than a busy fleet's callbacks a second.
+    private const int PruneLimit = 1000;
+
     private long _depth = -1;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
@@ -30,11 +35,17 @@ internal sealed class WebhookOutboxGauge(
             () => Volatile.Read(ref _depth) is >= 0 and var depth ? [new Measurement<long>(depth)] : Array.Empty<Measurement<long>>(),
             "{delivery}", "Webhook deliveries in the outbox: waiting for a try, or being sent.");
         var interval = options.Value.PollInterval;
+        var prunes = options.Value.SecretBytes() is null;
         var timer = new PeriodicTimer(interval, timeProvider);
         return loops.RunAsync("webhook-outbox", async ct =>
         {
             try
             {
+                if (prunes)
+                {
+                    await store.PruneWebhookOutboxAsync(PruneLimit).ConfigureAwait(false);
+                }
+
                 Volatile.Write(ref _depth, await store.CountWebhookOutboxAsync().ConfigureAwait(false));
             }
             catch (Exception e) when (RedisFailure.IsTransient(e))
