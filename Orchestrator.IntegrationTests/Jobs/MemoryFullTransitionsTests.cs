@@ -43,4 +43,24 @@ public sealed class MemoryFullTransitionsTests
         // Memory back: dispatch takes the rest.
         Assert.Equal(2, (await harness.Store.ReadNewAsync("worker-a", 8, TimeSpan.FromSeconds(5)).Bounded()).Count);
     }
+
+    [Fact]
+    public async Task AtMaxMemory_AWorkerStarting_FindsItsConsumerGroupThere()
+    {
+        // XGROUP CREATE is refused at maxmemory even when the group exists: a worker started then
+        // could not start until memory was back.
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        await harness.SubmitAsync(maxAttempts: 3);
+        await harness.Server.ConfigSetAsync("maxmemory-policy", "noeviction").Bounded();
+        await harness.Server.ConfigSetAsync("maxmemory", "1").Bounded();
+        try
+        {
+            await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        }
+        finally
+        {
+            await harness.Server.ConfigSetAsync("maxmemory", "0").Bounded();
+        }
+    }
 }

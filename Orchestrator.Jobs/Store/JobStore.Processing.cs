@@ -20,6 +20,27 @@ public sealed partial class JobStore
             {
                 // Another worker created it first.
             }
+            catch (RedisServerException e) when (RedisFailure.Classify(e) is RedisFailureKind.OutOfMemory)
+            {
+                // Redis at maxmemory refuses XGROUP CREATE before it looks for the group: a worker
+                // started then waited for memory to come back with its group there all along.
+                if (!await GroupExistsAsync(keys).ConfigureAwait(false))
+                {
+                    throw;
+                }
+            }
+        }
+    }
+
+    private async Task<bool> GroupExistsAsync(RedisKeys keys)
+    {
+        try
+        {
+            return (await Db.StreamGroupInfoAsync(keys.Stream).ConfigureAwait(false)).Any(g => g.Name == RedisKeys.ConsumerGroup);
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("ERR no such key", StringComparison.Ordinal))
+        {
+            return false;
         }
     }
 
