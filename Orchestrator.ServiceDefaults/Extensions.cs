@@ -38,6 +38,8 @@ public static class Extensions
         // The console dates each line in UTC with milliseconds wherever the service is started from:
         // an appsettings.json is read from the content root only, and the jobs page has none. A
         // Logging:Console:FormatterOptions:TimestampFormat configured still wins (bound before this runs).
+        // With no formatter named, the console logger reads its old options instead of the formatter's.
+        builder.Services.Configure<ConsoleLoggerOptions>(options => options.FormatterName ??= ConsoleFormatterNames.Simple);
         builder.Services.Configure<SimpleConsoleFormatterOptions>(options =>
         {
             if (options.TimestampFormat is null)
