@@ -98,6 +98,35 @@ public sealed class DispatchStoreTests
     }
 
     [Fact]
+    public async Task PermitLapsedWhileItsAttemptRan_TakenAgainByTheRenewal_TheTenantHeldAtItsLimit()
+    {
+        // Redis stalled past the lease (its clock ran on): dispatch dropped the running attempts'
+        // permits as lapsed and reserved others. The owners' renewals take theirs again.
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = StoreWith(harness, new() { ["acme"] = new TenantQuotas { MaxConcurrency = 2 } });
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await SubmitAsync(store, "acme", 5);
+        var running = new List<JobLease>();
+        foreach (var delivery in await store.DispatchAsync("w", 2, LowWait).Bounded())
+        {
+            var claim = await store.ClaimAsync(delivery, "w").Bounded();
+            Assert.Equal(StartAttemptOutcome.Started, (await store.StartAttemptAsync(claim.Lease!, 1).Bounded()).Outcome);
+            running.Add(claim.Lease!);
+        }
+
+        var permits = $"{harness.Keys.Prefix}:tenant:acme:permits";
+        await harness.Db.KeyDeleteAsync(permits).Bounded();
+        Assert.Equal(2, (await store.DispatchAsync("w", 2, LowWait).Bounded()).Count);
+
+        Assert.All(await store.RenewLeasesAsync(running).Bounded(), renewal => Assert.Equal(LeaseRenewal.Held, renewal));
+
+        // Four counted (the two running and the two reserved): over the limit, nothing more goes out.
+        Assert.Equal(4, await harness.Db.SortedSetLengthAsync(permits).Bounded());
+        Assert.All(running, lease => Assert.NotNull(harness.Db.SortedSetScore(permits, lease.JobId)));
+        Assert.Empty(await store.DispatchAsync("w", 2, LowWait).Bounded());
+    }
+
+    [Fact]
     public async Task CancelOfAReadyJob_LeavesItsReadySet_CountedOnce_NeverDispatched()
     {
         await using var harness = await WorkerHarness.StartAsync();
