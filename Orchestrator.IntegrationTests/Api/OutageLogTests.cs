@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Text.RegularExpressions;
 
 namespace Orchestrator.IntegrationTests.Api;
 
@@ -10,7 +9,7 @@ namespace Orchestrator.IntegrationTests.Api;
 /// lines two more per retry. The API runs with its own <c>appsettings.json</c> (no log level given),
 /// as an operator runs it.
 /// </summary>
-public sealed partial class OutageLogTests
+public sealed class OutageLogTests
 {
     [Fact]
     public async Task RedisDown_HealthProbesAndSubmissions_LogNoStackTraces()
@@ -41,15 +40,10 @@ public sealed partial class OutageLogTests
         await AsyncWait.WaitUntilAsync(() => HealthLines().Count() >= 3, TimeSpan.FromSeconds(10), "three health check lines");
         Assert.All(HealthLines(), line => Assert.Contains("Unhealthy", line, StringComparison.Ordinal));
         Assert.All(HealthLines(), line => Assert.Contains("Redis does not answer", line, StringComparison.Ordinal));
-        var frames = StackFrame().Matches(api.Output).Select(m => m.Value).ToList();
+        var frames = StackFrames.In(api.Output);
         Assert.True(frames.Count == 0, $"{frames.Count} stack frames logged while Redis was down, the first: {frames.FirstOrDefault()}\n{api.Tail(8_000)}");
 
         IEnumerable<string> HealthLines() =>
             api.Output.Split('\n').Where(line => line.Contains("Health check redis ", StringComparison.Ordinal));
     }
-
-    // A frame ("   at Type.Method(…"), on its own line or, in the single-line console format the tests
-    // use, within one; or the marker between two parts of a trace.
-    [GeneratedRegex(@"\s{2,}at [^\s(]+\(|End of (inner exception )?stack trace")]
-    private static partial Regex StackFrame();
 }

@@ -16,6 +16,8 @@ namespace Orchestrator.Worker.Cancellation;
 internal sealed partial class CancellationListener(
     IConnectionMultiplexer redis, JobStore store, LeaseKeeper leases, ILogger<CancellationListener> logger) : BackgroundService
 {
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // Redis may be down when the worker starts: keep trying (StackExchange.Redis restores the
@@ -36,8 +38,10 @@ internal sealed partial class CancellationListener(
             }
             catch (Exception e) when (e is RedisException or TimeoutException)
             {
-                LogSubscribeFailed(logger, e);
-                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
+                // As WorkerLog.RedisUnavailable: Redis away is named in one line, a bug with its stack trace.
+                var kind = RedisFailure.Classify(e);
+                LogSubscribeFailed(logger, kind, e.GetType().Name, RetryDelay, e.Message, kind == RedisFailureKind.None ? e : null);
+                await Task.Delay(RetryDelay, stoppingToken).ConfigureAwait(false);
             }
         }
     }
@@ -50,6 +54,6 @@ internal sealed partial class CancellationListener(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot subscribe to cancellations yet; retrying")]
-    private static partial void LogSubscribeFailed(ILogger logger, Exception exception);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot subscribe to cancellations yet ({Kind}, {ExceptionType}); retrying in {Delay}: {Reason}")]
+    private static partial void LogSubscribeFailed(ILogger logger, RedisFailureKind kind, string exceptionType, TimeSpan delay, string reason, Exception? exception);
 }

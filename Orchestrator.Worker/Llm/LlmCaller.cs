@@ -342,15 +342,21 @@ public sealed class LlmCaller(
     /// </summary>
     private async Task SettleAsync(FlowReservation reservation, long used)
     {
+        // Unsettled, the tokens limit stays as reserved (stricter, never looser), the permit lapses with its lease.
+        var lease = workerOptions.Value.LeaseTimeout;
+        using var settling = new CancellationTokenSource(lease, timeProvider);
         try
         {
-            using var settling = new CancellationTokenSource(workerOptions.Value.LeaseTimeout, timeProvider);
             await _redis.ExecuteRedisAsync("settle", _ => flow.SettleAsync(reservation, used), settling.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (settling.IsCancellationRequested)
+        {
+            // Redis away for a whole lease: an outage, its failures logged by the pipeline; no stack trace.
+            LlmLog.SettleAbandoned(logger, reservation.Provider, lease);
         }
         catch (Exception e) when (e is StackExchange.Redis.RedisException or TimeoutException or OperationCanceledException)
         {
-            // Unsettled (a permanent error, or Redis away for a whole lease): the tokens limit
-            // stays as reserved (stricter, never looser), the permit lapses with its lease.
+            // Not a transient failure (the pipeline retries those): a permanent error, with its stack trace.
             LlmLog.SettleFailed(logger, reservation.Provider, e);
         }
     }

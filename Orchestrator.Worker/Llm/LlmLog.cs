@@ -30,6 +30,10 @@ internal static partial class LlmLog
         Message = "Flow control of deployment {Provider} could not be settled or renewed in Redis")]
     public static partial void SettleFailed(ILogger logger, string provider, Exception exception);
 
+    [LoggerMessage(EventId = 207, Level = LogLevel.Warning,
+        Message = "Flow control of deployment {Provider} could not be settled in Redis: it did not answer for {Waited}")]
+    public static partial void SettleAbandoned(ILogger logger, string provider, TimeSpan waited);
+
     [LoggerMessage(EventId = 205, Level = LogLevel.Debug,
         Message = "Renewing the clear reading of deployment {Provider} failed; it lapses and the next call reserves")]
     public static partial void RenewalFailed(ILogger logger, string provider, Exception exception);

@@ -1,3 +1,4 @@
+using Orchestrator.Jobs;
 using Orchestrator.Worker.Resilience;
 
 namespace Orchestrator.Worker.Telemetry;
@@ -11,12 +12,36 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Worker {Consumer} draining: {InFlight} job(s) in flight")]
     public static partial void Draining(ILogger logger, string consumer, int inFlight);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable in {Operation}; retrying in {Delay}")]
-    public static partial void RedisUnavailable(ILogger logger, string operation, TimeSpan delay, Exception exception);
+    // Redis down, frozen or failing over is expected and waited out: the line names the failure as the
+    // API's and the redis pipeline's do, kind, type and message. Its stack trace (with the client's
+    // inner exception, ~20 lines) came from every loop at every tick of an outage; it is kept for an
+    // exception that is not a transient Redis failure, a bug.
+    /// <summary>A Redis call of <paramref name="operation"/> failed; the loop tries again after <paramref name="delay"/>.</summary>
+    public static void RedisUnavailable(ILogger logger, string operation, TimeSpan delay, Exception exception)
+    {
+        var kind = RedisFailure.Classify(exception);
+        LogRedisUnavailable(logger, operation, kind, exception.GetType().Name, delay, exception.Message, kind == RedisFailureKind.None ? exception : null);
+    }
 
-    // A Redis failure in one job's step (deferral, hand-back); the hand-back runs outside any span.
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable in {Operation} of job {JobId} attempt {Attempt}; retrying in {Delay} (submission trace {SubmissionTraceId})")]
-    public static partial void RedisUnavailableForJob(ILogger logger, string operation, string jobId, int attempt, TimeSpan delay, string? submissionTraceId, Exception exception);
+    /// <summary>As <see cref="RedisUnavailable"/>, in one job's step (deferral, hand-back); the hand-back runs outside any span.</summary>
+    public static void RedisUnavailableForJob(ILogger logger, string operation, string jobId, int attempt, TimeSpan delay, string? submissionTraceId, Exception exception)
+    {
+        var kind = RedisFailure.Classify(exception);
+        LogRedisUnavailableForJob(logger, operation, jobId, attempt, kind, exception.GetType().Name, delay, submissionTraceId, exception.Message,
+            kind == RedisFailureKind.None ? exception : null);
+    }
+
+    // EventName: the event id (a hash of the name) stays what it was before these lines named the failure.
+    [LoggerMessage(EventName = nameof(RedisUnavailable), Level = LogLevel.Warning,
+        Message = "Redis unavailable in {Operation} ({Kind}, {ExceptionType}); retrying in {Delay}: {Reason}")]
+    private static partial void LogRedisUnavailable(
+        ILogger logger, string operation, RedisFailureKind kind, string exceptionType, TimeSpan delay, string reason, Exception? exception);
+
+    [LoggerMessage(EventName = nameof(RedisUnavailableForJob), Level = LogLevel.Warning,
+        Message = "Redis unavailable in {Operation} of job {JobId} attempt {Attempt} ({Kind}, {ExceptionType}); retrying in {Delay} (submission trace {SubmissionTraceId}): {Reason}")]
+    private static partial void LogRedisUnavailableForJob(
+        ILogger logger, string operation, string jobId, int attempt, RedisFailureKind kind, string exceptionType, TimeSpan delay, string? submissionTraceId,
+        string reason, Exception? exception);
 
     // Logged outside any attempt span, so the submission's trace id is carried explicitly.
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} reclaimed from a lapsed lease (attempts so far {Attempt}, submission trace {SubmissionTraceId})")]
