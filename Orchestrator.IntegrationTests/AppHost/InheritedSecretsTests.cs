@@ -72,17 +72,6 @@ public sealed class InheritedSecretsTests
         Assert.Equal("", environment["Auth__AdminKeys__0"]);
     }
 
-    /// <summary>The resource's environment as its callbacks give it: values are strings or value providers (parameters).</summary>
-    private static async Task<Dictionary<string, object>> EnvironmentOfAsync(IDistributedApplicationTestingBuilder builder, string name)
-    {
-        var resource = builder.Resources.OfType<IResourceWithEnvironment>().Single(r => r.Name == name);
-        var context = new EnvironmentCallbackContext(new DistributedApplicationExecutionContext(DistributedApplicationOperation.Run), resource,
-            cancellationToken: TestContext.Current.CancellationToken);
-        foreach (var annotation in resource.Annotations.OfType<EnvironmentCallbackAnnotation>())
-        {
-            await annotation.Callback(context);
-        }
-
-        return context.EnvironmentVariables;
-    }
+    private static Task<Dictionary<string, object>> EnvironmentOfAsync(IDistributedApplicationTestingBuilder builder, string name) =>
+        ResourceEnvironment.OfAsync(builder.Resources, name, new DistributedApplicationExecutionContext(DistributedApplicationOperation.Run));
 }

@@ -32,19 +32,8 @@ public sealed class WebhookSecretAppHostTests(AppHostFixture fixture)
         Assert.False(api.ContainsKey("Webhooks__Secret"));
     }
 
-    /// <summary>The resource's environment as its callbacks give it: values are strings or value providers (parameters).</summary>
-    private async Task<Dictionary<string, object>> EnvironmentOfAsync(IEnumerable<IResource> resources, string name)
-    {
-        var project = resources.OfType<ProjectResource>().Single(r => r.Name == name);
-        var context = new EnvironmentCallbackContext(
-            fixture.App.Services.GetRequiredService<DistributedApplicationExecutionContext>(), cancellationToken: TestContext.Current.CancellationToken);
-        foreach (var annotation in project.Annotations.OfType<EnvironmentCallbackAnnotation>())
-        {
-            await annotation.Callback(context);
-        }
-
-        return context.EnvironmentVariables;
-    }
+    private Task<Dictionary<string, object>> EnvironmentOfAsync(IEnumerable<IResource> resources, string name) =>
+        ResourceEnvironment.OfAsync(resources, name, fixture.App.Services.GetRequiredService<DistributedApplicationExecutionContext>());
 
     private static async Task<string?> ValueAsync(object value) => value switch
     {

@@ -4,7 +4,6 @@ using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Jobs;
 using Orchestrator.Worker;
 using Orchestrator.Worker.Processing;
-using StackExchange.Redis;
 
 namespace Orchestrator.IntegrationTests.Worker;
 
@@ -114,15 +113,9 @@ public sealed class LeaseKeeperTests
     /// <summary>A job this worker claimed and whose completion Redis has already recorded.</summary>
     private static async Task<(LeaseKeeper Keeper, JobExecution Execution)> HoldCompletedJobAsync(WorkerHarness harness, bool recordingOutcome)
     {
-        await harness.Store.EnsureConsumerGroupAsync().Bounded();
-        await harness.SubmitAsync(MaxAttempts);
-        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        var delivery = Assert.Single(await harness.Store.ReadNewAsync("worker-a", 10, TimeSpan.FromMilliseconds(100)).Bounded());
-        var claim = await harness.Store.ClaimAsync(delivery, "worker-a", startAttempt: true).Bounded();
-        Assert.True(await harness.Store.CompleteAsync(claim.Lease, 1, Result).Bounded());
-
-        var keeper = new LeaseKeeper(harness.Store, Options.Create(new WorkerOptions()), TimeProvider.System, NullLogger<LeaseKeeper>.Instance);
-        var execution = new JobExecution(claim.Lease, claim.Job!, CancellationToken.None) { RecordingOutcome = recordingOutcome };
+        var (keeper, execution) = await HoldRunningJobAsync(harness, track: false);
+        Assert.True(await harness.Store.CompleteAsync(execution.Lease, 1, Result).Bounded());
+        execution.RecordingOutcome = recordingOutcome;
         keeper.Track(execution);
         return (keeper, execution);
     }
