@@ -11,8 +11,8 @@ namespace Orchestrator.Worker.Llm;
 
 /// <summary>
 /// The chat client for each served model: one OpenAI client per provider (its HTTP pipeline with
-/// the SDK's retries off and no SDK timeout: the Polly pipeline is the one retry owner and its
-/// attempt timeout the one timeout; a JSON body answered to a stream read as that stream,
+/// the SDK's retries off and no SDK timeout: the Polly pipeline is the one retry owner, and its
+/// attempt timeout and the stream's idle limit (<see cref="StreamIdleTimer"/>) the only timeouts; a JSON body answered to a stream read as that stream,
 /// <see cref="NonStreamedAnswerPolicy"/>), one in-process simulator shared by every simulated provider.
 /// </summary>
 public sealed class ChatClientRegistry : IDisposable
