@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -48,6 +49,11 @@ public static class Extensions
                 options.UseUtcTimestamp = true;
             }
         });
+
+        // Kestrel holds no more connections than the open-file limit allows (ConnectionLimit); a
+        // configured Kestrel:Limits:MaxConcurrentConnections wins.
+        builder.Services.PostConfigure<KestrelServerOptions>(options =>
+            options.Limits.MaxConcurrentConnections ??= ConnectionLimit.For(ConnectionLimit.OpenFileLimit()));
 
         // The host ignores a shutdownTimeoutSeconds it cannot read: checked with the other settings.
         builder.Services.AddShutdownTimeoutCheck();

@@ -1,0 +1,41 @@
+using System.Globalization;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>
+/// The connections a service's Kestrel holds at once when <c>Kestrel:Limits:MaxConcurrentConnections</c>
+/// is not configured: below the process's open-file limit. Unbounded (Kestrel's default), a flood of
+/// idle connections used up every descriptor, and Kestrel's accept loop then spun on the failing
+/// accept, logging and allocating until the runtime aborted ("Out of memory.", an outside audit: 20,000
+/// connections with no key killed the API in ~15 s). At the cap Kestrel closes a new connection at
+/// once, so descriptors are never exhausted by connections alone.
+/// </summary>
+public static class ConnectionLimit
+{
+    /// <summary>
+    /// The cap for an open-file limit of <paramref name="openFiles"/>: the limit less what the process
+    /// needs besides connections (Redis, its own files, the runtime: 512, or half of a small limit).
+    /// Null (no cap) when the limit is unknown or unlimited.
+    /// </summary>
+    public static long? For(long? openFiles) => openFiles is > 0 and var limit ? limit - Math.Min(512, limit / 2) : null;
+
+    /// <summary>The process's soft open-file limit (Linux, from <c>/proc/self/limits</c>); null elsewhere or when unlimited.</summary>
+    public static long? OpenFileLimit()
+    {
+        try
+        {
+            // "Max open files            20000                20000                files"
+            var line = File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+            var soft = line?["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+            return long.TryParse(soft, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) ? limit : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+}
