@@ -84,6 +84,15 @@ if (!await app.Services.CheckRedisEvictionPolicyAsync())
     return 1;
 }
 
+// Anyone who reaches the port acts as tenant 'default': meant for a local run (the AppHost's), so said
+// at start of any other.
+if (!app.Environment.IsDevelopment() && app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuthOptions>>().Value.AllowAnonymous)
+{
+    app.Logger.LogWarning(
+        "Auth:AllowAnonymous is true in environment {Environment}: a request without a key acts as tenant 'default' (submit, read, cancel). Set it only for a local run.",
+        app.Environment.EnvironmentName);
+}
+
 app.UseNoSniff();
 app.UseExceptionHandler();
 app.UseStatusCodePages();

@@ -34,8 +34,10 @@ internal static class DevelopmentKeyExtensions
                 Tenant, value);
         });
 
+        // Anonymous: loopback names only, so that a page elsewhere cannot rebind its name to the local API.
         return api
             .WithEnvironment("Auth__AllowAnonymous", "true")
+            .WithEnvironment("AllowedHosts", "localhost;127.0.0.1;[::1]")
             .WithEnvironment($"Tenants__{Tenant}__ApiKeys__0", key);
     }
 }

@@ -8,6 +8,11 @@ using Orchestrator.Web.Components;
 // redrive; every read and action through the API, as any client would.
 var builder = WebApplication.CreateBuilder(args);
 
+// The page acts with an admin key, and has no sign-in: a page elsewhere that points its own name at
+// this address (DNS rebinding) would read and act through it. Loopback names only, unless AllowedHosts
+// names the host it is served as (behind an ingress, that host).
+builder.Configuration["AllowedHosts"] ??= "localhost;127.0.0.1;[::1]";
+
 builder.AddServiceDefaults();
 builder.Services.AddValidatedOptions<WebOptions>(WebOptions.Section);
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();

@@ -26,6 +26,8 @@ public sealed class OutageLogTests
         }));
         await ServiceHealth.WaitAsync(api, address, ApiProcess.StartTimeout);
         using var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
+        // Anonymous outside Development is said at start (an outside audit found it silent).
+        Assert.Contains("Auth:AllowAnonymous is true in environment Production", api.Output, StringComparison.Ordinal);
 
         await redis.StopAsync(cancellationToken);
         for (var probe = 0; probe < 3; probe++)

@@ -43,6 +43,22 @@ public sealed class DevelopmentAccessAppHostTests(AppHostFixture fixture)
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(wrong, $"/jobs/{devJob}"));
     }
 
+    [Fact]
+    public async Task AnonymousLocalApi_AnswersLoopbackNamesOnly()
+    {
+        // Open to anonymous callers: a page elsewhere that rebinds its own name to 127.0.0.1 (DNS
+        // rebinding) must not reach it under that name.
+        var cancellationToken = TestContext.Current.CancellationToken;
+        using var client = fixture.CreateHttpClient("api");
+        using var rebound = new HttpRequestMessage(HttpMethod.Get, "/jobs");
+        rebound.Headers.Host = $"rebind.attacker.example:{client.BaseAddress!.Port}";
+
+        using var refused = await client.SendAsync(rebound, cancellationToken).WaitAsync(RequestTimeout, cancellationToken);
+
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(client, "/jobs"));
+    }
+
     private static async Task<string> SubmitAsync(HttpClient client)
     {
         var cancellationToken = TestContext.Current.CancellationToken;

@@ -17,6 +17,22 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
+    [Theory]
+    [InlineData("localhost", HttpStatusCode.OK)]
+    [InlineData("127.0.0.1", HttpStatusCode.OK)]
+    // A page elsewhere whose name was rebound to this address (DNS rebinding) sends its own name.
+    [InlineData("rebind.attacker.example", HttpStatusCode.BadRequest)]
+    public async Task Page_ServedUnderLoopbackNamesOnly(string host, HttpStatusCode expected)
+    {
+        using var client = new HttpClient { BaseAddress = system.WebAddress, Timeout = Patience };
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/");
+        request.Headers.Host = $"{host}:{system.WebAddress.Port}";
+
+        using var response = await client.SendAsync(request, TestContext.Current.CancellationToken);
+
+        Assert.Equal(expected, response.StatusCode);
+    }
+
     [Fact]
     public async Task SubmittedJob_AppearsAndCompletesLive()
     {
