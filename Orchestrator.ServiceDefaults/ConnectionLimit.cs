@@ -13,11 +13,13 @@ namespace Microsoft.Extensions.Hosting;
 public static class ConnectionLimit
 {
     /// <summary>
-    /// The cap for an open-file limit of <paramref name="openFiles"/>: the limit less what the process
-    /// needs besides connections (Redis, its own files, the runtime: 512, or half of a small limit).
-    /// Null (no cap) when the limit is unknown or unlimited.
+    /// The cap for an open-file limit of <paramref name="openFiles"/>: half of it. The other half is
+    /// for what the process needs besides connections (Redis, its files, the runtime) and for the
+    /// connections refused past the cap, each a descriptor until it is closed: under a flood on a busy
+    /// machine those pile up (a quarter of the limit was too little in a CI run). Null (no cap) when
+    /// the limit is unknown or unlimited.
     /// </summary>
-    public static long? For(long? openFiles) => openFiles is > 0 and var limit ? limit - Math.Min(512, limit / 2) : null;
+    public static long? For(long? openFiles) => openFiles is > 1 and var limit ? limit / 2 : null;
 
     /// <summary>The process's soft open-file limit (Linux, from <c>/proc/self/limits</c>); null elsewhere or when unlimited.</summary>
     public static long? OpenFileLimit()

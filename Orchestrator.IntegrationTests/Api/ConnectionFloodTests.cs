@@ -14,8 +14,8 @@ namespace Orchestrator.IntegrationTests.Api;
 /// </summary>
 public sealed class ConnectionFloodTests
 {
-    private const int OpenFiles = 700;
-    private const int Flood = 1_200;
+    private const int OpenFiles = 2_000;
+    private const int Flood = 2_500;
 
     [Fact]
     public async Task IdleConnectionsPastTheOpenFileLimit_TheApiLives_AndAnswersOnceTheyGo()
