@@ -40,7 +40,7 @@ internal sealed partial class CancellationListener(
             {
                 // As WorkerLog.RedisUnavailable: Redis away is named in one line, a bug with its stack trace.
                 var kind = RedisFailure.Classify(e);
-                LogSubscribeFailed(logger, kind, e.GetType().Name, RetryDelay, e.Message, kind == RedisFailureKind.None ? e : null);
+                LogSubscribeFailed(logger, kind, e.GetType().Name, RetryDelay, e.Message, WorkerLog.StackWorthy(kind, e));
                 await Task.Delay(RetryDelay, stoppingToken).ConfigureAwait(false);
             }
         }

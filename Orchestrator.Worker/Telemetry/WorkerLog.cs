@@ -20,7 +20,7 @@ internal static partial class WorkerLog
     public static void RedisUnavailable(ILogger logger, string operation, TimeSpan delay, Exception exception)
     {
         var kind = RedisFailure.Classify(exception);
-        LogRedisUnavailable(logger, operation, kind, exception.GetType().Name, delay, exception.Message, kind == RedisFailureKind.None ? exception : null);
+        LogRedisUnavailable(logger, operation, kind, exception.GetType().Name, delay, exception.Message, StackWorthy(kind, exception));
     }
 
     /// <summary>As <see cref="RedisUnavailable"/>, in one job's step (deferral, hand-back); the hand-back runs outside any span.</summary>
@@ -28,8 +28,11 @@ internal static partial class WorkerLog
     {
         var kind = RedisFailure.Classify(exception);
         LogRedisUnavailableForJob(logger, operation, jobId, attempt, kind, exception.GetType().Name, delay, submissionTraceId, exception.Message,
-            kind == RedisFailureKind.None ? exception : null);
+            StackWorthy(kind, exception));
     }
+
+    /// <summary>The exception to log with a Redis failure line: none when <paramref name="kind"/> names a Redis failure (the line says it), itself for a bug.</summary>
+    public static Exception? StackWorthy(RedisFailureKind kind, Exception exception) => kind == RedisFailureKind.None ? exception : null;
 
     // EventName: the event id (a hash of the name) stays what it was before these lines named the failure.
     [LoggerMessage(EventName = nameof(RedisUnavailable), Level = LogLevel.Warning,
