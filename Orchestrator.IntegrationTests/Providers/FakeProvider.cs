@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Orchestrator.Llm;
 
 namespace Orchestrator.IntegrationTests.Providers;
 
@@ -29,6 +30,14 @@ internal sealed class FakeProvider : IAsyncDisposable
 
     /// <summary>The base URL to configure as a provider's <c>Endpoint</c> (<c>http://127.0.0.1:port/v1</c>).</summary>
     public Uri Endpoint { get; }
+
+    /// <summary>An <c>openai</c> provider at this endpoint serving <paramref name="models"/> (none given: <c>m</c>).</summary>
+    public ProviderOptions Provider(params string[] models) => new()
+    {
+        Kind = ProviderKinds.OpenAI,
+        Endpoint = Endpoint,
+        Models = [.. (models.Length == 0 ? ["m"] : models).Select(m => new ModelOptions { Name = m })],
+    };
 
     /// <summary>Every request so far, in arrival order.</summary>
     public IReadOnlyList<FakeRequest> Requests => [.. _requests];
@@ -64,7 +73,7 @@ internal sealed class FakeProvider : IAsyncDisposable
                 foreach (var (before, data) in steps)
                 {
                     await Task.Delay(before, context.RequestAborted);
-                    await context.Response.WriteAsync($"data: {data}\n\n", context.RequestAborted);
+                    await context.Response.WriteAsync(FakeAnswer.Event(data), context.RequestAborted);
                     await context.Response.Body.FlushAsync(context.RequestAborted);
                 }
 
@@ -108,7 +117,10 @@ internal sealed record FakeAnswer(int Status, string ContentType, string Body, I
 
     /// <summary>A 200 server-sent event stream of <paramref name="events"/>, each one <c>data:</c> line.</summary>
     public static FakeAnswer Stream(params string[] events) =>
-        new(200, "text/event-stream", string.Concat(events.Select(e => $"data: {e}\n\n")));
+        new(200, "text/event-stream", string.Concat(events.Select(Event)));
+
+    /// <summary>One server-sent event: its <c>data:</c> line and the blank line that ends it.</summary>
+    public static string Event(string data) => $"data: {data}\n\n";
 
     /// <summary>A 200 stream whose events come each after its pause: a provider slow, or silent for a while.</summary>
     public static FakeAnswer Paced(params (TimeSpan Before, string Event)[] steps) =>

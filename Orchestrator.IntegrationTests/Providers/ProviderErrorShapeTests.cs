@@ -23,7 +23,7 @@ public sealed class ProviderErrorShapeTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(400, VllmContextLength));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider("m"));
 
         var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A long prompt.", "m")));
 
@@ -38,7 +38,7 @@ public sealed class ProviderErrorShapeTests
         await using var fake = await FakeProvider.StartAsync(request => request.Model == "small"
             ? FakeAnswer.Json(400, VllmContextLength)
             : FakeAnswer.Answer("Answered by the larger model."));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "small", "large"));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider("small", "large"));
 
         var answer = await Call(services, new JobRequest("A long prompt.", "small", FallbackModels: ["large"]));
 
@@ -62,7 +62,7 @@ public sealed class ProviderErrorShapeTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Stream(FakeAnswer.Chunk("Hel"), VllmContextLength));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider("m"));
 
         var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A long prompt.", "m")));
 
@@ -118,7 +118,7 @@ public sealed class ProviderErrorShapeTests
         const string location = "https://elsewhere.example/v1/chat/completions";
         await using var harness = await WorkerHarness.StartAsync();
         await using var fake = await FakeProvider.StartAsync(_ => new FakeAnswer(307, "text/plain", "", new Dictionary<string, string> { ["Location"] = location }));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider("m"));
 
         var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
 
@@ -134,16 +134,9 @@ public sealed class ProviderErrorShapeTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         await using var fake = await FakeProvider.StartAsync(_ => answer);
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake, "m"));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider("m"));
         return await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A prompt.", "m")));
     }
-
-    private static ProviderOptions Provider(FakeProvider fake, params string[] models) => new()
-    {
-        Kind = ProviderKinds.OpenAI,
-        Endpoint = fake.Endpoint,
-        Models = [.. models.Select(m => new ModelOptions { Name = m })],
-    };
 
     private static Task<LlmAnswer> Call(ServiceProvider services, JobRequest request) =>
         services.GetRequiredService<LlmCaller>().CallAsync("job-error", request, 1, TestContext.Current.CancellationToken)

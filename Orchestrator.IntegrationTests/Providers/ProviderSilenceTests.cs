@@ -83,13 +83,9 @@ public sealed class ProviderSilenceTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         await using var fake = await FakeProvider.StartAsync(_ => answer);
-        await using var services = InProcessLlmCaller.Build(harness, new ProviderOptions
-        {
-            Kind = ProviderKinds.OpenAI,
-            Endpoint = fake.Endpoint,
-            Models = [new ModelOptions { Name = "m" }],
-            StreamIdleTimeout = providerIdleLimit,
-        }, llm: o => o.StreamIdleTimeout = IdleLimit);
+        var provider = fake.Provider();
+        provider.StreamIdleTimeout = providerIdleLimit;
+        await using var services = InProcessLlmCaller.Build(harness, provider, llm: o => o.StreamIdleTimeout = IdleLimit);
         var test = TestContext.Current.CancellationToken;
         var clock = Stopwatch.StartNew();
         var outcome = await services.GetRequiredService<LlmCaller>()

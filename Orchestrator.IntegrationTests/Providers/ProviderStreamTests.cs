@@ -62,7 +62,7 @@ public sealed class ProviderStreamTests
              "choices":[{"index":0,"message":{"role":"assistant","content":"The whole answer."},"finish_reason":"stop"}],
              "usage":{"prompt_tokens":7,"completion_tokens":4,"total_tokens":11}}
             """));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
 
         var answer = await Call(services);
 
@@ -77,7 +77,7 @@ public sealed class ProviderStreamTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         await using var fake = await FakeProvider.StartAsync(_ => Stream(Chunk(finish: "stop"), Chunk(usage: Usage(7, 0)), Done));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
 
         var answer = await Call(services);
 
@@ -93,7 +93,7 @@ public sealed class ProviderStreamTests
         await using var fake = await FakeProvider.StartAsync(_ => Stream(
             Chunk("One", usage: Usage(20, 1)), Chunk(" two", usage: Usage(20, 2)), Chunk(" three", usage: Usage(20, 3)),
             Chunk(finish: "stop", usage: Usage(20, 3)), Chunk(usage: Usage(20, 3)), Done));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
 
         var answer = await Call(services);
 
@@ -107,7 +107,7 @@ public sealed class ProviderStreamTests
         await using var harness = await WorkerHarness.StartAsync();
         await using var fake = await FakeProvider.StartAsync(_ => Stream(
             Chunk("Leases end"), Chunk(" when nobody renews them.", finish: "stop"), Chunk(usage: Usage(9, completion: null)), Done));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
 
         var answer = await Call(services);
 
@@ -123,7 +123,7 @@ public sealed class ProviderStreamTests
         // proxy dropping it at the very end). The answer said it ended: it is whole, not retried.
         await using var harness = await WorkerHarness.StartAsync();
         await using var fake = await FakeProvider.StartAsync(_ => Stream(Chunk("The complete answer."), Chunk(finish: "stop")) with { CutShort = true });
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
 
         var answer = await Call(services, new JobRequest("Explain leases.", "m"));
 
@@ -140,7 +140,7 @@ public sealed class ProviderStreamTests
         await using var harness = await WorkerHarness.StartAsync();
         var chunks = Enumerable.Range(0, 50).Select(i => Chunk(new string((char)('a' + (i % 26)), 100))).Append(Chunk(finish: "stop")).Append(Done);
         await using var fake = await FakeProvider.StartAsync(_ => Stream([.. chunks]));
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake), llm: o => o.MaxAnswerLength = 1_050);
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider(), llm: o => o.MaxAnswerLength = 1_050);
 
         var answer = await Call(services);
 
@@ -176,16 +176,9 @@ public sealed class ProviderStreamTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         await using var fake = await FakeProvider.StartAsync(_ => answer);
-        await using var services = InProcessLlmCaller.Build(harness, Provider(fake));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
         return await Assert.ThrowsAsync<LlmException>(() => Call(services));
     }
-
-    private static ProviderOptions Provider(FakeProvider fake) => new()
-    {
-        Kind = ProviderKinds.OpenAI,
-        Endpoint = fake.Endpoint,
-        Models = [new ModelOptions { Name = "m" }],
-    };
 
     private static Task<LlmAnswer> Call(ServiceProvider services, JobRequest? request = null) =>
         services.GetRequiredService<LlmCaller>().CallAsync("job-stream", request ?? new JobRequest("Explain leases.", "m"), 1, TestContext.Current.CancellationToken)

@@ -62,12 +62,7 @@ public sealed class RateLimitWaitTests
         await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(429,
             """{"error":{"type":"requests","code":"rate_limit_exceeded","message":"Rate limit reached."}}""",
             new Dictionary<string, string> { [header] = value }));
-        await using var services = InProcessLlmCaller.Build(harness, new ProviderOptions
-        {
-            Kind = ProviderKinds.OpenAI,
-            Endpoint = fake.Endpoint,
-            Models = [new ModelOptions { Name = "m" }],
-        });
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
 
         var wait = await Assert.ThrowsAsync<CapacityWaitException>(() => services.GetRequiredService<LlmCaller>()
             .CallAsync("job-429", new JobRequest("Explain leases.", "m"), 1, TestContext.Current.CancellationToken)
