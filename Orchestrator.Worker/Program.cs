@@ -67,6 +67,7 @@ builder.Services.AddSingleton<LoopSupervisor>();
 builder.Services.AddHealthChecks().AddCheck<WorkerLoopsHealthCheck>("worker-loops").Add(RedisPartitionsHealthCheck.Registration())
     .Add(RedisRetriesHealthCheck.Worker());
 builder.Services.AddSingleton<LeaseKeeper>();
+builder.Services.AddSingleton<ReclaimHold>();
 builder.Services.AddSingleton<SoloGate>();
 builder.Services.AddSingleton<OutcomeWriter>();
 builder.Services.AddSingleton<JobProcessor>();

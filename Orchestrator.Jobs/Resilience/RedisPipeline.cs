@@ -58,7 +58,7 @@ public static partial class RedisPipeline
                 var exception = args.Outcome.Exception!;
                 var kind = RedisFailure.Classify(exception);
                 LogRetry(logger, args.Context.OperationKey ?? "redis call", kind, exception.GetType().Name, args.AttemptNumber + 1, args.RetryDelay, exception.Message);
-                streaks?.Retried(args.Context.OperationKey ?? "redis call");
+                streaks?.Retried(args.Context.OperationKey ?? "redis call", kind);
                 if (kind == RedisFailureKind.NoGroup)
                 {
                     try

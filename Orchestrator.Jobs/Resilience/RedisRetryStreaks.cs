@@ -28,6 +28,25 @@ public sealed class RedisRetryStreaks(TimeProvider timeProvider, TimeSpan gap)
     }
 
     private readonly ConcurrentDictionary<string, (long Start, long Last)> _streaks = new(StringComparer.Ordinal);
+    private long _lastStall = long.MinValue;
+
+    /// <summary>
+    /// When a retry last followed a failure that means Redis did not answer (no connection, a timeout,
+    /// a node loading, a failover), as a <see cref="TimeProvider"/> timestamp; null if none yet. Not a
+    /// refusal (memory full, a missing group): Redis answered those at once.
+    /// </summary>
+    public long? LastStall => Interlocked.Read(ref _lastStall) is var last && last != long.MinValue ? last : null;
+
+    /// <summary>Records a retry of <paramref name="operation"/> after a failure of <paramref name="kind"/>.</summary>
+    public void Retried(string operation, RedisFailureKind kind)
+    {
+        if (kind is not (RedisFailureKind.OutOfMemory or RedisFailureKind.NoGroup or RedisFailureKind.None))
+        {
+            Interlocked.Exchange(ref _lastStall, timeProvider.GetTimestamp());
+        }
+
+        Retried(operation);
+    }
 
     /// <summary>Records a retry of <paramref name="operation"/>.</summary>
     public void Retried(string operation)

@@ -22,6 +22,7 @@ internal sealed class JobWorker(
     JobStore store,
     JobProcessor processor,
     LeaseKeeper leases,
+    ReclaimHold reclaimHold,
     SoloGate solo,
     LoopSupervisor loops,
     ResiliencePipelineProvider<string> pipelines,
@@ -60,6 +61,8 @@ internal sealed class JobWorker(
     // worker's leases are due to lapse sooner (NextLapseAsync).
     private TimeSpan _reclaimAfter = options.Value.ReclaimInterval;
     private long _lastPrune = long.MinValue;
+    // Whether the reclaim hold now in force has been logged.
+    private bool _holdLogged;
     private bool _groupReady;
     private string _reclaimCursor = ReclaimPage.Start;
     private QueueStats? _stats;
@@ -166,7 +169,8 @@ internal sealed class JobWorker(
             // of their own: while it waits below this loop holds every free slot, so a separate
             // reclaimer would (almost) never find one and an idle worker would leave a crashed
             // worker's jobs pending forever.
-            if (UntilReclaim <= TimeSpan.Zero)
+            // Redis stalled a moment ago (HoldReclaim): the owners renew first, the round comes once the hold is over.
+            if (UntilReclaim <= TimeSpan.Zero && !HoldReclaim())
             {
                 _lastReclaim = timeProvider.GetTimestamp();
                 _reclaimAfter = _options.ReclaimInterval;
@@ -215,9 +219,11 @@ internal sealed class JobWorker(
             // The jobs are claimed (and their attempts started) in the call that dispatches them. Its
             // token names the claims: sent again after a lost reply, it is the same call and answers the same.
             var claimToken = JobStore.NewToken();
+            var dispatchedAt = timeProvider.GetTimestamp();
             var claimed = await _redis.ExecuteRedisAsync(
                 "dispatch", _ => store.DispatchAndClaimAsync(Consumer, taken, _maxLowPriorityWait, claimToken, startAttempt: true, _options.MaxCrashes),
                 stoppingToken).ConfigureAwait(false);
+            reclaimHold.Timed(dispatchedAt);
             _slots.Return(taken - claimed.Count);
             taken = 0;
             if (claimed.Count == 0)
@@ -312,11 +318,22 @@ internal sealed class JobWorker(
             for (var step = 0; step < MaxReclaimSteps && taken.Count < slots && !wrapped; step++)
             {
                 var from = _reclaimCursor;
+                var startedAt = timeProvider.GetTimestamp();
                 var page = await _redis.ExecuteRedisAsync(
                     "reclaim", _ => store.ReclaimExpiredAsync(Consumer, _options.LeaseTimeout, slots - taken.Count, from), stoppingToken).ConfigureAwait(false);
+                reclaimHold.Timed(startedAt);
                 _reclaimCursor = page.Next;
                 wrapped = page.Next == ReclaimPage.Start;
                 taken.AddRange(page.Deliveries.Where(d => !IsOurs(d)));
+            }
+
+            if (taken.Count > 0 && HoldReclaim())
+            {
+                // Redis stalled during the round: what it took may be live workers' entries that looked
+                // lapsed only for the stall. Left unclaimed: a live owner's renewal takes its entry
+                // back; a dead one's is taken again once idle past the lease.
+                loops.Succeeded("reclaim");
+                return 0;
             }
 
             await ClaimAndStartAsync(taken, "reclaim", stoppingToken).ConfigureAwait(false);
@@ -328,6 +345,30 @@ internal sealed class JobWorker(
             loops.Fault("reclaim", e);
             return 0;
         }
+    }
+
+    /// <summary>
+    /// Whether reclaim waits for now (<see cref="ReclaimHold"/>); if so the next round is set for the
+    /// hold's end, and the hold is logged once.
+    /// </summary>
+    private bool HoldReclaim()
+    {
+        var remaining = reclaimHold.Remaining;
+        if (remaining <= TimeSpan.Zero)
+        {
+            _holdLogged = false;
+            return false;
+        }
+
+        _lastReclaim = timeProvider.GetTimestamp();
+        _reclaimAfter = remaining;
+        if (!_holdLogged)
+        {
+            _holdLogged = true;
+            WorkerLog.ReclaimHeld(logger, remaining, reclaimHold.RenewalPeriod);
+        }
+
+        return true;
     }
 
     private TimeSpan UntilReclaim =>

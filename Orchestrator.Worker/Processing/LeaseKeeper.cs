@@ -10,7 +10,8 @@ namespace Orchestrator.Worker.Processing;
 /// <c>Worker:LeaseTimeout</c> (also while a job waits between attempts). A renewal that finds the
 /// job claimed by another worker stops this worker's work on it.
 /// </summary>
-internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> options, TimeProvider timeProvider, ILogger<LeaseKeeper> logger)
+internal sealed class LeaseKeeper(
+    JobStore store, IOptions<WorkerOptions> options, TimeProvider timeProvider, ILogger<LeaseKeeper> logger, ReclaimHold? reclaimHold = null)
 {
     private const int RenewBatch = 256;
 
@@ -118,6 +119,12 @@ internal sealed class LeaseKeeper(JobStore store, IOptions<WorkerOptions> option
                 // Keep the jobs: if Redis is back before the leases lapse nothing was lost; if not,
                 // other workers reclaim them and this worker's next writes are rejected.
                 WorkerLog.RedisUnavailable(logger, "lease renewal", options.Value.LeaseTimeout / 3, e);
+                if (RedisFailure.Classify(e) is not RedisFailureKind.OutOfMemory)
+                {
+                    // Others' renewals likely failed too: their leases may look lapsed when Redis is back.
+                    reclaimHold?.Stalled();
+                }
+
                 return;
             }
 

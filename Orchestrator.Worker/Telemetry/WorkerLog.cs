@@ -50,6 +50,9 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} reclaimed from a lapsed lease (attempts so far {Attempt}, submission trace {SubmissionTraceId})")]
     public static partial void Reclaimed(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Redis stalled: lapsed leases are left to their owners' renewals (every {RenewalPeriod}) for {Hold} before this worker reclaims any")]
+    public static partial void ReclaimHeld(ILogger logger, TimeSpan hold, TimeSpan renewalPeriod);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} taken up after a worker handed it back at shutdown (attempts so far {Attempt}, submission trace {SubmissionTraceId})")]
     public static partial void TakenUpAfterHandBack(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
