@@ -8,6 +8,16 @@ namespace Orchestrator.ServiceDefaults;
 /// </summary>
 public sealed class OrchestratorMetrics
 {
+    /// <summary>
+    /// The bucket boundaries of the histograms in seconds, from a fast call's 5 ms to an hour's wait.
+    /// Without them the SDK used its millisecond defaults (0, 5, 10, 25 … 10,000) for these too, and
+    /// every latency under 5 s fell into one bucket: no percentile could be read.
+    /// </summary>
+    public static readonly IReadOnlyList<double> SecondsBuckets =
+        [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+
+    private static readonly InstrumentAdvice<double> Seconds = new() { HistogramBucketBoundaries = SecondsBuckets };
+
     public OrchestratorMetrics(IMeterFactory meterFactory)
     {
         Meter = meterFactory.Create(OrchestratorTelemetry.MeterName);
@@ -19,9 +29,9 @@ public sealed class OrchestratorMetrics
         JobsDeadLettered = Meter.CreateCounter<long>("orchestrator.jobs.dead_lettered", "{job}", "Jobs that reached 'failed' and were dead-lettered.");
         JobsReclaimed = Meter.CreateCounter<long>("orchestrator.jobs.reclaimed", "{job}", "Jobs taken over from a worker whose lease lapsed.");
         LoopFaults = Meter.CreateCounter<long>("orchestrator.worker.loop.faults", "{fault}", "Exceptions a worker loop met and survived, by loop (tag orchestrator.worker.loop).");
-        AttemptDuration = Meter.CreateHistogram<double>("orchestrator.attempt.duration", "s", "Duration of one LLM attempt.");
-        QueueWait = Meter.CreateHistogram<double>("orchestrator.job.queue_wait", "s", "From submission to the start of the first attempt.");
-        EndToEnd = Meter.CreateHistogram<double>("orchestrator.job.duration", "s", "From submission to the final state.");
+        AttemptDuration = Meter.CreateHistogram<double>("orchestrator.attempt.duration", "s", "Duration of one LLM attempt.", tags: null, Seconds);
+        QueueWait = Meter.CreateHistogram<double>("orchestrator.job.queue_wait", "s", "From submission to the start of the first attempt.", tags: null, Seconds);
+        EndToEnd = Meter.CreateHistogram<double>("orchestrator.job.duration", "s", "From submission to the final state.", tags: null, Seconds);
         LlmTokens = Meter.CreateCounter<long>("orchestrator.llm.tokens", "{token}", "Tokens the LLM counted, by model (gen_ai.request.model) and gen_ai.token.type (input, output).");
         LlmCost = Meter.CreateCounter<double>("orchestrator.llm.cost", "{currency}", "Cost of LLM calls from the configured prices, by model (gen_ai.request.model).");
         WebhookDeliveries = Meter.CreateCounter<long>("orchestrator.webhooks.deliveries", "{try}",
