@@ -70,6 +70,12 @@ public static class OrchestratorTags
     /// </summary>
     public const string WebhookOutcome = "orchestrator.webhook.outcome";
 
+    /// <summary>On a webhook try's span: the delivery's id (its <c>webhook-id</c> header, the same on every try).</summary>
+    public const string WebhookId = "orchestrator.webhook.id";
+
+    /// <summary>On a webhook try's span: which try of the delivery it is (1, 2, …).</summary>
+    public const string WebhookTry = "orchestrator.webhook.try";
+
     /// <summary>OpenTelemetry's standard error type attribute.</summary>
     public const string ErrorType = "error.type";
 }

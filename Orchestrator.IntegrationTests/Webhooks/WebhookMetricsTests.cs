@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
@@ -41,10 +42,19 @@ public sealed class WebhookMetricsTests
 
         // The receiver refuses for 2 s from now, before its job exists (tries counted 'retry'), then accepts ('delivered').
         receiver.FailUntil = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(2);
+        // Its job was submitted in a recorded span, as the API stores it: each try's span is that span's child.
+        var submission = new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded);
+        string? receiverJob = null;
         foreach (var url in new[] { receiver.Address.ToString(), $"http://127.0.0.1:{LoopbackPort.Next()}/hooks" })
         {
             var job = WorkerHarness.NewJob("Tell me when done.", maxAttempts: 3);
             job = job with { Request = job.Request with { CallbackUrl = url } };
+            if (receiverJob is null)
+            {
+                job = job with { TraceParent = $"00-{submission.TraceId.ToHexString()}-{submission.SpanId.ToHexString()}-01" };
+                receiverJob = job.Id;
+            }
+
             Assert.Equal(SubmitOutcome.Created, (await harness.Store.SubmitAsync(job, idempotency: null).WaitAsync(Timeout, ct)).Outcome);
         }
 
@@ -66,6 +76,16 @@ public sealed class WebhookMetricsTests
             return Task.FromResult(outbox.LastMeasurement?.Value == 0);
         }, Timeout, "the gauge shows an empty outbox", TimeSpan.FromMilliseconds(50));
         Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.WebhookOutbox).WaitAsync(Timeout, ct));
+
+        // Every try joined the job's trace: its span a child of the submission's, and the receiver's traceparent in that trace.
+        var received = receiver.Received.Where(r => r.Body.Contains(receiverJob!, StringComparison.Ordinal)).ToList();
+        Assert.Single(received, r => r.AnsweredStatus == 200);
+        Assert.All(received, r => Assert.StartsWith($"00-{submission.TraceId.ToHexString()}-", r.TraceParent, StringComparison.Ordinal));
+        List<Activity> TrySpans() => [.. worker.Spans.Spans.Where(s => s.OperationName == "webhook delivery" && Equals(s.GetTagItem(OrchestratorTags.JobId), receiverJob))];
+        await AsyncWait.WaitUntilAsync(() => TrySpans().Count == received.Count, Timeout, "a span for each try has ended");
+        var trySpans = TrySpans();
+        Assert.All(trySpans, s => Assert.Equal((submission.TraceId, submission.SpanId), (s.TraceId, s.ParentSpanId)));
+        Assert.Equal(["delivered"], trySpans.Where(s => s.Status != ActivityStatusCode.Error).Select(s => s.GetTagItem(OrchestratorTags.WebhookOutcome)));
 
         // A try is Try on its line, never Attempt: a job's lines filtered by Attempt are its LLM attempts only.
         var tries = worker.Logs.Records.Where(r => r.Attributes.ContainsKey("DeliveryId") && r.Attributes.ContainsKey("JobId")).ToList();

@@ -59,7 +59,10 @@ internal sealed class WebhookReceiver : IAsyncDisposable
                 context.Request.Headers["webhook-signature"].ToString(),
                 body,
                 DateTimeOffset.UtcNow,
-                status));
+                status)
+            {
+                TraceParent = context.Request.Headers.TraceParent.FirstOrDefault(),
+            });
             if (hang)
             {
                 using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, receiver._stopping.Token);
@@ -83,4 +86,8 @@ internal sealed class WebhookReceiver : IAsyncDisposable
 }
 
 /// <summary>One request the receiver got, and the status it answered (0: none, it hung).</summary>
-internal sealed record ReceivedWebhook(string Id, string Timestamp, string Signature, string Body, DateTimeOffset At, int AnsweredStatus);
+internal sealed record ReceivedWebhook(string Id, string Timestamp, string Signature, string Body, DateTimeOffset At, int AnsweredStatus)
+{
+    /// <summary>The request's W3C <c>traceparent</c> header, if any.</summary>
+    public string? TraceParent { get; init; }
+}

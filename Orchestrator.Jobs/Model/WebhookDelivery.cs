@@ -36,7 +36,9 @@ public sealed record WebhookDelivery(
 public sealed record WebhookTry(DateTimeOffset At, int StatusCode, string? Error);
 
 /// <summary>A webhook delivery leased by <see cref="JobStore.ClaimWebhooksAsync"/>, to be sent by the holder of <see cref="LeaseToken"/>.</summary>
-public sealed record LeasedWebhook(WebhookDelivery Delivery, string LeaseToken);
+/// <param name="TraceParent">The job's submission span (W3C <c>traceparent</c>), the parent of each try's span; null for a job stored without one.</param>
+/// <param name="TraceState">Its W3C <c>tracestate</c>, if any.</param>
+public sealed record LeasedWebhook(WebhookDelivery Delivery, string LeaseToken, string? TraceParent = null, string? TraceState = null);
 
 /// <summary>What <see cref="JobStore.RecordWebhookAsync"/> recorded: the outcome and, when retrying, the next try's time (Redis's clock).</summary>
 public sealed record WebhookRecord(WebhookOutcome Outcome, DateTimeOffset? NextAttemptAt);

@@ -41,7 +41,8 @@ public sealed partial class JobStore
                 map[(string)entry[i]!] = (string)entry[i + 1]!;
             }
 
-            leased.Add(new LeasedWebhook(ParseWebhook((string)entry[0]!, map, []), leaseToken));
+            leased.Add(new LeasedWebhook(ParseWebhook((string)entry[0]!, map, []), leaseToken,
+                map.GetValueOrDefault(JobFields.TraceParent), map.GetValueOrDefault(JobFields.TraceState)));
         }
 
         return leased;

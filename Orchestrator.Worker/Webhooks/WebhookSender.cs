@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
 using Orchestrator.Worker.Resilience;
+using Orchestrator.Worker.Telemetry;
 using Polly;
 using Polly.Registry;
 using StandardWebhooks;
@@ -130,9 +131,10 @@ internal sealed class WebhookSender(
     private async Task SendAsync(StandardWebhook signer, LeasedWebhook leased, CancellationToken cancellationToken)
     {
         var delivery = leased.Delivery;
+        var attempt = delivery.Attempts + 1;
+        using var span = WebhookSpan.Start(leased, attempt);
         var sent = timeProvider.GetTimestamp();
         var (statusCode, error) = await TryAsync(signer, delivery, cancellationToken).ConfigureAwait(false);
-        var attempt = delivery.Attempts + 1;
         // The script measures the retry window on Redis's clock (first try to next try), so it
         // decides between retrying and giving up; the worker says only how long to wait.
         var recorded = await _redis.ExecuteRedisAsync("record-webhook",
@@ -145,12 +147,8 @@ internal sealed class WebhookSender(
         }
 
         // Counted as recorded: a try whose lease was lost records nothing; the holder counts its own try.
-        metrics.WebhookDeliveries.Add(1, new KeyValuePair<string, object?>(OrchestratorTags.WebhookOutcome, recorded.Outcome switch
-        {
-            WebhookOutcome.Delivered => "delivered",
-            WebhookOutcome.Retrying => "retry",
-            _ => "failed",
-        }));
+        metrics.WebhookDeliveries.Add(1, new KeyValuePair<string, object?>(OrchestratorTags.WebhookOutcome, WebhookSpan.Tag(recorded.Outcome)));
+        WebhookSpan.Recorded(span, recorded.Outcome, error);
         if (recorded.Outcome == WebhookOutcome.Delivered)
         {
             WebhookLog.Delivered(logger, delivery.Id, delivery.JobId, attempt, statusCode);

@@ -140,6 +140,11 @@ local function enqueueWebhook(job, jobId, now, retention, f)
   local record = prefix .. ':webhook:' .. deliveryId
   redis.call('HSET', record, 'jobId', jobId, 'url', f[1], 'type', 'job.' .. f[2], 'jobStatus', f[2],
     'completedAt', f[3] or now, 'error', f[4] or '', 'createdAt', now, 'status', 'pending', 'attempts', 0)
+  -- The submission's trace context: each try's span is its child, so the receiver's work joins the job's trace.
+  local trace = redis.call('HMGET', job, 'traceparent', 'tracestate')
+  if trace[1] then
+    redis.call('HSET', record, 'traceparent', trace[1], 'tracestate', trace[2] or '')
+  end
   if retention > 0 then
     redis.call('PEXPIRE', record, retention)
   end
