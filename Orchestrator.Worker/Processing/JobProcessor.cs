@@ -361,7 +361,7 @@ internal sealed class JobProcessor(
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
-            EndAttempt(execution, outcome, error, delay);
+            EndLostAttempt(execution);
             execution.OnLeaseLost();
             return;
         }
@@ -451,7 +451,7 @@ internal sealed class JobProcessor(
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
-            EndAttempt(execution, AttemptOutcome.Succeeded, error: null, delay: null);
+            EndLostAttempt(execution);
             return;
         }
 
@@ -474,7 +474,7 @@ internal sealed class JobProcessor(
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
-            EndAttempt(execution, outcome, error, delay: null);
+            EndLostAttempt(execution);
             return;
         }
 
@@ -512,6 +512,12 @@ internal sealed class JobProcessor(
 
     private async Task HandBackAsync(JobExecution execution)
     {
+        if (execution.LeaseLost && execution.AttemptActivity is not null)
+        {
+            // Cut off mid-call by the lost lease: the attempt is the new holder's worker-lost.
+            EndLostAttempt(execution);
+        }
+
         if (execution.LeaseLost || execution.Deferred)
         {
             return;
@@ -547,6 +553,18 @@ internal sealed class JobProcessor(
         AttemptSpan.End(execution.AttemptActivity, outcome, error, delay);
         execution.AttemptActivity = null;
     }
+
+    /// <summary>
+    /// Ends an attempt whose lease another worker took: that worker recorded it <c>worker-lost</c> in
+    /// the history, and so do its span and <c>orchestrator.attempts</c>, whatever the call's own end
+    /// (its answer or error is discarded and no retry follows from here). They said <c>succeeded</c> or
+    /// <c>transient-failure</c> with a retry delay, or, cut off mid-call, nothing: the span had no outcome
+    /// and the attempt was not counted.
+    /// </summary>
+    private void EndLostAttempt(JobExecution execution) => EndAttempt(execution, AttemptOutcome.WorkerLost, LostError, delay: null);
+
+    private static readonly JobError LostError = new(AttemptOutcome.WorkerLost,
+        "Another worker took over the lease before this one recorded the attempt's outcome; this worker's result was discarded.");
 
     private static KeyValuePair<string, object?> TenantTag(JobExecution execution) => TenantTag(execution.Job);
 
