@@ -70,6 +70,17 @@ public sealed class AttemptFailureTests
     }
 
     [Fact]
+    public void DeferredErrorOf_ATakenBackAttempt_SaysTheJobWaits_NotThatItDidNot()
+    {
+        // A deferral's span said "…more than Llm:MaxRateLimitWait allows; the job did not wait" of a job
+        // that waited its 10 s in the delayed set and completed (an outside audit).
+        var error = AttemptFailure.DeferredErrorOf(new CapacityWaitException(TimeSpan.FromSeconds(10), "circuit-open", "sim"));
+
+        Assert.Equal("rate-limited", error.Type);
+        Assert.Equal("Deployment 'sim': circuit-open; waiting 10000 ms without spending an attempt. The attempt was taken back; the job waits in the delayed set.", error.Message);
+    }
+
+    [Fact]
     public void ErrorOf_DeploymentWaitPastTheBound_AfterEarlierWaits_NamesBoth()
     {
         var error = AttemptFailure.ErrorOf(new CapacityWaitException(TimeSpan.FromSeconds(20), "capacity", "openai"), TimeSpan.FromSeconds(40));

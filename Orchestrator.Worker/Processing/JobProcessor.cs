@@ -421,7 +421,7 @@ internal sealed class JobProcessor(
                 break;
         }
 
-        AttemptSpan.End(execution.AttemptActivity, "deferred", AttemptFailure.ErrorOf(wait), delay);
+        AttemptSpan.End(execution.AttemptActivity, "deferred", AttemptFailure.DeferredErrorOf(wait), delay);
         execution.AttemptActivity = null;
         if (outcome == DeferOutcome.Deferred)
         {

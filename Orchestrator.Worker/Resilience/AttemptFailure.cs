@@ -62,6 +62,13 @@ public static class AttemptFailure
     });
 
     /// <summary>
+    /// The error on the span of an attempt taken back for a deployment wait (<c>deferred</c>): the wait
+    /// as it was, not <see cref="ErrorOf"/>'s text for a wait refused (which said the job did not wait).
+    /// </summary>
+    public static JobError DeferredErrorOf(CapacityWaitException wait) =>
+        Bounded(new JobError(LlmErrorKinds.TypeOf(LlmErrorKind.RateLimited), wait.Message + " The attempt was taken back; the job waits in the delayed set."));
+
+    /// <summary>
     /// <paramref name="message"/> as it may be stored or logged: the providers' keys redacted
     /// (<see cref="ProviderSecrets"/>), then cut to <see cref="MaxMessageLength"/> characters and a mark when longer.
     /// </summary>
