@@ -13,7 +13,7 @@ namespace Orchestrator.IntegrationTests.Observability;
 /// reclaim makes it): the history says <c>worker-lost</c>, and so must the attempt's span and
 /// <c>orchestrator.attempts</c>. An outside audit found <c>succeeded</c> or <c>transient-failure</c>
 /// with a retry delay on them when the call ended after the loss, and no outcome at all (the attempt
-/// not counted) when the loss cut the call off.
+/// not counted) when the loss cut the call off; and the renewal's line without the job's tenant.
 /// </summary>
 public sealed class LostAttemptTelemetryTests
 {
@@ -55,6 +55,10 @@ public sealed class LostAttemptTelemetryTests
         Assert.Null(span.GetTagItem(OrchestratorTags.RetryDelayMs));
         var counted = Assert.Single(attempts.GetMeasurementSnapshot());
         Assert.Equal(AttemptOutcome.WorkerLost, counted.Tags[OrchestratorTags.Outcome]);
+        // Its lines carry the tenant, also the renewal's (written by the lease loop, outside the job's flow).
+        var lines = worker.Logs.Records.Where(r => Equals(r.Attributes.GetValueOrDefault("JobId"), jobId)).ToList();
+        Assert.Contains(lines, r => r.Message?.Contains("lease lost to another worker", StringComparison.Ordinal) == true);
+        Assert.All(lines, r => Assert.Equal(TenantNames.Default, r.Scopes.GetValueOrDefault(OrchestratorTags.Tenant)));
     }
 
     private static Activity? FirstAttemptSpan(SpanCapture capture, string jobId) =>

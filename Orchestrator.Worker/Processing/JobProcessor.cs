@@ -87,7 +87,7 @@ internal sealed class JobProcessor(
 
         var job = claim.Job!;
         // Every log line about the job carries its tenant (OrchestratorTags.Tenant).
-        using var tenantScope = logger.BeginScope(new KeyValuePair<string, object>[] { new(OrchestratorTags.Tenant, job.Tenant) });
+        using var tenantScope = WorkerLog.JobScope(logger, job);
         if (delivery.Reclaimed)
         {
             var attemptsSoFar = claim.StartedAttempt > 0 ? job.Attempts - 1 : job.Attempts;

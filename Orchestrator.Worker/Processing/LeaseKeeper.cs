@@ -95,6 +95,8 @@ internal sealed class LeaseKeeper(
     {
         if (!execution.CancelRequested)
         {
+            // Heard on the cancel channel or at a renewal, outside the job's own flow: its scope again.
+            using var scope = WorkerLog.JobScope(logger, execution.Job);
             WorkerLog.CancelingForClient(logger, execution.Lease.JobId, execution.Attempt, how, AttemptSpan.SubmissionTraceId(execution.Job));
             execution.RequestCancel();
         }
@@ -137,6 +139,7 @@ internal sealed class LeaseKeeper(
                 }
                 else if (renewed[i] == LeaseRenewal.Lost && !chunk[i].RecordingOutcome)
                 {
+                    using var scope = WorkerLog.JobScope(logger, chunk[i].Job);
                     WorkerLog.LeaseLostAtRenewal(logger, chunk[i].Lease.JobId, chunk[i].Attempt, AttemptSpan.SubmissionTraceId(chunk[i].Job));
                     chunk[i].OnLeaseLost();
                     Untrack(chunk[i]);

@@ -1,4 +1,5 @@
 using Orchestrator.Jobs;
+using Orchestrator.ServiceDefaults;
 using Orchestrator.Worker.Resilience;
 
 namespace Orchestrator.Worker.Telemetry;
@@ -6,6 +7,10 @@ namespace Orchestrator.Worker.Telemetry;
 /// <summary>The worker's log messages; job lines carry JobId and Attempt as structured properties.</summary>
 internal static partial class WorkerLog
 {
+    /// <summary>The scope every line about <paramref name="job"/> is written in: it carries the job's tenant (<see cref="OrchestratorTags.Tenant"/>).</summary>
+    public static IDisposable? JobScope(ILogger logger, Job job) =>
+        logger.BeginScope(new KeyValuePair<string, object>[] { new(OrchestratorTags.Tenant, job.Tenant) });
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Worker {Consumer} started: concurrency {Concurrency}, lease {LeaseTimeout}")]
     public static partial void Started(ILogger logger, string consumer, int concurrency, TimeSpan leaseTimeout);
 
