@@ -133,10 +133,12 @@ internal sealed class JobWorker(
 
     public override void Dispose()
     {
+        // The loops' token first: the fetch loop waiting for a slot then ends as stopped, not as a
+        // fault of the disposed slots (a worker whose port was taken logged one with its stack).
+        base.Dispose();
         _hardStop.Cancel();
         _hardStop.Dispose();
         _slots.Dispose();
-        base.Dispose();
     }
 
     /// <summary>One turn of the fetch loop: take free slots, reclaim lapsed leases when due, dispatch new jobs.</summary>

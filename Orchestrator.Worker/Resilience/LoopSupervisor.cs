@@ -47,6 +47,12 @@ internal sealed partial class LoopSupervisor(OrchestratorMetrics metrics, TimePr
             {
                 return;
             }
+            catch (ObjectDisposedException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The host is stopping and disposed what the step used (a start that failed, its port
+                // taken, disposes at once): the end of the loop, not a fault.
+                return;
+            }
             catch (Exception e)
             {
                 Fault(loop, e, backoff);
