@@ -8,6 +8,8 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using OpenTelemetry;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
@@ -116,10 +118,30 @@ public static class Extensions
 
         if (useOtlpExporter)
         {
-            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+            // One exporter per signal, not UseOtlpExporter(): only these take options in code (OwnHttpClient).
+            builder.Services.AddOpenTelemetry()
+                .WithLogging(logging => logging.AddOtlpExporter(OwnHttpClient))
+                .WithTracing(tracing => tracing.AddOtlpExporter(OwnHttpClient))
+                .WithMetrics(metrics => metrics.AddOtlpExporter(OwnHttpClient));
         }
 
         return builder;
+    }
+
+    /// <summary>
+    /// Gives an OTLP exporter the HttpClient the SDK makes itself (its timeout, its TLS settings),
+    /// not one from IHttpClientFactory. From the factory, the client ran through the handlers
+    /// <see cref="AddServiceDefaults"/> adds to every client, the standard resilience handler among
+    /// them, whose pipeline the container disposes before the logger provider: the logs' last
+    /// export at shutdown threw "This resilience pipeline has been disposed", and every line since
+    /// the export before it (the draining, the hand-backs) was lost. The exporter retries by itself;
+    /// it needs no retry or circuit breaker around it.
+    /// </summary>
+    private static void OwnHttpClient(OtlpExporterOptions options)
+    {
+        // The SDK asks IHttpClientFactory only while this is still its own default factory.
+        var sdkDefault = options.HttpClientFactory;
+        options.HttpClientFactory = () => sdkDefault();
     }
 
     /// <summary>
