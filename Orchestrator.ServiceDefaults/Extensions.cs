@@ -11,6 +11,7 @@ using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 namespace Microsoft.Extensions.Hosting;
@@ -86,6 +87,7 @@ public static class Extensions
         });
 
         builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => ConfigureResource(resource, builder.Environment.ApplicationName))
             .WithMetrics(metrics =>
             {
                 metrics.AddAspNetCoreInstrumentation()
@@ -111,6 +113,22 @@ public static class Extensions
 
         return builder;
     }
+
+    /// <summary>
+    /// The resource every signal carries. Replicas outside the AppHost exported the same resource
+    /// (service.name only), so a backend merged their cumulative counters into one series that
+    /// jumped between the workers' totals: each process now names itself with a
+    /// <c>service.instance.id</c> of its own (a random UUID). What the environment sets wins, as the
+    /// SDK's default resource has it: <c>OTEL_SERVICE_NAME</c> and <c>OTEL_RESOURCE_ATTRIBUTES</c>
+    /// (the AppHost passes <c>service.instance.id</c> there, the id its dashboard shows).
+    /// </summary>
+    private static ResourceBuilder ConfigureResource(ResourceBuilder resource, string applicationName) => resource
+        .Clear()
+        // Defaults first: a later source's attribute replaces an earlier one's.
+        // The application name ("Orchestrator.Worker"), where the SDK would say "unknown_service:dotnet" (the process).
+        .AddService(applicationName, autoGenerateServiceInstanceId: true)
+        .AddTelemetrySdk()
+        .AddEnvironmentVariableDetector();
 
     private static TBuilder AddOpenTelemetryExporters<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {

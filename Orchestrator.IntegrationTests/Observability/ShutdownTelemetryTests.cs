@@ -1,15 +1,18 @@
+using System.Text;
+using System.Text.RegularExpressions;
 using Orchestrator.Jobs;
 
 namespace Orchestrator.IntegrationTests.Observability;
 
 /// <summary>What a worker exports over OTLP when it is stopped: the lines of its shutdown reach the backend too.</summary>
 [Collection(WorkerProcessCollection.Name)]
-public sealed class ShutdownTelemetryTests
+public sealed partial class ShutdownTelemetryTests
 {
     /// <summary>
     /// SIGTERM while a call outlasts the shutdown timeout: the "draining" line and the Warning for the
     /// call cut off are written during the hosted services' stop, after the last scheduled export,
-    /// and still reach the OTLP endpoint before the process ends.
+    /// and still reach the OTLP endpoint before the process ends. The exported resource names this
+    /// process (service.instance.id), so replicas do not collide.
     /// </summary>
     [Fact]
     public async Task SigtermWithACallInFlight_ShutdownLogLinesAreExported()
@@ -48,5 +51,16 @@ public sealed class ShutdownTelemetryTests
         // The spans and metrics of the same moment: the released attempt (tagged with its job) and its count.
         Assert.True(receiver.Count("/v1/traces", jobId) > 0, "the released attempt's span was not exported");
         Assert.True(receiver.Count("/v1/metrics", "orchestrator.attempts") > 0, "no export of orchestrator.attempts");
+
+        // Every export names the service and this process: one instance id, a UUID, in every body.
+        var bodies = receiver.Bodies("/v1/logs");
+        Assert.All(bodies, body => Assert.Contains("orch-worker-test", Encoding.Latin1.GetString(body), StringComparison.Ordinal));
+        var instanceIds = bodies.Select(body => InstanceId().Match(Encoding.Latin1.GetString(body))).ToList();
+        Assert.All(instanceIds, id => Assert.True(id.Success, "a log export without service.instance.id"));
+        Assert.Single(instanceIds.Select(id => id.Groups["id"].Value).Distinct());
     }
+
+    // The resource attribute as protobuf writes it: the key, then (after the value's tag and length bytes) the string.
+    [GeneratedRegex(@"service\.instance\.id[\s\S]{2,6}?(?<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")]
+    private static partial Regex InstanceId();
 }
