@@ -152,8 +152,9 @@ public static class Extensions
     /// <see cref="AddServiceDefaults"/> adds to every client, the standard resilience handler among
     /// them, whose pipeline the container disposes before the logger provider: the logs' last
     /// export at shutdown threw "This resilience pipeline has been disposed", and every line since
-    /// the export before it (the draining, the hand-backs) was lost. The exporter retries by itself;
-    /// it needs no retry or circuit breaker around it.
+    /// the export before it (the draining, the hand-backs) was lost. Over <c>http/protobuf</c> only:
+    /// the SDK takes the factory's client for that protocol alone, so gRPC exports were not hit. The
+    /// exporter retries by itself; it needs no retry or circuit breaker around it.
     /// </summary>
     private static void OwnHttpClient(OtlpExporterOptions options)
     {
