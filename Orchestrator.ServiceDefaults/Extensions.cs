@@ -8,7 +8,10 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using OpenTelemetry;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 namespace Microsoft.Extensions.Hosting;
@@ -84,6 +87,7 @@ public static class Extensions
         });
 
         builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => ConfigureResource(resource, builder.Environment.ApplicationName))
             .WithMetrics(metrics =>
             {
                 metrics.AddAspNetCoreInstrumentation()
@@ -110,16 +114,53 @@ public static class Extensions
         return builder;
     }
 
+    /// <summary>
+    /// The resource every signal carries. Replicas outside the AppHost exported the same resource
+    /// (service.name only), so a backend merged their cumulative counters into one series that
+    /// jumped between the workers' totals: each process now names itself with a
+    /// <c>service.instance.id</c> of its own (a random UUID). What the environment sets wins, as the
+    /// SDK's default resource has it: <c>OTEL_SERVICE_NAME</c> and <c>OTEL_RESOURCE_ATTRIBUTES</c>
+    /// (the AppHost passes <c>service.instance.id</c> there, the id its dashboard shows).
+    /// </summary>
+    private static ResourceBuilder ConfigureResource(ResourceBuilder resource, string applicationName) => resource
+        .Clear()
+        // Defaults first: a later source's attribute replaces an earlier one's.
+        // The application name ("Orchestrator.Worker"), where the SDK would say "unknown_service:dotnet" (the process).
+        .AddService(applicationName, autoGenerateServiceInstanceId: true)
+        .AddTelemetrySdk()
+        .AddEnvironmentVariableDetector();
+
     private static TBuilder AddOpenTelemetryExporters<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var useOtlpExporter = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
 
         if (useOtlpExporter)
         {
-            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+            // One exporter per signal, not UseOtlpExporter(): only these take options in code (OwnHttpClient).
+            builder.Services.AddOpenTelemetry()
+                .WithLogging(logging => logging.AddOtlpExporter(OwnHttpClient))
+                .WithTracing(tracing => tracing.AddOtlpExporter(OwnHttpClient))
+                .WithMetrics(metrics => metrics.AddOtlpExporter(OwnHttpClient));
         }
 
         return builder;
+    }
+
+    /// <summary>
+    /// Gives an OTLP exporter the HttpClient the SDK makes itself (its timeout, its TLS settings),
+    /// not one from IHttpClientFactory. From the factory, the client ran through the handlers
+    /// <see cref="AddServiceDefaults"/> adds to every client, the standard resilience handler among
+    /// them, whose pipeline the container disposes before the logger provider: the logs' last
+    /// export at shutdown threw "This resilience pipeline has been disposed", and every line since
+    /// the export before it (the draining, the hand-backs) was lost. Over <c>http/protobuf</c> only:
+    /// the SDK takes the factory's client for that protocol alone, so gRPC exports were not hit. The
+    /// exporter retries by itself; it needs no retry or circuit breaker around it.
+    /// </summary>
+    private static void OwnHttpClient(OtlpExporterOptions options)
+    {
+        // The SDK asks IHttpClientFactory only while this is still its own default factory.
+        var sdkDefault = options.HttpClientFactory;
+        options.HttpClientFactory = () => sdkDefault();
     }
 
     /// <summary>
