@@ -52,6 +52,18 @@ public static class Extensions
                 options.UseUtcTimestamp = true;
             }
         });
+        // The JSON formatter binds the same FormatterOptions: the simple format's trailing space (it
+        // separates the time from the level) ended up inside the JSON value, "…945Z ", which a strict
+        // RFC 3339 parser refuses.
+        builder.Services.Configure<JsonConsoleFormatterOptions>(options =>
+        {
+            if (options.TimestampFormat is null)
+            {
+                options.UseUtcTimestamp = true;
+            }
+
+            options.TimestampFormat = (options.TimestampFormat ?? "yyyy-MM-ddTHH:mm:ss.fffZ").TrimEnd();
+        });
 
         // Kestrel holds no more connections than the open-file limit allows (ConnectionLimit); a
         // configured Kestrel:Limits:MaxConcurrentConnections wins.
