@@ -105,19 +105,22 @@ internal sealed class SubmitWriter
         protected override async Task WriteBatchAsync(List<Pending> batch)
         {
             var (store, wait) = (writer._store, writer._wait);
-            // Pinned before the writes: WAIT must reach the master (and connection) that took them,
-            // this partition's (the one Redis without partitions).
-            var masters = wait is { WaitReplicas: > 0 } ? store.SubmissionMasters(batch.Select(p => p.Item.Job.Id)) : null;
-            IReadOnlyList<Task<SubmitResult>> results = batch.Count == 1
-                ? [store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, writer._maxQueuedJobs)]
-                : store.SubmitManyAsync([.. batch.Select(p => p.Item)], writer._maxQueuedJobs);
+            // A commit's jobs are all of one partition. With WAIT, the writes go to the node the
+            // client names for it now and nowhere else (a redirect put them on a new master without
+            // a replica while the WAIT asked another master, whose replica confirmed: 202s an audit
+            // saw after a failover), and the WAIT goes there too, on the connection that took them.
+            var master = wait is { WaitReplicas: > 0 } ? store.SubmissionMaster(index % store.Partitions) : null;
+            IReadOnlyList<Task<SubmitResult>> results = master is not null
+                ? store.SubmitOnAsync(master, [.. batch.Select(p => p.Item)], writer._maxQueuedJobs)
+                : batch.Count == 1
+                    ? [store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, writer._maxQueuedJobs)]
+                    : store.SubmitManyAsync([.. batch.Select(p => p.Item)], writer._maxQueuedJobs);
             await Task.WhenAll(results).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
             var unreplicated = false;
-            if (masters is not null && wait is not null)
+            if (master is not null && wait is not null && results.Any(static r => r.IsCompletedSuccessfully))
             {
                 // A write that applied is acknowledged only once a replica has it (one WAIT per round trip).
-                var confirmations = await Task.WhenAll(masters.Select(m => store.WaitForReplicasAsync(m, wait.WaitReplicas, wait.WaitTimeout))).ConfigureAwait(false);
-                var confirmed = confirmations.Min();
+                var confirmed = await store.WaitForReplicasAsync(master, wait.WaitReplicas, wait.WaitTimeout).ConfigureAwait(false);
                 if (confirmed < wait.WaitReplicas)
                 {
                     var notConfirmed = new ReplicasNotConfirmedException(wait.WaitReplicas, confirmed);
