@@ -29,7 +29,9 @@ namespace Orchestrator.Api.Jobs;
 /// <para>
 /// Each round trip is recorded in <paramref name="refusals"/> (when given) as operation
 /// <see cref="Operation"/>: refused when Redis refused a write in it (READONLY: the node became a
-/// replica; OOM, answered storage-full: <c>maxmemory</c> under <c>noeviction</c>), succeeded when it
+/// replica; OOM, answered storage-full: <c>maxmemory</c> under <c>noeviction</c>; TRYAGAIN, CLUSTERDOWN,
+/// LOADING, MASTERDOWN: not ready, such as its slot being migrated, which refused a partition's
+/// submissions for a whole migration while <c>/health</c> said Healthy), succeeded when it
 /// created a job. Redis answers PING meanwhile, so only this lets <c>/health</c> say so
 /// (<see cref="RedisRetriesHealthCheck.Api"/>).
 /// </para>
@@ -159,7 +161,7 @@ internal sealed class SubmitWriter
             }
             else if (write.Exception is { } failure)
             {
-                refused |= RedisFailure.Classify(failure) is RedisFailureKind.ReadOnly or RedisFailureKind.OutOfMemory;
+                refused |= RedisFailure.Classify(failure) is RedisFailureKind.ReadOnly or RedisFailureKind.OutOfMemory or RedisFailureKind.NotReady;
             }
         }
 
