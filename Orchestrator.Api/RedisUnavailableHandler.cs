@@ -12,7 +12,7 @@ namespace Orchestrator.Api;
 internal sealed partial class RedisUnavailableHandler(IProblemDetailsService problems, ILogger<RedisUnavailableHandler> logger)
     : IExceptionHandler
 {
-    /// <summary><c>type</c> of the 503 answered while Redis does not answer (unreachable, paused, timing out, read-only).</summary>
+    /// <summary><c>type</c> of the 503 answered while Redis does not answer (unreachable, paused, timing out) or refuses for now (not ready, read-only). A contract: unchanged.</summary>
     public const string UnavailableType = "urn:orchestrator:problem:store-unavailable";
 
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
@@ -33,16 +33,19 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
                 // idempotent retry (only POST /jobs has a key), or, sent without one, that a retry may make a
                 // second job; a cancel or redrive applied once is not applied again (cancel.lua, redrive.lua),
                 // and a read changes nothing, so both are simply retried.
+                var state = Answered(kind)
+                    ? "The job store (Redis) answered that it cannot serve this request yet (a failover, a slot being moved, a node loading or busy)."
+                    : "The job store (Redis) is not answering.";
                 detail = IsSubmission(context)
                     ? IdempotencyKeyHeader.Read(context.Request.Headers).Key is not null
-                        ? "The job store (Redis) is not answering. Retry with the same idempotency key: the retry answers for " +
+                        ? $"{state} Retry with the same idempotency key: the retry answers for " +
                           "the job if this request created one, and creates it otherwise."
-                        : "The job store (Redis) is not answering, and this request may have created the job: a retry without an " +
+                        : $"{state} This request may have created the job: a retry without an " +
                           "idempotency key may create a second one. Send one (x-idempotency-key) to make a retry safe."
                     : HttpMethods.IsPost(context.Request.Method)
-                        ? "The job store (Redis) is not answering. Retry the request after the Retry-After delay: a cancel or redrive " +
+                        ? $"{state} Retry the request after the Retry-After delay: a cancel or redrive " +
                           "is safe to send again, as one that took effect is not applied twice (a job's own redrive then answers 409)."
-                        : "The job store (Redis) is not answering. Retry after the Retry-After delay.";
+                        : $"{state} Retry after the Retry-After delay.";
                 context.Response.Headers.RetryAfter = "1";
                 break;
             case BadHttpRequestException bad:
@@ -62,6 +65,13 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
             ProblemDetails = { Status = status, Title = title, Detail = detail, Type = type },
         });
     }
+
+    /// <summary>
+    /// Whether Redis answered, refusing for now (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN, BUSY, MOVED
+    /// under a pinned call; READONLY), rather than not answering at all: a detail saying it "is not
+    /// answering" sent operators looking for a dead node during a slot migration.
+    /// </summary>
+    private static bool Answered(RedisFailureKind kind) => kind is RedisFailureKind.NotReady or RedisFailureKind.ReadOnly;
 
     /// <summary>
     /// The title of Kestrel's refusal by its status, as the API's own problems of that status are

@@ -29,7 +29,9 @@ namespace Orchestrator.Api.Jobs;
 /// <para>
 /// Each round trip is recorded in <paramref name="refusals"/> (when given) as operation
 /// <see cref="Operation"/>: refused when Redis refused a write in it (READONLY: the node became a
-/// replica; OOM, answered storage-full: <c>maxmemory</c> under <c>noeviction</c>), succeeded when it
+/// replica; OOM, answered storage-full: <c>maxmemory</c> under <c>noeviction</c>; TRYAGAIN, CLUSTERDOWN,
+/// LOADING, MASTERDOWN: not ready, such as its slot being migrated, which refused a partition's
+/// submissions for a whole migration while <c>/health</c> said Healthy), succeeded when it
 /// created a job. Redis answers PING meanwhile, so only this lets <c>/health</c> say so
 /// (<see cref="RedisRetriesHealthCheck.Api"/>).
 /// </para>
@@ -105,19 +107,22 @@ internal sealed class SubmitWriter
         protected override async Task WriteBatchAsync(List<Pending> batch)
         {
             var (store, wait) = (writer._store, writer._wait);
-            // Pinned before the writes: WAIT must reach the master (and connection) that took them,
-            // this partition's (the one Redis without partitions).
-            var masters = wait is { WaitReplicas: > 0 } ? store.SubmissionMasters(batch.Select(p => p.Item.Job.Id)) : null;
-            IReadOnlyList<Task<SubmitResult>> results = batch.Count == 1
-                ? [store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, writer._maxQueuedJobs)]
-                : store.SubmitManyAsync([.. batch.Select(p => p.Item)], writer._maxQueuedJobs);
+            // A commit's jobs are all of one partition. With WAIT, the writes go to the node the
+            // client names for it now and nowhere else (a redirect put them on a new master without
+            // a replica while the WAIT asked another master, whose replica confirmed: 202s an audit
+            // saw after a failover), and the WAIT goes there too, on the connection that took them.
+            var master = wait is { WaitReplicas: > 0 } ? store.SubmissionMaster(index % store.Partitions) : null;
+            IReadOnlyList<Task<SubmitResult>> results = master is not null
+                ? store.SubmitOnAsync(master, [.. batch.Select(p => p.Item)], writer._maxQueuedJobs)
+                : batch.Count == 1
+                    ? [store.SubmitAsync(batch[0].Item.Job, batch[0].Item.Idempotency, writer._maxQueuedJobs)]
+                    : store.SubmitManyAsync([.. batch.Select(p => p.Item)], writer._maxQueuedJobs);
             await Task.WhenAll(results).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
             var unreplicated = false;
-            if (masters is not null && wait is not null)
+            if (master is not null && wait is not null && results.Any(static r => r.IsCompletedSuccessfully))
             {
                 // A write that applied is acknowledged only once a replica has it (one WAIT per round trip).
-                var confirmations = await Task.WhenAll(masters.Select(m => store.WaitForReplicasAsync(m, wait.WaitReplicas, wait.WaitTimeout))).ConfigureAwait(false);
-                var confirmed = confirmations.Min();
+                var confirmed = await store.WaitForReplicasAsync(master, wait.WaitReplicas, wait.WaitTimeout).ConfigureAwait(false);
                 if (confirmed < wait.WaitReplicas)
                 {
                     var notConfirmed = new ReplicasNotConfirmedException(wait.WaitReplicas, confirmed);
@@ -156,7 +161,7 @@ internal sealed class SubmitWriter
             }
             else if (write.Exception is { } failure)
             {
-                refused |= RedisFailure.Classify(failure) is RedisFailureKind.ReadOnly or RedisFailureKind.OutOfMemory;
+                refused |= RedisFailure.Classify(failure) is RedisFailureKind.ReadOnly or RedisFailureKind.OutOfMemory or RedisFailureKind.NotReady;
             }
         }
 

@@ -6,7 +6,7 @@ namespace Orchestrator.IntegrationTests.Api;
 /// The API's <c>/health</c> while a real Redis refuses its writes but answers PING: at its memory
 /// limit (<c>maxmemory</c> below what it uses, <c>noeviction</c>: OOM, answered 503 storage-full) and
 /// as a replica (<c>REPLICAOF</c>: READONLY, answered 503), and when too few replicas confirm the writes
-/// (<c>Redis:WaitReplicas</c>). It said Healthy throughout; it is Degraded from the first refused
+/// (<c>Redis:WaitReplicas</c>) or Redis is not ready (BUSY, as TRYAGAIN in a slot migration). It said Healthy throughout; it is Degraded from the first refused
 /// submission and Healthy again once one is written.
 /// </summary>
 public sealed class WriteRefusalHealthTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
@@ -18,6 +18,7 @@ public sealed class WriteRefusalHealthTests(ApiFactory api) : IClassFixture<ApiF
     public async ValueTask DisposeAsync()
     {
         await Server.ConfigSetAsync("maxmemory", 0).WaitAsync(ApiFactory.RequestTimeout);
+        await Server.ConfigSetAsync("busy-reply-threshold", 5000).WaitAsync(ApiFactory.RequestTimeout);
         await api.Redis.GetDatabase().ExecuteAsync("REPLICAOF", "NO", "ONE").WaitAsync(ApiFactory.RequestTimeout);
     }
 
@@ -66,6 +67,36 @@ public sealed class WriteRefusalHealthTests(ApiFactory api) : IClassFixture<ApiF
             return response.StatusCode == HttpStatusCode.Accepted;
         }, TimeSpan.FromSeconds(30), "a submission is written again", TimeSpan.FromMilliseconds(200));
         Assert.Equal("Healthy", await HealthAsync(client));
+    }
+
+    [Fact]
+    public async Task Health_RedisNotReady_DegradedFromTheFirstRefusedSubmission_HealthyOnceOneIsWritten()
+    {
+        // Not ready (TRYAGAIN in a slot migration, CLUSTERDOWN, LOADING, MASTERDOWN, here BUSY): Redis
+        // answers, refusing. A migration refused a partition's submissions for 18 s with /health Healthy.
+        using var client = api.CreateApiClient();
+        await AssertSubmittedThenHealthyAsync(client);
+
+        await Server.ConfigSetAsync("busy-reply-threshold", 50).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        // A script that keeps Redis busy for 3 s (past busy-reply-threshold, other commands are answered BUSY).
+        var busy = api.Redis.GetDatabase().ScriptEvaluateAsync("""
+            local t = redis.call('TIME'); local start = t[1] * 1000 + t[2] / 1000
+            repeat t = redis.call('TIME') until t[1] * 1000 + t[2] / 1000 - start > tonumber(ARGV[1])
+            return 1
+            """, values: [3000]);
+        string? refusal = null;
+        await AsyncWait.WaitUntilAsync(async () =>
+        {
+            using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body));
+            refusal = response.StatusCode == HttpStatusCode.ServiceUnavailable ? await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken) : null;
+            return refusal is not null;
+        }, TimeSpan.FromSeconds(2.5), "a submission is refused while Redis is busy", TimeSpan.FromMilliseconds(20));
+        await busy.WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        Assert.Contains("urn:orchestrator:problem:store-unavailable", refusal, StringComparison.Ordinal);
+        Assert.Contains("answered that it cannot serve this request yet", refusal, StringComparison.Ordinal);
+        Assert.Equal("Degraded", await HealthAsync(client));
+        await AssertSubmittedThenHealthyAsync(client);
     }
 
     [Fact]

@@ -14,7 +14,7 @@ public sealed class ReplicaWaitTests
     public async Task WaitForReplicas_OnAMasterThatBecameAReplica_ConfirmsNone()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        var master = harness.Store.SubmissionMasters(["job-1"]).Single();
+        var master = harness.Store.SubmissionMaster(0);
         await harness.Store.SubmitAsync(WorkerHarness.NewJob("a prompt", maxAttempts: 1), idempotency: null).Bounded();
 
         // What a failover does to the old master: it becomes a replica (of a primary that does not

@@ -5,16 +5,37 @@ namespace Orchestrator.Jobs;
 public sealed partial class JobStore
 {
     /// <summary>
-    /// The masters that hold the slots of these jobs' partitions now (on a single Redis, that
-    /// Redis; one master per partition at most). Taken before the writes, so
-    /// <see cref="WaitForReplicasAsync"/> goes to the nodes and connections that took them:
-    /// <c>WAIT</c> counts the replicas that have this connection's last write, and has no key by
-    /// which a cluster client could route it.
+    /// The node the client's slot map gives <paramref name="partition"/>'s slot, for
+    /// <see cref="SubmitOnAsync"/> and then <see cref="WaitForReplicasAsync"/> on that same node. Any
+    /// node is safe there: a write succeeds only on the slot's master (another answers MOVED). Not
+    /// <see cref="CommandFlags.DemandMaster"/>: after a failover the client takes the promoted node
+    /// for a replica for seconds, and that picked another master, which refused every write (MOVED)
+    /// meanwhile; this picks the promoted node as soon as a MOVED has named it.
     /// </summary>
-    public IReadOnlyList<IServer> SubmissionMasters(IEnumerable<string> jobIds) =>
-        [.. jobIds.Select(id => _keys.ForJob(id).Partition).Distinct()
-            .Select(p => redis.GetServer(_keys.For(p).Stream, flags: CommandFlags.DemandMaster))
-            .DistinctBy(static server => server.EndPoint.ToString(), StringComparer.Ordinal)];
+    public IServer SubmissionMaster(int partition) =>
+        redis.GetServer(_keys.For(partition).Stream, flags: CommandFlags.PreferMaster);
+
+    /// <summary>
+    /// <see cref="SubmitManyAsync"/> on <paramref name="master"/> only (<see cref="RedisScript.EvaluateOnAsync"/>):
+    /// a submission whose slot that node does not own fails (MOVED, nothing written; the client sends
+    /// again under its idempotency key) rather than being redirected to a node that a <c>WAIT</c> on
+    /// <paramref name="master"/> does not ask: a new master with no replica took writes that another
+    /// master's replicas then "confirmed". Every job must be of a partition <paramref name="master"/> serves.
+    /// </summary>
+    public Task<SubmitResult>[] SubmitOnAsync(
+        IServer master, IReadOnlyList<(NewJob Job, IdempotencyClaim? Idempotency)> submissions, long maxQueuedJobs = Unbounded)
+    {
+        ArgumentNullException.ThrowIfNull(master);
+        // Called in order, each sends its script before the next (unless it reads the other partitions first).
+        return [.. submissions.Select(s => SubmitOnAsync(master, s.Job, s.Idempotency, maxQueuedJobs))];
+    }
+
+    private async Task<SubmitResult> SubmitOnAsync(IServer master, NewJob job, IdempotencyClaim? idempotency, long maxQueuedJobs)
+    {
+        var others = await OtherPartitionsBacklogAsync(job).ConfigureAwait(false);
+        var (keys, values) = SubmitArguments(job, idempotency, maxQueuedJobs, others);
+        return SubmitResultOf(await LuaScripts.Submit.EvaluateOnAsync(master, keys, values).ConfigureAwait(false), job);
+    }
 
     /// <summary>
     /// <c>WAIT replicas timeout</c> on <paramref name="master"/>: blocks until <paramref name="replicas"/>

@@ -52,4 +52,29 @@ public sealed class RedisScript(string source)
             return await RedisReply.WithinAsync((resendOn ?? db).ScriptEvaluateAsync(Source, keys, values), RedisReply.BoundFor(db.Multiplexer)).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Runs the script on <paramref name="server"/> and nowhere else: sent there whatever the client's
+    /// slot map says, with <see cref="CommandFlags.NoRedirect"/>, so a node that does not own the keys'
+    /// slot answers MOVED (a failure, nothing written) instead of the client following it to another
+    /// node. For a caller that must then <c>WAIT</c> on the node that took the write. The hash is sent
+    /// first; the source only after a NOSCRIPT.
+    /// </summary>
+    public async Task<RedisResult> EvaluateOnAsync(IServer server, RedisKey[] keys, RedisValue[] values)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        var bound = RedisReply.BoundFor(server.Multiplexer);
+        try
+        {
+            return await RedisReply.WithinAsync(server.ExecuteAsync("EVALSHA", Arguments(Convert.ToHexStringLower(_hash), keys, values), CommandFlags.NoRedirect), bound).ConfigureAwait(false);
+        }
+        catch (RedisServerException e) when (RedisFailure.Classify(e) == RedisFailureKind.NoScript)
+        {
+            return await RedisReply.WithinAsync(server.ExecuteAsync("EVAL", Arguments(Source, keys, values), CommandFlags.NoRedirect), bound).ConfigureAwait(false);
+        }
+    }
+
+    // EVAL(SHA) script numkeys key… arg…; keys as RedisKey, so the client checks they share one slot.
+    private static object[] Arguments(string script, RedisKey[] keys, RedisValue[] values) =>
+        [script, keys.Length, .. keys.Cast<object>(), .. values.Cast<object>()];
 }

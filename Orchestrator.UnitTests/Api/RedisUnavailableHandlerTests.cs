@@ -13,7 +13,7 @@ namespace Orchestrator.UnitTests.Api;
 /// <summary>
 /// Regressions found by the chaos run: while Redis restarts (AOF), the API met a <c>LOADING</c>
 /// server error and a raw connection-reset socket exception, and answered 500 to both. Both mean
-/// "the job store is not answering": 503 problem details with <c>Retry-After</c>.
+/// "the job store is unavailable": 503 problem details with <c>Retry-After</c>.
 /// </summary>
 public sealed class RedisUnavailableHandlerTests
 {
@@ -76,6 +76,24 @@ public sealed class RedisUnavailableHandlerTests
         var detail = problem.RootElement.GetProperty("detail").GetString()!;
         Assert.Contains(advice, detail, StringComparison.Ordinal);
         Assert.Equal(endpointName == "SubmitJob", detail.Contains("idempotency key", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("TRYAGAIN Multiple keys request during rehashing of slot", "answered that it cannot serve this request yet")]
+    [InlineData("CLUSTERDOWN The cluster is down", "answered that it cannot serve this request yet")]
+    [InlineData("READONLY You can't write against a read only replica.", "answered that it cannot serve this request yet")]
+    [InlineData(null, "is not answering")]
+    public async Task Detail_SaysRedisAnsweredWhenItRefusedForNow_AndNotAnsweringOnlyWhenItDidNot(string? serverError, string says)
+    {
+        // A slot migration refused a partition's submissions (TRYAGAIN) with "is not answering": an operator looked for a dead node.
+        Exception exception = serverError is null ? new RedisConnectionException(ConnectionFailureType.SocketFailure, "No connection") : new RedisServerException(serverError);
+        var (handled, context) = await HandleAsync(exception);
+
+        Assert.True(handled);
+        context.Response.Body.Position = 0;
+        using var problem = await JsonDocument.ParseAsync(context.Response.Body, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Contains(says, problem.RootElement.GetProperty("detail").GetString()!, StringComparison.Ordinal);
+        Assert.Equal(RedisUnavailableHandler.UnavailableType, problem.RootElement.GetProperty("type").GetString());
     }
 
     private static async Task AssertServiceUnavailableAsync(Exception exception)
