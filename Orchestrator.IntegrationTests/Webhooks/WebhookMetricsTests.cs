@@ -36,6 +36,30 @@ public sealed class WebhookMetricsTests
             ["Webhooks:LeaseTimeout"] = "00:00:05",
             ["Webhooks:PollInterval"] = "00:00:00.100",
         });
+        // The process's HTTP client metrics, as any metrics provider would read them: none may name a callback's port.
+        var callbackPorts = new System.Collections.Concurrent.ConcurrentBag<object?>();
+        using var httpMetrics = new MeterListener();
+        httpMetrics.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == "System.Net.Http")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        httpMetrics.SetMeasurementEventCallback<double>((_, _, tags, _) => RecordPort(tags));
+        httpMetrics.SetMeasurementEventCallback<long>((_, _, tags, _) => RecordPort(tags));
+        httpMetrics.Start();
+        void RecordPort(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "server.port")
+                {
+                    callbackPorts.Add(tag.Value);
+                }
+            }
+        }
+
         var meters = await Task.Run(() => worker.Services.GetRequiredService<IMeterFactory>()).WaitAsync(Timeout, ct);
         using var deliveries = new MetricCollector<long>(meters, OrchestratorTelemetry.MeterName, "orchestrator.webhooks.deliveries");
         using var outbox = new MetricCollector<long>(meters, OrchestratorTelemetry.MeterName, "orchestrator.webhooks.outbox");
@@ -86,6 +110,9 @@ public sealed class WebhookMetricsTests
         var trySpans = TrySpans();
         Assert.All(trySpans, s => Assert.Equal((submission.TraceId, submission.SpanId), (s.TraceId, s.ParentSpanId)));
         Assert.Equal(["delivered"], trySpans.Where(s => s.Status != ActivityStatusCode.Error).Select(s => s.GetTagItem(OrchestratorTags.WebhookOutcome)));
+
+        // No http.client.* series per callback: a tenant could mint them at will.
+        Assert.DoesNotContain(receiver.Address.Port, callbackPorts.Select(p => Convert.ToInt32(p, System.Globalization.CultureInfo.InvariantCulture)));
 
         // A try is Try on its line, never Attempt: a job's lines filtered by Attempt are its LLM attempts only.
         var tries = worker.Logs.Records.Where(r => r.Attributes.ContainsKey("DeliveryId") && r.Attributes.ContainsKey("JobId")).ToList();

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Options;
@@ -28,6 +29,7 @@ internal sealed class WebhookHttpClient : IDisposable
             AllowAutoRedirect = false,
             ConnectCallback = ConnectAsync,
             PooledConnectionLifetime = TimeSpan.FromMinutes(1),
+            MeterFactory = UnrecordedMeters.Instance,
         })
         {
             // Each try has its own timeout (Webhooks:RequestTimeout), applied by the sender.
@@ -63,6 +65,23 @@ internal sealed class WebhookHttpClient : IDisposable
     }
 
     public void Dispose() => Client.Dispose();
+
+    /// <summary>
+    /// Meters no metrics provider listens to (not named <c>System.Net.Http</c>) for this client's
+    /// handler: its <c>http.client.*</c> metrics carried each callback's host and port as tags, series a
+    /// tenant could mint at will with callback URLs (an outside audit saw one per callback port). The
+    /// tries are counted by <c>orchestrator.webhooks.deliveries</c> and traced (<c>webhook delivery</c>).
+    /// </summary>
+    private sealed class UnrecordedMeters : IMeterFactory
+    {
+        public static readonly UnrecordedMeters Instance = new();
+
+        public Meter Create(MeterOptions options) => new("Orchestrator.Webhooks.Unrecorded", options.Version);
+
+        public void Dispose()
+        {
+        }
+    }
 }
 
 /// <summary>A webhook's host resolved to an address it may not reach (SSRF rule, checked at connect time).</summary>
