@@ -15,6 +15,16 @@ public static class JobLimits
     /// <summary>Longest <c>model</c>, in characters.</summary>
     public const int MaxModelLength = 200;
 
+    /// <summary>
+    /// Whether <paramref name="model"/> can name a model: not blank, no whitespace at either end, no
+    /// control or format character (a NUL, a tab, a right-to-left mark). With no provider configured any
+    /// name is served, and "", " simulated-llm " or a NUL were stored as the job's model, shown as the
+    /// answering model, and not findable with <c>GET /jobs?model=</c> (an outside audit).
+    /// </summary>
+    public static bool IsModelName(string model) =>
+        model.Length > 0 && !char.IsWhiteSpace(model[0]) && !char.IsWhiteSpace(model[^1])
+        && !model.Any(static c => char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Control or System.Globalization.UnicodeCategory.Format);
+
     /// <summary>Most <c>fallbackModels</c> entries.</summary>
     public const int MaxFallbackModels = 8;
 
@@ -127,10 +137,17 @@ public sealed class SubmitJobRequest : IValidatableObject
             yield return new ValidationResult("priority must be high, normal or low.", ["priority"]);
         }
 
-        if (FallbackModels?.Any(m => m is null || CharacterLengthAttribute.Count(m) is 0 or > JobLimits.MaxModelLength) == true)
+        if (Model is not null && !JobLimits.IsModelName(Model))
         {
             yield return new ValidationResult(
-                $"fallbackModels must be an array of model names (1 to {JobLimits.MaxModelLength} characters each).", ["fallbackModels"]);
+                "model must not be blank, begin or end with whitespace, or contain control or format characters.", ["model"]);
+        }
+
+        if (FallbackModels?.Any(m => m is null || CharacterLengthAttribute.Count(m) is 0 or > JobLimits.MaxModelLength || !JobLimits.IsModelName(m)) == true)
+        {
+            yield return new ValidationResult(
+                $"fallbackModels must be an array of model names (1 to {JobLimits.MaxModelLength} characters each, no whitespace at either end, no control or format characters).",
+                ["fallbackModels"]);
         }
 
         if (Metadata is { Count: > JobLimits.MaxMetadataEntries })

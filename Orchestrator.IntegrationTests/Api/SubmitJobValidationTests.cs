@@ -11,6 +11,8 @@ namespace Orchestrator.IntegrationTests.Api;
 /// </summary>
 public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
 {
+    private const string ModelNameError = """{"model":["model must not be blank, begin or end with whitespace, or contain control or format characters."]}""";
+
     private const string ValidBody = """{"prompt":"hello"}""";
 
     private static readonly Dictionary<string, BadSubmission> Cases = BuildCases();
@@ -58,6 +60,14 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
     [InlineData("""{"prompt":"ok","callbackUrl":"\ud800","fallbackModels":["m","\udc00"],"priority":"\ud800"}""",
         """{"callbackUrl":["callbackUrl contains an invalid Unicode escape (a lone surrogate)."],"fallbackModels":["fallbackModels contains an invalid Unicode escape (a lone surrogate)."],"priority":["priority contains an invalid Unicode escape (a lone surrogate)."]}""")]
     [InlineData("""{"prompt":"ok","model":7}""", """{"model":["model must be a string or null."]}""")]
+    // Served as any name where no provider is configured, these were stored as the job's model (an outside audit).
+    [InlineData("""{"prompt":"ok","model":""}""", ModelNameError)]
+    [InlineData("""{"prompt":"ok","model":" simulated-llm "}""", ModelNameError)]
+    [InlineData("""{"prompt":"ok","model":"a\tb"}""", ModelNameError)]
+    [InlineData("""{"prompt":"ok","model":"sim\u0000"}""", ModelNameError)]
+    [InlineData("""{"prompt":"ok","model":"\u200fsim"}""", ModelNameError)]
+    [InlineData("""{"prompt":"ok","fallbackModels":["sim "]}""",
+        """{"fallbackModels":["fallbackModels must be an array of model names (1 to 200 characters each, no whitespace at either end, no control or format characters)."]}""")]
     [InlineData("""{"prompt":7,"maxTokens":-1,"metadata":{"":{}}}""",
         """{"prompt":["prompt must be a string, not a number."],"metadata":["metadata keys must be 1 to 64 characters of valid Unicode."],"maxTokens":["maxTokens must be from 1 to 1,000,000; got -1."]}""")]
     public async Task Submit_BadFields_AreAllNamedWithTheirExactErrors(string body, string errors)
