@@ -43,6 +43,31 @@ internal static class OpenApiContract
                 {
                     AddHeader(later, "Retry-After", "Seconds to wait before retrying.", Integer(minimum: 0));
                 }
+
+                if (status is "401" && response is OpenApiResponse unauthorized)
+                {
+                    AddHeader(unauthorized, "WWW-Authenticate", "Bearer: send a key as 'Authorization: Bearer <key>' (or 'x-api-key').",
+                        new OpenApiSchema { Type = JsonSchemaType.String });
+                }
+
+                // The problem types a client tells these answers apart by (docs/api.md).
+                if (status is "503" && response is OpenApiResponse unavailable)
+                {
+                    unavailable.Description = "Service Unavailable: a problem of type urn:orchestrator:problem:store-unavailable " +
+                        "(Redis does not answer, or answered that it cannot serve the request yet)" +
+                        (operation.OperationId switch
+                        {
+                            "SubmitJob" => ", urn:orchestrator:problem:not-replicated (Redis:WaitReplicas not confirmed) or " +
+                                "urn:orchestrator:problem:storage-full (Redis at its memory limit)",
+                            "GetJob" or "GetJobEvents" => " or urn:orchestrator:problem:too-many-waits (every place to wait is taken)",
+                            _ => "",
+                        }) + ".";
+                }
+
+                if (status is "409" && response is OpenApiResponse conflict && operation.OperationId is "CancelJob" or "RedriveDeadLetter")
+                {
+                    conflict.Description = "Conflict: a problem of type urn:orchestrator:problem:job-state (the job's state does not allow it).";
+                }
             }
 
             switch (operation.OperationId)
@@ -65,6 +90,13 @@ internal static class OpenApiContract
                                 Pattern = "^[\\x20-\\x7E]+$",
                             },
                         });
+                    }
+
+                    if (operation.Responses?["429"] is OpenApiResponse refused)
+                    {
+                        refused.Description = "Too Many Requests: a problem of type urn:orchestrator:problem:queue-full (Api:MaxQueuedJobs, " +
+                            "the backlog bound) or urn:orchestrator:problem:quota-exceeded (a tenant quota), the latter with the extension " +
+                            "members 'quota' (MaxQueuedJobs or RequestsPerMinute) and 'limit' (its value).";
                     }
 
                     if (operation.Responses?["202"] is OpenApiResponse accepted)

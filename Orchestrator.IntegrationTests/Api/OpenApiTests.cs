@@ -63,6 +63,20 @@ public sealed class OpenApiTests : IAsyncLifetime
         var accepted = submit.GetProperty("responses").GetProperty("202").GetProperty("headers");
         Assert.True(accepted.TryGetProperty("Location", out _) && accepted.TryGetProperty("Idempotent-Replayed", out _));
         Assert.True(get.GetProperty("responses").GetProperty("503").GetProperty("headers").TryGetProperty("Retry-After", out _));
+        // Every 401 states its WWW-Authenticate; the problem types a client tells answers apart by are named (an outside audit found neither).
+        Assert.Contains("401", Statuses(submit));
+        foreach (var operation in paths.EnumerateObject().SelectMany(p => p.Value.EnumerateObject()))
+        {
+            if (operation.Value.GetProperty("responses").TryGetProperty("401", out var unauthorized))
+            {
+                Assert.True(unauthorized.GetProperty("headers").TryGetProperty("WWW-Authenticate", out _), operation.Value.GetProperty("operationId").GetString());
+            }
+        }
+
+        var refused = submit.GetProperty("responses").GetProperty("429").GetProperty("description").GetString();
+        Assert.Contains("urn:orchestrator:problem:queue-full", refused, StringComparison.Ordinal);
+        Assert.Contains("urn:orchestrator:problem:quota-exceeded", refused, StringComparison.Ordinal);
+        Assert.Contains("urn:orchestrator:problem:not-replicated", submit.GetProperty("responses").GetProperty("503").GetProperty("description").GetString(), StringComparison.Ordinal);
 
         var schemas = json.RootElement.GetProperty("components").GetProperty("schemas");
         var request = schemas.GetProperty("SubmitJobRequest");
