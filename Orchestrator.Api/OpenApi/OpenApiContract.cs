@@ -252,6 +252,12 @@ internal static class OpenApiContract
                     errorType.Description = "The jobs' error.type (e.g. transient); not blank (→ 400): omit it for every error type.";
                 }
 
+                if (filter["tenant"] is OpenApiSchema tenant)
+                {
+                    // The rule the query parameters state: the body's tenant is checked by it too (→ 400).
+                    tenant.Pattern = TenantNames.PatternText;
+                }
+
                 if (filter["limit"] is OpenApiSchema limit)
                 {
                     limit.Minimum = "1";

@@ -76,6 +76,8 @@ public sealed class OpenApiTests : IAsyncLifetime
         var refused = submit.GetProperty("responses").GetProperty("429").GetProperty("description").GetString();
         Assert.Contains("urn:orchestrator:problem:queue-full", refused, StringComparison.Ordinal);
         Assert.Contains("urn:orchestrator:problem:quota-exceeded", refused, StringComparison.Ordinal);
+        // The redrive body's tenant follows the rule the query parameters state (the server checks it: 400).
+        Assert.Equal(TenantNames.PatternText, json.RootElement.GetProperty("components").GetProperty("schemas").GetProperty("RedriveRequest").GetProperty("properties").GetProperty("tenant").GetProperty("pattern").GetString());
         Assert.Contains("urn:orchestrator:problem:not-replicated", submit.GetProperty("responses").GetProperty("503").GetProperty("description").GetString(), StringComparison.Ordinal);
 
         var schemas = json.RootElement.GetProperty("components").GetProperty("schemas");
