@@ -29,6 +29,9 @@ public static class Extensions
 
     private static readonly HttpMethodMetadata ProbeMethods = new([HttpMethods.Get, HttpMethods.Head]);
 
+    // The console's time of a line: UTC, milliseconds, as every time the API writes.
+    private const string UtcTimestamp = "yyyy-MM-ddTHH:mm:ss.fffZ";
+
     /// <summary>
     /// Adds OpenTelemetry (logs, metrics, traces; OTLP export when
     /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set), the default health checks, service discovery,
@@ -48,7 +51,7 @@ public static class Extensions
         {
             if (options.TimestampFormat is null)
             {
-                options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                options.TimestampFormat = UtcTimestamp + " ";
                 options.UseUtcTimestamp = true;
             }
         });
@@ -62,7 +65,7 @@ public static class Extensions
                 options.UseUtcTimestamp = true;
             }
 
-            options.TimestampFormat = (options.TimestampFormat ?? "yyyy-MM-ddTHH:mm:ss.fffZ").TrimEnd();
+            options.TimestampFormat = (options.TimestampFormat ?? UtcTimestamp).TrimEnd();
         });
 
         // Kestrel holds no more connections than the open-file limit allows (ConnectionLimit); a

@@ -28,8 +28,7 @@ public sealed class RedisOutageTests
 
         await harness.Redis.StopAsync(TestContext.Current.CancellationToken).Bounded();
         var cpuAtStop = worker.TotalProcessorTime;
-        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
-        await AsyncWait.WaitUntilAsync(() => stopwatch.Elapsed >= Outage, Outage + TimeSpan.FromSeconds(5), $"Redis has been down for {Outage}");
+        await HoldAsync(Outage, $"Redis has been down for {Outage}");
         var cpuDuringOutage = worker.TotalProcessorTime - cpuAtStop;
         var aliveDuringOutage = !worker.HasExited;
         await harness.Redis.StartAsync(TestContext.Current.CancellationToken).Bounded();
@@ -86,18 +85,7 @@ public sealed class RedisOutageTests
         }
 
         // The test's own connection comes back on its own too, within seconds.
-        await AsyncWait.WaitUntilAsync(async () =>
-        {
-            try
-            {
-                await harness.Db.PingAsync().Bounded();
-                return true;
-            }
-            catch (StackExchange.Redis.RedisConnectionException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(30), "the test's connection is back", TimeSpan.FromMilliseconds(100));
+        await AsyncWait.WaitUntilAsync(() => harness.Connection.IsConnected, TimeSpan.FromSeconds(30), "the test's connection is back");
 
         var jobs = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(60));
         Assert.All(jobs, job =>
