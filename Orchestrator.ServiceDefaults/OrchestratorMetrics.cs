@@ -4,7 +4,7 @@ namespace Orchestrator.ServiceDefaults;
 
 /// <summary>
 /// The <c>orchestrator.*</c> instruments, on the one <see cref="OrchestratorTelemetry.MeterName"/>
-/// meter. The API records submissions; the Worker records attempts, outcomes, durations and webhook tries.
+/// meter. The API records submissions and the cancels of waiting jobs; the Worker records attempts, outcomes, durations and webhook tries.
 /// </summary>
 public sealed class OrchestratorMetrics
 {
@@ -27,6 +27,7 @@ public sealed class OrchestratorMetrics
         Attempts = Meter.CreateCounter<long>("orchestrator.attempts", "{attempt}", "LLM attempts, by outcome (tag orchestrator.attempt.outcome).");
         JobsCompleted = Meter.CreateCounter<long>("orchestrator.jobs.completed", "{job}", "Jobs that reached 'completed'.");
         JobsDeadLettered = Meter.CreateCounter<long>("orchestrator.jobs.dead_lettered", "{job}", "Jobs that reached 'failed' and were dead-lettered.");
+        JobsCanceled = Meter.CreateCounter<long>("orchestrator.jobs.canceled", "{job}", "Jobs that reached 'canceled' (by the API for a waiting job, by the Worker for a running one).");
         JobsReclaimed = Meter.CreateCounter<long>("orchestrator.jobs.reclaimed", "{job}", "Jobs taken over from a worker whose lease lapsed.");
         LoopFaults = Meter.CreateCounter<long>("orchestrator.worker.loop.faults", "{fault}", "Exceptions a worker loop met and survived, by loop (tag orchestrator.worker.loop).");
         AttemptDuration = Meter.CreateHistogram<double>("orchestrator.attempt.duration", "s", "Duration of one LLM attempt.", tags: null, Seconds);
@@ -57,6 +58,7 @@ public sealed class OrchestratorMetrics
     public Counter<long> Attempts { get; }
     public Counter<long> JobsCompleted { get; }
     public Counter<long> JobsDeadLettered { get; }
+    public Counter<long> JobsCanceled { get; }
     public Counter<long> JobsReclaimed { get; }
     public Counter<long> LoopFaults { get; }
     public Histogram<double> AttemptDuration { get; }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 using Orchestrator.Api.Auth;
 using Orchestrator.Jobs;
+using Orchestrator.ServiceDefaults;
 
 namespace Orchestrator.Api.Jobs;
 
@@ -78,7 +79,8 @@ public static class JobControlApi
     }
 
     internal static async Task<IResult> CancelAsync(
-        string jobId, HttpContext context, JobStore store, JobNotifications notifications, IOptions<ApiOptions> options, TimeProvider timeProvider)
+        string jobId, HttpContext context, JobStore store, JobNotifications notifications, OrchestratorMetrics metrics,
+        IOptions<ApiOptions> options, TimeProvider timeProvider)
     {
         if (await JobsApi.VisibleJobAsync(jobId, store, context.User) is null)
         {
@@ -87,11 +89,17 @@ public static class JobControlApi
 
         // Listening before the cancel: the worker's 'canceled' cannot come before the wait begins.
         using var listener = notifications.Listen(jobId, finalOnly: true);
-        var outcome = await store.CancelAsync(jobId);
+        var (outcome, canceledNow) = await store.CancelCountedAsync(jobId);
         var job = await store.GetAsync(jobId);
         if (outcome == CancelOutcome.Missing || job is null)
         {
             return JobsApi.JobNotFound();
+        }
+
+        if (canceledNow)
+        {
+            // A waiting job, canceled here; a running one is counted by the worker that aborts its call.
+            metrics.JobsCanceled.Add(1, new KeyValuePair<string, object?>(OrchestratorTags.Tenant, job.Tenant));
         }
 
         if (outcome == CancelOutcome.Requested && listener is not null)

@@ -128,7 +128,7 @@ internal sealed class DrainNoOp(int jobs = 20_000) : IScenario
                         scriptTime[2] + await ScriptMicrosecondsAsync() - claimed);
                 }
 
-                completed += finished.Count(f => f);
+                completed += finished.Count(f => f == FinishReply.Recorded);
             }
 
             return completed;

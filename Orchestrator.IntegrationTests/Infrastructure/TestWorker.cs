@@ -65,7 +65,7 @@ internal sealed class TestWorker
         var error = new JobError(AttemptOutcome.PermanentFailure, "The test worker failed the job for good.");
         var recorded = await Store.FinishAttemptsAsync([.. started.Select(s => AttemptFinish.Failed(s.Lease, s.Attempt, AttemptOutcome.PermanentFailure, error))])
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
-        Assert.All(recorded, Assert.True);
+        Assert.All(recorded, r => Assert.Equal(FinishReply.Recorded, r));
         var score = await _redis.GetDatabase().SortedSetScoreAsync(new RedisKeys().DeadLetters, started[0].Lease.JobId)
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         return DateTimeOffset.FromUnixTimeMilliseconds((long)score!.Value);

@@ -90,8 +90,8 @@ public sealed class TenantBacklogStoreTests
         // Four final transitions in one call, sent twice (a lost reply): each job leaves its backlog once.
         var first = await store.FinishAttemptsAsync(finishing).Bounded();
         var again = await store.FinishAttemptsAsync(finishing).Bounded();
-        Assert.Equal([true, true, true, true], first);
-        Assert.Equal([true, true, true, true], again);
+        Assert.Equal([FinishReply.Recorded, FinishReply.Recorded, FinishReply.Recorded, FinishReply.Recorded], first);
+        Assert.Equal([FinishReply.Recorded, FinishReply.Recorded, FinishReply.Recorded, FinishReply.Recorded], again);
 
         Assert.Equal(0, await BacklogAsync(harness, "acme"));
         Assert.Equal(1, await BacklogAsync(harness, "globex"));

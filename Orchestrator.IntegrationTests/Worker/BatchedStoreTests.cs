@@ -148,7 +148,7 @@ public sealed class BatchedStoreTests
         var after = await RedisClock.NowAsync(harness.Db);
 
         Assert.Equal(1, scriptCalls);
-        Assert.Equal([true, false, true, true], recorded);
+        Assert.Equal([FinishReply.Recorded, FinishReply.Stale, FinishReply.Recorded, FinishReply.Recorded], recorded);
 
         // The stale job: not a byte changed, its entry still worker-b's.
         Assert.Equal(staleBefore, await RawAsync(harness, stale.JobId));
@@ -221,7 +221,7 @@ public sealed class BatchedStoreTests
         var recorded = await store.FinishAttemptsAsync(
             [AttemptFinish.Completed(leases[0], 1, Result), AttemptFinish.Completed(leases[1], 1, Result), AttemptFinish.Completed(leases[2], 1, priced)])
             .Bounded();
-        Assert.Equal([true, true, true], recorded);
+        Assert.Equal([FinishReply.Recorded, FinishReply.Recorded, FinishReply.Recorded], recorded);
 
         var ended = (await harness.GetAsync(leases[0].JobId)).CompletedAt;
         Assert.NotNull(ended);
@@ -293,7 +293,7 @@ public sealed class BatchedStoreTests
         var finished = await store.FinishAttemptsAsync(batch).Bounded();
         // Sent again (the reply was lost): answered the same, appended once.
         Assert.Equal(finished, await store.FinishAttemptsAsync(batch).Bounded());
-        Assert.Equal([true, false], finished);
+        Assert.Equal([FinishReply.Recorded, FinishReply.Stale], finished);
 
         var events = await store.ReadEventsAsync(current.JobId, JobStore.FirstEventId, 100).Bounded();
         var deltas = events.Where(e => e.Type == "delta").ToList();

@@ -50,7 +50,7 @@ public sealed class OutcomeWriterTests
         await using var parts = WorkerParts.Create(harness.Connection);
         var writer = parts.GetRequiredService<OutcomeWriter>();
         // Loads the script first, so every call counted below is one round trip.
-        Assert.False(await writer.WriteAsync(AttemptFinish.Completed(new JobLease(JobIds.New(), "0-1", "no-lease", "worker-a"), 1, Result), null, TestContext.Current.CancellationToken).Bounded());
+        Assert.Equal(FinishReply.Stale, await writer.WriteAsync(AttemptFinish.Completed(new JobLease(JobIds.New(), "0-1", "no-lease", "worker-a"), 1, Result), null, TestContext.Current.CancellationToken).Bounded());
 
         var scriptCallsBefore = await ScriptCalls.CountAsync(harness.Db);
         var writes = finishes.Select((f, i) => writer.WriteAsync(f, spans[i], TestContext.Current.CancellationToken)).ToArray();
@@ -58,7 +58,7 @@ public sealed class OutcomeWriterTests
         var scriptCalls = await ScriptCalls.CountAsync(harness.Db) - scriptCallsBefore;
 
         TestContext.Current.TestOutputHelper?.WriteLine($"{finishes.Count} outcomes recorded in {scriptCalls} script calls");
-        Assert.Equal(Enumerable.Range(0, finishes.Count).Select(i => i != staleIndex), recorded);
+        Assert.Equal(Enumerable.Range(0, finishes.Count).Select(i => i != staleIndex ? FinishReply.Recorded : FinishReply.Stale), recorded);
         Assert.InRange(scriptCalls, 1, finishes.Count - 1);
         // The spans tell the same story as the server: each outcome written alone is untagged, and
         // each batch of k tags its k spans with k.
@@ -113,7 +113,7 @@ public sealed class OutcomeWriterTests
         Assert.False(keptWrite.IsCompleted, "an outcome was settled while Redis was down");
 
         await harness.Redis.StartAsync(TestContext.Current.CancellationToken).Bounded();
-        Assert.True(await keptWrite.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken));
+        Assert.Equal(FinishReply.Recorded, await keptWrite.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken));
 
         var keptJob = await harness.GetAsync(kept.JobId);
         Assert.Equal(JobStatus.Completed, keptJob.Status);

@@ -76,10 +76,10 @@ public sealed class ResentTransitionTests
         var store = harness.Store;
         await store.EnsureConsumerGroupAsync().Bounded();
         await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        var ids = await harness.SubmitManyAsync(3, maxAttempts: 1);
+        var ids = await harness.SubmitManyAsync(5, maxAttempts: 1);
         var deliveries = await store.ReadNewAsync("worker-a", 10, Block).Bounded();
         var claims = await store.ClaimManyAsync(deliveries, "worker-a", startAttempt: true).Bounded();
-        var (running, failing, waiting) = (claims[0].Lease, claims[1].Lease, claims[2].Lease);
+        var (running, failing, waiting, retried, lost) = (claims[0].Lease, claims[1].Lease, claims[2].Lease, claims[3].Lease, claims[4].Lease);
         // The third job waits for its retry; the second fails for good.
         Assert.True(await store.ScheduleRetryAsync(waiting, 1, AttemptOutcome.TransientFailure, new JobError("transient", "busy"), TimeSpan.FromMinutes(1)).Bounded());
         Assert.True(await store.FailAsync(failing, 1, AttemptOutcome.PermanentFailure, new JobError("invalid-request", "no")).Bounded());
@@ -87,9 +87,25 @@ public sealed class ResentTransitionTests
         // A streamed batch, then cancel of a processing job (flagged) and of a retrying one (canceled).
         Assert.True(await SentTwiceAsync(harness, () => store.AppendDeltaAsync(running, 1, 1, "Hello"), r => r.ToString()));
         Assert.Equal(CancelOutcome.Requested, await SentTwiceAsync(harness, () => store.CancelAsync(running.JobId), r => r.ToString()));
-        Assert.Equal(CancelOutcome.Canceled, await SentTwiceAsync(harness, () => store.CancelAsync(waiting.JobId), r => r.ToString()));
+        // Canceled once: only the call that made it canceled says so (what orchestrator.jobs.canceled counts).
+        Assert.Equal((CancelOutcome.Canceled, true), await store.CancelCountedAsync(waiting.JobId).Bounded());
+        Assert.Equal((CancelOutcome.Canceled, false), await SentTwiceAsync(harness, () => store.CancelCountedAsync(waiting.JobId), r => r.ToString()));
         // The canceled attempt's outcome, as its worker records it.
         Assert.True(await SentTwiceAsync(harness, () => store.FinishAttemptAsync(AttemptFinish.Canceled(running, 1)), r => r.ToString()));
+
+        // A worker that missed the cancel sends its failed attempt's retry: the job is canceled
+        // instead, and the answer says so (its worker stops and counts the cancel), sent twice or not.
+        Assert.Equal(CancelOutcome.Requested, await store.CancelAsync(retried.JobId).Bounded());
+        var retry = AttemptFinish.Retrying(retried, 1, AttemptOutcome.TransientFailure, new JobError("transient", "busy"), TimeSpan.FromSeconds(1));
+        Assert.Equal([FinishReply.CanceledInstead], await SentTwiceAsync(harness, () => store.FinishAttemptsAsync([retry]), r => string.Join(',', r)));
+
+        // A worker lost while its job's cancel was flagged: the claim that takes the job up cancels it
+        // and answers with the job as it now is, sent twice or not.
+        Assert.Equal(CancelOutcome.Requested, await store.CancelAsync(lost.JobId).Bounded());
+        var lapsed = (await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 100).Bounded()).Single(d => d.JobId == lost.JobId);
+        var lostLease = new JobLease(lapsed.JobId, lapsed.EntryId, Guid.NewGuid().ToString("N"), "worker-b");
+        var canceledClaim = Assert.Single(await SentTwiceAsync(harness, () => store.ClaimManyAsync([lostLease], startAttempt: true), Describe));
+        Assert.Equal((ClaimOutcome.Canceled, lost.JobId, JobStatus.Canceled), (canceledClaim.Outcome, canceledClaim.Job!.Id, canceledClaim.Job.Status));
 
         // Redrive: sent again, the job is no longer a dead letter and nothing changes.
         Assert.Equal(RedriveOutcome.Redriven, await store.RedriveAsync(failing.JobId, RedriveFilter.Any).Bounded());
@@ -98,7 +114,9 @@ public sealed class ResentTransitionTests
         Assert.Equal(after, await SnapshotAsync(harness));
 
         var jobs = await harness.GetAllAsync(ids);
-        Assert.Equal([JobStatus.Canceled, JobStatus.Queued, JobStatus.Canceled], jobs.Select(j => j.Status));
+        Assert.Equal([JobStatus.Canceled, JobStatus.Queued, JobStatus.Canceled, JobStatus.Canceled, JobStatus.Canceled], jobs.Select(j => j.Status));
+        Assert.Equal(AttemptOutcome.TransientFailure, Assert.Single(jobs[3].History).Outcome);
+        Assert.Equal(AttemptOutcome.WorkerLost, Assert.Single(jobs[4].History).Outcome);
         Assert.Equal(2, jobs[1].MaxAttempts);
         Assert.Equal(AttemptOutcome.Canceled, Assert.Single(jobs[0].History).Outcome);
         var events = await store.ReadEventsAsync(running.JobId, JobStore.FirstEventId, 100).Bounded();

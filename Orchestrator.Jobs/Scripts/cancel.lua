@@ -18,7 +18,9 @@
   Re-sent (or sent twice): a canceled job answers 'canceled' again, a flagged one 'requested'
   again (the workers are told again, which is harmless), changing nothing else.
 
-  Returns  {'canceled'}          the job is canceled (now or before)
+  Returns  {'canceled', 'now'}   the job is canceled by this call (its cancel is counted once: a
+                                 re-sent call answers the next line)
+         | {'canceled'}          the job was canceled before
          | {'requested'}         the job is processing: its worker will abort the call
          | {'final', status}     the job had already completed or failed
          | {'missing'}           no such job (or it expired)
@@ -62,4 +64,4 @@ redis.call('ZREM', prefix .. ':delayed', jobId)
 leaveReady(prefix, jobId, f[4])
 finalize(stream, group, deadLetters, job, history, jobId, f[2] or '0-0', f[3], false, now, f[4])
 redis.call('PUBLISH', channel, jobId)
-return {'canceled'}
+return {'canceled', 'now'}

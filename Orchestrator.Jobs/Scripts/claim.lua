@@ -41,14 +41,16 @@
   them as 'released' and leaves the job 'retrying', so a claim never finds them running.
 
   Re-sent: the claim is identified by its lease token. A call that already applied (its reply was
-  lost) finds its token in lastClaim, with claimReply ('dead-lettered', 'corrupt' or the attempt
-  it started), and answers as it did, changing nothing.
+  lost) finds its token in lastClaim, with claimReply ('dead-lettered', 'canceled', 'corrupt' or
+  the attempt it started), and answers as it did, changing nothing.
 
   Returns one reply per job, in order:
            {'missing'}        job expired or never existed; entry acknowledged
          | {'terminal'}       job already final; entry acknowledged (a late duplicate delivery)
          | {'dead-lettered', 0, fields}  attempts or deliveries exhausted; job failed and dead-lettered;
                               fields: the job hash as the claim left it, packed as for 'ok'
+         | {'canceled', 0, fields}  its cancel was requested while its worker was lost: canceled
+                              here with no further attempt; fields as for 'dead-lettered'
          | {'corrupt', why}   job set aside: failed, dead-lettered with error type 'corrupt'
          | {'ok', started, fields}  started: the number of the attempt this claim started, or 0
                               when none; then the job hash as this claim left it: field, value, …

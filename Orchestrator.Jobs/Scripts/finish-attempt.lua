@@ -39,8 +39,9 @@
   (cancelRequested, set by cancel.lua); such a job that an attempt would leave 'retrying' becomes
   'canceled' instead (no further attempt). 'completed' and 'failed' stand as sent.
 
-  Returns one reply per job, in order: 1 when recorded, 0 when the caller's lease or attempt is
-  stale, {'corrupt', why} when the job was set aside.
+  Returns one reply per job, in order: 1 when recorded, 2 when recorded and a 'retrying' sent for a
+  job whose cancel was requested made it 'canceled' instead (its worker stops and counts the cancel),
+  0 when the caller's lease or attempt is stale, {'corrupt', why} when the job was set aside.
 ]]
 local stream, deadLetters, delayed = KEYS[1], KEYS[2], KEYS[3]
 --@include clock
@@ -54,10 +55,11 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'retentionMs', 'id', 'lastFinish', 'result', 'error', 'tenant',
     'cancelRequested', 'callbackUrl', 'quotaQueued', 'permit', 'listHistory', attemptField(attempt))
   local identity = token .. ':' .. attempt .. ':' .. outcome .. ':' .. nextStatus
-  if fields[6] == identity then
+  -- A retry that canceled the job instead is kept as identity .. '!': a repeat answers 2 again.
+  if fields[6] == identity or fields[6] == identity .. '!' then
     -- The same call again only if it carries the same result or error; another one is stale.
     local same = (nextStatus == 'completed' and fields[7] == result) or (nextStatus ~= 'completed' and fields[8] == err)
-    return same and 1 or 0
+    return same and (fields[6] == identity and 1 or 2) or 0
   end
   if fields[1] ~= token or fields[2] ~= 'processing' or fields[3] ~= attempt then
     return 0
@@ -124,6 +126,7 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
     redis.call('HSET', job, 'status', 'completed', 'result', result, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity, unpack(entry))
   else
     if nextStatus == 'retrying' or nextStatus == 'canceled' then status = 'canceled' end
+    if nextStatus == 'retrying' then identity = identity .. '!' end
     redis.call('HSET', job, 'status', status, 'error', err, 'completedAt', now, 'updatedAt', now, 'lastFinish', identity, unpack(entry))
   end
   local gone = {'nextAttemptAt', 'lease', 'leaseOwner', 'suspect', 'quotaQueued', 'permit'}
@@ -132,7 +135,7 @@ local function finish(job, history, token, attempt, outcome, nextStatus, entryId
   finalize(stream, group, deadLetters, job, history, fields[5], entryId, fields[4], nextStatus == 'failed', now, fields[9],
     {status = status, attempts = fields[3], callbackUrl = fields[11], completedAt = now, error = finalError,
       queued = fields[12] ~= false, permit = fields[13] ~= false, listHistory = listed or fields[14] == '1'})
-  return 1
+  return nextStatus == 'retrying' and 2 or 1
 end
 
 local replies = {}

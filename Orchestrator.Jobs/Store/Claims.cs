@@ -46,6 +46,12 @@ public enum ClaimOutcome
     DeadLettered,
 
     /// <summary>
+    /// A client canceled the job while its worker was lost (its cancel was flagged, no worker aborted
+    /// the call): the claim made it canceled, with no further attempt (<see cref="ClaimResult.Job"/> holds it as it now is).
+    /// </summary>
+    Canceled,
+
+    /// <summary>
     /// The job could not be claimed or read (a value that does not parse, a failing step): it was
     /// set aside, failed and dead-lettered with error type <c>corrupt</c>; the rest of its batch is unaffected.
     /// </summary>

@@ -11,7 +11,13 @@ public sealed partial class JobStore
     /// Cancels a job: one that waits (queued, retrying) is canceled at once; one being processed is
     /// flagged and its worker told on <see cref="RedisKeys.CancelChannel"/>. Idempotent.
     /// </summary>
-    public async Task<CancelOutcome> CancelAsync(string jobId)
+    public async Task<CancelOutcome> CancelAsync(string jobId) => (await CancelCountedAsync(jobId).ConfigureAwait(false)).Outcome;
+
+    /// <summary>
+    /// <see cref="CancelAsync"/>, and whether this very call made the job canceled (false for a job
+    /// canceled before, also by an earlier send of the same call whose reply was lost): what counts it once.
+    /// </summary>
+    public async Task<(CancelOutcome Outcome, bool CanceledNow)> CancelCountedAsync(string jobId)
     {
         var partition = _keys.ForJob(jobId);
         var reply = (RedisResult[])(await LuaScripts.Cancel.EvaluateAsync(
@@ -20,10 +26,10 @@ public sealed partial class JobStore
             [RedisKeys.ConsumerGroup, partition.CancelChannel.ToString()]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
-            "canceled" => CancelOutcome.Canceled,
-            "requested" => CancelOutcome.Requested,
-            "final" => CancelOutcome.AlreadyFinal,
-            "missing" => CancelOutcome.Missing,
+            "canceled" => (CancelOutcome.Canceled, reply.Length > 1),
+            "requested" => (CancelOutcome.Requested, false),
+            "final" => (CancelOutcome.AlreadyFinal, false),
+            "missing" => (CancelOutcome.Missing, false),
             var other => throw new InvalidOperationException($"cancel.lua answered '{other}'."),
         };
     }

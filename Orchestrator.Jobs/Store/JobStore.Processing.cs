@@ -349,14 +349,15 @@ public sealed partial class JobStore
     {
         "missing" => new ClaimResult(ClaimOutcome.Missing, lease, null),
         "terminal" => new ClaimResult(ClaimOutcome.AlreadyFinal, lease, null),
-        "dead-lettered" => new ClaimResult(ClaimOutcome.DeadLettered, lease, DeadLetteredJob(reply)),
+        "dead-lettered" => new ClaimResult(ClaimOutcome.DeadLettered, lease, FinalJob(reply)),
+        "canceled" => new ClaimResult(ClaimOutcome.Canceled, lease, FinalJob(reply)),
         "corrupt" => new ClaimResult(ClaimOutcome.Corrupt, lease, null, Reason: (string?)reply[1]),
         _ => await ParseClaimedAsync(lease, reply).ConfigureAwait(false),
     };
 
-    // The job a claim dead-lettered, for its worker's log line and metrics; null when it does not
-    // parse (it is final already: nothing more to set aside).
-    private static Job? DeadLetteredJob(RedisResult[] reply)
+    // The job a claim made final (dead-lettered, canceled), for its worker's log line and metrics;
+    // null when it does not parse (it is final already: nothing more to set aside).
+    private static Job? FinalJob(RedisResult[] reply)
     {
         try
         {
@@ -459,19 +460,17 @@ public sealed partial class JobStore
 
     /// <summary>Records one attempt's outcome. False when the caller's lease or attempt is stale.</summary>
     public async Task<bool> FinishAttemptAsync(AttemptFinish finish) =>
-        (await FinishAttemptsAsync([finish]).ConfigureAwait(false))[0];
+        (await FinishAttemptsAsync([finish]).ConfigureAwait(false))[0] != FinishReply.Stale;
 
     /// <summary>
     /// Records the outcomes of many attempts in one script, each its own compare-and-set on lease,
-    /// attempt and status. The answers are in the order of <paramref name="finishes"/>: true when
-    /// recorded (also when this very outcome was recorded by an earlier send of the call), false when
-    /// the lease or attempt was stale or the job was set aside as corrupt.
+    /// attempt and status. The answers are in the order of <paramref name="finishes"/>.
     /// </summary>
-    public async Task<bool[]> FinishAttemptsAsync(IReadOnlyList<AttemptFinish> finishes) => finishes.Count == 0
+    public async Task<FinishReply[]> FinishAttemptsAsync(IReadOnlyList<AttemptFinish> finishes) => finishes.Count == 0
         ? []
         : await ByPartitionAsync(finishes, static f => f.Lease.JobId, FinishAttemptsAsync).ConfigureAwait(false);
 
-    private async Task<bool[]> FinishAttemptsAsync(RedisKeys partition, IReadOnlyList<AttemptFinish> finishes)
+    private async Task<FinishReply[]> FinishAttemptsAsync(RedisKeys partition, IReadOnlyList<AttemptFinish> finishes)
     {
         var keys = new RedisKey[3 + (2 * finishes.Count)];
         var values = new RedisValue[1 + (11 * finishes.Count)];
@@ -499,7 +498,12 @@ public sealed partial class JobStore
         }
 
         var replies = (RedisResult[])(await LuaScripts.FinishAttempt.EvaluateAsync(Db, keys, values).ConfigureAwait(false))!;
-        return [.. replies.Select(r => r.Resp2Type == ResultType.Integer && (long)r == 1)];
+        return [.. replies.Select(static r => r.Resp2Type != ResultType.Integer ? FinishReply.Stale : (long)r switch
+        {
+            1 => FinishReply.Recorded,
+            2 => FinishReply.CanceledInstead,
+            _ => FinishReply.Stale,
+        })];
     }
 
     // The result's model and usage as members of the attempt's history entry ('"model":…,"usage":{…}'),

@@ -73,6 +73,10 @@ internal sealed class JobProcessor(
                 metrics.JobsDeadLettered.Add(1, TenantTag(dead));
                 metrics.EndToEnd.Record((timeProvider.GetUtcNow() - dead.CreatedAt).TotalSeconds, TenantTag(dead));
                 return;
+            case ClaimOutcome.Canceled:
+                WorkerLog.CanceledOnClaim(logger, delivery.JobId, claim.Job?.Attempts ?? 0, claim.Job is { } canceled ? AttemptSpan.SubmissionTraceId(canceled) : null);
+                CountCanceled(claim.Job);
+                return;
             case ClaimOutcome.DeadLettered:
                 // Its hash did not parse: neither its attempts nor its creation are known.
                 WorkerLog.DeadLetteredOnClaim(logger, delivery.JobId, 0, null);
@@ -125,7 +129,7 @@ internal sealed class JobProcessor(
             execution.SuspectTurn = ordinary ? null : turn;
             await RunAsync(execution).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (execution.Token.IsCancellationRequested && execution.CancelRequested)
+        catch (OperationCanceledException) when (execution.Token.IsCancellationRequested && execution.CancelRequested && !execution.Deferred)
         {
             await RecordCanceledAsync(execution).ConfigureAwait(false);
         }
@@ -343,9 +347,21 @@ internal sealed class JobProcessor(
         // A long delay is waited out in the delayed set, not here: the job holds no slot and no lease.
         var toDelayedSet = delay > _maxInProcessDelay;
         var error = AttemptFailure.ErrorOf(exception);
-        var recorded = await WriteOutcomeAsync(
+        var reply = await WriteOutcomeAsync(
             execution, AttemptFinish.Retrying(execution.Lease, execution.Attempt, outcome, error, delay, toDelayedSet),
             execution.Token).ConfigureAwait(false);
+        if (reply == FinishReply.CanceledInstead)
+        {
+            // A client canceled the job while the attempt ran: no retry follows, the job is final.
+            leases.Untrack(execution);
+            WorkerLog.CanceledInsteadOfRetry(logger, execution.Job.Id, execution.Attempt, outcome);
+            CountCanceled(execution.Job);
+            EndAttempt(execution, outcome, error, delay: null);
+            execution.OnDeferred();
+            return;
+        }
+
+        var recorded = reply == FinishReply.Recorded;
         if (recorded && toDelayedSet)
         {
             // Untracked first: a renewal would find the lease gone, which is no loss here.
@@ -447,7 +463,7 @@ internal sealed class JobProcessor(
         // Recording runs to the end even during shutdown: the LLM has answered, the result must land.
         var recorded = await WriteOutcomeAsync(
             execution, AttemptFinish.Completed(execution.Lease, execution.Attempt, result, execution.LastDelta),
-            execution.LeaseLost ? execution.Token : CancellationToken.None).ConfigureAwait(false);
+            execution.LeaseLost ? execution.Token : CancellationToken.None).ConfigureAwait(false) != FinishReply.Stale;
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
@@ -470,7 +486,7 @@ internal sealed class JobProcessor(
         var error = AttemptFailure.ErrorOf(exception, execution.DeploymentWait);
         var recorded = await WriteOutcomeAsync(
             execution, AttemptFinish.Failed(execution.Lease, execution.Attempt, outcome, error),
-            CancellationToken.None).ConfigureAwait(false);
+            CancellationToken.None).ConfigureAwait(false) != FinishReply.Stale;
         if (!recorded)
         {
             WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
@@ -488,7 +504,7 @@ internal sealed class JobProcessor(
     /// Writes the attempt's outcome (see <see cref="OutcomeWriter"/>); until it is recorded a renewal
     /// that finds the lease gone does not count as a loss (see <see cref="JobExecution.RecordingOutcome"/>).
     /// </summary>
-    private Task<bool> WriteOutcomeAsync(JobExecution execution, AttemptFinish finish, CancellationToken cancellationToken)
+    private Task<FinishReply> WriteOutcomeAsync(JobExecution execution, AttemptFinish finish, CancellationToken cancellationToken)
     {
         execution.RecordingOutcome = true;
         return outcomes.WriteAsync(finish, execution.AttemptActivity, cancellationToken);
@@ -503,10 +519,13 @@ internal sealed class JobProcessor(
     {
         Activity.Current = execution.AttemptActivity;
         execution.Slot?.OutcomeWriting();
-        if (await WriteOutcomeAsync(execution, AttemptFinish.Canceled(execution.Lease, execution.Attempt), CancellationToken.None).ConfigureAwait(false))
+        var finish = AttemptFinish.Canceled(execution.Lease, execution.Attempt);
+        if (await WriteOutcomeAsync(execution, finish, CancellationToken.None).ConfigureAwait(false) != FinishReply.Stale)
         {
             WorkerLog.Canceled(logger, execution.Job.Id, execution.Attempt);
-            EndAttempt(execution, AttemptOutcome.Canceled, error: null, delay: null);
+            CountCanceled(execution.Job);
+            // The span says what the history says: error.type 'canceled'.
+            EndAttempt(execution, AttemptOutcome.Canceled, finish.Error, delay: null);
         }
     }
 
@@ -542,6 +561,20 @@ internal sealed class JobProcessor(
             // Not released: another worker reclaims the job once the lease lapses. Nothing is lost.
             WorkerLog.RedisUnavailableForJob(logger, "release", execution.Job.Id, execution.Attempt, TimeSpan.Zero, AttemptSpan.SubmissionTraceId(execution.Job), e);
         }
+    }
+
+    /// <summary>A job this worker saw become canceled: counted, and its time from submission measured.</summary>
+    private void CountCanceled(Job? job)
+    {
+        if (job is null)
+        {
+            // Its hash did not parse: neither its tenant nor its creation is known.
+            metrics.JobsCanceled.Add(1);
+            return;
+        }
+
+        metrics.JobsCanceled.Add(1, TenantTag(job));
+        metrics.EndToEnd.Record((timeProvider.GetUtcNow() - job.CreatedAt).TotalSeconds, TenantTag(job));
     }
 
     /// <param name="error">The attempt's error as written with its outcome (one reading of the exception serves both); null when none.</param>

@@ -18,7 +18,7 @@ namespace Orchestrator.Worker.Processing;
 /// time. Only outcomes whose callers stopped waiting (their lease was lost) are given up.
 /// </summary>
 internal sealed class OutcomeWriter(JobStore store, ResiliencePipelineProvider<string> pipelines, LoopSupervisor loops)
-    : GroupCommit<AttemptFinish, bool>(OrchestratorTags.OutcomeBatchSize, MaxBatch)
+    : GroupCommit<AttemptFinish, FinishReply>(OrchestratorTags.OutcomeBatchSize, MaxBatch)
 {
     /// <summary>Most outcomes one write records.</summary>
     public const int MaxBatch = 64;
@@ -26,12 +26,11 @@ internal sealed class OutcomeWriter(JobStore store, ResiliencePipelineProvider<s
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
 
     /// <summary>
-    /// Records <paramref name="finish"/>; true when recorded, false when the lease or attempt was
-    /// stale. While Redis cannot take it, it keeps trying until <paramref name="cancellationToken"/>
+    /// Records <paramref name="finish"/> and answers as the store did (<see cref="FinishReply"/>). While Redis cannot take it, it keeps trying until <paramref name="cancellationToken"/>
     /// stops it. <paramref name="attemptSpan"/> becomes the parent of the Redis call when the outcome
     /// is written alone.
     /// </summary>
-    public Task<bool> WriteAsync(AttemptFinish finish, Activity? attemptSpan, CancellationToken cancellationToken) =>
+    public Task<FinishReply> WriteAsync(AttemptFinish finish, Activity? attemptSpan, CancellationToken cancellationToken) =>
         CommitAsync(finish, attemptSpan, cancellationToken);
 
     protected override async Task WriteBatchAsync(List<Pending> batch)
@@ -42,7 +41,7 @@ internal sealed class OutcomeWriter(JobStore store, ResiliencePipelineProvider<s
             {
                 // Between tries, outcomes whose callers stopped waiting are dropped.
                 batch.RemoveAll(p => p.TryCancel());
-                return batch.Count == 0 ? Task.FromResult<bool[]>([]) : store.FinishAttemptsAsync([.. batch.Select(p => p.Item)]);
+                return batch.Count == 0 ? Task.FromResult<FinishReply[]>([]) : store.FinishAttemptsAsync([.. batch.Select(p => p.Item)]);
             }, CancellationToken.None).ConfigureAwait(false);
             Complete(batch, results);
             loops.Succeeded("outcome");

@@ -64,6 +64,14 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} canceled during attempt {Attempt}; the LLM call was aborted")]
     public static partial void Canceled(ILogger logger, string jobId, int attempt);
 
+    // The attempt's failure was recorded as the job's end: a client had canceled it meanwhile.
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} failed ({Outcome}) after a client canceled the job: canceled, no further attempt")]
+    public static partial void CanceledInsteadOfRetry(ILogger logger, string jobId, int attempt, string outcome);
+
+    // Outside any span (the claim starts none): the submission's trace id is carried explicitly.
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} canceled when claimed after {Attempt} attempt(s): a client canceled it while its worker was lost (submission trace {SubmissionTraceId})")]
+    public static partial void CanceledOnClaim(ILogger logger, string jobId, int attempt, string? submissionTraceId);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId} attempt {Attempt} started")]
     public static partial void AttemptStarted(ILogger logger, string jobId, int attempt);
 

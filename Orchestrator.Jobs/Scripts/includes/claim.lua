@@ -18,10 +18,10 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
     return okReply(started, redis.call('HGETALL', job))
   end
 
-  -- A job dead-lettered by the claim, as it now is: its worker logs and measures it (attempts,
-  -- createdAt, trace context, tenant). Rare, so read again rather than assembled.
-  local function deadReply(job)
-    return {'dead-lettered', 0, table.concat(redis.call('HGETALL', job), '\255')}
+  -- A job the claim made final (dead-lettered or canceled), as it now is: its worker logs and
+  -- measures it (attempts, createdAt, trace context, tenant). Rare, so read again rather than assembled.
+  local function finalReply(job, kind)
+    return {kind, 0, table.concat(redis.call('HGETALL', job), '\255')}
   end
 
   local function claim(job, history, entryId, token)
@@ -35,7 +35,7 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
 
     if f.lastClaim == token then
       -- This very claim applied already; its reply was lost.
-      if f.claimReply == 'dead-lettered' then return deadReply(job) end
+      if f.claimReply == 'dead-lettered' or f.claimReply == 'canceled' then return finalReply(job, f.claimReply) end
       if f.claimReply == 'corrupt' then return {'corrupt', cjson.decode(f.error).message} end
       if f.claimReply == 'terminal' then return {'terminal'} end
       return hashReply(job, tonumber(f.claimReply))
@@ -111,11 +111,11 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
 
     if f.cancelRequested == '1' then
       -- Canceled while its worker was lost (cancel.lua flags a processing job): no further attempt.
-      put('status', 'canceled', 'completedAt', now, 'updatedAt', now, 'claimReply', 'terminal')
+      put('status', 'canceled', 'completedAt', now, 'updatedAt', now, 'claimReply', 'canceled')
       redis.call('HSET', job, unpack(writes))
       redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt', 'handedBack')
       finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, false, now, f.tenant)
-      return {'terminal'}
+      return finalReply(job, 'canceled')
     end
 
     local deadError
@@ -139,7 +139,7 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
       redis.call('HSET', job, unpack(writes))
       redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt', 'handedBack')
       finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, true, now, f.tenant)
-      return deadReply(job)
+      return finalReply(job, 'dead-lettered')
     end
 
     local started = 0
