@@ -376,7 +376,7 @@ internal sealed class JobProcessor(
         execution.RecordingOutcome = false;
         if (!recorded)
         {
-            WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
+            LogLeaseLost(execution);
             EndLostAttempt(execution);
             execution.OnLeaseLost();
             return;
@@ -433,7 +433,7 @@ internal sealed class JobProcessor(
                 metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
                 break;
             default:
-                WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
+                LogLeaseLost(execution);
                 break;
         }
 
@@ -466,7 +466,7 @@ internal sealed class JobProcessor(
             execution.LeaseLost ? execution.Token : CancellationToken.None).ConfigureAwait(false) != FinishReply.Stale;
         if (!recorded)
         {
-            WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
+            LogLeaseLost(execution);
             EndLostAttempt(execution);
             return;
         }
@@ -489,7 +489,7 @@ internal sealed class JobProcessor(
             CancellationToken.None).ConfigureAwait(false) != FinishReply.Stale;
         if (!recorded)
         {
-            WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
+            LogLeaseLost(execution);
             EndLostAttempt(execution);
             return;
         }
@@ -560,6 +560,18 @@ internal sealed class JobProcessor(
         {
             // Not released: another worker reclaims the job once the lease lapses. Nothing is lost.
             WorkerLog.RedisUnavailableForJob(logger, "release", execution.Job.Id, execution.Attempt, TimeSpan.Zero, AttemptSpan.SubmissionTraceId(execution.Job), e);
+        }
+    }
+
+    /// <summary>
+    /// Says the write was refused because another worker holds the job, unless the lease loop said so
+    /// already (<see cref="WorkerLog.LeaseLostAtRenewal"/>): one line per lost attempt, not two.
+    /// </summary>
+    private void LogLeaseLost(JobExecution execution)
+    {
+        if (!execution.LeaseLost)
+        {
+            WorkerLog.LeaseLost(logger, execution.Job.Id, execution.Attempt);
         }
     }
 
