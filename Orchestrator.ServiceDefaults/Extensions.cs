@@ -66,6 +66,12 @@ public static class Extensions
             }
 
             options.TimestampFormat = (options.TimestampFormat ?? UtcTimestamp).TrimEnd();
+            // JSON lines are read by machines: with the scopes they carry the trace and span ids (the
+            // host's activity tracking) and the job's tenant, as OTLP records do. Configured, it stands.
+            if (builder.Configuration["Logging:Console:FormatterOptions:IncludeScopes"] is null)
+            {
+                options.IncludeScopes = true;
+            }
         });
 
         // Kestrel holds no more connections than the open-file limit allows (ConnectionLimit); a

@@ -20,7 +20,7 @@ internal static class TenantLogScope
                 return;
             }
 
-            using (logger.BeginScope(new KeyValuePair<string, object>[] { new(OrchestratorTags.Tenant, tenant) }))
+            using (logger.BeginScope(new TenantScope(tenant)))
             {
                 await next(context);
             }

@@ -1,7 +1,9 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
+using Orchestrator.ServiceDefaults;
 
 namespace Orchestrator.UnitTests.Observability;
 
@@ -35,5 +37,36 @@ public sealed class ConsoleTimestampTests
         Assert.True(json.UseUtcTimestamp);
         Assert.Equal("yyyy-MM-ddTHH:mm:ss.fffZ ", simple.TimestampFormat);
         Assert.True(simple.UseUtcTimestamp);
+    }
+
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData("false", false)]
+    public void JsonLines_CarryScopes_TraceIdsAmongThem_UnlessConfiguredOff(string? configured, bool expected)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Production" });
+        if (configured is not null)
+        {
+            builder.Configuration["Logging:Console:FormatterOptions:IncludeScopes"] = configured;
+        }
+
+        builder.AddServiceDefaults();
+        using var host = builder.Build();
+
+        Assert.Equal(expected, host.Services.GetRequiredService<IOptionsMonitor<JsonConsoleFormatterOptions>>().CurrentValue.IncludeScopes);
+        // The scope a line is written in carries the current span's trace and span ids.
+        var tracking = host.Services.GetRequiredService<IOptions<LoggerFactoryOptions>>().Value.ActivityTrackingOptions;
+        Assert.True(tracking.HasFlag(ActivityTrackingOptions.TraceId) && tracking.HasFlag(ActivityTrackingOptions.SpanId), tracking.ToString());
+        // The simple format keeps its one line per entry.
+        Assert.False(host.Services.GetRequiredService<IOptionsMonitor<SimpleConsoleFormatterOptions>>().CurrentValue.IncludeScopes);
+    }
+
+    [Fact]
+    public void TenantScope_OnePair_ReadsAsNameAndValue()
+    {
+        var scope = new TenantScope("acme");
+        Assert.Equal([new KeyValuePair<string, object?>(OrchestratorTags.Tenant, "acme")], scope);
+        // A console's scopes print it as text: the pair, not the type name of an array of pairs.
+        Assert.Equal("orchestrator.tenant:acme", scope.ToString());
     }
 }

@@ -9,7 +9,7 @@ internal static partial class WorkerLog
 {
     /// <summary>The scope every line about <paramref name="job"/> is written in: it carries the job's tenant (<see cref="OrchestratorTags.Tenant"/>).</summary>
     public static IDisposable? JobScope(ILogger logger, Job job) =>
-        logger.BeginScope(new KeyValuePair<string, object>[] { new(OrchestratorTags.Tenant, job.Tenant) });
+        logger.BeginScope(new TenantScope(job.Tenant));
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Worker {Consumer} started: concurrency {Concurrency}, lease {LeaseTimeout}")]
     public static partial void Started(ILogger logger, string consumer, int concurrency, TimeSpan leaseTimeout);
