@@ -16,7 +16,7 @@ public sealed partial class OrchestratorClient
     {
         var query = Query(("limit", limit.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("status", status), ("model", model),
             ("tenant", tenant), ("cursor", cursor));
-        using var response = await _http.GetAsync($"jobs?{query}", cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Get, $"jobs?{query}", cancellationToken).ConfigureAwait(false);
         return response.StatusCode == HttpStatusCode.OK
             ? await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.JobPage, cancellationToken).ConfigureAwait(false) ?? new JobPage([], null)
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
@@ -25,7 +25,7 @@ public sealed partial class OrchestratorClient
     /// <summary>The newest jobs counted by status (<c>GET /jobs/counts</c>); with an admin key, every tenant's or <paramref name="tenant"/>'s.</summary>
     public async Task<JobCounts> CountJobsAsync(string? tenant = null, CancellationToken cancellationToken = default)
     {
-        using var response = await _http.GetAsync($"jobs/counts?{Query(("tenant", tenant))}", cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Get, $"jobs/counts?{Query(("tenant", tenant))}", cancellationToken).ConfigureAwait(false);
         return response.StatusCode == HttpStatusCode.OK
             ? await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.JobCounts, cancellationToken).ConfigureAwait(false)
                 ?? new JobCounts(new Dictionary<string, long>(), 0, 0)
@@ -36,20 +36,20 @@ public sealed partial class OrchestratorClient
     public async Task<JobPage> ListDeadLettersAsync(string? tenant = null, int limit = 20, string? cursor = null, CancellationToken cancellationToken = default)
     {
         var query = Query(("limit", limit.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("tenant", tenant), ("cursor", cursor));
-        using var response = await _http.GetAsync($"dead-letters?{query}", cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Get, $"dead-letters?{query}", cancellationToken).ConfigureAwait(false);
         return response.StatusCode == HttpStatusCode.OK
             ? await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.JobPage, cancellationToken).ConfigureAwait(false) ?? new JobPage([], null)
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sends a dead-lettered job back to the queue with a fresh attempt budget (<c>POST /dead-letters/{id}/redrive</c>).</summary>
-    /// <exception cref="OrchestratorProblemException">404 for a job that is not a dead letter.</exception>
+    /// <exception cref="OrchestratorProblemException">404 when no job has that id; 409 for a job that is not a dead letter (also one redriven already).</exception>
     public Task<Job> RedriveAsync(string jobId, CancellationToken cancellationToken = default) =>
         PostForJobAsync($"dead-letters/{Uri.EscapeDataString(jobId)}/redrive", cancellationToken);
 
     private async Task<Job> PostForJobAsync(string path, CancellationToken cancellationToken)
     {
-        using var response = await _http.PostAsync(path, content: null, cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Post, path, cancellationToken).ConfigureAwait(false);
         return response.IsSuccessStatusCode
             && await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false) is { } job
             ? job

@@ -20,16 +20,28 @@ public sealed partial class OrchestratorClient
     private readonly OrchestratorClientOptions _options;
     private readonly TimeProvider _time;
     private readonly ResiliencePipeline<HttpResponseMessage> _submitPipeline;
+    private readonly System.Net.Http.Headers.AuthenticationHeaderValue? _authorization;
 
     /// <summary>A client over <paramref name="http"/>, whose <see cref="HttpClient.BaseAddress"/> is the API's address.</summary>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="http"/> has no <c>http</c>/<c>https</c> base address, or <see cref="OrchestratorClientOptions.ApiKey"/>
+    /// is not printable ASCII without spaces (a header <see cref="HttpClient"/> cannot send: it would fail every call).
+    /// </exception>
     public OrchestratorClient(HttpClient http, OrchestratorClientOptions? options = null, TimeProvider? timeProvider = null)
     {
         _http = http ?? throw new ArgumentNullException(nameof(http));
+        OrchestratorAddress.Check(http.BaseAddress, nameof(http));
         _options = options ?? new OrchestratorClientOptions();
         _time = timeProvider ?? TimeProvider.System;
         if (_options.ApiKey is { Length: > 0 } apiKey)
         {
-            _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
+            if (!apiKey.All(static c => c is > ' ' and <= '~'))
+            {
+                throw new ArgumentException("An API key is printable ASCII characters (0x21 to 0x7E), with no spaces.", nameof(options));
+            }
+
+            // Sent with each request, not set on the HttpClient: clients with different keys may share one.
+            _authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", apiKey);
         }
 
         var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time };
@@ -76,15 +88,25 @@ public sealed partial class OrchestratorClient
         }
 
         var key = idempotencyKey ?? Guid.NewGuid().ToString("N");
-        using var response = await _submitPipeline.ExecuteAsync(static async (state, ct) =>
+        HttpResponseMessage sent;
+        try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "jobs")
+            sent = await _submitPipeline.ExecuteAsync(static async (state, ct) =>
             {
-                Content = JsonContent.Create(state.job, ClientJsonContext.Default.JobSubmission),
-            };
-            request.Headers.Add(IdempotencyKeyHeader, state.key);
-            return await state._http.SendAsync(request, ct).ConfigureAwait(false);
-        }, (job, key, _http), cancellationToken).ConfigureAwait(false);
+                using var request = state.client.Request(HttpMethod.Post, "jobs");
+                request.Content = JsonContent.Create(state.job, ClientJsonContext.Default.JobSubmission);
+                request.Headers.Add(IdempotencyKeyHeader, state.key);
+                return await state.client._http.SendAsync(request, ct).ConfigureAwait(false);
+            }, (job, key, client: this), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or TimeoutRejectedException
+            || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            // The re-sends ran out with no answer: a send may have made the job, which only this key finds.
+            throw new OrchestratorUnreachableException(key, e);
+        }
+
+        using var response = sent;
 
         if (response.StatusCode != HttpStatusCode.Accepted)
         {
@@ -106,7 +128,7 @@ public sealed partial class OrchestratorClient
     public async Task<Job?> GetAsync(string jobId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(jobId);
-        using var response = await _http.GetAsync($"jobs/{Uri.EscapeDataString(jobId)}", cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Get, $"jobs/{Uri.EscapeDataString(jobId)}", cancellationToken).ConfigureAwait(false);
         return response.StatusCode switch
         {
             HttpStatusCode.OK => await ReadJobAsync(response, jobId, cancellationToken).ConfigureAwait(false),
@@ -131,7 +153,7 @@ public sealed partial class OrchestratorClient
     /// again when a wait ends first. While the API is away it pauses (<see cref="OrchestratorClientOptions.PollInterval"/>,
     /// doubling up to <see cref="OrchestratorClientOptions.MaxPollInterval"/>). Bound the wait with <paramref name="cancellationToken"/>.
     /// </summary>
-    /// <exception cref="OrchestratorProblemException">404 when no job has that id.</exception>
+    /// <exception cref="OrchestratorProblemException">404 (the API's problem) when no job has that id.</exception>
     public async Task<Job> WaitAsync(string jobId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(jobId);
@@ -144,13 +166,13 @@ public sealed partial class OrchestratorClient
                 // stops answering (paused, a black-holed connection) is then retried like an unreachable one.
                 using var pollTimeout = new CancellationTokenSource(PollTimeout, _time);
                 using var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, pollTimeout.Token);
-                using var response = await _http.GetAsync($"jobs/{Uri.EscapeDataString(jobId)}?wait={LongPollSeconds}", poll.Token).ConfigureAwait(false);
-                var job = response.StatusCode switch
-                {
-                    HttpStatusCode.OK => await ReadJobAsync(response, jobId, poll.Token).ConfigureAwait(false),
-                    HttpStatusCode.NotFound => null,
-                    _ => throw await ProblemAsync(response, poll.Token).ConfigureAwait(false),
-                } ?? throw new OrchestratorProblemException(404, null, "Job not found", $"No job with id '{jobId}' exists.");
+                using var response = await SendAsync(HttpMethod.Get, $"jobs/{Uri.EscapeDataString(jobId)}?wait={LongPollSeconds}", poll.Token).ConfigureAwait(false);
+                var job = response.StatusCode == HttpStatusCode.OK
+                    ? await ReadJobAsync(response, jobId, poll.Token).ConfigureAwait(false)
+                        // A 200 for another of the API's paths (jobs/counts): no job has that id.
+                        ?? throw new OrchestratorProblemException(404, null, "Job not found", $"No job with id '{jobId}' exists.")
+                    // The API's own problem (a 404's type, detail and trace id, a 503 …).
+                    : throw await ProblemAsync(response, poll.Token).ConfigureAwait(false);
                 if (job.IsFinal)
                 {
                     return job;
@@ -186,7 +208,7 @@ public sealed partial class OrchestratorClient
     public async Task<Job?> CancelAsync(string jobId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(jobId);
-        using var response = await _http.PostAsync($"jobs/{Uri.EscapeDataString(jobId)}/cancel", content: null, cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Post, $"jobs/{Uri.EscapeDataString(jobId)}/cancel", cancellationToken).ConfigureAwait(false);
         return response.StatusCode switch
         {
             HttpStatusCode.OK or HttpStatusCode.Accepted => await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false),
@@ -203,7 +225,7 @@ public sealed partial class OrchestratorClient
         do
         {
             var uri = $"dead-letters?limit={pageSize}" + (cursor is null ? "" : $"&cursor={Uri.EscapeDataString(cursor)}");
-            using var response = await _http.GetAsync(uri, cancellationToken).ConfigureAwait(false);
+            using var response = await SendAsync(HttpMethod.Get, uri, cancellationToken).ConfigureAwait(false);
             if (response.StatusCode != HttpStatusCode.OK)
             {
                 throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
@@ -218,6 +240,20 @@ public sealed partial class OrchestratorClient
             cursor = page?.NextCursor;
         }
         while (cursor is not null);
+    }
+
+    /// <summary>A request to the API, with this client's key.</summary>
+    private HttpRequestMessage Request(HttpMethod method, string uri)
+    {
+        var request = new HttpRequestMessage(method, uri);
+        request.Headers.Authorization = _authorization;
+        return request;
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string uri, CancellationToken cancellationToken)
+    {
+        using var request = Request(method, uri);
+        return await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
     }
 
     private static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider time) => response?.Headers.RetryAfter switch

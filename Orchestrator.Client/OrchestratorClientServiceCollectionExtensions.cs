@@ -18,15 +18,20 @@ public static class OrchestratorClientServiceCollectionExtensions
     /// timeout, a 30 s total and retries) are removed from this one: under them a wait ended in a
     /// timeout exception after 30 s, and a 503 was sent three more times before the caller saw it.
     /// </remarks>
+    /// <exception cref="ArgumentException"><paramref name="baseAddress"/> is not an absolute <c>http</c> or <c>https</c> URI.</exception>
     public static IHttpClientBuilder AddOrchestratorClient(this IServiceCollection services, string baseAddress,
         Action<OrchestratorClientOptions>? configure = null) =>
-        services.AddOrchestratorClient(new Uri(baseAddress, UriKind.Absolute), configure);
+        services.AddOrchestratorClient(
+            Uri.TryCreate(baseAddress, UriKind.Absolute, out var uri) ? uri : throw new ArgumentException(
+                $"The Orchestrator API's address must be an absolute http or https URI (http://localhost:3000); got '{baseAddress}'.", nameof(baseAddress)),
+            configure);
 
     /// <inheritdoc cref="AddOrchestratorClient(IServiceCollection, string, Action{OrchestratorClientOptions}?)"/>
     public static IHttpClientBuilder AddOrchestratorClient(this IServiceCollection services, Uri baseAddress,
         Action<OrchestratorClientOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(baseAddress);
+        OrchestratorAddress.Check(baseAddress, nameof(baseAddress));
         // Relative paths ("jobs") resolve under the whole base address only when it ends with '/'.
         var root = baseAddress.AbsoluteUri.EndsWith('/') ? baseAddress : new Uri(baseAddress.AbsoluteUri + "/");
         var options = services.AddOptions<OrchestratorClientOptions>();

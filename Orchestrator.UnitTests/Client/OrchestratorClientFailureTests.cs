@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Client;
 
@@ -127,13 +128,129 @@ public sealed class OrchestratorClientFailureTests
         Assert.Equal(1, handler.Calls);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task SubmitAsync_NoAnswerAfterItsResends_TheErrorCarriesTheKeyToSendAgainWith(bool timesOut)
+    {
+        // Every send is refused at connect, or reaches the API and gets no answer in time: the job may
+        // exist. Outside audit: a bare HttpRequestException or Polly's TimeoutRejectedException, no key.
+        var handler = new ScriptedHandler(async (_, cancellationToken) =>
+        {
+            if (timesOut)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
+            throw new HttpRequestException("Connection refused");
+        });
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var client = new OrchestratorClient(http, new OrchestratorClientOptions
+        {
+            MaxSubmitRetries = 1,
+            SubmitRetryDelay = TimeSpan.FromMilliseconds(1),
+            SubmitAttemptTimeout = TimeSpan.FromMilliseconds(200),
+        });
+
+        var error = await Assert.ThrowsAsync<OrchestratorUnreachableException>(() =>
+            client.SubmitAsync(new JobSubmission("p"), cancellationToken: TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+
+        Assert.Equal(2, handler.Calls);
+        Assert.Equal(handler.IdempotencyKeys.Distinct().Single(), error.IdempotencyKey);
+        Assert.NotNull(error.InnerException);
+    }
+
+    [Fact]
+    public async Task TwoClientsSharingOneHttpClient_EachSendsItsOwnKey()
+    {
+        // Outside audit: the constructor set the key on the shared HttpClient, and the last client built
+        // sent its key for both (a job submitted as another tenant).
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(Json(HttpStatusCode.OK, CompletedJob)));
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var acme = new OrchestratorClient(http, new OrchestratorClientOptions { ApiKey = "acme-key-0123456789" });
+        var dev = new OrchestratorClient(http, new OrchestratorClientOptions { ApiKey = "dev-key-0123456789" });
+        var anonymous = new OrchestratorClient(http);
+
+        await acme.GetAsync("AAAAAAAAAAAAAAAAAAAAAA", TestContext.Current.CancellationToken);
+        await dev.GetAsync("AAAAAAAAAAAAAAAAAAAAAA", TestContext.Current.CancellationToken);
+        await anonymous.GetAsync("AAAAAAAAAAAAAAAAAAAAAA", TestContext.Current.CancellationToken);
+
+        Assert.Equal(["Bearer acme-key-0123456789", "Bearer dev-key-0123456789", ""], handler.Authorizations);
+    }
+
+    [Theory]
+    [InlineData("ключ-0123456789abcdef")]
+    [InlineData("bad\nkey-0123456789abcdef")]
+    [InlineData("with space-0123456789")]
+    public void ApiKeyNoHeaderCanCarry_IsAnArgumentException_BeforeAnythingIsSent(string apiKey)
+    {
+        // Outside audit: a non-ASCII key was re-sent as a transport failure for 11 s; one with a newline
+        // failed with a FormatException.
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(Json(HttpStatusCode.OK, CompletedJob)));
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+
+        Assert.Throws<ArgumentException>(() => new OrchestratorClient(http, new OrchestratorClientOptions { ApiKey = apiKey }));
+        Assert.Equal(0, handler.Calls);
+    }
+
+    [Theory]
+    [InlineData("localhost:3000")]
+    [InlineData("/relative")]
+    [InlineData("ftp://api.test/")]
+    [InlineData("not a url")]
+    public void AddOrchestratorClient_AnAddressNotHttp_IsRefusedAtRegistration(string address)
+    {
+        // Outside audit: "localhost:3000" (a URI of scheme 'localhost') was taken, and every call failed.
+        Assert.Throws<ArgumentException>(() => new ServiceCollection().AddOrchestratorClient(address));
+    }
+
+    [Theory]
+    [InlineData("http://localhost:3000")]
+    [InlineData("https://api.example.com/orchestrator/")]
+    [InlineData("https+http://api")]
+    public void AddOrchestratorClient_HttpAddressesAndServiceNames_AreTaken(string address)
+    {
+        var services = new ServiceCollection();
+        services.AddOrchestratorClient(address);
+        using var provider = services.BuildServiceProvider();
+        Assert.NotNull(provider.GetRequiredService<OrchestratorClient>());
+    }
+
+    [Fact]
+    public void AClientOverAnHttpClientWithoutAddress_IsAnArgumentException()
+    {
+        using var http = new HttpClient();
+        Assert.Throws<ArgumentException>(() => new OrchestratorClient(http));
+    }
+
+    [Fact]
+    public async Task WaitAsync_NoSuchJob_ThrowsTheApisOwnProblem()
+    {
+        // Outside audit: a 404 made up by the client, without the API's type and trace id.
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(Problem(HttpStatusCode.NotFound,
+            """{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.5","title":"Job not found","status":404,"detail":"No such job.","traceId":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}""",
+            retryAfterSeconds: null)));
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var client = new OrchestratorClient(http);
+
+        var error = await Assert.ThrowsAsync<OrchestratorProblemException>(() => client.WaitAsync("AAAAAAAAAAAAAAAAAAAAAA", TestContext.Current.CancellationToken)
+            .WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+
+        Assert.Equal((404, "https://tools.ietf.org/html/rfc9110#section-15.5.5", "No such job."), (error.Status, error.Type, error.Detail));
+        Assert.Equal("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", error.TraceId);
+    }
+
     private static HttpResponseMessage Json(HttpStatusCode status, string body) =>
         new(status) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
 
-    private static HttpResponseMessage Problem(HttpStatusCode status, string body, int retryAfterSeconds)
+    private static HttpResponseMessage Problem(HttpStatusCode status, string body, int? retryAfterSeconds)
     {
         var response = new HttpResponseMessage(status) { Content = new StringContent(body, Encoding.UTF8, "application/problem+json") };
-        response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(retryAfterSeconds));
+        if (retryAfterSeconds is { } seconds)
+        {
+            response.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(seconds));
+        }
+
         return response;
     }
 
@@ -146,8 +263,16 @@ public sealed class OrchestratorClientFailureTests
 
         public List<string> IdempotencyKeys { get; } = [];
 
+        /// <summary>Each request's <c>Authorization</c> header, "" when it had none.</summary>
+        public List<string> Authorizations { get; } = [];
+
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
+            lock (Authorizations)
+            {
+                Authorizations.Add(request.Headers.Authorization?.ToString() ?? "");
+            }
+
             if (request.Headers.TryGetValues("Idempotency-Key", out var keys))
             {
                 lock (IdempotencyKeys)
