@@ -32,15 +32,25 @@ public static class OrchestratorClientServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(baseAddress);
         OrchestratorAddress.Check(baseAddress, nameof(baseAddress));
-        // Relative paths ("jobs") resolve under the whole base address only when it ends with '/'.
-        var root = baseAddress.AbsoluteUri.EndsWith('/') ? baseAddress : new Uri(baseAddress.AbsoluteUri + "/");
+        return services.AddOrchestratorClient(_ => baseAddress, configure);
+    }
+
+    /// <summary>
+    /// Registers <see cref="OrchestratorClient"/> for the API at the address <paramref name="baseAddress"/>
+    /// reads from the services when the client is made (an address in the application's own options).
+    /// </summary>
+    /// <inheritdoc cref="AddOrchestratorClient(IServiceCollection, string, Action{OrchestratorClientOptions}?)" path="/remarks"/>
+    public static IHttpClientBuilder AddOrchestratorClient(this IServiceCollection services, Func<IServiceProvider, Uri> baseAddress,
+        Action<OrchestratorClientOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(baseAddress);
         var options = services.AddOptions<OrchestratorClientOptions>();
         if (configure is not null)
         {
             options.Configure(configure);
         }
 
-        return services.AddHttpClient(nameof(OrchestratorClient), http => http.BaseAddress = root)
+        return services.AddHttpClient(nameof(OrchestratorClient), (provider, http) => http.BaseAddress = Root(baseAddress(provider)))
             .AddTypedClient((http, provider) => new OrchestratorClient(
                 http, provider.GetRequiredService<IOptions<OrchestratorClientOptions>>().Value, provider.GetService<TimeProvider>()))
             // What RemoveAllResilienceHandlers() does, without that method's evaluation-only status:
@@ -56,4 +66,7 @@ public static class OrchestratorClientServiceCollectionExtensions
                 }
             });
     }
+
+    // Relative paths ("jobs") resolve under the whole base address only when it ends with '/'.
+    private static Uri Root(Uri baseAddress) => baseAddress.AbsoluteUri.EndsWith('/') ? baseAddress : new Uri(baseAddress.AbsoluteUri + "/");
 }

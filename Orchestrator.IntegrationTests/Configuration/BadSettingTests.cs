@@ -31,6 +31,9 @@ public sealed class BadSettingTests
     [InlineData("Orchestrator.Api", "shutdownTimeoutSeconds", "abc", "shutdownTimeoutSeconds must be a whole number of seconds from 0 to 3600")]
     [InlineData("Orchestrator.Worker", "shutdownTimeoutSeconds", "-5", "shutdownTimeoutSeconds must be a whole number of seconds from 0 to 3600")]
     [InlineData("Orchestrator.Worker", "shutdownTimeoutSeconds", "3601", "shutdownTimeoutSeconds must be a whole number of seconds from 0 to 3600")]
+    // The jobs page started and every page was blank (an outside audit).
+    [InlineData("Orchestrator.Web", "Web:ApiUrl", "localhost:3000", "Web:ApiUrl: must be an absolute http or https address")]
+    [InlineData("Orchestrator.Web", "Web:DashboardUrl", "relative/path", "Web:DashboardUrl: must be an absolute http or https address")]
     public Task Start_WithBadSetting_PrintsOneLineNamingTheKeyAndExits1(string service, string key, string value, string expected) =>
         AssertStopsWithOneLineAsync(service, new Dictionary<string, string>
         {

@@ -20,6 +20,9 @@ public sealed class ApiProcess : IAsyncDisposable
         Address = address;
     }
 
+    /// <summary>The process id, for signals (<see cref="Signals"/>).</summary>
+    public int Pid => _process.Pid;
+
     /// <summary>Where the API listens.</summary>
     public Uri Address { get; }
 

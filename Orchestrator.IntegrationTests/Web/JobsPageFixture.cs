@@ -54,6 +54,8 @@ public sealed class JobsPageFixture : IAsyncLifetime
             ["Web:ApiKey"] = TenantApiFactory.AdminKey,
             ["Web:DashboardUrl"] = "http://127.0.0.1:18888",
             ["Web:RefreshInterval"] = "00:00:00.250",
+            // A paused API is said to be so after this, not after the default 10 s.
+            ["Web:ApiTimeout"] = "00:00:02",
             ["Logging:LogLevel:Default"] = "Warning",
         });
         await ServiceHealth.WaitAsync(_web, WebAddress, ApiProcess.StartTimeout);

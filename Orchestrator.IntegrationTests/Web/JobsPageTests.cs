@@ -164,6 +164,103 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
         Assert.Empty(failed);
     }
 
+    [Fact]
+    public async Task HungApi_ThePageSaysSo_CountsUnknown_AndUpdatesAgainWhenItAnswers()
+    {
+        // An outside audit paused the API 30 s: the client's timeout escaped the page's refresh, which
+        // ended for good without a word; a page opened meanwhile stayed blank.
+        var page = await OpenAsync("/");
+        await Assertions.Expect(page.GetByTestId("counts")).ToContainTextAsync("of the newest", new() { Timeout = (float)Patience.TotalMilliseconds });
+
+        Assert.True(Signals.Send(system.Api.Pid, Signals.Stop));
+        IPage opened;
+        try
+        {
+            await Assertions.Expect(page.GetByTestId("problem")).ToContainTextAsync("did not answer", new() { Timeout = (float)Patience.TotalMilliseconds });
+            await Assertions.Expect(page.GetByTestId("count-completed")).ToContainTextAsync("–");
+            opened = await OpenAsync("/");
+            await Assertions.Expect(opened.GetByTestId("problem")).ToContainTextAsync("did not answer", new() { Timeout = (float)Patience.TotalMilliseconds });
+        }
+        finally
+        {
+            Signals.Send(system.Api.Pid, Signals.Continue);
+        }
+
+        var jobId = await SubmitAsync(new { prompt = "Shown once the API answers again." });
+        foreach (var live in (IPage[])[page, opened])
+        {
+            await Assertions.Expect(live.GetByTestId($"job-{jobId}")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+            await Assertions.Expect(live.GetByTestId("problem")).ToBeHiddenAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+            await Assertions.Expect(live.GetByTestId("page-ended")).ToBeHiddenAsync();
+        }
+    }
+
+    [Fact]
+    public async Task FilterInTheAddress_FindsMatchesOlderThanOneRead_AndIsKeptByAReload()
+    {
+        // One read of GET /jobs examines at most 1,000 jobs: the page said "No jobs match." over a
+        // filter whose jobs were one Next page away (an outside audit), and kept its filters nowhere.
+        var failed = await SubmitAsync(new { prompt = "older than a thousand others", metadata = new Dictionary<string, string> { ["simulator.permanentFailure"] = "true" } });
+        await WaitForAsync(failed, job => job["status"]!.GetValue<string>() == "failed");
+        using (var client = system.TenantClient())
+        {
+            await Parallel.ForAsync(0, 1_050, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = TestContext.Current.CancellationToken }, async (i, ct) =>
+            {
+                using var response = await client.PostAsJsonAsync("/jobs", new { prompt = $"newer {i}" }, ct);
+                Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            });
+        }
+
+        var page = await OpenAsync("/?status=failed");
+        await Assertions.Expect(page.GetByTestId($"job-{failed}")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(page.GetByTestId("filter-status")).ToHaveValueAsync("failed");
+        await Assertions.Expect(page.GetByTestId("count-failed")).ToHaveAttributeAsync("aria-pressed", "true");
+
+        await page.ReloadAsync();
+        await Assertions.Expect(page.GetByTestId($"job-{failed}")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        Assert.EndsWith("?status=failed", page.Url, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnknownAddress_IsA404WithThePagesOwnNotFound()
+    {
+        using var client = new HttpClient { BaseAddress = system.WebAddress, Timeout = Patience };
+        using var response = await client.GetAsync("/no/such/page", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+
+        var page = await system.Browser.NewPageAsync();
+        await page.GotoAsync(new Uri(system.WebAddress, "/no/such/page").ToString());
+        await Assertions.Expect(page.GetByTestId("not-found")).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = "Back to the jobs." })).ToHaveAttributeAsync("href", "/");
+    }
+
+    [Fact]
+    public async Task Page_SendsAPolicyThatAllowsOnlyItsOwnScripts_AndItsScriptsRunUnderIt()
+    {
+        var errors = new List<string>();
+        var page = await system.Browser.NewPageAsync();
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error")
+            {
+                lock (errors)
+                {
+                    errors.Add(message.Text);
+                }
+            }
+        };
+
+        var response = await page.GotoAsync(system.WebAddress.ToString());
+        var headers = await response!.AllHeadersAsync();
+        Assert.Contains("script-src 'self'", headers["content-security-policy"], StringComparison.Ordinal);
+        Assert.Contains("frame-ancestors 'self'", headers["content-security-policy"], StringComparison.Ordinal);
+        Assert.Equal("nosniff", headers["x-content-type-options"]);
+        // Live under the policy: the circuit is up and the counts are read (no script or connection refused).
+        await Assertions.Expect(page.GetByTestId("counts")).ToContainTextAsync("of the newest", new() { Timeout = (float)Patience.TotalMilliseconds });
+        Assert.Empty(errors);
+    }
+
     private async Task<IPage> OpenAsync(string path, List<string>? failedRequests = null)
     {
         var page = await system.Browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 800 } });

@@ -22,11 +22,22 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
     [Inject]
     protected IOptions<WebOptions> Options { get; set; } = null!;
 
-    /// <summary>What the last read or action could not do; null when all went well.</summary>
-    protected string? Problem { get; set; }
+    /// <summary>Whether the browser is connected: a page whose browser has gone reads nothing until it comes back.</summary>
+    [Inject]
+    private CircuitConnection Connection { get; set; } = null!;
+
+    /// <summary>
+    /// What the last read or action could not do; null when all went well. An action's refusal stays
+    /// until the next action: the reads after it (one at once, then one per refresh) would otherwise
+    /// erase it before anyone saw it.
+    /// </summary>
+    protected string? Problem => _readProblem ?? _actionProblem;
 
     /// <summary>What the last action did, for the person who clicked.</summary>
     protected string? Notice { get; set; }
+
+    private string? _readProblem;
+    private string? _actionProblem;
 
     /// <summary>Reads what the page shows.</summary>
     protected abstract Task LoadAsync(CancellationToken cancellationToken);
@@ -44,11 +55,13 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
         try
         {
             await LoadAsync(_closed.Token);
-            Problem = null;
+            _readProblem = null;
         }
-        catch (Exception e) when (e is OrchestratorProblemException or HttpRequestException or JsonException or TaskCanceledException && !_closed.IsCancellationRequested)
+        catch (Exception e) when (!_closed.IsCancellationRequested)
         {
-            Problem = Describe(e);
+            // Whatever the read met (a refusal, no answer in Web:ApiTimeout, an unreadable answer) is
+            // shown, and the next refresh reads again: an exception let through ended the page's updates.
+            _readProblem = Describe(e);
         }
     }
 
@@ -66,12 +79,12 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
         try
         {
             Notice = await action(_closed.Token);
-            Problem = null;
+            _actionProblem = null;
         }
-        catch (Exception e) when (e is OrchestratorProblemException or HttpRequestException or JsonException)
+        catch (Exception e) when (!_closed.IsCancellationRequested)
         {
             Notice = null;
-            Problem = Describe(e);
+            _actionProblem = Describe(e);
         }
 
         await ReloadAsync();
@@ -108,11 +121,18 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
+                if (!Connection.IsUp)
+                {
+                    // Its browser is gone (closed without a goodbye, asleep, offline): Blazor keeps the
+                    // circuit for minutes in case it comes back, and nobody sees what a read would show.
+                    continue;
+                }
+
                 await ReloadAsync();
                 await InvokeAsync(StateHasChanged);
             }
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
         {
             // The page was closed.
         }
@@ -123,6 +143,8 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
         OrchestratorProblemException problem => $"{problem.Title}: {problem.Detail}",
         // An answer that is not what the page reads (a proxy's page, another version of the API).
         JsonException => $"The API's answer could not be read: {e.Message}",
+        // HttpClient's timeout (Web:ApiTimeout): an API that accepts and does not answer (paused, hung).
+        TaskCanceledException or TimeoutException => "The API did not answer in time; reading again.",
         _ => $"The API did not answer: {e.Message}",
     };
 }
