@@ -27,8 +27,6 @@ public static class Extensions
     private const string HealthEndpointPath = "/health";
     private const string AlivenessEndpointPath = "/alive";
 
-    private static readonly HttpMethodMetadata ProbeMethods = new([HttpMethods.Get, HttpMethods.Head]);
-
     // The console's time of a line: UTC, milliseconds, as every time the API writes.
     private const string UtcTimestamp = "yyyy-MM-ddTHH:mm:ss.fffZ";
 
@@ -207,12 +205,12 @@ public static class Extensions
     {
         // Open without credentials: orchestrators and load balancers probe them with none.
         // GET and HEAD only (a probe's methods): any other is answered 405, where every method was a probe.
-        app.MapHealthChecks(HealthEndpointPath).AllowAnonymous().WithMetadata(ProbeMethods);
+        app.MapHealthChecks(HealthEndpointPath).AllowAnonymous().AlsoHead();
 
         app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions
         {
             Predicate = r => r.Tags.Contains("live"),
-        }).AllowAnonymous().WithMetadata(ProbeMethods);
+        }).AllowAnonymous().AlsoHead();
 
         return app;
     }

@@ -34,12 +34,12 @@ public static class JobListingApi
             .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        jobs.MapGet("", ListAsync)
+        jobs.MapGet("", ListAsync).AlsoHead()
             .WithName("ListJobs")
             .WithSummary($"The caller's tenant's jobs, newest first (the newest {JobStore.ListedJobs:N0} are listed), filtered by status and model; " +
                 $"an admin key sees every tenant's, or one's with ?tenant=. A page may be short (at most {MaxExamined:N0} jobs are examined per call): follow nextCursor.");
 
-        jobs.MapGet("/counts", CountAsync)
+        jobs.MapGet("/counts", CountAsync).AlsoHead()
             .WithName("CountJobs")
             .WithSummary($"The caller's tenant's newest {CountWindow:N0} jobs counted by status (an admin key: every tenant's, or one's with ?tenant=); a count may be up to a second old.");
         return app;

@@ -41,7 +41,7 @@ public static class JobsApi
             .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        jobs.MapGet("/{jobId}", GetAsync)
+        jobs.MapGet("/{jobId}", GetAsync).AlsoHead()
             .WithName("GetJob")
             .WithSummary("A job's status, result or error, and the history of its attempts (404 for another tenant's job, as for an unknown one). " +
                 "With ?wait=<seconds> (at most 60) it answers as soon as the job is final, or with its current state when the wait ends.")
@@ -50,7 +50,7 @@ public static class JobsApi
             .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        app.MapGet("/dead-letters", ListDeadLettersAsync)
+        app.MapGet("/dead-letters", ListDeadLettersAsync).AlsoHead()
             .WithTags("Jobs")
             .WithName("ListDeadLetters")
             .WithSummary("The caller's tenant's jobs that failed for good (retries exhausted or a permanent error), newest first; an admin key sees every tenant's, or one with ?tenant=.")

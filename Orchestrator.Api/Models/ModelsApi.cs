@@ -32,7 +32,7 @@ public static class ModelsApi
     /// <summary>Maps <c>GET /models</c>.</summary>
     public static IEndpointRouteBuilder MapModelsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/models", List)
+        app.MapGet("/models", List).AlsoHead()
             .WithTags("Models")
             .WithName("ListModels")
             .WithSummary("The models this deployment serves (Llm:Providers), with their provider, context window, prices and limits.")

@@ -21,6 +21,9 @@ internal static class OpenApiContract
 
     public static OpenApiOptions AddOrchestratorContract(this OpenApiOptions options)
     {
+        // HEAD of a GET resource is the GET without its body (ReadMethods): no operation of its own.
+        var included = options.ShouldInclude;
+        options.ShouldInclude = description => !HttpMethods.IsHead(description.HttpMethod ?? "") && included(description);
         options.AddDocumentTransformer((document, _, _) =>
         {
             document.Info = new OpenApiInfo
