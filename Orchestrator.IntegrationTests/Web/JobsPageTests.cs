@@ -222,6 +222,16 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
     }
 
     [Fact]
+    public async Task StatusInTheAddressTheApiRefuses_IsShownInTheFilter_BesideTheRefusal()
+    {
+        var page = await OpenAsync("/?status=bogus");
+
+        await Assertions.Expect(page.GetByTestId("problem")).ToContainTextAsync("status", new() { Timeout = (float)Patience.TotalMilliseconds });
+        // Not "any" (as the select read when its value was none of its options): the cause is in sight.
+        await Assertions.Expect(page.GetByTestId("filter-status")).ToHaveValueAsync("bogus");
+    }
+
+    [Fact]
     public async Task UnknownAddress_IsA404WithThePagesOwnNotFound()
     {
         using var client = new HttpClient { BaseAddress = system.WebAddress, Timeout = Patience };

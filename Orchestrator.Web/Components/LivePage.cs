@@ -57,11 +57,12 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
             await LoadAsync(_closed.Token);
             _readProblem = null;
         }
-        catch (Exception e) when (!_closed.IsCancellationRequested)
+        catch (Exception e)
         {
             // Whatever the read met (a refusal, no answer in Web:ApiTimeout, an unreadable answer) is
             // shown, and the next refresh reads again: an exception let through ended the page's updates.
-            _readProblem = Describe(e);
+            // A page closed meanwhile shows nothing (let through, it failed the circuit's disposal).
+            _readProblem = _closed.IsCancellationRequested ? _readProblem : Describe(e);
         }
     }
 
@@ -81,10 +82,10 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
             Notice = await action(_closed.Token);
             _actionProblem = null;
         }
-        catch (Exception e) when (!_closed.IsCancellationRequested)
+        catch (Exception e)
         {
             Notice = null;
-            _actionProblem = Describe(e);
+            _actionProblem = _closed.IsCancellationRequested ? null : Describe(e);
         }
 
         await ReloadAsync();
