@@ -3,9 +3,9 @@ namespace Orchestrator.IntegrationTests.Configuration;
 
 /// <summary>
 /// A bad setting ends a real service process with one line naming the configuration key, exit code 1
-/// and no stack trace; not an unhandled exception naming a C# member.
+/// and no stack trace; not an unhandled exception naming a C# member. Its own collection, beside the
+/// worker processes' (not in it): each process ends at start, and nothing here measures a time.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
 public sealed class BadSettingTests
 {
     private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(60);
