@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 using Orchestrator.Jobs;
@@ -70,22 +71,21 @@ internal sealed class JobProcessor(
                 return;
             case ClaimOutcome.DeadLettered when claim.Job is { } dead:
                 WorkerLog.DeadLetteredOnClaim(logger, delivery.JobId, dead.Attempts, AttemptSpan.SubmissionTraceId(dead));
-                metrics.JobsDeadLettered.Add(1, TenantTag(dead));
-                metrics.EndToEnd.Record((timeProvider.GetUtcNow() - dead.CreatedAt).TotalSeconds, TenantTag(dead));
+                CountFinal(metrics.JobsDeadLettered, dead);
                 return;
             case ClaimOutcome.Canceled:
                 WorkerLog.CanceledOnClaim(logger, delivery.JobId, claim.Job?.Attempts ?? 0, claim.Job is { } canceled ? AttemptSpan.SubmissionTraceId(canceled) : null);
-                CountCanceled(claim.Job);
+                CountFinal(metrics.JobsCanceled, claim.Job);
                 return;
             case ClaimOutcome.DeadLettered:
                 // Its hash did not parse: neither its attempts nor its creation are known.
                 WorkerLog.DeadLetteredOnClaim(logger, delivery.JobId, 0, null);
-                metrics.JobsDeadLettered.Add(1);
+                CountFinal(metrics.JobsDeadLettered, null);
                 return;
             case ClaimOutcome.Corrupt:
                 // Unreadable: no creation time to measure its duration from.
                 WorkerLog.SetAsideOnClaim(logger, delivery.JobId, claim.Reason ?? "unknown");
-                metrics.JobsDeadLettered.Add(1);
+                CountFinal(metrics.JobsDeadLettered, null);
                 return;
         }
 
@@ -355,7 +355,7 @@ internal sealed class JobProcessor(
             // A client canceled the job while the attempt ran: no retry follows, the job is final.
             leases.Untrack(execution);
             WorkerLog.CanceledInsteadOfRetry(logger, execution.Job.Id, execution.Attempt, outcome);
-            CountCanceled(execution.Job);
+            CountFinal(metrics.JobsCanceled, execution.Job);
             EndAttempt(execution, outcome, error, delay: null);
             execution.OnDeferred();
             return;
@@ -429,8 +429,7 @@ internal sealed class JobProcessor(
                 break;
             case DeferOutcome.Corrupt:
                 WorkerLog.SetAside(logger, execution.Job.Id, execution.Attempt, "its history could not be read when it was deferred");
-                metrics.JobsDeadLettered.Add(1, TenantTag(execution));
-                metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
+                CountFinal(metrics.JobsDeadLettered, execution.Job);
                 break;
             default:
                 LogLeaseLost(execution);
@@ -471,8 +470,7 @@ internal sealed class JobProcessor(
             return;
         }
 
-        metrics.JobsCompleted.Add(1, TenantTag(execution));
-        metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
+        CountFinal(metrics.JobsCompleted, execution.Job);
         WorkerLog.Completed(logger, execution.Job.Id, execution.Attempt);
         EndAttempt(execution, AttemptOutcome.Succeeded, error: null, delay: null);
     }
@@ -494,8 +492,7 @@ internal sealed class JobProcessor(
             return;
         }
 
-        metrics.JobsDeadLettered.Add(1, TenantTag(execution));
-        metrics.EndToEnd.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
+        CountFinal(metrics.JobsDeadLettered, execution.Job);
         WorkerLog.DeadLettered(logger, execution.Job.Id, execution.Attempt, outcome, error.Type, error.Message, error.Type == AttemptFailure.UnexpectedType ? exception : null);
         EndAttempt(execution, outcome, error, delay: null);
     }
@@ -523,7 +520,7 @@ internal sealed class JobProcessor(
         if (await WriteOutcomeAsync(execution, finish, CancellationToken.None).ConfigureAwait(false) != FinishReply.Stale)
         {
             WorkerLog.Canceled(logger, execution.Job.Id, execution.Attempt);
-            CountCanceled(execution.Job);
+            CountFinal(metrics.JobsCanceled, execution.Job);
             // The span says what the history says: error.type 'canceled'.
             EndAttempt(execution, AttemptOutcome.Canceled, finish.Error, delay: null);
         }
@@ -575,17 +572,20 @@ internal sealed class JobProcessor(
         }
     }
 
-    /// <summary>A job this worker saw become canceled: counted, and its time from submission measured.</summary>
-    private void CountCanceled(Job? job)
+    /// <summary>
+    /// A job this worker saw reach a final state (completed, dead-lettered, canceled): counted on
+    /// <paramref name="jobs"/>, and its time from submission measured.
+    /// </summary>
+    private void CountFinal(Counter<long> jobs, Job? job)
     {
         if (job is null)
         {
             // Its hash did not parse: neither its tenant nor its creation is known.
-            metrics.JobsCanceled.Add(1);
+            jobs.Add(1);
             return;
         }
 
-        metrics.JobsCanceled.Add(1, TenantTag(job));
+        jobs.Add(1, TenantTag(job));
         metrics.EndToEnd.Record((timeProvider.GetUtcNow() - job.CreatedAt).TotalSeconds, TenantTag(job));
     }
 
