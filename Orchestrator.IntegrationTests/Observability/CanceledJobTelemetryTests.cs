@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Json;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Orchestrator.Jobs;
@@ -24,8 +25,11 @@ public sealed class CanceledJobTelemetryTests(ApiFactory api) : IClassFixture<Ap
     public async Task Cancels_CountedOnceByWhoCanceled_CanceledAttemptSpanSaysCanceled()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var apiCanceled = new MetricCollector<long>(api.Services.GetRequiredService<IMeterFactory>(), OrchestratorTelemetry.MeterName, "orchestrator.jobs.canceled");
-        using var client = api.CreateClient();
+        // The cancel of a running job waits for its worker longer than a renewal period (10 s with the
+        // 30 s lease): a worker that missed the cancel channel's message then finds the flag in time.
+        await using var apiHost = api.WithWebHostBuilder(builder => builder.UseSetting("Api:CancelWait", "00:00:20"));
+        using var apiCanceled = new MetricCollector<long>(apiHost.Services.GetRequiredService<IMeterFactory>(), OrchestratorTelemetry.MeterName, "orchestrator.jobs.canceled");
+        using var client = apiHost.CreateClient();
         client.Timeout = ApiFactory.RequestTimeout;
 
         // No worker yet: the job waits, and the API cancels it. Canceled twice, counted once.
@@ -40,13 +44,17 @@ public sealed class CanceledJobTelemetryTests(ApiFactory api) : IClassFixture<Ap
         {
             ["Simulator:FailureRate"] = "0",
             ["Logging:LogLevel:Default"] = "Warning",
+            // "attempt 1 started" (Debug) says the attempt's span has begun.
+            ["Logging:LogLevel:Orchestrator"] = "Debug",
         });
         var meters = await Task.Run(() => worker.Services.GetRequiredService<IMeterFactory>()).WaitAsync(Timeout, ct);
         using var workerCanceled = new MetricCollector<long>(meters, OrchestratorTelemetry.MeterName, "orchestrator.jobs.canceled");
         using var attempts = new MetricCollector<long>(meters, OrchestratorTelemetry.MeterName, "orchestrator.attempts");
         var running = await SubmitAsync(client, """{"prompt":"Run long.","metadata":{"simulator.latencyMs":"30000"}}""");
-        var store = api.Services.GetRequiredService<JobStore>();
-        await AsyncWait.WaitUntilAsync(async () => (await store.GetAsync(running).WaitAsync(Timeout, ct))!.Status == JobStatus.Processing,
+        // Not merely 'processing' (the claim's status): a cancel between the claim and the call's start
+        // ends the attempt before it has a span.
+        await AsyncWait.WaitUntilAsync(() => worker.Logs.Records.Any(r => Equals(r.Attributes.GetValueOrDefault("JobId"), running)
+                && r.Message?.Contains("attempt 1 started", StringComparison.Ordinal) == true),
             Timeout, "the worker runs attempt 1", TimeSpan.FromMilliseconds(20));
         Assert.Equal(HttpStatusCode.OK, (await client.PostAsync($"/jobs/{running}/cancel", null, ct).WaitAsync(Timeout, ct)).StatusCode);
 
