@@ -43,7 +43,8 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
         var row = page.GetByTestId($"job-{jobId}");
         await Assertions.Expect(row).ToBeVisibleAsync(new() { Timeout = (float)Patience.TotalMilliseconds });
         await Assertions.Expect(row).ToHaveAttributeAsync("data-status", "completed", new() { Timeout = (float)Patience.TotalMilliseconds });
-        await Assertions.Expect(page.GetByTestId("count-completed")).Not.ToContainTextAsync("0");
+        // A count, not a substring: "10" completed jobs also contain a "0".
+        await Assertions.Expect(page.GetByTestId("count-completed").Locator(".value")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^[1-9][0-9]*$"));
         await page.ScreenshotAsync(new() { Path = Path.Combine(system.ScreenshotFolder, "jobs-page.png"), FullPage = true });
 
         await row.GetByRole(AriaRole.Link).ClickAsync();
