@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Orchestrator.Jobs;
 using Orchestrator.ServiceDefaults;
+using StackExchange.Redis;
 
 namespace Orchestrator.IntegrationTests.Observability;
 
@@ -14,8 +15,9 @@ namespace Orchestrator.IntegrationTests.Observability;
 /// Canceled jobs are counted (<c>orchestrator.jobs.canceled</c>) once, by the process that made them
 /// canceled: the API for a waiting job, the worker for a running one, whose attempt's span says
 /// <c>canceled</c> as its history entry does. An outside audit found nothing counting cancels, and the
-/// canceled attempt's span with status Ok and no <c>error.type</c>. (Real API and worker in-process,
-/// one real <c>redis-server</c>.)
+/// canceled attempt's span with status Ok and no <c>error.type</c>; and an attempt its claim started,
+/// canceled while it waited for its turn, with no span and a duration measured from the clock's origin.
+/// (Real API and worker in-process, one real <c>redis-server</c>.)
 /// </summary>
 public sealed class CanceledJobTelemetryTests(ApiFactory api) : IClassFixture<ApiFactory>
 {
@@ -68,6 +70,61 @@ public sealed class CanceledJobTelemetryTests(ApiFactory api) : IClassFixture<Ap
         Assert.Equal(AttemptOutcome.Canceled, Assert.Single(attempts.GetMeasurementSnapshot()).Tags[OrchestratorTags.Outcome]);
         // The API did not count the running job's cancel: it only flagged it.
         Assert.Single(apiCanceled.GetMeasurementSnapshot());
+    }
+
+    [Fact]
+    public async Task CanceledBeforeItsCallBegan_TheAttemptTheClaimStartedHasASpanAndADuration()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        // A dead worker's two jobs: the suspect's attempt was cut off by its crash; the other was
+        // handed back. Taken over in one reclaim batch, the suspect holds the worker's turn (it runs
+        // apart from ordinary jobs) while the other, its attempt 2 started by the claim, waits for it.
+        var suspect = await harness.SubmitAsync(maxAttempts: 3, new Dictionary<string, string> { ["simulator.latencyMs"] = "30000" });
+        var waiting = await harness.SubmitAsync(maxAttempts: 3);
+        var deliveries = await harness.Store.ReadNewAsync("dead-worker", 10, TimeSpan.FromMilliseconds(100)).Bounded();
+        Assert.Equal([suspect, waiting], deliveries.Select(d => d.JobId));
+        var claims = new List<ClaimResult>();
+        foreach (var delivery in deliveries)
+        {
+            claims.Add(await harness.Store.ClaimAsync(delivery, "dead-worker", startAttempt: true).Bounded());
+        }
+
+        Assert.Equal(ReleaseOutcome.AttemptReleased, await harness.Store.ReleaseAsync(claims[1].Lease).Bounded());
+        // The suspect's entry idle past the worker's lease: its first reclaim round takes both.
+        await AsyncWait.WaitUntilAsync(async () => (await harness.Db.StreamPendingMessagesAsync(harness.Keys.Stream, RedisKeys.ConsumerGroup, 10, "dead-worker"))
+            .All(p => p.IdleTimeInMilliseconds > 2_500), Timeout, "the dead worker's entries are idle past the lease", TimeSpan.FromMilliseconds(100));
+
+        await using var worker = new WorkerFactory(harness.Redis.ConnectionString, new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Worker:LeaseTimeout"] = "00:00:02",
+            ["Logging:LogLevel:Default"] = "Warning",
+            // "attempt 2 started" (Debug) would say the call began.
+            ["Logging:LogLevel:Orchestrator"] = "Debug",
+        });
+        var meters = await Task.Run(() => worker.Services.GetRequiredService<IMeterFactory>()).WaitAsync(Timeout, ct);
+        using var durations = new MetricCollector<double>(meters, OrchestratorTelemetry.MeterName, "orchestrator.attempt.duration");
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(waiting)) is { Status: JobStatus.Processing, Attempts: 2 }
+                && (await harness.GetAsync(suspect)).Suspect,
+            Timeout, "the worker took both over, the waiting job's attempt 2 started by its claim", TimeSpan.FromMilliseconds(20));
+        Assert.DoesNotContain(worker.Logs.Records, r => Equals(r.Attributes.GetValueOrDefault("JobId"), waiting)
+            && r.Message?.Contains("attempt 2 started", StringComparison.Ordinal) == true);
+
+        Assert.Equal(CancelOutcome.Requested, await harness.Store.CancelAsync(waiting).Bounded());
+
+        await AsyncWait.WaitUntilAsync(() => AttemptSpan(worker.Spans, waiting) is not null, Timeout, "the canceled attempt's span has ended");
+        var span = AttemptSpan(worker.Spans, waiting)!;
+        Assert.Equal(2, span.GetTagItem(OrchestratorTags.Attempt));
+        Assert.Equal(AttemptOutcome.Canceled, span.GetTagItem(OrchestratorTags.Outcome));
+        Assert.Equal(AttemptOutcome.Canceled, (await harness.GetAsync(waiting)).History[1].Outcome);
+        // Measured from the claim, not from the clock's origin (the process's or the machine's start).
+        var measured = Assert.Single(durations.GetMeasurementSnapshot(), m => Equals(m.Tags[OrchestratorTags.Outcome], AttemptOutcome.Canceled));
+        Assert.InRange(measured.Value, 0, Timeout.TotalSeconds);
+
+        // The suspect's call would hold the worker's shutdown for its 30 s.
+        Assert.Equal(CancelOutcome.Requested, await harness.Store.CancelAsync(suspect).Bounded());
     }
 
     private static async Task<string> SubmitAsync(HttpClient client, string body)

@@ -112,6 +112,9 @@ internal sealed class JobProcessor(
         {
             // The attempt is recorded: it runs even if a drain begins now, as a started call would.
             execution.HoldStartedAttempt(claim.StartedAttempt);
+            // Its clock and span start with its history entry: a cancel, a hand-back or a takeover
+            // while it waits for its turn (behind a suspect) ends an attempt that has both.
+            BeginAttempt(execution, claim.StartedAttempt);
         }
 
         leases.Track(execution);
@@ -275,6 +278,7 @@ internal sealed class JobProcessor(
                 return await CallLlmAsync(execution, execution.Attempt, cancellationToken).ConfigureAwait(false);
             }
 
+            // An attempt the claim started has begun already (ProcessAsync).
             if (execution.TakeStartedAttempt() is not { } attempt)
             {
                 StartAttemptOutcome outcome;
@@ -292,12 +296,12 @@ internal sealed class JobProcessor(
                     execution.OnLeaseLost();
                     return Outcome.FromException<LlmAnswer>(new LeaseLostException());
                 }
+
+                BeginAttempt(execution, attempt);
             }
 
-            execution.Attempt = attempt;
-            execution.AttemptStartedTimestamp = timeProvider.GetTimestamp();
-            execution.AttemptActivity?.Dispose();
-            execution.AttemptActivity = AttemptSpan.Start(execution, models.Find(execution.Job.Request.Model));
+            // Polly runs this outside the flow that began the span: the call's lines and Redis spans belong to the attempt.
+            Activity.Current = execution.AttemptActivity;
             WorkerLog.AttemptStarted(logger, execution.Job.Id, attempt);
             if (attempt == 1)
             {
@@ -311,6 +315,20 @@ internal sealed class JobProcessor(
             // What did throw (Redis unavailable when starting, a cancellation) is the outcome too.
             return Outcome.FromException<LlmAnswer>(e);
         }
+    }
+
+    /// <summary>
+    /// Starts the attempt's clock and span as its history entry is written. The span is not left
+    /// current here: the flow that began it goes on to other work (the next attempt's Redis calls).
+    /// </summary>
+    private void BeginAttempt(JobExecution execution, int attempt)
+    {
+        execution.Attempt = attempt;
+        execution.AttemptStartedTimestamp = timeProvider.GetTimestamp();
+        execution.AttemptActivity?.Dispose();
+        var ambient = Activity.Current;
+        execution.AttemptActivity = AttemptSpan.Start(execution, models.Find(execution.Job.Request.Model));
+        Activity.Current = ambient;
     }
 
     private async ValueTask<Outcome<LlmAnswer>> CallLlmAsync(JobExecution execution, int attempt, CancellationToken cancellationToken)
