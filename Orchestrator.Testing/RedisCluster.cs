@@ -277,6 +277,8 @@ public sealed class RedisCluster : IAsyncDisposable
             Port = port,
             AppendOnly = options.AppendOnly,
             Config = config,
+            // Elections, failovers and role changes are logged at notice: a failed wait shows them.
+            LogLevel = "notice",
             LogPath = options.LogFolder is null ? null : Path.Combine(options.LogFolder, $"redis-{port.ToString(CultureInfo.InvariantCulture)}.log"),
         };
     }
@@ -403,6 +405,23 @@ public sealed class RedisCluster : IAsyncDisposable
         return true;
     }
 
+    /// <summary>
+    /// Each node's view of the cluster and the end of its log: why a failover or a join did not
+    /// happen (an election refused, a replica's data too old) is only in the nodes' own logs.
+    /// </summary>
+    private async Task<string> DescribeAsync()
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var node in _nodes)
+        {
+            var view = node.IsRunning ? await CommandAsync(node, "CLUSTER", "NODES") ?? "(no answer)" : "(not running)";
+            text.AppendLine(CultureInfo.InvariantCulture, $"--- node {node.Port}: CLUSTER NODES ---").AppendLine(view.TrimEnd());
+            text.AppendLine(CultureInfo.InvariantCulture, $"--- node {node.Port}: log, last part ---").AppendLine(node.Tail(1_500).TrimEnd());
+        }
+
+        return text.ToString();
+    }
+
     /// <summary>One command on one node; null when the node does not answer (killed, paused, not started).</summary>
     private async Task<string?> CommandAsync(RedisServer node, string command, params object[] arguments)
     {
@@ -417,14 +436,14 @@ public sealed class RedisCluster : IAsyncDisposable
         }
     }
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string because, CancellationToken cancellationToken)
+    private async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string because, CancellationToken cancellationToken)
     {
         var stopwatch = Stopwatch.StartNew();
         while (!await condition())
         {
             if (stopwatch.Elapsed > timeout)
             {
-                throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s waiting until {because}.");
+                throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s waiting until {because}.{Environment.NewLine}{await DescribeAsync()}");
             }
 
             await Task.Delay(100, cancellationToken);

@@ -74,6 +74,9 @@ public sealed class RedisServer : IAsyncDisposable, IDisposable
     /// <summary>Whether the process is running (it may still be loading, or paused).</summary>
     public bool IsRunning => _process is { HasExited: false };
 
+    /// <summary>The last part of the server's log (its current or last process), for failure messages.</summary>
+    public string Tail(int chars = 20_000) => _process?.Tail(chars) ?? "";
+
     /// <summary>The running process's id (0 when it is not running).</summary>
     public int ProcessId => _process is { HasExited: false } process ? process.Pid : 0;
 
