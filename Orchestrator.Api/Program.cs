@@ -40,6 +40,14 @@ builder.Services.AddValidatedOptions<JobsOptions>(JobsOptions.Section);
 builder.Services.AddSingleton(services => new RedisRetryStreaks(services.GetRequiredService<TimeProvider>(), RedisRetryStreaks.ApiGap));
 builder.Services.AddJobStore();
 builder.Services.AddModelCatalog();
+// The catalogue reads Simulator:Model (the default with no provider): a value it cannot read stops the start, not each request.
+builder.Services.AddValidatedOptions<Orchestrator.Llm.Simulation.SimulatorOptions>(Orchestrator.Llm.Simulation.SimulatorOptions.Section);
+// Maps and lists whose bad entries the binder drops without a word (ConfigurationEntriesCheck).
+builder.Services.AddConfigurationEntriesCheck<TenantQuotas>(TenantQuotaOptions.Section)
+    .AddConfigurationEntriesCheck<string>($"{TenantQuotaOptions.Section}:*:ApiKeys")
+    .AddConfigurationEntriesCheck<string>($"{AuthOptions.Section}:{nameof(AuthOptions.AdminKeys)}")
+    .AddConfigurationEntriesCheck<ProviderOptions>("Llm:Providers")
+    .AddConfigurationEntriesCheck<ModelOptions>("Llm:Providers:*:Models");
 builder.Services.AddSingleton<SubmitWriter>();
 // Degraded while Redis refuses the submissions' writes (it answers PING meanwhile: the Redis check stays healthy).
 builder.Services.AddHealthChecks().Add(RedisPartitionsHealthCheck.Registration()).Add(RedisRetriesHealthCheck.Api());

@@ -21,9 +21,10 @@ public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
                 failures.Add($"{key}:Kind must be '{ProviderKinds.OpenAI}' or '{ProviderKinds.Simulated}' (was '{p.Kind}').");
             }
 
-            if (!p.IsSimulated && p.Endpoint is not { IsAbsoluteUri: true } endpoint)
+            // An ftp:// endpoint passed, and every job then failed on its first call.
+            if (!p.IsSimulated && p.Endpoint is not { IsAbsoluteUri: true, Scheme: "http" or "https" })
             {
-                failures.Add($"{key}:Endpoint must be an absolute URL, e.g. https://api.openai.com/v1.");
+                failures.Add($"{key}:Endpoint must be an absolute http or https URL, e.g. https://api.openai.com/v1.");
             }
 
             if (p.Models.Count == 0)
@@ -106,7 +107,8 @@ public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
             failures.Add("Llm:StreamIdleTimeout must be from 00:00:00.010 to 01:00:00.");
         }
 
-        if (options.CircuitFailureRatio is <= 0 or > 1)
+        // Written so that NaN fails too (every comparison with it is false).
+        if (options.CircuitFailureRatio is not (> 0 and <= 1))
         {
             failures.Add("Llm:CircuitFailureRatio must be above 0 and at most 1.");
         }

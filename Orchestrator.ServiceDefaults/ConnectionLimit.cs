@@ -1,4 +1,6 @@
 using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -21,6 +23,28 @@ public static class ConnectionLimit
     /// </summary>
     public static long? For(long? openFiles) => openFiles is > 1 and var limit ? limit / 2 : null;
 
+    /// <summary>The configuration key of the cap (documented with Kestrel's own name).</summary>
+    public const string Key = "Kestrel:Limits:MaxConcurrentConnections";
+
+    /// <summary>
+    /// The configured cap, when it reads as one. Kestrel is built with the app, before the settings
+    /// are checked: a value that does not read is left to that check (<see cref="AddConnectionLimitCheck"/>),
+    /// which names it, instead of thrown from Kestrel's construction with a stack trace.
+    /// </summary>
+    public static long? Configured(IConfiguration configuration) =>
+        long.TryParse(configuration[Key], NumberStyles.None, CultureInfo.InvariantCulture, out var limit) && limit >= 1 ? limit : null;
+
+    /// <summary>Checks <see cref="Key"/> with the other settings at start: unset, or a whole number from 1.</summary>
+    public static IServiceCollection AddConnectionLimitCheck(this IServiceCollection services)
+    {
+        services.AddOptions<Setting>()
+            .Configure<IConfiguration>(static (setting, configuration) => setting.Value = configuration[Key])
+            .Validate(static setting => string.IsNullOrEmpty(setting.Value) || long.TryParse(setting.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) && limit >= 1,
+                $"{Key} must be a whole number of connections from 1 (or unset for half the open-file limit)")
+            .ValidateOnStart();
+        return services;
+    }
+
     /// <summary>The process's soft open-file limit (Linux, from <c>/proc/self/limits</c>); null elsewhere or when unlimited.</summary>
     public static long? OpenFileLimit()
     {
@@ -39,5 +63,10 @@ public static class ConnectionLimit
         {
             return null;
         }
+    }
+
+    private sealed class Setting
+    {
+        public string? Value { get; set; }
     }
 }

@@ -72,10 +72,12 @@ public static class Extensions
             }
         });
 
-        // Kestrel holds no more connections than the open-file limit allows (ConnectionLimit); a
-        // configured Kestrel:Limits:MaxConcurrentConnections wins.
+        // Kestrel holds no more connections than the open-file limit allows (ConnectionLimit), or
+        // Kestrel:Limits:MaxConcurrentConnections when configured: Kestrel itself reads only its
+        // endpoints and certificates from configuration, and ignored the key.
+        builder.Services.AddConnectionLimitCheck();
         builder.Services.PostConfigure<KestrelServerOptions>(options =>
-            options.Limits.MaxConcurrentConnections ??= ConnectionLimit.For(ConnectionLimit.OpenFileLimit()));
+            options.Limits.MaxConcurrentConnections ??= ConnectionLimit.Configured(builder.Configuration) ?? ConnectionLimit.For(ConnectionLimit.OpenFileLimit()));
 
         // The host ignores a shutdownTimeoutSeconds it cannot read: checked with the other settings.
         builder.Services.AddShutdownTimeoutCheck();

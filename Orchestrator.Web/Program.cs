@@ -12,7 +12,11 @@ var builder = WebApplication.CreateBuilder(args);
 // The page acts with an admin key, and has no sign-in: a page elsewhere that points its own name at
 // this address (DNS rebinding) would read and act through it. Loopback names only, unless AllowedHosts
 // names the host it is served as (behind an ingress, that host).
-builder.Configuration["AllowedHosts"] ??= "localhost;127.0.0.1;[::1]";
+// Set but empty, it would allow every host (the rebinding guard off without a word): the default too.
+if (string.IsNullOrWhiteSpace(builder.Configuration["AllowedHosts"]))
+{
+    builder.Configuration["AllowedHosts"] = "localhost;127.0.0.1;[::1]";
+}
 
 builder.AddServiceDefaults();
 builder.Services.AddValidatedOptions<WebOptions>(WebOptions.Section);

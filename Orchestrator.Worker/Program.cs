@@ -57,6 +57,10 @@ builder.Services.AddValidatedOptions<JobsOptions>(JobsOptions.Section);
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<OrchestratorMetrics>();
 builder.Services.AddModelCatalog();
+// Maps and lists whose bad entries the binder drops without a word (ConfigurationEntriesCheck).
+builder.Services.AddConfigurationEntriesCheck<TenantQuotas>(TenantQuotaOptions.Section)
+    .AddConfigurationEntriesCheck<ProviderOptions>("Llm:Providers")
+    .AddConfigurationEntriesCheck<ModelOptions>("Llm:Providers:*:Models");
 builder.Services.AddSingleton<SimulatedChatClient>();
 builder.Services.AddSingleton<ChatClientRegistry>();
 builder.Services.AddSingleton<DeploymentCircuits>();

@@ -34,6 +34,17 @@ public sealed class BadSettingTests
     // The jobs page started and every page was blank (an outside audit).
     [InlineData("Orchestrator.Web", "Web:ApiUrl", "localhost:3000", "Web:ApiUrl: must be an absolute http or https address")]
     [InlineData("Orchestrator.Web", "Web:DashboardUrl", "relative/path", "Web:DashboardUrl: must be an absolute http or https address")]
+    // An entry of a map or list with a value the binder cannot read was dropped without a word: the
+    // provider gone (the simulator then answered its model), the tenant's quotas all off (an outside audit).
+    [InlineData("Orchestrator.Api", "Llm:Providers:p:RequestsPerMinute", "abc", "'abc' at 'Llm:Providers:p:RequestsPerMinute'")]
+    [InlineData("Orchestrator.Worker", "Tenants:acme:MaxQueuedJobs", "abc", "'abc' at 'Tenants:acme:MaxQueuedJobs'")]
+    // A list set as one value was ignored (the admin key then answered 401).
+    [InlineData("Orchestrator.Api", "Auth:AdminKeys", "an-admin-key-0123456789", "Auth:AdminKeys is a list or a map: set its entries")]
+    // Read by the API's model catalogue, unchecked there: GET /models and POST /jobs answered 500.
+    [InlineData("Orchestrator.Api", "Simulator:FailureRate", "abc", "'abc' at 'Simulator:FailureRate'")]
+    [InlineData("Orchestrator.Worker", "Llm:CircuitFailureRatio", "NaN", "Llm:CircuitFailureRatio must be above 0 and at most 1")]
+    // Documented, and read by no service.
+    [InlineData("Orchestrator.LlmSimulator", "Kestrel:Limits:MaxConcurrentConnections", "abc", "Kestrel:Limits:MaxConcurrentConnections must be a whole number of connections from 1")]
     public Task Start_WithBadSetting_PrintsOneLineNamingTheKeyAndExits1(string service, string key, string value, string expected) =>
         AssertStopsWithOneLineAsync(service, new Dictionary<string, string>
         {
@@ -41,6 +52,31 @@ public sealed class BadSettingTests
             ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
             [key] = value,
         }, expected);
+
+    /// <summary>A provider's settings that pass one by one, and fail together (an outside audit: accepted before).</summary>
+    [Theory]
+    // Every job failed at its first call ("The 'ftp' scheme is not supported").
+    [InlineData("Endpoint=ftp://127.0.0.1/v1", "Llm:Providers:p:Endpoint must be an absolute http or https URL")]
+    // The second model was dropped from /models without a word.
+    [InlineData("Models:1:Name=m1;Models:1:InputCostPerMillion=0,15", "'0,15' at 'Llm:Providers:p:Models:1:InputCostPerMillion'")]
+    public Task Start_WithBadProviderSetting_PrintsOneLineNamingTheKeyAndExits1(string settings, string expected)
+    {
+        var configured = new Dictionary<string, string>
+        {
+            ["ConnectionStrings:redis"] = "127.0.0.1:1",
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            ["Llm:Providers:p:Kind"] = "openai",
+            ["Llm:Providers:p:Endpoint"] = "http://127.0.0.1:9/v1",
+            ["Llm:Providers:p:Models:0:Name"] = "m0",
+        };
+        foreach (var setting in settings.Split(';'))
+        {
+            var (key, value) = (setting[..setting.IndexOf('=', StringComparison.Ordinal)], setting[(setting.IndexOf('=', StringComparison.Ordinal) + 1)..]);
+            configured[$"Llm:Providers:p:{key}"] = value;
+        }
+
+        return AssertStopsWithOneLineAsync("Orchestrator.Worker", configured, expected);
+    }
 
     /// <summary>
     /// The Redis connection string is checked with the other settings, before anything connects: it was
