@@ -58,7 +58,8 @@ public static class ConfigurationEntriesCheck
             var failures = new List<string>();
             foreach (var section in Sections(configuration, path))
             {
-                if (section.Value is not null)
+                // Empty is no value: JSON's {} or [] reads so, and so does a section emptied on purpose.
+                if (!string.IsNullOrEmpty(section.Value))
                 {
                     failures.Add($"{section.Path} is a list or a map: set its entries ({section.Path}:0, or {section.Path}:<name>:…; __ in environment variables), not one value.");
                 }
