@@ -28,7 +28,7 @@ public static class ConfigurationEntriesCheck
     }
 
     /// <summary>The sections <paramref name="path"/> names, a <c>*</c> segment expanded to every child there.</summary>
-    internal static IEnumerable<IConfigurationSection> Sections(IConfiguration configuration, string path)
+    private static IEnumerable<IConfigurationSection> Sections(IConfiguration configuration, string path)
     {
         IEnumerable<IConfigurationSection> sections = [];
         IConfiguration[] level = [configuration];

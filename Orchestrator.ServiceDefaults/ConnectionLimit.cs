@@ -31,15 +31,14 @@ public static class ConnectionLimit
     /// are checked: a value that does not read is left to that check (<see cref="AddConnectionLimitCheck"/>),
     /// which names it, instead of thrown from Kestrel's construction with a stack trace.
     /// </summary>
-    public static long? Configured(IConfiguration configuration) =>
-        long.TryParse(configuration[Key], NumberStyles.None, CultureInfo.InvariantCulture, out var limit) && limit >= 1 ? limit : null;
+    public static long? Configured(IConfiguration configuration) => Parse(configuration[Key]);
 
     /// <summary>Checks <see cref="Key"/> with the other settings at start: unset, or a whole number from 1.</summary>
     public static IServiceCollection AddConnectionLimitCheck(this IServiceCollection services)
     {
         services.AddOptions<Setting>()
             .Configure<IConfiguration>(static (setting, configuration) => setting.Value = configuration[Key])
-            .Validate(static setting => string.IsNullOrEmpty(setting.Value) || long.TryParse(setting.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) && limit >= 1,
+            .Validate(static setting => string.IsNullOrEmpty(setting.Value) || Parse(setting.Value) is not null,
                 $"{Key} must be a whole number of connections from 1 (or unset for half the open-file limit)")
             .ValidateOnStart();
         return services;
@@ -64,6 +63,10 @@ public static class ConnectionLimit
             return null;
         }
     }
+
+    /// <summary>A whole number from 1; null for anything else.</summary>
+    private static long? Parse(string? value) =>
+        long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) && limit >= 1 ? limit : null;
 
     private sealed class Setting
     {

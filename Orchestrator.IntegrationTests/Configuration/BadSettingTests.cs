@@ -71,8 +71,8 @@ public sealed class BadSettingTests
         };
         foreach (var setting in settings.Split(';'))
         {
-            var (key, value) = (setting[..setting.IndexOf('=', StringComparison.Ordinal)], setting[(setting.IndexOf('=', StringComparison.Ordinal) + 1)..]);
-            configured[$"Llm:Providers:p:{key}"] = value;
+            var keyAndValue = setting.Split('=', 2);
+            configured[$"Llm:Providers:p:{keyAndValue[0]}"] = keyAndValue[1];
         }
 
         return AssertStopsWithOneLineAsync("Orchestrator.Worker", configured, expected);
