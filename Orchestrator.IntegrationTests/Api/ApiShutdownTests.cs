@@ -13,7 +13,7 @@ namespace Orchestrator.IntegrationTests.Api;
 /// client reconnects (to another replica) and resumes with Last-Event-ID. Before, they held the
 /// shutdown: 24.5 s for a ?wait=25, the whole 30 s shutdown timeout for a stream (audit).
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class ApiShutdownTests
 {
     /// <summary>Well under the waits held open (30 s) and the host's shutdown timeout (30 s).</summary>

@@ -5,7 +5,7 @@ namespace Orchestrator.IntegrationTests.Api;
 /// key configured for two tenants (exit code 1), naming the tenants, never the key (the validator's
 /// rules are unit-tested).
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class AuthOptionsStartupTests
 {
     private const string Key = "a-perfectly-good-key-0123456789";

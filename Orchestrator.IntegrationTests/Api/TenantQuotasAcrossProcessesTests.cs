@@ -13,7 +13,7 @@ namespace Orchestrator.IntegrationTests.Api;
 /// <c>quota-exceeded</c> naming the quota, with <c>Retry-After</c>. A real worker then finishes the
 /// jobs and the backlog counter comes back to zero, one decrement per job.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class TenantQuotasAcrossProcessesTests
 {
     private const string TenantA = TenantApiFactory.TenantA;

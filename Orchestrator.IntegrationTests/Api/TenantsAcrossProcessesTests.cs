@@ -11,7 +11,7 @@ namespace Orchestrator.IntegrationTests.Api;
 /// tenant B reading A's job → 404 as for an unknown id; the same idempotency key from A and B → two
 /// jobs; A's dead letters invisible to B, all visible to an admin key.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class TenantsAcrossProcessesTests
 {
     [Fact]

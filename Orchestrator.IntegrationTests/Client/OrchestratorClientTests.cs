@@ -8,7 +8,7 @@ namespace Orchestrator.IntegrationTests.Client;
 /// <see cref="OrchestratorClient"/> against the real API on Kestrel, its real redis-server (stopped and
 /// started for real) and, where jobs must finish, a real worker process.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class OrchestratorClientTests(KestrelApiFactory api) : IClassFixture<KestrelApiFactory>
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(90);

@@ -7,14 +7,14 @@ using Xunit.v3;
 namespace Orchestrator.IntegrationTests.Infrastructure;
 
 /// <summary>
-/// Starts the longest collections first; the rest keep xUnit's default (random) order. Two collections
-/// run at a time on this 2-core machine, and the worker processes' collection (~4 minutes, ~6 with
-/// the provider tests it held before) is the suite's longest path: started after the webhooks' 2
-/// minutes, it ended the suite that much later, so the suite's length depended on the draw.
+/// Starts the longest collections first; the rest keep xUnit's default (random) order. Three
+/// collections run at a time (<c>maxParallelThreads</c> in xunit.runner.json: the process tests wait
+/// on processes and timers more than they compute), and the suite's length is that of its longest
+/// path: a long collection started last, after the webhooks' 2 minutes, ended the suite that much later.
 /// </summary>
 public sealed class LongestFirstCollectionOrderer : ITestCollectionOrderer
 {
-    private static readonly string[] Longest = [WorkerProcessCollection.Name, WebhookCollection.Name, ProviderProcessCollection.Name];
+    private static readonly string[] Longest = [WorkerProcessCollection.Name, ApiProcessCollection.Name, WebhookCollection.Name, ProviderProcessCollection.Name];
 
     /// <inheritdoc />
     public IReadOnlyCollection<TTestCollection> OrderTestCollections<TTestCollection>(IReadOnlyCollection<TTestCollection> testCollections)

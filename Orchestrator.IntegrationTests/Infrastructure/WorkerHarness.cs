@@ -196,14 +196,27 @@ internal static class BoundedTasks
 }
 
 /// <summary>
-/// Tests that run real worker processes. They run one at a time (each starts several processes
-/// and measures timings on a 2-core machine), in parallel with the other collections.
+/// Tests that run real worker processes against the worker's own faults (crashes, Redis outages,
+/// leases, retries, sharing). They run one at a time (each starts several processes and measures
+/// timings on a 2-core machine), beside the other collections.
 /// </summary>
 [CollectionDefinition(Name)]
 public sealed class WorkerProcessCollection
 {
     /// <summary>The collection's name, for <c>[Collection(WorkerProcessCollection.Name)]</c>.</summary>
     public const string Name = "worker-processes";
+}
+
+/// <summary>
+/// Tests of what clients see over real API and worker processes (results, cancels, redrives, tenants,
+/// the typed client, the jobs page): one at a time as <see cref="WorkerProcessCollection"/>'s, but
+/// beside it. Held in that collection they made it the suite's longest path, ~2 minutes past the rest.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class ApiProcessCollection
+{
+    /// <summary>The collection's name, for <c>[Collection(ApiProcessCollection.Name)]</c>.</summary>
+    public const string Name = "api-processes";
 }
 
 /// <summary>

@@ -5,7 +5,7 @@ using Orchestrator.Jobs;
 namespace Orchestrator.IntegrationTests.Observability;
 
 /// <summary>What a worker exports over OTLP when it is stopped: the lines of its shutdown reach the backend too.</summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed partial class ShutdownTelemetryTests
 {
     /// <summary>

@@ -9,7 +9,7 @@ namespace Orchestrator.IntegrationTests.Results;
 /// one that runs on another worker process (the simulator sees its request aborted within 1 s; no
 /// further attempt); cancel of a final job → 409; cancel twice → the same answer.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class CancelJobTests
 {
     [Fact]

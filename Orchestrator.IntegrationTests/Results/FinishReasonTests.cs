@@ -6,7 +6,7 @@ namespace Orchestrator.IntegrationTests.Results;
 /// client must not take for a whole one; <c>stop</c> otherwise. A real API and worker, the
 /// simulator over HTTP (the OpenAI wire a real provider speaks), a real Redis.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class FinishReasonTests
 {
     [Fact]

@@ -8,7 +8,7 @@ namespace Orchestrator.IntegrationTests.Results;
 /// <c>Last-Event-ID</c> gets the rest: no gap and no repeat (a real API, a real worker streaming from
 /// the simulator over HTTP, a real Redis).
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class JobEventsStreamTests
 {
     [Fact]

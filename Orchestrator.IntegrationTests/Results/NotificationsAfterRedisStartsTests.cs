@@ -10,7 +10,7 @@ namespace Orchestrator.IntegrationTests.Results;
 /// retried through the <c>redis</c> pipeline): a <c>?wait=</c> is then woken by the job's
 /// completion, not ended by its timeout.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class NotificationsAfterRedisStartsTests
 {
     [Fact]

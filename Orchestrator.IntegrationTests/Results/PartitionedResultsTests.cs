@@ -10,7 +10,7 @@ namespace Orchestrator.IntegrationTests.Results;
 /// API's waits and the workers' cancels hear every partition's channel, and a tenant's
 /// <c>MaxQueuedJobs</c> holds across the partitions its jobs land in.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class PartitionedResultsTests
 {
     private const int Partitions = 6;

@@ -7,7 +7,7 @@ namespace Orchestrator.IntegrationTests.Results;
 /// Issue 19, "what it must show" 1: a redriven dead letter completes with its old history kept and
 /// its new attempts appended; the filtered redrive of many is bounded and idempotent.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class RedriveTests
 {
     [Fact]

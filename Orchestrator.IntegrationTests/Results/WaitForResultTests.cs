@@ -9,7 +9,7 @@ namespace Orchestrator.IntegrationTests.Results;
 /// <c>completedAt</c>, for each of 200 jobs waited on at once, woken by Redis (a real API process and
 /// a real worker process; the API reads nothing while the jobs run).
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class WaitForResultTests
 {
     /// <summary>Runnable tasks per core (1-minute load average) from which a late answer measures the machine, not the API.</summary>

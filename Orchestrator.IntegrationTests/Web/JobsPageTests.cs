@@ -12,7 +12,7 @@ namespace Orchestrator.IntegrationTests.Web;
 /// Apply; a filter the API refuses clears the rows and says why; the page has an icon; a job's page
 /// marks bidirectional controls in its texts and says when the answer was cut at a limit.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(ApiProcessCollection.Name)]
 public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPageFixture>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
