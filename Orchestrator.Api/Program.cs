@@ -124,7 +124,5 @@ app.MapJobEventsApi();
 app.MapJobControlApi();
 app.MapModelsApi();
 
-app.Run();
-
-// 1 when the eviction-policy guard stopped the service after start.
-return Environment.ExitCode;
+// 1 when an address could not be bound, or the eviction-policy guard stopped the service after start.
+return app.RunUntilStopped();

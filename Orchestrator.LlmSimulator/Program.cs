@@ -22,5 +22,5 @@ if (!app.ConfigurationIsValid())
 app.MapDefaultEndpoints();
 app.MapOpenAIEndpoints();
 
-app.Run();
-return 0;
+// 1 when an address could not be bound.
+return app.RunUntilStopped();

@@ -54,5 +54,5 @@ app.MapStaticAssets();
 app.MapDefaultEndpoints();
 // The policy above carries frame-ancestors; Blazor's own header would be a second policy.
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode(options => options.ContentSecurityFrameAncestorsPolicy = null);
-app.Run();
-return 0;
+// 1 when an address could not be bound.
+return app.RunUntilStopped();

@@ -101,7 +101,5 @@ if (!await app.Services.CheckRedisEvictionPolicyAsync())
     return 1;
 }
 
-app.Run();
-
-// 1 when the eviction-policy guard stopped the service after start.
-return Environment.ExitCode;
+// 1 when an address could not be bound, or the eviction-policy guard stopped the service after start.
+return app.RunUntilStopped();

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 
 namespace Orchestrator.IntegrationTests.Configuration;
 
@@ -101,7 +103,55 @@ public sealed class BadSettingTests
         return AssertStopsWithOneLineAsync(service, settings, expected);
     }
 
+    /// <summary>
+    /// An address the service cannot bind (another process listens on the port; an address not this
+    /// machine's) ends it with exit code 1 and Kestrel's line last: it was an unhandled exception, exit
+    /// code 134 (an outside audit). The framework's own "Hosting failed to start" entry is logged before it.
+    /// </summary>
+    [Theory]
+    [InlineData("Orchestrator.Api")]
+    [InlineData("Orchestrator.Worker")]
+    [InlineData("Orchestrator.LlmSimulator")]
+    [InlineData("Orchestrator.Web")]
+    public async Task Start_OnAPortAnotherProcessListensOn_Exits1SayingSoLast(string service)
+    {
+        using var holder = new TcpListener(IPAddress.Loopback, 0);
+        holder.Start();
+        var address = $"http://127.0.0.1:{((IPEndPoint)holder.LocalEndpoint).Port}";
+
+        var (exitCode, output) = await RunUntilExitAsync(service, new() { ["ConnectionStrings:redis"] = "127.0.0.1:1", ["ASPNETCORE_URLS"] = address });
+
+        Assert.Equal(1, exitCode);
+        Assert.NotEmpty(output);
+        Assert.Equal($"Failed to bind to address {address}: address already in use.", output[^1]);
+        Assert.DoesNotContain(output, line => line.StartsWith("Unhandled exception", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Start_OnAnAddressNotThisMachines_Exits1SayingSoLast()
+    {
+        // TEST-NET-1 (RFC 5737): documentation only, no machine's own.
+        const string Address = "http://192.0.2.1:8080";
+
+        var (exitCode, output) = await RunUntilExitAsync("Orchestrator.LlmSimulator", new() { ["ASPNETCORE_URLS"] = Address });
+
+        Assert.Equal(1, exitCode);
+        Assert.NotEmpty(output);
+        Assert.Equal($"Failed to bind to address {Address}: cannot assign requested address (not an address of this machine).", output[^1]);
+    }
+
     private static async Task AssertStopsWithOneLineAsync(string service, Dictionary<string, string> settings, string expected)
+    {
+        var (exitCode, output) = await RunUntilExitAsync(service, settings);
+
+        Assert.Equal(1, exitCode);
+        var line = Assert.Single(output);
+        Assert.Contains(expected, line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", line, StringComparison.Ordinal);
+    }
+
+    /// <summary>Starts <paramref name="service"/> and waits for its exit: its code and the lines it wrote.</summary>
+    private static async Task<(int ExitCode, List<string> Output)> RunUntilExitAsync(string service, Dictionary<string, string> settings)
     {
         var assembly = WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", service, StringComparison.Ordinal);
         await using var process = ServiceProcess.Start(service, assembly, settings);
@@ -110,9 +160,6 @@ public sealed class BadSettingTests
         // ChildProcess's own "--- name started" marker aside, what the service wrote.
         var output = process.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Where(line => !line.StartsWith("--- ", StringComparison.Ordinal)).ToList();
-        Assert.Equal(1, process.ExitCode);
-        var line = Assert.Single(output);
-        Assert.Contains(expected, line, StringComparison.Ordinal);
-        Assert.DoesNotContain("Exception", line, StringComparison.Ordinal);
+        return (process.ExitCode, output);
     }
 }

@@ -1,0 +1,43 @@
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>
+/// Runs a service on addresses that may not be free: one Kestrel cannot bind (another process holds
+/// the port, or the address is not this machine's) ends the start with one line naming it and exit
+/// code 1, as a bad setting does, not as an unhandled exception (exit code 134 and a stack trace).
+/// </summary>
+public static class ServiceRun
+{
+    /// <summary>
+    /// Runs <paramref name="app"/> until it stops; returns the exit code: <see cref="Environment.ExitCode"/>
+    /// (set by a guard that stopped the service), or 1 when an address could not be bound.
+    /// </summary>
+    public static int RunUntilStopped(this WebApplication app)
+    {
+        // Read before the run, which disposes the host (and its configuration) when it ends.
+        var addresses = app.Configuration["urls"] ?? "of Kestrel:Endpoints";
+        try
+        {
+            app.Run();
+            return Environment.ExitCode;
+        }
+        catch (Exception e) when (BindFailure(e, addresses) is { } message)
+        {
+            Console.Error.WriteLine(message);
+            return 1;
+        }
+    }
+
+    /// <summary>Kestrel's own message ("Failed to bind to address …: address already in use."), or null.</summary>
+    private static string? BindFailure(Exception e, string addresses) => e switch
+    {
+        IOException { InnerException: AddressInUseException } => e.Message,
+        // Thrown as is, without the address: named from the addresses the service was given.
+        SocketException { SocketErrorCode: SocketError.AddressNotAvailable } =>
+            $"Failed to bind to address {addresses}: {e.Message.ToLowerInvariant()} (not an address of this machine).",
+        _ => null,
+    };
+}
