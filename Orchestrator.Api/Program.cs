@@ -125,4 +125,4 @@ app.MapJobControlApi();
 app.MapModelsApi();
 
 // 1 when an address could not be bound, or the eviction-policy guard stopped the service after start.
-return app.RunUntilStopped();
+return await app.RunUntilStoppedAsync();

@@ -23,4 +23,4 @@ app.MapDefaultEndpoints();
 app.MapOpenAIEndpoints();
 
 // 1 when an address could not be bound.
-return app.RunUntilStopped();
+return await app.RunUntilStoppedAsync();

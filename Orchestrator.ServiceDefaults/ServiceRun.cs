@@ -15,20 +15,38 @@ public static class ServiceRun
     /// Runs <paramref name="app"/> until it stops; returns the exit code: <see cref="Environment.ExitCode"/>
     /// (set by a guard that stopped the service), or 1 when an address could not be bound.
     /// </summary>
-    public static int RunUntilStopped(this WebApplication app)
+    public static async Task<int> RunUntilStoppedAsync(this WebApplication app)
     {
-        // Read before the run, which disposes the host (and its configuration) when it ends.
-        var addresses = app.Configuration["urls"] ?? "of Kestrel:Endpoints";
-        try
+        string? failure = null;
+        await using (app.ConfigureAwait(false))
         {
-            app.Run();
+            var addresses = app.Configuration["urls"] ?? "of Kestrel:Endpoints";
+            try
+            {
+                await app.StartAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (BindFailure(e, addresses) is { } message)
+            {
+                // The server starts after the other hosted services: the worker's loops may hold jobs
+                // already. Stopped as on SIGTERM, they hand them back rather than leave them to lapse.
+                failure = message;
+                await app.StopAsync().ConfigureAwait(false);
+            }
+
+            if (failure is null)
+            {
+                await app.WaitForShutdownAsync().ConfigureAwait(false);
+            }
+        }
+
+        if (failure is null)
+        {
             return Environment.ExitCode;
         }
-        catch (Exception e) when (BindFailure(e, addresses) is { } message)
-        {
-            Console.Error.WriteLine(message);
-            return 1;
-        }
+
+        // After the host's disposal, which flushes its console logger's queue: the last line written.
+        Console.Error.WriteLine(failure);
+        return 1;
     }
 
     /// <summary>Kestrel's own message ("Failed to bind to address …: address already in use."), or null.</summary>

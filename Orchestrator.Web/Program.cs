@@ -55,4 +55,4 @@ app.MapDefaultEndpoints();
 // The policy above carries frame-ancestors; Blazor's own header would be a second policy.
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode(options => options.ContentSecurityFrameAncestorsPolicy = null);
 // 1 when an address could not be bound.
-return app.RunUntilStopped();
+return await app.RunUntilStoppedAsync();

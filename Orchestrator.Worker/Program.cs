@@ -102,4 +102,4 @@ if (!await app.Services.CheckRedisEvictionPolicyAsync())
 }
 
 // 1 when an address could not be bound, or the eviction-policy guard stopped the service after start.
-return app.RunUntilStopped();
+return await app.RunUntilStoppedAsync();
