@@ -45,6 +45,9 @@ public sealed class BadSettingTests
     // Read by the API's model catalogue, unchecked there: GET /models and POST /jobs answered 500.
     [InlineData("Orchestrator.Api", "Simulator:FailureRate", "abc", "'abc' at 'Simulator:FailureRate'")]
     [InlineData("Orchestrator.Worker", "Llm:CircuitFailureRatio", "NaN", "Llm:CircuitFailureRatio must be above 0 and at most 1")]
+    // Kestrel read the port as none and listened on port 80 of every interface (an outside audit).
+    [InlineData("Orchestrator.Api", "ASPNETCORE_URLS", "http://127.0.0.1:5OOO", "urls (ASPNETCORE_URLS): 'http://127.0.0.1:5OOO' is not an address to listen on")]
+    [InlineData("Orchestrator.LlmSimulator", "ASPNETCORE_URLS", "http://127.0.0.1:0;http://localhost:", "urls (ASPNETCORE_URLS): 'http://localhost:' is not an address to listen on")]
     // Documented, and read by no service.
     [InlineData("Orchestrator.LlmSimulator", "Kestrel:Limits:MaxConcurrentConnections", "abc", "Kestrel:Limits:MaxConcurrentConnections must be a whole number of connections from 1")]
     public Task Start_WithBadSetting_PrintsOneLineNamingTheKeyAndExits1(string service, string key, string value, string expected) =>
