@@ -223,6 +223,36 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
     }
 
     [Fact]
+    public async Task NextPage_IsInTheAddress_KeptByAReload_UntilFirstPage()
+    {
+        // A reload went back to the newest jobs: the cursor was kept by the page alone (an outside audit).
+        for (var i = 0; i < 25; i++)
+        {
+            await SubmitAsync(new { prompt = $"paged {i}" });
+        }
+
+        var page = await OpenAsync("/");
+        var rows = page.Locator("tbody tr[data-testid^='job-']");
+        await Assertions.Expect(rows).ToHaveCountAsync(20, new() { Timeout = (float)Patience.TotalMilliseconds });
+        var newest = (await rows.First.GetAttributeAsync("data-testid"))!;
+
+        await page.GetByTestId("next-page").ClickAsync();
+        // Polled: Blazor changes the address in place (pushState), which WaitForURL's wait for "load" missed at times.
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("[?&]cursor=[^&]+"), new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(rows.First).Not.ToHaveAttributeAsync("data-testid", newest, new() { Timeout = (float)Patience.TotalMilliseconds });
+        var older = await rows.EvaluateAllAsync<string[]>("rows => rows.map(row => row.dataset.testid)");
+        Assert.DoesNotContain(newest, older);
+
+        await page.ReloadAsync();
+        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-testid", older[0], new() { Timeout = (float)Patience.TotalMilliseconds });
+        Assert.Equal(older, await rows.EvaluateAllAsync<string[]>("rows => rows.map(row => row.dataset.testid)"));
+
+        await page.GetByTestId("first-page").ClickAsync();
+        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-testid", newest, new() { Timeout = (float)Patience.TotalMilliseconds });
+        Assert.DoesNotContain("cursor=", page.Url, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task StatusInTheAddressTheApiRefuses_IsShownInTheFilter_BesideTheRefusal()
     {
         var page = await OpenAsync("/?status=bogus");
