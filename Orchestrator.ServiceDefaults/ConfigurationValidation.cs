@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.Hosting;
@@ -20,6 +21,16 @@ public static class ConfigurationValidation
     {
         services.AddSingleton<IValidateOptions<TOptions>>(new ConfigurationKeyValidator<TOptions>(section));
         return services.AddOptions<TOptions>().BindConfiguration(section).ValidateOnStart();
+    }
+
+    /// <summary>
+    /// Has a value the configuration binder cannot convert reported with the other bad settings (as a
+    /// failed validation of its options), not thrown before them (<see cref="UnreadableSettingOptionsFactory{TOptions}"/>).
+    /// </summary>
+    public static IServiceCollection AddUnreadableSettingsReported(this IServiceCollection services)
+    {
+        services.AddOptions();
+        return services.Replace(ServiceDescriptor.Transient(typeof(IOptionsFactory<>), typeof(UnreadableSettingOptionsFactory<>)));
     }
 
     /// <summary>

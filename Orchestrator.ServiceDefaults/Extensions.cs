@@ -81,6 +81,8 @@ public static class Extensions
 
         // The host ignores a shutdownTimeoutSeconds it cannot read: checked with the other settings.
         builder.Services.AddShutdownTimeoutCheck();
+        // A value that does not read is one bad setting among the others, all reported at once.
+        builder.Services.AddUnreadableSettingsReported();
         // Kestrel reads a port that does not read as none (port 80 of every interface): checked too.
         builder.Services.AddListenAddressesCheck();
 

@@ -58,6 +58,24 @@ public sealed class BadSettingTests
             [key] = value,
         }, expected);
 
+    /// <summary>A value that does not read is named with the other bad settings: it hid them (one line, not all; an outside audit).</summary>
+    [Fact]
+    public async Task Start_WithAnUnreadableAndAnOutOfRangeSetting_NamesBoth()
+    {
+        var (exitCode, output) = await RunUntilExitAsync("Orchestrator.Worker", new()
+        {
+            ["ConnectionStrings:redis"] = "127.0.0.1:1",
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            ["Worker:Concurrency"] = "abc",
+            ["Simulator:FailureRate"] = "2",
+        });
+
+        Assert.Equal(1, exitCode);
+        Assert.Equal(2, output.Count);
+        Assert.Contains(output, line => line.Contains("'abc' at 'Worker:Concurrency'", StringComparison.Ordinal));
+        Assert.Contains(output, line => line.Contains("Simulator:FailureRate must be between 0 and 1", StringComparison.Ordinal));
+    }
+
     /// <summary>A provider's settings that pass one by one, and fail together (an outside audit: accepted before).</summary>
     [Theory]
     // Every job failed at its first call ("The 'ftp' scheme is not supported").
