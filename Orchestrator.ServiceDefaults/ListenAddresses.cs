@@ -37,13 +37,15 @@ public static class ListenAddresses
             return true;
         }
 
+        var schemeEnd = address.IndexOf("://", StringComparison.Ordinal);
         var wildcard = address.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal);
-        return Uri.TryCreate(wildcard, UriKind.Absolute, out var uri)
+        return schemeEnd > 0
+            && Uri.TryCreate(wildcard, UriKind.Absolute, out var uri)
             && uri.Scheme is "http" or "https"
             && uri.Host.Length > 0
             && string.IsNullOrEmpty(uri.Query) && string.IsNullOrEmpty(uri.Fragment)
             // Uri reads "host:" as the default port; Kestrel, as a host named "host:".
-            && !wildcard.Split('/')[2].EndsWith(':');
+            && !address[(schemeEnd + 3)..].Split('/')[0].EndsWith(':');
     }
 
     private sealed class Setting

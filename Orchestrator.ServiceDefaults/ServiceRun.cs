@@ -20,7 +20,7 @@ public static class ServiceRun
         string? failure = null;
         await using (app.ConfigureAwait(false))
         {
-            var addresses = app.Configuration["urls"] ?? "of Kestrel:Endpoints";
+            var addresses = app.Configuration[ListenAddresses.Key] ?? "of Kestrel:Endpoints";
             try
             {
                 await app.StartAsync().ConfigureAwait(false);

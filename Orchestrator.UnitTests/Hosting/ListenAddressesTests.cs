@@ -25,6 +25,8 @@ public sealed class ListenAddressesTests
     [InlineData("http://127.0.0.1:70000")]
     [InlineData("http://127.0.0.1:-1")]
     [InlineData("127.0.0.1:5000")]
+    [InlineData("http:/127.0.0.1:5000")]
+    [InlineData("http:127.0.0.1:5000")]
     [InlineData("ftp://127.0.0.1:21")]
     [InlineData("http://127.0.0.1:5000?x=1")]
     public void IsReadable_AnAddressKestrelMisreads_False(string address) =>
