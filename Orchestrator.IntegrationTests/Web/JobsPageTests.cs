@@ -231,25 +231,24 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
             await SubmitAsync(new { prompt = $"paged {i}" });
         }
 
-        var page = await OpenAsync("/");
-        var rows = page.Locator("tbody tr[data-testid^='job-']");
-        await Assertions.Expect(rows).ToHaveCountAsync(20, new() { Timeout = (float)Patience.TotalMilliseconds });
-        var newest = (await rows.First.GetAttributeAsync("data-testid"))!;
+        await AssertNextPageKeptByAReloadAsync("/", "job-");
+    }
 
-        await page.GetByTestId("next-page").ClickAsync();
-        // Polled: Blazor changes the address in place (pushState), which WaitForURL's wait for "load" missed at times.
-        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("[?&]cursor=[^&]+"), new() { Timeout = (float)Patience.TotalMilliseconds });
-        await Assertions.Expect(rows.First).Not.ToHaveAttributeAsync("data-testid", newest, new() { Timeout = (float)Patience.TotalMilliseconds });
-        var older = await rows.EvaluateAllAsync<string[]>("rows => rows.map(row => row.dataset.testid)");
-        Assert.DoesNotContain(newest, older);
+    [Fact]
+    public async Task DeadLettersNextPage_IsInTheAddress_KeptByAReload_UntilFirstPage()
+    {
+        var jobIds = new List<string>();
+        for (var i = 0; i < 21; i++)
+        {
+            jobIds.Add(await SubmitAsync(new { prompt = $"dead {i}", metadata = new Dictionary<string, string> { ["simulator.permanentFailure"] = "true" } }));
+        }
 
-        await page.ReloadAsync();
-        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-testid", older[0], new() { Timeout = (float)Patience.TotalMilliseconds });
-        Assert.Equal(older, await rows.EvaluateAllAsync<string[]>("rows => rows.map(row => row.dataset.testid)"));
+        foreach (var jobId in jobIds)
+        {
+            await WaitForAsync(jobId, job => job["status"]!.GetValue<string>() == "failed");
+        }
 
-        await page.GetByTestId("first-page").ClickAsync();
-        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-testid", newest, new() { Timeout = (float)Patience.TotalMilliseconds });
-        Assert.DoesNotContain("cursor=", page.Url, StringComparison.Ordinal);
+        await AssertNextPageKeptByAReloadAsync("/dead-letters", "dead-");
     }
 
     [Fact]
@@ -331,6 +330,35 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
         // Interactive once the circuit is up: the live refresh and the buttons work from then on.
         await page.WaitForFunctionAsync("() => window.Blazor !== undefined");
         return page;
+    }
+
+    /// <summary>
+    /// On the page at <paramref name="path"/> (more than 20 rows, each <c>data-testid</c> starting with
+    /// <paramref name="rowPrefix"/>): Next page puts its cursor in the address, a reload shows the same
+    /// rows, and First page goes back to the newest and leaves the cursor.
+    /// </summary>
+    private async Task AssertNextPageKeptByAReloadAsync(string path, string rowPrefix)
+    {
+        var wait = new LocatorAssertionsToHaveAttributeOptions { Timeout = (float)Patience.TotalMilliseconds };
+        var page = await OpenAsync(path);
+        var rows = page.Locator($"tbody tr[data-testid^='{rowPrefix}']");
+        await Assertions.Expect(rows).ToHaveCountAsync(20, new() { Timeout = (float)Patience.TotalMilliseconds });
+        var newest = (await rows.First.GetAttributeAsync("data-testid"))!;
+
+        await page.GetByTestId("next-page").ClickAsync();
+        // Polled: Blazor changes the address in place (pushState), which WaitForURL's wait for "load" missed at times.
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("[?&]cursor=[^&]+"), new() { Timeout = (float)Patience.TotalMilliseconds });
+        await Assertions.Expect(rows.First).Not.ToHaveAttributeAsync("data-testid", newest, wait);
+        var older = await rows.EvaluateAllAsync<string[]>("rows => rows.map(row => row.dataset.testid)");
+        Assert.DoesNotContain(newest, older);
+
+        await page.ReloadAsync();
+        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-testid", older[0], wait);
+        Assert.Equal(older, await rows.EvaluateAllAsync<string[]>("rows => rows.map(row => row.dataset.testid)"));
+
+        await page.GetByTestId("first-page").ClickAsync();
+        await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-testid", newest, wait);
+        Assert.DoesNotContain("cursor=", page.Url, StringComparison.Ordinal);
     }
 
     private async Task<string> SubmitAsync(object body)
