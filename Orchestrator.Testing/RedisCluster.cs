@@ -81,13 +81,17 @@ public sealed class RedisCluster : IAsyncDisposable
         var cluster = new RedisCluster(nodes, options);
         try
         {
-            var count = options.Masters * (1 + options.ReplicasPerMaster);
-            for (var i = 0; i < count; i++)
+            var started = new RedisServer?[options.Masters * (1 + options.ReplicasPerMaster)];
+            try
             {
-                nodes.Add(RedisServer.Create(NodeOptions(options)));
+                await Task.WhenAll(started.Select(async (_, i) => started[i] = await StartNodeAsync(options, cancellationToken)));
+            }
+            finally
+            {
+                // In order (the first ones become masters); on a failure, the ones started, to be stopped.
+                nodes.AddRange(started.OfType<RedisServer>());
             }
 
-            await Task.WhenAll(nodes.Select(n => n.StartAsync(cancellationToken)));
             await cluster.CreateAsync(cancellationToken);
             cluster._admin = await ConnectionMultiplexer.ConnectAsync(cluster.AdminConnectionString()).WaitAsync(FormTimeout, cancellationToken);
             await cluster.WaitUntilHealthyAsync(FormTimeout, cancellationToken);
@@ -97,6 +101,33 @@ public sealed class RedisCluster : IAsyncDisposable
         {
             await cluster.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Starts a node on a free port whose bus port (+10,000) is free too. Both are checked before the
+    /// start, but the bus port lies in the range the OS hands out to outgoing connections, and one took it
+    /// in between in a CI run (the node exited: "Address already in use"): then another pair is tried.
+    /// </summary>
+    private static async Task<RedisServer> StartNodeAsync(RedisClusterOptions options, CancellationToken cancellationToken)
+    {
+        for (var tries = 1; ; tries++)
+        {
+            var node = RedisServer.Create(NodeOptions(options));
+            try
+            {
+                await node.StartAsync(cancellationToken);
+                return node;
+            }
+            catch (InvalidOperationException e) when (tries < 3 && e.Message.Contains("Address already in use", StringComparison.Ordinal))
+            {
+                await node.DisposeAsync();
+            }
+            catch
+            {
+                await node.DisposeAsync();
+                throw;
+            }
         }
     }
 
