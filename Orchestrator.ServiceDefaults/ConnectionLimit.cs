@@ -36,11 +36,9 @@ public static class ConnectionLimit
     /// <summary>Checks <see cref="Key"/> with the other settings at start: unset, or a whole number from 1.</summary>
     public static IServiceCollection AddConnectionLimitCheck(this IServiceCollection services)
     {
-        services.AddOptions<Setting>()
-            .Configure<IConfiguration>(static (setting, configuration) => setting.Value = configuration[Key])
-            .Validate(static setting => string.IsNullOrEmpty(setting.Value) || Parse(setting.Value) is not null,
-                $"{Key} must be a whole number of connections from 1 (or unset for half the open-file limit)")
-            .ValidateOnStart();
+        services.AddSettingCheck(Key, static value => string.IsNullOrEmpty(value) || Parse(value) is not null
+            ? []
+            : [$"{Key} must be a whole number of connections from 1 (or unset for half the open-file limit)"]);
         return services;
     }
 
@@ -67,9 +65,4 @@ public static class ConnectionLimit
     /// <summary>A whole number from 1; null for anything else.</summary>
     private static long? Parse(string? value) =>
         long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) && limit >= 1 ? limit : null;
-
-    private sealed class Setting
-    {
-        public string? Value { get; set; }
-    }
 }

@@ -1,6 +1,4 @@
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -18,10 +16,9 @@ public static class ListenAddresses
     /// <summary>Checks each of <see cref="Key"/>'s addresses (separated by <c>;</c>) when the host starts.</summary>
     public static IServiceCollection AddListenAddressesCheck(this IServiceCollection services)
     {
-        services.AddOptions<Setting>()
-            .Configure<IConfiguration>(static (setting, configuration) => setting.Value = configuration[Key])
-            .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<Setting>, Validator>();
+        services.AddSettingCheck(Key, static value => (value ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(address => !IsReadable(address))
+            .Select(address => $"{Key} (ASPNETCORE_URLS): '{address}' is not an address to listen on: http(s)://host:port, with a port from 0 to 65535"));
         return services;
     }
 
@@ -46,22 +43,5 @@ public static class ListenAddresses
             && string.IsNullOrEmpty(uri.Query) && string.IsNullOrEmpty(uri.Fragment)
             // Uri reads "host:" as the default port; Kestrel, as a host named "host:".
             && !address[(schemeEnd + 3)..].Split('/')[0].EndsWith(':');
-    }
-
-    private sealed class Setting
-    {
-        public string? Value { get; set; }
-    }
-
-    private sealed class Validator : IValidateOptions<Setting>
-    {
-        public ValidateOptionsResult Validate(string? name, Setting options)
-        {
-            var failures = (options.Value ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Where(address => !IsReadable(address))
-                .Select(address => $"{Key} (ASPNETCORE_URLS): '{address}' is not an address to listen on: http(s)://host:port, with a port from 0 to 65535")
-                .ToList();
-            return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-        }
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Microsoft.Extensions.Hosting;
@@ -20,10 +19,7 @@ internal static class ShutdownTimeoutSetting
     /// <summary>Validates <see cref="Key"/> when the host starts (<see cref="ConfigurationValidation.ConfigurationIsValid"/> reports it).</summary>
     public static IServiceCollection AddShutdownTimeoutCheck(this IServiceCollection services)
     {
-        services.AddOptions<Setting>()
-            .Configure<IConfiguration>(static (setting, configuration) => setting.Value = configuration[Key])
-            .Validate(static setting => IsValid(setting.Value), $"{Key} must be a whole number of seconds from 0 to {MaxSeconds}")
-            .ValidateOnStart();
+        services.AddSettingCheck(Key, static value => IsValid(value) ? [] : [$"{Key} must be a whole number of seconds from 0 to {MaxSeconds}"]);
         return services;
     }
 
@@ -31,9 +27,4 @@ internal static class ShutdownTimeoutSetting
     internal static bool IsValid(string? value) =>
         string.IsNullOrEmpty(value)
         || (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds <= MaxSeconds);
-
-    private sealed class Setting
-    {
-        public string? Value { get; set; }
-    }
 }
