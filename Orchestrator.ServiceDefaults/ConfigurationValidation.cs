@@ -20,6 +20,7 @@ public static class ConfigurationValidation
         where TOptions : class
     {
         services.AddSingleton<IValidateOptions<TOptions>>(new ConfigurationKeyValidator<TOptions>(section));
+        services.AddSingleton(new OptionsSection<TOptions>(section));
         return services.AddOptions<TOptions>().BindConfiguration(section).ValidateOnStart();
     }
 

@@ -1,3 +1,5 @@
+using System.Reflection;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.Hosting;
@@ -12,9 +14,13 @@ namespace Microsoft.Extensions.Hosting;
 internal sealed class UnreadableSettingOptionsFactory<TOptions>(
     IEnumerable<IConfigureOptions<TOptions>> setups,
     IEnumerable<IPostConfigureOptions<TOptions>> postConfigures,
-    IEnumerable<IValidateOptions<TOptions>> validations) : IOptionsFactory<TOptions>
+    IEnumerable<IValidateOptions<TOptions>> validations,
+    IEnumerable<OptionsSection<TOptions>> sections,
+    IServiceProvider services) : IOptionsFactory<TOptions>
     where TOptions : class
 {
+    private const string Unreadable = "Failed to convert configuration value";
+
     private readonly OptionsFactory<TOptions> _factory = new(setups, postConfigures, validations);
 
     public TOptions Create(string name)
@@ -24,9 +30,49 @@ internal sealed class UnreadableSettingOptionsFactory<TOptions>(
             return _factory.Create(name);
         }
         // The binder's own words (ConfigurationBinder's "Failed to convert configuration value …").
-        catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+        catch (InvalidOperationException e) when (e.Message.StartsWith(Unreadable, StringComparison.Ordinal))
         {
-            throw new OptionsValidationException(name, typeof(TOptions), [e.Message]);
+            throw new OptionsValidationException(name, typeof(TOptions), [e.Message, .. OtherUnreadableValues(e.Message)]);
+        }
+    }
+
+    /// <summary>
+    /// The binder stops at the first value it cannot convert: each other setting of the section is bound
+    /// on its own, so two unreadable values of one options type are two lines, not one at a time.
+    /// </summary>
+    private IEnumerable<string> OtherUnreadableValues(string first)
+    {
+        if (services.GetService(typeof(IConfiguration)) is not IConfiguration configuration)
+        {
+            yield break;
+        }
+
+        var properties = typeof(TOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance);
+        foreach (var setting in sections.SelectMany(section => configuration.GetSection(section.Name).GetChildren()))
+        {
+            if (properties.FirstOrDefault(p => string.Equals(p.Name, setting.Key, StringComparison.OrdinalIgnoreCase)) is { } property
+                && UnreadableValue(setting, property.PropertyType) is { } failure
+                && failure != first)
+            {
+                yield return failure;
+            }
+        }
+    }
+
+    /// <summary>The binder's "cannot convert" for <paramref name="setting"/>; anything else the full bind has reported.</summary>
+    private static string? UnreadableValue(IConfigurationSection setting, Type type)
+    {
+        try
+        {
+            setting.Get(type);
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e is InvalidOperationException && e.Message.StartsWith(Unreadable, StringComparison.Ordinal) ? e.Message : null;
         }
     }
 }
+
+/// <summary>The configuration section <typeparamref name="TOptions"/> is bound from, as <c>AddValidatedOptions</c> registered it.</summary>
+internal sealed record OptionsSection<TOptions>(string Name);
