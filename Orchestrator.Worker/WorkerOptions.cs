@@ -67,12 +67,14 @@ public sealed class WorkerOptions : IValidatableObject
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (LeaseTimeout < TimeSpan.FromSeconds(1) || LeaseTimeout > TimeSpan.FromHours(1))
+        var leaseTimeoutIsValid = LeaseTimeout >= TimeSpan.FromSeconds(1) && LeaseTimeout <= TimeSpan.FromHours(1);
+        if (!leaseTimeoutIsValid)
         {
             yield return new ValidationResult("Worker:LeaseTimeout must be from 00:00:01 to 01:00:00.", [nameof(LeaseTimeout)]);
         }
 
-        if (ReclaimInterval < TimeSpan.FromMilliseconds(10) || ReclaimInterval > LeaseTimeout)
+        // Against a lease timeout that is itself wrong, against its own bound: one mistake, one line.
+        if (ReclaimInterval < TimeSpan.FromMilliseconds(10) || ReclaimInterval > (leaseTimeoutIsValid ? LeaseTimeout : TimeSpan.FromHours(1)))
         {
             yield return new ValidationResult("Worker:ReclaimInterval must be from 10 ms up to Worker:LeaseTimeout.", [nameof(ReclaimInterval)]);
         }

@@ -16,6 +16,8 @@ public sealed class BadSettingTests
     [InlineData("Orchestrator.Worker", "Simulator:FailureRate", "2", "Simulator:FailureRate must be between 0 and 1")]
     [InlineData("Orchestrator.Worker", "Worker:Concurrency", "0", "Worker:Concurrency must be between 1 and 10000")]
     [InlineData("Orchestrator.Worker", "Worker:HealthPort", "http", "'http' at 'Worker:HealthPort'")]
+    // Checked against a wrong lease timeout, the reclaim interval was named too (audit).
+    [InlineData("Orchestrator.Worker", "Worker:LeaseTimeout", "00:00:00", "Worker:LeaseTimeout must be from 00:00:01 to 01:00:00")]
     [InlineData("Orchestrator.Api", "Api:MaxPromptLength", "0", "Api:MaxPromptLength must be between 1 and 10000000")]
     [InlineData("Orchestrator.Worker", "Tenants:acme:MaxConcurrency", "0", "Tenants:acme:MaxConcurrency must be from 1 to 10000000")]
     [InlineData("Orchestrator.Api", "Tenants:acme:MaxQueuedJobs", "0", "Tenants:acme:MaxQueuedJobs must be from 1 to 10000000")]

@@ -34,12 +34,14 @@ public sealed class RetryOptions : IValidatableObject
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (BaseDelay < TimeSpan.Zero || BaseDelay > TimeSpan.FromHours(1))
+        var baseDelayIsValid = BaseDelay >= TimeSpan.Zero && BaseDelay <= TimeSpan.FromHours(1);
+        if (!baseDelayIsValid)
         {
             yield return new ValidationResult("Retry:BaseDelay must be between 00:00:00 and 01:00:00.", [nameof(BaseDelay)]);
         }
 
-        if (MaxDelay < BaseDelay || MaxDelay > TimeSpan.FromDays(1))
+        // Against a base delay that is itself wrong, against its own bound: one mistake, one line.
+        if (MaxDelay < (baseDelayIsValid ? BaseDelay : TimeSpan.Zero) || MaxDelay > TimeSpan.FromDays(1))
         {
             yield return new ValidationResult("Retry:MaxDelay must be at least Retry:BaseDelay and at most one day.", [nameof(MaxDelay)]);
         }

@@ -63,14 +63,17 @@ public sealed class WebhookOptions : IValidatableObject
             yield return new ValidationResult("Webhooks:Secret must be 'whsec_' followed by base64 of 24 to 64 random bytes.", [nameof(Secret)]);
         }
 
-        if (BaseDelay < TimeSpan.FromMilliseconds(10) || BaseDelay > MaxDelay)
+        // A rule between two settings is checked against the other's own bound while that one is wrong:
+        // one mistake, one line (Webhooks:MaxDelay=-1 also blamed Webhooks:BaseDelay).
+        var maxDelayIsValid = MaxDelay >= TimeSpan.FromMilliseconds(10) && MaxDelay <= TimeSpan.FromDays(1);
+        if (BaseDelay < TimeSpan.FromMilliseconds(10) || BaseDelay > (maxDelayIsValid ? MaxDelay : TimeSpan.FromDays(1)))
         {
             yield return new ValidationResult("Webhooks:BaseDelay must be at least 10 ms and at most Webhooks:MaxDelay.", [nameof(BaseDelay)]);
         }
 
-        if (MaxDelay > TimeSpan.FromDays(1))
+        if (!maxDelayIsValid)
         {
-            yield return new ValidationResult("Webhooks:MaxDelay must be at most one day.", [nameof(MaxDelay)]);
+            yield return new ValidationResult("Webhooks:MaxDelay must be from 10 ms to one day.", [nameof(MaxDelay)]);
         }
 
         if (MaxAge < TimeSpan.Zero || MaxAge > TimeSpan.FromDays(7))
@@ -78,12 +81,13 @@ public sealed class WebhookOptions : IValidatableObject
             yield return new ValidationResult("Webhooks:MaxAge must be from 00:00:00 to 7 days.", [nameof(MaxAge)]);
         }
 
-        if (RequestTimeout < TimeSpan.FromMilliseconds(100) || RequestTimeout > TimeSpan.FromMinutes(5))
+        var requestTimeoutIsValid = RequestTimeout >= TimeSpan.FromMilliseconds(100) && RequestTimeout <= TimeSpan.FromMinutes(5);
+        if (!requestTimeoutIsValid)
         {
             yield return new ValidationResult("Webhooks:RequestTimeout must be from 100 ms to 5 min.", [nameof(RequestTimeout)]);
         }
 
-        if (LeaseTimeout <= RequestTimeout || LeaseTimeout > TimeSpan.FromHours(1))
+        if (LeaseTimeout <= (requestTimeoutIsValid ? RequestTimeout : TimeSpan.FromMilliseconds(100)) || LeaseTimeout > TimeSpan.FromHours(1))
         {
             yield return new ValidationResult("Webhooks:LeaseTimeout must exceed Webhooks:RequestTimeout and be at most 01:00:00.", [nameof(LeaseTimeout)]);
         }

@@ -34,6 +34,23 @@ public sealed class RetryOptionsTests
         Assert.Equal([nameof(RetryOptions.AttemptTimeout)], failure.MemberNames);
     }
 
+    /// <summary>One mistake, one line: a base delay over the hour also blamed the default max delay (1 minute).</summary>
+    [Fact]
+    public void Validate_BaseDelayOutOfRange_NamesOnlyIt()
+    {
+        var failure = Assert.Single(Validate(new RetryOptions { BaseDelay = TimeSpan.FromHours(2) }));
+
+        Assert.Equal([nameof(RetryOptions.BaseDelay)], failure.MemberNames);
+    }
+
+    [Fact]
+    public void Validate_MaxDelayUnderAValidBaseDelay_NamesIt()
+    {
+        var failure = Assert.Single(Validate(new RetryOptions { BaseDelay = TimeSpan.FromMinutes(2), MaxDelay = TimeSpan.FromMinutes(1) }));
+
+        Assert.Equal([nameof(RetryOptions.MaxDelay)], failure.MemberNames);
+    }
+
     [Fact]
     public void Polly_RefusesATimeoutUnder10Ms() => Assert.False(PollyBuilds(TimeSpan.FromMilliseconds(9)));
 

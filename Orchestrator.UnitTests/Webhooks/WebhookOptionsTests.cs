@@ -25,6 +25,25 @@ public sealed class WebhookOptionsTests
     public void BaseDelay_AboveMaxDelay_IsInvalid() =>
         Assert.NotEmpty(Validate(new WebhookOptions { BaseDelay = TimeSpan.FromHours(2), MaxDelay = TimeSpan.FromHours(1) }));
 
+    /// <summary>One mistake, one line: a wrong setting also blamed the neighbour checked against it.</summary>
+    [Theory]
+    [InlineData("MaxDelay", "-00:00:01", nameof(WebhookOptions.MaxDelay))]
+    [InlineData("MaxDelay", "00:00:00.005", nameof(WebhookOptions.MaxDelay))]
+    [InlineData("RequestTimeout", "00:10:00", nameof(WebhookOptions.RequestTimeout))]
+    public void OneSettingOutOfRange_NamesOnlyIt(string setting, string value, string named)
+    {
+        var options = new WebhookOptions();
+        typeof(WebhookOptions).GetProperty(setting)!.SetValue(options, TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.Equal([named], Assert.Single(Validate(options)).MemberNames);
+    }
+
+    [Fact]
+    public void LeaseTimeoutUnderAnyRequestTimeout_IsNamedBesideAWrongRequestTimeout() =>
+        Assert.Equal(
+            [nameof(WebhookOptions.RequestTimeout), nameof(WebhookOptions.LeaseTimeout)],
+            Validate(new WebhookOptions { RequestTimeout = TimeSpan.Zero, LeaseTimeout = TimeSpan.FromMilliseconds(50) }).SelectMany(f => f.MemberNames));
+
     [Theory]
     [InlineData(1, 5)]
     [InlineData(2, 10)]
