@@ -103,6 +103,36 @@ public sealed class DelayedSetStoreTests
         Assert.Equal(0, await harness.StreamLengthAsync());
     }
 
+    /// <summary>
+    /// A job that waited for its deployment's capacity goes on before its tenant's jobs submitted during
+    /// the wait (it went behind all of them: under a provider's limit the oldest job could wait longest
+    /// and fail as rate-limited while newer ones ran); a retry after a failure still goes behind them.
+    /// </summary>
+    [Fact]
+    public async Task Promote_AfterACapacityWait_KeepsItsSubmissionsPlace_ARetryGoesLast()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var (claim, store) = await ClaimOneAsync(harness);
+        var waited = claim.Lease.JobId;
+        Assert.Equal(DeferOutcome.Deferred, await store.DeferAsync(claim.Lease, 1, TimeSpan.Zero, TimeSpan.Zero).Bounded());
+        var later = await harness.SubmitAsync(MaxAttempts);
+
+        await AsyncWait.WaitUntilAsync(async () => (await store.PromoteDueAsync(100).Bounded()).Promoted == 1, TimeSpan.FromSeconds(10), "the waiting job is promoted");
+
+        Assert.Equal([waited, later], await ReadyAsync(harness));
+        Assert.False(await harness.Db.HashExistsAsync(harness.Keys.Job(waited), "placeAt").Bounded());
+
+        // Its first attempt fails: the retry joins the back, behind the later job, as before.
+        var delivery = Assert.Single(await store.DispatchAsync("worker-b", 1, TimeSpan.FromMinutes(10)).Bounded());
+        Assert.Equal(waited, delivery.JobId);
+        var again = await store.ClaimAsync(delivery, "worker-b", startAttempt: true).Bounded();
+        var retry = AttemptFinish.Retrying(again.Lease, 1, AttemptOutcome.TransientFailure, new JobError("transient", "503"), TimeSpan.Zero, toDelayedSet: true);
+        Assert.True(await store.FinishAttemptAsync(retry).Bounded());
+        await AsyncWait.WaitUntilAsync(async () => (await store.PromoteDueAsync(100).Bounded()).Promoted == 1, TimeSpan.FromSeconds(10), "the retry is promoted");
+
+        Assert.Equal([later, waited], await ReadyAsync(harness));
+    }
+
     [Fact]
     public async Task Promote_BrokenJobGone_SetAside_OthersPromoted()
     {
@@ -143,6 +173,9 @@ public sealed class DelayedSetStoreTests
         var accepted = await store.SubmitAsync(WorkerHarness.NewJob("One more.", MaxAttempts), idempotency: null, maxQueuedJobs: 2).Bounded();
         Assert.Equal(SubmitOutcome.Created, accepted.Outcome);
     }
+
+    private static async Task<string[]> ReadyAsync(WorkerHarness harness) =>
+        [.. (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.Ready(TenantNames.Default)).Bounded()).Select(v => (string)v!)];
 
     private static async Task<(ClaimResult Claim, JobStore Store)> ClaimOneAsync(WorkerHarness harness)
     {

@@ -11,7 +11,9 @@
   says so in the job's events. A job whose cancel was requested meanwhile waits too: the
   claim that takes it up after its promotion cancels it (claim.lua).
   rateLimitWaitMs, the job's total wait for deployments so far, is stored so that the bound
-  Llm:MaxRateLimitWait holds across workers: the next worker starts from it.
+  Llm:MaxRateLimitWait holds across workers: the next worker starts from it. placeAt (its
+  submission time, µs) is where promote.lua puts it back in its tenant's ready set: a job that
+  waited for capacity goes on before the tenant's later jobs, not behind all that came meanwhile.
 
   KEYS[1]  job hash            KEYS[2]  job history list (earlier jobs: includes/job.lua [history])
   KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set (a job set aside as corrupt goes
@@ -39,7 +41,7 @@ local group, entryId = ARGV[5], ARGV[6]
 local now = tonumber(nowMs())
 
 local function defer()
-  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'lastDefer', 'id', 'aloneAttempt', 'tenant', attemptField(attempt))
+  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'lastDefer', 'id', 'aloneAttempt', 'tenant', attemptField(attempt), 'createdAt')
   local identity = token .. ':' .. attempt
   if fields[4] == identity then
     return 1
@@ -69,6 +71,9 @@ local function defer()
   emitStatus(job, status, n - 1, string.format('%d', now))
   redis.call('HSET', job, 'status', status, 'attempts', n - 1,
     'rateLimitWaitMs', waited, 'updatedAt', string.format('%d', now), 'lastDefer', identity)
+  if tonumber(fields[9]) then
+    redis.call('HSET', job, 'placeAt', string.format('%d', tonumber(fields[9]) * 1000))
+  end
   if n == 1 then
     -- No attempt has run: the job's first attempt is still to come.
     redis.call('HDEL', job, 'firstAttemptAt')

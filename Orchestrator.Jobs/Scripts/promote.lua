@@ -1,7 +1,8 @@
 --[[
   promote: jobs in the delayed set whose time has come go back to the ready path: each joins its
   tenant's ready set (includes/ready.lua; dispatch.lua sends it into the stream by fair share, in
-  its priority's place as of now) and leaves the delayed set. Every worker runs it every
+  its priority's place as of now; a job back from a wait for its deployment in the place of its
+  submission, placeAt from defer.lua) and leaves the delayed set. Every worker runs it every
   Worker:ReclaimInterval; no leader is needed, because a promotion is idempotent: a second promoter
   finds the member gone, or the job already holding an entry, and does nothing for it.
 
@@ -30,7 +31,7 @@ local now, limit, group = nowMs(), tonumber(ARGV[1]), ARGV[2]
 local prefix = string.sub(delayed, 1, -(string.len(':delayed') + 1))
 
 local function promote(job, jobId)
-  local fields = redis.call('HMGET', job, 'status', 'entryId', 'tenant', 'priority')
+  local fields = redis.call('HMGET', job, 'status', 'entryId', 'tenant', 'priority', 'placeAt')
   local status = fields[1]
   if not status or status == 'completed' or status == 'failed' or status == 'canceled' or (fields[2] and fields[2] ~= '') then
     -- Gone (expired), final, or promoted already by another worker: only the member is left over.
@@ -41,9 +42,13 @@ local function promote(job, jobId)
     error('unexpected status ' .. tostring(status) .. ' in the delayed set')
   end
   -- The ready set first: at maxmemory Redis refuses the script's first write and nothing has changed.
-  local _, refused = enqueueReady(prefix, jobId, fields[3], fields[4])
+  -- A job back from a wait for its deployment keeps its place (placeAt, from defer.lua), once.
+  local _, refused = enqueueReady(prefix, jobId, fields[3], fields[4], tonumber(fields[5]))
   if refused then
     error({err = refused})
+  end
+  if fields[5] then
+    redis.call('HDEL', job, 'placeAt')
   end
   redis.call('ZREM', delayed, jobId)
   return 1

@@ -4,8 +4,9 @@
 -- prefix: the same hash tag, so the same slot on Redis Cluster.
 --
 --   <prefix>:ready:<tenant>       sorted set: high and normal jobs, score = enqueue time (Unix µs,
---                                 so jobs of one millisecond keep their order), minus HIGH_OFFSET
---                                 for a high one (ahead of every normal job)
+--                                 so jobs of one millisecond keep their order; a job back from a
+--                                 wait for its deployment: its submission's, placeAt), minus
+--                                 HIGH_OFFSET for a high one (ahead of every normal job)
 --   <prefix>:ready:<tenant>:low   sorted set: low jobs, score = enqueue time (µs); dispatch takes the
 --                                 oldest first once it has waited Scheduling:MaxLowPriorityWait
 --   <prefix>:tenants              sorted set: tenants with ready work, score = the start tag of
@@ -39,15 +40,16 @@ local function wakeWorkers(prefix, tenant)
   redis.call('PUBLISH', prefix .. ':ready', tenant or 'default')
 end
 
--- Puts a job into its tenant's ready set (idempotent: a member already there keeps one place).
+-- Puts a job into its tenant's ready set (idempotent: a member already there keeps one place), at
+-- the back, or at `at` (µs; a job back from a wait for its deployment keeps its submission's place).
 -- A tenant that had no ready work becomes active with the start tag max(system virtual time, its
 -- own last finish tag): idling earns no credit, and a tenant that just had its turn does not get
 -- a second one by leaving and coming back. The set's ZADD is the first write and is sent with
 -- redis.pcall: at maxmemory Redis refuses it and nothing has changed; the error is returned
 -- (second value) for the caller to answer 'storage-full' or to raise.
-local function enqueueReady(prefix, jobId, tenant, priority)
+local function enqueueReady(prefix, jobId, tenant, priority, at)
   tenant = tenant or 'default'
-  local set, score = readyOf(prefix, tenant), readyClock()
+  local set, score = readyOf(prefix, tenant), at or readyClock()
   if priority == 'low' then
     set = set .. ':low'
   elseif priority == 'high' then
