@@ -94,6 +94,30 @@ public sealed class TenantDeadLetterStoreTests
         return result.JobId;
     }
 
+    /// <summary>
+    /// Dead letters whose job expired leave the global set without waiting for the next dead letter
+    /// (the set, and the orchestrator.dead_letters gauge read from it, kept them until then), from the
+    /// oldest; a dead letter whose job is still kept stays, and stops the pruning.
+    /// </summary>
+    [Fact]
+    public async Task PruneDeadLetters_DropsTheExpiredFromTheOldest_KeepsTheLive()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        string[] jobs = [await SubmitAsync(harness, "tenant-one"), await SubmitAsync(harness, "tenant-one"), await SubmitAsync(harness, "tenant-one")];
+        await FailAllAsync(harness, 3);
+        var oldestFirst = (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.DeadLetters).Bounded()).Select(v => (string)v!).ToArray();
+        Assert.Equal(jobs.Order(), oldestFirst.Order());
+
+        // The two oldest expire (as PEXPIRE ends them); the youngest is kept.
+        await harness.Db.KeyDeleteAsync([harness.Keys.Job(oldestFirst[0]), harness.Keys.Job(oldestFirst[1])]).Bounded();
+
+        Assert.Equal(2, await harness.Store.PruneDeadLettersAsync(100).Bounded());
+        Assert.Equal(0, await harness.Store.PruneDeadLettersAsync(100).Bounded());
+        Assert.Equal(1, (await harness.Store.GetStatsAsync().Bounded()).DeadLetters);
+        Assert.Equal([oldestFirst[2]], await IdsAsync(harness, tenant: null));
+    }
+
     /// <summary>Reads, claims, starts and fails every job for good, as a worker whose LLM refuses them.</summary>
     private static async Task FailAllAsync(WorkerHarness harness, int count)
     {

@@ -187,6 +187,16 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         return total;
     }
 
+    /// <summary>
+    /// Drops dead letters whose job has expired, from the oldest of each partition's set, looking at
+    /// most at <paramref name="limit"/> (<c>prune-dead-letters.lua</c>): the set is otherwise pruned
+    /// only when the next job is dead-lettered.
+    /// </summary>
+    /// <returns>The members dropped.</returns>
+    public async Task<long> PruneDeadLettersAsync(int limit) =>
+        (await Task.WhenAll(_keys.All.Select(async k =>
+            (long)await LuaScripts.PruneDeadLetters.EvaluateAsync(Db, [k.DeadLetters], [limit]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
+
     private async Task<QueueStats> GetStatsAsync(RedisKeys keys)
     {
         var batch = Db.CreateBatch();

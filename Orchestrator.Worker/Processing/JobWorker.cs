@@ -44,6 +44,9 @@ internal sealed class JobWorker(
     private const int PromoteBatch = 500;
     private const int MaxPromoteCalls = 20;
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(5);
+    // Expired dead letters dropped per partition per stats read: jobs expire in their order of failure,
+    // so a few hundred a read keep up with any sustained rate of failure (the gauge catches up the rest).
+    private const int DeadLetterPruneLimit = 500;
     private static readonly TimeSpan SuspectPause = TimeSpan.FromMilliseconds(20);
     // After a lease's computed lapse, so that Redis (which measures idle time in ms) sees it lapsed.
     private static readonly TimeSpan LapseMargin = TimeSpan.FromMilliseconds(5);
@@ -473,6 +476,8 @@ internal sealed class JobWorker(
         {
             try
             {
+                // Expired dead letters first: the gauge counts the jobs GET /dead-letters lists.
+                await store.PruneDeadLettersAsync(DeadLetterPruneLimit).ConfigureAwait(false);
                 _stats = await store.GetStatsAsync().ConfigureAwait(false);
             }
             catch (Exception e) when (RedisFailure.IsTransient(e))
