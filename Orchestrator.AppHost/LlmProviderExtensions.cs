@@ -9,6 +9,17 @@ internal static class LlmProviderExtensions
     public const string SimulatorProvider = "simulator";
 
     /// <summary>
+    /// Whether <c>Llm:Providers</c> names a provider to call in place of the simulator. An entry
+    /// <see cref="SimulatorProvider"/> without an endpoint is not one: it sets the simulator's own
+    /// provider entry (<c>Llm__Providers__simulator__RequestsPerMinute=60</c>, to see the limits at
+    /// work), which replaced the simulator with a provider that has no endpoint: API and worker
+    /// refused to start, and a client's requests to the API's port hung.
+    /// </summary>
+    public static bool ConfiguresProviders(this IConfiguration configuration) =>
+        configuration.GetSection("Llm:Providers").GetChildren().Any(provider =>
+            !string.Equals(provider.Key, SimulatorProvider, StringComparison.OrdinalIgnoreCase) || provider["Endpoint"] is not null);
+
+    /// <summary>
     /// Hands the AppHost's <c>Llm</c> section on, except API keys: each provider's key comes from the
     /// secret parameter <c>llm-{provider}-api-key</c> (<c>Parameters:llm-openai-api-key</c> in user
     /// secrets), so it is never in a settings file or a log.

@@ -48,8 +48,8 @@ var worker = builder.AddProject<Projects.Orchestrator_Worker>("worker")
 
 // Llm:Providers configured: API and worker read them (each provider's API key from a secret
 // parameter). None configured: the OpenAI-compatible simulator runs and is the one provider, so a
-// job takes the real HTTP path.
-if (builder.Configuration.GetSection("Llm:Providers").GetChildren().Any())
+// job takes the real HTTP path; settings of that provider alone (its limits) keep it so.
+if (builder.Configuration.ConfiguresProviders())
 {
     api.WithLlmProviders();
     worker.WithLlmProviders();
