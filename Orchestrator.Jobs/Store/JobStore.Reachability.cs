@@ -22,9 +22,11 @@ public sealed partial class JobStore
             {
                 return (partition, $"no answer within {within.TotalSeconds:0.#} s");
             }
-            catch (RedisException e)
+            // Whatever else the client throws for a node going away is no answer too: a health check that
+            // throws is logged with its stack at every probe ("Health check redis threw an unhandled exception").
+            catch (Exception e)
             {
-                return (partition, e.Message);
+                return (partition, e is RedisException ? e.Message : $"{e.GetType().Name}: {e.Message}");
             }
         });
         return [.. (await Task.WhenAll(probes).ConfigureAwait(false)).OfType<(int, string)>()];
