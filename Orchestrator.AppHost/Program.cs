@@ -67,6 +67,9 @@ else
 // The jobs page, beside the dashboard; its address shows on the API's resource.
 builder.AddJobsPage(api);
 
+// A service that ends with an error says so on this console, with its last lines of standard error.
+builder.AddServiceExitReport();
+
 // Last: secrets given to the AppHost as environment variables reach only the services handed them.
 builder.KeepInheritedSecretsOut();
 

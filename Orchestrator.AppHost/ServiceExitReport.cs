@@ -1,0 +1,82 @@
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Orchestrator.AppHost;
+
+/// <summary>
+/// Says on the AppHost's console when one of its services ends with an error, with the last lines it
+/// wrote to standard error: a bad setting (<c>Worker__Concurrency=0 dotnet run --project
+/// Orchestrator.AppHost</c>) stopped the worker with one line naming it, visible only in the dashboard's
+/// console logs, while the AppHost's console said nothing and requests to the API's port hung.
+/// </summary>
+internal static class ServiceExitReport
+{
+    /// <summary>Lines of standard error quoted: a start-up check writes one per bad setting.</summary>
+    public const int QuotedLines = 5;
+
+    public static IDistributedApplicationBuilder AddServiceExitReport(this IDistributedApplicationBuilder builder)
+    {
+        if (builder.ExecutionContext.IsRunMode)
+        {
+            builder.Services.AddHostedService<Reporter>();
+        }
+
+        return builder;
+    }
+
+    private sealed class Reporter(
+        ResourceNotificationService notifications, ResourceLoggerService logs, IHostApplicationLifetime lifetime, ILogger<Reporter> logger)
+        : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            var reported = new HashSet<string>(StringComparer.Ordinal);
+            try
+            {
+                await foreach (var update in notifications.WatchAsync(stoppingToken).ConfigureAwait(false))
+                {
+                    if (update.Resource is ProjectResource
+                        && update.Snapshot.ExitCode is { } code and not 0
+                        && !lifetime.ApplicationStopping.IsCancellationRequested
+                        && reported.Add($"{update.ResourceId}:{update.Snapshot.StartTimeStamp?.Ticks}"))
+                    {
+                        var lines = await LastErrorLinesAsync(update.ResourceId, stoppingToken).ConfigureAwait(false);
+                        logger.LogError("{Resource} exited with code {ExitCode}{Lines}", update.ResourceId, code,
+                            lines.Count == 0 ? " (its console logs are in the dashboard)." : ":" + string.Concat(lines.Select(line => Environment.NewLine + "  " + line)));
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+            }
+        }
+
+        private async Task<List<string>> LastErrorLinesAsync(string resourceId, CancellationToken cancellationToken)
+        {
+            var last = new Queue<string>(QuotedLines);
+            await foreach (var batch in logs.GetAllAsync(resourceId).WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                foreach (var line in batch.Where(line => line.IsErrorMessage))
+                {
+                    if (last.Count == QuotedLines)
+                    {
+                        last.Dequeue();
+                    }
+
+                    last.Enqueue(WithoutTimestamp(line.Content));
+                }
+            }
+
+            return [.. last];
+        }
+
+        /// <summary>The line as the service wrote it: the console log stream puts its own timestamp first.</summary>
+        private static string WithoutTimestamp(string content) =>
+            content.IndexOf(' ', StringComparison.Ordinal) is > 0 and var space
+                && DateTimeOffset.TryParse(content.AsSpan(0, space), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out _)
+                ? content[(space + 1)..]
+                : content;
+    }
+}
