@@ -84,13 +84,13 @@ public sealed partial class JobStore
 
     /// <summary>
     /// Drops outbox members whose delivery record has expired, looking at the oldest
-    /// <paramref name="limit"/> of each partition's outbox (<c>prune-webhooks.lua</c>): what a worker
+    /// <paramref name="limit"/> of each partition's outbox (<c>prune-expired.lua</c>): what a worker
     /// without <c>Webhooks:Secret</c> does in place of the claims that would drop them.
     /// </summary>
     /// <returns>The members dropped.</returns>
     public async Task<long> PruneWebhookOutboxAsync(int limit) =>
         (await Task.WhenAll(_keys.All.Select(async k =>
-            (long)await LuaScripts.PruneWebhooks.EvaluateAsync(Db, [k.WebhookOutbox], [limit]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
+            (long)await LuaScripts.PruneExpired.EvaluateAsync(Db, [k.WebhookOutbox], [limit, "webhook", "0"]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
 
     /// <summary>Deliveries in the outbox: waiting for a try, or being sent (ZCARD).</summary>
     public async Task<long> CountWebhookOutboxAsync() =>

@@ -189,13 +189,13 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
 
     /// <summary>
     /// Drops dead letters whose job has expired, from the oldest of each partition's set, looking at
-    /// most at <paramref name="limit"/> (<c>prune-dead-letters.lua</c>): the set is otherwise pruned
+    /// most at <paramref name="limit"/> (<c>prune-expired.lua</c>): the set is otherwise pruned
     /// only when the next job is dead-lettered.
     /// </summary>
     /// <returns>The members dropped.</returns>
     public async Task<long> PruneDeadLettersAsync(int limit) =>
         (await Task.WhenAll(_keys.All.Select(async k =>
-            (long)await LuaScripts.PruneDeadLetters.EvaluateAsync(Db, [k.DeadLetters], [limit]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
+            (long)await LuaScripts.PruneExpired.EvaluateAsync(Db, [k.DeadLetters], [limit, "job", "1"]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
 
     private async Task<QueueStats> GetStatsAsync(RedisKeys keys)
     {

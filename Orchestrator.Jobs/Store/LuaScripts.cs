@@ -26,8 +26,7 @@ internal static partial class LuaScripts
     public static readonly RedisScript AppendDelta = Load("append-delta");
     public static readonly RedisScript ReadEvents = Load("read-events");
     public static readonly RedisScript ClaimWebhooks = Load("claim-webhooks");
-    public static readonly RedisScript PruneWebhooks = Load("prune-webhooks");
-    public static readonly RedisScript PruneDeadLetters = Load("prune-dead-letters");
+    public static readonly RedisScript PruneExpired = Load("prune-expired");
     public static readonly RedisScript RecordWebhook = Load("record-webhook");
     public static readonly RedisScript RecordPartitions = Load("record-partitions");
     public static readonly RedisScript TenantTokens = Load("tenant-tokens");
