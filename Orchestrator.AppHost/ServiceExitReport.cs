@@ -51,22 +51,36 @@ internal static class ServiceExitReport
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
             }
+            // A report is a convenience: whatever it meets must not stop the AppHost (a background
+            // service's exception stops its host).
+            catch (Exception e)
+            {
+                logger.LogWarning(e, "Exits of the services are no longer reported on this console (the dashboard shows them).");
+            }
         }
 
         private async Task<List<string>> LastErrorLinesAsync(string resourceId, CancellationToken cancellationToken)
         {
             var last = new Queue<string>(QuotedLines);
-            await foreach (var batch in logs.GetAllAsync(resourceId).WithCancellation(cancellationToken).ConfigureAwait(false))
+            try
             {
-                foreach (var line in batch.Where(line => line.IsErrorMessage))
+                await foreach (var batch in logs.GetAllAsync(resourceId).WithCancellation(cancellationToken).ConfigureAwait(false))
                 {
-                    if (last.Count == QuotedLines)
+                    foreach (var line in batch.Where(line => line.IsErrorMessage))
                     {
-                        last.Dequeue();
-                    }
+                        if (last.Count == QuotedLines)
+                        {
+                            last.Dequeue();
+                        }
 
-                    last.Enqueue(WithoutTimestamp(line.Content));
+                        last.Enqueue(WithoutTimestamp(line.Content));
+                    }
                 }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The exit is reported without its lines: they stay in the dashboard.
+                logger.LogDebug(e, "The console logs of {Resource} could not be read.", resourceId);
             }
 
             return [.. last];

@@ -105,8 +105,8 @@ public sealed class DelayedSetStoreTests
 
     /// <summary>
     /// A job that waited for its deployment's capacity goes on before its tenant's jobs submitted during
-    /// the wait (it went behind all of them: under a provider's limit the oldest job could wait longest
-    /// and fail as rate-limited while newer ones ran); a retry after a failure still goes behind them.
+    /// the wait that are still queued (it went behind all of them); a retry after a failure still goes
+    /// behind them.
     /// </summary>
     [Fact]
     public async Task Promote_AfterACapacityWait_KeepsItsSubmissionsPlace_ARetryGoesLast()
