@@ -44,8 +44,8 @@ internal sealed class JobWorker(
     private const int PromoteBatch = 500;
     private const int MaxPromoteCalls = 20;
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(5);
-    // Expired dead letters dropped per partition per stats read: jobs expire in their order of failure,
-    // so a few hundred a read keep up with any sustained rate of failure (the gauge catches up the rest).
+    // Expired dead letters dropped per partition per stats read (every 5 s, by every worker): 100 a
+    // second per worker; more expiring at once are dropped over the next reads.
     private const int DeadLetterPruneLimit = 500;
     private static readonly TimeSpan SuspectPause = TimeSpan.FromMilliseconds(20);
     // After a lease's computed lapse, so that Redis (which measures idle time in ms) sees it lapsed.
