@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Components.Server.Circuits;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orchestrator.Client;
 using Orchestrator.ServiceDefaults;
@@ -22,6 +23,7 @@ builder.AddServiceDefaults();
 builder.Services.AddValidatedOptions<WebOptions>(WebOptions.Section);
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddScoped<CircuitConnection>();
+builder.Services.TryAddSingleton(TimeProvider.System);
 builder.Services.AddScoped<CircuitHandler>(services => services.GetRequiredService<CircuitConnection>());
 // The client's own registration: without the resilience handlers the service defaults add to every
 // client (retries and a 30 s total: a hung API showed nothing for 30 s, then ended the page's refresh).
