@@ -85,13 +85,27 @@ public class AppHostFixture : IAsyncLifetime
         }
 
         _app = await builder.BuildAsync(cancellationToken);
-        await _app.StartAsync(cancellationToken);
-
-        await _app.ResourceNotifications.WaitForResourceHealthyAsync("redis", cancellationToken);
-        await _app.ResourceNotifications.WaitForResourceHealthyAsync("api", cancellationToken);
-        await _app.ResourceNotifications.WaitForResourceHealthyAsync("worker", cancellationToken);
-        await _app.ResourceNotifications.WaitForResourceHealthyAsync("web", cancellationToken);
+        try
+        {
+            await _app.StartAsync(cancellationToken);
+            foreach (var resource in Services)
+            {
+                await _app.ResourceNotifications.WaitForResourceHealthyAsync(resource, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException e) when (timeout.IsCancellationRequested)
+        {
+            // A bare "operation was canceled" said nothing of which service was late, or why.
+            throw new TimeoutException($"The AppHost was not up within {StartTimeout.TotalSeconds:0} s: {DescribeServices(_app)}.", e);
+        }
     }
+
+    private static readonly string[] Services = ["redis", "api", "worker", "web"];
+
+    private static string DescribeServices(DistributedApplication app) => string.Join("; ", Services.Select(name =>
+        app.ResourceNotifications.TryGetCurrentState(name, out var current)
+            ? $"{name} {current.Snapshot.State?.Text ?? "not started"}, health {current.Snapshot.HealthStatus?.ToString() ?? "unknown"}"
+            : $"{name} unknown"));
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
