@@ -29,7 +29,7 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
 
     /// <summary>The clock of the live refresh.</summary>
     [Inject]
-    protected TimeProvider Time { get; set; } = null!;
+    private TimeProvider Clock { get; set; } = null!;
 
     /// <summary>Whether the browser is connected: a page whose browser has gone reads nothing until it comes back.</summary>
     [Inject]
@@ -139,7 +139,7 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
 
     private async Task RefreshAsync(CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(Options.Value.RefreshInterval, Time);
+        using var timer = new PeriodicTimer(Options.Value.RefreshInterval, Clock);
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
