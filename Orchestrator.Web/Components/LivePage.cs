@@ -15,7 +15,7 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
 
     // One read at a time, each from the state when it starts: a refresh's read begun before a move (next
     // page, a filter) and answered after the move's own read put the rows it read back, under the new
-    // address, until the next refresh (seen in a browser test as page 1's rows after "Next page").
+    // address, until the next refresh (page 1's rows after "Next page"; LivePageTests).
     private readonly SemaphoreSlim _reading = new(1, 1);
     private Task? _loop;
 
