@@ -40,6 +40,14 @@ public sealed class ApiOptions : IValidatableObject
     public int MaxDeadLetterPageBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
+    /// Most attempts a job may have run, in all, and still be redriven: each run adds its attempts to
+    /// the job's history and an event to its events, kept with the job, so a job redriven again and
+    /// again grew them without bound. A job at the bound is submitted again as a new job. Default 1,000.
+    /// </summary>
+    [Range(1, 100_000)]
+    public int MaxAttemptsInAll { get; set; } = 1_000;
+
+    /// <summary>
     /// Most requests one API process holds open waiting on jobs: <c>GET /jobs/{id}?wait=</c>,
     /// <c>GET /jobs/{id}/events</c> and a cancel waiting for its job to stop. One more gets 503 with
     /// <c>Retry-After</c>. Each costs a few hundred bytes and no Redis connection (one subscription

@@ -126,7 +126,7 @@ public static class JobControlApi
             return JobsApi.JobNotFound();
         }
 
-        var (outcome, queued) = await store.RedriveCountedAsync(jobId, RedriveFilter.Any, options.Value.MaxQueuedJobs);
+        var (outcome, queued) = await store.RedriveCountedAsync(jobId, RedriveFilter.Any, options.Value.MaxQueuedJobs, options.Value.MaxAttemptsInAll);
         switch (outcome)
         {
             case RedriveOutcome.Redriven when await store.GetAsync(jobId) is { } job:
@@ -136,6 +136,10 @@ public static class JobControlApi
                 return TypedResults.Problem(
                     $"The job is {status}, not a dead letter: only a failed job can be redriven (a redriven job is queued already).",
                     statusCode: StatusCodes.Status409Conflict, title: "Not a dead letter", type: ConflictType);
+            case RedriveOutcome.AttemptsSpent:
+                return TypedResults.Problem(
+                    $"The job has run {options.Value.MaxAttemptsInAll:N0} attempts or more in all (Api:MaxAttemptsInAll), the most a job may run and still be redriven: submit its request again as a new job.",
+                    statusCode: StatusCodes.Status409Conflict, title: "Attempts spent", type: ConflictType);
             case RedriveOutcome.QueueFull:
                 return SubmitProblems.QueueFull(context, keyed: false, queued, options.Value.MaxQueuedJobs, store.Partitions);
             case RedriveOutcome.StorageFull:
@@ -215,7 +219,8 @@ public static class JobControlApi
                     continue;
                 }
 
-                var (outcome, queued) = await store.RedriveCountedAsync(id, match, options.Value.MaxQueuedJobs);
+                // A job at Api:MaxAttemptsInAll stays a dead letter, as one the filter does not match.
+                var (outcome, queued) = await store.RedriveCountedAsync(id, match, options.Value.MaxQueuedJobs, options.Value.MaxAttemptsInAll);
                 if (outcome == RedriveOutcome.Redriven)
                 {
                     redriven.Add(id);

@@ -11,6 +11,7 @@
   ARGV[2]  error type the job must have failed with ('' = any)
   ARGV[3]  dead-lettered no earlier than this (Unix ms; '' = any)
   ARGV[4]  dead-lettered no later than this (Unix ms; '' = any)
+  ARGV[5]  most attempts a job may have run, in all, to be redriven (Api:MaxAttemptsInAll; '' = any)
 
   Times (updatedAt, redrivenAt) are Redis's own (TIME).
 
@@ -26,6 +27,7 @@
          | {'missing'}
          | {'not-dead', status}        not failed (already redriven, or never dead-lettered)
          | {'skipped'}                 failed, but not with that error type or in that time range
+         | {'attempts-spent', attempts} it has run ARGV[5] attempts or more: nothing written
          | {'queue-full', queued}      the backlog bound is reached: nothing written
          | {'storage-full', error}     Redis is at maxmemory: nothing written
 ]]
@@ -56,6 +58,11 @@ end
 if (ARGV[3] ~= '' and (not deadAt or tonumber(deadAt) < tonumber(ARGV[3])))
     or (ARGV[4] ~= '' and (not deadAt or tonumber(deadAt) > tonumber(ARGV[4]))) then
   return {'skipped'}
+end
+-- Each run adds its attempts to the job's history and a 'done' to its events, kept with the job: a
+-- job redriven again and again grew them without end. Past the bound it is submitted again instead.
+if ARGV[5] ~= '' and tonumber(f[3] or '0') >= tonumber(ARGV[5]) then
+  return {'attempts-spent', tonumber(f[3] or '0')}
 end
 
 local prefix = string.sub(stream, 1, -(string.len(':stream') + 1))

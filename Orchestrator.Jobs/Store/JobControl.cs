@@ -36,6 +36,9 @@ public enum RedriveOutcome
 
     /// <summary>Redis refused the write at its memory limit: nothing written.</summary>
     StorageFull,
+
+    /// <summary>The job has run the most attempts one job may run in all, across its redrives: nothing written.</summary>
+    AttemptsSpent,
 }
 
 /// <summary>Which dead letters <see cref="JobStore.RedriveAsync"/> may redrive; null members match anything.</summary>

@@ -36,16 +36,18 @@ public sealed partial class JobStore
 
     /// <summary>
     /// Sends a dead-lettered job back to <c>queued</c> with a fresh attempt budget, its history kept,
-    /// if it matches <paramref name="filter"/>. A job that is not failed is left alone (<see cref="RedriveOutcome.NotDead"/>).
+    /// if it matches <paramref name="filter"/>. A job that is not failed is left alone (<see cref="RedriveOutcome.NotDead"/>),
+    /// and so is one that has run <paramref name="maxAttemptsInAll"/> attempts or more (<see cref="RedriveOutcome.AttemptsSpent"/>).
     /// </summary>
-    public async Task<RedriveOutcome> RedriveAsync(string jobId, RedriveFilter filter, long maxQueuedJobs = Unbounded) =>
-        (await RedriveCountedAsync(jobId, filter, maxQueuedJobs).ConfigureAwait(false)).Outcome;
+    public async Task<RedriveOutcome> RedriveAsync(string jobId, RedriveFilter filter, long maxQueuedJobs = Unbounded, int? maxAttemptsInAll = null) =>
+        (await RedriveCountedAsync(jobId, filter, maxQueuedJobs, maxAttemptsInAll).ConfigureAwait(false)).Outcome;
 
     /// <summary>
     /// <see cref="RedriveAsync"/>, with the jobs not yet final the script counted when it refused at the
     /// backlog bound (<see cref="RedriveOutcome.QueueFull"/>; with N partitions, the job's partition's).
     /// </summary>
-    public async Task<(RedriveOutcome Outcome, long QueuedJobs)> RedriveCountedAsync(string jobId, RedriveFilter filter, long maxQueuedJobs = Unbounded)
+    public async Task<(RedriveOutcome Outcome, long QueuedJobs)> RedriveCountedAsync(
+        string jobId, RedriveFilter filter, long maxQueuedJobs = Unbounded, int? maxAttemptsInAll = null)
     {
         var reply = (RedisResult[])(await LuaScripts.Redrive.EvaluateAsync(
             Db,
@@ -55,6 +57,7 @@ public sealed partial class JobStore
                 filter.ErrorType ?? RedisValue.EmptyString,
                 filter.From is { } from ? from.ToUnixTimeMilliseconds() : RedisValue.EmptyString,
                 filter.To is { } to ? to.ToUnixTimeMilliseconds() : RedisValue.EmptyString,
+                maxAttemptsInAll is { } most ? most : RedisValue.EmptyString,
             ]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
@@ -64,6 +67,7 @@ public sealed partial class JobStore
             "skipped" => (RedriveOutcome.Skipped, 0),
             "queue-full" => (RedriveOutcome.QueueFull, (long)reply[1]),
             "storage-full" => (RedriveOutcome.StorageFull, 0),
+            "attempts-spent" => (RedriveOutcome.AttemptsSpent, 0),
             var other => throw new InvalidOperationException($"redrive.lua answered '{other}'."),
         };
     }
