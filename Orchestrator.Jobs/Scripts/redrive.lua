@@ -61,8 +61,9 @@ if (ARGV[3] ~= '' and (not deadAt or tonumber(deadAt) < tonumber(ARGV[3])))
 end
 -- Each run adds its attempts to the job's history and a 'done' to its events, kept with the job: a
 -- job redriven again and again grew them without end. Past the bound it is submitted again instead.
-if ARGV[5] ~= '' and tonumber(f[3] or '0') >= tonumber(ARGV[5]) then
-  return {'attempts-spent', tonumber(f[3] or '0')}
+local attempts = tonumber(f[3] or '0')
+if ARGV[5] ~= '' and attempts >= tonumber(ARGV[5]) then
+  return {'attempts-spent', attempts}
 end
 
 local prefix = string.sub(stream, 1, -(string.len(':stream') + 1))
@@ -79,7 +80,6 @@ if refused then
   return redis.error_reply(refused)
 end
 
-local attempts = tonumber(f[3] or '0')
 local budget = tonumber(f[6] or f[4])
 local uncharged = tonumber(f[5] or '0') + tonumber(f[10] or '0')
 redis.call('HSET', job, 'status', 'queued', 'updatedAt', now, 'budget', budget,
