@@ -257,6 +257,11 @@ public static class JobControlApi
 /// <param name="To">Only jobs dead-lettered at or before this time (with its UTC offset).</param>
 /// <param name="Tenant">With an admin key: only this tenant's dead letters (default: every tenant's).</param>
 /// <param name="Limit">Most jobs to redrive in this call, 1 to 1,000 (default 100).</param>
+/// <remarks>
+/// A member it does not know is refused, unlike a submission's: a misspelled filter member, left
+/// unread, would make the filter broader than meant and redrive more than meant.
+/// </remarks>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record RedriveRequest(
     string? ErrorType = null,
     [property: JsonConverter(typeof(OffsetTimeConverter))] DateTimeOffset? From = null,

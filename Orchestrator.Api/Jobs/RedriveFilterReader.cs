@@ -10,7 +10,7 @@ namespace Orchestrator.Api.Jobs;
 /// No body is the empty filter; a body is JSON in UTF-8 as for <c>POST /jobs</c> (else 415), at most
 /// <c>Api:MaxRequestBodySize</c> bytes as for it (else 413), read by the same
 /// <see cref="JsonContentType.ReadBodyAsync"/> (a byte order mark is skipped); what the serializer
-/// refuses is a 400 naming the member when it can.
+/// refuses is a 400 naming the member when it can, also a member the filter does not have.
 /// </summary>
 internal static class RedriveFilterReader
 {
@@ -46,36 +46,58 @@ internal static class RedriveFilterReader
         {
             // Names match in any case ("LIMIT"): the problem names the member as documented.
             var member = e.Path is { Length: > 2 } path ? path[2..].Split('.', '[')[0].ToLowerInvariant() : "";
-            return (null, Refusal(member, member.Length > 0 && Repeated(body, member)));
+            var names = TopLevelNames(body);
+            if (!Members.Contains(member) && names.FirstOrDefault(name => !Members.Contains(name)) is { } unknown)
+            {
+                // The serializer stopped at it (unmapped members are disallowed), or at an error after it.
+                return (null, UnknownMember(unknown));
+            }
+
+            return (null, Refusal(member, member.Length > 0 && names.Count(name => string.Equals(name, member, StringComparison.OrdinalIgnoreCase)) > 1));
         }
     }
 
+    /// <summary>The filter's members, in any case as the serializer matches them.</summary>
+    private static readonly HashSet<string> Members = new(["errorType", "from", "to", "tenant", "limit"], StringComparer.OrdinalIgnoreCase);
+
     /// <summary>
-    /// Whether <paramref name="member"/> is named twice at the top level (in any case, as the serializer
-    /// matches names). The serializer refuses a repeated member (<c>AllowDuplicateProperties</c> off, as
-    /// for <c>POST /jobs</c>) with the path of the second, which alone does not say why.
+    /// The body's top-level member names, in order, as far as they can be read. They say why the
+    /// serializer refused a body with the path of a member alone: a member it does not know, or one
+    /// named twice (<c>AllowDuplicateProperties</c> off, as for <c>POST /jobs</c>: the path is the second's).
     /// </summary>
-    private static bool Repeated(ReadOnlySpan<byte> body, string member)
+    private static List<string> TopLevelNames(ReadOnlySpan<byte> body)
     {
+        var names = new List<string>();
         var reader = new Utf8JsonReader(body);
-        var seen = 0;
         try
         {
             while (reader.Read())
             {
-                if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1
-                    && string.Equals(reader.GetString(), member, StringComparison.OrdinalIgnoreCase) && ++seen == 2)
+                if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1)
                 {
-                    return true;
+                    names.Add(reader.GetString()!);
                 }
             }
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            // Not JSON (or a name that cannot be read) before a second one: refused as such.
+            // Not JSON (or a name that cannot be read) from here on: the names before it stand.
         }
 
-        return false;
+        return names;
+    }
+
+    /// <summary>A 400 naming a member the filter does not have (at most 64 characters of its name).</summary>
+    private static IResult UnknownMember(string name)
+    {
+        var shown = name.Length <= 64 ? name : name[..64] + "…";
+        return TypedResults.ValidationProblem(
+            new Dictionary<string, string[]>(StringComparer.Ordinal)
+            {
+                // Begun with its name, which the problem's detail then does not repeat.
+                [shown] = [$"{(shown.Length > 0 ? shown : "''")} is not a member of the filter (errorType, from, to, tenant, limit): left unread, it would widen the filter and redrive more than meant."],
+            },
+            title: Title);
     }
 
     /// <summary>The member the serializer stopped at (<see cref="JsonException.Path"/>, lower case), named as documented.</summary>

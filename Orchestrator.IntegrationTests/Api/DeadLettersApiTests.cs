@@ -9,7 +9,7 @@ namespace Orchestrator.IntegrationTests.Api;
 /// <summary>
 /// <c>GET /dead-letters</c>: newest first, keyset paging that returns every job exactly once, and
 /// 400 (never 500) for a bad <c>limit</c> or <c>cursor</c>; <c>POST /dead-letters/redrive</c>'s 415, and its 400 for a blank
-/// <c>errorType</c> or a time without its UTC offset. Jobs are dead-lettered through the
+/// <c>errorType</c>, a member it does not know or a time without its UTC offset. Jobs are dead-lettered through the
 /// store's real worker-side API (read → claim → start attempt → fail), not by writing keys.
 /// </summary>
 public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
@@ -211,6 +211,24 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
         using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest);
         var errors = problem.RootElement.GetProperty("errors");
         Assert.Equal("The property appears more than once.", Assert.Single(errors.GetProperty(member).EnumerateArray()).GetString());
+    }
+
+    [Theory]
+    [InlineData("""{"error_type":"timeout"}""", "error_type")]
+    [InlineData("""{"errorType":"timeout","since":"2026-12-01T00:00:00Z"}""", "since")]
+    [InlineData("""{"limit":1,"tenants":["a"]}""", "tenants")]
+    public async Task Redrive_MemberItDoesNotKnow_Returns400NamingIt_RedrivesNothing(string filter, string member)
+    {
+        using var client = api.CreateApiClient();
+        var jobIds = await SubmitAsync(client, 2);
+        await DeadLetterAsync(jobIds, sameInstantGroupSize: 2);
+
+        // A misspelled member once went unread: the filter was broader than meant and redrove every dead letter.
+        using var response = await RedriveAsync(client, filter);
+
+        await ProblemAssert.IsProblemNamingAsync(response, HttpStatusCode.BadRequest, member);
+        Assert.Equal(2, await api.Redis.GetDatabase().SortedSetLengthAsync(new RedisKeys().DeadLetters)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
     }
 
     private static Task<HttpResponseMessage> RedriveAsync(HttpClient client, string filter) =>
