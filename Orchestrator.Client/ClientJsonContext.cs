@@ -12,4 +12,7 @@ namespace Orchestrator.Client;
 [JsonSerializable(typeof(JobPage))]
 [JsonSerializable(typeof(JobCounts))]
 [JsonSerializable(typeof(ProblemBody))]
+[JsonSerializable(typeof(JobEventData))]
+[JsonSerializable(typeof(DeadLetterFilter))]
+[JsonSerializable(typeof(RedriveResult))]
 internal sealed partial class ClientJsonContext : JsonSerializerContext;

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 
 namespace Orchestrator.Client;
 
-// Listing, counting and redriving: what the jobs page does (with GetAsync and CancelAsync).
+// Listing, counting and redriving: what the jobs page does (with GetAsync and CancelAsync), and redriving by filter.
 public sealed partial class OrchestratorClient
 {
     /// <summary>
@@ -47,6 +47,25 @@ public sealed partial class OrchestratorClient
     public Task<Job> RedriveAsync(string jobId, CancellationToken cancellationToken = default) =>
         PostForJobAsync($"dead-letters/{Uri.EscapeDataString(jobId)}/redrive", cancellationToken);
 
+    /// <summary>
+    /// Sends the dead letters <paramref name="filter"/> matches back to the queue, oldest first, each with a
+    /// fresh attempt budget (<c>POST /dead-letters/redrive</c>): the caller's tenant's (with an admin key
+    /// every tenant's, or the filter's <see cref="DeadLetterFilter.Tenant"/>). At most the filter's
+    /// <see cref="DeadLetterFilter.Limit"/> per call: while <see cref="RedriveResult.More"/> is true, call
+    /// again for the rest (a job is redriven once; sending the call again redrives nothing twice).
+    /// </summary>
+    /// <exception cref="OrchestratorProblemException">400 for a filter the API refuses (it names the member); 429/503 as for a submission.</exception>
+    public async Task<RedriveResult> RedriveDeadLettersAsync(DeadLetterFilter? filter = null, CancellationToken cancellationToken = default)
+    {
+        using var request = Request(HttpMethod.Post, "dead-letters/redrive");
+        request.Content = JsonContent.Create(filter ?? new DeadLetterFilter(), ClientJsonContext.Default.DeadLetterFilter);
+        using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        return response.StatusCode == HttpStatusCode.OK
+            && await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.RedriveResult, cancellationToken).ConfigureAwait(false) is { } result
+            ? result
+            : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<Job> PostForJobAsync(string path, CancellationToken cancellationToken)
     {
         using var response = await SendAsync(HttpMethod.Post, path, cancellationToken).ConfigureAwait(false);
@@ -70,3 +89,17 @@ public sealed record JobPage(IReadOnlyList<Job> Items, string? NextCursor);
 /// <param name="Counted">Jobs counted.</param>
 /// <param name="Window">How many of the newest jobs were looked at, at most.</param>
 public sealed record JobCounts(IReadOnlyDictionary<string, long> ByStatus, long Counted, int Window);
+
+/// <summary>Which dead letters <see cref="OrchestratorClient.RedriveDeadLettersAsync"/> redrives; every member is optional.</summary>
+/// <param name="ErrorType">Only jobs whose <c>error.type</c> is this (<c>transient</c>, <c>timeout</c>, <c>rate-limited</c>, …).</param>
+/// <param name="From">Only jobs dead-lettered at or after this time.</param>
+/// <param name="To">Only jobs dead-lettered at or before this time.</param>
+/// <param name="Tenant">With an admin key: only this tenant's dead letters.</param>
+/// <param name="Limit">Most jobs to redrive in this call, 1 to 1,000 (the API's default: 100).</param>
+public sealed record DeadLetterFilter(string? ErrorType = null, DateTimeOffset? From = null, DateTimeOffset? To = null, string? Tenant = null, int? Limit = null);
+
+/// <summary>What one <see cref="OrchestratorClient.RedriveDeadLettersAsync"/> call did.</summary>
+/// <param name="Redriven">How many jobs went back to the queue.</param>
+/// <param name="JobIds">Their ids, oldest dead letter first.</param>
+/// <param name="More">True when the call stopped at its limit (or its scan bound) and another may redrive more.</param>
+public sealed record RedriveResult(int Redriven, IReadOnlyList<string> JobIds, bool More);

@@ -42,12 +42,13 @@ public sealed class ApiProcess : IAsyncDisposable
     /// Starts the API against <paramref name="redisConnectionString"/> and waits until <c>/health</c>
     /// answers 200. <paramref name="settings"/> are configuration keys as <c>Section:Key</c>.
     /// <paramref name="favoured"/>: at a higher scheduling priority (<see cref="ServiceProcess.Favoured"/>),
-    /// for a test of the API's own latency.
+    /// for a test of the API's own latency. <paramref name="address"/>: where it listens (another, stopped,
+    /// API's, for a restart its clients do not see); by default a free loopback port.
     /// </summary>
     public static async Task<ApiProcess> StartAsync(
-        string redisConnectionString, IReadOnlyDictionary<string, string> settings, string name = "api", bool favoured = false)
+        string redisConnectionString, IReadOnlyDictionary<string, string> settings, string name = "api", bool favoured = false, Uri? address = null)
     {
-        var api = Start(redisConnectionString, settings, name, favoured);
+        var api = Start(redisConnectionString, settings, name, favoured, address);
         try
         {
             await api.WaitUntilHealthyAsync();
@@ -65,9 +66,9 @@ public sealed class ApiProcess : IAsyncDisposable
     /// of a start before Redis is up); <see cref="WaitUntilHealthyAsync"/> waits.
     /// </summary>
     public static ApiProcess Start(
-        string redisConnectionString, IReadOnlyDictionary<string, string> settings, string name = "api", bool favoured = false)
+        string redisConnectionString, IReadOnlyDictionary<string, string> settings, string name = "api", bool favoured = false, Uri? address = null)
     {
-        var address = new Uri($"http://127.0.0.1:{LoopbackPort.Next().ToString(CultureInfo.InvariantCulture)}");
+        address ??= new Uri($"http://127.0.0.1:{LoopbackPort.Next().ToString(CultureInfo.InvariantCulture)}");
         var environment = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["ConnectionStrings:redis"] = redisConnectionString,

@@ -253,35 +253,4 @@ public sealed class OrchestratorClientFailureTests
 
         return response;
     }
-
-    /// <summary>Answers each request with <c>answer(call number, token)</c>; counts the calls and keeps the idempotency keys sent.</summary>
-    private sealed class ScriptedHandler(Func<int, CancellationToken, Task<HttpResponseMessage>> answer) : HttpMessageHandler
-    {
-        private int _calls;
-
-        public int Calls => Volatile.Read(ref _calls);
-
-        public List<string> IdempotencyKeys { get; } = [];
-
-        /// <summary>Each request's <c>Authorization</c> header, "" when it had none.</summary>
-        public List<string> Authorizations { get; } = [];
-
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            lock (Authorizations)
-            {
-                Authorizations.Add(request.Headers.Authorization?.ToString() ?? "");
-            }
-
-            if (request.Headers.TryGetValues("Idempotency-Key", out var keys))
-            {
-                lock (IdempotencyKeys)
-                {
-                    IdempotencyKeys.AddRange(keys);
-                }
-            }
-
-            return answer(Interlocked.Increment(ref _calls), cancellationToken);
-        }
-    }
 }

@@ -1,0 +1,169 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+
+namespace Orchestrator.Client;
+
+// Following a job's events as they happen (GET /jobs/{id}/events, Server-Sent Events).
+public sealed partial class OrchestratorClient
+{
+    /// <summary>
+    /// The longest a stream may stay silent before it is taken for dead and opened again: the API
+    /// sends a keep-alive comment every 15 s while nothing happens, so three missed mean a connection
+    /// gone quiet (a paused API, a black-holed route) that would otherwise never end.
+    /// </summary>
+    internal static readonly TimeSpan StreamIdleBound = TimeSpan.FromSeconds(45);
+
+    /// <summary>
+    /// The job's events from its first (or after <paramref name="lastEventId"/>) to <c>done</c>, as they
+    /// happen: every transition (<c>status</c>), the text the provider streams (<c>delta</c>), and
+    /// <c>done</c> with the final job, after which the enumeration ends. A stream that breaks (the API
+    /// restarted or stopped, a connection lost or silent for 45 s, a 503) is opened again with
+    /// <c>Last-Event-ID</c>, pausing as <see cref="WaitAsync"/> does: no event is missed or repeated. A job
+    /// final before <paramref name="lastEventId"/>'s event (its <c>done</c> already seen) yields nothing.
+    /// Bound it with <paramref name="cancellationToken"/>, or stop enumerating.
+    /// </summary>
+    /// <exception cref="OrchestratorProblemException">
+    /// 404 when no job has that id; 400 when <paramref name="lastEventId"/> is not one of the job's events.
+    /// </exception>
+    public async IAsyncEnumerable<JobEvent> FollowAsync(
+        string jobId, string? lastEventId = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(jobId);
+        var pause = _options.PollInterval;
+        while (true)
+        {
+            using var idle = new CancellationTokenSource(StreamIdleBound, _time);
+            using var connection = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
+            var response = await OpenEventsAsync(jobId, lastEventId, connection.Token).ConfigureAwait(false);
+            if (response is not null)
+            {
+                using (response)
+                {
+                    if (response.StatusCode == HttpStatusCode.NoContent)
+                    {
+                        // Nothing after lastEventId: the job's done came before it.
+                        yield break;
+                    }
+
+                    if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    var body = new ActivityStream(await response.Content.ReadAsStreamAsync(connection.Token).ConfigureAwait(false),
+                        () => idle.CancelAfter(StreamIdleBound));
+                    await using (body.ConfigureAwait(false))
+                    {
+                        var items = SseParser.Create(body).EnumerateAsync(connection.Token).GetAsyncEnumerator(connection.Token);
+                        await using (items.ConfigureAwait(false))
+                        {
+                            while (await NextAsync(items, cancellationToken).ConfigureAwait(false))
+                            {
+                                var jobEvent = Read(items.Current);
+                                lastEventId = jobEvent.Id;
+                                pause = _options.PollInterval;
+                                yield return jobEvent;
+                                if (jobEvent.Type == JobEventTypes.Done)
+                                {
+                                    yield break;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+
+            // The stream ended without done (the API stopped between two events), broke, or could not
+            // be opened: open it again after the last event seen.
+            await Task.Delay(pause, _time, cancellationToken).ConfigureAwait(false);
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, _options.MaxPollInterval.Ticks));
+        }
+    }
+
+    /// <summary>The stream's answer; null when it could not be had for a passing reason (asked again).</summary>
+    private async Task<HttpResponseMessage?> OpenEventsAsync(string jobId, string? lastEventId, CancellationToken token)
+    {
+        var request = Request(HttpMethod.Get, $"jobs/{Uri.EscapeDataString(jobId)}/events");
+        using (request)
+        {
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+            if (lastEventId is not null)
+            {
+                request.Headers.TryAddWithoutValidation("Last-Event-ID", lastEventId);
+            }
+
+            HttpResponseMessage response;
+            try
+            {
+                response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (Passing(e, token))
+            {
+                return null;
+            }
+
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
+            {
+                // The API is up but its store is not: the job's events are still there.
+                response.Dispose();
+                return null;
+            }
+
+            return response;
+        }
+    }
+
+    /// <summary>The next event; false at the stream's end or when it broke for a passing reason.</summary>
+    private static async Task<bool> NextAsync(IAsyncEnumerator<SseItem<string>> items, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await items.MoveNextAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (Passing(e, cancellationToken))
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// A failure that asking again may mend: a lost or refused connection, a broken stream, or a wait
+    /// ended by the stream's idle bound or <see cref="HttpClient.Timeout"/>, not by the caller's token.
+    /// </summary>
+    private static bool Passing(Exception e, CancellationToken cancellationToken) =>
+        e is HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested);
+
+    private static JobEvent Read(SseItem<string> item)
+    {
+        // The API gives every event its id; one without could not be resumed after.
+        if (item.EventId is not { Length: > 0 } id)
+        {
+            throw new OrchestratorProblemException(200, null, "Event without an id", $"A '{item.EventType}' event came without an id.");
+        }
+
+        try
+        {
+            switch (item.EventType)
+            {
+                case JobEventTypes.Done:
+                    var job = JsonSerializer.Deserialize(item.Data, ClientJsonContext.Default.Job)
+                        ?? throw new JsonException("A done event without its job.");
+                    return new JobEvent(id, JobEventTypes.Done, job.Attempts, job.Status, job.CompletedAt, Job: job);
+                case JobEventTypes.Status or JobEventTypes.Delta:
+                    var data = JsonSerializer.Deserialize(item.Data, ClientJsonContext.Default.JobEventData)
+                        ?? throw new JsonException($"A {item.EventType} event without data.");
+                    return new JobEvent(id, item.EventType, data.Attempt, data.Status, data.At, data.Text);
+                default:
+                    // A type added after this client: passed on with what every event has.
+                    return new JobEvent(id, item.EventType);
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new OrchestratorProblemException(200, null, "Unreadable event", $"Event {id} ('{item.EventType}') is not the JSON this client reads: {e.Message}");
+        }
+    }
+}

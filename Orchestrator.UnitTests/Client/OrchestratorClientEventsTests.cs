@@ -1,0 +1,226 @@
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.Client;
+
+namespace Orchestrator.UnitTests.Client;
+
+/// <summary>
+/// <see cref="OrchestratorClient.FollowAsync"/> over streams that break the ways a real one does, on
+/// cue: ended between two events (an API stopped), cut mid-event, gone silent, refused with a 503. A
+/// scripted handler answers; a fake clock moves the client's idle bound and pauses.
+/// </summary>
+public sealed class OrchestratorClientEventsTests
+{
+    private const string JobId = "AAAAAAAAAAAAAAAAAAAAAA";
+
+    private const string Done = """
+        id: 5
+        event: done
+        data: {"jobId":"AAAAAAAAAAAAAAAAAAAAAA","status":"completed","prompt":"p","model":"m","maxTokens":null,"temperature":null,"metadata":null,"attempts":1,"maxAttempts":5,"createdAt":"2026-12-05T00:00:00.000Z","updatedAt":"2026-12-05T00:00:01.000Z","completedAt":"2026-12-05T00:00:01.000Z","nextAttemptAt":null,"result":{"text":"Leases renew.","model":"m","usage":{"promptTokens":1,"completionTokens":3}},"error":null,"history":[]}
+
+
+        """;
+
+    private const string FirstThree = """
+        id: 1
+        event: status
+        data: {"jobId":"AAAAAAAAAAAAAAAAAAAAAA","status":"queued","attempt":0,"at":"2026-12-05T00:00:00.000Z"}
+
+        id: 2
+        event: status
+        data: {"jobId":"AAAAAAAAAAAAAAAAAAAAAA","status":"processing","attempt":1,"at":"2026-12-05T00:00:00.100Z"}
+
+        : keep-alive
+
+        id: 3
+        event: delta
+        data: {"jobId":"AAAAAAAAAAAAAAAAAAAAAA","attempt":1,"text":"Leases "}
+
+
+        """;
+
+    private const string Fourth = """
+        id: 4
+        event: delta
+        data: {"jobId":"AAAAAAAAAAAAAAAAAAAAAA","attempt":1,"text":"renew."}
+
+
+        """;
+
+    [Fact]
+    public async Task AStreamEndedBeforeDone_IsOpenedAgainAfterTheLastEvent_NoGapNoRepeat()
+    {
+        // As when the API stops (SIGTERM, a rolling restart): the stream ends cleanly between two events.
+        var handler = new ScriptedHandler((call, _) => Task.FromResult(call == 1 ? Events(FirstThree) : Events(Fourth + Done)));
+        var client = Client(handler);
+
+        var events = await FollowAllAsync(client);
+
+        Assert.Equal(["1", "2", "3", "4", "5"], events.Select(e => e.Id));
+        Assert.Equal([null, "3"], handler.LastEventIds);
+        Assert.Equal([JobStatuses.Queued, JobStatuses.Processing], events.Where(e => e.Type == JobEventTypes.Status).Select(e => e.Status));
+        Assert.Equal("Leases renew.", string.Concat(events.Where(e => e.Type == JobEventTypes.Delta).Select(e => e.Text)));
+        var done = events[^1];
+        Assert.Equal((JobEventTypes.Done, JobStatuses.Completed, 1), (done.Type, done.Status, done.Attempt));
+        Assert.Equal("Leases renew.", done.Job!.Result!.Text);
+        Assert.Equal(DateTimeOffset.Parse("2026-12-05T00:00:00.100Z", System.Globalization.CultureInfo.InvariantCulture), events[1].At);
+    }
+
+    [Fact]
+    public async Task AStreamCutMidEvent_IsOpenedAgainAfterTheLastWholeEvent()
+    {
+        // A connection reset halfway through event 4: the part read is not an event, and it comes again whole.
+        var cut = Encoding.UTF8.GetBytes(FirstThree + Fourth[..30]);
+        var handler = new ScriptedHandler((call, _) => Task.FromResult(call == 1
+            ? Events(new BreakingStream(cut))
+            : Events(Fourth + Done)));
+        var client = Client(handler);
+
+        var events = await FollowAllAsync(client);
+
+        Assert.Equal(["1", "2", "3", "4", "5"], events.Select(e => e.Id));
+        Assert.Equal([null, "3"], handler.LastEventIds);
+    }
+
+    [Fact]
+    public async Task AStreamSilentPastItsIdleBound_IsOpenedAgain()
+    {
+        // A paused API or a black-holed route: no keep-alive comes, and nothing would end the read.
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-05T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var handler = new ScriptedHandler((call, _) => Task.FromResult(call == 1
+            ? Events(new BreakingStream(Encoding.UTF8.GetBytes(FirstThree), silentAfter: true))
+            : Events(Fourth + Done)));
+        var client = Client(handler, time);
+
+        var follow = FollowAllAsync(client);
+        await AsyncWait.WaitUntilAsync(() =>
+        {
+            if (!follow.IsCompleted)
+            {
+                time.Advance(TimeSpan.FromSeconds(5));
+            }
+
+            return follow.IsCompleted;
+        }, TimeSpan.FromSeconds(10), "the silent stream is given up and opened again", TimeSpan.FromMilliseconds(10));
+
+        var events = await follow;
+        Assert.Equal(["1", "2", "3", "4", "5"], events.Select(e => e.Id));
+        Assert.Equal([null, "3"], handler.LastEventIds);
+    }
+
+    [Fact]
+    public async Task A503_IsAskedAgain_WithTheSameLastEventId()
+    {
+        var handler = new ScriptedHandler((call, _) => Task.FromResult(call == 1
+            ? Problem(HttpStatusCode.ServiceUnavailable, "Job store unavailable")
+            : Events(Fourth + Done)));
+        var client = Client(handler);
+
+        var events = await FollowAllAsync(client, lastEventId: "3");
+
+        Assert.Equal(["4", "5"], events.Select(e => e.Id));
+        Assert.Equal(["3", "3"], handler.LastEventIds);
+    }
+
+    [Fact]
+    public async Task A204_AfterDone_YieldsNothing()
+    {
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(new HttpResponseMessage(HttpStatusCode.NoContent)));
+        var client = Client(handler);
+
+        Assert.Empty(await FollowAllAsync(client, lastEventId: "5"));
+        Assert.Equal(1, handler.Calls);
+    }
+
+    [Theory]
+    [InlineData(HttpStatusCode.NotFound)]
+    [InlineData(HttpStatusCode.BadRequest)]
+    public async Task NoSuchJobOrEvent_ThrowsTheApisProblem_NotAskedAgain(HttpStatusCode status)
+    {
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(Problem(status, "Refused")));
+        var client = Client(handler);
+
+        var error = await Assert.ThrowsAsync<OrchestratorProblemException>(() => FollowAllAsync(client, lastEventId: "9"));
+
+        Assert.Equal(((int)status, "Refused"), (error.Status, error.Title));
+        Assert.Equal(1, handler.Calls);
+    }
+
+    /// <summary>A client over <paramref name="handler"/> (its <see cref="HttpClient"/> owns nothing else to dispose).</summary>
+    private static OrchestratorClient Client(ScriptedHandler handler, TimeProvider? time = null) =>
+        new(new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") },
+            new OrchestratorClientOptions { PollInterval = TimeSpan.FromMilliseconds(1) }, time);
+
+    private static async Task<List<JobEvent>> FollowAllAsync(OrchestratorClient client, string? lastEventId = null)
+    {
+        var events = new List<JobEvent>();
+        await foreach (var item in client.FollowAsync(JobId, lastEventId, TestContext.Current.CancellationToken)
+            .WithCancellation(TestContext.Current.CancellationToken))
+        {
+            events.Add(item);
+        }
+
+        return events;
+    }
+
+    private static HttpResponseMessage Events(string text) => Events(new MemoryStream(Encoding.UTF8.GetBytes(text)));
+
+    private static HttpResponseMessage Events(Stream body)
+    {
+        var content = new StreamContent(body);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("text/event-stream");
+        return new HttpResponseMessage(HttpStatusCode.OK) { Content = content };
+    }
+
+    private static HttpResponseMessage Problem(HttpStatusCode status, string title) => new(status)
+    {
+        Content = new StringContent($$"""{"title":"{{title}}","status":{{(int)status}}}""", Encoding.UTF8, "application/problem+json"),
+    };
+
+    /// <summary>Gives its bytes, then fails as a reset connection does, or (<c>silentAfter</c>) waits until canceled.</summary>
+    private sealed class BreakingStream(byte[] bytes, bool silentAfter = false) : Stream
+    {
+        private int _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_position < bytes.Length)
+            {
+                var count = Math.Min(buffer.Length, bytes.Length - _position);
+                bytes.AsMemory(_position, count).CopyTo(buffer);
+                _position += count;
+                return count;
+            }
+
+            if (silentAfter)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
+            throw new IOException("Connection reset by peer");
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
