@@ -15,4 +15,5 @@ namespace Orchestrator.Client;
 [JsonSerializable(typeof(JobEventData))]
 [JsonSerializable(typeof(DeadLetterFilter))]
 [JsonSerializable(typeof(RedriveResult))]
+[JsonSerializable(typeof(ModelCatalog))]
 internal sealed partial class ClientJsonContext : JsonSerializerContext;

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 
 namespace Orchestrator.Client;
 
-// Listing, counting and redriving: what the jobs page does (with GetAsync and CancelAsync), and redriving by filter.
+// Listing, counting and redriving: what the jobs page does (with GetAsync and CancelAsync); redriving by filter; the models served.
 public sealed partial class OrchestratorClient
 {
     /// <summary>
@@ -66,6 +66,16 @@ public sealed partial class OrchestratorClient
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The models the API serves (<c>GET /models</c>): a job's <c>model</c> and <c>fallbackModels</c> must be among them.</summary>
+    public async Task<ModelCatalog> GetModelsAsync(CancellationToken cancellationToken = default)
+    {
+        using var response = await SendAsync(HttpMethod.Get, "models", cancellationToken).ConfigureAwait(false);
+        return response.StatusCode == HttpStatusCode.OK
+            && await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.ModelCatalog, cancellationToken).ConfigureAwait(false) is { } models
+            ? models
+            : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
+    }
+
     private async Task<Job> PostForJobAsync(string path, CancellationToken cancellationToken)
     {
         using var response = await SendAsync(HttpMethod.Post, path, cancellationToken).ConfigureAwait(false);
@@ -103,3 +113,24 @@ public sealed record DeadLetterFilter(string? ErrorType = null, DateTimeOffset? 
 /// <param name="JobIds">Their ids, oldest dead letter first.</param>
 /// <param name="More">True when the call stopped at its limit (or its scan bound) and another may redrive more.</param>
 public sealed record RedriveResult(int Redriven, IReadOnlyList<string> JobIds, bool More);
+
+/// <summary>The models the API serves.</summary>
+/// <param name="Items">Each model, by provider then name.</param>
+/// <param name="DefaultModel">The model a job that names none gets.</param>
+/// <param name="AnyModel">True when no provider is configured: any model name is taken (the in-process simulator answers).</param>
+public sealed record ModelCatalog(IReadOnlyList<ServedModel> Items, string DefaultModel, bool AnyModel);
+
+/// <summary>A model the API serves, with its provider's limits and its prices.</summary>
+/// <param name="Name">The name a job gives as <c>model</c>.</param>
+/// <param name="Provider">The provider entry (<c>Llm:Providers</c>) serving it; its limits are the provider's.</param>
+/// <param name="Kind"><c>openai</c> (an OpenAI-compatible endpoint) or <c>simulated</c>.</param>
+/// <param name="IsDefault">Whether it is <see cref="ModelCatalog.DefaultModel"/>.</param>
+/// <param name="ContextWindow">Prompt plus completion tokens; null when not configured.</param>
+/// <param name="InputCostPerMillion">Price of a million prompt tokens (0 when not configured).</param>
+/// <param name="OutputCostPerMillion">Price of a million completion tokens (0 when not configured).</param>
+/// <param name="RequestsPerMinute">The provider's requests-per-minute limit as configured; null when not.</param>
+/// <param name="TokensPerMinute">The provider's tokens-per-minute limit as configured; null when not.</param>
+/// <param name="MaxConcurrency">Calls in flight at once across the fleet; null when unbounded.</param>
+public sealed record ServedModel(
+    string Name, string Provider, string Kind, bool IsDefault, int? ContextWindow, decimal InputCostPerMillion, decimal OutputCostPerMillion,
+    int? RequestsPerMinute, int? TokensPerMinute, int? MaxConcurrency);

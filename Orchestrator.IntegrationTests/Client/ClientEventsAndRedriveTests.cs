@@ -4,7 +4,7 @@ using Orchestrator.IntegrationTests.Results;
 namespace Orchestrator.IntegrationTests.Client;
 
 /// <summary>
-/// <see cref="OrchestratorClient.FollowAsync"/> and <see cref="OrchestratorClient.RedriveDeadLettersAsync"/>
+/// <see cref="OrchestratorClient.FollowAsync"/>, <see cref="OrchestratorClient.RedriveDeadLettersAsync"/> and <see cref="OrchestratorClient.GetModelsAsync"/>
 /// against a real API process with keys, a real worker streaming from the simulator over HTTP and a
 /// real Redis; the API restarted for real (SIGTERM, then a new process on the same address) while a
 /// job streams.
@@ -25,12 +25,13 @@ public sealed class ClientEventsAndRedriveTests
             ["Simulator:Latency"] = "00:00:00.100",
             ["Simulator:TokensPerSecond"] = "20",
         });
-        var settings = Providers.ProviderSetup.Worker(simulator, more: new() { ["Worker:DeltaInterval"] = "00:00:00.050" });
+        var settings = Providers.ProviderSetup.Worker(simulator, requestsPerMinute: 6_000, more: new() { ["Worker:DeltaInterval"] = "00:00:00.050" });
         await using var setup = await ResultsSetup.StartAsync(settings);
         await setup.Harness.StartWorkerAsync(settings, "worker");
         var streams = new StreamRecorder();
         using var http = new HttpClient(streams) { BaseAddress = setup.Api.Address, Timeout = ApiFactory.RequestTimeout };
         var client = new OrchestratorClient(http, new OrchestratorClientOptions { ApiKey = TenantApiFactory.KeyA });
+        var models = await client.GetModelsAsync(cancellationToken);
         var submitted = await client.SubmitAsync(new JobSubmission("Tell me about leases.", MaxTokens: 60), cancellationToken: cancellationToken);
 
         var events = new List<JobEvent>();
@@ -72,6 +73,11 @@ public sealed class ClientEventsAndRedriveTests
 
         Assert.NotNull(second);
         var done = events[^1];
+        // The API serves the worker's provider: its one model, the default, and no other name.
+        var model = Assert.Single(models.Items);
+        Assert.Equal(("sim-model", "sim", 6_000), (model.Name, model.Provider, model.RequestsPerMinute));
+        Assert.Equal((model.Name, true, false), (models.DefaultModel, model.IsDefault, models.AnyModel));
+        Assert.Equal(model.Name, done.Job!.Model);
         Assert.Equal(JobEventTypes.Done, done.Type);
         Assert.Equal(JobStatuses.Completed, done.Job!.Status);
         // Ids are the job's event numbers: every one once, in order, none skipped across the restart.
