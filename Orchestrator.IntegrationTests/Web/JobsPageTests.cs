@@ -67,6 +67,30 @@ public sealed class JobsPageTests(JobsPageFixture system) : IClassFixture<JobsPa
     }
 
     [Fact]
+    public async Task JobDetail_ShowsTheAnswerAsItStreams_ThenTheResult()
+    {
+        // The first token 1.5 s after the call starts (the page is open by then), then some 40 tokens at 10 a second.
+        var jobId = await SubmitAsync(new
+        {
+            prompt = "Stream it to me.",
+            metadata = new Dictionary<string, string> { ["simulator.latencyMs"] = "1500", ["simulator.tokensPerSecond"] = "10" },
+        });
+        await WaitForAsync(jobId, job => job["status"]!.GetValue<string>() == "processing");
+
+        var page = await OpenAsync($"/jobs/{jobId}");
+        var live = page.GetByTestId("live");
+        await Assertions.Expect(live).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("\\S"), new() { Timeout = (float)Patience.TotalMilliseconds });
+        var partial = await live.TextContentAsync();
+        await Assertions.Expect(page.GetByTestId("job")).ToHaveAttributeAsync("data-status", "completed", new() { Timeout = (float)Patience.TotalMilliseconds });
+
+        await Assertions.Expect(live).ToHaveCountAsync(0);
+        var result = await page.GetByTestId("result").TextContentAsync();
+        // What streamed is the answer's beginning, shown before the answer was whole.
+        Assert.StartsWith(partial!, result, StringComparison.Ordinal);
+        Assert.True(partial!.Length < result!.Length, $"'{partial}' was the whole answer");
+    }
+
+    [Fact]
     public async Task DeadLetter_RedrivenFromThePage_RunsAgainWithItsHistoryKept()
     {
         var jobId = await SubmitAsync(new { prompt = "fail for good", metadata = new Dictionary<string, string> { ["simulator.permanentFailure"] = "true" } });

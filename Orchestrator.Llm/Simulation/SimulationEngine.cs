@@ -104,6 +104,7 @@ public sealed class SimulationEngine
         var hints = call.Hints;
         var (text, promptTokens, completionTokens, cut) = ComposeAndCount(call.Prompt, call.MaxTokens, _options.CompletionTokens);
         var latency = Number(hints, SimulatorHints.LatencyMs) is { } ms ? TimeSpan.FromMilliseconds(ms) : _options.Latency;
+        var tokensPerSecond = Number(hints, SimulatorHints.TokensPerSecond) is { } pace && pace > 0 && double.IsFinite(pace) ? pace : _options.TokensPerSecond;
         var failureRate = Number(hints, SimulatorHints.FailureRate) ?? _options.FailureRate;
         var failFirst = Number(hints, SimulatorHints.FailFirstAttempts);
 
@@ -122,7 +123,7 @@ public sealed class SimulationEngine
                 }
 
                 _failed++;
-                return new SimulatedPlan(forced, null, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+                return new SimulatedPlan(forced, null, text, promptTokens, completionTokens, latency, tokensPerSecond, LimitsAt(now));
             }
 
             if (_options.ContextWindow is { } window && promptTokens + (call.MaxTokens ?? 0) > window)
@@ -131,7 +132,7 @@ public sealed class SimulationEngine
                 var tooLong = new SimulatedError(LlmErrorKind.ContextLengthExceeded, 400, "invalid_request_error", "context_length_exceeded",
                     $"This model's maximum context length is {window} tokens. However, you requested {promptTokens + (call.MaxTokens ?? 0)} tokens "
                     + $"({promptTokens} in the messages, {call.MaxTokens ?? 0} in the completion).");
-                return new SimulatedPlan(tooLong, null, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+                return new SimulatedPlan(tooLong, null, text, promptTokens, completionTokens, latency, tokensPerSecond, LimitsAt(now));
             }
 
             // OpenAI counts a request against its limits as it arrives; the answer's size is known here.
@@ -155,7 +156,7 @@ public sealed class SimulationEngine
             {
                 _failed++;
                 var invalid = new SimulatedError(LlmErrorKind.InvalidRequest, 400, "invalid_request_error", null, "The simulated provider rejected this prompt.");
-                return new SimulatedPlan(invalid, null, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now));
+                return new SimulatedPlan(invalid, null, text, promptTokens, completionTokens, latency, tokensPerSecond, LimitsAt(now));
             }
 
             if (failFirst is { } n && call.Attempt <= n)
@@ -168,7 +169,7 @@ public sealed class SimulationEngine
                 late = new SimulatedError(LlmErrorKind.Transient, 503, "server_error", null, "Simulated transient failure: the engine is overloaded.");
             }
 
-            return new SimulatedPlan(null, late, text, promptTokens, completionTokens, latency, _options.TokensPerSecond, LimitsAt(now), cut);
+            return new SimulatedPlan(null, late, text, promptTokens, completionTokens, latency, tokensPerSecond, LimitsAt(now), cut);
         }
     }
 

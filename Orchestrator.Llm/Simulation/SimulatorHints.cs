@@ -25,6 +25,9 @@ public static class SimulatorHints
     /// <summary>Overrides <c>Simulator:Latency</c> for this job, in milliseconds.</summary>
     public const string LatencyMs = "simulator.latencyMs";
 
+    /// <summary>Overrides <c>Simulator:TokensPerSecond</c> for this job (a number above 0): its answer streams at this pace.</summary>
+    public const string TokensPerSecond = "simulator.tokensPerSecond";
+
     /// <summary>
     /// Forces one error kind: <c>rate_limit</c>, <c>insufficient_quota</c>, <c>invalid_request</c>,
     /// <c>context_length_exceeded</c>, <c>authentication</c>, <c>permission</c>, <c>model_not_found</c>,

@@ -42,6 +42,9 @@ public abstract class LivePage : ComponentBase, IAsyncDisposable
     /// </summary>
     protected string? Problem => _readProblem ?? _actionProblem;
 
+    /// <summary>Canceled when the page is closed: for work a page runs beside its reads.</summary>
+    protected CancellationToken Closed => _closed.Token;
+
     /// <summary>What the last action did, for the person who clicked.</summary>
     protected string? Notice { get; set; }
 
