@@ -53,6 +53,14 @@ public sealed partial class OrchestratorClient
                         throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
                     }
 
+                    if (response.Content.Headers.ContentType?.MediaType != "text/event-stream")
+                    {
+                        // Another server's page (a proxy's, a wrong address): read as events it holds none,
+                        // and the stream would be opened again without end.
+                        throw new OrchestratorProblemException(200, null, "Not an event stream",
+                            $"GET /jobs/{jobId}/events answered '{response.Content.Headers.ContentType}', not text/event-stream.");
+                    }
+
                     var body = new ActivityStream(await response.Content.ReadAsStreamAsync(connection.Token).ConfigureAwait(false),
                         () => idle.CancelAfter(StreamIdleBound));
                     await using (body.ConfigureAwait(false))

@@ -148,6 +148,22 @@ public sealed class OrchestratorClientEventsTests
     }
 
     /// <summary>A client over <paramref name="handler"/> (its <see cref="HttpClient"/> owns nothing else to dispose).</summary>
+    [Fact]
+    public async Task A200ThatIsNoEventStream_ThrowsAProblem_NotOpenedAgain()
+    {
+        // A proxy's or another server's page answers 200: as events it holds none, and reopening it would never end.
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK)
+        {
+            Content = new StringContent("<html>Sign in</html>", Encoding.UTF8, "text/html"),
+        }));
+        var client = Client(handler);
+
+        var error = await Assert.ThrowsAsync<OrchestratorProblemException>(() => FollowAllAsync(client));
+
+        Assert.Equal((200, "Not an event stream"), (error.Status, error.Title));
+        Assert.Equal(1, handler.Calls);
+    }
+
     private static OrchestratorClient Client(ScriptedHandler handler, TimeProvider? time = null) =>
         new(new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") },
             new OrchestratorClientOptions { PollInterval = TimeSpan.FromMilliseconds(1) }, time);
