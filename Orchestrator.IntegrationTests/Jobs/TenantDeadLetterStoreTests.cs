@@ -118,6 +118,33 @@ public sealed class TenantDeadLetterStoreTests
         Assert.Equal([oldestFirst[2]], await IdsAsync(harness, tenant: null));
     }
 
+    /// <summary>
+    /// A tenant's dead-letter set expires with the job of its newest member, when every member's job is
+    /// gone: workers prune only the global set (a job gone does not say its tenant), and the tenant's
+    /// was trimmed only by its next dead letter, so a tenant that had no more kept its expired ids.
+    /// </summary>
+    [Fact]
+    public async Task TenantsDeadLetterSet_ExpiresWithItsNewestMembersJob()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        await SubmitAsync(harness, "tenant-one");
+        await FailAllAsync(harness, 1);
+        var older = (await IdsAsync(harness, "tenant-one")).Single();
+        var newest = await SubmitAsync(harness, "tenant-one");
+        await FailAllAsync(harness, 1);
+
+        var setExpiry = await harness.Db.KeyTimeToLiveAsync(harness.Keys.TenantDeadLetters("tenant-one")).Bounded();
+        var jobExpiry = await harness.Db.KeyTimeToLiveAsync(harness.Keys.Job(newest)).Bounded();
+        var olderExpiry = await harness.Db.KeyTimeToLiveAsync(harness.Keys.Job(older)).Bounded();
+
+        Assert.NotNull(setExpiry);
+        Assert.NotNull(jobExpiry);
+        // Set in the same script as the newest job's: the same instant, read a moment apart.
+        Assert.InRange(setExpiry.Value, jobExpiry.Value - TimeSpan.FromSeconds(1), jobExpiry.Value + TimeSpan.FromSeconds(1));
+        Assert.True(olderExpiry <= setExpiry, $"the older member's job ({olderExpiry}) outlives the set ({setExpiry})");
+    }
+
     /// <summary>Reads, claims, starts and fails every job for good, as a worker whose LLM refuses them.</summary>
     private static async Task FailAllAsync(WorkerHarness harness, int count)
     {

@@ -9,7 +9,8 @@
     only when a job is dead-lettered, so after the last one the set (and the orchestrator.dead_letters
     gauge, its ZCARD) kept every expired id for days. Scored by failure time, so expiry follows the
     order: the look stops at the first job still kept. Run with each worker's queue stats. A
-    tenant's own set is pruned by its next dead letter (the tenant of a job gone is unknown).
+    tenant's own set is trimmed by its next dead letter and expires with its newest member's job
+    (includes/job.lua, finalize): the tenant of a job gone is unknown here.
 
   KEYS[1]  the sorted set, '<prefix>:<name>'   (records are '<prefix>:<kind>:<id>': the same hash
            tag, so the same slot on Redis Cluster, as BullMQ's scripts derive their keys)

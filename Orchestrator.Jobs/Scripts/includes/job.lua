@@ -331,6 +331,10 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
     if failed then
       redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. (tonumber(now) - retention))
       redis.call('ZREMRANGEBYSCORE', tenantDeadLetters, '-inf', '(' .. (tonumber(now) - retention))
+      -- The tenant's set goes with the job of its newest member: every older member's job has expired
+      -- by then. Without it a tenant's set kept its expired ids until its next dead letter, which
+      -- might never come (workers prune the global set; a job gone does not say its tenant).
+      redis.call('PEXPIRE', tenantDeadLetters, ttl)
     end
   end
 end
