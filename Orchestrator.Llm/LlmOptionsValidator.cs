@@ -92,6 +92,11 @@ public sealed class LlmOptionsValidator : IValidateOptions<LlmOptions>
             failures.Add($"Llm:DefaultModel '{defaultModel}' is not served by any provider under Llm:Providers.");
         }
 
+        if (options.BookAhead < TimeSpan.Zero || options.BookAhead > TimeSpan.FromHours(1))
+        {
+            failures.Add("Llm:BookAhead must be from 00:00:00 to 01:00:00.");
+        }
+
         if (options.MaxRateLimitWait < TimeSpan.Zero)
         {
             failures.Add("Llm:MaxRateLimitWait must not be negative.");

@@ -98,6 +98,12 @@ public sealed record Job
     /// </summary>
     public TimeSpan RateLimitWait { get; init; }
 
+    /// <summary>
+    /// The slot its last deferral booked with a deployment (<c>booking</c>: <c>&lt;attempt&gt;:&lt;slot&gt;:&lt;provider&gt;</c>,
+    /// written by <c>defer.lua</c>); good only for the attempt recorded in it.
+    /// </summary>
+    public string? Booking { get; init; }
+
     /// <summary>W3C <c>traceparent</c> of the submission, so every attempt span can link to it.</summary>
     public string? TraceParent { get; init; }
 

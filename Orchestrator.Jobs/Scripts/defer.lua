@@ -24,6 +24,9 @@
   ARGV[3]  the wait, ms (due = now + wait, now from Redis's clock: TIME)
   ARGV[4]  the job's total wait for deployments including this one, ms (rateLimitWaitMs)
   ARGV[5]  consumer group      ARGV[6]  the job's stream entry id
+  ARGV[7]  the slot the wait booked with a deployment, '<slot>:<provider>', or '': kept as
+           booking = '<attempt>:<slot>:<provider>' (the attempt taken back, which runs again on it),
+           which a worker that claims the job presents only for that attempt
 
   Re-sent: identified by lease token and attempt, kept in lastDefer. A call that already applied
   answers 1 again and changes nothing (also after another worker took the job up again).
@@ -71,6 +74,11 @@ local function defer()
   emitStatus(job, status, n - 1, string.format('%d', now))
   redis.call('HSET', job, 'status', status, 'attempts', n - 1,
     'rateLimitWaitMs', waited, 'updatedAt', string.format('%d', now), 'lastDefer', identity)
+  if ARGV[7] ~= '' then
+    redis.call('HSET', job, 'booking', attempt .. ':' .. ARGV[7])
+  else
+    redis.call('HDEL', job, 'booking')
+  end
   if tonumber(fields[9]) then
     redis.call('HSET', job, 'placeAt', string.format('%d', tonumber(fields[9]) * 1000))
   end

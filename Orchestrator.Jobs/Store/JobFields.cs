@@ -30,6 +30,7 @@ internal static class JobFields
     public const string ReleasedAttempts = "releasedAttempts";
     public const string HandedBack = "handedBack";
     public const string RateLimitWaitMs = "rateLimitWaitMs";
+    public const string Booking = "booking";
     public const string CallbackUrl = "callbackUrl";
     public const string Priority = "priority";
     public const string Webhooks = "webhooks";

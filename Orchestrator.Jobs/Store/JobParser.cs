@@ -143,6 +143,7 @@ internal static class JobParser
             UnchargedAttempts = (Int(map, JobFields.SharedLosses) ?? 0) + (Int(map, JobFields.ReleasedAttempts) ?? 0),
             HandedBack = map.GetValueOrDefault(JobFields.HandedBack) == "1",
             RateLimitWait = TimeSpan.FromMilliseconds(long.Parse(map.GetValueOrDefault(JobFields.RateLimitWaitMs) ?? "0", CultureInfo.InvariantCulture)),
+            Booking = map.GetValueOrDefault(JobFields.Booking),
             TraceParent = map.GetValueOrDefault(JobFields.TraceParent),
             TraceState = map.GetValueOrDefault(JobFields.TraceState),
             WebhookCount = Int(map, JobFields.Webhooks) ?? 0,

@@ -525,12 +525,13 @@ public sealed partial class JobStore
     /// applied, it answers the same. Returns <see cref="DeferOutcome.Deferred"/>, or
     /// <see cref="DeferOutcome.Stale"/> when the caller's lease or attempt is no longer current.
     /// </summary>
-    public async Task<DeferOutcome> DeferAsync(JobLease lease, int attempt, TimeSpan wait, TimeSpan totalWait)
+    /// <param name="booking">The slot the wait booked with a deployment, <c>&lt;slot&gt;:&lt;provider&gt;</c>, kept for the next claim; null: none.</param>
+    public async Task<DeferOutcome> DeferAsync(JobLease lease, int attempt, TimeSpan wait, TimeSpan totalWait, string? booking = null)
     {
         var reply = await LuaScripts.Defer.EvaluateAsync(
             Db,
             [_keys.Job(lease.JobId), _keys.History(lease.JobId), _keys.ForJob(lease.JobId).Stream, _keys.ForJob(lease.JobId).DeadLetters, _keys.ForJob(lease.JobId).Delayed],
-            [lease.Token, attempt, (long)wait.TotalMilliseconds, (long)totalWait.TotalMilliseconds, RedisKeys.ConsumerGroup, lease.EntryId])
+            [lease.Token, attempt, (long)wait.TotalMilliseconds, (long)totalWait.TotalMilliseconds, RedisKeys.ConsumerGroup, lease.EntryId, booking ?? ""])
             .ConfigureAwait(false);
         return reply.Resp2Type == ResultType.Integer
             ? ((long)reply == 1 ? DeferOutcome.Deferred : DeferOutcome.Stale)

@@ -38,6 +38,12 @@ public sealed class CapacityWaitException : Exception
     /// <summary>What the deployment answered that makes the job wait (the failure that opened its circuit), if known.</summary>
     public string? Cause { get; }
 
+    /// <summary>
+    /// The slot booked for the call at the wait's end (<c>reserve.lua</c>), to present then; null when
+    /// none is (the call asks the limits again).
+    /// </summary>
+    public string? Booking { get; init; }
+
     /// <summary>How long to wait before trying again.</summary>
     public TimeSpan Wait { get; }
 

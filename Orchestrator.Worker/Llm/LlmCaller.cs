@@ -47,6 +47,7 @@ public sealed class LlmCaller(
 
     private readonly TimeSpan _idleTimeout = llmOptions.Value.StreamIdleTimeout;
     private readonly TimeSpan _attemptTimeout = retryOptions.Value.AttemptTimeout;
+    private readonly TimeSpan _bookAhead = llmOptions.Value.BookAhead;
 
     /// <summary>
     /// The cooldown after a 429 that announced no wait, and the shortest after one that announced
@@ -75,9 +76,10 @@ public sealed class LlmCaller(
     /// <param name="deltas">Takes the text as the provider streams it (the job's <c>delta</c> events); null: not wanted.</param>
     /// <param name="jobCancellation">See <see cref="CallOutcomeAsync"/>.</param>
     public async Task<LlmAnswer> CallAsync(
-        string jobId, JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null, CancellationToken? jobCancellation = null)
+        string jobId, JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null, CancellationToken? jobCancellation = null,
+        DeploymentBooking? booking = null)
     {
-        var outcome = await CallOutcomeAsync(jobId, request, attempt, cancellationToken, deltas, jobCancellation).ConfigureAwait(false);
+        var outcome = await CallOutcomeAsync(jobId, request, attempt, cancellationToken, deltas, jobCancellation, booking).ConfigureAwait(false);
         outcome.ThrowIfException();
         return outcome.Result!;
     }
@@ -96,8 +98,10 @@ public sealed class LlmCaller(
     /// is not is the attempt's timeout, a failure of the deployment (<see cref="CallTimeoutException"/>).
     /// Null: the call has no timeout of its own, and no cancellation counts against the deployment.
     /// </param>
+    /// <param name="booking">The slot a wait of this call booked with its deployment (<see cref="CapacityWaitException.Booking"/>), or null.</param>
     public async Task<Outcome<LlmAnswer>> CallOutcomeAsync(
-        string jobId, JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null, CancellationToken? jobCancellation = null)
+        string jobId, JobRequest request, int attempt, CancellationToken cancellationToken, IDeltaSink? deltas = null, CancellationToken? jobCancellation = null,
+        DeploymentBooking? booking = null)
     {
         var promptTokens = TokenCounter.CountPrompt(request.Prompt);
         TimeSpan? circuitWait = null;
@@ -126,7 +130,8 @@ public sealed class LlmCaller(
                 continue;
             }
 
-            var outcome = await CallModelAsync(model, jobId, request, attempt, promptTokens, deltas, jobCancellation, cancellationToken).ConfigureAwait(false);
+            var outcome = await CallModelAsync(model, jobId, request, attempt, promptTokens, deltas, jobCancellation,
+                booking?.Provider == model.ProviderName ? booking.Slot : null, cancellationToken).ConfigureAwait(false);
             switch (outcome.Exception)
             {
                 case LlmException { Kind: LlmErrorKind.ContextLengthExceeded } e:
@@ -181,7 +186,7 @@ public sealed class LlmCaller(
 
     private async Task<Outcome<LlmAnswer>> CallModelAsync(
         ServedModel model, string jobId, JobRequest request, int attempt, int promptTokens, IDeltaSink? deltas, CancellationToken? jobCancellation,
-        CancellationToken cancellationToken)
+        string? booking, CancellationToken cancellationToken)
     {
         var provider = model.ProviderName;
         var estimated = promptTokens + (request.MaxTokens ?? model.Provider.DefaultMaxTokens);
@@ -190,9 +195,10 @@ public sealed class LlmCaller(
         FlowWait wait;
         TimeSpan delay;
         FlowReservation? reservation;
+        string? booked = null;
         // How old the reading the call goes on is: from when it was asked.
         long asked;
-        if (unlimited && _clear.Fresh(provider) is { } readAt)
+        if (unlimited && booking is null && _clear.Fresh(provider) is { } readAt)
         {
             if (_clear.TryStartRenewal(provider, readAt))
             {
@@ -204,8 +210,10 @@ public sealed class LlmCaller(
         else
         {
             asked = timeProvider.GetTimestamp();
-            (wait, delay, reservation) = await _redis.ExecuteRedisAsync(
-                "reserve capacity", ct => _reservations.ReserveAsync(new ReserveRequest(provider, model.Provider, estimated, lease), ct), cancellationToken).ConfigureAwait(false);
+            var answer = await _redis.ExecuteRedisAsync(
+                "reserve capacity", ct => _reservations.ReserveAsync(new ReserveRequest(provider, model.Provider, estimated, lease, booking, _bookAhead), ct),
+                cancellationToken).ConfigureAwait(false);
+            (wait, delay, reservation, booked) = (answer.Wait, answer.Delay, answer.Reservation, answer.Booking);
             if (unlimited && reservation is { Unconstrained: true })
             {
                 _clear.Record(provider, asked);
@@ -223,7 +231,7 @@ public sealed class LlmCaller(
                 FlowWait.Cooldown => "rate-limited",
                 FlowWait.Concurrency => "concurrency",
                 _ => "capacity",
-            }, provider));
+            }, provider) { Booking = booked });
         }
 
         // What the provider counted unless it says otherwise: a refused call counted nothing.

@@ -28,6 +28,7 @@ internal sealed class JobExecution : IDisposable
         Attempt = job.Attempts;
         // The waits recorded when the job was deferred: the bound Llm:MaxRateLimitWait is the job's.
         DeploymentWait = job.RateLimitWait;
+        Booking = BookingOf(job);
         _cancellation = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
     }
 
@@ -92,6 +93,24 @@ internal sealed class JobExecution : IDisposable
 
     /// <summary>Time this job has waited for deployments so far (429 cooldowns, capacity, open circuits).</summary>
     public TimeSpan DeploymentWait { get; private set; }
+
+    /// <summary>
+    /// The slot the job's last wait booked with its deployment, presented by its next call; set by
+    /// each wait, dropped by an attempt's failure (a booking serves one call).
+    /// </summary>
+    public Llm.DeploymentBooking? Booking { get; set; }
+
+    /// <summary>
+    /// The booking a deferral kept in the job (<c>&lt;attempt&gt;:&lt;slot&gt;:&lt;provider&gt;</c>) for the attempt
+    /// it took back: good while that attempt is the next to run, or the one the claim started. Once
+    /// an attempt has run on it, it is spent (a retry's attempt is a later one).
+    /// </summary>
+    private static Llm.DeploymentBooking? BookingOf(Job job) =>
+        job.Booking?.Split(':', 3) is [var attempt, var slot, var provider]
+        && int.TryParse(attempt, System.Globalization.CultureInfo.InvariantCulture, out var n)
+        && (job.Status == JobStatus.Processing ? job.Attempts == n : job.Attempts == n - 1)
+            ? new Llm.DeploymentBooking(provider, slot)
+            : null;
 
     /// <summary>Set while the attempt waits for its deployment: the next run resumes it instead of starting one.</summary>
     public bool ResumeAttempt { get; set; }

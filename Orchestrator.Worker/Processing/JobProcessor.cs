@@ -52,6 +52,11 @@ internal sealed class JobProcessor(
     ILogger<JobProcessor> logger)
 {
     private readonly TimeSpan _maxInProcessDelay = workerOptions.Value.MaxInProcessDelay;
+
+    // A job deferred with a booked slot comes back this much before the slot: a promotion runs every
+    // Worker:ReclaimInterval, and a booking presented after its window is lost (and its charge with it).
+    private readonly TimeSpan _bookingLead = TimeSpan.FromTicks(Math.Min(
+        workerOptions.Value.MaxInProcessDelay.Ticks, (workerOptions.Value.ReclaimInterval + TimeSpan.FromSeconds(1)).Ticks));
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(LlmPipeline.Name);
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
 
@@ -209,6 +214,8 @@ internal sealed class JobProcessor(
 
         public async ValueTask OnRetryAsync(Exception exception, TimeSpan delay)
         {
+            // The failed attempt's call used its booking, if it had one.
+            execution.Booking = null;
             await processor.RecordRetryAsync(execution, exception, delay).ConfigureAwait(false);
             LendSlotForWait(execution, attemptEnded: true);
         }
@@ -223,6 +230,7 @@ internal sealed class JobProcessor(
             // backlog, not a deployment's wait, so it does not count against Llm:MaxRateLimitWait.
             if (!wait.BeforeAttempt)
             {
+                execution.Booking = wait.Booking is { } slot ? new DeploymentBooking(wait.Provider, slot) : null;
                 execution.WaitForDeployment(delay);
                 // A long wait parks the job in the delayed set instead (Worker:MaxInProcessDelay).
                 await processor.DeferAsync(execution, wait, delay).ConfigureAwait(false);
@@ -339,7 +347,8 @@ internal sealed class JobProcessor(
         try
         {
             // The job's own token tells the attempt's timeout (cancellationToken alone) from the job's cancellation.
-            var outcome = await llm.CallOutcomeAsync(execution.Job.Id, execution.Job.Request, attempt, cancellationToken, deltas, execution.Token).ConfigureAwait(false);
+            var outcome = await llm.CallOutcomeAsync(execution.Job.Id, execution.Job.Request, attempt, cancellationToken, deltas, execution.Token,
+                execution.Booking).ConfigureAwait(false);
             answered = outcome.Exception is null;
             return outcome;
         }
@@ -425,8 +434,11 @@ internal sealed class JobProcessor(
         DeferOutcome outcome;
         try
         {
+            // Back before a booked slot, to wait out the rest in process (reserve.lua answers how long).
+            var due = execution.Booking is null ? delay : delay - _bookingLead;
             outcome = await _redis.ExecuteRedisAsync(
-                "defer", _ => store.DeferAsync(execution.Lease, execution.Attempt, delay, execution.DeploymentWait), execution.Token).ConfigureAwait(false);
+                "defer", _ => store.DeferAsync(execution.Lease, execution.Attempt, due, execution.DeploymentWait,
+                    execution.Booking is { } booking ? $"{booking.Slot}:{booking.Provider}" : null), execution.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException && RedisFailure.IsTransient(e))
         {

@@ -20,10 +20,25 @@ public enum FlowWait
 
     /// <summary>All of its concurrency permits are taken.</summary>
     Concurrency,
+
+    /// <summary>Its limits are used up for now, and the call's slot is booked: it goes after the wait with its booking.</summary>
+    Booked,
 }
 
 /// <summary>What a call asks of its deployment's flow control before it goes out.</summary>
-public sealed record ReserveRequest(string Provider, ProviderOptions Options, long EstimatedTokens, TimeSpan PermitLease);
+/// <param name="Booking">A booking an earlier reservation of this call answered (<see cref="ReserveAnswer.Booking"/>), or null.</param>
+/// <param name="BookAhead">A wait for the limits up to this long is booked (<see cref="FlowWait.Booked"/>); zero: never.</param>
+public sealed record ReserveRequest(
+    string Provider, ProviderOptions Options, long EstimatedTokens, TimeSpan PermitLease, string? Booking = null, TimeSpan BookAhead = default);
+
+/// <summary>What <c>reserve.lua</c> answered for one call.</summary>
+/// <param name="Booking">The call's booking, to present after <see cref="Delay"/> (booked, or one presented early or held by the permits).</param>
+public sealed record ReserveAnswer(FlowWait Wait, TimeSpan Delay, FlowReservation? Reservation, string? Booking = null)
+{
+    /// <summary>The answer without its booking.</summary>
+    public void Deconstruct(out FlowWait wait, out TimeSpan delay, out FlowReservation? reservation) =>
+        (wait, delay, reservation) = (Wait, Delay, Reservation);
+}
 
 /// <summary>A reservation made before a call: what to settle after it.</summary>
 /// <param name="PermitId">The concurrency permit taken, or null when the deployment has no bound.</param>
@@ -79,47 +94,49 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
     private IDatabase Db => redis.GetDatabase();
 
     /// <summary>Reserves one request and <paramref name="estimatedTokens"/> tokens, and a permit; or says how long to wait.</summary>
-    public async Task<(FlowWait Wait, TimeSpan Delay, FlowReservation? Reservation)> ReserveAsync(
-        string provider, ProviderOptions options, long estimatedTokens, TimeSpan permitLease) =>
-        (await ReserveManyAsync([new ReserveRequest(provider, options, estimatedTokens, permitLease)]).ConfigureAwait(false))[0];
+    public async Task<ReserveAnswer> ReserveAsync(
+        string provider, ProviderOptions options, long estimatedTokens, TimeSpan permitLease, string? booking = null, TimeSpan bookAhead = default) =>
+        (await ReserveManyAsync([new ReserveRequest(provider, options, estimatedTokens, permitLease, booking, bookAhead)]).ConfigureAwait(false))[0];
 
     /// <summary>
     /// <see cref="ReserveAsync"/> for many calls in one <c>reserve.lua</c> call: each reserved (or
     /// refused) as if alone, in order. The keys of every deployment share one hash slot.
     /// </summary>
-    public async Task<IReadOnlyList<(FlowWait Wait, TimeSpan Delay, FlowReservation? Reservation)>> ReserveManyAsync(IReadOnlyList<ReserveRequest> requests)
+    public async Task<IReadOnlyList<ReserveAnswer>> ReserveManyAsync(IReadOnlyList<ReserveRequest> requests)
     {
         var keys = new RedisKey[requests.Count * 5];
-        var values = new RedisValue[requests.Count * 7];
+        var values = new RedisValue[requests.Count * 9];
         var permitIds = new string?[requests.Count];
         for (var i = 0; i < requests.Count; i++)
         {
-            var (provider, options, estimatedTokens, permitLease) = requests[i];
+            var (provider, options, estimatedTokens, permitLease, booking, bookAhead) = requests[i];
             permitIds[i] = options.MaxConcurrency is null ? null : Guid.NewGuid().ToString("N");
             keys[(i * 5) + 0] = Key(provider, "cooldown");
             keys[(i * 5) + 1] = Key(provider, "rpm");
             keys[(i * 5) + 2] = Key(provider, "tpm");
             keys[(i * 5) + 3] = Key(provider, "permits");
             keys[(i * 5) + 4] = Key(provider, "learned");
-            values[(i * 7) + 0] = options.RequestsPerMinute ?? 0;
-            values[(i * 7) + 1] = options.TokensPerMinute ?? 0;
-            values[(i * 7) + 2] = estimatedTokens;
-            values[(i * 7) + 3] = (long)Burst.TotalMilliseconds;
-            values[(i * 7) + 4] = options.MaxConcurrency ?? 0;
-            values[(i * 7) + 5] = permitIds[i] ?? "";
-            values[(i * 7) + 6] = (long)permitLease.TotalMilliseconds;
+            values[(i * 9) + 0] = options.RequestsPerMinute ?? 0;
+            values[(i * 9) + 1] = options.TokensPerMinute ?? 0;
+            values[(i * 9) + 2] = estimatedTokens;
+            values[(i * 9) + 3] = (long)Burst.TotalMilliseconds;
+            values[(i * 9) + 4] = options.MaxConcurrency ?? 0;
+            values[(i * 9) + 5] = permitIds[i] ?? "";
+            values[(i * 9) + 6] = (long)permitLease.TotalMilliseconds;
+            values[(i * 9) + 7] = booking ?? "";
+            values[(i * 9) + 8] = (long)bookAhead.TotalMilliseconds;
         }
 
         var reply = (RedisResult[])(await Reserve.EvaluateAsync(Db, keys, values).ConfigureAwait(false))!;
-        var results = new (FlowWait, TimeSpan, FlowReservation?)[requests.Count];
+        var results = new ReserveAnswer[requests.Count];
         for (var i = 0; i < requests.Count; i++)
         {
-            var (code, value) = ((int)reply[2 * i], (long)reply[(2 * i) + 1]);
+            var (code, value, booking) = ((int)reply[3 * i], (long)reply[(3 * i) + 1], (string?)reply[(3 * i) + 2]);
             var request = requests[i];
             results[i] = code == 0
-                ? (FlowWait.None, TimeSpan.Zero, new FlowReservation(request.Provider, request.Options, request.EstimatedTokens, permitIds[i],
+                ? new ReserveAnswer(FlowWait.None, TimeSpan.Zero, new FlowReservation(request.Provider, request.Options, request.EstimatedTokens, permitIds[i],
                     TokensCharged: (value & 1) == 1, RequestsPaced: (value & 2) == 2))
-                : ((FlowWait)code, TimeSpan.FromMilliseconds(value), null);
+                : new ReserveAnswer((FlowWait)code, TimeSpan.FromMilliseconds(value), null, string.IsNullOrEmpty(booking) ? null : booking);
         }
 
         return results;

@@ -12,10 +12,10 @@ namespace Orchestrator.Worker.Llm.FlowControl;
 /// A failed write fails every reservation in it; each caller's <c>redis</c> pipeline asks again.
 /// </summary>
 internal sealed class ReserveCommit(DeploymentFlowControl flow)
-    : GroupCommit<ReserveRequest, (FlowWait Wait, TimeSpan Delay, FlowReservation? Reservation)>(OrchestratorTags.ReserveBatchSize)
+    : GroupCommit<ReserveRequest, ReserveAnswer>(OrchestratorTags.ReserveBatchSize)
 {
     /// <summary>Reserves what <paramref name="request"/> asks, or says how long to wait.</summary>
-    public Task<(FlowWait Wait, TimeSpan Delay, FlowReservation? Reservation)> ReserveAsync(ReserveRequest request, CancellationToken cancellationToken) =>
+    public Task<ReserveAnswer> ReserveAsync(ReserveRequest request, CancellationToken cancellationToken) =>
         CommitAsync(request, Activity.Current, cancellationToken);
 
     protected override async Task WriteBatchAsync(List<Pending> batch) =>
