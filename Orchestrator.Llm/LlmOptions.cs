@@ -23,9 +23,9 @@ public sealed class LlmOptions
     public TimeSpan MaxRateLimitWait { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
-    /// How far ahead a call that must wait for its deployment's requests or tokens limit books its
-    /// slot: charged now, it goes when the slot comes without asking again, so jobs waiting for one
-    /// deployment go in the order they asked (docs/design/job-store.md "Booked slots"). Longer waits
+    /// How far ahead a call that must wait for its deployment's requests limit books its slot:
+    /// charged now, it goes when the slot comes without asking again, so jobs waiting for that limit
+    /// go in the order they asked (docs/design/job-store.md "Booked slots"). Longer waits
     /// ask again when they end. It bounds how much of a deployment's capacity one tenant's jobs hold
     /// ahead of another's. Default 30 s; 0: never book; at most 1 hour.
     /// </summary>

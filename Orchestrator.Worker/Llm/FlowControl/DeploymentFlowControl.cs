@@ -21,13 +21,13 @@ public enum FlowWait
     /// <summary>All of its concurrency permits are taken.</summary>
     Concurrency,
 
-    /// <summary>Its limits are used up for now, and the call's slot is booked: it goes after the wait with its booking.</summary>
+    /// <summary>Its requests limit is used up for now, and the call's slot is booked: it goes after the wait with its booking.</summary>
     Booked,
 }
 
 /// <summary>What a call asks of its deployment's flow control before it goes out.</summary>
 /// <param name="Booking">A booking an earlier reservation of this call answered (<see cref="ReserveAnswer.Booking"/>), or null.</param>
-/// <param name="BookAhead">A wait for the limits up to this long is booked (<see cref="FlowWait.Booked"/>); zero: never.</param>
+/// <param name="BookAhead">A wait for the requests limit up to this long is booked (<see cref="FlowWait.Booked"/>); zero: never.</param>
 public sealed record ReserveRequest(
     string Provider, ProviderOptions Options, long EstimatedTokens, TimeSpan PermitLease, string? Booking = null, TimeSpan BookAhead = default);
 

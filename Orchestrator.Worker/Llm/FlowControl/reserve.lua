@@ -22,13 +22,12 @@
   ARGV[5]  max concurrency, 0 = unbounded        ARGV[6]  permit id (unique per call)
   ARGV[7]  permit lease, ms
   ARGV[8]  the call's booking, its slot's time '<T>' (Unix ms) as an earlier reservation answered it, or ''
-  ARGV[9]  how far ahead a wait for the limits is booked, ms; 0 = never (the wait is answered alone)
+  ARGV[9]  how far ahead a wait for the requests limit is booked, ms; 0 = never (the wait is answered alone)
 
   Bookings (docs/design/job-store.md "Booked slots"): a wait for the requests limit (not for the
   tokens limit, whose charge is an estimate) of at most ARGV[9] is booked: both limits are charged
-  as if the call were admitted, so the callers
-  after it wait one slot longer, and the call goes at T = now + wait without asking the limits
-  again. Presented from T - 20 ms to T + burst, a booking skips the rate check (the cooldown and
+  as if the call were admitted, so the callers after it wait one slot longer, and the call goes at
+  T = now + wait without asking the limits again. Presented from T - 20 ms to T + burst, a booking skips the rate check (the cooldown and
   the permits are checked as for any call, and answer it back: it stands); earlier, it answers the
   wait left and stands; later, the call reserves afresh (its charge is lost: a slot goes unused).
 
