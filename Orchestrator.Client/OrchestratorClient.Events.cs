@@ -86,8 +86,7 @@ public sealed partial class OrchestratorClient
 
             // The stream ended without done (the API stopped between two events), broke, or could not
             // be opened: open it again after the last event seen.
-            await Task.Delay(pause, _time, cancellationToken).ConfigureAwait(false);
-            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, _options.MaxPollInterval.Ticks));
+            pause = await PauseAsync(pause, cancellationToken).ConfigureAwait(false);
         }
     }
 

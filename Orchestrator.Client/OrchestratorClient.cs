@@ -189,9 +189,18 @@ public sealed partial class OrchestratorClient
                 // HttpClient.Timeout, not the caller's token): the job is still there; keep waiting.
             }
 
-            await Task.Delay(pause, _time, cancellationToken).ConfigureAwait(false);
-            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, _options.MaxPollInterval.Ticks));
+            pause = await PauseAsync(pause, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Waits <paramref name="pause"/> while the API is away, and returns the next pause: doubled, up to
+    /// <see cref="OrchestratorClientOptions.MaxPollInterval"/> (<see cref="WaitAsync"/>, <see cref="FollowAsync"/>).
+    /// </summary>
+    private async Task<TimeSpan> PauseAsync(TimeSpan pause, CancellationToken cancellationToken)
+    {
+        await Task.Delay(pause, _time, cancellationToken).ConfigureAwait(false);
+        return TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, _options.MaxPollInterval.Ticks));
     }
 
     /// <summary>Seconds one long poll of <see cref="WaitAsync"/> waits (the API's limit is 60; kept below common HTTP timeouts).</summary>
