@@ -185,7 +185,8 @@ public sealed partial class OrchestratorClient
             catch (Exception e) when (e is HttpRequestException or OrchestratorProblemException { Status: 503 }
                 || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {
-                // The API or its store is briefly away, or a poll got no answer in time (this one's bound or
+                // The API or its store is briefly away, an answer was cut mid-body (the buffered read throws
+                // it as an HttpRequestException), or a poll got no answer in time (this one's bound or
                 // HttpClient.Timeout, not the caller's token): the job is still there; keep waiting.
             }
 

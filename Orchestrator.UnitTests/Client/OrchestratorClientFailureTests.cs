@@ -57,6 +57,41 @@ public sealed class OrchestratorClientFailureTests
     }
 
     [Fact]
+    public async Task WaitAsync_APollWhoseAnswerIsCutMidBody_IsAskedAgain_NotAnError()
+    {
+        // A connection reset after the headers of a 200 (an API killed mid-answer): the body's read
+        // fails, and the job is still there to wait for.
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-05T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var handler = new ScriptedHandler((call, _) => Task.FromResult(call == 1
+            ? new HttpResponseMessage(HttpStatusCode.OK)
+            {
+                Content = new StreamContent(new BreakingStream(Encoding.UTF8.GetBytes(CompletedJob[..40])))
+                {
+                    Headers = { ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") },
+                },
+            }
+            : Json(HttpStatusCode.OK, CompletedJob)));
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var client = new OrchestratorClient(http, timeProvider: time);
+
+        var wait = client.WaitAsync("AAAAAAAAAAAAAAAAAAAAAA", TestContext.Current.CancellationToken);
+        // The pause before the next poll runs on the fake clock.
+        await AsyncWait.WaitUntilAsync(() =>
+        {
+            if (handler.Calls < 2 && !wait.IsCompleted)
+            {
+                time.Advance(TimeSpan.FromSeconds(1));
+            }
+
+            return handler.Calls >= 2 || wait.IsCompleted;
+        }, TimeSpan.FromSeconds(10), "the second poll is sent", TimeSpan.FromMilliseconds(10));
+
+        var job = await wait.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(JobStatuses.Completed, job.Status);
+        Assert.Equal(2, handler.Calls);
+    }
+
+    [Fact]
     public async Task GetAndWait_AnIdNamingAnotherPathOfTheApi_IsNoSuchJob()
     {
         // "counts" is no job id, and GET /jobs/counts answers 200 with the counts: not a job to return.
