@@ -57,6 +57,16 @@ public sealed class ApiOptions : IValidatableObject
     public int MaxConcurrentWaits { get; set; } = 20_000;
 
     /// <summary>
+    /// Most of <see cref="MaxConcurrentWaits"/> one tenant's keys may hold in one API process, so one
+    /// tenant's waits cannot take every place from the others: one more of that tenant's gets 429
+    /// <c>quota-exceeded</c> with <c>Retry-After</c> (a cancel answers at once without waiting). An
+    /// admin key's waits count towards <see cref="MaxConcurrentWaits"/> only. Default unset (a tenant
+    /// may take every place).
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int? MaxConcurrentWaitsPerTenant { get; set; }
+
+    /// <summary>
     /// How long <c>POST /jobs/{id}/cancel</c> of a processing job waits for its worker to stop it
     /// before answering 202 (the job is then still processing; it becomes canceled shortly). Default 3 s.
     /// </summary>

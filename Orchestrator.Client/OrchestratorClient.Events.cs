@@ -20,7 +20,7 @@ public sealed partial class OrchestratorClient
     /// The job's events from its first (or after <paramref name="lastEventId"/>) to <c>done</c>, as they
     /// happen: every transition (<c>status</c>), the text the provider streams (<c>delta</c>), and
     /// <c>done</c> with the final job, after which the enumeration ends. A stream that breaks (the API
-    /// restarted or stopped, a connection lost or silent for 45 s, a 503) is opened again with
+    /// restarted or stopped, a connection lost or silent for 45 s, a 503 or 429) is opened again with
     /// <c>Last-Event-ID</c>, pausing as <see cref="WaitAsync"/> does: no event is missed or repeated. A job
     /// final before <paramref name="lastEventId"/>'s event (its <c>done</c> already seen) yields nothing.
     /// Bound it with <paramref name="cancellationToken"/>, or stop enumerating.
@@ -112,9 +112,10 @@ public sealed partial class OrchestratorClient
                 return null;
             }
 
-            if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
+            if (response.StatusCode is HttpStatusCode.ServiceUnavailable or HttpStatusCode.TooManyRequests)
             {
-                // The API is up but its store is not: the job's events are still there.
+                // The API is up but its store is not, or it holds as many streams as it may (the
+                // process's or the tenant's): the job's events are still there.
                 response.Dispose();
                 return null;
             }

@@ -182,11 +182,12 @@ public sealed partial class OrchestratorClient
                 pause = _options.PollInterval;
                 continue;
             }
-            catch (Exception e) when (e is HttpRequestException or OrchestratorProblemException { Status: 503 }
+            catch (Exception e) when (e is HttpRequestException or OrchestratorProblemException { Status: 503 or 429 }
                 || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {
-                // The API or its store is briefly away, an answer was cut mid-body (the buffered read throws
-                // it as an HttpRequestException), or a poll got no answer in time (this one's bound or
+                // The API or its store is briefly away, it holds as many waits as it may (503, or 429 for the
+                // tenant's share), an answer was cut mid-body (the buffered read throws it as an
+                // HttpRequestException), or a poll got no answer in time (this one's bound or
                 // HttpClient.Timeout, not the caller's token): the job is still there; keep waiting.
             }
 

@@ -88,7 +88,8 @@ public static class JobControlApi
         }
 
         // Listening before the cancel: the worker's 'canceled' cannot come before the wait begins.
-        using var listener = notifications.Listen(jobId, finalOnly: true);
+        // No place to wait (either limit): answered at once, the cancel requested all the same.
+        using var listener = notifications.Listen(jobId, finalOnly: true, context.User.TenantOf(), out _);
         var (outcome, canceledNow) = await store.CancelCountedAsync(jobId);
         var job = await store.GetAsync(jobId);
         if (outcome == CancelOutcome.Missing || job is null)

@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Orchestrator.Api.Auth;
 using Orchestrator.Jobs;
 
 namespace Orchestrator.Api.Jobs;
@@ -37,13 +39,14 @@ public static class JobEventsApi
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return app;
     }
 
     internal static async Task<IResult> StreamAsync(
-        string jobId, HttpContext context, JobStore store, JobNotifications notifications, TimeProvider timeProvider)
+        string jobId, HttpContext context, JobStore store, JobNotifications notifications, IOptions<ApiOptions> options, TimeProvider timeProvider)
     {
         var lastEventId = context.Request.Headers["Last-Event-ID"].ToString();
         if (lastEventId.Length > 0 && !JobStore.IsEventId(lastEventId))
@@ -62,9 +65,9 @@ public static class JobEventsApi
         JobListener? listener = null;
         try
         {
-            if (!JobStatus.IsTerminal(job.Status) && (listener = notifications.Listen(jobId, finalOnly: false)) is null)
+            if (!JobStatus.IsTerminal(job.Status) && (listener = notifications.Listen(jobId, finalOnly: false, context.User.TenantOf(), out var refusal)) is null)
             {
-                return JobsApi.TooManyWaits(context);
+                return JobsApi.WaitRefused(context, refusal, options.Value);
             }
 
             var after = lastEventId.Length > 0 ? lastEventId : JobStore.FirstEventId;
@@ -134,7 +137,7 @@ public static class JobEventsApi
                         // Caught up on a job that was final when the stream began and was redriven: it
                         // waits from now on, so it listens now and reads again (an event before the listen
                         // woke nothing). No slot free: end without 'done'; the client resumes with Last-Event-ID.
-                        if ((listener = notifications.Listen(jobId, finalOnly: false)) is null)
+                        if ((listener = notifications.Listen(jobId, finalOnly: false, context.User.TenantOf(), out _)) is null)
                         {
                             return TypedResults.Empty;
                         }

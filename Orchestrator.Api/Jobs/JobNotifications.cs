@@ -21,24 +21,31 @@ internal sealed partial class JobNotifications(
     IHostApplicationLifetime lifetime, ILogger<JobNotifications> logger) : BackgroundService
 {
     private readonly Dictionary<string, List<JobListener>> _listeners = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _tenantCounts = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private int _count;
 
     /// <summary>
     /// Starts listening for <paramref name="jobId"/>'s events (only its final one with
-    /// <paramref name="finalOnly"/>); null when <c>Api:MaxConcurrentWaits</c> listeners are open.
+    /// <paramref name="finalOnly"/>) for a caller of <paramref name="tenant"/> (null: an admin key);
+    /// null, with <paramref name="refusal"/> saying why, when <c>Api:MaxConcurrentWaits</c> listeners
+    /// are open, or the tenant's <c>Api:MaxConcurrentWaitsPerTenant</c>.
     /// Listen before reading the job: an event between the read and the wait then still wakes it.
     /// </summary>
-    public JobListener? Listen(string jobId, bool finalOnly)
+    public JobListener? Listen(string jobId, bool finalOnly, string? tenant, out WaitRefusal refusal)
     {
         lock (_gate)
         {
-            if (_count >= options.Value.MaxConcurrentWaits)
+            var tenantCount = tenant is not null && _tenantCounts.TryGetValue(tenant, out var held) ? held : 0;
+            refusal = _count >= options.Value.MaxConcurrentWaits ? WaitRefusal.ProcessFull
+                : tenant is not null && tenantCount >= options.Value.MaxConcurrentWaitsPerTenant ? WaitRefusal.TenantFull
+                : WaitRefusal.None;
+            if (refusal != WaitRefusal.None)
             {
                 return null;
             }
 
-            var listener = new JobListener(this, jobId, finalOnly, lifetime.ApplicationStopping);
+            var listener = new JobListener(this, jobId, finalOnly, tenant, lifetime.ApplicationStopping);
             if (!_listeners.TryGetValue(jobId, out var list))
             {
                 _listeners[jobId] = list = new List<JobListener>(1);
@@ -46,6 +53,11 @@ internal sealed partial class JobNotifications(
 
             list.Add(listener);
             _count++;
+            if (tenant is not null)
+            {
+                _tenantCounts[tenant] = tenantCount + 1;
+            }
+
             return listener;
         }
     }
@@ -63,6 +75,11 @@ internal sealed partial class JobNotifications(
                 if (list.Count == 0)
                 {
                     _listeners.Remove(listener.JobId);
+                }
+
+                if (listener.Tenant is { } tenant && --_tenantCounts[tenant] == 0)
+                {
+                    _tenantCounts.Remove(tenant);
                 }
             }
         }
@@ -150,15 +167,19 @@ internal sealed class JobListener : IDisposable
     private readonly Channel<bool> _signal = Channel.CreateBounded<bool>(
         new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
 
-    internal JobListener(JobNotifications owner, string jobId, bool finalOnly, CancellationToken hostStopping)
+    internal JobListener(JobNotifications owner, string jobId, bool finalOnly, string? tenant, CancellationToken hostStopping)
     {
         _owner = owner;
         _hostStopping = hostStopping;
         JobId = jobId;
         FinalOnly = finalOnly;
+        Tenant = tenant;
     }
 
     public string JobId { get; }
+
+    /// <summary>The tenant whose key opened it (null: an admin key), counted towards <c>Api:MaxConcurrentWaitsPerTenant</c>.</summary>
+    public string? Tenant { get; }
 
     public bool FinalOnly { get; }
 

@@ -47,6 +47,7 @@ public static class JobsApi
                 "With ?wait=<seconds> (at most 60) it answers as soon as the job is final, or with its current state when the wait ends.")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
@@ -149,7 +150,8 @@ public static class JobsApi
     }
 
     internal static async Task<Results<Ok<JobResource>, ProblemHttpResult>> GetAsync(
-        string jobId, string? wait, JobStore store, JobNotifications notifications, TimeProvider timeProvider, HttpContext context)
+        string jobId, string? wait, JobStore store, JobNotifications notifications, IOptions<ApiOptions> apiOptions, TimeProvider timeProvider,
+        HttpContext context)
     {
         var timeout = TimeSpan.Zero;
         if (wait is not null && !JobWaits.TryParse(wait, out timeout))
@@ -165,10 +167,10 @@ public static class JobsApi
 
         if (timeout > TimeSpan.Zero && !JobStatus.IsTerminal(job.Status))
         {
-            using var listener = notifications.Listen(jobId, finalOnly: true);
+            using var listener = notifications.Listen(jobId, finalOnly: true, context.User.TenantOf(), out var refusal);
             if (listener is null)
             {
-                return TooManyWaits(context);
+                return WaitRefused(context, refusal, apiOptions.Value);
             }
 
             // Read again now that the listener is open: a job that became final between the first
@@ -195,10 +197,23 @@ public static class JobsApi
         TypedResults.Problem("No such job (job ids are 22 characters; finished jobs expire after Api:JobRetention).",
             statusCode: StatusCodes.Status404NotFound, title: "Job not found");
 
-    /// <summary>The 503 answered when <c>Api:MaxConcurrentWaits</c> requests already wait.</summary>
-    internal static ProblemHttpResult TooManyWaits(HttpContext context)
+    /// <summary>
+    /// The answer to a wait <see cref="JobNotifications.Listen"/> refused: 503 when
+    /// <c>Api:MaxConcurrentWaits</c> requests already wait in this process, 429 <c>quota-exceeded</c>
+    /// when the caller's tenant holds its <c>Api:MaxConcurrentWaitsPerTenant</c>; both with <c>Retry-After: 1</c>.
+    /// </summary>
+    internal static ProblemHttpResult WaitRefused(HttpContext context, WaitRefusal refusal, ApiOptions options)
     {
         context.Response.Headers.RetryAfter = "1";
+        if (refusal == WaitRefusal.TenantFull && options.MaxConcurrentWaitsPerTenant is { } limit)
+        {
+            return TypedResults.Problem(
+                $"Tenant '{context.User.TenantOf()}' holds {limit:N0} waiting requests on this API process, its limit (Api:MaxConcurrentWaitsPerTenant). " +
+                "Retry once one has ended, or read the job without wait.",
+                statusCode: StatusCodes.Status429TooManyRequests, title: "Tenant quota exceeded", type: SubmitProblems.QuotaExceededType,
+                extensions: new Dictionary<string, object?> { ["quota"] = nameof(ApiOptions.MaxConcurrentWaitsPerTenant), ["limit"] = limit });
+        }
+
         return TypedResults.Problem(
             "This API process holds as many waiting requests as Api:MaxConcurrentWaits allows. Retry shortly, or read the job without wait.",
             statusCode: StatusCodes.Status503ServiceUnavailable, title: "Too many waiting requests", type: "urn:orchestrator:problem:too-many-waits");

@@ -28,6 +28,20 @@ public sealed class ApiOptionsTests
         Assert.Contains(errors, e => e.MemberNames.Contains(setting));
     }
 
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(1, true)]
+    [InlineData(1_000_000, true)]
+    [InlineData(1_000_001, false)]
+    public void MaxConcurrentWaitsPerTenant_FromOneToAMillion_UnsetByDefault(int value, bool valid)
+    {
+        Assert.Null(new ApiOptions().MaxConcurrentWaitsPerTenant);
+
+        var errors = Validate(new ApiOptions { MaxConcurrentWaitsPerTenant = value });
+
+        Assert.Equal(valid, !errors.Any(e => e.MemberNames.Contains(nameof(ApiOptions.MaxConcurrentWaitsPerTenant))));
+    }
+
     private static List<ValidationResult> Validate(ApiOptions options)
     {
         var results = new List<ValidationResult>();

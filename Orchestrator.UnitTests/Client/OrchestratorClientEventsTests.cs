@@ -7,7 +7,7 @@ namespace Orchestrator.UnitTests.Client;
 
 /// <summary>
 /// <see cref="OrchestratorClient.FollowAsync"/> over streams that break the ways a real one does, on
-/// cue: ended between two events (an API stopped), cut mid-event, gone silent, refused with a 503. A
+/// cue: ended between two events (an API stopped), cut mid-event, gone silent, refused with a 503 or 429. A
 /// scripted handler answers; a fake clock moves the client's idle bound and pauses.
 /// </summary>
 public sealed class OrchestratorClientEventsTests
@@ -109,11 +109,13 @@ public sealed class OrchestratorClientEventsTests
         Assert.Equal([null, "3"], handler.LastEventIds);
     }
 
-    [Fact]
-    public async Task A503_IsAskedAgain_WithTheSameLastEventId()
+    [Theory]
+    [InlineData(HttpStatusCode.ServiceUnavailable)] // the job store away, or every place to wait taken
+    [InlineData(HttpStatusCode.TooManyRequests)] // the tenant's places to wait taken (Api:MaxConcurrentWaitsPerTenant)
+    public async Task A503Or429_IsAskedAgain_WithTheSameLastEventId(HttpStatusCode status)
     {
         var handler = new ScriptedHandler((call, _) => Task.FromResult(call == 1
-            ? Problem(HttpStatusCode.ServiceUnavailable, "Job store unavailable")
+            ? Problem(status, "Not now")
             : Events(Fourth + Done)));
         var client = Client(handler);
 

@@ -56,21 +56,24 @@ public sealed class OrchestratorClientFailureTests
         Assert.Equal(2, handler.Calls);
     }
 
-    [Fact]
-    public async Task WaitAsync_APollWhoseAnswerIsCutMidBody_IsAskedAgain_NotAnError()
+    [Theory]
+    [InlineData("cut")] // a connection reset after the headers of a 200 (an API killed mid-answer)
+    [InlineData("429")] // the tenant's places to wait taken (Api:MaxConcurrentWaitsPerTenant)
+    public async Task WaitAsync_APollCutMidBodyOrRefused429_IsAskedAgain_NotAnError(string first)
     {
-        // A connection reset after the headers of a 200 (an API killed mid-answer): the body's read
-        // fails, and the job is still there to wait for.
+        // Either way the job is still there to wait for.
         var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-05T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
-        var handler = new ScriptedHandler((call, _) => Task.FromResult(call == 1
-            ? new HttpResponseMessage(HttpStatusCode.OK)
+        var handler = new ScriptedHandler((call, _) => Task.FromResult(call > 1 ? Json(HttpStatusCode.OK, CompletedJob)
+            : first == "cut" ? new HttpResponseMessage(HttpStatusCode.OK)
             {
                 Content = new StreamContent(new BreakingStream(Encoding.UTF8.GetBytes(CompletedJob[..40])))
                 {
                     Headers = { ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") },
                 },
             }
-            : Json(HttpStatusCode.OK, CompletedJob)));
+            : Problem(HttpStatusCode.TooManyRequests,
+                """{"type":"urn:orchestrator:problem:quota-exceeded","title":"Tenant quota exceeded","status":429,"quota":"MaxConcurrentWaitsPerTenant","limit":1}""",
+                retryAfterSeconds: 1)));
         using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
         var client = new OrchestratorClient(http, timeProvider: time);
 
