@@ -39,6 +39,63 @@ public sealed class WebhookSlowReceiverTests
     }
 
     [Fact]
+    public async Task HangingReceiverWithManyDeliveries_TakesNoSlotOnceItsCircuitOpens_AnotherReceiverIsServed()
+    {
+        // Two slots, and ten deliveries to a receiver that hangs, all due before the other receiver's:
+        // without a circuit every slot went to the hanging receiver's tries (3 s each) until they had
+        // all been tried, and the other receiver's delivery waited ~5 rounds.
+        var requestTimeout = TimeSpan.FromSeconds(3);
+        await using var hanging = await WebhookReceiver.StartAsync();
+        hanging.Hang = true;
+        await using var answering = await WebhookReceiver.StartAsync();
+        await using var harness = await WorkerHarness.StartAsync();
+        var settings = Settings(requestTimeout);
+        settings["Webhooks:MaxConcurrentDeliveries"] = "2";
+        settings["Webhooks:CircuitFailures"] = "2";
+        settings["Webhooks:CircuitBreakDuration"] = "00:01:00";
+        var hangingJobs = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            hangingJobs.Add(await SubmitAsync(harness, hanging.Address));
+        }
+
+        await harness.StartWorkerAsync(settings, "worker");
+        await AsyncWait.WaitUntilAsync(() => Task.FromResult(hanging.Received.Count == 2),
+            TimeSpan.FromSeconds(30), "the hanging receiver holds both slots", TimeSpan.FromMilliseconds(20));
+        var submitted = DateTimeOffset.UtcNow;
+        await SubmitAsync(harness, answering.Address);
+        await AsyncWait.WaitUntilAsync(() => Task.FromResult(answering.Received.Count == 1),
+            TimeSpan.FromSeconds(60), "the answering receiver got its delivery", TimeSpan.FromMilliseconds(20));
+
+        // The two tries in flight end at their timeout, open the circuit, and the other eight go unsent.
+        var waited = answering.Received[0].At - submitted;
+        TestContext.Current.TestOutputHelper?.WriteLine($"delivered {waited.TotalMilliseconds:F0} ms after its job was submitted; the hanging receiver got {hanging.Received.Count} requests");
+        Assert.True(waited < requestTimeout * 2,
+            $"delivered {waited.TotalMilliseconds:F0} ms after its job was submitted (RequestTimeout {requestTimeout}); the hanging receiver got {hanging.Received.Count} requests");
+        Assert.Equal(2, hanging.Received.Count);
+        // Each unsent delivery is a failed try that says why, due again when the break ends.
+        WebhookDelivery? unsent = null;
+        await AsyncWait.WaitUntilAsync(async () =>
+        {
+            foreach (var jobId in hangingJobs)
+            {
+                if ((await harness.GetAsync(jobId)).Webhooks.SingleOrDefault() is { Attempts: 1 } d && d.Tries[0].Error?.StartsWith("not sent", StringComparison.Ordinal) == true)
+                {
+                    unsent = d;
+                    return true;
+                }
+            }
+
+            return false;
+        }, TimeSpan.FromSeconds(30), "an unsent delivery is recorded", TimeSpan.FromMilliseconds(100));
+        Assert.Contains("Webhooks:CircuitFailures", unsent!.Tries[0].Error, StringComparison.Ordinal);
+        Assert.Contains("no answer within", unsent.Tries[0].Error, StringComparison.Ordinal);
+        Assert.Equal(0, unsent.Tries[0].StatusCode);
+        Assert.True(unsent.NextAttemptAt > unsent.Tries[0].At + TimeSpan.FromSeconds(40), $"next try due {unsent.NextAttemptAt:O}, tried {unsent.Tries[0].At:O}");
+        Assert.Equal(2, hanging.Received.Count);
+    }
+
+    [Fact]
     public async Task HangingReceiver_TryIsDatedWhenItWasSent_NotWhenItTimedOut()
     {
         var requestTimeout = TimeSpan.FromSeconds(3);

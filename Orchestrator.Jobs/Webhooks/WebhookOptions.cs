@@ -52,6 +52,17 @@ public sealed class WebhookOptions : IValidatableObject
     [Range(1, 1_000)]
     public int MaxConcurrentDeliveries { get; set; } = 16;
 
+    /// <summary>
+    /// Tries in a row without a 2xx that open a receiver's circuit (its scheme, host and port) in a
+    /// worker: its deliveries are then not sent for <see cref="CircuitBreakDuration"/> (each recorded
+    /// as a failed try, due again when the break ends), then one probes it. 0: never. Default 5.
+    /// </summary>
+    [Range(0, 1_000)]
+    public int CircuitFailures { get; set; } = 5;
+
+    /// <summary>How long an open receiver circuit sends nothing before one try probes it. Default 30 s.</summary>
+    public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The secret's key bytes, or null when none is configured.</summary>
     public byte[]? SecretBytes() => Secret is { Length: > 0 } secret ? Decode(secret) : null;
 
@@ -95,6 +106,11 @@ public sealed class WebhookOptions : IValidatableObject
         if (PollInterval < TimeSpan.FromMilliseconds(10) || PollInterval > TimeSpan.FromMinutes(1))
         {
             yield return new ValidationResult("Webhooks:PollInterval must be from 10 ms to 1 min.", [nameof(PollInterval)]);
+        }
+
+        if (CircuitBreakDuration < TimeSpan.FromMilliseconds(100) || CircuitBreakDuration > TimeSpan.FromDays(1))
+        {
+            yield return new ValidationResult("Webhooks:CircuitBreakDuration must be from 100 ms to one day.", [nameof(CircuitBreakDuration)]);
         }
     }
 

@@ -45,6 +45,21 @@ public sealed class WebhookOptionsTests
             Validate(new WebhookOptions { RequestTimeout = TimeSpan.Zero, LeaseTimeout = TimeSpan.FromMilliseconds(50) }).SelectMany(f => f.MemberNames));
 
     [Theory]
+    [InlineData(0, "00:00:30", true)]
+    [InlineData(1_000, "1.00:00:00", true)]
+    [InlineData(5, "00:00:00.100", true)]
+    [InlineData(-1, "00:00:30", false)]
+    [InlineData(1_001, "00:00:30", false)]
+    [InlineData(5, "00:00:00.050", false)]
+    [InlineData(5, "1.00:00:01", false)]
+    public void Circuit_FailuresFrom0To1000_BreakFrom100msToADay(int failures, string breakDuration, bool valid) =>
+        Assert.Equal(valid, Validate(new WebhookOptions
+        {
+            CircuitFailures = failures,
+            CircuitBreakDuration = TimeSpan.Parse(breakDuration, System.Globalization.CultureInfo.InvariantCulture),
+        }).Count == 0);
+
+    [Theory]
     [InlineData(1, 5)]
     [InlineData(2, 10)]
     [InlineData(3, 20)]

@@ -19,7 +19,8 @@ namespace Orchestrator.Worker.Webhooks;
 /// <c>Webhooks:MaxAge</c> after the first try. A supervised loop claims while up to
 /// <c>Webhooks:MaxConcurrentDeliveries</c> sends run, each on its own; Redis calls through the
 /// <c>redis</c> pipeline (both scripts may be re-sent). A worker stopped mid-send records nothing:
-/// the delivery comes due again when its lease lapses and is sent again with the same id.
+/// the delivery comes due again when its lease lapses and is sent again with the same id. A receiver
+/// that keeps failing is not sent to for a while (<see cref="ReceiverCircuits"/>).
 /// </summary>
 internal sealed class WebhookSender(
     JobStore store,
@@ -34,6 +35,7 @@ internal sealed class WebhookSender(
     private const string Loop = "webhooks";
     private readonly WebhookOptions _options = options.Value;
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
+    private readonly ReceiverCircuits _circuits = new(options.Value.CircuitFailures, options.Value.CircuitBreakDuration, timeProvider);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -134,12 +136,12 @@ internal sealed class WebhookSender(
         var attempt = delivery.Attempts + 1;
         using var span = WebhookSpan.Start(leased, attempt);
         var sent = timeProvider.GetTimestamp();
-        var (statusCode, error) = await TryAsync(signer, delivery, cancellationToken).ConfigureAwait(false);
+        var (statusCode, error, delay) = await TryThroughCircuitAsync(signer, delivery, attempt, cancellationToken).ConfigureAwait(false);
         // The script measures the retry window on Redis's clock (first try to next try), so it
         // decides between retrying and giving up; the worker says only how long to wait.
         var recorded = await _redis.ExecuteRedisAsync("record-webhook",
             _ => store.RecordWebhookAsync(leased, statusCode is >= 200 and < 300, statusCode, error,
-                Backoff(attempt, _options.BaseDelay, _options.MaxDelay), _options.MaxAge, timeProvider.GetElapsedTime(sent)), cancellationToken).ConfigureAwait(false);
+                delay, _options.MaxAge, timeProvider.GetElapsedTime(sent)), cancellationToken).ConfigureAwait(false);
         if (recorded is null)
         {
             WebhookLog.LeaseLost(logger, delivery.Id);
@@ -160,6 +162,37 @@ internal sealed class WebhookSender(
         else
         {
             WebhookLog.GivenUp(logger, delivery.Id, delivery.JobId, attempt, statusCode, error);
+        }
+    }
+
+    /// <summary>
+    /// One try through the receiver's circuit, and the wait before the next: sent, or, while the
+    /// circuit is open, not sent and due again when it lets a probe through (or after the backoff, if
+    /// later), so a receiver that hangs holds no slot meanwhile.
+    /// </summary>
+    private async Task<(int StatusCode, string? Error, TimeSpan Delay)> TryThroughCircuitAsync(
+        StandardWebhook signer, WebhookDelivery delivery, int attempt, CancellationToken cancellationToken)
+    {
+        var receiver = ReceiverCircuits.Of(delivery.Url);
+        var circuit = _circuits.TryEnter(receiver);
+        var backoff = Backoff(attempt, _options.BaseDelay, _options.MaxDelay);
+        if (!circuit.Go)
+        {
+            return (0, $"not sent: {receiver} failed its last {circuit.Failures} tries (Webhooks:CircuitFailures), the last: {circuit.LastError}",
+                circuit.OpenFor > backoff ? circuit.OpenFor : backoff);
+        }
+
+        try
+        {
+            var (statusCode, error) = await TryAsync(signer, delivery, cancellationToken).ConfigureAwait(false);
+            _circuits.Record(receiver, statusCode is >= 200 and < 300, error);
+            return (statusCode, error, backoff);
+        }
+        catch when (circuit.Probe)
+        {
+            // Stopping mid-probe: nothing to count for or against the receiver; the next delivery probes.
+            _circuits.Abandon(receiver);
+            throw;
         }
     }
 
