@@ -35,6 +35,9 @@ public sealed class WebhookMetricsTests
             ["Webhooks:RequestTimeout"] = "00:00:02",
             ["Webhooks:LeaseTimeout"] = "00:00:05",
             ["Webhooks:PollInterval"] = "00:00:00.100",
+            // Off: five refusals in a row would open the receiver's circuit for its break (30 s), and a
+            // try put off past MaxAge gives the delivery up (the circuit's own test: WebhookSlowReceiverTests).
+            ["Webhooks:CircuitFailures"] = "0",
         });
         // The process's HTTP client metrics, as any metrics provider would read them: none may name a callback's port.
         var callbackPorts = new System.Collections.Concurrent.ConcurrentBag<object?>();
