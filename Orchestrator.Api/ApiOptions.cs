@@ -67,6 +67,16 @@ public sealed class ApiOptions : IValidatableObject
     public int? MaxConcurrentWaitsPerTenant { get; set; }
 
     /// <summary>
+    /// Reads (<c>GET</c> and <c>HEAD</c> of the endpoints that take a key) one tenant's keys may make
+    /// per second on one API process: a token bucket holding one second's worth. One more gets 429
+    /// <c>quota-exceeded</c> with <c>Retry-After</c>; submissions and other writes are not counted
+    /// (<c>Tenants:{tenant}:RequestsPerMinute</c> counts submissions), nor are admin keys' reads.
+    /// Default unset (unlimited).
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int? ReadsPerSecondPerTenant { get; set; }
+
+    /// <summary>
     /// How long <c>POST /jobs/{id}/cancel</c> of a processing job waits for its worker to stop it
     /// before answering 202 (the job is then still processing; it becomes canceled shortly). Default 3 s.
     /// </summary>

@@ -34,6 +34,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
 builder.Services.AddValidatedOptions<WebhookOptions>(WebhookOptions.Section);
 builder.Services.AddApiKeyAuthentication();
+builder.Services.AddTenantReadLimits();
 builder.Services.AddTenantQuotas();
 builder.Services.AddValidatedOptions<JobsOptions>(JobsOptions.Section);
 // Before AddJobStore (which adds the worker's): the API's refusals are clients' re-sends, further apart.
@@ -108,6 +109,8 @@ app.UseMiddleware<RequestHeadersLimit>();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseTenantLogScope();
+// After authentication: reads are counted by the caller's tenant (Api:ReadsPerSecondPerTenant).
+app.UseRateLimiter();
 
 // The contract is public; the operations it describes need a key. Only its one document is routed:
 // the framework's own endpoint answers any other name with a text/plain 404, not a problem.

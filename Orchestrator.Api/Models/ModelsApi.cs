@@ -39,6 +39,8 @@ public static class ModelsApi
             // Any valid key (tenant or admin) may list them; the fallback policy answers 401 without one.
             .RequireAuthorization()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
+            // Api:ReadsPerSecondPerTenant.
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge);
         return app;
     }

@@ -33,13 +33,15 @@ public sealed class ApiOptionsTests
     [InlineData(1, true)]
     [InlineData(1_000_000, true)]
     [InlineData(1_000_001, false)]
-    public void MaxConcurrentWaitsPerTenant_FromOneToAMillion_UnsetByDefault(int value, bool valid)
+    public void PerTenantLimits_FromOneToAMillion_UnsetByDefault(int value, bool valid)
     {
         Assert.Null(new ApiOptions().MaxConcurrentWaitsPerTenant);
+        Assert.Null(new ApiOptions().ReadsPerSecondPerTenant);
 
-        var errors = Validate(new ApiOptions { MaxConcurrentWaitsPerTenant = value });
+        var errors = Validate(new ApiOptions { MaxConcurrentWaitsPerTenant = value, ReadsPerSecondPerTenant = value });
 
         Assert.Equal(valid, !errors.Any(e => e.MemberNames.Contains(nameof(ApiOptions.MaxConcurrentWaitsPerTenant))));
+        Assert.Equal(valid, !errors.Any(e => e.MemberNames.Contains(nameof(ApiOptions.ReadsPerSecondPerTenant))));
     }
 
     private static List<ValidationResult> Validate(ApiOptions options)
