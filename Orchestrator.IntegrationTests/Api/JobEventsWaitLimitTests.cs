@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using Microsoft.AspNetCore.Hosting;
 using Orchestrator.Jobs;
 
@@ -21,11 +20,11 @@ public sealed class JobEventsWaitLimitTests(JobEventsWaitLimitTests.OneWaitApiFa
     public async Task Events_FinalJob_ServedWhileEveryWaitIsTaken_LiveJobRefused()
     {
         using var client = api.CreateApiClient();
-        var final = await SubmitAsync(client, "final");
+        var final = await ApiFactory.SubmitPromptAsync(client, "final");
         var worker = await TestWorker.StartAsync(api);
         var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
         Assert.True(await worker.Store.CompleteAsync(lease, attempt, new JobResult("done", "model", new TokenUsage(1, 1))).Bounded());
-        var live = await SubmitAsync(client, "live");
+        var live = await ApiFactory.SubmitPromptAsync(client, "live");
 
         // The one place: a stream of the queued job, which waits for its events.
         using var holder = await SseReader.OpenAsync(client, live, lastEventId: null);
@@ -47,14 +46,6 @@ public sealed class JobEventsWaitLimitTests(JobEventsWaitLimitTests.OneWaitApiFa
         Assert.Equal(HttpStatusCode.NoContent, seenAll.StatusCode);
         using var waited = await ApiFactory.GetAsync(client, $"/jobs/{final}?wait=5");
         Assert.Equal(HttpStatusCode.OK, waited.StatusCode);
-    }
-
-    private static async Task<string> SubmitAsync(HttpClient client, string prompt)
-    {
-        using var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"{{prompt}}"}"""));
-        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
-        using var accepted = JsonDocument.Parse(await submitted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-        return accepted.RootElement.GetProperty("jobId").GetString()!;
     }
 
     /// <summary>The API with <c>Api:MaxConcurrentWaits</c> = 1.</summary>

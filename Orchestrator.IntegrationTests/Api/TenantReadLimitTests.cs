@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using Microsoft.AspNetCore.Hosting;
 
 namespace Orchestrator.IntegrationTests.Api;
@@ -25,7 +24,7 @@ public sealed class TenantReadLimitTests(TenantReadLimitTests.TwoReadsPerSecondA
         using var a = api.CreateApiClient(TenantApiFactory.KeyA);
         using var b = api.CreateApiClient(TenantApiFactory.KeyB);
         using var admin = api.CreateApiClient(TenantApiFactory.AdminKey);
-        var jobId = await SubmitAsync(a);
+        var jobId = await ApiFactory.SubmitPromptAsync(a, "read me");
 
         // Twelve reads at once: the bucket holds two, and refills one every half second.
         var answers = await Task.WhenAll(Enumerable.Range(0, Reads).Select(_ => ApiFactory.GetAsync(a, $"/jobs/{jobId}")));
@@ -50,7 +49,7 @@ public sealed class TenantReadLimitTests(TenantReadLimitTests.TwoReadsPerSecondA
         }
 
         // Meanwhile: the tenant's own submission, another tenant's reads, an admin's, the health check.
-        await SubmitAsync(a);
+        await ApiFactory.SubmitPromptAsync(a, "read me");
         foreach (var (client, path) in new[] { (b, "/jobs"), (admin, $"/jobs/{jobId}"), (admin, $"/jobs/{jobId}"), (admin, $"/jobs/{jobId}"), (a, "/health") })
         {
             using var served = await ApiFactory.GetAsync(client, path);
@@ -62,14 +61,6 @@ public sealed class TenantReadLimitTests(TenantReadLimitTests.TwoReadsPerSecondA
             using var again = await ApiFactory.GetAsync(a, $"/jobs/{jobId}");
             return again.StatusCode == HttpStatusCode.OK;
         }, TimeSpan.FromSeconds(10), "tenant A is served again once its bucket refilled", TimeSpan.FromMilliseconds(200));
-    }
-
-    private static async Task<string> SubmitAsync(HttpClient client)
-    {
-        using var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"read me"}"""));
-        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
-        using var accepted = JsonDocument.Parse(await submitted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-        return accepted.RootElement.GetProperty("jobId").GetString()!;
     }
 
     /// <summary>Tenants A and B and an admin, with <c>Api:ReadsPerSecondPerTenant</c> = 2.</summary>

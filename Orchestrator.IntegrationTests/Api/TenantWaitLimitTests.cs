@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using Microsoft.AspNetCore.Hosting;
 
 namespace Orchestrator.IntegrationTests.Api;
@@ -24,9 +23,9 @@ public sealed class TenantWaitLimitTests(TenantWaitLimitTests.OneWaitPerTenantAp
         using var b = api.CreateApiClient(TenantApiFactory.KeyB);
         using var admin = api.CreateApiClient(TenantApiFactory.AdminKey);
         // No worker runs: the jobs stay queued, so every wait on them waits.
-        var held = await SubmitAsync(a, "held");
-        var other = await SubmitAsync(a, "other");
-        var theirs = await SubmitAsync(b, "theirs");
+        var held = await ApiFactory.SubmitPromptAsync(a, "held");
+        var other = await ApiFactory.SubmitPromptAsync(a, "other");
+        var theirs = await ApiFactory.SubmitPromptAsync(b, "theirs");
 
         using (var holder = await SseReader.OpenAsync(a, held, lastEventId: null))
         {
@@ -68,14 +67,6 @@ public sealed class TenantWaitLimitTests(TenantWaitLimitTests.OneWaitPerTenantAp
             using var waited = await ApiFactory.GetAsync(a, $"/jobs/{other}?wait=1");
             return waited.StatusCode == HttpStatusCode.OK;
         }, TimeSpan.FromSeconds(15), "tenant A's wait is served again after its stream closed");
-    }
-
-    private static async Task<string> SubmitAsync(HttpClient client, string prompt)
-    {
-        using var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json($$"""{"prompt":"{{prompt}}"}"""));
-        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
-        using var accepted = JsonDocument.Parse(await submitted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-        return accepted.RootElement.GetProperty("jobId").GetString()!;
     }
 
     /// <summary>Tenants A and B and an admin, with <c>Api:MaxConcurrentWaitsPerTenant</c> = 1.</summary>

@@ -114,6 +114,15 @@ public class ApiFactory : WebApplicationFactory<OrchestratorApi::Program>, IAsyn
         return client.SendAsync(request, TestContext.Current.CancellationToken).WaitAsync(RequestTimeout, TestContext.Current.CancellationToken);
     }
 
+    /// <summary>Submits <paramref name="prompt"/> (asserting 202) and returns the new job's id.</summary>
+    public static async Task<string> SubmitPromptAsync(HttpClient client, string prompt)
+    {
+        using var submitted = await PostJobAsync(client, Json(System.Text.Json.JsonSerializer.Serialize(new { prompt })));
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, submitted.StatusCode);
+        using var accepted = System.Text.Json.JsonDocument.Parse(await submitted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        return accepted.RootElement.GetProperty("jobId").GetString()!;
+    }
+
     /// <summary>A GET, bounded by <see cref="RequestTimeout"/>.</summary>
     public static Task<HttpResponseMessage> GetAsync(HttpClient client, string path) =>
         client.GetAsync(path, TestContext.Current.CancellationToken).WaitAsync(RequestTimeout, TestContext.Current.CancellationToken);
