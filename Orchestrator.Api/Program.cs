@@ -109,8 +109,12 @@ app.UseMiddleware<RequestHeadersLimit>();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseTenantLogScope();
-// After authentication: reads are counted by the caller's tenant (Api:ReadsPerSecondPerTenant).
-app.UseRateLimiter();
+// After authentication: reads are counted by the caller's tenant. Only when Api:ReadsPerSecondPerTenant
+// is set: otherwise no request passes through the limiter at all (POST /jobs is S1's hot path).
+if (app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOptions>>().Value.ReadsPerSecondPerTenant is not null)
+{
+    app.UseRateLimiter();
+}
 
 // The contract is public; the operations it describes need a key. Only its one document is routed:
 // the framework's own endpoint answers any other name with a text/plain 404, not a problem.

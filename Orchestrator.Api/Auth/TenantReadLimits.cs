@@ -13,7 +13,10 @@ namespace Orchestrator.Api.Auth;
 /// </summary>
 internal static class TenantReadLimits
 {
-    /// <summary>Registers the limiter; it limits nothing while <c>Api:ReadsPerSecondPerTenant</c> is unset.</summary>
+    /// <summary>
+    /// Registers the limiter (Program.cs puts it in the pipeline only when <c>Api:ReadsPerSecondPerTenant</c>
+    /// is set; unset, it would limit nothing).
+    /// </summary>
     public static IServiceCollection AddTenantReadLimits(this IServiceCollection services)
     {
         services.AddRateLimiter(_ => { });
