@@ -33,6 +33,43 @@ public sealed class WebhookOutboxTests
     }
 
     [Fact]
+    public async Task Release_PutsALeasedDeliveryBackUnsent_DueAfterItsWait_NoTryCounted_SentAgainOrStaleChangesNothing()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        var job = WorkerHarness.NewJob("Say hello.", maxAttempts: 3);
+        var id = $"{job.Id}.1";
+        await harness.Db.HashSetAsync(harness.Keys.Webhook(id), [new("jobId", job.Id), new("url", "https://hooks.example.com/a"),
+            new("type", "job.completed"), new("jobStatus", "completed"), new("status", "pending"), new("attempts", 0)]).Bounded();
+        await harness.Db.SortedSetAddAsync(harness.Keys.WebhookOutbox, id, 1).Bounded();
+        var leased = Assert.Single(await store.ClaimWebhooksAsync(10, TimeSpan.FromSeconds(30), "token-a").Bounded());
+
+        // A stale sender's release (another lease) changes nothing; the holder's puts it back for 2 s.
+        Assert.False(await store.ReleaseWebhookAsync(leased with { LeaseToken = "token-z" }, TimeSpan.Zero).Bounded());
+        var before = DateTimeOffset.UtcNow;
+        Assert.True(await store.ReleaseWebhookAsync(leased, TimeSpan.FromSeconds(2)).Bounded());
+        // Re-sent (a lost reply): the lease is gone; nothing more is written.
+        Assert.False(await store.ReleaseWebhookAsync(leased, TimeSpan.FromSeconds(60)).Bounded());
+
+        var due = DateTimeOffset.FromUnixTimeMilliseconds((long)(await harness.Db.SortedSetScoreAsync(harness.Keys.WebhookOutbox, id).Bounded())!.Value);
+        Assert.InRange(due, before + TimeSpan.FromSeconds(1.5), before + TimeSpan.FromSeconds(3));
+        var record = (await harness.Db.HashGetAllAsync(harness.Keys.Webhook(id)).Bounded()).ToDictionary(e => (string)e.Name!, e => (string)e.Value!);
+        Assert.False(record.ContainsKey("lease"));
+        Assert.Equal(("0", "pending", due.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            (record["attempts"], record["status"], record["nextAttemptAt"]));
+        Assert.Equal(0, await harness.Db.ListLengthAsync(harness.Keys.WebhookAttempts(id)).Bounded());
+
+        // Not claimable until due; then claimed as any delivery, with a new lease.
+        Assert.Empty(await store.ClaimWebhooksAsync(10, TimeSpan.FromSeconds(30), "token-b").Bounded());
+        LeasedWebhook? again = null;
+        await AsyncWait.WaitUntilAsync(async () =>
+            (again = (await store.ClaimWebhooksAsync(10, TimeSpan.FromSeconds(30), "token-c")).SingleOrDefault()) is not null,
+            TimeSpan.FromSeconds(10), "the delivery comes due again", TimeSpan.FromMilliseconds(50));
+        Assert.True(DateTimeOffset.UtcNow >= due - TimeSpan.FromMilliseconds(50), "claimed before it was due again");
+        Assert.Equal((id, 0), (again!.Delivery.Id, again.Delivery.Attempts));
+    }
+
+    [Fact]
     public async Task FinalTransition_EnqueuesOneDelivery_LeasedRecordedAndGivenUpByTheScripts()
     {
         await using var harness = await WorkerHarness.StartAsync();

@@ -51,6 +51,7 @@ public sealed class WebhookSlowReceiverTests
         await using var harness = await WorkerHarness.StartAsync();
         var settings = Settings(requestTimeout);
         settings["Webhooks:MaxConcurrentDeliveries"] = "2";
+        settings["Webhooks:MaxConcurrentPerReceiver"] = "2";
         settings["Webhooks:CircuitFailures"] = "2";
         settings["Webhooks:CircuitBreakDuration"] = "00:01:00";
         var hangingJobs = new List<string>();
@@ -93,6 +94,51 @@ public sealed class WebhookSlowReceiverTests
         Assert.Equal(0, unsent.Tries[0].StatusCode);
         Assert.True(unsent.NextAttemptAt > unsent.Tries[0].At + TimeSpan.FromSeconds(40), $"next try due {unsent.NextAttemptAt:O}, tried {unsent.Tries[0].At:O}");
         Assert.Equal(2, hanging.Received.Count);
+    }
+
+    [Fact]
+    public async Task HangingReceiverWithManyDeliveries_HoldsItsShareOfTheSlots_AnotherReceiverIsServedAtOnce()
+    {
+        // Four slots, two for one receiver at most, circuits off: ten deliveries to a receiver that
+        // hangs, all due before the other receiver's, take two slots; the other's goes out at once.
+        // Without the share the hanging receiver's tries took all four, round after round.
+        var requestTimeout = TimeSpan.FromSeconds(4);
+        await using var hanging = await WebhookReceiver.StartAsync();
+        hanging.Hang = true;
+        await using var answering = await WebhookReceiver.StartAsync();
+        await using var harness = await WorkerHarness.StartAsync();
+        var settings = Settings(requestTimeout);
+        settings["Webhooks:MaxConcurrentDeliveries"] = "4";
+        settings["Webhooks:MaxConcurrentPerReceiver"] = "2";
+        settings["Webhooks:CircuitFailures"] = "0";
+        var hangingJobs = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            hangingJobs.Add(await SubmitAsync(harness, hanging.Address));
+        }
+
+        await harness.StartWorkerAsync(settings, "worker");
+        await AsyncWait.WaitUntilAsync(() => Task.FromResult(hanging.Received.Count >= 2),
+            TimeSpan.FromSeconds(30), "the hanging receiver holds its two slots", TimeSpan.FromMilliseconds(20));
+        var submitted = DateTimeOffset.UtcNow;
+        await SubmitAsync(harness, answering.Address);
+        await AsyncWait.WaitUntilAsync(() => Task.FromResult(answering.Received.Count == 1),
+            TimeSpan.FromSeconds(60), "the answering receiver got its delivery", TimeSpan.FromMilliseconds(20));
+
+        var waited = answering.Received[0].At - submitted;
+        TestContext.Current.TestOutputHelper?.WriteLine($"delivered {waited.TotalMilliseconds:F0} ms after its job was submitted; the hanging receiver got {hanging.Received.Count} requests");
+        Assert.True(waited < requestTimeout / 2,
+            $"delivered {waited.TotalMilliseconds:F0} ms after its job was submitted (RequestTimeout {requestTimeout}); the hanging receiver got {hanging.Received.Count} requests");
+        Assert.Equal(2, hanging.Received.Count);
+        // The deliveries put back were not tried, and no try was counted for them: the tries recorded
+        // are at most those the receiver got.
+        var recorded = 0;
+        foreach (var jobId in hangingJobs)
+        {
+            recorded += Assert.Single((await harness.GetAsync(jobId)).Webhooks).Attempts;
+        }
+
+        Assert.InRange(recorded, 0, hanging.Received.Count);
     }
 
     [Fact]

@@ -83,6 +83,16 @@ public sealed partial class JobStore
     }
 
     /// <summary>
+    /// Hands back a leased delivery unsent (<c>release-webhook.lua</c>): due again after
+    /// <paramref name="wait"/> on Redis's clock, no try counted. False when the lease no longer holds
+    /// (lapsed, or a re-send of a release that applied). Re-sendable.
+    /// </summary>
+    public async Task<bool> ReleaseWebhookAsync(LeasedWebhook leased, TimeSpan wait) =>
+        (long)(await LuaScripts.ReleaseWebhook.EvaluateAsync(Db,
+            [_keys.ForJob(leased.Delivery.JobId).WebhookOutbox, _keys.Webhook(leased.Delivery.Id)],
+            [leased.LeaseToken, (long)wait.TotalMilliseconds]).ConfigureAwait(false)) == 1;
+
+    /// <summary>
     /// Drops outbox members whose delivery record has expired, looking at the oldest
     /// <paramref name="limit"/> of each partition's outbox (<c>prune-expired.lua</c>): what a worker
     /// without <c>Webhooks:Secret</c> does in place of the claims that would drop them.

@@ -28,6 +28,7 @@ internal static partial class LuaScripts
     public static readonly RedisScript ClaimWebhooks = Load("claim-webhooks");
     public static readonly RedisScript PruneExpired = Load("prune-expired");
     public static readonly RedisScript RecordWebhook = Load("record-webhook");
+    public static readonly RedisScript ReleaseWebhook = Load("release-webhook");
     public static readonly RedisScript RecordPartitions = Load("record-partitions");
     public static readonly RedisScript TenantTokens = Load("tenant-tokens");
 

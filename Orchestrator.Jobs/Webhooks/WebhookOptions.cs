@@ -53,6 +53,18 @@ public sealed class WebhookOptions : IValidatableObject
     public int MaxConcurrentDeliveries { get; set; } = 16;
 
     /// <summary>
+    /// Tries one worker sends to one receiver (scheme, host and port) at once, of its
+    /// <see cref="MaxConcurrentDeliveries"/>: a delivery leased beyond it is put back unsent, due again
+    /// after <see cref="PollInterval"/>, no try counted. Default unset: half of
+    /// <see cref="MaxConcurrentDeliveries"/>, rounded up (8 of 16).
+    /// </summary>
+    [Range(1, 1_000)]
+    public int? MaxConcurrentPerReceiver { get; set; }
+
+    /// <summary>The tries one worker sends to one receiver at once (<see cref="MaxConcurrentPerReceiver"/>, or its default).</summary>
+    public int PerReceiverLimit() => MaxConcurrentPerReceiver ?? (MaxConcurrentDeliveries + 1) / 2;
+
+    /// <summary>
     /// Tries in a row without a 2xx that open a receiver's circuit (its scheme, host and port) in a
     /// worker: its deliveries are then not sent for <see cref="CircuitBreakDuration"/> (each recorded
     /// as a failed try, due again when the break ends), then one probes it. 0: never. Default 5.

@@ -36,6 +36,7 @@ internal sealed class WebhookSender(
     private readonly WebhookOptions _options = options.Value;
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
     private readonly ReceiverCircuits _circuits = new(options.Value.CircuitFailures, options.Value.CircuitBreakDuration, timeProvider);
+    private readonly ReceiverSlots _receivers = new(options.Value.PerReceiverLimit());
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -96,7 +97,10 @@ internal sealed class WebhookSender(
         sending.RemoveAll(static t => t.IsCompleted);
         foreach (var delivery in leased)
         {
-            sending.Add(SendInSlotAsync(signer, delivery, slots, cancellationToken));
+            var receiver = ReceiverCircuits.Of(delivery.Delivery.Url);
+            sending.Add(_receivers.TryTake(receiver)
+                ? SendInSlotAsync(signer, delivery, receiver, slots, cancellationToken)
+                : PutBackAsync(delivery, slots, cancellationToken));
         }
 
         if (leased.Count < free)
@@ -106,14 +110,41 @@ internal sealed class WebhookSender(
         }
     }
 
-    /// <summary>Sends one leased delivery and frees its slot; never throws (a fault is the loop's, logged and counted).</summary>
-    private async Task SendInSlotAsync(StandardWebhook signer, LeasedWebhook leased, SemaphoreSlim slots, CancellationToken cancellationToken)
+    /// <summary>
+    /// Hands a leased delivery back unsent, due after <c>Webhooks:PollInterval</c>: its receiver has as
+    /// many tries in flight from this worker as <c>Webhooks:MaxConcurrentPerReceiver</c> allows. Frees its
+    /// slot; never throws (unreleased, the delivery comes due when its lease lapses).
+    /// </summary>
+    private async Task PutBackAsync(LeasedWebhook leased, SemaphoreSlim slots, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Yield();
+            await _redis.ExecuteRedisAsync("release-webhook",
+                _ => store.ReleaseWebhookAsync(leased, _options.PollInterval), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: the lease lapses and the delivery is sent by whoever claims it next.
+        }
+        catch (Exception e)
+        {
+            loops.Fault(Loop, e);
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    /// <summary>Sends one leased delivery and frees its slots; never throws (a fault is the loop's, logged and counted).</summary>
+    private async Task SendInSlotAsync(StandardWebhook signer, LeasedWebhook leased, string receiver, SemaphoreSlim slots, CancellationToken cancellationToken)
     {
         try
         {
             // Off the loop at once: signing and connecting do not hold up the next claim.
             await Task.Yield();
-            await SendAsync(signer, leased, cancellationToken).ConfigureAwait(false);
+            await SendAsync(signer, leased, receiver, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -126,17 +157,18 @@ internal sealed class WebhookSender(
         }
         finally
         {
+            _receivers.Return(receiver);
             slots.Release();
         }
     }
 
-    private async Task SendAsync(StandardWebhook signer, LeasedWebhook leased, CancellationToken cancellationToken)
+    private async Task SendAsync(StandardWebhook signer, LeasedWebhook leased, string receiver, CancellationToken cancellationToken)
     {
         var delivery = leased.Delivery;
         var attempt = delivery.Attempts + 1;
         using var span = WebhookSpan.Start(leased, attempt);
         var sent = timeProvider.GetTimestamp();
-        var (statusCode, error, delay) = await TryThroughCircuitAsync(signer, delivery, attempt, cancellationToken).ConfigureAwait(false);
+        var (statusCode, error, delay) = await TryThroughCircuitAsync(signer, delivery, receiver, attempt, cancellationToken).ConfigureAwait(false);
         // The script measures the retry window on Redis's clock (first try to next try), so it
         // decides between retrying and giving up; the worker says only how long to wait.
         var recorded = await _redis.ExecuteRedisAsync("record-webhook",
@@ -171,9 +203,8 @@ internal sealed class WebhookSender(
     /// later), so a receiver that hangs holds no slot meanwhile.
     /// </summary>
     private async Task<(int StatusCode, string? Error, TimeSpan Delay)> TryThroughCircuitAsync(
-        StandardWebhook signer, WebhookDelivery delivery, int attempt, CancellationToken cancellationToken)
+        StandardWebhook signer, WebhookDelivery delivery, string receiver, int attempt, CancellationToken cancellationToken)
     {
-        var receiver = ReceiverCircuits.Of(delivery.Url);
         var circuit = _circuits.TryEnter(receiver);
         var backoff = Backoff(attempt, _options.BaseDelay, _options.MaxDelay);
         if (!circuit.Go)
