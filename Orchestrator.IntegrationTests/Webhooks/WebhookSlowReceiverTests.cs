@@ -41,46 +41,28 @@ public sealed class WebhookSlowReceiverTests
     [Fact]
     public async Task HangingReceiverWithManyDeliveries_TakesNoSlotOnceItsCircuitOpens_AnotherReceiverIsServed()
     {
-        // Two slots, and ten deliveries to a receiver that hangs, all due before the other receiver's:
-        // without a circuit every slot went to the hanging receiver's tries (3 s each) until they had
-        // all been tried, and the other receiver's delivery waited ~5 rounds.
+        // Two slots, both for one receiver if it wants them: without a circuit every slot went to the
+        // hanging receiver's tries (3 s each) until they had all been tried, and the other receiver's
+        // delivery waited ~5 rounds.
         var requestTimeout = TimeSpan.FromSeconds(3);
-        await using var hanging = await WebhookReceiver.StartAsync();
-        hanging.Hang = true;
-        await using var answering = await WebhookReceiver.StartAsync();
-        await using var harness = await WorkerHarness.StartAsync();
-        var settings = Settings(requestTimeout);
-        settings["Webhooks:MaxConcurrentDeliveries"] = "2";
-        settings["Webhooks:MaxConcurrentPerReceiver"] = "2";
-        settings["Webhooks:CircuitFailures"] = "2";
-        settings["Webhooks:CircuitBreakDuration"] = "00:01:00";
-        var hangingJobs = new List<string>();
-        for (var i = 0; i < 10; i++)
+        await using var run = await HangingThenAnsweringAsync(requestTimeout, new()
         {
-            hangingJobs.Add(await SubmitAsync(harness, hanging.Address));
-        }
-
-        await harness.StartWorkerAsync(settings, "worker");
-        await AsyncWait.WaitUntilAsync(() => Task.FromResult(hanging.Received.Count == 2),
-            TimeSpan.FromSeconds(30), "the hanging receiver holds both slots", TimeSpan.FromMilliseconds(20));
-        var submitted = DateTimeOffset.UtcNow;
-        await SubmitAsync(harness, answering.Address);
-        await AsyncWait.WaitUntilAsync(() => Task.FromResult(answering.Received.Count == 1),
-            TimeSpan.FromSeconds(60), "the answering receiver got its delivery", TimeSpan.FromMilliseconds(20));
+            ["Webhooks:MaxConcurrentDeliveries"] = "2",
+            ["Webhooks:MaxConcurrentPerReceiver"] = "2",
+            ["Webhooks:CircuitFailures"] = "2",
+            ["Webhooks:CircuitBreakDuration"] = "00:01:00",
+        });
 
         // The two tries in flight end at their timeout, open the circuit, and the other eight go unsent.
-        var waited = answering.Received[0].At - submitted;
-        TestContext.Current.TestOutputHelper?.WriteLine($"delivered {waited.TotalMilliseconds:F0} ms after its job was submitted; the hanging receiver got {hanging.Received.Count} requests");
-        Assert.True(waited < requestTimeout * 2,
-            $"delivered {waited.TotalMilliseconds:F0} ms after its job was submitted (RequestTimeout {requestTimeout}); the hanging receiver got {hanging.Received.Count} requests");
-        Assert.Equal(2, hanging.Received.Count);
+        Assert.True(run.Waited < requestTimeout * 2, run.Says);
+        Assert.Equal(2, run.Hanging.Received.Count);
         // Each unsent delivery is a failed try that says why, due again when the break ends.
         WebhookDelivery? unsent = null;
         await AsyncWait.WaitUntilAsync(async () =>
         {
-            foreach (var jobId in hangingJobs)
+            foreach (var jobId in run.HangingJobs)
             {
-                if ((await harness.GetAsync(jobId)).Webhooks.SingleOrDefault() is { Attempts: 1 } d && d.Tries[0].Error?.StartsWith("not sent", StringComparison.Ordinal) == true)
+                if ((await run.Harness.GetAsync(jobId)).Webhooks.SingleOrDefault() is { Attempts: 1 } d && d.Tries[0].Error?.StartsWith("not sent", StringComparison.Ordinal) == true)
                 {
                     unsent = d;
                     return true;
@@ -93,52 +75,96 @@ public sealed class WebhookSlowReceiverTests
         Assert.Contains("no answer within", unsent.Tries[0].Error, StringComparison.Ordinal);
         Assert.Equal(0, unsent.Tries[0].StatusCode);
         Assert.True(unsent.NextAttemptAt > unsent.Tries[0].At + TimeSpan.FromSeconds(40), $"next try due {unsent.NextAttemptAt:O}, tried {unsent.Tries[0].At:O}");
-        Assert.Equal(2, hanging.Received.Count);
+        Assert.Equal(2, run.Hanging.Received.Count);
     }
 
     [Fact]
     public async Task HangingReceiverWithManyDeliveries_HoldsItsShareOfTheSlots_AnotherReceiverIsServedAtOnce()
     {
-        // Four slots, two for one receiver at most, circuits off: ten deliveries to a receiver that
-        // hangs, all due before the other receiver's, take two slots; the other's goes out at once.
-        // Without the share the hanging receiver's tries took all four, round after round.
+        // Four slots, two for one receiver at most, circuits off: the hanging receiver's tries take two,
+        // the other's goes out at once. Without the share they took all four, round after round.
         var requestTimeout = TimeSpan.FromSeconds(4);
-        await using var hanging = await WebhookReceiver.StartAsync();
-        hanging.Hang = true;
-        await using var answering = await WebhookReceiver.StartAsync();
-        await using var harness = await WorkerHarness.StartAsync();
-        var settings = Settings(requestTimeout);
-        settings["Webhooks:MaxConcurrentDeliveries"] = "4";
-        settings["Webhooks:MaxConcurrentPerReceiver"] = "2";
-        settings["Webhooks:CircuitFailures"] = "0";
-        var hangingJobs = new List<string>();
-        for (var i = 0; i < 10; i++)
+        await using var run = await HangingThenAnsweringAsync(requestTimeout, new()
         {
-            hangingJobs.Add(await SubmitAsync(harness, hanging.Address));
-        }
+            ["Webhooks:MaxConcurrentDeliveries"] = "4",
+            ["Webhooks:MaxConcurrentPerReceiver"] = "2",
+            ["Webhooks:CircuitFailures"] = "0",
+        });
 
-        await harness.StartWorkerAsync(settings, "worker");
-        await AsyncWait.WaitUntilAsync(() => Task.FromResult(hanging.Received.Count >= 2),
-            TimeSpan.FromSeconds(30), "the hanging receiver holds its two slots", TimeSpan.FromMilliseconds(20));
-        var submitted = DateTimeOffset.UtcNow;
-        await SubmitAsync(harness, answering.Address);
-        await AsyncWait.WaitUntilAsync(() => Task.FromResult(answering.Received.Count == 1),
-            TimeSpan.FromSeconds(60), "the answering receiver got its delivery", TimeSpan.FromMilliseconds(20));
-
-        var waited = answering.Received[0].At - submitted;
-        TestContext.Current.TestOutputHelper?.WriteLine($"delivered {waited.TotalMilliseconds:F0} ms after its job was submitted; the hanging receiver got {hanging.Received.Count} requests");
-        Assert.True(waited < requestTimeout / 2,
-            $"delivered {waited.TotalMilliseconds:F0} ms after its job was submitted (RequestTimeout {requestTimeout}); the hanging receiver got {hanging.Received.Count} requests");
-        Assert.Equal(2, hanging.Received.Count);
+        Assert.True(run.Waited < requestTimeout / 2, run.Says);
+        Assert.Equal(2, run.Hanging.Received.Count);
         // The deliveries put back were not tried, and no try was counted for them: the tries recorded
         // are at most those the receiver got.
         var recorded = 0;
-        foreach (var jobId in hangingJobs)
+        foreach (var jobId in run.HangingJobs)
         {
-            recorded += Assert.Single((await harness.GetAsync(jobId)).Webhooks).Attempts;
+            recorded += Assert.Single((await run.Harness.GetAsync(jobId)).Webhooks).Attempts;
         }
 
-        Assert.InRange(recorded, 0, hanging.Received.Count);
+        Assert.InRange(recorded, 0, run.Hanging.Received.Count);
+    }
+
+    /// <summary>
+    /// Ten deliveries to a receiver that hangs, all due before one to a receiver that answers, sent by
+    /// one worker with <paramref name="overrides"/>: the answering one is submitted once the hanging
+    /// receiver has two tries in flight, and <see cref="HangingRun.Waited"/> is how long after its
+    /// submission it arrived. The receivers and the harness stay up for the caller's checks.
+    /// </summary>
+    private static async Task<HangingRun> HangingThenAnsweringAsync(TimeSpan requestTimeout, Dictionary<string, string> overrides)
+    {
+        var run = new HangingRun(await WebhookReceiver.StartAsync(), await WebhookReceiver.StartAsync(), await WorkerHarness.StartAsync());
+        try
+        {
+            run.Hanging.Hang = true;
+            var settings = Settings(requestTimeout);
+            foreach (var (key, value) in overrides)
+            {
+                settings[key] = value;
+            }
+
+            for (var i = 0; i < 10; i++)
+            {
+                run.HangingJobs.Add(await SubmitAsync(run.Harness, run.Hanging.Address));
+            }
+
+            await run.Harness.StartWorkerAsync(settings, "worker");
+            await AsyncWait.WaitUntilAsync(() => Task.FromResult(run.Hanging.Received.Count >= 2),
+                TimeSpan.FromSeconds(30), "the hanging receiver has two tries in flight", TimeSpan.FromMilliseconds(20));
+            var submitted = DateTimeOffset.UtcNow;
+            await SubmitAsync(run.Harness, run.Answering.Address);
+            await AsyncWait.WaitUntilAsync(() => Task.FromResult(run.Answering.Received.Count == 1),
+                TimeSpan.FromSeconds(60), "the answering receiver got its delivery", TimeSpan.FromMilliseconds(20));
+            run.Waited = run.Answering.Received[0].At - submitted;
+            TestContext.Current.TestOutputHelper?.WriteLine(run.Says);
+            return run;
+        }
+        catch
+        {
+            await run.DisposeAsync();
+            throw;
+        }
+    }
+
+    private sealed class HangingRun(WebhookReceiver hanging, WebhookReceiver answering, WorkerHarness harness) : IAsyncDisposable
+    {
+        public WebhookReceiver Hanging { get; } = hanging;
+
+        public WebhookReceiver Answering { get; } = answering;
+
+        public WorkerHarness Harness { get; } = harness;
+
+        public List<string> HangingJobs { get; } = [];
+
+        public TimeSpan Waited { get; set; }
+
+        public string Says => $"delivered {Waited.TotalMilliseconds:F0} ms after its job was submitted; the hanging receiver got {Hanging.Received.Count} requests";
+
+        public async ValueTask DisposeAsync()
+        {
+            await Harness.DisposeAsync();
+            await Answering.DisposeAsync();
+            await Hanging.DisposeAsync();
+        }
     }
 
     [Fact]
