@@ -93,6 +93,21 @@ public sealed class ReceiverCircuitsTests
         Assert.Equal(0, never.Count);
     }
 
+    [Fact]
+    public void AFullTable_DropsTheReceiversNotOpen_SoANewReceiverStillOpens()
+    {
+        // Receivers that failed once and were never sent to again, enough to fill the table.
+        for (var i = 0; i < ReceiverCircuits.MaxTracked; i++)
+        {
+            _circuits.Record($"https://once-{i}.example", delivered: false, "HTTP 500");
+        }
+
+        Open();
+
+        Assert.False(_circuits.TryEnter(Hanging).Go);
+        Assert.Equal(1, _circuits.Count);
+    }
+
     [Theory]
     [InlineData("https://hooks.example.com/a/b?c=d", "https://hooks.example.com")]
     [InlineData("http://127.0.0.1:8080/hook", "http://127.0.0.1:8080")]

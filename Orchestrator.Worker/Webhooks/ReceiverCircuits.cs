@@ -7,11 +7,12 @@ namespace Orchestrator.Worker.Webhooks;
 /// circuit opens again), then one try at a time probes it. A receiver that hangs then holds one
 /// delivery slot per break, not every slot while its deliveries queue up before everyone else's.
 /// Written by hand, not Polly's breaker: receivers are any URL a tenant names, and a pipeline per
-/// receiver would be kept for ever; this keeps only receivers failing now, at most <see cref="MaxTracked"/>.
+/// receiver would be kept for ever; this keeps only receivers failing now, at most <see cref="MaxTracked"/>
+/// (when full, those not open make room).
 /// </summary>
 internal sealed class ReceiverCircuits(int failures, TimeSpan breakDuration, TimeProvider timeProvider)
 {
-    /// <summary>Most receivers tracked at once; a failing receiver past it is sent to as if healthy.</summary>
+    /// <summary>Most receivers tracked at once; past it, while every one is open, a new failing receiver is sent to as if healthy.</summary>
     internal const int MaxTracked = 10_000;
 
     private readonly Dictionary<string, Receiver> _receivers = new(StringComparer.Ordinal);
@@ -76,7 +77,7 @@ internal sealed class ReceiverCircuits(int failures, TimeSpan breakDuration, Tim
 
             if (!_receivers.TryGetValue(receiver, out var state))
             {
-                if (_receivers.Count >= MaxTracked)
+                if (_receivers.Count >= MaxTracked && !DropClosed())
                 {
                     return;
                 }
@@ -93,6 +94,26 @@ internal sealed class ReceiverCircuits(int failures, TimeSpan breakDuration, Tim
                 state.Probing = false;
             }
         }
+    }
+
+    /// <summary>
+    /// Makes room in a full table: drops the receivers whose circuit is not open now (failing, but
+    /// not yet n in a row, or past their break with no probe out), whose counts start again. Receivers
+    /// that failed once and were never sent to again would otherwise fill it for good. False when
+    /// every one is open.
+    /// </summary>
+    private bool DropClosed()
+    {
+        var now = timeProvider.GetUtcNow();
+        foreach (var (name, state) in _receivers)
+        {
+            if (!state.Probing && !(state.OpenUntil > now))
+            {
+                _receivers.Remove(name);
+            }
+        }
+
+        return _receivers.Count < MaxTracked;
     }
 
     /// <summary>
