@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.RateLimiting;
@@ -66,15 +65,11 @@ internal static class TenantReadLimits
 
     private static IResult Refusal(OnRejectedContext rejected, int perSecond)
     {
-        var wait = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : TimeSpan.FromSeconds(1);
-        var seconds = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds));
-        rejected.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-        return TypedResults.Problem(
+        var seconds = SubmitProblems.WholeSeconds(
+            rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : TimeSpan.FromSeconds(1));
+        return SubmitProblems.TenantQuotaExceeded(rejected.HttpContext,
             $"Tenant '{rejected.HttpContext.User.TenantOf()}' may read {perSecond:N0} times per second on this API process (Api:ReadsPerSecondPerTenant). " +
             $"Retry after {seconds} s.",
-            statusCode: StatusCodes.Status429TooManyRequests,
-            title: "Tenant quota exceeded",
-            type: SubmitProblems.QuotaExceededType,
-            extensions: new Dictionary<string, object?> { ["quota"] = nameof(ApiOptions.ReadsPerSecondPerTenant), ["limit"] = perSecond });
+            nameof(ApiOptions.ReadsPerSecondPerTenant), perSecond, seconds);
     }
 }

@@ -205,16 +205,15 @@ public static class JobsApi
     /// </summary>
     internal static ProblemHttpResult WaitRefused(HttpContext context, WaitRefusal refusal, ApiOptions options)
     {
-        context.Response.Headers.RetryAfter = "1";
         if (refusal == WaitRefusal.TenantFull && options.MaxConcurrentWaitsPerTenant is { } limit)
         {
-            return TypedResults.Problem(
+            return SubmitProblems.TenantQuotaExceeded(context,
                 $"Tenant '{context.User.TenantOf()}' holds {limit:N0} waiting requests on this API process, its limit (Api:MaxConcurrentWaitsPerTenant). " +
                 "Retry once one has ended, or read the job without wait.",
-                statusCode: StatusCodes.Status429TooManyRequests, title: "Tenant quota exceeded", type: SubmitProblems.QuotaExceededType,
-                extensions: new Dictionary<string, object?> { ["quota"] = nameof(ApiOptions.MaxConcurrentWaitsPerTenant), ["limit"] = limit });
+                nameof(ApiOptions.MaxConcurrentWaitsPerTenant), limit, retryAfterSeconds: 1);
         }
 
+        context.Response.Headers.RetryAfter = "1";
         return TypedResults.Problem(
             "This API process holds as many waiting requests as Api:MaxConcurrentWaits allows. Retry shortly, or read the job without wait.",
             statusCode: StatusCodes.Status503ServiceUnavailable, title: "Too many waiting requests", type: "urn:orchestrator:problem:too-many-waits");

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using Orchestrator.Jobs;
 
 namespace Orchestrator.Api.Jobs;
@@ -18,8 +19,9 @@ internal static class SubmitProblems
 
     /// <summary>
     /// <c>type</c> of the 429 answered when a quota of the caller's tenant is used up
-    /// (<c>Tenants:{tenant}:MaxQueuedJobs</c> or <c>:RequestsPerMinute</c>); the extension member
-    /// <c>quota</c> names it, <c>limit</c> gives its value.
+    /// (<c>Tenants:{tenant}:MaxQueuedJobs</c> or <c>:RequestsPerMinute</c>, <c>Api:ReadsPerSecondPerTenant</c>
+    /// or <c>Api:MaxConcurrentWaitsPerTenant</c>); the extension member <c>quota</c> names it, <c>limit</c>
+    /// gives its value.
     /// </summary>
     public const string QuotaExceededType = "urn:orchestrator:problem:quota-exceeded";
 
@@ -63,21 +65,34 @@ internal static class SubmitProblems
     /// </summary>
     public static IResult QuotaExceeded(HttpContext context, bool keyed, string tenant, QuotaRefusal refusal)
     {
-        var seconds = Math.Max(1, (long)Math.Ceiling(refusal.RetryAfter.TotalSeconds));
-        context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var seconds = WholeSeconds(refusal.RetryAfter);
         var withKey = keyed ? " with the same idempotency key" : "";
         var detail = refusal.Name == QuotaRefusal.RequestsPerMinute
             ? $"Tenant '{tenant}' may submit {refusal.Limit:N0} jobs per minute (Tenants:{tenant}:RequestsPerMinute). Nothing was stored. " +
               $"Retry after {seconds} s{withKey}."
             : $"Tenant '{tenant}' has {refusal.Limit:N0} jobs waiting or running, its limit (Tenants:{tenant}:MaxQueuedJobs). Nothing was stored. " +
               $"Retry once some of them have finished (expected in about {seconds} s){withKey}.";
+        return TenantQuotaExceeded(context, detail, refusal.Name, refusal.Limit, seconds);
+    }
+
+    /// <summary>
+    /// The 429 <see cref="QuotaExceededType"/> of every tenant quota (the submission's, and the API
+    /// process's limits on a tenant's reads and waits): <c>quota</c> names it, <c>limit</c> gives its
+    /// value, <c>Retry-After</c> is <paramref name="retryAfterSeconds"/>.
+    /// </summary>
+    public static ProblemHttpResult TenantQuotaExceeded(HttpContext context, string detail, string quota, long limit, long retryAfterSeconds)
+    {
+        context.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return TypedResults.Problem(
             detail,
             statusCode: StatusCodes.Status429TooManyRequests,
             title: "Tenant quota exceeded",
             type: QuotaExceededType,
-            extensions: new Dictionary<string, object?> { ["quota"] = refusal.Name, ["limit"] = refusal.Limit });
+            extensions: new Dictionary<string, object?> { ["quota"] = quota, ["limit"] = limit });
     }
+
+    /// <summary>A wait as <c>Retry-After</c> gives it: whole seconds, rounded up, at least 1.</summary>
+    public static long WholeSeconds(TimeSpan wait) => Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds));
 
     private static string RetryLater(bool keyed) => keyed ? "Retry later with the same idempotency key." : "Retry later.";
 }
