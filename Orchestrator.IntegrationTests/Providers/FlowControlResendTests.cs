@@ -20,7 +20,7 @@ public sealed class FlowControlResendTests
         var options = new ProviderOptions { Kind = ProviderKinds.OpenAI, TokensPerMinute = 60_000, MaxConcurrency = 2 };
         var lease = TimeSpan.FromSeconds(30);
 
-        var (wait, _, reservation) = await flow.ReserveAsync("p", options, estimatedTokens: 1_500, lease).Bounded();
+        var (wait, _, reservation, _) = await flow.ReserveAsync("p", options, estimatedTokens: 1_500, lease).Bounded();
         Assert.Equal(FlowWait.None, wait);
         Assert.NotNull(reservation);
         Assert.Equal(1, await flow.PermitsHeldAsync("p").Bounded());
@@ -50,7 +50,7 @@ public sealed class FlowControlResendTests
         var flow = new DeploymentFlowControl(harness.Connection, harness.Keys);
         var unlimited = new ProviderOptions { Kind = ProviderKinds.OpenAI };
 
-        var (wait, _, reservation) = await flow.ReserveAsync("p", unlimited, estimatedTokens: 1_500, TimeSpan.FromSeconds(30)).Bounded();
+        var (wait, _, reservation, _) = await flow.ReserveAsync("p", unlimited, estimatedTokens: 1_500, TimeSpan.FromSeconds(30)).Bounded();
         Assert.Equal(FlowWait.None, wait);
         Assert.False(reservation!.NeedsSettling);
         var scriptCallsBefore = await ScriptCalls.CountAsync(harness.Db);
@@ -60,7 +60,7 @@ public sealed class FlowControlResendTests
 
         // A tokens limit learnt from a 429 (as cooldown.lua remembers it) is charged, and so settled, like a configured one.
         await harness.Db.HashSetAsync(flow.Key("p", "learned"), "tpm", 60_000).Bounded();
-        var (_, _, learned) = await flow.ReserveAsync("p", unlimited, estimatedTokens: 1_500, TimeSpan.FromSeconds(30)).Bounded();
+        var (_, _, learned, _) = await flow.ReserveAsync("p", unlimited, estimatedTokens: 1_500, TimeSpan.FromSeconds(30)).Bounded();
         Assert.True(learned!.NeedsSettling);
         Assert.True(await flow.SettleAsync(learned, 500).Bounded());
         Assert.True(await harness.Db.KeyExistsAsync(flow.Key("p", "settled:" + learned.Id)).Bounded());

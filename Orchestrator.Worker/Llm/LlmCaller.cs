@@ -210,10 +210,9 @@ public sealed class LlmCaller(
         else
         {
             asked = timeProvider.GetTimestamp();
-            var answer = await _redis.ExecuteRedisAsync(
+            (wait, delay, reservation, booked) = await _redis.ExecuteRedisAsync(
                 "reserve capacity", ct => _reservations.ReserveAsync(new ReserveRequest(provider, model.Provider, estimated, lease, booking, _bookAhead), ct),
                 cancellationToken).ConfigureAwait(false);
-            (wait, delay, reservation, booked) = (answer.Wait, answer.Delay, answer.Reservation, answer.Booking);
             if (unlimited && reservation is { Unconstrained: true })
             {
                 _clear.Record(provider, asked);

@@ -33,12 +33,7 @@ public sealed record ReserveRequest(
 
 /// <summary>What <c>reserve.lua</c> answered for one call.</summary>
 /// <param name="Booking">The call's booking, to present after <see cref="Delay"/> (booked, or one presented early or held by the permits).</param>
-public sealed record ReserveAnswer(FlowWait Wait, TimeSpan Delay, FlowReservation? Reservation, string? Booking = null)
-{
-    /// <summary>The answer without its booking.</summary>
-    public void Deconstruct(out FlowWait wait, out TimeSpan delay, out FlowReservation? reservation) =>
-        (wait, delay, reservation) = (Wait, Delay, Reservation);
-}
+public sealed record ReserveAnswer(FlowWait Wait, TimeSpan Delay, FlowReservation? Reservation, string? Booking = null);
 
 /// <summary>A reservation made before a call: what to settle after it.</summary>
 /// <param name="PermitId">The concurrency permit taken, or null when the deployment has no bound.</param>
