@@ -43,6 +43,8 @@ public sealed class WebhookOutboxTests
             new("type", "job.completed"), new("jobStatus", "completed"), new("status", "pending"), new("attempts", 0)]).Bounded();
         await harness.Db.SortedSetAddAsync(harness.Keys.WebhookOutbox, id, 1).Bounded();
         var leased = Assert.Single(await store.ClaimWebhooksAsync(10, TimeSpan.FromSeconds(30), "token-a").Bounded());
+        // A record stored without a tenant (before tenants were written into it) is the default tenant's.
+        Assert.Equal(TenantNames.Default, leased.Tenant);
 
         // A stale sender's release (another lease) changes nothing; the holder's puts it back for 2 s.
         Assert.False(await store.ReleaseWebhookAsync(leased with { LeaseToken = "token-z" }, TimeSpan.Zero).Bounded());
@@ -77,7 +79,7 @@ public sealed class WebhookOutboxTests
         var store = harness.Store;
         await store.EnsureConsumerGroupAsync().Bounded();
         var job = WorkerHarness.NewJob("Say hello.", maxAttempts: 3);
-        job = job with { Request = job.Request with { CallbackUrl = "https://hooks.example.com/a" } };
+        job = job with { Tenant = "acme", Request = job.Request with { CallbackUrl = "https://hooks.example.com/a" } };
         Assert.Equal(SubmitOutcome.Created, (await store.SubmitAsync(job, idempotency: null).Bounded()).Outcome);
 
         var delivery = Assert.Single(await store.ReadNewAsync(Consumer, 2, TimeSpan.FromSeconds(1)).Bounded());
@@ -97,6 +99,8 @@ public sealed class WebhookOutboxTests
         // Leased: no other sender gets it until the lease lapses, then another does, same id.
         var first = Assert.Single(await store.ClaimWebhooksAsync(10, TimeSpan.FromMilliseconds(300), "token-a").Bounded());
         Assert.Equal((id, "https://hooks.example.com/a", "no"), (first.Delivery.Id, first.Delivery.Url, first.Delivery.Error!.Message));
+        // The job's tenant, by which workers share out their sending slots.
+        Assert.Equal("acme", first.Tenant);
         Assert.Empty(await store.ClaimWebhooksAsync(10, TimeSpan.FromSeconds(30), "token-b").Bounded());
         LeasedWebhook? second = null;
         await AsyncWait.WaitUntilAsync(async () =>

@@ -49,6 +49,7 @@ public sealed class WebhookSlowReceiverTests
         {
             ["Webhooks:MaxConcurrentDeliveries"] = "2",
             ["Webhooks:MaxConcurrentPerReceiver"] = "2",
+            ["Webhooks:MaxConcurrentPerTenant"] = "2",
             ["Webhooks:CircuitFailures"] = "2",
             ["Webhooks:CircuitBreakDuration"] = "00:01:00",
         });
@@ -104,18 +105,46 @@ public sealed class WebhookSlowReceiverTests
         Assert.InRange(recorded, 0, run.Hanging.Received.Count);
     }
 
-    /// <summary>
-    /// Ten deliveries to a receiver that hangs, all due before one to a receiver that answers, sent by
-    /// one worker with <paramref name="overrides"/>: the answering one is submitted once the hanging
-    /// receiver has two tries in flight, and <see cref="HangingRun.Waited"/> is how long after its
-    /// submission it arrived. The receivers and the harness stay up for the caller's checks.
-    /// </summary>
-    private static async Task<HangingRun> HangingThenAnsweringAsync(TimeSpan requestTimeout, Dictionary<string, string> overrides)
+    [Fact]
+    public async Task TenantsCallbacksToManyHangingReceivers_HoldItsShareOfTheSlots_AnotherTenantIsServedAtOnce()
     {
-        var run = new HangingRun(await WebhookReceiver.StartAsync(), await WebhookReceiver.StartAsync(), await WorkerHarness.StartAsync());
+        // Four slots, two per receiver, two per tenant, circuits off: one tenant's callbacks to two
+        // receivers that hang take two slots, the other tenant's delivery goes out at once. Without the
+        // tenant's share they took all four (two per receiver), round after round.
+        var requestTimeout = TimeSpan.FromSeconds(4);
+        await using var run = await HangingThenAnsweringAsync(requestTimeout, new()
+        {
+            ["Webhooks:MaxConcurrentDeliveries"] = "4",
+            ["Webhooks:MaxConcurrentPerReceiver"] = "2",
+            ["Webhooks:MaxConcurrentPerTenant"] = "2",
+            ["Webhooks:CircuitFailures"] = "0",
+        }, hangingReceivers: 2, hangingTenant: "tenant-a", answeringTenant: "tenant-b");
+
+        Assert.True(run.Waited < requestTimeout / 2, run.Says);
+        Assert.Equal(2, run.HangingRequests);
+    }
+
+    /// <summary>
+    /// Ten deliveries to each of <paramref name="hangingReceivers"/> receivers that hang, of
+    /// <paramref name="hangingTenant"/>'s jobs, all due before one to a receiver that answers, of
+    /// <paramref name="answeringTenant"/>'s, sent by one worker with <paramref name="overrides"/>: the
+    /// answering one is submitted once the hanging receivers have two tries in flight, and
+    /// <see cref="HangingRun.Waited"/> is how long after its submission it arrived. The receivers and
+    /// the harness stay up for the caller's checks.
+    /// </summary>
+    private static async Task<HangingRun> HangingThenAnsweringAsync(TimeSpan requestTimeout, Dictionary<string, string> overrides,
+        int hangingReceivers = 1, string hangingTenant = TenantNames.Default, string answeringTenant = TenantNames.Default)
+    {
+        var run = new HangingRun(await WebhookReceiver.StartAsync(), await WorkerHarness.StartAsync());
         try
         {
-            run.Hanging.Hang = true;
+            for (var r = 0; r < hangingReceivers; r++)
+            {
+                var hanging = await WebhookReceiver.StartAsync();
+                hanging.Hang = true;
+                run.AllHanging.Add(hanging);
+            }
+
             var settings = Settings(requestTimeout);
             foreach (var (key, value) in overrides)
             {
@@ -124,14 +153,17 @@ public sealed class WebhookSlowReceiverTests
 
             for (var i = 0; i < 10; i++)
             {
-                run.HangingJobs.Add(await SubmitAsync(run.Harness, run.Hanging.Address));
+                foreach (var hanging in run.AllHanging)
+                {
+                    run.HangingJobs.Add(await SubmitAsync(run.Harness, hanging.Address, hangingTenant));
+                }
             }
 
             await run.Harness.StartWorkerAsync(settings, "worker");
-            await AsyncWait.WaitUntilAsync(() => Task.FromResult(run.Hanging.Received.Count >= 2),
-                TimeSpan.FromSeconds(30), "the hanging receiver has two tries in flight", TimeSpan.FromMilliseconds(20));
+            await AsyncWait.WaitUntilAsync(() => Task.FromResult(run.HangingRequests >= 2),
+                TimeSpan.FromSeconds(30), "the hanging receivers have two tries in flight", TimeSpan.FromMilliseconds(20));
             var submitted = DateTimeOffset.UtcNow;
-            await SubmitAsync(run.Harness, run.Answering.Address);
+            await SubmitAsync(run.Harness, run.Answering.Address, answeringTenant);
             await AsyncWait.WaitUntilAsync(() => Task.FromResult(run.Answering.Received.Count == 1),
                 TimeSpan.FromSeconds(60), "the answering receiver got its delivery", TimeSpan.FromMilliseconds(20));
             run.Waited = run.Answering.Received[0].At - submitted;
@@ -145,9 +177,15 @@ public sealed class WebhookSlowReceiverTests
         }
     }
 
-    private sealed class HangingRun(WebhookReceiver hanging, WebhookReceiver answering, WorkerHarness harness) : IAsyncDisposable
+    private sealed class HangingRun(WebhookReceiver answering, WorkerHarness harness) : IAsyncDisposable
     {
-        public WebhookReceiver Hanging { get; } = hanging;
+        public List<WebhookReceiver> AllHanging { get; } = [];
+
+        /// <summary>The first receiver that hangs (the only one, unless asked for more).</summary>
+        public WebhookReceiver Hanging => AllHanging[0];
+
+        /// <summary>The requests every receiver that hangs got.</summary>
+        public int HangingRequests => AllHanging.Sum(r => r.Received.Count);
 
         public WebhookReceiver Answering { get; } = answering;
 
@@ -157,13 +195,16 @@ public sealed class WebhookSlowReceiverTests
 
         public TimeSpan Waited { get; set; }
 
-        public string Says => $"delivered {Waited.TotalMilliseconds:F0} ms after its job was submitted; the hanging receiver got {Hanging.Received.Count} requests";
+        public string Says => $"delivered {Waited.TotalMilliseconds:F0} ms after its job was submitted; the hanging receivers got {HangingRequests} requests";
 
         public async ValueTask DisposeAsync()
         {
             await Harness.DisposeAsync();
             await Answering.DisposeAsync();
-            await Hanging.DisposeAsync();
+            foreach (var hanging in AllHanging)
+            {
+                await hanging.DisposeAsync();
+            }
         }
     }
 
@@ -208,10 +249,10 @@ public sealed class WebhookSlowReceiverTests
         ["Webhooks:PollInterval"] = "00:00:00.100",
     };
 
-    internal static async Task<string> SubmitAsync(WorkerHarness harness, Uri callbackUrl)
+    internal static async Task<string> SubmitAsync(WorkerHarness harness, Uri callbackUrl, string tenant = TenantNames.Default)
     {
         var job = WorkerHarness.NewJob("Say hello.", maxAttempts: 1);
-        job = job with { Request = job.Request with { CallbackUrl = callbackUrl.ToString() } };
+        job = job with { Tenant = tenant, Request = job.Request with { CallbackUrl = callbackUrl.ToString() } };
         Assert.Equal(SubmitOutcome.Created, (await harness.Store.SubmitAsync(job, idempotency: null).Bounded()).Outcome);
         return job.Id;
     }

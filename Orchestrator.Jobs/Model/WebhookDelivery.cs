@@ -38,7 +38,8 @@ public sealed record WebhookTry(DateTimeOffset At, int StatusCode, string? Error
 /// <summary>A webhook delivery leased by <see cref="JobStore.ClaimWebhooksAsync"/>, to be sent by the holder of <see cref="LeaseToken"/>.</summary>
 /// <param name="TraceParent">The job's submission span (W3C <c>traceparent</c>), the parent of each try's span; null for a job stored without one.</param>
 /// <param name="TraceState">Its W3C <c>tracestate</c>, if any.</param>
-public sealed record LeasedWebhook(WebhookDelivery Delivery, string LeaseToken, string? TraceParent = null, string? TraceState = null);
+/// <param name="Tenant">The job's tenant, by which a worker shares out its sending slots (<c>default</c> for a delivery stored without one).</param>
+public sealed record LeasedWebhook(WebhookDelivery Delivery, string LeaseToken, string? TraceParent = null, string? TraceState = null, string Tenant = TenantNames.Default);
 
 /// <summary>What <see cref="JobStore.RecordWebhookAsync"/> recorded: the outcome and, when retrying, the next try's time (Redis's clock).</summary>
 public sealed record WebhookRecord(WebhookOutcome Outcome, DateTimeOffset? NextAttemptAt);

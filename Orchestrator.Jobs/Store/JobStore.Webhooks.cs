@@ -42,7 +42,8 @@ public sealed partial class JobStore
             }
 
             leased.Add(new LeasedWebhook(ParseWebhook((string)entry[0]!, map, []), leaseToken,
-                map.GetValueOrDefault(JobFields.TraceParent), map.GetValueOrDefault(JobFields.TraceState)));
+                map.GetValueOrDefault(JobFields.TraceParent), map.GetValueOrDefault(JobFields.TraceState),
+                map.GetValueOrDefault(JobFields.Tenant) ?? TenantNames.Default));
         }
 
         return leased;

@@ -65,6 +65,20 @@ public sealed class WebhookOptions : IValidatableObject
     public int PerReceiverLimit() => MaxConcurrentPerReceiver ?? (MaxConcurrentDeliveries + 1) / 2;
 
     /// <summary>
+    /// Tries one worker sends for one tenant's jobs at once, of its <see cref="MaxConcurrentDeliveries"/>,
+    /// whichever receivers they go to: a delivery leased beyond it is put back as one beyond
+    /// <see cref="MaxConcurrentPerReceiver"/> is. So callbacks to many receivers that hang leave the
+    /// other tenants slots. Default unset: all but a quarter of <see cref="MaxConcurrentDeliveries"/>
+    /// (at least one less, at least one left: 12 of 16), more than one receiver's share, so that
+    /// within a tenant too a receiver that hangs leaves its other receivers slots.
+    /// </summary>
+    [Range(1, 1_000)]
+    public int? MaxConcurrentPerTenant { get; set; }
+
+    /// <summary>The tries one worker sends for one tenant at once (<see cref="MaxConcurrentPerTenant"/>, or its default).</summary>
+    public int PerTenantLimit() => MaxConcurrentPerTenant ?? Math.Max(1, MaxConcurrentDeliveries - Math.Max(1, MaxConcurrentDeliveries / 4));
+
+    /// <summary>
     /// Tries in a row without a 2xx that open a receiver's circuit (its scheme, host and port) in a
     /// worker: its deliveries are then not sent for <see cref="CircuitBreakDuration"/> (each recorded
     /// as a failed try, due again when the break ends), then one probes it. 0: never. Default 5.

@@ -68,6 +68,14 @@ public sealed class WebhookOptionsTests
         Assert.Equal(valid, Validate(new WebhookOptions { MaxConcurrentPerReceiver = value }).Count == 0);
 
     [Theory]
+    [InlineData(1, true)]
+    [InlineData(1_000, true)]
+    [InlineData(0, false)]
+    [InlineData(1_001, false)]
+    public void MaxConcurrentPerTenant_From1To1000(int value, bool valid) =>
+        Assert.Equal(valid, Validate(new WebhookOptions { MaxConcurrentPerTenant = value }).Count == 0);
+
+    [Theory]
     [InlineData(1, 5)]
     [InlineData(2, 10)]
     [InlineData(3, 20)]

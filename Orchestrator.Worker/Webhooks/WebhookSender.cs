@@ -36,7 +36,7 @@ internal sealed class WebhookSender(
     private readonly WebhookOptions _options = options.Value;
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
     private readonly ReceiverCircuits _circuits = new(options.Value.CircuitFailures, options.Value.CircuitBreakDuration, timeProvider);
-    private readonly ReceiverSlots _receivers = new(options.Value.PerReceiverLimit());
+    private readonly SlotShares _shares = new(options.Value.PerReceiverLimit(), options.Value.PerTenantLimit());
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -98,7 +98,7 @@ internal sealed class WebhookSender(
         foreach (var delivery in leased)
         {
             var receiver = ReceiverCircuits.Of(delivery.Delivery.Url);
-            sending.Add(_receivers.TryTake(receiver)
+            sending.Add(_shares.TryTake(receiver, delivery.Tenant)
                 ? SendInSlotAsync(signer, delivery, receiver, slots, cancellationToken)
                 : PutBackAsync(delivery, slots, cancellationToken));
         }
@@ -111,9 +111,10 @@ internal sealed class WebhookSender(
     }
 
     /// <summary>
-    /// Hands a leased delivery back unsent, due after <c>Webhooks:PollInterval</c>: its receiver has as
-    /// many tries in flight from this worker as <c>Webhooks:MaxConcurrentPerReceiver</c> allows. Frees its
-    /// slot; never throws (unreleased, the delivery comes due when its lease lapses).
+    /// Hands a leased delivery back unsent, due after <c>Webhooks:PollInterval</c>: its receiver, or its
+    /// tenant, has as many tries in flight from this worker as <c>Webhooks:MaxConcurrentPerReceiver</c>
+    /// (or <c>Webhooks:MaxConcurrentPerTenant</c>) allows. Frees its slot; never throws (unreleased, the
+    /// delivery comes due when its lease lapses).
     /// </summary>
     private async Task PutBackAsync(LeasedWebhook leased, SemaphoreSlim slots, CancellationToken cancellationToken)
     {
@@ -157,7 +158,7 @@ internal sealed class WebhookSender(
         }
         finally
         {
-            _receivers.Return(receiver);
+            _shares.Return(receiver, leased.Tenant);
             slots.Release();
         }
     }

@@ -130,7 +130,8 @@ end
 -- delivery id '<jobId>.<n>' (n counts the job's deliveries) is the webhook-id of every retry. The
 -- record holds all the payload is built from, so each retry sends the same body. Keys derive from
 -- the job key's prefix (same hash tag, same slot). See docs/design/job-store.md, Webhooks.
--- f: the job's callbackUrl, status, completedAt and error, as finalize read them.
+-- f: the job's callbackUrl, status, completedAt and error, as finalize read them, and its tenant
+-- (nil: 'default'), by which workers share out their sending slots.
 local function enqueueWebhook(job, jobId, now, retention, f)
   if not f[1] or f[1] == '' then
     return
@@ -139,7 +140,8 @@ local function enqueueWebhook(job, jobId, now, retention, f)
   local deliveryId = jobId .. '.' .. redis.call('HINCRBY', job, 'webhooks', 1)
   local record = prefix .. ':webhook:' .. deliveryId
   redis.call('HSET', record, 'jobId', jobId, 'url', f[1], 'type', 'job.' .. f[2], 'jobStatus', f[2],
-    'completedAt', f[3] or now, 'error', f[4] or '', 'createdAt', now, 'status', 'pending', 'attempts', 0)
+    'completedAt', f[3] or now, 'error', f[4] or '', 'createdAt', now, 'status', 'pending', 'attempts', 0,
+    'tenant', f[5] or 'default')
   -- The submission's trace context: each try's span is its child, so the receiver's work joins the job's trace.
   local trace = redis.call('HMGET', job, 'traceparent', 'tracestate')
   if trace[1] then
@@ -317,7 +319,7 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
   end
   local retention = tonumber(retentionMs or '0') or 0
   if isHash then
-    enqueueWebhook(job, jobId, now, retention, {known.callbackUrl, known.status, known.completedAt, known.error})
+    enqueueWebhook(job, jobId, now, retention, {known.callbackUrl, known.status, known.completedAt, known.error, tenant})
   end
   if retention > 0 then
     -- As text made once: Redis formats each Lua number it is given with snprintf (~0.4 µs).

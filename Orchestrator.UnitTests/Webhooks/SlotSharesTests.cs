@@ -1,0 +1,85 @@
+using Orchestrator.Jobs;
+using Orchestrator.Worker.Webhooks;
+
+namespace Orchestrator.UnitTests.Webhooks;
+
+/// <summary>
+/// <see cref="SlotShares"/>, <c>Webhooks:MaxConcurrentPerReceiver</c> and <c>Webhooks:MaxConcurrentPerTenant</c>:
+/// a receiver, and a tenant, gets at most its share of the sending slots, others theirs; a returned
+/// slot is free again; the defaults are half of <c>Webhooks:MaxConcurrentDeliveries</c>, rounded up,
+/// per receiver, and all but a quarter of it per tenant.
+/// </summary>
+public sealed class SlotSharesTests
+{
+    private const string Hanging = "https://hanging.example";
+    private const string Healthy = "https://healthy.example";
+    private const string Tenant = "acme";
+
+    [Fact]
+    public void AReceiver_TakesAtMostItsShare_OthersStillTakeTheirs_AReturnedSlotIsFreeAgain()
+    {
+        var slots = new SlotShares(perReceiver: 2, perTenant: 10);
+
+        Assert.True(slots.TryTake(Hanging, Tenant));
+        Assert.True(slots.TryTake(Hanging, Tenant));
+        Assert.False(slots.TryTake(Hanging, Tenant));
+        Assert.True(slots.TryTake(Healthy, Tenant));
+
+        slots.Return(Hanging, Tenant);
+        Assert.True(slots.TryTake(Hanging, Tenant));
+        Assert.False(slots.TryTake(Hanging, Tenant));
+    }
+
+    [Fact]
+    public void ATenant_TakesAtMostItsShare_WhateverItsReceivers_AnotherTenantStillTakesItsOwn()
+    {
+        var slots = new SlotShares(perReceiver: 2, perTenant: 3);
+
+        Assert.True(slots.TryTake("https://a.example", Tenant));
+        Assert.True(slots.TryTake("https://b.example", Tenant));
+        Assert.True(slots.TryTake("https://c.example", Tenant));
+        Assert.False(slots.TryTake("https://d.example", Tenant));
+        Assert.True(slots.TryTake("https://d.example", "globex"));
+
+        // Refused for its tenant, a try took no slot of its receiver's either.
+        Assert.True(slots.TryTake("https://d.example", "globex"));
+        Assert.False(slots.TryTake("https://d.example", "globex"));
+
+        slots.Return("https://a.example", Tenant);
+        Assert.True(slots.TryTake("https://e.example", Tenant));
+    }
+
+    [Fact]
+    public void OnlyReceiversAndTenantsWithATryInFlight_AreKept()
+    {
+        var slots = new SlotShares(perReceiver: 3, perTenant: 3);
+        Assert.True(slots.TryTake(Hanging, Tenant));
+        Assert.True(slots.TryTake(Healthy, "globex"));
+        Assert.Equal((2, 2), slots.Kept);
+
+        slots.Return(Hanging, Tenant);
+        slots.Return(Healthy, "globex");
+
+        Assert.Equal((0, 0), slots.Kept);
+    }
+
+    [Theory]
+    [InlineData(16, null, 8)]
+    [InlineData(1, null, 1)]
+    [InlineData(5, null, 3)]
+    [InlineData(16, 16, 16)]
+    [InlineData(16, 1, 1)]
+    public void PerReceiverLimit_IsTheSetting_OrHalfTheSlotsRoundedUp(int slots, int? setting, int limit) =>
+        Assert.Equal(limit, new WebhookOptions { MaxConcurrentDeliveries = slots, MaxConcurrentPerReceiver = setting }.PerReceiverLimit());
+
+    [Theory]
+    [InlineData(16, null, 12)]
+    [InlineData(4, null, 3)]
+    [InlineData(3, null, 2)]
+    [InlineData(2, null, 1)]
+    [InlineData(1, null, 1)]
+    [InlineData(16, 16, 16)]
+    [InlineData(16, 2, 2)]
+    public void PerTenantLimit_IsTheSetting_OrAllButAQuarterOfTheSlots(int slots, int? setting, int limit) =>
+        Assert.Equal(limit, new WebhookOptions { MaxConcurrentDeliveries = slots, MaxConcurrentPerTenant = setting }.PerTenantLimit());
+}
