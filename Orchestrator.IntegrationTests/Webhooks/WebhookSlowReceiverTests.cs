@@ -106,6 +106,32 @@ public sealed class WebhookSlowReceiverTests
     }
 
     [Fact]
+    public async Task ABurstToOneReceiver_PastItsShare_IsDeliveredAtTheReceiversPace_NotAShareAPoll()
+    {
+        // 100 deliveries to a receiver that answers at once, two slots of four for it, polls 5 s apart.
+        // Those put back waited a whole poll before: the receiver got about its share per poll, and the
+        // burst took minutes. Now they come due as the receiver's slots free.
+        var pollInterval = TimeSpan.FromSeconds(5);
+        await using var answering = await WebhookReceiver.StartAsync();
+        await using var harness = await WorkerHarness.StartAsync();
+        var settings = Settings(TimeSpan.FromSeconds(5));
+        settings["Webhooks:PollInterval"] = pollInterval.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
+        settings["Webhooks:MaxConcurrentDeliveries"] = "4";
+        settings["Webhooks:MaxConcurrentPerReceiver"] = "2";
+        await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => SubmitAsync(harness, answering.Address)));
+
+        await harness.StartWorkerAsync(settings, "worker");
+        await AsyncWait.WaitUntilAsync(() => Task.FromResult(answering.Received.Count >= 100),
+            TimeSpan.FromSeconds(120), "the burst delivered", TimeSpan.FromMilliseconds(20));
+
+        var received = answering.Received;
+        var took = received.Max(r => r.At) - received.Min(r => r.At);
+        TestContext.Current.TestOutputHelper?.WriteLine($"100 delivered in {took.TotalMilliseconds:F0} ms");
+        Assert.True(took < pollInterval * 2, $"100 deliveries took {took.TotalMilliseconds:F0} ms, polls {pollInterval} apart");
+        Assert.Equal(100, received.Select(r => r.Id).Distinct().Count());
+    }
+
+    [Fact]
     public async Task TenantsCallbacksToManyHangingReceivers_HoldItsShareOfTheSlots_AnotherTenantIsServedAtOnce()
     {
         // Four slots, two per receiver, two per tenant, circuits off: one tenant's callbacks to two

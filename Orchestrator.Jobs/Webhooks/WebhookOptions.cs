@@ -54,8 +54,9 @@ public sealed class WebhookOptions : IValidatableObject
 
     /// <summary>
     /// Tries one worker sends to one receiver (scheme, host and port) at once, of its
-    /// <see cref="MaxConcurrentDeliveries"/>: a delivery leased beyond it is put back unsent, due again
-    /// after <see cref="PollInterval"/>, no try counted. Default unset: half of
+    /// <see cref="MaxConcurrentDeliveries"/>: a delivery leased beyond it is put back unsent, no try
+    /// counted, due again about when one of the receiver's slots frees (at most <see cref="PollInterval"/>
+    /// later: the worker's <c>PutBackPacer</c>). Default unset: half of
     /// <see cref="MaxConcurrentDeliveries"/>, rounded up (8 of 16).
     /// </summary>
     [Range(1, 1_000)]

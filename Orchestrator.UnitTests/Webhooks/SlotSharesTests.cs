@@ -20,14 +20,15 @@ public sealed class SlotSharesTests
     {
         var slots = new SlotShares(perReceiver: 2, perTenant: 10);
 
-        Assert.True(slots.TryTake(Hanging, Tenant));
-        Assert.True(slots.TryTake(Hanging, Tenant));
-        Assert.False(slots.TryTake(Hanging, Tenant));
-        Assert.True(slots.TryTake(Healthy, Tenant));
+        Assert.True(slots.TryTake(Hanging, Tenant, out _));
+        Assert.True(slots.TryTake(Hanging, Tenant, out _));
+        Assert.False(slots.TryTake(Hanging, Tenant, out var receiverFull));
+        Assert.True(receiverFull);
+        Assert.True(slots.TryTake(Healthy, Tenant, out _));
 
         slots.Return(Hanging, Tenant);
-        Assert.True(slots.TryTake(Hanging, Tenant));
-        Assert.False(slots.TryTake(Hanging, Tenant));
+        Assert.True(slots.TryTake(Hanging, Tenant, out _));
+        Assert.False(slots.TryTake(Hanging, Tenant, out _));
     }
 
     [Fact]
@@ -35,26 +36,27 @@ public sealed class SlotSharesTests
     {
         var slots = new SlotShares(perReceiver: 2, perTenant: 3);
 
-        Assert.True(slots.TryTake("https://a.example", Tenant));
-        Assert.True(slots.TryTake("https://b.example", Tenant));
-        Assert.True(slots.TryTake("https://c.example", Tenant));
-        Assert.False(slots.TryTake("https://d.example", Tenant));
-        Assert.True(slots.TryTake("https://d.example", "globex"));
+        Assert.True(slots.TryTake("https://a.example", Tenant, out _));
+        Assert.True(slots.TryTake("https://b.example", Tenant, out _));
+        Assert.True(slots.TryTake("https://c.example", Tenant, out _));
+        Assert.False(slots.TryTake("https://d.example", Tenant, out var receiverFull));
+        Assert.False(receiverFull);
+        Assert.True(slots.TryTake("https://d.example", "globex", out _));
 
         // Refused for its tenant, a try took no slot of its receiver's either.
-        Assert.True(slots.TryTake("https://d.example", "globex"));
-        Assert.False(slots.TryTake("https://d.example", "globex"));
+        Assert.True(slots.TryTake("https://d.example", "globex", out _));
+        Assert.False(slots.TryTake("https://d.example", "globex", out _));
 
         slots.Return("https://a.example", Tenant);
-        Assert.True(slots.TryTake("https://e.example", Tenant));
+        Assert.True(slots.TryTake("https://e.example", Tenant, out _));
     }
 
     [Fact]
     public void OnlyReceiversAndTenantsWithATryInFlight_AreKept()
     {
         var slots = new SlotShares(perReceiver: 3, perTenant: 3);
-        Assert.True(slots.TryTake(Hanging, Tenant));
-        Assert.True(slots.TryTake(Healthy, "globex"));
+        Assert.True(slots.TryTake(Hanging, Tenant, out _));
+        Assert.True(slots.TryTake(Healthy, "globex", out _));
         Assert.Equal((2, 2), slots.Kept);
 
         slots.Return(Hanging, Tenant);

@@ -12,14 +12,24 @@ internal sealed class SlotShares(int perReceiver, int perTenant)
     private readonly Dictionary<string, int> _tenants = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
-    /// <summary>Takes one of <paramref name="receiver"/>'s slots and one of <paramref name="tenant"/>'s, or neither: false when either has none free.</summary>
-    public bool TryTake(string receiver, string tenant)
+    /// <summary>Slots one receiver may hold.</summary>
+    public int PerReceiver => perReceiver;
+
+    /// <summary>Slots one tenant may hold.</summary>
+    public int PerTenant => perTenant;
+
+    /// <summary>
+    /// Takes one of <paramref name="receiver"/>'s slots and one of <paramref name="tenant"/>'s, or neither:
+    /// false when either has none free (<paramref name="receiverFull"/>: the receiver's, else the tenant's).
+    /// </summary>
+    public bool TryTake(string receiver, string tenant, out bool receiverFull)
     {
         lock (_gate)
         {
             var byReceiver = _receivers.GetValueOrDefault(receiver);
             var byTenant = _tenants.GetValueOrDefault(tenant);
-            if (byReceiver >= perReceiver || byTenant >= perTenant)
+            receiverFull = byReceiver >= perReceiver;
+            if (receiverFull || byTenant >= perTenant)
             {
                 return false;
             }

@@ -37,6 +37,7 @@ internal sealed class WebhookSender(
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
     private readonly ReceiverCircuits _circuits = new(options.Value.CircuitFailures, options.Value.CircuitBreakDuration, timeProvider);
     private readonly SlotShares _shares = new(options.Value.PerReceiverLimit(), options.Value.PerTenantLimit());
+    private readonly PutBackPacer _pacer = new(options.Value.PollInterval, timeProvider);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -98,31 +99,38 @@ internal sealed class WebhookSender(
         foreach (var delivery in leased)
         {
             var receiver = ReceiverCircuits.Of(delivery.Delivery.Url);
-            sending.Add(_shares.TryTake(receiver, delivery.Tenant)
+            sending.Add(_shares.TryTake(receiver, delivery.Tenant, out var receiverFull)
                 ? SendInSlotAsync(signer, delivery, receiver, slots, cancellationToken)
-                : PutBackAsync(delivery, slots, cancellationToken));
+                : PutBackAsync(delivery, receiverFull
+                    ? _pacer.PutBack(ReceiverShare(receiver), _shares.PerReceiver)
+                    : _pacer.PutBack(TenantShare(delivery.Tenant), _shares.PerTenant), slots, cancellationToken));
         }
 
         if (leased.Count < free)
         {
-            // Fewer due than asked for: the outbox has nothing more due now.
-            await Task.Delay(_options.PollInterval, timeProvider, cancellationToken).ConfigureAwait(false);
+            // Fewer due than asked for: the outbox has nothing more due now, but what was put back
+            // comes due at its share's pace.
+            await Task.Delay(_pacer.NextDue(_options.PollInterval), timeProvider, cancellationToken).ConfigureAwait(false);
         }
     }
 
+    private static string ReceiverShare(string receiver) => "receiver " + receiver;
+
+    private static string TenantShare(string tenant) => "tenant " + tenant;
+
     /// <summary>
-    /// Hands a leased delivery back unsent, due after <c>Webhooks:PollInterval</c>: its receiver, or its
-    /// tenant, has as many tries in flight from this worker as <c>Webhooks:MaxConcurrentPerReceiver</c>
-    /// (or <c>Webhooks:MaxConcurrentPerTenant</c>) allows. Frees its slot; never throws (unreleased, the
-    /// delivery comes due when its lease lapses).
+    /// Hands a leased delivery back unsent, due after <paramref name="wait"/> (<see cref="PutBackPacer"/>):
+    /// its receiver, or its tenant, has as many tries in flight from this worker as
+    /// <c>Webhooks:MaxConcurrentPerReceiver</c> (or <c>Webhooks:MaxConcurrentPerTenant</c>) allows.
+    /// Frees its slot; never throws (unreleased, the delivery comes due when its lease lapses).
     /// </summary>
-    private async Task PutBackAsync(LeasedWebhook leased, SemaphoreSlim slots, CancellationToken cancellationToken)
+    private async Task PutBackAsync(LeasedWebhook leased, TimeSpan wait, SemaphoreSlim slots, CancellationToken cancellationToken)
     {
         try
         {
             await Task.Yield();
             await _redis.ExecuteRedisAsync("release-webhook",
-                _ => store.ReleaseWebhookAsync(leased, _options.PollInterval), cancellationToken).ConfigureAwait(false);
+                _ => store.ReleaseWebhookAsync(leased, wait), cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -145,7 +153,11 @@ internal sealed class WebhookSender(
         {
             // Off the loop at once: signing and connecting do not hold up the next claim.
             await Task.Yield();
+            var started = timeProvider.GetTimestamp();
             await SendAsync(signer, leased, receiver, cancellationToken).ConfigureAwait(false);
+            var held = timeProvider.GetElapsedTime(started);
+            _pacer.Sent(ReceiverShare(receiver), held);
+            _pacer.Sent(TenantShare(leased.Tenant), held);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

@@ -1,0 +1,127 @@
+namespace Orchestrator.Worker.Webhooks;
+
+/// <summary>
+/// When the deliveries a worker puts back come due again. A delivery is put back when its receiver's
+/// (or its tenant's) share of the sending slots is taken; put back for a fixed
+/// <c>Webhooks:PollInterval</c>, a receiver with a backlog got about its share of deliveries per
+/// interval however fast it answered, and every delivery of the backlog was leased and put back
+/// again each interval. Here the deliveries put back for one share form a line, spaced one try's
+/// time (a running average of that share's tries) divided by the share's slots apart, so each comes
+/// due about when a slot of the share frees: a receiver that answers in 2 ms gets its backlog at
+/// its own pace. No wait is longer than <c>Webhooks:PollInterval</c>, as before. Written by hand
+/// (no library paces a queue by its observed service time); keeps only the shares with a line, at
+/// most <see cref="MaxTracked"/> (when full, those whose line has come due make room).
+/// </summary>
+internal sealed class PutBackPacer(TimeSpan maxDelay, TimeProvider timeProvider)
+{
+    /// <summary>Most shares tracked at once; past it, while every line is still ahead, a new share's put-backs wait <c>maxDelay</c>.</summary>
+    internal const int MaxTracked = 10_000;
+
+    /// <summary>A share's try time until one of its tries has been timed.</summary>
+    internal static readonly TimeSpan FirstGuess = TimeSpan.FromMilliseconds(10);
+
+    private static readonly TimeSpan Shortest = TimeSpan.FromMilliseconds(1);
+
+    private readonly Dictionary<string, Line> _lines = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+
+    /// <summary>Shares tracked now.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _lines.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The wait before a delivery put back for <paramref name="share"/> (a receiver's or a tenant's,
+    /// of <paramref name="slots"/> slots, all taken) comes due again: after those already in its line,
+    /// one try's time ÷ <paramref name="slots"/> later than the last, at most <c>maxDelay</c> from now.
+    /// </summary>
+    public TimeSpan PutBack(string share, int slots)
+    {
+        lock (_gate)
+        {
+            var now = timeProvider.GetUtcNow();
+            if (!_lines.TryGetValue(share, out var line))
+            {
+                if (_lines.Count >= MaxTracked && !MakeRoom(now))
+                {
+                    return maxDelay;
+                }
+
+                line = new Line { Try = FirstGuess };
+                _lines[share] = line;
+            }
+
+            line.Spacing = line.Try / Math.Max(1, slots);
+            var due = (line.Next > now ? line.Next : now) + line.Spacing;
+            var latest = now + maxDelay;
+            line.Next = due < latest ? due : latest;
+            return line.Next - now;
+        }
+    }
+
+    /// <summary>A try of <paramref name="share"/>'s held its slot for <paramref name="took"/>: its line's spacing follows the running average.</summary>
+    public void Sent(string share, TimeSpan took)
+    {
+        lock (_gate)
+        {
+            if (_lines.TryGetValue(share, out var line))
+            {
+                line.Try = line.Timed ? (line.Try * 3 + took) / 4 : took;
+                line.Timed = true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// How long until the next delivery put back is due, at most <paramref name="longest"/>: an idle
+    /// sender's wait, so that a line is served at its pace rather than once per poll.
+    /// </summary>
+    public TimeSpan NextDue(TimeSpan longest)
+    {
+        lock (_gate)
+        {
+            var now = timeProvider.GetUtcNow();
+            var wait = longest;
+            foreach (var line in _lines.Values)
+            {
+                if (line.Next > now && line.Spacing < wait)
+                {
+                    wait = line.Spacing;
+                }
+            }
+
+            return wait > Shortest ? wait : Shortest;
+        }
+    }
+
+    private bool MakeRoom(DateTimeOffset now)
+    {
+        foreach (var (share, line) in _lines)
+        {
+            if (line.Next <= now)
+            {
+                _lines.Remove(share);
+            }
+        }
+
+        return _lines.Count < MaxTracked;
+    }
+
+    private sealed class Line
+    {
+        public TimeSpan Try { get; set; }
+
+        public bool Timed { get; set; }
+
+        public TimeSpan Spacing { get; set; }
+
+        public DateTimeOffset Next { get; set; }
+    }
+}
