@@ -48,7 +48,7 @@ internal static class InheritedSecretsExtensions
 
     /// <summary>
     /// The names among <paramref name="names"/> that carry a secret: tenants' and admins' API keys, the
-    /// providers' API keys, the webhook secret, the jobs page's key, and the AppHost's own parameters.
+    /// providers' API keys, the webhook secrets, the jobs page's key, and the AppHost's own parameters.
     /// </summary>
     internal static IEnumerable<string> SecretNames(IEnumerable<string> names) => names.Where(IsSecret);
 
@@ -60,6 +60,7 @@ internal static class InheritedSecretsExtensions
             ["AUTH", "ADMINKEYS", ..] => true,
             ["LLM", "PROVIDERS", _, "APIKEY"] => true,
             ["WEBHOOKS", "SECRET"] => true,
+            ["WEBHOOKS", "TENANTSECRETS", ..] => true,
             ["WEB", "APIKEY"] => true,
             ["PARAMETERS", ..] => true,
             _ => false,

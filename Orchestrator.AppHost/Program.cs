@@ -24,7 +24,9 @@ var api = builder.AddProject<Projects.Orchestrator_Api>("api")
     .WithDevelopmentAccess()
     .WithConfigurationSection("Auth")
     .WithConfigurationSection("Tenants")
-    .WithConfigurationSection("Webhooks", except: ["Secret"])
+    // The API checks callback URLs (Webhooks:AllowPrivateNetworks); it signs nothing, so it gets no secret.
+    .WithConfigurationSection("Webhooks", except: ["Secret", .. builder.Configuration.GetSection("Webhooks:TenantSecrets").AsEnumerable(makePathsRelative: true)
+        .Select(setting => $"TenantSecrets:{setting.Key}")])
     .WithHttpHealthCheck("/health");
 
 var worker = builder.AddProject<Projects.Orchestrator_Worker>("worker")

@@ -15,14 +15,15 @@ public sealed class InheritedSecretsTests
 {
     private const string TenantKey = "tenant-key-0123456789abcdef0123456789";
     private const string AdminKey = "admin-key-0123456789abcdef0123456789";
+    private const string TenantSecret = "whsec_dGVuYW50LXNlY3JldC0wMTIzNDU2Nzg5YWJj";
 
     [Fact]
-    public async Task TenantAndAdminKeysAndTheWebhookSecret_OnlyInTheServicesHandedThem_BlankInTheOthers()
+    public async Task TenantAndAdminKeysAndTheWebhookSecrets_OnlyInTheServicesHandedThem_BlankInTheOthers()
     {
         var cancellationToken = TestContext.Current.CancellationToken;
         await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Orchestrator_AppHost>(
             ["--Redis:Mode=local", $"--Tenants:acme:ApiKeys:0={TenantKey}", "--Tenants:acme:MaxConcurrency=2", $"--Auth:AdminKeys:0={AdminKey}",
-             "--Webhooks:Secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], cancellationToken);
+             "--Webhooks:Secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", $"--Webhooks:TenantSecrets:acme={TenantSecret}"], cancellationToken);
 
         var api = await EnvironmentOfAsync(builder, "api");
         var worker = await EnvironmentOfAsync(builder, "worker");
@@ -30,7 +31,9 @@ public sealed class InheritedSecretsTests
         Assert.Equal(TenantKey, api["Tenants__acme__ApiKeys__0"]);
         Assert.Equal(AdminKey, api["Auth__AdminKeys__0"]);
         Assert.Equal("", api["Webhooks__Secret"]);
+        Assert.Equal("", api["Webhooks__TenantSecrets__acme"]);
         Assert.Equal("", worker["Tenants__acme__ApiKeys__0"]);
+        Assert.Equal(TenantSecret, worker["Webhooks__TenantSecrets__acme"]);
         Assert.Equal("2", worker["Tenants__acme__MaxConcurrency"]);
         Assert.Equal("", worker["Auth__AdminKeys__0"]);
         // The worker signs with the secret parameter, not a blank.
@@ -41,6 +44,7 @@ public sealed class InheritedSecretsTests
             Assert.Equal("", environment["Tenants__acme__ApiKeys__0"]);
             Assert.Equal("", environment["Auth__AdminKeys__0"]);
             Assert.Equal("", environment["Webhooks__Secret"]);
+            Assert.Equal("", environment["Webhooks__TenantSecrets__acme"]);
         }
     }
 
@@ -51,6 +55,7 @@ public sealed class InheritedSecretsTests
     [InlineData("Auth__AdminKeys__web", true)]
     [InlineData("Llm__Providers__openai__ApiKey", true)]
     [InlineData("Webhooks__Secret", true)]
+    [InlineData("Webhooks__TenantSecrets__acme", true)]
     [InlineData("Web__ApiKey", true)]
     [InlineData("Parameters__llm-openai-api-key", true)]
     [InlineData("Tenants__acme__MaxConcurrency", false)]

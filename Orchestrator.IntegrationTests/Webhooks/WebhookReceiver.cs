@@ -90,4 +90,18 @@ internal sealed record ReceivedWebhook(string Id, string Timestamp, string Signa
 {
     /// <summary>The request's W3C <c>traceparent</c> header, if any.</summary>
     public string? TraceParent { get; init; }
+
+    /// <summary>
+    /// Whether it carries a Standard Webhooks signature made with <paramref name="secret"/> (<c>whsec_…</c>):
+    /// base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")), sent as "v1,&lt;sig&gt;" (several
+    /// space-separated signatures allowed), the key being the base64 after "whsec_"; and a timestamp
+    /// within 5 minutes of its arrival.
+    /// </summary>
+    public bool IsSignedWith(string secret)
+    {
+        var key = Convert.FromBase64String(secret["whsec_".Length..]);
+        var expected = Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(key, System.Text.Encoding.UTF8.GetBytes($"{Id}.{Timestamp}.{Body}")));
+        var timestamp = DateTimeOffset.FromUnixTimeSeconds(long.Parse(Timestamp, CultureInfo.InvariantCulture));
+        return Math.Abs((timestamp - At).TotalMinutes) < 5 && Signature.Split(' ').Any(s => s == "v1," + expected);
+    }
 }

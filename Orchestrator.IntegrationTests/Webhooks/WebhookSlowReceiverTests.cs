@@ -262,11 +262,14 @@ public sealed class WebhookSlowReceiverTests
         Assert.True(delivery.NextAttemptAt > arrived + requestTimeout, $"next try due {delivery.NextAttemptAt:O}");
     }
 
+    /// <summary>The workers' <c>Webhooks:Secret</c> in <see cref="Settings"/>.</summary>
+    internal const string Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=";
+
     internal static Dictionary<string, string> Settings(TimeSpan requestTimeout) => new()
     {
         ["Simulator:FailureRate"] = "0",
         ["Simulator:Latency"] = "00:00:00.010",
-        ["Webhooks:Secret"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=",
+        ["Webhooks:Secret"] = Secret,
         ["Webhooks:AllowPrivateNetworks"] = "true",
         ["Webhooks:BaseDelay"] = "00:00:01",
         ["Webhooks:MaxDelay"] = "00:00:04",

@@ -22,6 +22,15 @@ public sealed class WebhookOptions : IValidatableObject
     public string? Secret { get; set; }
 
     /// <summary>
+    /// A tenant's own signing secret, by tenant name (<c>Webhooks:TenantSecrets:{tenant}</c>), in the
+    /// form of <see cref="Secret"/>: that tenant's deliveries are signed with it, so a tenant, who must
+    /// hold the secret its receiver verifies with, cannot sign a delivery another tenant's receiver
+    /// accepts. A tenant without one is signed with <see cref="Secret"/>, which workers still need to
+    /// send at all. Default none.
+    /// </summary>
+    public Dictionary<string, string> TenantSecrets { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
     /// Lifts both SSRF rules: <c>http</c> callbacks are accepted and any address may be reached
     /// (loopback, private networks). For tests and local development only. Default false.
     /// </summary>
@@ -93,12 +102,28 @@ public sealed class WebhookOptions : IValidatableObject
     /// <summary>The secret's key bytes, or null when none is configured.</summary>
     public byte[]? SecretBytes() => Secret is { Length: > 0 } secret ? Decode(secret) : null;
 
+    /// <summary>Each tenant's own secret's key bytes (<see cref="TenantSecrets"/>), by tenant name.</summary>
+    public IReadOnlyDictionary<string, byte[]> TenantSecretBytes() =>
+        TenantSecrets.Where(t => t.Value is { Length: > 0 }).ToDictionary(t => t.Key, t => Decode(t.Value)!, StringComparer.Ordinal);
+
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Secret is { Length: > 0 } secret && Decode(secret) is not { Length: >= 24 and <= 64 })
         {
             yield return new ValidationResult("Webhooks:Secret must be 'whsec_' followed by base64 of 24 to 64 random bytes.", [nameof(Secret)]);
+        }
+
+        foreach (var (tenant, tenantSecret) in TenantSecrets)
+        {
+            if (!TenantNames.IsValid(tenant))
+            {
+                yield return new ValidationResult($"Webhooks:TenantSecrets:{tenant}: '{tenant}' is not a tenant name ({TenantNames.Rule}).", [nameof(TenantSecrets)]);
+            }
+            else if (Decode(tenantSecret ?? "") is not { Length: >= 24 and <= 64 })
+            {
+                yield return new ValidationResult($"Webhooks:TenantSecrets:{tenant} must be 'whsec_' followed by base64 of 24 to 64 random bytes.", [nameof(TenantSecrets)]);
+            }
         }
 
         // A rule between two settings is checked against the other's own bound while that one is wrong:

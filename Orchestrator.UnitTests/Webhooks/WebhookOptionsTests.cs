@@ -17,6 +17,28 @@ public sealed class WebhookOptionsTests
     public void Secret_MustBeBase64Of24To64Bytes(string secret, bool valid) =>
         Assert.Equal(valid, Validate(new WebhookOptions { Secret = secret }).Count == 0);
 
+    [Theory]
+    [InlineData("acme", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=", null)]
+    [InlineData("acme", "whsec_c2hvcnQ=", "Webhooks:TenantSecrets:acme must be 'whsec_' followed by base64 of 24 to 64 random bytes.")]
+    [InlineData("acme", "", "Webhooks:TenantSecrets:acme must be 'whsec_' followed by base64 of 24 to 64 random bytes.")]
+    [InlineData("Acme:Corp", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=", "Webhooks:TenantSecrets:Acme:Corp: 'Acme:Corp' is not a tenant name")]
+    public void TenantSecret_MustBeATenantsName_AndASecretOfTheSameForm(string tenant, string secret, string? error)
+    {
+        var options = new WebhookOptions { TenantSecrets = { [tenant] = secret } };
+
+        var results = Validate(options);
+
+        if (error is null)
+        {
+            Assert.Empty(results);
+            Assert.Equal(Convert.FromBase64String("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0="), options.TenantSecretBytes()[tenant]);
+        }
+        else
+        {
+            Assert.StartsWith(error, Assert.Single(results).ErrorMessage, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void LeaseTimeout_MustExceedRequestTimeout() =>
         Assert.NotEmpty(Validate(new WebhookOptions { RequestTimeout = TimeSpan.FromSeconds(30), LeaseTimeout = TimeSpan.FromSeconds(30) }));

@@ -47,12 +47,12 @@ internal sealed class WebhookSender(
             return;
         }
 
-        var signer = new StandardWebhook(secret);
+        var signers = new WebhookSigners(secret, _options.TenantSecretBytes());
         using var slots = new SemaphoreSlim(_options.MaxConcurrentDeliveries, _options.MaxConcurrentDeliveries);
         var sending = new List<Task>(_options.MaxConcurrentDeliveries);
         try
         {
-            await loops.RunAsync(Loop, ct => StepAsync(signer, slots, sending, ct), stoppingToken).ConfigureAwait(false);
+            await loops.RunAsync(Loop, ct => StepAsync(signers, slots, sending, ct), stoppingToken).ConfigureAwait(false);
         }
         finally
         {
@@ -67,7 +67,7 @@ internal sealed class WebhookSender(
     /// and the next step claims more while others are in flight, so a receiver that hangs until
     /// <c>Webhooks:RequestTimeout</c> holds one slot, not every other delivery.
     /// </summary>
-    private async Task StepAsync(StandardWebhook signer, SemaphoreSlim slots, List<Task> sending, CancellationToken cancellationToken)
+    private async Task StepAsync(WebhookSigners signers, SemaphoreSlim slots, List<Task> sending, CancellationToken cancellationToken)
     {
         await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
         var free = 1;
@@ -100,7 +100,7 @@ internal sealed class WebhookSender(
         {
             var receiver = ReceiverCircuits.Of(delivery.Delivery.Url);
             sending.Add(_shares.TryTake(receiver, delivery.Tenant, out var receiverFull)
-                ? SendInSlotAsync(signer, delivery, receiver, slots, cancellationToken)
+                ? SendInSlotAsync(signers.For(delivery.Tenant), delivery, receiver, slots, cancellationToken)
                 : PutBackAsync(delivery, receiverFull
                     ? _pacer.PutBack(ReceiverShare(receiver), _shares.PerReceiver)
                     : _pacer.PutBack(TenantShare(delivery.Tenant), _shares.PerTenant), slots, cancellationToken));
