@@ -14,9 +14,15 @@ public sealed class WebhookOptions : IValidatableObject
     /// <summary>The longest <c>callbackUrl</c>, in characters.</summary>
     public const int MaxUrlLength = 2048;
 
+    /// <summary>Most keys one secret setting holds (a rotation: the new one and those before it).</summary>
+    public const int MaxKeys = 3;
+
     /// <summary>
     /// The signing secret, as Standard Webhooks gives it: <c>whsec_</c> followed by base64 of 24 to
-    /// 64 random bytes (the prefix is optional). Default none: without it workers send no webhook
+    /// 64 random bytes (the prefix is optional); or, to rotate it, up to <see cref="MaxKeys"/> such
+    /// keys separated by spaces, each signing every delivery (the header then carries one signature
+    /// per key, as the specification allows), so receivers move from the old key to the new one
+    /// without a delivery failing verification. Default none: without it workers send no webhook
     /// (deliveries wait in the outbox, and a warning is logged at start).
     /// </summary>
     public string? Secret { get; set; }
@@ -99,19 +105,19 @@ public sealed class WebhookOptions : IValidatableObject
     /// <summary>How long an open receiver circuit sends nothing before one try probes it. Default 30 s.</summary>
     public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>The secret's key bytes, or null when none is configured.</summary>
-    public byte[]? SecretBytes() => Secret is { Length: > 0 } secret ? Decode(secret) : null;
+    /// <summary>The secret's keys (their bytes), in the order given; none when no secret is configured.</summary>
+    public IReadOnlyList<byte[]> SecretKeys() => Keys(Secret) ?? [];
 
-    /// <summary>Each tenant's own secret's key bytes (<see cref="TenantSecrets"/>), by tenant name.</summary>
-    public IReadOnlyDictionary<string, byte[]> TenantSecretBytes() =>
-        TenantSecrets.Where(t => t.Value is { Length: > 0 }).ToDictionary(t => t.Key, t => Decode(t.Value)!, StringComparer.Ordinal);
+    /// <summary>Each tenant's own secret's keys (<see cref="TenantSecrets"/>), by tenant name.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<byte[]>> TenantSecretKeys() =>
+        TenantSecrets.Where(t => t.Value is { Length: > 0 }).ToDictionary(t => t.Key, t => (IReadOnlyList<byte[]>)Keys(t.Value)!, StringComparer.Ordinal);
 
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (Secret is { Length: > 0 } secret && Decode(secret) is not { Length: >= 24 and <= 64 })
+        if (Secret is { Length: > 0 } secret && Keys(secret) is null)
         {
-            yield return new ValidationResult("Webhooks:Secret must be 'whsec_' followed by base64 of 24 to 64 random bytes.", [nameof(Secret)]);
+            yield return new ValidationResult($"Webhooks:Secret {KeysRule}", [nameof(Secret)]);
         }
 
         foreach (var (tenant, tenantSecret) in TenantSecrets)
@@ -120,9 +126,9 @@ public sealed class WebhookOptions : IValidatableObject
             {
                 yield return new ValidationResult($"Webhooks:TenantSecrets:{tenant}: '{tenant}' is not a tenant name ({TenantNames.Rule}).", [nameof(TenantSecrets)]);
             }
-            else if (Decode(tenantSecret ?? "") is not { Length: >= 24 and <= 64 })
+            else if (Keys(tenantSecret) is null)
             {
-                yield return new ValidationResult($"Webhooks:TenantSecrets:{tenant} must be 'whsec_' followed by base64 of 24 to 64 random bytes.", [nameof(TenantSecrets)]);
+                yield return new ValidationResult($"Webhooks:TenantSecrets:{tenant} {KeysRule}", [nameof(TenantSecrets)]);
             }
         }
 
@@ -164,6 +170,25 @@ public sealed class WebhookOptions : IValidatableObject
         {
             yield return new ValidationResult("Webhooks:CircuitBreakDuration must be from 100 ms to one day.", [nameof(CircuitBreakDuration)]);
         }
+    }
+
+    private const string KeysRule = "must be 'whsec_' followed by base64 of 24 to 64 random bytes (or, to rotate it, up to 3 such keys separated by spaces).";
+
+    /// <summary>The keys of a secret setting, or null when it is not 1 to <see cref="MaxKeys"/> valid keys.</summary>
+    private static List<byte[]>? Keys(string? secret)
+    {
+        var keys = new List<byte[]>(MaxKeys);
+        foreach (var text in (secret ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (keys.Count == MaxKeys || Decode(text) is not { Length: >= 24 and <= 64 } key)
+            {
+                return null;
+            }
+
+            keys.Add(key);
+        }
+
+        return keys.Count > 0 ? keys : null;
     }
 
     private static byte[]? Decode(string secret)

@@ -14,13 +14,25 @@ public sealed class WebhookOptionsTests
     [InlineData("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=", true)]
     [InlineData("whsec_c2hvcnQ=", false)]          // 5 bytes
     [InlineData("whsec_not base64!", false)]
-    public void Secret_MustBeBase64Of24To64Bytes(string secret, bool valid) =>
+    [InlineData("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0= whsec_YWNtZS1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==", true)]
+    [InlineData("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0= whsec_c2hvcnQ=", false)]
+    [InlineData("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0= MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0= whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0= MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=", false)]
+    public void Secret_MustBeBase64Of24To64Bytes_OrUpToThreeSuchKeys(string secret, bool valid) =>
         Assert.Equal(valid, Validate(new WebhookOptions { Secret = secret }).Count == 0);
+
+    [Fact]
+    public void SecretKeys_AreTheKeysInTheOrderGiven_NoneWithoutASecret()
+    {
+        var options = new WebhookOptions { Secret = "whsec_YWNtZS1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==  whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=" };
+
+        Assert.Equal([Convert.FromBase64String("YWNtZS1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg=="), Convert.FromBase64String("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=")], options.SecretKeys());
+        Assert.Empty(new WebhookOptions().SecretKeys());
+    }
 
     [Theory]
     [InlineData("acme", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=", null)]
-    [InlineData("acme", "whsec_c2hvcnQ=", "Webhooks:TenantSecrets:acme must be 'whsec_' followed by base64 of 24 to 64 random bytes.")]
-    [InlineData("acme", "", "Webhooks:TenantSecrets:acme must be 'whsec_' followed by base64 of 24 to 64 random bytes.")]
+    [InlineData("acme", "whsec_c2hvcnQ=", "Webhooks:TenantSecrets:acme must be 'whsec_' followed by base64 of 24 to 64 random bytes")]
+    [InlineData("acme", "", "Webhooks:TenantSecrets:acme must be 'whsec_' followed by base64 of 24 to 64 random bytes")]
     [InlineData("Acme:Corp", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=", "Webhooks:TenantSecrets:Acme:Corp: 'Acme:Corp' is not a tenant name")]
     public void TenantSecret_MustBeATenantsName_AndASecretOfTheSameForm(string tenant, string secret, string? error)
     {
@@ -31,7 +43,7 @@ public sealed class WebhookOptionsTests
         if (error is null)
         {
             Assert.Empty(results);
-            Assert.Equal(Convert.FromBase64String("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0="), options.TenantSecretBytes()[tenant]);
+            Assert.Equal(Convert.FromBase64String("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0="), Assert.Single(options.TenantSecretKeys()[tenant]));
         }
         else
         {

@@ -8,7 +8,6 @@ using Orchestrator.Worker.Resilience;
 using Orchestrator.Worker.Telemetry;
 using Polly;
 using Polly.Registry;
-using StandardWebhooks;
 
 namespace Orchestrator.Worker.Webhooks;
 
@@ -41,13 +40,13 @@ internal sealed class WebhookSender(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (_options.SecretBytes() is not { } secret)
+        if (_options.SecretKeys() is not { Count: > 0 } keys)
         {
             WebhookLog.NoSecret(logger);
             return;
         }
 
-        var signers = new WebhookSigners(secret, _options.TenantSecretBytes());
+        var signers = new WebhookSigners(keys, _options.TenantSecretKeys());
         using var slots = new SemaphoreSlim(_options.MaxConcurrentDeliveries, _options.MaxConcurrentDeliveries);
         var sending = new List<Task>(_options.MaxConcurrentDeliveries);
         try
@@ -147,7 +146,7 @@ internal sealed class WebhookSender(
     }
 
     /// <summary>Sends one leased delivery and frees its slots; never throws (a fault is the loop's, logged and counted).</summary>
-    private async Task SendInSlotAsync(StandardWebhook signer, LeasedWebhook leased, string receiver, SemaphoreSlim slots, CancellationToken cancellationToken)
+    private async Task SendInSlotAsync(WebhookSigner signer, LeasedWebhook leased, string receiver, SemaphoreSlim slots, CancellationToken cancellationToken)
     {
         try
         {
@@ -175,7 +174,7 @@ internal sealed class WebhookSender(
         }
     }
 
-    private async Task SendAsync(StandardWebhook signer, LeasedWebhook leased, string receiver, CancellationToken cancellationToken)
+    private async Task SendAsync(WebhookSigner signer, LeasedWebhook leased, string receiver, CancellationToken cancellationToken)
     {
         var delivery = leased.Delivery;
         var attempt = delivery.Attempts + 1;
@@ -216,7 +215,7 @@ internal sealed class WebhookSender(
     /// later), so a receiver that hangs holds no slot meanwhile.
     /// </summary>
     private async Task<(int StatusCode, string? Error, TimeSpan Delay)> TryThroughCircuitAsync(
-        StandardWebhook signer, WebhookDelivery delivery, string receiver, int attempt, CancellationToken cancellationToken)
+        WebhookSigner signer, WebhookDelivery delivery, string receiver, int attempt, CancellationToken cancellationToken)
     {
         var circuit = _circuits.TryEnter(receiver);
         var backoff = Backoff(attempt, _options.BaseDelay, _options.MaxDelay);
@@ -241,7 +240,7 @@ internal sealed class WebhookSender(
     }
 
     /// <summary>One try: the receiver's status (0 when none came) and, without a 2xx, why.</summary>
-    private async Task<(int StatusCode, string? Error)> TryAsync(StandardWebhook signer, WebhookDelivery delivery, CancellationToken cancellationToken)
+    private async Task<(int StatusCode, string? Error)> TryAsync(WebhookSigner signer, WebhookDelivery delivery, CancellationToken cancellationToken)
     {
         var body = WebhookPayload.Serialize(delivery);
         var timestamp = timeProvider.GetUtcNow();
