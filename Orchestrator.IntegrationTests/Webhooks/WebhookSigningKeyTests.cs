@@ -1,13 +1,11 @@
-using Orchestrator.Jobs;
-
 namespace Orchestrator.IntegrationTests.Webhooks;
 
 /// <summary>
-/// Signing keys, through one real worker (a process, real Redis, a receiver
-/// on loopback): a tenant with its own secret gets deliveries signed with it, and not with the
-/// shared <c>Webhooks:Secret</c>, which still signs the other tenants' — so no tenant holds a
-/// secret that signs another tenant's deliveries (<c>Webhooks:TenantSecrets:{tenant}</c>); and a
-/// secret of two keys, as while it is rotated, signs each delivery with both.
+/// Signing keys, through one real worker (a process, real Redis, a receiver on loopback): a tenant
+/// with its own secret (<c>Webhooks:TenantSecrets:{tenant}</c>) gets deliveries signed with it, and
+/// not with the shared <c>Webhooks:Secret</c>, which still signs the other tenants' — so no tenant
+/// holds a secret that signs another tenant's deliveries; and a secret of two keys, as while it is
+/// rotated, signs each delivery with both.
 /// </summary>
 [Collection(WebhookCollection.Name)]
 public sealed class WebhookSigningKeyTests
@@ -17,24 +15,14 @@ public sealed class WebhookSigningKeyTests
     [Fact]
     public async Task ATenantsDeliveries_AreSignedWithItsOwnSecret_OthersWithTheSharedOne()
     {
-        await using var receiver = await WebhookReceiver.StartAsync();
-        await using var harness = await WorkerHarness.StartAsync();
-        var settings = WebhookSlowReceiverTests.Settings(TimeSpan.FromSeconds(5));
-        settings["Webhooks:TenantSecrets:acme"] = AcmeSecret;
-        await harness.StartWorkerAsync(settings, "worker");
-
-        var acmeJob = await WebhookSlowReceiverTests.SubmitAsync(harness, receiver.Address, "acme");
-        var otherJob = await WebhookSlowReceiverTests.SubmitAsync(harness, receiver.Address, "globex");
-        await AsyncWait.WaitUntilAsync(() => Task.FromResult(receiver.Received.Count >= 2),
-            TimeSpan.FromSeconds(30), "both deliveries arrived", TimeSpan.FromMilliseconds(20));
-
         const string shared = WebhookSlowReceiverTests.Secret;
-        var acme = Assert.Single(receiver.Received, r => r.Id == $"{acmeJob}.1");
+
+        var (acme, globex) = await DeliverAsync(shared);
+
         Assert.True(acme.IsSignedWith(AcmeSecret), $"acme's delivery is not signed with acme's secret: {acme.Signature}");
         Assert.False(acme.IsSignedWith(shared), "acme's delivery is signed with the shared secret too");
-        var other = Assert.Single(receiver.Received, r => r.Id == $"{otherJob}.1");
-        Assert.True(other.IsSignedWith(shared), $"globex's delivery is not signed with the shared secret: {other.Signature}");
-        Assert.False(other.IsSignedWith(AcmeSecret), "globex's delivery is signed with acme's secret");
+        Assert.True(globex.IsSignedWith(shared), $"globex's delivery is not signed with the shared secret: {globex.Signature}");
+        Assert.False(globex.IsSignedWith(AcmeSecret), "globex's delivery is signed with acme's secret");
     }
 
     [Fact]
@@ -42,23 +30,33 @@ public sealed class WebhookSigningKeyTests
     {
         const string newKey = "whsec_bmV3LWtleS0wMTIzNDU2Nzg5YWJjZGVmZ2hpams=";
         const string oldKey = WebhookSlowReceiverTests.Secret;
+
+        var (acme, globex) = await DeliverAsync($"{newKey} {oldKey}");
+
+        Assert.True(globex.IsSignedWith(newKey) && globex.IsSignedWith(oldKey), $"not signed with both keys: {globex.Signature}");
+        Assert.Equal(2, globex.Signature.Split(' ').Length);
+        // A tenant's own key is not rotated with the shared one.
+        Assert.Equal((true, false, false), (acme.IsSignedWith(AcmeSecret), acme.IsSignedWith(newKey), acme.IsSignedWith(oldKey)));
+    }
+
+    /// <summary>
+    /// One worker signing with <paramref name="secret"/> (<c>Webhooks:Secret</c>) and acme's own key: a job
+    /// of acme's and one of globex's, each calling back a receiver on loopback; their deliveries as it got them.
+    /// </summary>
+    private static async Task<(ReceivedWebhook Acme, ReceivedWebhook Globex)> DeliverAsync(string secret)
+    {
         await using var receiver = await WebhookReceiver.StartAsync();
         await using var harness = await WorkerHarness.StartAsync();
         var settings = WebhookSlowReceiverTests.Settings(TimeSpan.FromSeconds(5));
-        settings["Webhooks:Secret"] = $"{newKey} {oldKey}";
+        settings["Webhooks:Secret"] = secret;
         settings["Webhooks:TenantSecrets:acme"] = AcmeSecret;
         await harness.StartWorkerAsync(settings, "worker");
 
-        var jobId = await WebhookSlowReceiverTests.SubmitAsync(harness, receiver.Address, "globex");
         var acmeJob = await WebhookSlowReceiverTests.SubmitAsync(harness, receiver.Address, "acme");
+        var globexJob = await WebhookSlowReceiverTests.SubmitAsync(harness, receiver.Address, "globex");
         await AsyncWait.WaitUntilAsync(() => Task.FromResult(receiver.Received.Count >= 2),
             TimeSpan.FromSeconds(30), "both deliveries arrived", TimeSpan.FromMilliseconds(20));
 
-        var delivery = Assert.Single(receiver.Received, r => r.Id == $"{jobId}.1");
-        Assert.True(delivery.IsSignedWith(newKey) && delivery.IsSignedWith(oldKey), $"not signed with both keys: {delivery.Signature}");
-        Assert.Equal(2, delivery.Signature.Split(' ').Length);
-        // A tenant's own key is not rotated with the shared one.
-        var acme = Assert.Single(receiver.Received, r => r.Id == $"{acmeJob}.1");
-        Assert.Equal((true, false, false), (acme.IsSignedWith(AcmeSecret), acme.IsSignedWith(newKey), acme.IsSignedWith(oldKey)));
+        return (Assert.Single(receiver.Received, r => r.Id == $"{acmeJob}.1"), Assert.Single(receiver.Received, r => r.Id == $"{globexJob}.1"));
     }
 }
