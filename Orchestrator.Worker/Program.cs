@@ -98,6 +98,9 @@ app.MapDefaultEndpoints();
 // An evicting maxmemory-policy could delete the jobs stream: refuse to run on one (logged, exit 1).
 if (!await app.Services.CheckRedisEvictionPolicyAsync())
 {
+    // Disposed first: that flushes the console logger's queue, which holds the line saying why
+    // (a run of the suite saw a worker exit 1 having written nothing).
+    await app.DisposeAsync();
     return 1;
 }
 
