@@ -14,7 +14,11 @@ namespace Orchestrator.IntegrationTests.Infrastructure;
 /// </summary>
 public sealed class LongestFirstCollectionOrderer : ITestCollectionOrderer
 {
-    private static readonly string[] Longest = [WorkerProcessCollection.Name, ApiProcessCollection.Name, WebhookCollection.Name, ProviderProcessCollection.Name];
+    private static readonly string[] Longest =
+    [
+        WebhookCollection.Name, WorkerProcessCollection.Name, ApiProcessCollection.Name,
+        RedisClusterCollection.Name, ProviderProcessCollection.Name, RedisFaultProcessCollection.Name,
+    ];
 
     /// <inheritdoc />
     public IReadOnlyCollection<TTestCollection> OrderTestCollections<TTestCollection>(IReadOnlyCollection<TTestCollection> testCollections)

@@ -10,7 +10,7 @@ namespace Orchestrator.IntegrationTests.Jobs;
 /// stay <c>queued</c> for ever under <c>allkeys-lru</c>): the API and the Worker refuse to run on
 /// one, with exit code 1 and one line saying why and how to fix it, no stack trace.
 /// </summary>
-[Collection("worker-processes")]
+[Collection(RedisFaultProcessCollection.Name)]
 public sealed class EvictionPolicyTests
 {
     private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(90);

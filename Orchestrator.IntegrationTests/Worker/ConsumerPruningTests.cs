@@ -7,7 +7,7 @@ namespace Orchestrator.IntegrationTests.Worker;
 /// Each worker process joins the group under a new name; the names of stopped workers are removed
 /// once they hold nothing and have not been seen for ten leases. One holding entries never is.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(RedisFaultProcessCollection.Name)]
 public sealed class ConsumerPruningTests
 {
     [Fact]

@@ -11,7 +11,7 @@ namespace Orchestrator.IntegrationTests.Worker;
 /// failover round trip and a FLUSHALL under a blocked read. The worker never exits, never runs an
 /// attempt twice because a write failed, and finishes every job that still exists.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(RedisFaultProcessCollection.Name)]
 public sealed partial class RedisFaultTests
 {
     private static Dictionary<string, string> Settings(string latency = "00:00:00.3", string lease = "00:00:20") => new()

@@ -3,7 +3,7 @@ using Orchestrator.Jobs;
 namespace Orchestrator.IntegrationTests.Worker;
 
 /// <summary>Redis goes away under a running worker and comes back (same port, data kept in the append-only file).</summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(RedisFaultProcessCollection.Name)]
 public sealed class RedisOutageTests
 {
     private static readonly TimeSpan Outage = TimeSpan.FromSeconds(6);

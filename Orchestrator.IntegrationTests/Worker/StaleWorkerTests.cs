@@ -7,7 +7,7 @@ namespace Orchestrator.IntegrationTests.Worker;
 /// A worker that lost its lease (paused, partitioned) and comes back must not change the job: every
 /// write is fenced by the lease token of the latest claim.
 /// </summary>
-[Collection(WorkerProcessCollection.Name)]
+[Collection(RedisFaultProcessCollection.Name)]
 public sealed class StaleWorkerTests
 {
     private static readonly JobResult StaleResult = new("stale answer", "stale-model", new TokenUsage(1, 1));
