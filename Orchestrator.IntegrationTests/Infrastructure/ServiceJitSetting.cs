@@ -6,11 +6,10 @@ namespace Orchestrator.IntegrationTests.Infrastructure;
 /// The services these tests start (every child process inherits the test host's environment) wait
 /// the runtime's default 100 ms of quiet before counting calls for tier-1 compilation. The services
 /// ship with no wait (<c>CallCountingDelayMs</c> = 0 in their project files), which pays back over a
-/// long run (docs/performance.md, "Settings chosen by measurement") but a test's process lives
-/// seconds: with it, each start spent ~1.4 s of CPU compiling, ~0.8 s without, and the process
-/// tests ~40 % more CPU in all (on 2 shared cores; docs/performance.md has the figures). It changes when
-/// code is compiled, not what it does. The benchmarks, and the provider tests' measuring runs
-/// (<c>ORCHESTRATOR_PROVIDER_LOAD</c>), start the services as shipped.
+/// long run (docs/performance.md, "Settings chosen by measurement"), but a test's process lives
+/// seconds: with no wait the process tests took ~40 % more CPU on 2 shared cores (the figures are
+/// in docs/performance.md). It changes when code is compiled, not what it does. The benchmarks, and
+/// the provider tests' measuring runs (<c>ORCHESTRATOR_PROVIDER_LOAD</c>), start the services as shipped.
 /// </summary>
 internal static class ServiceJitSetting
 {

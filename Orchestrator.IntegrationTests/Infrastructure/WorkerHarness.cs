@@ -211,7 +211,7 @@ public sealed class WorkerProcessCollection
 /// Worker processes against Redis's own faults (outages, pauses, eviction, consumers gone stale):
 /// one at a time as <see cref="WorkerProcessCollection"/>'s, but beside it. Their pace is set by
 /// leases, outages and reconnects, not by the CPU, and held in that collection they made it the
-/// suite's longest path (~4.5 minutes of its ~7).
+/// suite's longest path (~4.5 minutes of its ~8.5).
 /// </summary>
 [CollectionDefinition(Name)]
 public sealed class RedisFaultProcessCollection
