@@ -21,7 +21,7 @@ internal static class ServiceJitSetting
     {
         // A value the caller set (to run the tests as shipped: 0) is kept.
         if (Environment.GetEnvironmentVariable("DOTNET_TC_CallCountingDelayMs") is null
-            && Environment.GetEnvironmentVariable("ORCHESTRATOR_PROVIDER_LOAD") is null)
+            && Environment.GetEnvironmentVariable(Providers.FleetFlowControlTests.LoadVariable) is null)
         {
             Environment.SetEnvironmentVariable("DOTNET_TC_CallCountingDelayMs", DefaultDelay);
         }

@@ -17,7 +17,10 @@ namespace Orchestrator.IntegrationTests.Providers;
 [Collection(ProviderProcessCollection.Name)]
 public sealed class FleetFlowControlTests
 {
-    private static readonly string? Load = Environment.GetEnvironmentVariable("ORCHESTRATOR_PROVIDER_LOAD");
+    /// <summary>The variable that asks for a measuring run (<c>full</c> or <c>s6</c>).</summary>
+    internal const string LoadVariable = "ORCHESTRATOR_PROVIDER_LOAD";
+
+    private static readonly string? Load = Environment.GetEnvironmentVariable(LoadVariable);
     private static readonly bool Full = Load == "full";
     private static readonly bool S6 = Load == "s6";
     private static readonly int TokensPerMinute = Full ? 20_000 : 60_000;
