@@ -9,7 +9,7 @@ namespace Orchestrator.IntegrationTests.Webhooks;
 
 /// <summary>
 /// The webhook instruments of a real worker (in-process, real Redis, a receiver on loopback):
-/// <c>orchestrator.webhooks.deliveries</c> counts each try by outcome, and the gauge
+/// <c>orchestrator.webhooks.deliveries</c> counts each try by outcome and tenant, and the gauge
 /// <c>orchestrator.webhooks.outbox</c> shows the deliveries waiting, then none.
 /// </summary>
 public sealed class WebhookMetricsTests
@@ -97,6 +97,8 @@ public sealed class WebhookMetricsTests
         // apart) and for the closed port (3 s of tries); both were in the outbox together.
         Assert.InRange(Sum(deliveries, "retry"), 2, 40);
         Assert.Equal(2, mostWaiting);
+        // Each try is counted under its job's tenant, as the jobs' own instruments are.
+        Assert.All(deliveries.GetMeasurementSnapshot(), m => Assert.Equal(TenantNames.Default, m.Tags.GetValueOrDefault(OrchestratorTags.Tenant)));
         await AsyncWait.WaitUntilAsync(() =>
         {
             outbox.RecordObservableInstruments();

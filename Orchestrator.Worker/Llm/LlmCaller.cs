@@ -251,8 +251,8 @@ public sealed class LlmCaller(
 
             var outcome = await circuits.ExecuteAsync(
                 provider,
-                static (s, ct) => s.Self.StreamAsync(s.Model, s.Request, s.Attempt, s.Deltas, s.JobCancellation, ct),
-                (Self: this, Model: model, Request: request, Attempt: attempt, Deltas: deltas, JobCancellation: jobCancellation),
+                static (s, ct) => s.Self.StreamAsync(s.Model, s.JobId, s.Request, s.Attempt, s.Deltas, s.JobCancellation, ct),
+                (Self: this, Model: model, JobId: jobId, Request: request, Attempt: attempt, Deltas: deltas, JobCancellation: jobCancellation),
                 cancellationToken).ConfigureAwait(false);
             switch (outcome.Exception)
             {
@@ -414,7 +414,7 @@ public sealed class LlmCaller(
     }
 
     private async ValueTask<Outcome<StreamedAnswer>> StreamAsync(
-        ServedModel model, JobRequest request, int attempt, IDeltaSink? deltas, CancellationToken? jobCancellation, CancellationToken cancellationToken)
+        ServedModel model, string jobId, JobRequest request, int attempt, IDeltaSink? deltas, CancellationToken? jobCancellation, CancellationToken cancellationToken)
     {
         // The SDK writes MaxOutputTokens as max_completion_tokens; a provider set to read max_tokens
         // (Ollama and LM Studio ignore the newer field) gets that field alone.
@@ -462,7 +462,7 @@ public sealed class LlmCaller(
                 if (answer.CutAtMaxLength)
                 {
                     // Leaving the loop ends the response: the provider stops being read (and billed, once it notices).
-                    LlmLog.AnswerCut(logger, model.Name, model.ProviderName, _maxAnswerLength);
+                    LlmLog.AnswerCut(logger, model.Name, model.ProviderName, _maxAnswerLength, jobId, attempt);
                     break;
                 }
             }

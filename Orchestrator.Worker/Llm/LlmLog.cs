@@ -19,8 +19,8 @@ internal static partial class LlmLog
     public static partial void ProbeFailed(ILogger logger, string provider, string error, string jobId, int attempt);
 
     [LoggerMessage(EventId = 206, Level = LogLevel.Warning,
-        Message = "An answer of model {Model} (deployment {Provider}) reached Llm:MaxAnswerLength ({MaxLength} characters): cut there, finish reason 'length'")]
-    public static partial void AnswerCut(ILogger logger, string model, string provider, int maxLength);
+        Message = "An answer of model {Model} (deployment {Provider}) for job {JobId} attempt {Attempt} reached Llm:MaxAnswerLength ({MaxLength} characters): cut there, finish reason 'length'")]
+    public static partial void AnswerCut(ILogger logger, string model, string provider, int maxLength, string jobId, int attempt);
 
     [LoggerMessage(EventId = 204, Level = LogLevel.Information,
         Message = "A 429 paused deployment {Provider} for {Cooldown} after this call's reservation: job {JobId} attempt {Attempt} waits instead of going out")]

@@ -15,6 +15,6 @@ internal static partial class WebhookLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {DeliveryId} of job {JobId} given up after {Try} tries ({StatusCode}, {Error})")]
     public static partial void GivenUp(ILogger logger, string deliveryId, string jobId, int @try, int statusCode, string? error);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {DeliveryId}: the lease lapsed before the try was recorded; another worker has it")]
-    public static partial void LeaseLost(ILogger logger, string deliveryId);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {DeliveryId} of job {JobId}: the lease lapsed before try {Try} was recorded; another worker has it")]
+    public static partial void LeaseLost(ILogger logger, string deliveryId, string jobId, int @try);
 }

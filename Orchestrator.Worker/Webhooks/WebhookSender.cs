@@ -188,12 +188,14 @@ internal sealed class WebhookSender(
                 delay, _options.MaxAge, timeProvider.GetElapsedTime(sent)), cancellationToken).ConfigureAwait(false);
         if (recorded is null)
         {
-            WebhookLog.LeaseLost(logger, delivery.Id);
+            WebhookLog.LeaseLost(logger, delivery.Id, delivery.JobId, attempt);
             return;
         }
 
         // Counted as recorded: a try whose lease was lost records nothing; the holder counts its own try.
-        metrics.WebhookDeliveries.Add(1, new KeyValuePair<string, object?>(OrchestratorTags.WebhookOutcome, WebhookSpan.Tag(recorded.Outcome)));
+        metrics.WebhookDeliveries.Add(1,
+            new KeyValuePair<string, object?>(OrchestratorTags.WebhookOutcome, WebhookSpan.Tag(recorded.Outcome)),
+            new KeyValuePair<string, object?>(OrchestratorTags.Tenant, leased.Tenant));
         WebhookSpan.Recorded(span, recorded.Outcome, error);
         if (recorded.Outcome == WebhookOutcome.Delivered)
         {
