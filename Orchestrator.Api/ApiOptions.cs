@@ -25,7 +25,8 @@ public sealed class ApiOptions : IValidatableObject
 
     /// <summary>
     /// Largest total size of a job's <c>metadata</c>, in bytes as stored: its compact JSON in UTF-8,
-    /// characters outside ASCII escaped (<c>\uXXXX</c>, 6 bytes each). Larger metadata gets 400.
+    /// characters outside ASCII, controls and <c>" &amp; ' + &lt; &gt; `</c> escaped (<c>\uXXXX</c>, 6 bytes each).
+    /// Larger metadata gets 400.
     /// Default 16 KiB (16,384).
     /// </summary>
     [Range(64, 1024 * 1024)]

@@ -100,9 +100,7 @@ if (!await app.Services.CheckRedisEvictionPolicyAsync())
 // at start of any other.
 if (!app.Environment.IsDevelopment() && app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuthOptions>>().Value.AllowAnonymous)
 {
-    app.Logger.LogWarning(
-        "Auth:AllowAnonymous is true in environment {Environment}: a request without a key acts as tenant 'default' (submit, read, cancel). Set it only for a local run.",
-        app.Environment.EnvironmentName);
+    AuthLog.AnonymousOutsideDevelopment(app.Logger, app.Environment.EnvironmentName);
 }
 
 app.UseNoSniff();
@@ -121,7 +119,7 @@ if (app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOpt
 
 // The contract is public; the operations it describes need a key. Only its one document is routed:
 // the framework's own endpoint answers any other name with a text/plain 404, not a problem.
-app.MapOpenApi("/openapi/{documentName:regex(^v1$)}.json").AllowAnonymous();
+app.MapOpenApi("/openapi/{documentName:regex(^v1$)}.json").AllowAnonymous().AlsoHead();
 if (app.Environment.IsDevelopment())
 {
     app.MapScalarApiReference().AllowAnonymous();

@@ -175,7 +175,7 @@ public sealed class SubmitJobRequest : IValidatableObject
 
         if (entriesValid && Metadata is { Count: > 0 } && JobMetadata.StoredBytes(Metadata) is var bytes && bytes > options.MaxMetadataBytes)
         {
-            yield return new ValidationResult($"metadata takes {bytes:N0} bytes as stored (JSON, UTF-8; non-ASCII characters escaped, 6 bytes each); " +
+            yield return new ValidationResult($"metadata takes {bytes:N0} bytes as stored (JSON, UTF-8; characters outside ASCII and \" & ' + < > ` escaped, 6 bytes each); " +
                 $"the limit is {options.MaxMetadataBytes:N0} (Api:MaxMetadataBytes).", ["metadata"]);
         }
     }

@@ -19,6 +19,12 @@ internal static class RedriveFilterReader
     /// <param name="json">The HTTP JSON options, as the binding used: member names in any case.</param>
     public static async Task<(RedriveRequest? Filter, IResult? Refusal)> ReadAsync(HttpContext context, ApiOptions options, JsonSerializerOptions json)
     {
+        // The filter is the body's; a query parameter (?tenant=) left unread would widen it, as an unknown member would.
+        if (context.Request.Query.Keys.FirstOrDefault() is { } parameter)
+        {
+            return (null, QueryParameter(parameter));
+        }
+
         // As the binding decided: a request that cannot have a body (no Content-Length, or 0) is the empty filter.
         if (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody != true)
         {
@@ -40,7 +46,11 @@ internal static class RedriveFilterReader
         try
         {
             var typeInfo = (JsonTypeInfo<RedriveRequest>)json.GetTypeInfo(typeof(RedriveRequest));
-            return (JsonSerializer.Deserialize(body, typeInfo) ?? new RedriveRequest(), null);
+            // A JSON null is refused as POST /jobs refuses it: read as no filter, it would redrive every dead letter.
+            return JsonSerializer.Deserialize(body, typeInfo) is { } filter
+                ? (filter, null)
+                : (null, TypedResults.Problem("The request body must be a JSON object, not null: send {} or no body for no filter.",
+                    statusCode: StatusCodes.Status400BadRequest, title: Title));
         }
         catch (JsonException e)
         {
@@ -96,6 +106,18 @@ internal static class RedriveFilterReader
             {
                 // Begun with its name, which the problem's detail then does not repeat.
                 [shown] = [$"{(shown.Length > 0 ? shown : "''")} is not a member of the filter (errorType, from, to, tenant, limit): left unread, it would widen the filter and redrive more than meant."],
+            },
+            title: Title);
+    }
+
+    /// <summary>A 400 naming a query parameter (at most 64 characters of its name): the endpoint reads none.</summary>
+    private static IResult QueryParameter(string name)
+    {
+        var shown = name.Length <= 64 ? name : name[..64] + "…";
+        return TypedResults.ValidationProblem(
+            new Dictionary<string, string[]>(StringComparer.Ordinal)
+            {
+                [shown] = [$"{(shown.Length > 0 ? shown : "''")} is a query parameter: the filter (errorType, from, to, tenant, limit) is read from the JSON body only, and a parameter left unread would widen it and redrive more than meant."],
             },
             title: Title);
     }

@@ -220,6 +220,19 @@ internal static class OpenApiContract
                     PropertyNames = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = JobLimits.MaxMetadataKeyLength },
                     AdditionalProperties = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = JobLimits.MaxMetadataValueLength },
                 };
+                // The attributes state only the longest name; the rest is checked in Validate.
+                const string modelName = "A served model's name (GET /models): not blank, no whitespace at either end, no control or format characters.";
+                request["model"] = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.String | JsonSchemaType.Null, MinLength = 1, MaxLength = JobLimits.MaxModelLength, Description = modelName,
+                };
+                request["fallbackModels"] = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.Array | JsonSchemaType.Null,
+                    MaxItems = JobLimits.MaxFallbackModels,
+                    Items = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = JobLimits.MaxModelLength, Description = modelName },
+                    Description = "Tried in order when the model's circuit is open or its context window is too small.",
+                };
                 request["callbackUrl"] = new OpenApiSchema
                 {
                     Type = JsonSchemaType.String | JsonSchemaType.Null,

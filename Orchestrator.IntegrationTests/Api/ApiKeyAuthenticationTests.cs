@@ -111,7 +111,8 @@ public sealed class ApiKeyAuthenticationTests(TenantApiFactory api) : IClassFixt
     [Theory]
     [InlineData("/health")]
     [InlineData("/alive")]
-    public async Task Probe_HeadAnswers200_OtherMethods405(string path)
+    [InlineData("/openapi/v1.json")]
+    public async Task OpenEndpoint_HeadAnswers200WithoutKey_OtherMethods405(string path)
     {
         using var client = api.CreateApiClient();
 

@@ -231,6 +231,35 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
     }
 
+    [Theory]
+    [InlineData("", "null", null)]
+    [InlineData("", " null ", null)]
+    [InlineData("?tenant=default", "{}", "tenant")]
+    [InlineData("?errorType=timeout", """{"limit":1}""", "errorType")]
+    public async Task Redrive_NullBodyOrAQueryParameter_Returns400_RedrivesNothing(string query, string body, string? named)
+    {
+        using var client = api.CreateApiClient();
+        var jobIds = await SubmitAsync(client, 2);
+        await DeadLetterAsync(jobIds, sameInstantGroupSize: 2);
+
+        // Both were read as no filter at all, and redrove every dead letter.
+        using var response = await client.PostAsync("/dead-letters/redrive" + query, ApiFactory.Json(body), TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        if (named is null)
+        {
+            using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest);
+            Assert.Contains("not null", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+        else
+        {
+            await ProblemAssert.IsProblemNamingAsync(response, HttpStatusCode.BadRequest, named);
+        }
+
+        Assert.Equal(2, await api.Redis.GetDatabase().SortedSetLengthAsync(new RedisKeys().DeadLetters)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
+    }
+
     private static Task<HttpResponseMessage> RedriveAsync(HttpClient client, string filter) =>
         client.PostAsync("/dead-letters/redrive", ApiFactory.Json(filter), TestContext.Current.CancellationToken)
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);

@@ -11,8 +11,9 @@ public static class JobMetadata
         JsonSerializer.Serialize(new Dictionary<string, string>(metadata), JobsJsonContext.Default.DictionaryStringString);
 
     /// <summary>
-    /// Bytes the metadata takes in Redis (UTF-8 of <see cref="ToJson"/>; characters outside ASCII are
-    /// stored escaped, <c>\uXXXX</c>): what <c>Api:MaxMetadataBytes</c> bounds.
+    /// Bytes the metadata takes in Redis (UTF-8 of <see cref="ToJson"/>; characters outside ASCII,
+    /// controls and the HTML-sensitive <c>" &amp; ' + &lt; &gt; `</c> are stored escaped, <c>\uXXXX</c>):
+    /// what <c>Api:MaxMetadataBytes</c> bounds.
     /// </summary>
     public static int StoredBytes(IReadOnlyDictionary<string, string> metadata) => Encoding.UTF8.GetByteCount(ToJson(metadata));
 }
