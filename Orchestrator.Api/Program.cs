@@ -33,6 +33,14 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 });
 builder.Services.AddValidatedOptions<RetryOptions>(RetryOptions.Section);
 builder.Services.AddValidatedOptions<WebhookOptions>(WebhookOptions.Section);
+// The API signs nothing: it holds none of the workers' signing keys, and does not check them. The
+// AppHost sets each key it was given empty in the API's environment, and an empty tenant's key,
+// refused where it signs, stopped the API.
+builder.Services.PostConfigure<WebhookOptions>(webhooks =>
+{
+    webhooks.Secret = null;
+    webhooks.TenantSecrets.Clear();
+});
 builder.Services.AddApiKeyAuthentication();
 builder.Services.AddTenantReadLimits();
 builder.Services.AddTenantQuotas();

@@ -48,6 +48,9 @@ public static class ConfigurationEntriesCheck
 
     private sealed class Validator<TEntry>(string path, IConfiguration configuration) : IValidateOptions<Entries>
     {
+        // An entry the binder reads from one value (a key, a count), not from members.
+        private static readonly bool IsValue = typeof(TEntry) == typeof(string) || typeof(TEntry).IsPrimitive;
+
         public ValidateOptionsResult Validate(string? name, Entries options)
         {
             if (name != path)
@@ -66,6 +69,13 @@ public static class ConfigurationEntriesCheck
 
                 foreach (var entry in section.GetChildren())
                 {
+                    // An entry of members given one value binds to nothing, and the binder says nothing of it.
+                    if (!IsValue && !string.IsNullOrEmpty(entry.Value))
+                    {
+                        failures.Add($"{entry.Path} is a map: set its members ({entry.Path}:<member>; __ in environment variables), not one value.");
+                        continue;
+                    }
+
                     try
                     {
                         entry.Get<TEntry>();

@@ -60,7 +60,8 @@ builder.Services.AddModelCatalog();
 // Maps and lists whose bad entries the binder drops without a word (ConfigurationEntriesCheck).
 builder.Services.AddConfigurationEntriesCheck<TenantQuotas>(TenantQuotaOptions.Section)
     .AddConfigurationEntriesCheck<ProviderOptions>("Llm:Providers")
-    .AddConfigurationEntriesCheck<ModelOptions>("Llm:Providers:*:Models");
+    .AddConfigurationEntriesCheck<ModelOptions>("Llm:Providers:*:Models")
+    .AddConfigurationEntriesCheck<string>($"{WebhookOptions.Section}:{nameof(WebhookOptions.TenantSecrets)}");
 builder.Services.AddSingleton<SimulatedChatClient>();
 builder.Services.AddSingleton<ChatClientRegistry>();
 builder.Services.AddSingleton<DeploymentCircuits>();

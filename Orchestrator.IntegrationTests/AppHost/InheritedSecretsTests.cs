@@ -48,6 +48,29 @@ public sealed class InheritedSecretsTests
         }
     }
 
+    /// <summary>
+    /// The API started with the blanks the AppHost hands it (above) serves: it exited 1 on the empty
+    /// tenant's signing key, which the worker, where it signs, refuses (an outside audit).
+    /// </summary>
+    [Fact]
+    public async Task Api_WithTheWebhookSecretsBlanked_AsTheAppHostHandsThem_Serves()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await using var redis = await RedisServer.StartAsync(cancellationToken: cancellationToken);
+
+        await using var api = await ApiProcess.StartAsync(redis.ConnectionString, new Dictionary<string, string>
+        {
+            ["Webhooks:Secret"] = "",
+            ["Webhooks:TenantSecrets:acme"] = "",
+            ["Tenants:acme:ApiKeys:0"] = TenantKey,
+        });
+
+        using var client = new HttpClient { BaseAddress = api.Address, Timeout = ApiFactory.RequestTimeout };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TenantKey);
+        using var response = await client.PostAsync("/jobs", ApiFactory.Json("""{"prompt":"signed by the workers, not here"}"""), cancellationToken);
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+    }
+
     [Theory]
     [InlineData("Tenants__acme__ApiKeys__0", true)]
     [InlineData("TENANTS__ACME__APIKEYS__3", true)]

@@ -44,6 +44,10 @@ public sealed class BadSettingTests
     [InlineData("Orchestrator.Worker", "Tenants:acme:MaxQueuedJobs", "abc", "'abc' at 'Tenants:acme:MaxQueuedJobs'")]
     // A list set as one value was ignored (the admin key then answered 401).
     [InlineData("Orchestrator.Api", "Auth:AdminKeys", "an-admin-key-0123456789", "Auth:AdminKeys is a list or a map: set its entries")]
+    [InlineData("Orchestrator.Worker", "Webhooks:TenantSecrets", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=", "Webhooks:TenantSecrets is a list or a map: set its entries")]
+    // A provider or tenant set as one value bound to nothing: the provider gone, the tenant's quotas off (an outside audit).
+    [InlineData("Orchestrator.Api", "Llm:Providers:p", "5", "Llm:Providers:p is a map: set its members")]
+    [InlineData("Orchestrator.Worker", "Tenants:acme", "5", "Tenants:acme is a map: set its members")]
     // Read by the API's model catalogue, unchecked there: GET /models and POST /jobs answered 500.
     [InlineData("Orchestrator.Api", "Simulator:FailureRate", "abc", "'abc' at 'Simulator:FailureRate'")]
     [InlineData("Orchestrator.Worker", "Llm:CircuitFailureRatio", "NaN", "Llm:CircuitFailureRatio must be above 0 and at most 1")]
