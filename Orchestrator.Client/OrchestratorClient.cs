@@ -24,13 +24,19 @@ public sealed partial class OrchestratorClient
 
     /// <summary>A client over <paramref name="http"/>, whose <see cref="HttpClient.BaseAddress"/> is the API's address.</summary>
     /// <exception cref="ArgumentException">
-    /// <paramref name="http"/> has no <c>http</c>/<c>https</c> base address, or <see cref="OrchestratorClientOptions.ApiKey"/>
+    /// <paramref name="http"/> has no <c>http</c>/<c>https</c> base address (or one with a path not ending in <c>/</c>), or <see cref="OrchestratorClientOptions.ApiKey"/>
     /// is not printable ASCII without spaces (a header <see cref="HttpClient"/> cannot send: it would fail every call).
     /// </exception>
     public OrchestratorClient(HttpClient http, OrchestratorClientOptions? options = null, TimeProvider? timeProvider = null)
     {
         _http = http ?? throw new ArgumentNullException(nameof(http));
         OrchestratorAddress.Check(http.BaseAddress, nameof(http));
+        if (http.BaseAddress!.AbsolutePath is { Length: > 1 } path && !path.EndsWith('/'))
+        {
+            // Requests are relative ("jobs/{id}"): against "http://host/prefix" they went to "http://host/jobs/{id}".
+            throw new ArgumentException(
+                $"The HttpClient's base address has a path that does not end in '/' ('{http.BaseAddress}'): end it with '/', or requests leave out its last segment.", nameof(http));
+        }
         _options = options ?? new OrchestratorClientOptions();
         _time = timeProvider ?? TimeProvider.System;
         if (_options.ApiKey is { Length: > 0 } apiKey)
@@ -76,7 +82,9 @@ public sealed partial class OrchestratorClient
     /// The API refused the job (400, 413, 422 …), or stayed unavailable (503: the job may exist; send it
     /// again with the exception's <see cref="OrchestratorProblemException.IdempotencyKey"/>).
     /// </exception>
-    /// <exception cref="ArgumentException"><paramref name="idempotencyKey"/> is not 1 to 255 printable ASCII characters.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="idempotencyKey"/> is not 1 to 255 printable ASCII characters, or begins or ends with a space.
+    /// </exception>
     public async Task<SubmittedJob> SubmitAsync(JobSubmission job, string? idempotencyKey = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(job);
@@ -84,7 +92,7 @@ public sealed partial class OrchestratorClient
         {
             // Refused here, not re-sent: a header HttpClient cannot send fails as a transport error,
             // which the submit pipeline would retry until it gave up.
-            throw new ArgumentException("An idempotency key is 1 to 255 printable ASCII characters (0x20 to 0x7E).", nameof(idempotencyKey));
+            throw new ArgumentException("An idempotency key is 1 to 255 printable ASCII characters (0x20 to 0x7E), not beginning or ending with a space.", nameof(idempotencyKey));
         }
 
         var key = idempotencyKey ?? Guid.NewGuid().ToString("N");
@@ -120,8 +128,12 @@ public sealed partial class OrchestratorClient
         return new SubmittedJob(answer.JobId, answer.Status, answer.CreatedAt, key, replayed);
     }
 
-    /// <summary>The API's rule for a key: 1 to 255 printable ASCII characters.</summary>
-    private static bool IsIdempotencyKey(string key) => key.Length is >= 1 and <= 255 && key.All(c => c is >= ' ' and <= '~');
+    /// <summary>
+    /// The API's rule for a key: 1 to 255 printable ASCII characters. HTTP drops the spaces at either end
+    /// of a header's value, so such a key would reach the API as another (or, all spaces, as none).
+    /// </summary>
+    private static bool IsIdempotencyKey(string key) =>
+        key.Length is >= 1 and <= 255 && key[0] != ' ' && key[^1] != ' ' && key.All(c => c is >= ' ' and <= '~');
 
     /// <summary>The job, or null when no job has that id (or it expired).</summary>
     /// <exception cref="OrchestratorProblemException">The API could not answer (503 …).</exception>

@@ -254,6 +254,36 @@ public sealed class OrchestratorClientFailureTests
         Assert.NotNull(provider.GetRequiredService<OrchestratorClient>());
     }
 
+    [Theory]
+    [InlineData("http://api.test/orchestrator", true)]
+    [InlineData("http://api.test/orchestrator/", false)]
+    [InlineData("http://api.test", false)]
+    public void AClientOverAnAddressWhosePathDoesNotEndInASlash_IsAnArgumentException(string address, bool refused)
+    {
+        // Outside audit: "http://host/prefix" sent GET /models to http://host/models, not under its prefix.
+        using var http = new HttpClient { BaseAddress = new Uri(address) };
+
+        var error = Record.Exception(() => new OrchestratorClient(http));
+
+        Assert.Equal(refused, error is ArgumentException);
+        Assert.True(refused || error is null);
+    }
+
+    [Theory]
+    [InlineData(" key-0123456789")]
+    [InlineData("key-0123456789 ")]
+    [InlineData(" ")]
+    public async Task IdempotencyKeyWithASpaceAtEitherEnd_IsAnArgumentException_BeforeAnythingIsSent(string key)
+    {
+        // Outside audit: HTTP dropped the spaces, so "k " created or replayed the job of "k", reported as "k ".
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(Json(HttpStatusCode.OK, CompletedJob)));
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var client = new OrchestratorClient(http);
+
+        await Assert.ThrowsAsync<ArgumentException>(() => client.SubmitAsync(new JobSubmission("p"), key, TestContext.Current.CancellationToken));
+        Assert.Equal(0, handler.Calls);
+    }
+
     [Fact]
     public void AClientOverAnHttpClientWithoutAddress_IsAnArgumentException()
     {
