@@ -97,27 +97,23 @@ internal static class RedriveFilterReader
         return names;
     }
 
-    /// <summary>A 400 naming a member the filter does not have (at most 64 characters of its name).</summary>
-    private static IResult UnknownMember(string name)
+    /// <summary>A 400 naming a member the filter does not have.</summary>
+    private static IResult UnknownMember(string name) =>
+        Unread(name, "is not a member of the filter (errorType, from, to, tenant, limit)");
+
+    /// <summary>A 400 naming a query parameter: the endpoint reads none.</summary>
+    private static IResult QueryParameter(string name) =>
+        Unread(name, "is a query parameter: the filter (errorType, from, to, tenant, limit) is read from the JSON body only");
+
+    /// <summary>A 400 naming what the filter would leave unread (at most 64 characters of its name), and why that is refused.</summary>
+    private static IResult Unread(string name, string what)
     {
         var shown = name.Length <= 64 ? name : name[..64] + "…";
         return TypedResults.ValidationProblem(
             new Dictionary<string, string[]>(StringComparer.Ordinal)
             {
                 // Begun with its name, which the problem's detail then does not repeat.
-                [shown] = [$"{(shown.Length > 0 ? shown : "''")} is not a member of the filter (errorType, from, to, tenant, limit): left unread, it would widen the filter and redrive more than meant."],
-            },
-            title: Title);
-    }
-
-    /// <summary>A 400 naming a query parameter (at most 64 characters of its name): the endpoint reads none.</summary>
-    private static IResult QueryParameter(string name)
-    {
-        var shown = name.Length <= 64 ? name : name[..64] + "…";
-        return TypedResults.ValidationProblem(
-            new Dictionary<string, string[]>(StringComparer.Ordinal)
-            {
-                [shown] = [$"{(shown.Length > 0 ? shown : "''")} is a query parameter: the filter (errorType, from, to, tenant, limit) is read from the JSON body only, and a parameter left unread would widen it and redrive more than meant."],
+                [shown] = [$"{(shown.Length > 0 ? shown : "''")} {what}: left unread, it would widen the filter and redrive more than meant."],
             },
             title: Title);
     }
