@@ -49,7 +49,7 @@ public static class ConfigurationEntriesCheck
     private sealed class Validator<TEntry>(string path, IConfiguration configuration) : IValidateOptions<Entries>
     {
         // An entry the binder reads from one value (a key, a count), not from members.
-        private static readonly bool IsValue = typeof(TEntry) == typeof(string) || typeof(TEntry).IsPrimitive;
+        private static readonly bool IsValue = typeof(TEntry) == typeof(string) || typeof(TEntry).IsValueType;
 
         public ValidateOptionsResult Validate(string? name, Entries options)
         {
