@@ -20,7 +20,16 @@ internal static class ServiceExitReport
     {
         if (builder.ExecutionContext.IsRunMode)
         {
-            builder.Services.AddHostedService<Reporter>();
+            // Watching from before the services start, not as a hosted service: the application's own
+            // start waits for its services (the jobs page waits for the API), and a hosted service
+            // started after it, so an API that stopped at start was never reported and the console
+            // stayed silent.
+            builder.Eventing.Subscribe<BeforeStartEvent>((started, cancellationToken) =>
+            {
+                var reporter = ActivatorUtilities.CreateInstance<Reporter>(started.Services);
+                _ = reporter.RunAsync(started.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+                return Task.CompletedTask;
+            });
         }
 
         return builder;
@@ -28,9 +37,9 @@ internal static class ServiceExitReport
 
     private sealed class Reporter(
         ResourceNotificationService notifications, ResourceLoggerService logs, IHostApplicationLifetime lifetime, ILogger<Reporter> logger)
-        : BackgroundService
     {
-        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        /// <summary>Reports every service's failed exit until <paramref name="stoppingToken"/>; never throws.</summary>
+        public async Task RunAsync(CancellationToken stoppingToken)
         {
             var reported = new HashSet<string>(StringComparer.Ordinal);
             try
@@ -51,8 +60,7 @@ internal static class ServiceExitReport
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
             }
-            // A report is a convenience: whatever it meets must not stop the AppHost (a background
-            // service's exception stops its host).
+            // A report is a convenience: whatever it meets must not stop the AppHost.
             catch (Exception e)
             {
                 logger.LogWarning(e, "Exits of the services are no longer reported on this console (the dashboard shows them).");
