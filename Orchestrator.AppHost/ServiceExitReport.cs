@@ -26,8 +26,7 @@ internal static class ServiceExitReport
             // stayed silent.
             builder.Eventing.Subscribe<BeforeStartEvent>((started, cancellationToken) =>
             {
-                var reporter = ActivatorUtilities.CreateInstance<Reporter>(started.Services);
-                _ = reporter.RunAsync(started.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+                _ = ActivatorUtilities.CreateInstance<Reporter>(started.Services).RunAsync();
                 return Task.CompletedTask;
             });
         }
@@ -38,9 +37,10 @@ internal static class ServiceExitReport
     private sealed class Reporter(
         ResourceNotificationService notifications, ResourceLoggerService logs, IHostApplicationLifetime lifetime, ILogger<Reporter> logger)
     {
-        /// <summary>Reports every service's failed exit until <paramref name="stoppingToken"/>; never throws.</summary>
-        public async Task RunAsync(CancellationToken stoppingToken)
+        /// <summary>Reports every service's failed exit until the AppHost stops; never throws.</summary>
+        public async Task RunAsync()
         {
+            var stoppingToken = lifetime.ApplicationStopping;
             var reported = new HashSet<string>(StringComparer.Ordinal);
             try
             {
@@ -48,7 +48,7 @@ internal static class ServiceExitReport
                 {
                     if (update.Resource is ProjectResource
                         && update.Snapshot.ExitCode is { } code and not 0
-                        && !lifetime.ApplicationStopping.IsCancellationRequested
+                        && !stoppingToken.IsCancellationRequested
                         && reported.Add($"{update.ResourceId}:{update.Snapshot.StartTimeStamp?.Ticks}"))
                     {
                         var lines = await LastErrorLinesAsync(update.ResourceId, stoppingToken).ConfigureAwait(false);

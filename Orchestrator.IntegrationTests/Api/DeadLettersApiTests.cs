@@ -243,8 +243,7 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
         await DeadLetterAsync(jobIds, sameInstantGroupSize: 2);
 
         // Both were read as no filter at all, and redrove every dead letter.
-        using var response = await client.PostAsync("/dead-letters/redrive" + query, ApiFactory.Json(body), TestContext.Current.CancellationToken)
-            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        using var response = await RedriveAsync(client, body, query);
 
         if (named is null)
         {
@@ -260,8 +259,8 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken));
     }
 
-    private static Task<HttpResponseMessage> RedriveAsync(HttpClient client, string filter) =>
-        client.PostAsync("/dead-letters/redrive", ApiFactory.Json(filter), TestContext.Current.CancellationToken)
+    private static Task<HttpResponseMessage> RedriveAsync(HttpClient client, string filter, string query = "") =>
+        client.PostAsync("/dead-letters/redrive" + query, ApiFactory.Json(filter), TestContext.Current.CancellationToken)
             .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
 
     private async Task<List<string>> SubmitAsync(HttpClient client, int count)

@@ -65,8 +65,7 @@ public sealed class InheritedSecretsTests
             ["Tenants:acme:ApiKeys:0"] = TenantKey,
         });
 
-        using var client = new HttpClient { BaseAddress = api.Address, Timeout = ApiFactory.RequestTimeout };
-        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TenantKey);
+        using var client = api.CreateClient(TenantKey);
         using var response = await client.PostAsync("/jobs", ApiFactory.Json("""{"prompt":"signed by the workers, not here"}"""), cancellationToken);
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
     }
