@@ -58,8 +58,10 @@ builder.Services.AddConfigurationEntriesCheck<TenantQuotas>(TenantQuotaOptions.S
     .AddConfigurationEntriesCheck<ProviderOptions>("Llm:Providers")
     .AddConfigurationEntriesCheck<ModelOptions>("Llm:Providers:*:Models");
 builder.Services.AddSingleton<SubmitWriter>();
-// Degraded while Redis refuses the submissions' writes (it answers PING meanwhile: the Redis check stays healthy).
-builder.Services.AddHealthChecks().Add(RedisPartitionsHealthCheck.Registration()).Add(RedisRetriesHealthCheck.Api());
+// Degraded while Redis refuses the submissions' writes (it answers PING meanwhile: the Redis check stays healthy),
+// and while its memory is near maxmemory, before the first refusal.
+builder.Services.AddHealthChecks().Add(RedisPartitionsHealthCheck.Registration()).Add(RedisRetriesHealthCheck.Api())
+    .Add(RedisMemoryHealthCheck.Registration());
 builder.Services.AddSingleton<JobNotifications>();
 builder.Services.AddSingleton<JobCountsCache>();
 builder.Services.AddHostedService(static services => services.GetRequiredService<JobNotifications>());

@@ -157,9 +157,7 @@ internal sealed class FaultInjector(ChaosOptions options, ChaosRedis target, Ser
                 {
                     var server = db.Multiplexer.GetServer(db.Multiplexer.GetEndPoints()[0]);
                     var before = (await server.ConfigGetAsync("maxmemory")).Single().Value;
-                    var info = (string?)await db.ExecuteAsync("INFO", "memory") ?? "";
-                    var used = long.Parse(info.Split('\n').Single(l => l.StartsWith("used_memory:", StringComparison.Ordinal))["used_memory:".Length..].Trim(),
-                        System.Globalization.CultureInfo.InvariantCulture);
+                    var used = await db.UsedMemoryAsync();
                     await server.ConfigSetAsync("maxmemory", used + 32 * 1024);
                     try
                     {

@@ -70,7 +70,7 @@ builder.Services.AddSingleton<LlmCaller>();
 builder.Services.AddLlmPipeline();
 builder.Services.AddSingleton<LoopSupervisor>();
 builder.Services.AddHealthChecks().AddCheck<WorkerLoopsHealthCheck>("worker-loops").Add(RedisPartitionsHealthCheck.Registration())
-    .Add(RedisRetriesHealthCheck.Worker());
+    .Add(RedisRetriesHealthCheck.Worker()).Add(RedisMemoryHealthCheck.Registration());
 builder.Services.AddSingleton<LeaseKeeper>();
 builder.Services.AddSingleton<ReclaimHold>();
 builder.Services.AddSingleton<SoloGate>();

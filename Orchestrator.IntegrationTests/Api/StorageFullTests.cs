@@ -34,7 +34,7 @@ public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>
 
         var keysBefore = await AllKeysAsync();
         var queuedBefore = await QueuedAsync();
-        await SetMaxMemoryAsync(Math.Max(1, await UsedMemoryAsync() / 2));
+        await SetMaxMemoryAsync(Math.Max(1, await api.Redis.GetDatabase().UsedMemoryAsync() / 2));
 
         var key = "full-" + Guid.NewGuid().ToString("N");
         using (var full = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body), ("x-idempotency-key", key)))
@@ -89,7 +89,7 @@ public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>
         var worker = await TestWorker.StartAsync(api);
         var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
         await worker.FailAsync(lease, attempt);
-        await SetMaxMemoryAsync(Math.Max(1, await UsedMemoryAsync() / 2));
+        await SetMaxMemoryAsync(Math.Max(1, await api.Redis.GetDatabase().UsedMemoryAsync() / 2));
 
         // Neither sent an idempotency key (a redrive takes none): "retry with the same key" would not fit.
         using (var keyless = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body)))
@@ -131,13 +131,6 @@ public sealed class StorageFullTests(ApiFactory api) : IClassFixture<ApiFactory>
     /// <summary>Jobs waiting in the default tenant's ready set (submissions go there; no worker runs here).</summary>
     private Task<long> QueuedAsync() =>
         api.Redis.GetDatabase().SortedSetLengthAsync(_keys.Ready(TenantNames.Default)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
-
-    private async Task<long> UsedMemoryAsync()
-    {
-        var info = (string)(await api.Redis.GetDatabase().ExecuteAsync("INFO", "memory"))!;
-        var line = info.Split('\n').Single(l => l.StartsWith("used_memory:", StringComparison.Ordinal));
-        return long.Parse(line["used_memory:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
-    }
 
     private Task SetMaxMemoryAsync(long bytes) =>
         api.Redis.GetServer(api.Redis.GetEndPoints().Single()).ConfigSetAsync("maxmemory", bytes)

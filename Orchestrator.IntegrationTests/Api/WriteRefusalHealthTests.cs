@@ -7,7 +7,8 @@ namespace Orchestrator.IntegrationTests.Api;
 /// limit (<c>maxmemory</c> below what it uses, <c>noeviction</c>: OOM, answered 503 storage-full) and
 /// as a replica (<c>REPLICAOF</c>: READONLY, answered 503), and when too few replicas confirm the writes
 /// (<c>Redis:WaitReplicas</c>) or Redis is not ready (BUSY, as TRYAGAIN in a slot migration). It said Healthy throughout; it is Degraded from the first refused
-/// submission and Healthy again once one is written.
+/// submission and Healthy again once one is written. Near its memory limit (95 % of
+/// <c>maxmemory</c>) it is Degraded before any submission is refused.
 /// </summary>
 public sealed class WriteRefusalHealthTests(ApiFactory api) : IClassFixture<ApiFactory>, IAsyncLifetime
 {
@@ -30,10 +31,7 @@ public sealed class WriteRefusalHealthTests(ApiFactory api) : IClassFixture<ApiF
         using var client = api.CreateApiClient();
         await AssertSubmittedThenHealthyAsync(client);
 
-        var info = (string)(await api.Redis.GetDatabase().ExecuteAsync("INFO", "memory").WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken))!;
-        var used = long.Parse(info.Split('\n').Single(l => l.StartsWith("used_memory:", StringComparison.Ordinal))["used_memory:".Length..].Trim(),
-            System.Globalization.CultureInfo.InvariantCulture);
-        await Server.ConfigSetAsync("maxmemory", Math.Max(1, used / 2)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        await Server.ConfigSetAsync("maxmemory", Math.Max(1, await api.Redis.GetDatabase().UsedMemoryAsync().WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken) / 2)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         using (var refused = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body)))
         {
             using var problem = await ProblemAssert.IsProblemAsync(refused, HttpStatusCode.ServiceUnavailable);
@@ -43,6 +41,20 @@ public sealed class WriteRefusalHealthTests(ApiFactory api) : IClassFixture<ApiF
         Assert.Equal("Degraded", await HealthAsync(client));
         await Server.ConfigSetAsync("maxmemory", 0).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
         await AssertSubmittedThenHealthyAsync(client);
+    }
+
+    [Fact]
+    public async Task Health_RedisMemoryNearMaxMemory_DegradedBeforeAnySubmission_HealthyOnceTheLimitIsRaised()
+    {
+        using var client = api.CreateApiClient();
+        await AssertSubmittedThenHealthyAsync(client);
+
+        // At 95 % Redis takes every write: no submission is refused, and /health said Healthy until one was.
+        await Server.ConfigSetAsync("maxmemory", (long)(await api.Redis.GetDatabase().UsedMemoryAsync().WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken) / 0.95)).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        Assert.Equal("Degraded", await HealthAsync(client));
+
+        await Server.ConfigSetAsync("maxmemory", 0).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        Assert.Equal("Healthy", await HealthAsync(client));
     }
 
     [Fact]

@@ -149,6 +149,36 @@ public sealed partial class RedisFaultTests
         Assert.All(jobs, job => Assert.Equal(JobStatus.Completed, job.Status));
     }
 
+    // Redis at 95 % of its maxmemory still takes every write, so no retry streak says anything: the
+    // worker's /health said Healthy until the first refusal. It is Degraded from the reading itself.
+    [Fact]
+    public async Task MemoryNearMaxMemory_HealthDegradedBeforeAnyRefusal_HealthyOnceTheLimitIsRaised()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var settings = Settings();
+        settings["ASPNETCORE_URLS"] = "";
+        var worker = await harness.StartWorkerAsync(settings, "worker");
+        await AsyncWait.WaitUntilAsync(() => Listening().IsMatch(worker.Output), TimeSpan.FromSeconds(30), "the worker serves /health");
+        var health = new Uri(new Uri(Listening().Match(worker.Output).Groups["address"].Value), "/health");
+        using var client = new HttpClient { Timeout = WorkerHarness.CommandTimeout };
+        Assert.Equal("Healthy", await client.GetStringAsync(health, TestContext.Current.CancellationToken));
+
+        try
+        {
+            await harness.Db.ExecuteAsync("CONFIG", "SET", "maxmemory", (long)(await harness.Db.UsedMemoryAsync().Bounded() / 0.95)).Bounded();
+            await AsyncWait.WaitUntilAsync(async () => await client.GetStringAsync(health, TestContext.Current.CancellationToken) == "Degraded",
+                TimeSpan.FromSeconds(15), "the worker's /health says Degraded with Redis's memory near its limit");
+        }
+        finally
+        {
+            await harness.Db.ExecuteAsync("CONFIG", "SET", "maxmemory", 0).Bounded();
+        }
+
+        await AsyncWait.WaitUntilAsync(async () => await client.GetStringAsync(health, TestContext.Current.CancellationToken) == "Healthy",
+            TimeSpan.FromSeconds(15), "the worker's /health is Healthy again");
+        Assert.False(worker.HasExited, $"the worker exited{Environment.NewLine}{worker.Tail()}");
+    }
+
     [GeneratedRegex(@"Now listening on: (?<address>http://\S+)")]
     private static partial Regex Listening();
 

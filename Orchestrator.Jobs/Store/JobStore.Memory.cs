@@ -1,3 +1,4 @@
+using System.Globalization;
 using StackExchange.Redis;
 
 namespace Orchestrator.Jobs;
@@ -37,14 +38,56 @@ public sealed partial class JobStore
         return first!;
     }
 
+    /// <summary>
+    /// How full each connected primary's memory is (<c>used_memory</c> of <c>maxmemory</c>, from
+    /// <c>INFO memory</c>), for those that answer within <paramref name="within"/> and have a limit.
+    /// A node that does not answer, or will not say (<c>INFO</c> disabled by a provider), is left
+    /// out: whether it answers is the partitions check's to say.
+    /// </summary>
+    public async Task<IReadOnlyList<MemoryUse>> MemoryUseAsync(TimeSpan within)
+    {
+        var reads = redis.GetServers().Where(static s => s.IsConnected && !s.IsReplica).Select(async server =>
+        {
+            try
+            {
+                var info = (string?)await server.ExecuteAsync("INFO", "memory").WaitAsync(within).ConfigureAwait(false) ?? string.Empty;
+                return long.TryParse(InfoField(info, "used_memory"), CultureInfo.InvariantCulture, out var used)
+                    && long.TryParse(InfoField(info, "maxmemory"), CultureInfo.InvariantCulture, out var max) && max > 0
+                    ? new MemoryUse(NodeName(server.EndPoint)!, used, max)
+                    : null;
+            }
+            catch (Exception e) when (e is TimeoutException or RedisException)
+            {
+                return null;
+            }
+        });
+        return [.. (await Task.WhenAll(reads).ConfigureAwait(false)).OfType<MemoryUse>()];
+    }
+
+    /// <summary>The value of <paramref name="field"/> in an <c>INFO</c> reply (<c>field:value</c> lines), or null.</summary>
+    private static string? InfoField(string info, string field)
+    {
+        foreach (var line in info.Split('\n'))
+        {
+            if (line.Length > field.Length && line[field.Length] == ':' && line.StartsWith(field, StringComparison.Ordinal))
+            {
+                return line[(field.Length + 1)..].Trim();
+            }
+        }
+
+        return null;
+    }
+
+    private static string? NodeName(System.Net.EndPoint? endpoint) => endpoint switch
+    {
+        null => null,
+        System.Net.DnsEndPoint dns => $"{dns.Host}:{dns.Port}",
+        _ => endpoint.ToString(),
+    };
+
     private static async Task<MaxMemoryPolicy> PolicyOfAsync(Func<string, object[], Task<RedisResult>> execute, System.Net.EndPoint? endpoint)
     {
-        var node = endpoint switch
-        {
-            null => null,
-            System.Net.DnsEndPoint dns => $"{dns.Host}:{dns.Port}",
-            _ => endpoint.ToString(),
-        };
+        var node = NodeName(endpoint);
         string configError;
         try
         {
@@ -65,15 +108,9 @@ public sealed partial class JobStore
         try
         {
             var info = (string?)await execute("INFO", ["memory"]).ConfigureAwait(false) ?? string.Empty;
-            foreach (var line in info.Split('\n'))
-            {
-                if (line.StartsWith("maxmemory_policy:", StringComparison.Ordinal))
-                {
-                    return new MaxMemoryPolicy(line["maxmemory_policy:".Length..].Trim(), null, node);
-                }
-            }
-
-            return new MaxMemoryPolicy(null, $"{configError}; INFO memory has no maxmemory_policy", node);
+            return InfoField(info, "maxmemory_policy") is { } policy
+                ? new MaxMemoryPolicy(policy, null, node)
+                : new MaxMemoryPolicy(null, $"{configError}; INFO memory has no maxmemory_policy", node);
         }
         catch (RedisServerException e)
         {
@@ -90,4 +127,14 @@ public sealed record MaxMemoryPolicy(string? Policy, string? Unreadable, string?
 {
     /// <summary>Whether Redis may evict keys at its memory limit (any policy but <c>noeviction</c>).</summary>
     public bool Evicts => Policy is not null && !string.Equals(Policy, JobStore.NoEviction, StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>What <see cref="JobStore.MemoryUseAsync"/> read from one primary.</summary>
+/// <param name="Node">The server (host:port).</param>
+/// <param name="Used">Its <c>used_memory</c>, in bytes.</param>
+/// <param name="Max">Its <c>maxmemory</c>, in bytes (above 0).</param>
+public sealed record MemoryUse(string Node, long Used, long Max)
+{
+    /// <summary><see cref="Used"/> as a share of <see cref="Max"/> (1 = at the limit).</summary>
+    public double Share => (double)Used / Max;
 }
