@@ -43,12 +43,12 @@ builder.Services.PostConfigure<WebhookOptions>(webhooks =>
 });
 builder.Services.AddApiKeyAuthentication();
 builder.Services.AddTenantReadLimits();
-builder.Services.AddTenantQuotas();
+builder.Services.AddTenantQuotas().AddKnownSettings(TenantQuotaOptions.Section, typeof(Dictionary<string, TenantQuotas>));
 builder.Services.AddValidatedOptions<JobsOptions>(JobsOptions.Section);
 // Before AddJobStore (which adds the worker's): the API's refusals are clients' re-sends, further apart.
 builder.Services.AddSingleton(services => new RedisRetryStreaks(services.GetRequiredService<TimeProvider>(), RedisRetryStreaks.ApiGap));
 builder.Services.AddJobStore();
-builder.Services.AddModelCatalog();
+builder.Services.AddModelCatalog().AddKnownSettings(LlmOptions.Section, typeof(LlmOptions));
 // The catalogue reads Simulator:Model (the default with no provider): a value it cannot read stops the start, not each request.
 builder.Services.AddValidatedOptions<Orchestrator.Llm.Simulation.SimulatorOptions>(Orchestrator.Llm.Simulation.SimulatorOptions.Section);
 // Maps and lists whose bad entries the binder drops without a word (ConfigurationEntriesCheck).

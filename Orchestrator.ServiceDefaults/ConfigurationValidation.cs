@@ -21,6 +21,7 @@ public static class ConfigurationValidation
     {
         services.AddSingleton<IValidateOptions<TOptions>>(new ConfigurationKeyValidator<TOptions>(section));
         services.AddSingleton(new OptionsSection<TOptions>(section));
+        services.AddKnownSettings(section, typeof(TOptions));
         return services.AddOptions<TOptions>().BindConfiguration(section).ValidateOnStart();
     }
 
@@ -36,10 +37,12 @@ public static class ConfigurationValidation
 
     /// <summary>
     /// Validates every option registered with <c>ValidateOnStart</c>; on a bad setting writes one line per
-    /// problem to standard error and returns false (the caller exits with 1).
+    /// problem to standard error and returns false (the caller exits with 1). A key that nearly spells
+    /// a setting is warned of first (<see cref="MisspelledSettings"/>).
     /// </summary>
     public static bool ConfigurationIsValid(this IHost host)
     {
+        host.WarnOfMisspelledSettings();
         try
         {
             host.Services.GetService<IStartupValidator>()?.Validate();

@@ -49,14 +49,14 @@ builder.Services.AddValidatedOptions<SchedulingOptions>(SchedulingOptions.Sectio
 
 // Tenants:{t}:MaxConcurrency (permits leased like jobs), TokensPerMinute and Weight, enforced by the
 // job store's scripts (dispatch.lua chooses the next jobs by fair share).
-builder.Services.AddTenantQuotas();
+builder.Services.AddTenantQuotas().AddKnownSettings(TenantQuotaOptions.Section, typeof(Dictionary<string, TenantQuotas>));
 builder.Services.AddSingleton(static sp => TenantPermits.From(
     sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<TenantQuotaOptions>>().Value,
     sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<WorkerOptions>>().Value.LeaseTimeout));
 builder.Services.AddValidatedOptions<JobsOptions>(JobsOptions.Section);
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<OrchestratorMetrics>();
-builder.Services.AddModelCatalog();
+builder.Services.AddModelCatalog().AddKnownSettings(LlmOptions.Section, typeof(LlmOptions));
 // Maps and lists whose bad entries the binder drops without a word (ConfigurationEntriesCheck).
 builder.Services.AddConfigurationEntriesCheck<TenantQuotas>(TenantQuotaOptions.Section)
     .AddConfigurationEntriesCheck<ProviderOptions>("Llm:Providers")

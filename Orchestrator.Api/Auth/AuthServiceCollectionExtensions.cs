@@ -21,6 +21,8 @@ internal static class AuthServiceCollectionExtensions
                 configuration.GetSection(AuthOptions.TenantsSection).Bind(options.Tenants))
             .ValidateOnStart();
         services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<AuthOptions>, AuthOptionsValidator>();
+        services.AddKnownSettings(AuthOptions.Section, typeof(AuthOptions))
+            .AddKnownSettings(AuthOptions.TenantsSection, typeof(Dictionary<string, TenantOptions>));
         services.AddSingleton<ApiKeyRing>();
 
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
