@@ -44,6 +44,18 @@ internal static class ApiKeyEntry
             }
         }
 
+        // A header's edge spaces are dropped and its other bytes read one character each (Latin-1),
+        // while the key is hashed as UTF-8: such a key could never match; refused rather than locked out.
+        if (char.IsWhiteSpace(entry[0]) || char.IsWhiteSpace(entry[^1]))
+        {
+            return (null, "starts or ends with a space, which HTTP drops from a header: no request could present it");
+        }
+
+        if (entry.Any(static c => c is < ' ' or > '~'))
+        {
+            return (null, "has a character outside printable ASCII, which a header does not carry as is: no request could present it");
+        }
+
         return entry.Length < MinKeyLength
             ? (null, $"is shorter than {MinKeyLength} characters")
             : (Hash(entry), null);

@@ -6,7 +6,8 @@ namespace Orchestrator.Api.Auth;
 
 /// <summary>
 /// Refuses to start on keys that cannot be used or that would make a caller ambiguous: a malformed
-/// entry, a bad tenant name, or one key configured for two tenants (or a tenant and the admins).
+/// entry, a bad tenant name, one key configured for two tenants (or a tenant and the admins), or
+/// keys for the tenant anonymous callers act as.
 /// Messages name the tenant and the entry's position, never the key.
 /// </summary>
 internal sealed class AuthOptionsValidator : IValidateOptions<AuthOptions>
@@ -54,6 +55,13 @@ internal sealed class AuthOptionsValidator : IValidateOptions<AuthOptions>
             {
                 Add($"{AuthOptions.TenantsSection}:{tenant}:{nameof(TenantOptions.ApiKeys)}:{i}", tenantOptions.ApiKeys[i], $"tenant '{tenant}'");
             }
+        }
+
+        // A caller without a key acts as tenant 'default': its keys would keep no one out of its jobs.
+        if (options.AllowAnonymous && options.Tenants.TryGetValue(TenantNames.Default, out var anonymous) && anonymous.ApiKeys.Count > 0)
+        {
+            errors.Add($"{AuthOptions.TenantsSection}:{TenantNames.Default}:{nameof(TenantOptions.ApiKeys)} is set while {AuthOptions.Section}:{nameof(AuthOptions.AllowAnonymous)} is true: " +
+                $"a caller without a key acts as tenant '{TenantNames.Default}', so its keys would protect nothing. Give the keyed tenant another name, or turn anonymous access off.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

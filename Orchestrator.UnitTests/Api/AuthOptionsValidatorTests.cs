@@ -42,6 +42,11 @@ public sealed class AuthOptionsValidatorTests
     [InlineData("")]
     [InlineData("sha256:abc")]
     [InlineData("sha256:zz00000000000000000000000000000000000000000000000000000000000000")]
+    // Header values lose their edge spaces and carry bytes, not UTF-8: these keys could never be presented.
+    [InlineData("  a-perfectly-good-key-0123456789")]
+    [InlineData("a-perfectly-good-key-0123456789\t")]
+    [InlineData("clé-ünïcødé-0123456789")]
+    [InlineData("a-perfectly-good\nkey-0123456789")]
     public void Validate_UnusableEntry_FailsNamingTheEntryNotItsValue(string entry)
     {
         var result = Validate(new AuthOptions { Tenants = { ["acme"] = Tenant(entry) } });
@@ -64,6 +69,24 @@ public sealed class AuthOptionsValidatorTests
         var result = Validate(new AuthOptions { Tenants = { [tenant] = Tenant(Key) } });
 
         Assert.Contains(tenant, Assert.Single(result.Failures!), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validate_KeysForTenantDefaultWithAnonymousAccess_FailsNamingBoth()
+    {
+        var result = Validate(new AuthOptions { AllowAnonymous = true, Tenants = { ["default"] = Tenant(Key) } });
+
+        var message = Assert.Single(result.Failures!);
+        Assert.Contains("Tenants:default:ApiKeys", message, StringComparison.Ordinal);
+        Assert.Contains("Auth:AllowAnonymous", message, StringComparison.Ordinal);
+        Assert.True(Validate(new AuthOptions { AllowAnonymous = false, Tenants = { ["default"] = Tenant(Key) } }).Succeeded);
+        Assert.True(Validate(new AuthOptions { AllowAnonymous = true, Tenants = { ["acme"] = Tenant(Key) } }).Succeeded);
+    }
+
+    [Fact]
+    public void Validate_KeyWithASpaceInside_Succeeds()
+    {
+        Assert.True(Validate(new AuthOptions { Tenants = { ["acme"] = Tenant("a perfectly good key 0123456789") } }).Succeeded);
     }
 
     [Fact]
