@@ -24,6 +24,9 @@ public static class JobListingApi
     /// <summary>How many of the newest jobs <c>GET /jobs/counts</c> counts.</summary>
     internal const int CountWindow = 10_000;
 
+    /// <summary>The parameters of <c>GET /jobs</c> that <c>GET /jobs/counts</c> refuses.</summary>
+    private static readonly string[] ListingOnly = ["status", "model", "limit", "cursor"];
+
     /// <summary>Maps <c>GET /jobs</c> and <c>GET /jobs/counts</c>.</summary>
     public static IEndpointRouteBuilder MapJobListingApi(this IEndpointRouteBuilder app)
     {
@@ -48,8 +51,15 @@ public static class JobListingApi
     }
 
     internal static async Task<Results<Ok<JobPageResource>, ProblemHttpResult>> ListAsync(
-        JobStore store, ClaimsPrincipal user, string? limit, string? cursor, string? tenant, string? status, string? model)
+        JobStore store, ClaimsPrincipal user, HttpRequest request, string? limit, string? cursor, string? tenant, string? status, string? model)
     {
+        // Sent twice, a model is bound as both joined by a comma: a name no job has, and an empty last
+        // page where the other parameters answer 400 (their joined values do not read).
+        if (request.Query["model"].Count > 1)
+        {
+            return BadRequest("Invalid model", "model must be sent once.");
+        }
+
         if (!QueryLimit.TryRead(limit, PageLimit, out var pageSize))
         {
             return QueryLimit.Invalid(PageLimit);
@@ -82,8 +92,15 @@ public static class JobListingApi
     }
 
     internal static async Task<Results<Ok<JobCountsResource>, ProblemHttpResult>> CountAsync(
-        JobStore store, JobCountsCache cache, ClaimsPrincipal user, string? tenant)
+        JobStore store, JobCountsCache cache, ClaimsPrincipal user, HttpRequest request, string? tenant)
     {
+        // The listing's filters do not filter the counts: ?status=failed answered every status's
+        // count, as if filtered. Other unknown parameters are ignored, as every read ignores them.
+        if (ListingOnly.FirstOrDefault(name => request.Query.ContainsKey(name)) is { } filter)
+        {
+            return BadRequest($"Invalid {filter}", $"GET /jobs/counts counts every status of the scope and takes only tenant; {filter} is GET /jobs's.");
+        }
+
         var scope = Scope(user, tenant, "lists another tenant's jobs");
         if (scope.Problem is { } problem)
         {

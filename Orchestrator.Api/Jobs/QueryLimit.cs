@@ -20,8 +20,9 @@ internal static class QueryLimit
             return true;
         }
 
-        // The styles the framework's own int binding read (leading and trailing white space, a sign).
-        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value is < 1 || value > max)
+        // Digits only, as ?wait= reads its number: "+5" and " 5" were read as 5 (the framework's own int
+        // styles) while the docs, and wait, refused anything but a number.
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value is < 1 || value > max)
         {
             return false;
         }

@@ -97,6 +97,11 @@ public sealed class ListJobsApiTests(TenantApiFactory api) : IClassFixture<Tenan
     [InlineData("/dead-letters", 500, "1&limit=2")]
     [InlineData("/dead-letters", 500, "501")]
     [InlineData("/dead-letters", 500, "%EF%BC%91")]
+    // Digits only: a sign or a space was read as the number the framework's own int binding reads.
+    [InlineData("/jobs", 100, "%2B5")]
+    [InlineData("/jobs", 100, "%205")]
+    [InlineData("/dead-letters", 500, "5%20")]
+    [InlineData("/dead-letters", 500, "-0")]
     public async Task List_LimitNotAnIntegerInRange_AnswersInvalidLimitWithItsRange(string path, int max, string limit)
     {
         using var a = api.CreateApiClient(TenantApiFactory.KeyA);
@@ -106,6 +111,34 @@ public sealed class ListJobsApiTests(TenantApiFactory api) : IClassFixture<Tenan
         using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest);
         Assert.Equal("Invalid limit", problem.RootElement.GetProperty("title").GetString());
         Assert.Equal($"limit must be from 1 to {max}.", problem.RootElement.GetProperty("detail").GetString());
+    }
+
+    // Two models were read as one joined by a comma: an empty last page, where the other parameters are a 400.
+    [Fact]
+    public async Task List_ModelSentTwice_AnswersInvalidModel()
+    {
+        using var a = api.CreateApiClient(TenantApiFactory.KeyA);
+
+        using var response = await ApiFactory.GetAsync(a, "/jobs?model=m&model=m");
+
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal("Invalid model", problem.RootElement.GetProperty("title").GetString());
+    }
+
+    // ?status=failed answered every status's count, as if it had filtered them.
+    [Theory]
+    [InlineData("status=failed", "status")]
+    [InlineData("model=m", "model")]
+    [InlineData("limit=5", "limit")]
+    [InlineData("Cursor=x", "cursor")]
+    public async Task Counts_AListingFilter_Answers400NamingIt(string query, string filter)
+    {
+        using var a = api.CreateApiClient(TenantApiFactory.KeyA);
+
+        using var response = await ApiFactory.GetAsync(a, $"/jobs/counts?{query}");
+
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal($"Invalid {filter}", problem.RootElement.GetProperty("title").GetString());
     }
 
     private static async Task<string> SubmitAsync(HttpClient client, string prompt)
