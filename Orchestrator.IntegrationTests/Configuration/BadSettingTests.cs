@@ -82,6 +82,29 @@ public sealed class BadSettingTests
         Assert.Contains(output, line => line.Contains("Simulator:FailureRate must be between 0 and 1", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A key that nearly spells a setting is warned of, naming the setting meant (it was ignored without a
+    /// word); here beside a bad setting, so the service ends at start and the test need not stop it.
+    /// </summary>
+    [Theory]
+    [InlineData("Orchestrator.Worker", "Worker:Concurency", "Worker:Concurrency")]
+    [InlineData("Orchestrator.Api", "Tenants:acme:ApiKey:0", "Tenants:acme:ApiKeys")]
+    public async Task Start_WithAMisspelledKey_WarnsNamingTheSettingMeant(string service, string misspelled, string meant)
+    {
+        var (exitCode, output) = await RunUntilExitAsync(service, new()
+        {
+            ["ConnectionStrings:redis"] = "127.0.0.1:1",
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            [misspelled] = "a-perfectly-good-key-0123456789",
+            ["Jobs:Partitions"] = "0",
+        });
+
+        Assert.Equal(1, exitCode);
+        var key = misspelled.EndsWith(":0", StringComparison.Ordinal) ? misspelled[..^2] : misspelled;
+        Assert.Contains(output, line => line.Contains($"Configuration key {key} is not a setting, and is ignored: did you mean {meant}?", StringComparison.Ordinal));
+        Assert.Contains(output, line => line.Contains("Jobs:Partitions must be between 1 and 1024", StringComparison.Ordinal));
+    }
+
     /// <summary>A provider's settings that pass one by one, and fail together (an outside audit: accepted before).</summary>
     [Theory]
     // Every job failed at its first call ("The 'ftp' scheme is not supported").
