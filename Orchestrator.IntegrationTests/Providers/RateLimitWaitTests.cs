@@ -69,6 +69,8 @@ public sealed class RateLimitWaitTests
             .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
         var cooldown = await services.GetRequiredService<DeploymentFlowControl>().CooldownLeftAsync(InProcessLlmCaller.Provider).Bounded();
         Assert.Equal("rate-limited", wait.Reason);
+        // Quoted by the job's error if the wait fails it (AttemptFailure.ErrorOf): the provider's own words.
+        Assert.Equal("429 rate_limit_exceeded: Rate limit reached.", wait.Cause);
         return (wait.Wait, cooldown);
     }
 }

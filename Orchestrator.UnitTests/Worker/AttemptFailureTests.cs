@@ -70,6 +70,17 @@ public sealed class AttemptFailureTests
     }
 
     [Fact]
+    public void ErrorOf_RateLimitWaitPastTheBound_QuotesTheProvidersAnswer()
+    {
+        // The stored error said the wait and not the provider's 429 (an outside audit), where the docs promise its own words.
+        var error = AttemptFailure.ErrorOf(new CapacityWaitException(TimeSpan.FromSeconds(7), "rate-limited", "openai", "429 rate_limit_exceeded: Rate limit reached for requests."));
+
+        Assert.Equal("rate-limited", error.Type);
+        Assert.Equal("Deployment 'openai' needs a wait of 7000 ms (rate-limited), more than Llm:MaxRateLimitWait allows; the job did not wait."
+            + " The deployment answered: 429 rate_limit_exceeded: Rate limit reached for requests.", error.Message);
+    }
+
+    [Fact]
     public void DeferredErrorOf_ATakenBackAttempt_SaysTheJobWaits_NotThatItDidNot()
     {
         // A deferral's span said "…more than Llm:MaxRateLimitWait allows; the job did not wait" of a job

@@ -10,7 +10,7 @@ namespace Orchestrator.Worker.Llm;
 public sealed class CapacityWaitException : Exception
 {
     /// <summary>A wait for deployment <paramref name="provider"/>, within the attempt already started.</summary>
-    /// <param name="cause">What the deployment answered that makes the job wait (the failure that opened its circuit), if known.</param>
+    /// <param name="cause">What the deployment answered that makes the job wait (its 429, the failure that opened its circuit), if known.</param>
     public CapacityWaitException(TimeSpan wait, string reason, string provider, string? cause = null)
         : this(wait, reason, provider, $"Deployment '{provider}': {reason}; waiting {wait.TotalMilliseconds:0} ms without spending an attempt.", beforeAttempt: false)
     {
@@ -35,7 +35,7 @@ public sealed class CapacityWaitException : Exception
         new(wait, "tenant-concurrency", tenant,
             $"Tenant '{tenant}': all its MaxConcurrency permits are taken; the attempt waits {wait.TotalMilliseconds:0} ms unstarted.", beforeAttempt: true);
 
-    /// <summary>What the deployment answered that makes the job wait (the failure that opened its circuit), if known.</summary>
+    /// <summary>What the deployment answered that makes the job wait (its 429, the failure that opened its circuit), if known.</summary>
     public string? Cause { get; }
 
     /// <summary>

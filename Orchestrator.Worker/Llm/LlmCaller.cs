@@ -177,7 +177,7 @@ public sealed class LlmCaller(
 
     // A wait for an open circuit (CapacityWaitException.Reason). The one CallModelAsync answers is
     // its failed probe's; the others are decided here, from the circuits found open.
-    private const string CircuitOpen = "circuit-open";
+    internal const string CircuitOpen = "circuit-open";
 
     private static Outcome<LlmAnswer> Failed(Exception exception) => Outcome.FromException<LlmAnswer>(exception);
 
@@ -271,7 +271,7 @@ public sealed class LlmCaller(
                     await _redis.ExecuteRedisAsync(
                         "extend cooldown", async _ => { await flow.ExtendCooldownAsync(provider, model.Provider, cooldown, e.Limits).ConfigureAwait(false); return true; },
                         cancellationToken).ConfigureAwait(false);
-                    return Failed(new CapacityWaitException(cooldown, "rate-limited", provider));
+                    return Failed(new CapacityWaitException(cooldown, "rate-limited", provider, e.Message));
                 case LlmException { Kind: not LlmErrorKind.Transient } e:
                     used = 0;
                     return Failed(e);

@@ -55,8 +55,9 @@ public static class AttemptFailure
             (deploymentWaited > TimeSpan.Zero
                 ? $"Deployment '{wait.Provider}' needs a wait of {wait.Wait.TotalMilliseconds:0} ms ({wait.Reason}); after the {deploymentWaited.TotalMilliseconds:0} ms this job has waited for deployments, that is more than Llm:MaxRateLimitWait allows."
                 : $"Deployment '{wait.Provider}' needs a wait of {wait.Wait.TotalMilliseconds:0} ms ({wait.Reason}), more than Llm:MaxRateLimitWait allows; the job did not wait.")
-            // A circuit opened by 503s is no 429: the provider's own words say what kept the job waiting.
-            + (wait.Cause is { } cause ? $" Its circuit opened on: {cause}" : "")),
+            // A circuit opened by 503s is no 429: the provider's own words say what kept the job waiting;
+            // and a 429's own words are the provider's, which the docs promise of every stored error.
+            + (wait.Cause is not { } cause ? "" : wait.Reason == LlmCaller.CircuitOpen ? $" Its circuit opened on: {cause}" : $" The deployment answered: {cause}")),
         _ when LlmFailure.Classify(exception, TimeProvider.System) is { } llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), exception.Message),
         _ => new JobError(UnexpectedType, $"{exception.GetType().Name}: {exception.Message}"),
     });
