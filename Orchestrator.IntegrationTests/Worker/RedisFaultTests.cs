@@ -130,20 +130,17 @@ public sealed partial class RedisFaultTests
         var worker = await harness.StartWorkerAsync(settings, "worker");
         var before = await harness.SubmitManyAsync(10, maxAttempts: 5);
         await harness.WaitUntilAllFinalAsync(before, TimeSpan.FromSeconds(30));
-        await AsyncWait.WaitUntilAsync(() => Listening().IsMatch(worker.Output), TimeSpan.FromSeconds(30), "the worker serves /health");
-        var health = new Uri(new Uri(Listening().Match(worker.Output).Groups["address"].Value), "/health");
+        var health = await HealthAddressAsync(worker);
         using var client = new HttpClient { Timeout = WorkerHarness.CommandTimeout };
         Assert.Equal("Healthy", await client.GetStringAsync(health, TestContext.Current.CancellationToken));
 
         await harness.Db.ExecuteAsync("REPLICAOF", "127.0.0.1", "1").Bounded();
-        await AsyncWait.WaitUntilAsync(async () => await client.GetStringAsync(health, TestContext.Current.CancellationToken) == "Degraded",
-            TimeSpan.FromSeconds(30), "the worker's /health says Degraded while its writes are refused");
+        await WaitForHealthAsync(client, health, "Degraded", TimeSpan.FromSeconds(30), "while its writes are refused");
         await harness.Db.ExecuteAsync("REPLICAOF", "NO", "ONE").Bounded();
 
         var after = await harness.SubmitManyAsync(10, maxAttempts: 5);
         var jobs = await harness.WaitUntilAllFinalAsync(after, TimeSpan.FromSeconds(15));
-        await AsyncWait.WaitUntilAsync(async () => await client.GetStringAsync(health, TestContext.Current.CancellationToken) == "Healthy",
-            TimeSpan.FromSeconds(15), "the worker's /health is Healthy again");
+        await WaitForHealthAsync(client, health, "Healthy", TimeSpan.FromSeconds(15), "again");
 
         Assert.False(worker.HasExited, $"the worker exited{Environment.NewLine}{worker.Tail()}");
         Assert.All(jobs, job => Assert.Equal(JobStatus.Completed, job.Status));
@@ -158,26 +155,33 @@ public sealed partial class RedisFaultTests
         var settings = Settings();
         settings["ASPNETCORE_URLS"] = "";
         var worker = await harness.StartWorkerAsync(settings, "worker");
-        await AsyncWait.WaitUntilAsync(() => Listening().IsMatch(worker.Output), TimeSpan.FromSeconds(30), "the worker serves /health");
-        var health = new Uri(new Uri(Listening().Match(worker.Output).Groups["address"].Value), "/health");
+        var health = await HealthAddressAsync(worker);
         using var client = new HttpClient { Timeout = WorkerHarness.CommandTimeout };
         Assert.Equal("Healthy", await client.GetStringAsync(health, TestContext.Current.CancellationToken));
 
         try
         {
             await harness.Db.ExecuteAsync("CONFIG", "SET", "maxmemory", (long)(await harness.Db.UsedMemoryAsync().Bounded() / 0.95)).Bounded();
-            await AsyncWait.WaitUntilAsync(async () => await client.GetStringAsync(health, TestContext.Current.CancellationToken) == "Degraded",
-                TimeSpan.FromSeconds(15), "the worker's /health says Degraded with Redis's memory near its limit");
+            await WaitForHealthAsync(client, health, "Degraded", TimeSpan.FromSeconds(15), "with Redis's memory near its limit");
         }
         finally
         {
             await harness.Db.ExecuteAsync("CONFIG", "SET", "maxmemory", 0).Bounded();
         }
 
-        await AsyncWait.WaitUntilAsync(async () => await client.GetStringAsync(health, TestContext.Current.CancellationToken) == "Healthy",
-            TimeSpan.FromSeconds(15), "the worker's /health is Healthy again");
+        await WaitForHealthAsync(client, health, "Healthy", TimeSpan.FromSeconds(15), "again");
         Assert.False(worker.HasExited, $"the worker exited{Environment.NewLine}{worker.Tail()}");
     }
+
+    private static async Task<Uri> HealthAddressAsync(WorkerProcess worker)
+    {
+        await AsyncWait.WaitUntilAsync(() => Listening().IsMatch(worker.Output), TimeSpan.FromSeconds(30), "the worker serves /health");
+        return new Uri(new Uri(Listening().Match(worker.Output).Groups["address"].Value), "/health");
+    }
+
+    private static Task WaitForHealthAsync(HttpClient client, Uri health, string status, TimeSpan within, string when) =>
+        AsyncWait.WaitUntilAsync(async () => await client.GetStringAsync(health, TestContext.Current.CancellationToken) == status,
+            within, $"the worker's /health says {status} {when}");
 
     [GeneratedRegex(@"Now listening on: (?<address>http://\S+)")]
     private static partial Regex Listening();
