@@ -11,7 +11,8 @@ namespace Orchestrator.Jobs;
 /// jobs stream or a job — accepted jobs would vanish without an error. The policy of every primary
 /// (each master of a Redis Cluster) is read at start and again whenever the connection is restored
 /// (a failover may land on a node configured otherwise); an evicting policy ends the process with
-/// exit code 1 and one log line saying why. The partition count the data was laid out with is
+/// exit code 1 and one log line saying why. A primary that persists nothing is warned of at start.
+/// The partition count the data was laid out with is
 /// checked at the same moments: a service that started while Redis was unreachable is checked
 /// when it connects.
 /// </summary>
@@ -45,7 +46,18 @@ public sealed partial class EvictionPolicyGuard(
 
         try
         {
-            return Accept(await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false));
+            if (!Accept(await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false)))
+            {
+                return false;
+            }
+
+            // A warning, not a stop: a test's or a throwaway Redis may rightly keep nothing.
+            foreach (var node in await store.NodesWithoutPersistenceAsync().ConfigureAwait(false))
+            {
+                LogNoPersistence(logger, node);
+            }
+
+            return true;
         }
         catch (Exception e) when (RedisFailure.IsTransient(e))
         {
@@ -175,6 +187,11 @@ public sealed partial class EvictionPolicyGuard(
         "changing it is a migration (docs/operations.md: drain the jobs, then delete {{orch}}:meta, and from one partition " +
         "{{orch}}:stream and {{orch}}:jobs too), never a restart.")]
     private static partial void LogPartitionsDiffer(ILogger logger, int configured, int recorded);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message =
+        "Redis at {Node} persists nothing (appendonly no, save \"\"): if it restarts, every job it holds is lost, and a re-sent " +
+        "idempotency key creates a new job. Fix: 'CONFIG SET appendonly yes' (and in redis.conf), or your provider's persistence setting.")]
+    private static partial void LogNoPersistence(ILogger logger, string node);
 
     [LoggerMessage(Level = LogLevel.Warning, Message =
         "Could not read Redis maxmemory-policy ({Reason}); continuing. Make sure it is noeviction: an evicting policy can drop the jobs stream.")]

@@ -106,11 +106,11 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId} attempt {Attempt} set aside as corrupt (failed, dead-lettered): {Reason}")]
     public static partial void SetAside(ILogger logger, string jobId, int attempt, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: lease lost to another worker; this worker's result is discarded")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: lease lost to another worker (or the job is gone from Redis); this worker's result is discarded")]
     public static partial void LeaseLost(ILogger logger, string jobId, int attempt);
 
     // Found by the lease loop, outside any span: the submission's trace id is carried explicitly.
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: lease lost to another worker at renewal; this worker's result is discarded (submission trace {SubmissionTraceId})")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: lease lost to another worker at renewal (or the job is gone from Redis); this worker's result is discarded (submission trace {SubmissionTraceId})")]
     public static partial void LeaseLostAtRenewal(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
     // Logged outside any span (the cancel channel's callback, the lease loop): the submission's trace id is carried explicitly.
