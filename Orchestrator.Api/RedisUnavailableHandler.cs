@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.WebUtilities;
+using Orchestrator.Api.Auth;
 using Orchestrator.Api.Jobs;
 using Orchestrator.Jobs;
 
@@ -25,7 +26,11 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
         switch (exception)
         {
             case not BadHttpRequestException when kind != RedisFailureKind.None:
-                LogRedisUnavailable(logger, kind, exception.GetType().Name, exception.Message);
+                using (TenantLogScope.For(context, logger))
+                {
+                    LogRedisUnavailable(logger, kind, exception.GetType().Name, exception.Message);
+                }
+
                 status = StatusCodes.Status503ServiceUnavailable;
                 title = "Job store unavailable";
                 type = UnavailableType;

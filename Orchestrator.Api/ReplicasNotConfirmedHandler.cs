@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Diagnostics;
+using Orchestrator.Api.Auth;
 using Orchestrator.Api.Jobs;
 
 namespace Orchestrator.Api;
@@ -20,7 +21,11 @@ internal sealed partial class ReplicasNotConfirmedHandler(IProblemDetailsService
             return false;
         }
 
-        LogNotConfirmed(logger, notConfirmed.Confirmed, notConfirmed.Required);
+        using (TenantLogScope.For(context, logger))
+        {
+            LogNotConfirmed(logger, notConfirmed.Confirmed, notConfirmed.Required);
+        }
+
         context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         context.Response.Headers.RetryAfter = "1";
         return await problems.TryWriteAsync(new ProblemDetailsContext

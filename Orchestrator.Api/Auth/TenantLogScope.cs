@@ -26,4 +26,11 @@ internal static class TenantLogScope
             }
         });
     }
+
+    /// <summary>
+    /// The same scope for a line written after the request's own has closed: the exception handlers
+    /// run outside it (a 503's "Redis unavailable" line carried no tenant). Null for an anonymous caller.
+    /// </summary>
+    public static IDisposable? For(HttpContext context, ILogger logger) =>
+        context.User.TenantOf() is { } tenant ? logger.BeginScope(new TenantScope(tenant)) : null;
 }

@@ -126,6 +126,8 @@ public sealed class WebhookMetricsTests
         {
             Assert.IsType<int>(r.Attributes["Try"]);
             Assert.False(r.Attributes.ContainsKey("Attempt"));
+            // And its tenant, as every line about a job (an outside audit: none did).
+            Assert.Equal(TenantNames.Default, r.Scopes.GetValueOrDefault(OrchestratorTags.Tenant));
         });
     }
 

@@ -1,11 +1,16 @@
 using System.Net.Sockets;
+using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
 using Orchestrator.Api;
+using Orchestrator.Api.Auth;
+using Orchestrator.ServiceDefaults;
 using StackExchange.Redis;
 
 namespace Orchestrator.UnitTests.Api;
@@ -96,6 +101,18 @@ public sealed class RedisUnavailableHandlerTests
         Assert.Equal(RedisUnavailableHandler.UnavailableType, problem.RootElement.GetProperty("type").GetString());
     }
 
+    [Fact]
+    public async Task RedisUnavailable_LogLine_CarriesTheCallersTenant()
+    {
+        // The handler runs after the request's tenant scope has closed: its line carried no tenant (an outside audit).
+        var logger = new FakeLogger<RedisUnavailableHandler>();
+        await HandleAsync(new RedisServerException("LOADING Redis is loading the dataset in memory"),
+            context => context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(CallerClaims.Tenant, "acme")], "test")), logger);
+
+        var scope = Assert.IsType<TenantScope>(Assert.Single(logger.LatestRecord.Scopes));
+        Assert.Equal(new KeyValuePair<string, object?>(OrchestratorTags.Tenant, "acme"), scope[0]);
+    }
+
     private static async Task AssertServiceUnavailableAsync(Exception exception)
     {
         var (handled, context) = await HandleAsync(exception);
@@ -109,13 +126,13 @@ public sealed class RedisUnavailableHandlerTests
         Assert.Equal(503, problem.RootElement.GetProperty("status").GetInt32());
     }
 
-    private static async Task<(bool Handled, HttpContext Context)> HandleAsync(Exception exception, Action<HttpContext>? arrange = null)
+    private static async Task<(bool Handled, HttpContext Context)> HandleAsync(Exception exception, Action<HttpContext>? arrange = null, ILogger<RedisUnavailableHandler>? logger = null)
     {
         var services = new ServiceCollection().AddLogging().AddProblemDetails().BuildServiceProvider();
         var context = new DefaultHttpContext { RequestServices = services };
         context.Response.Body = new MemoryStream();
         arrange?.Invoke(context);
-        var handler = new RedisUnavailableHandler(services.GetRequiredService<IProblemDetailsService>(), NullLogger<RedisUnavailableHandler>.Instance);
+        var handler = new RedisUnavailableHandler(services.GetRequiredService<IProblemDetailsService>(), logger ?? NullLogger<RedisUnavailableHandler>.Instance);
         var handled = await handler.TryHandleAsync(context, exception, TestContext.Current.CancellationToken);
         return (handled, context);
     }
