@@ -41,6 +41,14 @@ public sealed class ApiOptions : IValidatableObject
     public int MaxDeadLetterPageBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
+    /// Largest <c>GET /jobs</c> page, in bytes of its items' JSON, as <see cref="MaxDeadLetterPageBytes"/>
+    /// bounds a dead letters' page: 100 jobs of a megabyte each made one page of 120 MB, held in the
+    /// API's memory for as long as its client took to read it. Default 1 MiB.
+    /// </summary>
+    [Range(1024, 256 * 1024 * 1024)]
+    public int MaxJobsPageBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
     /// Most attempts a job may have run, in all, and still be redriven: each run adds its attempts to
     /// the job's history and an event to its events, kept with the job, so a job redriven again and
     /// again grew them without bound. A job at the bound is submitted again as a new job. Default 1,000.

@@ -1,4 +1,6 @@
 using System.Security.Claims;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
 using Orchestrator.Api.Auth;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Orchestrator.Jobs;
@@ -24,6 +26,9 @@ public static class JobListingApi
     /// <summary>How many of the newest jobs <c>GET /jobs/counts</c> counts.</summary>
     internal const int CountWindow = 10_000;
 
+    /// <summary>A job's bytes in a listing's page: its JSON as answered, and the comma before the next.</summary>
+    internal static long JsonBytes(Job job) => JsonSerializer.SerializeToUtf8Bytes(JobResource.From(job), ApiJsonContext.Default.JobResource).Length + 1;
+
     /// <summary>The parameters of <c>GET /jobs</c> that <c>GET /jobs/counts</c> refuses.</summary>
     private static readonly string[] ListingOnly = ["status", "model", "limit", "cursor"];
 
@@ -42,7 +47,7 @@ public static class JobListingApi
         jobs.MapGet("", ListAsync).AlsoHead()
             .WithName("ListJobs")
             .WithSummary($"The caller's tenant's jobs, newest first (the newest {JobStore.ListedJobs:N0} are listed), filtered by status and model; " +
-                $"an admin key sees every tenant's, or one's with ?tenant=. A page may be short (at most {MaxExamined:N0} jobs are examined per call): follow nextCursor.");
+                $"an admin key sees every tenant's, or one's with ?tenant=. A page may be short (at most {MaxExamined:N0} jobs are examined per call, and its jobs' JSON stops at Api:MaxJobsPageBytes): follow nextCursor.");
 
         jobs.MapGet("/counts", CountAsync).AlsoHead()
             .WithName("CountJobs")
@@ -51,7 +56,8 @@ public static class JobListingApi
     }
 
     internal static async Task<Results<Ok<JobPageResource>, ProblemHttpResult>> ListAsync(
-        JobStore store, ClaimsPrincipal user, HttpRequest request, string? limit, string? cursor, string? tenant, string? status, string? model)
+        JobStore store, IOptions<ApiOptions> apiOptions, ClaimsPrincipal user, HttpRequest request,
+        string? limit, string? cursor, string? tenant, string? status, string? model)
     {
         // Sent twice, a model is bound as both joined by a comma: a name no job has, and an empty last
         // page where the other parameters answer 400 (their joined values do not read).
@@ -87,7 +93,8 @@ public static class JobListingApi
         }
 
         var page = await store.ListJobsAsync(pageSize ?? PageDefault, cursor, scope.Tenant,
-            job => (status is null || job.Status == status) && (model is null || job.Request.Model == model), MaxExamined);
+            job => (status is null || job.Status == status) && (model is null || job.Request.Model == model), MaxExamined,
+            apiOptions.Value.MaxJobsPageBytes, JsonBytes);
         return TypedResults.Ok(new JobPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
     }
 

@@ -240,8 +240,7 @@ public static class JobsApi
             return refused;
         }
 
-        var page = await store.ListDeadLettersAsync(pageSize ?? DeadLetterPageDefault, cursor, listed, apiOptions.Value.MaxDeadLetterPageBytes,
-            static job => JsonSerializer.SerializeToUtf8Bytes(JobResource.From(job), ApiJsonContext.Default.JobResource).Length + 1);
+        var page = await store.ListDeadLettersAsync(pageSize ?? DeadLetterPageDefault, cursor, listed, apiOptions.Value.MaxDeadLetterPageBytes, JobListingApi.JsonBytes);
         return TypedResults.Ok(new DeadLetterPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
     }
 

@@ -27,11 +27,14 @@ public sealed partial class JobStore
     /// One page of jobs, newest first, from the jobs index (the newest <see cref="ListedJobs"/> of
     /// every tenant and of each, per partition): those <paramref name="where"/> keeps, at most <paramref name="limit"/>.
     /// A filter that matches little could read the whole index, so one call examines at most
-    /// <paramref name="maxExamined"/> ids and then hands out a cursor, even for a short page.
+    /// <paramref name="maxExamined"/> ids and then hands out a cursor, even for a short page. A page
+    /// also stops before <paramref name="maxBytes"/> as <paramref name="sizeOf"/> measures its jobs
+    /// (the first is always included), as a page of dead letters does.
     /// </summary>
     /// <param name="tenant">Only this tenant's jobs; null for every tenant's.</param>
-    public Task<DeadLetterPage> ListJobsAsync(int limit, string? cursor, string? tenant, Func<Job, bool>? where, int maxExamined) =>
-        ListAsync(k => tenant is null ? k.Jobs : k.TenantJobs(tenant), limit, cursor, where, maxExamined, long.MaxValue, sizeOf: null);
+    public Task<DeadLetterPage> ListJobsAsync(
+        int limit, string? cursor, string? tenant, Func<Job, bool>? where, int maxExamined, long maxBytes = long.MaxValue, Func<Job, long>? sizeOf = null) =>
+        ListAsync(k => tenant is null ? k.Jobs : k.TenantJobs(tenant), limit, cursor, where, maxExamined, maxBytes, sizeOf);
 
     /// <summary>How many job ids the jobs index keeps, globally and per tenant (submit.lua trims to it).</summary>
     public const int ListedJobs = 100_000;

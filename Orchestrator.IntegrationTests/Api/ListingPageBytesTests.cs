@@ -6,22 +6,26 @@ using Microsoft.AspNetCore.Hosting;
 namespace Orchestrator.IntegrationTests.Api;
 
 /// <summary>
-/// <c>GET /dead-letters</c> pages are bounded in bytes as well as in items
-/// (<c>Api:MaxDeadLetterPageBytes</c>): a page stops before its items' JSON would pass the bound,
-/// and <c>nextCursor</c> continues from there, so every job is still listed exactly once.
+/// <c>GET /dead-letters</c> and <c>GET /jobs</c> pages are bounded in bytes as well as in items
+/// (<c>Api:MaxDeadLetterPageBytes</c>, <c>Api:MaxJobsPageBytes</c>): a page stops before its items'
+/// JSON would pass the bound, and <c>nextCursor</c> continues from there, so every job is still
+/// listed exactly once. A jobs page had no such bound: 100 jobs of a megabyte each were one page of
+/// 120 MB, held in the API's memory while a client that read nothing kept it (an outside audit).
 /// </summary>
-public sealed class DeadLetterPageBytesTests(DeadLetterPageBytesTests.SmallPagesApiFactory api)
-    : IClassFixture<DeadLetterPageBytesTests.SmallPagesApiFactory>, IAsyncLifetime
+public sealed class ListingPageBytesTests(ListingPageBytesTests.SmallPagesApiFactory api)
+    : IClassFixture<ListingPageBytesTests.SmallPagesApiFactory>, IAsyncLifetime
 {
-    /// <summary><c>Api:MaxDeadLetterPageBytes</c> here: a few dead-lettered jobs of ~100-character prompts.</summary>
+    /// <summary>Both bounds here: a few dead-lettered jobs of ~100-character prompts.</summary>
     public const int MaxPageBytes = 2048;
 
     public ValueTask InitializeAsync() => new(api.FlushAsync());
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    [Fact]
-    public async Task List_ItemsLargerThanTheByteBound_PagesStopBeforeItAndListEveryJobOnce()
+    [Theory]
+    [InlineData("/dead-letters?limit=500")]
+    [InlineData("/jobs?limit=100")]
+    public async Task List_ItemsLargerThanTheByteBound_PagesStopBeforeItAndListEveryJobOnce(string list)
     {
         using var client = api.CreateApiClient();
         var jobIds = new List<string>();
@@ -45,7 +49,7 @@ public sealed class DeadLetterPageBytesTests(DeadLetterPageBytesTests.SmallPages
         string? cursor = null;
         do
         {
-            using var response = await ApiFactory.GetAsync(client, "/dead-letters?limit=500" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor)));
+            using var response = await ApiFactory.GetAsync(client, list + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor)));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             using var page = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
             var items = page.RootElement.GetProperty("items").EnumerateArray().ToList();
@@ -60,17 +64,18 @@ public sealed class DeadLetterPageBytesTests(DeadLetterPageBytesTests.SmallPages
         while (cursor is not null);
 
         Assert.Equal(jobIds.Order(StringComparer.Ordinal), seen.Order(StringComparer.Ordinal));
-        // With limit=500 every cursor handed out was the byte bound's doing.
+        // With a limit above the 9 jobs every cursor handed out was the byte bound's doing.
         Assert.True(cutByBytes >= 2, $"Only {cutByBytes} page(s) were cut by the byte bound.");
     }
 
-    /// <summary><see cref="ApiFactory"/> with <c>Api:MaxDeadLetterPageBytes</c> = <see cref="MaxPageBytes"/>.</summary>
+    /// <summary><see cref="ApiFactory"/> with <c>Api:MaxDeadLetterPageBytes</c> and <c>Api:MaxJobsPageBytes</c> = <see cref="MaxPageBytes"/>.</summary>
     public sealed class SmallPagesApiFactory : ApiFactory
     {
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
             base.ConfigureWebHost(builder);
             builder.UseSetting("Api:MaxDeadLetterPageBytes", MaxPageBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            builder.UseSetting("Api:MaxJobsPageBytes", MaxPageBytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
     }
 }
