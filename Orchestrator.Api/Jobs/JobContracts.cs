@@ -107,8 +107,8 @@ public sealed class SubmitJobRequest : IValidatableObject
 
     /// <summary>
     /// Optional: <c>high</c>, <c>normal</c> (default) or <c>low</c>. Orders the caller's own jobs (tenants
-    /// share workers by weight, whatever their jobs' priorities); a <c>low</c> job still starts within
-    /// <c>Scheduling:MaxLowPriorityWait</c> (default 10 min) of being queued.
+    /// share workers by weight, whatever their jobs' priorities); a <c>low</c> job that has waited
+    /// <c>Scheduling:MaxLowPriorityWait</c> (default 10 min) goes first of its tenant's jobs.
     /// </summary>
     public string? Priority { get; init; }
 

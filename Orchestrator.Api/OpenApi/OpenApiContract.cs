@@ -208,6 +208,18 @@ internal static class OpenApiContract
                     Type = JsonSchemaType.String,
                     Description = "The request's W3C trace context as a traceparent (00-<trace id>-<span id>-<flags>): its 32-hex trace id finds the request in the telemetry, as a job's traceId does.",
                 };
+                // A quota-exceeded 429's own members: generated clients saw them only in the 429's prose.
+                schema.Properties["quota"] = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.String,
+                    Description = "In a quota-exceeded problem (429): the quota reached (MaxQueuedJobs, RequestsPerMinute, ReadsPerSecondPerTenant, MaxConcurrentWaitsPerTenant).",
+                };
+                schema.Properties["limit"] = new OpenApiSchema
+                {
+                    Type = JsonSchemaType.Integer,
+                    Format = "int64",
+                    Description = "In a quota-exceeded problem (429): the quota's configured value.",
+                };
             }
             else if (type == typeof(SubmitJobRequest) && schema.Properties is { } request)
             {
@@ -245,7 +257,7 @@ internal static class OpenApiContract
                 {
                     Type = JsonSchemaType.String | JsonSchemaType.Null,
                     Enum = [.. Values(JobPriority.High, JobPriority.Normal, JobPriority.Low), null!],
-                    Description = "Orders the caller's own jobs (default normal); a low job still starts within Scheduling:MaxLowPriorityWait (10 min) of being queued.",
+                    Description = "Orders the caller's own jobs (default normal); a low job that has waited Scheduling:MaxLowPriorityWait (10 min) goes first of its tenant's, so it starts about one running job's time after that wait.",
                 };
             }
             else if (type == typeof(RedriveRequest) && schema.Properties is { } filter)
