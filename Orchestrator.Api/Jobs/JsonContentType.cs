@@ -82,9 +82,11 @@ internal static class JsonContentType
             return tooLarge(options);
         }
         // Kestrel's chunked reader throws a bare IOException for a chunk size past 32 bits ("Bad chunk
-        // size data"), where every other malformed chunk is its BadHttpRequestException: a client's
-        // mistake, answered 500 with a stack in the log. A reset connection is no such mistake.
-        catch (IOException e) when (e is not Microsoft.AspNetCore.Connections.ConnectionResetException && !context.RequestAborted.IsCancellationRequested)
+        // size data"), where every other malformed chunk is its BadHttpRequestException (an IOException
+        // too, whose status, a 408 for a stalled body, stands): a client's mistake, answered 500 with a
+        // stack in the log. A reset connection is no such mistake.
+        catch (IOException e) when (e is not BadHttpRequestException and not Microsoft.AspNetCore.Connections.ConnectionResetException
+            && !context.RequestAborted.IsCancellationRequested)
         {
             throw new BadHttpRequestException($"The request body is malformed: {e.Message}", StatusCodes.Status400BadRequest, e);
         }
