@@ -8,8 +8,10 @@ namespace Orchestrator.Api.Jobs;
 /// (all properties) for <see cref="SubmitJobRequest"/>, with the reflection done once: the framework's
 /// version looks the properties and their attributes up and builds a context for each on every call,
 /// ~4 % of the API's CPU per <c>POST /jobs</c>. Same rules, same order: each property's attributes,
-/// a required one first (the others are skipped when it fails); then, only when every property
-/// passed, <see cref="IValidatableObject.Validate"/>.
+/// a required one first (the others are skipped when it fails); then <see cref="IValidatableObject.Validate"/>,
+/// whose results count for the properties that passed. The framework runs it only when every property
+/// passed, so a <c>maxTokens</c> out of range hid a bad <c>model</c>, <c>metadata</c> or
+/// <c>callbackUrl</c>, where the docs promise <c>errors</c> names each field.
 /// </summary>
 internal static class SubmitJobRequestValidator
 {
@@ -47,14 +49,11 @@ internal static class SubmitJobRequestValidator
             }
         }
 
-        if (results.Count > 0)
-        {
-            return results;
-        }
-
+        // A property its attributes refused is named once, by them.
+        var refused = results.Count == 0 ? null : results.SelectMany(static r => r.MemberNames).ToHashSet(StringComparer.OrdinalIgnoreCase);
         foreach (var result in request.Validate(new ValidationContext(request, services, null)))
         {
-            if (result != ValidationResult.Success)
+            if (result != ValidationResult.Success && (refused is null || !result.MemberNames.Any(refused.Contains)))
             {
                 results.Add(result);
             }

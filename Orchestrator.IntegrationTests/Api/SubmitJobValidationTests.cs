@@ -70,6 +70,11 @@ public sealed class SubmitJobValidationTests(ApiFactory api) : IClassFixture<Api
         """{"fallbackModels":["fallbackModels must be an array of model names (1 to 200 characters each, no whitespace at either end, no control or format characters)."]}""")]
     [InlineData("""{"prompt":7,"maxTokens":-1,"metadata":{"":{}}}""",
         """{"prompt":["prompt must be a string, not a number."],"metadata":["metadata keys must be 1 to 64 characters of valid Unicode."],"maxTokens":["maxTokens must be from 1 to 1,000,000; got -1."]}""")]
+    // A field out of its range hid every error of the fields checked after it (an outside audit).
+    [InlineData("""{"prompt":"ok","temperature":3,"model":" m","priority":"urgent","metadata":{"":"v"}}""",
+        """{"temperature":["temperature must be a number from 0 to 2."],"model":["model must not be blank, begin or end with whitespace, or contain control or format characters."],"priority":["priority must be high, normal or low."],"metadata":["metadata keys must be 1 to 64 characters of valid Unicode."]}""")]
+    [InlineData("""{"prompt":"ok","maxTokens":0,"model":" m"}""",
+        """{"maxTokens":["maxTokens must be from 1 to 1,000,000; got 0."],"model":["model must not be blank, begin or end with whitespace, or contain control or format characters."]}""")]
     public async Task Submit_BadFields_AreAllNamedWithTheirExactErrors(string body, string errors)
     {
         using var client = api.CreateApiClient();
