@@ -21,7 +21,7 @@ public sealed partial class OrchestratorClient
     /// happen: every transition (<c>status</c>), the text the provider streams (<c>delta</c>), and
     /// <c>done</c> with the final job, after which the enumeration ends. A stream that breaks (the API
     /// restarted or stopped, a connection lost or silent for 45 s, a 503 or 429) is opened again with
-    /// <c>Last-Event-ID</c>, pausing as <see cref="WaitAsync"/> does: no event is missed or repeated. A job
+    /// <c>Last-Event-ID</c>, pausing as <see cref="WaitAsync"/> does (at least a 503's or 429's <c>Retry-After</c>): no event is missed or repeated. A job
     /// final before <paramref name="lastEventId"/>'s event (its <c>done</c> already seen) yields nothing.
     /// Bound it with <paramref name="cancellationToken"/>, or stop enumerating.
     /// </summary>
@@ -37,7 +37,7 @@ public sealed partial class OrchestratorClient
         {
             using var idle = new CancellationTokenSource(StreamIdleBound, _time);
             using var connection = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
-            var response = await OpenEventsAsync(jobId, lastEventId, connection.Token).ConfigureAwait(false);
+            var (response, retryAfter) = await OpenEventsAsync(jobId, lastEventId, connection.Token).ConfigureAwait(false);
             if (response is not null)
             {
                 using (response)
@@ -86,12 +86,15 @@ public sealed partial class OrchestratorClient
 
             // The stream ended without done (the API stopped between two events), broke, or could not
             // be opened: open it again after the last event seen.
-            pause = await PauseAsync(pause, cancellationToken).ConfigureAwait(false);
+            pause = await PauseAsync(pause, retryAfter, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>The stream's answer; null when it could not be had for a passing reason (asked again).</summary>
-    private async Task<HttpResponseMessage?> OpenEventsAsync(string jobId, string? lastEventId, CancellationToken token)
+    /// <summary>
+    /// The stream's answer; null when it could not be had for a passing reason (asked again), with the
+    /// <c>Retry-After</c> of a 503 or 429 that said when to ask.
+    /// </summary>
+    private async Task<(HttpResponseMessage? Response, TimeSpan? RetryAfter)> OpenEventsAsync(string jobId, string? lastEventId, CancellationToken token)
     {
         var request = Request(HttpMethod.Get, $"jobs/{Uri.EscapeDataString(jobId)}/events");
         using (request)
@@ -109,18 +112,20 @@ public sealed partial class OrchestratorClient
             }
             catch (Exception e) when (Passing(e, token))
             {
-                return null;
+                return (null, null);
             }
 
             if (response.StatusCode is HttpStatusCode.ServiceUnavailable or HttpStatusCode.TooManyRequests)
             {
                 // The API is up but its store is not, or it holds as many streams as it may (the
                 // process's or the tenant's): the job's events are still there.
-                response.Dispose();
-                return null;
+                using (response)
+                {
+                    return (null, RetryAfter(response, _time));
+                }
             }
 
-            return response;
+            return (response, null);
         }
     }
 

@@ -25,7 +25,8 @@ public sealed partial class OrchestratorClient
     /// <summary>A client over <paramref name="http"/>, whose <see cref="HttpClient.BaseAddress"/> is the API's address.</summary>
     /// <exception cref="ArgumentException">
     /// <paramref name="http"/> has no <c>http</c>/<c>https</c> base address (or one with a path not ending in <c>/</c>), or <see cref="OrchestratorClientOptions.ApiKey"/>
-    /// is not printable ASCII without spaces (a header <see cref="HttpClient"/> cannot send: it would fail every call).
+    /// is not printable ASCII without spaces (a header <see cref="HttpClient"/> cannot send: it would fail every call),
+    /// or another of the options is out of its range (each names its range).
     /// </exception>
     public OrchestratorClient(HttpClient http, OrchestratorClientOptions? options = null, TimeProvider? timeProvider = null)
     {
@@ -38,6 +39,7 @@ public sealed partial class OrchestratorClient
                 $"The HttpClient's base address has a path that does not end in '/' ('{http.BaseAddress}'): end it with '/', or requests leave out its last segment.", nameof(http));
         }
         _options = options ?? new OrchestratorClientOptions();
+        _options.Check();
         _time = timeProvider ?? TimeProvider.System;
         if (_options.ApiKey is { Length: > 0 } apiKey)
         {
@@ -163,7 +165,7 @@ public sealed partial class OrchestratorClient
     /// Waits until the job is final (<c>completed</c>, <c>failed</c> or <c>canceled</c>) and returns it: a
     /// long poll (<c>GET /jobs/{id}?wait=</c>, answered by the API as soon as the job is final), asked
     /// again when a wait ends first. While the API is away it pauses (<see cref="OrchestratorClientOptions.PollInterval"/>,
-    /// doubling up to <see cref="OrchestratorClientOptions.MaxPollInterval"/>). Bound the wait with <paramref name="cancellationToken"/>.
+    /// doubling up to <see cref="OrchestratorClientOptions.MaxPollInterval"/>, and at least a 503's or 429's <c>Retry-After</c>). Bound the wait with <paramref name="cancellationToken"/>.
     /// </summary>
     /// <exception cref="OrchestratorProblemException">404 (the API's problem) when no job has that id.</exception>
     public async Task<Job> WaitAsync(string jobId, CancellationToken cancellationToken = default)
@@ -172,6 +174,7 @@ public sealed partial class OrchestratorClient
         var pause = _options.PollInterval;
         while (true)
         {
+            TimeSpan? retryAfter = null;
             try
             {
                 // One poll is bounded here, not only by HttpClient.Timeout (100 s by default): an API that
@@ -201,19 +204,22 @@ public sealed partial class OrchestratorClient
                 // tenant's share), an answer was cut mid-body (the buffered read throws it as an
                 // HttpRequestException), or a poll got no answer in time (this one's bound or
                 // HttpClient.Timeout, not the caller's token): the job is still there; keep waiting.
+                retryAfter = (e as OrchestratorProblemException)?.RetryAfter;
             }
 
-            pause = await PauseAsync(pause, cancellationToken).ConfigureAwait(false);
+            pause = await PauseAsync(pause, retryAfter, cancellationToken).ConfigureAwait(false);
         }
     }
 
     /// <summary>
-    /// Waits <paramref name="pause"/> while the API is away, and returns the next pause: doubled, up to
-    /// <see cref="OrchestratorClientOptions.MaxPollInterval"/> (<see cref="WaitAsync"/>, <see cref="FollowAsync"/>).
+    /// Waits <paramref name="pause"/> while the API is away, or the <paramref name="retryAfter"/> it asked
+    /// for when longer (a 503 too-many-waits, a tenant's 429: polled sooner, it would refuse again), and
+    /// returns the next pause: doubled, up to <see cref="OrchestratorClientOptions.MaxPollInterval"/>
+    /// (<see cref="WaitAsync"/>, <see cref="FollowAsync"/>).
     /// </summary>
-    private async Task<TimeSpan> PauseAsync(TimeSpan pause, CancellationToken cancellationToken)
+    private async Task<TimeSpan> PauseAsync(TimeSpan pause, TimeSpan? retryAfter, CancellationToken cancellationToken)
     {
-        await Task.Delay(pause, _time, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(retryAfter > pause ? retryAfter.Value : pause, _time, cancellationToken).ConfigureAwait(false);
         return TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, _options.MaxPollInterval.Ticks));
     }
 
@@ -244,6 +250,7 @@ public sealed partial class OrchestratorClient
     public async IAsyncEnumerable<Job> GetDeadLettersAsync(int pageSize = 50, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(pageSize, 500);
         string? cursor = null;
         do
         {

@@ -125,6 +125,41 @@ public sealed class OrchestratorClientEventsTests
         Assert.Equal(["3", "3"], handler.LastEventIds);
     }
 
+    [Theory]
+    [InlineData(HttpStatusCode.ServiceUnavailable)]
+    [InlineData(HttpStatusCode.TooManyRequests)]
+    public async Task A503Or429WithRetryAfter_IsAskedAgainNoSooner(HttpStatusCode status)
+    {
+        // It was asked again 100 to 700 ms later, whatever the API asked for (an outside audit).
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-05T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var asked = new List<DateTimeOffset>();
+        var handler = new ScriptedHandler((call, _) =>
+        {
+            lock (asked)
+            {
+                asked.Add(time.GetUtcNow());
+            }
+
+            var refused = Problem(status, "Not now");
+            refused.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(5));
+            return Task.FromResult(call == 1 ? refused : Events(Fourth + Done));
+        });
+        var following = FollowAllAsync(Client(handler, time), lastEventId: "3");
+
+        await AsyncWait.WaitUntilAsync(() =>
+        {
+            if (handler.Calls < 2)
+            {
+                time.Advance(TimeSpan.FromMilliseconds(250));
+            }
+
+            return handler.Calls >= 2;
+        }, TimeSpan.FromSeconds(10), "the stream is opened again", TimeSpan.FromMilliseconds(5));
+
+        Assert.Equal(["4", "5"], (await following.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken)).Select(e => e.Id));
+        Assert.InRange(asked[1] - asked[0], TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5.5));
+    }
+
     [Fact]
     public async Task A204_AfterDone_YieldsNothing()
     {

@@ -95,6 +95,81 @@ public sealed class OrchestratorClientFailureTests
     }
 
     [Fact]
+    public async Task WaitAsync_A503WithRetryAfter_IsAskedAgainNoSooner()
+    {
+        // Every place to wait taken (503 too-many-waits, Retry-After): it was polled again at +107, +310, +712 ms (an outside audit).
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-05T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var asked = new List<DateTimeOffset>();
+        var handler = new ScriptedHandler((call, _) =>
+        {
+            lock (asked)
+            {
+                asked.Add(time.GetUtcNow());
+            }
+
+            return Task.FromResult(call > 1 ? Json(HttpStatusCode.OK, CompletedJob)
+                : Problem(HttpStatusCode.ServiceUnavailable,
+                    """{"type":"urn:orchestrator:problem:too-many-waits","title":"Too many waiting requests","status":503}""", retryAfterSeconds: 5));
+        });
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var wait = new OrchestratorClient(http, timeProvider: time).WaitAsync("AAAAAAAAAAAAAAAAAAAAAA", TestContext.Current.CancellationToken);
+
+        await AsyncWait.WaitUntilAsync(() =>
+        {
+            if (handler.Calls < 2 && !wait.IsCompleted)
+            {
+                time.Advance(TimeSpan.FromMilliseconds(250));
+            }
+
+            return handler.Calls >= 2 || wait.IsCompleted;
+        }, TimeSpan.FromSeconds(10), "the second poll is sent", TimeSpan.FromMilliseconds(5));
+
+        Assert.Equal(JobStatuses.Completed, (await wait.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken)).Status);
+        Assert.InRange(asked[1] - asked[0], TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5.5));
+    }
+
+    // A zero poll interval polled in a busy loop; a negative one threw from inside Task.Delay once the
+    // API was away; bad submission settings threw the resilience library's own exception (an outside audit).
+    [Theory]
+    [InlineData("PollInterval", "00:00:00")]
+    [InlineData("PollInterval", "-00:00:01")]
+    [InlineData("MaxPollInterval", "00:00:00.050")]
+    [InlineData("SubmitAttemptTimeout", "00:00:00")]
+    [InlineData("SubmitRetryDelay", "-00:00:01")]
+    [InlineData("MaxSubmitRetries", "-1")]
+    public void Options_OutOfRange_AreAnArgumentExceptionNamingThem(string option, string value)
+    {
+        var options = new OrchestratorClientOptions();
+        var property = typeof(OrchestratorClientOptions).GetProperty(option)!;
+        property.SetValue(options, property.PropertyType == typeof(int)
+            ? int.Parse(value, System.Globalization.CultureInfo.InvariantCulture)
+            : TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture));
+        using var http = new HttpClient { BaseAddress = new Uri("http://api.test/") };
+
+        var error = Assert.Throws<ArgumentException>(() => new OrchestratorClient(http, options));
+
+        Assert.Contains($"OrchestratorClientOptions.{option} must be from", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(501)]
+    public async Task GetDeadLettersAsync_APageSizeOutOf1To500_IsRefusedBeforeAnythingIsSent(int pageSize)
+    {
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(Json(HttpStatusCode.OK, """{"items":[],"nextCursor":null}""")));
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var client = new OrchestratorClient(http);
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () =>
+        {
+            await foreach (var _ in client.GetDeadLettersAsync(pageSize, TestContext.Current.CancellationToken))
+            {
+            }
+        });
+        Assert.Equal(0, handler.Calls);
+    }
+
+    [Fact]
     public async Task GetAndWait_AnIdNamingAnotherPathOfTheApi_IsNoSuchJob()
     {
         // "counts" is no job id, and GET /jobs/counts answers 200 with the counts: not a job to return.
