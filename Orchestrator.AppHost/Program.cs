@@ -10,6 +10,12 @@ using Orchestrator.AppHost;
 // default 3300) calls the API with an admin key of its own.
 var builder = DistributedApplication.CreateBuilder(args);
 
+// A bad AppHost setting ends the start with one line naming it and exit code 1, as the services' do.
+if (!AppHostSettings.AreValid(builder.Configuration))
+{
+    return 1;
+}
+
 var redis = builder.AddOrchestratorRedis("redis");
 
 var api = builder.AddProject<Projects.Orchestrator_Api>("api")
@@ -76,3 +82,4 @@ builder.AddServiceExitReport();
 builder.KeepInheritedSecretsOut();
 
 builder.Build().Run();
+return 0;
