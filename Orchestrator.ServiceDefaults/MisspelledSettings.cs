@@ -29,7 +29,19 @@ public static partial class MisspelledSettings
     public static void WarnOfMisspelledSettings(this IHost host)
     {
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(MisspelledSettings).FullName!);
-        foreach (var (key, meant) in host.Services.FindMisspelledSettings())
+        IReadOnlyList<(string Key, string Meant)> misspelled;
+        try
+        {
+            misspelled = host.Services.FindMisspelledSettings();
+        }
+        catch (Exception e) when (e is AmbiguousMatchException or NotSupportedException or InvalidOperationException)
+        {
+            // A hint, never a reason not to start: an options type reflection cannot read is left unchecked.
+            LogNotChecked(logger, e.Message);
+            return;
+        }
+
+        foreach (var (key, meant) in misspelled)
         {
             LogMisspelled(logger, key, meant);
         }
@@ -159,6 +171,9 @@ public static partial class MisspelledSettings
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Configuration key {Key} is not a setting, and is ignored: did you mean {Meant}?")]
     private static partial void LogMisspelled(ILogger logger, string key, string meant);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Configuration keys were not checked for misspellings: {Reason}")]
+    private static partial void LogNotChecked(ILogger logger, string reason);
 }
 
 /// <summary>A section this service reads, and as what (<see cref="MisspelledSettings.AddKnownSettings"/>).</summary>
