@@ -14,13 +14,7 @@ internal static class TenantLogScope
         var logger = app.Logger;
         return app.Use(async (context, next) =>
         {
-            if (context.User.TenantOf() is not { } tenant)
-            {
-                await next(context);
-                return;
-            }
-
-            using (logger.BeginScope(new TenantScope(tenant)))
+            using (For(context, logger))
             {
                 await next(context);
             }
@@ -28,8 +22,9 @@ internal static class TenantLogScope
     }
 
     /// <summary>
-    /// The same scope for a line written after the request's own has closed: the exception handlers
-    /// run outside it (a 503's "Redis unavailable" line carried no tenant). Null for an anonymous caller.
+    /// The scope of the caller's tenant; null for an anonymous caller. Also for a line written after the
+    /// request's own scope has closed: the exception handlers run outside it (a 503's "Redis
+    /// unavailable" line carried no tenant).
     /// </summary>
     public static IDisposable? For(HttpContext context, ILogger logger) =>
         context.User.TenantOf() is { } tenant ? logger.BeginScope(new TenantScope(tenant)) : null;

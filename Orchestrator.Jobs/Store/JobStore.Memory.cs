@@ -16,7 +16,7 @@ public sealed partial class JobStore
     /// </summary>
     public async Task<MaxMemoryPolicy> GetMaxMemoryPolicyAsync()
     {
-        var primaries = redis.GetServers().Where(static s => s.IsConnected && !s.IsReplica).ToList();
+        var primaries = Primaries().ToList();
         if (primaries.Count == 0)
         {
             // Nothing connected yet: a keyless command routes to whichever node comes, or fails as unreachable.
@@ -46,7 +46,7 @@ public sealed partial class JobStore
     /// </summary>
     public async Task<IReadOnlyList<MemoryUse>> MemoryUseAsync(TimeSpan within)
     {
-        var reads = redis.GetServers().Where(static s => s.IsConnected && !s.IsReplica).Select(async server =>
+        var reads = Primaries().Select(async server =>
         {
             try
             {
@@ -78,6 +78,19 @@ public sealed partial class JobStore
         return null;
     }
 
+    /// <summary>The connected primaries: each master of a Redis Cluster, or the one Redis.</summary>
+    private IEnumerable<IServer> Primaries() => redis.GetServers().Where(static s => s.IsConnected && !s.IsReplica);
+
+    /// <summary>
+    /// One setting (<c>CONFIG GET</c>), or null when the server answers none. <c>CONFIG</c> as a plain
+    /// command: the client's own <c>ConfigGet</c> asks for its admin mode.
+    /// </summary>
+    private static async Task<string?> ConfigOfAsync(Func<string, object[], Task<RedisResult>> execute, string setting)
+    {
+        var reply = (RedisResult[])(await execute("CONFIG", ["GET", setting]).ConfigureAwait(false))!;
+        return reply.Length == 2 ? (string?)reply[1] : null;
+    }
+
     private static string? NodeName(System.Net.EndPoint? endpoint) => endpoint switch
     {
         null => null,
@@ -91,10 +104,9 @@ public sealed partial class JobStore
         string configError;
         try
         {
-            var reply = (RedisResult[])(await execute("CONFIG", ["GET", "maxmemory-policy"]).ConfigureAwait(false))!;
-            if (reply.Length == 2)
+            if (await ConfigOfAsync(execute, "maxmemory-policy").ConfigureAwait(false) is { } policy)
             {
-                return new MaxMemoryPolicy((string?)reply[1], null, node);
+                return new MaxMemoryPolicy(policy, null, node);
             }
 
             configError = "CONFIG GET maxmemory-policy answered nothing";

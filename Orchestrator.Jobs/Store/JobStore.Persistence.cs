@@ -13,12 +13,13 @@ public sealed partial class JobStore
     public async Task<IReadOnlyList<string>> NodesWithoutPersistenceAsync()
     {
         var none = new List<string>();
-        foreach (var server in redis.GetServers().Where(static s => s.IsConnected && !s.IsReplica))
+        foreach (var server in Primaries())
         {
+            Task<RedisResult> Execute(string command, object[] args) => server.ExecuteAsync(command, args);
             try
             {
-                if (string.Equals(await ConfigOfAsync(server, "appendonly").ConfigureAwait(false), "no", StringComparison.OrdinalIgnoreCase)
-                    && await ConfigOfAsync(server, "save").ConfigureAwait(false) is { Length: 0 })
+                if (string.Equals(await ConfigOfAsync(Execute, "appendonly").ConfigureAwait(false), "no", StringComparison.OrdinalIgnoreCase)
+                    && await ConfigOfAsync(Execute, "save").ConfigureAwait(false) is { Length: 0 })
                 {
                     none.Add(NodeName(server.EndPoint)!);
                 }
@@ -30,12 +31,5 @@ public sealed partial class JobStore
         }
 
         return none;
-    }
-
-    /// <summary>One setting of <paramref name="server"/>, or null. <c>CONFIG</c> as a plain command, as the policy is read: the client's own <c>ConfigGet</c> asks for its admin mode.</summary>
-    private static async Task<string?> ConfigOfAsync(IServer server, string setting)
-    {
-        var reply = (RedisResult[])(await server.ExecuteAsync("CONFIG", "GET", setting).ConfigureAwait(false))!;
-        return reply.Length == 2 ? (string?)reply[1] : null;
     }
 }

@@ -8,8 +8,11 @@ namespace Orchestrator.Worker.Telemetry;
 internal static partial class WorkerLog
 {
     /// <summary>The scope every line about <paramref name="job"/> is written in: it carries the job's tenant (<see cref="OrchestratorTags.Tenant"/>).</summary>
-    public static IDisposable? JobScope(ILogger logger, Job job) =>
-        logger.BeginScope(new TenantScope(job.Tenant));
+    public static IDisposable? JobScope(ILogger logger, Job job) => TenantScope(logger, job.Tenant);
+
+    /// <summary>The scope every line about a job of <paramref name="tenant"/> is written in (<see cref="JobScope"/>; a webhook try's too).</summary>
+    public static IDisposable? TenantScope(ILogger logger, string tenant) =>
+        logger.BeginScope(new ServiceDefaults.TenantScope(tenant));
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Worker {Consumer} started: concurrency {Concurrency}, lease {LeaseTimeout}")]
     public static partial void Started(ILogger logger, string consumer, int concurrency, TimeSpan leaseTimeout);

@@ -178,8 +178,8 @@ internal sealed class WebhookSender(
     {
         var delivery = leased.Delivery;
         var attempt = delivery.Attempts + 1;
-        // Every line about a job carries its tenant, as the job's own lines do (WorkerLog.JobScope).
-        using var tenant = logger.BeginScope(new TenantScope(leased.Tenant));
+        // Every line about a job carries its tenant, as the job's own lines do.
+        using var tenant = WorkerLog.TenantScope(logger, leased.Tenant);
         using var span = WebhookSpan.Start(leased, attempt);
         var sent = timeProvider.GetTimestamp();
         var (statusCode, error, delay) = await TryThroughCircuitAsync(signer, delivery, receiver, attempt, cancellationToken).ConfigureAwait(false);
