@@ -117,6 +117,7 @@ app.UseNoSniff();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseMiddleware<RequestHeadersLimit>();
+app.UseMiddleware<TransferCodingCheck>();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseTenantLogScope();

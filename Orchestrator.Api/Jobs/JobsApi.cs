@@ -39,6 +39,8 @@ public static class JobsApi
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge)
+            // A body sent with a transfer coding other than chunked (TransferCodingCheck).
+            .ProducesProblem(StatusCodes.Status501NotImplemented)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         jobs.MapGet("/{jobId}", GetAsync).AlsoHead()

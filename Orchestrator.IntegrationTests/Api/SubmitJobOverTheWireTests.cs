@@ -77,6 +77,34 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
         Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
     }
 
+    // Kestrel decodes only the chunking: a gzip-coded body was read still compressed, and a plain one
+    // labelled gzip was taken. RFC 9112 §6.1: a coding the server does not understand is a 501.
+    [Theory]
+    [InlineData("gzip, chunked", "/jobs")]
+    [InlineData("deflate, chunked", "/jobs")]
+    [InlineData("gzip, chunked", "/dead-letters/redrive")]
+    public async Task Submit_TransferCodingOtherThanChunked_Returns501Problem(string codings, string path)
+    {
+        var (status, contentType, body) = await ExchangeAsync(Encoding.ASCII.GetBytes(
+            $"POST {path} HTTP/1.1\r\nHost: {api.ServerAddress.Authority}\r\nContent-Type: application/json\r\n" +
+            $"Transfer-Encoding: {codings}\r\nConnection: close\r\n\r\n{Body.Length:x}\r\n{Body}\r\n0\r\n\r\n"));
+
+        Assert.True(status == 501, $"Answered {status}: {body}");
+        Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
+        using var problem = JsonDocument.Parse(body);
+        Assert.Contains(codings, problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Submit_ChunkedBody_Returns202()
+    {
+        var (status, _, body) = await ExchangeAsync(Encoding.ASCII.GetBytes(
+            $"POST /jobs HTTP/1.1\r\nHost: {api.ServerAddress.Authority}\r\nContent-Type: application/json\r\n" +
+            $"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{Body.Length:x}\r\n{Body}\r\n0\r\n\r\n"));
+
+        Assert.True(status == 202, $"Answered {status}: {body}");
+    }
+
     [Fact]
     public async Task Submit_ValidKeyOnTheWire_Returns202()
     {

@@ -1,0 +1,53 @@
+namespace Orchestrator.Api;
+
+/// <summary>
+/// Refuses a request whose body is sent with a transfer coding other than <c>chunked</c>
+/// (<c>Transfer-Encoding: gzip, chunked</c>) with a 501 problem, as RFC 9112 §6.1 asks of a server that
+/// does not understand one. Kestrel decodes only the chunking and hands the rest on as it came, so such
+/// a body was read still compressed (a 400 "not valid JSON") or, when not, taken without a word.
+/// </summary>
+internal sealed class TransferCodingCheck(RequestDelegate next, IProblemDetailsService problems)
+{
+    public const string Title = "Transfer coding not implemented";
+
+    /// <summary>The <c>type</c> of its problem: RFC 9110's 501, which the framework's defaults do not link.</summary>
+    public const string Type = "https://tools.ietf.org/html/rfc9110#section-15.6.2";
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        var codings = context.Request.Headers.TransferEncoding;
+        if (codings.Count == 0 || OnlyChunked(codings))
+        {
+            return next(context);
+        }
+
+        context.Response.StatusCode = StatusCodes.Status501NotImplemented;
+        return problems.WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails =
+            {
+                Status = StatusCodes.Status501NotImplemented,
+                Type = Type,
+                Title = Title,
+                Detail = $"Transfer-Encoding '{codings}' is not implemented: only 'chunked' is; send the body without another coding.",
+            },
+        }).AsTask();
+    }
+
+    private static bool OnlyChunked(Microsoft.Extensions.Primitives.StringValues codings)
+    {
+        foreach (var value in codings)
+        {
+            foreach (var coding in (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!coding.Equals("chunked", StringComparison.OrdinalIgnoreCase))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+}
