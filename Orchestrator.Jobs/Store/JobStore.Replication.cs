@@ -10,10 +10,22 @@ public sealed partial class JobStore
     /// node is safe there: a write succeeds only on the slot's master (another answers MOVED). Not
     /// <see cref="CommandFlags.DemandMaster"/>: after a failover the client takes the promoted node
     /// for a replica for seconds, and that picked another master, which refused every write (MOVED)
-    /// meanwhile; this picks the promoted node as soon as a MOVED has named it.
+    /// meanwhile; this picks the promoted node as soon as a MOVED has named it. With no node connected
+    /// (a reconnect) the client throws an <see cref="InvalidOperationException"/>, answered 500; it is
+    /// Redis being away, so it is thrown as the <see cref="RedisConnectionException"/> every other call
+    /// then throws, which callers answer 503.
     /// </summary>
-    public IServer SubmissionMaster(int partition) =>
-        redis.GetServer(_keys.For(partition).Stream, flags: CommandFlags.PreferMaster);
+    public IServer SubmissionMaster(int partition)
+    {
+        try
+        {
+            return redis.GetServer(_keys.For(partition).Stream, flags: CommandFlags.PreferMaster);
+        }
+        catch (InvalidOperationException e) when (e.Message.StartsWith("It was not possible to resolve a connection", StringComparison.Ordinal))
+        {
+            throw new RedisConnectionException(ConnectionFailureType.UnableToResolvePhysicalConnection, e.Message, e);
+        }
+    }
 
     /// <summary>
     /// <see cref="SubmitManyAsync"/> on <paramref name="master"/> only (<see cref="RedisScript.EvaluateOnAsync"/>):

@@ -58,19 +58,22 @@ public sealed class RedisScript(string source)
     /// slot map says, with <see cref="CommandFlags.NoRedirect"/>, so a node that does not own the keys'
     /// slot answers MOVED (a failure, nothing written) instead of the client following it to another
     /// node. For a caller that must then <c>WAIT</c> on the node that took the write. The hash is sent
-    /// first; the source only after a NOSCRIPT.
+    /// first; the source only after a NOSCRIPT. In the connection's database (<c>defaultDatabase</c>):
+    /// a server's command names none unless told, and ran in whichever one its connection had last
+    /// selected, database 0 after a reconnect, where nothing read the job it wrote.
     /// </summary>
     public async Task<RedisResult> EvaluateOnAsync(IServer server, RedisKey[] keys, RedisValue[] values)
     {
         ArgumentNullException.ThrowIfNull(server);
         var bound = RedisReply.BoundFor(server.Multiplexer);
+        var database = server.Multiplexer.GetDatabase().Database;
         try
         {
-            return await RedisReply.WithinAsync(server.ExecuteAsync("EVALSHA", Arguments(Convert.ToHexStringLower(_hash), keys, values), CommandFlags.NoRedirect), bound).ConfigureAwait(false);
+            return await RedisReply.WithinAsync(server.ExecuteAsync(database, "EVALSHA", Arguments(Convert.ToHexStringLower(_hash), keys, values), CommandFlags.NoRedirect), bound).ConfigureAwait(false);
         }
         catch (RedisServerException e) when (RedisFailure.Classify(e) == RedisFailureKind.NoScript)
         {
-            return await RedisReply.WithinAsync(server.ExecuteAsync("EVAL", Arguments(Source, keys, values), CommandFlags.NoRedirect), bound).ConfigureAwait(false);
+            return await RedisReply.WithinAsync(server.ExecuteAsync(database, "EVAL", Arguments(Source, keys, values), CommandFlags.NoRedirect), bound).ConfigureAwait(false);
         }
     }
 
