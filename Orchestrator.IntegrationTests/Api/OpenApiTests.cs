@@ -36,7 +36,7 @@ public sealed class OpenApiTests : IAsyncLifetime
     [Fact]
     public void CheckedInDocument_IsTheGeneratedDocument()
     {
-        var path = Path.Combine(RepositoryRoot(), "docs", "openapi.json");
+        var path = Path.Combine(RepositoryFiles.Root, "docs", "openapi.json");
         if (Environment.GetEnvironmentVariable(UpdateVariable) == "1")
         {
             File.WriteAllText(path, _document);
@@ -129,15 +129,4 @@ public sealed class OpenApiTests : IAsyncLifetime
 
     private static IEnumerable<string> Statuses(JsonElement operation) =>
         operation.GetProperty("responses").EnumerateObject().Select(r => r.Name);
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Orchestrator.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("The repository root (Orchestrator.sln) was not found.");
-    }
 }

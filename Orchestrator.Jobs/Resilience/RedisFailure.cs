@@ -116,4 +116,13 @@ public static class RedisFailure
 
     /// <summary>Whether <paramref name="exception"/> means Redis cannot do it now but will later.</summary>
     public static bool IsTransient(Exception exception) => Classify(exception) != RedisFailureKind.None;
+
+    /// <summary>
+    /// Whether Redis refused the call under its ACL: the user may not run a command, or reach a key
+    /// or channel (NOPERM; a command inside a script is refused as "ERR The user executing the
+    /// script can't …"). Not transient: the user's rights must change.
+    /// </summary>
+    public static bool IsPermissionDenied(Exception exception) =>
+        exception is RedisServerException { Message: var message }
+        && (message.StartsWith("NOPERM ", StringComparison.Ordinal) || message.Contains("The user executing the script can't", StringComparison.Ordinal));
 }

@@ -9,9 +9,13 @@
   ARGV[1]  the caller's partition count
   ARGV[2]  '1' when the caller has more than one partition: with nothing recorded, data in the
            one-partition layout (written before {orch}:meta existed) counts as 1
+  ARGV[3]  a channel published to once ({orch}:check), so that a Redis user the ACL denies
+           publishing (which the other scripts do after their writes) is found at start, not by a
+           submission half-written
 
   Returns  the recorded count (written now when there was none)
 ]]
+redis.call('PUBLISH', ARGV[3], 'start')
 local found = redis.call('HGET', KEYS[1], 'partitions')
 if found then
   return tonumber(found)

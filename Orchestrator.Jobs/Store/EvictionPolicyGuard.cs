@@ -89,6 +89,13 @@ public sealed partial class EvictionPolicyGuard(
             LogNotReachable(logger, e.GetType().Name);
             return true;
         }
+        catch (RedisServerException e) when (RedisFailure.IsPermissionDenied(e))
+        {
+            // The first script a service runs: a user without the rights it needs ended the start with
+            // an unhandled exception (exit 134), or, denied only publishing, started and half-wrote submissions.
+            LogPermissionDenied(logger, e.Message);
+            return false;
+        }
     }
 
     private bool Accept(MaxMemoryPolicy found)
@@ -187,6 +194,11 @@ public sealed partial class EvictionPolicyGuard(
         "changing it is a migration (docs/operations.md: drain the jobs, then delete {{orch}}:meta, and from one partition " +
         "{{orch}}:stream and {{orch}}:jobs too), never a restart.")]
     private static partial void LogPartitionsDiffer(ILogger logger, int configured, int recorded);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message =
+        "The Redis user may not run what the service needs ({Reason}). Exiting. Fix: grant it the rights " +
+        "docs/operations.md lists (\"Redis ACL\"): the {{orch}} keys and channels, reads, writes, scripts and publishing.")]
+    private static partial void LogPermissionDenied(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message =
         "Redis at {Node} persists nothing (appendonly no, save \"\"): if it restarts, every job it holds is lost, and a re-sent " +

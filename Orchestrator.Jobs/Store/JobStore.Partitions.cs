@@ -30,7 +30,7 @@ public sealed partial class JobStore
     {
         // The root's Stream and Jobs are the one-partition layout's keys, in the slot of {orch}:meta.
         var recorded = await LuaScripts.RecordPartitions.EvaluateAsync(Db,
-            [_keys.Meta, _keys.Stream, _keys.Jobs], [Partitions, Partitions > 1 ? "1" : RedisValue.EmptyString]).ConfigureAwait(false);
+            [_keys.Meta, _keys.Stream, _keys.Jobs], [Partitions, Partitions > 1 ? "1" : RedisValue.EmptyString, _keys.CheckChannel.ToString()]).ConfigureAwait(false);
         return new PartitionCheck(Partitions, (int)(long)recorded);
     }
 

@@ -37,6 +37,7 @@ public sealed class RedisKeys
         ActiveTenants = $"{prefix}:tenants";
         DispatchState = $"{prefix}:dispatch";
         ReadyChannel = RedisChannel.Literal($"{prefix}:ready");
+        CheckChannel = RedisChannel.Literal($"{prefix}:check");
         if (partition >= 0 || partitions == 1)
         {
             // One partition: the root's own keys are partition 0's, exactly the layout before partitions.
@@ -202,6 +203,12 @@ public sealed class RedisKeys
 
     /// <summary>Where a tenant that has become dispatchable is announced (message: the tenant), so idle workers dispatch at once.</summary>
     public RedisChannel ReadyChannel { get; }
+
+    /// <summary>
+    /// Published to once at each start (<c>record-partitions.lua</c>), to find a Redis user the ACL
+    /// denies publishing before a script is refused it after its writes; no one subscribes.
+    /// </summary>
+    public RedisChannel CheckChannel { get; }
 
     /// <summary>One tenant's token rate: the GCRA theoretical arrival time (Unix ms) of <c>TokensPerMinute</c>.</summary>
     public RedisKey TenantTokens(string tenant) => $"{_prefix}:tenant:{CheckTenant(tenant)}:tpm";

@@ -1,0 +1,127 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.IntegrationTests.Jobs;
+
+/// <summary>
+/// The services as a Redis ACL user, on a real Redis and real API and worker processes. The user is
+/// the one docs/operations.md gives, read from there: it runs the whole job path. A user missing a
+/// right the services need (scripts, publishing, the keys) ended each start with an unhandled
+/// exception (exit 134); denied only publishing, the API started, reported Healthy, and answered
+/// 500 to submissions that scripts had already half-written (an outside audit). Now the start ends
+/// with exit code 1 and one line quoting Redis's refusal.
+/// </summary>
+[Collection(RedisFaultProcessCollection.Name)]
+public sealed partial class RedisAclTests
+{
+    private const string User = "orchestrator";
+    private const string Password = "acl-test-password-7f3a";
+    private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public async Task DocumentedAclUser_RunsTheJobPath_SubmitReplayWaitEventsAndDeadLetters()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await CreateUserAsync(harness, DocumentedRules());
+        var asUser = $",user={User},password={Password}";
+        await using var api = await ApiProcess.StartAsync(harness.Redis.ConnectionString + asUser, new Dictionary<string, string> { ["Auth:AllowAnonymous"] = "true" });
+        var worker = await harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.010",
+            ["Retry:MaxAttempts"] = "1",
+        }, "worker", asUser);
+        using var client = api.CreateClient(key: null);
+
+        var completed = await SubmitAsync(client, """{"prompt":"as an ACL user"}""", "acl-1");
+        Assert.Equal(completed, await SubmitAsync(client, """{"prompt":"as an ACL user"}""", "acl-1"));
+        var failed = await SubmitAsync(client, """{"prompt":"fail","metadata":{"simulator.permanentFailure":"true"}}""", "acl-2");
+
+        using (var waited = await GetJsonAsync(client, $"/jobs/{completed}?wait=30"))
+        {
+            Assert.Equal("completed", waited.RootElement.GetProperty("status").GetString());
+        }
+
+        using (var waited = await GetJsonAsync(client, $"/jobs/{failed}?wait=30"))
+        {
+            Assert.Equal("failed", waited.RootElement.GetProperty("status").GetString());
+        }
+
+        // A final job's events are replayed from its list, and the stream ends.
+        var events = await client.GetStringAsync($"/jobs/{completed}/events", TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        Assert.Contains("\"status\":\"completed\"", events, StringComparison.Ordinal);
+        Assert.Contains("event: done", events, StringComparison.Ordinal);
+
+        using (var dead = await GetJsonAsync(client, "/dead-letters"))
+        {
+            Assert.Contains(dead.RootElement.GetProperty("items").EnumerateArray(), d => d.GetProperty("jobId").GetString() == failed);
+        }
+
+        Assert.False(worker.HasExited, worker.Tail());
+        Assert.DoesNotContain("NOPERM", worker.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("api", "-@pubsub")]
+    [InlineData("worker", "-@pubsub")]
+    [InlineData("api", "-@scripting")]
+    [InlineData("worker", "-@scripting")]
+    [InlineData("worker", "resetkeys ~myapp:*")]
+    public async Task AclUserWithoutARight_ServiceExits1QuotingTheRefusal(string service, string taken)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await CreateUserAsync(harness, $"{DocumentedRules()} {taken}");
+        var assembly = service == "api"
+            ? WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", "Orchestrator.Api", StringComparison.Ordinal)
+            : WorkerProcess.WorkerAssemblyPath;
+        await using var process = ServiceProcess.Start(service, assembly, new Dictionary<string, string>
+        {
+            ["ConnectionStrings:redis"] = $"{harness.Redis.ConnectionString},user={User},password={Password}",
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+        });
+
+        Assert.True(await process.WaitForExitAsync(ExitTimeout, TestContext.Current.CancellationToken),
+            $"{service} did not exit within {ExitTimeout}:{Environment.NewLine}{process.Tail()}");
+        Assert.True(process.ExitCode == 1, $"{service} exited with {process.ExitCode}:{Environment.NewLine}{process.Tail()}");
+        Assert.Single(process.Output.Split('\n'), l => l.Contains("The Redis user may not run what the service needs", StringComparison.Ordinal));
+        Assert.DoesNotContain("Unhandled exception", process.Output, StringComparison.Ordinal);
+        // Nothing was half-written: no job, no stream.
+        Assert.False(await harness.Db.KeyExistsAsync(new RedisKeys().Stream));
+    }
+
+    /// <summary>The rules of the ACL line in docs/operations.md, after the password.</summary>
+    private static string DocumentedRules()
+    {
+        var operations = File.ReadAllText(Path.Combine(RepositoryFiles.Root, "docs", "operations.md"));
+        var line = AclLine().Match(operations);
+        Assert.True(line.Success, "docs/operations.md has no 'ACL SETUSER orchestrator on >PASSWORD …' line");
+        return line.Groups["rules"].Value.Trim();
+    }
+
+    private static async Task CreateUserAsync(WorkerHarness harness, string rules) =>
+        await harness.Db.ExecuteAsync("ACL", ["SETUSER", User, "on", $">{Password}", .. rules.Split(' ', StringSplitOptions.RemoveEmptyEntries)]).Bounded();
+
+    private static async Task<string> SubmitAsync(HttpClient client, string body, string idempotencyKey)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/jobs") { Content = ApiFactory.Json(body) };
+        request.Headers.Add("Idempotency-Key", idempotencyKey);
+        using var response = await client.SendAsync(request, TestContext.Current.CancellationToken).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"answered {(int)response.StatusCode}: {text}");
+        using var json = JsonDocument.Parse(text);
+        return json.RootElement.GetProperty("jobId").GetString()!;
+    }
+
+    private static async Task<JsonDocument> GetJsonAsync(HttpClient client, string path)
+    {
+        using var response = await client.GetAsync(path, TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{path}: answered {(int)response.StatusCode}: {text}");
+        return JsonDocument.Parse(text);
+    }
+
+    [GeneratedRegex(@"^ACL SETUSER orchestrator on >PASSWORD (?<rules>.+)$", RegexOptions.Multiline)]
+    private static partial Regex AclLine();
+}
