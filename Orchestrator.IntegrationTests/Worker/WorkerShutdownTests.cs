@@ -72,6 +72,48 @@ public sealed class WorkerShutdownTests
         Assert.DoesNotContain("reclaimed from a lapsed lease", second.Output, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// SIGTERM while Redis stalls (SIGSTOP: a hung node, a network partition), as an operator restarting
+    /// workers then does. The worker unsubscribed its channels at dispose and awaited the reply: it timed
+    /// out, and the exception ended the worker with exit code 134 (an outside audit: 14 s idle, 20 s holding
+    /// jobs, with a 10 s shutdown timeout). It now exits 0; its jobs are taken up after their lease.
+    /// </summary>
+    [Fact]
+    public async Task SigtermWhileRedisIsFrozen_ExitsZeroWithinSecondsOfTheShutdownTimeout()
+    {
+        var shutdownTimeout = TimeSpan.FromSeconds(3);
+        var settings = new Dictionary<string, string>(Settings)
+        {
+            ["shutdownTimeoutSeconds"] = ((int)shutdownTimeout.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        await using var harness = await WorkerHarness.StartAsync();
+        var jobs = await harness.SubmitManyAsync(4, maxAttempts: 3);
+        var worker = await harness.StartWorkerAsync(settings, "worker-1");
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAllAsync(jobs)).Any(j => j.Status == JobStatus.Processing),
+            TimeSpan.FromSeconds(30), "a call is running", TimeSpan.FromMilliseconds(20));
+
+        harness.Redis.Pause();
+        TimeSpan took;
+        try
+        {
+            took = await worker.StopGracefullyAsync(shutdownTimeout + TimeSpan.FromSeconds(20));
+        }
+        finally
+        {
+            harness.Redis.Resume();
+        }
+
+        Assert.True(worker.ExitCode == 0, $"exit code {worker.ExitCode} after {took}:{Environment.NewLine}{worker.Tail()}");
+        Assert.DoesNotContain("Unhandled exception", worker.Output, StringComparison.Ordinal);
+        // The hand-back waits for Redis past the timeout: 5 s for the calls cut off, and their writes' own
+        // 5 s timeout (10 s measured, docs/configuration.md says so).
+        Assert.True(took < shutdownTimeout + TimeSpan.FromSeconds(15), $"took {took}:{Environment.NewLine}{worker.Tail()}");
+
+        // Nothing lost: a second worker finishes every job, those held by the first after their lease.
+        await harness.StartWorkerAsync(new Dictionary<string, string>(Settings) { ["Simulator:Latency"] = "00:00:00.05" }, "worker-2");
+        Assert.All(await harness.WaitUntilAllFinalAsync(jobs, TimeSpan.FromSeconds(60)), job => Assert.Equal(JobStatus.Completed, job.Status));
+    }
+
     [Fact]
     public async Task SigtermMidFlight_ExitsWithinShutdownTimeoutAndSecondWorkerFinishesEveryJob()
     {

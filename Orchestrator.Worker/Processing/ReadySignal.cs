@@ -90,9 +90,19 @@ internal sealed class ReadySignal(IConnectionMultiplexer redis, RedisKeys keys) 
     {
         if (_subscriber is not null)
         {
+            // Sent, not awaited: at a stop while Redis stalls (SIGSTOP, a partition) the awaited
+            // reply timed out and its exception left the host's dispose, ending the worker with exit
+            // code 134 past its shutdown timeout. Nothing waits on the answer: the connection closes next.
             foreach (var partition in keys.All)
             {
-                await _subscriber.UnsubscribeAsync(partition.ReadyChannel).ConfigureAwait(false);
+                try
+                {
+                    await _subscriber.UnsubscribeAsync(partition.ReadyChannel, flags: CommandFlags.FireAndForget).ConfigureAwait(false);
+                }
+                catch (Exception e) when (RedisFailure.IsTransient(e))
+                {
+                    // No connection to send it on: the subscription ends with the connection.
+                }
             }
         }
 
