@@ -73,7 +73,7 @@ internal sealed class FakeProvider : IAsyncDisposable
                 foreach (var (before, data) in steps)
                 {
                     await Task.Delay(before, context.RequestAborted);
-                    await context.Response.WriteAsync(FakeAnswer.Event(data), context.RequestAborted);
+                    await context.Response.WriteAsync(data.StartsWith(':') ? $"{data}\n\n" : FakeAnswer.Event(data), context.RequestAborted);
                     await context.Response.Body.FlushAsync(context.RequestAborted);
                 }
 
@@ -114,6 +114,9 @@ internal sealed record FakeAnswer(int Status, string ContentType, string Body, I
 
     /// <summary>The event that ends an OpenAI stream.</summary>
     public const string Done = "[DONE]";
+
+    /// <summary>A comment line, no event: what OpenRouter sends every second while a model thinks (a step of <see cref="Paced"/>).</summary>
+    public const string KeepAlive = ": OPENROUTER PROCESSING";
 
     /// <summary>A 200 server-sent event stream of <paramref name="events"/>, each one <c>data:</c> line.</summary>
     public static FakeAnswer Stream(params string[] events) =>

@@ -57,6 +57,25 @@ public sealed class ProviderSilenceTests
         Assert.True(took > IdleLimit, $"took {took.TotalMilliseconds:0} ms");
     }
 
+    // Comment lines are no chunk to the SDK's reader: a provider keeping a slow answer alive with them
+    // was cut as silent (an outside audit: every attempt cut at the limit, then dead-lettered).
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task KeepAliveCommentsLongerThanTheIdleLimit_AreNoSilence_TheAnswerIsWhole(bool afterTheFirstChunk)
+    {
+        // Comments 300 ms apart for 2.4 s, three times the limit, with no chunk among them.
+        var keepAlives = Enumerable.Repeat((TimeSpan.FromMilliseconds(300), KeepAlive), 8);
+        (TimeSpan, string)[] steps = afterTheFirstChunk
+            ? [(TimeSpan.Zero, Chunk("Hel")), .. keepAlives, (TimeSpan.Zero, Chunk("lo.", "stop")), (TimeSpan.Zero, Done)]
+            : [.. keepAlives, (TimeSpan.Zero, Chunk("Hello.", "stop")), (TimeSpan.Zero, Done)];
+        var (outcome, took) = await CallAsync(Paced(steps));
+
+        Assert.Null(outcome.Exception);
+        Assert.Equal(("Hello.", "stop"), (outcome.Result!.Text, outcome.Result.FinishReason));
+        Assert.True(took > IdleLimit * 2, $"took {took.TotalMilliseconds:0} ms");
+    }
+
     [Fact]
     public async Task SilentAfterItsFinishReason_TheAnswerIsWhole()
     {

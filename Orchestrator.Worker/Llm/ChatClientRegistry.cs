@@ -46,6 +46,7 @@ public sealed class ChatClientRegistry : IDisposable
                 NetworkTimeout = Timeout.InfiniteTimeSpan,
             };
             options.AddPolicy(new NonStreamedAnswerPolicy(), PipelinePosition.PerCall);
+            options.AddPolicy(new StreamActivityPolicy(), PipelinePosition.PerCall);
             // Local servers (Ollama, vLLM) take any key; the SDK insists on one.
             return new OpenAIClient(new ApiKeyCredential(string.IsNullOrEmpty(p.ApiKey) ? "unused" : p.ApiKey), options);
         }, provider);

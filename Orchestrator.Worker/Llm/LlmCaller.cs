@@ -443,6 +443,8 @@ public sealed class LlmCaller(
         // A silence as long as the whole attempt is the attempt's timeout's to cut: no timer then.
         var idleLimit = model.Provider.StreamIdleTimeout ?? _idleTimeout;
         using var idle = idleLimit < _attemptTimeout ? new StreamIdleTimer(idleLimit, timeProvider, cancellationToken) : null;
+        // For the provider's pipeline (StreamActivityPolicy); this method's flow alone sees it.
+        StreamIdleTimer.Current = idle;
         try
         {
             await foreach (var update in clients.For(model)

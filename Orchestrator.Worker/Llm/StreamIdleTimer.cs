@@ -2,7 +2,8 @@ namespace Orchestrator.Worker.Llm;
 
 /// <summary>
 /// Cancels a provider's call that sends nothing for <c>Llm:StreamIdleTimeout</c>: its token is the
-/// call's, cancelled also when the attempt's is. Each chunk only notes the time
+/// call's, cancelled also when the attempt's is. Each chunk, and each read of the stream's bytes
+/// (<see cref="StreamActivityPolicy"/>), only notes the time
 /// (<see cref="Touch"/>); the timer, due at the earliest moment the call could have been silent that
 /// long, looks then and sets itself again for the rest. Re-arming a timer at every chunk would take
 /// the timer queue's lock for each streamed token (S6 streams half a million a second).
@@ -34,12 +35,30 @@ internal sealed class StreamIdleTimer : IDisposable
     /// <summary>Whether the provider sent any chunk.</summary>
     public bool Heard { get; private set; }
 
+    /// <summary>
+    /// The timer of the call this flow is making, read by <see cref="StreamActivityPolicy"/> in the
+    /// provider's pipeline, which the call's own arguments do not reach.
+    /// </summary>
+    public static StreamIdleTimer? Current
+    {
+        get => s_current.Value;
+        set => s_current.Value = value;
+    }
+
+    private static readonly AsyncLocal<StreamIdleTimer?> s_current = new();
+
     /// <summary>The provider sent a chunk.</summary>
     public void Touch()
     {
         Heard = true;
-        Volatile.Write(ref _lastHeard, _time.GetTimestamp());
+        Received();
     }
+
+    /// <summary>
+    /// The provider sent bytes, a chunk or not: a comment line (<c>: keep-alive</c>, which OpenRouter
+    /// sends while a model thinks) says it is alive, though the client reads no chunk from it.
+    /// </summary>
+    public void Received() => Volatile.Write(ref _lastHeard, _time.GetTimestamp());
 
     private void Check()
     {
