@@ -86,7 +86,13 @@ public static class LlmErrorKinds
     /// broke, as a dropped one does.
     /// </summary>
     public static LlmErrorKind FromStreamError(string? code, string? type, string? message = null) =>
-        FromHttp(StatusOf(code) ?? StatusOf(type) ?? 500, code, type, message);
+        FromHttp(StatusOf(code) ?? HttpStatus(code) ?? StatusOf(type) ?? 500, code, type, message);
+
+    // A code that is an HTTP error status, as OpenRouter sends its errors inside a stream ("code": 429).
+    private static int? HttpStatus(string? code) =>
+        int.TryParse(code, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var status) && status is >= 400 and <= 599
+            ? status
+            : null;
 
     private static bool IsContextLength(string? message) =>
         message?.Contains("maximum context length", StringComparison.OrdinalIgnoreCase) == true;

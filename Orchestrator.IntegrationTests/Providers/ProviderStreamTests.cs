@@ -53,6 +53,73 @@ public sealed class ProviderStreamTests
         Assert.Contains("Said inside the stream.", failure.Message, StringComparison.Ordinal);
     }
 
+    // OpenRouter's error inside a stream carries an HTTP status as a number (it read as ", :" and
+    // classified as a 500): 400 is a bad request, 502 transient, and 429 a rate limit (next test).
+    [Theory]
+    [InlineData(400, LlmErrorKind.InvalidRequest)]
+    [InlineData(502, LlmErrorKind.Transient)]
+    public async Task ErrorEventWithANumericCode_ClassifiedByThatStatus(int code, LlmErrorKind kind)
+    {
+        var failure = await CallFailingAsync(Stream(Chunk("Hel"), $$$"""{"error":{"code":{{{code}}},"message":"Provider returned error"}}"""));
+
+        Assert.Equal(kind, failure.Kind);
+        Assert.Contains($"ended with an error, {code}: Provider returned error", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ErrorEventWithCode429_IsARateLimit_TheJobWaitsForTheDeployment()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => Stream(Chunk("Hel"), """{"error":{"code":429,"message":"Provider returned error"}}"""));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
+
+        var wait = await Assert.ThrowsAsync<CapacityWaitException>(() => Call(services));
+
+        Assert.Equal("rate-limited", wait.Reason);
+        Assert.Contains("Provider returned error", wait.Cause, StringComparison.Ordinal);
+    }
+
+    // Values the SDK's reader throws on: the job failed at once as 'unexpected' (an outside audit);
+    // the provider's answer is broken like a stream cut short, and another attempt may read a whole one.
+    [Theory]
+    [InlineData("error")]
+    [InlineData("eos_token")]
+    public async Task FinishReasonTheClientDoesNotKnow_FailsTransientQuotingIt(string finishReason)
+    {
+        var failure = await CallFailingAsync(Stream(Chunk("Hel"), Chunk("lo", finish: finishReason), Done));
+
+        Assert.Equal(LlmErrorKind.Transient, failure.Kind);
+        Assert.Contains("cannot read", failure.Message, StringComparison.Ordinal);
+        Assert.Contains(finishReason, failure.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', failure.Message);
+    }
+
+    [Fact]
+    public async Task CreatedAsAFloat_FailsTransient()
+    {
+        var failure = await CallFailingAsync(Stream(Chunk("Hello.", "stop").Replace("1700000000", "1700000000.5", StringComparison.Ordinal), Done));
+
+        Assert.Equal(LlmErrorKind.Transient, failure.Kind);
+        Assert.Contains("cannot read", failure.Message, StringComparison.Ordinal);
+    }
+
+    // A null count after the finish_reason: the answer had ended, and is kept (counted here).
+    [Fact]
+    public async Task NullCountAfterItsFinishReason_IsTheAnswer()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => Stream(
+            Chunk("The complete answer.", "stop"),
+            """{"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":null,"total_tokens":null}}""",
+            Done));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
+
+        var answer = await Call(services);
+
+        Assert.Equal(("The complete answer.", "stop"), (answer.Text, answer.FinishReason));
+        Assert.Equal(TokenCounter.Count("The complete answer."), answer.OutputTokens);
+    }
+
     [Fact]
     public async Task StreamIgnoredByTheServer_TheWholeAnswerIsRead()
     {

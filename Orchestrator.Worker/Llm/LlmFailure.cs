@@ -34,6 +34,14 @@ public static partial class LlmFailure
         // malformed answer like one that is not JSON, not a bug here.
         InvalidOperationException { InnerException: System.Text.DecoderFallbackException } =>
             Failure(LlmErrorKind.Transient, $"The provider's stream held an event that is not valid UTF-8: {exception.Message}", exception),
+        // An event the SDK's reader refused: a finish_reason it does not know ("error", "abort",
+        // "eos_token": ArgumentOutOfRangeException), a number where it reads a string or an integer
+        // (FormatException), a null count (InvalidOperationException). The provider's answer, not a
+        // bug here: it failed the job at once as 'unexpected'; now another attempt may read a whole
+        // one, and an answer whose finish_reason came before the event is kept (LlmCaller).
+        ArgumentOutOfRangeException or FormatException or InvalidOperationException
+            when ThrownIn(exception, "OpenAI") || ThrownIn(exception, "System.Text.Json") =>
+            Failure(LlmErrorKind.Transient, $"The provider's stream held an event the OpenAI client cannot read: {OneLine(exception.Message)}", exception),
         _ => null,
     };
 
@@ -61,7 +69,8 @@ public static partial class LlmFailure
         var (code, type, message) = ReadError(((IPersistableModel<StreamingChatCompletionUpdate>)raw).Write(ModelReaderWriterOptions.Json).ToMemory());
         return code is null && type is null && message is null
             ? null
-            : Failure(LlmErrorKinds.FromStreamError(code, type, message), $"The provider's stream ended with an error, {code ?? type}: {message}");
+            : Failure(LlmErrorKinds.FromStreamError(code, type, message),
+                (code ?? type) is { } name ? $"The provider's stream ended with an error, {name}: {message}" : $"The provider's stream ended with an error: {message}");
     }
 
     private static LlmException FromResponse(ClientResultException exception, TimeProvider timeProvider)
@@ -181,6 +190,21 @@ public static partial class LlmFailure
         }
     }
 
+    // A code may be a number (OpenRouter's HTTP status, "code": 502): read as its text.
     private static string? Text(JsonElement element, string property) =>
-        element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        element.TryGetProperty(property, out var value)
+            ? value.ValueKind switch
+            {
+                JsonValueKind.String => value.GetString(),
+                JsonValueKind.Number => value.GetRawText(),
+                _ => null,
+            }
+            : null;
+
+    // Where the exception was thrown: its Source names no assembly reliably ("System.Text.Json.Rethrowable").
+    private static bool ThrownIn(Exception exception, string assembly) =>
+        exception.TargetSite?.DeclaringType?.Assembly.GetName().Name == assembly;
+
+    // The SDK's messages run over lines ("…value.\nActual value was error."): one line in a stored error.
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
 }
