@@ -91,6 +91,32 @@ public sealed partial class RedisAclTests
         Assert.False(await harness.Db.KeyExistsAsync(new RedisKeys().Stream));
     }
 
+    // A wrong password read as "Redis is not reachable yet (RedisConnectionException)": the cause was
+    // only in later lines. The line now quotes the client's reason, and never the password.
+    [Fact]
+    public async Task WrongPassword_TheStartLineSaysRedisRefusedIt_WithoutThePassword()
+    {
+        const string wrong = "not-the-password-3c9e";
+        await using var harness = await WorkerHarness.StartAsync();
+        await CreateUserAsync(harness, DocumentedRules());
+        // The default user takes a password too, as in production: a refused AUTH leaves a connection
+        // as the default user, which here would let the worker in.
+        await harness.Db.ExecuteAsync("ACL", "SETUSER", "default", "resetpass", $">{Password}").Bounded();
+        await using var process = ServiceProcess.Start("worker", WorkerProcess.WorkerAssemblyPath, new Dictionary<string, string>
+        {
+            ["ConnectionStrings:redis"] = $"{harness.Redis.ConnectionString},user={User},password={wrong}",
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+        });
+
+        await AsyncWait.WaitUntilAsync(() => process.HasExited || process.Output.Contains("will be checked when it connects", StringComparison.Ordinal),
+            ExitTimeout, "the worker says why it cannot use Redis yet");
+        // One line per check (the policy's, the partitions').
+        var lines = process.Output.Split('\n').Where(l => l.Contains("Redis is not reachable yet", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(lines);
+        Assert.All(lines, line => Assert.Contains("NOAUTH", line, StringComparison.Ordinal));
+        Assert.DoesNotContain(wrong, process.Output, StringComparison.Ordinal);
+    }
+
     /// <summary>The rules of the ACL line in docs/operations.md, after the password.</summary>
     private static string DocumentedRules()
     {

@@ -60,7 +60,7 @@ public sealed class WorkerShutdownTests
         var handedBack = await harness.GetAsync(jobId);
         Assert.Equal(JobStatus.Retrying, handedBack.Status);
         Assert.Equal([AttemptOutcome.Released], handedBack.History.Select(a => a.Outcome));
-        Assert.Contains("cut off mid-call and is not counted", first.Output, StringComparison.Ordinal);
+        Assert.Contains("cut off (in its call, or waiting for its deployment) and is not counted", first.Output, StringComparison.Ordinal);
 
         var second = await harness.StartWorkerAsync(fast, "worker-2");
         var job = Assert.Single(await harness.WaitUntilAllFinalAsync([jobId], TimeSpan.FromSeconds(30)));

@@ -61,7 +61,7 @@ public sealed partial class EvictionPolicyGuard(
         }
         catch (Exception e) when (RedisFailure.IsTransient(e))
         {
-            LogNotReachable(logger, e.GetType().Name);
+            LogNotReachable(logger, e.GetType().Name, FirstLine(e.Message));
             return true;
         }
     }
@@ -86,7 +86,7 @@ public sealed partial class EvictionPolicyGuard(
         }
         catch (Exception e) when (RedisFailure.IsTransient(e))
         {
-            LogNotReachable(logger, e.GetType().Name);
+            LogNotReachable(logger, e.GetType().Name, FirstLine(e.Message));
             return true;
         }
         catch (RedisServerException e) when (RedisFailure.IsPermissionDenied(e))
@@ -210,8 +210,20 @@ public sealed partial class EvictionPolicyGuard(
     private static partial void LogUnreadable(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message =
-        "Redis is not reachable yet ({ExceptionType}); its maxmemory-policy and the partition count will be checked when it connects.")]
-    private static partial void LogNotReachable(ILogger logger, string exceptionType);
+        "Redis is not reachable yet ({ExceptionType}: {Reason}); its maxmemory-policy and the partition count will be checked when it connects.")]
+    private static partial void LogNotReachable(ILogger logger, string exceptionType, string reason);
+
+    // The client's first line says why (refused, a timeout, NOAUTH for a wrong password, an untrusted
+    // certificate); what follows it (", mc: …", its thread pools) is its connection state.
+    private static string FirstLine(string message)
+    {
+        var line = message.AsSpan();
+        var end = line.IndexOfAny('\r', '\n');
+        line = end < 0 ? line : line[..end];
+        end = line.IndexOf(", mc: ", StringComparison.Ordinal);
+        line = end < 0 ? line : line[..end];
+        return line.Length <= 300 ? line.ToString() : $"{line[..300]}…";
+    }
 }
 
 /// <summary>Registers and runs the <see cref="EvictionPolicyGuard"/>.</summary>

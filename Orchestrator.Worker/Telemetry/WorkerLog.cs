@@ -124,7 +124,7 @@ internal static partial class WorkerLog
     public static partial void Released(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
     // The host's shutdown timeout ended during the call; release.lua closed the attempt as 'released'.
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} handed back at shutdown; attempt {Attempt} was cut off mid-call and is not counted (submission trace {SubmissionTraceId})")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} handed back at shutdown; attempt {Attempt} was cut off (in its call, or waiting for its deployment) and is not counted (submission trace {SubmissionTraceId})")]
     public static partial void ReleasedMidAttempt(ILogger logger, string jobId, int attempt, string? submissionTraceId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Delivery of job {JobId} skipped: {Reason}")]
