@@ -23,9 +23,21 @@ public static class CallbackUrls
             return $"callbackUrl is {url.Length:N0} characters; the limit is {WebhookOptions.MaxUrlLength:N0}.";
         }
 
+        // Spaces at either end: Uri reads past them, but the URL is stored and shown back as sent.
+        if (url.Length > 0 && (char.IsWhiteSpace(url[0]) || char.IsWhiteSpace(url[^1])))
+        {
+            return "callbackUrl must not start or end with whitespace.";
+        }
+
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || uri.Host.Length == 0)
         {
             return "callbackUrl must be an absolute https URL.";
+        }
+
+        // Port 0 is no port anything listens on: accepted, its every delivery failed.
+        if (uri.Port == 0)
+        {
+            return "callbackUrl's port must be 1 to 65535.";
         }
 
         if (uri.Scheme != "https" && !allowPrivateNetworks)

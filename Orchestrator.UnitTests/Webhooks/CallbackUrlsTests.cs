@@ -17,6 +17,11 @@ public sealed class CallbackUrlsTests
     [InlineData("/relative")]
     [InlineData("hooks.example.com")]
     [InlineData("https://user:secret@hooks.example.com/")]
+    // Accepted before an outside audit: port 0 (every delivery failed), and edge spaces kept in the stored URL.
+    [InlineData("https://8.8.8.8:0/")]
+    [InlineData("https://hooks.example.com:0/x")]
+    [InlineData(" https://hooks.example.com/x ")]
+    [InlineData("https://hooks.example.com/x\t")]
     public void FormProblem_NotHttpsAbsolute_IsRefused(string url) =>
         Assert.NotNull(CallbackUrls.FormProblem(url, allowPrivateNetworks: false));
 

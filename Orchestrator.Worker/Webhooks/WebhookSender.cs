@@ -268,8 +268,12 @@ internal sealed class WebhookSender(
         {
             return (0, $"no answer within {_options.RequestTimeout} (Webhooks:RequestTimeout)");
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
+            // HttpRequestException as a rule; but any failure of the send is the receiver's try: thrown
+            // on, it was a loop fault that left the delivery leased and unrecorded, tried again at each
+            // lapse of its lease and never given up (an outside audit: a SocketException for a
+            // callback on port 0, every 10 s, past Webhooks:MaxAge).
             return (0, Describe(e));
         }
     }
