@@ -5,6 +5,8 @@ namespace Orchestrator.Api;
 /// (<c>Transfer-Encoding: gzip, chunked</c>) with a 501 problem, as RFC 9112 §6.1 asks of a server that
 /// does not understand one. Kestrel decodes only the chunking and hands the rest on as it came, so such
 /// a body was read still compressed (a 400 "not valid JSON") or, when not, taken without a word.
+/// Only on the endpoints that read a body (those that declare what they accept, <c>.Accepts</c>):
+/// another ignores the body, and its contract lists no 501.
 /// </summary>
 internal sealed class TransferCodingCheck(RequestDelegate next, IProblemDetailsService problems)
 {
@@ -16,7 +18,7 @@ internal sealed class TransferCodingCheck(RequestDelegate next, IProblemDetailsS
     public Task InvokeAsync(HttpContext context)
     {
         var codings = context.Request.Headers.TransferEncoding;
-        if (codings.Count == 0 || OnlyChunked(codings))
+        if (codings.Count == 0 || OnlyChunked(codings) || context.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Http.Metadata.IAcceptsMetadata>() is null)
         {
             return next(context);
         }

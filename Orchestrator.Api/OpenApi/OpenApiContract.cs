@@ -67,6 +67,19 @@ internal static class OpenApiContract
                         }) + ".";
                 }
 
+                // Kestrel's own 431 comes before the app and has no body: a generated client must not insist on one.
+                if (status is "431" && response is OpenApiResponse headersTooLarge)
+                {
+                    headersTooLarge.Description = "Request Header Fields Too Large: a problem when the headers total over 32 KiB; a request " +
+                        "head over 64 KiB or with more than 100 header fields is refused by the server itself, with no body.";
+                }
+
+                if (status is "501" && response is OpenApiResponse notImplemented)
+                {
+                    notImplemented.Description = "Not Implemented: the body was sent with a transfer coding other than chunked " +
+                        "(Transfer-Encoding: gzip, chunked); send it without one.";
+                }
+
                 if (status is "409" && response is OpenApiResponse conflict && operation.OperationId is "CancelJob" or "RedriveDeadLetter")
                 {
                     conflict.Description = "Conflict: a problem of type urn:orchestrator:problem:job-state (the job's state does not allow it).";

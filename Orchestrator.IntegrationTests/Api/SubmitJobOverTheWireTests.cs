@@ -95,6 +95,19 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
         Assert.Contains(codings, problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
+    // An endpoint that reads no body ignores it, and its contract lists no 501 (an outside audit).
+    [Theory]
+    [InlineData("GET", "/jobs")]
+    [InlineData("GET", "/models")]
+    public async Task TransferCodingOtherThanChunked_OnAnEndpointThatReadsNoBody_IsNot501(string method, string path)
+    {
+        var (status, _, body) = await ExchangeAsync(Encoding.ASCII.GetBytes(
+            $"{method} {path} HTTP/1.1\r\nHost: {api.ServerAddress.Authority}\r\n" +
+            $"Transfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n0\r\n\r\n"));
+
+        Assert.True(status == 200, $"Answered {status}: {body}");
+    }
+
     [Fact]
     public async Task Submit_ChunkedBody_Returns202()
     {
