@@ -31,65 +31,7 @@ internal sealed class StreamActivityPolicy : PipelinePolicy
         if (!message.BufferResponse && message.Response is { IsError: false, ContentStream: { } stream } response
             && StreamIdleTimer.Current is { } idle)
         {
-            response.ContentStream = new WatchedStream(stream, idle);
-        }
-    }
-
-    /// <summary>The response's stream as it came, noting each read that brought bytes.</summary>
-    private sealed class WatchedStream(Stream inner, StreamIdleTimer idle) : Stream
-    {
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Heard(inner.Read(buffer, offset, count));
-
-        public override int Read(Span<byte> buffer) => Heard(inner.Read(buffer));
-
-        public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            Heard(await inner.ReadAsync(buffer.AsMemory(offset, count), cancellationToken).ConfigureAwait(false));
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Heard(await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
-
-        private int Heard(int read)
-        {
-            if (read > 0)
-            {
-                idle.Received();
-            }
-
-            return read;
+            response.ContentStream = new Orchestrator.Client.ActivityStream(stream, idle.Received);
         }
     }
 }
