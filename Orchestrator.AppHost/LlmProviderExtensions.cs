@@ -31,15 +31,36 @@ internal static class LlmProviderExtensions
         builder.WithConfigurationSection("Llm", except: [.. providers.Select(p => $"Providers:{p.Key}:ApiKey")]);
         foreach (var provider in providers.Where(p => string.Equals(p["Kind"], "openai", StringComparison.OrdinalIgnoreCase)))
         {
-            var name = $"llm-{provider.Key.ToLowerInvariant()}-api-key";
-            var key = app.Resources.OfType<ParameterResource>().FirstOrDefault(r => r.Name == name) is { } existing
-                ? app.CreateResourceBuilder(existing)
-                : app.AddParameter(name, secret: true);
+            var name = KeyParameter(provider.Key);
+            IResourceBuilder<ParameterResource> key;
+            if (app.Resources.OfType<ParameterResource>().FirstOrDefault(r => r.Name == name) is { } existing)
+            {
+                key = app.CreateResourceBuilder(existing);
+            }
+            else
+            {
+                key = app.AddParameter(name, secret: true);
+                // Unset, Aspire holds the API and the workers back until it is given on the dashboard,
+                // and the console said nothing: the services simply never started.
+                if (string.IsNullOrEmpty(app.Configuration[$"Parameters:{name}"]))
+                {
+                    Console.Error.WriteLine(UnsetKeyLine(provider.Key));
+                }
+            }
+
             builder.WithEnvironment($"Llm__Providers__{provider.Key}__ApiKey", key);
         }
 
         return builder;
     }
+
+    /// <summary>The secret parameter that holds provider <paramref name="provider"/>'s API key.</summary>
+    public static string KeyParameter(string provider) => $"llm-{provider.ToLowerInvariant()}-api-key";
+
+    /// <summary>What the console says of a provider whose key parameter has no value.</summary>
+    public static string UnsetKeyLine(string provider) =>
+        $"Parameter {KeyParameter(provider)} (provider '{provider}''s API key) has no value: the API and the workers wait for it. " +
+        $"Set Parameters:{KeyParameter(provider)} in the AppHost's user secrets (any value for a local server), or give it on the dashboard.";
 
     /// <summary>Points the service's one provider at the simulator, serving <c>Simulator:Model</c>.</summary>
     public static IResourceBuilder<ProjectResource> WithSimulatorProvider(

@@ -73,6 +73,46 @@ public sealed class RedisServerArgsTests
     }
 
     /// <summary>
+    /// A provider whose key parameter has no value: Aspire holds the API and the workers back until
+    /// it is given, and the console said nothing (an outside audit). The AppHost now says so, naming
+    /// the parameter, as it builds the model; given a value, it says nothing.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ProviderKeyParameter_Unset_TheConsoleNamesIt(bool given)
+    {
+        string[] settings =
+        [
+            "--Llm:Providers:acme:Kind=openai", "--Llm:Providers:acme:Endpoint=http://127.0.0.1:9/v1", "--Llm:Providers:acme:Models:0:Name=m",
+            .. given ? (string[])["--Parameters:llm-acme-api-key=a-key"] : [],
+        ];
+        var error = new StringWriter();
+        var original = Console.Error;
+        // The AppHost's Program runs here, in this process, up to its Build: its line goes to this writer.
+        Console.SetError(TextWriter.Synchronized(error));
+        try
+        {
+            await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Orchestrator_AppHost>(settings, TestContext.Current.CancellationToken);
+            Assert.Contains(builder.Resources, r => r.Name == "llm-acme-api-key");
+        }
+        finally
+        {
+            Console.SetError(original);
+        }
+
+        const string line = "Parameter llm-acme-api-key (provider 'acme''s API key) has no value: the API and the workers wait for it.";
+        if (given)
+        {
+            Assert.DoesNotContain(line, error.ToString(), StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Contains(line, error.ToString(), StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
     /// The value that follows the last occurrence of <paramref name="option"/>: Redis applies
     /// options in order, so the last one is the one in effect.
     /// </summary>
