@@ -40,6 +40,37 @@ public sealed class WebhookSigningKeyTests
     }
 
     /// <summary>
+    /// Every tenant that gets webhooks may have its own secret: a worker without <c>Webhooks:Secret</c>
+    /// sent none at all, acme's included. It now sends acme's, signed with acme's key, and records
+    /// globex's tries as not sent, naming the setting missing.
+    /// </summary>
+    [Fact]
+    public async Task WithoutASharedSecret_ATenantsOwnSecretSignsItsDeliveries_AnotherTenantsAreNotSent()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var harness = await WorkerHarness.StartAsync();
+        var settings = WebhookSlowReceiverTests.Settings(TimeSpan.FromSeconds(5));
+        settings.Remove("Webhooks:Secret");
+        settings["Webhooks:TenantSecrets:acme"] = AcmeSecret;
+        var worker = await harness.StartWorkerAsync(settings, "worker");
+
+        var acmeJob = await WebhookSlowReceiverTests.SubmitAsync(harness, receiver.Address, "acme");
+        var globexJob = await WebhookSlowReceiverTests.SubmitAsync(harness, receiver.Address, "globex");
+        await AsyncWait.WaitUntilAsync(() => Task.FromResult(receiver.Received.Count >= 1),
+            TimeSpan.FromSeconds(30), "acme's delivery arrived", TimeSpan.FromMilliseconds(20));
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(globexJob)).Webhooks is [{ Attempts: >= 1 }, ..],
+            TimeSpan.FromSeconds(30), "globex's delivery was tried", TimeSpan.FromMilliseconds(50));
+
+        var acme = Assert.Single(receiver.Received);
+        Assert.Equal($"{acmeJob}.1", acme.Id);
+        Assert.True(acme.IsSignedWith(AcmeSecret), $"acme's delivery is not signed with acme's secret: {acme.Signature}");
+        var globex = Assert.Single((await harness.GetAsync(globexJob)).Webhooks);
+        Assert.Equal("pending", globex.Status);
+        Assert.Contains("not sent: tenant 'globex' has no signing secret", globex.LastError, StringComparison.Ordinal);
+        Assert.Contains("signs only the deliveries of tenants with their own secret (acme)", worker.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// One worker signing with <paramref name="secret"/> (<c>Webhooks:Secret</c>) and acme's own key: a job
     /// of acme's and one of globex's, each calling back a receiver on loopback; their deliveries as it got them.
     /// </summary>

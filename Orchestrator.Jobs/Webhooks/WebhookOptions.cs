@@ -22,7 +22,8 @@ public sealed class WebhookOptions : IValidatableObject
     /// 64 random bytes (the prefix is optional); or, to rotate it, up to <see cref="MaxKeys"/> such
     /// keys separated by spaces, each signing every delivery (the header then carries one signature
     /// per key, as the specification allows), so receivers move from the old key to the new one
-    /// without a delivery failing verification. Default none: without it workers send no webhook
+    /// without a delivery failing verification. Default none: without it workers send only the
+    /// deliveries of tenants with their own (<see cref="TenantSecrets"/>), and with neither none
     /// (deliveries wait in the outbox, and a warning is logged at start).
     /// </summary>
     public string? Secret { get; set; }
@@ -31,8 +32,8 @@ public sealed class WebhookOptions : IValidatableObject
     /// A tenant's own signing secret, by tenant name (<c>Webhooks:TenantSecrets:{tenant}</c>), in the
     /// form of <see cref="Secret"/>: that tenant's deliveries are signed with it, so a tenant, who must
     /// hold the secret its receiver verifies with, cannot sign a delivery another tenant's receiver
-    /// accepts. A tenant without one is signed with <see cref="Secret"/>, which workers still need to
-    /// send at all. Default none.
+    /// accepts. A tenant without one is signed with <see cref="Secret"/>; without that too, its
+    /// deliveries are not sent. Default none.
     /// </summary>
     public Dictionary<string, string> TenantSecrets { get; } = new(StringComparer.Ordinal);
 

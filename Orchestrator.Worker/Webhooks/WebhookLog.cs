@@ -3,8 +3,11 @@ namespace Orchestrator.Worker.Webhooks;
 // A webhook's tries are {Try}, never {Attempt}: filtering a job's lines by Attempt must not match them.
 internal static partial class WebhookLog
 {
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhooks:Secret is not set: this worker sends no webhooks (deliveries wait in the outbox)")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhooks:Secret and Webhooks:TenantSecrets are not set: this worker sends no webhooks (deliveries wait in the outbox)")]
     public static partial void NoSecret(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhooks:Secret is not set: this worker signs only the deliveries of tenants with their own secret ({Tenants}); another tenant's are not sent, and are given up at Webhooks:MaxAge")]
+    public static partial void TenantSecretsOnly(ILogger logger, string tenants);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Webhook {DeliveryId} of job {JobId} delivered on try {Try} ({StatusCode})")]
     public static partial void Delivered(ILogger logger, string deliveryId, string jobId, int @try, int statusCode);

@@ -35,7 +35,7 @@ internal sealed class WebhookOutboxGauge(
             () => Volatile.Read(ref _depth) is >= 0 and var depth ? [new Measurement<long>(depth)] : Array.Empty<Measurement<long>>(),
             "{delivery}", "Webhook deliveries in the outbox: waiting for a try, or being sent.");
         var interval = options.Value.PollInterval;
-        var prunes = options.Value.SecretKeys().Count == 0;
+        var prunes = options.Value.SecretKeys().Count == 0 && options.Value.TenantSecretKeys().Count == 0;
         var timer = new PeriodicTimer(interval, timeProvider);
         return loops.RunAsync("webhook-outbox", async ct =>
         {

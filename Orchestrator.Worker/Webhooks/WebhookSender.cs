@@ -40,13 +40,21 @@ internal sealed class WebhookSender(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (_options.SecretKeys() is not { Count: > 0 } keys)
+        var keys = _options.SecretKeys();
+        var tenantKeys = _options.TenantSecretKeys();
+        if (keys.Count == 0 && tenantKeys.Count == 0)
         {
             WebhookLog.NoSecret(logger);
             return;
         }
 
-        var signers = new WebhookSigners(keys, _options.TenantSecretKeys());
+        // Every tenant that gets webhooks may have its own secret: then none is shared.
+        if (keys.Count == 0)
+        {
+            WebhookLog.TenantSecretsOnly(logger, string.Join(", ", tenantKeys.Keys.Order(StringComparer.Ordinal)));
+        }
+
+        var signers = new WebhookSigners(keys, tenantKeys);
         using var slots = new SemaphoreSlim(_options.MaxConcurrentDeliveries, _options.MaxConcurrentDeliveries);
         var sending = new List<Task>(_options.MaxConcurrentDeliveries);
         try
@@ -146,7 +154,7 @@ internal sealed class WebhookSender(
     }
 
     /// <summary>Sends one leased delivery and frees its slots; never throws (a fault is the loop's, logged and counted).</summary>
-    private async Task SendInSlotAsync(WebhookSigner signer, LeasedWebhook leased, string receiver, SemaphoreSlim slots, CancellationToken cancellationToken)
+    private async Task SendInSlotAsync(WebhookSigner? signer, LeasedWebhook leased, string receiver, SemaphoreSlim slots, CancellationToken cancellationToken)
     {
         try
         {
@@ -174,7 +182,7 @@ internal sealed class WebhookSender(
         }
     }
 
-    private async Task SendAsync(WebhookSigner signer, LeasedWebhook leased, string receiver, CancellationToken cancellationToken)
+    private async Task SendAsync(WebhookSigner? signer, LeasedWebhook leased, string receiver, CancellationToken cancellationToken)
     {
         var delivery = leased.Delivery;
         var attempt = delivery.Attempts + 1;
@@ -182,7 +190,12 @@ internal sealed class WebhookSender(
         using var tenant = WorkerLog.TenantScope(logger, leased.Tenant);
         using var span = WebhookSpan.Start(leased, attempt);
         var sent = timeProvider.GetTimestamp();
-        var (statusCode, error, delay) = await TryThroughCircuitAsync(signer, delivery, receiver, attempt, cancellationToken).ConfigureAwait(false);
+        // Nothing to sign it with: a try not sent, nothing for or against the receiver's circuit; retried
+        // (a worker given the secret sends it) and given up at Webhooks:MaxAge.
+        var (statusCode, error, delay) = signer is null
+            ? (0, $"not sent: tenant '{leased.Tenant}' has no signing secret (Webhooks:TenantSecrets:{leased.Tenant}), and Webhooks:Secret is not set",
+                Backoff(attempt, _options.BaseDelay, _options.MaxDelay))
+            : await TryThroughCircuitAsync(signer, delivery, receiver, attempt, cancellationToken).ConfigureAwait(false);
         // The script measures the retry window on Redis's clock (first try to next try), so it
         // decides between retrying and giving up; the worker says only how long to wait.
         var recorded = await _redis.ExecuteRedisAsync("record-webhook",

@@ -8,10 +8,13 @@ namespace Orchestrator.Worker.Webhooks;
 /// </summary>
 internal sealed class WebhookSigners(IReadOnlyList<byte[]> keys, IReadOnlyDictionary<string, IReadOnlyList<byte[]>> tenantKeys)
 {
-    private readonly WebhookSigner _default = new(keys);
+    private readonly WebhookSigner? _default = keys.Count > 0 ? new(keys) : null;
     private readonly Dictionary<string, WebhookSigner> _tenants =
         tenantKeys.ToDictionary(t => t.Key, t => new WebhookSigner(t.Value), StringComparer.Ordinal);
 
-    /// <summary>The signer of <paramref name="tenant"/>'s deliveries.</summary>
-    public WebhookSigner For(string tenant) => _tenants.GetValueOrDefault(tenant) ?? _default;
+    /// <summary>
+    /// The signer of <paramref name="tenant"/>'s deliveries; null for a tenant without its own secret
+    /// when <c>Webhooks:Secret</c> is not set (every tenant that gets webhooks has its own).
+    /// </summary>
+    public WebhookSigner? For(string tenant) => _tenants.GetValueOrDefault(tenant) ?? _default;
 }
