@@ -19,7 +19,7 @@
   is set aside (failed, error type 'corrupt', dead-lettered) and leaves the set; the others go on.
 
   Returns {promoted, examined}: jobs moved to a ready set, and members looked at (promoted, or dropped
-  from the set because the job is gone, final, or already has an entry). examined = ARGV[2]
+  from the set because the job is gone, final, or already has an entry). examined = ARGV[1]
   means more may be due: the caller calls again.
 ]]
 --@include clock

@@ -223,8 +223,9 @@ end
 
 -- [tenant permits] Tenants:{t}:MaxConcurrency: a tenant's jobs running an attempt hold one permit
 -- each, a member (the job id) of '<prefix>:tenant:<t>:permits' scored by lease expiry on Redis's
--- clock (TIME), as the deployments' permits are. Taken by the script that moves the job to
--- 'processing' (claim.lua, start-attempt.lua), renewed with the job's lease (renew.lua, for as long
+-- clock (TIME), as the deployments' permits are. Reserved when dispatch.lua delivers the job and
+-- taken by start-attempt.lua, which moves it to 'processing' (a limited tenant's job is never
+-- started by its claim), renewed with the job's lease (renew.lua, for as long
 -- as the job's 'permit' field holds the lease, ms), returned by every script that ends the attempt
 -- (finish-attempt.lua, a claim that finds the worker lost, finalize). A dead worker's permits lapse
 -- with its leases. The member being the job id makes taking and returning idempotent.
