@@ -17,6 +17,9 @@ internal sealed class ActivityStream(Stream inner, Action onRead) : Stream
 
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
+    // Pooled: a read that waits for the network (most of a quiet stream's) allocated its state machine
+    // each time; the worker reads every provider's streamed answer through this, ~100 reads a call.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
