@@ -29,16 +29,7 @@ internal sealed class RequestHeadersLimit(RequestDelegate next, IProblemDetailsS
             return next(context);
         }
 
-        context.Response.StatusCode = StatusCodes.Status431RequestHeaderFieldsTooLarge;
-        return problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = context,
-            ProblemDetails =
-            {
-                Status = StatusCodes.Status431RequestHeaderFieldsTooLarge,
-                Title = Title,
-                Detail = $"The request's headers total {total:N0} bytes; the limit is {MaxTotalSize:N0}.",
-            },
-        }).AsTask();
+        return problems.RefuseAsync(context, StatusCodes.Status431RequestHeaderFieldsTooLarge, Title,
+            $"The request's headers total {total:N0} bytes; the limit is {MaxTotalSize:N0}.");
     }
 }

@@ -23,18 +23,8 @@ internal sealed class TransferCodingCheck(RequestDelegate next, IProblemDetailsS
             return next(context);
         }
 
-        context.Response.StatusCode = StatusCodes.Status501NotImplemented;
-        return problems.WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = context,
-            ProblemDetails =
-            {
-                Status = StatusCodes.Status501NotImplemented,
-                Type = Type,
-                Title = Title,
-                Detail = $"Transfer-Encoding '{codings}' is not implemented: only 'chunked' is; send the body without another coding.",
-            },
-        }).AsTask();
+        return problems.RefuseAsync(context, StatusCodes.Status501NotImplemented, Title,
+            $"Transfer-Encoding '{codings}' is not implemented: only 'chunked' is; send the body without another coding.", Type);
     }
 
     private static bool OnlyChunked(Microsoft.Extensions.Primitives.StringValues codings)

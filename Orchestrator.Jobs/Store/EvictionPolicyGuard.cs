@@ -197,7 +197,7 @@ public sealed partial class EvictionPolicyGuard(
 
     [LoggerMessage(Level = LogLevel.Critical, Message =
         "The Redis user may not run what the service needs ({Reason}). Exiting. Fix: grant it the rights " +
-        "docs/operations.md lists (\"Redis ACL\"): the {{orch}} keys and channels, reads, writes, scripts and publishing.")]
+        "docs/operations.md lists (\"A production Redis\"): the {{orch}} keys and channels, reads, writes, scripts and publishing.")]
     private static partial void LogPermissionDenied(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message =
