@@ -48,16 +48,25 @@ public sealed class ApiProcess : IAsyncDisposable
     public static async Task<ApiProcess> StartAsync(
         string redisConnectionString, IReadOnlyDictionary<string, string> settings, string name = "api", bool favoured = false, Uri? address = null)
     {
-        var api = Start(redisConnectionString, settings, name, favoured, address);
-        try
+        for (var tries = 1; ; tries++)
         {
-            await api.WaitUntilHealthyAsync();
-            return api;
-        }
-        catch
-        {
-            await api.DisposeAsync();
-            throw;
+            var api = Start(redisConnectionString, settings, name, favoured, address);
+            try
+            {
+                await api.WaitUntilHealthyAsync();
+                return api;
+            }
+            catch when (address is null && tries < 3 && api.HasExited && api.Tail().Contains("address already in use", StringComparison.Ordinal))
+            {
+                // The free port picked was taken before the API bound it (another process's outgoing
+                // connection or a cluster node's bus port took it meanwhile: seen once in CI): another port.
+                await api.DisposeAsync();
+            }
+            catch
+            {
+                await api.DisposeAsync();
+                throw;
+            }
         }
     }
 
