@@ -69,9 +69,7 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
     [InlineData("zz")]
     public async Task Submit_MalformedChunkSize_Returns400Problem(string chunkSize)
     {
-        var (status, contentType, body) = await ExchangeAsync(Encoding.ASCII.GetBytes(
-            $"POST /jobs HTTP/1.1\r\nHost: {api.ServerAddress.Authority}\r\nContent-Type: application/json\r\n" +
-            $"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunkSize}\r\n{Body}\r\n0\r\n\r\n"));
+        var (status, contentType, body) = await PostChunkedAsync("/jobs", "chunked", chunkSize);
 
         Assert.True(status == 400, $"Answered {status}: {body}");
         Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
@@ -85,9 +83,7 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
     [InlineData("gzip, chunked", "/dead-letters/redrive")]
     public async Task Submit_TransferCodingOtherThanChunked_Returns501Problem(string codings, string path)
     {
-        var (status, contentType, body) = await ExchangeAsync(Encoding.ASCII.GetBytes(
-            $"POST {path} HTTP/1.1\r\nHost: {api.ServerAddress.Authority}\r\nContent-Type: application/json\r\n" +
-            $"Transfer-Encoding: {codings}\r\nConnection: close\r\n\r\n{Body.Length:x}\r\n{Body}\r\n0\r\n\r\n"));
+        var (status, contentType, body) = await PostChunkedAsync(path, codings);
 
         Assert.True(status == 501, $"Answered {status}: {body}");
         Assert.StartsWith("application/problem+json", contentType, StringComparison.Ordinal);
@@ -111,9 +107,7 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
     [Fact]
     public async Task Submit_ChunkedBody_Returns202()
     {
-        var (status, _, body) = await ExchangeAsync(Encoding.ASCII.GetBytes(
-            $"POST /jobs HTTP/1.1\r\nHost: {api.ServerAddress.Authority}\r\nContent-Type: application/json\r\n" +
-            $"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{Body.Length:x}\r\n{Body}\r\n0\r\n\r\n"));
+        var (status, _, body) = await PostChunkedAsync("/jobs", "chunked");
 
         Assert.True(status == 202, $"Answered {status}: {body}");
     }
@@ -155,6 +149,15 @@ public sealed class SubmitJobOverTheWireTests(KestrelApiFactory api) : IClassFix
             .. body,
         ]);
     }
+
+    /// <summary>
+    /// POSTs <see cref="Body"/> to <paramref name="path"/> in one chunk under <c>Transfer-Encoding: <paramref name="codings"/></c>,
+    /// the chunk's size line <paramref name="chunkSize"/> when given (else the body's length in hex).
+    /// </summary>
+    private Task<(int Status, string ContentType, string Body)> PostChunkedAsync(string path, string codings, string? chunkSize = null) =>
+        ExchangeAsync(Encoding.ASCII.GetBytes(
+            $"POST {path} HTTP/1.1\r\nHost: {api.ServerAddress.Authority}\r\nContent-Type: application/json\r\n" +
+            $"Transfer-Encoding: {codings}\r\nConnection: close\r\n\r\n{chunkSize ?? Body.Length.ToString("x", System.Globalization.CultureInfo.InvariantCulture)}\r\n{Body}\r\n0\r\n\r\n"));
 
     /// <summary>Writes <paramref name="request"/> as it is and reads the answer to its end; returns status, content type and body.</summary>
     private async Task<(int Status, string ContentType, string Body)> ExchangeAsync(byte[] request)

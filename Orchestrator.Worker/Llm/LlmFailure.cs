@@ -38,10 +38,11 @@ public static partial class LlmFailure
         // "eos_token": ArgumentOutOfRangeException), a number where it reads a string or an integer
         // (FormatException), a null count (InvalidOperationException). The provider's answer, not a
         // bug here: it failed the job at once as 'unexpected'; now another attempt may read a whole
-        // one, and an answer whose finish_reason came before the event is kept (LlmCaller).
+        // one, and an answer whose finish_reason came before the event is kept (LlmCaller). The SDK's
+        // message runs over lines ("…value.\nActual value was error."): stored in one, as a body is.
         ArgumentOutOfRangeException or FormatException or InvalidOperationException
             when ThrownIn(exception, "OpenAI") || ThrownIn(exception, "System.Text.Json") =>
-            Failure(LlmErrorKind.Transient, $"The provider's stream held an event the OpenAI client cannot read: {OneLine(exception.Message)}", exception),
+            Failure(LlmErrorKind.Transient, $"The provider's stream held an event the OpenAI client cannot read: {Whitespace().Replace(exception.Message, " ")}", exception),
         _ => null,
     };
 
@@ -205,6 +206,4 @@ public static partial class LlmFailure
     private static bool ThrownIn(Exception exception, string assembly) =>
         exception.TargetSite?.DeclaringType?.Assembly.GetName().Name == assembly;
 
-    // The SDK's messages run over lines ("…value.\nActual value was error."): one line in a stored error.
-    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
 }
