@@ -116,14 +116,21 @@ end
 redis.call('HSET', KEYS[1], unpack(fields))
 
 -- [tenant quotas] The job counts until finalize takes quotaQueued off; the rate's TAT expires once past.
-redis.call('HINCRBY', KEYS[4], 'jobs', '1')
+if redis.call('HINCRBY', KEYS[4], 'jobs', '1') == 1 then
+  -- [index cursors] A tenant going from idle to busy: its jobs index set (and the global) is to be
+  -- pruned by expiry (prune-index.lua). Once a busy spell, not once a job.
+  local cursors = (string.gsub(KEYS[2], ':stream$', ':index-cursors'))
+  redis.call('HSETNX', cursors, tenant, '0')
+  redis.call('HSETNX', cursors, '*', '0')
+end
 if rpm > 0 then
   redis.call('SET', KEYS[5], string.format('%.3f', tat), 'PX', math.ceil(tat - rateNow) + 1000)
 end
 
 -- [jobs index] GET /jobs and the jobs page list job ids by creation time, for every tenant and
 -- for the job's own (same hash tag, so the same slot), each trimmed to the newest 100,000
--- (JobStore.ListedJobs): bounded, and an id whose job expired is skipped when listed.
+-- (JobStore.ListedJobs): bounded, and an id whose job expired is skipped when listed until a
+-- worker prunes it (prune-index.lua).
 -- The ranks as text: Redis formats each Lua number it is given with snprintf (~0.4 µs).
 local OLDER_THAN_LISTED = '-100001' -- ranks 0 … -100,001 go; the newest 100,000 stay
 local jobsIndex = (string.gsub(KEYS[2], ':stream$', ':jobs'))

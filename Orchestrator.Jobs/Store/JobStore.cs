@@ -197,6 +197,20 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         (await Task.WhenAll(_keys.All.Select(async k =>
             (long)await LuaScripts.PruneExpired.EvaluateAsync(Db, [k.DeadLetters], [limit, "job", "1"]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
 
+    /// <summary>
+    /// Drops ids whose job has expired from each partition's jobs index, the global set and up to
+    /// <paramref name="tenants"/> registered tenants' sets, looking at most at <paramref name="page"/>
+    /// ids of each from its cursor (<c>prune-index.lua</c>): the sets are otherwise trimmed only by
+    /// their count bound.
+    /// </summary>
+    /// <returns>The ids dropped and the ids looked at, over all partitions.</returns>
+    public async Task<(long Dropped, long Looked)> PruneJobsIndexAsync(int page, int tenants)
+    {
+        var replies = await Task.WhenAll(_keys.All.Select(k =>
+            LuaScripts.PruneIndex.EvaluateAsync(Db, [k.IndexCursors], [page, tenants]))).ConfigureAwait(false);
+        return (replies.Sum(r => (long)r[0]), replies.Sum(r => (long)r[1]));
+    }
+
     private async Task<QueueStats> GetStatsAsync(RedisKeys keys)
     {
         var batch = Db.CreateBatch();

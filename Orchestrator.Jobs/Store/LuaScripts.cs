@@ -27,6 +27,7 @@ internal static partial class LuaScripts
     public static readonly RedisScript ReadEvents = Load("read-events");
     public static readonly RedisScript ClaimWebhooks = Load("claim-webhooks");
     public static readonly RedisScript PruneExpired = Load("prune-expired");
+    public static readonly RedisScript PruneIndex = Load("prune-index");
     public static readonly RedisScript RecordWebhook = Load("record-webhook");
     public static readonly RedisScript ReleaseWebhook = Load("release-webhook");
     public static readonly RedisScript RecordPartitions = Load("record-partitions");

@@ -31,6 +31,7 @@ public sealed class RedisKeys
         Delayed = $"{prefix}:delayed";
         DeadLetters = $"{prefix}:dead";
         Jobs = $"{prefix}:jobs";
+        IndexCursors = $"{prefix}:index-cursors";
         EventsChannel = RedisChannel.Literal($"{prefix}:events");
         CancelChannel = RedisChannel.Literal($"{prefix}:cancel");
         WebhookOutbox = $"{prefix}:webhooks";
@@ -116,6 +117,12 @@ public sealed class RedisKeys
     /// derives it as <c>KEYS[stream]</c> with <c>:stream</c> replaced by <c>:jobs:</c> and the tenant.
     /// </summary>
     public RedisKey TenantJobs(string tenant) => $"{_prefix}:jobs:{CheckTenant(tenant)}";
+
+    /// <summary>
+    /// The jobs index's pruning cursors (prune-index.lua), a hash: <c>*</c> for <see cref="Jobs"/>, a
+    /// tenant for its <see cref="TenantJobs"/>. submit.lua derives it from <c>KEYS[stream]</c>.
+    /// </summary>
+    public RedisKey IndexCursors { get; }
 
     // The keys of one job (Job, History, Events, Webhook, WebhookAttempts) and Idempotency are
     // routed by the root to their partition, so callers may ask the root for them.

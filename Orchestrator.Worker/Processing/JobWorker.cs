@@ -47,6 +47,12 @@ internal sealed class JobWorker(
     // Expired dead letters dropped per partition per stats read (every 5 s, by every worker): 100 a
     // second per worker; more expiring at once are dropped over the next reads.
     private const int DeadLetterPruneLimit = 500;
+    // The jobs index's expired ids (prune-index.lua): ids looked at per set, tenants' sets per call,
+    // and calls per stats read while a call dropped any. Live ids cost one call a read; a backlog
+    // of expired ones goes at up to 10 × 5 × 500 = 25,000 ids a read.
+    private const int IndexPrunePage = 500;
+    private const int IndexPruneTenants = 4;
+    private const int MaxIndexPruneCalls = 10;
     private static readonly TimeSpan SuspectPause = TimeSpan.FromMilliseconds(20);
     // After a lease's computed lapse, so that Redis (which measures idle time in ms) sees it lapsed.
     private static readonly TimeSpan LapseMargin = TimeSpan.FromMilliseconds(5);
@@ -476,8 +482,18 @@ internal sealed class JobWorker(
         {
             try
             {
-                // Expired dead letters first: the gauge counts the jobs GET /dead-letters lists.
+                // Expired dead letters first: the gauge counts the jobs GET /dead-letters lists. Then the
+                // jobs index's expired ids.
                 await store.PruneDeadLettersAsync(DeadLetterPruneLimit).ConfigureAwait(false);
+                for (var call = 0; call < MaxIndexPruneCalls; call++)
+                {
+                    var (dropped, _) = await store.PruneJobsIndexAsync(IndexPrunePage, IndexPruneTenants).ConfigureAwait(false);
+                    if (dropped == 0)
+                    {
+                        break;
+                    }
+                }
+
                 _stats = await store.GetStatsAsync().ConfigureAwait(false);
             }
             catch (Exception e) when (RedisFailure.IsTransient(e))

@@ -1,0 +1,68 @@
+--[[
+  prune-index: drop ids whose job has expired from the jobs index, {orch}:jobs and the registered
+  tenants' {orch}:jobs:<tenant>, each walked from its cursor in {orch}:index-cursors (design
+  doc, "Pruning the jobs index by expiry"). Jobs do not expire in their ids' order (creation), so
+  unlike prune-expired.lua a walk cannot stop at the first job kept: it goes past it, and the
+  cursor says where the next call goes on.
+
+  KEYS[1]  the cursors {orch}:index-cursors (hash: '*' for {orch}:jobs, '<tenant>' for
+           {orch}:jobs:<tenant>; a cursor is the score, creation in Unix ms, the next look starts at).
+           The sets, the jobs '{orch}:job:<id>' and the backlogs '{orch}:tenant:<t>:queued' are
+           derived from its prefix: the same hash tag, so the same slot.
+  ARGV[1]  most ids looked at in one set     ARGV[2]  most tenants' sets looked at (picked at random)
+
+  Re-sent: what was dropped is gone; the cursor moves on or a look is repeated, changing nothing.
+
+  Returns  {ids dropped, ids looked at}
+]]
+local cursors = KEYS[1]
+local prefix = string.match(cursors, '^(.*):[^:]+$')
+local page, tenants = tonumber(ARGV[1]), tonumber(ARGV[2])
+local dropped, looked = 0, 0
+
+local function walk(field)
+  local from = redis.call('HGET', cursors, field)
+  if not from then
+    return
+  end
+
+  local set = field == '*' and prefix .. ':jobs' or prefix .. ':jobs:' .. field
+  local ids = redis.call('ZRANGE', set, from, '+inf', 'BYSCORE', 'LIMIT', '0', ARGV[1], 'WITHSCORES')
+  for i = 1, #ids, 2 do
+    if redis.call('EXISTS', prefix .. ':job:' .. ids[i]) == 0 then
+      redis.call('ZREM', set, ids[i])
+      dropped = dropped + 1
+    end
+  end
+  looked = looked + #ids / 2
+
+  local nextFrom = '0'
+  if #ids / 2 == page then
+    nextFrom = ids[#ids]
+    if ids[2] == nextFrom then
+      -- A whole page created in one millisecond: move past it, or the next call would look at the
+      -- same page again. Its millisecond's ids past the page are looked at in the next lap.
+      nextFrom = string.format('%.0f', tonumber(nextFrom) + 1)
+    end
+  elseif field ~= '*' and redis.call('EXISTS', set) == 0
+      and (tonumber(redis.call('HGET', prefix .. ':tenant:' .. field .. ':queued', 'jobs')) or 0) <= 0 then
+    -- Every job of the tenant is gone and none waits: its next submission registers it again.
+    redis.call('HDEL', cursors, field)
+    return
+  end
+
+  -- A pcall: with Redis full (OOM under noeviction) the ZREMs above, which free memory, still apply.
+  redis.pcall('HSET', cursors, field, nextFrom)
+end
+
+walk('*')
+if tenants > 0 then
+  for _, field in ipairs(redis.call('HRANDFIELD', cursors, tostring(tenants + 1))) do
+    if field ~= '*' and tenants > 0 then
+      walk(field)
+      tenants = tenants - 1
+    end
+  end
+end
+
+return {dropped, looked}
