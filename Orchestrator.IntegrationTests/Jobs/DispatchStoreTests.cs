@@ -92,9 +92,73 @@ public sealed class DispatchStoreTests
         Assert.Equal(5, tenants.Count(t => t == "globex"));
         Assert.Equal(2, await harness.Db.SortedSetLengthAsync($"{harness.Keys.Prefix}:tenant:acme:permits").Bounded());
         Assert.Empty(await store.DispatchAsync("w", 10, LowWait).Bounded());
-        // Held, not dropped: its jobs wait in its ready set, the tenant stays active.
+        // Held, not dropped: its jobs wait in its ready set, the tenant stays active, parked out of
+        // the tag order until its first permit lapses (the reservations, 5 s) or one comes back.
         Assert.Equal(3, await harness.Db.SortedSetLengthAsync(harness.Keys.Ready("acme")).Bounded());
-        Assert.NotNull(await harness.Db.SortedSetScoreAsync(harness.Keys.ActiveTenants, "acme").Bounded());
+        Assert.Null(await harness.Db.SortedSetScoreAsync(harness.Keys.ActiveTenants, "acme").Bounded());
+        var lookAgain = await harness.Db.SortedSetScoreAsync(harness.Keys.HeldTenants, "acme").Bounded();
+        var firstLapse = (await harness.Db.SortedSetRangeByRankWithScoresAsync($"{harness.Keys.Prefix}:tenant:acme:permits", 0, 0).Bounded()).Single().Score;
+        Assert.Equal(firstLapse, lookAgain);
+    }
+
+    /// <summary>
+    /// More tenants held by their limits than a dispatch looks at (n + 100) do not stop a tenant
+    /// without limits behind them: held tenants kept their low tags at the front, and every call saw
+    /// only them (a tenant's 1,999 jobs waited 212 s with 64 slots free). Parked, they come back with
+    /// their tags when due, first again.
+    /// </summary>
+    [Fact]
+    public async Task MoreTenantsHeldThanADispatchLooksAt_ATenantWithoutLimits_IsServedAtOnce()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var held = Enumerable.Range(0, 150).Select(i => $"held-{i:000}").ToArray();
+        var store = StoreWith(harness, held.ToDictionary(t => t, _ => new TenantQuotas { TokensPerMinute = 10 }));
+        await store.EnsureConsumerGroupAsync().Bounded();
+        foreach (var tenant in held)
+        {
+            await SubmitAsync(store, tenant, 1);
+        }
+
+        // Every held tenant's token clock 10 minutes ahead, as after a call of 100 tokens.
+        var now = (await RedisClock.NowAsync(harness.Db)).ToUnixTimeMilliseconds();
+        foreach (var tenant in held)
+        {
+            await harness.Db.StringSetAsync($"{harness.Keys.Prefix}:tenant:{tenant}:tpm", now + 600_000).Bounded();
+        }
+
+        // Named to sort after them: on equal tags the held tenants come first in the tag order.
+        await SubmitAsync(store, "zz-free", 8);
+
+        var tenants = await DispatchTenantsAsync(harness, store, 8, batch: 4);
+
+        Assert.All(tenants, t => Assert.Equal("zz-free", t));
+        Assert.Equal(held.Length, await harness.Db.SortedSetLengthAsync(harness.Keys.HeldTenants).Bounded());
+
+        // One held tenant's clock falls back (its look-again time reached): it comes back first.
+        await harness.Db.KeyDeleteAsync($"{harness.Keys.Prefix}:tenant:{held[7]}:tpm").Bounded();
+        await harness.Db.SortedSetAddAsync(harness.Keys.HeldTenants, held[7], 0).Bounded();
+        await SubmitAsync(store, "zz-free", 1);
+        Assert.Equal([held[7], "zz-free"], await DispatchTenantsAsync(harness, store, 2, batch: 2));
+        Assert.Equal(held.Length - 1, await harness.Db.SortedSetLengthAsync(harness.Keys.HeldTenants).Bounded());
+    }
+
+    /// <summary>A permit that comes back makes its parked tenant due at once: its next job goes with the next dispatch.</summary>
+    [Fact]
+    public async Task TenantParkedAtItsConcurrency_APermitBack_DispatchedNext()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = StoreWith(harness, new() { ["acme"] = new TenantQuotas { MaxConcurrency = 1 } });
+        await store.EnsureConsumerGroupAsync().Bounded();
+        await SubmitAsync(store, "acme", 2);
+        var claim = await store.ClaimAsync(Assert.Single(await store.DispatchAsync("w", 1, LowWait).Bounded()), "w").Bounded();
+        Assert.Equal(StartAttemptOutcome.Started, (await store.StartAttemptAsync(claim.Lease!, 1).Bounded()).Outcome);
+        Assert.Empty(await store.DispatchAsync("w", 1, LowWait).Bounded());
+        Assert.NotNull(await harness.Db.SortedSetScoreAsync(harness.Keys.HeldTenants, "acme").Bounded());
+
+        Assert.True(await store.FinishAttemptAsync(AttemptFinish.Completed(claim.Lease!, 1, new JobResult("done", "model", new TokenUsage(1, 1)))).Bounded());
+
+        Assert.Equal(0, await harness.Db.SortedSetScoreAsync(harness.Keys.HeldTenants, "acme").Bounded());
+        Assert.Single(await store.DispatchAsync("w", 1, LowWait).Bounded());
     }
 
     [Fact]

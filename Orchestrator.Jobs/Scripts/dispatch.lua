@@ -33,7 +33,8 @@
 
   Held back, not taken: a tenant whose MaxConcurrency permits are all taken, and a tenant over its
   TokensPerMinute (its token GCRA, {orch}:tenant:<t>:tpm, charged by tenant-tokens.lua, is more
-  than a minute ahead). A held tenant keeps its tag: it is first again once it may run. A job
+  than a minute ahead). A held tenant keeps its tag, parked (below) until it may run, and is first
+  again then. A job
   dispatched under MaxConcurrency reserves its permit (see send), so workers dispatching at once
   never send more of a tenant's jobs than it has permits free.
 
@@ -103,16 +104,20 @@ local function policyOf(tenant)
   return tonumber(p[1]) or 1, tonumber(p[2]) or 0, tonumber(p[3]) or 0
 end
 
--- Room for the tenant now: math.huge without limits, 0 when it is held back.
+-- Room for the tenant now: math.huge without limits; 0 when it is held back, and then when to look
+-- again (Unix ms): its token clock's fall to a minute ahead, or its first permit's lapse (a permit
+-- returned sooner makes it due at once: returnPermit in includes/job.lua).
 local function roomOf(tenant, limit, tpm)
   if tpm > 0 then
     local tat = tonumber(redis.call('GET', prefix .. ':tenant:' .. tenant .. ':tpm') or '0')
-    if tat - now > 60000 then return 0 end
+    if tat - now > 60000 then return 0, tat - 60000 end
   end
   if limit <= 0 then return math.huge end
   local permits = prefix .. ':tenant:' .. tenant .. ':permits'
   redis.call('ZREMRANGEBYSCORE', permits, '-inf', now)
-  return math.max(0, limit - redis.call('ZCARD', permits))
+  local room = limit - redis.call('ZCARD', permits)
+  if room > 0 then return room end
+  return 0, tonumber(redis.call('ZRANGE', permits, '0', '0', 'WITHSCORES')[2]) or now
 end
 
 -- The tenant's next job id, by priority and aging; nil when its sets are empty.
@@ -164,24 +169,64 @@ local function send(tenant, jobId, limit)
   redis.call('XADD', stream, '*', 'jobId', jobId)
 end
 
+-- [parked] A held tenant leaves the tag order for <prefix>:tenants:held (score: when to look again),
+-- its tag kept in the state ('held:<tenant>'), so that held tenants never fill the window of tenants
+-- a call looks at: they kept their low tags at its front, and with more than n + MAX_HELD of them
+-- held no call reached a tenant that could run. The due ones come back first, with their tags.
+local held = prefix .. ':tenants:held'
+local due = redis.call('ZRANGE', held, '-inf', string.format('%d', now), 'BYSCORE', 'LIMIT', '0', string.format('%d', n + MAX_HELD))
+if #due > 0 then
+  local fields, back = {}, {}
+  for i, tenant in ipairs(due) do fields[i] = 'held:' .. tenant end
+  local tags = redis.call('HMGET', state, unpack(fields))
+  for i, tenant in ipairs(due) do
+    back[#back + 1] = tags[i] or redis.call('HGET', state, 'vt') or '0'
+    back[#back + 1] = tenant
+  end
+  redis.call('ZADD', tenants, unpack(back))
+  redis.call('ZREM', held, unpack(due))
+  redis.call('HDEL', state, unpack(fields))
+end
+
 -- Which tenants get the n jobs: start-time fair queueing simulated in memory over the first
 -- tenants by tag (enough for n jobs and MAX_HELD held ones), then one pop per chosen tenant and one
 -- write of the moved tags, rather than a round trip through the sorted set per job.
-local fetched = redis.call('ZRANGE', tenants, '0', string.format('%d', n + MAX_HELD), 'WITHSCORES')
 local candidates = {}
 -- A tenant beyond the fetched ones may be first once the candidates' tags pass its own: stop there.
 local bound = math.huge
-for i = 1, #fetched, 2 do
-  if (i + 1) / 2 > n + MAX_HELD then
-    bound = tonumber(fetched[i + 1])
-    break
+-- A window of only held tenants parks them all and the next window is looked at, up to
+-- MAX_WINDOWS: a crowd of tenants newly held costs a few calls, not a poll timeout each.
+local MAX_WINDOWS = 4
+for _ = 1, MAX_WINDOWS do
+  local fetched = redis.call('ZRANGE', tenants, '0', string.format('%d', n + MAX_HELD), 'WITHSCORES')
+  local parked, parkedTags, parkedTenants = {}, {}, {}
+  bound = math.huge
+  for i = 1, #fetched, 2 do
+    if (i + 1) / 2 > n + MAX_HELD then
+      bound = tonumber(fetched[i + 1])
+      break
+    end
+    local tenant = fetched[i]
+    local weight, limit, tpm = policyOf(tenant)
+    local room, lookAgain = roomOf(tenant, limit, tpm)
+    if room > 0 then
+      local tag = tonumber(fetched[i + 1])
+      candidates[#candidates + 1] = {tenant = tenant, start = tag, tag = tag, weight = weight, limit = limit, room = room, count = 0}
+    else
+      parked[#parked + 1] = string.format('%d', math.ceil(lookAgain))
+      parked[#parked + 1] = tenant
+      parkedTags[#parkedTags + 1] = 'held:' .. tenant
+      parkedTags[#parkedTags + 1] = fetched[i + 1]
+      parkedTenants[#parkedTenants + 1] = tenant
+    end
   end
-  local tenant = fetched[i]
-  local weight, limit, tpm = policyOf(tenant)
-  local room = roomOf(tenant, limit, tpm)
-  if room > 0 then
-    local tag = tonumber(fetched[i + 1])
-    candidates[#candidates + 1] = {tenant = tenant, start = tag, tag = tag, weight = weight, limit = limit, room = room, count = 0}
+  if #parked > 0 then
+    redis.call('ZADD', held, unpack(parked))
+    redis.call('HSET', state, unpack(parkedTags))
+    redis.call('ZREM', tenants, unpack(parkedTenants))
+  end
+  if #candidates > 0 or #parked == 0 then
+    break
   end
 end
 

@@ -36,6 +36,7 @@ public sealed class RedisKeys
         CancelChannel = RedisChannel.Literal($"{prefix}:cancel");
         WebhookOutbox = $"{prefix}:webhooks";
         ActiveTenants = $"{prefix}:tenants";
+        HeldTenants = $"{prefix}:tenants:held";
         DispatchState = $"{prefix}:dispatch";
         ReadyChannel = RedisChannel.Literal($"{prefix}:ready");
         CheckChannel = RedisChannel.Literal($"{prefix}:check");
@@ -205,7 +206,14 @@ public sealed class RedisKeys
     /// <summary>Tenants with ready jobs, scored by the start tag of their next job (fair sharing).</summary>
     public RedisKey ActiveTenants { get; }
 
-    /// <summary>The dispatcher's state (hash): <c>ready</c> (jobs in ready sets), <c>vt</c> (virtual time), <c>finish:&lt;tenant&gt;</c>.</summary>
+    /// <summary>
+    /// Active tenants held back by their limits, parked out of <see cref="ActiveTenants"/> by
+    /// dispatch.lua, scored by when it looks at them again (Unix ms); each one's tag is in
+    /// <see cref="DispatchState"/> as <c>held:&lt;tenant&gt;</c>.
+    /// </summary>
+    public RedisKey HeldTenants { get; }
+
+    /// <summary>The dispatcher's state (hash): <c>ready</c> (jobs in ready sets), <c>vt</c> (virtual time), <c>finish:&lt;tenant&gt;</c>, <c>held:&lt;tenant&gt;</c>.</summary>
     public RedisKey DispatchState { get; }
 
     /// <summary>Where a tenant that has become dispatchable is announced (message: the tenant), so idle workers dispatch at once.</summary>

@@ -255,7 +255,7 @@ local function takePermit(job, jobId, tenant, limit, leaseMs)
 end
 
 -- Returns the job's permit if it holds one (once: only the call that removes 'permit' gives it back).
--- A tenant with ready work waiting for that permit (dispatch.lua held it back) is announced to the
+-- A tenant with ready work waiting for that permit (dispatch.lua held it back, or parked it) is announced to the
 -- idle workers, as includes/ready.lua announces a tenant that becomes active. isHash: whether the
 -- job's key is a hash, when the caller knows (else it is looked up). removed: the caller deleted
 -- 'permit' itself and says whether it was there (else it is deleted here).
@@ -268,9 +268,12 @@ local function returnPermit(job, jobId, tenant, isHash, removed)
   end
   if removed then
     redis.call('ZREM', permitsOf(job, tenant), jobId)
-    local prefix = prefixOf(job)
-    if redis.call('ZSCORE', prefix .. ':tenants', tenant or 'default') then
-      redis.call('PUBLISH', prefix .. ':ready', tenant or 'default')
+    local prefix, name = prefixOf(job), tenant or 'default'
+    -- A tenant parked for want of a permit (dispatch.lua) is due at once (score 0): the next
+    -- dispatch looks at it again.
+    if redis.call('ZADD', prefix .. ':tenants:held', 'XX', 'CH', '0', name) == 1
+        or redis.call('ZSCORE', prefix .. ':tenants', name) then
+      redis.call('PUBLISH', prefix .. ':ready', name)
     end
   end
 end

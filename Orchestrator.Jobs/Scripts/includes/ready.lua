@@ -11,9 +11,12 @@
 --                                 oldest first once it has waited Scheduling:MaxLowPriorityWait
 --   <prefix>:tenants              sorted set: tenants with ready work, score = the start tag of
 --                                 their next job (start-time fair queueing)
+--   <prefix>:tenants:held         sorted set: active tenants held back (MaxConcurrency, TokensPerMinute),
+--                                 parked out of the tag order, score = when dispatch looks again (ms)
 --   <prefix>:dispatch             hash: 'ready' (jobs in ready sets, for the backlog bound), 'vt'
 --                                 (the system virtual time: the tag of the last job dispatched),
---                                 'finish:<tenant>' (an idle tenant's last finish tag)
+--                                 'finish:<tenant>' (an idle tenant's last finish tag),
+--                                 'held:<tenant>' (a parked tenant's tag)
 --   <prefix>:ready  (channel)     a tenant became dispatchable (message: the tenant): idle workers
 --                                 wake and dispatch; a lost message costs at most Worker:PollTimeout
 
@@ -65,7 +68,8 @@ local function enqueueReady(prefix, jobId, tenant, priority, at)
     redis.call('HINCRBY', dispatch, 'ready', '1')
   end
   local tenants = prefix .. ':tenants'
-  if not redis.call('ZSCORE', tenants, tenant) then
+  -- A tenant parked while held (dispatch.lua) is active already: it comes back with its own tag.
+  if not redis.call('ZSCORE', tenants, tenant) and not redis.call('ZSCORE', tenants .. ':held', tenant) then
     local state = redis.call('HMGET', dispatch, 'vt', 'finish:' .. tenant)
     redis.call('ZADD', tenants, tagString(math.max(tonumber(state[1] or '0'), tonumber(state[2] or '0'))), tenant)
     if state[2] then
