@@ -56,6 +56,8 @@ builder.Services.AddSingleton(static sp => TenantPermits.From(
 builder.Services.AddValidatedOptions<JobsOptions>(JobsOptions.Section);
 builder.Services.AddJobStore();
 builder.Services.AddSingleton<OrchestratorMetrics>();
+// Redis's clock, read every 5 s with the queue stats: what a worker compares with the jobs' times.
+builder.Services.AddSingleton<StoreClock>();
 builder.Services.AddModelCatalog().AddKnownSettings(LlmOptions.Section, typeof(LlmOptions));
 // Maps and lists whose bad entries the binder drops without a word (ConfigurationEntriesCheck).
 builder.Services.AddConfigurationEntriesCheck<TenantQuotas>(TenantQuotaOptions.Section)

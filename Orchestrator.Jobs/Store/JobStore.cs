@@ -197,6 +197,9 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
         (await Task.WhenAll(_keys.All.Select(async k =>
             (long)await LuaScripts.PruneExpired.EvaluateAsync(Db, [k.DeadLetters], [limit, "job", "1"]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
 
+    /// <summary>Reads Redis's clock into <paramref name="clock"/> (<see cref="StoreClock.SyncAsync"/>).</summary>
+    public Task SyncClockAsync(StoreClock clock) => clock.SyncAsync(Db);
+
     /// <summary>
     /// Drops ids whose job has expired from each partition's jobs index, the global set and up to
     /// <paramref name="tenants"/> registered tenants' sets, looking at most at <paramref name="page"/>

@@ -49,6 +49,7 @@ internal sealed class JobProcessor(
     OrchestratorMetrics metrics,
     IOptions<WorkerOptions> workerOptions,
     TimeProvider timeProvider,
+    StoreClock clock,
     ILogger<JobProcessor> logger)
 {
     private readonly TimeSpan _maxInProcessDelay = workerOptions.Value.MaxInProcessDelay;
@@ -156,12 +157,13 @@ internal sealed class JobProcessor(
 
     private async Task RunAsync(JobExecution execution)
     {
-        // A reclaimed job that was waiting for a retry keeps its schedule (the claim started no attempt).
-        if (!execution.HasStartedAttempt && execution.Job.NextAttemptAt is { } next && next > timeProvider.GetUtcNow())
+        // A reclaimed job that was waiting for a retry keeps its schedule (the claim started no attempt),
+        // on Redis's clock, which stamped it: the host's own may be minutes off.
+        if (!execution.HasStartedAttempt && execution.Job.NextAttemptAt is { } next && next - clock.UtcNow is { Ticks: > 0 } wait)
         {
             // Taken back before its first attempt here (the pipeline's AttemptGateStrategy).
             LendSlotForWait(execution);
-            await Task.Delay(next - timeProvider.GetUtcNow(), timeProvider, execution.Token).ConfigureAwait(false);
+            await Task.Delay(wait, timeProvider, execution.Token).ConfigureAwait(false);
         }
 
         var context = ResilienceContextPool.Shared.Get(execution.Token);
@@ -313,7 +315,7 @@ internal sealed class JobProcessor(
             WorkerLog.AttemptStarted(logger, execution.Job.Id, attempt);
             if (attempt == 1)
             {
-                metrics.QueueWait.Record((timeProvider.GetUtcNow() - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
+                metrics.QueueWait.Record((clock.UtcNow - execution.Job.CreatedAt).TotalSeconds, TenantTag(execution));
             }
 
             return await CallLlmAsync(execution, attempt, cancellationToken).ConfigureAwait(false);
@@ -616,7 +618,7 @@ internal sealed class JobProcessor(
         }
 
         jobs.Add(1, TenantTag(job));
-        metrics.EndToEnd.Record((timeProvider.GetUtcNow() - job.CreatedAt).TotalSeconds, TenantTag(job));
+        metrics.EndToEnd.Record((clock.UtcNow - job.CreatedAt).TotalSeconds, TenantTag(job));
     }
 
     /// <param name="error">The attempt's error as written with its outcome (one reading of the exception serves both); null when none.</param>

@@ -31,6 +31,7 @@ internal sealed class JobWorker(
     IOptions<WorkerOptions> options,
     IOptions<SchedulingOptions> scheduling,
     TimeProvider timeProvider,
+    StoreClock clock,
     ILogger<JobWorker> logger) : BackgroundService
 {
     private const int MaxBatch = 64;
@@ -161,6 +162,7 @@ internal sealed class JobWorker(
             await _redis.ExecuteRedisAsync("create group", async _ =>
             {
                 await store.EnsureConsumerGroupAsync().ConfigureAwait(false);
+                await store.SyncClockAsync(clock).ConfigureAwait(false);
                 return true;
             }, stoppingToken).ConfigureAwait(false);
             _groupReady = true;
@@ -496,6 +498,7 @@ internal sealed class JobWorker(
                 }
 
                 _stats = await store.GetStatsAsync().ConfigureAwait(false);
+                await store.SyncClockAsync(clock).ConfigureAwait(false);
             }
             catch (Exception e) when (RedisFailure.IsTransient(e))
             {

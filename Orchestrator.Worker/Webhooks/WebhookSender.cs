@@ -29,6 +29,7 @@ internal sealed class WebhookSender(
     IOptions<WebhookOptions> options,
     OrchestratorMetrics metrics,
     TimeProvider timeProvider,
+    StoreClock clock,
     ILogger<WebhookSender> logger) : BackgroundService
 {
     private const string Loop = "webhooks";
@@ -260,7 +261,9 @@ internal sealed class WebhookSender(
     private async Task<(int StatusCode, string? Error)> TryAsync(WebhookSigner signer, WebhookDelivery delivery, CancellationToken cancellationToken)
     {
         var body = WebhookPayload.Serialize(delivery);
-        var timestamp = timeProvider.GetUtcNow();
+        // Redis's clock, as the payload's own timestamp: a receiver rejects a webhook-timestamp far from
+        // its clock, and a host minutes off had every try refused.
+        var timestamp = clock.UtcNow;
         using var request = new HttpRequestMessage(HttpMethod.Post, delivery.Url)
         {
             Content = new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" } } },

@@ -1,0 +1,78 @@
+using Orchestrator.IntegrationTests.Webhooks;
+using Orchestrator.Jobs;
+
+namespace Orchestrator.IntegrationTests.Worker;
+
+/// <summary>
+/// A worker whose host clock is 10 minutes off (libfaketime; its monotonic clock true, as after a
+/// step) reads Redis's clock for what it compares with the jobs' times, which Redis stamped. It
+/// compared them with its own: a job it reclaimed waited the whole skew for its retry, holding the
+/// worker (a suspect runs alone), and its webhooks carried a timestamp receivers refuse.
+/// </summary>
+[Collection(WorkerProcessCollection.Name)]
+public sealed class ClockSkewTests
+{
+    private const string Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=";
+
+    [Fact]
+    public async Task WorkerTenMinutesBehind_RetriesAJobItReclaimed_AtOnce()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        Dictionary<string, string> Settings(string latency) => new()
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = latency,
+            ["Worker:LeaseTimeout"] = "00:00:02",
+            ["Worker:ReclaimInterval"] = "00:00:00.200",
+        };
+        var first = await harness.StartWorkerAsync(Settings("00:01:00"), "worker-1");
+        var id = await harness.SubmitAsync(maxAttempts: 3);
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(id)).Status == JobStatus.Processing,
+            TimeSpan.FromSeconds(30), "worker-1 runs the job");
+        await first.KillAsync();
+
+        await harness.StartWorkerAsync(Skewed(Settings("00:00:00.010"), "-600s"), "worker-behind");
+
+        var job = (await harness.WaitUntilAllFinalAsync([id], TimeSpan.FromSeconds(30))).Single();
+        Assert.Equal([AttemptOutcome.WorkerLost, AttemptOutcome.Succeeded], job.History.Select(a => a.Outcome));
+        // Redis's clock throughout: the retry began as the reclaim found the job, not 10 minutes on.
+        Assert.InRange(job.History[1].StartedAt - job.History[0].EndedAt!.Value, TimeSpan.Zero, TimeSpan.FromSeconds(5));
+    }
+
+    [Theory]
+    [InlineData("-600s")]
+    [InlineData("+600s")]
+    public async Task WorkerTenMinutesOff_StampsItsWebhooksWithRedisClock_TheReceiverAcceptsThem(string offset)
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var harness = await WorkerHarness.StartAsync();
+        var job = WorkerHarness.NewJob("a prompt", maxAttempts: 1);
+        var submitted = await harness.Store.SubmitAsync(job with { Request = job.Request with { CallbackUrl = receiver.Address.ToString() } }, idempotency: null).Bounded();
+
+        await harness.StartWorkerAsync(Skewed(new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.010",
+            ["Webhooks:Secret"] = Secret,
+            ["Webhooks:AllowPrivateNetworks"] = "true",
+            ["Webhooks:PollInterval"] = "00:00:00.200",
+        }, offset), "worker-off");
+
+        await AsyncWait.WaitUntilAsync(() => receiver.Received.Count > 0, TimeSpan.FromSeconds(30), "the receiver got the webhook");
+        var received = receiver.Received[0];
+        Assert.Contains(submitted.JobId, received.Body, StringComparison.Ordinal);
+        // Within 5 minutes of the receiver's clock, as Standard Webhooks' receivers check (10 minutes off before).
+        Assert.True(received.IsSignedWith(Secret), $"timestamp {received.Timestamp}, received at {received.At:O}");
+    }
+
+    /// <summary><paramref name="settings"/> and the environment that sets the process's clock <paramref name="offset"/> off.</summary>
+    private static Dictionary<string, string> Skewed(Dictionary<string, string> settings, string offset)
+    {
+        foreach (var (name, value) in SkewedClock.Environment(offset))
+        {
+            settings[name] = value;
+        }
+
+        return settings;
+    }
+}
