@@ -29,9 +29,11 @@ public sealed class TenantPermits
     {
         LeaseMs = (long)lease.TotalMilliseconds;
         var tenants = quotas?.Tenants ?? [];
-        // [weight, maxConcurrency, tokensPerMinute] per tenant that differs from the defaults (1, none, none).
+        // [weight, maxConcurrency, tokensPerMinute] per tenant that differs from the defaults (1, none,
+        // none): every script call decodes the whole object (~0.5 µs a tenant, measured: 534 µs a
+        // dispatch with 1,000 tenants), so a tenant given Weight 1 is left out like one given nothing.
         var policies = tenants
-            .Where(t => t.Value.Weight is not null || t.Value.TokensPerMinute is not null || limits.ContainsKey(t.Key))
+            .Where(t => t.Value.Weight is not (null or 1) || t.Value.TokensPerMinute is not null || limits.ContainsKey(t.Key))
             .ToDictionary(
                 t => t.Key,
                 t => (IReadOnlyList<int>)[t.Value.Weight ?? 1, limits.GetValueOrDefault(t.Key), t.Value.TokensPerMinute ?? 0],

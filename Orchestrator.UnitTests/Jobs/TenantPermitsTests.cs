@@ -14,6 +14,8 @@ public sealed class TenantPermitsTests
         options.Tenants["acme"] = new TenantQuotas { Weight = 3 };
         options.Tenants["globex"] = new TenantQuotas { MaxConcurrency = 2, TokensPerMinute = 60_000 };
         options.Tenants["initech"] = new TenantQuotas { MaxQueuedJobs = 10 };
+        // Weight 1 is the default: sent for each of 1,000 tenants, it was decoded by every script call.
+        options.Tenants["umbrella"] = new TenantQuotas { Weight = 1 };
 
         var permits = TenantPermits.From(options, TimeSpan.FromSeconds(30));
 
