@@ -40,6 +40,15 @@ public sealed class ProviderStreamTests
         Assert.Equal(LlmErrorKind.Transient, failure.Kind);
     }
 
+    // A gateway's page answered 200 read as a stream that "ended before the answer did".
+    [Fact]
+    public async Task AnHtmlPageWithStatus200_TheFailureNamesItsType()
+    {
+        var failure = await CallFailingAsync(Broken["an HTML page with status 200"]);
+
+        Assert.Equal("The provider answered with a body of type 'text/html', not an event stream: no answer in it.", failure.Message);
+    }
+
     [Theory]
     [InlineData("server_error", LlmErrorKind.Transient)]
     [InlineData("invalid_request_error", LlmErrorKind.InvalidRequest)]

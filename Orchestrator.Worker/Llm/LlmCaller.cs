@@ -474,8 +474,9 @@ public sealed class LlmCaller(
             // get a whole one. An empty answer that finished is an answer.
             return answer.Finished
                 ? Outcome.FromResult(answer)
-                : Outcome.FromException<StreamedAnswer>(new LlmException(LlmErrorKind.Transient,
-                    "The provider's stream ended before the answer did (no finish_reason): the answer was cut short, or the body was no stream."));
+                : Outcome.FromException<StreamedAnswer>(new LlmException(LlmErrorKind.Transient, idle?.NotAStream is { } type
+                    ? $"The provider answered with a body of type '{type}', not an event stream: no answer in it."
+                    : "The provider's stream ended before the answer did (no finish_reason): the answer was cut short, or the body was no stream."));
         }
         catch (Exception e) when (answer.Finished && LlmFailure.Classify(e, timeProvider) is { Kind: LlmErrorKind.Transient })
         {

@@ -32,6 +32,11 @@ internal sealed class StreamActivityPolicy : PipelinePolicy
             && StreamIdleTimer.Current is { } idle)
         {
             response.ContentStream = new Orchestrator.Client.ActivityStream(stream, idle.Received);
+            if (response.Headers.TryGetValue("Content-Type", out var type) && type is not null
+                && !type.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase))
+            {
+                idle.NotAStream = type;
+            }
         }
     }
 }

@@ -47,6 +47,13 @@ internal sealed class StreamIdleTimer : IDisposable
 
     private static readonly AsyncLocal<StreamIdleTimer?> s_current = new();
 
+    /// <summary>
+    /// The media type of a streamed call's successful body that was no event stream (an HTML page
+    /// from a gateway), noted by <see cref="StreamActivityPolicy"/>: the SDK reads no event from it,
+    /// and the call's failure says what came instead. Null for an event stream.
+    /// </summary>
+    public string? NotAStream { get; set; }
+
     /// <summary>The provider sent a chunk.</summary>
     public void Touch()
     {
