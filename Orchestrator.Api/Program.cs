@@ -13,6 +13,9 @@ using StackExchange.Redis;
 // content root (the default), `dotnet path/to/Orchestrator.Api.dll` run from elsewhere read no
 // appsettings.json and logged four Information lines per request (measured: ~30 % fewer requests/s).
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+// First, before any value is set (replacing a source loads the configuration again): each
+// tenant's lookups scanned every variable, so the start grew with the square of the tenants.
+builder.Configuration.UseIndexedEnvironmentVariables();
 
 builder.AddServiceDefaults();
 

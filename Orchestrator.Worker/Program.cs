@@ -17,6 +17,9 @@ using StackExchange.Redis;
 // directory as the content root, `dotnet path/to/Orchestrator.Worker.dll` run from elsewhere read no
 // appsettings.json (its log levels: Polly's own lines at Error, not at Information).
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+// First, before any value is set (replacing a source loads the configuration again): each
+// tenant's lookups scanned every variable, so the start grew with the square of the tenants.
+builder.Configuration.UseIndexedEnvironmentVariables();
 
 builder.AddServiceDefaults();
 
