@@ -79,6 +79,38 @@ public sealed class JobsIndexPruneTests
         Assert.Equal(live.Length + 1, await harness.Db.SortedSetLengthAsync(harness.Keys.Jobs).Bounded());
     }
 
+    /// <summary>
+    /// Redis full (maxmemory, noeviction) and a page of kept jobs under the cursor: the cursor still
+    /// moves past them to the expired ids behind (the cursor's write was refused before, every call).
+    /// </summary>
+    [Fact]
+    public async Task Prune_RedisFull_MovesPastKeptJobs_DropsTheExpiredBehind()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.SubmitForTenantAsync("tenant-one", 1);
+        var kept = Enumerable.Range(1, Page).Select(i => $"kept-{i}").ToArray();
+        foreach (var id in kept)
+        {
+            await harness.Db.HashSetAsync(harness.Keys.Job(id), "status", "queued").Bounded();
+        }
+
+        await harness.Db.SortedSetAddAsync(harness.Keys.Jobs, [.. kept.Select((id, i) => new SortedSetEntry(id, i + 1))]).Bounded();
+        await harness.Db.SortedSetAddAsync(harness.Keys.Jobs, [.. Enumerable.Range(1, 100).Select(i => new SortedSetEntry($"expired-{i}", Page + i))]).Bounded();
+        await harness.Server.ConfigSetAsync("maxmemory-policy", "noeviction").Bounded();
+        await harness.Server.ConfigSetAsync("maxmemory", "1").Bounded();
+        try
+        {
+            Assert.Equal((0L, (long)Page), await harness.Store.PruneJobsIndexAsync(Page, tenants: 0).Bounded());
+            Assert.Equal(100, (await harness.Store.PruneJobsIndexAsync(Page, tenants: 0).Bounded()).Dropped);
+        }
+        finally
+        {
+            await harness.Server.ConfigSetAsync("maxmemory", "0").Bounded();
+        }
+
+        Assert.Equal(Page + 1, await harness.Db.SortedSetLengthAsync(harness.Keys.Jobs).Bounded());
+    }
+
     [Fact]
     public async Task Prune_SentTwice_LeavesTheSetsAsOnce()
     {

@@ -1,3 +1,8 @@
+#!lua flags=allow-oom
+-- Declared allow-oom: it only removes ids and moves a cursor (a few bytes). Undeclared, Redis full
+-- refused its first write that may grow memory, the cursor's HSET, when the page under the cursor
+-- held only kept jobs (nothing removed before it): the cursor never moved past them, and the expired
+-- ids behind them were never dropped while Redis stayed full.
 --[[
   prune-index: drop ids whose job has expired from the jobs index, {orch}:jobs and the registered
   tenants' {orch}:jobs:<tenant>, each walked from its cursor in {orch}:index-cursors (design
@@ -55,8 +60,7 @@ local function walk(field)
     return
   end
 
-  -- A pcall: with Redis full (OOM under noeviction) the ZREMs above, which free memory, still apply.
-  redis.pcall('HSET', cursors, field, nextFrom)
+  redis.call('HSET', cursors, field, nextFrom)
 end
 
 walk('*')
