@@ -14,7 +14,8 @@
            {orch}:jobs:<tenant>; a cursor is the score, creation in Unix ms, the next look starts at).
            The sets, the jobs '{orch}:job:<id>' and the backlogs '{orch}:tenant:<t>:queued' are
            derived from its prefix: the same hash tag, so the same slot.
-  ARGV[1]  most ids looked at in one set     ARGV[2]  most tenants' sets looked at (picked at random)
+  ARGV[1]  most ids looked at in a tenant's set     ARGV[2]  most tenants' sets looked at (picked at random)
+  ARGV[3]  most ids looked at in the global set (it holds every tenant's ids: a larger page)
 
   Re-sent: what was dropped is gone; the cursor moves on or a look is repeated, changing nothing.
 
@@ -22,17 +23,17 @@
 ]]
 local cursors = KEYS[1]
 local prefix = string.match(cursors, '^(.*):[^:]+$')
-local page, tenants = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tenants = tonumber(ARGV[2])
 local dropped, looked = 0, 0
 
-local function walk(field)
+local function walk(field, page)
   local from = redis.call('HGET', cursors, field)
   if not from then
     return
   end
 
   local set = field == '*' and prefix .. ':jobs' or prefix .. ':jobs:' .. field
-  local ids = redis.call('ZRANGE', set, from, '+inf', 'BYSCORE', 'LIMIT', '0', ARGV[1], 'WITHSCORES')
+  local ids = redis.call('ZRANGE', set, from, '+inf', 'BYSCORE', 'LIMIT', '0', string.format('%d', page), 'WITHSCORES')
   local gone = {}
   for i = 1, #ids, 2 do
     if redis.call('EXISTS', prefix .. ':job:' .. ids[i]) == 0 then
@@ -63,11 +64,11 @@ local function walk(field)
   redis.call('HSET', cursors, field, nextFrom)
 end
 
-walk('*')
+walk('*', tonumber(ARGV[3]))
 if tenants > 0 then
   for _, field in ipairs(redis.call('HRANDFIELD', cursors, tostring(tenants + 1))) do
     if field ~= '*' and tenants > 0 then
-      walk(field)
+      walk(field, tonumber(ARGV[1]))
       tenants = tenants - 1
     end
   end

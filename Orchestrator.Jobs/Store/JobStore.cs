@@ -203,14 +203,15 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
     /// <summary>
     /// Drops ids whose job has expired from each partition's jobs index, the global set and up to
     /// <paramref name="tenants"/> registered tenants' sets, looking at most at <paramref name="page"/>
-    /// ids of each from its cursor (<c>prune-index.lua</c>): the sets are otherwise trimmed only by
-    /// their count bound.
+    /// ids of each tenant's set and <paramref name="globalPage"/> of the global set (all of
+    /// <paramref name="page"/> when not given) from its cursor (<c>prune-index.lua</c>): the sets are
+    /// otherwise trimmed only by their count bound.
     /// </summary>
     /// <returns>The ids dropped and the ids looked at, over all partitions.</returns>
-    public async Task<(long Dropped, long Looked)> PruneJobsIndexAsync(int page, int tenants)
+    public async Task<(long Dropped, long Looked)> PruneJobsIndexAsync(int page, int tenants, int? globalPage = null)
     {
         var replies = await Task.WhenAll(_keys.All.Select(k =>
-            LuaScripts.PruneIndex.EvaluateAsync(Db, [k.IndexCursors], [page, tenants]))).ConfigureAwait(false);
+            LuaScripts.PruneIndex.EvaluateAsync(Db, [k.IndexCursors], [page, tenants, globalPage ?? page]))).ConfigureAwait(false);
         return (replies.Sum(r => (long)r[0]), replies.Sum(r => (long)r[1]));
     }
 
