@@ -142,6 +142,31 @@ public sealed class DispatchStoreTests
         Assert.Equal(held.Length - 1, await harness.Db.SortedSetLengthAsync(harness.Keys.HeldTenants).Bounded());
     }
 
+    /// <summary>
+    /// A parked tenant whose queued jobs are all canceled leaves the parked set at the next dispatch,
+    /// idle (its tag kept as its finish tag), not when its hold would have ended.
+    /// </summary>
+    [Fact]
+    public async Task ParkedTenant_ItsQueuedJobsCanceled_LeavesTheParkedSetAtTheNextDispatch()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = StoreWith(harness, new() { ["acme"] = new TenantQuotas { MaxConcurrency = 1 } });
+        await store.EnsureConsumerGroupAsync().Bounded();
+        var ids = await SubmitAsync(store, "acme", 3);
+        Assert.Single(await store.DispatchAsync("w", 1, LowWait).Bounded());
+        Assert.Empty(await store.DispatchAsync("w", 1, LowWait).Bounded());
+        Assert.NotNull(await harness.Db.SortedSetScoreAsync(harness.Keys.HeldTenants, "acme").Bounded());
+
+        Assert.Equal(CancelOutcome.Canceled, await store.CancelAsync(ids[1]).Bounded());
+        Assert.Equal(CancelOutcome.Canceled, await store.CancelAsync(ids[2]).Bounded());
+        Assert.Empty(await store.DispatchAsync("w", 1, LowWait).Bounded());
+
+        Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.HeldTenants).Bounded());
+        Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.ActiveTenants).Bounded());
+        Assert.False(await harness.Db.HashExistsAsync(harness.Keys.DispatchState, "held:acme").Bounded());
+        Assert.True(await harness.Db.HashExistsAsync(harness.Keys.DispatchState, "finish:acme").Bounded());
+    }
+
     /// <summary>A permit that comes back makes its parked tenant due at once: its next job goes with the next dispatch.</summary>
     [Fact]
     public async Task TenantParkedAtItsConcurrency_APermitBack_DispatchedNext()

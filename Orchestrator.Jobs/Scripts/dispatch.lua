@@ -176,14 +176,23 @@ end
 local held = prefix .. ':tenants:held'
 local due = redis.call('ZRANGE', held, '-inf', string.format('%d', now), 'BYSCORE', 'LIMIT', '0', string.format('%d', n + MAX_HELD))
 if #due > 0 then
-  local fields, back = {}, {}
+  local fields, back, idle = {}, {}, {}
   for i, tenant in ipairs(due) do fields[i] = 'held:' .. tenant end
   local tags = redis.call('HMGET', state, unpack(fields))
   for i, tenant in ipairs(due) do
-    back[#back + 1] = tags[i] or redis.call('HGET', state, 'vt') or '0'
-    back[#back + 1] = tenant
+    local tag = tags[i] or redis.call('HGET', state, 'vt') or '0'
+    local set = readyOf(prefix, tenant)
+    if redis.call('EXISTS', set) == 0 and redis.call('EXISTS', set .. ':low') == 0 then
+      -- Its jobs left while it was parked (canceled): idle now, as a tenant a dispatch empties.
+      idle[#idle + 1] = 'finish:' .. tenant
+      idle[#idle + 1] = tag
+    else
+      back[#back + 1] = tag
+      back[#back + 1] = tenant
+    end
   end
-  redis.call('ZADD', tenants, unpack(back))
+  if #back > 0 then redis.call('ZADD', tenants, unpack(back)) end
+  if #idle > 0 then redis.call('HSET', state, unpack(idle)) end
   redis.call('ZREM', held, unpack(due))
   redis.call('HDEL', state, unpack(fields))
 end

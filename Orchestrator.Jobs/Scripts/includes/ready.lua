@@ -81,12 +81,18 @@ local function enqueueReady(prefix, jobId, tenant, priority, at)
 end
 
 -- Takes a job out of its tenant's ready sets (a cancel); the tenant leaves the active set at the
--- next dispatch that finds it empty. Returns how many members were removed (0 or 1).
+-- next dispatch that finds it empty; a parked one whose sets are now empty is made due for that
+-- (it waited until it could run again, hours for a far token clock). Returns how many members were
+-- removed (0 or 1).
 local function leaveReady(prefix, jobId, tenant)
   local set = readyOf(prefix, tenant)
   local removed = redis.call('ZREM', set, jobId) + redis.call('ZREM', set .. ':low', jobId)
   if removed > 0 and redis.call('HINCRBY', prefix .. ':dispatch', 'ready', -removed) < 0 then
     redis.call('HSET', prefix .. ':dispatch', 'ready', 0)
+  end
+  if removed > 0 and redis.call('ZSCORE', prefix .. ':tenants:held', tenant or 'default')
+      and redis.call('EXISTS', set) == 0 and redis.call('EXISTS', set .. ':low') == 0 then
+    redis.call('ZADD', prefix .. ':tenants:held', 'XX', '0', tenant or 'default')
   end
   return removed
 end
