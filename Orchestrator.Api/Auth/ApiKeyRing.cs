@@ -13,8 +13,9 @@ internal sealed record ApiKeyOwner(string? Tenant)
 /// <summary>
 /// Every configured key, by its SHA-256. A presented key is hashed and looked up by that hash: a
 /// comparison with every entry (constant time each) cost each request one comparison per configured
-/// key, thousands with thousands of tenants. The lookup's timing depends only on the presented key's hash, and learning which
-/// hash is stored from it would take a preimage of SHA-256, so it says nothing usable about a key.
+/// key, thousands with thousands of tenants. The lookup's timing depends only on the presented
+/// key's hash, and learning which hash is stored from it would take a preimage of SHA-256, so it
+/// says nothing usable about a key.
 /// </summary>
 internal sealed class ApiKeyRing
 {

@@ -51,8 +51,9 @@ internal sealed class JobWorker(
     // The jobs index's expired ids (prune-index.lua): ids looked at per set, tenants' sets per call,
     // the global set's page (it holds every tenant's ids), calls per stats read past kept jobs, and
     // calls while a call dropped any. A call looks at most at 400 ids (~1 ms of Redis when half were
-    // dropped, 0.45 ms for 200 kept ones, measured): a read walks past 800 kept ids of the global set (at one call a read of 50, the
-    // lap of a full set took hours), and a backlog of expired ones goes at up to 16,000 ids a read.
+    // dropped, 0.45 ms for 200 kept ones, measured): a read walks past 800 kept ids of the global
+    // set (at one call a read of 50, the lap of a full set took hours), and a backlog of expired
+    // ones goes at up to 16,000 ids a read.
     private const int IndexPrunePage = 50;
     private const int IndexPruneGlobalPage = 200;
     private const int IndexPruneTenants = 4;
