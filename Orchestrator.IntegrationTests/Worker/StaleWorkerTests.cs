@@ -98,14 +98,15 @@ public sealed class StaleWorkerTests
 
     /// <param name="staleLeaseTimeout">
     /// The paused worker's own lease setting. At 1 s it renews every ~330 ms, so on resuming a
-    /// renewal is what finds the job gone. At 30 s it renews only every 10 s: its LLM call ends
-    /// first and the completion it then writes is what is refused. (The fresh worker reclaims after
-    /// its own 1 s either way.)
+    /// renewal is what finds the job gone. At 60 s it renews only every 20 s: its LLM call ends
+    /// first and the completion it then writes is what is refused (at 30 s a CI run resumed it just as
+    /// its renewal came due, 10 s after its start, and the renewal noticed first). (The fresh worker
+    /// reclaims after its own 1 s either way.)
     /// </param>
     /// <param name="noticedBy">The logger category that reports the lost lease.</param>
     [Theory]
     [InlineData("00:00:01", "LeaseKeeper")]
-    [InlineData("00:00:30", "JobProcessor")]
+    [InlineData("00:01:00", "JobProcessor")]
     public async Task ProcessLevel_WorkerPausedPastItsLease_ResumesWithoutOverwritingTheResult(string staleLeaseTimeout, string noticedBy)
     {
         await using var harness = await WorkerHarness.StartAsync();
