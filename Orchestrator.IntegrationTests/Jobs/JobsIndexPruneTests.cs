@@ -47,8 +47,7 @@ public sealed class JobsIndexPruneTests
         await using var harness = await WorkerHarness.StartAsync();
         await harness.SubmitForTenantAsync("tenant-one", 1);
         // 1,200 older ids whose jobs expired, in the global set (scores 1 … 1,200).
-        var expired = Enumerable.Range(1, 1_200).Select(i => new SortedSetEntry($"expired-{i}", i)).ToArray();
-        await harness.Db.SortedSetAddAsync(harness.Keys.Jobs, expired).Bounded();
+        await IndexAsync(harness, "expired", 1_200, i => i, kept: false);
 
         Assert.Equal(Page, (await harness.Store.PruneJobsIndexAsync(Page, tenants: 0).Bounded()).Dropped);
         Assert.Equal("500", (string?)await harness.Db.HashGetAsync(harness.Keys.IndexCursors, "*").Bounded());
@@ -64,13 +63,7 @@ public sealed class JobsIndexPruneTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         await harness.SubmitForTenantAsync("tenant-one", 1);
-        var live = Enumerable.Range(1, Page + 100).Select(i => $"live-{i}").ToArray();
-        foreach (var id in live)
-        {
-            await harness.Db.HashSetAsync(harness.Keys.Job(id), "status", "queued").Bounded();
-        }
-
-        await harness.Db.SortedSetAddAsync(harness.Keys.Jobs, [.. live.Select(id => new SortedSetEntry(id, 5))]).Bounded();
+        var live = await IndexAsync(harness, "live", Page + 100, _ => 5, kept: true);
 
         Assert.Equal((0L, (long)Page), await harness.Store.PruneJobsIndexAsync(Page, tenants: 0).Bounded());
         // Every id looked at had score 5: the cursor moves past it rather than looking at them for ever.
@@ -88,14 +81,8 @@ public sealed class JobsIndexPruneTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         await harness.SubmitForTenantAsync("tenant-one", 1);
-        var kept = Enumerable.Range(1, Page).Select(i => $"kept-{i}").ToArray();
-        foreach (var id in kept)
-        {
-            await harness.Db.HashSetAsync(harness.Keys.Job(id), "status", "queued").Bounded();
-        }
-
-        await harness.Db.SortedSetAddAsync(harness.Keys.Jobs, [.. kept.Select((id, i) => new SortedSetEntry(id, i + 1))]).Bounded();
-        await harness.Db.SortedSetAddAsync(harness.Keys.Jobs, [.. Enumerable.Range(1, 100).Select(i => new SortedSetEntry($"expired-{i}", Page + i))]).Bounded();
+        await IndexAsync(harness, "kept", Page, i => i, kept: true);
+        await IndexAsync(harness, "expired", 100, i => Page + i, kept: false);
         await harness.Server.ConfigSetAsync("maxmemory-policy", "noeviction").Bounded();
         await harness.Server.ConfigSetAsync("maxmemory", "1").Bounded();
         try
@@ -149,18 +136,29 @@ public sealed class JobsIndexPruneTests
     {
         await using var harness = await WorkerHarness.StartAsync();
         var jobs = await harness.SubmitForTenantAsync("tenant-one", 1);
-        var kept = Enumerable.Range(1, 700).Select(i => $"kept-{i}").ToArray();
-        var batch = harness.Db.CreateBatch();
-        var writes = kept.Select(id => (Task)batch.HashSetAsync(harness.Keys.Job(id), "status", "completed")).ToList();
-        writes.Add(batch.SortedSetAddAsync(harness.Keys.Jobs, [.. kept.Select((id, i) => new SortedSetEntry(id, i + 1))]));
-        writes.Add(batch.SortedSetAddAsync(harness.Keys.Jobs, [.. Enumerable.Range(1, 10).Select(i => new SortedSetEntry($"expired-{i}", 1_000 + i))]));
-        batch.Execute();
-        await Task.WhenAll(writes).Bounded();
+        var kept = await IndexAsync(harness, "kept", 700, i => i, kept: true);
+        await IndexAsync(harness, "expired", 10, i => 1_000 + i, kept: false);
         await harness.StartWorkerAsync(new Dictionary<string, string> { ["Simulator:FailureRate"] = "0" }, "worker");
 
         await AsyncWait.WaitUntilAsync(
             async () => await harness.Db.SortedSetLengthAsync(harness.Keys.Jobs).Bounded() == kept.Length + jobs.Count,
             TimeSpan.FromSeconds(20), "the worker dropped the 10 expired ids behind the kept ones");
+    }
+
+    /// <summary>
+    /// Puts ids <paramref name="name"/>-1 … -<paramref name="count"/> into the global set, id i at
+    /// <paramref name="score"/>(i), each with a job hash when <paramref name="kept"/> (an expired
+    /// id's job is gone).
+    /// </summary>
+    private static async Task<string[]> IndexAsync(WorkerHarness harness, string name, int count, Func<int, double> score, bool kept)
+    {
+        var ids = Enumerable.Range(1, count).Select(i => $"{name}-{i}").ToArray();
+        var batch = harness.Db.CreateBatch();
+        List<Task> writes = kept ? [.. ids.Select(id => batch.HashSetAsync(harness.Keys.Job(id), "status", "completed"))] : [];
+        writes.Add(batch.SortedSetAddAsync(harness.Keys.Jobs, [.. ids.Select((id, i) => new SortedSetEntry(id, score(i + 1)))]));
+        batch.Execute();
+        await Task.WhenAll(writes).Bounded();
+        return ids;
     }
 
     /// <summary>Ends <paramref name="jobIds"/> as their retention would: canceled (off the backlog), then their keys gone.</summary>

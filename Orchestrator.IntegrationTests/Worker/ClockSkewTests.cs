@@ -12,7 +12,7 @@ namespace Orchestrator.IntegrationTests.Worker;
 [Collection(WorkerProcessCollection.Name)]
 public sealed class ClockSkewTests
 {
-    private const string Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1fEXAMPLEk0=";
+    private const string Secret = WebhookSlowReceiverTests.Secret;
 
     [Fact]
     public async Task WorkerTenMinutesBehind_RetriesAJobItReclaimed_AtOnce()
