@@ -254,6 +254,13 @@ local function takePermit(job, jobId, tenant, limit, leaseMs)
   return true
 end
 
+-- Makes a tenant that dispatch.lua parked (<prefix>:tenants:held) due at once, so the next dispatch
+-- looks at it again: a permit came back, or a cancel emptied its ready sets. True when it was
+-- parked and not due already.
+local function parkedDue(prefix, tenant)
+  return redis.call('ZADD', prefix .. ':tenants:held', 'XX', 'CH', '0', tenant) == 1
+end
+
 -- Returns the job's permit if it holds one (once: only the call that removes 'permit' gives it back).
 -- A tenant with ready work waiting for that permit (dispatch.lua held it back, or parked it) is announced to the
 -- idle workers, as includes/ready.lua announces a tenant that becomes active. isHash: whether the
@@ -269,10 +276,7 @@ local function returnPermit(job, jobId, tenant, isHash, removed)
   if removed then
     redis.call('ZREM', permitsOf(job, tenant), jobId)
     local prefix, name = prefixOf(job), tenant or 'default'
-    -- A tenant parked for want of a permit (dispatch.lua) is due at once (score 0): the next
-    -- dispatch looks at it again.
-    if redis.call('ZADD', prefix .. ':tenants:held', 'XX', 'CH', '0', name) == 1
-        or redis.call('ZSCORE', prefix .. ':tenants', name) then
+    if parkedDue(prefix, name) or redis.call('ZSCORE', prefix .. ':tenants', name) then
       redis.call('PUBLISH', prefix .. ':ready', name)
     end
   end

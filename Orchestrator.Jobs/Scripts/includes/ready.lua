@@ -1,7 +1,7 @@
 -- Fair sharing and priorities (issue 16; docs/design/job-store.md "Ready sets and dispatch").
 -- A job that may run waits in its tenant's ready set until dispatch.lua hands it to a worker
--- through the stream. Included after `job` (uses prefixOf). Every key derives from the job key's
--- prefix: the same hash tag, so the same slot on Redis Cluster.
+-- through the stream. Included after `job` (uses prefixOf, parkedDue). Every key derives from the
+-- job key's prefix: the same hash tag, so the same slot on Redis Cluster.
 --
 --   <prefix>:ready:<tenant>       sorted set: high and normal jobs, score = enqueue time (Unix µs,
 --                                 so jobs of one millisecond keep their order; a job back from a
@@ -90,9 +90,8 @@ local function leaveReady(prefix, jobId, tenant)
   if removed > 0 and redis.call('HINCRBY', prefix .. ':dispatch', 'ready', -removed) < 0 then
     redis.call('HSET', prefix .. ':dispatch', 'ready', 0)
   end
-  if removed > 0 and redis.call('ZSCORE', prefix .. ':tenants:held', tenant or 'default')
-      and redis.call('EXISTS', set) == 0 and redis.call('EXISTS', set .. ':low') == 0 then
-    redis.call('ZADD', prefix .. ':tenants:held', 'XX', '0', tenant or 'default')
+  if removed > 0 and redis.call('EXISTS', set) == 0 and redis.call('EXISTS', set .. ':low') == 0 then
+    parkedDue(prefix, tenant or 'default')
   end
   return removed
 end
