@@ -7,7 +7,8 @@ namespace Orchestrator.IntegrationTests.Worker;
 /// A worker whose host clock is 10 minutes off (libfaketime; its monotonic clock true, as after a
 /// step) reads Redis's clock for what it compares with the jobs' times, which Redis stamped. It
 /// compared them with its own: a job it reclaimed waited the whole skew for its retry, holding the
-/// worker (a suspect runs alone), and its webhooks carried a timestamp receivers refuse.
+/// worker (a suspect runs alone), and its webhooks carried a timestamp receivers refuse. A step of
+/// its clock during a circuit's break lengthened the break by the step.
 /// </summary>
 [Collection(WorkerProcessCollection.Name)]
 public sealed class ClockSkewTests
@@ -63,6 +64,39 @@ public sealed class ClockSkewTests
         Assert.Contains(submitted.JobId, received.Body, StringComparison.Ordinal);
         // Within 5 minutes of the receiver's clock, as Standard Webhooks' receivers check (10 minutes off before).
         Assert.True(received.IsSignedWith(Secret), $"timestamp {received.Timestamp}, received at {received.At:O}");
+    }
+
+    [Fact]
+    public async Task WorkerClockSetBackTenMinutes_DuringAReceiversBreak_SendsWhenTheBreakEnds()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.FailUntil = DateTimeOffset.MaxValue;
+        await using var harness = await WorkerHarness.StartAsync();
+        var job = WorkerHarness.NewJob("a prompt", maxAttempts: 1);
+        await harness.Store.SubmitAsync(job with { Request = job.Request with { CallbackUrl = receiver.Address.ToString() } }, idempotency: null).Bounded();
+        var offsetFile = Path.Combine(Directory.CreateTempSubdirectory("orchestrator-clock-").FullName, "offset");
+        var settings = new Dictionary<string, string>(SkewedClock.Steppable(offsetFile))
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.010",
+            ["Webhooks:Secret"] = Secret,
+            ["Webhooks:AllowPrivateNetworks"] = "true",
+            ["Webhooks:PollInterval"] = "00:00:00.100",
+            ["Webhooks:BaseDelay"] = "00:00:00.100",
+            ["Webhooks:MaxDelay"] = "00:00:00.200",
+            ["Webhooks:CircuitFailures"] = "2",
+            ["Webhooks:CircuitBreakDuration"] = "00:00:04",
+        };
+        await harness.StartWorkerAsync(settings, "worker-stepped");
+
+        // Two 500s in a row open the receiver's circuit; then the host's clock is set back.
+        await AsyncWait.WaitUntilAsync(() => receiver.Received.Count >= 2, TimeSpan.FromSeconds(30), "two failed tries");
+        SkewedClock.Step(offsetFile, "-600s");
+        receiver.FailUntil = DateTimeOffset.MinValue;
+
+        // The break ends 4 s on, as the monotonic clock counts (it ran 10 minutes longer on the wall clock before).
+        await AsyncWait.WaitUntilAsync(() => receiver.Received.Any(r => r.AnsweredStatus == 200), TimeSpan.FromSeconds(20), "the webhook delivered after the break");
+        Assert.Equal(2, receiver.Received.Count(r => r.AnsweredStatus == 500));
     }
 
     /// <summary><paramref name="settings"/> and the environment that sets the process's clock <paramref name="offset"/> off.</summary>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
+using Orchestrator.UnitTests.Worker;
 using Orchestrator.Worker.Webhooks;
 
 namespace Orchestrator.UnitTests.Webhooks;
@@ -27,6 +28,19 @@ public sealed class PutBackPacerTests
         // Time passes: the line is counted from now once its last place is past.
         _clock.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(spacing, pacer.PutBack("receiver a", 2));
+    }
+
+    [Fact]
+    public void AStepOfTheHostsClockBack_DoesNotPushALineToTheLongestWait()
+    {
+        var host = new SteppedWallClock();
+        var pacer = new PutBackPacer(Poll, host);
+        pacer.PutBack("receiver a", 2);
+
+        host.Step = TimeSpan.FromMinutes(-10);
+        host.Fake.Advance(TimeSpan.FromSeconds(1));
+
+        Assert.Equal(PutBackPacer.FirstGuess / 2, pacer.PutBack("receiver a", 2));
     }
 
     [Fact]

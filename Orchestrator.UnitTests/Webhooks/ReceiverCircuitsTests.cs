@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Time.Testing;
+using Orchestrator.UnitTests.Worker;
 using Orchestrator.Worker.Webhooks;
 
 namespace Orchestrator.UnitTests.Webhooks;
@@ -106,6 +107,26 @@ public sealed class ReceiverCircuitsTests
 
         Assert.False(_circuits.TryEnter(Hanging).Go);
         Assert.Equal(1, _circuits.Count);
+    }
+
+    [Theory]
+    [InlineData(-600)]
+    [InlineData(600)]
+    public void AStepOfTheHostsClock_NeitherLengthensNorEndsTheBreak(int seconds)
+    {
+        var host = new SteppedWallClock();
+        var circuits = new ReceiverCircuits(failures: 3, Break, host);
+        for (var i = 0; i < 3; i++)
+        {
+            circuits.Record(Hanging, delivered: false, "no answer");
+        }
+
+        host.Step = TimeSpan.FromSeconds(seconds);
+        host.Fake.Advance(Break - TimeSpan.FromSeconds(1));
+        Assert.Equal((false, TimeSpan.FromSeconds(1)), (circuits.TryEnter(Hanging).Go, circuits.TryEnter(Hanging).OpenFor));
+
+        host.Fake.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(circuits.TryEnter(Hanging).Probe);
     }
 
     [Theory]

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using Orchestrator.Llm;
+using Orchestrator.Worker.Resilience;
 using Polly;
 using Polly.CircuitBreaker;
 
@@ -13,6 +14,8 @@ namespace Orchestrator.Worker.Llm;
 /// </summary>
 public sealed class DeploymentCircuits(IOptions<LlmOptions> options, TimeProvider timeProvider)
 {
+    // A break is an interval: a step of the host's clock must not lengthen or end it.
+    private readonly TimeProvider _clock = new MonotonicTimeProvider(timeProvider);
     private readonly ConcurrentDictionary<string, Circuit> _circuits = new(StringComparer.Ordinal);
 
     /// <summary>How long the deployment's circuit stays open from now; zero when calls may go.</summary>
@@ -24,7 +27,7 @@ public sealed class DeploymentCircuits(IOptions<LlmOptions> options, TimeProvide
             return TimeSpan.Zero;
         }
 
-        var left = circuit.OpenUntil - timeProvider.GetUtcNow();
+        var left = circuit.OpenUntil - _clock.GetUtcNow();
         // Open past its break: the next call is the probe. Let it through.
         return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
@@ -72,7 +75,7 @@ public sealed class DeploymentCircuits(IOptions<LlmOptions> options, TimeProvide
     {
         var o = options.Value;
         var circuit = new Circuit();
-        circuit.Pipeline = new ResiliencePipelineBuilder { TimeProvider = timeProvider }
+        circuit.Pipeline = new ResiliencePipelineBuilder { TimeProvider = _clock }
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
                 FailureRatio = o.CircuitFailureRatio,
@@ -86,7 +89,7 @@ public sealed class DeploymentCircuits(IOptions<LlmOptions> options, TimeProvide
                     args.Outcome.Exception is { } e && (e is CallTimeoutException || LlmFailure.IsTransient(e))),
                 OnOpened = args =>
                 {
-                    circuit.OpenUntil = timeProvider.GetUtcNow() + args.BreakDuration;
+                    circuit.OpenUntil = _clock.GetUtcNow() + args.BreakDuration;
                     circuit.OpenedOn = args.Outcome.Exception?.Message;
                     return ValueTask.CompletedTask;
                 },

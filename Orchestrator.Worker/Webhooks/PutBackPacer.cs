@@ -1,3 +1,5 @@
+using Orchestrator.Worker.Resilience;
+
 namespace Orchestrator.Worker.Webhooks;
 
 /// <summary>
@@ -22,6 +24,8 @@ internal sealed class PutBackPacer(TimeSpan maxDelay, TimeProvider timeProvider)
 
     private static readonly TimeSpan Shortest = TimeSpan.FromMilliseconds(1);
 
+    // A line's spacing is an interval: a step of the host's clock must not move its tries.
+    private readonly TimeProvider _clock = new MonotonicTimeProvider(timeProvider);
     private readonly Dictionary<string, Line> _lines = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
@@ -46,7 +50,7 @@ internal sealed class PutBackPacer(TimeSpan maxDelay, TimeProvider timeProvider)
     {
         lock (_gate)
         {
-            var now = timeProvider.GetUtcNow();
+            var now = _clock.GetUtcNow();
             if (!_lines.TryGetValue(share, out var line))
             {
                 if (_lines.Count >= MaxTracked && !MakeRoom(now))
@@ -87,7 +91,7 @@ internal sealed class PutBackPacer(TimeSpan maxDelay, TimeProvider timeProvider)
     {
         lock (_gate)
         {
-            var now = timeProvider.GetUtcNow();
+            var now = _clock.GetUtcNow();
             var wait = longest;
             foreach (var line in _lines.Values)
             {

@@ -1,3 +1,5 @@
+using Orchestrator.Worker.Resilience;
+
 namespace Orchestrator.Worker.Webhooks;
 
 /// <summary>
@@ -15,6 +17,8 @@ internal sealed class ReceiverCircuits(int failures, TimeSpan breakDuration, Tim
     /// <summary>Most receivers tracked at once; past it, while every one is open, a new failing receiver is sent to as if healthy.</summary>
     internal const int MaxTracked = 10_000;
 
+    // A break is an interval: a step of the host's clock must not lengthen or end it.
+    private readonly TimeProvider _clock = new MonotonicTimeProvider(timeProvider);
     private readonly Dictionary<string, Receiver> _receivers = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
@@ -48,7 +52,7 @@ internal sealed class ReceiverCircuits(int failures, TimeSpan breakDuration, Tim
                 return CircuitEntry.Closed;
             }
 
-            var left = until - timeProvider.GetUtcNow();
+            var left = until - _clock.GetUtcNow();
             if (left > TimeSpan.Zero || state.Probing)
             {
                 return new CircuitEntry(Go: false, Probe: false, left > TimeSpan.Zero ? left : TimeSpan.Zero, state.Failures, state.LastError);
@@ -90,7 +94,7 @@ internal sealed class ReceiverCircuits(int failures, TimeSpan breakDuration, Tim
             // A failed probe opens it again at once; otherwise the failures in a row open it.
             if (state.Probing || state.Failures >= failures)
             {
-                state.OpenUntil = timeProvider.GetUtcNow() + breakDuration;
+                state.OpenUntil = _clock.GetUtcNow() + breakDuration;
                 state.Probing = false;
             }
         }
@@ -104,7 +108,7 @@ internal sealed class ReceiverCircuits(int failures, TimeSpan breakDuration, Tim
     /// </summary>
     private bool DropClosed()
     {
-        var now = timeProvider.GetUtcNow();
+        var now = _clock.GetUtcNow();
         foreach (var (name, state) in _receivers)
         {
             if (!state.Probing && !(state.OpenUntil > now))
