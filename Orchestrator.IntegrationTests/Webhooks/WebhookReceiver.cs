@@ -27,8 +27,14 @@ internal sealed class WebhookReceiver : IAsyncDisposable
     /// <summary>Where to send webhooks (<c>http://127.0.0.1:port/hooks</c>).</summary>
     public Uri Address { get; }
 
-    /// <summary>Until when (UTC) every request is answered 500.</summary>
+    /// <summary>Until when (UTC) every request is answered <see cref="FailStatus"/>.</summary>
     public DateTimeOffset FailUntil { get; set; } = DateTimeOffset.MinValue;
+
+    /// <summary>The status of a failed answer (500 unless set).</summary>
+    public int FailStatus { get; set; } = 500;
+
+    /// <summary>A <c>Retry-After</c> sent with each failed answer, none when null.</summary>
+    public string? RetryAfter { get; set; }
 
     /// <summary>
     /// Whether a request is held without an answer until the sender gives up (its
@@ -52,7 +58,12 @@ internal sealed class WebhookReceiver : IAsyncDisposable
             using var reader = new StreamReader(context.Request.Body);
             var body = await reader.ReadToEndAsync(context.RequestAborted);
             var hang = receiver.Hang;
-            var status = hang ? 0 : DateTimeOffset.UtcNow < receiver.FailUntil ? 500 : 200;
+            var status = hang ? 0 : DateTimeOffset.UtcNow < receiver.FailUntil ? receiver.FailStatus : 200;
+            if (status == receiver.FailStatus && receiver.RetryAfter is { } retryAfter)
+            {
+                context.Response.Headers.RetryAfter = retryAfter;
+            }
+
             receiver._received.Enqueue(new ReceivedWebhook(
                 context.Request.Headers["webhook-id"].ToString(),
                 context.Request.Headers["webhook-timestamp"].ToString(),

@@ -6,7 +6,7 @@ namespace Orchestrator.IntegrationTests.Webhooks;
 /// A receiver that never answers, beside one that answers at once, sent to by one real worker
 /// (a process, real Redis, receivers on loopback): the slow one holds one delivery slot until
 /// <c>Webhooks:RequestTimeout</c>, and the other receiver's delivery goes out meanwhile; the
-/// try it held is dated when it was sent.
+/// try it held is dated when it was sent. A receiver that asks for time (<c>Retry-After</c>) gets it.
 /// </summary>
 [Collection(WebhookCollection.Name)]
 public sealed class WebhookSlowReceiverTests
@@ -260,6 +260,28 @@ public sealed class WebhookSlowReceiverTests
 
         // The next try waits BaseDelay (1 s) after the try ended, not after it was sent.
         Assert.True(delivery.NextAttemptAt > arrived + requestTimeout, $"next try due {delivery.NextAttemptAt:O}");
+    }
+
+    [Theory]
+    [InlineData(503, "3", 3)]
+    [InlineData(429, "3600", 4)] // Webhooks:MaxDelay caps it.
+    public async Task ReceiverAsksForTime_ItsRetryAfterLengthensTheWait_UpToMaxDelay(int status, string retryAfter, int waitSeconds)
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        (receiver.FailUntil, receiver.FailStatus, receiver.RetryAfter) = (DateTimeOffset.MaxValue, status, retryAfter);
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.StartWorkerAsync(Settings(RequestTimeout), "worker");
+
+        var jobId = await SubmitAsync(harness, receiver.Address);
+        WebhookDelivery? delivery = null;
+        await AsyncWait.WaitUntilAsync(async () => (delivery = (await harness.GetAsync(jobId)).Webhooks.SingleOrDefault()) is { Attempts: >= 1 },
+            TimeSpan.FromSeconds(30), "the first try recorded", TimeSpan.FromMilliseconds(50));
+
+        // Webhooks:BaseDelay (1 s) alone before; the wait runs from the try's end, a few ms after it was sent.
+        var tried = delivery!.Tries[0];
+        var wait = delivery.NextAttemptAt!.Value - tried.At;
+        Assert.InRange(wait, TimeSpan.FromSeconds(waitSeconds), TimeSpan.FromSeconds(waitSeconds + 1));
+        Assert.Equal((status, $"HTTP {status}, Retry-After {retryAfter} s"), (tried.StatusCode, tried.Error));
     }
 
     /// <summary>The workers' <c>Webhooks:Secret</c> in <see cref="Settings"/>.</summary>

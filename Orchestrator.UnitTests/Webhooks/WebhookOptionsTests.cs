@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Net.Http.Headers;
 using Orchestrator.Jobs;
 using Orchestrator.Worker.Webhooks;
 
@@ -118,6 +119,19 @@ public sealed class WebhookOptionsTests
     [InlineData(100, 3600)]
     public void Backoff_DoublesFromBaseDelayUpToMaxDelay(int attempt, int seconds) =>
         Assert.Equal(TimeSpan.FromSeconds(seconds), WebhookSender.Backoff(attempt, TimeSpan.FromSeconds(5), TimeSpan.FromHours(1)));
+
+    [Theory]
+    [InlineData("120", 120)]
+    [InlineData("Mon, 07 Dec 2026 10:00:30 GMT", 30)]
+    [InlineData("Mon, 07 Dec 2026 09:59:00 GMT", 0)] // a date past is no wait
+    public void RetryAfter_SecondsOrAnHttpDate(string value, int seconds)
+    {
+        var now = new DateTimeOffset(2026, 12, 7, 10, 0, 0, TimeSpan.Zero);
+        Assert.Equal(TimeSpan.FromSeconds(seconds), WebhookSender.RetryAfter(RetryConditionHeaderValue.Parse(value), now));
+    }
+
+    [Fact]
+    public void RetryAfter_NoneIsNull() => Assert.Null(WebhookSender.RetryAfter(null, DateTimeOffset.UnixEpoch));
 
     private static List<ValidationResult> Validate(WebhookOptions options)
     {

@@ -245,9 +245,16 @@ internal sealed class WebhookSender(
 
         try
         {
-            var (statusCode, error) = await TryAsync(signer, delivery, cancellationToken).ConfigureAwait(false);
+            var (statusCode, error, retryAfter) = await TryAsync(signer, delivery, cancellationToken).ConfigureAwait(false);
             _circuits.Record(receiver, statusCode is >= 200 and < 300, error);
-            return (statusCode, error, backoff);
+            // A receiver's Retry-After lengthens the wait, never shortens it; Webhooks:MaxDelay still caps it.
+            var delay = backoff;
+            if (retryAfter > backoff)
+            {
+                delay = retryAfter < _options.MaxDelay ? retryAfter.Value : _options.MaxDelay;
+            }
+
+            return (statusCode, error, delay);
         }
         catch when (circuit.Probe)
         {
@@ -257,8 +264,11 @@ internal sealed class WebhookSender(
         }
     }
 
-    /// <summary>One try: the receiver's status (0 when none came) and, without a 2xx, why.</summary>
-    private async Task<(int StatusCode, string? Error)> TryAsync(WebhookSigner signer, WebhookDelivery delivery, CancellationToken cancellationToken)
+    /// <summary>
+    /// One try: the receiver's status (0 when none came), without a 2xx why, and with a <c>429</c> or
+    /// <c>503</c> the wait its <c>Retry-After</c> asks for.
+    /// </summary>
+    private async Task<(int StatusCode, string? Error, TimeSpan? RetryAfter)> TryAsync(WebhookSigner signer, WebhookDelivery delivery, CancellationToken cancellationToken)
     {
         var body = WebhookPayload.Serialize(delivery);
         // Redis's clock, as the payload's own timestamp: a receiver rejects a webhook-timestamp far from
@@ -278,11 +288,17 @@ internal sealed class WebhookSender(
         {
             using var response = await http.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             var code = (int)response.StatusCode;
-            return (code, code is >= 200 and < 300 ? null : $"HTTP {code}");
+            if (code is >= 200 and < 300)
+            {
+                return (code, null, null);
+            }
+
+            var retryAfter = code is 429 or 503 ? RetryAfter(response.Headers.RetryAfter, timestamp) : null;
+            return (code, retryAfter is { } wait ? $"HTTP {code}, Retry-After {wait.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s" : $"HTTP {code}", retryAfter);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return (0, $"no answer within {_options.RequestTimeout} (Webhooks:RequestTimeout)");
+            return (0, $"no answer within {_options.RequestTimeout} (Webhooks:RequestTimeout)", null);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -290,9 +306,17 @@ internal sealed class WebhookSender(
             // on, it was a loop fault that left the delivery leased and unrecorded, tried again at each
             // lapse of its lease and never given up (an outside audit: a SocketException for a
             // callback on port 0, every 10 s, past Webhooks:MaxAge).
-            return (0, Describe(e));
+            return (0, Describe(e), null);
         }
     }
+
+    /// <summary>A <c>Retry-After</c>'s wait: seconds, or an HTTP date taken against <paramref name="now"/> (Redis's clock, as the try was stamped).</summary>
+    internal static TimeSpan? RetryAfter(RetryConditionHeaderValue? header, DateTimeOffset now) => header switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date > now ? date - now : TimeSpan.Zero,
+        _ => null,
+    };
 
     private static string Describe(Exception e)
     {
