@@ -4,7 +4,9 @@ using Orchestrator.LlmSimulator;
 using Orchestrator.ServiceDefaults;
 
 // An OpenAI-compatible chat-completions server answered by the simulation engine (README "LLM simulator").
-var builder = WebApplication.CreateBuilder(args);
+// Its settings next to its binary, wherever it is started from (as the API and worker): from elsewhere it
+// read no appsettings.json and logged every request.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 
 builder.AddServiceDefaults();
 builder.Services.AddValidatedOptions<SimulatorOptions>(SimulatorOptions.Section);
