@@ -153,7 +153,7 @@ internal sealed partial class JobNotifications(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Cannot subscribe to job events on {Channel}; waits on its jobs end at their timeout")]
+    [LoggerMessage(EventName = "JobEventsSubscribeFailed", Level = LogLevel.Error, Message = "Cannot subscribe to job events on {Channel}; waits on its jobs end at their timeout")]
     private static partial void LogSubscribeFailed(ILogger logger, string channel, Exception exception);
 }
 

@@ -54,6 +54,6 @@ internal sealed partial class CancellationListener(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot subscribe to cancellations yet ({Kind}, {ExceptionType}); retrying in {Delay}: {Reason}")]
+    [LoggerMessage(EventName = "CancellationSubscribeFailed", Level = LogLevel.Warning, Message = "Cannot subscribe to cancellations yet ({Kind}, {ExceptionType}); retrying in {Delay}: {Reason}")]
     private static partial void LogSubscribeFailed(ILogger logger, RedisFailureKind kind, string exceptionType, TimeSpan delay, string reason, Exception? exception);
 }

@@ -12,12 +12,12 @@ internal static partial class WebhookLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Webhook {DeliveryId} of job {JobId} delivered on try {Try} ({StatusCode})")]
     public static partial void Delivered(ILogger logger, string deliveryId, string jobId, int @try, int statusCode);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Webhook {DeliveryId} of job {JobId} try {Try} failed ({StatusCode}, {Error}); next try at {NextAttemptAt}")]
+    [LoggerMessage(EventName = "WebhookRetrying", Level = LogLevel.Information, Message = "Webhook {DeliveryId} of job {JobId} try {Try} failed ({StatusCode}, {Error}); next try at {NextAttemptAt}")]
     public static partial void Retrying(ILogger logger, string deliveryId, string jobId, int @try, int statusCode, string? error, DateTimeOffset nextAttemptAt);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {DeliveryId} of job {JobId} given up after {Try} tries ({StatusCode}, {Error})")]
     public static partial void GivenUp(ILogger logger, string deliveryId, string jobId, int @try, int statusCode, string? error);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {DeliveryId} of job {JobId}: the lease lapsed before try {Try} was recorded; another worker has it")]
+    [LoggerMessage(EventName = "WebhookLeaseLost", Level = LogLevel.Warning, Message = "Webhook {DeliveryId} of job {JobId}: the lease lapsed before try {Try} was recorded; another worker has it")]
     public static partial void LeaseLost(ILogger logger, string deliveryId, string jobId, int @try);
 }
