@@ -87,9 +87,36 @@ public sealed class TenantDeadLetterStoreTests
         Assert.Equal((jobIds.Count + perPage - 1) / perPage, pages);
     }
 
-    private static async Task<string> SubmitAsync(WorkerHarness harness, string tenant)
+    /// <summary>
+    /// A dead letter kept for less than the others (stored by an API with a shorter
+    /// <c>Api:JobRetention</c>) drops no dead letter whose job is still kept, and does not shorten its
+    /// tenant's set: one with 5 s of retention emptied the global set of every tenant's day-long ones,
+    /// and set its tenant's set to expire with it.
+    /// </summary>
+    [Fact]
+    public async Task ADeadLetterKeptForLess_DropsNoneStillKept_NorShortensItsTenantsSet()
     {
-        var result = await harness.Store.SubmitAsync(WorkerHarness.NewJob("a prompt", MaxAttempts) with { Tenant = tenant }, idempotency: null).Bounded();
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        var kept = await SubmitAsync(harness, "tenant-one");
+        await FailAllAsync(harness, 1);
+        var failedAt = (long)(await harness.Db.SortedSetScoreAsync(harness.Keys.DeadLetters, kept).Bounded())!;
+        // Past the shorter retention (1 s) since the first dead letter, on Redis's clock.
+        await AsyncWait.WaitUntilAsync(async () => (await RedisClock.NowAsync(harness.Db)).ToUnixTimeMilliseconds() > failedAt + 1_100,
+            TimeSpan.FromSeconds(10), "Redis's clock 1.1 s on");
+
+        var brief = await SubmitAsync(harness, "tenant-one", TimeSpan.FromSeconds(1));
+        await FailAllAsync(harness, 1);
+
+        Assert.Equal([brief, kept], (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.DeadLetters, order: Order.Descending).Bounded()).Select(v => (string)v!));
+        Assert.Equal(2, await harness.Db.SortedSetLengthAsync(harness.Keys.TenantDeadLetters("tenant-one")).Bounded());
+        Assert.InRange((await harness.Db.KeyTimeToLiveAsync(harness.Keys.TenantDeadLetters("tenant-one")).Bounded())!.Value, TimeSpan.FromHours(23), TimeSpan.FromDays(1));
+    }
+
+    private static async Task<string> SubmitAsync(WorkerHarness harness, string tenant, TimeSpan? retention = null)
+    {
+        var job = WorkerHarness.NewJob("a prompt", MaxAttempts) with { Tenant = tenant };
+        var result = await harness.Store.SubmitAsync(job with { Retention = retention ?? job.Retention }, idempotency: null).Bounded();
         Assert.Equal(SubmitOutcome.Created, result.Outcome);
         return result.JobId;
     }

@@ -289,10 +289,23 @@ local function limitOf(policies, tenant)
   return policy and tonumber(policy[2]) or 0
 end
 
+-- Drops a dead-letter set's oldest members whose job has expired, at most 10, up to the first kept.
+-- Not by score (older than this job's retention): jobs stored by APIs with another Api:JobRetention
+-- expire at other times, and one dead letter with 5 s of retention emptied the global set of every
+-- tenant's week-long ones, still kept (an outside audit).
+local function dropExpiredDeadLetters(set, jobPrefix)
+  for _, id in ipairs(redis.call('ZRANGE', set, 0, 9)) do
+    if redis.call('EXISTS', jobPrefix .. id) == 1 then
+      return
+    end
+    redis.call('ZREM', set, id)
+  end
+end
+
 -- A job reached a final state. Its entry is done with; it expires after its retention (ms, 0 =
 -- kept); a failed job joins the dead letters, the global set and its tenant's own
 -- (deadLetters .. ':' .. tenant, same hash tag; a job stored before tenants existed belongs to
--- 'default'), which keep only what is younger than the retention. Every path that dead-letters a
+-- 'default'), from which expired jobs are dropped, oldest first. Every path that dead-letters a
 -- job comes here, so every one prunes. A job with a callbackUrl gets its webhook delivery here.
 -- Its final status (already in the hash) and then 'done' are its last events.
 -- known: what the caller already read and deleted, for a job it knows is a hash ({status,
@@ -339,13 +352,22 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
     redis.call('PEXPIRE', eventsOf(job), ttl)
     redis.call('PEXPIRE', legacyEventsOf(job), ttl)
     if failed then
-      redis.call('ZREMRANGEBYSCORE', deadLetters, '-inf', '(' .. (tonumber(now) - retention))
-      redis.call('ZREMRANGEBYSCORE', tenantDeadLetters, '-inf', '(' .. (tonumber(now) - retention))
-      -- The tenant's set goes with the job of its newest member: every older member's job has expired
-      -- by then. Without it a tenant's set kept its expired ids until its next dead letter, which
-      -- might never come (workers prune the global set; a job gone does not say its tenant).
-      redis.call('PEXPIRE', tenantDeadLetters, ttl)
+      local jobPrefix = string.match(deadLetters, '^(.*):[^:]+$') .. ':job:'
+      dropExpiredDeadLetters(deadLetters, jobPrefix)
+      dropExpiredDeadLetters(tenantDeadLetters, jobPrefix)
+      -- The tenant's set goes with the last of its members' jobs: without an expiry it kept its
+      -- expired ids until its next dead letter, which might never come (workers prune the global set;
+      -- a job gone does not say its tenant). Only lengthened (GT), so a job kept for less does not cut
+      -- the others short; a set just made has no expiry to compare with.
+      if redis.call('ZCARD', tenantDeadLetters) == 1 then
+        redis.call('PEXPIRE', tenantDeadLetters, ttl)
+      else
+        redis.call('PEXPIRE', tenantDeadLetters, ttl, 'GT')
+      end
     end
+  elseif failed then
+    -- Kept for good: so is its tenant's set.
+    redis.call('PERSIST', tenantDeadLetters)
   end
 end
 
