@@ -167,6 +167,32 @@ public sealed class DispatchStoreTests
         Assert.True(await harness.Db.HashExistsAsync(harness.Keys.DispatchState, "finish:acme").Bounded());
     }
 
+    /// <summary>
+    /// A tenant held by its <c>TokensPerMinute</c> whose limit a restart raised or removed runs at once:
+    /// a starting worker makes parked tenants due, and tokens owed are counted at the new limit. It
+    /// waited out the old limit's hold before (12 and 55 minutes in an outside audit).
+    /// </summary>
+    [Theory]
+    [InlineData(100_000)]
+    [InlineData(0)]
+    public async Task TokensPerMinuteRaisedOrRemoved_AtARestart_TheHeldTenantRunsAtOnce(int tokensPerMinute)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var before = StoreWith(harness, new() { ["acme"] = new TenantQuotas { TokensPerMinute = 10 } });
+        await before.EnsureConsumerGroupAsync().Bounded();
+        await SubmitAsync(before, "acme", 2);
+        Assert.Single(await before.DispatchAsync("w", 1, LowWait).Bounded());
+        // One call of 68 tokens at 10 a minute: the clock 6.8 minutes ahead, the next job held back.
+        Assert.InRange(await before.ChargeTenantTokensAsync("acme", 68, 10).Bounded(), TimeSpan.FromMinutes(6.7), TimeSpan.FromMinutes(6.9));
+        Assert.Empty(await before.DispatchAsync("w", 1, LowWait).Bounded());
+
+        var after = StoreWith(harness, new() { ["acme"] = new TenantQuotas { TokensPerMinute = tokensPerMinute > 0 ? tokensPerMinute : null } });
+        Assert.Equal(1, await after.WakeParkedTenantsAsync().Bounded());
+
+        Assert.Single(await after.DispatchAsync("w", 1, LowWait).Bounded());
+        Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.HeldTenants).Bounded());
+    }
+
     /// <summary>A permit that comes back makes its parked tenant due at once: its next job goes with the next dispatch.</summary>
     [Fact]
     public async Task TenantParkedAtItsConcurrency_APermitBack_DispatchedNext()

@@ -24,6 +24,9 @@ public sealed class JobsIndexPruneTests
         var gone = await harness.SubmitForTenantAsync("tenant-one", 2);
         var otherTenant = (await harness.SubmitForTenantAsync("tenant-two", 1)).Single();
         await ExpireAsync(harness, [.. gone, otherTenant]);
+        // As after a dispatch found tenant-two idle: its finish tag kept for its return.
+        await harness.Db.HashSetAsync(harness.Keys.DispatchState, "finish:tenant-two", "5").Bounded();
+        Assert.True(await harness.Db.KeyExistsAsync(harness.Keys.TenantBacklog("tenant-two")).Bounded());
 
         var (dropped, looked) = await harness.Store.PruneJobsIndexAsync(Page, tenants: 4).Bounded();
 
@@ -34,6 +37,10 @@ public sealed class JobsIndexPruneTests
         Assert.False(await harness.Db.KeyExistsAsync(harness.Keys.TenantJobs("tenant-two")).Bounded());
         // tenant-two has nothing left and nothing waiting: it is no longer walked, until it submits again.
         Assert.Equal(["*", "tenant-one"], await CursorFieldsAsync(harness));
+        // Its backlog and finish tag go with it (a tenant removed from the configuration left them for good).
+        Assert.False(await harness.Db.KeyExistsAsync(harness.Keys.TenantBacklog("tenant-two")).Bounded());
+        Assert.False(await harness.Db.HashExistsAsync(harness.Keys.DispatchState, "finish:tenant-two").Bounded());
+        Assert.True(await harness.Db.KeyExistsAsync(harness.Keys.TenantBacklog("tenant-one")).Bounded());
         Assert.Equal(0, (await harness.Store.PruneJobsIndexAsync(Page, tenants: 4).Bounded()).Dropped);
 
         var again = (await harness.SubmitForTenantAsync("tenant-two", 1)).Single();

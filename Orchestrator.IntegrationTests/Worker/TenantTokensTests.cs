@@ -56,6 +56,31 @@ public sealed class TenantTokensTests
             TimeSpan.FromSeconds(30), "the tenant's next job runs once its tokens come back");
     }
 
+    /// <summary>
+    /// A tenant held by its <c>TokensPerMinute</c> runs as soon as a worker restarted without that
+    /// limit is up: a starting worker looks at parked tenants again. They waited out the old limit's
+    /// hold before (12 minutes in an outside audit; here a call's ~30 tokens at 10 a minute, 3).
+    /// </summary>
+    [Fact]
+    public async Task HeldTenant_ItsLimitRemovedAtARestart_RunsOnceTheWorkerIsUp()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var settings = new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.050",
+            ["Worker:Concurrency"] = "1",
+        };
+        var limited = await harness.StartWorkerAsync(new Dictionary<string, string>(settings) { [$"Tenants:{Limited}:TokensPerMinute"] = "10" }, "worker-limited");
+        var ids = await SubmitAsync(harness, Limited, 4);
+        await AsyncWait.WaitUntilAsync(async () => await HeldAsync(harness, ids), TimeSpan.FromSeconds(30), "the tenant held after its first calls");
+        await limited.KillAsync();
+
+        await harness.StartWorkerAsync(settings, "worker-without-the-limit");
+
+        Assert.All(await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(20)), j => Assert.Equal(JobStatus.Completed, j.Status));
+    }
+
     private static Task<IReadOnlyList<string>> SubmitAsync(WorkerHarness harness, string tenant, int count) =>
         harness.SubmitForTenantAsync(tenant, count, r => r with { MaxTokens = 20 });
 

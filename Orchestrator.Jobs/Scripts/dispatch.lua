@@ -109,7 +109,7 @@ end
 -- returned sooner makes it due at once: returnPermit in includes/job.lua).
 local function roomOf(tenant, limit, tpm)
   if tpm > 0 then
-    local tat = tonumber(redis.call('GET', prefix .. ':tenant:' .. tenant .. ':tpm') or '0')
+    local tat = tokenClock(prefix .. ':tenant:' .. tenant .. ':tpm', tpm, now)
     if tat - now > 60000 then return 0, tat - 60000 end
   end
   if limit <= 0 then return math.huge end

@@ -54,11 +54,17 @@ local function walk(field, page)
       -- same page again. Its millisecond's ids past the page are looked at in the next lap.
       nextFrom = string.format('%.0f', tonumber(nextFrom) + 1)
     end
-  elseif field ~= '*' and redis.call('EXISTS', set) == 0
-      and (tonumber(redis.call('HGET', prefix .. ':tenant:' .. field .. ':queued', 'jobs')) or 0) <= 0 then
-    -- Every job of the tenant is gone and none waits: its next submission registers it again.
-    redis.call('HDEL', cursors, field)
-    return
+  else
+    local backlog = prefix .. ':tenant:' .. field .. ':queued'
+    if field ~= '*' and redis.call('EXISTS', set) == 0 and (tonumber(redis.call('HGET', backlog, 'jobs')) or 0) <= 0 then
+      -- Every job of the tenant is gone and none waits: its next submission registers it again. Its
+      -- backlog (a count of 0 and its finishing pace) and its finish tag go too (it comes back as a
+      -- new tenant does): a tenant removed from the configuration left both for good.
+      redis.call('HDEL', cursors, field)
+      redis.call('DEL', backlog)
+      redis.call('HDEL', prefix .. ':dispatch', 'finish:' .. field)
+      return
+    end
   end
 
   redis.call('HSET', cursors, field, nextFrom)

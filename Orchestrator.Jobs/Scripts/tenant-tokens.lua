@@ -7,6 +7,7 @@
   overshot by at most the tokens of the calls in flight.
 
   KEYS[1]  {orch}:tenant:<t>:tpm   GCRA theoretical arrival time, Unix ms; expires once in the past
+           (beside it KEYS[1]:limit, the TokensPerMinute it was charged at: tokenClock in clock.lua)
   ARGV[1]  tokens used             ARGV[2]  the tenant's TokensPerMinute
 
   Re-sent after it applied, the tokens count twice: the limit is stricter for a moment, never looser.
@@ -16,6 +17,9 @@
 --@include clock
 
 local now = tonumber(nowMs())
-local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now) + tonumber(ARGV[1]) * 60000 / tonumber(ARGV[2])
-redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1000)
+local limit = tonumber(ARGV[2])
+local tat = math.max(tokenClock(KEYS[1], limit, now), now) + tonumber(ARGV[1]) * 60000 / limit
+local ttl = string.format('%d', math.ceil(tat - now) + 1000)
+redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', ttl)
+redis.call('SET', KEYS[1] .. ':limit', ARGV[2], 'PX', ttl)
 return math.floor(tat - now)

@@ -171,6 +171,30 @@ public sealed partial class JobStore
     }
 
     /// <summary>
+    /// Makes every parked tenant due (<c>{orch}:tenants:held</c>, score 0), so the next dispatch looks
+    /// at each again under this process's policies. A worker does it as it starts: a tenant parked
+    /// under a limit since raised or removed otherwise waited until the old limit's hold ended (12
+    /// minutes, measured). One still held is parked again by that dispatch.
+    /// </summary>
+    /// <returns>The tenants made due.</returns>
+    public async Task<long> WakeParkedTenantsAsync()
+    {
+        var woken = 0L;
+        foreach (var keys in _keys.All)
+        {
+            var parked = await Db.SortedSetRangeByRankAsync(keys.HeldTenants).ConfigureAwait(false);
+            if (parked.Length > 0)
+            {
+                // Only members still parked (XX): one a dispatch took back meanwhile stays out.
+                await Db.SortedSetAddAsync(keys.HeldTenants, [.. parked.Select(t => new SortedSetEntry(t, 0))], SortedSetWhen.Exists).ConfigureAwait(false);
+                woken += parked.Length;
+            }
+        }
+
+        return woken;
+    }
+
+    /// <summary>
     /// Takes over entries whose holder has not renewed its lease for <paramref name="leaseTimeout"/>
     /// (a crashed, paused or partitioned worker), scanning the pending entries from the start.
     /// </summary>

@@ -167,6 +167,8 @@ internal sealed class JobWorker(
             {
                 await store.EnsureConsumerGroupAsync().ConfigureAwait(false);
                 await store.SyncClockAsync(clock).ConfigureAwait(false);
+                // Tenants' limits may have changed with this start: parked tenants are looked at again.
+                await store.WakeParkedTenantsAsync().ConfigureAwait(false);
                 return true;
             }, stoppingToken).ConfigureAwait(false);
             _groupReady = true;
