@@ -244,13 +244,11 @@ public sealed class WebhookSlowReceiverTests
         await harness.StartWorkerAsync(Settings(requestTimeout), "worker");
 
         var jobId = await SubmitAsync(harness, hanging.Address);
-        WebhookDelivery? delivery = null;
-        await AsyncWait.WaitUntilAsync(async () => (delivery = (await harness.GetAsync(jobId)).Webhooks.SingleOrDefault()) is { Attempts: >= 1 },
-            TimeSpan.FromSeconds(30), "the first try recorded", TimeSpan.FromMilliseconds(50));
+        var delivery = await FirstTryRecordedAsync(harness, jobId);
 
         // The receiver's clock and Redis's are this machine's; the try ended RequestTimeout after it arrived.
         var arrived = hanging.Received[0].At;
-        var tried = delivery!.Tries[0];
+        var tried = delivery.Tries[0];
         Assert.Equal(0, tried.StatusCode);
         foreach (var (name, at) in new[] { ("tries[0].at", tried.At), ("firstAttemptAt", delivery.FirstAttemptAt!.Value), ("lastAttemptAt", delivery.LastAttemptAt!.Value) })
         {
@@ -273,12 +271,10 @@ public sealed class WebhookSlowReceiverTests
         await harness.StartWorkerAsync(Settings(RequestTimeout), "worker");
 
         var jobId = await SubmitAsync(harness, receiver.Address);
-        WebhookDelivery? delivery = null;
-        await AsyncWait.WaitUntilAsync(async () => (delivery = (await harness.GetAsync(jobId)).Webhooks.SingleOrDefault()) is { Attempts: >= 1 },
-            TimeSpan.FromSeconds(30), "the first try recorded", TimeSpan.FromMilliseconds(50));
+        var delivery = await FirstTryRecordedAsync(harness, jobId);
 
         // Webhooks:BaseDelay (1 s) alone before; the wait runs from the try's end, a few ms after it was sent.
-        var tried = delivery!.Tries[0];
+        var tried = delivery.Tries[0];
         var wait = delivery.NextAttemptAt!.Value - tried.At;
         Assert.InRange(wait, TimeSpan.FromSeconds(waitSeconds), TimeSpan.FromSeconds(waitSeconds + 1));
         Assert.Equal((status, $"HTTP {status}, Retry-After {retryAfter} s"), (tried.StatusCode, tried.Error));
@@ -299,6 +295,15 @@ public sealed class WebhookSlowReceiverTests
         ["Webhooks:LeaseTimeout"] = "00:00:30",
         ["Webhooks:PollInterval"] = "00:00:00.100",
     };
+
+    /// <summary>The job's webhook delivery once its first try is recorded.</summary>
+    private static async Task<WebhookDelivery> FirstTryRecordedAsync(WorkerHarness harness, string jobId)
+    {
+        WebhookDelivery? delivery = null;
+        await AsyncWait.WaitUntilAsync(async () => (delivery = (await harness.GetAsync(jobId)).Webhooks.SingleOrDefault()) is { Attempts: >= 1 },
+            TimeSpan.FromSeconds(30), "the first try recorded", TimeSpan.FromMilliseconds(50));
+        return delivery!;
+    }
 
     internal static async Task<string> SubmitAsync(WorkerHarness harness, Uri callbackUrl, string tenant = TenantNames.Default)
     {

@@ -72,21 +72,18 @@ public sealed class ClockSkewTests
         await using var receiver = await WebhookReceiver.StartAsync();
         receiver.FailUntil = DateTimeOffset.MaxValue;
         await using var harness = await WorkerHarness.StartAsync();
-        var job = WorkerHarness.NewJob("a prompt", maxAttempts: 1);
-        await harness.Store.SubmitAsync(job with { Request = job.Request with { CallbackUrl = receiver.Address.ToString() } }, idempotency: null).Bounded();
+        await WebhookSlowReceiverTests.SubmitAsync(harness, receiver.Address);
         var offsetFile = Path.Combine(Directory.CreateTempSubdirectory("orchestrator-clock-").FullName, "offset");
-        var settings = new Dictionary<string, string>(SkewedClock.Steppable(offsetFile))
+        var settings = WebhookSlowReceiverTests.Settings(TimeSpan.FromSeconds(5));
+        settings["Webhooks:BaseDelay"] = "00:00:00.100";
+        settings["Webhooks:MaxDelay"] = "00:00:00.200";
+        settings["Webhooks:CircuitFailures"] = "2";
+        settings["Webhooks:CircuitBreakDuration"] = "00:00:04";
+        foreach (var (name, value) in SkewedClock.Steppable(offsetFile))
         {
-            ["Simulator:FailureRate"] = "0",
-            ["Simulator:Latency"] = "00:00:00.010",
-            ["Webhooks:Secret"] = Secret,
-            ["Webhooks:AllowPrivateNetworks"] = "true",
-            ["Webhooks:PollInterval"] = "00:00:00.100",
-            ["Webhooks:BaseDelay"] = "00:00:00.100",
-            ["Webhooks:MaxDelay"] = "00:00:00.200",
-            ["Webhooks:CircuitFailures"] = "2",
-            ["Webhooks:CircuitBreakDuration"] = "00:00:04",
-        };
+            settings[name] = value;
+        }
+
         await harness.StartWorkerAsync(settings, "worker-stepped");
 
         // Two 500s in a row open the receiver's circuit; then the host's clock is set back.
