@@ -32,7 +32,7 @@ public sealed class ClockSkewTests
             TimeSpan.FromSeconds(30), "worker-1 runs the job");
         await first.KillAsync();
 
-        await harness.StartWorkerAsync(Skewed(Settings("00:00:00.010"), "-600s"), "worker-behind");
+        await harness.StartWorkerAsync(Skewed(Settings("00:00:00.010"), SkewedClock.Environment("-600s")), "worker-behind");
 
         var job = (await harness.WaitUntilAllFinalAsync([id], TimeSpan.FromSeconds(30))).Single();
         Assert.Equal([AttemptOutcome.WorkerLost, AttemptOutcome.Succeeded], job.History.Select(a => a.Outcome));
@@ -57,7 +57,7 @@ public sealed class ClockSkewTests
             ["Webhooks:Secret"] = Secret,
             ["Webhooks:AllowPrivateNetworks"] = "true",
             ["Webhooks:PollInterval"] = "00:00:00.200",
-        }, offset), "worker-off");
+        }, SkewedClock.Environment(offset)), "worker-off");
 
         await AsyncWait.WaitUntilAsync(() => receiver.Received.Count > 0, TimeSpan.FromSeconds(30), "the receiver got the webhook");
         var received = receiver.Received[0];
@@ -79,12 +79,7 @@ public sealed class ClockSkewTests
         settings["Webhooks:MaxDelay"] = "00:00:00.200";
         settings["Webhooks:CircuitFailures"] = "2";
         settings["Webhooks:CircuitBreakDuration"] = "00:00:04";
-        foreach (var (name, value) in SkewedClock.Steppable(offsetFile))
-        {
-            settings[name] = value;
-        }
-
-        await harness.StartWorkerAsync(settings, "worker-stepped");
+        await harness.StartWorkerAsync(Skewed(settings, SkewedClock.Steppable(offsetFile)), "worker-stepped");
 
         // Two 500s in a row open the receiver's circuit; then the host's clock is set back.
         await AsyncWait.WaitUntilAsync(() => receiver.Received.Count >= 2, TimeSpan.FromSeconds(30), "two failed tries");
@@ -96,10 +91,10 @@ public sealed class ClockSkewTests
         Assert.Equal(2, receiver.Received.Count(r => r.AnsweredStatus == 500));
     }
 
-    /// <summary><paramref name="settings"/> and the environment that sets the process's clock <paramref name="offset"/> off.</summary>
-    private static Dictionary<string, string> Skewed(Dictionary<string, string> settings, string offset)
+    /// <summary><paramref name="settings"/> and <paramref name="clock"/>, the environment that sets the process's clock (<see cref="SkewedClock"/>).</summary>
+    private static Dictionary<string, string> Skewed(Dictionary<string, string> settings, IReadOnlyDictionary<string, string> clock)
     {
-        foreach (var (name, value) in SkewedClock.Environment(offset))
+        foreach (var (name, value) in clock)
         {
             settings[name] = value;
         }
