@@ -10,10 +10,21 @@ namespace Orchestrator.Api;
 /// Turns "Redis is unreachable" into 503 problem details with <c>Retry-After</c>, and Kestrel's own
 /// request errors into their 4xx, so neither ever surfaces as a 500.
 /// </summary>
-internal sealed partial class RedisUnavailableHandler(IProblemDetailsService problems, ILogger<RedisUnavailableHandler> logger)
+internal sealed partial class RedisUnavailableHandler(IProblemDetailsService problems, ILogger<RedisUnavailableHandler> logger, TimeProvider time)
     : IExceptionHandler
 {
-    /// <summary><c>type</c> of the 503 answered while Redis does not answer (unreachable, paused, timing out) or refuses for now (not ready, read-only). A contract: unchanged.</summary>
+    /// <summary>
+    /// At most one log line per this interval, counting the 503s it stands for: a line per request
+    /// (~900 bytes with the client's diagnostics) wrote 10 MB in 31 s of a Redis refusing writes at
+    /// ~80 requests a second.
+    /// </summary>
+    internal static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(1);
+
+    private readonly Lock _logGate = new();
+    private long? _lastLine;
+    private int _notLogged;
+
+    /// <summary><c>type</c> of the 503 answered while Redis does not answer (unreachable, paused, timing out) or refuses for now (not ready, read-only, persistence failing, a right taken away). A contract: unchanged.</summary>
     public const string UnavailableType = "urn:orchestrator:problem:store-unavailable";
 
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
@@ -26,9 +37,19 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
         switch (exception)
         {
             case not BadHttpRequestException when kind != RedisFailureKind.None:
-                using (TenantLogScope.For(context, logger))
+                if (ShouldLog(out var alsoAnswered))
                 {
-                    LogRedisUnavailable(logger, kind, exception.GetType().Name, exception.Message);
+                    using (TenantLogScope.For(context, logger))
+                    {
+                        if (alsoAnswered == 0)
+                        {
+                            LogRedisUnavailable(logger, kind, exception.GetType().Name, exception.Message);
+                        }
+                        else
+                        {
+                            LogRedisUnavailableAgain(logger, kind, exception.GetType().Name, exception.Message, alsoAnswered);
+                        }
+                    }
                 }
 
                 status = StatusCodes.Status503ServiceUnavailable;
@@ -38,9 +59,7 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
                 // idempotent retry (only POST /jobs has a key), or, sent without one, that a retry may make a
                 // second job; a cancel or redrive applied once is not applied again (cancel.lua, redrive.lua),
                 // and a read changes nothing, so both are simply retried.
-                var state = Answered(kind)
-                    ? "The job store (Redis) answered that it cannot serve this request yet (a failover, a slot being moved, a node loading or busy)."
-                    : "The job store (Redis) is not answering.";
+                var state = StateOf(kind);
                 detail = IsSubmission(context)
                     ? IdempotencyKeyHeader.Read(context.Request.Headers).Key is not null
                         ? $"{state} Retry with the same idempotency key: the retry answers for " +
@@ -72,11 +91,20 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
     }
 
     /// <summary>
-    /// Whether Redis answered, refusing for now (TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN, BUSY, MOVED
-    /// under a pinned call; READONLY), rather than not answering at all: a detail saying it "is not
-    /// answering" sent operators looking for a dead node during a slot migration.
+    /// What Redis did, for the detail: a refusal is said as one (TRYAGAIN, CLUSTERDOWN, LOADING,
+    /// MASTERDOWN, BUSY, MOVED under a pinned call; READONLY; OOM, MISCONF, NOPERM), not as Redis "not
+    /// answering": that sent operators looking for a dead node during a slot migration.
     /// </summary>
-    private static bool Answered(RedisFailureKind kind) => kind is RedisFailureKind.NotReady or RedisFailureKind.ReadOnly;
+    private static string StateOf(RedisFailureKind kind) => kind switch
+    {
+        RedisFailureKind.NotReady or RedisFailureKind.ReadOnly =>
+            "The job store (Redis) answered that it cannot serve this request yet (a failover, a slot being moved, a node loading or busy).",
+        RedisFailureKind.OutOfMemory => "The job store (Redis) refuses writes: its memory is full (maxmemory).",
+        RedisFailureKind.CannotPersist => "The job store (Redis) refuses writes: it cannot save its data to disk (MISCONF).",
+        RedisFailureKind.PermissionDenied =>
+            "The job store (Redis) refused this request: the service's Redis user lacks a right it needs (NOPERM), which an operator must grant.",
+        _ => "The job store (Redis) is not answering.",
+    };
 
     /// <summary>
     /// The title of Kestrel's refusal by its status, as the API's own problems of that status are
@@ -99,6 +127,29 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
     private static bool IsSubmission(HttpContext context) =>
         context.Features.Get<IExceptionHandlerFeature>()?.Endpoint?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName == JobsApi.SubmitJobName;
 
+    /// <summary>Whether this 503 is logged; <paramref name="alsoAnswered"/>: those answered since the last line, not logged.</summary>
+    private bool ShouldLog(out int alsoAnswered)
+    {
+        lock (_logGate)
+        {
+            var now = time.GetTimestamp();
+            if (_lastLine is { } last && time.GetElapsedTime(last, now) < LogInterval)
+            {
+                _notLogged++;
+                alsoAnswered = 0;
+                return false;
+            }
+
+            alsoAnswered = _notLogged;
+            _notLogged = 0;
+            _lastLine = now;
+            return true;
+        }
+    }
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable ({Kind}, {ExceptionType}): {Reason}")]
     private static partial void LogRedisUnavailable(ILogger logger, RedisFailureKind kind, string exceptionType, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable ({Kind}, {ExceptionType}): {Reason} ({AlsoAnswered} more requests answered 503 since the last such line)")]
+    private static partial void LogRedisUnavailableAgain(ILogger logger, RedisFailureKind kind, string exceptionType, string reason, int alsoAnswered);
 }

@@ -31,7 +31,8 @@ namespace Orchestrator.Api.Jobs;
 /// <see cref="Operation"/>: refused when Redis refused a write in it (READONLY: the node became a
 /// replica; OOM, answered storage-full: <c>maxmemory</c> under <c>noeviction</c>; TRYAGAIN, CLUSTERDOWN,
 /// LOADING, MASTERDOWN: not ready, such as its slot being migrated, which refused a partition's
-/// submissions for a whole migration while <c>/health</c> said Healthy), succeeded when it
+/// submissions for a whole migration while <c>/health</c> said Healthy; MISCONF: persistence
+/// failing; NOPERM: a right taken away), succeeded when it
 /// created a job. Redis answers PING meanwhile, so only this lets <c>/health</c> say so
 /// (<see cref="RedisRetriesHealthCheck.Api"/>).
 /// </para>
@@ -161,7 +162,8 @@ internal sealed class SubmitWriter
             }
             else if (write.Exception is { } failure)
             {
-                refused |= RedisFailure.Classify(failure) is RedisFailureKind.ReadOnly or RedisFailureKind.OutOfMemory or RedisFailureKind.NotReady;
+                refused |= RedisFailure.Classify(failure) is RedisFailureKind.ReadOnly or RedisFailureKind.OutOfMemory or RedisFailureKind.NotReady
+                    or RedisFailureKind.CannotPersist or RedisFailureKind.PermissionDenied;
             }
         }
 

@@ -6,7 +6,8 @@ namespace Orchestrator.IntegrationTests.Api;
 /// The API's <c>/health</c> while a real Redis refuses its writes but answers PING: at its memory
 /// limit (<c>maxmemory</c> below what it uses, <c>noeviction</c>: OOM, answered 503 storage-full) and
 /// as a replica (<c>REPLICAOF</c>: READONLY, answered 503), and when too few replicas confirm the writes
-/// (<c>Redis:WaitReplicas</c>) or Redis is not ready (BUSY, as TRYAGAIN in a slot migration). It said Healthy throughout; it is Degraded from the first refused
+/// (<c>Redis:WaitReplicas</c>), Redis is not ready (BUSY, as TRYAGAIN in a slot migration) or cannot
+/// persist (MISCONF, answered 503 too). It said Healthy throughout; it is Degraded from the first refused
 /// submission and Healthy again once one is written. Near its memory limit (95 % of
 /// <c>maxmemory</c>) it is Degraded before any submission is refused.
 /// </summary>
@@ -20,6 +21,7 @@ public sealed class WriteRefusalHealthTests(ApiFactory api) : IClassFixture<ApiF
     {
         await Server.ConfigSetAsync("maxmemory", 0).WaitAsync(ApiFactory.RequestTimeout);
         await Server.ConfigSetAsync("busy-reply-threshold", 5000).WaitAsync(ApiFactory.RequestTimeout);
+        await RedisPersistence.StopSavingAsync(Server).WaitAsync(ApiFactory.RequestTimeout);
         await api.Redis.GetDatabase().ExecuteAsync("REPLICAOF", "NO", "ONE").WaitAsync(ApiFactory.RequestTimeout);
     }
 
@@ -79,6 +81,28 @@ public sealed class WriteRefusalHealthTests(ApiFactory api) : IClassFixture<ApiF
             return response.StatusCode == HttpStatusCode.Accepted;
         }, TimeSpan.FromSeconds(30), "a submission is written again", TimeSpan.FromMilliseconds(200));
         Assert.Equal("Healthy", await HealthAsync(client));
+    }
+
+    [Fact]
+    public async Task Health_RedisCannotPersist_503AndDegradedFromTheFirstRefusedSubmission_HealthyOnceOneIsWritten()
+    {
+        // MISCONF (a snapshot that could not be written: a full or failing disk) refuses every write and
+        // answers PING: an outside audit saw 2,531 submissions answered 500 in 31 s, /health Healthy.
+        using var client = api.CreateApiClient();
+        await AssertSubmittedThenHealthyAsync(client);
+
+        await RedisPersistence.BreakAsync(Server).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        using (var refused = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Body)))
+        {
+            using var problem = await ProblemAssert.IsProblemAsync(refused, HttpStatusCode.ServiceUnavailable);
+            Assert.Equal("urn:orchestrator:problem:store-unavailable", problem.RootElement.GetProperty("type").GetString());
+            Assert.Contains("it cannot save its data to disk", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            Assert.Equal("1", refused.Headers.RetryAfter?.ToString());
+        }
+
+        Assert.Equal("Degraded", await HealthAsync(client));
+        await RedisPersistence.StopSavingAsync(Server).WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+        await AssertSubmittedThenHealthyAsync(client);
     }
 
     [Fact]

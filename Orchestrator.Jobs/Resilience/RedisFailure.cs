@@ -3,7 +3,7 @@ using StackExchange.Redis;
 
 namespace Orchestrator.Jobs;
 
-/// <summary>What kind of failure a Redis call met; every kind but <see cref="None"/> passes.</summary>
+/// <summary>What kind of failure a Redis call met; every kind but <see cref="None"/> is waited out.</summary>
 public enum RedisFailureKind
 {
     /// <summary>Not a transient Redis failure: a bug or a bad request, not something to wait out.</summary>
@@ -27,11 +27,27 @@ public enum RedisFailureKind
     /// </summary>
     OutOfMemory,
 
+    /// <summary>
+    /// MISCONF: Redis cannot persist (a snapshot failed: a full or failing disk) and, with
+    /// <c>stop-writes-on-bgsave-error</c> (its default), refuses writes until a snapshot succeeds
+    /// again; reads are served. Like <see cref="OutOfMemory"/>, nothing was written.
+    /// </summary>
+    CannotPersist,
+
     /// <summary>NOSCRIPT: the server lost its script cache (a restart); the client loads the script again.</summary>
     NoScript,
 
     /// <summary>NOGROUP: the stream or its consumer group is gone (a restart without data, FLUSHALL); create it again.</summary>
     NoGroup,
+
+    /// <summary>
+    /// NOPERM: the ACL user may not run the command, or reach the key or channel (inside a script:
+    /// "ERR The user executing the script can't …"); nothing was run. Only an operator giving the
+    /// right back ends it: a service stops on it at start and at each reconnect
+    /// (<see cref="EvictionPolicyGuard"/>); a call that meets it in between waits, as for the other
+    /// kinds, keeping what it holds (an outcome), so a right given back in time loses nothing.
+    /// </summary>
+    PermissionDenied,
 }
 
 /// <summary>
@@ -55,6 +71,8 @@ public static class RedisFailure
         ("READONLY ", RedisFailureKind.ReadOnly),
         ("UNBLOCKED ", RedisFailureKind.Unblocked),
         ("OOM ", RedisFailureKind.OutOfMemory),
+        ("MISCONF ", RedisFailureKind.CannotPersist),
+        ("NOPERM ", RedisFailureKind.PermissionDenied),
         ("NOSCRIPT ", RedisFailureKind.NoScript),
         ("NOGROUP ", RedisFailureKind.NoGroup),
     ];
@@ -82,7 +100,9 @@ public static class RedisFailure
                         }
                     }
 
-                    return RedisFailureKind.None;
+                    return server.Message.Contains("The user executing the script can't", StringComparison.Ordinal)
+                        ? RedisFailureKind.PermissionDenied
+                        : RedisFailureKind.None;
             }
 
             // A command the client abandoned when its connection broke (a CLIENT PAUSE past the timeout,
@@ -117,12 +137,6 @@ public static class RedisFailure
     /// <summary>Whether <paramref name="exception"/> means Redis cannot do it now but will later.</summary>
     public static bool IsTransient(Exception exception) => Classify(exception) != RedisFailureKind.None;
 
-    /// <summary>
-    /// Whether Redis refused the call under its ACL: the user may not run a command, or reach a key
-    /// or channel (NOPERM; a command inside a script is refused as "ERR The user executing the
-    /// script can't …"). Not transient: the user's rights must change.
-    /// </summary>
-    public static bool IsPermissionDenied(Exception exception) =>
-        exception is RedisServerException { Message: var message }
-        && (message.StartsWith("NOPERM ", StringComparison.Ordinal) || message.Contains("The user executing the script can't", StringComparison.Ordinal));
+    /// <summary>Whether Redis refused the call under its ACL (<see cref="RedisFailureKind.PermissionDenied"/>).</summary>
+    public static bool IsPermissionDenied(Exception exception) => Classify(exception) == RedisFailureKind.PermissionDenied;
 }

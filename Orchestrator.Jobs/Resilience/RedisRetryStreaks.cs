@@ -32,8 +32,9 @@ public sealed class RedisRetryStreaks(TimeProvider timeProvider, TimeSpan gap)
 
     /// <summary>
     /// When a retry last followed a failure that means Redis did not answer (no connection, a timeout,
-    /// a node loading, a failover), as a <see cref="TimeProvider"/> timestamp; null if none yet. Not a
-    /// refusal (memory full, a missing group): Redis answered those at once.
+    /// a node loading, a failover) or refused the leases' renewals too (persistence failing, a right
+    /// taken away), as a <see cref="TimeProvider"/> timestamp; null if none yet. Not memory full (renewals
+    /// run above maxmemory) or a missing group.
     /// </summary>
     public long? LastStall => Interlocked.Read(ref _lastStall) is var last && last != long.MinValue ? last : null;
 

@@ -84,17 +84,18 @@ public sealed partial class EvictionPolicyGuard(
 
             return check.Matches;
         }
+        catch (RedisServerException e) when (RedisFailure.IsPermissionDenied(e))
+        {
+            // The first script a service runs: a user without the rights it needs ended the start with
+            // an unhandled exception (exit 134), or, denied only publishing, started and half-wrote
+            // submissions. Before the transient catch: calls elsewhere wait a refusal out.
+            LogPermissionDenied(logger, e.Message);
+            return false;
+        }
         catch (Exception e) when (RedisFailure.IsTransient(e))
         {
             LogNotReachable(logger, e.GetType().Name, FirstLine(e.Message));
             return true;
-        }
-        catch (RedisServerException e) when (RedisFailure.IsPermissionDenied(e))
-        {
-            // The first script a service runs: a user without the rights it needs ended the start with
-            // an unhandled exception (exit 134), or, denied only publishing, started and half-wrote submissions.
-            LogPermissionDenied(logger, e.Message);
-            return false;
         }
     }
 

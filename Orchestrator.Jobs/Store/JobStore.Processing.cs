@@ -20,10 +20,10 @@ public sealed partial class JobStore
             {
                 // Another worker created it first.
             }
-            catch (RedisServerException e) when (RedisFailure.Classify(e) is RedisFailureKind.OutOfMemory)
+            catch (RedisServerException e) when (RedisFailure.Classify(e) is RedisFailureKind.OutOfMemory or RedisFailureKind.CannotPersist)
             {
-                // Redis at maxmemory refuses XGROUP CREATE before it looks for the group: a worker
-                // started then waited for memory to come back with its group there all along.
+                // Redis at maxmemory (or failing to persist) refuses XGROUP CREATE before it looks for the
+                // group: a worker started then waited for memory to come back with its group there all along.
                 if (!await GroupExistsAsync(keys).ConfigureAwait(false))
                 {
                     throw;

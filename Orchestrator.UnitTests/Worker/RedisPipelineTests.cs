@@ -29,6 +29,12 @@ public sealed class RedisPipelineTests
         { "OOM command not allowed when used memory > 'maxmemory'.", RedisFailureKind.OutOfMemory },
         { "OOM command not allowed when used memory > 'maxmemory'. script: 1a2b, on @user_script:12.", RedisFailureKind.OutOfMemory },
         { "NOSCRIPT No matching script. Please use EVAL.", RedisFailureKind.NoScript },
+        // An outside audit: a Redis that could not save made the API answer 500 and workers drop finished answers.
+        { "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.", RedisFailureKind.CannotPersist },
+        { "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error. script: 71c3, on @user_script:1.", RedisFailureKind.CannotPersist },
+        // A right taken away while running: the same (an API 500, an answer dropped).
+        { "NOPERM User default has no permissions to run the 'evalsha' command", RedisFailureKind.PermissionDenied },
+        { "ERR The user executing the script can't run this command or subcommand script: 1a2b, on @user_script:3.", RedisFailureKind.PermissionDenied },
         { "NOGROUP No such key '{orch}:stream' or consumer group 'workers' in XREADGROUP with GROUP option", RedisFailureKind.NoGroup },
         { "ERR user_script:1: Script attempted to access nonexistent global variable 'x'", RedisFailureKind.None },
         { "WRONGTYPE Operation against a key holding the wrong kind of value", RedisFailureKind.None },
