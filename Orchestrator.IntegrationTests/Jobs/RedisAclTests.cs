@@ -69,6 +69,8 @@ public sealed partial class RedisAclTests
     [InlineData("api", "-@scripting")]
     [InlineData("worker", "-@scripting")]
     [InlineData("worker", "resetkeys ~myapp:*")]
+    // Only the reclaim sends it, outside any script: a worker without it ran, and a dead worker's jobs stayed pending.
+    [InlineData("worker", "-xautoclaim")]
     public async Task AclUserWithoutARight_ServiceExits1QuotingTheRefusal(string service, string taken)
     {
         await using var harness = await WorkerHarness.StartAsync();
