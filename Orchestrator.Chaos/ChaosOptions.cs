@@ -33,9 +33,9 @@ internal sealed record ChaosOptions
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(63);
 
     /// <summary>
-    /// Also restart Redis with SIGKILL (off by default). AOF <c>everysec</c> may then lose the last
-    /// second of writes, which can break invariants 1 and 2 through no fault of the orchestrator;
-    /// the report names such runs.
+    /// Also restart Redis with SIGKILL (off by default). Redis writes its append-only file before it
+    /// replies (<c>everysec</c> defers only the fsync), so a killed process loses no acknowledged
+    /// write and every invariant still holds; only a crash of the machine loses the last second.
     /// </summary>
     public bool RedisSigkill { get; init; }
 
@@ -115,7 +115,7 @@ internal sealed record ChaosOptions
           --max-attempts <n>    Retry:MaxAttempts (default 5)
           --drain <s>           longest wait for all jobs to finish after the faults stop (default 60 + lease;
                                 180 + lease with a poison rate)
-          --redis-sigkill       also SIGKILL Redis (may lose the last AOF second; see README)
+          --redis-sigkill       also SIGKILL Redis (the AOF is written before replies: nothing acknowledged is lost)
           --faults <list>       comma-separated: kill-worker, pause-worker, stop-worker (SIGTERM: jobs handed back),
                                 restart-api, restart-redis,
                                 failover (REPLICAOF away ~2.5 s and back), client-pause (CLIENT PAUSE 3000 ALL),

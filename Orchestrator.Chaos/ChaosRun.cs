@@ -166,11 +166,6 @@ internal sealed class ChaosRun(ChaosOptions options, TimeProvider time)
 
         var held = results.Count(r => r.Held);
         var passed = held == results.Count;
-        if (passed && options.RedisSigkill)
-        {
-            Console.WriteLine("note: Redis was SIGKILLed; AOF everysec may lose the last second, so a broken invariant 1 or 2 there is Redis's, not the orchestrator's.");
-        }
-
         Console.WriteLine($"CHAOS {(passed ? "PASSED" : "FAILED")}: {held}/{results.Count} invariants held");
         if (passed && ownsOutput)
         {
