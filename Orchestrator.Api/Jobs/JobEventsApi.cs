@@ -15,7 +15,7 @@ namespace Orchestrator.Api.Jobs;
 /// Redis keeps: <see cref="RedisKeys.MaxEventsPerJob"/> events, expiring with the job). When the API
 /// stops, the stream ends without 'done', and the client resumes in the same way.
 /// </summary>
-public static class JobEventsApi
+public static partial class JobEventsApi
 {
     /// <summary>A comment line sent when nothing happened for this long, so proxies and clients see the stream alive.</summary>
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
@@ -46,7 +46,8 @@ public static class JobEventsApi
     }
 
     internal static async Task<IResult> StreamAsync(
-        string jobId, HttpContext context, JobStore store, JobNotifications notifications, IOptions<ApiOptions> options, TimeProvider timeProvider)
+        string jobId, HttpContext context, JobStore store, JobNotifications notifications, IOptions<ApiOptions> options, TimeProvider timeProvider,
+        ILoggerFactory loggers)
     {
         var lastEventId = context.Request.Headers["Last-Event-ID"].ToString();
         if (lastEventId.Length > 0 && !JobStore.IsEventId(lastEventId))
@@ -168,12 +169,23 @@ public static class JobEventsApi
                 // The client went away; it resumes with Last-Event-ID.
                 return TypedResults.Empty;
             }
+            catch (Exception e) when (RedisFailure.IsTransient(e))
+            {
+                // Redis failed once the stream had begun: too late for a 503 (it was logged as an
+                // unhandled exception, with its stack). The stream ends without 'done', as when the API
+                // stops, and the client resumes with Last-Event-ID.
+                LogStreamCut(loggers.CreateLogger(typeof(JobEventsApi).FullName!), jobId, RedisFailure.Classify(e), e.GetType().Name, e.Message);
+                return TypedResults.Empty;
+            }
         }
         finally
         {
             listener?.Dispose();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Events of job {JobId}: stream ended without 'done', Redis unavailable ({Kind}, {ExceptionType}): {Reason}")]
+    private static partial void LogStreamCut(ILogger logger, string jobId, RedisFailureKind kind, string exceptionType, string reason);
 
     private static ProblemHttpResult InvalidLastEventId(string detail) =>
         TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: "Invalid Last-Event-ID");

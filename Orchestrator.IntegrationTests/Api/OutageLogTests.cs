@@ -28,6 +28,13 @@ public sealed class OutageLogTests
         using var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
         // Anonymous outside Development is said at start (an outside audit found it silent).
         Assert.Contains("Auth:AllowAnonymous is true in environment Production", api.Output, StringComparison.Ordinal);
+        // A job's event stream open across the outage (no worker: the job stays queued): Redis failing
+        // under a stream already begun was logged as an unhandled exception with its stack (an outside audit).
+        using var streamClient = new HttpClient { BaseAddress = address, Timeout = Timeout.InfiniteTimeSpan };
+        var jobId = await ApiFactory.SubmitPromptAsync(client, "streamed across the outage");
+        using var stream = await streamClient.GetAsync($"/jobs/{jobId}/events", HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        Assert.Equal(HttpStatusCode.OK, stream.StatusCode);
+        var streamed = stream.Content.ReadAsStringAsync(cancellationToken);
 
         await redis.StopAsync(cancellationToken);
         for (var probe = 0; probe < 3; probe++)
@@ -44,6 +51,9 @@ public sealed class OutageLogTests
         Assert.All(HealthLines(), line => Assert.True(
             line.Contains("Unhealthy", StringComparison.Ordinal) && line.Contains("Redis does not answer", StringComparison.Ordinal),
             $"{line}\n{api.Tail(4_000)}"));
+        // It ends (at its next read, within a keep-alive) without 'done': the client resumes with Last-Event-ID.
+        Assert.DoesNotContain("event: done", await streamed.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken), StringComparison.Ordinal);
+        Assert.Contains($"Events of job {jobId}: stream ended without 'done', Redis unavailable", api.Output, StringComparison.Ordinal);
         var frames = StackFrames.In(api.Output);
         Assert.True(frames.Count == 0, $"{frames.Count} stack frames logged while Redis was down, the first: {frames.FirstOrDefault()}\n{api.Tail(8_000)}");
 
