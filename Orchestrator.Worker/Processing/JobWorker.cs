@@ -153,7 +153,13 @@ internal sealed class JobWorker(
         base.Dispose();
         _hardStop.Cancel();
         _hardStop.Dispose();
-        _slots.Dispose();
+        // A job still writing past the stop (Redis not answering: an outside audit's half-open link)
+        // gives its slot back later: the slots stay undisposed for it (they held no handle then), where
+        // it met them disposed and was logged as an unexpected error.
+        if (_inFlight.IsEmpty)
+        {
+            _slots.Dispose();
+        }
     }
 
     /// <summary>One turn of the fetch loop: take free slots, reclaim lapsed leases when due, dispatch new jobs.</summary>
