@@ -49,7 +49,11 @@ public static class ServiceRun
         finally
         {
             var disposal = app.DisposeAsync().AsTask();
-            if (await Task.WhenAny(disposal, Task.Delay(DisposeBound)).ConfigureAwait(false) != disposal)
+            if (await Task.WhenAny(disposal, Task.Delay(DisposeBound)).ConfigureAwait(false) == disposal)
+            {
+                await disposal.ConfigureAwait(false);
+            }
+            else
             {
                 // What is left ends with the process; the jobs a worker could not hand back are taken
                 // up after their lease.
