@@ -53,7 +53,9 @@ public sealed class OutageLogTests
             $"{line}\n{api.Tail(4_000)}"));
         // It ends (at its next read, within a keep-alive) without 'done': the client resumes with Last-Event-ID.
         Assert.DoesNotContain("event: done", await streamed.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken), StringComparison.Ordinal);
-        Assert.Contains($"Events of job {jobId}: stream ended without 'done', Redis unavailable", api.Output, StringComparison.Ordinal);
+        // Its line reaches the captured output a moment after the stream ends (the console logger's queue).
+        await AsyncWait.WaitUntilAsync(() => api.Output.Contains($"Events of job {jobId}: stream ended without 'done', Redis unavailable", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(10), "the API logs the stream's end");
         var frames = StackFrames.In(api.Output);
         Assert.True(frames.Count == 0, $"{frames.Count} stack frames logged while Redis was down, the first: {frames.FirstOrDefault()}\n{api.Tail(8_000)}");
 
