@@ -69,14 +69,17 @@ public sealed partial class EvictionPolicyGuard(
     /// <summary>
     /// Records or compares the partition count (<see cref="JobStore.CheckPartitionsAsync"/>).
     /// Returns <see langword="false"/> (after logging why) when the data was laid out with another
-    /// count: changing <c>Jobs:Partitions</c> is a migration, never a restart. When Redis cannot be
-    /// reached yet, logs a warning and returns <see langword="true"/>.
+    /// count: changing <c>Jobs:Partitions</c> is a migration, never a restart, or when the Redis user
+    /// lacks a right the services need (<see cref="JobStore.CheckReclaimRightAsync"/> too). When Redis
+    /// cannot be reached yet, logs a warning and returns <see langword="true"/>.
     /// </summary>
     public async Task<bool> CheckPartitionsAsync()
     {
         try
         {
             var check = await store.CheckPartitionsAsync().ConfigureAwait(false);
+            // The partitions' script proves scripts, keys and publishing; the reclaim's command is sent bare.
+            await store.CheckReclaimRightAsync().ConfigureAwait(false);
             if (!check.Matches)
             {
                 LogPartitionsDiffer(logger, check.Configured, check.Recorded);

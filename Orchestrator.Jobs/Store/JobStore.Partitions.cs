@@ -25,32 +25,13 @@ public sealed partial class JobStore
     /// answers the count the data was laid out with. A count differing from this store's means the
     /// service must not start: jobs would sit in keys nobody reads. A store of several partitions
     /// also refuses data of the one-partition layout recorded before <c>{orch}:meta</c> existed.
-    /// As the first calls a service makes, they also prove its Redis user's rights: scripts, keys
-    /// and publishing (the script), and <c>XAUTOCLAIM</c>; a refusal throws NOPERM.
     /// </summary>
     public async Task<PartitionCheck> CheckPartitionsAsync()
     {
         // The root's Stream and Jobs are the one-partition layout's keys, in the slot of {orch}:meta.
         var recorded = await LuaScripts.RecordPartitions.EvaluateAsync(Db,
             [_keys.Meta, _keys.Stream, _keys.Jobs], [Partitions, Partitions > 1 ? "1" : RedisValue.EmptyString, _keys.CheckChannel.ToString()]).ConfigureAwait(false);
-        await CheckReclaimRightAsync().ConfigureAwait(false);
         return new PartitionCheck(Partitions, (int)(long)recorded);
-    }
-
-    // XAUTOCLAIM is the one command workers send outside a script that no script call proves: a user
-    // without it started, and a dead worker's jobs were never taken over (an outside audit). Asked of a
-    // key that does not exist, it changes nothing: NOGROUP when allowed, NOPERM when not.
-    private async Task CheckReclaimRightAsync()
-    {
-        try
-        {
-            await RedisReply.WithinAsync(Db.ExecuteAsync("XAUTOCLAIM", $"{_keys.Meta}:rights", RedisKeys.ConsumerGroup, "rights-check", 0, "0-0", "COUNT", 1),
-                RedisReply.BoundFor(Db.Multiplexer)).ConfigureAwait(false);
-        }
-        catch (RedisServerException e) when (!RedisFailure.IsPermissionDenied(e))
-        {
-            // NOGROUP, or a refusal of writes (OOM, MISCONF, READONLY): the right is there.
-        }
     }
 
     // The first sweep position, advanced once per sweep.

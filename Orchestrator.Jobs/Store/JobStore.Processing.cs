@@ -232,6 +232,25 @@ public sealed partial class JobStore
         return page with { Next = next == first ? ReclaimPage.Start : ReclaimCursor.Format(first, next, ReclaimPage.Start) };
     }
 
+    /// <summary>
+    /// Proves the Redis user may run <c>XAUTOCLAIM</c>, the one command workers send outside a script
+    /// that no script call proves: a user without it started, and a dead worker's jobs were never
+    /// taken over (an outside audit). Asked of a key that does not exist, it changes nothing: NOGROUP
+    /// when allowed; NOPERM, thrown, when not.
+    /// </summary>
+    public async Task CheckReclaimRightAsync()
+    {
+        try
+        {
+            await RedisReply.WithinAsync(Db.ExecuteAsync("XAUTOCLAIM", $"{_keys.Meta}:rights", RedisKeys.ConsumerGroup, "rights-check", 0, "0-0", "COUNT", 1),
+                RedisReply.BoundFor(Db.Multiplexer)).ConfigureAwait(false);
+        }
+        catch (RedisServerException e) when (!RedisFailure.IsPermissionDenied(e))
+        {
+            // NOGROUP, or a refusal of writes (OOM, MISCONF, READONLY): the right is there.
+        }
+    }
+
     private async Task<ReclaimPage> ReclaimExpiredAsync(RedisKeys keys, string consumer, TimeSpan leaseTimeout, int count, string cursor)
     {
         // Not a script: bounded here, so that a reply the client lost cannot stop the reclaim loop.
