@@ -100,6 +100,51 @@ public sealed class TenantConcurrencyTests
         Assert.Equal(0, await LivePermitsAsync(harness));
     }
 
+    [Fact]
+    public async Task SuspectsOfATenantAtItsLimit_GoBackToTheReadySet_TheWorkersOtherJobsRunMeanwhile()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var ids = await SubmitAsync(harness, Tenant, 2);
+        var doomed = await harness.StartWorkerAsync(WorkerSettings("00:01:00", "00:00:03"), "doomed");
+        await AsyncWait.WaitUntilAsync(
+            async () => (await StatusesAsync(harness, ids)).All(s => s == JobStatus.Processing),
+            TimeSpan.FromSeconds(30), "the first worker runs both jobs");
+        await doomed.KillAsync();
+
+        // The permits a Redis rolled back to an older state brings back: attempts no live worker runs,
+        // taken until their lease lapses (a 20 s lease, renewed just before the snapshot), the set's
+        // expiry two leases on, as renew.lua leaves them.
+        var restoredUntil = await RedisNowMsAsync(harness) + 20_000;
+        await harness.Db.SortedSetAddAsync(PermitsKey(harness), [new("restored-1", restoredUntil), new("restored-2", restoredUntil)]).Bounded();
+        await harness.Db.KeyExpireAsync(PermitsKey(harness), TimeSpan.FromSeconds(40)).Bounded();
+
+        // The survivor takes the dead worker's jobs over as suspects, held for the tenant's permits.
+        var survivor = await harness.StartWorkerAsync(WorkerSettings("00:00:00.100", "00:00:03"), "survivor");
+        await AsyncWait.WaitUntilAsync(
+            async () => (await Task.WhenAll(ids.Select(id => harness.Db.HashExistsAsync(harness.Keys.Job(id), "suspect")))).All(s => s),
+            TimeSpan.FromSeconds(30), "the survivor took both jobs over as suspects");
+
+        // Another tenant's jobs run meanwhile: the suspects wait in their ready set, not in the worker.
+        var submitted = Stopwatch.StartNew();
+        var others = await SubmitAsync(harness, Other, 4);
+        Assert.All(await harness.WaitUntilAllFinalAsync(others, TimeSpan.FromSeconds(10)), j => Assert.Equal(JobStatus.Completed, j.Status));
+        TestContext.Current.TestOutputHelper?.WriteLine($"the other tenant's 4 jobs completed {submitted.ElapsedMilliseconds} ms after submission");
+        Assert.True(await RedisNowMsAsync(harness) < restoredUntil, "the restored permits lapsed before the other tenant's jobs completed: the test proves nothing");
+        Assert.All(await harness.GetAllAsync(ids), j => Assert.NotEqual(JobStatus.Completed, j.Status));
+        await AsyncWait.WaitUntilAsync(
+            () => Task.FromResult(survivor.Output.Contains("back to its tenant's ready set", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(5), "the survivor logged the suspects it put back");
+
+        // Once the restored permits lapse, the suspects are dispatched with permits and complete, their
+        // lost attempt recorded and not charged.
+        var jobs = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(60));
+        Assert.All(jobs, j =>
+        {
+            Assert.Equal(JobStatus.Completed, j.Status);
+            Assert.Equal([AttemptOutcome.WorkerLost, AttemptOutcome.Succeeded], j.History.Select(a => a.Outcome));
+        });
+    }
+
     private static Task<IReadOnlyList<string>> SubmitAsync(WorkerHarness harness, string tenant, int count) =>
         harness.SubmitForTenantAsync(tenant, count);
 
@@ -114,11 +159,14 @@ public sealed class TenantConcurrencyTests
     private static RedisKey PermitsKey(WorkerHarness harness) => $"{harness.Keys.Prefix}:tenant:{Tenant}:permits";
 
     /// <summary>Permits whose lease has not lapsed, on Redis's clock.</summary>
-    private static async Task<long> LivePermitsAsync(WorkerHarness harness)
+    private static async Task<long> LivePermitsAsync(WorkerHarness harness) =>
+        await harness.Db.SortedSetLengthAsync(PermitsKey(harness), await RedisNowMsAsync(harness), double.PositiveInfinity, Exclude.Start).Bounded();
+
+    /// <summary>Redis's clock (TIME), in Unix ms: the clock permits are scored by.</summary>
+    private static async Task<long> RedisNowMsAsync(WorkerHarness harness)
     {
         var time = (RedisResult[])(await harness.Db.ExecuteAsync("TIME").Bounded())!;
-        var now = (long.Parse((string)time[0]!, System.Globalization.CultureInfo.InvariantCulture) * 1000)
+        return (long.Parse((string)time[0]!, System.Globalization.CultureInfo.InvariantCulture) * 1000)
             + (long.Parse((string)time[1]!, System.Globalization.CultureInfo.InvariantCulture) / 1000);
-        return await harness.Db.SortedSetLengthAsync(PermitsKey(harness), now, double.PositiveInfinity, Exclude.Start).Bounded();
     }
 }

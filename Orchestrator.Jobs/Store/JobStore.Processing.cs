@@ -582,6 +582,19 @@ public sealed partial class JobStore
     }
 
     /// <summary>
+    /// Puts a claimed job whose attempt has not started back in its tenant's ready set, in the place
+    /// of its submission (<c>requeue.lua</c>): dispatch sends it again with a permit reserved. For a
+    /// suspect held for its tenant's <c>MaxConcurrency</c> permit, which would hold its worker's other
+    /// work while it waits there. It keeps <c>suspect</c>. Sent again after it applied, it answers
+    /// true again; false when the caller's lease is no longer current or the attempt has started.
+    /// </summary>
+    public async Task<bool> RequeueAsync(JobLease lease) =>
+        (long)await LuaScripts.Requeue.EvaluateAsync(
+            Db,
+            [_keys.Job(lease.JobId), _keys.ForJob(lease.JobId).Stream],
+            [lease.Token, RedisKeys.ConsumerGroup, lease.EntryId]).ConfigureAwait(false) == 1;
+
+    /// <summary>
     /// Gives the jobs of the delayed set that are due a new stream entry, up to
     /// <paramref name="limit"/> of them (<c>promote.lua</c>). Any worker may call it at any time; two
     /// at once promote each job once. Returns the jobs promoted and the members examined (when that

@@ -18,6 +18,7 @@ internal static partial class LuaScripts
     public static readonly RedisScript FinishAttempt = Load("finish-attempt");
     public static readonly RedisScript Release = Load("release");
     public static readonly RedisScript Defer = Load("defer");
+    public static readonly RedisScript Requeue = Load("requeue");
     public static readonly RedisScript Promote = Load("promote");
     public static readonly RedisScript SetAside = Load("set-aside");
     public static readonly RedisScript PruneConsumers = Load("prune-consumers");

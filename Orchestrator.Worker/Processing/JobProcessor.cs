@@ -237,6 +237,11 @@ internal sealed class JobProcessor(
                 // A long wait parks the job in the delayed set instead (Worker:MaxInProcessDelay).
                 await processor.DeferAsync(execution, wait, delay).ConfigureAwait(false);
             }
+            else if (execution.SuspectTurn is not null)
+            {
+                // A suspect held for its tenant's permit holds this worker's other work (SoloGate).
+                await processor.RequeueAsync(execution).ConfigureAwait(false);
+            }
 
             // Waiting is not calling: a shutdown now hands the job back instead of waiting with it.
             execution.StopIfDraining();
@@ -476,6 +481,45 @@ internal sealed class JobProcessor(
         }
         else
         {
+            execution.OnLeaseLost();
+        }
+    }
+
+    /// <summary>
+    /// A suspect whose tenant runs its <c>MaxConcurrency</c> jobs elsewhere goes back to its ready set
+    /// (<c>requeue.lua</c>), keeping <c>suspect</c>, instead of waiting here for a permit with its
+    /// turn apart, during which this worker starts nothing else (permits a rolled-back Redis brought
+    /// back held it for a lease: 31–39 s). Dispatch sends it again with a permit reserved. Should
+    /// Redis not take the step, it waits here as before.
+    /// </summary>
+    private async ValueTask RequeueAsync(JobExecution execution)
+    {
+        // The step drops the lease: a renewal meanwhile that finds it gone proves nothing.
+        execution.RecordingOutcome = true;
+        bool requeued;
+        try
+        {
+            requeued = await _redis.ExecuteRedisAsync("requeue", _ => store.RequeueAsync(execution.Lease), execution.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && RedisFailure.IsTransient(e))
+        {
+            WorkerLog.RedisUnavailableForJob(logger, "requeue", execution.Job.Id, execution.Attempt, TimeSpan.Zero, AttemptSpan.SubmissionTraceId(execution.Job), e);
+            return;
+        }
+        finally
+        {
+            execution.RecordingOutcome = false;
+        }
+
+        leases.Untrack(execution);
+        if (requeued)
+        {
+            WorkerLog.RequeuedHeldSuspect(logger, execution.Job.Id, execution.Job.Tenant);
+            execution.OnDeferred();
+        }
+        else
+        {
+            LogLeaseLost(execution);
             execution.OnLeaseLost();
         }
     }
