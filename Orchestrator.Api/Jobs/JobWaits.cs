@@ -24,33 +24,51 @@ internal static class JobWaits
     }
 
     /// <summary>
+    /// How soon a wait reads the job again after Redis failed a read for a moment: the event that
+    /// woke it may have been spent on the failed read.
+    /// </summary>
+    internal static readonly TimeSpan ReadRetryPause = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
     /// The job once it is final, or as it is when <paramref name="timeout"/> has passed or the host stops; null when it
-    /// disappeared (expired) meanwhile. <paramref name="listener"/> must have been opened before
-    /// <paramref name="current"/> was read, so that a change in between still wakes this wait.
+    /// disappeared (expired) meanwhile. <paramref name="listener"/> must have been opened after
+    /// <paramref name="current"/> was read: the job is read again at once, so that a change in
+    /// between is seen. A read that Redis fails for a moment (a reset, a failover, a refusal) does
+    /// not end the wait: it reads again after <see cref="ReadRetryPause"/>, and only a read still
+    /// failing when the time is up is the answer (503), not one failing a second into a minute's wait.
     /// </summary>
     public static async Task<Job?> UntilFinalAsync(
         JobStore store, JobListener listener, Job current, TimeSpan timeout, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
         var started = timeProvider.GetTimestamp();
+        TimeSpan Left() => timeout - timeProvider.GetElapsedTime(started);
         var job = current;
-        while (!JobStatus.IsTerminal(job.Status))
+        while (true)
         {
-            var left = timeout - timeProvider.GetElapsedTime(started);
-            var woken = await listener.WaitAsync(left, timeProvider, cancellationToken).ConfigureAwait(false);
-            // Woken: look again. Timed out, or the host stops: answer with the state as it is now (its
-            // non-final changes do not wake a wait), so read once more either way.
-            if (await store.GetAsync(job.Id).ConfigureAwait(false) is not { } read)
+            var failed = false;
+            try
             {
-                return null;
+                if (await store.GetAsync(job.Id).ConfigureAwait(false) is not { } read)
+                {
+                    return null;
+                }
+
+                job = read;
+            }
+            catch (Exception e) when (RedisFailure.IsTransient(e) && Left() > TimeSpan.Zero && !listener.HostStopping && !cancellationToken.IsCancellationRequested)
+            {
+                failed = true;
             }
 
-            job = read;
-            if (!woken)
+            // Its non-final changes do not wake a wait: timed out, or the host stops, it answers with
+            // the state just read.
+            if (!failed && (JobStatus.IsTerminal(job.Status) || Left() <= TimeSpan.Zero || listener.HostStopping))
             {
-                break;
+                return job;
             }
+
+            var left = Left();
+            await listener.WaitAsync(failed && left > ReadRetryPause ? ReadRetryPause : left, timeProvider, cancellationToken).ConfigureAwait(false);
         }
-
-        return job;
     }
 }

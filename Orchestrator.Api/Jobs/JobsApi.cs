@@ -176,11 +176,7 @@ public static class JobsApi
                 return WaitRefused(context, refusal, apiOptions.Value);
             }
 
-            // Read again now that the listener is open: a job that became final between the first
-            // read and the listen would otherwise wait out the whole timeout.
-            job = await store.GetAsync(jobId) is { } again
-                ? await JobWaits.UntilFinalAsync(store, listener, again, timeout, timeProvider, context.RequestAborted) ?? job
-                : job;
+            job = await JobWaits.UntilFinalAsync(store, listener, job, timeout, timeProvider, context.RequestAborted) ?? job;
         }
 
         return TypedResults.Ok(JobResource.From(job));
