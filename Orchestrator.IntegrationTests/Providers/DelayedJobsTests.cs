@@ -26,6 +26,9 @@ public sealed class DelayedJobsTests
             ["Simulator:Latency"] = "00:00:00.005",
             ["Simulator:RequestsPerMinute"] = "2",
             ["Simulator:Burst"] = "00:00:01",
+            // A call sent before the 429 reached the worker may arrive late on a busy machine (a CI run
+            // at load 18 took 4 s over a 5 ms call): only a call a second past a 429 could have known.
+            ["Simulator:AnnouncementGrace"] = "00:00:01",
         });
         await using var fast = await LlmSimulatorProcess.StartAsync(new Dictionary<string, string>
         {
