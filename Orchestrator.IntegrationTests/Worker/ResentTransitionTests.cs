@@ -156,6 +156,41 @@ public sealed class ResentTransitionTests
         Assert.Equal(JobStatus.Completed, (await harness.GetAsync(ids[0])).Status);
     }
 
+    [Fact]
+    public async Task Requeue_SentAgainAfterItApplied_ChangesNothing_TheJobIsDispatchedAgainAsASuspect()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        var jobId = await harness.SubmitAsync(maxAttempts: 3);
+        var running = Assert.Single(await store.DispatchAndClaimAsync("worker-a", 10, TimeSpan.FromMinutes(1), JobStore.NewToken(), startAttempt: true).Bounded());
+        Assert.Equal(1, running.Claim.StartedAttempt);
+
+        // worker-a dies mid-attempt: worker-b takes the job over as a suspect, claimed, not started.
+        var lapsed = Assert.Single(await store.ReclaimExpiredAsync("worker-b", TimeSpan.Zero, 100).Bounded());
+        var lease = new JobLease(lapsed.JobId, lapsed.EntryId, JobStore.NewToken(), "worker-b");
+        var suspect = Assert.Single(await store.ClaimManyAsync([lease], startAttempt: true).Bounded());
+        Assert.True(suspect.Job!.Suspect);
+
+        // Back in its tenant's ready set: no entry, no lease, the delivery given back, still a suspect.
+        Assert.True(await SentTwiceAsync(harness, () => store.RequeueAsync(lease), r => r.ToString()));
+        Assert.NotNull(await harness.Db.SortedSetScoreAsync(harness.Keys.Ready(TenantNames.Default), jobId).Bounded());
+        Assert.Equal((0, 0), (await harness.StreamLengthAsync(), await harness.PendingCountAsync()));
+        var job = await harness.GetAsync(jobId);
+        Assert.Equal((JobStatus.Retrying, 1, 1, true), (job.Status, job.Attempts, job.Deliveries, job.Suspect));
+        Assert.Null((string?)await harness.Db.HashGetAsync(harness.Keys.Job(jobId), "lease").Bounded());
+        // Another worker's lease is not this one: nothing happens.
+        Assert.False(await store.RequeueAsync(lease with { Token = JobStore.NewToken() }).Bounded());
+
+        // Dispatched again (with a permit, for a limited tenant), it is claimed as a suspect: its worker runs it apart.
+        var again = Assert.Single(await store.DispatchAndClaimAsync("worker-c", 10, TimeSpan.FromMinutes(1), JobStore.NewToken(), startAttempt: true).Bounded());
+        Assert.Equal((jobId, ClaimOutcome.Claimed, 0, true), (again.Delivery.JobId, again.Claim.Outcome, again.Claim.StartedAttempt, again.Claim.Job!.Suspect));
+        // The requeue re-sent late answers as it did and takes nothing from worker-c.
+        Assert.True(await store.RequeueAsync(lease).Bounded());
+        Assert.Equal(again.Claim.Lease.Token, (string?)await harness.Db.HashGetAsync(harness.Keys.Job(jobId), "lease").Bounded());
+        Assert.Equal(1, await harness.PendingCountAsync());
+    }
+
     /// <summary>Sends the call, then again; both answers and the whole of Redis after each must agree.</summary>
     private static async Task<T> SentTwiceAsync<T>(WorkerHarness harness, Func<Task<T>> call, Func<T, string> describe)
     {
