@@ -45,6 +45,30 @@ public sealed class MemoryFullTransitionsTests
     }
 
     [Fact]
+    public async Task AtMaxMemory_AClaimedJobNotStarted_IsPutBackInItsReadySet()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        var jobId = await harness.SubmitAsync(maxAttempts: 3);
+        var held = Assert.Single(await harness.Store.DispatchAndClaimAsync("worker-a", 8, TimeSpan.FromMinutes(5), JobStore.NewToken(), startAttempt: false).Bounded());
+        await harness.Server.ConfigSetAsync("maxmemory-policy", "noeviction").Bounded();
+        await harness.Server.ConfigSetAsync("maxmemory", "1").Bounded();
+        try
+        {
+            // requeue.lua runs with allow-oom, as a hand-back does: what a worker holds goes back.
+            Assert.True(await harness.Store.RequeueAsync(held.Claim.Lease).Bounded());
+        }
+        finally
+        {
+            await harness.Server.ConfigSetAsync("maxmemory", "0").Bounded();
+        }
+
+        Assert.NotNull(await harness.Db.SortedSetScoreAsync(harness.Keys.Ready(TenantNames.Default), jobId).Bounded());
+        Assert.Equal(0, await harness.StreamLengthAsync());
+        Assert.Equal(jobId, Assert.Single(await harness.Store.ReadNewAsync("worker-b", 8, TimeSpan.FromSeconds(5)).Bounded()).JobId);
+    }
+
+    [Fact]
     public async Task AtMaxMemory_AWorkerStarting_FindsItsConsumerGroupThere()
     {
         // XGROUP CREATE is refused at maxmemory even when the group exists: a worker started then
