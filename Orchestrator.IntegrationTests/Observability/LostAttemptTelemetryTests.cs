@@ -53,13 +53,58 @@ public sealed class LostAttemptTelemetryTests
         Assert.Equal(AttemptOutcome.WorkerLost, span.GetTagItem(OrchestratorTags.Outcome));
         Assert.Equal(ActivityStatusCode.Error, span.Status);
         Assert.Null(span.GetTagItem(OrchestratorTags.RetryDelayMs));
-        var counted = Assert.Single(attempts.GetMeasurementSnapshot());
-        Assert.Equal(AttemptOutcome.WorkerLost, counted.Tags[OrchestratorTags.Outcome]);
+        // Counted once, by the worker whose claim closed it (here the test's own claim), not here too.
+        Assert.Empty(attempts.GetMeasurementSnapshot());
         // Its lines carry the tenant, also the renewal's (written by the lease loop, outside the job's flow).
         var lines = worker.Logs.Records.Where(r => Equals(r.Attributes.GetValueOrDefault("JobId"), jobId)).ToList();
         // One line says the attempt was lost: the lease loop's or the refused write's, not both.
         Assert.Single(lines, r => r.Message?.Contains("lease lost to another worker", StringComparison.Ordinal) == true);
         Assert.All(lines, r => Assert.Equal(TenantNames.Default, r.Scopes.GetValueOrDefault(OrchestratorTags.Tenant)));
+    }
+
+    /// <summary>
+    /// A worker killed mid-attempt ends nothing: the worker whose claim takes the job over records the
+    /// lost attempt's span, timed from the history, and counts it. Before, such an attempt had no span
+    /// and no count (an outside audit: 22 lost attempts, none in either).
+    /// </summary>
+    [Fact]
+    public async Task WorkerKilledMidAttempt_TheWorkerThatTakesOver_RecordsTheLostAttemptsSpanAndCountsIt()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var harness = await WorkerHarness.StartAsync();
+        var doomed = await harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:01:00",
+            ["Worker:LeaseTimeout"] = "00:00:03",
+        }, "doomed");
+        var jobId = await harness.SubmitAsync(maxAttempts: 3);
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(jobId)).Status == JobStatus.Processing,
+            Timeout, "the doomed worker runs attempt 1", TimeSpan.FromMilliseconds(20));
+        await doomed.KillAsync();
+
+        await using var survivor = new WorkerFactory(harness.Redis.ConnectionString, new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Worker:LeaseTimeout"] = "00:00:03",
+            ["Logging:LogLevel:Default"] = "Warning",
+        });
+        var meters = await Task.Run(() => survivor.Services.GetRequiredService<IMeterFactory>()).WaitAsync(Timeout, ct);
+        using var attempts = new MetricCollector<long>(meters, OrchestratorTelemetry.MeterName, "orchestrator.attempts");
+        var job = Assert.Single(await harness.WaitUntilAllFinalAsync([jobId], Timeout));
+        Assert.Equal([AttemptOutcome.WorkerLost, AttemptOutcome.Succeeded], job.History.Select(a => a.Outcome));
+
+        await AsyncWait.WaitUntilAsync(() => FirstAttemptSpan(survivor.Spans, jobId) is not null, Timeout, "the lost attempt's span was recorded");
+        var span = FirstAttemptSpan(survivor.Spans, jobId)!;
+        Assert.Equal(AttemptOutcome.WorkerLost, span.GetTagItem(OrchestratorTags.Outcome));
+        Assert.Equal(AttemptOutcome.WorkerLost, span.GetTagItem(OrchestratorTags.ErrorType));
+        Assert.Equal(ActivityStatusCode.Error, span.Status);
+        var lost = job.History[0];
+        Assert.Equal(lost.StartedAt.UtcDateTime, span.StartTimeUtc);
+        Assert.Equal(lost.EndedAt!.Value - lost.StartedAt, span.Duration);
+        Assert.Equal(
+            [(AttemptOutcome.WorkerLost, 1), (AttemptOutcome.Succeeded, 1)],
+            attempts.GetMeasurementSnapshot().GroupBy(m => (string)m.Tags[OrchestratorTags.Outcome]!).Select(g => (g.Key, g.Count())).OrderBy(g => g.Key, StringComparer.Ordinal).Reverse());
     }
 
     private static Activity? FirstAttemptSpan(SpanCapture capture, string jobId) =>

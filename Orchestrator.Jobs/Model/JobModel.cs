@@ -93,6 +93,13 @@ public sealed record Job
     public bool HandedBack { get; init; }
 
     /// <summary>
+    /// The attempt the claim that answered with this job closed as <c>worker-lost</c> (its worker died
+    /// or lost its lease mid-attempt), with its start and end: set only in that claim's reply, so the
+    /// claiming worker records the attempt's span and counts it, once. Null otherwise.
+    /// </summary>
+    public AttemptRecord? LostAttempt { get; init; }
+
+    /// <summary>
     /// The job's total wait for deployments recorded when it was deferred (<c>rateLimitWaitMs</c>): a
     /// worker that takes it up goes on from here, so <c>Llm:MaxRateLimitWait</c> bounds the job, not one worker's share.
     /// </summary>

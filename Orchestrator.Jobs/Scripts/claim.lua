@@ -56,7 +56,11 @@
                               when none; then the job hash as this claim left it: field, value, …
                               (HGETALL shape) joined by byte 255 into one string; handedBack = 1
                               among them when release.lua handed the job back (the claim deletes
-                              it from the hash): its worker tells a hand-back from a lapsed lease
+                              it from the hash): its worker tells a hand-back from a lapsed lease;
+                              lostAttempt = '<n>:<startedAt>:<endedAt>' (ms; reply only, never
+                              stored; in the 'dead-lettered' and 'canceled' replies too) when this
+                              claim closed attempt n as worker-lost: its worker records that
+                              attempt's span and counts it
 ]]
 local stream, deadLetters = KEYS[1], KEYS[2]
 --@include clock

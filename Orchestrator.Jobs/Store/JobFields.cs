@@ -29,6 +29,7 @@ internal static class JobFields
     public const string SharedLosses = "sharedLosses";
     public const string ReleasedAttempts = "releasedAttempts";
     public const string HandedBack = "handedBack";
+    public const string LostAttempt = "lostAttempt";
     public const string RateLimitWaitMs = "rateLimitWaitMs";
     public const string Booking = "booking";
     public const string CallbackUrl = "callbackUrl";

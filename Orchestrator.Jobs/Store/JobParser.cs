@@ -142,6 +142,7 @@ internal static class JobParser
             SuspectAlone = map.GetValueOrDefault(JobFields.Suspect) == "2",
             UnchargedAttempts = (Int(map, JobFields.SharedLosses) ?? 0) + (Int(map, JobFields.ReleasedAttempts) ?? 0),
             HandedBack = map.GetValueOrDefault(JobFields.HandedBack) == "1",
+            LostAttempt = LostAttempt(map),
             RateLimitWait = TimeSpan.FromMilliseconds(long.Parse(map.GetValueOrDefault(JobFields.RateLimitWaitMs) ?? "0", CultureInfo.InvariantCulture)),
             Booking = map.GetValueOrDefault(JobFields.Booking),
             TraceParent = map.GetValueOrDefault(JobFields.TraceParent),
@@ -162,6 +163,23 @@ internal static class JobParser
             stored.RetryDelayMs,
             stored.Model,
             stored.Usage);
+    }
+
+    /// <summary>A claim's <c>lostAttempt</c>, <c>&lt;n&gt;:&lt;startedAt&gt;:&lt;endedAt&gt;</c> (Unix ms), as the history entry it closed.</summary>
+    private static AttemptRecord? LostAttempt(IReadOnlyDictionary<string, string> map)
+    {
+        if (map.GetValueOrDefault(JobFields.LostAttempt)?.Split(':') is not [var attempt, var started, var ended])
+        {
+            return null;
+        }
+
+        return new AttemptRecord(
+            int.Parse(attempt, CultureInfo.InvariantCulture),
+            DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(started, CultureInfo.InvariantCulture)),
+            DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(ended, CultureInfo.InvariantCulture)),
+            AttemptOutcome.WorkerLost,
+            new JobError(AttemptOutcome.WorkerLost, "The worker running this attempt stopped before recording an outcome."),
+            RetryDelayMs: null);
     }
 
     private static int? Int(IReadOnlyDictionary<string, string> map, string field) =>

@@ -70,6 +70,11 @@ internal sealed class JobProcessor(
     /// <param name="slot">The job's <c>Worker:Concurrency</c> slot, lent to another job while this one waits for its next attempt, and given back early while its final outcome is written (WorkerSlots).</param>
     public async Task ProcessAsync(ClaimResult claim, Delivery delivery, SoloGate.Ticket? ticket, WorkerSlots.Slot slot, Func<bool> drain, CancellationToken hardStop)
     {
+        if (claim.Job is { LostAttempt: { } lost } lostWith)
+        {
+            RecordLostAttempt(lostWith, lost);
+        }
+
         switch (claim.Outcome)
         {
             case ClaimOutcome.Missing or ClaimOutcome.AlreadyFinal:
@@ -677,12 +682,36 @@ internal sealed class JobProcessor(
 
     /// <summary>
     /// Ends an attempt whose lease another worker took: that worker recorded it <c>worker-lost</c> in
-    /// the history, and so do its span and <c>orchestrator.attempts</c>, whatever the call's own end
-    /// (its answer or error is discarded and no retry follows from here). They said <c>succeeded</c> or
-    /// <c>transient-failure</c> with a retry delay, or, cut off mid-call, nothing: the span had no outcome
-    /// and the attempt was not counted.
+    /// the history, and so does its span, whatever the call's own end (its answer or error is discarded
+    /// and no retry follows from here). It said <c>succeeded</c> or <c>transient-failure</c> with a
+    /// retry delay, or, cut off mid-call, nothing. The worker whose claim closed the attempt counts it
+    /// (<see cref="RecordLostAttempt"/>): this one learns of the loss only if it lives on.
     /// </summary>
-    private void EndLostAttempt(JobExecution execution) => EndAttempt(execution, AttemptOutcome.WorkerLost, LostError, delay: null);
+    private static void EndLostAttempt(JobExecution execution)
+    {
+        AttemptSpan.End(execution.AttemptActivity, AttemptOutcome.WorkerLost, LostError, retryDelay: null);
+        execution.AttemptActivity = null;
+    }
+
+    /// <summary>
+    /// This worker's claim closed attempt <paramref name="record"/> as <c>worker-lost</c>: it counts
+    /// the attempt in <c>orchestrator.attempts</c> and its duration, once for every lost attempt, and
+    /// records its span, which a worker killed mid-attempt never ended (an outside audit: 22 lost
+    /// attempts, none with a span or a count). Timed from the history. A lost worker that lives on (a
+    /// stall) ends its own span too: such an attempt has two, one from each worker.
+    /// </summary>
+    private void RecordLostAttempt(Job job, AttemptRecord record)
+    {
+        var ended = record.EndedAt ?? record.StartedAt;
+        var tags = new TagList
+        {
+            { OrchestratorTags.Outcome, AttemptOutcome.WorkerLost },
+            { OrchestratorTags.Tenant, job.Tenant },
+        };
+        metrics.Attempts.Add(1, tags);
+        metrics.AttemptDuration.Record((ended - record.StartedAt).TotalSeconds, tags);
+        AttemptSpan.Lost(job, record, (job.MaxAttempts ?? 1) + job.UnchargedAttempts, models.Find(job.Request.Model), record.Error!);
+    }
 
     private static readonly JobError LostError = new(AttemptOutcome.WorkerLost,
         "Another worker took over the lease before this one recorded the attempt's outcome; this worker's result was discarded.");

@@ -15,15 +15,35 @@ internal static class AttemptSpan
     public const string Name = "llm attempt";
 
     /// <param name="model">The model the job asks for (the default when it names none), before any fallback.</param>
-    public static Activity? Start(JobExecution execution, Orchestrator.Llm.ServedModel? model)
+    public static Activity? Start(JobExecution execution, Orchestrator.Llm.ServedModel? model) =>
+        Start(execution.Job, execution.Attempt, execution.MaxAttempts, execution.Reclaimed, model, startTime: default);
+
+    /// <summary>
+    /// The span of an attempt its worker did not end: it died mid-attempt, and the claim that took the
+    /// job over closed the attempt as <c>worker-lost</c> (<see cref="Job.LostAttempt"/>). Timed as the
+    /// history has it, from its start to that claim, and ended at once.
+    /// </summary>
+    public static void Lost(Job job, AttemptRecord attempt, int maxAttempts, Orchestrator.Llm.ServedModel? model, JobError error)
     {
-        var job = execution.Job;
+        var ambient = Activity.Current;
+        var activity = Start(job, attempt.Attempt, maxAttempts, reclaimed: false, model, attempt.StartedAt);
+        if (activity is not null && attempt.EndedAt is { } ended)
+        {
+            activity.SetEndTime(ended.UtcDateTime);
+        }
+
+        End(activity, AttemptOutcome.WorkerLost, error, retryDelay: null);
+        Activity.Current = ambient;
+    }
+
+    private static Activity? Start(Job job, int attempt, int maxAttempts, bool reclaimed, Orchestrator.Llm.ServedModel? model, DateTimeOffset startTime)
+    {
         ActivityLink[]? links = TryGetSubmission(job, out var submission) ? [new ActivityLink(submission)] : null;
 
         // The attempt must not become a child of whatever span happens to be ambient.
         Activity.Current = null;
         var activity = OrchestratorTelemetry.ActivitySource.StartActivity(
-            Name, ActivityKind.Client, parentContext: default, tags: null, links: links);
+            Name, ActivityKind.Client, parentContext: default, tags: null, links: links, startTime: startTime);
         if (activity is null)
         {
             return null;
@@ -32,8 +52,8 @@ internal static class AttemptSpan
         // AddTag, not SetTag: the span is new, and SetTag looks each name up in the tags so far.
         activity.AddTag(OrchestratorTags.JobId, job.Id);
         activity.AddTag(OrchestratorTags.Tenant, job.Tenant);
-        activity.AddTag(OrchestratorTags.Attempt, execution.Attempt);
-        activity.AddTag(OrchestratorTags.MaxAttempts, execution.MaxAttempts);
+        activity.AddTag(OrchestratorTags.Attempt, attempt);
+        activity.AddTag(OrchestratorTags.MaxAttempts, maxAttempts);
         activity.AddTag("gen_ai.operation.name", "chat");
         if (model?.ProviderName is { } provider)
         {
@@ -50,7 +70,7 @@ internal static class AttemptSpan
             activity.AddTag("gen_ai.request.max_tokens", maxTokens);
         }
 
-        activity.AddTag(OrchestratorTags.Reclaimed, execution.Reclaimed);
+        activity.AddTag(OrchestratorTags.Reclaimed, reclaimed);
         return activity;
     }
 

@@ -20,8 +20,13 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
 
   -- A job the claim made final (dead-lettered or canceled), as it now is: its worker logs and
   -- measures it (attempts, createdAt, trace context, tenant). Rare, so read again rather than assembled.
-  local function finalReply(job, kind)
-    return {kind, 0, table.concat(redis.call('HGETALL', job), '\255')}
+  local function finalReply(job, kind, lost)
+    local hash = redis.call('HGETALL', job)
+    if lost then
+      hash[#hash + 1] = 'lostAttempt'
+      hash[#hash + 1] = lost
+    end
+    return {kind, 0, table.concat(hash, '\255')}
   end
 
   local function claim(job, history, entryId, token)
@@ -80,9 +85,12 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
 
     local nextAttemptAt = f.nextAttemptAt
     local lastAttemptLost = false
+    -- '<attempt>:<startedAt>:<endedAt>' of the attempt this claim closes, for the reply only.
+    local lost = nil
     if status == 'processing' then
       -- The previous holder died or lost its lease mid-attempt. That attempt counts: close it as lost.
       if lostEntry and lostEntry.outcome == nil then
+        lost = string.format('%d:%d:%s', attempts, tonumber(lostEntry.startedAt) or 0, now)
         lostEntry.endedAt = tonumber(now)
         lostEntry.outcome = 'worker-lost'
         lostEntry.error = {type = 'worker-lost', message = 'The worker running this attempt stopped before recording an outcome.'}
@@ -115,7 +123,7 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
       redis.call('HSET', job, unpack(writes))
       redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt', 'handedBack')
       finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, false, now, f.tenant)
-      return finalReply(job, 'canceled')
+      return finalReply(job, 'canceled', lost)
     end
 
     local deadError
@@ -139,7 +147,7 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
       redis.call('HSET', job, unpack(writes))
       redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt', 'handedBack')
       finalize(stream, group, deadLetters, job, history, f.id or jobIdOf(job), entryId, f.retentionMs, true, now, f.tenant)
-      return finalReply(job, 'dead-lettered')
+      return finalReply(job, 'dead-lettered', lost)
     end
 
     local started = 0
@@ -179,6 +187,12 @@ local function claimEntries(stream, group, consumer, deadLetters, now, startNow,
       end
     end
     for i = 1, #writes do flat[#flat + 1] = writes[i] end
+    if lost then
+      -- Reply only, not stored: this claim closed that attempt as worker-lost, so this worker records
+      -- its span and counts it (its own worker died with it, or learns of the loss only if it lives on).
+      flat[#flat + 1] = 'lostAttempt'
+      flat[#flat + 1] = lost
+    end
     return okReply(started, flat)
   end
 
