@@ -100,6 +100,58 @@ public sealed class TenantConcurrencyTests
         Assert.Equal(0, await LivePermitsAsync(harness));
     }
 
+    /// <summary>
+    /// A limited tenant's job whose retry finds every permit taken goes back to its tenant's ready set
+    /// (requeue.lua), holding no slot: another tenant keeps the rest of the worker. Before, each such
+    /// retry waited in its worker for a permit, holding a slot, while dispatch gave the permits that
+    /// came free to the tenant's new jobs (an outside audit: another tenant kept 28–49 % of its
+    /// throughput beside a MaxConcurrency 2 tenant whose calls failed half the time).
+    /// </summary>
+    [Fact]
+    public async Task RetriesOfATenantAtItsLimit_WaitInItsReadySet_AnotherTenantKeepsTheFreeSlots()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        _ = await harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            [$"Tenants:{Tenant}:MaxConcurrency"] = "1",
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.200",
+            ["Worker:Concurrency"] = "4",
+            ["Retry:BaseDelay"] = "00:00:00.050",
+            ["Retry:MaxDelay"] = "00:00:00.100",
+            // The failures are the tenant's own jobs': they must not open the deployment's circuit,
+            // which would stop every tenant's calls.
+            ["Llm:CircuitFailureRatio"] = "1",
+            ["Llm:CircuitMinimumThroughput"] = "1000000",
+        }, "worker");
+
+        // Every job of the limited tenant fails twice before it succeeds: each retry asks for the permit
+        // that dispatch has meanwhile given to the tenant's next job.
+        var limited = await harness.SubmitForTenantAsync(Tenant, 40, r => r with { Metadata = new Dictionary<string, string> { ["simulator.failFirstAttempts"] = "2" } });
+        await AsyncWait.WaitUntilAsync(
+            async () => (await harness.GetAllAsync(limited)).Count(j => j.Attempts > 0) >= 4,
+            TimeSpan.FromSeconds(30), "the limited tenant's jobs are running and retrying");
+
+        var submitted = Stopwatch.StartNew();
+        var others = await SubmitAsync(harness, Other, 30);
+        // Meanwhile no retry of the limited tenant waits in the worker past its due time: each one that
+        // finds the permit taken goes back to the ready set at once.
+        var heldInWorker = 0;
+        while (!(await StatusesAsync(harness, others)).All(s => s == JobStatus.Completed) && submitted.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            heldInWorker = Math.Max(heldInWorker, await RetriesHeldInAWorkerAsync(harness, limited, TimeSpan.FromSeconds(1)));
+            await Task.Delay(TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken);
+        }
+
+        Assert.All(await harness.WaitUntilAllFinalAsync(others, TimeSpan.FromSeconds(5)), j => Assert.Equal(JobStatus.Completed, j.Status));
+        var elapsed = submitted.Elapsed;
+        TestContext.Current.TestOutputHelper?.WriteLine($"the other tenant's 30 jobs of 200 ms completed in {elapsed.TotalMilliseconds:0} ms on 4 slots; at most {heldInWorker} retries held in the worker over 1 s past due");
+        Assert.Equal(0, heldInWorker);
+        // Three slots are the other tenant's: 30 × 200 ms / 3 = 2 s (4.5 s before, the retries holding slots).
+        Assert.True(elapsed < TimeSpan.FromSeconds(10), $"the other tenant's jobs took {elapsed}");
+        Assert.All(await harness.WaitUntilAllFinalAsync(limited, TimeSpan.FromSeconds(120)), j => Assert.Equal((JobStatus.Completed, 3), (j.Status, j.Attempts)));
+    }
+
     [Fact]
     public async Task SuspectsOfATenantAtItsLimit_GoBackToTheReadySet_TheWorkersOtherJobsRunMeanwhile()
     {
@@ -154,6 +206,17 @@ public sealed class TenantConcurrencyTests
         var reads = ids.Select(id => batch.HashGetAsync(harness.Keys.Job(id), "status")).ToArray();
         batch.Execute();
         return [.. (await Task.WhenAll(reads).Bounded()).Select(v => (string?)v)];
+    }
+
+    /// <summary>Jobs held in a worker (a lease) waiting for a retry due more than <paramref name="pastDue"/> ago, on Redis's clock.</summary>
+    private static async Task<int> RetriesHeldInAWorkerAsync(WorkerHarness harness, IReadOnlyList<string> ids, TimeSpan pastDue)
+    {
+        var now = await RedisNowMsAsync(harness);
+        var batch = harness.Db.CreateBatch();
+        var reads = ids.Select(id => batch.HashGetAsync(harness.Keys.Job(id), ["status", "lease", "nextAttemptAt"])).ToArray();
+        batch.Execute();
+        return (await Task.WhenAll(reads).Bounded()).Count(f => f[0] == JobStatus.Retrying && f[1].HasValue
+            && (long)f[2] < now - (long)pastDue.TotalMilliseconds);
     }
 
     private static RedisKey PermitsKey(WorkerHarness harness) => $"{harness.Keys.Prefix}:tenant:{Tenant}:permits";

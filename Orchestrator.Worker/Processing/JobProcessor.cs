@@ -242,9 +242,10 @@ internal sealed class JobProcessor(
                 // A long wait parks the job in the delayed set instead (Worker:MaxInProcessDelay).
                 await processor.DeferAsync(execution, wait, delay).ConfigureAwait(false);
             }
-            else if (execution.SuspectTurn is not null)
+            else
             {
-                // A suspect held for its tenant's permit holds this worker's other work (SoloGate).
+                // Held for its tenant's permit: waiting here would hold a slot (a suspect: the whole
+                // worker) while dispatch gives the permits that come free to the tenant's next jobs.
                 await processor.RequeueAsync(execution).ConfigureAwait(false);
             }
 
@@ -491,11 +492,13 @@ internal sealed class JobProcessor(
     }
 
     /// <summary>
-    /// A suspect whose tenant runs its <c>MaxConcurrency</c> jobs elsewhere goes back to its ready set
-    /// (<c>requeue.lua</c>), keeping <c>suspect</c>, instead of waiting here for a permit with its
-    /// turn apart, during which this worker starts nothing else (permits a rolled-back Redis brought
-    /// back held it for a lease: 31–39 s). Dispatch sends it again with a permit reserved. Should
-    /// Redis not take the step, it waits here as before.
+    /// A job whose tenant runs its <c>MaxConcurrency</c> jobs already (a retry, a job taken over, a
+    /// reservation that lapsed) goes back to its tenant's ready set in its submission's place
+    /// (<c>requeue.lua</c>), and dispatch sends it again with a permit reserved. Waiting here, it held
+    /// a slot while the permits that came free went to the tenant's new jobs (an outside audit: such
+    /// retries filled the slots, and another tenant kept 28–49 % of its throughput); a suspect held
+    /// its whole worker (SoloGate), for as long as the permits stayed taken elsewhere (31–39 s after a
+    /// rollback). A suspect keeps <c>suspect</c>. Should Redis not take the step, the job waits here.
     /// </summary>
     private async ValueTask RequeueAsync(JobExecution execution)
     {
@@ -519,7 +522,7 @@ internal sealed class JobProcessor(
         leases.Untrack(execution);
         if (requeued)
         {
-            WorkerLog.RequeuedHeldSuspect(logger, execution.Job.Id, execution.Job.Tenant);
+            WorkerLog.RequeuedHeld(logger, execution.Job.Id, execution.Job.Tenant);
             execution.OnDeferred();
         }
         else

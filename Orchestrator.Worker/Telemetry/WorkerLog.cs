@@ -90,8 +90,9 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} failed ({Outcome}, {ErrorType}: {ErrorMessage}); retrying in {RetryDelay}")]
     public static partial void Retrying(ILogger logger, string jobId, int attempt, string outcome, string errorType, string errorMessage, TimeSpan retryDelay, Exception? exception);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} (a suspect) is held for tenant {Tenant}'s MaxConcurrency permits: back to its tenant's ready set, to be dispatched with a permit, so this worker's other jobs run meanwhile")]
-    public static partial void RequeuedHeldSuspect(ILogger logger, string jobId, string tenant);
+    // Debug: a busy limited tenant's retries meet it all the time (every retry of a tenant at its limit).
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId} is held for tenant {Tenant}'s MaxConcurrency permits: back to its tenant's ready set, to be dispatched with a permit, holding no slot meanwhile")]
+    public static partial void RequeuedHeld(ILogger logger, string jobId, string tenant);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} deferred, not spent: deployment {Provider} {Reason}; the job waits {Wait} in the delayed set")]
     public static partial void Deferred(ILogger logger, string jobId, int attempt, string provider, string reason, TimeSpan wait);
