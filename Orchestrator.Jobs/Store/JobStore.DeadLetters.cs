@@ -16,12 +16,19 @@ public sealed partial class JobStore
     /// One page of dead-lettered jobs, newest first: at most <paramref name="limit"/> jobs, and no
     /// more than <paramref name="maxBytes"/> as <paramref name="sizeOf"/> measures them (the first job
     /// is always included, so paging moves on). Jobs are read in small chunks, so a page of large jobs
-    /// holds little more than the bound in memory. Jobs past their retention are skipped.
+    /// holds little more than the bound in memory. Jobs past their retention are skipped, and counted
+    /// towards <see cref="DeadLettersExamined"/>: a page may be short, with a cursor.
     /// </summary>
     /// <param name="tenant">Only this tenant's dead letters; null for every tenant's.</param>
     public Task<DeadLetterPage> ListDeadLettersAsync(
         int limit, string? cursor, string? tenant = null, long maxBytes = long.MaxValue, Func<Job, long>? sizeOf = null) =>
-        ListAsync(k => tenant is null ? k.DeadLetters : k.TenantDeadLetters(tenant), limit, cursor, where: null, int.MaxValue, maxBytes, sizeOf);
+        ListAsync(k => tenant is null ? k.DeadLetters : k.TenantDeadLetters(tenant), limit, cursor, where: null, DeadLettersExamined, maxBytes, sizeOf);
+
+    /// <summary>
+    /// Dead letters one listing call examines at most. Those whose job expired stay in the sets until
+    /// pruned, and were all read by each call (an outside audit: 25,000 expired ones, 0.45–1.4 s a page).
+    /// </summary>
+    public const int DeadLettersExamined = 1_000;
 
     /// <summary>
     /// One page of jobs, newest first, from the jobs index (the newest <see cref="ListedJobs"/> of
