@@ -50,6 +50,8 @@ public sealed partial class ShutdownTelemetryTests
         Assert.Equal(1, receiver.Occurrences("/v1/logs", $"Worker {worker.Consumer} draining:"));
         // The spans and metrics of the same moment: the released attempt (tagged with its job) and its count.
         Assert.True(receiver.Count("/v1/traces", jobId) > 0, "the released attempt's span was not exported");
+        // It carries the history's error (error.type released, and its message as the span's status), as api.md says.
+        Assert.True(receiver.Count("/v1/traces", "handed the job back; this attempt is not counted") > 0, "the released attempt's span has no error");
         Assert.True(receiver.Count("/v1/metrics", "orchestrator.attempts") > 0, "no export of orchestrator.attempts");
 
         // Every export names the service and this process: one instance id, a UUID, in every body.

@@ -633,7 +633,8 @@ internal sealed class JobProcessor(
                 case ReleaseOutcome.AttemptReleased:
                     // The call was cut off: recorded 'released', not charged, and measured as such.
                     WorkerLog.ReleasedMidAttempt(logger, execution.Job.Id, execution.Attempt, AttemptSpan.SubmissionTraceId(execution.Job));
-                    EndAttempt(execution, AttemptOutcome.Released, error: null, delay: null);
+                    // The history's error (release.lua), as every other outcome's span carries its own.
+                    EndAttempt(execution, AttemptOutcome.Released, ReleasedError, delay: null);
                     break;
             }
         }
@@ -715,6 +716,9 @@ internal sealed class JobProcessor(
         metrics.AttemptDuration.Record((ended - record.StartedAt).TotalSeconds, tags);
         AttemptSpan.Lost(job, record, (job.MaxAttempts ?? 1) + job.UnchargedAttempts, models.Find(job.Request.Model), record.Error!);
     }
+
+    private static readonly JobError ReleasedError = new(AttemptOutcome.Released,
+        "The worker shut down during the call and handed the job back; this attempt is not counted.");
 
     private static readonly JobError LostError = new(AttemptOutcome.WorkerLost,
         "Another worker took over the lease before this one recorded the attempt's outcome; this worker's result was discarded.");
