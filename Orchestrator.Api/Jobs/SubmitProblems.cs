@@ -34,7 +34,7 @@ internal static class SubmitProblems
         return TypedResults.Problem(
             "The job store (Redis) is at its memory limit and accepts no new jobs; nothing was stored. " +
             RetryLater(keyed) + " Operators: raise Redis's maxmemory (Redis:MaxMemory in the AppHost) " +
-            "or shorten Api:JobRetention.",
+            "or shorten Api:JobRetention (for jobs submitted from then on).",
             statusCode: StatusCodes.Status503ServiceUnavailable,
             title: "Job store full",
             type: StorageFullType);
