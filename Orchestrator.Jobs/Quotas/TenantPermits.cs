@@ -23,6 +23,7 @@ public sealed class TenantPermits
     public static readonly TenantPermits None = new(new Dictionary<string, int>(), TimeSpan.FromSeconds(30));
 
     private readonly IReadOnlyDictionary<string, int> _tokensPerMinute;
+    private readonly IReadOnlyDictionary<string, string> _policyOf;
 
     /// <summary>The limits of <paramref name="limits"/>' tenants; permits leased for <paramref name="lease"/>.</summary>
     public TenantPermits(IReadOnlyDictionary<string, int> limits, TimeSpan lease, TenantQuotaOptions? quotas = null)
@@ -44,6 +45,10 @@ public sealed class TenantPermits
         }
 
         PoliciesJson = policies.Count == 0 ? string.Empty : JsonSerializer.Serialize(policies, JobsJsonContext.Default.DictionaryStringIReadOnlyListInt32);
+        _policyOf = policies.ToDictionary(
+            p => p.Key,
+            p => JsonSerializer.Serialize(new Dictionary<string, IReadOnlyList<int>>(StringComparer.Ordinal) { [p.Key] = p.Value }, JobsJsonContext.Default.DictionaryStringIReadOnlyListInt32),
+            StringComparer.Ordinal);
         _tokensPerMinute = tenants.Where(t => t.Value.TokensPerMinute is not null)
             .ToDictionary(t => t.Key, t => t.Value.TokensPerMinute!.Value, StringComparer.Ordinal);
     }
@@ -57,6 +62,13 @@ public sealed class TenantPermits
     /// tenant has the defaults: what <c>dispatch.lua</c>, <c>claim.lua</c> and <c>start-attempt.lua</c> read.
     /// </summary>
     public string PoliciesJson { get; }
+
+    /// <summary>
+    /// <see cref="PoliciesJson"/> with <paramref name="tenant"/>'s policy alone (empty when it has the
+    /// defaults): what <c>start-attempt.lua</c> reads for one job. It decoded every tenant's on every
+    /// call: 1.3 ms of Redis time a job with 1,000 limited tenants (an outside audit).
+    /// </summary>
+    public string PolicyJsonOf(string tenant) => _policyOf.GetValueOrDefault(tenant, string.Empty);
 
     /// <summary>The lease of a permit, ms.</summary>
     public long LeaseMs { get; }

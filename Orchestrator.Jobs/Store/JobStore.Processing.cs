@@ -471,15 +471,16 @@ public sealed partial class JobStore
     /// Records the start of attempt <paramref name="attempt"/> (the job's attempts so far + 1),
     /// durably, before the LLM is called. Sent again after it applied, it answers the same. When the
     /// job's tenant has all its <c>MaxConcurrency</c> permits taken, nothing starts
-    /// (<see cref="StartAttemptOutcome.Held"/>): ask again after <see cref="TenantPermits.PollInterval"/>.
+    /// (<see cref="StartAttemptOutcome.Held"/>): put it back in its ready set (<see cref="RequeueAsync"/>).
     /// </summary>
     /// <param name="alone">Whether the caller runs this attempt with nothing else in its process (a suspect; see <see cref="Job.Suspect"/>).</param>
-    public async Task<(StartAttemptOutcome Outcome, int Attempt)> StartAttemptAsync(JobLease lease, int attempt, bool alone = false)
+    /// <param name="tenant">The job's tenant, when the caller knows it: only its policy is sent (every tenant's otherwise).</param>
+    public async Task<(StartAttemptOutcome Outcome, int Attempt)> StartAttemptAsync(JobLease lease, int attempt, bool alone = false, string? tenant = null)
     {
         var reply = (RedisResult[])(await LuaScripts.StartAttempt.EvaluateAsync(
             Db,
             [_keys.Job(lease.JobId), _keys.History(lease.JobId)],
-            [lease.Token, attempt, alone ? "1" : RedisValue.EmptyString, _permits.PoliciesJson, _permits.LeaseMs]).ConfigureAwait(false))!;
+            [lease.Token, attempt, alone ? "1" : RedisValue.EmptyString, tenant is null ? _permits.PoliciesJson : _permits.PolicyJsonOf(tenant), _permits.LeaseMs]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
             "ok" => (StartAttemptOutcome.Started, (int)reply[1]),

@@ -26,6 +26,10 @@ public sealed class TenantPermitsTests
         Assert.Equal(60_000, permits.TokensPerMinute("globex"));
         Assert.Null(permits.TokensPerMinute("acme"));
         Assert.Equal(30_000, permits.LeaseMs);
+        // What start-attempt.lua gets for one job: its tenant's policy alone, nothing for a tenant with the defaults.
+        Assert.Equal("""{"globex":[1,2,60000]}""", permits.PolicyJsonOf("globex"));
+        Assert.Equal(string.Empty, permits.PolicyJsonOf("initech"));
+        Assert.Equal(string.Empty, permits.PolicyJsonOf("unknown"));
     }
 
     [Fact]

@@ -305,7 +305,7 @@ internal sealed class JobProcessor(
                 StartAttemptOutcome outcome;
                 var next = execution.Attempt + 1;
                 (outcome, attempt) = await _redis.ExecuteRedisAsync(
-                    "start attempt", _ => store.StartAttemptAsync(execution.Lease, next, execution.Alone), cancellationToken).ConfigureAwait(false);
+                    "start attempt", _ => store.StartAttemptAsync(execution.Lease, next, execution.Alone, execution.Job.Tenant), cancellationToken).ConfigureAwait(false);
                 if (outcome == StartAttemptOutcome.Held)
                 {
                     // Tenants:{t}:MaxConcurrency: held back unstarted, in this worker, until a permit is free.
