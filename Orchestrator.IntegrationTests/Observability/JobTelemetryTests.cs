@@ -187,6 +187,26 @@ public sealed class JobTelemetryTests(ApiFactory api) : IClassFixture<ApiFactory
 
     private sealed record SubmitBody(string JobId);
 
+    /// <summary>
+    /// With no provider configured the simulator answers any model name a client sends; the token and
+    /// cost metrics are tagged with the simulator's own model, so clients cannot mint series (an outside
+    /// audit: 300 model names, 300 series). The span still says what the job asked for.
+    /// </summary>
+    [Fact]
+    public async Task AnyModelNameWithNoProvider_MetricsTaggedWithTheSimulatorsModel_NotTheClients()
+    {
+        await using var worker = new WorkerFactory(api.RedisServer.ConnectionString, WorkerSettings);
+        var meters = await Task.Run(() => worker.Services.GetRequiredService<IMeterFactory>()).WaitAsync(Timeout, TestContext.Current.CancellationToken);
+        using var llmTokens = Collector<long>(meters, "orchestrator.llm.tokens");
+        using var client = api.CreateApiClient();
+        using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"Any model.","model":"a-name-a-client-made-up"}"""));
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var jobId = (await response.Content.ReadFromJsonAsync<SubmitBody>(TestContext.Current.CancellationToken).WaitAsync(Timeout, TestContext.Current.CancellationToken))!.JobId;
+
+        await AsyncWait.WaitUntilAsync(() => llmTokens.GetMeasurementSnapshot().Count >= 2, Timeout, $"job {jobId}'s tokens are counted");
+        Assert.All(llmTokens.GetMeasurementSnapshot(), m => Assert.Equal("simulated-llm", m.Tags["gen_ai.request.model"]));
+    }
+
     private static List<Activity> AttemptSpans(SpanCapture capture, string jobId) =>
         [.. capture.Spans
             .Where(s => s.Source.Name == OrchestratorTelemetry.ActivitySourceName && Tag(s, OrchestratorTags.JobId) == jobId)

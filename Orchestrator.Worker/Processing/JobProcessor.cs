@@ -537,7 +537,10 @@ internal sealed class JobProcessor(
         var usage = new TokenUsage(answer.InputTokens, answer.OutputTokens);
         var result = new JobResult(answer.Text, answer.ResponseModel, usage, answer.Cost, answer.FinishReason);
         AttemptSpan.Answered(execution.AttemptActivity, answer);
-        metrics.RecordLlmUsage(answer.Model.Name, execution.Job.Tenant, answer.InputTokens, answer.OutputTokens, answer.Cost);
+        // With no provider configured the simulator answers any model name a client sends (and echoes
+        // it): tagged with it, the series would be the clients' to mint (an outside audit: 300 names,
+        // 300 series). The configured default names them all.
+        metrics.RecordLlmUsage(models.ServesAnyModel ? models.DefaultModel : answer.Model.Name, execution.Job.Tenant, answer.InputTokens, answer.OutputTokens, answer.Cost);
         await tenantTokens.ChargeAsync(execution.Job.Tenant, answer.InputTokens + answer.OutputTokens).ConfigureAwait(false);
 
         // The attempt's span is current while its outcome is logged (see RecordRetryAsync).
