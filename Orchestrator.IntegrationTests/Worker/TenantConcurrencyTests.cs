@@ -127,7 +127,7 @@ public sealed class TenantConcurrencyTests
 
         // Every job of the limited tenant fails twice before it succeeds: each retry asks for the permit
         // that dispatch has meanwhile given to the tenant's next job.
-        var limited = await harness.SubmitForTenantAsync(Tenant, 40, r => r with { Metadata = new Dictionary<string, string> { ["simulator.failFirstAttempts"] = "2" } });
+        var limited = await harness.SubmitForTenantAsync(Tenant, 24, r => r with { Metadata = new Dictionary<string, string> { ["simulator.failFirstAttempts"] = "2" } });
         await AsyncWait.WaitUntilAsync(
             async () => (await harness.GetAllAsync(limited)).Count(j => j.Attempts > 0) >= 4,
             TimeSpan.FromSeconds(30), "the limited tenant's jobs are running and retrying");
@@ -164,11 +164,11 @@ public sealed class TenantConcurrencyTests
         await doomed.KillAsync();
 
         // The permits a Redis rolled back to an older state brings back: attempts no live worker runs,
-        // taken until their lease lapses (a 20 s lease, renewed just before the snapshot), the set's
+        // taken until their lease lapses (a 15 s lease, renewed just before the snapshot), the set's
         // expiry two leases on, as renew.lua leaves them.
-        var restoredUntil = await RedisNowMsAsync(harness) + 20_000;
+        var restoredUntil = await RedisNowMsAsync(harness) + 15_000;
         await harness.Db.SortedSetAddAsync(PermitsKey(harness), [new("restored-1", restoredUntil), new("restored-2", restoredUntil)]).Bounded();
-        await harness.Db.KeyExpireAsync(PermitsKey(harness), TimeSpan.FromSeconds(40)).Bounded();
+        await harness.Db.KeyExpireAsync(PermitsKey(harness), TimeSpan.FromSeconds(30)).Bounded();
 
         // The survivor takes the dead worker's jobs over as suspects, held for the tenant's permits.
         var survivor = await harness.StartWorkerAsync(WorkerSettings("00:00:00.100", "00:00:03"), "survivor");
