@@ -13,9 +13,9 @@ namespace Orchestrator.Jobs;
 public sealed class TenantPermits
 {
     /// <summary>
-    /// How long a job whose tenant's permits are all taken waits before asking again. Permits come
-    /// back when attempts end, at no predictable time, so the job polls; the wait bounds how late
-    /// after a permit's return the next job starts.
+    /// How long a job whose tenant's permits are all taken waits in its worker before asking again,
+    /// when Redis refused to put it back in its ready set (<c>requeue.lua</c>, the usual way: dispatch
+    /// then sends it with a permit reserved).
     /// </summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(200);
 

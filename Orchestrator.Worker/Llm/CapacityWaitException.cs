@@ -28,7 +28,8 @@ public sealed class CapacityWaitException : Exception
 
     /// <summary>
     /// The tenant's concurrency permits are all taken (<c>start-attempt.lua</c> answered <c>held</c>):
-    /// the attempt did not start; after the wait the job asks to start it again. Not bounded by
+    /// the attempt did not start; the job goes back to its tenant's ready set, or, should Redis refuse
+    /// that, asks to start it again after the wait. Not bounded by
     /// <c>Llm:MaxRateLimitWait</c>: a tenant's own backlog is not a deployment's failure.
     /// </summary>
     public static CapacityWaitException TenantConcurrency(string tenant, TimeSpan wait) =>

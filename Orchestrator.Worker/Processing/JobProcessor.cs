@@ -232,9 +232,9 @@ internal sealed class JobProcessor(
 
         public async ValueTask OnDeploymentWaitAsync(CapacityWaitException wait, TimeSpan delay)
         {
-            // A tenant hold comes before the attempt starts: the next run starts it, in this worker
-            // (defer.lua takes back a started attempt; a held one has none). It is the tenant's own
-            // backlog, not a deployment's wait, so it does not count against Llm:MaxRateLimitWait.
+            // A tenant hold comes before the attempt starts (defer.lua takes back a started attempt; a
+            // held one has none). It is the tenant's own backlog, not a deployment's wait, so it does
+            // not count against Llm:MaxRateLimitWait.
             if (!wait.BeforeAttempt)
             {
                 execution.Booking = wait.Booking is { } slot ? new DeploymentBooking(wait.Provider, slot) : null;
@@ -244,8 +244,9 @@ internal sealed class JobProcessor(
             }
             else
             {
-                // Held for its tenant's permit: waiting here would hold a slot (a suspect: the whole
+                // Back to its tenant's ready set: waiting here would hold a slot (a suspect: the whole
                 // worker) while dispatch gives the permits that come free to the tenant's next jobs.
+                // Only if Redis refuses that does it wait here and ask again.
                 await processor.RequeueAsync(execution).ConfigureAwait(false);
             }
 
@@ -308,7 +309,7 @@ internal sealed class JobProcessor(
                     "start attempt", _ => store.StartAttemptAsync(execution.Lease, next, execution.Alone, execution.Job.Tenant), cancellationToken).ConfigureAwait(false);
                 if (outcome == StartAttemptOutcome.Held)
                 {
-                    // Tenants:{t}:MaxConcurrency: held back unstarted, in this worker, until a permit is free.
+                    // Tenants:{t}:MaxConcurrency: held back unstarted; OnDeploymentWaitAsync puts it back in its ready set.
                     return Outcome.FromException<LlmAnswer>(CapacityWaitException.TenantConcurrency(execution.Job.Tenant, TenantPermits.PollInterval));
                 }
 
