@@ -3,13 +3,13 @@
 -- it moves one member from the stream to a ready set.
 --[[
   requeue: a claimed job whose attempt has not started goes back to its tenant's ready set, in the
-  place of its submission, and dispatch.lua sends it again when the tenant has a permit free. A
-  worker calls it for a suspect held for its tenant's MaxConcurrency permit (start-attempt.lua
-  answered 'held'): a suspect runs apart from ordinary jobs (SoloGate), so while it waited in its
-  worker for a permit that worker started nothing else, for as long as the permits stayed taken
-  elsewhere (docs/design/job-store.md, "Tenant concurrency permits"). The job keeps `suspect`,
-  `crashes` and `sharedLosses`: the claim that takes it up again runs it apart as before, with a
-  permit reserved by the dispatch.
+  place of its submission, and dispatch.lua sends it again, with a permit reserved, when the tenant
+  has one free. A worker calls it for a job held for its tenant's MaxConcurrency permit
+  (start-attempt.lua answered 'held': a retry, a job taken over, a reservation that lapsed). Waiting
+  in its worker, such a job held a slot while the permits that came free went to the tenant's next
+  jobs, and a suspect, which runs apart from ordinary jobs (SoloGate), held its whole worker
+  (docs/design/job-store.md, "Tenant concurrency permits"). A suspect keeps `suspect`, `crashes`
+  and `sharedLosses`: the claim that takes it up again runs it apart as before.
 
   The entry is acknowledged and deleted and the lease dropped; the delivery ended cleanly, so it is
   not counted (deliveries − 1, as release.lua and the delayed set do). Nothing else changes: the job

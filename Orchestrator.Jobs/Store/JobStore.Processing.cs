@@ -585,8 +585,8 @@ public sealed partial class JobStore
     /// <summary>
     /// Puts a claimed job whose attempt has not started back in its tenant's ready set, in the place
     /// of its submission (<c>requeue.lua</c>): dispatch sends it again with a permit reserved. For a
-    /// suspect held for its tenant's <c>MaxConcurrency</c> permit, which would hold its worker's other
-    /// work while it waits there. It keeps <c>suspect</c>. Sent again after it applied, it answers
+    /// job held for its tenant's <c>MaxConcurrency</c> permit, which would hold a slot (a suspect: its
+    /// worker's other work) while it waits there. A suspect keeps <c>suspect</c>. Sent again after it applied, it answers
     /// true again; false when the caller's lease is no longer current or the attempt has started.
     /// </summary>
     public async Task<bool> RequeueAsync(JobLease lease) =>
