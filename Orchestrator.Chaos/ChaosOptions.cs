@@ -78,6 +78,12 @@ internal sealed record ChaosOptions
     /// </summary>
     public bool Cluster { get; init; }
 
+    /// <summary>
+    /// <c>Tenants:default:MaxConcurrency</c> given to the workers (the run's clients are the default
+    /// tenant); null for none. Below the workers' slots, takeovers and retries meet held permits.
+    /// </summary>
+    public int? TenantLimit { get; init; }
+
     /// <summary>How long the jobs may take to become final after the load, unless <c>--drain</c> says (plus a lease).</summary>
     public static readonly TimeSpan DefaultDrain = TimeSpan.FromSeconds(60);
 
@@ -116,6 +122,8 @@ internal sealed record ChaosOptions
           --drain <s>           longest wait for all jobs to finish after the faults stop (default 60 + lease;
                                 180 + lease with a poison rate)
           --redis-sigkill       also SIGKILL Redis (the AOF is written before replies: nothing acknowledged is lost)
+          --tenant-limit <n>    Tenants:default:MaxConcurrency for the workers (the clients' tenant); below the
+                                workers' 16 slots each, retries and takeovers meet held permits (default: none)
           --faults <list>       comma-separated: kill-worker, pause-worker, stop-worker (SIGTERM: jobs handed back),
                                 restart-api, restart-redis,
                                 failover (REPLICAOF away ~2.5 s and back), client-pause (CLIENT PAUSE 3000 ALL),
@@ -159,6 +167,7 @@ internal sealed record ChaosOptions
                 "--max-attempts" => options with { MaxAttempts = Integer() },
                 "--drain" => SetDrain(options with { DrainTimeout = TimeSpan.FromSeconds(Number()) }),
                 "--redis-sigkill" => options with { RedisSigkill = true },
+                "--tenant-limit" => options with { TenantLimit = Integer() },
                 "--out" => options with { OutputPath = Next() },
                 "--faults" => options with { Faults = ParseFaults(Next()) },
                 "--poison-rate" => options with { PoisonRate = Share(Next()) },

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Orchestrator.Jobs;
 using Orchestrator.Testing;
 
 namespace Orchestrator.Chaos;
@@ -136,6 +137,11 @@ internal sealed partial class ServiceCluster(ChaosOptions options, ChaosRedis re
         if (options.HasPoisonJobs)
         {
             environment["Simulator__AllowCrashHint"] = "true";
+        }
+
+        if (options.TenantLimit is { } limit)
+        {
+            environment[$"Tenants__{TenantNames.Default}__MaxConcurrency"] = limit.ToString(CultureInfo.InvariantCulture);
         }
 
         var number = Interlocked.Increment(ref _workerCount);
