@@ -57,6 +57,7 @@ public static class JobsApi
             .WithTags("Jobs")
             .WithName("ListDeadLetters")
             .WithSummary("The caller's tenant's jobs that failed for good (retries exhausted or a permanent error), newest first; an admin key sees every tenant's, or one with ?tenant=.")
+            .WithDescription($"A page may be short, even empty (at most {JobStore.DeadLettersExamined:N0} dead letters are examined per call, those whose job expired among them, and its jobs' JSON stops at Api:MaxDeadLetterPageBytes): follow nextCursor until it is null.")
             .RequireAuthorization()
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
