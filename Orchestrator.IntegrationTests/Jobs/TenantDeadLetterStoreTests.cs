@@ -17,16 +17,7 @@ public sealed class TenantDeadLetterStoreTests
     public async Task ClaimDeadLettersExhaustedJob_IntoItsTenantsSetOnly()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        await harness.Store.EnsureConsumerGroupAsync().Bounded();
-        var jobId = await SubmitAsync(harness, "tenant-one");
-        await using var reader = await ConnectionMultiplexer.ConnectAsync(harness.Redis.ConnectionString).Bounded();
-        var delivery = Assert.Single(await harness.Store.ReadNewAsync("worker-1", 10, TimeSpan.FromMilliseconds(100)).Bounded());
-        var claim = await harness.Store.ClaimAsync(delivery, "worker-1").Bounded();
-        Assert.Equal((StartAttemptOutcome.Started, 1), await harness.Store.StartAttemptAsync(claim.Lease, 1, alone: true).Bounded());
-        // The worker dies mid-attempt, running the job alone; the next claim (one crash allowed) dead-letters the job.
-        delivery = Assert.Single(await harness.Store.ReclaimExpiredAsync("worker-2", TimeSpan.Zero, 10).Bounded());
-
-        Assert.Equal(ClaimOutcome.DeadLettered, (await harness.Store.ClaimAsync(delivery, "worker-2", maxCrashes: 1).Bounded()).Outcome);
+        var jobId = await DeadLetterOneAsync(harness, "tenant-one");
 
         Assert.Equal([jobId], await IdsAsync(harness, "tenant-one"));
         Assert.Empty(await IdsAsync(harness, "tenant-two"));
@@ -148,7 +139,10 @@ public sealed class TenantDeadLetterStoreTests
         Assert.Equal(3, calls);
     }
 
-    /// <summary>A job of <paramref name="tenant"/> dead-lettered by a claim: its worker died while it ran alone.</summary>
+    /// <summary>
+    /// A job of <paramref name="tenant"/> dead-lettered by a claim: its worker died while it ran alone,
+    /// and the next claim (one crash allowed) dead-letters it.
+    /// </summary>
     private static async Task<string> DeadLetterOneAsync(WorkerHarness harness, string tenant)
     {
         await harness.Store.EnsureConsumerGroupAsync().Bounded();
