@@ -31,9 +31,9 @@ internal static class JobWaits
 
     /// <summary>
     /// The job once it is final, or as it is when <paramref name="timeout"/> has passed or the host stops; null when it
-    /// disappeared (expired) meanwhile. <paramref name="listener"/> must have been opened after
-    /// <paramref name="current"/> was read: the job is read again at once, so that a change in
-    /// between is seen. A read that Redis fails for a moment (a reset, a failover, a refusal) does
+    /// disappeared (expired) meanwhile. The job is read again at once: when <paramref name="listener"/>
+    /// was opened after <paramref name="current"/> was read (GET ?wait=), a change in between is seen;
+    /// when before (a cancel's wait), that read only repeats the caller's. A read that Redis fails for a moment (a reset, a failover, a refusal) does
     /// not end the wait: it reads again after <see cref="ReadRetryPause"/>, and only a read still
     /// failing when the time is up is the answer (503), not one failing a second into a minute's wait.
     /// </summary>
