@@ -37,6 +37,9 @@ public static class JobLimits
     /// <summary>Most <c>metadata</c> entries.</summary>
     public const int MaxMetadataEntries = 32;
 
+    /// <summary>The refusal of a <c>metadata</c> object with more than <see cref="MaxMetadataEntries"/> entries.</summary>
+    public static readonly string TooManyMetadataEntries = $"metadata has more than {MaxMetadataEntries} entries.";
+
     /// <summary>Longest <c>metadata</c> key, in characters.</summary>
     public const int MaxMetadataKeyLength = 64;
 
@@ -152,7 +155,7 @@ public sealed class SubmitJobRequest : IValidatableObject
 
         if (Metadata is { Count: > JobLimits.MaxMetadataEntries })
         {
-            yield return new ValidationResult($"metadata has more than {JobLimits.MaxMetadataEntries} entries.", ["metadata"]);
+            yield return new ValidationResult(JobLimits.TooManyMetadataEntries, ["metadata"]);
             yield break;
         }
 

@@ -49,7 +49,9 @@ internal static class JsonProblem
                 return SubmitRequestReader.BadRequest($"The request body must be a JSON object, not {Describe(root.ValueKind)}.");
             }
 
-            var (field, key, message) = Refusal(root, pending);
+            // A metadata object past its bound is refused whole, as the rules would refuse it: refused
+            // entry by entry, each a parse of the rest, 8,000 bad entries (80 KB) cost 4 s of CPU.
+            var (field, key, message) = TooManyMetadataEntries(root) ? ("metadata", null, JobLimits.TooManyMetadataEntries) : Refusal(root, pending);
             (refused.TryGetValue(field, out var list) ? list : refused[field] = []).Add(message);
             if (key is null)
             {
@@ -86,6 +88,9 @@ internal static class JsonProblem
 
         return SubmitReadResult.Invalid(refused.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal));
     }
+
+    private static bool TooManyMetadataEntries(JsonElement root) =>
+        Find(root, "metadata", ignoreCase: true) is [{ ValueKind: JsonValueKind.Object } metadata] && metadata.GetPropertyCount() > JobLimits.MaxMetadataEntries;
 
     /// <summary>The field the serializer refused, the metadata key when one entry is at fault, and why.</summary>
     private static (string Field, string? Key, string Message) Refusal(JsonElement root, JsonException error)
