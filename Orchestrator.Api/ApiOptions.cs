@@ -91,6 +91,13 @@ public sealed class ApiOptions : IValidatableObject
     /// </summary>
     public TimeSpan CancelWait { get; set; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// How long a request body (<c>POST /jobs</c>, the filtered redrive) may take to arrive in all
+    /// before a 408. Default 30 s. Kestrel's minimum data rate alone is an average since the first
+    /// byte: a client that sent most of 1 MiB and stopped was held, with its buffer, for an hour.
+    /// </summary>
+    public TimeSpan RequestBodyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long an idempotency key is remembered. Default 24 h.</summary>
     public TimeSpan IdempotencyKeyTtl { get; set; } = TimeSpan.FromHours(24);
 
@@ -120,6 +127,11 @@ public sealed class ApiOptions : IValidatableObject
         if (CancelWait < TimeSpan.Zero || CancelWait > TimeSpan.FromSeconds(60))
         {
             yield return new ValidationResult("Api:CancelWait must be from 00:00:00 to 00:01:00.", [nameof(CancelWait)]);
+        }
+
+        if (RequestBodyTimeout < TimeSpan.FromSeconds(1) || RequestBodyTimeout > TimeSpan.FromMinutes(10))
+        {
+            yield return new ValidationResult("Api:RequestBodyTimeout must be from 00:00:01 to 00:10:00.", [nameof(RequestBodyTimeout)]);
         }
 
         if (MaxRequestBodySize < MaxPromptLength)

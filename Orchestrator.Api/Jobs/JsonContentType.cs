@@ -69,10 +69,16 @@ internal static class JsonContentType
     {
         PipeReader pipe = context.Request.BodyReader;
         ReadResult read;
+        // The whole body within Api:RequestBodyTimeout. Its deadline ends a pending read through the
+        // pipe (the read returns, canceled, and is advanced past as any other), not by a token, which
+        // throws out of Kestrel's body reader mid-read (dotnet/aspnetcore#17840). A client that goes
+        // away ends the read itself, as the end of the body.
+        using var deadline = new CancellationTokenSource(options.RequestBodyTimeout, context.RequestServices.GetRequiredService<TimeProvider>());
+        using var onDeadline = deadline.Token.UnsafeRegister(static p => ((PipeReader)p!).CancelPendingRead(), pipe);
         try
         {
             // The length check bounds hosts without that feature (TestServer).
-            while (!(read = await pipe.ReadAsync(cancellationToken)).IsCompleted && read.Buffer.Length <= options.MaxRequestBodySize)
+            while (!(read = await pipe.ReadAsync(CancellationToken.None)).IsCompleted && !read.IsCanceled && read.Buffer.Length <= options.MaxRequestBodySize)
             {
                 pipe.AdvanceTo(read.Buffer.Start, read.Buffer.End);
             }
@@ -89,6 +95,14 @@ internal static class JsonContentType
             && !context.RequestAborted.IsCancellationRequested)
         {
             throw new BadHttpRequestException($"The request body is malformed: {e.Message}", StatusCodes.Status400BadRequest, e);
+        }
+
+        if (read.IsCanceled && !read.IsCompleted)
+        {
+            pipe.AdvanceTo(read.Buffer.End);
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new BadHttpRequestException(
+                $"The request body did not arrive within {options.RequestBodyTimeout.TotalSeconds:0.###} s (Api:RequestBodyTimeout).", StatusCodes.Status408RequestTimeout);
         }
 
         try

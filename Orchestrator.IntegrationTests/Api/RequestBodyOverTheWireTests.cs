@@ -74,6 +74,79 @@ public sealed class RequestBodyOverTheWireTests(KestrelApiFactory api) : IClassF
         Assert.Contains("\"status\":408", response, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Most of a body sent at once, then nothing: answered at <c>Api:RequestBodyTimeout</c>. Kestrel's minimum data rate is an average since the first byte, so these
+    /// 7,000 bytes alone held the request (and its buffer) for 29 s; 1 MiB held it over an hour.
+    /// </summary>
+    [Theory]
+    [InlineData("/jobs")]
+    [InlineData("/dead-letters/redrive")]
+    public async Task Post_BodyThatStallsAfterMostOfIt_Returns408AtTheBodyTimeout(string path)
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var address = api.ServerAddress;
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(address.Host, address.Port, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+        var stream = tcp.GetStream();
+        var sent = $$"""{"prompt":"a","metadata":{"pad":"{{new string('p', 7_000)}}""";
+        var request = $"POST {path} HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\nContent-Length: {sent.Length + 10}\r\n\r\n" + sent;
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+        var started = TimeProvider.System.GetTimestamp();
+
+        // Up to the problem's last chunk: Kestrel then waits a moment for the rest of the body, and resets the connection.
+        var response = "";
+        var buffer = new byte[16_384];
+        using (var answered = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            answered.CancelAfter(ApiFactory.RequestBodyTimeout + TimeSpan.FromSeconds(12));
+            while (!response.EndsWith("\r\n0\r\n\r\n", StringComparison.Ordinal) && await stream.ReadAsync(buffer, answered.Token) is > 0 and var read)
+            {
+                response += Encoding.UTF8.GetString(buffer, 0, read);
+            }
+        }
+
+        var waited = TimeProvider.System.GetElapsedTime(started);
+        Assert.StartsWith("HTTP/1.1 408 ", response, StringComparison.Ordinal);
+        Assert.Contains("\"title\":\"Request timeout\"", response, StringComparison.Ordinal);
+        Assert.Contains("(Api:RequestBodyTimeout)", response, StringComparison.Ordinal);
+        Assert.True(waited >= ApiFactory.RequestBodyTimeout - TimeSpan.FromSeconds(1), $"answered after {waited}");
+    }
+
+    /// <summary>
+    /// A chunked body is held to <c>Api:MaxRequestBodySize</c> by its data, not its framing: Kestrel
+    /// counted each chunk's size line and line ends too, and refused this body, sent in 1-byte chunks,
+    /// at a sixth of the limit (an outside audit).
+    /// </summary>
+    [Theory]
+    [InlineData(1, 0, "202")]
+    [InlineData(1, 1, "413")]
+    [InlineData(100, 0, "202")]
+    [InlineData(100, 1, "413")]
+    public async Task PostJobs_ChunkedBody_IsHeldToTheLimitByItsData(int chunkSize, int overLimit, string status)
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var address = api.ServerAddress;
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(address.Host, address.Port, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+        var stream = tcp.GetStream();
+        var body = Encoding.ASCII.GetBytes("""{"prompt":"a"}""".PadRight(ApiFactory.MaxRequestBodySize + overLimit));
+        var request = new MemoryStream();
+        request.Write(Encoding.ASCII.GetBytes($"POST /jobs HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        foreach (var chunk in body.Chunk(chunkSize))
+        {
+            request.Write(Encoding.ASCII.GetBytes($"{chunk.Length:x}\r\n"));
+            request.Write(chunk);
+            request.Write("\r\n"u8);
+        }
+
+        request.Write("0\r\n\r\n"u8);
+        await stream.WriteAsync(request.ToArray(), cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+
+        var answer = new byte[12];
+        await stream.ReadExactlyAsync(answer, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+        Assert.Equal($"HTTP/1.1 {status}", Encoding.ASCII.GetString(answer));
+    }
+
     /// <summary>A stream without a length, so <see cref="HttpClient"/> sends it chunked.</summary>
     private sealed class NonSeekableStream(byte[] bytes) : MemoryStream(bytes)
     {

@@ -33,6 +33,9 @@ public class ApiFactory : WebApplicationFactory<OrchestratorApi::Program>, IAsyn
     /// <summary><c>Api:MaxMetadataBytes</c> as configured here.</summary>
     public const int MaxMetadataBytes = 2048;
 
+    /// <summary><c>Api:RequestBodyTimeout</c> as configured here.</summary>
+    public static readonly TimeSpan RequestBodyTimeout = TimeSpan.FromSeconds(8);
+
     /// <summary><c>Api:IdempotencyKeyTtl</c> as configured here.</summary>
     public static readonly TimeSpan IdempotencyKeyTtl = TimeSpan.FromMinutes(10);
 
@@ -51,6 +54,7 @@ public class ApiFactory : WebApplicationFactory<OrchestratorApi::Program>, IAsyn
         ["Api:MaxPromptLength"] = MaxPromptLength.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Api:MaxRequestBodySize"] = MaxRequestBodySize.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Api:MaxMetadataBytes"] = MaxMetadataBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Api:RequestBodyTimeout"] = RequestBodyTimeout.ToString("c"),
         ["Api:IdempotencyKeyTtl"] = IdempotencyKeyTtl.ToString("c"),
         ["Api:JobRetention"] = JobRetention.ToString("c"),
         ["Retry:MaxAttempts"] = MaxAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture),
