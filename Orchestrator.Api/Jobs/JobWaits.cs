@@ -48,7 +48,10 @@ internal static class JobWaits
             var failed = false;
             try
             {
-                if (await store.GetAsync(job.Id).ConfigureAwait(false) is not { } read)
+                // Bounded by the time left: a Redis that does not answer (paused, a failover) held the
+                // answer for its command timeout past the wait's end.
+                var bound = Left() > ReadRetryPause ? Left() : ReadRetryPause;
+                if (await RedisReply.WithinAsync(store.GetAsync(job.Id), bound, timeProvider).ConfigureAwait(false) is not { } read)
                 {
                     return null;
                 }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.Api.Jobs;
 
 namespace Orchestrator.IntegrationTests.Api;
 
@@ -53,6 +55,42 @@ public sealed class RedisOutageTests(ApiFactory api) : IClassFixture<ApiFactory>
         var after = await SubmitAsync(client);
         using var get = await ApiFactory.GetAsync(client, $"/jobs/{after}");
         Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+    }
+
+    /// <summary>
+    /// A wait whose last read Redis does not answer (frozen: connected, silent) ends at its time, with
+    /// 503. That read waited for the client's command timeout: an outside audit's 3 s wait answered
+    /// after 6.1 s.
+    /// </summary>
+    [Fact]
+    public async Task RedisFrozenDuringAWait_AnswersWhenTheWaitEnds_503()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        using var client = api.CreateApiClient();
+        var jobId = await SubmitAsync(client); // no worker: it stays queued
+        var waits = api.Services.GetRequiredService<JobNotifications>();
+        var waitsBefore = waits.Count;
+
+        var stopwatch = Stopwatch.StartNew();
+        var waiting = ApiFactory.GetAsync(client, $"/jobs/{jobId}?wait=2");
+        await AsyncWait.WaitUntilAsync(() => Task.FromResult(waits.Count > waitsBefore), RecoveryTimeout, "the wait has begun");
+        api.RedisServer.Pause();
+        HttpResponseMessage response;
+        try
+        {
+            response = await waiting;
+        }
+        finally
+        {
+            api.RedisServer.Resume();
+        }
+
+        using (response)
+        {
+            stopwatch.Stop();
+            using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.ServiceUnavailable);
+            Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(3.5), $"a 2 s wait answered after {stopwatch.Elapsed.TotalSeconds:0.00} s");
+        }
     }
 
     private static async Task AssertUnavailableAsync(Func<Task<HttpResponseMessage>> send)
