@@ -98,6 +98,14 @@ public sealed class ApiOptions : IValidatableObject
     /// </summary>
     public TimeSpan RequestBodyTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long an event stream's write may wait for its client to take it before the connection is
+    /// closed (the client resumes with <c>Last-Event-ID</c>). Default 60 s. Kestrel's minimum response
+    /// rate alone is an average: a client that stopped reading held what was written to it (a final
+    /// job's 'done' carries its result) for an hour.
+    /// </summary>
+    public TimeSpan EventStreamWriteTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>How long an idempotency key is remembered. Default 24 h.</summary>
     public TimeSpan IdempotencyKeyTtl { get; set; } = TimeSpan.FromHours(24);
 
@@ -132,6 +140,11 @@ public sealed class ApiOptions : IValidatableObject
         if (RequestBodyTimeout < TimeSpan.FromSeconds(1) || RequestBodyTimeout > TimeSpan.FromMinutes(10))
         {
             yield return new ValidationResult("Api:RequestBodyTimeout must be from 00:00:01 to 00:10:00.", [nameof(RequestBodyTimeout)]);
+        }
+
+        if (EventStreamWriteTimeout < TimeSpan.FromSeconds(1) || EventStreamWriteTimeout > TimeSpan.FromMinutes(10))
+        {
+            yield return new ValidationResult("Api:EventStreamWriteTimeout must be from 00:00:01 to 00:10:00.", [nameof(EventStreamWriteTimeout)]);
         }
 
         if (MaxRequestBodySize < MaxPromptLength)

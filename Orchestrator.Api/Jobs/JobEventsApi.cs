@@ -91,10 +91,19 @@ public static partial class JobEventsApi
             response.Headers["X-Accel-Buffering"] = "no";
             var aborted = context.RequestAborted;
             await response.Body.FlushAsync(aborted);
+            // Writes end when the client takes nothing for Api:EventStreamWriteTimeout: Kestrel's minimum
+            // response rate is an average since the write began, so a client that stopped reading held
+            // what was written to it for an hour (200 such clients of a job with a 490,000-character
+            // answer held 915 MB).
+            var writeTimeout = options.Value.EventStreamWriteTimeout;
+            using var stalled = new CancellationTokenSource(Timeout.InfiniteTimeSpan, timeProvider);
+            using var writes = CancellationTokenSource.CreateLinkedTokenSource(aborted, stalled.Token);
+            var write = writes.Token;
             try
             {
                 while (true)
                 {
+                    stalled.CancelAfter(writeTimeout);
                     foreach (var e in events)
                     {
                         if (e.Type == JobEvent.Done)
@@ -106,7 +115,7 @@ public static partial class JobEventsApi
                             if (final is null)
                             {
                                 // Expired meanwhile: nothing more to send.
-                                await response.Body.FlushAsync(aborted);
+                                await response.Body.FlushAsync(write);
                                 return TypedResults.Empty;
                             }
 
@@ -119,8 +128,8 @@ public static partial class JobEventsApi
                                 continue;
                             }
 
-                            await WriteAsync(response, e.Id, JobEvent.Done, JsonSerializer.Serialize(JobResource.From(final), ApiJsonContext.Default.JobResource), aborted);
-                            await response.Body.FlushAsync(aborted);
+                            await WriteAsync(response, e.Id, JobEvent.Done, JsonSerializer.Serialize(JobResource.From(final), ApiJsonContext.Default.JobResource), write);
+                            await response.Body.FlushAsync(write);
                             return TypedResults.Empty;
                         }
 
@@ -128,11 +137,12 @@ public static partial class JobEventsApi
                             ? JsonSerializer.Serialize(new JobDeltaEvent(jobId, e.Attempt ?? 0, e.Text ?? string.Empty), ApiJsonContext.Default.JobDeltaEvent)
                             : JsonSerializer.Serialize(new JobStatusEvent(jobId, e.Status ?? string.Empty, e.Attempt ?? 0, (e.At ?? DateTimeOffset.UnixEpoch).UtcDateTime),
                                 ApiJsonContext.Default.JobStatusEvent);
-                        await WriteAsync(response, e.Id, e.Type, data, aborted);
+                        await WriteAsync(response, e.Id, e.Type, data, write);
                         after = e.Id;
                     }
 
-                    await response.Body.FlushAsync(aborted);
+                    await response.Body.FlushAsync(write);
+                    stalled.CancelAfter(Timeout.InfiniteTimeSpan);
                     if (events.Count < ReadBatch && listener is null)
                     {
                         // Caught up on a job that was final when the stream began and was redriven: it
@@ -157,12 +167,20 @@ public static partial class JobEventsApi
 
                     if (!woken)
                     {
-                        await response.WriteAsync(": keep-alive\n\n", aborted);
-                        await response.Body.FlushAsync(aborted);
+                        stalled.CancelAfter(writeTimeout);
+                        await response.WriteAsync(": keep-alive\n\n", write);
+                        await response.Body.FlushAsync(write);
                     }
 
                     events = await store.ReadEventsAsync(jobId, after, ReadBatch);
                 }
+            }
+            catch (OperationCanceledException) when (stalled.IsCancellationRequested && !aborted.IsCancellationRequested)
+            {
+                // What was written is dropped with the connection; the client resumes with Last-Event-ID.
+                LogClientStalled(loggers.CreateLogger(typeof(JobEventsApi).FullName!), jobId, writeTimeout.TotalSeconds);
+                context.Abort();
+                return TypedResults.Empty;
             }
             catch (OperationCanceledException) when (aborted.IsCancellationRequested)
             {
@@ -183,6 +201,9 @@ public static partial class JobEventsApi
             listener?.Dispose();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Events of job {JobId}: the client took nothing written for {Seconds} s (Api:EventStreamWriteTimeout); its connection is closed")]
+    private static partial void LogClientStalled(ILogger logger, string jobId, double seconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Events of job {JobId}: stream ended without 'done', Redis unavailable ({Kind}, {ExceptionType}): {Reason}")]
     private static partial void LogStreamCut(ILogger logger, string jobId, RedisFailureKind kind, string exceptionType, string reason);

@@ -36,6 +36,9 @@ public class ApiFactory : WebApplicationFactory<OrchestratorApi::Program>, IAsyn
     /// <summary><c>Api:RequestBodyTimeout</c> as configured here.</summary>
     public static readonly TimeSpan RequestBodyTimeout = TimeSpan.FromSeconds(8);
 
+    /// <summary><c>Api:EventStreamWriteTimeout</c> as configured here.</summary>
+    public static readonly TimeSpan EventStreamWriteTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary><c>Api:IdempotencyKeyTtl</c> as configured here.</summary>
     public static readonly TimeSpan IdempotencyKeyTtl = TimeSpan.FromMinutes(10);
 
@@ -55,6 +58,7 @@ public class ApiFactory : WebApplicationFactory<OrchestratorApi::Program>, IAsyn
         ["Api:MaxRequestBodySize"] = MaxRequestBodySize.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Api:MaxMetadataBytes"] = MaxMetadataBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Api:RequestBodyTimeout"] = RequestBodyTimeout.ToString("c"),
+        ["Api:EventStreamWriteTimeout"] = EventStreamWriteTimeout.ToString("c"),
         ["Api:IdempotencyKeyTtl"] = IdempotencyKeyTtl.ToString("c"),
         ["Api:JobRetention"] = JobRetention.ToString("c"),
         ["Retry:MaxAttempts"] = MaxAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture),
