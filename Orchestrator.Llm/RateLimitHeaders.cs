@@ -5,7 +5,7 @@ namespace Orchestrator.Llm;
 
 /// <summary>
 /// Reads how long a 429 asks to wait, from the headers OpenAI sends: <c>retry-after-ms</c>
-/// (milliseconds), <c>Retry-After</c> (seconds or an HTTP date), else <c>x-ratelimit-reset-requests</c>
+/// (milliseconds), <c>Retry-After</c> (seconds, or an HTTP date counted from the response's <c>Date</c>), else <c>x-ratelimit-reset-requests</c>
 /// or <c>x-ratelimit-reset-tokens</c> (durations like <c>6m0s</c>, <c>20ms</c>): the spent limit's
 /// (its <c>x-ratelimit-remaining-*</c> 0), or the later of the two when that does not tell.
 /// </summary>
@@ -21,6 +21,7 @@ public static partial class RateLimitHeaders
 
     /// <summary>The wait the headers announce (at most <see cref="MaximumWait"/>), or null when they announce none.</summary>
     /// <param name="header">Reads a header by name (case-insensitive), null when absent.</param>
+    /// <param name="now">What a <c>Retry-After</c> date is counted from when the response has no <c>Date</c>.</param>
     public static TimeSpan? RetryAfter(Func<string, string?> header, DateTimeOffset now)
     {
         if (header("retry-after-ms") is { } ms && double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var millis) && millis >= 0)
@@ -35,9 +36,13 @@ public static partial class RateLimitHeaders
                 return Bounded(seconds * 1000);
             }
 
-            if (DateTimeOffset.TryParse(retryAfter, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date))
+            if (Date(retryAfter) is { } date)
             {
-                return date > now ? Bounded((date - now).TotalMilliseconds) : TimeSpan.Zero;
+                // A time on the provider's clock: counted from the response's Date, on the same clock (RFC 9110
+                // §10.2.3). Counted from the worker's, a worker 5 minutes behind wrote a fleet-wide cooldown
+                // of 5 minutes more, and one ahead the shortest, calling inside the provider's window.
+                var sent = Date(header("date")) ?? now;
+                return date > sent ? Bounded((date - sent).TotalMilliseconds) : TimeSpan.Zero;
             }
         }
 
@@ -91,6 +96,9 @@ public static partial class RateLimitHeaders
     // Compared as a double, before any TimeSpan is made of it: infinity and 1e20 s are past the longest wait, not an overflow.
     private static TimeSpan Bounded(double milliseconds) =>
         milliseconds < MaximumWait.TotalMilliseconds ? TimeSpan.FromMilliseconds(milliseconds) : MaximumWait;
+
+    private static DateTimeOffset? Date(string? value) =>
+        DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date) ? date : null;
 
     private static TimeSpan? Duration(string? value)
     {

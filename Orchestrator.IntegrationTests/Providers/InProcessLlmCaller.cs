@@ -34,6 +34,7 @@ internal static class InProcessLlmCaller
         // Every level kept: tests read the call's lines (GetFakeLogCollector).
         services.AddLogging(logging => logging.AddFakeLogging().SetMinimumLevel(LogLevel.Debug));
         services.AddSingleton(clock ?? TimeProvider.System);
+        services.AddSingleton<StoreClock>();
         services.AddSingleton<IConnectionMultiplexer>(harness.Connection);
         services.AddSingleton(harness.Keys);
         services.Configure<LlmOptions>(o =>

@@ -1,5 +1,9 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Orchestrator.IntegrationTests.Providers;
 using Orchestrator.IntegrationTests.Webhooks;
 using Orchestrator.Jobs;
+using Orchestrator.Worker.Llm.FlowControl;
 
 namespace Orchestrator.IntegrationTests.Worker;
 
@@ -89,6 +93,48 @@ public sealed class ClockSkewTests
         // The break ends 4 s on, as the monotonic clock counts (it ran 10 minutes longer on the wall clock before).
         await AsyncWait.WaitUntilAsync(() => receiver.Received.Any(r => r.AnsweredStatus == 200), TimeSpan.FromSeconds(20), "the webhook delivered after the break");
         Assert.Equal(2, receiver.Received.Count(r => r.AnsweredStatus == 500));
+    }
+
+    [Theory]
+    [InlineData("-300s")]
+    [InlineData("+300s")]
+    public async Task WorkerFiveMinutesOff_ProviderAsksForADate8sPastItsDate_WaitsThe8s(string offset)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        // The provider's own clock an hour ahead of everyone's: only its Date tells what its date means.
+        var providerClockOff = TimeSpan.FromHours(1);
+        var calls = new ConcurrentQueue<DateTimeOffset>();
+        await using var fake = await FakeProvider.StartAsync(request =>
+        {
+            calls.Enqueue(DateTimeOffset.UtcNow);
+            if (request.Number > 1)
+            {
+                return FakeAnswer.Answer("Leases expire.");
+            }
+
+            var sent = DateTimeOffset.UtcNow + providerClockOff;
+            return FakeAnswer.Json(429, """{"error":{"type":"requests","code":"rate_limit_exceeded","message":"Rate limit reached."}}""",
+                new Dictionary<string, string>
+                {
+                    ["Date"] = sent.ToString("R", CultureInfo.InvariantCulture),
+                    ["Retry-After"] = sent.AddSeconds(8).ToString("R", CultureInfo.InvariantCulture),
+                });
+        });
+        await harness.StartWorkerAsync(Skewed(ProviderSetup.Worker(fake.Endpoint.ToString()), SkewedClock.Environment(offset)), "worker-off");
+
+        var id = await ProviderSetup.SubmitAsync(harness, new JobRequest("Explain leases.", "sim-model"));
+        var flow = new DeploymentFlowControl(harness.Connection, harness.Keys);
+        var cooldown = TimeSpan.Zero;
+        await AsyncWait.WaitUntilAsync(async () => (cooldown = await flow.CooldownLeftAsync("sim").Bounded()) > TimeSpan.Zero,
+            TimeSpan.FromSeconds(30), "the 429 set the deployment's cooldown");
+        // The fleet-wide cooldown is the provider's 8 s (less the part of a second its Date's resolution
+        // drops), not 308 s behind (the job failed at once) or the shortest, 1 s, ahead.
+        Assert.InRange(cooldown, TimeSpan.FromSeconds(6), TimeSpan.FromSeconds(8));
+
+        var job = Assert.Single(await harness.WaitUntilAllFinalAsync([id], TimeSpan.FromSeconds(30)));
+        Assert.True(job.Status == JobStatus.Completed, WorkerHarness.Describe([job]));
+        Assert.Equal(1, job.Attempts);
+        Assert.InRange(calls.Last() - calls.First(), TimeSpan.FromSeconds(7), TimeSpan.FromSeconds(12));
     }
 
     /// <summary><paramref name="settings"/> and <paramref name="clock"/>, the environment that sets the process's clock (<see cref="SkewedClock"/>).</summary>

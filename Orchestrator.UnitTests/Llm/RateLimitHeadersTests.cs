@@ -1,3 +1,5 @@
+using System.Globalization;
+using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Llm;
 
 namespace Orchestrator.UnitTests.Llm;
@@ -40,6 +42,40 @@ public sealed class RateLimitHeadersTests
         };
 
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), RateLimitHeaders.RetryAfter(h => headers.GetValueOrDefault(h), Now));
+    }
+
+    [Theory]
+    // The worker's clock 5 minutes behind or ahead of the provider's: a date 8 s past the response's
+    // Date is 8 s (it was 308 s and 0 s), and one before it is no wait (it was 295 s).
+    [InlineData(-300, 8, 8)]
+    [InlineData(300, 8, 8)]
+    [InlineData(-300, -5, 0)]
+    public void RetryAfter_DateWithTheResponsesDate_CountedFromItWhateverTheLocalClock(int localClockOff, int retryAfter, int seconds)
+    {
+        var sent = new DateTimeOffset(2026, 12, 7, 10, 35, 18, TimeSpan.Zero);
+        var local = new FakeTimeProvider(sent.AddSeconds(localClockOff));
+        var headers = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["Date"] = sent.ToString("R", CultureInfo.InvariantCulture),
+            ["Retry-After"] = sent.AddSeconds(retryAfter).ToString("R", CultureInfo.InvariantCulture),
+        };
+
+        Assert.Equal(TimeSpan.FromSeconds(seconds), RateLimitHeaders.RetryAfter(h => headers.GetValueOrDefault(h), local.GetUtcNow()));
+    }
+
+    [Theory]
+    // No Date, or one that is no date: counted from the caller's now (Redis's clock in the worker).
+    [InlineData(null)]
+    [InlineData("yesterday")]
+    public void RetryAfter_DateWithoutAResponseDate_CountedFromNow(string? date)
+    {
+        var headers = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["Date"] = date,
+            ["Retry-After"] = "Tue, 01 Dec 2026 12:00:30 GMT",
+        };
+
+        Assert.Equal(TimeSpan.FromSeconds(30), RateLimitHeaders.RetryAfter(h => headers.GetValueOrDefault(h), Now));
     }
 
     [Theory]

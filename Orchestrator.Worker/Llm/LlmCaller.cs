@@ -41,6 +41,7 @@ public sealed class LlmCaller(
     IOptions<LlmOptions> llmOptions,
     IOptions<RetryOptions> retryOptions,
     TimeProvider timeProvider,
+    StoreClock clock,
     ILogger<LlmCaller> logger)
 {
     private readonly int _maxAnswerLength = llmOptions.Value.MaxAnswerLength;
@@ -478,7 +479,7 @@ public sealed class LlmCaller(
                     ? $"The provider answered with a body of type '{type}', not an event stream: no answer in it."
                     : "The provider's stream ended before the answer did (no finish_reason): the answer was cut short, or the body was no stream."));
         }
-        catch (Exception e) when (answer.Finished && LlmFailure.Classify(e, timeProvider) is { Kind: LlmErrorKind.Transient })
+        catch (Exception e) when (answer.Finished && LlmFailure.Classify(e, clock.UtcNow) is { Kind: LlmErrorKind.Transient })
         {
             // The provider said the answer ended (a finish_reason), then the connection broke before
             // its usage or [DONE] (a proxy dropping it at the very end): the answer is whole, and a
@@ -501,8 +502,9 @@ public sealed class LlmCaller(
         }
         catch (Exception e)
         {
-            // Answered, not thrown: the circuit counts it and the caller reads it without a rethrow.
-            return Outcome.FromException<StreamedAnswer>(LlmFailure.Classify(e, timeProvider) ?? e);
+            // Answered, not thrown: the circuit counts it and the caller reads it without a rethrow. Redis's
+            // clock for a Retry-After date without the response's Date: the cooldown is kept on it.
+            return Outcome.FromException<StreamedAnswer>(LlmFailure.Classify(e, clock.UtcNow) ?? e);
         }
     }
 

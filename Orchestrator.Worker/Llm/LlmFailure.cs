@@ -18,10 +18,11 @@ namespace Orchestrator.Worker.Llm;
 public static partial class LlmFailure
 {
     /// <summary>The classified error, or null when <paramref name="exception"/> is not a provider's.</summary>
-    public static LlmException? Classify(Exception exception, TimeProvider timeProvider) => exception switch
+    /// <param name="now">What a 429's <c>Retry-After</c> date is counted from when the response has no <c>Date</c> (<see cref="RateLimitHeaders.RetryAfter"/>).</param>
+    public static LlmException? Classify(Exception exception, DateTimeOffset now) => exception switch
     {
         LlmException llm => llm,
-        ClientResultException { Status: > 0 } result => FromResponse(result, timeProvider),
+        ClientResultException { Status: > 0 } result => FromResponse(result, now),
         // Status 0: no response at all (connection refused or dropped).
         ClientResultException => Failure(LlmErrorKind.Transient, $"The provider did not answer: {exception.Message}", exception),
         HttpRequestException { StatusCode: { } status } => Failure(
@@ -74,7 +75,7 @@ public static partial class LlmFailure
                 (code ?? type) is { } name ? $"The provider's stream ended with an error, {name}: {message}" : $"The provider's stream ended with an error: {message}");
     }
 
-    private static LlmException FromResponse(ClientResultException exception, TimeProvider timeProvider)
+    private static LlmException FromResponse(ClientResultException exception, DateTimeOffset now)
     {
         var response = exception.GetRawResponse();
         ReadOnlyMemory<byte> body;
@@ -93,7 +94,7 @@ public static partial class LlmFailure
         Func<string, string?> header = name => response is not null && response.Headers.TryGetValue(name, out var value) ? value : null;
         var rateLimited = kind is LlmErrorKind.RateLimited;
         return new LlmException(kind, MessageOf(exception.Status, response?.ReasonPhrase, code, type, message, body, header("Location")),
-            rateLimited ? RateLimitHeaders.RetryAfter(header, timeProvider.GetUtcNow()) : null, exception)
+            rateLimited ? RateLimitHeaders.RetryAfter(header, now) : null, exception)
         {
             Limits = rateLimited ? RateLimitHeaders.Limits(header) : null,
         };

@@ -58,7 +58,8 @@ public static class AttemptFailure
             // A circuit opened by 503s is no 429: the provider's own words say what kept the job waiting;
             // and a 429's own words are the provider's, which the docs promise of every stored error.
             + (wait.Cause is not { } cause ? "" : wait.Reason == LlmCaller.CircuitOpen ? $" Its circuit opened on: {cause}" : $" The deployment answered: {cause}")),
-        _ when LlmFailure.Classify(exception, TimeProvider.System) is { } llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), exception.Message),
+        // Only the kind is read here, not a 429's wait: any clock does.
+        _ when LlmFailure.Classify(exception, TimeProvider.System.GetUtcNow()) is { } llm => new JobError(LlmErrorKinds.TypeOf(llm.Kind), exception.Message),
         _ => new JobError(UnexpectedType, $"{exception.GetType().Name}: {exception.Message}"),
     });
 
