@@ -87,8 +87,9 @@ public static class CallbackUrls
             return $"callbackUrl's host '{url.Host}' does not resolve.";
         }
 
-        return Array.Find(addresses, a => !NetworkAddresses.IsPublic(a)) is { } blocked
-            ? $"callbackUrl's host '{url.Host}' resolves to {blocked}, which is not a public address (private, loopback, link-local and similar targets are refused)."
+        // The address itself is not said: a client learnt the API's internal names' addresses that way.
+        return Array.Exists(addresses, a => !NetworkAddresses.IsPublic(a))
+            ? $"callbackUrl's host '{url.Host}' is, or resolves to, an address that is not public (private, loopback, link-local and similar targets are refused)."
             : null;
     }
 }
