@@ -22,6 +22,12 @@ internal static class ApiKeyHeaders
         if (authorization.Count == 1)
         {
             var value = authorization[0] ?? "";
+            if (value.Trim().Equals(BearerScheme, StringComparison.OrdinalIgnoreCase))
+            {
+                // "Bearer " with its space trimmed on the way: the right scheme, with no key.
+                return (null, "The API key is empty.");
+            }
+
             if (!value.StartsWith(BearerScheme + " ", StringComparison.OrdinalIgnoreCase))
             {
                 return (null, $"The Authorization header must use the {BearerScheme} scheme: 'Authorization: {BearerScheme} <key>'.");

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using System.Text.Unicode;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Orchestrator.Api.Jobs;
@@ -43,6 +44,12 @@ internal static class RedriveFilterReader
 
     private static (RedriveRequest? Filter, IResult? Refusal) Parse(ReadOnlySpan<byte> body, JsonSerializerOptions json)
     {
+        if (!Utf8.IsValid(body))
+        {
+            // As POST /jobs says it: the serializer's refusal named the member it stopped in ("errorType must be a string").
+            return (null, TypedResults.Problem("The request body is not valid UTF-8.", statusCode: StatusCodes.Status400BadRequest, title: Title));
+        }
+
         try
         {
             var typeInfo = (JsonTypeInfo<RedriveRequest>)json.GetTypeInfo(typeof(RedriveRequest));

@@ -74,6 +74,20 @@ public sealed class ApiKeyAuthenticationTests(TenantApiFactory api) : IClassFixt
         Assert.Equal(tenant, (string?)stored);
     }
 
+    /// <summary>The scheme with no key says the key is missing, not that the scheme is wrong.</summary>
+    [Theory]
+    [InlineData("Bearer")]
+    [InlineData("bearer ")]
+    public async Task Submit_BearerWithNoKey_Returns401SayingTheKeyIsEmpty(string value)
+    {
+        using var client = api.CreateApiClient();
+
+        using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Job), ("Authorization", value));
+
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.Unauthorized);
+        Assert.Equal("The API key is empty.", problem.RootElement.GetProperty("detail").GetString());
+    }
+
     [Fact]
     public async Task Submit_BothHeadersWithDifferentKeys_Returns401()
     {

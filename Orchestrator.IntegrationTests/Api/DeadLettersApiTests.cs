@@ -157,6 +157,21 @@ public sealed class DeadLettersApiTests(ApiFactory api) : IClassFixture<ApiFacto
         Assert.Equal("Send the request body as JSON with 'Content-Type: application/json'.", problem.RootElement.GetProperty("detail").GetString());
     }
 
+    /// <summary>Said as POST /jobs says it: the serializer's refusal named the member it stopped in ("errorType must be a string").</summary>
+    [Fact]
+    public async Task Redrive_BodyNotUtf8_Returns400SayingSo()
+    {
+        using var client = api.CreateApiClient();
+        var body = new ByteArrayContent([.. "{\"errorType\":\""u8, 0xFF, 0xFE, .. "\"}"u8]);
+        body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+
+        using var response = await client.PostAsync("/dead-letters/redrive", body, TestContext.Current.CancellationToken)
+            .WaitAsync(ApiFactory.RequestTimeout, TestContext.Current.CancellationToken);
+
+        using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal("The request body is not valid UTF-8.", problem.RootElement.GetProperty("detail").GetString());
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("   ")]
