@@ -71,6 +71,48 @@ public sealed class WebhookOutboxTests
         Assert.Equal((id, 0), (again!.Delivery.Id, again.Delivery.Attempts));
     }
 
+    /// <summary>
+    /// A redriven job's deliveries live on with it: they expired with its first run's retention, so a
+    /// job redriven late lost its webhook records, and a delivery still retrying its tries (an outside
+    /// audit). At the job's next final transition they expire with it again.
+    /// </summary>
+    [Fact]
+    public async Task Redrive_KeepsTheJobsDeliveriesForGood_TheNextFinalTransitionExpiresThemWithTheJob()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        await store.EnsureConsumerGroupAsync().Bounded();
+        var job = WorkerHarness.NewJob("Say hello.", maxAttempts: 1);
+        job = job with { Request = job.Request with { CallbackUrl = "https://hooks.example.com/a" } };
+        Assert.Equal(SubmitOutcome.Created, (await store.SubmitAsync(job, idempotency: null).Bounded()).Outcome);
+        await FailOnceAsync();
+        var first = $"{job.Id}.1";
+        var leased = Assert.Single(await store.ClaimWebhooksAsync(10, TimeSpan.FromSeconds(30), "token-a").Bounded());
+        await store.RecordWebhookAsync(leased, false, 500, "HTTP 500", TimeSpan.FromSeconds(1), TimeSpan.FromHours(24), TimeSpan.Zero).Bounded();
+        Assert.NotNull(await harness.Db.KeyTimeToLiveAsync(harness.Keys.WebhookAttempts(first)).Bounded());
+
+        Assert.Equal(RedriveOutcome.Redriven, await store.RedriveAsync(job.Id, RedriveFilter.Any).Bounded());
+
+        Assert.Null(await harness.Db.KeyTimeToLiveAsync(harness.Keys.Webhook(first)).Bounded());
+        Assert.Null(await harness.Db.KeyTimeToLiveAsync(harness.Keys.WebhookAttempts(first)).Bounded());
+
+        await FailOnceAsync();
+        foreach (var key in new[] { harness.Keys.Webhook(first), harness.Keys.WebhookAttempts(first), harness.Keys.Webhook($"{job.Id}.2") })
+        {
+            Assert.True(await harness.Db.KeyTimeToLiveAsync(key).Bounded() > TimeSpan.FromHours(23), $"{key} expires with the job again");
+        }
+
+        Assert.Equal(2, (await harness.GetAsync(job.Id)).Webhooks.Count);
+
+        async Task FailOnceAsync()
+        {
+            var delivery = Assert.Single(await store.ReadNewAsync(Consumer, 2, TimeSpan.FromSeconds(1)).Bounded());
+            var claim = await store.ClaimAsync(delivery, Consumer).Bounded();
+            var (_, attempt) = await store.StartAttemptAsync(claim.Lease, 1).Bounded();
+            Assert.True(await store.FailAsync(claim.Lease, attempt, AttemptOutcome.PermanentFailure, new JobError(AttemptOutcome.PermanentFailure, "no")).Bounded());
+        }
+    }
+
     [Fact]
     public async Task FinalTransition_EnqueuesOneDelivery_LeasedRecordedAndGivenUpByTheScripts()
     {

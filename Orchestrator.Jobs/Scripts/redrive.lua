@@ -2,7 +2,8 @@
   redrive: a dead-lettered job goes back to 'queued' with a fresh attempt budget (POST
   /dead-letters/{id}/redrive, and each job of POST /dead-letters/redrive). Its history stays: the
   new attempts are appended after the old ones. It leaves both dead-letter sets, joins its tenant's
-  ready set (includes/ready.lua; dispatch.lua sends it on), and its keys stop expiring (a job not final does not expire).
+  ready set (includes/ready.lua; dispatch.lua sends it on), and its keys stop expiring (a job not final does not expire),
+  its webhook deliveries' records and tries too.
 
   KEYS[1]  job hash            KEYS[2]  job history list (earlier jobs: includes/job.lua [history])
   KEYS[3]  jobs stream         KEYS[4]  dead-letter sorted set (all tenants); the tenant's own is
@@ -93,6 +94,9 @@ redis.call('PERSIST', job)
 redis.call('PERSIST', history)
 redis.call('PERSIST', eventsOf(job))
 redis.call('PERSIST', legacyEventsOf(job))
+-- Its webhook deliveries live on with it (one still retrying keeps its tries): they expired with the
+-- first run's retention, taking a pending delivery with them. finalize expires them again.
+persistWebhooks(job, jobId)
 -- [tenant quotas] Not final any more: it counts in its tenant's backlog again until its next final
 -- transition (finalize), once. A redrive is not refused by the tenant's MaxQueuedJobs.
 if redis.call('HSETNX', job, 'quotaQueued', '1') == 1 then

@@ -153,6 +153,28 @@ local function enqueueWebhook(job, jobId, now, retention, f)
   redis.call('ZADD', prefix .. ':webhooks', now, deliveryId)
 end
 
+-- Each webhook delivery's record and tries of a job ('<prefix>:webhook:<jobId>.<n>', n up to the
+-- job's 'webhooks' count) kept for good (a job redriven: not final, so not expiring), or (ttl) set to
+-- expire with the job again at its next final transition.
+local function expireWebhooks(job, jobId, ttl)
+  local count = tonumber(redis.call('HGET', job, 'webhooks') or '0') or 0
+  local prefix = string.match(job, '^(.*):job:[^:]+$') .. ':webhook:' .. jobId .. '.'
+  for n = 1, count do
+    local record = prefix .. n
+    if ttl then
+      redis.call('PEXPIRE', record, ttl)
+      redis.call('PEXPIRE', record .. ':attempts', ttl)
+    else
+      redis.call('PERSIST', record)
+      redis.call('PERSIST', record .. ':attempts')
+    end
+  end
+end
+
+local function persistWebhooks(job, jobId)
+  expireWebhooks(job, jobId, nil)
+end
+
 -- The key prefix of a job hash key '<prefix>:job:<id>' (the hash tag included).
 local function prefixOf(jobKey)
   return string.match(jobKey, '^(.*):job:[^:]+$')
@@ -351,6 +373,10 @@ local function finalize(stream, group, deadLetters, job, history, jobId, entryId
     end
     redis.call('PEXPIRE', eventsOf(job), ttl)
     redis.call('PEXPIRE', legacyEventsOf(job), ttl)
+    if isHash and known.callbackUrl and known.callbackUrl ~= '' and redis.call('HEXISTS', job, 'redrives') == 1 then
+      -- A redriven job's earlier deliveries were kept for good (redrive.lua): they go with the job again.
+      expireWebhooks(job, jobId, ttl)
+    end
     if failed then
       local jobPrefix = string.match(deadLetters, '^(.*):[^:]+$') .. ':job:'
       dropExpiredDeadLetters(deadLetters, jobPrefix)
