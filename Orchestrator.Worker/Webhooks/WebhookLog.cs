@@ -20,4 +20,7 @@ internal static partial class WebhookLog
 
     [LoggerMessage(EventName = "WebhookLeaseLost", Level = LogLevel.Warning, Message = "Webhook {DeliveryId} of job {JobId}: the lease lapsed before try {Try} was recorded; another worker has it")]
     public static partial void LeaseLost(ILogger logger, string deliveryId, string jobId, int @try);
+
+    [LoggerMessage(EventName = "WebhookNotHandedBack", Level = LogLevel.Warning, Message = "Webhook {DeliveryId}: not handed back at stop, Redis failed ({Reason}); another worker sends it when its lease lapses")]
+    public static partial void NotHandedBack(ILogger logger, string deliveryId, string reason);
 }

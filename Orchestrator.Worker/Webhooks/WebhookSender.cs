@@ -17,8 +17,9 @@ namespace Orchestrator.Worker.Webhooks;
 /// try (<c>record-webhook.lua</c>): delivered on a 2xx, else retried with exponential backoff until
 /// <c>Webhooks:MaxAge</c> after the first try. A supervised loop claims while up to
 /// <c>Webhooks:MaxConcurrentDeliveries</c> sends run, each on its own; Redis calls through the
-/// <c>redis</c> pipeline (both scripts may be re-sent). A worker stopped mid-send records nothing:
-/// the delivery comes due again when its lease lapses and is sent again with the same id. A receiver
+/// <c>redis</c> pipeline (both scripts may be re-sent). A worker stopped mid-send records no try and
+/// hands the delivery back, due at once (<see cref="HandBackAsync"/>): another worker sends it again
+/// with the same id; a worker that dies leaves it to whoever claims it when its lease lapses. A receiver
 /// that keeps failing is not sent to for a while (<see cref="ReceiverCircuits"/>).
 /// </summary>
 internal sealed class WebhookSender(
@@ -64,7 +65,7 @@ internal sealed class WebhookSender(
         }
         finally
         {
-            // Each send ends on the stop token (recording nothing: its lease lapses, another worker sends it).
+            // Each send ends on the stop token, recording nothing, and hands its delivery back.
             await Task.WhenAll(sending).ConfigureAwait(false);
         }
     }
@@ -142,7 +143,7 @@ internal sealed class WebhookSender(
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            // Stopping: the lease lapses and the delivery is sent by whoever claims it next.
+            await HandBackAsync(leased, wait).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -151,6 +152,24 @@ internal sealed class WebhookSender(
         finally
         {
             slots.Release();
+        }
+    }
+
+    /// <summary>
+    /// The worker stops: a delivery it holds goes back to the outbox, due after <paramref name="wait"/>,
+    /// for another worker to send, as a job is handed back. Left leased, it waited out
+    /// <c>Webhooks:LeaseTimeout</c> (60 s) after every rolling restart. Sent on no token (the stop's is
+    /// spent), as the job's hand-back; should Redis fail it, the lease lapses as before.
+    /// </summary>
+    private async Task HandBackAsync(LeasedWebhook leased, TimeSpan wait)
+    {
+        try
+        {
+            await store.ReleaseWebhookAsync(leased, wait).ConfigureAwait(false);
+        }
+        catch (Exception e) when (RedisFailure.IsTransient(e))
+        {
+            WebhookLog.NotHandedBack(logger, leased.Delivery.Id, e.Message);
         }
     }
 
@@ -169,7 +188,8 @@ internal sealed class WebhookSender(
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            // Stopping: nothing recorded; the lease lapses and the delivery is sent again with the same id.
+            // Stopping: no try recorded (the receiver may have had it: it is sent again, with the same id).
+            await HandBackAsync(leased, TimeSpan.Zero).ConfigureAwait(false);
         }
         catch (Exception e)
         {
