@@ -127,11 +127,22 @@ public sealed class WebhookOptionsTests
     public void RetryAfter_SecondsOrAnHttpDate(string value, int seconds)
     {
         var now = new DateTimeOffset(2026, 12, 7, 10, 0, 0, TimeSpan.Zero);
-        Assert.Equal(TimeSpan.FromSeconds(seconds), WebhookSender.RetryAfter(RetryConditionHeaderValue.Parse(value), now));
+        Assert.Equal(TimeSpan.FromSeconds(seconds), WebhookSender.RetryAfter(RetryConditionHeaderValue.Parse(value), sent: null, now));
     }
 
     [Fact]
-    public void RetryAfter_NoneIsNull() => Assert.Null(WebhookSender.RetryAfter(null, DateTimeOffset.UnixEpoch));
+    public void RetryAfter_NoneIsNull() => Assert.Null(WebhookSender.RetryAfter(null, sent: null, DateTimeOffset.UnixEpoch));
+
+    /// <summary>A date is on the receiver's clock, as its answer's <c>Date</c> is: counted from that, whatever Redis's clock says.</summary>
+    [Theory]
+    [InlineData(-300)]
+    [InlineData(300)]
+    public void RetryAfter_AnHttpDate_IsCountedFromTheAnswersDate(int redisAheadSeconds)
+    {
+        var sent = new DateTimeOffset(2026, 12, 7, 10, 0, 0, TimeSpan.Zero);
+        Assert.Equal(TimeSpan.FromSeconds(8),
+            WebhookSender.RetryAfter(RetryConditionHeaderValue.Parse("Mon, 07 Dec 2026 10:00:08 GMT"), sent, sent.AddSeconds(redisAheadSeconds)));
+    }
 
     private static List<ValidationResult> Validate(WebhookOptions options)
     {

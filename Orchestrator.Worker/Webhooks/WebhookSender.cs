@@ -313,7 +313,7 @@ internal sealed class WebhookSender(
                 return (code, null, null);
             }
 
-            var retryAfter = code is 429 or 503 ? RetryAfter(response.Headers.RetryAfter, timestamp) : null;
+            var retryAfter = code is 429 or 503 ? RetryAfter(response.Headers.RetryAfter, response.Headers.Date, timestamp) : null;
             return (code, retryAfter is { } wait ? $"HTTP {code}, Retry-After {wait.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s" : $"HTTP {code}", retryAfter);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -330,11 +330,15 @@ internal sealed class WebhookSender(
         }
     }
 
-    /// <summary>A <c>Retry-After</c>'s wait: seconds, or an HTTP date taken against <paramref name="now"/> (Redis's clock, as the try was stamped).</summary>
-    internal static TimeSpan? RetryAfter(RetryConditionHeaderValue? header, DateTimeOffset now) => header switch
+    /// <summary>
+    /// A <c>Retry-After</c>'s wait: seconds, or an HTTP date counted from the answer's own <c>Date</c>
+    /// (<paramref name="sent"/>; the receiver's clock, as the date is: RFC 9110 §10.2.3), else from
+    /// <paramref name="now"/> (Redis's clock, as the try was stamped), as a provider's 429 is read.
+    /// </summary>
+    internal static TimeSpan? RetryAfter(RetryConditionHeaderValue? header, DateTimeOffset? sent, DateTimeOffset now) => header switch
     {
         { Delta: { } delta } => delta,
-        { Date: { } date } => date > now ? date - now : TimeSpan.Zero,
+        { Date: { } date } => date > (sent ?? now) ? date - (sent ?? now) : TimeSpan.Zero,
         _ => null,
     };
 
