@@ -91,11 +91,17 @@ public static class JobControlApi
         // Listening before the cancel: the worker's 'canceled' cannot come before the wait begins.
         // No place to wait (either limit): answered at once, the cancel requested all the same.
         using var listener = notifications.Listen(jobId, finalOnly: true, context.User.TenantOf(), out _);
-        var (outcome, canceledNow) = await store.CancelCountedAsync(jobId);
+        var (outcome, canceledNow, finalStatus) = await store.CancelCountedAsync(jobId);
         var job = await store.GetAsync(jobId);
         if (outcome == CancelOutcome.Missing || job is null)
         {
             return JobsApi.JobNotFound();
+        }
+
+        if (outcome == CancelOutcome.AlreadyFinal)
+        {
+            // As the script found it: a job redriven since reads queued, and was answered 202 with nothing canceled.
+            return AlreadyFinal(finalStatus);
         }
 
         if (canceledNow)
@@ -112,13 +118,15 @@ public static class JobControlApi
         return job.Status switch
         {
             JobStatus.Canceled => TypedResults.Ok(JobResource.From(job)),
-            JobStatus.Completed or JobStatus.Failed => TypedResults.Problem(
-                $"The job is already {job.Status}; only a job that is not final can be canceled.",
-                statusCode: StatusCodes.Status409Conflict, title: "Job already final", type: ConflictType),
+            JobStatus.Completed or JobStatus.Failed => AlreadyFinal(job.Status),
             // Still processing: its worker stops it shortly (a worker that died: the next claim does).
             _ => TypedResults.Accepted($"/jobs/{jobId}", JobResource.From(job)),
         };
     }
+
+    private static ProblemHttpResult AlreadyFinal(string? status) => TypedResults.Problem(
+        $"The job is already {status}; only a job that is not final can be canceled.",
+        statusCode: StatusCodes.Status409Conflict, title: "Job already final", type: ConflictType);
 
     internal static async Task<IResult> RedriveOneAsync(
         string jobId, HttpContext context, JobStore store, IOptions<ApiOptions> options)
@@ -128,15 +136,15 @@ public static class JobControlApi
             return JobsApi.JobNotFound();
         }
 
-        var (outcome, queued) = await store.RedriveCountedAsync(jobId, RedriveFilter.Any, options.Value.MaxQueuedJobs, options.Value.MaxAttemptsInAll);
+        var (outcome, queued, found) = await store.RedriveCountedAsync(jobId, RedriveFilter.Any, options.Value.MaxQueuedJobs, options.Value.MaxAttemptsInAll);
         switch (outcome)
         {
             case RedriveOutcome.Redriven when await store.GetAsync(jobId) is { } job:
                 return TypedResults.Ok(JobResource.From(job));
             case RedriveOutcome.NotDead:
-                var status = (await store.GetAsync(jobId))?.Status;
+                // The status the script found: read after it, a job failed again since said "failed, not a dead letter".
                 return TypedResults.Problem(
-                    $"The job is {status}, not a dead letter: only a failed job can be redriven (a redriven job is queued already).",
+                    $"The job is {found}, not a dead letter: only a failed job can be redriven (a redriven job is queued already).",
                     statusCode: StatusCodes.Status409Conflict, title: "Not a dead letter", type: ConflictType);
             case RedriveOutcome.AttemptsSpent:
                 return TypedResults.Problem(
@@ -222,7 +230,7 @@ public static class JobControlApi
                 }
 
                 // A job at Api:MaxAttemptsInAll stays a dead letter, as one the filter does not match.
-                var (outcome, queued) = await store.RedriveCountedAsync(id, match, options.Value.MaxQueuedJobs, options.Value.MaxAttemptsInAll);
+                var (outcome, queued, _) = await store.RedriveCountedAsync(id, match, options.Value.MaxQueuedJobs, options.Value.MaxAttemptsInAll);
                 if (outcome == RedriveOutcome.Redriven)
                 {
                     redriven.Add(id);

@@ -88,8 +88,8 @@ public sealed class ResentTransitionTests
         Assert.True(await SentTwiceAsync(harness, () => store.AppendDeltaAsync(running, 1, 1, "Hello"), r => r.ToString()));
         Assert.Equal(CancelOutcome.Requested, await SentTwiceAsync(harness, () => store.CancelAsync(running.JobId), r => r.ToString()));
         // Canceled once: only the call that made it canceled says so (what orchestrator.jobs.canceled counts).
-        Assert.Equal((CancelOutcome.Canceled, true), await store.CancelCountedAsync(waiting.JobId).Bounded());
-        Assert.Equal((CancelOutcome.Canceled, false), await SentTwiceAsync(harness, () => store.CancelCountedAsync(waiting.JobId), r => r.ToString()));
+        Assert.Equal((CancelOutcome.Canceled, true, (string?)null), await store.CancelCountedAsync(waiting.JobId).Bounded());
+        Assert.Equal((CancelOutcome.Canceled, false, (string?)null), await SentTwiceAsync(harness, () => store.CancelCountedAsync(waiting.JobId), r => r.ToString()));
         // The canceled attempt's outcome, as its worker records it.
         Assert.True(await SentTwiceAsync(harness, () => store.FinishAttemptAsync(AttemptFinish.Canceled(running, 1)), r => r.ToString()));
 

@@ -14,10 +14,12 @@ public sealed partial class JobStore
     public async Task<CancelOutcome> CancelAsync(string jobId) => (await CancelCountedAsync(jobId).ConfigureAwait(false)).Outcome;
 
     /// <summary>
-    /// <see cref="CancelAsync"/>, and whether this very call made the job canceled (false for a job
-    /// canceled before, also by an earlier send of the same call whose reply was lost): what counts it once.
+    /// <see cref="CancelAsync"/>, whether this very call made the job canceled (false for a job
+    /// canceled before, also by an earlier send of the same call whose reply was lost): what counts it
+    /// once; and for <see cref="CancelOutcome.AlreadyFinal"/> the final status the script found (a read
+    /// after it may find the job redriven since).
     /// </summary>
-    public async Task<(CancelOutcome Outcome, bool CanceledNow)> CancelCountedAsync(string jobId)
+    public async Task<(CancelOutcome Outcome, bool CanceledNow, string? FinalStatus)> CancelCountedAsync(string jobId)
     {
         var partition = _keys.ForJob(jobId);
         var reply = (RedisResult[])(await LuaScripts.Cancel.EvaluateAsync(
@@ -26,10 +28,10 @@ public sealed partial class JobStore
             [RedisKeys.ConsumerGroup, partition.CancelChannel.ToString()]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
-            "canceled" => (CancelOutcome.Canceled, reply.Length > 1),
-            "requested" => (CancelOutcome.Requested, false),
-            "final" => (CancelOutcome.AlreadyFinal, false),
-            "missing" => (CancelOutcome.Missing, false),
+            "canceled" => (CancelOutcome.Canceled, reply.Length > 1, null),
+            "requested" => (CancelOutcome.Requested, false, null),
+            "final" => (CancelOutcome.AlreadyFinal, false, (string?)reply[1]),
+            "missing" => (CancelOutcome.Missing, false, null),
             var other => throw new InvalidOperationException($"cancel.lua answered '{other}'."),
         };
     }
@@ -44,9 +46,11 @@ public sealed partial class JobStore
 
     /// <summary>
     /// <see cref="RedriveAsync"/>, with the jobs not yet final the script counted when it refused at the
-    /// backlog bound (<see cref="RedriveOutcome.QueueFull"/>; with N partitions, the job's partition's).
+    /// backlog bound (<see cref="RedriveOutcome.QueueFull"/>; with N partitions, the job's partition's),
+    /// and for <see cref="RedriveOutcome.NotDead"/> the status the script found (a read after it may
+    /// find the job failed again).
     /// </summary>
-    public async Task<(RedriveOutcome Outcome, long QueuedJobs)> RedriveCountedAsync(
+    public async Task<(RedriveOutcome Outcome, long QueuedJobs, string? Status)> RedriveCountedAsync(
         string jobId, RedriveFilter filter, long maxQueuedJobs = Unbounded, int? maxAttemptsInAll = null)
     {
         var reply = (RedisResult[])(await LuaScripts.Redrive.EvaluateAsync(
@@ -61,13 +65,13 @@ public sealed partial class JobStore
             ]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
-            "redriven" => (RedriveOutcome.Redriven, 0),
-            "missing" => (RedriveOutcome.Missing, 0),
-            "not-dead" => (RedriveOutcome.NotDead, 0),
-            "skipped" => (RedriveOutcome.Skipped, 0),
-            "queue-full" => (RedriveOutcome.QueueFull, (long)reply[1]),
-            "storage-full" => (RedriveOutcome.StorageFull, 0),
-            "attempts-spent" => (RedriveOutcome.AttemptsSpent, 0),
+            "redriven" => (RedriveOutcome.Redriven, 0, null),
+            "missing" => (RedriveOutcome.Missing, 0, null),
+            "not-dead" => (RedriveOutcome.NotDead, 0, (string?)reply[1]),
+            "skipped" => (RedriveOutcome.Skipped, 0, null),
+            "queue-full" => (RedriveOutcome.QueueFull, (long)reply[1], null),
+            "storage-full" => (RedriveOutcome.StorageFull, 0, null),
+            "attempts-spent" => (RedriveOutcome.AttemptsSpent, 0, null),
             var other => throw new InvalidOperationException($"redrive.lua answered '{other}'."),
         };
     }
