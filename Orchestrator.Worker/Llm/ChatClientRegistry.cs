@@ -13,17 +13,19 @@ namespace Orchestrator.Worker.Llm;
 /// The chat client for each served model: one OpenAI client per provider (its HTTP pipeline with
 /// the SDK's retries off and no SDK timeout: the Polly pipeline is the one retry owner, and its
 /// attempt timeout and the stream's idle limit (<see cref="StreamIdleTimer"/>) the only timeouts; a JSON body answered to a stream read as that stream,
-/// <see cref="NonStreamedAnswerPolicy"/>), one in-process simulator shared by every simulated provider.
+/// <see cref="NonStreamedAnswerPolicy"/>; every body bounded, <see cref="BoundedBodyPolicy"/>), one in-process simulator shared by every simulated provider.
 /// </summary>
 public sealed class ChatClientRegistry : IDisposable
 {
     private readonly ConcurrentDictionary<string, OpenAIClient> _providers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Provider, string Model), IChatClient> _clients = new();
     private readonly Lazy<IChatClient> _simulated;
+    private readonly int _maxAnswerLength;
 
     public ChatClientRegistry(IServiceProvider services)
     {
         _simulated = new(() => services.GetRequiredService<SimulatedChatClient>());
+        _maxAnswerLength = services.GetRequiredService<IOptions<LlmOptions>>().Value.MaxAnswerLength;
         // Every provider's key, not only those called yet: a gateway may echo any of them.
         ProviderSecrets.Add(services.GetRequiredService<IOptions<LlmOptions>>().Value.Providers.Values.Select(p => p.ApiKey));
     }
@@ -37,8 +39,9 @@ public sealed class ChatClientRegistry : IDisposable
                 (Registry: this, Model: model));
 
     private OpenAIClient ProviderClient(string name, ProviderOptions provider) =>
-        _providers.GetOrAdd(name, static (_, p) =>
+        _providers.GetOrAdd(name, static (_, state) =>
         {
+            var p = state.Provider;
             var options = new OpenAIClientOptions
             {
                 Endpoint = p.Endpoint,
@@ -47,9 +50,11 @@ public sealed class ChatClientRegistry : IDisposable
             };
             options.AddPolicy(new NonStreamedAnswerPolicy(), PipelinePosition.PerCall);
             options.AddPolicy(new StreamActivityPolicy(), PipelinePosition.PerCall);
+            // Last added, innermost: it bounds the body before the policies above read it.
+            options.AddPolicy(new BoundedBodyPolicy(state.MaxAnswerLength), PipelinePosition.PerCall);
             // Local servers (Ollama, vLLM) take any key; the SDK insists on one.
             return new OpenAIClient(new ApiKeyCredential(string.IsNullOrEmpty(p.ApiKey) ? "unused" : p.ApiKey), options);
-        }, provider);
+        }, (Provider: provider, MaxAnswerLength: _maxAnswerLength));
 
     /// <inheritdoc />
     public void Dispose()
