@@ -33,6 +33,20 @@ public sealed class AttemptFailureTests
         { new InvalidOperationException("a bug"), false, AttemptOutcome.PermanentFailure, "unexpected" },
     };
 
+    /// <summary>A failed TLS handshake's reason is its inner exception's: the stored error says it (it said "see inner exception").</summary>
+    [Fact]
+    public void ConnectionFailure_SaysItsInnermostCause()
+    {
+        var handshake = new HttpRequestException("The SSL connection could not be established, see inner exception.",
+            new System.Security.Authentication.AuthenticationException("The remote certificate is invalid: UntrustedRoot"));
+
+        var error = LlmFailure.Classify(new System.ClientModel.ClientResultException("Service request failed.", innerException: handshake), DateTimeOffset.UnixEpoch);
+
+        Assert.Equal(LlmErrorKind.Transient, error!.Kind);
+        Assert.Equal("The provider did not answer: Service request failed. (The remote certificate is invalid: UntrustedRoot)", error.Message);
+        Assert.EndsWith("(The remote certificate is invalid: UntrustedRoot)", LlmFailure.Classify(handshake, DateTimeOffset.UnixEpoch)!.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void Classify_KnownException_GivesTransienceOutcomeAndErrorType(Exception exception, bool transient, string outcome, string errorType)

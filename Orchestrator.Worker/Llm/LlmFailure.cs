@@ -24,10 +24,10 @@ public static partial class LlmFailure
         LlmException llm => llm,
         ClientResultException { Status: > 0 } result => FromResponse(result, now),
         // Status 0: no response at all (connection refused or dropped).
-        ClientResultException => Failure(LlmErrorKind.Transient, $"The provider did not answer: {exception.Message}", exception),
+        ClientResultException => Failure(LlmErrorKind.Transient, $"The provider did not answer: {WithCause(exception)}", exception),
         HttpRequestException { StatusCode: { } status } => Failure(
             LlmErrorKinds.FromHttp((int)status, null, null), $"{(int)status}: {exception.Message}", exception),
-        HttpRequestException or IOException => Failure(LlmErrorKind.Transient, $"The connection to the provider failed: {exception.Message}", exception),
+        HttpRequestException or IOException => Failure(LlmErrorKind.Transient, $"The connection to the provider failed: {WithCause(exception)}", exception),
         // A stream event the SDK could not read (cut mid-event, or garbled on the way): the stream is
         // broken like a dropped connection, and another attempt may read a whole one.
         JsonException => Failure(LlmErrorKind.Transient, $"The provider's stream held an event that is not JSON: {exception.Message}", exception),
@@ -73,6 +73,24 @@ public static partial class LlmFailure
             ? null
             : Failure(LlmErrorKinds.FromStreamError(code, type, message),
                 (code ?? type) is { } name ? $"The provider's stream ended with an error, {name}: {message}" : $"The provider's stream ended with an error: {message}");
+    }
+
+    /// <summary>
+    /// The message, and its innermost cause's when that says more: a failed TLS handshake says only
+    /// "The SSL connection could not be established, see inner exception", and the certificate's
+    /// fault is in the inner one.
+    /// </summary>
+    private static string WithCause(Exception exception)
+    {
+        var inner = exception;
+        while (inner.InnerException is not null)
+        {
+            inner = inner.InnerException;
+        }
+
+        return ReferenceEquals(inner, exception) || exception.Message.Contains(inner.Message, StringComparison.Ordinal)
+            ? exception.Message
+            : $"{exception.Message} ({inner.Message})";
     }
 
     private static LlmException FromResponse(ClientResultException exception, DateTimeOffset now)
