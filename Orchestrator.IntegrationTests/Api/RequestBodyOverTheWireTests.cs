@@ -56,14 +56,10 @@ public sealed class RequestBodyOverTheWireTests(KestrelApiFactory api) : IClassF
     public async Task Post_BodyShorterThanContentLength_Returns408RequestTimeoutProblem(string path)
     {
         var cancellationToken = TestContext.Current.CancellationToken;
-        var address = api.ServerAddress;
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(address.Host, address.Port, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
-        var stream = tcp.GetStream();
         // 14 bytes of the 100 announced, then nothing: Kestrel's minimum data rate gives up after its 5 s grace.
-        var request = $"POST {path} HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n" +
-            """{"prompt":"a"}""";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+        using var tcp = await SendRawAsync(Encoding.ASCII.GetBytes(
+            $"POST {path} HTTP/1.1\r\nHost: {api.ServerAddress.Authority}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n" + """{"prompt":"a"}"""));
+        var stream = tcp.GetStream();
 
         using var reader = new StreamReader(stream, Encoding.UTF8);
         var response = await reader.ReadToEndAsync(cancellationToken).WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
@@ -84,13 +80,10 @@ public sealed class RequestBodyOverTheWireTests(KestrelApiFactory api) : IClassF
     public async Task Post_BodyThatStallsAfterMostOfIt_Returns408AtTheBodyTimeout(string path)
     {
         var cancellationToken = TestContext.Current.CancellationToken;
-        var address = api.ServerAddress;
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(address.Host, address.Port, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
-        var stream = tcp.GetStream();
         var sent = $$"""{"prompt":"a","metadata":{"pad":"{{new string('p', 7_000)}}""";
-        var request = $"POST {path} HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\nContent-Length: {sent.Length + 10}\r\n\r\n" + sent;
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+        using var tcp = await SendRawAsync(Encoding.ASCII.GetBytes(
+            $"POST {path} HTTP/1.1\r\nHost: {api.ServerAddress.Authority}\r\nContent-Type: application/json\r\nContent-Length: {sent.Length + 10}\r\n\r\n" + sent));
+        var stream = tcp.GetStream();
         var started = TimeProvider.System.GetTimestamp();
 
         // Up to the problem's last chunk: Kestrel then waits a moment for the rest of the body, and resets the connection.
@@ -125,13 +118,9 @@ public sealed class RequestBodyOverTheWireTests(KestrelApiFactory api) : IClassF
     public async Task PostJobs_ChunkedBody_IsHeldToTheLimitByItsData(int chunkSize, int overLimit, string status)
     {
         var cancellationToken = TestContext.Current.CancellationToken;
-        var address = api.ServerAddress;
-        using var tcp = new TcpClient();
-        await tcp.ConnectAsync(address.Host, address.Port, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
-        var stream = tcp.GetStream();
         var body = Encoding.ASCII.GetBytes("""{"prompt":"a"}""".PadRight(ApiFactory.MaxRequestBodySize + overLimit));
         var request = new MemoryStream();
-        request.Write(Encoding.ASCII.GetBytes($"POST /jobs HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        request.Write(Encoding.ASCII.GetBytes($"POST /jobs HTTP/1.1\r\nHost: {api.ServerAddress.Authority}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"));
         foreach (var chunk in body.Chunk(chunkSize))
         {
             request.Write(Encoding.ASCII.GetBytes($"{chunk.Length:x}\r\n"));
@@ -140,11 +129,30 @@ public sealed class RequestBodyOverTheWireTests(KestrelApiFactory api) : IClassF
         }
 
         request.Write("0\r\n\r\n"u8);
-        await stream.WriteAsync(request.ToArray(), cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+        using var tcp = await SendRawAsync(request.ToArray());
+        var stream = tcp.GetStream();
 
         var answer = new byte[12];
         await stream.ReadExactlyAsync(answer, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
         Assert.Equal($"HTTP/1.1 {status}", Encoding.ASCII.GetString(answer));
+    }
+
+    /// <summary>A connection to the API with <paramref name="request"/> sent on it as it is: framing an <see cref="HttpClient"/> would not send.</summary>
+    private async Task<TcpClient> SendRawAsync(byte[] request)
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var tcp = new TcpClient();
+        try
+        {
+            await tcp.ConnectAsync(api.ServerAddress.Host, api.ServerAddress.Port, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+            await tcp.GetStream().WriteAsync(request, cancellationToken).AsTask().WaitAsync(ApiFactory.RequestTimeout, cancellationToken);
+            return tcp;
+        }
+        catch
+        {
+            tcp.Dispose();
+            throw;
+        }
     }
 
     /// <summary>A stream without a length, so <see cref="HttpClient"/> sends it chunked.</summary>
