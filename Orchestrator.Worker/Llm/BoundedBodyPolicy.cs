@@ -7,8 +7,8 @@ namespace Orchestrator.Worker.Llm;
 /// Bounds what a provider's response body can cost, innermost in each provider client's pipeline
 /// (next to the transport, before any other policy reads or buffers the body):
 /// <list type="bullet">
-/// <item>An error status's body is read up to <see cref="ErrorBodyBytes"/> (its first 512 characters
-/// are all the stored error quotes), and on the call's token: the SDK buffers it with none, so a 500
+/// <item>An error status's body is read up to <see cref="ErrorBodyBytes"/> (enough to parse a JSON
+/// error of a megabyte for its type and message), and on the call's token: the SDK buffers it with none, so a 500
 /// whose body stalled held its slot, past every timeout and a cancel, and one that never ended grew
 /// the worker by 10 MB a second.</item>
 /// <item>A successful body's line (one event of a stream, or a JSON answer on one line), and a body
@@ -19,7 +19,7 @@ namespace Orchestrator.Worker.Llm;
 internal sealed class BoundedBodyPolicy(int maxAnswerLength) : PipelinePolicy
 {
     /// <summary>The most of an error body read.</summary>
-    internal const int ErrorBodyBytes = 64 * 1024;
+    internal const int ErrorBodyBytes = 2 * 1024 * 1024;
 
     /// <summary>
     /// The most bytes one line of an answer may take: <c>Llm:MaxAnswerLength</c> characters, each at
