@@ -20,6 +20,8 @@ internal sealed class BoundedBodyStream(Stream inner, CancellationToken call, lo
 
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
+    // Pooled, as ActivityStream's: every read of every provider's streamed answer comes through here.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var room = Room(buffer.Length);
