@@ -681,11 +681,17 @@ internal sealed class JobProcessor(
     /// <param name="error">The attempt's error as written with its outcome (one reading of the exception serves both); null when none.</param>
     private void EndAttempt(JobExecution execution, string outcome, JobError? error, TimeSpan? delay)
     {
-        var tag = new KeyValuePair<string, object?>(OrchestratorTags.Outcome, outcome);
-        metrics.Attempts.Add(1, tag, TenantTag(execution));
-        metrics.AttemptDuration.Record(timeProvider.GetElapsedTime(execution.AttemptStartedTimestamp).TotalSeconds, tag, TenantTag(execution));
+        CountAttempt(execution.Job, outcome, timeProvider.GetElapsedTime(execution.AttemptStartedTimestamp));
         AttemptSpan.End(execution.AttemptActivity, outcome, error, delay);
         execution.AttemptActivity = null;
+    }
+
+    /// <summary>One attempt in <c>orchestrator.attempts</c> and <c>orchestrator.attempt.duration</c>, by outcome and tenant.</summary>
+    private void CountAttempt(Job job, string outcome, TimeSpan duration)
+    {
+        var tag = new KeyValuePair<string, object?>(OrchestratorTags.Outcome, outcome);
+        metrics.Attempts.Add(1, tag, TenantTag(job));
+        metrics.AttemptDuration.Record(duration.TotalSeconds, tag, TenantTag(job));
     }
 
     /// <summary>
@@ -710,14 +716,7 @@ internal sealed class JobProcessor(
     /// </summary>
     private void RecordLostAttempt(Job job, AttemptRecord record)
     {
-        var ended = record.EndedAt ?? record.StartedAt;
-        var tags = new TagList
-        {
-            { OrchestratorTags.Outcome, AttemptOutcome.WorkerLost },
-            { OrchestratorTags.Tenant, job.Tenant },
-        };
-        metrics.Attempts.Add(1, tags);
-        metrics.AttemptDuration.Record((ended - record.StartedAt).TotalSeconds, tags);
+        CountAttempt(job, AttemptOutcome.WorkerLost, (record.EndedAt ?? record.StartedAt) - record.StartedAt);
         AttemptSpan.Lost(job, record, (job.MaxAttempts ?? 1) + job.UnchargedAttempts, models.Find(job.Request.Model), record.Error!);
     }
 
