@@ -54,6 +54,27 @@ internal static class InProcessLlmCaller
             _ => new AfterOperation("reserve capacity", afterReserve), new AfterOperationOptions()));
         return services.BuildServiceProvider();
     }
+
+    /// <summary>
+    /// One call through <see cref="LlmCaller"/> to a <see cref="FakeProvider"/> that answers
+    /// <paramref name="answer"/> over real HTTP (its provider set by <paramref name="provider"/>, the
+    /// settings by <paramref name="llm"/>), bounded by <paramref name="bound"/>: its outcome and how long it took.
+    /// </summary>
+    public static async Task<(Outcome<LlmAnswer> Outcome, TimeSpan Took)> CallOnceAsync(
+        FakeAnswer answer, TimeSpan bound, Action<LlmOptions>? llm = null, Action<ProviderOptions>? provider = null)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => answer);
+        var options = fake.Provider();
+        provider?.Invoke(options);
+        await using var services = Build(harness, options, llm: llm);
+        var test = TestContext.Current.CancellationToken;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var outcome = await services.GetRequiredService<LlmCaller>()
+            .CallOutcomeAsync("job-call-once", new JobRequest("Explain leases.", "m"), 1, test, jobCancellation: test)
+            .WaitAsync(bound, test);
+        return (outcome, clock.Elapsed);
+    }
 }
 
 file sealed class AfterOperationOptions : ResilienceStrategyOptions;

@@ -1,10 +1,5 @@
-using System.Diagnostics;
-using Microsoft.Extensions.DependencyInjection;
-using Orchestrator.Jobs;
 using Orchestrator.Llm;
 using Orchestrator.Worker.Llm;
-
-using Orchestrator.IntegrationTests.Worker;
 
 using static Orchestrator.IntegrationTests.Providers.FakeAnswer;
 
@@ -65,20 +60,10 @@ public sealed class ProviderBodyBoundsTests
         Assert.Equal((MaxAnswerLength, "length"), (outcome.Result!.Text.Length, outcome.Result.FinishReason));
     }
 
-    private static async Task<(Polly.Outcome<LlmAnswer> Outcome, TimeSpan Took)> CallAsync(FakeAnswer answer)
-    {
-        await using var harness = await WorkerHarness.StartAsync();
-        await using var fake = await FakeProvider.StartAsync(_ => answer);
-        await using var services = InProcessLlmCaller.Build(harness, fake.Provider(), llm: o =>
+    private static Task<(Polly.Outcome<LlmAnswer> Outcome, TimeSpan Took)> CallAsync(FakeAnswer answer) =>
+        InProcessLlmCaller.CallOnceAsync(answer, TimeSpan.FromSeconds(30), llm: o =>
         {
             o.StreamIdleTimeout = IdleLimit;
             o.MaxAnswerLength = MaxAnswerLength;
         });
-        var test = TestContext.Current.CancellationToken;
-        var clock = Stopwatch.StartNew();
-        var outcome = await services.GetRequiredService<LlmCaller>()
-            .CallOutcomeAsync("job-bounds", new JobRequest("Explain leases.", "m"), 1, test, jobCancellation: test)
-            .WaitAsync(TimeSpan.FromSeconds(30), test);
-        return (outcome, clock.Elapsed);
-    }
 }

@@ -1,11 +1,7 @@
-using System.Diagnostics;
-using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Jobs;
 using Orchestrator.Llm;
 using Orchestrator.Worker.Llm;
 using Orchestrator.Worker.Resilience;
-
-using Orchestrator.IntegrationTests.Worker;
 
 using static Orchestrator.IntegrationTests.Providers.FakeAnswer;
 
@@ -98,18 +94,7 @@ public sealed class ProviderSilenceTests
         Assert.True(took > IdleLimit, $"took {took.TotalMilliseconds:0} ms");
     }
 
-    private static async Task<(Polly.Outcome<LlmAnswer> Outcome, TimeSpan Took)> CallAsync(FakeAnswer answer, TimeSpan? providerIdleLimit = null)
-    {
-        await using var harness = await WorkerHarness.StartAsync();
-        await using var fake = await FakeProvider.StartAsync(_ => answer);
-        var provider = fake.Provider();
-        provider.StreamIdleTimeout = providerIdleLimit;
-        await using var services = InProcessLlmCaller.Build(harness, provider, llm: o => o.StreamIdleTimeout = IdleLimit);
-        var test = TestContext.Current.CancellationToken;
-        var clock = Stopwatch.StartNew();
-        var outcome = await services.GetRequiredService<LlmCaller>()
-            .CallOutcomeAsync("job-silence", new JobRequest("Explain leases.", "m"), 1, test, jobCancellation: test)
-            .WaitAsync(TimeSpan.FromSeconds(20), test);
-        return (outcome, clock.Elapsed);
-    }
+    private static Task<(Polly.Outcome<LlmAnswer> Outcome, TimeSpan Took)> CallAsync(FakeAnswer answer, TimeSpan? providerIdleLimit = null) =>
+        InProcessLlmCaller.CallOnceAsync(answer, TimeSpan.FromSeconds(20), llm: o => o.StreamIdleTimeout = IdleLimit,
+            provider: p => p.StreamIdleTimeout = providerIdleLimit);
 }
