@@ -104,6 +104,43 @@ public sealed class DelayedSetStoreTests
     }
 
     /// <summary>
+    /// A cancel that meets a job whose attempt waits for its deployment flags it (the job is
+    /// processing); the deferral then ends it canceled, its attempt taken back, instead of parking it
+    /// queued for the whole wait until the claim after it.
+    /// </summary>
+    [Fact]
+    public async Task Defer_OfAJobWhoseCancelWasRequested_CancelsItNow_ResentAnswersTheSame()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var (claim, store) = await ClaimOneAsync(harness);
+        var jobId = claim.Lease.JobId;
+
+        Assert.Equal(CancelOutcome.Requested, await store.CancelAsync(jobId).Bounded());
+        Assert.Equal(DeferOutcome.Canceled, await store.DeferAsync(claim.Lease, 1, TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10)).Bounded());
+
+        var job = await harness.GetAsync(jobId);
+        Assert.Equal(JobStatus.Canceled, job.Status);
+        Assert.Equal(0, job.Attempts);
+        Assert.Empty(job.History);
+        Assert.NotNull(job.CompletedAt);
+        Assert.Null(job.NextAttemptAt);
+        Assert.Equal(0, await harness.Db.SortedSetLengthAsync(harness.Keys.Delayed).Bounded());
+        Assert.Equal(0, await harness.StreamLengthAsync());
+        Assert.Equal(0, await harness.PendingCountAsync());
+        var hash = await harness.Db.HashGetAllAsync(harness.Keys.Job(jobId)).Bounded();
+        Assert.DoesNotContain(hash, e => e.Name == "lease" || e.Name == "booking");
+
+        // Sent again (its reply lost): the same answer, nothing written.
+        Assert.Equal(DeferOutcome.Canceled, await store.DeferAsync(claim.Lease, 1, TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10)).Bounded());
+        var after = await harness.Db.HashGetAllAsync(harness.Keys.Job(jobId)).Bounded();
+        Assert.Equal(hash.OrderBy(e => (string)e.Name!), after.OrderBy(e => (string)e.Name!));
+
+        // Final: it no longer counts against the tenant's bound on jobs not yet final.
+        var next = await store.SubmitAsync(WorkerHarness.NewJob("One more.", MaxAttempts), idempotency: null, maxQueuedJobs: 1).Bounded();
+        Assert.Equal(SubmitOutcome.Created, next.Outcome);
+    }
+
+    /// <summary>
     /// A job that waited for its deployment's capacity goes on before its tenant's jobs submitted during
     /// the wait that are still queued (it went behind all of them); a retry after a failure still goes
     /// behind them.

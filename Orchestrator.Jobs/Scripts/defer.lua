@@ -8,8 +8,9 @@
 
   Its status goes back to what it was before the attempt started: 'queued' when no attempt has
   run yet, else 'retrying' (the statuses clients know; nextAttemptAt says when it goes on), and
-  says so in the job's events. A job whose cancel was requested meanwhile waits too: the
-  claim that takes it up after its promotion cancels it (claim.lua).
+  says so in the job's events. A job whose cancel was requested meanwhile (cancel.lua flags a
+  processing job) ends 'canceled' here instead, its attempt taken back all the same: parked, it
+  would have stayed 'queued' or 'retrying' for the whole wait, until the claim after it.
   rateLimitWaitMs, the job's total wait for deployments so far, is stored so that the bound
   Llm:MaxRateLimitWait holds across workers: the next worker starts from it. placeAt (its
   submission time, µs) is where promote.lua puts it back in its tenant's ready set: a job that
@@ -28,10 +29,12 @@
            booking = '<attempt>:<slot>:<provider>' (the attempt taken back, which runs again on it),
            which a worker that claims the job presents only for that attempt
 
-  Re-sent: identified by lease token and attempt, kept in lastDefer. A call that already applied
-  answers 1 again and changes nothing (also after another worker took the job up again).
+  Re-sent: identified by lease token and attempt, kept in lastDefer (with a '!' when it canceled
+  the job). A call that already applied answers as it did and changes nothing (also after another
+  worker took the job up again).
 
   Returns  1 deferred
+         | 2 canceled instead: its cancel was requested
          | 0 stale: the caller no longer holds the lease, or the job is not running that attempt
          | {'corrupt', why}: the job's history could not be read; the job was set aside
 ]]
@@ -44,10 +47,14 @@ local group, entryId = ARGV[5], ARGV[6]
 local now = tonumber(nowMs())
 
 local function defer()
-  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'lastDefer', 'id', 'aloneAttempt', 'tenant', attemptField(attempt), 'createdAt')
+  local fields = redis.call('HMGET', job, 'lease', 'status', 'attempts', 'lastDefer', 'id', 'aloneAttempt', 'tenant', attemptField(attempt), 'createdAt',
+    'cancelRequested', 'retentionMs')
   local identity = token .. ':' .. attempt
   if fields[4] == identity then
     return 1
+  end
+  if fields[4] == identity .. '!' then
+    return 2
   end
   if fields[1] ~= token or fields[2] ~= 'processing' or fields[3] ~= attempt then
     return 0
@@ -71,6 +78,18 @@ local function defer()
   else
     redis.call('HDEL', job, attemptField(n))
   end
+  local jobId = fields[5] or jobIdOf(job)
+  if fields[10] == '1' then
+    -- Its cancel was requested while the attempt waited: canceled now, with the attempt taken back.
+    local at = string.format('%d', now)
+    redis.call('HSET', job, 'status', 'canceled', 'attempts', n - 1, 'completedAt', at, 'updatedAt', at, 'lastDefer', identity .. '!')
+    redis.call('HDEL', job, 'lease', 'leaseOwner', 'nextAttemptAt', 'booking', 'aloneAttempt')
+    if n == 1 then
+      redis.call('HDEL', job, 'firstAttemptAt')
+    end
+    finalize(stream, group, deadLetters, job, history, jobId, entryId, fields[11], false, at, fields[7])
+    return 2
+  end
   emitStatus(job, status, n - 1, string.format('%d', now))
   redis.call('HSET', job, 'status', status, 'attempts', n - 1,
     'rateLimitWaitMs', waited, 'updatedAt', string.format('%d', now), 'lastDefer', identity)
@@ -90,8 +109,8 @@ local function defer()
     redis.call('HDEL', job, 'aloneAttempt')
   end
   -- [tenant permits] The attempt is taken back: so is its tenant's permit.
-  returnPermit(job, fields[5] or jobIdOf(job), fields[7])
-  toDelayed(stream, group, delayed, job, entryId, fields[5] or jobIdOf(job), due)
+  returnPermit(job, jobId, fields[7])
+  toDelayed(stream, group, delayed, job, entryId, jobId, due)
   return 1
 end
 

@@ -102,6 +102,9 @@ public enum DeferOutcome
 
     /// <summary>The job's history could not be read: it was set aside (failed, <c>corrupt</c>).</summary>
     Corrupt,
+
+    /// <summary>A client canceled the job while its attempt waited: it is canceled, its attempt taken back.</summary>
+    Canceled,
 }
 
 /// <summary>What <see cref="JobStore.ReleaseAsync"/> did.</summary>

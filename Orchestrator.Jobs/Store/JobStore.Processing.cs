@@ -566,8 +566,9 @@ public sealed partial class JobStore
     /// no attempt spent, no lease and no worker slot held meanwhile (<c>defer.lua</c>).
     /// <paramref name="totalWait"/> is the job's wait for deployments so far, this one included, kept
     /// in the job so that <c>Llm:MaxRateLimitWait</c> bounds it across workers. Sent again after it
-    /// applied, it answers the same. Returns <see cref="DeferOutcome.Deferred"/>, or
-    /// <see cref="DeferOutcome.Stale"/> when the caller's lease or attempt is no longer current.
+    /// applied, it answers the same. Returns <see cref="DeferOutcome.Deferred"/>;
+    /// <see cref="DeferOutcome.Canceled"/> when a client canceled the job meanwhile (it ends canceled
+    /// instead of waiting); <see cref="DeferOutcome.Stale"/> when the caller's lease or attempt is no longer current.
     /// </summary>
     /// <param name="booking">The slot the wait booked with a deployment, <c>&lt;slot&gt;:&lt;provider&gt;</c>, kept for the next claim; null: none.</param>
     public async Task<DeferOutcome> DeferAsync(JobLease lease, int attempt, TimeSpan wait, TimeSpan totalWait, string? booking = null)
@@ -577,9 +578,14 @@ public sealed partial class JobStore
             [_keys.Job(lease.JobId), _keys.History(lease.JobId), _keys.ForJob(lease.JobId).Stream, _keys.ForJob(lease.JobId).DeadLetters, _keys.ForJob(lease.JobId).Delayed],
             [lease.Token, attempt, (long)wait.TotalMilliseconds, (long)totalWait.TotalMilliseconds, RedisKeys.ConsumerGroup, lease.EntryId, booking ?? ""])
             .ConfigureAwait(false);
-        return reply.Resp2Type == ResultType.Integer
-            ? ((long)reply == 1 ? DeferOutcome.Deferred : DeferOutcome.Stale)
-            : DeferOutcome.Corrupt;
+        return reply.Resp2Type != ResultType.Integer
+            ? DeferOutcome.Corrupt
+            : (long)reply switch
+            {
+                1 => DeferOutcome.Deferred,
+                2 => DeferOutcome.Canceled,
+                _ => DeferOutcome.Stale,
+            };
     }
 
     /// <summary>

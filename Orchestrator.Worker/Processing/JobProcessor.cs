@@ -475,6 +475,10 @@ internal sealed class JobProcessor(
                 WorkerLog.SetAside(logger, execution.Job.Id, execution.Attempt, "its history could not be read when it was deferred");
                 CountFinal(metrics.JobsDeadLettered, execution.Job);
                 break;
+            case DeferOutcome.Canceled:
+                WorkerLog.CanceledWhileWaiting(logger, execution.Job.Id, execution.Attempt, wait.Provider, wait.Reason);
+                CountFinal(metrics.JobsCanceled, execution.Job);
+                break;
             default:
                 LogLeaseLost(execution);
                 break;
@@ -482,7 +486,7 @@ internal sealed class JobProcessor(
 
         AttemptSpan.End(execution.AttemptActivity, "deferred", AttemptFailure.DeferredErrorOf(wait), delay);
         execution.AttemptActivity = null;
-        if (outcome == DeferOutcome.Deferred)
+        if (outcome is DeferOutcome.Deferred or DeferOutcome.Canceled)
         {
             execution.OnDeferred();
         }

@@ -94,6 +94,9 @@ internal static partial class WorkerLog
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId} is held for tenant {Tenant}'s MaxConcurrency permits: back to its tenant's ready set, to be dispatched with a permit, holding no slot meanwhile")]
     public static partial void RequeuedHeld(ILogger logger, string jobId, string tenant);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} canceled before attempt {Attempt}'s call: a client canceled it while the attempt waited for deployment {Provider} ({Reason}); the attempt was taken back")]
+    public static partial void CanceledWhileWaiting(ILogger logger, string jobId, int attempt, string provider, string reason);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} deferred, not spent: deployment {Provider} {Reason}; the job waits {Wait} in the delayed set")]
     public static partial void Deferred(ILogger logger, string jobId, int attempt, string provider, string reason, TimeSpan wait);
 
