@@ -22,11 +22,25 @@ public sealed class ProviderSilenceTests
     [Fact]
     public async Task SilentBeforeItsFirstChunk_CutAtTheIdleLimit_AsATimeout()
     {
-        var (outcome, took) = await CallAsync(Paced((Silence, Chunk("Hello.", "stop")), (TimeSpan.Zero, Done)));
+        // The headers go with a keep-alive comment; then nothing.
+        var (outcome, took) = await CallAsync(Paced((TimeSpan.Zero, KeepAlive), (Silence, Chunk("Hello.", "stop")), (TimeSpan.Zero, Done)));
 
         var timeout = Assert.IsType<CallTimeoutException>(outcome.Exception);
         Assert.Equal("The provider sent nothing for Llm:StreamIdleTimeout (00:00:00.8000000) before its answer began.", timeout.Message);
         Assert.Equal((AttemptOutcome.Timeout, "timeout"), (AttemptFailure.OutcomeOf(timeout), AttemptFailure.ErrorOf(timeout).Type));
+        Assert.True(took < Silence / 2, $"cut after {took.TotalMilliseconds:0} ms");
+    }
+
+    // The fake sends its headers with its first event: none came. No read tells of a header's bytes,
+    // so the message says only that they did not come (an outside audit: a provider trickling them a
+    // byte a second was said to have "sent nothing").
+    [Fact]
+    public async Task NoResponseHeaders_CutAtTheIdleLimit_SayingTheyDidNotCome()
+    {
+        var (outcome, took) = await CallAsync(Paced((Silence, Chunk("Hello.", "stop")), (TimeSpan.Zero, Done)));
+
+        var timeout = Assert.IsType<CallTimeoutException>(outcome.Exception);
+        Assert.Equal("The provider's response headers did not come whole within Llm:StreamIdleTimeout (00:00:00.8000000).", timeout.Message);
         Assert.True(took < Silence / 2, $"cut after {took.TotalMilliseconds:0} ms");
     }
 

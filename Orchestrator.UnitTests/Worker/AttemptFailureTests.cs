@@ -16,7 +16,7 @@ public sealed class AttemptFailureTests
         { new LlmException(LlmErrorKind.InvalidRequest, "invalid request"), false, AttemptOutcome.PermanentFailure, "invalid-request" },
         { new TimeoutRejectedException("too slow"), true, AttemptOutcome.Timeout, "timeout" },
         // A provider silent for Llm:StreamIdleTimeout: the attempt's own timeout never fired, the call timed out all the same.
-        { CallTimeoutException.Idle(TimeSpan.FromSeconds(30), heardAny: true, new OperationCanceledException(), CancellationToken.None), true, AttemptOutcome.Timeout, "timeout" },
+        { CallTimeoutException.Idle(TimeSpan.FromSeconds(30), heardAny: true, responded: true, new OperationCanceledException(), CancellationToken.None), true, AttemptOutcome.Timeout, "timeout" },
         // A 429 is waited out by LlmCaller (a CapacityWaitException); one that reaches here ends as rate-limited.
         { new HttpRequestException("rate limited", null, HttpStatusCode.TooManyRequests), false, AttemptOutcome.PermanentFailure, "rate-limited" },
         { new CapacityWaitException(TimeSpan.FromSeconds(1), "rate-limited", "openai"), false, AttemptOutcome.PermanentFailure, "rate-limited" },

@@ -19,9 +19,17 @@ public sealed class CallTimeoutException(string message, OperationCanceledExcept
     {
     }
 
-    /// <summary>Cut because the provider sent nothing for <paramref name="limit"/>.</summary>
-    public static CallTimeoutException Idle(TimeSpan limit, bool heardAny, OperationCanceledException inner, CancellationToken token) =>
-        new(heardAny
-            ? $"The provider sent nothing for Llm:StreamIdleTimeout ({limit:c}) after its answer began."
-            : $"The provider sent nothing for Llm:StreamIdleTimeout ({limit:c}) before its answer began.", inner, token);
+    /// <summary>
+    /// Cut because the provider sent nothing for <paramref name="limit"/>: after a chunk
+    /// (<paramref name="heardAny"/>), after its response's headers (<paramref name="responded"/>), or
+    /// before those were whole. No read tells of the headers' bytes: a provider that trickles them is
+    /// as silent as one that sends nothing, so that message says only that they did not come.
+    /// </summary>
+    public static CallTimeoutException Idle(TimeSpan limit, bool heardAny, bool responded, OperationCanceledException inner, CancellationToken token) =>
+        new((heardAny, responded) switch
+        {
+            (true, _) => $"The provider sent nothing for Llm:StreamIdleTimeout ({limit:c}) after its answer began.",
+            (false, true) => $"The provider sent nothing for Llm:StreamIdleTimeout ({limit:c}) before its answer began.",
+            _ => $"The provider's response headers did not come whole within Llm:StreamIdleTimeout ({limit:c}).",
+        }, inner, token);
 }

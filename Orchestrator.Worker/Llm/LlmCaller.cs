@@ -493,7 +493,7 @@ public sealed class LlmCaller(
             // finish_reason (waiting for usage or [DONE]) leaves the answer whole.
             return answer.Finished
                 ? Outcome.FromResult(answer)
-                : Outcome.FromException<StreamedAnswer>(CallTimeoutException.Idle(idleLimit, idle.Heard, e, idle.Token));
+                : Outcome.FromException<StreamedAnswer>(CallTimeoutException.Idle(idleLimit, idle.Heard, idle.Responded, e, idle.Token));
         }
         catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && jobCancellation is { IsCancellationRequested: false })
         {

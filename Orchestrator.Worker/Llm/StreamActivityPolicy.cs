@@ -28,8 +28,14 @@ internal sealed class StreamActivityPolicy : PipelinePolicy
     // A streamed call's response is not buffered by the SDK; the timer is the calling flow's.
     private static void Watch(PipelineMessage message)
     {
-        if (!message.BufferResponse && message.Response is { IsError: false, ContentStream: { } stream } response
-            && StreamIdleTimer.Current is { } idle)
+        if (StreamIdleTimer.Current is not { } idle || message.Response is not { } response)
+        {
+            return;
+        }
+
+        // Its headers are whole: a silence from here on comes before the answer's first chunk.
+        idle.Responded = true;
+        if (!message.BufferResponse && response is { IsError: false, ContentStream: { } stream })
         {
             response.ContentStream = new Orchestrator.Client.ActivityStream(stream, idle.Received);
             if (response.Headers.TryGetValue("Content-Type", out var type) && type is not null

@@ -35,6 +35,9 @@ internal sealed class StreamIdleTimer : IDisposable
     /// <summary>Whether the provider sent any chunk.</summary>
     public bool Heard { get; private set; }
 
+    /// <summary>Whether the provider's response headers came whole (<see cref="StreamActivityPolicy"/> saw its response).</summary>
+    public bool Responded { get; set; }
+
     /// <summary>
     /// The timer of the call this flow is making, read by <see cref="StreamActivityPolicy"/> in the
     /// provider's pipeline, which the call's own arguments do not reach.
