@@ -37,7 +37,7 @@ public sealed partial class OrchestratorClient
         {
             using var idle = new CancellationTokenSource(StreamIdleBound, _time);
             using var connection = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
-            var (response, retryAfter) = await OpenEventsAsync(jobId, lastEventId, connection.Token).ConfigureAwait(false);
+            var (response, retryAfter) = await OpenEventsAsync(jobId, lastEventId, connection.Token, cancellationToken).ConfigureAwait(false);
             if (response is not null)
             {
                 using (response)
@@ -92,9 +92,12 @@ public sealed partial class OrchestratorClient
 
     /// <summary>
     /// The stream's answer; null when it could not be had for a passing reason (asked again), with the
-    /// <c>Retry-After</c> of a 503 or 429 that said when to ask.
+    /// <c>Retry-After</c> of a 503 or 429 that said when to ask. <paramref name="connection"/> bounds the
+    /// wait (the idle bound, or the caller's <paramref name="cancellationToken"/>): only the caller's
+    /// ends the following; an API that takes the connection and answers nothing is asked again.
     /// </summary>
-    private async Task<(HttpResponseMessage? Response, TimeSpan? RetryAfter)> OpenEventsAsync(string jobId, string? lastEventId, CancellationToken token)
+    private async Task<(HttpResponseMessage? Response, TimeSpan? RetryAfter)> OpenEventsAsync(
+        string jobId, string? lastEventId, CancellationToken connection, CancellationToken cancellationToken)
     {
         var request = Request(HttpMethod.Get, $"jobs/{Uri.EscapeDataString(jobId)}/events");
         using (request)
@@ -108,9 +111,9 @@ public sealed partial class OrchestratorClient
             HttpResponseMessage response;
             try
             {
-                response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token).ConfigureAwait(false);
+                response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, connection).ConfigureAwait(false);
             }
-            catch (Exception e) when (Passing(e, token))
+            catch (Exception e) when (Passing(e, cancellationToken))
             {
                 return (null, null);
             }

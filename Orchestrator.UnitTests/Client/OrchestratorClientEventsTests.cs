@@ -109,6 +109,39 @@ public sealed class OrchestratorClientEventsTests
         Assert.Equal([null, "3"], handler.LastEventIds);
     }
 
+    [Fact]
+    public async Task AnApiThatAnswersNothingPastTheIdleBound_IsAskedAgain()
+    {
+        // A paused API (SIGSTOP) takes the connection and sends no headers: the idle bound ends the
+        // wait, and the client asks again (an outside audit: it threw TaskCanceledException at 45 s).
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-05T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var handler = new ScriptedHandler(async (call, token) =>
+        {
+            if (call == 1)
+            {
+                await Task.Delay(Timeout.Infinite, token);
+            }
+
+            return Events(FirstThree + Fourth + Done);
+        });
+        var client = Client(handler, time);
+
+        var follow = FollowAllAsync(client);
+        await AsyncWait.WaitUntilAsync(() =>
+        {
+            if (!follow.IsCompleted)
+            {
+                time.Advance(TimeSpan.FromSeconds(5));
+            }
+
+            return follow.IsCompleted;
+        }, TimeSpan.FromSeconds(10), "the unanswered request is given up and sent again", TimeSpan.FromMilliseconds(10));
+
+        var events = await follow;
+        Assert.Equal(["1", "2", "3", "4", "5"], events.Select(e => e.Id));
+        Assert.Equal(2, handler.Calls);
+    }
+
     [Theory]
     [InlineData(HttpStatusCode.ServiceUnavailable)] // the job store away, or every place to wait taken
     [InlineData(HttpStatusCode.TooManyRequests)] // the tenant's places to wait taken (Api:MaxConcurrentWaitsPerTenant)
