@@ -143,6 +143,8 @@ public sealed record JobAttempt(
 /// <param name="LastError">Why the last try was not a delivery.</param>
 /// <param name="NextAttemptAt">When it is tried next (while <c>pending</c>).</param>
 /// <param name="DeliveredAt">When a 2xx came back.</param>
+/// <param name="FirstAttemptAt">When it was first tried.</param>
+/// <param name="Tries">Its last tries (up to 20).</param>
 public sealed record WebhookDelivery(
     string Id,
     string Type,
@@ -153,7 +155,15 @@ public sealed record WebhookDelivery(
     int? LastStatusCode,
     string? LastError,
     DateTimeOffset? NextAttemptAt,
-    DateTimeOffset? DeliveredAt);
+    DateTimeOffset? DeliveredAt,
+    DateTimeOffset? FirstAttemptAt = null,
+    IReadOnlyList<WebhookTry>? Tries = null);
+
+/// <summary>One try of a webhook delivery.</summary>
+/// <param name="At">When it was sent.</param>
+/// <param name="StatusCode">The receiver's HTTP status; 0 when no answer came (refused, timed out, blocked address).</param>
+/// <param name="Error">Why it was not a delivery; null for a 2xx.</param>
+public sealed record WebhookTry(DateTimeOffset At, int StatusCode, string? Error);
 
 /// <summary>A page of dead letters.</summary>
 internal sealed record DeadLetterPage(IReadOnlyList<Job> Items, string? NextCursor);
