@@ -306,6 +306,12 @@ internal static class OpenApiContract
                     limit.Default = JsonValue.Create(JobControlApi.RedriveDefault);
                 }
             }
+            else if (type == typeof(SubmitJobResponse) && schema.Properties?["status"] is OpenApiSchema submitted)
+            {
+                // A submission answers the status it made, and a replay the same bytes.
+                submitted.Enum = Values(JobStatus.Queued);
+                submitted.Description = "Always queued: the status the submission made (a replay answers the same bytes); GET /jobs/{jobId} says the job's status now.";
+            }
             else if (type == typeof(WebhookDeliveryResource) && schema.Properties?["status"] is OpenApiSchema deliveryStatus)
             {
                 deliveryStatus.Enum = Values("pending", "delivered", "failed");

@@ -91,6 +91,7 @@ public sealed class OpenApiTests : IAsyncLifetime
         Assert.DoesNotContain("\"pattern\": \"^-?(?:0|[1-9]\\\\d*)$\"", _document, StringComparison.Ordinal);
         Assert.True(schemas.GetProperty("ProblemDetails").GetProperty("properties").TryGetProperty("traceId", out _));
         Assert.True(schemas.GetProperty("JobResource").GetProperty("properties").GetProperty("status").TryGetProperty("enum", out _));
+        Assert.Equal(["queued"], schemas.GetProperty("SubmitJobResponse").GetProperty("properties").GetProperty("status").GetProperty("enum").EnumerateArray().Select(v => v.GetString()));
     }
 
     [Fact]
