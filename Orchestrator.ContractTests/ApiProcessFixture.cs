@@ -1,5 +1,3 @@
-using System.Net;
-
 namespace Orchestrator.ContractTests;
 
 /// <summary>A real redis-server and a real API process (<c>dotnet Orchestrator.Api.dll</c>) on free loopback ports.</summary>
@@ -26,19 +24,8 @@ public sealed class ApiProcessFixture : IAsyncLifetime
             ["Logging:LogLevel:Default"] = "Warning",
             ["Tenants:readme:ApiKeys:0"] = ApiKey,
         });
-        using var probe = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(5) };
-        await AsyncWait.WaitUntilAsync(async () =>
-        {
-            try
-            {
-                using var health = await probe.GetAsync("health", TestContext.Current.CancellationToken);
-                return health.StatusCode == HttpStatusCode.OK;
-            }
-            catch (HttpRequestException)
-            {
-                return false;
-            }
-        }, StartTimeout, "the API answers /health");
+        // Fails at once, with the API's output, should it exit before it answers.
+        await ServiceHealth.WaitAsync(_api, Address, StartTimeout);
     }
 
     public async ValueTask DisposeAsync()

@@ -1,8 +1,11 @@
-namespace Orchestrator.IntegrationTests.Infrastructure;
+using Xunit;
+
+namespace Orchestrator.Testing;
 
 /// <summary>Waiting for a service process to answer <c>/health</c>, or failing with its output if it exits first.</summary>
-internal static class ServiceHealth
+public static class ServiceHealth
 {
+    /// <summary>Waits until <paramref name="address"/> answers <c>/health</c> with a success status, at most <paramref name="timeout"/>.</summary>
     public static async Task WaitAsync(ChildProcess process, Uri address, TimeSpan timeout)
     {
         using var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(5) };
