@@ -18,6 +18,13 @@ public enum LlmErrorKind
     /// <summary>400 <c>context_length_exceeded</c>, or a prompt too long for every model a job may use. Permanent.</summary>
     ContextLengthExceeded,
 
+    /// <summary>
+    /// 429 "Request too large": the call needs more tokens than the deployment's per-minute limit
+    /// allows at all (OpenAI's answer to prompt + <c>max_tokens</c> over the account's TPM). No wait
+    /// makes it fit: the next fallback model is tried, else the job fails. Permanent.
+    /// </summary>
+    RequestTooLarge,
+
     /// <summary>401: the API key is missing or wrong. Permanent.</summary>
     Authentication,
 
@@ -44,6 +51,7 @@ public static class LlmErrorKinds
         LlmErrorKind.InsufficientQuota => "insufficient-quota",
         LlmErrorKind.InvalidRequest => "invalid-request",
         LlmErrorKind.ContextLengthExceeded => "context-length-exceeded",
+        LlmErrorKind.RequestTooLarge => "request-too-large",
         LlmErrorKind.Authentication => "authentication",
         LlmErrorKind.Permission => "permission",
         LlmErrorKind.ModelNotFound => "model-not-found",
@@ -68,6 +76,7 @@ public static class LlmErrorKinds
 
         return status switch
         {
+            429 when IsTooLarge(message) => LlmErrorKind.RequestTooLarge,
             429 => LlmErrorKind.RateLimited,
             400 when code == "context_length_exceeded" || IsContextLength(message) => LlmErrorKind.ContextLengthExceeded,
             401 => LlmErrorKind.Authentication,
@@ -93,6 +102,13 @@ public static class LlmErrorKinds
         int.TryParse(code, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var status) && status is >= 400 and <= 599
             ? status
             : null;
+
+    // OpenAI's words ("Request too large for gpt-4o in organization … on tokens per min (TPM): Limit
+    // 30000, Requested 36282. The input or output tokens must be reduced …"): waited out as a rate
+    // limit, the job called the deployment again at every cooldown until Llm:MaxRateLimitWait, and
+    // each 429 paused the deployment for every other job (an outside audit: 82 calls in 96 s).
+    private static bool IsTooLarge(string? message) =>
+        message?.StartsWith("Request too large", StringComparison.OrdinalIgnoreCase) == true;
 
     private static bool IsContextLength(string? message) =>
         message?.Contains("maximum context length", StringComparison.OrdinalIgnoreCase) == true;

@@ -47,6 +47,30 @@ public sealed class ProviderErrorShapeTests
         Assert.Equal(["small", "large"], fake.Requests.Select(r => r.Model));
     }
 
+    // OpenAI's 429 for a call over the deployment's tokens-per-minute limit: no wait makes it fit.
+    private const string OpenAiRequestTooLarge =
+        """{"error":{"message":"Request too large for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Requested 36282. The input or output tokens must be reduced in order to run successfully.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}""";
+
+    [Fact]
+    public async Task OpenAiRequestTooLarge_FailsAtOnce_NoCooldown_AFallbackTakesIt()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(request => request.Model == "small"
+            ? FakeAnswer.Json(429, OpenAiRequestTooLarge, new Dictionary<string, string> { ["retry-after"] = "20" })
+            : FakeAnswer.Answer("Answered by the larger model."));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider("small", "large"));
+
+        // No fallback: the job's error says why, and no cooldown held the deployment (its next call goes at once).
+        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A long prompt.", "small")));
+        Assert.Equal(LlmErrorKind.RequestTooLarge, failure.Kind);
+        Assert.StartsWith("429 rate_limit_exceeded: Request too large for gpt-4o", failure.Message, StringComparison.Ordinal);
+
+        var answer = await Call(services, new JobRequest("A long prompt.", "small", FallbackModels: ["large"]));
+
+        Assert.Equal("large", answer.Model.Name);
+        Assert.Equal(["small", "small", "large"], fake.Requests.Select(r => r.Model));
+    }
+
     [Fact]
     public async Task VllmOtherBadRequest_IsInvalidRequest_WithTheProvidersMessage()
     {

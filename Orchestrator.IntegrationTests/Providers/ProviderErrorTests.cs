@@ -21,6 +21,7 @@ public sealed class ProviderErrorTests
         { "insufficient_quota", "insufficient-quota", 1 },
         { "invalid_request", "invalid-request", 1 },
         { "context_length_exceeded", "context-length-exceeded", 1 },
+        { "request_too_large", "request-too-large", 1 },
         { "authentication", "authentication", 1 },
         { "permission", "permission", 1 },
         { "model_not_found", "model-not-found", 1 },

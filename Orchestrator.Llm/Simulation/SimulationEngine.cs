@@ -261,6 +261,8 @@ public sealed class SimulationEngine
         "invalid_request" => new(LlmErrorKind.InvalidRequest, 400, "invalid_request_error", "invalid_request", "Invalid request (forced by simulator.error)."),
         "context_length_exceeded" => new(LlmErrorKind.ContextLengthExceeded, 400, "invalid_request_error", "context_length_exceeded",
             "This model's maximum context length was exceeded (forced by simulator.error)."),
+        "request_too_large" => new(LlmErrorKind.RequestTooLarge, 429, "tokens", "rate_limit_exceeded",
+            $"Request too large for {model} in organization org-simulated on tokens per min (TPM): Limit 30000, Requested 36282. The input or output tokens must be reduced in order to run successfully."),
         "authentication" => new(LlmErrorKind.Authentication, 401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
         "permission" => new(LlmErrorKind.Permission, 403, "permission_error", "permission_denied", "You are not allowed to use this model."),
         "model_not_found" => new(LlmErrorKind.ModelNotFound, 404, "invalid_request_error", "model_not_found", $"The model '{model}' does not exist."),

@@ -22,6 +22,7 @@ public sealed class AttemptFailureTests
         { new CapacityWaitException(TimeSpan.FromSeconds(1), "rate-limited", "openai"), false, AttemptOutcome.PermanentFailure, "rate-limited" },
         { new LlmException(LlmErrorKind.InsufficientQuota, "quota"), false, AttemptOutcome.PermanentFailure, "insufficient-quota" },
         { new LlmException(LlmErrorKind.ContextLengthExceeded, "too long"), false, AttemptOutcome.PermanentFailure, "context-length-exceeded" },
+        { new LlmException(LlmErrorKind.RequestTooLarge, "too large"), false, AttemptOutcome.PermanentFailure, "request-too-large" },
         { new LlmException(LlmErrorKind.Permission, "forbidden"), false, AttemptOutcome.PermanentFailure, "permission" },
         { new HttpRequestException("unavailable", null, HttpStatusCode.ServiceUnavailable), true, AttemptOutcome.TransientFailure, "transient" },
         { new HttpRequestException("server error", null, HttpStatusCode.InternalServerError), true, AttemptOutcome.TransientFailure, "transient" },

@@ -135,7 +135,8 @@ public sealed class LlmCaller(
                 booking?.Provider == model.ProviderName ? booking.Slot : null, cancellationToken).ConfigureAwait(false);
             switch (outcome.Exception)
             {
-                case LlmException { Kind: LlmErrorKind.ContextLengthExceeded } e:
+                case LlmException { Kind: LlmErrorKind.ContextLengthExceeded or LlmErrorKind.RequestTooLarge } e:
+                    // Too big for this model or its deployment's limits: the next may take it.
                     tooLong = e;
                     break;
                 case BrokenCircuitException e:
