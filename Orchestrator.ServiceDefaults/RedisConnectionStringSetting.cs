@@ -60,7 +60,15 @@ internal static class RedisConnectionStringSetting
             return $"{key} is not a Redis connection string StackExchange.Redis can read ({Form})";
         }
 
-        return parsed.EndPoints.Count == 0 ? $"{key} names no Redis endpoint ({Form}; a port is a number)" : null;
+        if (parsed.EndPoints.Count == 0)
+        {
+            return $"{key} names no Redis endpoint ({Form}; a port is a number)";
+        }
+
+        // redis://host:port is read as a host named "redis://host": connected to forever, never refused.
+        return parsed.EndPoints.Any(e => e is System.Net.DnsEndPoint { Host: var host } && host.Contains('/', StringComparison.Ordinal))
+            ? $"{key} is a URL; it takes {Form}"
+            : null;
     }
 
     private sealed class Setting

@@ -25,11 +25,12 @@ builder.AddServiceDefaults();
 
 // Without this every worker would listen on ASP.NET Core's default, localhost:5000, and a second
 // worker on the same host would fail to start.
-// (An unreadable value is left to the options validation, which names the key.)
+// (An unreadable value, or a port out of range, is left to the options validation, which names the
+// key: as an address it was a second line, blaming ASPNETCORE_URLS, which nobody set.)
 _ = int.TryParse(builder.Configuration[$"{WorkerOptions.Section}:{nameof(WorkerOptions.HealthPort)}"], out var healthPort);
-if (healthPort != 0 || string.IsNullOrEmpty(builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey)))
+if (healthPort is > 0 and <= System.Net.IPEndPoint.MaxPort || string.IsNullOrEmpty(builder.WebHost.GetSetting(WebHostDefaults.ServerUrlsKey)))
 {
-    builder.WebHost.UseUrls($"http://127.0.0.1:{healthPort}");
+    builder.WebHost.UseUrls($"http://127.0.0.1:{(healthPort is > 0 and <= System.Net.IPEndPoint.MaxPort ? healthPort : 0)}");
 }
 
 // Registers IConnectionMultiplexer and a Redis health check, so /health is ready only when Redis

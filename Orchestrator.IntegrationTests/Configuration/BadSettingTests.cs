@@ -16,6 +16,9 @@ public sealed class BadSettingTests
     [InlineData("Orchestrator.Worker", "Simulator:FailureRate", "2", "Simulator:FailureRate must be between 0 and 1")]
     [InlineData("Orchestrator.Worker", "Worker:Concurrency", "0", "Worker:Concurrency must be between 1 and 10000")]
     [InlineData("Orchestrator.Worker", "Worker:HealthPort", "http", "'http' at 'Worker:HealthPort'")]
+    // Also taken as an address, it was a second line blaming ASPNETCORE_URLS (an outside audit).
+    [InlineData("Orchestrator.Worker", "Worker:HealthPort", "-1", "Worker:HealthPort must be between 0 and 65535")]
+    [InlineData("Orchestrator.Worker", "Worker:HealthPort", "65536", "Worker:HealthPort must be between 0 and 65535")]
     // Checked against a wrong lease timeout, the reclaim interval was named too (audit).
     [InlineData("Orchestrator.Worker", "Worker:LeaseTimeout", "00:00:00", "Worker:LeaseTimeout must be from 00:00:01 to 01:00:00")]
     [InlineData("Orchestrator.Api", "Api:MaxPromptLength", "0", "Api:MaxPromptLength must be between 1 and 10000000")]
@@ -139,9 +142,11 @@ public sealed class BadSettingTests
     [InlineData("Orchestrator.Api", "", "ConnectionStrings:redis is empty")]
     [InlineData("Orchestrator.Api", "127.0.0.1:notaport", "ConnectionStrings:redis names no Redis endpoint")]
     [InlineData("Orchestrator.Api", "127.0.0.1:6379,nosuchoption=1", "ConnectionStrings:redis is not a Redis connection string")]
+    [InlineData("Orchestrator.Api", "redis://127.0.0.1:6379", "ConnectionStrings:redis is a URL")]
     [InlineData("Orchestrator.Worker", null, "ConnectionStrings:redis is not set")]
     [InlineData("Orchestrator.Worker", "", "ConnectionStrings:redis is empty")]
     [InlineData("Orchestrator.Worker", "127.0.0.1:notaport", "ConnectionStrings:redis names no Redis endpoint")]
+    [InlineData("Orchestrator.Worker", "redis://127.0.0.1:6379", "ConnectionStrings:redis is a URL")]
     public Task Start_WithBadRedisConnectionString_PrintsOneLineNamingTheKeyAndExits1(string service, string? connectionString, string expected)
     {
         var settings = new Dictionary<string, string> { ["ASPNETCORE_URLS"] = "http://127.0.0.1:0" };
