@@ -79,4 +79,33 @@ public sealed class ReclaimSchedulingTests
         Assert.True(lastRetry - killedAt < TimeSpan.FromSeconds(7.5),
             $"the last reclaimed job started {(lastRetry - killedAt).TotalSeconds:0.00} s after the kill (lease 6 s)");
     }
+
+    /// <summary>
+    /// A rolling change of <c>Worker:LeaseTimeout</c>: a worker with a 2 s lease beside one with 30 s
+    /// (which renews every 10 s) takes none of its live jobs. It reclaimed on its own lease, and took
+    /// them 2 s into their calls (an outside audit: a job taken from a healthy worker, paid twice).
+    /// </summary>
+    [Fact]
+    public async Task ShorterLeaseBesideALongerOne_TakesNoneOfItsLiveJobs()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        Dictionary<string, string> Settings(string lease, string latency) => new()
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = latency,
+            ["Worker:LeaseTimeout"] = lease,
+            ["Worker:ReclaimInterval"] = "00:00:00.5",
+            ["Worker:Concurrency"] = "4",
+        };
+        await harness.StartWorkerAsync(Settings("00:00:30", "00:00:08"), "long-lease");
+        var ids = await harness.SubmitManyAsync(4, maxAttempts: 3);
+        await AsyncWait.WaitUntilAsync(
+            async () => (await harness.GetAllAsync(ids)).All(j => j.Status == JobStatus.Processing),
+            TimeSpan.FromSeconds(30), "the long-lease worker runs all 4 jobs", TimeSpan.FromMilliseconds(20));
+        await harness.StartWorkerAsync(Settings("00:00:02", "00:00:00.05"), "short-lease");
+
+        var jobs = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(60));
+
+        Assert.All(jobs, j => Assert.Equal([AttemptOutcome.Succeeded], j.History.Select(a => a.Outcome)));
+    }
 }

@@ -294,6 +294,19 @@ public sealed partial class JobStore
     }
 
     /// <summary>
+    /// The longest <c>Worker:LeaseTimeout</c> among the workers that called this within the last
+    /// <paramref name="counts"/> of theirs, <paramref name="leaseTimeout"/> (the caller's, recorded
+    /// for <paramref name="counts"/>) included (<c>fleet-lease.lua</c>): what a worker reclaims on,
+    /// so that it takes no live job from a worker whose lease is longer than its own.
+    /// </summary>
+    public async Task<TimeSpan> FleetLeaseAsync(string consumer, TimeSpan leaseTimeout, TimeSpan counts)
+    {
+        var longest = (long)await LuaScripts.FleetLease.EvaluateAsync(
+            Db, [_keys.FleetLeases], [$"{(long)leaseTimeout.TotalMilliseconds}:{consumer}", (long)counts.TotalMilliseconds]).ConfigureAwait(false);
+        return TimeSpan.FromMilliseconds(Math.Max(longest, (long)leaseTimeout.TotalMilliseconds));
+    }
+
+    /// <summary>
     /// Removes consumers that hold no pending entry and were not seen for <paramref name="idle"/>
     /// (stopped workers), never <paramref name="self"/>. Returns how many went.
     /// </summary>

@@ -22,6 +22,7 @@ internal static partial class LuaScripts
     public static readonly RedisScript Promote = Load("promote");
     public static readonly RedisScript SetAside = Load("set-aside");
     public static readonly RedisScript PruneConsumers = Load("prune-consumers");
+    public static readonly RedisScript FleetLease = Load("fleet-lease");
     public static readonly RedisScript Cancel = Load("cancel");
     public static readonly RedisScript Redrive = Load("redrive");
     public static readonly RedisScript AppendDelta = Load("append-delta");

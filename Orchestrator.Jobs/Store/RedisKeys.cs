@@ -89,6 +89,9 @@ public sealed class RedisKeys
     /// </summary>
     public RedisKey Meta => $"{_prefix}:meta";
 
+    /// <summary>The workers' lease timeouts (<c>fleet-lease.lua</c>), in the slot of <see cref="Meta"/>.</summary>
+    public RedisKey FleetLeases => $"{_prefix}:meta:leases";
+
     /// <summary>The consumer group every worker reads the jobs stream through.</summary>
     public const string ConsumerGroup = "workers";
 

@@ -40,6 +40,9 @@ internal sealed class JobWorker(
     private const int MaxReclaimSteps = 1_000;
     // A consumer unseen this many leases with nothing pending is a stopped worker's.
     private const int ConsumerIdleLeases = 10;
+    // How many of its leases a worker's own lease counts in the fleet's (FleetLeaseAsync); renewed
+    // every third of one, with the leases it holds.
+    private const int FleetLeaseCounts = 3;
     // Due jobs moved from the delayed set to the stream per promote.lua call, and calls per round:
     // a round promotes at most their product, the rest waits for the next round.
     private const int PromoteBatch = 500;
@@ -78,6 +81,8 @@ internal sealed class JobWorker(
     // worker's leases are due to lapse sooner (NextLapseAsync).
     private TimeSpan _reclaimAfter = options.Value.ReclaimInterval;
     private long _lastPrune = long.MinValue;
+    // The longest lease among the fleet's workers (FleetLeaseAsync), what reclaim goes by: ticks.
+    private long _reclaimLease = options.Value.LeaseTimeout.Ticks;
     // Whether the reclaim hold now in force has been logged.
     private bool _holdLogged;
     private bool _groupReady;
@@ -177,6 +182,8 @@ internal sealed class JobWorker(
                 await store.SyncClockAsync(clock).ConfigureAwait(false);
                 // Tenants' limits may have changed with this start: parked tenants are looked at again.
                 await store.WakeParkedTenantsAsync().ConfigureAwait(false);
+                // Known before the first reclaim round: the fleet's workers may hold longer leases.
+                await LearnFleetLeaseAsync().ConfigureAwait(false);
                 return true;
             }, stoppingToken).ConfigureAwait(false);
             _groupReady = true;
@@ -348,7 +355,7 @@ internal sealed class JobWorker(
                 var from = _reclaimCursor;
                 var startedAt = timeProvider.GetTimestamp();
                 var page = await _redis.ExecuteRedisAsync(
-                    "reclaim", _ => store.ReclaimExpiredAsync(Consumer, _options.LeaseTimeout, slots - taken.Count, from), stoppingToken).ConfigureAwait(false);
+                    "reclaim", _ => store.ReclaimExpiredAsync(Consumer, ReclaimLease, slots - taken.Count, from), stoppingToken).ConfigureAwait(false);
                 reclaimHold.Timed(startedAt);
                 _reclaimCursor = page.Next;
                 wrapped = page.Next == ReclaimPage.Start;
@@ -411,7 +418,7 @@ internal sealed class JobWorker(
     {
         try
         {
-            if (await store.NextLapseAsync(Consumer, _options.LeaseTimeout).ConfigureAwait(false) is { } lapse
+            if (await store.NextLapseAsync(Consumer, ReclaimLease).ConfigureAwait(false) is { } lapse
                 && lapse + LapseMargin < _options.ReclaimInterval)
             {
                 _lastReclaim = timeProvider.GetTimestamp();
@@ -463,8 +470,32 @@ internal sealed class JobWorker(
             if (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
             {
                 await leases.RenewAllAsync().ConfigureAwait(false);
+                try
+                {
+                    // Here, not in the fetch loop: a worker with no free slot makes no reclaim round,
+                    // and its lease must go on counting while it holds jobs.
+                    await LearnFleetLeaseAsync().ConfigureAwait(false);
+                }
+                catch (Exception e) when (RedisFailure.IsTransient(e))
+                {
+                    // The next tick tries again; reclaim goes by the lease last learnt.
+                }
             }
         }, cancellationToken).ContinueWith(_ => timer.Dispose(), TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// What reclaim goes by: the longest <c>Worker:LeaseTimeout</c> among the fleet's workers, this
+    /// one's included. A worker with a shorter lease than another's (a rolling change of the setting)
+    /// took that worker's live jobs, idle between its renewals for up to a third of its lease (an
+    /// outside audit: a job taken 3 s into its call, which was paid twice).
+    /// </summary>
+    private TimeSpan ReclaimLease => TimeSpan.FromTicks(Volatile.Read(ref _reclaimLease));
+
+    private async Task LearnFleetLeaseAsync()
+    {
+        var longest = await store.FleetLeaseAsync(Consumer, _options.LeaseTimeout, _options.LeaseTimeout * FleetLeaseCounts).ConfigureAwait(false);
+        Volatile.Write(ref _reclaimLease, longest.Ticks);
     }
 
     /// <summary>
