@@ -7,7 +7,7 @@ namespace Orchestrator.Llm;
 /// Reads how long a 429 asks to wait, from the headers OpenAI sends: <c>retry-after-ms</c>
 /// (milliseconds), <c>Retry-After</c> (seconds, or an HTTP date counted from the response's <c>Date</c>), else <c>x-ratelimit-reset-requests</c>
 /// or <c>x-ratelimit-reset-tokens</c> (durations like <c>6m0s</c>, <c>20ms</c>): the spent limit's
-/// (its <c>x-ratelimit-remaining-*</c> 0), or the later of the two when that does not tell.
+/// (its <c>x-ratelimit-remaining-*</c> 0, else the one the error's <c>type</c> names), or the later of the two.
 /// </summary>
 public static partial class RateLimitHeaders
 {
@@ -22,7 +22,8 @@ public static partial class RateLimitHeaders
     /// <summary>The wait the headers announce (at most <see cref="MaximumWait"/>), or null when they announce none.</summary>
     /// <param name="header">Reads a header by name (case-insensitive), null when absent.</param>
     /// <param name="now">What a <c>Retry-After</c> date is counted from when the response has no <c>Date</c>.</param>
-    public static TimeSpan? RetryAfter(Func<string, string?> header, DateTimeOffset now)
+    /// <param name="spentLimit">The error's <c>type</c>, which names the spent limit in OpenAI's 429s (<c>requests</c> or <c>tokens</c>).</param>
+    public static TimeSpan? RetryAfter(Func<string, string?> header, DateTimeOffset now, string? spentLimit = null)
     {
         if (header("retry-after-ms") is { } ms && double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var millis) && millis >= 0)
         {
@@ -55,9 +56,18 @@ public static partial class RateLimitHeaders
 
         // A reset is when that limit is whole again, so only the spent one's says when a call fits: a
         // tokens limit at 0 with its reset in 2 s beside a requests limit far from spent whose reset
-        // is 6 minutes away asks for 2 s. Not knowing which is spent, the later (never too soon).
+        // is 6 minutes away asks for 2 s. The remaining counts say which, else OpenAI's error type
+        // (a tokens limit with a call's worth left is spent for a bigger call: the 429 waited the
+        // requests limit's 25 s where its body asked for 116 ms, an outside audit). Not knowing which
+        // is spent, the later (never too soon).
         var requestsSpent = Spent(header("x-ratelimit-remaining-requests"));
         var tokensSpent = Spent(header("x-ratelimit-remaining-tokens"));
+        if (requestsSpent == tokensSpent && !requestsSpent)
+        {
+            requestsSpent = string.Equals(spentLimit, "requests", StringComparison.OrdinalIgnoreCase);
+            tokensSpent = string.Equals(spentLimit, "tokens", StringComparison.OrdinalIgnoreCase);
+        }
+
         if (requestsSpent != tokensSpent && (requestsSpent ? requests : tokens) is { } spent)
         {
             return spent;

@@ -45,6 +45,26 @@ public sealed class RateLimitHeadersTests
     }
 
     [Theory]
+    // No remaining count at 0: OpenAI's error type names the spent limit (a tokens limit with 125 left
+    // is spent for a bigger call); another type, or none, leaves the later reset.
+    [InlineData("tokens", 116)]
+    [InlineData("requests", 25_000)]
+    [InlineData("rate_limit_exceeded", 25_000)]
+    [InlineData(null, 25_000)]
+    public void RetryAfter_NoRemainingAtZero_TheLimitTheErrorTypeNames(string? type, double milliseconds)
+    {
+        var headers = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["x-ratelimit-reset-requests"] = "25s",
+            ["x-ratelimit-reset-tokens"] = "116ms",
+            ["x-ratelimit-remaining-requests"] = "9999",
+            ["x-ratelimit-remaining-tokens"] = "125",
+        };
+
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), RateLimitHeaders.RetryAfter(h => headers.GetValueOrDefault(h), Now, type));
+    }
+
+    [Theory]
     // The worker's clock 5 minutes behind or ahead of the provider's: a date 8 s past the response's
     // Date is 8 s (it was 308 s and 0 s), and one before it is no wait (it was 295 s).
     [InlineData(-300, 8, 8)]
