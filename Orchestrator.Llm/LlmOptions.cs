@@ -92,6 +92,15 @@ public sealed class ProviderOptions
     public int? MaxConcurrency { get; set; }
 
     /// <summary>
+    /// Whether the deployment charges a call's requested tokens (prompt + <c>max_tokens</c>) against
+    /// its tokens-per-minute limit and gives back none the answer did not use, as OpenAI counts
+    /// <c>max_tokens</c>: the worker then keeps that charge after the call, where it settles to the
+    /// usage by default. Settled to the usage, a fleet sent more than such a deployment took (an
+    /// outside audit: 38 % of calls answered 429 with the limits configured as the provider's). Default false.
+    /// </summary>
+    public bool ChargesRequestedTokens { get; set; }
+
+    /// <summary>
     /// Completion tokens a job that sets no <c>maxTokens</c> reserves against the deployment's
     /// tokens-per-minute limit. Not sent to the provider, nor counted against a model's context
     /// window (the prompt alone is). Default 1,024.

@@ -263,7 +263,7 @@ public sealed class LlmCaller(
                     var text = answer.Text;
                     var input = answer.InputTokens ?? promptTokens;
                     var output = answer.OutputTokens ?? TokenCounter.Count(text);
-                    used = input + output;
+                    used = model.Provider.ChargesRequestedTokens ? Math.Max(estimated, input + output) : input + output;
                     return Outcome.FromResult(new LlmAnswer(text, answer.ModelId ?? model.Name, model, input, output, model.CostOf(input, output), answer.FinishReason));
                 case LlmException { Kind: LlmErrorKind.RateLimited } e:
                     _clear.Forget(provider);
