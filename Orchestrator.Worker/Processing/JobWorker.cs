@@ -473,8 +473,10 @@ internal sealed class JobWorker(
                 try
                 {
                     // Here, not in the fetch loop: a worker with no free slot makes no reclaim round,
-                    // and its lease must go on counting while it holds jobs.
-                    await LearnFleetLeaseAsync().ConfigureAwait(false);
+                    // and its lease must go on counting while it holds jobs. Left at the stop: the
+                    // stop waits for this loop, and a Redis not answering held it for the command's
+                    // timeout.
+                    await LearnFleetLeaseAsync().WaitAsync(ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (RedisFailure.IsTransient(e))
                 {
