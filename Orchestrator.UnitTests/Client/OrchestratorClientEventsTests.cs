@@ -93,18 +93,7 @@ public sealed class OrchestratorClientEventsTests
             : Events(Fourth + Done)));
         var client = Client(handler, time);
 
-        var follow = FollowAllAsync(client);
-        await AsyncWait.WaitUntilAsync(() =>
-        {
-            if (!follow.IsCompleted)
-            {
-                time.Advance(TimeSpan.FromSeconds(5));
-            }
-
-            return follow.IsCompleted;
-        }, TimeSpan.FromSeconds(10), "the silent stream is given up and opened again", TimeSpan.FromMilliseconds(10));
-
-        var events = await follow;
+        var events = await FollowWhileTheClockRunsAsync(client, time, "the silent stream is given up and opened again");
         Assert.Equal(["1", "2", "3", "4", "5"], events.Select(e => e.Id));
         Assert.Equal([null, "3"], handler.LastEventIds);
     }
@@ -126,18 +115,7 @@ public sealed class OrchestratorClientEventsTests
         });
         var client = Client(handler, time);
 
-        var follow = FollowAllAsync(client);
-        await AsyncWait.WaitUntilAsync(() =>
-        {
-            if (!follow.IsCompleted)
-            {
-                time.Advance(TimeSpan.FromSeconds(5));
-            }
-
-            return follow.IsCompleted;
-        }, TimeSpan.FromSeconds(10), "the unanswered request is given up and sent again", TimeSpan.FromMilliseconds(10));
-
-        var events = await follow;
+        var events = await FollowWhileTheClockRunsAsync(client, time, "the unanswered request is given up and sent again");
         Assert.Equal(["1", "2", "3", "4", "5"], events.Select(e => e.Id));
         Assert.Equal(2, handler.Calls);
     }
@@ -237,6 +215,22 @@ public sealed class OrchestratorClientEventsTests
     private static OrchestratorClient Client(ScriptedHandler handler, TimeProvider? time = null) =>
         new(new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") },
             new OrchestratorClientOptions { PollInterval = TimeSpan.FromMilliseconds(1) }, time);
+
+    /// <summary>Every event, the fake clock moved on 5 s at a time until the following ends (past the idle bound).</summary>
+    private static async Task<List<JobEvent>> FollowWhileTheClockRunsAsync(OrchestratorClient client, FakeTimeProvider time, string because)
+    {
+        var follow = FollowAllAsync(client);
+        await AsyncWait.WaitUntilAsync(() =>
+        {
+            if (!follow.IsCompleted)
+            {
+                time.Advance(TimeSpan.FromSeconds(5));
+            }
+
+            return follow.IsCompleted;
+        }, TimeSpan.FromSeconds(10), because, TimeSpan.FromMilliseconds(10));
+        return await follow;
+    }
 
     private static async Task<List<JobEvent>> FollowAllAsync(OrchestratorClient client, string? lastEventId = null)
     {
