@@ -6,7 +6,8 @@
   pending entries idle past this, not past its own: in a fleet whose lease is being changed (a
   rolling restart), a worker with a shorter one took live jobs from a worker with a longer one,
   whose renewals come only every third of its lease (an outside audit: a job taken from a healthy
-  worker 3 s after it started, its call paid twice). Each worker calls it once per lease.
+  worker 3 s after it started, its call paid twice). Each worker calls it at start and with each
+  round of lease renewals (every third of its lease).
 
   KEYS[1]  {orch}:meta:leases  sorted set: member '<lease ms>:<consumer>', score = when it stops
            counting (Unix ms, Redis's clock); the key expires with its last member
