@@ -101,7 +101,8 @@ public sealed class StaleWorkerTests
     /// renewal is what finds the job gone. At 60 s it renews only every 20 s: its LLM call ends
     /// first and the completion it then writes is what is refused (at 30 s a CI run resumed it just as
     /// its renewal came due, 10 s after its start, and the renewal noticed first). (The fresh worker
-    /// reclaims after its own 1 s either way.)
+    /// reclaims after its own 1 s either way: the stale worker's record in the fleet's leases is
+    /// dropped first, see below.)
     /// </param>
     /// <param name="noticedBy">The logger category that reports the lost lease.</param>
     [Theory]
@@ -125,6 +126,10 @@ public sealed class StaleWorkerTests
             TimeSpan.FromSeconds(30), "the stale worker is running attempt 1", TimeSpan.FromMilliseconds(20));
 
         stale.Pause();
+        // Its record in the fleet's leases dropped, as it lapses 3 of its leases after the worker was
+        // last seen: with it, the fresh worker would reclaim only after the stale worker's 60 s, and
+        // the resumed worker's renewal, overdue by then, would race its write to notice.
+        await harness.Db.KeyDeleteAsync(harness.Keys.FleetLeases);
         try
         {
             await harness.StartWorkerAsync(new Dictionary<string, string>
