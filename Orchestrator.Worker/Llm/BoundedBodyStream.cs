@@ -5,20 +5,11 @@ namespace Orchestrator.Worker.Llm;
 /// in all (then it ends, or <c>refuse</c> is thrown) and at most <c>lineBytes</c> between two line
 /// ends (then <c>refuse</c> is thrown); a read given no token of its own reads on the call's.
 /// </summary>
-internal sealed class BoundedBodyStream(Stream inner, CancellationToken call, long? totalBytes, long? lineBytes, Func<long, Exception>? refuse) : Stream
+internal sealed class BoundedBodyStream(Stream inner, CancellationToken call, long? totalBytes, long? lineBytes, Func<long, Exception>? refuse)
+    : Orchestrator.Client.ReadOnlyWrapperStream(inner)
 {
     private long _read;
     private long _line;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     // Pooled, as ActivityStream's: every read of every provider's streamed answer comes through here.
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
@@ -30,12 +21,9 @@ internal sealed class BoundedBodyStream(Stream inner, CancellationToken call, lo
             return 0;
         }
 
-        var read = await inner.ReadAsync(buffer[..room], cancellationToken.CanBeCanceled ? cancellationToken : call).ConfigureAwait(false);
+        var read = await Inner.ReadAsync(buffer[..room], cancellationToken.CanBeCanceled ? cancellationToken : call).ConfigureAwait(false);
         return Count(buffer.Span, read);
     }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override int Read(byte[] buffer, int offset, int count)
     {
@@ -45,7 +33,7 @@ internal sealed class BoundedBodyStream(Stream inner, CancellationToken call, lo
             return 0;
         }
 
-        return Count(buffer.AsSpan(offset, count), inner.Read(buffer, offset, room));
+        return Count(buffer.AsSpan(offset, count), Inner.Read(buffer, offset, room));
     }
 
     /// <summary>How much the next read may take: 0 once <c>totalBytes</c> are read (the body ends there, unless refused).</summary>
@@ -90,25 +78,5 @@ internal sealed class BoundedBodyStream(Stream inner, CancellationToken call, lo
         }
 
         return read;
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            inner.Dispose();
-        }
-
-        base.Dispose(disposing);
     }
 }
