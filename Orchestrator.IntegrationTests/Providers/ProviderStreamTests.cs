@@ -92,7 +92,7 @@ public sealed class ProviderStreamTests
     // the provider's answer is broken like a stream cut short, and another attempt may read a whole one.
     [Theory]
     [InlineData("error")]
-    [InlineData("eos_token")]
+    [InlineData("abort")]
     public async Task FinishReasonTheClientDoesNotKnow_FailsTransientQuotingIt(string finishReason)
     {
         var failure = await CallFailingAsync(Stream(Chunk("Hel"), Chunk("lo", finish: finishReason), Done));
@@ -101,6 +101,28 @@ public sealed class ProviderStreamTests
         Assert.Contains("cannot read", failure.Message, StringComparison.Ordinal);
         Assert.Contains(finishReason, failure.Message, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', failure.Message);
+    }
+
+    // TGI ends its answers with eos_token (stop_sequence at a stop word), Mistral with model_length at
+    // the model's limit: the OpenAI client throws on both, and every answer of such a server failed
+    // as transient, each retry paid for again. Streamed and answered whole alike.
+    [Theory]
+    [InlineData("eos_token", "stop", true)]
+    [InlineData("stop_sequence", "stop", true)]
+    [InlineData("model_length", "length", true)]
+    [InlineData("eos_token", "stop", false)]
+    public async Task FinishReasonOfAnotherServer_ReadAsOpenAis_TheAnswerKept(string finishReason, string asOpenAi, bool streamed)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => streamed
+            ? Stream(Chunk("Hel"), Chunk("lo.", finish: finishReason), Done)
+            : Json(200, $$$"""{"id":"c","object":"chat.completion","created":1700000000,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello."},"finish_reason":"{{{finishReason}}}"}],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}"""));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
+
+        var answer = await Call(services);
+
+        Assert.Equal(("Hello.", asOpenAi), (answer.Text, answer.FinishReason));
+        Assert.Single(fake.Requests);
     }
 
     [Fact]

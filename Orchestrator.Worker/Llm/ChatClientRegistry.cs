@@ -13,7 +13,8 @@ namespace Orchestrator.Worker.Llm;
 /// The chat client for each served model: one OpenAI client per provider (its HTTP pipeline with
 /// the SDK's retries off and no SDK timeout: the Polly pipeline is the one retry owner, and its
 /// attempt timeout and the stream's idle limit (<see cref="StreamIdleTimer"/>) the only timeouts; a JSON body answered to a stream read as that stream,
-/// <see cref="NonStreamedAnswerPolicy"/>; every body bounded, <see cref="BoundedBodyPolicy"/>), one in-process simulator shared by every simulated provider.
+/// <see cref="NonStreamedAnswerPolicy"/>; other servers' finish reasons read as OpenAI's, <see cref="FinishReasonAliasPolicy"/>;
+/// every body bounded, <see cref="BoundedBodyPolicy"/>), one in-process simulator shared by every simulated provider.
 /// </summary>
 public sealed class ChatClientRegistry : IDisposable
 {
@@ -48,6 +49,8 @@ public sealed class ChatClientRegistry : IDisposable
                 RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
                 NetworkTimeout = Timeout.InfiniteTimeSpan,
             };
+            // First added, outermost: it reads what the policies below made of the body.
+            options.AddPolicy(new FinishReasonAliasPolicy(), PipelinePosition.PerCall);
             options.AddPolicy(new NonStreamedAnswerPolicy(), PipelinePosition.PerCall);
             options.AddPolicy(new StreamActivityPolicy(), PipelinePosition.PerCall);
             // Last added, innermost: it bounds the body before the policies above read it.

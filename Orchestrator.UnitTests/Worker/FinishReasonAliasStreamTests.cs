@@ -1,0 +1,159 @@
+using System.Text;
+using System.Text.Json;
+using Orchestrator.Worker.Llm;
+
+namespace Orchestrator.UnitTests.Worker;
+
+/// <summary>
+/// <see cref="FinishReasonAliasStream"/>: other servers' finish reasons read as OpenAI's, the same
+/// length, however the bytes are split between reads; the same words in a text, other keys and
+/// other values left as they came.
+/// </summary>
+public sealed class FinishReasonAliasStreamTests
+{
+    public static TheoryData<string, string> Aliases => new()
+    {
+        { "eos_token", "stop" },
+        { "stop_sequence", "stop" },
+        { "end_turn", "stop" },
+        { "model_length", "length" },
+        { "max_tokens", "length" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Aliases))]
+    public async Task EachAlias_ReadAsOpenAisName_InEverySplit(string alias, string openAi)
+    {
+        var body = Body($$"""{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"{{alias}}"}]}""");
+
+        foreach (var (_, read) in await ReadInEverySplitAsync(body))
+        {
+            Assert.Equal(body.Length, read.Length);
+            Assert.Equal(openAi, FinishReason(read));
+            Assert.Equal(body.Replace($"\"{alias}\"", $"\"{openAi}\"" + new string(' ', alias.Length - openAi.Length), StringComparison.Ordinal), read);
+        }
+    }
+
+    [Fact]
+    public async Task WhitespaceAroundTheColon_StillReadAsOpenAisName()
+    {
+        var body = Body("""{"choices": [{"delta": {}, "finish_reason" :  "eos_token"}], "usage": null}""");
+
+        foreach (var (_, read) in await ReadInEverySplitAsync(body))
+        {
+            Assert.Equal("stop", FinishReason(read));
+        }
+    }
+
+    [Theory]
+    // The words in a text: escaped, never a key and its value.
+    [InlineData("""{"choices":[{"delta":{"content":"say \"finish_reason\":\"eos_token\" twice"},"finish_reason":null}]}""")]
+    // Names OpenAI's client knows, names it does not (its error says so), and a longer value.
+    [InlineData("""{"choices":[{"delta":{},"finish_reason":"length"}]}""")]
+    [InlineData("""{"choices":[{"delta":{},"finish_reason":"error"}]}""")]
+    [InlineData("""{"choices":[{"delta":{},"finish_reason":"eos_token_and_more_words"}]}""")]
+    [InlineData("""{"choices":[{"delta":{},"finish_reason":"eos\u005ftoken"}]}""")]
+    // The word as another key's value.
+    [InlineData("""{"choices":[{"delta":{"content":"x"},"finish_reason":null,"stop":"eos_token"}]}""")]
+    public async Task AnythingElse_LeftAsItCame(string chunk)
+    {
+        var body = Body(chunk);
+
+        foreach (var (_, read) in await ReadInEverySplitAsync(body))
+        {
+            Assert.Equal(body, read);
+        }
+    }
+
+    [Fact]
+    public async Task ManyEvents_EachRewritten()
+    {
+        var body = string.Concat(Enumerable.Range(0, 50).Select(i =>
+            Body($$"""{"choices":[{"index":{{i}},"delta":{"content":"t{{i}}"},"finish_reason":"{{(i % 2 == 0 ? "eos_token" : "model_length")}}"}]}""")));
+
+        foreach (var (_, read) in await ReadInEverySplitAsync(body, longestSplit: 7))
+        {
+            Assert.Equal(body.Length, read.Length);
+            Assert.DoesNotContain("eos_token", read, StringComparison.Ordinal);
+            Assert.DoesNotContain("model_length", read, StringComparison.Ordinal);
+            Assert.Equal(25, CountOf(read, "\"finish_reason\":\"stop\"     "));
+            Assert.Equal(25, CountOf(read, "\"finish_reason\":\"length\"      "));
+        }
+    }
+
+    [Fact]
+    public async Task BodyEndingInsideAValue_EndsAsItCame()
+    {
+        var body = """data: {"choices":[{"finish_reason":"eos_to""";
+
+        foreach (var (_, read) in await ReadInEverySplitAsync(body))
+        {
+            Assert.Equal(body, read);
+        }
+    }
+
+    [Fact]
+    public void SyncReads_RewriteAsAsyncOnes()
+    {
+        var body = Body("""{"choices":[{"delta":{},"finish_reason":"eos_token"}]}""");
+        using var stream = new FinishReasonAliasStream(new TrickleStream(Encoding.UTF8.GetBytes(body), 3));
+        using var output = new MemoryStream();
+
+        stream.CopyTo(output, 64);
+
+        Assert.Equal("stop", FinishReason(Encoding.UTF8.GetString(output.ToArray())));
+    }
+
+    // A reader whose buffer cannot hold a value back gets the bytes as they came, none lost.
+    [Fact]
+    public async Task ReaderWithATinyBuffer_GetsEveryByteAsItCame()
+    {
+        var body = Body("""{"choices":[{"delta":{},"finish_reason":"eos_token"}]}""");
+        await using var stream = new FinishReasonAliasStream(new TrickleStream(Encoding.UTF8.GetBytes(body), 64));
+
+        Assert.Equal(body, await ReadAllAsync(stream, bufferSize: 8));
+    }
+
+    private static string Body(string chunk) => $"data: {chunk}\n\n";
+
+    private static string FinishReason(string read) =>
+        JsonDocument.Parse(read["data: ".Length..].Trim()).RootElement.GetProperty("choices")[0].GetProperty("finish_reason").GetString()!;
+
+    private static int CountOf(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
+
+    /// <summary>The body read through the alias stream with the provider's bytes coming 1, 2, … bytes a read.</summary>
+    private static async Task<List<(int Split, string Read)>> ReadInEverySplitAsync(string body, int? longestSplit = null)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var reads = new List<(int, string)>();
+        for (var split = 1; split <= (longestSplit ?? bytes.Length); split++)
+        {
+            await using var stream = new FinishReasonAliasStream(new TrickleStream(bytes, split));
+            reads.Add((split, await ReadAllAsync(stream, bufferSize: 4096)));
+        }
+
+        return reads;
+    }
+
+    private static async Task<string> ReadAllAsync(Stream stream, int bufferSize)
+    {
+        var output = new MemoryStream();
+        var buffer = new byte[bufferSize];
+        int read;
+        while ((read = await stream.ReadAsync(buffer, TestContext.Current.CancellationToken)) > 0)
+        {
+            output.Write(buffer, 0, read);
+        }
+
+        return Encoding.UTF8.GetString(output.ToArray());
+    }
+
+    /// <summary>A body that gives at most <c>most</c> bytes a read, as a network does.</summary>
+    private sealed class TrickleStream(byte[] bytes, int most) : MemoryStream(bytes)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, most));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            base.ReadAsync(buffer[..Math.Min(buffer.Length, most)], cancellationToken);
+    }
+}
