@@ -5,7 +5,8 @@ namespace Orchestrator.Llm;
 
 /// <summary>
 /// Reads how long a 429 asks to wait, from the headers OpenAI sends: <c>retry-after-ms</c>
-/// (milliseconds), <c>Retry-After</c> (seconds, or an HTTP date counted from the response's <c>Date</c>), else <c>x-ratelimit-reset-requests</c>
+/// (milliseconds), <c>Retry-After</c> (seconds, or an HTTP date counted from the response's <c>Date</c>), else the
+/// wait OpenAI's error message names (<c>Please try again in 2.8s.</c>), else <c>x-ratelimit-reset-requests</c>
 /// or <c>x-ratelimit-reset-tokens</c> (durations like <c>6m0s</c>, <c>20ms</c>): the spent limit's
 /// (its <c>x-ratelimit-remaining-*</c> 0, else the one the error's <c>type</c> names), or the later of the two.
 /// </summary>
@@ -23,7 +24,8 @@ public static partial class RateLimitHeaders
     /// <param name="header">Reads a header by name (case-insensitive), null when absent.</param>
     /// <param name="now">What a <c>Retry-After</c> date is counted from when the response has no <c>Date</c>.</param>
     /// <param name="spentLimit">The error's <c>type</c>, which names the spent limit in OpenAI's 429s (<c>requests</c> or <c>tokens</c>).</param>
-    public static TimeSpan? RetryAfter(Func<string, string?> header, DateTimeOffset now, string? spentLimit = null)
+    /// <param name="message">The error's message, where OpenAI names the wait this call needs.</param>
+    public static TimeSpan? RetryAfter(Func<string, string?> header, DateTimeOffset now, string? spentLimit = null, string? message = null)
     {
         if (header("retry-after-ms") is { } ms && double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var millis) && millis >= 0)
         {
@@ -45,6 +47,15 @@ public static partial class RateLimitHeaders
                 var sent = Date(header("date")) ?? now;
                 return date > sent ? Bounded((date - sent).TotalMilliseconds) : TimeSpan.Zero;
             }
+        }
+
+        // OpenAI reckons this call's wait in its message (its tokens against the limit's refill) and often
+        // sends no Retry-After. The reset headers below say when a limit is whole again: a tokens limit
+        // a few hundred short of a call had the fleet wait its 58 s reset where the message asked for 3 s
+        // (an outside audit). The message's duration is in the headers' own form.
+        if (message is not null && TryAgainPattern().Match(message) is { Success: true } asked && Duration(asked.Groups["d"].Value) is { } named)
+        {
+            return named;
         }
 
         var requests = Duration(header("x-ratelimit-reset-requests"));
@@ -126,6 +137,9 @@ public static partial class RateLimitHeaders
         double Part(string name) => match.Groups[name].Success ? double.Parse(match.Groups[name].Value, CultureInfo.InvariantCulture) : 0;
         return Bounded((Part("h") * 3_600_000) + (Part("m") * 60_000) + (Part("s") * 1000) + Part("ms"));
     }
+
+    [GeneratedRegex(@"\b[Tt]ry again in (?<d>[0-9.hms]+?)\.?(?:\s|$)")]
+    private static partial Regex TryAgainPattern();
 
     [GeneratedRegex(@"^(?:(?<h>\d+(?:\.\d+)?)h)?(?:(?<m>\d+(?:\.\d+)?)m(?!s))?(?:(?<s>\d+(?:\.\d+)?)s)?(?:(?<ms>\d+(?:\.\d+)?)ms)?$")]
     private static partial Regex DurationPattern();

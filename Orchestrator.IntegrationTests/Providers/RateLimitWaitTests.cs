@@ -55,13 +55,40 @@ public sealed class RateLimitWaitTests
         Assert.InRange(cooldown, RateLimitHeaders.MaximumWait - TimeSpan.FromSeconds(5), RateLimitHeaders.MaximumWait);
     }
 
-    /// <summary>One call answered 429 with <paramref name="header"/>: the wait it made the job take, and the cooldown left in Redis just after.</summary>
-    private static async Task<(TimeSpan Wait, TimeSpan Cooldown)> RateLimitedAsync(string header, string value)
+    // OpenAI's 429 for a tokens limit a few hundred short of the call: no Retry-After, the limit's
+    // reset 58 s away, the call's own wait in the message. The fleet paused 58 s (an outside audit).
+    [Fact]
+    public async Task RateLimited_OpenAisMessageNamesTheWait_ItIsTaken_NotTheLimitsReset()
+    {
+        const string message = "Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29100, " +
+            "Requested 2400. Please try again in 2.8s. Visit https://platform.openai.com/account/rate-limits to learn more.";
+
+        var (wait, cooldown) = await RateLimitedAsync(
+            new Dictionary<string, string>
+            {
+                ["x-ratelimit-limit-tokens"] = "30000",
+                ["x-ratelimit-remaining-tokens"] = "900",
+                ["x-ratelimit-reset-tokens"] = "58s",
+                ["x-ratelimit-remaining-requests"] = "499",
+                ["x-ratelimit-reset-requests"] = "120ms",
+            },
+            "tokens",
+            message);
+
+        Assert.Equal(TimeSpan.FromMilliseconds(2800), wait);
+        Assert.InRange(cooldown, TimeSpan.FromMilliseconds(1800), TimeSpan.FromMilliseconds(2800));
+    }
+
+    private static Task<(TimeSpan Wait, TimeSpan Cooldown)> RateLimitedAsync(string header, string value) =>
+        RateLimitedAsync(new Dictionary<string, string> { [header] = value }, "requests", "Rate limit reached.");
+
+    /// <summary>One call answered 429 with <paramref name="headers"/>: the wait it made the job take, and the cooldown left in Redis just after.</summary>
+    private static async Task<(TimeSpan Wait, TimeSpan Cooldown)> RateLimitedAsync(Dictionary<string, string> headers, string type, string message)
     {
         await using var harness = await WorkerHarness.StartAsync();
         await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(429,
-            """{"error":{"type":"requests","code":"rate_limit_exceeded","message":"Rate limit reached."}}""",
-            new Dictionary<string, string> { [header] = value }));
+            $$$"""{"error":{"type":"{{{type}}}","code":"rate_limit_exceeded","message":"{{{message}}}"}}""",
+            headers));
         await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
 
         var wait = await Assert.ThrowsAsync<CapacityWaitException>(() => services.GetRequiredService<LlmCaller>()
@@ -70,7 +97,7 @@ public sealed class RateLimitWaitTests
         var cooldown = await services.GetRequiredService<DeploymentFlowControl>().CooldownLeftAsync(InProcessLlmCaller.Provider).Bounded();
         Assert.Equal("rate-limited", wait.Reason);
         // Quoted by the job's error if the wait fails it (AttemptFailure.ErrorOf): the provider's own words.
-        Assert.Equal("429 rate_limit_exceeded: Rate limit reached.", wait.Cause);
+        Assert.Equal($"429 rate_limit_exceeded: {message}", wait.Cause);
         return (wait.Wait, cooldown);
     }
 }

@@ -118,4 +118,50 @@ public sealed class RateLimitHeadersTests
     {
         Assert.Null(RetryAfter(name, value));
     }
+
+    private const string OpenAiTokensLimit =
+        "Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29100, Requested 2400. " +
+        "Please try again in {0}. Visit https://platform.openai.com/account/rate-limits to learn more.";
+
+    [Theory]
+    // The message's wait for this call, not the reset headers' (58 s until the limit is whole again).
+    [InlineData("2.8s", 2_800)]
+    [InlineData("120ms", 120)]
+    [InlineData("1m2.5s", 62_500)]
+    // A day's limit: the longest wait, past which the job fails at once instead of asking every second.
+    [InlineData("114h18m0s", 86_400_000)]
+    public void RetryAfter_OpenAisMessageNamesTheWait_ItIsTaken_BeforeTheResetHeaders(string named, double milliseconds)
+    {
+        var headers = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["x-ratelimit-reset-requests"] = "8.64s",
+            ["x-ratelimit-reset-tokens"] = "58s",
+            ["x-ratelimit-remaining-requests"] = "499",
+            ["x-ratelimit-remaining-tokens"] = "900",
+        };
+        var message = string.Format(CultureInfo.InvariantCulture, OpenAiTokensLimit, named);
+
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), RateLimitHeaders.RetryAfter(h => headers.GetValueOrDefault(h), Now, "tokens", message));
+        // With no header at all, as OpenAI's 429s often come, the message alone.
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), RateLimitHeaders.RetryAfter(_ => null, Now, "tokens", message));
+    }
+
+    [Fact]
+    public void RetryAfter_RetryAfterHeader_BeforeTheMessage()
+    {
+        var message = string.Format(CultureInfo.InvariantCulture, OpenAiTokensLimit, "2.8s");
+
+        Assert.Equal(TimeSpan.FromSeconds(5), RateLimitHeaders.RetryAfter(h => h == "retry-after" ? "5" : null, Now, "tokens", message));
+    }
+
+    [Theory]
+    // No duration in the headers' form: the headers decide (here the tokens reset), else no wait is known.
+    [InlineData("Please try again in 5 minutes.")]
+    [InlineData("Please try again in a while.")]
+    [InlineData("Rate limit reached.")]
+    public void RetryAfter_MessageWithoutADuration_TheHeadersDecide(string message)
+    {
+        Assert.Equal(TimeSpan.FromSeconds(58), RateLimitHeaders.RetryAfter(h => h == "x-ratelimit-reset-tokens" ? "58s" : null, Now, "tokens", message));
+        Assert.Null(RateLimitHeaders.RetryAfter(_ => null, Now, "tokens", message));
+    }
 }

@@ -112,7 +112,7 @@ public static partial class LlmFailure
         Func<string, string?> header = name => response is not null && response.Headers.TryGetValue(name, out var value) ? value : null;
         var rateLimited = kind is LlmErrorKind.RateLimited;
         return new LlmException(kind, MessageOf(exception.Status, response?.ReasonPhrase, code, type, message, body, header("Location")),
-            rateLimited ? RateLimitHeaders.RetryAfter(header, now, type) : null, exception)
+            rateLimited ? RateLimitHeaders.RetryAfter(header, now, type, message) : null, exception)
         {
             Limits = rateLimited ? RateLimitHeaders.Limits(header) : null,
         };
