@@ -63,10 +63,9 @@ internal sealed class ApiKeyAuthenticationHandler(
     {
         var result = await HandleAuthenticateOnceSafeAsync();
         Response.StatusCode = StatusCodes.Status401Unauthorized;
-        // RFC 6750 §3: a request without credentials gets the bare challenge; a bad one says why.
-        Response.Headers.WWWAuthenticate = result.Failure is null
-            ? ApiKeyHeaders.BearerScheme
-            : $"{ApiKeyHeaders.BearerScheme} error=\"invalid_token\"";
+        // The bare challenge for a missing key and a wrong one alike, as the contract names it (RFC 6750 §3
+        // makes the error attribute optional); the problem's title says which.
+        Response.Headers.WWWAuthenticate = ApiKeyHeaders.BearerScheme;
         await problemDetails.WriteAsync(new ProblemDetailsContext
         {
             HttpContext = Context,

@@ -28,7 +28,8 @@ public sealed class ApiKeyAuthenticationTests(TenantApiFactory api) : IClassFixt
         using var response = await SendAsync(client, method, path);
 
         using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.Unauthorized);
-        Assert.Equal("Bearer", Assert.Single(response.Headers.WwwAuthenticate).Scheme);
+        // The exact header issue 16 names, for a missing key and a wrong one alike: a script compares it whole.
+        Assert.Equal("Bearer", Assert.Single(response.Headers.GetValues("WWW-Authenticate")));
     }
 
     [Theory]
@@ -46,7 +47,8 @@ public sealed class ApiKeyAuthenticationTests(TenantApiFactory api) : IClassFixt
         using var response = await ApiFactory.PostJobAsync(client, ApiFactory.Json(Job), (header, value));
 
         using var problem = await ProblemAssert.IsProblemAsync(response, HttpStatusCode.Unauthorized);
-        Assert.Equal("Bearer", Assert.Single(response.Headers.WwwAuthenticate).Scheme);
+        // The exact header issue 16 names, for a missing key and a wrong one alike: a script compares it whole.
+        Assert.Equal("Bearer", Assert.Single(response.Headers.GetValues("WWW-Authenticate")));
         if (value.Length > 0)
         {
             Assert.DoesNotContain(value.Replace("Bearer ", "", StringComparison.Ordinal), problem.RootElement.GetRawText(), StringComparison.Ordinal);
