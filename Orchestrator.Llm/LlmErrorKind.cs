@@ -78,7 +78,11 @@ public static class LlmErrorKinds
         {
             429 when IsTooLarge(message) => LlmErrorKind.RequestTooLarge,
             429 => LlmErrorKind.RateLimited,
-            400 when code == "context_length_exceeded" || IsContextLength(message) => LlmErrorKind.ContextLengthExceeded,
+            // Payment required: DeepSeek's "Insufficient Balance", OpenRouter's "Insufficient credits".
+            402 => LlmErrorKind.InsufficientQuota,
+            400 or 413 or 422 when IsContextLength(code, type, message) => LlmErrorKind.ContextLengthExceeded,
+            // Groq answers "Request too large" with 413; any 413 is a call this deployment will not take.
+            413 => LlmErrorKind.RequestTooLarge,
             401 => LlmErrorKind.Authentication,
             403 => LlmErrorKind.Permission,
             404 => LlmErrorKind.ModelNotFound,
@@ -110,8 +114,20 @@ public static class LlmErrorKinds
     private static bool IsTooLarge(string? message) =>
         message?.StartsWith("Request too large", StringComparison.OrdinalIgnoreCase) == true;
 
-    private static bool IsContextLength(string? message) =>
-        message?.Contains("maximum context length", StringComparison.OrdinalIgnoreCase) == true;
+    // Each server's words for a prompt over the model's context (an outside audit: all but OpenAI's and
+    // vLLM's were dead-lettered as invalid-request, the fallback never tried). OpenAI's code; llama.cpp's
+    // type; OpenAI, vLLM and Mistral ("maximum context length"); llama.cpp ("exceeds the available
+    // context size"); OpenAI's Responses ("context window"); Anthropic ("prompt is too long: 215000
+    // tokens > 200000 maximum"); Gemini ("The input token count … exceeds the maximum number of tokens
+    // allowed"); TGI's 422 ("`inputs` tokens + `max_new_tokens` must be <= 4096").
+    private static bool IsContextLength(string? code, string? type, string? message) =>
+        code is "context_length_exceeded" or "exceed_context_size_error"
+        || type is "context_length_exceeded" or "exceed_context_size_error"
+        || (message is not null && (ContextWords.Any(words => message.Contains(words, StringComparison.OrdinalIgnoreCase))
+            || (message.Contains("max_new_tokens", StringComparison.Ordinal) && message.Contains("must be <=", StringComparison.Ordinal))));
+
+    private static readonly string[] ContextWords =
+        ["maximum context length", "context size", "context window", "prompt is too long", "exceeds the maximum number of tokens"];
 
     // OpenAI's error types and codes, and the Python SDK's exception names some servers (vLLM) send as the type.
     private static int? StatusOf(string? name) => name switch

@@ -71,6 +71,46 @@ public sealed class ProviderErrorShapeTests
         Assert.Equal(["small", "small", "large"], fake.Requests.Select(r => r.Model));
     }
 
+    // Other servers' answers to a call the model cannot take, each in its own shape and words: they were
+    // dead-lettered as invalid-request, the fallback never tried (an outside audit).
+    public static TheoryData<string, int, string, string> TooBigElsewhere => new()
+    {
+        { "llama.cpp", 400, """{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error","n_prompt_tokens":5000,"n_ctx":4096}}""", "exceeds the available context size" },
+        { "TGI", 422, """{"error":"Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000 `inputs` tokens and 500 `max_new_tokens`","error_type":"validation"}""", "must be <= 4096" },
+        { "Gemini", 400, """[{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}]""", "400 INVALID_ARGUMENT: The input token count" },
+        { "Groq", 413, """{"error":{"message":"Request too large for model `llama-3.1-8b-instant` in organization `org_x` service tier `on_demand` on tokens per minute (TPM): Limit 6000, Requested 9000, please reduce your message size and try again.","type":"tokens","code":"rate_limit_exceeded"}}""", "Request too large for model" },
+    };
+
+    [Theory]
+    [MemberData(nameof(TooBigElsewhere))]
+    public async Task CallTooBigInAnotherServersWords_TheFallbackTakesIt_ElseTheJobFailsSayingWhy(string server, int status, string body, string quoted)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(request => request.Model == "small"
+            ? FakeAnswer.Json(status, body)
+            : FakeAnswer.Answer("Answered by the larger model."));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider("small", "large"));
+
+        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services, new JobRequest("A long prompt.", "small")));
+        Assert.True(failure.Kind is LlmErrorKind.ContextLengthExceeded or LlmErrorKind.RequestTooLarge, $"{server}: {failure.Kind}");
+        Assert.Contains(quoted, failure.Message, StringComparison.Ordinal);
+
+        var answer = await Call(services, new JobRequest("A long prompt.", "small", FallbackModels: ["large"]));
+
+        Assert.Equal("large", answer.Model.Name);
+        Assert.Equal(["small", "small", "large"], fake.Requests.Select(r => r.Model));
+    }
+
+    // Out of credit (DeepSeek's "Insufficient Balance", OpenRouter's credits): permanent, not a bad request.
+    [Fact]
+    public async Task PaymentRequired_IsInsufficientQuota()
+    {
+        var failure = await FailAsync(FakeAnswer.Json(402, """{"error":{"message":"Insufficient Balance","type":"unknown_error","param":null,"code":"invalid_request_error"}}"""));
+
+        Assert.Equal(LlmErrorKind.InsufficientQuota, failure.Kind);
+        Assert.Contains("Insufficient Balance", failure.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task VllmOtherBadRequest_IsInvalidRequest_WithTheProvidersMessage()
     {

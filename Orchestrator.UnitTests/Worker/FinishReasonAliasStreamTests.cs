@@ -14,6 +14,7 @@ public sealed class FinishReasonAliasStreamTests
     public static TheoryData<string, string> Aliases => new()
     {
         { "eos_token", "stop" },
+        { "eos", "stop" },
         { "stop_sequence", "stop" },
         { "end_turn", "stop" },
         { "model_length", "length" },

@@ -4,7 +4,7 @@ namespace Orchestrator.Worker.Llm;
 
 /// <summary>
 /// An answer's bytes with the finish reasons other servers name their own way read as OpenAI's:
-/// TGI's <c>eos_token</c> and <c>stop_sequence</c> and Anthropic-style <c>end_turn</c> as <c>stop</c>,
+/// TGI's <c>eos_token</c> and <c>stop_sequence</c>, Together's <c>eos</c> and Anthropic-style <c>end_turn</c> as <c>stop</c>,
 /// Mistral's <c>model_length</c> and <c>max_tokens</c> as <c>length</c>. The OpenAI client throws on a
 /// <c>finish_reason</c> it does not know, which failed every answer of such a server as transient,
 /// each retry paid for again. No hook of the client's reads the value first, so its bytes are
@@ -22,6 +22,7 @@ internal sealed class FinishReasonAliasStream(Stream inner) : Orchestrator.Clien
     private static readonly (byte[] Name, byte[] As)[] Aliases =
     [
         ("eos_token"u8.ToArray(), "stop"u8.ToArray()),
+        ("eos"u8.ToArray(), "stop"u8.ToArray()),
         ("stop_sequence"u8.ToArray(), "stop"u8.ToArray()),
         ("end_turn"u8.ToArray(), "stop"u8.ToArray()),
         ("model_length"u8.ToArray(), "length"u8.ToArray()),

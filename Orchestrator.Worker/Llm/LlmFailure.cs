@@ -173,7 +173,9 @@ public static partial class LlmFailure
     /// The <c>code</c>, <c>type</c> and <c>message</c> of an error body in the shapes OpenAI-compatible
     /// servers send: OpenAI's <c>{"error": {"message", "type", "code"}}</c>; vLLM's (and other
     /// servers built on its protocol) <c>{"object": "error", "message", "type", "code": 400}</c>; a
-    /// bare <c>{"error": "…"}</c> (Ollama). None for any other body.
+    /// bare <c>{"error": "…"}</c> (Ollama); Google's, in an array, its <c>status</c> for a type
+    /// (<c>[{"error": {"code": 400, "message", "status": "INVALID_ARGUMENT"}}]</c>, Gemini's OpenAI-compatible
+    /// endpoint). None for any other body.
     /// </summary>
     private static (string? Code, string? Type, string? Message) ReadError(ReadOnlyMemory<byte> body)
     {
@@ -186,6 +188,11 @@ public static partial class LlmFailure
         {
             using var document = JsonDocument.Parse(body);
             var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Array && root.GetArrayLength() > 0)
+            {
+                root = root[0];
+            }
+
             if (root.ValueKind != JsonValueKind.Object)
             {
                 return default;
@@ -195,7 +202,7 @@ public static partial class LlmFailure
             {
                 return error.ValueKind switch
                 {
-                    JsonValueKind.Object => (Text(error, "code"), Text(error, "type"), Text(error, "message")),
+                    JsonValueKind.Object => (Text(error, "code"), Text(error, "type") ?? Text(error, "status"), Text(error, "message")),
                     JsonValueKind.String => (null, null, error.GetString()),
                     _ => default,
                 };
