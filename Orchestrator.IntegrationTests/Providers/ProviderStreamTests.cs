@@ -75,11 +75,17 @@ public sealed class ProviderStreamTests
         Assert.Contains($"ended with an error, {code}: Provider returned error", failure.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task ErrorEventWithCode429_IsARateLimit_TheJobWaitsForTheDeployment()
+    // As OpenRouter sends it mid-stream: the error in a chunk whose choice ends with finish_reason
+    // "error" (the client threw on it: transient, the message lost, 3 attempts, then the fallback), or
+    // beside a delta (not read at all); and alone.
+    [Theory]
+    [InlineData("""{"id":"gen-1","object":"chat.completion.chunk","created":1700000000,"model":"m","error":{"code":429,"message":"Provider returned error"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}""")]
+    [InlineData("""{"id":"gen-1","object":"chat.completion.chunk","created":1700000000,"model":"m","error":{"code":429,"message":"Provider returned error"},"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}""")]
+    [InlineData("""{"error":{"code":429,"message":"Provider returned error"}}""")]
+    public async Task ErrorEventWithCode429_IsARateLimit_TheJobWaitsForTheDeployment(string errorEvent)
     {
         await using var harness = await WorkerHarness.StartAsync();
-        await using var fake = await FakeProvider.StartAsync(_ => Stream(Chunk("Hel"), """{"error":{"code":429,"message":"Provider returned error"}}"""));
+        await using var fake = await FakeProvider.StartAsync(_ => Stream(Chunk("Hel"), errorEvent));
         await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
 
         var wait = await Assert.ThrowsAsync<CapacityWaitException>(() => Call(services));

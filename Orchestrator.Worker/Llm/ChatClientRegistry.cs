@@ -13,7 +13,7 @@ namespace Orchestrator.Worker.Llm;
 /// The chat client for each served model: one OpenAI client per provider (its HTTP pipeline with
 /// the SDK's retries off and no SDK timeout: the Polly pipeline is the one retry owner, and its
 /// attempt timeout and the stream's idle limit (<see cref="StreamIdleTimer"/>) the only timeouts; a JSON body answered to a stream read as that stream,
-/// <see cref="NonStreamedAnswerPolicy"/>; other servers' finish reasons read as OpenAI's, <see cref="FinishReasonAliasPolicy"/>;
+/// <see cref="NonStreamedAnswerPolicy"/>; error events and other servers' finish reasons read, <see cref="ProviderEventPolicy"/>;
 /// every body bounded, <see cref="BoundedBodyPolicy"/>), one in-process simulator shared by every simulated provider.
 /// </summary>
 public sealed class ChatClientRegistry : IDisposable
@@ -50,7 +50,7 @@ public sealed class ChatClientRegistry : IDisposable
                 NetworkTimeout = Timeout.InfiniteTimeSpan,
             };
             // First added, outermost: it reads what the policies below made of the body.
-            options.AddPolicy(new FinishReasonAliasPolicy(), PipelinePosition.PerCall);
+            options.AddPolicy(new ProviderEventPolicy(), PipelinePosition.PerCall);
             options.AddPolicy(new NonStreamedAnswerPolicy(), PipelinePosition.PerCall);
             options.AddPolicy(new StreamActivityPolicy(), PipelinePosition.PerCall);
             // Last added, innermost: it bounds the body before the policies above read it.

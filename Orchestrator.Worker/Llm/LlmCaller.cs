@@ -453,11 +453,6 @@ public sealed class LlmCaller(
                 .GetStreamingResponseAsync([new ChatMessage(ChatRole.User, request.Prompt)], options, idle?.Token ?? cancellationToken).ConfigureAwait(false))
             {
                 idle?.Touch();
-                if (LlmFailure.FromStreamEvent(update) is { } error)
-                {
-                    return Outcome.FromException<StreamedAnswer>(error);
-                }
-
                 if (answer.AddUpTo(update, _maxAnswerLength) is { Length: > 0 } text)
                 {
                     deltas?.Append(text);

@@ -55,20 +55,13 @@ public static partial class LlmFailure
         || exception is HttpRequestException { StatusCode: null } or IOException;
 
     /// <summary>
-    /// The error a provider sent as an event of a stream it had answered 200 (<c>data: {"error": …}</c>),
-    /// classified by its type as an HTTP error of that type is; null for any other event. Only an
-    /// event with no content, role, finish reason or usage is read again: an answer's chunks cost
-    /// nothing more.
+    /// The error a provider sent as an event of a stream it had answered 200 (<paramref name="json"/>,
+    /// the event's data: <c>{"error": …}</c>, or vLLM's <c>{"object": "error", …}</c>), classified by
+    /// its type as an HTTP error of that type is; null for any other event (<see cref="ProviderEventStream"/>).
     /// </summary>
-    public static LlmException? FromStreamEvent(ChatResponseUpdate update)
+    internal static LlmException? FromErrorEvent(ReadOnlySpan<byte> json)
     {
-        if (update.Contents.Count > 0 || update.RawRepresentation is not StreamingChatCompletionUpdate { Role: null, FinishReason: null, Usage: null } raw)
-        {
-            return null;
-        }
-
-        // The SDK keeps the members it does not know (error) and writes them back with the rest.
-        var (code, type, message) = ReadError(((IPersistableModel<StreamingChatCompletionUpdate>)raw).Write(ModelReaderWriterOptions.Json).ToMemory());
+        var (code, type, message) = ReadError(json.ToArray());
         return code is null && type is null && message is null
             ? null
             : Failure(LlmErrorKinds.FromStreamError(code, type, message),

@@ -10,7 +10,7 @@ namespace Orchestrator.Worker.Llm;
 /// event: the answer would read as empty. This policy, in each provider client's pipeline, hands the
 /// reader that completion as the one chunk it would have streamed (its messages as deltas, with their
 /// finish reasons and the usage), then <c>[DONE]</c>; any other JSON object (an <c>error</c> sent with
-/// status 200) as one event, which <see cref="LlmFailure.FromStreamEvent"/> reads as an error inside a
+/// status 200) as one event, which <see cref="ProviderEventStream"/> reads as an error inside a
 /// stream. A body that does not parse is left as it came: the reader finds no finish reason in it,
 /// a transient failure. Error statuses and real streams (<c>text/event-stream</c>) pass untouched.
 /// </summary>

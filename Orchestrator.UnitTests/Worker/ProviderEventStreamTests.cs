@@ -1,15 +1,16 @@
 using System.Text;
 using System.Text.Json;
+using Orchestrator.Llm;
 using Orchestrator.Worker.Llm;
 
 namespace Orchestrator.UnitTests.Worker;
 
 /// <summary>
-/// <see cref="FinishReasonAliasStream"/>: other servers' finish reasons read as OpenAI's, the same
-/// length, however the bytes are split between reads; the same words in a text, other keys and
-/// other values left as they came.
+/// <see cref="ProviderEventStream"/>: an error event is the call's failure after the lines before it,
+/// whatever else its chunk holds; other servers' finish reasons read as OpenAI's; however the bytes
+/// are split between reads; the same words in a text, other keys and other values left as they came.
 /// </summary>
-public sealed class FinishReasonAliasStreamTests
+public sealed class ProviderEventStreamTests
 {
     public static TheoryData<string, string> Aliases => new()
     {
@@ -29,9 +30,8 @@ public sealed class FinishReasonAliasStreamTests
 
         foreach (var (_, read) in await ReadInEverySplitAsync(body))
         {
-            Assert.Equal(body.Length, read.Length);
             Assert.Equal(openAi, FinishReason(read));
-            Assert.Equal(body.Replace($"\"{alias}\"", $"\"{openAi}\"" + new string(' ', alias.Length - openAi.Length), StringComparison.Ordinal), read);
+            Assert.Equal(body.Replace($"\"{alias}\"", $"\"{openAi}\"", StringComparison.Ordinal), read);
         }
     }
 
@@ -56,6 +56,8 @@ public sealed class FinishReasonAliasStreamTests
     [InlineData("""{"choices":[{"delta":{},"finish_reason":"eos\u005ftoken"}]}""")]
     // The word as another key's value.
     [InlineData("""{"choices":[{"delta":{"content":"x"},"finish_reason":null,"stop":"eos_token"}]}""")]
+    // The word error as a text, and an error that is null.
+    [InlineData("""{"choices":[{"delta":{"content":"error"},"finish_reason":null}],"error":null}""")]
     public async Task AnythingElse_LeftAsItCame(string chunk)
     {
         var body = Body(chunk);
@@ -74,11 +76,11 @@ public sealed class FinishReasonAliasStreamTests
 
         foreach (var (_, read) in await ReadInEverySplitAsync(body, longestSplit: 7))
         {
-            Assert.Equal(body.Length, read.Length);
             Assert.DoesNotContain("eos_token", read, StringComparison.Ordinal);
             Assert.DoesNotContain("model_length", read, StringComparison.Ordinal);
-            Assert.Equal(25, CountOf(read, "\"finish_reason\":\"stop\"     "));
-            Assert.Equal(25, CountOf(read, "\"finish_reason\":\"length\"      "));
+            Assert.Equal(25, CountOf(read, "\"finish_reason\":\"stop\"}"));
+            Assert.Equal(25, CountOf(read, "\"finish_reason\":\"length\"}"));
+            Assert.Equal(body.Replace("eos_token", "stop", StringComparison.Ordinal).Replace("model_length", "length", StringComparison.Ordinal), read);
         }
     }
 
@@ -97,7 +99,7 @@ public sealed class FinishReasonAliasStreamTests
     public void SyncReads_RewriteAsAsyncOnes()
     {
         var body = Body("""{"choices":[{"delta":{},"finish_reason":"eos_token"}]}""");
-        using var stream = new FinishReasonAliasStream(new TrickleStream(Encoding.UTF8.GetBytes(body), 3));
+        using var stream = new ProviderEventStream(new TrickleStream(Encoding.UTF8.GetBytes(body), 3));
         using var output = new MemoryStream();
 
         stream.CopyTo(output, 64);
@@ -105,14 +107,50 @@ public sealed class FinishReasonAliasStreamTests
         Assert.Equal("stop", FinishReason(Encoding.UTF8.GetString(output.ToArray())));
     }
 
-    // A reader whose buffer cannot hold a value back gets the bytes as they came, none lost.
-    [Fact]
-    public async Task ReaderWithATinyBuffer_GetsEveryByteAsItCame()
+    // A reader's buffer shorter than a line: the line is read on in the stream's own, and given in parts.
+    [Theory]
+    [InlineData(8, 64)]
+    [InlineData(8, 3)]
+    [InlineData(4096, 1)]
+    public async Task LineLongerThanTheReadersBuffer_ReadWholeAndRewritten(int bufferSize, int split)
     {
-        var body = Body("""{"choices":[{"delta":{},"finish_reason":"eos_token"}]}""");
-        await using var stream = new FinishReasonAliasStream(new TrickleStream(Encoding.UTF8.GetBytes(body), 64));
+        var chunk = $$"""{"choices":[{"delta":{"content":"{{new string('x', 10_000)}}"},"finish_reason":"eos_token"}]}""";
+        var body = Body(chunk) + Body("""{"choices":[],"usage":{"prompt_tokens":1}}""");
+        await using var stream = new ProviderEventStream(new TrickleStream(Encoding.UTF8.GetBytes(body), split));
 
-        Assert.Equal(body, await ReadAllAsync(stream, bufferSize: 8));
+        Assert.Equal(body.Replace("eos_token", "stop", StringComparison.Ordinal), await ReadAllAsync(stream, bufferSize));
+    }
+
+    // OpenRouter's error mid-stream: a chunk with the error and a choice whose finish_reason is "error"
+    // (the client threw on it), or beside a delta (the client read it as an empty chunk).
+    [Theory]
+    [InlineData("""{"id":"gen-1","object":"chat.completion.chunk","error":{"code":429,"message":"Rate limit exceeded upstream"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}""", LlmErrorKind.RateLimited)]
+    [InlineData("""{"id":"gen-1","error":{"code":402,"message":"Insufficient credits"},"choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}""", LlmErrorKind.InsufficientQuota)]
+    [InlineData("""{"error":{"type":"server_error","message":"The server had an error."}}""", LlmErrorKind.Transient)]
+    [InlineData("""{"object":"error","message":"Input too long","type":"BadRequestError","code":400}""", LlmErrorKind.InvalidRequest)]
+    public async Task ErrorEvent_TheCallsFailure_AfterTheLinesBeforeIt(string errorEvent, LlmErrorKind kind)
+    {
+        var before = Body("""{"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}""");
+        var body = before + Body(errorEvent) + Body("""{"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}""");
+
+        foreach (var split in new[] { 1, 7, body.Length })
+        {
+            await using var stream = new ProviderEventStream(new TrickleStream(Encoding.UTF8.GetBytes(body), split));
+            var read = new MemoryStream();
+            var buffer = new byte[4096];
+            var failure = await Assert.ThrowsAsync<LlmException>(async () =>
+            {
+                int n;
+                while ((n = await stream.ReadAsync(buffer, TestContext.Current.CancellationToken)) > 0)
+                {
+                    read.Write(buffer, 0, n);
+                }
+            });
+
+            Assert.Equal(kind, failure.Kind);
+            Assert.Contains("stream ended with an error", failure.Message, StringComparison.Ordinal);
+            Assert.Equal(before, Encoding.UTF8.GetString(read.ToArray()));
+        }
     }
 
     private static string Body(string chunk) => $"data: {chunk}\n\n";
@@ -129,7 +167,7 @@ public sealed class FinishReasonAliasStreamTests
         var reads = new List<(int, string)>();
         for (var split = 1; split <= (longestSplit ?? bytes.Length); split++)
         {
-            await using var stream = new FinishReasonAliasStream(new TrickleStream(bytes, split));
+            await using var stream = new ProviderEventStream(new TrickleStream(bytes, split));
             reads.Add((split, await ReadAllAsync(stream, bufferSize: 4096)));
         }
 
