@@ -245,6 +245,62 @@ public sealed class RedisCluster : IAsyncDisposable
         await WaitUntilHealthyAsync(FormTimeout, cancellationToken);
     }
 
+    /// <summary>
+    /// Begins moving the slot of <paramref name="key"/> to <paramref name="target"/> as
+    /// <c>redis-cli --cluster reshard</c> does (<c>CLUSTER SETSLOT … IMPORTING/MIGRATING</c>, then
+    /// <c>MIGRATE</c> key by key), leaving the order of its keys to the caller: Redis moves them in
+    /// no order it promises, and a script met half-way sees some keys on each node.
+    /// </summary>
+    public async Task<SlotMove> BeginSlotMoveAsync(RedisKey key, RedisServer target)
+    {
+        var slot = SlotOf(key);
+        var source = await FindMasterAsync(slot) ?? throw new InvalidOperationException($"No master serves slot {slot}.");
+        if (source == target)
+        {
+            throw new InvalidOperationException($"Slot {slot} is on the node on port {target.Port} already.");
+        }
+
+        var sourceId = await RequireAsync(source, "CLUSTER", "MYID");
+        var targetId = await RequireAsync(target, "CLUSTER", "MYID");
+        await RequireAsync(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", sourceId);
+        await RequireAsync(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", targetId);
+        return new SlotMove(this, slot, source, target, targetId);
+    }
+
+    /// <summary>A slot being moved (<see cref="BeginSlotMoveAsync"/>): its keys moved as the caller says, then the move ended.</summary>
+    public sealed class SlotMove(RedisCluster cluster, int slot, RedisServer source, RedisServer target, string targetId)
+    {
+        /// <summary>Moves <paramref name="keys"/> (those still on the source) to the target, in one <c>MIGRATE</c>.</summary>
+        public Task MoveKeysAsync(IReadOnlyList<RedisKey> keys) =>
+            cluster.RequireAsync(source, "MIGRATE", ["127.0.0.1", target.Port, "", 0, 5000, "KEYS", .. keys.Select(k => (object)(string)k!)]);
+
+        /// <summary>Moves every key left in the slot, a page at a time, and gives the slot to the target on every master.</summary>
+        public async Task EndAsync()
+        {
+            var server = cluster.Admin.GetServer(new IPEndPoint(IPAddress.Loopback, source.Port));
+            while (true)
+            {
+                var left = (RedisResult[])(await server.ExecuteAsync("CLUSTER", "GETKEYSINSLOT", slot, 100).WaitAsync(TimeSpan.FromSeconds(3)))!;
+                if (left.Length == 0)
+                {
+                    break;
+                }
+
+                await MoveKeysAsync([.. left.Select(k => (RedisKey)(string)k!)]);
+            }
+
+            await cluster.RequireAsync(target, "CLUSTER", "SETSLOT", slot, "NODE", targetId);
+            await cluster.RequireAsync(source, "CLUSTER", "SETSLOT", slot, "NODE", targetId);
+            foreach (var other in (await cluster.MastersAsync()).Where(m => m != source && m != target))
+            {
+                await cluster.RequireAsync(other, "CLUSTER", "SETSLOT", slot, "NODE", targetId);
+            }
+
+            await cluster.WaitAsync(async () => await cluster.EveryRunningNodeSeesAsync(slot, targetId), FormTimeout,
+                $"every node saw slot {slot} on the node on port {target.Port}", CancellationToken.None);
+        }
+    }
+
     private async Task<bool> EveryRunningNodeSeesAsync(int slot, string ownerId)
     {
         foreach (var node in RunningNodes)

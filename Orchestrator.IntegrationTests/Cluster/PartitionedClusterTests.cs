@@ -203,6 +203,75 @@ public sealed class PartitionedClusterTests
         }
     }
 
+    // A worker's dispatch went through the partitions in turn and threw at the first whose master did
+    // not answer; sent again in the same order, it never reached the others, and no job of any
+    // partition started until that master was back (an outside audit: up to 60 s during a slot move).
+    [Fact]
+    public async Task SixPartitionsOnThreeMasters_OneMasterFrozen_JobsOfTheOtherPartitionsRunMeanwhile()
+    {
+        await using var harness = await ClusterHarness.StartAsync(new RedisClusterOptions { Masters = 3, NodeTimeout = TimeSpan.FromSeconds(60) }, Partitions);
+        var api = await harness.StartApiAsync(new Dictionary<string, string>(), "api-1");
+        var worker = await harness.StartWorkerAsync(WorkerSettings, "worker-1");
+        using var client = api.CreateClient(key: null);
+        var masters = new List<RedisServer>();
+        for (var p = 0; p < Partitions; p++)
+        {
+            masters.Add(await harness.Cluster.MasterOfAsync(harness.Store.Keys.For(p).Stream));
+        }
+
+        // Not the master of {orch} (the fleet's LLM flow control and leases, every job's path): one
+        // that holds partitions alone.
+        var orchMaster = await harness.Cluster.MasterOfAsync(harness.Store.Keys.Meta);
+        var frozen = masters.First(m => m.Port != orchMaster.Port);
+        bool OnFrozen(int partition) => masters[partition].Port == frozen.Port;
+        Assert.InRange(Enumerable.Range(0, Partitions).Count(OnFrozen), 1, Partitions - 1);
+        var partitionOf = (string key) => JobPartitions.OfIdempotencyKey(TenantNames.Default, key, Partitions);
+        async Task<string> SubmitAsync(string key)
+        {
+            var (status, _, body) = await TimedPostAsync(client, key);
+            Assert.True(status == HttpStatusCode.Accepted, $"{key} answered {(int)status}: {body}");
+            return JsonDocument.Parse(body).RootElement.GetProperty("jobId").GetString()!;
+        }
+
+        // A job run in every partition first: the worker has asked every master.
+        var warmKeys = Enumerable.Range(0, 1000).Select(i => $"warm-{i}").ToList();
+        var warm = new List<string>();
+        foreach (var key in Enumerable.Range(0, Partitions).Select(p => warmKeys.First(k => partitionOf(k) == p)))
+        {
+            warm.Add(await SubmitAsync(key));
+        }
+
+        await harness.WaitUntilAllFinalAsync(warm, TimeSpan.FromSeconds(60));
+
+        var healthyKeys = Enumerable.Range(0, 1000).Select(i => $"meanwhile-{i}").Where(k => !OnFrozen(partitionOf(k))).Take(30).ToList();
+        IReadOnlyList<Job> ran;
+        var frozenAt = Stopwatch.GetTimestamp();
+        frozen.Pause();
+        try
+        {
+            var ids = new List<string>();
+            foreach (var key in healthyKeys)
+            {
+                ids.Add(await SubmitAsync(key));
+            }
+
+            ran = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            frozen.Resume();
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"master :{frozen.Port} frozen; {ran.Count} jobs of the other partitions final {Stopwatch.GetElapsedTime(frozenAt).TotalSeconds:0.0} s after");
+        Assert.All(ran, job =>
+        {
+            Assert.Equal(JobStatus.Completed, job.Status);
+            Assert.Equal(AttemptOutcome.Succeeded, Assert.Single(job.History).Outcome);
+        });
+        Assert.False(worker.HasExited);
+    }
+
     /// <summary>POST /jobs with <paramref name="idempotencyKey"/>: the status, how long the answer took, and its body.</summary>
     private static async Task<(HttpStatusCode Status, TimeSpan Took, string Body)> TimedPostAsync(HttpClient client, string idempotencyKey)
     {

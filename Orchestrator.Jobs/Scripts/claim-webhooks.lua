@@ -4,6 +4,8 @@
   leaves the delivery to come due again then, and another worker sends it with the same id.
 
   KEYS[1]  outbox sorted set    {orch}:webhooks   (records are '{orch}:webhook:<id>', same hash tag)
+  KEYS[2]  {orch}:slot-settled, never written: Redis Cluster refuses the script (TRYAGAIN) while the
+           slot moves, when a record not moved yet would read as expired (RedisKeys.SlotSettled)
 
   ARGV[1]  lease, ms
   ARGV[2]  most deliveries to lease

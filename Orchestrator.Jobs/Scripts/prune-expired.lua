@@ -14,6 +14,8 @@
 
   KEYS[1]  the sorted set, '<prefix>:<name>'   (records are '<prefix>:<kind>:<id>': the same hash
            tag, so the same slot on Redis Cluster, as BullMQ's scripts derive their keys)
+  KEYS[2]  '<prefix>:slot-settled', never written: Redis Cluster refuses the script (TRYAGAIN) while
+           the slot moves, when a record not moved yet would read as expired (RedisKeys.SlotSettled)
   ARGV[1]  most members to look at     ARGV[2]  the records' kind: 'job' or 'webhook'
   ARGV[3]  '1': stop at the first member whose record is kept (members expire in their order)
 

@@ -14,6 +14,8 @@
            {orch}:jobs:<tenant>; a cursor is the score, creation in Unix ms, the next look starts at).
            The sets, the jobs '{orch}:job:<id>' and the backlogs '{orch}:tenant:<t>:queued' are
            derived from its prefix: the same hash tag, so the same slot.
+  KEYS[2]  '<prefix>:slot-settled', never written: Redis Cluster refuses the script (TRYAGAIN) while
+           the slot moves, when a job not moved yet would read as expired (RedisKeys.SlotSettled)
   ARGV[1]  most ids looked at in a tenant's set     ARGV[2]  most tenants' sets looked at (picked at random)
   ARGV[3]  most ids looked at in the global set (it holds every tenant's ids: a larger page)
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using StackExchange.Redis;
 
 namespace Orchestrator.Jobs;
@@ -7,6 +8,12 @@ public sealed partial class JobStore
 {
     // Where the next sweep over partitions starts (ReadNew, ClaimWebhooks): random, then round robin.
     private int _nextPartition = Random.Shared.Next(JobPartitions.Max);
+
+    // The partitions a sweep passes by while no master can serve them.
+    private readonly PartitionFaults _faults = new(TimeProvider.System);
+
+    // A consumer's dispatch-and-claim call to a partition that failed: its token and count, sent again as the next call there.
+    private readonly ConcurrentDictionary<(string Consumer, int Partition), (string Token, int Count)> _unansweredClaims = new();
 
     /// <summary>How many partitions the job system has (<c>Jobs:Partitions</c>).</summary>
     public int Partitions => _keys.Partitions;

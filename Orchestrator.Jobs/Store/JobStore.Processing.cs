@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Globalization;
 using System.Text.Json;
 using StackExchange.Redis;
@@ -73,13 +74,45 @@ public sealed partial class JobStore
         }
 
         var items = new List<T>(count);
+        var answered = false;
+        Exception? failure = null;
         for (var i = 0; i < Partitions && items.Count < count; i++)
         {
-            items.AddRange(await take((start + i) % Partitions, count - items.Count).ConfigureAwait(false));
+            var partition = (start + i) % Partitions;
+            if (_faults.PassBy(partition, () => ProbeAsync(partition), out var cause))
+            {
+                failure ??= cause;
+                continue;
+            }
+
+            try
+            {
+                items.AddRange(await take(partition, count - items.Count).ConfigureAwait(false));
+                answered = true;
+                if (_faults.Any)
+                {
+                    _faults.Answered(partition);
+                }
+            }
+            catch (Exception e) when (RedisFailure.IsTransient(e))
+            {
+                // This partition alone: the others' jobs go on (PartitionFaults).
+                _faults.Failed(partition, e);
+                failure ??= e;
+            }
+        }
+
+        // No partition answered: the call failed as a whole, as with one partition (the caller's retries and health).
+        if (!answered && failure is not null)
+        {
+            ExceptionDispatchInfo.Throw(failure);
         }
 
         return items;
     }
+
+    // Whether a failing partition answers again: a read of one of its keys, which changes nothing.
+    private Task ProbeAsync(int partition) => RedisReply.WithinAsync(Db.KeyExistsAsync(_keys.For(partition).DispatchState), RedisReply.BoundFor(redis));
 
     private async Task<Delivery[]> DispatchAsync(RedisKeys keys, string consumer, int count, TimeSpan maxLowPriorityWait)
     {
@@ -111,8 +144,38 @@ public sealed partial class JobStore
         FromPartitionsAsync(
             (int)((uint)string.GetHashCode(claimToken, StringComparison.Ordinal) % (uint)Partitions),
             count,
-            (partition, wanted) => DispatchAndClaimAsync(
-                _keys.For(partition), consumer, wanted, maxLowPriorityWait, Partitions == 1 ? claimToken : $"{claimToken}.{partition}", startAttempt, maxCrashes));
+            (partition, wanted) => Partitions == 1
+                ? DispatchAndClaimAsync(_keys, consumer, wanted, maxLowPriorityWait, claimToken, startAttempt, maxCrashes)
+                : DispatchAndClaimInAsync(partition, consumer, wanted, maxLowPriorityWait, $"{claimToken}.{partition}", startAttempt, maxCrashes));
+
+    /// <summary>
+    /// One partition's dispatch and claim. A call to it that failed may have applied (its reply lost):
+    /// with several partitions the sweep goes on without it, so that call is remembered, and sent
+    /// again as it was (its token and count) as the next call to the partition, which then answers
+    /// what it claimed; until then its count may exceed the jobs the caller has room for, and the
+    /// partition is passed by.
+    /// </summary>
+    private async Task<(Delivery Delivery, ClaimResult Claim)[]> DispatchAndClaimInAsync(
+        int partition, string consumer, int wanted, TimeSpan maxLowPriorityWait, string claimToken, bool startAttempt, int maxCrashes)
+    {
+        var (token, count) = _unansweredClaims.TryGetValue((consumer, partition), out var unanswered) ? unanswered : (claimToken, wanted);
+        if (count > wanted)
+        {
+            return [];
+        }
+
+        try
+        {
+            var claimed = await DispatchAndClaimAsync(_keys.For(partition), consumer, count, maxLowPriorityWait, token, startAttempt, maxCrashes).ConfigureAwait(false);
+            _unansweredClaims.TryRemove((consumer, partition), out _);
+            return claimed;
+        }
+        catch (Exception e) when (RedisFailure.IsTransient(e))
+        {
+            _unansweredClaims[(consumer, partition)] = (token, count);
+            throw;
+        }
+    }
 
     private async Task<(Delivery Delivery, ClaimResult Claim)[]> DispatchAndClaimAsync(
         RedisKeys keys, string consumer, int count, TimeSpan maxLowPriorityWait, string claimToken, bool startAttempt, int maxCrashes)

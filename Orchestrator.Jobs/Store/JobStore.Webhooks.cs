@@ -15,25 +15,17 @@ public sealed partial class JobStore
     /// token: until the lease lapses no other worker takes them. Expired records are dropped.
     /// </summary>
     /// <remarks>Each partition has its outbox: they are asked in turn, from a different one each call, until <paramref name="limit"/> are leased.</remarks>
-    public async Task<IReadOnlyList<LeasedWebhook>> ClaimWebhooksAsync(int limit, TimeSpan lease, string leaseToken)
-    {
-        var start = Partitions == 1 ? 0 : NextPartition();
-        var leased = new List<LeasedWebhook>(limit);
-        for (var i = 0; i < Partitions && leased.Count < limit; i++)
-        {
-            leased.AddRange(await ClaimWebhooksAsync(_keys.For((start + i) % Partitions), limit - leased.Count, lease, leaseToken).ConfigureAwait(false));
-        }
+    public Task<IReadOnlyList<LeasedWebhook>> ClaimWebhooksAsync(int limit, TimeSpan lease, string leaseToken) =>
+        FromPartitionsAsync(Partitions == 1 ? 0 : NextPartition(), limit, (partition, wanted) => ClaimWebhooksAsync(_keys.For(partition), wanted, lease, leaseToken));
 
-        return leased;
-    }
-
-    private async Task<List<LeasedWebhook>> ClaimWebhooksAsync(RedisKeys keys, int limit, TimeSpan lease, string leaseToken)
+    private async Task<LeasedWebhook[]> ClaimWebhooksAsync(RedisKeys keys, int limit, TimeSpan lease, string leaseToken)
     {
-        var reply = (RedisResult[])(await LuaScripts.ClaimWebhooks.EvaluateAsync(Db, [keys.WebhookOutbox],
+        var reply = (RedisResult[])(await LuaScripts.ClaimWebhooks.EvaluateAsync(Db, [keys.WebhookOutbox, keys.SlotSettled],
             [(long)lease.TotalMilliseconds, limit, leaseToken]).ConfigureAwait(false))!;
-        var leased = new List<LeasedWebhook>(reply.Length);
-        foreach (var item in reply)
+        var leased = new LeasedWebhook[reply.Length];
+        for (var n = 0; n < reply.Length; n++)
         {
+            var item = reply[n];
             var entry = (RedisResult[])item!;
             var map = new Dictionary<string, string>(entry.Length / 2, StringComparer.Ordinal);
             for (var i = 1; i + 1 < entry.Length; i += 2)
@@ -41,9 +33,9 @@ public sealed partial class JobStore
                 map[(string)entry[i]!] = (string)entry[i + 1]!;
             }
 
-            leased.Add(new LeasedWebhook(ParseWebhook((string)entry[0]!, map, []), leaseToken,
+            leased[n] = new LeasedWebhook(ParseWebhook((string)entry[0]!, map, []), leaseToken,
                 map.GetValueOrDefault(JobFields.TraceParent), map.GetValueOrDefault(JobFields.TraceState),
-                map.GetValueOrDefault(JobFields.Tenant) ?? TenantNames.Default));
+                map.GetValueOrDefault(JobFields.Tenant) ?? TenantNames.Default);
         }
 
         return leased;
@@ -101,7 +93,7 @@ public sealed partial class JobStore
     /// <returns>The members dropped.</returns>
     public async Task<long> PruneWebhookOutboxAsync(int limit) =>
         (await Task.WhenAll(_keys.All.Select(async k =>
-            (long)await LuaScripts.PruneExpired.EvaluateAsync(Db, [k.WebhookOutbox], [limit, "webhook", "0"]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
+            (long)await LuaScripts.PruneExpired.EvaluateAsync(Db, [k.WebhookOutbox, k.SlotSettled], [limit, "webhook", "0"]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
 
     /// <summary>Deliveries in the outbox: waiting for a try, or being sent (ZCARD).</summary>
     public async Task<long> CountWebhookOutboxAsync() =>

@@ -195,7 +195,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
     /// <returns>The members dropped.</returns>
     public async Task<long> PruneDeadLettersAsync(int limit) =>
         (await Task.WhenAll(_keys.All.Select(async k =>
-            (long)await LuaScripts.PruneExpired.EvaluateAsync(Db, [k.DeadLetters], [limit, "job", "1"]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
+            (long)await LuaScripts.PruneExpired.EvaluateAsync(Db, [k.DeadLetters, k.SlotSettled], [limit, "job", "1"]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
 
     /// <summary>Reads Redis's clock into <paramref name="clock"/> (<see cref="StoreClock.SyncAsync"/>).</summary>
     public Task SyncClockAsync(StoreClock clock) => clock.SyncAsync(Db);
@@ -211,7 +211,7 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
     public async Task<(long Dropped, long Looked)> PruneJobsIndexAsync(int page, int tenants, int? globalPage = null)
     {
         var replies = await Task.WhenAll(_keys.All.Select(k =>
-            LuaScripts.PruneIndex.EvaluateAsync(Db, [k.IndexCursors], [page, tenants, globalPage ?? page]))).ConfigureAwait(false);
+            LuaScripts.PruneIndex.EvaluateAsync(Db, [k.IndexCursors, k.SlotSettled], [page, tenants, globalPage ?? page]))).ConfigureAwait(false);
         return (replies.Sum(r => (long)r[0]), replies.Sum(r => (long)r[1]));
     }
 
