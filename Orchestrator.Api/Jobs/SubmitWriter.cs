@@ -88,7 +88,22 @@ internal sealed class SubmitWriter
     /// </summary>
     public Task<SubmitResult> SubmitAsync(NewJob job, IdempotencyClaim? idempotency, Activity? requestSpan) =>
         // Not cancellable: as with a direct call, a job whose client went away is still created.
-        RedisReply.WithinAsync(CommitOf(job).CommitAsync((job, idempotency), requestSpan), AnswerWithin);
+        _store.LayoutCheckPending
+            ? CheckedSubmitAsync(job, idempotency, requestSpan)
+            : RedisReply.WithinAsync(CommitOf(job).CommitAsync((job, idempotency), requestSpan), AnswerWithin);
+
+    // Nothing is written before the partition count has matched Redis's record (JobStore.RequireLayoutCheck).
+    private async Task<bool> CheckedAsync()
+    {
+        await _store.CheckedLayoutAsync().ConfigureAwait(false);
+        return true;
+    }
+
+    private async Task<SubmitResult> CheckedSubmitAsync(NewJob job, IdempotencyClaim? idempotency, Activity? requestSpan)
+    {
+        await RedisReply.WithinAsync(CheckedAsync(), AnswerWithin).ConfigureAwait(false);
+        return await RedisReply.WithinAsync(CommitOf(job).CommitAsync((job, idempotency), requestSpan), AnswerWithin).ConfigureAwait(false);
+    }
 
     // A job's partition is a function of its id (an idempotency key's job is drawn into the key's partition).
     private PartitionCommit CommitOf(NewJob job) =>

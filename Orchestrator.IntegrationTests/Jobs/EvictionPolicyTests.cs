@@ -49,6 +49,41 @@ public sealed class EvictionPolicyTests
         Assert.False(await connection.GetDatabase().KeyExistsAsync(new RedisKeys().Stream));
     }
 
+    // A service started while Redis's record of the layout was out of reach (a cluster's {orch}:meta
+    // master down, the others up) and configured with another count wrote jobs to the partitions it
+    // reached, under keys no other service reads, until its reconnect's check stopped it (an outside
+    // audit: 3 of 5 acknowledged jobs answered 404 for good). Now no write goes before the count matched.
+    [Fact]
+    public async Task LayoutCheckRequired_OtherPartitionCount_NothingWrittenRefusedAsNotReady_TheRightCountWrites()
+    {
+        await using var redis = await RedisServer.StartAsync(new RedisServerOptions(), TestContext.Current.CancellationToken);
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        Assert.True((await new JobStore(connection, new RedisKeys(partitions: 2)).CheckPartitionsAsync()).Matches);
+
+        var wrong = new JobStore(connection, new RedisKeys(partitions: 3));
+        wrong.RequireLayoutCheck();
+        var refusals = new List<Exception>
+        {
+            await Assert.ThrowsAsync<LayoutNotCheckedException>(() => wrong.DispatchAndClaimAsync("w", 4, TimeSpan.FromSeconds(1), JobStore.NewToken(), startAttempt: true)),
+            await Assert.ThrowsAsync<LayoutNotCheckedException>(() => wrong.ReclaimExpiredAsync("w", TimeSpan.FromSeconds(1), 4)),
+            await Assert.ThrowsAsync<LayoutNotCheckedException>(() => wrong.ClaimWebhooksAsync(4, TimeSpan.FromSeconds(1), "lease")),
+            await Assert.ThrowsAsync<LayoutNotCheckedException>(() => wrong.CheckedLayoutAsync().AsTask()),
+        };
+
+        Assert.All(refusals, e => Assert.Equal(RedisFailureKind.NotReady, RedisFailure.Classify(e)));
+        Assert.True(wrong.LayoutCheckPending);
+        // The third partition's keys were never written.
+        var server = connection.GetServer(redis.ConnectionString);
+        Assert.Empty(await server.KeysAsync(pattern: "{orch:2}*").ToListAsync(TestContext.Current.CancellationToken));
+
+        var right = new JobStore(connection, new RedisKeys(partitions: 2));
+        await right.EnsureConsumerGroupAsync();
+        right.RequireLayoutCheck();
+        Assert.True(right.LayoutCheckPending);
+        Assert.Empty(await right.DispatchAndClaimAsync("w", 4, TimeSpan.FromSeconds(1), JobStore.NewToken(), startAttempt: true));
+        Assert.False(right.LayoutCheckPending);
+    }
+
     [Fact]
     public async Task Start_RedisUnreachable_ThenUpWithOtherPartitionCount_WorkerExits1SayingWhy()
     {

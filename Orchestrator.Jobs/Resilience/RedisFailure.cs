@@ -86,6 +86,8 @@ public static class RedisFailure
             {
                 case RedisConnectionException or RedisTimeoutException or SocketException:
                     return RedisFailureKind.Unavailable;
+                case LayoutNotCheckedException:
+                    return RedisFailureKind.NotReady;
                 // The client sent a write to a node it still took for a master while a failover made it
                 // a replica (StackExchange.Redis#2181): the next try, after the client's topology
                 // refresh, reaches the new master. Other command exceptions are our own mistakes.

@@ -40,6 +40,7 @@ public sealed partial class EvictionPolicyGuard(
     {
         if (Interlocked.Exchange(ref _watching, 1) == 0)
         {
+            store.RequireLayoutCheck();
             redis.ConnectionRestored += OnConnectionRestored;
             _ = Task.Run(RecheckPeriodicallyAsync);
         }
@@ -144,6 +145,14 @@ public sealed partial class EvictionPolicyGuard(
             try
             {
                 await Task.Delay(RecheckInterval, time, lifetime.ApplicationStopping).ConfigureAwait(false);
+                // Not checked yet (Redis's record out of reach at start, and no reconnect since: a cluster
+                // master down while the others answered): the services' writes wait for it.
+                if (store.LayoutCheckPending && !await CheckPartitionsAsync().ConfigureAwait(false))
+                {
+                    StopService();
+                    return;
+                }
+
                 // Only an evicting policy is acted on: a provider's unreadable policy was warned of at start.
                 if ((await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false)) is { Evicts: true } found)
                 {

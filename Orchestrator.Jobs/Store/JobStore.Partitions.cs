@@ -12,6 +12,10 @@ public sealed partial class JobStore
     // The partitions a sweep passes by while no master can serve them.
     private readonly PartitionFaults _faults = new(TimeProvider.System);
 
+    // Whether the services' writes wait for the partition count to have matched Redis's record once (RequireLayoutCheck), and whether it has.
+    private volatile bool _layoutRequired;
+    private volatile bool _layoutChecked;
+
     // A consumer's dispatch-and-claim call to a partition that failed: its token and count, sent again as the next call there.
     private readonly ConcurrentDictionary<(string Consumer, int Partition), (string Token, int Count)> _unansweredClaims = new();
 
@@ -38,7 +42,40 @@ public sealed partial class JobStore
         // The root's Stream and Jobs are the one-partition layout's keys, in the slot of {orch}:meta.
         var recorded = await LuaScripts.RecordPartitions.EvaluateAsync(Db,
             [_keys.Meta, _keys.Stream, _keys.Jobs], [Partitions, Partitions > 1 ? "1" : RedisValue.EmptyString, _keys.CheckChannel.ToString()]).ConfigureAwait(false);
-        return new PartitionCheck(Partitions, (int)(long)recorded);
+        var check = new PartitionCheck(Partitions, (int)(long)recorded);
+        if (check.Matches)
+        {
+            _layoutChecked = true;
+        }
+
+        return check;
+    }
+
+    /// <summary>
+    /// Makes submissions (<see cref="CheckedLayoutAsync"/>, before the API writes), dispatches, webhook
+    /// leases and reclaims wait until the partition count has matched Redis's record once
+    /// (<see cref="CheckPartitionsAsync"/>): until then each checks it first, and a count that differs,
+    /// or a record out of reach, fails it as Redis not ready (<see cref="LayoutNotCheckedException"/>,
+    /// or the unreachable master's error). A service started while the master of <c>{orch}:meta</c>
+    /// was down checked at its reconnect, and meanwhile, configured with another count, wrote jobs to
+    /// the partitions it could reach under keys no other service reads (an outside audit: 3 of 5
+    /// acknowledged jobs answered 404 for good). The services call it at start (<c>EvictionPolicyGuard</c>).
+    /// </summary>
+    public void RequireLayoutCheck() => _layoutRequired = true;
+
+    /// <summary>Whether a write must check the partition count first (<see cref="RequireLayoutCheck"/>).</summary>
+    public bool LayoutCheckPending => _layoutRequired && !_layoutChecked;
+
+    /// <summary>Checks the partition count when <see cref="LayoutCheckPending"/>; throws when it cannot or it differs.</summary>
+    public ValueTask CheckedLayoutAsync() => LayoutCheckPending ? new ValueTask(CheckLayoutAsync()) : ValueTask.CompletedTask;
+
+    private async Task CheckLayoutAsync()
+    {
+        var check = await CheckPartitionsAsync().ConfigureAwait(false);
+        if (!check.Matches)
+        {
+            throw new LayoutNotCheckedException(check);
+        }
     }
 
     // The first sweep position, advanced once per sweep.

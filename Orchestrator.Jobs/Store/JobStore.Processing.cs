@@ -68,6 +68,7 @@ public sealed partial class JobStore
     /// </summary>
     private async Task<IReadOnlyList<T>> FromPartitionsAsync<T>(int start, int count, Func<int, int, Task<T[]>> take)
     {
+        await CheckedLayoutAsync().ConfigureAwait(false);
         if (Partitions == 1)
         {
             return await take(0, count).ConfigureAwait(false);
@@ -282,9 +283,28 @@ public sealed partial class JobStore
             return await ReclaimExpiredAsync(_keys, consumer, leaseTimeout, count, cursor).ConfigureAwait(false);
         }
 
+        await CheckedLayoutAsync().ConfigureAwait(false);
         var (first, partition, entry) = ReclaimCursor.Parse(cursor, Partitions) ?? (NextPartition(), -1, ReclaimPage.Start);
         partition = partition < 0 ? first : partition;
-        var page = await ReclaimExpiredAsync(_keys.For(partition), consumer, leaseTimeout, count, entry).ConfigureAwait(false);
+        ReclaimPage page;
+        if (_faults.PassBy(partition, () => ProbeAsync(partition), out _))
+        {
+            // Not reachable now: the pass goes on to the next partition (PartitionFaults).
+            page = new ReclaimPage([], ReclaimPage.Start);
+        }
+        else
+        {
+            try
+            {
+                page = await ReclaimExpiredAsync(_keys.For(partition), consumer, leaseTimeout, count, entry).ConfigureAwait(false);
+            }
+            catch (Exception e) when (RedisFailure.IsTransient(e))
+            {
+                _faults.Failed(partition, e);
+                throw;
+            }
+        }
+
         if (page.Next != ReclaimPage.Start)
         {
             return page with { Next = ReclaimCursor.Format(first, partition, page.Next) };
