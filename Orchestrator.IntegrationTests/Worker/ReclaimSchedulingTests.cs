@@ -108,4 +108,30 @@ public sealed class ReclaimSchedulingTests
 
         Assert.All(jobs, j => Assert.Equal([AttemptOutcome.Succeeded], j.History.Select(a => a.Outcome)));
     }
+
+    /// <summary>
+    /// Calls three times as long as the lease, on two workers that reclaim every 0.5 s: each renews
+    /// its leases every third of one (configuration.md), so neither takes the other's live jobs. A
+    /// worker renewing later than its lease (an outside audit's mutation: every 1.5 leases) had 4 of
+    /// 6 jobs taken over again and again, the call paid up to 4 times, and no test failed.
+    /// </summary>
+    [Fact]
+    public async Task CallsThreeLeasesLong_TwoWorkers_RenewedInTime_EachJobOneAttempt()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var settings = new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:06",
+            ["Worker:LeaseTimeout"] = "00:00:02",
+            ["Worker:ReclaimInterval"] = "00:00:00.5",
+            ["Worker:Concurrency"] = "4",
+        };
+        await Task.WhenAll(harness.StartWorkerAsync(settings, "worker-1"), harness.StartWorkerAsync(settings, "worker-2"));
+        var ids = await harness.SubmitManyAsync(6, maxAttempts: 4);
+
+        var jobs = await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(60));
+
+        Assert.All(jobs, j => Assert.Equal([AttemptOutcome.Succeeded], j.History.Select(a => a.Outcome)));
+    }
 }

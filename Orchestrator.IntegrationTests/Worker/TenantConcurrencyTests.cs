@@ -152,6 +152,39 @@ public sealed class TenantConcurrencyTests
         Assert.All(await harness.WaitUntilAllFinalAsync(limited, TimeSpan.FromSeconds(120)), j => Assert.Equal((JobStatus.Completed, 3), (j.Status, j.Attempts)));
     }
 
+    /// <summary>
+    /// A job waiting for its retry holds no permit: with MaxConcurrency 1, the tenant's next job runs
+    /// during the wait. No test failed when the retry path kept the permit (an outside audit's
+    /// mutation of finish-attempt.lua: the next job waited for the retried one to complete, 4.1 s).
+    /// </summary>
+    [Fact]
+    public async Task MaxConcurrency1_AJobWaitingForItsRetryHoldsNoPermit_TheTenantsNextJobRunsMeanwhile()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        _ = await harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            [$"Tenants:{Tenant}:MaxConcurrency"] = "1",
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.050",
+            ["Retry:BaseDelay"] = "00:00:04",
+            ["Retry:MaxDelay"] = "00:00:04",
+            ["Retry:UseJitter"] = "false",
+        }, "worker");
+        var retried = Assert.Single(await harness.SubmitForTenantAsync(Tenant, 1, r => r with { Metadata = new Dictionary<string, string> { ["simulator.failFirstAttempts"] = "1" } }));
+        await AsyncWait.WaitUntilAsync(
+            async () => (await harness.GetAllAsync([retried])).Single() is { Status: JobStatus.Retrying, History.Count: 1 },
+            TimeSpan.FromSeconds(30), "the first attempt failed, the retry waits", TimeSpan.FromMilliseconds(20));
+
+        var next = Assert.Single(await SubmitAsync(harness, Tenant, 1));
+
+        var jobs = await harness.WaitUntilAllFinalAsync([retried, next], TimeSpan.FromSeconds(30));
+        var (first, second) = (jobs.Single(j => j.Id == retried), jobs.Single(j => j.Id == next));
+        Assert.Equal([AttemptOutcome.TransientFailure, AttemptOutcome.Succeeded], first.History.Select(a => a.Outcome));
+        Assert.Equal(JobStatus.Completed, second.Status);
+        Assert.True(second.CompletedAt < first.History[1].StartedAt,
+            $"the next job completed at {second.CompletedAt:O}, after the retry started at {first.History[1].StartedAt:O}: the retry's wait held the permit");
+    }
+
     [Fact]
     public async Task SuspectsOfATenantAtItsLimit_GoBackToTheReadySet_TheWorkersOtherJobsRunMeanwhile()
     {
