@@ -25,7 +25,8 @@ public static partial class RateLimitHeaders
     /// <param name="now">What a <c>Retry-After</c> date is counted from when the response has no <c>Date</c>.</param>
     /// <param name="spentLimit">The error's <c>type</c>, which names the spent limit in OpenAI's 429s (<c>requests</c> or <c>tokens</c>).</param>
     /// <param name="message">The error's message, where OpenAI names the wait this call needs.</param>
-    public static TimeSpan? RetryAfter(Func<string, string?> header, DateTimeOffset now, string? spentLimit = null, string? message = null)
+    /// <param name="retryDelay">The wait the error's body names in Google's form (<c>RetryInfo.retryDelay</c>, <c>"20s"</c>: Gemini's).</param>
+    public static TimeSpan? RetryAfter(Func<string, string?> header, DateTimeOffset now, string? spentLimit = null, string? message = null, string? retryDelay = null)
     {
         if (header("retry-after-ms") is { } ms && double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var millis) && millis >= 0)
         {
@@ -49,6 +50,11 @@ public static partial class RateLimitHeaders
             }
         }
 
+        if (Duration(retryDelay) is { } delay)
+        {
+            return delay;
+        }
+
         // OpenAI reckons this call's wait in its message (its tokens against the limit's refill) and often
         // sends no Retry-After. The reset headers below say when a limit is whole again: a tokens limit
         // a few hundred short of a call had the fleet wait its 58 s reset where the message asked for 3 s
@@ -62,7 +68,10 @@ public static partial class RateLimitHeaders
         var tokens = Duration(header("x-ratelimit-reset-tokens"));
         if (requests is null && tokens is null)
         {
-            return null;
+            // Other providers' one reset: OpenRouter's X-RateLimit-Reset (Unix ms), Together's
+            // x-ratelimit-reset and Mistral's ratelimitbysize-reset (seconds). Unread, each 429 waited
+            // 1 s where 5–31 s were announced: every waiting job called again each second (an outside audit).
+            return Reset(header("x-ratelimit-reset"), header, now) ?? Reset(header("ratelimitbysize-reset"), header, now);
         }
 
         // A reset is when that limit is whole again, so only the spent one's says when a call fits: a
@@ -85,6 +94,25 @@ public static partial class RateLimitHeaders
         }
 
         return TimeSpan.FromTicks(Math.Max(requests?.Ticks ?? 0, tokens?.Ticks ?? 0));
+    }
+
+    // A number of seconds, or a Unix time (seconds, or milliseconds past 1e12) counted from the response's
+    // Date as a Retry-After date is; a duration in the reset headers' form ("7.66s") as it reads.
+    private static TimeSpan? Reset(string? value, Func<string, string?> header, DateTimeOffset now)
+    {
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) || !double.IsFinite(number) || number < 0)
+        {
+            return Duration(value);
+        }
+
+        if (number < 1e9)
+        {
+            return Bounded(number * 1000);
+        }
+
+        var at = DateTimeOffset.UnixEpoch.AddMilliseconds(Math.Min(number >= 1e12 ? number : number * 1000, DateTimeOffset.MaxValue.ToUnixTimeMilliseconds()));
+        var sent = Date(header("date")) ?? now;
+        return at > sent ? Bounded((at - sent).TotalMilliseconds) : TimeSpan.Zero;
     }
 
     private static bool Spent(string? remaining) =>

@@ -85,10 +85,50 @@ public sealed class RateLimitWaitTests
     /// <summary>One call answered 429 with <paramref name="headers"/>: the wait it made the job take, and the cooldown left in Redis just after.</summary>
     private static async Task<(TimeSpan Wait, TimeSpan Cooldown)> RateLimitedAsync(Dictionary<string, string> headers, string type, string message)
     {
-        await using var harness = await WorkerHarness.StartAsync();
-        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(429,
+        var (wait, cooldown) = await RateLimitedByAsync(FakeAnswer.Json(429,
             $$$"""{"error":{"type":"{{{type}}}","code":"rate_limit_exceeded","message":"{{{message}}}"}}""",
             headers));
+        // Quoted by the job's error if the wait fails it (AttemptFailure.ErrorOf): the provider's own words.
+        Assert.Equal($"429 rate_limit_exceeded: {message}", wait.Cause);
+        return (wait.Wait, cooldown);
+    }
+
+    // Gemini's OpenAI-compatible endpoint names its wait in its body alone (RetryInfo), in an array, and
+    // OpenRouter in X-RateLimit-Reset (Unix ms): each 429 waited 1 s, and a fleet's 30 waiting jobs
+    // called 364 times in 20 s (an outside audit).
+    [Fact]
+    public async Task RateLimited_GeminisRetryDelayInItsBody_ItIsWaited()
+    {
+        var (wait, cooldown) = await RateLimitedByAsync(FakeAnswer.Json(429,
+            """[{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"3s"}]}}]"""));
+
+        Assert.Equal(TimeSpan.FromSeconds(3), wait.Wait);
+        Assert.InRange(cooldown, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(3));
+        Assert.Equal("429 RESOURCE_EXHAUSTED: Resource has been exhausted (e.g. check quota).", wait.Cause);
+    }
+
+    [Fact]
+    public async Task RateLimited_OpenRoutersResetInUnixMilliseconds_ItIsWaited()
+    {
+        var sent = DateTimeOffset.UtcNow;
+        var (wait, _) = await RateLimitedByAsync(FakeAnswer.Json(429,
+            """{"error":{"code":429,"message":"Rate limit exceeded: free-models-per-min"}}""",
+            new Dictionary<string, string>
+            {
+                ["X-RateLimit-Limit"] = "20",
+                ["X-RateLimit-Remaining"] = "0",
+                ["X-RateLimit-Reset"] = sent.AddSeconds(4).ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+            }));
+
+        // Counted from the fake's Date (whole seconds): 3–5 s.
+        Assert.InRange(wait.Wait, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>One call answered <paramref name="answer"/> (a 429): the wait it made the job take, and the cooldown left in Redis just after.</summary>
+    private static async Task<(CapacityWaitException Wait, TimeSpan Cooldown)> RateLimitedByAsync(FakeAnswer answer)
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => answer);
         await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
 
         var wait = await Assert.ThrowsAsync<CapacityWaitException>(() => services.GetRequiredService<LlmCaller>()
@@ -96,8 +136,6 @@ public sealed class RateLimitWaitTests
             .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
         var cooldown = await services.GetRequiredService<DeploymentFlowControl>().CooldownLeftAsync(InProcessLlmCaller.Provider).Bounded();
         Assert.Equal("rate-limited", wait.Reason);
-        // Quoted by the job's error if the wait fails it (AttemptFailure.ErrorOf): the provider's own words.
-        Assert.Equal($"429 rate_limit_exceeded: {message}", wait.Cause);
-        return (wait.Wait, cooldown);
+        return (wait, cooldown);
     }
 }

@@ -164,4 +164,35 @@ public sealed class RateLimitHeadersTests
         Assert.Equal(TimeSpan.FromSeconds(58), RateLimitHeaders.RetryAfter(h => h == "x-ratelimit-reset-tokens" ? "58s" : null, Now, "tokens", message));
         Assert.Null(RateLimitHeaders.RetryAfter(_ => null, Now, "tokens", message));
     }
+
+    [Theory]
+    // Together's and Mistral's seconds; OpenRouter's Unix milliseconds, and a Unix time in seconds,
+    // counted from the response's Date.
+    [InlineData("x-ratelimit-reset", "20", 20_000)]
+    [InlineData("ratelimitbysize-reset", "31", 31_000)]
+    [InlineData("x-ratelimit-reset", "1796126420000", 20_000)]
+    [InlineData("x-ratelimit-reset", "1796126420", 20_000)]
+    [InlineData("x-ratelimit-reset", "7.66s", 7_660)]
+    public void RetryAfter_OtherProvidersReset_ItsWait(string name, string value, double milliseconds)
+    {
+        var sent = DateTimeOffset.FromUnixTimeSeconds(1796126400);
+        var headers = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["Date"] = sent.ToString("R", CultureInfo.InvariantCulture),
+            [name] = value,
+        };
+
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), RateLimitHeaders.RetryAfter(h => headers.GetValueOrDefault(h), Now));
+    }
+
+    [Fact]
+    public void RetryAfter_GooglesRetryDelay_AfterRetryAfter_BeforeTheMessageAndResets()
+    {
+        var message = string.Format(CultureInfo.InvariantCulture, OpenAiTokensLimit, "2.8s");
+        var resets = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase) { ["x-ratelimit-reset-tokens"] = "58s" };
+
+        Assert.Equal(TimeSpan.FromSeconds(20), RateLimitHeaders.RetryAfter(h => resets.GetValueOrDefault(h), Now, "tokens", message, "20s"));
+        Assert.Equal(TimeSpan.FromSeconds(5), RateLimitHeaders.RetryAfter(h => h == "retry-after" ? "5" : null, Now, null, null, "20s"));
+        Assert.Equal(TimeSpan.FromSeconds(2.8), RateLimitHeaders.RetryAfter(_ => null, Now, "tokens", message, "soon"));
+    }
 }

@@ -105,7 +105,7 @@ public static partial class LlmFailure
         Func<string, string?> header = name => response is not null && response.Headers.TryGetValue(name, out var value) ? value : null;
         var rateLimited = kind is LlmErrorKind.RateLimited;
         return new LlmException(kind, MessageOf(exception.Status, response?.ReasonPhrase, code, type, message, body, header("Location")),
-            rateLimited ? RateLimitHeaders.RetryAfter(header, now, type, message) : null, exception)
+            rateLimited ? RateLimitHeaders.RetryAfter(header, now, type, message, RetryDelayOf(body)) : null, exception)
         {
             Limits = rateLimited ? RateLimitHeaders.Limits(header) : null,
         };
@@ -208,6 +208,38 @@ public static partial class LlmFailure
             // Not JSON (a proxy's HTML page): the status decides alone.
             return default;
         }
+    }
+
+    /// <summary>The wait Google's error names (<c>error.details[].retryDelay</c>, <c>"20s"</c>), in an array or not; null for any other body.</summary>
+    private static string? RetryDelayOf(ReadOnlyMemory<byte> body)
+    {
+        if (body.IsEmpty || body.Span.IndexOf("retryDelay"u8) < 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement.ValueKind == JsonValueKind.Array && document.RootElement.GetArrayLength() > 0 ? document.RootElement[0] : document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object
+                && error.TryGetProperty("details", out var details) && details.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var detail in details.EnumerateArray())
+                {
+                    if (detail.ValueKind == JsonValueKind.Object && Text(detail, "retryDelay") is { } delay)
+                    {
+                        return delay;
+                    }
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON: it names no delay.
+        }
+
+        return null;
     }
 
     // A code may be a number (OpenRouter's HTTP status, "code": 502): read as its text.
