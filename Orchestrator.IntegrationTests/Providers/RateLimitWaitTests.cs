@@ -124,6 +124,35 @@ public sealed class RateLimitWaitTests
         Assert.InRange(wait.Wait, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(5));
     }
 
+    // A 429 that says nothing of a wait (a gateway's, a self-hosted server's): every round of them
+    // waited 1 s, and a fleet's waiting jobs called again every second, 11-30 429s a second (an
+    // outside audit). Each round now waits twice the last.
+    [Fact]
+    public async Task RateLimited_NoWaitAnnounced_EachRoundWaitsTwiceTheLast()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => FakeAnswer.Json(429, """{"error":{"message":"Too many requests"}}"""));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
+        var flow = services.GetRequiredService<DeploymentFlowControl>();
+
+        var waits = new List<TimeSpan>();
+        for (var round = 0; round < 3; round++)
+        {
+            var wait = await Assert.ThrowsAsync<CapacityWaitException>(() => services.GetRequiredService<LlmCaller>()
+                .CallAsync("job-429", new JobRequest("Explain leases.", "m"), 1, TestContext.Current.CancellationToken)
+                .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+            waits.Add(wait.Wait);
+            await AsyncWait.WaitUntilAsync(
+                async () => await flow.CooldownLeftAsync(InProcessLlmCaller.Provider).Bounded() == TimeSpan.Zero,
+                TimeSpan.FromSeconds(10), "the round's cooldown ended", TimeSpan.FromMilliseconds(20));
+        }
+
+        Assert.Equal(3, fake.Requests.Count);
+        Assert.InRange(waits[0], TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(1));
+        Assert.InRange(waits[1], TimeSpan.FromMilliseconds(1900), TimeSpan.FromSeconds(2));
+        Assert.InRange(waits[2], TimeSpan.FromMilliseconds(3900), TimeSpan.FromSeconds(4));
+    }
+
     /// <summary>One call answered <paramref name="answer"/> (a 429): the wait it made the job take, and the cooldown left in Redis just after.</summary>
     private static async Task<(CapacityWaitException Wait, TimeSpan Cooldown)> RateLimitedByAsync(FakeAnswer answer)
     {

@@ -269,10 +269,12 @@ public sealed class LlmCaller(
                     _clear.Forget(provider);
                     used = 0;
                     var cooldown = e.RetryAfter is { } announced && announced > DefaultCooldown ? announced : DefaultCooldown;
-                    LlmLog.RateLimited(logger, provider, model.Name, jobId, attempt, cooldown);
-                    await _redis.ExecuteRedisAsync(
-                        "extend cooldown", async _ => { await flow.ExtendCooldownAsync(provider, model.Provider, cooldown, e.Limits).ConfigureAwait(false); return true; },
+                    // Without an announced wait the fleet's rounds of 429s back off (cooldown.lua): the job waits the cooldown in force.
+                    var inForce = await _redis.ExecuteRedisAsync(
+                        "extend cooldown", _ => flow.ExtendCooldownAsync(provider, model.Provider, cooldown, e.Limits, unannounced: e.RetryAfter is null),
                         cancellationToken).ConfigureAwait(false);
+                    cooldown = inForce > cooldown ? inForce : cooldown;
+                    LlmLog.RateLimited(logger, provider, model.Name, jobId, attempt, cooldown);
                     return Failed(new CapacityWaitException(cooldown, "rate-limited", provider, e.Message));
                 case LlmException { Kind: not LlmErrorKind.Transient } e:
                     used = 0;

@@ -161,9 +161,12 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
     /// fleet-wide; remembers the limits the provider announced where none are configured; and
     /// starts the limits full at the cooldown's end, so calls resume at the limit's pace, not in a burst.
     /// </summary>
-    public Task ExtendCooldownAsync(string provider, ProviderOptions options, TimeSpan wait, AnnouncedLimits? announced) =>
-        Cooldown.EvaluateAsync(Db,
-            [Key(provider, "cooldown"), Key(provider, "learned"), Key(provider, "rpm"), Key(provider, "tpm")],
+    /// <param name="unannounced">The 429 announced no wait: the first of a round waits twice the last such wait, up to 32 s (<c>cooldown.lua</c>).</param>
+    /// <returns>How long the cooldown in force runs from now.</returns>
+    public async Task<TimeSpan> ExtendCooldownAsync(string provider, ProviderOptions options, TimeSpan wait, AnnouncedLimits? announced, bool unannounced = false)
+    {
+        var left = (long)await Cooldown.EvaluateAsync(Db,
+            [Key(provider, "cooldown"), Key(provider, "learned"), Key(provider, "rpm"), Key(provider, "tpm"), Key(provider, "backoff")],
             [
                 (long)Math.Ceiling(wait.TotalMilliseconds),
                 options.RequestsPerMinute ?? 0,
@@ -171,7 +174,10 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
                 announced?.RequestsPerMinute ?? 0,
                 announced?.TokensPerMinute ?? 0,
                 (long)Burst.TotalMilliseconds,
-            ]);
+                unannounced ? "1" : RedisValue.EmptyString,
+            ]).ConfigureAwait(false);
+        return TimeSpan.FromMilliseconds(Math.Max(0, left));
+    }
 
     /// <summary>
     /// How old an answer of Redis may be when a call goes out on it. A 429 written by another worker

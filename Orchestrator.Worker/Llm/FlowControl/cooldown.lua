@@ -14,12 +14,27 @@
   ARGV[2]  configured requests per minute, 0 = unknown    ARGV[3]  configured tokens per minute, 0 = unknown
   ARGV[4]  announced requests per minute, 0 = none        ARGV[5]  announced tokens per minute, 0 = none
   ARGV[6]  burst, ms
+  ARGV[7]  '1' when the 429 announced no wait (ARGV[1] is then the least wait), else ''
+  KEYS[5]  unannounced backoff {orch}:llm:<provider>:backoff   the last unannounced wait, ms (optional)
 
-  Returns the not-before time in force, Unix ms.
+  A 429 that announces no wait (no header, no body field: a gateway's, a self-hosted server's) waits
+  twice the last such wait, up to 32 s, when it is the first of a round (the cooldown had ended): each
+  waited the least wait, 1 s, and a fleet's waiting jobs called again every second, 11-30 times a
+  second (an outside audit). The 429s of the same round, answered while the cooldown it set runs,
+  double nothing. Forgotten after four times its wait without one.
+
+  Returns how long the cooldown in force runs from now, ms.
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local until_ = math.max(now + tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[1]) or '0'))
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local wait = tonumber(ARGV[1])
+if ARGV[7] == '1' and KEYS[5] and now >= current then
+  local last = tonumber(redis.call('GET', KEYS[5]) or '0')
+  wait = math.min(math.max(wait, last * 2), 32000)
+  redis.call('SET', KEYS[5], string.format('%d', wait), 'PX', string.format('%d', wait * 4))
+end
+local until_ = math.max(now + wait, current)
 redis.call('SET', KEYS[1], string.format('%d', until_), 'PX', until_ - now + 1000)
 
 local rpm, tpm = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -43,4 +58,4 @@ for i, limit in ipairs({rpm, tpm}) do
     end
   end
 end
-return until_
+return until_ - now
