@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 using System.Text.Json;
 using Orchestrator.Jobs;
 using StackExchange.Redis;
@@ -31,14 +30,9 @@ public sealed class ClusterSlotMoveTests
         var ids = new List<string>();
         foreach (var key in keys)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/jobs")
-            {
-                Content = new StringContent("""{"prompt":"Explain slot moves."}""", Encoding.UTF8, "application/json"),
-            };
-            request.Headers.Add("Idempotency-Key", key);
-            using var response = await client.SendAsync(request, TestContext.Current.CancellationToken);
-            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-            ids.Add(JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement.GetProperty("jobId").GetString()!);
+            var (status, _, body) = await PartitionedClusterTests.TimedPostAsync(client, key);
+            Assert.Equal(HttpStatusCode.Accepted, status);
+            ids.Add(JsonDocument.Parse(body).RootElement.GetProperty("jobId").GetString()!);
         }
 
         await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(60));

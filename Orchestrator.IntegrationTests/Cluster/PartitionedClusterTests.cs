@@ -273,7 +273,7 @@ public sealed class PartitionedClusterTests
     }
 
     /// <summary>POST /jobs with <paramref name="idempotencyKey"/>: the status, how long the answer took, and its body.</summary>
-    private static async Task<(HttpStatusCode Status, TimeSpan Took, string Body)> TimedPostAsync(HttpClient client, string idempotencyKey)
+    internal static async Task<(HttpStatusCode Status, TimeSpan Took, string Body)> TimedPostAsync(HttpClient client, string idempotencyKey)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/jobs")
         {

@@ -16,7 +16,7 @@ namespace Orchestrator.Worker.Llm;
 /// worker 2 GB, and at a heap limit ended the attempt as <c>unexpected</c> (out of memory).</item>
 /// </list>
 /// </summary>
-internal sealed class BoundedBodyPolicy(int maxAnswerLength) : PipelinePolicy
+internal sealed class BoundedBodyPolicy(int maxAnswerLength) : ResponsePolicy
 {
     /// <summary>The most of an error body read.</summary>
     internal const int ErrorBodyBytes = 2 * 1024 * 1024;
@@ -28,20 +28,7 @@ internal sealed class BoundedBodyPolicy(int maxAnswerLength) : PipelinePolicy
     internal long AnswerBytes { get; } = (6L * maxAnswerLength) + (64 * 1024);
 
     /// <inheritdoc />
-    public override void Process(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
-    {
-        ProcessNext(message, pipeline, currentIndex);
-        Bound(message);
-    }
-
-    /// <inheritdoc />
-    public override async ValueTask ProcessAsync(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
-    {
-        await ProcessNextAsync(message, pipeline, currentIndex).ConfigureAwait(false);
-        Bound(message);
-    }
-
-    private void Bound(PipelineMessage message)
+    protected override void OnResponse(PipelineMessage message)
     {
         if (message.Response is not { ContentStream: { } stream } response || stream is BoundedBodyStream)
         {

@@ -9,25 +9,12 @@ namespace Orchestrator.Worker.Llm;
 /// read as silent, and was cut at <c>Llm:StreamIdleTimeout</c> as one that "sent nothing", each
 /// attempt bought again. Bytes, not events, are what a hung provider stops sending.
 /// </summary>
-internal sealed class StreamActivityPolicy : PipelinePolicy
+internal sealed class StreamActivityPolicy : ResponsePolicy
 {
     /// <inheritdoc />
-    public override void Process(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+    protected override void OnResponse(PipelineMessage message)
     {
-        ProcessNext(message, pipeline, currentIndex);
-        Watch(message);
-    }
-
-    /// <inheritdoc />
-    public override async ValueTask ProcessAsync(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
-    {
-        await ProcessNextAsync(message, pipeline, currentIndex).ConfigureAwait(false);
-        Watch(message);
-    }
-
-    // A streamed call's response is not buffered by the SDK; the timer is the calling flow's.
-    private static void Watch(PipelineMessage message)
-    {
+        // A streamed call's response is not buffered by the SDK; the timer is the calling flow's.
         if (StreamIdleTimer.Current is not { } idle || message.Response is not { } response)
         {
             return;
