@@ -47,6 +47,17 @@ public sealed class ChaosRunTests
             text);
         Assert.Matches(@"crash-hint deaths\s+[1-9]\d* worker\(s\) died holding a crash-hint job", text);
         Assert.Matches(@"HELD\s+8\. every crash-hint job failed as poison-job — checked [1-9]\d*, violations 0", text);
+        // The invariants on jobs, keys and answers looked at something: a run in which nearly every
+        // submission was refused held them all with nothing checked (an outside audit). A quarter of
+        // the answers at least are 202s (two thirds in a 300 s run).
+        foreach (var invariant in new[] { 1, 2, 3, 4, 6 })
+        {
+            Assert.Matches($@"HELD\s+{invariant}\. .* — checked [1-9]\d*, violations 0", text);
+        }
+
+        var answers = System.Text.RegularExpressions.Regex.Matches(text[text.IndexOf("answers ", StringComparison.Ordinal)..].Split('\n')[0], @"(\d{3}|no answer): (\d+)")
+            .ToDictionary(m => m.Groups[1].Value, m => int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(answers.GetValueOrDefault("202") * 4 >= answers.Values.Sum(), $"202 answers: {string.Join(", ", answers.Select(a => $"{a.Key}: {a.Value}"))}");
         // Checked on every process the run started, the first API and workers at least.
         Assert.Matches(@"HELD\s+7\. no API or worker process exited unless the run stopped it .* — checked ([4-9]|\d{2,}), violations 0", text);
     }
