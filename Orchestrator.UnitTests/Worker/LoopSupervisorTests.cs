@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 using Orchestrator.ServiceDefaults;
 using Orchestrator.Worker.Resilience;
 
@@ -9,11 +10,12 @@ namespace Orchestrator.UnitTests.Worker;
 /// <summary><see cref="LoopSupervisor"/>: what ends a loop, and what is a fault it survives.</summary>
 public sealed class LoopSupervisorTests
 {
+    private readonly FakeTimeProvider _time = new();
     private readonly LoopSupervisor _supervisor;
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
 
     public LoopSupervisorTests() =>
-        _supervisor = new LoopSupervisor(new OrchestratorMetrics(_services.GetRequiredService<IMeterFactory>()), TimeProvider.System, NullLogger<LoopSupervisor>.Instance);
+        _supervisor = new LoopSupervisor(new OrchestratorMetrics(_services.GetRequiredService<IMeterFactory>()), _time, NullLogger<LoopSupervisor>.Instance);
 
     [Fact]
     public async Task StepMeetsWhatTheStoppingHostDisposed_LoopEnds_NoFault()
@@ -33,7 +35,7 @@ public sealed class LoopSupervisorTests
     {
         using var stopping = new CancellationTokenSource();
         var steps = 0;
-        await _supervisor.RunAsync("fetch", _ =>
+        var run = _supervisor.RunAsync("fetch", _ =>
         {
             if (++steps == 2)
             {
@@ -42,7 +44,16 @@ public sealed class LoopSupervisorTests
             }
 
             throw new ObjectDisposedException("something a bug disposed");
-        }, stopping.Token).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        }, stopping.Token);
+        // The fault's backoff runs on the fake clock: moved on until the loop's second step ends it.
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (!run.IsCompleted && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            await Task.WhenAny(run, Task.Delay(1, TestContext.Current.CancellationToken));
+        }
+
+        await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
 
         Assert.Equal(2, steps);
         Assert.Equal(0, _supervisor.ConsecutiveFaults["fetch"]);
