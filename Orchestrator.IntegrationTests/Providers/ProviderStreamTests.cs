@@ -94,6 +94,24 @@ public sealed class ProviderStreamTests
         Assert.Contains("Provider returned error", wait.Cause, StringComparison.Ordinal);
     }
 
+    // An event's data over several lines (SSE joins them): a pretty-printed error was not read, and
+    // the job was retried as transient, the provider's message lost and its fallback never tried (an outside audit).
+    [Fact]
+    public async Task ErrorEventOverSeveralDataLines_ClassifiedByItsCode_TheFallbackTakesIt()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(request => request.Model == "small"
+            ? new FakeAnswer(200, "text/event-stream", Event(Chunk("partial")) +
+                "data: {\ndata:   \"error\": {\ndata:     \"message\": \"This model's maximum context length is 4096 tokens.\",\ndata:     \"code\": \"context_length_exceeded\"\ndata:   }\ndata: }\n\n")
+            : Answer("Answered by the larger model."));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider("small", "large"));
+
+        var answer = await Call(services, new JobRequest("A long prompt.", "small", FallbackModels: ["large"]));
+
+        Assert.Equal(("large", "Answered by the larger model."), (answer.Model.Name, answer.Text));
+        Assert.Equal(["small", "large"], fake.Requests.Select(r => r.Model));
+    }
+
     // Values the SDK's reader throws on: the job failed at once as 'unexpected' (an outside audit);
     // the provider's answer is broken like a stream cut short, and another attempt may read a whole one.
     [Theory]

@@ -133,6 +133,39 @@ public sealed class ProviderEventStreamTests
         var before = Body("""{"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}""");
         var body = before + Body(errorEvent) + Body("""{"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}""");
 
+        // The client reads none of it: the error event's line, given, is never ended by its blank line.
+        await AssertFailsAfterAsync(body, before + $"data: {errorEvent}\n", kind);
+    }
+
+    // SSE lets an event's data span several lines, which the client joins: a pretty-printed error (an
+    // outside audit: retried as transient, the provider's message lost, the fallback never tried).
+    [Fact]
+    public async Task ErrorEventOverSeveralDataLines_TheCallsFailure()
+    {
+        var before = Body("""{"choices":[{"index":0,"delta":{"content":"partial"},"finish_reason":null}]}""");
+        var error = "data: {\ndata:   \"error\": {\ndata:     \"message\": \"This model's maximum context length is 4096 tokens.\",\ndata:     \"code\": \"context_length_exceeded\"\ndata:   }\ndata: }\n";
+        var body = before + error + "\n" + Body("""{"choices":[{"index":0,"delta":{"content":"more"},"finish_reason":"stop"}]}""");
+
+        var failure = await AssertFailsAfterAsync(body, before + error, LlmErrorKind.ContextLengthExceeded);
+        Assert.Contains("maximum context length is 4096 tokens", failure.Message, StringComparison.Ordinal);
+    }
+
+    // An error event the body ends in, with no blank line after it, and its line not ended either.
+    [Theory]
+    [InlineData("\n")]
+    [InlineData("")]
+    public async Task ErrorEventTheBodyEndsIn_TheCallsFailure(string end)
+    {
+        var before = Body("""{"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}""");
+        var error = """data: {"error":{"code":502,"message":"Upstream went away"}}""" + end;
+
+        await AssertFailsAfterAsync(before + error, before + error, LlmErrorKind.Transient);
+    }
+
+    /// <summary>Reads <paramref name="body"/> in splits of 1, 7 and all its bytes: <paramref name="given"/> is read, then the failure of <paramref name="kind"/> is thrown.</summary>
+    private static async Task<LlmException> AssertFailsAfterAsync(string body, string given, LlmErrorKind kind)
+    {
+        LlmException? last = null;
         foreach (var split in new[] { 1, 7, body.Length })
         {
             await using var stream = new ProviderEventStream(new TrickleStream(Encoding.UTF8.GetBytes(body), split));
@@ -149,8 +182,11 @@ public sealed class ProviderEventStreamTests
 
             Assert.Equal(kind, failure.Kind);
             Assert.Contains("stream ended with an error", failure.Message, StringComparison.Ordinal);
-            Assert.Equal(before, Encoding.UTF8.GetString(read.ToArray()));
+            Assert.Equal(given, Encoding.UTF8.GetString(read.ToArray()));
+            last = failure;
         }
+
+        return last!;
     }
 
     private static string Body(string chunk) => $"data: {chunk}\n\n";

@@ -7,9 +7,10 @@ namespace Orchestrator.Worker.Llm;
 /// A provider's answer read a whole line at a time before the OpenAI client reads it, for what the
 /// client cannot read itself:
 /// <list type="bullet">
-/// <item>An error event (<c>data: {"error": …}</c>, vLLM's <c>{"object": "error", …}</c>) is the call's
-/// failure, classified by its type or code (<see cref="LlmFailure.FromErrorEvent"/>), after the lines
-/// before it are read. OpenRouter sends its errors in a chunk that also has a choice with
+/// <item>An error event (<c>data: {"error": …}</c>, vLLM's <c>{"object": "error", …}</c>, its data on one
+/// line or several, joined as the client joins them) is the call's failure, classified by its type or
+/// code (<see cref="LlmFailure.FromErrorEvent"/>), once the events before it are read; it is never
+/// ended for the client (its blank line is not given). An error event the body ends in fails it too. OpenRouter sends its errors in a chunk that also has a choice with
 /// <c>finish_reason: "error"</c>, on which the client threw, the provider's message lost and a 429
 /// retried as transient; an error beside a delta was not read at all.</item>
 /// <item>The finish reasons other servers name their own way are OpenAI's: TGI's <c>eos_token</c> and
@@ -43,6 +44,10 @@ internal sealed class ProviderEventStream(Stream inner) : Orchestrator.Client.Re
 
     // Lines rewritten, and not yet given.
     private ReadOnlyMemory<byte> _out;
+
+    // The data of the event not yet ended (its lines given already), and whether it holds an "error".
+    private ArrayBufferWriter<byte>? _event;
+    private bool _eventError;
 
     // The error event read: thrown once the lines before it are given.
     private LlmException? _failure;
@@ -157,7 +162,8 @@ internal sealed class ProviderEventStream(Stream inner) : Orchestrator.Client.Re
         {
             // The end: a line never ended goes as it came.
             _ended = true;
-            return held;
+            EndOfBody(buffer[..held]);
+            return held > 0 || _failure is null ? held : null;
         }
 
         var bytes = buffer[..(held + read)];
@@ -168,14 +174,8 @@ internal sealed class ProviderEventStream(Stream inner) : Orchestrator.Client.Re
             return null;
         }
 
-        var lines = bytes[..ended];
-        if (!MayNeedReading(lines))
-        {
-            return ended;
-        }
-
-        _out = Rewritten(lines);
-        return null;
+        var give = ReadLines(bytes[..ended]);
+        return give > 0 ? give : null;
     }
 
     private Memory<byte> LongLineRoom()
@@ -196,6 +196,7 @@ internal sealed class ProviderEventStream(Stream inner) : Orchestrator.Client.Re
         if (read == 0)
         {
             _ended = true;
+            EndOfBody(_partial.AsSpan(0, _partialLength));
             _out = _partial.AsSpan(0, _partialLength).ToArray();
             ReturnPartial();
             return;
@@ -210,7 +211,13 @@ internal sealed class ProviderEventStream(Stream inner) : Orchestrator.Client.Re
         }
 
         var ended = start + newline + 1;
-        _out = Rewritten(_partial.AsSpan(0, ended));
+        var lines = _partial.AsSpan(0, ended);
+        var give = ReadLines(lines);
+        if (give >= 0)
+        {
+            _out = lines[..give].ToArray();
+        }
+
         var rest = _partial.AsSpan(ended, _partialLength - ended).ToArray();
         ReturnPartial();
         Hold(rest);
@@ -238,14 +245,141 @@ internal sealed class ProviderEventStream(Stream inner) : Orchestrator.Client.Re
         (_partial, _partialLength) = (null, 0);
     }
 
-    // Cheap on every line: an unescaped "error", or a finish reason that is not null (OpenAI's every chunk has "finish_reason":null).
-    private static bool MayNeedReading(ReadOnlySpan<byte> lines)
+    /// <summary>
+    /// Reads whole lines (<paramref name="lines"/> ends with one's end): the events that end in them
+    /// (a blank line), an error event among them, the aliases. The event not ended by them is kept
+    /// (<see cref="_event"/>): an event's data may span several lines, which the client joins.
+    /// </summary>
+    /// <returns>The bytes to give as they came; -1 when <see cref="_out"/> holds what to give (rewritten).</returns>
+    private int ReadLines(ReadOnlySpan<byte> lines)
     {
-        if (lines.IndexOf(ErrorWord) >= 0)
+        // The usual read: no event carried over, no "error", no alias. Only the event it leaves open is kept.
+        if (_event is not { WrittenCount: > 0 } && lines.IndexOf(ErrorWord) < 0 && !HasAlias(lines))
         {
-            return true;
+            KeepOpenEvent(lines);
+            return lines.Length;
         }
 
+        ArrayBufferWriter<byte>? rewritten = null;
+        var at = 0;
+        while (at < lines.Length)
+        {
+            var length = lines[at..].IndexOf((byte)'\n') + 1;
+            var line = lines.Slice(at, length);
+            var content = Content(line);
+            if (content.IsEmpty)
+            {
+                if (_eventError && LlmFailure.FromErrorEvent(_event!.WrittenSpan) is { } failure)
+                {
+                    // The event ends here: the client never reads it, nor anything after it.
+                    _failure = failure;
+                    break;
+                }
+
+                ClearEvent();
+            }
+            else if (TryPayload(content, out var payload))
+            {
+                AddToEvent(payload);
+                if (rewritten is null && HasAlias(line))
+                {
+                    rewritten = new ArrayBufferWriter<byte>(lines.Length + 16);
+                    rewritten.Write(lines[..at]);
+                }
+            }
+
+            if (rewritten is not null)
+            {
+                WriteAliased(rewritten, line);
+            }
+
+            at += length;
+        }
+
+        if (rewritten is null)
+        {
+            return at;
+        }
+
+        _out = rewritten.WrittenSpan.ToArray();
+        return -1;
+    }
+
+    // The body ended: an error event it left open (not ended by a blank line, its last line perhaps
+    // not ended either) is still the call's failure; the bytes go as they came.
+    private void EndOfBody(ReadOnlySpan<byte> unended)
+    {
+        if (TryPayload(Content(unended), out var payload))
+        {
+            AddToEvent(payload);
+        }
+
+        if (_eventError && LlmFailure.FromErrorEvent(_event!.WrittenSpan) is { } failure)
+        {
+            _failure = failure;
+        }
+    }
+
+    // The data of the event the lines leave open, when they do (the common read ends with an event's blank line).
+    private void KeepOpenEvent(ReadOnlySpan<byte> lines)
+    {
+        if (lines.EndsWith("\n\n"u8) || lines.EndsWith("\n\r\n"u8))
+        {
+            return;
+        }
+
+        var (lf, crlf) = (lines.LastIndexOf("\n\n"u8), lines.LastIndexOf("\n\r\n"u8));
+        var end = Math.Max(lf < 0 ? 0 : lf + 2, crlf < 0 ? 0 : crlf + 3);
+        for (var open = lines[end..]; !open.IsEmpty;)
+        {
+            var length = open.IndexOf((byte)'\n') + 1;
+            if (TryPayload(Content(open[..length]), out var payload))
+            {
+                AddToEvent(payload);
+            }
+
+            open = open[length..];
+        }
+    }
+
+    private void AddToEvent(ReadOnlySpan<byte> payload)
+    {
+        _event ??= new ArrayBufferWriter<byte>(256);
+        _event.Write(payload);
+        _event.Write("\n"u8);
+        _eventError |= payload.IndexOf(ErrorWord) >= 0;
+    }
+
+    private void ClearEvent()
+    {
+        // A buffer grown by one large event is not kept for the stream's life.
+        _event = _event is { Capacity: <= 64 * 1024 } kept ? kept : null;
+        _event?.ResetWrittenCount();
+        _eventError = false;
+    }
+
+    // A line without its end (\n, or \r\n).
+    private static ReadOnlySpan<byte> Content(ReadOnlySpan<byte> line)
+    {
+        var content = line.EndsWith((byte)'\n') ? line[..^1] : line;
+        return content.EndsWith((byte)'\r') ? content[..^1] : content;
+    }
+
+    // A data line's value (after "data:" and one space); false for any other line (a comment, "event:").
+    private static bool TryPayload(ReadOnlySpan<byte> content, out ReadOnlySpan<byte> payload)
+    {
+        payload = content.StartsWith("data:"u8) ? content[5..] : default;
+        if (payload.StartsWith((byte)' '))
+        {
+            payload = payload[1..];
+        }
+
+        return content.StartsWith("data:"u8);
+    }
+
+    // Cheap on every read: a finish reason that is not null (OpenAI's every chunk has "finish_reason":null) and an alias.
+    private static bool HasAlias(ReadOnlySpan<byte> lines)
+    {
         for (var at = lines.IndexOf(FinishReasonKey); at >= 0; at = NextAt(lines, at, FinishReasonKey))
         {
             if (AliasAt(lines[(at + FinishReasonKey.Length)..]) is not null)
@@ -261,34 +395,6 @@ internal sealed class ProviderEventStream(Stream inner) : Orchestrator.Client.Re
     {
         var next = bytes[(at + word.Length)..].IndexOf(word);
         return next < 0 ? -1 : at + word.Length + next;
-    }
-
-    /// <summary>The lines with each alias written as OpenAI's name, up to an error event (then <see cref="_failure"/>).</summary>
-    private byte[] Rewritten(ReadOnlySpan<byte> lines)
-    {
-        var output = new ArrayBufferWriter<byte>(lines.Length + 16);
-        while (!lines.IsEmpty)
-        {
-            var length = lines.IndexOf((byte)'\n') + 1;
-            var line = lines[..length];
-            lines = lines[length..];
-            if (line.IndexOf(ErrorWord) >= 0 && ErrorOf(line) is { } failure)
-            {
-                // What follows an error event is not read: the call has failed.
-                _failure = failure;
-                break;
-            }
-
-            WriteAliased(output, line);
-        }
-
-        return output.WrittenSpan.ToArray();
-    }
-
-    private static LlmException? ErrorOf(ReadOnlySpan<byte> line)
-    {
-        var data = "data:"u8;
-        return line.StartsWith(data) ? LlmFailure.FromErrorEvent(line[data.Length..]) : null;
     }
 
     private static void WriteAliased(ArrayBufferWriter<byte> output, ReadOnlySpan<byte> line)
