@@ -102,4 +102,66 @@ public sealed class RedisOutageTests
         var held = System.Diagnostics.Stopwatch.StartNew();
         await AsyncWait.WaitUntilAsync(() => held.Elapsed >= duration, duration + TimeSpan.FromSeconds(5), because);
     }
+
+    /// <summary>
+    /// With several partitions every one failed while Redis was away, and each was asked again only at
+    /// its background probe, up to 30 s after Redis was back: a job submitted then started 34 s later
+    /// (an outside audit). A sweep that passes every partition by now asks them again in turn.
+    /// </summary>
+    [Fact]
+    public async Task FourPartitions_RedisAwayTwentySeconds_AJobSubmittedOnItsReturnRunsWithinSeconds()
+    {
+        await using var harness = await WorkerHarness.StartAsync(new RedisServerOptions { AppendOnly = true });
+        var store = new JobStore(harness.Connection, new RedisKeys(partitions: 4));
+        await harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            ["Jobs:Partitions"] = "4",
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:00.05",
+        }, "worker");
+        await WaitCompletedAsync(store, await SubmitAsync(store), TimeSpan.FromSeconds(30));
+
+        await harness.Redis.StopAsync(TestContext.Current.CancellationToken).Bounded();
+        // The outage's length is the scenario: long enough for every partition's wait to grow.
+        await Task.Delay(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        await harness.Redis.StartAsync(TestContext.Current.CancellationToken).Bounded();
+        var back = System.Diagnostics.Stopwatch.StartNew();
+        string? id = null;
+        await AsyncWait.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                id = await SubmitAsync(store);
+                return true;
+            }
+            catch (Exception e) when (RedisFailure.IsTransient(e) || e is TimeoutException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(30), "Redis takes a submission again", TimeSpan.FromMilliseconds(100));
+
+        await WaitCompletedAsync(store, id!, TimeSpan.FromSeconds(60));
+        TestContext.Current.TestOutputHelper?.WriteLine($"the job completed {back.Elapsed.TotalSeconds:0.0} s after Redis was back");
+        Assert.True(back.Elapsed < TimeSpan.FromSeconds(12), $"the job completed {back.Elapsed.TotalSeconds:0.0} s after Redis was back");
+    }
+
+    private static async Task<string> SubmitAsync(JobStore store)
+    {
+        var result = await store.SubmitAsync(WorkerHarness.NewJob("Explain partitions.", maxAttempts: 3), idempotency: null).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        Assert.Equal(SubmitOutcome.Created, result.Outcome);
+        return result.JobId;
+    }
+
+    private static Task WaitCompletedAsync(JobStore store, string id, TimeSpan timeout) =>
+        AsyncWait.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                return (await store.GetAsync(id).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken))?.Status == JobStatus.Completed;
+            }
+            catch (Exception e) when (RedisFailure.IsTransient(e) || e is TimeoutException)
+            {
+                return false;
+            }
+        }, timeout, $"job {id} completed", TimeSpan.FromMilliseconds(50));
 }

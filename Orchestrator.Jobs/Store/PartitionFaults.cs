@@ -9,7 +9,7 @@ namespace Orchestrator.Jobs;
 /// partition no master can serve does not stop the others' jobs (an outside audit: a dispatch that
 /// met it threw, was sent again in the same order, and no job of any partition started until it was
 /// back; the jobs claimed before it were held, not run). Once its wait is over (1 s, doubling up to
-/// 30 s) the partition is asked in the background, by a read that changes nothing; when that is
+/// 10 s) the partition is asked in the background, by a read that changes nothing; when that is
 /// answered, the next sweep asks it again.
 /// </summary>
 internal sealed class PartitionFaults(TimeProvider time)
@@ -18,7 +18,7 @@ internal sealed class PartitionFaults(TimeProvider time)
     internal static readonly TimeSpan FirstWait = TimeSpan.FromSeconds(1);
 
     /// <summary>The longest wait: a partition down for long is asked this often.</summary>
-    internal static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(30);
+    internal static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(10);
 
     private readonly ConcurrentDictionary<int, Fault> _faults = new();
     private readonly ConcurrentDictionary<int, byte> _probing = new();

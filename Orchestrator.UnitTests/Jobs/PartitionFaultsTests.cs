@@ -5,7 +5,7 @@ namespace Orchestrator.UnitTests.Jobs;
 
 /// <summary>
 /// <see cref="PartitionFaults"/>: a failing partition is passed by, asked again in the background
-/// once its wait (doubling from 1 s to 30 s) is over, and asked as usual once that read is answered.
+/// once its wait (doubling from 1 s to 10 s) is over, and asked as usual once that read is answered.
 /// </summary>
 public sealed class PartitionFaultsTests
 {
@@ -69,7 +69,7 @@ public sealed class PartitionFaultsTests
             wait = wait * 2 < PartitionFaults.LongestWait ? wait * 2 : PartitionFaults.LongestWait;
         }
 
-        Assert.Equal([1, 2, 4, 8, 16, 30, 30], waits.Select(w => w.TotalSeconds));
+        Assert.Equal([1, 2, 4, 8, 10, 10, 10], waits.Select(w => w.TotalSeconds));
     }
 
     [Fact]
