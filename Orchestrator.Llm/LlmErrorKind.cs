@@ -124,10 +124,13 @@ public static class LlmErrorKinds
         code is "context_length_exceeded" or "exceed_context_size_error"
         || type is "context_length_exceeded" or "exceed_context_size_error"
         || (message is not null && (ContextWords.Any(words => message.Contains(words, StringComparison.OrdinalIgnoreCase))
+            || (message.Contains("exceed", StringComparison.OrdinalIgnoreCase)
+                && (message.Contains("context size", StringComparison.OrdinalIgnoreCase) || message.Contains("context window", StringComparison.OrdinalIgnoreCase)))
             || (message.Contains("max_new_tokens", StringComparison.Ordinal) && message.Contains("must be <=", StringComparison.Ordinal))));
 
-    private static readonly string[] ContextWords =
-        ["maximum context length", "context size", "context window", "prompt is too long", "exceeds the maximum number of tokens"];
+    // "context size" and "context window" only with "exceed": a message that merely points at the
+    // window ("max_tokens is too large, see the model's context window") is another bad request.
+    private static readonly string[] ContextWords = ["maximum context length", "prompt is too long", "exceeds the maximum number of tokens"];
 
     // OpenAI's error types and codes, and the Python SDK's exception names some servers (vLLM) send as the type.
     private static int? StatusOf(string? name) => name switch

@@ -37,6 +37,7 @@ public sealed class LlmErrorKindsTests
     // Other client errors stay what they were.
     [InlineData(400, null, "invalid_request_error", "Invalid value for 'temperature'.", LlmErrorKind.InvalidRequest)]
     [InlineData(422, null, null, "Input validation error: `temperature` must be strictly positive", LlmErrorKind.InvalidRequest)]
+    [InlineData(400, null, "invalid_request_error", "max_tokens is too large: 200000. See the model's context window.", LlmErrorKind.InvalidRequest)]
     [InlineData(429, "rate_limit_exceeded", "requests", "Rate limit reached for requests.", LlmErrorKind.RateLimited)]
     public void OtherServersErrors_TheirKind(int status, string? code, string? type, string message, LlmErrorKind kind)
     {
