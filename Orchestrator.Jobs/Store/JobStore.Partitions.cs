@@ -9,6 +9,11 @@ public sealed partial class JobStore
     // Where the next sweep over partitions starts (ReadNew, ClaimWebhooks): random, then round robin.
     private int _nextPartition = Random.Shared.Next(JobPartitions.Max);
 
+    /// <summary>How long a failed dispatch-and-claim call is kept to be sent again (two leases of the default 30 s).</summary>
+    internal static readonly TimeSpan UnansweredClaimKept = TimeSpan.FromMinutes(1);
+
+    private readonly TimeProvider _time = TimeProvider.System;
+
     // The partitions a sweep passes by while no master can serve them.
     private readonly PartitionFaults _faults = new(TimeProvider.System);
 
@@ -17,7 +22,7 @@ public sealed partial class JobStore
     private volatile bool _layoutChecked;
 
     // A consumer's dispatch-and-claim call to a partition that failed: its token and count, sent again as the next call there.
-    private readonly ConcurrentDictionary<(string Consumer, int Partition), (string Token, int Count)> _unansweredClaims = new();
+    private readonly ConcurrentDictionary<(string Consumer, int Partition), (string Token, int Count, long At)> _unansweredClaims = new();
 
     /// <summary>How many partitions the job system has (<c>Jobs:Partitions</c>).</summary>
     public int Partitions => _keys.Partitions;

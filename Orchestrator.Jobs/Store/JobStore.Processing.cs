@@ -1,5 +1,5 @@
-using System.Runtime.ExceptionServices;
 using System.Globalization;
+using System.Runtime.ExceptionServices;
 using System.Text.Json;
 using StackExchange.Redis;
 
@@ -197,12 +197,15 @@ public sealed partial class JobStore
     /// with several partitions the sweep goes on without it, so that call is remembered, and sent
     /// again as it was (its token and count) as the next call to the partition, which then answers
     /// what it claimed; until then its count may exceed the jobs the caller has room for, and the
-    /// partition is passed by.
+    /// partition is passed by. Past <see cref="UnansweredClaimKept"/> it is forgotten: what it may
+    /// have claimed is reclaimed when its leases lapse, and a busy worker asks the partition again.
     /// </summary>
     private async Task<(Delivery Delivery, ClaimResult Claim)[]> DispatchAndClaimInAsync(
         int partition, string consumer, int wanted, TimeSpan maxLowPriorityWait, string claimToken, bool startAttempt, int maxCrashes)
     {
-        var (token, count) = _unansweredClaims.TryGetValue((consumer, partition), out var unanswered) ? unanswered : (claimToken, wanted);
+        var (token, count, at) = _unansweredClaims.TryGetValue((consumer, partition), out var unanswered) && _time.GetElapsedTime(unanswered.At) < UnansweredClaimKept
+            ? unanswered
+            : (claimToken, wanted, _time.GetTimestamp());
         if (count > wanted)
         {
             return [];
@@ -216,7 +219,7 @@ public sealed partial class JobStore
         }
         catch (Exception e) when (RedisFailure.IsTransient(e))
         {
-            _unansweredClaims[(consumer, partition)] = (token, count);
+            _unansweredClaims[(consumer, partition)] = (token, count, at);
             throw;
         }
     }
@@ -321,12 +324,12 @@ public sealed partial class JobStore
     /// </remarks>
     public async Task<ReclaimPage> ReclaimExpiredAsync(string consumer, TimeSpan leaseTimeout, int count, string cursor)
     {
+        await CheckedLayoutAsync().ConfigureAwait(false);
         if (Partitions == 1)
         {
             return await ReclaimExpiredAsync(_keys, consumer, leaseTimeout, count, cursor).ConfigureAwait(false);
         }
 
-        await CheckedLayoutAsync().ConfigureAwait(false);
         var (first, partition, entry) = ReclaimCursor.Parse(cursor, Partitions) ?? (NextPartition(), -1, ReclaimPage.Start);
         partition = partition < 0 ? first : partition;
         ReclaimPage page;
