@@ -10,9 +10,10 @@ namespace Orchestrator.Worker.Llm;
 /// <item>An error event (<c>data: {"error": …}</c>, vLLM's <c>{"object": "error", …}</c>, its data on one
 /// line or several, joined as the client joins them) is the call's failure, classified by its type or
 /// code (<see cref="LlmFailure.FromErrorEvent"/>), once the events before it are read; it is never
-/// ended for the client (its blank line is not given). An error event the body ends in fails it too. OpenRouter sends its errors in a chunk that also has a choice with
-/// <c>finish_reason: "error"</c>, on which the client threw, the provider's message lost and a 429
-/// retried as transient; an error beside a delta was not read at all.</item>
+/// ended for the client (its blank line is not given). An error event the body ends in fails it
+/// too. OpenRouter sends its errors in a chunk that also has a choice with <c>finish_reason:
+/// "error"</c>, on which the client threw, the provider's message lost and a 429 retried as
+/// transient; an error beside a delta was not read at all.</item>
 /// <item>The finish reasons other servers name their own way are OpenAI's: TGI's <c>eos_token</c> and
 /// <c>stop_sequence</c>, Together's <c>eos</c> and Anthropic-style <c>end_turn</c> as <c>stop</c>;
 /// Mistral's <c>model_length</c> and <c>max_tokens</c> as <c>length</c>. The client throws on a name it
@@ -20,8 +21,8 @@ namespace Orchestrator.Worker.Llm;
 /// names (<c>abort</c>) still fail the call.</item>
 /// </list>
 /// A line not yet ended is held back until it is (the client's reader waits for an event's end
-/// anyway); a body's lines read as they came when none needs either (the common case, no copy
-/// beyond the held line). Only an unescaped key is read: the same words inside a text are escaped
+/// anyway); a body's lines read as they came when none needs either (the common case: no copy but
+/// the held line, and the data of an event a read leaves open). Only an unescaped key is read: the same words inside a text are escaped
 /// (<c>\"eos_token\"</c>) and never match.
 /// </summary>
 internal sealed class ProviderEventStream(Stream inner) : Orchestrator.Client.ReadOnlyWrapperStream(inner)
