@@ -42,11 +42,7 @@ public static partial class RateLimitHeaders
 
             if (Date(retryAfter) is { } date)
             {
-                // A time on the provider's clock: counted from the response's Date, on the same clock (RFC 9110
-                // §10.2.3). Counted from the worker's, a worker 5 minutes behind wrote a fleet-wide cooldown
-                // of 5 minutes more, and one ahead the shortest, calling inside the provider's window.
-                var sent = Date(header("date")) ?? now;
-                return date > sent ? Bounded((date - sent).TotalMilliseconds) : TimeSpan.Zero;
+                return Until(date, header, now);
             }
         }
 
@@ -97,7 +93,7 @@ public static partial class RateLimitHeaders
     }
 
     // A number of seconds, or a Unix time (seconds, or milliseconds past 1e12) counted from the response's
-    // Date as a Retry-After date is; a duration in the reset headers' form ("7.66s") as it reads.
+    // Date as a Retry-After date is (Until); a duration in the reset headers' form ("7.66s") as it reads.
     private static TimeSpan? Reset(string? value, Func<string, string?> header, DateTimeOffset now)
     {
         if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) || !double.IsFinite(number) || number < 0)
@@ -111,6 +107,14 @@ public static partial class RateLimitHeaders
         }
 
         var at = DateTimeOffset.UnixEpoch.AddMilliseconds(Math.Min(number >= 1e12 ? number : number * 1000, DateTimeOffset.MaxValue.ToUnixTimeMilliseconds()));
+        return Until(at, header, now);
+    }
+
+    // A time on the provider's clock: counted from the response's Date, on the same clock (RFC 9110
+    // §10.2.3). Counted from the worker's, a worker 5 minutes behind wrote a fleet-wide cooldown of 5
+    // minutes more, and one ahead the shortest, calling inside the provider's window.
+    private static TimeSpan Until(DateTimeOffset at, Func<string, string?> header, DateTimeOffset now)
+    {
         var sent = Date(header("date")) ?? now;
         return at > sent ? Bounded((at - sent).TotalMilliseconds) : TimeSpan.Zero;
     }
