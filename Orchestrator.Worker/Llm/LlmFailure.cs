@@ -61,7 +61,7 @@ public static partial class LlmFailure
     /// </summary>
     internal static LlmException? FromErrorEvent(ReadOnlySpan<byte> json)
     {
-        var (code, type, message) = ReadError(json.ToArray());
+        var (code, type, message, _) = ReadError(json.ToArray());
         return code is null && type is null && message is null
             ? null
             : Failure(LlmErrorKinds.FromStreamError(code, type, message),
@@ -100,12 +100,12 @@ public static partial class LlmFailure
             body = default;
         }
 
-        var (code, type, message) = ReadError(body);
+        var (code, type, message, retryDelay) = ReadError(body);
         var kind = LlmErrorKinds.FromHttp(exception.Status, code, type, message);
         Func<string, string?> header = name => response is not null && response.Headers.TryGetValue(name, out var value) ? value : null;
         var rateLimited = kind is LlmErrorKind.RateLimited;
         return new LlmException(kind, MessageOf(exception.Status, response?.ReasonPhrase, code, type, message, body, header("Location")),
-            rateLimited ? RateLimitHeaders.RetryAfter(header, now, type, message, RetryDelayOf(body)) : null, exception)
+            rateLimited ? RateLimitHeaders.RetryAfter(header, now, type, message, retryDelay) : null, exception)
         {
             Limits = rateLimited ? RateLimitHeaders.Limits(header) : null,
         };
@@ -168,9 +168,9 @@ public static partial class LlmFailure
     /// servers built on its protocol) <c>{"object": "error", "message", "type", "code": 400}</c>; a
     /// bare <c>{"error": "…"}</c> (Ollama); Google's, in an array, its <c>status</c> for a type
     /// (<c>[{"error": {"code": 400, "message", "status": "INVALID_ARGUMENT"}}]</c>, Gemini's OpenAI-compatible
-    /// endpoint). None for any other body.
+    /// endpoint), and the wait its <c>details</c> name (<c>RetryInfo.retryDelay</c>). None for any other body.
     /// </summary>
-    private static (string? Code, string? Type, string? Message) ReadError(ReadOnlyMemory<byte> body)
+    private static (string? Code, string? Type, string? Message, string? RetryDelay) ReadError(ReadOnlyMemory<byte> body)
     {
         if (body.IsEmpty)
         {
@@ -195,13 +195,13 @@ public static partial class LlmFailure
             {
                 return error.ValueKind switch
                 {
-                    JsonValueKind.Object => (Text(error, "code"), Text(error, "type") ?? Text(error, "status"), Text(error, "message")),
-                    JsonValueKind.String => (null, null, error.GetString()),
+                    JsonValueKind.Object => (Text(error, "code"), Text(error, "type") ?? Text(error, "status"), Text(error, "message"), RetryDelayOf(error)),
+                    JsonValueKind.String => (null, null, error.GetString(), null),
                     _ => default,
                 };
             }
 
-            return Text(root, "object") == "error" ? (Text(root, "code"), Text(root, "type"), Text(root, "message")) : default;
+            return Text(root, "object") == "error" ? (Text(root, "code"), Text(root, "type"), Text(root, "message"), null) : default;
         }
         catch (JsonException)
         {
@@ -210,33 +210,18 @@ public static partial class LlmFailure
         }
     }
 
-    /// <summary>The wait Google's error names (<c>error.details[].retryDelay</c>, <c>"20s"</c>), in an array or not; null for any other body.</summary>
-    private static string? RetryDelayOf(ReadOnlyMemory<byte> body)
+    // The wait Google's error names (error.details[].retryDelay, "20s"); null when it names none.
+    private static string? RetryDelayOf(JsonElement error)
     {
-        if (body.IsEmpty || body.Span.IndexOf("retryDelay"u8) < 0)
+        if (error.TryGetProperty("details", out var details) && details.ValueKind == JsonValueKind.Array)
         {
-            return null;
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(body);
-            var root = document.RootElement.ValueKind == JsonValueKind.Array && document.RootElement.GetArrayLength() > 0 ? document.RootElement[0] : document.RootElement;
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object
-                && error.TryGetProperty("details", out var details) && details.ValueKind == JsonValueKind.Array)
+            foreach (var detail in details.EnumerateArray())
             {
-                foreach (var detail in details.EnumerateArray())
+                if (detail.ValueKind == JsonValueKind.Object && Text(detail, "retryDelay") is { } delay)
                 {
-                    if (detail.ValueKind == JsonValueKind.Object && Text(detail, "retryDelay") is { } delay)
-                    {
-                        return delay;
-                    }
+                    return delay;
                 }
             }
-        }
-        catch (JsonException)
-        {
-            // Not JSON: it names no delay.
         }
 
         return null;
