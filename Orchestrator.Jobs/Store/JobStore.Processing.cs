@@ -147,9 +147,9 @@ public sealed partial class JobStore
     {
         try
         {
-            return redis.GetServer(_keys.For(partition).Stream, flags: CommandFlags.PreferMaster).EndPoint;
+            return SubmissionMaster(partition).EndPoint;
         }
-        catch (InvalidOperationException)
+        catch (RedisConnectionException)
         {
             return null; // no connection resolves the slot now: the partition alone
         }
