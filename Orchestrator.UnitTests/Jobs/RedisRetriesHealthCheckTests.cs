@@ -91,11 +91,7 @@ public sealed class RedisRetriesHealthCheckTests
         var call = pipeline.ExecuteRedisAsync("finish", _ => ++tries < 4
             ? throw new RedisServerException("READONLY You can't write against a read only replica.")
             : Task.FromResult(true), TestContext.Current.CancellationToken).AsTask();
-        while (!call.IsCompleted)
-        {
-            _clock.Advance(TimeSpan.FromSeconds(1));
-            await Task.Yield();
-        }
+        await FakeClocks.AdvanceUntilDoneAsync(_clock, call, TimeSpan.FromSeconds(1));
 
         await call;
         Assert.Equal(4, tries);

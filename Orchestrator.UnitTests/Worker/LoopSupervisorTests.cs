@@ -46,12 +46,7 @@ public sealed class LoopSupervisorTests
             throw new ObjectDisposedException("something a bug disposed");
         }, stopping.Token);
         // The fault's backoff runs on the fake clock: moved on until the loop's second step ends it.
-        var deadline = System.Diagnostics.Stopwatch.StartNew();
-        while (!run.IsCompleted && deadline.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            _time.Advance(TimeSpan.FromSeconds(1));
-            await Task.WhenAny(run, Task.Delay(1, TestContext.Current.CancellationToken));
-        }
+        await FakeClocks.AdvanceUntilDoneAsync(_time, run, TimeSpan.FromSeconds(1));
 
         await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
 

@@ -108,7 +108,7 @@ public sealed class RedisPipelineTests
 
         var run = pipeline.ExecuteRedisAsync(
             "test", _ => ++calls < 4 ? throw new RedisServerException(error) : Task.FromResult(42), TestContext.Current.CancellationToken).AsTask();
-        await AdvanceUntilDoneAsync(time, run);
+        await FakeClocks.AdvanceUntilDoneAsync(time, run, RedisPipeline.MaxDelay);
 
         Assert.Equal(42, await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
         Assert.Equal(4, calls);
@@ -137,21 +137,9 @@ public sealed class RedisPipelineTests
 
         var run = pipeline.ExecuteRedisAsync(
             "read", _ => ++calls == 1 ? throw new RedisServerException("NOGROUP No such key") : Task.FromResult(recreated), TestContext.Current.CancellationToken).AsTask();
-        await AdvanceUntilDoneAsync(time, run);
+        await FakeClocks.AdvanceUntilDoneAsync(time, run, RedisPipeline.MaxDelay);
 
         Assert.Equal(1, await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
-    }
-
-    // The clock moved on by the longest delay until the run ends: however slowly its continuations run
-    // (50 moves 10 ms apart gave a busy machine 0.5 s for three retries), bounded by the run's own 10 s wait.
-    private static async Task AdvanceUntilDoneAsync(FakeTimeProvider time, Task run)
-    {
-        var deadline = System.Diagnostics.Stopwatch.StartNew();
-        while (!run.IsCompleted && deadline.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            time.Advance(RedisPipeline.MaxDelay);
-            await Task.WhenAny(run, Task.Delay(1, TestContext.Current.CancellationToken));
-        }
     }
 
     private static ResiliencePipeline Pipeline(TimeProvider time, Func<Task> recreateGroup) =>
