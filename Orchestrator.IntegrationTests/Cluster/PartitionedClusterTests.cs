@@ -272,6 +272,89 @@ public sealed class PartitionedClusterTests
         Assert.False(worker.HasExited);
     }
 
+    // A worker's outcomes went out in one commit over every partition, and its lease renewals in
+    // chunks of 256 over every partition: with a master frozen, the jobs of the other partitions
+    // waited for it to finish (an outside audit: 15 jobs 30 s), and the jobs beyond the first chunk
+    // were not renewed while it failed, so their leases lapsed and another worker ran them again.
+    [Fact]
+    public async Task SixPartitionsOnThreeMasters_OneMasterFrozenWhile330JobsRun_TheOtherPartitionsJobsCompleteMeanwhileEachOnce()
+    {
+        const int Jobs = 330;
+        await using var harness = await ClusterHarness.StartAsync(new RedisClusterOptions { Masters = 3, NodeTimeout = TimeSpan.FromSeconds(60) }, Partitions);
+        var api = await harness.StartApiAsync(new Dictionary<string, string>(), "api-1");
+        // Every job in one worker (more than one renewal chunk); calls that outlast two leases.
+        var settings = new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:08",
+            ["Worker:Concurrency"] = "400",
+            ["Worker:LeaseTimeout"] = "00:00:03",
+        };
+        await harness.StartWorkerAsync(settings, "worker-1");
+        var masters = new List<RedisServer>();
+        for (var p = 0; p < Partitions; p++)
+        {
+            masters.Add(await harness.Cluster.MasterOfAsync(harness.Store.Keys.For(p).Stream));
+        }
+
+        var orchMaster = await harness.Cluster.MasterOfAsync(harness.Store.Keys.Meta);
+        var frozen = masters.First(m => m.Port != orchMaster.Port);
+        var report = await ClusterHarness.SubmitAsync(api, Jobs, concurrency: 16, deadline: TimeSpan.FromSeconds(30), keyPrefix: "running-");
+        var ids = report.Acknowledged.Values.ToList();
+        Assert.Equal(Jobs, ids.Count);
+        await AsyncWait.WaitUntilAsync(
+            async () => (await Task.WhenAll(ids.Select(id => harness.Store.GetAsync(id)))).All(j => j?.Status == JobStatus.Processing),
+            TimeSpan.FromSeconds(10), $"all {Jobs} jobs are processing", TimeSpan.FromMilliseconds(100));
+        // A second worker, idle, that reclaims any lease left to lapse.
+        await harness.StartWorkerAsync(settings, "worker-2");
+        var healthy = ids.Where(id => masters[JobPartitions.Of(id, Partitions)].Port != frozen.Port).ToList();
+        Assert.InRange(healthy.Count, 1, Jobs - 1);
+
+        // A lease is its stream entry's idle time (renew.lua resets it): read on the healthy partitions
+        // throughout the freeze, none may reach the lease's length.
+        var healthyStreams = Enumerable.Range(0, Partitions).Where(p => masters[p].Port != frozen.Port).Select(p => harness.Store.Keys.For(p).Stream).ToList();
+        var db = harness.Connection.GetDatabase();
+        long longestIdleMs = 0;
+        IReadOnlyList<Job> ran;
+        var frozenAt = Stopwatch.GetTimestamp();
+        frozen.Pause();
+        try
+        {
+            using var done = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+            var idleReader = Task.Run(async () =>
+            {
+                while (!done.IsCancellationRequested)
+                {
+                    foreach (var stream in healthyStreams)
+                    {
+                        var pending = await db.StreamPendingMessagesAsync(stream, RedisKeys.ConsumerGroup, 1000, RedisValue.Null);
+                        longestIdleMs = Math.Max(longestIdleMs, pending.Select(m => m.IdleTimeInMilliseconds).DefaultIfEmpty(0).Max());
+                    }
+
+                    await Task.Delay(250, CancellationToken.None);
+                }
+            }, CancellationToken.None);
+            ran = await harness.WaitUntilAllFinalAsync(healthy, TimeSpan.FromSeconds(25));
+            await done.CancelAsync();
+            await idleReader;
+        }
+        finally
+        {
+            frozen.Resume();
+        }
+
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"master :{frozen.Port} frozen; {ran.Count} running jobs of the other partitions final {Stopwatch.GetElapsedTime(frozenAt).TotalSeconds:0.0} s after; " +
+            $"their leases idle {longestIdleMs} ms at most");
+        Assert.True(longestIdleMs < 3000, $"a running job's lease was left idle {longestIdleMs} ms, past its 3 s lease");
+        Assert.All(ran, job =>
+        {
+            Assert.Equal(JobStatus.Completed, job.Status);
+            Assert.Equal(AttemptOutcome.Succeeded, Assert.Single(job.History).Outcome);
+        });
+        Assert.All(await harness.WaitUntilAllFinalAsync(ids, TimeSpan.FromSeconds(60)), job => Assert.Equal(JobStatus.Completed, job.Status));
+    }
+
     /// <summary>POST /jobs with <paramref name="idempotencyKey"/>: the status, how long the answer took, and its body.</summary>
     internal static async Task<(HttpStatusCode Status, TimeSpan Took, string Body)> TimedPostAsync(HttpClient client, string idempotencyKey)
     {

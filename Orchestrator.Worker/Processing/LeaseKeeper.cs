@@ -25,6 +25,9 @@ internal sealed class LeaseKeeper(
 
     private const int MaxCancelsRemembered = 10_000;
 
+    // Each partition's last renewal; one not yet answered is not sent again (RenewAllAsync).
+    private readonly Task?[] _renewing = new Task?[store.Partitions];
+
     public int Count => _held.Count;
 
     public IEnumerable<JobExecution> Held => _held.Values;
@@ -103,13 +106,53 @@ internal sealed class LeaseKeeper(
     }
 
     /// <summary>
-    /// Renews every lease held, once (the worker's lease loop calls this every third of the lease).
-    /// A Redis failure skips this round: if Redis is back before the leases lapse nothing was lost.
+    /// Renews every lease held, once (the worker's lease loop calls this every third of the lease):
+    /// one renewal per partition, concurrently. A Redis failure skips that partition's round: if
+    /// Redis is back before the leases lapse nothing was lost. A partition whose renewal is still
+    /// unanswered after a third of the lease goes on waiting for it alone and is passed by until it
+    /// answers: a master that does not answer must not hold the other partitions' renewals (they
+    /// waited for its client timeout, and beyond the first 256 jobs were not renewed at all while it
+    /// failed, so their leases lapsed and other workers ran them again).
     /// </summary>
     public async Task RenewAllAsync()
     {
+        for (var p = 0; p < _renewing.Length; p++)
+        {
+            if (_renewing[p] is { IsFaulted: true } failed)
+            {
+                // Not a Redis failure (those are caught inside): the loop's supervisor hears of it.
+                _renewing[p] = null;
+                await failed.ConfigureAwait(false);
+            }
+        }
+
+        var started = new List<Task>();
+        foreach (var partition in _held.Values.GroupBy(e => store.Keys.ForJob(e.Lease.JobId).Partition))
+        {
+            if (_renewing[partition.Key] is { IsCompleted: false })
+            {
+                continue;
+            }
+
+            var renewal = RenewPartitionAsync([.. partition]);
+            _renewing[partition.Key] = renewal;
+            started.Add(renewal);
+        }
+
+        try
+        {
+            await Task.WhenAll(started).WaitAsync(options.Value.LeaseTimeout / 3, timeProvider).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // The partitions still unanswered are passed by until they answer (above).
+        }
+    }
+
+    private async Task RenewPartitionAsync(JobExecution[] held)
+    {
         // One script call per chunk of leases, not one per job: 500 jobs in flight are 2 calls.
-        foreach (var chunk in _held.Values.Chunk(RenewBatch))
+        foreach (var chunk in held.Chunk(RenewBatch))
         {
             LeaseRenewal[] renewed;
             try
