@@ -13,16 +13,8 @@ namespace Orchestrator.Api;
 internal sealed partial class RedisUnavailableHandler(IProblemDetailsService problems, ILogger<RedisUnavailableHandler> logger, TimeProvider time)
     : IExceptionHandler
 {
-    /// <summary>
-    /// At most one log line per this interval, counting the 503s it stands for: a line per request
-    /// (~900 bytes with the client's diagnostics) wrote 10 MB in 31 s of a Redis refusing writes at
-    /// ~80 requests a second.
-    /// </summary>
-    internal static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(1);
-
-    private readonly Lock _logGate = new();
-    private long? _lastLine;
-    private int _notLogged;
+    // At most one line a second, counting the 503s it stands for.
+    private readonly LogThrottle _log = new(time);
 
     /// <summary><c>type</c> of the 503 answered while Redis does not answer (unreachable, paused, timing out) or refuses for now (not ready, read-only, persistence failing, a right taken away). A contract: unchanged.</summary>
     public const string UnavailableType = "urn:orchestrator:problem:store-unavailable";
@@ -37,7 +29,7 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
         switch (exception)
         {
             case not BadHttpRequestException when kind != RedisFailureKind.None:
-                if (ShouldLog(out var alsoAnswered))
+                if (_log.ShouldLog(out var alsoAnswered))
                 {
                     using (TenantLogScope.For(context, logger))
                     {
@@ -126,26 +118,6 @@ internal sealed partial class RedisUnavailableHandler(IProblemDetailsService pro
     /// </summary>
     private static bool IsSubmission(HttpContext context) =>
         context.Features.Get<IExceptionHandlerFeature>()?.Endpoint?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName == JobsApi.SubmitJobName;
-
-    /// <summary>Whether this 503 is logged; <paramref name="alsoAnswered"/>: those answered since the last line, not logged.</summary>
-    private bool ShouldLog(out int alsoAnswered)
-    {
-        lock (_logGate)
-        {
-            var now = time.GetTimestamp();
-            if (_lastLine is { } last && time.GetElapsedTime(last, now) < LogInterval)
-            {
-                _notLogged++;
-                alsoAnswered = 0;
-                return false;
-            }
-
-            alsoAnswered = _notLogged;
-            _notLogged = 0;
-            _lastLine = now;
-            return true;
-        }
-    }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Redis unavailable ({Kind}, {ExceptionType}): {Reason}")]
     private static partial void LogRedisUnavailable(ILogger logger, RedisFailureKind kind, string exceptionType, string reason);

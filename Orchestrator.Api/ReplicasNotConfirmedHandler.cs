@@ -8,9 +8,12 @@ namespace Orchestrator.Api;
 /// Turns a submission that <c>Redis:WaitReplicas</c> replicas did not confirm in time into 503
 /// problem details with <c>Retry-After</c>: not acknowledged, so not promised to survive a failover.
 /// </summary>
-internal sealed partial class ReplicasNotConfirmedHandler(IProblemDetailsService problems, ILogger<ReplicasNotConfirmedHandler> logger)
+internal sealed partial class ReplicasNotConfirmedHandler(IProblemDetailsService problems, ILogger<ReplicasNotConfirmedHandler> logger, TimeProvider time)
     : IExceptionHandler
 {
+    // At most one line a second, counting the 503s it stands for (every submission of a failover is refused).
+    private readonly LogThrottle _log = new(time);
+
     /// <summary><c>type</c> of the 503 answered when too few replicas confirmed a submission in time.</summary>
     public const string NotReplicatedType = "urn:orchestrator:problem:not-replicated";
 
@@ -21,9 +24,19 @@ internal sealed partial class ReplicasNotConfirmedHandler(IProblemDetailsService
             return false;
         }
 
-        using (TenantLogScope.For(context, logger))
+        if (_log.ShouldLog(out var alsoAnswered))
         {
-            LogNotConfirmed(logger, notConfirmed.Confirmed, notConfirmed.Required);
+            using (TenantLogScope.For(context, logger))
+            {
+                if (alsoAnswered == 0)
+                {
+                    LogNotConfirmed(logger, notConfirmed.Confirmed, notConfirmed.Required);
+                }
+                else
+                {
+                    LogNotConfirmedAgain(logger, notConfirmed.Confirmed, notConfirmed.Required, alsoAnswered);
+                }
+            }
         }
 
         context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
@@ -46,4 +59,8 @@ internal sealed partial class ReplicasNotConfirmedHandler(IProblemDetailsService
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Submission not acknowledged: {Confirmed} of {Required} replicas confirmed it in time")]
     private static partial void LogNotConfirmed(ILogger logger, long confirmed, int required);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Submission not acknowledged: {Confirmed} of {Required} replicas confirmed it in time ({AlsoAnswered} more submissions answered 503 so since the last such line)")]
+    private static partial void LogNotConfirmedAgain(ILogger logger, long confirmed, int required, int alsoAnswered);
 }
