@@ -286,7 +286,10 @@ public sealed class PartitionedClusterTests
         var settings = new Dictionary<string, string>
         {
             ["Simulator:FailureRate"] = "0",
-            ["Simulator:Latency"] = "00:00:08",
+            // 2 s, then 60 tokens streamed over 6 s: the running jobs write their text as it comes.
+            ["Simulator:Latency"] = "00:00:02",
+            ["Simulator:TokensPerSecond"] = "10",
+            ["Simulator:CompletionTokens"] = "60",
             ["Worker:Concurrency"] = "400",
             ["Worker:LeaseTimeout"] = "00:00:03",
         };
