@@ -28,6 +28,9 @@ internal sealed class LeaseKeeper(
     // Each partition's last renewal; one not yet answered is not sent again (RenewAllAsync).
     private readonly Task?[] _renewing = new Task?[store.Partitions];
 
+    // When a failed renewal was last logged (a timestamp; 0: never).
+    private long _lastUnavailableLine;
+
     public int Count => _held.Count;
 
     public IEnumerable<JobExecution> Held => _held.Values;
@@ -163,7 +166,15 @@ internal sealed class LeaseKeeper(
             {
                 // Keep the jobs: if Redis is back before the leases lapse nothing was lost; if not,
                 // other workers reclaim them and this worker's next writes are rejected.
-                WorkerLog.RedisUnavailable(logger, "lease renewal", options.Value.LeaseTimeout / 3, e);
+                // One line a round, not one per partition: with all of Redis away, every partition fails.
+                var now = timeProvider.GetTimestamp();
+                var last = Interlocked.Read(ref _lastUnavailableLine);
+                if ((last == 0 || timeProvider.GetElapsedTime(last, now) >= options.Value.LeaseTimeout / 3)
+                    && Interlocked.CompareExchange(ref _lastUnavailableLine, now, last) == last)
+                {
+                    WorkerLog.RedisUnavailable(logger, "lease renewal", options.Value.LeaseTimeout / 3, e);
+                }
+
                 if (RedisFailure.Classify(e) is not RedisFailureKind.OutOfMemory)
                 {
                     // Others' renewals likely failed too: their leases may look lapsed when Redis is back.
