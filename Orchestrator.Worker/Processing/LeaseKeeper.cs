@@ -129,7 +129,7 @@ internal sealed class LeaseKeeper(
             }
         }
 
-        var started = new List<Task>();
+        var started = new List<(int Partition, Task Renewal)>();
         foreach (var partition in _held.Values.GroupBy(e => store.Keys.ForJob(e.Lease.JobId).Partition))
         {
             if (_renewing[partition.Key] is { IsCompleted: false })
@@ -139,16 +139,27 @@ internal sealed class LeaseKeeper(
 
             var renewal = RenewPartitionAsync([.. partition]);
             _renewing[partition.Key] = renewal;
-            started.Add(renewal);
+            started.Add((partition.Key, renewal));
         }
 
         try
         {
-            await Task.WhenAll(started).WaitAsync(options.Value.LeaseTimeout / 3, timeProvider).ConfigureAwait(false);
+            await Task.WhenAll(started.Select(s => s.Renewal)).WaitAsync(options.Value.LeaseTimeout / 3, timeProvider).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             // The partitions still unanswered are passed by until they answer (above).
+        }
+        finally
+        {
+            // Those that ended here are done with (a fault was thrown just now); the others are looked at next round.
+            foreach (var (partition, renewal) in started)
+            {
+                if (renewal.IsCompleted)
+                {
+                    _renewing[partition] = null;
+                }
+            }
         }
     }
 
