@@ -96,6 +96,55 @@ public sealed partial class RedisAclTests
         Assert.Equal("canceled", job.RootElement.GetProperty("status").GetString());
     }
 
+    /// <summary>
+    /// The channel rights taken away while jobs run, and given back: every job completes. Redis 7.0
+    /// raises a refused PUBLISH inside a script as a string, which the scripts read as the job's own
+    /// error: each job finishing meanwhile was set aside as <c>corrupt</c>, its answer thrown away,
+    /// half-written (failed, yet not in the dead letters; an outside audit: 60 of 100).
+    /// </summary>
+    [Fact]
+    public async Task ChannelRightsTakenAwayWhileJobsRun_GivenBack_EveryJobCompletes()
+    {
+        const int Jobs = 10;
+        await using var harness = await WorkerHarness.StartAsync();
+        await CreateUserAsync(harness, DocumentedRules());
+        var asUser = $",user={User},password={Password}";
+        await using var api = await ApiProcess.StartAsync(harness.Redis.ConnectionString + asUser, new Dictionary<string, string> { ["Auth:AllowAnonymous"] = "true" });
+        var worker = await harness.StartWorkerAsync(new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:02",
+        }, "worker", asUser);
+        using var client = api.CreateClient(key: null);
+        var ids = new List<string>();
+        for (var i = 0; i < Jobs; i++)
+        {
+            ids.Add(await SubmitAsync(client, $$"""{"prompt":"through a channel refusal {{i}}"}""", $"acl-channels-{i}"));
+        }
+
+        await AsyncWait.WaitUntilAsync(
+            async () => (await Task.WhenAll(ids.Select(id => harness.Store.GetAsync(id)))).All(j => j?.Status == JobStatus.Processing),
+            TimeSpan.FromSeconds(30), $"all {Jobs} jobs are processing");
+        // Only the channel the Redis client needs for itself is left.
+        await harness.Db.ExecuteAsync("ACL", "SETUSER", User, "resetchannels", "&__Booksleeve_MasterChanged").Bounded();
+        try
+        {
+            // The calls end (2 s) and their outcomes are written meanwhile.
+            await AsyncWait.WaitUntilAsync(
+                async () => (await Task.WhenAll(ids.Select(id => harness.Store.GetAsync(id)))).All(j => j is not null && JobStatus.IsTerminal(j.Status)),
+                TimeSpan.FromSeconds(20), $"all {Jobs} jobs are final");
+        }
+        finally
+        {
+            await harness.Db.ExecuteAsync("ACL", ["SETUSER", User, .. DocumentedRules().Split(' ').Where(r => r.StartsWith('&'))]).Bounded();
+        }
+
+        var jobs = await Task.WhenAll(ids.Select(id => harness.Store.GetAsync(id)));
+        Assert.All(jobs, job => Assert.True(job!.Status == JobStatus.Completed,
+            $"{job.Id} {job.Status}: {job.Error?.Type} {job.Error?.Message}"));
+        Assert.False(worker.HasExited, worker.Tail());
+    }
+
     /// <summary>LRANGE's calls and refusals (<c>INFO commandstats</c>).</summary>
     private static async Task<(long Calls, long Rejected)> LrangeStatsAsync(WorkerHarness harness)
     {

@@ -49,7 +49,7 @@ if status == 'processing' then
   if redis.call('HSETNX', job, 'cancelRequested', '1') == 1 then
     redis.call('HSET', job, 'cancelRequestedAt', now)
   end
-  redis.call('PUBLISH', channel, jobId)
+  announce(channel, jobId)
   return {'requested'}
 end
 
@@ -63,5 +63,5 @@ local prefix = string.match(stream, '^(.*):stream$')
 redis.call('ZREM', prefix .. ':delayed', jobId)
 leaveReady(prefix, jobId, f[4])
 finalize(stream, group, deadLetters, job, history, jobId, f[2] or '0-0', f[3], false, now, f[4])
-redis.call('PUBLISH', channel, jobId)
+announce(channel, jobId)
 return {'canceled', 'now'}

@@ -40,7 +40,7 @@ end
 
 -- Announces that the tenant has work a worker may take (a new active tenant, a permit returned).
 local function wakeWorkers(prefix, tenant)
-  redis.call('PUBLISH', prefix .. ':ready', tenant or 'default')
+  announce(prefix .. ':ready', tenant or 'default')
 end
 
 -- Puts a job into its tenant's ready set (idempotent: a member already there keeps one place), at
