@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Orchestrator.Api.Auth;
 using Orchestrator.Api.Jobs;
+using Orchestrator.Jobs;
 
 namespace Orchestrator.Api;
 

@@ -30,6 +30,12 @@ public sealed partial class EvictionPolicyGuard(
 
     private int _watching;
 
+    // Reconnects asking for a check not yet begun (OnConnectionRestored): a burst makes one or two checks.
+    private int _recheckRequests;
+
+    // A failed check is logged once a second at most (a failing Redis restores hundreds of connections at once).
+    private readonly LogThrottle _recheckFailures = new(timeProvider ?? TimeProvider.System);
+
     /// <summary>
     /// Reads the policy. Returns <see langword="false"/> (after logging why) when it evicts: the
     /// caller exits with code 1 before it starts. When Redis cannot be reached yet, or the provider
@@ -133,8 +139,13 @@ public sealed partial class EvictionPolicyGuard(
             return;
         }
 
-        // The event is raised on the client's own thread: the check runs beside it, every outcome handled inside.
-        _ = Task.Run(RecheckAsync);
+        // The event is raised on the client's own thread: the check runs beside it, every outcome handled
+        // inside. One at a time: each restored connection started its own, and an audit saw 699 of them
+        // fail (and log) at once when a Redis that had refused writes (MISCONF) took them again.
+        if (Interlocked.Increment(ref _recheckRequests) == 1)
+        {
+            _ = Task.Run(RecheckAsync);
+        }
     }
 
     private async Task RecheckPeriodicallyAsync()
@@ -178,17 +189,30 @@ public sealed partial class EvictionPolicyGuard(
 
     private async Task RecheckAsync()
     {
-        try
+        while (true)
         {
-            if (!Accept(await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false)) || !await CheckPartitionsAsync().ConfigureAwait(false))
+            // Connections restored while this check runs are checked by one more.
+            var asked = Volatile.Read(ref _recheckRequests);
+            try
             {
-                StopService();
+                if (!Accept(await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false)) || !await CheckPartitionsAsync().ConfigureAwait(false))
+                {
+                    StopService();
+                }
             }
-        }
-        catch (Exception e)
-        {
-            // Gone again, or anything else: the next restored connection checks again.
-            LogRecheckFailed(logger, e.GetType().Name, e.Message);
+            catch (Exception e)
+            {
+                // Gone again, or anything else: the next restored connection (or the periodic check) checks again.
+                if (_recheckFailures.ShouldLog(out _))
+                {
+                    LogRecheckFailed(logger, e.GetType().Name, e.Message);
+                }
+            }
+
+            if (Interlocked.CompareExchange(ref _recheckRequests, 0, asked) == asked)
+            {
+                return;
+            }
         }
     }
 

@@ -28,8 +28,8 @@ internal sealed class LeaseKeeper(
     // Each partition's last renewal; one not yet answered is not sent again (RenewAllAsync).
     private readonly Task?[] _renewing = new Task?[store.Partitions];
 
-    // When a failed renewal was last logged (a timestamp; 0: never).
-    private long _lastUnavailableLine;
+    // A failed renewal logged once a round at most (half a round: a round's failures come together).
+    private readonly LogThrottle _unavailableLines = new(timeProvider, options.Value.LeaseTimeout / 6);
 
     public int Count => _held.Count;
 
@@ -178,10 +178,7 @@ internal sealed class LeaseKeeper(
                 // Keep the jobs: if Redis is back before the leases lapse nothing was lost; if not,
                 // other workers reclaim them and this worker's next writes are rejected.
                 // One line a round, not one per partition: with all of Redis away, every partition fails.
-                var now = timeProvider.GetTimestamp();
-                var last = Interlocked.Read(ref _lastUnavailableLine);
-                if ((last == 0 || timeProvider.GetElapsedTime(last, now) >= options.Value.LeaseTimeout / 3)
-                    && Interlocked.CompareExchange(ref _lastUnavailableLine, now, last) == last)
+                if (_unavailableLines.ShouldLog(out _))
                 {
                     WorkerLog.RedisUnavailable(logger, "lease renewal", options.Value.LeaseTimeout / 3, e);
                 }
