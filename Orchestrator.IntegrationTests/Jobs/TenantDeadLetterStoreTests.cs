@@ -168,6 +168,35 @@ public sealed class TenantDeadLetterStoreTests
     /// (the set, and the orchestrator.dead_letters gauge read from it, kept them until then), from the
     /// oldest; a dead letter whose job is still kept stays, and stops the pruning.
     /// </summary>
+    /// <summary>
+    /// The oldest dead letter kept longer than those after it (another API's <c>Api:JobRetention</c>,
+    /// or one from before the setting was shortened): the walk goes past it. It stopped at the first
+    /// job kept, and an audit found 1,500 expired dead letters kept behind one, with GET /dead-letters
+    /// answering empty pages.
+    /// </summary>
+    [Fact]
+    public async Task PruneDeadLetters_TheOldestKeptLonger_TheExpiredBehindItAreDropped_APageACallFromACursor()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        string[] jobs = [await SubmitAsync(harness, "tenant-one"), await SubmitAsync(harness, "tenant-one"), await SubmitAsync(harness, "tenant-one")];
+        await FailAllAsync(harness, 3);
+        var oldestFirst = (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.DeadLetters).Bounded()).Select(v => (string)v!).ToArray();
+        Assert.Equal(jobs.Order(), oldestFirst.Order());
+        // Failed in one call, they may share a millisecond: a millisecond each, in the same order (a
+        // page of one score is passed whole, so a page of one would pass the others of its millisecond).
+        await harness.Db.SortedSetAddAsync(harness.Keys.DeadLetters, [.. oldestFirst.Select((id, i) => new SortedSetEntry(id, 1_000 + i))]).Bounded();
+        await harness.Db.KeyDeleteAsync([harness.Keys.Job(oldestFirst[1]), harness.Keys.Job(oldestFirst[2])]).Bounded();
+
+        // One member a call: the kept one, then each expired one, then the end (the walk starts again).
+        Assert.Equal((0, 1), await harness.Store.PruneDeadLettersAsync(1).Bounded());
+        Assert.Equal((1, 1), await harness.Store.PruneDeadLettersAsync(1).Bounded());
+        Assert.Equal((1, 1), await harness.Store.PruneDeadLettersAsync(1).Bounded());
+        Assert.Equal((0, 0), await harness.Store.PruneDeadLettersAsync(1).Bounded());
+        Assert.Equal((0, 1), await harness.Store.PruneDeadLettersAsync(100).Bounded());
+        Assert.Equal([oldestFirst[0]], await IdsAsync(harness, tenant: null));
+    }
+
     [Fact]
     public async Task PruneDeadLetters_DropsTheExpiredFromTheOldest_KeepsTheLive()
     {
@@ -181,8 +210,8 @@ public sealed class TenantDeadLetterStoreTests
         // The two oldest expire (as PEXPIRE ends them); the youngest is kept.
         await harness.Db.KeyDeleteAsync([harness.Keys.Job(oldestFirst[0]), harness.Keys.Job(oldestFirst[1])]).Bounded();
 
-        Assert.Equal(2, await harness.Store.PruneDeadLettersAsync(100).Bounded());
-        Assert.Equal(0, await harness.Store.PruneDeadLettersAsync(100).Bounded());
+        Assert.Equal(2, (await harness.Store.PruneDeadLettersAsync(100).Bounded()).Dropped);
+        Assert.Equal(0, (await harness.Store.PruneDeadLettersAsync(100).Bounded()).Dropped);
         Assert.Equal(1, (await harness.Store.GetStatsAsync().Bounded()).DeadLetters);
         Assert.Equal([oldestFirst[2]], await IdsAsync(harness, tenant: null));
     }

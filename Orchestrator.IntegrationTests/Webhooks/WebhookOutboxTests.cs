@@ -26,8 +26,8 @@ public sealed class WebhookOutboxTests
         await harness.Db.HashSetAsync(harness.Keys.Webhook(live), "url", "https://hooks.example.com/a").Bounded();
         await harness.Db.SortedSetAddAsync(harness.Keys.WebhookOutbox, [new("gone-1.1", 1), new(live, 2), new("gone-2.1", 3)]).Bounded();
 
-        Assert.Equal(2, await harness.Store.PruneWebhookOutboxAsync(1000).Bounded());
-        Assert.Equal(0, await harness.Store.PruneWebhookOutboxAsync(1000).Bounded());
+        Assert.Equal(2, (await harness.Store.PruneWebhookOutboxAsync(1000).Bounded()).Dropped);
+        Assert.Equal(0, (await harness.Store.PruneWebhookOutboxAsync(1000).Bounded()).Dropped);
 
         Assert.Equal([live], (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.WebhookOutbox).Bounded()).Select(v => (string)v!));
     }

@@ -1,49 +1,59 @@
+#!lua flags=allow-oom
+-- Declared allow-oom, as prune-index.lua: it only removes ids and moves a cursor (a few bytes).
 --[[
-  prune-expired: drop members of a sorted set of ids whose record has expired, from the oldest, at
-  most ARGV[1] looked at. Two sets use it:
+  prune-expired: drop members of a sorted set of ids whose record has expired, walked from a cursor
+  in {orch}:prune-cursors, ARGV[1] members a call. Two sets use it:
   - the webhook outbox {orch}:webhooks (records '{orch}:webhook:<id>'): claim-webhooks.lua drops
-    expired members as it meets them, but only a worker with Webhooks:Secret claims; without one,
-    the outbox grew by one member per delivery queued, forever. Scored by due time, not by expiry:
-    every member looked at.
+    expired members as it meets them, but only a worker with Webhooks:Secret claims, and only those
+    due: without one the outbox grew by one member per delivery queued, forever, and a delivery
+    rescheduled an hour ahead stayed past its job's expiry.
   - the dead letters {orch}:dead (jobs '{orch}:job:<id>'): finalize (includes/job.lua) prunes them
     only when a job is dead-lettered, so after the last one the set (and the orchestrator.dead_letters
-    gauge, its ZCARD) kept every expired id for days. Scored by failure time, so expiry follows the
-    order: the look stops at the first job still kept. Run with each worker's queue stats. A
-    tenant's own set is trimmed by its next dead letter and expires with its newest member's job
+    gauge, its ZCARD) kept every expired id for days. Run with each worker's queue stats. A tenant's
+    own set is trimmed by its next dead letter and expires with its newest member's job
     (includes/job.lua, finalize): the tenant of a job gone is unknown here.
+  Members do not expire in their order: jobs kept by APIs with different Api:JobRetention (or from
+  before a change of it) expire at other times, and deliveries are scored by their next try. So the
+  walk goes past a member still kept (it stopped there, and an audit found 1,500 expired dead letters
+  kept behind one with 10 minutes left: GET /dead-letters answered empty pages), and the cursor says
+  where the next call goes on; at the set's end it starts again from the oldest.
 
   KEYS[1]  the sorted set, '<prefix>:<name>'   (records are '<prefix>:<kind>:<id>': the same hash
            tag, so the same slot on Redis Cluster, as BullMQ's scripts derive their keys)
   KEYS[2]  '<prefix>:slot-settled', never written: Redis Cluster refuses the script (TRYAGAIN) while
            the slot moves, when a record not moved yet would read as expired (RedisKeys.SlotSettled)
+  KEYS[3]  the cursors '<prefix>:prune-cursors' (hash: '<name>' -> the score the next look starts at)
   ARGV[1]  most members to look at     ARGV[2]  the records' kind: 'job' or 'webhook'
-  ARGV[3]  '1': stop at the first member whose record is kept (members expire in their order)
 
-  Re-sent: what was dropped is gone; the rest is looked at again, changing nothing.
+  Re-sent: what was dropped is gone; the cursor moves on or a look is repeated, changing nothing.
 
-  Returns  the number of members dropped.
+  Returns  {members dropped, members looked at}
 ]]
-local set, inOrder = KEYS[1], ARGV[3] == '1'
-local recordPrefix = string.match(set, '^(.*):[^:]+$') .. ':' .. ARGV[2] .. ':'
+local set, cursors, page = KEYS[1], KEYS[3], tonumber(ARGV[1])
+local prefix, name = string.match(set, '^(.*):([^:]+)$')
+local recordPrefix = prefix .. ':' .. ARGV[2] .. ':'
 
--- In order, the usual answer is an oldest member still kept: one look, not a page of ids (this runs
--- every 5 s per worker and partition).
-if inOrder then
-  local oldest = redis.call('ZRANGE', set, 0, 0)[1]
-  if not oldest or redis.call('EXISTS', recordPrefix .. oldest) == 1 then
-    return 0
+local ids = redis.call('ZRANGE', set, redis.call('HGET', cursors, name) or '-inf', '+inf', 'BYSCORE', 'LIMIT', '0', string.format('%d', page), 'WITHSCORES')
+local gone = {}
+for i = 1, #ids, 2 do
+  if redis.call('EXISTS', recordPrefix .. ids[i]) == 0 then
+    gone[#gone + 1] = ids[i]
   end
 end
-
 local dropped = 0
-for _, id in ipairs(redis.call('ZRANGE', set, 0, tonumber(ARGV[1]) - 1)) do
-  if redis.call('EXISTS', recordPrefix .. id) == 1 then
-    if inOrder then
-      break
-    end
-  else
-    redis.call('ZREM', set, id)
-    dropped = dropped + 1
-  end
+if #gone > 0 then
+  dropped = redis.call('ZREM', set, unpack(gone))
 end
-return dropped
+
+if #ids / 2 == page then
+  local nextFrom = ids[#ids]
+  if ids[2] == nextFrom then
+    -- A whole page of one score: move past it, or the next call would look at the same page again.
+    nextFrom = string.format('%.0f', tonumber(nextFrom) + 1)
+  end
+  redis.call('HSET', cursors, name, nextFrom)
+else
+  -- The end: the next call starts again from the oldest.
+  redis.call('HDEL', cursors, name)
+end
+return {dropped, #ids / 2}

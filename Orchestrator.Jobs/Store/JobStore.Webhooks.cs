@@ -86,14 +86,11 @@ public sealed partial class JobStore
             [leased.LeaseToken, (long)wait.TotalMilliseconds]).ConfigureAwait(false)) == 1;
 
     /// <summary>
-    /// Drops outbox members whose delivery record has expired, looking at the oldest
-    /// <paramref name="limit"/> of each partition's outbox (<c>prune-expired.lua</c>): what a worker
-    /// without <c>Webhooks:Secret</c> does in place of the claims that would drop them.
+    /// Drops outbox members whose delivery record has expired, looking at most at <paramref name="limit"/>
+    /// of each partition's outbox from its cursor (<c>prune-expired.lua</c>): the claims drop only those due.
     /// </summary>
-    /// <returns>The members dropped.</returns>
-    public async Task<long> PruneWebhookOutboxAsync(int limit) =>
-        (await Task.WhenAll(_keys.All.Select(async k =>
-            (long)await LuaScripts.PruneExpired.EvaluateAsync(Db, [k.WebhookOutbox, k.SlotSettled], [limit, "webhook", "0"]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
+    /// <returns>The members dropped and looked at, over all partitions.</returns>
+    public Task<(long Dropped, long Looked)> PruneWebhookOutboxAsync(int limit) => PruneExpiredAsync(k => k.WebhookOutbox, limit, "webhook");
 
     /// <summary>Deliveries in the outbox: waiting for a try, or being sent (ZCARD).</summary>
     public async Task<long> CountWebhookOutboxAsync() =>

@@ -188,14 +188,23 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
     }
 
     /// <summary>
-    /// Drops dead letters whose job has expired, from the oldest of each partition's set, looking at
-    /// most at <paramref name="limit"/> (<c>prune-expired.lua</c>): the set is otherwise pruned
-    /// only when the next job is dead-lettered.
+    /// Drops dead letters whose job has expired, looking at most at <paramref name="limit"/> of each
+    /// partition's set from its cursor (<c>prune-expired.lua</c>): the set is otherwise pruned only
+    /// when the next job is dead-lettered.
     /// </summary>
-    /// <returns>The members dropped.</returns>
-    public async Task<long> PruneDeadLettersAsync(int limit) =>
-        (await Task.WhenAll(_keys.All.Select(async k =>
-            (long)await LuaScripts.PruneExpired.EvaluateAsync(Db, [k.DeadLetters, k.SlotSettled], [limit, "job", "1"]).ConfigureAwait(false))).ConfigureAwait(false)).Sum();
+    /// <returns>The members dropped and looked at, over all partitions.</returns>
+    public Task<(long Dropped, long Looked)> PruneDeadLettersAsync(int limit) => PruneExpiredAsync(k => k.DeadLetters, limit, "job");
+
+    /// <summary>
+    /// Walks each partition's <paramref name="setOf"/> from its cursor, <paramref name="limit"/>
+    /// members at most, dropping those whose <paramref name="kind"/> record has expired (<c>prune-expired.lua</c>).
+    /// </summary>
+    private async Task<(long Dropped, long Looked)> PruneExpiredAsync(Func<RedisKeys, RedisKey> setOf, int limit, string kind)
+    {
+        var replies = await Task.WhenAll(_keys.All.Select(k =>
+            LuaScripts.PruneExpired.EvaluateAsync(Db, [setOf(k), k.SlotSettled, k.PruneCursors], [limit, kind]))).ConfigureAwait(false);
+        return (replies.Sum(r => (long)r[0]), replies.Sum(r => (long)r[1]));
+    }
 
     /// <summary>Reads Redis's clock into <paramref name="clock"/> (<see cref="StoreClock.SyncAsync"/>).</summary>
     public Task SyncClockAsync(StoreClock clock) => clock.SyncAsync(Db);

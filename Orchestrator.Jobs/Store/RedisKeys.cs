@@ -32,6 +32,7 @@ public sealed class RedisKeys
         DeadLetters = $"{prefix}:dead";
         Jobs = $"{prefix}:jobs";
         IndexCursors = $"{prefix}:index-cursors";
+        PruneCursors = $"{prefix}:prune-cursors";
         EventsChannel = RedisChannel.Literal($"{prefix}:events");
         CancelChannel = RedisChannel.Literal($"{prefix}:cancel");
         WebhookOutbox = $"{prefix}:webhooks";
@@ -137,6 +138,12 @@ public sealed class RedisKeys
     /// tenant for its <see cref="TenantJobs"/>. submit.lua derives it from <c>KEYS[stream]</c>.
     /// </summary>
     public RedisKey IndexCursors { get; }
+
+    /// <summary>
+    /// The cursors of the walks that prune the dead letters and the webhook outbox (prune-expired.lua),
+    /// a hash: <c>dead</c>, <c>webhooks</c> → the score the next look starts at.
+    /// </summary>
+    public RedisKey PruneCursors { get; }
 
     // The keys of one job (Job, History, Events, Webhook, WebhookAttempts) and Idempotency are
     // routed by the root to their partition, so callers may ask the root for them.

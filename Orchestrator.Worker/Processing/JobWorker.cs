@@ -534,9 +534,11 @@ internal sealed class JobWorker(
             {
                 // Expired dead letters first: the gauge counts the jobs GET /dead-letters lists. Then the
                 // jobs index's expired ids.
+                // A page a round; more while pages come full and drop something (a backlog of expired ones).
                 for (var call = 0; call < MaxDeadLetterPruneCalls; call++)
                 {
-                    if (await store.PruneDeadLettersAsync(DeadLetterPruneLimit).ConfigureAwait(false) < DeadLetterPruneLimit)
+                    var (dropped, looked) = await store.PruneDeadLettersAsync(DeadLetterPruneLimit).ConfigureAwait(false);
+                    if (dropped == 0 || looked < DeadLetterPruneLimit * store.Partitions)
                     {
                         break;
                     }

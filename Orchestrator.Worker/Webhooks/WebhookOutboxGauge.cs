@@ -12,9 +12,11 @@ namespace Orchestrator.Worker.Webhooks;
 /// being sent), read with one <c>ZCARD</c> every <c>Webhooks:PollInterval</c>. Runs whether or not
 /// this worker has a secret: a worker without one sends nothing, and then the outbox is what grows.
 /// Until the first read, and while Redis does not answer, the gauge reports nothing rather than a
-/// stale number. A worker without a secret also drops, before each read, the members whose delivery
-/// record has expired with its job (<see cref="JobStore.PruneWebhookOutboxAsync"/>): only the claims of
-/// a sending worker drop them otherwise, and the outbox grew with every callback, forever.
+/// stale number. Before each read it drops members whose delivery record has expired with its job
+/// (<see cref="JobStore.PruneWebhookOutboxAsync"/>), a page walked from a cursor: a worker without a
+/// secret a large one (only the claims of a sending worker drop them otherwise, and the outbox grew
+/// with every callback, forever), a sending worker a small one (its claims drop those due; a delivery
+/// rescheduled an hour ahead outlived a shorter <c>Api:JobRetention</c> by the rest of that hour).
 /// </summary>
 internal sealed class WebhookOutboxGauge(
     JobStore store,
@@ -27,6 +29,9 @@ internal sealed class WebhookOutboxGauge(
     // Members looked at per partition and read: more than a busy fleet's callbacks a second.
     private const int PruneLimit = 1000;
 
+    // … by a worker that sends (its claims drop the due ones).
+    private const int SendingPruneLimit = 100;
+
     private long _depth = -1;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
@@ -35,16 +40,13 @@ internal sealed class WebhookOutboxGauge(
             () => Volatile.Read(ref _depth) is >= 0 and var depth ? [new Measurement<long>(depth)] : Array.Empty<Measurement<long>>(),
             "{delivery}", "Webhook deliveries in the outbox: waiting for a try, or being sent.");
         var interval = options.Value.PollInterval;
-        var prunes = options.Value.SecretKeys().Count == 0 && options.Value.TenantSecretKeys().Count == 0;
+        var pruneLimit = options.Value.SecretKeys().Count == 0 && options.Value.TenantSecretKeys().Count == 0 ? PruneLimit : SendingPruneLimit;
         var timer = new PeriodicTimer(interval, timeProvider);
         return loops.RunAsync("webhook-outbox", async ct =>
         {
             try
             {
-                if (prunes)
-                {
-                    await store.PruneWebhookOutboxAsync(PruneLimit).ConfigureAwait(false);
-                }
+                await store.PruneWebhookOutboxAsync(pruneLimit).ConfigureAwait(false);
 
                 Volatile.Write(ref _depth, await store.CountWebhookOutboxAsync().ConfigureAwait(false));
             }
