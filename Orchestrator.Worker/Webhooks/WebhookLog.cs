@@ -18,7 +18,8 @@ internal static partial class WebhookLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {DeliveryId} of job {JobId} given up after {Try} tries ({StatusCode}, {Error})")]
     public static partial void GivenUp(ILogger logger, string deliveryId, string jobId, int @try, int statusCode, string? error);
 
-    [LoggerMessage(EventName = "WebhookLeaseLost", Level = LogLevel.Warning, Message = "Webhook {DeliveryId} of job {JobId}: the lease lapsed before try {Try} was recorded; another worker has it")]
+    [LoggerMessage(EventName = "WebhookLeaseLost", Level = LogLevel.Warning, Message =
+        "Webhook {DeliveryId} of job {JobId}: try {Try} was not recorded: its lease lapsed (another worker has the delivery) or its record expired with the job")]
     public static partial void LeaseLost(ILogger logger, string deliveryId, string jobId, int @try);
 
     [LoggerMessage(EventName = "WebhookNotHandedBack", Level = LogLevel.Warning, Message = "Webhook {DeliveryId}: not handed back at stop, Redis failed ({Reason}); another worker sends it when its lease lapses")]
