@@ -24,15 +24,8 @@ public sealed partial class RedisAclTests
     public async Task DocumentedAclUser_RunsTheJobPath_SubmitReplayWaitEventsAndDeadLetters()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        await CreateUserAsync(harness, DocumentedRules());
-        var asUser = $",user={User},password={Password}";
-        await using var api = await ApiProcess.StartAsync(harness.Redis.ConnectionString + asUser, new Dictionary<string, string> { ["Auth:AllowAnonymous"] = "true" });
-        var worker = await harness.StartWorkerAsync(new Dictionary<string, string>
-        {
-            ["Simulator:FailureRate"] = "0",
-            ["Simulator:Latency"] = "00:00:00.010",
-            ["Retry:MaxAttempts"] = "1",
-        }, "worker", asUser);
+        var (api, worker) = await StartAsUserAsync(harness, new() { ["Simulator:Latency"] = "00:00:00.010", ["Retry:MaxAttempts"] = "1" });
+        await using var apiProcess = api;
         using var client = api.CreateClient(key: null);
 
         var completed = await SubmitAsync(client, """{"prompt":"as an ACL user"}""", "acl-1");
@@ -107,14 +100,8 @@ public sealed partial class RedisAclTests
     {
         const int Jobs = 10;
         await using var harness = await WorkerHarness.StartAsync();
-        await CreateUserAsync(harness, DocumentedRules());
-        var asUser = $",user={User},password={Password}";
-        await using var api = await ApiProcess.StartAsync(harness.Redis.ConnectionString + asUser, new Dictionary<string, string> { ["Auth:AllowAnonymous"] = "true" });
-        var worker = await harness.StartWorkerAsync(new Dictionary<string, string>
-        {
-            ["Simulator:FailureRate"] = "0",
-            ["Simulator:Latency"] = "00:00:02",
-        }, "worker", asUser);
+        var (api, worker) = await StartAsUserAsync(harness, new() { ["Simulator:Latency"] = "00:00:02" });
+        await using var apiProcess = api;
         using var client = api.CreateClient(key: null);
         var ids = new List<string>();
         for (var i = 0; i < Jobs; i++)
@@ -223,6 +210,23 @@ public sealed partial class RedisAclTests
         var line = AclLine().Match(operations);
         Assert.True(line.Success, "docs/operations.md has no 'ACL SETUSER orchestrator on >PASSWORD …' line");
         return line.Groups["rules"].Value.Trim();
+    }
+
+    /// <summary>The documented user created, and an API and a worker (no simulated failures, <paramref name="workerSettings"/>) started as it.</summary>
+    private static async Task<(ApiProcess Api, WorkerProcess Worker)> StartAsUserAsync(WorkerHarness harness, Dictionary<string, string> workerSettings)
+    {
+        await CreateUserAsync(harness, DocumentedRules());
+        var asUser = $",user={User},password={Password}";
+        var api = await ApiProcess.StartAsync(harness.Redis.ConnectionString + asUser, new Dictionary<string, string> { ["Auth:AllowAnonymous"] = "true" });
+        try
+        {
+            return (api, await harness.StartWorkerAsync(new Dictionary<string, string>(workerSettings) { ["Simulator:FailureRate"] = "0" }, "worker", asUser));
+        }
+        catch
+        {
+            await api.DisposeAsync();
+            throw;
+        }
     }
 
     private static async Task CreateUserAsync(WorkerHarness harness, string rules) =>

@@ -164,11 +164,6 @@ public sealed class TenantDeadLetterStoreTests
     }
 
     /// <summary>
-    /// Dead letters whose job expired leave the global set without waiting for the next dead letter
-    /// (the set, and the orchestrator.dead_letters gauge read from it, kept them until then), from the
-    /// oldest; a dead letter whose job is still kept stays, and stops the pruning.
-    /// </summary>
-    /// <summary>
     /// The oldest dead letter kept longer than those after it (another API's <c>Api:JobRetention</c>,
     /// or one from before the setting was shortened): the walk goes past it. It stopped at the first
     /// job kept, and an audit found 1,500 expired dead letters kept behind one, with GET /dead-letters
@@ -178,11 +173,7 @@ public sealed class TenantDeadLetterStoreTests
     public async Task PruneDeadLetters_TheOldestKeptLonger_TheExpiredBehindItAreDropped_APageACallFromACursor()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        await harness.Store.EnsureConsumerGroupAsync().Bounded();
-        string[] jobs = [await SubmitAsync(harness, "tenant-one"), await SubmitAsync(harness, "tenant-one"), await SubmitAsync(harness, "tenant-one")];
-        await FailAllAsync(harness, 3);
-        var oldestFirst = (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.DeadLetters).Bounded()).Select(v => (string)v!).ToArray();
-        Assert.Equal(jobs.Order(), oldestFirst.Order());
+        var oldestFirst = await ThreeDeadLettersAsync(harness);
         // Failed in one call, they may share a millisecond: a millisecond each, in the same order (a
         // page of one score is passed whole, so a page of one would pass the others of its millisecond).
         await harness.Db.SortedSetAddAsync(harness.Keys.DeadLetters, [.. oldestFirst.Select((id, i) => new SortedSetEntry(id, 1_000 + i))]).Bounded();
@@ -197,15 +188,16 @@ public sealed class TenantDeadLetterStoreTests
         Assert.Equal([oldestFirst[0]], await IdsAsync(harness, tenant: null));
     }
 
+    /// <summary>
+    /// Dead letters whose job expired leave the global set without waiting for the next dead letter
+    /// (the set, and the orchestrator.dead_letters gauge read from it, kept them until then), from the
+    /// oldest; a dead letter whose job is still kept stays.
+    /// </summary>
     [Fact]
     public async Task PruneDeadLetters_DropsTheExpiredFromTheOldest_KeepsTheLive()
     {
         await using var harness = await WorkerHarness.StartAsync();
-        await harness.Store.EnsureConsumerGroupAsync().Bounded();
-        string[] jobs = [await SubmitAsync(harness, "tenant-one"), await SubmitAsync(harness, "tenant-one"), await SubmitAsync(harness, "tenant-one")];
-        await FailAllAsync(harness, 3);
-        var oldestFirst = (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.DeadLetters).Bounded()).Select(v => (string)v!).ToArray();
-        Assert.Equal(jobs.Order(), oldestFirst.Order());
+        var oldestFirst = await ThreeDeadLettersAsync(harness);
 
         // The two oldest expire (as PEXPIRE ends them); the youngest is kept.
         await harness.Db.KeyDeleteAsync([harness.Keys.Job(oldestFirst[0]), harness.Keys.Job(oldestFirst[1])]).Bounded();
@@ -260,4 +252,15 @@ public sealed class TenantDeadLetterStoreTests
 
     private static async Task<List<string>> IdsAsync(WorkerHarness harness, string? tenant) =>
         [.. (await harness.Store.ListDeadLettersAsync(50, cursor: null, tenant).Bounded()).Items.Select(j => j.Id)];
+
+    /// <summary>Three jobs of one tenant dead-lettered; their ids, oldest first.</summary>
+    private static async Task<string[]> ThreeDeadLettersAsync(WorkerHarness harness)
+    {
+        await harness.Store.EnsureConsumerGroupAsync().Bounded();
+        string[] jobs = [await SubmitAsync(harness, "tenant-one"), await SubmitAsync(harness, "tenant-one"), await SubmitAsync(harness, "tenant-one")];
+        await FailAllAsync(harness, 3);
+        var oldestFirst = (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.DeadLetters).Bounded()).Select(v => (string)v!).ToArray();
+        Assert.Equal(jobs.Order(), oldestFirst.Order());
+        return oldestFirst;
+    }
 }
