@@ -198,6 +198,7 @@ public sealed partial class EvictionPolicyGuard(
                 if (!Accept(await store.GetMaxMemoryPolicyAsync().ConfigureAwait(false)) || !await CheckPartitionsAsync().ConfigureAwait(false))
                 {
                     StopService();
+                    return;
                 }
             }
             catch (Exception e)
