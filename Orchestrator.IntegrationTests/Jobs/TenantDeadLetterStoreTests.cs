@@ -189,6 +189,25 @@ public sealed class TenantDeadLetterStoreTests
     }
 
     /// <summary>
+    /// A tenant's dead letters whose jobs expired behind one kept longer: its set is pruned only at its
+    /// next dead letter, up to the first job kept, so its listing answered empty pages (an outside
+    /// audit: 1,500 behind one). A listing that meets them drops them from the tenant's set and the
+    /// global one.
+    /// </summary>
+    [Fact]
+    public async Task ListDeadLetters_OfATenant_ExpiredBehindOneKept_TheListingDropsThemFromBothSets()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var oldestFirst = await ThreeDeadLettersAsync(harness);
+        await harness.Db.KeyDeleteAsync([harness.Keys.Job(oldestFirst[1]), harness.Keys.Job(oldestFirst[2])]).Bounded();
+
+        Assert.Equal([oldestFirst[0]], await IdsAsync(harness, "tenant-one"));
+
+        Assert.Equal([oldestFirst[0]], (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.TenantDeadLetters("tenant-one")).Bounded()).Select(v => (string)v!));
+        Assert.Equal([oldestFirst[0]], (await harness.Db.SortedSetRangeByRankAsync(harness.Keys.DeadLetters).Bounded()).Select(v => (string)v!));
+    }
+
+    /// <summary>
     /// Dead letters whose job expired leave the global set without waiting for the next dead letter
     /// (the set, and the orchestrator.dead_letters gauge read from it, kept them until then), from the
     /// oldest; a dead letter whose job is still kept stays.

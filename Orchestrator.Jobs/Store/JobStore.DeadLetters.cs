@@ -17,12 +17,33 @@ public sealed partial class JobStore
     /// more than <paramref name="maxBytes"/> as <paramref name="sizeOf"/> measures them (the first job
     /// is always included, so paging moves on). Jobs are read in small chunks, so a page of large jobs
     /// holds little more than the bound in memory. Jobs past their retention are skipped, and counted
-    /// towards <see cref="DeadLettersExamined"/>: a page may be short, with a cursor.
+    /// towards <see cref="DeadLettersExamined"/>: a page may be short, with a cursor. The ids of those
+    /// are dropped from the dead letters (the global set, and the tenant's when <paramref name="tenant"/>
+    /// is given) once the page is read: the workers walk the global set, but a tenant's set was pruned
+    /// only at its next dead letter and only up to the first job kept, so after a shorter
+    /// <c>Api:JobRetention</c> its listing answered empty pages (an outside audit: 1,500 expired ids
+    /// behind one kept). A read finds a job in a slot being moved (it follows the redirect), so only a
+    /// job gone is dropped.
     /// </summary>
     /// <param name="tenant">Only this tenant's dead letters; null for every tenant's.</param>
-    public Task<DeadLetterPage> ListDeadLettersAsync(
-        int limit, string? cursor, string? tenant = null, long maxBytes = long.MaxValue, Func<Job, long>? sizeOf = null) =>
-        ListAsync(k => tenant is null ? k.DeadLetters : k.TenantDeadLetters(tenant), limit, cursor, where: null, DeadLettersExamined, maxBytes, sizeOf);
+    public async Task<DeadLetterPage> ListDeadLettersAsync(
+        int limit, string? cursor, string? tenant = null, long maxBytes = long.MaxValue, Func<Job, long>? sizeOf = null)
+    {
+        var expired = new List<string>();
+        var page = await ListAsync(k => tenant is null ? k.DeadLetters : k.TenantDeadLetters(tenant), limit, cursor, where: null, DeadLettersExamined,
+            maxBytes, sizeOf, expired).ConfigureAwait(false);
+        if (expired.Count > 0)
+        {
+            await Task.WhenAll(expired.GroupBy(id => _keys.ForJob(id)).Select(gone =>
+            {
+                RedisValue[] ids = [.. gone.Select(id => (RedisValue)id)];
+                var sets = tenant is null ? [gone.Key.DeadLetters] : new[] { gone.Key.DeadLetters, gone.Key.TenantDeadLetters(tenant) };
+                return Task.WhenAll(sets.Select(set => Db.SortedSetRemoveAsync(set, ids)));
+            })).ConfigureAwait(false);
+        }
+
+        return page;
+    }
 
     /// <summary>
     /// Dead letters one listing call examines at most. Those whose job expired stay in the sets until
@@ -41,15 +62,17 @@ public sealed partial class JobStore
     /// <param name="tenant">Only this tenant's jobs; null for every tenant's.</param>
     public Task<DeadLetterPage> ListJobsAsync(
         int limit, string? cursor, string? tenant, Func<Job, bool>? where, int maxExamined, long maxBytes = long.MaxValue, Func<Job, long>? sizeOf = null) =>
-        ListAsync(k => tenant is null ? k.Jobs : k.TenantJobs(tenant), limit, cursor, where, maxExamined, maxBytes, sizeOf);
+        ListAsync(k => tenant is null ? k.Jobs : k.TenantJobs(tenant), limit, cursor, where, maxExamined, maxBytes, sizeOf, expired: null);
 
     /// <summary>How many job ids the jobs index keeps, globally and per tenant (submit.lua trims to it).</summary>
     public const int ListedJobs = 100_000;
 
     // With several partitions, the partitions' sets are merged in the one order (score, then id,
     // both descending), so the cursor (score, id) means the same whichever partition holds the id.
+    // expired: collects the ids whose job is gone, when given.
     private async Task<DeadLetterPage> ListAsync(
-        Func<RedisKeys, RedisKey> setOf, int limit, string? cursor, Func<Job, bool>? where, int maxExamined, long maxBytes, Func<Job, long>? sizeOf)
+        Func<RedisKeys, RedisKey> setOf, int limit, string? cursor, Func<Job, bool>? where, int maxExamined, long maxBytes, Func<Job, long>? sizeOf,
+        List<string>? expired)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         double maxScore = double.PositiveInfinity;
@@ -89,6 +112,11 @@ public sealed partial class JobStore
                 }
 
                 examined++;
+                if (read[i] is null)
+                {
+                    expired?.Add(entry.Element!);
+                }
+
                 if (read[i] is not { } job || where?.Invoke(job) == false)
                 {
                     consumed = (entry.Score, entry.Element!);
