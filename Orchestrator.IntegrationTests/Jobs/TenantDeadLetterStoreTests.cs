@@ -180,11 +180,12 @@ public sealed class TenantDeadLetterStoreTests
         await harness.Db.KeyDeleteAsync([harness.Keys.Job(oldestFirst[1]), harness.Keys.Job(oldestFirst[2])]).Bounded();
 
         // One member a call: the kept one, then each expired one, then the end (the walk starts again).
-        Assert.Equal((0, 1), await harness.Store.PruneDeadLettersAsync(1).Bounded());
-        Assert.Equal((1, 1), await harness.Store.PruneDeadLettersAsync(1).Bounded());
-        Assert.Equal((1, 1), await harness.Store.PruneDeadLettersAsync(1).Bounded());
-        Assert.Equal((0, 0), await harness.Store.PruneDeadLettersAsync(1).Bounded());
-        Assert.Equal((0, 1), await harness.Store.PruneDeadLettersAsync(100).Bounded());
+        // More: a full page that dropped some.
+        Assert.Equal((0, 1, false), await harness.Store.PruneDeadLettersAsync(1).Bounded());
+        Assert.Equal((1, 1, true), await harness.Store.PruneDeadLettersAsync(1).Bounded());
+        Assert.Equal((1, 1, true), await harness.Store.PruneDeadLettersAsync(1).Bounded());
+        Assert.Equal((0, 0, false), await harness.Store.PruneDeadLettersAsync(1).Bounded());
+        Assert.Equal((0, 1, false), await harness.Store.PruneDeadLettersAsync(100).Bounded());
         Assert.Equal([oldestFirst[0]], await IdsAsync(harness, tenant: null));
     }
 

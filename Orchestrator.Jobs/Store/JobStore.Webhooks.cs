@@ -90,7 +90,7 @@ public sealed partial class JobStore
     /// of each partition's outbox from its cursor (<c>prune-expired.lua</c>): the claims drop only those due.
     /// </summary>
     /// <returns>The members dropped and looked at, over all partitions.</returns>
-    public Task<(long Dropped, long Looked)> PruneWebhookOutboxAsync(int limit) => PruneExpiredAsync(k => k.WebhookOutbox, limit, "webhook");
+    public Task<(long Dropped, long Looked, bool More)> PruneWebhookOutboxAsync(int limit) => PruneExpiredAsync(k => k.WebhookOutbox, limit, "webhook");
 
     /// <summary>Deliveries in the outbox: waiting for a try, or being sent (ZCARD).</summary>
     public async Task<long> CountWebhookOutboxAsync() =>

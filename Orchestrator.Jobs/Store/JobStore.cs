@@ -192,18 +192,18 @@ public sealed partial class JobStore(IConnectionMultiplexer redis, RedisKeys? ke
     /// partition's set from its cursor (<c>prune-expired.lua</c>): the set is otherwise pruned only
     /// when the next job is dead-lettered.
     /// </summary>
-    /// <returns>The members dropped and looked at, over all partitions.</returns>
-    public Task<(long Dropped, long Looked)> PruneDeadLettersAsync(int limit) => PruneExpiredAsync(k => k.DeadLetters, limit, "job");
+    /// <returns>The members dropped and looked at, over all partitions; <c>More</c>: a partition's page was full and dropped some (a backlog of expired ones).</returns>
+    public Task<(long Dropped, long Looked, bool More)> PruneDeadLettersAsync(int limit) => PruneExpiredAsync(k => k.DeadLetters, limit, "job");
 
     /// <summary>
     /// Walks each partition's <paramref name="setOf"/> from its cursor, <paramref name="limit"/>
     /// members at most, dropping those whose <paramref name="kind"/> record has expired (<c>prune-expired.lua</c>).
     /// </summary>
-    private async Task<(long Dropped, long Looked)> PruneExpiredAsync(Func<RedisKeys, RedisKey> setOf, int limit, string kind)
+    private async Task<(long Dropped, long Looked, bool More)> PruneExpiredAsync(Func<RedisKeys, RedisKey> setOf, int limit, string kind)
     {
         var replies = await Task.WhenAll(_keys.All.Select(k =>
             LuaScripts.PruneExpired.EvaluateAsync(Db, [setOf(k), k.SlotSettled, k.PruneCursors], [limit, kind]))).ConfigureAwait(false);
-        return (replies.Sum(r => (long)r[0]), replies.Sum(r => (long)r[1]));
+        return (replies.Sum(r => (long)r[0]), replies.Sum(r => (long)r[1]), replies.Any(r => (long)r[0] > 0 && (long)r[1] == limit));
     }
 
     /// <summary>Reads Redis's clock into <paramref name="clock"/> (<see cref="StoreClock.SyncAsync"/>).</summary>

@@ -537,8 +537,9 @@ internal sealed class JobWorker(
                 // A page a round; more while pages come full and drop something (a backlog of expired ones).
                 for (var call = 0; call < MaxDeadLetterPruneCalls; call++)
                 {
-                    var (dropped, looked) = await store.PruneDeadLettersAsync(DeadLetterPruneLimit).ConfigureAwait(false);
-                    if (dropped == 0 || looked < DeadLetterPruneLimit * store.Partitions)
+                    // A partition's full page that dropped some: more may follow (decided per partition:
+                    // summed, one partition's short page stopped every other's backlog at a page a round).
+                    if (!(await store.PruneDeadLettersAsync(DeadLetterPruneLimit).ConfigureAwait(false)).More)
                     {
                         break;
                     }

@@ -142,6 +142,7 @@ internal sealed class LeaseKeeper(
             started.Add((partition.Key, renewal));
         }
 
+        var timedOut = false;
         try
         {
             await Task.WhenAll(started.Select(s => s.Renewal)).WaitAsync(options.Value.LeaseTimeout / 3, timeProvider).ConfigureAwait(false);
@@ -149,13 +150,15 @@ internal sealed class LeaseKeeper(
         catch (TimeoutException)
         {
             // The partitions still unanswered are passed by until they answer (above).
+            timedOut = true;
         }
         finally
         {
-            // Those that ended here are done with (a fault was thrown just now); the others are looked at next round.
+            // Those that ended here are done with, but a fault not thrown just now (the wait timed out
+            // on another partition) is kept for the next round to throw.
             foreach (var (partition, renewal) in started)
             {
-                if (renewal.IsCompleted)
+                if (renewal.IsCompletedSuccessfully || (renewal.IsCompleted && !timedOut))
                 {
                     _renewing[partition] = null;
                 }
