@@ -92,14 +92,16 @@ internal sealed partial class JobNotifications(
         // do; until then waits end at their timeout. One channel per partition (a script publishes
         // on its job's partition's).
         var pipeline = pipelines.GetPipeline(RedisPipeline.Name);
-        foreach (var keys in store.Keys.All)
+        Action<RedisChannel, RedisValue> handler = (_, message) => OnMessage(message);
+        RedisChannel[] channels = [.. store.Keys.All.Select(k => k.EventsChannel)];
+        _ = new SubscriptionKeeper(redis, channels, handler, logger, TimeProvider.System, stoppingToken);
+        foreach (var channel in channels)
         {
-            var channel = keys.EventsChannel;
             try
             {
                 await pipeline.ExecuteRedisAsync("subscribe to job events", async _ =>
                 {
-                    await redis.GetSubscriber().SubscribeAsync(channel, (_, message) => OnMessage(message)).ConfigureAwait(false);
+                    await redis.GetSubscriber().SubscribeAsync(channel, handler).ConfigureAwait(false);
                     return true;
                 }, stoppingToken).ConfigureAwait(false);
             }

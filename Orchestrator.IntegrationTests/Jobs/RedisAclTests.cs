@@ -132,6 +132,62 @@ public sealed partial class RedisAclTests
         Assert.False(worker.HasExited, worker.Tail());
     }
 
+    /// <summary>
+    /// The channel rights reset (which closes the user's subscriptions) and given back: the services
+    /// subscribe again. The client subscribes again by itself once, at its reconnect, which Redis
+    /// refused: the API and the worker ran on without pub/sub, silently, for good (an outside audit:
+    /// every cancel waited its 3 s, every <c>?wait=</c> its timeout).
+    /// </summary>
+    [Fact]
+    public async Task ChannelRightsResetAndGivenBack_TheServicesSubscribeAgain()
+    {
+        await using var harness = await WorkerHarness.StartAsync();
+        var (api, _) = await StartAsUserAsync(harness, new() { ["Simulator:Latency"] = "00:00:00.010" });
+        await using var apiProcess = api;
+        using var client = api.CreateClient(key: null);
+        // A job run: the worker's fetch loop has subscribed to the ready channel too.
+        var jobId = await SubmitAsync(client, """{"prompt":"subscribed"}""", "acl-subscribed");
+        using (var waited = await GetJsonAsync(client, $"/jobs/{jobId}?wait=30"))
+        {
+            Assert.Equal("completed", waited.RootElement.GetProperty("status").GetString());
+        }
+
+        string[] channels = [harness.Keys.EventsChannel.ToString(), harness.Keys.CancelChannel.ToString(), harness.Keys.ReadyChannel.ToString()];
+        async Task<long[]> SubscribersAsync() =>
+            [.. ((StackExchange.Redis.RedisResult[])(await harness.Db.ExecuteAsync("PUBSUB", ["NUMSUB", .. channels]).Bounded())!)
+                .Where((_, i) => i % 2 == 1).Select(n => (long)n)];
+        await AsyncWait.WaitUntilAsync(async () => (await SubscribersAsync()).All(n => n >= 1), TimeSpan.FromSeconds(30), "every channel has a subscriber");
+
+        await harness.Db.ExecuteAsync("ACL", "LOG", "RESET").Bounded();
+        await harness.Db.ExecuteAsync("ACL", "SETUSER", User, "resetchannels", "&__Booksleeve_MasterChanged").Bounded();
+        // Closed, the subscriptions are made again at the client's reconnect, and refused: every channel's.
+        await AsyncWait.WaitUntilAsync(async () => (await RefusedChannelsAsync(harness)).IsSupersetOf(channels), TimeSpan.FromSeconds(30),
+            "Redis refused the services' subscriptions to every channel (ACL LOG)");
+        Assert.All(await SubscribersAsync(), n => Assert.Equal(0, n));
+        await harness.Db.ExecuteAsync("ACL", ["SETUSER", User, .. DocumentedRules().Split(' ').Where(r => r.StartsWith('&'))]).Bounded();
+
+        await AsyncWait.WaitUntilAsync(async () => (await SubscribersAsync()).All(n => n >= 1), TimeSpan.FromSeconds(15),
+            "the API and the worker subscribed again to the events, cancel and ready channels");
+    }
+
+    /// <summary>The channels <c>ACL LOG</c> names as refused to the user.</summary>
+    private static async Task<HashSet<string>> RefusedChannelsAsync(WorkerHarness harness)
+    {
+        var entries = (StackExchange.Redis.RedisResult[])(await harness.Db.ExecuteAsync("ACL", "LOG").Bounded())!;
+        var refused = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var entry in entries)
+        {
+            var fields = (StackExchange.Redis.RedisResult[])entry!;
+            var byName = Enumerable.Range(0, fields.Length / 2).ToDictionary(i => (string)fields[2 * i]!, i => fields[(2 * i) + 1].ToString(), StringComparer.Ordinal);
+            if (byName.GetValueOrDefault("reason") == "channel" && byName.GetValueOrDefault("username") == User)
+            {
+                refused.Add(byName["object"]);
+            }
+        }
+
+        return refused;
+    }
+
     /// <summary>LRANGE's calls and refusals (<c>INFO commandstats</c>).</summary>
     private static async Task<(long Calls, long Rejected)> LrangeStatsAsync(WorkerHarness harness)
     {

@@ -24,14 +24,15 @@ internal sealed partial class CancellationListener(
         // subscription itself after a reconnect once it is made).
         // One channel per partition (the cancel script publishes on its job's partition's).
         var subscribed = 0;
+        Action<RedisChannel, RedisValue> handler = (_, message) => OnCancel((string?)message);
+        _ = new SubscriptionKeeper(redis, [.. store.Keys.All.Select(k => k.CancelChannel)], handler, logger, TimeProvider.System, stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 for (; subscribed < store.Keys.All.Count; subscribed++)
                 {
-                    await redis.GetSubscriber().SubscribeAsync(store.Keys.All[subscribed].CancelChannel, (_, message) => OnCancel((string?)message))
-                        .ConfigureAwait(false);
+                    await redis.GetSubscriber().SubscribeAsync(store.Keys.All[subscribed].CancelChannel, handler).ConfigureAwait(false);
                 }
 
                 return;

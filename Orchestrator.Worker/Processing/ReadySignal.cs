@@ -9,9 +9,11 @@ namespace Orchestrator.Worker.Processing;
 /// tenant's permit comes back (includes/ready.lua), on the job's partition's channel. Pub/sub delivers at most once, so the loop
 /// also dispatches every <c>Worker:PollTimeout</c>: a lost message costs at most that.
 /// </summary>
-internal sealed class ReadySignal(IConnectionMultiplexer redis, RedisKeys keys) : IAsyncDisposable
+internal sealed class ReadySignal(IConnectionMultiplexer redis, RedisKeys keys, ILogger<ReadySignal> logger) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _signal = new(0, 1);
+    private readonly CancellationTokenSource _disposed = new();
+    private Action<RedisChannel, RedisValue>? _handler;
     private ISubscriber? _subscriber;
     private int _subscribed;
 
@@ -31,9 +33,15 @@ internal sealed class ReadySignal(IConnectionMultiplexer redis, RedisKeys keys) 
         {
             // One channel per partition (Jobs:Partitions): a script publishes on its job's partition's.
             var subscriber = redis.GetSubscriber();
+            if (_handler is null)
+            {
+                _handler = (_, _) => Set();
+                _ = new SubscriptionKeeper(redis, [.. keys.All.Select(k => k.ReadyChannel)], _handler, logger, TimeProvider.System, _disposed.Token);
+            }
+
             for (; _subscribed < keys.All.Count; _subscribed++)
             {
-                await subscriber.SubscribeAsync(keys.All[_subscribed].ReadyChannel, (_, _) => Set()).ConfigureAwait(false);
+                await subscriber.SubscribeAsync(keys.All[_subscribed].ReadyChannel, _handler).ConfigureAwait(false);
             }
 
             _subscriber = subscriber;
@@ -88,6 +96,8 @@ internal sealed class ReadySignal(IConnectionMultiplexer redis, RedisKeys keys) 
 
     public async ValueTask DisposeAsync()
     {
+        await _disposed.CancelAsync().ConfigureAwait(false);
+        _disposed.Dispose();
         if (_subscriber is not null)
         {
             // Sent, not awaited: at a stop while Redis stalls (SIGSTOP, a partition) the awaited
