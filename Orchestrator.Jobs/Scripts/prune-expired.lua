@@ -29,31 +29,15 @@
 
   Returns  {members dropped, members looked at}
 ]]
-local set, cursors, page = KEYS[1], KEYS[3], tonumber(ARGV[1])
+--@include prune
+
+local set, cursors = KEYS[1], KEYS[3]
 local prefix, name = string.match(set, '^(.*):([^:]+)$')
-local recordPrefix = prefix .. ':' .. ARGV[2] .. ':'
-
-local ids = redis.call('ZRANGE', set, redis.call('HGET', cursors, name) or '-inf', '+inf', 'BYSCORE', 'LIMIT', '0', string.format('%d', page), 'WITHSCORES')
-local gone = {}
-for i = 1, #ids, 2 do
-  if redis.call('EXISTS', recordPrefix .. ids[i]) == 0 then
-    gone[#gone + 1] = ids[i]
-  end
-end
-local dropped = 0
-if #gone > 0 then
-  dropped = redis.call('ZREM', set, unpack(gone))
-end
-
-if #ids / 2 == page then
-  local nextFrom = ids[#ids]
-  if ids[2] == nextFrom then
-    -- A whole page of one score: move past it, or the next call would look at the same page again.
-    nextFrom = string.format('%.0f', tonumber(nextFrom) + 1)
-  end
+local dropped, looked, nextFrom = prunePage(set, redis.call('HGET', cursors, name) or '-inf', tonumber(ARGV[1]), prefix .. ':' .. ARGV[2] .. ':')
+if nextFrom then
   redis.call('HSET', cursors, name, nextFrom)
 else
   -- The end: the next call starts again from the oldest.
   redis.call('HDEL', cursors, name)
 end
-return {dropped, #ids / 2}
+return {dropped, looked}
