@@ -1,5 +1,8 @@
+using System.Globalization;
 using System.Net.Sockets;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Orchestrator.Jobs;
 using Polly;
@@ -140,6 +143,38 @@ public sealed class RedisPipelineTests
         await FakeClocks.AdvanceUntilDoneAsync(time, run, RedisPipeline.MaxDelay);
 
         Assert.Equal(1, await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task Execute_SixCallsOfOneOperationRetryingAtOnce_LogOneLineASecond_CountingTheOthers()
+    {
+        // A worker's outcome writes, one per partition, with Redis down (an outside audit: 107 lines
+        // per worker in 30 s with 6 partitions).
+        var time = new FakeTimeProvider();
+        var logger = new FakeLogger();
+        var pipeline = RedisPipeline.Configure(new ResiliencePipelineBuilder { TimeProvider = time }, logger, () => Task.CompletedTask).Build();
+        var start = time.GetUtcNow();
+
+        var writes = Enumerable.Range(0, 6).Select(_ => FailingThenAnswering(pipeline, "record outcomes", failures: 8)).ToList();
+        var other = FailingThenAnswering(pipeline, "claim", failures: 1);
+        await FakeClocks.AdvanceUntilDoneAsync(time, Task.WhenAll([.. writes, other]), TimeSpan.FromMilliseconds(100));
+        await Task.WhenAll([.. writes, other]).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        var lines = logger.Collector.GetSnapshot();
+        var outcomeLines = lines.Where(l => l.Message.StartsWith("Redis record outcomes failed (Unavailable", StringComparison.Ordinal)).ToList();
+        var seconds = (time.GetUtcNow() - start).TotalSeconds;
+        Assert.InRange(outcomeLines.Count, 2, (int)seconds + 1);
+        var counted = outcomeLines.Sum(l => int.Parse(Regex.Match(l.Message, @"\((\d+) more retries of it since the last line\)").Groups[1].Value, CultureInfo.InvariantCulture));
+        Assert.InRange(outcomeLines.Count + counted, 6 * 8 - 6 * 2, 6 * 8);
+        Assert.Single(lines, l => l.Message.StartsWith("Redis claim failed (Unavailable", StringComparison.Ordinal));
+    }
+
+    private static Task<int> FailingThenAnswering(ResiliencePipeline pipeline, string operation, int failures)
+    {
+        var calls = 0;
+        return pipeline.ExecuteRedisAsync(operation, _ => ++calls <= failures
+            ? throw new RedisConnectionException(ConnectionFailureType.SocketFailure, "down")
+            : Task.FromResult(calls), TestContext.Current.CancellationToken).AsTask();
     }
 
     private static ResiliencePipeline Pipeline(TimeProvider time, Func<Task> recreateGroup) =>
