@@ -93,16 +93,14 @@ internal sealed class SubmitWriter
             : RedisReply.WithinAsync(CommitOf(job).CommitAsync((job, idempotency), requestSpan), AnswerWithin);
 
     // Nothing is written before the partition count has matched Redis's record (JobStore.RequireLayoutCheck).
-    private async Task<bool> CheckedAsync()
+    // One bound for the check and the write: a bound each let an answer come after 9 s.
+    private Task<SubmitResult> CheckedSubmitAsync(NewJob job, IdempotencyClaim? idempotency, Activity? requestSpan) =>
+        RedisReply.WithinAsync(CheckThenCommitAsync(job, idempotency, requestSpan), AnswerWithin);
+
+    private async Task<SubmitResult> CheckThenCommitAsync(NewJob job, IdempotencyClaim? idempotency, Activity? requestSpan)
     {
         await _store.CheckedLayoutAsync().ConfigureAwait(false);
-        return true;
-    }
-
-    private async Task<SubmitResult> CheckedSubmitAsync(NewJob job, IdempotencyClaim? idempotency, Activity? requestSpan)
-    {
-        await RedisReply.WithinAsync(CheckedAsync(), AnswerWithin).ConfigureAwait(false);
-        return await RedisReply.WithinAsync(CommitOf(job).CommitAsync((job, idempotency), requestSpan), AnswerWithin).ConfigureAwait(false);
+        return await CommitOf(job).CommitAsync((job, idempotency), requestSpan).ConfigureAwait(false);
     }
 
     // A job's partition is a function of its id (an idempotency key's job is drawn into the key's partition).
