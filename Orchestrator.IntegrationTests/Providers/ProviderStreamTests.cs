@@ -224,6 +224,23 @@ public sealed class ProviderStreamTests
     }
 
     [Fact]
+    public async Task TotalAbovePromptPlusCompletion_ThinkingTokensCountAsOutput()
+    {
+        // Gemini's OpenAI-compatible endpoint: total_tokens has the thinking tokens, completion_tokens not.
+        await using var harness = await WorkerHarness.StartAsync();
+        await using var fake = await FakeProvider.StartAsync(_ => Stream(
+            Chunk("Forty-two.", "stop"),
+            """{"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"gemini-2.5-flash","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":5,"total_tokens":430}}""",
+            Done));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
+
+        var answer = await Call(services);
+
+        Assert.Equal("Forty-two.", answer.Text);
+        Assert.Equal((20, 410), (answer.InputTokens, answer.OutputTokens));
+    }
+
+    [Fact]
     public async Task UsageWithoutCompletionTokens_TheAnswerIsCounted()
     {
         await using var harness = await WorkerHarness.StartAsync();

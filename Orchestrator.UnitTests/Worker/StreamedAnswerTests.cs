@@ -95,6 +95,30 @@ public sealed class StreamedAnswerTests
     }
 
     [Fact]
+    public void Add_TotalAbovePromptPlusCompletion_TheRestCountsAsOutput()
+    {
+        // Gemini's OpenAI-compatible usage: total_tokens counts the thinking tokens its
+        // completion_tokens leaves out; they are billed as output, as OpenAI's completion_tokens has them.
+        var answer = new StreamedAnswer();
+
+        answer.Add(new ChatResponseUpdate { Contents = [new UsageContent(new UsageDetails { InputTokenCount = 20, OutputTokenCount = 198, TotalTokenCount = 623 })] });
+
+        Assert.Equal((20, 603), (answer.InputTokens, answer.OutputTokens));
+    }
+
+    [Fact]
+    public void Add_TotalWithoutPrompt_OrNotAbove_LeavesTheCountsAsReported()
+    {
+        var answer = new StreamedAnswer();
+
+        answer.Add(new ChatResponseUpdate { Contents = [new UsageContent(new UsageDetails { OutputTokenCount = 5, TotalTokenCount = 50 })] });
+        Assert.Equal(((long?)null, 5), (answer.InputTokens, answer.OutputTokens));
+
+        answer.Add(new ChatResponseUpdate { Contents = [new UsageContent(new UsageDetails { InputTokenCount = 9, OutputTokenCount = 3, TotalTokenCount = 12 })] });
+        Assert.Equal((9, 3), (answer.InputTokens, answer.OutputTokens));
+    }
+
+    [Fact]
     public void Add_UsageWithoutCompletionTokens_OutputLeftUnknown()
     {
         // The OpenAI SDK reads a count the provider left out as 0.

@@ -77,6 +77,13 @@ internal sealed class StreamedAnswer
                 // (an empty answer counts 0 all the same).
                 _input = usage.InputTokenCount is > 0 and var input ? input : _input;
                 _output = usage.OutputTokenCount is > 0 and var output ? output : _output;
+                // Tokens the total counts beyond prompt + completion are output the completion left
+                // out: Gemini's thinking tokens (billed as output), which OpenAI counts in its
+                // completion_tokens. Only with the prompt reported, or the split is unknown.
+                if (usage is { InputTokenCount: > 0 and var prompt, TotalTokenCount: { } total } && total - prompt > (usage.OutputTokenCount ?? 0))
+                {
+                    _output = total - prompt;
+                }
             }
         }
 
