@@ -224,6 +224,26 @@ public sealed class ProviderStreamTests
     }
 
     [Fact]
+    public async Task Refusal_IsTheAnswersText_StreamedOrWhole()
+    {
+        // OpenAI's refusal comes in delta.refusal (message.refusal in a whole answer), not in content.
+        await using var harness = await WorkerHarness.StartAsync();
+        var whole = false;
+        await using var fake = await FakeProvider.StartAsync(_ => (whole = !whole)
+            ? Json(200, """{"id":"c","object":"chat.completion","created":1700000000,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":"I can't help with that."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":7,"total_tokens":16}}""")
+            : Stream(
+                """{"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null,"refusal":""},"finish_reason":null}]}""",
+                """{"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"refusal":"I can't"},"finish_reason":null}]}""",
+                """{"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"m","choices":[{"index":0,"delta":{"refusal":" help with that."},"finish_reason":null}]}""",
+                Chunk(finish: "stop"), Done));
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
+
+        var answers = new[] { await Call(services), await Call(services) };
+
+        Assert.All(answers, answer => Assert.Equal(("I can't help with that.", "stop"), (answer.Text, answer.FinishReason)));
+    }
+
+    [Fact]
     public async Task TotalAbovePromptPlusCompletion_ThinkingTokensCountAsOutput()
     {
         // Gemini's OpenAI-compatible endpoint: total_tokens has the thinking tokens, completion_tokens not.

@@ -87,7 +87,11 @@ internal sealed class StreamedAnswer
             }
         }
 
-        var text = update.Text;
+        // A refusal (OpenAI's delta.refusal, the model declining in place of content) is the
+        // answer's text: the SDK's adapter keeps it only beside tool calls, so it completed empty.
+        var text = update.RawRepresentation is OpenAI.Chat.StreamingChatCompletionUpdate { RefusalUpdate: { Length: > 0 } refusal }
+            ? update.Text + refusal
+            : update.Text;
         if (CutAtMaxLength || Length + text.Length > maxLength)
         {
             var fits = CutAtMaxLength ? 0 : maxLength - Length;
