@@ -223,6 +223,45 @@ public sealed class ProviderStreamTests
         Assert.Equal((20, 3), (answer.InputTokens, answer.OutputTokens));
     }
 
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("br")]
+    public async Task BodyCodedUnasked_IsDecoded_TheAnswerAndAnErrorsMessageRead(string coding)
+    {
+        // A proxy that compresses though the worker sent no Accept-Encoding: every answer failed
+        // transient after it was paid (5 attempts, then a dead letter).
+        await using var harness = await WorkerHarness.StartAsync();
+        var error = false;
+        await using var fake = await FakeProvider.StartAsync(_ =>
+        {
+            var answer = (error = !error)
+                ? Answer("Compressed", " on the way.")
+                : Json(400, """{"error":{"message":"This model's maximum context length is 8 tokens.","type":"invalid_request_error","code":"context_length_exceeded"}}""");
+            return answer with { RawBody = Coded(coding, answer.Body), Headers = new Dictionary<string, string> { ["Content-Encoding"] = coding } };
+        });
+        await using var services = InProcessLlmCaller.Build(harness, fake.Provider());
+
+        var answer = await Call(services);
+        var failure = await Assert.ThrowsAsync<LlmException>(() => Call(services));
+
+        Assert.Equal(("Compressed on the way.", "stop"), (answer.Text, answer.FinishReason));
+        Assert.Equal(LlmErrorKind.ContextLengthExceeded, failure.Kind);
+        Assert.Contains("maximum context length is 8 tokens", failure.Message, StringComparison.Ordinal);
+    }
+
+    private static byte[] Coded(string coding, string body)
+    {
+        using var coded = new MemoryStream();
+        using (Stream encoder = coding == "gzip"
+            ? new System.IO.Compression.GZipStream(coded, System.IO.Compression.CompressionLevel.Fastest)
+            : new System.IO.Compression.BrotliStream(coded, System.IO.Compression.CompressionLevel.Fastest))
+        {
+            encoder.Write(System.Text.Encoding.UTF8.GetBytes(body));
+        }
+
+        return coded.ToArray();
+    }
+
     [Fact]
     public async Task Refusal_IsTheAnswersText_StreamedOrWhole()
     {

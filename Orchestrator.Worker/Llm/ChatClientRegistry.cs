@@ -14,7 +14,7 @@ namespace Orchestrator.Worker.Llm;
 /// the SDK's retries off and no SDK timeout: the Polly pipeline is the one retry owner, and its
 /// attempt timeout and the stream's idle limit (<see cref="StreamIdleTimer"/>) the only timeouts; a JSON body answered to a stream read as that stream,
 /// <see cref="NonStreamedAnswerPolicy"/>; error events and other servers' finish reasons read, <see cref="ProviderEventPolicy"/>;
-/// every body bounded, <see cref="BoundedBodyPolicy"/>), one in-process simulator shared by every simulated provider.
+/// every body bounded, <see cref="BoundedBodyPolicy"/>, after an unasked-for coding is decoded, <see cref="ContentDecodingPolicy"/>), one in-process simulator shared by every simulated provider.
 /// </summary>
 public sealed class ChatClientRegistry : IDisposable
 {
@@ -53,8 +53,10 @@ public sealed class ChatClientRegistry : IDisposable
             options.AddPolicy(new ProviderEventPolicy(), PipelinePosition.PerCall);
             options.AddPolicy(new NonStreamedAnswerPolicy(), PipelinePosition.PerCall);
             options.AddPolicy(new StreamActivityPolicy(), PipelinePosition.PerCall);
-            // Last added, innermost: it bounds the body before the policies above read it.
+            // It bounds the body before the policies above read it.
             options.AddPolicy(new BoundedBodyPolicy(state.MaxAnswerLength), PipelinePosition.PerCall);
+            // Last added, innermost: the bound counts decoded bytes.
+            options.AddPolicy(new ContentDecodingPolicy(), PipelinePosition.PerCall);
             // Local servers (Ollama, vLLM) take any key; the SDK insists on one.
             return new OpenAIClient(new ApiKeyCredential(string.IsNullOrEmpty(p.ApiKey) ? "unused" : p.ApiKey), options);
         }, (Provider: provider, MaxAnswerLength: _maxAnswerLength));
