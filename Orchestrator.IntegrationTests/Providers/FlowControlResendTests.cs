@@ -44,6 +44,43 @@ public sealed class FlowControlResendTests
         Assert.InRange(ttl!.Value, TimeSpan.FromSeconds(1), DeploymentFlowControl.SettlementMemory);
     }
     [Fact]
+    public async Task RenewPermit_ThatLapsedWhileItsCallRan_IsTakenAgain_AndNothingMoreStartsUntilUnderTheLimit()
+    {
+        // Redis stalled longer than a lease (CLIENT PAUSE, a restart): two calls' permits lapse, two
+        // more start in their place, and the first two run on. An audit saw 8 calls in flight at a
+        // MaxConcurrency of 4 for 8.8 s when the lapsed permits stayed given back.
+        await using var harness = await WorkerHarness.StartAsync();
+        var flow = new DeploymentFlowControl(harness.Connection, harness.Keys);
+        var options = new ProviderOptions { Kind = ProviderKinds.OpenAI, MaxConcurrency = 2 };
+        var lease = TimeSpan.FromSeconds(30);
+        var stalled = new[]
+        {
+            (await flow.ReserveAsync("p", options, 100, TimeSpan.FromMilliseconds(300)).Bounded()).Reservation!,
+            (await flow.ReserveAsync("p", options, 100, TimeSpan.FromMilliseconds(300)).Bounded()).Reservation!,
+        };
+        await AsyncWait.WaitUntilAsync(async () => await flow.PermitsHeldAsync("p") == 0, TimeSpan.FromSeconds(10), "both permits lapsed");
+        var inTheirPlace = new[]
+        {
+            (await flow.ReserveAsync("p", options, 100, lease).Bounded()).Reservation!,
+            (await flow.ReserveAsync("p", options, 100, lease).Bounded()).Reservation!,
+        };
+
+        foreach (var call in stalled)
+        {
+            Assert.False(await flow.RenewPermitAsync(call, lease).Bounded());
+            Assert.True(await flow.RenewPermitAsync(call, lease).Bounded());
+        }
+
+        Assert.Equal(4, await flow.PermitsHeldAsync("p").Bounded());
+        // One of the four ends: three run, more than the limit, so a new call waits.
+        Assert.True(await flow.SettleAsync(inTheirPlace[0], 100).Bounded());
+        Assert.Equal(FlowWait.Concurrency, (await flow.ReserveAsync("p", options, 100, lease).Bounded()).Wait);
+        Assert.True(await flow.SettleAsync(stalled[0], 100).Bounded());
+        Assert.True(await flow.SettleAsync(stalled[1], 100).Bounded());
+        Assert.Equal(FlowWait.None, (await flow.ReserveAsync("p", options, 100, lease).Bounded()).Wait);
+    }
+
+    [Fact]
     public async Task Settle_OfADeploymentWithoutLimits_HasNothingToGiveBackAndSendsNothing()
     {
         await using var harness = await WorkerHarness.StartAsync();

@@ -547,7 +547,7 @@ public sealed class LlmCaller(
             {
                 try
                 {
-                    // Naturally idempotent (ZADD XX with the new expiry): re-sent through the redis
+                    // Naturally idempotent (ZADD with the new expiry): re-sent through the redis
                     // pipeline until it lands or the call ends.
                     await _redis.ExecuteRedisAsync("renew permit", _ => flow.RenewPermitAsync(reservation, lease), cancellationToken).ConfigureAwait(false);
                 }

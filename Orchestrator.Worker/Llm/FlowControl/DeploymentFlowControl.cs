@@ -204,7 +204,7 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
             _ => DeploymentReading.CoolingDown,
         };
 
-    /// <summary>Keeps a running call's permit for another lease; false when it had lapsed.</summary>
+    /// <summary>Keeps a running call's permit for another lease; false when it had lapsed (and is taken again).</summary>
     public async Task<bool> RenewPermitAsync(FlowReservation reservation, TimeSpan lease) =>
         reservation.PermitId is null
         || (int)await RenewPermit.EvaluateAsync(Db, [Key(reservation.Provider, "permits")],
