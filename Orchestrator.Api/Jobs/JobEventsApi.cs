@@ -20,8 +20,18 @@ public static partial class JobEventsApi
     /// <summary>A comment line sent when nothing happened for this long, so proxies and clients see the stream alive.</summary>
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
 
-    /// <summary>Events read from Redis per round trip.</summary>
+    /// <summary>Most events read from Redis per round trip.</summary>
     private const int ReadBatch = 100;
+
+    /// <summary>
+    /// About the most text one round trip reads (characters): a stream holds its page until a client
+    /// takes it, so 100 events of a fast model's long answer (~4 MB) were held by every reader that
+    /// stalled, and by every replay (an audit: 100 stalled streams 1.7 GB, 600 replays 3.7 GB).
+    /// </summary>
+    private const int ReadBatchChars = 64 * 1024;
+
+    /// <summary>The first read's count, before the events' size is known.</summary>
+    private const int FirstReadBatch = 16;
 
     /// <summary>Maps <c>GET /jobs/{jobId}/events</c>.</summary>
     public static IEndpointRouteBuilder MapJobEventsApi(this IEndpointRouteBuilder app)
@@ -47,7 +57,7 @@ public static partial class JobEventsApi
 
     internal static async Task<IResult> StreamAsync(
         string jobId, HttpContext context, JobStore store, JobNotifications notifications, IOptions<ApiOptions> options, TimeProvider timeProvider,
-        ILoggerFactory loggers)
+        ILoggerFactory loggers, IHostApplicationLifetime lifetime)
     {
         var lastEventId = context.Request.Headers["Last-Event-ID"].ToString();
         if (lastEventId.Length > 0 && !JobStore.IsEventId(lastEventId))
@@ -72,7 +82,8 @@ public static partial class JobEventsApi
             }
 
             var after = lastEventId.Length > 0 ? lastEventId : JobStore.FirstEventId;
-            if (await store.TryReadEventsAsync(jobId, after, ReadBatch) is not { } events)
+            var page = FirstReadBatch;
+            if (await store.TryReadEventsAsync(jobId, after, page) is not { } events)
             {
                 // Not yet an event of this job: streaming from it would skip every event up to it and, on a
                 // job that ends before, never send 'done'.
@@ -97,7 +108,10 @@ public static partial class JobEventsApi
             // answer held 915 MB).
             var writeTimeout = options.Value.EventStreamWriteTimeout;
             using var stalled = new CancellationTokenSource(Timeout.InfiniteTimeSpan, timeProvider);
-            using var writes = CancellationTokenSource.CreateLinkedTokenSource(aborted, stalled.Token);
+            // A write a client does not take ends when the host stops too: the API stopped only after
+            // its 30 s shutdown timeout when one stream's client had stalled.
+            var stopping = lifetime.ApplicationStopping;
+            using var writes = CancellationTokenSource.CreateLinkedTokenSource(aborted, stalled.Token, stopping);
             var write = writes.Token;
             try
             {
@@ -143,7 +157,9 @@ public static partial class JobEventsApi
 
                     await response.Body.FlushAsync(write);
                     stalled.CancelAfter(Timeout.InfiniteTimeSpan);
-                    if (events.Count < ReadBatch && listener is null)
+                    var full = events.Count == page;
+                    page = NextPage(events);
+                    if (!full && listener is null)
                     {
                         // Caught up on a job that was final when the stream began and was redriven: it
                         // waits from now on, so it listens now and reads again (an event before the listen
@@ -153,11 +169,11 @@ public static partial class JobEventsApi
                             return TypedResults.Empty;
                         }
 
-                        events = await store.ReadEventsAsync(jobId, after, ReadBatch);
+                        events = await store.ReadEventsAsync(jobId, after, page);
                         continue;
                     }
 
-                    var woken = events.Count == ReadBatch || await listener!.WaitAsync(KeepAlive, timeProvider, aborted);
+                    var woken = full || await listener!.WaitAsync(KeepAlive, timeProvider, aborted);
                     if (listener?.HostStopping == true)
                     {
                         // The API stops: end the stream between events, without 'done' (the job is not final),
@@ -172,7 +188,17 @@ public static partial class JobEventsApi
                         await response.Body.FlushAsync(write);
                     }
 
-                    events = await store.ReadEventsAsync(jobId, after, ReadBatch);
+                    if (await store.TryReadEventsAsync(jobId, after, page) is not { } next)
+                    {
+                        // The events this stream sent are gone: the job was lost with Redis's data (a
+                        // restart without persistence) or expired. Waiting on would send keep-alives
+                        // for good, holding a place of Api:MaxConcurrentWaits: it ends without 'done',
+                        // and a reconnect is answered 404.
+                        LogEventsGone(loggers.CreateLogger(typeof(JobEventsApi).FullName!), jobId);
+                        return TypedResults.Empty;
+                    }
+
+                    events = next;
                 }
             }
             catch (OperationCanceledException) when (stalled.IsCancellationRequested && !aborted.IsCancellationRequested)
@@ -185,6 +211,12 @@ public static partial class JobEventsApi
             catch (OperationCanceledException) when (aborted.IsCancellationRequested)
             {
                 // The client went away; it resumes with Last-Event-ID.
+                return TypedResults.Empty;
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                // The host stops while a client takes nothing: its connection is closed, and it resumes elsewhere.
+                context.Abort();
                 return TypedResults.Empty;
             }
             catch (Exception e) when (RedisFailure.IsTransient(e))
@@ -202,11 +234,26 @@ public static partial class JobEventsApi
         }
     }
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Events of job {JobId}: its events are gone from Redis (lost in a restart, or expired); the stream ends without 'done'")]
+    private static partial void LogEventsGone(ILogger logger, string jobId);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Events of job {JobId}: the client took nothing written for {Seconds} s (Api:EventStreamWriteTimeout); its connection is closed")]
     private static partial void LogClientStalled(ILogger logger, string jobId, double seconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Events of job {JobId}: stream ended without 'done', Redis unavailable ({Kind}, {ExceptionType}): {Reason}")]
     private static partial void LogStreamCut(ILogger logger, string jobId, RedisFailureKind kind, string exceptionType, string reason);
+
+    // The next read's count: as many events of the size just read as make about ReadBatchChars.
+    private static int NextPage(IReadOnlyList<JobEvent> events)
+    {
+        long chars = 0;
+        foreach (var e in events)
+        {
+            chars += e.Text?.Length ?? 0;
+        }
+
+        return events.Count == 0 || chars <= ReadBatchChars ? ReadBatch : (int)Math.Clamp(ReadBatchChars * events.Count / chars, 1, ReadBatch);
+    }
 
     private static ProblemHttpResult InvalidLastEventId(string detail) =>
         TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: "Invalid Last-Event-ID");

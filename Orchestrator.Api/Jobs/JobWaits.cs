@@ -49,8 +49,8 @@ internal static class JobWaits
             try
             {
                 // Bounded by the time left: a Redis that does not answer (paused, a failover) held the
-                // answer for its command timeout past the wait's end.
-                var bound = Left() > ReadRetryPause ? Left() : ReadRetryPause;
+                // answer for its command timeout past the wait's end. When the host stops, by a moment.
+                var bound = Left() > ReadRetryPause && !listener.HostStopping ? Left() : ReadRetryPause;
                 if (await RedisReply.WithinAsync(store.GetAsync(job.Id), bound, timeProvider).ConfigureAwait(false) is not { } read)
                 {
                     return null;
@@ -58,7 +58,13 @@ internal static class JobWaits
 
                 job = read;
             }
-            catch (Exception e) when (RedisFailure.IsTransient(e) && Left() > TimeSpan.Zero && !listener.HostStopping && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (RedisFailure.IsTransient(e) && listener.HostStopping)
+            {
+                // The host stops: answered at once with the job as last read, not a 503 after Redis's
+                // timeout (an audit: 1,000 waits answered 503 up to 3.95 s after SIGTERM, Redis paused).
+                return job;
+            }
+            catch (Exception e) when (RedisFailure.IsTransient(e) && Left() > TimeSpan.Zero && !cancellationToken.IsCancellationRequested)
             {
                 failed = true;
             }

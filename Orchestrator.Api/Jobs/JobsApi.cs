@@ -177,7 +177,13 @@ public static class JobsApi
                 return WaitRefused(context, refusal, apiOptions.Value);
             }
 
-            job = await JobWaits.UntilFinalAsync(store, listener, job, timeout, timeProvider, context.RequestAborted) ?? job;
+            // Gone meanwhile (expired, or lost with Redis's data): as a GET now answers.
+            if (await JobWaits.UntilFinalAsync(store, listener, job, timeout, timeProvider, context.RequestAborted) is not { } waited)
+            {
+                return JobNotFound();
+            }
+
+            job = waited;
         }
 
         return TypedResults.Ok(JobResource.From(job));

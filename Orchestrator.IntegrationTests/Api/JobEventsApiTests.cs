@@ -105,6 +105,37 @@ public sealed class JobEventsApiTests(ApiFactory api) : IClassFixture<ApiFactory
         Assert.Equal(HttpStatusCode.NoContent, seenAll.StatusCode);
     }
 
+    /// <summary>
+    /// A stream reads about 64 K characters a round trip, as many events as their size allows (a
+    /// page of 100 long deltas held ~4 MB per client that stalled): long and short deltas alike all
+    /// arrive, in order, each once.
+    /// </summary>
+    [Fact]
+    public async Task Events_LongThenShortDeltas_AllStreamedInOrder_ThroughPagesSizedByTheirText()
+    {
+        using var client = api.CreateApiClient();
+        using var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"long deltas"}"""));
+        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
+        using var accepted = JsonDocument.Parse(await submitted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        var jobId = accepted.RootElement.GetProperty("jobId").GetString()!;
+        var worker = await TestWorker.StartAsync(api);
+        var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
+        var texts = Enumerable.Range(0, 150).Select(i => i < 50 ? new string((char)('a' + (i % 26)), 20_000) : $"short {i}").ToList();
+        for (var i = 0; i < texts.Count; i++)
+        {
+            Assert.True(await worker.Store.AppendDeltaAsync(lease, attempt, i + 1, texts[i]).Bounded());
+        }
+
+        Assert.True(await worker.Store.CompleteAsync(lease, attempt, Result).Bounded());
+
+        using var stream = await SseReader.OpenAsync(client, jobId, lastEventId: null);
+        var events = await stream.ToEndAsync();
+
+        Assert.Equal(Enumerable.Range(1, texts.Count + 4).Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture)), events.Select(e => e.Id));
+        Assert.Equal(texts, events.Skip(2).Take(texts.Count).Select(e => e.Data["text"]!.GetValue<string>()));
+        Assert.Equal("done", events[^1].Type);
+    }
+
     /// <summary>Headers only: an open stream of a live job does not end by itself.</summary>
     private static async Task<HttpResponseMessage> EventsAsync(HttpClient client, string jobId, string lastEventId)
     {
