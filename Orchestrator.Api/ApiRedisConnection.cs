@@ -1,3 +1,4 @@
+using Orchestrator.Jobs;
 using StackExchange.Redis;
 
 namespace Orchestrator.Api;
@@ -20,7 +21,9 @@ internal static class ApiRedisConnection
         options.SyncTimeout = 3000;
         // The .NET thread pool runs the client's socket reads and writes instead of its own ten
         // dedicated threads, which on a small host mostly woke up and slept again (~12 % of the API's
-        // CPU under POST /jobs load); every Redis call here is asynchronous, so nothing blocks the pool.
+        // CPU under POST /jobs load); every Redis call here is asynchronous, so nothing of ours blocks
+        // the pool. The client's Sentinel handling does: SentinelThreads.
         options.SocketManager = SocketManager.ThreadPool;
+        SentinelThreads.ReserveFor(options);
     }
 }

@@ -43,6 +43,8 @@ builder.AddTracedRedisClient("redis", options =>
     // dedicated threads: on a small machine those threads and the thread pool's contend for the same
     // cores, and handing each reply from one to the other cost more CPU per job than the job itself.
     options.SocketManager = SocketManager.ThreadPool;
+    // The client's Sentinel handling blocks pool threads (the API's answers waited 3–6 s per failover).
+    SentinelThreads.ReserveFor(options);
 });
 
 builder.Services.AddValidatedOptions<WorkerOptions>(WorkerOptions.Section);
