@@ -249,6 +249,18 @@ public sealed class ProviderStreamTests
         Assert.Contains("maximum context length is 8 tokens", failure.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task BodyCodedUnasked_ThatDoesNotDecode_FailsTransient()
+    {
+        var body = Coded("gzip", Answer("Compressed").Body);
+        body[body.Length / 2] ^= 0xFF;
+        body[(body.Length / 2) + 1] ^= 0xFF;
+
+        var failure = await CallFailingAsync(Answer() with { RawBody = body, Headers = new Dictionary<string, string> { ["Content-Encoding"] = "gzip" } });
+
+        Assert.Equal(LlmErrorKind.Transient, failure.Kind);
+    }
+
     private static byte[] Coded(string coding, string body)
     {
         using var coded = new MemoryStream();

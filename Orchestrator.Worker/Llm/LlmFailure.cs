@@ -28,6 +28,9 @@ public static partial class LlmFailure
         HttpRequestException { StatusCode: { } status } => Failure(
             LlmErrorKinds.FromHttp((int)status, null, null), $"{(int)status}: {exception.Message}", exception),
         HttpRequestException or IOException => Failure(LlmErrorKind.Transient, $"The connection to the provider failed: {WithCause(exception)}", exception),
+        // A body coded unasked (ContentDecodingPolicy) that does not decode: garbled on the way, as an
+        // event that is not JSON.
+        InvalidDataException => Failure(LlmErrorKind.Transient, $"The provider's coded body (Content-Encoding) could not be decoded: {exception.Message}", exception),
         // A stream event the SDK could not read (cut mid-event, or garbled on the way): the stream is
         // broken like a dropped connection, and another attempt may read a whole one.
         JsonException => Failure(LlmErrorKind.Transient, $"The provider's stream held an event that is not JSON: {exception.Message}", exception),
