@@ -39,13 +39,7 @@ public sealed class ApiShutdownTests
         await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
         Assert.False(poll.IsCompleted, "the long poll answered before the API was stopped");
 
-        var stopwatch = Stopwatch.StartNew();
-        var exited = await setup.Api.TerminateAsync(TimeSpan.FromSeconds(40));
-        var exit = stopwatch.Elapsed;
-        TestContext.Current.TestOutputHelper?.WriteLine($"exited {exit.TotalSeconds:F2} s after SIGTERM");
-        Assert.True(exited, $"the API did not exit within 40 s: {setup.Api.Tail()}");
-        Assert.True(exit < PromptExit, $"the API took {exit.TotalSeconds:F1} s to exit after SIGTERM");
-        Assert.Equal(0, setup.Api.ExitCode);
+        await TerminatePromptlyAsync(setup.Api);
 
         using var answered = await poll.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
         var body = await answered.Content.ReadAsStringAsync(cancellationToken);
@@ -128,13 +122,19 @@ public sealed class ApiShutdownTests
         // Nothing outside the API shows its write blocked: give it time to fill the socket's buffers.
         await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
 
+        await TerminatePromptlyAsync(setup.Api);
+    }
+
+    /// <summary>SIGTERM; the API must exit with code 0 within <see cref="PromptExit"/>.</summary>
+    private static async Task TerminatePromptlyAsync(ApiProcess api)
+    {
         var stopwatch = Stopwatch.StartNew();
-        var exited = await setup.Api.TerminateAsync(TimeSpan.FromSeconds(40));
+        var exited = await api.TerminateAsync(TimeSpan.FromSeconds(40));
         var exit = stopwatch.Elapsed;
         TestContext.Current.TestOutputHelper?.WriteLine($"exited {exit.TotalSeconds:F2} s after SIGTERM");
-        Assert.True(exited, $"the API did not exit within 40 s: {setup.Api.Tail()}");
+        Assert.True(exited, $"the API did not exit within 40 s: {api.Tail()}");
         Assert.True(exit < PromptExit, $"the API took {exit.TotalSeconds:F1} s to exit after SIGTERM");
-        Assert.Equal(0, setup.Api.ExitCode);
+        Assert.Equal(0, api.ExitCode);
     }
 
     private static async Task<List<string>> ReadToEndAsync(StreamReader reader, CancellationToken cancellationToken)

@@ -22,11 +22,7 @@ public sealed class JobEventsApiTests(ApiFactory api) : IClassFixture<ApiFactory
     public async Task Events_LastEventIdBeyondTheLastEvent_Returns400_LiveOrFinal()
     {
         using var client = api.CreateApiClient();
-        using var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"events"}"""));
-        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
-        using var accepted = JsonDocument.Parse(await submitted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-        var jobId = accepted.RootElement.GetProperty("jobId").GetString()!;
-        var worker = await TestWorker.StartAsync(api);
+        var (jobId, worker) = await SubmitAsync(client, "events");
         var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
         Assert.True(await worker.Store.AppendDeltaAsync(lease, attempt, 1, "partial").Bounded());
 
@@ -65,11 +61,7 @@ public sealed class JobEventsApiTests(ApiFactory api) : IClassFixture<ApiFactory
     public async Task Events_RedrivenJob_StreamPassesTheOldDone_EndsAtTheLastDoneWithTheFinalJob()
     {
         using var client = api.CreateApiClient();
-        using var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"redriven events"}"""));
-        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
-        using var accepted = JsonDocument.Parse(await submitted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-        var jobId = accepted.RootElement.GetProperty("jobId").GetString()!;
-        var worker = await TestWorker.StartAsync(api);
+        var (jobId, worker) = await SubmitAsync(client, "redriven events");
         var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
         await worker.FailAsync(lease, attempt);
         Assert.Equal(RedriveOutcome.Redriven, await worker.Store.RedriveAsync(jobId, RedriveFilter.Any).Bounded());
@@ -114,11 +106,7 @@ public sealed class JobEventsApiTests(ApiFactory api) : IClassFixture<ApiFactory
     public async Task Events_LongThenShortDeltas_AllStreamedInOrder_ThroughPagesSizedByTheirText()
     {
         using var client = api.CreateApiClient();
-        using var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json("""{"prompt":"long deltas"}"""));
-        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
-        using var accepted = JsonDocument.Parse(await submitted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-        var jobId = accepted.RootElement.GetProperty("jobId").GetString()!;
-        var worker = await TestWorker.StartAsync(api);
+        var (jobId, worker) = await SubmitAsync(client, "long deltas");
         var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
         var texts = Enumerable.Range(0, 150).Select(i => i < 50 ? new string((char)('a' + (i % 26)), 20_000) : $"short {i}").ToList();
         for (var i = 0; i < texts.Count; i++)
@@ -134,6 +122,15 @@ public sealed class JobEventsApiTests(ApiFactory api) : IClassFixture<ApiFactory
         Assert.Equal(Enumerable.Range(1, texts.Count + 4).Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture)), events.Select(e => e.Id));
         Assert.Equal(texts, events.Skip(2).Take(texts.Count).Select(e => e.Data["text"]!.GetValue<string>()));
         Assert.Equal("done", events[^1].Type);
+    }
+
+    /// <summary>Submits a job and joins the consumer group as a worker, which has not taken it yet.</summary>
+    private async Task<(string JobId, TestWorker Worker)> SubmitAsync(HttpClient client, string prompt)
+    {
+        using var submitted = await ApiFactory.PostJobAsync(client, ApiFactory.Json(new System.Text.Json.Nodes.JsonObject { ["prompt"] = prompt }.ToJsonString()));
+        Assert.Equal(HttpStatusCode.Accepted, submitted.StatusCode);
+        using var accepted = JsonDocument.Parse(await submitted.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        return (accepted.RootElement.GetProperty("jobId").GetString()!, await TestWorker.StartAsync(api));
     }
 
     /// <summary>Headers only: an open stream of a live job does not end by itself.</summary>
