@@ -35,10 +35,10 @@ public sealed class RedisSentinel : IAsyncDisposable
     public string ConnectionString => $"127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)},serviceName={ServiceName}";
 
     /// <summary>
-    /// Starts a sentinel watching <paramref name="master"/> and waits until it knows
-    /// <paramref name="replicas"/> replicas of it, ready to fail it over.
+    /// Starts a sentinel watching <paramref name="master"/> (failing it over when <paramref name="quorum"/>
+    /// sentinels agree it is down) and waits until it knows <paramref name="replicas"/> replicas of it.
     /// </summary>
-    public static async Task<RedisSentinel> StartAsync(RedisServer master, int replicas, CancellationToken cancellationToken = default, int quorum = 1)
+    public static async Task<RedisSentinel> StartAsync(RedisServer master, int replicas, int quorum = 1, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(master);
         var folder = Directory.CreateTempSubdirectory("orchestrator-sentinel-").FullName;

@@ -26,9 +26,9 @@ public sealed class SentinelFailoverTests
         string[] replicaOf = ["--replicaof", "127.0.0.1", master.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)];
         await using var replica = await RedisServer.StartAsync(new RedisServerOptions { ExtraArguments = replicaOf }, cancellationToken);
         await using var replica2 = await RedisServer.StartAsync(new RedisServerOptions { ExtraArguments = replicaOf }, cancellationToken);
-        await using var sentinel = await RedisSentinel.StartAsync(master, replicas: 2, cancellationToken, quorum: 2);
-        await using var sentinel2 = await RedisSentinel.StartAsync(master, replicas: 2, cancellationToken, quorum: 2);
-        await using var sentinel3 = await RedisSentinel.StartAsync(master, replicas: 2, cancellationToken, quorum: 2);
+        await using var sentinel = await RedisSentinel.StartAsync(master, replicas: 2, quorum: 2, cancellationToken);
+        await using var sentinel2 = await RedisSentinel.StartAsync(master, replicas: 2, quorum: 2, cancellationToken);
+        await using var sentinel3 = await RedisSentinel.StartAsync(master, replicas: 2, quorum: 2, cancellationToken);
         var through = $"127.0.0.1:{sentinel.Port},127.0.0.1:{sentinel2.Port},127.0.0.1:{sentinel3.Port},serviceName={RedisSentinel.ServiceName}";
         await using var api = await ApiProcess.StartAsync(through, new Dictionary<string, string> { ["Auth:AllowAnonymous"] = "true", ["Redis:WaitReplicas"] = "2" });
         using var client = api.CreateClient(key: null);
