@@ -24,14 +24,12 @@ public static partial class JobEventsApi
     private const int ReadBatch = 100;
 
     /// <summary>
-    /// About the most text one round trip reads (characters): a stream holds its page until a client
-    /// takes it, so 100 events of a fast model's long answer (~4 MB) were held by every reader that
-    /// stalled, and by every replay (an audit: 100 stalled streams 1.7 GB, 600 replays 3.7 GB).
+    /// The most stored text one round trip reads past its first event (bytes): a stream holds what it
+    /// read until its client takes it, so 100 events of a fast model's long answer (~4 MB) were held
+    /// by every reader that stalled, and by every replay (an audit: 100 stalled streams 1.7 GB, 600
+    /// replays 3.7 GB).
     /// </summary>
-    private const int ReadBatchChars = 64 * 1024;
-
-    /// <summary>The first read's count, before the events' size is known.</summary>
-    private const int FirstReadBatch = 16;
+    private const int ReadBatchBytes = 64 * 1024;
 
     /// <summary>Maps <c>GET /jobs/{jobId}/events</c>.</summary>
     public static IEndpointRouteBuilder MapJobEventsApi(this IEndpointRouteBuilder app)
@@ -82,15 +80,14 @@ public static partial class JobEventsApi
             }
 
             var after = lastEventId.Length > 0 ? lastEventId : JobStore.FirstEventId;
-            var page = FirstReadBatch;
-            if (await store.TryReadEventsAsync(jobId, after, page) is not { } events)
+            if (await store.TryReadEventPageAsync(jobId, after, ReadBatch, ReadBatchBytes) is not { } page)
             {
                 // Not yet an event of this job: streaming from it would skip every event up to it and, on a
                 // job that ends before, never send 'done'.
                 return InvalidLastEventId("Last-Event-ID must be the id of an event this stream sent; the job has no event with that id.");
             }
 
-            if (events.Count == 0 && JobStatus.IsTerminal(job.Status))
+            if (page.Events.Count == 0 && JobStatus.IsTerminal(job.Status))
             {
                 // Everything was seen (the client reconnected after 'done'): 204 tells an EventSource to stop reconnecting.
                 return TypedResults.NoContent();
@@ -118,7 +115,7 @@ public static partial class JobEventsApi
                 while (true)
                 {
                     stalled.CancelAfter(writeTimeout);
-                    foreach (var e in events)
+                    foreach (var e in page.Events)
                     {
                         if (e.Type == JobEvent.Done)
                         {
@@ -157,9 +154,7 @@ public static partial class JobEventsApi
 
                     await response.Body.FlushAsync(write);
                     stalled.CancelAfter(Timeout.InfiniteTimeSpan);
-                    var full = events.Count == page;
-                    page = NextPage(events);
-                    if (!full && listener is null)
+                    if (!page.More && listener is null)
                     {
                         // Caught up on a job that was final when the stream began and was redriven: it
                         // waits from now on, so it listens now and reads again (an event before the listen
@@ -169,11 +164,11 @@ public static partial class JobEventsApi
                             return TypedResults.Empty;
                         }
 
-                        events = await store.ReadEventsAsync(jobId, after, page);
+                        page = await store.TryReadEventPageAsync(jobId, after, ReadBatch, ReadBatchBytes) ?? new EventPage([], More: false);
                         continue;
                     }
 
-                    var woken = full || await listener!.WaitAsync(KeepAlive, timeProvider, aborted);
+                    var woken = page.More || await listener!.WaitAsync(KeepAlive, timeProvider, aborted);
                     if (listener?.HostStopping == true)
                     {
                         // The API stops: end the stream between events, without 'done' (the job is not final),
@@ -188,17 +183,25 @@ public static partial class JobEventsApi
                         await response.Body.FlushAsync(write);
                     }
 
-                    if (await store.TryReadEventsAsync(jobId, after, page) is not { } next)
+                    if (await store.TryReadEventPageAsync(jobId, after, ReadBatch, ReadBatchBytes) is { } next)
                     {
-                        // The events this stream sent are gone: the job was lost with Redis's data (a
+                        page = next;
+                    }
+                    else if (await store.GetAsync(jobId) is null)
+                    {
+                        // The events this stream sent are gone with the job: lost with Redis's data (a
                         // restart without persistence) or expired. Waiting on would send keep-alives
                         // for good, holding a place of Api:MaxConcurrentWaits: it ends without 'done',
                         // and a reconnect is answered 404.
                         LogEventsGone(loggers.CreateLogger(typeof(JobEventsApi).FullName!), jobId);
                         return TypedResults.Empty;
                     }
-
-                    events = next;
+                    else
+                    {
+                        // The job is there with fewer events than this stream sent (Redis rolled back to
+                        // a snapshot): it waits for them, as before.
+                        page = new EventPage([], More: false);
+                    }
                 }
             }
             catch (OperationCanceledException) when (stalled.IsCancellationRequested && !aborted.IsCancellationRequested)
@@ -234,7 +237,7 @@ public static partial class JobEventsApi
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Events of job {JobId}: its events are gone from Redis (lost in a restart, or expired); the stream ends without 'done'")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Events of job {JobId}: it is gone from Redis with its events (lost in a restart, or expired); the stream ends without 'done'")]
     private static partial void LogEventsGone(ILogger logger, string jobId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Events of job {JobId}: the client took nothing written for {Seconds} s (Api:EventStreamWriteTimeout); its connection is closed")]
@@ -242,18 +245,6 @@ public static partial class JobEventsApi
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Events of job {JobId}: stream ended without 'done', Redis unavailable ({Kind}, {ExceptionType}): {Reason}")]
     private static partial void LogStreamCut(ILogger logger, string jobId, RedisFailureKind kind, string exceptionType, string reason);
-
-    // The next read's count: as many events of the size just read as make about ReadBatchChars.
-    private static int NextPage(IReadOnlyList<JobEvent> events)
-    {
-        long chars = 0;
-        foreach (var e in events)
-        {
-            chars += e.Text?.Length ?? 0;
-        }
-
-        return events.Count == 0 || chars <= ReadBatchChars ? ReadBatch : (int)Math.Clamp(ReadBatchChars * events.Count / chars, 1, ReadBatch);
-    }
 
     private static ProblemHttpResult InvalidLastEventId(string detail) =>
         TypedResults.Problem(detail, statusCode: StatusCodes.Status400BadRequest, title: "Invalid Last-Event-ID");

@@ -3,6 +3,8 @@ using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.Api.Jobs;
+using Orchestrator.Jobs;
+using StackExchange.Redis;
 
 namespace Orchestrator.IntegrationTests.Api;
 
@@ -129,6 +131,59 @@ public sealed class RedisOutageTests(ApiFactory api) : IClassFixture<ApiFactory>
         await AsyncWait.WaitUntilAsync(() => Task.FromResult(waits.Count == waitsBefore), RecoveryTimeout, "the stream's and the wait's places are given back");
         using var get = await ApiFactory.GetAsync(client, $"/jobs/{jobId}");
         Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
+    }
+
+    /// <summary>
+    /// Redis rolled back to a snapshot (killed, restarted from an older dump) while a client follows a
+    /// running job: the job is there with fewer events than the stream sent, so the stream waits for
+    /// the events past its last (ids the rollback reuses are not sent twice) and ends at 'done'. An
+    /// outside review saw the stream ended as if the job were gone, and its reconnect answered 400.
+    /// </summary>
+    [Fact]
+    public async Task RedisRolledBackUnderAStream_TheJobStillThere_TheStreamGoesOnToDone()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        await api.FlushAsync(); // the other tests' queued jobs: the worker below takes this one
+        using var client = api.CreateApiClient();
+        var jobId = await SubmitAsync(client);
+        var worker = await TestWorker.StartAsync(api);
+        var (lease, attempt) = Assert.Single(await worker.StartAttemptsAsync(1));
+        Assert.True(await worker.Store.AppendDeltaAsync(lease, attempt, 1, "one").Bounded());
+        await using var admin = await api.RedisServer.ConnectAsync("allowAdmin=true");
+        var dir = (string)(await admin.GetDatabase().ExecuteAsync("CONFIG", "GET", "dir").Bounded())[1]!;
+        try
+        {
+            // The snapshot holds events 1-3; the stream reads 1-5 before Redis dies.
+            await admin.GetDatabase().ExecuteAsync("SAVE").Bounded();
+            Assert.True(await worker.Store.AppendDeltaAsync(lease, attempt, 2, "two").Bounded());
+            Assert.True(await worker.Store.AppendDeltaAsync(lease, attempt, 3, "three").Bounded());
+            using var stream = await SseReader.OpenAsync(client, jobId, lastEventId: null);
+            Assert.Equal("5", (await stream.NextAsync(5))[^1].Id);
+
+            await api.RedisServer.KillAsync();
+            await api.RedisServer.StartAsync(cancellationToken);
+            await AsyncWait.WaitUntilAsync(async () =>
+            {
+                try
+                {
+                    return await worker.Store.AppendDeltaAsync(lease, attempt, 4, "four again");
+                }
+                catch (RedisException)
+                {
+                    return false;
+                }
+            }, RecoveryTimeout, "the job, rolled back to three events, takes a fourth");
+            Assert.True(await worker.Store.AppendDeltaAsync(lease, attempt, 5, "five again").Bounded());
+            Assert.True(await worker.Store.AppendDeltaAsync(lease, attempt, 6, "six").Bounded());
+            Assert.True(await worker.Store.CompleteAsync(lease, attempt, new JobResult("one four again five again six", "model", new TokenUsage(1, 1))).Bounded());
+
+            Assert.Equal(["6 delta six", "7 status completed", "8 done completed"], (await stream.ToEndAsync()).Select(e => e.Brief));
+        }
+        finally
+        {
+            // Later restarts of this class's Redis start empty, as its other tests expect.
+            File.Delete(Path.Combine(dir, "dump.rdb"));
+        }
     }
 
     private static async Task AssertUnavailableAsync(Func<Task<HttpResponseMessage>> send)

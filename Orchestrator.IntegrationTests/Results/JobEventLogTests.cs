@@ -47,6 +47,35 @@ public sealed class JobEventLogTests
     }
 
     [Fact]
+    public async Task EventPage_BoundedByBytesPastItsFirstEvent_SaysMoreFollow()
+    {
+        // A stream holds what it read until its client takes it: a page is bounded by its stored text.
+        await using var harness = await WorkerHarness.StartAsync();
+        var store = harness.Store;
+        var claim = await harness.ClaimOneAsync(MaxAttempts);
+        var jobId = claim.Lease.JobId;
+        for (var batch = 1; batch <= 4; batch++)
+        {
+            Assert.True(await store.AppendDeltaAsync(claim.Lease, 1, batch, new string((char)('a' + batch), 30_000)).Bounded());
+        }
+
+        // queued, processing (small), then 30,000-byte deltas: 64 KB takes the first two of them.
+        var first = (await store.TryReadEventPageAsync(jobId, JobStore.FirstEventId, 100, 64 * 1024).Bounded())!;
+        Assert.Equal(["1", "2", "3", "4"], first.Events.Select(e => e.Id));
+        Assert.True(first.More);
+        // One event larger than the bound still comes, alone.
+        var alone = (await store.TryReadEventPageAsync(jobId, "4", 100, 1_000).Bounded())!;
+        Assert.Equal(["5"], alone.Events.Select(e => e.Id));
+        Assert.True(alone.More);
+        var last = (await store.TryReadEventPageAsync(jobId, "5", 100, 64 * 1024).Bounded())!;
+        Assert.Equal(["6"], last.Events.Select(e => e.Id));
+        Assert.False(last.More);
+        // Without a bound, the count alone: as before.
+        Assert.Equal(6, (await store.TryReadEventsAsync(jobId, JobStore.FirstEventId, 100).Bounded())!.Count);
+        Assert.True((await store.TryReadEventPageAsync(jobId, JobStore.FirstEventId, 6, maxBytes: null).Bounded())!.More);
+    }
+
+    [Fact]
     public async Task PastTheCap_OldestDropped_IdsKeepCounting_DoneKept()
     {
         await using var harness = await WorkerHarness.StartAsync();

@@ -185,10 +185,18 @@ public sealed partial class JobStore
     /// job's last event (checked in the same step as the read): no client can have seen that id, as
     /// events are only appended, so it is not one this job's stream sent.
     /// </summary>
-    public async Task<IReadOnlyList<JobEvent>?> TryReadEventsAsync(string jobId, string afterId, int count)
+    public async Task<IReadOnlyList<JobEvent>?> TryReadEventsAsync(string jobId, string afterId, int count) =>
+        (await TryReadEventPageAsync(jobId, afterId, count, maxBytes: null).ConfigureAwait(false))?.Events;
+
+    /// <summary>
+    /// As <see cref="TryReadEventsAsync"/>, with the events past the first bounded to about
+    /// <paramref name="maxBytes"/> of stored text when given (the page says when it left some out).
+    /// </summary>
+    public async Task<EventPage?> TryReadEventPageAsync(string jobId, string afterId, int count, int? maxBytes)
     {
+        RedisValue[] args = maxBytes is { } bound ? [afterId, count, bound] : [afterId, count];
         var reply = (RedisResult[])(await LuaScripts.ReadEvents.EvaluateAsync(Db,
-            [_keys.Job(jobId), _keys.Events(jobId), _keys.LegacyEvents(jobId)], [afterId, count]).ConfigureAwait(false))!;
+            [_keys.Job(jobId), _keys.Events(jobId), _keys.LegacyEvents(jobId)], args).ConfigureAwait(false))!;
         if ((long)reply[3] == 0)
         {
             return null;
@@ -208,7 +216,7 @@ public sealed partial class JobStore
             events[legacy.Length + i] = JobEventElements.Parse((first + i).ToString(CultureInfo.InvariantCulture), (string)elements[i]!);
         }
 
-        return events;
+        return new EventPage(events, More: events.Length == count || (long)reply[4] == 1);
     }
 
     /// <summary>The id before a job's first event: read from it to read them all.</summary>

@@ -18,19 +18,26 @@ internal sealed class ContentDecodingPolicy : ResponsePolicy
     protected override void OnResponse(PipelineMessage message)
     {
         if (message.Response is not { ContentStream: { } stream } response
-            || !response.Headers.TryGetValue("Content-Encoding", out var coding) || coding is null)
+            || !response.Headers.TryGetValue("Content-Encoding", out var header) || header is null)
         {
             return;
         }
 
-        Stream? decoded = coding.Trim().ToLowerInvariant() switch
+        // Codings are listed in the order applied (RFC 9110 §8.4): undone from the last.
+        var codings = header.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var decoded = stream;
+        for (var i = codings.Length - 1; i >= 0; i--)
         {
-            "gzip" or "x-gzip" => new GZipStream(stream, CompressionMode.Decompress),
-            "deflate" => new ZLibStream(stream, CompressionMode.Decompress),
-            "br" => new BrotliStream(stream, CompressionMode.Decompress),
-            _ => null,
-        };
-        if (decoded is not null)
+            decoded = codings[i].ToUpperInvariant() switch
+            {
+                "GZIP" or "X-GZIP" => new GZipStream(decoded, CompressionMode.Decompress),
+                "DEFLATE" => new ZLibStream(decoded, CompressionMode.Decompress),
+                "BR" => new BrotliStream(decoded, CompressionMode.Decompress),
+                _ => decoded, // identity, or one no server sends unasked: read as it came
+            };
+        }
+
+        if (!ReferenceEquals(decoded, stream))
         {
             response.ContentStream = decoded;
         }
