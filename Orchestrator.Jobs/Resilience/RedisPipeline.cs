@@ -46,14 +46,14 @@ public static partial class RedisPipeline
     /// <param name="recreateGroup">Called before the next try when the consumer group was missing.</param>
     /// <param name="streaks">Where each retry is counted (for <c>/health</c>), if anywhere.</param>
     /// <remarks>
-    /// A retry is logged once a second at most per operation, counting the others: the calls that
+    /// A retry is logged once a second at most per operation and kind of failure, counting the others: the calls that
     /// retry one operation at once (a worker's outcome writes, one per partition) wrote a line each,
     /// 107 lines per worker in 30 s of Redis killed with 6 partitions.
     /// </remarks>
     public static ResiliencePipelineBuilder Configure(ResiliencePipelineBuilder builder, ILogger logger, Func<Task> recreateGroup, RedisRetryStreaks? streaks = null)
     {
         var time = builder.TimeProvider ?? TimeProvider.System;
-        var lines = new ConcurrentDictionary<string, LogThrottle>(StringComparer.Ordinal);
+        var lines = new ConcurrentDictionary<(string, RedisFailureKind), LogThrottle>();
         return builder.AddRetry(new RetryStrategyOptions
         {
             MaxRetryAttempts = int.MaxValue,
@@ -67,7 +67,8 @@ public static partial class RedisPipeline
                 var exception = args.Outcome.Exception!;
                 var kind = RedisFailure.Classify(exception);
                 var operation = args.Context.OperationKey ?? "redis call";
-                if (lines.GetOrAdd(operation, _ => new LogThrottle(time)).ShouldLog(out var alsoSeen))
+                // Per kind too: a rarer failure of the operation (a missing group) is not hidden behind a common one.
+                if (lines.GetOrAdd((operation, kind), _ => new LogThrottle(time)).ShouldLog(out var alsoSeen))
                 {
                     LogRetry(logger, operation, kind, exception.GetType().Name, args.AttemptNumber + 1, args.RetryDelay, alsoSeen, exception.Message);
                 }
