@@ -47,4 +47,27 @@ public static class AsyncWait
         ArgumentNullException.ThrowIfNull(condition);
         return WaitUntilAsync(() => Task.FromResult(condition()), timeout, because, pollInterval);
     }
+
+    /// <summary>
+    /// Polls <paramref name="condition"/> every 100 ms until it returns <see langword="true"/>; throws
+    /// <see cref="TimeoutException"/> ("Timed out after … waiting until <paramref name="because"/>.",
+    /// then what <paramref name="describe"/> says of the processes) when <paramref name="timeout"/>
+    /// passes first. For the launchers the chaos run and the benchmarks share: no test context there.
+    /// </summary>
+    public static async Task UntilAsync(
+        Func<Task<bool>> condition, TimeSpan timeout, string because, Func<Task<string>> describe, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        ArgumentNullException.ThrowIfNull(describe);
+        var stopwatch = Stopwatch.StartNew();
+        while (!await condition().ConfigureAwait(false))
+        {
+            if (stopwatch.Elapsed > timeout)
+            {
+                throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s waiting until {because}.{Environment.NewLine}{await describe().ConfigureAwait(false)}");
+            }
+
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        }
+    }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using StackExchange.Redis;
@@ -523,17 +522,6 @@ public sealed class RedisCluster : IAsyncDisposable
         }
     }
 
-    private async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string because, CancellationToken cancellationToken)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (stopwatch.Elapsed > timeout)
-            {
-                throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s waiting until {because}.{Environment.NewLine}{await DescribeAsync()}");
-            }
-
-            await Task.Delay(100, cancellationToken);
-        }
-    }
+    private Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, string because, CancellationToken cancellationToken) =>
+        AsyncWait.UntilAsync(condition, timeout, because, DescribeAsync, cancellationToken);
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using StackExchange.Redis;
 
@@ -96,10 +95,8 @@ public sealed class RedisSentinel : IAsyncDisposable
         }
     }
 
-    private async Task WaitUntilAsync(Func<IServer, Task<bool>> condition, TimeSpan timeout, string because, CancellationToken cancellationToken)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (true)
+    private Task WaitUntilAsync(Func<IServer, Task<bool>> condition, TimeSpan timeout, string because, CancellationToken cancellationToken) =>
+        AsyncWait.UntilAsync(async () =>
         {
             try
             {
@@ -110,22 +107,11 @@ public sealed class RedisSentinel : IAsyncDisposable
                     AbortOnConnectFail = false,
                     ConnectTimeout = 2000,
                 }).ConfigureAwait(false);
-                if (await condition(connection.GetServer("127.0.0.1", Port)).ConfigureAwait(false))
-                {
-                    return;
-                }
+                return await condition(connection.GetServer("127.0.0.1", Port)).ConfigureAwait(false);
             }
             catch (RedisException)
             {
-                // Not answering yet.
+                return false; // not answering yet
             }
-
-            if (stopwatch.Elapsed > timeout)
-            {
-                throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s waiting until {because}.{Environment.NewLine}{Tail()}");
-            }
-
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-        }
-    }
+        }, timeout, because, () => Task.FromResult(Tail()), cancellationToken);
 }
