@@ -80,7 +80,9 @@ public static partial class JobEventsApi
             }
 
             var after = lastEventId.Length > 0 ? lastEventId : JobStore.FirstEventId;
-            if (await store.TryReadEventPageAsync(jobId, after, ReadBatch, ReadBatchBytes) is not { } page)
+            // The events after the last one sent; null when that one is not (or no longer) the job's.
+            Task<EventPage?> ReadAfterAsync() => store.TryReadEventPageAsync(jobId, after, ReadBatch, ReadBatchBytes);
+            if (await ReadAfterAsync() is not { } page)
             {
                 // Not yet an event of this job: streaming from it would skip every event up to it and, on a
                 // job that ends before, never send 'done'.
@@ -164,7 +166,7 @@ public static partial class JobEventsApi
                             return TypedResults.Empty;
                         }
 
-                        page = await store.TryReadEventPageAsync(jobId, after, ReadBatch, ReadBatchBytes) ?? new EventPage([], More: false);
+                        page = await ReadAfterAsync() ?? EventPage.None;
                         continue;
                     }
 
@@ -183,7 +185,7 @@ public static partial class JobEventsApi
                         await response.Body.FlushAsync(write);
                     }
 
-                    if (await store.TryReadEventPageAsync(jobId, after, ReadBatch, ReadBatchBytes) is { } next)
+                    if (await ReadAfterAsync() is { } next)
                     {
                         page = next;
                     }
@@ -200,7 +202,7 @@ public static partial class JobEventsApi
                     {
                         // The job is there with fewer events than this stream sent (Redis rolled back to
                         // a snapshot): it waits for them, as before.
-                        page = new EventPage([], More: false);
+                        page = EventPage.None;
                     }
                 }
             }

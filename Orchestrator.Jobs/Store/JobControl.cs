@@ -54,7 +54,11 @@ public sealed record RedriveFilter(string? ErrorType = null, DateTimeOffset? Fro
 /// <summary>A read of a job's events (<see cref="JobStore.TryReadEventPageAsync"/>).</summary>
 /// <param name="Events">The events read, in order.</param>
 /// <param name="More">Whether the read stopped at its count or its bound with events left: read on at once.</param>
-public sealed record EventPage(IReadOnlyList<JobEvent> Events, bool More);
+public sealed record EventPage(IReadOnlyList<JobEvent> Events, bool More)
+{
+    /// <summary>No event, none left: wait for the next.</summary>
+    public static readonly EventPage None = new([], More: false);
+}
 
 /// <summary>One of the job's events (<see cref="RedisKeys.Events"/>), as stored.</summary>
 /// <param name="Id">The event's number (a stream entry id for a job whose events began in a stream): its SSE id, and where a reader resumes.</param>
