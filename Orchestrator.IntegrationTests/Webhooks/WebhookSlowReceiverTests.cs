@@ -150,16 +150,36 @@ public sealed class WebhookSlowReceiverTests
         Assert.Equal(2, run.HangingRequests);
     }
 
+    [Fact]
+    public async Task TwoTenantsHangingReceivers_LeaveTheReserve_AThirdTenantIsServedAtOnce()
+    {
+        // Eight slots with the default shares (4 a receiver, 6 a tenant), circuits off: two tenants'
+        // receivers that hang took 4 + 4, every slot, and a third tenant's delivery waited a
+        // RequestTimeout (an audit: 11.6-12.4 s with the defaults). The last free slot is kept for a
+        // receiver and tenant holding none.
+        var requestTimeout = TimeSpan.FromSeconds(4);
+        await using var run = await HangingThenAnsweringAsync(requestTimeout, new()
+        {
+            ["Webhooks:MaxConcurrentDeliveries"] = "8",
+            ["Webhooks:CircuitFailures"] = "0",
+        }, hangingReceivers: 2, hangingTenant: "tenant-a", answeringTenant: "tenant-c", tenantPerHangingReceiver: true);
+
+        Assert.True(run.Waited < requestTimeout / 2, run.Says);
+        Assert.Equal(7, run.HangingRequests);
+    }
+
     /// <summary>
     /// Ten deliveries to each of <paramref name="hangingReceivers"/> receivers that hang, of
-    /// <paramref name="hangingTenant"/>'s jobs, all due before one to a receiver that answers, of
+    /// <paramref name="hangingTenant"/>'s jobs (or, with <paramref name="tenantPerHangingReceiver"/>,
+    /// receiver r's of <paramref name="hangingTenant"/>-r's), all due before one to a receiver that answers, of
     /// <paramref name="answeringTenant"/>'s, sent by one worker with <paramref name="overrides"/>: the
     /// answering one is submitted once the hanging receivers have two tries in flight, and
     /// <see cref="HangingRun.Waited"/> is how long after its submission it arrived. The receivers and
     /// the harness stay up for the caller's checks.
     /// </summary>
     private static async Task<HangingRun> HangingThenAnsweringAsync(TimeSpan requestTimeout, Dictionary<string, string> overrides,
-        int hangingReceivers = 1, string hangingTenant = TenantNames.Default, string answeringTenant = TenantNames.Default)
+        int hangingReceivers = 1, string hangingTenant = TenantNames.Default, string answeringTenant = TenantNames.Default,
+        bool tenantPerHangingReceiver = false)
     {
         var run = new HangingRun(await WebhookReceiver.StartAsync(), await WorkerHarness.StartAsync());
         try
@@ -179,9 +199,10 @@ public sealed class WebhookSlowReceiverTests
 
             for (var i = 0; i < 10; i++)
             {
-                foreach (var hanging in run.AllHanging)
+                for (var r = 0; r < run.AllHanging.Count; r++)
                 {
-                    run.HangingJobs.Add(await SubmitAsync(run.Harness, hanging.Address, hangingTenant));
+                    var tenant = tenantPerHangingReceiver ? $"{hangingTenant}-{r}" : hangingTenant;
+                    run.HangingJobs.Add(await SubmitAsync(run.Harness, run.AllHanging[r].Address, tenant));
                 }
             }
 

@@ -6,26 +6,29 @@ namespace Orchestrator.UnitTests.Webhooks;
 
 /// <summary>
 /// <see cref="PutBackPacer"/>: deliveries put back for a full share come due one after another, a
-/// try's time ÷ the share's slots apart (a first guess until a try is timed, then a running
-/// average), never more than the longest wait (<c>Webhooks:PollInterval</c>); an idle sender waits
-/// for the next of them; a full table makes room from the lines that have come due.
+/// try's time ÷ the share's slots apart (until a try is timed, a first guess or the line's age if
+/// longer, up to <c>Webhooks:RequestTimeout</c>; then a running average), never more than one try's
+/// time or the longest wait (<c>Webhooks:PollInterval</c>) ahead, whichever is longer; an idle
+/// sender waits for the next of them; a full table makes room from the lines that have come due.
 /// </summary>
 public sealed class PutBackPacerTests
 {
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(15);
     private readonly FakeTimeProvider _clock = new();
 
     [Fact]
     public void PutBack_LinesUpAShare_ATriesTimeOverItsSlotsApart_AtFirstGuessed()
     {
-        var pacer = new PutBackPacer(Poll, _clock);
+        var pacer = new PutBackPacer(Poll, RequestTimeout, _clock);
         var spacing = PutBackPacer.FirstGuess / 2;
 
         Assert.Equal([spacing, spacing * 2, spacing * 3], [pacer.PutBack("receiver a", 2), pacer.PutBack("receiver a", 2), pacer.PutBack("receiver a", 2)]);
         // Another share has its own line.
         Assert.Equal(PutBackPacer.FirstGuess / 4, pacer.PutBack("receiver b", 4));
 
-        // Time passes: the line is counted from now once its last place is past.
+        // A try ends: the line is counted from now once its last place is past.
+        pacer.Sent("receiver a", PutBackPacer.FirstGuess);
         _clock.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(spacing, pacer.PutBack("receiver a", 2));
     }
@@ -34,19 +37,20 @@ public sealed class PutBackPacerTests
     public void AStepOfTheHostsClockBack_DoesNotPushALineToTheLongestWait()
     {
         var host = new SteppedWallClock();
-        var pacer = new PutBackPacer(Poll, host);
+        var pacer = new PutBackPacer(Poll, RequestTimeout, host);
         pacer.PutBack("receiver a", 2);
 
         host.Step = TimeSpan.FromMinutes(-10);
         host.Fake.Advance(TimeSpan.FromSeconds(1));
 
-        Assert.Equal(PutBackPacer.FirstGuess / 2, pacer.PutBack("receiver a", 2));
+        // The line is a second old, none of its tries ended: a try takes a second so far, half of it apart.
+        Assert.Equal(TimeSpan.FromSeconds(0.5), pacer.PutBack("receiver a", 2));
     }
 
     [Fact]
     public void Sent_SetsTheSpacing_FirstTheTryTimed_ThenARunningAverage()
     {
-        var pacer = new PutBackPacer(Poll, _clock);
+        var pacer = new PutBackPacer(Poll, RequestTimeout, _clock);
         pacer.PutBack("receiver a", 2);
         _clock.Advance(TimeSpan.FromSeconds(1));
 
@@ -63,34 +67,56 @@ public sealed class PutBackPacerTests
     }
 
     [Fact]
-    public void PutBack_WaitsAtMostTheLongest_AndALongLineDoesNotOutlastIt()
+    public void PutBack_WaitsAtMostATry_AndALongLineDoesNotOutlastIt()
     {
-        var pacer = new PutBackPacer(Poll, _clock);
+        var pacer = new PutBackPacer(Poll, RequestTimeout, _clock);
         pacer.PutBack("receiver hanging", 2);
-        pacer.Sent("receiver hanging", TimeSpan.FromSeconds(15));
+        pacer.Sent("receiver hanging", RequestTimeout);
 
+        // A try takes 15 s, two slots: 7.5 s apart (after the first place), none more than a try ahead
+        // (a poll was the bound: a backlog to a receiver that hangs was leased and put back whole every poll).
+        Assert.Equal((PutBackPacer.FirstGuess / 2) + TimeSpan.FromSeconds(7.5), pacer.PutBack("receiver hanging", 2));
         for (var i = 0; i < 100; i++)
         {
-            Assert.InRange(pacer.PutBack("receiver hanging", 2), TimeSpan.Zero, Poll);
+            Assert.Equal(RequestTimeout, pacer.PutBack("receiver hanging", 2));
         }
 
-        // One poll later the line starts again from now, not 100 places on.
-        _clock.Advance(Poll);
-        Assert.Equal(Poll, pacer.PutBack("receiver hanging", 2));
-        // The receiver answers fast again: as its tries are timed, its line shortens.
+        // A try later the line starts again from now, not 100 places on.
+        _clock.Advance(RequestTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(7.5), pacer.PutBack("receiver hanging", 2));
+        // The receiver answers fast again: as its tries are timed, a delivery put back waits a poll at most.
         _clock.Advance(Poll);
         for (var i = 0; i < 20; i++)
         {
             pacer.Sent("receiver hanging", TimeSpan.FromMilliseconds(1));
         }
 
+        Assert.InRange(pacer.PutBack("receiver hanging", 2), TimeSpan.FromMilliseconds(1), Poll);
+        _clock.Advance(TimeSpan.FromSeconds(7));
         Assert.InRange(pacer.PutBack("receiver hanging", 2), TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public void ALineNoneOfWhoseTriesEnded_SpacesByItsAge_UpToTheRequestTimeout()
+    {
+        var pacer = new PutBackPacer(Poll, RequestTimeout, _clock);
+        Assert.Equal(PutBackPacer.FirstGuess, pacer.PutBack("receiver hanging", 1));
+
+        // Six seconds and no try of the share has ended: it takes six at least.
+        _clock.Advance(TimeSpan.FromSeconds(6));
+        Assert.Equal(TimeSpan.FromSeconds(6), pacer.PutBack("receiver hanging", 1));
+        Assert.Equal(TimeSpan.FromSeconds(6), pacer.PutBack("receiver hanging", 1));
+
+        // No try outlasts Webhooks:RequestTimeout: nor does the guess.
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(RequestTimeout, pacer.PutBack("receiver hanging", 1));
+        Assert.Equal(RequestTimeout, pacer.PutBack("receiver hanging", 1));
     }
 
     [Fact]
     public void NextDue_IsTheShortestSpacingOfALineAhead_ElseTheLongest_AtLeastAMillisecond()
     {
-        var pacer = new PutBackPacer(Poll, _clock);
+        var pacer = new PutBackPacer(Poll, RequestTimeout, _clock);
         Assert.Equal(Poll, pacer.NextDue(Poll));
 
         pacer.PutBack("receiver a", 2);
@@ -108,7 +134,7 @@ public sealed class PutBackPacerTests
     [Fact]
     public void AFullTable_MakesRoomFromLinesThatCameDue_ElseANewShareWaitsTheLongest()
     {
-        var pacer = new PutBackPacer(Poll, _clock);
+        var pacer = new PutBackPacer(Poll, RequestTimeout, _clock);
         for (var i = 0; i < PutBackPacer.MaxTracked; i++)
         {
             pacer.PutBack($"receiver {i}", 1);

@@ -18,7 +18,7 @@ public sealed class SlotSharesTests
     [Fact]
     public void AReceiver_TakesAtMostItsShare_OthersStillTakeTheirs_AReturnedSlotIsFreeAgain()
     {
-        var slots = new SlotShares(perReceiver: 2, perTenant: 10);
+        var slots = new SlotShares(perReceiver: 2, perTenant: 10, total: 16);
 
         Assert.True(slots.TryTake(Hanging, Tenant, out _));
         Assert.True(slots.TryTake(Hanging, Tenant, out _));
@@ -34,7 +34,7 @@ public sealed class SlotSharesTests
     [Fact]
     public void ATenant_TakesAtMostItsShare_WhateverItsReceivers_AnotherTenantStillTakesItsOwn()
     {
-        var slots = new SlotShares(perReceiver: 2, perTenant: 3);
+        var slots = new SlotShares(perReceiver: 2, perTenant: 3, total: 16);
 
         Assert.True(slots.TryTake("https://a.example", Tenant, out _));
         Assert.True(slots.TryTake("https://b.example", Tenant, out _));
@@ -54,7 +54,7 @@ public sealed class SlotSharesTests
     [Fact]
     public void OnlyReceiversAndTenantsWithATryInFlight_AreKept()
     {
-        var slots = new SlotShares(perReceiver: 3, perTenant: 3);
+        var slots = new SlotShares(perReceiver: 3, perTenant: 3, total: 16);
         Assert.True(slots.TryTake(Hanging, Tenant, out _));
         Assert.True(slots.TryTake(Healthy, "globex", out _));
         Assert.Equal((2, 2), slots.Kept);
@@ -63,6 +63,40 @@ public sealed class SlotSharesTests
         slots.Return(Healthy, "globex");
 
         Assert.Equal((0, 0), slots.Kept);
+    }
+
+    [Fact]
+    public void TwoSharesThatHang_LeaveTheReserve_ToAReceiverAndTenantHoldingNone()
+    {
+        // The defaults: 16 slots, 8 a receiver, 12 a tenant; two tenants' receivers that hang would take 8 + 8.
+        var slots = new SlotShares(perReceiver: 8, perTenant: 12, total: 16);
+        Assert.Equal(2, slots.Reserve);
+        var taken = 0;
+        while (slots.TryTake(Hanging, Tenant, out _))
+        {
+            taken++;
+        }
+
+        while (slots.TryTake("https://slow.example", "globex", out _))
+        {
+            taken++;
+        }
+
+        Assert.Equal(14, taken);
+        // A third tenant, and another receiver of one holding slots, find the reserve kept ...
+        Assert.False(slots.TryTake("https://other.example", Tenant, out var receiverFull));
+        Assert.False(receiverFull);
+        Assert.False(slots.TryTake("https://slow.example", "initech", out receiverFull));
+        Assert.True(receiverFull);
+        // ... which serves those holding none, one slot each.
+        Assert.True(slots.TryTake(Healthy, "initech", out _));
+        Assert.False(slots.TryTake(Healthy, "initech", out _));
+        Assert.True(slots.TryTake("https://third.example", "umbrella", out _));
+
+        // All 16 taken (the sender asks only with a slot free). One back: the hanging receiver may not have it again.
+        slots.Return(Hanging, Tenant);
+        Assert.False(slots.TryTake(Hanging, Tenant, out _));
+        Assert.True(slots.TryTake("https://fourth.example", "hooli", out _));
     }
 
     [Theory]

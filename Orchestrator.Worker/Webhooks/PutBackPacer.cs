@@ -10,11 +10,15 @@ namespace Orchestrator.Worker.Webhooks;
 /// again each interval. Here the deliveries put back for one share form a line, spaced one try's
 /// time (a running average of that share's tries) divided by the share's slots apart, so each comes
 /// due about when a slot of the share frees: a receiver that answers in 2 ms gets its backlog at
-/// its own pace. No wait is longer than <c>Webhooks:PollInterval</c>, as before. Written by hand
-/// (no library paces a queue by its observed service time); keeps only the shares with a line, at
-/// most <see cref="MaxTracked"/> (when full, those whose line has come due make room).
+/// its own pace. No wait is longer than one try's time or <c>Webhooks:PollInterval</c>, whichever is
+/// longer: capped at the interval alone, a backlog to a receiver that hangs or answers in seconds was
+/// leased and put back whole every interval (an audit: 3,000 deliveries, up to 4,500 script calls a
+/// second). Until one of a new line's tries has ended, its try time is taken as the line's age (up
+/// to <c>Webhooks:RequestTimeout</c>): none of the share's tries has ended since its slots filled.
+/// Written by hand (no library paces a queue by its observed service time); keeps only the shares
+/// with a line, at most <see cref="MaxTracked"/> (when full, those whose line has come due make room).
 /// </summary>
-internal sealed class PutBackPacer(TimeSpan maxDelay, TimeProvider timeProvider)
+internal sealed class PutBackPacer(TimeSpan maxDelay, TimeSpan longestTry, TimeProvider timeProvider)
 {
     /// <summary>Most shares tracked at once; past it, while every line is still ahead, a new share's put-backs wait <c>maxDelay</c>.</summary>
     internal const int MaxTracked = 10_000;
@@ -44,7 +48,8 @@ internal sealed class PutBackPacer(TimeSpan maxDelay, TimeProvider timeProvider)
     /// <summary>
     /// The wait before a delivery put back for <paramref name="share"/> (a receiver's or a tenant's,
     /// of <paramref name="slots"/> slots, all taken) comes due again: after those already in its line,
-    /// one try's time ÷ <paramref name="slots"/> later than the last, at most <c>maxDelay</c> from now.
+    /// one try's time ÷ <paramref name="slots"/> later than the last, at most one try's time or
+    /// <c>maxDelay</c> from now, whichever is longer.
     /// </summary>
     public TimeSpan PutBack(string share, int slots)
     {
@@ -58,13 +63,14 @@ internal sealed class PutBackPacer(TimeSpan maxDelay, TimeProvider timeProvider)
                     return maxDelay;
                 }
 
-                line = new Line { Try = FirstGuess };
+                line = new Line { Try = FirstGuess, Started = now };
                 _lines[share] = line;
             }
 
-            line.Spacing = line.Try / Math.Max(1, slots);
+            var tryTime = line.Timed ? line.Try : Max(FirstGuess, Min(longestTry, now - line.Started));
+            line.Spacing = tryTime / Math.Max(1, slots);
             var due = (line.Next > now ? line.Next : now) + line.Spacing;
-            var latest = now + maxDelay;
+            var latest = now + Max(maxDelay, tryTime);
             line.Next = due < latest ? due : latest;
             return line.Next - now;
         }
@@ -105,6 +111,10 @@ internal sealed class PutBackPacer(TimeSpan maxDelay, TimeProvider timeProvider)
         }
     }
 
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
     private bool MakeRoom(DateTimeOffset now)
     {
         foreach (var (share, line) in _lines)
@@ -123,6 +133,8 @@ internal sealed class PutBackPacer(TimeSpan maxDelay, TimeProvider timeProvider)
         public TimeSpan Try { get; set; }
 
         public bool Timed { get; set; }
+
+        public DateTimeOffset Started { get; init; }
 
         public TimeSpan Spacing { get; set; }
 

@@ -37,8 +37,8 @@ internal sealed class WebhookSender(
     private readonly WebhookOptions _options = options.Value;
     private readonly ResiliencePipeline _redis = pipelines.GetPipeline(RedisPipeline.Name);
     private readonly ReceiverCircuits _circuits = new(options.Value.CircuitFailures, options.Value.CircuitBreakDuration, timeProvider);
-    private readonly SlotShares _shares = new(options.Value.PerReceiverLimit(), options.Value.PerTenantLimit());
-    private readonly PutBackPacer _pacer = new(options.Value.PollInterval, timeProvider);
+    private readonly SlotShares _shares = new(options.Value.PerReceiverLimit(), options.Value.PerTenantLimit(), options.Value.MaxConcurrentDeliveries);
+    private readonly PutBackPacer _pacer = new(options.Value.PollInterval, options.Value.RequestTimeout, timeProvider);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
