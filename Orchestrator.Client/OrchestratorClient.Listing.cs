@@ -18,7 +18,7 @@ public sealed partial class OrchestratorClient
             ("tenant", tenant), ("cursor", cursor));
         using var response = await SendAsync(HttpMethod.Get, $"jobs?{query}", cancellationToken).ConfigureAwait(false);
         return response.StatusCode == HttpStatusCode.OK
-            ? await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.JobPage, cancellationToken).ConfigureAwait(false) ?? new JobPage([], null)
+            ? await ReadAnswerAsync(response, ClientJsonContext.Default.JobPage, cancellationToken).ConfigureAwait(false) ?? new JobPage([], null)
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }
 
@@ -27,7 +27,7 @@ public sealed partial class OrchestratorClient
     {
         using var response = await SendAsync(HttpMethod.Get, $"jobs/counts?{Query(("tenant", tenant))}", cancellationToken).ConfigureAwait(false);
         return response.StatusCode == HttpStatusCode.OK
-            ? await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.JobCounts, cancellationToken).ConfigureAwait(false)
+            ? await ReadAnswerAsync(response, ClientJsonContext.Default.JobCounts, cancellationToken).ConfigureAwait(false)
                 ?? new JobCounts(new Dictionary<string, long>(), 0, 0)
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }
@@ -38,7 +38,7 @@ public sealed partial class OrchestratorClient
         var query = Query(("limit", limit.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("tenant", tenant), ("cursor", cursor));
         using var response = await SendAsync(HttpMethod.Get, $"dead-letters?{query}", cancellationToken).ConfigureAwait(false);
         return response.StatusCode == HttpStatusCode.OK
-            ? await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.JobPage, cancellationToken).ConfigureAwait(false) ?? new JobPage([], null)
+            ? await ReadAnswerAsync(response, ClientJsonContext.Default.JobPage, cancellationToken).ConfigureAwait(false) ?? new JobPage([], null)
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }
 
@@ -61,7 +61,7 @@ public sealed partial class OrchestratorClient
         request.Content = JsonContent.Create(filter ?? new DeadLetterFilter(), ClientJsonContext.Default.DeadLetterFilter);
         using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
         return response.StatusCode == HttpStatusCode.OK
-            && await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.RedriveResult, cancellationToken).ConfigureAwait(false) is { } result
+            && await ReadAnswerAsync(response, ClientJsonContext.Default.RedriveResult, cancellationToken).ConfigureAwait(false) is { } result
             ? result
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }
@@ -71,7 +71,7 @@ public sealed partial class OrchestratorClient
     {
         using var response = await SendAsync(HttpMethod.Get, "models", cancellationToken).ConfigureAwait(false);
         return response.StatusCode == HttpStatusCode.OK
-            && await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.ModelCatalog, cancellationToken).ConfigureAwait(false) is { } models
+            && await ReadAnswerAsync(response, ClientJsonContext.Default.ModelCatalog, cancellationToken).ConfigureAwait(false) is { } models
             ? models
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }
@@ -80,7 +80,7 @@ public sealed partial class OrchestratorClient
     {
         using var response = await SendAsync(HttpMethod.Post, path, cancellationToken).ConfigureAwait(false);
         return response.IsSuccessStatusCode
-            && await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false) is { } job
+            && await ReadAnswerAsync(response, ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false) is { } job
             ? job
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }

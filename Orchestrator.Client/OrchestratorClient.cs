@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Polly;
 using Polly.Retry;
 using Polly.Timeout;
@@ -98,6 +99,32 @@ public sealed partial class OrchestratorClient
         }
 
         var key = idempotencyKey ?? Guid.NewGuid().ToString("N");
+        try
+        {
+            return await SubmitWithKeyAsync(job, key, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && KeyOn(e, key))
+        {
+            // Never caught (KeyOn answers false): the caller's cancellation goes on as it was thrown, with the key.
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Where a submission's <see cref="OperationCanceledException"/> holds its idempotency key
+    /// (<see cref="Exception.Data"/>): a submission the caller canceled may still have made its job,
+    /// which only that key finds again.
+    /// </summary>
+    public const string IdempotencyKeyData = "IdempotencyKey";
+
+    private static bool KeyOn(Exception e, string key)
+    {
+        e.Data[IdempotencyKeyData] = key;
+        return false;
+    }
+
+    private async Task<SubmittedJob> SubmitWithKeyAsync(JobSubmission job, string key, CancellationToken cancellationToken)
+    {
         HttpResponseMessage sent;
         try
         {
@@ -124,7 +151,7 @@ public sealed partial class OrchestratorClient
             throw await ProblemAsync(response, cancellationToken, key).ConfigureAwait(false);
         }
 
-        var answer = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.SubmitAnswer, cancellationToken).ConfigureAwait(false)
+        var answer = await ReadAnswerAsync(response, ClientJsonContext.Default.SubmitAnswer, cancellationToken, key).ConfigureAwait(false)
             ?? throw new OrchestratorProblemException(202, null, "Empty answer", "The API accepted the job but sent no body.");
         var replayed = response.Headers.TryGetValues("Idempotent-Replayed", out var values) && values.Contains("true");
         return new SubmittedJob(answer.JobId, answer.Status, answer.CreatedAt, key, replayed);
@@ -157,7 +184,7 @@ public sealed partial class OrchestratorClient
     /// </summary>
     private static async Task<Job?> ReadJobAsync(HttpResponseMessage response, string jobId, CancellationToken cancellationToken)
     {
-        var job = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false);
+        var job = await ReadAnswerAsync(response, ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false);
         return job?.JobId == jobId ? job : null;
     }
 
@@ -240,7 +267,7 @@ public sealed partial class OrchestratorClient
         using var response = await SendAsync(HttpMethod.Post, $"jobs/{Uri.EscapeDataString(jobId)}/cancel", cancellationToken).ConfigureAwait(false);
         return response.StatusCode switch
         {
-            HttpStatusCode.OK or HttpStatusCode.Accepted => await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false),
+            HttpStatusCode.OK or HttpStatusCode.Accepted => await ReadAnswerAsync(response, ClientJsonContext.Default.Job, cancellationToken).ConfigureAwait(false),
             HttpStatusCode.NotFound => null,
             _ => throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false),
         };
@@ -261,7 +288,7 @@ public sealed partial class OrchestratorClient
                 throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
             }
 
-            var page = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.DeadLetterPage, cancellationToken).ConfigureAwait(false);
+            var page = await ReadAnswerAsync(response, ClientJsonContext.Default.DeadLetterPage, cancellationToken).ConfigureAwait(false);
             foreach (var job in page?.Items ?? [])
             {
                 yield return job;
@@ -293,18 +320,46 @@ public sealed partial class OrchestratorClient
         _ => null,
     };
 
+    /// <summary>
+    /// The answer's body as <paramref name="type"/>; a body that is not that JSON (a proxy's page, a cut
+    /// answer) is an <see cref="OrchestratorProblemException"/> with the answer's status, as a bad event
+    /// is, not a bare <see cref="JsonException"/> (with the submission's key: the job may have been made).
+    /// </summary>
+    private static async Task<T?> ReadAnswerAsync<T>(
+        HttpResponseMessage response, JsonTypeInfo<T> type, CancellationToken cancellationToken, string? idempotencyKey = null)
+    {
+        try
+        {
+            return await response.Content.ReadFromJsonAsync(type, cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonException e)
+        {
+            throw new OrchestratorProblemException((int)response.StatusCode, null, "Unreadable answer",
+                $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri?.AbsolutePath} answered {(int)response.StatusCode} with a body that is not the JSON this client reads: {e.Message}")
+            {
+                IdempotencyKey = idempotencyKey,
+            };
+        }
+    }
+
+    /// <summary>Longest a problem's body is read: an event stream's is read past HttpClient.Timeout, which covers only its headers.</summary>
+    private static readonly TimeSpan ProblemBodyBound = TimeSpan.FromSeconds(10);
+
     private async Task<OrchestratorProblemException> ProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken, string? idempotencyKey = null)
     {
         ProblemBody? problem = null;
         if (response.Content.Headers.ContentType?.MediaType is "application/problem+json" or "application/json")
         {
+            using var bound = new CancellationTokenSource(ProblemBodyBound, _time);
+            using var read = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, bound.Token);
             try
             {
-                problem = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.ProblemBody, cancellationToken).ConfigureAwait(false);
+                problem = await response.Content.ReadFromJsonAsync(ClientJsonContext.Default.ProblemBody, read.Token).ConfigureAwait(false);
             }
-            catch (JsonException)
+            catch (Exception e) when (e is JsonException or HttpRequestException or IOException
+                || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {
-                // Not a problem body after all: the status and reason still say what happened.
+                // Not a problem body after all, cut, or stalled: the status and reason still say what happened.
             }
         }
 

@@ -212,6 +212,38 @@ public sealed class OrchestratorClientEventsTests
         Assert.Equal(1, handler.Calls);
     }
 
+    [Fact]
+    public async Task A404WhoseBodyStalls_IsStillTheProblem_NotAFollowingThatNeverEnds()
+    {
+        // A proxy or peer that sends part of an error's body and goes silent: the stream's answer is read
+        // past HttpClient.Timeout (headers only), and the problem's read was bounded by the caller's
+        // token alone (an outside audit: no return after 170 s).
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-12-05T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var handler = new ScriptedHandler((_, _) => Task.FromResult(new HttpResponseMessage(HttpStatusCode.NotFound)
+        {
+            Content = new StreamContent(new BreakingStream(Encoding.UTF8.GetBytes("""{"type":"""), silentAfter: true))
+            {
+                Headers = { ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/problem+json") },
+            },
+        }));
+        var client = Client(handler, time);
+
+        var follow = FollowAllAsync(client);
+        await AsyncWait.WaitUntilAsync(() =>
+        {
+            if (!follow.IsCompleted)
+            {
+                time.Advance(TimeSpan.FromSeconds(1));
+            }
+
+            return follow.IsCompleted;
+        }, TimeSpan.FromSeconds(10), "the stalled problem is given up", TimeSpan.FromMilliseconds(10));
+
+        var error = await Assert.ThrowsAsync<OrchestratorProblemException>(() => follow);
+        Assert.Equal(404, error.Status);
+        Assert.Equal(1, handler.Calls);
+    }
+
     private static OrchestratorClient Client(ScriptedHandler handler, TimeProvider? time = null) =>
         new(new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") },
             new OrchestratorClientOptions { PollInterval = TimeSpan.FromMilliseconds(1) }, time);

@@ -383,6 +383,51 @@ public sealed class OrchestratorClientFailureTests
         Assert.Equal("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", error.TraceId);
     }
 
+    [Fact]
+    public async Task SubmitAsync_CanceledByTheCaller_TheCancellationCarriesTheKey()
+    {
+        // The API may take the job after the caller gave up (a paused API resumed): only the key finds it.
+        var handler = new ScriptedHandler(async (_, cancellationToken) =>
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return Json(HttpStatusCode.Accepted, "{}");
+        });
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var client = new OrchestratorClient(http);
+        using var canceled = new CancellationTokenSource();
+
+        var submit = client.SubmitAsync(new JobSubmission("p"), cancellationToken: canceled.Token);
+        await AsyncWait.WaitUntilAsync(() => handler.Calls == 1, TimeSpan.FromSeconds(10), "the submission is sent");
+        await canceled.CancelAsync();
+
+        var error = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => submit.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        Assert.Equal(Assert.Single(handler.IdempotencyKeys), error.Data[OrchestratorClient.IdempotencyKeyData]);
+    }
+
+    [Fact]
+    public async Task AnAnswerThatIsNotTheJsonExpected_IsAProblemWithItsStatus_AndASubmissionsCarriesTheKey()
+    {
+        // A proxy's page with a 2xx, a body cut short: a bare JsonException before (an outside audit).
+        var handler = new ScriptedHandler((call, _) => Task.FromResult(new HttpResponseMessage(call == 1 ? HttpStatusCode.Accepted : HttpStatusCode.OK)
+        {
+            Content = new StringContent("<<not json>>", Encoding.UTF8, "application/json"),
+        }));
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://api.test/") };
+        var client = new OrchestratorClient(http);
+
+        var submitted = await Assert.ThrowsAsync<OrchestratorProblemException>(() =>
+            client.SubmitAsync(new JobSubmission("p"), "my-key", TestContext.Current.CancellationToken));
+        var read = await Assert.ThrowsAsync<OrchestratorProblemException>(() =>
+            client.GetAsync("AAAAAAAAAAAAAAAAAAAAAA", TestContext.Current.CancellationToken));
+        var listed = await Assert.ThrowsAsync<OrchestratorProblemException>(() =>
+            client.ListJobsAsync(cancellationToken: TestContext.Current.CancellationToken));
+
+        Assert.Equal((202, "Unreadable answer", "my-key"), (submitted.Status, submitted.Title, submitted.IdempotencyKey));
+        Assert.Equal((200, "Unreadable answer"), (read.Status, read.Title));
+        Assert.Equal((200, "Unreadable answer"), (listed.Status, listed.Title));
+        Assert.Contains("GET /jobs/AAAAAAAAAAAAAAAAAAAAAA", read.Detail, StringComparison.Ordinal);
+    }
+
     private static HttpResponseMessage Json(HttpStatusCode status, string body) =>
         new(status) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
 

@@ -31,6 +31,14 @@ internal sealed class ScriptedHandler(Func<int, CancellationToken, Task<HttpResp
             }
         }
 
-        return answer(Interlocked.Increment(ref _calls), cancellationToken);
+        return AnswerAsync(request, cancellationToken);
+    }
+
+    private async Task<HttpResponseMessage> AnswerAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var response = await answer(Interlocked.Increment(ref _calls), cancellationToken);
+        // As the socket handler does: the answer knows its request.
+        response.RequestMessage ??= request;
+        return response;
     }
 }
