@@ -8,7 +8,9 @@ using Orchestrator.Web.Components;
 
 // The jobs page (README "Jobs page"): counts, the job list, a job's detail, dead letters; cancel and
 // redrive; every read and action through the API, as any client would.
-var builder = WebApplication.CreateBuilder(args);
+// Content (the static assets' manifests, appsettings) is read from the build's output, wherever the
+// process is started: from the working directory, blazor.web.js answered empty and the page never connected.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 
 // The page acts with an admin key, and has no sign-in: a page elsewhere that points its own name at
 // this address (DNS rebinding) would read and act through it. Loopback names only, unless AllowedHosts
