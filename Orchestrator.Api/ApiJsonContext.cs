@@ -26,6 +26,7 @@ namespace Orchestrator.Api;
 [JsonSerializable(typeof(WebhookDeliveryResource))]
 [JsonSerializable(typeof(DeadLetterPageResource))]
 [JsonSerializable(typeof(JobPageResource))]
+[JsonSerializable(typeof(JobSummaryPageResource))]
 [JsonSerializable(typeof(JobCountsResource))]
 [JsonSerializable(typeof(ModelListResource))]
 [JsonSerializable(typeof(JobStatusEvent))]

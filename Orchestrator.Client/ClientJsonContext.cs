@@ -10,6 +10,7 @@ namespace Orchestrator.Client;
 [JsonSerializable(typeof(Job))]
 [JsonSerializable(typeof(DeadLetterPage))]
 [JsonSerializable(typeof(JobPage))]
+[JsonSerializable(typeof(JobSummaryPage))]
 [JsonSerializable(typeof(JobCounts))]
 [JsonSerializable(typeof(ProblemBody))]
 [JsonSerializable(typeof(JobEventData))]

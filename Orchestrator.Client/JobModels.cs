@@ -81,6 +81,27 @@ public sealed record Job(
     public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed or JobStatuses.Canceled;
 }
 
+/// <summary>
+/// A job as a listing shows it (<see cref="OrchestratorClient.ListJobSummariesAsync"/>): what it is and
+/// where it stands, without its prompt, answer, history or deliveries (<see cref="OrchestratorClient.GetAsync"/> has them).
+/// </summary>
+public sealed record JobSummary(
+    string JobId,
+    string Status,
+    string Tenant,
+    string? Model,
+    string Priority,
+    int Attempts,
+    int? MaxAttempts,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    DateTimeOffset? CompletedAt,
+    DateTimeOffset? NextAttemptAt)
+{
+    /// <summary>True once the job is <c>completed</c>, <c>failed</c> or <c>canceled</c>, as <see cref="Job.IsFinal"/>.</summary>
+    public bool IsFinal => Status is JobStatuses.Completed or JobStatuses.Failed or JobStatuses.Canceled;
+}
+
 /// <summary>The statuses a job can have.</summary>
 public static class JobStatuses
 {

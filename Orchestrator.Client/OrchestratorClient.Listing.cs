@@ -22,6 +22,21 @@ public sealed partial class OrchestratorClient
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// <see cref="ListJobsAsync"/>'s page as summaries (<c>GET /jobs/summaries</c>): each job without its
+    /// prompt, answer, history or deliveries, what a listing shows; the same filters, and the cursors of either serve both.
+    /// </summary>
+    public async Task<JobSummaryPage> ListJobSummariesAsync(
+        string? status = null, string? model = null, string? tenant = null, int limit = 20, string? cursor = null, CancellationToken cancellationToken = default)
+    {
+        var query = Query(("limit", limit.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("status", status), ("model", model),
+            ("tenant", tenant), ("cursor", cursor));
+        using var response = await SendAsync(HttpMethod.Get, $"jobs/summaries?{query}", cancellationToken).ConfigureAwait(false);
+        return response.StatusCode == HttpStatusCode.OK
+            ? await ReadAnswerAsync(response, ClientJsonContext.Default.JobSummaryPage, cancellationToken).ConfigureAwait(false) ?? new JobSummaryPage([], null)
+            : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>The newest jobs counted by status (<c>GET /jobs/counts</c>); with an admin key, every tenant's or <paramref name="tenant"/>'s.</summary>
     public async Task<JobCounts> CountJobsAsync(string? tenant = null, CancellationToken cancellationToken = default)
     {
@@ -93,6 +108,11 @@ public sealed partial class OrchestratorClient
 /// <param name="Items">The jobs of this page.</param>
 /// <param name="NextCursor">Pass back as <c>cursor</c> for the next page; null on the last page.</param>
 public sealed record JobPage(IReadOnlyList<Job> Items, string? NextCursor);
+
+/// <summary>A page of job summaries, newest first.</summary>
+/// <param name="Items">The summaries of this page.</param>
+/// <param name="NextCursor">Pass back as <c>cursor</c> for the next page; null on the last page.</param>
+public sealed record JobSummaryPage(IReadOnlyList<JobSummary> Items, string? NextCursor);
 
 /// <summary>The newest jobs counted by status.</summary>
 /// <param name="ByStatus">Status → number of jobs (statuses with none are absent).</param>

@@ -300,6 +300,42 @@ public sealed record DeadLetterPageResource(IReadOnlyList<JobResource> Items, st
 /// <param name="NextCursor">Pass as <c>cursor</c> for the next page; null on the last page.</param>
 public sealed record JobPageResource(IReadOnlyList<JobResource> Items, string? NextCursor);
 
+/// <summary>
+/// A job as a listing shows it (<c>GET /jobs/summaries</c>): what it is and where it stands, without its
+/// prompt, answer, history or deliveries, so that a page of jobs with long prompts and answers is a
+/// page of 100 rows in a few kilobytes, not a few rows cut at <c>Api:MaxJobsPageBytes</c>.
+/// </summary>
+public sealed record JobSummaryResource(
+    string JobId,
+    string Status,
+    string Tenant,
+    string? Model,
+    string Priority,
+    int Attempts,
+    int? MaxAttempts,
+    DateTime CreatedAt,
+    DateTime UpdatedAt,
+    DateTime? CompletedAt,
+    DateTime? NextAttemptAt)
+{
+    public static JobSummaryResource From(Job job) => new(
+        job.Id,
+        job.Status,
+        job.Tenant,
+        job.Request.Model,
+        job.Request.Priority ?? JobPriority.Normal,
+        job.Attempts,
+        job.MaxAttempts,
+        job.CreatedAt.UtcDateTime,
+        job.UpdatedAt.UtcDateTime,
+        job.CompletedAt?.UtcDateTime,
+        job.NextAttemptAt?.UtcDateTime);
+}
+
+/// <summary>A page of job summaries, newest first.</summary>
+/// <param name="NextCursor">Pass as <c>cursor</c> for the next page (of summaries or of jobs: the cursors are the same); null on the last page.</param>
+public sealed record JobSummaryPageResource(IReadOnlyList<JobSummaryResource> Items, string? NextCursor);
+
 /// <summary>Jobs by status among the newest <paramref name="Window"/> jobs.</summary>
 /// <param name="ByStatus">Status → number of jobs (statuses with none are absent).</param>
 /// <param name="Counted">Jobs counted (finished jobs past their retention are not).</param>

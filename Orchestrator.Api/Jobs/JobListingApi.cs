@@ -29,6 +29,10 @@ public static class JobListingApi
     /// <summary>A job's bytes in a listing's page: its JSON as answered, and the comma before the next.</summary>
     internal static long JsonBytes(Job job) => JsonSerializer.SerializeToUtf8Bytes(JobResource.From(job), ApiJsonContext.Default.JobResource).Length + 1;
 
+    /// <summary>A job summary's bytes in a page of summaries, as <see cref="JsonBytes"/>.</summary>
+    private static long SummaryJsonBytes(Job job) =>
+        JsonSerializer.SerializeToUtf8Bytes(JobSummaryResource.From(job), ApiJsonContext.Default.JobSummaryResource).Length + 1;
+
     /// <summary>The parameters of <c>GET /jobs</c> that <c>GET /jobs/counts</c> refuses.</summary>
     private static readonly string[] ListingOnly = ["status", "model", "limit", "cursor"];
 
@@ -49,6 +53,11 @@ public static class JobListingApi
             .WithSummary($"The caller's tenant's jobs, newest first (the newest {JobStore.ListedJobs:N0} are listed), filtered by status and model; " +
                 $"an admin key sees every tenant's, or one's with ?tenant=. A page may be short (at most {MaxExamined:N0} jobs are examined per call, and its jobs' JSON stops at Api:MaxJobsPageBytes): follow nextCursor.");
 
+        jobs.MapGet("/summaries", ListSummariesAsync).AlsoHead()
+            .WithName("ListJobSummaries")
+            .WithSummary("GET /jobs's page as summaries: each job's id, status, tenant, model, priority, attempts and times, without its prompt, " +
+                "answer, history or deliveries (what a listing shows); the same filters and cursors, and a page cut by Api:MaxJobsPageBytes only past thousands of rows.");
+
         jobs.MapGet("/counts", CountAsync).AlsoHead()
             .WithName("CountJobs")
             .WithSummary($"The caller's tenant's newest {CountWindow:N0} jobs counted by status (an admin key: every tenant's, or one's with ?tenant=); a count may be up to a second old.");
@@ -59,43 +68,60 @@ public static class JobListingApi
         JobStore store, IOptions<ApiOptions> apiOptions, ClaimsPrincipal user, HttpRequest request,
         string? limit, string? cursor, string? tenant, string? status, string? model)
     {
+        var (page, problem) = await ReadPageAsync(store, apiOptions.Value, user, request, limit, cursor, tenant, status, model, JsonBytes);
+        return page is null ? problem! : TypedResults.Ok(new JobPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
+    }
+
+    internal static async Task<Results<Ok<JobSummaryPageResource>, ProblemHttpResult>> ListSummariesAsync(
+        JobStore store, IOptions<ApiOptions> apiOptions, ClaimsPrincipal user, HttpRequest request,
+        string? limit, string? cursor, string? tenant, string? status, string? model)
+    {
+        var (page, problem) = await ReadPageAsync(store, apiOptions.Value, user, request, limit, cursor, tenant, status, model, SummaryJsonBytes);
+        return page is null ? problem! : TypedResults.Ok(new JobSummaryPageResource([.. page.Items.Select(JobSummaryResource.From)], page.NextCursor));
+    }
+
+    /// <summary>The page of jobs a listing's parameters ask for, its bytes measured by <paramref name="sizeOf"/>; or the problem with them.</summary>
+    private static async Task<(DeadLetterPage? Page, ProblemHttpResult? Problem)> ReadPageAsync(
+        JobStore store, ApiOptions apiOptions, ClaimsPrincipal user, HttpRequest request,
+        string? limit, string? cursor, string? tenant, string? status, string? model, Func<Job, long> sizeOf)
+    {
         // Sent twice, a model is bound as both joined by a comma: a name no job has, and an empty last
         // page where the other parameters answer 400 (their joined values do not read).
         if (request.Query["model"].Count > 1)
         {
-            return BadRequest("Invalid model", "model must be sent once.");
+            return (null, BadRequest("Invalid model", "model must be sent once."));
         }
 
         if (!QueryLimit.TryRead(limit, PageLimit, out var pageSize))
         {
-            return QueryLimit.Invalid(PageLimit);
+            return (null, QueryLimit.Invalid(PageLimit));
         }
 
         if (!JobStore.IsValidDeadLetterCursor(cursor))
         {
-            return BadRequest("Invalid cursor", "cursor is not one this API handed out; pass nextCursor from the previous page.");
+            return (null, BadRequest("Invalid cursor", "cursor is not one this API handed out; pass nextCursor from the previous page."));
         }
 
         if (status is not null && !JobStatus.All.Contains(status, StringComparer.Ordinal))
         {
-            return BadRequest("Invalid status", $"status must be one of {string.Join(", ", JobStatus.All)}.");
+            return (null, BadRequest("Invalid status", $"status must be one of {string.Join(", ", JobStatus.All)}."));
         }
 
         if (model is not null && CharacterLengthAttribute.Count(model) is 0 or > JobLimits.MaxModelLength)
         {
-            return BadRequest("Invalid model", $"model must be 1 to {JobLimits.MaxModelLength} characters.");
+            return (null, BadRequest("Invalid model", $"model must be 1 to {JobLimits.MaxModelLength} characters."));
         }
 
         var scope = Scope(user, tenant, "lists another tenant's jobs");
         if (scope.Problem is { } problem)
         {
-            return problem;
+            return (null, problem);
         }
 
         var page = await store.ListJobsAsync(pageSize ?? PageDefault, cursor, scope.Tenant,
             job => (status is null || job.Status == status) && (model is null || job.Request.Model == model), MaxExamined,
-            apiOptions.Value.MaxJobsPageBytes, JsonBytes);
-        return TypedResults.Ok(new JobPageResource([.. page.Items.Select(JobResource.From)], page.NextCursor));
+            apiOptions.MaxJobsPageBytes, sizeOf);
+        return (page, null);
     }
 
     internal static async Task<Results<Ok<JobCountsResource>, ProblemHttpResult>> CountAsync(

@@ -23,6 +23,8 @@ public sealed class ClientModelContractTests
         { "TokenUsage", typeof(TokenUsage) },
         { "JobError", typeof(JobError) },
         { "JobPageResource", typeof(JobPage) },
+        { "JobSummaryResource", typeof(JobSummary) },
+        { "JobSummaryPageResource", typeof(JobSummaryPage) },
         { "JobCountsResource", typeof(JobCounts) },
         { "RedriveResultResource", typeof(RedriveResult) },
         { "ModelListResource", typeof(ModelCatalog) },
