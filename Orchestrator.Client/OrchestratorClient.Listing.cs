@@ -14,9 +14,7 @@ public sealed partial class OrchestratorClient
     public async Task<JobPage> ListJobsAsync(
         string? status = null, string? model = null, string? tenant = null, int limit = 20, string? cursor = null, CancellationToken cancellationToken = default)
     {
-        var query = Query(("limit", limit.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("status", status), ("model", model),
-            ("tenant", tenant), ("cursor", cursor));
-        using var response = await SendAsync(HttpMethod.Get, $"jobs?{query}", cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Get, $"jobs?{ListingQuery(status, model, tenant, limit, cursor)}", cancellationToken).ConfigureAwait(false);
         return response.StatusCode == HttpStatusCode.OK
             ? await ReadAnswerAsync(response, ClientJsonContext.Default.JobPage, cancellationToken).ConfigureAwait(false) ?? new JobPage([], null)
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
@@ -29,9 +27,7 @@ public sealed partial class OrchestratorClient
     public async Task<JobSummaryPage> ListJobSummariesAsync(
         string? status = null, string? model = null, string? tenant = null, int limit = 20, string? cursor = null, CancellationToken cancellationToken = default)
     {
-        var query = Query(("limit", limit.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("status", status), ("model", model),
-            ("tenant", tenant), ("cursor", cursor));
-        using var response = await SendAsync(HttpMethod.Get, $"jobs/summaries?{query}", cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Get, $"jobs/summaries?{ListingQuery(status, model, tenant, limit, cursor)}", cancellationToken).ConfigureAwait(false);
         return response.StatusCode == HttpStatusCode.OK
             ? await ReadAnswerAsync(response, ClientJsonContext.Default.JobSummaryPage, cancellationToken).ConfigureAwait(false) ?? new JobSummaryPage([], null)
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
@@ -99,6 +95,11 @@ public sealed partial class OrchestratorClient
             ? job
             : throw await ProblemAsync(response, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The query of <c>GET /jobs</c> and <c>GET /jobs/summaries</c>.</summary>
+    private static string ListingQuery(string? status, string? model, string? tenant, int limit, string? cursor) =>
+        Query(("limit", limit.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("status", status), ("model", model),
+            ("tenant", tenant), ("cursor", cursor));
 
     private static string Query(params (string Name, string? Value)[] parameters) =>
         string.Join('&', parameters.Where(p => p.Value is not null).Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value!)}"));

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Orchestrator.IntegrationTests.Worker;
 using Orchestrator.Jobs;
 
@@ -28,11 +27,11 @@ public sealed class BookedOrderTests
         await harness.StartWorkerAsync(settings, "worker-1");
         await harness.StartWorkerAsync(settings, "worker-2");
 
-        var first = await SubmitAsync(harness, 10, "first");
+        var first = await ProviderSetup.SubmitManyAsync(harness, 10, "first");
         // The later ten come once the first have all asked (some answered, the rest booked).
         await AsyncWait.WaitUntilAsync(async () => (await harness.GetAllAsync(first)).Count(j => j.Status == JobStatus.Completed) >= 3,
             TimeSpan.FromSeconds(60), "three of the first ten completed", TimeSpan.FromMilliseconds(50));
-        var second = await SubmitAsync(harness, 10, "second");
+        var second = await ProviderSetup.SubmitManyAsync(harness, 10, "second");
 
         var jobs = await harness.WaitUntilAllFinalAsync([.. first, .. second], TimeSpan.FromSeconds(120));
 
@@ -44,16 +43,5 @@ public sealed class BookedOrderTests
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"first ten done by {lastOfFirst:HH:mm:ss.fff}, second ten from {firstOfSecond:HH:mm:ss.fff}; {overtaken} of the first ten finished after one of the second");
         Assert.Equal(0, overtaken);
-    }
-
-    private static async Task<string[]> SubmitAsync(WorkerHarness harness, int count, string label)
-    {
-        var ids = new string[count];
-        for (var i = 0; i < count; i++)
-        {
-            ids[i] = await ProviderSetup.SubmitAsync(harness, new JobRequest($"{label} {i.ToString(CultureInfo.InvariantCulture)}: one line on leases.", "sim-model", MaxTokens: 20));
-        }
-
-        return ids;
     }
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Orchestrator.IntegrationTests.Worker;
 using Orchestrator.Jobs;
 
@@ -27,11 +26,11 @@ public sealed class PermitOrderTests
         await harness.StartWorkerAsync(settings, "worker-1");
         await harness.StartWorkerAsync(settings, "worker-2");
 
-        var first = await SubmitAsync(harness, 8, "first");
+        var first = await ProviderSetup.SubmitManyAsync(harness, 8, "first");
         // The later eight come once the first have all asked (some answered, the rest waiting).
         await AsyncWait.WaitUntilAsync(async () => (await harness.GetAllAsync(first)).Count(j => j.Status == JobStatus.Completed) >= 2,
             TimeSpan.FromSeconds(60), "two of the first eight completed", TimeSpan.FromMilliseconds(20));
-        var second = await SubmitAsync(harness, 8, "second");
+        var second = await ProviderSetup.SubmitManyAsync(harness, 8, "second");
 
         var jobs = await harness.WaitUntilAllFinalAsync([.. first, .. second], TimeSpan.FromSeconds(120));
 
@@ -41,16 +40,5 @@ public sealed class PermitOrderTests
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"first eight done by {jobs.Take(8).Max(j => j.CompletedAt!.Value):HH:mm:ss.fff}, second eight from {firstOfSecond:HH:mm:ss.fff}; {overtaken} of the first eight finished after one of the second");
         Assert.Equal(0, overtaken);
-    }
-
-    private static async Task<string[]> SubmitAsync(WorkerHarness harness, int count, string label)
-    {
-        var ids = new string[count];
-        for (var i = 0; i < count; i++)
-        {
-            ids[i] = await ProviderSetup.SubmitAsync(harness, new JobRequest($"{label} {i.ToString(CultureInfo.InvariantCulture)}: one line on permits.", "sim-model", MaxTokens: 20));
-        }
-
-        return ids;
     }
 }

@@ -77,6 +77,18 @@ internal static class ProviderSetup
         }
     }
 
+    /// <summary>Submits <paramref name="count"/> short jobs for sim-model, labelled "<paramref name="label"/> i", in order.</summary>
+    public static async Task<string[]> SubmitManyAsync(WorkerHarness harness, int count, string label)
+    {
+        var ids = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            ids[i] = await SubmitAsync(harness, new JobRequest($"{label} {i.ToString(System.Globalization.CultureInfo.InvariantCulture)}: one line on leases.", "sim-model", MaxTokens: 20));
+        }
+
+        return ids;
+    }
+
     /// <summary>Submits one job asking for <paramref name="request"/>, as the API would store it.</summary>
     public static async Task<string> SubmitAsync(WorkerHarness harness, JobRequest request, int maxAttempts = 3)
     {
