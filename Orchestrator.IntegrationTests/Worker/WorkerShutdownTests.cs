@@ -1,3 +1,4 @@
+using Orchestrator.IntegrationTests.Providers;
 using Orchestrator.Jobs;
 
 namespace Orchestrator.IntegrationTests.Worker;
@@ -70,6 +71,43 @@ public sealed class WorkerShutdownTests
         Assert.Equal(1, job.UnchargedAttempts);
         Assert.Contains("taken up after a worker handed it back at shutdown", second.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("reclaimed from a lapsed lease", second.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The provider stops as the worker does (the AppHost's Ctrl-C stops the simulator beside the
+    /// workers): the running call fails while the worker drains, and the failure is the stop's, not the
+    /// job's. Its attempt is closed as released, not charged, as a call cut off at the shutdown timeout
+    /// is. Before, it was recorded: a transient failure charged (an audit: all 60 running jobs of a
+    /// Ctrl-C), and on a job's last attempt a failed job.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public async Task SigtermAsTheProviderStopsToo_TheCallThatFailsIsReleased_NotCharged(int maxAttempts)
+    {
+        await using var simulator = await LlmSimulatorProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Simulator:FailureRate"] = "0",
+            ["Simulator:Latency"] = "00:00:30",
+        });
+        var settings = ProviderSetup.Worker(simulator, more: new Dictionary<string, string> { ["shutdownTimeoutSeconds"] = "20" });
+        await using var harness = await WorkerHarness.StartAsync();
+        var jobId = await ProviderSetup.SubmitAsync(harness, new JobRequest("One line on leases.", "sim-model", MaxTokens: 20), maxAttempts);
+        var worker = await harness.StartWorkerAsync(settings, "worker-1");
+        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(jobId)).Status == JobStatus.Processing,
+            TimeSpan.FromSeconds(30), "the call is running", TimeSpan.FromMilliseconds(20));
+
+        var stopping = worker.StopGracefullyAsync(TimeSpan.FromSeconds(30));
+        await AsyncWait.WaitUntilAsync(() => Task.FromResult(worker.Output.Contains("draining: 1 job(s) in flight", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(10), "the worker drains", TimeSpan.FromMilliseconds(10));
+        await simulator.KillAsync();
+        var took = await stopping;
+        Assert.Equal(0, worker.ExitCode);
+
+        var job = await harness.GetAsync(jobId);
+        Assert.True(job.Status == JobStatus.Retrying, $"the job is {job.Status}; history {string.Join(", ", job.History.Select(a => a.Outcome))}");
+        Assert.Equal([AttemptOutcome.Released], job.History.Select(a => a.Outcome));
+        Assert.True(took < TimeSpan.FromSeconds(10), $"the worker took {took} to stop once its call had failed");
     }
 
     /// <summary>

@@ -186,6 +186,24 @@ internal sealed class JobExecution : IDisposable
         }
     }
 
+    /// <summary>
+    /// A call that failed for a passing reason while the worker drains: the failure is most likely the
+    /// stop's own (a provider, a sidecar or a local simulator stopped beside the worker), so the job is
+    /// handed back with the attempt closed <c>released</c>, not charged. True (and stopped) when draining.
+    /// </summary>
+    public bool HandBackIfDraining()
+    {
+        lock (_gate)
+        {
+            if (_draining)
+            {
+                Cancel();
+            }
+
+            return _draining;
+        }
+    }
+
     /// <summary>Called once an outcome is recorded and a wait would follow: stop if draining.</summary>
     public void StopIfDraining()
     {

@@ -204,6 +204,10 @@ internal sealed class JobProcessor(
                 break;
             case LeaseLostException:
                 throw new OperationCanceledException(execution.Token);
+            case var e when AttemptFailure.IsTransient(e) && execution.HandBackIfDraining():
+                // Its last attempt failed as the worker stops (an audit: the AppHost's Ctrl-C stopped the
+                // simulator beside the workers, and every running attempt was charged): handed back, released.
+                throw new OperationCanceledException(execution.Token);
             case var e:
                 await RecordFailureAsync(execution, e).ConfigureAwait(false);
                 break;
@@ -380,6 +384,12 @@ internal sealed class JobProcessor(
 
     private async ValueTask RecordRetryAsync(JobExecution execution, Exception exception, TimeSpan delay)
     {
+        if (execution.HandBackIfDraining())
+        {
+            // Failed as the worker stops: handed back with the attempt released, not charged (RunAsync).
+            throw new OperationCanceledException(execution.Token);
+        }
+
         var outcome = AttemptFailure.OutcomeOf(exception);
         // Polly calls this outside the attempt's async flow. The outcome's log line belongs to the
         // attempt (its trace id on the line): make its span current again. Setting it here lasts only
