@@ -213,7 +213,7 @@ public sealed class LlmCaller(
         {
             asked = timeProvider.GetTimestamp();
             (wait, delay, reservation, booked) = await _redis.ExecuteRedisAsync(
-                "reserve capacity", ct => _reservations.ReserveAsync(new ReserveRequest(provider, model.Provider, estimated, lease, booking, _bookAhead, Waiter: jobId), ct),
+                "reserve capacity", ct => _reservations.ReserveAsync(new ReserveRequest(provider, model.Provider, estimated, lease, booking, _bookAhead), ct),
                 cancellationToken).ConfigureAwait(false);
             if (unlimited && reservation is { Unconstrained: true })
             {

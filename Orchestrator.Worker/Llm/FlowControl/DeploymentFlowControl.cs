@@ -28,10 +28,8 @@ public enum FlowWait
 /// <summary>What a call asks of its deployment's flow control before it goes out.</summary>
 /// <param name="Booking">A booking an earlier reservation of this call answered (<see cref="ReserveAnswer.Booking"/>), or null.</param>
 /// <param name="BookAhead">A wait for the requests limit up to this long is booked (<see cref="FlowWait.Booked"/>); zero: never.</param>
-/// <param name="Waiter">Who asks again until it gets a permit (the job id): permits go to waiters in the order they first asked; null: never queued.</param>
 public sealed record ReserveRequest(
-    string Provider, ProviderOptions Options, long EstimatedTokens, TimeSpan PermitLease, string? Booking = null, TimeSpan BookAhead = default,
-    string? Waiter = null);
+    string Provider, ProviderOptions Options, long EstimatedTokens, TimeSpan PermitLease, string? Booking = null, TimeSpan BookAhead = default);
 
 /// <summary>What <c>reserve.lua</c> answered for one call.</summary>
 /// <param name="Booking">The call's booking, to present after <see cref="Delay"/> (booked, or one presented early or held by the permits).</param>
@@ -92,9 +90,8 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
 
     /// <summary>Reserves one request and <paramref name="estimatedTokens"/> tokens, and a permit; or says how long to wait.</summary>
     public async Task<ReserveAnswer> ReserveAsync(
-        string provider, ProviderOptions options, long estimatedTokens, TimeSpan permitLease, string? booking = null, TimeSpan bookAhead = default,
-        string? waiter = null) =>
-        (await ReserveManyAsync([new ReserveRequest(provider, options, estimatedTokens, permitLease, booking, bookAhead, waiter)]).ConfigureAwait(false))[0];
+        string provider, ProviderOptions options, long estimatedTokens, TimeSpan permitLease, string? booking = null, TimeSpan bookAhead = default) =>
+        (await ReserveManyAsync([new ReserveRequest(provider, options, estimatedTokens, permitLease, booking, bookAhead)]).ConfigureAwait(false))[0];
 
     /// <summary>
     /// <see cref="ReserveAsync"/> for many calls in one <c>reserve.lua</c> call: each reserved (or
@@ -102,33 +99,27 @@ public sealed class DeploymentFlowControl(IConnectionMultiplexer redis, RedisKey
     /// </summary>
     public async Task<IReadOnlyList<ReserveAnswer>> ReserveManyAsync(IReadOnlyList<ReserveRequest> requests)
     {
-        const int KeysEach = 7, ValuesEach = 10;
-        var keys = new RedisKey[requests.Count * KeysEach];
-        var values = new RedisValue[requests.Count * ValuesEach];
+        var keys = new RedisKey[requests.Count * 5];
+        var values = new RedisValue[requests.Count * 9];
         var permitIds = new string?[requests.Count];
         for (var i = 0; i < requests.Count; i++)
         {
-            var (provider, options, estimatedTokens, permitLease, booking, bookAhead, waiter) = requests[i];
+            var (provider, options, estimatedTokens, permitLease, booking, bookAhead) = requests[i];
             permitIds[i] = options.MaxConcurrency is null ? null : Guid.NewGuid().ToString("N");
-            var k = i * KeysEach;
-            keys[k + 0] = Key(provider, "cooldown");
-            keys[k + 1] = Key(provider, "rpm");
-            keys[k + 2] = Key(provider, "tpm");
-            keys[k + 3] = Key(provider, "permits");
-            keys[k + 4] = Key(provider, "learned");
-            keys[k + 5] = Key(provider, "permit-queue");
-            keys[k + 6] = Key(provider, "permit-seen");
-            var v = i * ValuesEach;
-            values[v + 0] = options.RequestsPerMinute ?? 0;
-            values[v + 1] = options.TokensPerMinute ?? 0;
-            values[v + 2] = estimatedTokens;
-            values[v + 3] = (long)Burst.TotalMilliseconds;
-            values[v + 4] = options.MaxConcurrency ?? 0;
-            values[v + 5] = permitIds[i] ?? "";
-            values[v + 6] = (long)permitLease.TotalMilliseconds;
-            values[v + 7] = booking ?? "";
-            values[v + 8] = (long)bookAhead.TotalMilliseconds;
-            values[v + 9] = waiter ?? "";
+            keys[(i * 5) + 0] = Key(provider, "cooldown");
+            keys[(i * 5) + 1] = Key(provider, "rpm");
+            keys[(i * 5) + 2] = Key(provider, "tpm");
+            keys[(i * 5) + 3] = Key(provider, "permits");
+            keys[(i * 5) + 4] = Key(provider, "learned");
+            values[(i * 9) + 0] = options.RequestsPerMinute ?? 0;
+            values[(i * 9) + 1] = options.TokensPerMinute ?? 0;
+            values[(i * 9) + 2] = estimatedTokens;
+            values[(i * 9) + 3] = (long)Burst.TotalMilliseconds;
+            values[(i * 9) + 4] = options.MaxConcurrency ?? 0;
+            values[(i * 9) + 5] = permitIds[i] ?? "";
+            values[(i * 9) + 6] = (long)permitLease.TotalMilliseconds;
+            values[(i * 9) + 7] = booking ?? "";
+            values[(i * 9) + 8] = (long)bookAhead.TotalMilliseconds;
         }
 
         var reply = (RedisResult[])(await Reserve.EvaluateAsync(Db, keys, values).ConfigureAwait(false))!;

@@ -7,16 +7,14 @@
   permit lapses by itself.
 
   Many calls' reservations in one script (a worker's calls starting together, group commit): each
-  as if reserved alone, in order, on one clock reading. Per reservation i (0-based), 7 keys from
-  KEYS[7i+1] and 10 arguments from ARGV[10i+1], as below for i = 0:
+  as if reserved alone, in order, on one clock reading. Per reservation i (0-based), 5 keys from
+  KEYS[5i+1] and 9 arguments from ARGV[9i+1], as below for i = 0:
 
   KEYS[1]  cooldown         {orch}:llm:<provider>:cooldown   not-before time, Unix ms (string)
   KEYS[2]  requests TAT     {orch}:llm:<provider>:rpm        ms (string)
   KEYS[3]  tokens TAT       {orch}:llm:<provider>:tpm        ms (string)
   KEYS[4]  permits          {orch}:llm:<provider>:permits    sorted set: permit id -> expiry, Unix ms
   KEYS[5]  learned limits   {orch}:llm:<provider>:learned    hash: rpm, tpm (from 429s; see cooldown.lua)
-  KEYS[6]  permit queue     {orch}:llm:<provider>:permit-queue  sorted set: waiter -> first asked, Unix ms
-  KEYS[7]  waiters seen     {orch}:llm:<provider>:permit-seen   sorted set: waiter -> last asked, Unix ms
 
   ARGV[1]  requests per minute, 0 = unknown (then the learned one, if any)
   ARGV[2]  tokens per minute, 0 = unknown (likewise)
@@ -25,12 +23,6 @@
   ARGV[7]  permit lease, ms
   ARGV[8]  the call's booking, its slot's time '<T>' (Unix ms) as an earlier reservation answered it, or ''
   ARGV[9]  how far ahead a wait for the requests limit is booked, ms; 0 = never (the wait is answered alone)
-  ARGV[10] the waiter: who asks again for a permit until it gets one (the job id), or '' (never queued)
-
-  Permits go in the order their waiters first asked (docs/design/job-store.md "Permits in the order
-  asked"): a call refused for the permits joins the queue; while it is not empty, a permit freed
-  goes to the first waiters, one each, when they next ask; a waiter that stopped asking for
-  QUEUE_STALE_MS (it got what it needed elsewhere, was canceled, its worker died) leaves it.
 
   Bookings (docs/design/job-store.md "Booked slots"): a wait for the requests limit (not for the
   tokens limit, whose charge is an estimate) of at most ARGV[9] is booked: both limits are charged
@@ -52,11 +44,10 @@
          | {3, waitMs, b}    every permit is taken; try again after waitMs (b: the booking presented, still good)
          | {4, waitMs, b}    booked: the call goes after waitMs with booking b
 ]]
-local QUEUE_STALE_MS = 2000
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
--- One reservation: keys and argv are its 7 keys and 10 arguments (KEYS[1..7], ARGV[1..10] above).
+-- One reservation: keys and argv are its 5 keys and 9 arguments (KEYS[1..5], ARGV[1..9] above).
 local function reserve(keys, argv)
   local booking, horizon = argv[8], tonumber(argv[9])
   local notBefore = tonumber(redis.call('GET', keys[1]) or '0')
@@ -114,37 +105,10 @@ local function reserve(keys, argv)
   local maxConcurrency = tonumber(argv[5])
   if maxConcurrency > 0 then
     redis.call('ZREMRANGEBYSCORE', keys[4], '-inf', now)
-    local free = maxConcurrency - redis.call('ZCARD', keys[4])
-    local waiter = argv[10]
-    -- The fast path, no one waiting: one ZCARD more than before the queue.
-    if free <= 0 or redis.call('EXISTS', keys[6]) == 1 then
-      local gone = redis.call('ZRANGEBYSCORE', keys[7], '-inf', now - QUEUE_STALE_MS, 'LIMIT', 0, 64)
-      if #gone > 0 then
-        redis.call('ZREM', keys[6], unpack(gone))
-        redis.call('ZREM', keys[7], unpack(gone))
-      end
-      -- Ahead of this call: the waiters before it, or all of them for a call that never queues.
-      local ahead = redis.call('ZCARD', keys[6])
-      if waiter ~= '' then
-        redis.call('ZADD', keys[6], 'NX', now, waiter)
-        redis.call('ZADD', keys[7], now, waiter)
-        ahead = redis.call('ZRANK', keys[6], waiter)
-      end
-      if ahead >= free then
-        if waiter ~= '' then
-          local ttl = QUEUE_STALE_MS * 2
-          redis.call('PEXPIRE', keys[6], ttl)
-          redis.call('PEXPIRE', keys[7], ttl)
-        end
-        local first = redis.call('ZRANGE', keys[4], 0, 0, 'WITHSCORES')
-        -- Poll: a permit usually comes back when a call ends, long before the earliest lease lapses.
-        local lapse = first[2] and tonumber(first[2]) - now or 100
-        return 3, math.max(1, math.min(100, lapse)), booked and booking or ''
-      end
-      if waiter ~= '' then
-        redis.call('ZREM', keys[6], waiter)
-        redis.call('ZREM', keys[7], waiter)
-      end
+    if redis.call('ZCARD', keys[4]) >= maxConcurrency then
+      local first = redis.call('ZRANGE', keys[4], 0, 0, 'WITHSCORES')
+      -- Poll: a permit usually comes back when a call ends, long before the earliest lease lapses.
+      return 3, math.max(1, math.min(100, tonumber(first[2]) - now)), booked and booking or ''
     end
     redis.call('ZADD', keys[4], now + tonumber(argv[7]), argv[6])
     redis.call('PEXPIRE', keys[4], tonumber(argv[7]) * 2)
@@ -157,10 +121,10 @@ local function reserve(keys, argv)
 end
 
 local reply = {}
-for i = 0, #ARGV / 10 - 1 do
+for i = 0, #ARGV / 9 - 1 do
   local k, a = {}, {}
-  for j = 1, 7 do k[j] = KEYS[7*i+j] end
-  for j = 1, 10 do a[j] = ARGV[10*i+j] end
+  for j = 1, 5 do k[j] = KEYS[5*i+j] end
+  for j = 1, 9 do a[j] = ARGV[9*i+j] end
   local code, value, booking = reserve(k, a)
   reply[3*i+1] = code
   reply[3*i+2] = value
