@@ -8,7 +8,7 @@ namespace Orchestrator.UnitTests.Webhooks;
 /// <see cref="PutBackPacer"/>: deliveries put back for a full share come due one after another, a
 /// try's time ÷ the share's slots apart (until a try is timed, a first guess or the line's age if
 /// longer, up to <c>Webhooks:RequestTimeout</c>; then a running average), never more than one try's
-/// time or the longest wait (<c>Webhooks:PollInterval</c>) ahead, whichever is longer; an idle
+/// time (up to five polls) or a poll (<c>Webhooks:PollInterval</c>) ahead, whichever is longer; an idle
 /// sender waits for the next of them; a full table makes room from the lines that have come due.
 /// </summary>
 public sealed class PutBackPacerTests
@@ -67,32 +67,33 @@ public sealed class PutBackPacerTests
     }
 
     [Fact]
-    public void PutBack_WaitsAtMostATry_AndALongLineDoesNotOutlastIt()
+    public void PutBack_WaitsAtMostATry_UpToFivePolls_AndALongLineDoesNotOutlastIt()
     {
         var pacer = new PutBackPacer(Poll, RequestTimeout, _clock);
+        var longest = Poll * PutBackPacer.LongestFactor;
         pacer.PutBack("receiver hanging", 2);
         pacer.Sent("receiver hanging", RequestTimeout);
 
-        // A try takes 15 s, two slots: 7.5 s apart (after the first place), none more than a try ahead
-        // (a poll was the bound: a backlog to a receiver that hangs was leased and put back whole every poll).
-        Assert.Equal((PutBackPacer.FirstGuess / 2) + TimeSpan.FromSeconds(7.5), pacer.PutBack("receiver hanging", 2));
+        // A try takes 15 s, two slots: 7.5 s apart, none more than five polls ahead (a poll was the
+        // bound: a backlog to a receiver that hangs was leased and put back whole every poll; a whole
+        // try kept a receiver that recovered waiting for its backlog).
         for (var i = 0; i < 100; i++)
         {
-            Assert.Equal(RequestTimeout, pacer.PutBack("receiver hanging", 2));
+            Assert.Equal(longest, pacer.PutBack("receiver hanging", 2));
         }
 
-        // A try later the line starts again from now, not 100 places on.
-        _clock.Advance(RequestTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(7.5), pacer.PutBack("receiver hanging", 2));
+        // Five polls later the line starts again from now, not 100 places on.
+        _clock.Advance(longest);
+        Assert.Equal(longest, pacer.PutBack("receiver hanging", 2));
         // The receiver answers fast again: as its tries are timed, a delivery put back waits a poll at most.
-        _clock.Advance(Poll);
+        _clock.Advance(longest);
         for (var i = 0; i < 20; i++)
         {
             pacer.Sent("receiver hanging", TimeSpan.FromMilliseconds(1));
         }
 
         Assert.InRange(pacer.PutBack("receiver hanging", 2), TimeSpan.FromMilliseconds(1), Poll);
-        _clock.Advance(TimeSpan.FromSeconds(7));
+        _clock.Advance(longest);
         Assert.InRange(pacer.PutBack("receiver hanging", 2), TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(100));
     }
 
@@ -102,15 +103,14 @@ public sealed class PutBackPacerTests
         var pacer = new PutBackPacer(Poll, RequestTimeout, _clock);
         Assert.Equal(PutBackPacer.FirstGuess, pacer.PutBack("receiver hanging", 1));
 
-        // Six seconds and no try of the share has ended: it takes six at least.
-        _clock.Advance(TimeSpan.FromSeconds(6));
-        Assert.Equal(TimeSpan.FromSeconds(6), pacer.PutBack("receiver hanging", 1));
-        Assert.Equal(TimeSpan.FromSeconds(6), pacer.PutBack("receiver hanging", 1));
+        // Two seconds and no try of the share has ended: it takes two at least, and none waits more than that.
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(TimeSpan.FromSeconds(2), pacer.PutBack("receiver hanging", 1));
+        Assert.Equal(TimeSpan.FromSeconds(2), pacer.PutBack("receiver hanging", 1));
 
-        // No try outlasts Webhooks:RequestTimeout: nor does the guess.
+        // No try outlasts Webhooks:RequestTimeout, nor does the guess; the wait stays at five polls.
         _clock.Advance(TimeSpan.FromMinutes(1));
-        Assert.Equal(RequestTimeout, pacer.PutBack("receiver hanging", 1));
-        Assert.Equal(RequestTimeout, pacer.PutBack("receiver hanging", 1));
+        Assert.Equal(Poll * PutBackPacer.LongestFactor, pacer.PutBack("receiver hanging", 1));
     }
 
     [Fact]

@@ -99,6 +99,17 @@ public sealed class SlotSharesTests
         Assert.True(slots.TryTake("https://fourth.example", "hooli", out _));
     }
 
+    [Fact]
+    public void BelowEightSlots_NoneIsKept_AReceiverTakesItsWholeShare()
+    {
+        // Two slots, both for one receiver: a slot kept back halved a worker serving one receiver.
+        var slots = new SlotShares(perReceiver: 2, perTenant: 2, total: 2);
+        Assert.Equal(0, slots.Reserve);
+        Assert.True(slots.TryTake(Healthy, Tenant, out _));
+        Assert.True(slots.TryTake(Healthy, Tenant, out _));
+        Assert.Equal(1, new SlotShares(perReceiver: 4, perTenant: 6, total: 8).Reserve);
+    }
+
     [Theory]
     [InlineData(16, null, 8)]
     [InlineData(1, null, 1)]

@@ -10,10 +10,11 @@ namespace Orchestrator.Worker.Webhooks;
 /// again each interval. Here the deliveries put back for one share form a line, spaced one try's
 /// time (a running average of that share's tries) divided by the share's slots apart, so each comes
 /// due about when a slot of the share frees: a receiver that answers in 2 ms gets its backlog at
-/// its own pace. No wait is longer than one try's time or <c>Webhooks:PollInterval</c>, whichever is
-/// longer: capped at the interval alone, a backlog to a receiver that hangs or answers in seconds was
-/// leased and put back whole every interval (an audit: 3,000 deliveries, up to 4,500 script calls a
-/// second). Until one of a new line's tries has ended, its try time is taken as the line's age (up
+/// its own pace. No wait is longer than one try's time, up to <see cref="LongestFactor"/> intervals, or
+/// <c>Webhooks:PollInterval</c>, whichever is longer: capped at the interval alone, a backlog to a
+/// receiver that hangs or answers in seconds was leased and put back whole every interval (an audit:
+/// 3,000 deliveries, up to 4,500 script calls a second); capped at a whole try (15 s by default), a
+/// receiver that recovered waited that long for its backlog (an audit: 11–15 s more). Until one of a new line's tries has ended, its try time is taken as the line's age (up
 /// to <c>Webhooks:RequestTimeout</c>): none of the share's tries has ended since its slots filled.
 /// Written by hand (no library paces a queue by its observed service time); keeps only the shares
 /// with a line, at most <see cref="MaxTracked"/> (when full, those whose line has come due make room).
@@ -22,6 +23,9 @@ internal sealed class PutBackPacer(TimeSpan maxDelay, TimeSpan longestTry, TimeP
 {
     /// <summary>Most shares tracked at once; past it, while every line is still ahead, a new share's put-backs wait <c>maxDelay</c>.</summary>
     internal const int MaxTracked = 10_000;
+
+    /// <summary>The longest wait, in <c>Webhooks:PollInterval</c>s, however long a try takes.</summary>
+    internal const int LongestFactor = 5;
 
     /// <summary>A share's try time until one of its tries has been timed.</summary>
     internal static readonly TimeSpan FirstGuess = TimeSpan.FromMilliseconds(10);
@@ -48,8 +52,8 @@ internal sealed class PutBackPacer(TimeSpan maxDelay, TimeSpan longestTry, TimeP
     /// <summary>
     /// The wait before a delivery put back for <paramref name="share"/> (a receiver's or a tenant's,
     /// of <paramref name="slots"/> slots, all taken) comes due again: after those already in its line,
-    /// one try's time ÷ <paramref name="slots"/> later than the last, at most one try's time or
-    /// <c>maxDelay</c> from now, whichever is longer.
+    /// one try's time ÷ <paramref name="slots"/> later than the last, at most one try's time (up to
+    /// <see cref="LongestFactor"/> × <c>maxDelay</c>) or <c>maxDelay</c> from now, whichever is longer.
     /// </summary>
     public TimeSpan PutBack(string share, int slots)
     {
@@ -70,7 +74,7 @@ internal sealed class PutBackPacer(TimeSpan maxDelay, TimeSpan longestTry, TimeP
             var tryTime = line.Timed ? line.Try : Max(FirstGuess, Min(longestTry, now - line.Started));
             line.Spacing = tryTime / Math.Max(1, slots);
             var due = (line.Next > now ? line.Next : now) + line.Spacing;
-            var latest = now + Max(maxDelay, tryTime);
+            var latest = now + Max(maxDelay, Min(tryTime, maxDelay * LongestFactor));
             line.Next = due < latest ? due : latest;
             return line.Next - now;
         }
