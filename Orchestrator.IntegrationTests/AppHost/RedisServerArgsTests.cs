@@ -60,6 +60,7 @@ public sealed class RedisServerArgsTests
     [InlineData("Redis:Port", "abc", "Redis:Port: 'abc' is not a whole number from 1 to 65530.")]
     [InlineData("Redis:Mode", "bogus", "Redis:Mode 'bogus' is not known")]
     [InlineData("Redis:NodeTimeout", "soon", "Redis:NodeTimeout: 'soon' is not a duration")]
+    [InlineData("Redis:Mode", "connection-string", "Redis:Mode 'connection-string' needs ConnectionStrings:redis")]
     public async Task BadSetting_EndsTheAppHostWithOneLineNamingIt_ExitCode1(string key, string value, string expected)
     {
         var assembly = WorkerProcess.WorkerAssemblyPath.Replace("Orchestrator.Worker", "Orchestrator.AppHost", StringComparison.Ordinal);
