@@ -205,8 +205,8 @@ internal sealed class JobProcessor(
             case LeaseLostException:
                 throw new OperationCanceledException(execution.Token);
             case var e when AttemptFailure.IsTransient(e) && execution.HandBackIfDraining():
-                // Its last attempt failed as the worker stops (an audit: the AppHost's Ctrl-C stopped the
-                // simulator beside the workers, and every running attempt was charged): handed back, released.
+                // Its last attempt failed as the worker stops (a provider or sidecar stopped beside it): handed
+                // back, released; recorded, the job failed for the stop's sake.
                 throw new OperationCanceledException(execution.Token);
             case var e:
                 await RecordFailureAsync(execution, e).ConfigureAwait(false);
