@@ -14,8 +14,9 @@ namespace Orchestrator.Worker.Webhooks;
 /// <c>Webhooks:PollInterval</c>, whichever is longer: capped at the interval alone, a backlog to a
 /// receiver that hangs or answers in seconds was leased and put back whole every interval (an audit:
 /// 3,000 deliveries, up to 4,500 script calls a second); capped at a whole try (15 s by default), a
-/// receiver that recovered waited that long for its backlog (an audit: 11–15 s more). Until one of a new line's tries has ended, its try time is taken as the line's age (up
-/// to <c>Webhooks:RequestTimeout</c>): none of the share's tries has ended since its slots filled.
+/// receiver that recovered waited that long for its backlog (an audit: 11–15 s more). Until one of a
+/// new line's tries has ended, its try time is taken as the line's age (up to
+/// <c>Webhooks:RequestTimeout</c>): none of the share's tries has ended since its slots filled.
 /// Written by hand (no library paces a queue by its observed service time); keeps only the shares
 /// with a line, at most <see cref="MaxTracked"/> (when full, those whose line has come due make room).
 /// </summary>
