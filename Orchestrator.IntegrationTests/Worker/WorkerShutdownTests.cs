@@ -94,7 +94,8 @@ public sealed class WorkerShutdownTests
         await using var harness = await WorkerHarness.StartAsync();
         var jobId = await ProviderSetup.SubmitAsync(harness, new JobRequest("One line on leases.", "sim-model", MaxTokens: 20), maxAttempts);
         var worker = await harness.StartWorkerAsync(settings, "worker-1");
-        await AsyncWait.WaitUntilAsync(async () => (await harness.GetAsync(jobId)).Status == JobStatus.Processing,
+        // The call has reached the provider (a job shows processing from its claim, before its call).
+        await AsyncWait.WaitUntilAsync(async () => (await simulator.StatsAsync()).Calls == 1,
             TimeSpan.FromSeconds(30), "the call is running", TimeSpan.FromMilliseconds(20));
 
         var stopping = worker.StopGracefullyAsync(TimeSpan.FromSeconds(30));
