@@ -187,11 +187,12 @@ internal sealed class JobExecution : IDisposable
     }
 
     /// <summary>
-    /// A call that failed for a passing reason while the worker drains: the failure is most likely the
-    /// stop's own (a provider, a sidecar or a local simulator stopped beside the worker), so the job is
-    /// handed back with the attempt closed <c>released</c>, not charged. True (and stopped) when draining.
+    /// Stops the job if the worker drains, and says whether it did: called once an outcome is recorded
+    /// and a wait would follow, and when a call failed for a passing reason (the failure then most
+    /// likely the stop's own: a provider or sidecar stopped beside the worker, so the job is handed back
+    /// with the attempt closed <c>released</c>, not charged).
     /// </summary>
-    public bool HandBackIfDraining()
+    public bool StopIfDraining()
     {
         lock (_gate)
         {
@@ -201,18 +202,6 @@ internal sealed class JobExecution : IDisposable
             }
 
             return _draining;
-        }
-    }
-
-    /// <summary>Called once an outcome is recorded and a wait would follow: stop if draining.</summary>
-    public void StopIfDraining()
-    {
-        lock (_gate)
-        {
-            if (_draining)
-            {
-                Cancel();
-            }
         }
     }
 

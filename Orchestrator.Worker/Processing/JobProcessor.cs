@@ -204,7 +204,7 @@ internal sealed class JobProcessor(
                 break;
             case LeaseLostException:
                 throw new OperationCanceledException(execution.Token);
-            case var e when AttemptFailure.IsTransient(e) && execution.HandBackIfDraining():
+            case var e when AttemptFailure.IsTransient(e) && execution.StopIfDraining():
                 // Its last attempt failed as the worker stops (a provider or sidecar stopped beside it): handed
                 // back, released; recorded, the job failed for the stop's sake.
                 throw new OperationCanceledException(execution.Token);
@@ -384,7 +384,7 @@ internal sealed class JobProcessor(
 
     private async ValueTask RecordRetryAsync(JobExecution execution, Exception exception, TimeSpan delay)
     {
-        if (execution.HandBackIfDraining())
+        if (execution.StopIfDraining())
         {
             // Failed as the worker stops: handed back with the attempt released, not charged (RunAsync).
             throw new OperationCanceledException(execution.Token);
